@@ -1,0 +1,115 @@
+//! The crate's error type: every way a caller's input can be refused, each naming what was wrong.
+
+use std::fmt;
+
+/// Why a registration, a label lookup or a recording was refused.
+///
+/// Recording methods on the hot path never panic: where they can refuse a value they return this
+/// error (or count the refusal) and leave the recorded data untouched.
+///
+/// ```
+/// use agentcore_telemetry::{Error, Registry};
+///
+/// let registry = Registry::new();
+/// let err = registry.counter_family("bad name", "help", &[]).unwrap_err();
+/// assert!(matches!(err, Error::InvalidMetricName { .. }));
+/// assert_eq!(err.to_string(), "invalid metric name \"bad name\": must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    InvalidMetricName {
+        /// The refused name.
+        name: String,
+    },
+    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*`, starts with the reserved `__`,
+    /// or is one the metric type reserves (`le` for histograms, `quantile` for summaries).
+    InvalidLabelName {
+        /// The refused label name.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The same label name twice in one family.
+    DuplicateLabelName {
+        /// The repeated label name.
+        name: String,
+    },
+    /// A second family with a name (or a derived sample name, such as `x_count`) already taken.
+    DuplicateMetric {
+        /// The clashing name.
+        name: String,
+    },
+    /// A family re-declared with another type, label set or buckets.
+    ShapeMismatch {
+        /// The family's name.
+        name: String,
+        /// What differs.
+        detail: String,
+    },
+    /// A label-value list whose length differs from the family's label names.
+    WrongLabelCount {
+        /// How many label names the family has.
+        expected: usize,
+        /// How many values were given.
+        got: usize,
+    },
+    /// A counter increment that is negative, NaN or infinite.
+    InvalidIncrement {
+        /// The refused increment.
+        value: f64,
+    },
+    /// An observation that is NaN.
+    InvalidObservation {
+        /// The refused value.
+        value: f64,
+    },
+    /// Histogram bucket bounds that are not finite and strictly increasing, or too many of them.
+    InvalidBuckets {
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// A summary configuration that cannot work (quantiles outside `[0, 1]`, a zero window).
+    InvalidSummaryConfig {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The per-thread slot arena has no room left for another series (see
+    /// [`primitives::slots`](crate::primitives::slots)); remove series or lower cardinality.
+    SlotArenaExhausted,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidMetricName { name } => {
+                write!(f, "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")
+            }
+            Error::InvalidLabelName { name, reason } => {
+                write!(f, "invalid label name {name:?}: {reason}")
+            }
+            Error::DuplicateLabelName { name } => {
+                write!(f, "label name {name:?} appears twice in one family")
+            }
+            Error::DuplicateMetric { name } => {
+                write!(f, "a metric family named {name:?} (or producing that sample name) is already registered")
+            }
+            Error::ShapeMismatch { name, detail } => {
+                write!(f, "metric {name:?} is already registered with another shape: {detail}")
+            }
+            Error::WrongLabelCount { expected, got } => {
+                write!(f, "wrong number of label values: the family has {expected} label names, {got} values were given")
+            }
+            Error::InvalidIncrement { value } => {
+                write!(f, "counter increments must be finite and non-negative, got {value}")
+            }
+            Error::InvalidObservation { value } => write!(f, "observation {value} is not a number"),
+            Error::InvalidBuckets { reason } => write!(f, "invalid histogram buckets: {reason}"),
+            Error::InvalidSummaryConfig { reason } => write!(f, "invalid summary configuration: {reason}"),
+            Error::SlotArenaExhausted => f.write_str("the per-thread slot arena is full: too many live series"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

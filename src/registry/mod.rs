@@ -1,0 +1,572 @@
+//! The [`Registry`]: named metric families, validated, and their exposition.
+//!
+//! # Structure
+//! The registry keeps its families in one copy-on-write list behind an [`ArcSwap`], sorted by
+//! name. Registering a family (rare) takes a writer mutex, checks the name, the label names and
+//! every sample name the family will produce against the families already there, and publishes a
+//! new list. A scrape loads the current list without a lock and encodes one family at a time;
+//! it never holds anything a recorder or a registration waits on (each family's scrape-side sort
+//! cache is only ever locked by scrapes).
+
+pub mod family;
+pub mod name;
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+pub use family::{Family, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
+
+use crate::encoder::text::{escape_help, sample_start, value_f64, value_u64};
+use crate::encoder::float::format_go_float;
+use crate::primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
+use crate::Error;
+
+/// The name of the registry's own metric counting label sets folded into overflow series.
+pub const OVERFLOW_METRIC: &str = "agentcore_telemetry_series_overflow_total";
+
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A monotonically increasing value.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Observations counted into fixed buckets.
+    Histogram,
+    /// Quantiles over a sliding window.
+    Summary,
+    /// Constant labels with value 1.
+    Info,
+}
+
+impl MetricKind {
+    /// The `# TYPE` keyword in the text format 0.0.4 (`info` has none and is exposed as `gauge`).
+    pub fn type_keyword(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge | MetricKind::Info => "gauge",
+            MetricKind::Histogram => "histogram",
+            MetricKind::Summary => "summary",
+        }
+    }
+
+    /// The suffixes of the sample names a family of this kind produces.
+    pub fn sample_suffixes(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::Counter | MetricKind::Gauge | MetricKind::Info => &[""],
+            MetricKind::Histogram => &["", "_bucket", "_sum", "_count"],
+            MetricKind::Summary => &["", "_sum", "_count"],
+        }
+    }
+
+    /// A label name the kind reserves for itself.
+    pub fn reserved_label(self) -> Option<&'static str> {
+        match self {
+            MetricKind::Histogram => Some("le"),
+            MetricKind::Summary => Some("quantile"),
+            _ => None,
+        }
+    }
+}
+
+/// A family's identity: name, help and label names.
+#[derive(Debug)]
+pub struct Descriptor {
+    /// The metric name.
+    pub name: Box<str>,
+    /// The help text.
+    pub help: Box<str>,
+    /// The label names, in order.
+    pub label_names: Box<[Box<str>]>,
+    /// The type.
+    pub kind: MetricKind,
+}
+
+mod sealed {
+    /// Writes one series' samples. Sealed: only this crate's metric types are families.
+    pub trait EncodeSeries {
+        #[doc(hidden)]
+        fn encode_series(
+            &self,
+            name: &str,
+            labels: &str,
+            out: &mut String,
+            scratch: &mut super::Scratch,
+        );
+    }
+}
+
+/// Reusable buffers of a scrape.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Scratch {
+    counts: Vec<u64>,
+    now: Option<Instant>,
+}
+
+/// A metric type that can form a [`Family`]: [`Counter`], [`Gauge`], [`Histogram`],
+/// [`Summary`] or [`Info`].
+pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
+    /// What every series of a family shares ([`Buckets`], [`SummaryConfig`] or `()`).
+    type Config: Clone + PartialEq + Debug + Send + Sync + 'static;
+    /// The family type.
+    const KIND: MetricKind;
+    /// Creates one series' metric.
+    fn create(config: &Self::Config) -> Result<Self, Error>;
+}
+
+impl Metric for Counter {
+    type Config = ();
+    const KIND: MetricKind = MetricKind::Counter;
+    fn create(_: &()) -> Result<Self, Error> {
+        Counter::new()
+    }
+}
+
+impl sealed::EncodeSeries for Counter {
+    fn encode_series(&self, name: &str, labels: &str, out: &mut String, _: &mut Scratch) {
+        sample_start(out, name, "", labels, None);
+        let (int, frac) = self.parts();
+        if frac == 0.0 {
+            value_u64(out, int);
+        } else {
+            value_f64(out, int as f64 + frac);
+        }
+    }
+}
+
+impl Metric for Gauge {
+    type Config = ();
+    const KIND: MetricKind = MetricKind::Gauge;
+    fn create(_: &()) -> Result<Self, Error> {
+        Ok(Gauge::new())
+    }
+}
+
+impl sealed::EncodeSeries for Gauge {
+    fn encode_series(&self, name: &str, labels: &str, out: &mut String, _: &mut Scratch) {
+        sample_start(out, name, "", labels, None);
+        value_f64(out, self.get());
+    }
+}
+
+impl Metric for Info {
+    type Config = ();
+    const KIND: MetricKind = MetricKind::Info;
+    fn create(_: &()) -> Result<Self, Error> {
+        Ok(Info)
+    }
+}
+
+impl sealed::EncodeSeries for Info {
+    fn encode_series(&self, name: &str, labels: &str, out: &mut String, _: &mut Scratch) {
+        sample_start(out, name, "", labels, None);
+        value_u64(out, 1);
+    }
+}
+
+impl Metric for Histogram {
+    type Config = Buckets;
+    const KIND: MetricKind = MetricKind::Histogram;
+    fn create(buckets: &Buckets) -> Result<Self, Error> {
+        Histogram::new(buckets.clone())
+    }
+}
+
+impl sealed::EncodeSeries for Histogram {
+    fn encode_series(&self, name: &str, labels: &str, out: &mut String, scratch: &mut Scratch) {
+        let sum = self.read_into(&mut scratch.counts);
+        let les = self.buckets().le_labels();
+        let mut cumulative = 0u64;
+        for (i, &count) in scratch.counts.iter().enumerate() {
+            cumulative = cumulative.wrapping_add(count);
+            let le = les.get(i).map_or("+Inf", |s| s);
+            sample_start(out, name, "_bucket", labels, Some(("le", le)));
+            value_u64(out, cumulative);
+        }
+        sample_start(out, name, "_sum", labels, None);
+        value_f64(out, sum);
+        // `_count` is the `+Inf` bucket by construction: both come from the same reading.
+        sample_start(out, name, "_count", labels, None);
+        value_u64(out, cumulative);
+    }
+}
+
+impl Metric for Summary {
+    type Config = SummaryConfig;
+    const KIND: MetricKind = MetricKind::Summary;
+    fn create(config: &SummaryConfig) -> Result<Self, Error> {
+        Summary::new(config.clone())
+    }
+}
+
+impl sealed::EncodeSeries for Summary {
+    fn encode_series(&self, name: &str, labels: &str, out: &mut String, scratch: &mut Scratch) {
+        let now = *scratch.now.get_or_insert_with(Instant::now);
+        let mut q_label = String::new();
+        let (count, sum) = self.read_with(now, |q, v| {
+            q_label.clear();
+            format_go_float(&mut q_label, q);
+            sample_start(out, name, "", labels, Some(("quantile", &q_label)));
+            value_f64(out, v);
+        });
+        sample_start(out, name, "_sum", labels, None);
+        value_f64(out, sum);
+        sample_start(out, name, "_count", labels, None);
+        value_u64(out, count);
+    }
+}
+
+/// Type-erased family, as the registry stores it.
+trait RegisteredFamily: Send + Sync {
+    fn desc(&self) -> &Descriptor;
+    fn encode(&self, out: &mut String, scratch: &mut Scratch);
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<M: Metric> RegisteredFamily for Family<M> {
+    fn desc(&self) -> &Descriptor {
+        self.descriptor()
+    }
+
+    fn encode(&self, out: &mut String, scratch: &mut Scratch) {
+        if self.is_empty() {
+            return;
+        }
+        let desc = self.descriptor();
+        out.push_str("# HELP ");
+        out.push_str(&desc.name);
+        out.push(' ');
+        escape_help(out, &desc.help);
+        out.push_str("\n# TYPE ");
+        out.push_str(&desc.name);
+        out.push(' ');
+        out.push_str(desc.kind.type_keyword());
+        out.push('\n');
+        self.for_each_series(|series| {
+            series
+                .metric()
+                .encode_series(&desc.name, series.rendered_labels(), out, scratch)
+        });
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Options for registering a family beyond name, help and labels.
+#[derive(Debug, Clone)]
+pub struct FamilyOptions {
+    /// The cardinality cap (default [`DEFAULT_MAX_SERIES`]).
+    pub max_series: usize,
+}
+
+impl Default for FamilyOptions {
+    fn default() -> Self {
+        FamilyOptions {
+            max_series: DEFAULT_MAX_SERIES,
+        }
+    }
+}
+
+/// A set of metric families and their Prometheus text exposition. Cheap to clone (shared).
+///
+/// ```
+/// use agentcore_telemetry::{Buckets, Registry};
+///
+/// let registry = Registry::new();
+/// let latency = registry
+///     .histogram_family("request_seconds", "Latency.", &["endpoint"], Buckets::new(vec![0.1, 1.0]).unwrap())
+///     .unwrap();
+/// latency.with_label_values(&["/api"]).unwrap().observe(0.25);
+/// let expected = [
+///     "# HELP request_seconds Latency.",
+///     "# TYPE request_seconds histogram",
+///     r#"request_seconds_bucket{endpoint="/api",le="0.1"} 0"#,
+///     r#"request_seconds_bucket{endpoint="/api",le="1"} 1"#,
+///     r#"request_seconds_bucket{endpoint="/api",le="+Inf"} 1"#,
+///     r#"request_seconds_sum{endpoint="/api"} 0.25"#,
+///     r#"request_seconds_count{endpoint="/api"} 1"#,
+/// ];
+/// assert_eq!(registry.encode_text(), expected.join("\n") + "\n");
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    families: ArcSwap<Vec<Arc<dyn RegisteredFamily>>>,
+    writer: Mutex<()>,
+    overflow: Family<Counter>,
+    scratch: Mutex<Scratch>,
+    last_size: AtomicUsize,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry (it holds only its own overflow counter family, exposed once a family
+    /// overflows).
+    pub fn new() -> Registry {
+        let overflow = Family::new(
+            Arc::new(Descriptor {
+                name: OVERFLOW_METRIC.into(),
+                help: "Label sets folded into a family's overflow series because the family reached its cardinality cap.".into(),
+                label_names: vec![Box::from("family")].into_boxed_slice(),
+                kind: MetricKind::Counter,
+            }),
+            (),
+            DEFAULT_MAX_SERIES,
+            None,
+        );
+        let families: Vec<Arc<dyn RegisteredFamily>> = vec![Arc::new(overflow.clone())];
+        Registry {
+            inner: Arc::new(RegistryInner {
+                families: ArcSwap::from_pointee(families),
+                writer: Mutex::new(()),
+                overflow,
+                scratch: Mutex::new(Scratch::default()),
+                last_size: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Registers a family of any metric type. Errors name the problem: an invalid metric or
+    /// label name, a duplicate label name, a label name the type reserves (`le`, `quantile`), or
+    /// a name (or derived sample name such as `x_count`) already taken.
+    pub fn register<M: Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        config: M::Config,
+        options: FamilyOptions,
+    ) -> Result<Family<M>, Error> {
+        let desc = Self::descriptor::<M>(name, help, label_names)?;
+        let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.inner.families.load_full();
+        if let Some(clash) = Self::clash(&current, name, M::KIND) {
+            return Err(Error::DuplicateMetric { name: clash });
+        }
+        let family = Family::<M>::new(
+            Arc::new(desc),
+            config,
+            options.max_series,
+            Some(self.inner.overflow.clone()),
+        );
+        let mut next = (*current).clone();
+        let at = next.partition_point(|f| *f.desc().name < *name);
+        next.insert(at, Arc::new(family.clone()));
+        self.inner.families.store(Arc::new(next));
+        Ok(family)
+    }
+
+    /// The family named `name` if it exists with exactly this type, label names and
+    /// configuration; registers it if the name is free; errors with [`Error::ShapeMismatch`]
+    /// if it exists with another shape.
+    pub fn get_or_register<M: Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        config: M::Config,
+        options: FamilyOptions,
+    ) -> Result<Family<M>, Error> {
+        if let Some(existing) = self.find(name) {
+            let desc = existing.desc();
+            let mismatch = |detail: String| Error::ShapeMismatch {
+                name: name.into(),
+                detail,
+            };
+            if desc.kind != M::KIND {
+                return Err(mismatch(format!(
+                    "registered as {:?}, requested as {:?}",
+                    desc.kind,
+                    M::KIND
+                )));
+            }
+            if desc.label_names.iter().map(|l| &**l).ne(label_names.iter().copied()) {
+                return Err(mismatch(format!(
+                    "registered with labels {:?}, requested with {:?}",
+                    desc.label_names, label_names
+                )));
+            }
+            let family = existing
+                .as_any()
+                .downcast_ref::<Family<M>>()
+                .ok_or_else(|| mismatch("another metric type".into()))?;
+            if family.config() != &config {
+                return Err(mismatch(format!(
+                    "registered with {:?}, requested with {:?}",
+                    family.config(),
+                    config
+                )));
+            }
+            return Ok(family.clone());
+        }
+        match self.register(name, help, label_names, config.clone(), options.clone()) {
+            // Lost a race with another registration of the same name: resolve against it.
+            Err(Error::DuplicateMetric { .. }) if self.find(name).is_some() => {
+                self.get_or_register(name, help, label_names, config, options)
+            }
+            other => other,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
+        let families = self.inner.families.load();
+        let at = families.partition_point(|f| *f.desc().name < *name);
+        families
+            .get(at)
+            .filter(|f| &*f.desc().name == name)
+            .cloned()
+    }
+
+    fn descriptor<M: Metric>(name: &str, help: &str, label_names: &[&str]) -> Result<Descriptor, Error> {
+        name::validate_metric_name(name)?;
+        for (i, label) in label_names.iter().enumerate() {
+            name::validate_label_name(label)?;
+            if Some(*label) == M::KIND.reserved_label() {
+                return Err(Error::InvalidLabelName {
+                    name: (*label).into(),
+                    reason: "reserved by the metric type (le for histograms, quantile for summaries)",
+                });
+            }
+            if label_names[..i].contains(label) {
+                return Err(Error::DuplicateLabelName {
+                    name: (*label).into(),
+                });
+            }
+        }
+        Ok(Descriptor {
+            name: name.into(),
+            help: help.into(),
+            label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
+            kind: M::KIND,
+        })
+    }
+
+    /// The first sample name the new family would share with a registered one.
+    fn clash(families: &[Arc<dyn RegisteredFamily>], name: &str, kind: MetricKind) -> Option<String> {
+        for family in families {
+            let desc = family.desc();
+            for new_suffix in kind.sample_suffixes() {
+                for old_suffix in desc.kind.sample_suffixes() {
+                    let new_len = name.len() + new_suffix.len();
+                    let old_len = desc.name.len() + old_suffix.len();
+                    if new_len == old_len
+                        && format!("{name}{new_suffix}") == format!("{}{old_suffix}", desc.name)
+                    {
+                        return Some(format!("{name}{new_suffix}"));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Registers a counter family.
+    pub fn counter_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Counter>, Error> {
+        self.register(name, help, labels, (), FamilyOptions::default())
+    }
+
+    /// Registers a gauge family.
+    pub fn gauge_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Gauge>, Error> {
+        self.register(name, help, labels, (), FamilyOptions::default())
+    }
+
+    /// Registers a histogram family.
+    pub fn histogram_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: Buckets,
+    ) -> Result<Family<Histogram>, Error> {
+        self.register(name, help, labels, buckets, FamilyOptions::default())
+    }
+
+    /// Registers a summary family.
+    pub fn summary_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        config: SummaryConfig,
+    ) -> Result<Family<Summary>, Error> {
+        config.validate()?;
+        self.register(name, help, labels, config, FamilyOptions::default())
+    }
+
+    /// Registers an info family.
+    pub fn info_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Info>, Error> {
+        self.register(name, help, labels, (), FamilyOptions::default())
+    }
+
+    /// Registers an unlabelled counter and returns its handle.
+    pub fn counter(&self, name: &str, help: &str) -> Result<Counter, Error> {
+        self.counter_family(name, help, &[])?.get_or_create::<&str>(&[])
+    }
+
+    /// Registers an unlabelled gauge and returns its handle.
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, Error> {
+        self.gauge_family(name, help, &[])?.get_or_create::<&str>(&[])
+    }
+
+    /// Registers an unlabelled histogram and returns its handle.
+    pub fn histogram(&self, name: &str, help: &str, buckets: Buckets) -> Result<Histogram, Error> {
+        self.histogram_family(name, help, &[], buckets)?
+            .get_or_create::<&str>(&[])
+    }
+
+    /// The names of the registered families, sorted.
+    pub fn family_names(&self) -> Vec<String> {
+        self.inner
+            .families
+            .load()
+            .iter()
+            .map(|f| f.desc().name.to_string())
+            .collect()
+    }
+
+    /// Appends the text exposition (format 0.0.4, [`CONTENT_TYPE`](crate::CONTENT_TYPE)) of every
+    /// family to `out`. With a reused buffer a steady-state scrape allocates O(1) (nothing per
+    /// series). Families without series are skipped.
+    pub fn encode_text_into(&self, out: &mut String) {
+        let families = self.inner.families.load();
+        // Scrape-only lock: serialises concurrent scrapes' use of the scratch buffers; no
+        // recorder or registration ever takes it.
+        let mut scratch = self.inner.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        scratch.now = None;
+        for family in families.iter() {
+            family.encode(out, &mut scratch);
+        }
+    }
+
+    /// The text exposition as a new `String` (pre-sized from the previous scrape).
+    pub fn encode_text(&self) -> String {
+        let mut out = String::with_capacity(self.inner.last_size.load(Relaxed) + 1024);
+        self.encode_text_into(&mut out);
+        self.inner.last_size.store(out.len(), Relaxed);
+        out
+    }
+}
+
+impl Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("families", &self.family_names())
+            .finish()
+    }
+}
