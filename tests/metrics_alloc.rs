@@ -1,0 +1,117 @@
+//! Proof that the metrics hot path allocates nothing: a counting global allocator wraps the
+//! system one, each operation is warmed up once (the first record of a thread into a chunk of
+//! the slot arena allocates that chunk), and then many more calls must allocate zero times.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use agentcore_telemetry::{Buckets, Counter, Gauge, Histogram, Registry, Summary, SummaryConfig};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: defers every call to `System`; only counts allocations of the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `op` once to warm up, then `n` times, and returns the allocations of those `n` calls.
+fn allocations(n: usize, mut op: impl FnMut(usize)) -> u64 {
+    op(0);
+    let before = ALLOCATIONS.with(Cell::get);
+    for i in 0..n {
+        op(i);
+    }
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn counter_inc_and_add_allocate_nothing() {
+    let c = Counter::new().unwrap();
+    assert_eq!(allocations(10_000, |_| c.inc()), 0);
+    assert_eq!(allocations(10_000, |i| c.inc_by(i as u64)), 0);
+    assert_eq!(allocations(10_000, |_| c.add(25.5).unwrap()), 0);
+    assert_eq!(allocations(1_000, |_| assert!(c.add(-1.0).is_err())), 0);
+}
+
+#[test]
+fn gauge_set_and_add_allocate_nothing() {
+    let g = Gauge::new();
+    assert_eq!(allocations(10_000, |i| g.set(i as f64)), 0);
+    assert_eq!(allocations(10_000, |_| g.add(0.5)), 0);
+    assert_eq!(allocations(10_000, |_| g.dec()), 0);
+}
+
+#[test]
+fn histogram_and_summary_observe_allocate_nothing() {
+    let h = Histogram::new(Buckets::default()).unwrap();
+    assert_eq!(allocations(10_000, |i| h.observe(i as f64 * 1e-3)), 0);
+    assert_eq!(allocations(100, |_| h.observe(f64::NAN)), 0);
+    let s = Summary::new(SummaryConfig::default()).unwrap();
+    assert_eq!(allocations(10_000, |i| s.observe(i as f64 * 1e-3)), 0);
+}
+
+#[test]
+fn labeled_lookup_and_record_on_existing_series_allocate_nothing() {
+    let registry = Registry::new();
+    let calls = registry
+        .counter_family("calls_total", "Calls.", &["tool_id", "status"])
+        .unwrap();
+    let latency = registry
+        .histogram_family("latency_seconds", "Latency.", &["tool_id"], Buckets::default())
+        .unwrap();
+    let tools: Vec<String> = (0..50).map(|i| format!("tool-{i}")).collect();
+    for t in &tools {
+        calls.with_label_values(&[t.as_str(), "success"]).unwrap().inc();
+        latency.with_label_values(&[t.as_str()]).unwrap().observe(0.1);
+    }
+    let n = allocations(10_000, |i| {
+        let t = tools[i % tools.len()].as_str();
+        calls.with_label_values(&[t, "success"]).unwrap().inc();
+        latency.with_label_values(&[t]).unwrap().observe(i as f64 * 1e-4);
+    });
+    assert_eq!(n, 0);
+    // String-owned values work too, without allocating for the lookup.
+    let owned = [tools[3].clone(), "success".to_string()];
+    assert_eq!(allocations(1_000, |_| calls.with_label_values(&owned).unwrap().inc()), 0);
+}
+
+#[test]
+fn steady_state_scrape_allocates_o1() {
+    let registry = Registry::new();
+    let c = registry.counter_family("c_total", "C.", &["agent_id"]).unwrap();
+    let h = registry
+        .histogram_family("h_seconds", "H.", &["agent_id"], Buckets::default())
+        .unwrap();
+    for i in 0..2_000 {
+        let id = format!("agent-{i}");
+        c.with_label_values(&[&id]).unwrap().inc();
+        h.with_label_values(&[&id]).unwrap().observe(0.3);
+    }
+    let mut buf = String::new();
+    registry.encode_text_into(&mut buf);
+    let n = allocations(5, |_| {
+        buf.clear();
+        registry.encode_text_into(&mut buf);
+    });
+    assert_eq!(n, 0, "a steady-state scrape into a reused buffer allocates nothing");
+}

@@ -1,0 +1,149 @@
+//! Concurrency stress: writers record known totals while a scraper scrapes and parses every
+//! exposition strictly (histogram invariants included), and writer threads exit midway. The final
+//! scrape must show exactly the expected totals: nothing recorded by an exited thread is lost.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use agentcore_telemetry::{Buckets, Registry};
+use support::exposition::{parse, value};
+
+const WAVES: usize = 3;
+const WRITERS_PER_WAVE: usize = 3;
+const OPS: u64 = 100_000;
+
+#[test]
+fn exact_totals_with_concurrent_writers_scrapes_and_thread_exits() {
+    let registry = Registry::new();
+    let ops = registry
+        .counter_family("ops_total", "Ops.", &["worker"])
+        .unwrap();
+    let all = registry.counter("all_total", "All ops.").unwrap();
+    let frac = registry.counter("frac_total", "Fractional adds.").unwrap();
+    let lat = registry
+        .histogram_family(
+            "lat_seconds",
+            "Latency.",
+            &["kind"],
+            Buckets::new(vec![0.25, 0.5, 0.75]).unwrap(),
+        )
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let scraper = {
+        let registry = registry.clone();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut buf = String::new();
+            let mut scrapes = 0u64;
+            let mut last_all = 0.0;
+            while !stop.load(Ordering::Relaxed) {
+                buf.clear();
+                registry.encode_text_into(&mut buf);
+                let families = parse(&buf).unwrap_or_else(|e| panic!("{e}\n{buf}"));
+                let now = value(&families, "all_total", &[]).unwrap_or(0.0);
+                assert!(now >= last_all, "a counter went backwards: {last_all} -> {now}");
+                last_all = now;
+                scrapes += 1;
+            }
+            scrapes
+        })
+    };
+
+    for wave in 0..WAVES {
+        let writers: Vec<_> = (0..WRITERS_PER_WAVE)
+            .map(|w| {
+                let (ops, all, frac, lat) = (ops.clone(), all.clone(), frac.clone(), lat.clone());
+                thread::spawn(move || {
+                    let worker = format!("w{}", w);
+                    let kind = if wave % 2 == 0 { "even" } else { "odd" };
+                    for i in 0..OPS {
+                        ops.with_label_values(&[worker.as_str()]).unwrap().inc();
+                        all.inc();
+                        frac.add(0.5).unwrap();
+                        lat.with_label_values(&[kind])
+                            .unwrap()
+                            .observe((i % 4) as f64 * 0.25);
+                    }
+                })
+            })
+            .collect();
+        // Each wave's threads exit before the next starts; the next reuses their blocks.
+        for w in writers {
+            w.join().unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let scrapes = scraper.join().unwrap();
+    assert!(scrapes > 0);
+
+    let text = registry.encode_text();
+    let families = parse(&text).unwrap();
+    let total = (WAVES * WRITERS_PER_WAVE) as u64 * OPS;
+    assert_eq!(value(&families, "all_total", &[]), Some(total as f64));
+    assert_eq!(value(&families, "frac_total", &[]), Some(total as f64 * 0.5));
+    for w in 0..WRITERS_PER_WAVE {
+        let worker = format!("w{w}");
+        assert_eq!(
+            value(&families, "ops_total", &[("worker", &worker)]),
+            Some((WAVES as u64 * OPS) as f64)
+        );
+    }
+    // Observations cycle 0, 0.25, 0.5, 0.75: a quarter of them per bucket, le inclusive.
+    let even_waves = (0..WAVES).filter(|w| w % 2 == 0).count() as u64;
+    let n = even_waves * WRITERS_PER_WAVE as u64 * OPS;
+    for (le, expect) in [("0.25", n / 2), ("0.5", 3 * n / 4), ("0.75", n), ("+Inf", n)] {
+        assert_eq!(
+            value(&families, "lat_seconds_bucket", &[("kind", "even"), ("le", le)]),
+            Some(expect as f64),
+            "le={le}"
+        );
+    }
+    assert_eq!(
+        value(&families, "lat_seconds_count", &[("kind", "even")]),
+        Some(n as f64)
+    );
+    assert_eq!(
+        value(&families, "lat_seconds_sum", &[("kind", "even")]),
+        Some(n as f64 / 4.0 * 1.5)
+    );
+}
+
+#[test]
+fn counts_of_an_exited_thread_are_kept() {
+    let registry = Registry::new();
+    let c = registry.counter("exited_total", "From exited threads.").unwrap();
+    for _ in 0..8 {
+        let c = c.clone();
+        thread::spawn(move || c.inc_by(5)).join().unwrap();
+    }
+    assert_eq!(c.get(), 40.0);
+}
+
+#[test]
+fn series_created_concurrently_are_unique() {
+    let registry = Registry::new();
+    let fam = registry.counter_family("race_total", "Race.", &["id"]).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let fam = fam.clone();
+            thread::spawn(move || {
+                for i in 0..500 {
+                    fam.with_label_values(&[format!("id-{i}")]).unwrap().inc();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(fam.len(), 500);
+    let families = parse(&registry.encode_text()).unwrap();
+    for i in 0..500 {
+        let id = format!("id-{i}");
+        assert_eq!(value(&families, "race_total", &[("id", &id)]), Some(4.0));
+    }
+}
