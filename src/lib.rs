@@ -4,3 +4,5 @@
 //! hot path.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod propagation;
