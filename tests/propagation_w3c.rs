@@ -864,8 +864,8 @@ fn baggage_property_round_trip_random_strings() {
                 };
                 s.push(c);
             } else {
-                let class: &[&str] = *rng.pick(classes);
-                let piece: &str = *rng.pick(class);
+                let class = rng.pick::<&[&str]>(classes);
+                let piece = rng.pick::<&str>(class);
                 s.push_str(piece);
             }
         }
