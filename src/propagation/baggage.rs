@@ -6,10 +6,26 @@ use super::error::PropagationError;
 use super::is_ows;
 
 /// Most members [`Baggage::parse`] accepts (the ABNF's `list-member 0*179(...)`).
+///
+/// ```
+/// use agentcore_telemetry::propagation::{Baggage, BAGGAGE_PARSE_MAX_MEMBERS};
+/// let header = vec!["k=v"; BAGGAGE_PARSE_MAX_MEMBERS + 1].join(",");
+/// assert!(Baggage::parse(&header).is_err());
+/// ```
 pub const BAGGAGE_PARSE_MAX_MEMBERS: usize = 180;
 /// Most members [`Baggage::write_limited`] emits (the spec's "at least 64" propagation limit).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::propagation::BAGGAGE_EMIT_MAX_MEMBERS, 64);
+/// ```
 pub const BAGGAGE_EMIT_MAX_MEMBERS: usize = 64;
 /// Most bytes [`Baggage::parse`] accepts and [`Baggage::write_limited`] emits.
+///
+/// ```
+/// use agentcore_telemetry::propagation::{Baggage, BAGGAGE_MAX_BYTES};
+/// let header = format!("k={}", "v".repeat(BAGGAGE_MAX_BYTES));
+/// assert!(Baggage::parse(&header).is_err());
+/// ```
 pub const BAGGAGE_MAX_BYTES: usize = 8192;
 
 /// One `;key` or `;key=value` property of a baggage member. The value is percent-decoded like

@@ -5,7 +5,13 @@ use std::fmt;
 use super::error::PropagationError;
 use super::is_ows;
 
-/// The most list-members a `tracestate` may hold.
+/// The most list-members a `tracestate` may hold; a header with more is invalid.
+///
+/// ```
+/// use agentcore_telemetry::propagation::{TraceState, TRACESTATE_MAX_MEMBERS};
+/// let header: Vec<String> = (0..=TRACESTATE_MAX_MEMBERS).map(|i| format!("k{i}=v")).collect();
+/// assert!(TraceState::parse(&header.join(",")).is_err());
+/// ```
 pub const TRACESTATE_MAX_MEMBERS: usize = 32;
 /// Entries longer than this are dropped first when truncating (spec: "larger than 128").
 const LARGE_ENTRY: usize = 128;
