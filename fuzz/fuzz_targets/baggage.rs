@@ -2,9 +2,7 @@
 //! equal value, formatting is stable, and the emit limits hold.
 #![no_main]
 
-use agentcore_telemetry::propagation::{
-    Baggage, BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES,
-};
+use agentcore_telemetry::propagation::{Baggage, BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

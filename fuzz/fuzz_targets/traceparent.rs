@@ -13,7 +13,13 @@ fuzz_target!(|data: &[u8]| {
     let encoded = first.to_string();
     assert_eq!(encoded.len(), 55);
     let second = TraceParent::parse(&encoded).expect("re-encoded traceparent must parse");
-    assert_eq!(second, TraceParent { version: 0, ..first });
+    assert_eq!(
+        second,
+        TraceParent {
+            version: 0,
+            ..first
+        }
+    );
     assert_eq!(second.to_string(), encoded);
     let mut written = String::new();
     second.write_to(&mut written);
