@@ -29,6 +29,7 @@ mod sync;
 pub mod encoder;
 pub mod error;
 pub mod primitives;
+pub mod propagation;
 pub mod registry;
 
 pub use encoder::CONTENT_TYPE;

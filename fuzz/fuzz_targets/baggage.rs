@@ -1,0 +1,31 @@
+//! `Baggage::parse` never panics; accepted headers re-encode to a header that parses to an
+//! equal value, formatting is stable, and the emit limits hold.
+#![no_main]
+
+use agentcore_telemetry::propagation::{Baggage, BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let input = String::from_utf8_lossy(data);
+    // Also exercise the multi-field path: split the input at NUL bytes.
+    let fields: Vec<&str> = input.split('\0').collect();
+    let _ = Baggage::parse_all(fields.iter().copied());
+    let Ok(first) = Baggage::parse(&input) else {
+        return;
+    };
+    let encoded = first.to_string();
+    // Literal '%' (from invalid escapes) grows by two bytes when re-encoded, so a re-encoded
+    // header may legitimately exceed the 8192-byte parse limit.
+    if encoded.len() <= BAGGAGE_MAX_BYTES {
+        let second = Baggage::parse(&encoded).expect("re-encoded baggage must parse");
+        assert_eq!(second, first);
+        assert_eq!(second.to_string(), encoded);
+    }
+
+    let mut limited = String::new();
+    let dropped = first.write_limited(&mut limited);
+    assert!(limited.len() <= BAGGAGE_MAX_BYTES);
+    let kept = Baggage::parse(&limited).expect("limited baggage must parse");
+    assert!(kept.len() <= BAGGAGE_EMIT_MAX_MEMBERS);
+    assert_eq!(kept.len() + dropped, first.len());
+});

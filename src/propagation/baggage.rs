@@ -1,0 +1,615 @@
+//! The `baggage` header (W3C Baggage, `baggage/HTTP_HEADER_FORMAT.md`).
+
+use std::fmt;
+
+use super::error::PropagationError;
+use super::is_ows;
+
+/// Most members [`Baggage::parse`] accepts (the ABNF's `list-member 0*179(...)`).
+///
+/// ```
+/// use agentcore_telemetry::propagation::{Baggage, BAGGAGE_PARSE_MAX_MEMBERS};
+/// let header = vec!["k=v"; BAGGAGE_PARSE_MAX_MEMBERS + 1].join(",");
+/// assert!(Baggage::parse(&header).is_err());
+/// ```
+pub const BAGGAGE_PARSE_MAX_MEMBERS: usize = 180;
+/// Most members [`Baggage::write_limited`] emits (the spec's "at least 64" propagation limit).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::propagation::BAGGAGE_EMIT_MAX_MEMBERS, 64);
+/// ```
+pub const BAGGAGE_EMIT_MAX_MEMBERS: usize = 64;
+/// Most bytes [`Baggage::parse`] accepts and [`Baggage::write_limited`] emits.
+///
+/// ```
+/// use agentcore_telemetry::propagation::{Baggage, BAGGAGE_MAX_BYTES};
+/// let header = format!("k={}", "v".repeat(BAGGAGE_MAX_BYTES));
+/// assert!(Baggage::parse(&header).is_err());
+/// ```
+pub const BAGGAGE_MAX_BYTES: usize = 8192;
+
+/// One `;key` or `;key=value` property of a baggage member. The value is percent-decoded like
+/// member values.
+///
+/// ```
+/// use agentcore_telemetry::propagation::Baggage;
+///
+/// let bag = Baggage::parse("k=v;flag;ttl=30")?;
+/// let props = bag.iter().next().unwrap().properties();
+/// assert_eq!((props[0].key(), props[0].value()), ("flag", None));
+/// assert_eq!((props[1].key(), props[1].value()), ("ttl", Some("30")));
+/// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BaggageProperty {
+    key: String,
+    value: Option<String>,
+}
+
+impl BaggageProperty {
+    /// A property; `key` must be an RFC 7230 token, `value` is any text (encoded on emit).
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{BaggageProperty, PropagationError};
+    ///
+    /// assert!(BaggageProperty::new("ttl", Some("30")).is_ok());
+    /// assert_eq!(BaggageProperty::new("a b", None), Err(PropagationError::InvalidProperty));
+    /// ```
+    pub fn new(key: &str, value: Option<&str>) -> Result<BaggageProperty, PropagationError> {
+        if !is_token(key) {
+            return Err(PropagationError::InvalidProperty);
+        }
+        Ok(BaggageProperty {
+            key: key.to_owned(),
+            value: value.map(str::to_owned),
+        })
+    }
+
+    /// The property key.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::BaggageProperty;
+    /// assert_eq!(BaggageProperty::new("k", None)?.key(), "k");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The decoded property value; `None` for a bare `;key`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::BaggageProperty;
+    /// assert_eq!(BaggageProperty::new("k", Some("v"))?.value(), Some("v"));
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+}
+
+/// One baggage list-member: key, decoded value and properties.
+///
+/// ```
+/// use agentcore_telemetry::propagation::{BaggageMember, BaggageProperty};
+///
+/// let m = BaggageMember::new("user", "Zoë 50%")?
+///     .with_property(BaggageProperty::new("private", None)?);
+/// assert_eq!(m.to_string(), "user=Zo%C3%AB%2050%25;private");
+/// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BaggageMember {
+    key: String,
+    value: String,
+    properties: Vec<BaggageProperty>,
+}
+
+impl BaggageMember {
+    /// A member without properties; `key` must be an RFC 7230 token, `value` is any text.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{BaggageMember, PropagationError};
+    ///
+    /// assert_eq!(BaggageMember::new("k", "a, b")?.value(), "a, b");
+    /// assert_eq!(BaggageMember::new("", "v"), Err(PropagationError::InvalidKey));
+    /// # Ok::<(), PropagationError>(())
+    /// ```
+    pub fn new(key: &str, value: &str) -> Result<BaggageMember, PropagationError> {
+        if !is_token(key) {
+            return Err(PropagationError::InvalidKey);
+        }
+        Ok(BaggageMember {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            properties: Vec::new(),
+        })
+    }
+
+    /// Adds a property at the end.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{BaggageMember, BaggageProperty};
+    ///
+    /// let m = BaggageMember::new("k", "v")?.with_property(BaggageProperty::new("p", Some("1"))?);
+    /// assert_eq!(m.properties().len(), 1);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn with_property(mut self, property: BaggageProperty) -> BaggageMember {
+        self.properties.push(property);
+        self
+    }
+
+    /// The key.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::BaggageMember;
+    /// assert_eq!(BaggageMember::new("k", "v")?.key(), "k");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The percent-decoded value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// let bag = Baggage::parse("k=DF%2028")?;
+    /// assert_eq!(bag.iter().next().unwrap().value(), "DF 28");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The properties, in header order.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// let bag = Baggage::parse("k=v ; p1 ; p2 = x")?;
+    /// assert_eq!(bag.iter().next().unwrap().properties().len(), 2);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn properties(&self) -> &[BaggageProperty] {
+        &self.properties
+    }
+
+    fn encode_into(&self, out: &mut String) {
+        out.push_str(&self.key);
+        out.push('=');
+        percent_encode(&self.value, out);
+        for p in &self.properties {
+            out.push(';');
+            out.push_str(&p.key);
+            if let Some(v) = &p.value {
+                out.push('=');
+                percent_encode(v, out);
+            }
+        }
+    }
+}
+
+impl fmt::Display for BaggageMember {
+    /// The encoded list-member, e.g. `k=a%20b;p`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::BaggageMember;
+    /// assert_eq!(BaggageMember::new("k", "a b")?.to_string(), "k=a%20b");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.encode_into(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// An ordered `baggage` list. Keys may repeat, as the spec allows; [`get`](Self::get) returns
+/// the first.
+///
+/// ## Choices where the spec leaves room
+///
+/// * **Malformed input** (a key that is not a token, a member without `=`, a value or property
+///   with characters outside baggage-octets) makes [`parse`](Self::parse) fail, naming the rule.
+///   Empty list members (`a=1,,b=2`) and empty properties (`a=1;`) are skipped.
+/// * **Invalid percent escapes** such as `%ZZ` or a trailing `%` are kept as literal text:
+///   `k=%ZZ` decodes to the value `"%ZZ"` and re-encodes as `k=%25ZZ`.
+/// * **Invalid UTF-8** after decoding becomes U+FFFD.
+/// * **Parse limits:** more than 180 members gives [`PropagationError::TooManyMembers`]; more than
+///   8192 bytes (all fields, joined with `,`, surrounding spaces trimmed) gives
+///   [`PropagationError::TooLong`]; the whole input is rejected, never truncated.
+/// * **Emit limits:** [`write_limited`](Self::write_limited) emits whole members only, at most 64
+///   and 8192 bytes, skipping any member that would overflow, and returns how many it dropped.
+///   [`write_to`](Self::write_to) and `Display` emit everything.
+///
+/// ```
+/// use agentcore_telemetry::propagation::Baggage;
+///
+/// let mut bag = Baggage::parse("userId=alice, serverNode = DF%2028;p")?;
+/// assert_eq!(bag.get("serverNode"), Some("DF 28"));
+/// bag.insert("discount", "50%")?;
+/// assert_eq!(bag.to_string(), "userId=alice,serverNode=DF%2028;p,discount=50%25");
+/// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Baggage {
+    members: Vec<BaggageMember>,
+}
+
+impl Baggage {
+    /// An empty baggage.
+    ///
+    /// ```
+    /// assert!(agentcore_telemetry::propagation::Baggage::new().is_empty());
+    /// ```
+    pub fn new() -> Baggage {
+        Baggage::default()
+    }
+
+    /// Parses one `baggage` header field. See the type docs for the choices made.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{Baggage, PropagationError};
+    ///
+    /// let bag = Baggage::parse("a=%F0%9F%A6%80,b=%ZZ,c=")?;
+    /// assert_eq!(bag.get("a"), Some("🦀"));
+    /// assert_eq!(bag.get("b"), Some("%ZZ"));
+    /// assert_eq!(bag.get("c"), Some(""));
+    /// assert_eq!(Baggage::parse("a=b c"), Err(PropagationError::InvalidValue));
+    /// # Ok::<(), PropagationError>(())
+    /// ```
+    pub fn parse(header: &str) -> Result<Baggage, PropagationError> {
+        Self::parse_all([header])
+    }
+
+    /// Parses several `baggage` header fields as one list; the limits apply to all combined.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    ///
+    /// let bag = Baggage::parse_all(["userId=alice", "serverNode=DF%2028,isProduction=false"])?;
+    /// assert_eq!(bag.len(), 3);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn parse_all<'a>(
+        headers: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Baggage, PropagationError> {
+        let mut bytes = 0usize;
+        let mut members = Vec::new();
+        for header in headers {
+            let header = header.trim_matches(is_ows);
+            if header.is_empty() {
+                continue;
+            }
+            // Combined fields count as if joined with ",".
+            bytes += usize::from(bytes > 0) + header.len();
+            if bytes > BAGGAGE_MAX_BYTES {
+                return Err(PropagationError::TooLong {
+                    limit: BAGGAGE_MAX_BYTES,
+                });
+            }
+            for member in header.split(',') {
+                let member = member.trim_matches(is_ows);
+                if member.is_empty() {
+                    continue;
+                }
+                if members.len() == BAGGAGE_PARSE_MAX_MEMBERS {
+                    return Err(PropagationError::TooManyMembers {
+                        limit: BAGGAGE_PARSE_MAX_MEMBERS,
+                    });
+                }
+                members.push(parse_member(member)?);
+            }
+        }
+        Ok(Baggage { members })
+    }
+
+    /// The decoded value of the first member named `key`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// assert_eq!(Baggage::parse("k=1,k=2")?.get("k"), Some("1"));
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| m.value.as_str())
+    }
+
+    /// Sets `key` to `value` without properties. An existing member keeps its position (later
+    /// duplicates are removed); a new key goes to the end. Fails when `key` is not a token.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    ///
+    /// let mut bag = Baggage::parse("a=1;p,b=2,a=3")?;
+    /// bag.insert("a", "x;y")?;
+    /// assert_eq!(bag.to_string(), "a=x%3By,b=2");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), PropagationError> {
+        self.insert_member(BaggageMember::new(key, value)?);
+        Ok(())
+    }
+
+    /// Like [`insert`](Self::insert), for a member with properties.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{Baggage, BaggageMember, BaggageProperty};
+    ///
+    /// let mut bag = Baggage::new();
+    /// bag.insert_member(BaggageMember::new("k", "v")?.with_property(BaggageProperty::new("p", None)?));
+    /// assert_eq!(bag.to_string(), "k=v;p");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn insert_member(&mut self, member: BaggageMember) {
+        match self.members.iter().position(|m| m.key == member.key) {
+            Some(i) => {
+                let key = member.key.clone();
+                self.members[i] = member;
+                let mut seen = 0usize;
+                self.members.retain(|m| {
+                    if m.key != key {
+                        return true;
+                    }
+                    seen += 1;
+                    seen == 1
+                });
+            }
+            None => self.members.push(member),
+        }
+    }
+
+    /// Removes every member named `key`, returning the first one's value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// let mut bag = Baggage::parse("a=1,b=2")?;
+    /// assert_eq!(bag.remove("a").as_deref(), Some("1"));
+    /// assert_eq!(bag.len(), 1);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let i = self.members.iter().position(|m| m.key == key)?;
+        let first = self.members.remove(i).value;
+        self.members.retain(|m| m.key != key);
+        Some(first)
+    }
+
+    /// Number of members.
+    ///
+    /// ```
+    /// assert_eq!(agentcore_telemetry::propagation::Baggage::parse("a=1,,b=2")?.len(), 2);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether there are no members.
+    ///
+    /// ```
+    /// assert!(agentcore_telemetry::propagation::Baggage::parse("")?.is_empty());
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The members in order.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// let bag = Baggage::parse("a=1,b=2")?;
+    /// let pairs: Vec<(&str, &str)> = bag.iter().map(|m| (m.key(), m.value())).collect();
+    /// assert_eq!(pairs, [("a", "1"), ("b", "2")]);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &BaggageMember> + '_ {
+        self.members.iter()
+    }
+
+    /// Appends every member, percent-encoded, to `out`, with no size limit.
+    ///
+    /// Every byte that is not a baggage-octet is encoded as `%XX`, and so is `%` itself.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    ///
+    /// let mut bag = Baggage::new();
+    /// bag.insert("k", r#"a\b "c",d;é"#)?;
+    /// let mut out = String::new();
+    /// bag.write_to(&mut out);
+    /// assert_eq!(out, "k=a%5Cb%20%22c%22%2Cd%3B%C3%A9");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn write_to(&self, out: &mut String) {
+        for (i, m) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            m.encode_into(out);
+        }
+    }
+
+    /// Appends whole members to `out` while the result stays within 64 members and 8192 bytes,
+    /// and returns how many members were dropped. A member that would overflow the byte limit
+    /// is skipped (never cut); later, smaller members may still fit.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    ///
+    /// let mut bag = Baggage::new();
+    /// for i in 0..65 {
+    ///     bag.insert(&format!("k{i}"), "v")?;
+    /// }
+    /// let mut out = String::new();
+    /// assert_eq!(bag.write_limited(&mut out), 1);
+    /// assert_eq!(out.split(',').count(), 64);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn write_limited(&self, out: &mut String) -> usize {
+        let start = out.len();
+        let mut emitted = 0usize;
+        for m in &self.members {
+            if emitted == BAGGAGE_EMIT_MAX_MEMBERS {
+                break;
+            }
+            let before = out.len();
+            if emitted > 0 {
+                out.push(',');
+            }
+            m.encode_into(out);
+            if out.len() - start > BAGGAGE_MAX_BYTES {
+                // Output is ASCII, so any length is a char boundary.
+                out.truncate(before);
+            } else {
+                emitted += 1;
+            }
+        }
+        self.members.len() - emitted
+    }
+}
+
+impl fmt::Display for Baggage {
+    /// Formats like [`Baggage::write_to`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::Baggage;
+    /// assert_eq!(Baggage::parse("a = 1 ; p")?.to_string(), "a=1;p");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// `key OWS "=" OWS value *( OWS ";" OWS property )`, already trimmed.
+fn parse_member(member: &str) -> Result<BaggageMember, PropagationError> {
+    let mut parts = member.split(';');
+    let head = parts.next().unwrap_or_default();
+    let (key, value) = head
+        .split_once('=')
+        .ok_or(PropagationError::MissingEquals)?;
+    let key = key.trim_matches(is_ows);
+    if !is_token(key) {
+        return Err(PropagationError::InvalidKey);
+    }
+    let value = value.trim_matches(is_ows);
+    if !value.bytes().all(is_baggage_octet) {
+        return Err(PropagationError::InvalidValue);
+    }
+    let mut properties = Vec::new();
+    for prop in parts {
+        let prop = prop.trim_matches(is_ows);
+        if prop.is_empty() {
+            continue;
+        }
+        let (pkey, pvalue) = match prop.split_once('=') {
+            Some((k, v)) => (k.trim_matches(is_ows), Some(v.trim_matches(is_ows))),
+            None => (prop, None),
+        };
+        let valid_value = pvalue.map_or(true, |v| v.bytes().all(is_baggage_octet));
+        if !is_token(pkey) || !valid_value {
+            return Err(PropagationError::InvalidProperty);
+        }
+        properties.push(BaggageProperty {
+            key: pkey.to_owned(),
+            value: pvalue.map(percent_decode),
+        });
+    }
+    Ok(BaggageMember {
+        key: key.to_owned(),
+        value: percent_decode(value),
+        properties,
+    })
+}
+
+/// RFC 7230 `token = 1*tchar`.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+/// `baggage-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
+fn is_baggage_octet(c: u8) -> bool {
+    matches!(c, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+/// Encodes every byte that is not a baggage-octet, and `%`, as `%XX` (uppercase hex).
+fn percent_encode(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &c in s.as_bytes() {
+        if is_baggage_octet(c) && c != b'%' {
+            out.push(char::from(c));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 0xf)]));
+        }
+    }
+}
+
+/// Decodes `%XX` (either case); a `%` not followed by two hex digits stays literal. Invalid
+/// UTF-8 in the result becomes U+FFFD.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    if !b.contains(&b'%') {
+        return s.to_owned();
+    }
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex_val(h).zip(hex_val(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            None => {
+                bytes.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
