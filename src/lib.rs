@@ -4,3 +4,8 @@
 //! hot path.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "exporter")]
+pub mod exporter;
+#[cfg(feature = "exporter")]
+pub use exporter::{ExporterConfig, ExpositionSource, MetricsExporter};
