@@ -19,6 +19,15 @@ fn start_fixed(config: ExporterConfig) -> MetricsExporter {
     MetricsExporter::start(config, |out: &mut String| out.push_str(EXPOSITION)).unwrap()
 }
 
+/// Waits (up to 10 s) for a condition the server reaches asynchronously.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
@@ -250,7 +259,9 @@ fn slowloris_is_dropped_after_the_read_timeout_and_does_not_block_other_scrapes(
         "{waited:?}"
     );
     assert!(rest.is_empty() || parse_reply(&rest).status == 408);
-    assert_eq!(exporter.stats().active_connections, 0);
+    wait_until("no active connections", || {
+        exporter.stats().active_connections == 0
+    });
 }
 
 #[test]
@@ -274,12 +285,12 @@ fn client_that_does_not_read_is_dropped_after_the_write_timeout() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), len);
     // The stalled one is dropped by the write timeout.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exporter.stats().connection_errors == 0 {
-        assert!(Instant::now() < deadline, "stalled writer never timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(exporter.stats().active_connections, 0);
+    wait_until("the stalled writer timed out", || {
+        exporter.stats().connection_errors > 0
+    });
+    wait_until("no active connections", || {
+        exporter.stats().active_connections == 0
+    });
     drop(stalled);
 }
 
