@@ -259,9 +259,34 @@ fn slowloris_is_dropped_after_the_read_timeout_and_does_not_block_other_scrapes(
         "{waited:?}"
     );
     assert!(rest.is_empty() || parse_reply(&rest).status == 408);
+    // A stalled half request is an error (an idle keep-alive connection is not: see below).
+    wait_until("the slow client counted", || {
+        exporter.stats().connection_errors == 1
+    });
     wait_until("no active connections", || {
         exporter.stats().active_connections == 0
     });
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_read_timeout_without_counting_errors() {
+    let exporter = start_fixed(config().with_read_timeout(Duration::from_millis(500)));
+    let addr = exporter.local_addr();
+    // One that never says anything, and one kept alive after a scrape.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    for conn in [&mut silent, &mut kept] {
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut bytes = Vec::new();
+        let _ = conn.read_to_end(&mut bytes);
+    }
+    wait_until("both closed", || exporter.stats().active_connections == 0);
+    let stats = exporter.stats();
+    assert_eq!(stats.scrapes, 1);
+    assert_eq!(stats.connection_errors, 0, "{stats:?}");
 }
 
 #[test]

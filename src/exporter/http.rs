@@ -266,10 +266,19 @@ impl Connection {
         shutdown: watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(TimedIo::new(stream, read_timeout, write_timeout));
+        let activity = Arc::new(Activity::default());
+        let io = TokioIo::new(TimedIo::new(
+            stream,
+            read_timeout,
+            write_timeout,
+            Arc::clone(&activity),
+        ));
         let shared = Arc::clone(&self.shared);
-        let service =
-            service_fn(move |req| std::future::ready(Ok::<_, Infallible>(handle(&shared, &req))));
+        let seen = Arc::clone(&activity);
+        let service = service_fn(move |req| {
+            seen.request_started();
+            std::future::ready(Ok::<_, Infallible>(handle(&shared, &req)))
+        });
         let mut conn = pin!(builder.serve_connection(io, service));
         let mut stop = pin!(wait_for_shutdown(shutdown));
         let mut stopping = false;
@@ -281,12 +290,39 @@ impl Connection {
             conn.as_mut().poll(cx)
         })
         .await;
-        if result.is_err() {
-            self.shared
-                .stats
-                .connection_errors
-                .fetch_add(1, Ordering::Relaxed);
+        if let Err(err) = result {
+            // A keep-alive connection that sat idle until the read timeout is closed on
+            // purpose (hyper reports it as a header timeout): not an error.
+            let read_timeout = err.is_timeout() || activity.read_timed_out.load(Ordering::Relaxed);
+            if !(read_timeout && activity.idle()) {
+                self.shared
+                    .stats
+                    .connection_errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
+    }
+}
+
+/// What one connection's socket has seen, to tell an idle keep-alive expiry from a stall.
+#[derive(Default)]
+struct Activity {
+    bytes_read: AtomicU64,
+    bytes_read_at_last_request: AtomicU64,
+    read_timed_out: std::sync::atomic::AtomicBool,
+}
+
+impl Activity {
+    fn request_started(&self) {
+        let read = self.bytes_read.load(Ordering::Relaxed);
+        self.bytes_read_at_last_request
+            .store(read, Ordering::Relaxed);
+    }
+
+    /// No bytes arrived since the last request was dispatched (or since connecting).
+    fn idle(&self) -> bool {
+        self.bytes_read.load(Ordering::Relaxed)
+            == self.bytes_read_at_last_request.load(Ordering::Relaxed)
     }
 }
 
@@ -494,10 +530,16 @@ struct TimedIo {
     read_armed: bool,
     write_deadline: Pin<Box<Sleep>>,
     write_armed: bool,
+    activity: Arc<Activity>,
 }
 
 impl TimedIo {
-    fn new(inner: TcpStream, read_timeout: Duration, write_timeout: Duration) -> Self {
+    fn new(
+        inner: TcpStream,
+        read_timeout: Duration,
+        write_timeout: Duration,
+        activity: Arc<Activity>,
+    ) -> Self {
         TimedIo {
             inner,
             read_timeout,
@@ -506,6 +548,7 @@ impl TimedIo {
             read_armed: false,
             write_deadline: Box::pin(tokio::time::sleep(write_timeout)),
             write_armed: false,
+            activity,
         }
     }
 }
@@ -540,9 +583,12 @@ impl AsyncRead for TimedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 this.read_armed = false;
+                let n = buf.filled().len().saturating_sub(before) as u64;
+                this.activity.bytes_read.fetch_add(n, Ordering::Relaxed);
                 Poll::Ready(r)
             }
             Poll::Pending => check_deadline(
@@ -552,7 +598,10 @@ impl AsyncRead for TimedIo {
                 "read timed out",
                 cx,
             )
-            .map(Err),
+            .map(|e| {
+                this.activity.read_timed_out.store(true, Ordering::Relaxed);
+                Err(e)
+            }),
         }
     }
 }

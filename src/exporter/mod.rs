@@ -102,8 +102,9 @@ pub struct ExporterStats {
     pub scrapes: u64,
     /// Scrapes whose source panicked while encoding (answered `500`).
     pub scrape_errors: u64,
-    /// Connections that ended on an error: timeouts, oversize requests, malformed requests,
-    /// I/O errors (a client that simply disconnects is not an error).
+    /// Connections that ended on an error: a stalled request or response (read/write
+    /// timeout), an oversize or malformed request, an I/O error. Not errors: a client that
+    /// disconnects, and a keep-alive connection closed after idling for the read timeout.
     pub connection_errors: u64,
     /// Connections accepted since start.
     pub connections_accepted: u64,
