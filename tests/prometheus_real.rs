@@ -115,7 +115,16 @@ fn real_prometheus_scrapes_and_ingests_everything() {
     // Every sample line became exactly one series (no more, no fewer).
     let expected = sample_lines(&exposition()).len();
     assert_eq!(expected, 14);
-    let series = prom.series_for_job().expect("series");
+    // Health flips to up right after the first scrape's samples are committed; poll a
+    // little anyway so a slow machine cannot race the query.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let series = loop {
+        let series = prom.series_for_job().expect("series");
+        if series.len() >= expected || std::time::Instant::now() >= deadline {
+            break series;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(
         series.len(),
         expected,
@@ -161,6 +170,13 @@ fn real_prometheus_scrapes_and_ingests_everything() {
     let stats = exporter.stats();
     assert!(stats.scrapes >= 1, "{stats:?}");
     assert_eq!(stats.scrape_errors, 0, "{stats:?}");
+    assert_eq!(stats.connection_errors, 0, "{stats:?}");
+    // Prometheus asks for gzip, and got it.
+    assert!(
+        stats.last_response_bytes < stats.last_encode_bytes,
+        "expected a gzip response to Prometheus: {stats:?}"
+    );
+    assert_eq!(stats.last_encode_bytes, exposition().len() as u64);
     eprintln!(
         "prometheus scraped {} times; last encode {:?}, {} bytes ({} on the wire); last scrape took {:.4} s",
         stats.scrapes,

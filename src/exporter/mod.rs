@@ -71,7 +71,16 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// assert!(buf.ends_with("x 1\n"));
 /// ```
 pub trait ExpositionSource: Send + Sync + 'static {
-    /// Appends the exposition to `out`.
+    /// Appends the exposition to `out`. Called on the exporter thread, once per scrape; keep
+    /// it short and do not block on I/O. A panic is caught and answered with `500`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exporter::ExpositionSource;
+    /// let source = |out: &mut String| out.push_str("# TYPE q gauge\nq 1\n");
+    /// let mut buf = String::with_capacity(64);
+    /// source.encode_into(&mut buf);
+    /// assert_eq!(buf, "# TYPE q gauge\nq 1\n");
+    /// ```
     fn encode_into(&self, out: &mut String);
 }
 
