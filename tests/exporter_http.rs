@@ -294,9 +294,15 @@ fn client_that_does_not_read_is_dropped_after_the_write_timeout() {
     // Large enough to fill the loopback socket buffers of a client that never reads.
     let big = "x 1\n".repeat(16 << 20 >> 2); // 16 MiB
     let len = big.len();
+    // Stands for the recorders' side: the source takes this lock while encoding.
+    let recorders = Arc::new(std::sync::Mutex::new(0u64));
+    let source_lock = Arc::clone(&recorders);
     let exporter = MetricsExporter::start(
         config().with_write_timeout(Duration::from_secs(1)),
-        move |out: &mut String| out.push_str(&big),
+        move |out: &mut String| {
+            let _held = source_lock.lock().unwrap();
+            out.push_str(&big);
+        },
     )
     .unwrap();
     let addr = exporter.local_addr();
@@ -305,6 +311,12 @@ fn client_that_does_not_read_is_dropped_after_the_write_timeout() {
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
+    // While the server is stuck writing to that client, the source's lock is free: it was
+    // released when encoding finished, before any socket write.
+    assert!(exporter.stats().active_connections >= 1);
+    *recorders
+        .try_lock()
+        .expect("lock held across a socket write") += 1;
     // Meanwhile another scrape goes through in full.
     let reply = get(addr, "/metrics", "");
     assert_eq!(reply.status, 200);
