@@ -28,11 +28,15 @@ mod sync;
 
 pub mod encoder;
 pub mod error;
+#[cfg(feature = "exporter")]
+pub mod exporter;
 pub mod primitives;
 pub mod propagation;
 pub mod registry;
 
 pub use encoder::CONTENT_TYPE;
 pub use error::Error;
+#[cfg(feature = "exporter")]
+pub use exporter::{ExporterConfig, ExpositionSource, MetricsExporter};
 pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 pub use registry::{Family, MetricKind, Registry, SeriesRef};

@@ -1,4 +1,7 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: `mod support;` in a test file.
+//!
+//! Not every test file uses every helper.
+#![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod exposition;
+pub mod prometheus;
