@@ -84,7 +84,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidMetricName { name } => {
-                write!(f, "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")
+                write!(
+                    f,
+                    "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+                )
             }
             Error::InvalidLabelName { name, reason } => {
                 write!(f, "invalid label name {name:?}: {reason}")
@@ -96,18 +99,28 @@ impl fmt::Display for Error {
                 write!(f, "a metric family named {name:?} (or producing that sample name) is already registered")
             }
             Error::ShapeMismatch { name, detail } => {
-                write!(f, "metric {name:?} is already registered with another shape: {detail}")
+                write!(
+                    f,
+                    "metric {name:?} is already registered with another shape: {detail}"
+                )
             }
             Error::WrongLabelCount { expected, got } => {
                 write!(f, "wrong number of label values: the family has {expected} label names, {got} values were given")
             }
             Error::InvalidIncrement { value } => {
-                write!(f, "counter increments must be finite and non-negative, got {value}")
+                write!(
+                    f,
+                    "counter increments must be finite and non-negative, got {value}"
+                )
             }
             Error::InvalidObservation { value } => write!(f, "observation {value} is not a number"),
             Error::InvalidBuckets { reason } => write!(f, "invalid histogram buckets: {reason}"),
-            Error::InvalidSummaryConfig { reason } => write!(f, "invalid summary configuration: {reason}"),
-            Error::SlotArenaExhausted => f.write_str("the per-thread slot arena is full: too many live series"),
+            Error::InvalidSummaryConfig { reason } => {
+                write!(f, "invalid summary configuration: {reason}")
+            }
+            Error::SlotArenaExhausted => {
+                f.write_str("the per-thread slot arena is full: too many live series")
+            }
         }
     }
 }

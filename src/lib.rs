@@ -40,3 +40,8 @@ pub use error::Error;
 pub use exporter::{ExporterConfig, ExpositionSource, MetricsExporter};
 pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 pub use registry::{Family, MetricKind, Registry, SeriesRef};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

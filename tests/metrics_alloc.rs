@@ -77,28 +77,47 @@ fn labeled_lookup_and_record_on_existing_series_allocate_nothing() {
         .counter_family("calls_total", "Calls.", &["tool_id", "status"])
         .unwrap();
     let latency = registry
-        .histogram_family("latency_seconds", "Latency.", &["tool_id"], Buckets::default())
+        .histogram_family(
+            "latency_seconds",
+            "Latency.",
+            &["tool_id"],
+            Buckets::default(),
+        )
         .unwrap();
     let tools: Vec<String> = (0..50).map(|i| format!("tool-{i}")).collect();
     for t in &tools {
-        calls.with_label_values(&[t.as_str(), "success"]).unwrap().inc();
-        latency.with_label_values(&[t.as_str()]).unwrap().observe(0.1);
+        calls
+            .with_label_values(&[t.as_str(), "success"])
+            .unwrap()
+            .inc();
+        latency
+            .with_label_values(&[t.as_str()])
+            .unwrap()
+            .observe(0.1);
     }
     let n = allocations(10_000, |i| {
         let t = tools[i % tools.len()].as_str();
         calls.with_label_values(&[t, "success"]).unwrap().inc();
-        latency.with_label_values(&[t]).unwrap().observe(i as f64 * 1e-4);
+        latency
+            .with_label_values(&[t])
+            .unwrap()
+            .observe(i as f64 * 1e-4);
     });
     assert_eq!(n, 0);
     // String-owned values work too, without allocating for the lookup.
     let owned = [tools[3].clone(), "success".to_string()];
-    assert_eq!(allocations(1_000, |_| calls.with_label_values(&owned).unwrap().inc()), 0);
+    assert_eq!(
+        allocations(1_000, |_| calls.with_label_values(&owned).unwrap().inc()),
+        0
+    );
 }
 
 #[test]
 fn steady_state_scrape_allocates_o1() {
     let registry = Registry::new();
-    let c = registry.counter_family("c_total", "C.", &["agent_id"]).unwrap();
+    let c = registry
+        .counter_family("c_total", "C.", &["agent_id"])
+        .unwrap();
     let h = registry
         .histogram_family("h_seconds", "H.", &["agent_id"], Buckets::default())
         .unwrap();
@@ -113,5 +132,8 @@ fn steady_state_scrape_allocates_o1() {
         buf.clear();
         registry.encode_text_into(&mut buf);
     });
-    assert_eq!(n, 0, "a steady-state scrape into a reused buffer allocates nothing");
+    assert_eq!(
+        n, 0,
+        "a steady-state scrape into a reused buffer allocates nothing"
+    );
 }

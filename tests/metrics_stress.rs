@@ -45,7 +45,10 @@ fn exact_totals_with_concurrent_writers_scrapes_and_thread_exits() {
                 registry.encode_text_into(&mut buf);
                 let families = parse(&buf).unwrap_or_else(|e| panic!("{e}\n{buf}"));
                 let now = value(&families, "all_total", &[]).unwrap_or(0.0);
-                assert!(now >= last_all, "a counter went backwards: {last_all} -> {now}");
+                assert!(
+                    now >= last_all,
+                    "a counter went backwards: {last_all} -> {now}"
+                );
                 last_all = now;
                 scrapes += 1;
             }
@@ -84,7 +87,10 @@ fn exact_totals_with_concurrent_writers_scrapes_and_thread_exits() {
     let families = parse(&text).unwrap();
     let total = (WAVES * WRITERS_PER_WAVE) as u64 * OPS;
     assert_eq!(value(&families, "all_total", &[]), Some(total as f64));
-    assert_eq!(value(&families, "frac_total", &[]), Some(total as f64 * 0.5));
+    assert_eq!(
+        value(&families, "frac_total", &[]),
+        Some(total as f64 * 0.5)
+    );
     for w in 0..WRITERS_PER_WAVE {
         let worker = format!("w{w}");
         assert_eq!(
@@ -95,9 +101,18 @@ fn exact_totals_with_concurrent_writers_scrapes_and_thread_exits() {
     // Observations cycle 0, 0.25, 0.5, 0.75: a quarter of them per bucket, le inclusive.
     let even_waves = (0..WAVES).filter(|w| w % 2 == 0).count() as u64;
     let n = even_waves * WRITERS_PER_WAVE as u64 * OPS;
-    for (le, expect) in [("0.25", n / 2), ("0.5", 3 * n / 4), ("0.75", n), ("+Inf", n)] {
+    for (le, expect) in [
+        ("0.25", n / 2),
+        ("0.5", 3 * n / 4),
+        ("0.75", n),
+        ("+Inf", n),
+    ] {
         assert_eq!(
-            value(&families, "lat_seconds_bucket", &[("kind", "even"), ("le", le)]),
+            value(
+                &families,
+                "lat_seconds_bucket",
+                &[("kind", "even"), ("le", le)]
+            ),
             Some(expect as f64),
             "le={le}"
         );
@@ -115,7 +130,9 @@ fn exact_totals_with_concurrent_writers_scrapes_and_thread_exits() {
 #[test]
 fn counts_of_an_exited_thread_are_kept() {
     let registry = Registry::new();
-    let c = registry.counter("exited_total", "From exited threads.").unwrap();
+    let c = registry
+        .counter("exited_total", "From exited threads.")
+        .unwrap();
     for _ in 0..8 {
         let c = c.clone();
         thread::spawn(move || c.inc_by(5)).join().unwrap();
@@ -126,7 +143,9 @@ fn counts_of_an_exited_thread_are_kept() {
 #[test]
 fn series_created_concurrently_are_unique() {
     let registry = Registry::new();
-    let fam = registry.counter_family("race_total", "Race.", &["id"]).unwrap();
+    let fam = registry
+        .counter_family("race_total", "Race.", &["id"])
+        .unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let fam = fam.clone();

@@ -67,8 +67,7 @@ impl Counter {
     /// counted in [`Counter::rejected`], and the value is untouched.
     #[inline]
     pub fn add(&self, v: f64) -> Result<(), Error> {
-        // `!(v >= 0.0)` is also true for NaN.
-        if !(v >= 0.0) || v == f64::INFINITY {
+        if v.is_nan() || v < 0.0 || v == f64::INFINITY {
             self.inner.rejected.fetch_add(1, Relaxed);
             return Err(Error::InvalidIncrement { value: v });
         }
@@ -103,6 +102,8 @@ impl Counter {
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter").field("value", &self.get()).finish()
+        f.debug_struct("Counter")
+            .field("value", &self.get())
+            .finish()
     }
 }

@@ -84,17 +84,23 @@ impl Buckets {
 
     /// `count` bounds `start, start + width, ...`.
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, Error> {
-        if !(width > 0.0) || count == 0 {
+        if width.is_nan() || width <= 0.0 || count == 0 {
             return Err(Error::InvalidBuckets {
-                reason: format!("linear buckets need width > 0 and count > 0, got {width} and {count}"),
+                reason: format!(
+                    "linear buckets need width > 0 and count > 0, got {width} and {count}"
+                ),
             });
         }
-        Buckets::new((0..count).map(|i| start + width * i as f64).collect::<Vec<_>>())
+        Buckets::new(
+            (0..count)
+                .map(|i| start + width * i as f64)
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// `count` bounds `start, start * factor, ...`.
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, Error> {
-        if !(start > 0.0) || !(factor > 1.0) || count == 0 {
+        if start.is_nan() || start <= 0.0 || factor.is_nan() || factor <= 1.0 || count == 0 {
             return Err(Error::InvalidBuckets {
                 reason: format!(
                     "exponential buckets need start > 0, factor > 1 and count > 0, got {start}, {factor} and {count}"
@@ -309,7 +315,10 @@ mod tests {
         assert!(Buckets::new(vec![f64::NAN]).is_err());
         assert!(Buckets::new(vec![2.0, 1.0]).is_err());
         assert!(Buckets::new(vec![0.0; MAX_BUCKETS + 1]).is_err());
-        assert_eq!(Buckets::new(vec![1.0, f64::INFINITY]).unwrap().bounds(), &[1.0]);
+        assert_eq!(
+            Buckets::new(vec![1.0, f64::INFINITY]).unwrap().bounds(),
+            &[1.0]
+        );
         assert!(Buckets::linear(0.0, 0.0, 3).is_err());
         assert!(Buckets::exponential(0.0, 2.0, 3).is_err());
         let default = Buckets::default();

@@ -335,10 +335,7 @@ impl Arena {
         loop {
             block.next = head;
             let raw = Box::into_raw(block);
-            match self
-                .head
-                .compare_exchange_weak(head, raw, Release, Relaxed)
-            {
+            match self.head.compare_exchange_weak(head, raw, Release, Relaxed) {
                 // SAFETY: `raw` is now owned by the list, which lives as long as `self`.
                 Ok(_) => return unsafe { &*raw },
                 Err(seen) => {
@@ -483,7 +480,10 @@ fn lease_for_thread() -> Option<&'static Block> {
 #[inline(always)]
 fn local_block() -> Option<&'static Block> {
     // SAFETY: `LOCAL` is either null or a block of the global arena, which is never freed.
-    LOCAL.try_with(|l| unsafe { l.get().as_ref() }).ok().flatten()
+    LOCAL
+        .try_with(|l| unsafe { l.get().as_ref() })
+        .ok()
+        .flatten()
 }
 
 /// Adds `v` to `word` of the global arena, in this thread's block.
@@ -559,14 +559,22 @@ mod tests {
         let arena = Arena::new();
         let a = arena.alloc(CHUNK_WORDS - 1).unwrap();
         let b = arena.alloc(2).unwrap();
-        assert_eq!(b.start() as usize, CHUNK_WORDS, "b must start in the next chunk");
+        assert_eq!(
+            b.start() as usize,
+            CHUNK_WORDS,
+            "b must start in the next chunk"
+        );
         let block = arena.lease();
         block.owner_add_u64_alloc(b.word(1), 7);
         assert_eq!(arena.read_u64(b.word(1)), 7);
         arena.free(b);
         let c = arena.alloc(2).unwrap();
         assert_eq!(c, b, "a freed range of the same length is reused");
-        assert_eq!(arena.read_u64(c.word(1)), 0, "a reused range starts at zero");
+        assert_eq!(
+            arena.read_u64(c.word(1)),
+            0,
+            "a reused range starts at zero"
+        );
         assert_eq!(arena.live_words(), CHUNK_WORDS - 1 + 2);
         let _ = a;
     }

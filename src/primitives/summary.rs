@@ -43,7 +43,8 @@ const BUCKETS: usize = OCTAVES * (1 << SUB_BUCKET_BITS) + 2;
 
 #[inline(always)]
 fn bucket_of(v: f64) -> usize {
-    if !(v >= MIN_TRACKED) {
+    // NaN never reaches here (`observe` refuses it); negatives and zero share bucket 0.
+    if v < MIN_TRACKED {
         0
     } else if v >= MAX_TRACKED {
         BUCKETS - 1
@@ -295,7 +296,7 @@ impl Summary {
         let due = w
             .readings
             .back()
-            .map_or(true, |(t, _)| now.saturating_duration_since(*t) >= step);
+            .is_none_or(|(t, _)| now.saturating_duration_since(*t) >= step);
         if due {
             let mut reading = if w.readings.len() >= inner.config.age_buckets as usize {
                 w.readings.pop_front().map(|(_, r)| r).unwrap_or_default()
@@ -333,7 +334,10 @@ mod tests {
         let mut v = MIN_TRACKED;
         while v < MAX_TRACKED {
             let reported = bucket_value(bucket_of(v));
-            assert!(((reported - v) / v).abs() <= 1.0 / 64.0 + 1e-12, "{v} -> {reported}");
+            assert!(
+                ((reported - v) / v).abs() <= 1.0 / 64.0 + 1e-12,
+                "{v} -> {reported}"
+            );
             v *= 1.013;
         }
         assert_eq!(bucket_of(0.0), 0);

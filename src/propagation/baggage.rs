@@ -514,7 +514,7 @@ fn parse_member(member: &str) -> Result<BaggageMember, PropagationError> {
             Some((k, v)) => (k.trim_matches(is_ows), Some(v.trim_matches(is_ows))),
             None => (prop, None),
         };
-        let valid_value = pvalue.map_or(true, |v| v.bytes().all(is_baggage_octet));
+        let valid_value = pvalue.is_none_or(|v| v.bytes().all(is_baggage_octet));
         if !is_token(pkey) || !valid_value {
             return Err(PropagationError::InvalidProperty);
         }

@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::{ArcSwap, Guard};
@@ -64,8 +66,7 @@ impl Hasher for IdentityHasher {
     }
 }
 
-type ShardMap<M> =
-    HashMap<u64, SmallVec<[Arc<Series<M>>; 1]>, BuildHasherDefault<IdentityHasher>>;
+type ShardMap<M> = HashMap<u64, SmallVec<[Arc<Series<M>>; 1]>, BuildHasherDefault<IdentityHasher>>;
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
 pub struct Series<M> {
@@ -93,7 +94,11 @@ impl<M> Series<M> {
 
     fn matches<S: AsRef<str>>(&self, values: &[S]) -> bool {
         self.values.len() == values.len()
-            && self.values.iter().zip(values).all(|(a, b)| **a == *b.as_ref())
+            && self
+                .values
+                .iter()
+                .zip(values)
+                .all(|(a, b)| **a == *b.as_ref())
     }
 }
 
@@ -262,7 +267,10 @@ impl<M: Metric> Family<M> {
     ///
     /// Errors with [`Error::WrongLabelCount`] when `values` has the wrong length.
     #[inline]
-    pub fn with_label_values<S: AsRef<str>>(&self, values: &[S]) -> Result<SeriesRef<'_, M>, Error> {
+    pub fn with_label_values<S: AsRef<str>>(
+        &self,
+        values: &[S],
+    ) -> Result<SeriesRef<'_, M>, Error> {
         let expected = self.inner.desc.label_names.len();
         if values.len() != expected {
             return Err(Error::WrongLabelCount {
@@ -311,7 +319,11 @@ impl<M: Metric> Family<M> {
 
     #[cold]
     #[inline(never)]
-    fn insert_slow<S: AsRef<str>>(&self, hash: u64, values: &[S]) -> Result<SeriesRef<'_, M>, Error> {
+    fn insert_slow<S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+    ) -> Result<SeriesRef<'_, M>, Error> {
         let inner = &*self.inner;
         let is_overflow_key =
             !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE);
@@ -475,7 +487,9 @@ impl<M: Metric> Family<M> {
                     .series
                     .extend(shard.load().values().flatten().cloned());
             }
-            cache.series.sort_unstable_by(|a, b| a.values.cmp(&b.values));
+            cache
+                .series
+                .sort_unstable_by(|a, b| a.values.cmp(&b.values));
             if let Some(overflow) = inner.overflow.get() {
                 cache.series.push(overflow.clone());
             }

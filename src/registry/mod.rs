@@ -21,8 +21,8 @@ use arc_swap::ArcSwap;
 
 pub use family::{Family, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
 
-use crate::encoder::text::{escape_help, sample_start, value_f64, value_u64};
 use crate::encoder::float::format_go_float;
+use crate::encoder::text::{escape_help, sample_start, value_f64, value_u64};
 use crate::primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 use crate::Error;
 
@@ -396,7 +396,12 @@ impl Registry {
                     M::KIND
                 )));
             }
-            if desc.label_names.iter().map(|l| &**l).ne(label_names.iter().copied()) {
+            if desc
+                .label_names
+                .iter()
+                .map(|l| &**l)
+                .ne(label_names.iter().copied())
+            {
                 return Err(mismatch(format!(
                     "registered with labels {:?}, requested with {:?}",
                     desc.label_names, label_names
@@ -433,14 +438,19 @@ impl Registry {
             .cloned()
     }
 
-    fn descriptor<M: Metric>(name: &str, help: &str, label_names: &[&str]) -> Result<Descriptor, Error> {
+    fn descriptor<M: Metric>(
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<Descriptor, Error> {
         name::validate_metric_name(name)?;
         for (i, label) in label_names.iter().enumerate() {
             name::validate_label_name(label)?;
             if Some(*label) == M::KIND.reserved_label() {
                 return Err(Error::InvalidLabelName {
                     name: (*label).into(),
-                    reason: "reserved by the metric type (le for histograms, quantile for summaries)",
+                    reason:
+                        "reserved by the metric type (le for histograms, quantile for summaries)",
                 });
             }
             if label_names[..i].contains(label) {
@@ -458,7 +468,11 @@ impl Registry {
     }
 
     /// The first sample name the new family would share with a registered one.
-    fn clash(families: &[Arc<dyn RegisteredFamily>], name: &str, kind: MetricKind) -> Option<String> {
+    fn clash(
+        families: &[Arc<dyn RegisteredFamily>],
+        name: &str,
+        kind: MetricKind,
+    ) -> Option<String> {
         for family in families {
             let desc = family.desc();
             for new_suffix in kind.sample_suffixes() {
@@ -477,12 +491,22 @@ impl Registry {
     }
 
     /// Registers a counter family.
-    pub fn counter_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Counter>, Error> {
+    pub fn counter_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Family<Counter>, Error> {
         self.register(name, help, labels, (), FamilyOptions::default())
     }
 
     /// Registers a gauge family.
-    pub fn gauge_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Gauge>, Error> {
+    pub fn gauge_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Family<Gauge>, Error> {
         self.register(name, help, labels, (), FamilyOptions::default())
     }
 
@@ -510,18 +534,25 @@ impl Registry {
     }
 
     /// Registers an info family.
-    pub fn info_family(&self, name: &str, help: &str, labels: &[&str]) -> Result<Family<Info>, Error> {
+    pub fn info_family(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<Family<Info>, Error> {
         self.register(name, help, labels, (), FamilyOptions::default())
     }
 
     /// Registers an unlabelled counter and returns its handle.
     pub fn counter(&self, name: &str, help: &str) -> Result<Counter, Error> {
-        self.counter_family(name, help, &[])?.get_or_create::<&str>(&[])
+        self.counter_family(name, help, &[])?
+            .get_or_create::<&str>(&[])
     }
 
     /// Registers an unlabelled gauge and returns its handle.
     pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, Error> {
-        self.gauge_family(name, help, &[])?.get_or_create::<&str>(&[])
+        self.gauge_family(name, help, &[])?
+            .get_or_create::<&str>(&[])
     }
 
     /// Registers an unlabelled histogram and returns its handle.

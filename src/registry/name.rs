@@ -34,9 +34,10 @@ pub fn validate_metric_name(name: &str) -> Result<(), Error> {
 /// ```
 pub fn validate_label_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
-        && name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit())
-        });
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()));
     if !ok {
         return Err(Error::InvalidLabelName {
             name: name.into(),

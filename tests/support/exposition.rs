@@ -80,7 +80,8 @@ fn parse_value(s: &str) -> Result<f64, String> {
             if !ok {
                 return Err(format!("invalid value {s:?}"));
             }
-            s.parse::<f64>().map_err(|e| format!("invalid value {s:?}: {e}"))
+            s.parse::<f64>()
+                .map_err(|e| format!("invalid value {s:?}: {e}"))
         }
     }
 }
@@ -146,7 +147,9 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
         .strip_prefix(' ')
         .ok_or_else(|| format!("expected one space before the value in {line:?}"))?;
     if value.contains(' ') {
-        return Err(format!("timestamps or extra tokens are not expected: {line:?}"));
+        return Err(format!(
+            "timestamps or extra tokens are not expected: {line:?}"
+        ));
     }
     Ok(Sample {
         name: name.to_string(),
@@ -188,7 +191,9 @@ pub fn parse(text: &str) -> Result<Vec<Family>, String> {
             return Err(err("empty line".into()));
         }
         if let Some(comment) = line.strip_prefix("# ") {
-            let (keyword, rest) = comment.split_once(' ').ok_or_else(|| err("bad comment".into()))?;
+            let (keyword, rest) = comment
+                .split_once(' ')
+                .ok_or_else(|| err("bad comment".into()))?;
             let (name, payload) = match rest.split_once(' ') {
                 Some((n, p)) => (n, Some(p)),
                 None => (rest, None),
@@ -267,25 +272,41 @@ fn check_histogram(family: &Family) -> Result<(), String> {
     let mut buckets: BTreeMap<Key, Vec<(f64, f64)>> = BTreeMap::new();
     let mut counts: BTreeMap<Key, f64> = BTreeMap::new();
     for s in &family.samples {
-        let mut key: Key = s.labels.iter().filter(|(k, _)| k != "le").cloned().collect();
+        let mut key: Key = s
+            .labels
+            .iter()
+            .filter(|(k, _)| k != "le")
+            .cloned()
+            .collect();
         key.sort();
         if s.name.ends_with("_bucket") {
             let le = s.label("le").ok_or("bucket without le")?;
-            buckets.entry(key).or_default().push((parse_value(le)?, s.value));
+            buckets
+                .entry(key)
+                .or_default()
+                .push((parse_value(le)?, s.value));
         } else if s.name.ends_with("_count") {
             counts.insert(key, s.value);
         }
     }
     for (key, list) in &buckets {
-        if list.windows(2).any(|w| !(w[0].0 < w[1].0) || w[0].1 > w[1].1) {
-            return Err(format!("{}{key:?}: buckets not increasing/cumulative", family.name));
+        if list.windows(2).any(|w| {
+            w[0].0.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less) || w[0].1 > w[1].1
+        }) {
+            return Err(format!(
+                "{}{key:?}: buckets not increasing/cumulative",
+                family.name
+            ));
         }
         let last = list.last().expect("non-empty");
         if last.0 != f64::INFINITY {
             return Err(format!("{}{key:?}: no +Inf bucket", family.name));
         }
         if counts.get(key) != Some(&last.1) {
-            return Err(format!("{}{key:?}: _count differs from +Inf bucket", family.name));
+            return Err(format!(
+                "{}{key:?}: _count differs from +Inf bucket",
+                family.name
+            ));
         }
     }
     Ok(())
