@@ -1,0 +1,299 @@
+//! The measuring machinery: a counting global allocator, process CPU time, calibration, the
+//! interleaved rounds, and the statistics.
+//!
+//! # How a sample is taken
+//! An [`Arm`] is one library's implementation of one workload: a closure that performs `iters`
+//! operations. A sample reads, in this order, the allocation counter, the process CPU clock and
+//! the monotonic clock, runs the closure, and reads them again. So:
+//!
+//! * **wall ns/op** is elapsed time / `iters` (or, for multi-threaded workloads, the per-thread
+//!   time the closure reports itself);
+//! * **CPU ns/op** is the growth of `CLOCK_PROCESS_CPUTIME_ID` / (`iters` × threads): it counts
+//!   every thread of the process, so a library that pushes work to a background thread (a span
+//!   collector, a batch processor) is charged for the work done during the sample; arms whose
+//!   library defers work flush it inside the measured region for the same reason;
+//! * **allocs/op** is the growth of the allocation counter / (`iters` × threads); the counter is
+//!   bumped by every `alloc`, `alloc_zeroed` and `realloc` on any thread.
+//!
+//! # Fairness
+//! Each arm is warmed up and calibrated alone (doubling `iters` until a sample lasts the target
+//! time). Then the rounds run: in round `r` every arm of the workload takes one sample, in an
+//! order rotated by `r`, so drift of the machine (other processes, frequency) hits all libraries
+//! alike. The reported figure is the median over rounds.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+/// Counts every allocation of every thread.
+pub struct CountingAlloc;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Allocations so far, all threads.
+pub fn allocs() -> u64 {
+    ALLOCS.load(Relaxed)
+}
+
+/// CPU time consumed so far by every thread of the process, in nanoseconds.
+pub fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The closure of an arm: performs `iters` operations; returns `Some(wall ns per op per thread)`
+/// when it timed itself (multi-threaded workloads), `None` to be timed by the harness.
+pub type RunFn = Box<dyn FnMut(u64) -> Option<f64>>;
+
+/// One library's implementation of a workload.
+pub struct Arm {
+    /// The library (a column of the tables).
+    pub lib: &'static str,
+    /// Runs the operations.
+    pub run: RunFn,
+    /// A note printed under the table (what this arm does differently, if anything).
+    pub note: Option<&'static str>,
+    /// The arm flushes a background consumer once per sample (a fixed cost per sample that
+    /// must be amortised): its samples get at least [`Plan::flush_min_iters`] operations.
+    pub flushes: bool,
+}
+
+impl Arm {
+    pub fn new(lib: &'static str, run: impl FnMut(u64) -> Option<f64> + 'static) -> Arm {
+        Arm {
+            lib,
+            run: Box::new(run),
+            note: None,
+            flushes: false,
+        }
+    }
+
+    pub fn flushes(mut self) -> Arm {
+        self.flushes = true;
+        self
+    }
+
+    pub fn note(mut self, note: &'static str) -> Arm {
+        self.note = Some(note);
+        self
+    }
+}
+
+/// A workload: the same operation, implemented by several libraries.
+pub struct Workload {
+    /// A short id (JSON key, `--filter`).
+    pub id: &'static str,
+    /// What one operation is.
+    pub title: &'static str,
+    /// Threads performing operations concurrently (CPU and allocations are divided by it).
+    pub threads: u64,
+    /// The arms; `agentcore` first when present.
+    pub arms: Vec<Arm>,
+    /// A workload of ours not measured yet, and why (printed instead of numbers).
+    pub todo: Option<&'static str>,
+}
+
+/// The result of one arm.
+#[derive(Debug, Clone)]
+pub struct ArmResult {
+    pub lib: &'static str,
+    pub wall_ns: f64,
+    pub wall_min_ns: f64,
+    pub cpu_ns: f64,
+    pub allocs: f64,
+    pub iters: u64,
+    pub note: Option<&'static str>,
+}
+
+/// The results of one workload.
+#[derive(Debug, Clone)]
+pub struct WorkloadResult {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub threads: u64,
+    pub arms: Vec<ArmResult>,
+    pub todo: Option<&'static str>,
+}
+
+impl WorkloadResult {
+    pub fn arm(&self, lib: &str) -> Option<&ArmResult> {
+        self.arms.iter().find(|a| a.lib == lib)
+    }
+}
+
+/// How long and how often to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub rounds: usize,
+    pub sample_ns: u64,
+    /// Minimum operations per sample of an arm that flushes once per sample.
+    pub flush_min_iters: u64,
+}
+
+struct Sample {
+    wall: f64,
+    cpu: f64,
+    allocs: f64,
+}
+
+fn sample(arm: &mut Arm, iters: u64, threads: u64) -> Sample {
+    let a0 = allocs();
+    let c0 = process_cpu_ns();
+    let t0 = Instant::now();
+    let own = (arm.run)(iters);
+    let elapsed = t0.elapsed().as_nanos() as f64;
+    let c1 = process_cpu_ns();
+    let a1 = allocs();
+    let ops = (iters * threads) as f64;
+    Sample {
+        wall: own.unwrap_or(elapsed / iters as f64),
+        cpu: (c1 - c0) as f64 / ops,
+        allocs: (a1 - a0) as f64 / ops,
+    }
+}
+
+/// Warms the arm up and finds the `iters` that makes a sample last about `plan.sample_ns`.
+fn calibrate(arm: &mut Arm, plan: Plan) -> u64 {
+    let mut iters = 1u64;
+    loop {
+        let t0 = Instant::now();
+        let own = (arm.run)(iters);
+        // A self-timed arm (threads) reports its own time without its fixed set-up cost
+        // (spawning threads), which must not shrink the calibrated `iters`.
+        let ns = match own {
+            Some(per_op) => (per_op * iters as f64) as u64,
+            None => t0.elapsed().as_nanos() as u64,
+        };
+        let enough = !arm.flushes || iters >= plan.flush_min_iters;
+        if (ns >= plan.sample_ns / 4 && enough) || iters >= 1 << 40 {
+            let scaled = (iters as u128 * plan.sample_ns as u128 / ns.max(1) as u128) as u64;
+            let min = if arm.flushes { plan.flush_min_iters } else { 1 };
+            return scaled.max(min);
+        }
+        iters *= 2;
+    }
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Measures every arm of `w`: calibration, then `plan.rounds` interleaved rounds.
+pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
+    let n = w.arms.len();
+    let iters: Vec<u64> = w.arms.iter_mut().map(|a| calibrate(a, plan)).collect();
+    let mut samples: Vec<Vec<Sample>> = (0..n).map(|_| Vec::new()).collect();
+    for r in 0..plan.rounds {
+        for k in 0..n {
+            let i = (k + r) % n;
+            let s = sample(&mut w.arms[i], iters[i], w.threads);
+            samples[i].push(s);
+        }
+    }
+    let arms = w
+        .arms
+        .iter()
+        .zip(samples)
+        .zip(&iters)
+        .map(|((arm, s), &it)| {
+            let mut wall: Vec<f64> = s.iter().map(|x| x.wall).collect();
+            let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu).collect();
+            let mut al: Vec<f64> = s.iter().map(|x| x.allocs).collect();
+            let wall_min = wall.iter().copied().fold(f64::INFINITY, f64::min);
+            ArmResult {
+                lib: arm.lib,
+                wall_ns: median(&mut wall),
+                wall_min_ns: wall_min,
+                cpu_ns: median(&mut cpu),
+                allocs: median(&mut al),
+                iters: it,
+                note: arm.note,
+            }
+        })
+        .collect();
+    WorkloadResult {
+        id: w.id,
+        title: w.title,
+        threads: w.threads,
+        arms,
+        todo: w.todo,
+    }
+}
+
+/// `1.23 ns`, `45.6 ns`, `789 ns`, `1.23 µs`, `4.56 ms`.
+pub fn fmt_ns(ns: f64) -> String {
+    if !ns.is_finite() {
+        return "n/a".into();
+    }
+    let (v, unit) = if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    if v >= 100.0 {
+        format!("{v:.0} {unit}")
+    } else if v >= 10.0 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.2} {unit}")
+    }
+}
+
+/// `0`, `0.02`, `1`, `69036`.
+pub fn fmt_allocs(a: f64) -> String {
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 || a.fract() == 0.0 {
+        format!("{a:.0}")
+    } else {
+        format!("{a:.2}")
+    }
+}
+
+/// `2.31×`.
+pub fn fmt_ratio(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.2}×")
+    } else {
+        "n/a".into()
+    }
+}

@@ -1,0 +1,575 @@
+//! `agentcore-telemetry-compare`: the same workloads against agentcore-telemetry, its peers and
+//! the two physical floors, in one run, with a markdown table of the ratio of each peer to us.
+//!
+//! ```text
+//! cargo run --release --manifest-path benches/compare/Cargo.toml -- --quick   # < 1 minute
+//! cargo run --release --manifest-path benches/compare/Cargo.toml              # full
+//! options: --quick | --full, --rounds N, --sample-ms N, --filter SUBSTRING, --json PATH
+//! ```
+//!
+//! See `harness.rs` for how samples are taken (wall, process CPU, allocations) and interleaved,
+//! `metrics_wl.rs` and `trace_wl.rs` for what each workload does and its fairness rules. The
+//! JSON (default `target/compare.json` at the repository root) holds the same numbers as the
+//! tables.
+
+mod harness;
+mod metrics_wl;
+mod trace_wl;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use harness::{fmt_allocs, fmt_ns, fmt_ratio, run_workload, Plan, Workload, WorkloadResult};
+use serde_json::json;
+
+#[global_allocator]
+static ALLOC: harness::CountingAlloc = harness::CountingAlloc;
+
+const OURS: &str = metrics_wl::OURS;
+
+struct Args {
+    quick: bool,
+    plan: Plan,
+    filter: Option<String>,
+    json: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut quick = false;
+    let mut rounds = None;
+    let mut sample_ms = None;
+    let mut filter = None;
+    let mut json = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/compare.json"
+    ));
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--full" => quick = false,
+            "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()),
+            "--sample-ms" => sample_ms = it.next().and_then(|v| v.parse::<u64>().ok()),
+            "--filter" => filter = it.next(),
+            "--json" => json = PathBuf::from(it.next().expect("--json PATH")),
+            "-h" | "--help" => {
+                println!(
+                    "usage: agentcore-telemetry-compare [--quick|--full] [--rounds N] \
+                     [--sample-ms N] [--filter SUBSTRING] [--json PATH]"
+                );
+                std::process::exit(0);
+            }
+            // `cargo bench` passes `--bench`; ignore it and anything unknown.
+            _ => {}
+        }
+    }
+    let plan = Plan {
+        rounds: rounds.unwrap_or(if quick { 5 } else { 31 }),
+        sample_ns: sample_ms.unwrap_or(if quick { 2 } else { 10 }) * 1_000_000,
+        flush_min_iters: if quick { 20_000 } else { 100_000 },
+    };
+    Args {
+        quick,
+        plan,
+        filter,
+        json,
+    }
+}
+
+fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cmd = |c: &str, args: &[&str]| {
+        std::process::Command::new(c)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    json!({
+        "cpu": model,
+        "cores": cores,
+        "rustc": cmd("rustc", &["-V"]),
+        "kernel": cmd("uname", &["-r"]),
+        "date_utc": cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Our tracing arms, once the tracer is on main (see the TODO in `trace_wl`).
+fn ours_tracing() -> [Option<harness::Arm>; 3] {
+    [None, None, None]
+}
+
+/// Builds a workload (its set-up runs only when it is selected).
+type MakeWorkload = Box<dyn FnOnce() -> Workload>;
+
+fn workloads(filter: Option<&str>) -> Vec<MakeWorkload> {
+    let all: Vec<(&str, MakeWorkload)> = vec![
+        ("counter_inc", Box::new(metrics_wl::counter_inc)),
+        ("counter_inc_2t", Box::new(metrics_wl::counter_inc_2t)),
+        ("labeled_inc", Box::new(metrics_wl::labeled_inc)),
+        ("histogram_observe", Box::new(metrics_wl::histogram_observe)),
+        (
+            "labeled_histogram_observe",
+            Box::new(metrics_wl::labeled_histogram_observe),
+        ),
+        ("summary_observe", Box::new(metrics_wl::summary_observe)),
+        ("gauge_set", Box::new(metrics_wl::gauge_set)),
+        ("encode", Box::new(metrics_wl::encode)),
+        (
+            "span_basic",
+            Box::new(|| {
+                let [a, _, _] = ours_tracing();
+                trace_wl::span_basic(a)
+            }),
+        ),
+        (
+            "span_nested",
+            Box::new(|| {
+                let [_, b, _] = ours_tracing();
+                trace_wl::span_nested(b)
+            }),
+        ),
+        (
+            "span_unsampled",
+            Box::new(|| {
+                let [_, _, c] = ours_tracing();
+                trace_wl::span_unsampled(c)
+            }),
+        ),
+        ("macro_call", Box::new(|| trace_wl::macro_call(None))),
+        ("traceparent", Box::new(trace_wl::traceparent)),
+        (
+            "record_tool_execution",
+            Box::new(|| {
+                todo_workload(
+                    "record_tool_execution",
+                    "MetricsCollector::record_tool_execution (one call)",
+                    "TODO: the MetricsCollector (src/collector/) is not on main yet",
+                )
+            }),
+        ),
+        (
+            "record_agent_created",
+            Box::new(|| {
+                todo_workload(
+                    "record_agent_created",
+                    "MetricsCollector::record_agent_created (one call)",
+                    "TODO: the MetricsCollector (src/collector/) is not on main yet",
+                )
+            }),
+        ),
+    ];
+    all.into_iter()
+        .filter(|(id, _)| filter.is_none_or(|f| id.contains(f)))
+        .map(|(_, w)| w)
+        .collect()
+}
+
+fn todo_workload(id: &'static str, title: &'static str, why: &'static str) -> Workload {
+    Workload {
+        id,
+        title,
+        threads: 1,
+        arms: Vec::new(),
+        todo: Some(why),
+    }
+}
+
+/// Library columns of the two summary tables.
+const METRIC_LIBS: [&str; 6] = [
+    OURS,
+    metrics_wl::TIKV,
+    metrics_wl::PCLIENT,
+    metrics_wl::METRICS,
+    metrics_wl::FLOOR_LS,
+    metrics_wl::FLOOR_FA,
+];
+const TRACE_LIBS: [&str; 4] = [OURS, trace_wl::FASTRACE, trace_wl::OTEL, trace_wl::TRACING];
+
+fn ratio(r: &WorkloadResult, lib: &str, cpu: bool) -> f64 {
+    match (r.arm(OURS), r.arm(lib)) {
+        (Some(o), Some(p)) if cpu => p.cpu_ns / o.cpu_ns,
+        (Some(o), Some(p)) => p.wall_ns / o.wall_ns,
+        _ => f64::NAN,
+    }
+}
+
+fn summary_table(out: &mut String, results: &[WorkloadResult], libs: &[&str], cpu: bool) {
+    let col = if cpu { "CPU ns/op" } else { "median ns/op" };
+    let _ = write!(out, "| workload ({col}) |");
+    for lib in libs {
+        if *lib == OURS || lib.starts_with("floor") {
+            let _ = write!(out, " {lib} |");
+        } else {
+            let _ = write!(out, " {lib} | ×ours |");
+        }
+    }
+    out.push('\n');
+    out.push_str("| --- |");
+    for lib in libs {
+        let n = if *lib == OURS || lib.starts_with("floor") {
+            1
+        } else {
+            2
+        };
+        for _ in 0..n {
+            out.push_str(" ---: |");
+        }
+    }
+    out.push('\n');
+    for r in results {
+        let _ = write!(out, "| {} |", r.title);
+        for lib in libs {
+            let cell = match r.arm(lib) {
+                Some(a) => fmt_ns(if cpu { a.cpu_ns } else { a.wall_ns }),
+                None if *lib == OURS && r.todo.is_some() => "TODO".into(),
+                None => "–".into(),
+            };
+            if *lib == OURS || lib.starts_with("floor") {
+                let _ = write!(out, " {cell} |");
+            } else {
+                let rt = ratio(r, lib, cpu);
+                let rc = if r.arm(lib).is_some() {
+                    fmt_ratio(rt)
+                } else {
+                    "–".into()
+                };
+                let _ = write!(out, " {cell} | {rc} |");
+            }
+        }
+        out.push('\n');
+    }
+}
+
+fn detail_table(out: &mut String, results: &[WorkloadResult]) {
+    out.push_str("| workload | library | median ns/op | min ns/op | CPU ns/op | allocs/op | ×ours (wall) | ×ours (CPU) |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in results {
+        if r.arms.is_empty() {
+            let _ = writeln!(out, "| {} | {} | | | | | | |", r.id, r.todo.unwrap_or(""));
+        }
+        for a in &r.arms {
+            let (rw, rc) = if a.lib == OURS {
+                ("1.00×".to_string(), "1.00×".to_string())
+            } else {
+                (
+                    fmt_ratio(ratio(r, a.lib, false)),
+                    fmt_ratio(ratio(r, a.lib, true)),
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.id,
+                a.lib,
+                fmt_ns(a.wall_ns),
+                fmt_ns(a.wall_min_ns),
+                fmt_ns(a.cpu_ns),
+                fmt_allocs(a.allocs),
+                rw,
+                rc
+            );
+        }
+    }
+}
+
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn get<'a>(results: &'a [WorkloadResult], id: &str) -> Option<&'a WorkloadResult> {
+    results.iter().find(|r| r.id == id)
+}
+
+/// The targets, evaluated from this run's numbers only.
+fn targets(results: &[WorkloadResult]) -> Vec<Target> {
+    let mut t = Vec::new();
+    let ours = |id: &str| get(results, id).and_then(|r| r.arm(OURS));
+    let na = |what: &str| Target {
+        what: what.into(),
+        measured: "not measured in this run".into(),
+        met: None,
+    };
+
+    let w = "counter inc ≤ 1.5× the thread-owned load+store floor";
+    match (
+        ours("counter_inc"),
+        get(results, "counter_inc").and_then(|r| r.arm(metrics_wl::FLOOR_LS)),
+    ) {
+        (Some(o), Some(f)) => {
+            let r = o.wall_ns / f.wall_ns;
+            t.push(Target {
+                what: w.into(),
+                measured: format!(
+                    "{} vs {} = {}",
+                    fmt_ns(o.wall_ns),
+                    fmt_ns(f.wall_ns),
+                    fmt_ratio(r)
+                ),
+                met: Some(r <= 1.5),
+            });
+        }
+        _ => t.push(na(w)),
+    }
+    let w = "counter inc per-thread cost unchanged with 2 threads on the same counter (≤ 1.2× the 1-thread cost)";
+    match (ours("counter_inc"), ours("counter_inc_2t")) {
+        (Some(one), Some(two)) => {
+            let r = two.wall_ns / one.wall_ns;
+            t.push(Target {
+                what: w.into(),
+                measured: format!(
+                    "{} per thread vs {} alone = {}",
+                    fmt_ns(two.wall_ns),
+                    fmt_ns(one.wall_ns),
+                    fmt_ratio(r)
+                ),
+                met: Some(r <= 1.2),
+            });
+        }
+        _ => t.push(na(w)),
+    }
+    let w = "labeled lookup + inc ≤ 15 ns, 0 allocations";
+    match ours("labeled_inc") {
+        Some(o) => t.push(Target {
+            what: w.into(),
+            measured: format!("{}, {} allocs/op", fmt_ns(o.wall_ns), fmt_allocs(o.allocs)),
+            met: Some(o.wall_ns <= 15.0 && o.allocs == 0.0),
+        }),
+        None => t.push(na(w)),
+    }
+    let w = "histogram observe ≤ 5 ns";
+    match ours("histogram_observe") {
+        Some(o) => t.push(Target {
+            what: w.into(),
+            measured: fmt_ns(o.wall_ns),
+            met: Some(o.wall_ns <= 5.0),
+        }),
+        None => t.push(na(w)),
+    }
+    let w = "encode of the 11,000-series scrape ≥ 2× faster than the fastest peer, O(1) allocations per scrape";
+    match get(results, "encode") {
+        Some(r) if r.arm(OURS).is_some() => {
+            let o = r.arm(OURS).unwrap();
+            let best = r
+                .arms
+                .iter()
+                .filter(|a| a.lib != OURS)
+                .min_by(|a, b| a.wall_ns.total_cmp(&b.wall_ns));
+            if let Some(b) = best {
+                let rt = b.wall_ns / o.wall_ns;
+                t.push(Target {
+                    what: w.into(),
+                    measured: format!(
+                        "{} vs {} ({}) = {}; {} allocs/scrape",
+                        fmt_ns(o.wall_ns),
+                        fmt_ns(b.wall_ns),
+                        b.lib,
+                        fmt_ratio(rt),
+                        fmt_allocs(o.allocs)
+                    ),
+                    // O(1): a handful per scrape, independent of the 11,000 series.
+                    met: Some(rt >= 2.0 && o.allocs <= 16.0),
+                });
+            }
+        }
+        _ => t.push(na(w)),
+    }
+    let w = "span start + 2 attributes + event + finish ≥ 1.5× faster than the fastest peer (CPU incl. background threads), 0 allocations";
+    match get(results, "span_basic") {
+        Some(r) if r.arm(OURS).is_some() => {
+            let o = r.arm(OURS).unwrap();
+            let mut parts = Vec::new();
+            let mut met = o.allocs == 0.0;
+            for (label, libs) in [
+                (
+                    "fastest peer",
+                    &[trace_wl::FASTRACE, trace_wl::OTEL, trace_wl::TRACING][..],
+                ),
+                (
+                    "fastest peer that keeps the attributes and event",
+                    &[trace_wl::FASTRACE, trace_wl::OTEL][..],
+                ),
+            ] {
+                if let Some(b) = r
+                    .arms
+                    .iter()
+                    .filter(|a| libs.contains(&a.lib))
+                    .min_by(|a, b| a.cpu_ns.total_cmp(&b.cpu_ns))
+                {
+                    let rt = b.cpu_ns / o.cpu_ns;
+                    if label == "fastest peer" {
+                        met &= rt >= 1.5;
+                    }
+                    parts.push(format!(
+                        "{label}: {} ({}) / {} = {}",
+                        fmt_ns(b.cpu_ns),
+                        b.lib,
+                        fmt_ns(o.cpu_ns),
+                        fmt_ratio(rt)
+                    ));
+                }
+            }
+            parts.push(format!("{} allocs/op", fmt_allocs(o.allocs)));
+            t.push(Target {
+                what: w.into(),
+                measured: parts.join("; "),
+                met: Some(met),
+            });
+        }
+        _ => t.push(Target {
+            what: w.into(),
+            measured: "TODO: the tracer is not on main yet".into(),
+            met: None,
+        }),
+    }
+    t
+}
+
+fn main() {
+    let args = parse_args();
+    let machine = machine();
+    let load_start = loadavg();
+    trace_wl::init_globals();
+    eprintln!(
+        "mode: {} ({} rounds, {} ms samples)",
+        if args.quick { "quick" } else { "full" },
+        args.plan.rounds,
+        args.plan.sample_ns / 1_000_000
+    );
+    let mut results = Vec::new();
+    for make in workloads(args.filter.as_deref()) {
+        let w = make();
+        eprintln!("measuring {} ({} arms)", w.id, w.arms.len());
+        results.push(run_workload(w, args.plan));
+    }
+    let load_end = loadavg();
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Machine: {} ({} cores), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples); load average {} at start, {} at end.\n",
+        machine["cpu"].as_str().unwrap_or(""),
+        machine["cores"],
+        machine["rustc"].as_str().unwrap_or(""),
+        machine["kernel"].as_str().unwrap_or(""),
+        machine["date_utc"].as_str().unwrap_or(""),
+        if args.quick { "quick" } else { "full" },
+        args.plan.rounds,
+        args.plan.sample_ns / 1_000_000,
+        load_start,
+        load_end
+    );
+    let metric_ids = [
+        "counter_inc",
+        "counter_inc_2t",
+        "labeled_inc",
+        "histogram_observe",
+        "labeled_histogram_observe",
+        "summary_observe",
+        "gauge_set",
+        "encode",
+    ];
+    let (mres, tres): (Vec<WorkloadResult>, Vec<WorkloadResult>) = results
+        .iter()
+        .cloned()
+        .partition(|r| metric_ids.contains(&r.id));
+    let tres: Vec<WorkloadResult> = tres
+        .into_iter()
+        .filter(|r| !r.id.starts_with("record_"))
+        .collect();
+    if !mres.is_empty() {
+        out.push_str("**Metrics** (median wall ns/op; ×ours = peer ÷ agentcore, above 1 means agentcore is faster)\n\n");
+        summary_table(&mut out, &mres, &METRIC_LIBS, false);
+        out.push('\n');
+    }
+    if !tres.is_empty() {
+        out.push_str("**Tracing** (median process CPU ns/op, background threads included; ×ours = peer ÷ agentcore)\n\n");
+        summary_table(&mut out, &tres, &TRACE_LIBS, true);
+        out.push('\n');
+    }
+    out.push_str("**Every measurement**\n\n");
+    detail_table(&mut out, &results);
+    out.push('\n');
+    let notes: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.arms
+                .iter()
+                .filter_map(move |a| a.note.map(|n| format!("- {}: {n}", r.id)))
+        })
+        .chain(
+            results
+                .iter()
+                .filter_map(|r| r.todo.map(|t| format!("- {}: {t}", r.id))),
+        )
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("Notes:\n\n");
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let ts = targets(&results);
+    out.push_str("**Targets**\n\n| target | measured | |\n| --- | --- | --- |\n");
+    for t in &ts {
+        let verdict = match t.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(out, "| {} | {} | {verdict} |", t.what, t.measured);
+    }
+    print!("{out}");
+
+    let doc = json!({
+        "machine": machine,
+        "mode": if args.quick { "quick" } else { "full" },
+        "rounds": args.plan.rounds,
+        "sample_ms": args.plan.sample_ns / 1_000_000,
+        "loadavg_start": load_start,
+        "loadavg_end": load_end,
+        "workloads": results.iter().map(|r| json!({
+            "id": r.id,
+            "title": r.title,
+            "threads": r.threads,
+            "todo": r.todo,
+            "results": r.arms.iter().map(|a| json!({
+                "lib": a.lib,
+                "median_ns": a.wall_ns,
+                "min_ns": a.wall_min_ns,
+                "cpu_ns": a.cpu_ns,
+                "allocs_per_op": a.allocs,
+                "iters_per_sample": a.iters,
+                "ratio_to_ours_wall": ratio(r, a.lib, false),
+                "ratio_to_ours_cpu": ratio(r, a.lib, true),
+                "note": a.note,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "targets": ts.iter().map(|t| json!({"target": t.what, "measured": t.measured, "met": t.met})).collect::<Vec<_>>(),
+    });
+    if let Some(dir) = args.json.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&args.json, serde_json::to_string_pretty(&doc).unwrap()) {
+        Ok(()) => eprintln!("wrote {}", args.json.display()),
+        Err(e) => eprintln!("could not write {}: {e}", args.json.display()),
+    }
+}

@@ -1,0 +1,701 @@
+//! The metrics workloads, each implemented by agentcore-telemetry and by every peer that has the
+//! operation: `prometheus` (tikv), `prometheus-client`, and `metrics` with
+//! `metrics-exporter-prometheus`'s recorder.
+//!
+//! Fairness rules every arm follows:
+//! * handles, label sets and values are built before measuring and are the same for every
+//!   library (the same 50 label sets in the same order, the same 4,096 log-uniform values);
+//! * every handle goes through `black_box` on every operation, so no library's call is hoisted
+//!   out of the loop or constant-folded;
+//! * series are created during setup, so labeled workloads measure the lookup of an existing
+//!   series (the steady state), never its creation;
+//! * each library gets the form its documentation recommends for the operation (the label key
+//!   type its API wants, pre-built where it must own it; its cached handles where it has them),
+//!   and where that gives the peer an advantage we did not have, it is noted.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Barrier;
+use std::time::Instant;
+
+use agentcore_telemetry as ours;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use prometheus::Encoder as _;
+use prometheus_client::encoding::EncodeLabelSet;
+
+use crate::harness::{Arm, Workload};
+
+pub const OURS: &str = "agentcore";
+pub const TIKV: &str = "prometheus";
+pub const PCLIENT: &str = "prometheus-client";
+pub const METRICS: &str = "metrics";
+pub const FLOOR_LS: &str = "floor: load+store";
+pub const FLOOR_FA: &str = "floor: fetch_add";
+
+/// Prometheus' default buckets (the same 11 bounds in every library).
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const VALUES: usize = 4096;
+const LABEL_SETS: usize = 50;
+
+/// 4,096 values spread log-uniformly over [1e-4, 10] (deterministic xorshift).
+pub fn values() -> &'static [f64] {
+    static V: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..VALUES)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                10f64.powf(-4.0 + 5.0 * u)
+            })
+            .collect()
+    })
+}
+
+/// The 50 two-label sets: 25 tools × {success, error}.
+pub fn label_sets() -> &'static [(&'static str, &'static str)] {
+    static L: std::sync::OnceLock<Vec<(&'static str, &'static str)>> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        (0..LABEL_SETS)
+            .map(|i| {
+                let tool: &'static str = Box::leak(format!("tool_{:02}", i % 25).into_boxed_str());
+                let status = if i < 25 { "success" } else { "error" };
+                (tool, status)
+            })
+            .collect()
+    })
+}
+
+/// The 50 one-label sets of the labeled histogram: `agent-000` … `agent-049`.
+pub fn agent_ids() -> &'static [&'static str] {
+    static L: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        (0..LABEL_SETS)
+            .map(|i| &*Box::leak(format!("agent-{i:03}").into_boxed_str()))
+            .collect()
+    })
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool_id: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabels {
+    agent_id: String,
+}
+
+fn metrics_recorder() -> (PrometheusRecorder, PrometheusHandle) {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &DEFAULT_BUCKETS,
+        )
+        .expect("valid buckets")
+        .build_recorder();
+    let handle = recorder.handle();
+    (recorder, handle)
+}
+
+fn pc_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(DEFAULT_BUCKETS)
+}
+
+/// Counter increment on a resolved handle, one thread, with the two physical floors.
+pub fn counter_inc() -> Workload {
+    let reg = ours::Registry::new();
+    let c = reg.counter("requests_total", "Requests.").unwrap();
+    let tc = prometheus::IntCounter::new("requests_total", "Requests.").unwrap();
+    let pc = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let (rec, _h) = metrics_recorder();
+    let mc = metrics::with_local_recorder(&rec, || metrics::counter!("requests_total"));
+    let floor = Box::new(AtomicU64::new(0));
+    let shared = AtomicU64::new(0);
+    Workload {
+        id: "counter_inc",
+        title: "counter inc, resolved handle, 1 thread",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for _ in 0..n {
+                    black_box(&c).inc();
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for _ in 0..n {
+                    black_box(&tc).inc();
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for _ in 0..n {
+                    black_box(&pc).inc();
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                for _ in 0..n {
+                    black_box(&mc).increment(1);
+                }
+                None
+            }),
+            Arm::new(FLOOR_LS, move |n| {
+                for _ in 0..n {
+                    let a = black_box(&floor);
+                    a.store(a.load(Relaxed) + 1, Relaxed);
+                }
+                None
+            }),
+            Arm::new(FLOOR_FA, move |n| {
+                for _ in 0..n {
+                    black_box(&shared).fetch_add(1, Relaxed);
+                }
+                None
+            }),
+        ],
+    }
+}
+
+/// Runs `op` `n` times on each of two threads released together by a barrier; returns the mean
+/// per-thread wall time per operation. Each thread warms up (1,000 operations) before the
+/// barrier, so thread start-up and first-use costs are outside the timed region.
+fn two_threads<F: Fn() + Sync>(n: u64, op: F) -> Option<f64> {
+    let barrier = Barrier::new(2);
+    let per_thread: Vec<f64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        op();
+                    }
+                    barrier.wait();
+                    let t0 = Instant::now();
+                    for _ in 0..n {
+                        op();
+                    }
+                    t0.elapsed().as_nanos() as f64 / n as f64
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    Some(per_thread.iter().sum::<f64>() / per_thread.len() as f64)
+}
+
+/// The same counter incremented from two threads at once; per-thread ns per increment.
+pub fn counter_inc_2t() -> Workload {
+    let reg = ours::Registry::new();
+    let c = reg.counter("requests_total", "Requests.").unwrap();
+    let tc = prometheus::IntCounter::new("requests_total", "Requests.").unwrap();
+    let pc = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let (rec, _h) = metrics_recorder();
+    let mc = metrics::with_local_recorder(&rec, || metrics::counter!("requests_total"));
+    let shared = AtomicU64::new(0);
+    Workload {
+        id: "counter_inc_2t",
+        title: "counter inc, same counter from 2 threads (per-thread ns)",
+        threads: 2,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| two_threads(n, || black_box(&c).inc())),
+            Arm::new(TIKV, move |n| two_threads(n, || black_box(&tc).inc())),
+            Arm::new(PCLIENT, move |n| {
+                two_threads(n, || {
+                    black_box(&pc).inc();
+                })
+            }),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                two_threads(n, || black_box(&mc).increment(1))
+            }),
+            Arm::new(FLOOR_LS, move |n| {
+                // Each thread its own word (on its own stack): the no-sharing floor.
+                two_threads(n, || {
+                    thread_local!(static W: AtomicU64 = const { AtomicU64::new(0) });
+                    W.with(|w| {
+                        let a = black_box(w);
+                        a.store(a.load(Relaxed) + 1, Relaxed);
+                    })
+                })
+            }),
+            Arm::new(FLOOR_FA, move |n| {
+                // Both threads on one word: a contended read-modify-write.
+                two_threads(n, || {
+                    black_box(&shared).fetch_add(1, Relaxed);
+                })
+            }),
+        ],
+    }
+}
+
+/// Labeled lookup + increment of an existing series: 2 labels, 50 label sets cycled.
+pub fn labeled_inc() -> Workload {
+    let sets = label_sets();
+    let reg = ours::Registry::new();
+    let f = reg
+        .counter_family("tool_calls_total", "Tool calls.", &["tool_id", "status"])
+        .unwrap();
+    let tv = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("tool_calls_total", "Tool calls."),
+        &["tool_id", "status"],
+    )
+    .unwrap();
+    let pf = prometheus_client::metrics::family::Family::<
+        ToolLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let pkeys: Vec<ToolLabels> = sets
+        .iter()
+        .map(|(t, s)| ToolLabels {
+            tool_id: t.to_string(),
+            status: s.to_string(),
+        })
+        .collect();
+    let (rec, _h) = metrics_recorder();
+    for &(t, s) in sets {
+        f.with_label_values(&[t, s]).unwrap();
+        tv.with_label_values(&[t, s]);
+        let _ = pf.get_or_create(&ToolLabels {
+            tool_id: t.into(),
+            status: s.into(),
+        });
+        let _ = metrics::with_local_recorder(
+            &rec,
+            || metrics::counter!("tool_calls_total", "tool_id" => t, "status" => s),
+        );
+    }
+    Workload {
+        id: "labeled_inc",
+        title: "labeled lookup + inc, existing series (2 labels, 50 sets cycled)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    let (t, s) = sets[i % LABEL_SETS];
+                    black_box(&f).with_label_values(&[t, s]).unwrap().inc();
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    let (t, s) = sets[i % LABEL_SETS];
+                    black_box(&tv).with_label_values(&[t, s]).inc();
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    black_box(&pf).get_or_create(&pkeys[i % LABEL_SETS]).inc();
+                }
+                None
+            })
+            .note("prometheus-client: its key type owns Strings; the 50 keys are pre-built, so key construction is not charged"),
+            Arm::new(METRICS, move |n| {
+                metrics::with_local_recorder(&rec, || {
+                    for i in 0..n as usize {
+                        let (t, s) = sets[i % LABEL_SETS];
+                        metrics::counter!("tool_calls_total", "tool_id" => black_box(t), "status" => black_box(s))
+                            .increment(1);
+                    }
+                });
+                None
+            })
+            .note("metrics: `counter!` with `&'static str` label values (its cheapest dynamic form)"),
+        ],
+    }
+}
+
+/// Histogram observe on a resolved handle: 11 default buckets, log-uniform values.
+pub fn histogram_observe() -> Workload {
+    let vals = values();
+    let reg = ours::Registry::new();
+    let h = reg
+        .histogram("latency_seconds", "Latency.", ours::Buckets::default())
+        .unwrap();
+    let th = prometheus::Histogram::with_opts(
+        prometheus::HistogramOpts::new("latency_seconds", "Latency.")
+            .buckets(DEFAULT_BUCKETS.to_vec()),
+    )
+    .unwrap();
+    let ph = pc_histogram();
+    let (rec, handle) = metrics_recorder();
+    let mh = metrics::with_local_recorder(&rec, || metrics::histogram!("latency_seconds"));
+    Workload {
+        id: "histogram_observe",
+        title: "histogram observe, resolved handle (11 buckets)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&h).observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    black_box(&th).observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    black_box(&ph).observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                for i in 0..n as usize {
+                    black_box(&mh).record(vals[i % VALUES]);
+                }
+                // metrics buffers raw samples; bucketing happens when they are drained. Drain
+                // inside the measured region so that deferred work is charged.
+                handle.run_upkeep();
+                None
+            })
+            .note("metrics: buffers raw samples; `run_upkeep()` (the drain into buckets) is inside the measured region"),
+        ],
+    }
+}
+
+/// Labeled histogram observe: one `agent_id` label, 50 values cycled.
+pub fn labeled_histogram_observe() -> Workload {
+    let vals = values();
+    let ids = agent_ids();
+    let reg = ours::Registry::new();
+    let f = reg
+        .histogram_family(
+            "agent_step_seconds",
+            "Step latency.",
+            &["agent_id"],
+            ours::Buckets::default(),
+        )
+        .unwrap();
+    let tv = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("agent_step_seconds", "Step latency.")
+            .buckets(DEFAULT_BUCKETS.to_vec()),
+        &["agent_id"],
+    )
+    .unwrap();
+    let pf = prometheus_client::metrics::family::Family::<AgentLabels, _, _>::new_with_constructor(
+        pc_histogram as fn() -> prometheus_client::metrics::histogram::Histogram,
+    );
+    let pkeys: Vec<AgentLabels> = ids
+        .iter()
+        .map(|a| AgentLabels {
+            agent_id: a.to_string(),
+        })
+        .collect();
+    let (rec, handle) = metrics_recorder();
+    for &a in ids {
+        f.with_label_values(&[a]).unwrap();
+        tv.with_label_values(&[a]);
+        let _ = pf.get_or_create(&AgentLabels { agent_id: a.into() });
+        let _ = metrics::with_local_recorder(
+            &rec,
+            || metrics::histogram!("agent_step_seconds", "agent_id" => a),
+        );
+    }
+    Workload {
+        id: "labeled_histogram_observe",
+        title: "labeled histogram observe (1 label, 50 sets cycled)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&f)
+                        .with_label_values(&[ids[i % LABEL_SETS]])
+                        .unwrap()
+                        .observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    black_box(&tv)
+                        .with_label_values(&[ids[i % LABEL_SETS]])
+                        .observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    black_box(&pf)
+                        .get_or_create(&pkeys[i % LABEL_SETS])
+                        .observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                metrics::with_local_recorder(&rec, || {
+                    for i in 0..n as usize {
+                        metrics::histogram!("agent_step_seconds", "agent_id" => black_box(ids[i % LABEL_SETS]))
+                            .record(vals[i % VALUES]);
+                    }
+                });
+                handle.run_upkeep();
+                None
+            }),
+        ],
+    }
+}
+
+/// Summary observe. Only agentcore and `metrics` (whose histograms without buckets are exposed
+/// as summaries) have one; tikv `prometheus` and `prometheus-client` have no summary type.
+pub fn summary_observe() -> Workload {
+    let vals = values();
+    let reg = ours::Registry::new();
+    let s = reg
+        .summary_family("rpc_seconds_s", "RPC.", &[], ours::SummaryConfig::default())
+        .unwrap()
+        .get_or_create::<&str>(&[])
+        .unwrap();
+    let (rec, handle) = metrics_recorder();
+    // Not matching the `_seconds` bucket matcher: rendered as a summary.
+    let ms = metrics::with_local_recorder(&rec, || metrics::histogram!("rpc_duration"));
+    Workload {
+        id: "summary_observe",
+        title: "summary observe, resolved handle",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&s).observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                for i in 0..n as usize {
+                    black_box(&ms).record(vals[i % VALUES]);
+                }
+                handle.run_upkeep();
+                None
+            })
+            .note("metrics: a histogram without buckets, exposed as a summary; drain charged as above"),
+        ],
+    }
+}
+
+/// Gauge set on a resolved handle (f64).
+pub fn gauge_set() -> Workload {
+    let vals = values();
+    let reg = ours::Registry::new();
+    let g = reg.gauge("queue_depth", "Depth.").unwrap();
+    let tg = prometheus::Gauge::new("queue_depth", "Depth.").unwrap();
+    let pg =
+        prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    let (rec, _h) = metrics_recorder();
+    let mg = metrics::with_local_recorder(&rec, || metrics::gauge!("queue_depth"));
+    Workload {
+        id: "gauge_set",
+        title: "gauge set (f64), resolved handle",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&g).set(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    black_box(&tg).set(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    black_box(&pg).set(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                for i in 0..n as usize {
+                    black_box(&mg).set(vals[i % VALUES]);
+                }
+                None
+            }),
+        ],
+    }
+}
+
+pub const ENCODE_COUNTERS: usize = 10_000;
+pub const ENCODE_HISTOGRAMS: usize = 1_000;
+
+/// One full text scrape of 10,000 counter series plus 1,000 histograms (11 buckets), one
+/// `agent_id` label, every series non-zero, into a reused buffer where the API allows one.
+pub fn encode() -> Workload {
+    let vals = values();
+    let cid = |i: usize| format!("agent-{i:05}");
+    let count = |i: usize| (i % 97 + 1) as u64;
+
+    // agentcore
+    let reg = ours::Registry::new();
+    let f = reg
+        .counter_family("agent_tool_calls_total", "Tool calls.", &["agent_id"])
+        .unwrap();
+    let hf = reg
+        .histogram_family(
+            "agent_step_seconds",
+            "Step latency.",
+            &["agent_id"],
+            ours::Buckets::default(),
+        )
+        .unwrap();
+    // prometheus (tikv)
+    let treg = prometheus::Registry::new();
+    let tv = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("agent_tool_calls_total", "Tool calls."),
+        &["agent_id"],
+    )
+    .unwrap();
+    let thv = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("agent_step_seconds", "Step latency.")
+            .buckets(DEFAULT_BUCKETS.to_vec()),
+        &["agent_id"],
+    )
+    .unwrap();
+    treg.register(Box::new(tv.clone())).unwrap();
+    treg.register(Box::new(thv.clone())).unwrap();
+    // prometheus-client
+    let mut preg = prometheus_client::registry::Registry::default();
+    let pf = prometheus_client::metrics::family::Family::<
+        AgentLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let phf = prometheus_client::metrics::family::Family::<AgentLabels, _, _>::new_with_constructor(
+        pc_histogram as fn() -> prometheus_client::metrics::histogram::Histogram,
+    );
+    preg.register("agent_tool_calls", "Tool calls.", pf.clone());
+    preg.register("agent_step_seconds", "Step latency.", phf.clone());
+    // metrics
+    let (rec, handle) = metrics_recorder();
+
+    for i in 0..ENCODE_COUNTERS {
+        let id = cid(i);
+        f.with_label_values(&[&id]).unwrap().inc_by(count(i));
+        tv.with_label_values(&[&id]).inc_by(count(i));
+        pf.get_or_create(&AgentLabels {
+            agent_id: id.clone(),
+        })
+        .inc_by(count(i));
+        metrics::with_local_recorder(&rec, || {
+            metrics::counter!("agent_tool_calls_total", "agent_id" => id.clone())
+                .increment(count(i))
+        });
+    }
+    for i in 0..ENCODE_HISTOGRAMS {
+        let id = cid(i);
+        let oh = hf.with_label_values(&[&id]).unwrap();
+        let th = thv.with_label_values(&[&id]);
+        let key = AgentLabels {
+            agent_id: id.clone(),
+        };
+        let ph = phf.get_or_create(&key);
+        let mh = metrics::with_local_recorder(
+            &rec,
+            || metrics::histogram!("agent_step_seconds", "agent_id" => id.clone()),
+        );
+        for k in 0..20 {
+            let v = vals[(i * 20 + k) % VALUES];
+            oh.observe(v);
+            th.observe(v);
+            ph.observe(v);
+            mh.record(v);
+        }
+    }
+    drop(handle.render()); // drain the buffered histogram samples once, in setup
+
+    let mut obuf = String::new();
+    let mut tbuf: Vec<u8> = Vec::new();
+    let mut pbuf = String::new();
+    let mut mbuf: Vec<u8> = Vec::new();
+    // Sanity: every library exposes every series (counted by sample lines).
+    {
+        reg.encode_text_into(&mut obuf);
+        let mfs = treg.gather();
+        prometheus::TextEncoder::new()
+            .encode(&mfs, &mut tbuf)
+            .unwrap();
+        prometheus_client::encoding::text::encode(&mut pbuf, &preg).unwrap();
+        handle.render_to_write(&mut mbuf).unwrap();
+        let expect = ENCODE_COUNTERS + ENCODE_HISTOGRAMS * (12 + 2);
+        let samples = |s: &str| s.lines().filter(|l| !l.starts_with('#')).count();
+        for (lib, s) in [
+            (OURS, obuf.as_str()),
+            (TIKV, std::str::from_utf8(&tbuf).unwrap()),
+            (PCLIENT, pbuf.as_str()),
+            (METRICS, std::str::from_utf8(&mbuf).unwrap()),
+        ] {
+            let got = samples(s);
+            assert!(
+                got >= expect,
+                "{lib}: {got} sample lines, expected at least {expect}"
+            );
+        }
+    }
+    Workload {
+        id: "encode",
+        title: "text scrape: 10,000 counters + 1,000 histograms (1 label), reused buffer",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for _ in 0..n {
+                    obuf.clear();
+                    black_box(&reg).encode_text_into(&mut obuf);
+                    black_box(obuf.len());
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                let enc = prometheus::TextEncoder::new();
+                for _ in 0..n {
+                    tbuf.clear();
+                    let mfs = black_box(&treg).gather();
+                    enc.encode(&mfs, &mut tbuf).unwrap();
+                    black_box(tbuf.len());
+                }
+                None
+            })
+            .note("prometheus: `gather()` + `TextEncoder::encode` into a reused Vec"),
+            Arm::new(PCLIENT, move |n| {
+                for _ in 0..n {
+                    pbuf.clear();
+                    prometheus_client::encoding::text::encode(&mut pbuf, black_box(&preg))
+                        .unwrap();
+                    black_box(pbuf.len());
+                }
+                None
+            })
+            .note("prometheus-client: OpenMetrics text (its only text format) into a reused String"),
+            Arm::new(METRICS, move |n| {
+                let _keep = &rec;
+                for _ in 0..n {
+                    mbuf.clear();
+                    black_box(&handle).render_to_write(&mut mbuf).unwrap();
+                    black_box(mbuf.len());
+                }
+                None
+            })
+            .note("metrics: `PrometheusHandle::render_to_write` into a reused Vec (`render()` plus one String less)"),
+        ],
+    }
+}
