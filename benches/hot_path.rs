@@ -1,0 +1,231 @@
+//! Criterion benchmarks of agentcore-telemetry's own hot paths (`cargo bench --bench hot_path`).
+//!
+//! What each benchmark measures, and how it is kept honest:
+//! * every handle goes through `black_box` on every call, so nothing is hoisted or folded;
+//! * values and label sets are precomputed (the same 4,096 log-uniform values over
+//!   [1e-4, 10] and the same 50 label sets as `benches/compare`), so generating them is not
+//!   timed;
+//! * labeled series exist before timing starts: the labeled benchmarks time the lookup of an
+//!   existing series, the steady state of a runtime;
+//! * criterion warms every benchmark up before it measures.
+//!
+//! The side-by-side comparison with the peer crates is `benches/compare` (see README.md,
+//! "Benchmarks").
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::propagation::TraceParent;
+use agentcore_telemetry::{Buckets, Registry, SummaryConfig};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const VALUES: usize = 4096;
+const LABEL_SETS: usize = 50;
+
+/// 4,096 values spread log-uniformly over [1e-4, 10] (deterministic xorshift).
+fn values() -> Vec<f64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..VALUES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            10f64.powf(-4.0 + 5.0 * u)
+        })
+        .collect()
+}
+
+/// The 50 two-label sets: 25 tools × {success, error}.
+fn label_sets() -> Vec<(String, &'static str)> {
+    (0..LABEL_SETS)
+        .map(|i| {
+            let status = if i < 25 { "success" } else { "error" };
+            (format!("tool_{:02}", i % 25), status)
+        })
+        .collect()
+}
+
+fn metrics(c: &mut Criterion) {
+    let registry = Registry::new();
+    let vals = values();
+    let sets = label_sets();
+
+    // A counter increment on a resolved handle: one thread-local load, a pointer chase and a
+    // relaxed load + store to the calling thread's own word.
+    let counter = registry.counter("requests_total", "Requests.").unwrap();
+    c.bench_function("counter_inc", |b| b.iter(|| black_box(&counter).inc()));
+
+    // The same counter from two threads at once. Each iteration of criterion is one increment
+    // per thread; the reported time is the mean per-thread time (both threads start together at
+    // a barrier, after their own warm-up).
+    c.bench_function("counter_inc_2_threads_per_thread", |b| {
+        b.iter_custom(|iters| {
+            let barrier = Barrier::new(2);
+            let total: Duration = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            for _ in 0..1000 {
+                                black_box(&counter).inc();
+                            }
+                            barrier.wait();
+                            let t0 = Instant::now();
+                            for _ in 0..iters {
+                                black_box(&counter).inc();
+                            }
+                            t0.elapsed()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            total / 2
+        })
+    });
+
+    // Labeled lookup + increment of an existing series: hash the two values, load the shard,
+    // compare the stored values, increment. 50 label sets cycled in a fixed order.
+    let family = registry
+        .counter_family("tool_calls_total", "Tool calls.", &["tool_id", "status"])
+        .unwrap();
+    for (t, s) in &sets {
+        family.with_label_values(&[t.as_str(), s]).unwrap();
+    }
+    c.bench_function("labeled_lookup_inc", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (t, s) = &sets[i % LABEL_SETS];
+            i += 1;
+            black_box(&family)
+                .with_label_values(&[t.as_str(), s])
+                .unwrap()
+                .inc();
+        })
+    });
+
+    // Histogram observe, 11 default buckets: a branch-free bucket search, then the bucket word
+    // and the sum word of the calling thread.
+    let histogram = registry
+        .histogram("latency_seconds", "Latency.", Buckets::default())
+        .unwrap();
+    c.bench_function("histogram_observe", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&histogram).observe(vals[i % VALUES]);
+            i += 1;
+        })
+    });
+
+    // Labeled histogram observe: one `agent_id` label, 50 values cycled.
+    let hfamily = registry
+        .histogram_family(
+            "agent_step_seconds",
+            "Step latency.",
+            &["agent_id"],
+            Buckets::default(),
+        )
+        .unwrap();
+    let agents: Vec<String> = (0..LABEL_SETS).map(|i| format!("agent-{i:03}")).collect();
+    for a in &agents {
+        hfamily.with_label_values(&[a]).unwrap();
+    }
+    c.bench_function("labeled_histogram_observe", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&hfamily)
+                .with_label_values(&[&agents[i % LABEL_SETS]])
+                .unwrap()
+                .observe(vals[i % VALUES]);
+            i += 1;
+        })
+    });
+
+    // Summary observe (default quantiles 0.5/0.9/0.99, 10-minute window).
+    let summary = registry
+        .summary_family("rpc_seconds_s", "RPC.", &[], SummaryConfig::default())
+        .unwrap()
+        .get_or_create::<&str>(&[])
+        .unwrap();
+    c.bench_function("summary_observe", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&summary).observe(vals[i % VALUES]);
+            i += 1;
+        })
+    });
+
+    // Gauge set: one relaxed store of an f64.
+    let gauge = registry.gauge("queue_depth", "Depth.").unwrap();
+    c.bench_function("gauge_set", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&gauge).set(vals[i % VALUES]);
+            i += 1;
+        })
+    });
+}
+
+fn encode(c: &mut Criterion) {
+    // 10,000 counter series and 1,000 histograms (11 buckets), one `agent_id` label, all
+    // non-zero, alone in their registry; one full scrape per iteration into a reused buffer.
+    let registry = Registry::new();
+    let vals = values();
+    let counters = registry
+        .counter_family("agent_tool_calls_total", "Tool calls.", &["agent_id"])
+        .unwrap();
+    let histograms = registry
+        .histogram_family(
+            "agent_step_seconds",
+            "Step latency.",
+            &["agent_id"],
+            Buckets::default(),
+        )
+        .unwrap();
+    for i in 0..10_000usize {
+        let id = format!("agent-{i:05}");
+        counters
+            .with_label_values(&[&id])
+            .unwrap()
+            .inc_by((i % 97 + 1) as u64);
+        if i < 1_000 {
+            let h = histograms.with_label_values(&[&id]).unwrap();
+            for k in 0..20 {
+                h.observe(vals[(i * 20 + k) % VALUES]);
+            }
+        }
+    }
+    let mut buf = String::new();
+    registry.encode_text_into(&mut buf);
+    let mut group = c.benchmark_group("encode");
+    group.sample_size(30);
+    group.bench_function("encode_text_into_11k_series", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(&registry).encode_text_into(&mut buf);
+            black_box(buf.len());
+        })
+    });
+    group.finish();
+}
+
+fn propagation(c: &mut Criterion) {
+    // Extract (parse) an incoming `traceparent`, inject (format) the child's into a reused
+    // buffer.
+    const HEADER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut out = String::with_capacity(64);
+    c.bench_function("traceparent_extract_inject", |b| {
+        let mut id = 1u64;
+        b.iter(|| {
+            let tp = TraceParent::parse(black_box(HEADER)).unwrap();
+            out.clear();
+            tp.child(id).write_to(&mut out);
+            id += 2;
+            black_box(&out);
+        })
+    });
+}
+
+criterion_group!(benches, metrics, encode, propagation);
+criterion_main!(benches);
