@@ -151,7 +151,7 @@ impl<'a> Domain<'a> {
     #[inline(always)]
     pub fn pin<'d>(&'d self, record: &'d Block) -> Pin<'d> {
         let nesting = record.rcu_nesting.load(Relaxed);
-        record.rcu_nesting.store(nesting + 1, Relaxed);
+        record.rcu_nesting.store(nesting.wrapping_add(1), Relaxed);
         if nesting == 0 {
             record.rcu_epoch.store(self.epoch.load(Acquire), Relaxed);
             light_fence();
@@ -255,7 +255,7 @@ impl Drop for Pin<'_> {
     fn drop(&mut self) {
         match self.record {
             Some(record) => {
-                let nesting = record.rcu_nesting.load(Relaxed) - 1;
+                let nesting = record.rcu_nesting.load(Relaxed).wrapping_sub(1);
                 record.rcu_nesting.store(nesting, Relaxed);
                 if nesting == 0 {
                     record.rcu_epoch.store(0, Release);
