@@ -23,14 +23,21 @@
 //! ```
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+// `!(v >= 0.0)` is the deliberate NaN-refusing comparison throughout the primitives.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod sync;
 
+pub mod collector;
 pub mod encoder;
 pub mod error;
 pub mod primitives;
 pub mod registry;
 
+pub use collector::{
+    get_metrics_collector, AgentPhilosophy, CollectorConfig, CustomMetric, MetricType,
+    MetricsCollector, MetricsSnapshot, SystemMonitor,
+};
 pub use encoder::CONTENT_TYPE;
 pub use error::Error;
 pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
