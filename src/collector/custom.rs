@@ -13,6 +13,21 @@
 //! counter increment and a non-finite gauge value are refused and counted in
 //! `agentcore_telemetry_rejected_values_total{metric="<name>"}`. For compile-time checked use,
 //! take the typed family with [`CustomMetric::as_counter`] and friends.
+//!
+//! ```
+//! use agentcore_telemetry::collector::MetricType;
+//! use agentcore_telemetry::MetricsCollector;
+//!
+//! let collector = MetricsCollector::new();
+//! let actions = collector
+//!     .create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"])
+//!     .unwrap();
+//! actions.labels(&["agent_create", "admin"]).unwrap().inc();
+//! actions.labels(&["agent_create", "admin"]).unwrap().observe(1.0); // refused and counted
+//! let text = collector.encode_text();
+//! assert!(text.contains("agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
+//! assert_eq!(collector.rejected_values("agentcore_user_actions"), 1);
+//! ```
 
 use crate::primitives::SummaryConfig;
 use crate::{

@@ -1,7 +1,15 @@
 //! The built-in metric families of the specification: names, help, label names, buckets.
 //!
-//! Every family is registered once per collector by [`BuiltinMetrics::register`]; the table
-//! [`BUILTIN_METRICS`] lists them in the specification's order.
+//! Every family is registered once per collector; the table [`BUILTIN_METRICS`] lists them in
+//! the specification's order.
+//!
+//! ```
+//! use agentcore_telemetry::collector::BUILTIN_METRICS;
+//! use agentcore_telemetry::MetricsCollector;
+//!
+//! let names = MetricsCollector::new().get_registry().family_names();
+//! assert!(BUILTIN_METRICS.iter().all(|m| names.iter().any(|n| n == m.name)));
+//! ```
 
 use crate::registry::FamilyOptions;
 use crate::{Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, Registry};
@@ -246,6 +254,16 @@ pub const BUILTIN_METRICS: [BuiltinMetric; 31] = [
 
 /// The collector's own counter of refused values (NaN or negative durations, non-finite gauge
 /// values, negative GC amounts, operations of the wrong type on a custom metric), by metric.
+///
+/// ```
+/// use agentcore_telemetry::collector::REJECTED_METRIC;
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let c = MetricsCollector::new();
+/// c.record_gc_collection(-1.0);
+/// let line = format!("{REJECTED_METRIC}{{metric=\"agentcore_memory_released_mb_total\"}} 1\n");
+/// assert!(c.encode_text().contains(&line));
+/// ```
 pub const REJECTED_METRIC: &str = "agentcore_telemetry_rejected_values_total";
 
 /// Bucket bounds of each built-in histogram.

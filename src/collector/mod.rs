@@ -65,12 +65,35 @@ use metrics::BuiltinMetrics;
 use snapshot::History;
 
 /// The default number of snapshots [`MetricsCollector::get_metric_history`] keeps.
+///
+/// ```
+/// use agentcore_telemetry::collector::DEFAULT_HISTORY_CAPACITY;
+/// use agentcore_telemetry::CollectorConfig;
+///
+/// assert_eq!(CollectorConfig::default().history_capacity, DEFAULT_HISTORY_CAPACITY);
+/// ```
 pub const DEFAULT_HISTORY_CAPACITY: usize = 100;
 
 /// The default cardinality cap of each of the collector's families.
+///
+/// ```
+/// use agentcore_telemetry::collector::DEFAULT_MAX_SERIES_PER_FAMILY;
+/// use agentcore_telemetry::CollectorConfig;
+///
+/// assert_eq!(CollectorConfig::default().max_series_per_family, DEFAULT_MAX_SERIES_PER_FAMILY);
+/// ```
 pub const DEFAULT_MAX_SERIES_PER_FAMILY: usize = 10_000;
 
-/// The value `set_runtime_info` gives a key it was not given.
+/// The value [`MetricsCollector::set_runtime_info`] gives a key it was not given.
+///
+/// ```
+/// use agentcore_telemetry::collector::UNKNOWN_INFO_VALUE;
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let c = MetricsCollector::new();
+/// c.set_runtime_info([("version", "1.0.0")]);
+/// assert!(c.encode_text().contains(&format!("platform=\"{UNKNOWN_INFO_VALUE}\"")));
+/// ```
 pub const UNKNOWN_INFO_VALUE: &str = "unknown";
 
 /// How a [`MetricsCollector`] is set up.

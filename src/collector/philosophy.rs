@@ -1,4 +1,11 @@
 //! [`AgentPhilosophy`]: the reasoning style of an agent, used as the `philosophy` label.
+//!
+//! ```
+//! use agentcore_telemetry::AgentPhilosophy;
+//!
+//! let labels: Vec<&str> = AgentPhilosophy::ALL.iter().map(|p| p.as_str()).collect();
+//! assert_eq!(labels, ["react", "chain_of_thought", "multi_agent", "autonomous"]);
+//! ```
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,6 +3,16 @@
 //!
 //! A snapshot reads the series the way a scrape does (summing per-thread words, no lock any
 //! recorder takes), so taking one never blocks recording.
+//!
+//! ```
+//! use agentcore_telemetry::{MetricsCollector, MetricsSnapshot};
+//!
+//! let collector = MetricsCollector::new();
+//! collector.record_gc_collection(25.5);
+//! let json = serde_json::to_string(&collector.snapshot_metrics()).unwrap();
+//! let back: MetricsSnapshot = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back.value("memory_released_mb_total", &[]), Some(25.5));
+//! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,14 @@
-//! [`SystemMonitor`]: a background thread filling the `agentcore_system_*` gauges from the OS.
+//! [`SystemMonitor`]: a background thread filling the `agentcore_system_*` gauges from the OS
+//! (through the `sysinfo` crate).
+//!
+//! ```
+//! use agentcore_telemetry::MetricsCollector;
+//! use std::time::Duration;
+//!
+//! let collector = MetricsCollector::new();
+//! let _monitor = collector.start_system_monitor(Duration::from_secs(30)).unwrap();
+//! // ... the runtime runs; dropping `_monitor` stops and joins the thread.
+//! ```
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -11,6 +21,12 @@ use super::MetricsCollector;
 /// The shortest sampling interval (shorter ones are raised to it, so a zero interval cannot
 /// spin). CPU usage is only meaningful with intervals of at least
 /// [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`].
+///
+/// ```
+/// use agentcore_telemetry::collector::system::MIN_INTERVAL;
+///
+/// assert_eq!(MIN_INTERVAL.as_millis(), 10);
+/// ```
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Samples the system's CPU and memory usage every interval on a background thread, sets
