@@ -162,3 +162,83 @@ fn system_monitor_drop_does_not_wait_for_the_interval() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(c.history_len(), 0);
 }
+
+#[test]
+fn concurrent_recording_and_snapshots_lose_nothing() {
+    let c = MetricsCollector::new();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let id = format!("agent-{t}");
+                for _ in 0..10_000 {
+                    c.record_agent_created(AgentPhilosophy::React, "initializing");
+                    c.record_tool_execution("calculator", 0.25, "success", None);
+                    c.record_autonomous_decision(&id);
+                    c.record_gc_collection(0.5);
+                    c.record_agent_completed(AgentPhilosophy::React, "completed");
+                }
+            })
+        })
+        .collect();
+    let mut snapshots = 0;
+    while !threads.iter().all(|t| t.is_finished()) {
+        let s = c.snapshot_metrics();
+        let active = s.agents.active;
+        assert!((0.0..=4.0).contains(&active), "{active}");
+        snapshots += 1;
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = c.snapshot_metrics();
+    assert!(snapshots >= 1);
+    assert_eq!(
+        s.value(
+            "agents_total",
+            &[("philosophy", "react"), ("status", "initializing")]
+        ),
+        Some(40_000.0)
+    );
+    assert_eq!(s.agents.active, 0.0);
+    assert_eq!(
+        s.series("tool_execution_seconds", &[("tool_id", "calculator")])
+            .unwrap()
+            .value
+            .count(),
+        Some(40_000)
+    );
+    assert_eq!(s.value("gc_collections_total", &[]), Some(40_000.0));
+    assert_eq!(s.value("memory_released_mb_total", &[]), Some(20_000.0));
+    for t in 0..4 {
+        let id = format!("agent-{t}");
+        assert_eq!(
+            s.value("autonomous_decisions_total", &[("agent_id", &id)]),
+            Some(10_000.0)
+        );
+    }
+}
+
+#[test]
+fn arbitrary_label_values_never_panic() {
+    let c = MetricsCollector::new();
+    let long = "x".repeat(10_000);
+    for v in ["", "\0", "é✓", "a\"b\\c\nd", "__overflow__", long.as_str()] {
+        c.record_agent_created(AgentPhilosophy::Autonomous, v);
+        c.update_resource_usage(v, AgentPhilosophy::React, 1.0, 1.0);
+        c.record_tool_execution(v, 0.1, v, Some(v));
+        c.record_cache_access(v, true, usize::MAX);
+        c.record_react_iterations(v, u64::MAX);
+        c.set_runtime_info([("version", v), (v, v)]);
+        c.remove_agent(v);
+        let _ = c.create_custom_metric(v, MetricType::Counter, v, &[v]);
+        let _ = c.get_custom_metric(v);
+        let _ = c.get_metric_history(Some(usize::MAX), Some(v));
+    }
+    let text = c.encode_text();
+    assert!(text.contains(
+        "agentcore_agents_total{philosophy=\"autonomous\",status=\"a\\\"b\\\\c\\nd\"} 1\n"
+    ));
+    let json = serde_json::to_string(&c.snapshot_metrics()).unwrap();
+    let _: MetricsSnapshot = serde_json::from_str(&json).unwrap();
+}

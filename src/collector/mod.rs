@@ -193,6 +193,8 @@ struct Inner {
     custom: RwLock<HashMap<String, CustomMetric>>,
     /// Only snapshot takers and history readers take it, never recording.
     history: Mutex<History>,
+    /// Serialises `set_runtime_info` calls, so two concurrent ones leave one info series.
+    runtime_info: Mutex<()>,
 }
 
 impl Default for MetricsCollector {
@@ -286,6 +288,7 @@ impl MetricsCollector {
                 config,
                 m,
                 custom: RwLock::new(HashMap::new()),
+                runtime_info: Mutex::new(()),
             }),
         })
     }
@@ -921,6 +924,11 @@ impl MetricsCollector {
                 *value = UNKNOWN_INFO_VALUE.to_string();
             }
         }
+        let _serial = self
+            .inner
+            .runtime_info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         family.clear();
         if family.with_label_values(&values).is_err() {
             self.reject(family.name());
