@@ -76,15 +76,11 @@ impl SystemMonitor {
         let thread = std::thread::Builder::new()
             .name("agentcore-system-monitor".into())
             .spawn(move || {
-                let mut system = System::new().ok();
-                if let Some(s) = system.as_mut() {
-                    s.refresh_cpu_usage();
-                }
+                let mut system = System::new();
+                system.refresh_cpu_usage();
                 // Any message or a dropped sender stops the loop; only a timeout samples.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    if let Some(s) = system.as_mut() {
-                        sample(s, &collector);
-                    }
+                    sample(&mut system, &collector);
                     collector.snapshot_metrics();
                 }
             })?;
