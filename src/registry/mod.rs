@@ -575,6 +575,12 @@ impl Registry {
             .get_or_create::<&str>(&[])
     }
 
+    /// The registry's own `agentcore_telemetry_series_overflow_total{family}` counter family
+    /// (read by structured snapshots, which cannot reach it through the type-erased list).
+    pub(crate) fn overflow_family(&self) -> &Family<Counter> {
+        &self.inner.overflow
+    }
+
     /// The names of the registered families, sorted.
     pub fn family_names(&self) -> Vec<String> {
         self.inner
