@@ -1,11 +1,12 @@
 //! A strict parser of the Prometheus text format 0.0.4, for tests.
 //!
 //! Stricter than Prometheus itself: it rejects everything `encode_text()` must never produce —
-//! a missing final newline, `\r`, escapes other than those the format allows, HELP/TYPE after a
-//! sample or twice, interleaved families, duplicate label names, duplicate series, timestamps,
-//! trailing commas, non-canonical spellings of `+Inf`/`-Inf`/`NaN` — and checks the histogram
-//! invariants (`+Inf` bucket present and equal to `_count`, cumulative buckets in increasing
-//! `le` order).
+//! a missing final newline, escapes other than those the format allows, HELP/TYPE after a sample
+//! or twice, interleaved families, duplicate label names, duplicate series, timestamps, trailing
+//! commas, values that are not canonical floats (`1\r` included) — and checks the histogram
+//! invariants (`+Inf` bucket present and equal to `_count`, cumulative buckets in increasing `le`
+//! order). Raw `\r`, tab and NUL bytes inside a label value are legal (promtool accepts them) and
+//! must round-trip.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -178,9 +179,6 @@ pub fn parse(text: &str) -> Result<Vec<Family>, String> {
     }
     if !text.ends_with('\n') {
         return Err("the exposition must end with a newline".into());
-    }
-    if text.contains('\r') {
-        return Err("carriage return in exposition".into());
     }
     let mut families: Vec<Family> = Vec::new();
     let mut closed: HashSet<String> = HashSet::new();
