@@ -154,39 +154,17 @@ fn workloads(filter: Option<&str>) -> Vec<MakeWorkload> {
         ("traceparent", Box::new(trace_wl::traceparent)),
         (
             "record_tool_execution",
-            Box::new(|| {
-                todo_workload(
-                    "record_tool_execution",
-                    "MetricsCollector::record_tool_execution (one call)",
-                    "TODO: the MetricsCollector (src/collector/) is not on main yet",
-                )
-            }),
+            Box::new(metrics_wl::record_tool_execution),
         ),
         (
             "record_agent_created",
-            Box::new(|| {
-                todo_workload(
-                    "record_agent_created",
-                    "MetricsCollector::record_agent_created (one call)",
-                    "TODO: the MetricsCollector (src/collector/) is not on main yet",
-                )
-            }),
+            Box::new(metrics_wl::record_agent_created),
         ),
     ];
     all.into_iter()
         .filter(|(id, _)| filter.is_none_or(|f| id.contains(f)))
         .map(|(_, w)| w)
         .collect()
-}
-
-fn todo_workload(id: &'static str, title: &'static str, why: &'static str) -> Workload {
-    Workload {
-        id,
-        title,
-        threads: 1,
-        arms: Vec::new(),
-        todo: Some(why),
-    }
 }
 
 /// Library columns of the two summary tables.
@@ -484,6 +462,8 @@ fn main() {
         "summary_observe",
         "gauge_set",
         "encode",
+        "record_tool_execution",
+        "record_agent_created",
     ];
     let (mres, tres): (Vec<WorkloadResult>, Vec<WorkloadResult>) = results
         .iter()

@@ -699,3 +699,237 @@ pub fn encode() -> Workload {
         ],
     }
 }
+
+/// The `MetricsCollector`'s buckets of `agentcore_tool_execution_seconds` (14 bounds), given to
+/// every peer for the same metric.
+const TOOL_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolIdLabels {
+    tool_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhilosophyStatus {
+    philosophy: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhilosophyLabels {
+    philosophy: String,
+}
+
+fn pc_tool_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(TOOL_BUCKETS)
+}
+
+/// `MetricsCollector::record_tool_execution(tool_id, seconds, "success", None)`: a labeled
+/// counter increment `{tool_id, status}` plus a labeled histogram observe `{tool_id}` (14
+/// buckets). Each peer does the same two updates through its own labeled API (25 tools cycled,
+/// the same durations).
+pub fn record_tool_execution() -> Workload {
+    let vals = values();
+    let tools: Vec<&'static str> = label_sets()[..25].iter().map(|(t, _)| *t).collect();
+    let collector = ours::MetricsCollector::new();
+    let tv = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("agentcore_tool_executions_total", "Tool executions."),
+        &["tool_id", "status"],
+    )
+    .unwrap();
+    let thv = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("agentcore_tool_execution_seconds", "Tool latency.")
+            .buckets(TOOL_BUCKETS.to_vec()),
+        &["tool_id"],
+    )
+    .unwrap();
+    let pf = prometheus_client::metrics::family::Family::<
+        ToolLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let phf =
+        prometheus_client::metrics::family::Family::<ToolIdLabels, _, _>::new_with_constructor(
+            pc_tool_histogram as fn() -> prometheus_client::metrics::histogram::Histogram,
+        );
+    let pkeys: Vec<(ToolLabels, ToolIdLabels)> = tools
+        .iter()
+        .map(|t| {
+            (
+                ToolLabels {
+                    tool_id: t.to_string(),
+                    status: "success".into(),
+                },
+                ToolIdLabels {
+                    tool_id: t.to_string(),
+                },
+            )
+        })
+        .collect();
+    let (rec, handle) = metrics_recorder();
+    for &t in &tools {
+        collector.record_tool_execution(t, 0.1, "success", None);
+        tv.with_label_values(&[t, "success"]);
+        thv.with_label_values(&[t]);
+        let _ = pf.get_or_create(&ToolLabels {
+            tool_id: t.into(),
+            status: "success".into(),
+        });
+        let _ = phf.get_or_create(&ToolIdLabels { tool_id: t.into() });
+        metrics::with_local_recorder(&rec, || {
+            metrics::counter!("agentcore_tool_executions_total", "tool_id" => t, "status" => "success").increment(1);
+            metrics::histogram!("agentcore_tool_execution_seconds", "tool_id" => t).record(0.1);
+        });
+    }
+    let n_tools = tools.len();
+    let tools2 = tools.clone();
+    let tools3 = tools.clone();
+    Workload {
+        id: "record_tool_execution",
+        title: "MetricsCollector::record_tool_execution (labeled counter + labeled histogram)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&collector).record_tool_execution(
+                        tools[i % n_tools],
+                        vals[i % VALUES],
+                        "success",
+                        None,
+                    );
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    let t = tools2[i % n_tools];
+                    black_box(&tv).with_label_values(&[t, "success"]).inc();
+                    black_box(&thv)
+                        .with_label_values(&[t])
+                        .observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    let (k2, k1) = &pkeys[i % n_tools];
+                    black_box(&pf).get_or_create(k2).inc();
+                    black_box(&phf).get_or_create(k1).observe(vals[i % VALUES]);
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                metrics::with_local_recorder(&rec, || {
+                    for i in 0..n as usize {
+                        let t = black_box(tools3[i % n_tools]);
+                        metrics::counter!("agentcore_tool_executions_total", "tool_id" => t, "status" => "success")
+                            .increment(1);
+                        metrics::histogram!("agentcore_tool_execution_seconds", "tool_id" => t)
+                            .record(vals[i % VALUES]);
+                    }
+                });
+                handle.run_upkeep();
+                None
+            }),
+        ],
+    }
+}
+
+/// `MetricsCollector::record_agent_created(philosophy, "initializing")`: a labeled counter
+/// increment `{philosophy, status}` plus a labeled gauge increment `{philosophy}`; the 4
+/// philosophies cycled. Peers do the same two updates.
+pub fn record_agent_created() -> Workload {
+    use ours::AgentPhilosophy;
+    let phil = AgentPhilosophy::ALL;
+    let names: Vec<&'static str> = phil.iter().map(|p| p.as_str()).collect();
+    let collector = ours::MetricsCollector::new();
+    let tv = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("agentcore_agents_total", "Agents."),
+        &["philosophy", "status"],
+    )
+    .unwrap();
+    let tg = prometheus::GaugeVec::new(
+        prometheus::Opts::new("agentcore_agents_active", "Active agents."),
+        &["philosophy"],
+    )
+    .unwrap();
+    let pf = prometheus_client::metrics::family::Family::<
+        PhilosophyStatus,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let pg = prometheus_client::metrics::family::Family::<
+        PhilosophyLabels,
+        prometheus_client::metrics::gauge::Gauge<f64, AtomicU64>,
+    >::default();
+    let pkeys: Vec<(PhilosophyStatus, PhilosophyLabels)> = names
+        .iter()
+        .map(|p| {
+            (
+                PhilosophyStatus {
+                    philosophy: p.to_string(),
+                    status: "initializing".into(),
+                },
+                PhilosophyLabels {
+                    philosophy: p.to_string(),
+                },
+            )
+        })
+        .collect();
+    let (rec, _h) = metrics_recorder();
+    for (k, &p) in names.iter().enumerate() {
+        collector.record_agent_created(phil[k], "initializing");
+        tv.with_label_values(&[p, "initializing"]);
+        tg.with_label_values(&[p]);
+        let _ = pf.get_or_create(&pkeys[k].0);
+        let _ = pg.get_or_create(&pkeys[k].1);
+        metrics::with_local_recorder(&rec, || {
+            metrics::counter!("agentcore_agents_total", "philosophy" => p, "status" => "initializing").increment(1);
+            metrics::gauge!("agentcore_agents_active", "philosophy" => p).increment(1.0);
+        });
+    }
+    let names2 = names.clone();
+    Workload {
+        id: "record_agent_created",
+        title: "MetricsCollector::record_agent_created (labeled counter + labeled gauge inc)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n as usize {
+                    black_box(&collector).record_agent_created(phil[i % 4], "initializing");
+                }
+                None
+            }),
+            Arm::new(TIKV, move |n| {
+                for i in 0..n as usize {
+                    let p = names[i % 4];
+                    black_box(&tv).with_label_values(&[p, "initializing"]).inc();
+                    black_box(&tg).with_label_values(&[p]).inc();
+                }
+                None
+            }),
+            Arm::new(PCLIENT, move |n| {
+                for i in 0..n as usize {
+                    let (k2, k1) = &pkeys[i % 4];
+                    black_box(&pf).get_or_create(k2).inc();
+                    black_box(&pg).get_or_create(k1).inc();
+                }
+                None
+            }),
+            Arm::new(METRICS, move |n| {
+                metrics::with_local_recorder(&rec, || {
+                    for i in 0..n as usize {
+                        let p = black_box(names2[i % 4]);
+                        metrics::counter!("agentcore_agents_total", "philosophy" => p, "status" => "initializing")
+                            .increment(1);
+                        metrics::gauge!("agentcore_agents_active", "philosophy" => p)
+                            .increment(1.0);
+                    }
+                });
+                None
+            }),
+        ],
+    }
+}
