@@ -1,0 +1,84 @@
+//! A small driver for `valgrind --tool=callgrind`: runs one agentcore-telemetry hot path
+//! `N` times so that instruction counts per operation can be read off (Ir / N), repeatably.
+//!
+//! ```text
+//! cargo build --release --manifest-path benches/compare/Cargo.toml --bin profile_driver
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     benches/compare/target/release/profile_driver labeled_inc 1000000
+//! callgrind_annotate --inclusive=yes cg.out | head -40
+//! ```
+//! Workloads: `counter_inc`, `labeled_inc`, `histogram_observe`, `none` (set-up only, the
+//! baseline to subtract).
+
+use std::hint::black_box;
+
+use agentcore_telemetry::{Buckets, Registry};
+
+#[inline(never)]
+fn counter_inc(c: &agentcore_telemetry::Counter, n: u64) {
+    for _ in 0..n {
+        black_box(c).inc();
+    }
+}
+
+#[inline(never)]
+fn labeled_inc(
+    f: &agentcore_telemetry::Family<agentcore_telemetry::Counter>,
+    sets: &[(String, &str)],
+    n: u64,
+) {
+    for i in 0..n as usize {
+        let (t, s) = &sets[i % sets.len()];
+        black_box(f)
+            .with_label_values(&[t.as_str(), s])
+            .unwrap()
+            .inc();
+    }
+}
+
+#[inline(never)]
+fn histogram_observe(h: &agentcore_telemetry::Histogram, vals: &[f64], n: u64) {
+    for i in 0..n as usize {
+        black_box(h).observe(vals[i % vals.len()]);
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "none".into());
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let registry = Registry::new();
+    let c = registry.counter("c_total", "C.").unwrap();
+    let f = registry
+        .counter_family("tool_calls_total", "Tool calls.", &["tool_id", "status"])
+        .unwrap();
+    let sets: Vec<(String, &str)> = (0..50)
+        .map(|i| {
+            (
+                format!("tool_{:02}", i % 25),
+                if i < 25 { "success" } else { "error" },
+            )
+        })
+        .collect();
+    for (t, s) in &sets {
+        f.with_label_values(&[t.as_str(), s]).unwrap();
+    }
+    let h = registry
+        .histogram("h_seconds", "H.", Buckets::default())
+        .unwrap();
+    let vals: Vec<f64> = (0..4096)
+        .map(|i| 10f64.powf(-4.0 + 5.0 * (i as f64 / 4096.0)))
+        .collect();
+    // Warm: first use leases this thread's block.
+    c.inc();
+    h.observe(1.0);
+    match what.as_str() {
+        "counter_inc" => counter_inc(&c, n),
+        "labeled_inc" => labeled_inc(&f, &sets, n),
+        "histogram_observe" => histogram_observe(&h, &vals, n),
+        _ => {}
+    }
+}
