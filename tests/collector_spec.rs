@@ -576,8 +576,9 @@ fn spec_error_agent_failure() {
         &text,
         "agentcore_agent_failures_total{philosophy=\"react\",failure_reason=\"execution_timeout\"} 1",
     );
-    // Failure reasons do not touch the active gauge (completion does).
-    has(&text, "agentcore_agents_active{philosophy=\"react\"} 1");
+    // A failed agent is no longer active (the specification's lifecycle example reports a
+    // failure through record_agent_failure alone).
+    has(&text, "agentcore_agents_active{philosophy=\"react\"} 0");
 }
 
 #[test]

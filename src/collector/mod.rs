@@ -24,9 +24,9 @@
 //! * **Active agents**: [`MetricsCollector::record_agent_created`] increments
 //!   `agentcore_agents_active{philosophy}`, [`MetricsCollector::record_agent_completed`]
 //!   (whatever its status: `completed`, `failed`, `terminated`) decrements it, never below zero.
-//!   [`MetricsCollector::record_agent_failure`] only counts the failure reason: an agent that
-//!   fails is expected to be reported through `record_agent_completed(.., "failed")` too, and
-//!   decrementing in both would count it twice.
+//!   [`MetricsCollector::record_agent_failure`] decrements it too, because the specification's
+//!   lifecycle example reports a failed agent through `record_agent_failure` alone. Report an
+//!   agent's end once: through `record_agent_completed` or `record_agent_failure`, not both.
 //!
 //! ```
 //! use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
@@ -867,8 +867,9 @@ impl MetricsCollector {
         }
     }
 
-    /// Counts an agent failure in `agentcore_agent_failures_total{philosophy, failure_reason}`.
-    /// It does not touch `agentcore_agents_active` (see the [module documentation](self)).
+    /// Counts an agent failure in `agentcore_agent_failures_total{philosophy, failure_reason}`
+    /// and decrements `agentcore_agents_active{philosophy}`, never below zero (see the
+    /// [module documentation](self)).
     ///
     /// ```
     /// use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
@@ -881,11 +882,13 @@ impl MetricsCollector {
     /// ```
     #[inline]
     pub fn record_agent_failure(&self, philosophy: AgentPhilosophy, failure_reason: &str) {
-        if let Some(c) = self.series(
-            &self.inner.m.agent_failures_total,
-            &[philosophy.as_str(), failure_reason],
-        ) {
+        let m = &self.inner.m;
+        let p = philosophy.as_str();
+        if let Some(c) = self.series(&m.agent_failures_total, &[p, failure_reason]) {
             c.inc();
+        }
+        if let Some(g) = self.series(&m.agents_active, &[p]) {
+            g.sub_floored(1.0, 0.0);
         }
     }
 
