@@ -182,7 +182,16 @@ fn sample(arm: &mut Arm, iters: u64, threads: u64) -> Sample {
 }
 
 /// Warms the arm up and finds the `iters` that makes a sample last about `plan.sample_ns`.
+///
+/// Calibrates twice and keeps the second: the first pass is the warm-up, which absorbs
+/// first-use costs (page faults on a fresh ring buffer, lazy initialisation) that would
+/// otherwise make the first timing, and so `iters`, unrepresentative of the steady state.
 fn calibrate(arm: &mut Arm, plan: Plan) -> u64 {
+    let _ = calibrate_once(arm, plan);
+    calibrate_once(arm, plan)
+}
+
+fn calibrate_once(arm: &mut Arm, plan: Plan) -> u64 {
     let mut iters = 1u64;
     loop {
         let t0 = Instant::now();
