@@ -7,12 +7,21 @@
 //!     benches/compare/target/release/profile_driver labeled_inc 1000000
 //! callgrind_annotate --inclusive=yes cg.out | head -40
 //! ```
-//! Workloads: `counter_inc`, `labeled_inc`, `histogram_observe`, `none` (set-up only, the
-//! baseline to subtract).
+//! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
+//! `labeled_inc`, `histogram_observe`, `none` (set-up only, the baseline to subtract).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use agentcore_telemetry::{Buckets, Registry};
+
+#[inline(never)]
+fn floor_load_store(w: &AtomicU64, n: u64) {
+    for _ in 0..n {
+        let a = black_box(w);
+        a.store(a.load(Relaxed) + 1, Relaxed);
+    }
+}
 
 #[inline(never)]
 fn counter_inc(c: &agentcore_telemetry::Counter, n: u64) {
@@ -76,6 +85,7 @@ fn main() {
     c.inc();
     h.observe(1.0);
     match what.as_str() {
+        "floor_load_store" => floor_load_store(&AtomicU64::new(0), n),
         "counter_inc" => counter_inc(&c, n),
         "labeled_inc" => labeled_inc(&f, &sets, n),
         "histogram_observe" => histogram_observe(&h, &vals, n),
