@@ -93,8 +93,25 @@ fn machine() -> serde_json::Value {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|| "unknown".into())
     };
+    let lscpu = cmd("lscpu", &[]);
+    let field = |name: &str| {
+        lscpu
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let caches = format!(
+        "L1d {}, L2 {}, L3 {}",
+        field("L1d cache"),
+        field("L2 cache"),
+        field("L3 cache")
+    );
     json!({
         "cpu": model,
+        "caches": caches,
+        "hypervisor": field("Hypervisor vendor"),
         "cores": cores,
         "rustc": cmd("rustc", &["-V"]),
         "kernel": cmd("uname", &["-r"]),
@@ -456,9 +473,11 @@ fn main() {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples); load average {} at start, {} at end.\n",
+        "Machine: {} ({} cores; {}; hypervisor {}), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples); load average {} at start, {} at end.\n",
         machine["cpu"].as_str().unwrap_or(""),
         machine["cores"],
+        machine["caches"].as_str().unwrap_or(""),
+        machine["hypervisor"].as_str().unwrap_or(""),
         machine["rustc"].as_str().unwrap_or(""),
         machine["kernel"].as_str().unwrap_or(""),
         machine["date_utc"].as_str().unwrap_or(""),
