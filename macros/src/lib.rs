@@ -1,1 +1,157 @@
 //! Procedural macros for `agentcore-telemetry`. Use them through the main crate's re-export.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, Expr, ItemFn, LitStr, Path, ReturnType, Type};
+
+/// Traces a function with the global tracer (`get_distributed_tracer()`): a span starts
+/// when the function is called (for an `async fn`: when its future is first polled) and
+/// finishes when it returns.
+///
+/// Arguments, all optional:
+/// * `name = "op"` (alias `operation_name`): the span name; defaults to the function name.
+/// * `kind = SpanKind::Client`: the span kind (the last path segment is used); default
+///   `Internal`.
+/// * `attributes(key = value, ...)`: attributes set at start; values are any expressions
+///   convertible into `agentcore_telemetry::Value` (they may use the arguments).
+///
+/// Behaviour:
+/// * `async fn`: the body runs inside `Instrumented`, so the span is current during every
+///   poll and children started after an `.await` still get it as parent.
+/// * A function whose return type is written `Result<..>` (any path ending in `Result`,
+///   whose error type implements `Display`) that returns `Err(e)` records an `exception`
+///   event (`exception.type` = `type_name` of the error, `exception.message` = `e`'s
+///   `Display`) and finishes the span with `Error` status.
+/// * A panic records an `exception` event and `Error` status and keeps unwinding.
+///
+/// ```ignore
+/// use agentcore_telemetry::{trace_operation, SpanKind};
+///
+/// #[trace_operation(name = "create_agent", kind = SpanKind::Client,
+///                   attributes(component = "agent_lifecycle", retries = 3))]
+/// async fn create_agent(id: u32) -> Result<u32, std::io::Error> {
+///     Ok(id)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut args = Args::default();
+    let parser = syn::meta::parser(|meta| args.parse(meta));
+    parse_macro_input!(attr with parser);
+    let func = parse_macro_input!(item as ItemFn);
+    expand(args, func).into()
+}
+
+#[derive(Default)]
+struct Args {
+    name: Option<LitStr>,
+    kind: Option<Path>,
+    attributes: Vec<(String, Expr)>,
+}
+
+impl Args {
+    fn parse(&mut self, meta: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+        if meta.path.is_ident("name") || meta.path.is_ident("operation_name") {
+            self.name = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("kind") {
+            self.kind = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("attributes") {
+            meta.parse_nested_meta(|inner| {
+                let key = inner
+                    .path
+                    .get_ident()
+                    .ok_or_else(|| inner.error("expected `key = value`"))?
+                    .to_string();
+                let value: Expr = inner.value()?.parse()?;
+                self.attributes.push((key, value));
+                Ok(())
+            })
+        } else {
+            Err(meta.error("expected `name`, `kind` or `attributes(..)`"))
+        }
+    }
+}
+
+fn returns_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    }
+}
+
+fn expand(args: Args, func: ItemFn) -> TokenStream2 {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let name = args
+        .name
+        .map(|n| n.value())
+        .unwrap_or_else(|| sig.ident.to_string());
+    let kind = match &args.kind {
+        Some(path) => match path.segments.last() {
+            Some(seg) => {
+                let ident = &seg.ident;
+                quote_spanned!(path.span()=> ::agentcore_telemetry::SpanKind::#ident)
+            }
+            None => quote!(::agentcore_telemetry::SpanKind::Internal),
+        },
+        None => quote!(::agentcore_telemetry::SpanKind::Internal),
+    };
+    let attributes = args
+        .attributes
+        .iter()
+        .map(|(k, v)| quote!(::agentcore_telemetry::KeyValue::new(#k, #v)));
+    let start = quote! {
+        ::agentcore_telemetry::get_distributed_tracer().start_span(
+            #name,
+            #kind,
+            [#(#attributes),*],
+        )
+    };
+    let is_result = returns_result(&sig.output);
+    let body = if sig.asyncness.is_some() {
+        let hook = if is_result {
+            quote!(::agentcore_telemetry::tracer::__private::RecordErr)
+        } else {
+            quote!(::agentcore_telemetry::tracer::__private::NoHook)
+        };
+        quote! {
+            ::agentcore_telemetry::Instrumented::with_hook(async move #block, #start, #hook).await
+        }
+    } else if is_result {
+        quote! {
+            let mut __agentcore_span = #start;
+            #[allow(clippy::redundant_closure_call)]
+            let __agentcore_ret = (move || #block)();
+            if let ::core::result::Result::Err(__agentcore_err) = &__agentcore_ret {
+                ::agentcore_telemetry::tracer::__private::record_err(
+                    &mut __agentcore_span,
+                    __agentcore_err,
+                );
+            }
+            __agentcore_span.end();
+            __agentcore_ret
+        }
+    } else {
+        quote! {
+            let __agentcore_span = #start;
+            #block
+        }
+    };
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    }
+}
