@@ -40,7 +40,7 @@ pub use id::{SpanId, TraceId};
 pub use instrument::{FutureExt, Instrumented};
 pub use sampler::Sampler;
 pub use span::{
-    DetachedSpan, Event, Link, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
+    DetachedSpan, Event, FinishSpan, Link, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
     INLINE_ATTRIBUTES, INLINE_EVENTS, INLINE_EVENT_ATTRIBUTES, INLINE_LINKS,
     INLINE_LINK_ATTRIBUTES,
 };

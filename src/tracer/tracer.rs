@@ -6,10 +6,9 @@ use super::clock::{self, Anchor};
 use super::context::{self, Baggage, ContextGuard, Parent, TraceContext, EXTERNAL_ID_KEY};
 use super::id::{SpanId, TraceId};
 use super::sampler::Sampler;
-use super::span::{DetachedSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
-use super::span_log::{Push, ShardedRing};
+use super::span::{DetachedSpan, FinishSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
+use super::span_log::ShardedRing;
 use crossbeam_utils::CachePadded;
-use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -371,7 +370,7 @@ impl DistributedTracer {
     /// let span = tracer.start_span("create_agent", SpanKind::Client, [KeyValue::new("retries", 3)]);
     /// assert!(span.is_recording());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn start_span(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -411,7 +410,7 @@ impl DistributedTracer {
         self.start(parent, name, kind, attributes)
     }
 
-    #[inline]
+    #[inline(always)]
     fn start(
         &self,
         parent: Option<Parent>,
@@ -427,47 +426,19 @@ impl DistributedTracer {
         let span_id = SpanId::random();
         if !sampled {
             self.counters().unsampled.fetch_add(1, Ordering::Relaxed);
-            return DetachedSpan::new(self, trace_id, span_id, false, baggage, None, 0).attach();
+            return Span::start_unsampled(self, trace_id, span_id, baggage);
         }
         self.counters().started.fetch_add(1, Ordering::Relaxed);
-        let mut record = SpanRecord {
-            trace_id,
-            span_id,
-            parent_span_id,
-            name: name.into(),
-            kind,
-            status: SpanStatus::Unset,
-            status_message: Cow::Borrowed(""),
-            start_time_unix_nano: 0,
-            end_time_unix_nano: 0,
-            attributes: SmallVec::new(),
-            events: SmallVec::new(),
-            links: SmallVec::new(),
-            dropped_attributes_count: 0,
-            dropped_events_count: 0,
-            dropped_links_count: 0,
-        };
-        let max = self.config.limits.max_attributes as usize;
-        for kv in attributes {
-            if let Some(e) = record.attributes.iter_mut().find(|e| e.key == kv.key) {
-                e.value = kv.value;
-            } else if record.attributes.len() < max {
-                record.attributes.push(kv);
-            } else {
-                record.dropped_attributes_count = record.dropped_attributes_count.saturating_add(1);
-            }
-        }
-        let start_ticks = clock::now_ticks();
-        DetachedSpan::new(
+        Span::start_recording(
             self,
             trace_id,
             span_id,
-            true,
+            parent_span_id,
             baggage,
-            Some(record),
-            start_ticks,
+            name.into(),
+            kind,
+            attributes,
         )
-        .attach()
     }
 
     /// Records `error` on `span` as an `exception` event; see
@@ -502,25 +473,22 @@ impl DistributedTracer {
     /// let r = tracer.get_span_by_id(id).unwrap();
     /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
     /// ```
-    pub fn finish_span<'t>(
+    #[inline]
+    pub fn finish_span(
         &self,
-        span: impl Into<DetachedSpan<'t>>,
+        mut span: impl FinishSpan,
         status: SpanStatus,
         message: Option<&str>,
     ) {
-        let span = span.into();
-        match message {
-            Some(m) if status == SpanStatus::Error => {
-                span.finish_with_message(status, m.to_owned())
-            }
-            _ => span.finish(status),
-        }
+        span.finish_in_place(status, message);
     }
 
     /// Called with a finished sampled span's record: stamps the times, counts, calls the
-    /// metrics hook and moves the record into the span log (never blocks or allocates).
+    /// metrics hook and moves the record out of `slot` into the span log (never blocks or
+    /// allocates). The record is stamped in place and copied once, into the log.
     #[inline]
-    pub(crate) fn record_finished(&self, mut record: SpanRecord, start_ticks: u64) {
+    pub(crate) fn record_finished(&self, slot: &mut Option<SpanRecord>, start_ticks: u64) {
+        let Some(record) = slot.as_mut() else { return };
         let end_ticks = clock::now_ticks();
         record.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
         record.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
@@ -533,11 +501,9 @@ impl DistributedTracer {
             counters.errored.fetch_add(1, Ordering::Relaxed);
         }
         self.on_span_finished(&record.name, record.status, duration_ns);
-        match self.log.push(index, record) {
-            Push::Stored => {}
-            // The displaced record is dropped here, outside the slot lock.
-            Push::Overwrote(old) | Push::Busy(old) => drop(old),
-        }
+        // On `Busy` the record stays in `slot` and is dropped with the span (counted).
+        let _ = self.log.push(index, slot);
+        *slot = None;
     }
 
     /// The metrics hook: called on every sampled span finish with the operation name, the
