@@ -23,7 +23,8 @@ use syn::{parse_macro_input, Expr, ItemFn, LitStr, Path, ReturnType, Type};
 /// * A function whose return type is written `Result<..>` (any path ending in `Result`,
 ///   whose error type implements `Display`) that returns `Err(e)` records an `exception`
 ///   event (`exception.type` = `type_name` of the error, `exception.message` = `e`'s
-///   `Display`) and finishes the span with `Error` status.
+///   `Display`) and finishes the span with `Error` status (message = `e`'s `Display`).
+/// * Any other return (including `Ok(..)`) finishes the span with `Ok` status.
 /// * A panic records an `exception` event and `Error` status and keeps unwinding.
 ///
 /// ```ignore
@@ -119,33 +120,30 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         )
     };
     let is_result = returns_result(&sig.output);
+    let hook = if is_result {
+        quote!(::agentcore_telemetry::tracer::__private::RecordErr)
+    } else {
+        quote!(::agentcore_telemetry::tracer::__private::MarkOk)
+    };
     let body = if sig.asyncness.is_some() {
-        let hook = if is_result {
-            quote!(::agentcore_telemetry::tracer::__private::RecordErr)
-        } else {
-            quote!(::agentcore_telemetry::tracer::__private::NoHook)
-        };
         quote! {
             ::agentcore_telemetry::Instrumented::with_hook(async move #block, #start, #hook).await
         }
-    } else if is_result {
+    } else {
+        // The body runs in a closure so that `return` and `?` inside it end up in
+        // `__agentcore_ret`, which the hook inspects before the span finishes. A panic
+        // unwinds through `__agentcore_span`, whose drop records it.
         quote! {
             let mut __agentcore_span = #start;
             #[allow(clippy::redundant_closure_call)]
             let __agentcore_ret = (move || #block)();
-            if let ::core::result::Result::Err(__agentcore_err) = &__agentcore_ret {
-                ::agentcore_telemetry::tracer::__private::record_err(
-                    &mut __agentcore_span,
-                    __agentcore_err,
-                );
-            }
+            ::agentcore_telemetry::tracer::__private::OnReady::on_ready(
+                #hook,
+                &__agentcore_ret,
+                &mut __agentcore_span,
+            );
             __agentcore_span.end();
             __agentcore_ret
-        }
-    } else {
-        quote! {
-            let __agentcore_span = #start;
-            #block
         }
     };
     quote! {

@@ -26,16 +26,30 @@ impl<T> OnReady<T> for NoHook {
     fn on_ready(self, _: &T, _: &mut DetachedSpan<'_>) {}
 }
 
+/// Sets `Ok` status on completion (`#[trace_operation]` on a function not returning
+/// `Result`).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MarkOk;
+
+impl<T> OnReady<T> for MarkOk {
+    #[inline]
+    fn on_ready(self, _: &T, span: &mut DetachedSpan<'_>) {
+        span.set_status(super::SpanStatus::Ok, "");
+    }
+}
+
 /// Records an `Err` output as an exception (type = `type_name::<E>()`, message =
-/// `Display`) with `Error` status.
+/// `Display`) with `Error` status; an `Ok` output sets `Ok` status.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordErr;
 
 impl<T, E: fmt::Display> OnReady<Result<T, E>> for RecordErr {
     fn on_ready(self, output: &Result<T, E>, span: &mut DetachedSpan<'_>) {
-        if let Err(e) = output {
-            record_err(span, e);
+        match output {
+            Ok(_) => span.set_status(super::SpanStatus::Ok, ""),
+            Err(e) => record_err(span, e),
         }
     }
 }

@@ -54,5 +54,5 @@ pub use tracer::{
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::instrument::{record_err, NoHook, OnReady, RecordErr};
+    pub use super::instrument::{record_err, MarkOk, NoHook, OnReady, RecordErr};
 }
