@@ -381,6 +381,31 @@ impl DistributedTracer {
         self.start(parent, name, kind, attributes)
     }
 
+    /// Starts a span like [`start_span`](Self::start_span) (same parent rules) but returns
+    /// it detached: not current on this thread, and `Send`, for handing to a future
+    /// ([`FutureExt::in_span`](super::FutureExt::in_span)) or another thread. In `async`
+    /// code prefer this: a [`Span`] binding is `!Send` and keeps the future `!Send` until
+    /// the end of its scope, even after it is moved.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let span = tracer.start_detached_span("job", SpanKind::Internal, []);
+    /// tokio::spawn(async {}.in_span(span)).await.unwrap();
+    /// # });
+    /// ```
+    #[inline]
+    pub fn start_detached_span(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'_> {
+        self.start_span(name, kind, attributes).detach()
+    }
+
     /// Starts a span with an explicit parent context (`None`: a new root span, whatever is
     /// current), current on this thread until it finishes.
     ///
