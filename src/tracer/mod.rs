@@ -23,6 +23,7 @@
 mod attribute;
 mod clock;
 mod context;
+mod counters;
 mod id;
 mod instrument;
 mod sampler;

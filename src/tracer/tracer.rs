@@ -4,16 +4,16 @@
 use super::attribute::KeyValue;
 use super::clock::{self, Anchor};
 use super::context::{self, Baggage, ContextGuard, Parent, TraceContext, EXTERNAL_ID_KEY};
+use super::counters::{inc, CounterSet};
 use super::id::{SpanId, TraceId};
 use super::sampler::Sampler;
 use super::span::{DetachedSpan, FinishSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
 use super::span_log::ShardedRing;
-use crossbeam_utils::CachePadded;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The span log's default capacity, in finished spans.
@@ -153,15 +153,6 @@ pub struct TracingMetrics {
     pub spans_overwritten: u64,
 }
 
-/// Per-shard counters (relaxed atomics on their own cache line).
-#[derive(Default)]
-struct Counters {
-    started: AtomicU64,
-    finished: AtomicU64,
-    errored: AtomicU64,
-    unsampled: AtomicU64,
-}
-
 /// The distributed tracer: starts spans, keeps the current context per thread, records
 /// finished sampled spans into a fixed-capacity span log and answers queries over it.
 ///
@@ -192,8 +183,7 @@ pub struct DistributedTracer {
     sampler: Sampler,
     anchor: Anchor,
     log: ShardedRing<SpanRecord>,
-    counters: Box<[CachePadded<Counters>]>,
-    counter_mask: usize,
+    counters: CounterSet,
 }
 
 static NEXT_UID: AtomicUsize = AtomicUsize::new(1);
@@ -234,13 +224,11 @@ impl DistributedTracer {
             config.span_log_shards
         };
         let log = ShardedRing::new(config.span_log_capacity, shards);
-        let counter_shards = log.shard_count();
         DistributedTracer {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             sampler: Sampler::ratio(config.sample_ratio),
             anchor: Anchor::now(),
-            counters: (0..counter_shards).map(|_| Default::default()).collect(),
-            counter_mask: counter_shards - 1,
+            counters: CounterSet::default(),
             log,
             config,
         }
@@ -257,12 +245,6 @@ impl DistributedTracer {
     #[inline]
     pub(crate) fn now_unix_nano(&self) -> u64 {
         self.anchor.unix_ns(clock::now_ticks())
-    }
-
-    #[inline]
-    fn counters(&self) -> &Counters {
-        // Masked to the power-of-two length: always in bounds.
-        &self.counters[thread_index() & self.counter_mask]
     }
 
     /// The configuration.
@@ -448,19 +430,17 @@ impl DistributedTracer {
             None => (TraceId::random(), None, None, None),
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
-        let span_id = SpanId::random();
-        if !sampled {
-            self.counters().unsampled.fetch_add(1, Ordering::Relaxed);
-            return Span::start_unsampled(self, trace_id, span_id, baggage);
-        }
-        self.counters().started.fetch_add(1, Ordering::Relaxed);
-        Span::start_recording(
+        self.counters.update(self.uid, |c, exclusive| {
+            inc(if sampled { &c.started } else { &c.unsampled }, exclusive)
+        });
+        Span::start(
             self,
             trace_id,
-            span_id,
+            SpanId::random(),
             parent_span_id,
             baggage,
-            name.into(),
+            sampled,
+            name,
             kind,
             attributes,
         )
@@ -518,16 +498,16 @@ impl DistributedTracer {
         record.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
         record.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
         let duration_ns = clock::ticks_to_ns(end_ticks.saturating_sub(start_ticks));
-        let index = thread_index();
-        // Masked to the power-of-two length: always in bounds.
-        let counters = &self.counters[index & self.counter_mask];
-        counters.finished.fetch_add(1, Ordering::Relaxed);
-        if record.status == SpanStatus::Error {
-            counters.errored.fetch_add(1, Ordering::Relaxed);
-        }
+        let error = record.status == SpanStatus::Error;
+        self.counters.update(self.uid, |c, exclusive| {
+            inc(&c.finished, exclusive);
+            if error {
+                inc(&c.errored, exclusive);
+            }
+        });
         self.on_span_finished(&record.name, record.status, duration_ns);
         // On `Busy` the record stays in `slot` and is dropped with the span (counted).
-        let _ = self.log.push(index, slot);
+        let _ = self.log.push(thread_index(), slot);
         *slot = None;
     }
 
@@ -539,8 +519,8 @@ impl DistributedTracer {
         let _ = (name, status, duration_ns);
     }
 
-    /// The counters (summed over shards; relaxed, so a snapshot while spans run is
-    /// approximate).
+    /// The counters (summed over threads; a snapshot taken while spans run may miss the
+    /// latest increments).
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
@@ -555,12 +535,11 @@ impl DistributedTracer {
             spans_overwritten: self.log.overwritten(),
             ..TracerStats::default()
         };
-        for c in self.counters.iter() {
-            s.spans_started += c.started.load(Ordering::Relaxed);
-            s.spans_finished += c.finished.load(Ordering::Relaxed);
-            s.spans_errored += c.errored.load(Ordering::Relaxed);
-            s.spans_unsampled += c.unsampled.load(Ordering::Relaxed);
-        }
+        let t = self.counters.sum();
+        s.spans_started = t.started;
+        s.spans_finished = t.finished;
+        s.spans_errored = t.errored;
+        s.spans_unsampled = t.unsampled;
         s
     }
 

@@ -1,0 +1,107 @@
+//! The tracer's span counters: one block per (thread, tracer), written only by its thread.
+//!
+//! A shared `fetch_add` costs about 4.4 ns even uncontended on this VM (more when two cores
+//! share the line), and a span bumps two counters. Each thread instead bumps its own block
+//! with a plain relaxed load + store (about 0.2 ns): with a single writer no increment can
+//! be lost, and readers (`sum`) see each counter's latest value or a slightly older one,
+//! which is all a scrape needs. The blocks are registered with their tracer on a thread's
+//! first span, the only allocation, and stay registered after the thread exits so its
+//! counts are kept.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One thread's counters for one tracer.
+#[derive(Default, Debug)]
+pub(crate) struct ThreadCounters {
+    pub(crate) started: AtomicU64,
+    pub(crate) finished: AtomicU64,
+    pub(crate) errored: AtomicU64,
+    pub(crate) unsampled: AtomicU64,
+}
+
+/// Adds one: a plain load + store when only the calling thread writes `counter`
+/// (`exclusive`), else a `fetch_add`.
+#[inline]
+pub(crate) fn inc(counter: &AtomicU64, exclusive: bool) {
+    if exclusive {
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    } else {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Totals over all threads.
+#[derive(Default, Debug, Clone, Copy)]
+pub(crate) struct Totals {
+    pub(crate) started: u64,
+    pub(crate) finished: u64,
+    pub(crate) errored: u64,
+    pub(crate) unsampled: u64,
+}
+
+/// A tracer's counters.
+#[derive(Debug, Default)]
+pub(crate) struct CounterSet {
+    blocks: Mutex<Vec<Arc<ThreadCounters>>>,
+    /// Used with `fetch_add` when the thread-local is gone (thread teardown).
+    shared: ThreadCounters,
+}
+
+thread_local! {
+    /// This thread's blocks, keyed by tracer uid.
+    static LOCAL: RefCell<Vec<(usize, Arc<ThreadCounters>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl CounterSet {
+    /// Runs `f` on this thread's block for tracer `uid` (registering it on first use) with
+    /// `exclusive = true`: increment with [`inc`]. If the thread-local is unavailable
+    /// (thread teardown), `f` runs on the shared block with `exclusive = false`.
+    #[inline]
+    pub(crate) fn update(&self, uid: usize, f: impl Fn(&ThreadCounters, bool)) {
+        let done = LOCAL
+            .try_with(|local| {
+                let Ok(mut local) = local.try_borrow_mut() else {
+                    return false;
+                };
+                if let Some((_, c)) = local.iter().rev().find(|(u, _)| *u == uid) {
+                    f(c, true);
+                    return true;
+                }
+                // First span of this thread for this tracer: register a block, and forget
+                // blocks of dropped tracers (only this thread still holds them).
+                local.retain(|(_, c)| Arc::strong_count(c) > 1);
+                let block = Arc::new(ThreadCounters::default());
+                if let Ok(mut blocks) = self.blocks.lock() {
+                    blocks.push(block.clone());
+                }
+                f(&block, true);
+                local.push((uid, block));
+                true
+            })
+            .unwrap_or(false);
+        if !done {
+            f(&self.shared, false);
+        }
+    }
+
+    /// The totals.
+    pub(crate) fn sum(&self) -> Totals {
+        let mut t = Totals::default();
+        let mut add = |c: &ThreadCounters| {
+            t.started += c.started.load(Ordering::Relaxed);
+            t.finished += c.finished.load(Ordering::Relaxed);
+            t.errored += c.errored.load(Ordering::Relaxed);
+            t.unsampled += c.unsampled.load(Ordering::Relaxed);
+        };
+        add(&self.shared);
+        if let Ok(blocks) = self.blocks.lock() {
+            blocks.iter().for_each(|c| add(c));
+        }
+        t
+    }
+}
