@@ -27,14 +27,35 @@ use syn::{parse_macro_input, Expr, ItemFn, LitStr, Path, ReturnType, Type};
 /// * Any other return (including `Ok(..)`) finishes the span with `Ok` status.
 /// * A panic records an `exception` event and `Error` status and keeps unwinding.
 ///
-/// ```ignore
-/// use agentcore_telemetry::{trace_operation, SpanKind};
+/// ```
+/// use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, SpanStatus};
 ///
 /// #[trace_operation(name = "create_agent", kind = SpanKind::Client,
 ///                   attributes(component = "agent_lifecycle", retries = 3))]
 /// async fn create_agent(id: u32) -> Result<u32, std::io::Error> {
+///     tokio::task::yield_now().await;
+///     if id == 0 {
+///         return Err(std::io::Error::other("no id"));
+///     }
 ///     Ok(id)
 /// }
+///
+/// #[trace_operation]
+/// fn calculate_metrics(data: &[i64]) -> i64 {
+///     data.iter().sum()
+/// }
+///
+/// let tracer = get_distributed_tracer();
+/// let root = tracer.start_span("request", SpanKind::Server, []);
+/// let trace_id = root.trace_id();
+/// assert_eq!(calculate_metrics(&[1, 2]), 3);
+/// let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// assert!(rt.block_on(create_agent(0).in_span(root.detach())).is_err());
+///
+/// let spans = tracer.get_trace_spans(trace_id);
+/// let agent = spans.iter().find(|s| s.name == "create_agent").unwrap();
+/// assert_eq!((agent.kind, agent.status), (SpanKind::Client, SpanStatus::Error));
+/// assert_eq!(spans.iter().find(|s| s.name == "calculate_metrics").unwrap().status, SpanStatus::Ok);
 /// ```
 #[proc_macro_attribute]
 pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -20,6 +20,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 /// Baggage: key-value pairs propagated with a trace and inherited by child spans.
+///
+/// ```
+/// use agentcore_telemetry::tracer::Baggage;
+/// let mut b = Baggage::new();
+/// b.insert("tenant".into(), "acme".into());
+/// ```
 pub type Baggage = BTreeMap<String, String>;
 
 /// The context of a trace at one point: trace id, the active span id (if any), the sampled
@@ -47,16 +53,46 @@ pub struct TraceContext {
 }
 
 /// The key of the trace id in [`TraceContext::to_map`] (32 lowercase hex digits).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::KEY_TRACE_ID, TraceContext, TraceId};
+/// let cx = TraceContext::new(TraceId::from_u128(1).unwrap(), None, true);
+/// assert_eq!(cx.to_map()[KEY_TRACE_ID], "00000000000000000000000000000001");
+/// ```
 pub const KEY_TRACE_ID: &str = "trace_id";
 /// The key of the span id in [`TraceContext::to_map`] (16 lowercase hex digits; absent when
 /// the context has no span).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::KEY_SPAN_ID, TraceContext, TraceId};
+/// assert!(!TraceContext::new(TraceId::random(), None, true).to_map().contains_key(KEY_SPAN_ID));
+/// ```
 pub const KEY_SPAN_ID: &str = "span_id";
 /// The key of the sampled flag in [`TraceContext::to_map`] (`"true"` or `"false"`).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::KEY_SAMPLED, TraceContext, TraceId};
+/// assert_eq!(TraceContext::new(TraceId::random(), None, false).to_map()[KEY_SAMPLED], "false");
+/// ```
 pub const KEY_SAMPLED: &str = "sampled";
 /// The prefix of baggage entries in [`TraceContext::to_map`]: `baggage.<key>`.
+///
+/// ```
+/// use agentcore_telemetry::{tracer::BAGGAGE_PREFIX, TraceContext, TraceId};
+/// let mut cx = TraceContext::new(TraceId::random(), None, true);
+/// cx.set_baggage("k", "v");
+/// assert_eq!(cx.to_map()[&format!("{BAGGAGE_PREFIX}k")], "v");
+/// ```
 pub const BAGGAGE_PREFIX: &str = "baggage.";
 /// The baggage key under which `start_trace` keeps a caller-supplied trace id that is not a
 /// W3C id (the trace id is then derived from it, see [`TraceId::from_external`]).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::EXTERNAL_ID_KEY, DistributedTracer, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let cx = tracer.start_trace(Some("request-123"), [("k", "v")]);
+/// assert_eq!(cx.get_baggage(EXTERNAL_ID_KEY), Some("request-123"));
+/// ```
 pub const EXTERNAL_ID_KEY: &str = "trace.external_id";
 
 impl TraceContext {

@@ -11,6 +11,15 @@ use std::task::{Context, Poll};
 /// A hook run when an instrumented future completes, before its span finishes (used by
 /// `#[trace_operation]` to record `Err` results). Not part of the stable API.
 #[doc(hidden)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::{OnReady, RecordErr};
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let mut span = tracer.start_detached_span("op", SpanKind::Internal, []);
+/// RecordErr.on_ready(&Err::<(), _>("boom"), &mut span);
+/// assert_eq!(span.status(), SpanStatus::Error);
+/// ```
 pub trait OnReady<T> {
     /// Inspects the output and records on the span.
     fn on_ready(self, output: &T, span: &mut DetachedSpan<'_>);
@@ -19,6 +28,14 @@ pub trait OnReady<T> {
 /// The default hook: does nothing.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::{NoHook, OnReady};
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// NoHook.on_ready(&1, &mut span);
+/// assert_eq!(span.status(), SpanStatus::Unset);
+/// ```
 pub struct NoHook;
 
 impl<T> OnReady<T> for NoHook {
@@ -30,6 +47,14 @@ impl<T> OnReady<T> for NoHook {
 /// `Result`).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::{MarkOk, OnReady};
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// MarkOk.on_ready(&1, &mut span);
+/// assert_eq!(span.status(), SpanStatus::Ok);
+/// ```
 pub struct MarkOk;
 
 impl<T> OnReady<T> for MarkOk {
@@ -43,6 +68,14 @@ impl<T> OnReady<T> for MarkOk {
 /// `Display`) with `Error` status; an `Ok` output sets `Ok` status.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::{OnReady, RecordErr};
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// RecordErr.on_ready(&Ok::<u8, String>(1), &mut span);
+/// assert_eq!(span.status(), SpanStatus::Ok);
+/// ```
 pub struct RecordErr;
 
 impl<T, E: fmt::Display> OnReady<Result<T, E>> for RecordErr {
@@ -56,6 +89,14 @@ impl<T, E: fmt::Display> OnReady<Result<T, E>> for RecordErr {
 
 /// Records `e` as an exception and sets `Error` status with its message.
 #[doc(hidden)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::record_err;
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// record_err(&mut span, "disk full");
+/// assert_eq!(span.status(), SpanStatus::Error);
+/// ```
 pub fn record_err<E: fmt::Display + ?Sized>(span: &mut DetachedSpan<'_>, e: &E) {
     if span.is_recording() {
         let message = e.to_string();
@@ -95,6 +136,14 @@ pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
 impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
     /// Wraps `inner` with `span` and a completion hook. Not part of the stable API.
     #[doc(hidden)]
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::__private::MarkOk;
+    /// use agentcore_telemetry::{get_distributed_tracer, Instrumented, SpanKind};
+    /// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+    /// let fut = Instrumented::with_hook(async { 1 }, span, MarkOk);
+    /// assert!(fut.span().is_some());
+    /// ```
     pub fn with_hook(inner: F, span: impl Into<DetachedSpan<'t>>, hook: H) -> Self {
         Instrumented {
             inner,

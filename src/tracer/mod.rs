@@ -54,6 +54,11 @@ pub use tracer::{
 
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::NoHook;
+/// let _ = NoHook;
+/// ```
 pub mod __private {
     pub use super::instrument::{record_err, MarkOk, NoHook, OnReady, RecordErr};
 }

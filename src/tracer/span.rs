@@ -14,14 +14,34 @@ use std::sync::Arc;
 
 /// Attributes a span stores inline, without allocating (more spill to the heap, up to
 /// [`SpanLimits::max_attributes`]).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_ATTRIBUTES, 4);
+/// ```
 pub const INLINE_ATTRIBUTES: usize = 4;
 /// Events a span stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENTS, 1);
+/// ```
 pub const INLINE_EVENTS: usize = 1;
 /// Attributes an event stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENT_ATTRIBUTES, 2);
+/// ```
 pub const INLINE_EVENT_ATTRIBUTES: usize = 2;
 /// Links a span stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINKS, 1);
+/// ```
 pub const INLINE_LINKS: usize = 1;
 /// Attributes a link stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINK_ATTRIBUTES, 0);
+/// ```
 pub const INLINE_LINK_ATTRIBUTES: usize = 0;
 
 /// The role of a span in a trace (OTLP `SpanKind`).
@@ -879,6 +899,16 @@ impl<'t> DerefMut for Span<'t> {
 
 /// Spans that [`DistributedTracer::finish_span`] accepts ([`Span`] and [`DetachedSpan`]).
 /// Sealed.
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let attached = tracer.start_span("a", SpanKind::Internal, []);
+/// let detached = tracer.start_detached_span("b", SpanKind::Internal, []);
+/// tracer.finish_span(attached, SpanStatus::Ok, None);
+/// tracer.finish_span(detached, SpanStatus::Error, Some("boom"));
+/// assert_eq!(tracer.stats().spans_errored, 1);
+/// ```
 pub trait FinishSpan: sealed::Sealed {
     /// Sets the status (and message) and finishes, in place.
     #[doc(hidden)]

@@ -135,6 +135,12 @@ impl<T> ShardedRing<T> {
     /// power of two, at least 1, at most `capacity`); each shard gets the same power-of-two
     /// number of slots, so the capacity is rounded up to `shards * next_pow2(capacity /
     /// shards)`. All slots are allocated here and never again.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// let ring = ShardedRing::<u8>::new(10, 3); // 2 shards of 8 slots
+    /// assert_eq!((ring.shard_count(), ring.capacity()), (2, 16));
+    /// ```
     pub fn new(capacity: usize, shards: usize) -> Self {
         let capacity = capacity.max(1);
         let mut shards = shards.clamp(1, capacity);
@@ -163,11 +169,21 @@ impl<T> ShardedRing<T> {
     }
 
     /// The number of slots.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// assert_eq!(ShardedRing::<u8>::new(3, 1).capacity(), 4);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.shards.len() * self.shards.first().map_or(0, |s| s.slots.len())
     }
 
     /// The number of shards.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// assert_eq!(ShardedRing::<u8>::new(64, 4).shard_count(), 4);
+    /// ```
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
@@ -180,6 +196,14 @@ impl<T> ShardedRing<T> {
     /// from the caller's storage into the slot (span records are a few hundred bytes; every
     /// extra move showed up in the profile).
     #[inline]
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::{Push, ShardedRing};
+    /// let ring = ShardedRing::new(2, 1);
+    /// let mut v = Some(String::from("span"));
+    /// assert_eq!(ring.push(0, &mut v), Push::Stored);
+    /// assert!(v.is_none());
+    /// ```
     pub fn push(&self, shard: usize, value: &mut Option<T>) -> Push {
         // Both indexes are masked to their power-of-two lengths, so they are in bounds.
         let shard = &self.shards[shard & self.shard_mask];
@@ -212,6 +236,15 @@ impl<T> ShardedRing<T> {
 
     /// Calls `f` on every stored value, holding only that value's slot lock meanwhile.
     /// Returns the number of slots skipped because a writer held them.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// let ring = ShardedRing::new(4, 1);
+    /// ring.push(0, &mut Some(7u32));
+    /// let mut sum = 0;
+    /// assert_eq!(ring.for_each(|v| sum += v), 0);
+    /// assert_eq!(sum, 7);
+    /// ```
     pub fn for_each(&self, mut f: impl FnMut(&T)) -> usize {
         struct Unlock<'a>(&'a AtomicBool);
         impl Drop for Unlock<'_> {
@@ -243,6 +276,14 @@ impl<T> ShardedRing<T> {
     }
 
     /// Values overwritten because their shard was full.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// let ring = ShardedRing::new(1, 1);
+    /// ring.push(0, &mut Some(1u8));
+    /// ring.push(0, &mut Some(2u8));
+    /// assert_eq!(ring.overwritten(), 1);
+    /// ```
     pub fn overwritten(&self) -> u64 {
         self.shards
             .iter()
@@ -251,6 +292,11 @@ impl<T> ShardedRing<T> {
     }
 
     /// Values dropped because their slot was busy.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// assert_eq!(ShardedRing::<u8>::new(1, 1).dropped(), 0);
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.shards
             .iter()

@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The span log's default capacity, in finished spans.
+///
+/// ```
+/// use agentcore_telemetry::{tracer::DEFAULT_SPAN_LOG_CAPACITY, TracerConfig};
+/// assert_eq!(TracerConfig::default().span_log_capacity, DEFAULT_SPAN_LOG_CAPACITY);
+/// ```
 pub const DEFAULT_SPAN_LOG_CAPACITY: usize = 65_536;
 
 /// Tracer configuration.
