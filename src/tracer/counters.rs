@@ -19,6 +19,8 @@ pub(crate) struct ThreadCounters {
     pub(crate) finished: AtomicU64,
     pub(crate) errored: AtomicU64,
     pub(crate) unsampled: AtomicU64,
+    pub(crate) overwritten: AtomicU64,
+    pub(crate) dropped: AtomicU64,
 }
 
 /// Adds one: a plain load + store when only the calling thread writes `counter`
@@ -42,6 +44,8 @@ pub(crate) struct Totals {
     pub(crate) finished: u64,
     pub(crate) errored: u64,
     pub(crate) unsampled: u64,
+    pub(crate) overwritten: u64,
+    pub(crate) dropped: u64,
 }
 
 /// A tracer's counters.
@@ -97,6 +101,8 @@ impl CounterSet {
             t.finished += c.finished.load(Ordering::Relaxed);
             t.errored += c.errored.load(Ordering::Relaxed);
             t.unsampled += c.unsampled.load(Ordering::Relaxed);
+            t.overwritten += c.overwritten.load(Ordering::Relaxed);
+            t.dropped += c.dropped.load(Ordering::Relaxed);
         };
         add(&self.shared);
         if let Ok(blocks) = self.blocks.lock() {

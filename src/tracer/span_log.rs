@@ -6,15 +6,22 @@
 //! CPUs), each with its own write cursor (`head`) on its own cache line, and a power-of-two
 //! number of preallocated slots. A writer picks its shard from a per-thread index, so
 //! threads rarely share a cursor: on this 2-vCPU VM a cross-core read-modify-write of one
-//! shared cursor costs 50-200 ns, an uncontended one about 4 ns.
+//! shared cursor costs 50-200 ns, an uncontended locked one about 4-8 ns.
 //!
 //! Each slot is a try-lock word (`busy`) plus the value cell (`Option<T>`).
 //!
-//! * **Write** (`push`): `head.fetch_add(1)` picks a slot; the writer then *tries* to take
-//!   the slot's lock. On success it swaps its value in (moving it; no allocation), releases
-//!   the lock, dropping the previous value, if any, in place (an overwrite, counted). On
-//!   failure (a reader, or a writer that wrapped all the way round, holds the slot) it does
-//!   not wait: it leaves its value with the caller (`Busy`) and counts one drop. A write therefore never blocks and never allocates.
+//! * **Write** (`push`): the cursor picks a slot; the writer then *tries* to take the slot's
+//!   lock. On success it swaps its value in (moving it; no allocation) and releases the
+//!   lock; the previous value, if any, comes back to the caller (`Overwrote`), who drops it
+//!   after the lock is released. On failure (a reader, or another writer, holds the slot)
+//!   it does not wait: it keeps its value (`Busy`). A write never blocks or allocates.
+//!   The caller counts the outcomes (the tracer in its per-thread counters).
+//! * **Cursor.** A writer that is the only writer of its shard (`exclusive`, the tracer's
+//!   first `shard_count` threads) advances the cursor with a plain load + store; others use
+//!   `fetch_add`. If an exclusive writer ever shares its shard after all (a non-exclusive
+//!   thread mapped onto it), an increment may be lost and two writers may pick the same
+//!   slot: that only costs a `Busy` or an earlier overwrite, both reported, because the
+//!   cursor never protects data; the slot lock does.
 //! * **Read** (`for_each`): the reader try-locks each slot in turn, looks at the value, and
 //!   unlocks (also on panic, through a guard). Busy slots are skipped (their count is
 //!   returned). Readers never stop writers for longer than one slot visit.
@@ -25,9 +32,9 @@
 //!    true)` succeeded) touches that slot's value; it releases the lock with a single store.
 //! 2. Memory is allocated once, in `new`; a slot holds at most one value, so memory stays
 //!    flat: `capacity` slots of `size_of::<Option<T>>()` bytes each.
-//! 3. Every pushed value is accounted for exactly once: stored (possibly overwriting an
-//!    older one, counted in `overwritten`) or left with the caller as `Busy` (counted in
-//!    `dropped`).
+//! 3. Every pushed value ends in exactly one place: stored in a slot (from which it is later
+//!    handed back by exactly one `Overwrote`), or handed back by `Busy`. Nothing is
+//!    duplicated or lost, whatever the cursor does.
 //!
 //! # Memory ordering
 //!
@@ -36,12 +43,12 @@
 //! the next holder, and every write the previous holder made to the value happens-before
 //! every access by the next one: the value cell is only ever accessed under this mutual
 //! exclusion, which is invariant 1 and makes the `UnsafeCell` accesses data-race free. The
-//! cursor (`head`) and the counters are `Relaxed`: they only choose a slot or count, and no
-//! other memory is published through them; correctness never depends on which slot a
-//! writer gets, only on the slot lock. The loom model in `loom-tests/tests/span_log.rs`
-//! checks these invariants for concurrent writers that wrap around plus a concurrent reader.
+//! cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
+//! correctness never depends on which slot a writer gets, only on the slot lock. The loom
+//! model in `loom-tests/tests/span_log.rs` checks these invariants for concurrent writers
+//! (shared and "exclusive" cursors) that wrap around, plus a concurrent reader.
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicUsize};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::Ordering;
 
@@ -80,8 +87,6 @@ unsafe impl<T: Send> Sync for Slot<T> {}
 
 struct Shard<T> {
     head: AtomicUsize,
-    overwritten: AtomicU64,
-    dropped: AtomicU64,
     mask: usize,
     slots: Box<[Slot<T>]>,
 }
@@ -92,18 +97,18 @@ struct Shard<T> {
 /// use agentcore_telemetry::tracer::{Push, ShardedRing};
 ///
 /// let ring = ShardedRing::new(1, 1);
-/// assert_eq!(ring.push(0, &mut Some(1u32)), Push::Stored);
+/// assert_eq!(ring.push(0, false, &mut Some(1u32)), Push::Stored);
 /// let mut v = Some(2u32);
-/// assert_eq!(ring.push(0, &mut v), Push::Overwrote);
-/// assert_eq!(v, None);
+/// assert_eq!(ring.push(0, false, &mut v), Push::Overwrote);
+/// assert_eq!(v, Some(1)); // the displaced oldest value, for the caller to drop
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
-    /// Stored in an empty slot.
+    /// Stored in an empty slot; the caller's `Option` is now `None`.
     Stored,
-    /// Stored; the slot's previous (oldest) value was dropped.
+    /// Stored; the caller's `Option` now holds the slot's previous (oldest) value.
     Overwrote,
-    /// The slot was busy; the value was left with the caller and counted as dropped.
+    /// The slot was busy; the caller's `Option` still holds its value.
     Busy,
 }
 
@@ -112,18 +117,21 @@ pub enum Push {
 /// `ShardedRing<SpanRecord>`; it is public (hidden) so the loom model can build one.
 ///
 /// ```
-/// use agentcore_telemetry::tracer::ShardedRing;
+/// use agentcore_telemetry::tracer::{Push, ShardedRing};
 ///
 /// let ring = ShardedRing::new(4, 2);
 /// assert_eq!(ring.capacity(), 4);
+/// let mut overwritten = 0;
 /// for v in 0..6u32 {
-///     ring.push(0, &mut Some(v));
+///     if ring.push(0, true, &mut Some(v)) == Push::Overwrote {
+///         overwritten += 1;
+///     }
 /// }
 /// let mut seen = Vec::new();
 /// ring.for_each(|v| seen.push(*v));
 /// seen.sort();
 /// assert_eq!(seen, vec![4, 5]); // shard 0 has 2 slots; 0..4 were overwritten
-/// assert_eq!(ring.overwritten(), 4);
+/// assert_eq!(overwritten, 4);
 /// ```
 pub struct ShardedRing<T> {
     shards: Box<[CachePadded<Shard<T>>]>,
@@ -152,8 +160,6 @@ impl<T> ShardedRing<T> {
             .map(|_| {
                 CachePadded::new(Shard {
                     head: AtomicUsize::new(0),
-                    overwritten: AtomicU64::new(0),
-                    dropped: AtomicU64::new(0),
                     mask: per_shard - 1,
                     slots: (0..per_shard)
                         .map(|_| Slot {
@@ -188,46 +194,47 @@ impl<T> ShardedRing<T> {
         self.shards.len()
     }
 
-    /// Moves the value out of `value` into shard `shard` (taken modulo the shard count),
-    /// overwriting that shard's oldest value when it is full. On [`Push::Busy`] the value is
-    /// left in `value`. Never blocks, never allocates, never panics.
+    /// Swaps the value in `value` into shard `shard` (taken modulo the shard count),
+    /// overwriting that shard's oldest value when it is full; see [`Push`] for what is left
+    /// in `value`. `exclusive`: the caller is the only thread pushing to this shard, so the
+    /// cursor is advanced without a read-modify-write (see the module docs; being wrong
+    /// costs slots, never data). Never blocks, never allocates, never panics.
     ///
-    /// Taking `&mut Option<T>` instead of `T` lets a large record be copied once, straight
-    /// from the caller's storage into the slot (span records are a few hundred bytes; every
-    /// extra move showed up in the profile).
-    #[inline]
+    /// Taking `&mut Option<T>` lets a large record be swapped straight from the caller's
+    /// storage into the slot, with no temporary copy (span records are a few hundred
+    /// bytes; every extra move showed up in the profile).
     ///
     /// ```
     /// use agentcore_telemetry::tracer::{Push, ShardedRing};
     /// let ring = ShardedRing::new(2, 1);
     /// let mut v = Some(String::from("span"));
-    /// assert_eq!(ring.push(0, &mut v), Push::Stored);
+    /// assert_eq!(ring.push(0, false, &mut v), Push::Stored);
     /// assert!(v.is_none());
     /// ```
-    pub fn push(&self, shard: usize, value: &mut Option<T>) -> Push {
+    #[inline]
+    pub fn push(&self, shard: usize, exclusive: bool, value: &mut Option<T>) -> Push {
         // Both indexes are masked to their power-of-two lengths, so they are in bounds.
         let shard = &self.shards[shard & self.shard_mask];
-        let i = shard.head.fetch_add(1, Ordering::Relaxed);
+        let i = if exclusive {
+            let i = shard.head.load(Ordering::Relaxed);
+            shard.head.store(i.wrapping_add(1), Ordering::Relaxed);
+            i
+        } else {
+            shard.head.fetch_add(1, Ordering::Relaxed)
+        };
         let slot = &shard.slots[i & shard.mask];
         if slot
             .busy
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            shard.dropped.fetch_add(1, Ordering::Relaxed);
             return Push::Busy;
         }
         // SAFETY: we hold the slot's lock (invariant 1), so no other thread accesses the cell
-        // until our release store below. The old value is dropped in place (for an inline
-        // span record that is a few flag checks; owned strings are freed, never allocated).
-        let overwrote = slot.value.with_mut(|p| unsafe {
-            let overwrote = (*p).is_some();
-            *p = value.take();
-            overwrote
-        });
+        // until our release store below; `value` is our caller's, not shared.
+        slot.value.with_mut(|p| unsafe { std::ptr::swap(p, value) });
         slot.busy.store(false, Ordering::Release);
-        if overwrote {
-            shard.overwritten.fetch_add(1, Ordering::Relaxed);
+        if value.is_some() {
             Push::Overwrote
         } else {
             Push::Stored
@@ -240,7 +247,7 @@ impl<T> ShardedRing<T> {
     /// ```
     /// use agentcore_telemetry::tracer::ShardedRing;
     /// let ring = ShardedRing::new(4, 1);
-    /// ring.push(0, &mut Some(7u32));
+    /// ring.push(0, false, &mut Some(7u32));
     /// let mut sum = 0;
     /// assert_eq!(ring.for_each(|v| sum += v), 0);
     /// assert_eq!(sum, 7);
@@ -273,35 +280,6 @@ impl<T> ShardedRing<T> {
             }
         }
         skipped
-    }
-
-    /// Values overwritten because their shard was full.
-    ///
-    /// ```
-    /// use agentcore_telemetry::tracer::ShardedRing;
-    /// let ring = ShardedRing::new(1, 1);
-    /// ring.push(0, &mut Some(1u8));
-    /// ring.push(0, &mut Some(2u8));
-    /// assert_eq!(ring.overwritten(), 1);
-    /// ```
-    pub fn overwritten(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.overwritten.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Values dropped because their slot was busy.
-    ///
-    /// ```
-    /// use agentcore_telemetry::tracer::ShardedRing;
-    /// assert_eq!(ShardedRing::<u8>::new(1, 1).dropped(), 0);
-    /// ```
-    pub fn dropped(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.dropped.load(Ordering::Relaxed))
-            .sum()
     }
 }
 

@@ -8,7 +8,7 @@ use super::counters::{inc, CounterSet};
 use super::id::{SpanId, TraceId};
 use super::sampler::Sampler;
 use super::span::{DetachedSpan, FinishSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
-use super::span_log::ShardedRing;
+use super::span_log::{Push, ShardedRing};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -504,15 +504,24 @@ impl DistributedTracer {
         record.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
         let duration_ns = clock::ticks_to_ns(end_ticks.saturating_sub(start_ticks));
         let error = record.status == SpanStatus::Error;
+        self.on_span_finished(&record.name, record.status, duration_ns);
+        // The tracer's first `shard_count` threads each own a shard: they advance its
+        // cursor without a locked instruction (see `span_log`).
+        let index = thread_index();
+        let outcome = self.log.push(index, index < self.log.shard_count(), slot);
         self.counters.update(self.uid, |c, exclusive| {
             inc(&c.finished, exclusive);
             if error {
                 inc(&c.errored, exclusive);
             }
+            match outcome {
+                Push::Stored => {}
+                Push::Overwrote => inc(&c.overwritten, exclusive),
+                Push::Busy => inc(&c.dropped, exclusive),
+            }
         });
-        self.on_span_finished(&record.name, record.status, duration_ns);
-        // On `Busy` the record stays in `slot` and is dropped with the span (counted).
-        let _ = self.log.push(thread_index(), slot);
+        // The displaced oldest record (`Overwrote`) or our own (`Busy`), dropped outside
+        // the slot lock.
         *slot = None;
     }
 
@@ -535,17 +544,15 @@ impl DistributedTracer {
     /// assert_eq!(tracer.stats().spans_started, 0);
     /// ```
     pub fn stats(&self) -> TracerStats {
-        let mut s = TracerStats {
-            spans_dropped: self.log.dropped(),
-            spans_overwritten: self.log.overwritten(),
-            ..TracerStats::default()
-        };
         let t = self.counters.sum();
-        s.spans_started = t.started;
-        s.spans_finished = t.finished;
-        s.spans_errored = t.errored;
-        s.spans_unsampled = t.unsampled;
-        s
+        TracerStats {
+            spans_started: t.started,
+            spans_finished: t.finished,
+            spans_errored: t.errored,
+            spans_unsampled: t.unsampled,
+            spans_dropped: t.dropped,
+            spans_overwritten: t.overwritten,
+        }
     }
 
     /// All spans of trace `trace_id` in the span log, sorted by start time. Reads the log
