@@ -298,8 +298,10 @@ impl SpanRecord {
     }
 }
 
-/// Adds or replaces attribute `kv` within `limit`, counting drops.
-#[inline]
+/// Adds or replaces attribute `kv` within `limit`, counting drops. Always inlined: an
+/// out-of-line call taking a pointer into a new span made the compiler copy the whole
+/// span (624 bytes) into the caller's variable instead of building it there.
+#[inline(always)]
 fn put_attribute<const N: usize>(
     attrs: &mut SmallVec<[KeyValue; N]>,
     dropped: &mut u32,
@@ -372,6 +374,7 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
+        // One struct expression, so the record is written straight into the return slot.
         let mut span = Span {
             inner: DetachedSpan {
                 tracer,
@@ -379,31 +382,33 @@ impl<'t> Span<'t> {
                 span_id,
                 sampled,
                 attached: false,
-                start_ticks: 0,
+                start_ticks: if sampled { clock::now_ticks() } else { 0 },
                 baggage,
-                record: None,
+                record: if sampled {
+                    Some(SpanRecord {
+                        trace_id,
+                        span_id,
+                        parent_span_id,
+                        name: name.into(),
+                        kind,
+                        status: SpanStatus::Unset,
+                        status_message: Cow::Borrowed(""),
+                        start_time_unix_nano: 0,
+                        end_time_unix_nano: 0,
+                        attributes: SmallVec::new(),
+                        events: SmallVec::new(),
+                        links: SmallVec::new(),
+                        dropped_attributes_count: 0,
+                        dropped_events_count: 0,
+                        dropped_links_count: 0,
+                    })
+                } else {
+                    None
+                },
             },
             _not_send: PhantomData,
         };
-        if sampled {
-            span.inner.start_ticks = clock::now_ticks();
-            let r = span.inner.record.insert(SpanRecord {
-                trace_id,
-                span_id,
-                parent_span_id,
-                name: name.into(),
-                kind,
-                status: SpanStatus::Unset,
-                status_message: Cow::Borrowed(""),
-                start_time_unix_nano: 0,
-                end_time_unix_nano: 0,
-                attributes: SmallVec::new(),
-                events: SmallVec::new(),
-                links: SmallVec::new(),
-                dropped_attributes_count: 0,
-                dropped_events_count: 0,
-                dropped_links_count: 0,
-            });
+        if let Some(r) = &mut span.inner.record {
             let limit = tracer.limits().max_attributes;
             for kv in attributes {
                 put_attribute(
@@ -420,6 +425,7 @@ impl<'t> Span<'t> {
 }
 
 impl<'t> DetachedSpan<'t> {
+    #[inline(always)]
     pub(crate) fn frame(&self) -> Frame {
         Frame {
             tracer: self.tracer.uid(),

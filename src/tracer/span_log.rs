@@ -231,8 +231,11 @@ impl<T> ShardedRing<T> {
             return Push::Busy;
         }
         // SAFETY: we hold the slot's lock (invariant 1), so no other thread accesses the cell
-        // until our release store below; `value` is our caller's, not shared.
-        slot.value.with_mut(|p| unsafe { std::ptr::swap(p, value) });
+        // until our release store below. `value` is the caller's exclusive borrow, so it
+        // cannot overlap the slot; both are valid, aligned `Option<T>`s. (Unlike
+        // `ptr::swap`, `swap_nonoverlapping` swaps in chunks without a temporary copy.)
+        slot.value
+            .with_mut(|p| unsafe { std::ptr::swap_nonoverlapping(p, value as *mut Option<T>, 1) });
         slot.busy.store(false, Ordering::Release);
         if value.is_some() {
             Push::Overwrote
