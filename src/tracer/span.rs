@@ -711,6 +711,7 @@ impl<'t> DetachedSpan<'t> {
     /// span.finish(SpanStatus::Ok);
     /// assert_eq!(tracer.get_span_by_id(id).unwrap().status, SpanStatus::Ok);
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn finish(mut self, status: SpanStatus) {
         self.set_status(status, "");
         self.end_now();
@@ -726,6 +727,7 @@ impl<'t> DetachedSpan<'t> {
     /// span.finish_with_message(SpanStatus::Error, "timeout");
     /// assert_eq!(tracer.get_span_by_id(id).unwrap().status_message, "timeout");
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn finish_with_message(
         mut self,
         status: SpanStatus,
@@ -745,6 +747,7 @@ impl<'t> DetachedSpan<'t> {
     /// span.end();
     /// assert_eq!(tracer.get_span_by_id(id).unwrap().status, SpanStatus::Unset);
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn end(mut self) {
         self.end_now();
     }
@@ -854,6 +857,7 @@ impl<'t> Span<'t> {
     /// tracer.start_span("op", SpanKind::Internal, []).finish(SpanStatus::Ok);
     /// assert_eq!(tracer.stats().spans_finished, 1);
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn finish(mut self, status: SpanStatus) {
         // In place: passing the (large) span on by value would copy it.
         self.inner.set_status(status, "");
@@ -868,6 +872,7 @@ impl<'t> Span<'t> {
     /// tracer.start_span("op", SpanKind::Internal, []).finish_with_message(SpanStatus::Error, "boom");
     /// assert_eq!(tracer.stats().spans_errored, 1);
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn finish_with_message(
         mut self,
         status: SpanStatus,
@@ -885,6 +890,7 @@ impl<'t> Span<'t> {
     /// tracer.start_span("op", SpanKind::Internal, []).end();
     /// assert_eq!(tracer.get_metrics().total_spans, 1);
     /// ```
+    #[inline] // by-value `self`: an out-of-line call would copy the whole span
     pub fn end(mut self) {
         self.inner.end_now();
     }

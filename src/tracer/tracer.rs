@@ -483,7 +483,7 @@ impl DistributedTracer {
     /// let r = tracer.get_span_by_id(id).unwrap();
     /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
     /// ```
-    #[inline]
+    #[inline(always)] // by-value span: an out-of-line call would copy it
     pub fn finish_span(
         &self,
         mut span: impl FinishSpan,
