@@ -314,3 +314,20 @@ fn ids_are_nonzero_unique_and_hex() {
         );
     }
 }
+
+#[test]
+fn counts_of_exited_threads_are_kept_and_their_blocks_folded() {
+    let t = tracer();
+    for round in 0..20u64 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                t.start_span("a", SpanKind::Internal, [])
+                    .finish(SpanStatus::Error);
+                t.start_span("b", SpanKind::Internal, []).end();
+            });
+        });
+        let stats = t.stats();
+        assert_eq!(stats.spans_finished, 2 * (round + 1));
+        assert_eq!(stats.spans_errored, round + 1);
+    }
+}

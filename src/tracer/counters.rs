@@ -5,8 +5,8 @@
 //! with a plain relaxed load + store (about 0.2 ns): with a single writer no increment can
 //! be lost, and readers (`sum`) see each counter's latest value or a slightly older one,
 //! which is all a scrape needs. The blocks are registered with their tracer on a thread's
-//! first span, the only allocation, and stay registered after the thread exits so its
-//! counts are kept.
+//! first span (the only allocation); when threads have exited, the next registration folds
+//! their blocks into a shared one, so memory follows the number of live threads.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,19 @@ pub(crate) struct ThreadCounters {
     pub(crate) unsampled: AtomicU64,
     pub(crate) overwritten: AtomicU64,
     pub(crate) dropped: AtomicU64,
+}
+
+impl ThreadCounters {
+    fn fields(&self) -> [&AtomicU64; 6] {
+        [
+            &self.started,
+            &self.finished,
+            &self.errored,
+            &self.unsampled,
+            &self.overwritten,
+            &self.dropped,
+        ]
+    }
 }
 
 /// Adds one: a plain load + store when only the calling thread writes `counter`
@@ -81,6 +94,18 @@ impl CounterSet {
                 local.retain(|(_, c)| Arc::strong_count(c) > 1);
                 let block = Arc::new(ThreadCounters::default());
                 if let Ok(mut blocks) = self.blocks.lock() {
+                    // Fold the blocks of exited threads (only this list still holds them, so
+                    // nobody writes them any more) into the shared block, so the list stays
+                    // as long as the number of live threads.
+                    blocks.retain(|b| {
+                        if Arc::strong_count(b) > 1 {
+                            return true;
+                        }
+                        for (from, to) in b.fields().into_iter().zip(self.shared.fields()) {
+                            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+                        }
+                        false
+                    });
                     blocks.push(block.clone());
                 }
                 f(&block, true);
@@ -93,20 +118,25 @@ impl CounterSet {
         }
     }
 
-    /// The totals.
+    /// The totals. Reads the shared block under the same lock as the per-thread blocks, so
+    /// a block being folded into it is counted exactly once.
     pub(crate) fn sum(&self) -> Totals {
         let mut t = Totals::default();
         let mut add = |c: &ThreadCounters| {
-            t.started += c.started.load(Ordering::Relaxed);
-            t.finished += c.finished.load(Ordering::Relaxed);
-            t.errored += c.errored.load(Ordering::Relaxed);
-            t.unsampled += c.unsampled.load(Ordering::Relaxed);
-            t.overwritten += c.overwritten.load(Ordering::Relaxed);
-            t.dropped += c.dropped.load(Ordering::Relaxed);
+            let [started, finished, errored, unsampled, overwritten, dropped] = c.fields();
+            t.started += started.load(Ordering::Relaxed);
+            t.finished += finished.load(Ordering::Relaxed);
+            t.errored += errored.load(Ordering::Relaxed);
+            t.unsampled += unsampled.load(Ordering::Relaxed);
+            t.overwritten += overwritten.load(Ordering::Relaxed);
+            t.dropped += dropped.load(Ordering::Relaxed);
         };
-        add(&self.shared);
-        if let Ok(blocks) = self.blocks.lock() {
-            blocks.iter().for_each(|c| add(c));
+        match self.blocks.lock() {
+            Ok(blocks) => {
+                add(&self.shared);
+                blocks.iter().for_each(|c| add(c));
+            }
+            Err(_) => add(&self.shared),
         }
         t
     }
