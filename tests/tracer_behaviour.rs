@@ -88,6 +88,7 @@ fn limits_drop_extra_items_and_count_them() {
             max_links: 1,
             max_attributes_per_event: 1,
             max_attributes_per_link: 1,
+            max_attribute_value_len: None,
         },
         ..TracerConfig::default()
     });
@@ -330,4 +331,33 @@ fn counts_of_exited_threads_are_kept_and_their_blocks_folded() {
         assert_eq!(stats.spans_finished, 2 * (round + 1));
         assert_eq!(stats.spans_errored, round + 1);
     }
+}
+
+#[test]
+fn long_string_values_are_truncated_at_a_char_boundary() {
+    let t = tracer_with(TracerConfig {
+        limits: SpanLimits {
+            max_attribute_value_len: Some(5),
+            ..SpanLimits::default()
+        },
+        ..TracerConfig::default()
+    });
+    let mut s = t.start_span(
+        "s",
+        SpanKind::Internal,
+        [KeyValue::new("static", "abcdefgh")],
+    );
+    s.set_attribute("owned", "héllo wörld".to_string()); // 'é' is 2 bytes: cut to "héll"
+    s.set_attribute("short", "abc");
+    s.set_attribute("number", 123_456_789);
+    s.add_event("e", [KeyValue::new("v", "0123456789")]);
+    let id = s.span_id();
+    s.end();
+    let r = t.get_span_by_id(id).unwrap();
+    let get = |k| r.attribute(k).unwrap().to_string();
+    assert_eq!(get("static"), "abcde");
+    assert_eq!(get("owned"), "héll");
+    assert_eq!(get("short"), "abc");
+    assert_eq!(get("number"), "123456789");
+    assert_eq!(r.events[0].attributes[0].value.to_string(), "01234");
 }

@@ -138,6 +138,10 @@ pub struct SpanLimits {
     pub max_attributes_per_event: u32,
     /// Attributes per link.
     pub max_attributes_per_link: u32,
+    /// Maximum length in bytes of a string attribute value (span, event and link
+    /// attributes); longer values are truncated at a UTF-8 character boundary, without
+    /// allocating. `None` (the OpenTelemetry default) means unlimited.
+    pub max_attribute_value_len: Option<usize>,
 }
 
 impl Default for SpanLimits {
@@ -148,6 +152,7 @@ impl Default for SpanLimits {
             max_links: 128,
             max_attributes_per_event: 128,
             max_attributes_per_link: 128,
+            max_attribute_value_len: None,
         }
     }
 }
@@ -306,16 +311,36 @@ fn put_attribute<const N: usize>(
     attrs: &mut SmallVec<[KeyValue; N]>,
     dropped: &mut u32,
     limit: u32,
-    kv: KeyValue,
+    max_value_len: Option<usize>,
+    mut kv: KeyValue,
 ) where
     [KeyValue; N]: smallvec::Array<Item = KeyValue>,
 {
+    if let Some(max) = max_value_len {
+        truncate_value(&mut kv.value, max);
+    }
     if let Some(e) = attrs.iter_mut().find(|e| e.key == kv.key) {
         e.value = kv.value;
     } else if attrs.len() < limit as usize {
         attrs.push(kv);
     } else {
         *dropped = dropped.saturating_add(1);
+    }
+}
+
+/// Truncates a string value to at most `max` bytes, at a character boundary, in place.
+fn truncate_value(value: &mut Value, max: usize) {
+    if let Value::Str(s) = value {
+        if s.len() > max {
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1; // terminates: 0 is a boundary
+            }
+            match s {
+                Cow::Borrowed(b) => *b = b.get(..end).unwrap_or_default(),
+                Cow::Owned(o) => o.truncate(end),
+            }
+        }
     }
 }
 
@@ -409,12 +434,13 @@ impl<'t> Span<'t> {
             _not_send: PhantomData,
         };
         if let Some(r) = &mut span.inner.record {
-            let limit = tracer.limits().max_attributes;
+            let limits = tracer.limits();
             for kv in attributes {
                 put_attribute(
                     &mut r.attributes,
                     &mut r.dropped_attributes_count,
-                    limit,
+                    limits.max_attributes,
+                    limits.max_attribute_value_len,
                     kv,
                 );
             }
@@ -542,11 +568,12 @@ impl<'t> DetachedSpan<'t> {
     #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         if let Some(r) = &mut self.record {
-            let limit = self.tracer.limits().max_attributes;
+            let limits = self.tracer.limits();
             put_attribute(
                 &mut r.attributes,
                 &mut r.dropped_attributes_count,
-                limit,
+                limits.max_attributes,
+                limits.max_attribute_value_len,
                 KeyValue::new(key, value),
             );
         }
@@ -588,6 +615,7 @@ impl<'t> DetachedSpan<'t> {
                 &mut event.attributes,
                 &mut event.dropped_attributes_count,
                 limits.max_attributes_per_event,
+                limits.max_attribute_value_len,
                 kv,
             );
         }
@@ -629,6 +657,7 @@ impl<'t> DetachedSpan<'t> {
                 &mut link.attributes,
                 &mut link.dropped_attributes_count,
                 limits.max_attributes_per_link,
+                limits.max_attribute_value_len,
                 kv,
             );
         }
