@@ -399,6 +399,18 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
+        // The frame is built from the arguments, never through a reference to `span`: once
+        // the span's address reaches an out-of-line call, the compiler can no longer elide
+        // the copy when the caller moves the span (624 bytes, with store-forwarding stalls).
+        let frame_baggage = baggage.clone();
+        let attached = context::push_with(|| Frame {
+            tracer: tracer.uid(),
+            key: span_id.to_u64(),
+            trace_id,
+            span_id: Some(span_id),
+            sampled,
+            baggage: frame_baggage,
+        });
         // One struct expression, so the record is written straight into the return slot.
         let mut span = Span {
             inner: DetachedSpan {
@@ -445,7 +457,7 @@ impl<'t> Span<'t> {
                 );
             }
         }
-        span.inner.attached = context::push(span.inner.frame());
+        span.inner.attached = attached;
         span
     }
 }
