@@ -80,42 +80,53 @@ impl CounterSet {
     /// (thread teardown), `f` runs on the shared block with `exclusive = false`.
     #[inline]
     pub(crate) fn update(&self, uid: usize, f: impl Fn(&ThreadCounters, bool)) {
-        let done = LOCAL
-            .try_with(|local| {
-                let Ok(mut local) = local.try_borrow_mut() else {
-                    return false;
-                };
-                if let Some((_, c)) = local.iter().rev().find(|(u, _)| *u == uid) {
-                    f(c, true);
+        // Only the address is taken inside `try_with`, so the lookup inlines into the hot
+        // path (as in `context::stack`).
+        let local = LOCAL
+            .try_with(|l| l as *const RefCell<Vec<(usize, Arc<ThreadCounters>)>>)
+            .ok()
+            // SAFETY: the thread-local outlives this call on this thread; the reference is
+            // used only here and never stored or sent.
+            .map(|p| unsafe { &*p });
+        let Some(Ok(mut local)) = local.map(RefCell::try_borrow_mut) else {
+            f(&self.shared, false);
+            return;
+        };
+        if let Some((_, c)) = local.iter().rev().find(|(u, _)| *u == uid) {
+            f(c, true);
+            return;
+        }
+        self.register(&mut local, uid, f);
+    }
+
+    /// First span of this thread for this tracer: registers a block.
+    #[cold]
+    fn register(
+        &self,
+        local: &mut Vec<(usize, Arc<ThreadCounters>)>,
+        uid: usize,
+        f: impl Fn(&ThreadCounters, bool),
+    ) {
+        // Forget blocks of dropped tracers (only this thread still holds them).
+        local.retain(|(_, c)| Arc::strong_count(c) > 1);
+        let block = Arc::new(ThreadCounters::default());
+        if let Ok(mut blocks) = self.blocks.lock() {
+            // Fold the blocks of exited threads (only this list still holds them, so
+            // nobody writes them any more) into the shared block, so the list stays as
+            // long as the number of live threads.
+            blocks.retain(|b| {
+                if Arc::strong_count(b) > 1 {
                     return true;
                 }
-                // First span of this thread for this tracer: register a block, and forget
-                // blocks of dropped tracers (only this thread still holds them).
-                local.retain(|(_, c)| Arc::strong_count(c) > 1);
-                let block = Arc::new(ThreadCounters::default());
-                if let Ok(mut blocks) = self.blocks.lock() {
-                    // Fold the blocks of exited threads (only this list still holds them, so
-                    // nobody writes them any more) into the shared block, so the list stays
-                    // as long as the number of live threads.
-                    blocks.retain(|b| {
-                        if Arc::strong_count(b) > 1 {
-                            return true;
-                        }
-                        for (from, to) in b.fields().into_iter().zip(self.shared.fields()) {
-                            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
-                        }
-                        false
-                    });
-                    blocks.push(block.clone());
+                for (from, to) in b.fields().into_iter().zip(self.shared.fields()) {
+                    to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
-                f(&block, true);
-                local.push((uid, block));
-                true
-            })
-            .unwrap_or(false);
-        if !done {
-            f(&self.shared, false);
+                false
+            });
+            blocks.push(block.clone());
         }
+        f(&block, true);
+        local.push((uid, block));
     }
 
     /// The totals. Reads the shared block under the same lock as the per-thread blocks, so

@@ -403,7 +403,7 @@ impl<'t> Span<'t> {
         // the span's address reaches an out-of-line call, the compiler can no longer elide
         // the copy when the caller moves the span (624 bytes, with store-forwarding stalls).
         let frame_baggage = baggage.clone();
-        let attached = context::push_with(|| Frame {
+        let attached = context::push(Frame {
             tracer: tracer.uid(),
             key: span_id.to_u64(),
             trace_id,
