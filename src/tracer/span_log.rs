@@ -112,7 +112,7 @@ pub enum Push {
     Busy,
 }
 
-/// A fixed-capacity ring of values, sharded by writer; see the [module docs](self) for the
+/// A fixed-capacity ring of values, sharded by writer; see `src/tracer/span_log.rs` for the
 /// design, the invariants and the memory-ordering argument. The span log is a
 /// `ShardedRing<SpanRecord>`; it is public (hidden) so the loom model can build one.
 ///
