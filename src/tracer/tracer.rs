@@ -43,7 +43,10 @@ pub struct TracerConfig {
     /// The fraction of root spans recorded (parent-based; see [`Sampler`]), default 1.0.
     pub sample_ratio: f64,
     /// Finished spans kept in the span log, default [`DEFAULT_SPAN_LOG_CAPACITY`]; rounded
-    /// up to a power of two per shard. Memory is allocated once, at construction.
+    /// up to a power of two per shard. Memory is allocated once, at construction: about
+    /// 570 bytes per slot on x86_64 (a record with its inline attributes, events and links),
+    /// so about 37 MiB at the default capacity; strings beyond `'static` ones and items
+    /// beyond the inline counts live on the heap while their record is in the log.
     pub span_log_capacity: usize,
     /// Span log shards; `0` (default) picks twice the available parallelism, rounded down to
     /// a power of two.
