@@ -226,6 +226,7 @@ async fn decorator_async_err_and_panic_are_recorded() {
 
 struct Agent {
     name: &'static str,
+    memory: Vec<u32>,
 }
 
 impl Agent {
@@ -234,13 +235,26 @@ impl Agent {
         let doubled = n.checked_mul(2)?;
         Some(doubled)
     }
+
+    #[trace_operation]
+    fn memory_mut(&mut self, extra: u32) -> &mut Vec<u32> {
+        self.memory.push(extra);
+        &mut self.memory
+    }
 }
 
 #[test]
 fn decorator_on_methods_with_default_name() {
-    let agent = Agent { name: "planner" };
+    let mut agent = Agent {
+        name: "planner",
+        memory: Vec::new(),
+    };
     let (out, spans, _) = in_trace("method", || agent.step(4));
     assert_eq!(out, Some(8));
     assert_eq!(spans[0].name, "step");
     assert_eq!(spans[0].attribute("agent"), Some(&Value::from("planner")));
+    let (len, spans, _) = in_trace("method_mut", || agent.memory_mut(7).len());
+    assert_eq!(len, 1);
+    assert_eq!(spans[0].name, "memory_mut");
+    assert_eq!(spans[0].status, SpanStatus::Ok);
 }

@@ -150,7 +150,7 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         quote! {
             ::agentcore_telemetry::Instrumented::with_hook(async move #block, #start, #hook).await
         }
-    } else {
+    } else if is_result {
         // The body runs in a closure so that `return` and `?` inside it end up in
         // `__agentcore_ret`, which the hook inspects before the span finishes. A panic
         // unwinds through `__agentcore_span`, whose drop records it.
@@ -165,6 +165,14 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
             );
             __agentcore_span.end();
             __agentcore_ret
+        }
+    } else {
+        // No result to inspect: the body stays as written (no closure, so methods returning
+        // borrows of `&mut self` work); the guard sets `Ok` on return and the span records a
+        // panic while unwinding.
+        quote! {
+            let __agentcore_guard = ::agentcore_telemetry::tracer::__private::OkOnReturn(#start);
+            #block
         }
     };
     quote! {

@@ -87,6 +87,30 @@ impl<T, E: fmt::Display> OnReady<Result<T, E>> for RecordErr {
     }
 }
 
+/// Holds a sync function's span for `#[trace_operation]`: on drop, sets `Ok` unless the
+/// thread is panicking, then the span finishes (recording the panic if there is one).
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::OkOnReturn;
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let tracer = get_distributed_tracer();
+/// let span = tracer.start_span("op", SpanKind::Internal, []);
+/// let id = span.span_id();
+/// drop(OkOnReturn(span));
+/// assert_eq!(tracer.get_span_by_id(id).unwrap().status, SpanStatus::Ok);
+/// ```
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct OkOnReturn<'t>(pub super::Span<'t>);
+
+impl Drop for OkOnReturn<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.0.set_status(super::SpanStatus::Ok, "");
+        }
+    }
+}
+
 /// Records `e` as an exception and sets `Error` status with its message.
 #[doc(hidden)]
 ///

@@ -82,5 +82,5 @@ pub use tracer::{
 /// let _ = NoHook;
 /// ```
 pub mod __private {
-    pub use super::instrument::{record_err, MarkOk, NoHook, OnReady, RecordErr};
+    pub use super::instrument::{record_err, MarkOk, NoHook, OkOnReturn, OnReady, RecordErr};
 }
