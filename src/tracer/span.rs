@@ -411,14 +411,29 @@ impl<'t> Span<'t> {
             sampled,
             baggage: frame_baggage,
         });
-        // One struct expression, so the record is written straight into the return slot.
-        let mut span = Span {
+        let mut attrs = SmallVec::new();
+        let mut dropped_attributes_count = 0;
+        if sampled {
+            let limits = tracer.limits();
+            for kv in attributes {
+                put_attribute(
+                    &mut attrs,
+                    &mut dropped_attributes_count,
+                    limits.max_attributes,
+                    limits.max_attribute_value_len,
+                    kv,
+                );
+            }
+        }
+        // The span is the tail expression, built directly in the return place: mutating a
+        // local span after building it made the compiler copy all 624 bytes on return.
+        Span {
             inner: DetachedSpan {
                 tracer,
                 trace_id,
                 span_id,
                 sampled,
-                attached: false,
+                attached,
                 start_ticks: if sampled { clock::now_ticks() } else { 0 },
                 baggage,
                 record: if sampled {
@@ -432,10 +447,10 @@ impl<'t> Span<'t> {
                         status_message: Cow::Borrowed(""),
                         start_time_unix_nano: 0,
                         end_time_unix_nano: 0,
-                        attributes: SmallVec::new(),
+                        attributes: attrs,
                         events: SmallVec::new(),
                         links: SmallVec::new(),
-                        dropped_attributes_count: 0,
+                        dropped_attributes_count,
                         dropped_events_count: 0,
                         dropped_links_count: 0,
                     })
@@ -444,21 +459,7 @@ impl<'t> Span<'t> {
                 },
             },
             _not_send: PhantomData,
-        };
-        if let Some(r) = &mut span.inner.record {
-            let limits = tracer.limits();
-            for kv in attributes {
-                put_attribute(
-                    &mut r.attributes,
-                    &mut r.dropped_attributes_count,
-                    limits.max_attributes,
-                    limits.max_attribute_value_len,
-                    kv,
-                );
-            }
         }
-        span.inner.attached = attached;
-        span
     }
 }
 
