@@ -1,7 +1,6 @@
 //! Spans: the live handles ([`Span`], [`DetachedSpan`]) and the finished [`SpanRecord`].
 
 use super::attribute::{KeyValue, Value};
-use super::clock;
 use super::context::{self, Baggage, Frame, TraceContext};
 use super::id::{SpanId, TraceId};
 use super::tracer::DistributedTracer;
@@ -434,7 +433,11 @@ impl<'t> Span<'t> {
                 span_id,
                 sampled,
                 attached,
-                start_ticks: if sampled { clock::now_ticks() } else { 0 },
+                start_ticks: if sampled {
+                    tracer.anchor().now_ticks()
+                } else {
+                    0
+                },
                 baggage,
                 record: if sampled {
                     Some(SpanRecord {
@@ -617,11 +620,16 @@ impl<'t> DetachedSpan<'t> {
             r.dropped_events_count = r.dropped_events_count.saturating_add(1);
             return;
         }
-        let mut event = Event {
+        // Push the event first and fill its attributes in place: building it aside and
+        // pushing it copied all 144 bytes (seen in the profile).
+        r.events.push(Event {
             name: name.into(),
             time_unix_nano: self.tracer.now_unix_nano(),
             attributes: SmallVec::new(),
             dropped_attributes_count: 0,
+        });
+        let Some(event) = r.events.last_mut() else {
+            return;
         };
         for kv in attributes {
             put_attribute(
@@ -632,7 +640,6 @@ impl<'t> DetachedSpan<'t> {
                 kv,
             );
         }
-        r.events.push(event);
     }
 
     /// Adds a link to span `span_id` of trace `trace_id`. Beyond [`SpanLimits::max_links`]

@@ -2,7 +2,7 @@
 //! counters and the global instance.
 
 use super::attribute::KeyValue;
-use super::clock::{self, Anchor};
+use super::clock::Anchor;
 use super::context::{self, Baggage, ContextGuard, Parent, TraceContext, EXTERNAL_ID_KEY};
 use super::counters::{inc, CounterSet};
 use super::id::{SpanId, TraceId};
@@ -242,17 +242,24 @@ impl DistributedTracer {
         }
     }
 
+    #[inline]
     pub(crate) fn uid(&self) -> usize {
         self.uid
     }
 
+    #[inline]
+    pub(crate) fn anchor(&self) -> &Anchor {
+        &self.anchor
+    }
+
+    #[inline]
     pub(crate) fn limits(&self) -> &SpanLimits {
         &self.config.limits
     }
 
     #[inline]
     pub(crate) fn now_unix_nano(&self) -> u64 {
-        self.anchor.unix_ns(clock::now_ticks())
+        self.anchor.unix_ns(self.anchor.now_ticks())
     }
 
     /// The configuration.
@@ -502,10 +509,12 @@ impl DistributedTracer {
     #[inline]
     pub(crate) fn record_finished(&self, slot: &mut Option<SpanRecord>, start_ticks: u64) {
         let Some(record) = slot.as_mut() else { return };
-        let end_ticks = clock::now_ticks();
+        let end_ticks = self.anchor.now_ticks();
         record.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
         record.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
-        let duration_ns = clock::ticks_to_ns(end_ticks.saturating_sub(start_ticks));
+        let duration_ns = self
+            .anchor
+            .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
         let error = record.status == SpanStatus::Error;
         self.on_span_finished(&record.name, record.status, duration_ns);
         // The tracer's first `shard_count` threads each own a shard: they advance its
