@@ -361,3 +361,29 @@ fn long_string_values_are_truncated_at_a_char_boundary() {
     assert_eq!(get("number"), "123456789");
     assert_eq!(r.events[0].attributes[0].value.to_string(), "01234");
 }
+
+#[test]
+fn removing_frames_in_any_order_keeps_the_others_in_order() {
+    let t = tracer();
+    let spans: Vec<_> = (0..5)
+        .map(|_| t.start_span("s", SpanKind::Internal, []))
+        .collect();
+    let ids: Vec<_> = spans.iter().map(|s| s.span_id()).collect();
+    let mut spans: Vec<_> = spans.into_iter().map(Some).collect();
+    // Finish 1, then 3: 4 stays current; then 4: 2 is current; then 0: 2 still current.
+    let mut finish = |i: usize| spans[i].take().unwrap().end();
+    let current = |t: &DistributedTracer| t.current_context().and_then(|c| c.span_id());
+    finish(1);
+    assert_eq!(current(&t), Some(ids[4]));
+    finish(3);
+    assert_eq!(current(&t), Some(ids[4]));
+    finish(4);
+    assert_eq!(current(&t), Some(ids[2]));
+    finish(0);
+    assert_eq!(current(&t), Some(ids[2]));
+    let child = t.start_span("child", SpanKind::Internal, []);
+    assert_eq!(child.parent_span_id(), Some(ids[2]));
+    drop(child);
+    finish(2);
+    assert_eq!(current(&t), None);
+}
