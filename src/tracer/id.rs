@@ -35,9 +35,10 @@ impl TraceId {
     /// use agentcore_telemetry::TraceId;
     /// assert_ne!(TraceId::random(), TraceId::random());
     /// ```
+    #[inline]
     pub fn random() -> Self {
         loop {
-            let v = (u128::from(next_u64()) << 64) | u128::from(next_u64());
+            let v = next_u128();
             if v != 0 {
                 return TraceId(v);
             }
@@ -204,23 +205,38 @@ impl fmt::Debug for SpanId {
 }
 
 thread_local! {
-    // wyrand state, seeded per thread from the OS-seeded `ahash` random state.
-    static RNG: Cell<u64> = Cell::new(seed());
+    // wyrand state; 0 means "not seeded yet". A `const` initializer with no destructor
+    // makes each access a plain thread-pointer-relative load (a lazily initialized
+    // thread-local checks its state on every access).
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 fn seed() -> u64 {
     let mut h = ahash::RandomState::new().build_hasher();
     h.write_usize(&h as *const _ as usize);
-    h.finish()
+    h.finish() | 1
 }
 
 /// wyrand: one add, one 128-bit multiply; passes BigCrush, period 2^64 per thread.
 #[inline]
+fn wyrand(state: &Cell<u64>) -> u64 {
+    let mut s = state.get();
+    if s == 0 {
+        s = seed();
+    }
+    let x = s.wrapping_add(0xa076_1d64_78bd_642f);
+    state.set(x);
+    let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
+    (t as u64) ^ ((t >> 64) as u64)
+}
+
+#[inline]
 fn next_u64() -> u64 {
-    RNG.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
-        (t as u64) ^ ((t >> 64) as u64)
-    })
+    RNG.try_with(wyrand).unwrap_or(0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline]
+fn next_u128() -> u128 {
+    RNG.try_with(|s| (u128::from(wyrand(s)) << 64) | u128::from(wyrand(s)))
+        .unwrap_or(0x9e37_79b9_7f4a_7c15)
 }
