@@ -295,10 +295,12 @@ struct Stack {
 }
 
 impl Stack {
+    #[inline]
     fn live(&self) -> &[Frame] {
         self.frames.get(..self.depth).unwrap_or_default()
     }
 
+    #[inline]
     fn position(&self, tracer: usize, key: u64) -> Option<usize> {
         self.live()
             .iter()
@@ -400,7 +402,11 @@ pub(crate) fn remove(tracer: usize, key: u64) {
                     live.rotate_left(1);
                 }
             }
-            s.truncate(depth - 1);
+            // Pop the top frame, releasing its baggage.
+            if let Some(top) = s.frames.get_mut(depth - 1) {
+                top.baggage = None;
+            }
+            s.depth = depth - 1;
         }
     }
 }

@@ -327,6 +327,26 @@ fn put_attribute<const N: usize>(
     }
 }
 
+/// A new span's attributes within the limits, and how many were dropped.
+#[inline(always)]
+fn collect_attributes(
+    limits: &SpanLimits,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) -> (SmallVec<[KeyValue; INLINE_ATTRIBUTES]>, u32) {
+    let mut attrs = SmallVec::new();
+    let mut dropped = 0;
+    for kv in attributes {
+        put_attribute(
+            &mut attrs,
+            &mut dropped,
+            limits.max_attributes,
+            limits.max_attribute_value_len,
+            kv,
+        );
+    }
+    (attrs, dropped)
+}
+
 /// Truncates a string value to at most `max` bytes, at a character boundary, in place.
 fn truncate_value(value: &mut Value, max: usize) {
     if let Value::Str(s) = value {
@@ -410,20 +430,6 @@ impl<'t> Span<'t> {
             sampled,
             baggage: frame_baggage,
         });
-        let mut attrs = SmallVec::new();
-        let mut dropped_attributes_count = 0;
-        if sampled {
-            let limits = tracer.limits();
-            for kv in attributes {
-                put_attribute(
-                    &mut attrs,
-                    &mut dropped_attributes_count,
-                    limits.max_attributes,
-                    limits.max_attribute_value_len,
-                    kv,
-                );
-            }
-        }
         // The span is the tail expression, built directly in the return place: mutating a
         // local span after building it made the compiler copy all 624 bytes on return.
         Span {
@@ -440,6 +446,8 @@ impl<'t> Span<'t> {
                 },
                 baggage,
                 record: if sampled {
+                    let (attributes, dropped_attributes_count) =
+                        collect_attributes(tracer.limits(), attributes);
                     Some(SpanRecord {
                         trace_id,
                         span_id,
@@ -450,7 +458,7 @@ impl<'t> Span<'t> {
                         status_message: Cow::Borrowed(""),
                         start_time_unix_nano: 0,
                         end_time_unix_nano: 0,
-                        attributes: attrs,
+                        attributes,
                         events: SmallVec::new(),
                         links: SmallVec::new(),
                         dropped_attributes_count,
