@@ -26,7 +26,7 @@
 //! Measured on the project's 2-vCPU VM (release, on-CPU time per span from
 //! `/proc/thread-self/schedstat`, best of 7 rounds of 2 million, while other builds were
 //! running, so ranges): start with a static name and 2 attributes + 1 event + finish
-//! ≈ 75-90 ns; start + finish ≈ 40-50 ns; unsampled start + finish ≈ 15-17 ns; zero
+//! ≈ 75-90 ns; start + finish ≈ 40-50 ns; unsampled start + finish ≈ 11-13 ns; zero
 //! allocations on all of them (`tests/tracer_alloc.rs`). With the `Instant` clock
 //! (`AGENTCORE_TRACE_CLOCK=instant`) the first two are ≈ 150 and ≈ 77 ns.
 //!
