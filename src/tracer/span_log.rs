@@ -16,12 +16,12 @@
 //!   after the lock is released. On failure (a reader, or another writer, holds the slot)
 //!   it does not wait: it keeps its value (`Busy`). A write never blocks or allocates.
 //!   The caller counts the outcomes (the tracer in its per-thread counters).
-//! * **Cursor.** A writer that is the only writer of its shard (`exclusive`, the tracer's
-//!   first `shard_count` threads) advances the cursor with a plain load + store; others use
-//!   `fetch_add`. If an exclusive writer ever shares its shard after all (a non-exclusive
-//!   thread mapped onto it), an increment may be lost and two writers may pick the same
-//!   slot: that only costs a `Busy` or an earlier overwrite, both reported, because the
-//!   cursor never protects data; the slot lock does.
+//! * **Cursor.** A writer that is the only writer of its shard (`exclusive`: the tracer passes
+//!   it for threads whose process-wide index is below `shard_count`) advances the cursor
+//!   with a plain load + store; others use `fetch_add`. If an exclusive writer shares its
+//!   shard after all (a later thread mapped onto it), an increment may be lost and two
+//!   writers may pick the same slot: that only costs a `Busy` or an earlier overwrite, both
+//!   reported, because the cursor never protects data; the slot lock does.
 //! * **Read** (`for_each`): the reader try-locks each slot in turn, looks at the value, and
 //!   unlocks (also on panic, through a guard). Busy slots are skipped (their count is
 //!   returned). Readers never stop writers for longer than one slot visit.

@@ -517,8 +517,8 @@ impl DistributedTracer {
             .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
         let error = record.status == SpanStatus::Error;
         self.on_span_finished(&record.name, record.status, duration_ns);
-        // The tracer's first `shard_count` threads each own a shard: they advance its
-        // cursor without a locked instruction (see `span_log`).
+        // Threads whose process-wide index is below the shard count each own a shard: they
+        // advance its cursor without a locked instruction (see `span_log`).
         let index = thread_index();
         let outcome = self.log.push(index, index < self.log.shard_count(), slot);
         self.counters.update(self.uid, |c, exclusive| {
