@@ -7,7 +7,8 @@
 //!   timed;
 //! * labeled series exist before timing starts: the labeled benchmarks time the lookup of an
 //!   existing series, the steady state of a runtime;
-//! * criterion warms every benchmark up before it measures.
+//! * criterion warms every benchmark up before it measures; span benchmarks also fill the span
+//!   log once first, so they measure the steady state (the ring wrapping).
 //!
 //! The side-by-side comparison with the peer crates is `benches/compare` (see README.md,
 //! "Benchmarks").
@@ -17,7 +18,10 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use agentcore_telemetry::propagation::TraceParent;
-use agentcore_telemetry::{Buckets, Registry, SummaryConfig};
+use agentcore_telemetry::{
+    get_distributed_tracer, trace_operation, Buckets, DistributedTracer, Registry, SpanKind,
+    SpanStatus, SummaryConfig, TracerConfig,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const VALUES: usize = 4096;
@@ -227,5 +231,73 @@ fn propagation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, metrics, encode, propagation);
+#[trace_operation]
+fn traced_call(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+fn tracing(c: &mut Criterion) {
+    // Sampled spans finish into the tracer's in-process span log (no background thread). The
+    // log is filled once before measuring, so every benchmark runs with the ring wrapping (the
+    // steady state), not on first-touch pages.
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    for _ in 0..tracer.span_log_capacity() {
+        tracer.start_span("warm", SpanKind::Internal, []).end();
+    }
+
+    // Start + 2 attributes + 1 event + finish: the common instrumented operation.
+    c.bench_function("span_start_2_attributes_event_finish", |b| {
+        b.iter(|| {
+            let t = black_box(&tracer);
+            let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+            span.set_attribute("tool_id", "calculator");
+            span.set_attribute("attempt", 1i64);
+            span.add_event("checkpoint", []);
+            t.finish_span(span, SpanStatus::Ok, None);
+        })
+    });
+
+    // A parent with 3 children started and finished inside it (4 spans per iteration).
+    c.bench_function("span_parent_3_children", |b| {
+        b.iter(|| {
+            let t = black_box(&tracer);
+            let parent = t.start_span("agent_lifecycle", SpanKind::Internal, []);
+            for _ in 0..3 {
+                let child = t.start_span("step", SpanKind::Internal, []);
+                t.finish_span(child, SpanStatus::Ok, None);
+            }
+            t.finish_span(parent, SpanStatus::Ok, None);
+        })
+    });
+
+    // The same span as above, not sampled (a tracer with sample_ratio 0).
+    let unsampled = DistributedTracer::new(TracerConfig {
+        sample_ratio: 0.0,
+        ..TracerConfig::default()
+    });
+    c.bench_function("span_unsampled", |b| {
+        b.iter(|| {
+            let t = black_box(&unsampled);
+            let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+            span.set_attribute("tool_id", "calculator");
+            span.set_attribute("attempt", 1i64);
+            span.add_event("checkpoint", []);
+            t.finish_span(span, SpanStatus::Ok, None);
+        })
+    });
+
+    // A call of a `#[trace_operation]` function (global tracer, trivial body).
+    let global = get_distributed_tracer();
+    for _ in 0..global.span_log_capacity() {
+        traced_call(0);
+    }
+    c.bench_function("trace_operation_call", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = traced_call(i);
+        })
+    });
+}
+
+criterion_group!(benches, metrics, encode, propagation, tracing);
 criterion_main!(benches);

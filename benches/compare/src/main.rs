@@ -125,9 +125,13 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-/// Our tracing arms, once the tracer is on main (see the TODO in `trace_wl`).
+/// Our arms of the span workloads.
 fn ours_tracing() -> [Option<harness::Arm>; 3] {
-    [None, None, None]
+    [
+        Some(trace_wl::ours_span_basic()),
+        Some(trace_wl::ours_span_nested()),
+        Some(trace_wl::ours_span_unsampled()),
+    ]
 }
 
 /// Builds a workload (its set-up runs only when it is selected).
@@ -167,7 +171,10 @@ fn workloads(filter: Option<&str>) -> Vec<MakeWorkload> {
                 trace_wl::span_unsampled(c)
             }),
         ),
-        ("macro_call", Box::new(|| trace_wl::macro_call(None))),
+        (
+            "macro_call",
+            Box::new(|| trace_wl::macro_call(Some(trace_wl::ours_macro_call()))),
+        ),
         ("traceparent", Box::new(trace_wl::traceparent)),
         (
             "record_tool_execution",

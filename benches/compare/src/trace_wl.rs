@@ -396,3 +396,93 @@ pub fn traceparent() -> Workload {
         ],
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// agentcore-telemetry's tracer.
+// ---------------------------------------------------------------------------------------------
+
+use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+
+/// A tracer of our own for one workload (default span log; `sample_ratio` 1 or 0), leaked so
+/// that arms can hold it for the whole run. Spans finish into its in-process span log: there is
+/// no background thread, so there is nothing to flush. The log is filled once before measuring,
+/// so samples run with the ring wrapping (the steady state), never on first-touch pages.
+fn our_tracer(sample_ratio: f64) -> &'static DistributedTracer {
+    let t = Box::leak(Box::new(DistributedTracer::new(TracerConfig {
+        sample_ratio,
+        ..TracerConfig::default()
+    })));
+    for _ in 0..t.span_log_capacity() {
+        t.start_span("warm", SpanKind::Internal, []).end();
+    }
+    t
+}
+
+#[inline(always)]
+fn our_span(t: &DistributedTracer) {
+    let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+    span.set_attribute("tool_id", "calculator");
+    span.set_attribute("attempt", 1i64);
+    span.add_event("checkpoint", []);
+    t.finish_span(span, SpanStatus::Ok, None);
+}
+
+/// Our arm of `span_basic`.
+pub fn ours_span_basic() -> Arm {
+    let t = our_tracer(1.0);
+    Arm::new(OURS, move |n| {
+        for _ in 0..n {
+            our_span(black_box(t));
+        }
+        None
+    })
+}
+
+/// Our arm of `span_nested`.
+pub fn ours_span_nested() -> Arm {
+    let t = our_tracer(1.0);
+    Arm::new(OURS, move |n| {
+        let t = black_box(t);
+        for _ in 0..n {
+            let p = t.start_span("agent_lifecycle", SpanKind::Internal, []);
+            for _ in 0..3 {
+                let c = t.start_span("step", SpanKind::Internal, []);
+                t.finish_span(c, SpanStatus::Ok, None);
+            }
+            t.finish_span(p, SpanStatus::Ok, None);
+        }
+        None
+    })
+}
+
+/// Our arm of `span_unsampled`: a tracer with `sample_ratio` 0.
+pub fn ours_span_unsampled() -> Arm {
+    let t = our_tracer(0.0);
+    Arm::new(OURS, move |n| {
+        for _ in 0..n {
+            our_span(black_box(t));
+        }
+        None
+    })
+    .note("agentcore: a tracer with sample_ratio 0")
+}
+
+#[agentcore_telemetry::trace_operation]
+fn ours_traced(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// Our arm of `macro_call`: `#[trace_operation]` (the global tracer, default configuration).
+pub fn ours_macro_call() -> Arm {
+    for _ in 0..agentcore_telemetry::get_distributed_tracer().span_log_capacity() {
+        ours_traced(0);
+    }
+    Arm::new(OURS, |n| {
+        let mut i = 0u64;
+        for _ in 0..n {
+            i = ours_traced(i);
+        }
+        black_box(i);
+        None
+    })
+}

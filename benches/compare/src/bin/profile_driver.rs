@@ -8,7 +8,8 @@
 //! callgrind_annotate --inclusive=yes cg.out | head -40
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
-//! `labeled_inc`, `histogram_observe`, `none` (set-up only, the baseline to subtract).
+//! `labeled_inc`, `histogram_observe`, `span_basic` (start + 2 attributes + event + finish),
+//! `none` (set-up only, the baseline to subtract).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,6 +21,19 @@ fn floor_load_store(w: &AtomicU64, n: u64) {
     for _ in 0..n {
         let a = black_box(w);
         a.store(a.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+#[inline(never)]
+fn span_basic(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    use agentcore_telemetry::{SpanKind, SpanStatus};
+    for _ in 0..n {
+        let t = black_box(t);
+        let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+        span.set_attribute("tool_id", "calculator");
+        span.set_attribute("attempt", 1i64);
+        span.add_event("checkpoint", []);
+        t.finish_span(span, SpanStatus::Ok, None);
     }
 }
 
@@ -81,6 +95,10 @@ fn main() {
     let vals: Vec<f64> = (0..4096)
         .map(|i| 10f64.powf(-4.0 + 5.0 * (i as f64 / 4096.0)))
         .collect();
+    let tracer = agentcore_telemetry::DistributedTracer::new(Default::default());
+    // Fill the span log once, in every run (so the baseline subtracts it too): `span_basic`
+    // then measures the steady state, the ring wrapping.
+    span_basic(&tracer, tracer.span_log_capacity() as u64);
     // Warm: first use leases this thread's block.
     c.inc();
     h.observe(1.0);
@@ -89,6 +107,7 @@ fn main() {
         "counter_inc" => counter_inc(&c, n),
         "labeled_inc" => labeled_inc(&f, &sets, n),
         "histogram_observe" => histogram_observe(&h, &vals, n),
+        "span_basic" => span_basic(&tracer, n),
         _ => {}
     }
 }
