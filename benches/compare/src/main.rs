@@ -64,7 +64,7 @@ fn parse_args() -> Args {
         }
     }
     let plan = Plan {
-        rounds: rounds.unwrap_or(if quick { 5 } else { 31 }),
+        rounds: rounds.unwrap_or(if quick { 5 } else { 41 }),
         sample_ns: sample_ms.unwrap_or(if quick { 2 } else { 10 }) * 1_000_000,
         flush_min_iters: if quick { 20_000 } else { 100_000 },
     };
