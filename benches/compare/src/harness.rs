@@ -53,6 +53,27 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
+/// Set by a multi-threaded arm for the sample it just ran: a lower bound of the fraction of the
+/// timed interval during which all its threads were running at once (`NaN`: not reported).
+static CO_RUNNING: AtomicU64 = AtomicU64::new(0);
+
+/// Reports the co-running fraction of the sample being taken (see [`CO_RUNNING`]).
+pub fn report_co_running(fraction: f64) {
+    CO_RUNNING.store(fraction.to_bits(), Relaxed);
+}
+
+/// CPU time consumed so far by the calling thread, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Allocations so far, all threads.
 pub fn allocs() -> u64 {
     ALLOCS.load(Relaxed)
@@ -130,6 +151,9 @@ pub struct ArmResult {
     pub wall_min_ns: f64,
     pub cpu_ns: f64,
     pub allocs: f64,
+    /// Multi-threaded arms: the median lower bound of the fraction of the timed interval during
+    /// which all threads ran at once (`NaN` otherwise).
+    pub co_running: f64,
     pub iters: u64,
     pub note: Option<&'static str>,
 }
@@ -163,9 +187,11 @@ struct Sample {
     wall: f64,
     cpu: f64,
     allocs: f64,
+    co_running: f64,
 }
 
 fn sample(arm: &mut Arm, iters: u64, threads: u64) -> Sample {
+    CO_RUNNING.store(f64::NAN.to_bits(), Relaxed);
     let a0 = allocs();
     let c0 = process_cpu_ns();
     let t0 = Instant::now();
@@ -178,6 +204,7 @@ fn sample(arm: &mut Arm, iters: u64, threads: u64) -> Sample {
         wall: own.unwrap_or(elapsed / iters as f64),
         cpu: (c1 - c0) as f64 / ops,
         allocs: (a1 - a0) as f64 / ops,
+        co_running: f64::from_bits(CO_RUNNING.load(Relaxed)),
     }
 }
 
@@ -245,6 +272,11 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
             let mut wall: Vec<f64> = s.iter().map(|x| x.wall).collect();
             let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu).collect();
             let mut al: Vec<f64> = s.iter().map(|x| x.allocs).collect();
+            let mut co: Vec<f64> = s
+                .iter()
+                .map(|x| x.co_running)
+                .filter(|c| !c.is_nan())
+                .collect();
             let wall_min = wall.iter().copied().fold(f64::INFINITY, f64::min);
             ArmResult {
                 lib: arm.lib,
@@ -252,6 +284,7 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
                 wall_min_ns: wall_min,
                 cpu_ns: median(&mut cpu),
                 allocs: median(&mut al),
+                co_running: median(&mut co),
                 iters: it,
                 note: arm.note,
             }

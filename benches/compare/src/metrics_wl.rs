@@ -23,7 +23,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use prometheus::Encoder as _;
 use prometheus_client::encoding::EncodeLabelSet;
 
-use crate::harness::{Arm, Workload};
+use crate::harness::{report_co_running, thread_cpu_ns, Arm, Workload};
 
 pub const OURS: &str = "agentcore";
 pub const TIKV: &str = "prometheus";
@@ -169,9 +169,14 @@ pub fn counter_inc() -> Workload {
 /// Runs `op` `n` times on each of two threads released together by a barrier; returns the mean
 /// per-thread wall time per operation. Each thread warms up (1,000 operations) before the
 /// barrier, so thread start-up and first-use costs are outside the timed region.
+///
+/// It also reports how much the two threads really ran at the same time: on a shared VM a vCPU
+/// may be descheduled, and two threads that never co-run never contend. With `r_i` = thread
+/// CPU time / the timed interval, both ran at once during at least `r_1 + r_2 - 1` of it.
 fn two_threads<F: Fn() + Sync>(n: u64, op: F) -> Option<f64> {
     let barrier = Barrier::new(2);
-    let per_thread: Vec<f64> = std::thread::scope(|s| {
+    let start = Instant::now();
+    let runs: Vec<(f64, Instant, Instant, u64)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
@@ -179,17 +184,25 @@ fn two_threads<F: Fn() + Sync>(n: u64, op: F) -> Option<f64> {
                         op();
                     }
                     barrier.wait();
+                    let c0 = thread_cpu_ns();
                     let t0 = Instant::now();
                     for _ in 0..n {
                         op();
                     }
-                    t0.elapsed().as_nanos() as f64 / n as f64
+                    let t1 = Instant::now();
+                    let cpu = thread_cpu_ns() - c0;
+                    ((t1 - t0).as_nanos() as f64 / n as f64, t0, t1, cpu)
                 })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    Some(per_thread.iter().sum::<f64>() / per_thread.len() as f64)
+    let first = runs.iter().map(|r| r.1).min().unwrap_or(start);
+    let last = runs.iter().map(|r| r.2).max().unwrap_or(start);
+    let span = (last - first).as_nanos().max(1) as f64;
+    let ratios: f64 = runs.iter().map(|r| (r.3 as f64 / span).min(1.0)).sum();
+    report_co_running((ratios - 1.0).max(0.0));
+    Some(runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64)
 }
 
 /// The same counter incremented from two threads at once; per-thread ns per increment.
