@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release --manifest-path benches/compare/Cargo.toml -- --quick   # < 1 minute
 //! cargo run --release --manifest-path benches/compare/Cargo.toml              # full
-//! options: --quick | --full, --rounds N, --sample-ms N, --filter SUBSTRING, --json PATH
+//! options: --quick | --full, --rounds N, --sample-ms N, --filter SUBSTRING, --json PATH,
+//!          --realtime (the two-thread workload's threads under SCHED_FIFO, so they co-run)
 //! ```
 //!
 //! See `harness.rs` for how samples are taken (wall, process CPU, allocations) and interleaved,
@@ -51,11 +52,12 @@ fn parse_args() -> Args {
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()),
             "--sample-ms" => sample_ms = it.next().and_then(|v| v.parse::<u64>().ok()),
             "--filter" => filter = it.next(),
+            "--realtime" => metrics_wl::REALTIME.store(true, std::sync::atomic::Ordering::Relaxed),
             "--json" => json = PathBuf::from(it.next().expect("--json PATH")),
             "-h" | "--help" => {
                 println!(
                     "usage: agentcore-telemetry-compare [--quick|--full] [--rounds N] \
-                     [--sample-ms N] [--filter SUBSTRING] [--json PATH]"
+                     [--sample-ms N] [--filter SUBSTRING] [--json PATH] [--realtime]"
                 );
                 std::process::exit(0);
             }
@@ -486,11 +488,12 @@ fn main() {
         results.push(run_workload(w, args.plan));
     }
     let load_end = loadavg();
+    let realtime = metrics_wl::REALTIME.load(std::sync::atomic::Ordering::Relaxed);
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores; {}; hypervisor {}), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples); load average {} at start, {} at end.\n",
+        "Machine: {} ({} cores; {}; hypervisor {}), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples{}); load average {} at start, {} at end.\n",
         machine["cpu"].as_str().unwrap_or(""),
         machine["cores"],
         machine["caches"].as_str().unwrap_or(""),
@@ -501,6 +504,11 @@ fn main() {
         if args.quick { "quick" } else { "full" },
         args.plan.rounds,
         args.plan.sample_ns / 1_000_000,
+        if realtime {
+            "; two-thread workload under SCHED_FIFO"
+        } else {
+            ""
+        },
         load_start,
         load_end
     );
@@ -592,6 +600,7 @@ fn main() {
         "sample_ms": args.plan.sample_ns / 1_000_000,
         "loadavg_start": load_start,
         "loadavg_end": load_end,
+        "realtime_two_threads": realtime,
         "workloads": results.iter().map(|r| json!({
             "id": r.id,
             "title": r.title,

@@ -166,28 +166,48 @@ pub fn counter_inc() -> Workload {
     }
 }
 
-/// Runs `op` `n` times on each of two threads released together by a barrier; returns the mean
+/// `--realtime`: the two threads of the two-thread workload run under `SCHED_FIFO` (priority
+/// 1), so that on a machine busy with other work they still run at the same time (the kernel's
+/// real-time throttling keeps a share of each second for everything else). Needs root or
+/// `CAP_SYS_NICE`; without it the threads keep the normal policy.
+pub static REALTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn set_fifo() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+}
+
+/// A word alone on its cache lines (no false sharing between the two threads' floor words).
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// Runs `op(thread_index)` `n` times on each of two threads released together by a barrier; returns the mean
 /// per-thread wall time per operation. Each thread warms up (1,000 operations) before the
 /// barrier, so thread start-up and first-use costs are outside the timed region.
 ///
 /// It also reports how much the two threads really ran at the same time: on a shared VM a vCPU
 /// may be descheduled, and two threads that never co-run never contend. With `r_i` = thread
 /// CPU time / the timed interval, both ran at once during at least `r_1 + r_2 - 1` of it.
-fn two_threads<F: Fn() + Sync>(n: u64, op: F) -> Option<f64> {
+fn two_threads<F: Fn(usize) + Sync>(n: u64, op: F) -> Option<f64> {
     let barrier = Barrier::new(2);
     let start = Instant::now();
     let runs: Vec<(f64, Instant, Instant, u64)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|i| {
+                let (op, barrier) = (&op, &barrier);
+                s.spawn(move || {
+                    if REALTIME.load(Relaxed) {
+                        set_fifo();
+                    }
                     for _ in 0..1000 {
-                        op();
+                        op(i);
                     }
                     barrier.wait();
                     let c0 = thread_cpu_ns();
                     let t0 = Instant::now();
                     for _ in 0..n {
-                        op();
+                        op(i);
                     }
                     let t1 = Instant::now();
                     let cpu = thread_cpu_ns() - c0;
@@ -214,36 +234,35 @@ pub fn counter_inc_2t() -> Workload {
     let (rec, _h) = metrics_recorder();
     let mc = metrics::with_local_recorder(&rec, || metrics::counter!("requests_total"));
     let shared = AtomicU64::new(0);
+    let words = Box::new([Padded(AtomicU64::new(0)), Padded(AtomicU64::new(0))]);
     Workload {
         id: "counter_inc_2t",
         title: "counter inc, same counter from 2 threads (per-thread ns)",
         threads: 2,
         todo: None,
         arms: vec![
-            Arm::new(OURS, move |n| two_threads(n, || black_box(&c).inc())),
-            Arm::new(TIKV, move |n| two_threads(n, || black_box(&tc).inc())),
+            Arm::new(OURS, move |n| two_threads(n, |_| black_box(&c).inc())),
+            Arm::new(TIKV, move |n| two_threads(n, |_| black_box(&tc).inc())),
             Arm::new(PCLIENT, move |n| {
-                two_threads(n, || {
+                two_threads(n, |_| {
                     black_box(&pc).inc();
                 })
             }),
             Arm::new(METRICS, move |n| {
                 let _keep = &rec;
-                two_threads(n, || black_box(&mc).increment(1))
+                two_threads(n, |_| black_box(&mc).increment(1))
             }),
             Arm::new(FLOOR_LS, move |n| {
-                // Each thread its own word (on its own stack): the no-sharing floor.
-                two_threads(n, || {
-                    thread_local!(static W: AtomicU64 = const { AtomicU64::new(0) });
-                    W.with(|w| {
-                        let a = black_box(w);
-                        a.store(a.load(Relaxed) + 1, Relaxed);
-                    })
+                // Each thread its own word, on its own cache line: the no-sharing floor, the
+                // same code as the one-thread floor.
+                two_threads(n, |i| {
+                    let a = black_box(&words[i].0);
+                    a.store(a.load(Relaxed) + 1, Relaxed);
                 })
             }),
             Arm::new(FLOOR_FA, move |n| {
                 // Both threads on one word: a contended read-modify-write.
-                two_threads(n, || {
+                two_threads(n, |_| {
                     black_box(&shared).fetch_add(1, Relaxed);
                 })
             }),
