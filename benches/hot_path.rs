@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use agentcore_telemetry::propagation::TraceParent;
 use agentcore_telemetry::{
-    get_distributed_tracer, trace_operation, Buckets, DistributedTracer, Registry, SpanKind,
-    SpanStatus, SummaryConfig, TracerConfig,
+    get_distributed_tracer, trace_operation, AgentPhilosophy, Buckets, DistributedTracer,
+    MetricsCollector, Registry, SpanKind, SpanStatus, SummaryConfig, TracerConfig,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -299,5 +299,39 @@ fn tracing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, metrics, encode, propagation, tracing);
+fn collector(c: &mut Criterion) {
+    // One call each of the MetricsCollector's two most frequent recording methods, on existing
+    // series: 25 tools (success) with the same log-uniform durations, and the 4 philosophies,
+    // cycled (the same inputs as the comparison's `record_*` workloads).
+    let m = MetricsCollector::new();
+    let vals = values();
+    let tools: Vec<String> = (0..25).map(|i| format!("tool_{i:02}")).collect();
+    for t in &tools {
+        m.record_tool_execution(t, 0.1, "success", None);
+    }
+    for p in AgentPhilosophy::ALL {
+        m.record_agent_created(p, "initializing");
+    }
+    c.bench_function("record_tool_execution", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&m).record_tool_execution(
+                &tools[i % tools.len()],
+                vals[i % VALUES],
+                "success",
+                None,
+            );
+            i += 1;
+        })
+    });
+    c.bench_function("record_agent_created", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(&m).record_agent_created(AgentPhilosophy::ALL[i % 4], "initializing");
+            i += 1;
+        })
+    });
+}
+
+criterion_group!(benches, metrics, encode, propagation, tracing, collector);
 criterion_main!(benches);
