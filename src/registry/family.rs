@@ -366,14 +366,69 @@ impl<M: Metric> Family<M> {
         self.with_label_values(values)
     }
 
+    /// Adds an existing handle as the series for `values` (the handle keeps recording as
+    /// before; a scrape now exposes it). Returns `false`, changing nothing, if a series for
+    /// `values` already exists. Subject to the cardinality cap like any new series
+    /// ([`Error::ShapeMismatch`] when the family is full).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let requests = Counter::new().unwrap();
+    /// requests.inc();
+    /// let family = registry.counter_family("requests_total", "Requests.", &[]).unwrap();
+    /// assert!(family.insert_metric::<&str>(&[], requests.clone()).unwrap());
+    /// assert!(registry.encode_text().contains("requests_total 1\n"));
+    /// ```
+    pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
+        let expected = self.inner.desc.label_names.len();
+        if values.len() != expected {
+            return Err(Error::WrongLabelCount {
+                expected,
+                got: values.len(),
+            });
+        }
+        let inner = &*self.inner;
+        let hash = self.hash(values);
+        let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let shard = self.shard(hash);
+        let pin = Pin::current();
+        let current = shard.load(&pin);
+        if current
+            .get(&hash)
+            .is_some_and(|b| b.iter().any(|s| s.matches(values)))
+        {
+            return Ok(false);
+        }
+        if inner.len.load(Relaxed) >= inner.max_series {
+            return Err(Error::ShapeMismatch {
+                name: inner.desc.name.to_string(),
+                detail: format!("the family is full ({} series)", inner.max_series),
+            });
+        }
+        let series = Arc::new(self.make_series(values, metric));
+        let mut next: ShardMap<M> = current.clone();
+        drop(pin);
+        next.entry(hash).or_default().push(series);
+        shard.replace(next, Domain::global());
+        inner.len.fetch_add(1, Relaxed);
+        inner.generation.fetch_add(1, Release);
+        Ok(true)
+    }
+
     fn new_series<S: AsRef<str>>(&self, values: &[S]) -> Result<Series<M>, Error> {
+        Ok(self.make_series(values, M::create(&self.inner.config)?))
+    }
+
+    fn make_series<S: AsRef<str>>(&self, values: &[S], metric: M) -> Series<M> {
         let mut rendered = String::new();
         render_labels(&mut rendered, &self.inner.desc.label_names, values);
-        Ok(Series {
+        Series {
             values: values.iter().map(|v| Box::from(v.as_ref())).collect(),
             rendered: rendered.into_boxed_str(),
-            metric: M::create(&self.inner.config)?,
-        })
+            metric,
+        }
     }
 
     fn overflow_series(&self) -> Result<SeriesRef<'_, M>, Error> {
