@@ -382,7 +382,12 @@ fn scraper(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
     let mut last_size = 0;
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
-        if let Ok(body) = agent.get(&url).call().and_then(|r| Ok(r.into_string()?)) {
+        if let Some(body) = agent
+            .get(&url)
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+        {
             times.push(t.elapsed());
             last_size = body.len();
         }
@@ -446,7 +451,7 @@ fn main() {
             thread::spawn(move || {
                 let c = get_metrics_collector();
                 let mut rng =
-                    Rng(0x9e37_79b9_7f4a_7c15 ^ (worker as u64 + 1) * 0x2545_f491_4f6c_dd1d);
+                    Rng(0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) * 0x2545_f491_4f6c_dd1d));
                 let mut tally = Tally::default();
                 let mut n = 0;
                 while Instant::now() < deadline {
@@ -468,7 +473,7 @@ fn main() {
             .map(|task| {
                 tokio::spawn(async move {
                     let c = get_metrics_collector().clone();
-                    let mut rng = Rng(0xd1b5_4a32_d192_ed03 ^ (task as u64 + 1) * 0x9e37_79b9);
+                    let mut rng = Rng(0xd1b5_4a32_d192_ed03 ^ ((task as u64 + 1) * 0x9e37_79b9));
                     let mut tally = Tally::default();
                     let mut n = 0;
                     while Instant::now() < deadline {
