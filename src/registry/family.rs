@@ -153,6 +153,13 @@ pub(crate) struct FamilyInner<M: Metric> {
     sorted: Mutex<SortedCache<M>>,
 }
 
+/// What [`Family::insert_locked`] did.
+enum Insert {
+    Added,
+    Exists,
+    Full,
+}
+
 struct SortedCache<M> {
     generation: u64,
     series: Vec<Arc<Series<M>>>,
@@ -337,33 +344,45 @@ impl<M: Metric> Family<M> {
         if inner.len.load(Relaxed) >= inner.max_series {
             return self.fold_into_overflow();
         }
+        match self.insert_locked(hash, values, || M::create(&inner.config))? {
+            Insert::Full => self.fold_into_overflow(),
+            // Inserted now, or by another thread while we waited for the writer mutex.
+            Insert::Added | Insert::Exists => self.with_label_values(values),
+        }
+    }
+
+    /// Under the writer mutex: inserts the series for `values`, built around `metric()`, unless
+    /// it exists or the family is full.
+    fn insert_locked<S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+        metric: impl FnOnce() -> Result<M, Error>,
+    ) -> Result<Insert, Error> {
+        let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let shard = self.shard(hash);
         // Under the writer mutex the map cannot change; copy it, then unpin before replacing so
         // the old map can be freed right away.
         let pin = Pin::current();
         let current = shard.load(&pin);
-        let exists = current
+        if current
             .get(&hash)
-            .is_some_and(|b| b.iter().any(|s| s.matches(values)));
-        if exists {
-            // Another thread inserted it while we waited for the writer mutex.
-            drop(_writer);
-            return self.with_label_values(values);
+            .is_some_and(|b| b.iter().any(|s| s.matches(values)))
+        {
+            return Ok(Insert::Exists);
         }
         if inner.len.load(Relaxed) >= inner.max_series {
-            drop(_writer);
-            return self.fold_into_overflow();
+            return Ok(Insert::Full);
         }
-        let series = Arc::new(self.new_series(values)?);
+        let series = Arc::new(self.make_series(values, metric()?));
         let mut next: ShardMap<M> = current.clone();
         drop(pin);
         next.entry(hash).or_default().push(series);
         shard.replace(next, Domain::global());
         inner.len.fetch_add(1, Relaxed);
         inner.generation.fetch_add(1, Release);
-        drop(_writer);
-        self.with_label_values(values)
+        Ok(Insert::Added)
     }
 
     /// Adds an existing handle as the series for `values` (the handle keeps recording as
@@ -389,36 +408,15 @@ impl<M: Metric> Family<M> {
                 got: values.len(),
             });
         }
-        let inner = &*self.inner;
         let hash = self.hash(values);
-        let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let shard = self.shard(hash);
-        let pin = Pin::current();
-        let current = shard.load(&pin);
-        if current
-            .get(&hash)
-            .is_some_and(|b| b.iter().any(|s| s.matches(values)))
-        {
-            return Ok(false);
+        match self.insert_locked(hash, values, || Ok(metric))? {
+            Insert::Added => Ok(true),
+            Insert::Exists => Ok(false),
+            Insert::Full => Err(Error::ShapeMismatch {
+                name: self.inner.desc.name.to_string(),
+                detail: format!("the family is full ({} series)", self.inner.max_series),
+            }),
         }
-        if inner.len.load(Relaxed) >= inner.max_series {
-            return Err(Error::ShapeMismatch {
-                name: inner.desc.name.to_string(),
-                detail: format!("the family is full ({} series)", inner.max_series),
-            });
-        }
-        let series = Arc::new(self.make_series(values, metric));
-        let mut next: ShardMap<M> = current.clone();
-        drop(pin);
-        next.entry(hash).or_default().push(series);
-        shard.replace(next, Domain::global());
-        inner.len.fetch_add(1, Relaxed);
-        inner.generation.fetch_add(1, Release);
-        Ok(true)
-    }
-
-    fn new_series<S: AsRef<str>>(&self, values: &[S]) -> Result<Series<M>, Error> {
-        Ok(self.make_series(values, M::create(&self.inner.config)?))
     }
 
     fn make_series<S: AsRef<str>>(&self, values: &[S], metric: M) -> Series<M> {
@@ -436,7 +434,7 @@ impl<M: Metric> Family<M> {
             Some(s) => s,
             None => {
                 let values = vec![OVERFLOW_LABEL_VALUE; self.inner.desc.label_names.len()];
-                let created = Arc::new(self.new_series(&values)?);
+                let created = Arc::new(self.make_series(&values, M::create(&self.inner.config)?));
                 let _ = self.inner.overflow.set(created);
                 self.inner.generation.fetch_add(1, Release);
                 self.inner.overflow.get().expect("set above")
