@@ -338,18 +338,29 @@ fn targets(results: &[WorkloadResult]) -> Vec<Target> {
         (Some(one), Some(two)) => {
             let r = two.cpu_ns / one.cpu_ns;
             let co = two.co_running;
+            let control = get(results, "counter_inc_2t")
+                .and_then(|w| w.arm(metrics_wl::OURS_SEPARATE))
+                .map(|s| {
+                    format!(
+                        "; against 2 threads on separate counters ({}): {}",
+                        fmt_ns(s.cpu_ns),
+                        fmt_ratio(two.cpu_ns / s.cpu_ns)
+                    )
+                })
+                .unwrap_or_default();
             // Two threads that never run at the same time never contend: the verdict needs them
             // to have overlapped for at least half of the timed interval.
             let overlapped = co >= 0.5;
             t.push(Target {
                 what: w.into(),
                 measured: format!(
-                    "{} per thread vs {} alone = {} (per-thread wall medians {} vs {}); threads ran at once ≥ {:.0}% of the time{}",
+                    "{} per thread vs {} alone = {} (per-thread wall medians {} vs {}){}; threads ran at once ≥ {:.0}% of the time{}",
                     fmt_ns(two.cpu_ns),
                     fmt_ns(one.cpu_ns),
                     fmt_ratio(r),
                     fmt_ns(two.wall_ns),
                     fmt_ns(one.wall_ns),
+                    control,
                     co * 100.0,
                     if overlapped {
                         ""

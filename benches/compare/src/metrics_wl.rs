@@ -30,6 +30,8 @@ pub const TIKV: &str = "prometheus";
 pub const PCLIENT: &str = "prometheus-client";
 pub const METRICS: &str = "metrics";
 pub const FLOOR_LS: &str = "floor: load+store";
+/// The control arm of the two-thread workload: agentcore with a counter per thread.
+pub const OURS_SEPARATE: &str = "agentcore, a counter per thread";
 pub const FLOOR_FA: &str = "floor: fetch_add";
 
 /// Prometheus' default buckets (the same 11 bounds in every library).
@@ -241,6 +243,22 @@ pub fn counter_inc_2t() -> Workload {
         threads: 2,
         todo: None,
         arms: vec![
+            // Control: the same two threads, each on a counter of its own. Against it, the
+            // agentcore arm shows what sharing the counter costs (nothing, by design), apart
+            // from whatever running two threads at once costs on this machine.
+            Arm::new(OURS_SEPARATE, {
+                let a = reg.counter("a_total", "A.").unwrap();
+                let b = reg.counter("b_total", "B.").unwrap();
+                move |n| {
+                    two_threads(n, |i| {
+                        if i == 0 {
+                            black_box(&a).inc()
+                        } else {
+                            black_box(&b).inc()
+                        }
+                    })
+                }
+            }),
             Arm::new(OURS, move |n| two_threads(n, |_| black_box(&c).inc())),
             Arm::new(TIKV, move |n| two_threads(n, |_| black_box(&tc).inc())),
             Arm::new(PCLIENT, move |n| {
