@@ -121,7 +121,7 @@ pub type OursArm = Option<Arm>;
 
 fn workload(id: &'static str, title: &'static str, ours: OursArm, peers: Vec<Arm>) -> Workload {
     let todo = if ours.is_none() {
-        Some("TODO: the tracer (src/tracer/) is not on main yet; agentcore not measured")
+        Some("agentcore not measured")
     } else {
         None
     };
