@@ -4,8 +4,10 @@
 //!
 //! # Design
 //!
-//! * **Spans** ([`Span`], current on its thread and `!Send`; [`DetachedSpan`], movable) carry
-//!   their record inline: a static name and up to [`INLINE_ATTRIBUTES`] attributes,
+//! * **Spans** ([`Span`], current on its thread and `!Send`; [`DetachedSpan`], movable) are
+//!   small handles; a sampled span's record is built in place in the span-log slot it
+//!   claims when it starts (locked until it finishes, so readers skip it), never copied.
+//!   A static name and up to [`INLINE_ATTRIBUTES`] attributes,
 //!   [`INLINE_EVENTS`] events and [`INLINE_LINKS`] links cost no allocation. Per-span
 //!   [`SpanLimits`] (OpenTelemetry's 128 defaults) cap them, counting what is dropped.
 //!   Dropping an unfinished span finishes it (status Unset; `Error` during a panic).
@@ -17,7 +19,9 @@
 //!   record but still a frame, so its whole subtree is unsampled and shares its trace id.
 //! * **Span log**: [`ShardedRing`], fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
-//!   busy-slot drops are counted. Queries copy matching records out slot by slot.
+//!   busy-slot drops are counted (a span that finds [`CLAIM_ATTEMPTS`] busy slots in a row
+//!   records nothing and counts as dropped). Queries copy matching records out slot by
+//!   slot. Open spans hold slots: a span left open for long keeps one slot locked.
 //! * **Clock**: TSC ticks (invariant TSC on x86_64 Linux) or `Instant`, converted to Unix
 //!   nanoseconds with one wall-clock anchor per tracer.
 //! * **Counters** ([`TracerStats`]): per-thread single-writer blocks, no locked
@@ -70,7 +74,7 @@ pub use span::{
     INLINE_LINK_ATTRIBUTES,
 };
 #[doc(hidden)]
-pub use span_log::{Push, ShardedRing};
+pub use span_log::{Claimed, Push, ShardedRing, CLAIM_ATTEMPTS};
 pub use tracer::{
     get_distributed_tracer, init_distributed_tracer, DistributedTracer, TraceSummary, TracerConfig,
     TracerStats, TracingMetrics, DEFAULT_SPAN_LOG_CAPACITY,

@@ -7,8 +7,10 @@ use super::context::{self, Baggage, ContextGuard, Parent, TraceContext, EXTERNAL
 use super::counters::{inc, CounterSet};
 use super::id::{SpanId, TraceId};
 use super::sampler::Sampler;
-use super::span::{DetachedSpan, FinishSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
-use super::span_log::{Push, ShardedRing};
+use super::span::{
+    DetachedSpan, FinishSpan, Rec, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
+};
+use super::span_log::{Claimed, Push, ShardedRing};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -257,6 +259,15 @@ impl DistributedTracer {
         &self.config.limits
     }
 
+    /// Claims the span-log slot a starting sampled span builds its record in (see `Rec`).
+    #[inline]
+    pub(crate) fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
+        // Threads whose process-wide index is below the shard count each own a shard: they
+        // advance its cursor without a locked instruction (see `span_log`).
+        let index = thread_index();
+        self.log.claim(index, index < self.log.shard_count())
+    }
+
     #[inline]
     pub(crate) fn now_unix_nano(&self) -> u64 {
         self.anchor.unix_ns(self.anchor.now_ticks())
@@ -493,7 +504,7 @@ impl DistributedTracer {
     /// let r = tracer.get_span_by_id(id).unwrap();
     /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
     /// ```
-    #[inline(always)] // by-value span: an out-of-line call would copy it
+    #[inline(always)]
     pub fn finish_span(
         &self,
         mut span: impl FinishSpan,
@@ -503,24 +514,42 @@ impl DistributedTracer {
         span.finish_in_place(status, message);
     }
 
-    /// Called with a finished sampled span's record: stamps the times, counts, calls the
-    /// metrics hook and moves the record out of `slot` into the span log (never blocks or
-    /// allocates). The record is stamped in place and copied once, into the log.
+    /// Called when a sampled span finishes: stamps the times into its record (in its
+    /// span-log slot), calls the metrics hook, publishes the record (releases the slot) and
+    /// counts. Never blocks or allocates. The displaced oldest record (an overwrite) was
+    /// already dropped when the slot was claimed; a span that found no free slot (`Lost`)
+    /// counts as dropped, as a busy push did.
     #[inline]
-    pub(crate) fn record_finished(&self, slot: &mut Option<SpanRecord>, start_ticks: u64) {
-        let Some(record) = slot.as_mut() else { return };
+    pub(crate) fn record_finished(&self, record: &mut Rec<'_>, start_ticks: u64) {
         let end_ticks = self.anchor.now_ticks();
-        record.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
-        record.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
         let duration_ns = self
             .anchor
             .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
-        let error = record.status == SpanStatus::Error;
-        self.on_span_finished(&record.name, record.status, duration_ns);
-        // Threads whose process-wide index is below the shard count each own a shard: they
-        // advance its cursor without a locked instruction (see `span_log`).
-        let index = thread_index();
-        let outcome = self.log.push(index, index < self.log.shard_count(), slot);
+        let (error, outcome) = match record {
+            Rec::None => return,
+            Rec::Claimed(slot) => {
+                let outcome = if slot.overwrote() {
+                    Push::Overwrote
+                } else {
+                    Push::Stored
+                };
+                match slot.get_mut() {
+                    Some(r) => {
+                        r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
+                        r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
+                        self.on_span_finished(&r.name, r.status, duration_ns);
+                        (r.status == SpanStatus::Error, outcome)
+                    }
+                    None => (false, outcome), // never: a claimed slot is written at start
+                }
+            }
+            Rec::Lost { name, status } => {
+                self.on_span_finished(name, *status, duration_ns);
+                (*status == SpanStatus::Error, Push::Busy)
+            }
+        };
+        // Publishes the record: dropping the claim releases the slot.
+        *record = Rec::None;
         self.counters.update(self.uid, |c, exclusive| {
             inc(&c.finished, exclusive);
             if error {
@@ -532,9 +561,6 @@ impl DistributedTracer {
                 Push::Busy => inc(&c.dropped, exclusive),
             }
         });
-        // The displaced oldest record (`Overwrote`) or our own (`Busy`), dropped outside
-        // the slot lock.
-        *slot = None;
     }
 
     /// The metrics hook: called on every sampled span finish with the operation name, the
