@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
@@ -867,7 +868,7 @@ impl<'t> DetachedSpan<'t> {
     #[inline]
     pub fn finish(mut self, status: SpanStatus) {
         self.set_status(status, "");
-        self.end_now();
+        self.end_consumed();
     }
 
     /// Finishes the span with `status` and a status message (kept for `Error` only).
@@ -887,7 +888,7 @@ impl<'t> DetachedSpan<'t> {
         message: impl Into<Cow<'static, str>>,
     ) {
         self.set_status(status, message);
-        self.end_now();
+        self.end_consumed();
     }
 
     /// Finishes the span with its current status.
@@ -901,8 +902,20 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(tracer.get_span_by_id(id).unwrap().status, SpanStatus::Unset);
     /// ```
     #[inline]
-    pub fn end(mut self) {
-        self.end_now();
+    pub fn end(self) {
+        self.end_consumed();
+    }
+
+    /// Finishes the span and disposes of it without running `Drop`, which would only check
+    /// again that there is nothing left to do (an out-of-line `drop_in_place` of ~45
+    /// instructions per span in the profile).
+    #[inline(always)]
+    fn end_consumed(self) {
+        let mut this = ManuallyDrop::new(self);
+        this.end_now();
+        // `end_now` left no frame and no record (`Rec::None` owns nothing), so the baggage
+        // is the only field with anything to drop.
+        drop(this.baggage.take());
     }
 
     /// Records a panic in progress: an `exception` event and `Error` status.
@@ -1013,7 +1026,7 @@ impl<'t> Span<'t> {
     #[inline]
     pub fn finish(mut self, status: SpanStatus) {
         self.inner.set_status(status, "");
-        self.inner.end_now();
+        self.inner.end_consumed();
     }
 
     /// Finishes the span with `status` and message; see [`DetachedSpan::finish_with_message`].
@@ -1031,7 +1044,7 @@ impl<'t> Span<'t> {
         message: impl Into<Cow<'static, str>>,
     ) {
         self.inner.set_status(status, message);
-        self.inner.end_now();
+        self.inner.end_consumed();
     }
 
     /// Finishes the span with its current status.
@@ -1043,8 +1056,8 @@ impl<'t> Span<'t> {
     /// assert_eq!(tracer.get_metrics().total_spans, 1);
     /// ```
     #[inline]
-    pub fn end(mut self) {
-        self.inner.end_now();
+    pub fn end(self) {
+        self.inner.end_consumed();
     }
 }
 
