@@ -385,8 +385,22 @@ impl DistributedTracer {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'_> {
-        let parent = context::current(self.uid);
-        self.start(parent, name, kind, attributes)
+        let (trace_id, parent_span_id, baggage, sampled) = self.decide(context::current(self.uid));
+        // `attributes` goes straight to `Span::start`: passed on through one more inlined
+        // layer, the compiler copied the caller's attribute array on entry, with 16-byte
+        // loads of data just written with 8-byte stores (store-forwarding stalls: ~12% of a
+        // span with 2 attributes in the perf profile).
+        Span::start(
+            self,
+            trace_id,
+            SpanId::random(),
+            parent_span_id,
+            baggage,
+            sampled,
+            name,
+            kind,
+            attributes,
+        )
     }
 
     /// Starts a span like [`start_span`](Self::start_span) (same parent rules) but returns
@@ -440,25 +454,7 @@ impl DistributedTracer {
             sampled: cx.is_sampled(),
             baggage: cx.baggage_arc().cloned(),
         });
-        self.start(parent, name, kind, attributes)
-    }
-
-    #[inline(always)]
-    fn start(
-        &self,
-        parent: Option<Parent>,
-        name: impl Into<Cow<'static, str>>,
-        kind: SpanKind,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) -> Span<'_> {
-        let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
-            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage),
-            None => (TraceId::random(), None, None, None),
-        };
-        let sampled = self.sampler.should_sample(parent_sampled, trace_id);
-        self.counters.update(self.uid, |c, exclusive| {
-            inc(if sampled { &c.started } else { &c.unsampled }, exclusive)
-        });
+        let (trace_id, parent_span_id, baggage, sampled) = self.decide(parent);
         Span::start(
             self,
             trace_id,
@@ -470,6 +466,23 @@ impl DistributedTracer {
             kind,
             attributes,
         )
+    }
+
+    /// A new span's trace, parent, baggage and sampling decision (counted).
+    #[inline(always)]
+    fn decide(
+        &self,
+        parent: Option<Parent>,
+    ) -> (TraceId, Option<SpanId>, Option<Arc<Baggage>>, bool) {
+        let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
+            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage),
+            None => (TraceId::random(), None, None, None),
+        };
+        let sampled = self.sampler.should_sample(parent_sampled, trace_id);
+        self.counters.update(self.uid, |c, exclusive| {
+            inc(if sampled { &c.started } else { &c.unsampled }, exclusive)
+        });
+        (trace_id, parent_span_id, baggage, sampled)
     }
 
     /// Records `error` on `span` as an `exception` event; see
