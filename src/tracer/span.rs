@@ -721,16 +721,28 @@ impl<'t> DetachedSpan<'t> {
             r.dropped_events_count = r.dropped_events_count.saturating_add(1);
             return;
         }
-        // Push the event first and fill its attributes in place: building it aside and
-        // pushing it copied all 144 bytes (seen in the profile).
-        r.events.push(Event {
-            name: name.into(),
-            time_unix_nano: self.tracer.now_unix_nano(),
-            attributes: SmallVec::new(),
-            dropped_attributes_count: 0,
-        });
-        let Some(event) = r.events.last_mut() else {
-            return;
+        let name = name.into();
+        let time_unix_nano = self.tracer.now_unix_nano();
+        // Write the new event's fields straight into the vector's spare slot, then fill its
+        // attributes in place: `push(Event { .. })` built the event aside and copied its
+        // 144 bytes with an out-of-line `memcpy` whose wide loads hit the narrow stores
+        // that had just built it (a store-forwarding stall: ~10% of a span with one event
+        // in a `perf record -e cpu-clock` profile).
+        r.events.reserve(1);
+        let len = r.events.len();
+        // SAFETY: `reserve(1)` guarantees room for an element at index `len` (inline or on
+        // the heap), so `p` is valid for writes and properly aligned. Every field is
+        // initialised through raw pointers (no reference to the uninitialised element is
+        // made) before `set_len` makes the element visible, and nothing in between can
+        // panic or read it. The returned borrow is tied to the borrow of `r`.
+        let event = unsafe {
+            let p = r.events.as_mut_ptr().add(len);
+            std::ptr::addr_of_mut!((*p).name).write(name);
+            std::ptr::addr_of_mut!((*p).time_unix_nano).write(time_unix_nano);
+            std::ptr::addr_of_mut!((*p).attributes).write(SmallVec::new());
+            std::ptr::addr_of_mut!((*p).dropped_attributes_count).write(0);
+            r.events.set_len(len + 1);
+            &mut *p
         };
         for kv in attributes {
             put_attribute(
