@@ -30,16 +30,18 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, OnceLock};
 
-use arc_swap::{ArcSwap, Guard};
 use smallvec::SmallVec;
 
 use super::{Descriptor, Metric};
 use crate::encoder::text::render_labels;
+// Through the crate's shim, so the loom models explore the family's real code: `std`, `arc_swap`
+// normally; loom's primitives and a loom-visible `ArcSwap` stand-in under `--cfg loom`. The
+// `OnceLock`s stay `std`: they are only initialised with plain moves (no loom operation inside),
+// so they cannot block a loom thread, and loom does not explore them.
+use crate::sync::{ArcSwap, AtomicU64, AtomicUsize, Guard, Mutex};
 use crate::{Counter, Error};
 
 /// The label value every label of the overflow series carries.
@@ -48,7 +50,12 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// The default cardinality cap of a family: label sets beyond it go to the overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 16_384;
 
+#[cfg(not(loom))]
 const SHARDS: usize = 32;
+/// Two shards under loom: with three keys, two share a shard (pigeonhole), so the models
+/// exercise both a shared copy-on-write shard and independent ones.
+#[cfg(loom)]
+const SHARDS: usize = 2;
 
 /// Hashes are already `ahash` outputs: the maps use them as they are.
 #[derive(Default)]
@@ -176,7 +183,36 @@ impl<M> Deref for SeriesRef<'_, M> {
     }
 }
 
+/// The label-value hasher: randomly seeded, except under loom, whose models must replay the
+/// same execution (the same keys in the same shards) many times.
+fn new_hasher() -> ahash::RandomState {
+    #[cfg(not(loom))]
+    return ahash::RandomState::new();
+    #[cfg(loom)]
+    return ahash::RandomState::with_seeds(1, 2, 3, 4);
+}
+
 impl<M: Metric> Family<M> {
+    /// A family outside any registry (no `agentcore_telemetry_series_overflow_total` counter),
+    /// for the loom models: registry families count folds in a `Counter`, which records into the
+    /// process-wide slot arena, and loom objects cannot outlive one model execution.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn standalone(
+        name: &str,
+        label_names: &[&str],
+        config: M::Config,
+        max_series: usize,
+    ) -> Family<M> {
+        let desc = Descriptor {
+            name: name.into(),
+            help: "".into(),
+            label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
+            kind: M::KIND,
+        };
+        Family::new(Arc::new(desc), config, max_series, None)
+    }
+
     pub(crate) fn new(
         desc: Arc<Descriptor>,
         config: M::Config,
@@ -188,7 +224,7 @@ impl<M: Metric> Family<M> {
                 desc,
                 config,
                 shards: (0..SHARDS).map(|_| ArcSwap::default()).collect(),
-                hasher: ahash::RandomState::new(),
+                hasher: new_hasher(),
                 writer: Mutex::new(()),
                 len: AtomicUsize::new(0),
                 generation: AtomicU64::new(0),
