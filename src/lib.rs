@@ -26,6 +26,7 @@
 
 mod sync;
 
+pub mod collector;
 pub mod encoder;
 pub mod error;
 #[cfg(feature = "exporter")]
@@ -34,6 +35,10 @@ pub mod primitives;
 pub mod propagation;
 pub mod registry;
 
+pub use collector::{
+    get_metrics_collector, AgentPhilosophy, CollectorConfig, CustomMetric, MetricType,
+    MetricsCollector, MetricsSnapshot, SystemMonitor,
+};
 pub use encoder::CONTENT_TYPE;
 pub use error::Error;
 #[cfg(feature = "exporter")]

@@ -1,72 +1,92 @@
-//! The synchronisation primitives every concurrent structure uses: `std`'s (and `arc_swap`'s)
-//! normally, `loom`'s when the crate is built with `--cfg loom`, so the models in `loom-tests/`
-//! explore the real code.
+//! The synchronisation primitives every concurrent structure uses: `std`'s normally, `loom`'s
+//! when the crate is built with `--cfg loom`, so the models in `loom-tests/` explore the real
+//! code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(loom)]
-pub(crate) use loom_arc_swap::{ArcSwap, Guard};
+pub(crate) use loom_rcu::{Domain, Pin, RcuCell};
 
 #[cfg(not(loom))]
-pub(crate) use arc_swap::{ArcSwap, Guard};
+pub(crate) use crate::primitives::rcu::{Domain, Pin, RcuCell};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Mutex;
 
-/// Under loom, a stand-in for `arc_swap::ArcSwap` with the part of its interface the crate's
-/// copy-on-write maps use (`default`, `load`, `load_full`, `store`), built on a loom `AtomicPtr`
-/// so that loom sees, and explores, every interleaving of loads against stores.
+/// Under loom, a stand-in for [`primitives::rcu`](crate::primitives::rcu) with the interface the
+/// series maps use (`Pin::current`, `Domain::global`, `RcuCell::{default, load, replace}`).
 ///
-/// It keeps arc-swap's guarantees: a load is an `Acquire` load of the current version (a reader
-/// that sees a version sees it fully built), a store an `AcqRel` swap (stores are totally
-/// ordered), and a loaded version stays valid for as long as the reader holds it. The one
-/// simplification: a replaced version is not freed until the `ArcSwap` itself is dropped (it is
-/// kept in `retired`), where arc-swap reclaims it as soon as its last reader lets go. So a load
-/// can never race a free here, and the models do not check arc-swap's own reclamation, which
-/// is arc-swap's business and tested by it.
+/// The real cell pins the calling thread in the *process-wide* domain, whose reader records are
+/// the global slot arena's blocks: statics that would outlive one loom execution. This stand-in
+/// keeps what the family's logic depends on and lets loom explore it: the current value is a
+/// loom `AtomicPtr`, loaded with `Acquire` and replaced with an `AcqRel` swap (the real cell's
+/// orderings), so every interleaving of lock-free lookups against copy-on-write replacements is
+/// explored. What it leaves out is reclamation: a pin holds a reference count on every value it
+/// loaded and a replaced value is kept until the cell drops, so a load can never race a free
+/// here. The real cell's reclamation (epochs and fences) has its own model,
+/// `loom-tests/tests/rcu_cell.rs`.
 #[cfg(loom)]
-mod loom_arc_swap {
+mod loom_rcu {
+    use std::any::Any;
+    use std::cell::RefCell;
+    use std::marker::PhantomData;
     use std::sync::atomic::Ordering::{AcqRel, Acquire};
     use std::sync::Arc;
 
-    /// What `load` returns: the version itself (arc-swap returns a guard dereferencing to it).
-    pub(crate) type Guard<A> = A;
+    /// The real domain's stand-in: nothing to hold, reclamation is not modelled here.
+    pub(crate) struct Domain;
 
-    pub(crate) struct ArcSwap<T> {
+    impl Domain {
+        pub(crate) fn global() -> &'static Domain {
+            static DOMAIN: Domain = Domain;
+            &DOMAIN
+        }
+    }
+
+    /// A reader's pin: keeps every value loaded under it alive (`!Send`, like the real one).
+    pub(crate) struct Pin<'d> {
+        held: RefCell<Vec<Arc<dyn Any + Send + Sync>>>,
+        _domain: PhantomData<&'d Domain>,
+    }
+
+    impl Pin<'static> {
+        pub(crate) fn current() -> Pin<'static> {
+            Pin {
+                held: RefCell::new(Vec::new()),
+                _domain: PhantomData,
+            }
+        }
+    }
+
+    pub(crate) struct RcuCell<T> {
         current: loom::sync::atomic::AtomicPtr<T>,
-        /// Replaced versions, freed with the `ArcSwap`. A `std` mutex: it is only held for a
-        /// `push`, with no loom operation inside, so it can never block a loom thread.
+        /// Replaced values, freed with the cell. A `std` mutex held only for a `push` (no loom
+        /// operation inside), so it can never block a loom thread.
         retired: std::sync::Mutex<Vec<Arc<T>>>,
     }
 
-    impl<T> ArcSwap<T> {
-        fn new(value: Arc<T>) -> ArcSwap<T> {
-            ArcSwap {
-                current: loom::sync::atomic::AtomicPtr::new(Arc::into_raw(value) as *mut T),
-                retired: std::sync::Mutex::new(Vec::new()),
-            }
-        }
-
-        pub(crate) fn load(&self) -> Arc<T> {
+    impl<T: Send + Sync + 'static> RcuCell<T> {
+        pub(crate) fn load<'p>(&self, pin: &'p Pin<'_>) -> &'p T {
             let ptr = self.current.load(Acquire);
-            // SAFETY: `ptr` came from `Arc::into_raw` and the strong count it stands for is held
-            // by `self` (as `current`, or in `retired` once replaced) until `self` is dropped, so
-            // the allocation is live; we add one count for the `Arc` we return.
-            unsafe {
+            // SAFETY: `ptr` came from `Arc::into_raw`, and the count it stands for is held by the
+            // cell (as `current`, or in `retired` once replaced) until the cell drops; we take
+            // one more count for the pin.
+            let arc = unsafe {
                 Arc::increment_strong_count(ptr);
                 Arc::from_raw(ptr)
-            }
+            };
+            pin.held.borrow_mut().push(arc);
+            // SAFETY: the pin holds a count on the value for `'p`, and the value never moves.
+            unsafe { &*ptr }
         }
 
-        pub(crate) fn load_full(&self) -> Arc<T> {
-            self.load()
-        }
-
-        pub(crate) fn store(&self, value: Arc<T>) {
-            let old = self.current.swap(Arc::into_raw(value) as *mut T, AcqRel);
+        pub(crate) fn replace(&self, value: T, _domain: &Domain) {
+            let old = self
+                .current
+                .swap(Arc::into_raw(Arc::new(value)) as *mut T, AcqRel);
             // SAFETY: `old` came from `Arc::into_raw`; we take over the count `current` held.
             let old = unsafe { Arc::from_raw(old) };
             self.retired
@@ -76,13 +96,18 @@ mod loom_arc_swap {
         }
     }
 
-    impl<T: Default> Default for ArcSwap<T> {
+    impl<T: Default> Default for RcuCell<T> {
         fn default() -> Self {
-            ArcSwap::new(Arc::new(T::default()))
+            RcuCell {
+                current: loom::sync::atomic::AtomicPtr::new(
+                    Arc::into_raw(Arc::new(T::default())) as *mut T
+                ),
+                retired: std::sync::Mutex::new(Vec::new()),
+            }
         }
     }
 
-    impl<T> Drop for ArcSwap<T> {
+    impl<T> Drop for RcuCell<T> {
         fn drop(&mut self) {
             let ptr = self.current.load(Acquire);
             // SAFETY: as in `load`; this releases the count `current` held.

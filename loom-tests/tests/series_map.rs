@@ -3,9 +3,12 @@
 //!
 //! Under `--cfg loom` the family's writer mutex, sort-cache mutex and counters are loom's (through
 //! the crate's `sync` shim), and its copy-on-write shards use a loom-visible stand-in for
-//! `arc_swap::ArcSwap` (`load` = `Acquire` load of the current version, `store` = `AcqRel` swap;
-//! replaced versions are kept until the family drops, see `src/sync.rs`). The family has two
-//! shards under loom and a fixed hash seed, so with three keys two share a shard.
+//! `primitives::rcu::RcuCell` with the same interface and orderings (`load` = `Acquire` load of
+//! the current map, `replace` = `AcqRel` swap). The stand-in does not reclaim (a pin keeps what it
+//! loaded, replaced maps live until the family drops, see `src/sync.rs`): the real cell's
+//! reclamation is modelled in `rcu_cell.rs`, because its process-wide domain lives in statics that
+//! cannot hold loom objects. The family has two shards under loom and a fixed hash seed, so with
+//! three keys two share a shard.
 //!
 //! The families are `Family<Gauge>` built with `Family::standalone` (no registry): a registry
 //! family counts folds in a `Counter`, which records into the process-wide slot arena, and loom

@@ -6,6 +6,7 @@ pub mod counter;
 pub mod gauge;
 pub mod histogram;
 pub mod info;
+pub mod rcu;
 pub mod slots;
 pub mod summary;
 

@@ -107,6 +107,10 @@ pub struct Block {
     /// The next block in the arena's list; set before the block is published, never changed.
     next: *const Block,
     leased: AtomicBool,
+    /// This thread's read-side epoch for [`rcu`](super::rcu) (0 = not reading).
+    pub(crate) rcu_epoch: AtomicU64,
+    /// How many read guards this thread holds; written only by the lessee.
+    pub(crate) rcu_nesting: AtomicU64,
 }
 
 // SAFETY: `next` is only written before the block is published and is read-only afterwards; every
@@ -123,6 +127,8 @@ impl Block {
                 .collect(),
             next: ptr::null(),
             leased: AtomicBool::new(leased),
+            rcu_epoch: AtomicU64::new(0),
+            rcu_nesting: AtomicU64::new(0),
         }
     }
 
@@ -462,7 +468,7 @@ impl Drop for LeaseGuard {
 
 /// This thread's block, leasing one on first use; `None` once thread-local storage is torn down.
 #[cold]
-fn lease_for_thread() -> Option<&'static Block> {
+pub(crate) fn lease_for_thread() -> Option<&'static Block> {
     LEASE
         .try_with(|guard| {
             // SAFETY: as in `LeaseGuard::drop`.
@@ -478,7 +484,7 @@ fn lease_for_thread() -> Option<&'static Block> {
 }
 
 #[inline(always)]
-fn local_block() -> Option<&'static Block> {
+pub(crate) fn local_block() -> Option<&'static Block> {
     // SAFETY: `LOCAL` is either null or a block of the global arena, which is never freed.
     LOCAL
         .try_with(|l| unsafe { l.get().as_ref() })

@@ -1,15 +1,16 @@
 //! [`Family`]: the series of one metric, keyed by label values, with a cardinality cap.
 //!
 //! # Structure
-//! The series live in `SHARDS` copy-on-write hash maps, each behind an [`ArcSwap`]. A lookup
-//! hashes the label values (each prefixed by its length, so `["x","yz"]` and `["xy","z"]` never
-//! hash alike by construction), loads the shard's current map through `ArcSwap::load` (no lock,
-//! no allocation, no reference-count traffic on the shared `Arc`), probes it by the precomputed
-//! hash and compares the stored values in full: two different label-value lists never share a
-//! series even when their hashes collide.
+//! The series live in `SHARDS` copy-on-write hash maps, each in an [`RcuCell`]. A lookup hashes
+//! the label values (each prefixed by its length, so `["x","yz"]` and `["xy","z"]` never hash alike
+//! by construction), pins the thread (two plain stores and a compiler fence: no lock, no atomic
+//! read-modify-write, no allocation), probes the shard's current map by the precomputed hash and
+//! compares the stored values in full: two different label-value lists never share a series even
+//! when their hashes collide.
 //!
 //! Inserting or removing a series (the cold path) takes the family's writer mutex, copies the one
-//! shard it touches, edits the copy and publishes it with a `store`; readers never wait for it.
+//! shard it touches, edits the copy and publishes it with [`RcuCell::replace`]; readers never wait
+//! for it, and the old map is freed once no pinned reader can hold it.
 //!
 //! # Invariants
 //! 1. A label-value list maps to at most one series: inserts re-check the shard under the writer
@@ -21,10 +22,11 @@
 //!    cache is rebuilt whenever the set of series changed.
 //!
 //! # Memory ordering
-//! `ArcSwap` publishes a new map with release semantics and loads it with acquire semantics, so
-//! a reader that sees a map sees every series in it fully built. `len` and `generation` are
-//! updated under the writer mutex; readers use them only as hints (`len` to skip the mutex when
-//! the family is full, `generation` to decide whether to re-sort), so `Relaxed`/`Acquire` suffice.
+//! `RcuCell` publishes a new map with a release swap and readers load it with acquire, so a reader
+//! that sees a map sees every series in it fully built; reclamation safety is argued in
+//! [`rcu`](crate::primitives::rcu). `len` and `generation` are updated under the writer mutex;
+//! readers use them only as hints (`len` to skip the mutex when the family is full, `generation`
+//! to decide whether to re-sort), so `Relaxed`/`Acquire` suffice.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -37,11 +39,12 @@ use smallvec::SmallVec;
 
 use super::{Descriptor, Metric};
 use crate::encoder::text::render_labels;
-// Through the crate's shim, so the loom models explore the family's real code: `std`, `arc_swap`
-// normally; loom's primitives and a loom-visible `ArcSwap` stand-in under `--cfg loom`. The
-// `OnceLock`s stay `std`: they are only initialised with plain moves (no loom operation inside),
-// so they cannot block a loom thread, and loom does not explore them.
-use crate::sync::{ArcSwap, AtomicU64, AtomicUsize, Guard, Mutex};
+// Through the crate's shim, so the loom models explore the family's real code: `std` and
+// `primitives::rcu` normally; loom's primitives and a loom-visible `RcuCell` stand-in under
+// `--cfg loom` (see `crate::sync`). The `OnceLock`s stay `std`: they are only initialised with
+// plain moves (no loom operation inside), so they cannot block a loom thread, and loom does not
+// explore them.
+use crate::sync::{AtomicU64, AtomicUsize, Domain, Mutex, Pin, RcuCell};
 use crate::{Counter, Error};
 
 /// The label value every label of the overflow series carries.
@@ -142,7 +145,7 @@ impl<M: Metric> Clone for Family<M> {
 pub(crate) struct FamilyInner<M: Metric> {
     pub(crate) desc: Arc<Descriptor>,
     pub(crate) config: M::Config,
-    shards: Box<[ArcSwap<ShardMap<M>>]>,
+    shards: Box<[RcuCell<ShardMap<M>>]>,
     hasher: ahash::RandomState,
     writer: Mutex<()>,
     len: AtomicUsize,
@@ -166,7 +169,7 @@ struct SortedCache<M> {
 /// A borrowed series handle returned by [`Family::with_label_values`]: it dereferences to the
 /// metric and keeps the series' map alive without touching any shared reference count.
 pub struct SeriesRef<'a, M> {
-    _guard: Option<Guard<Arc<ShardMap<M>>>>,
+    _pin: Option<Pin<'static>>,
     metric: *const M,
     _family: PhantomData<&'a M>,
 }
@@ -176,9 +179,9 @@ impl<M> Deref for SeriesRef<'_, M> {
 
     #[inline(always)]
     fn deref(&self) -> &M {
-        // SAFETY: `metric` points into a `Series` owned by an `Arc` that is either held by the
-        // shard map `_guard` keeps alive, or is the family's overflow series, which lives as long
-        // as the family borrowed for `'a`.
+        // SAFETY: `metric` points into a `Series` owned by an `Arc` that is either held by a
+        // shard map loaded under `_pin` (which keeps it from being freed), or is the family's
+        // overflow series, which lives as long as the family borrowed for `'a`.
         unsafe { &*self.metric }
     }
 }
@@ -223,7 +226,7 @@ impl<M: Metric> Family<M> {
             inner: Arc::new(FamilyInner {
                 desc,
                 config,
-                shards: (0..SHARDS).map(|_| ArcSwap::default()).collect(),
+                shards: (0..SHARDS).map(|_| RcuCell::default()).collect(),
                 hasher: new_hasher(),
                 writer: Mutex::new(()),
                 len: AtomicUsize::new(0),
@@ -292,7 +295,7 @@ impl<M: Metric> Family<M> {
     }
 
     #[inline(always)]
-    fn shard(&self, hash: u64) -> &ArcSwap<ShardMap<M>> {
+    fn shard(&self, hash: u64) -> &RcuCell<ShardMap<M>> {
         // Bits 32..37: independent of the low bits the map uses for its slot and of the top
         // bits it uses for its control bytes.
         &self.inner.shards[(hash >> 32) as usize % SHARDS]
@@ -315,19 +318,21 @@ impl<M: Metric> Family<M> {
             });
         }
         let hash = self.hash(values);
-        let guard = self.shard(hash).load();
-        let found = guard
+        let pin = Pin::current();
+        let found = self
+            .shard(hash)
+            .load(&pin)
             .get(&hash)
             .and_then(|bucket| bucket.iter().find(|s| s.matches(values)))
             .map(|s| &s.metric as *const M);
         match found {
             Some(metric) => Ok(SeriesRef {
-                _guard: Some(guard),
+                _pin: Some(pin),
                 metric,
                 _family: PhantomData,
             }),
             None => {
-                drop(guard);
+                drop(pin);
                 self.insert_slow(hash, values)
             }
         }
@@ -345,8 +350,8 @@ impl<M: Metric> Family<M> {
             return None;
         }
         let hash = self.hash(values);
-        let guard = self.shard(hash).load();
-        let bucket = guard.get(&hash)?;
+        let pin = Pin::current();
+        let bucket = self.shard(hash).load(&pin).get(&hash)?;
         bucket
             .iter()
             .find(|s| s.matches(values))
@@ -371,7 +376,10 @@ impl<M: Metric> Family<M> {
         }
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let shard = self.shard(hash);
-        let current = shard.load_full();
+        // Under the writer mutex the map cannot change; copy it, then unpin before replacing so
+        // the old map can be freed right away.
+        let pin = Pin::current();
+        let current = shard.load(&pin);
         let exists = current
             .get(&hash)
             .is_some_and(|b| b.iter().any(|s| s.matches(values)));
@@ -385,9 +393,10 @@ impl<M: Metric> Family<M> {
             return self.fold_into_overflow();
         }
         let series = Arc::new(self.new_series(values)?);
-        let mut next: ShardMap<M> = (*current).clone();
+        let mut next: ShardMap<M> = current.clone();
+        drop(pin);
         next.entry(hash).or_default().push(series);
-        shard.store(Arc::new(next));
+        shard.replace(next, Domain::global());
         inner.len.fetch_add(1, Relaxed);
         inner.generation.fetch_add(1, Release);
         drop(_writer);
@@ -416,7 +425,7 @@ impl<M: Metric> Family<M> {
             }
         };
         Ok(SeriesRef {
-            _guard: None,
+            _pin: None,
             metric: &series.metric,
             _family: PhantomData,
         })
@@ -447,21 +456,23 @@ impl<M: Metric> Family<M> {
         let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let shard = self.shard(hash);
-        let current = shard.load_full();
+        let pin = Pin::current();
+        let current = shard.load(&pin);
         let Some(bucket) = current.get(&hash) else {
             return false;
         };
         if !bucket.iter().any(|s| s.matches(values)) {
             return false;
         }
-        let mut next: ShardMap<M> = (*current).clone();
+        let mut next: ShardMap<M> = current.clone();
+        drop(pin);
         if let Some(bucket) = next.get_mut(&hash) {
             bucket.retain(|s| !s.matches(values));
             if bucket.is_empty() {
                 next.remove(&hash);
             }
         }
-        shard.store(Arc::new(next));
+        shard.replace(next, Domain::global());
         inner.len.fetch_sub(1, Relaxed);
         inner.generation.fetch_add(1, Release);
         true
@@ -473,7 +484,8 @@ impl<M: Metric> Family<M> {
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut removed = 0;
         for shard in inner.shards.iter() {
-            let current = shard.load_full();
+            let pin = Pin::current();
+            let current = shard.load(&pin);
             let mut next: ShardMap<M> = ShardMap::default();
             let mut shard_removed = 0;
             for (h, bucket) in current.iter() {
@@ -490,10 +502,11 @@ impl<M: Metric> Family<M> {
                     next.insert(*h, kept);
                 }
             }
+            drop(pin);
             if shard_removed == 0 {
                 continue;
             }
-            shard.store(Arc::new(next));
+            shard.replace(next, Domain::global());
             removed += shard_removed;
         }
         if removed > 0 {
@@ -518,11 +531,13 @@ impl<M: Metric> Family<M> {
         let generation = inner.generation.load(Acquire);
         if cache.generation != generation {
             cache.series.clear();
+            let pin = Pin::current();
             for shard in inner.shards.iter() {
                 cache
                     .series
-                    .extend(shard.load().values().flatten().cloned());
+                    .extend(shard.load(&pin).values().flatten().cloned());
             }
+            drop(pin);
             cache
                 .series
                 .sort_unstable_by(|a, b| a.values.cmp(&b.values));

@@ -260,6 +260,11 @@ impl<M: Metric> RegisteredFamily for Family<M> {
     }
 }
 
+/// The default cardinality cap of a summary family: a summary series keeps about 15 KiB of bucket
+/// counts per recording thread (see [`primitives::summary`](crate::primitives::summary)), so its
+/// families are capped lower than the others' [`DEFAULT_MAX_SERIES`].
+pub const DEFAULT_MAX_SUMMARY_SERIES: usize = 1_024;
+
 /// Options for registering a family beyond name, help and labels.
 #[derive(Debug, Clone)]
 pub struct FamilyOptions {
@@ -521,7 +526,8 @@ impl Registry {
         self.register(name, help, labels, buckets, FamilyOptions::default())
     }
 
-    /// Registers a summary family.
+    /// Registers a summary family (capped at [`DEFAULT_MAX_SUMMARY_SERIES`] series; use
+    /// [`Registry::register`] for another cap).
     pub fn summary_family(
         &self,
         name: &str,
@@ -530,7 +536,15 @@ impl Registry {
         config: SummaryConfig,
     ) -> Result<Family<Summary>, Error> {
         config.validate()?;
-        self.register(name, help, labels, config, FamilyOptions::default())
+        self.register(
+            name,
+            help,
+            labels,
+            config,
+            FamilyOptions {
+                max_series: DEFAULT_MAX_SUMMARY_SERIES,
+            },
+        )
     }
 
     /// Registers an info family.
@@ -559,6 +573,12 @@ impl Registry {
     pub fn histogram(&self, name: &str, help: &str, buckets: Buckets) -> Result<Histogram, Error> {
         self.histogram_family(name, help, &[], buckets)?
             .get_or_create::<&str>(&[])
+    }
+
+    /// The registry's own `agentcore_telemetry_series_overflow_total{family}` counter family
+    /// (read by structured snapshots, which cannot reach it through the type-erased list).
+    pub(crate) fn overflow_family(&self) -> &Family<Counter> {
+        &self.inner.overflow
     }
 
     /// The names of the registered families, sorted.

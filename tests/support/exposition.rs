@@ -1,12 +1,12 @@
 //! A strict parser of the Prometheus text format 0.0.4, for tests.
 //!
 //! Stricter than Prometheus itself: it rejects everything `encode_text()` must never produce —
-//! a missing final newline, `\r` anywhere but inside a label value or HELP text (so CRLF line
-//! ends are refused), escapes other than those the format allows, HELP/TYPE after a
-//! sample or twice, interleaved families, duplicate label names, duplicate series, timestamps,
-//! trailing commas, non-canonical spellings of `+Inf`/`-Inf`/`NaN` — and checks the histogram
-//! invariants (`+Inf` bucket present and equal to `_count`, cumulative buckets in increasing
-//! `le` order).
+//! a missing final newline, escapes other than those the format allows, HELP/TYPE after a sample
+//! or twice, interleaved families, duplicate label names, duplicate series, timestamps, trailing
+//! commas, values that are not canonical floats (`1\r` included) — and checks the histogram
+//! invariants (`+Inf` bucket present and equal to `_count`, cumulative buckets in increasing `le`
+//! order). Raw `\r`, tab and NUL bytes inside a label value are legal (promtool accepts them) and
+//! must round-trip.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -180,10 +180,6 @@ pub fn parse(text: &str) -> Result<Vec<Family>, String> {
     if !text.ends_with('\n') {
         return Err("the exposition must end with a newline".into());
     }
-    // A raw `\r` is legal 0.0.4 inside a label value and in HELP text (the format escapes only
-    // `\\`, `\"` and line feed; promtool and Prometheus accept it there), so it is allowed there
-    // and nowhere else: every other token check below refuses it (names, values, TYPE keywords),
-    // which rejects CRLF line ends.
     let mut families: Vec<Family> = Vec::new();
     let mut closed: HashSet<String> = HashSet::new();
     let mut series: HashSet<(String, Vec<(String, String)>)> = HashSet::new();
