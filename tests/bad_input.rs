@@ -921,3 +921,72 @@ fn extract_ignores_every_hostile_header_and_says_why() {
     assert!(ex.trace_state.is_empty());
     assert_eq!(ex.errors, [(TRACESTATE, PropagationError::DuplicateKey)]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Collector
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_custom_metric_colliding_with_a_built_in_is_refused() {
+    use agentcore_telemetry::collector::{MetricType, BUILTIN_METRICS, REJECTED_METRIC};
+    use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
+
+    let _g = serial();
+    let c = MetricsCollector::new();
+    c.record_tool_execution("calculator", 0.25, "success", None);
+    c.record_agent_created(AgentPhilosophy::React, "success");
+    let before = c.encode_text();
+    parse(&before).unwrap();
+
+    // Every built-in name, with or without the `agentcore_` prefix, even with the very shape of
+    // the built-in (which `get_or_register` alone would hand back as if it were custom).
+    for builtin in BUILTIN_METRICS.iter() {
+        let short = builtin.name.strip_prefix("agentcore_").unwrap();
+        for name in [builtin.name, short] {
+            let err = c
+                .create_custom_metric(name, MetricType::Counter, "mine", builtin.labels)
+                .err()
+                .unwrap_or_else(|| panic!("{name} was accepted"));
+            assert_eq!(
+                err,
+                Error::DuplicateMetric {
+                    name: builtin.name.into()
+                },
+                "{name}"
+            );
+        }
+        assert!(c.get_custom_metric(builtin.name).is_none());
+    }
+    // The telemetry's own families.
+    for own in [REJECTED_METRIC, OVERFLOW_METRIC] {
+        assert_eq!(
+            c.create_custom_metric(own, MetricType::Gauge, "mine", &[])
+                .err(),
+            Some(Error::DuplicateMetric { name: own.into() })
+        );
+    }
+    // A sample name a built-in histogram writes (`_count`, `_sum`, `_bucket`).
+    let histogram = BUILTIN_METRICS
+        .iter()
+        .find(|b| b.kind == agentcore_telemetry::MetricKind::Histogram)
+        .unwrap();
+    for suffix in ["_count", "_sum", "_bucket"] {
+        let name = format!("{}{suffix}", histogram.name);
+        assert_eq!(
+            c.create_custom_metric(&name, MetricType::Counter, "mine", &[])
+                .err(),
+            Some(Error::DuplicateMetric { name: name.clone() }),
+            "{name}"
+        );
+    }
+    // Name rules apply to the prefixed name.
+    assert_eq!(
+        c.create_custom_metric("bad name", MetricType::Counter, "mine", &[])
+            .err(),
+        Some(Error::InvalidMetricName {
+            name: "agentcore_bad name".into()
+        })
+    );
+    // Nothing changed: the exposition is byte-identical.
+    assert_eq!(c.encode_text(), before);
+}
