@@ -34,7 +34,9 @@ pub mod exporter;
 pub mod primitives;
 pub mod propagation;
 pub mod registry;
+pub mod tracer;
 
+pub use agentcore_telemetry_macros::trace_operation;
 pub use collector::{
     get_metrics_collector, AgentPhilosophy, CollectorConfig, CustomMetric, MetricType,
     MetricsCollector, MetricsSnapshot, SystemMonitor,
@@ -45,6 +47,12 @@ pub use error::Error;
 pub use exporter::{ExporterConfig, ExpositionSource, MetricsExporter};
 pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 pub use registry::{Family, MetricKind, Registry, SeriesRef};
+pub use tracer::{
+    get_distributed_tracer, init_distributed_tracer, ContextGuard, DetachedSpan, DistributedTracer,
+    FutureExt, Instrumented, KeyValue, Sampler, Span, SpanId, SpanKind, SpanLimits, SpanRecord,
+    SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig, TracerStats, TracingMetrics,
+    Value,
+};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

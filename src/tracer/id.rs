@@ -1,0 +1,242 @@
+//! Trace and span identifiers: random, never zero, printed as W3C lowercase hex.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+
+/// A 128-bit trace identifier, never zero, displayed as 32 lowercase hex digits (W3C Trace Context).
+///
+/// ```
+/// use agentcore_telemetry::TraceId;
+///
+/// let id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+/// assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert!(TraceId::from_hex("00000000000000000000000000000000").is_none());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(u128);
+
+/// A 64-bit span identifier, never zero, displayed as 16 lowercase hex digits (W3C Trace Context).
+///
+/// ```
+/// use agentcore_telemetry::SpanId;
+///
+/// let id = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+/// assert_eq!(id.to_u64(), 0x00f0_67aa_0ba9_02b7);
+/// assert_eq!(id.to_string(), "00f067aa0ba902b7");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(u64);
+
+impl TraceId {
+    /// A new random, non-zero trace id (thread-local generator, no allocation, no lock).
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceId;
+    /// assert_ne!(TraceId::random(), TraceId::random());
+    /// ```
+    #[inline]
+    pub fn random() -> Self {
+        loop {
+            let v = next_u128();
+            if v != 0 {
+                return TraceId(v);
+            }
+        }
+    }
+
+    /// The id for a raw value, or `None` for the invalid all-zero id.
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceId;
+    /// assert_eq!(TraceId::from_u128(7).unwrap().to_u128(), 7);
+    /// assert!(TraceId::from_u128(0).is_none());
+    /// ```
+    pub fn from_u128(v: u128) -> Option<Self> {
+        (v != 0).then_some(TraceId(v))
+    }
+
+    /// The raw 128-bit value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceId;
+    /// assert_eq!(TraceId::from_hex("000000000000000000000000000000ff").unwrap().to_u128(), 255);
+    /// ```
+    pub fn to_u128(self) -> u128 {
+        self.0
+    }
+
+    /// Parses exactly 32 lowercase hex digits (the W3C form); rejects uppercase, other lengths
+    /// and the all-zero id.
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceId;
+    /// assert!(TraceId::from_hex("4BF92F3577B34DA6A3CE929D0E0E4736").is_none());
+    /// assert!(TraceId::from_hex("abc").is_none());
+    /// ```
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 32 {
+            return None;
+        }
+        parse_lower_hex(s.as_bytes()).and_then(Self::from_u128)
+    }
+
+    /// Maps a caller-supplied id to a trace id: a valid W3C id (see [`TraceId::from_hex`]) is
+    /// used as is; any other string (for example `"request-123"`) is hashed with 128-bit
+    /// FNV-1a, a fixed, platform-independent hash, so the same external id always maps to the
+    /// same trace id, across calls, processes and machines. The all-zero result (never seen in
+    /// practice) is mapped to 1.
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceId;
+    /// let a = TraceId::from_external("request-123");
+    /// assert_eq!(a, TraceId::from_external("request-123"));
+    /// assert_ne!(a, TraceId::from_external("request-124"));
+    /// let w3c = "4bf92f3577b34da6a3ce929d0e0e4736";
+    /// assert_eq!(TraceId::from_external(w3c).to_string(), w3c);
+    /// ```
+    pub fn from_external(s: &str) -> Self {
+        if let Some(id) = Self::from_hex(s) {
+            return id;
+        }
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut h = OFFSET;
+        for &b in s.as_bytes() {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        TraceId(if h == 0 { 1 } else { h })
+    }
+
+    /// The low 64 bits, which the ratio sampler compares against its threshold.
+    pub(crate) fn low_u64(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+impl SpanId {
+    /// A new random, non-zero span id (thread-local generator, no allocation, no lock).
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanId;
+    /// assert_ne!(SpanId::random().to_u64(), 0);
+    /// ```
+    #[inline]
+    pub fn random() -> Self {
+        loop {
+            let v = next_u64();
+            if v != 0 {
+                return SpanId(v);
+            }
+        }
+    }
+
+    /// The id for a raw value, or `None` for the invalid all-zero id.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanId;
+    /// assert!(SpanId::from_u64(0).is_none());
+    /// ```
+    pub fn from_u64(v: u64) -> Option<Self> {
+        (v != 0).then_some(SpanId(v))
+    }
+
+    /// The raw 64-bit value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanId;
+    /// assert_eq!(SpanId::from_u64(9).unwrap().to_u64(), 9);
+    /// ```
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Parses exactly 16 lowercase hex digits; rejects uppercase, other lengths and zero.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanId;
+    /// assert!(SpanId::from_hex("0000000000000000").is_none());
+    /// assert!(SpanId::from_hex("00f067aa0ba902b7").is_some());
+    /// ```
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 16 {
+            return None;
+        }
+        parse_lower_hex(s.as_bytes()).and_then(|v| Self::from_u64(v as u64))
+    }
+}
+
+fn parse_lower_hex(bytes: &[u8]) -> Option<u128> {
+    let mut v: u128 = 0;
+    for &b in bytes {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u128::from(d);
+    }
+    Some(v)
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({:032x})", self.0)
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({:016x})", self.0)
+    }
+}
+
+thread_local! {
+    // wyrand state; 0 means "not seeded yet". A `const` initializer with no destructor
+    // makes each access a plain thread-pointer-relative load (a lazily initialized
+    // thread-local checks its state on every access).
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+fn seed() -> u64 {
+    let mut h = ahash::RandomState::new().build_hasher();
+    h.write_usize(&h as *const _ as usize);
+    h.finish() | 1
+}
+
+/// wyrand: one add, one 128-bit multiply; passes BigCrush, period 2^64 per thread.
+#[inline]
+fn wyrand(state: &Cell<u64>) -> u64 {
+    let mut s = state.get();
+    if s == 0 {
+        s = seed();
+    }
+    let x = s.wrapping_add(0xa076_1d64_78bd_642f);
+    state.set(x);
+    let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
+    (t as u64) ^ ((t >> 64) as u64)
+}
+
+#[inline]
+fn next_u64() -> u64 {
+    RNG.try_with(wyrand).unwrap_or(0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline]
+fn next_u128() -> u128 {
+    RNG.try_with(|s| (u128::from(wyrand(s)) << 64) | u128::from(wyrand(s)))
+        .unwrap_or(0x9e37_79b9_7f4a_7c15)
+}

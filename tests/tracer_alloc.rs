@@ -1,0 +1,129 @@
+//! Proves the tracer's hot path allocates nothing, with a counting global allocator.
+//!
+//! This binary holds a single test function, so no other test thread allocates while it
+//! counts.
+
+use agentcore_telemetry::{
+    DistributedTracer, FutureExt, KeyValue, SpanKind, SpanStatus, TracerConfig,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(iterations: usize, mut f: impl FnMut()) -> usize {
+    for _ in 0..100 {
+        f(); // warm up: thread-locals, clock calibration, context stack capacity
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..iterations {
+        f();
+    }
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+fn noop_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: every vtable function ignores the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn hot_path_allocates_nothing() {
+    // Capacity 256 so the loops below wrap the span log many times (overwrites included).
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 256,
+        ..TracerConfig::default()
+    });
+    const N: usize = 10_000;
+
+    // Span start (static name, 2 inline attributes) + 2 attributes + 1 event + finish.
+    let n = allocations_in(N, || {
+        let mut span = tracer.start_span(
+            "create_agent",
+            SpanKind::Internal,
+            [
+                KeyValue::new("philosophy", "react"),
+                KeyValue::new("priority", 1),
+            ],
+        );
+        span.set_attribute("agent_id", "agent-789");
+        span.set_attribute("retries", 3);
+        span.add_event("agent_started", [KeyValue::new("container", "c-1")]);
+        tracer.finish_span(span, SpanStatus::Ok, None);
+    });
+    assert_eq!(n, 0, "sampled span: {n} allocations in {N} iterations");
+    assert!(tracer.stats().spans_overwritten > 0);
+
+    // Nested spans, drop-finish, out-of-order finish.
+    let n = allocations_in(N, || {
+        let parent = tracer.start_span("parent", SpanKind::Server, []);
+        let child = tracer.start_span("child", SpanKind::Internal, []);
+        parent.end();
+        drop(child);
+    });
+    assert_eq!(n, 0, "nested spans: {n} allocations");
+
+    // An instrumented future polled to completion.
+    let waker = noop_waker();
+    let n = allocations_in(N, || {
+        let span = tracer.start_span("poll", SpanKind::Internal, []);
+        let fut = pin!(async { 1 }.in_span(span));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(fut.poll(&mut cx), Poll::Ready(1));
+    });
+    assert_eq!(n, 0, "instrumented future: {n} allocations");
+
+    // The unsampled path, root and child.
+    let unsampled = DistributedTracer::new(TracerConfig {
+        sample_ratio: 0.0,
+        span_log_capacity: 16,
+        ..TracerConfig::default()
+    });
+    let n = allocations_in(N, || {
+        let mut span = unsampled.start_span("skipped", SpanKind::Internal, [KeyValue::new("a", 1)]);
+        span.set_attribute("b", 2);
+        span.add_event("e", []);
+        let child = unsampled.start_span("child", SpanKind::Internal, []);
+        assert!(!child.is_recording());
+        child.end();
+        span.finish(SpanStatus::Ok);
+    });
+    assert_eq!(n, 0, "unsampled span: {n} allocations");
+    assert_eq!(unsampled.stats().spans_started, 0);
+}

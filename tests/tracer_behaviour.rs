@@ -1,0 +1,389 @@
+//! Tracer behaviour beyond the spec scenarios: context restoration, drop-finish, status
+//! rules, limits, sampling, the span log's wrap-around and concurrent readers.
+
+use agentcore_telemetry::{
+    DistributedTracer, KeyValue, SpanKind, SpanLimits, SpanStatus, TraceContext, TraceId,
+    TracerConfig,
+};
+
+fn tracer_with(config: TracerConfig) -> DistributedTracer {
+    DistributedTracer::new(config)
+}
+
+fn tracer() -> DistributedTracer {
+    tracer_with(TracerConfig {
+        span_log_capacity: 1024,
+        ..TracerConfig::default()
+    })
+}
+
+#[test]
+fn finishing_out_of_order_keeps_the_innermost_open_span_current() {
+    let t = tracer();
+    let a = t.start_span("a", SpanKind::Internal, []);
+    let b = t.start_span("b", SpanKind::Internal, []);
+    let c = t.start_span("c", SpanKind::Internal, []);
+    let (a_id, b_id, c_id) = (a.span_id(), b.span_id(), c.span_id());
+    // Finish the middle one first: c stays current.
+    b.end();
+    assert_eq!(t.current_context().unwrap().span_id(), Some(c_id));
+    let d = t.start_span("d", SpanKind::Internal, []);
+    assert_eq!(d.parent_span_id(), Some(c_id));
+    d.end();
+    // Finish c: a (b is gone) is current again.
+    c.end();
+    assert_eq!(t.current_context().unwrap().span_id(), Some(a_id));
+    let e = t.start_span("e", SpanKind::Internal, []);
+    assert_eq!(e.parent_span_id(), Some(a_id));
+    e.end();
+    a.end();
+    assert!(t.current_context().is_none());
+    assert_eq!(t.get_span_by_id(c_id).unwrap().parent_span_id, Some(b_id));
+}
+
+#[test]
+fn dropping_an_unfinished_span_finishes_it_unset_and_restores_the_parent() {
+    let t = tracer();
+    let parent = t.start_span("parent", SpanKind::Internal, []);
+    let child_id = {
+        let mut child = t.start_span("child", SpanKind::Internal, []);
+        child.set_attribute("k", 1);
+        child.span_id()
+    };
+    let r = t.get_span_by_id(child_id).expect("finished by drop");
+    assert_eq!(r.status, SpanStatus::Unset);
+    assert_eq!(r.parent_span_id, Some(parent.span_id()));
+    assert_eq!(
+        t.current_context().unwrap().span_id(),
+        Some(parent.span_id())
+    );
+    let s = t.stats();
+    assert_eq!((s.spans_started, s.spans_finished), (2, 1));
+    drop(parent);
+    assert_eq!(t.stats().spans_finished, 2);
+    assert!(t.current_context().is_none());
+}
+
+#[test]
+fn status_rules_ok_is_final_and_unset_is_ignored() {
+    let t = tracer();
+    let mut s = t.start_span("s", SpanKind::Internal, []);
+    s.set_status(SpanStatus::Error, "first");
+    s.set_status(SpanStatus::Unset, "ignored");
+    assert_eq!(s.status(), SpanStatus::Error);
+    s.set_status(SpanStatus::Ok, "message dropped for ok");
+    s.set_status(SpanStatus::Error, "too late");
+    let id = s.span_id();
+    t.finish_span(s, SpanStatus::Error, Some("also too late"));
+    let r = t.get_span_by_id(id).unwrap();
+    assert_eq!((r.status, &*r.status_message), (SpanStatus::Ok, ""));
+}
+
+#[test]
+fn limits_drop_extra_items_and_count_them() {
+    let t = tracer_with(TracerConfig {
+        limits: SpanLimits {
+            max_attributes: 3,
+            max_events: 2,
+            max_links: 1,
+            max_attributes_per_event: 1,
+            max_attributes_per_link: 1,
+            max_attribute_value_len: None,
+        },
+        ..TracerConfig::default()
+    });
+    let mut s = t.start_span(
+        "limited",
+        SpanKind::Internal,
+        (0..5).map(|i| KeyValue::new(format!("init{i}"), i)),
+    );
+    s.set_attribute("init0", 100); // replacing an existing key is always allowed
+    s.set_attribute("late", 1);
+    for i in 0..4 {
+        s.add_event("e", [KeyValue::new("a", i), KeyValue::new("b", i)]);
+    }
+    for _ in 0..3 {
+        s.add_link(
+            TraceId::random(),
+            agentcore_telemetry::SpanId::random(),
+            [KeyValue::new("x", 1), KeyValue::new("y", 2)],
+        );
+    }
+    let id = s.span_id();
+    s.end();
+    let r = t.get_span_by_id(id).unwrap();
+    assert_eq!(r.attributes.len(), 3);
+    assert_eq!(
+        r.attribute("init0"),
+        Some(&agentcore_telemetry::Value::I64(100))
+    );
+    assert_eq!(r.dropped_attributes_count, 3); // init3, init4, late
+    assert_eq!((r.events.len(), r.dropped_events_count), (2, 2));
+    assert_eq!(
+        (
+            r.events[0].attributes.len(),
+            r.events[0].dropped_attributes_count
+        ),
+        (1, 1)
+    );
+    assert_eq!((r.links.len(), r.dropped_links_count), (1, 2));
+    assert_eq!(r.links[0].dropped_attributes_count, 1);
+}
+
+#[test]
+fn default_limits_are_128_and_a_long_lived_span_stays_bounded() {
+    let t = tracer();
+    let mut s = t.start_span("connection", SpanKind::Server, []);
+    for i in 0..1000 {
+        s.add_event("frame", [KeyValue::new("i", i)]);
+    }
+    let id = s.span_id();
+    s.end();
+    let r = t.get_span_by_id(id).unwrap();
+    assert_eq!((r.events.len(), r.dropped_events_count), (128, 872));
+}
+
+#[test]
+fn sampling_ratio_zero_records_nothing_but_propagates() {
+    let t = tracer_with(TracerConfig {
+        sample_ratio: 0.0,
+        ..TracerConfig::default()
+    });
+    let mut root = t.start_span("root", SpanKind::Server, [KeyValue::new("a", 1)]);
+    root.add_event("e", []);
+    assert!(!root.is_recording());
+    let child = t.start_span("child", SpanKind::Internal, []);
+    assert!(!child.is_recording());
+    assert_eq!(child.trace_id(), root.trace_id());
+    assert!(!child.context().is_sampled());
+    child.end();
+    root.end();
+    let s = t.stats();
+    assert_eq!(
+        (s.spans_started, s.spans_finished, s.spans_unsampled),
+        (0, 0, 2)
+    );
+    assert_eq!(t.get_metrics().total_spans, 0);
+}
+
+#[test]
+fn sampling_ratio_one_records_everything() {
+    let t = tracer();
+    for _ in 0..100 {
+        t.start_span("s", SpanKind::Internal, []).end();
+    }
+    assert_eq!(t.get_metrics().total_spans, 100);
+    assert_eq!(t.stats().spans_unsampled, 0);
+}
+
+#[test]
+fn sampling_ratio_half_is_statistical_and_deterministic_per_trace() {
+    let t = tracer_with(TracerConfig {
+        sample_ratio: 0.5,
+        span_log_capacity: 16_384,
+        ..TracerConfig::default()
+    });
+    let n = 10_000;
+    let mut sampled_roots = 0;
+    for _ in 0..n {
+        let root = t.start_span("root", SpanKind::Server, []);
+        let child = t.start_span("child", SpanKind::Internal, []);
+        // A child always follows its parent.
+        assert_eq!(child.is_recording(), root.is_recording());
+        if root.is_recording() {
+            sampled_roots += 1;
+        }
+    }
+    // Binomial(10000, 0.5): sd = 50; allow 6 sd.
+    assert!((4_700..=5_300).contains(&sampled_roots), "{sampled_roots}");
+    let s = t.stats();
+    assert_eq!(s.spans_started, 2 * sampled_roots);
+    assert_eq!(s.spans_unsampled, 2 * (n - sampled_roots));
+    // The same trace id gets the same decision in every tracer with that ratio.
+    let other = tracer_with(TracerConfig {
+        sample_ratio: 0.5,
+        ..TracerConfig::default()
+    });
+    for i in 0..200 {
+        let id = TraceId::from_external(&format!("req-{i}"));
+        let decide = |tr: &DistributedTracer| {
+            tr.start_trace(Some(&id.to_string()), [("k", "v")])
+                .is_sampled()
+        };
+        assert_eq!(decide(&t), decide(&other));
+    }
+}
+
+#[test]
+fn sampling_respects_a_remote_parent_flag() {
+    let never = tracer_with(TracerConfig {
+        sample_ratio: 0.0,
+        ..TracerConfig::default()
+    });
+    let sampled_parent = TraceContext::new(
+        TraceId::random(),
+        agentcore_telemetry::SpanId::from_u64(5),
+        true,
+    );
+    let s = never.start_span_with_parent("s", SpanKind::Server, [], Some(&sampled_parent));
+    assert!(s.is_recording(), "a sampled parent wins over ratio 0");
+    drop(s);
+    let always = tracer();
+    let unsampled_parent = TraceContext::new(TraceId::random(), None, false);
+    let _cx = always.attach(unsampled_parent);
+    assert!(!always.start_span("s", SpanKind::Server, []).is_recording());
+}
+
+#[test]
+fn span_log_wraps_around_and_counts_overwrites() {
+    let t = tracer_with(TracerConfig {
+        span_log_capacity: 8,
+        span_log_shards: 1,
+        ..TracerConfig::default()
+    });
+    assert_eq!(t.span_log_capacity(), 8);
+    let ids: Vec<_> = (0..20)
+        .map(|i| {
+            let s = t.start_span("s", SpanKind::Internal, [KeyValue::new("i", i)]);
+            let id = s.span_id();
+            s.end();
+            id
+        })
+        .collect();
+    let s = t.stats();
+    assert_eq!(
+        (s.spans_finished, s.spans_overwritten, s.spans_dropped),
+        (20, 12, 0)
+    );
+    assert_eq!(t.get_metrics().total_spans, 8);
+    // The 8 newest survive, the 12 oldest are gone.
+    assert!(ids[..12].iter().all(|id| t.get_span_by_id(*id).is_none()));
+    assert!(ids[12..].iter().all(|id| t.get_span_by_id(*id).is_some()));
+}
+
+#[test]
+fn concurrent_writers_and_readers_account_for_every_span() {
+    let t = tracer_with(TracerConfig {
+        span_log_capacity: 64,
+        ..TracerConfig::default()
+    });
+    let per_thread = 5_000u64;
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for i in 0..per_thread {
+                    let mut span = t.start_span("w", SpanKind::Internal, []);
+                    span.set_attribute("i", i as i64);
+                    span.end();
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..200 {
+                let m = t.get_metrics();
+                assert!(m.total_spans <= t.span_log_capacity());
+            }
+        });
+    });
+    let stats = t.stats();
+    let stored = t.get_metrics().total_spans as u64;
+    assert_eq!(stats.spans_finished, 3 * per_thread);
+    // Every finished span is in the log, was overwritten, or was dropped on a busy slot.
+    assert_eq!(
+        stored + stats.spans_overwritten + stats.spans_dropped,
+        3 * per_thread
+    );
+    assert!(stored <= t.span_log_capacity() as u64 && stored > 0);
+}
+
+#[test]
+fn ids_are_nonzero_unique_and_hex() {
+    let t = tracer();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let s = t.start_span("s", SpanKind::Internal, []);
+        assert_ne!(s.span_id().to_u64(), 0);
+        assert_ne!(s.trace_id().to_u128(), 0);
+        assert!(seen.insert(s.span_id()));
+        assert_eq!(
+            agentcore_telemetry::SpanId::from_hex(&s.span_id().to_string()),
+            Some(s.span_id())
+        );
+        assert_eq!(
+            TraceId::from_hex(&s.trace_id().to_string()),
+            Some(s.trace_id())
+        );
+    }
+}
+
+#[test]
+fn counts_of_exited_threads_are_kept_and_their_blocks_folded() {
+    let t = tracer();
+    for round in 0..20u64 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                t.start_span("a", SpanKind::Internal, [])
+                    .finish(SpanStatus::Error);
+                t.start_span("b", SpanKind::Internal, []).end();
+            });
+        });
+        let stats = t.stats();
+        assert_eq!(stats.spans_finished, 2 * (round + 1));
+        assert_eq!(stats.spans_errored, round + 1);
+    }
+}
+
+#[test]
+fn long_string_values_are_truncated_at_a_char_boundary() {
+    let t = tracer_with(TracerConfig {
+        limits: SpanLimits {
+            max_attribute_value_len: Some(5),
+            ..SpanLimits::default()
+        },
+        ..TracerConfig::default()
+    });
+    let mut s = t.start_span(
+        "s",
+        SpanKind::Internal,
+        [KeyValue::new("static", "abcdefgh")],
+    );
+    s.set_attribute("owned", "héllo wörld".to_string()); // 'é' is 2 bytes: cut to "héll"
+    s.set_attribute("short", "abc");
+    s.set_attribute("number", 123_456_789);
+    s.add_event("e", [KeyValue::new("v", "0123456789")]);
+    let id = s.span_id();
+    s.end();
+    let r = t.get_span_by_id(id).unwrap();
+    let get = |k| r.attribute(k).unwrap().to_string();
+    assert_eq!(get("static"), "abcde");
+    assert_eq!(get("owned"), "héll");
+    assert_eq!(get("short"), "abc");
+    assert_eq!(get("number"), "123456789");
+    assert_eq!(r.events[0].attributes[0].value.to_string(), "01234");
+}
+
+#[test]
+fn removing_frames_in_any_order_keeps_the_others_in_order() {
+    let t = tracer();
+    let spans: Vec<_> = (0..5)
+        .map(|_| t.start_span("s", SpanKind::Internal, []))
+        .collect();
+    let ids: Vec<_> = spans.iter().map(|s| s.span_id()).collect();
+    let mut spans: Vec<_> = spans.into_iter().map(Some).collect();
+    // Finish 1, then 3: 4 stays current; then 4: 2 is current; then 0: 2 still current.
+    let mut finish = |i: usize| spans[i].take().unwrap().end();
+    let current = |t: &DistributedTracer| t.current_context().and_then(|c| c.span_id());
+    finish(1);
+    assert_eq!(current(&t), Some(ids[4]));
+    finish(3);
+    assert_eq!(current(&t), Some(ids[4]));
+    finish(4);
+    assert_eq!(current(&t), Some(ids[2]));
+    finish(0);
+    assert_eq!(current(&t), Some(ids[2]));
+    let child = t.start_span("child", SpanKind::Internal, []);
+    assert_eq!(child.parent_span_id(), Some(ids[2]));
+    drop(child);
+    finish(2);
+    assert_eq!(current(&t), None);
+}
