@@ -990,3 +990,202 @@ fn a_custom_metric_colliding_with_a_built_in_is_refused() {
     // Nothing changed: the exposition is byte-identical.
     assert_eq!(c.encode_text(), before);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tracer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_span_with_thousands_of_attributes_events_and_links_keeps_the_limits_and_counts_drops() {
+    use agentcore_telemetry::{
+        DistributedTracer, KeyValue, SpanId, SpanKind, SpanLimits, SpanStatus, TraceId,
+        TracerConfig, Value,
+    };
+
+    let _g = serial();
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        span_log_shards: 1,
+        ..TracerConfig::default()
+    });
+    let limits = SpanLimits::default();
+    let (max_attrs, max_events, max_links) = (
+        limits.max_attributes as usize,
+        limits.max_events as usize,
+        limits.max_links as usize,
+    );
+    // Start attributes beyond the limit count too.
+    let start_attrs = (0..200).map(|i| KeyValue::new(format!("start.{i}"), i as i64));
+    let mut span = tracer.start_span("storm", SpanKind::Internal, start_attrs);
+    for i in 0..5_000 {
+        span.set_attribute(format!("attr.{i}"), format!("value-{i}"));
+    }
+    // Re-setting a kept key replaces its value and drops nothing.
+    span.set_attribute("start.0", "replaced");
+    for i in 0..3_000 {
+        let attrs = (0..200).map(|j| KeyValue::new(format!("e{j}"), j as i64));
+        span.add_event(format!("event-{i}"), attrs);
+    }
+    for _ in 0..1_000 {
+        span.add_link(TraceId::random(), SpanId::random(), []);
+    }
+    let id = span.span_id();
+    span.finish(SpanStatus::Ok);
+
+    let r = tracer.get_span_by_id(id).expect("the span is in the log");
+    assert_eq!(r.attributes.len(), max_attrs);
+    assert_eq!(
+        r.dropped_attributes_count as usize,
+        200 + 5_000 - max_attrs,
+        "every attribute past the limit is counted, the replacement is not"
+    );
+    assert_eq!(r.attribute("start.0"), Some(&Value::from("replaced")));
+    assert_eq!(r.events.len(), max_events);
+    assert_eq!(r.dropped_events_count as usize, 3_000 - max_events);
+    assert_eq!(r.events[0].name, "event-0");
+    assert_eq!(
+        r.events[max_events - 1].name,
+        format!("event-{}", max_events - 1)
+    );
+    for event in &r.events {
+        assert_eq!(
+            event.attributes.len(),
+            limits.max_attributes_per_event as usize
+        );
+        assert_eq!(
+            event.dropped_attributes_count as usize,
+            200 - limits.max_attributes_per_event as usize
+        );
+    }
+    assert_eq!(r.links.len(), max_links);
+    assert_eq!(r.dropped_links_count as usize, 1_000 - max_links);
+
+    // A value-length limit truncates at a character boundary, never inside one.
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        span_log_shards: 1,
+        limits: SpanLimits {
+            max_attribute_value_len: Some(5),
+            ..SpanLimits::default()
+        },
+        ..TracerConfig::default()
+    });
+    let mut span = tracer.start_span("long", SpanKind::Internal, []);
+    span.set_attribute("k", "ééé".repeat(100_000)); // 2-byte characters, 600 000 bytes
+    let id = span.span_id();
+    span.end();
+    let r = tracer.get_span_by_id(id).unwrap();
+    assert_eq!(r.attribute("k"), Some(&Value::from("éé")));
+}
+
+#[test]
+fn spans_never_finished_are_finished_by_their_dropped_guards() {
+    use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+
+    let _g = serial();
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        span_log_shards: 1,
+        ..TracerConfig::default()
+    });
+    let (outer_id, inner_id, detached_id, trace_id);
+    {
+        let outer = tracer.start_span("outer", SpanKind::Internal, []);
+        let inner = tracer.start_span("inner", SpanKind::Internal, []);
+        let detached = tracer.start_detached_span("detached", SpanKind::Internal, []);
+        (outer_id, inner_id, detached_id) = (outer.span_id(), inner.span_id(), detached.span_id());
+        trace_id = outer.trace_id();
+        assert_eq!(inner.parent_span_id(), Some(outer_id));
+        // Dropped out of order and never finished.
+        drop(outer);
+        drop(detached);
+        drop(inner);
+    }
+    // A span whose thread panics is finished by unwinding.
+    let panicked_id = std::thread::scope(|s| {
+        s.spawn(|| {
+            let span = tracer.start_span("doomed", SpanKind::Internal, []);
+            let id = span.span_id();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _span = span;
+                panic!("boom");
+            }))
+            .unwrap_err();
+            id
+        })
+        .join()
+        .unwrap()
+    });
+    for (id, status) in [
+        (outer_id, SpanStatus::Unset),
+        (inner_id, SpanStatus::Unset),
+        (detached_id, SpanStatus::Unset),
+        (panicked_id, SpanStatus::Error),
+    ] {
+        let r = tracer
+            .get_span_by_id(id)
+            .expect("a dropped span is recorded");
+        assert!(r.end_time_unix_nano >= r.start_time_unix_nano);
+        assert_eq!(r.status, status, "{}", r.name);
+    }
+    let doomed = tracer.get_span_by_id(panicked_id).unwrap();
+    assert_eq!(doomed.events[0].name, "exception", "the panic is recorded");
+    assert_eq!(tracer.get_trace_spans(trace_id).len(), 3);
+    let stats = tracer.stats();
+    assert_eq!(stats.spans_started, 4);
+    assert_eq!(stats.spans_finished, 4, "{stats:?}");
+    // Nothing is left current: the next span is a new root.
+    assert!(tracer.current_context().is_none());
+    let next = tracer.start_span("next", SpanKind::Internal, []);
+    assert_eq!(next.parent_span_id(), None);
+}
+
+#[test]
+fn a_span_log_overwritten_many_times_counts_overwrites_and_stays_flat() {
+    use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig};
+
+    let _g = serial();
+    const CAPACITY: usize = 1024;
+    const LAPS: usize = 200;
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: CAPACITY,
+        span_log_shards: 1,
+        ..TracerConfig::default()
+    });
+    assert_eq!(tracer.span_log_capacity(), CAPACITY);
+    let record = |i: usize| {
+        // Heap-allocated names and values, freed when their record is overwritten.
+        let mut span = tracer.start_span(
+            format!("op-{}", i % 7),
+            SpanKind::Internal,
+            [KeyValue::new("payload", "x".repeat(256))],
+        );
+        span.add_event(format!("event-{i}"), []);
+        span.end();
+    };
+    // Warm-up: one full lap fills every slot.
+    for i in 0..CAPACITY {
+        record(i);
+    }
+    let before = resident_bytes();
+    for i in CAPACITY..CAPACITY * LAPS {
+        record(i);
+    }
+    let after = resident_bytes();
+    let stats = tracer.stats();
+    let total = (CAPACITY * LAPS) as u64;
+    assert_eq!(stats.spans_finished, total);
+    assert_eq!(stats.spans_dropped, 0);
+    assert_eq!(stats.spans_overwritten, total - CAPACITY as u64);
+    // The log holds exactly the newest CAPACITY spans.
+    let ops: usize = tracer.operation_counts().values().sum();
+    assert_eq!(ops, CAPACITY);
+    if let (Some(before), Some(after)) = (before, after) {
+        let growth = after.saturating_sub(before);
+        eprintln!(
+            "span log: {total} spans through {CAPACITY} slots, resident +{:.2} MiB",
+            mib(growth)
+        );
+        assert!(growth < 8 * 1024 * 1024, "grew by {:.1} MiB", mib(growth));
+    }
+}

@@ -1,5 +1,5 @@
-//! Soak: writers on every core record metrics for a fixed number of operations while a scraper
-//! scrapes continuously (parsing every exposition strictly) and threads come and go (writer
+//! Soak: writers on every core record metrics and spans for a fixed number of operations while a
+//! scraper scrapes continuously (parsing every exposition strictly) and threads come and go (writer
 //! waves are spawned and joined, short-lived churn threads record and exit, per-session series
 //! are created and removed). At the end every total is exact, the slot arena holds no more blocks
 //! than threads were ever alive at once, and resident memory after warm-up stays within
@@ -22,7 +22,10 @@ use std::thread;
 use std::time::Instant;
 
 use agentcore_telemetry::primitives::slots;
-use agentcore_telemetry::{Buckets, Registry, SummaryConfig};
+use agentcore_telemetry::{
+    Buckets, DistributedTracer, KeyValue, Registry, SpanKind, SpanStatus, SummaryConfig,
+    TracerConfig,
+};
 use support::exposition::{parse, value};
 use support::mem::{mib, resident_bytes};
 
@@ -37,6 +40,9 @@ const CHURN_BATCH: u64 = 4;
 const CHURN_OPS: u64 = 1_000;
 /// A writer opens (and later removes) a session series every this many operations.
 const SESSION_EVERY: u64 = 10_000;
+/// A writer records a parent span with one child every this many operations.
+const SPAN_EVERY: u64 = 16;
+const SPAN_LOG_CAPACITY: usize = 4096;
 
 fn soak_ops() -> u64 {
     std::env::var("SOAK_OPS")
@@ -75,10 +81,16 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
         .counter_family("session_steps_total", "Per-session steps.", &["session"])
         .unwrap();
 
+    let tracer = Arc::new(DistributedTracer::new(TracerConfig {
+        span_log_capacity: SPAN_LOG_CAPACITY,
+        ..TracerConfig::default()
+    }));
+
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = {
         let registry = registry.clone();
         let stop = stop.clone();
+        let tracer = tracer.clone();
         thread::spawn(move || {
             let mut buf = String::new();
             let (mut scrapes, mut last_all) = (0u64, 0.0);
@@ -92,6 +104,10 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
                     "ops_total went backwards: {last_all} -> {now}"
                 );
                 last_all = now;
+                // The span log is read concurrently too (readers make slots busy for writers).
+                if scrapes % 64 == 0 {
+                    let _ = tracer.get_metrics();
+                }
                 scrapes += 1;
             }
             scrapes
@@ -109,6 +125,7 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
                     (steps.clone(), all.clone(), cost.clone(), in_flight.clone());
                 let (latency, sizes, sessions) = (latency.clone(), sizes.clone(), sessions.clone());
                 let barrier = barrier.clone();
+                let tracer = tracer.clone();
                 thread::spawn(move || {
                     barrier.wait();
                     let agents: Vec<String> = (0..AGENTS).map(|a| format!("agent-{a}")).collect();
@@ -138,6 +155,17 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
                             .unwrap()
                             .inc();
                         in_flight.dec();
+                        if i % SPAN_EVERY == 0 {
+                            let parent = tracer.start_span(
+                                "agent_step",
+                                SpanKind::Internal,
+                                [KeyValue::new("agent_id", agent.clone())],
+                            );
+                            let mut child = tracer.start_span("tool_call", SpanKind::Client, []);
+                            child.add_event("retry", []);
+                            child.finish(SpanStatus::Ok);
+                            drop(parent); // dropped unfinished: finished by the guard
+                        }
                     }
                     assert!(sessions.remove(&[session.as_str()]));
                 })
@@ -148,10 +176,12 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
             let batch: Vec<_> = (0..CHURN_BATCH)
                 .map(|_| {
                     let churned = churned.clone();
+                    let tracer = tracer.clone();
                     thread::spawn(move || {
                         for _ in 0..CHURN_OPS {
                             churned.inc();
                         }
+                        tracer.start_span("churn", SpanKind::Internal, []).end();
                     })
                 })
                 .collect();
@@ -228,10 +258,26 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
         "{blocks} arena blocks for at most {peak_threads} concurrent threads"
     );
 
+    // Spans: exact counts across thread generations, and every finished span accounted for
+    // (in the log, overwritten by a newer one, or dropped because a reader held its slot).
+    let spans_per_writer = 2 * WAVES * ops_per_wave.div_ceil(SPAN_EVERY);
+    let spans = writers * spans_per_writer + WAVES * CHURN_THREADS;
+    let stats = tracer.stats();
+    assert_eq!(stats.spans_started, spans, "{stats:?}");
+    assert_eq!(stats.spans_finished, spans, "{stats:?}");
+    let in_log: usize = tracer.operation_counts().values().sum();
+    assert!(in_log <= tracer.span_log_capacity());
+    assert_eq!(
+        in_log as u64 + stats.spans_overwritten + stats.spans_dropped,
+        spans,
+        "{stats:?}, {in_log} in the log"
+    );
+
     let after = resident_bytes();
     eprintln!(
         "soak: {writers} writers x {per_writer} ops x 8 recordings in {elapsed:.2?} \
-         ({:.1} M recordings/s), {scrapes} strict scrapes, {} threads spawned, {blocks} arena blocks",
+         ({:.1} M recordings/s), {spans} spans, {scrapes} strict scrapes, {} threads spawned, \
+         {blocks} arena blocks",
         (total * 8) as f64 / elapsed.as_secs_f64() / 1e6,
         WAVES * (writers + CHURN_THREADS),
     );
