@@ -1,62 +1,584 @@
-//! A simulated agent runtime (first cut: metrics only; the tracer and the collector join it).
+//! A simulated agent runtime: executor threads and async tasks run agents of all four
+//! philosophies, recording metrics and traces, while `/metrics` is served and scraped.
 //!
-//! `cargo run --release --example agent_runtime`
+//! ```sh
+//! cargo run --release --example agent_runtime
+//! cargo run --release --example agent_runtime -- --seconds 10 --threads 2 --tasks 32 --addr 127.0.0.1:9464
+//! ```
+//!
+//! It needs no outside server: it serves its own `/metrics` (point a Prometheus at it to watch),
+//! scrapes it itself over HTTP, stops after `--seconds` (default 3) and prints a report.
+//! `--print-metrics` also prints the final exposition.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::{Buckets, Registry};
+use agentcore_telemetry::{
+    get_distributed_tracer, get_metrics_collector, init_distributed_tracer, trace_operation,
+    AgentPhilosophy, ExporterConfig, FutureExt, KeyValue, MetricsCollector, MetricsExporter,
+    SpanKind, SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig,
+};
+
+const TOOLS: [&str; 5] = [
+    "calculator",
+    "web_search",
+    "code_exec",
+    "file_reader",
+    "vector_db",
+];
+const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+
+/// Command-line options.
+struct Options {
+    seconds: f64,
+    threads: usize,
+    tasks: usize,
+    addr: SocketAddr,
+    print_metrics: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        seconds: 3.0,
+        threads: 2,
+        tasks: 16,
+        addr: "127.0.0.1:9464".parse().expect("valid default address"),
+        print_metrics: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--seconds" => {
+                o.seconds = value("--seconds")
+                    .parse()
+                    .unwrap_or_else(|_| usage("--seconds"))
+            }
+            "--threads" => {
+                o.threads = value("--threads")
+                    .parse()
+                    .unwrap_or_else(|_| usage("--threads"))
+            }
+            "--tasks" => {
+                o.tasks = value("--tasks")
+                    .parse()
+                    .unwrap_or_else(|_| usage("--tasks"))
+            }
+            "--addr" => o.addr = value("--addr").parse().unwrap_or_else(|_| usage("--addr")),
+            "--print-metrics" => o.print_metrics = true,
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    o
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("agent_runtime: {problem}");
+    }
+    eprintln!(
+        "usage: agent_runtime [--seconds F] [--threads N] [--tasks N] [--addr HOST:PORT] [--print-metrics]"
+    );
+    std::process::exit(2)
+}
+
+/// A small deterministic generator, so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Log-uniform in [lo, hi).
+    fn seconds(&mut self, lo: f64, hi: f64) -> f64 {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        lo * (hi / lo).powf(u)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A tool call that may fail.
+#[derive(Debug)]
+struct ToolError(&'static str);
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// What one worker (thread or task) did.
+#[derive(Default)]
+struct Tally {
+    agents: [u64; 4],
+    ops: u64,
+    /// The slowest agent: how long it took and its trace's summary, read from the span log
+    /// right when it became the slowest (before newer spans overwrite it).
+    slowest: Option<(Duration, Option<TraceSummary>)>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        for (a, b) in self.agents.iter_mut().zip(other.agents) {
+            *a += b;
+        }
+        self.ops += other.ops;
+        if other.slowest.as_ref().map(|s| s.0) > self.slowest.as_ref().map(|s| s.0) {
+            self.slowest = other.slowest;
+        }
+    }
+    fn agent_done(&mut self, philosophy: AgentPhilosophy, elapsed: Duration, trace: TraceId) {
+        self.agents[philosophy as usize] += 1;
+        // Reading a summary scans the span log, so only for a new maximum, and not during the
+        // first agents of a worker (cold caches make each one a new maximum).
+        if self.agents.iter().sum::<u64>() > 1_000
+            && self.slowest.as_ref().is_none_or(|(d, _)| elapsed > *d)
+        {
+            self.slowest = Some((elapsed, get_distributed_tracer().get_trace_summary(trace)));
+        }
+    }
+}
+
+#[trace_operation(name = "create_agent", kind = SpanKind::Internal, attributes(component = "agent_lifecycle"))]
+fn create_agent(
+    c: &MetricsCollector,
+    philosophy: AgentPhilosophy,
+    rng: &mut Rng,
+    tally: &mut Tally,
+) {
+    c.record_agent_created(philosophy, "initializing");
+    let warm = rng.chance(80);
+    c.record_container_creation(
+        philosophy,
+        rng.seconds(0.005, if warm { 0.05 } else { 0.8 }),
+        warm,
+    );
+    c.record_agent_initialization(philosophy, rng.seconds(0.05, 2.0));
+    c.record_state_transition("initializing", "running", philosophy);
+    c.set_container_pool_size(philosophy, 4 + rng.below(4) as usize);
+    tally.ops += 5;
+}
+
+#[trace_operation(name = "execute_tool", kind = SpanKind::Client)]
+fn execute_tool(
+    c: &MetricsCollector,
+    tool: &'static str,
+    rng: &mut Rng,
+    tally: &mut Tally,
+) -> Result<f64, ToolError> {
+    let hit = rng.chance(60);
+    c.record_cache_access("tool_results", hit, 100 + rng.below(50) as usize);
+    let duration = rng.seconds(0.001, 2.0);
+    tally.ops += 3;
+    if rng.chance(6) {
+        let error = if rng.chance(50) {
+            "TimeoutError"
+        } else {
+            "RateLimited"
+        };
+        c.record_tool_execution(tool, duration, "failed", Some(error));
+        c.record_error(error, "tool_executor");
+        return Err(ToolError(error));
+    }
+    c.record_tool_execution(tool, duration, "success", None);
+    Ok(duration)
+}
+
+/// One agent's whole life on an executor thread: a trace with nested spans, events, baggage and
+/// `#[trace_operation]` functions, and every kind of metric the collector records.
+fn run_agent(c: &MetricsCollector, worker: usize, n: u64, rng: &mut Rng, tally: &mut Tally) {
+    let tracer = get_distributed_tracer();
+    let started = Instant::now();
+    let philosophy = AgentPhilosophy::ALL[(n % 4) as usize];
+    let agent_id = format!("agent-{worker}-{n}");
+    let mut trace = tracer.start_trace(None, [("tenant", TENANTS[(n % 3) as usize])]);
+    trace.set_baggage("agent_id", agent_id.as_str());
+    let mut root = tracer.start_span(
+        "agent_lifecycle",
+        SpanKind::Server,
+        [KeyValue::new("philosophy", philosophy.as_str())],
+    );
+    let trace_id = root.trace_id();
+    create_agent(c, philosophy, rng, tally);
+    root.add_event(
+        "agent_initialized",
+        [KeyValue::new("worker", worker as i64)],
+    );
+
+    let exec = tracer.start_span("execute_agent", SpanKind::Internal, []);
+    let mut failure = None;
+    match philosophy {
+        AgentPhilosophy::React => {
+            let iterations = 1 + rng.below(6);
+            for _ in 0..iterations {
+                let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
+                if let Err(e) = execute_tool(c, tool, rng, tally) {
+                    failure = Some(e.0);
+                }
+            }
+            c.record_react_iterations(&agent_id, iterations);
+            tally.ops += 1;
+        }
+        AgentPhilosophy::ChainOfThought => {
+            let steps = 2 + rng.below(8);
+            for step in 0..steps {
+                let mut s = tracer.start_span("reasoning_step", SpanKind::Internal, []);
+                s.set_attribute("step", step as i64);
+                if rng.chance(30) {
+                    s.add_event("cache_miss", [KeyValue::new("key", "tool:calculator")]);
+                }
+                tracer.finish_span(s, SpanStatus::Ok, None);
+            }
+            c.record_cot_steps(&agent_id, steps);
+            tally.ops += 1;
+        }
+        AgentPhilosophy::MultiAgent => {
+            for _ in 0..(2 + rng.below(5)) {
+                c.record_multi_agent_message(if rng.chance(70) {
+                    "direct"
+                } else {
+                    "broadcast"
+                });
+                tally.ops += 1;
+            }
+            c.record_consensus(if rng.chance(85) { "reached" } else { "failed" });
+            tally.ops += 1;
+        }
+        AgentPhilosophy::Autonomous => {
+            c.record_autonomous_goal("active", ["low", "medium", "high"][rng.below(3) as usize]);
+            for _ in 0..(1 + rng.below(4)) {
+                c.record_autonomous_decision(&agent_id);
+                tally.ops += 1;
+            }
+            if let Err(e) = execute_tool(c, "web_search", rng, tally) {
+                failure = Some(e.0);
+            }
+            c.record_autonomous_goal(
+                if failure.is_some() {
+                    "failed"
+                } else {
+                    "completed"
+                },
+                "high",
+            );
+            tally.ops += 2;
+        }
+    }
+    c.update_resource_usage(
+        &agent_id,
+        philosophy,
+        rng.seconds(1.0, 95.0),
+        rng.seconds(32.0, 2048.0),
+    );
+    c.record_agent_execution(philosophy, rng.seconds(0.1, 60.0));
+    tally.ops += 2;
+    tracer.finish_span(exec, SpanStatus::Ok, None);
+
+    // Some agents fail as a whole (a failed tool call sometimes takes the agent down).
+    match failure.filter(|_| rng.chance(40)) {
+        Some(reason) => {
+            let error = ToolError(reason);
+            tracer.record_exception(&mut root, &error);
+            c.record_state_transition("running", "failed", philosophy);
+            c.record_agent_failure(philosophy, reason);
+            tracer.finish_span(root, SpanStatus::Error, Some(reason));
+        }
+        None => {
+            c.record_state_transition("running", "completed", philosophy);
+            c.record_agent_completed(philosophy, "completed");
+            tracer.finish_span(root, SpanStatus::Ok, None);
+        }
+    }
+    tally.ops += 2;
+    drop(trace);
+    c.remove_agent(&agent_id); // per-agent series end with the agent
+    tally.agent_done(philosophy, started.elapsed(), trace_id);
+}
+
+#[trace_operation(name = "plan_step", kind = SpanKind::Internal)]
+async fn plan_step(step: u64) -> u64 {
+    tokio::task::yield_now().await;
+    step * 2
+}
+
+#[trace_operation(name = "remote_tool_call", kind = SpanKind::Client)]
+async fn remote_tool_call(
+    c: MetricsCollector,
+    tool: &'static str,
+    seconds: f64,
+    fail: bool,
+) -> Result<(), ToolError> {
+    tokio::task::yield_now().await;
+    if fail {
+        c.record_tool_execution(tool, seconds, "failed", Some("TimeoutError"));
+        return Err(ToolError("TimeoutError"));
+    }
+    c.record_tool_execution(tool, seconds, "success", None);
+    Ok(())
+}
+
+/// One agent on the async runtime: the root span follows the task across `.await` points and
+/// worker threads; children come from async `#[trace_operation]` functions.
+async fn run_agent_async(c: MetricsCollector, task: usize, n: u64, mut rng: Rng) -> (Tally, Rng) {
+    let tracer = get_distributed_tracer();
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let philosophy = AgentPhilosophy::ALL[((n + task as u64) % 4) as usize];
+    let mut cx = TraceContext::new(TraceId::random(), None, true);
+    cx.set_baggage("tenant", TENANTS[(n % 3) as usize]);
+    let root = tracer
+        .start_span_with_parent(
+            "async_agent",
+            SpanKind::Consumer,
+            [KeyValue::new("philosophy", philosophy.as_str())],
+            Some(&cx),
+        )
+        .detach();
+    let trace_id = root.trace_id();
+    let inner_c = c.clone();
+    let failed = async move {
+        inner_c.record_agent_created(philosophy, "initializing");
+        let mut failed = false;
+        for step in 0..(1 + rng.below(3)) {
+            plan_step(step).await;
+            let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
+            let fail = rng.chance(5);
+            failed |= remote_tool_call(inner_c.clone(), tool, rng.seconds(0.001, 1.0), fail)
+                .await
+                .is_err();
+        }
+        inner_c.record_agent_completed(philosophy, if failed { "failed" } else { "completed" });
+        (failed, rng)
+    }
+    .in_span(root)
+    .await;
+    tally.ops += 6;
+    tally.agent_done(philosophy, started.elapsed(), trace_id);
+    (tally, failed.1)
+}
+
+/// Scrapes `/metrics` over HTTP until told to stop; returns (durations, last body size).
+fn scraper(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
+    let url = format!("http://{addr}/metrics");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let mut times = Vec::new();
+    let mut last_size = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let t = Instant::now();
+        if let Some(body) = agent
+            .get(&url)
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+        {
+            times.push(t.elapsed());
+            last_size = body.len();
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    (times, last_size)
+}
 
 fn main() {
-    let registry = Registry::new();
-    let tools = registry
-        .counter_family(
-            "agentcore_tool_executions_total",
-            "Tool executions.",
-            &["tool_id", "status"],
+    let o = options();
+    init_distributed_tracer(TracerConfig {
+        service_name: "agent-runtime".into(),
+        ..TracerConfig::default()
+    });
+    let tracer = get_distributed_tracer();
+    let collector = get_metrics_collector();
+    tracer
+        .register_metrics(collector.get_registry())
+        .expect("tracer metrics register once");
+    collector.set_runtime_info([
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("environment", "simulation"),
+        ("platform", std::env::consts::OS),
+    ]);
+    let monitor = collector
+        .start_system_monitor(Duration::from_millis(500))
+        .expect("start the system monitor");
+
+    let registry = collector.get_registry().clone();
+    let exporter = MetricsExporter::start(
+        ExporterConfig::default().with_addr(o.addr),
+        registry.clone(),
+    )
+    .or_else(|e| {
+        eprintln!(
+            "agent_runtime: {} is not available ({e}); using an ephemeral port",
+            o.addr
+        );
+        MetricsExporter::start(
+            ExporterConfig::default().with_addr("127.0.0.1:0".parse().expect("valid")),
+            registry.clone(),
         )
-        .unwrap();
-    let latency = registry
-        .histogram_family(
-            "agentcore_tool_execution_seconds",
-            "Tool latency.",
-            &["tool_id"],
-            Buckets::default(),
-        )
-        .unwrap();
+    })
+    .expect("start the /metrics exporter");
+    let addr = exporter.local_addr();
+    println!(
+        "agent_runtime: {} executor threads + {} async tasks for {:.1} s; metrics at http://{addr}/metrics",
+        o.threads, o.tasks, o.seconds
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let scrape = {
+        let stop = stop.clone();
+        thread::spawn(move || scraper(addr, stop))
+    };
     let started = Instant::now();
-    let workers: Vec<_> = (0..2)
-        .map(|w| {
-            let (tools, latency) = (tools.clone(), latency.clone());
+    let deadline = started + Duration::from_secs_f64(o.seconds);
+
+    let executors: Vec<_> = (0..o.threads)
+        .map(|worker| {
             thread::spawn(move || {
-                let mut ops = 0u64;
-                let deadline = Instant::now() + Duration::from_millis(500);
+                let c = get_metrics_collector();
+                let mut rng =
+                    Rng(0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) * 0x2545_f491_4f6c_dd1d));
+                let mut tally = Tally::default();
+                let mut n = 0;
                 while Instant::now() < deadline {
-                    for i in 0..1000u64 {
-                        let tool =
-                            ["calculator", "web_search", "code_exec"][((i + w) % 3) as usize];
-                        let status = if i % 17 == 0 { "failed" } else { "success" };
-                        tools.with_label_values(&[tool, status]).unwrap().inc();
-                        latency
-                            .with_label_values(&[tool])
-                            .unwrap()
-                            .observe((i % 100) as f64 * 1e-3);
-                        ops += 2;
-                    }
+                    run_agent(c, worker, n, &mut rng, &mut tally);
+                    n += 1;
                 }
-                ops
+                tally
             })
         })
         .collect();
-    let ops: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut total = runtime.block_on(async {
+        let tasks: Vec<_> = (0..o.tasks)
+            .map(|task| {
+                tokio::spawn(async move {
+                    let c = get_metrics_collector().clone();
+                    let mut rng = Rng(0xd1b5_4a32_d192_ed03 ^ ((task as u64 + 1) * 0x9e37_79b9));
+                    let mut tally = Tally::default();
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        let (t, r) = run_agent_async(c.clone(), task, n, rng).await;
+                        rng = r;
+                        tally.merge(t);
+                        n += 1;
+                    }
+                    tally
+                })
+            })
+            .collect();
+        let mut total = Tally::default();
+        for t in tasks {
+            total.merge(t.await.expect("task"));
+        }
+        total
+    });
+    for e in executors {
+        total.merge(e.join().expect("executor thread"));
+    }
     let elapsed = started.elapsed();
-    let scrape_start = Instant::now();
-    let text = registry.encode_text();
-    println!("{text}");
+    stop.store(true, Ordering::Relaxed);
+    let (mut scrape_times, scrape_size) = scrape.join().expect("scraper");
+    drop(monitor);
+
+    let encode_start = Instant::now();
+    let exposition = registry.encode_text();
+    let encode_time = encode_start.elapsed();
+    let exporter_stats = exporter.shutdown();
+    let stats = tracer.stats();
+    let metrics = tracer.get_metrics();
+
+    if o.print_metrics {
+        println!("{exposition}");
+    }
+    let agents: u64 = total.agents.iter().sum();
     println!(
-        "recorded {ops} operations in {elapsed:?} ({:.1} M ops/s); scrape {:?}, {} bytes",
-        ops as f64 / elapsed.as_secs_f64() / 1e6,
-        scrape_start.elapsed(),
-        text.len()
+        "\n== agent_runtime report ({:.2} s) ==",
+        elapsed.as_secs_f64()
     );
+    println!(
+        "agents run           {agents} (react {}, chain_of_thought {}, multi_agent {}, autonomous {})",
+        total.agents[0], total.agents[1], total.agents[2], total.agents[3]
+    );
+    println!(
+        "operations recorded  {} metric records + {} spans = {:.2} M/s",
+        total.ops,
+        stats.spans_started + stats.spans_unsampled,
+        (total.ops + stats.spans_started + stats.spans_unsampled) as f64
+            / elapsed.as_secs_f64()
+            / 1e6
+    );
+    println!(
+        "spans                {} finished, {} errored, {} dropped (slot busy), {} overwritten in the {}-span log",
+        stats.spans_finished,
+        stats.spans_errored,
+        stats.spans_dropped,
+        stats.spans_overwritten,
+        tracer.span_log_capacity()
+    );
+    let error_rate = if stats.spans_finished == 0 {
+        0.0
+    } else {
+        stats.spans_errored as f64 * 100.0 / stats.spans_finished as f64
+    };
+    println!(
+        "tracer error rate    {error_rate:.2} % of all finished spans ({:.2} % of the {} in the log, {} traces)",
+        metrics.error_rate_percent, metrics.total_spans, metrics.unique_traces
+    );
+    scrape_times.sort();
+    let median = scrape_times
+        .get(scrape_times.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "scrapes              {} over HTTP: median {:.2} ms, max {:.2} ms, last {} bytes; final encode {:.2} ms, {} bytes, {} series",
+        scrape_times.len(),
+        median.as_secs_f64() * 1e3,
+        scrape_times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        scrape_size,
+        encode_time.as_secs_f64() * 1e3,
+        exposition.len(),
+        exposition.lines().filter(|l| !l.starts_with('#')).count(),
+    );
+    println!(
+        "exporter             {} scrapes served, {} errors, last encode {:.2} ms",
+        exporter_stats.scrapes,
+        exporter_stats.scrape_errors,
+        exporter_stats.last_encode_duration.as_secs_f64() * 1e3
+    );
+    match total.slowest {
+        Some((took, Some(s))) => println!(
+            "slowest trace        {} took {:.3} ms (spans {:.3} ms): {} spans, {} errors, operations {}",
+            s.trace_id,
+            took.as_secs_f64() * 1e3,
+            s.total_duration_ms,
+            s.span_count,
+            s.error_count,
+            s.operations.join(", ")
+        ),
+        Some((took, None)) => println!(
+            "slowest trace        took {:.3} ms (not found in the span log)",
+            took.as_secs_f64() * 1e3
+        ),
+        None => println!("slowest trace        none (no agent finished)"),
+    }
 }

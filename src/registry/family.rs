@@ -161,6 +161,13 @@ pub(crate) struct FamilyInner<M: Metric> {
     sorted: Mutex<SortedCache<M>>,
 }
 
+/// What [`Family::insert_locked`] did.
+enum Insert {
+    Added,
+    Exists,
+    Full,
+}
+
 struct SortedCache<M> {
     generation: u64,
     series: Vec<Arc<Series<M>>>,
@@ -374,43 +381,89 @@ impl<M: Metric> Family<M> {
         if inner.len.load(Relaxed) >= inner.max_series {
             return self.fold_into_overflow();
         }
+        match self.insert_locked(hash, values, || M::create(&inner.config))? {
+            Insert::Full => self.fold_into_overflow(),
+            // Inserted now, or by another thread while we waited for the writer mutex.
+            Insert::Added | Insert::Exists => self.with_label_values(values),
+        }
+    }
+
+    /// Under the writer mutex: inserts the series for `values`, built around `metric()`, unless
+    /// it exists or the family is full.
+    fn insert_locked<S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+        metric: impl FnOnce() -> Result<M, Error>,
+    ) -> Result<Insert, Error> {
+        let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let shard = self.shard(hash);
         // Under the writer mutex the map cannot change; copy it, then unpin before replacing so
         // the old map can be freed right away.
         let pin = Pin::current();
         let current = shard.load(&pin);
-        let exists = current
+        if current
             .get(&hash)
-            .is_some_and(|b| b.iter().any(|s| s.matches(values)));
-        if exists {
-            // Another thread inserted it while we waited for the writer mutex.
-            drop(_writer);
-            return self.with_label_values(values);
+            .is_some_and(|b| b.iter().any(|s| s.matches(values)))
+        {
+            return Ok(Insert::Exists);
         }
         if inner.len.load(Relaxed) >= inner.max_series {
-            drop(_writer);
-            return self.fold_into_overflow();
+            return Ok(Insert::Full);
         }
-        let series = Arc::new(self.new_series(values)?);
+        let series = Arc::new(self.make_series(values, metric()?));
         let mut next: ShardMap<M> = current.clone();
         drop(pin);
         next.entry(hash).or_default().push(series);
         shard.replace(next, Domain::global());
         inner.len.fetch_add(1, Relaxed);
         inner.generation.fetch_add(1, Release);
-        drop(_writer);
-        self.with_label_values(values)
+        Ok(Insert::Added)
     }
 
-    fn new_series<S: AsRef<str>>(&self, values: &[S]) -> Result<Series<M>, Error> {
+    /// Adds an existing handle as the series for `values` (the handle keeps recording as
+    /// before; a scrape now exposes it). Returns `false`, changing nothing, if a series for
+    /// `values` already exists. Subject to the cardinality cap like any new series
+    /// ([`Error::ShapeMismatch`] when the family is full).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let requests = Counter::new().unwrap();
+    /// requests.inc();
+    /// let family = registry.counter_family("requests_total", "Requests.", &[]).unwrap();
+    /// assert!(family.insert_metric::<&str>(&[], requests.clone()).unwrap());
+    /// assert!(registry.encode_text().contains("requests_total 1\n"));
+    /// ```
+    pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
+        let expected = self.inner.desc.label_names.len();
+        if values.len() != expected {
+            return Err(Error::WrongLabelCount {
+                expected,
+                got: values.len(),
+            });
+        }
+        let hash = self.hash(values);
+        match self.insert_locked(hash, values, || Ok(metric))? {
+            Insert::Added => Ok(true),
+            Insert::Exists => Ok(false),
+            Insert::Full => Err(Error::ShapeMismatch {
+                name: self.inner.desc.name.to_string(),
+                detail: format!("the family is full ({} series)", self.inner.max_series),
+            }),
+        }
+    }
+
+    fn make_series<S: AsRef<str>>(&self, values: &[S], metric: M) -> Series<M> {
         let mut rendered = String::new();
         render_labels(&mut rendered, &self.inner.desc.label_names, values);
-        Ok(Series {
+        Series {
             values: values.iter().map(|v| Box::from(v.as_ref())).collect(),
             rendered: rendered.into_boxed_str(),
-            metric: M::create(&self.inner.config)?,
-        })
+            metric,
+        }
     }
 
     fn overflow_series(&self) -> Result<SeriesRef<'_, M>, Error> {
@@ -418,7 +471,7 @@ impl<M: Metric> Family<M> {
             Some(s) => s,
             None => {
                 let values = vec![OVERFLOW_LABEL_VALUE; self.inner.desc.label_names.len()];
-                let created = Arc::new(self.new_series(&values)?);
+                let created = Arc::new(self.make_series(&values, M::create(&self.inner.config)?));
                 let _ = self.inner.overflow.set(created);
                 self.inner.generation.fetch_add(1, Release);
                 self.inner.overflow.get().expect("set above")

@@ -1,154 +1,103 @@
-//! The tracer's span counters: one block per (thread, tracer), written only by its thread.
+//! The tracer's own metrics: span counters and the per-operation duration histogram.
 //!
-//! A shared `fetch_add` costs about 4.4 ns even uncontended on this VM (more when two cores
-//! share the line), and a span bumps two counters. Each thread instead bumps its own block
-//! with a plain relaxed load + store (about 0.2 ns): with a single writer no increment can
-//! be lost, and readers (`sum`) see each counter's latest value or a slightly older one,
-//! which is all a scrape needs. The blocks are registered with their tracer on a thread's
-//! first span (the only allocation); when threads have exited, the next registration folds
-//! their blocks into a shared one, so memory follows the number of live threads.
+//! The counters are the crate's [`Counter`]s, so they cost what any counter costs — a relaxed
+//! load and store into the calling thread's word of the [slot arena](crate::primitives::slots),
+//! no shared cache line, no read-modify-write — and they keep counts of exited threads. The
+//! same handles are adopted as series by [`DistributedTracer::register_metrics`](super::DistributedTracer::register_metrics),
+//! so a scrape of that registry merges them lazily like every other metric.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::OnceLock;
 
-/// One thread's counters for one tracer.
-#[derive(Default, Debug)]
-pub(crate) struct ThreadCounters {
-    pub(crate) started: AtomicU64,
-    pub(crate) finished: AtomicU64,
-    pub(crate) errored: AtomicU64,
-    pub(crate) unsampled: AtomicU64,
-    pub(crate) overwritten: AtomicU64,
-    pub(crate) dropped: AtomicU64,
+use crate::registry::FamilyOptions;
+use crate::{Buckets, Counter, Error, Family, Histogram, Registry};
+
+/// `agentcore_tracer_span_duration_seconds` buckets: 100 µs to 60 s.
+pub(crate) const DURATION_BOUNDS: [f64; 12] = [
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0,
+];
+
+/// The span counters of one tracer.
+pub(crate) struct SpanCounters {
+    pub(crate) started: Counter,
+    pub(crate) finished: Counter,
+    pub(crate) errored: Counter,
+    pub(crate) unsampled: Counter,
+    pub(crate) overwritten: Counter,
+    pub(crate) dropped: Counter,
+    /// `agentcore_tracer_span_duration_seconds{operation, status}`, once registered.
+    pub(crate) duration: OnceLock<Family<Histogram>>,
 }
 
-impl ThreadCounters {
-    fn fields(&self) -> [&AtomicU64; 6] {
-        [
+impl SpanCounters {
+    pub(crate) fn new() -> SpanCounters {
+        // Six two-word ranges: the arena (millions of words) only refuses them when a runaway
+        // cardinality has filled it, and a tracer without counters would be worse than a
+        // clear message at construction.
+        let counter = || Counter::new().expect("the slot arena has room for the tracer's counters");
+        SpanCounters {
+            started: counter(),
+            finished: counter(),
+            errored: counter(),
+            unsampled: counter(),
+            overwritten: counter(),
+            dropped: counter(),
+            duration: OnceLock::new(),
+        }
+    }
+
+    /// Registers the counters (as they are: same handles) and the duration histogram family
+    /// in `registry`.
+    pub(crate) fn register(&self, registry: &Registry, max_operations: usize) -> Result<(), Error> {
+        let single = |name: &str, help: &str, counter: &Counter| -> Result<(), Error> {
+            let family = registry.get_or_register::<Counter>(
+                name,
+                help,
+                &[],
+                (),
+                FamilyOptions::default(),
+            )?;
+            family.insert_metric::<&str>(&[], counter.clone())?;
+            Ok(())
+        };
+        single(
+            "agentcore_tracer_spans_started_total",
+            "Sampled spans started.",
             &self.started,
+        )?;
+        single(
+            "agentcore_tracer_spans_finished_total",
+            "Sampled spans finished (explicitly or by dropping the span).",
             &self.finished,
+        )?;
+        single(
+            "agentcore_tracer_spans_errored_total",
+            "Sampled spans finished with status Error.",
             &self.errored,
+        )?;
+        single(
+            "agentcore_tracer_spans_unsampled_total",
+            "Spans the sampler decided not to record.",
             &self.unsampled,
-            &self.overwritten,
-            &self.dropped,
-        ]
-    }
-}
-
-/// Adds one: a plain load + store when only the calling thread writes `counter`
-/// (`exclusive`), else a `fetch_add`.
-#[inline]
-pub(crate) fn inc(counter: &AtomicU64, exclusive: bool) {
-    if exclusive {
-        counter.store(
-            counter.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-    } else {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Totals over all threads.
-#[derive(Default, Debug, Clone, Copy)]
-pub(crate) struct Totals {
-    pub(crate) started: u64,
-    pub(crate) finished: u64,
-    pub(crate) errored: u64,
-    pub(crate) unsampled: u64,
-    pub(crate) overwritten: u64,
-    pub(crate) dropped: u64,
-}
-
-/// A tracer's counters.
-#[derive(Debug, Default)]
-pub(crate) struct CounterSet {
-    blocks: Mutex<Vec<Arc<ThreadCounters>>>,
-    /// Used with `fetch_add` when the thread-local is gone (thread teardown).
-    shared: ThreadCounters,
-}
-
-thread_local! {
-    /// This thread's blocks, keyed by tracer uid.
-    static LOCAL: RefCell<Vec<(usize, Arc<ThreadCounters>)>> = const { RefCell::new(Vec::new()) };
-}
-
-impl CounterSet {
-    /// Runs `f` on this thread's block for tracer `uid` (registering it on first use) with
-    /// `exclusive = true`: increment with [`inc`]. If the thread-local is unavailable
-    /// (thread teardown), `f` runs on the shared block with `exclusive = false`.
-    #[inline]
-    pub(crate) fn update(&self, uid: usize, f: impl Fn(&ThreadCounters, bool)) {
-        // Only the address is taken inside `try_with`, so the lookup inlines into the hot
-        // path (as in `context::stack`).
-        let local = LOCAL
-            .try_with(|l| l as *const RefCell<Vec<(usize, Arc<ThreadCounters>)>>)
-            .ok()
-            // SAFETY: the thread-local outlives this call on this thread; the reference is
-            // used only here and never stored or sent.
-            .map(|p| unsafe { &*p });
-        let Some(Ok(mut local)) = local.map(RefCell::try_borrow_mut) else {
-            f(&self.shared, false);
-            return;
-        };
-        if let Some((_, c)) = local.iter().rev().find(|(u, _)| *u == uid) {
-            f(c, true);
-            return;
-        }
-        self.register(&mut local, uid, f);
-    }
-
-    /// First span of this thread for this tracer: registers a block.
-    #[cold]
-    fn register(
-        &self,
-        local: &mut Vec<(usize, Arc<ThreadCounters>)>,
-        uid: usize,
-        f: impl Fn(&ThreadCounters, bool),
-    ) {
-        // Forget blocks of dropped tracers (only this thread still holds them).
-        local.retain(|(_, c)| Arc::strong_count(c) > 1);
-        let block = Arc::new(ThreadCounters::default());
-        if let Ok(mut blocks) = self.blocks.lock() {
-            // Fold the blocks of exited threads (only this list still holds them, so
-            // nobody writes them any more) into the shared block, so the list stays as
-            // long as the number of live threads.
-            blocks.retain(|b| {
-                if Arc::strong_count(b) > 1 {
-                    return true;
-                }
-                for (from, to) in b.fields().into_iter().zip(self.shared.fields()) {
-                    to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-                false
-            });
-            blocks.push(block.clone());
-        }
-        f(&block, true);
-        local.push((uid, block));
-    }
-
-    /// The totals. Reads the shared block under the same lock as the per-thread blocks, so
-    /// a block being folded into it is counted exactly once.
-    pub(crate) fn sum(&self) -> Totals {
-        let mut t = Totals::default();
-        let mut add = |c: &ThreadCounters| {
-            let [started, finished, errored, unsampled, overwritten, dropped] = c.fields();
-            t.started += started.load(Ordering::Relaxed);
-            t.finished += finished.load(Ordering::Relaxed);
-            t.errored += errored.load(Ordering::Relaxed);
-            t.unsampled += unsampled.load(Ordering::Relaxed);
-            t.overwritten += overwritten.load(Ordering::Relaxed);
-            t.dropped += dropped.load(Ordering::Relaxed);
-        };
-        match self.blocks.lock() {
-            Ok(blocks) => {
-                add(&self.shared);
-                blocks.iter().for_each(|c| add(c));
-            }
-            Err(_) => add(&self.shared),
-        }
-        t
+        )?;
+        let dropped = registry.get_or_register::<Counter>(
+            "agentcore_tracer_spans_dropped_total",
+            "Finished spans the span log lost: overwritten (oldest, log full) or busy (slot contended).",
+            &["reason"],
+            (),
+            FamilyOptions::default(),
+        )?;
+        dropped.insert_metric(&["overwritten"], self.overwritten.clone())?;
+        dropped.insert_metric(&["busy"], self.dropped.clone())?;
+        let duration = registry.get_or_register::<Histogram>(
+            "agentcore_tracer_span_duration_seconds",
+            "Duration of sampled spans by operation name and final status.",
+            &["operation", "status"],
+            Buckets::new(DURATION_BOUNDS.to_vec())?,
+            FamilyOptions {
+                max_series: max_operations,
+            },
+        )?;
+        let _ = self.duration.set(duration);
+        Ok(())
     }
 }

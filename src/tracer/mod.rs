@@ -55,6 +55,7 @@ mod span;
 mod span_log;
 #[allow(clippy::module_inception)]
 mod tracer;
+mod w3c;
 
 pub use attribute::{KeyValue, Value};
 pub use context::{

@@ -4,7 +4,7 @@
 use super::attribute::KeyValue;
 use super::clock::Anchor;
 use super::context::{self, Baggage, ContextGuard, Parent, TraceContext, EXTERNAL_ID_KEY};
-use super::counters::{inc, CounterSet};
+use super::counters::SpanCounters;
 use super::id::{SpanId, TraceId};
 use super::sampler::Sampler;
 use super::span::{DetachedSpan, FinishSpan, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus};
@@ -55,6 +55,10 @@ pub struct TracerConfig {
     pub limits: SpanLimits,
     /// Reported by [`DistributedTracer::get_metrics`]; exporting is another module's job.
     pub export_enabled: bool,
+    /// The cardinality cap of `agentcore_tracer_span_duration_seconds{operation, status}`
+    /// (default 1,024): span names should be low-cardinality (`get_account`, not
+    /// `get_account/42`); beyond the cap, durations fold into the overflow series.
+    pub max_operations: usize,
 }
 
 impl Default for TracerConfig {
@@ -66,6 +70,7 @@ impl Default for TracerConfig {
             span_log_shards: 0,
             limits: SpanLimits::default(),
             export_enabled: false,
+            max_operations: 1_024,
         }
     }
 }
@@ -191,7 +196,7 @@ pub struct DistributedTracer {
     sampler: Sampler,
     anchor: Anchor,
     log: ShardedRing<SpanRecord>,
-    counters: CounterSet,
+    counters: SpanCounters,
 }
 
 static NEXT_UID: AtomicUsize = AtomicUsize::new(1);
@@ -236,7 +241,7 @@ impl DistributedTracer {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             sampler: Sampler::ratio(config.sample_ratio),
             anchor: Anchor::now(),
-            counters: CounterSet::default(),
+            counters: SpanCounters::new(),
             log,
             config,
         }
@@ -445,9 +450,11 @@ impl DistributedTracer {
             None => (TraceId::random(), None, None, None),
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
-        self.counters.update(self.uid, |c, exclusive| {
-            inc(if sampled { &c.started } else { &c.unsampled }, exclusive)
-        });
+        if sampled {
+            self.counters.started.inc();
+        } else {
+            self.counters.unsampled.inc();
+        }
         Span::start(
             self,
             trace_id,
@@ -521,28 +528,58 @@ impl DistributedTracer {
         // advance its cursor without a locked instruction (see `span_log`).
         let index = thread_index();
         let outcome = self.log.push(index, index < self.log.shard_count(), slot);
-        self.counters.update(self.uid, |c, exclusive| {
-            inc(&c.finished, exclusive);
-            if error {
-                inc(&c.errored, exclusive);
-            }
-            match outcome {
-                Push::Stored => {}
-                Push::Overwrote => inc(&c.overwritten, exclusive),
-                Push::Busy => inc(&c.dropped, exclusive),
-            }
-        });
+        let c = &self.counters;
+        c.finished.inc();
+        if error {
+            c.errored.inc();
+        }
+        match outcome {
+            Push::Stored => {}
+            Push::Overwrote => c.overwritten.inc(),
+            Push::Busy => c.dropped.inc(),
+        }
         // The displaced oldest record (`Overwrote`) or our own (`Busy`), dropped outside
         // the slot lock.
         *slot = None;
     }
 
     /// The metrics hook: called on every sampled span finish with the operation name, the
-    /// final status and the duration. A no-op for now; the metrics registry attaches a
-    /// per-operation duration histogram here.
+    /// final status and the duration; observes `agentcore_tracer_span_duration_seconds` once
+    /// the tracer is registered in a registry ([`DistributedTracer::register_metrics`]).
     #[inline]
     fn on_span_finished(&self, name: &str, status: SpanStatus, duration_ns: u64) {
-        let _ = (name, status, duration_ns);
+        if let Some(family) = self.counters.duration.get() {
+            if let Ok(h) = family.with_label_values(&[name, status.as_str()]) {
+                h.observe(duration_ns as f64 * 1e-9);
+            }
+        }
+    }
+
+    /// Exposes the tracer's metrics in `registry`: `agentcore_tracer_spans_started_total`,
+    /// `_finished_total`, `_errored_total`, `_unsampled_total`,
+    /// `agentcore_tracer_spans_dropped_total{reason="overwritten"|"busy"}` (the same per-thread
+    /// counters [`DistributedTracer::stats`] reads, merged lazily at scrape time) and the
+    /// histogram `agentcore_tracer_span_duration_seconds{operation, status}`, capped at
+    /// [`TracerConfig::max_operations`] operation/status pairs (more fold into the overflow
+    /// series). Register a tracer in one registry; registering it again in the same registry
+    /// is a no-op.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, Registry, SpanKind, SpanStatus, TracerConfig};
+    ///
+    /// let registry = Registry::new();
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// tracer.register_metrics(&registry).unwrap();
+    /// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
+    /// tracer.finish_span(span, SpanStatus::Ok, None);
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("agentcore_tracer_spans_finished_total 1\n"));
+    /// assert!(text.contains(
+    ///     "agentcore_tracer_span_duration_seconds_count{operation=\"create_agent\",status=\"ok\"} 1\n"
+    /// ));
+    /// ```
+    pub fn register_metrics(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
+        self.counters.register(registry, self.config.max_operations)
     }
 
     /// The counters (summed over threads; a snapshot taken while spans run may miss the
@@ -556,14 +593,15 @@ impl DistributedTracer {
     /// assert_eq!(tracer.stats().spans_started, 0);
     /// ```
     pub fn stats(&self) -> TracerStats {
-        let t = self.counters.sum();
+        let c = &self.counters;
+        let n = |counter: &crate::Counter| counter.parts().0;
         TracerStats {
-            spans_started: t.started,
-            spans_finished: t.finished,
-            spans_errored: t.errored,
-            spans_unsampled: t.unsampled,
-            spans_dropped: t.dropped,
-            spans_overwritten: t.overwritten,
+            spans_started: n(&c.started),
+            spans_finished: n(&c.finished),
+            spans_errored: n(&c.errored),
+            spans_unsampled: n(&c.unsampled),
+            spans_dropped: n(&c.dropped),
+            spans_overwritten: n(&c.overwritten),
         }
     }
 

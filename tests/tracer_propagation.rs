@@ -1,0 +1,128 @@
+//! Context across services through W3C headers: a span in "service A" is the parent of the next
+//! span in "service B", baggage arrives byte for byte, and malformed headers never panic.
+
+use std::collections::HashMap;
+
+use agentcore_telemetry::propagation::PropagationError;
+use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TraceContext, TracerConfig};
+
+fn headers_of(cx: &TraceContext) -> (HashMap<&'static str, String>, usize) {
+    let mut headers = HashMap::new();
+    let dropped = cx.inject(|k, v| {
+        headers.insert(k, v);
+    });
+    (headers, dropped)
+}
+
+#[test]
+fn a_remote_span_is_the_parent_of_the_next_local_span() {
+    let service_a = DistributedTracer::new(TracerConfig::default());
+    let service_b = DistributedTracer::new(TracerConfig::default());
+    let hostile = "50% off, a=b; \\ \"q\" é✓";
+
+    let _trace = service_a.start_trace(None, [("tenant", "acme"), ("note", hostile)]);
+    let client = service_a.start_span("call_tool_service", SpanKind::Client, []);
+    let (headers, dropped) = headers_of(&client.context());
+    assert_eq!(dropped, 0);
+    assert_eq!(headers["traceparent"].len(), 55);
+    let (a_trace, a_span) = (client.trace_id(), client.span_id());
+    service_a.finish_span(client, SpanStatus::Ok, None);
+
+    let remote = TraceContext::extract(|name| headers.get(name).map(String::as_str))
+        .unwrap()
+        .unwrap();
+    assert_eq!(remote.get_baggage("note"), Some(hostile));
+    let _attached = service_b.attach(remote);
+    let server = service_b.start_span("execute_tool", SpanKind::Server, []);
+    assert_eq!(server.trace_id(), a_trace);
+    assert_eq!(server.parent_span_id(), Some(a_span));
+    assert_eq!(server.context().get_baggage("tenant"), Some("acme"));
+    let id = server.span_id();
+    service_b.finish_span(server, SpanStatus::Ok, None);
+    let record = service_b.get_span_by_id(id).unwrap();
+    assert_eq!(record.parent_span_id, Some(a_span));
+}
+
+#[test]
+fn an_unsampled_remote_parent_keeps_the_trace_unsampled() {
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let remote = TraceContext::extract(|name| {
+        (name == "traceparent").then_some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+    })
+    .unwrap()
+    .unwrap();
+    let _attached = tracer.attach(remote);
+    let span = tracer.start_span("child", SpanKind::Server, []);
+    assert!(!span.is_recording());
+    drop(span);
+    assert_eq!(tracer.stats().spans_unsampled, 1);
+}
+
+#[test]
+fn malformed_traceparents_are_clear_errors_and_the_caller_starts_fresh() {
+    let cases: &[(&str, PropagationError)] = &[
+        ("", PropagationError::InvalidLength),
+        (
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            PropagationError::UppercaseHex { field: "trace-id" },
+        ),
+        (
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            PropagationError::InvalidVersion,
+        ),
+        (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            PropagationError::ZeroTraceId,
+        ),
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            PropagationError::ZeroParentId,
+        ),
+    ];
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    for (header, expected) in cases {
+        let got = TraceContext::extract(|name| (name == "traceparent").then_some(*header));
+        match (&got, expected) {
+            (Err(e), _) if std::mem::discriminant(e) == std::mem::discriminant(expected) => {}
+            _ => panic!("{header:?}: got {got:?}, expected {expected:?}"),
+        }
+        // What a server does with it: a fresh trace.
+        let span = match got {
+            Ok(Some(cx)) => {
+                let _a = tracer.attach(cx);
+                tracer.start_span("server", SpanKind::Server, [])
+            }
+            _ => tracer.start_span("server", SpanKind::Server, []),
+        };
+        assert_eq!(span.parent_span_id(), None);
+    }
+    // Arbitrary garbage never panics.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..10_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bytes: Vec<u8> = (0..(x % 70))
+            .map(|i| b"0123456789abcdef-xF "[((x >> (i % 60)) % 20) as usize])
+            .collect();
+        let s = String::from_utf8(bytes).unwrap();
+        let _ = TraceContext::extract(|name| (name == "traceparent").then_some(s.as_str()));
+    }
+}
+
+#[test]
+fn oversize_baggage_propagates_whole_members_within_the_limits() {
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let members: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("k{i}"), "v".repeat(10)))
+        .collect();
+    let _trace = tracer.start_trace(None, members);
+    let span = tracer.start_span("client", SpanKind::Client, []);
+    let (headers, dropped) = headers_of(&span.context());
+    // The trace's own external-id baggage may or may not be present; every member is whole.
+    let sent: Vec<&str> = headers["baggage"].split(',').collect();
+    assert!(sent.len() <= 64, "{}", sent.len());
+    assert!(headers["baggage"].len() <= 8192);
+    assert_eq!(sent.len() + dropped, span.context().baggage().count());
+    assert!(sent.iter().all(|m| m.ends_with("=vvvvvvvvvv")));
+}
