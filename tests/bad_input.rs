@@ -374,6 +374,46 @@ fn wrong_label_count_is_an_error_and_creates_nothing() {
     assert!(!families.iter().any(|fam| fam.name == "steps_total"));
 }
 
+#[test]
+fn adopting_a_handle_under_the_overflow_label_values_never_duplicates_the_overflow_series() {
+    let _g = serial();
+    let f = Fixture::new();
+    let fam = f
+        .registry
+        .register::<Counter>(
+            "adopted_total",
+            "help",
+            &["agent_id"],
+            (),
+            FamilyOptions { max_series: 1 },
+        )
+        .unwrap();
+    let adopted = Counter::new().unwrap();
+    adopted.inc_by(5);
+    // The overflow series' label values are reserved: adopting a handle under them is refused.
+    assert!(!fam
+        .insert_metric(&[OVERFLOW_LABEL_VALUE], adopted.clone())
+        .unwrap());
+    assert_eq!(fam.len(), 0);
+    fam.with_label_values(&["a"]).unwrap().inc();
+    fam.with_label_values(&["b"]).unwrap().inc(); // folded
+                                                  // Adopting into a full family is refused too.
+    assert!(fam.insert_metric(&["c"], adopted).is_err());
+    let families = f.assert_intact();
+    assert_eq!(
+        value(
+            &families,
+            "adopted_total",
+            &[("agent_id", OVERFLOW_LABEL_VALUE)]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&families, "adopted_total", &[("agent_id", "a")]),
+        Some(1.0)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 // ---------------------------------------------------------------------------------------------

@@ -193,6 +193,11 @@ impl<M> Deref for SeriesRef<'_, M> {
     }
 }
 
+/// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
+fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
+    !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE)
+}
+
 /// The label-value hasher: randomly seeded, except under loom, whose models must replay the
 /// same execution (the same keys in the same shards) many times.
 fn new_hasher() -> ahash::RandomState {
@@ -373,9 +378,7 @@ impl<M: Metric> Family<M> {
         values: &[S],
     ) -> Result<SeriesRef<'_, M>, Error> {
         let inner = &*self.inner;
-        let is_overflow_key =
-            !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE);
-        if is_overflow_key {
+        if is_overflow_key(values) {
             return self.overflow_series();
         }
         if inner.len.load(Relaxed) >= inner.max_series {
@@ -424,8 +427,9 @@ impl<M: Metric> Family<M> {
 
     /// Adds an existing handle as the series for `values` (the handle keeps recording as
     /// before; a scrape now exposes it). Returns `false`, changing nothing, if a series for
-    /// `values` already exists. Subject to the cardinality cap like any new series
-    /// ([`Error::ShapeMismatch`] when the family is full).
+    /// `values` already exists, or if `values` are the overflow series' own (every value
+    /// [`OVERFLOW_LABEL_VALUE`]), which are reserved for it. Subject to the cardinality cap
+    /// like any new series ([`Error::ShapeMismatch`] when the family is full).
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Registry};
@@ -444,6 +448,11 @@ impl<M: Metric> Family<M> {
                 expected,
                 got: values.len(),
             });
+        }
+        if is_overflow_key(values) {
+            // A regular series under these values would be exposed beside the overflow series
+            // with the very same labels: a duplicate series.
+            return Ok(false);
         }
         let hash = self.hash(values);
         match self.insert_locked(hash, values, || Ok(metric))? {
