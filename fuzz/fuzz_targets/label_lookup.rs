@@ -1,8 +1,8 @@
 //! Arbitrary label-value lists never alias one another's series.
 //!
 //! A counter family records distinct amounts per distinct label-value list, removes and re-creates
-//! series, keeps handles across removals, and folds label sets past a small cardinality cap into
-//! the overflow series. A `HashMap<Vec<String>, u64>` model must agree after every step
+//! series, keeps handles across removals, adopts existing handles (`insert_metric`), and folds
+//! label sets past a small cardinality cap into the overflow series. A `HashMap<Vec<String>, u64>` model must agree after every step
 //! (`get`, `len`, `remove`'s answer) and at the end with the strict parse of the exposition:
 //! exactly the model's series, each with exactly its count, plus the overflow series with exactly
 //! the folded amount and `agentcore_telemetry_series_overflow_total` with exactly the number of
@@ -86,6 +86,8 @@ enum Op {
     IncKept(u8, u16),
     /// `retain`: drop every series whose first value has an even length.
     RetainOddFirst,
+    /// `insert_metric(v, counter)` with a fresh counter already at `n`.
+    Adopt(Values, u16),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -224,6 +226,30 @@ fuzz_target!(|data: &[u8]| {
                             *target = None;
                         }
                     }
+                }
+            }
+            Op::Adopt(v, amount) => {
+                let v = &list(v);
+                let counter = Counter::new().unwrap();
+                counter.inc_by(u64::from(*amount));
+                let result = family.insert_metric(v, counter.clone());
+                let overflow_key = !v.is_empty() && v.iter().all(|x| x == OVERFLOW_LABEL_VALUE);
+                if v.len() != n {
+                    assert_eq!(
+                        result,
+                        Err(Error::WrongLabelCount {
+                            expected: n,
+                            got: v.len()
+                        })
+                    );
+                } else if overflow_key || model.series.contains_key(v) {
+                    assert_eq!(result, Ok(false), "adopt {v:?}");
+                } else if model.series.len() >= model.max_series {
+                    assert!(result.is_err(), "adopt {v:?} into a full family");
+                } else {
+                    assert_eq!(result, Ok(true), "adopt {v:?}");
+                    model.series.insert(v.clone(), u64::from(*amount));
+                    kept.push((counter, Some(Target::Series(v.clone()))));
                 }
             }
             Op::RetainOddFirst => {
