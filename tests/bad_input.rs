@@ -1229,3 +1229,39 @@ fn a_span_log_overwritten_many_times_counts_overwrites_and_stays_flat() {
         assert!(growth < 8 * 1024 * 1024, "grew by {:.1} MiB", mib(growth));
     }
 }
+
+#[test]
+fn the_tracer_extracts_a_context_from_hostile_headers_or_says_why() {
+    use agentcore_telemetry::TraceContext;
+
+    let _g = serial();
+    let huge = "x".repeat(16 << 20);
+    // A hostile traceparent: the rule's error, no context.
+    for (header, expected) in [
+        (
+            huge.as_str(),
+            PropagationError::InvalidHex { field: "version" },
+        ),
+        ("", PropagationError::InvalidLength),
+        (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            PropagationError::ZeroTraceId,
+        ),
+    ] {
+        let got = TraceContext::extract(|name| (name == "traceparent").then_some(header));
+        assert_eq!(got, Err(expected));
+    }
+    // A valid traceparent with hostile baggage: the context, without the baggage.
+    let bad_baggage = format!("k={}", "v".repeat(BAGGAGE_MAX_BYTES));
+    for baggage in [huge.as_str(), bad_baggage.as_str(), "k=a b", "=v"] {
+        let cx = TraceContext::extract(|name| match name {
+            "traceparent" => Some(TP),
+            "baggage" => Some(baggage),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(cx.trace_id().to_string(), &TP[3..35]);
+        assert_eq!(cx.baggage().count(), 0);
+    }
+}
