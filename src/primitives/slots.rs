@@ -103,7 +103,8 @@ impl SlotRange {
 
 /// One thread's copy of the arena (or the shared copy for threads without one).
 pub struct Block {
-    chunks: Box<[AtomicPtr<AtomicU64>]>,
+    /// Inline rather than boxed: one dependent load less on the recording path.
+    chunks: [AtomicPtr<AtomicU64>; MAX_CHUNKS],
     /// The next block in the arena's list; set before the block is published, never changed.
     next: *const Block,
     leased: AtomicBool,
@@ -122,9 +123,7 @@ unsafe impl Send for Block {}
 impl Block {
     fn new(leased: bool) -> Block {
         Block {
-            chunks: (0..MAX_CHUNKS)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             next: ptr::null(),
             leased: AtomicBool::new(leased),
             rcu_epoch: AtomicU64::new(0),
