@@ -30,12 +30,16 @@ const EXACT_F64_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 /// ```
 #[derive(Clone)]
 pub struct Counter {
+    /// The integer word, copied out of `inner` so recording needs no dependent load through the
+    /// `Arc` (the fractional word is `word + 1`).
+    word: u32,
     inner: Arc<CounterInner>,
 }
 
 struct CounterInner {
-    /// Word 0: integer increments; word 1: fractional increments as `f64` bits.
-    slots: OwnedSlots,
+    /// Word 0: integer increments; word 1: fractional increments as `f64` bits. Held for its
+    /// `Drop`, which frees the words once the last handle is gone.
+    _slots: OwnedSlots,
     rejected: AtomicU64,
 }
 
@@ -43,9 +47,11 @@ impl Counter {
     /// A new counter at zero, not registered anywhere (see
     /// [`Registry::counter_family`](crate::Registry::counter_family) for registered ones).
     pub fn new() -> Result<Counter, Error> {
+        let slots = OwnedSlots::new(2)?;
         Ok(Counter {
+            word: slots.range().start(),
             inner: Arc::new(CounterInner {
-                slots: OwnedSlots::new(2)?,
+                _slots: slots,
                 rejected: AtomicU64::new(0),
             }),
         })
@@ -54,13 +60,13 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub fn inc(&self) {
-        slots::add_u64(self.inner.slots.range().start(), 1);
+        slots::add_u64(self.word, 1);
     }
 
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
-        slots::add_u64(self.inner.slots.range().start(), n);
+        slots::add_u64(self.word, n);
     }
 
     /// Adds `v`, which must be finite and non-negative; otherwise the increment is refused,
@@ -71,7 +77,7 @@ impl Counter {
             self.inner.rejected.fetch_add(1, Relaxed);
             return Err(Error::InvalidIncrement { value: v });
         }
-        let start = self.inner.slots.range().start();
+        let start = self.word;
         if v < EXACT_F64_INT && v.fract() == 0.0 {
             slots::add_u64(start, v as u64);
         } else {
@@ -90,8 +96,7 @@ impl Counter {
     /// encoder prints a counter that only ever saw whole numbers as an exact integer).
     pub fn parts(&self) -> (u64, f64) {
         let arena = slots::global();
-        let start = self.inner.slots.range().start();
-        (arena.read_u64(start), arena.read_f64(start + 1))
+        (arena.read_u64(self.word), arena.read_f64(self.word + 1))
     }
 
     /// How many increments were refused (negative, NaN or infinite).
