@@ -4,7 +4,7 @@
 //! drop: what a running span does with its record).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p agentcore-telemetry-loom
-//! --release --target-dir target-loom`
+//! --release --target-dir target/loom`
 //!
 //! Invariants checked in every interleaving:
 //! 1. No data race on a slot's value (loom's `UnsafeCell` tracking: only the holder of the
