@@ -262,6 +262,44 @@ fn span_log_wraps_around_and_counts_overwrites() {
 }
 
 #[test]
+fn open_spans_hold_their_slots_and_a_span_finding_none_counts_as_dropped() {
+    let t = tracer_with(TracerConfig {
+        span_log_capacity: 4,
+        span_log_shards: 1,
+        ..TracerConfig::default()
+    });
+    // Four open spans hold all four slots: readers skip them, nothing is visible yet.
+    let open: Vec<_> = (0..4)
+        .map(|i| {
+            t.start_span("open", SpanKind::Internal, [KeyValue::new("i", i)])
+                .detach()
+        })
+        .collect();
+    assert_eq!(t.get_metrics().total_spans, 0);
+    // A fifth finds every slot busy: it still works as a span but records nothing.
+    let mut lost = t.start_span("lost", SpanKind::Internal, []);
+    assert!(!lost.is_recording());
+    assert!(lost.parent_span_id().is_none());
+    lost.set_status(SpanStatus::Error, "boom");
+    assert_eq!(lost.status(), SpanStatus::Error);
+    lost.end();
+    let ids: Vec<_> = open.iter().map(|s| s.span_id()).collect();
+    open.into_iter().for_each(|s| s.end());
+    let s = t.stats();
+    assert_eq!(
+        (
+            s.spans_finished,
+            s.spans_errored,
+            s.spans_dropped,
+            s.spans_overwritten
+        ),
+        (5, 1, 1, 0)
+    );
+    assert_eq!(t.get_metrics().total_spans, 4);
+    assert!(ids.iter().all(|id| t.get_span_by_id(*id).is_some()));
+}
+
+#[test]
 fn concurrent_writers_and_readers_account_for_every_span() {
     let t = tracer_with(TracerConfig {
         span_log_capacity: 64,

@@ -126,3 +126,36 @@ fn freed_ranges_are_zeroed_before_reuse() {
         other.join().unwrap();
     });
 }
+
+/// Invariant 2 (the shared fallback block): threads whose thread-local storage is already torn
+/// down (a recording from another thread-local's destructor) record into the arena's one shared
+/// block with atomic read-modify-writes. Two such threads add integers and floats at once, racing
+/// to allocate the shared block's chunk, while an owner thread adds to its own block and a
+/// reader sums: no add is lost (the losing chunk allocation is freed, not used), and the reader
+/// only sees values between zero and the total.
+#[test]
+fn shared_block_adds_from_torn_down_threads_are_exact() {
+    loom::model(|| {
+        let arena = Arc::new(Arena::new());
+        let range = arena.alloc(2).unwrap(); // an integer word and an f64 word
+        let shared: Vec<_> = (0..2)
+            .map(|_| {
+                let arena = arena.clone();
+                thread::spawn(move || {
+                    arena.shared_add_u64(range.word(0), 1);
+                    arena.shared_add_f64(range.word(1), 0.5);
+                })
+            })
+            .collect();
+        let owner = arena.lease();
+        owner.owner_add_u64_alloc(range.word(0), 1);
+        let seen = arena.read_u64(range.word(0));
+        assert!((1..=3).contains(&seen), "read {seen}");
+        for t in shared {
+            t.join().unwrap();
+        }
+        assert_eq!(arena.read_u64(range.word(0)), 3);
+        assert_eq!(arena.read_f64(range.word(1)), 1.0);
+        arena.release(owner);
+    });
+}

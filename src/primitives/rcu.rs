@@ -17,8 +17,9 @@
 //! * **Pin** (outermost guard only): `epoch := GLOBAL.load(Acquire)`; `record.rcu_epoch := epoch`;
 //!   light fence. **Unpin**: `record.rcu_epoch := 0` (`Release`).
 //! * **Replace**: swap the pointer (`AcqRel`), retire the old value tagged with
-//!   `E = GLOBAL.fetch_add(1, AcqRel)`, then *reclaim*: heavy fence, read every record's epoch,
-//!   and free each retired value whose tag is below every active epoch.
+//!   `E = GLOBAL.fetch_add(1, AcqRel)`; once [`RECLAIM_BATCH`] values are waiting, *reclaim*:
+//!   heavy fence, read every record's epoch, and free each retired value whose tag is below every
+//!   active epoch.
 //!
 //! # Why it is safe (the invariant)
 //! A value retired with tag `E` is freed only if no record holds an epoch `<= E`. Take a reader
@@ -112,6 +113,9 @@ fn heavy_fence() {
     }
 }
 
+/// Retired values are reclaimed in batches of this many.
+pub const RECLAIM_BATCH: usize = 16;
+
 struct Retired {
     ptr: *mut (),
     drop_fn: unsafe fn(*mut ()),
@@ -175,11 +179,17 @@ impl<'a> Domain<'a> {
     }
 
     fn retire(&self, retired: Retired) {
-        self.retired
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(retired);
-        self.reclaim();
+        let pending = {
+            let mut list = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+            list.push(retired);
+            list.len()
+        };
+        // One heavy fence (a membarrier syscall with IPIs) per batch of replaced values, not per
+        // value: series churn would otherwise pay a syscall per insert. At most
+        // `RECLAIM_BATCH` replaced values wait to be freed.
+        if pending >= RECLAIM_BATCH {
+            self.reclaim();
+        }
     }
 
     /// Frees every retired value no reader can still hold.

@@ -159,6 +159,9 @@ struct SummaryInner {
     rejected: AtomicU64,
     /// Reader-side state; recorders never touch it.
     window: Mutex<Window>,
+    /// When the summary was created: an implicit reading of all zeros, the base of the window
+    /// for as long as the summary is younger than `max_age`.
+    created: Instant,
 }
 
 #[derive(Default)]
@@ -190,6 +193,7 @@ impl Summary {
                 slots: OwnedSlots::new(BUCKETS + 1)?,
                 rejected: AtomicU64::new(0),
                 window: Mutex::new(Window::default()),
+                created: Instant::now(),
             }),
         })
     }
@@ -241,15 +245,21 @@ impl Summary {
         let count = w.current.iter().fold(0u64, |a, &c| a.wrapping_add(c));
 
         // Slide: the base is the oldest reading younger than max_age or, when every reading is
-        // older (sparse reads), the newest one. Readings older than the base are useless.
+        // older (sparse reads), the newest one. Readings older than the base are useless. The
+        // creation of the summary is the oldest reading of all (every count zero): while it is
+        // younger than max_age, every observation is in the window.
         let max_age = inner.config.max_age;
-        let base_index = w
-            .readings
-            .iter()
-            .position(|(t, _)| now.saturating_duration_since(*t) < max_age)
-            .unwrap_or(w.readings.len().saturating_sub(1));
-        w.readings.drain(..base_index);
-        let base: &[(u16, u64)] = w.readings.front().map_or(&[], |(_, r)| r);
+        let base: &[(u16, u64)] = if now.saturating_duration_since(inner.created) < max_age {
+            &[]
+        } else {
+            let base_index = w
+                .readings
+                .iter()
+                .position(|(t, _)| now.saturating_duration_since(*t) < max_age)
+                .unwrap_or(w.readings.len().saturating_sub(1));
+            w.readings.drain(..base_index);
+            w.readings.front().map_or(&[], |(_, r)| r)
+        };
         // Window counts = current - base (base counts never exceed current: words only grow).
         let mut window_total = count;
         for &(b, c) in base {
@@ -369,6 +379,32 @@ mod tests {
         q.clear();
         s.read_with(t0 + Duration::from_secs(22), |_, v| q.push(v));
         assert!(q[0].is_nan(), "{q:?}");
+    }
+
+    #[test]
+    fn a_young_summary_keeps_every_observation_in_its_window() {
+        // Regression: the first read's reading used to become the base of the next read, so a
+        // second scrape right after the first reported NaN quantiles, and observations made
+        // before the first scrape left the window long before max_age had passed.
+        let config = SummaryConfig::new(vec![0.5, 1.0], Duration::from_secs(60), 5).unwrap();
+        let s = Summary::new(config).unwrap();
+        s.observe(2.0);
+        let first = s.read();
+        let second = s.read();
+        assert_eq!(first, second);
+        assert!((first.quantiles[0].1 - 2.0).abs() < 0.04, "{first:?}");
+        s.observe(100.0);
+        let third = s.read_with(Instant::now() + Duration::from_secs(30), |q, v| {
+            if q == 0.5 {
+                assert!(
+                    (v - 2.0).abs() < 0.04,
+                    "the 2.0 is still in the window: {v}"
+                );
+            } else {
+                assert!((v - 100.0).abs() < 2.0, "{v}");
+            }
+        });
+        assert_eq!(third, (2, 102.0));
     }
 
     #[test]

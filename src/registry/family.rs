@@ -32,16 +32,19 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, OnceLock};
 
 use smallvec::SmallVec;
 
 use super::{Descriptor, Metric};
 use crate::encoder::text::render_labels;
-use crate::primitives::rcu::{Domain, Pin, RcuCell};
+// Through the crate's shim, so the loom models explore the family's real code: `std` and
+// `primitives::rcu` normally; loom's primitives and a loom-visible `RcuCell` stand-in under
+// `--cfg loom` (see `crate::sync`). The `OnceLock`s stay `std`: they are only initialised with
+// plain moves (no loom operation inside), so they cannot block a loom thread, and loom does not
+// explore them.
+use crate::sync::{AtomicU64, AtomicUsize, Domain, Mutex, Pin, RcuCell};
 use crate::{Counter, Error};
 
 /// The label value every label of the overflow series carries.
@@ -50,7 +53,12 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// The default cardinality cap of a family: label sets beyond it go to the overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 16_384;
 
+#[cfg(not(loom))]
 const SHARDS: usize = 32;
+/// Two shards under loom: with three keys, two share a shard (pigeonhole), so the models
+/// exercise both a shared copy-on-write shard and independent ones.
+#[cfg(loom)]
+const SHARDS: usize = 2;
 
 /// Hashes are already `ahash` outputs: the maps use them as they are.
 #[derive(Default)]
@@ -185,7 +193,41 @@ impl<M> Deref for SeriesRef<'_, M> {
     }
 }
 
+/// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
+fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
+    !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE)
+}
+
+/// The label-value hasher: randomly seeded, except under loom, whose models must replay the
+/// same execution (the same keys in the same shards) many times.
+fn new_hasher() -> ahash::RandomState {
+    #[cfg(not(loom))]
+    return ahash::RandomState::new();
+    #[cfg(loom)]
+    return ahash::RandomState::with_seeds(1, 2, 3, 4);
+}
+
 impl<M: Metric> Family<M> {
+    /// A family outside any registry (no `agentcore_telemetry_series_overflow_total` counter),
+    /// for the loom models: registry families count folds in a `Counter`, which records into the
+    /// process-wide slot arena, and loom objects cannot outlive one model execution.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn standalone(
+        name: &str,
+        label_names: &[&str],
+        config: M::Config,
+        max_series: usize,
+    ) -> Family<M> {
+        let desc = Descriptor {
+            name: name.into(),
+            help: "".into(),
+            label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
+            kind: M::KIND,
+        };
+        Family::new(Arc::new(desc), config, max_series, None)
+    }
+
     pub(crate) fn new(
         desc: Arc<Descriptor>,
         config: M::Config,
@@ -197,7 +239,7 @@ impl<M: Metric> Family<M> {
                 desc,
                 config,
                 shards: (0..SHARDS).map(|_| RcuCell::default()).collect(),
-                hasher: ahash::RandomState::new(),
+                hasher: new_hasher(),
                 writer: Mutex::new(()),
                 len: AtomicUsize::new(0),
                 generation: AtomicU64::new(0),
@@ -336,9 +378,7 @@ impl<M: Metric> Family<M> {
         values: &[S],
     ) -> Result<SeriesRef<'_, M>, Error> {
         let inner = &*self.inner;
-        let is_overflow_key =
-            !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE);
-        if is_overflow_key {
+        if is_overflow_key(values) {
             return self.overflow_series();
         }
         if inner.len.load(Relaxed) >= inner.max_series {
@@ -387,8 +427,9 @@ impl<M: Metric> Family<M> {
 
     /// Adds an existing handle as the series for `values` (the handle keeps recording as
     /// before; a scrape now exposes it). Returns `false`, changing nothing, if a series for
-    /// `values` already exists. Subject to the cardinality cap like any new series
-    /// ([`Error::ShapeMismatch`] when the family is full).
+    /// `values` already exists, or if `values` are the overflow series' own (every value
+    /// [`OVERFLOW_LABEL_VALUE`]), which are reserved for it. Subject to the cardinality cap
+    /// like any new series ([`Error::ShapeMismatch`] when the family is full).
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Registry};
@@ -407,6 +448,11 @@ impl<M: Metric> Family<M> {
                 expected,
                 got: values.len(),
             });
+        }
+        if is_overflow_key(values) {
+            // A regular series under these values would be exposed beside the overflow series
+            // with the very same labels: a duplicate series.
+            return Ok(false);
         }
         let hash = self.hash(values);
         match self.insert_locked(hash, values, || Ok(metric))? {

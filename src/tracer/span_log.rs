@@ -16,6 +16,16 @@
 //!   after the lock is released. On failure (a reader, or another writer, holds the slot)
 //!   it does not wait: it keeps its value (`Busy`). A write never blocks or allocates.
 //!   The caller counts the outcomes (the tracer in its per-thread counters).
+//! * **Claim** (`claim`, what the tracer uses): the cursor picks a slot as for `push` and
+//!   the writer try-locks it; a busy slot is skipped (up to `CLAIM_ATTEMPTS` slots, then
+//!   the claim fails, which the tracer counts as dropped, like `Busy`). The writer then
+//!   keeps the lock, through the returned `Claimed` guard, for as long as it likes: a
+//!   sampled span claims its slot when it starts, resets the slot's old record in place
+//!   (an overwrite, reported by `Claimed::overwrote`) or builds the first one, fills it
+//!   while it runs, and publishes it by dropping the guard (the release store) when it
+//!   finishes, possibly on another thread (the guard is `Send`; the lock is a flag, not
+//!   tied to a thread). Meanwhile readers skip the slot, and writers wrapping around skip
+//!   it too. Nothing is moved: a record is written once, where it is read.
 //! * **Cursor.** A writer that is the only writer of its shard (`exclusive`: the tracer passes
 //!   it for threads whose process-wide index is below `shard_count`) advances the cursor
 //!   with a plain load + store; others use `fetch_add`. If an exclusive writer shares its
@@ -28,13 +38,17 @@
 //!
 //! # Invariants
 //!
-//! 1. Only the holder of a slot's `busy` lock (the thread whose `compare_exchange(false,
-//!    true)` succeeded) touches that slot's value; it releases the lock with a single store.
+//! 1. Only the holder of a slot's `busy` lock (whoever's `compare_exchange(false, true)`
+//!    succeeded: a `push` or a `for_each` visit, or the `Claimed` guard of a `claim`,
+//!    wherever it has moved) touches that slot's value; it releases the lock with a single
+//!    store, exactly once (`Claimed` in its `Drop`).
 //! 2. Memory is allocated once, in `new`; a slot holds at most one value, so memory stays
 //!    flat: `capacity` slots of `size_of::<Option<T>>()` bytes each.
 //! 3. Every pushed value ends in exactly one place: stored in a slot (from which it is later
 //!    handed back by exactly one `Overwrote`), or handed back by `Busy`. Nothing is
-//!    duplicated or lost, whatever the cursor does.
+//!    duplicated or lost, whatever the cursor does. Likewise every claim either fails or
+//!    ends with its value stored in its slot, replacing at most one older value, which
+//!    that claim alone reports (`overwrote`).
 //!
 //! # Memory ordering
 //!
@@ -42,14 +56,19 @@
 //! `store(false, Release)`. So the release by one holder synchronizes-with the acquire of
 //! the next holder, and every write the previous holder made to the value happens-before
 //! every access by the next one: the value cell is only ever accessed under this mutual
-//! exclusion, which is invariant 1 and makes the `UnsafeCell` accesses data-race free. The
+//! exclusion, which is invariant 1 and makes the `UnsafeCell` accesses data-race free. A
+//! claim is the same critical section, only longer: its in-place writes (made on whichever
+//! threads the guard visits, each hand-off being itself synchronized by the `Send` of the
+//! guard) happen-before its release store, hence before any later holder's access. The
 //! cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
 //! correctness never depends on which slot a writer gets, only on the slot lock. The loom
 //! model in `loom-tests/tests/span_log.rs` checks these invariants for concurrent writers
-//! (shared and "exclusive" cursors) that wrap around, plus a concurrent reader.
+//! (shared and "exclusive" cursors) that wrap around, plus a concurrent reader, both with
+//! `push` and with `claim` (writing in place in two steps before publishing).
 
 use crate::sync::{AtomicBool, AtomicUsize};
 use crossbeam_utils::CachePadded;
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 
 #[cfg(loom)]
@@ -244,6 +263,65 @@ impl<T> ShardedRing<T> {
         }
     }
 
+    /// Claims a slot of shard `shard` for writing a value in place (the span log builds a
+    /// span's record directly in its slot when the span starts, and publishes it when the
+    /// span finishes, so the record is never copied). The cursor advances as for
+    /// [`push`](Self::push); a busy slot is skipped, up to [`CLAIM_ATTEMPTS`] slots, then
+    /// `None` (the caller counts it like [`Push::Busy`]). The claimed slot keeps its
+    /// previous value, if any ([`Claimed::overwrote`] says whether there was one), for the
+    /// claimer to replace ([`Claimed::write`]) or to reuse in place
+    /// ([`Claimed::get_or_insert_with`]: resetting a record field by field avoids building
+    /// a new one aside and copying it in). The slot stays locked (readers skip it) until
+    /// the [`Claimed`] drops. Never blocks or allocates.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ShardedRing;
+    /// let ring = ShardedRing::new(1, 1);
+    /// let mut c = ring.claim(0, true).unwrap();
+    /// assert_eq!(*c.get_or_insert_with(|| 1u32), 1);
+    /// assert!(!c.overwrote());
+    /// assert_eq!(ring.for_each(|_| {}), 1); // busy while claimed
+    /// *c.get_mut().unwrap() += 1;
+    /// drop(c); // publishes
+    /// let mut seen = Vec::new();
+    /// ring.for_each(|v| seen.push(*v));
+    /// assert_eq!(seen, [2]);
+    /// assert!(ring.claim(0, true).unwrap().overwrote());
+    /// ```
+    #[inline]
+    pub fn claim(&self, shard: usize, exclusive: bool) -> Option<Claimed<'_, T>> {
+        // Both indexes are masked to their power-of-two lengths, so they are in bounds.
+        let shard = &self.shards[shard & self.shard_mask];
+        for _ in 0..CLAIM_ATTEMPTS {
+            let i = if exclusive {
+                let i = shard.head.load(Ordering::Relaxed);
+                shard.head.store(i.wrapping_add(1), Ordering::Relaxed);
+                i
+            } else {
+                shard.head.fetch_add(1, Ordering::Relaxed)
+            };
+            let slot = &shard.slots[i & shard.mask];
+            if slot
+                .busy
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            // From here the guard releases the lock, also if dropping the old value panics.
+            let mut claimed = Claimed {
+                slot,
+                overwrote: false,
+                _value: PhantomData,
+            };
+            // SAFETY: we hold the slot's lock (invariant 1), so no other thread accesses
+            // the cell until the guard's release store.
+            claimed.overwrote = slot.value.with(|p| unsafe { (*p).is_some() });
+            return Some(claimed);
+        }
+        None
+    }
+
     /// Calls `f` on every stored value, holding only that value's slot lock meanwhile.
     /// Returns the number of slots skipped because a writer held them.
     ///
@@ -283,6 +361,77 @@ impl<T> ShardedRing<T> {
             }
         }
         skipped
+    }
+}
+
+/// Slots [`ShardedRing::claim`] tries before giving up.
+pub const CLAIM_ATTEMPTS: usize = 4;
+
+/// A slot claimed by [`ShardedRing::claim`]: holds the slot's lock, so it alone may access
+/// the slot's value, until it drops, which publishes the value (release store) to readers.
+/// `Send` (like the value) so a detached span can finish on another thread: the lock is a
+/// plain flag, not tied to a thread.
+pub struct Claimed<'a, T> {
+    slot: &'a Slot<T>,
+    overwrote: bool,
+    /// Behaves as `&mut T` for `Send`/`Sync`: it hands out `&mut T` and `&T`.
+    _value: PhantomData<&'a mut T>,
+}
+
+impl<T> Claimed<'_, T> {
+    /// Whether the slot held an older value when claimed (an overwrite).
+    #[inline]
+    pub fn overwrote(&self) -> bool {
+        self.overwrote
+    }
+
+    /// Stores `value` in the slot (dropping one written before, if any).
+    #[inline(always)]
+    pub fn write(&mut self, value: T) {
+        // SAFETY: we hold the slot's lock (invariant 1) for as long as `self` lives.
+        self.slot.value.with_mut(|p| unsafe { *p = Some(value) });
+    }
+
+    /// The slot's value, inserting `f()` into an empty slot; the claimer resets an old
+    /// value in place.
+    #[inline(always)]
+    pub fn get_or_insert_with(&mut self, f: impl FnOnce() -> T) -> &mut T {
+        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives, and the
+        // returned borrow cannot outlive the `&mut self` borrow.
+        self.slot
+            .value
+            .with_mut(|p| unsafe { (*p).get_or_insert_with(f) })
+    }
+
+    /// The value written, if any.
+    #[inline(always)]
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives, and the
+        // returned borrow cannot outlive the `&mut self` borrow.
+        self.slot.value.with_mut(|p| unsafe { (*p).as_mut() })
+    }
+
+    /// The value written, if any.
+    #[inline(always)]
+    pub fn get(&self) -> Option<&T> {
+        // SAFETY: as for `get_mut`; shared access through `&self` only.
+        self.slot.value.with(|p| unsafe { (*p).as_ref() })
+    }
+}
+
+impl<T> Drop for Claimed<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Publishes the value: pairs with the next holder's acquiring `compare_exchange`.
+        self.slot.busy.store(false, Ordering::Release);
+    }
+}
+
+impl<T> std::fmt::Debug for Claimed<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("overwrote", &self.overwrote)
+            .finish()
     }
 }
 

@@ -4,4 +4,5 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod exposition;
+pub mod mem;
 pub mod prometheus;

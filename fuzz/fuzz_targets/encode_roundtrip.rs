@@ -1,0 +1,625 @@
+//! Arbitrary metric names, help texts, label names and label values go through the `Registry`
+//! and `encode_text()`.
+//!
+//! * Every registration is checked against an independent, regex-free reference of the naming
+//!   rules (metric name, label names, `__` prefix, reserved `le`/`quantile`, duplicate label
+//!   names, sample-name clashes with families already registered): invalid ones must be refused
+//!   with the matching error, valid ones accepted.
+//! * Every recording is mirrored in a model (counters, gauges, histograms, summaries, infos,
+//!   removal, the cardinality cap and its overflow series).
+//! * The exposition must parse with the strict parser of `tests/support/exposition.rs` to exactly
+//!   the model: the same families in name order with the same help and type, the same series in
+//!   label-value order (overflow series last) with the same label values, and the same values,
+//!   bit for bit (floats are written as the shortest string that round-trips).
+#![no_main]
+
+#[path = "../../tests/support/exposition.rs"]
+#[allow(dead_code)]
+mod exposition;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use agentcore_telemetry::registry::{FamilyOptions, OVERFLOW_LABEL_VALUE, OVERFLOW_METRIC};
+use agentcore_telemetry::{
+    Buckets, Counter, Error, Family, Gauge, Histogram, Info, Registry, Summary, SummaryConfig,
+};
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+
+/// Characters names are built from: valid ones and one of each kind of invalid one.
+const NAME_CHARS: &[char] = &[
+    'a', 'b', 'x', 'Z', '_', ':', '0', '9', '-', ' ', '.', 'é', '\0', '\n', '/', '"',
+];
+
+/// Names that exercise the rules directly: clashes of derived sample names, reserved labels,
+/// the `__` prefix, the registry's own overflow metric.
+const FIXED_NAMES: &[&str] = &[
+    "x",
+    "x_count",
+    "x_sum",
+    "x_bucket",
+    "y",
+    "le",
+    "quantile",
+    "__x",
+    "_",
+    ":",
+    "a",
+    "b",
+    OVERFLOW_METRIC,
+    "family",
+    "",
+];
+
+/// Label values that need escaping or are otherwise special.
+const VALUE_POOL: &[&str] = &[
+    "",
+    "a",
+    "b",
+    "x",
+    "yz",
+    "xy",
+    "z",
+    "\\",
+    "\"",
+    "\n",
+    "\r",
+    "\t",
+    "\0",
+    "é",
+    "\u{1F600}",
+    "a\\nb",
+    "\\\"",
+    "\\n",
+    OVERFLOW_LABEL_VALUE,
+    "} 1\n# HELP",
+    "le",
+    "+Inf",
+];
+
+#[derive(Debug)]
+struct Name(String);
+
+impl<'a> Arbitrary<'a> for Name {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Name(match u.int_in_range(0..=3)? {
+            0 => FIXED_NAMES[u.choose_index(FIXED_NAMES.len())?].to_string(),
+            1 => String::arbitrary(u)?,
+            _ => {
+                let len = u.int_in_range(0..=6)?;
+                let mut s = String::new();
+                for _ in 0..len {
+                    s.push(*u.choose(NAME_CHARS)?);
+                }
+                s
+            }
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Value(String);
+
+impl<'a> Arbitrary<'a> for Value {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Value(if u.ratio(3, 4)? {
+            VALUE_POOL[u.choose_index(VALUE_POOL.len())?].to_string()
+        } else {
+            String::arbitrary(u)?
+        }))
+    }
+}
+
+#[derive(Debug, Arbitrary, Clone, Copy, PartialEq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    Info,
+}
+
+#[derive(Debug, Arbitrary)]
+struct FamilySpec {
+    name: Name,
+    help: String,
+    kind: Kind,
+    labels: Vec<Name>,
+    bounds: Vec<f64>,
+    max_series: u8,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Action {
+    Record(u64),
+    RecordF(f64),
+    Remove,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Op {
+    family: u8,
+    /// Unless 0 (one in 8), `values` is fitted to the family's label count; otherwise it is
+    /// passed as it is (usually a wrong count).
+    fit: u8,
+    values: Vec<Value>,
+    action: Action,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    families: Vec<FamilySpec>,
+    ops: Vec<Op>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference rules, written independently of `agentcore_telemetry::registry::name`.
+// ---------------------------------------------------------------------------------------------
+
+fn ref_metric_name_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_' | ':'))
+        && chars.all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | ':'))
+}
+
+fn ref_label_name_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_'))
+        && !s.starts_with("__")
+}
+
+fn suffixes(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Counter | Kind::Gauge | Kind::Info => &[""],
+        Kind::Histogram => &["", "_bucket", "_sum", "_count"],
+        Kind::Summary => &["", "_sum", "_count"],
+    }
+}
+
+fn reserved(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Histogram => Some("le"),
+        Kind::Summary => Some("quantile"),
+        _ => None,
+    }
+}
+
+/// What the registry must answer, by the reference rules.
+#[derive(Debug, PartialEq)]
+enum Expected {
+    Ok,
+    BadName,
+    BadLabel(String),
+    DupLabel(String),
+    Clash,
+}
+
+fn expected_registration(
+    name: &str,
+    labels: &[String],
+    kind: Kind,
+    taken: &HashSet<String>,
+) -> Expected {
+    if !ref_metric_name_ok(name) {
+        return Expected::BadName;
+    }
+    for (i, l) in labels.iter().enumerate() {
+        if !ref_label_name_ok(l) || reserved(kind) == Some(l.as_str()) {
+            return Expected::BadLabel(l.clone());
+        }
+        if labels[..i].contains(l) {
+            return Expected::DupLabel(l.clone());
+        }
+    }
+    if suffixes(kind)
+        .iter()
+        .any(|s| taken.contains(&format!("{name}{s}")))
+    {
+        return Expected::Clash;
+    }
+    Expected::Ok
+}
+
+fn classify(err: &Error) -> Expected {
+    match err {
+        Error::InvalidMetricName { .. } => Expected::BadName,
+        Error::InvalidLabelName { name, .. } => Expected::BadLabel(name.clone()),
+        Error::DuplicateLabelName { name } => Expected::DupLabel(name.clone()),
+        Error::DuplicateMetric { .. } => Expected::Clash,
+        other => panic!("unexpected registration error {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+struct Model {
+    /// Counter: integer part, fractional part. Gauge: value in `gauge`.
+    int: u64,
+    frac: f64,
+    gauge: f64,
+    /// Histogram/summary: observations in order.
+    observed: Vec<f64>,
+}
+
+enum Handle {
+    Counter(Family<Counter>),
+    Gauge(Family<Gauge>),
+    Histogram(Family<Histogram>, Buckets),
+    Summary(Family<Summary>, SummaryConfig),
+    Info(Family<Info>),
+}
+
+struct Fam {
+    name: String,
+    help: String,
+    kind: Kind,
+    labels: Vec<String>,
+    max_series: usize,
+    handle: Handle,
+    series: BTreeMap<Vec<String>, Model>,
+    overflow: Option<Model>,
+    folds: u64,
+}
+
+impl Fam {
+    /// The model of the series `values` resolves to, created as the family would.
+    fn resolve(&mut self, values: &[String]) -> &mut Model {
+        let overflow_key = !values.is_empty() && values.iter().all(|v| v == OVERFLOW_LABEL_VALUE);
+        if overflow_key {
+            return self.overflow.get_or_insert_with(Model::default);
+        }
+        if !self.series.contains_key(values) {
+            if self.series.len() >= self.max_series {
+                self.folds += 1;
+                return self.overflow.get_or_insert_with(Model::default);
+            }
+            self.series.insert(values.to_vec(), Model::default());
+        }
+        self.series.get_mut(values).expect("inserted above")
+    }
+}
+
+fn same(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b
+}
+
+fn sequential_sum(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |acc, v| acc + v)
+}
+
+fn register(registry: &Registry, spec: &FamilySpec, labels: &[&str]) -> Result<Handle, Error> {
+    let options = FamilyOptions {
+        max_series: usize::from(spec.max_series % 8) + 1,
+    };
+    let (name, help) = (spec.name.0.as_str(), spec.help.as_str());
+    Ok(match spec.kind {
+        Kind::Counter => Handle::Counter(registry.register(name, help, labels, (), options)?),
+        Kind::Gauge => Handle::Gauge(registry.register(name, help, labels, (), options)?),
+        Kind::Info => Handle::Info(registry.register(name, help, labels, (), options)?),
+        Kind::Histogram => {
+            let bounds: Vec<f64> = spec.bounds.iter().copied().take(8).collect();
+            // Reference: a trailing +Inf is dropped; the rest must be finite, strictly increasing.
+            let mut finite = bounds.clone();
+            if finite.last() == Some(&f64::INFINITY) {
+                finite.pop();
+            }
+            let valid =
+                finite.iter().all(|b| b.is_finite()) && finite.windows(2).all(|w| w[0] < w[1]);
+            let buckets = match Buckets::new(bounds.clone()) {
+                Ok(b) => {
+                    assert!(valid, "accepted invalid bounds {bounds:?}");
+                    assert_eq!(b.bounds(), &finite[..]);
+                    b
+                }
+                Err(Error::InvalidBuckets { .. }) => {
+                    assert!(!valid, "refused valid bounds {bounds:?}");
+                    Buckets::default()
+                }
+                Err(e) => panic!("unexpected bucket error {e:?}"),
+            };
+            let family = registry.register(name, help, labels, buckets.clone(), options)?;
+            Handle::Histogram(family, buckets)
+        }
+        Kind::Summary => {
+            let config = SummaryConfig::new(vec![0.0, 0.5, 0.99, 1.0], Duration::from_secs(60), 2)
+                .expect("valid");
+            let family = registry.register(name, help, labels, config.clone(), options)?;
+            Handle::Summary(family, config)
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let registry = Registry::new();
+    let mut taken: HashSet<String> = HashSet::from([OVERFLOW_METRIC.to_string()]);
+    let mut fams: Vec<Fam> = Vec::new();
+
+    for spec in input.families.iter().take(4) {
+        let labels: Vec<String> = spec.labels.iter().take(3).map(|l| l.0.clone()).collect();
+        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let expected = expected_registration(&spec.name.0, &labels, spec.kind, &taken);
+        match register(&registry, spec, &label_refs) {
+            Ok(handle) => {
+                assert_eq!(expected, Expected::Ok, "accepted {spec:?}");
+                for s in suffixes(spec.kind) {
+                    taken.insert(format!("{}{s}", spec.name.0));
+                }
+                fams.push(Fam {
+                    name: spec.name.0.clone(),
+                    help: spec.help.clone(),
+                    kind: spec.kind,
+                    labels,
+                    max_series: usize::from(spec.max_series % 8) + 1,
+                    handle,
+                    series: BTreeMap::new(),
+                    overflow: None,
+                    folds: 0,
+                });
+            }
+            Err(e) => assert_eq!(classify(&e), expected, "refused {spec:?} with {e:?}"),
+        }
+    }
+    if fams.is_empty() {
+        return;
+    }
+
+    for op in input.ops.iter().take(64) {
+        let count = fams.len();
+        let fam = &mut fams[usize::from(op.family) % count];
+        let mut values: Vec<String> = op.values.iter().map(|v| v.0.clone()).collect();
+        if op.fit % 8 != 0 {
+            values.resize(fam.labels.len(), String::new());
+        }
+        let n = fam.labels.len();
+        if let Action::Remove = op.action {
+            let removed = match &fam.handle {
+                Handle::Counter(f) => f.remove(&values),
+                Handle::Gauge(f) => f.remove(&values),
+                Handle::Histogram(f, _) => f.remove(&values),
+                Handle::Summary(f, _) => f.remove(&values),
+                Handle::Info(f) => f.remove(&values),
+            };
+            let expected = values.len() == n && fam.series.remove(&values).is_some();
+            assert_eq!(removed, expected, "remove {values:?}");
+            continue;
+        }
+        macro_rules! lookup {
+            ($f:expr) => {
+                match $f.with_label_values(&values) {
+                    Err(Error::WrongLabelCount { expected, got }) => {
+                        assert_eq!((expected, got), (n, values.len()));
+                        continue;
+                    }
+                    Err(e) => panic!("lookup {values:?}: {e:?}"),
+                    Ok(series) => {
+                        assert_eq!(values.len(), n, "accepted a wrong label count");
+                        series
+                    }
+                }
+            };
+        }
+        match (&fam.handle, &op.action) {
+            (Handle::Counter(f), Action::Record(v)) => {
+                lookup!(f).inc_by(*v);
+                let m = fam.resolve(&values);
+                m.int = m.int.wrapping_add(*v);
+            }
+            (Handle::Counter(f), Action::RecordF(v)) => {
+                let result = lookup!(f).add(*v);
+                let m = fam.resolve(&values);
+                let valid = *v >= 0.0 && v.is_finite();
+                assert_eq!(result.is_ok(), valid, "add({v})");
+                if valid {
+                    if *v < 9_007_199_254_740_992.0 && v.fract() == 0.0 {
+                        m.int = m.int.wrapping_add(*v as u64);
+                    } else {
+                        m.frac += *v;
+                    }
+                }
+            }
+            (Handle::Gauge(f), Action::Record(v)) => {
+                lookup!(f).set(*v as f64);
+                fam.resolve(&values).gauge = *v as f64;
+            }
+            (Handle::Gauge(f), Action::RecordF(v)) => {
+                lookup!(f).add(*v);
+                fam.resolve(&values).gauge += *v;
+            }
+            (Handle::Histogram(f, _), action) => {
+                let v = match action {
+                    Action::Record(v) => (*v % 4096) as f64 / 8.0,
+                    Action::RecordF(v) => *v,
+                    Action::Remove => unreachable!(),
+                };
+                lookup!(f).observe(v);
+                let m = fam.resolve(&values);
+                if !v.is_nan() {
+                    m.observed.push(v);
+                }
+            }
+            (Handle::Summary(f, _), action) => {
+                let v = match action {
+                    Action::Record(v) => (*v % 4096) as f64 / 8.0,
+                    Action::RecordF(v) => *v,
+                    Action::Remove => unreachable!(),
+                };
+                lookup!(f).observe(v);
+                let m = fam.resolve(&values);
+                if !v.is_nan() {
+                    m.observed.push(v);
+                }
+            }
+            (Handle::Info(f), _) => {
+                lookup!(f);
+                fam.resolve(&values);
+            }
+            (_, Action::Remove) => unreachable!(),
+        }
+    }
+
+    let text = registry.encode_text();
+    let parsed = exposition::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // A second scrape of unchanged data is byte-identical (a reused buffer too).
+    let mut again = String::from("stale");
+    again.clear();
+    registry.encode_text_into(&mut again);
+    assert_eq!(text, again);
+
+    // The expected families: the registered ones with series, plus the overflow counter family
+    // once some family folded a label set; sorted by name. A sample's value is `None` where it
+    // is not compared (summary quantiles are approximations by design).
+    type Samples = Vec<(String, Vec<(String, String)>, Option<f64>)>;
+    let mut expected: Vec<(String, String, &'static str, Samples)> = Vec::new();
+    let mut folds: Samples = fams
+        .iter()
+        .filter(|f| f.folds > 0)
+        .map(|f| {
+            let labels = vec![("family".to_string(), f.name.clone())];
+            (OVERFLOW_METRIC.to_string(), labels, Some(f.folds as f64))
+        })
+        .collect();
+    if !folds.is_empty() {
+        folds.sort_by(|a, b| a.1.cmp(&b.1));
+        let help = "Label sets folded into a family's overflow series because the family reached its cardinality cap.";
+        expected.push((
+            OVERFLOW_METRIC.to_string(),
+            help.to_string(),
+            "counter",
+            folds,
+        ));
+    }
+    // `le` and `quantile` values are compared as numbers: their text is Go's float format, which
+    // must parse back to exactly the bound.
+    let number = |v: f64| format!("{v:?}");
+    for fam in &fams {
+        if fam.series.is_empty() && fam.overflow.is_none() {
+            continue;
+        }
+        let overflow_values = vec![OVERFLOW_LABEL_VALUE.to_string(); fam.labels.len()];
+        let all = fam
+            .series
+            .iter()
+            .map(|(k, m)| (k.clone(), m))
+            .chain(fam.overflow.as_ref().map(|m| (overflow_values.clone(), m)));
+        let mut samples: Samples = Vec::new();
+        for (values, m) in all {
+            let labels: Vec<(String, String)> = fam
+                .labels
+                .iter()
+                .cloned()
+                .zip(values.iter().cloned())
+                .collect();
+            let with = |k: &str, v: f64| {
+                let mut l = labels.clone();
+                l.push((k.to_string(), number(v)));
+                l
+            };
+            let name = &fam.name;
+            match &fam.handle {
+                Handle::Counter(_) => {
+                    let v = if m.frac == 0.0 {
+                        m.int as f64
+                    } else {
+                        m.int as f64 + m.frac
+                    };
+                    samples.push((name.clone(), labels, Some(v)));
+                }
+                Handle::Gauge(_) => samples.push((name.clone(), labels, Some(m.gauge))),
+                Handle::Info(_) => samples.push((name.clone(), labels, Some(1.0))),
+                Handle::Histogram(_, buckets) => {
+                    for &b in buckets.bounds().iter().chain(&[f64::INFINITY]) {
+                        let cumulative = m.observed.iter().filter(|&&v| v <= b).count();
+                        samples.push((
+                            format!("{name}_bucket"),
+                            with("le", b),
+                            Some(cumulative as f64),
+                        ));
+                    }
+                    let count = Some(m.observed.len() as f64);
+                    samples.push((
+                        format!("{name}_sum"),
+                        labels.clone(),
+                        Some(sequential_sum(&m.observed)),
+                    ));
+                    samples.push((format!("{name}_count"), labels, count));
+                }
+                Handle::Summary(_, config) => {
+                    for &q in &config.quantiles {
+                        samples.push((name.clone(), with("quantile", q), None));
+                    }
+                    let count = Some(m.observed.len() as f64);
+                    samples.push((
+                        format!("{name}_sum"),
+                        labels.clone(),
+                        Some(sequential_sum(&m.observed)),
+                    ));
+                    samples.push((format!("{name}_count"), labels, count));
+                }
+            }
+        }
+        let keyword = match fam.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge | Kind::Info => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        };
+        expected.push((fam.name.clone(), fam.help.clone(), keyword, samples));
+    }
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+
+    assert_eq!(
+        parsed.iter().map(|f| &f.name).collect::<Vec<_>>(),
+        expected.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        "families\n{text}"
+    );
+    for (got, (name, help, keyword, samples)) in parsed.iter().zip(&expected) {
+        assert_eq!(got.help.as_deref(), Some(help.as_str()), "help of {name}");
+        assert_eq!(got.kind.as_deref(), Some(*keyword), "type of {name}");
+        assert_eq!(
+            got.samples.len(),
+            samples.len(),
+            "samples of {name}\n{text}"
+        );
+        for (s, (sname, labels, value)) in got.samples.iter().zip(samples) {
+            assert_eq!(&s.name, sname, "\n{text}");
+            let got_labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .map(|(k, v)| match (k.as_str(), *keyword) {
+                    ("le", "histogram") | ("quantile", "summary") => {
+                        let x = exposition_number(v).unwrap_or_else(|| panic!("{k}={v:?}"));
+                        (k.clone(), number(x))
+                    }
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect();
+            assert_eq!(&got_labels, labels, "labels of {sname}\n{text}");
+            if let Some(value) = value {
+                assert!(
+                    same(s.value, *value),
+                    "{sname}{:?}: got {} want {value}\n{text}",
+                    s.labels,
+                    s.value
+                );
+            }
+        }
+    }
+});
+
+/// A number as the exposition spells it (`+Inf`, `-Inf`, `NaN` or a decimal float).
+fn exposition_number(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => v.parse().ok(),
+    }
+}

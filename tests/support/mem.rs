@@ -1,0 +1,30 @@
+//! Resident memory of the test process, from `/proc/self/statm` (Linux).
+
+/// The page size, from the auxiliary vector (`AT_PAGESZ`); 4096 if it cannot be read.
+pub fn page_size() -> u64 {
+    const AT_PAGESZ: u64 = 6;
+    let Ok(auxv) = std::fs::read("/proc/self/auxv") else {
+        return 4096;
+    };
+    auxv.chunks_exact(16)
+        .map(|pair| {
+            let key = u64::from_ne_bytes(pair[..8].try_into().expect("8 bytes"));
+            let value = u64::from_ne_bytes(pair[8..].try_into().expect("8 bytes"));
+            (key, value)
+        })
+        .find(|&(key, _)| key == AT_PAGESZ)
+        .map_or(4096, |(_, value)| value)
+}
+
+/// Resident set size in bytes: the second field of `/proc/self/statm` (pages) times the page
+/// size. `None` where `/proc` is not available.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// Bytes as MiB, for messages.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
