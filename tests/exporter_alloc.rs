@@ -3,41 +3,16 @@
 //! thread).
 #![cfg(feature = "exporter")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use agentcore_telemetry::exporter::{ExporterConfig, MetricsExporter};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::alloc::{process_allocations, process_bytes};
 
-use agentcore_telemetry::exporter::{ExporterConfig, MetricsExporter};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// One scrape on a fresh connection, reading into a fixed buffer (no client allocations).
 /// Returns the bytes received.
@@ -81,15 +56,15 @@ fn steady_state_scrapes_do_not_reallocate_the_exposition() {
             assert!(scrape(addr, request, &mut buf) > 0);
         }
         const N: u64 = 20;
-        let (a0, b0) = (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst));
+        let (a0, b0) = (process_allocations(), process_bytes());
         let started = Instant::now();
         let mut received = 0;
         for _ in 0..N {
             received = scrape(addr, request, &mut buf);
         }
         let per_scrape = started.elapsed() / N as u32;
-        let allocs = (ALLOCS.load(Ordering::SeqCst) - a0) / N;
-        let bytes = (BYTES.load(Ordering::SeqCst) - b0) / N;
+        let allocs = (process_allocations() - a0) / N;
+        let bytes = (process_bytes() - b0) / N;
         let stats = exporter.stats();
         eprintln!(
             "{name}: {body_len} B exposition, {received} B response, {per_scrape:?}/scrape \

@@ -2,46 +2,22 @@
 //! system one, each operation is warmed up once (the first record of a thread into a chunk of
 //! the slot arena allocates that chunk), and then many more calls must allocate zero times.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use agentcore_telemetry::{Buckets, Counter, Gauge, Histogram, Registry, Summary, SummaryConfig};
+use support::alloc::thread_allocations;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to `System`; only counts allocations of the current thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// Runs `op` once to warm up, then `n` times, and returns the allocations of those `n` calls.
 fn allocations(n: usize, mut op: impl FnMut(usize)) -> u64 {
     op(0);
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = thread_allocations();
     for i in 0..n {
         op(i);
     }
-    ALLOCATIONS.with(Cell::get) - before
+    thread_allocations() - before
 }
 
 #[test]
@@ -135,5 +111,14 @@ fn steady_state_scrape_allocates_o1() {
     assert_eq!(
         n, 0,
         "a steady-state scrape into a reused buffer allocates nothing"
+    );
+}
+
+#[test]
+fn the_counting_allocator_sees_allocations() {
+    // A control: without it, a broken counter would make every test above pass.
+    assert_eq!(
+        allocations(10, |i| drop(std::hint::black_box(vec![i as u8; 16]))),
+        10
     );
 }

@@ -2,42 +2,19 @@
 //!
 //! Cases follow the W3C specs and the `w3c/trace-context` test suite (`test/test.py`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use agentcore_telemetry::propagation::{
     Baggage, BaggageMember, BaggageProperty, Propagation, PropagationError as E, TraceParent,
     TraceState, BAGGAGE, TRACEPARENT, TRACESTATE,
 };
+use support::alloc::thread_allocations;
 
-// ---------------------------------------------------------------------------------------------
-// Allocation counting (per thread, so parallel tests do not interfere).
-
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to the system allocator unchanged; counting touches only a
-// thread-local `Cell` and never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod support;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
+    thread_allocations() as usize
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+//! The counting global allocator of the zero-allocation tests. A test binary installs it with
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static GLOBAL: support::alloc::Counting = support::alloc::Counting;
+//! ```
+//!
+//! It counts allocations (including reallocations) per thread and for the whole process, and
+//! the bytes requested process-wide; everything is forwarded to the system allocator unchanged.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The counting allocator.
+pub struct Counting;
+
+thread_local! {
+    static THREAD: Cell<u64> = const { Cell::new(0) };
+}
+static PROCESS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+fn count(bytes: usize) {
+    // `try_with`: the allocator also runs while thread-locals are being torn down.
+    let _ = THREAD.try_with(|c| c.set(c.get() + 1));
+    PROCESS.fetch_add(1, Relaxed);
+    BYTES.fetch_add(bytes as u64, Relaxed);
+}
+
+// SAFETY: every method forwards to the system allocator unchanged; counting touches only a
+// const thread-local `Cell` and two atomics, and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// Allocations made by the calling thread so far.
+pub fn thread_allocations() -> u64 {
+    THREAD.with(Cell::get)
+}
+
+/// Allocations made by every thread so far.
+pub fn process_allocations() -> u64 {
+    PROCESS.load(Relaxed)
+}
+
+/// Bytes requested by every thread so far.
+pub fn process_bytes() -> u64 {
+    BYTES.load(Relaxed)
+}
