@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use agentcore_telemetry::collector::{MetricType, MetricsCollector};
 use agentcore_telemetry::exporter::{ExporterConfig, MetricsExporter};
 use agentcore_telemetry::{AgentPhilosophy::*, Buckets};
+use support::collector::record_everything;
 use support::exposition::parse;
 use support::prometheus::{promtool_check_metrics, sample_lines, PrometheusServer};
 
@@ -29,36 +30,10 @@ const MANDATED_NAME_LINTS: &[&str] = &[
 
 fn full_collector() -> MetricsCollector {
     let c = MetricsCollector::new();
-    c.record_agent_created(React, "initializing");
+    record_everything(&c);
     c.record_agent_created(ChainOfThought, "initializing");
-    c.record_agent_completed(React, "completed");
-    c.record_agent_initialization(React, 1.5);
-    c.record_agent_execution(ChainOfThought, 30.5);
-    c.record_state_transition("initializing", "running", React);
-    c.update_resource_usage("agent-123", React, 45.5, 256.0);
-    c.record_container_creation(React, 0.05, true);
     c.record_container_creation(MultiAgent, 0.8, false);
-    c.set_container_pool_size(React, 4);
-    c.update_system_resources(65.5, 72.3, 4096.0);
-    c.record_cache_access("tool_metadata", true, 150);
-    c.record_cache_access("tool_metadata", false, 151);
-    c.record_gc_collection(25.5);
-    c.record_react_iterations("agent-123", 5);
-    c.record_cot_steps("agent-456", 7);
-    c.record_multi_agent_message("direct");
-    c.record_consensus("reached");
-    c.record_autonomous_goal("active", "high");
-    c.record_autonomous_decision("autonomous-agent-1");
-    c.record_tool_execution("calculator", 0.25, "success", None);
-    c.record_tool_execution("web_search", 1.5, "failed", Some("TimeoutError"));
     c.record_tool_execution(HOSTILE, 0.01, "failed", Some(HOSTILE));
-    c.record_error("ValidationError", "sandbox");
-    c.record_agent_failure(Autonomous, "execution_timeout");
-    c.set_runtime_info([
-        ("version", "1.0.0"),
-        ("environment", "production"),
-        ("platform", "linux"),
-    ]);
     let counter = c
         .create_custom_metric(
             "user_actions_total",

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod alloc;
+pub mod collector;
 pub mod exposition;
 pub mod mem;
 pub mod prometheus;
