@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use agentcore_telemetry::collector::MetricType;
+use agentcore_telemetry::agent::MetricType;
 use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use agentcore_telemetry::{
     get_distributed_tracer, get_metrics_collector, init_distributed_tracer, trace_operation,
-    AgentPhilosophy, ExporterConfig, FutureExt, KeyValue, MetricsCollector, MetricsExporter,
-    SpanKind, SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig,
+    AgentPhilosophy, FutureExt, KeyValue, MetricsCollector, MetricsServer, ServerConfig, SpanKind,
+    SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig,
 };
 
 const TOOLS: [&str; 5] = [
@@ -417,21 +417,19 @@ fn main() {
         .expect("start the system monitor");
 
     let registry = collector.get_registry().clone();
-    let exporter = MetricsExporter::start(
-        ExporterConfig::default().with_addr(o.addr),
-        registry.clone(),
-    )
-    .or_else(|e| {
-        eprintln!(
-            "agent_runtime: {} is not available ({e}); using an ephemeral port",
-            o.addr
-        );
-        MetricsExporter::start(
-            ExporterConfig::default().with_addr("127.0.0.1:0".parse().expect("valid")),
-            registry.clone(),
-        )
-    })
-    .expect("start the /metrics exporter");
+    let exporter =
+        MetricsServer::start(ServerConfig::default().with_addr(o.addr), registry.clone())
+            .or_else(|e| {
+                eprintln!(
+                    "agent_runtime: {} is not available ({e}); using an ephemeral port",
+                    o.addr
+                );
+                MetricsServer::start(
+                    ServerConfig::default().with_addr("127.0.0.1:0".parse().expect("valid")),
+                    registry.clone(),
+                )
+            })
+            .expect("start the /metrics exporter");
     let addr = exporter.local_addr();
     println!(
         "agent_runtime: {} executor threads + {} async tasks for {:.1} s; metrics at http://{addr}/metrics",

@@ -76,7 +76,7 @@ pub enum Error {
         reason: String,
     },
     /// The per-thread slot arena has no room left for another series (see
-    /// [`primitives::slots`](crate::primitives::slots)); remove series or lower cardinality.
+    /// [`primitives::slots`](crate::sync::slots)); remove series or lower cardinality.
     SlotArenaExhausted,
 }
 

@@ -22,31 +22,40 @@
 //! assert!(text.contains("tool_calls_total{tool_id=\"calculator\",status=\"success\"} 1\n"));
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(unreachable_pub, missing_debug_implementations)]
 
 mod sync;
 
-pub mod collector;
-pub mod encoder;
+pub mod agent;
 pub mod error;
-#[cfg(feature = "exporter")]
-pub mod exporter;
+pub mod exposition;
 pub mod primitives;
 pub mod propagation;
 pub mod registry;
+#[cfg(feature = "http-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-server")))]
+pub mod serve;
 pub mod tracer;
 
-pub use agentcore_telemetry_macros::trace_operation;
-pub use collector::{
+#[cfg(all(test, agentcore_loom))]
+mod loom;
+
+#[cfg(feature = "system-monitor")]
+pub use agent::SystemMonitor;
+pub use agent::{
     get_metrics_collector, AgentPhilosophy, CollectorConfig, CustomMetric, MetricType,
-    MetricsCollector, MetricsSnapshot, SystemMonitor,
+    MetricsCollector, MetricsSnapshot,
 };
-pub use encoder::CONTENT_TYPE;
+pub use agentcore_telemetry_macros::trace_operation;
 pub use error::Error;
-#[cfg(feature = "exporter")]
-pub use exporter::{ExporterConfig, ExpositionSource, MetricsExporter};
+pub use exposition::CONTENT_TYPE;
 pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 pub use registry::{Family, MetricKind, Registry, SeriesRef};
+#[cfg(feature = "http-server")]
+pub use serve::{ExpositionSource, MetricsServer, ServerConfig};
 pub use tracer::{
     get_distributed_tracer, init_distributed_tracer, ContextGuard, DetachedSpan, DistributedTracer,
     FutureExt, Instrumented, KeyValue, Sampler, Span, SpanId, SpanKind, SpanLimits, SpanRecord,
@@ -54,7 +63,13 @@ pub use tracer::{
     Value,
 };
 
-/// The README's examples, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests so they stay true. The README documents
+/// the default build, so they run when its features are on.
+#[cfg(all(
+    doctest,
+    feature = "http-server",
+    feature = "serde",
+    feature = "system-monitor"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -349,7 +349,7 @@ fn wrong_label_count_is_an_error_and_creates_nothing() {
         .counter_family("steps_total", "help", &["agent_id", "status"])
         .unwrap();
     for values in [&[][..], &["a"][..], &["a", "b", "c"][..]] {
-        let err = fam.with_label_values(values).err().expect("refused");
+        let err = fam.with_label_values(values).expect_err("refused");
         assert_eq!(
             err,
             Error::WrongLabelCount {
@@ -968,7 +968,7 @@ fn extract_ignores_every_hostile_header_and_says_why() {
 
 #[test]
 fn a_custom_metric_colliding_with_a_built_in_is_refused() {
-    use agentcore_telemetry::collector::{MetricType, BUILTIN_METRICS, REJECTED_METRIC};
+    use agentcore_telemetry::agent::{MetricType, BUILTIN_METRICS, REJECTED_METRIC};
     use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
 
     let _g = serial();

@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
 
-use agentcore_telemetry::primitives::slots;
+use agentcore_telemetry::primitives::arena_stats;
 use agentcore_telemetry::{
     Buckets, DistributedTracer, KeyValue, Registry, SpanKind, SpanStatus, SummaryConfig,
     TracerConfig,
@@ -252,7 +252,7 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
     assert_eq!(sessions.len(), 0);
     assert!(!families.iter().any(|f| f.name == "session_steps_total"));
     // Blocks are reused across thread generations: bounded by the threads alive at once.
-    let blocks = slots::global().block_count() as u64;
+    let blocks = arena_stats().blocks as u64;
     assert!(
         blocks <= peak_threads,
         "{blocks} arena blocks for at most {peak_threads} concurrent threads"

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::slots::{self, OwnedSlots};
+use crate::sync::slots::{self, OwnedSlots};
 use crate::Error;
 
 /// Integers below this are exact in an `f64`; increments that are whole numbers below it go to the
@@ -12,7 +12,7 @@ const EXACT_F64_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// A monotonically increasing counter.
 ///
-/// Each thread adds into its own word of the [slot arena](super::slots) with a relaxed load and
+/// Each thread adds into its own word of the slot arena (`sync::slots`) with a relaxed load and
 /// store (no shared cache line, no read-modify-write); [`Counter::get`] and scrapes sum the words.
 /// Whole-number increments are kept in a `u64`; fractional ones (such as the specification's
 /// `memory_released_mb_total += 25.5`) in a separate `f64` word. Cloning is cheap and clones share

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::slots::{self, OwnedSlots, CHUNK_WORDS};
-use crate::encoder::float::format_go_float;
+use crate::exposition::float::format_go_float;
+use crate::sync::slots::{self, OwnedSlots, CHUNK_WORDS};
 use crate::Error;
 
 /// Bucket bounds above this many are refused (a series' words must fit in one arena chunk).
@@ -161,7 +161,7 @@ impl std::fmt::Debug for Buckets {
 /// A histogram with fixed buckets.
 ///
 /// `observe` finds the bucket and adds one to this thread's word for it, and the value to this
-/// thread's sum word, in the [slot arena](super::slots): no shared cache line, no RMW, no lock.
+/// thread's sum word, in the slot arena (`sync::slots`): no shared cache line, no RMW, no lock.
 /// A scrape sums each bucket word over the threads and derives `_count` from those same bucket
 /// sums, so every scrape is internally consistent — `_count` equals the `le="+Inf"` bucket and the
 /// cumulative buckets are monotone — even while other threads observe. (`_sum` is read beside
@@ -290,7 +290,7 @@ impl std::fmt::Debug for Histogram {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
 

@@ -2,7 +2,7 @@
 //!
 //! # Design
 //! Recording must stay lock-free and allocation-free, so `observe` does what a histogram does: it
-//! adds one to this thread's word for a bucket in the [slot arena](super::slots) and the value to
+//! adds one to this thread's word for a bucket in the slot arena (`sync::slots`) and the value to
 //! this thread's sum word. The buckets are log-linear over the `f64` bit pattern: the exponent and
 //! the top [`SUB_BUCKET_BITS`] mantissa bits pick the bucket, so each power of two is split into 32
 //! buckets and a quantile read from a bucket's midpoint is within 1.6 % of the true value. Values
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::slots::{self, OwnedSlots};
+use crate::sync::slots::{self, OwnedSlots};
 use crate::Error;
 
 /// Mantissa bits that split each power of two: 2^5 = 32 buckets per octave.
@@ -335,7 +335,7 @@ impl std::fmt::Debug for Summary {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
 

@@ -24,7 +24,7 @@
 //! # Memory ordering
 //! `RcuCell` publishes a new map with a release swap and readers load it with acquire, so a reader
 //! that sees a map sees every series in it fully built; reclamation safety is argued in
-//! [`rcu`](crate::primitives::rcu). `len` and `generation` are updated under the writer mutex;
+//! [`rcu`](crate::sync::rcu). `len` and `generation` are updated under the writer mutex;
 //! readers use them only as hints (`len` to skip the mutex when the family is full, `generation`
 //! to decide whether to re-sort), so `Relaxed`/`Acquire` suffice.
 
@@ -38,10 +38,10 @@ use std::sync::{Arc, OnceLock};
 use smallvec::SmallVec;
 
 use super::{Descriptor, Metric};
-use crate::encoder::text::render_labels;
+use crate::exposition::prometheus_text::render_labels;
 // Through the crate's shim, so the loom models explore the family's real code: `std` and
 // `primitives::rcu` normally; loom's primitives and a loom-visible `RcuCell` stand-in under
-// `--cfg loom` (see `crate::sync`). The `OnceLock`s stay `std`: they are only initialised with
+// `--cfg agentcore_loom` (see `crate::sync`). The `OnceLock`s stay `std`: they are only initialised with
 // plain moves (no loom operation inside), so they cannot block a loom thread, and loom does not
 // explore them.
 use crate::sync::{AtomicU64, AtomicUsize, Domain, Mutex, Pin, RcuCell};
@@ -53,11 +53,11 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// The default cardinality cap of a family: label sets beyond it go to the overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 16_384;
 
-#[cfg(not(loom))]
+#[cfg(not(agentcore_loom))]
 const SHARDS: usize = 32;
 /// Two shards under loom: with three keys, two share a shard (pigeonhole), so the models
 /// exercise both a shared copy-on-write shard and independent ones.
-#[cfg(loom)]
+#[cfg(agentcore_loom)]
 const SHARDS: usize = 2;
 
 /// Hashes are already `ahash` outputs: the maps use them as they are.
@@ -84,6 +84,15 @@ pub struct Series<M> {
     /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
     rendered: Box<str>,
     metric: M,
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("label_values", &self.values)
+            .field("metric", &self.metric)
+            .finish()
+    }
 }
 
 impl<M> Series<M> {
@@ -181,6 +190,12 @@ pub struct SeriesRef<'a, M> {
     _family: PhantomData<&'a M>,
 }
 
+impl<M: std::fmt::Debug> std::fmt::Debug for SeriesRef<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SeriesRef").field(&**self).finish()
+    }
+}
+
 impl<M> Deref for SeriesRef<'_, M> {
     type Target = M;
 
@@ -201,9 +216,9 @@ fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
 /// The label-value hasher: randomly seeded, except under loom, whose models must replay the
 /// same execution (the same keys in the same shards) many times.
 fn new_hasher() -> ahash::RandomState {
-    #[cfg(not(loom))]
+    #[cfg(not(agentcore_loom))]
     return ahash::RandomState::new();
-    #[cfg(loom)]
+    #[cfg(agentcore_loom)]
     return ahash::RandomState::with_seeds(1, 2, 3, 4);
 }
 
@@ -211,7 +226,7 @@ impl<M: Metric> Family<M> {
     /// A family outside any registry (no `agentcore_telemetry_series_overflow_total` counter),
     /// for the loom models: registry families count folds in a `Counter`, which records into the
     /// process-wide slot arena, and loom objects cannot outlive one model execution.
-    #[cfg(loom)]
+    #[cfg(agentcore_loom)]
     #[doc(hidden)]
     pub fn standalone(
         name: &str,

@@ -21,8 +21,8 @@ use arc_swap::ArcSwap;
 
 pub use family::{Family, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
 
-use crate::encoder::float::format_go_float;
-use crate::encoder::text::{escape_help, sample_start, value_f64, value_u64};
+use crate::exposition::float::format_go_float;
+use crate::exposition::prometheus_text::{escape_help, sample_start, value_f64, value_u64};
 use crate::primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 use crate::Error;
 
@@ -103,7 +103,7 @@ mod sealed {
 
 /// Reusable buffers of a scrape.
 #[doc(hidden)]
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Scratch {
     counts: Vec<u64>,
     now: Option<Instant>,

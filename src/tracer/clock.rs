@@ -123,7 +123,12 @@ impl Anchor {
     }
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(agentcore_loom),
+    not(miri)
+))]
 mod tsc {
     use std::time::{Duration, Instant};
 
@@ -162,7 +167,12 @@ mod tsc {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri))))]
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(agentcore_loom),
+    not(miri)
+)))]
 mod tsc {
     pub(super) fn reliable() -> bool {
         false

@@ -482,7 +482,7 @@ impl<'t> ContextGuard<'t> {
     /// Sets a baggage entry on the attached context; spans started afterwards inherit it.
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let mut trace = tracer.start_trace(None, [("a", "1")]);
     /// trace.set_baggage("request_id", "req-789");

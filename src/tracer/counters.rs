@@ -1,7 +1,7 @@
 //! The tracer's own metrics: span counters and the per-operation duration histogram.
 //!
 //! The counters are the crate's [`Counter`]s, so they cost what any counter costs — a relaxed
-//! load and store into the calling thread's word of the [slot arena](crate::primitives::slots),
+//! load and store into the calling thread's word of the [slot arena](crate::sync::slots),
 //! no shared cache line, no read-modify-write — and they keep counts of exited threads. The
 //! same handles are adopted as series by [`DistributedTracer::register_metrics`](super::DistributedTracer::register_metrics),
 //! so a scrape of that registry merges them lazily like every other metric.

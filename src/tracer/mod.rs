@@ -17,9 +17,9 @@
 //!   each poll only, which keeps parents right across `.await` on any worker thread.
 //! * **Sampling**: [`Sampler`] (parent-based, trace-id ratio). An unsampled span has no
 //!   record but still a frame, so its whole subtree is unsampled and shares its trace id.
-//! * **Span log**: [`ShardedRing`], fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
+//! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
-//!   busy-slot drops are counted (a span that finds [`CLAIM_ATTEMPTS`] busy slots in a row
+//!   busy-slot drops are counted (a span that finds `CLAIM_ATTEMPTS` (4) busy slots in a row
 //!   records nothing and counts as dropped). Queries copy matching records out slot by
 //!   slot. Open spans hold slots: a span left open for long keeps one slot locked.
 //! * **Clock**: TSC ticks (invariant TSC on x86_64 Linux) or `Instant`, converted to Unix
@@ -60,7 +60,6 @@ mod id;
 mod instrument;
 mod sampler;
 mod span;
-mod span_log;
 #[allow(clippy::module_inception)]
 mod tracer;
 mod w3c;
@@ -78,8 +77,6 @@ pub use span::{
     INLINE_ATTRIBUTES, INLINE_EVENTS, INLINE_EVENT_ATTRIBUTES, INLINE_LINKS,
     INLINE_LINK_ATTRIBUTES,
 };
-#[doc(hidden)]
-pub use span_log::{Claimed, Push, ShardedRing, CLAIM_ATTEMPTS};
 pub use tracer::{
     get_distributed_tracer, init_distributed_tracer, DistributedTracer, TraceSummary, TracerConfig,
     TracerStats, TracingMetrics, DEFAULT_SPAN_LOG_CAPACITY,

@@ -3,8 +3,8 @@
 use super::attribute::{KeyValue, Value};
 use super::context::{self, Baggage, Frame, TraceContext};
 use super::id::{SpanId, TraceId};
-use super::span_log::Claimed;
 use super::tracer::DistributedTracer;
+use crate::sync::ring::Claimed;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
@@ -603,7 +603,7 @@ impl<'t> DetachedSpan<'t> {
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let trace = tracer.start_trace(Some("4bf92f3577b34da6a3ce929d0e0e4736"), [("k", "v")]);
+    /// let _trace = tracer.start_trace(Some("4bf92f3577b34da6a3ce929d0e0e4736"), [("k", "v")]);
     /// let span = tracer.start_span("op", SpanKind::Internal, []);
     /// assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// ```

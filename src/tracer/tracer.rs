@@ -10,7 +10,7 @@ use super::sampler::Sampler;
 use super::span::{
     DetachedSpan, FinishSpan, Rec, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
 };
-use super::span_log::{Claimed, Push, ShardedRing};
+use crate::sync::ring::{Claimed, Push, ShardedRing};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -268,7 +268,7 @@ impl DistributedTracer {
     #[inline]
     pub(crate) fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
         // Threads whose process-wide index is below the shard count each own a shard: they
-        // advance its cursor without a locked instruction (see `span_log`).
+        // advance its cursor without a locked instruction (see `sync::ring`).
         let index = thread_index();
         self.log.claim(index, index < self.log.shard_count())
     }

@@ -3,8 +3,8 @@
 //! Not every test file uses every helper.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod agent;
 pub mod alloc;
-pub mod collector;
 pub mod exposition;
 pub mod mem;
 pub mod prometheus;

@@ -1,1 +1,0 @@
-//! loom models live in `tests/`; this crate has no code of its own.

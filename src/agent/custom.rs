@@ -1,0 +1,634 @@
+//! Custom metrics: application-specific families created at run time through the collector.
+//!
+//! # Naming
+//! Custom names get the `agentcore_` prefix, so every metric of the runtime shares one
+//! namespace: `user_actions` is exposed as `agentcore_user_actions`; a name that already starts
+//! with `agentcore_` is used as it is (never `agentcore_agentcore_...`). Look-ups accept either
+//! form.
+//!
+//! # Recording
+//! [`CustomMetric::labels`] resolves a series by positional label values and returns a
+//! [`CustomSeries`] whose recording methods return `()`, as the built-in ones do. An operation
+//! the metric's type does not have (`observe` on a counter, `inc` on a histogram), a negative
+//! counter increment and a non-finite gauge value are refused and counted in
+//! `agentcore_telemetry_rejected_values_total{metric="<name>"}`. For compile-time checked use,
+//! take the typed family with [`CustomMetric::as_counter`] and friends.
+//!
+//! ```
+//! use agentcore_telemetry::agent::MetricType;
+//! use agentcore_telemetry::MetricsCollector;
+//!
+//! let collector = MetricsCollector::new();
+//! let actions = collector
+//!     .create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"])
+//!     .unwrap();
+//! actions.labels(&["agent_create", "admin"]).unwrap().inc();
+//! actions.labels(&["agent_create", "admin"]).unwrap().observe(1.0); // refused and counted
+//! let text = collector.encode_text();
+//! assert!(text.contains("agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
+//! assert_eq!(collector.rejected_values("agentcore_user_actions"), 1);
+//! ```
+
+use crate::primitives::SummaryConfig;
+use crate::{
+    Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, SeriesRef, Summary,
+};
+
+use super::snapshot::{FamilySnapshot, SnapshotFamily};
+
+/// The type of a custom metric, with what its type needs (histogram buckets, summary settings).
+///
+/// ```
+/// use agentcore_telemetry::agent::MetricType;
+/// use agentcore_telemetry::{Buckets, MetricKind};
+///
+/// assert_eq!(MetricType::histogram().kind(), MetricKind::Histogram);
+/// let latency = MetricType::Histogram(Buckets::new(vec![0.1, 0.5, 1.0]).unwrap());
+/// assert_eq!(latency.kind(), MetricKind::Histogram);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricType {
+    /// A monotonically increasing value.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Observations counted into these buckets.
+    Histogram(Buckets),
+    /// Quantiles over a sliding window.
+    Summary(SummaryConfig),
+    /// Constant labels with value 1.
+    Info,
+}
+
+impl MetricType {
+    /// A histogram with Prometheus' default buckets (durations in seconds).
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// assert_eq!(MetricType::histogram(), MetricType::Histogram(Buckets::default()));
+    /// ```
+    pub fn histogram() -> MetricType {
+        MetricType::Histogram(Buckets::default())
+    }
+
+    /// A summary with the default quantiles (0.5, 0.9, 0.99) over 10 minutes.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::SummaryConfig;
+    ///
+    /// assert_eq!(MetricType::summary(), MetricType::Summary(SummaryConfig::default()));
+    /// ```
+    pub fn summary() -> MetricType {
+        MetricType::Summary(SummaryConfig::default())
+    }
+
+    /// The metric kind.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricKind;
+    ///
+    /// assert_eq!(MetricType::Counter.kind(), MetricKind::Counter);
+    /// ```
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            MetricType::Counter => MetricKind::Counter,
+            MetricType::Gauge => MetricKind::Gauge,
+            MetricType::Histogram(_) => MetricKind::Histogram,
+            MetricType::Summary(_) => MetricKind::Summary,
+            MetricType::Info => MetricKind::Info,
+        }
+    }
+}
+
+/// A custom metric: its family (by type) and where it reports refused operations. Cheap to
+/// clone (shared). Returned by
+/// [`MetricsCollector::create_custom_metric`](super::MetricsCollector::create_custom_metric).
+///
+/// ```
+/// use agentcore_telemetry::agent::MetricType;
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let collector = MetricsCollector::new();
+/// let actions = collector
+///     .create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"])
+///     .unwrap();
+/// actions.labels(&["agent_create", "admin"]).unwrap().inc();
+/// assert_eq!(actions.name(), "agentcore_user_actions");
+/// assert!(collector.encode_text().contains(
+///     "agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1\n"
+/// ));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CustomMetric {
+    family: CustomFamily,
+    rejections: Rejections,
+}
+
+/// The family of a custom metric, by type.
+///
+/// ```
+/// use agentcore_telemetry::agent::{CustomFamily, MetricType};
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let collector = MetricsCollector::new();
+/// let m = collector.create_custom_metric("jobs_total", MetricType::Counter, "Jobs.", &[]).unwrap();
+/// assert!(matches!(m.family(), CustomFamily::Counter(_)));
+/// ```
+#[derive(Debug, Clone)]
+pub enum CustomFamily {
+    /// A counter family.
+    Counter(Family<Counter>),
+    /// A gauge family.
+    Gauge(Family<Gauge>),
+    /// A histogram family.
+    Histogram(Family<Histogram>),
+    /// A summary family.
+    Summary(Family<Summary>),
+    /// An info family.
+    Info(Family<Info>),
+}
+
+/// Whom a [`CustomSeries`] reports refused operations to.
+#[derive(Debug, Clone)]
+pub(crate) struct Rejections(pub Family<Counter>);
+
+impl Rejections {
+    #[cold]
+    fn reject(&self, metric: &str) {
+        if let Ok(c) = self.0.with_label_values(&[metric]) {
+            c.inc();
+        }
+    }
+}
+
+impl CustomMetric {
+    pub(crate) fn new(family: CustomFamily, rejections: Family<Counter>) -> CustomMetric {
+        CustomMetric {
+            family,
+            rejections: Rejections(rejections),
+        }
+    }
+
+    /// The family, by type.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::{CustomFamily, MetricType};
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("level", MetricType::Gauge, "Level.", &[]).unwrap();
+    /// assert!(matches!(m.family(), CustomFamily::Gauge(_)));
+    /// ```
+    pub fn family(&self) -> &CustomFamily {
+        &self.family
+    }
+
+    /// The full metric name (with the `agentcore_` prefix).
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("agentcore_queue_depth", MetricType::Gauge, "Queue depth.", &[]).unwrap();
+    /// assert_eq!(m.name(), "agentcore_queue_depth");
+    /// ```
+    pub fn name(&self) -> &str {
+        self.family.name()
+    }
+
+    /// The metric kind.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::{MetricKind, MetricsCollector};
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("latency", MetricType::histogram(), "Latency.", &[]).unwrap();
+    /// assert_eq!(m.kind(), MetricKind::Histogram);
+    /// ```
+    pub fn kind(&self) -> MetricKind {
+        self.family.kind()
+    }
+
+    /// The label names, in order.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("hits", MetricType::Counter, "Hits.", &["route"]).unwrap();
+    /// assert_eq!(&*m.label_names()[0], "route");
+    /// ```
+    pub fn label_names(&self) -> &[Box<str>] {
+        self.family.label_names()
+    }
+
+    /// The series for these label values (positional, in the order of the label names),
+    /// created if needed; no lock and no allocation once it exists. Errors with
+    /// [`Error::WrongLabelCount`] when the count is wrong.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let latency = collector
+    ///     .create_custom_metric("request_latency", MetricType::histogram(), "API request latency", &["endpoint"])
+    ///     .unwrap();
+    /// latency.labels(&["/api/agents"]).unwrap().observe(0.123);
+    /// assert!(latency.labels(&["a", "b"]).is_err());
+    /// assert!(collector.encode_text().contains("agentcore_request_latency_count{endpoint=\"/api/agents\"} 1\n"));
+    /// ```
+    #[inline]
+    pub fn labels<S: AsRef<str>>(&self, values: &[S]) -> Result<CustomSeries<'_>, Error> {
+        let series = match &self.family {
+            CustomFamily::Counter(f) => SeriesKind::Counter(f.with_label_values(values)?),
+            CustomFamily::Gauge(f) => SeriesKind::Gauge(f.with_label_values(values)?),
+            CustomFamily::Histogram(f) => SeriesKind::Histogram(f.with_label_values(values)?),
+            CustomFamily::Summary(f) => SeriesKind::Summary(f.with_label_values(values)?),
+            CustomFamily::Info(f) => {
+                f.with_label_values(values)?;
+                SeriesKind::Info
+            }
+        };
+        Ok(CustomSeries {
+            name: self.name(),
+            series,
+            rejections: &self.rejections,
+        })
+    }
+
+    /// The counter family, if this is a counter.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("jobs_total", MetricType::Counter, "Jobs.", &["queue"]).unwrap();
+    /// m.as_counter().unwrap().with_label_values(&["default"]).unwrap().inc_by(3);
+    /// assert!(m.as_gauge().is_none());
+    /// ```
+    pub fn as_counter(&self) -> Option<&Family<Counter>> {
+        match &self.family {
+            CustomFamily::Counter(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The gauge family, if this is a gauge.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("queue_depth", MetricType::Gauge, "Depth.", &[]).unwrap();
+    /// m.as_gauge().unwrap().with_label_values::<&str>(&[]).unwrap().set(4.0);
+    /// ```
+    pub fn as_gauge(&self) -> Option<&Family<Gauge>> {
+        match &self.family {
+            CustomFamily::Gauge(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The histogram family, if this is a histogram.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("size_bytes", MetricType::histogram(), "Sizes.", &[]).unwrap();
+    /// m.as_histogram().unwrap().with_label_values::<&str>(&[]).unwrap().observe(0.5);
+    /// ```
+    pub fn as_histogram(&self) -> Option<&Family<Histogram>> {
+        match &self.family {
+            CustomFamily::Histogram(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The summary family, if this is a summary.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("rtt_seconds", MetricType::summary(), "RTT.", &[]).unwrap();
+    /// m.as_summary().unwrap().with_label_values::<&str>(&[]).unwrap().observe(0.5);
+    /// ```
+    pub fn as_summary(&self) -> Option<&Family<Summary>> {
+        match &self.family {
+            CustomFamily::Summary(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The info family, if this is an info metric.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("build_info", MetricType::Info, "Build.", &["commit"]).unwrap();
+    /// m.as_info().unwrap().with_label_values(&["abc123"]).unwrap();
+    /// ```
+    pub fn as_info(&self) -> Option<&Family<Info>> {
+        match &self.family {
+            CustomFamily::Info(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl CustomFamily {
+    /// The full metric name.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("x_total", MetricType::Counter, "X.", &[]).unwrap();
+    /// assert_eq!(m.family().name(), "agentcore_x_total");
+    /// ```
+    pub fn name(&self) -> &str {
+        match self {
+            CustomFamily::Counter(f) => f.name(),
+            CustomFamily::Gauge(f) => f.name(),
+            CustomFamily::Histogram(f) => f.name(),
+            CustomFamily::Summary(f) => f.name(),
+            CustomFamily::Info(f) => f.name(),
+        }
+    }
+
+    /// The metric kind.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::{MetricKind, MetricsCollector};
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("x_total", MetricType::Counter, "X.", &[]).unwrap();
+    /// assert_eq!(m.family().kind(), MetricKind::Counter);
+    /// ```
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            CustomFamily::Counter(_) => MetricKind::Counter,
+            CustomFamily::Gauge(_) => MetricKind::Gauge,
+            CustomFamily::Histogram(_) => MetricKind::Histogram,
+            CustomFamily::Summary(_) => MetricKind::Summary,
+            CustomFamily::Info(_) => MetricKind::Info,
+        }
+    }
+
+    /// The label names, in order.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("x_total", MetricType::Counter, "X.", &["a"]).unwrap();
+    /// assert_eq!(m.family().label_names().len(), 1);
+    /// ```
+    pub fn label_names(&self) -> &[Box<str>] {
+        match self {
+            CustomFamily::Counter(f) => f.label_names(),
+            CustomFamily::Gauge(f) => f.label_names(),
+            CustomFamily::Histogram(f) => f.label_names(),
+            CustomFamily::Summary(f) => f.label_names(),
+            CustomFamily::Info(f) => f.label_names(),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> FamilySnapshot {
+        match self {
+            CustomFamily::Counter(f) => f.snapshot(),
+            CustomFamily::Gauge(f) => f.snapshot(),
+            CustomFamily::Histogram(f) => f.snapshot(),
+            CustomFamily::Summary(f) => f.snapshot(),
+            CustomFamily::Info(f) => f.snapshot(),
+        }
+    }
+}
+
+enum SeriesKind<'a> {
+    Counter(SeriesRef<'a, Counter>),
+    Gauge(SeriesRef<'a, Gauge>),
+    Histogram(SeriesRef<'a, Histogram>),
+    Summary(SeriesRef<'a, Summary>),
+    Info,
+}
+
+/// One series of a custom metric, borrowed from [`CustomMetric::labels`]. Recording methods
+/// return `()`; an operation the type does not have, or an invalid value, is refused and
+/// counted (see the [module documentation](self)), never a panic.
+///
+/// ```
+/// use agentcore_telemetry::agent::MetricType;
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let collector = MetricsCollector::new();
+/// let depth = collector.create_custom_metric("queue_depth", MetricType::Gauge, "Depth.", &["queue"]).unwrap();
+/// let series = depth.labels(&["default"]).unwrap();
+/// series.set(10.0);
+/// series.dec();
+/// series.observe(1.0); // not a gauge operation: refused and counted
+/// assert_eq!(series.get(), Some(9.0));
+/// ```
+pub struct CustomSeries<'a> {
+    name: &'a str,
+    series: SeriesKind<'a>,
+    rejections: &'a Rejections,
+}
+
+impl std::fmt::Debug for CustomSeries<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomSeries")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CustomSeries<'_> {
+    #[cold]
+    fn reject(&self) {
+        self.rejections.reject(self.name);
+    }
+
+    /// Adds one (counter, gauge).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("n_total", MetricType::Counter, "N.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().inc();
+    /// assert_eq!(m.labels::<&str>(&[]).unwrap().get(), Some(1.0));
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        match &self.series {
+            SeriesKind::Counter(c) => c.inc(),
+            SeriesKind::Gauge(g) => g.inc(),
+            _ => self.reject(),
+        }
+    }
+
+    /// Adds `n` (counter, gauge).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("n_total", MetricType::Counter, "N.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().inc_by(5);
+    /// assert_eq!(m.labels::<&str>(&[]).unwrap().get(), Some(5.0));
+    /// ```
+    #[inline]
+    pub fn inc_by(&self, n: u64) {
+        match &self.series {
+            SeriesKind::Counter(c) => c.inc_by(n),
+            SeriesKind::Gauge(g) => g.add(n as f64),
+            _ => self.reject(),
+        }
+    }
+
+    /// Adds `v` (counter: finite and non-negative; gauge: finite, may be negative).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("mb_total", MetricType::Counter, "MB.", &[]).unwrap();
+    /// let s = m.labels::<&str>(&[]).unwrap();
+    /// s.add(2.5);
+    /// s.add(-1.0); // refused and counted
+    /// assert_eq!(s.get(), Some(2.5));
+    /// ```
+    #[inline]
+    pub fn add(&self, v: f64) {
+        match &self.series {
+            SeriesKind::Counter(c) => {
+                if c.add(v).is_err() {
+                    self.reject();
+                }
+            }
+            SeriesKind::Gauge(g) if v.is_finite() => g.add(v),
+            _ => self.reject(),
+        }
+    }
+
+    /// Subtracts one (gauge).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("level", MetricType::Gauge, "Level.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().dec();
+    /// assert_eq!(m.labels::<&str>(&[]).unwrap().get(), Some(-1.0));
+    /// ```
+    #[inline]
+    pub fn dec(&self) {
+        match &self.series {
+            SeriesKind::Gauge(g) => g.dec(),
+            _ => self.reject(),
+        }
+    }
+
+    /// Subtracts `v` (gauge; finite).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("level", MetricType::Gauge, "Level.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().sub(2.0);
+    /// assert_eq!(m.labels::<&str>(&[]).unwrap().get(), Some(-2.0));
+    /// ```
+    #[inline]
+    pub fn sub(&self, v: f64) {
+        match &self.series {
+            SeriesKind::Gauge(g) if v.is_finite() => g.sub(v),
+            _ => self.reject(),
+        }
+    }
+
+    /// Sets the value (gauge; finite).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("level", MetricType::Gauge, "Level.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().set(7.0);
+    /// m.labels::<&str>(&[]).unwrap().set(f64::NAN); // refused and counted
+    /// assert_eq!(m.labels::<&str>(&[]).unwrap().get(), Some(7.0));
+    /// ```
+    #[inline]
+    pub fn set(&self, v: f64) {
+        match &self.series {
+            SeriesKind::Gauge(g) if v.is_finite() => g.set(v),
+            _ => self.reject(),
+        }
+    }
+
+    /// Records an observation (histogram, summary; not NaN).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("latency", MetricType::summary(), "Latency.", &[]).unwrap();
+    /// m.labels::<&str>(&[]).unwrap().observe(0.25);
+    /// assert!(c.encode_text().contains("agentcore_latency_count 1\n"));
+    /// ```
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        match &self.series {
+            SeriesKind::Histogram(h) if !v.is_nan() => h.observe(v),
+            SeriesKind::Summary(s) if !v.is_nan() => s.observe(v),
+            _ => self.reject(),
+        }
+    }
+
+    /// The current value of a counter or gauge (`Some(1.0)` for info); `None` for histograms
+    /// and summaries.
+    ///
+    /// ```
+    /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};
+    /// let c = MetricsCollector::new();
+    /// let m = c.create_custom_metric("build_info", MetricType::Info, "Build.", &["v"]).unwrap();
+    /// assert_eq!(m.labels(&["1.0"]).unwrap().get(), Some(1.0));
+    /// ```
+    pub fn get(&self) -> Option<f64> {
+        match &self.series {
+            SeriesKind::Counter(c) => Some(c.get()),
+            SeriesKind::Gauge(g) => Some(g.get()),
+            SeriesKind::Info => Some(1.0),
+            SeriesKind::Histogram(_) | SeriesKind::Summary(_) => None,
+        }
+    }
+}
+
+/// The full name of a custom metric: `name` with the `agentcore_` prefix, unless it already
+/// has it.
+///
+/// ```
+/// use agentcore_telemetry::agent::custom_metric_name;
+///
+/// assert_eq!(custom_metric_name("user_actions"), "agentcore_user_actions");
+/// assert_eq!(custom_metric_name("agentcore_user_actions"), "agentcore_user_actions");
+/// ```
+pub fn custom_metric_name(name: &str) -> String {
+    if name.starts_with("agentcore_") {
+        name.to_string()
+    } else {
+        format!("agentcore_{name}")
+    }
+}

@@ -1,0 +1,564 @@
+//! Structured, timestamped snapshots of every family, serializable with serde, and the bounded
+//! history ring they are kept in.
+//!
+//! A snapshot reads the series the way a scrape does (summing per-thread words, no lock any
+//! recorder takes), so taking one never blocks recording.
+//!
+//! ```
+//! use agentcore_telemetry::{MetricsCollector, MetricsSnapshot};
+//!
+//! let collector = MetricsCollector::new();
+//! collector.record_gc_collection(25.5);
+//! # #[cfg(feature = "serde")] {
+//! let json = serde_json::to_string(&collector.snapshot_metrics()).unwrap();
+//! let back: MetricsSnapshot = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back.value("memory_released_mb_total", &[]), Some(25.5));
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::registry::Metric;
+use crate::{Counter, Family, Gauge, Histogram, Info, MetricKind, Summary};
+
+/// A point-in-time reading of every metric family of a collector.
+///
+/// Besides the full structured list ([`MetricsSnapshot::metrics`]), it carries the
+/// specification's convenient shape: [`MetricsSnapshot::agents`] and [`MetricsSnapshot::system`].
+///
+/// ```
+/// use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
+///
+/// let collector = MetricsCollector::new();
+/// collector.record_agent_created(AgentPhilosophy::React, "initializing");
+/// collector.update_system_resources(65.5, 72.3, 4096.0);
+/// let snapshot = collector.snapshot_metrics();
+/// assert_eq!(snapshot.agents.active, 1.0);
+/// assert_eq!(snapshot.system.cpu_percent, 65.5);
+/// assert_eq!(snapshot.value("agents_active", &[("philosophy", "react")]), Some(1.0));
+/// assert!(snapshot.timestamp.ends_with('Z'));
+/// # #[cfg(feature = "serde")] {
+/// let json = serde_json::to_string(&snapshot).unwrap();
+/// assert!(json.contains("\"agentcore_agents_active\""));
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct MetricsSnapshot {
+    /// When the snapshot was taken, RFC 3339 in UTC with milliseconds
+    /// (`2025-01-15T12:34:56.789Z`).
+    pub timestamp: String,
+    /// The same instant as seconds since the Unix epoch.
+    pub unix_seconds: f64,
+    /// The specification's `"agents"` section.
+    pub agents: AgentsSummary,
+    /// The specification's `"system"` section.
+    pub system: SystemSummary,
+    /// Every family (built-in, custom and the telemetry's own), sorted by name.
+    pub metrics: Vec<FamilySnapshot>,
+}
+
+/// The specification's `"agents": {"active": N}`: active agents summed over philosophies.
+///
+/// ```
+/// use agentcore_telemetry::agent::AgentsSummary;
+///
+/// assert_eq!(AgentsSummary::default().active, 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct AgentsSummary {
+    /// `sum(agentcore_agents_active)`.
+    pub active: f64,
+}
+
+/// The specification's `"system"` section: the three system gauges.
+///
+/// ```
+/// use agentcore_telemetry::agent::SystemSummary;
+///
+/// assert_eq!(SystemSummary::default().memory_available_mb, 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct SystemSummary {
+    /// `agentcore_system_cpu_percent`.
+    pub cpu_percent: f64,
+    /// `agentcore_system_memory_percent`.
+    pub memory_percent: f64,
+    /// `agentcore_system_memory_available_mb`.
+    pub memory_available_mb: f64,
+}
+
+/// One family in a snapshot.
+///
+/// ```
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let collector = MetricsCollector::new();
+/// collector.record_gc_collection(25.5);
+/// let snapshot = collector.snapshot_metrics();
+/// let family = snapshot.get("memory_released_mb_total").unwrap();
+/// assert_eq!(family.kind, "counter");
+/// assert_eq!(family.series[0].value.as_f64(), Some(25.5));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct FamilySnapshot {
+    /// The full metric name.
+    pub name: String,
+    /// `counter`, `gauge`, `histogram`, `summary` or `info`.
+    #[cfg_attr(feature = "serde", serde(rename = "type"))]
+    pub kind: String,
+    /// The help text.
+    pub help: String,
+    /// Every series, sorted by label values (an overflow series last).
+    pub series: Vec<SeriesSnapshot>,
+}
+
+/// One series in a snapshot: its labels and its value.
+///
+/// ```
+/// use agentcore_telemetry::MetricsCollector;
+///
+/// let collector = MetricsCollector::new();
+/// collector.record_error("ValidationError", "sandbox");
+/// let snapshot = collector.snapshot_metrics();
+/// let series = &snapshot.get("errors_total").unwrap().series[0];
+/// assert_eq!(series.labels["component"], "sandbox");
+/// assert_eq!(series.value.as_f64(), Some(1.0));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct SeriesSnapshot {
+    /// Label name to value.
+    pub labels: BTreeMap<String, String>,
+    /// The value.
+    pub value: SampleValue,
+}
+
+/// A series' value: a number (counters, gauges, info), or a histogram's or summary's reading.
+///
+/// Serialized untagged: a number, `{"buckets": [..], "sum": .., "count": ..}` or
+/// `{"quantiles": [..], "sum": .., "count": ..}`. A non-finite number serializes as `null`
+/// (JSON has no NaN); the collector refuses non-finite values, so only a caller's own arithmetic
+/// on a custom gauge can produce one.
+///
+/// ```
+/// use agentcore_telemetry::agent::SampleValue;
+///
+/// # #[cfg(feature = "serde")] {
+/// let v: SampleValue = serde_json::from_str("2.5").unwrap();
+/// assert_eq!(v.as_f64(), Some(2.5));
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(untagged))]
+pub enum SampleValue {
+    /// A counter's, gauge's or info's value.
+    Number(f64),
+    /// A histogram's cumulative buckets, sum and count.
+    Histogram {
+        /// Cumulative buckets, the `+Inf` bucket last.
+        buckets: Vec<BucketSnapshot>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations.
+        count: u64,
+    },
+    /// A summary's quantiles, sum and count.
+    Summary {
+        /// Quantiles over the summary's window.
+        quantiles: Vec<QuantileSnapshot>,
+        /// All-time sum of observations.
+        sum: f64,
+        /// All-time number of observations.
+        count: u64,
+    },
+}
+
+impl SampleValue {
+    /// The number, for counters, gauges and info series.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::SampleValue;
+    ///
+    /// assert_eq!(SampleValue::Number(3.0).as_f64(), Some(3.0));
+    /// ```
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            SampleValue::Number(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The number of observations, for histograms and summaries.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::SampleValue;
+    ///
+    /// let v = SampleValue::Summary { quantiles: vec![], sum: 3.0, count: 2 };
+    /// assert_eq!(v.count(), Some(2));
+    /// assert_eq!(SampleValue::Number(1.0).count(), None);
+    /// ```
+    pub fn count(&self) -> Option<u64> {
+        match self {
+            SampleValue::Number(_) => None,
+            SampleValue::Histogram { count, .. } | SampleValue::Summary { count, .. } => {
+                Some(*count)
+            }
+        }
+    }
+}
+
+/// One cumulative histogram bucket.
+///
+/// ```
+/// use agentcore_telemetry::agent::BucketSnapshot;
+///
+/// let b = BucketSnapshot { le: "+Inf".into(), count: 3 };
+/// # #[cfg(feature = "serde")]
+/// assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"le":"+Inf","count":3}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct BucketSnapshot {
+    /// The upper bound as the exposition writes it (`"0.1"`, `"+Inf"`).
+    pub le: String,
+    /// Observations at or below the bound.
+    pub count: u64,
+}
+
+/// One summary quantile.
+///
+/// ```
+/// use agentcore_telemetry::agent::QuantileSnapshot;
+///
+/// let q = QuantileSnapshot { quantile: 0.5, value: None };
+/// # #[cfg(feature = "serde")]
+/// assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"quantile":0.5,"value":null}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct QuantileSnapshot {
+    /// The quantile, in `[0, 1]`.
+    pub quantile: f64,
+    /// Its value over the window; `None` when the window is empty.
+    pub value: Option<f64>,
+}
+
+impl MetricsSnapshot {
+    /// The family named `name`: the full name (`agentcore_tool_executions_total`) or the name
+    /// without the `agentcore_` prefix (`tool_executions_total`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let snapshot = MetricsCollector::new().snapshot_metrics();
+    /// assert!(snapshot.get("agentcore_agents_active").is_some());
+    /// assert!(snapshot.get("agents_active").is_some());
+    /// assert!(snapshot.get("nope").is_none());
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&FamilySnapshot> {
+        self.metrics.iter().find(|f| f.name == name).or_else(|| {
+            self.metrics
+                .iter()
+                .find(|f| f.name.strip_prefix("agentcore_") == Some(name))
+        })
+    }
+
+    /// The number of the series of family `name` (as in [`MetricsSnapshot::get`]) whose labels
+    /// are exactly `labels` (in any order), for counters, gauges and info.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// collector.record_cache_access("tool_metadata", true, 150);
+    /// let snapshot = collector.snapshot_metrics();
+    /// assert_eq!(snapshot.value("cache_size", &[("cache_type", "tool_metadata")]), Some(150.0));
+    /// ```
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.series(name, labels)?.value.as_f64()
+    }
+
+    /// The series of family `name` whose labels are exactly `labels` (in any order).
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// collector.record_react_iterations("agent-123", 5);
+    /// let snapshot = collector.snapshot_metrics();
+    /// let series = snapshot.series("react_iterations", &[("agent_id", "agent-123")]).unwrap();
+    /// assert_eq!(series.value.count(), Some(1));
+    /// ```
+    pub fn series(&self, name: &str, labels: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
+        self.get(name)?.series.iter().find(|s| {
+            s.labels.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v))
+        })
+    }
+
+    /// A copy holding only the families whose name contains `pattern` (so both a full name and
+    /// a short form such as `tool_executions` match); `None` if no family matches.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let snapshot = MetricsCollector::new().snapshot_metrics();
+    /// let tools = snapshot.filtered("tool_executions").unwrap();
+    /// assert_eq!(tools.metrics.len(), 1);
+    /// assert_eq!(tools.metrics[0].name, "agentcore_tool_executions_total");
+    /// assert!(snapshot.filtered("no_such_metric").is_none());
+    /// ```
+    pub fn filtered(&self, pattern: &str) -> Option<MetricsSnapshot> {
+        let metrics: Vec<FamilySnapshot> = self
+            .metrics
+            .iter()
+            .filter(|f| f.name.contains(pattern))
+            .cloned()
+            .collect();
+        if metrics.is_empty() {
+            return None;
+        }
+        Some(MetricsSnapshot {
+            timestamp: self.timestamp.clone(),
+            unix_seconds: self.unix_seconds,
+            agents: self.agents,
+            system: self.system,
+            metrics,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading families.
+// ---------------------------------------------------------------------------------------------
+
+/// A metric type whose series can be read into a [`SampleValue`].
+pub(crate) trait ReadValue {
+    fn read_value(&self) -> SampleValue;
+}
+
+impl ReadValue for Counter {
+    fn read_value(&self) -> SampleValue {
+        SampleValue::Number(self.get())
+    }
+}
+
+impl ReadValue for Gauge {
+    fn read_value(&self) -> SampleValue {
+        SampleValue::Number(self.get())
+    }
+}
+
+impl ReadValue for Info {
+    fn read_value(&self) -> SampleValue {
+        SampleValue::Number(1.0)
+    }
+}
+
+impl ReadValue for Histogram {
+    fn read_value(&self) -> SampleValue {
+        let snap = self.snapshot();
+        let les = self.buckets().le_labels();
+        let buckets = snap
+            .cumulative
+            .iter()
+            .enumerate()
+            .map(|(i, &count)| BucketSnapshot {
+                le: les.get(i).map_or("+Inf", |s| s).to_string(),
+                count,
+            })
+            .collect();
+        SampleValue::Histogram {
+            buckets,
+            sum: snap.sum,
+            count: snap.count,
+        }
+    }
+}
+
+impl ReadValue for Summary {
+    fn read_value(&self) -> SampleValue {
+        let r = self.read();
+        SampleValue::Summary {
+            quantiles: r
+                .quantiles
+                .iter()
+                .map(|&(quantile, v)| QuantileSnapshot {
+                    quantile,
+                    value: (!v.is_nan()).then_some(v),
+                })
+                .collect(),
+            sum: r.sum,
+            count: r.count,
+        }
+    }
+}
+
+/// A family that can be snapshotted, type-erased.
+pub(crate) trait SnapshotFamily: Send + Sync {
+    fn name(&self) -> &str;
+    fn snapshot(&self) -> FamilySnapshot;
+}
+
+fn kind_name(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Histogram => "histogram",
+        MetricKind::Summary => "summary",
+        MetricKind::Info => "info",
+    }
+}
+
+impl<M: Metric + ReadValue> SnapshotFamily for Family<M> {
+    fn name(&self) -> &str {
+        Family::name(self)
+    }
+
+    fn snapshot(&self) -> FamilySnapshot {
+        let desc = self.descriptor();
+        let mut series = Vec::with_capacity(self.len() + 1);
+        self.for_each_series(|s| {
+            let labels = desc
+                .label_names
+                .iter()
+                .zip(s.label_values())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            series.push(SeriesSnapshot {
+                labels,
+                value: s.metric().read_value(),
+            });
+        });
+        FamilySnapshot {
+            name: desc.name.to_string(),
+            kind: kind_name(desc.kind).into(),
+            help: desc.help.to_string(),
+            series,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time.
+// ---------------------------------------------------------------------------------------------
+
+/// Now, as (RFC 3339 UTC with milliseconds, seconds since the epoch).
+pub(crate) fn now() -> (String, f64) {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (
+        rfc3339_millis(since.as_secs(), since.subsec_millis()),
+        since.as_secs_f64(),
+    )
+}
+
+/// Formats a Unix time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian calendar, UTC).
+///
+/// Days to civil date after Howard Hinnant's `civil_from_days`.
+pub(crate) fn rfc3339_millis(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        millis.min(999)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// History.
+// ---------------------------------------------------------------------------------------------
+
+/// A bounded ring of snapshots, oldest first. Only snapshot takers and history readers touch
+/// it (behind the collector's mutex); recorders never do.
+#[derive(Debug)]
+pub(crate) struct History {
+    capacity: usize,
+    ring: VecDeque<MetricsSnapshot>,
+}
+
+impl History {
+    pub(crate) fn new(capacity: usize) -> History {
+        History {
+            capacity,
+            ring: VecDeque::with_capacity(capacity.min(1024)),
+        }
+    }
+
+    pub(crate) fn push(&mut self, snapshot: MetricsSnapshot) {
+        if self.capacity == 0 {
+            return;
+        }
+        while self.ring.len() >= self.capacity {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(snapshot);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The most recent `limit` snapshots (all when `None`), oldest first, each restricted to
+    /// the families matching `metric_name` (snapshots with no match left out).
+    pub(crate) fn recent(
+        &self,
+        limit: Option<usize>,
+        metric_name: Option<&str>,
+    ) -> Vec<MetricsSnapshot> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out: Vec<MetricsSnapshot> = match metric_name {
+            None => self.ring.iter().rev().take(limit).cloned().collect(),
+            Some(pattern) => self
+                .ring
+                .iter()
+                .rev()
+                .filter_map(|s| s.filtered(pattern))
+                .take(limit)
+                .collect(),
+        };
+        out.reverse();
+        out
+    }
+}
+
+#[cfg(all(test, not(agentcore_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339_millis(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(
+            rfc3339_millis(1_736_944_496, 789),
+            "2025-01-15T12:34:56.789Z"
+        );
+        assert_eq!(
+            rfc3339_millis(4_102_444_799, 999),
+            "2099-12-31T23:59:59.999Z"
+        );
+    }
+}

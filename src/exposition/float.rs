@@ -1,0 +1,195 @@
+//! Floats written the way Prometheus' Go client writes them (`strconv.FormatFloat(f, 'g', -1, 64)`
+//! behind `writeFloat`): the shortest string that round-trips, exponent form when the decimal
+//! exponent is below -4 or at least 6 (`1e+06`, `1.7560473e+07`, `1e-05`), and `+Inf`, `-Inf`,
+//! `NaN` spelled exactly so.
+//!
+//! Matching Go matters for `le` and `quantile` label values: they are part of a series' identity,
+//! and `le="1"` versus `le="1.0"` are two different series in Prometheus 2.
+
+/// Appends `v` formatted as Go's `strconv.FormatFloat(v, 'g', -1, 64)`, with Prometheus'
+/// spellings of the non-finite values.
+pub(crate) fn format_go_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    // Fast path: small integers (most gauge values, bucket bounds, counts as floats).
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        if v == 0.0 && v.is_sign_negative() {
+            out.push_str("-0");
+        } else {
+            out.push_str(itoa::Buffer::new().format(v as i64));
+        }
+        return;
+    }
+    let mut ryu_buf = ryu::Buffer::new();
+    let text = ryu_buf.format_finite(v);
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    // Decompose ryu's output (`123.45`, `1e-7`, `1.2345e20`) into digits and a decimal point
+    // position `dp`: value = 0.DIGITS * 10^dp.
+    let (mantissa, exp10) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 32];
+    let mut nd = 0usize;
+    let mut dp: i32 = 0;
+    let mut seen_point = false;
+    for &c in mantissa.as_bytes() {
+        match c {
+            b'.' => seen_point = true,
+            b'0'..=b'9' => {
+                if nd == 0 && c == b'0' {
+                    // leading zero: shifts the point if after it
+                    if seen_point {
+                        dp -= 1;
+                    }
+                    continue;
+                }
+                if nd < digits.len() {
+                    digits[nd] = c;
+                    nd += 1;
+                }
+                if !seen_point {
+                    dp += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    while nd > 1 && digits[nd - 1] == b'0' {
+        nd -= 1;
+    }
+    if nd == 0 {
+        out.push('0');
+        return;
+    }
+    dp += exp10;
+    let digits = &digits[..nd];
+    // The digits are ASCII, so each byte is one char.
+    let push_digits = |out: &mut String, d: &[u8]| {
+        for &c in d {
+            out.push(c as char);
+        }
+    };
+    if negative {
+        out.push('-');
+    }
+    let exp = dp - 1;
+    if !(-4..6).contains(&exp) {
+        push_digits(out, &digits[..1]);
+        if nd > 1 {
+            out.push('.');
+            push_digits(out, &digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(e));
+    } else if dp <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-dp) {
+            out.push('0');
+        }
+        push_digits(out, digits);
+    } else if dp as usize >= nd {
+        push_digits(out, digits);
+        for _ in 0..(dp as usize - nd) {
+            out.push('0');
+        }
+    } else {
+        push_digits(out, &digits[..dp as usize]);
+        out.push('.');
+        push_digits(out, &digits[dp as usize..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_go_float;
+
+    fn fmt(v: f64) -> String {
+        let mut s = String::new();
+        format_go_float(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn matches_go_strconv_g_shortest() {
+        // Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints.
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (0.00012345, "0.00012345"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (123456.0, "123456"),
+            (999999.0, "999999"),
+            (1000000.0, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (17560473.0, "1.7560473e+07"),
+            (1e21, "1e+21"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (123.456, "123.456"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (100.5, "100.5"),
+            (999999.5, "999999.5"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for &(v, want) in cases {
+            assert_eq!(fmt(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if !v.is_finite() {
+                continue;
+            }
+            let s = fmt(v);
+            assert_eq!(s.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{s}");
+        }
+    }
+
+    #[test]
+    fn floats_are_formatted_as_go_formats_them() {
+        let mut s = String::new();
+        for v in [
+            1.0,
+            0.005,
+            2.5,
+            144320.0,
+            1e6,
+            17560473.0,
+            1e-5,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            format_go_float(&mut s, v);
+            s.push(' ');
+        }
+        assert_eq!(s, "1 0.005 2.5 144320 1e+06 1.7560473e+07 1e-05 +Inf NaN ");
+    }
+}

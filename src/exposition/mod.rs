@@ -1,0 +1,15 @@
+//! Exposition formats: the hand-written Prometheus text format 0.0.4 encoder behind
+//! [`Registry::encode_text`](crate::Registry::encode_text).
+//!
+//! The rules it follows (and the bugs of other clients it avoids) are in the module docs of
+//! `prometheus_text` and `float` (crate-private): one contiguous group per family with `# HELP` then `# TYPE`, families
+//! sorted by name and series by label values, label values escaped (`\\`, `\"`, `\n`), HELP escaped
+//! (`\\`, `\n`), floats as Go writes them, `le`/`quantile` formatted once per bucket layout so a
+//! series' identity never changes, histograms with a mandatory `+Inf` bucket equal to `_count`,
+//! no timestamps, and a final newline.
+
+pub(crate) mod float;
+pub(crate) mod prometheus_text;
+
+/// The `Content-Type` of the text exposition format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,175 @@
+//! loom models of the series map (`registry::family::Family`): concurrent lookup, insert,
+//! removal, overflow folding and the scrape's sorted cache, on the family's real code.
+//!
+//! Under `--cfg loom` the family's writer mutex, sort-cache mutex and counters are loom's (through
+//! the crate's `sync` shim), and its copy-on-write shards use a loom-visible stand-in for
+//! `sync::rcu::RcuCell` with the same interface and orderings (`load` = `Acquire` load of
+//! the current map, `replace` = `AcqRel` swap). The stand-in does not reclaim (a pin keeps what it
+//! loaded, replaced maps live until the family drops, see `src/sync/mod.rs`): the real cell's
+//! reclamation is modelled in `rcu_cell.rs`, because its process-wide domain lives in statics that
+//! cannot hold loom objects. The family has two shards under loom and a fixed hash seed, so with
+//! three keys two share a shard.
+//!
+//! The families are `Family<Gauge>` built with `Family::standalone` (no registry): a registry
+//! family counts folds in a `Counter`, which records into the process-wide slot arena, and loom
+//! objects cannot outlive one model execution. Gauges keep a plain `std` atomic, which loom does
+//! not explore, but every model thread runs on one OS thread, so their adds are never lost.
+//!
+//! Run: `bash .ci/loom` (the models of `src/loom/`, under `--cfg agentcore_loom`).
+
+use std::collections::BTreeMap;
+
+use crate::registry::OVERFLOW_LABEL_VALUE;
+use crate::{Family, Gauge};
+use loom::sync::Arc;
+use loom::thread;
+
+/// Every series the family exposes, as `label values -> value` (the overflow series included,
+/// under its `__overflow__` values), asserting no label-value list appears twice.
+fn exposed(family: &Family<Gauge>) -> BTreeMap<Vec<String>, f64> {
+    let mut out = BTreeMap::new();
+    family.for_each_series(|series| {
+        let key: Vec<String> = series
+            .label_values()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let previous = out.insert(key.clone(), series.metric().get());
+        assert!(previous.is_none(), "two series for {key:?}");
+    });
+    out
+}
+
+fn key(v: &str) -> Vec<String> {
+    vec![v.to_string()]
+}
+
+/// Invariant 1 (one series per label-value list) and copy-on-write: two threads create the same
+/// key at once while one of them also creates a second key and the other looks up a key that
+/// existed before (possibly in the shard being copied). Afterwards each key has exactly one
+/// series holding every add made through it; the pre-existing series was never lost or
+/// duplicated by a concurrent copy of its shard.
+#[test]
+fn concurrent_inserts_never_duplicate_or_lose_a_series() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 16));
+        family.with_label_values(&["x"]).unwrap().add(1.0);
+        let t1 = {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.with_label_values(&["a"]).unwrap().add(1.0);
+                family.with_label_values(&["b"]).unwrap().add(1.0);
+            })
+        };
+        let t2 = {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.with_label_values(&["a"]).unwrap().add(1.0);
+                family.with_label_values(&["x"]).unwrap().add(1.0);
+            })
+        };
+        t1.join().unwrap();
+        t2.join().unwrap();
+        let want = BTreeMap::from([(key("a"), 2.0), (key("b"), 1.0), (key("x"), 2.0)]);
+        assert_eq!(exposed(&family), want);
+        assert_eq!(family.len(), 3);
+        assert_eq!(family.overflowed(), 0);
+    });
+}
+
+/// Invariant 2 (cardinality cap and folding): with a cap of one series, two threads create two
+/// different keys at once. Exactly one gets a series; the other's add goes to the overflow
+/// series and is counted as one fold. `len` never exceeds the cap, even mid-race, and no add is
+/// lost.
+#[test]
+fn racing_inserts_past_the_cap_fold_exactly_once() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 1));
+        let spawn = |v: &'static str| {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.with_label_values(&[v]).unwrap().add(1.0);
+                assert!(family.len() <= 1, "len {} over the cap", family.len());
+            })
+        };
+        let (t1, t2) = (spawn("a"), spawn("b"));
+        t1.join().unwrap();
+        t2.join().unwrap();
+        let series = exposed(&family);
+        assert_eq!(family.len(), 1);
+        assert_eq!(family.overflowed(), 1);
+        assert_eq!(series.get(&key(OVERFLOW_LABEL_VALUE)), Some(&1.0));
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert_eq!(series.values().sum::<f64>(), 2.0);
+    });
+}
+
+/// Invariants 1 and 2 under removal: a full family (cap 2) loses one series while another thread
+/// creates a new key. The new key either gets the freed room or, if it saw the family full, is
+/// folded and counted; never both, never lost, and `len` stays the number of series in the map
+/// and within the cap. The removed key is gone; the other one is untouched.
+#[test]
+fn removal_racing_an_insert_keeps_the_count_and_the_cap() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 2));
+        family.with_label_values(&["a"]).unwrap().add(1.0);
+        family.with_label_values(&["b"]).unwrap().add(1.0);
+        let remover = {
+            let family = family.clone();
+            thread::spawn(move || assert!(family.remove(&["a"])))
+        };
+        let inserter = {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.with_label_values(&["c"]).unwrap().add(1.0);
+                assert!(family.len() <= 2);
+            })
+        };
+        remover.join().unwrap();
+        inserter.join().unwrap();
+        let series = exposed(&family);
+        assert!(!series.contains_key(&key("a")));
+        assert_eq!(series.get(&key("b")), Some(&1.0));
+        let overflow = series.get(&key(OVERFLOW_LABEL_VALUE)).copied();
+        match series.get(&key("c")) {
+            Some(&v) => {
+                assert_eq!(v, 1.0);
+                assert_eq!((family.overflowed(), overflow), (0, None));
+                assert_eq!(family.len(), 2);
+            }
+            None => {
+                assert_eq!((family.overflowed(), overflow), (1, Some(1.0)));
+                assert_eq!(family.len(), 1);
+            }
+        }
+    });
+}
+
+/// Invariant 3 (the scrape's sorted cache): a scrape that runs while a series is created may
+/// or may not include it, but the next scrape after the insert is done must: the insert's
+/// generation bump is ordered after the new map is published, so a cache built from the old
+/// map is never stamped with the new generation.
+#[test]
+fn a_scrape_racing_an_insert_never_caches_a_stale_series_list() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 16));
+        family.with_label_values(&["a"]).unwrap().add(1.0);
+        let _ = exposed(&family);
+        let inserter = {
+            let family = family.clone();
+            thread::spawn(move || family.with_label_values(&["b"]).unwrap().add(1.0))
+        };
+        let scraper = {
+            let family = family.clone();
+            thread::spawn(move || {
+                let seen = exposed(&family);
+                assert!(seen.contains_key(&key("a")));
+                assert!(seen.len() <= 2);
+            })
+        };
+        inserter.join().unwrap();
+        scraper.join().unwrap();
+        let want = BTreeMap::from([(key("a"), 1.0), (key("b"), 1.0)]);
+        assert_eq!(exposed(&family), want);
+    });
+}

@@ -1,0 +1,257 @@
+//! Snapshot JSON round-trip, history bound, the global instance and the system monitor.
+
+use agentcore_telemetry::agent::MetricType;
+use agentcore_telemetry::{
+    get_metrics_collector, AgentPhilosophy, CollectorConfig, MetricsCollector,
+};
+
+#[cfg(feature = "serde")]
+#[test]
+fn snapshot_json_round_trip() {
+    use agentcore_telemetry::{agent::SampleValue, MetricsSnapshot};
+
+    let c = MetricsCollector::new();
+    for _ in 0..15 {
+        c.record_agent_created(AgentPhilosophy::React, "initializing");
+    }
+    c.update_system_resources(65.5, 72.3, 4096.0);
+    c.record_tool_execution("calculator", 0.25, "success", None);
+    c.record_gc_collection(25.5);
+    let s = c
+        .create_custom_metric("rtt", MetricType::summary(), "RTT", &[])
+        .unwrap();
+    s.labels::<&str>(&[]).unwrap().observe(1.0);
+    c.set_runtime_info([("version", "1.0.0")]);
+    let snapshot = c.snapshot_metrics();
+
+    let json = serde_json::to_string(&snapshot).unwrap();
+    // Parsed generically: the specification's shape is there.
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["agents"]["active"], 15.0);
+    assert_eq!(v["system"]["cpu_percent"], 65.5);
+    assert_eq!(v["system"]["memory_percent"], 72.3);
+    assert_eq!(v["system"]["memory_available_mb"], 4096.0);
+    assert_eq!(v["timestamp"], snapshot.timestamp.as_str());
+    let families = v["metrics"].as_array().unwrap();
+    let gc = families
+        .iter()
+        .find(|f| f["name"] == "agentcore_memory_released_mb_total")
+        .unwrap();
+    assert_eq!(gc["type"], "counter");
+    assert_eq!(gc["series"][0]["value"], 25.5);
+    let tools = families
+        .iter()
+        .find(|f| f["name"] == "agentcore_tool_execution_seconds")
+        .unwrap();
+    assert_eq!(tools["series"][0]["labels"]["tool_id"], "calculator");
+    assert_eq!(tools["series"][0]["value"]["count"], 1);
+    assert_eq!(
+        tools["series"][0]["value"]["buckets"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["le"],
+        "+Inf"
+    );
+
+    // Parsed back into the typed snapshot: equal to the original.
+    let back: MetricsSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, snapshot);
+    assert_eq!(
+        back.value(
+            "runtime_info",
+            &[
+                ("version", "1.0.0"),
+                ("environment", "unknown"),
+                ("platform", "unknown")
+            ]
+        ),
+        Some(1.0)
+    );
+    match &back.series("rtt", &[]).unwrap().value {
+        SampleValue::Summary { count, sum, .. } => assert_eq!((*count, *sum), (1, 1.0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn history_ring_stays_bounded() {
+    let c = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 3,
+        ..CollectorConfig::default()
+    });
+    for _ in 0..50 {
+        c.snapshot_metrics();
+    }
+    assert_eq!(c.history_len(), 3);
+    assert_eq!(c.get_metric_history(None, None).len(), 3);
+    let none = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 0,
+        ..CollectorConfig::default()
+    });
+    none.snapshot_metrics();
+    assert_eq!(none.history_len(), 0);
+    // Default capacity.
+    let d = MetricsCollector::new();
+    for _ in 0..120 {
+        d.snapshot_metrics();
+    }
+    assert_eq!(d.history_len(), 100);
+    // Oldest first, timestamps non-decreasing.
+    let h = d.get_metric_history(None, None);
+    assert!(h.windows(2).all(|w| w[0].unix_seconds <= w[1].unix_seconds));
+}
+
+#[test]
+fn global_instance_is_the_same_pointer_twice() {
+    let a = get_metrics_collector();
+    let b = std::thread::spawn(|| get_metrics_collector() as *const MetricsCollector as usize)
+        .join()
+        .unwrap();
+    assert_eq!(a as *const MetricsCollector as usize, b);
+    assert!(std::ptr::eq(a, get_metrics_collector()));
+    a.record_error("GlobalTest", "snapshot_tests");
+    assert!(get_metrics_collector().encode_text().contains(
+        "agentcore_errors_total{error_type=\"GlobalTest\",component=\"snapshot_tests\"} 1\n"
+    ));
+}
+
+#[cfg(feature = "system-monitor")]
+#[test]
+fn system_monitor_fills_the_system_gauges_and_joins_on_stop() {
+    use std::time::{Duration, Instant};
+
+    let c = MetricsCollector::new();
+    let monitor = c.start_system_monitor(Duration::from_millis(250)).unwrap();
+    assert!(monitor.is_running());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.history_len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(c.history_len() >= 2, "the monitor took no snapshots");
+    let t = Instant::now();
+    monitor.stop();
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let taken = c.history_len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        c.history_len(),
+        taken,
+        "the monitor kept running after stop"
+    );
+
+    let s = c.snapshot_metrics();
+    assert!(
+        (0.0..=100.0).contains(&s.system.cpu_percent),
+        "{:?}",
+        s.system
+    );
+    assert!(
+        s.system.memory_percent > 0.0 && s.system.memory_percent <= 100.0,
+        "{:?}",
+        s.system
+    );
+    assert!(s.system.memory_available_mb > 0.0, "{:?}", s.system);
+    let text = c.encode_text();
+    assert!(text.contains("agentcore_system_memory_percent "));
+    assert!(!text.contains("agentcore_system_memory_available_mb 0\n"));
+}
+
+#[cfg(feature = "system-monitor")]
+#[test]
+fn system_monitor_drop_does_not_wait_for_the_interval() {
+    use std::time::{Duration, Instant};
+
+    let c = MetricsCollector::new();
+    let monitor = c.start_system_monitor(Duration::from_secs(3600)).unwrap();
+    let t = Instant::now();
+    drop(monitor);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(c.history_len(), 0);
+}
+
+#[test]
+fn concurrent_recording_and_snapshots_lose_nothing() {
+    let c = MetricsCollector::new();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let id = format!("agent-{t}");
+                for _ in 0..10_000 {
+                    c.record_agent_created(AgentPhilosophy::React, "initializing");
+                    c.record_tool_execution("calculator", 0.25, "success", None);
+                    c.record_autonomous_decision(&id);
+                    c.record_gc_collection(0.5);
+                    c.record_agent_completed(AgentPhilosophy::React, "completed");
+                }
+            })
+        })
+        .collect();
+    let mut snapshots = 0;
+    while !threads.iter().all(|t| t.is_finished()) {
+        let s = c.snapshot_metrics();
+        let active = s.agents.active;
+        assert!((0.0..=4.0).contains(&active), "{active}");
+        snapshots += 1;
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = c.snapshot_metrics();
+    assert!(snapshots >= 1);
+    assert_eq!(
+        s.value(
+            "agents_total",
+            &[("philosophy", "react"), ("status", "initializing")]
+        ),
+        Some(40_000.0)
+    );
+    assert_eq!(s.agents.active, 0.0);
+    assert_eq!(
+        s.series("tool_execution_seconds", &[("tool_id", "calculator")])
+            .unwrap()
+            .value
+            .count(),
+        Some(40_000)
+    );
+    assert_eq!(s.value("gc_collections_total", &[]), Some(40_000.0));
+    assert_eq!(s.value("memory_released_mb_total", &[]), Some(20_000.0));
+    for t in 0..4 {
+        let id = format!("agent-{t}");
+        assert_eq!(
+            s.value("autonomous_decisions_total", &[("agent_id", &id)]),
+            Some(10_000.0)
+        );
+    }
+}
+
+#[test]
+fn arbitrary_label_values_never_panic() {
+    let c = MetricsCollector::new();
+    let long = "x".repeat(10_000);
+    for v in ["", "\0", "é✓", "a\"b\\c\nd", "__overflow__", long.as_str()] {
+        c.record_agent_created(AgentPhilosophy::Autonomous, v);
+        c.update_resource_usage(v, AgentPhilosophy::React, 1.0, 1.0);
+        c.record_tool_execution(v, 0.1, v, Some(v));
+        c.record_cache_access(v, true, usize::MAX);
+        c.record_react_iterations(v, u64::MAX);
+        c.set_runtime_info([("version", v), (v, v)]);
+        c.remove_agent(v);
+        let _ = c.create_custom_metric(v, MetricType::Counter, v, &[v]);
+        let _ = c.get_custom_metric(v);
+        let _ = c.get_metric_history(Some(usize::MAX), Some(v));
+    }
+    let text = c.encode_text();
+    assert!(text.contains(
+        "agentcore_agents_total{philosophy=\"autonomous\",status=\"a\\\"b\\\\c\\nd\"} 1\n"
+    ));
+    let snapshot = c.snapshot_metrics();
+    #[cfg(feature = "serde")]
+    {
+        let json = serde_json::to_string(&snapshot).unwrap();
+        let back: agentcore_telemetry::MetricsSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snapshot);
+    }
+    assert!(!snapshot.metrics.is_empty());
+}
