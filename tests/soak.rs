@@ -252,7 +252,8 @@ fn soak_exact_totals_bounded_memory_under_scrapes_and_thread_churn() {
     assert_eq!(sessions.len(), 0);
     assert!(!families.iter().any(|f| f.name == "session_steps_total"));
     // Blocks are reused across thread generations: bounded by the threads alive at once.
-    let blocks = arena_stats().blocks as u64;
+    let stats = arena_stats();
+    let blocks = (stats.exclusive_blocks + stats.stripes) as u64;
     assert!(
         blocks <= peak_threads,
         "{blocks} arena blocks for at most {peak_threads} concurrent threads"

@@ -471,6 +471,6 @@ pub(crate) trait PerAgent {
 
 impl<M: crate::registry::Metric> PerAgent for Family<M> {
     fn remove_agent(&self, agent_id: &str) -> usize {
-        self.retain(|values, _| values.first().is_none_or(|v| &**v != agent_id))
+        self.retain(|values, _| values.first().is_none_or(|v| v != agent_id))
     }
 }

@@ -5,7 +5,7 @@
 //! itself), where `crate::sync` swaps `std`'s atomics and mutexes for loom's. Run them with
 //! `bash .ci/loom`; `bash .ci/test` does.
 
-mod rcu_cell;
+mod era;
 mod series_map;
 mod slot_arena;
 mod span_log;

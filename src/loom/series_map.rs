@@ -1,14 +1,11 @@
-//! loom models of the series map (`registry::family::Family`): concurrent lookup, insert,
-//! removal, overflow folding and the scrape's sorted cache, on the family's real code.
-//!
-//! Under `--cfg loom` the family's writer mutex, sort-cache mutex and counters are loom's (through
-//! the crate's `sync` shim), and its copy-on-write shards use a loom-visible stand-in for
-//! `sync::rcu::RcuCell` with the same interface and orderings (`load` = `Acquire` load of
-//! the current map, `replace` = `AcqRel` swap). The stand-in does not reclaim (a pin keeps what it
-//! loaded, replaced maps live until the family drops, see `src/sync/mod.rs`): the real cell's
-//! reclamation is modelled in `rcu_cell.rs`, because its process-wide domain lives in statics that
-//! cannot hold loom objects. The family has two shards under loom and a fixed hash seed, so with
-//! three keys two share a shard.
+//! loom models of the series table (`registry::family::Family`): concurrent lookup, insert,
+//! removal, `retain`, overflow folding and the scrape's sorted cache, on the family's real code
+//! with real reclamation: under `--cfg agentcore_loom` the family's writer mutex, sort-cache mutex,
+//! table, slots and counters are loom's (through the crate's `sync` shim), tables start at four
+//! slots (so inserts rebuild and retire them) and every retire reclaims (`RECLAIM_BATCH` is 1), so
+//! the models explore lookups racing the freeing of the tables and series they read. Each family
+//! gets a reclamation domain of its own (the process-wide one lives in a static, which cannot hold
+//! loom objects), and a fixed hash seed, so every execution puts the same keys in the same slots.
 //!
 //! The families are `Family<Gauge>` built with `Family::standalone` (no registry): a registry
 //! family counts folds in a `Counter`, which records into the process-wide slot arena, and loom
@@ -20,6 +17,7 @@
 use std::collections::BTreeMap;
 
 use crate::registry::OVERFLOW_LABEL_VALUE;
+use crate::sync::era::Domain;
 use crate::{Family, Gauge};
 use loom::sync::Arc;
 use loom::thread;
@@ -29,15 +27,15 @@ use loom::thread;
 fn exposed(family: &Family<Gauge>) -> BTreeMap<Vec<String>, f64> {
     let mut out = BTreeMap::new();
     family.for_each_series(|series| {
-        let key: Vec<String> = series
-            .label_values()
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let key: Vec<String> = series.label_values().to_vec();
         let previous = out.insert(key.clone(), series.metric().get());
         assert!(previous.is_none(), "two series for {key:?}");
     });
     out
+}
+
+fn leak_domain() -> &'static Domain {
+    Box::leak(Box::new(Domain::new()))
 }
 
 fn key(v: &str) -> Vec<String> {
@@ -52,7 +50,13 @@ fn key(v: &str) -> Vec<String> {
 #[test]
 fn concurrent_inserts_never_duplicate_or_lose_a_series() {
     loom::model(|| {
-        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 16));
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            16,
+            leak_domain(),
+        ));
         family.with_label_values(&["x"]).unwrap().add(1.0);
         let t1 = {
             let family = family.clone();
@@ -84,7 +88,13 @@ fn concurrent_inserts_never_duplicate_or_lose_a_series() {
 #[test]
 fn racing_inserts_past_the_cap_fold_exactly_once() {
     loom::model(|| {
-        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 1));
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            1,
+            leak_domain(),
+        ));
         let spawn = |v: &'static str| {
             let family = family.clone();
             thread::spawn(move || {
@@ -111,7 +121,13 @@ fn racing_inserts_past_the_cap_fold_exactly_once() {
 #[test]
 fn removal_racing_an_insert_keeps_the_count_and_the_cap() {
     loom::model(|| {
-        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 2));
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            2,
+            leak_domain(),
+        ));
         family.with_label_values(&["a"]).unwrap().add(1.0);
         family.with_label_values(&["b"]).unwrap().add(1.0);
         let remover = {
@@ -152,7 +168,13 @@ fn removal_racing_an_insert_keeps_the_count_and_the_cap() {
 #[test]
 fn a_scrape_racing_an_insert_never_caches_a_stale_series_list() {
     loom::model(|| {
-        let family = Arc::new(Family::<Gauge>::standalone("m", &["k"], (), 16));
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            16,
+            leak_domain(),
+        ));
         family.with_label_values(&["a"]).unwrap().add(1.0);
         let _ = exposed(&family);
         let inserter = {
@@ -171,5 +193,90 @@ fn a_scrape_racing_an_insert_never_caches_a_stale_series_list() {
         scraper.join().unwrap();
         let want = BTreeMap::from([(key("a"), 1.0), (key("b"), 1.0)]);
         assert_eq!(exposed(&family), want);
+    });
+}
+
+/// `retain` calls its predicate without the family's locks (it may call back into the family)
+/// and removes what the predicate refused, while another thread looks up the key being removed
+/// and then creates a new one. The refused key is gone unless the racing lookup re-created it
+/// afterwards (then it holds only that lookup's add); the other keys are untouched; `len` is the
+/// number of exposed series; nothing a lookup holds is freed under it (real reclamation).
+///
+/// Mutation caught: running the predicate under the writer mutex (the old `retain`) deadlocks the
+/// model when the predicate calls back into the family ("deadlock" reported by loom).
+#[test]
+fn retain_races_lookups_and_inserts_without_locks_held() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            16,
+            leak_domain(),
+        ));
+        family.with_label_values(&["a"]).unwrap().add(1.0);
+        family.with_label_values(&["b"]).unwrap().add(1.0);
+        let other = {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.with_label_values(&["a"]).unwrap().add(10.0);
+                family.with_label_values(&["c"]).unwrap().add(1.0);
+            })
+        };
+        let inner = family.clone();
+        let removed = family.retain(|values, _| {
+            // Re-entrant: a removal (of a key that does not exist) on the same family from
+            // inside the predicate.
+            assert!(!inner.remove(&["zz"]));
+            &values[0] != "a"
+        });
+        assert!(removed <= 1);
+        other.join().unwrap();
+        let series = exposed(&family);
+        assert_eq!(series.get(&key("b")), Some(&1.0));
+        assert_eq!(series.get(&key("c")), Some(&1.0));
+        if let Some(&a) = series.get(&key("a")) {
+            // The lookup ran before the removal (then "a" would be gone) or after it: a fresh
+            // series with only its add.
+            assert!(a == 11.0 || a == 10.0, "{a}");
+        }
+        assert_eq!(family.len(), series.len());
+    });
+}
+
+/// Reclamation of series under a lookup: the lookup's guard starts, then another thread removes
+/// a series (the era moves on), creates a new one (born at the new era, in place: the table is
+/// not rebuilt) and removes that one again, retiring it. A lookup that found the new series must
+/// have moved its guard to the new era before reading it, so the retire cannot free it under the
+/// lookup; one that did not find it read nothing of it.
+///
+/// Mutation caught: not validating the guard after loading a series pointer (in
+/// `Family::find`) lets the lookup read the new series after it was freed ("a reader reached a
+/// freed object", caught through the quarantine loom builds keep freed objects in).
+#[test]
+fn a_lookup_never_reads_a_series_freed_under_it() {
+    loom::model(|| {
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            16,
+            leak_domain(),
+        ));
+        family.with_label_values(&["a"]).unwrap().add(1.0);
+        let reader = {
+            let family = family.clone();
+            thread::spawn(move || {
+                if let Some(c) = family.get(&["c"]) {
+                    c.add(1.0);
+                }
+            })
+        };
+        assert!(family.remove(&["a"]));
+        family.with_label_values(&["c"]).unwrap().add(1.0);
+        assert!(family.remove(&["c"]));
+        reader.join().unwrap();
+        assert!(exposed(&family).is_empty());
+        assert_eq!(family.len(), 0);
     });
 }

@@ -37,8 +37,8 @@ pub struct Counter {
 }
 
 struct CounterInner {
-    /// Word 0: integer increments; word 1: fractional increments as `f64` bits. Held for its
-    /// `Drop`, which frees the words once the last handle is gone.
+    /// Word 0: integer increments; word 1: fractional increments as `f64` bits. Its `Drop` frees
+    /// the words once the last handle is gone.
     _slots: OwnedSlots,
     rejected: AtomicU64,
 }
@@ -95,7 +95,7 @@ impl Counter {
     /// The whole-number part and the fractional-increment part of the value, separately (the
     /// encoder prints a counter that only ever saw whole numbers as an exact integer).
     pub fn parts(&self) -> (u64, f64) {
-        let arena = slots::global();
+        let arena = self.inner._slots.arena();
         (arena.read_u64(self.word), arena.read_f64(self.word + 1))
     }
 

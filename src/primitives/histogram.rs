@@ -4,11 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::exposition::float::format_go_float;
-use crate::sync::slots::{self, OwnedSlots, CHUNK_WORDS};
+use crate::sync::slots::{OwnedSlots, Words, MAX_RANGE_WORDS};
 use crate::Error;
 
-/// Bucket bounds above this many are refused (a series' words must fit in one arena chunk).
-pub const MAX_BUCKETS: usize = CHUNK_WORDS - 2;
+/// Bucket bounds above this many are refused (a series' words must fit in one arena range: the
+/// bounds, the `+Inf` bucket and the sum).
+pub const MAX_BUCKETS: usize = MAX_RANGE_WORDS - 2;
 
 /// Up to this many bounds, the bucket index is found with a branch-free count (vectorised by the
 /// compiler); above it, with a binary search.
@@ -226,10 +227,12 @@ impl Histogram {
             return;
         }
         let inner = &*self.inner;
-        let range = inner.slots.range();
+        let start = inner.slots.range().start();
         let bucket = inner.buckets.index(v);
-        slots::add_u64(range.start() + bucket as u32, 1);
-        slots::add_f64(range.start() + inner.buckets.bounds().len() as u32 + 1, v);
+        if let Some(words) = Words::current() {
+            words.add_u64(start + bucket as u32, 1);
+            words.add_f64(start + inner.buckets.bounds().len() as u32 + 1, v);
+        }
     }
 
     /// Records `v`, or returns an error for NaN (which is also counted as rejected).
@@ -259,7 +262,7 @@ impl Histogram {
         let range = self.inner.slots.range();
         let n = self.inner.buckets.bounds().len() + 1;
         counts.resize(n, 0);
-        let arena = slots::global();
+        let arena = self.inner.slots.arena();
         arena.read_range_u64(range, &mut counts[..n]);
         arena.read_f64(range.start() + n as u32)
     }

@@ -5,65 +5,128 @@
 //! adds one to this thread's word for a bucket in the slot arena (`sync::slots`) and the value to
 //! this thread's sum word. The buckets are log-linear over the `f64` bit pattern: the exponent and
 //! the top [`SUB_BUCKET_BITS`] mantissa bits pick the bucket, so each power of two is split into 32
-//! buckets and a quantile read from a bucket's midpoint is within 1.6 % of the true value. Values
-//! from [`MIN_TRACKED`] (about 1e-6) to [`MAX_TRACKED`] (about 1.1e12) get their own buckets;
-//! smaller values (including zero and negatives) share the lowest bucket and report as `0`, larger
-//! ones share the highest and report as `MAX_TRACKED`. `_sum` and `_count` stay exact whatever the
-//! value.
+//! buckets and a quantile read from a bucket's midpoint is within 1.6 % of the true value.
+//! Magnitudes from [`MIN_TRACKED`] (about 1e-6) to [`MAX_TRACKED`] (about 1.1e12) get their own
+//! buckets, negative values as well as positive ones; magnitudes below `MIN_TRACKED` (zero among
+//! them) share one bucket that reports `0`, and magnitudes at or above `MAX_TRACKED` share one
+//! bucket per sign.
 //!
-//! The sliding window costs the recorder nothing: the words only ever count up, and the *reader*
-//! keeps a ring of earlier readings (at most `age_buckets`, one per `max_age / age_buckets`). A
-//! quantile is computed over `now - oldest reading younger than max_age`, so the window covers
-//! between `max_age - max_age/age_buckets` and `max_age`, provided something reads (a scrape) at
-//! least once per rotation; with sparser reads the window reaches back to the previous read.
+//! Every quantile is clamped to the window's exact minimum and maximum, which each recording
+//! thread keeps per rotation period (one word each, a relaxed load + compare + store on its own
+//! block): a quantile never lies outside what was observed, `q = 0` is the minimum and `q = 1`
+//! the maximum exactly, and values beyond `±MAX_TRACKED` report within `[min, max]`. `_sum` and
+//! `_count` stay exact whatever the value.
+//!
+//! The sliding window costs the recorder nothing: the bucket words only ever count up, and the
+//! *reader* keeps a ring of earlier readings (at most `age_buckets`, one per
+//! `max_age / age_buckets`). A quantile is computed over `now - oldest reading younger than
+//! max_age`, so the window covers between `max_age - max_age/age_buckets` and `max_age`,
+//! provided something reads (a scrape) at least once per rotation; with sparser reads the window
+//! reaches back to the previous read. Each reading starts a new *period*: the reader zeroes the
+//! next period's minimum/maximum words in every block and then publishes the period number
+//! (`Release`); a recorder reads it (`Acquire`) and writes that period's words. So a recorder never
+//! writes the words being zeroed, unless it was suspended inside `observe` for `age_buckets`
+//! whole rotations (then one stale minimum or maximum may survive one window; counts are never
+//! affected).
 //!
 //! Why not `hdrhistogram` on the hot path: its `record` needs `&mut`, i.e. a lock or a
 //! per-thread instance looked up per call; the bucket scheme above is the same idea (log-linear
 //! buckets with bounded relative error) in a form that merges per thread for free.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::sync::slots::{self, OwnedSlots};
+#[cfg(not(agentcore_loom))]
+use crate::sync::slots::MAX_RANGE_WORDS;
+use crate::sync::slots::{OwnedSlots, Words};
 use crate::Error;
 
 /// Mantissa bits that split each power of two: 2^5 = 32 buckets per octave.
 pub const SUB_BUCKET_BITS: u32 = 5;
-/// The smallest value with a bucket of its own: 2^-20 (about 9.5e-7).
+/// The smallest magnitude with a bucket of its own: 2^-20 (about 9.5e-7).
 pub const MIN_TRACKED: f64 = 1.0 / (1u64 << 20) as f64;
-/// The largest tracked value: 2^40 (about 1.1e12).
+/// The largest tracked magnitude: 2^40 (about 1.1e12).
 pub const MAX_TRACKED: f64 = (1u64 << 40) as f64;
+/// The most `age_buckets` a [`SummaryConfig`] may have (each keeps two words per thread block).
+pub const MAX_AGE_BUCKETS: u32 = 63;
 
 const SHIFT: u32 = 52 - SUB_BUCKET_BITS;
 const OCTAVES: usize = 60;
-/// Bucket 0 holds values below `MIN_TRACKED`; the last bucket values at or above `MAX_TRACKED`.
-const BUCKETS: usize = OCTAVES * (1 << SUB_BUCKET_BITS) + 2;
+/// Log-linear buckets per sign.
+const PER_SIGN: usize = OCTAVES * (1 << SUB_BUCKET_BITS);
+/// The bucket of magnitudes below `MIN_TRACKED` (zero among them). Buckets below it hold
+/// negative values (most negative first), buckets above it positive ones; bucket 0 holds values
+/// at or below `-MAX_TRACKED`, the last one values at or above `MAX_TRACKED`.
+const ZERO: usize = PER_SIGN + 1;
+const BUCKETS: usize = 2 * PER_SIGN + 3;
+/// The word of the all-time sum.
+const SUM_WORD: usize = BUCKETS;
+/// The first of the per-period (minimum, maximum) word pairs.
+const EXTREMES: usize = BUCKETS + 1;
+
+// The words of a summary with the most age buckets fit in one arena range (under loom ranges are
+// tiny and the models create no summary).
+#[cfg(not(agentcore_loom))]
+const _: () = assert!(EXTREMES + 2 * (MAX_AGE_BUCKETS as usize + 1) <= MAX_RANGE_WORDS);
 
 #[inline(always)]
 fn bucket_of(v: f64) -> usize {
-    // NaN never reaches here (`observe` refuses it); negatives and zero share bucket 0.
-    if v < MIN_TRACKED {
-        0
-    } else if v >= MAX_TRACKED {
-        BUCKETS - 1
+    // NaN never reaches here (`observe` refuses it).
+    let a = v.abs();
+    if a < MIN_TRACKED {
+        ZERO
+    } else if a >= MAX_TRACKED {
+        if v > 0.0 {
+            BUCKETS - 1
+        } else {
+            0
+        }
     } else {
-        ((v.to_bits() >> SHIFT) - (MIN_TRACKED.to_bits() >> SHIFT)) as usize + 1
+        let k = ((a.to_bits() >> SHIFT) - (MIN_TRACKED.to_bits() >> SHIFT)) as usize;
+        if v > 0.0 {
+            ZERO + 1 + k
+        } else {
+            ZERO - 1 - k
+        }
     }
 }
 
-/// The value a bucket reports: its midpoint.
+/// The value a bucket reports before clamping: its midpoint (signed).
 fn bucket_value(bucket: usize) -> f64 {
+    let magnitude = |k: usize| {
+        let base = MIN_TRACKED.to_bits() >> SHIFT;
+        let lo = f64::from_bits((base + k as u64) << SHIFT);
+        let hi = f64::from_bits((base + k as u64 + 1) << SHIFT);
+        (lo + hi) / 2.0
+    };
     match bucket {
-        0 => 0.0,
-        b if b >= BUCKETS - 1 => MAX_TRACKED,
-        b => {
-            let base = MIN_TRACKED.to_bits() >> SHIFT;
-            let lo = f64::from_bits((base + b as u64 - 1) << SHIFT);
-            let hi = f64::from_bits((base + b as u64) << SHIFT);
-            (lo + hi) / 2.0
-        }
+        0 => -MAX_TRACKED,
+        b if b == BUCKETS - 1 => MAX_TRACKED,
+        ZERO => 0.0,
+        b if b > ZERO => magnitude(b - ZERO - 1),
+        b => -magnitude(ZERO - 1 - b),
+    }
+}
+
+/// An order-preserving map of non-NaN `f64`s onto `u64`s: `a < b` iff `key(a) < key(b)`. Zero
+/// (an untouched arena word) is below every key, so it reads as "nothing observed".
+#[inline(always)]
+fn key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+fn from_key(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
     }
 }
 
@@ -85,8 +148,8 @@ pub struct SummaryConfig {
     pub quantiles: Vec<f64>,
     /// How far back the window reaches (default 10 minutes, as Prometheus' Go client).
     pub max_age: Duration,
-    /// How many readings the window keeps (default 5): the window slides in steps of
-    /// `max_age / age_buckets`.
+    /// How many readings the window keeps (default 5, at most [`MAX_AGE_BUCKETS`]): the window
+    /// slides in steps of `max_age / age_buckets`.
     pub age_buckets: u32,
 }
 
@@ -127,6 +190,15 @@ impl SummaryConfig {
         if self.max_age.is_zero() || self.age_buckets == 0 {
             return bad("max_age and age_buckets must be non-zero".into());
         }
+        if self.age_buckets > MAX_AGE_BUCKETS {
+            return bad(format!(
+                "age_buckets {} is above the maximum {MAX_AGE_BUCKETS}",
+                self.age_buckets
+            ));
+        }
+        if (self.max_age / self.age_buckets).is_zero() {
+            return bad("max_age / age_buckets must be at least a nanosecond".into());
+        }
         Ok(())
     }
 }
@@ -154,8 +226,11 @@ pub struct Summary {
 
 struct SummaryInner {
     config: SummaryConfig,
-    /// `BUCKETS` bucket words, then one `f64` sum word.
+    /// `BUCKETS` bucket words, one `f64` sum word, then a (minimum, maximum) key pair per period
+    /// (`age_buckets + 1` of them, used round-robin).
     slots: OwnedSlots,
+    /// The current period (advanced by readers, read by recorders).
+    period: AtomicU64,
     rejected: AtomicU64,
     /// Reader-side state; recorders never touch it.
     window: Mutex<Window>,
@@ -166,10 +241,28 @@ struct SummaryInner {
 
 #[derive(Default)]
 struct Window {
-    /// Earlier readings, oldest first: (when, sparse non-zero bucket counts).
-    readings: VecDeque<(Instant, Vec<(u16, u64)>)>,
+    /// Earlier readings, oldest first.
+    readings: VecDeque<Reading>,
     /// Scratch for the current reading.
     current: Vec<u64>,
+}
+
+/// A reading the window slides over: when, the period it started, and the sparse non-zero
+/// bucket counts at that moment.
+struct Reading {
+    at: Instant,
+    period: u64,
+    counts: Vec<(u16, u64)>,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            at: Instant::now(),
+            period: 0,
+            counts: Vec::new(),
+        }
+    }
 }
 
 /// A reading of a [`Summary`].
@@ -187,10 +280,12 @@ impl Summary {
     /// A new, unregistered summary.
     pub fn new(config: SummaryConfig) -> Result<Summary, Error> {
         config.validate()?;
+        let words = EXTREMES + 2 * (config.age_buckets as usize + 1);
         Ok(Summary {
             inner: Arc::new(SummaryInner {
                 config,
-                slots: OwnedSlots::new(BUCKETS + 1)?,
+                slots: OwnedSlots::new(words)?,
+                period: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 window: Mutex::new(Window::default()),
                 created: Instant::now(),
@@ -198,16 +293,27 @@ impl Summary {
         })
     }
 
-    /// Records `v`; NaN is refused and counted in [`Summary::rejected`].
+    /// Records `v` (any finite or infinite value, negative ones included); NaN is refused and
+    /// counted in [`Summary::rejected`].
     #[inline]
     pub fn observe(&self, v: f64) {
+        let inner = &*self.inner;
         if v.is_nan() {
-            self.inner.rejected.fetch_add(1, Relaxed);
+            inner.rejected.fetch_add(1, Relaxed);
             return;
         }
-        let start = self.inner.slots.range().start();
-        slots::add_u64(start + bucket_of(v) as u32, 1);
-        slots::add_f64(start + BUCKETS as u32, v);
+        let start = inner.slots.range().start();
+        let Some(words) = Words::current() else {
+            return;
+        };
+        words.add_u64(start + bucket_of(v) as u32, 1);
+        words.add_f64(start + SUM_WORD as u32, v);
+        let periods = u64::from(inner.config.age_buckets) + 1;
+        let pair = start + (EXTREMES + 2 * (inner.period.load(Acquire) % periods) as usize) as u32;
+        let k = key(v);
+        // The minimum is kept as the maximum of `!key`, so both start at zero (nothing seen).
+        words.max_u64(pair, !k);
+        words.max_u64(pair + 1, k);
     }
 
     /// How many observations were refused (NaN).
@@ -236,30 +342,47 @@ impl Summary {
     pub(crate) fn read_with(&self, now: Instant, mut emit: impl FnMut(f64, f64)) -> (u64, f64) {
         let inner = &*self.inner;
         let range = inner.slots.range();
-        let arena = slots::global();
+        let arena = inner.slots.arena();
         let mut w = inner.window.lock().unwrap_or_else(|e| e.into_inner());
         let w = &mut *w;
         w.current.resize(BUCKETS, 0);
         arena.read_range_u64(range, &mut w.current[..BUCKETS]);
-        let sum = arena.read_f64(range.start() + BUCKETS as u32);
+        let sum = arena.read_f64(range.start() + SUM_WORD as u32);
         let count = w.current.iter().fold(0u64, |a, &c| a.wrapping_add(c));
+        let periods = u64::from(inner.config.age_buckets) + 1;
+        let period = inner.period.load(Relaxed); // only readers (under `window`) change it
 
         // Slide: the base is the oldest reading younger than max_age or, when every reading is
         // older (sparse reads), the newest one. Readings older than the base are useless. The
-        // creation of the summary is the oldest reading of all (every count zero): while it is
-        // younger than max_age, every observation is in the window.
+        // creation of the summary is the oldest reading of all (every count zero, period 0):
+        // while it is younger than max_age, every observation is in the window.
         let max_age = inner.config.max_age;
-        let base: &[(u16, u64)] = if now.saturating_duration_since(inner.created) < max_age {
-            &[]
-        } else {
-            let base_index = w
-                .readings
-                .iter()
-                .position(|(t, _)| now.saturating_duration_since(*t) < max_age)
-                .unwrap_or(w.readings.len().saturating_sub(1));
-            w.readings.drain(..base_index);
-            w.readings.front().map_or(&[], |(_, r)| r)
-        };
+        let (base, first_period): (&[(u16, u64)], u64) =
+            if now.saturating_duration_since(inner.created) < max_age {
+                (&[], 0)
+            } else {
+                let base_index = w
+                    .readings
+                    .iter()
+                    .position(|r| now.saturating_duration_since(r.at) < max_age)
+                    .unwrap_or(w.readings.len().saturating_sub(1));
+                w.readings.drain(..base_index);
+                w.readings
+                    .front()
+                    .map_or((&[][..], period), |r| (&r.counts[..], r.period))
+            };
+        // The window's exact extremes: every period it covers (at most `periods` of them).
+        let (mut lo, mut hi) = (0u64, 0u64);
+        for p in first_period.max(period.saturating_sub(periods - 1))..=period {
+            let pair = range.start() + (EXTREMES + 2 * (p % periods) as usize) as u32;
+            lo = lo.max(arena.read_max_u64(pair));
+            hi = hi.max(arena.read_max_u64(pair + 1));
+        }
+        // `None` only while an observation is half-recorded at a period boundary: then the
+        // bucket midpoints stand unclamped for one read.
+        let extremes = (lo != 0 && hi != 0)
+            .then(|| (from_key(!lo), from_key(hi)))
+            .filter(|(min, max)| min <= max);
         // Window counts = current - base (base counts never exceed current: words only grow).
         let mut window_total = count;
         for &(b, c) in base {
@@ -280,6 +403,16 @@ impl Summary {
             }
         };
         let mut qs = inner.config.quantiles.iter().peekable();
+        // q = 0 is the minimum itself (rank 1 would be the lowest bucket's midpoint).
+        if let Some((min, _)) = extremes {
+            while let Some(&&q) = qs.peek() {
+                if q > 0.0 || window_total == 0 {
+                    break;
+                }
+                emit(q, min);
+                qs.next();
+            }
+        }
         let mut cumulative = 0u64;
         for (b, &cur) in w.current.iter().enumerate() {
             if window_total == 0 || qs.peek().is_none() {
@@ -290,7 +423,12 @@ impl Summary {
             while let Some(&&q2) = qs.peek() {
                 let rank = ((q2 * window_total as f64).ceil() as u64).max(1);
                 if cumulative >= rank {
-                    emit(q2, bucket_value(b));
+                    let v = match extremes {
+                        Some((_, max)) if q2 >= 1.0 => max,
+                        Some((min, max)) => bucket_value(b).clamp(min, max),
+                        None => bucket_value(b),
+                    };
+                    emit(q2, v);
                     qs.next();
                 } else {
                     break;
@@ -301,27 +439,35 @@ impl Summary {
             emit(q, f64::NAN);
         }
 
-        // Take a new reading when the newest is older than one rotation step.
+        // Take a new reading when the newest is older than one rotation step; the reading
+        // starts a new period, whose extremes are zeroed before recorders can see its number.
         let step = max_age / inner.config.age_buckets;
         let due = w
             .readings
             .back()
-            .is_none_or(|(t, _)| now.saturating_duration_since(*t) >= step);
+            .is_none_or(|r| now.saturating_duration_since(r.at) >= step);
         if due {
             let mut reading = if w.readings.len() >= inner.config.age_buckets as usize {
-                w.readings.pop_front().map(|(_, r)| r).unwrap_or_default()
+                w.readings.pop_front().unwrap_or_default()
             } else {
-                Vec::new()
+                Reading::default()
             };
-            reading.clear();
-            reading.extend(
+            reading.counts.clear();
+            reading.counts.extend(
                 w.current
                     .iter()
                     .enumerate()
                     .filter(|(_, &c)| c != 0)
                     .map(|(b, &c)| (b as u16, c)),
             );
-            w.readings.push_back((now, reading));
+            let next = period + 1;
+            let pair = range.start() + (EXTREMES + 2 * (next % periods) as usize) as u32;
+            arena.zero_word(pair);
+            arena.zero_word(pair + 1);
+            inner.period.store(next, Release);
+            reading.at = now;
+            reading.period = next;
+            w.readings.push_back(reading);
         }
         (count, sum)
     }
@@ -340,20 +486,92 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_bound_the_relative_error() {
+    fn buckets_bound_the_relative_error_on_both_signs() {
         let mut v = MIN_TRACKED;
         while v < MAX_TRACKED {
-            let reported = bucket_value(bucket_of(v));
-            assert!(
-                ((reported - v) / v).abs() <= 1.0 / 64.0 + 1e-12,
-                "{v} -> {reported}"
-            );
+            for x in [v, -v] {
+                let reported = bucket_value(bucket_of(x));
+                assert!(
+                    ((reported - x) / x).abs() <= 1.0 / 64.0 + 1e-12,
+                    "{x} -> {reported}"
+                );
+            }
             v *= 1.013;
         }
-        assert_eq!(bucket_of(0.0), 0);
-        assert_eq!(bucket_of(-5.0), 0);
+        assert_eq!(bucket_of(0.0), ZERO);
+        assert_eq!(bucket_of(-0.0), ZERO);
         assert_eq!(bucket_of(f64::INFINITY), BUCKETS - 1);
-        assert_eq!(bucket_value(0), 0.0);
+        assert_eq!(bucket_of(f64::NEG_INFINITY), 0);
+        assert_eq!(bucket_value(ZERO), 0.0);
+        // Buckets are in value order, so a cumulative walk finds quantiles.
+        let values = [-1e13, -5.0, -1e-3, 0.0, 1e-9, 1e-3, 5.0, 1e13];
+        let buckets: Vec<usize> = values.iter().map(|&v| bucket_of(v)).collect();
+        assert!(buckets
+            .windows(2)
+            .all(|w| w[0] < w[1] || w[0] == w[1] && w[0] == ZERO));
+    }
+
+    #[test]
+    fn keys_preserve_order_and_round_trip() {
+        let values = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -0.0,
+            0.0,
+            1e-300,
+            1.0,
+            f64::INFINITY,
+        ];
+        for w in values.windows(2) {
+            assert!(key(w[0]) <= key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for v in values {
+            assert_eq!(from_key(key(v)).to_bits(), v.to_bits());
+            assert_ne!(key(v), 0, "zero means nothing observed");
+            assert_ne!(!key(v), 0, "so does zero in the minimum word");
+        }
+    }
+
+    #[test]
+    fn quantiles_stay_within_the_observed_range_and_negatives_are_supported() {
+        let config =
+            SummaryConfig::new(vec![0.0, 0.5, 0.999, 1.0], Duration::from_secs(60), 5).unwrap();
+        let s = Summary::new(config.clone()).unwrap();
+        for i in 1..=100 {
+            s.observe(i as f64);
+        }
+        let r = s.read();
+        assert_eq!(r.quantiles[0], (0.0, 1.0));
+        assert_eq!(
+            r.quantiles[2],
+            (0.999, 100.0),
+            "clamped to the maximum, not 101"
+        );
+        assert_eq!(r.quantiles[3], (1.0, 100.0));
+        let neg = Summary::new(config.clone()).unwrap();
+        for i in 1..=100 {
+            neg.observe(-(i as f64));
+        }
+        let r = neg.read();
+        assert_eq!(r.quantiles[0], (0.0, -100.0));
+        // The median of -100..=-1 (rank 50) is -51; its bucket reports within 1.6 %.
+        assert!(
+            (r.quantiles[1].1 + 51.0).abs() / 51.0 <= 1.0 / 64.0,
+            "{r:?}"
+        );
+        assert_eq!(r.quantiles[3], (1.0, -1.0));
+        let huge = Summary::new(config).unwrap();
+        for v in [3e12, 4e12, 5e12] {
+            huge.observe(v);
+        }
+        let r = huge.read();
+        assert_eq!(r.quantiles[0].1, 3e12);
+        assert_eq!(r.quantiles[3].1, 5e12);
+        assert!(
+            r.quantiles[1].1 >= 3e12 && r.quantiles[1].1 <= 5e12,
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -409,6 +627,10 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_refused() {
+        assert!(
+            SummaryConfig::new(vec![0.5], Duration::from_secs(1), MAX_AGE_BUCKETS + 1).is_err()
+        );
+        assert!(SummaryConfig::new(vec![0.5], Duration::from_nanos(3), 5).is_err());
         assert!(SummaryConfig::new(vec![1.5], Duration::from_secs(1), 1).is_err());
         assert!(SummaryConfig::new(vec![0.9, 0.5], Duration::from_secs(1), 1).is_err());
         assert!(SummaryConfig::new(vec![0.5], Duration::ZERO, 1).is_err());

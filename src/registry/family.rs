@@ -1,50 +1,63 @@
 //! [`Family`]: the series of one metric, keyed by label values, with a cardinality cap.
 //!
 //! # Structure
-//! The series live in `SHARDS` copy-on-write hash maps, each in an [`RcuCell`]. A lookup hashes
-//! the label values (each prefixed by its length, so `["x","yz"]` and `["xy","z"]` never hash alike
-//! by construction), pins the thread (two plain stores and a compiler fence: no lock, no atomic
-//! read-modify-write, no allocation), probes the shard's current map by the precomputed hash and
-//! compares the stored values in full: two different label-value lists never share a series even
-//! when their hashes collide.
+//! A family keeps its series in one open-addressing hash table (linear probing, at most half
+//! full). A slot is a *tag* (the label values' 64-bit hash; 0 = empty, 1 = removed) and a pointer
+//! to the series. A lookup hashes the label values (foldhash: fast without CPU-specific
+//! instructions, seeded per family), takes a reclamation guard (an era stored in a slot of the
+//! thread's record and a compiler fence: no lock, no atomic read-modify-write, no allocation; see
+//! [`era`](crate::sync::era)), probes from the hash, and for each slot whose tag matches compares the
+//! stored label values in full — stored contiguously, compared length first, so two different
+//! label-value lists never share a series even when their hashes collide.
 //!
-//! Inserting or removing a series (the cold path) takes the family's writer mutex, copies the one
-//! shard it touches, edits the copy and publishes it with [`RcuCell::replace`]; readers never wait
-//! for it, and the old map is freed once no pinned reader can hold it.
+//! Inserting or removing a series (the cold path) takes the family's writer mutex. An insert
+//! writes the series into a free slot in place (no copy of the table); a removal marks the slot
+//! removed and retires the series. When live and removed slots reach half the table, the writer
+//! builds a new table (three to six slots per live series), publishes it and retires the old one. Readers
+//! never wait for writers; a retired series or table is freed once no reader's era can hold it.
 //!
 //! # Invariants
-//! 1. A label-value list maps to at most one series: inserts re-check the shard under the writer
-//!    mutex before inserting.
-//! 2. `len` counts the series in the shards (the overflow series excluded) and never exceeds
-//!    `max_series`; once it is reached, new label sets are folded into the overflow series, whose
-//!    every label value is [`OVERFLOW_LABEL_VALUE`], and each fold is counted.
-//! 3. `generation` changes after every insert or removal is published, so a scrape's sorted
-//!    cache is rebuilt whenever the set of series changed.
+//! 1. A label-value list maps to at most one live series: inserts look under the writer mutex
+//!    before inserting.
+//! 2. Only the holder of the writer mutex changes the table or replaces it. It publishes a slot's
+//!    series pointer before its tag, marks a removed slot's tag before clearing its pointer, and
+//!    retires a series or a table only after it is unreachable from the current table.
+//! 3. At least half of every table's slots are empty, so every probe ends (and is also bounded by
+//!    the table's length).
+//! 4. `len` counts the live series (the overflow series excluded) and never exceeds `max_series`;
+//!    once it is reached, new label sets are folded into the overflow series, whose every label
+//!    value is [`OVERFLOW_LABEL_VALUE`], and each fold is counted.
+//! 5. `generation` changes after every insert is published and before every removed series is
+//!    retired, so a scrape's sorted cache is rebuilt whenever the set of series changed, and a
+//!    cache that is current only holds series its reader's guard protects (see
+//!    [`Family::for_each_series`]).
+//! 6. Every series and table is owned by exactly one of: the current table (a live series), the
+//!    family (the current table, the overflow series), the reclamation domain (retired, waiting),
+//!    or nobody (freed).
 //!
 //! # Memory ordering
-//! `RcuCell` publishes a new map with a release swap and readers load it with acquire, so a reader
-//! that sees a map sees every series in it fully built; reclamation safety is argued in
-//! [`rcu`](crate::sync::rcu). `len` and `generation` are updated under the writer mutex;
-//! readers use them only as hints (`len` to skip the mutex when the family is full, `generation`
-//! to decide whether to re-sort), so `Relaxed`/`Acquire` suffice.
+//! Tags, series pointers and the table pointer are stored with `Release` and loaded with
+//! `Acquire`, so a reader that sees a tag sees its series fully built, and a reader that sees a
+//! table sees its slots. Reclamation safety is argued in [`era`](crate::sync::era): a reader
+//! dereferences a table or a series only after [`Guard::validate`] confirmed its era.
+//! `len` and `generation` are written under the writer mutex; readers use `len` as a hint (to
+//! skip the mutex when the family is full) and `generation` with `Acquire` (the sorted cache).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
-use std::ops::Deref;
+use std::ops::{Deref, Index};
+use std::ptr;
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
-use smallvec::SmallVec;
-
 use super::{Descriptor, Metric};
 use crate::exposition::prometheus_text::render_labels;
-// Through the crate's shim, so the loom models explore the family's real code: `std` and
-// `primitives::rcu` normally; loom's primitives and a loom-visible `RcuCell` stand-in under
-// `--cfg agentcore_loom` (see `crate::sync`). The `OnceLock`s stay `std`: they are only initialised with
-// plain moves (no loom operation inside), so they cannot block a loom thread, and loom does not
-// explore them.
-use crate::sync::{AtomicU64, AtomicUsize, Domain, Mutex, Pin, RcuCell};
+// Through the crate's shim, so the loom models explore the family's real code: `std` normally,
+// loom's primitives under `--cfg agentcore_loom` (see `crate::sync`). The `OnceLock`s stay `std`:
+// they are only initialised with plain moves (no loom operation inside), so they cannot block a
+// loom thread, and loom does not explore them.
+use crate::sync::era::{assert_not_freed, Domain, Guard};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::{Counter, Error};
 
 /// The label value every label of the overflow series carries.
@@ -53,34 +66,112 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// The default cardinality cap of a family: label sets beyond it go to the overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 16_384;
 
+/// The smallest table (slots).
 #[cfg(not(agentcore_loom))]
-const SHARDS: usize = 32;
-/// Two shards under loom: with three keys, two share a shard (pigeonhole), so the models
-/// exercise both a shared copy-on-write shard and independent ones.
+const MIN_SLOTS: usize = 16;
+/// Small under loom so that the models rebuild (and so retire) tables.
 #[cfg(agentcore_loom)]
-const SHARDS: usize = 2;
+const MIN_SLOTS: usize = 4;
 
-/// Hashes are already `ahash` outputs: the maps use them as they are.
-#[derive(Default)]
-struct IdentityHasher(u64);
+/// The tag of a slot never used: a probe ends here.
+const EMPTY: u64 = 0;
+/// The tag of a slot whose series was removed: a probe goes on.
+const REMOVED: u64 = 1;
 
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys are hashed")
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+/// A slot's tag for a hash: the hash itself, moved off the two reserved values.
+#[inline(always)]
+fn tag_of(hash: u64) -> u64 {
+    if hash <= REMOVED {
+        hash + 2
+    } else {
+        hash
     }
 }
 
-type ShardMap<M> = HashMap<u64, SmallVec<[Arc<Series<M>>; 1]>, BuildHasherDefault<IdentityHasher>>;
+struct Slot<M> {
+    tag: AtomicU64,
+    series: AtomicPtr<Series<M>>,
+}
+
+/// A family's hash table. Dropping it never drops the series it points to (invariant 6).
+struct Table<M> {
+    /// The reclamation era when the table was built (before it was published).
+    birth: u64,
+    mask: usize,
+    slots: Box<[Slot<M>]>,
+}
+
+impl<M> Table<M> {
+    fn new(slots: usize, birth: u64) -> Table<M> {
+        debug_assert!(slots.is_power_of_two());
+        Table {
+            birth,
+            mask: slots - 1,
+            slots: (0..slots)
+                .map(|_| Slot {
+                    tag: AtomicU64::new(EMPTY),
+                    series: AtomicPtr::new(ptr::null_mut()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Under the writer mutex: the index of the live slot holding `values`.
+    fn find_locked<S: AsRef<str>>(&self, hash: u64, values: &[S]) -> Option<usize> {
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        for _ in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            match slot.tag.load(Relaxed) {
+                EMPTY => return None,
+                t if t == tag => {
+                    // SAFETY: under the writer mutex nobody retires a series of the current
+                    // table (invariant 2); a live tag's pointer is a live series.
+                    let series = unsafe { &*slot.series.load(Relaxed) };
+                    if series.matches(values) {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Under the writer mutex: the live series, in slot order.
+    fn live(&self) -> impl Iterator<Item = *mut Series<M>> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.tag.load(Relaxed) > REMOVED)
+            .map(|s| s.series.load(Relaxed))
+    }
+
+    /// Under the writer mutex: stores `series` in the first free slot of its probe sequence;
+    /// returns whether that slot had never been used.
+    fn put(&self, hash: u64, series: *mut Series<M>) -> bool {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            let tag = slot.tag.load(Relaxed);
+            if tag <= REMOVED {
+                slot.series.store(series, Release);
+                slot.tag.store(tag_of(hash), Release);
+                return tag == EMPTY;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
 pub struct Series<M> {
-    values: Box<[Box<str>]>,
+    /// The reclamation era when the series was created (before it was published).
+    birth: u64,
+    hash: u64,
+    /// The label values, concatenated; `ends[i]` is where value `i` ends.
+    text: Box<str>,
+    ends: Box<[u32]>,
     /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
     rendered: Box<str>,
     metric: M,
@@ -89,7 +180,7 @@ pub struct Series<M> {
 impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Series")
-            .field("label_values", &self.values)
+            .field("label_values", &self.label_values())
             .field("metric", &self.metric)
             .finish()
     }
@@ -97,8 +188,11 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
 
 impl<M> Series<M> {
     /// The label values, in the family's label-name order.
-    pub fn label_values(&self) -> &[Box<str>] {
-        &self.values
+    pub fn label_values(&self) -> LabelValues<'_> {
+        LabelValues {
+            text: &self.text,
+            ends: &self.ends,
+        }
     }
 
     /// The label pairs as the exposition writes them, without braces.
@@ -111,13 +205,149 @@ impl<M> Series<M> {
         &self.metric
     }
 
+    /// Whether the stored values are `values` (the caller checked the count).
+    #[inline(always)]
     fn matches<S: AsRef<str>>(&self, values: &[S]) -> bool {
-        self.values.len() == values.len()
-            && self
-                .values
-                .iter()
-                .zip(values)
-                .all(|(a, b)| **a == *b.as_ref())
+        let text = self.text.as_bytes();
+        let mut start = 0;
+        for (&end, v) in self.ends.iter().zip(values) {
+            let end = end as usize;
+            let v = v.as_ref().as_bytes();
+            if end - start != v.len() || !bytes_eq(&text[start..end], v) {
+                return false;
+            }
+            start = end;
+        }
+        true
+    }
+}
+
+/// Equality of two byte strings of the same length, inline for the short ones label values
+/// usually are (a `memcmp` call costs more than the comparison).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+    let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// The label values of a [`Series`], in label-name order.
+///
+/// ```
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// let calls = registry.counter_family("calls_total", "Calls.", &["tool", "status"]).unwrap();
+/// calls.with_label_values(&["search", "ok"]).unwrap().inc();
+/// calls.for_each_series(|series| {
+///     let values = series.label_values();
+///     assert_eq!(values.len(), 2);
+///     assert_eq!(&values[0], "search");
+///     assert_eq!(values.iter().collect::<Vec<_>>(), ["search", "ok"]);
+///     assert_eq!(values, ["search", "ok"][..]);
+/// });
+/// ```
+#[derive(Clone, Copy)]
+pub struct LabelValues<'a> {
+    text: &'a str,
+    ends: &'a [u32],
+}
+
+impl<'a> LabelValues<'a> {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none (a family without labels).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.text[start..end])
+    }
+
+    /// The first value, if any.
+    pub fn first(&self) -> Option<&'a str> {
+        self.get(0)
+    }
+
+    /// The values, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        let (text, ends) = (self.text, self.ends);
+        (0..ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &text[start..ends[i] as usize]
+        })
+    }
+
+    /// The values as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+impl Index<usize> for LabelValues<'_> {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(v) => v,
+            None => panic!("label value {i} of {}", self.len()),
+        }
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for LabelValues<'_> {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl PartialEq for LabelValues<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for LabelValues<'_> {}
+
+impl PartialOrd for LabelValues<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LabelValues<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl std::fmt::Debug for LabelValues<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for LabelValues<'a> {
+    type Item = &'a str;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = &'a str> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
     }
 }
 
@@ -154,13 +384,15 @@ impl<M: Metric> Clone for Family<M> {
 pub(crate) struct FamilyInner<M: Metric> {
     pub(crate) desc: Arc<Descriptor>,
     pub(crate) config: M::Config,
-    shards: Box<[RcuCell<ShardMap<M>>]>,
-    hasher: ahash::RandomState,
-    writer: Mutex<()>,
+    table: AtomicPtr<Table<M>>,
+    hasher: foldhash::fast::SeedableRandomState,
+    domain: &'static Domain,
+    /// Held by writers; counts the table's used (live or removed) slots.
+    writer: Mutex<usize>,
     len: AtomicUsize,
     generation: AtomicU64,
     max_series: usize,
-    overflow: OnceLock<Arc<Series<M>>>,
+    overflow: OnceLock<Box<Series<M>>>,
     overflowed: AtomicU64,
     /// The registry's own `agentcore_telemetry_series_overflow_total{family}` series for this
     /// family, created on the first overflow.
@@ -170,6 +402,21 @@ pub(crate) struct FamilyInner<M: Metric> {
     sorted: Mutex<SortedCache<M>>,
 }
 
+impl<M: Metric> Drop for FamilyInner<M> {
+    fn drop(&mut self) {
+        let table = self.table.load(Acquire);
+        // SAFETY: the family is being dropped: no reader borrows it any more (a `SeriesRef`
+        // borrows its family), and the current table came from `Box::into_raw`. Its live series
+        // are owned by it (invariant 6) and dropped here once; retired ones belong to the domain.
+        unsafe {
+            let table = Box::from_raw(table);
+            for series in table.live() {
+                drop(Box::from_raw(series));
+            }
+        }
+    }
+}
+
 /// What [`Family::insert_locked`] did.
 enum Insert {
     Added,
@@ -177,15 +424,28 @@ enum Insert {
     Full,
 }
 
+/// A series pointer in the scrape cache. Valid while the cache is current and a guard taken
+/// before the generation check lives (invariant 5).
+struct SeriesPtr<M>(*const Series<M>);
+
+// SAFETY: the pointer is only dereferenced under the conditions above, by whichever thread holds
+// the cache's mutex; `Series<M>` is `Send + Sync` for the metric types (`Metric: Send + Sync`).
+unsafe impl<M: Send + Sync> Send for SeriesPtr<M> {}
+
 struct SortedCache<M> {
     generation: u64,
-    series: Vec<Arc<Series<M>>>,
+    series: Vec<SeriesPtr<M>>,
 }
 
 /// A borrowed series handle returned by [`Family::with_label_values`]: it dereferences to the
-/// metric and keeps the series' map alive without touching any shared reference count.
+/// metric and keeps the series alive without touching any shared reference count.
+///
+/// It is meant to live for one recording (`family.with_label_values(..)?.inc()`); keep a
+/// [`Family::get_or_create`] handle for longer. Holding one anyway (in a struct, a thread-local)
+/// is safe and bounded: it keeps alive the family's table and series as they were when it was
+/// taken, nothing created later (see the README's limits).
 pub struct SeriesRef<'a, M> {
-    _pin: Option<Pin<'static>>,
+    _guard: Option<Guard<'static>>,
     metric: *const M,
     _family: PhantomData<&'a M>,
 }
@@ -201,9 +461,9 @@ impl<M> Deref for SeriesRef<'_, M> {
 
     #[inline(always)]
     fn deref(&self) -> &M {
-        // SAFETY: `metric` points into a `Series` owned by an `Arc` that is either held by a
-        // shard map loaded under `_pin` (which keeps it from being freed), or is the family's
-        // overflow series, which lives as long as the family borrowed for `'a`.
+        // SAFETY: `metric` points into a series validated under `_guard` (which keeps it from
+        // being freed while it lives), or into the family's overflow series, which lives as long
+        // as the family borrowed for `'a`.
         unsafe { &*self.metric }
     }
 }
@@ -214,25 +474,25 @@ fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
 }
 
 /// The label-value hasher: randomly seeded, except under loom, whose models must replay the
-/// same execution (the same keys in the same shards) many times.
-fn new_hasher() -> ahash::RandomState {
+/// same execution (the same keys in the same slots) many times.
+fn new_hasher() -> foldhash::fast::SeedableRandomState {
     #[cfg(not(agentcore_loom))]
-    return ahash::RandomState::new();
+    return foldhash::fast::SeedableRandomState::random();
     #[cfg(agentcore_loom)]
-    return ahash::RandomState::with_seeds(1, 2, 3, 4);
+    return foldhash::fast::SeedableRandomState::fixed();
 }
 
 impl<M: Metric> Family<M> {
-    /// A family outside any registry (no `agentcore_telemetry_series_overflow_total` counter),
-    /// for the loom models: registry families count folds in a `Counter`, which records into the
-    /// process-wide slot arena, and loom objects cannot outlive one model execution.
-    #[cfg(agentcore_loom)]
-    #[doc(hidden)]
-    pub fn standalone(
+    /// A family outside any registry, in a reclamation domain of its own, for the loom models:
+    /// registry families count folds in a `Counter`, which records into the process-wide slot
+    /// arena, and loom objects cannot outlive one model execution.
+    #[cfg(all(test, agentcore_loom))]
+    pub(crate) fn standalone(
         name: &str,
         label_names: &[&str],
         config: M::Config,
         max_series: usize,
+        domain: &'static Domain,
     ) -> Family<M> {
         let desc = Descriptor {
             name: name.into(),
@@ -240,7 +500,7 @@ impl<M: Metric> Family<M> {
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
             kind: M::KIND,
         };
-        Family::new(Arc::new(desc), config, max_series, None)
+        Family::new_in(Arc::new(desc), config, max_series, None, domain)
     }
 
     pub(crate) fn new(
@@ -249,13 +509,25 @@ impl<M: Metric> Family<M> {
         max_series: usize,
         overflow_family: Option<Family<Counter>>,
     ) -> Family<M> {
+        Family::new_in(desc, config, max_series, overflow_family, Domain::global())
+    }
+
+    fn new_in(
+        desc: Arc<Descriptor>,
+        config: M::Config,
+        max_series: usize,
+        overflow_family: Option<Family<Counter>>,
+        domain: &'static Domain,
+    ) -> Family<M> {
+        let table = Box::new(Table::new(MIN_SLOTS, domain.era()));
         Family {
             inner: Arc::new(FamilyInner {
                 desc,
                 config,
-                shards: (0..SHARDS).map(|_| RcuCell::default()).collect(),
+                table: AtomicPtr::new(Box::into_raw(table)),
                 hasher: new_hasher(),
-                writer: Mutex::new(()),
+                domain,
+                writer: Mutex::new(0),
                 len: AtomicUsize::new(0),
                 generation: AtomicU64::new(0),
                 max_series: max_series.max(1),
@@ -314,18 +586,54 @@ impl<M: Metric> Family<M> {
     fn hash<S: AsRef<str>>(&self, values: &[S]) -> u64 {
         let mut h = self.inner.hasher.build_hasher();
         for v in values {
-            let v = v.as_ref();
-            h.write_usize(v.len());
-            h.write(v.as_bytes());
+            // foldhash mixes each write's length in, so `["x","yz"]` and `["xy","z"]` hash apart;
+            // equal hashes are told apart by the full comparison anyway.
+            h.write(v.as_ref().as_bytes());
         }
         h.finish()
     }
 
+    /// The live series for `values` in the current table, found under `guard`.
     #[inline(always)]
-    fn shard(&self, hash: u64) -> &RcuCell<ShardMap<M>> {
-        // Bits 32..37: independent of the low bits the map uses for its slot and of the top
-        // bits it uses for its control bytes.
-        &self.inner.shards[(hash >> 32) as usize % SHARDS]
+    fn find<S: AsRef<str>>(
+        &self,
+        guard: &mut Guard<'_>,
+        hash: u64,
+        values: &[S],
+    ) -> Option<*const Series<M>> {
+        let tag = tag_of(hash);
+        'retry: loop {
+            let table = self.inner.table.load(Acquire);
+            if !guard.validate() {
+                continue;
+            }
+            assert_not_freed(table);
+            // SAFETY: validated under `guard`, which keeps the table from being freed (era.rs).
+            let table = unsafe { &*table };
+            let mut i = hash as usize & table.mask;
+            for _ in 0..table.slots.len() {
+                let slot = &table.slots[i];
+                let t = slot.tag.load(Acquire);
+                if t == EMPTY {
+                    return None;
+                }
+                if t == tag {
+                    let series = slot.series.load(Acquire);
+                    if !guard.validate() {
+                        continue 'retry;
+                    }
+                    assert_not_freed(series);
+                    // SAFETY: validated under `guard`; null when the slot was just emptied.
+                    if let Some(s) = unsafe { series.as_ref() } {
+                        if s.matches(values) {
+                            return Some(series);
+                        }
+                    }
+                }
+                i = (i + 1) & table.mask;
+            }
+            return None;
+        }
     }
 
     /// The series for `values`, created if it does not exist (or the overflow series once the
@@ -345,21 +653,16 @@ impl<M: Metric> Family<M> {
             });
         }
         let hash = self.hash(values);
-        let pin = Pin::current();
-        let found = self
-            .shard(hash)
-            .load(&pin)
-            .get(&hash)
-            .and_then(|bucket| bucket.iter().find(|s| s.matches(values)))
-            .map(|s| &s.metric as *const M);
-        match found {
-            Some(metric) => Ok(SeriesRef {
-                _pin: Some(pin),
-                metric,
+        let mut guard = self.inner.domain.guard();
+        match self.find(&mut guard, hash, values) {
+            Some(series) => Ok(SeriesRef {
+                // SAFETY (of the `Deref` later): `series` validated under `guard`, kept below.
+                metric: unsafe { &(*series).metric },
+                _guard: Some(guard),
                 _family: PhantomData,
             }),
             None => {
-                drop(pin);
+                drop(guard);
                 self.insert_slow(hash, values)
             }
         }
@@ -377,12 +680,10 @@ impl<M: Metric> Family<M> {
             return None;
         }
         let hash = self.hash(values);
-        let pin = Pin::current();
-        let bucket = self.shard(hash).load(&pin).get(&hash)?;
-        bucket
-            .iter()
-            .find(|s| s.matches(values))
-            .map(|s| s.metric.clone())
+        let mut guard = self.inner.domain.guard();
+        let series = self.find(&mut guard, hash, values)?;
+        // SAFETY: validated under `guard`, which is still held.
+        Some(unsafe { (*series).metric.clone() })
     }
 
     #[cold]
@@ -396,13 +697,24 @@ impl<M: Metric> Family<M> {
         if is_overflow_key(values) {
             return self.overflow_series();
         }
-        if inner.len.load(Relaxed) >= inner.max_series {
-            return self.fold_into_overflow();
-        }
-        match self.insert_locked(hash, values, || M::create(&inner.config))? {
-            Insert::Full => self.fold_into_overflow(),
-            // Inserted now, or by another thread while we waited for the writer mutex.
-            Insert::Added | Insert::Exists => self.with_label_values(values),
+        loop {
+            if inner.len.load(Relaxed) >= inner.max_series {
+                return self.fold_into_overflow();
+            }
+            if let Insert::Full = self.insert_locked(hash, values, || M::create(&inner.config))? {
+                return self.fold_into_overflow();
+            }
+            // Inserted now, or by another thread while we waited for the writer mutex; unless a
+            // removal raced us, it is there.
+            let mut guard = inner.domain.guard();
+            if let Some(series) = self.find(&mut guard, hash, values) {
+                return Ok(SeriesRef {
+                    // SAFETY: as in `with_label_values`.
+                    metric: unsafe { &(*series).metric },
+                    _guard: Some(guard),
+                    _family: PhantomData,
+                });
+            }
         }
     }
 
@@ -415,29 +727,46 @@ impl<M: Metric> Family<M> {
         metric: impl FnOnce() -> Result<M, Error>,
     ) -> Result<Insert, Error> {
         let inner = &*self.inner;
-        let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let shard = self.shard(hash);
-        // Under the writer mutex the map cannot change; copy it, then unpin before replacing so
-        // the old map can be freed right away.
-        let pin = Pin::current();
-        let current = shard.load(&pin);
-        if current
-            .get(&hash)
-            .is_some_and(|b| b.iter().any(|s| s.matches(values)))
-        {
+        let mut used = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
+        let mut table = unsafe { &*inner.table.load(Acquire) };
+        if table.find_locked(hash, values).is_some() {
             return Ok(Insert::Exists);
         }
         if inner.len.load(Relaxed) >= inner.max_series {
             return Ok(Insert::Full);
         }
-        let series = Arc::new(self.make_series(values, metric()?));
-        let mut next: ShardMap<M> = current.clone();
-        drop(pin);
-        next.entry(hash).or_default().push(series);
-        shard.replace(next, Domain::global());
+        let series = Box::into_raw(Box::new(self.make_series(hash, values, metric()?)));
+        if (*used + 1) * 2 > table.slots.len() {
+            table = self.rebuild(table);
+            *used = inner.len.load(Relaxed);
+        }
+        if table.put(hash, series) {
+            *used += 1;
+        }
         inner.len.fetch_add(1, Relaxed);
         inner.generation.fetch_add(1, Release);
         Ok(Insert::Added)
+    }
+
+    /// Under the writer mutex: publishes a table sized for the live series (three to six slots each)
+    /// holding them, retires `old`, and returns the new table.
+    fn rebuild(&self, old: &Table<M>) -> &Table<M> {
+        let inner = &*self.inner;
+        let live = inner.len.load(Relaxed) + 1;
+        let slots = (3 * live).next_power_of_two().max(MIN_SLOTS);
+        let table = Table::new(slots, inner.domain.era());
+        for series in old.live() {
+            // SAFETY: a live series of the current table, under the writer mutex.
+            table.put(unsafe { (*series).hash }, series);
+        }
+        let table = Box::into_raw(Box::new(table));
+        let old = inner.table.swap(table, Release);
+        // SAFETY: `old` came from `Box::into_raw`; after the swap no new reader reaches it; it is
+        // retired once, here; its birth was read before it was published.
+        unsafe { inner.domain.retire(old, (*old).birth) };
+        // SAFETY: just published, and only a later writer (after us) can retire it.
+        unsafe { &*table }
     }
 
     /// Adds an existing handle as the series for `values` (the handle keeps recording as
@@ -480,11 +809,20 @@ impl<M: Metric> Family<M> {
         }
     }
 
-    fn make_series<S: AsRef<str>>(&self, values: &[S], metric: M) -> Series<M> {
+    fn make_series<S: AsRef<str>>(&self, hash: u64, values: &[S], metric: M) -> Series<M> {
         let mut rendered = String::new();
         render_labels(&mut rendered, &self.inner.desc.label_names, values);
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(values.len());
+        for v in values {
+            text.push_str(v.as_ref());
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
         Series {
-            values: values.iter().map(|v| Box::from(v.as_ref())).collect(),
+            birth: self.inner.domain.era(),
+            hash,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
             rendered: rendered.into_boxed_str(),
             metric,
         }
@@ -495,14 +833,16 @@ impl<M: Metric> Family<M> {
             Some(s) => s,
             None => {
                 let values = vec![OVERFLOW_LABEL_VALUE; self.inner.desc.label_names.len()];
-                let created = Arc::new(self.make_series(&values, M::create(&self.inner.config)?));
+                let hash = self.hash(&values);
+                let metric = M::create(&self.inner.config)?;
+                let created = Box::new(self.make_series(hash, &values, metric));
                 let _ = self.inner.overflow.set(created);
                 self.inner.generation.fetch_add(1, Release);
                 self.inner.overflow.get().expect("set above")
             }
         };
         Ok(SeriesRef {
-            _pin: None,
+            _guard: None,
             metric: &series.metric,
             _family: PhantomData,
         })
@@ -523,6 +863,21 @@ impl<M: Metric> Family<M> {
         self.overflow_series()
     }
 
+    /// Under the writer mutex: empties slot `index` of `table` and retires its series.
+    fn remove_locked(&self, table: &Table<M>, index: usize) {
+        let inner = &*self.inner;
+        let slot = &table.slots[index];
+        let series = slot.series.load(Relaxed);
+        slot.tag.store(REMOVED, Release);
+        slot.series.store(ptr::null_mut(), Release);
+        inner.len.fetch_sub(1, Relaxed);
+        inner.generation.fetch_add(1, Release);
+        // SAFETY: `series` came from `Box::into_raw` in `insert_locked`, is unreachable from the
+        // current table now, and only this removal (which found it live) retires it; its birth
+        // was read before it was published.
+        unsafe { inner.domain.retire(series, (*series).birth) };
+    }
+
     /// Removes the series for `values` (for example an agent that finished); returns whether it
     /// existed. Handles to it keep working but are no longer exposed.
     pub fn remove<S: AsRef<str>>(&self, values: &[S]) -> bool {
@@ -532,63 +887,69 @@ impl<M: Metric> Family<M> {
         let hash = self.hash(values);
         let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let shard = self.shard(hash);
-        let pin = Pin::current();
-        let current = shard.load(&pin);
-        let Some(bucket) = current.get(&hash) else {
-            return false;
-        };
-        if !bucket.iter().any(|s| s.matches(values)) {
-            return false;
-        }
-        let mut next: ShardMap<M> = current.clone();
-        drop(pin);
-        if let Some(bucket) = next.get_mut(&hash) {
-            bucket.retain(|s| !s.matches(values));
-            if bucket.is_empty() {
-                next.remove(&hash);
+        // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
+        let table = unsafe { &*inner.table.load(Acquire) };
+        match table.find_locked(hash, values) {
+            Some(index) => {
+                self.remove_locked(table, index);
+                true
             }
+            None => false,
         }
-        shard.replace(next, Domain::global());
-        inner.len.fetch_sub(1, Relaxed);
-        inner.generation.fetch_add(1, Release);
-        true
+    }
+
+    /// Under the writer mutex, with a guard taken after locking it: the live series. The guard
+    /// protects every one of them for as long as it lives (each was born before the guard's era
+    /// and can only be retired by a later writer).
+    fn snapshot(&self, out: &mut Vec<SeriesPtr<M>>) -> (Guard<'static>, u64) {
+        let inner = &*self.inner;
+        let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = inner.domain.guard();
+        // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
+        let table = unsafe { &*inner.table.load(Acquire) };
+        out.clear();
+        out.extend(table.live().map(|s| SeriesPtr(s as *const Series<M>)));
+        (guard, inner.generation.load(Acquire))
     }
 
     /// Removes every series for which `keep` returns false; returns how many were removed.
-    pub fn retain(&self, mut keep: impl FnMut(&[Box<str>], &M) -> bool) -> usize {
+    ///
+    /// `keep` runs without any of the family's locks held: it may look up, create or remove
+    /// series of this family. If it panics, nothing is removed.
+    pub fn retain(&self, mut keep: impl FnMut(LabelValues<'_>, &M) -> bool) -> usize {
+        let mut series = Vec::new();
+        let (_guard, _) = self.snapshot(&mut series);
+        series.retain(|s| {
+            assert_not_freed(s.0);
+            // SAFETY: protected by `_guard` (see `snapshot`).
+            let s = unsafe { &*s.0 };
+            !keep(s.label_values(), &s.metric)
+        });
+        if series.is_empty() {
+            return 0;
+        }
         let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
+        let table = unsafe { &*inner.table.load(Acquire) };
         let mut removed = 0;
-        for shard in inner.shards.iter() {
-            let pin = Pin::current();
-            let current = shard.load(&pin);
-            let mut next: ShardMap<M> = ShardMap::default();
-            let mut shard_removed = 0;
-            for (h, bucket) in current.iter() {
-                let kept: SmallVec<[Arc<Series<M>>; 1]> = bucket
-                    .iter()
-                    .filter(|s| {
-                        let k = keep(&s.values, &s.metric);
-                        shard_removed += usize::from(!k);
-                        k
-                    })
-                    .cloned()
-                    .collect();
-                if !kept.is_empty() {
-                    next.insert(*h, kept);
+        for doomed in &series {
+            // SAFETY: protected by `_guard`; only its hash is read. It may have been removed
+            // meanwhile (by `keep` or another thread): then no slot holds it any more.
+            let hash = unsafe { (*doomed.0).hash };
+            let mut i = hash as usize & table.mask;
+            for _ in 0..table.slots.len() {
+                let slot = &table.slots[i];
+                if slot.tag.load(Relaxed) == EMPTY {
+                    break;
                 }
+                if ptr::eq(slot.series.load(Relaxed), doomed.0) {
+                    self.remove_locked(table, i);
+                    removed += 1;
+                    break;
+                }
+                i = (i + 1) & table.mask;
             }
-            drop(pin);
-            if shard_removed == 0 {
-                continue;
-            }
-            shard.replace(next, Domain::global());
-            removed += shard_removed;
-        }
-        if removed > 0 {
-            inner.len.fetch_sub(removed, Relaxed);
-            inner.generation.fetch_add(1, Release);
         }
         removed
     }
@@ -601,31 +962,42 @@ impl<M: Metric> Family<M> {
     /// Calls `f` for every series, sorted by label values, the overflow series last.
     ///
     /// Used by scrapes: the sorted order is cached and only rebuilt when series were added or
-    /// removed, so a steady-state scrape neither sorts nor allocates here.
+    /// removed, so a steady-state scrape neither sorts nor allocates here. `f` may call back
+    /// into the family (then that inner call sorts a list of its own).
     pub fn for_each_series(&self, mut f: impl FnMut(&Series<M>)) {
         let inner = &*self.inner;
-        let mut cache = inner.sorted.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = inner.generation.load(Acquire);
-        if cache.generation != generation {
-            cache.series.clear();
-            let pin = Pin::current();
-            for shard in inner.shards.iter() {
-                cache
-                    .series
-                    .extend(shard.load(&pin).values().flatten().cloned());
-            }
-            drop(pin);
-            cache
-                .series
-                .sort_unstable_by(|a, b| a.values.cmp(&b.values));
+        // Taken before the generation is read: if the cache is current, this guard protects
+        // every series in it (invariant 5).
+        let guard = inner.domain.guard();
+        let mut own = SortedCache {
+            generation: u64::MAX,
+            series: Vec::new(),
+        };
+        let mut locked = inner.sorted.try_lock().ok();
+        let cache = locked.as_deref_mut().unwrap_or(&mut own);
+        let mut _rebuilt_guard = None;
+        if cache.generation != inner.generation.load(Acquire) {
+            let (fresh, generation) = self.snapshot(&mut cache.series);
+            _rebuilt_guard = Some(fresh);
+            cache.series.sort_unstable_by(|a, b| {
+                // SAFETY: protected by the fresh guard (see `snapshot`).
+                let (a, b) = unsafe { (&*a.0, &*b.0) };
+                a.label_values().cmp(&b.label_values())
+            });
             if let Some(overflow) = inner.overflow.get() {
-                cache.series.push(overflow.clone());
+                cache.series.push(SeriesPtr(&**overflow));
             }
             cache.generation = generation;
         }
         for series in &cache.series {
-            f(series);
+            // SAFETY: the cache is current and `guard` was taken before that was checked
+            // (invariant 5), or it was just rebuilt under the fresh guard; the overflow series
+            // lives as long as the family.
+            assert_not_freed(series.0);
+            // SAFETY: as above.
+            f(unsafe { &*series.0 });
         }
+        drop(guard);
     }
 }
 
@@ -637,5 +1009,25 @@ impl<M: Metric> std::fmt::Debug for Family<M> {
             .field("label_names", &self.inner.desc.label_names)
             .field("series", &self.len())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(agentcore_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_byte_strings_compare_exactly() {
+        let texts: Vec<Vec<u8>> = (0..40)
+            .map(|n| (0..n).map(|i| b'a' + (i % 26) as u8).collect())
+            .collect();
+        for t in &texts {
+            assert!(bytes_eq(t, t));
+            for i in 0..t.len() {
+                let mut u = t.clone();
+                u[i] ^= 1;
+                assert!(!bytes_eq(t, &u), "len {} differs at {i}", t.len());
+            }
+        }
     }
 }

@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-pub use family::{Family, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
+pub use family::{
+    Family, LabelValues, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
+};
 
 use crate::exposition::float::format_go_float;
 use crate::exposition::prometheus_text::{escape_help, sample_start, value_f64, value_u64};
@@ -118,6 +120,12 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
     const KIND: MetricKind;
     /// Creates one series' metric.
     fn create(config: &Self::Config) -> Result<Self, Error>;
+    /// Checks a configuration before a family is registered with it, so that an invalid one is
+    /// refused at registration rather than at every later lookup.
+    fn validate(config: &Self::Config) -> Result<(), Error> {
+        let _ = config;
+        Ok(())
+    }
 }
 
 impl Metric for Counter {
@@ -202,6 +210,9 @@ impl Metric for Summary {
     const KIND: MetricKind = MetricKind::Summary;
     fn create(config: &SummaryConfig) -> Result<Self, Error> {
         Summary::new(config.clone())
+    }
+    fn validate(config: &SummaryConfig) -> Result<(), Error> {
+        config.validate()
     }
 }
 
@@ -359,6 +370,7 @@ impl Registry {
         options: FamilyOptions,
     ) -> Result<Family<M>, Error> {
         let desc = Self::descriptor::<M>(name, help, label_names)?;
+        M::validate(&config)?;
         let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.inner.families.load_full();
         if let Some(clash) = Self::clash(&current, name, M::KIND) {
@@ -603,6 +615,10 @@ impl Registry {
         for family in families.iter() {
             family.encode(out, &mut scratch);
         }
+        drop(scratch);
+        // Series and tables retired since the last scrape are freed now rather than when the
+        // next batch of them fills (a no-op when nothing waits).
+        crate::sync::era::Domain::global().reclaim();
     }
 
     /// The text exposition as a new `String` (pre-sized from the previous scrape).

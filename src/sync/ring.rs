@@ -179,7 +179,7 @@ impl<T> ShardedRing<T> {
     /// storage into the slot, with no temporary copy (span records are a few hundred
     /// bytes; every extra move showed up in the profile).
     #[inline]
-    #[cfg(any(test, agentcore_loom))]
+    #[cfg(test)]
     pub(crate) fn push(&self, shard: usize, exclusive: bool, value: &mut Option<T>) -> Push {
         // Both indexes are masked to their power-of-two lengths, so they are in bounds.
         let shard = &self.shards[shard & self.shard_mask];

@@ -1,45 +1,65 @@
-//! The per-thread slot arena: where counters, histograms and summaries record.
+//! The slot arena: where counters, histograms and summaries record.
 //!
 //! # Why
 //! A shared atomic `fetch_add` costs about 2.4 ns uncontended on this class of machine and
 //! 100-200 ns once two cores fight over the cache line. A plain load and store to memory that only
 //! one thread writes costs about 0.7 ns and scales with the number of threads. So every counter,
-//! histogram bucket and summary bucket is a *word offset* into an arena, and each thread records
-//! into its own copy of the arena (its [`Block`]) with a relaxed load and a relaxed store. A read or
-//! a scrape sums the word over every block. This is the per-CPU counter of the Linux kernel and
-//! RocksDB's core-local statistics, done per thread.
+//! histogram bucket and summary bucket is a *word index* into an arena, and a recording thread adds
+//! into its own copy of the word (in its [`Block`]) with a relaxed load and a relaxed store. A read
+//! or a scrape sums the word over every block. This is the per-CPU counter of the Linux kernel
+//! and RocksDB's core-local statistics.
 //!
 //! # Layout
-//! A [`Block`] is a directory of `MAX_CHUNKS` chunk pointers; a chunk is `CHUNK_WORDS` zeroed
-//! `AtomicU64`s, allocated the first time its owner records into it. A [`SlotRange`] never spans
-//! two chunks. Blocks are linked into one push-only list and never freed while the arena lives
-//! (the global arena lives for the whole process), so a reader can walk the list without locks.
+//! The arena hands out *ranges* of words below its capacity (`2^26` words by default). Ranges are
+//! powers of two, at most [`MAX_RANGE_WORDS`], from a buddy allocator, so space freed by one size
+//! serves any later size (a freed summary's range can become 256 histograms' ranges and back).
+//! A block is one copy of the whole word space: `capacity` zeroed words reserved from the
+//! operating system without committing memory (`mmap` with `MAP_NORESERVE` on Linux, a zeroed
+//! allocation elsewhere), so a block costs resident memory only for the pages written through it,
+//! and a word is `base + index`: no directory, no null check, one dependent load from the thread's
+//! block pointer to the word.
+//!
+//! # Blocks, threads and the memory bound
+//! There are two kinds of blocks, each created the first time it is needed and kept for the
+//! arena's life:
+//! * **exclusive** blocks (`2 × cores`, at least 4): a thread *leases* one the first time it
+//!   records and returns it when it exits. Only the lessee writes it, with a relaxed load + store.
+//! * **stripes** (`cores`, at least 2): written with atomic read-modify-writes by every thread that
+//!   found no exclusive block free (more threads than blocks), or whose thread-local storage is
+//!   already torn down (a recording inside another thread-local's destructor). Each such thread
+//!   keeps to one stripe, chosen round-robin, so they rarely share a cache line either.
+//!
+//! Resident memory is therefore bounded by `pages written × blocks`, with at most `3 × cores`
+//! blocks, however many threads record: 1 000 threads cost what `3 × cores` do. While the threads
+//! that record are no more than the exclusive blocks (the common case: a runtime's workers),
+//! nothing on the recording path writes a shared cache line. A thread beyond them pays one atomic
+//! add per record; it retries the lease (one relaxed load of a shared counter) whenever a block
+//! has been returned.
 //!
 //! # Ownership and thread exit
-//! A thread *leases* a block the first time it records. When the thread exits, its lease is
-//! returned and the block (with all its counts) waits for the next new thread, which continues
-//! adding to it. Counts recorded by an exited thread are therefore never lost, and memory is
-//! bounded by the peak number of threads that recorded at once. A thread whose thread-local
-//! storage is already torn down (a recording inside another thread-local's destructor) records
-//! into the arena's *shared* block with atomic read-modify-writes instead.
+//! When a thread exits, its lease is returned and the block, with all its counts, waits for the
+//! next thread. Counts recorded by an exited thread are therefore never lost. Blocks are never
+//! freed while the arena lives (the global arena lives for the whole process), so a reader can
+//! sum over them without locks.
 //!
 //! # Invariants
-//! 1. A leased block's words are written only by the leasing thread (relaxed load + store), or by
-//!    [`Arena::free`], which only touches words of a range that no live handle refers to.
-//! 2. The shared block is written only with atomic RMW operations.
-//! 3. A word belongs to at most one live series; a freed range is zeroed in every block before it
-//!    goes back on the free list, so a reused range starts from zero.
+//! 1. An exclusive block's words are written only by its lessee (relaxed load + store), by
+//!    [`Arena::free`], which only touches a range no live handle refers to, or by
+//!    [`Arena::zero_word`], for a summary's period extremes that no recorder writes at that time.
+//! 2. Stripe words are written only with atomic read-modify-writes (any thread).
+//! 3. Every word index handed out is below `capacity`; a word belongs to at most one live range; a
+//!    freed range is zeroed in every block before it can be handed out again, so a reused range
+//!    starts from zero.
+//! 4. A lease changes hands only through [`Arena::release`] then [`Arena::lease`].
 //!
 //! # Memory ordering
-//! * Lease hand-over: the exiting owner releases with a `Release` store; the next owner takes the
-//!   lease with an `Acquire` CAS, so it sees every word the previous owner wrote and continues
+//! * Lease hand-over: the exiting lessee releases with a `Release` store, the next one takes the
+//!   lease with an `Acquire` CAS, so it sees every word the previous lessee wrote and continues
 //!   from those values.
-//! * Chunk installation: chunks are zero-initialised before being published with a `Release`
-//!   CAS; readers load chunk pointers with `Acquire`.
-//! * Block list: a block is fully built before a `Release` CAS links it at the head; readers load
-//!   the head with `Acquire` and `next` pointers never change after publication.
+//! * Block creation: a block is built (its memory zeroed by the OS or the allocator) before a
+//!   `Release` CAS publishes its pointer; readers load block pointers with `Acquire`.
 //! * Words themselves are read and written `Relaxed`: each word is a monotone (counter) or
-//!   last-writer-wins value, and the scrape needs no order between different words (histograms
+//!   last-writer-wins value, and a scrape needs no order between different words (histograms
 //!   derive `_count` from the bucket words they read, see
 //!   [`Histogram`](crate::primitives::Histogram)).
 //! * Freeing: the last handle of a series is dropped after every write through it (the `Arc`
@@ -50,24 +70,27 @@ use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::OnceLock;
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Mutex};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::Error;
 
-/// Words per chunk (a chunk is 32 KiB).
+/// The largest range, in words (a summary takes one of this size).
 #[cfg(not(agentcore_loom))]
-pub(crate) const CHUNK_WORDS: usize = 4096;
-/// Chunks per block: the arena holds at most `CHUNK_WORDS * MAX_CHUNKS` words (64 MiB per thread
-/// if every word were in use; only chunks a thread records into are allocated).
-#[cfg(not(agentcore_loom))]
-pub(crate) const MAX_CHUNKS: usize = 2048;
-/// Words per chunk (small under loom so the models stay small).
+pub(crate) const MAX_RANGE_WORDS: usize = 4096;
+/// The largest range, in words (small under loom so the models stay small).
 #[cfg(agentcore_loom)]
-pub(crate) const CHUNK_WORDS: usize = 4;
-/// Chunks per block (small under loom so the models stay small).
-#[cfg(agentcore_loom)]
-pub(crate) const MAX_CHUNKS: usize = 4;
+pub(crate) const MAX_RANGE_WORDS: usize = 4;
 
-/// A run of consecutive words in the arena, inside one chunk.
+/// Words per block of the global arena: 512 MiB of address space, reserved, not committed. A
+/// smaller space is tried when the system refuses the reservation (strict overcommit).
+#[cfg(not(agentcore_loom))]
+const DEFAULT_CAPACITY_WORDS: usize = 1 << 26;
+/// The smallest word space the global arena accepts before it gives up reserving.
+#[cfg(not(agentcore_loom))]
+const MIN_CAPACITY_WORDS: usize = 1 << 16;
+
+const MAX_ORDER: u32 = MAX_RANGE_WORDS.trailing_zeros();
+
+/// A run of consecutive words in the arena, within one aligned run of [`MAX_RANGE_WORDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlotRange {
     start: u32,
@@ -81,7 +104,7 @@ impl SlotRange {
         self.start
     }
 
-    /// The number of words.
+    /// The number of words (a power of two).
     #[inline]
     pub(crate) fn len(self) -> usize {
         self.len as usize
@@ -95,285 +118,458 @@ impl SlotRange {
     }
 }
 
-/// One thread's copy of the arena (or the shared copy for threads without one).
-pub(crate) struct Block {
-    /// Inline rather than boxed: one dependent load less on the recording path.
-    chunks: [AtomicPtr<AtomicU64>; MAX_CHUNKS],
-    /// The next block in the arena's list; set before the block is published, never changed.
-    next: *const Block,
-    leased: AtomicBool,
-    /// This thread's read-side epoch for [`rcu`](super::rcu) (0 = not reading).
-    pub(crate) rcu_epoch: AtomicU64,
-    /// How many read guards this thread holds; written only by the lessee.
-    pub(crate) rcu_nesting: AtomicU64,
+// ---------------------------------------------------------------------------------------------
+// Regions: one block's words.
+// ---------------------------------------------------------------------------------------------
+
+/// `len` zeroed `AtomicU64`s, reserved from the operating system.
+#[cfg(not(agentcore_loom))]
+struct Region {
+    base: ptr::NonNull<AtomicU64>,
+    len: usize,
 }
 
-// SAFETY: `next` is only written before the block is published and is read-only afterwards; every
-// other field is an atomic. A `Block` is therefore safe to share between threads.
-unsafe impl Sync for Block {}
-// SAFETY: as above; the raw pointer does not carry thread affinity.
-unsafe impl Send for Block {}
-
-impl Block {
-    fn new(leased: bool) -> Block {
-        Block {
-            chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            next: ptr::null(),
-            leased: AtomicBool::new(leased),
-            rcu_epoch: AtomicU64::new(0),
-            rcu_nesting: AtomicU64::new(0),
-        }
-    }
-
-    /// The word, if its chunk exists in this block.
-    #[inline(always)]
-    fn word(&self, word: u32) -> Option<&AtomicU64> {
-        let word = word as usize;
-        let chunk = self.chunks.get(word / CHUNK_WORDS)?.load(Acquire);
-        if chunk.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null chunk pointer points to `CHUNK_WORDS` initialised `AtomicU64`s that
-        // live as long as the block (chunks are only freed when the arena is dropped), and
-        // `word % CHUNK_WORDS < CHUNK_WORDS`.
-        Some(unsafe { &*chunk.add(word % CHUNK_WORDS) })
-    }
-
-    /// The word, allocating its chunk if this block has none yet.
-    fn word_or_alloc(&self, word: u32) -> Option<&AtomicU64> {
-        let index = word as usize / CHUNK_WORDS;
-        let dir = self.chunks.get(index)?;
-        if dir.load(Acquire).is_null() {
-            let fresh: Box<[AtomicU64]> = (0..CHUNK_WORDS).map(|_| AtomicU64::new(0)).collect();
-            let fresh = Box::into_raw(fresh) as *mut AtomicU64;
-            if dir
-                .compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire)
-                .is_err()
-            {
-                // SAFETY: `fresh` came from `Box::into_raw` just above and was never published.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, CHUNK_WORDS)) });
+#[cfg(not(agentcore_loom))]
+impl Region {
+    /// Reserves `len` zeroed words, or `None` when the system refuses.
+    fn new(len: usize) -> Option<Region> {
+        let bytes = len.checked_mul(std::mem::size_of::<AtomicU64>())?;
+        #[cfg(unix)]
+        {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+            // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+            // no existing memory; the result is checked before use.
+            let p = unsafe {
+                libc::mmap(
+                    ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    flags,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return None;
             }
+            // Anonymous mappings are zero-filled, page-aligned (so aligned for `AtomicU64`), and
+            // a zero bit pattern is a valid `AtomicU64`.
+            ptr::NonNull::new(p.cast::<AtomicU64>()).map(|base| Region { base, len })
         }
-        self.word(word)
+        #[cfg(not(unix))]
+        {
+            let layout = std::alloc::Layout::array::<AtomicU64>(len).ok()?;
+            // SAFETY: `layout` has a non-zero size (callers ask for at least one word); the
+            // zeroed memory is a valid array of `AtomicU64`.
+            let p = unsafe { std::alloc::alloc_zeroed(layout) };
+            ptr::NonNull::new(p.cast::<AtomicU64>()).map(|base| Region { base, len })
+        }
     }
 
-    /// Adds `v` to a word of a block this thread owns (relaxed load + store, no RMW).
+    /// The word at `index`.
     ///
-    /// Callers guarantee invariant 1: only the leasing thread calls this on a leased block.
+    /// # Safety
+    /// `index < self.len`.
     #[inline(always)]
-    pub(crate) fn owner_add_u64(&self, word: u32, v: u64) -> bool {
-        match self.word(word) {
-            Some(slot) => {
-                slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
-                true
-            }
-            None => false,
-        }
+    unsafe fn word_unchecked(&self, index: usize) -> &AtomicU64 {
+        debug_assert!(index < self.len);
+        // SAFETY: the caller guarantees `index < len`, and the region holds `len` initialised
+        // words for as long as it lives.
+        unsafe { &*self.base.as_ptr().add(index) }
     }
 
-    /// Adds `v` to an `f64` word of a block this thread owns.
     #[inline(always)]
-    pub(crate) fn owner_add_f64(&self, word: u32, v: f64) -> bool {
-        match self.word(word) {
-            Some(slot) => {
-                let sum = f64::from_bits(slot.load(Relaxed)) + v;
-                slot.store(sum.to_bits(), Relaxed);
-                true
-            }
-            None => false,
-        }
+    fn base(&self) -> *const AtomicU64 {
+        self.base.as_ptr()
     }
+}
 
-    fn shared_add_u64(&self, word: u32, v: u64) {
-        if let Some(slot) = self.word_or_alloc(word) {
-            slot.fetch_add(v, Relaxed);
+#[cfg(not(agentcore_loom))]
+impl Drop for Region {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: `base`/`len` are exactly the mapping made in `new`; nobody uses it any more
+        // (regions are dropped only with their arena).
+        unsafe {
+            libc::munmap(
+                self.base.as_ptr().cast(),
+                self.len * std::mem::size_of::<AtomicU64>(),
+            );
         }
-    }
-
-    fn shared_add_f64(&self, word: u32, v: f64) {
-        if let Some(slot) = self.word_or_alloc(word) {
-            let mut cur = slot.load(Relaxed);
-            loop {
-                let new = (f64::from_bits(cur) + v).to_bits();
-                match slot.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
-                    Ok(_) => return,
-                    Err(seen) => cur = seen,
-                }
-            }
-        }
-    }
-
-    /// Adds `v` to a word of a block this thread owns, allocating the chunk if needed.
-    pub(crate) fn owner_add_u64_alloc(&self, word: u32, v: u64) {
-        if let Some(slot) = self.word_or_alloc(word) {
-            slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
-        }
-    }
-
-    /// Adds `v` to an `f64` word of a block this thread owns, allocating the chunk if needed.
-    pub(crate) fn owner_add_f64_alloc(&self, word: u32, v: f64) {
-        if self.word_or_alloc(word).is_some() {
-            self.owner_add_f64(word, v);
+        #[cfg(not(unix))]
+        // SAFETY: as above, with the allocation made in `new`.
+        unsafe {
+            std::alloc::dealloc(
+                self.base.as_ptr().cast(),
+                std::alloc::Layout::array::<AtomicU64>(self.len).expect("allocated with it"),
+            );
         }
     }
 }
 
-#[derive(Default)]
-struct Allocator {
-    /// The next never-used word.
-    next: usize,
-    /// Freed (and zeroed) ranges, by length.
-    free: ahash::AHashMap<u32, Vec<u32>>,
-    /// Live words, for the arena's own accounting.
-    live: usize,
+// SAFETY: a region is an array of atomics, shareable between threads; the pointer carries no
+// thread affinity.
+#[cfg(not(agentcore_loom))]
+unsafe impl Send for Region {}
+// SAFETY: as above.
+#[cfg(not(agentcore_loom))]
+unsafe impl Sync for Region {}
+
+/// Under loom: loom's atomics cannot be zero-initialised memory, so a region is a boxed slice.
+#[cfg(agentcore_loom)]
+struct Region {
+    words: Box<[AtomicU64]>,
 }
 
-/// The arena: the list of blocks, the shared block and the word allocator.
-pub(crate) struct Arena {
-    head: AtomicPtr<Block>,
-    shared: Box<Block>,
-    alloc: Mutex<Allocator>,
-}
-
-impl Default for Arena {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Arena {
-    /// An empty arena.
-    pub(crate) fn new() -> Arena {
-        Arena {
-            head: AtomicPtr::new(ptr::null_mut()),
-            shared: Box::new(Block::new(false)),
-            alloc: Mutex::new(Allocator::default()),
-        }
-    }
-
-    /// Allocates `len` consecutive zeroed words (`1 <= len <= CHUNK_WORDS`).
-    pub(crate) fn alloc(&self, len: usize) -> Result<SlotRange, Error> {
-        if len == 0 || len > CHUNK_WORDS {
-            return Err(Error::SlotArenaExhausted);
-        }
-        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        let len32 = len as u32;
-        let start = match a.free.get_mut(&len32).and_then(Vec::pop) {
-            Some(start) => start as usize,
-            None => {
-                let mut start = a.next;
-                if start / CHUNK_WORDS != (start + len - 1) / CHUNK_WORDS {
-                    start = (start / CHUNK_WORDS + 1) * CHUNK_WORDS;
-                }
-                if start + len > CHUNK_WORDS * MAX_CHUNKS {
-                    return Err(Error::SlotArenaExhausted);
-                }
-                a.next = start + len;
-                start
-            }
-        };
-        a.live += len;
-        Ok(SlotRange {
-            start: start as u32,
-            len: len32,
+#[cfg(agentcore_loom)]
+impl Region {
+    fn new(len: usize) -> Option<Region> {
+        Some(Region {
+            words: (0..len).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
-    /// Zeroes `range` in every block and returns it to the free list.
+    /// # Safety
+    /// `index < len` (checked anyway under loom).
+    unsafe fn word_unchecked(&self, index: usize) -> &AtomicU64 {
+        &self.words[index]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks and the arena.
+// ---------------------------------------------------------------------------------------------
+
+/// One copy of the arena's words.
+pub(crate) struct Block {
+    region: Region,
+}
+
+impl Block {
+    /// The word at `index` (below the arena's capacity, invariant 3).
+    #[inline(always)]
+    pub(crate) fn word(&self, index: u32) -> &AtomicU64 {
+        // SAFETY: word indices come only from ranges the arena handed out, which lie below its
+        // capacity, the length of every region (invariant 3).
+        unsafe { self.region.word_unchecked(index as usize) }
+    }
+}
+
+/// A block pointer, null until the block is created; the block then lives as long as the arena.
+struct BlockCell(AtomicPtr<Block>);
+
+impl BlockCell {
+    fn new() -> BlockCell {
+        BlockCell(AtomicPtr::new(ptr::null_mut()))
+    }
+
+    #[inline]
+    fn get(&self) -> Option<&Block> {
+        // SAFETY: a non-null pointer was published by `get_or_create` (built, then a `Release`
+        // CAS) and stays valid until the arena drops, which outlives `&self`.
+        unsafe { self.0.load(Acquire).as_ref() }
+    }
+
+    /// The block, created with `capacity` words if it does not exist yet; `None` when the system
+    /// refuses the memory.
+    fn get_or_create(&self, capacity: usize) -> Option<&Block> {
+        if let Some(block) = self.get() {
+            return Some(block);
+        }
+        let fresh = Box::into_raw(Box::new(Block {
+            region: Region::new(capacity)?,
+        }));
+        match self
+            .0
+            .compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire)
+        {
+            // SAFETY: just published; lives until the arena drops.
+            Ok(_) => Some(unsafe { &*fresh }),
+            Err(existing) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was never published.
+                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: as in `get`.
+                Some(unsafe { &*existing })
+            }
+        }
+    }
+}
+
+impl Drop for BlockCell {
+    fn drop(&mut self) {
+        let p = self.0.load(Acquire);
+        if !p.is_null() {
+            // SAFETY: the arena is being dropped, so nobody uses the block; it came from
+            // `Box::into_raw` in `get_or_create`.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// An exclusive block and its lease flag.
+struct Exclusive {
+    cell: BlockCell,
+    leased: AtomicBool,
+}
+
+/// The buddy allocator of word ranges. `free[k]` holds the starts of free ranges of `2^k` words.
+#[derive(Default)]
+struct Buddy {
+    /// The next never-used word (a multiple of `MAX_RANGE_WORDS`).
+    next: usize,
+    free: Vec<std::collections::BTreeSet<u32>>,
+    /// Words in live ranges.
+    live: usize,
+}
+
+impl Buddy {
+    fn alloc(&mut self, order: u32, capacity: usize) -> Option<u32> {
+        if self.free.is_empty() {
+            self.free = (0..=MAX_ORDER).map(|_| Default::default()).collect();
+        }
+        // The smallest free range at least as large, split down to the size asked for.
+        let found = (order..=MAX_ORDER).find(|&k| !self.free[k as usize].is_empty());
+        let (mut k, start) = match found {
+            Some(k) => {
+                let start = self.free[k as usize].pop_first().expect("non-empty");
+                (k, start)
+            }
+            None => {
+                if self.next + MAX_RANGE_WORDS > capacity {
+                    return None;
+                }
+                let start = self.next as u32;
+                self.next += MAX_RANGE_WORDS;
+                (MAX_ORDER, start)
+            }
+        };
+        while k > order {
+            k -= 1;
+            self.free[k as usize].insert(start + (1 << k));
+        }
+        self.live += 1 << order;
+        Some(start)
+    }
+
+    fn free(&mut self, mut start: u32, mut order: u32) {
+        self.live -= 1 << order;
+        while order < MAX_ORDER {
+            let buddy = start ^ (1 << order);
+            if !self.free[order as usize].remove(&buddy) {
+                break;
+            }
+            start = start.min(buddy);
+            order += 1;
+        }
+        self.free[order as usize].insert(start);
+    }
+}
+
+/// The arena: its blocks and its word allocator.
+pub(crate) struct Arena {
+    capacity: usize,
+    exclusive: Box<[Exclusive]>,
+    stripes: Box<[BlockCell]>,
+    /// Exclusive blocks not leased (a hint: recording threads without a block read it to decide
+    /// whether a lease is worth trying).
+    idle: AtomicUsize,
+    /// The next stripe to assign to a thread without an exclusive block.
+    next_stripe: AtomicUsize,
+    alloc: Mutex<Buddy>,
+}
+
+impl Arena {
+    /// An arena of `capacity` words per block with `exclusive` leasable blocks and `stripes` shared
+    /// ones (at least one), or `None` when the system refuses the first stripe's memory.
+    pub(crate) fn with_shape(capacity: usize, exclusive: usize, stripes: usize) -> Option<Arena> {
+        let arena = Arena {
+            capacity,
+            exclusive: (0..exclusive)
+                .map(|_| Exclusive {
+                    cell: BlockCell::new(),
+                    leased: AtomicBool::new(false),
+                })
+                .collect(),
+            stripes: (0..stripes.max(1)).map(|_| BlockCell::new()).collect(),
+            idle: AtomicUsize::new(exclusive),
+            next_stripe: AtomicUsize::new(0),
+            alloc: Mutex::new(Buddy::default()),
+        };
+        // Stripe 0 always exists: it is where a record goes when nothing else can take it.
+        arena.stripes[0].get_or_create(capacity)?;
+        Some(arena)
+    }
+
+    /// The global arena's shape for this machine: `2 × cores` exclusive blocks (at least 4),
+    /// `cores` stripes (at least 2), the largest word space the system lets us reserve.
+    #[cfg(not(agentcore_loom))]
+    fn for_this_machine() -> Option<Arena> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut capacity = DEFAULT_CAPACITY_WORDS;
+        loop {
+            if let Some(arena) = Arena::with_shape(capacity, (2 * cores).max(4), cores.max(2)) {
+                return Some(arena);
+            }
+            if capacity <= MIN_CAPACITY_WORDS {
+                return None;
+            }
+            capacity /= 4;
+        }
+    }
+
+    /// Words per block.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Allocates `len` consecutive zeroed words (`1 <= len <= MAX_RANGE_WORDS`), rounded up to a
+    /// power of two.
+    pub(crate) fn alloc(&self, len: usize) -> Result<SlotRange, Error> {
+        if len == 0 || len > MAX_RANGE_WORDS {
+            return Err(Error::SlotArenaExhausted);
+        }
+        let order = len.next_power_of_two().trailing_zeros();
+        let mut buddy = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        let start = buddy
+            .alloc(order, self.capacity)
+            .ok_or(Error::SlotArenaExhausted)?;
+        Ok(SlotRange {
+            start,
+            len: 1 << order,
+        })
+    }
+
+    /// Zeroes `range` in every block and returns it to the allocator.
     ///
     /// The caller guarantees that no handle can write to `range` any more (invariant 3).
     pub(crate) fn free(&self, range: SlotRange) {
-        for block in self.blocks().chain(std::iter::once(&*self.shared)) {
+        for block in self.blocks() {
             for i in 0..range.len() {
-                if let Some(slot) = block.word(range.word(i)) {
-                    slot.store(0, Relaxed);
-                }
+                block.word(range.word(i)).store(0, Relaxed);
             }
         }
-        let mut a = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        a.live -= range.len();
-        a.free.entry(range.len).or_default().push(range.start);
+        let mut buddy = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        buddy.free(range.start, range.len.trailing_zeros());
     }
 
-    /// Words allocated to live series.
+    /// Words in live ranges.
     pub(crate) fn live_words(&self) -> usize {
         self.alloc.lock().unwrap_or_else(|e| e.into_inner()).live
     }
 
-    /// Every block, newest first (the shared block excluded).
-    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Block> {
-        let mut cur = self.head.load(Acquire) as *const Block;
-        std::iter::from_fn(move || {
-            // SAFETY: blocks in the list are never freed while the arena lives (it is borrowed
-            // for the iterator's lifetime) and `next` is immutable after publication.
-            let block = unsafe { cur.as_ref()? };
-            cur = block.next;
-            Some(block)
-        })
+    /// Every block created so far, exclusive and stripes.
+    fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.exclusive
+            .iter()
+            .map(|e| &e.cell)
+            .chain(self.stripes.iter())
+            .filter_map(BlockCell::get)
     }
 
-    /// The number of blocks ever created (the peak number of concurrently recording threads).
-    pub(crate) fn block_count(&self) -> usize {
-        self.blocks().count()
+    /// Blocks created so far: (exclusive, stripes).
+    pub(crate) fn block_counts(&self) -> (usize, usize) {
+        let exclusive = self.exclusive.iter().filter(|e| e.cell.get().is_some());
+        let stripes = self.stripes.iter().filter(|s| s.get().is_some());
+        (exclusive.count(), stripes.count())
     }
 
-    /// Leases a block for the calling thread: an unleased one if any, or a new one.
-    pub(crate) fn lease(&self) -> &Block {
-        for block in self.blocks() {
-            if !block.leased.load(Relaxed)
-                && block
-                    .leased
+    /// The number of exclusive blocks and of stripes this arena may create.
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        (self.exclusive.len(), self.stripes.len())
+    }
+
+    /// Leases an exclusive block for the calling thread: `Some((lease, block))`, or `None` when
+    /// every exclusive block is leased (or cannot be created).
+    pub(crate) fn lease(&self) -> Option<(usize, &Block)> {
+        if self.idle.load(Relaxed) == 0 {
+            return None;
+        }
+        for (i, e) in self.exclusive.iter().enumerate() {
+            if !e.leased.load(Relaxed)
+                && e.leased
                     .compare_exchange(false, true, Acquire, Relaxed)
                     .is_ok()
             {
-                return block;
+                self.idle.fetch_sub(1, Relaxed);
+                // A block the system refuses memory for stays leased for good: nobody retries
+                // the failing reservation on every record.
+                return e.cell.get_or_create(self.capacity).map(|b| (i, b));
             }
         }
-        let mut block = Box::new(Block::new(true));
-        let mut head = self.head.load(Relaxed);
+        None
+    }
+
+    /// Returns the exclusive block `lease`; its counts stay and go to the next lessee.
+    pub(crate) fn release(&self, lease: usize) {
+        self.exclusive[lease].leased.store(false, Release);
+        self.idle.fetch_add(1, Relaxed);
+    }
+
+    /// A stripe for a thread without an exclusive block: stripes are assigned round-robin.
+    pub(crate) fn assign_stripe(&self) -> usize {
+        self.next_stripe.fetch_add(1, Relaxed) % self.stripes.len()
+    }
+
+    /// Stripe `index`, or stripe 0 (which always exists) when the system refuses the memory.
+    #[inline]
+    fn stripe(&self, index: usize) -> &Block {
+        let cells = &self.stripes;
+        cells[index % cells.len()]
+            .get_or_create(self.capacity)
+            .or_else(|| cells[0].get())
+            .expect("stripe 0 is created with the arena")
+    }
+
+    /// Adds `v` to a word of stripe `stripe` (atomic RMW; any thread).
+    pub(crate) fn stripe_add_u64(&self, stripe: usize, word: u32, v: u64) {
+        self.stripe(stripe).word(word).fetch_add(v, Relaxed);
+    }
+
+    /// Adds `v` to an `f64` word of stripe `stripe` (atomic CAS loop; any thread).
+    pub(crate) fn stripe_add_f64(&self, stripe: usize, word: u32, v: f64) {
+        let slot = self.stripe(stripe).word(word);
+        let mut cur = slot.load(Relaxed);
         loop {
-            block.next = head;
-            let raw = Box::into_raw(block);
-            match self.head.compare_exchange_weak(head, raw, Release, Relaxed) {
-                // SAFETY: `raw` is now owned by the list, which lives as long as `self`.
-                Ok(_) => return unsafe { &*raw },
-                Err(seen) => {
-                    head = seen;
-                    // SAFETY: the CAS failed, so `raw` was not published; take it back.
-                    block = unsafe { Box::from_raw(raw) };
-                }
+            let new = (f64::from_bits(cur) + v).to_bits();
+            match slot.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(seen) => cur = seen,
             }
         }
-    }
-
-    /// Returns a block leased by [`Arena::lease`]; its counts stay and go to the next lessee.
-    pub(crate) fn release(&self, block: &Block) {
-        block.leased.store(false, Release);
-    }
-
-    /// Adds to a word of the shared block (atomic RMW; any thread).
-    pub(crate) fn shared_add_u64(&self, word: u32, v: u64) {
-        self.shared.shared_add_u64(word, v);
-    }
-
-    /// Adds to an `f64` word of the shared block (atomic CAS loop; any thread).
-    pub(crate) fn shared_add_f64(&self, word: u32, v: f64) {
-        self.shared.shared_add_f64(word, v);
     }
 
     /// The sum of an integer word over every block.
     pub(crate) fn read_u64(&self, word: u32) -> u64 {
-        self.all_blocks()
-            .filter_map(|b| b.word(word))
-            .fold(0u64, |acc, w| acc.wrapping_add(w.load(Relaxed)))
+        self.blocks()
+            .fold(0u64, |acc, b| acc.wrapping_add(b.word(word).load(Relaxed)))
     }
 
-    /// The sum of an `f64` word over every block.
+    /// The sum of an `f64` word over every block (`+0.0` when nothing was recorded: an empty
+    /// sum is positive zero, never `-0`).
     pub(crate) fn read_f64(&self, word: u32) -> f64 {
-        self.all_blocks()
-            .filter_map(|b| b.word(word))
-            .map(|w| f64::from_bits(w.load(Relaxed)))
-            .sum()
+        self.blocks().fold(0.0f64, |acc, b| {
+            acc + f64::from_bits(b.word(word).load(Relaxed))
+        })
+    }
+
+    /// The largest value of a word over every block.
+    pub(crate) fn read_max_u64(&self, word: u32) -> u64 {
+        self.blocks()
+            .map(|b| b.word(word).load(Relaxed))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Zeroes one word in every block: a summary starting a period zeroes that period's
+    /// extremes, which no recorder writes until it publishes the period (see
+    /// [`Summary`](crate::Summary)); the one writer besides a lessee and `free` (invariant 1).
+    pub(crate) fn zero_word(&self, word: u32) {
+        for block in self.blocks() {
+            block.word(word).store(0, Relaxed);
+        }
     }
 
     /// Sums the first `out.len()` integer words of `range` (at most all of them) over every
@@ -382,46 +578,20 @@ impl Arena {
         let n = out.len().min(range.len());
         let out = &mut out[..n];
         out.fill(0);
-        for block in self.all_blocks() {
-            if block.word(range.start).is_none() {
-                continue;
-            }
+        for block in self.blocks() {
             for (i, acc) in out.iter_mut().enumerate() {
-                if let Some(w) = block.word(range.word(i)) {
-                    *acc = acc.wrapping_add(w.load(Relaxed));
-                }
+                *acc = acc.wrapping_add(block.word(range.word(i)).load(Relaxed));
             }
         }
-    }
-
-    fn all_blocks(&self) -> impl Iterator<Item = &Block> {
-        self.blocks().chain(std::iter::once(&*self.shared))
     }
 }
 
-impl Drop for Arena {
-    fn drop(&mut self) {
-        let free_chunks = |block: &Block| {
-            for dir in block.chunks.iter() {
-                let chunk = dir.load(Acquire);
-                if !chunk.is_null() {
-                    // SAFETY: the arena is being dropped, so no reader or writer remains; every
-                    // non-null chunk came from `Box::into_raw` of a `CHUNK_WORDS` slice.
-                    drop(unsafe {
-                        Box::from_raw(ptr::slice_from_raw_parts_mut(chunk, CHUNK_WORDS))
-                    });
-                }
-            }
-        };
-        free_chunks(&self.shared);
-        let mut cur = self.head.load(Acquire);
-        while !cur.is_null() {
-            // SAFETY: every block in the list came from `Box::into_raw` in `lease` and is
-            // reachable once; the arena is being dropped, so nobody else holds it.
-            let block = unsafe { Box::from_raw(cur) };
-            free_chunks(&block);
-            cur = block.next as *mut Block;
-        }
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("capacity", &self.capacity)
+            .field("blocks", &self.block_counts())
+            .finish_non_exhaustive()
     }
 }
 
@@ -429,71 +599,111 @@ impl Drop for Arena {
 // The process-wide arena and the thread-local fast path.
 // ---------------------------------------------------------------------------------------------
 
-/// The process-wide arena every metric records into.
-pub(crate) fn global() -> &'static Arena {
-    static GLOBAL: OnceLock<Arena> = OnceLock::new();
-    GLOBAL.get_or_init(Arena::new)
+/// The process-wide arena every metric records into, or `None` if the system refused even the
+/// smallest word space (then no metric can be created: [`Error::SlotArenaExhausted`]).
+#[cfg(not(agentcore_loom))]
+pub(crate) fn global() -> Option<&'static Arena> {
+    static GLOBAL: OnceLock<Option<Arena>> = OnceLock::new();
+    GLOBAL.get_or_init(Arena::for_this_machine).as_ref()
+}
+
+/// Under loom the models build their own arenas; the global one is small and never used by them.
+#[cfg(agentcore_loom)]
+pub(crate) fn global() -> Option<&'static Arena> {
+    static GLOBAL: OnceLock<Option<Arena>> = OnceLock::new();
+    GLOBAL.get_or_init(|| Arena::with_shape(64, 2, 1)).as_ref()
 }
 
 thread_local! {
-    /// This thread's leased block, or null. It has no destructor, so reading it is a plain
-    /// thread-local load with no lazy-initialisation check: this is the hot path.
-    static LOCAL: Cell<*const Block> = const { Cell::new(ptr::null()) };
+    /// The base of this thread's exclusive block, or null. It has no destructor, so reading it is
+    /// a plain thread-local load with no lazy-initialisation check: this is the hot path.
+    static LOCAL: Cell<*const AtomicU64> = const { Cell::new(ptr::null()) };
+    /// This thread's stripe (`usize::MAX` until assigned); no destructor, usable at any time.
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     /// Owns the lease; its destructor returns the block when the thread exits.
-    static LEASE: LeaseGuard = const { LeaseGuard(Cell::new(ptr::null())) };
+    static LEASE: LeaseGuard = const { LeaseGuard(Cell::new(usize::MAX)) };
 }
 
-struct LeaseGuard(Cell<*const Block>);
+/// The thread's lease of an exclusive block of the global arena (`usize::MAX`: none).
+struct LeaseGuard(Cell<usize>);
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        let block = self.0.replace(ptr::null());
-        // Later recordings on this thread (from other thread-locals' destructors) go to the
-        // shared block; `LOCAL` has no destructor, so it is still accessible here.
-        let _ = LOCAL.try_with(|l| l.set(ptr::null()));
-        // SAFETY: a non-null pointer came from `global().lease()` and blocks of the global arena
-        // live for the whole process.
-        if let Some(block) = unsafe { block.as_ref() } {
-            global().release(block);
+        let lease = self.0.replace(usize::MAX);
+        // Later recordings on this thread (from other thread-locals' destructors) go to a stripe;
+        // `LOCAL` has no destructor, so it is still accessible here.
+        LOCAL.with(|l| l.set(ptr::null()));
+        if lease != usize::MAX {
+            if let Some(arena) = global() {
+                arena.release(lease);
+            }
         }
     }
 }
 
-/// This thread's block, leasing one on first use; `None` once thread-local storage is torn down.
+/// The global arena's words through this thread's exclusive block, leasing one if a block is
+/// idle; `None` when every block is leased or thread-local storage is torn down.
 #[cold]
-pub(crate) fn lease_for_thread() -> Option<&'static Block> {
+fn lease_for_thread(arena: &'static Arena) -> Option<*const AtomicU64> {
+    if arena.idle.load(Relaxed) == 0 {
+        return None;
+    }
     LEASE
         .try_with(|guard| {
-            // SAFETY: as in `LeaseGuard::drop`.
-            if let Some(block) = unsafe { guard.0.get().as_ref() } {
-                return block;
+            if guard.0.get() != usize::MAX {
+                // Leased, but `LOCAL` was cleared: only `LeaseGuard::drop` does that.
+                return None;
             }
-            let block = global().lease();
-            guard.0.set(block);
-            let _ = LOCAL.try_with(|l| l.set(block));
-            block
+            let (lease, block) = arena.lease()?;
+            guard.0.set(lease);
+            let base = block.region_base();
+            LOCAL.with(|l| l.set(base));
+            Some(base)
         })
-        .ok()
-}
-
-#[inline(always)]
-pub(crate) fn local_block() -> Option<&'static Block> {
-    // SAFETY: `LOCAL` is either null or a block of the global arena, which is never freed.
-    LOCAL
-        .try_with(|l| unsafe { l.get().as_ref() })
         .ok()
         .flatten()
 }
 
+impl Block {
+    #[cfg(not(agentcore_loom))]
+    fn region_base(&self) -> *const AtomicU64 {
+        self.region.base()
+    }
+
+    #[cfg(agentcore_loom)]
+    fn region_base(&self) -> *const AtomicU64 {
+        self.region.words.as_ptr()
+    }
+}
+
+/// This thread's stripe of the global arena.
+#[inline]
+fn thread_stripe(arena: &Arena) -> usize {
+    STRIPE.with(|s| {
+        let mut stripe = s.get();
+        if stripe == usize::MAX {
+            stripe = arena.assign_stripe();
+            s.set(stripe);
+        }
+        stripe
+    })
+}
+
 /// Adds `v` to `word` of the global arena, in this thread's block.
 ///
-/// Hot path: one thread-local load, two pointer loads, one relaxed load and one relaxed store.
+/// Hot path: one thread-local load, one relaxed load and one relaxed store of the thread's own
+/// word.
 #[inline(always)]
 pub(crate) fn add_u64(word: u32, v: u64) {
-    if let Some(block) = local_block() {
-        if block.owner_add_u64(word, v) {
-            return;
-        }
+    let base = LOCAL.with(Cell::get);
+    if !base.is_null() {
+        // SAFETY: `base` is the base of this thread's exclusive block of the global arena (it is
+        // set only by `lease_for_thread` and cleared when the lease ends), which holds
+        // `capacity` words and lives for the whole process; `word` is below the capacity
+        // (invariant 3). Only this thread writes the block (invariant 1).
+        let slot = unsafe { &*base.add(word as usize) };
+        slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+        return;
     }
     add_u64_cold(word, v);
 }
@@ -501,19 +711,27 @@ pub(crate) fn add_u64(word: u32, v: u64) {
 #[cold]
 #[inline(never)]
 fn add_u64_cold(word: u32, v: u64) {
-    match lease_for_thread() {
-        Some(block) => block.owner_add_u64_alloc(word, v),
-        None => global().shared_add_u64(word, v),
+    // A word exists only if the global arena does (it handed the word out).
+    let Some(arena) = global() else { return };
+    match lease_for_thread(arena) {
+        Some(base) => {
+            // SAFETY: as in `add_u64`.
+            let slot = unsafe { &*base.add(word as usize) };
+            slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+        }
+        None => arena.stripe_add_u64(thread_stripe(arena), word, v),
     }
 }
 
 /// Adds `v` to the `f64` word `word` of the global arena, in this thread's block.
 #[inline(always)]
 pub(crate) fn add_f64(word: u32, v: f64) {
-    if let Some(block) = local_block() {
-        if block.owner_add_f64(word, v) {
-            return;
-        }
+    let base = LOCAL.with(Cell::get);
+    if !base.is_null() {
+        // SAFETY: as in `add_u64`.
+        let slot = unsafe { &*base.add(word as usize) };
+        slot.store((f64::from_bits(slot.load(Relaxed)) + v).to_bits(), Relaxed);
+        return;
     }
     add_f64_cold(word, v);
 }
@@ -521,9 +739,90 @@ pub(crate) fn add_f64(word: u32, v: f64) {
 #[cold]
 #[inline(never)]
 fn add_f64_cold(word: u32, v: f64) {
-    match lease_for_thread() {
-        Some(block) => block.owner_add_f64_alloc(word, v),
-        None => global().shared_add_f64(word, v),
+    let Some(arena) = global() else { return };
+    match lease_for_thread(arena) {
+        Some(base) => {
+            // SAFETY: as in `add_u64`.
+            let slot = unsafe { &*base.add(word as usize) };
+            slot.store((f64::from_bits(slot.load(Relaxed)) + v).to_bits(), Relaxed);
+        }
+        None => arena.stripe_add_f64(thread_stripe(arena), word, v),
+    }
+}
+
+/// The calling thread's words of the global arena for a burst of records into one range (a
+/// histogram observation: a bucket and the sum): one thread-local load for all of them.
+#[derive(Clone, Copy)]
+pub(crate) enum Words {
+    /// This thread's exclusive block: plain load + store.
+    Owned(*const AtomicU64),
+    /// A stripe: atomic read-modify-writes.
+    Shared(&'static Arena, usize),
+}
+
+impl Words {
+    /// The calling thread's words.
+    #[inline(always)]
+    pub(crate) fn current() -> Option<Words> {
+        let base = LOCAL.with(Cell::get);
+        if !base.is_null() {
+            return Some(Words::Owned(base));
+        }
+        Words::current_cold()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn current_cold() -> Option<Words> {
+        let arena = global()?;
+        Some(match lease_for_thread(arena) {
+            Some(base) => Words::Owned(base),
+            None => Words::Shared(arena, thread_stripe(arena)),
+        })
+    }
+
+    /// Adds `v` to `word`.
+    #[inline(always)]
+    pub(crate) fn add_u64(self, word: u32, v: u64) {
+        match self {
+            Words::Owned(base) => {
+                // SAFETY: as in `add_u64` (the thread that called `current` still holds its lease:
+                // `Words` is used within one recording call on that thread).
+                let slot = unsafe { &*base.add(word as usize) };
+                slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+            }
+            Words::Shared(arena, stripe) => arena.stripe_add_u64(stripe, word, v),
+        }
+    }
+
+    /// Raises `word` to `v` if it is below (a running maximum).
+    #[inline(always)]
+    pub(crate) fn max_u64(self, word: u32, v: u64) {
+        match self {
+            Words::Owned(base) => {
+                // SAFETY: as in `Words::add_u64`.
+                let slot = unsafe { &*base.add(word as usize) };
+                if slot.load(Relaxed) < v {
+                    slot.store(v, Relaxed);
+                }
+            }
+            Words::Shared(arena, stripe) => {
+                arena.stripe(stripe).word(word).fetch_max(v, Relaxed);
+            }
+        }
+    }
+
+    /// Adds `v` to the `f64` word `word`.
+    #[inline(always)]
+    pub(crate) fn add_f64(self, word: u32, v: f64) {
+        match self {
+            Words::Owned(base) => {
+                // SAFETY: as in `Words::add_u64`.
+                let slot = unsafe { &*base.add(word as usize) };
+                slot.store((f64::from_bits(slot.load(Relaxed)) + v).to_bits(), Relaxed);
+            }
+            Words::Shared(arena, stripe) => arena.stripe_add_f64(stripe, word, v),
+        }
     }
 }
 
@@ -533,7 +832,10 @@ pub(crate) struct OwnedSlots(SlotRange);
 impl OwnedSlots {
     /// Allocates `len` zeroed words of the global arena.
     pub(crate) fn new(len: usize) -> Result<OwnedSlots, Error> {
-        global().alloc(len).map(OwnedSlots)
+        global()
+            .ok_or(Error::SlotArenaExhausted)?
+            .alloc(len)
+            .map(OwnedSlots)
     }
 
     /// The range.
@@ -541,11 +843,22 @@ impl OwnedSlots {
     pub(crate) fn range(&self) -> SlotRange {
         self.0
     }
+
+    /// The global arena (it exists: it handed out this range).
+    pub(crate) fn arena(&self) -> &'static Arena {
+        global().expect("the global arena handed out this range")
+    }
 }
 
 impl Drop for OwnedSlots {
     fn drop(&mut self) {
-        global().free(self.0);
+        self.arena().free(self.0);
+    }
+}
+
+impl std::fmt::Debug for OwnedSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OwnedSlots").field(&self.0).finish()
     }
 }
 
@@ -554,49 +867,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_never_span_chunks_and_reuse_zeroed_words() {
-        let arena = Arena::new();
-        let a = arena.alloc(CHUNK_WORDS - 1).unwrap();
-        let b = arena.alloc(2).unwrap();
-        assert_eq!(
-            b.start() as usize,
-            CHUNK_WORDS,
-            "b must start in the next chunk"
-        );
-        let block = arena.lease();
-        block.owner_add_u64_alloc(b.word(1), 7);
-        assert_eq!(arena.read_u64(b.word(1)), 7);
-        arena.free(b);
-        let c = arena.alloc(2).unwrap();
-        assert_eq!(c, b, "a freed range of the same length is reused");
-        assert_eq!(
-            arena.read_u64(c.word(1)),
-            0,
-            "a reused range starts at zero"
-        );
-        assert_eq!(arena.live_words(), CHUNK_WORDS - 1 + 2);
-        let _ = a;
+    fn ranges_are_powers_of_two_and_freed_space_serves_every_size() {
+        let arena = Arena::with_shape(4 * MAX_RANGE_WORDS, 2, 1).unwrap();
+        let big = arena.alloc(MAX_RANGE_WORDS - 1).unwrap();
+        assert_eq!(big.len(), MAX_RANGE_WORDS);
+        let h = arena.alloc(13).unwrap();
+        assert_eq!(h.len(), 16);
+        arena.free(big);
+        // The freed summary-sized range is split for small ranges...
+        let smalls: Vec<_> = (0..256).map(|_| arena.alloc(16).unwrap()).collect();
+        assert!(smalls
+            .iter()
+            .all(|r| r.start() < 2 * MAX_RANGE_WORDS as u32));
+        for r in smalls {
+            arena.free(r);
+        }
+        arena.free(h);
+        // ...and once they are all free again, they coalesce back into whole runs.
+        assert_eq!(arena.live_words(), 0);
+        for _ in 0..4 {
+            arena.alloc(MAX_RANGE_WORDS).unwrap();
+        }
+        assert_eq!(arena.alloc(1), Err(Error::SlotArenaExhausted));
     }
 
     #[test]
-    fn released_blocks_are_reused_with_their_counts() {
-        let arena = Arena::new();
+    fn a_reused_range_starts_from_zero_in_every_block() {
+        let arena = Arena::with_shape(MAX_RANGE_WORDS, 2, 2).unwrap();
+        let r = arena.alloc(2).unwrap();
+        let (lease, block) = arena.lease().unwrap();
+        let w = block.word(r.word(1));
+        w.store(w.load(Relaxed) + 7, Relaxed);
+        arena.stripe_add_u64(1, r.word(1), 3);
+        assert_eq!(arena.read_u64(r.word(1)), 10);
+        arena.free(r);
+        let again = arena.alloc(2).unwrap();
+        assert_eq!(again, r, "the freed range is reused");
+        assert_eq!(arena.read_u64(again.word(1)), 0);
+        arena.release(lease);
+    }
+
+    #[test]
+    fn released_blocks_keep_their_counts_for_the_next_lessee() {
+        let arena = Arena::with_shape(MAX_RANGE_WORDS, 1, 1).unwrap();
         let r = arena.alloc(1).unwrap();
-        let b1 = arena.lease();
-        b1.owner_add_u64_alloc(r.start(), 5);
-        arena.release(b1);
-        let b2 = arena.lease();
+        let (lease, b1) = arena.lease().unwrap();
+        b1.word(r.start()).fetch_add(5, Relaxed);
+        assert!(
+            arena.lease().is_none(),
+            "the only exclusive block is leased"
+        );
+        arena.release(lease);
+        let (lease2, b2) = arena.lease().unwrap();
         assert!(ptr::eq(b1, b2));
-        b2.owner_add_u64(r.start(), 1);
-        arena.shared_add_u64(r.start(), 10);
-        assert_eq!(arena.read_u64(r.start()), 16);
-        assert_eq!(arena.block_count(), 1);
+        arena.stripe_add_u64(0, r.start(), 10);
+        assert_eq!(arena.read_u64(r.start()), 15);
+        assert_eq!(arena.block_counts(), (1, 1));
+        arena.release(lease2);
     }
 
     #[test]
     fn oversize_and_empty_ranges_are_refused() {
-        let arena = Arena::new();
+        let arena = Arena::with_shape(MAX_RANGE_WORDS, 1, 1).unwrap();
         assert_eq!(arena.alloc(0), Err(Error::SlotArenaExhausted));
-        assert_eq!(arena.alloc(CHUNK_WORDS + 1), Err(Error::SlotArenaExhausted));
+        assert_eq!(
+            arena.alloc(MAX_RANGE_WORDS + 1),
+            Err(Error::SlotArenaExhausted)
+        );
+    }
+
+    #[test]
+    fn an_empty_f64_sum_is_positive_zero() {
+        let arena = Arena::with_shape(MAX_RANGE_WORDS, 1, 1).unwrap();
+        let r = arena.alloc(1).unwrap();
+        assert!(arena.read_f64(r.start()).is_sign_positive());
     }
 }

@@ -212,7 +212,8 @@ thread_local! {
 }
 
 fn seed() -> u64 {
-    let mut h = ahash::RandomState::new().build_hasher();
+    // std's SipHash keys are random per process (and advance per `RandomState`).
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_usize(&h as *const _ as usize);
     h.finish() | 1
 }

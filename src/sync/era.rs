@@ -1,0 +1,888 @@
+//! Era-based reclamation ("hazard eras"): how a family frees a series table or a series that a
+//! lock-free reader may still be reading, without readers paying an atomic read-modify-write or a
+//! fence, and without one long-held reference stalling reclamation for everyone.
+//!
+//! # Why
+//! A family's lookup runs on every labelled record; its writers (a new series, a removal) are
+//! rare. `ArcSwap::load` costs about 10.5 ns here (two locked instructions), `crossbeam_epoch::pin`
+//! about 6 ns (one locked instruction as a store-load fence); both are more than the rest of a
+//! labelled record. Plain epoch-based reclamation (what this module replaced) is as cheap for
+//! readers, but one reader that stays pinned (a `SeriesRef` kept in a struct or a thread-local, a
+//! leaked guard) keeps *everything* retired after its epoch alive: with series churn, memory grows
+//! without bound. Here a reader protects only what was *alive at its era*: an object that was
+//! created after the reader's era and retired since is freed, whatever the reader holds. This is
+//! Ramalhete and Correia's hazard eras (2017), with the asymmetric fences of userspace RCU's
+//! `membarrier` flavour.
+//!
+//! # Protocol
+//! * A global **era** clock `E` starts at 1 and advances by one at every retire.
+//! * Every object readers reach lock-free carries its **birth era**: `E` read when it was created,
+//!   before it was published.
+//! * A reader holds a **slot** in its thread's [`Record`] while it reads: `slot := E`, light fence,
+//!   load a pointer, then [`Guard::validate`]: re-read `E`; if it moved, `slot := E`, light fence,
+//!   and start again from the root pointer. A pointer is dereferenced only after it validated.
+//! * **Retire** (after unlinking an object, so that no new reader can reach it): `R := E++`; the
+//!   object waits with `(birth, R)`.
+//! * **Reclaim**: heavy fence, read every slot of every record, free each waiting object whose
+//!   interval `[birth, R]` contains no slot's era.
+//!
+//! # Why it is safe
+//! A reader validated pointer `p` with era `e`: it stored `e`, fenced, loaded `p`, and read `E = e`
+//! again. *Birth*: `p`'s creator read `b` from `E` before publishing `p` with a release store that
+//! the reader's acquire load read from, so the reader's second read of `E` is coherence-ordered
+//! after the creator's: `b <= e`. *Retire*: `p` is retired with `R` by a `fetch_add` that follows
+//! its unlink; had the reader read a value above `R` (written by that RMW or a later one, which
+//! continue its release sequence), it would have synchronised with the unlink and could not have
+//! loaded `p`; so `e <= R`. Hence `e` lies in `[b, R]`. *Visibility*: either the reader's slot
+//! store precedes the reclaimer's heavy fence, and the reclaimer (which reads slots after it) sees
+//! `e` and keeps `p`; or it does not, and then the reader's pointer load follows the fence too and
+//! sees the unlink, so the reader never had `p`. A cleared slot is a release store; a reclaimer that
+//! reads 0 acquires every read the reader made before it.
+//!
+//! # The memory bound
+//! A slot with era `e` keeps alive only objects alive at `e` (`birth <= e <= R`): at most one
+//! version of each family's table and the series it held then. So whatever callers hold and for
+//! however long, memory waiting for reclamation is at most the live structures at as many eras as
+//! there are held guards, plus a batch. Reclaiming scans the waiting list once, and the next reclaim
+//! waits until the list has doubled (or reached [`RECLAIM_BATCH`]), so retiring costs amortised
+//! O(log guards) and never goes quadratic however much is held.
+//!
+//! # Records, threads and guards
+//! A thread leases a record (a cache line with [`SLOTS`] era slots) on its first read and returns
+//! it when it exits, so records are bounded by the peak number of reading threads and reused. A
+//! record never changes hands while one of its slots is in use: a thread exiting with guards
+//! outstanding (a guard kept in another thread-local, whose destructor runs later) leaves its record
+//! *orphaned*, and the last of those guards returns it. Guards beyond [`SLOTS`] on one thread, and
+//! guards taken after the thread's thread-local storage is gone, lease a record of their own for
+//! their lifetime (one atomic compare-and-swap). A leaked guard (`mem::forget`) keeps its record
+//! and its era forever: it pins the objects alive at that era, never more.
+//!
+//! # Fences
+//! Readers' light fence is a compiler fence when `membarrier(2)` (`PRIVATE_EXPEDITED`) registration
+//! succeeded; the reclaimer's heavy fence is then `membarrier`, which runs a full barrier on every
+//! thread of the process. If `membarrier` starts failing after registration (a seccomp filter
+//! installed later, as sandboxes do), the reclaimer falls back to the process-wide barrier that a
+//! TLB shootdown gives (`mprotect` of a dirty page, as .NET's `FlushProcessWriteBuffers` does) on
+//! x86-64 and AArch64 Linux, and counts it; if that fails too, or on other systems, it frees
+//! nothing and counts the deferral ([`ReclaimStats`]). Without `membarrier` (other systems, old
+//! kernels) both sides use `fence(SeqCst)`, the textbook symmetric scheme; so does loom.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicU8, AtomicUsize as StdAtomicUsize};
+use std::sync::OnceLock;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Mutex};
+
+/// Era slots per record: the guards one thread can hold at once before further guards lease a
+/// record of their own.
+pub(crate) const SLOTS: usize = 4;
+const ALL_SLOTS: u32 = (1 << SLOTS) - 1;
+
+/// The fewest waiting objects that trigger a reclaim.
+#[cfg(not(agentcore_loom))]
+pub(crate) const RECLAIM_BATCH: usize = 64;
+/// Under loom every retire reclaims, so the models exercise freeing.
+#[cfg(agentcore_loom)]
+pub(crate) const RECLAIM_BATCH: usize = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Fences.
+// ---------------------------------------------------------------------------------------------
+
+const UNDECIDED: u8 = 0;
+const ASYMMETRIC: u8 = 1;
+const SYMMETRIC: u8 = 2;
+
+/// How readers and reclaimers fence, decided once per process.
+static FENCES: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+#[inline(always)]
+fn fences() -> u8 {
+    match FENCES.load(Relaxed) {
+        UNDECIDED => decide_fences(),
+        mode => mode,
+    }
+}
+
+#[cold]
+fn decide_fences() -> u8 {
+    let mode = if cfg!(agentcore_loom) || !membarrier::register() {
+        SYMMETRIC
+    } else {
+        ASYMMETRIC
+    };
+    match FENCES.compare_exchange(UNDECIDED, mode, Relaxed, Relaxed) {
+        Ok(_) => mode,
+        Err(decided) => decided,
+    }
+}
+
+#[inline(always)]
+fn light_fence() {
+    if fences() == ASYMMETRIC {
+        std::sync::atomic::compiler_fence(SeqCst);
+    } else {
+        crate::sync::fence(SeqCst);
+    }
+}
+
+#[cfg(all(target_os = "linux", not(agentcore_loom)))]
+mod membarrier {
+    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    pub(super) fn register() -> bool {
+        // SAFETY: membarrier(2) takes two integer arguments and touches no memory of ours.
+        unsafe { libc::syscall(libc::SYS_membarrier, CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0 }
+    }
+
+    /// A full memory barrier on every running thread of the process; `false` if the kernel
+    /// refused (then nothing was ordered).
+    pub(super) fn barrier() -> bool {
+        // SAFETY: as above.
+        unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0) == 0 }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(agentcore_loom))))]
+mod membarrier {
+    pub(super) fn register() -> bool {
+        false
+    }
+    pub(super) fn barrier() -> bool {
+        false
+    }
+}
+
+/// The process-wide barrier a TLB shootdown gives: changing the protection of a page that is
+/// mapped and dirty makes the kernel interrupt every CPU running a thread of this process, and an
+/// interrupt drains that CPU's store buffer (x86-64) or is a full barrier (AArch64); a thread not
+/// running was fenced by its context switch.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(agentcore_loom)
+))]
+mod flush {
+    use std::sync::{Mutex, OnceLock};
+
+    struct Page(*mut u8);
+    // SAFETY: the page is only touched under `LOCK`.
+    unsafe impl Send for Page {}
+    // SAFETY: as above.
+    unsafe impl Sync for Page {}
+
+    static PAGE: OnceLock<Option<Page>> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+
+    pub(super) fn process_write_buffers() -> bool {
+        let page = PAGE.get_or_init(|| {
+            // SAFETY: a fresh anonymous mapping of one page; checked before use.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            (p != libc::MAP_FAILED).then_some(Page(p.cast()))
+        });
+        let Some(page) = page else { return false };
+        let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: `page.0` is our own one-page mapping; it is made writable before the write and
+        // only this function (under `LOCK`) changes its protection.
+        let ok = unsafe {
+            libc::mprotect(page.0.cast(), 4096, libc::PROT_READ | libc::PROT_WRITE) == 0 && {
+                // Dirty the page so the kernel cannot skip the shootdown.
+                page.0
+                    .write_volatile(page.0.read_volatile().wrapping_add(1));
+                libc::mprotect(page.0.cast(), 4096, libc::PROT_NONE) == 0
+            }
+        };
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        ok
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(agentcore_loom)
+)))]
+mod flush {
+    pub(super) fn process_write_buffers() -> bool {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records.
+// ---------------------------------------------------------------------------------------------
+
+/// One thread's (or one transient guard's) era slots.
+pub(crate) struct Record {
+    /// The era each slot protects (0: free).
+    eras: [AtomicU64; SLOTS],
+    /// Which slots the lessee's guards use (bit `i` for slot `i`). Only the lessee touches it.
+    used: AtomicU32,
+    /// The lessee's thread exited with guards outstanding: the last one returns the record. Only
+    /// the lessee touches it.
+    orphaned: AtomicBool,
+    leased: AtomicBool,
+    /// The next record of the domain's list; set before the record is published, never changed.
+    next: *const CachePadded<Record>,
+}
+
+// SAFETY: `next` is written before publication and read-only afterwards; every other field is an
+// atomic.
+unsafe impl Sync for Record {}
+// SAFETY: as above.
+unsafe impl Send for Record {}
+
+impl Record {
+    fn new() -> Record {
+        Record {
+            eras: std::array::from_fn(|_| AtomicU64::new(0)),
+            used: AtomicU32::new(0),
+            orphaned: AtomicBool::new(false),
+            leased: AtomicBool::new(true),
+            next: ptr::null(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The domain.
+// ---------------------------------------------------------------------------------------------
+
+struct Retired {
+    ptr: *mut (),
+    drop_fn: unsafe fn(*mut ()),
+    birth: u64,
+    retire: u64,
+    bytes: usize,
+}
+
+// SAFETY: a retired object is dropped once, by whichever thread reclaims it; `retire` requires
+// `T: Send`.
+unsafe impl Send for Retired {}
+
+struct Waiting {
+    items: Vec<Retired>,
+    /// Reclaim when `items` reaches this (at least `RECLAIM_BATCH`, twice what survived the last
+    /// reclaim), so a reclaim's scan is paid for by as many retires.
+    threshold: usize,
+    /// The slots' eras of the last scan (kept to reuse its allocation).
+    eras: Vec<u64>,
+}
+
+/// Counters of a domain's reclamation, for self-observability.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ReclaimStats {
+    /// Objects retired.
+    pub(crate) retired: u64,
+    /// Objects freed.
+    pub(crate) freed: u64,
+    /// Objects waiting (retired, not yet freed).
+    pub(crate) pending: u64,
+    /// Bytes of the objects waiting.
+    pub(crate) pending_bytes: u64,
+    /// Reclaims whose `membarrier` failed and that used the `mprotect` barrier instead.
+    pub(crate) barrier_fallbacks: u64,
+    /// Reclaims that freed nothing because no process-wide barrier was available.
+    pub(crate) deferred: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    retired: StdAtomicU64,
+    freed: StdAtomicU64,
+    pending: StdAtomicU64,
+    pending_bytes: StdAtomicUsize,
+    barrier_fallbacks: StdAtomicU64,
+    deferred: StdAtomicU64,
+}
+
+/// The era clock, the reader records and the waiting objects of a set of lock-free structures.
+/// The process has one, [`Domain::global`]; tests and models build their own.
+pub(crate) struct Domain {
+    era: CachePadded<AtomicU64>,
+    records: AtomicPtr<CachePadded<Record>>,
+    waiting: Mutex<Waiting>,
+    counters: Counters,
+    /// Whether this is the global domain, whose records threads keep in thread-local storage.
+    is_global: bool,
+    /// Test support: bit 0 makes `membarrier` report failure, bit 1 the fallback barrier, as a
+    /// seccomp filter would (`tests/reclamation_seccomp.rs` installs a real one).
+    #[cfg(test)]
+    fail_barriers: AtomicU8,
+}
+
+impl Domain {
+    /// A domain whose threads take a record per guard (no thread-local record).
+    #[cfg(test)]
+    pub(crate) fn new() -> Domain {
+        Domain::with_thread_records(false)
+    }
+
+    fn with_thread_records(is_global: bool) -> Domain {
+        Domain {
+            era: CachePadded::new(AtomicU64::new(1)),
+            records: AtomicPtr::new(ptr::null_mut()),
+            waiting: Mutex::new(Waiting {
+                items: Vec::new(),
+                threshold: RECLAIM_BATCH,
+                eras: Vec::new(),
+            }),
+            counters: Counters::default(),
+            is_global,
+            #[cfg(test)]
+            fail_barriers: AtomicU8::new(0),
+        }
+    }
+
+    /// The process-wide domain every family uses.
+    pub(crate) fn global() -> &'static Domain {
+        static GLOBAL: OnceLock<Domain> = OnceLock::new();
+        GLOBAL.get_or_init(|| Domain::with_thread_records(true))
+    }
+
+    /// The current era: what a new object records as its birth, read before it is published.
+    #[inline]
+    pub(crate) fn era(&self) -> u64 {
+        self.era.load(Acquire)
+    }
+
+    fn records(&self) -> impl Iterator<Item = &Record> {
+        let mut cur = self.records.load(Acquire) as *const CachePadded<Record>;
+        std::iter::from_fn(move || {
+            // SAFETY: records are never freed while the domain lives (it is borrowed for the
+            // iterator's lifetime) and `next` is immutable after publication.
+            let record = unsafe { cur.as_ref()? };
+            cur = record.next;
+            Some(&**record)
+        })
+    }
+
+    /// Leases a record: a returned one if any, or a new one.
+    pub(crate) fn lease_record(&self) -> &Record {
+        for record in self.records() {
+            if !record.leased.load(Relaxed)
+                && record
+                    .leased
+                    .compare_exchange(false, true, Acquire, Relaxed)
+                    .is_ok()
+            {
+                return record;
+            }
+        }
+        let mut fresh = Box::new(CachePadded::new(Record::new()));
+        let mut head = self.records.load(Relaxed);
+        loop {
+            fresh.next = head;
+            let raw = Box::into_raw(fresh);
+            match self
+                .records
+                .compare_exchange_weak(head, raw, Release, Relaxed)
+            {
+                // SAFETY: `raw` now belongs to the list, which lives as long as `self`.
+                Ok(_) => return unsafe { &*raw },
+                Err(seen) => {
+                    head = seen;
+                    // SAFETY: the CAS failed, so `raw` was not published; take it back.
+                    fresh = unsafe { Box::from_raw(raw) };
+                }
+            }
+        }
+    }
+
+    /// Ends a thread's lease of `record`: returns it now, or, while guards of it are still held
+    /// (they are dropped later on the same thread), leaves that to the last of them.
+    pub(crate) fn end_lease(&self, record: &Record) {
+        if record.used.load(Relaxed) == 0 {
+            record.leased.store(false, Release);
+        } else {
+            record.orphaned.store(true, Relaxed);
+        }
+    }
+
+    /// A guard for reading this domain's structures on the calling thread.
+    #[inline]
+    pub(crate) fn guard(&self) -> Guard<'_> {
+        if self.is_global {
+            let record = RECORD.with(Cell::get);
+            // SAFETY: `RECORD` is null or a record of the global domain (which is `self`) leased
+            // by this thread; records are never freed while their domain lives, and the global one
+            // lives for the whole process.
+            if let Some(record) = unsafe { record.as_ref() } {
+                return self.guard_in(record);
+            }
+            return self.guard_cold();
+        }
+        self.guard_transient()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn guard_cold(&self) -> Guard<'_> {
+        let leased = RECORD_LEASE.try_with(|lease| {
+            if lease.0.get().is_null() {
+                let record: *const Record = Domain::global().lease_record();
+                lease.0.set(record);
+                RECORD.with(|r| r.set(record));
+            }
+            lease.0.get()
+        });
+        match leased {
+            // SAFETY: as in `guard`.
+            Ok(record) if !record.is_null() => self.guard_in(unsafe { &*record }),
+            _ => self.guard_transient(),
+        }
+    }
+
+    /// A guard in a slot of `record`, which the calling thread leases.
+    #[inline]
+    pub(crate) fn guard_in<'d>(&'d self, record: &'d Record) -> Guard<'d> {
+        let used = record.used.load(Relaxed);
+        if used == ALL_SLOTS {
+            return self.guard_transient();
+        }
+        let slot = (!used).trailing_zeros() as usize;
+        record.used.store(used | 1 << slot, Relaxed);
+        self.start(record, slot, Lease::Thread)
+    }
+
+    /// A guard with a record of its own, leased for its lifetime.
+    #[cold]
+    fn guard_transient(&self) -> Guard<'_> {
+        let record = self.lease_record();
+        self.start(record, 0, Lease::Guard)
+    }
+
+    #[inline(always)]
+    fn start<'d>(&'d self, record: &'d Record, slot: usize, lease: Lease) -> Guard<'d> {
+        let era = self.era.load(Acquire);
+        record.eras[slot].store(era, Relaxed);
+        light_fence();
+        Guard {
+            domain: self,
+            record,
+            slot,
+            era,
+            lease,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Hands `ptr` to the domain, to be dropped once no reader can hold it.
+    ///
+    /// # Safety
+    /// `ptr` came from `Box::<T>::into_raw`; it is already unreachable for new readers (unlinked
+    /// from every structure of this domain); it is retired once and not used by the caller
+    /// afterwards; `birth` is [`Domain::era`] read before `ptr` was first published.
+    pub(crate) unsafe fn retire<T: Send + 'static>(&self, ptr: *mut T, birth: u64) {
+        #[cfg(not(agentcore_loom))]
+        unsafe fn drop_box<T>(p: *mut ()) {
+            // SAFETY: `p` came from `Box::<T>::into_raw` and is dropped once (`retire`'s contract).
+            drop(unsafe { Box::from_raw(p.cast::<T>()) });
+        }
+        /// Under loom: drops the object but keeps its memory, quarantined, so that a reader that
+        /// reaches it afterwards is caught by [`assert_not_freed`] instead of reading reused memory.
+        #[cfg(agentcore_loom)]
+        unsafe fn drop_box<T>(p: *mut ()) {
+            // SAFETY: as above; the allocation itself is leaked, never reused.
+            unsafe { ptr::drop_in_place(p.cast::<T>()) };
+            quarantine().lock().unwrap().insert(p as usize);
+        }
+        let retire = self.era.fetch_add(1, AcqRel);
+        let bytes = std::mem::size_of::<T>();
+        let c = &self.counters;
+        c.retired.fetch_add(1, Relaxed);
+        c.pending.fetch_add(1, Relaxed);
+        c.pending_bytes.fetch_add(bytes, Relaxed);
+        let freeable = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            waiting.items.push(Retired {
+                ptr: ptr.cast(),
+                drop_fn: drop_box::<T>,
+                birth,
+                retire,
+                bytes,
+            });
+            if waiting.items.len() < waiting.threshold {
+                return;
+            }
+            self.collect(&mut waiting)
+        };
+        self.free(freeable);
+    }
+
+    /// Frees whatever waiting object no reader can hold now (scrapes call it, so that objects
+    /// below the batch threshold do not wait for the next retire).
+    pub(crate) fn reclaim(&self) {
+        let freeable = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            if waiting.items.is_empty() {
+                return;
+            }
+            self.collect(&mut waiting)
+        };
+        self.free(freeable);
+    }
+
+    /// Under the waiting list's lock: takes out every object no slot protects.
+    fn collect(&self, waiting: &mut Waiting) -> Vec<Retired> {
+        let mut freeable = Vec::new();
+        if self.heavy_fence() {
+            let Waiting { items, eras, .. } = waiting;
+            eras.clear();
+            for record in self.records() {
+                for slot in &record.eras {
+                    let era = slot.load(Acquire);
+                    if era != 0 {
+                        eras.push(era);
+                    }
+                }
+            }
+            eras.sort_unstable();
+            items.retain(|r| {
+                let first = eras.partition_point(|&e| e < r.birth);
+                let protected = eras.get(first).is_some_and(|&e| e <= r.retire);
+                if !protected {
+                    freeable.push(Retired { ..*r });
+                }
+                protected
+            });
+        }
+        waiting.threshold = RECLAIM_BATCH.max(2 * waiting.items.len());
+        freeable
+    }
+
+    fn free(&self, freeable: Vec<Retired>) {
+        let c = &self.counters;
+        for r in freeable {
+            c.freed.fetch_add(1, Relaxed);
+            c.pending.fetch_sub(1, Relaxed);
+            c.pending_bytes.fetch_sub(r.bytes, Relaxed);
+            // SAFETY: no slot's era lies in `[birth, retire]`, so no reader can hold the object
+            // (module docs); it was taken out of the waiting list exactly once, under its lock.
+            unsafe { (r.drop_fn)(r.ptr) };
+        }
+    }
+
+    /// The reclaimer's barrier; `false` when none is available (then nothing may be freed).
+    fn heavy_fence(&self) -> bool {
+        if fences() != ASYMMETRIC {
+            crate::sync::fence(SeqCst);
+            return true;
+        }
+        #[cfg(test)]
+        let fail = self.fail_barriers.load(Relaxed);
+        #[cfg(not(test))]
+        let fail = 0;
+        if fail & 1 == 0 && membarrier::barrier() {
+            return true;
+        }
+        if fail & 2 == 0 && flush::process_write_buffers() {
+            self.counters.barrier_fallbacks.fetch_add(1, Relaxed);
+            return true;
+        }
+        self.counters.deferred.fetch_add(1, Relaxed);
+        false
+    }
+
+    /// A reading of the domain's counters.
+    pub(crate) fn stats(&self) -> ReclaimStats {
+        let c = &self.counters;
+        ReclaimStats {
+            retired: c.retired.load(Relaxed),
+            freed: c.freed.load(Relaxed),
+            pending: c.pending.load(Relaxed),
+            pending_bytes: c.pending_bytes.load(Relaxed) as u64,
+            barrier_fallbacks: c.barrier_fallbacks.load(Relaxed),
+            deferred: c.deferred.load(Relaxed),
+        }
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        let waiting = self.waiting.get_mut().unwrap_or_else(|e| e.into_inner());
+        for r in waiting.items.drain(..) {
+            // SAFETY: the domain is being dropped, so no reader of it remains.
+            unsafe { (r.drop_fn)(r.ptr) };
+        }
+        let mut cur = self.records.load(Acquire);
+        while !cur.is_null() {
+            // SAFETY: every record came from `Box::into_raw` in `lease_record` and is reachable
+            // once; the domain is being dropped, so nobody holds it.
+            let record = unsafe { Box::from_raw(cur) };
+            cur = record.next as *mut CachePadded<Record>;
+        }
+    }
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("era", &self.era.load(Relaxed))
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(agentcore_loom)]
+fn quarantine() -> &'static std::sync::Mutex<std::collections::HashSet<usize>> {
+    static FREED: OnceLock<std::sync::Mutex<std::collections::HashSet<usize>>> = OnceLock::new();
+    FREED.get_or_init(Default::default)
+}
+
+/// Under loom, panics if `ptr` was freed by a reclaim: what a reader calls on a pointer right
+/// before it dereferences it, so the models catch a use after free. A no-op otherwise.
+#[inline(always)]
+pub(crate) fn assert_not_freed<T>(ptr: *const T) {
+    #[cfg(agentcore_loom)]
+    assert!(
+        !quarantine().lock().unwrap().contains(&(ptr as usize)),
+        "a reader reached a freed object"
+    );
+    let _ = ptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guards.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    /// A slot of the thread's own record.
+    Thread,
+    /// A record leased for this guard alone.
+    Guard,
+}
+
+/// A reader's protection: while it lives, every pointer it validated stays valid. `!Send`: it
+/// is a slot of the calling thread's record.
+pub(crate) struct Guard<'d> {
+    domain: &'d Domain,
+    record: &'d Record,
+    slot: usize,
+    era: u64,
+    lease: Lease,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Guard<'_> {
+    /// Whether every pointer loaded since the guard started (or since the last `false`) is
+    /// protected. On `false` the guard has moved to the current era: the caller must drop what it
+    /// loaded and load again from the root.
+    #[inline(always)]
+    pub(crate) fn validate(&mut self) -> bool {
+        let now = self.domain.era.load(Acquire);
+        if now == self.era {
+            return true;
+        }
+        self.era = now;
+        self.record.eras[self.slot].store(now, Relaxed);
+        light_fence();
+        false
+    }
+}
+
+impl Drop for Guard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let record = self.record;
+        record.eras[self.slot].store(0, Release);
+        match self.lease {
+            Lease::Guard => record.leased.store(false, Release),
+            Lease::Thread => {
+                let used = record.used.load(Relaxed) & !(1 << self.slot);
+                record.used.store(used, Relaxed);
+                if used == 0 && record.orphaned.load(Relaxed) {
+                    record.orphaned.store(false, Relaxed);
+                    record.leased.store(false, Release);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, agentcore_loom))]
+impl Guard<'_> {
+    /// The slot and the era the guard holds (for the models).
+    pub(crate) fn slot_and_era(&self) -> (usize, u64) {
+        (self.slot, self.era)
+    }
+}
+
+#[cfg(all(test, agentcore_loom))]
+impl Record {
+    /// The era in `slot` (for the models).
+    pub(crate) fn slot_era(&self, slot: usize) -> u64 {
+        self.eras[slot].load(Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Guard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("era", &self.era)
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The thread's record of the global domain.
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    /// This thread's record of the global domain, or null. No destructor: a plain load.
+    static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
+    /// Owns the lease; its destructor ends it when the thread exits.
+    static RECORD_LEASE: RecordLease = const { RecordLease(Cell::new(ptr::null())) };
+}
+
+struct RecordLease(Cell<*const Record>);
+
+impl Drop for RecordLease {
+    fn drop(&mut self) {
+        let record = self.0.replace(ptr::null());
+        // Guards taken later on this thread (in other thread-locals' destructors) lease records
+        // of their own.
+        RECORD.with(|r| r.set(ptr::null()));
+        // SAFETY: a non-null pointer is a record of the global domain, never freed.
+        if let Some(record) = unsafe { record.as_ref() } {
+            Domain::global().end_lease(record);
+        }
+    }
+}
+
+#[cfg(all(test, not(agentcore_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    struct CountsDrops(Arc<AtomicUsize>);
+    impl Drop for CountsDrops {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn tracked(domain: &Domain, drops: &Arc<AtomicUsize>) -> (*mut CountsDrops, u64) {
+        (
+            Box::into_raw(Box::new(CountsDrops(drops.clone()))),
+            domain.era(),
+        )
+    }
+
+    #[test]
+    fn a_guard_keeps_what_was_alive_at_its_era_and_nothing_newer() {
+        let domain = Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (old, old_birth) = tracked(&domain, &drops);
+        let guard = domain.guard();
+        // SAFETY (both retires): fresh boxes, never published, retired once.
+        unsafe { domain.retire(old, old_birth) }; // alive at the guard's era: protected
+                                                  // Born after the guard's era (the retire above advanced it), retired while the guard is
+                                                  // held: not protected.
+        let (young, young_birth) = tracked(&domain, &drops);
+        assert!(young_birth > old_birth);
+        unsafe { domain.retire(young, young_birth) };
+        domain.reclaim();
+        assert_eq!(drops.load(Relaxed), 1, "only the young object is freed");
+        assert_eq!(domain.stats().pending, 1);
+        drop(guard);
+        domain.reclaim();
+        assert_eq!(drops.load(Relaxed), 2);
+        assert_eq!(domain.stats().pending, 0);
+    }
+
+    #[test]
+    fn a_thread_exiting_with_a_guard_outstanding_keeps_its_record_until_the_guard_drops() {
+        let domain = Domain::new();
+        let record = domain.lease_record();
+        let guard = domain.guard_in(record);
+        domain.end_lease(record); // the thread "exits"; a guard in another thread-local lives on
+        let other = domain.lease_record();
+        assert!(
+            !ptr::eq(record, other),
+            "a record in use is never leased again"
+        );
+        drop(guard);
+        domain.end_lease(other);
+        let (a, b) = (domain.lease_record(), domain.lease_record());
+        assert!(
+            ptr::eq(a, record) || ptr::eq(b, record),
+            "the last guard returned the orphaned record"
+        );
+    }
+
+    #[test]
+    fn guards_beyond_the_slots_lease_records_of_their_own() {
+        let domain = Domain::new();
+        let record = domain.lease_record();
+        let guards: Vec<_> = (0..SLOTS + 3).map(|_| domain.guard_in(record)).collect();
+        assert_eq!(record.used.load(Relaxed), ALL_SLOTS);
+        assert!(guards.iter().filter(|g| g.lease == Lease::Guard).count() == 3);
+        drop(guards);
+        assert_eq!(record.used.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn the_reclaim_threshold_doubles_with_what_survives() {
+        let domain = Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pinned = {
+            let (p, b) = tracked(&domain, &drops);
+            (p, b)
+        };
+        let guard = domain.guard();
+        // SAFETY: fresh boxes, retired once.
+        unsafe { domain.retire(pinned.0, pinned.1) };
+        for _ in 0..10 * RECLAIM_BATCH {
+            let (p, b) = tracked(&domain, &drops);
+            // SAFETY: as above.
+            unsafe { domain.retire(p, b) };
+        }
+        // Everything but the pinned object was freed along the way.
+        assert!(domain.stats().pending <= RECLAIM_BATCH as u64);
+        drop(guard);
+        domain.reclaim();
+        assert_eq!(domain.stats().pending, 0);
+    }
+
+    #[test]
+    fn without_a_barrier_nothing_is_freed_and_the_deferral_is_counted() {
+        let domain = Domain::new();
+        if fences() != ASYMMETRIC {
+            return; // the symmetric scheme needs no process-wide barrier
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        domain.fail_barriers.store(3, Relaxed);
+        let (p, b) = tracked(&domain, &drops);
+        // SAFETY: fresh box, retired once.
+        unsafe { domain.retire(p, b) };
+        domain.reclaim();
+        let stats = domain.stats();
+        domain.fail_barriers.store(1, Relaxed);
+        domain.reclaim();
+        let fallback = domain.stats();
+        domain.fail_barriers.store(0, Relaxed);
+        assert_eq!(drops.load(Relaxed), 1, "freed once a barrier worked again");
+        assert!(stats.deferred >= 1 && stats.freed == 0, "{stats:?}");
+        assert!(fallback.barrier_fallbacks >= 1, "{fallback:?}");
+    }
+}
