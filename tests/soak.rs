@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
 
-use agentcore_telemetry::primitives::arena_stats;
+use agentcore_telemetry::registry::self_metrics::arena_stats;
 use agentcore_telemetry::{
     Buckets, DistributedTracer, KeyValue, Registry, SpanKind, SpanStatus, SummaryConfig,
     TracerConfig,

@@ -284,6 +284,11 @@ impl MetricsCollector {
         config: CollectorConfig,
     ) -> Result<MetricsCollector, Error> {
         let m = BuiltinMetrics::register(&registry, config.max_series_per_family)?;
+        // The telemetry's own memory and reclamation metrics, unless the registry has them.
+        match registry.register_self_metrics() {
+            Ok(()) | Err(Error::DuplicateMetric { .. }) => {}
+            Err(e) => return Err(e),
+        }
         Ok(MetricsCollector {
             inner: Arc::new(Inner {
                 history: Mutex::new(History::new(config.history_capacity)),

@@ -179,6 +179,11 @@ impl SummaryConfig {
         Ok(config)
     }
 
+    /// Words of the slot arena a summary with this configuration takes per series.
+    pub(crate) fn arena_words(&self) -> usize {
+        EXTREMES + 2 * (self.age_buckets as usize + 1)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |reason: String| Err(Error::InvalidSummaryConfig { reason });
         if let Some(q) = self.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
@@ -280,7 +285,7 @@ impl Summary {
     /// A new, unregistered summary.
     pub fn new(config: SummaryConfig) -> Result<Summary, Error> {
         config.validate()?;
-        let words = EXTREMES + 2 * (config.age_buckets as usize + 1);
+        let words = config.arena_words();
         Ok(Summary {
             inner: Arc::new(SummaryInner {
                 config,

@@ -66,6 +66,11 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 /// The default cardinality cap of a family: label sets beyond it go to the overflow series.
 pub const DEFAULT_MAX_SERIES: usize = 16_384;
 
+/// The share of the slot arena one family may take: its cardinality cap is lowered so that its
+/// series' words stay within `capacity / ARENA_SHARE` (at the default 2^26-word arena, 1 024
+/// summaries), so no single family can exhaust the arena for every other metric of the process.
+pub const ARENA_SHARE: usize = 16;
+
 /// The smallest table (slots).
 #[cfg(not(agentcore_loom))]
 const MIN_SLOTS: usize = 16;
@@ -520,6 +525,12 @@ impl<M: Metric> Family<M> {
         domain: &'static Domain,
     ) -> Family<M> {
         let table = Box::new(Table::new(MIN_SLOTS, domain.era()));
+        let words = M::arena_words(&config);
+        let mut max_series = max_series.max(1);
+        if words > 0 {
+            let share = crate::sync::slots::global().map_or(0, |a| a.capacity() / ARENA_SHARE);
+            max_series = max_series.min(share / words.next_power_of_two()).max(1);
+        }
         Family {
             inner: Arc::new(FamilyInner {
                 desc,
@@ -530,7 +541,7 @@ impl<M: Metric> Family<M> {
                 writer: Mutex::new(0),
                 len: AtomicUsize::new(0),
                 generation: AtomicU64::new(0),
-                max_series: max_series.max(1),
+                max_series,
                 overflow: OnceLock::new(),
                 overflowed: AtomicU64::new(0),
                 overflow_counter: OnceLock::new(),
@@ -572,7 +583,8 @@ impl<M: Metric> Family<M> {
         self.len() == 0 && self.inner.overflow.get().is_none()
     }
 
-    /// The cardinality cap.
+    /// The cardinality cap: the one asked for at registration, lowered if needed so that the
+    /// family's series fit in its share of the slot arena (see [`ARENA_SHARE`]).
     pub fn max_series(&self) -> usize {
         self.inner.max_series
     }
@@ -701,8 +713,14 @@ impl<M: Metric> Family<M> {
             if inner.len.load(Relaxed) >= inner.max_series {
                 return self.fold_into_overflow();
             }
-            if let Insert::Full = self.insert_locked(hash, values, || M::create(&inner.config))? {
-                return self.fold_into_overflow();
+            match self.insert_locked(hash, values, || M::create(&inner.config)) {
+                // The arena is exhausted (other families took it): fold, counted, rather than
+                // lose the record; an error only if the overflow series cannot exist either.
+                Ok(Insert::Full) | Err(Error::SlotArenaExhausted) => {
+                    return self.fold_into_overflow()
+                }
+                Ok(Insert::Added | Insert::Exists) => {}
+                Err(e) => return Err(e),
             }
             // Inserted now, or by another thread while we waited for the writer mutex; unless a
             // removal raced us, it is there.

@@ -10,6 +10,7 @@
 
 pub mod family;
 pub mod name;
+pub mod self_metrics;
 
 use std::any::Any;
 use std::fmt::Debug;
@@ -20,7 +21,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 pub use family::{
-    Family, LabelValues, Series, SeriesRef, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
+    Family, LabelValues, Series, SeriesRef, ARENA_SHARE, DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE,
 };
 
 use crate::exposition::float::format_go_float;
@@ -126,6 +127,12 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
         let _ = config;
         Ok(())
     }
+    /// Words of the slot arena one series takes (0 for metrics that keep their value elsewhere).
+    #[doc(hidden)]
+    fn arena_words(config: &Self::Config) -> usize {
+        let _ = config;
+        0
+    }
 }
 
 impl Metric for Counter {
@@ -133,6 +140,9 @@ impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     fn create(_: &()) -> Result<Self, Error> {
         Counter::new()
+    }
+    fn arena_words(_: &()) -> usize {
+        2
     }
 }
 
@@ -184,6 +194,9 @@ impl Metric for Histogram {
     fn create(buckets: &Buckets) -> Result<Self, Error> {
         Histogram::new(buckets.clone())
     }
+    fn arena_words(buckets: &Buckets) -> usize {
+        buckets.bounds().len() + 2
+    }
 }
 
 impl sealed::EncodeSeries for Histogram {
@@ -214,6 +227,9 @@ impl Metric for Summary {
     fn validate(config: &SummaryConfig) -> Result<(), Error> {
         config.validate()
     }
+    fn arena_words(config: &SummaryConfig) -> usize {
+        config.arena_words()
+    }
 }
 
 impl sealed::EncodeSeries for Summary {
@@ -240,6 +256,42 @@ trait RegisteredFamily: Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// `# HELP` and `# TYPE` of a family.
+fn write_header(out: &mut String, desc: &Descriptor) {
+    out.push_str("# HELP ");
+    out.push_str(&desc.name);
+    out.push(' ');
+    escape_help(out, &desc.help);
+    out.push_str("\n# TYPE ");
+    out.push_str(&desc.name);
+    out.push(' ');
+    out.push_str(desc.kind.type_keyword());
+    out.push('\n');
+}
+
+/// A metric without labels whose value a function returns at scrape time (client_golang's
+/// `GaugeFunc` / `CounterFunc`): for values another part of the program already keeps.
+struct FnFamily {
+    desc: Descriptor,
+    read: Box<dyn Fn() -> f64 + Send + Sync>,
+}
+
+impl RegisteredFamily for FnFamily {
+    fn desc(&self) -> &Descriptor {
+        &self.desc
+    }
+
+    fn encode(&self, out: &mut String, _: &mut Scratch) {
+        write_header(out, &self.desc);
+        sample_start(out, &self.desc.name, "", "", None);
+        value_f64(out, (self.read)());
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 impl<M: Metric> RegisteredFamily for Family<M> {
     fn desc(&self) -> &Descriptor {
         self.descriptor()
@@ -250,15 +302,7 @@ impl<M: Metric> RegisteredFamily for Family<M> {
             return;
         }
         let desc = self.descriptor();
-        out.push_str("# HELP ");
-        out.push_str(&desc.name);
-        out.push(' ');
-        escape_help(out, &desc.help);
-        out.push_str("\n# TYPE ");
-        out.push_str(&desc.name);
-        out.push(' ');
-        out.push_str(desc.kind.type_keyword());
-        out.push('\n');
+        write_header(out, desc);
         self.for_each_series(|series| {
             series
                 .metric()
@@ -271,9 +315,10 @@ impl<M: Metric> RegisteredFamily for Family<M> {
     }
 }
 
-/// The default cardinality cap of a summary family: a summary series keeps about 15 KiB of bucket
-/// counts per recording thread (see [`primitives::summary`](crate::primitives::summary)), so its
-/// families are capped lower than the others' [`DEFAULT_MAX_SERIES`].
+/// The default cardinality cap of a summary family: a summary series takes 4 096 words of the slot
+/// arena (32 KiB of address space per block, resident only for the buckets its values touch; see
+/// [`primitives::summary`](crate::primitives::summary)), so its families are capped lower than the
+/// others' [`DEFAULT_MAX_SERIES`]; it is also the most one family's [`ARENA_SHARE`] holds.
 pub const DEFAULT_MAX_SUMMARY_SERIES: usize = 1_024;
 
 /// Options for registering a family beyond name, help and labels.
@@ -371,22 +416,98 @@ impl Registry {
     ) -> Result<Family<M>, Error> {
         let desc = Self::descriptor::<M>(name, help, label_names)?;
         M::validate(&config)?;
+        self.insert_family(name, M::KIND, || {
+            let family = Family::<M>::new(
+                Arc::new(desc),
+                config,
+                options.max_series,
+                Some(self.inner.overflow.clone()),
+            );
+            (Arc::new(family.clone()), family)
+        })
+    }
+
+    /// Under the writer mutex: refuses a name whose samples clash with a registered family's,
+    /// otherwise builds the family and publishes the list with it, sorted by name.
+    fn insert_family<T>(
+        &self,
+        name: &str,
+        kind: MetricKind,
+        build: impl FnOnce() -> (Arc<dyn RegisteredFamily>, T),
+    ) -> Result<T, Error> {
         let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.inner.families.load_full();
-        if let Some(clash) = Self::clash(&current, name, M::KIND) {
+        if let Some(clash) = Self::clash(&current, name, kind) {
             return Err(Error::DuplicateMetric { name: clash });
         }
-        let family = Family::<M>::new(
-            Arc::new(desc),
-            config,
-            options.max_series,
-            Some(self.inner.overflow.clone()),
-        );
+        let (registered, handle) = build();
         let mut next = (*current).clone();
         let at = next.partition_point(|f| *f.desc().name < *name);
-        next.insert(at, Arc::new(family.clone()));
+        next.insert(at, registered);
         self.inner.families.store(Arc::new(next));
-        Ok(family)
+        Ok(handle)
+    }
+
+    /// Registers a gauge without labels whose value `read` returns at each scrape (for a value
+    /// kept elsewhere: a queue's length, a pool's size). `read` runs on the scraping thread; keep
+    /// it fast and non-blocking.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let registry = Registry::new();
+    /// let queue = Arc::new(AtomicUsize::new(3));
+    /// let q = queue.clone();
+    /// registry
+    ///     .gauge_fn("queue_depth", "Jobs waiting.", move || q.load(Ordering::Relaxed) as f64)
+    ///     .unwrap();
+    /// assert!(registry.encode_text().contains("queue_depth 3\n"));
+    /// queue.store(5, Ordering::Relaxed);
+    /// assert!(registry.encode_text().contains("queue_depth 5\n"));
+    /// ```
+    pub fn gauge_fn(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<(), Error> {
+        self.register_fn::<Gauge>(name, help, Box::new(read))
+    }
+
+    /// Registers a counter without labels whose value `read` returns at each scrape (it must
+    /// never decrease, like any counter). See [`Registry::gauge_fn`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter_fn("boots_total", "Boots.", || 1.0).unwrap();
+    /// assert!(registry.encode_text().contains("# TYPE boots_total counter\nboots_total 1\n"));
+    /// ```
+    pub fn counter_fn(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<(), Error> {
+        self.register_fn::<Counter>(name, help, Box::new(read))
+    }
+
+    fn register_fn<M: Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        read: Box<dyn Fn() -> f64 + Send + Sync>,
+    ) -> Result<(), Error> {
+        let desc = Self::descriptor::<M>(name, help, &[])?;
+        self.insert_family(name, M::KIND, || {
+            (
+                Arc::new(FnFamily { desc, read }) as Arc<dyn RegisteredFamily>,
+                (),
+            )
+        })
     }
 
     /// The family named `name` if it exists with exactly this type, label names and
