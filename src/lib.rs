@@ -31,6 +31,9 @@ mod sync;
 
 pub mod agent;
 pub mod error;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod export;
 pub mod exposition;
 pub mod primitives;
 pub mod propagation;
