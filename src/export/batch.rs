@@ -200,6 +200,7 @@ impl BatchSpanProcessor {
             source,
             exporter,
             config,
+            cut_short: None,
         };
         let drop_timeout = worker.config.drop_timeout;
         let thread = std::thread::Builder::new()
@@ -408,6 +409,8 @@ struct Worker<S, E> {
     source: S,
     exporter: E,
     config: BatchConfig,
+    /// The error of an export that was under way when the shutdown came.
+    cut_short: Option<ExportError>,
 }
 
 /// What the thread found in the control block.
@@ -446,7 +449,15 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             let now = Instant::now();
             let batch = self.config.max_export_batch_size;
             if pending >= batch || (pending > 0 && now >= next_export) {
-                self.export_batch(now + self.config.export_timeout);
+                let done = self.export_batch(now + self.config.export_timeout);
+                // An export a shutdown cut short belongs to the shutdown's result.
+                if let Some((_, outcome)) = done {
+                    if outcome.failed + outcome.rejected > 0
+                        && self.shared.lock().shutdown_deadline.is_some()
+                    {
+                        self.cut_short = outcome.error;
+                    }
+                }
                 next_export = Instant::now() + self.config.schedule_delay;
                 last_look = (Instant::now(), self.source.pending());
                 continue;
@@ -582,7 +593,8 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     /// The shutdown: a last flush by `deadline`, the exporter's shutdown, then whatever
     /// still waits counted as dropped; tells the handle the thread is done.
     fn finish(mut self, deadline: Instant) {
-        let error = self.export_all(deadline);
+        let flushed = self.export_all(deadline);
+        let error = self.cut_short.take().or(flushed);
         // What is left of the deadline (closing a connection does not wait anyway).
         self.exporter.shutdown(&Deadline::at(deadline));
         loop {
