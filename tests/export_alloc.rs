@@ -36,7 +36,7 @@ fn encoding_spans_and_requests_allocates_nothing_once_warm() {
     for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
         let mut encoder = OtlpEncoder::new(protocol, &resource);
         let mut body = Vec::new();
-        let mut round = |encoder: &mut OtlpEncoder, body: &mut Vec<u8>| {
+        let round = |encoder: &mut OtlpEncoder, body: &mut Vec<u8>| {
             for _ in 0..512 {
                 encoder.add(&view);
             }

@@ -449,7 +449,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             let now = Instant::now();
             let batch = self.config.max_export_batch_size;
             if pending >= batch || (pending > 0 && now >= next_export) {
-                let done = self.export_batch(now + self.config.export_timeout);
+                let done = self.export_batch(batch, now + self.config.export_timeout);
                 // An export a shutdown cut short belongs to the shutdown's result.
                 if let Some((_, outcome)) = done {
                     if outcome.failed + outcome.rejected > 0
@@ -525,15 +525,11 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         pending
     }
 
-    /// Drains one batch into the exporter and exports it by `deadline`. Returns the number
+    /// Drains one batch (at most `max` spans) into the exporter and exports it by `deadline`. Returns the number
     /// of spans and the outcome (`None` when nothing was waiting).
-    fn export_batch(&mut self, deadline: Instant) -> Option<(usize, ExportOutcome)> {
+    fn export_batch(&mut self, max: usize, deadline: Instant) -> Option<(usize, ExportOutcome)> {
         let exporter = &mut self.exporter;
-        let drained = self
-            .source
-            .drain(self.config.max_export_batch_size, &mut |span| {
-                exporter.add(span)
-            });
+        let drained = self.source.drain(max, &mut |span| exporter.add(span));
         let metrics = &self.shared.metrics;
         metrics.dropped(DropReason::Overwritten, drained.lost);
         if drained.visited == 0 {
@@ -565,29 +561,33 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         Some((n, outcome))
     }
 
-    /// Exports batch after batch until nothing waits or `deadline` passes. Returns the
-    /// first error (rejections and failures), [`ExportError::Timeout`] if spans were left.
+    /// Exports the spans waiting now, batch after batch, until they are all exported or
+    /// `deadline` passes (spans that arrive meanwhile are left for later: a flush under a
+    /// steady stream of spans still ends). Returns the first error (rejections and
+    /// failures), [`ExportError::Timeout`] if spans of the flush were left.
     fn export_all(&mut self, deadline: Instant) -> Option<ExportError> {
         let mut error = None;
-        loop {
-            self.look();
+        let mut remaining = self.look();
+        while remaining > 0 {
             if Instant::now() >= deadline {
-                if self.source.pending() > 0 {
-                    error.get_or_insert(ExportError::Timeout);
-                }
-                return error;
+                error.get_or_insert(ExportError::Timeout);
+                break;
             }
             let export_deadline = deadline.min(Instant::now() + self.config.export_timeout);
-            match self.export_batch(export_deadline) {
-                None => return error,
-                Some((_, outcome)) => {
+            let max = remaining.min(self.config.max_export_batch_size);
+            match self.export_batch(max, export_deadline) {
+                None => break,
+                Some((n, outcome)) => {
+                    remaining = remaining.saturating_sub(n);
                     if outcome.failed > 0 || outcome.rejected > 0 {
                         let e = outcome.error.unwrap_or(ExportError::Timeout);
                         error.get_or_insert(e);
                     }
                 }
             }
+            self.look();
         }
+        error
     }
 
     /// The shutdown: a last flush by `deadline`, the exporter's shutdown, then whatever
