@@ -140,8 +140,22 @@ impl Shared {
     }
 }
 
-/// The batch span processor: a handle to the exporter thread. See the [module
-/// documentation](self) for the thread model, the export rules and the deadlines.
+/// The batch span processor: a handle to the exporter thread, which drains a
+/// [`SpanSource`] into a [`SpanExporter`] by the OpenTelemetry batch span processor's rules.
+///
+/// * **When it exports**: when `max_export_batch_size` spans wait, when `schedule_delay` has
+///   passed since the last export and any span waits, and on [`force_flush`](Self::force_flush)
+///   and [`shutdown`](Self::shutdown). Never two exports at once (one thread does them all).
+/// * **Thread**: one OS thread, `agentcore-span-export`; no async runtime. Recording threads
+///   never wake it: it looks at the source when a batch should be full by the arrival rate
+///   it observed, at least every `max_poll_interval` (50 ms).
+/// * **Bounded queue**: more than `max_queue_size` waiting spans drops the oldest beyond it,
+///   counted (`queue_full`); spans the source overwrote first are counted (`overwritten`).
+/// * **Deadlines**: each export gets `min(now + export_timeout, flush or shutdown
+///   deadline)`, and a shutdown brings the running export's deadline forward;
+///   `force_flush(t)` and `shutdown(t)` return by `now + t` whatever the collector does.
+/// * **Accounting**: every span ends up in exactly one of exported, rejected, failed and
+///   dropped ([`ExportStats::accounted`]).
 ///
 /// ```
 /// use agentcore_telemetry::export::{

@@ -355,8 +355,14 @@ impl Reader<'_> {
 }
 
 impl ExportConfig {
-    /// Reads the `OTEL_*` variables of the process environment; see the [module
-    /// documentation](self) for what is ignored (with a warning) and what is refused.
+    /// Reads the `OTEL_*` variables of the process environment ([`VARIABLES`]). An empty
+    /// variable counts as unset. An invalid value (a number that does not parse or is out of
+    /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
+    /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default, as the
+    /// specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
+    /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, the remote
+    /// samplers, an `https://` endpoint: no TLS in this build) or an endpoint that is not a
+    /// URL is refused: the error names the variable.
     ///
     /// ```
     /// use agentcore_telemetry::export::ExportConfig;

@@ -17,7 +17,7 @@
 //!
 //! * **The queue is the span log.** Recording threads write finished spans into it and
 //!   nothing else; they never learn an exporter exists. The exporter thread drains it
-//!   through [`SpanSource`] (module [`source`](SpanSource) documents the exactly-once
+//!   through [`SpanSource`] (whose documentation states the exactly-once
 //!   contract), encoding each span straight from the borrowed record into a reused buffer
 //!   ([`otlp::OtlpEncoder`]): no clone, no per-span allocation.
 //! * **The batch span processor** ([`BatchSpanProcessor`], [`BatchConfig`]) follows the

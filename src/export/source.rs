@@ -2,23 +2,7 @@
 //! [`ExportSpan`] view it hands to exporters, and [`MemorySpanSource`], a bounded in-memory
 //! source for tests and for programs that build their own records.
 //!
-//! # The contract
-//!
-//! The span log is the queue: recording threads only ever write finished spans into it (no
-//! notification, no lock, no allocation for the exporter's sake), and the exporter thread
-//! reads them lazily, through `&mut self` methods that only it calls:
-//!
-//! * [`SpanSource::pending`] estimates how many finished spans wait to be visited. It is
-//!   called on every wake of the exporter thread, so it must be cheap (a few atomic loads).
-//! * [`SpanSource::drain`] visits up to `max` of them, oldest first, handing each to the
-//!   callback as an [`ExportSpan`] that borrows the record in place (no clone). The callback
-//!   encodes it and returns; it never blocks.
-//! * **Exactly once.** Every span written into the source is, over the source's life, either
-//!   visited by exactly one `drain` call or counted exactly once in a [`Drained::lost`]
-//!   (overwritten before the exporter reached it). That is what lets the processor account
-//!   for every span: `exported + dropped + failed + rejected = submitted`.
-//! * A span that is still open (its slot claimed but not published) is not pending; a source
-//!   may stop a drain at it and return fewer than `max` spans.
+//! The contract between the span log and the exporter thread is on [`SpanSource`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -140,9 +124,33 @@ pub struct Drained {
     pub lost: u64,
 }
 
-/// A queue of finished spans that the exporter thread drains; see the [module
-/// documentation](self) for the exactly-once contract. The span log implements it (the
-/// tracer hands its spans over through nothing else), and so does [`MemorySpanSource`].
+/// A queue of finished spans that the exporter thread drains: the span log implements it
+/// (the tracer hands its spans over through nothing else), and so does
+/// [`MemorySpanSource`].
+///
+/// # Contract
+///
+/// Recording threads only ever write finished spans into the source (no notification, no
+/// lock, no allocation for the exporter's sake); the exporter thread, the only caller of
+/// these methods, reads them lazily:
+///
+/// * [`pending`](Self::pending) estimates how many finished spans wait to be visited. It is
+///   called on every wake of the exporter thread (every few milliseconds under load, at
+///   least every `max_poll_interval`), so it must be cheap: a few atomic loads.
+/// * [`drain`](Self::drain) visits up to `max` of them, oldest first, handing each to the
+///   callback as an [`ExportSpan`] that borrows the record in place (no clone). The
+///   callback encodes the span and returns (about a microsecond); it never blocks. While it
+///   runs the source may keep the slot from being overwritten (a recorder that meets the
+///   slot then treats it as busy).
+/// * **Exactly once.** Every span written into the source is, over the source's life,
+///   either visited by exactly one `drain` call or counted exactly once in one
+///   [`Drained::lost`] (overwritten before the exporter reached it). This is what lets the
+///   processor account for every span: `exported + rejected + failed + dropped =
+///   submitted`.
+/// * A span still open (its slot claimed, not yet published) is not pending; a source may
+///   stop a drain at it and return fewer than `max` spans.
+/// * `pending` must not count spans already lost, so that `pending() == 0` after a drain
+///   that returned fewer than asked means "caught up".
 ///
 /// ```
 /// use agentcore_telemetry::export::{Drained, ExportSpan, SpanSource};

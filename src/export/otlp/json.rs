@@ -21,13 +21,15 @@ use super::proto::{kind_number, status_number};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Appends `bytes` (an id: at most 16) as a quoted lowercase hex string, in one copy.
 fn put_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.push(b'"');
-    for &b in bytes {
-        buf.push(HEX[usize::from(b >> 4)]);
-        buf.push(HEX[usize::from(b & 15)]);
+    let mut out = [b'"'; 34];
+    let n = bytes.len().min(16);
+    for (i, &b) in bytes[..n].iter().enumerate() {
+        out[1 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[2 + 2 * i] = HEX[usize::from(b & 15)];
     }
-    buf.push(b'"');
+    buf.extend_from_slice(&out[..2 * n + 2]);
 }
 
 /// Appends `s` as a JSON string (RFC 8259 escaping: `"`, `\` and control characters).

@@ -85,29 +85,36 @@ fn put_fixed32(buf: &mut Vec<u8>, field: u32, v: u32) {
     }
 }
 
-/// Starts a nested message in field `field`: writes the tag and reserves one length byte.
+/// Starts a nested message in field `field`: writes the tag and reserves `width` length
+/// bytes (1 for small messages, 2 for a span, whose body is usually 128 bytes to 16 KiB).
 /// Returns the mark [`end`] needs.
 #[inline]
-fn begin(buf: &mut Vec<u8>, field: u32) -> usize {
+fn begin(buf: &mut Vec<u8>, field: u32, width: usize) -> usize {
     put_tag(buf, field, LEN);
-    buf.push(0);
+    buf.resize(buf.len() + width, 0);
     buf.len()
 }
 
-/// Ends the nested message started at `mark`: writes its length, shifting the body right
-/// when the length needs more than the one reserved byte.
+/// Ends the nested message started at `mark` with `width` reserved length bytes: writes
+/// its length, shifting the body when the length's varint is not `width` bytes long.
 #[inline]
-fn end(buf: &mut Vec<u8>, mark: usize) {
+fn end(buf: &mut Vec<u8>, mark: usize, width: usize) {
     let len = buf.len() - mark;
-    if len < 0x80 {
+    if width == 1 && len < 0x80 {
         buf[mark - 1] = len as u8;
         return;
     }
     let n = varint_len(len as u64);
-    buf.resize(buf.len() + n - 1, 0);
-    buf.copy_within(mark..mark + len, mark + n - 1);
+    let start = mark - width;
+    if n > width {
+        buf.resize(buf.len() + n - width, 0);
+        buf.copy_within(mark..mark + len, start + n);
+    } else if n < width {
+        buf.copy_within(mark..mark + len, start + n);
+        buf.truncate(start + n + len);
+    }
     let mut v = len as u64;
-    for b in &mut buf[mark - 1..mark - 1 + n] {
+    for b in &mut buf[start..start + n] {
         *b = (v as u8 & 0x7f) | if v >= 0x80 { 0x80 } else { 0 };
         v >>= 7;
     }
@@ -115,7 +122,7 @@ fn end(buf: &mut Vec<u8>, mark: usize) {
 
 /// `AnyValue` (common.proto): string 1, bool 2, int 3, double 4. Always writes the member.
 fn put_any_value(buf: &mut Vec<u8>, field: u32, value: &Value) {
-    let m = begin(buf, field);
+    let m = begin(buf, field, 1);
     match value {
         Value::Str(s) => put_len_field(buf, 1, s.as_bytes()),
         Value::Bool(b) => {
@@ -132,15 +139,15 @@ fn put_any_value(buf: &mut Vec<u8>, field: u32, value: &Value) {
             buf.extend_from_slice(&f.to_bits().to_le_bytes());
         }
     }
-    end(buf, m);
+    end(buf, m, 1);
 }
 
 /// `KeyValue` (common.proto): key 1, value 2.
 fn put_key_value(buf: &mut Vec<u8>, field: u32, kv: &KeyValue) {
-    let m = begin(buf, field);
+    let m = begin(buf, field, 1);
     put_str(buf, 1, &kv.key);
     put_any_value(buf, 2, &kv.value);
-    end(buf, m);
+    end(buf, m, 1);
 }
 
 /// The attributes as repeated `KeyValue` in `field`.
@@ -173,7 +180,7 @@ pub(crate) fn status_number(status: SpanStatus) -> u64 {
 /// Appends one span as a `ScopeSpans.spans` entry (field 2, length-prefixed `Span`).
 pub(crate) fn encode_span(buf: &mut Vec<u8>, span: &ExportSpan<'_>) {
     let r = span.record;
-    let m = begin(buf, 2);
+    let m = begin(buf, 2, 2);
     put_len_field(buf, 1, &r.trace_id.to_u128().to_be_bytes());
     put_len_field(buf, 2, &r.span_id.to_u64().to_be_bytes());
     put_str(buf, 3, span.trace_state);
@@ -187,32 +194,32 @@ pub(crate) fn encode_span(buf: &mut Vec<u8>, span: &ExportSpan<'_>) {
     put_attributes(buf, 9, &r.attributes);
     put_uint(buf, 10, u64::from(r.dropped_attributes_count));
     for event in &r.events {
-        let e = begin(buf, 11);
+        let e = begin(buf, 11, 1);
         put_fixed64(buf, 1, event.time_unix_nano);
         put_str(buf, 2, &event.name);
         put_attributes(buf, 3, &event.attributes);
         put_uint(buf, 4, u64::from(event.dropped_attributes_count));
-        end(buf, e);
+        end(buf, e, 1);
     }
     put_uint(buf, 12, u64::from(r.dropped_events_count));
     for link in &r.links {
-        let l = begin(buf, 13);
+        let l = begin(buf, 13, 1);
         put_len_field(buf, 1, &link.trace_id.to_u128().to_be_bytes());
         put_len_field(buf, 2, &link.span_id.to_u64().to_be_bytes());
         put_attributes(buf, 4, &link.attributes);
         put_uint(buf, 5, u64::from(link.dropped_attributes_count));
         // flags (6): the link's trace flags are not recorded, so "unknown" (0, omitted).
-        end(buf, l);
+        end(buf, l, 1);
     }
     put_uint(buf, 14, u64::from(r.dropped_links_count));
     if r.status != SpanStatus::Unset || !r.status_message.is_empty() {
-        let s = begin(buf, 15);
+        let s = begin(buf, 15, 1);
         put_str(buf, 2, &r.status_message);
         put_uint(buf, 3, status_number(r.status));
-        end(buf, s);
+        end(buf, s, 1);
     }
     put_fixed32(buf, 16, span.otlp_flags());
-    end(buf, m);
+    end(buf, m, 2);
 }
 
 /// A `Resource` message body: attributes 1.
@@ -392,11 +399,14 @@ mod tests {
 
     #[test]
     fn nested_lengths_grow_when_the_body_is_long() {
-        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+        for (len, width) in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000]
+            .into_iter()
+            .flat_map(|l| [(l, 1), (l, 2)])
+        {
             let mut buf = vec![0xAA];
-            let m = begin(&mut buf, 3);
+            let m = begin(&mut buf, 3, width);
             buf.extend(std::iter::repeat_n(7u8, len));
-            end(&mut buf, m);
+            end(&mut buf, m, width);
             let mut r = Reader { buf: &buf[1..] };
             match r.next() {
                 Ok(Some((3, Field::Bytes(b)))) => {
