@@ -130,7 +130,8 @@ fn shutdown_counts_what_it_could_not_export_as_dropped() {
     assert!(wait_until(Duration::from_secs(2), || p.stats().inflight == 512));
     let started = Instant::now();
     let result = p.shutdown(Duration::from_millis(300));
-    assert!(started.elapsed() <= Duration::from_millis(320));
+    // (150 ms of scheduling slack on a loaded 2-core machine, against a 30 s stall)
+    assert!(started.elapsed() <= Duration::from_millis(450));
     assert_eq!(result, Err(ExportError::Timeout));
     let stats = p.stats();
     // The stalled batch failed at the deadline; a second batch got what was left of it or

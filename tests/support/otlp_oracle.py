@@ -338,7 +338,8 @@ def serve(port_file, log_path, script_path):
     """Answers request N with script[N] (then 200): {"status": 200} | {"status": 200,
     "rejected": 2, "message": ".."} | {"status": 400, "message": ".."} | {"status": 429,
     "retry_after": "1"} | {"status": 503, "retry_after_date_in": 1} | {"delay": 2.5, ...} |
-    {"action": "reset"} | {"action": "close"} | {"action": "hang"}. Logs one JSON line per
+    {"action": "reset"} | {"action": "close"} | {"action": "hang"} | {"action": "raw",
+    "bytes": ".."} | {"action": "big_body", "size": N}. Logs one JSON line per
     request: its arrival time, path, headers, size, decoded content or decode error."""
     with open(script_path) as f:
         script = json.load(f)
@@ -370,6 +371,7 @@ def serve(port_file, log_path, script_path):
             entry = {
                 "index": index,
                 "time": arrived,
+                "client_port": self.client_address[1],
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body_len": len(body),
@@ -391,6 +393,18 @@ def serve(port_file, log_path, script_path):
                 return
             if action == "close":
                 self.close_connection = True
+                return
+            if action == "raw":
+                # Exactly these bytes as the response (chunked bodies, odd framing).
+                self.wfile.write(step["bytes"].encode("latin-1"))
+                self.wfile.flush()
+                return
+            if action == "big_body":
+                out = b"\xff" * step["size"]  # not protobuf, not JSON
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
                 return
             if action == "hang":
                 time.sleep(step.get("seconds", 3600))
