@@ -228,3 +228,37 @@ fn every_span_is_accounted_for_under_concurrent_producers() {
     assert_eq!(stats.exported, exporter.spans().len() as u64);
     assert!(exporter.batches().iter().all(|&b| b <= 7));
 }
+
+#[test]
+fn concurrent_flushes_each_keep_their_own_deadline() {
+    let source = MemorySpanSource::new(64);
+    let exporter = InMemorySpanExporter::new();
+    // The first (scheduled) export stalls; both flushes arrive while it runs.
+    exporter.script([MemoryAnswer::Stall(Duration::from_millis(600))]);
+    let config = BatchConfig {
+        schedule_delay: Duration::from_millis(10),
+        ..BatchConfig::default()
+    };
+    let p = Arc::new(BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap());
+    let r = record();
+    source.push(r.clone());
+    assert!(wait_until(Duration::from_secs(2), || p.stats().inflight == 1));
+    source.push(r);
+    let long = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            p.force_flush(Duration::from_secs(5))
+        })
+    };
+    let started = Instant::now();
+    // The short flush gives up at its deadline; the long one, asked later, is not held to
+    // the short one's deadline.
+    assert_eq!(
+        p.force_flush(Duration::from_millis(100)),
+        Err(ExportError::Timeout)
+    );
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert_eq!(long.join().unwrap(), Ok(()));
+    assert_eq!(exporter.spans().len(), 2);
+}

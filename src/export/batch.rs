@@ -113,7 +113,7 @@ struct Control {
     /// Flush requests made / completed (tickets).
     flush_requested: u64,
     flush_done: u64,
-    /// The earliest deadline of the pending flush requests.
+    /// The latest deadline of the pending flush requests.
     flush_deadline: Option<Instant>,
     /// The result of the latest completed flush.
     flush_result: Option<ExportError>,
@@ -253,9 +253,11 @@ impl BatchSpanProcessor {
         c.flush_requested += 1;
         let ticket = c.flush_requested;
         let thread_deadline = early(deadline, timeout);
+        // The thread works until the latest deadline of the flushes waiting; each caller
+        // still returns by its own.
         c.flush_deadline = Some(
             c.flush_deadline
-                .map_or(thread_deadline, |d| d.min(thread_deadline)),
+                .map_or(thread_deadline, |d| d.max(thread_deadline)),
         );
         self.shared.wake.notify_all();
         loop {

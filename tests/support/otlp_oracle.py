@@ -398,6 +398,7 @@ def serve(port_file, log_path, script_path):
                 # Exactly these bytes as the response (chunked bodies, odd framing).
                 self.wfile.write(step["bytes"].encode("latin-1"))
                 self.wfile.flush()
+                self.close_connection = step.get("close", False)
                 return
             if action == "big_body":
                 out = b"\xff" * step["size"]  # not protobuf, not JSON

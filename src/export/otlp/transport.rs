@@ -261,6 +261,14 @@ impl HttpClient {
             }
             self.buf.drain(..parsed.head_len);
             read_body(conn, &mut self.buf, &mut self.body, &parsed, deadline)?;
+            let mut parsed = parsed;
+            if parsed.content_length.is_none()
+                && !parsed.chunked
+                && !matches!(parsed.status, 204 | 304)
+            {
+                // A close-delimited body: the connection is done.
+                parsed.close = true;
+            }
             if parsed.gzip {
                 let mut out = Vec::new();
                 let mut dec =
