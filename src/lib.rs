@@ -8,7 +8,9 @@
 //! * [`primitives`]: the metric types ([`Counter`], [`Gauge`], [`Histogram`], [`Summary`],
 //!   [`Info`]) and the per-thread slot arena they record into;
 //! * [`registry`]: label families, series maps, cardinality caps and the [`Registry`];
-//! * [`encoder`]: the hand-written Prometheus text encoder behind [`Registry::encode_text`].
+//! * [`encoder`]: the hand-written Prometheus text encoder behind [`Registry::encode_text`];
+//! * `export` (feature `otlp`): span export by OTLP/HTTP, its batch span processor and the
+//!   `OTEL_*` configuration.
 //!
 //! ```
 //! use agentcore_telemetry::Registry;
@@ -31,6 +33,9 @@ mod sync;
 
 pub mod agent;
 pub mod error;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod export;
 pub mod exposition;
 pub mod primitives;
 pub mod propagation;
@@ -69,7 +74,8 @@ pub use tracer::{
     doctest,
     feature = "http-server",
     feature = "serde",
-    feature = "system-monitor"
+    feature = "system-monitor",
+    feature = "otlp"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

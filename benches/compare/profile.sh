@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instruction counts per operation of agentcore-telemetry's hot paths under callgrind (repeatable,
 # unlike timings on a shared machine), with a breakdown of the inlined code by source file.
-#   bash benches/compare/profile.sh [floor_load_store] [counter_inc] [labeled_inc] [histogram_observe] [span_basic]
+#   bash benches/compare/profile.sh [floor_load_store] [counter_inc] [labeled_inc] [histogram_observe] [span_basic] [encode_span_proto] [encode_span_json]
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v valgrind >/dev/null || { echo "profile.sh needs valgrind (apt-get install valgrind)"; exit 1; }
@@ -15,7 +15,7 @@ ir() {
 }
 base=$(ir "$out/none" none)
 workloads=("$@")
-[ ${#workloads[@]} -eq 0 ] && workloads=(floor_load_store counter_inc labeled_inc histogram_observe span_basic)
+[ ${#workloads[@]} -eq 0 ] && workloads=(floor_load_store counter_inc labeled_inc histogram_observe span_basic encode_span_proto encode_span_json)
 for w in "${workloads[@]}"; do
   total=$(ir "$out/$w" "$w")
   echo "== $w: $(( (total - base) / N )) instructions per operation (N = $N, set-up baseline subtracted)"

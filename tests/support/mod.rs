@@ -7,4 +7,6 @@ pub mod agent;
 pub mod alloc;
 pub mod exposition;
 pub mod mem;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod prometheus;

@@ -9,6 +9,8 @@
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
 //! `labeled_inc`, `histogram_observe`, `span_basic` (start + 2 attributes + event + finish),
+//! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
+//! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
 //! `none` (set-up only, the baseline to subtract).
 
 use std::hint::black_box;
@@ -34,6 +36,20 @@ fn span_basic(t: &agentcore_telemetry::DistributedTracer, n: u64) {
         span.set_attribute("attempt", 1i64);
         span.add_event("checkpoint", []);
         t.finish_span(span, SpanStatus::Ok, None);
+    }
+}
+
+#[inline(never)]
+fn encode_span(
+    encoder: &mut agentcore_telemetry::export::otlp::OtlpEncoder,
+    span: &agentcore_telemetry::export::ExportSpan<'_>,
+    n: u64,
+) {
+    for i in 0..n {
+        black_box(&mut *encoder).add(black_box(span));
+        if i % 512 == 511 {
+            encoder.clear();
+        }
     }
 }
 
@@ -102,7 +118,32 @@ fn main() {
     // Warm: first use leases this thread's block.
     c.inc();
     h.observe(1.0);
+    // The record span_basic makes, as the exporter would see it, and warm encoders (their
+    // buffers grown to a batch).
+    let record = {
+        use agentcore_telemetry::{SpanKind, SpanStatus};
+        let mut span = tracer.start_span("tool_execution", SpanKind::Internal, []);
+        span.set_attribute("tool_id", "calculator");
+        span.set_attribute("attempt", 1i64);
+        span.add_event("checkpoint", []);
+        let id = span.span_id();
+        tracer.finish_span(span, SpanStatus::Ok, None);
+        tracer.get_span_by_id(id).unwrap()
+    };
+    let view = agentcore_telemetry::export::ExportSpan::new(&record);
+    let resource = agentcore_telemetry::export::Resource::new("agent-runtime");
+    let mut encoders = [
+        agentcore_telemetry::export::otlp::Protocol::HttpProtobuf,
+        agentcore_telemetry::export::otlp::Protocol::HttpJson,
+    ]
+    .map(|p| agentcore_telemetry::export::otlp::OtlpEncoder::new(p, &resource));
+    for e in &mut encoders {
+        encode_span(e, &view, 512);
+    }
+    let [proto, json] = &mut encoders;
     match what.as_str() {
+        "encode_span_proto" => encode_span(proto, &view, n),
+        "encode_span_json" => encode_span(json, &view, n),
         "floor_load_store" => floor_load_store(&AtomicU64::new(0), n),
         "counter_inc" => counter_inc(&c, n),
         "labeled_inc" => labeled_inc(&f, &sets, n),

@@ -1,0 +1,783 @@
+//! Configuration by the standard `OTEL_*` environment variables (OpenTelemetry
+//! specification `configuration/sdk-environment-variables.md`, `protocol/exporter.md`,
+//! `resource/sdk.md`), every setting also a public field to override in code.
+//!
+//! The specification's rules, applied to the letter:
+//!
+//! * an empty variable is the same as an unset one;
+//! * an invalid value (a number that does not parse or is out of range, an unknown enum
+//!   value, a malformed header list) is **ignored with a warning**: the setting keeps its
+//!   default, and [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the
+//!   value and what is wrong;
+//! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
+//! * a value that is valid but names something this crate does not do — `grpc`,
+//!   `OTEL_TRACES_EXPORTER=zipkin`, the remote samplers, an `https://` endpoint (no TLS in
+//!   this build) — or an endpoint that is not a URL is **refused**: [`ExportConfig::from_env`]
+//!   returns that error, since any fallback would send spans somewhere the user did not ask.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use super::batch::{BatchConfig, BatchSpanProcessor};
+use super::console::ConsoleSpanExporter;
+use super::otlp::transport::Endpoint;
+use super::otlp::{Compression, OtlpHttpConfig, OtlpHttpExporter, Protocol, RetryPolicy};
+use super::resource::Resource;
+use super::source::SpanSource;
+
+/// Every environment variable [`ExportConfig::from_env`] reads.
+///
+/// ```
+/// assert!(agentcore_telemetry::export::VARIABLES.contains(&"OTEL_EXPORTER_OTLP_ENDPOINT"));
+/// ```
+pub const VARIABLES: &[&str] = &[
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+];
+
+/// A configuration value that was refused or ignored: which setting, what value, why.
+///
+/// ```
+/// use agentcore_telemetry::export::ExportConfig;
+/// let err = ExportConfig::from_lookup(|name| {
+///     (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_string())
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
+/// assert!(err.to_string().starts_with("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable (or code setting) at fault.
+    pub variable: Cow<'static, str>,
+    /// The value it had.
+    pub value: String,
+    /// What is wrong, and what happens instead.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        variable: impl Into<Cow<'static, str>>,
+        value: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            variable: variable.into(),
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where spans go (`OTEL_TRACES_EXPORTER`).
+///
+/// ```
+/// use agentcore_telemetry::export::TracesExporter;
+/// assert_eq!(TracesExporter::default(), TracesExporter::Otlp);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TracesExporter {
+    /// OTLP/HTTP to the configured endpoint (`otlp`, the default).
+    #[default]
+    Otlp,
+    /// OTLP JSON lines on standard output (`console` or `otlp/stdout`).
+    Console,
+    /// No export (`none`).
+    None,
+}
+
+/// The head sampler asked for (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
+///
+/// The tracer's [`Sampler`](crate::Sampler) is parent-based with a trace-id ratio for root
+/// spans; [`root_ratio`](Self::root_ratio) and [`parent_based`](Self::parent_based) say what
+/// to give it.
+///
+/// ```
+/// use agentcore_telemetry::export::SamplerChoice;
+/// assert_eq!(SamplerChoice::default(), SamplerChoice::ParentBasedAlwaysOn);
+/// assert_eq!(SamplerChoice::ParentBasedTraceIdRatio(0.25).root_ratio(), 0.25);
+/// assert!(!SamplerChoice::AlwaysOff.parent_based());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum SamplerChoice {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio` with its ratio.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on` (the default).
+    #[default]
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio` with its ratio.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl SamplerChoice {
+    /// The fraction of root spans to sample.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::SamplerChoice;
+    /// assert_eq!(SamplerChoice::AlwaysOn.root_ratio(), 1.0);
+    /// ```
+    pub fn root_ratio(&self) -> f64 {
+        match *self {
+            SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => 1.0,
+            SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => 0.0,
+            SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r,
+        }
+    }
+
+    /// Whether a span with a parent follows the parent's decision.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::SamplerChoice;
+    /// assert!(SamplerChoice::ParentBasedAlwaysOff.parent_based());
+    /// ```
+    pub fn parent_based(&self) -> bool {
+        matches!(
+            self,
+            SamplerChoice::ParentBasedAlwaysOn
+                | SamplerChoice::ParentBasedAlwaysOff
+                | SamplerChoice::ParentBasedTraceIdRatio(_)
+        )
+    }
+}
+
+/// Everything span export needs, from the environment or code.
+///
+/// ```
+/// use agentcore_telemetry::export::{ExportConfig, TracesExporter};
+/// use std::collections::HashMap;
+///
+/// let env: HashMap<&str, &str> = [
+///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+///     ("OTEL_SERVICE_NAME", "agent-runtime"),
+///     ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+/// ]
+/// .into();
+/// let from_env = ExportConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+/// let config = from_env.config;
+/// assert_eq!(config.endpoint, "http://collector:4318/v1/traces");
+/// assert_eq!(config.service_name.as_deref(), Some("agent-runtime"));
+/// assert_eq!(config.exporter, TracesExporter::Otlp);
+/// // The bad delay is ignored (default kept) and reported.
+/// assert_eq!(config.batch.schedule_delay.as_millis(), 5000);
+/// assert_eq!(from_env.warnings[0].variable, "OTEL_BSP_SCHEDULE_DELAY");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportConfig {
+    /// `OTEL_SDK_DISABLED=true`: no export (and, for the tracer, no recording).
+    pub disabled: bool,
+    /// `OTEL_TRACES_EXPORTER`.
+    pub exporter: TracesExporter,
+    /// The URL spans are POSTed to: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, or `http://localhost:4318/v1/traces`.
+    pub endpoint: String,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`.
+    pub protocol: Protocol,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION`.
+    pub compression: Compression,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`, percent-decoded.
+    pub headers: Vec<(String, String)>,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT`: the longest one export may take (10 s).
+    pub timeout: Duration,
+    /// Retries of failed requests (no standard variable).
+    pub retry: RetryPolicy,
+    /// `OTEL_SERVICE_NAME`, else `service.name` from `OTEL_RESOURCE_ATTRIBUTES`.
+    pub service_name: Option<String>,
+    /// The other `OTEL_RESOURCE_ATTRIBUTES`, percent-decoded, in order.
+    pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub sampler: SamplerChoice,
+    /// `OTEL_BSP_*`.
+    pub batch: BatchConfig,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            disabled: false,
+            exporter: TracesExporter::Otlp,
+            endpoint: "http://localhost:4318/v1/traces".into(),
+            protocol: Protocol::HttpProtobuf,
+            compression: Compression::None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            service_name: None,
+            resource_attributes: Vec::new(),
+            sampler: SamplerChoice::default(),
+            batch: BatchConfig::default(),
+        }
+    }
+}
+
+/// A configuration read from the environment, with the values that were ignored.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "the warnings name environment variables whose values were ignored"]
+pub struct FromEnv {
+    /// The configuration.
+    pub config: ExportConfig,
+    /// One entry per ignored value (the setting kept its default).
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Why [`ExportConfig::start`] did not start an exporter.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting the exporter cannot use.
+    Config(ConfigError),
+    /// The operating system refused the exporter thread.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "span export not started: {e}"),
+            StartError::Spawn(e) => write!(f, "span export not started: no thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The largest integer setting accepted (the specification's 2³¹ − 1).
+const MAX_INT: u64 = (1 << 31) - 1;
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    warnings: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    /// The variable's value, `None` when unset or empty.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The signal-specific variable if set, else the general one (name, value).
+    fn get_either(
+        &self,
+        traces: &'static str,
+        general: &'static str,
+    ) -> Option<(&'static str, String)> {
+        self.get(traces)
+            .map(|v| (traces, v))
+            .or_else(|| self.get(general).map(|v| (general, v)))
+    }
+
+    fn warn(&mut self, name: &'static str, value: &str, reason: impl Into<String>) {
+        self.warnings.push(ConfigError::new(name, value, reason));
+    }
+
+    /// A non-negative integer in `0..=2^31-1`.
+    fn int(&mut self, name: &'static str, value: &str, what: &str) -> Option<u64> {
+        match value.trim().parse::<u64>() {
+            Ok(n) if n <= MAX_INT => Some(n),
+            _ => {
+                self.warn(
+                    name,
+                    value,
+                    format!("{what} must be an integer from 0 to 2147483647; the default is used"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration in milliseconds (`OTEL_*` Duration type).
+    fn millis(&mut self, name: &'static str, default: Duration) -> Duration {
+        match self.get(name) {
+            None => default,
+            Some(v) => self
+                .int(name, &v, "a duration in milliseconds")
+                .map_or(default, Duration::from_millis),
+        }
+    }
+
+    /// A timeout in milliseconds, 0 meaning "no limit" (`OTEL_*` Timeout type).
+    fn timeout(&mut self, name: &'static str, value: &str, default: Duration) -> Duration {
+        match self.int(name, value, "a timeout in milliseconds") {
+            None => default,
+            // "Indefinite": the specification allows a very long time instead.
+            Some(0) => Duration::from_millis(u64::from(u32::MAX)),
+            Some(n) => Duration::from_millis(n),
+        }
+    }
+
+    /// A positive size.
+    fn size(&mut self, name: &'static str, default: usize) -> usize {
+        match self.get(name) {
+            None => default,
+            Some(v) => match self.int(name, &v, "a size") {
+                Some(0) => {
+                    self.warn(name, &v, "must be positive; the default is used");
+                    default
+                }
+                Some(n) => n as usize,
+                None => default,
+            },
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Reads the `OTEL_*` variables of the process environment ([`VARIABLES`]). An empty
+    /// variable counts as unset. An invalid value (a number that does not parse or is out of
+    /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
+    /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default, as the
+    /// specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
+    /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, the remote
+    /// samplers, an `https://` endpoint: no TLS in this build) or an endpoint that is not a
+    /// URL is refused: the error names the variable.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::ExportConfig;
+    /// let from_env = ExportConfig::from_env();
+    /// # let _ = from_env;
+    /// ```
+    pub fn from_env() -> Result<FromEnv, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (a map in tests, the environment in
+    /// [`from_env`](Self::from_env)).
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{ExportConfig, TracesExporter};
+    /// let c = ExportConfig::from_lookup(|k| (k == "OTEL_TRACES_EXPORTER").then(|| "none".into())).unwrap();
+    /// assert_eq!(c.config.exporter, TracesExporter::None);
+    /// assert!(c.warnings.is_empty());
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<FromEnv, ConfigError> {
+        let mut r = Reader {
+            lookup: &lookup,
+            warnings: Vec::new(),
+        };
+        let mut c = ExportConfig::default();
+
+        if let Some(v) = r.get("OTEL_SDK_DISABLED") {
+            let t = v.trim();
+            if t.eq_ignore_ascii_case("true") {
+                c.disabled = true;
+            } else if !t.eq_ignore_ascii_case("false") {
+                r.warn(
+                    "OTEL_SDK_DISABLED",
+                    &v,
+                    "only \"true\" or \"false\" (any case) are booleans; treated as false",
+                );
+            }
+        }
+
+        if let Some(v) = r.get("OTEL_TRACES_EXPORTER") {
+            let items: Vec<String> = v
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let mut chosen: Option<TracesExporter> = None;
+            for item in &items {
+                let e = match item.as_str() {
+                    "otlp" => TracesExporter::Otlp,
+                    "console" | "otlp/stdout" => TracesExporter::Console,
+                    "none" => TracesExporter::None,
+                    "zipkin" | "jaeger" | "logging" => {
+                        return Err(ConfigError::new(
+                            "OTEL_TRACES_EXPORTER",
+                            &v,
+                            format!(
+                                "{item:?} is not supported; use otlp, console, otlp/stdout or none"
+                            ),
+                        ))
+                    }
+                    _ => {
+                        r.warn(
+                            "OTEL_TRACES_EXPORTER",
+                            &v,
+                            format!("unknown exporter {item:?} is ignored (known: otlp, console, otlp/stdout, none)"),
+                        );
+                        continue;
+                    }
+                };
+                match chosen {
+                    Some(prev) if prev != e => {
+                        return Err(ConfigError::new(
+                            "OTEL_TRACES_EXPORTER",
+                            &v,
+                            "names more than one exporter; this crate runs one at a time",
+                        ))
+                    }
+                    _ => chosen = Some(e),
+                }
+            }
+            if let Some(e) = chosen {
+                c.exporter = e;
+            }
+        }
+
+        if let Some(v) = r.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            let v = v.trim().to_owned();
+            c.endpoint = check_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, false)?;
+        } else if let Some(v) = r.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            let v = v.trim().to_owned();
+            c.endpoint = check_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v, true)?;
+        }
+
+        if let Some((name, v)) = r.get_either(
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ) {
+            for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let parsed = item
+                    .split_once('=')
+                    .ok_or_else(|| "is not key=value".to_owned())
+                    .and_then(|(k, val)| {
+                        let k = percent_decode(k.trim())?;
+                        let val = percent_decode(val.trim())?;
+                        super::otlp::validate_header(&k, &val)?;
+                        Ok((k, val))
+                    });
+                match parsed {
+                    Ok(h) => c.headers.push(h),
+                    Err(why) => r.warn(
+                        name,
+                        &v,
+                        format!("entry {item:?} {why}; that header is not sent"),
+                    ),
+                }
+            }
+        }
+
+        if let Some((name, v)) = r.get_either(
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ) {
+            c.timeout = r.timeout(name, &v, c.timeout);
+        }
+
+        if let Some((name, v)) = r.get_either(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ) {
+            match v.trim() {
+                "http/protobuf" => c.protocol = Protocol::HttpProtobuf,
+                "http/json" => c.protocol = Protocol::HttpJson,
+                "grpc" => {
+                    return Err(ConfigError::new(
+                        name,
+                        &v,
+                        "OTLP/gRPC is not supported; use http/protobuf (port 4318) or http/json",
+                    ))
+                }
+                _ => r.warn(
+                    name,
+                    &v,
+                    "unknown protocol (known: http/protobuf, http/json); http/protobuf is used",
+                ),
+            }
+        }
+
+        if let Some((name, v)) = r.get_either(
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ) {
+            match v.trim() {
+                "gzip" => c.compression = Compression::Gzip,
+                "none" => c.compression = Compression::None,
+                _ => r.warn(
+                    name,
+                    &v,
+                    "unknown compression (known: gzip, none); none is used",
+                ),
+            }
+        }
+
+        if let Some(v) = r.get("OTEL_RESOURCE_ATTRIBUTES") {
+            match parse_resource_attributes(&v) {
+                Ok(attrs) => {
+                    for (k, val) in attrs {
+                        if k == "service.name" {
+                            c.service_name = Some(val);
+                        } else if let Some(e) =
+                            c.resource_attributes.iter_mut().find(|(e, _)| *e == k)
+                        {
+                            e.1 = val;
+                        } else {
+                            c.resource_attributes.push((k, val));
+                        }
+                    }
+                }
+                Err(why) => r.warn(
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    &v,
+                    format!("{why}; the whole variable is ignored"),
+                ),
+            }
+        }
+        if let Some(v) = r.get("OTEL_SERVICE_NAME") {
+            // Beats service.name from OTEL_RESOURCE_ATTRIBUTES.
+            c.service_name = Some(v.trim().to_owned());
+        }
+
+        c.sampler = read_sampler(&mut r)?;
+
+        c.batch.schedule_delay = r.millis("OTEL_BSP_SCHEDULE_DELAY", c.batch.schedule_delay);
+        if let Some(v) = r.get("OTEL_BSP_EXPORT_TIMEOUT") {
+            c.batch.export_timeout =
+                r.timeout("OTEL_BSP_EXPORT_TIMEOUT", &v, c.batch.export_timeout);
+        }
+        c.batch.max_queue_size = r.size("OTEL_BSP_MAX_QUEUE_SIZE", c.batch.max_queue_size);
+        c.batch.max_export_batch_size = r.size(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            c.batch.max_export_batch_size,
+        );
+        if c.batch.max_export_batch_size > c.batch.max_queue_size {
+            let v = c.batch.max_export_batch_size.to_string();
+            r.warn(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                &v,
+                format!(
+                    "must be at most OTEL_BSP_MAX_QUEUE_SIZE ({}); that is used",
+                    c.batch.max_queue_size
+                ),
+            );
+            c.batch.max_export_batch_size = c.batch.max_queue_size;
+        }
+
+        Ok(FromEnv {
+            config: c,
+            warnings: r.warnings,
+        })
+    }
+
+    /// The resource: `service.name` (this configuration's, else `default_service_name`,
+    /// else `unknown_service:<executable>`), the SDK attributes, and the other resource
+    /// attributes.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::ExportConfig;
+    /// let c = ExportConfig::default();
+    /// assert_eq!(c.resource(Some("agentcore")).get("service.name"), Some("agentcore"));
+    /// ```
+    pub fn resource(&self, default_service_name: Option<&str>) -> Resource {
+        let name = match (&self.service_name, default_service_name) {
+            (Some(n), _) => n.clone(),
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => Resource::default_service_name(),
+        };
+        let mut r = Resource::new(name);
+        for (k, v) in &self.resource_attributes {
+            r.set(k.clone(), v.clone());
+        }
+        r
+    }
+
+    /// The OTLP/HTTP exporter settings this configuration describes.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::ExportConfig;
+    /// let otlp = ExportConfig::default().otlp_config(None);
+    /// assert_eq!(otlp.endpoint, "http://localhost:4318/v1/traces");
+    /// ```
+    pub fn otlp_config(&self, default_service_name: Option<&str>) -> OtlpHttpConfig {
+        OtlpHttpConfig {
+            endpoint: self.endpoint.clone(),
+            protocol: self.protocol,
+            compression: self.compression,
+            headers: self.headers.clone(),
+            timeout: self.timeout,
+            retry: self.retry.clone(),
+            resource: self.resource(default_service_name),
+            ..OtlpHttpConfig::default()
+        }
+    }
+
+    /// Starts the configured exporter on `source`: `Ok(None)` when export is disabled
+    /// (`OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{ExportConfig, MemorySpanSource, TracesExporter};
+    /// let config = ExportConfig { exporter: TracesExporter::None, ..Default::default() };
+    /// assert!(config.start(MemorySpanSource::new(8), None).unwrap().is_none());
+    /// ```
+    pub fn start<S: SpanSource + 'static>(
+        &self,
+        source: S,
+        default_service_name: Option<&str>,
+    ) -> Result<Option<BatchSpanProcessor>, StartError> {
+        if self.disabled {
+            return Ok(None);
+        }
+        let processor = match self.exporter {
+            TracesExporter::None => return Ok(None),
+            TracesExporter::Otlp => {
+                let exporter = OtlpHttpExporter::new(self.otlp_config(default_service_name))
+                    .map_err(StartError::Config)?;
+                BatchSpanProcessor::start(source, exporter, self.batch.clone())
+            }
+            TracesExporter::Console => BatchSpanProcessor::start(
+                source,
+                ConsoleSpanExporter::stdout(&self.resource(default_service_name)),
+                self.batch.clone(),
+            ),
+        };
+        processor.map(Some).map_err(StartError::Spawn)
+    }
+}
+
+/// Checks an endpoint; for the base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`) appends
+/// `v1/traces` with exactly one `/` between (protocol/exporter.md, Examples 1–3).
+fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String, ConfigError> {
+    let parsed = Endpoint::parse(value).map_err(|why| ConfigError::new(name, value, why))?;
+    if !base {
+        // Used as is; an empty path is "/" (Example 2), which the request line sends.
+        return Ok(value.to_owned());
+    }
+    if parsed.target.contains('?') {
+        return Err(ConfigError::new(
+            name,
+            value,
+            "a base endpoint must not have a query (the signal path is appended to it)",
+        ));
+    }
+    Ok(if value.ends_with('/') {
+        format!("{value}v1/traces")
+    } else {
+        format!("{value}/v1/traces")
+    })
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8.
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("has a bad percent escape at byte {i}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "percent-decodes to invalid UTF-8".to_owned())
+}
+
+/// `key1=value1,key2=value2`, percent-decoded; any malformed entry fails the whole list.
+fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for item in v.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let (k, val) = item
+            .split_once('=')
+            .ok_or_else(|| format!("entry {item:?} is not key=value"))?;
+        let k = percent_decode(k.trim()).map_err(|w| format!("key in {item:?} {w}"))?;
+        if k.is_empty() {
+            return Err(format!("entry {item:?} has an empty key"));
+        }
+        let val = percent_decode(val.trim()).map_err(|w| format!("value in {item:?} {w}"))?;
+        out.push((k, val));
+    }
+    Ok(out)
+}
+
+fn read_sampler(r: &mut Reader<'_>) -> Result<SamplerChoice, ConfigError> {
+    let Some(v) = r.get("OTEL_TRACES_SAMPLER") else {
+        return Ok(SamplerChoice::default());
+    };
+    let ratio = |r: &mut Reader<'_>| -> f64 {
+        match r.get("OTEL_TRACES_SAMPLER_ARG") {
+            None => 1.0,
+            Some(a) => match a.trim().parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => x,
+                _ => {
+                    r.warn(
+                        "OTEL_TRACES_SAMPLER_ARG",
+                        &a,
+                        "must be a ratio from 0 to 1; ignored (1.0 is used)",
+                    );
+                    1.0
+                }
+            },
+        }
+    };
+    Ok(match v.trim() {
+        "always_on" => SamplerChoice::AlwaysOn,
+        "always_off" => SamplerChoice::AlwaysOff,
+        "traceidratio" => SamplerChoice::TraceIdRatio(ratio(r)),
+        "parentbased_always_on" => SamplerChoice::ParentBasedAlwaysOn,
+        "parentbased_always_off" => SamplerChoice::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerChoice::ParentBasedTraceIdRatio(ratio(r)),
+        "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
+            return Err(ConfigError::new(
+                "OTEL_TRACES_SAMPLER",
+                &v,
+                "remote samplers are not supported; use always_on, always_off, traceidratio or their parentbased_ forms",
+            ))
+        }
+        _ => {
+            r.warn(
+                "OTEL_TRACES_SAMPLER",
+                &v,
+                "unknown sampler; parentbased_always_on is used",
+            );
+            SamplerChoice::default()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Cb%3D%20c").unwrap(), "a,b= c");
+        assert_eq!(percent_decode("%C3%A9").unwrap(), "é");
+        assert!(percent_decode("%zz").is_err());
+        assert!(percent_decode("%4").is_err());
+        assert!(percent_decode("%ff").is_err());
+    }
+}

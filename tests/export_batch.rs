@@ -1,0 +1,264 @@
+//! The batch span processor's rules, with the in-memory source and exporter: a full batch
+//! goes at once, a partial one after the schedule delay, a flush under a steady stream of
+//! spans still ends, shutdown counts what it leaves behind, overwritten spans are counted,
+//! and under concurrent producers every span is accounted for exactly once.
+#![cfg(feature = "otlp")]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::export::{
+    BatchConfig, BatchSpanProcessor, ExportError, InMemorySpanExporter, MemoryAnswer,
+    MemorySpanSource,
+};
+use agentcore_telemetry::{DistributedTracer, SpanKind, SpanRecord, TracerConfig};
+
+fn record() -> SpanRecord {
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let span = tracer.start_span("op", SpanKind::Internal, []);
+    let id = span.span_id();
+    span.end();
+    tracer.get_span_by_id(id).unwrap()
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+#[test]
+fn a_full_batch_is_exported_without_waiting_for_the_delay() {
+    let source = MemorySpanSource::new(4096);
+    let exporter = InMemorySpanExporter::new();
+    let config = BatchConfig {
+        schedule_delay: Duration::from_secs(60),
+        ..BatchConfig::default()
+    };
+    let p = BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap();
+    let r = record();
+    for _ in 0..511 {
+        source.push(r.clone());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        exporter.batches().is_empty(),
+        "511 spans: not a full batch yet"
+    );
+    source.push(r);
+    assert!(
+        wait_until(Duration::from_secs(2), || exporter.batches() == [512]),
+        "{:?}",
+        exporter.batches()
+    );
+    p.shutdown(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn a_partial_batch_waits_for_the_schedule_delay() {
+    let source = MemorySpanSource::new(64);
+    let exporter = InMemorySpanExporter::new();
+    let config = BatchConfig {
+        schedule_delay: Duration::from_millis(400),
+        ..BatchConfig::default()
+    };
+    let r = record();
+    let started = Instant::now();
+    let p = BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap();
+    for _ in 0..3 {
+        source.push(r.clone());
+    }
+    assert!(
+        wait_until(Duration::from_secs(3), || exporter.batches() == [3]),
+        "{:?}",
+        exporter.batches()
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(390), "{took:?}");
+    p.shutdown(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn a_flush_under_a_steady_stream_of_spans_ends() {
+    let source = MemorySpanSource::new(1 << 20);
+    let exporter = InMemorySpanExporter::new();
+    let config = BatchConfig {
+        max_queue_size: 1 << 20,
+        ..BatchConfig::default()
+    };
+    let p = BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (source, stop) = (source.clone(), Arc::clone(&stop));
+        let r = record();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                source.push(r.clone());
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    let result = p.force_flush(Duration::from_secs(10));
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    p.shutdown(Duration::from_secs(5)).unwrap();
+    let stats = p.stats();
+    assert_eq!(stats.accounted(), source.pushed(), "{stats:?}");
+}
+
+#[test]
+fn shutdown_counts_what_it_could_not_export_as_dropped() {
+    let source = MemorySpanSource::new(4096);
+    let exporter = InMemorySpanExporter::new();
+    exporter.script([MemoryAnswer::Stall(Duration::from_secs(30))]);
+    let r = record();
+    for _ in 0..1000 {
+        source.push(r.clone());
+    }
+    let p = BatchSpanProcessor::start(source.clone(), exporter.clone(), BatchConfig::default())
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(2), || p.stats().inflight == 512));
+    let started = Instant::now();
+    let result = p.shutdown(Duration::from_millis(300));
+    // (150 ms of scheduling slack on a loaded 2-core machine, against a 30 s stall)
+    assert!(started.elapsed() <= Duration::from_millis(450));
+    assert_eq!(result, Err(ExportError::Timeout));
+    let stats = p.stats();
+    // The stalled batch failed at the deadline; a second batch got what was left of it or
+    // none; the rest was dropped at shutdown.
+    assert_eq!(stats.failed, 512, "{stats:?}");
+    assert_eq!(stats.accounted(), 1000, "{stats:?}");
+    assert!(stats.dropped_shutdown > 0, "{stats:?}");
+    assert!(exporter.is_shut_down());
+    assert_eq!(
+        p.force_flush(Duration::from_secs(1)),
+        Err(ExportError::Shutdown)
+    );
+}
+
+#[test]
+fn spans_overwritten_before_export_are_counted() {
+    let source = MemorySpanSource::new(4);
+    let r = record();
+    for _ in 0..10 {
+        source.push(r.clone());
+    }
+    let exporter = InMemorySpanExporter::new();
+    let p = BatchSpanProcessor::start(source, exporter.clone(), BatchConfig::default()).unwrap();
+    p.force_flush(Duration::from_secs(2)).unwrap();
+    let stats = p.stats();
+    assert_eq!(
+        (stats.exported, stats.dropped_overwritten),
+        (4, 6),
+        "{stats:?}"
+    );
+    assert_eq!(exporter.spans().len(), 4);
+}
+
+#[test]
+fn failures_and_rejections_are_counted_and_reported_by_flush() {
+    let source = MemorySpanSource::new(64);
+    let exporter = InMemorySpanExporter::new();
+    exporter.script([
+        MemoryAnswer::Fail(ExportError::Http {
+            status: 400,
+            message: "bad".into(),
+        }),
+        MemoryAnswer::Reject(1),
+    ]);
+    let p = BatchSpanProcessor::start(source.clone(), exporter, BatchConfig::default()).unwrap();
+    let r = record();
+    source.push(r.clone());
+    source.push(r.clone());
+    let e = p.force_flush(Duration::from_secs(2)).unwrap_err();
+    assert_eq!(e.error_type(), "400");
+    source.push(r.clone());
+    source.push(r);
+    let e = p.force_flush(Duration::from_secs(2)).unwrap_err();
+    assert_eq!(e.error_type(), "rejected");
+    let stats = p.stats();
+    assert_eq!((stats.failed, stats.rejected, stats.exported), (2, 1, 1));
+    assert_eq!(stats.exports, 2);
+}
+
+/// Stress: four producers push into a small source while the processor drains it with
+/// small batches and a small queue; every span ends up counted exactly once.
+#[test]
+fn every_span_is_accounted_for_under_concurrent_producers() {
+    let source = MemorySpanSource::new(256);
+    let exporter = InMemorySpanExporter::new();
+    let config = BatchConfig {
+        max_queue_size: 100,
+        max_export_batch_size: 7,
+        schedule_delay: Duration::from_millis(1),
+        ..BatchConfig::default()
+    };
+    let p = BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap();
+    let r = record();
+    let producers: Vec<_> = (0..4)
+        .map(|_| {
+            let (source, r) = (source.clone(), r.clone());
+            std::thread::spawn(move || {
+                for i in 0..20_000 {
+                    source.push(r.clone());
+                    if i % 1000 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in producers {
+        t.join().unwrap();
+    }
+    p.shutdown(Duration::from_secs(10)).unwrap();
+    let stats = p.stats();
+    assert_eq!(source.pushed(), 80_000);
+    assert_eq!(stats.accounted(), 80_000, "{stats:?}");
+    assert_eq!(stats.exported, exporter.spans().len() as u64);
+    assert!(exporter.batches().iter().all(|&b| b <= 7));
+}
+
+#[test]
+fn concurrent_flushes_each_keep_their_own_deadline() {
+    let source = MemorySpanSource::new(64);
+    let exporter = InMemorySpanExporter::new();
+    // The first (scheduled) export stalls; both flushes arrive while it runs.
+    exporter.script([MemoryAnswer::Stall(Duration::from_millis(600))]);
+    let config = BatchConfig {
+        schedule_delay: Duration::from_millis(10),
+        ..BatchConfig::default()
+    };
+    let p = Arc::new(BatchSpanProcessor::start(source.clone(), exporter.clone(), config).unwrap());
+    let r = record();
+    source.push(r.clone());
+    assert!(wait_until(Duration::from_secs(2), || p.stats().inflight == 1));
+    source.push(r);
+    let long = {
+        let p = Arc::clone(&p);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            p.force_flush(Duration::from_secs(5))
+        })
+    };
+    let started = Instant::now();
+    // The short flush gives up at its deadline; the long one, asked later, is not held to
+    // the short one's deadline.
+    assert_eq!(
+        p.force_flush(Duration::from_millis(100)),
+        Err(ExportError::Timeout)
+    );
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert_eq!(long.join().unwrap(), Ok(()));
+    assert_eq!(exporter.spans().len(), 2);
+}

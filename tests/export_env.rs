@@ -1,0 +1,526 @@
+//! Configuration by the standard `OTEL_*` environment variables: one test per variable,
+//! valid and malformed values. Invalid values are ignored with a warning naming the
+//! variable (the specification's rule); unsupported ones (`grpc`, `zipkin`, `https://`
+//! without TLS, remote samplers) are refused with an error naming the variable. Nothing
+//! panics.
+#![cfg(feature = "otlp")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use agentcore_telemetry::export::otlp::{Compression, Protocol};
+use agentcore_telemetry::export::{
+    ConfigError, ExportConfig, FromEnv, SamplerChoice, TracesExporter, VARIABLES,
+};
+
+fn env(vars: &[(&str, &str)]) -> Result<FromEnv, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ExportConfig::from_lookup(|k| map.get(k).cloned())
+}
+
+fn ok(vars: &[(&str, &str)]) -> ExportConfig {
+    let r = env(vars).unwrap();
+    assert!(r.warnings.is_empty(), "{vars:?}: {:?}", r.warnings);
+    r.config
+}
+
+/// The value is ignored (default kept) with one warning naming `var`.
+fn ignored(vars: &[(&str, &str)], var: &str) -> ExportConfig {
+    let r = env(vars).unwrap_or_else(|e| panic!("{vars:?}: refused: {e}"));
+    assert_eq!(r.warnings.len(), 1, "{vars:?}: {:?}", r.warnings);
+    assert_eq!(r.warnings[0].variable, var);
+    assert!(r.warnings[0].to_string().starts_with(&format!("{var}=")));
+    r.config
+}
+
+fn refused(vars: &[(&str, &str)], var: &str) -> ConfigError {
+    let e = env(vars).expect_err("must be refused");
+    assert_eq!(e.variable, var, "{e}");
+    e
+}
+
+#[test]
+fn defaults_with_nothing_set() {
+    let c = ok(&[]);
+    assert_eq!(c, ExportConfig::default());
+    assert_eq!(c.endpoint, "http://localhost:4318/v1/traces");
+    assert_eq!(c.timeout, Duration::from_secs(10));
+    assert_eq!(c.batch.max_queue_size, 2048);
+    // Empty values are the same as unset ones.
+    let empty: Vec<(&str, &str)> = VARIABLES.iter().map(|v| (*v, "")).collect();
+    assert_eq!(ok(&empty), ExportConfig::default());
+}
+
+#[test]
+fn otel_sdk_disabled() {
+    assert!(ok(&[("OTEL_SDK_DISABLED", "true")]).disabled);
+    assert!(ok(&[("OTEL_SDK_DISABLED", "TRUE")]).disabled);
+    assert!(!ok(&[("OTEL_SDK_DISABLED", "false")]).disabled);
+    // Only "true" is true; anything else is false, with a warning.
+    assert!(!ignored(&[("OTEL_SDK_DISABLED", "1")], "OTEL_SDK_DISABLED").disabled);
+    assert!(!ignored(&[("OTEL_SDK_DISABLED", "yes")], "OTEL_SDK_DISABLED").disabled);
+}
+
+#[test]
+fn otel_traces_exporter() {
+    let e = |v| ok(&[("OTEL_TRACES_EXPORTER", v)]).exporter;
+    assert_eq!(e("otlp"), TracesExporter::Otlp);
+    assert_eq!(e("console"), TracesExporter::Console);
+    assert_eq!(e("otlp/stdout"), TracesExporter::Console);
+    assert_eq!(e("none"), TracesExporter::None);
+    assert_eq!(e(" OTLP , otlp "), TracesExporter::Otlp);
+    let c = ignored(
+        &[("OTEL_TRACES_EXPORTER", "carrier-pigeon")],
+        "OTEL_TRACES_EXPORTER",
+    );
+    assert_eq!(c.exporter, TracesExporter::Otlp);
+    refused(
+        &[("OTEL_TRACES_EXPORTER", "zipkin")],
+        "OTEL_TRACES_EXPORTER",
+    );
+    refused(
+        &[("OTEL_TRACES_EXPORTER", "otlp,console")],
+        "OTEL_TRACES_EXPORTER",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_endpoint() {
+    // Examples 1 and 3 of protocol/exporter.md: the signal path is appended, one '/'.
+    let e = |v| ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", v)]).endpoint;
+    assert_eq!(
+        e("http://collector:4318"),
+        "http://collector:4318/v1/traces"
+    );
+    assert_eq!(
+        e("http://collector:4318/"),
+        "http://collector:4318/v1/traces"
+    );
+    assert_eq!(
+        e("http://collector:4318/mypath"),
+        "http://collector:4318/mypath/v1/traces"
+    );
+    assert_eq!(e("http://[::1]:4318"), "http://[::1]:4318/v1/traces");
+    for bad in [
+        "collector:4318",
+        "http://",
+        "http://h:99999",
+        "ftp://h",
+        "http://h?x=1",
+    ] {
+        let err = refused(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        );
+        assert_eq!(err.value, bad);
+    }
+    let err = refused(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    );
+    assert!(err.reason.contains("TLS"), "{err}");
+}
+
+#[test]
+fn otel_exporter_otlp_traces_endpoint() {
+    // Used as is (Example 2), and it beats the general one.
+    let c = ok(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:4318/custom/path",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4318"),
+    ]);
+    assert_eq!(c.endpoint, "http://collector:4318/custom/path");
+    assert_eq!(
+        ok(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:4318"
+        )])
+        .endpoint,
+        "http://collector:4318"
+    );
+    refused(
+        &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url")],
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_headers() {
+    let c = ok(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "api-key=secret, x-scope=a%2Cb%3Dc,empty=",
+    )]);
+    assert_eq!(
+        c.headers,
+        [
+            ("api-key".to_string(), "secret".to_string()),
+            ("x-scope".into(), "a,b=c".into()),
+            ("empty".into(), "".into())
+        ]
+    );
+    // A malformed entry is skipped (and reported); the others are kept.
+    for bad in [
+        "novalue",
+        "bad name=x",
+        "x=%zz",
+        "x=a%0Db",
+        "host=evil",
+        "=v",
+    ] {
+        let c = ignored(
+            &[("OTEL_EXPORTER_OTLP_HEADERS", &format!("ok=1,{bad}"))],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        );
+        assert_eq!(c.headers, [("ok".to_string(), "1".to_string())], "{bad}");
+    }
+}
+
+#[test]
+fn otel_exporter_otlp_traces_headers() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=traces"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "a=general,b=general"),
+    ]);
+    assert_eq!(c.headers, [("a".to_string(), "traces".to_string())]);
+    ignored(
+        &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x")],
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_timeout() {
+    let t = |v| ok(&[("OTEL_EXPORTER_OTLP_TIMEOUT", v)]).timeout;
+    assert_eq!(t("2500"), Duration::from_millis(2500));
+    assert_eq!(
+        t("0"),
+        Duration::from_millis(u64::from(u32::MAX)),
+        "0 = no limit"
+    );
+    for bad in ["-1", "1.5", "10s", "99999999999"] {
+        let c = ignored(
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", bad)],
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        );
+        assert_eq!(c.timeout, Duration::from_secs(10), "{bad}");
+    }
+}
+
+#[test]
+fn otel_exporter_otlp_traces_timeout() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "900"),
+    ]);
+    assert_eq!(c.timeout, Duration::from_millis(700));
+    ignored(
+        &[("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon")],
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_protocol() {
+    let p = |v| ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", v)]).protocol;
+    assert_eq!(p("http/protobuf"), Protocol::HttpProtobuf);
+    assert_eq!(p("http/json"), Protocol::HttpJson);
+    let err = refused(
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    );
+    assert!(err.reason.contains("gRPC is not supported"), "{err}");
+    let c = ignored(
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")],
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    );
+    assert_eq!(c.protocol, Protocol::HttpProtobuf);
+}
+
+#[test]
+fn otel_exporter_otlp_traces_protocol() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ]);
+    assert_eq!(
+        c.protocol,
+        Protocol::HttpJson,
+        "the signal-specific one wins"
+    );
+    refused(
+        &[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")],
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    );
+}
+
+#[test]
+fn otel_exporter_otlp_compression() {
+    assert_eq!(
+        ok(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]).compression,
+        Compression::Gzip
+    );
+    assert_eq!(
+        ok(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "none")]).compression,
+        Compression::None
+    );
+    let c = ignored(
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    );
+    assert_eq!(c.compression, Compression::None);
+}
+
+#[test]
+fn otel_exporter_otlp_traces_compression() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+    ]);
+    assert_eq!(c.compression, Compression::Gzip);
+    ignored(
+        &[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "GZIP!")],
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    );
+}
+
+#[test]
+fn otel_service_name() {
+    let c = ok(&[
+        ("OTEL_SERVICE_NAME", "agent-runtime"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"),
+    ]);
+    assert_eq!(
+        c.service_name.as_deref(),
+        Some("agent-runtime"),
+        "it beats the attribute"
+    );
+    let r = c.resource(Some("code-default"));
+    assert_eq!(r.get("service.name"), Some("agent-runtime"));
+    // Unset: the code's default, else unknown_service:<executable>.
+    assert_eq!(
+        ok(&[]).resource(Some("agentcore")).get("service.name"),
+        Some("agentcore")
+    );
+    assert!(ok(&[])
+        .resource(None)
+        .get("service.name")
+        .unwrap()
+        .starts_with("unknown_service:export_env"));
+}
+
+#[test]
+fn otel_resource_attributes() {
+    let c = ok(&[(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "service.name=svc, deployment.environment.name=prod,team=a%2Cb%3Dc%20d,,",
+    )]);
+    assert_eq!(c.service_name.as_deref(), Some("svc"));
+    let r = c.resource(None);
+    assert_eq!(r.get("deployment.environment.name"), Some("prod"));
+    assert_eq!(r.get("team"), Some("a,b=c d"));
+    assert_eq!(r.get("telemetry.sdk.language"), Some("rust"));
+    // Any malformed entry: the whole variable is ignored, with one warning.
+    for bad in ["a=1,novalue", "a=1,=empty-key", "a=1,b=%zz", "a=1,b=%ff%fe"] {
+        let c = ignored(
+            &[("OTEL_RESOURCE_ATTRIBUTES", bad)],
+            "OTEL_RESOURCE_ATTRIBUTES",
+        );
+        assert!(c.resource_attributes.is_empty(), "{bad}");
+    }
+}
+
+#[test]
+fn otel_traces_sampler() {
+    let s = |v| ok(&[("OTEL_TRACES_SAMPLER", v)]).sampler;
+    assert_eq!(s("always_on"), SamplerChoice::AlwaysOn);
+    assert_eq!(s("always_off"), SamplerChoice::AlwaysOff);
+    assert_eq!(
+        s("parentbased_always_on"),
+        SamplerChoice::ParentBasedAlwaysOn
+    );
+    assert_eq!(
+        s("parentbased_always_off"),
+        SamplerChoice::ParentBasedAlwaysOff
+    );
+    assert_eq!(s("traceidratio"), SamplerChoice::TraceIdRatio(1.0));
+    assert_eq!(
+        s("parentbased_traceidratio"),
+        SamplerChoice::ParentBasedTraceIdRatio(1.0)
+    );
+    let c = ignored(
+        &[("OTEL_TRACES_SAMPLER", "sometimes")],
+        "OTEL_TRACES_SAMPLER",
+    );
+    assert_eq!(c.sampler, SamplerChoice::ParentBasedAlwaysOn);
+    for remote in ["jaeger_remote", "parentbased_jaeger_remote", "xray"] {
+        refused(&[("OTEL_TRACES_SAMPLER", remote)], "OTEL_TRACES_SAMPLER");
+    }
+}
+
+#[test]
+fn otel_traces_sampler_arg() {
+    let c = ok(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+    ]);
+    assert_eq!(c.sampler, SamplerChoice::ParentBasedTraceIdRatio(0.25));
+    assert_eq!(c.sampler.root_ratio(), 0.25);
+    // Only used with a ratio sampler.
+    assert_eq!(
+        ok(&[
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+            ("OTEL_TRACES_SAMPLER_ARG", "junk")
+        ])
+        .sampler,
+        SamplerChoice::AlwaysOn
+    );
+    // Invalid: ignored (as if unset: 1.0), reported.
+    for bad in ["1.5", "-0.1", "NaN", "half"] {
+        let c = ignored(
+            &[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", bad),
+            ],
+            "OTEL_TRACES_SAMPLER_ARG",
+        );
+        assert_eq!(c.sampler, SamplerChoice::TraceIdRatio(1.0), "{bad}");
+    }
+}
+
+#[test]
+fn otel_bsp_schedule_delay() {
+    assert_eq!(
+        ok(&[("OTEL_BSP_SCHEDULE_DELAY", "250")])
+            .batch
+            .schedule_delay,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        ok(&[("OTEL_BSP_SCHEDULE_DELAY", "0")]).batch.schedule_delay,
+        Duration::ZERO
+    );
+    for bad in ["-5", "5s", "2147483648"] {
+        let c = ignored(
+            &[("OTEL_BSP_SCHEDULE_DELAY", bad)],
+            "OTEL_BSP_SCHEDULE_DELAY",
+        );
+        assert_eq!(c.batch.schedule_delay, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn otel_bsp_export_timeout() {
+    assert_eq!(
+        ok(&[("OTEL_BSP_EXPORT_TIMEOUT", "1000")])
+            .batch
+            .export_timeout,
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        ok(&[("OTEL_BSP_EXPORT_TIMEOUT", "0")]).batch.export_timeout,
+        Duration::from_millis(u64::from(u32::MAX))
+    );
+    let c = ignored(
+        &[("OTEL_BSP_EXPORT_TIMEOUT", "x")],
+        "OTEL_BSP_EXPORT_TIMEOUT",
+    );
+    assert_eq!(c.batch.export_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn otel_bsp_max_queue_size() {
+    assert_eq!(
+        ok(&[("OTEL_BSP_MAX_QUEUE_SIZE", "4096")])
+            .batch
+            .max_queue_size,
+        4096
+    );
+    for bad in ["0", "-1", "lots"] {
+        let c = ignored(
+            &[("OTEL_BSP_MAX_QUEUE_SIZE", bad)],
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+        );
+        assert_eq!(c.batch.max_queue_size, 2048, "{bad}");
+    }
+}
+
+#[test]
+fn otel_bsp_max_export_batch_size() {
+    assert_eq!(
+        ok(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100")])
+            .batch
+            .max_export_batch_size,
+        100
+    );
+    let c = ignored(
+        &[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0")],
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    );
+    assert_eq!(c.batch.max_export_batch_size, 512);
+    // Must be at most the queue size: clamped, reported.
+    let c = ignored(
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"),
+        ],
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    );
+    assert_eq!(
+        (c.batch.max_queue_size, c.batch.max_export_batch_size),
+        (100, 100)
+    );
+}
+
+#[test]
+fn every_variable_survives_hostile_values() {
+    let hostile = [
+        "\u{0}",
+        "\r\n",
+        "%",
+        "=",
+        ",,,",
+        "🚀",
+        "9999999999999999999999999999",
+        "-0",
+        &"x".repeat(100_000),
+    ];
+    for var in VARIABLES {
+        for v in hostile {
+            // Refused or ignored with warnings: never a panic.
+            let _ = env(&[(var, v)]);
+        }
+    }
+}
+
+#[test]
+fn from_env_reads_the_process_environment_and_start_honours_it() {
+    // The only test in this binary that touches the process environment.
+    std::env::set_var("OTEL_TRACES_EXPORTER", "none");
+    std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "77");
+    let r = ExportConfig::from_env().unwrap();
+    std::env::remove_var("OTEL_TRACES_EXPORTER");
+    std::env::remove_var("OTEL_BSP_MAX_QUEUE_SIZE");
+    assert_eq!(r.config.exporter, TracesExporter::None);
+    assert_eq!(r.config.batch.max_queue_size, 77);
+    let source = agentcore_telemetry::export::MemorySpanSource::new(8);
+    assert!(r.config.start(source.clone(), None).unwrap().is_none());
+    let disabled = ExportConfig {
+        disabled: true,
+        ..ExportConfig::default()
+    };
+    assert!(disabled.start(source.clone(), None).unwrap().is_none());
+    // An endpoint set in code that the exporter cannot use is refused at start.
+    let bad = ExportConfig {
+        endpoint: "https://collector:4318/v1/traces".into(),
+        ..ExportConfig::default()
+    };
+    let err = bad.start(source, None).unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
