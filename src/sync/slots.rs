@@ -185,6 +185,41 @@ impl Region {
     fn base(&self) -> *const AtomicU64 {
         self.base.as_ptr()
     }
+
+    /// Zeroes words `start..start + len`. Whole pages are handed back to the system
+    /// (`MADV_DONTNEED`: they read as zero and cost no memory until written again), so freeing a
+    /// summary that a block never touched commits nothing; the rest is stored to.
+    fn zero(&self, start: usize, len: usize) {
+        debug_assert!(start + len <= self.len);
+        const PAGE_WORDS: usize = 4096 / std::mem::size_of::<AtomicU64>();
+        let (first, end) = (start.next_multiple_of(PAGE_WORDS), start + len);
+        let pages_end = end - end % PAGE_WORDS;
+        let mut stored = start..end;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if pages_end > first {
+            // SAFETY: the range is whole pages inside our own private anonymous mapping, and no
+            // live handle refers to any word in it (invariant 3), so dropping their contents
+            // (they read as zero afterwards) cannot lose a count.
+            let done = unsafe {
+                libc::madvise(
+                    self.base.as_ptr().add(first).cast(),
+                    (pages_end - first) * std::mem::size_of::<AtomicU64>(),
+                    libc::MADV_DONTNEED,
+                ) == 0
+            };
+            if done {
+                for i in start..first {
+                    // SAFETY: `i < start + len <= self.len`.
+                    unsafe { self.word_unchecked(i) }.store(0, Relaxed);
+                }
+                stored = pages_end..end;
+            }
+        }
+        for i in stored {
+            // SAFETY: `i < start + len <= self.len`.
+            unsafe { self.word_unchecked(i) }.store(0, Relaxed);
+        }
+    }
 }
 
 #[cfg(not(agentcore_loom))]
@@ -236,6 +271,12 @@ impl Region {
     /// `index < len` (checked anyway under loom).
     unsafe fn word_unchecked(&self, index: usize) -> &AtomicU64 {
         &self.words[index]
+    }
+
+    fn zero(&self, start: usize, len: usize) {
+        for w in &self.words[start..start + len] {
+            w.store(0, Relaxed);
+        }
     }
 }
 
@@ -447,9 +488,7 @@ impl Arena {
     /// The caller guarantees that no handle can write to `range` any more (invariant 3).
     pub(crate) fn free(&self, range: SlotRange) {
         for block in self.blocks() {
-            for i in 0..range.len() {
-                block.word(range.word(i)).store(0, Relaxed);
-            }
+            block.region.zero(range.start() as usize, range.len());
         }
         let mut buddy = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
         buddy.free(range.start, range.len.trailing_zeros());
@@ -904,6 +943,24 @@ mod tests {
         let again = arena.alloc(2).unwrap();
         assert_eq!(again, r, "the freed range is reused");
         assert_eq!(arena.read_u64(again.word(1)), 0);
+        arena.release(lease);
+    }
+
+    #[test]
+    fn a_freed_summary_sized_range_reads_zero_and_is_reused_from_zero() {
+        let arena = Arena::with_shape(2 * MAX_RANGE_WORDS, 1, 1).unwrap();
+        let r = arena.alloc(MAX_RANGE_WORDS).unwrap();
+        let (lease, block) = arena.lease().unwrap();
+        for i in 0..r.len() {
+            block.word(r.word(i)).store(i as u64 + 1, Relaxed);
+            arena.stripe_add_u64(0, r.word(i), 1);
+        }
+        arena.free(r);
+        let again = arena.alloc(MAX_RANGE_WORDS).unwrap();
+        assert_eq!(again, r);
+        let mut sums = vec![1; r.len()];
+        arena.read_range_u64(again, &mut sums);
+        assert!(sums.iter().all(|&s| s == 0), "whole pages and the rest read zero");
         arena.release(lease);
     }
 
