@@ -54,7 +54,6 @@ fn hang(_: &mut String) {
 }
 
 #[test]
-#[ignore = "reproduces issue 15: fails on the current server; enabled with the server that fixes it"]
 fn shutdown_returns_by_its_deadline_while_the_source_hangs() {
     let server = MetricsServer::start(config(), hang).unwrap();
     scrape_in_background(server.local_addr());
@@ -72,7 +71,6 @@ fn shutdown_returns_by_its_deadline_while_the_source_hangs() {
 }
 
 #[test]
-#[ignore = "reproduces issue 15: fails on the current server; enabled with the server that fixes it"]
 fn drop_returns_by_its_deadline_while_the_source_hangs() {
     let server = MetricsServer::start(config(), hang).unwrap();
     scrape_in_background(server.local_addr());
@@ -85,7 +83,6 @@ fn drop_returns_by_its_deadline_while_the_source_hangs() {
 }
 
 #[test]
-#[ignore = "reproduces issue 15: fails on the current server; enabled with the server that fixes it"]
 fn shutdown_returns_by_its_deadline_during_a_slow_encode() {
     let server = MetricsServer::start(config(), |out: &mut String| {
         std::thread::sleep(Duration::from_secs(6));

@@ -21,8 +21,9 @@ pub enum Kind {
     /// Sends a request line and then one more header line every 300 ms, never finishing the
     /// head; reconnects as soon as the server closes the connection.
     Slowloris,
-    /// Sends one scrape, reads the response, then keeps the connection open and silent;
-    /// reconnects (and scrapes once more) when the server closes it.
+    /// Sends one scrape, reads the response, then keeps the connection open and silent; when
+    /// the server closes it, comes back a second later (as a connection pool re-opens a
+    /// connection it next needs) and does the same.
     IdleKeepAlive,
     /// Scrapes back to back on a keep-alive connection, as fast as responses come;
     /// reconnects when the server closes it.
@@ -105,14 +106,24 @@ impl Adversary {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     };
-                    match kind {
-                        Kind::Slowloris => slowloris(conn, &tally).await,
-                        Kind::IdleKeepAlive => idle(conn, &tally).await,
-                        Kind::Greedy => greedy(conn, &tally).await,
-                    }
+                    let pause = match kind {
+                        Kind::Slowloris => {
+                            slowloris(conn, &tally).await;
+                            // Reconnect at once, but never spin on a server that refuses.
+                            Duration::from_millis(5)
+                        }
+                        Kind::IdleKeepAlive => {
+                            idle(conn, &tally).await;
+                            // Spread over 0.9-1.1 s, so the clients do not come back in step.
+                            Duration::from_millis(900 + (i as u64 * 7919) % 200)
+                        }
+                        Kind::Greedy => {
+                            greedy(conn, &tally).await;
+                            Duration::from_millis(5)
+                        }
+                    };
                     tally.closed_by_server.fetch_add(1, Relaxed);
-                    // Reconnect at once, but never spin on a server that refuses outright.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    tokio::time::sleep(pause).await;
                 }
             });
         }
