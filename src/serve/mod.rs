@@ -431,6 +431,7 @@ impl MetricsServer {
     ///     .source("a", |out: &mut String| out.push_str("a 1\n"))
     ///     .source("b", |out: &mut String| out.push_str("b 1\n"))
     ///     .start()?;
+    /// assert_eq!(server.stats().scrapes, 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn builder(config: ServerConfig) -> ServerBuilder {
