@@ -36,7 +36,9 @@ pub enum Error {
         /// The repeated label name.
         name: String,
     },
-    /// A second family with a name (or a derived sample name, such as `x_count`) already taken.
+    /// A second family with a name already taken in either exposition format: a sample name
+    /// (such as `x_count` of a histogram `x`), or an OpenMetrics family or sample name (a counter
+    /// `x_total` is the OpenMetrics family `x`).
     DuplicateMetric {
         /// The clashing name.
         name: String,

@@ -113,7 +113,9 @@ fn real_prometheus_ingests_the_collector_exactly() {
     let collector = full_collector();
     let exposition = collector.encode_text();
     let exporter = MetricsServer::start(
-        ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+        ServerConfig::default()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_self_metrics(false),
         collector.get_registry().clone(),
     )
     .expect("start exporter");

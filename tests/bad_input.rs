@@ -341,6 +341,75 @@ fn duplicate_registration_with_another_shape_is_refused() {
 }
 
 #[test]
+fn families_whose_names_clash_in_openmetrics_are_refused() {
+    let _g = serial();
+    // In OpenMetrics a counter `x_total` is the family `x` (samples `x_total`, `x_created`), an
+    // info `x_info` the family `x`, and histograms and summaries may write `_created`: family
+    // names must be unique and no family may produce another's sample name. Each pair is
+    // refused in both orders, naming the shared name, and the refusal leaves nothing behind.
+    type Make = fn(&Registry, &str) -> Result<(), Error>;
+    let counter: Make = |r, n| r.counter_family(n, "h", &[]).map(drop);
+    let gauge: Make = |r, n| r.gauge_family(n, "h", &[]).map(drop);
+    let histogram: Make = |r, n| {
+        r.histogram_family(n, "h", &[], Buckets::default())
+            .map(drop)
+    };
+    let summary: Make = |r, n| {
+        r.summary_family(n, "h", &[], SummaryConfig::default())
+            .map(drop)
+    };
+    let info: Make = |r, n| r.info_family(n, "h", &[]).map(drop);
+    let clashes: [(Make, &str, Make, &str, &str); 9] = [
+        (gauge, "x", counter, "x_total", "x"),
+        (counter, "x", counter, "x_total", "x"),
+        (counter, "jobs", gauge, "jobs_total", "jobs_total"),
+        (counter, "y", gauge, "y_created", "y_created"),
+        (histogram, "h", counter, "h_total", "h"),
+        (histogram, "lat", gauge, "lat_created", "lat_created"),
+        (summary, "s", gauge, "s_created", "s_created"),
+        (info, "build_info", gauge, "build", "build"),
+        (info, "v", gauge, "v_info", "v_info"),
+    ];
+    for (first, a, second, b, shared) in clashes {
+        for (make_1, name_1, make_2, name_2) in [(first, a, second, b), (second, b, first, a)] {
+            let r = Registry::new();
+            make_1(&r, name_1).unwrap();
+            let before = r.encode_text();
+            assert_eq!(
+                make_2(&r, name_2),
+                Err(Error::DuplicateMetric {
+                    name: shared.into()
+                }),
+                "{name_1} then {name_2}"
+            );
+            assert_eq!(r.encode_text(), before, "{name_1} then {name_2}");
+        }
+    }
+    // `get_or_register` refuses the same way, and names that only look alike are fine.
+    let r = Registry::new();
+    r.gauge_family("queue", "h", &[]).unwrap();
+    assert_eq!(
+        r.get_or_register::<Counter>("queue_total", "h", &[], (), FamilyOptions::default())
+            .unwrap_err(),
+        Error::DuplicateMetric {
+            name: "queue".into()
+        }
+    );
+    r.gauge_family("queue_total_max", "h", &[]).unwrap();
+    r.gauge_family("queue_totals", "h", &[]).unwrap();
+    r.counter_family("done_total", "h", &[]).unwrap();
+    r.gauge_family("done_total_created", "h", &[]).unwrap();
+    r.gauge_family("queue_info_x", "h", &[]).unwrap();
+    // The registry's own overflow counter is the OpenMetrics family
+    // `agentcore_telemetry_series_overflow`.
+    let own = OVERFLOW_METRIC.strip_suffix("_total").unwrap();
+    assert_eq!(
+        r.gauge_family(own, "h", &[]).unwrap_err(),
+        Error::DuplicateMetric { name: own.into() }
+    );
+}
+
+#[test]
 fn wrong_label_count_is_an_error_and_creates_nothing() {
     let _g = serial();
     let f = Fixture::new();

@@ -48,10 +48,13 @@ agent_errors_total{{msg="{ESCAPED_WIRE}"}} 2
     )
 }
 
+/// Serves [`exposition`] alone (without the server's own section, checked separately below).
 fn start_exporter() -> MetricsServer {
     let text = exposition();
     MetricsServer::start(
-        ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+        ServerConfig::default()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_self_metrics(false),
         move |out: &mut String| out.push_str(&text),
     )
     .expect("start exporter")
@@ -190,4 +193,51 @@ fn real_prometheus_scrapes_and_ingests_everything() {
     drop(prom);
     // The server process is gone (reaped by Drop).
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn promtool_and_prometheus_accept_the_servers_own_metrics() {
+    crate::require_prometheus!("promtool_and_prometheus_accept_the_servers_own_metrics");
+    let text = exposition();
+    let server =
+        MetricsServer::builder(ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()))
+            .source("main", move |out: &mut String| out.push_str(&text))
+            .best_effort_source("side \"car\"", |out: &mut String| {
+                out.push_str("# HELP side_items Items.\n# TYPE side_items gauge\nside_items 3\n")
+            })
+            .start()
+            .expect("start server");
+    let served = scrape(&server);
+    assert!(served.starts_with(&exposition()));
+    let own = &served[exposition().len()..];
+    assert!(
+        own.contains("agentcore_telemetry_http_requests_total{code=\"200\"}"),
+        "{own}"
+    );
+    let result = promtool_check_metrics(&served);
+    assert_eq!(result.exit_code, 0, "promtool: {result:#?}");
+    assert!(result.lint_warnings.is_empty(), "{result:#?}");
+
+    let prom = PrometheusServer::start(server.local_addr()).expect("start prometheus");
+    let target = prom.wait_for_target_up(Duration::from_secs(30));
+    assert_eq!(target.health, "up", "{target:#?}\n{}", prom.log());
+    // Prometheus's own scrapes are counted, gzip-coded (Prometheus asks for gzip), by code.
+    let ok = prom
+        .query_eventually(
+            r#"agentcore_telemetry_http_requests_total{code="200"} > 1"#,
+            Duration::from_secs(10),
+        )
+        .expect("query");
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    let overdue = prom
+        .query(r#"agentcore_telemetry_http_encodes_overdue{source="side \"car\""}"#)
+        .expect("query");
+    assert_eq!(overdue.len(), 1, "{overdue:?}");
+    assert_eq!(overdue[0].1, "0");
+    let buckets = prom
+        .query(
+            r#"agentcore_telemetry_http_encode_duration_seconds_bucket{source="main",le="+Inf"}"#,
+        )
+        .expect("query");
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
 }

@@ -103,7 +103,9 @@ fn series_refs_in_thread_locals_dropped_at_thread_exit_are_safe() {
                     HELD.with(|_| {}); // registered before the library's thread-locals
                     let key = format!("{}", t % 3);
                     fam.with_label_values(&[key.as_str()]).unwrap().inc();
-                    HELD.with(|h| *h.borrow_mut() = Some(fam.with_label_values(&["held"]).unwrap()));
+                    HELD.with(|h| {
+                        *h.borrow_mut() = Some(fam.with_label_values(&["held"]).unwrap())
+                    });
                     barrier.wait();
                     HELD.with(|h| h.borrow().as_ref().unwrap().inc());
                 })

@@ -1,18 +1,26 @@
-//! The `/metrics` exporter over real sockets: routing, headers, gzip, and hostile clients.
+//! The `/metrics` server over real sockets: routing, headers, gzip, HTTP/1.1's rules, hostile
+//! clients, the connection and in-flight limits, slow and hung sources, and its self-metrics.
 #![cfg(feature = "http-server")]
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use agentcore_telemetry::serve::{MetricsServer, ServerConfig, CONTENT_TYPE};
+use support::exposition::{parse, value};
 
 const EXPOSITION: &str = "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total{queue=\"a\"} 3\n# TYPE temp gauge\ntemp 21.5\n";
 
+/// Loopback, on a free port, without the server's own section (so that bodies compare exactly
+/// with the source's exposition).
 fn config() -> ServerConfig {
-    ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap())
+    ServerConfig::default()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_self_metrics(false)
 }
 
 fn start_fixed(config: ServerConfig) -> MetricsServer {
@@ -231,8 +239,8 @@ fn keep_alive_serves_several_scrapes_on_one_connection() {
 }
 
 #[test]
-fn slowloris_is_dropped_after_the_read_timeout_and_does_not_block_other_scrapes() {
-    let exporter = start_fixed(config().with_read_timeout(Duration::from_secs(1)));
+fn slowloris_gets_408_after_the_header_read_timeout_and_does_not_block_other_scrapes() {
+    let exporter = start_fixed(config().with_header_read_timeout(Duration::from_secs(1)));
     let addr = exporter.local_addr();
     // Half a request, then silence.
     let mut slow = TcpStream::connect(addr).unwrap();
@@ -248,17 +256,18 @@ fn slowloris_is_dropped_after_the_read_timeout_and_does_not_block_other_scrapes(
         "the other scrape waited for the slow client: {:?}",
         started.elapsed()
     );
-    // The stalled client is disconnected once the read timeout passes.
+    // The stalled client is answered 408 and disconnected once the timeout passes.
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut rest = Vec::new();
-    let _ = slow.read_to_end(&mut rest); // EOF or reset: either way the server closed it
+    let _ = slow.read_to_end(&mut rest);
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
-    assert!(rest.is_empty() || parse_reply(&rest).status == 408);
+    assert_eq!(parse_reply(&rest).status, 408);
+    assert_eq!(parse_reply(&rest).header("connection"), Some("close"));
     // A stalled half request is an error (an idle keep-alive connection is not: see below).
     wait_until("the slow client counted", || {
         exporter.stats().connection_errors == 1
@@ -269,20 +278,36 @@ fn slowloris_is_dropped_after_the_read_timeout_and_does_not_block_other_scrapes(
 }
 
 #[test]
-fn idle_connections_are_closed_after_the_read_timeout_without_counting_errors() {
-    let exporter = start_fixed(config().with_read_timeout(Duration::from_millis(500)));
+fn idle_connections_are_closed_after_their_timeouts_without_counting_errors() {
+    let exporter = start_fixed(
+        config()
+            .with_header_read_timeout(Duration::from_millis(300))
+            .with_idle_timeout(Duration::from_millis(600)),
+    );
     let addr = exporter.local_addr();
-    // One that never says anything, and one kept alive after a scrape.
+    // One that never says anything (closed after the header timeout: it owes its first
+    // request), and one kept alive after a scrape (closed after the idle timeout).
+    let started = Instant::now();
     let mut silent = TcpStream::connect(addr).unwrap();
     let mut kept = TcpStream::connect(addr).unwrap();
     kept.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
+    let mut closed_after = Vec::new();
     for conn in [&mut silent, &mut kept] {
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let mut bytes = Vec::new();
         let _ = conn.read_to_end(&mut bytes);
+        closed_after.push(started.elapsed());
     }
+    assert!(
+        closed_after[0] < Duration::from_millis(550),
+        "{closed_after:?}"
+    );
+    assert!(
+        closed_after[1] >= Duration::from_millis(550),
+        "{closed_after:?}"
+    );
     wait_until("both closed", || exporter.stats().active_connections == 0);
     let stats = exporter.stats();
     assert_eq!(stats.scrapes, 1);
@@ -333,7 +358,7 @@ fn client_that_does_not_read_is_dropped_after_the_write_timeout() {
 
 #[test]
 fn oversize_request_headers_are_rejected() {
-    let exporter = start_fixed(config().with_max_request_bytes(2048));
+    let exporter = start_fixed(config().with_max_header_bytes(2048));
     let addr = exporter.local_addr();
     let filler = "a".repeat(64 * 1024);
     let req = format!(
@@ -360,25 +385,62 @@ fn oversize_request_headers_are_rejected() {
 }
 
 #[test]
-fn connection_limit_queues_extra_connections_until_a_slot_frees() {
-    let exporter = start_fixed(
-        config()
-            .with_max_connections(1)
-            .with_read_timeout(Duration::from_secs(1)),
-    );
+fn a_full_connection_table_evicts_the_connection_that_waited_longest() {
+    let exporter = start_fixed(config().with_max_connections(2));
     let addr = exporter.local_addr();
-    let idle = TcpStream::connect(addr).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // Two connections that say nothing fill the table; the older is evicted for the scrape.
+    let mut oldest = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut newer = TcpStream::connect(addr).unwrap();
+    wait_until("both accepted", || exporter.stats().active_connections == 2);
     let started = Instant::now();
     let reply = get(addr, "/metrics", "");
     assert_eq!(reply.status, 200);
-    // It had to wait for the idle connection's read timeout to free the only slot.
+    // Served at once, not after anyone's timeout (2 s).
     assert!(
-        started.elapsed() >= Duration::from_millis(700),
+        started.elapsed() < Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
-    drop(idle);
+    oldest
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(oldest.read(&mut byte), Ok(0) | Err(_)),
+        "not closed"
+    );
+    // The newer one is still open and still gets its scrape.
+    newer
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut bytes = Vec::new();
+    newer.read_to_end(&mut bytes).unwrap();
+    assert_eq!(parse_reply(&bytes).status, 200);
+    let stats = exporter.stats();
+    assert_eq!(stats.connections_evicted, 1, "{stats:?}");
+    assert_eq!(stats.connection_errors, 0, "{stats:?}");
+}
+
+#[test]
+fn a_connection_is_refused_only_when_every_connection_is_busy() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::start(config().with_max_connections(1), gate.source()).unwrap();
+    let addr = exporter.local_addr();
+    let busy = std::thread::spawn(move || get(addr, "/metrics", ""));
+    wait_until("the scrape is waiting", || gate.waiting() == 1);
+    // The only connection has a request in progress: the newcomer is closed at once.
+    let mut refused = TcpStream::connect(addr).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = refused.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut bytes = Vec::new();
+    let _ = refused.read_to_end(&mut bytes);
+    assert!(bytes.is_empty());
+    wait_until("counted", || exporter.stats().connections_rejected == 1);
+    gate.open();
+    assert_eq!(busy.join().unwrap().status, 200);
 }
 
 #[test]
@@ -482,11 +544,658 @@ fn drop_without_shutdown_also_joins_and_closes_the_port() {
 fn invalid_config_is_an_error() {
     for bad in [
         config().with_max_connections(0),
-        config().with_read_timeout(Duration::ZERO),
+        config().with_header_read_timeout(Duration::ZERO),
+        config().with_idle_timeout(Duration::ZERO),
         config().with_write_timeout(Duration::ZERO),
-        config().with_max_request_bytes(10),
+        config().with_encode_timeout(Duration::ZERO),
+        config().with_max_connection_age(Duration::ZERO),
+        config().with_max_requests_per_connection(0),
+        config().with_max_header_bytes(10),
+        config().with_max_headers(7),
+        config().with_max_in_flight(0),
     ] {
         let err = MetricsServer::start(bad, |_: &mut String| {}).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+}
+
+/// A source that blocks while the gate is closed, counting its calls and the encodes waiting.
+#[derive(Clone)]
+struct Gate {
+    state: Arc<(Mutex<GateState>, Condvar)>,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    waiting: usize,
+    calls: usize,
+}
+
+impl Gate {
+    fn closed() -> Gate {
+        Gate {
+            state: Arc::new((Mutex::new(GateState::default()), Condvar::new())),
+        }
+    }
+
+    fn source(&self) -> impl Fn(&mut String) + Send + Sync + 'static {
+        let gate = self.clone();
+        move |out: &mut String| {
+            gate.pass();
+            out.push_str(EXPOSITION);
+        }
+    }
+
+    /// A source that writes which call it is (`encode_call N`), after the gate.
+    fn numbered_source(&self) -> impl Fn(&mut String) + Send + Sync + 'static {
+        let gate = self.clone();
+        move |out: &mut String| {
+            let call = gate.pass();
+            out.push_str(&format!("# TYPE encode_call gauge\nencode_call {call}\n"));
+        }
+    }
+
+    /// Waits at the gate; returns the call's number (from 1).
+    fn pass(&self) -> usize {
+        let (lock, cv) = &*self.state;
+        let mut s = lock.lock().unwrap();
+        s.calls += 1;
+        let call = s.calls;
+        s.waiting += 1;
+        while !s.open {
+            s = cv.wait(s).unwrap();
+        }
+        s.waiting -= 1;
+        call
+    }
+
+    fn set(&self, open: bool) {
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap().open = open;
+        cv.notify_all();
+    }
+
+    fn open(&self) {
+        self.set(true);
+    }
+
+    fn close(&self) {
+        self.set(false);
+    }
+
+    fn waiting(&self) -> usize {
+        self.state.0.lock().unwrap().waiting
+    }
+
+    fn calls(&self) -> usize {
+        self.state.0.lock().unwrap().calls
+    }
+}
+
+/// Sends `raw` on an open connection and reads exactly one response (by Content-Length).
+fn request_on(conn: &mut TcpStream, raw: &[u8]) -> Reply {
+    conn.write_all(raw).unwrap();
+    read_one(conn)
+}
+
+fn read_one(conn: &mut TcpStream) -> Reply {
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let reply = parse_reply(&got);
+            let len: usize = reply
+                .header("content-length")
+                .map_or(0, |v| v.parse().unwrap());
+            if got.len() >= end + 4 + len {
+                let mut reply = parse_reply(&got[..end + 4 + len]);
+                reply.body.truncate(len);
+                return reply;
+            }
+        }
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before a full response");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server has closed `conn` (EOF or reset within 5 s).
+fn closed(conn: &mut TcpStream) -> bool {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    matches!(conn.read(&mut byte), Ok(0) | Err(_))
+}
+
+#[test]
+fn host_rules_of_rfc_9112_over_the_wire() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    for (request, status) in [
+        ("GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 400),
+        (
+            "GET /metrics HTTP/1.1\r\nHost: a\r\nHost: a\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        ("GET /metrics HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (
+            "GET /metrics HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        ("GET /metrics HTTP/1.0\r\n\r\n", 200),
+        (
+            "GET /metrics HTTP/1.1\r\nHost: [::1]:9464\r\nConnection: close\r\n\r\n",
+            200,
+        ),
+        (
+            "GET /metrics HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+            200,
+        ),
+    ] {
+        let reply = exchange(addr, request.as_bytes());
+        assert_eq!(reply.status, status, "{request:?}");
+        if status == 400 {
+            assert_eq!(reply.header("connection"), Some("close"), "{request:?}");
+        }
+    }
+    // A 400 closes the connection even when the client wanted to keep it.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(reply.status, 400);
+    assert!(closed(&mut conn));
+    assert_eq!(exporter.stats().scrapes, 3);
+}
+
+/// A request with `n` header fields in all (Host included), each line tiny.
+fn with_fields(n: usize) -> String {
+    let mut raw = String::from("GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n");
+    for i in 2..n {
+        raw.push_str(&format!("x{i}:\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw
+}
+
+#[test]
+fn many_small_header_fields_are_accepted_up_to_the_configured_count() {
+    for (max, server) in [
+        (256, start_fixed(config())),
+        (40, start_fixed(config().with_max_headers(40))),
+        (1000, start_fixed(config().with_max_headers(1000))),
+    ] {
+        let addr = server.local_addr();
+        assert_eq!(
+            exchange(addr, with_fields(max).as_bytes()).status,
+            200,
+            "{max}"
+        );
+        let over = exchange(addr, with_fields(max + 1).as_bytes());
+        assert_eq!(over.status, 431, "{max}");
+        assert_eq!(over.header("connection"), Some("close"));
+    }
+}
+
+#[test]
+fn an_ordinary_1_kib_request_is_never_431() {
+    let exporter = start_fixed(config());
+    // A browser-like head padded to 1 KiB, and a head of 1 KiB of the smallest possible fields.
+    let mut browser = String::from(
+        "GET /metrics HTTP/1.1\r\nHost: localhost:9464\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n\
+         Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+         Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: close\r\n\
+         Cookie: session=",
+    );
+    while browser.len() < 1020 {
+        browser.push('a');
+    }
+    browser.push_str("\r\n\r\n");
+    let mut tiny = String::from("GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n");
+    while tiny.len() + 6 <= 1024 {
+        tiny.push_str("a:\r\n");
+    }
+    tiny.push_str("\r\n");
+    for head in [browser, tiny] {
+        assert!(head.len() <= 1024);
+        assert_eq!(exchange(exporter.local_addr(), head.as_bytes()).status, 200);
+    }
+}
+
+#[test]
+fn a_slow_source_does_not_delay_other_requests() {
+    let exporter = MetricsServer::start(
+        config().with_encode_timeout(Duration::from_secs(10)),
+        |out: &mut String| {
+            std::thread::sleep(Duration::from_secs(3));
+            out.push_str(EXPOSITION);
+        },
+    )
+    .unwrap();
+    let addr = exporter.local_addr();
+    let scrape = std::thread::spawn(move || get(addr, "/metrics", ""));
+    std::thread::sleep(Duration::from_millis(200));
+    // The encode runs on its own thread: the I/O thread answers everything else at once.
+    let started = Instant::now();
+    assert_eq!(get(addr, "/nothing-here", "").status, 404);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(scrape.join().unwrap().status, 200);
+}
+
+#[test]
+fn a_late_required_source_gets_503_and_is_not_asked_again_until_it_returns() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::start(
+        config().with_encode_timeout(Duration::from_millis(200)),
+        gate.source(),
+    )
+    .unwrap();
+    let addr = exporter.local_addr();
+    let started = Instant::now();
+    let reply = get(addr, "/metrics", "");
+    assert_eq!(reply.status, 503);
+    // Within the budget (twice the timeout, plus assembly), not when the source returns.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The encode goes on in the background; meanwhile scrapes are answered 503 at once,
+    // without asking the source again.
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(get(addr, "/metrics", "").status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(gate.calls(), 1);
+    assert_eq!(exporter.stats().encodes_overdue, 1);
+    // Once it returns, it is asked again and the scrape succeeds.
+    gate.open();
+    wait_until("the late encode returned", || gate.waiting() == 0);
+    let reply = get(addr, "/metrics", "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, EXPOSITION.as_bytes());
+    assert_eq!(gate.calls(), 2);
+    let stats = exporter.stats();
+    assert_eq!(stats.encodes_overdue, 0);
+    assert_eq!(stats.scrapes_unavailable, 4, "{stats:?}");
+    // One timeout, then three scrapes that found it busy.
+    assert_eq!(stats.source_failures, 4, "{stats:?}");
+}
+
+#[test]
+fn a_scrape_is_answered_before_the_scrapers_own_timeout() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::start(config(), gate.source()).unwrap();
+    let started = Instant::now();
+    let reply = get(
+        exporter.local_addr(),
+        "/metrics",
+        "X-Prometheus-Scrape-Timeout-Seconds: 0.5\r\n",
+    );
+    let took = started.elapsed();
+    // 90 % of the scraper's 0.5 s, long before encode_timeout (4 s).
+    assert_eq!(reply.status, 503);
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    gate.open();
+}
+
+#[test]
+fn a_late_or_hung_best_effort_source_is_left_out() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::builder(config().with_encode_timeout(Duration::from_millis(200)))
+        .source("main", |out: &mut String| out.push_str(EXPOSITION))
+        .best_effort_source("extra", {
+            let gate = gate.source();
+            move |out: &mut String| {
+                gate(&mut String::new());
+                out.push_str("# TYPE extra gauge\nextra 1\n");
+            }
+        })
+        .start()
+        .unwrap();
+    let addr = exporter.local_addr();
+    // First scrape: waits for the extra source until the timeout, then goes on without it.
+    let reply = get(addr, "/metrics", "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, EXPOSITION.as_bytes());
+    // While it stays hung, scrapes skip it at once.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = get(addr, "/metrics", "Accept-Encoding: gzip\r\n");
+        assert_eq!(reply.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&reply.body[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, EXPOSITION);
+    }
+    assert_eq!(gate.calls(), 1);
+    // Back to normal once it returns: its part is in the next scrape, after the main one.
+    gate.open();
+    wait_until("the extra source returned", || gate.waiting() == 0);
+    let reply = get(addr, "/metrics", "");
+    assert_eq!(
+        String::from_utf8(reply.body).unwrap(),
+        format!("{EXPOSITION}# TYPE extra gauge\nextra 1\n")
+    );
+    let stats = exporter.stats();
+    assert_eq!((stats.scrapes, stats.source_failures), (5, 4), "{stats:?}");
+}
+
+#[test]
+fn concurrent_scrapes_share_one_encode_that_starts_after_they_arrive() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::start(config(), gate.numbered_source()).unwrap();
+    let addr = exporter.local_addr();
+    // One scrape starts an encode and waits at the gate; eight more arrive meanwhile.
+    let first = std::thread::spawn(move || get(addr, "/metrics", ""));
+    wait_until("the first encode started", || gate.waiting() == 1);
+    let rest: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let enc = if i % 2 == 0 {
+                    "Accept-Encoding: gzip\r\n"
+                } else {
+                    ""
+                };
+                get(addr, "/metrics", enc)
+            })
+        })
+        .collect();
+    wait_until("all eight in flight", || {
+        exporter.stats().connections_accepted == 9
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    gate.open();
+    let body = |reply: Reply| {
+        assert_eq!(reply.status, 200);
+        let gzipped = reply.header("content-encoding").is_some();
+        let mut body = reply.body;
+        if gzipped {
+            let mut d = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut d)
+                .unwrap();
+            body = d;
+        }
+        String::from_utf8(body).unwrap()
+    };
+    assert!(body(first.join().unwrap()).ends_with("encode_call 1\n"));
+    // The eight share the second encode, which started after they arrived (the first had
+    // begun before them, so its data could predate their requests).
+    for t in rest {
+        assert!(body(t.join().unwrap()).ends_with("encode_call 2\n"));
+    }
+    assert_eq!(gate.calls(), 2);
+    assert_eq!(exporter.stats().scrapes, 9);
+}
+
+#[test]
+fn the_in_flight_limit_answers_503_at_once() {
+    let gate = Gate::closed();
+    let exporter = MetricsServer::start(config().with_max_in_flight(2), gate.source()).unwrap();
+    let addr = exporter.local_addr();
+    let waiting: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || get(addr, "/metrics", "")))
+        .collect();
+    wait_until("two in flight", || {
+        gate.waiting() == 1 && exporter.stats().connections_accepted == 2
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let reply = get(addr, "/metrics", "");
+    assert_eq!(reply.status, 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&reply.body).contains("too many scrapes"));
+    gate.open();
+    for t in waiting {
+        assert_eq!(t.join().unwrap().status, 200);
+    }
+    assert_eq!(exporter.stats().scrapes_rejected, 1);
+}
+
+#[test]
+fn a_scraper_that_asks_less_often_takes_the_place_of_a_greedy_client() {
+    let gate = Gate::closed();
+    gate.open();
+    let exporter = MetricsServer::start(config().with_max_in_flight(2), gate.source()).unwrap();
+    let addr = exporter.local_addr();
+    // Two keep-alive clients that have scraped back to back, then wait on a closed gate.
+    let mut greedy: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for conn in &mut greedy {
+        for _ in 0..20 {
+            let reply = request_on(conn, b"GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n");
+            assert_eq!(reply.status, 200);
+        }
+    }
+    gate.close();
+    for conn in &mut greedy {
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n")
+            .unwrap();
+    }
+    wait_until("both waiting", || gate.waiting() == 1);
+    std::thread::sleep(Duration::from_millis(100));
+    // A fresh scraper gets in; one of the greedy clients is answered 503 at once.
+    let polite = std::thread::spawn(move || get(addr, "/metrics", ""));
+    let mut answers = Vec::new();
+    for conn in &mut greedy {
+        conn.set_nonblocking(false).unwrap();
+    }
+    // Exactly one greedy connection receives its 503 before the gate opens.
+    wait_until("one greedy scrape preempted", || {
+        exporter.stats().scrapes_rejected == 1
+    });
+    gate.open();
+    assert_eq!(polite.join().unwrap().status, 200);
+    for conn in &mut greedy {
+        answers.push(read_one(conn).status);
+    }
+    answers.sort();
+    assert_eq!(answers, [200, 503]);
+}
+
+#[test]
+fn connections_are_recycled_after_max_requests_and_max_age() {
+    let exporter = start_fixed(config().with_max_requests_per_connection(3));
+    let mut conn = TcpStream::connect(exporter.local_addr()).unwrap();
+    for i in 1..=3 {
+        let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(reply.status, 200);
+        let close = reply.header("connection") == Some("close");
+        assert_eq!(close, i == 3, "request {i}");
+    }
+    assert!(closed(&mut conn));
+
+    let exporter = start_fixed(config().with_max_connection_age(Duration::from_millis(300)));
+    let mut conn = TcpStream::connect(exporter.local_addr()).unwrap();
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(reply.header("connection"), None);
+    std::thread::sleep(Duration::from_millis(400));
+    // Found idle past its age: closed without waiting for another request.
+    assert!(closed(&mut conn));
+    let stats = exporter.stats();
+    assert_eq!(stats.connection_errors, 0, "{stats:?}");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let exporter = start_fixed(config());
+    let mut conn = TcpStream::connect(exporter.local_addr()).unwrap();
+    conn.write_all(
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n\
+          HEAD /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    // Split the three responses: the first two by Content-Length, the HEAD one has no body.
+    let mut rest = &bytes[..];
+    let mut statuses = Vec::new();
+    for has_body in [true, true, false] {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let reply = parse_reply(&rest[..end]);
+        let len: usize = reply.header("content-length").unwrap().parse().unwrap();
+        statuses.push(reply.status);
+        rest = &rest[end + if has_body { len } else { 0 }..];
+    }
+    assert_eq!(statuses, [200, 404, 200]);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(rest));
+}
+
+#[test]
+fn http_1_0_request_bodies_and_absolute_targets() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    // HTTP/1.0 closes unless it asks for keep-alive.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(closed(&mut conn));
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(
+        &mut conn,
+        b"GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!((reply.status, reply.header("connection")), (200, None));
+    assert_eq!(
+        request_on(&mut conn, b"GET /metrics HTTP/1.0\r\n\r\n").status,
+        200
+    );
+    // A body the server does not read: answered, then the connection closes.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(
+        &mut conn,
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(closed(&mut conn));
+    // The absolute form of the target (RFC 9112 §3.2.2).
+    let reply = exchange(
+        addr,
+        format!("GET http://{addr}/metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, EXPOSITION.as_bytes());
+}
+
+#[test]
+fn the_exposition_ends_with_the_servers_own_metrics() {
+    let exporter =
+        MetricsServer::builder(ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()))
+            .source("main", |out: &mut String| out.push_str(EXPOSITION))
+            .best_effort_source("odd \"name\"\n", |out: &mut String| {
+                out.push_str("# TYPE odd gauge\nodd 1\n")
+            })
+            .start()
+            .unwrap();
+    let addr = exporter.local_addr();
+    assert_eq!(get(addr, "/nothing", "").status, 404);
+    assert_eq!(get(addr, "/metrics", "").status, 200);
+    for enc in ["", "Accept-Encoding: gzip\r\n"] {
+        let reply = get(addr, "/metrics", enc);
+        let body = if enc.is_empty() {
+            String::from_utf8(reply.body).unwrap()
+        } else {
+            let mut decoded = String::new();
+            flate2::read::GzDecoder::new(&reply.body[..])
+                .read_to_string(&mut decoded)
+                .unwrap();
+            decoded
+        };
+        assert!(
+            body.starts_with(&format!(
+                "{EXPOSITION}# TYPE odd gauge\nodd 1\n# HELP agentcore_telemetry_http_"
+            )),
+            "{body}"
+        );
+        let families = parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        let v = |name: &str, labels: &[(&str, &str)]| {
+            value(&families, name, labels).unwrap_or_else(|| panic!("{name} {labels:?}\n{body}"))
+        };
+        // Counted before this generation was assembled: one 404 and at least one 200.
+        assert_eq!(
+            v(
+                "agentcore_telemetry_http_requests_total",
+                &[("code", "404")]
+            ),
+            1.0
+        );
+        assert!(
+            v(
+                "agentcore_telemetry_http_requests_total",
+                &[("code", "200")]
+            ) >= 1.0
+        );
+        assert_eq!(
+            v(
+                "agentcore_telemetry_http_requests_total",
+                &[("code", "503")]
+            ),
+            0.0
+        );
+        assert_eq!(v("agentcore_telemetry_http_requests_in_flight", &[]), 1.0);
+        assert!(v("agentcore_telemetry_http_connections_accepted_total", &[]) >= 3.0);
+        assert!(
+            v(
+                "agentcore_telemetry_http_encode_duration_seconds_count",
+                &[("source", "main")]
+            ) >= 2.0
+        );
+        assert_eq!(
+            v(
+                "agentcore_telemetry_http_source_failures_total",
+                &[("source", "odd \"name\"\n"), ("reason", "timeout")]
+            ),
+            0.0
+        );
+        assert_eq!(
+            v(
+                "agentcore_telemetry_http_encodes_overdue",
+                &[("source", "main")]
+            ),
+            0.0
+        );
+        assert_eq!(
+            v(
+                "agentcore_telemetry_http_connections_closed_total",
+                &[("reason", "evicted")]
+            ),
+            0.0
+        );
+        assert_eq!(
+            v("agentcore_telemetry_http_connections_rejected_total", &[]),
+            0.0
+        );
+        assert!(v("agentcore_telemetry_http_connections_open", &[]) >= 1.0);
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! * Every registration is checked against an independent, regex-free reference of the naming
 //!   rules (metric name, label names, `__` prefix, reserved `le`/`quantile`, duplicate label
-//!   names, sample-name clashes with families already registered): invalid ones must be refused
-//!   with the matching error, valid ones accepted.
+//!   names, sample-name and OpenMetrics family-name clashes with families already registered):
+//!   invalid ones must be refused with the matching error, valid ones accepted.
 //! * Every recording is mirrored in a model (counters, gauges, histograms, summaries, infos,
 //!   removal, the cardinality cap and its overflow series).
 //! * The exposition must parse with the strict parser of `tests/support/exposition.rs` to exactly
@@ -39,6 +39,9 @@ const FIXED_NAMES: &[&str] = &[
     "x_count",
     "x_sum",
     "x_bucket",
+    "x_total",
+    "x_created",
+    "x_info",
     "y",
     "le",
     "quantile",
@@ -178,6 +181,31 @@ fn suffixes(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Every name a family takes, tagged by namespace: its 0.0.4 sample names; its OpenMetrics
+/// family name (a counter drops `_total`, an info `_info`) and the OpenMetrics sample names it
+/// may write (`_created` included). Two families may not share a tagged name.
+fn taken_names(name: &str, kind: Kind) -> Vec<String> {
+    let mut names: Vec<String> = suffixes(kind)
+        .iter()
+        .map(|s| format!("text {name}{s}"))
+        .collect();
+    let family = match kind {
+        Kind::Counter if name.ends_with("_total") => &name[..name.len() - 6],
+        Kind::Info if name.ends_with("_info") => &name[..name.len() - 5],
+        _ => name,
+    };
+    names.push(format!("om-family {family}"));
+    let om_samples: &[&str] = match kind {
+        Kind::Counter => &["_total", "_created"],
+        Kind::Gauge => &[""],
+        Kind::Histogram => &["_bucket", "_count", "_sum", "_created"],
+        Kind::Summary => &["", "_count", "_sum", "_created"],
+        Kind::Info => &["_info"],
+    };
+    names.extend(om_samples.iter().map(|s| format!("om-sample {family}{s}")));
+    names
+}
+
 fn reserved(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Histogram => Some("le"),
@@ -213,10 +241,7 @@ fn expected_registration(
             return Expected::DupLabel(l.clone());
         }
     }
-    if suffixes(kind)
-        .iter()
-        .any(|s| taken.contains(&format!("{name}{s}")))
-    {
+    if taken_names(name, kind).iter().any(|n| taken.contains(n)) {
         return Expected::Clash;
     }
     Expected::Ok
@@ -339,7 +364,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let registry = Registry::new();
-    let mut taken: HashSet<String> = HashSet::from([OVERFLOW_METRIC.to_string()]);
+    let mut taken: HashSet<String> = taken_names(OVERFLOW_METRIC, Kind::Counter)
+        .into_iter()
+        .collect();
     let mut fams: Vec<Fam> = Vec::new();
 
     for spec in input.families.iter().take(4) {
@@ -349,9 +376,7 @@ fuzz_target!(|data: &[u8]| {
         match register(&registry, spec, &label_refs) {
             Ok(handle) => {
                 assert_eq!(expected, Expected::Ok, "accepted {spec:?}");
-                for s in suffixes(spec.kind) {
-                    taken.insert(format!("{}{s}", spec.name.0));
-                }
+                taken.extend(taken_names(&spec.name.0, spec.kind));
                 fams.push(Fam {
                     name: spec.name.0.clone(),
                     help: spec.help.clone(),

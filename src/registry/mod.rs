@@ -32,6 +32,59 @@ use crate::Error;
 /// The name of the registry's own metric counting label sets folded into overflow series.
 pub const OVERFLOW_METRIC: &str = "agentcore_telemetry_series_overflow_total";
 
+/// A name a family takes in one of the formats it can be exposed in.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// A sample name in the text format 0.0.4.
+    TextSample(String),
+    /// A family name in OpenMetrics 1.0 (which must be unique in an exposition).
+    OpenMetricsFamily(String),
+    /// A sample name a family may produce in OpenMetrics 1.0.
+    OpenMetricsSample(String),
+}
+
+impl Claim {
+    fn name(&self) -> &str {
+        match self {
+            Claim::TextSample(n) | Claim::OpenMetricsFamily(n) | Claim::OpenMetricsSample(n) => n,
+        }
+    }
+}
+
+/// Every name a family of `kind` named `name` takes. In the text format 0.0.4: its sample names
+/// (`x`, and `x_bucket`, `x_sum`, `x_count` for a histogram). In OpenMetrics 1.0: its family
+/// name, which drops a counter's `_total` (a counter `x_total` is the family `x`) and an info's
+/// `_info`, and the sample names the family may produce (`_created` included, which
+/// OpenMetrics makes optional). Two families may not share a name of the same kind: OpenMetrics
+/// requires unique family names and forbids a family name that could produce another family's
+/// sample name (a gauge `x_created` beside a counter `x`), and a parser that groups samples by
+/// family (the Python client's, for one) rejects an exposition with a gauge `x` and a counter
+/// `x_total`, which both are family `x`.
+fn claims(name: &str, kind: MetricKind) -> Vec<Claim> {
+    let mut claims: Vec<Claim> = kind
+        .sample_suffixes()
+        .iter()
+        .map(|suffix| Claim::TextSample(format!("{name}{suffix}")))
+        .collect();
+    let (family, samples): (&str, &[&str]) = match kind {
+        MetricKind::Counter => (
+            name.strip_suffix("_total").unwrap_or(name),
+            &["_total", "_created"],
+        ),
+        MetricKind::Gauge => (name, &[""]),
+        MetricKind::Histogram => (name, &["_bucket", "_count", "_sum", "_created"]),
+        MetricKind::Summary => (name, &["", "_count", "_sum", "_created"]),
+        MetricKind::Info => (name.strip_suffix("_info").unwrap_or(name), &["_info"]),
+    };
+    claims.push(Claim::OpenMetricsFamily(family.to_string()));
+    claims.extend(
+        samples
+            .iter()
+            .map(|suffix| Claim::OpenMetricsSample(format!("{family}{suffix}"))),
+    );
+    claims
+}
+
 /// The type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetricKind {
@@ -405,7 +458,21 @@ impl Registry {
 
     /// Registers a family of any metric type. Errors name the problem: an invalid metric or
     /// label name, a duplicate label name, a label name the type reserves (`le`, `quantile`), or
-    /// a name (or derived sample name such as `x_count`) already taken.
+    /// a name already taken in either exposition format ([`Error::DuplicateMetric`] with the
+    /// shared name): a sample name (a histogram `x` takes `x_count`), or an OpenMetrics family
+    /// or sample name (a counter `x_total` is the OpenMetrics family `x`, so it clashes with a
+    /// gauge `x`; a counter `x` may write `x_created`, so it clashes with a gauge `x_created`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Error, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.gauge_family("jobs", "Jobs queued.", &[]).unwrap();
+    /// assert_eq!(
+    ///     registry.counter_family("jobs_total", "Jobs done.", &[]).unwrap_err(),
+    ///     Error::DuplicateMetric { name: "jobs".into() }
+    /// );
+    /// ```
     pub fn register<M: Metric>(
         &self,
         name: &str,
@@ -606,26 +673,21 @@ impl Registry {
     }
 
     /// The first sample name the new family would share with a registered one.
+    /// The first name the new family would share with a registered one, in either format it can
+    /// be exposed in (see [`claims`]).
     fn clash(
         families: &[Arc<dyn RegisteredFamily>],
         name: &str,
         kind: MetricKind,
     ) -> Option<String> {
-        for family in families {
+        let new = claims(name, kind);
+        families.iter().find_map(|family| {
             let desc = family.desc();
-            for new_suffix in kind.sample_suffixes() {
-                for old_suffix in desc.kind.sample_suffixes() {
-                    let new_len = name.len() + new_suffix.len();
-                    let old_len = desc.name.len() + old_suffix.len();
-                    if new_len == old_len
-                        && format!("{name}{new_suffix}") == format!("{}{old_suffix}", desc.name)
-                    {
-                        return Some(format!("{name}{new_suffix}"));
-                    }
-                }
-            }
-        }
-        None
+            let old = claims(&desc.name, desc.kind);
+            new.iter()
+                .find(|claim| old.contains(claim))
+                .map(|claim| claim.name().to_string())
+        })
     }
 
     /// Registers a counter family.

@@ -1,20 +1,22 @@
-//! The `/metrics` HTTP server: serves a Prometheus text exposition (format 0.0.4) over HTTP/1.1.
+//! The `/metrics` HTTP server: serves a Prometheus text exposition (format 0.0.4) over HTTP/1.1,
+//! and stays up for a well-behaved scraper whatever other clients and sources do.
 //!
 //! Available with the cargo feature **`http-server`**, which is on by default; build with
-//! `default-features = false` to leave out the HTTP stack (hyper 1.x on a one-thread tokio
-//! runtime, plus flate2 for gzip).
+//! `default-features = false` to leave out the HTTP stack (tokio's one-thread runtime, httparse,
+//! and flate2 for gzip).
 //!
-//! [`MetricsServer::start`] binds a socket and spawns one background thread that serves:
+//! [`MetricsServer::start`] binds a socket and serves one source; [`MetricsServer::builder`]
+//! serves several, each *required* (a scrape without it fails) or *best-effort* (a scrape goes
+//! on without it). The server answers:
 //!
-//! * `GET /metrics` and `HEAD /metrics`: `200` with [`CONTENT_TYPE`], gzip-compressed
-//!   (`Content-Encoding: gzip`) when the request's `Accept-Encoding` accepts gzip;
-//! * any other method on `/metrics`: `405` with `Allow: GET, HEAD`;
-//! * any other path: `404`.
-//!
-//! The exposition is encoded into a pooled buffer and only then written, so no lock of the
-//! source is held across a socket write, and slow clients never stall recorders. Request heads
-//! are bounded in size, reads and writes in time, connections in number (see
-//! [`ServerConfig`]).
+//! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`], gzip-coded
+//!   (`Content-Encoding: gzip`) when `Accept-Encoding` accepts gzip; `503` when the scrape
+//!   cannot be served in time or the in-flight limit says no; `500` when a required source
+//!   panicked;
+//! * any other method on `/metrics`: `405` with `Allow: GET, HEAD`; any other path: `404`;
+//! * a malformed head `400` (among them, RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or
+//!   any request with two), too large or with too many fields `431`, an HTTP version other than
+//!   1.0 and 1.1 `505`, a head not complete in time `408`, each followed by a close.
 //!
 //! ```
 //! use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
@@ -28,16 +30,92 @@
 //! assert_eq!(stats.scrapes, 0);
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Concurrency model
+//! * **The I/O thread** (`agentcore-metrics-server`) runs a one-thread tokio runtime. It owns
+//!   the listener, one task per connection (`connection`), and the scrape driver (`scrape`).
+//!   Everything it shares among its tasks is single-threaded (`Rc`, `Cell`); it never runs a
+//!   source, never compresses an exposition, and never blocks.
+//! * **One encoder thread per source** (`agentcore-metrics-encode-<i>`, `encoder`) calls
+//!   [`ExpositionSource::encode_into`], and compresses the result when a scrape wants gzip.
+//! * Threads talk through channels only: the driver sends a job to an encoder thread only when
+//!   that thread has returned its previous result, and results come back on one channel. The
+//!   counters (`stats`) are relaxed atomics, each exact on its own.
+//!
+//! # Invariants
+//! 1. **Capacity goes to requests, not to connections.** Any number of connections up to
+//!    [`ServerConfig::max_connections`] read their request heads concurrently, each under
+//!    [`header_read_timeout`](ServerConfig::header_read_timeout); a full table closes the
+//!    connection that has waited longest for a request to admit a new one. Only when every
+//!    connection has a request in progress is a new connection refused. Idle, silent or slow
+//!    connections therefore never keep a scraper out.
+//! 2. **A connection is recycled**: after `max_requests_per_connection` requests or
+//!    `max_connection_age`, and when idle for `idle_timeout`.
+//! 3. **Each source encodes at most once at a time.** Scrapes that arrive while a generation of
+//!    encodes runs join the next one and share its result; so the encoding work does not grow
+//!    with the number of clients, and every response holds data read after its request
+//!    arrived.
+//! 4. **A slow or hung source costs its own thread and nothing else.** A generation waits for a
+//!    source at most [`encode_timeout`](ServerConfig::encode_timeout); the late encode goes on
+//!    in the background, and the source is not asked again until it returns (the
+//!    `agentcore_telemetry_http_encodes_overdue` gauge shows it). Threads are bounded by one per
+//!    source plus the I/O thread, whatever sources do.
+//! 5. **A scrape is answered in bounded time**: within twice `encode_timeout` (plus assembly),
+//!    or 90 % of the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if sooner; `503` if its
+//!    data is not ready by then.
+//! 6. **At most [`max_in_flight`](ServerConfig::max_in_flight) scrapes are in flight**; beyond
+//!    it a scrape gets `503` at once, except that a connection that asks less often than the
+//!    most frequent asker among the waiting scrapes takes that one's place (which gets the
+//!    `503`).
+//! 7. **Shutdown keeps its deadline.** [`MetricsServer::shutdown`] and `Drop` stop accepting,
+//!    let responses in progress finish until [`shutdown_timeout`](ServerConfig::shutdown_timeout),
+//!    close everything, join the threads that have ended and leave a hung source's thread
+//!    behind. They return by the deadline whatever a source does.
+//! 8. **Memory is bounded**: head buffers by `max_header_bytes` per connection, response
+//!    buffers by a few per source (pooled, reused across scrapes), connections by
+//!    `max_connections`.
+//!
+//! # Self-metrics
+//! With [`ServerConfig::self_metrics`] (on by default), every exposition ends with the server's
+//! own families, named like client_golang's promhttp ones under our prefix:
+//!
+//! | family | type | what |
+//! | --- | --- | --- |
+//! | `agentcore_telemetry_http_requests_total{code}` | counter | requests answered, by status code (promhttp: `promhttp_metric_handler_requests_total`) |
+//! | `agentcore_telemetry_http_requests_in_flight` | gauge | scrapes waiting for their encode or being written (promhttp: `..._requests_in_flight`) |
+//! | `agentcore_telemetry_http_encode_duration_seconds{source}` | histogram | time each source took to encode |
+//! | `agentcore_telemetry_http_source_failures_total{source,reason}` | counter | scrapes that went on without a source: `timeout`, `busy` (an earlier encode still running), `panic` |
+//! | `agentcore_telemetry_http_encodes_overdue{source}` | gauge | 1 while a source's encode runs past `encode_timeout` |
+//! | `agentcore_telemetry_http_connections_open` | gauge | connections open |
+//! | `agentcore_telemetry_http_connections_accepted_total` | counter | connections accepted |
+//! | `agentcore_telemetry_http_connections_rejected_total` | counter | connections closed at once because every connection had a request in progress |
+//! | `agentcore_telemetry_http_connections_closed_total{reason}` | counter | connections closed: `client`, `requested`, `idle_timeout`, `header_timeout`, `evicted`, `max_requests`, `max_age`, `bad_request`, `write_timeout`, `io_error`, `shutdown` |
+//!
+//! The section is written once per generation, after the sources' parts, so it shows the state
+//! as that generation's responses were assembled.
+//!
+//! # Formats
+//! Every response is the text format 0.0.4. OpenMetrics (negotiated on `Accept`) will plug in at
+//! `request::parse`, which reads the request's fields, and at the generation, which would then be
+//! kept per format.
 
 mod compression;
 mod config;
-mod http;
+mod connection;
+mod encoder;
+mod flag;
+mod request;
+mod response;
+mod scrape;
+mod server;
+mod stats;
+mod threads;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use config::ServerConfig;
 
@@ -65,9 +143,9 @@ impl ExpositionSource for crate::Registry {
 
 /// Something that writes a Prometheus text exposition (format 0.0.4) into a reusable buffer.
 ///
-/// The server calls [`encode_into`](Self::encode_into) once per scrape, with an empty
-/// `String` taken from its buffer pool (its capacity is kept across scrapes). Any
-/// `Fn(&mut String) + Send + Sync + 'static` closure is a source.
+/// The server calls [`encode_into`](Self::encode_into) on the source's own thread, at most once
+/// at a time, with an empty `String` from its buffer pool (its capacity is kept across
+/// scrapes). Any `Fn(&mut String) + Send + Sync + 'static` closure is a source.
 ///
 /// ```
 /// use agentcore_telemetry::serve::ExpositionSource;
@@ -86,8 +164,10 @@ impl ExpositionSource for crate::Registry {
 /// assert!(buf.ends_with("x 1\n"));
 /// ```
 pub trait ExpositionSource: Send + Sync + 'static {
-    /// Appends the exposition to `out`. Called on the server thread, once per scrape; keep
-    /// it short and do not block on I/O. A panic is caught and answered with `500`.
+    /// Appends the exposition to `out`. Called on the source's encoder thread, once per
+    /// generation of scrapes. It may block: a scrape waits for it at most
+    /// [`ServerConfig::encode_timeout`], and while it runs no other encode of this source
+    /// starts. A panic is caught (a required source's scrape is answered `500`).
     ///
     /// ```
     /// use agentcore_telemetry::serve::ExpositionSource;
@@ -105,7 +185,8 @@ impl<F: Fn(&mut String) + Send + Sync + 'static> ExpositionSource for F {
     }
 }
 
-/// Counters the server keeps about itself; a snapshot from [`MetricsServer::stats`].
+/// Counters the server keeps about itself; a snapshot from [`MetricsServer::stats`]. The same
+/// counts appear in the exposition as the `agentcore_telemetry_http_*` families.
 ///
 /// ```
 /// use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
@@ -122,38 +203,167 @@ impl<F: Fn(&mut String) + Send + Sync + 'static> ExpositionSource for F {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ServerStats {
-    /// `/metrics` responses produced (GET and HEAD), successful encodes.
+    /// `/metrics` requests answered `200` (GET and HEAD).
     pub scrapes: u64,
-    /// Scrapes whose source panicked while encoding (answered `500`).
+    /// `/metrics` requests answered `500`: a required source panicked.
     pub scrape_errors: u64,
-    /// Connections that ended on an error: a stalled request or response (read/write
-    /// timeout), an oversize or malformed request, an I/O error. Not errors: a client that
-    /// disconnects, and a keep-alive connection closed after idling for the read timeout.
+    /// `/metrics` requests answered `503` because their data was not ready in time (a required
+    /// source missed `encode_timeout` or was still busy with an earlier encode).
+    pub scrapes_unavailable: u64,
+    /// `/metrics` requests answered `503` at once by the in-flight limit (including those
+    /// whose place a less frequent asker took).
+    pub scrapes_rejected: u64,
+    /// Times a scrape went on without a source (timed out, busy or panicked), required or not.
+    pub source_failures: u64,
+    /// Sources whose encode is running past `encode_timeout` now.
+    pub encodes_overdue: u64,
+    /// Connections that ended on a fault of the client or the network: a head not complete in
+    /// time, a malformed or oversize request, a response not written in time, a socket error,
+    /// an accept error. Not errors: a client that closes, an idle connection that expires, a
+    /// connection evicted or recycled.
     pub connection_errors: u64,
     /// Connections accepted since start.
     pub connections_accepted: u64,
     /// Connections open now.
     pub active_connections: u64,
-    /// Time the source took for the last scrape's [`ExpositionSource::encode_into`].
+    /// Connections closed to make room for new ones.
+    pub connections_evicted: u64,
+    /// Connections closed at once because every open connection had a request in progress.
+    pub connections_rejected: u64,
+    /// The longest source encode of the last served generation.
     pub last_encode_duration: Duration,
-    /// Size of the last scrape's exposition, uncompressed, in bytes.
+    /// Size of the last served exposition, uncompressed (the server's own section included),
+    /// in bytes.
     pub last_encode_bytes: u64,
-    /// Size of the last scrape's response body as sent (after gzip, if any), in bytes.
+    /// Size of the last `200` response body as sent (after gzip, if any), in bytes.
     pub last_response_bytes: u64,
 }
 
-/// A running `/metrics` HTTP server on its own background thread.
+/// Builds a [`MetricsServer`] that serves several sources; from [`MetricsServer::builder`].
 ///
-/// Dropping it shuts it down like [`shutdown`](Self::shutdown): it stops accepting, lets
-/// in-flight responses finish (up to [`ServerConfig::shutdown_timeout`]), closes the port
-/// and joins the thread.
+/// Sources are encoded concurrently, each on its own thread, and written in the order they were
+/// added, followed by the server's own section. Their families must not overlap.
+///
+/// ```
+/// use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// registry.counter("jobs_total", "Jobs.").unwrap().inc();
+/// let server = MetricsServer::builder(
+///     ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+/// )
+/// .source("registry", registry)
+/// // A source that reads something slow: left out of a scrape it cannot make in time.
+/// .best_effort_source("inventory", |out: &mut String| {
+///     out.push_str("# TYPE inventory_items gauge\ninventory_items 7\n");
+/// })
+/// .start()?;
+/// server.shutdown();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ServerBuilder {
+    config: ServerConfig,
+    sources: Vec<encoder::Source>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<(&str, bool)> = self
+            .sources
+            .iter()
+            .map(|s| (&*s.name, s.required))
+            .collect();
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("sources (name, required)", &sources)
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Adds a *required* source: a scrape without its part (it missed `encode_timeout`, or an
+    /// earlier encode of it still runs) is answered `503`, and `500` if it panicked. `name`
+    /// labels its self-metrics (`source="<name>"`).
+    ///
+    /// ```
+    /// # use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+    /// let b = MetricsServer::builder(ServerConfig::default())
+    ///     .source("main", |out: &mut String| out.push_str("a 1\n"));
+    /// assert!(format!("{b:?}").contains("\"main\", true"));
+    /// ```
+    #[must_use]
+    pub fn source(self, name: &str, source: impl ExpositionSource) -> Self {
+        self.add(name, true, source)
+    }
+
+    /// Adds a *best-effort* source: a scrape its part does not make in time (or that finds it
+    /// still busy, or panicking) goes on without it, and
+    /// `agentcore_telemetry_http_source_failures_total{source="<name>"}` counts the miss.
+    ///
+    /// ```
+    /// # use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+    /// let b = MetricsServer::builder(ServerConfig::default())
+    ///     .best_effort_source("extra", |out: &mut String| out.push_str("b 1\n"));
+    /// assert!(format!("{b:?}").contains("\"extra\", false"));
+    /// ```
+    #[must_use]
+    pub fn best_effort_source(self, name: &str, source: impl ExpositionSource) -> Self {
+        self.add(name, false, source)
+    }
+
+    fn add(mut self, name: &str, required: bool, source: impl ExpositionSource) -> Self {
+        self.sources.push(encoder::Source {
+            name: name.into(),
+            required,
+            source: Arc::new(source),
+        });
+        self
+    }
+
+    /// Validates the configuration and the sources (at least one, names unique), binds
+    /// `config.addr` and starts serving.
+    ///
+    /// Errors: an invalid config or source list (`InvalidInput`), a bind failure (e.g.
+    /// `AddrInUse`), or failing to build the runtime or spawn a thread.
+    ///
+    /// ```
+    /// # use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+    /// let none = MetricsServer::builder(ServerConfig::default()).start();
+    /// assert_eq!(none.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// let twice = MetricsServer::builder(ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()))
+    ///     .source("a", |out: &mut String| out.push_str("a 1\n"))
+    ///     .source("a", |out: &mut String| out.push_str("b 1\n"))
+    ///     .start();
+    /// assert_eq!(twice.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn start(self) -> std::io::Result<MetricsServer> {
+        let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
+        self.config.validate()?;
+        if self.sources.is_empty() {
+            return Err(invalid("a metrics server needs at least one source".into()));
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            if self.sources[..i].iter().any(|t| t.name == s.name) {
+                return Err(invalid(format!("two sources named {:?}", s.name)));
+            }
+        }
+        MetricsServer::launch(self.config, self.sources)
+    }
+}
+
+/// A running `/metrics` HTTP server on its own threads (see the [module documentation](self)).
+///
+/// Dropping it shuts it down like [`shutdown`](Self::shutdown).
 ///
 /// ```
 /// use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
 /// use std::io::{Read, Write};
 ///
 /// let server = MetricsServer::start(
-///     ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+///     ServerConfig::default()
+///         .with_addr("127.0.0.1:0".parse().unwrap())
+///         .with_self_metrics(false),
 ///     |out: &mut String| out.push_str("# TYPE jobs gauge\njobs 2\n"),
 /// )?;
 /// let mut conn = std::net::TcpStream::connect(server.local_addr())?;
@@ -167,26 +377,29 @@ pub struct ServerStats {
 /// ```
 pub struct MetricsServer {
     local_addr: SocketAddr,
-    shared: Arc<http::Shared>,
-    shutdown_tx: Option<tokio::sync::watch::Sender<bool>>,
-    thread: Option<JoinHandle<()>>,
+    stats: Arc<stats::Stats>,
+    shutdown_timeout: Duration,
+    stop: Option<server::Stop>,
+    /// The encoder threads, then the I/O thread (indexed as their exit signals).
+    threads: Vec<Option<JoinHandle<()>>>,
+    exited: std::sync::mpsc::Receiver<usize>,
 }
 
 impl std::fmt::Debug for MetricsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsServer")
             .field("local_addr", &self.local_addr)
-            .field("running", &self.thread.is_some())
+            .field("running", &self.stop.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl MetricsServer {
-    /// Validates `config`, binds `config.addr` (port 0 allowed) and starts serving `source` on a
-    /// background thread named `agentcore-metrics-server`.
+    /// Validates `config`, binds `config.addr` (port 0 allowed) and serves `source` (required,
+    /// named `main`) on background threads.
     ///
     /// Errors: an invalid config (`InvalidInput`), a bind failure (e.g. `AddrInUse`), or failing
-    /// to build the runtime or spawn the thread.
+    /// to build the runtime or spawn a thread.
     ///
     /// ```
     /// use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
@@ -207,18 +420,80 @@ impl MetricsServer {
         config: ServerConfig,
         source: impl ExpositionSource,
     ) -> std::io::Result<MetricsServer> {
-        config.validate()?;
-        let (server, shared) = http::Server::bind(config, Box::new(source))?;
-        let local_addr = server.local_addr();
-        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-        let thread = std::thread::Builder::new()
+        Self::builder(config).source("main", source).start()
+    }
+
+    /// A builder for a server with several sources.
+    ///
+    /// ```
+    /// use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+    /// let server = MetricsServer::builder(ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()))
+    ///     .source("a", |out: &mut String| out.push_str("a 1\n"))
+    ///     .source("b", |out: &mut String| out.push_str("b 1\n"))
+    ///     .start()?;
+    /// assert_eq!(server.stats().scrapes, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            sources: Vec::new(),
+        }
+    }
+
+    fn launch(
+        config: ServerConfig,
+        sources: Vec<encoder::Source>,
+    ) -> std::io::Result<MetricsServer> {
+        let bound = server::bind(config.addr)?;
+        let local_addr = bound.local_addr();
+        let names: Vec<(Box<str>, bool)> = sources
+            .iter()
+            .map(|s| (s.name.clone(), s.required))
+            .collect();
+        let stats = Arc::new(stats::Stats::new(&names, config.encode_timeout));
+        let (results_tx, results) = tokio::sync::mpsc::unbounded_channel();
+        let (exited_tx, exited) = std::sync::mpsc::channel();
+        let mut threads = Vec::with_capacity(sources.len() + 1);
+        let mut encoders = Vec::with_capacity(sources.len());
+        for (index, source) in sources.into_iter().enumerate() {
+            // On an error here, the threads already started end when `encoders` is dropped.
+            let (jobs, handle) = encoder::spawn(
+                index,
+                source.source,
+                Arc::clone(&stats),
+                results_tx.clone(),
+                exited_tx.clone(),
+            )?;
+            encoders.push(jobs);
+            threads.push(Some(handle));
+        }
+        drop(results_tx);
+        let (stop, stop_rx) = tokio::sync::watch::channel(None);
+        let shutdown_timeout = config.shutdown_timeout;
+        let parts = server::Parts {
+            bound,
+            config,
+            stats: Arc::clone(&stats),
+            encoders,
+            results,
+            stop: stop_rx,
+        };
+        let io_index = threads.len();
+        let io = std::thread::Builder::new()
             .name("agentcore-metrics-server".into())
-            .spawn(move || server.run(shutdown_rx))?;
+            .spawn(move || {
+                let _exit = threads::ExitSignal::new(io_index, exited_tx);
+                server::run(parts);
+            })?;
+        threads.push(Some(io));
         Ok(MetricsServer {
             local_addr,
-            shared,
-            shutdown_tx: Some(shutdown_tx),
-            thread: Some(thread),
+            stats,
+            shutdown_timeout,
+            stop: Some(stop),
+            threads,
+            exited,
         })
     }
 
@@ -251,22 +526,31 @@ impl MetricsServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn stats(&self) -> ServerStats {
-        let s = &self.shared.stats;
+        let s = &self.stats;
         ServerStats {
-            scrapes: s.scrapes.load(Ordering::Relaxed),
-            scrape_errors: s.scrape_errors.load(Ordering::Relaxed),
-            connection_errors: s.connection_errors.load(Ordering::Relaxed),
-            connections_accepted: s.connections_accepted.load(Ordering::Relaxed),
-            active_connections: s.active_connections.load(Ordering::Relaxed),
-            last_encode_duration: Duration::from_nanos(s.last_encode_nanos.load(Ordering::Relaxed)),
-            last_encode_bytes: s.last_encode_bytes.load(Ordering::Relaxed),
-            last_response_bytes: s.last_response_bytes.load(Ordering::Relaxed),
+            scrapes: s.scrapes.load(Relaxed),
+            scrape_errors: s.scrape_errors.load(Relaxed),
+            scrapes_unavailable: s.scrapes_unavailable.load(Relaxed),
+            scrapes_rejected: s.scrapes_rejected.load(Relaxed),
+            source_failures: s.source_failures(),
+            encodes_overdue: s.encodes_overdue(),
+            connection_errors: s.connection_errors(),
+            connections_accepted: s.connections_accepted.load(Relaxed),
+            active_connections: s.connections_open.load(Relaxed),
+            connections_evicted: s.closed_count(stats::Close::Evicted),
+            connections_rejected: s.connections_rejected.load(Relaxed),
+            last_encode_duration: Duration::from_nanos(s.last_encode_nanos.load(Relaxed)),
+            last_encode_bytes: s.last_encode_bytes.load(Relaxed),
+            last_response_bytes: s.last_response_bytes.load(Relaxed),
         }
     }
 
-    /// Stops accepting connections, lets in-flight responses finish (up to
-    /// [`ServerConfig::shutdown_timeout`]), closes every connection and the listening socket,
-    /// joins the background thread, and returns the final [`stats`](Self::stats).
+    /// Stops accepting connections, lets responses in progress finish until
+    /// [`ServerConfig::shutdown_timeout`], closes every connection and the listening socket,
+    /// joins the threads that have ended, and returns the final [`stats`](Self::stats). It
+    /// returns by the deadline whatever a source does: the thread of a source that is still
+    /// encoding is left to end on its own (`encodes_overdue` counts it if it is past
+    /// `encode_timeout`).
     ///
     /// ```
     /// # use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
@@ -279,26 +563,54 @@ impl MetricsServer {
     /// assert!(std::net::TcpStream::connect(addr).is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn shutdown(mut self) -> ServerStats {
-        self.stop();
+    pub fn shutdown(self) -> ServerStats {
+        let timeout = self.shutdown_timeout;
+        self.shutdown_with_timeout(timeout)
+    }
+
+    /// [`shutdown`](Self::shutdown) with another deadline than the configured one.
+    ///
+    /// ```
+    /// # use agentcore_telemetry::serve::{ServerConfig, MetricsServer};
+    /// # use std::time::{Duration, Instant};
+    /// let server = MetricsServer::start(
+    ///     ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+    ///     |_: &mut String| std::thread::sleep(Duration::from_secs(3600)), // a hung source
+    /// )?;
+    /// let started = Instant::now();
+    /// server.shutdown_with_timeout(Duration::from_millis(100));
+    /// assert!(started.elapsed() < Duration::from_secs(5));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_with_timeout(mut self, timeout: Duration) -> ServerStats {
+        self.stop(timeout);
         self.stats()
     }
 
-    fn stop(&mut self) {
-        if let Some(tx) = self.shutdown_tx.take() {
-            // Receivers may already be gone if the server thread ended; nothing to do then.
-            let _ = tx.send(true);
-        }
-        if let Some(thread) = self.thread.take() {
-            // The server catches source panics; a panic here would be an server bug, and
-            // re-raising it from Drop could abort, so it is swallowed.
-            let _ = thread.join();
-        }
+    fn stop(&mut self, timeout: Duration) {
+        let Some(stop) = self.stop.take() else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        // The I/O thread drains until a little before the deadline, to have closed its
+        // sockets by then.
+        let drain_until = deadline
+            .checked_sub(Duration::from_millis(50).min(timeout / 4))
+            .unwrap_or(deadline);
+        // The I/O thread may already be gone; then there is nothing to tell.
+        let _ = stop.send(Some(drain_until));
+        // An encoder thread stuck past `encode_timeout` is not waited for (it may never
+        // return); the others end as soon as their job channel closes, the I/O thread by the
+        // drain deadline.
+        let worth_waiting: Vec<bool> = (0..self.threads.len())
+            .map(|i| !self.stats.overdue(i))
+            .collect();
+        threads::join_by(deadline, &mut self.threads, &worth_waiting, &self.exited);
     }
 }
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(self.shutdown_timeout);
     }
 }

@@ -960,7 +960,10 @@ mod tests {
         assert_eq!(again, r);
         let mut sums = vec![1; r.len()];
         arena.read_range_u64(again, &mut sums);
-        assert!(sums.iter().all(|&s| s == 0), "whole pages and the rest read zero");
+        assert!(
+            sums.iter().all(|&s| s == 0),
+            "whole pages and the rest read zero"
+        );
         arena.release(lease);
     }
 

@@ -28,3 +28,37 @@ pub fn resident_bytes() -> Option<u64> {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// What `/proc/<pid>` says about another process now (Linux).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessUsage {
+    /// Resident set size (`VmRSS`), in bytes.
+    pub resident_bytes: u64,
+    /// Peak resident set size so far (`VmHWM`), in bytes.
+    pub peak_resident_bytes: u64,
+    /// Threads (`Threads`).
+    pub threads: u64,
+    /// Open file descriptors (entries of `/proc/<pid>/fd`).
+    pub fds: u64,
+}
+
+/// The usage of process `pid`, or `None` where `/proc` cannot tell (not Linux, process gone).
+pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some(ProcessUsage {
+        resident_bytes: field("VmRSS:")? * 1024,
+        peak_resident_bytes: field("VmHWM:")? * 1024,
+        threads: field("Threads:")?,
+        fds,
+    })
+}

@@ -3,6 +3,7 @@
 //! Not every test file uses every helper.
 #![allow(dead_code, unused_macros, unused_imports)]
 
+pub mod adversary;
 pub mod agent;
 pub mod alloc;
 pub mod exposition;

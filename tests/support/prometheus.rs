@@ -138,7 +138,26 @@ pub struct TargetHealth {
     pub last_scrape_duration: f64,
 }
 
-/// A `prometheus` server started for one test, scraping one target every second.
+/// How often Prometheus scrapes the target, and how long it gives each scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct Scrape {
+    /// `scrape_interval`.
+    pub interval: Duration,
+    /// `scrape_timeout` (Prometheus sends it as `X-Prometheus-Scrape-Timeout-Seconds`).
+    pub timeout: Duration,
+}
+
+impl Default for Scrape {
+    /// Every second, with a one-second timeout.
+    fn default() -> Self {
+        Scrape {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A `prometheus` server started for one test, scraping one target (every second by default).
 ///
 /// Dropping it kills the process by its id, waits for it and removes its temporary
 /// config and storage.
@@ -159,6 +178,12 @@ impl PrometheusServer {
     /// Starts `prometheus` scraping `http://{target}/metrics` every second and waits (up to
     /// 30 s) until it reports ready.
     pub fn start(target: SocketAddr) -> Result<PrometheusServer, String> {
+        Self::start_with(target, Scrape::default())
+    }
+
+    /// Starts `prometheus` scraping `http://{target}/metrics` as `scrape` says and waits (up to
+    /// 30 s) until it reports ready.
+    pub fn start_with(target: SocketAddr, scrape: Scrape) -> Result<PrometheusServer, String> {
         let dir = tempfile::Builder::new()
             .prefix("agentcore-prometheus-")
             .tempdir()
@@ -167,9 +192,12 @@ impl PrometheusServer {
         let data_path = dir.path().join("data");
         let log_path = dir.path().join("prometheus.log");
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+            "global:\n  scrape_interval: {interval}ms\n  scrape_timeout: {timeout}ms\n  \
+             evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: {JOB}\n    metrics_path: /metrics\n    scheme: http\n    \
-             static_configs:\n      - targets: ['{target}']\n"
+             static_configs:\n      - targets: ['{target}']\n",
+            interval = scrape.interval.as_millis(),
+            timeout = scrape.timeout.as_millis(),
         );
         std::fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
@@ -308,7 +336,16 @@ impl PrometheusServer {
     /// Runs an instant PromQL query; each result is (labels including `__name__`, value).
     /// A scalar or string result comes back as one entry with no labels.
     pub fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
-        let data = self.api("/api/v1/query", &[("query", promql)])?;
+        self.query_params(&[("query", promql)])
+    }
+
+    /// [`query`](Self::query) evaluated at `time` (Unix seconds) instead of now.
+    pub fn query_at(&self, promql: &str, time: f64) -> Result<Vec<Sample>, String> {
+        self.query_params(&[("query", promql), ("time", &format!("{time:.3}"))])
+    }
+
+    fn query_params(&self, params: &[(&str, &str)]) -> Result<Vec<Sample>, String> {
+        let data = self.api("/api/v1/query", params)?;
         let value_of = |v: &Value| v[1].as_str().unwrap_or("").to_string();
         match data["resultType"].as_str() {
             Some("vector") => Ok(data["result"]

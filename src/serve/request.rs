@@ -1,0 +1,619 @@
+//! Request heads: finding their end, tokenizing them (httparse) and applying HTTP/1.1's rules
+//! (RFC 9112) to what the server needs to know.
+//!
+//! Pure functions over bytes, with no I/O: [`find_head_end`] scans what has arrived for the empty
+//! line that ends a head, and [`parse`] turns a complete head into a [`Head`] or a
+//! [`Rejection`]. The server never reads request bodies: a request that announces one is
+//! answered and its connection closed, which keeps the framing of the next request unambiguous.
+
+use std::time::Duration;
+
+use super::compression::accepts_gzip;
+use super::response::Status;
+
+/// Header fields parsed on the stack; a request with more is parsed again with room for
+/// [`ServerConfig::max_headers`](super::ServerConfig::max_headers) on the heap.
+const STACK_HEADERS: usize = 32;
+
+/// The request method, as far as the server cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Head,
+    Other,
+}
+
+/// What a request asks for and how its connection should go on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    /// The request target's path is exactly `/metrics` (any query is ignored).
+    pub(crate) metrics: bool,
+    /// The client accepts a gzip-coded response.
+    pub(crate) gzip: bool,
+    /// The connection may serve another request after this one (HTTP/1.1 without
+    /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`, and no request body).
+    pub(crate) keep_alive: bool,
+    /// `X-Prometheus-Scrape-Timeout-Seconds`: how long the scraper waits for the response.
+    pub(crate) scrape_timeout: Option<Duration>,
+}
+
+/// Why a head is refused; each is answered with its status and the connection closed (a
+/// refused head leaves the framing of anything after it unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) status: Status,
+    pub(crate) reason: &'static str,
+}
+
+fn reject(status: Status, reason: &'static str) -> Rejection {
+    Rejection { status, reason }
+}
+
+/// The index just past the empty line that ends a head in `buf`, looking from `from` on (a
+/// position already scanned, so that a head arriving in pieces is scanned once). A line may
+/// end in CRLF or, as RFC 9112 §2.2 allows a recipient to accept, a bare LF.
+pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    // Resume a little before `from`: the terminator may straddle two reads.
+    let start = from.saturating_sub(3);
+    let mut i = start;
+    while let Some(offset) = buf[i..].iter().position(|&b| b == b'\n') {
+        let lf = i + offset;
+        match buf.get(lf + 1) {
+            Some(b'\n') => return Some(lf + 2),
+            Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
+            _ => i = lf + 1,
+        }
+    }
+    None
+}
+
+/// Where a head ends, and what it says.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// The head is complete and `len` bytes long.
+    Complete {
+        len: usize,
+        head: Result<Head, Rejection>,
+    },
+    /// Only empty lines so far (which RFC 9112 §2.2 says to skip before a request line): read
+    /// on.
+    Partial,
+}
+
+/// Parses the head at the start of `buf`, which [`find_head_end`] found complete.
+pub(crate) fn parse(buf: &[u8], max_headers: usize) -> Parsed {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut request = httparse::Request::new(&mut stack[..max_headers.min(STACK_HEADERS)]);
+    match request.parse(buf) {
+        Err(httparse::Error::TooManyHeaders) if max_headers > STACK_HEADERS => {
+            let mut heap = vec![httparse::EMPTY_HEADER; max_headers];
+            let mut request = httparse::Request::new(&mut heap);
+            let parsed = request.parse(buf);
+            interpret(&request, parsed)
+        }
+        parsed => interpret(&request, parsed),
+    }
+}
+
+fn interpret(request: &httparse::Request<'_, '_>, parsed: httparse::Result<usize>) -> Parsed {
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(e) => {
+            // The head is complete (its end was found), so any error is final; its length is
+            // unknown, but the connection closes anyway.
+            return Parsed::Complete {
+                len: 0,
+                head: Err(tokenizer_rejection(e, request)),
+            };
+        }
+    };
+    Parsed::Complete {
+        len,
+        head: head(request),
+    }
+}
+
+fn tokenizer_rejection(e: httparse::Error, request: &httparse::Request<'_, '_>) -> Rejection {
+    match e {
+        httparse::Error::TooManyHeaders => {
+            reject(Status::HeaderFieldsTooLarge, "too many header fields")
+        }
+        // A version token of the form HTTP/x.y other than 1.0 and 1.1 (httparse knows only
+        // those); anything else there is malformed.
+        httparse::Error::Version if request.path.is_some() => {
+            reject(Status::VersionNotSupported, "only HTTP/1.0 and HTTP/1.1")
+        }
+        httparse::Error::HeaderName => reject(Status::BadRequest, "malformed header field name"),
+        httparse::Error::HeaderValue => reject(Status::BadRequest, "malformed header field value"),
+        httparse::Error::NewLine => reject(Status::BadRequest, "malformed line ending"),
+        _ => reject(Status::BadRequest, "malformed request line"),
+    }
+}
+
+/// The request-line and header rules of RFC 9112 that decide the answer.
+fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(reject(Status::BadRequest, "incomplete request line"));
+    };
+    let http11 = minor == 1;
+    let method = match method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        _ => Method::Other,
+    };
+    let mut hosts = 0usize;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked_last = false;
+    let mut scrape_timeout = None;
+    for field in request.headers.iter() {
+        let name = field.name;
+        let value = field.value;
+        if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            if !valid_host(trim(value)) {
+                return Err(reject(Status::BadRequest, "invalid Host header field"));
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in list(value) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            // RFC 9112 §6.3: a list of identical values may be taken as that value;
+            // anything else is an unrecoverable framing error.
+            for item in value.split(|&b| b == b',') {
+                let n = parse_length(trim(item))
+                    .ok_or(reject(Status::BadRequest, "invalid Content-Length"))?;
+                if content_length.is_some_and(|c| c != n) {
+                    return Err(reject(Status::BadRequest, "conflicting Content-Length"));
+                }
+                content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
+            for coding in list(value) {
+                chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+            }
+        } else if name.eq_ignore_ascii_case("x-prometheus-scrape-timeout-seconds") {
+            scrape_timeout = std::str::from_utf8(trim(value))
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+        }
+        // `Accept` is where OpenMetrics negotiation will read from (a later issue); today every
+        // response is the text format 0.0.4.
+    }
+    // RFC 9112 §3.2: a 1.1 request without Host, or any request with more than one.
+    if hosts > 1 {
+        return Err(reject(
+            Status::BadRequest,
+            "more than one Host header field",
+        ));
+    }
+    if hosts == 0 && http11 {
+        return Err(reject(
+            Status::BadRequest,
+            "HTTP/1.1 request without a Host header field",
+        ));
+    }
+    // RFC 9112 §6.1 and §6.3: Transfer-Encoding with Content-Length, in HTTP/1.0, or not
+    // ending in chunked leaves the body length unknown: 400 and close.
+    if transfer_encoding && (content_length.is_some() || !http11 || !chunked_last) {
+        return Err(reject(
+            Status::BadRequest,
+            "ambiguous request body framing (Transfer-Encoding)",
+        ));
+    }
+    let has_body = transfer_encoding || content_length.is_some_and(|n| n > 0);
+    let gzip = accepts_gzip(
+        request
+            .headers
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("accept-encoding"))
+            .map(|f| f.value),
+    );
+    let keep_alive = !has_body && !close && (http11 || keep_alive_token);
+    Ok(Head {
+        method,
+        metrics: path_of(target) == Some("/metrics"),
+        gzip,
+        keep_alive,
+        scrape_timeout,
+    })
+}
+
+/// The path of a request target in origin form (`/metrics?x`) or absolute form
+/// (`http://host:9464/metrics`, which RFC 9112 §3.2.2 says a server must accept); `None` for
+/// the asterisk and authority forms.
+fn path_of(target: &str) -> Option<&str> {
+    let without_query = target.split(['?', '#']).next().unwrap_or("");
+    if without_query.starts_with('/') {
+        return Some(without_query);
+    }
+    let (scheme, rest) = without_query.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    Some(rest.find('/').map_or("/", |at| &rest[at..]))
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(s), Some(e)) => &v[s..=e],
+        _ => &[],
+    }
+}
+
+/// The non-empty items of a comma-separated field value, trimmed.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// `1*DIGIT`, without overflow.
+fn parse_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP literal in
+/// brackets, or a reg-name / IPv4 address of unreserved, sub-delims and percent-encoded
+/// characters; the port is digits. An empty value is allowed (§7.2: a target without an
+/// authority).
+fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(close) = v.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &v[1..close];
+        let ip_literal = !literal.is_empty()
+            && literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            || literal
+                .first()
+                .is_some_and(|b| b.eq_ignore_ascii_case(&b'v'))
+                && literal
+                    .iter()
+                    .all(|&b| unreserved(b) || sub_delim(b) || b == b':');
+        if !ip_literal {
+            return false;
+        }
+        match &v[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&v[..0], port),
+            _ => return false,
+        }
+    } else {
+        match v.iter().position(|&b| b == b':') {
+            Some(colon) => (&v[..colon], &v[colon + 1..]),
+            None => (v, &v[..0]),
+        }
+    };
+    port.iter().all(u8::is_ascii_digit) && reg_name(host)
+}
+
+fn reg_name(host: &[u8]) -> bool {
+    let mut i = 0;
+    while i < host.len() {
+        let b = host[i];
+        if b == b'%' {
+            let hex = host.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+        } else if unreserved(b) || sub_delim(b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(raw: &str) -> Result<Head, Rejection> {
+        parse_max(raw, 256)
+    }
+
+    fn parse_max(raw: &str, max_headers: usize) -> Result<Head, Rejection> {
+        let end = find_head_end(raw.as_bytes(), 0).expect("complete head");
+        match parse(&raw.as_bytes()[..end], max_headers) {
+            Parsed::Complete { head, .. } => head,
+            Parsed::Partial => panic!("partial: {raw:?}"),
+        }
+    }
+
+    fn status(raw: &str) -> Status {
+        parse_str(raw).unwrap_err().status
+    }
+
+    #[test]
+    fn head_end_with_crlf_bare_lf_and_split_reads() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\n", 0), Some(16));
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nA: b\n\r\nrest", 0),
+            Some(23)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+        // Resuming from where the previous read ended still finds a straddling terminator.
+        let raw = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for from in 0..raw.len() {
+            assert_eq!(find_head_end(raw, from), Some(raw.len()), "from {from}");
+        }
+        assert_eq!(find_head_end(b"", 0), None);
+        assert_eq!(find_head_end(b"\n", 0), None);
+    }
+
+    #[test]
+    fn a_scrape_request() {
+        let head = parse_str(
+            "GET /metrics HTTP/1.1\r\nHost: localhost:9464\r\nAccept-Encoding: gzip\r\n\
+             X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            head,
+            Head {
+                method: Method::Get,
+                metrics: true,
+                gzip: true,
+                keep_alive: true,
+                scrape_timeout: Some(Duration::from_secs(10)),
+            }
+        );
+    }
+
+    #[test]
+    fn targets_in_origin_and_absolute_form() {
+        let metrics = |target: &str| {
+            parse_str(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"))
+                .unwrap()
+                .metrics
+        };
+        assert!(metrics("/metrics"));
+        assert!(metrics("/metrics?name[]=up"));
+        assert!(metrics("http://h:9464/metrics"));
+        assert!(metrics("HTTP://h/metrics?x=1"));
+        assert!(!metrics("/metrics/"));
+        assert!(!metrics("/Metrics"));
+        assert!(!metrics("/metricsx"));
+        assert!(!metrics("/"));
+        assert!(!metrics("*"));
+        assert!(!metrics("h:9464"));
+        assert!(!metrics("ftp://h/metrics"));
+        assert!(!metrics("http://h"));
+    }
+
+    #[test]
+    fn host_rules_of_rfc_9112() {
+        // 1.1 needs exactly one Host; 1.0 may omit it; nobody may send two.
+        assert_eq!(status("GET /metrics HTTP/1.1\r\n\r\n"), Status::BadRequest);
+        assert_eq!(
+            status("GET /metrics HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET /metrics HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert!(parse_str("GET /metrics HTTP/1.0\r\n\r\n").is_ok());
+        for good in [
+            "",
+            "localhost",
+            "localhost:9464",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:9464",
+            "[v1.fe80::a+en1]",
+            "my-host.example_1.com",
+            "%41host",
+            "h:",
+        ] {
+            assert!(
+                parse_str(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")).is_ok(),
+                "{good:?}"
+            );
+        }
+        for bad in [
+            "a b", "a/b", "a:b", "a:1:2", "[::1", "[::1]x", "[]", "[::g]", "%4", "%zz", "a@b",
+            "\"a\"",
+        ] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n")),
+                Status::BadRequest,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keep_alive_by_version_and_connection_tokens() {
+        let ka = |raw: &str| parse_str(raw).unwrap().keep_alive;
+        assert!(ka("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, CLOSE\r\n\r\n"
+        ));
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        // A body the server will not read ends the connection after the response.
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"
+        ));
+        assert!(ka("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!ka(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn body_framing_errors() {
+        for bad in [
+            "Content-Length: x",
+            "Content-Length: -1",
+            "Content-Length: 1, 2",
+            "Content-Length: 99999999999999999999999",
+            "Content-Length: 1\r\nContent-Length: 2",
+            "Transfer-Encoding: chunked\r\nContent-Length: 3",
+            "Transfer-Encoding: chunked, gzip",
+        ] {
+            assert_eq!(
+                status(&format!("POST / HTTP/1.1\r\nHost: h\r\n{bad}\r\n\r\n")),
+                Status::BadRequest,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert!(parse_str("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4, 4\r\n\r\n").is_ok());
+    }
+
+    #[test]
+    fn header_count_limit_is_exact() {
+        let with = |n: usize| {
+            let mut raw = String::from("GET /metrics HTTP/1.1\r\nHost: h\r\n");
+            for i in 1..n {
+                raw.push_str(&format!("x{i}: y\r\n"));
+            }
+            raw.push_str("\r\n");
+            raw
+        };
+        for max in [8, 32, 33, 100, 256] {
+            assert!(
+                parse_max(&with(max), max).is_ok(),
+                "{max} fields, limit {max}"
+            );
+            assert_eq!(
+                parse_max(&with(max + 1), max).unwrap_err().status,
+                Status::HeaderFieldsTooLarge,
+                "{} fields, limit {max}",
+                max + 1
+            );
+        }
+        // Any head of up to 1 KiB fits the default of 256 fields.
+        let mut raw = String::from("GET /metrics HTTP/1.1\r\nHost: h\r\n");
+        while raw.len() + 4 + 2 <= 1024 {
+            raw.push_str("a:\r\n");
+        }
+        raw.push_str("\r\n");
+        assert!(raw.len() <= 1024);
+        assert!(parse_max(&raw, 256).is_ok());
+    }
+
+    #[test]
+    fn malformed_heads_are_rejected_with_the_right_status() {
+        assert_eq!(
+            status("GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+            Status::VersionNotSupported
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost : h\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nBad\x01: h\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nA: b\x00c\r\nHost: h\r\n\r\n"),
+            Status::BadRequest
+        );
+        assert_eq!(status("\x16\x03\x01\x02\x00\n\n"), Status::BadRequest);
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        assert!(matches!(parse(b"\r\n\r\n", 256), Parsed::Partial));
+        let raw = "\r\nGET /metrics HTTP/1.1\r\nHost: h\r\n\r\n";
+        let end = find_head_end(raw.as_bytes(), 0).unwrap();
+        // The first "end" found is the leading empty line plus the next line break.
+        let end = if matches!(parse(&raw.as_bytes()[..end], 256), Parsed::Partial) {
+            find_head_end(raw.as_bytes(), end).unwrap()
+        } else {
+            end
+        };
+        assert!(matches!(
+            parse(&raw.as_bytes()[..end], 256),
+            Parsed::Complete {
+                head: Ok(Head { metrics: true, .. }),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn methods_gzip_and_the_scrape_timeout_header() {
+        let h =
+            parse_str("HEAD /metrics HTTP/1.1\r\nHost: h\r\nAccept-Encoding: br, gzip;q=0\r\n\r\n")
+                .unwrap();
+        assert_eq!((h.method, h.gzip), (Method::Head, false));
+        assert_eq!(
+            parse_str("DELETE /metrics HTTP/1.1\r\nHost: h\r\n\r\n")
+                .unwrap()
+                .method,
+            Method::Other
+        );
+        let timeout = |v: &str| {
+            parse_str(&format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nX-Prometheus-Scrape-Timeout-Seconds: {v}\r\n\r\n"
+            ))
+            .unwrap()
+            .scrape_timeout
+        };
+        assert_eq!(timeout("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(timeout("0"), None);
+        assert_eq!(timeout("-1"), None);
+        assert_eq!(timeout("NaN"), None);
+        assert_eq!(timeout("inf"), None);
+        assert_eq!(timeout("1e300"), Some(Duration::from_secs(86_400)));
+        assert_eq!(timeout("soon"), None);
+    }
+}

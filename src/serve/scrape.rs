@@ -1,0 +1,395 @@
+//! Scrapes on the I/O thread: admission (the in-flight limit), coalescing into *generations*,
+//! and the driver that runs each generation's encodes on the encoder threads.
+//!
+//! # Generations
+//! A scrape joins the *next* generation, which has not started yet. The driver starts it as soon
+//! as the generation before has finished: it asks every source whose encoder thread is free to
+//! encode (a thread still busy with an earlier generation's encode is left out: `busy`), waits
+//! for their parts until `encode_timeout` (late ones: `timeout`, left running), and publishes one
+//! [`Scraped`] to every scrape of the generation. So:
+//!
+//! * every response holds data read after its request arrived (its generation started later);
+//! * each source encodes at most once at a time, however many clients scrape: concurrent
+//!   scrapes share one encode, and 200 greedy clients cost one encode per generation;
+//! * a scrape waits at most for the rest of the generation in progress and then its own:
+//!   within `2 × encode_timeout` plus the assembly.
+//!
+//! # Admission
+//! At most `max_in_flight` scrapes are admitted at once (waiting or being written). When full, a
+//! scrape from a connection that asks *less often* than the most frequent asker among the
+//! waiting scrapes takes that one's place (which is answered `503` at once); otherwise it is
+//! answered `503` at once itself. A connection's pace is its requests (this one included) per
+//! second of its age, the age counted as at least one second: a new connection's pace is 1, a
+//! keep-alive connection scraping every 15 s has about 0.07, a client scraping back to back has
+//! hundreds. So a scraper that asks every few seconds always finds room among clients that ask
+//! back to back, and, once its connection is established, among clients that reconnect for
+//! every request.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flate2::Crc;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
+
+use super::compression::{append_stored_final, append_trailer, GZIP_HEADER};
+use super::encoder::{Done, Job, Part};
+use super::flag::Flag;
+use super::stats::{SourceFailure, Stats};
+
+/// What a generation produced for its scrapes.
+pub(crate) enum Scraped {
+    /// Every required source's part (and whichever best-effort parts made it).
+    Body(Rc<Body>),
+    /// A required source missed its deadline or was still busy: `503`.
+    Unavailable,
+    /// A required source panicked (or its part could not be compressed): `500`.
+    Failed,
+}
+
+/// A response body: the parts in source order, then the server's own section.
+pub(crate) struct Body {
+    parts: Vec<Arc<Part>>,
+    own: String,
+    /// The stored final block(s) with `own` and the gzip trailer, when gzip was asked for.
+    gzip_tail: Option<Vec<u8>>,
+    identity_len: usize,
+    gzip_len: usize,
+}
+
+impl Body {
+    fn new(parts: Vec<Arc<Part>>, own: String, gzip: bool) -> Body {
+        let identity_len = parts.iter().map(|p| p.text().len()).sum::<usize>() + own.len();
+        let gzip_tail = gzip.then(|| {
+            let mut crc = Crc::new();
+            for part in &parts {
+                crc.combine(part.crc());
+            }
+            crc.update(own.as_bytes());
+            let mut tail = Vec::with_capacity(own.len() + 16);
+            append_stored_final(own.as_bytes(), &mut tail);
+            append_trailer(&crc, &mut tail);
+            tail
+        });
+        let gzip_len = gzip_tail.as_ref().map_or(0, |tail| {
+            GZIP_HEADER.len()
+                + parts
+                    .iter()
+                    .map(|p| p.segment().map_or(0, <[u8]>::len))
+                    .sum::<usize>()
+                + tail.len()
+        });
+        Body {
+            parts,
+            own,
+            gzip_tail,
+            identity_len,
+            gzip_len,
+        }
+    }
+
+    /// Whether the gzip form exists (some scrape of the generation accepted gzip).
+    pub(crate) fn has_gzip(&self) -> bool {
+        self.gzip_tail.is_some()
+    }
+
+    pub(crate) fn len(&self, gzip: bool) -> usize {
+        if gzip {
+            self.gzip_len
+        } else {
+            self.identity_len
+        }
+    }
+
+    /// The body's pieces, in order, to be written one after the other.
+    pub(crate) fn pieces(&self, gzip: bool) -> Vec<&[u8]> {
+        let mut pieces = Vec::with_capacity(self.parts.len() + 2);
+        match (&self.gzip_tail, gzip) {
+            (Some(tail), true) => {
+                pieces.push(&GZIP_HEADER[..]);
+                pieces.extend(self.parts.iter().filter_map(|p| p.segment()));
+                pieces.push(tail);
+            }
+            _ => {
+                pieces.extend(self.parts.iter().map(|p| p.text()));
+                pieces.push(self.own.as_bytes());
+            }
+        }
+        pieces.retain(|p| !p.is_empty());
+        pieces
+    }
+}
+
+/// One generation: the scrapes that joined it and, once the driver has run it, the outcome.
+pub(crate) struct Generation {
+    id: u64,
+    scrapes: Cell<usize>,
+    gzip: Cell<bool>,
+    outcome: RefCell<Option<Rc<Scraped>>>,
+    done: Notify,
+}
+
+impl Generation {
+    fn new(id: u64) -> Rc<Generation> {
+        Rc::new(Generation {
+            id,
+            scrapes: Cell::new(0),
+            gzip: Cell::new(false),
+            outcome: RefCell::new(None),
+            done: Notify::new(),
+        })
+    }
+
+    /// The outcome, once the driver has published it.
+    pub(crate) async fn outcome(&self) -> Rc<Scraped> {
+        loop {
+            let notified = self.done.notified();
+            if let Some(outcome) = self.outcome.borrow().as_ref() {
+                return Rc::clone(outcome);
+            }
+            notified.await;
+        }
+    }
+}
+
+/// An admitted scrape's place in the in-flight list.
+pub(crate) struct Ticket {
+    pace: f64,
+    writing: Cell<bool>,
+    preempted: Flag,
+}
+
+/// Holds a place among the in-flight scrapes until dropped.
+pub(crate) struct Admission {
+    scrapes: Rc<Scrapes>,
+    ticket: Rc<Ticket>,
+}
+
+impl Admission {
+    /// Completes if another scrape took this one's place (answer `503`).
+    pub(crate) async fn preempted(&self) {
+        self.ticket.preempted.raised().await;
+    }
+
+    /// The response is being written: the place can no longer be taken.
+    pub(crate) fn writing(&self) {
+        self.ticket.writing.set(true);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut list = self.scrapes.in_flight.borrow_mut();
+        if let Some(at) = list.iter().position(|t| Rc::ptr_eq(t, &self.ticket)) {
+            list.swap_remove(at);
+        }
+        self.scrapes
+            .stats
+            .in_flight
+            .store(list.len() as u64, Relaxed);
+    }
+}
+
+/// The scrape side of the I/O thread.
+pub(crate) struct Scrapes {
+    stats: Arc<Stats>,
+    max_in_flight: usize,
+    encode_timeout: Duration,
+    self_metrics: bool,
+    in_flight: RefCell<Vec<Rc<Ticket>>>,
+    next: RefCell<Rc<Generation>>,
+    wake: Notify,
+}
+
+impl Scrapes {
+    pub(crate) fn new(
+        stats: Arc<Stats>,
+        max_in_flight: usize,
+        encode_timeout: Duration,
+        self_metrics: bool,
+    ) -> Rc<Scrapes> {
+        Rc::new(Scrapes {
+            stats,
+            max_in_flight,
+            encode_timeout,
+            self_metrics,
+            in_flight: RefCell::new(Vec::with_capacity(max_in_flight)),
+            next: RefCell::new(Generation::new(1)),
+            wake: Notify::new(),
+        })
+    }
+
+    /// How long a scrape may wait for its generation: the rest of the one in progress and its
+    /// own, plus assembly.
+    pub(crate) fn budget(&self) -> Duration {
+        self.encode_timeout * 2 + Duration::from_millis(100)
+    }
+
+    /// Admits a scrape from a connection of `pace` (see [`pace`]), or `None`: answer `503` at
+    /// once.
+    pub(crate) fn admit(self: &Rc<Self>, pace: f64) -> Option<Admission> {
+        let mut list = self.in_flight.borrow_mut();
+        if list.len() >= self.max_in_flight {
+            let greediest = list
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.writing.get() && !t.preempted.is_up())
+                .max_by(|(_, a), (_, b)| a.pace.total_cmp(&b.pace))
+                .filter(|(_, t)| t.pace > pace)
+                .map(|(at, _)| at)?;
+            let evicted = list.swap_remove(greediest);
+            evicted.preempted.raise();
+        }
+        let ticket = Rc::new(Ticket {
+            pace,
+            writing: Cell::new(false),
+            preempted: Flag::default(),
+        });
+        list.push(Rc::clone(&ticket));
+        self.stats.in_flight.store(list.len() as u64, Relaxed);
+        Some(Admission {
+            scrapes: Rc::clone(self),
+            ticket,
+        })
+    }
+
+    /// Joins the next generation.
+    pub(crate) fn join(&self, gzip: bool) -> Rc<Generation> {
+        let generation = Rc::clone(&self.next.borrow());
+        generation.scrapes.set(generation.scrapes.get() + 1);
+        if gzip {
+            generation.gzip.set(true);
+        }
+        self.wake.notify_one();
+        generation
+    }
+
+    /// Runs generations for as long as the I/O thread runs.
+    pub(crate) async fn drive(
+        self: Rc<Self>,
+        encoders: Vec<SyncSender<Job>>,
+        mut results: UnboundedReceiver<Done>,
+    ) {
+        // The generation each source's thread is working on, if any.
+        let mut busy: Vec<Option<u64>> = vec![None; encoders.len()];
+        let mut parts: Vec<Option<Arc<Part>>> = vec![None; encoders.len()];
+        let mut failed: Vec<bool> = vec![false; encoders.len()];
+        let mut panicked: Vec<bool> = vec![false; encoders.len()];
+        loop {
+            // Wait for a scrape to join the next generation, then start it.
+            loop {
+                let notified = self.wake.notified();
+                if self.next.borrow().scrapes.get() > 0 {
+                    break;
+                }
+                notified.await;
+            }
+            let generation = {
+                let mut next = self.next.borrow_mut();
+                let fresh = Generation::new(next.id + 1);
+                std::mem::replace(&mut *next, fresh)
+            };
+            // Late results of earlier generations free their threads; their data is stale.
+            while let Ok(done) = results.try_recv() {
+                busy[done.source] = None;
+            }
+            let deadline = tokio::time::Instant::now() + self.encode_timeout;
+            let job = Job {
+                generation: generation.id,
+                gzip: generation.gzip.get(),
+            };
+            let mut pending = 0;
+            for (i, encoder) in encoders.iter().enumerate() {
+                parts[i] = None;
+                panicked[i] = false;
+                failed[i] = busy[i].is_some();
+                if failed[i] {
+                    self.stats.sources[i].failed(SourceFailure::Busy);
+                    continue;
+                }
+                match encoder.try_send(job) {
+                    Ok(()) => {
+                        busy[i] = Some(generation.id);
+                        pending += 1;
+                    }
+                    // Cannot happen (one job at a time, and the threads outlive the driver);
+                    // treated as a panicked source rather than trusted.
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        failed[i] = true;
+                        panicked[i] = true;
+                    }
+                }
+            }
+            while pending > 0 {
+                let done = tokio::select! {
+                    done = results.recv() => done,
+                    () = tokio::time::sleep_until(deadline) => break,
+                };
+                let Some(done) = done else { break };
+                busy[done.source] = None;
+                if done.generation != generation.id {
+                    continue;
+                }
+                pending -= 1;
+                match done.part {
+                    Some(part) => parts[done.source] = Some(part),
+                    None => {
+                        failed[done.source] = true;
+                        panicked[done.source] = true;
+                    }
+                }
+            }
+            for i in 0..encoders.len() {
+                if busy[i] == Some(generation.id) {
+                    failed[i] = true;
+                    self.stats.sources[i].failed(SourceFailure::Timeout);
+                } else if panicked[i] {
+                    self.stats.sources[i].failed(SourceFailure::Panic);
+                }
+            }
+            let outcome = self.assemble(&generation, &mut parts, &failed, &panicked);
+            *generation.outcome.borrow_mut() = Some(Rc::new(outcome));
+            generation.done.notify_waiters();
+        }
+    }
+
+    fn assemble(
+        &self,
+        generation: &Generation,
+        parts: &mut [Option<Arc<Part>>],
+        failed: &[bool],
+        panicked: &[bool],
+    ) -> Scraped {
+        let required = |i: usize| self.stats.sources[i].required;
+        if (0..parts.len()).any(|i| required(i) && panicked[i]) {
+            return Scraped::Failed;
+        }
+        if (0..parts.len()).any(|i| required(i) && failed[i]) {
+            return Scraped::Unavailable;
+        }
+        let parts: Vec<Arc<Part>> = parts.iter_mut().filter_map(Option::take).collect();
+        let took = parts.iter().map(|p| p.took()).max().unwrap_or_default();
+        self.stats
+            .last_encode_nanos
+            .store(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        let mut own = String::new();
+        if self.self_metrics {
+            self.stats.encode(&mut own);
+        }
+        let body = Body::new(parts, own, generation.gzip.get());
+        self.stats
+            .last_encode_bytes
+            .store(body.len(false) as u64, Relaxed);
+        Scraped::Body(Rc::new(body))
+    }
+}
+
+/// A connection's pace: its requests (the current one included) per second of its age, the
+/// age counted as at least one second.
+pub(crate) fn pace(requests: u64, born: Instant) -> f64 {
+    requests as f64 / born.elapsed().as_secs_f64().max(1.0)
+}

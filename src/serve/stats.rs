@@ -1,0 +1,420 @@
+//! The server's account of itself: counters kept by its threads, read by
+//! [`MetricsServer::stats`](super::MetricsServer::stats) and written into every exposition as
+//! the `agentcore_telemetry_http_*` families.
+//!
+//! Every value is a relaxed atomic written by one of the server's threads (the I/O thread, or a
+//! source's encoder thread for that source's duration histogram and running flag) and read by
+//! anyone: each value is exact on its own, and a reader sees no ordering between them.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use super::response::Status;
+use crate::exposition::float::format_go_float;
+use crate::exposition::prometheus_text::{escape_label_value, value_f64, value_u64};
+
+/// Why a connection ended (the `reason` label of
+/// `agentcore_telemetry_http_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The client closed it (or reset it) while the server waited for a request.
+    Client,
+    /// After a response, because the request asked for it (`Connection: close`, HTTP/1.0,
+    /// or a request body the server does not read).
+    Requested,
+    /// Idle longer than `idle_timeout`.
+    IdleTimeout,
+    /// A request head not complete within `header_read_timeout` (answered `408`).
+    HeaderTimeout,
+    /// Closed to make room for a new connection when the table was full.
+    Evicted,
+    /// `max_requests_per_connection` reached.
+    MaxRequests,
+    /// `max_connection_age` reached.
+    MaxAge,
+    /// After a malformed or oversized request (`400`, `431`, `505`).
+    BadRequest,
+    /// A response not written within `write_timeout`.
+    WriteTimeout,
+    /// A socket error other than a reset.
+    IoError,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl Close {
+    pub(crate) const ALL: [Close; 11] = [
+        Close::Client,
+        Close::Requested,
+        Close::IdleTimeout,
+        Close::HeaderTimeout,
+        Close::Evicted,
+        Close::MaxRequests,
+        Close::MaxAge,
+        Close::BadRequest,
+        Close::WriteTimeout,
+        Close::IoError,
+        Close::Shutdown,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Close::Client => "client",
+            Close::Requested => "requested",
+            Close::IdleTimeout => "idle_timeout",
+            Close::HeaderTimeout => "header_timeout",
+            Close::Evicted => "evicted",
+            Close::MaxRequests => "max_requests",
+            Close::MaxAge => "max_age",
+            Close::BadRequest => "bad_request",
+            Close::WriteTimeout => "write_timeout",
+            Close::IoError => "io_error",
+            Close::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether the connection ended on a fault of the client or the network (what
+    /// [`ServerStats::connection_errors`](super::ServerStats::connection_errors) counts).
+    pub(crate) fn is_error(self) -> bool {
+        matches!(
+            self,
+            Close::HeaderTimeout | Close::BadRequest | Close::WriteTimeout | Close::IoError
+        )
+    }
+}
+
+/// Why a scrape went on without a source (the `reason` label of
+/// `agentcore_telemetry_http_source_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceFailure {
+    /// Its encode missed `encode_timeout` (it goes on in the background).
+    Timeout,
+    /// An earlier encode of it was still running, so it was not asked.
+    Busy,
+    /// It panicked (or its output could not be compressed).
+    Panic,
+}
+
+impl SourceFailure {
+    const ALL: [SourceFailure; 3] = [
+        SourceFailure::Timeout,
+        SourceFailure::Busy,
+        SourceFailure::Panic,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            SourceFailure::Timeout => "timeout",
+            SourceFailure::Busy => "busy",
+            SourceFailure::Panic => "panic",
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the encode-duration histogram's buckets.
+const DURATION_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// One source's counters.
+#[derive(Debug)]
+pub(crate) struct SourceStats {
+    pub(crate) name: Box<str>,
+    pub(crate) required: bool,
+    /// Encodes per duration bucket (not cumulative; the last is above every bound).
+    buckets: [AtomicU64; DURATION_BOUNDS.len() + 1],
+    duration_nanos: AtomicU64,
+    failures: [AtomicU64; SourceFailure::ALL.len()],
+    /// When the encode in progress started, as nanoseconds since the server started plus one;
+    /// 0 when none is running.
+    running_since: AtomicU64,
+}
+
+impl SourceStats {
+    /// Called by the encoder thread as it starts an encode.
+    pub(crate) fn encode_started(&self, stats: &Stats) {
+        let since = u64::try_from(stats.started.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.running_since.store(since + 1, Relaxed);
+    }
+
+    /// Called by the encoder thread when the encode returns.
+    pub(crate) fn encode_finished(&self, took: Duration) {
+        self.running_since.store(0, Relaxed);
+        let secs = took.as_secs_f64();
+        let bucket = DURATION_BOUNDS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(DURATION_BOUNDS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.duration_nanos
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    pub(crate) fn failed(&self, why: SourceFailure) {
+        let at = SourceFailure::ALL
+            .iter()
+            .position(|&f| f == why)
+            .unwrap_or(0);
+        self.failures[at].fetch_add(1, Relaxed);
+    }
+
+    /// Whether an encode has been running for longer than `timeout`.
+    fn overdue(&self, stats: &Stats, timeout: Duration) -> bool {
+        match self.running_since.load(Relaxed) {
+            0 => false,
+            since => {
+                let started = Duration::from_nanos(since - 1);
+                stats.started.elapsed().saturating_sub(started) > timeout
+            }
+        }
+    }
+}
+
+/// Every counter of one server.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    started: Instant,
+    encode_timeout: Duration,
+    requests: [AtomicU64; Status::ALL.len()],
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) connections_open: AtomicU64,
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
+    closed: [AtomicU64; Close::ALL.len()],
+    /// `/metrics` answers: 200, 500, 503 for lack of data, 503 from the in-flight limit.
+    pub(crate) scrapes: AtomicU64,
+    pub(crate) scrape_errors: AtomicU64,
+    pub(crate) scrapes_unavailable: AtomicU64,
+    pub(crate) scrapes_rejected: AtomicU64,
+    pub(crate) last_encode_nanos: AtomicU64,
+    pub(crate) last_encode_bytes: AtomicU64,
+    pub(crate) last_response_bytes: AtomicU64,
+    pub(crate) sources: Box<[SourceStats]>,
+}
+
+impl Stats {
+    pub(crate) fn new(sources: &[(Box<str>, bool)], encode_timeout: Duration) -> Self {
+        Stats {
+            started: Instant::now(),
+            encode_timeout,
+            requests: Default::default(),
+            in_flight: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            closed: Default::default(),
+            scrapes: AtomicU64::new(0),
+            scrape_errors: AtomicU64::new(0),
+            scrapes_unavailable: AtomicU64::new(0),
+            scrapes_rejected: AtomicU64::new(0),
+            last_encode_nanos: AtomicU64::new(0),
+            last_encode_bytes: AtomicU64::new(0),
+            last_response_bytes: AtomicU64::new(0),
+            sources: sources
+                .iter()
+                .map(|(name, required)| SourceStats {
+                    name: name.clone(),
+                    required: *required,
+                    buckets: Default::default(),
+                    duration_nanos: AtomicU64::new(0),
+                    failures: Default::default(),
+                    running_since: AtomicU64::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn answered(&self, status: Status) {
+        self.requests[status.index()].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn closed(&self, why: Close) {
+        let at = Close::ALL.iter().position(|&c| c == why).unwrap_or(0);
+        self.closed[at].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn closed_count(&self, why: Close) -> u64 {
+        let at = Close::ALL.iter().position(|&c| c == why).unwrap_or(0);
+        self.closed[at].load(Relaxed)
+    }
+
+    pub(crate) fn connection_errors(&self) -> u64 {
+        Close::ALL
+            .iter()
+            .filter(|c| c.is_error())
+            .map(|&c| self.closed_count(c))
+            .sum::<u64>()
+            + self.accept_errors.load(Relaxed)
+    }
+
+    pub(crate) fn source_failures(&self) -> u64 {
+        self.sources
+            .iter()
+            .flat_map(|s| s.failures.iter())
+            .map(|f| f.load(Relaxed))
+            .sum()
+    }
+
+    /// Whether source `index`'s encode is running past the encode timeout (`false` for an
+    /// index that is not a source).
+    pub(crate) fn overdue(&self, index: usize) -> bool {
+        self.sources
+            .get(index)
+            .is_some_and(|s| s.overdue(self, self.encode_timeout))
+    }
+
+    pub(crate) fn encodes_overdue(&self) -> u64 {
+        self.sources
+            .iter()
+            .filter(|s| s.overdue(self, self.encode_timeout))
+            .count() as u64
+    }
+
+    /// Appends the `agentcore_telemetry_http_*` families (Prometheus text 0.0.4).
+    pub(crate) fn encode(&self, out: &mut String) {
+        family(
+            out,
+            "requests_total",
+            "counter",
+            "HTTP requests answered by the /metrics server, by status code.",
+        );
+        for status in Status::ALL {
+            sample(out, "requests_total", &[("code", status.code())]);
+            value_u64(out, self.requests[status.index()].load(Relaxed));
+        }
+        family(
+            out,
+            "requests_in_flight",
+            "gauge",
+            "Scrapes being served: waiting for their encode or being written.",
+        );
+        sample(out, "requests_in_flight", &[]);
+        value_u64(out, self.in_flight.load(Relaxed));
+
+        family(
+            out,
+            "encode_duration_seconds",
+            "histogram",
+            "Time each source took to write its exposition.",
+        );
+        let mut le = String::new();
+        for source in self.sources.iter() {
+            let mut cumulative = 0;
+            for (i, bound) in DURATION_BOUNDS.iter().enumerate() {
+                cumulative += source.buckets[i].load(Relaxed);
+                le.clear();
+                format_go_float(&mut le, *bound);
+                sample(
+                    out,
+                    "encode_duration_seconds_bucket",
+                    &[("source", &source.name), ("le", &le)],
+                );
+                value_u64(out, cumulative);
+            }
+            cumulative += source.buckets[DURATION_BOUNDS.len()].load(Relaxed);
+            let labels = [("source", &*source.name)];
+            sample(
+                out,
+                "encode_duration_seconds_bucket",
+                &[("source", &source.name), ("le", "+Inf")],
+            );
+            value_u64(out, cumulative);
+            sample(out, "encode_duration_seconds_sum", &labels);
+            value_f64(out, source.duration_nanos.load(Relaxed) as f64 / 1e9);
+            sample(out, "encode_duration_seconds_count", &labels);
+            value_u64(out, cumulative);
+        }
+        family(
+            out,
+            "source_failures_total",
+            "counter",
+            "Scrapes that went on without a source: its encode timed out, an earlier encode of it was still running (busy), or it panicked.",
+        );
+        for source in self.sources.iter() {
+            for (i, why) in SourceFailure::ALL.iter().enumerate() {
+                sample(
+                    out,
+                    "source_failures_total",
+                    &[("source", &source.name), ("reason", why.label())],
+                );
+                value_u64(out, source.failures[i].load(Relaxed));
+            }
+        }
+        family(
+            out,
+            "encodes_overdue",
+            "gauge",
+            "Encodes running for longer than the encode timeout (a slow or hung source), by source.",
+        );
+        for source in self.sources.iter() {
+            sample(out, "encodes_overdue", &[("source", &source.name)]);
+            value_u64(out, u64::from(source.overdue(self, self.encode_timeout)));
+        }
+        family(out, "connections_open", "gauge", "Connections open now.");
+        sample(out, "connections_open", &[]);
+        value_u64(out, self.connections_open.load(Relaxed));
+        family(
+            out,
+            "connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+        );
+        sample(out, "connections_accepted_total", &[]);
+        value_u64(out, self.connections_accepted.load(Relaxed));
+        family(
+            out,
+            "connections_rejected_total",
+            "counter",
+            "Connections closed at once because every open connection had a request in progress.",
+        );
+        sample(out, "connections_rejected_total", &[]);
+        value_u64(out, self.connections_rejected.load(Relaxed));
+        family(
+            out,
+            "connections_closed_total",
+            "counter",
+            "Connections closed, by reason (evicted: closed to make room for a new connection).",
+        );
+        for why in Close::ALL {
+            sample(out, "connections_closed_total", &[("reason", why.label())]);
+            value_u64(out, self.closed_count(why));
+        }
+    }
+}
+
+const PREFIX: &str = "agentcore_telemetry_http_";
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    out.push_str("# HELP ");
+    out.push_str(PREFIX);
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(help);
+    out.push_str("\n# TYPE ");
+    out.push_str(PREFIX);
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)]) {
+    out.push_str(PREFIX);
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_label_value(out, v);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+}
