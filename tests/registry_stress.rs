@@ -166,3 +166,89 @@ fn series_created_concurrently_are_unique() {
         assert_eq!(value(&families, "race_total", &[("id", &id)]), Some(4.0));
     }
 }
+
+/// Issue 17: more recording threads than the arena has blocks (64 at once on a 2-core machine,
+/// whose arena has 4 exclusive blocks), in waves that come and go while a scraper parses every
+/// exposition strictly (cumulative buckets, `_count == +Inf`, counters never going backwards).
+/// Threads beyond the exclusive blocks record into shared stripes with atomic adds and retry
+/// the lease as blocks are returned; totals are exact and the blocks stay within the arena's
+/// shape.
+#[test]
+fn more_threads_than_blocks_coming_and_going_while_scrapes_run_keep_exact_totals() {
+    use agentcore_telemetry::registry::self_metrics::arena_stats;
+    const THREADS: usize = 64;
+    const WAVES: usize = 4;
+    const OPS: u64 = 5_000;
+    let registry = Registry::new();
+    let all = registry.counter("busy_total", "Ops.").unwrap();
+    let half = registry.counter("half_total", "Fractional adds.").unwrap();
+    let lat = registry
+        .histogram_family(
+            "busy_seconds",
+            "Latency.",
+            &["wave"],
+            Buckets::new(vec![0.25, 0.5, 0.75]).unwrap(),
+        )
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let scraper = {
+        let (registry, stop) = (registry.clone(), stop.clone());
+        thread::spawn(move || {
+            let (mut buf, mut last, mut scrapes) = (String::new(), 0.0, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                buf.clear();
+                registry.encode_text_into(&mut buf);
+                let families = parse(&buf).unwrap_or_else(|e| panic!("{e}\n{buf}"));
+                let now = value(&families, "busy_total", &[]).unwrap_or(0.0);
+                assert!(now >= last, "a counter went backwards: {last} -> {now}");
+                last = now;
+                scrapes += 1;
+            }
+            scrapes
+        })
+    };
+    for wave in 0..WAVES {
+        let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (all, half, lat, barrier) =
+                    (all.clone(), half.clone(), lat.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait(); // all 64 alive at once
+                    let w = wave.to_string();
+                    for i in 0..OPS {
+                        all.inc();
+                        half.add(0.5).unwrap();
+                        lat.with_label_values(&[w.as_str()])
+                            .unwrap()
+                            .observe(((i as usize + t) % 4) as f64 * 0.25);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(scraper.join().unwrap() > 0);
+    let families = parse(&registry.encode_text()).unwrap();
+    let total = (WAVES * THREADS) as u64 * OPS;
+    assert_eq!(value(&families, "busy_total", &[]), Some(total as f64));
+    assert_eq!(
+        value(&families, "half_total", &[]),
+        Some(total as f64 / 2.0)
+    );
+    for wave in 0..WAVES {
+        let w = wave.to_string();
+        assert_eq!(
+            value(&families, "busy_seconds_count", &[("wave", &w)]),
+            Some((THREADS as u64 * OPS) as f64)
+        );
+    }
+    let stats = arena_stats();
+    assert!(
+        stats.exclusive_blocks <= stats.max_exclusive_blocks && stats.stripes <= stats.max_stripes,
+        "{stats:?}"
+    );
+}

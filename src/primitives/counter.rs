@@ -44,6 +44,19 @@ struct CounterInner {
 }
 
 impl Counter {
+    /// One of the crate's own counters (span counts, overflow folds): never fails, taking its
+    /// words from the arena's reserve when metrics have exhausted it.
+    pub(crate) fn new_internal() -> Counter {
+        let slots = OwnedSlots::new_internal();
+        Counter {
+            word: slots.range().start(),
+            inner: Arc::new(CounterInner {
+                _slots: slots,
+                rejected: AtomicU64::new(0),
+            }),
+        }
+    }
+
     /// A new counter at zero, not registered anywhere (see
     /// [`Registry::counter_family`](crate::Registry::counter_family) for registered ones).
     pub fn new() -> Result<Counter, Error> {
@@ -95,8 +108,10 @@ impl Counter {
     /// The whole-number part and the fractional-increment part of the value, separately (the
     /// encoder prints a counter that only ever saw whole numbers as an exact integer).
     pub fn parts(&self) -> (u64, f64) {
-        let arena = self.inner._slots.arena();
-        (arena.read_u64(self.word), arena.read_f64(self.word + 1))
+        match self.inner._slots.arena() {
+            Some(arena) => (arena.read_u64(self.word), arena.read_f64(self.word + 1)),
+            None => (0, 0.0), // no arena at all: nothing could be recorded
+        }
     }
 
     /// How many increments were refused (negative, NaN or infinite).

@@ -262,7 +262,11 @@ impl Histogram {
         let range = self.inner.slots.range();
         let n = self.inner.buckets.bounds().len() + 1;
         counts.resize(n, 0);
-        let arena = self.inner.slots.arena();
+        // A histogram exists only if the arena handed it its words.
+        let Some(arena) = self.inner.slots.arena() else {
+            counts.fill(0);
+            return 0.0;
+        };
         arena.read_range_u64(range, &mut counts[..n]);
         arena.read_f64(range.start() + n as u32)
     }

@@ -347,7 +347,15 @@ impl Summary {
     pub(crate) fn read_with(&self, now: Instant, mut emit: impl FnMut(f64, f64)) -> (u64, f64) {
         let inner = &*self.inner;
         let range = inner.slots.range();
-        let arena = inner.slots.arena();
+        // A summary exists only if the arena handed it its words.
+        let Some(arena) = inner.slots.arena() else {
+            inner
+                .config
+                .quantiles
+                .iter()
+                .for_each(|&q| emit(q, f64::NAN));
+            return (0, 0.0);
+        };
         let mut w = inner.window.lock().unwrap_or_else(|e| e.into_inner());
         let w = &mut *w;
         w.current.resize(BUCKETS, 0);

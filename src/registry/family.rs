@@ -403,6 +403,8 @@ pub(crate) struct FamilyInner<M: Metric> {
     /// family, created on the first overflow.
     overflow_counter: OnceLock<Option<Counter>>,
     overflow_family: Option<Family<Counter>>,
+    /// One of the crate's own families: series come from [`Metric::create_internal`].
+    internal: bool,
     /// Scrape-side cache of the series sorted by label values; recorders never touch it.
     sorted: Mutex<SortedCache<M>>,
 }
@@ -505,7 +507,7 @@ impl<M: Metric> Family<M> {
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
             kind: M::KIND,
         };
-        Family::new_in(Arc::new(desc), config, max_series, None, domain)
+        Family::new_in(Arc::new(desc), config, max_series, None, domain, false)
     }
 
     pub(crate) fn new(
@@ -514,7 +516,24 @@ impl<M: Metric> Family<M> {
         max_series: usize,
         overflow_family: Option<Family<Counter>>,
     ) -> Family<M> {
-        Family::new_in(desc, config, max_series, overflow_family, Domain::global())
+        Family::new_in(
+            desc,
+            config,
+            max_series,
+            overflow_family,
+            Domain::global(),
+            false,
+        )
+    }
+
+    /// One of the crate's own families (the registry's overflow counters): its series are
+    /// created with [`Metric::create_internal`], which does not fail on an exhausted arena.
+    pub(crate) fn new_internal(
+        desc: Arc<Descriptor>,
+        config: M::Config,
+        max_series: usize,
+    ) -> Family<M> {
+        Family::new_in(desc, config, max_series, None, Domain::global(), true)
     }
 
     fn new_in(
@@ -523,6 +542,7 @@ impl<M: Metric> Family<M> {
         max_series: usize,
         overflow_family: Option<Family<Counter>>,
         domain: &'static Domain,
+        internal: bool,
     ) -> Family<M> {
         let table = Box::new(Table::new(MIN_SLOTS, domain.era()));
         let words = M::arena_words(&config);
@@ -546,6 +566,7 @@ impl<M: Metric> Family<M> {
                 overflowed: AtomicU64::new(0),
                 overflow_counter: OnceLock::new(),
                 overflow_family,
+                internal,
                 sorted: Mutex::new(SortedCache {
                     generation: u64::MAX,
                     series: Vec::new(),
@@ -713,7 +734,11 @@ impl<M: Metric> Family<M> {
             if inner.len.load(Relaxed) >= inner.max_series {
                 return self.fold_into_overflow();
             }
-            match self.insert_locked(hash, values, || M::create(&inner.config)) {
+            let create = || match inner.internal {
+                true => M::create_internal(&inner.config),
+                false => M::create(&inner.config),
+            };
+            match self.insert_locked(hash, values, create) {
                 // The arena is exhausted (other families took it): fold, counted, rather than
                 // lose the record; an error only if the overflow series cannot exist either.
                 Ok(Insert::Full) | Err(Error::SlotArenaExhausted) => {

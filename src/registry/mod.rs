@@ -180,6 +180,12 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
         let _ = config;
         Ok(())
     }
+    /// Creates one series of one of the crate's own families (the registry's overflow counters),
+    /// which must not fail when metrics have exhausted the slot arena.
+    #[doc(hidden)]
+    fn create_internal(config: &Self::Config) -> Result<Self, Error> {
+        Self::create(config)
+    }
     /// Words of the slot arena one series takes (0 for metrics that keep their value elsewhere).
     #[doc(hidden)]
     fn arena_words(config: &Self::Config) -> usize {
@@ -193,6 +199,9 @@ impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     fn create(_: &()) -> Result<Self, Error> {
         Counter::new()
+    }
+    fn create_internal(_: &()) -> Result<Self, Error> {
+        Ok(Counter::new_internal())
     }
     fn arena_words(_: &()) -> usize {
         2
@@ -433,7 +442,7 @@ impl Registry {
     /// An empty registry (it holds only its own overflow counter family, exposed once a family
     /// overflows).
     pub fn new() -> Registry {
-        let overflow = Family::new(
+        let overflow = Family::new_internal(
             Arc::new(Descriptor {
                 name: OVERFLOW_METRIC.into(),
                 help: "Label sets folded into a family's overflow series because the family reached its cardinality cap.".into(),
@@ -442,7 +451,6 @@ impl Registry {
             }),
             (),
             DEFAULT_MAX_SERIES,
-            None,
         );
         let families: Vec<Arc<dyn RegisteredFamily>> = vec![Arc::new(overflow.clone())];
         Registry {

@@ -30,11 +30,11 @@ use crate::Error;
 pub struct ArenaStats {
     /// Exclusive blocks created (each leased by one recording thread at a time).
     pub exclusive_blocks: usize,
-    /// The most exclusive blocks there can be (`2 × cores`, at least 4).
+    /// The most exclusive blocks there can be (`cores + 2`, at least 4).
     pub max_exclusive_blocks: usize,
     /// Shared blocks (stripes) created, for threads beyond the exclusive blocks.
     pub stripes: usize,
-    /// The most stripes there can be (`cores`, at least 2).
+    /// The most stripes there can be (`cores / 2`, at least 2).
     pub max_stripes: usize,
     /// Words allocated to live metrics (ranges are powers of two).
     pub live_words: usize,
@@ -138,7 +138,7 @@ impl Registry {
         let [blocks, words, freed, pending, pending_bytes, fallbacks, deferred] = SELF_METRICS;
         self.gauge_fn(
             blocks,
-            "Recording blocks of the slot arena (copies of its words; at most 3 x cores).",
+            "Recording blocks of the slot arena (copies of its words; at most 1.5 x cores + 4).",
             || {
                 let s = arena_stats();
                 (s.exclusive_blocks + s.stripes) as f64

@@ -22,15 +22,15 @@
 //! # Blocks, threads and the memory bound
 //! There are two kinds of blocks, each created the first time it is needed and kept for the
 //! arena's life:
-//! * **exclusive** blocks (`2 × cores`, at least 4): a thread *leases* one the first time it
+//! * **exclusive** blocks (`cores + 2`, at least 4): a thread *leases* one the first time it
 //!   records and returns it when it exits. Only the lessee writes it, with a relaxed load + store.
-//! * **stripes** (`cores`, at least 2): written with atomic read-modify-writes by every thread that
+//! * **stripes** (`cores / 2`, at least 2): written with atomic read-modify-writes by every thread that
 //!   found no exclusive block free (more threads than blocks), or whose thread-local storage is
 //!   already torn down (a recording inside another thread-local's destructor). Each such thread
 //!   keeps to one stripe, chosen round-robin, so they rarely share a cache line either.
 //!
-//! Resident memory is therefore bounded by `pages written × blocks`, with at most `3 × cores`
-//! blocks, however many threads record: 1 000 threads cost what `3 × cores` do. While the threads
+//! Resident memory is therefore bounded by `pages written × blocks`, with at most
+//! `1.5 × cores + 4` blocks, however many threads record: 1 000 threads cost what a few do. While the threads
 //! that record are no more than the exclusive blocks (the common case: a runtime's workers),
 //! nothing on the recording path writes a shared cache line. A thread beyond them pays one atomic
 //! add per record; it retries the lease (one relaxed load of a shared counter) whenever a block
@@ -356,21 +356,28 @@ struct Exclusive {
     leased: AtomicBool,
 }
 
-/// The buddy allocator of word ranges. `free[k]` holds the starts of free ranges of `2^k` words.
-#[derive(Default)]
+/// The buddy allocator of the word ranges in `next..end`. `free[k]` holds the starts of free
+/// ranges of `2^k` words.
 struct Buddy {
     /// The next never-used word (a multiple of `MAX_RANGE_WORDS`).
     next: usize,
+    end: usize,
     free: Vec<std::collections::BTreeSet<u32>>,
     /// Words in live ranges.
     live: usize,
 }
 
 impl Buddy {
-    fn alloc(&mut self, order: u32, capacity: usize) -> Option<u32> {
-        if self.free.is_empty() {
-            self.free = (0..=MAX_ORDER).map(|_| Default::default()).collect();
+    fn new(start: usize, end: usize) -> Buddy {
+        Buddy {
+            next: start,
+            end,
+            free: (0..=MAX_ORDER).map(|_| Default::default()).collect(),
+            live: 0,
         }
+    }
+
+    fn alloc(&mut self, order: u32) -> Option<u32> {
         // The smallest free range at least as large, split down to the size asked for.
         let found = (order..=MAX_ORDER).find(|&k| !self.free[k as usize].is_empty());
         let (mut k, start) = match found {
@@ -379,7 +386,7 @@ impl Buddy {
                 (k, start)
             }
             None => {
-                if self.next + MAX_RANGE_WORDS > capacity {
+                if self.next + MAX_RANGE_WORDS > self.end {
                     return None;
                 }
                 let start = self.next as u32;
@@ -409,6 +416,24 @@ impl Buddy {
     }
 }
 
+/// The word allocators: most of the space for any metric, and a reserve at the end for the
+/// crate's own bookkeeping (the tracer's span counters, the registry's overflow counters), so that
+/// an arena that metrics have exhausted still has room for them.
+struct Allocators {
+    user: Buddy,
+    reserve: Buddy,
+}
+
+impl Allocators {
+    fn owner(&mut self, start: u32) -> &mut Buddy {
+        if start as usize >= self.user.end {
+            &mut self.reserve
+        } else {
+            &mut self.user
+        }
+    }
+}
+
 /// The arena: its blocks and its word allocator.
 pub(crate) struct Arena {
     capacity: usize,
@@ -419,13 +444,23 @@ pub(crate) struct Arena {
     idle: AtomicUsize,
     /// The next stripe to assign to a thread without an exclusive block.
     next_stripe: AtomicUsize,
-    alloc: Mutex<Buddy>,
+    alloc: Mutex<Allocators>,
+    /// Two words the crate's own counters share when even the reserve is full (their counts then
+    /// mix; nothing fails).
+    sink: SlotRange,
 }
 
 impl Arena {
     /// An arena of `capacity` words per block with `exclusive` leasable blocks and `stripes` shared
     /// ones (at least one), or `None` when the system refuses the first stripe's memory.
     pub(crate) fn with_shape(capacity: usize, exclusive: usize, stripes: usize) -> Option<Arena> {
+        // 1/64 of the space (whole runs) is kept for the crate's own counters.
+        let reserve = capacity / 64 / MAX_RANGE_WORDS * MAX_RANGE_WORDS;
+        let mut allocators = Allocators {
+            user: Buddy::new(0, capacity - reserve),
+            reserve: Buddy::new(capacity - reserve, capacity),
+        };
+        let sink = allocators.user.alloc(1)?;
         let arena = Arena {
             capacity,
             exclusive: (0..exclusive)
@@ -437,21 +472,27 @@ impl Arena {
             stripes: (0..stripes.max(1)).map(|_| BlockCell::new()).collect(),
             idle: AtomicUsize::new(exclusive),
             next_stripe: AtomicUsize::new(0),
-            alloc: Mutex::new(Buddy::default()),
+            alloc: Mutex::new(allocators),
+            sink: SlotRange {
+                start: sink,
+                len: 2,
+            },
         };
         // Stripe 0 always exists: it is where a record goes when nothing else can take it.
         arena.stripes[0].get_or_create(capacity)?;
         Some(arena)
     }
 
-    /// The global arena's shape for this machine: `2 × cores` exclusive blocks (at least 4),
-    /// `cores` stripes (at least 2), the largest word space the system lets us reserve.
+    /// The global arena's shape for this machine: `cores + 2` exclusive blocks (at least 4: the
+    /// runtime's workers plus a main thread and one more), `cores / 2` stripes (at least 2), the
+    /// largest word space the system lets us reserve.
     #[cfg(not(agentcore_loom))]
     fn for_this_machine() -> Option<Arena> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (exclusive, stripes) = ((cores + 2).max(4), (cores / 2).max(2));
         let mut capacity = DEFAULT_CAPACITY_WORDS;
         loop {
-            if let Some(arena) = Arena::with_shape(capacity, (2 * cores).max(4), cores.max(2)) {
+            if let Some(arena) = Arena::with_shape(capacity, exclusive, stripes) {
                 return Some(arena);
             }
             if capacity <= MIN_CAPACITY_WORDS {
@@ -473,14 +514,26 @@ impl Arena {
             return Err(Error::SlotArenaExhausted);
         }
         let order = len.next_power_of_two().trailing_zeros();
-        let mut buddy = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        let start = buddy
-            .alloc(order, self.capacity)
+        let mut allocators = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        let start = allocators
+            .user
+            .alloc(order)
             .ok_or(Error::SlotArenaExhausted)?;
         Ok(SlotRange {
             start,
             len: 1 << order,
         })
+    }
+
+    /// Two words for one of the crate's own counters: from the shared space, else from the
+    /// reserve, else (`None`) the caller shares the arena's sink.
+    fn alloc_internal(&self) -> Option<SlotRange> {
+        let mut allocators = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        let start = allocators
+            .user
+            .alloc(1)
+            .or_else(|| allocators.reserve.alloc(1))?;
+        Some(SlotRange { start, len: 2 })
     }
 
     /// Zeroes `range` in every block and returns it to the allocator.
@@ -490,13 +543,16 @@ impl Arena {
         for block in self.blocks() {
             block.region.zero(range.start() as usize, range.len());
         }
-        let mut buddy = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        buddy.free(range.start, range.len.trailing_zeros());
+        let mut allocators = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        allocators
+            .owner(range.start)
+            .free(range.start, range.len.trailing_zeros());
     }
 
     /// Words in live ranges.
     pub(crate) fn live_words(&self) -> usize {
-        self.alloc.lock().unwrap_or_else(|e| e.into_inner()).live
+        let allocators = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        allocators.user.live + allocators.reserve.live
     }
 
     /// Every block created so far, exclusive and stripes.
@@ -865,39 +921,63 @@ impl Words {
     }
 }
 
-/// A range of words in the global arena, freed when dropped. Metric cores own one each.
-pub(crate) struct OwnedSlots(SlotRange);
+/// A range of words in the global arena, freed when dropped (unless shared). Metric cores own one
+/// each.
+pub(crate) struct OwnedSlots {
+    range: SlotRange,
+    /// False for the arena's shared sink, which is never freed.
+    owned: bool,
+}
 
 impl OwnedSlots {
     /// Allocates `len` zeroed words of the global arena.
     pub(crate) fn new(len: usize) -> Result<OwnedSlots, Error> {
-        global()
-            .ok_or(Error::SlotArenaExhausted)?
-            .alloc(len)
-            .map(OwnedSlots)
+        let range = global().ok_or(Error::SlotArenaExhausted)?.alloc(len)?;
+        Ok(OwnedSlots { range, owned: true })
+    }
+
+    /// Two words for one of the crate's own counters; never fails: from the reserve when metrics
+    /// have exhausted the arena, and as a last resort the arena's shared sink (or, without any
+    /// arena, words recording ignores).
+    pub(crate) fn new_internal() -> OwnedSlots {
+        match global() {
+            Some(arena) => match arena.alloc_internal() {
+                Some(range) => OwnedSlots { range, owned: true },
+                None => OwnedSlots {
+                    range: arena.sink,
+                    owned: false,
+                },
+            },
+            None => OwnedSlots {
+                range: SlotRange { start: 0, len: 2 },
+                owned: false,
+            },
+        }
     }
 
     /// The range.
     #[inline(always)]
     pub(crate) fn range(&self) -> SlotRange {
-        self.0
+        self.range
     }
 
-    /// The global arena (it exists: it handed out this range).
-    pub(crate) fn arena(&self) -> &'static Arena {
-        global().expect("the global arena handed out this range")
+    /// The global arena, if there is one (there is, if it handed out this range).
+    pub(crate) fn arena(&self) -> Option<&'static Arena> {
+        global()
     }
 }
 
 impl Drop for OwnedSlots {
     fn drop(&mut self) {
-        self.arena().free(self.0);
+        if let (true, Some(arena)) = (self.owned, global()) {
+            arena.free(self.range);
+        }
     }
 }
 
 impl std::fmt::Debug for OwnedSlots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("OwnedSlots").field(&self.0).finish()
+        f.debug_tuple("OwnedSlots").field(&self.range).finish()
     }
 }
 
@@ -922,12 +1002,19 @@ mod tests {
             arena.free(r);
         }
         arena.free(h);
-        // ...and once they are all free again, they coalesce back into whole runs.
-        assert_eq!(arena.live_words(), 0);
-        for _ in 0..4 {
+        // ...and once they are all free again, they coalesce back into whole runs (but the
+        // one holding the arena's two-word sink, which is never freed).
+        assert_eq!(arena.live_words(), 2);
+        for _ in 0..3 {
             arena.alloc(MAX_RANGE_WORDS).unwrap();
         }
+        assert_eq!(arena.alloc(MAX_RANGE_WORDS), Err(Error::SlotArenaExhausted));
+        for _ in 0..(MAX_RANGE_WORDS - 2) / 2 {
+            arena.alloc(2).unwrap();
+        }
         assert_eq!(arena.alloc(1), Err(Error::SlotArenaExhausted));
+        // The crate's own counters still get words: the sink (no reserve in so small an arena).
+        assert_eq!(arena.alloc_internal(), None);
     }
 
     #[test]

@@ -30,10 +30,9 @@ pub(crate) struct SpanCounters {
 
 impl SpanCounters {
     pub(crate) fn new() -> SpanCounters {
-        // Six two-word ranges: the arena (millions of words) only refuses them when a runaway
-        // cardinality has filled it, and a tracer without counters would be worse than a
-        // clear message at construction.
-        let counter = || Counter::new().expect("the slot arena has room for the tracer's counters");
+        // Six two-word ranges, from the arena's reserve for the crate's own counters when
+        // metrics have exhausted it: constructing a tracer never fails.
+        let counter = Counter::new_internal;
         SpanCounters {
             started: counter(),
             finished: counter(),
