@@ -1,7 +1,7 @@
 //! Futures carrying a span: [`Instrumented`] makes its span current for the duration of
 //! every poll, so parent/child links stay right across `.await` on any executor thread.
 
-use super::context;
+use super::current;
 use super::span::DetachedSpan;
 use std::fmt;
 use std::future::Future;
@@ -202,7 +202,7 @@ impl Drop for Exit<'_, '_> {
         if self.entered {
             // Also drops frames of spans still open from inside the poll (a `!Send` span
             // kept across an `.await` on a local executor), so nothing leaks to other tasks.
-            context::truncate_at(self.span.tracer().uid(), self.span.span_id().to_u64());
+            current::truncate_at(self.span.tracer().id(), self.span.span_id().to_u64());
         }
         if std::thread::panicking() {
             self.span.record_panic();
@@ -225,7 +225,7 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
             // Polled after completion or without a span: just poll through.
             return inner.poll(cx);
         };
-        let entered = context::push(span.frame());
+        let entered = current::push(span.frame());
         let exit = Exit { span, entered };
         let poll = inner.poll(cx);
         drop(exit);

@@ -52,35 +52,46 @@
 //! assert_eq!(summary.span_count, 2);
 //! ```
 
+// The data model and its parts.
 mod attribute;
-mod clock;
-mod context;
-mod counters;
 mod id;
-mod instrument;
+mod limits;
+mod record;
+// The machinery: clock, sampling, counters, the core the handles point at.
+mod clock;
+mod core;
 mod sampler;
-mod span;
-#[allow(clippy::module_inception)]
-mod tracer;
+mod stats;
+// Context: the value, the thread-local current one, W3C headers.
+mod context;
+mod current;
 mod w3c;
+// The handles.
+mod instrument;
+mod span;
+// The specification's facade.
+mod distributed;
+mod global;
+mod query;
 
 pub use attribute::{KeyValue, Value};
 pub use context::{
-    Baggage, ContextGuard, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY, KEY_SAMPLED, KEY_SPAN_ID,
-    KEY_TRACE_ID,
+    Baggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID,
 };
+pub use current::ContextGuard;
+pub use distributed::{DistributedTracer, TracerConfig, DEFAULT_SPAN_LOG_CAPACITY};
+pub use global::{get_distributed_tracer, init_distributed_tracer};
 pub use id::{SpanId, TraceId};
 pub use instrument::{FutureExt, Instrumented};
+pub use limits::SpanLimits;
+pub use query::{TraceSummary, TracingMetrics};
+pub use record::{
+    Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
+    INLINE_EVENT_ATTRIBUTES, INLINE_LINKS, INLINE_LINK_ATTRIBUTES,
+};
 pub use sampler::Sampler;
-pub use span::{
-    DetachedSpan, Event, FinishSpan, Link, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
-    INLINE_ATTRIBUTES, INLINE_EVENTS, INLINE_EVENT_ATTRIBUTES, INLINE_LINKS,
-    INLINE_LINK_ATTRIBUTES,
-};
-pub use tracer::{
-    get_distributed_tracer, init_distributed_tracer, DistributedTracer, TraceSummary, TracerConfig,
-    TracerStats, TracingMetrics, DEFAULT_SPAN_LOG_CAPACITY,
-};
+pub use span::{DetachedSpan, FinishSpan, Span};
+pub use stats::TracerStats;
 
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]

@@ -1,4 +1,5 @@
-//! The tracer's own metrics: span counters and the per-operation duration histogram.
+//! The tracer's own metrics: span counters ([`TracerStats`] is their snapshot) and the
+//! per-operation duration histogram.
 //!
 //! The counters are the crate's [`Counter`]s, so they cost what any counter costs — a relaxed
 //! load and store into the calling thread's word of the [slot arena](crate::sync::slots),
@@ -15,6 +16,32 @@ use crate::{Buckets, Counter, Error, Family, Histogram, Registry};
 pub(crate) const DURATION_BOUNDS: [f64; 12] = [
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0,
 ];
+
+/// The tracer's counters, for the metrics scrape
+/// ([`DistributedTracer::stats`](super::DistributedTracer::stats)).
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// tracer.start_span("a", SpanKind::Internal, []).finish(SpanStatus::Error);
+/// let stats = tracer.stats();
+/// assert_eq!((stats.spans_started, stats.spans_finished, stats.spans_errored), (1, 1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TracerStats {
+    /// Sampled spans started.
+    pub spans_started: u64,
+    /// Sampled spans finished.
+    pub spans_finished: u64,
+    /// Sampled spans finished with `Error` status.
+    pub spans_errored: u64,
+    /// Spans not sampled (started, nothing recorded).
+    pub spans_unsampled: u64,
+    /// Finished spans dropped because their span log slot was busy (a reader held it).
+    pub spans_dropped: u64,
+    /// Finished spans overwritten in the span log by newer ones.
+    pub spans_overwritten: u64,
+}
 
 /// The span counters of one tracer.
 pub(crate) struct SpanCounters {
@@ -42,6 +69,20 @@ impl SpanCounters {
             overwritten: counter(),
             dropped: counter(),
             duration: OnceLock::new(),
+        }
+    }
+
+    /// The counters summed over threads (a snapshot taken while spans run may miss the
+    /// latest increments).
+    pub(crate) fn snapshot(&self) -> TracerStats {
+        let n = |counter: &Counter| counter.parts().0;
+        TracerStats {
+            spans_started: n(&self.started),
+            spans_finished: n(&self.finished),
+            spans_errored: n(&self.errored),
+            spans_unsampled: n(&self.unsampled),
+            spans_dropped: n(&self.dropped),
+            spans_overwritten: n(&self.overwritten),
         }
     }
 
