@@ -213,6 +213,7 @@ fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) 
 /// assert_eq!(span.context().get_baggage("user_id"), Some("12345"));
 /// assert_eq!(span.context().get_baggage("trace.external_id"), Some("request-123"));
 /// ```
+#[must_use = "the context is current only until the guard drops: bind it (`let _trace = ...`), or the next span starts a new trace"]
 pub struct ContextGuard<'t> {
     tracer: &'t TracerCore,
     key: u64,

@@ -3,6 +3,7 @@
 
 use super::current;
 use super::span::DetachedSpan;
+use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -129,32 +130,36 @@ pub fn record_err<E: fmt::Display + ?Sized>(span: &mut DetachedSpan<'_>, e: &E) 
     }
 }
 
-/// A future that makes `span` current while it is polled and finishes the span when it
-/// completes (or when dropped unfinished, status Unset). A panic during a poll is recorded
-/// on the span (exception event, `Error` status). Made by [`FutureExt::in_span`].
-///
-/// ```
-/// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
-///
-/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// # rt.block_on(async {
-/// let tracer = get_distributed_tracer();
-/// let span = tracer.start_span("request", SpanKind::Server, []);
-/// let id = span.span_id();
-/// let child_parent = async {
-///     tokio::task::yield_now().await;
-///     let child = tracer.start_span("child", SpanKind::Internal, []);
-///     child.parent_span_id()
-/// }
-/// .in_span(span)
-/// .await;
-/// assert_eq!(child_parent, Some(id));
-/// # });
-/// ```
-pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
-    inner: F,
-    span: Option<DetachedSpan<'t>>,
-    hook: Option<H>,
+pin_project! {
+    /// A future that makes `span` current while it is polled and finishes the span when it
+    /// completes (or when dropped unfinished, status Unset). A panic during a poll is recorded
+    /// on the span (exception event, `Error` status). Made by [`FutureExt::in_span`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let span = tracer.start_span("request", SpanKind::Server, []);
+    /// let id = span.span_id();
+    /// let child_parent = async {
+    ///     tokio::task::yield_now().await;
+    ///     let child = tracer.start_span("child", SpanKind::Internal, []);
+    ///     child.parent_span_id()
+    /// }
+    /// .in_span(span)
+    /// .await;
+    /// assert_eq!(child_parent, Some(id));
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled; the span finishes when this completes or is dropped"]
+    pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
+        #[pin]
+        inner: F,
+        span: Option<DetachedSpan<'t>>,
+        hook: Option<H>,
+    }
 }
 
 impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
@@ -214,13 +219,9 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self` (no method
-        // takes it by value, there is no `Drop` impl moving it, and we only hand out
-        // `Pin<&mut F>`). `span` and `hook` are not structurally pinned: they are only
-        // accessed by `&mut` / `Option::take`, which is fine for unpinned fields.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `this.inner` stays pinned in place.
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        // `inner` is structurally pinned; `span` and `hook` are not (see `pin_project!`).
+        let this = self.project();
+        let inner = this.inner;
         let Some(span) = this.span.as_mut() else {
             // Polled after completion or without a span: just poll through.
             return inner.poll(cx);

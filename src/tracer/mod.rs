@@ -73,6 +73,9 @@ mod span;
 mod distributed;
 mod global;
 mod query;
+// Misuse the type system refuses (compile_fail doc tests).
+#[cfg(doctest)]
+mod compile_fail;
 
 pub use attribute::{KeyValue, Value};
 pub use context::{

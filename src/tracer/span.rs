@@ -48,6 +48,7 @@ pub(crate) struct SpanStart {
 /// .unwrap();
 /// assert!(tracer.get_span_by_id(id).is_some());
 /// ```
+#[must_use = "a span ends when dropped: bind it (`let span = ...`) and finish it when the operation ends"]
 pub struct DetachedSpan<'t> {
     tracer: &'t TracerCore,
     trace_id: TraceId,
@@ -573,6 +574,7 @@ impl fmt::Debug for DetachedSpan<'_> {
 /// let sibling = tracer.start_span("execute_task", SpanKind::Internal, []);
 /// assert_eq!(sibling.parent_span_id(), Some(parent.span_id()));
 /// ```
+#[must_use = "a span is current until dropped: bind it (`let span = ...`), or it ends at once"]
 pub struct Span<'t> {
     inner: DetachedSpan<'t>,
     _not_send: PhantomData<*const ()>,
