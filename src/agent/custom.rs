@@ -30,10 +30,12 @@
 //! ```
 
 use crate::primitives::SummaryConfig;
+use crate::registry::{FamilyOptions, OVERFLOW_METRIC};
 use crate::{
     Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, SeriesRef, Summary,
 };
 
+use super::builtin::{BUILTIN_METRICS, REJECTED_METRIC};
 use super::snapshot::{FamilySnapshot, SnapshotFamily};
 
 /// The type of a custom metric, with what its type needs (histogram buckets, summary settings).
@@ -630,5 +632,113 @@ pub fn custom_metric_name(name: &str) -> String {
         name.to_string()
     } else {
         format!("agentcore_{name}")
+    }
+}
+
+// The collector's custom-metric methods.
+impl super::MetricsCollector {
+    /// Creates (or returns) a custom metric named `agentcore_<name>` (see
+    /// [`custom_metric_name`]) with the given type, help text and label names.
+    ///
+    /// Re-creating a name with the same type, label names and buckets/settings returns the
+    /// existing metric. Errors: an invalid metric or label name ([`Error::InvalidMetricName`],
+    /// [`Error::InvalidLabelName`], [`Error::DuplicateLabelName`]), another shape under the same
+    /// name ([`Error::ShapeMismatch`]), a name of a built-in metric or one clashing with a sample
+    /// name of another family ([`Error::DuplicateMetric`]), invalid summary settings.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::{Error, MetricsCollector};
+    ///
+    /// let c = MetricsCollector::new();
+    /// let a = c.create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"]).unwrap();
+    /// a.labels(&["agent_create", "admin"]).unwrap().inc();
+    /// let again = c.create_custom_metric("agentcore_user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"]).unwrap();
+    /// assert_eq!(again.labels(&["agent_create", "admin"]).unwrap().get(), Some(1.0));
+    /// assert!(matches!(
+    ///     c.create_custom_metric("user_actions", MetricType::Gauge, "x", &[]),
+    ///     Err(Error::ShapeMismatch { .. })
+    /// ));
+    /// assert!(matches!(
+    ///     c.create_custom_metric("agents_active", MetricType::Gauge, "x", &["philosophy"]),
+    ///     Err(Error::DuplicateMetric { .. })
+    /// ));
+    /// ```
+    pub fn create_custom_metric(
+        &self,
+        name: &str,
+        metric_type: MetricType,
+        description: &str,
+        labels: &[&str],
+    ) -> Result<CustomMetric, Error> {
+        let full = custom_metric_name(name);
+        let builtin = BUILTIN_METRICS.iter().any(|b| b.name == full)
+            || full == REJECTED_METRIC
+            || full == OVERFLOW_METRIC;
+        if builtin {
+            return Err(Error::DuplicateMetric { name: full });
+        }
+        let registry = &self.inner.registry;
+        let options = FamilyOptions {
+            max_series: self.inner.config.max_series_per_family,
+        };
+        let mut custom = self.inner.custom.write().unwrap_or_else(|e| e.into_inner());
+        let family =
+            match metric_type {
+                MetricType::Counter => CustomFamily::Counter(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+                MetricType::Gauge => CustomFamily::Gauge(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+                MetricType::Histogram(buckets) => CustomFamily::Histogram(
+                    registry.get_or_register(&full, description, labels, buckets, options)?,
+                ),
+                MetricType::Summary(config) => {
+                    config.validate()?;
+                    CustomFamily::Summary(registry.get_or_register(
+                        &full,
+                        description,
+                        labels,
+                        config,
+                        options,
+                    )?)
+                }
+                MetricType::Info => CustomFamily::Info(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+            };
+        let metric = CustomMetric::new(family, self.inner.m.rejected.clone());
+        custom.insert(full, metric.clone());
+        Ok(metric)
+    }
+
+    /// The custom metric named `name` (with or without the `agentcore_` prefix), if created.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let c = MetricsCollector::new();
+    /// c.create_custom_metric("user_actions", MetricType::Counter, "User actions", &[]).unwrap();
+    /// assert_eq!(c.get_custom_metric("user_actions").unwrap().name(), "agentcore_user_actions");
+    /// assert!(c.get_custom_metric("agentcore_user_actions").is_some());
+    /// assert!(c.get_custom_metric("agents_total").is_none()); // built-in, not custom
+    /// ```
+    pub fn get_custom_metric(&self, name: &str) -> Option<CustomMetric> {
+        let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
+        custom.get(&*custom_metric_name(name)).cloned()
     }
 }
