@@ -80,7 +80,7 @@ impl MetricsCollector {
 
     /// Sets `agentcore_system_cpu_percent`, `agentcore_system_memory_percent` and
     /// `agentcore_system_memory_available_mb`. A non-finite value is refused. The
-    /// [`SystemMonitor`] calls it from the OS's figures.
+    /// [`SystemMonitor`](super::SystemMonitor) calls it from the OS's figures.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;

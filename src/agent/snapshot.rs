@@ -614,7 +614,7 @@ impl super::MetricsCollector {
     /// restricted, when `metric_name` is given, to the families whose name contains it — so the
     /// full name (`agentcore_tool_executions_total`) and the specification's short form
     /// (`tool_executions`) both work; snapshots without a matching family are left out. The
-    /// ring keeps [`CollectorConfig::history_capacity`] snapshots.
+    /// ring keeps [`CollectorConfig::history_capacity`](super::CollectorConfig::history_capacity) snapshots.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;

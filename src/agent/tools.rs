@@ -62,7 +62,7 @@ impl MetricsCollector {
 
     /// Counts an agent failure in `agentcore_agent_failures_total{philosophy, failure_reason}`
     /// and decrements `agentcore_agents_active{philosophy}`, never below zero (see the
-    /// [module documentation](self)).
+    /// [module documentation](super)).
     ///
     /// ```
     /// use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
