@@ -167,9 +167,23 @@ impl TracerCore {
         self.log.claim(index, index < self.log.shard_count())
     }
 
+    /// Counts a span that has started (after everything that could panic: a start that
+    /// unwinds counts nothing, so `started == finished` holds).
+    #[inline(always)]
+    pub(crate) fn count_start(&self, sampled: bool) {
+        if sampled {
+            self.counters.started.inc();
+        } else {
+            self.counters.unsampled.inc();
+        }
+    }
+
     /// Opens the record of a starting sampled span: claims a span-log slot and resets the
     /// record in it for this span, with its attributes applied within the limits. Without a
     /// free slot the span is `Lost` (it still counts and feeds the metrics hook).
+    ///
+    /// If the caller's attribute iterator panics, the slot is emptied before it is released
+    /// (`Opening`): a half-filled record is never published.
     ///
     /// Hot path: the record is written straight into its slot (see `Rec`).
     #[inline(always)]
@@ -178,15 +192,22 @@ impl TracerCore {
         trace_id: TraceId,
         span_id: SpanId,
         parent_span_id: Option<SpanId>,
-        name: impl Into<Cow<'static, str>>,
+        name: Cow<'static, str>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Rec<'_> {
-        let Some(mut slot) = self.claim_slot() else {
+        let Some(slot) = self.claim_slot() else {
             return Rec::Lost {
-                name: name.into(),
+                name,
                 status: SpanStatus::Unset,
             };
+        };
+        let mut opening = Opening {
+            slot: Some(slot),
+            counters: &self.counters,
+        };
+        let Some(slot) = opening.slot.as_mut() else {
+            return Rec::None; // never: just set
         };
         // Reset the slot's old record field by field (or build the first one): a new
         // record built aside was copied into the slot (three `memcpy`s of ~570 bytes per
@@ -195,7 +216,7 @@ impl TracerCore {
         r.trace_id = trace_id;
         r.span_id = span_id;
         r.parent_span_id = parent_span_id;
-        r.name = name.into();
+        r.name = name;
         r.kind = kind;
         r.status = SpanStatus::Unset;
         r.status_message = Cow::Borrowed("");
@@ -231,7 +252,11 @@ impl TracerCore {
         }
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
-        Rec::Claimed(slot)
+        // Complete: disarm the guard.
+        match opening.slot.take() {
+            Some(slot) => Rec::Claimed(slot),
+            None => Rec::None, // never: set above
+        }
     }
 
     /// Called when a sampled span finishes: stamps the times into its record (in its
@@ -290,6 +315,28 @@ impl TracerCore {
         if let Some(family) = self.counters.duration.get() {
             if let Ok(h) = family.with_label_values(&[name, status.as_str()]) {
                 h.observe(duration_ns as f64 * 1e-9);
+            }
+        }
+    }
+}
+
+/// A span-log slot claimed by a starting span whose record is not complete yet. If the start
+/// unwinds (the caller's attribute iterator panicked), dropping it empties the slot before the
+/// claim releases it, so readers never see a half-filled record (start and end times 0, a
+/// mix of the older record's fields and the new ones). The older record the claim displaced
+/// is gone all the same, and counts as overwritten, as it would have at the finish.
+struct Opening<'c> {
+    slot: Option<Claimed<'c, SpanRecord>>,
+    counters: &'c SpanCounters,
+}
+
+impl Drop for Opening<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(mut slot) = self.slot.take() {
+            drop(slot.take());
+            if slot.overwrote() {
+                self.counters.overwritten.inc();
             }
         }
     }

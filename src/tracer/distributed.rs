@@ -277,7 +277,8 @@ impl DistributedTracer {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'_> {
-        self.start_span(name, kind, attributes).detach()
+        let start = self.decide(current::current(self.core.id()));
+        DetachedSpan::start(&self.core, start, name, kind, attributes)
     }
 
     /// Starts a span with an explicit parent context (`None`: a new root span, whatever is
@@ -310,7 +311,8 @@ impl DistributedTracer {
         Span::start(&self.core, start, name, kind, attributes)
     }
 
-    /// A new span's ids, parent, baggage and sampling decision (counted).
+    /// A new span's ids, parent, baggage and sampling decision (counted when the span has
+    /// started, see `DetachedSpan::start`).
     #[inline(always)]
     fn decide(&self, parent: Option<Parent>) -> SpanStart {
         let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
@@ -318,12 +320,6 @@ impl DistributedTracer {
             None => (TraceId::random(), None, None, None),
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
-        let counters = self.core.counters();
-        if sampled {
-            counters.started.inc();
-        } else {
-            counters.unsampled.inc();
-        }
         SpanStart {
             trace_id,
             span_id: SpanId::random(),

@@ -66,10 +66,11 @@ pub struct DetachedSpan<'t> {
 
 impl<'t> Span<'t> {
     /// Starts a span, current on this thread; unsampled spans get no record but a frame, so
-    /// their children are unsampled too.
+    /// their children are unsampled too. The frame is pushed last, once nothing can panic
+    /// any more (see [`DetachedSpan::start`]).
     ///
-    /// Hot path: the record is built in place in its span-log slot (see `Rec`); the span
-    /// itself is a small handle, built as one local and returned.
+    /// Hot path: the frame is built from the arguments, never through a reference to the
+    /// span.
     #[inline(always)]
     pub(crate) fn start(
         tracer: &'t TracerCore,
@@ -78,6 +79,40 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
+        let frame = Frame {
+            tracer: tracer.id(),
+            key: start.span_id.to_u64(),
+            trace_id: start.trace_id,
+            span_id: Some(start.span_id),
+            sampled: start.sampled,
+            baggage: start.baggage.clone(),
+        };
+        let mut inner = DetachedSpan::start(tracer, start, name, kind, attributes);
+        inner.attached = current::push(frame);
+        Span {
+            inner,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<'t> DetachedSpan<'t> {
+    /// Starts a span that is not current anywhere.
+    ///
+    /// Unwinding at any point leaves nothing behind: the name is converted first (before
+    /// anything is claimed), then the record is opened (`TracerCore::open` empties its slot
+    /// if the caller's attribute iterator panics), and only then is the span counted. The
+    /// record is built in place in its span-log slot (see `Rec`); the span itself is a small
+    /// handle, built as one local and returned.
+    #[inline(always)]
+    pub(crate) fn start(
+        tracer: &'t TracerCore,
+        start: SpanStart,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'t> {
+        let name = name.into();
         let SpanStart {
             trace_id,
             span_id,
@@ -85,39 +120,27 @@ impl<'t> Span<'t> {
             baggage,
             sampled,
         } = start;
-        // The frame is built from the arguments, never through a reference to the span.
-        let frame_baggage = baggage.clone();
-        let attached = current::push(Frame {
-            tracer: tracer.id(),
-            key: span_id.to_u64(),
-            trace_id,
-            span_id: Some(span_id),
-            sampled,
-            baggage: frame_baggage,
-        });
-        // The record is written straight into its span-log slot (see `Rec`).
         let record = if sampled {
             tracer.open(trace_id, span_id, parent_span_id, name, kind, attributes)
         } else {
             Rec::None
         };
-        Span {
-            inner: DetachedSpan {
-                tracer,
-                trace_id,
-                span_id,
-                parent_span_id,
-                sampled,
-                attached,
-                start_ticks: if sampled {
-                    tracer.anchor().now_ticks()
-                } else {
-                    0
-                },
-                baggage,
-                record,
+        // Nothing below can panic.
+        tracer.count_start(sampled);
+        DetachedSpan {
+            tracer,
+            trace_id,
+            span_id,
+            parent_span_id,
+            sampled,
+            attached: false,
+            start_ticks: if sampled {
+                tracer.anchor().now_ticks()
+            } else {
+                0
             },
-            _not_send: PhantomData,
+            baggage,
+            record,
         }
     }
 }
