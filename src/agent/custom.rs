@@ -731,7 +731,9 @@ impl super::MetricsCollector {
             if existing_name != full {
                 return Err(Error::ShapeMismatch {
                     name: existing_name.to_owned(),
-                    detail: format!("custom metric {key:?} exists as {existing_name:?}, not {full:?}"),
+                    detail: format!(
+                        "custom metric {key:?} exists as {existing_name:?}, not {full:?}"
+                    ),
                 });
             }
         }

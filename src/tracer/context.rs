@@ -4,6 +4,7 @@
 
 use super::id::{SpanId, TraceId};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 /// Baggage: key-value pairs propagated with a trace and inherited by child spans.
@@ -29,7 +30,7 @@ pub type Baggage = BTreeMap<String, String>;
 /// cx.set_baggage("user_id", "12345");
 /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
 /// let map = cx.to_map();
-/// assert_eq!(TraceContext::from_map(&map), Some(cx));
+/// assert_eq!(TraceContext::from_map(&map), Ok(cx));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
@@ -207,25 +208,42 @@ impl TraceContext {
     /// Deserializes a context written by [`to_map`](Self::to_map) (the spec's `from_dict`),
     /// from any map of strings (`&BTreeMap`, `&HashMap`, pairs).
     ///
-    /// Returns `None` without a `trace_id`. A `trace_id` that is not a W3C id is mapped with
-    /// [`TraceId::from_external`]; an invalid `span_id` is ignored; `sampled` defaults to
-    /// `true` and accepts `true`/`1`/`false`/`0`; other keys are ignored.
+    /// * `trace_id` (required): a W3C id (32 lowercase hex digits) is used as is; any other
+    ///   non-empty string is mapped with [`TraceId::from_external`], as `start_trace` does.
+    /// * `span_id` (optional): a W3C id (16 lowercase hex digits) is used as is; any other
+    ///   non-empty string is mapped with [`SpanId::from_external`].
+    /// * `sampled` (optional, default `true`): `true`, `1`, `false` or `0`.
+    /// * `baggage.<key>`: a baggage entry. Other keys are not the context's and are ignored.
+    ///
+    /// Anything else is refused with the [`ContextMapError`] naming it, rather than dropped:
+    /// no `trace_id`, an empty or all-zero id, another `sampled` value, an empty baggage key,
+    /// or a key given twice.
     ///
     /// ```
-    /// use agentcore_telemetry::TraceContext;
+    /// use agentcore_telemetry::tracer::ContextMapError;
+    /// use agentcore_telemetry::{SpanId, TraceContext};
     /// use std::collections::HashMap;
     ///
     /// let map: HashMap<String, String> = [
     ///     ("trace_id".to_string(), "4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
+    ///     ("span_id".to_string(), "span-888".to_string()),
     ///     ("baggage.tenant".to_string(), "acme".to_string()),
     /// ]
     /// .into();
     /// let cx = TraceContext::from_map(&map).unwrap();
     /// assert!(cx.is_sampled());
+    /// assert_eq!(cx.span_id(), Some(SpanId::from_external("span-888")));
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
-    /// assert!(TraceContext::from_map(&HashMap::<String, String>::new()).is_none());
+    /// assert_eq!(
+    ///     TraceContext::from_map(&HashMap::<String, String>::new()),
+    ///     Err(ContextMapError::MissingTraceId)
+    /// );
+    /// assert_eq!(
+    ///     TraceContext::from_map([("trace_id", "request-123"), ("sampled", "yes")]),
+    ///     Err(ContextMapError::InvalidSampled("yes".into()))
+    /// );
     /// ```
-    pub fn from_map<I, K, V>(map: I) -> Option<Self>
+    pub fn from_map<I, K, V>(map: I) -> Result<Self, ContextMapError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
@@ -233,22 +251,165 @@ impl TraceContext {
     {
         let mut trace_id = None;
         let mut span_id = None;
-        let mut sampled = true;
+        let mut sampled = None;
         let mut baggage = Baggage::new();
         for (k, v) in map {
             let (k, v) = (k.as_ref(), v.as_ref());
-            match k {
-                KEY_TRACE_ID => trace_id = Some(TraceId::from_external(v)),
-                KEY_SPAN_ID => span_id = SpanId::from_hex(v),
-                KEY_SAMPLED => sampled = !matches!(v, "false" | "0"),
-                _ => {
-                    if let Some(key) = k.strip_prefix(BAGGAGE_PREFIX) {
-                        baggage.insert(key.to_owned(), v.to_owned());
-                    }
-                }
+            let duplicate = match k {
+                KEY_TRACE_ID => trace_id.replace(parse_trace_id(v)?).is_some(),
+                KEY_SPAN_ID => span_id.replace(parse_span_id(v)?).is_some(),
+                KEY_SAMPLED => sampled
+                    .replace(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(ContextMapError::InvalidSampled(v.to_owned())),
+                    })
+                    .is_some(),
+                _ => match k.strip_prefix(BAGGAGE_PREFIX) {
+                    Some("") => return Err(ContextMapError::EmptyBaggageKey),
+                    Some(key) => baggage.insert(key.to_owned(), v.to_owned()).is_some(),
+                    None => false,
+                },
+            };
+            if duplicate {
+                return Err(ContextMapError::DuplicateKey(k.to_owned()));
             }
         }
+        let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
         let baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
-        Some(TraceContext::new(trace_id?, span_id, sampled).with_baggage(baggage))
+        Ok(TraceContext::new(trace_id, span_id, sampled.unwrap_or(true)).with_baggage(baggage))
+    }
+}
+
+/// A W3C trace id, or another non-empty string mapped with `TraceId::from_external`.
+fn parse_trace_id(v: &str) -> Result<TraceId, ContextMapError> {
+    let zero = v.len() == 32 && v.bytes().all(|b| b == b'0');
+    if v.is_empty() || zero {
+        return Err(ContextMapError::InvalidTraceId(v.to_owned()));
+    }
+    Ok(TraceId::from_external(v))
+}
+
+/// A W3C span id, or another non-empty string mapped with `SpanId::from_external`.
+fn parse_span_id(v: &str) -> Result<SpanId, ContextMapError> {
+    let zero = v.len() == 16 && v.bytes().all(|b| b == b'0');
+    if v.is_empty() || zero {
+        return Err(ContextMapError::InvalidSpanId(v.to_owned()));
+    }
+    Ok(SpanId::from_external(v))
+}
+
+/// Why [`TraceContext::from_map`] refused a map.
+///
+/// ```
+/// use agentcore_telemetry::tracer::ContextMapError;
+/// use agentcore_telemetry::TraceContext;
+/// let err = TraceContext::from_map([("trace_id", "")]).unwrap_err();
+/// assert_eq!(err, ContextMapError::InvalidTraceId(String::new()));
+/// assert_eq!(err.to_string(), "invalid trace_id \"\": empty or all zeros");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextMapError {
+    /// No `trace_id` key.
+    MissingTraceId,
+    /// A `trace_id` that is empty or the all-zero W3C id.
+    InvalidTraceId(String),
+    /// A `span_id` that is empty or the all-zero W3C id.
+    InvalidSpanId(String),
+    /// A `sampled` value other than `true`, `1`, `false`, `0`.
+    InvalidSampled(String),
+    /// A `baggage.` key with nothing after the prefix.
+    EmptyBaggageKey,
+    /// A key given twice (in a list of pairs).
+    DuplicateKey(String),
+}
+
+impl fmt::Display for ContextMapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextMapError::MissingTraceId => write!(f, "no {KEY_TRACE_ID} key"),
+            ContextMapError::InvalidTraceId(v) => {
+                write!(f, "invalid {KEY_TRACE_ID} {v:?}: empty or all zeros")
+            }
+            ContextMapError::InvalidSpanId(v) => {
+                write!(f, "invalid {KEY_SPAN_ID} {v:?}: empty or all zeros")
+            }
+            ContextMapError::InvalidSampled(v) => write!(
+                f,
+                "invalid {KEY_SAMPLED} {v:?}: expected true, 1, false or 0"
+            ),
+            ContextMapError::EmptyBaggageKey => write!(f, "empty baggage key ({BAGGAGE_PREFIX})"),
+            ContextMapError::DuplicateKey(k) => write!(f, "key {k:?} given twice"),
+        }
+    }
+}
+
+impl std::error::Error for ContextMapError {}
+
+/// Baggage as `start_trace` and `start_detached_trace` take it: an array or slice of string
+/// pairs (`[("user_id", "12345")]`, also `[]` for none), a `Vec` of pairs, or a map.
+///
+/// ```
+/// use agentcore_telemetry::tracer::IntoBaggage;
+/// use std::collections::HashMap;
+/// assert!([].into_baggage().is_empty());
+/// assert_eq!([("tenant", "acme")].into_baggage()["tenant"], "acme");
+/// assert_eq!(vec![("k".to_string(), "v".to_string())].into_baggage()["k"], "v");
+/// assert_eq!(HashMap::from([("k", "v")]).into_baggage()["k"], "v");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not baggage",
+    label = "expected string pairs: `[(\"key\", \"value\")]`, `[]`, a `Vec` of pairs or a map",
+    note = "an array of pairs must be `[(&str, &str); N]`; for owned or mixed strings use `vec![(key, value)]`"
+)]
+pub trait IntoBaggage {
+    /// The baggage entries.
+    fn into_baggage(self) -> Baggage;
+}
+
+impl<const N: usize> IntoBaggage for [(&str, &str); N] {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+impl IntoBaggage for &[(&str, &str)] {
+    fn into_baggage(self) -> Baggage {
+        self.iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> IntoBaggage for Vec<(K, V)> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> IntoBaggage for BTreeMap<K, V> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>, S> IntoBaggage for std::collections::HashMap<K, V, S> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+}
+
+impl IntoBaggage for () {
+    fn into_baggage(self) -> Baggage {
+        Baggage::new()
     }
 }

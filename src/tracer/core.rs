@@ -18,7 +18,8 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
 /// independent tracers never see each other's spans. Never reused within a process.
@@ -28,6 +29,9 @@ pub(crate) struct TracerId(usize);
 static NEXT_TRACER_ID: AtomicUsize = AtomicUsize::new(1);
 
 impl TracerId {
+    /// The id of scope markers on the context stack (`current.rs`); no tracer has it.
+    pub(crate) const SCOPE: TracerId = TracerId(0);
+
     fn next() -> Self {
         TracerId(NEXT_TRACER_ID.fetch_add(1, Ordering::Relaxed))
     }
@@ -58,10 +62,24 @@ fn thread_index() -> usize {
 /// A tracer's identity, clock, limits, span log and counters (see the module docs).
 pub(crate) struct TracerCore {
     id: TracerId,
+    /// The service name, for the misuse report.
+    service: Cow<'static, str>,
     anchor: Anchor,
     limits: SpanLimits,
     log: ShardedRing<SpanRecord>,
     counters: SpanCounters,
+    /// Whether each kind of [`Misuse`] has been reported yet (once per tracer).
+    reported: [AtomicBool; 2],
+}
+
+/// Misuse of the current context that the type system cannot refuse, detected at run time
+/// (see `current.rs`, "Misuse").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Misuse {
+    /// A span ended (finished or detached) while another trace's frame was above it.
+    SpanEnded,
+    /// A `ContextGuard` dropped while another trace's frame was above it.
+    GuardDropped,
 }
 
 /// Where a running span's record is.
@@ -112,13 +130,54 @@ impl Rec<'_> {
 
 impl TracerCore {
     /// A core with a span log of `capacity` slots in `shards` shards (allocated here, once).
-    pub(crate) fn new(capacity: usize, shards: usize, limits: SpanLimits) -> Self {
+    pub(crate) fn new(
+        service: Cow<'static, str>,
+        capacity: usize,
+        shards: usize,
+        limits: SpanLimits,
+    ) -> Self {
         TracerCore {
             id: TracerId::next(),
+            service,
             anchor: Anchor::now(),
             limits,
             log: ShardedRing::new(capacity, shards),
             counters: SpanCounters::new(),
+            reported: [AtomicBool::new(false), AtomicBool::new(false)],
+        }
+    }
+
+    /// Counts a misuse of the context (in `TracerStats` and
+    /// `agentcore_tracer_context_misuse_total{kind}`) and reports the first of each kind on
+    /// standard error, as one log-style line. Never panics (a failed write is ignored).
+    #[cold]
+    pub(crate) fn misuse(&self, kind: Misuse) {
+        let (counter, label, what) = match kind {
+            Misuse::SpanEnded => (
+                &self.counters.spans_out_of_context,
+                "span_ended",
+                "a span ended",
+            ),
+            Misuse::GuardDropped => (
+                &self.counters.guards_out_of_context,
+                "guard_dropped",
+                "a ContextGuard was dropped",
+            ),
+        };
+        counter.inc();
+        if !self.reported[kind as usize].swap(true, Ordering::Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "WARN agentcore_telemetry::tracer: service {service:?}: {what} while a span or \
+                 context of another trace was current above it on this thread. A Span or \
+                 ContextGuard was probably held across .await while another future ran on the \
+                 same thread, and spans of that future may have taken it as parent. Run each \
+                 concurrent future in its own context scope (FutureExt::in_current_context, \
+                 in_context or in_span, or #[trace_operation]). Counted in \
+                 agentcore_tracer_context_misuse_total{{kind=\"{label}\"}}; reported once per \
+                 tracer.",
+                service = self.service,
+            );
         }
     }
 

@@ -1,28 +1,65 @@
-//! The current context: a thread-local stack of frames, and [`ContextGuard`], which makes a
-//! [`TraceContext`] current on this thread.
+//! The current context: a thread-local stack of frames, and context *scopes*, which let a
+//! future carry its own frames from one poll to the next.
 //!
-//! Each thread keeps a stack of frames; a frame is a started [`Span`](super::Span) (pushed
-//! by `start_span`, removed when it finishes, even out of order) or an attached context
-//! ([`ContextGuard`], from `start_trace` or [`DistributedTracer::attach`]). The current
-//! context of a tracer is its top-most frame, so finishing a span makes its parent current
-//! again. Frames are tagged with their tracer's id, so independent tracers on one thread do
-//! not see each other's spans. Futures carry their span in
-//! [`Instrumented`](super::Instrumented), which pushes it for the duration of each poll.
+//! # Frames
 //!
-//! [`DistributedTracer::attach`]: super::DistributedTracer::attach
+//! A frame is a started [`Span`](super::Span) (pushed when it starts, removed when it
+//! finishes, even out of order), an attached context ([`ContextGuard`](super::ContextGuard),
+//! from `start_trace` or `attach`), or a copy of a context a future carries (see scopes). Each
+//! is tagged with its tracer's id, so independent tracers on one thread never see each other's
+//! spans. The current context of a tracer is its top-most *visible* frame: finishing a span
+//! makes its parent current again.
+//!
+//! # Scopes
+//!
+//! A thread runs many futures in turn (`tokio::join!`, `select!`, a current-thread runtime, a
+//! worker running task after task), so "the top of this thread's stack" is only right for the
+//! future being polled if every future takes its frames off the stack when its poll returns.
+//! A scope does that: a future wrapper ([`Instrumented`](super::Instrumented),
+//! [`WithContext`](super::WithContext), `#[trace_operation]`) owns a [`Saved`] list of
+//! frames, and each poll
+//!
+//! 1. pushes a scope marker, then the saved frames ([`enter`]);
+//! 2. polls the inner future, whose spans and guards push and remove frames above the marker
+//!    as usual, including spans and guards held across `.await`;
+//! 3. moves every frame still above the marker back into the list, in order, and pops the
+//!    marker ([`Scope`]'s drop, also when the poll panics).
+//!
+//! So a span held across an `.await` inside a scope is current again, on whatever thread, when
+//! that future resumes, and never while another future runs. The marker is also a barrier:
+//! the current context seen inside a scope is found among the scope's own frames only, never
+//! below them, so a scoped future cannot pick up frames another future left on the thread.
+//!
+//! # Invariants
+//!
+//! 1. Markers carry the reserved tracer id [`TracerId::SCOPE`] and a fresh random key; no real
+//!    tracer has that id, so lookups and removals by tracer never match a marker.
+//! 2. Copies of a context that a scope carries ([`capture`]) have key 0, which no span or
+//!    guard uses (span ids and guard keys are never zero): finishing a span never removes a
+//!    copy of it that a scoped future still uses as its parent.
+//! 3. A scope's exit finds its marker by key wherever it is (frames below it may have been
+//!    removed meanwhile) and takes exactly the frames above it.
+//!
+//! # Misuse that cannot be refused at compile time
+//!
+//! A `Span` or `ContextGuard` held across `.await` *without* a scope (two futures joined on
+//! one thread, say) leaves its frame on the thread while the other future runs, which then
+//! takes it as parent. [`remove`] notices when it finally goes: a frame of the same tracer
+//! but another trace sits above it ([`Removal::OtherTraceAbove`]); the caller counts it (see
+//! `TracerCore::misuse`).
 
 use super::context::{Baggage, TraceContext};
-use super::core::{TracerCore, TracerId};
+use super::core::TracerId;
 use super::id::{SpanId, TraceId};
+use smallvec::SmallVec;
 use std::cell::RefCell;
-use std::marker::PhantomData;
-use std::ops::Deref;
 use std::sync::Arc;
 
 /// One entry of the thread-local context stack.
 pub(crate) struct Frame {
     pub(crate) tracer: TracerId,
-    /// Identifies the frame for removal: the span id, or a random key for attached contexts.
+    /// Identifies the frame for removal: the span id, a random key for attached contexts and
+    /// scope markers, 0 for copies carried by a scope (never removed by key).
     pub(crate) key: u64,
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: Option<SpanId>,
@@ -30,7 +67,52 @@ pub(crate) struct Frame {
     pub(crate) baggage: Option<Arc<Baggage>>,
 }
 
+impl Frame {
+    /// A frame carrying `cx` for `tracer` under `key`.
+    pub(crate) fn of_context(tracer: TracerId, key: u64, cx: &TraceContext) -> Frame {
+        Frame {
+            tracer,
+            key,
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
+            sampled: cx.is_sampled(),
+            baggage: cx.baggage_arc().cloned(),
+        }
+    }
+
+    /// Moves the frame out of its stack slot, leaving the slot's baggage released.
+    fn take(&mut self) -> Frame {
+        Frame {
+            tracer: self.tracer,
+            key: self.key,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            baggage: self.baggage.take(),
+        }
+    }
+
+    /// A copy that no removal by key matches (invariant 2).
+    fn copy(&self) -> Frame {
+        Frame {
+            key: 0,
+            baggage: self.baggage.clone(),
+            ..*self
+        }
+    }
+
+    fn parent(&self) -> Parent {
+        Parent {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            baggage: self.baggage.clone(),
+        }
+    }
+}
+
 /// What a new span inherits from the current frame.
+#[derive(Clone)]
 pub(crate) struct Parent {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: Option<SpanId>,
@@ -60,13 +142,47 @@ impl Stack {
             .rposition(|f| f.tracer == tracer && f.key == key)
     }
 
-    /// Drops frames `from..depth` (releasing their baggage) and makes `from` the depth.
-    fn truncate(&mut self, from: usize) {
+    /// The frames above the innermost scope marker (all of them outside any scope).
+    #[inline]
+    fn visible(&self) -> &[Frame] {
+        let live = self.live();
+        let from = live
+            .iter()
+            .rposition(|f| f.tracer == TracerId::SCOPE)
+            .map_or(0, |m| m + 1);
+        live.get(from..).unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn push(&mut self, frame: Frame) {
+        let Frame {
+            tracer,
+            key,
+            trace_id,
+            span_id,
+            sampled,
+            baggage,
+        } = frame;
         let depth = self.depth;
-        if let Some(dead) = self.frames.get_mut(from..depth) {
-            dead.iter_mut().for_each(|f| f.baggage = None);
-            self.depth = from;
+        if let Some(f) = self.frames.get_mut(depth) {
+            // Reuse the slot field by field (see `Stack`).
+            f.tracer = tracer;
+            f.key = key;
+            f.trace_id = trace_id;
+            f.span_id = span_id;
+            f.sampled = sampled;
+            f.baggage = baggage;
+        } else {
+            self.frames.push(Frame {
+                tracer,
+                key,
+                trace_id,
+                span_id,
+                sampled,
+                baggage,
+            });
         }
+        self.depth = depth + 1;
     }
 }
 
@@ -98,17 +214,20 @@ fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     Some(f(&mut stack))
 }
 
-/// The current frame of `tracer` on this thread, if any.
+/// The current frame of `tracer` on this thread, if any: its top-most frame above the
+/// innermost scope marker.
 #[inline]
 pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
     with_stack(|s| {
-        let f = s.live().iter().rev().find(|f| f.tracer == tracer)?;
-        Some(Parent {
-            trace_id: f.trace_id,
-            span_id: f.span_id,
-            sampled: f.sampled,
-            baggage: f.baggage.clone(),
-        })
+        for f in s.live().iter().rev() {
+            if f.tracer == tracer {
+                return Some(f.parent());
+            }
+            if f.tracer == TracerId::SCOPE {
+                return None;
+            }
+        }
+        None
     })
     .flatten()
 }
@@ -118,72 +237,58 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
 /// call overhead and spills per span in the profile).
 #[inline(always)]
 pub(crate) fn push(frame: Frame) -> bool {
-    let Frame {
-        tracer,
-        key,
-        trace_id,
-        span_id,
-        sampled,
-        baggage,
-    } = frame;
-    with_stack(|s| {
-        let depth = s.depth;
-        if let Some(f) = s.frames.get_mut(depth) {
-            // Reuse the slot field by field (see `Stack`).
-            f.tracer = tracer;
-            f.key = key;
-            f.trace_id = trace_id;
-            f.span_id = span_id;
-            f.sampled = sampled;
-            f.baggage = baggage;
-        } else {
-            s.frames.push(Frame {
-                tracer,
-                key,
-                trace_id,
-                span_id,
-                sampled,
-                baggage,
-            });
-        }
-        s.depth = depth + 1;
-    })
-    .is_some()
+    with_stack(|s| s.push(frame)).is_some()
+}
+
+/// What [`remove`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// Removed; no frame of another trace of the same tracer was above it.
+    Removed,
+    /// Removed, but a frame of the same tracer and another trace was above it: a span or
+    /// guard of another trace was current when this one ended (see the module docs).
+    OtherTraceAbove,
+    /// Not on this thread's stack (carried by a scope that is not being polled, or the
+    /// thread-local is gone).
+    NotFound,
 }
 
 /// Removes the frame `(tracer, key)` (the top one in the common, in-order case).
 #[inline(always)]
-pub(crate) fn remove(tracer: TracerId, key: u64) {
+pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
     with_stack(|s| {
-        if let Some(i) = s.position(tracer, key) {
-            let depth = s.depth;
-            if i + 1 < depth {
-                // Out of order: move the frame to the top, keeping the others' order.
-                if let Some(live) = s.frames.get_mut(i..depth) {
-                    live.rotate_left(1);
-                }
+        let Some(i) = s.position(tracer, key) else {
+            return Removal::NotFound;
+        };
+        let depth = s.depth;
+        let mut removal = Removal::Removed;
+        if i + 1 < depth {
+            // Out of order: was another trace of this tracer current above it?
+            let trace_id = s.frames.get(i).map(|f| f.trace_id);
+            if s.live().get(i + 1..).is_some_and(|above| {
+                above
+                    .iter()
+                    .any(|f| f.tracer == tracer && Some(f.trace_id) != trace_id)
+            }) {
+                removal = Removal::OtherTraceAbove;
             }
-            // Pop the top frame, releasing its baggage.
-            if let Some(top) = s.frames.get_mut(depth - 1) {
-                top.baggage = None;
+            // Move the frame to the top, keeping the others' order.
+            if let Some(live) = s.frames.get_mut(i..depth) {
+                live.rotate_left(1);
             }
-            s.depth = depth - 1;
         }
-    });
-}
-
-/// Removes the frame `(tracer, key)` and every frame above it (frames left by spans that
-/// were still open when a poll returned; see `Instrumented`).
-pub(crate) fn truncate_at(tracer: TracerId, key: u64) {
-    with_stack(|s| {
-        if let Some(i) = s.position(tracer, key) {
-            s.truncate(i);
+        // Pop the top frame, releasing its baggage.
+        if let Some(top) = s.frames.get_mut(depth - 1) {
+            top.baggage = None;
         }
-    });
+        s.depth = depth - 1;
+        removal
+    })
+    .unwrap_or(Removal::NotFound)
 }
 
 /// Replaces the baggage of frame `(tracer, key)`.
-fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) {
+pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) {
     with_stack(|s| {
         if let Some(i) = s.position(tracer, key) {
             if let Some(f) = s.frames.get_mut(i) {
@@ -193,98 +298,99 @@ fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) 
     });
 }
 
-/// A [`TraceContext`] made current on this thread until the guard drops; from
-/// [`DistributedTracer::start_trace`](super::DistributedTracer::start_trace) or
-/// [`DistributedTracer::attach`](super::DistributedTracer::attach). Spans started
-/// meanwhile (without an explicit parent) join its trace, inherit its sampled flag and
-/// baggage, and have its span id (if any) as parent.
-///
-/// The guard is `!Send`: a context is current on one thread. For futures, attach it inside
-/// the future or use [`FutureExt::in_span`](super::FutureExt::in_span).
-///
-/// ```
-/// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-///
-/// let tracer = DistributedTracer::new(TracerConfig::default());
-/// let mut trace = tracer.start_trace(Some("request-123"), [("tenant", "acme")]);
-/// trace.set_baggage("user_id", "12345");
-/// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
-/// assert_eq!(span.trace_id(), trace.trace_id());
-/// assert_eq!(span.context().get_baggage("user_id"), Some("12345"));
-/// assert_eq!(span.context().get_baggage("trace.external_id"), Some("request-123"));
-/// ```
-#[must_use = "the context is current only until the guard drops: bind it (`let _trace = ...`), or the next span starts a new trace"]
-pub struct ContextGuard<'t> {
-    tracer: &'t TracerCore,
-    key: u64,
-    cx: TraceContext,
-    _not_send: PhantomData<*const ()>,
-}
+/// The frames a scoped future carries between polls (see the module docs). Two fit inline
+/// (a future's own span, plus one span or guard it holds across an `.await`); more spill to
+/// the heap once and keep that buffer.
+#[derive(Default)]
+pub(crate) struct Saved(SmallVec<[Frame; 2]>);
 
-impl<'t> ContextGuard<'t> {
-    pub(crate) fn attach(tracer: &'t TracerCore, cx: TraceContext) -> Self {
-        let key = SpanId::random().to_u64();
-        push(Frame {
-            tracer: tracer.id(),
-            key,
-            trace_id: cx.trace_id(),
-            span_id: cx.span_id(),
-            sampled: cx.is_sampled(),
-            baggage: cx.baggage_arc().cloned(),
-        });
-        ContextGuard {
-            tracer,
-            key,
-            cx,
-            _not_send: PhantomData,
-        }
+impl Saved {
+    /// A list holding `frame`.
+    pub(crate) fn one(frame: Frame) -> Saved {
+        let mut saved = Saved::default();
+        saved.0.push(frame);
+        saved
     }
 
-    /// Sets a baggage entry on the attached context; spans started afterwards inherit it.
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let mut trace = tracer.start_trace(None, [("a", "1")]);
-    /// trace.set_baggage("request_id", "req-789");
-    /// assert_eq!(trace.get_baggage("request_id"), Some("req-789"));
-    /// ```
-    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.cx.set_baggage(key, value);
-        set_frame_baggage(self.tracer.id(), self.key, self.cx.baggage_arc().cloned());
-    }
-
-    /// The attached context (also reachable through `Deref`).
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let trace = tracer.start_trace(None, Vec::<(String, String)>::new());
-    /// let cx = trace.context().clone();
-    /// assert_eq!(cx.span_id(), None);
-    /// ```
-    pub fn context(&self) -> &TraceContext {
-        &self.cx
+    /// Drops every frame (the future is done with them).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
-impl Deref for ContextGuard<'_> {
-    type Target = TraceContext;
-    fn deref(&self) -> &TraceContext {
-        &self.cx
-    }
-}
-
-impl Drop for ContextGuard<'_> {
-    fn drop(&mut self) {
-        remove(self.tracer.id(), self.key);
-    }
-}
-
-impl std::fmt::Debug for ContextGuard<'_> {
+impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ContextGuard")
-            .field("context", &self.cx)
+        f.debug_list()
+            .entries(self.0.iter().map(|f| (f.trace_id, f.span_id)))
             .finish()
+    }
+}
+
+/// Copies of the current context of every tracer on this thread (each tracer's top-most
+/// visible frame, bottom to top), for a future to carry (`in_current_context`).
+pub(crate) fn capture() -> Saved {
+    with_stack(|s| {
+        let visible = s.visible();
+        let mut saved = Saved::default();
+        for (i, f) in visible.iter().enumerate() {
+            let shadowed = visible
+                .get(i + 1..)
+                .is_some_and(|above| above.iter().any(|g| g.tracer == f.tracer));
+            if !shadowed {
+                saved.0.push(f.copy());
+            }
+        }
+        saved
+    })
+    .unwrap_or_default()
+}
+
+/// A scope being polled: entered by [`enter`], exited when dropped (also by a panic).
+pub(crate) struct Scope<'a> {
+    saved: &'a mut Saved,
+    /// The marker's key; `None` if the thread-local stack was unavailable.
+    marker: Option<u64>,
+}
+
+/// Enters a scope: pushes a marker, then moves `saved`'s frames onto the stack.
+#[inline]
+pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
+    let key = SpanId::random().to_u64();
+    let entered = with_stack(|s| {
+        s.push(Frame {
+            tracer: TracerId::SCOPE,
+            key,
+            trace_id: TraceId::MARKER,
+            span_id: None,
+            sampled: false,
+            baggage: None,
+        });
+        for f in saved.0.drain(..) {
+            s.push(f);
+        }
+    });
+    Scope {
+        saved,
+        marker: entered.map(|()| key),
+    }
+}
+
+impl Drop for Scope<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(key) = self.marker else {
+            return;
+        };
+        let saved = &mut *self.saved;
+        with_stack(|s| {
+            let Some(m) = s.position(TracerId::SCOPE, key) else {
+                return; // invariant 3: never, while the stack exists
+            };
+            let depth = s.depth;
+            if let Some(above) = s.frames.get_mut(m + 1..depth) {
+                saved.0.extend(above.iter_mut().map(Frame::take));
+            }
+            s.depth = m;
+        });
     }
 }

@@ -3,9 +3,10 @@
 //! (`core.rs`); the span-log queries are in `query.rs`, the global instance in `global.rs`.
 
 use super::attribute::KeyValue;
-use super::context::{Baggage, TraceContext, EXTERNAL_ID_KEY};
+use super::context::{IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
 use super::core::TracerCore;
-use super::current::{self, ContextGuard, Parent};
+use super::current::{self, Parent};
+use super::guard::{ContextGuard, DetachedContext};
 use super::id::{SpanId, TraceId};
 use super::limits::SpanLimits;
 use super::record::{SpanKind, SpanStatus};
@@ -120,7 +121,12 @@ impl DistributedTracer {
             config.span_log_shards
         };
         DistributedTracer {
-            core: TracerCore::new(config.span_log_capacity, shards, config.limits),
+            core: TracerCore::new(
+                config.service_name.clone(),
+                config.span_log_capacity,
+                shards,
+                config.limits,
+            ),
             sampler: Sampler::ratio(config.sample_ratio),
             config,
         }
@@ -154,10 +160,13 @@ impl DistributedTracer {
     }
 
     /// Starts a trace and makes its root context current on this thread until the returned
-    /// guard drops. `trace_id`: `None` for a random id; a 32-digit lowercase hex W3C id is
-    /// used as is; any other string is mapped to a deterministic id with
-    /// [`TraceId::from_external`] and kept as baggage `trace.external_id`. The sampling
-    /// decision is taken here (root decision) and inherited by the trace's spans.
+    /// guard drops (for synchronous code; in `async` code use
+    /// [`start_detached_trace`](Self::start_detached_trace)). `trace_id`: `None` for a random
+    /// id; a 32-digit lowercase hex W3C id is used as is; any other string is mapped to a
+    /// deterministic id with [`TraceId::from_external`] and kept as baggage
+    /// `trace.external_id`. `baggage`: pairs (`[("user_id", "12345")]`, or `[]`), a `Vec`
+    /// or a map (see [`IntoBaggage`]). The sampling decision is taken here (root decision) and
+    /// inherited by the trace's spans.
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TraceId, TracerConfig};
@@ -165,16 +174,48 @@ impl DistributedTracer {
     /// let cx = tracer.start_trace(Some("request-123"), [("user_id", "12345")]);
     /// assert_eq!(cx.trace_id(), TraceId::from_external("request-123"));
     /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
+    /// drop(cx);
+    /// let _random = tracer.start_trace(None, []);
     /// ```
-    pub fn start_trace<K, V>(
+    pub fn start_trace(
         &self,
         trace_id: Option<&str>,
-        baggage: impl IntoIterator<Item = (K, V)>,
-    ) -> ContextGuard<'_>
-    where
-        K: Into<String>,
-        V: Into<String>,
-    {
+        baggage: impl IntoBaggage,
+    ) -> ContextGuard<'_> {
+        ContextGuard::attach(&self.core, self.new_trace(trace_id, baggage))
+    }
+
+    /// Starts a trace, like [`start_trace`](Self::start_trace), but current nowhere yet: the
+    /// way to start one in `async` code. Run a future in it with
+    /// [`FutureExt::in_context`](super::FutureExt::in_context) (current during each poll,
+    /// on any thread), or [`attach`](DetachedContext::attach) it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind, SpanStatus};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let trace = tracer.start_detached_trace(Some("request-123"), [("user_id", "12345")]);
+    /// let trace_id = trace.trace_id();
+    /// async {
+    ///     let span = tracer.start_detached_span("create_agent", SpanKind::Internal, []);
+    ///     tokio::task::yield_now().await;
+    ///     tracer.finish_span(span, SpanStatus::Ok, None);
+    /// }
+    /// .in_context(trace)
+    /// .await;
+    /// assert_eq!(tracer.get_trace_spans(trace_id).len(), 1);
+    /// # });
+    /// ```
+    pub fn start_detached_trace(
+        &self,
+        trace_id: Option<&str>,
+        baggage: impl IntoBaggage,
+    ) -> DetachedContext<'_> {
+        DetachedContext::new(&self.core, self.new_trace(trace_id, baggage))
+    }
+
+    /// A new trace's root context, with the sampling decision.
+    fn new_trace(&self, trace_id: Option<&str>, baggage: impl IntoBaggage) -> TraceContext {
         let (id, external) = match trace_id {
             None => (TraceId::random(), None),
             Some(s) => match TraceId::from_hex(s) {
@@ -183,18 +224,12 @@ impl DistributedTracer {
             },
         };
         let sampled = self.sampler.should_sample(None, id);
-        let mut bag: Baggage = baggage
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        let mut bag = baggage.into_baggage();
         if let Some(ext) = external {
             bag.insert(EXTERNAL_ID_KEY.to_owned(), ext.to_owned());
         }
         let bag = (!bag.is_empty()).then(|| Arc::new(bag));
-        ContextGuard::attach(
-            &self.core,
-            TraceContext::new(id, None, sampled).with_baggage(bag),
-        )
+        TraceContext::new(id, None, sampled).with_baggage(bag)
     }
 
     /// Makes `context` (for example one received from another service) current on this
@@ -211,6 +246,25 @@ impl DistributedTracer {
     /// ```
     pub fn attach(&self, context: TraceContext) -> ContextGuard<'_> {
         ContextGuard::attach(&self.core, context)
+    }
+
+    /// `context` (for example one received from another service) tied to this tracer but
+    /// current nowhere: run a future in it with
+    /// [`FutureExt::in_context`](super::FutureExt::in_context).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanId, SpanKind, TraceContext, TraceId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let remote = TraceContext::new(TraceId::random(), SpanId::from_u64(42), true);
+    /// let parent = async { tracer.start_detached_span("handle", SpanKind::Server, []).parent_span_id() }
+    ///     .in_context(tracer.detached_context(remote))
+    ///     .await;
+    /// assert_eq!(parent, SpanId::from_u64(42));
+    /// # });
+    /// ```
+    pub fn detached_context(&self, context: TraceContext) -> DetachedContext<'_> {
+        DetachedContext::new(&self.core, context)
     }
 
     /// The current context of this tracer on this thread (the innermost open span or
@@ -281,6 +335,21 @@ impl DistributedTracer {
         DetachedSpan::start(&self.core, start, name, kind, attributes)
     }
 
+    /// Starts a detached span whose parent is the current context, or `fallback` when nothing
+    /// is current (`#[trace_operation]` on an `async fn`: the context where its future was
+    /// created).
+    #[inline]
+    pub(crate) fn start_detached_span_or(
+        &self,
+        fallback: Option<Parent>,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'_> {
+        let parent = current::current(self.core.id()).or(fallback);
+        DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
+    }
+
     /// Starts a span with an explicit parent context (`None`: a new root span, whatever is
     /// current), current on this thread until it finishes.
     ///
@@ -342,7 +411,7 @@ impl DistributedTracer {
     /// tracer.finish_span(span, SpanStatus::Error, Some(&err.to_string()));
     /// assert_eq!(tracer.get_span_by_id(id).unwrap().events[0].name, "exception");
     /// ```
-    pub fn record_exception<E: fmt::Display + ?Sized>(
+    pub fn record_exception<E: fmt::Display + fmt::Debug + ?Sized>(
         &self,
         span: &mut DetachedSpan<'_>,
         error: &E,

@@ -3,10 +3,11 @@
 //! `record.rs`; the record lives in the span log from start to finish (see `core.rs`).
 
 use super::attribute::{KeyValue, Value};
+use super::context::EXTERNAL_ID_KEY;
 use super::context::{Baggage, TraceContext};
-use super::core::{Rec, TracerCore};
-use super::current::{self, Frame};
-use super::id::{SpanId, TraceId};
+use super::core::{Misuse, Rec, TracerCore};
+use super::current::{self, Frame, Removal};
+use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::put_attribute;
 use super::record::{Link, SpanKind, SpanStatus};
 use smallvec::SmallVec;
@@ -158,8 +159,14 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    pub(crate) fn tracer(&self) -> &'t TracerCore {
-        self.tracer
+    /// A copy of the span's context as a frame that nothing removes by key (a future running
+    /// in this span without owning it carries it, see `FutureExt::in_context`).
+    #[inline]
+    pub(crate) fn context_frame(&self) -> Frame {
+        Frame {
+            key: 0,
+            ..self.frame()
+        }
     }
 
     /// Makes the span current on this thread (until it finishes or is detached again).
@@ -339,22 +346,37 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Adds a link to span `span_id` of trace `trace_id`. Beyond [`SpanLimits::max_links`](super::SpanLimits::max_links)
-    /// links are dropped and counted. No-op on an unsampled span.
+    /// Adds a link to span `span_id` of trace `trace_id`. Beyond
+    /// [`SpanLimits::max_links`](super::SpanLimits::max_links) links are dropped and counted.
+    /// No-op on an unsampled span.
+    ///
+    /// The ids are typed ids or strings, as the specification passes them
+    /// (`trace_id="trace-999", span_id="span-888"`): a W3C hex id is used as is, any other
+    /// string is mapped to a deterministic id ([`TraceId::from_external`],
+    /// [`SpanId::from_external`]) and kept as the link attribute
+    /// [`EXTERNAL_ID_KEY`](super::EXTERNAL_ID_KEY) (`trace.external_id`) or
+    /// [`EXTERNAL_SPAN_ID_KEY`](super::EXTERNAL_SPAN_ID_KEY) (`span.external_id`).
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanId, SpanKind, TraceId, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanId, SpanKind, TraceId, TracerConfig, Value};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let mut span = tracer.start_span("fan_in", SpanKind::Consumer, []);
     /// span.add_link(TraceId::random(), SpanId::random(), []);
+    /// span.add_link("trace-999", "span-888", [KeyValue::new("relationship", "caused_by")]);
     /// let id = span.span_id();
     /// span.end();
-    /// assert_eq!(tracer.get_span_by_id(id).unwrap().links.len(), 1);
+    /// let links = tracer.get_span_by_id(id).unwrap().links;
+    /// assert_eq!(links.len(), 2);
+    /// assert_eq!(links[1].trace_id, TraceId::from_external("trace-999"));
+    /// assert_eq!(links[1].span_id, SpanId::from_external("span-888"));
+    /// let attr = |k: &str| links[1].attributes.iter().find(|kv| kv.key == k).map(|kv| kv.value.clone());
+    /// assert_eq!(attr("span.external_id"), Some(Value::from("span-888".to_string())));
+    /// assert_eq!(attr("relationship"), Some(Value::from("caused_by")));
     /// ```
     pub fn add_link(
         &mut self,
-        trace_id: TraceId,
-        span_id: SpanId,
+        trace_id: impl ToTraceId,
+        span_id: impl ToSpanId,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
         let Some(r) = self.record.get_mut() else {
@@ -365,13 +387,19 @@ impl<'t> DetachedSpan<'t> {
             r.dropped_links_count = r.dropped_links_count.saturating_add(1);
             return;
         }
+        let (trace_id, external_trace) = trace_id.to_trace_id();
+        let (span_id, external_span) = span_id.to_span_id();
         let mut link = Link {
             trace_id,
             span_id,
             attributes: SmallVec::new(),
             dropped_attributes_count: 0,
         };
-        for kv in attributes {
+        let external = [
+            external_trace.map(|s| KeyValue::new(EXTERNAL_ID_KEY, s.to_owned())),
+            external_span.map(|s| KeyValue::new(EXTERNAL_SPAN_ID_KEY, s.to_owned())),
+        ];
+        for kv in external.into_iter().flatten().chain(attributes) {
             put_attribute(
                 &mut link.attributes,
                 &mut link.dropped_attributes_count,
@@ -383,9 +411,14 @@ impl<'t> DetachedSpan<'t> {
         r.links.push(link);
     }
 
-    /// Records an error as an `exception` event with `exception.type` (the Rust type name
-    /// of `E`) and `exception.message` (its `Display`), as OpenTelemetry does. The status is
-    /// not changed: finish with [`SpanStatus::Error`] for that.
+    /// Records an error as an `exception` event with `exception.type` and
+    /// `exception.message` (its `Display`), as OpenTelemetry does. The status is not changed:
+    /// finish with [`SpanStatus::Error`] for that.
+    ///
+    /// `exception.type` is the Rust type name of `E`; for a type-erased error (`dyn Error`,
+    /// `Box<dyn Error>`), whose concrete type is not known at run time, it is the error's
+    /// `Debug` form (at most 256 bytes), which names the concrete error for derived `Debug`
+    /// implementations.
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig, Value};
@@ -400,15 +433,24 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(r.events[0].attributes[0].value, Value::from("std::io::error::Error"));
     /// assert_eq!(r.events[0].attributes[1].value, Value::from("disk full".to_string()));
     /// ```
-    pub fn record_exception<E: fmt::Display + ?Sized>(&mut self, error: &E) {
+    pub fn record_exception<E: fmt::Display + fmt::Debug + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
+        self.record_exception_parts(exception_type(error), error.to_string());
+    }
+
+    /// Adds an `exception` event with the given type and message.
+    pub(crate) fn record_exception_parts(
+        &mut self,
+        exception_type: Cow<'static, str>,
+        message: impl Into<Value>,
+    ) {
         self.add_event(
             "exception",
             [
-                KeyValue::new("exception.type", std::any::type_name::<E>()),
-                KeyValue::new("exception.message", error.to_string()),
+                KeyValue::new("exception.type", exception_type),
+                KeyValue::new("exception.message", message),
             ],
         );
     }
@@ -541,20 +583,23 @@ impl<'t> DetachedSpan<'t> {
     /// Idempotent.
     #[inline]
     pub(crate) fn end_now(&mut self) {
-        if self.attached {
-            self.attached = false;
-            current::remove(self.tracer.id(), self.span_id.to_u64());
-        }
+        self.detach_frame();
         if !self.record.is_none() {
             self.tracer
                 .record_finished(&mut self.record, self.start_ticks);
         }
     }
 
+    /// Removes the span's frame from this thread's context stack, if it has one, counting a
+    /// misuse if another trace's frame was above it (see `current.rs`).
+    #[inline(always)]
     fn detach_frame(&mut self) {
         if self.attached {
             self.attached = false;
-            current::remove(self.tracer.id(), self.span_id.to_u64());
+            if current::remove(self.tracer.id(), self.span_id.to_u64()) == Removal::OtherTraceAbove
+            {
+                self.tracer.misuse(Misuse::SpanEnded);
+            }
         }
     }
 }
@@ -734,4 +779,24 @@ impl fmt::Debug for Span<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
+}
+
+/// The `exception.type` of `error`: the Rust type name of `E`, or for a type-erased error
+/// (`dyn Error`, `Box<dyn Error>`: the name says nothing) its `Debug` form, capped at 256
+/// bytes at a character boundary.
+pub(crate) fn exception_type<E: fmt::Debug + ?Sized>(error: &E) -> Cow<'static, str> {
+    const MAX: usize = 256;
+    let name = std::any::type_name::<E>();
+    if !name.contains("dyn ") {
+        return Cow::Borrowed(name);
+    }
+    let mut debug = format!("{error:?}");
+    if debug.len() > MAX {
+        let mut end = MAX;
+        while !debug.is_char_boundary(end) {
+            end -= 1; // terminates: 0 is a boundary
+        }
+        debug.truncate(end);
+    }
+    Cow::Owned(debug)
 }

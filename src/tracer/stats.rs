@@ -41,6 +41,14 @@ pub struct TracerStats {
     pub spans_dropped: u64,
     /// Finished spans overwritten in the span log by newer ones.
     pub spans_overwritten: u64,
+    /// Spans that ended (finished or detached) while a span or context of another trace of
+    /// this tracer was current above them on their thread: a `Span` held across `.await`
+    /// outside a context scope, most likely (see
+    /// [`FutureExt::in_current_context`](super::FutureExt::in_current_context)).
+    pub spans_ended_out_of_context: u64,
+    /// [`ContextGuard`](super::ContextGuard)s dropped while a span or context of another
+    /// trace of this tracer was current above them on their thread.
+    pub guards_dropped_out_of_context: u64,
 }
 
 /// The span counters of one tracer.
@@ -51,6 +59,9 @@ pub(crate) struct SpanCounters {
     pub(crate) unsampled: Counter,
     pub(crate) overwritten: Counter,
     pub(crate) dropped: Counter,
+    /// Context misuse detected at run time, by kind (see `TracerCore::misuse`).
+    pub(crate) spans_out_of_context: Counter,
+    pub(crate) guards_out_of_context: Counter,
     /// `agentcore_tracer_span_duration_seconds{operation, status}`, once registered.
     pub(crate) duration: OnceLock<Family<Histogram>>,
 }
@@ -68,6 +79,8 @@ impl SpanCounters {
             unsampled: counter(),
             overwritten: counter(),
             dropped: counter(),
+            spans_out_of_context: counter(),
+            guards_out_of_context: counter(),
             duration: OnceLock::new(),
         }
     }
@@ -83,6 +96,8 @@ impl SpanCounters {
             spans_unsampled: n(&self.unsampled),
             spans_dropped: n(&self.dropped),
             spans_overwritten: n(&self.overwritten),
+            spans_ended_out_of_context: n(&self.spans_out_of_context),
+            guards_dropped_out_of_context: n(&self.guards_out_of_context),
         }
     }
 
@@ -129,6 +144,15 @@ impl SpanCounters {
         )?;
         dropped.insert_metric(&["overwritten"], self.overwritten.clone())?;
         dropped.insert_metric(&["busy"], self.dropped.clone())?;
+        let misuse = registry.get_or_register::<Counter>(
+            "agentcore_tracer_context_misuse_total",
+            "Spans ended (kind=span_ended) or context guards dropped (kind=guard_dropped) while another trace's context was current above them on their thread: a span or guard held across .await outside a context scope.",
+            &["kind"],
+            (),
+            FamilyOptions::default(),
+        )?;
+        misuse.insert_metric(&["span_ended"], self.spans_out_of_context.clone())?;
+        misuse.insert_metric(&["guard_dropped"], self.guards_out_of_context.clone())?;
         let duration = registry.get_or_register::<Histogram>(
             "agentcore_tracer_span_duration_seconds",
             "Duration of sampled spans by operation name and final status.",
