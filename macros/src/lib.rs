@@ -86,6 +86,27 @@ use syn::{
 /// assert_eq!((agent.kind, agent.status), (SpanKind::Client, SpanStatus::Error));
 /// assert_eq!(spans.iter().find(|s| s.name == "calculate_metrics").unwrap().status, SpanStatus::Ok);
 /// ```
+///
+/// The rewrite compiles the same in edition 2024, where `impl Trait` captures every lifetime:
+///
+/// ```edition2024
+/// use agentcore_telemetry::{trace_operation, FutureExt};
+///
+/// struct Agent<'a> {
+///     name: &'a str,
+/// }
+///
+/// impl<'a> Agent<'a> {
+///     #[trace_operation]
+///     async fn greet(&self, greeting: &str) -> String {
+///         format!("{greeting}, {}", self.name)
+///     }
+/// }
+///
+/// let agent = Agent { name: "a1" };
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// assert_eq!(rt.block_on(agent.greet("hello").in_current_context()), "hello, a1");
+/// ```
 #[proc_macro_attribute]
 pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut args = Args::default();

@@ -365,6 +365,11 @@ impl std::error::Error for ContextMapError {}
 )]
 pub trait IntoBaggage {
     /// The baggage entries.
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::IntoBaggage;
+    /// assert_eq!([("user_id", "12345")].into_baggage()["user_id"], "12345");
+    /// ```
     fn into_baggage(self) -> Baggage;
 }
 

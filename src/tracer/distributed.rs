@@ -11,7 +11,7 @@ use super::id::{SpanId, TraceId};
 use super::limits::SpanLimits;
 use super::record::{SpanKind, SpanStatus};
 use super::sampler::Sampler;
-use super::span::{DetachedSpan, FinishSpan, Span, SpanStart};
+use super::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
 use super::stats::TracerStats;
 use std::borrow::Cow;
 use std::fmt;
@@ -390,11 +390,13 @@ impl DistributedTracer {
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
         SpanStart {
-            trace_id,
-            span_id: SpanId::random(),
-            parent_span_id,
+            ids: SpanIds {
+                trace_id,
+                span_id: SpanId::random(),
+                parent_span_id,
+                sampled,
+            },
             baggage,
-            sampled,
         }
     }
 

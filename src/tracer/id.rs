@@ -221,6 +221,13 @@ pub const EXTERNAL_SPAN_ID_KEY: &str = "span.external_id";
 /// ```
 pub trait ToTraceId: sealed::Sealed {
     /// The id, and the original string when it was mapped (not a W3C id).
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ToTraceId;
+    /// let w3c = "4bf92f3577b34da6a3ce929d0e0e4736";
+    /// assert_eq!(w3c.to_trace_id().0.to_string(), w3c);
+    /// assert_eq!(w3c.to_trace_id().1, None);
+    /// ```
     fn to_trace_id(&self) -> (TraceId, Option<&str>);
 }
 
@@ -236,6 +243,13 @@ pub trait ToTraceId: sealed::Sealed {
 /// ```
 pub trait ToSpanId: sealed::Sealed {
     /// The id, and the original string when it was mapped (not a W3C id).
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ToSpanId;
+    /// use agentcore_telemetry::SpanId;
+    /// let owned = String::from("span-888");
+    /// assert_eq!(owned.to_span_id(), (SpanId::from_external("span-888"), Some("span-888")));
+    /// ```
     fn to_span_id(&self) -> (SpanId, Option<&str>);
 }
 

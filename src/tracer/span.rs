@@ -18,13 +18,21 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-/// What a new span is, decided before it starts: its ids, its parent, the baggage it
-/// inherits and whether it is sampled.
+/// What a new span is, decided before it starts: its ids and parent, whether it is sampled,
+/// and the baggage it inherits.
 pub(crate) struct SpanStart {
+    pub(crate) ids: SpanIds,
+    pub(crate) baggage: Option<Arc<Baggage>>,
+}
+
+/// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
+/// value, it stays in registers; borrowed, the whole `SpanStart` went through memory, ~10
+/// instructions per span under callgrind).
+#[derive(Clone, Copy)]
+pub(crate) struct SpanIds {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) parent_span_id: Option<SpanId>,
-    pub(crate) baggage: Option<Arc<Baggage>>,
     pub(crate) sampled: bool,
 }
 
@@ -71,7 +79,8 @@ impl<'t> Span<'t> {
     /// any more (see [`DetachedSpan::start`]).
     ///
     /// Hot path: the frame is built from the arguments, never through a reference to the
-    /// span.
+    /// span, and the span is built as one literal (built as a `DetachedSpan` and then moved
+    /// into the `Span`, it was copied: ~45 instructions per span under callgrind).
     #[inline(always)]
     pub(crate) fn start(
         tracer: &'t TracerCore,
@@ -80,18 +89,29 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
-        let frame = Frame {
+        let SpanStart { ids, baggage } = start;
+        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        // Nothing below can panic.
+        let attached = current::push(Frame {
             tracer: tracer.id(),
-            key: start.span_id.to_u64(),
-            trace_id: start.trace_id,
-            span_id: Some(start.span_id),
-            sampled: start.sampled,
-            baggage: start.baggage.clone(),
-        };
-        let mut inner = DetachedSpan::start(tracer, start, name, kind, attributes);
-        inner.attached = current::push(frame);
+            key: ids.span_id.to_u64(),
+            trace_id: ids.trace_id,
+            span_id: Some(ids.span_id),
+            sampled: ids.sampled,
+            baggage: baggage.clone(),
+        });
         Span {
-            inner,
+            inner: DetachedSpan {
+                tracer,
+                trace_id: ids.trace_id,
+                span_id: ids.span_id,
+                parent_span_id: ids.parent_span_id,
+                sampled: ids.sampled,
+                attached,
+                start_ticks,
+                baggage,
+                record,
+            },
             _not_send: PhantomData,
         }
     }
@@ -99,12 +119,6 @@ impl<'t> Span<'t> {
 
 impl<'t> DetachedSpan<'t> {
     /// Starts a span that is not current anywhere.
-    ///
-    /// Unwinding at any point leaves nothing behind: the name is converted first (before
-    /// anything is claimed), then the record is opened (`TracerCore::open` empties its slot
-    /// if the caller's attribute iterator panics), and only then is the span counted. The
-    /// record is built in place in its span-log slot (see `Rec`); the span itself is a small
-    /// handle, built as one local and returned.
     #[inline(always)]
     pub(crate) fn start(
         tracer: &'t TracerCore,
@@ -113,36 +127,55 @@ impl<'t> DetachedSpan<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'t> {
-        let name = name.into();
-        let SpanStart {
-            trace_id,
-            span_id,
-            parent_span_id,
-            baggage,
-            sampled,
-        } = start;
-        let record = if sampled {
-            tracer.open(trace_id, span_id, parent_span_id, name, kind, attributes)
-        } else {
-            Rec::None
-        };
-        // Nothing below can panic.
-        tracer.count_start(sampled);
+        let SpanStart { ids, baggage } = start;
+        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
         DetachedSpan {
             tracer,
-            trace_id,
-            span_id,
-            parent_span_id,
-            sampled,
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            sampled: ids.sampled,
             attached: false,
-            start_ticks: if sampled {
-                tracer.anchor().now_ticks()
-            } else {
-                0
-            },
+            start_ticks,
             baggage,
             record,
         }
+    }
+
+    /// The part of a span's start that can panic, and its record: unwinding at any point
+    /// leaves nothing behind. The name is converted first (before anything is claimed; not at
+    /// all for an unsampled span), then the record is opened (`TracerCore::open` empties its slot if the caller's attribute
+    /// iterator panics), and only then is the span counted. The record is built in place in
+    /// its span-log slot (see `Rec`). Returns the record and the start time.
+    #[inline(always)]
+    fn open(
+        tracer: &'t TracerCore,
+        ids: SpanIds,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> (Rec<'t>, u64) {
+        let record = if ids.sampled {
+            let name = name.into();
+            tracer.open(
+                ids.trace_id,
+                ids.span_id,
+                ids.parent_span_id,
+                name,
+                kind,
+                attributes,
+            )
+        } else {
+            // An unsampled span keeps neither: no conversion, nothing claimed.
+            Rec::None
+        };
+        tracer.count_start(ids.sampled);
+        let start_ticks = if ids.sampled {
+            tracer.anchor().now_ticks()
+        } else {
+            0
+        };
+        (record, start_ticks)
     }
 }
 
