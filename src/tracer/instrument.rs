@@ -62,7 +62,7 @@ pin_project! {
     /// A future that runs in `span` (current during each poll, on whatever thread) and
     /// finishes the span when it completes (or when dropped unfinished, status Unset). A panic
     /// during a poll is recorded on the span (exception event, `Error` status). Spans and
-    /// guards the future holds across an `.await` stay with it (see the [module docs](self)).
+    /// guards the future holds across an `.await` stay with it (see the [tracer module docs](super#in-async-code)).
     /// Made by [`FutureExt::in_span`].
     ///
     /// ```
@@ -187,7 +187,7 @@ impl<F: Future + fmt::Debug, H: OnReady<F::Output>> fmt::Debug for Instrumented<
 pin_project! {
     /// A future that runs in a context it carries: current during each poll only, on
     /// whatever thread; spans and guards it holds across an `.await` stay with it (see the
-    /// [module docs](self)). Made by [`FutureExt::in_context`] and
+    /// [tracer module docs](super#in-async-code)). Made by [`FutureExt::in_context`] and
     /// [`FutureExt::in_current_context`].
     ///
     /// It borrows nothing: it can be spawned (`'static`, and `Send` when the inner future is)
@@ -306,7 +306,7 @@ impl ContextSource for &DetachedSpan<'_> {}
 impl ContextSource for &Span<'_> {}
 
 /// Runs futures in a trace context, so that parents stay right across `.await` on any
-/// executor and thread (see the [module docs](self)).
+/// executor and thread (see the [tracer module docs](super#in-async-code)).
 ///
 /// ```
 /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};

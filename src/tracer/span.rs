@@ -387,8 +387,8 @@ impl<'t> DetachedSpan<'t> {
     /// (`trace_id="trace-999", span_id="span-888"`): a W3C hex id is used as is, any other
     /// string is mapped to a deterministic id ([`TraceId::from_external`],
     /// [`SpanId::from_external`]) and kept as the link attribute
-    /// [`EXTERNAL_ID_KEY`](super::EXTERNAL_ID_KEY) (`trace.external_id`) or
-    /// [`EXTERNAL_SPAN_ID_KEY`](super::EXTERNAL_SPAN_ID_KEY) (`span.external_id`).
+    /// [`EXTERNAL_ID_KEY`] (`trace.external_id`) or
+    /// [`EXTERNAL_SPAN_ID_KEY`] (`span.external_id`).
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanId, SpanKind, TraceId, TracerConfig, Value};
