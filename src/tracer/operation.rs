@@ -134,6 +134,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Records the verdict on `span`.
+    #[inline]
     pub fn apply(self, span: &mut DetachedSpan<'_>) {
         match self {
             Verdict::Ok => span.set_status(SpanStatus::Ok, ""),
@@ -189,6 +190,7 @@ pub trait VerdictDisplayDebug {
 }
 
 impl<T, E: fmt::Display + fmt::Debug> VerdictDisplayDebug for &&&&Outcome<'_, Result<T, E>> {
+    #[inline]
     fn __agentcore_verdict(&self) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
@@ -207,6 +209,7 @@ pub trait VerdictDisplay {
 }
 
 impl<T, E: fmt::Display> VerdictDisplay for &&&Outcome<'_, Result<T, E>> {
+    #[inline]
     fn __agentcore_verdict(&self) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
@@ -225,6 +228,7 @@ pub trait VerdictDebug {
 }
 
 impl<T, E: fmt::Debug> VerdictDebug for &&Outcome<'_, Result<T, E>> {
+    #[inline]
     fn __agentcore_verdict(&self) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
@@ -243,6 +247,7 @@ pub trait VerdictAnyErr {
 }
 
 impl<T, E> VerdictAnyErr for &Outcome<'_, Result<T, E>> {
+    #[inline]
     fn __agentcore_verdict(&self) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,

@@ -10,8 +10,9 @@
 //! Instructions per operation = (Ir of the workload - Ir of `none`) / N. Workloads:
 //! `span_basic` (start + 2 attributes + event + finish), `span_in_future` (a detached span
 //! carried by `in_span` into a future polled once to completion: the per-poll context scope),
-//! `span_unsampled` (start with 2 attributes + finish on a tracer sampling nothing), `none`
-//! (set-up only).
+//! `span_unsampled` (start with 2 attributes + finish on a tracer sampling nothing),
+//! `span_nested` (a parent and 3 children, per operation), `macro_call` (a sync
+//! `#[trace_operation]` function on the global tracer), `none` (set-up only).
 
 use agentcore_telemetry::{DistributedTracer, FutureExt, SpanKind, SpanStatus};
 use std::future::Future;
@@ -55,6 +56,33 @@ fn span_unsampled(t: &DistributedTracer, n: u64) {
     }
 }
 
+#[inline(never)]
+fn span_nested(t: &DistributedTracer, n: u64) {
+    for _ in 0..n {
+        let t = black_box(t);
+        let p = t.start_span("agent_lifecycle", SpanKind::Internal, []);
+        for _ in 0..3 {
+            let c = t.start_span("step", SpanKind::Internal, []);
+            t.finish_span(c, SpanStatus::Ok, None);
+        }
+        t.finish_span(p, SpanStatus::Ok, None);
+    }
+}
+
+#[agentcore_telemetry::trace_operation]
+fn traced(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+#[inline(never)]
+fn macro_call(n: u64) {
+    let mut x = 0;
+    for _ in 0..n {
+        x = traced(x);
+    }
+    black_box(x);
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "none".into());
@@ -71,10 +99,15 @@ fn main() {
     // Fill the span log once, in every run (the baseline subtracts it): the workloads then
     // measure the steady state, the ring wrapping.
     span_basic(&tracer, tracer.span_log_capacity() as u64);
+    for _ in 0..agentcore_telemetry::get_distributed_tracer().span_log_capacity() {
+        traced(0);
+    }
     match what.as_str() {
         "span_basic" => span_basic(&tracer, n),
         "span_in_future" => span_in_future(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
+        "span_nested" => span_nested(&tracer, n),
+        "macro_call" => macro_call(n),
         _ => {}
     }
 }
