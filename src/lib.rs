@@ -62,10 +62,10 @@ pub use registry::{Family, MetricKind, Registry, SeriesRef};
 #[cfg(feature = "http-server")]
 pub use serve::{ExpositionSource, MetricsServer, ServerConfig};
 pub use tracer::{
-    get_distributed_tracer, init_distributed_tracer, ContextGuard, DetachedSpan, DistributedTracer,
-    FutureExt, Instrumented, KeyValue, Sampler, Span, SpanId, SpanKind, SpanLimits, SpanRecord,
-    SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig, TracerStats, TracingMetrics,
-    Value,
+    get_distributed_tracer, init_distributed_tracer, ContextGuard, DetachedContext, DetachedSpan,
+    DistributedTracer, FutureExt, Instrumented, KeyValue, Sampler, Span, SpanId, SpanKind,
+    SpanLimits, SpanRecord, SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig,
+    TracerStats, TracingMetrics, Value, WithContext,
 };
 
 /// The README's examples, compiled and run as doc tests so they stay true. The README documents

@@ -185,6 +185,6 @@ fn every_recording_method_is_allocation_free_on_existing_series() {
         "{text}"
     );
     assert!(text.contains(
-        "agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1501.5\n"
+        "agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1501.5\n"
     ));
 }

@@ -629,18 +629,19 @@ fn spec_custom_counter() {
     m.labels(&["agent_create", "admin"]).unwrap().inc_by(2);
     m.labels(&["agent_delete", "user"]).unwrap().add(0.5);
     let text = c.encode_text();
+    // Exposed with the `_total` suffix of Prometheus' counter convention (issue 11).
     has(
         &text,
-        "# HELP agentcore_user_actions User actions performed",
+        "# HELP agentcore_user_actions_total User actions performed",
     );
-    has(&text, "# TYPE agentcore_user_actions counter");
+    has(&text, "# TYPE agentcore_user_actions_total counter");
     has(
         &text,
-        "agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 3",
+        "agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 3",
     );
     has(
         &text,
-        "agentcore_user_actions{action_type=\"agent_delete\",user_role=\"user\"} 0.5",
+        "agentcore_user_actions_total{action_type=\"agent_delete\",user_role=\"user\"} 0.5",
     );
     assert!(matches!(
         m.labels(&["only_one"]),
@@ -704,12 +705,13 @@ fn spec_custom_get_custom_metric() {
     c.create_custom_metric("user_actions", MetricType::Counter, "User actions", &["a"])
         .unwrap();
     let m = c.get_custom_metric("user_actions").unwrap();
-    assert_eq!(m.name(), "agentcore_user_actions");
+    assert_eq!(m.name(), "agentcore_user_actions_total");
     assert_eq!(m.kind(), MetricKind::Counter);
     m.labels(&["x"]).unwrap().inc();
     let same = c.get_custom_metric("agentcore_user_actions").unwrap();
     same.labels(&["x"]).unwrap().inc();
-    has(&c.encode_text(), "agentcore_user_actions{a=\"x\"} 2");
+    has(&c.encode_text(), "agentcore_user_actions_total{a=\"x\"} 2");
+    assert!(c.get_custom_metric("user_actions_total").is_some());
     // Built-ins are not custom metrics; other collectors do not see it.
     assert!(c.get_custom_metric("agents_total").is_none());
     assert!(MetricsCollector::new()

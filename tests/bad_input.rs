@@ -1088,12 +1088,12 @@ fn a_custom_metric_colliding_with_a_built_in_is_refused() {
             "{name}"
         );
     }
-    // Name rules apply to the prefixed name.
+    // Name rules apply to the name exposed (prefixed; a counter's with `_total`).
     assert_eq!(
         c.create_custom_metric("bad name", MetricType::Counter, "mine", &[])
             .err(),
         Some(Error::InvalidMetricName {
-            name: "agentcore_bad name".into()
+            name: "agentcore_bad name_total".into()
         })
     );
     // Nothing changed: the exposition is byte-identical.

@@ -37,6 +37,20 @@ fn noop_waker() -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
 
+/// Pending the first time it is polled, ready the second.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
 #[test]
 fn hot_path_allocates_nothing() {
     // Capacity 256 so the loops below wrap the span log many times (overwrites included).
@@ -82,6 +96,28 @@ fn hot_path_allocates_nothing() {
         assert_eq!(fut.poll(&mut cx), Poll::Ready(1));
     });
     assert_eq!(n, 0, "instrumented future: {n} allocations");
+
+    // Futures in a context they carry: the current one (`in_current_context`), a span they do
+    // not own (`in_context(&span)`), a span held across a pending poll inside the scope.
+    let n = allocations_in(N, || {
+        let parent = tracer.start_span("parent", SpanKind::Server, []);
+        let mut cx = Context::from_waker(&waker);
+        let fut = pin!(async { 1 }.in_current_context());
+        assert_eq!(fut.poll(&mut cx), Poll::Ready(1));
+        let fut = pin!(async { 2 }.in_context(&parent));
+        assert_eq!(fut.poll(&mut cx), Poll::Ready(2));
+        let mut fut = pin!(async {
+            let held = tracer.start_span("held", SpanKind::Internal, []);
+            PendingOnce(false).await;
+            held.end();
+            3
+        }
+        .in_context(&parent));
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(fut.poll(&mut cx), Poll::Ready(3));
+        parent.end();
+    });
+    assert_eq!(n, 0, "futures in a context: {n} allocations");
 
     // The unsampled path, root and child.
     let unsampled = DistributedTracer::new(TracerConfig {

@@ -2,7 +2,7 @@
 //! tracer 12, global instance 1, integration 4; the 5 decorator scenarios are in
 //! `tracer_macro.rs`). Each test uses its own tracer unless it is about the global one.
 
-use agentcore_telemetry::tracer::EXTERNAL_ID_KEY;
+use agentcore_telemetry::tracer::{ContextMapError, EXTERNAL_ID_KEY};
 use agentcore_telemetry::{
     get_distributed_tracer, DistributedTracer, KeyValue, SpanId, SpanKind, SpanRecord, SpanStatus,
     TraceContext, TraceId, TracerConfig, Value,
@@ -274,13 +274,16 @@ fn spec_context_from_map_round_trips() {
     let mut cx = TraceContext::new(TraceId::random(), Some(SpanId::random()), false);
     cx.set_baggage("tenant", "acme");
     let btree: BTreeMap<String, String> = cx.to_map();
-    assert_eq!(TraceContext::from_map(&btree), Some(cx.clone()));
+    assert_eq!(TraceContext::from_map(&btree), Ok(cx.clone()));
     let hash: HashMap<String, String> = btree.into_iter().collect();
     let back = TraceContext::from_map(&hash).unwrap();
     assert_eq!(back, cx);
     assert!(!back.is_sampled());
     assert_eq!(back.get_baggage("tenant"), Some("acme"));
-    assert!(TraceContext::from_map([("span_id", "00f067aa0ba902b7")]).is_none());
+    assert_eq!(
+        TraceContext::from_map([("span_id", "00f067aa0ba902b7")]),
+        Err(ContextMapError::MissingTraceId)
+    );
 }
 
 #[test]

@@ -2,9 +2,13 @@
 //!
 //! # Naming
 //! Custom names get the `agentcore_` prefix, so every metric of the runtime shares one
-//! namespace: `user_actions` is exposed as `agentcore_user_actions`; a name that already starts
-//! with `agentcore_` is used as it is (never `agentcore_agentcore_...`). Look-ups accept either
-//! form.
+//! namespace: a gauge `queue_depth` is exposed as `agentcore_queue_depth`; a name that already
+//! starts with `agentcore_` is used as it is (never `agentcore_agentcore_...`). A counter also
+//! gets the `_total` suffix Prometheus' conventions (and `promtool check metrics`) ask of
+//! counters, unless its name has it: `user_actions` is exposed as
+//! `agentcore_user_actions_total`. Look-ups accept every form (`user_actions`,
+//! `agentcore_user_actions`, `user_actions_total`), and one name is one metric: `x` and
+//! `x_total` cannot be two metrics of different types.
 //!
 //! # Recording
 //! [`CustomMetric::labels`] resolves a series by positional label values and returns a
@@ -25,15 +29,17 @@
 //! actions.labels(&["agent_create", "admin"]).unwrap().inc();
 //! actions.labels(&["agent_create", "admin"]).unwrap().observe(1.0); // refused and counted
 //! let text = collector.encode_text();
-//! assert!(text.contains("agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
-//! assert_eq!(collector.rejected_values("agentcore_user_actions"), 1);
+//! assert!(text.contains("agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
+//! assert_eq!(collector.rejected_values("agentcore_user_actions_total"), 1);
 //! ```
 
 use crate::primitives::SummaryConfig;
+use crate::registry::{FamilyOptions, OVERFLOW_METRIC};
 use crate::{
     Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, SeriesRef, Summary,
 };
 
+use super::builtin::{BuiltinMetric, BUILTIN_METRICS, REJECTED_METRIC};
 use super::snapshot::{FamilySnapshot, SnapshotFamily};
 
 /// The type of a custom metric, with what its type needs (histogram buckets, summary settings).
@@ -117,9 +123,9 @@ impl MetricType {
 ///     .create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"])
 ///     .unwrap();
 /// actions.labels(&["agent_create", "admin"]).unwrap().inc();
-/// assert_eq!(actions.name(), "agentcore_user_actions");
+/// assert_eq!(actions.name(), "agentcore_user_actions_total");
 /// assert!(collector.encode_text().contains(
-///     "agentcore_user_actions{action_type=\"agent_create\",user_role=\"admin\"} 1\n"
+///     "agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1\n"
 /// ));
 /// ```
 #[derive(Debug, Clone)]
@@ -630,5 +636,166 @@ pub fn custom_metric_name(name: &str) -> String {
         name.to_string()
     } else {
         format!("agentcore_{name}")
+    }
+}
+
+// The collector's custom-metric methods.
+impl super::MetricsCollector {
+    /// Creates (or returns) a custom metric named `agentcore_<name>` (see
+    /// [`custom_metric_name`]) with the given type, help text and label names. A counter is
+    /// exposed with the `_total` suffix Prometheus' conventions and clients give counters
+    /// (`user_actions` → `agentcore_user_actions_total`; a name already ending in `_total`
+    /// keeps it), and is found under either name.
+    ///
+    /// Re-creating a name with the same type, label names and buckets/settings returns the
+    /// existing metric. Errors: an invalid metric or label name ([`Error::InvalidMetricName`],
+    /// [`Error::InvalidLabelName`], [`Error::DuplicateLabelName`]), another shape under the same
+    /// name ([`Error::ShapeMismatch`]), a name of a built-in metric or one clashing with a sample
+    /// name of another family ([`Error::DuplicateMetric`]), invalid summary settings.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::{Error, MetricsCollector};
+    ///
+    /// let c = MetricsCollector::new();
+    /// let a = c.create_custom_metric("user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"]).unwrap();
+    /// a.labels(&["agent_create", "admin"]).unwrap().inc();
+    /// assert_eq!(a.family().name(), "agentcore_user_actions_total");
+    /// assert!(c.encode_text().contains(
+    ///     "agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1\n"
+    /// ));
+    /// let again = c.create_custom_metric("agentcore_user_actions", MetricType::Counter, "User actions performed", &["action_type", "user_role"]).unwrap();
+    /// assert_eq!(again.labels(&["agent_create", "admin"]).unwrap().get(), Some(1.0));
+    /// assert!(c.get_custom_metric("user_actions_total").is_some());
+    /// assert!(matches!(
+    ///     c.create_custom_metric("user_actions", MetricType::Gauge, "x", &[]),
+    ///     Err(Error::ShapeMismatch { .. })
+    /// ));
+    /// assert!(matches!(
+    ///     c.create_custom_metric("agents_active", MetricType::Gauge, "x", &["philosophy"]),
+    ///     Err(Error::DuplicateMetric { .. })
+    /// ));
+    /// ```
+    pub fn create_custom_metric(
+        &self,
+        name: &str,
+        metric_type: MetricType,
+        description: &str,
+        labels: &[&str],
+    ) -> Result<CustomMetric, Error> {
+        let full = custom_metric_name(name);
+        // The key a metric is known by (and the family name of all but counters): the name
+        // without `_total`, so that `x` and `x_total` are one metric whatever its type.
+        let key = full.strip_suffix("_total").unwrap_or(&full).to_owned();
+        let full = match metric_type {
+            MetricType::Counter => format!("{key}_total"),
+            _ => full,
+        };
+        // A built-in's name, with or without `_total`, is taken, and so are the sample names
+        // of built-in histograms and summaries (`x_count` would read as one of their series
+        // even as `x_count_total`). The error names what is taken.
+        let taken = |n: &str| n == full || n.strip_suffix("_total").unwrap_or(n) == key;
+        let sample_of = |b: &BuiltinMetric| {
+            matches!(b.kind, MetricKind::Histogram | MetricKind::Summary)
+                && ["_count", "_sum", "_bucket"]
+                    .iter()
+                    .any(|suffix| key.strip_suffix(suffix) == Some(b.name))
+        };
+        let clash = BUILTIN_METRICS
+            .iter()
+            .find_map(|b| {
+                if taken(b.name) {
+                    Some(b.name.to_owned())
+                } else if sample_of(b) {
+                    Some(key.clone())
+                } else {
+                    None
+                }
+            })
+            .or_else(|| {
+                [REJECTED_METRIC, OVERFLOW_METRIC]
+                    .into_iter()
+                    .find(|n| taken(n))
+                    .map(str::to_owned)
+            });
+        if let Some(name) = clash {
+            return Err(Error::DuplicateMetric { name });
+        }
+        let registry = &self.inner.registry;
+        let options = FamilyOptions {
+            max_series: self.inner.config.max_series_per_family,
+        };
+        let mut custom = self.inner.custom.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = custom.get(&key) {
+            let existing_name = existing.family().name();
+            if existing_name != full {
+                return Err(Error::ShapeMismatch {
+                    name: existing_name.to_owned(),
+                    detail: format!(
+                        "custom metric {key:?} exists as {existing_name:?}, not {full:?}"
+                    ),
+                });
+            }
+        }
+        let family =
+            match metric_type {
+                MetricType::Counter => CustomFamily::Counter(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+                MetricType::Gauge => CustomFamily::Gauge(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+                MetricType::Histogram(buckets) => CustomFamily::Histogram(
+                    registry.get_or_register(&full, description, labels, buckets, options)?,
+                ),
+                MetricType::Summary(config) => {
+                    config.validate()?;
+                    CustomFamily::Summary(registry.get_or_register(
+                        &full,
+                        description,
+                        labels,
+                        config,
+                        options,
+                    )?)
+                }
+                MetricType::Info => CustomFamily::Info(registry.get_or_register(
+                    &full,
+                    description,
+                    labels,
+                    (),
+                    options,
+                )?),
+            };
+        let metric = CustomMetric::new(family, self.inner.m.rejected.clone());
+        custom.insert(key, metric.clone());
+        Ok(metric)
+    }
+
+    /// The custom metric named `name` (with or without the `agentcore_` prefix), if created.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let c = MetricsCollector::new();
+    /// c.create_custom_metric("user_actions", MetricType::Counter, "User actions", &[]).unwrap();
+    /// assert_eq!(c.get_custom_metric("user_actions").unwrap().name(), "agentcore_user_actions_total");
+    /// assert!(c.get_custom_metric("agentcore_user_actions").is_some());
+    /// assert!(c.get_custom_metric("agents_total").is_none()); // built-in, not custom
+    /// ```
+    pub fn get_custom_metric(&self, name: &str) -> Option<CustomMetric> {
+        let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
+        let full = custom_metric_name(name);
+        custom
+            .get(full.strip_suffix("_total").unwrap_or(&full))
+            .cloned()
     }
 }

@@ -562,3 +562,98 @@ mod tests {
         );
     }
 }
+
+// The collector's snapshot methods.
+impl super::MetricsCollector {
+    /// Reads every family (built-in, custom and the telemetry's own) into a timestamped
+    /// [`MetricsSnapshot`] and appends it to the history ring. Reads like a scrape: recorders
+    /// are never blocked.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let c = MetricsCollector::new();
+    /// c.update_system_resources(65.5, 72.3, 4096.0);
+    /// let s = c.snapshot_metrics();
+    /// assert_eq!(s.system.memory_percent, 72.3);
+    /// assert_eq!(s.value("system_memory_available_mb", &[]), Some(4096.0));
+    /// assert_eq!(c.get_metric_history(None, None).len(), 1);
+    /// ```
+    pub fn snapshot_metrics(&self) -> MetricsSnapshot {
+        let (timestamp, unix_seconds) = now();
+        let m = &self.inner.m;
+        let mut metrics: Vec<FamilySnapshot> = m.all.iter().map(|f| f.snapshot()).collect();
+        {
+            let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
+            metrics.extend(custom.values().map(|c| c.family().snapshot()));
+        }
+        metrics.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut active = 0.0;
+        m.agents_active
+            .for_each_series(|s| active += s.metric().get());
+        let snapshot = MetricsSnapshot {
+            timestamp,
+            unix_seconds,
+            agents: AgentsSummary { active },
+            system: SystemSummary {
+                cpu_percent: m.system_cpu_percent.get(),
+                memory_percent: m.system_memory_percent.get(),
+                memory_available_mb: m.system_memory_available_mb.get(),
+            },
+            metrics,
+        };
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(snapshot.clone());
+        snapshot
+    }
+
+    /// The most recent snapshots, oldest first: the last `limit` (all kept when `None`), each
+    /// restricted, when `metric_name` is given, to the families whose name contains it — so the
+    /// full name (`agentcore_tool_executions_total`) and the specification's short form
+    /// (`tool_executions`) both work; snapshots without a matching family are left out. The
+    /// ring keeps [`CollectorConfig::history_capacity`](super::CollectorConfig::history_capacity) snapshots.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let c = MetricsCollector::new();
+    /// for _ in 0..3 {
+    ///     c.snapshot_metrics();
+    /// }
+    /// assert_eq!(c.get_metric_history(Some(2), None).len(), 2);
+    /// let tools = c.get_metric_history(None, Some("tool_executions"));
+    /// assert_eq!(tools.len(), 3);
+    /// assert_eq!(tools[0].metrics.len(), 1);
+    /// ```
+    pub fn get_metric_history(
+        &self,
+        limit: Option<usize>,
+        metric_name: Option<&str>,
+    ) -> Vec<MetricsSnapshot> {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent(limit, metric_name)
+    }
+
+    /// How many snapshots the history ring holds now.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let c = MetricsCollector::new();
+    /// c.snapshot_metrics();
+    /// assert_eq!(c.history_len(), 1);
+    /// ```
+    pub fn history_len(&self) -> usize {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}

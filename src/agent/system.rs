@@ -147,3 +147,23 @@ fn sample(system: &mut System, collector: &MetricsCollector) {
     };
     collector.update_system_resources(cpu, memory_percent, available / (1024.0 * 1024.0));
 }
+
+impl super::MetricsCollector {
+    /// Starts a [`SystemMonitor`] that fills the `agentcore_system_*` gauges from the OS and
+    /// takes a snapshot every `interval`, on a background thread; it stops when the returned
+    /// handle is dropped.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    /// use std::time::Duration;
+    ///
+    /// let c = MetricsCollector::new();
+    /// let monitor = c.start_system_monitor(Duration::from_secs(30)).unwrap();
+    /// drop(monitor); // stops and joins at once
+    /// ```
+    #[cfg(feature = "system-monitor")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "system-monitor")))]
+    pub fn start_system_monitor(&self, interval: Duration) -> std::io::Result<SystemMonitor> {
+        SystemMonitor::start(self.clone(), interval)
+    }
+}

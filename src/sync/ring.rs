@@ -48,7 +48,8 @@
 //!    handed back by exactly one `Overwrote`), or handed back by `Busy`. Nothing is
 //!    duplicated or lost, whatever the cursor does. Likewise every claim either fails or
 //!    ends with its value stored in its slot, replacing at most one older value, which
-//!    that claim alone reports (`overwrote`).
+//!    that claim alone reports (`overwrote`), or is abandoned (`Claimed::take`): the slot
+//!    is left empty and its value handed back to the claimer.
 //!
 //! # Memory ordering
 //!
@@ -327,6 +328,14 @@ impl<T> Claimed<'_, T> {
         // SAFETY: we hold the slot's lock (invariant 1) while `self` lives, and the
         // returned borrow cannot outlive the `&mut self` borrow.
         self.slot.value.with_mut(|p| unsafe { (*p).as_mut() })
+    }
+
+    /// Empties the slot and returns what it held: a claim abandoned half-way (the tracer's
+    /// when a span's start unwinds) publishes nothing.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Option<T> {
+        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives.
+        self.slot.value.with_mut(|p| unsafe { (*p).take() })
     }
 
     /// The value written, if any.

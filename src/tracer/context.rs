@@ -1,22 +1,10 @@
-//! Trace context ([`TraceContext`]: trace id, span id, sampled flag, baggage) and the
-//! thread-local stack of current contexts.
-//!
-//! Each thread keeps a stack of frames; a frame is a started [`Span`](super::Span) (pushed
-//! by `start_span`, removed when it finishes, even out of order) or an attached context
-//! ([`ContextGuard`], from `start_trace` or [`DistributedTracer::attach`]). The current
-//! context of a tracer is its top-most frame, so finishing a span makes its parent current
-//! again. Frames are tagged with their tracer's id, so independent tracers on one thread do
-//! not see each other's spans. Futures carry their span in
-//! [`Instrumented`](super::Instrumented), which pushes it for the duration of each poll.
-//!
-//! [`DistributedTracer::attach`]: super::DistributedTracer::attach
+//! Trace context ([`TraceContext`]: trace id, span id, sampled flag, baggage) as a plain
+//! value, and its map form for cross-service calls ([`TraceContext::to_map`],
+//! [`TraceContext::from_map`]). Which context is *current* is `current.rs`'s job.
 
 use super::id::{SpanId, TraceId};
-use super::tracer::DistributedTracer;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
-use std::ops::Deref;
+use std::fmt;
 use std::sync::Arc;
 
 /// Baggage: key-value pairs propagated with a trace and inherited by child spans.
@@ -42,7 +30,7 @@ pub type Baggage = BTreeMap<String, String>;
 /// cx.set_baggage("user_id", "12345");
 /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
 /// let map = cx.to_map();
-/// assert_eq!(TraceContext::from_map(&map), Some(cx));
+/// assert_eq!(TraceContext::from_map(&map), Ok(cx));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
@@ -220,25 +208,42 @@ impl TraceContext {
     /// Deserializes a context written by [`to_map`](Self::to_map) (the spec's `from_dict`),
     /// from any map of strings (`&BTreeMap`, `&HashMap`, pairs).
     ///
-    /// Returns `None` without a `trace_id`. A `trace_id` that is not a W3C id is mapped with
-    /// [`TraceId::from_external`]; an invalid `span_id` is ignored; `sampled` defaults to
-    /// `true` and accepts `true`/`1`/`false`/`0`; other keys are ignored.
+    /// * `trace_id` (required): a W3C id (32 lowercase hex digits) is used as is; any other
+    ///   non-empty string is mapped with [`TraceId::from_external`], as `start_trace` does.
+    /// * `span_id` (optional): a W3C id (16 lowercase hex digits) is used as is; any other
+    ///   non-empty string is mapped with [`SpanId::from_external`].
+    /// * `sampled` (optional, default `true`): `true`, `1`, `false` or `0`.
+    /// * `baggage.<key>`: a baggage entry. Other keys are not the context's and are ignored.
+    ///
+    /// Anything else is refused with the [`ContextMapError`] naming it, rather than dropped:
+    /// no `trace_id`, an empty or all-zero id, another `sampled` value, an empty baggage key,
+    /// or a key given twice.
     ///
     /// ```
-    /// use agentcore_telemetry::TraceContext;
+    /// use agentcore_telemetry::tracer::ContextMapError;
+    /// use agentcore_telemetry::{SpanId, TraceContext};
     /// use std::collections::HashMap;
     ///
     /// let map: HashMap<String, String> = [
     ///     ("trace_id".to_string(), "4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
+    ///     ("span_id".to_string(), "span-888".to_string()),
     ///     ("baggage.tenant".to_string(), "acme".to_string()),
     /// ]
     /// .into();
     /// let cx = TraceContext::from_map(&map).unwrap();
     /// assert!(cx.is_sampled());
+    /// assert_eq!(cx.span_id(), Some(SpanId::from_external("span-888")));
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
-    /// assert!(TraceContext::from_map(&HashMap::<String, String>::new()).is_none());
+    /// assert_eq!(
+    ///     TraceContext::from_map(&HashMap::<String, String>::new()),
+    ///     Err(ContextMapError::MissingTraceId)
+    /// );
+    /// assert_eq!(
+    ///     TraceContext::from_map([("trace_id", "request-123"), ("sampled", "yes")]),
+    ///     Err(ContextMapError::InvalidSampled("yes".into()))
+    /// );
     /// ```
-    pub fn from_map<I, K, V>(map: I) -> Option<Self>
+    pub fn from_map<I, K, V>(map: I) -> Result<Self, ContextMapError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
@@ -246,284 +251,170 @@ impl TraceContext {
     {
         let mut trace_id = None;
         let mut span_id = None;
-        let mut sampled = true;
+        let mut sampled = None;
         let mut baggage = Baggage::new();
         for (k, v) in map {
             let (k, v) = (k.as_ref(), v.as_ref());
-            match k {
-                KEY_TRACE_ID => trace_id = Some(TraceId::from_external(v)),
-                KEY_SPAN_ID => span_id = SpanId::from_hex(v),
-                KEY_SAMPLED => sampled = !matches!(v, "false" | "0"),
-                _ => {
-                    if let Some(key) = k.strip_prefix(BAGGAGE_PREFIX) {
-                        baggage.insert(key.to_owned(), v.to_owned());
-                    }
-                }
+            let duplicate = match k {
+                KEY_TRACE_ID => trace_id.replace(parse_trace_id(v)?).is_some(),
+                KEY_SPAN_ID => span_id.replace(parse_span_id(v)?).is_some(),
+                KEY_SAMPLED => sampled
+                    .replace(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(ContextMapError::InvalidSampled(v.to_owned())),
+                    })
+                    .is_some(),
+                _ => match k.strip_prefix(BAGGAGE_PREFIX) {
+                    Some("") => return Err(ContextMapError::EmptyBaggageKey),
+                    Some(key) => baggage.insert(key.to_owned(), v.to_owned()).is_some(),
+                    None => false,
+                },
+            };
+            if duplicate {
+                return Err(ContextMapError::DuplicateKey(k.to_owned()));
             }
         }
+        let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
         let baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
-        Some(TraceContext::new(trace_id?, span_id, sampled).with_baggage(baggage))
+        Ok(TraceContext::new(trace_id, span_id, sampled.unwrap_or(true)).with_baggage(baggage))
     }
 }
 
-/// One entry of the thread-local context stack.
-pub(crate) struct Frame {
-    pub(crate) tracer: usize,
-    /// Identifies the frame for removal: the span id, or a random key for attached contexts.
-    pub(crate) key: u64,
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: Option<SpanId>,
-    pub(crate) sampled: bool,
-    pub(crate) baggage: Option<Arc<Baggage>>,
-}
-
-/// What a new span inherits from the current frame.
-pub(crate) struct Parent {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: Option<SpanId>,
-    pub(crate) sampled: bool,
-    pub(crate) baggage: Option<Arc<Baggage>>,
-}
-
-/// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
-/// baggage released) and reused: a push then assigns a slot's fields one by one instead of
-/// copying a whole `Frame` in, which the profile showed as a store-forwarding stall (the
-/// frame built with 8-byte stores, then copied with 16-byte loads: about 8 ns a push).
-struct Stack {
-    frames: Vec<Frame>,
-    depth: usize,
-}
-
-impl Stack {
-    #[inline]
-    fn live(&self) -> &[Frame] {
-        self.frames.get(..self.depth).unwrap_or_default()
+/// A W3C trace id, or another non-empty string mapped with `TraceId::from_external`.
+fn parse_trace_id(v: &str) -> Result<TraceId, ContextMapError> {
+    let zero = v.len() == 32 && v.bytes().all(|b| b == b'0');
+    if v.is_empty() || zero {
+        return Err(ContextMapError::InvalidTraceId(v.to_owned()));
     }
+    Ok(TraceId::from_external(v))
+}
 
-    #[inline]
-    fn position(&self, tracer: usize, key: u64) -> Option<usize> {
-        self.live()
-            .iter()
-            .rposition(|f| f.tracer == tracer && f.key == key)
+/// A W3C span id, or another non-empty string mapped with `SpanId::from_external`.
+fn parse_span_id(v: &str) -> Result<SpanId, ContextMapError> {
+    let zero = v.len() == 16 && v.bytes().all(|b| b == b'0');
+    if v.is_empty() || zero {
+        return Err(ContextMapError::InvalidSpanId(v.to_owned()));
     }
-
-    /// Drops frames `from..depth` (releasing their baggage) and makes `from` the depth.
-    fn truncate(&mut self, from: usize) {
-        let depth = self.depth;
-        if let Some(dead) = self.frames.get_mut(from..depth) {
-            dead.iter_mut().for_each(|f| f.baggage = None);
-            self.depth = from;
-        }
-    }
+    Ok(SpanId::from_external(v))
 }
 
-thread_local! {
-    static STACK: RefCell<Stack> = const {
-        RefCell::new(Stack {
-            frames: Vec::new(),
-            depth: 0,
-        })
-    };
-}
-
-/// This thread's context stack, or `None` once its thread-local is gone (thread exit).
-///
-/// Hot path: doing the work inside `LocalKey::try_with`'s closure left it out of line, and
-/// handing frames to it through memory caused store-forwarding stalls (both seen in the
-/// profile). Taking only the address in the closure lets the work inline into the caller.
-#[inline(always)]
-fn stack<'a>() -> Option<&'a RefCell<Stack>> {
-    let ptr = STACK.try_with(|s| s as *const RefCell<Stack>).ok()?;
-    // SAFETY: the thread-local lives until this thread's TLS destructors run. Callers (all
-    // in this module) use the reference only during their own call on this thread, never
-    // store or send it, and run no code that could end the thread, so it outlives every use.
-    Some(unsafe { &*ptr })
-}
-
-/// The current frame of `tracer` on this thread, if any.
-#[inline]
-pub(crate) fn current(tracer: usize) -> Option<Parent> {
-    let s = stack()?.try_borrow().ok()?;
-    let f = s.live().iter().rev().find(|f| f.tracer == tracer)?;
-    Some(Parent {
-        trace_id: f.trace_id,
-        span_id: f.span_id,
-        sampled: f.sampled,
-        baggage: f.baggage.clone(),
-    })
-}
-
-/// Pushes a frame; returns `false` if the thread-local stack is unavailable (thread exit).
-/// Always inlined: out of line, the frame was passed through memory (~20 instructions of
-/// call overhead and spills per span in the profile).
-#[inline(always)]
-pub(crate) fn push(frame: Frame) -> bool {
-    let Frame {
-        tracer,
-        key,
-        trace_id,
-        span_id,
-        sampled,
-        baggage,
-    } = frame;
-    let Some(Ok(mut s)) = stack().map(RefCell::try_borrow_mut) else {
-        return false;
-    };
-    let depth = s.depth;
-    if let Some(f) = s.frames.get_mut(depth) {
-        // Reuse the slot field by field (see `Stack`).
-        f.tracer = tracer;
-        f.key = key;
-        f.trace_id = trace_id;
-        f.span_id = span_id;
-        f.sampled = sampled;
-        f.baggage = baggage;
-    } else {
-        s.frames.push(Frame {
-            tracer,
-            key,
-            trace_id,
-            span_id,
-            sampled,
-            baggage,
-        });
-    }
-    s.depth = depth + 1;
-    true
-}
-
-/// Removes the frame `(tracer, key)` (the top one in the common, in-order case).
-#[inline(always)]
-pub(crate) fn remove(tracer: usize, key: u64) {
-    if let Some(Ok(mut s)) = stack().map(RefCell::try_borrow_mut) {
-        if let Some(i) = s.position(tracer, key) {
-            let depth = s.depth;
-            if i + 1 < depth {
-                // Out of order: move the frame to the top, keeping the others' order.
-                if let Some(live) = s.frames.get_mut(i..depth) {
-                    live.rotate_left(1);
-                }
-            }
-            // Pop the top frame, releasing its baggage.
-            if let Some(top) = s.frames.get_mut(depth - 1) {
-                top.baggage = None;
-            }
-            s.depth = depth - 1;
-        }
-    }
-}
-
-/// Removes the frame `(tracer, key)` and every frame above it (frames left by spans that
-/// were still open when a poll returned; see `Instrumented`).
-pub(crate) fn truncate_at(tracer: usize, key: u64) {
-    if let Some(Ok(mut s)) = stack().map(RefCell::try_borrow_mut) {
-        if let Some(i) = s.position(tracer, key) {
-            s.truncate(i);
-        }
-    }
-}
-
-/// Replaces the baggage of frame `(tracer, key)`.
-fn set_frame_baggage(tracer: usize, key: u64, baggage: Option<Arc<Baggage>>) {
-    if let Some(Ok(mut s)) = stack().map(RefCell::try_borrow_mut) {
-        if let Some(i) = s.position(tracer, key) {
-            if let Some(f) = s.frames.get_mut(i) {
-                f.baggage = baggage;
-            }
-        }
-    }
-}
-
-/// A [`TraceContext`] made current on this thread until the guard drops; from
-/// [`DistributedTracer::start_trace`] or [`DistributedTracer::attach`]. Spans started
-/// meanwhile (without an explicit parent) join its trace, inherit its sampled flag and
-/// baggage, and have its span id (if any) as parent.
-///
-/// The guard is `!Send`: a context is current on one thread. For futures, attach it inside
-/// the future or use [`FutureExt::in_span`](super::FutureExt::in_span).
+/// Why [`TraceContext::from_map`] refused a map.
 ///
 /// ```
-/// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-///
-/// let tracer = DistributedTracer::new(TracerConfig::default());
-/// let mut trace = tracer.start_trace(Some("request-123"), [("tenant", "acme")]);
-/// trace.set_baggage("user_id", "12345");
-/// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
-/// assert_eq!(span.trace_id(), trace.trace_id());
-/// assert_eq!(span.context().get_baggage("user_id"), Some("12345"));
-/// assert_eq!(span.context().get_baggage("trace.external_id"), Some("request-123"));
+/// use agentcore_telemetry::tracer::ContextMapError;
+/// use agentcore_telemetry::TraceContext;
+/// let err = TraceContext::from_map([("trace_id", "")]).unwrap_err();
+/// assert_eq!(err, ContextMapError::InvalidTraceId(String::new()));
+/// assert_eq!(err.to_string(), "invalid trace_id \"\": empty or all zeros");
 /// ```
-pub struct ContextGuard<'t> {
-    tracer: &'t DistributedTracer,
-    key: u64,
-    cx: TraceContext,
-    _not_send: PhantomData<*const ()>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextMapError {
+    /// No `trace_id` key.
+    MissingTraceId,
+    /// A `trace_id` that is empty or the all-zero W3C id.
+    InvalidTraceId(String),
+    /// A `span_id` that is empty or the all-zero W3C id.
+    InvalidSpanId(String),
+    /// A `sampled` value other than `true`, `1`, `false`, `0`.
+    InvalidSampled(String),
+    /// A `baggage.` key with nothing after the prefix.
+    EmptyBaggageKey,
+    /// A key given twice (in a list of pairs).
+    DuplicateKey(String),
 }
 
-impl<'t> ContextGuard<'t> {
-    pub(crate) fn attach(tracer: &'t DistributedTracer, cx: TraceContext) -> Self {
-        let key = SpanId::random().to_u64();
-        push(Frame {
-            tracer: tracer.uid(),
-            key,
-            trace_id: cx.trace_id,
-            span_id: cx.span_id,
-            sampled: cx.sampled,
-            baggage: cx.baggage.clone(),
-        });
-        ContextGuard {
-            tracer,
-            key,
-            cx,
-            _not_send: PhantomData,
+impl fmt::Display for ContextMapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextMapError::MissingTraceId => write!(f, "no {KEY_TRACE_ID} key"),
+            ContextMapError::InvalidTraceId(v) => {
+                write!(f, "invalid {KEY_TRACE_ID} {v:?}: empty or all zeros")
+            }
+            ContextMapError::InvalidSpanId(v) => {
+                write!(f, "invalid {KEY_SPAN_ID} {v:?}: empty or all zeros")
+            }
+            ContextMapError::InvalidSampled(v) => write!(
+                f,
+                "invalid {KEY_SAMPLED} {v:?}: expected true, 1, false or 0"
+            ),
+            ContextMapError::EmptyBaggageKey => write!(f, "empty baggage key ({BAGGAGE_PREFIX})"),
+            ContextMapError::DuplicateKey(k) => write!(f, "key {k:?} given twice"),
         }
     }
+}
 
-    /// Sets a baggage entry on the attached context; spans started afterwards inherit it.
+impl std::error::Error for ContextMapError {}
+
+/// Baggage as `start_trace` and `start_detached_trace` take it: an array or slice of string
+/// pairs (`[("user_id", "12345")]`, also `[]` for none), a `Vec` of pairs, or a map.
+///
+/// ```
+/// use agentcore_telemetry::tracer::IntoBaggage;
+/// use std::collections::HashMap;
+/// assert!([].into_baggage().is_empty());
+/// assert_eq!([("tenant", "acme")].into_baggage()["tenant"], "acme");
+/// assert_eq!(vec![("k".to_string(), "v".to_string())].into_baggage()["k"], "v");
+/// assert_eq!(HashMap::from([("k", "v")]).into_baggage()["k"], "v");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not baggage",
+    label = "expected string pairs: `[(\"key\", \"value\")]`, `[]`, a `Vec` of pairs or a map",
+    note = "an array of pairs must be `[(&str, &str); N]`; for owned or mixed strings use `vec![(key, value)]`"
+)]
+pub trait IntoBaggage {
+    /// The baggage entries.
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let mut trace = tracer.start_trace(None, [("a", "1")]);
-    /// trace.set_baggage("request_id", "req-789");
-    /// assert_eq!(trace.get_baggage("request_id"), Some("req-789"));
+    /// use agentcore_telemetry::tracer::IntoBaggage;
+    /// assert_eq!([("user_id", "12345")].into_baggage()["user_id"], "12345");
     /// ```
-    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.cx.set_baggage(key, value);
-        set_frame_baggage(self.tracer.uid(), self.key, self.cx.baggage.clone());
-    }
+    fn into_baggage(self) -> Baggage;
+}
 
-    /// The attached context (also reachable through `Deref`).
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let trace = tracer.start_trace(None, Vec::<(String, String)>::new());
-    /// let cx = trace.context().clone();
-    /// assert_eq!(cx.span_id(), None);
-    /// ```
-    pub fn context(&self) -> &TraceContext {
-        &self.cx
+impl<const N: usize> IntoBaggage for [(&str, &str); N] {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
-impl Deref for ContextGuard<'_> {
-    type Target = TraceContext;
-    fn deref(&self) -> &TraceContext {
-        &self.cx
+impl IntoBaggage for &[(&str, &str)] {
+    fn into_baggage(self) -> Baggage {
+        self.iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
-impl Drop for ContextGuard<'_> {
-    fn drop(&mut self) {
-        remove(self.tracer.uid(), self.key);
+impl<K: Into<String>, V: Into<String>> IntoBaggage for Vec<(K, V)> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
     }
 }
 
-impl std::fmt::Debug for ContextGuard<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ContextGuard")
-            .field("context", &self.cx)
-            .finish()
+impl<K: Into<String>, V: Into<String>> IntoBaggage for BTreeMap<K, V> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>, S> IntoBaggage for std::collections::HashMap<K, V, S> {
+    fn into_baggage(self) -> Baggage {
+        self.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+}
+
+impl IntoBaggage for () {
+    fn into_baggage(self) -> Baggage {
+        Baggage::new()
     }
 }

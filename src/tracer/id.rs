@@ -109,6 +109,10 @@ impl TraceId {
         TraceId(if h == 0 { 1 } else { h })
     }
 
+    /// A valid id that is never looked at: the trace id of scope markers on the context
+    /// stack, which lookups skip by their tracer id.
+    pub(crate) const MARKER: TraceId = TraceId(1);
+
     /// The low 64 bits, which the ratio sampler compares against its threshold.
     pub(crate) fn low_u64(self) -> u64 {
         self.0 as u64
@@ -164,6 +168,151 @@ impl SpanId {
             return None;
         }
         parse_lower_hex(s.as_bytes()).and_then(|v| Self::from_u64(v as u64))
+    }
+
+    /// Maps a caller-supplied span id to a span id, as [`TraceId::from_external`] does for
+    /// trace ids: a valid W3C id (see [`SpanId::from_hex`]) is used as is; any other string
+    /// (for example the specification's `"span-888"`) is hashed with 64-bit FNV-1a, a fixed,
+    /// platform-independent hash, so the same string always maps to the same span id. The
+    /// all-zero result is mapped to 1.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanId;
+    /// let a = SpanId::from_external("span-888");
+    /// assert_eq!(a, SpanId::from_external("span-888"));
+    /// assert_ne!(a, SpanId::from_external("span-889"));
+    /// assert_eq!(SpanId::from_external("00f067aa0ba902b7").to_string(), "00f067aa0ba902b7");
+    /// ```
+    pub fn from_external(s: &str) -> Self {
+        if let Some(id) = Self::from_hex(s) {
+            return id;
+        }
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h = OFFSET;
+        for &b in s.as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        SpanId(if h == 0 { 1 } else { h })
+    }
+}
+
+/// The link attribute under which [`DetachedSpan::add_link`](super::DetachedSpan::add_link)
+/// keeps a span id given as a string that is not a W3C id (the link's span id is then derived
+/// from it, see [`SpanId::from_external`]). A trace id is kept under
+/// [`EXTERNAL_ID_KEY`](super::EXTERNAL_ID_KEY).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::EXTERNAL_SPAN_ID_KEY, "span.external_id");
+/// ```
+pub const EXTERNAL_SPAN_ID_KEY: &str = "span.external_id";
+
+/// A trace id, or a string naming one (what [`DetachedSpan::add_link`](super::DetachedSpan::add_link)
+/// accepts): a [`TraceId`], or a `&str` / `String`, which is parsed as a W3C id or else mapped
+/// with [`TraceId::from_external`]. Sealed.
+///
+/// ```
+/// use agentcore_telemetry::tracer::ToTraceId;
+/// use agentcore_telemetry::TraceId;
+/// assert_eq!("trace-999".to_trace_id(), (TraceId::from_external("trace-999"), Some("trace-999")));
+/// let id = TraceId::random();
+/// assert_eq!(id.to_trace_id(), (id, None));
+/// ```
+pub trait ToTraceId: sealed::Sealed {
+    /// The id, and the original string when it was mapped (not a W3C id).
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ToTraceId;
+    /// let w3c = "4bf92f3577b34da6a3ce929d0e0e4736";
+    /// assert_eq!(w3c.to_trace_id().0.to_string(), w3c);
+    /// assert_eq!(w3c.to_trace_id().1, None);
+    /// ```
+    fn to_trace_id(&self) -> (TraceId, Option<&str>);
+}
+
+/// A span id, or a string naming one (what [`DetachedSpan::add_link`](super::DetachedSpan::add_link)
+/// accepts): a [`SpanId`], or a `&str` / `String`, which is parsed as a W3C id or else mapped
+/// with [`SpanId::from_external`]. Sealed.
+///
+/// ```
+/// use agentcore_telemetry::tracer::ToSpanId;
+/// use agentcore_telemetry::SpanId;
+/// assert_eq!("span-888".to_span_id(), (SpanId::from_external("span-888"), Some("span-888")));
+/// assert_eq!("00f067aa0ba902b7".to_span_id().1, None);
+/// ```
+pub trait ToSpanId: sealed::Sealed {
+    /// The id, and the original string when it was mapped (not a W3C id).
+    ///
+    /// ```
+    /// use agentcore_telemetry::tracer::ToSpanId;
+    /// use agentcore_telemetry::SpanId;
+    /// let owned = String::from("span-888");
+    /// assert_eq!(owned.to_span_id(), (SpanId::from_external("span-888"), Some("span-888")));
+    /// ```
+    fn to_span_id(&self) -> (SpanId, Option<&str>);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::TraceId {}
+    impl Sealed for super::SpanId {}
+    impl Sealed for str {}
+    impl Sealed for String {}
+    impl<T: Sealed + ?Sized> Sealed for &T {}
+}
+
+impl ToTraceId for TraceId {
+    fn to_trace_id(&self) -> (TraceId, Option<&str>) {
+        (*self, None)
+    }
+}
+
+impl ToTraceId for str {
+    fn to_trace_id(&self) -> (TraceId, Option<&str>) {
+        match TraceId::from_hex(self) {
+            Some(id) => (id, None),
+            None => (TraceId::from_external(self), Some(self)),
+        }
+    }
+}
+
+impl ToTraceId for String {
+    fn to_trace_id(&self) -> (TraceId, Option<&str>) {
+        self.as_str().to_trace_id()
+    }
+}
+
+impl<T: ToTraceId + ?Sized> ToTraceId for &T {
+    fn to_trace_id(&self) -> (TraceId, Option<&str>) {
+        (**self).to_trace_id()
+    }
+}
+
+impl ToSpanId for SpanId {
+    fn to_span_id(&self) -> (SpanId, Option<&str>) {
+        (*self, None)
+    }
+}
+
+impl ToSpanId for str {
+    fn to_span_id(&self) -> (SpanId, Option<&str>) {
+        match SpanId::from_hex(self) {
+            Some(id) => (id, None),
+            None => (SpanId::from_external(self), Some(self)),
+        }
+    }
+}
+
+impl ToSpanId for String {
+    fn to_span_id(&self) -> (SpanId, Option<&str>) {
+        self.as_str().to_span_id()
+    }
+}
+
+impl<T: ToSpanId + ?Sized> ToSpanId for &T {
+    fn to_span_id(&self) -> (SpanId, Option<&str>) {
+        (**self).to_span_id()
     }
 }
 

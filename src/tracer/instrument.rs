@@ -1,24 +1,39 @@
-//! Futures carrying a span: [`Instrumented`] makes its span current for the duration of
-//! every poll, so parent/child links stay right across `.await` on any executor thread.
+//! Futures that carry their trace context: [`FutureExt`] wraps a future so that its context
+//! is current during each of its polls only, on whatever thread polls it, and never while
+//! other futures run on that thread.
+//!
+//! * [`in_span`](FutureExt::in_span): the future runs in a span, which finishes with it.
+//! * [`in_context`](FutureExt::in_context): the future runs in a context: a trace
+//!   ([`DetachedContext`]) or a span it does not own (`&span`), whose children its spans become.
+//! * [`in_current_context`](FutureExt::in_current_context): the future runs in the context
+//!   current where it was created: what a spawned task needs to continue its creator's trace.
+//!
+//! Each wrapper is a context *scope* (see `current.rs`): spans and guards the future keeps
+//! open across an `.await` are taken off the thread with it when its poll returns, and put
+//! back when it is polled again. So the specification's pattern (start a trace, start a span,
+//! `.await`, start a child) gives the right parents under `tokio::join!`, `select!` and on a
+//! current-thread runtime, as long as each concurrent future runs in its own scope.
 
-use super::context;
-use super::span::DetachedSpan;
+use super::current::{self, Frame, Saved};
+use super::guard::DetachedContext;
+use super::span::{DetachedSpan, Span};
+use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// A hook run when an instrumented future completes, before its span finishes (used by
-/// `#[trace_operation]` to record `Err` results). Not part of the stable API.
+/// `#[trace_operation]` to record the outcome). Not part of the stable API.
 #[doc(hidden)]
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::{OnReady, RecordErr};
+/// use agentcore_telemetry::tracer::__private::{OnReady, Verdict};
 /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
 /// let tracer = DistributedTracer::new(TracerConfig::default());
 /// let mut span = tracer.start_detached_span("op", SpanKind::Internal, []);
-/// RecordErr.on_ready(&Err::<(), _>("boom"), &mut span);
-/// assert_eq!(span.status(), SpanStatus::Error);
+/// (|_: &u8| Verdict::Ok).on_ready(&1, &mut span);
+/// assert_eq!(span.status(), SpanStatus::Ok);
 /// ```
 pub trait OnReady<T> {
     /// Inspects the output and records on the span.
@@ -43,118 +58,39 @@ impl<T> OnReady<T> for NoHook {
     fn on_ready(self, _: &T, _: &mut DetachedSpan<'_>) {}
 }
 
-/// Sets `Ok` status on completion (`#[trace_operation]` on a function not returning
-/// `Result`).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default)]
-///
-/// ```
-/// use agentcore_telemetry::tracer::__private::{MarkOk, OnReady};
-/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
-/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
-/// MarkOk.on_ready(&1, &mut span);
-/// assert_eq!(span.status(), SpanStatus::Ok);
-/// ```
-pub struct MarkOk;
-
-impl<T> OnReady<T> for MarkOk {
-    #[inline]
-    fn on_ready(self, _: &T, span: &mut DetachedSpan<'_>) {
-        span.set_status(super::SpanStatus::Ok, "");
+pin_project! {
+    /// A future that runs in `span` (current during each poll, on whatever thread) and
+    /// finishes the span when it completes (or when dropped unfinished, status Unset). A panic
+    /// during a poll is recorded on the span (exception event, `Error` status). Spans and
+    /// guards the future holds across an `.await` stay with it (see the [tracer module docs](super#in-async-code)).
+    /// Made by [`FutureExt::in_span`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let span = tracer.start_detached_span("request", SpanKind::Server, []);
+    /// let id = span.span_id();
+    /// let child_parent = async {
+    ///     tokio::task::yield_now().await;
+    ///     let child = tracer.start_span("child", SpanKind::Internal, []);
+    ///     child.parent_span_id()
+    /// }
+    /// .in_span(span)
+    /// .await;
+    /// assert_eq!(child_parent, Some(id));
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled; the span finishes when this completes or is dropped"]
+    pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
+        #[pin]
+        inner: F,
+        span: Option<DetachedSpan<'t>>,
+        hook: Option<H>,
+        saved: Saved,
     }
-}
-
-/// Records an `Err` output as an exception (type = `type_name::<E>()`, message =
-/// `Display`) with `Error` status; an `Ok` output sets `Ok` status.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, Default)]
-///
-/// ```
-/// use agentcore_telemetry::tracer::__private::{OnReady, RecordErr};
-/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
-/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
-/// RecordErr.on_ready(&Ok::<u8, String>(1), &mut span);
-/// assert_eq!(span.status(), SpanStatus::Ok);
-/// ```
-pub struct RecordErr;
-
-impl<T, E: fmt::Display> OnReady<Result<T, E>> for RecordErr {
-    fn on_ready(self, output: &Result<T, E>, span: &mut DetachedSpan<'_>) {
-        match output {
-            Ok(_) => span.set_status(super::SpanStatus::Ok, ""),
-            Err(e) => record_err(span, e),
-        }
-    }
-}
-
-/// Holds a sync function's span for `#[trace_operation]`: on drop, sets `Ok` unless the
-/// thread is panicking, then the span finishes (recording the panic if there is one).
-///
-/// ```
-/// use agentcore_telemetry::tracer::__private::OkOnReturn;
-/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
-/// let tracer = get_distributed_tracer();
-/// let span = tracer.start_span("op", SpanKind::Internal, []);
-/// let id = span.span_id();
-/// drop(OkOnReturn(span));
-/// assert_eq!(tracer.get_span_by_id(id).unwrap().status, SpanStatus::Ok);
-/// ```
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct OkOnReturn<'t>(pub super::Span<'t>);
-
-impl Drop for OkOnReturn<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.0.set_status(super::SpanStatus::Ok, "");
-        }
-    }
-}
-
-/// Records `e` as an exception and sets `Error` status with its message.
-#[doc(hidden)]
-///
-/// ```
-/// use agentcore_telemetry::tracer::__private::record_err;
-/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
-/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
-/// record_err(&mut span, "disk full");
-/// assert_eq!(span.status(), SpanStatus::Error);
-/// ```
-pub fn record_err<E: fmt::Display + ?Sized>(span: &mut DetachedSpan<'_>, e: &E) {
-    if span.is_recording() {
-        let message = e.to_string();
-        span.record_exception(e);
-        span.set_status(super::SpanStatus::Error, message);
-    }
-}
-
-/// A future that makes `span` current while it is polled and finishes the span when it
-/// completes (or when dropped unfinished, status Unset). A panic during a poll is recorded
-/// on the span (exception event, `Error` status). Made by [`FutureExt::in_span`].
-///
-/// ```
-/// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
-///
-/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// # rt.block_on(async {
-/// let tracer = get_distributed_tracer();
-/// let span = tracer.start_span("request", SpanKind::Server, []);
-/// let id = span.span_id();
-/// let child_parent = async {
-///     tokio::task::yield_now().await;
-///     let child = tracer.start_span("child", SpanKind::Internal, []);
-///     child.parent_span_id()
-/// }
-/// .in_span(span)
-/// .await;
-/// assert_eq!(child_parent, Some(id));
-/// # });
-/// ```
-pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
-    inner: F,
-    span: Option<DetachedSpan<'t>>,
-    hook: Option<H>,
 }
 
 impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
@@ -162,16 +98,18 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
     #[doc(hidden)]
     ///
     /// ```
-    /// use agentcore_telemetry::tracer::__private::MarkOk;
+    /// use agentcore_telemetry::tracer::__private::NoHook;
     /// use agentcore_telemetry::{get_distributed_tracer, Instrumented, SpanKind};
     /// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
-    /// let fut = Instrumented::with_hook(async { 1 }, span, MarkOk);
+    /// let fut = Instrumented::with_hook(async { 1 }, span, NoHook);
     /// assert!(fut.span().is_some());
     /// ```
     pub fn with_hook(inner: F, span: impl Into<DetachedSpan<'t>>, hook: H) -> Self {
+        let span = span.into();
         Instrumented {
             inner,
-            span: Some(span.into()),
+            saved: Saved::one(span.frame()),
+            span: Some(span),
             hook: Some(hook),
         }
     }
@@ -180,7 +118,7 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
     ///
     /// ```
     /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
-    /// let span = get_distributed_tracer().start_span("op", SpanKind::Internal, []);
+    /// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
     /// let id = span.span_id();
     /// let fut = async {}.in_span(span);
     /// assert_eq!(fut.span().unwrap().span_id(), id);
@@ -190,23 +128,19 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
     }
 }
 
-/// Removes the span's frame after a poll, also when the poll panics (then the panic is
-/// recorded on the span first).
-struct Exit<'a, 't> {
+/// Exits the scope after a poll, also when the poll panics (then the panic is recorded on the
+/// span first).
+struct Exit<'a, 's, 't> {
+    _scope: current::Scope<'s>,
     span: &'a mut DetachedSpan<'t>,
-    entered: bool,
 }
 
-impl Drop for Exit<'_, '_> {
+impl Drop for Exit<'_, '_, '_> {
     fn drop(&mut self) {
-        if self.entered {
-            // Also drops frames of spans still open from inside the poll (a `!Send` span
-            // kept across an `.await` on a local executor), so nothing leaks to other tasks.
-            context::truncate_at(self.span.tracer().uid(), self.span.span_id().to_u64());
-        }
         if std::thread::panicking() {
             self.span.record_panic();
         }
+        // `scope` drops next: the future's frames go back into its saved list.
     }
 }
 
@@ -214,22 +148,22 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self` (no method
-        // takes it by value, there is no `Drop` impl moving it, and we only hand out
-        // `Pin<&mut F>`). `span` and `hook` are not structurally pinned: they are only
-        // accessed by `&mut` / `Option::take`, which is fine for unpinned fields.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `this.inner` stays pinned in place.
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        // `inner` is structurally pinned; `span`, `hook` and `saved` are not (see
+        // `pin_project!`).
+        let this = self.project();
         let Some(span) = this.span.as_mut() else {
-            // Polled after completion or without a span: just poll through.
-            return inner.poll(cx);
+            // Polled after completion: just poll through.
+            return this.inner.poll(cx);
         };
-        let entered = context::push(span.frame());
-        let exit = Exit { span, entered };
-        let poll = inner.poll(cx);
+        let exit = Exit {
+            _scope: current::enter(this.saved),
+            span,
+        };
+        let poll = this.inner.poll(cx);
         drop(exit);
         if let Poll::Ready(output) = &poll {
+            // The inner future is done: nothing it kept open is left (its locals dropped).
+            this.saved.clear();
             if let Some(mut span) = this.span.take() {
                 if let Some(hook) = this.hook.take() {
                     hook.on_ready(output, &mut span);
@@ -250,14 +184,136 @@ impl<F: Future + fmt::Debug, H: OnReady<F::Output>> fmt::Debug for Instrumented<
     }
 }
 
-/// Attaches spans to futures.
+pin_project! {
+    /// A future that runs in a context it carries: current during each poll only, on
+    /// whatever thread; spans and guards it holds across an `.await` stay with it (see the
+    /// [tracer module docs](super#in-async-code)). Made by [`FutureExt::in_context`] and
+    /// [`FutureExt::in_current_context`].
+    ///
+    /// It borrows nothing: it can be spawned (`'static`, and `Send` when the inner future is)
+    /// whatever the tracer's lifetime.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let root = tracer.start_detached_span("request", SpanKind::Server, []);
+    /// let root_id = root.span_id();
+    /// let parent = async {
+    ///     // A task spawned from here continues this trace.
+    ///     tokio::spawn(
+    ///         async { tracer.start_detached_span("job", SpanKind::Internal, []).parent_span_id() }
+    ///             .in_current_context(),
+    ///     )
+    ///     .await
+    ///     .unwrap()
+    /// }
+    /// .in_span(root)
+    /// .await;
+    /// assert_eq!(parent, Some(root_id));
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F> {
+        #[pin]
+        inner: F,
+        saved: Saved,
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _scope = current::enter(this.saved);
+        this.inner.poll(cx)
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for WithContext<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithContext")
+            .field("inner", &self.inner)
+            .field("context", &self.saved)
+            .finish()
+    }
+}
+
+/// What [`FutureExt::in_context`] runs a future in: a [`DetachedContext`] (a trace, or a
+/// remote context), or a span the future does not own (`&DetachedSpan`, `&Span`), whose
+/// children the future's spans become. Sealed.
+///
+/// ```
+/// use agentcore_telemetry::tracer::ContextSource;
+/// fn takes(_: impl ContextSource) {}
+/// let tracer = agentcore_telemetry::get_distributed_tracer();
+/// takes(&tracer.start_detached_span("op", agentcore_telemetry::SpanKind::Internal, []));
+/// takes(tracer.start_detached_trace(None, []));
+/// ```
+pub trait ContextSource: sealed::Sealed {}
+
+/// The frame a future running in a [`ContextSource`] carries (opaque).
+#[doc(hidden)]
+pub struct CarriedFrame(Frame);
+
+impl fmt::Debug for CarriedFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CarriedFrame")
+            .field(&self.0.trace_id)
+            .field(&self.0.span_id)
+            .finish()
+    }
+}
+
+mod sealed {
+    use super::{CarriedFrame, DetachedContext, DetachedSpan, Span};
+
+    pub trait Sealed {
+        /// The frame a future running in the context carries.
+        fn frame(self) -> CarriedFrame;
+    }
+
+    impl Sealed for DetachedContext<'_> {
+        fn frame(self) -> CarriedFrame {
+            CarriedFrame(DetachedContext::frame(&self))
+        }
+    }
+
+    impl Sealed for &DetachedContext<'_> {
+        fn frame(self) -> CarriedFrame {
+            CarriedFrame(DetachedContext::frame(self))
+        }
+    }
+
+    impl Sealed for &DetachedSpan<'_> {
+        fn frame(self) -> CarriedFrame {
+            CarriedFrame(self.context_frame())
+        }
+    }
+
+    impl Sealed for &Span<'_> {
+        fn frame(self) -> CarriedFrame {
+            CarriedFrame(self.context_frame())
+        }
+    }
+}
+
+impl ContextSource for DetachedContext<'_> {}
+impl ContextSource for &DetachedContext<'_> {}
+impl ContextSource for &DetachedSpan<'_> {}
+impl ContextSource for &Span<'_> {}
+
+/// Runs futures in a trace context, so that parents stay right across `.await` on any
+/// executor and thread (see the [tracer module docs](super#in-async-code)).
 ///
 /// ```
 /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
 /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
 /// # rt.block_on(async {
 /// let tracer = get_distributed_tracer();
-/// let span = tracer.start_span("job", SpanKind::Internal, []);
+/// let span = tracer.start_detached_span("job", SpanKind::Internal, []);
 /// let trace_id = span.trace_id();
 /// let seen = tokio::spawn(
 ///     async move { get_distributed_tracer().current_context().map(|c| c.trace_id()) }
@@ -269,10 +325,78 @@ impl<F: Future + fmt::Debug, H: OnReady<F::Output>> fmt::Debug for Instrumented<
 /// # });
 /// ```
 pub trait FutureExt: Future + Sized {
-    /// Runs the future with `span` current during every poll; the span finishes when the
-    /// future completes.
+    /// Runs the future in `span`: current during every poll; the span finishes when the
+    /// future completes (or is dropped).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let span = tracer.start_detached_span("fetch", SpanKind::Client, []);
+    /// let id = span.span_id();
+    /// async { tokio::task::yield_now().await }.in_span(span).await;
+    /// assert!(tracer.get_span_by_id(id).is_some());
+    /// # });
+    /// ```
     fn in_span<'t>(self, span: impl Into<DetachedSpan<'t>>) -> Instrumented<'t, Self> {
         Instrumented::with_hook(self, span, NoHook)
+    }
+
+    /// Runs the future in `context`: a [`DetachedContext`] (from
+    /// [`start_detached_trace`](super::DistributedTracer::start_detached_trace) or
+    /// [`detached_context`](super::DistributedTracer::detached_context)), or a span it does not
+    /// own (`&span`), which stays open for the caller to finish.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind, SpanStatus};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let mut create = tracer.start_detached_span("create_agent", SpanKind::Internal, []);
+    /// let child_parent = async {
+    ///     tokio::task::yield_now().await;
+    ///     tracer.start_detached_span("create_container", SpanKind::Internal, []).parent_span_id()
+    /// }
+    /// .in_context(&create)
+    /// .await;
+    /// assert_eq!(child_parent, Some(create.span_id()));
+    /// create.add_event("agent_initialized", []);
+    /// tracer.finish_span(create, SpanStatus::Ok, None);
+    /// # });
+    /// ```
+    fn in_context(self, context: impl ContextSource) -> WithContext<Self> {
+        WithContext {
+            inner: self,
+            saved: Saved::one(sealed::Sealed::frame(context).0),
+        }
+    }
+
+    /// Runs the future in the context current here, now (of every tracer): the way to hand
+    /// a trace to a spawned task or to each branch of a `join!`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt};
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let trace = tracer.start_detached_trace(Some("request-123"), []);
+    /// let trace_id = trace.trace_id();
+    /// let seen = async {
+    ///     let task = tokio::spawn(
+    ///         async { get_distributed_tracer().current_context().map(|c| c.trace_id()) }
+    ///             .in_current_context(),
+    ///     );
+    ///     task.await.unwrap()
+    /// }
+    /// .in_context(trace)
+    /// .await;
+    /// assert_eq!(seen, Some(trace_id));
+    /// # });
+    /// ```
+    fn in_current_context(self) -> WithContext<Self> {
+        WithContext {
+            inner: self,
+            saved: current::capture(),
+        }
     }
 }
 

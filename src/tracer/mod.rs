@@ -1,20 +1,74 @@
-//! Distributed tracing: spans with W3C-sized ids, a thread-local (and per-poll, for
-//! futures) current context, parent-based ratio sampling, and a fixed-capacity, sharded
-//! span log with trace queries.
+//! Distributed tracing: spans with W3C-sized ids, a current context per thread and per
+//! future, parent-based ratio sampling, and a fixed-capacity, sharded span log with trace
+//! queries.
+//!
+//! # In async code
+//!
+//! A future's context must be current while *that future* runs, on whatever thread, and never
+//! while another one runs there. So in `async` code, start traces and spans *detached*
+//! ([`DistributedTracer::start_detached_trace`], [`DistributedTracer::start_detached_span`]:
+//! `Send`, current nowhere) and run futures in them with [`FutureExt`]: `in_span(span)` (the
+//! future runs in the span, which finishes with it), `in_context(trace)` or `in_context(&span)`
+//! (runs in a context it does not own), `in_current_context()` (carries the context of where it
+//! was created, for `tokio::spawn` and each branch of a `join!`). `#[trace_operation]` on an
+//! `async fn` does this itself, and continues its caller's trace even when spawned.
+//!
+//! ```
+//! use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, SpanStatus};
+//!
+//! #[trace_operation(name = "execute_tool", kind = SpanKind::Client)]
+//! async fn execute_tool(tool_id: &str) -> std::io::Result<f64> {
+//!     tokio::task::yield_now().await;
+//!     Ok(if tool_id == "calculator" { 0.25 } else { 1.0 })
+//! }
+//!
+//! async fn create_and_run_agent(agent: u32) -> std::io::Result<()> {
+//!     let tracer = get_distributed_tracer();
+//!     let trace = tracer.start_detached_trace(Some(&format!("agent-{agent}")), [("tenant", "acme")]);
+//!     async {
+//!         let exec = tracer.start_detached_span("execute_agent", SpanKind::Internal, []);
+//!         execute_tool("calculator").in_context(&exec).await?; // a child of execute_agent
+//!         tracer.finish_span(exec, SpanStatus::Ok, None);
+//!         Ok(())
+//!     }
+//!     .in_context(trace)
+//!     .await
+//! }
+//!
+//! # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # rt.block_on(async {
+//! let (a, b) = tokio::join!(create_and_run_agent(1), tokio::spawn(create_and_run_agent(2)));
+//! a.unwrap();
+//! b.unwrap().unwrap();
+//! # });
+//! let spans = get_distributed_tracer().get_trace_spans(agentcore_telemetry::TraceId::from_external("agent-1"));
+//! assert_eq!(spans.len(), 2);
+//! assert_eq!(spans[1].parent_span_id, Some(spans[0].span_id));
+//! ```
+//!
+//! The specification's synchronous style (`start_trace`, `start_span`, both current on the
+//! thread until they drop) is right in synchronous code, and inside a context scope (any of
+//! the wrappers above) also across `.await`. Held across `.await` in a spawned task it does not
+//! compile (`!Send`); held across `.await` outside a scope, under `join!` or on a
+//! current-thread runtime, it is detected when it ends, counted in [`TracerStats`] and
+//! `agentcore_tracer_context_misuse_total`, and reported once on standard error.
 //!
 //! # Design
 //!
 //! * **Spans** ([`Span`], current on its thread and `!Send`; [`DetachedSpan`], movable) are
-//!   small handles; a sampled span's record is built in place in the span-log slot it
-//!   claims when it starts (locked until it finishes, so readers skip it), never copied.
-//!   A static name and up to [`INLINE_ATTRIBUTES`] attributes,
+//!   small handles pointing at their tracer's core; a sampled span's record is built in place
+//!   in the span-log slot it claims when it starts (locked until it finishes, so readers skip
+//!   it), never copied. A static name and up to [`INLINE_ATTRIBUTES`] attributes,
 //!   [`INLINE_EVENTS`] events and [`INLINE_LINKS`] links cost no allocation. Per-span
 //!   [`SpanLimits`] (OpenTelemetry's 128 defaults) cap them, counting what is dropped.
-//!   Dropping an unfinished span finishes it (status Unset; `Error` during a panic).
+//!   Dropping an unfinished span finishes it (status Unset; `Error` during a panic). A panic
+//!   while a span starts leaves nothing behind.
 //! * **Context**: a thread-local stack of frames tagged with the tracer's id (so independent
 //!   tracers never mix); finishing a span removes its frame wherever it is, so its parent
-//!   becomes current again even out of order. [`Instrumented`] pushes its span's frame for
-//!   each poll only, which keeps parents right across `.await` on any worker thread.
+//!   becomes current again even out of order. Future wrappers ([`Instrumented`],
+//!   [`WithContext`]) are *context scopes*: they put their frames on the stack for each poll
+//!   and take back what is still open when the poll returns, so a span held across `.await`
+//!   comes back with its future (`current.rs` has the invariants).
 //! * **Sampling**: [`Sampler`] (parent-based, trace-id ratio). An unsampled span has no
 //!   record but still a frame, so its whole subtree is unsampled and shares its trace id.
 //! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
@@ -38,6 +92,8 @@
 //! `perf record -e cpu-clock` profile), store-forwarding stalls moving the caller's
 //! attributes and the event into the record (≈ 25%), context push/remove, ids, counters.
 //!
+//! In synchronous code:
+//!
 //! ```
 //! use agentcore_telemetry::{get_distributed_tracer, KeyValue, SpanKind, SpanStatus};
 //!
@@ -52,35 +108,52 @@
 //! assert_eq!(summary.span_count, 2);
 //! ```
 
+// The data model and its parts.
 mod attribute;
-mod clock;
-mod context;
-mod counters;
 mod id;
-mod instrument;
+mod limits;
+mod record;
+// The machinery: clock, sampling, counters, the core the handles point at.
+mod clock;
+mod core;
 mod sampler;
-mod span;
-#[allow(clippy::module_inception)]
-mod tracer;
+mod stats;
+// Context: the value, the thread-local current one, W3C headers.
+mod context;
+mod current;
 mod w3c;
+// The handles.
+mod guard;
+mod instrument;
+mod operation;
+mod span;
+// The specification's facade.
+mod distributed;
+mod global;
+mod query;
+// Misuse the type system refuses (compile_fail doc tests).
+#[cfg(doctest)]
+mod compile_fail;
 
 pub use attribute::{KeyValue, Value};
 pub use context::{
-    Baggage, ContextGuard, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY, KEY_SAMPLED, KEY_SPAN_ID,
-    KEY_TRACE_ID,
+    Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY,
+    KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID,
 };
-pub use id::{SpanId, TraceId};
-pub use instrument::{FutureExt, Instrumented};
+pub use distributed::{DistributedTracer, TracerConfig, DEFAULT_SPAN_LOG_CAPACITY};
+pub use global::{get_distributed_tracer, init_distributed_tracer};
+pub use guard::{ContextGuard, DetachedContext};
+pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
+pub use instrument::{ContextSource, FutureExt, Instrumented, WithContext};
+pub use limits::SpanLimits;
+pub use query::{TraceSummary, TracingMetrics};
+pub use record::{
+    Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
+    INLINE_EVENT_ATTRIBUTES, INLINE_LINKS, INLINE_LINK_ATTRIBUTES,
+};
 pub use sampler::Sampler;
-pub use span::{
-    DetachedSpan, Event, FinishSpan, Link, Span, SpanKind, SpanLimits, SpanRecord, SpanStatus,
-    INLINE_ATTRIBUTES, INLINE_EVENTS, INLINE_EVENT_ATTRIBUTES, INLINE_LINKS,
-    INLINE_LINK_ATTRIBUTES,
-};
-pub use tracer::{
-    get_distributed_tracer, init_distributed_tracer, DistributedTracer, TraceSummary, TracerConfig,
-    TracerStats, TracingMetrics, DEFAULT_SPAN_LOG_CAPACITY,
-};
+pub use span::{DetachedSpan, FinishSpan, Span};
+pub use stats::TracerStats;
 
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]
@@ -90,5 +163,9 @@ pub use tracer::{
 /// let _ = NoHook;
 /// ```
 pub mod __private {
-    pub use super::instrument::{record_err, MarkOk, NoHook, OkOnReturn, OnReady, RecordErr};
+    pub use super::instrument::{NoHook, OnReady};
+    pub use super::operation::{
+        call_once, instrument, Caller, Captures, Outcome, Verdict, VerdictAnyErr, VerdictDebug,
+        VerdictDisplay, VerdictDisplayDebug, VerdictOk,
+    };
 }

@@ -1,10 +1,15 @@
-//! Spans: the live handles ([`Span`], [`DetachedSpan`]) and the finished [`SpanRecord`].
+//! The live span handles: [`Span`] (current on its thread, `!Send`) and [`DetachedSpan`]
+//! (movable), both pointing at their tracer's [`TracerCore`]. What a span records is
+//! `record.rs`; the record lives in the span log from start to finish (see `core.rs`).
 
 use super::attribute::{KeyValue, Value};
-use super::context::{self, Baggage, Frame, TraceContext};
-use super::id::{SpanId, TraceId};
-use super::tracer::DistributedTracer;
-use crate::sync::ring::Claimed;
+use super::context::EXTERNAL_ID_KEY;
+use super::context::{Baggage, TraceContext};
+use super::core::{Misuse, Rec, TracerCore};
+use super::current::{self, Frame, Removal};
+use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
+use super::limits::put_attribute;
+use super::record::{Link, SpanKind, SpanStatus};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
@@ -13,366 +18,22 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-/// Attributes a span stores inline, without allocating (more spill to the heap, up to
-/// [`SpanLimits::max_attributes`]).
-///
-/// ```
-/// assert_eq!(agentcore_telemetry::tracer::INLINE_ATTRIBUTES, 4);
-/// ```
-pub const INLINE_ATTRIBUTES: usize = 4;
-/// Events a span stores inline, without allocating.
-///
-/// ```
-/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENTS, 1);
-/// ```
-pub const INLINE_EVENTS: usize = 1;
-/// Attributes an event stores inline, without allocating.
-///
-/// ```
-/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENT_ATTRIBUTES, 2);
-/// ```
-pub const INLINE_EVENT_ATTRIBUTES: usize = 2;
-/// Links a span stores inline, without allocating.
-///
-/// ```
-/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINKS, 1);
-/// ```
-pub const INLINE_LINKS: usize = 1;
-/// Attributes a link stores inline, without allocating.
-///
-/// ```
-/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINK_ATTRIBUTES, 0);
-/// ```
-pub const INLINE_LINK_ATTRIBUTES: usize = 0;
-
-/// The role of a span in a trace (OTLP `SpanKind`).
-///
-/// ```
-/// use agentcore_telemetry::SpanKind;
-/// assert_eq!(SpanKind::default(), SpanKind::Internal);
-/// assert_eq!(SpanKind::Client.as_str(), "client");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SpanKind {
-    /// An internal operation.
-    #[default]
-    Internal,
-    /// The server side of a remote call.
-    Server,
-    /// The client side of a remote call.
-    Client,
-    /// The sender of a message.
-    Producer,
-    /// The receiver of a message.
-    Consumer,
+/// What a new span is, decided before it starts: its ids and parent, whether it is sampled,
+/// and the baggage it inherits.
+pub(crate) struct SpanStart {
+    pub(crate) ids: SpanIds,
+    pub(crate) baggage: Option<Arc<Baggage>>,
 }
 
-impl SpanKind {
-    /// The lowercase name.
-    ///
-    /// ```
-    /// use agentcore_telemetry::SpanKind;
-    /// assert_eq!(SpanKind::Producer.as_str(), "producer");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanKind::Internal => "internal",
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-            SpanKind::Producer => "producer",
-            SpanKind::Consumer => "consumer",
-        }
-    }
-}
-
-/// The outcome of a span (OTLP status code). `Ok` is final; setting `Unset` is ignored.
-///
-/// ```
-/// use agentcore_telemetry::SpanStatus;
-/// assert_eq!(SpanStatus::default(), SpanStatus::Unset);
-/// assert_eq!(SpanStatus::Error.as_str(), "error");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SpanStatus {
-    /// Not determined (the default).
-    #[default]
-    Unset,
-    /// Completed successfully.
-    Ok,
-    /// Failed.
-    Error,
-}
-
-impl SpanStatus {
-    /// The lowercase name.
-    ///
-    /// ```
-    /// use agentcore_telemetry::SpanStatus;
-    /// assert_eq!(SpanStatus::Ok.as_str(), "ok");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanStatus::Unset => "unset",
-            SpanStatus::Ok => "ok",
-            SpanStatus::Error => "error",
-        }
-    }
-}
-
-/// Per-span limits (OpenTelemetry defaults: 128 each). Items beyond a limit are dropped and
-/// counted in the record's `dropped_*_count` fields.
-///
-/// ```
-/// use agentcore_telemetry::SpanLimits;
-/// let limits = SpanLimits { max_events: 16, ..SpanLimits::default() };
-/// assert_eq!(limits.max_attributes, 128);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpanLimits {
-    /// Attributes per span.
-    pub max_attributes: u32,
-    /// Events per span.
-    pub max_events: u32,
-    /// Links per span.
-    pub max_links: u32,
-    /// Attributes per event.
-    pub max_attributes_per_event: u32,
-    /// Attributes per link.
-    pub max_attributes_per_link: u32,
-    /// Maximum length in bytes of a string attribute value (span, event and link
-    /// attributes); longer values are truncated at a UTF-8 character boundary, without
-    /// allocating. `None` (the OpenTelemetry default) means unlimited.
-    pub max_attribute_value_len: Option<usize>,
-}
-
-impl Default for SpanLimits {
-    fn default() -> Self {
-        SpanLimits {
-            max_attributes: 128,
-            max_events: 128,
-            max_links: 128,
-            max_attributes_per_event: 128,
-            max_attributes_per_link: 128,
-            max_attribute_value_len: None,
-        }
-    }
-}
-
-/// A timestamped annotation on a span.
-///
-/// ```
-/// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig};
-/// let tracer = DistributedTracer::new(TracerConfig::default());
-/// let mut span = tracer.start_span("op", SpanKind::Internal, []);
-/// span.add_event("cache_miss", [KeyValue::new("key", "tool:calculator")]);
-/// let id = span.span_id();
-/// span.end();
-/// let event = &tracer.get_span_by_id(id).unwrap().events[0];
-/// assert_eq!(event.name, "cache_miss");
-/// assert!(event.time_unix_nano > 0);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// The event name.
-    pub name: Cow<'static, str>,
-    /// When it happened, Unix nanoseconds.
-    pub time_unix_nano: u64,
-    /// Its attributes.
-    pub attributes: SmallVec<[KeyValue; INLINE_EVENT_ATTRIBUTES]>,
-    /// Attributes dropped by [`SpanLimits::max_attributes_per_event`].
-    pub dropped_attributes_count: u32,
-}
-
-/// A reference from a span to another span, possibly in another trace.
-///
-/// ```
-/// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanId, SpanKind, TraceId, TracerConfig};
-/// let tracer = DistributedTracer::new(TracerConfig::default());
-/// let mut span = tracer.start_span("op", SpanKind::Internal, []);
-/// let (t, s) = (TraceId::from_external("trace-999"), SpanId::random());
-/// span.add_link(t, s, [KeyValue::new("relationship", "caused_by")]);
-/// let id = span.span_id();
-/// span.end();
-/// assert_eq!(tracer.get_span_by_id(id).unwrap().links[0].trace_id, t);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Link {
-    /// The linked span's trace.
-    pub trace_id: TraceId,
-    /// The linked span.
-    pub span_id: SpanId,
-    /// The link's attributes.
-    pub attributes: SmallVec<[KeyValue; INLINE_LINK_ATTRIBUTES]>,
-    /// Attributes dropped by [`SpanLimits::max_attributes_per_link`].
-    pub dropped_attributes_count: u32,
-}
-
-/// A finished span, as stored in the span log and returned by the queries (an owned copy).
-///
-/// ```
-/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
-/// let tracer = DistributedTracer::new(TracerConfig::default());
-/// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
-/// let id = span.span_id();
-/// tracer.finish_span(span, SpanStatus::Ok, None);
-/// let record = tracer.get_span_by_id(id).unwrap();
-/// assert_eq!(record.name, "create_agent");
-/// assert_eq!(record.status, SpanStatus::Ok);
-/// assert!(record.duration_ms() >= 0.0);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpanRecord {
-    /// The trace.
-    pub trace_id: TraceId,
-    /// This span.
-    pub span_id: SpanId,
-    /// The parent span, `None` for a root span.
-    pub parent_span_id: Option<SpanId>,
-    /// The operation name.
-    pub name: Cow<'static, str>,
-    /// The span kind.
-    pub kind: SpanKind,
-    /// The final status.
-    pub status: SpanStatus,
-    /// The status message (only kept for `Error`; empty otherwise).
-    pub status_message: Cow<'static, str>,
-    /// Start, Unix nanoseconds (monotonic clock, anchored to the wall clock once per tracer).
-    pub start_time_unix_nano: u64,
-    /// End, Unix nanoseconds.
-    pub end_time_unix_nano: u64,
-    /// Attributes (keys unique; setting a key again replaces its value).
-    pub attributes: SmallVec<[KeyValue; INLINE_ATTRIBUTES]>,
-    /// Events, in the order added.
-    pub events: SmallVec<[Event; INLINE_EVENTS]>,
-    /// Links, in the order added.
-    pub links: SmallVec<[Link; INLINE_LINKS]>,
-    /// Attributes dropped by [`SpanLimits::max_attributes`].
-    pub dropped_attributes_count: u32,
-    /// Events dropped by [`SpanLimits::max_events`].
-    pub dropped_events_count: u32,
-    /// Links dropped by [`SpanLimits::max_links`].
-    pub dropped_links_count: u32,
-}
-
-impl SpanRecord {
-    /// An empty record (the first one built in a span-log slot; later ones reuse it).
-    #[cold]
-    fn empty() -> Self {
-        SpanRecord {
-            trace_id: TraceId::from_external(""),
-            span_id: SpanId::random(),
-            parent_span_id: None,
-            name: Cow::Borrowed(""),
-            kind: SpanKind::Internal,
-            status: SpanStatus::Unset,
-            status_message: Cow::Borrowed(""),
-            start_time_unix_nano: 0,
-            end_time_unix_nano: 0,
-            attributes: SmallVec::new(),
-            events: SmallVec::new(),
-            links: SmallVec::new(),
-            dropped_attributes_count: 0,
-            dropped_events_count: 0,
-            dropped_links_count: 0,
-        }
-    }
-
-    /// The duration in milliseconds.
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let span = tracer.start_span("sleep", SpanKind::Internal, []);
-    /// let id = span.span_id();
-    /// std::thread::sleep(std::time::Duration::from_millis(2));
-    /// span.end();
-    /// assert!(tracer.get_span_by_id(id).unwrap().duration_ms() >= 1.5);
-    /// ```
-    pub fn duration_ms(&self) -> f64 {
-        self.duration_ns() as f64 / 1e6
-    }
-
-    /// The duration in nanoseconds.
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let span = tracer.start_span("op", SpanKind::Internal, []);
-    /// let id = span.span_id();
-    /// span.end();
-    /// let r = tracer.get_span_by_id(id).unwrap();
-    /// assert_eq!(r.duration_ns(), r.end_time_unix_nano - r.start_time_unix_nano);
-    /// ```
-    pub fn duration_ns(&self) -> u64 {
-        self.end_time_unix_nano
-            .saturating_sub(self.start_time_unix_nano)
-    }
-
-    /// The value of attribute `key`.
-    ///
-    /// ```
-    /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig, Value};
-    /// let tracer = DistributedTracer::new(TracerConfig::default());
-    /// let span = tracer.start_span("op", SpanKind::Internal, [KeyValue::new("k", 1)]);
-    /// let id = span.span_id();
-    /// span.end();
-    /// assert_eq!(tracer.get_span_by_id(id).unwrap().attribute("k"), Some(&Value::I64(1)));
-    /// ```
-    pub fn attribute(&self, key: &str) -> Option<&Value> {
-        self.attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .map(|kv| &kv.value)
-    }
-}
-
-/// Adds or replaces attribute `kv` within `limit`, counting drops. Always inlined: it runs
-/// once per attribute on the hot path.
-#[inline(always)]
-fn put_attribute<const N: usize>(
-    attrs: &mut SmallVec<[KeyValue; N]>,
-    dropped: &mut u32,
-    limit: u32,
-    max_value_len: Option<usize>,
-    mut kv: KeyValue,
-) where
-    [KeyValue; N]: smallvec::Array<Item = KeyValue>,
-{
-    if let Some(max) = max_value_len {
-        truncate_value(&mut kv.value, max);
-    }
-    if let Some(e) = attrs.iter_mut().find(|e| same_key(&e.key, &kv.key)) {
-        e.value = kv.value;
-    } else if attrs.len() < limit as usize {
-        attrs.push(kv);
-    } else {
-        *dropped = dropped.saturating_add(1);
-    }
-}
-
-/// `a == b`, cheaply in the common cases: the same static key (same pointer), or keys
-/// that differ in length or first byte, which skip the out-of-line `memcmp` (it showed as
-/// ~20 instructions per span with two attributes of equal length in the profile).
-#[inline(always)]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && (a.as_ptr() == b.as_ptr() || (a.as_bytes().first() == b.as_bytes().first() && a == b))
-}
-
-/// Truncates a string value to at most `max` bytes, at a character boundary, in place.
-fn truncate_value(value: &mut Value, max: usize) {
-    if let Value::Str(s) = value {
-        if s.len() > max {
-            let mut end = max;
-            while !s.is_char_boundary(end) {
-                end -= 1; // terminates: 0 is a boundary
-            }
-            match s {
-                Cow::Borrowed(b) => *b = b.get(..end).unwrap_or_default(),
-                Cow::Owned(o) => o.truncate(end),
-            }
-        }
-    }
+/// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
+/// value, it stays in registers; borrowed, the whole `SpanStart` went through memory, ~10
+/// instructions per span under callgrind).
+#[derive(Clone, Copy)]
+pub(crate) struct SpanIds {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
 }
 
 /// A span that is not current on any thread: it can be moved to another thread or into a
@@ -396,8 +57,9 @@ fn truncate_value(value: &mut Value, max: usize) {
 /// .unwrap();
 /// assert!(tracer.get_span_by_id(id).is_some());
 /// ```
+#[must_use = "a span ends when dropped: bind it (`let span = ...`) and finish it when the operation ends"]
 pub struct DetachedSpan<'t> {
-    tracer: &'t DistributedTracer,
+    tracer: &'t TracerCore,
     trace_id: TraceId,
     span_id: SpanId,
     parent_span_id: Option<SpanId>,
@@ -411,148 +73,42 @@ pub struct DetachedSpan<'t> {
     record: Rec<'t>,
 }
 
-/// Where a running span's record is.
-///
-/// Hot path: the record (about 570 bytes) is built once, in place, in the span-log slot
-/// claimed when the span starts, and published there when it finishes (the slot stays
-/// locked meanwhile, so readers skip it). The span itself stays small (about 100 bytes):
-/// moving it, returning it and passing it by value no longer copy the record. Before, the
-/// record lived inline in the span and was copied on every move and swapped into the log
-/// at finish: about 40% of a span's instructions in the profile, with store-forwarding
-/// stalls.
-pub(crate) enum Rec<'t> {
-    /// Unsampled, or finished.
-    None,
-    /// Sampled: the record, in its claimed span-log slot.
-    Claimed(Claimed<'t, SpanRecord>),
-    /// Sampled, but every slot tried was busy (readers, or other open spans): nothing is
-    /// recorded; the name and status are kept for the finish (metrics hook, counters,
-    /// where it counts as dropped, as a busy push did).
-    Lost {
-        name: Cow<'static, str>,
-        status: SpanStatus,
-    },
-}
-
-impl Rec<'_> {
-    #[inline(always)]
-    pub(crate) fn get_mut(&mut self) -> Option<&mut SpanRecord> {
-        match self {
-            Rec::Claimed(slot) => slot.get_mut(),
-            _ => None,
-        }
-    }
-
-    #[inline(always)]
-    fn get(&self) -> Option<&SpanRecord> {
-        match self {
-            Rec::Claimed(slot) => slot.get(),
-            _ => None,
-        }
-    }
-
-    #[inline(always)]
-    fn is_none(&self) -> bool {
-        matches!(self, Rec::None)
-    }
-}
-
 impl<'t> Span<'t> {
     /// Starts a span, current on this thread; unsampled spans get no record but a frame, so
-    /// their children are unsampled too.
+    /// their children are unsampled too. The frame is pushed last, once nothing can panic
+    /// any more (see [`DetachedSpan::start`]).
     ///
-    /// Hot path: the record is built in place in its span-log slot (see `Rec`); the span
-    /// itself is a small handle, built as one local and returned.
-    #[allow(clippy::too_many_arguments)]
+    /// Hot path: the frame is built from the arguments, never through a reference to the
+    /// span, and the span is built as one literal (built as a `DetachedSpan` and then moved
+    /// into the `Span`, it was copied: ~45 instructions per span under callgrind).
     #[inline(always)]
     pub(crate) fn start(
-        tracer: &'t DistributedTracer,
-        trace_id: TraceId,
-        span_id: SpanId,
-        parent_span_id: Option<SpanId>,
-        baggage: Option<Arc<Baggage>>,
-        sampled: bool,
+        tracer: &'t TracerCore,
+        start: SpanStart,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
-        // The frame is built from the arguments, never through a reference to the span.
-        let frame_baggage = baggage.clone();
-        let attached = context::push(Frame {
-            tracer: tracer.uid(),
-            key: span_id.to_u64(),
-            trace_id,
-            span_id: Some(span_id),
-            sampled,
-            baggage: frame_baggage,
+        let SpanStart { ids, baggage } = start;
+        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        // Nothing below can panic.
+        let attached = current::push(Frame {
+            tracer: tracer.id(),
+            key: ids.span_id.to_u64(),
+            trace_id: ids.trace_id,
+            span_id: Some(ids.span_id),
+            sampled: ids.sampled,
+            baggage: baggage.clone(),
         });
-        // The record is written straight into its span-log slot (see `Rec`).
-        let record = if !sampled {
-            Rec::None
-        } else if let Some(mut slot) = tracer.claim_slot() {
-            // Reset the slot's old record field by field (or build the first one): a new
-            // record built aside was copied into the slot (three `memcpy`s of ~570 bytes
-            // per span in the profile).
-            let r = slot.get_or_insert_with(SpanRecord::empty);
-            r.trace_id = trace_id;
-            r.span_id = span_id;
-            r.parent_span_id = parent_span_id;
-            r.name = name.into();
-            r.kind = kind;
-            r.status = SpanStatus::Unset;
-            r.status_message = Cow::Borrowed("");
-            r.start_time_unix_nano = 0;
-            r.end_time_unix_nano = 0;
-            // Keep no heap buffer from an older record (memory follows the records in the
-            // log, as before); an inline one is just cleared.
-            if r.attributes.spilled() {
-                r.attributes = SmallVec::new();
-            } else {
-                r.attributes.clear();
-            }
-            r.dropped_attributes_count = 0;
-            let limits = tracer.limits();
-            for kv in attributes {
-                put_attribute(
-                    &mut r.attributes,
-                    &mut r.dropped_attributes_count,
-                    limits.max_attributes,
-                    limits.max_attribute_value_len,
-                    kv,
-                );
-            }
-            if r.events.spilled() {
-                r.events = SmallVec::new();
-            } else {
-                r.events.clear();
-            }
-            if r.links.spilled() {
-                r.links = SmallVec::new();
-            } else {
-                r.links.clear();
-            }
-            r.dropped_events_count = 0;
-            r.dropped_links_count = 0;
-            Rec::Claimed(slot)
-        } else {
-            Rec::Lost {
-                name: name.into(),
-                status: SpanStatus::Unset,
-            }
-        };
         Span {
             inner: DetachedSpan {
                 tracer,
-                trace_id,
-                span_id,
-                parent_span_id,
-                sampled,
+                trace_id: ids.trace_id,
+                span_id: ids.span_id,
+                parent_span_id: ids.parent_span_id,
+                sampled: ids.sampled,
                 attached,
-                start_ticks: if sampled {
-                    tracer.anchor().now_ticks()
-                } else {
-                    0
-                },
+                start_ticks,
                 baggage,
                 record,
             },
@@ -562,10 +118,72 @@ impl<'t> Span<'t> {
 }
 
 impl<'t> DetachedSpan<'t> {
+    /// Starts a span that is not current anywhere.
+    #[inline(always)]
+    pub(crate) fn start(
+        tracer: &'t TracerCore,
+        start: SpanStart,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'t> {
+        let SpanStart { ids, baggage } = start;
+        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        DetachedSpan {
+            tracer,
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            sampled: ids.sampled,
+            attached: false,
+            start_ticks,
+            baggage,
+            record,
+        }
+    }
+
+    /// The part of a span's start that can panic, and its record: unwinding at any point
+    /// leaves nothing behind. The name is converted first (before anything is claimed; not at
+    /// all for an unsampled span), then the record is opened (`TracerCore::open` empties its slot if the caller's attribute
+    /// iterator panics), and only then is the span counted. The record is built in place in
+    /// its span-log slot (see `Rec`). Returns the record and the start time.
+    #[inline(always)]
+    fn open(
+        tracer: &'t TracerCore,
+        ids: SpanIds,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> (Rec<'t>, u64) {
+        let record = if ids.sampled {
+            let name = name.into();
+            tracer.open(
+                ids.trace_id,
+                ids.span_id,
+                ids.parent_span_id,
+                name,
+                kind,
+                attributes,
+            )
+        } else {
+            // An unsampled span keeps neither: no conversion, nothing claimed.
+            Rec::None
+        };
+        tracer.count_start(ids.sampled);
+        let start_ticks = if ids.sampled {
+            tracer.anchor().now_ticks()
+        } else {
+            0
+        };
+        (record, start_ticks)
+    }
+}
+
+impl<'t> DetachedSpan<'t> {
     #[inline(always)]
     pub(crate) fn frame(&self) -> Frame {
         Frame {
-            tracer: self.tracer.uid(),
+            tracer: self.tracer.id(),
             key: self.span_id.to_u64(),
             trace_id: self.trace_id,
             span_id: Some(self.span_id),
@@ -574,8 +192,14 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    pub(crate) fn tracer(&self) -> &'t DistributedTracer {
-        self.tracer
+    /// A copy of the span's context as a frame that nothing removes by key (a future running
+    /// in this span without owning it carries it, see `FutureExt::in_context`).
+    #[inline]
+    pub(crate) fn context_frame(&self) -> Frame {
+        Frame {
+            key: 0,
+            ..self.frame()
+        }
     }
 
     /// Makes the span current on this thread (until it finishes or is detached again).
@@ -590,7 +214,7 @@ impl<'t> DetachedSpan<'t> {
     /// ```
     pub fn attach(mut self) -> Span<'t> {
         if !self.attached {
-            self.attached = context::push(self.frame());
+            self.attached = current::push(self.frame());
         }
         Span {
             inner: self,
@@ -667,7 +291,7 @@ impl<'t> DetachedSpan<'t> {
             .with_baggage(self.baggage.clone())
     }
 
-    /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`] new keys are
+    /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes) new keys are
     /// dropped and counted. No-op on an unsampled span.
     ///
     /// ```
@@ -694,7 +318,7 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Adds a timestamped event. Beyond [`SpanLimits::max_events`] events are dropped and
+    /// Adds a timestamped event. Beyond [`SpanLimits::max_events`](super::SpanLimits::max_events) events are dropped and
     /// counted. No-op on an unsampled span.
     ///
     /// ```
@@ -755,22 +379,37 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Adds a link to span `span_id` of trace `trace_id`. Beyond [`SpanLimits::max_links`]
-    /// links are dropped and counted. No-op on an unsampled span.
+    /// Adds a link to span `span_id` of trace `trace_id`. Beyond
+    /// [`SpanLimits::max_links`](super::SpanLimits::max_links) links are dropped and counted.
+    /// No-op on an unsampled span.
+    ///
+    /// The ids are typed ids or strings, as the specification passes them
+    /// (`trace_id="trace-999", span_id="span-888"`): a W3C hex id is used as is, any other
+    /// string is mapped to a deterministic id ([`TraceId::from_external`],
+    /// [`SpanId::from_external`]) and kept as the link attribute
+    /// [`EXTERNAL_ID_KEY`] (`trace.external_id`) or
+    /// [`EXTERNAL_SPAN_ID_KEY`] (`span.external_id`).
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanId, SpanKind, TraceId, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanId, SpanKind, TraceId, TracerConfig, Value};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let mut span = tracer.start_span("fan_in", SpanKind::Consumer, []);
     /// span.add_link(TraceId::random(), SpanId::random(), []);
+    /// span.add_link("trace-999", "span-888", [KeyValue::new("relationship", "caused_by")]);
     /// let id = span.span_id();
     /// span.end();
-    /// assert_eq!(tracer.get_span_by_id(id).unwrap().links.len(), 1);
+    /// let links = tracer.get_span_by_id(id).unwrap().links;
+    /// assert_eq!(links.len(), 2);
+    /// assert_eq!(links[1].trace_id, TraceId::from_external("trace-999"));
+    /// assert_eq!(links[1].span_id, SpanId::from_external("span-888"));
+    /// let attr = |k: &str| links[1].attributes.iter().find(|kv| kv.key == k).map(|kv| kv.value.clone());
+    /// assert_eq!(attr("span.external_id"), Some(Value::from("span-888".to_string())));
+    /// assert_eq!(attr("relationship"), Some(Value::from("caused_by")));
     /// ```
     pub fn add_link(
         &mut self,
-        trace_id: TraceId,
-        span_id: SpanId,
+        trace_id: impl ToTraceId,
+        span_id: impl ToSpanId,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
         let Some(r) = self.record.get_mut() else {
@@ -781,13 +420,19 @@ impl<'t> DetachedSpan<'t> {
             r.dropped_links_count = r.dropped_links_count.saturating_add(1);
             return;
         }
+        let (trace_id, external_trace) = trace_id.to_trace_id();
+        let (span_id, external_span) = span_id.to_span_id();
         let mut link = Link {
             trace_id,
             span_id,
             attributes: SmallVec::new(),
             dropped_attributes_count: 0,
         };
-        for kv in attributes {
+        let external = [
+            external_trace.map(|s| KeyValue::new(EXTERNAL_ID_KEY, s.to_owned())),
+            external_span.map(|s| KeyValue::new(EXTERNAL_SPAN_ID_KEY, s.to_owned())),
+        ];
+        for kv in external.into_iter().flatten().chain(attributes) {
             put_attribute(
                 &mut link.attributes,
                 &mut link.dropped_attributes_count,
@@ -799,9 +444,14 @@ impl<'t> DetachedSpan<'t> {
         r.links.push(link);
     }
 
-    /// Records an error as an `exception` event with `exception.type` (the Rust type name
-    /// of `E`) and `exception.message` (its `Display`), as OpenTelemetry does. The status is
-    /// not changed: finish with [`SpanStatus::Error`] for that.
+    /// Records an error as an `exception` event with `exception.type` and
+    /// `exception.message` (its `Display`), as OpenTelemetry does. The status is not changed:
+    /// finish with [`SpanStatus::Error`] for that.
+    ///
+    /// `exception.type` is the Rust type name of `E`; for a type-erased error (`dyn Error`,
+    /// `Box<dyn Error>`), whose concrete type is not known at run time, it is the error's
+    /// `Debug` form (at most 256 bytes), which names the concrete error for derived `Debug`
+    /// implementations.
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig, Value};
@@ -816,15 +466,24 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(r.events[0].attributes[0].value, Value::from("std::io::error::Error"));
     /// assert_eq!(r.events[0].attributes[1].value, Value::from("disk full".to_string()));
     /// ```
-    pub fn record_exception<E: fmt::Display + ?Sized>(&mut self, error: &E) {
+    pub fn record_exception<E: fmt::Display + fmt::Debug + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
+        self.record_exception_parts(exception_type(error), error.to_string());
+    }
+
+    /// Adds an `exception` event with the given type and message.
+    pub(crate) fn record_exception_parts(
+        &mut self,
+        exception_type: Cow<'static, str>,
+        message: impl Into<Value>,
+    ) {
         self.add_event(
             "exception",
             [
-                KeyValue::new("exception.type", std::any::type_name::<E>()),
-                KeyValue::new("exception.message", error.to_string()),
+                KeyValue::new("exception.type", exception_type),
+                KeyValue::new("exception.message", message),
             ],
         );
     }
@@ -957,20 +616,23 @@ impl<'t> DetachedSpan<'t> {
     /// Idempotent.
     #[inline]
     pub(crate) fn end_now(&mut self) {
-        if self.attached {
-            self.attached = false;
-            context::remove(self.tracer.uid(), self.span_id.to_u64());
-        }
+        self.detach_frame();
         if !self.record.is_none() {
             self.tracer
                 .record_finished(&mut self.record, self.start_ticks);
         }
     }
 
+    /// Removes the span's frame from this thread's context stack, if it has one, counting a
+    /// misuse if another trace's frame was above it (see `current.rs`).
+    #[inline(always)]
     fn detach_frame(&mut self) {
         if self.attached {
             self.attached = false;
-            context::remove(self.tracer.uid(), self.span_id.to_u64());
+            if current::remove(self.tracer.id(), self.span_id.to_u64()) == Removal::OtherTraceAbove
+            {
+                self.tracer.misuse(Misuse::SpanEnded);
+            }
         }
     }
 }
@@ -1013,6 +675,7 @@ impl fmt::Debug for DetachedSpan<'_> {
 /// let sibling = tracer.start_span("execute_task", SpanKind::Internal, []);
 /// assert_eq!(sibling.parent_span_id(), Some(parent.span_id()));
 /// ```
+#[must_use = "a span is current until dropped: bind it (`let span = ...`), or it ends at once"]
 pub struct Span<'t> {
     inner: DetachedSpan<'t>,
     _not_send: PhantomData<*const ()>,
@@ -1095,7 +758,7 @@ impl<'t> DerefMut for Span<'t> {
     }
 }
 
-/// Spans that [`DistributedTracer::finish_span`] accepts ([`Span`] and [`DetachedSpan`]).
+/// Spans that [`DistributedTracer::finish_span`](super::DistributedTracer::finish_span) accepts ([`Span`] and [`DetachedSpan`]).
 /// Sealed.
 ///
 /// ```
@@ -1149,4 +812,24 @@ impl fmt::Debug for Span<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
+}
+
+/// The `exception.type` of `error`: the Rust type name of `E`, or for a type-erased error
+/// (`dyn Error`, `Box<dyn Error>`: the name says nothing) its `Debug` form, capped at 256
+/// bytes at a character boundary.
+pub(crate) fn exception_type<E: fmt::Debug + ?Sized>(error: &E) -> Cow<'static, str> {
+    const MAX: usize = 256;
+    let name = std::any::type_name::<E>();
+    if !name.contains("dyn ") {
+        return Cow::Borrowed(name);
+    }
+    let mut debug = format!("{error:?}");
+    if debug.len() > MAX {
+        let mut end = MAX;
+        while !debug.is_char_boundary(end) {
+            end -= 1; // terminates: 0 is a boundary
+        }
+        debug.truncate(end);
+    }
+    Cow::Owned(debug)
 }

@@ -1,4 +1,5 @@
-//! The tracer's own metrics: span counters and the per-operation duration histogram.
+//! The tracer's own metrics: span counters ([`TracerStats`] is their snapshot) and the
+//! per-operation duration histogram.
 //!
 //! The counters are the crate's [`Counter`]s, so they cost what any counter costs — a relaxed
 //! load and store into the calling thread's word of the [slot arena](crate::sync::slots),
@@ -16,6 +17,40 @@ pub(crate) const DURATION_BOUNDS: [f64; 12] = [
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0,
 ];
 
+/// The tracer's counters, for the metrics scrape
+/// ([`DistributedTracer::stats`](super::DistributedTracer::stats)).
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// tracer.start_span("a", SpanKind::Internal, []).finish(SpanStatus::Error);
+/// let stats = tracer.stats();
+/// assert_eq!((stats.spans_started, stats.spans_finished, stats.spans_errored), (1, 1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TracerStats {
+    /// Sampled spans started.
+    pub spans_started: u64,
+    /// Sampled spans finished.
+    pub spans_finished: u64,
+    /// Sampled spans finished with `Error` status.
+    pub spans_errored: u64,
+    /// Spans not sampled (started, nothing recorded).
+    pub spans_unsampled: u64,
+    /// Finished spans dropped because their span log slot was busy (a reader held it).
+    pub spans_dropped: u64,
+    /// Finished spans overwritten in the span log by newer ones.
+    pub spans_overwritten: u64,
+    /// Spans that ended (finished or detached) while a span or context of another trace of
+    /// this tracer was current above them on their thread: a `Span` held across `.await`
+    /// outside a context scope, most likely (see
+    /// [`FutureExt::in_current_context`](super::FutureExt::in_current_context)).
+    pub spans_ended_out_of_context: u64,
+    /// [`ContextGuard`](super::ContextGuard)s dropped while a span or context of another
+    /// trace of this tracer was current above them on their thread.
+    pub guards_dropped_out_of_context: u64,
+}
+
 /// The span counters of one tracer.
 pub(crate) struct SpanCounters {
     pub(crate) started: Counter,
@@ -24,6 +59,9 @@ pub(crate) struct SpanCounters {
     pub(crate) unsampled: Counter,
     pub(crate) overwritten: Counter,
     pub(crate) dropped: Counter,
+    /// Context misuse detected at run time, by kind (see `TracerCore::misuse`).
+    pub(crate) spans_out_of_context: Counter,
+    pub(crate) guards_out_of_context: Counter,
     /// `agentcore_tracer_span_duration_seconds{operation, status}`, once registered.
     pub(crate) duration: OnceLock<Family<Histogram>>,
 }
@@ -40,7 +78,25 @@ impl SpanCounters {
             unsampled: counter(),
             overwritten: counter(),
             dropped: counter(),
+            spans_out_of_context: counter(),
+            guards_out_of_context: counter(),
             duration: OnceLock::new(),
+        }
+    }
+
+    /// The counters summed over threads (a snapshot taken while spans run may miss the
+    /// latest increments).
+    pub(crate) fn snapshot(&self) -> TracerStats {
+        let n = |counter: &Counter| counter.parts().0;
+        TracerStats {
+            spans_started: n(&self.started),
+            spans_finished: n(&self.finished),
+            spans_errored: n(&self.errored),
+            spans_unsampled: n(&self.unsampled),
+            spans_dropped: n(&self.dropped),
+            spans_overwritten: n(&self.overwritten),
+            spans_ended_out_of_context: n(&self.spans_out_of_context),
+            guards_dropped_out_of_context: n(&self.guards_out_of_context),
         }
     }
 
@@ -87,6 +143,15 @@ impl SpanCounters {
         )?;
         dropped.insert_metric(&["overwritten"], self.overwritten.clone())?;
         dropped.insert_metric(&["busy"], self.dropped.clone())?;
+        let misuse = registry.get_or_register::<Counter>(
+            "agentcore_tracer_context_misuse_total",
+            "Spans ended (kind=span_ended) or context guards dropped (kind=guard_dropped) while another trace's context was current above them on their thread: a span or guard held across .await outside a context scope.",
+            &["kind"],
+            (),
+            FamilyOptions::default(),
+        )?;
+        misuse.insert_metric(&["span_ended"], self.spans_out_of_context.clone())?;
+        misuse.insert_metric(&["guard_dropped"], self.guards_out_of_context.clone())?;
         let duration = registry.get_or_register::<Histogram>(
             "agentcore_tracer_span_duration_seconds",
             "Duration of sampled spans by operation name and final status.",

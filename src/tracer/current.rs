@@ -1,0 +1,415 @@
+//! The current context: a thread-local stack of frames, and context *scopes*, which let a
+//! future carry its own frames from one poll to the next.
+//!
+//! # Frames
+//!
+//! A frame is a started [`Span`](super::Span) (pushed when it starts, removed when it
+//! finishes, even out of order), an attached context ([`ContextGuard`](super::ContextGuard),
+//! from `start_trace` or `attach`), or a copy of a context a future carries (see scopes). Each
+//! is tagged with its tracer's id, so independent tracers on one thread never see each other's
+//! spans. The current context of a tracer is its top-most *visible* frame: finishing a span
+//! makes its parent current again.
+//!
+//! # Scopes
+//!
+//! A thread runs many futures in turn (`tokio::join!`, `select!`, a current-thread runtime, a
+//! worker running task after task), so "the top of this thread's stack" is only right for the
+//! future being polled if every future takes its frames off the stack when its poll returns.
+//! A scope does that: a future wrapper ([`Instrumented`](super::Instrumented),
+//! [`WithContext`](super::WithContext), `#[trace_operation]`) owns a [`Saved`] list of
+//! frames, and each poll
+//!
+//! 1. pushes a scope marker, then the saved frames ([`enter`]);
+//! 2. polls the inner future, whose spans and guards push and remove frames above the marker
+//!    as usual, including spans and guards held across `.await`;
+//! 3. moves every frame still above the marker back into the list, in order, and pops the
+//!    marker ([`Scope`]'s drop, also when the poll panics).
+//!
+//! So a span held across an `.await` inside a scope is current again, on whatever thread, when
+//! that future resumes, and never while another future runs. The marker is also a barrier:
+//! the current context seen inside a scope is found among the scope's own frames only, never
+//! below them, so a scoped future cannot pick up frames another future left on the thread.
+//!
+//! # Invariants
+//!
+//! 1. Markers carry the reserved tracer id [`TracerId::SCOPE`] and a fresh random key; no real
+//!    tracer has that id, so lookups and removals by tracer never match a marker.
+//! 2. Copies of a context that a scope carries ([`capture`]) have key 0, which no span or
+//!    guard uses (span ids and guard keys are never zero): finishing a span never removes a
+//!    copy of it that a scoped future still uses as its parent.
+//! 3. A scope's exit finds its marker by key wherever it is (frames below it may have been
+//!    removed meanwhile) and takes exactly the frames above it.
+//!
+//! # Misuse that cannot be refused at compile time
+//!
+//! A `Span` or `ContextGuard` held across `.await` *without* a scope (two futures joined on
+//! one thread, say) leaves its frame on the thread while the other future runs, which then
+//! takes it as parent. [`remove`] notices when it finally goes: a frame of the same tracer
+//! but another trace sits above it ([`Removal::OtherTraceAbove`]); the caller counts it (see
+//! `TracerCore::misuse`).
+
+use super::context::{Baggage, TraceContext};
+use super::core::TracerId;
+use super::id::{SpanId, TraceId};
+use smallvec::SmallVec;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// One entry of the thread-local context stack.
+pub(crate) struct Frame {
+    pub(crate) tracer: TracerId,
+    /// Identifies the frame for removal: the span id, a random key for attached contexts and
+    /// scope markers, 0 for copies carried by a scope (never removed by key).
+    pub(crate) key: u64,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
+    pub(crate) baggage: Option<Arc<Baggage>>,
+}
+
+impl Frame {
+    /// A frame carrying `cx` for `tracer` under `key`.
+    pub(crate) fn of_context(tracer: TracerId, key: u64, cx: &TraceContext) -> Frame {
+        Frame {
+            tracer,
+            key,
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
+            sampled: cx.is_sampled(),
+            baggage: cx.baggage_arc().cloned(),
+        }
+    }
+
+    /// Moves the frame out of its stack slot, leaving the slot's baggage released.
+    fn take(&mut self) -> Frame {
+        Frame {
+            tracer: self.tracer,
+            key: self.key,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            baggage: self.baggage.take(),
+        }
+    }
+
+    /// A copy that no removal by key matches (invariant 2).
+    fn copy(&self) -> Frame {
+        Frame {
+            key: 0,
+            baggage: self.baggage.clone(),
+            ..*self
+        }
+    }
+
+    fn parent(&self) -> Parent {
+        Parent {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            baggage: self.baggage.clone(),
+        }
+    }
+}
+
+/// What a new span inherits from the current frame.
+#[derive(Clone)]
+pub(crate) struct Parent {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
+    pub(crate) baggage: Option<Arc<Baggage>>,
+}
+
+/// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
+/// baggage released) and reused: a push then assigns a slot's fields one by one instead of
+/// copying a whole `Frame` in, which the profile showed as a store-forwarding stall (the
+/// frame built with 8-byte stores, then copied with 16-byte loads: about 8 ns a push).
+struct Stack {
+    frames: Vec<Frame>,
+    depth: usize,
+}
+
+impl Stack {
+    #[inline]
+    fn live(&self) -> &[Frame] {
+        self.frames.get(..self.depth).unwrap_or_default()
+    }
+
+    #[inline]
+    fn position(&self, tracer: TracerId, key: u64) -> Option<usize> {
+        self.live()
+            .iter()
+            .rposition(|f| f.tracer == tracer && f.key == key)
+    }
+
+    /// The frames above the innermost scope marker (all of them outside any scope).
+    #[inline]
+    fn visible(&self) -> &[Frame] {
+        let live = self.live();
+        let from = live
+            .iter()
+            .rposition(|f| f.tracer == TracerId::SCOPE)
+            .map_or(0, |m| m + 1);
+        live.get(from..).unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn push(&mut self, frame: Frame) {
+        let Frame {
+            tracer,
+            key,
+            trace_id,
+            span_id,
+            sampled,
+            baggage,
+        } = frame;
+        let depth = self.depth;
+        if let Some(f) = self.frames.get_mut(depth) {
+            // Reuse the slot field by field (see `Stack`).
+            f.tracer = tracer;
+            f.key = key;
+            f.trace_id = trace_id;
+            f.span_id = span_id;
+            f.sampled = sampled;
+            f.baggage = baggage;
+        } else {
+            self.frames.push(Frame {
+                tracer,
+                key,
+                trace_id,
+                span_id,
+                sampled,
+                baggage,
+            });
+        }
+        self.depth = depth + 1;
+    }
+}
+
+thread_local! {
+    static STACK: RefCell<Stack> = const {
+        RefCell::new(Stack {
+            frames: Vec::new(),
+            depth: 0,
+        })
+    };
+}
+
+/// This thread's context stack, or `None` once its thread-local is gone (thread exit).
+///
+/// Hot path: doing the work inside `LocalKey::try_with`'s closure left it out of line, and
+/// handing frames to it through memory caused store-forwarding stalls (both seen in the
+/// profile). Taking only the address in the closure lets the work inline into the caller;
+/// so does returning a reference rather than taking a closure (a closure was outlined once a
+/// program had two span workloads: ~35 instructions per span under callgrind).
+///
+/// # Safety
+///
+/// The reference is valid only on this thread, and only until its thread-local destructors
+/// run. The caller must use it during its own call on this thread only: never store it,
+/// return it or send it to another thread.
+#[inline(always)]
+unsafe fn stack<'a>() -> Option<&'a RefCell<Stack>> {
+    let ptr = STACK.try_with(|s| s as *const RefCell<Stack>).ok()?;
+    // SAFETY: `ptr` points to this thread's `STACK`, which `try_with` just found alive. A
+    // thread-local is destroyed only when its thread exits, after the thread's code has
+    // returned, or by its own destructor, which runs after (never during) any other code on
+    // the thread; so it outlives any use confined to the caller's call, as the contract asks.
+    Some(unsafe { &*ptr })
+}
+
+/// Runs `f` on this thread's context stack; `None` once its thread-local is gone (thread
+/// exit) or while it is borrowed (re-entry from a destructor running inside `f`).
+#[inline]
+fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    // SAFETY: the reference is used within this call only: `f` gets a borrow bounded by it.
+    let cell = unsafe { stack() }?;
+    let mut stack = cell.try_borrow_mut().ok()?;
+    Some(f(&mut stack))
+}
+
+/// The current frame of `tracer` on this thread, if any: its top-most frame above the
+/// innermost scope marker.
+#[inline]
+pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
+    // SAFETY: the reference is used within this call only.
+    let s = unsafe { stack() }?.try_borrow().ok()?;
+    for f in s.live().iter().rev() {
+        if f.tracer == tracer {
+            return Some(f.parent());
+        }
+        if f.tracer == TracerId::SCOPE {
+            return None;
+        }
+    }
+    None
+}
+
+/// Pushes a frame; returns `false` if the thread-local stack is unavailable (thread exit).
+/// Always inlined: out of line, the frame was passed through memory (~20 instructions of
+/// call overhead and spills per span in the profile).
+#[inline(always)]
+pub(crate) fn push(frame: Frame) -> bool {
+    // SAFETY: the reference is used within this call only.
+    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+        return false;
+    };
+    s.push(frame);
+    true
+}
+
+/// What [`remove`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// Removed; no frame of another trace of the same tracer was above it.
+    Removed,
+    /// Removed, but a frame of the same tracer and another trace was above it: a span or
+    /// guard of another trace was current when this one ended (see the module docs).
+    OtherTraceAbove,
+    /// Not on this thread's stack (carried by a scope that is not being polled, or the
+    /// thread-local is gone).
+    NotFound,
+}
+
+/// Removes the frame `(tracer, key)` (the top one in the common, in-order case).
+#[inline(always)]
+pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
+    // SAFETY: the reference is used within this call only.
+    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+        return Removal::NotFound;
+    };
+    let Some(i) = s.position(tracer, key) else {
+        return Removal::NotFound;
+    };
+    let depth = s.depth;
+    let mut removal = Removal::Removed;
+    if i + 1 < depth {
+        // Out of order: was another trace of this tracer current above it?
+        let trace_id = s.frames.get(i).map(|f| f.trace_id);
+        if s.live().get(i + 1..).is_some_and(|above| {
+            above
+                .iter()
+                .any(|f| f.tracer == tracer && Some(f.trace_id) != trace_id)
+        }) {
+            removal = Removal::OtherTraceAbove;
+        }
+        // Move the frame to the top, keeping the others' order.
+        if let Some(live) = s.frames.get_mut(i..depth) {
+            live.rotate_left(1);
+        }
+    }
+    // Pop the top frame, releasing its baggage.
+    if let Some(top) = s.frames.get_mut(depth - 1) {
+        top.baggage = None;
+    }
+    s.depth = depth - 1;
+    removal
+}
+
+/// Replaces the baggage of frame `(tracer, key)`.
+pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) {
+    with_stack(|s| {
+        if let Some(i) = s.position(tracer, key) {
+            if let Some(f) = s.frames.get_mut(i) {
+                f.baggage = baggage;
+            }
+        }
+    });
+}
+
+/// The frames a scoped future carries between polls (see the module docs). Two fit inline
+/// (a future's own span, plus one span or guard it holds across an `.await`); more spill to
+/// the heap once and keep that buffer.
+#[derive(Default)]
+pub(crate) struct Saved(SmallVec<[Frame; 2]>);
+
+impl Saved {
+    /// A list holding `frame`.
+    pub(crate) fn one(frame: Frame) -> Saved {
+        let mut saved = Saved::default();
+        saved.0.push(frame);
+        saved
+    }
+
+    /// Drops every frame (the future is done with them).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|f| (f.trace_id, f.span_id)))
+            .finish()
+    }
+}
+
+/// Copies of the current context of every tracer on this thread (each tracer's top-most
+/// visible frame, bottom to top), for a future to carry (`in_current_context`).
+pub(crate) fn capture() -> Saved {
+    with_stack(|s| {
+        let visible = s.visible();
+        let mut saved = Saved::default();
+        for (i, f) in visible.iter().enumerate() {
+            let shadowed = visible
+                .get(i + 1..)
+                .is_some_and(|above| above.iter().any(|g| g.tracer == f.tracer));
+            if !shadowed {
+                saved.0.push(f.copy());
+            }
+        }
+        saved
+    })
+    .unwrap_or_default()
+}
+
+/// A scope being polled: entered by [`enter`], exited when dropped (also by a panic).
+pub(crate) struct Scope<'a> {
+    saved: &'a mut Saved,
+    /// The marker's key; `None` if the thread-local stack was unavailable.
+    marker: Option<u64>,
+}
+
+/// Enters a scope: pushes a marker, then moves `saved`'s frames onto the stack.
+#[inline]
+pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
+    let key = SpanId::random().to_u64();
+    let entered = with_stack(|s| {
+        s.push(Frame {
+            tracer: TracerId::SCOPE,
+            key,
+            trace_id: TraceId::MARKER,
+            span_id: None,
+            sampled: false,
+            baggage: None,
+        });
+        for f in saved.0.drain(..) {
+            s.push(f);
+        }
+    });
+    Scope {
+        saved,
+        marker: entered.map(|()| key),
+    }
+}
+
+impl Drop for Scope<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(key) = self.marker else {
+            return;
+        };
+        let saved = &mut *self.saved;
+        with_stack(|s| {
+            let Some(m) = s.position(TracerId::SCOPE, key) else {
+                return; // invariant 3: never, while the stack exists
+            };
+            let depth = s.depth;
+            if let Some(above) = s.frames.get_mut(m + 1..depth) {
+                saved.0.extend(above.iter_mut().map(Frame::take));
+            }
+            s.depth = m;
+        });
+    }
+}

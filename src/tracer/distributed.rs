@@ -1,0 +1,496 @@
+//! [`DistributedTracer`], the specification's tracer facade: configuration, sampling, and
+//! starting and finishing spans and traces. The machinery it drives is [`TracerCore`]
+//! (`core.rs`); the span-log queries are in `query.rs`, the global instance in `global.rs`.
+
+use super::attribute::KeyValue;
+use super::context::{IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
+use super::core::TracerCore;
+use super::current::{self, Parent};
+use super::guard::{ContextGuard, DetachedContext};
+use super::id::{SpanId, TraceId};
+use super::limits::SpanLimits;
+use super::record::{SpanKind, SpanStatus};
+use super::sampler::Sampler;
+use super::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
+use super::stats::TracerStats;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// The span log's default capacity, in finished spans.
+///
+/// ```
+/// use agentcore_telemetry::{tracer::DEFAULT_SPAN_LOG_CAPACITY, TracerConfig};
+/// assert_eq!(TracerConfig::default().span_log_capacity, DEFAULT_SPAN_LOG_CAPACITY);
+/// ```
+pub const DEFAULT_SPAN_LOG_CAPACITY: usize = 65_536;
+
+/// Tracer configuration.
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig {
+///     service_name: "agent-runtime".into(),
+///     sample_ratio: 0.25,
+///     span_log_capacity: 1024,
+///     ..TracerConfig::default()
+/// });
+/// assert_eq!(tracer.config().sample_ratio, 0.25);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracerConfig {
+    /// The service name (`service.name`), default `"agentcore"`.
+    pub service_name: Cow<'static, str>,
+    /// The fraction of root spans recorded (parent-based; see [`Sampler`]), default 1.0.
+    pub sample_ratio: f64,
+    /// Finished spans kept in the span log, default [`DEFAULT_SPAN_LOG_CAPACITY`]; rounded
+    /// up to a power of two per shard. Memory is allocated once, at construction: about
+    /// 570 bytes per slot on x86_64 (a record with its inline attributes, events and links),
+    /// so about 37 MiB at the default capacity; strings beyond `'static` ones and items
+    /// beyond the inline counts live on the heap while their record is in the log.
+    pub span_log_capacity: usize,
+    /// Span log shards; `0` (default) picks twice the available parallelism, rounded down to
+    /// a power of two.
+    pub span_log_shards: usize,
+    /// Per-span limits.
+    pub limits: SpanLimits,
+    /// Reported by [`DistributedTracer::get_metrics`]; exporting is another module's job.
+    pub export_enabled: bool,
+    /// The cardinality cap of `agentcore_tracer_span_duration_seconds{operation, status}`
+    /// (default 1,024): span names should be low-cardinality (`get_account`, not
+    /// `get_account/42`); beyond the cap, durations fold into the overflow series.
+    pub max_operations: usize,
+}
+
+impl Default for TracerConfig {
+    fn default() -> Self {
+        TracerConfig {
+            service_name: Cow::Borrowed("agentcore"),
+            sample_ratio: 1.0,
+            span_log_capacity: DEFAULT_SPAN_LOG_CAPACITY,
+            span_log_shards: 0,
+            limits: SpanLimits::default(),
+            export_enabled: false,
+            max_operations: 1_024,
+        }
+    }
+}
+
+/// The distributed tracer: starts spans, keeps the current context per thread, records
+/// finished sampled spans into a fixed-capacity span log and answers queries over it.
+///
+/// Use the global one ([`get_distributed_tracer`](super::get_distributed_tracer)) or independent instances; each
+/// instance's spans and current context are its own.
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, SpanStatus, TracerConfig};
+///
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let trace = tracer.start_trace(Some("request-123"), [("user_id", "12345"), ("tenant", "acme")]);
+/// let mut span = tracer.start_span(
+///     "create_agent",
+///     SpanKind::Internal,
+///     [KeyValue::new("philosophy", "react"), KeyValue::new("priority", "high")],
+/// );
+/// span.add_event("agent_initialized", [KeyValue::new("container_id", "cont-456")]);
+/// span.set_attribute("agent_id", "agent-789");
+/// tracer.finish_span(span, SpanStatus::Ok, None);
+///
+/// let spans = tracer.get_trace_spans(trace.trace_id());
+/// assert_eq!(spans.len(), 1);
+/// assert_eq!(spans[0].attributes.len(), 3);
+/// ```
+pub struct DistributedTracer {
+    core: TracerCore,
+    config: TracerConfig,
+    sampler: Sampler,
+}
+
+impl DistributedTracer {
+    /// A tracer with its own span log (allocated here, once) and counters.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig { span_log_capacity: 8, ..Default::default() });
+    /// assert!(tracer.span_log_capacity() >= 8);
+    /// ```
+    pub fn new(config: TracerConfig) -> Self {
+        let shards = if config.span_log_shards == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get()) * 2
+        } else {
+            config.span_log_shards
+        };
+        DistributedTracer {
+            core: TracerCore::new(
+                config.service_name.clone(),
+                config.span_log_capacity,
+                shards,
+                config.limits,
+            ),
+            sampler: Sampler::ratio(config.sample_ratio),
+            config,
+        }
+    }
+
+    /// The machinery this facade drives (for the queries in `query.rs`).
+    #[inline(always)]
+    pub(crate) fn core(&self) -> &TracerCore {
+        &self.core
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// assert_eq!(DistributedTracer::new(TracerConfig::default()).config().service_name, "agentcore");
+    /// ```
+    pub fn config(&self) -> &TracerConfig {
+        &self.config
+    }
+
+    /// The span log's actual capacity (the configured one rounded up, see [`TracerConfig`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let t = DistributedTracer::new(TracerConfig { span_log_capacity: 4, span_log_shards: 1, ..Default::default() });
+    /// assert_eq!(t.span_log_capacity(), 4);
+    /// ```
+    pub fn span_log_capacity(&self) -> usize {
+        self.core.span_log_capacity()
+    }
+
+    /// Starts a trace and makes its root context current on this thread until the returned
+    /// guard drops (for synchronous code; in `async` code use
+    /// [`start_detached_trace`](Self::start_detached_trace)). `trace_id`: `None` for a random
+    /// id; a 32-digit lowercase hex W3C id is used as is; any other string is mapped to a
+    /// deterministic id with [`TraceId::from_external`] and kept as baggage
+    /// `trace.external_id`. `baggage`: pairs (`[("user_id", "12345")]`, or `[]`), a `Vec`
+    /// or a map (see [`IntoBaggage`]). The sampling decision is taken here (root decision) and
+    /// inherited by the trace's spans.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TraceId, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let cx = tracer.start_trace(Some("request-123"), [("user_id", "12345")]);
+    /// assert_eq!(cx.trace_id(), TraceId::from_external("request-123"));
+    /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
+    /// drop(cx);
+    /// let _random = tracer.start_trace(None, []);
+    /// ```
+    pub fn start_trace(
+        &self,
+        trace_id: Option<&str>,
+        baggage: impl IntoBaggage,
+    ) -> ContextGuard<'_> {
+        ContextGuard::attach(&self.core, self.new_trace(trace_id, baggage))
+    }
+
+    /// Starts a trace, like [`start_trace`](Self::start_trace), but current nowhere yet: the
+    /// way to start one in `async` code. Run a future in it with
+    /// [`FutureExt::in_context`](super::FutureExt::in_context) (current during each poll,
+    /// on any thread), or [`attach`](DetachedContext::attach) it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind, SpanStatus};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let trace = tracer.start_detached_trace(Some("request-123"), [("user_id", "12345")]);
+    /// let trace_id = trace.trace_id();
+    /// async {
+    ///     let span = tracer.start_detached_span("create_agent", SpanKind::Internal, []);
+    ///     tokio::task::yield_now().await;
+    ///     tracer.finish_span(span, SpanStatus::Ok, None);
+    /// }
+    /// .in_context(trace)
+    /// .await;
+    /// assert_eq!(tracer.get_trace_spans(trace_id).len(), 1);
+    /// # });
+    /// ```
+    pub fn start_detached_trace(
+        &self,
+        trace_id: Option<&str>,
+        baggage: impl IntoBaggage,
+    ) -> DetachedContext<'_> {
+        DetachedContext::new(&self.core, self.new_trace(trace_id, baggage))
+    }
+
+    /// A new trace's root context, with the sampling decision.
+    fn new_trace(&self, trace_id: Option<&str>, baggage: impl IntoBaggage) -> TraceContext {
+        let (id, external) = match trace_id {
+            None => (TraceId::random(), None),
+            Some(s) => match TraceId::from_hex(s) {
+                Some(id) => (id, None),
+                None => (TraceId::from_external(s), Some(s)),
+            },
+        };
+        let sampled = self.sampler.should_sample(None, id);
+        let mut bag = baggage.into_baggage();
+        if let Some(ext) = external {
+            bag.insert(EXTERNAL_ID_KEY.to_owned(), ext.to_owned());
+        }
+        let bag = (!bag.is_empty()).then(|| Arc::new(bag));
+        TraceContext::new(id, None, sampled).with_baggage(bag)
+    }
+
+    /// Makes `context` (for example one received from another service) current on this
+    /// thread until the guard drops; spans started meanwhile are its children.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanId, SpanKind, TraceContext, TraceId, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let remote = TraceContext::new(TraceId::random(), SpanId::from_u64(42), true);
+    /// let _cx = tracer.attach(remote.clone());
+    /// let span = tracer.start_span("handle", SpanKind::Server, []);
+    /// assert_eq!(span.trace_id(), remote.trace_id());
+    /// assert_eq!(span.parent_span_id(), SpanId::from_u64(42));
+    /// ```
+    pub fn attach(&self, context: TraceContext) -> ContextGuard<'_> {
+        ContextGuard::attach(&self.core, context)
+    }
+
+    /// `context` (for example one received from another service) tied to this tracer but
+    /// current nowhere: run a future in it with
+    /// [`FutureExt::in_context`](super::FutureExt::in_context).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanId, SpanKind, TraceContext, TraceId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let remote = TraceContext::new(TraceId::random(), SpanId::from_u64(42), true);
+    /// let parent = async { tracer.start_detached_span("handle", SpanKind::Server, []).parent_span_id() }
+    ///     .in_context(tracer.detached_context(remote))
+    ///     .await;
+    /// assert_eq!(parent, SpanId::from_u64(42));
+    /// # });
+    /// ```
+    pub fn detached_context(&self, context: TraceContext) -> DetachedContext<'_> {
+        DetachedContext::new(&self.core, context)
+    }
+
+    /// The current context of this tracer on this thread (the innermost open span or
+    /// attached context), if any.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// assert!(tracer.current_context().is_none());
+    /// let span = tracer.start_span("op", SpanKind::Internal, []);
+    /// assert_eq!(tracer.current_context().unwrap().span_id(), Some(span.span_id()));
+    /// ```
+    pub fn current_context(&self) -> Option<TraceContext> {
+        current::current(self.core.id())
+            .map(|p| TraceContext::new(p.trace_id, p.span_id, p.sampled).with_baggage(p.baggage))
+    }
+
+    /// Starts a span, current on this thread until it finishes. Its parent is the current
+    /// context (see [`current_context`](Self::current_context)); without one it starts a new
+    /// trace. A static `name` and up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)
+    /// attributes cost no allocation. An unsampled span records nothing but still carries
+    /// its context, so its children are unsampled too.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("create_agent", SpanKind::Client, [KeyValue::new("retries", 3)]);
+    /// assert!(span.is_recording());
+    /// ```
+    #[inline(always)]
+    pub fn start_span(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Span<'_> {
+        let start = self.decide(current::current(self.core.id()));
+        // `attributes` goes straight to `Span::start`: passed on through one more inlined
+        // layer, the compiler copied the caller's attribute array on entry, with 16-byte
+        // loads of data just written with 8-byte stores (store-forwarding stalls: ~12% of a
+        // span with 2 attributes in the perf profile).
+        Span::start(&self.core, start, name, kind, attributes)
+    }
+
+    /// Starts a span like [`start_span`](Self::start_span) (same parent rules) but returns
+    /// it detached: not current on this thread, and `Send`, for handing to a future
+    /// ([`FutureExt::in_span`](super::FutureExt::in_span)) or another thread. In `async`
+    /// code prefer this: a [`Span`] binding is `!Send` and keeps the future `!Send` until
+    /// the end of its scope, even after it is moved.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # rt.block_on(async {
+    /// let tracer = get_distributed_tracer();
+    /// let span = tracer.start_detached_span("job", SpanKind::Internal, []);
+    /// tokio::spawn(async {}.in_span(span)).await.unwrap();
+    /// # });
+    /// ```
+    #[inline]
+    pub fn start_detached_span(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'_> {
+        let start = self.decide(current::current(self.core.id()));
+        DetachedSpan::start(&self.core, start, name, kind, attributes)
+    }
+
+    /// Starts a detached span whose parent is the current context, or `fallback` when nothing
+    /// is current (`#[trace_operation]` on an `async fn`: the context where its future was
+    /// created).
+    #[inline]
+    pub(crate) fn start_detached_span_or(
+        &self,
+        fallback: Option<Parent>,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'_> {
+        let parent = current::current(self.core.id()).or(fallback);
+        DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
+    }
+
+    /// Starts a span with an explicit parent context (`None`: a new root span, whatever is
+    /// current), current on this thread until it finishes.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let a = tracer.start_span("a", SpanKind::Internal, []);
+    /// let cx = a.context();
+    /// let root = tracer.start_span_with_parent("root", SpanKind::Internal, [], None);
+    /// assert_eq!(root.parent_span_id(), None);
+    /// let child = tracer.start_span_with_parent("child", SpanKind::Internal, [], Some(&cx));
+    /// assert_eq!(child.parent_span_id(), Some(a.span_id()));
+    /// ```
+    pub fn start_span_with_parent(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+        parent: Option<&TraceContext>,
+    ) -> Span<'_> {
+        let parent = parent.map(|cx| Parent {
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
+            sampled: cx.is_sampled(),
+            baggage: cx.baggage_arc().cloned(),
+        });
+        let start = self.decide(parent);
+        Span::start(&self.core, start, name, kind, attributes)
+    }
+
+    /// A new span's ids, parent, baggage and sampling decision (counted when the span has
+    /// started, see `DetachedSpan::start`).
+    #[inline(always)]
+    fn decide(&self, parent: Option<Parent>) -> SpanStart {
+        let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
+            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage),
+            None => (TraceId::random(), None, None, None),
+        };
+        let sampled = self.sampler.should_sample(parent_sampled, trace_id);
+        SpanStart {
+            ids: SpanIds {
+                trace_id,
+                span_id: SpanId::random(),
+                parent_span_id,
+                sampled,
+            },
+            baggage,
+        }
+    }
+
+    /// Records `error` on `span` as an `exception` event; see
+    /// [`DetachedSpan::record_exception`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let mut span = tracer.start_span("op", SpanKind::Internal, []);
+    /// let err = "boom".parse::<i32>().unwrap_err();
+    /// tracer.record_exception(&mut span, &err);
+    /// let id = span.span_id();
+    /// tracer.finish_span(span, SpanStatus::Error, Some(&err.to_string()));
+    /// assert_eq!(tracer.get_span_by_id(id).unwrap().events[0].name, "exception");
+    /// ```
+    pub fn record_exception<E: fmt::Display + fmt::Debug + ?Sized>(
+        &self,
+        span: &mut DetachedSpan<'_>,
+        error: &E,
+    ) {
+        span.record_exception(error);
+    }
+
+    /// Finishes `span` with `status` and an optional message (kept for `Error` only).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("op", SpanKind::Internal, []);
+    /// let id = span.span_id();
+    /// tracer.finish_span(span, SpanStatus::Error, Some("boom"));
+    /// let r = tracer.get_span_by_id(id).unwrap();
+    /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
+    /// ```
+    #[inline(always)]
+    pub fn finish_span(
+        &self,
+        mut span: impl FinishSpan,
+        status: SpanStatus,
+        message: Option<&str>,
+    ) {
+        span.finish_in_place(status, message);
+    }
+
+    /// Exposes the tracer's metrics in `registry`: `agentcore_tracer_spans_started_total`,
+    /// `_finished_total`, `_errored_total`, `_unsampled_total`,
+    /// `agentcore_tracer_spans_dropped_total{reason="overwritten"|"busy"}` (the same per-thread
+    /// counters [`DistributedTracer::stats`] reads, merged lazily at scrape time) and the
+    /// histogram `agentcore_tracer_span_duration_seconds{operation, status}`, capped at
+    /// [`TracerConfig::max_operations`] operation/status pairs (more fold into the overflow
+    /// series). Register a tracer in one registry; registering it again in the same registry
+    /// is a no-op.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, Registry, SpanKind, SpanStatus, TracerConfig};
+    ///
+    /// let registry = Registry::new();
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// tracer.register_metrics(&registry).unwrap();
+    /// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
+    /// tracer.finish_span(span, SpanStatus::Ok, None);
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("agentcore_tracer_spans_finished_total 1\n"));
+    /// assert!(text.contains(
+    ///     "agentcore_tracer_span_duration_seconds_count{operation=\"create_agent\",status=\"ok\"} 1\n"
+    /// ));
+    /// ```
+    pub fn register_metrics(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
+        self.core
+            .counters()
+            .register(registry, self.config.max_operations)
+    }
+
+    /// The counters (summed over threads; a snapshot taken while spans run may miss the
+    /// latest increments).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig { sample_ratio: 0.0, ..Default::default() });
+    /// tracer.start_span("op", SpanKind::Internal, []).end();
+    /// assert_eq!(tracer.stats().spans_unsampled, 1);
+    /// assert_eq!(tracer.stats().spans_started, 0);
+    /// ```
+    pub fn stats(&self) -> TracerStats {
+        self.core.counters().snapshot()
+    }
+}
+
+impl fmt::Debug for DistributedTracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DistributedTracer")
+            .field("config", &self.config)
+            .field("core", &self.core)
+            .finish()
+    }
+}

@@ -1,0 +1,273 @@
+//! What `#[trace_operation]` expands to. Not part of the stable API (reached through the
+//! hidden `tracer::__private`).
+//!
+//! * [`Caller`]: the context current where an `async fn`'s future is *created*, so that the
+//!   future continues its caller's trace even when it is spawned and first polled on a thread
+//!   where nothing is current.
+//! * [`Outcome`] and the `Verdict*` traits: what the function returned, decided by *type*
+//!   with autoderef specialization, so a `Result` is recognised whatever it is called
+//!   (`type AgentResult<T> = Result<T, AgentError>`, `anyhow::Result`, `io::Result`). The
+//!   expansion calls `(&&&&&Outcome(&ret)).__agentcore_verdict()`; method lookup tries the
+//!   receiver with 5, 4, ... 1 references removed and takes the first trait implemented:
+//!
+//!   | impl for | applies to | verdict |
+//!   | --- | --- | --- |
+//!   | `&&&&Outcome<Result<T, E>>` | `E: Display + Debug` | `Err`: [`exception_type`], `Display` message |
+//!   | `&&&Outcome<Result<T, E>>` | `E: Display` | `Err`: type name, `Display` message |
+//!   | `&&Outcome<Result<T, E>>` | `E: Debug` | `Err`: type name, `Debug` message |
+//!   | `&Outcome<Result<T, E>>` | any `E` | `Err`: type name, no message |
+//!   | `Outcome<T>` | anything else | `Ok` |
+//!
+//!   In a generic function whose return type is a type parameter, the type is not known to be
+//!   a `Result` where the expansion is compiled, so it is recorded as `Ok`.
+
+use super::core::TracerCore;
+use super::current::{self, Parent};
+use super::distributed::DistributedTracer;
+use super::instrument::{Instrumented, OnReady};
+use super::record::{SpanKind, SpanStatus};
+use super::span::{exception_type, DetachedSpan};
+use super::KeyValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+
+/// Names lifetimes an `impl Trait` return type captures (the expansion of an `async fn` into
+/// `fn .. -> impl Future + Captures<(&'a (), .., Self)>`, needed before edition 2024).
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::Captures;
+/// fn f<'a>(x: &'a str) -> impl Iterator<Item = char> + Captures<(&'a (),)> { x.chars() }
+/// assert_eq!(f("ab").count(), 2);
+/// ```
+pub trait Captures<T: ?Sized> {}
+
+impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
+
+/// Calls `f` once: the expansion runs a sync function's body in a closure, so that `return`
+/// and `?` come back to it; `FnOnce` lets the body return borrows of `&mut self`.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::__private::call_once(|| 1), 1);
+/// ```
+#[inline(always)]
+pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The context current (for the global tracer) where an `async fn`'s future was created.
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::Caller;
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
+/// let tracer = get_distributed_tracer();
+/// let root = tracer.start_span("root", SpanKind::Server, []);
+/// let caller = Caller::capture(tracer);
+/// drop(root);
+/// // Nothing is current now; the span still continues the caller's trace.
+/// let span = caller.start("op", SpanKind::Internal, []);
+/// assert!(span.parent_span_id().is_some());
+/// ```
+pub struct Caller<'t> {
+    tracer: &'t DistributedTracer,
+    parent: Option<Parent>,
+}
+
+impl<'t> Caller<'t> {
+    /// Captures the context current here, now.
+    #[inline]
+    pub fn capture(tracer: &'t DistributedTracer) -> Self {
+        Caller {
+            tracer,
+            parent: current::current(core(tracer).id()),
+        }
+    }
+
+    /// Starts the operation's span (not current anywhere): a child of the context current
+    /// where it is first polled, if any (an `.await` in a traced scope), else of the captured
+    /// one (a spawned future), else a new trace.
+    #[inline]
+    pub fn start(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> DetachedSpan<'t> {
+        self.tracer
+            .start_detached_span_or(self.parent, name, kind, attributes)
+    }
+}
+
+impl fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("parent_trace", &self.parent.as_ref().map(|p| p.trace_id))
+            .finish()
+    }
+}
+
+fn core(tracer: &DistributedTracer) -> &TracerCore {
+    tracer.core()
+}
+
+/// How a traced function ended.
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::Verdict;
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
+/// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// Verdict::Err { exception_type: "E".into(), message: "boom".into() }.apply(&mut span);
+/// assert_eq!(span.status(), SpanStatus::Error);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Returned normally (not an `Err`): status `Ok`.
+    Ok,
+    /// Returned an `Err`: an `exception` event and status `Error` with the message.
+    Err {
+        /// `exception.type`.
+        exception_type: Cow<'static, str>,
+        /// `exception.message` and the status message.
+        message: String,
+    },
+}
+
+impl Verdict {
+    /// Records the verdict on `span`.
+    #[inline]
+    pub fn apply(self, span: &mut DetachedSpan<'_>) {
+        match self {
+            Verdict::Ok => span.set_status(SpanStatus::Ok, ""),
+            Verdict::Err {
+                exception_type,
+                message,
+            } => {
+                if span.is_recording() {
+                    span.record_exception_parts(exception_type, message.clone());
+                    span.set_status(SpanStatus::Error, message);
+                }
+            }
+        }
+    }
+}
+
+/// A verdict from a completion hook: `instrument`'s third argument.
+impl<T, V: FnOnce(&T) -> Verdict> OnReady<T> for V {
+    #[inline]
+    fn on_ready(self, output: &T, span: &mut DetachedSpan<'_>) {
+        self(output).apply(span);
+    }
+}
+
+/// Runs `future` in `span` and records `verdict(&output)` when it completes (the expansion of
+/// an `async fn`). A function rather than `Instrumented::with_hook`, so that the closure's
+/// argument type is known (the future's output) when the closure is type-checked.
+///
+/// ```
+/// use agentcore_telemetry::tracer::__private::{instrument, Verdict};
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
+/// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
+/// let fut = instrument(async { 1 }, span, |out: &i32| if *out > 0 { Verdict::Ok } else { Verdict::Ok });
+/// # drop(fut);
+/// ```
+#[inline]
+pub fn instrument<'t, F, V>(future: F, span: DetachedSpan<'t>, verdict: V) -> Instrumented<'t, F, V>
+where
+    F: Future,
+    V: FnOnce(&F::Output) -> Verdict,
+{
+    Instrumented::with_hook(future, span, verdict)
+}
+
+/// A function's return value, for the verdict lookup (see the module docs).
+#[derive(Debug)]
+pub struct Outcome<'a, T: ?Sized>(pub &'a T);
+
+/// `Err` of a `Result` whose error is `Display + Debug` (see the module docs).
+pub trait VerdictDisplayDebug {
+    /// The verdict.
+    fn __agentcore_verdict(&self) -> Verdict;
+}
+
+impl<T, E: fmt::Display + fmt::Debug> VerdictDisplayDebug for &&&&Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn __agentcore_verdict(&self) -> Verdict {
+        match self.0 {
+            Ok(_) => Verdict::Ok,
+            Err(e) => Verdict::Err {
+                exception_type: exception_type(e),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// `Err` of a `Result` whose error is `Display` only.
+pub trait VerdictDisplay {
+    /// The verdict.
+    fn __agentcore_verdict(&self) -> Verdict;
+}
+
+impl<T, E: fmt::Display> VerdictDisplay for &&&Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn __agentcore_verdict(&self) -> Verdict {
+        match self.0 {
+            Ok(_) => Verdict::Ok,
+            Err(e) => Verdict::Err {
+                exception_type: Cow::Borrowed(std::any::type_name::<E>()),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// `Err` of a `Result` whose error is `Debug` only.
+pub trait VerdictDebug {
+    /// The verdict.
+    fn __agentcore_verdict(&self) -> Verdict;
+}
+
+impl<T, E: fmt::Debug> VerdictDebug for &&Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn __agentcore_verdict(&self) -> Verdict {
+        match self.0 {
+            Ok(_) => Verdict::Ok,
+            Err(e) => Verdict::Err {
+                exception_type: Cow::Borrowed(std::any::type_name::<E>()),
+                message: format!("{e:?}"),
+            },
+        }
+    }
+}
+
+/// `Err` of any `Result`.
+pub trait VerdictAnyErr {
+    /// The verdict.
+    fn __agentcore_verdict(&self) -> Verdict;
+}
+
+impl<T, E> VerdictAnyErr for &Outcome<'_, Result<T, E>> {
+    #[inline]
+    fn __agentcore_verdict(&self) -> Verdict {
+        match self.0 {
+            Ok(_) => Verdict::Ok,
+            Err(_) => Verdict::Err {
+                exception_type: Cow::Borrowed(std::any::type_name::<E>()),
+                message: String::new(),
+            },
+        }
+    }
+}
+
+/// Anything but a `Result`.
+pub trait VerdictOk {
+    /// The verdict.
+    fn __agentcore_verdict(&self) -> Verdict;
+}
+
+impl<T: ?Sized> VerdictOk for Outcome<'_, T> {
+    #[inline]
+    fn __agentcore_verdict(&self) -> Verdict {
+        Verdict::Ok
+    }
+}

@@ -1,0 +1,205 @@
+//! The span-log queries of [`DistributedTracer`] (the specification's `get_trace_spans`,
+//! `get_span_by_id`, `get_trace_summary`, `get_metrics`) and their result types. Each reads
+//! the log slot by slot without stopping recorders, and returns owned copies.
+
+use super::distributed::DistributedTracer;
+use super::id::{SpanId, TraceId};
+use super::record::{SpanRecord, SpanStatus};
+use std::collections::{BTreeMap, HashSet};
+
+/// Summary of one trace in the span log ([`DistributedTracer::get_trace_summary`]).
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let root = tracer.start_span("root", SpanKind::Server, []);
+/// let trace_id = root.trace_id();
+/// tracer.start_span("child", SpanKind::Internal, []).end();
+/// root.end();
+/// let summary = tracer.get_trace_summary(trace_id).unwrap();
+/// assert_eq!(summary.span_count, 2);
+/// assert_eq!(summary.operations, ["root", "child"]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSummary {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Spans of the trace in the span log.
+    pub span_count: usize,
+    /// From the earliest start to the latest end, milliseconds.
+    pub total_duration_ms: f64,
+    /// Spans with `Error` status.
+    pub error_count: usize,
+    /// Earliest start, Unix seconds.
+    pub start_time: f64,
+    /// Latest end, Unix seconds.
+    pub end_time: f64,
+    /// Distinct operation names, in order of first start.
+    pub operations: Vec<String>,
+}
+
+/// Tracing metrics over the span log plus the counters ([`DistributedTracer::get_metrics`]).
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// tracer.start_span("a", SpanKind::Internal, []).finish(SpanStatus::Ok);
+/// tracer.start_span("b", SpanKind::Internal, []).finish(SpanStatus::Error);
+/// let m = tracer.get_metrics();
+/// assert_eq!((m.total_spans, m.error_spans, m.unique_traces), (2, 1, 2));
+/// assert_eq!(m.error_rate_percent, 50.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingMetrics {
+    /// Spans in the span log.
+    pub total_spans: usize,
+    /// Spans in the span log with `Error` status.
+    pub error_spans: usize,
+    /// `100 * error_spans / total_spans` (0 when empty).
+    pub error_rate_percent: f64,
+    /// Distinct trace ids in the span log.
+    pub unique_traces: usize,
+    /// The configuration's `export_enabled`.
+    pub export_enabled: bool,
+    /// Sampled spans started (counter).
+    pub spans_started: u64,
+    /// Sampled spans finished (counter).
+    pub spans_finished: u64,
+    /// Spans not sampled (counter).
+    pub spans_unsampled: u64,
+    /// Finished spans dropped on a busy slot (counter).
+    pub spans_dropped: u64,
+    /// Finished spans overwritten in the span log (counter).
+    pub spans_overwritten: u64,
+}
+
+impl DistributedTracer {
+    /// All spans of trace `trace_id` in the span log, sorted by start time. Reads the log
+    /// slot by slot without stopping recorders.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceId, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let _trace = tracer.start_trace(Some("trace-123"), [("k", "v")]);
+    /// tracer.start_span("a", SpanKind::Internal, []).end();
+    /// tracer.start_span("b", SpanKind::Internal, []).end();
+    /// let spans = tracer.get_trace_spans(TraceId::from_external("trace-123"));
+    /// assert_eq!(spans.iter().map(|s| &*s.name).collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn get_trace_spans(&self, trace_id: TraceId) -> Vec<SpanRecord> {
+        let mut spans = Vec::new();
+        self.core().for_each_record(|r| {
+            if r.trace_id == trace_id {
+                spans.push(r.clone());
+            }
+        });
+        spans.sort_by_key(|r| (r.start_time_unix_nano, r.end_time_unix_nano));
+        spans
+    }
+
+    /// The span `span_id` from the span log, if still there.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanId, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// assert!(tracer.get_span_by_id(SpanId::random()).is_none());
+    /// ```
+    pub fn get_span_by_id(&self, span_id: SpanId) -> Option<SpanRecord> {
+        let mut found = None;
+        self.core().for_each_record(|r| {
+            if found.is_none() && r.span_id == span_id {
+                found = Some(r.clone());
+            }
+        });
+        found
+    }
+
+    /// A summary of trace `trace_id`, or `None` if none of its spans is in the span log.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("op", SpanKind::Internal, []);
+    /// let trace_id = span.trace_id();
+    /// span.finish(SpanStatus::Error);
+    /// let s = tracer.get_trace_summary(trace_id).unwrap();
+    /// assert_eq!((s.span_count, s.error_count), (1, 1));
+    /// assert!(s.end_time >= s.start_time);
+    /// ```
+    pub fn get_trace_summary(&self, trace_id: TraceId) -> Option<TraceSummary> {
+        let spans = self.get_trace_spans(trace_id);
+        let start = spans.iter().map(|s| s.start_time_unix_nano).min()?;
+        let end = spans.iter().map(|s| s.end_time_unix_nano).max()?;
+        let mut operations: Vec<String> = Vec::new();
+        for s in &spans {
+            if !operations.iter().any(|o| *o == s.name) {
+                operations.push(s.name.to_string());
+            }
+        }
+        Some(TraceSummary {
+            trace_id,
+            span_count: spans.len(),
+            total_duration_ms: end.saturating_sub(start) as f64 / 1e6,
+            error_count: spans
+                .iter()
+                .filter(|s| s.status == SpanStatus::Error)
+                .count(),
+            start_time: start as f64 / 1e9,
+            end_time: end as f64 / 1e9,
+            operations,
+        })
+    }
+
+    /// Metrics over the span log plus the counters.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let m = DistributedTracer::new(TracerConfig { export_enabled: true, ..Default::default() }).get_metrics();
+    /// assert_eq!((m.total_spans, m.error_rate_percent, m.export_enabled), (0, 0.0, true));
+    /// ```
+    pub fn get_metrics(&self) -> TracingMetrics {
+        let (mut total, mut errors) = (0usize, 0usize);
+        let mut traces = HashSet::new();
+        self.core().for_each_record(|r| {
+            total += 1;
+            if r.status == SpanStatus::Error {
+                errors += 1;
+            }
+            traces.insert(r.trace_id);
+        });
+        let stats = self.stats();
+        TracingMetrics {
+            total_spans: total,
+            error_spans: errors,
+            error_rate_percent: if total == 0 {
+                0.0
+            } else {
+                errors as f64 * 100.0 / total as f64
+            },
+            unique_traces: traces.len(),
+            export_enabled: self.config().export_enabled,
+            spans_started: stats.spans_started,
+            spans_finished: stats.spans_finished,
+            spans_unsampled: stats.spans_unsampled,
+            spans_dropped: stats.spans_dropped,
+            spans_overwritten: stats.spans_overwritten,
+        }
+    }
+
+    /// Spans per operation name in the span log (a small helper for dashboards and tests).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// tracer.start_span("a", SpanKind::Internal, []).end();
+    /// tracer.start_span("a", SpanKind::Internal, []).end();
+    /// assert_eq!(tracer.operation_counts()["a"], 2);
+    /// ```
+    pub fn operation_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        self.core().for_each_record(|r| {
+            *counts.entry(r.name.to_string()).or_insert(0) += 1;
+        });
+        counts
+    }
+}

@@ -1,0 +1,284 @@
+//! The span data model: what a span records ([`SpanRecord`] with its [`Event`]s and
+//! [`Link`]s), its [`SpanKind`] and [`SpanStatus`], and how many items are stored inline.
+//!
+//! These are plain values, shaped after OTLP's `Span`: the span log stores one `SpanRecord`
+//! per finished span, queries return owned copies, and exporters read them field by field.
+
+use super::attribute::{KeyValue, Value};
+use super::id::{SpanId, TraceId};
+use smallvec::SmallVec;
+use std::borrow::Cow;
+
+/// Attributes a span stores inline, without allocating (more spill to the heap, up to
+/// [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes)).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_ATTRIBUTES, 4);
+/// ```
+pub const INLINE_ATTRIBUTES: usize = 4;
+/// Events a span stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENTS, 1);
+/// ```
+pub const INLINE_EVENTS: usize = 1;
+/// Attributes an event stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_EVENT_ATTRIBUTES, 2);
+/// ```
+pub const INLINE_EVENT_ATTRIBUTES: usize = 2;
+/// Links a span stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINKS, 1);
+/// ```
+pub const INLINE_LINKS: usize = 1;
+/// Attributes a link stores inline, without allocating.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::INLINE_LINK_ATTRIBUTES, 0);
+/// ```
+pub const INLINE_LINK_ATTRIBUTES: usize = 0;
+
+/// The role of a span in a trace (OTLP `SpanKind`).
+///
+/// ```
+/// use agentcore_telemetry::SpanKind;
+/// assert_eq!(SpanKind::default(), SpanKind::Internal);
+/// assert_eq!(SpanKind::Client.as_str(), "client");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    /// An internal operation.
+    #[default]
+    Internal,
+    /// The server side of a remote call.
+    Server,
+    /// The client side of a remote call.
+    Client,
+    /// The sender of a message.
+    Producer,
+    /// The receiver of a message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanKind;
+    /// assert_eq!(SpanKind::Producer.as_str(), "producer");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// The outcome of a span (OTLP status code). `Ok` is final; setting `Unset` is ignored.
+///
+/// ```
+/// use agentcore_telemetry::SpanStatus;
+/// assert_eq!(SpanStatus::default(), SpanStatus::Unset);
+/// assert_eq!(SpanStatus::Error.as_str(), "error");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SpanStatus {
+    /// Not determined (the default).
+    #[default]
+    Unset,
+    /// Completed successfully.
+    Ok,
+    /// Failed.
+    Error,
+}
+
+impl SpanStatus {
+    /// The lowercase name.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanStatus;
+    /// assert_eq!(SpanStatus::Ok.as_str(), "ok");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "unset",
+            SpanStatus::Ok => "ok",
+            SpanStatus::Error => "error",
+        }
+    }
+}
+
+/// A timestamped annotation on a span.
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let mut span = tracer.start_span("op", SpanKind::Internal, []);
+/// span.add_event("cache_miss", [KeyValue::new("key", "tool:calculator")]);
+/// let id = span.span_id();
+/// span.end();
+/// let event = &tracer.get_span_by_id(id).unwrap().events[0];
+/// assert_eq!(event.name, "cache_miss");
+/// assert!(event.time_unix_nano > 0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The event name.
+    pub name: Cow<'static, str>,
+    /// When it happened, Unix nanoseconds.
+    pub time_unix_nano: u64,
+    /// Its attributes.
+    pub attributes: SmallVec<[KeyValue; INLINE_EVENT_ATTRIBUTES]>,
+    /// Attributes dropped by [`SpanLimits::max_attributes_per_event`](super::SpanLimits::max_attributes_per_event).
+    pub dropped_attributes_count: u32,
+}
+
+/// A reference from a span to another span, possibly in another trace.
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanId, SpanKind, TraceId, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let mut span = tracer.start_span("op", SpanKind::Internal, []);
+/// let (t, s) = (TraceId::from_external("trace-999"), SpanId::random());
+/// span.add_link(t, s, [KeyValue::new("relationship", "caused_by")]);
+/// let id = span.span_id();
+/// span.end();
+/// assert_eq!(tracer.get_span_by_id(id).unwrap().links[0].trace_id, t);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The linked span's trace.
+    pub trace_id: TraceId,
+    /// The linked span.
+    pub span_id: SpanId,
+    /// The link's attributes.
+    pub attributes: SmallVec<[KeyValue; INLINE_LINK_ATTRIBUTES]>,
+    /// Attributes dropped by [`SpanLimits::max_attributes_per_link`](super::SpanLimits::max_attributes_per_link).
+    pub dropped_attributes_count: u32,
+}
+
+/// A finished span, as stored in the span log and returned by the queries (an owned copy).
+///
+/// ```
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// let span = tracer.start_span("create_agent", SpanKind::Internal, []);
+/// let id = span.span_id();
+/// tracer.finish_span(span, SpanStatus::Ok, None);
+/// let record = tracer.get_span_by_id(id).unwrap();
+/// assert_eq!(record.name, "create_agent");
+/// assert_eq!(record.status, SpanStatus::Ok);
+/// assert!(record.duration_ms() >= 0.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// This span.
+    pub span_id: SpanId,
+    /// The parent span, `None` for a root span.
+    pub parent_span_id: Option<SpanId>,
+    /// The operation name.
+    pub name: Cow<'static, str>,
+    /// The span kind.
+    pub kind: SpanKind,
+    /// The final status.
+    pub status: SpanStatus,
+    /// The status message (only kept for `Error`; empty otherwise).
+    pub status_message: Cow<'static, str>,
+    /// Start, Unix nanoseconds (monotonic clock, anchored to the wall clock once per tracer).
+    pub start_time_unix_nano: u64,
+    /// End, Unix nanoseconds.
+    pub end_time_unix_nano: u64,
+    /// Attributes (keys unique; setting a key again replaces its value).
+    pub attributes: SmallVec<[KeyValue; INLINE_ATTRIBUTES]>,
+    /// Events, in the order added.
+    pub events: SmallVec<[Event; INLINE_EVENTS]>,
+    /// Links, in the order added.
+    pub links: SmallVec<[Link; INLINE_LINKS]>,
+    /// Attributes dropped by [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes).
+    pub dropped_attributes_count: u32,
+    /// Events dropped by [`SpanLimits::max_events`](super::SpanLimits::max_events).
+    pub dropped_events_count: u32,
+    /// Links dropped by [`SpanLimits::max_links`](super::SpanLimits::max_links).
+    pub dropped_links_count: u32,
+}
+
+impl SpanRecord {
+    /// An empty record (the first one built in a span-log slot; later ones reuse it).
+    #[cold]
+    pub(crate) fn empty() -> Self {
+        SpanRecord {
+            trace_id: TraceId::from_external(""),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            name: Cow::Borrowed(""),
+            kind: SpanKind::Internal,
+            status: SpanStatus::Unset,
+            status_message: Cow::Borrowed(""),
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 0,
+            attributes: SmallVec::new(),
+            events: SmallVec::new(),
+            links: SmallVec::new(),
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+        }
+    }
+
+    /// The duration in milliseconds.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("sleep", SpanKind::Internal, []);
+    /// let id = span.span_id();
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// span.end();
+    /// assert!(tracer.get_span_by_id(id).unwrap().duration_ms() >= 1.5);
+    /// ```
+    pub fn duration_ms(&self) -> f64 {
+        self.duration_ns() as f64 / 1e6
+    }
+
+    /// The duration in nanoseconds.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("op", SpanKind::Internal, []);
+    /// let id = span.span_id();
+    /// span.end();
+    /// let r = tracer.get_span_by_id(id).unwrap();
+    /// assert_eq!(r.duration_ns(), r.end_time_unix_nano - r.start_time_unix_nano);
+    /// ```
+    pub fn duration_ns(&self) -> u64 {
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
+    }
+
+    /// The value of attribute `key`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TracerConfig, Value};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let span = tracer.start_span("op", SpanKind::Internal, [KeyValue::new("k", 1)]);
+    /// let id = span.span_id();
+    /// span.end();
+    /// assert_eq!(tracer.get_span_by_id(id).unwrap().attribute("k"), Some(&Value::I64(1)));
+    /// ```
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| &kv.value)
+    }
+}
