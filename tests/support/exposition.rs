@@ -319,3 +319,20 @@ pub fn value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option
         same.then_some(s.value)
     })
 }
+
+/// `text` without the crate's process-wide self-metrics (`agentcore_telemetry_*`).
+///
+/// Those describe the whole process (the slot arena, reclamation), so tests running beside each
+/// other in one binary move them between two scrapes; a test that compares two expositions of its
+/// own registry byte for byte compares the rest.
+pub fn without_process_wide(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| {
+            let name = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .unwrap_or(line);
+            !name.starts_with("agentcore_telemetry_")
+        })
+        .collect()
+}
