@@ -261,6 +261,7 @@ fn collector_registry() -> Registry {
     let c = MetricsCollector::new();
     support::agent::record_everything(&c);
     c.record_tool_execution(HOSTILE, 0.01, "failed", Some(HOSTILE));
+    c.get_registry().register_process_metrics().unwrap();
     c.get_registry().clone()
 }
 
@@ -283,7 +284,7 @@ fn the_python_parser_accepts_every_exposition_with_the_same_samples_as_0_0_4() {
                 .unwrap_or_else(|e| panic!("{what} {encoder:?}: the oracle refused: {e}\n{om}"));
             let from_om = oracle_samples(&families);
             let from_text = text_samples(&text);
-            // Self-metrics read live values (memory, eras) between the two scrapes: compare
+            // Self- and process metrics read live values between the two scrapes: compare
             // their identities only; every other sample by value too.
             let live =
                 |k: &(String, Vec<(String, String)>)| k.0.starts_with("agentcore_telemetry_");

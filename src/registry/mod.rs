@@ -10,6 +10,7 @@
 
 pub mod family;
 pub mod name;
+pub mod process;
 pub mod self_metrics;
 
 use std::any::Any;
