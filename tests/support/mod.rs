@@ -11,3 +11,4 @@ pub mod openmetrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod prometheus;
+pub mod pushgateway;
