@@ -201,7 +201,14 @@ fn execute_tool(
 
 /// One agent's whole life on an executor thread: a trace with nested spans, events, baggage and
 /// `#[trace_operation]` functions, and every kind of metric the collector records.
-fn run_agent(c: &MetricsCollector, worker: usize, n: u64, rng: &mut Rng, tally: &mut Tally) {
+/// Returns the agent's id; its per-agent series live on until the caller removes them.
+fn run_agent(
+    c: &MetricsCollector,
+    worker: usize,
+    n: u64,
+    rng: &mut Rng,
+    tally: &mut Tally,
+) -> String {
     let tracer = get_distributed_tracer();
     let started = Instant::now();
     let philosophy = AgentPhilosophy::ALL[(n % 4) as usize];
@@ -306,9 +313,14 @@ fn run_agent(c: &MetricsCollector, worker: usize, n: u64, rng: &mut Rng, tally: 
     }
     tally.ops += 2;
     drop(trace);
-    c.remove_agent(&agent_id); // per-agent series end with the agent
     tally.agent_done(philosophy, started.elapsed(), trace_id);
+    agent_id
 }
+
+/// How many finished agents per executor keep their per-agent series (`agent_id`-labelled
+/// `agentcore_react_iterations`, `..._cot_steps`, `..._agent_cpu_percent`, ...) before they are
+/// removed: long enough for a scrape to see recent agents, bounded so cardinality stays flat.
+const RECENT_AGENTS: usize = 8;
 
 #[trace_operation(name = "plan_step", kind = SpanKind::Internal)]
 async fn plan_step(step: u64) -> u64 {
@@ -407,6 +419,12 @@ fn main() {
     tracer
         .register_metrics(collector.get_registry())
         .expect("tracer metrics register once");
+    // The standard process_* metrics (CPU, memory, descriptors, threads, start time), read from
+    // /proc at each scrape; a collector that already registers them by default says so here.
+    match collector.get_registry().register_process_metrics() {
+        Ok(_) | Err(agentcore_telemetry::Error::DuplicateMetric { .. }) => {}
+        Err(e) => eprintln!("agent_runtime: no process metrics: {e}"),
+    }
     collector.set_runtime_info([
         ("version", env!("CARGO_PKG_VERSION")),
         ("environment", "simulation"),
@@ -452,9 +470,19 @@ fn main() {
                     Rng(0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) * 0x2545_f491_4f6c_dd1d));
                 let mut tally = Tally::default();
                 let mut n = 0;
+                let mut recent = std::collections::VecDeque::with_capacity(RECENT_AGENTS + 1);
                 while Instant::now() < deadline {
-                    run_agent(c, worker, n, &mut rng, &mut tally);
+                    recent.push_back(run_agent(c, worker, n, &mut rng, &mut tally));
+                    if recent.len() > RECENT_AGENTS {
+                        // Per-agent series end some agents after the agent.
+                        if let Some(old) = recent.pop_front() {
+                            c.remove_agent(&old);
+                        }
+                    }
                     n += 1;
+                }
+                for old in recent {
+                    c.remove_agent(&old);
                 }
                 tally
             })

@@ -80,6 +80,12 @@ pub enum Error {
     /// The per-thread slot arena has no room left for another series (see
     /// [`primitives::slots`](crate::sync::slots)); remove series or lower cardinality.
     SlotArenaExhausted,
+    /// The process metrics cannot be read here (`/proc/self` unreadable on Linux); see
+    /// [`Registry::register_process_metrics`](crate::Registry::register_process_metrics).
+    ProcessMetricsUnavailable {
+        /// What could not be read, and why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -122,6 +128,9 @@ impl fmt::Display for Error {
             }
             Error::SlotArenaExhausted => {
                 f.write_str("the per-thread slot arena is full: too many live series")
+            }
+            Error::ProcessMetricsUnavailable { reason } => {
+                write!(f, "process metrics unavailable: {reason}")
             }
         }
     }

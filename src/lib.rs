@@ -10,7 +10,8 @@
 //! * [`registry`]: label families, series maps, cardinality caps and the [`Registry`];
 //! * [`encoder`]: the hand-written Prometheus text encoder behind [`Registry::encode_text`];
 //! * `export` (feature `otlp`): span export by OTLP/HTTP, its batch span processor and the
-//!   `OTEL_*` configuration.
+//!   `OTEL_*` configuration;
+//! * `pushgateway` (feature `pushgateway`): pushing a registry to a Prometheus Pushgateway.
 //!
 //! ```
 //! use agentcore_telemetry::Registry;
@@ -39,6 +40,9 @@ pub mod export;
 pub mod exposition;
 pub mod primitives;
 pub mod propagation;
+#[cfg(feature = "pushgateway")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pushgateway")))]
+pub mod pushgateway;
 pub mod registry;
 #[cfg(feature = "http-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-server")))]
@@ -75,7 +79,8 @@ pub use tracer::{
     feature = "http-server",
     feature = "serde",
     feature = "system-monitor",
-    feature = "otlp"
+    feature = "otlp",
+    feature = "pushgateway"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -114,9 +114,59 @@ pub(crate) fn format_go_float(out: &mut String, v: f64) {
     }
 }
 
+/// Appends `v` in OpenMetrics 1.0's canonical form for `le` and `quantile` label values
+/// (section "Considerations: Canonical Numbers"): Go's `%g` rendering, "with a .0 appended in
+/// case there is no decimal point or exponent", and `+Inf` for positive infinity — `1.0`,
+/// `0.005`, `10.0`, `100000.0`, `1e+06`.
+pub(crate) fn format_openmetrics_canonical(out: &mut String, v: f64) {
+    let start = out.len();
+    format_go_float(out, v);
+    if v.is_finite() && !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_go_float;
+    use super::{format_go_float, format_openmetrics_canonical};
+
+    #[test]
+    fn openmetrics_canonical_numbers_match_the_specification_examples() {
+        // OpenMetrics 1.0, "Considerations: Canonical Numbers": the two example lists, then the
+        // histogram example's `le` values and the non-finite spellings.
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0.0"),
+            (0.001, "0.001"),
+            (0.002, "0.002"),
+            (0.01, "0.01"),
+            (0.1, "0.1"),
+            (0.9, "0.9"),
+            (0.95, "0.95"),
+            (0.99, "0.99"),
+            (0.999, "0.999"),
+            (1.0, "1.0"),
+            (1.7, "1.7"),
+            (10.0, "10.0"),
+            (1e-10, "1e-10"),
+            (1e-9, "1e-09"),
+            (1e-5, "1e-05"),
+            (1e-4, "0.0001"),
+            (1e5, "100000.0"),
+            (1e6, "1e+06"),
+            (1e10, "1e+10"),
+            (1e23, "1e+23"),
+            (1.1e23, "1.1e+23"),
+            (-1.0, "-1.0"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ];
+        for &(v, want) in cases {
+            let mut s = String::from("le=");
+            format_openmetrics_canonical(&mut s, v);
+            assert_eq!(s, format!("le={want}"), "{v:e}");
+        }
+    }
 
     fn fmt(v: f64) -> String {
         let mut s = String::new();

@@ -1,5 +1,8 @@
 //! Exposition formats: the hand-written Prometheus text format 0.0.4 encoder behind
-//! [`Registry::encode_text`](crate::Registry::encode_text).
+//! [`Registry::encode_text`](crate::Registry::encode_text), and the OpenMetrics 1.0 text encoder
+//! behind [`Registry::encode_openmetrics`](crate::Registry::encode_openmetrics) (module
+//! [`openmetrics`], which lists its rules). Both share the float formatting and the label
+//! values each series renders once.
 //!
 //! The rules it follows (and the bugs of other clients it avoids) are in the module docs of
 //! `prometheus_text` and `float` (crate-private): one contiguous group per family with `# HELP` then `# TYPE`, families
@@ -9,7 +12,10 @@
 //! no timestamps, and a final newline.
 
 pub(crate) mod float;
+pub mod openmetrics;
 pub(crate) mod prometheus_text;
+
+pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 
 /// The `Content-Type` of the text exposition format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

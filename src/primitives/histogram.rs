@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::exposition::float::format_go_float;
+use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
 use crate::sync::slots::{OwnedSlots, Words, MAX_RANGE_WORDS};
 use crate::Error;
 
@@ -36,6 +36,9 @@ struct BucketsInner {
     /// Each bound formatted as Prometheus' Go client writes it (`le="1"`, never `le="1.0"`),
     /// computed once so a scrape only copies bytes.
     labels: Box<[Box<str>]>,
+    /// Each bound in OpenMetrics' canonical form (Go's `%g` with `.0` appended when there is no
+    /// point or exponent: `le="1.0"`), for the OpenMetrics exposition.
+    openmetrics_labels: Box<[Box<str>]>,
 }
 
 impl Buckets {
@@ -67,18 +70,23 @@ impl Buckets {
                 reason: format!("bounds must be strictly increasing, {} then {}", w[0], w[1]),
             });
         }
-        let labels = bounds
-            .iter()
-            .map(|&b| {
-                let mut s = String::new();
-                format_go_float(&mut s, b);
-                s.into_boxed_str()
-            })
-            .collect();
+        let render = |format: fn(&mut String, f64)| {
+            bounds
+                .iter()
+                .map(|&b| {
+                    let mut s = String::new();
+                    format(&mut s, b);
+                    s.into_boxed_str()
+                })
+                .collect()
+        };
+        let labels = render(format_go_float);
+        let openmetrics_labels = render(format_openmetrics_canonical);
         Ok(Buckets {
             inner: Arc::new(BucketsInner {
                 bounds: bounds.into_boxed_slice(),
                 labels,
+                openmetrics_labels,
             }),
         })
     }
@@ -120,9 +128,24 @@ impl Buckets {
         &self.inner.bounds
     }
 
-    /// The `le` label value of each finite bound, formatted as the Go client does.
+    /// The `le` label value of each finite bound, formatted as the Go client does (text format
+    /// 0.0.4: `le="1"`).
     pub fn le_labels(&self) -> &[Box<str>] {
         &self.inner.labels
+    }
+
+    /// The `le` label value of each finite bound in OpenMetrics' canonical form (`le="1.0"`,
+    /// `le="0.005"`, `le="1e+06"`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// let b = Buckets::new(vec![0.005, 1.0, 10.0, 1e6]).unwrap();
+    /// assert_eq!(b.le_labels_openmetrics().iter().map(|s| &**s).collect::<Vec<_>>(), ["0.005", "1.0", "10.0", "1e+06"]);
+    /// assert_eq!(b.le_labels().iter().map(|s| &**s).collect::<Vec<_>>(), ["0.005", "1", "10", "1e+06"]);
+    /// ```
+    pub fn le_labels_openmetrics(&self) -> &[Box<str>] {
+        &self.inner.openmetrics_labels
     }
 
     /// The index of the bucket `v` falls in (`bounds().len()` for the `+Inf` bucket); `v` is not

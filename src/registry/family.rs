@@ -179,6 +179,9 @@ pub struct Series<M> {
     ends: Box<[u32]>,
     /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
     rendered: Box<str>,
+    /// When the series was created, in microseconds since the Unix epoch (OpenMetrics'
+    /// `_created` sample; read once, on the cold path that creates the series).
+    created_micros: u64,
     metric: M,
 }
 
@@ -208,6 +211,28 @@ impl<M> Series<M> {
     /// The metric.
     pub fn metric(&self) -> &M {
         &self.metric
+    }
+
+    /// When the series was created (the OpenMetrics `_created` time: a series removed and
+    /// created again starts over, as its value does).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    /// use std::time::SystemTime;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// let before = SystemTime::now();
+    /// calls.with_label_values(&["search"]).unwrap().inc();
+    /// calls.for_each_series(|series| assert!(series.created() >= before - std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn created(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.created_micros)
+    }
+
+    /// [`Series::created`] in microseconds since the Unix epoch.
+    pub(crate) fn created_micros(&self) -> u64 {
+        self.created_micros
     }
 
     /// Whether the stored values are `values` (the caller checked the count).
@@ -473,6 +498,13 @@ impl<M> Deref for SeriesRef<'_, M> {
         // as the family borrowed for `'a`.
         unsafe { &*self.metric }
     }
+}
+
+/// Now, in microseconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
@@ -867,6 +899,7 @@ impl<M: Metric> Family<M> {
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
             rendered: rendered.into_boxed_str(),
+            created_micros: unix_micros_now(),
             metric,
         }
     }

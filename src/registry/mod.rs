@@ -10,6 +10,7 @@
 
 pub mod family;
 pub mod name;
+pub mod process;
 pub mod self_metrics;
 
 use std::any::Any;
@@ -25,6 +26,7 @@ pub use family::{
 };
 
 use crate::exposition::float::format_go_float;
+use crate::exposition::openmetrics::{self, OpenMetricsEncoder, SeriesHead};
 use crate::exposition::prometheus_text::{escape_help, sample_start, value_f64, value_u64};
 use crate::primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
 use crate::Error;
@@ -67,14 +69,11 @@ fn claims(name: &str, kind: MetricKind) -> Vec<Claim> {
         .map(|suffix| Claim::TextSample(format!("{name}{suffix}")))
         .collect();
     let (family, samples): (&str, &[&str]) = match kind {
-        MetricKind::Counter => (
-            name.strip_suffix("_total").unwrap_or(name),
-            &["_total", "_created"],
-        ),
+        MetricKind::Counter => (openmetrics::family_name(kind, name), &["_total", "_created"]),
         MetricKind::Gauge => (name, &[""]),
         MetricKind::Histogram => (name, &["_bucket", "_count", "_sum", "_created"]),
         MetricKind::Summary => (name, &["", "_count", "_sum", "_created"]),
-        MetricKind::Info => (name.strip_suffix("_info").unwrap_or(name), &["_info"]),
+        MetricKind::Info => (openmetrics::family_name(kind, name), &["_info"]),
     };
     claims.push(Claim::OpenMetricsFamily(family.to_string()));
     claims.extend(
@@ -144,13 +143,25 @@ pub struct Descriptor {
 }
 
 mod sealed {
-    /// Writes one series' samples. Sealed: only this crate's metric types are families.
+    /// Writes one series' samples, in each exposition format. Sealed: only this crate's metric
+    /// types are families.
     pub trait EncodeSeries {
+        /// Text format 0.0.4: `name` is the registered name, `labels` the rendered label pairs.
         #[doc(hidden)]
         fn encode_series(
             &self,
             name: &str,
             labels: &str,
+            out: &mut String,
+            scratch: &mut super::Scratch,
+        );
+
+        /// OpenMetrics 1.0 text (`exposition::openmetrics`): `head` carries the OpenMetrics
+        /// family name, the rendered label pairs and the `_created` time when it is on.
+        #[doc(hidden)]
+        fn encode_series_openmetrics(
+            &self,
+            head: &crate::exposition::openmetrics::SeriesHead<'_>,
             out: &mut String,
             scratch: &mut super::Scratch,
         );
@@ -162,6 +173,8 @@ mod sealed {
 #[derive(Debug, Default)]
 pub struct Scratch {
     counts: Vec<u64>,
+    /// A `quantile` label value being formatted.
+    label: String,
     now: Option<Instant>,
 }
 
@@ -218,6 +231,11 @@ impl sealed::EncodeSeries for Counter {
             value_f64(out, int as f64 + frac);
         }
     }
+
+    fn encode_series_openmetrics(&self, head: &SeriesHead<'_>, out: &mut String, _: &mut Scratch) {
+        let (int, frac) = self.parts();
+        openmetrics::counter(out, head, int, frac);
+    }
 }
 
 impl Metric for Gauge {
@@ -233,6 +251,10 @@ impl sealed::EncodeSeries for Gauge {
         sample_start(out, name, "", labels, None);
         value_f64(out, self.get());
     }
+
+    fn encode_series_openmetrics(&self, head: &SeriesHead<'_>, out: &mut String, _: &mut Scratch) {
+        openmetrics::gauge(out, head, self.get());
+    }
 }
 
 impl Metric for Info {
@@ -247,6 +269,10 @@ impl sealed::EncodeSeries for Info {
     fn encode_series(&self, name: &str, labels: &str, out: &mut String, _: &mut Scratch) {
         sample_start(out, name, "", labels, None);
         value_u64(out, 1);
+    }
+
+    fn encode_series_openmetrics(&self, head: &SeriesHead<'_>, out: &mut String, _: &mut Scratch) {
+        openmetrics::info(out, head);
     }
 }
 
@@ -278,6 +304,25 @@ impl sealed::EncodeSeries for Histogram {
         sample_start(out, name, "_count", labels, None);
         value_u64(out, cumulative);
     }
+
+    fn encode_series_openmetrics(
+        &self,
+        head: &SeriesHead<'_>,
+        out: &mut String,
+        scratch: &mut Scratch,
+    ) {
+        let sum = self.read_into(&mut scratch.counts);
+        let buckets = self.buckets();
+        let negative_bounds = buckets.bounds().first().is_some_and(|&b| b < 0.0);
+        openmetrics::histogram(
+            out,
+            head,
+            buckets.le_labels_openmetrics(),
+            negative_bounds,
+            &scratch.counts,
+            sum,
+        );
+    }
 }
 
 impl Metric for Summary {
@@ -297,11 +342,11 @@ impl Metric for Summary {
 impl sealed::EncodeSeries for Summary {
     fn encode_series(&self, name: &str, labels: &str, out: &mut String, scratch: &mut Scratch) {
         let now = *scratch.now.get_or_insert_with(Instant::now);
-        let mut q_label = String::new();
+        let q_label = &mut scratch.label;
         let (count, sum) = self.read_with(now, |q, v| {
             q_label.clear();
-            format_go_float(&mut q_label, q);
-            sample_start(out, name, "", labels, Some(("quantile", &q_label)));
+            format_go_float(q_label, q);
+            sample_start(out, name, "", labels, Some(("quantile", q_label)));
             value_f64(out, v);
         });
         sample_start(out, name, "_sum", labels, None);
@@ -309,12 +354,34 @@ impl sealed::EncodeSeries for Summary {
         sample_start(out, name, "_count", labels, None);
         value_u64(out, count);
     }
+
+    fn encode_series_openmetrics(
+        &self,
+        head: &SeriesHead<'_>,
+        out: &mut String,
+        scratch: &mut Scratch,
+    ) {
+        let now = *scratch.now.get_or_insert_with(Instant::now);
+        let label = &mut scratch.label;
+        let (count, sum) = self.read_with(now, |q, v| {
+            openmetrics::summary_quantile(out, head, label, q, v);
+        });
+        openmetrics::summary_end(out, head, count, sum);
+    }
 }
 
 /// Type-erased family, as the registry stores it.
 trait RegisteredFamily: Send + Sync {
     fn desc(&self) -> &Descriptor;
+    /// Text format 0.0.4: header and every series.
     fn encode(&self, out: &mut String, scratch: &mut Scratch);
+    /// OpenMetrics 1.0 text: header and every series (no `# EOF`: the registry ends the set).
+    fn encode_openmetrics(
+        &self,
+        out: &mut String,
+        scratch: &mut Scratch,
+        options: &OpenMetricsEncoder,
+    );
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -336,6 +403,8 @@ fn write_header(out: &mut String, desc: &Descriptor) {
 struct FnFamily {
     desc: Descriptor,
     read: Box<dyn Fn() -> f64 + Send + Sync>,
+    /// When it was registered (its OpenMetrics `_created` time), microseconds since the epoch.
+    created_micros: u64,
 }
 
 impl RegisteredFamily for FnFamily {
@@ -347,6 +416,20 @@ impl RegisteredFamily for FnFamily {
         write_header(out, &self.desc);
         sample_start(out, &self.desc.name, "", "", None);
         value_f64(out, (self.read)());
+    }
+
+    fn encode_openmetrics(&self, out: &mut String, _: &mut Scratch, options: &OpenMetricsEncoder) {
+        let family = openmetrics::write_header(out, &self.desc);
+        let head = SeriesHead {
+            family,
+            labels: "",
+            created_micros: options.created().then_some(self.created_micros),
+        };
+        let value = (self.read)();
+        match self.desc.kind {
+            MetricKind::Counter => openmetrics::counter_value(out, &head, value),
+            _ => openmetrics::gauge(out, &head, value),
+        }
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -369,6 +452,29 @@ impl<M: Metric> RegisteredFamily for Family<M> {
             series
                 .metric()
                 .encode_series(&desc.name, series.rendered_labels(), out, scratch)
+        });
+    }
+
+    fn encode_openmetrics(
+        &self,
+        out: &mut String,
+        scratch: &mut Scratch,
+        options: &OpenMetricsEncoder,
+    ) {
+        if self.is_empty() {
+            return;
+        }
+        let family = openmetrics::write_header(out, self.descriptor());
+        let created = options.created();
+        self.for_each_series(|series| {
+            let head = SeriesHead {
+                family,
+                labels: series.rendered_labels(),
+                created_micros: created.then(|| series.created_micros()),
+            };
+            series
+                .metric()
+                .encode_series_openmetrics(&head, out, scratch)
         });
     }
 
@@ -579,7 +685,11 @@ impl Registry {
         let desc = Self::descriptor::<M>(name, help, &[])?;
         self.insert_family(name, M::KIND, || {
             (
-                Arc::new(FnFamily { desc, read }) as Arc<dyn RegisteredFamily>,
+                Arc::new(FnFamily {
+                    desc,
+                    read,
+                    created_micros: family::unix_micros_now(),
+                }) as Arc<dyn RegisteredFamily>,
                 (),
             )
         })
@@ -680,7 +790,6 @@ impl Registry {
         })
     }
 
-    /// The first sample name the new family would share with a registered one.
     /// The first name the new family would share with a registered one, in either format it can
     /// be exposed in (see [`claims`]).
     fn clash(
@@ -798,13 +907,69 @@ impl Registry {
     /// family to `out`. With a reused buffer a steady-state scrape allocates O(1) (nothing per
     /// series). Families without series are skipped.
     pub fn encode_text_into(&self, out: &mut String) {
+        self.scrape(|family, scratch| family.encode(out, scratch));
+    }
+
+    /// Appends the OpenMetrics 1.0 text exposition
+    /// ([`OPENMETRICS_CONTENT_TYPE`](crate::exposition::OPENMETRICS_CONTENT_TYPE)) of every
+    /// family to `out`, ending with `# EOF`, without `_created` samples (see
+    /// [`OpenMetricsEncoder`] for them and for the rules it follows). The same families and
+    /// series as [`Registry::encode_text_into`], allocation-free per series with a reused buffer.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let latency = registry
+    ///     .histogram_family("request_seconds", "Latency.", &["endpoint"], Buckets::new(vec![0.1, 1.0]).unwrap())
+    ///     .unwrap();
+    /// latency.with_label_values(&["/api"]).unwrap().observe(0.25);
+    /// registry.counter("requests_total", "Requests.").unwrap().inc();
+    /// let expected = [
+    ///     "# TYPE request_seconds histogram",
+    ///     "# UNIT request_seconds seconds",
+    ///     "# HELP request_seconds Latency.",
+    ///     r#"request_seconds_bucket{endpoint="/api",le="0.1"} 0"#,
+    ///     r#"request_seconds_bucket{endpoint="/api",le="1.0"} 1"#,
+    ///     r#"request_seconds_bucket{endpoint="/api",le="+Inf"} 1"#,
+    ///     r#"request_seconds_count{endpoint="/api"} 1"#,
+    ///     r#"request_seconds_sum{endpoint="/api"} 0.25"#,
+    ///     "# TYPE requests counter",
+    ///     "# HELP requests Requests.",
+    ///     "requests_total 1",
+    ///     "# EOF",
+    /// ];
+    /// let mut out = String::new();
+    /// registry.encode_openmetrics_into(&mut out);
+    /// assert_eq!(out, expected.join("\n") + "\n");
+    /// ```
+    pub fn encode_openmetrics_into(&self, out: &mut String) {
+        self.encode_openmetrics_with(&OpenMetricsEncoder::new(), out);
+    }
+
+    /// The OpenMetrics 1.0 text exposition as a new `String` (pre-sized from the previous
+    /// scrape); see [`Registry::encode_openmetrics_into`].
+    pub fn encode_openmetrics(&self) -> String {
+        let mut out = String::with_capacity(self.inner.last_size.load(Relaxed) + 1024);
+        self.encode_openmetrics_into(&mut out);
+        self.inner.last_size.store(out.len(), Relaxed);
+        out
+    }
+
+    pub(crate) fn encode_openmetrics_with(&self, options: &OpenMetricsEncoder, out: &mut String) {
+        self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, options));
+        openmetrics::write_eof(out);
+    }
+
+    /// Runs `encode` on every family, in name order, with the scrape's scratch buffers.
+    fn scrape(&self, mut encode: impl FnMut(&dyn RegisteredFamily, &mut Scratch)) {
         let families = self.inner.families.load();
         // Scrape-only lock: serialises concurrent scrapes' use of the scratch buffers; no
         // recorder or registration ever takes it.
         let mut scratch = self.inner.scratch.lock().unwrap_or_else(|e| e.into_inner());
         scratch.now = None;
         for family in families.iter() {
-            family.encode(out, &mut scratch);
+            encode(&**family, &mut scratch);
         }
         drop(scratch);
         // Series and tables retired since the last scrape are freed now rather than when the

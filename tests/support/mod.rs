@@ -8,6 +8,8 @@ pub mod agent;
 pub mod alloc;
 pub mod exposition;
 pub mod mem;
+pub mod openmetrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod prometheus;
+pub mod pushgateway;

@@ -164,6 +164,7 @@ impl Default for Scrape {
 pub struct PrometheusServer {
     child: Child,
     addr: SocketAddr,
+    job: String,
     log_path: PathBuf,
     agent: ureq::Agent,
     // Dropped after the child is killed (field order does not matter: Drop kills first).
@@ -178,12 +179,31 @@ impl PrometheusServer {
     /// Starts `prometheus` scraping `http://{target}/metrics` every second and waits (up to
     /// 30 s) until it reports ready.
     pub fn start(target: SocketAddr) -> Result<PrometheusServer, String> {
-        Self::start_with(target, Scrape::default())
+        Self::launch(target, Scrape::default(), JOB, &[])
     }
 
     /// Starts `prometheus` scraping `http://{target}/metrics` as `scrape` says and waits (up to
     /// 30 s) until it reports ready.
     pub fn start_with(target: SocketAddr, scrape: Scrape) -> Result<PrometheusServer, String> {
+        Self::launch(target, scrape, JOB, &[])
+    }
+
+    /// Like [`start`](Self::start), with the scrape job named `job` and the given rule files
+    /// loaded (evaluated every second).
+    pub fn start_with_rules(
+        target: SocketAddr,
+        job: &str,
+        rule_files: &[PathBuf],
+    ) -> Result<PrometheusServer, String> {
+        Self::launch(target, Scrape::default(), job, rule_files)
+    }
+
+    fn launch(
+        target: SocketAddr,
+        scrape: Scrape,
+        job: &str,
+        rule_files: &[PathBuf],
+    ) -> Result<PrometheusServer, String> {
         let dir = tempfile::Builder::new()
             .prefix("agentcore-prometheus-")
             .tempdir()
@@ -191,14 +211,20 @@ impl PrometheusServer {
         let config_path = dir.path().join("prometheus.yml");
         let data_path = dir.path().join("data");
         let log_path = dir.path().join("prometheus.log");
-        let config = format!(
+        let mut config = format!(
             "global:\n  scrape_interval: {interval}ms\n  scrape_timeout: {timeout}ms\n  \
              evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: {JOB}\n    metrics_path: /metrics\n    scheme: http\n    \
+             scrape_configs:\n  - job_name: {job}\n    metrics_path: /metrics\n    scheme: http\n    \
              static_configs:\n      - targets: ['{target}']\n",
             interval = scrape.interval.as_millis(),
             timeout = scrape.timeout.as_millis(),
         );
+        if !rule_files.is_empty() {
+            config.push_str("rule_files:\n");
+            for f in rule_files {
+                config.push_str(&format!("  - '{}'\n", f.display()));
+            }
+        }
         std::fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
@@ -219,6 +245,7 @@ impl PrometheusServer {
         let mut server = PrometheusServer {
             child,
             addr,
+            job: job.to_string(),
             log_path,
             agent,
             dir,
@@ -287,6 +314,12 @@ impl PrometheusServer {
         Ok(body["data"].clone())
     }
 
+    /// The loaded rule groups, as `/api/v1/rules` reports them (`groups[].rules[]` with `name`,
+    /// `type` ("recording" or "alerting"), `health`, `lastError`).
+    pub fn rules(&self) -> Result<Value, String> {
+        self.api("/api/v1/rules", &[])
+    }
+
     /// The scrape target's health now, if Prometheus lists it yet.
     pub fn target_health(&self) -> Result<Option<TargetHealth>, String> {
         let data = self.api("/api/v1/targets", &[("state", "active")])?;
@@ -296,7 +329,7 @@ impl PrometheusServer {
             .unwrap_or_default();
         Ok(targets
             .iter()
-            .find(|t| t["labels"]["job"] == JOB)
+            .find(|t| t["labels"]["job"] == self.job.as_str())
             .map(|t| TargetHealth {
                 health: t["health"].as_str().unwrap_or("").to_string(),
                 last_error: t["lastError"].as_str().unwrap_or("").to_string(),
@@ -366,7 +399,7 @@ impl PrometheusServer {
     /// The series of the job now in the head, without Prometheus' synthetic `up` and
     /// `scrape_*` series.
     pub fn series_for_job(&self) -> Result<Vec<BTreeMap<String, String>>, String> {
-        let all = self.query(&format!("{{job=\"{JOB}\"}}"))?;
+        let all = self.query(&format!("{{job=\"{}\"}}", self.job))?;
         Ok(all
             .into_iter()
             .map(|(labels, _)| labels)

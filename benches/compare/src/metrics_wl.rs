@@ -33,6 +33,9 @@ pub const FLOOR_LS: &str = "floor: load+store";
 /// The control arm of the two-thread workload: agentcore with a counter per thread.
 pub const OURS_SEPARATE: &str = "agentcore, a counter per thread";
 pub const FLOOR_FA: &str = "floor: fetch_add";
+/// The `encode` workload's second arm of ours: the same registry in OpenMetrics 1.0 text, the
+/// format prometheus-client writes.
+pub const OURS_OPENMETRICS: &str = "agentcore, OpenMetrics";
 
 /// Prometheus' default buckets (the same 11 bounds in every library).
 pub const DEFAULT_BUCKETS: [f64; 11] = [
@@ -673,13 +676,16 @@ pub fn encode() -> Workload {
     }
     drop(handle.render()); // drain the buffered histogram samples once, in setup
 
+    let om_reg = reg.clone();
     let mut obuf = String::new();
+    let mut ombuf = String::new();
     let mut tbuf: Vec<u8> = Vec::new();
     let mut pbuf = String::new();
     let mut mbuf: Vec<u8> = Vec::new();
     // Sanity: every library exposes every series (counted by sample lines).
     {
         reg.encode_text_into(&mut obuf);
+        reg.encode_openmetrics_into(&mut ombuf);
         let mfs = treg.gather();
         prometheus::TextEncoder::new()
             .encode(&mfs, &mut tbuf)
@@ -690,6 +696,7 @@ pub fn encode() -> Workload {
         let samples = |s: &str| s.lines().filter(|l| !l.starts_with('#')).count();
         for (lib, s) in [
             (OURS, obuf.as_str()),
+            (OURS_OPENMETRICS, ombuf.as_str()),
             (TIKV, std::str::from_utf8(&tbuf).unwrap()),
             (PCLIENT, pbuf.as_str()),
             (METRICS, std::str::from_utf8(&mbuf).unwrap()),
@@ -715,6 +722,15 @@ pub fn encode() -> Workload {
                 }
                 None
             }),
+            Arm::new(OURS_OPENMETRICS, move |n| {
+                for _ in 0..n {
+                    ombuf.clear();
+                    black_box(&om_reg).encode_openmetrics_into(&mut ombuf);
+                    black_box(ombuf.len());
+                }
+                None
+            })
+            .note("agentcore, OpenMetrics: `encode_openmetrics_into` (OpenMetrics 1.0 text, `# EOF`) of the same registry into a reused String"),
             Arm::new(TIKV, move |n| {
                 let enc = prometheus::TextEncoder::new();
                 for _ in 0..n {

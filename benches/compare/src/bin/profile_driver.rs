@@ -11,6 +11,11 @@
 //! `labeled_inc`, `histogram_observe`, `span_basic` (start + 2 attributes + event + finish),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
 //! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
+//! `scrape_text` / `scrape_openmetrics` (one full scrape of the comparison's 11,000-series
+//! registry, 0.0.4 or OpenMetrics, into a warm reused buffer; they build that registry first, so
+//! take the difference of two runs with different `N` rather than subtracting `none`),
+//! `scrape_pclient_openmetrics` (the same registry built with prometheus-client 0.25 and
+//! scraped by its OpenMetrics text encoder into a reused String, for the comparison),
 //! `none` (set-up only, the baseline to subtract).
 
 use std::hint::black_box;
@@ -23,6 +28,91 @@ fn floor_load_store(w: &AtomicU64, n: u64) {
     for _ in 0..n {
         let a = black_box(w);
         a.store(a.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+/// `n` scrapes of the `encode` workload's registry: 10,000 counters and 1,000 histograms with
+/// the default buckets, one `agent_id` label, every series non-zero.
+#[inline(never)]
+fn scrape(openmetrics: bool, n: u64) {
+    let registry = Registry::new();
+    let counters = registry
+        .counter_family("agent_tool_calls_total", "Tool calls.", &["agent_id"])
+        .unwrap();
+    let histograms = registry
+        .histogram_family(
+            "agent_step_seconds",
+            "Step latency.",
+            &["agent_id"],
+            Buckets::default(),
+        )
+        .unwrap();
+    for i in 0..10_000usize {
+        let id = format!("agent-{i:05}");
+        counters
+            .with_label_values(&[&id])
+            .unwrap()
+            .inc_by((i % 97 + 1) as u64);
+        if i < 1_000 {
+            let h = histograms.with_label_values(&[&id]).unwrap();
+            for k in 0..20 {
+                h.observe(10f64.powf(-3.0 + (k as f64) / 5.0));
+            }
+        }
+    }
+    let mut buf = String::new();
+    let encode = |buf: &mut String| {
+        buf.clear();
+        if openmetrics {
+            black_box(&registry).encode_openmetrics_into(buf);
+        } else {
+            black_box(&registry).encode_text_into(buf);
+        }
+        black_box(buf.len());
+    };
+    encode(&mut buf);
+    for _ in 0..n {
+        encode(&mut buf);
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct AgentLabels {
+    agent_id: String,
+}
+
+/// `n` scrapes of the same registry in prometheus-client (the `encode` workload's set-up).
+#[inline(never)]
+fn scrape_pclient(n: u64) {
+    use prometheus_client::metrics::{counter::Counter, family::Family, histogram::Histogram};
+    let mut registry = prometheus_client::registry::Registry::default();
+    let counters = Family::<AgentLabels, Counter>::default();
+    let histograms = Family::<AgentLabels, Histogram>::new_with_constructor(
+        (|| Histogram::new(Buckets::DEFAULT_BOUNDS)) as fn() -> Histogram,
+    );
+    registry.register("agent_tool_calls", "Tool calls.", counters.clone());
+    registry.register("agent_step_seconds", "Step latency.", histograms.clone());
+    for i in 0..10_000usize {
+        let key = AgentLabels {
+            agent_id: format!("agent-{i:05}"),
+        };
+        counters.get_or_create(&key).inc_by((i % 97 + 1) as u64);
+        if i < 1_000 {
+            let h = histograms.get_or_create(&key);
+            for k in 0..20 {
+                h.observe(10f64.powf(-3.0 + (k as f64) / 5.0));
+            }
+        }
+    }
+    let mut buf = String::new();
+    let encode = |buf: &mut String| {
+        buf.clear();
+        prometheus_client::encoding::text::encode(buf, black_box(&registry)).unwrap();
+        black_box(buf.len());
+    };
+    encode(&mut buf);
+    for _ in 0..n {
+        encode(&mut buf);
     }
 }
 
@@ -142,6 +232,8 @@ fn main() {
     }
     let [proto, json] = &mut encoders;
     match what.as_str() {
+        "scrape_text" | "scrape_openmetrics" => scrape(what == "scrape_openmetrics", n),
+        "scrape_pclient_openmetrics" => scrape_pclient(n),
         "encode_span_proto" => encode_span(proto, &view, n),
         "encode_span_json" => encode_span(json, &view, n),
         "floor_load_store" => floor_load_store(&AtomicU64::new(0), n),

@@ -1,0 +1,429 @@
+//! The OpenMetrics 1.0 text exposition: [`OpenMetricsEncoder`], behind
+//! [`Registry::encode_openmetrics_into`](crate::Registry::encode_openmetrics_into).
+//!
+//! It writes the same families, series and values as the text format 0.0.4 encoder
+//! (`prometheus_text`), in OpenMetrics' syntax (OpenMetrics 1.0, "Text format"):
+//!
+//! * **Family names.** A counter family registered as `x_total` is the OpenMetrics family `x`
+//!   (`# TYPE x counter`) whose sample is `x_total`; a counter registered without the suffix
+//!   (`x`) is the family `x` and still exposes `x_total`. An info family registered as
+//!   `x_info` is the family `x` with samples `x_info{...} 1`; one registered as `x` exposes
+//!   `x_info` too. Every other type keeps its registered name. The registry refuses a name whose
+//!   samples in either format could clash with another family's ("Suffixes": a gauge
+//!   `foo_created` and a counter `foo` clash), so both expositions are always valid.
+//! * **Metadata**, in the recommended order `# TYPE`, `# UNIT`, `# HELP`. Types: `counter`,
+//!   `gauge`, `histogram`, `summary`, `info`. (No type of ours is untyped, so `unknown` never
+//!   appears, and none is a set of booleans, so neither does `stateset`.) HELP escapes `\`,
+//!   `"` and line feed (0.0.4 must not escape `"`); an empty HELP is left out, which the
+//!   specification says means the same ("MUST be treated as if no metadata line ... existed").
+//! * **`# UNIT`** is written when the family name's last `_`-separated word is one of the base
+//!   units the specification names ("Units and Base Units": seconds, bytes, joules, grams,
+//!   meters, ratios — spelled `ratio` in names, per Prometheus' naming guide —, volts, amperes
+//!   and celsius; plus kelvin, which it allows). The unit is then a suffix of the family name,
+//!   as "Unit" requires; info families never have one ("MUST have an empty Unit string"). So
+//!   `agentcore_tool_execution_seconds` gets `# UNIT ... seconds`,
+//!   `process_cpu_seconds_total` (family `process_cpu_seconds`) too, and
+//!   `agentcore_agent_memory_mb` (not a base unit) none.
+//! * **Samples.** Label values escape as in 0.0.4 (`\\`, `\"`, `\n`; rendered once per series
+//!   and shared by both encoders). `le` and `quantile` are canonical numbers (`1.0`, `0.005`,
+//!   `+Inf`; see `float`), precomputed per bucket layout. Histogram bucket and count values are
+//!   integers. Counter totals, histogram and summary sums and counts are never NaN or negative:
+//!   a histogram with a negative bucket bound, or whose sum reads negative, has no `_sum` and
+//!   therefore no `_count` ("If and only if a Sum Value is present ... `_count`"); a summary
+//!   whose sum reads negative has no `_sum`; a scrape-time counter whose function returns NaN or
+//!   a negative number has no sample in that scrape.
+//! * **`_created`** (the series' creation time, in seconds with microseconds) follows the
+//!   counter total, the histogram `_count` and the summary `_count` when
+//!   [`OpenMetricsEncoder::with_created`] turns it on. It is off by default, as in client_golang
+//!   (each one is an extra series in Prometheus 2.x).
+//! * **No timestamps**, no blank lines, no other comments, and the exposition ends `# EOF\n`.
+//!
+//! # Exemplars
+//! Exactly two kinds of sample may carry an exemplar: a counter's `_total` and a histogram's
+//! `_bucket`. Both end through [`end_exemplar_sample`]: that is the one place an exemplar
+//! (` # {trace_id="…",span_id="…"} value timestamp`) will be appended, once the recording core
+//! keeps them. Every other sample ends through `end_line`, where an exemplar is invalid.
+
+use super::float::{format_go_float, format_openmetrics_canonical};
+use super::prometheus_text::escape_label_value;
+use crate::registry::{Descriptor, MetricKind};
+use crate::Registry;
+
+/// The `Content-Type` of the OpenMetrics 1.0 text exposition.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The base units for which a family gets a `# UNIT` line (see the module docs).
+const BASE_UNITS: &[&str] = &[
+    "seconds", "bytes", "joules", "grams", "meters", "ratio", "volts", "amperes", "celsius",
+    "kelvin",
+];
+
+/// The OpenMetrics 1.0 text encoder of a [`Registry`], with its options.
+///
+/// [`Registry::encode_openmetrics_into`] uses the defaults; build one of these to change them.
+///
+/// ```
+/// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// registry.counter("jobs_total", "Jobs done.").unwrap().inc();
+///
+/// let mut out = String::new();
+/// OpenMetricsEncoder::new().encode_into(&registry, &mut out);
+/// assert_eq!(out, "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 1\n# EOF\n");
+///
+/// out.clear();
+/// OpenMetricsEncoder::new().with_created(true).encode_into(&registry, &mut out);
+/// assert!(out.contains("\njobs_created 1")); // seconds since the epoch, e.g. 1764489812.123456
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenMetricsEncoder {
+    created: bool,
+}
+
+impl OpenMetricsEncoder {
+    /// The defaults: no `_created` samples.
+    pub const fn new() -> OpenMetricsEncoder {
+        OpenMetricsEncoder { created: false }
+    }
+
+    /// Whether counters, histograms and summaries expose `_created` (the series' creation time).
+    /// Off by default: Prometheus 2.x stores each one as an extra series.
+    pub const fn with_created(mut self, created: bool) -> OpenMetricsEncoder {
+        self.created = created;
+        self
+    }
+
+    /// Whether `_created` samples are written.
+    pub const fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Appends the OpenMetrics exposition of every family of `registry` to `out`, ending with
+    /// `# EOF\n`. With a reused buffer, a steady-state scrape allocates nothing per series.
+    pub fn encode_into(&self, registry: &Registry, out: &mut String) {
+        registry.encode_openmetrics_with(self, out);
+    }
+
+    /// The exposition as a new `String`.
+    pub fn encode(&self, registry: &Registry) -> String {
+        let mut out = String::new();
+        self.encode_into(registry, &mut out);
+        out
+    }
+}
+
+/// The OpenMetrics family name of a family registered as `name` (see the module docs).
+pub(crate) fn family_name(kind: MetricKind, name: &str) -> &str {
+    let suffix = match kind {
+        MetricKind::Counter => "_total",
+        MetricKind::Info => "_info",
+        _ => return name,
+    };
+    match name.strip_suffix(suffix) {
+        Some(base) if !base.is_empty() => base,
+        _ => name,
+    }
+}
+
+/// The unit of an OpenMetrics family, if its name ends in one (see the module docs).
+pub(crate) fn unit(kind: MetricKind, family: &str) -> Option<&'static str> {
+    if kind == MetricKind::Info {
+        return None;
+    }
+    let (head, last) = family.rsplit_once('_')?;
+    if head.is_empty() {
+        return None;
+    }
+    BASE_UNITS.iter().copied().find(|u| *u == last)
+}
+
+/// The `# TYPE` keyword of a kind.
+fn type_keyword(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Histogram => "histogram",
+        MetricKind::Summary => "summary",
+        MetricKind::Info => "info",
+    }
+}
+
+/// Writes `# TYPE`, `# UNIT` (when the name ends in a unit) and `# HELP` (when there is help)
+/// of a family; returns the OpenMetrics family name.
+pub(crate) fn write_header<'d>(out: &mut String, desc: &'d Descriptor) -> &'d str {
+    let family = family_name(desc.kind, &desc.name);
+    out.push_str("# TYPE ");
+    out.push_str(family);
+    out.push(' ');
+    out.push_str(type_keyword(desc.kind));
+    out.push('\n');
+    if let Some(unit) = unit(desc.kind, family) {
+        out.push_str("# UNIT ");
+        out.push_str(family);
+        out.push(' ');
+        out.push_str(unit);
+        out.push('\n');
+    }
+    if !desc.help.is_empty() {
+        out.push_str("# HELP ");
+        out.push_str(family);
+        out.push(' ');
+        // OpenMetrics escapes `\`, `"` and line feed in HELP: exactly the label-value escaping.
+        escape_label_value(out, &desc.help);
+        out.push('\n');
+    }
+    family
+}
+
+/// What every sample of one series shares: the OpenMetrics family name, the rendered labels
+/// (`a="x",b="y"`, no braces) and, when `_created` samples are on, the creation time.
+/// Only this crate builds one (it appears in the sealed series-encoding trait).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesHead<'a> {
+    pub(crate) family: &'a str,
+    pub(crate) labels: &'a str,
+    /// Microseconds since the Unix epoch; `None` when `_created` is off.
+    pub(crate) created_micros: Option<u64>,
+}
+
+impl SeriesHead<'_> {
+    /// Appends `family+suffix{labels,extra="v"} ` (braces omitted when there are no labels).
+    #[inline]
+    fn start(&self, out: &mut String, suffix: &str, extra: Option<(&str, &str)>) {
+        out.push_str(self.family);
+        out.push_str(suffix);
+        if !self.labels.is_empty() || extra.is_some() {
+            out.push('{');
+            out.push_str(self.labels);
+            if let Some((k, v)) = extra {
+                if !self.labels.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push_str("=\"");
+                out.push_str(v);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+    }
+
+    /// The `_created` sample, when on.
+    #[inline]
+    fn created(&self, out: &mut String) {
+        if let Some(micros) = self.created_micros {
+            self.start(out, "_created", None);
+            out.push_str(itoa::Buffer::new().format(micros / 1_000_000));
+            out.push('.');
+            let frac = micros % 1_000_000;
+            // Six digits, zero-padded: `.000042`.
+            let mut digits = [b'0'; 6];
+            let mut f = frac;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (f % 10) as u8;
+                f /= 10;
+            }
+            for &d in &digits {
+                out.push(d as char);
+            }
+            end_line(out);
+        }
+    }
+}
+
+/// Ends a sample that may carry an exemplar: a counter's `_total` or a histogram's `_bucket`.
+///
+/// **The exemplar hook.** When the recording core keeps exemplars, this is where one is
+/// appended, before the line feed: ` # {trace_id="…",span_id="…"} <value> <timestamp>`
+/// (OpenMetrics 1.0, "Exemplars": label names and values at most 128 code points together, the
+/// value inside the bucket, the timestamp in seconds). No other sample may carry one.
+#[inline]
+pub(crate) fn end_exemplar_sample(out: &mut String) {
+    out.push('\n');
+}
+
+/// Ends a sample that must not carry an exemplar.
+#[inline]
+fn end_line(out: &mut String) {
+    out.push('\n');
+}
+
+/// A float value (never a label): Go's shortest round-trip rendering, `+Inf`/`-Inf`/`NaN`.
+#[inline]
+fn value_f64(out: &mut String, v: f64) {
+    format_go_float(out, v);
+}
+
+/// An integer value.
+#[inline]
+fn value_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// A counter series: `family_total`, exact when it only saw whole increments, then `_created`.
+#[inline]
+pub(crate) fn counter(out: &mut String, head: &SeriesHead<'_>, int: u64, frac: f64) {
+    head.start(out, "_total", None);
+    if frac == 0.0 {
+        value_u64(out, int);
+    } else {
+        value_f64(out, int as f64 + frac);
+    }
+    end_exemplar_sample(out);
+    head.created(out);
+}
+
+/// A scrape-time counter's value: nothing when it is NaN or negative (an OpenMetrics counter
+/// total "is a non-NaN and MUST be monotonically non-decreasing ... starting from 0").
+pub(crate) fn counter_value(out: &mut String, head: &SeriesHead<'_>, v: f64) {
+    if v.is_nan() || v < 0.0 {
+        return;
+    }
+    head.start(out, "_total", None);
+    value_f64(out, v);
+    end_exemplar_sample(out);
+    head.created(out);
+}
+
+/// A gauge series.
+#[inline]
+pub(crate) fn gauge(out: &mut String, head: &SeriesHead<'_>, v: f64) {
+    head.start(out, "", None);
+    value_f64(out, v);
+    end_line(out);
+}
+
+/// An info series: `family_info{labels} 1`.
+#[inline]
+pub(crate) fn info(out: &mut String, head: &SeriesHead<'_>) {
+    head.start(out, "_info", None);
+    out.push('1');
+    end_line(out);
+}
+
+/// A histogram series: cumulative `_bucket`s in increasing `le` order (the last `+Inf`), then
+/// `_count` and `_sum` unless the sum is not a valid counter (negative bounds, a negative or NaN
+/// sum), then `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical
+/// `le` of each finite bound.
+#[inline]
+pub(crate) fn histogram(
+    out: &mut String,
+    head: &SeriesHead<'_>,
+    les: &[Box<str>],
+    negative_bounds: bool,
+    counts: &[u64],
+    sum: f64,
+) {
+    let mut cumulative = 0u64;
+    for (i, &count) in counts.iter().enumerate() {
+        cumulative = cumulative.wrapping_add(count);
+        let le = les.get(i).map_or("+Inf", |s| s);
+        head.start(out, "_bucket", Some(("le", le)));
+        value_u64(out, cumulative);
+        end_exemplar_sample(out);
+    }
+    if !negative_bounds && sum >= 0.0 {
+        // `_count` is the `+Inf` bucket by construction: both come from the same reading.
+        head.start(out, "_count", None);
+        value_u64(out, cumulative);
+        end_line(out);
+        head.start(out, "_sum", None);
+        value_f64(out, sum);
+        end_line(out);
+    }
+    head.created(out);
+}
+
+/// One quantile sample of a summary series; `label` is a scratch buffer for its canonical
+/// `quantile` value. Nothing when the value is negative ("Quantile values MUST NOT be
+/// negative").
+#[inline]
+pub(crate) fn summary_quantile(
+    out: &mut String,
+    head: &SeriesHead<'_>,
+    label: &mut String,
+    q: f64,
+    v: f64,
+) {
+    if v < 0.0 {
+        return;
+    }
+    label.clear();
+    format_openmetrics_canonical(label, q);
+    head.start(out, "", Some(("quantile", label)));
+    value_f64(out, v);
+    end_line(out);
+}
+
+/// The end of a summary series: `_count`, `_sum` (unless negative or NaN), `_created`.
+#[inline]
+pub(crate) fn summary_end(out: &mut String, head: &SeriesHead<'_>, count: u64, sum: f64) {
+    head.start(out, "_count", None);
+    value_u64(out, count);
+    end_line(out);
+    if sum >= 0.0 {
+        head.start(out, "_sum", None);
+        value_f64(out, sum);
+        end_line(out);
+    }
+    head.created(out);
+}
+
+/// The end of every exposition.
+pub(crate) fn write_eof(out: &mut String) {
+    out.push_str("# EOF\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_names_drop_the_counter_and_info_suffixes_only() {
+        assert_eq!(family_name(MetricKind::Counter, "x_total"), "x");
+        assert_eq!(family_name(MetricKind::Counter, "x"), "x");
+        assert_eq!(family_name(MetricKind::Counter, "_total"), "_total");
+        assert_eq!(family_name(MetricKind::Counter, "x_total_total"), "x_total");
+        assert_eq!(family_name(MetricKind::Info, "build_info"), "build");
+        assert_eq!(family_name(MetricKind::Info, "build"), "build");
+        assert_eq!(family_name(MetricKind::Gauge, "x_total"), "x_total");
+        assert_eq!(family_name(MetricKind::Histogram, "x_info"), "x_info");
+    }
+
+    #[test]
+    fn units_are_base_unit_suffixes() {
+        assert_eq!(unit(MetricKind::Histogram, "tool_seconds"), Some("seconds"));
+        assert_eq!(
+            unit(MetricKind::Counter, "process_cpu_seconds"),
+            Some("seconds")
+        );
+        assert_eq!(
+            unit(MetricKind::Gauge, "resident_memory_bytes"),
+            Some("bytes")
+        );
+        assert_eq!(unit(MetricKind::Gauge, "cache_hit_ratio"), Some("ratio"));
+        assert_eq!(unit(MetricKind::Gauge, "agent_memory_mb"), None);
+        assert_eq!(unit(MetricKind::Gauge, "cpu_percent"), None);
+        assert_eq!(unit(MetricKind::Gauge, "seconds"), None);
+        assert_eq!(unit(MetricKind::Gauge, "_seconds"), None);
+        assert_eq!(unit(MetricKind::Gauge, "milliseconds"), None);
+        assert_eq!(unit(MetricKind::Info, "uptime_seconds"), None);
+    }
+
+    #[test]
+    fn created_has_six_fraction_digits() {
+        let head = SeriesHead {
+            family: "x",
+            labels: "",
+            created_micros: Some(1_700_000_000_000_042),
+        };
+        let mut out = String::new();
+        head.created(&mut out);
+        assert_eq!(out, "x_created 1700000000.000042\n");
+    }
+}

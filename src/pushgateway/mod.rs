@@ -1,0 +1,318 @@
+//! Pushing a registry to a Prometheus [Pushgateway], for jobs too short-lived to be scraped
+//! (feature `pushgateway`).
+//!
+//! [Pushgateway]: https://github.com/prometheus/pushgateway
+//!
+//! The name: the crate's glossary already uses *export* for pushing spans by OTLP
+//! (`export`) and *serve* for the pull endpoint; this module is a client of one
+//! specific protocol — the Pushgateway's HTTP API — so it is named for that, as `export::otlp`
+//! is.
+//!
+//! # What it does
+//! * [`Pushgateway::push`] (`PUT`: replaces every metric of the grouping key),
+//!   [`Pushgateway::push_add`] (`POST`: replaces only the metrics with the same names) and
+//!   [`Pushgateway::delete`] (`DELETE`: removes the group), to
+//!   `/metrics/job/<job>{/<label>/<value>}` under the gateway's URL.
+//! * The body is the text format 0.0.4 ([`Registry::encode_text_into`]): the Pushgateway
+//!   refuses OpenMetrics (observed with 1.5.1: `400 ... expected integer as timestamp, got #`).
+//! * Grouping-key values (the job name included) are written as they are when they consist of
+//!   URL-unreserved characters (`A-Z a-z 0-9 - . _ ~`); any other value — one holding `/`, an
+//!   empty one, one with spaces, `%` or non-ASCII text — is sent as
+//!   `<label>@base64/<URL-safe base64>`, the encoding the Pushgateway README specifies for
+//!   values with `/` and for empty values (which it spells `@base64/=`). So every value
+//!   round-trips unchanged, whatever it holds.
+//! * [`Pushgateway::start_periodic`] pushes from a thread of its own every interval and once
+//!   more at [`PeriodicPusher::shutdown`] (or drop), within a deadline it keeps.
+//! * Blocking HTTP/1.1 over `std::net::TcpStream`, one connection per request, every step
+//!   bounded by the operation's timeout (default 10 s; see `http`). No async runtime.
+//!
+//! ```no_run
+//! use agentcore_telemetry::pushgateway::Pushgateway;
+//! use agentcore_telemetry::Registry;
+//!
+//! let registry = Registry::new();
+//! registry.counter("batch_records_total", "Records processed.")?.inc_by(1200);
+//! let gateway = Pushgateway::new("http://127.0.0.1:9091", "nightly_batch")?
+//!     .with_grouping_key("instance", "worker-3")?;
+//! gateway.push(&registry)?; // PUT /metrics/job/nightly_batch/instance/worker-3
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod http;
+mod pusher;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use pusher::{PeriodicPusher, PushMode, PusherStats};
+
+use crate::registry::name::validate_label_name;
+use crate::{Registry, CONTENT_TYPE};
+
+/// The default time one push, push-add or delete may take, connection included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a push, push-add or delete failed (or a [`Pushgateway`] could not be built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The gateway URL is not one this client can use.
+    InvalidUrl(String),
+    /// A grouping-key label name that is invalid, reserved, or given twice.
+    InvalidGroupingKey(String),
+    /// No connection, or the connection broke, before a full response arrived.
+    Io(String),
+    /// The deadline passed first.
+    Timeout,
+    /// The gateway answered with a status other than 2xx; `body` is the start of its
+    /// explanation (control characters replaced).
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The response was not HTTP.
+    InvalidResponse(String),
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::InvalidUrl(e) => write!(f, "invalid Pushgateway URL: {e}"),
+            PushError::InvalidGroupingKey(e) => write!(f, "invalid grouping key: {e}"),
+            PushError::Io(e) => write!(f, "Pushgateway connection failed: {e}"),
+            PushError::Timeout => f.write_str("Pushgateway request timed out"),
+            PushError::Status { status, body } => {
+                write!(f, "Pushgateway answered {status}: {body}")
+            }
+            PushError::InvalidResponse(e) => write!(f, "invalid Pushgateway response: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// A Pushgateway and one grouping key (the job and optional labels) to push to.
+///
+/// ```
+/// use agentcore_telemetry::pushgateway::Pushgateway;
+///
+/// let g = Pushgateway::new("http://127.0.0.1:9091", "backup")?
+///     .with_grouping_key("dir", "/var/tmp")?
+///     .with_grouping_key("shard", "")?
+///     .with_grouping_key("host", "db-1")?;
+/// assert_eq!(g.path(), "/metrics/job/backup/dir@base64/L3Zhci90bXA=/shard@base64/=/host/db-1");
+/// assert!(Pushgateway::new("http://127.0.0.1:9091", "backup")?.with_grouping_key("job", "x").is_err());
+/// # Ok::<(), agentcore_telemetry::pushgateway::PushError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pushgateway {
+    endpoint: http::Endpoint,
+    /// The request target: the URL's path prefix plus `/metrics/job/...`.
+    path: String,
+    label_names: Vec<String>,
+    timeout: Duration,
+}
+
+impl Pushgateway {
+    /// A gateway at `url` (`http://host[:port][/prefix]`; `https://` is refused: this crate has
+    /// no TLS) and the job name of the grouping key. The job name may be any non-empty text
+    /// (it is encoded as the grouping-key values are); an empty one is refused, since the
+    /// Pushgateway needs one.
+    pub fn new(url: &str, job: &str) -> Result<Pushgateway, PushError> {
+        let endpoint = http::Endpoint::parse(url).map_err(PushError::InvalidUrl)?;
+        if job.is_empty() {
+            return Err(PushError::InvalidGroupingKey(
+                "the job name must not be empty".into(),
+            ));
+        }
+        let mut path = endpoint.prefix.trim_end_matches('/').to_string();
+        path.push_str("/metrics");
+        push_pair(&mut path, "job", job);
+        Ok(Pushgateway {
+            endpoint,
+            path,
+            label_names: vec!["job".into()],
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Adds a label to the grouping key. The name must be a valid label name, not reserved
+    /// (`__…`), and not already in the key (`job` always is); the value may be anything.
+    pub fn with_grouping_key(mut self, name: &str, value: &str) -> Result<Pushgateway, PushError> {
+        validate_label_name(name).map_err(|e| PushError::InvalidGroupingKey(e.to_string()))?;
+        if self.label_names.iter().any(|n| n == name) {
+            return Err(PushError::InvalidGroupingKey(format!(
+                "label {name:?} is already in the grouping key"
+            )));
+        }
+        self.label_names.push(name.into());
+        push_pair(&mut self.path, name, value);
+        Ok(self)
+    }
+
+    /// How long one push, push-add or delete may take in all (default [`DEFAULT_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Pushgateway {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The request path of the grouping key (`/metrics/job/<job>{/<label>/<value>}`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `PUT`: replaces every metric of the grouping key with the registry's.
+    pub fn push(&self, registry: &Registry) -> Result<(), PushError> {
+        self.send_registry("PUT", registry, Instant::now() + self.timeout)
+    }
+
+    /// `POST`: replaces the grouping key's metrics that have the same names as the
+    /// registry's, keeping the others.
+    pub fn push_add(&self, registry: &Registry) -> Result<(), PushError> {
+        self.send_registry("POST", registry, Instant::now() + self.timeout)
+    }
+
+    /// `DELETE`: removes every metric of the grouping key.
+    pub fn delete(&self) -> Result<(), PushError> {
+        let mut scratch = http::Scratch::default();
+        self.send(
+            "DELETE",
+            b"",
+            Instant::now() + self.timeout,
+            &|| false,
+            &mut scratch,
+        )
+    }
+
+    fn send_registry(
+        &self,
+        method: &'static str,
+        registry: &Registry,
+        deadline: Instant,
+    ) -> Result<(), PushError> {
+        let mut body = String::new();
+        registry.encode_text_into(&mut body);
+        let mut scratch = http::Scratch::default();
+        self.send(method, body.as_bytes(), deadline, &|| false, &mut scratch)
+    }
+
+    /// One request by `deadline` (or earlier, once `cut()` says so).
+    fn send(
+        &self,
+        method: &'static str,
+        body: &[u8],
+        deadline: Instant,
+        cut: &dyn Fn() -> bool,
+        scratch: &mut http::Scratch,
+    ) -> Result<(), PushError> {
+        let request = http::Request {
+            method,
+            path: &self.path,
+            content_type: CONTENT_TYPE,
+            body,
+        };
+        let status = http::send(&self.endpoint, &request, deadline, cut, scratch)?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(PushError::Status {
+                status,
+                body: scratch.body_text(),
+            })
+        }
+    }
+}
+
+/// Appends `/<name>/<value>` or `/<name>@base64/<value in URL-safe base64>`.
+fn push_pair(path: &mut String, name: &str, value: &str) {
+    path.push('/');
+    path.push_str(name);
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if plain {
+        path.push('/');
+        path.push_str(value);
+    } else if value.is_empty() {
+        // The Pushgateway README: an empty value is `@base64/=`.
+        path.push_str("@base64/=");
+    } else {
+        path.push_str("@base64/");
+        base64_url(path, value.as_bytes());
+    }
+}
+
+/// RFC 4648 §5 (URL- and filename-safe alphabet), with padding.
+fn base64_url(out: &mut String, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        let mut out = String::new();
+        base64_url(&mut out, s.as_bytes());
+        out
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors_with_the_url_alphabet() {
+        // RFC 4648 §10 test vectors.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(b64(plain), encoded);
+        }
+        // The URL-safe alphabet: 0xfb 0xff → "-_8=" (standard base64 would be "+/8=").
+        let mut out = String::new();
+        base64_url(&mut out, &[0xfb, 0xff]);
+        assert_eq!(out, "-_8=");
+        // The Pushgateway README's example.
+        assert_eq!(b64("/var/tmp"), "L3Zhci90bXA=");
+    }
+
+    #[test]
+    fn grouping_keys_encode_only_what_needs_it() {
+        let g = Pushgateway::new("http://gw:9091/prefix/", "a/b").unwrap();
+        assert_eq!(g.path(), "/prefix/metrics/job@base64/YS9i");
+        let g = Pushgateway::new("http://gw:9091", "job-1.x_y~z")
+            .unwrap()
+            .with_grouping_key("v", "é ?%#")
+            .unwrap();
+        assert_eq!(g.path(), "/metrics/job/job-1.x_y~z/v@base64/w6kgPyUj");
+        assert!(Pushgateway::new("http://gw", "").is_err());
+        assert!(Pushgateway::new("https://gw", "j").is_err());
+        let g = Pushgateway::new("http://gw", "j").unwrap();
+        for bad in ["", "1a", "a-b", "__x", "job"] {
+            assert!(g.clone().with_grouping_key(bad, "v").is_err(), "{bad}");
+        }
+        let g = g.with_grouping_key("a", "1").unwrap();
+        assert!(g.with_grouping_key("a", "2").is_err());
+    }
+}

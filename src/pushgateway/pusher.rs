@@ -1,0 +1,240 @@
+//! [`PeriodicPusher`]: a thread that pushes a registry every interval, and once more at
+//! shutdown within a deadline.
+//!
+//! # Invariants
+//! 1. At most one request is in flight (the thread is the only sender).
+//! 2. [`PeriodicPusher::shutdown`] returns by its deadline, whatever the gateway does: it sets
+//!    the shared state's `deadline` (under its mutex) and wakes the thread; every socket call of
+//!    a request in flight waits at most 50 ms before it looks at that deadline (the request's
+//!    *cut*), so an interval push stops there and the final push runs within what is left. The
+//!    caller waits for the thread's *done* signal on the condition variable until the deadline,
+//!    then returns (joining the thread, which has finished, or leaving it to end on its own if
+//!    it has not: it holds no lock and exits at its next cut).
+//! 3. Every push is counted in [`PusherStats`], success or failure, with the last error kept.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{http, PushError, Pushgateway};
+use crate::Registry;
+
+/// Which request the periodic pusher sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PushMode {
+    /// `PUT` ([`Pushgateway::push`]): the group holds exactly the registry's metrics.
+    #[default]
+    Replace,
+    /// `POST` ([`Pushgateway::push_add`]): metrics of other names in the group are kept.
+    Add,
+}
+
+/// What a [`PeriodicPusher`] has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PusherStats {
+    /// Pushes the gateway accepted.
+    pub pushes: u64,
+    /// Pushes that failed (no connection, timeout, a status other than 2xx).
+    pub failures: u64,
+    /// The last failure, if any.
+    pub last_error: Option<PushError>,
+}
+
+struct State {
+    stats: PusherStats,
+    /// Set by shutdown: the final push must end by then, and so must a push in flight.
+    deadline: Option<Instant>,
+    /// The final push's outcome, once it is done.
+    done: Option<Result<(), PushError>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Pushes a registry to a Pushgateway every interval from a thread of its own, and a last time
+/// at [`shutdown`](Self::shutdown) — or on drop, within [`Pushgateway::with_timeout`]'s timeout.
+///
+/// ```no_run
+/// use agentcore_telemetry::pushgateway::{PushMode, Pushgateway};
+/// use agentcore_telemetry::Registry;
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let jobs = registry.counter("jobs_total", "Jobs done.")?;
+/// let pusher = Pushgateway::new("http://127.0.0.1:9091", "worker")?
+///     .start_periodic(registry.clone(), Duration::from_secs(10), PushMode::Replace);
+/// jobs.inc();
+/// // ... the job's work ...
+/// pusher.shutdown(Duration::from_secs(2))?; // the final push, done or abandoned by then
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PeriodicPusher {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    drop_timeout: Duration,
+}
+
+impl std::fmt::Debug for PeriodicPusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeriodicPusher")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Pushgateway {
+    /// Starts a thread that pushes `registry` every `interval` (the first push one interval
+    /// from now), with `mode`'s request. Stop it with [`PeriodicPusher::shutdown`], which
+    /// pushes once more.
+    pub fn start_periodic(
+        self,
+        registry: Registry,
+        interval: Duration,
+        mode: PushMode,
+    ) -> PeriodicPusher {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                stats: PusherStats::default(),
+                deadline: None,
+                done: None,
+            }),
+            wake: Condvar::new(),
+        });
+        let drop_timeout = self.timeout;
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("agentcore-pushgateway".into())
+            .spawn(move || run(self, registry, interval, mode, &thread_shared))
+            .expect("spawn the Pushgateway pusher thread");
+        PeriodicPusher {
+            shared,
+            thread: Some(thread),
+            drop_timeout,
+        }
+    }
+}
+
+fn run(
+    gateway: Pushgateway,
+    registry: Registry,
+    interval: Duration,
+    mode: PushMode,
+    shared: &Shared,
+) {
+    let method = match mode {
+        PushMode::Replace => "PUT",
+        PushMode::Add => "POST",
+    };
+    let mut body = String::new();
+    let mut scratch = http::Scratch::default();
+    let mut next = Instant::now() + interval;
+    let shutdown_deadline = || shared.lock().deadline;
+    loop {
+        // Wait for the next push or for shutdown.
+        let final_deadline = {
+            let mut state = shared.lock();
+            loop {
+                if let Some(d) = state.deadline {
+                    break Some(d);
+                }
+                let now = Instant::now();
+                if now >= next {
+                    break None;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, next - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        };
+        body.clear();
+        registry.encode_text_into(&mut body);
+        let (deadline, cut): (Instant, &dyn Fn() -> bool) = match final_deadline {
+            // The final push: by the shutdown deadline.
+            Some(d) => (d, &|| false),
+            // An interval push: by its own timeout, abandoned as soon as a shutdown asks for
+            // the final push (which then has the whole deadline).
+            None => (Instant::now() + gateway.timeout, &|| {
+                shutdown_deadline().is_some()
+            }),
+        };
+        let result = gateway.send(method, body.as_bytes(), deadline, cut, &mut scratch);
+        let mut state = shared.lock();
+        match &result {
+            Ok(()) => state.stats.pushes += 1,
+            Err(e) => {
+                state.stats.failures += 1;
+                state.stats.last_error = Some(e.clone());
+            }
+        }
+        if final_deadline.is_some() {
+            state.done = Some(result);
+            shared.wake.notify_all();
+            return;
+        }
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            // A push took longer than the interval: no catch-up burst.
+            next = now + interval;
+        }
+    }
+}
+
+impl PeriodicPusher {
+    /// What the pusher has done so far.
+    pub fn stats(&self) -> PusherStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Pushes a last time and stops the thread, returning by `timeout` from now whatever the
+    /// gateway does. `Ok` if the final push succeeded; its error, or [`PushError::Timeout`]
+    /// when it did not finish in time.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), PushError> {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), PushError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        state.deadline = Some(deadline);
+        self.shared.wake.notify_all();
+        while state.done.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                // The thread ends at its next cut (within 50 ms): leave it to finish.
+                return Err(PushError::Timeout);
+            }
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let result = state.done.clone().unwrap_or(Ok(()));
+        drop(state);
+        let _ = thread.join();
+        result
+    }
+}
+
+impl Drop for PeriodicPusher {
+    /// Pushes a last time and stops, within the gateway's timeout ([`Pushgateway::with_timeout`]).
+    fn drop(&mut self) {
+        let _ = self.stop(self.drop_timeout);
+    }
+}

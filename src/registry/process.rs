@@ -1,0 +1,395 @@
+//! The standard process metrics (Prometheus' "Process metrics" in `standard_exports.md`, the
+//! names client_golang's process collector uses), read from `/proc` at scrape time.
+//!
+//! [`Registry::register_process_metrics`] registers them as scrape-time families
+//! ([`Registry::counter_fn`] / [`Registry::gauge_fn`]): nothing runs between scrapes, no thread,
+//! no timer. Each scrape reads:
+//!
+//! | metric | type | source |
+//! |---|---|---|
+//! | `process_cpu_seconds_total` | counter | `/proc/self/stat` utime + stime, ÷ `sysconf(_SC_CLK_TCK)` |
+//! | `process_resident_memory_bytes` | gauge | `/proc/self/stat` rss × `sysconf(_SC_PAGESIZE)` |
+//! | `process_virtual_memory_bytes` | gauge | `/proc/self/stat` vsize |
+//! | `process_open_fds` | gauge | entries of `/proc/self/fd` (`getdents64`), less the one reading it |
+//! | `process_max_fds` | gauge | `getrlimit(RLIMIT_NOFILE)` soft limit |
+//! | `process_start_time_seconds` | gauge | `/proc/stat` btime + `/proc/self/stat` starttime ÷ clock ticks (read once, at registration) |
+//! | `process_threads` | gauge | `/proc/self/stat` num_threads |
+//!
+//! A scrape allocates nothing for them: `/proc/self/stat` is read into a stack buffer (its
+//! line is a few hundred bytes: the command name in it is at most 15 bytes), and `/proc/self/fd`
+//! is listed with the raw `getdents64` system call into a stack buffer (`opendir` would
+//! `malloc`). A read that fails at scrape time (a file descriptor limit reached, `/proc`
+//! unmounted since) gives NaN for that scrape: the 0.0.4 exposition writes `NaN`, OpenMetrics
+//! leaves the counter's sample out (a counter cannot be NaN there).
+//!
+//! Linux only. Elsewhere [`Registry::register_process_metrics`] registers nothing and returns
+//! 0; [`process_stats`] returns `None`.
+
+use super::Registry;
+use crate::Error;
+
+/// The process metrics [`Registry::register_process_metrics`] adds, by name.
+pub const PROCESS_METRICS: [&str; 7] = [
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+/// One reading of the process' resources (what the process metrics expose).
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// use agentcore_telemetry::registry::process::process_stats;
+///
+/// let stats = process_stats().unwrap();
+/// assert!(stats.resident_memory_bytes > 0);
+/// assert!(stats.threads >= 1);
+/// assert!(stats.open_fds >= 3 && stats.open_fds <= stats.max_fds);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ProcessStats {
+    /// User and system CPU time, in seconds.
+    pub cpu_seconds: f64,
+    /// Resident set size, in bytes.
+    pub resident_memory_bytes: u64,
+    /// Virtual memory size, in bytes.
+    pub virtual_memory_bytes: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// The soft limit on open file descriptors.
+    pub max_fds: u64,
+    /// When the process started, in seconds since the Unix epoch.
+    pub start_time_seconds: f64,
+    /// Threads.
+    pub threads: u64,
+}
+
+/// Reads every process statistic now (`None` off Linux or when `/proc` cannot be read).
+/// Allocates nothing except for the start time, which needs `/proc/stat`'s boot time; the
+/// registered metrics read that once.
+pub fn process_stats() -> Option<ProcessStats> {
+    imp::stats()
+}
+
+impl Registry {
+    /// Registers the standard process metrics ([`PROCESS_METRICS`]: CPU seconds, resident and
+    /// virtual memory, open and maximum file descriptors, start time, threads), read from
+    /// `/proc` at each scrape, allocation-free (see [`process`](crate::registry::process)).
+    /// Returns how many families it registered: 7 on Linux, 0 elsewhere (nothing to read).
+    ///
+    /// Errors with [`Error::DuplicateMetric`] if a name is taken (for instance by an earlier
+    /// call), and with [`Error::ProcessMetricsUnavailable`] if `/proc` cannot be read now; in
+    /// either case nothing is registered.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let registered = registry.register_process_metrics().unwrap();
+    /// let text = registry.encode_text();
+    /// if cfg!(target_os = "linux") {
+    ///     assert_eq!(registered, 7);
+    ///     assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+    ///     assert!(text.contains("\nprocess_threads "));
+    /// } else {
+    ///     assert_eq!(registered, 0);
+    /// }
+    /// ```
+    pub fn register_process_metrics(&self) -> Result<usize, Error> {
+        imp::register(self)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::io::Read;
+
+    use super::{ProcessStats, Registry, PROCESS_METRICS};
+    use crate::Error;
+
+    /// The fields of `/proc/self/stat` we use.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub(super) struct Stat {
+        /// utime + stime, clock ticks.
+        pub(super) cpu_ticks: u64,
+        pub(super) threads: u64,
+        /// Clock ticks after boot.
+        pub(super) start_ticks: u64,
+        pub(super) vsize: u64,
+        /// Pages.
+        pub(super) rss: u64,
+    }
+
+    /// Parses a `/proc/<pid>/stat` line (proc(5)): `pid (comm) state ppid ...`; the command name
+    /// may hold spaces and parentheses, so the fields are counted from the last `)`.
+    pub(super) fn parse_stat(line: &[u8]) -> Option<Stat> {
+        let close = line.iter().rposition(|&b| b == b')')?;
+        let rest = line.get(close + 2..)?;
+        // Field 3 (state) is the first after `) `.
+        let mut fields = rest
+            .split(|&b| b == b' ' || b == b'\n')
+            .filter(|f| !f.is_empty());
+        let mut stat = Stat::default();
+        let mut utime = 0u64;
+        for n in 3..=24u32 {
+            let field = fields.next()?;
+            let number = || -> Option<u64> {
+                let mut v = 0u64;
+                for &b in field {
+                    if !b.is_ascii_digit() {
+                        return None;
+                    }
+                    v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                }
+                Some(v)
+            };
+            match n {
+                14 => utime = number()?,
+                15 => stat.cpu_ticks = utime.saturating_add(number()?),
+                20 => stat.threads = number()?,
+                22 => stat.start_ticks = number()?,
+                23 => stat.vsize = number()?,
+                // rss may be negative in theory (a long): treat that as unreadable.
+                24 => stat.rss = number()?,
+                _ => {}
+            }
+        }
+        Some(stat)
+    }
+
+    /// Reads `/proc/self/stat` into a stack buffer.
+    pub(super) fn read_stat() -> Option<Stat> {
+        let mut buf = [0u8; 1024];
+        // `File::open` converts a short path on the stack: no allocation.
+        let mut file = std::fs::File::open("/proc/self/stat").ok()?;
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        parse_stat(&buf[..len])
+    }
+
+    /// Counts the entries of `/proc/self/fd`, less the descriptor used to list it.
+    pub(super) fn open_fds() -> Option<u64> {
+        // SAFETY: a NUL-terminated path and valid flags; the descriptor is closed below.
+        let fd = unsafe {
+            libc::open(
+                c"/proc/self/fd".as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // `linux_dirent64` records are 8-byte aligned: a `u64` buffer keeps them so.
+        let mut buf = [0u64; 512];
+        let mut count = 0u64;
+        let result = loop {
+            // SAFETY: `buf` is writable for its whole length; `fd` is an open directory.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    fd,
+                    buf.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(&buf),
+                )
+            };
+            if n < 0 {
+                break None;
+            }
+            if n == 0 {
+                break Some(count);
+            }
+            let bytes = &bytemuck_u8(&buf)[..n as usize];
+            let mut at = 0usize;
+            while at + 19 < bytes.len() {
+                // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+                let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
+                if reclen == 0 || at + reclen > bytes.len() {
+                    break;
+                }
+                let name = &bytes[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                if name != b"." && name != b".." {
+                    count += 1;
+                }
+                at += reclen;
+            }
+        };
+        // SAFETY: `fd` was opened above and is closed once.
+        unsafe { libc::close(fd) };
+        // The descriptor listing the directory is one of its entries.
+        result.map(|c| c.saturating_sub(1))
+    }
+
+    /// The buffer's bytes.
+    fn bytemuck_u8(words: &[u64]) -> &[u8] {
+        // SAFETY: any `u64` is 8 initialised bytes; `u8` has alignment 1 and the length covers
+        // exactly the words' bytes.
+        unsafe {
+            std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words))
+        }
+    }
+
+    /// The soft limit on open descriptors.
+    pub(super) fn max_fds() -> Option<u64> {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid, writable `rlimit`.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        // `rlim_t` is 32 bits wide on some 32-bit targets.
+        #[allow(clippy::unnecessary_cast)]
+        Some(limit.rlim_cur as u64)
+    }
+
+    fn sysconf(name: libc::c_int) -> Option<u64> {
+        // SAFETY: `sysconf` only reads its argument.
+        let v = unsafe { libc::sysconf(name) };
+        u64::try_from(v).ok().filter(|&v| v > 0)
+    }
+
+    /// Seconds since the epoch at boot (`btime` of `/proc/stat`).
+    fn boot_time() -> Option<u64> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The constants a reading needs: clock ticks per second, the page size, the start time.
+    #[derive(Debug, Clone, Copy)]
+    struct Constants {
+        ticks: f64,
+        page: u64,
+        start_time: f64,
+    }
+
+    fn constants() -> Result<Constants, Error> {
+        let unavailable = |what: &str| Error::ProcessMetricsUnavailable {
+            reason: what.to_string(),
+        };
+        let ticks =
+            sysconf(libc::_SC_CLK_TCK).ok_or_else(|| unavailable("sysconf(_SC_CLK_TCK)"))?;
+        let page =
+            sysconf(libc::_SC_PAGESIZE).ok_or_else(|| unavailable("sysconf(_SC_PAGESIZE)"))?;
+        let stat = read_stat().ok_or_else(|| unavailable("/proc/self/stat unreadable"))?;
+        let boot = boot_time().ok_or_else(|| unavailable("no btime in /proc/stat"))?;
+        open_fds().ok_or_else(|| unavailable("/proc/self/fd unreadable"))?;
+        let ticks = ticks as f64;
+        Ok(Constants {
+            ticks,
+            page,
+            start_time: boot as f64 + stat.start_ticks as f64 / ticks,
+        })
+    }
+
+    pub(super) fn stats() -> Option<ProcessStats> {
+        let k = constants().ok()?;
+        let stat = read_stat()?;
+        Some(ProcessStats {
+            cpu_seconds: stat.cpu_ticks as f64 / k.ticks,
+            resident_memory_bytes: stat.rss.saturating_mul(k.page),
+            virtual_memory_bytes: stat.vsize,
+            open_fds: open_fds()?,
+            max_fds: max_fds()?,
+            start_time_seconds: k.start_time,
+            threads: stat.threads,
+        })
+    }
+
+    fn or_nan(v: Option<f64>) -> f64 {
+        v.unwrap_or(f64::NAN)
+    }
+
+    pub(super) fn register(registry: &Registry) -> Result<usize, Error> {
+        let k = constants()?;
+        let [cpu, rss, vsize, open, max, start, threads] = PROCESS_METRICS;
+        // All or nothing: check every name before registering any.
+        for name in PROCESS_METRICS {
+            if registry.family_names().iter().any(|n| n == name) {
+                return Err(Error::DuplicateMetric { name: name.into() });
+            }
+        }
+        registry.counter_fn(
+            cpu,
+            "Total user and system CPU time spent in seconds.",
+            move || or_nan(read_stat().map(|s| s.cpu_ticks as f64 / k.ticks)),
+        )?;
+        registry.gauge_fn(rss, "Resident memory size in bytes.", move || {
+            or_nan(read_stat().map(|s| s.rss.saturating_mul(k.page) as f64))
+        })?;
+        registry.gauge_fn(vsize, "Virtual memory size in bytes.", || {
+            or_nan(read_stat().map(|s| s.vsize as f64))
+        })?;
+        registry.gauge_fn(open, "Number of open file descriptors.", || {
+            or_nan(open_fds().map(|n| n as f64))
+        })?;
+        registry.gauge_fn(max, "Maximum number of open file descriptors.", || {
+            or_nan(max_fds().map(|n| n as f64))
+        })?;
+        registry.gauge_fn(
+            start,
+            "Start time of the process since unix epoch in seconds.",
+            move || k.start_time,
+        )?;
+        registry.gauge_fn(threads, "Number of OS threads in the process.", || {
+            or_nan(read_stat().map(|s| s.threads as f64))
+        })?;
+        Ok(PROCESS_METRICS.len())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_a_stat_line_whose_command_has_spaces_and_parentheses() {
+            // proc(5) fields 1..=24 with a hostile comm; utime 14 = 150, stime 15 = 50,
+            // num_threads 20 = 9, starttime 22 = 12345, vsize 23 = 4096000, rss 24 = 300.
+            let line = b"4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 9 0 12345 4096000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+            let s = parse_stat(line).unwrap();
+            assert_eq!(
+                s,
+                Stat {
+                    cpu_ticks: 200,
+                    threads: 9,
+                    start_ticks: 12345,
+                    vsize: 4_096_000,
+                    rss: 300,
+                }
+            );
+            assert_eq!(parse_stat(b"4242 (x) S 1 2"), None, "truncated");
+            assert_eq!(parse_stat(b"garbage"), None);
+            assert_eq!(parse_stat(b""), None);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use super::{ProcessStats, Registry};
+    use crate::Error;
+
+    pub(super) fn stats() -> Option<ProcessStats> {
+        None
+    }
+
+    pub(super) fn register(_: &Registry) -> Result<usize, Error> {
+        Ok(0)
+    }
+}

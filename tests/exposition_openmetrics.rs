@@ -1,0 +1,499 @@
+//! The OpenMetrics 1.0 text exposition (`Registry::encode_openmetrics_into`): its exact output,
+//! the same series and values as the text format 0.0.4, judged by the official Python
+//! `prometheus_client` OpenMetrics parser (strict) on every exposition including hostile label
+//! values, and scraped by a real Prometheus 2.42 as `application/openmetrics-text`.
+//!
+//! The oracle comes from `.ci/install-openmetrics-oracle`, Prometheus from
+//! `.ci/install-prometheus`; without them the tests that need them skip loudly, except under
+//! `CI=true`, where their absence fails.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use agentcore_telemetry::exposition::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
+use agentcore_telemetry::{Buckets, Error, MetricsCollector, Registry, SummaryConfig};
+use support::exposition::parse;
+use support::openmetrics::{parse_openmetrics, ExpositionServer, OmFamily};
+use support::prometheus::PrometheusServer;
+
+/// A label value with everything the format must escape or keep raw.
+const HOSTILE: &str = "say \"hi\" C:\\dir\nline2\ttab\r\u{0}é✓ # {} =,";
+
+/// A registry with every metric type, scrape-time families, hostile label values and HELP
+/// text, and names with and without the suffixes OpenMetrics adds.
+fn every_type() -> Registry {
+    let r = Registry::new();
+    let c = r
+        .counter_family("tool_calls_total", "Tool calls.", &["tool", "status"])
+        .unwrap();
+    c.with_label_values(&["calculator", "ok"])
+        .unwrap()
+        .inc_by(3);
+    c.with_label_values(&[HOSTILE, "failed"]).unwrap().inc();
+    let bare = r
+        .counter("retries", "A counter without the suffix.")
+        .unwrap();
+    bare.add(2.5).unwrap();
+    let g = r
+        .gauge_family(
+            "queue_depth",
+            "Help with \"quotes\", \\ and\nnewline.",
+            &["queue"],
+        )
+        .unwrap();
+    g.with_label_values(&[HOSTILE]).unwrap().set(-3.25);
+    g.with_label_values(&["nan"]).unwrap().set(f64::NAN);
+    g.with_label_values(&["inf"]).unwrap().set(f64::INFINITY);
+    let h = r
+        .histogram_family(
+            "request_seconds",
+            "Latency.",
+            &["endpoint"],
+            Buckets::new(vec![0.005, 0.1, 1.0, 10.0, 1e6]).unwrap(),
+        )
+        .unwrap();
+    for v in [0.001, 0.05, 0.5, 5.0, 2e6] {
+        h.with_label_values(&["/api"]).unwrap().observe(v);
+    }
+    h.with_label_values(&[HOSTILE]).unwrap().observe(0.2);
+    let s = r
+        .summary_family(
+            "payload_bytes",
+            "Payload sizes.",
+            &["endpoint"],
+            SummaryConfig::default(),
+        )
+        .unwrap();
+    for v in 1..=100 {
+        s.with_label_values(&["/api"]).unwrap().observe(v as f64);
+    }
+    s.with_label_values(&["empty"]).unwrap();
+    let i = r
+        .info_family("build_info", "Build.", &["version", "commit"])
+        .unwrap();
+    i.with_label_values(&["1.0.0", HOSTILE]).unwrap();
+    let bare_info = r.info_family("runtime", "", &["platform"]).unwrap();
+    bare_info.with_label_values(&["linux"]).unwrap();
+    r.counter_fn("boots_total", "Boots.", || 7.0).unwrap();
+    r.gauge_fn("temperature_celsius", "Temperature.", || 21.5)
+        .unwrap();
+    r
+}
+
+#[test]
+fn exact_output_of_every_type() {
+    let r = Registry::new();
+    let c = r
+        .counter_family("tool_calls_total", "Tool calls.", &["tool"])
+        .unwrap();
+    c.with_label_values(&["a\"b\\c\nd"]).unwrap().inc_by(3);
+    r.counter("retries", "No suffix.")
+        .unwrap()
+        .add(2.5)
+        .unwrap();
+    r.gauge("queue_depth", "Say \"hi\" \\ now\nthen.")
+        .unwrap()
+        .set(1.5);
+    r.histogram(
+        "step_seconds",
+        "Steps.",
+        Buckets::new(vec![0.5, 1.0, 1e6]).unwrap(),
+    )
+    .unwrap()
+    .observe(0.75);
+    r.info_family("build_info", "Build.", &["version"])
+        .unwrap()
+        .with_label_values(&["1.0"])
+        .unwrap();
+    r.counter_fn("boots", "", || 2.0).unwrap();
+    let expected = [
+        "# TYPE boots counter",
+        "boots_total 2",
+        "# TYPE build info",
+        "# HELP build Build.",
+        "build_info{version=\"1.0\"} 1",
+        "# TYPE queue_depth gauge",
+        "# HELP queue_depth Say \\\"hi\\\" \\\\ now\\nthen.",
+        "queue_depth 1.5",
+        "# TYPE retries counter",
+        "# HELP retries No suffix.",
+        "retries_total 2.5",
+        "# TYPE step_seconds histogram",
+        "# UNIT step_seconds seconds",
+        "# HELP step_seconds Steps.",
+        "step_seconds_bucket{le=\"0.5\"} 0",
+        "step_seconds_bucket{le=\"1.0\"} 1",
+        "step_seconds_bucket{le=\"1e+06\"} 1",
+        "step_seconds_bucket{le=\"+Inf\"} 1",
+        "step_seconds_count 1",
+        "step_seconds_sum 0.75",
+        "# TYPE tool_calls counter",
+        "# HELP tool_calls Tool calls.",
+        "tool_calls_total{tool=\"a\\\"b\\\\c\\nd\"} 3",
+        "# EOF",
+    ];
+    assert_eq!(r.encode_openmetrics(), expected.join("\n") + "\n");
+    // The 0.0.4 exposition of the same registry is untouched by the second format.
+    let text = r.encode_text();
+    assert!(text.contains("step_seconds_bucket{le=\"1\"} 1\n"), "{text}");
+    assert!(text.contains("# TYPE tool_calls_total counter\n"), "{text}");
+    assert!(!text.contains("# EOF"));
+}
+
+#[test]
+fn created_samples_are_opt_in_and_carry_the_creation_time() {
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let r = every_type();
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    assert!(!r.encode_openmetrics().contains("_created"));
+    let text = OpenMetricsEncoder::new().with_created(true).encode(&r);
+    let created: Vec<&str> = text.lines().filter(|l| l.contains("_created")).collect();
+    // Counters (2 + 1 + the fn counter), histograms (2), summaries (2): one per series; no
+    // gauge or info.
+    let names: Vec<&str> = created
+        .iter()
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "boots_created",
+            "payload_bytes_created",
+            "payload_bytes_created",
+            "request_seconds_created",
+            "request_seconds_created",
+            "retries_created",
+            "tool_calls_created",
+            "tool_calls_created",
+        ],
+        "{text}"
+    );
+    for line in created {
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(
+            v >= before.as_secs_f64() - 1e-6 && v <= after.as_secs_f64() + 1e-6,
+            "{line} not between {before:?} and {after:?}"
+        );
+    }
+    // Each `_created` follows its series' last sample.
+    assert!(text.contains("boots_total 7\nboots_created "), "{text}");
+    assert!(
+        text.contains("retries_total 2.5\nretries_created "),
+        "{text}"
+    );
+}
+
+/// Sample identity `(name, labels)` → value, with `le`/`quantile` compared as numbers, counter
+/// and info sample names as OpenMetrics writes them, and `_created` left out.
+fn normalise(
+    samples: impl Iterator<Item = (String, Vec<(String, String)>, f64)>,
+) -> BTreeMap<(String, Vec<(String, String)>), String> {
+    samples
+        .filter(|(name, _, _)| !name.ends_with("_created"))
+        .map(|(name, labels, value)| {
+            let labels = labels
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "le" || k == "quantile" {
+                        let n: f64 = v.parse().unwrap();
+                        (k, format!("{n:?}"))
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect::<Vec<_>>();
+            let mut labels = labels;
+            labels.sort();
+            ((name, labels), format!("{value:?}"))
+        })
+        .collect()
+}
+
+fn text_samples(text: &str) -> BTreeMap<(String, Vec<(String, String)>), String> {
+    let families = parse(text).unwrap_or_else(|e| panic!("strict 0.0.4 parser: {e}\n{text}"));
+    normalise(families.into_iter().flat_map(|f| {
+        let kind = f.kind.clone().unwrap_or_default();
+        let family = f.name.clone();
+        f.samples.into_iter().map(move |s| {
+            let mut name = s.name.clone();
+            if kind == "counter" && !name.ends_with("_total") {
+                name.push_str("_total");
+            }
+            // Info families are exposed as gauges in 0.0.4; their OpenMetrics sample is `_info`.
+            if kind == "gauge"
+                && INFO_FAMILIES.contains(&family.as_str())
+                && !name.ends_with("_info")
+            {
+                name.push_str("_info");
+            }
+            (name, s.labels, s.value)
+        })
+    }))
+}
+
+/// The info families of [`every_type`] and of the collector whose 0.0.4 name lacks `_info`.
+const INFO_FAMILIES: &[&str] = &["runtime"];
+
+fn oracle_samples(families: &[OmFamily]) -> BTreeMap<(String, Vec<(String, String)>), String> {
+    normalise(families.iter().flat_map(|f| {
+        f.samples.iter().map(|s| {
+            let value: f64 = match s.value.as_str() {
+                "nan" => f64::NAN,
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                v => v.parse().unwrap(),
+            };
+            (
+                s.name.clone(),
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                value,
+            )
+        })
+    }))
+}
+
+fn collector_registry() -> Registry {
+    let c = MetricsCollector::new();
+    support::agent::record_everything(&c);
+    c.record_tool_execution(HOSTILE, 0.01, "failed", Some(HOSTILE));
+    c.get_registry().register_process_metrics().unwrap();
+    c.get_registry().clone()
+}
+
+#[test]
+fn the_python_parser_accepts_every_exposition_with_the_same_samples_as_0_0_4() {
+    require_openmetrics_oracle!(
+        "the_python_parser_accepts_every_exposition_with_the_same_samples_as_0_0_4"
+    );
+    for (what, registry) in [
+        ("every type", every_type()),
+        ("collector", collector_registry()),
+    ] {
+        for encoder in [
+            OpenMetricsEncoder::new(),
+            OpenMetricsEncoder::new().with_created(true),
+        ] {
+            let om = encoder.encode(&registry);
+            let text = registry.encode_text();
+            let families = parse_openmetrics(&om)
+                .unwrap_or_else(|e| panic!("{what} {encoder:?}: the oracle refused: {e}\n{om}"));
+            let from_om = oracle_samples(&families);
+            let from_text = text_samples(&text);
+            // Self- and process metrics read live values between the two scrapes: compare
+            // their identities only; every other sample by value too.
+            let live =
+                |k: &(String, Vec<(String, String)>)| k.0.starts_with("agentcore_telemetry_");
+            let ids = |m: &BTreeMap<_, String>| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(
+                ids(&from_om),
+                ids(&from_text),
+                "{what} {encoder:?}: sample sets differ\n{om}\n{text}"
+            );
+            for (k, v) in &from_om {
+                if !live(k) {
+                    assert_eq!(v, &from_text[k], "{what}: {k:?}");
+                }
+            }
+            if encoder.created() {
+                assert!(om.contains("_created"), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_python_parser_reads_types_units_and_help_as_written() {
+    require_openmetrics_oracle!("the_python_parser_reads_types_units_and_help_as_written");
+    let r = every_type();
+    let families = parse_openmetrics(&r.encode_openmetrics()).unwrap();
+    let by_name: BTreeMap<&str, &OmFamily> =
+        families.iter().map(|f| (f.name.as_str(), f)).collect();
+    let kind = |n: &str| by_name[n].kind.as_str();
+    assert_eq!(kind("tool_calls"), "counter");
+    assert_eq!(kind("retries"), "counter");
+    assert_eq!(kind("boots"), "counter");
+    assert_eq!(kind("build"), "info");
+    assert_eq!(kind("runtime"), "info");
+    assert_eq!(kind("queue_depth"), "gauge");
+    assert_eq!(kind("request_seconds"), "histogram");
+    assert_eq!(kind("payload_bytes"), "summary");
+    assert_eq!(by_name["request_seconds"].unit, "seconds");
+    assert_eq!(by_name["payload_bytes"].unit, "bytes");
+    assert_eq!(by_name["temperature_celsius"].unit, "celsius");
+    assert_eq!(by_name["tool_calls"].unit, "");
+    assert_eq!(
+        by_name["queue_depth"].help,
+        "Help with \"quotes\", \\ and\nnewline."
+    );
+    let hostile = by_name["tool_calls"]
+        .samples
+        .iter()
+        .find(|s| s.labels.get("status").map(String::as_str) == Some("failed"))
+        .unwrap();
+    assert_eq!(
+        hostile.labels["tool"], HOSTILE,
+        "hostile label value round-trips"
+    );
+    let le: Vec<&str> = by_name["request_seconds"]
+        .samples
+        .iter()
+        .filter(|s| s.name.ends_with("_bucket") && s.labels["endpoint"] == "/api")
+        .map(|s| s.labels["le"].as_str())
+        .collect();
+    assert_eq!(le, ["0.005", "0.1", "1.0", "10.0", "1e+06", "+Inf"]);
+}
+
+#[test]
+fn values_openmetrics_forbids_are_left_out_and_the_rest_stays_valid() {
+    require_openmetrics_oracle!("values_openmetrics_forbids_are_left_out_and_the_rest_stays_valid");
+    let r = Registry::new();
+    // A histogram with negative bounds has no `_sum` (and so no `_count`).
+    let temps = r
+        .histogram(
+            "delta_celsius",
+            "Deltas.",
+            Buckets::new(vec![-1.0, 0.0, 1.0]).unwrap(),
+        )
+        .unwrap();
+    temps.observe(-0.5);
+    // A histogram with non-negative bounds but a negative sum: the same.
+    let h = r
+        .histogram(
+            "offset_seconds",
+            "Offsets.",
+            Buckets::new(vec![1.0]).unwrap(),
+        )
+        .unwrap();
+    h.observe(-3.0);
+    // A summary of negative values: no negative quantile, no negative `_sum`.
+    let s = r
+        .summary_family("drift_seconds", "Drift.", &[], SummaryConfig::default())
+        .unwrap()
+        .get_or_create::<&str>(&[])
+        .unwrap();
+    s.observe(-2.0);
+    // Scrape-time counters returning what a counter cannot hold.
+    r.counter_fn("broken_total", "NaN.", || f64::NAN).unwrap();
+    r.counter_fn("negative_total", "Negative.", || -1.0)
+        .unwrap();
+    let om = OpenMetricsEncoder::new().with_created(true).encode(&r);
+    parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+    for absent in [
+        "delta_celsius_sum",
+        "delta_celsius_count",
+        "offset_seconds_sum",
+        "offset_seconds_count",
+        "drift_seconds{",
+        "drift_seconds_sum",
+        "broken_total ",
+        "broken_created ",
+        "negative_total ",
+    ] {
+        assert!(!om.contains(absent), "{absent} in\n{om}");
+    }
+    for present in [
+        "delta_celsius_bucket{le=\"-1.0\"} 0\n",
+        "delta_celsius_bucket{le=\"0.0\"} 1\n",
+        "offset_seconds_bucket{le=\"+Inf\"} 1\n",
+        "drift_seconds_count 1\n",
+        "# TYPE broken counter\n",
+    ] {
+        assert!(om.contains(present), "{present} missing from\n{om}");
+    }
+}
+
+#[test]
+fn names_that_would_clash_in_either_format_are_refused() {
+    let clash = |first: &dyn Fn(&Registry) -> Result<(), Error>,
+                 second: &dyn Fn(&Registry) -> Result<(), Error>| {
+        let r = Registry::new();
+        first(&r).unwrap();
+        let e = second(&r).unwrap_err();
+        assert!(matches!(e, Error::DuplicateMetric { .. }), "{e:?}");
+        // And both ways round.
+        let r = Registry::new();
+        second(&r).unwrap();
+        assert!(first(&r).is_err());
+    };
+    let counter = |n: &'static str| move |r: &Registry| r.counter(n, "").map(drop);
+    let gauge = |n: &'static str| move |r: &Registry| r.gauge(n, "").map(drop);
+    let info = |n: &'static str| move |r: &Registry| r.info_family(n, "", &["a"]).map(drop);
+    let histogram =
+        |n: &'static str| move |r: &Registry| r.histogram(n, "", Buckets::default()).map(drop);
+    // Same OpenMetrics family `x`.
+    clash(&counter("x_total"), &gauge("x"));
+    clash(&counter("x"), &counter("x_total"));
+    clash(&info("x_info"), &gauge("x"));
+    // A sample of one is a sample of the other.
+    clash(&counter("x"), &gauge("x_total"));
+    clash(&counter("x_total"), &gauge("x_created")); // "a gauge foo_created and a counter foo"
+    clash(&histogram("x"), &gauge("x_created"));
+    clash(&info("x"), &gauge("x_info"));
+    // Unrelated names still coexist.
+    let r = Registry::new();
+    r.counter("a_total", "").unwrap();
+    r.gauge("a_totals", "").unwrap();
+    r.gauge("b", "").unwrap();
+    r.histogram("b_seconds", "", Buckets::default()).unwrap();
+}
+
+#[test]
+fn prometheus_scrapes_the_openmetrics_exposition() {
+    require_prometheus!("prometheus_scrapes_the_openmetrics_exposition");
+    let registry = every_type();
+    let collector = collector_registry();
+    let encoder = OpenMetricsEncoder::new().with_created(true);
+    let (r1, r2) = (registry.clone(), collector.clone());
+    let server = ExpositionServer::start(OPENMETRICS_CONTENT_TYPE, move || {
+        // Two registries in one exposition: the families of each, then one `# EOF`.
+        let mut a = encoder.encode(&r1);
+        a.truncate(a.len() - "# EOF\n".len());
+        a + &encoder.encode(&r2)
+    });
+    let prom = PrometheusServer::start(server.addr()).expect("start prometheus");
+    let health = prom.wait_for_target_up(Duration::from_secs(40));
+    assert_eq!(
+        health.health,
+        "up",
+        "target not up: {health:?}\n{}",
+        prom.log()
+    );
+    // Every sample line of the exposition is one series in Prometheus (`_created` included:
+    // 2.42 stores it as a series of its own). The exposition's sample set is stable here (no
+    // scrape-time metric changes its label sets).
+    let exposition = {
+        let mut a = encoder.encode(&registry);
+        a.truncate(a.len() - "# EOF\n".len());
+        a + &encoder.encode(&collector)
+    };
+    let expected = exposition.lines().filter(|l| !l.starts_with('#')).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let got = loop {
+        let got = prom.series_count_for_job().unwrap();
+        if got == expected || std::time::Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        got, expected,
+        "series in Prometheus vs sample lines\n{exposition}"
+    );
+    // OpenMetrics' canonical `le` is what Prometheus stored.
+    let bucket = prom
+        .query("request_seconds_bucket{endpoint=\"/api\",le=\"1.0\"}")
+        .unwrap();
+    assert_eq!(bucket.len(), 1, "{bucket:?}");
+    assert_eq!(bucket[0].1, "3");
+    let hostile = prom.query("tool_calls_total{status=\"failed\"}").unwrap();
+    assert_eq!(hostile.len(), 1);
+    assert_eq!(hostile[0].0["tool"], HOSTILE);
+    let info = prom.query("build_info").unwrap();
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0].0["commit"], HOSTILE);
+}

@@ -1,0 +1,278 @@
+//! Pushing to the real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, started by each
+//! test on a free loopback port): push, push-add and delete of a grouping key, values
+//! re-exposed by the gateway, hostile grouping-key values that round-trip, the gateway's
+//! refusals surfaced as errors, the periodic pusher's final push, and shutdown deadlines kept
+//! against a gateway that never answers.
+#![cfg(feature = "pushgateway")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::pushgateway::{PushError, PushMode, Pushgateway};
+use agentcore_telemetry::{Buckets, Registry};
+use support::exposition::{parse, Family};
+use support::pushgateway::{require_pushgateway, PushgatewayServer};
+
+/// The samples of `name` the gateway exposes, as (labels → value).
+fn samples(families: &[Family], name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    families
+        .iter()
+        .flat_map(|f| f.samples.iter())
+        .filter(|s| s.name == name)
+        .map(|s| (s.labels.iter().cloned().collect(), s.value))
+        .collect()
+}
+
+fn scrape(gw: &PushgatewayServer) -> Vec<Family> {
+    let text = gw.metrics();
+    parse(&text).unwrap_or_else(|e| panic!("the gateway's exposition: {e}\n{text}"))
+}
+
+fn job_registry(records: u64) -> Registry {
+    let r = Registry::new();
+    r.counter("batch_records_total", "Records processed.")
+        .unwrap()
+        .inc_by(records);
+    r.gauge("batch_last_success_seconds", "Last success.")
+        .unwrap()
+        .set(1.7e9);
+    let h = r
+        .histogram(
+            "batch_step_seconds",
+            "Step latency.",
+            Buckets::new(vec![0.5, 1.0]).unwrap(),
+        )
+        .unwrap();
+    h.observe(0.75);
+    r
+}
+
+#[test]
+fn push_push_add_and_delete_round_trip_through_the_gateway() {
+    if !require_pushgateway("push_push_add_and_delete_round_trip_through_the_gateway") {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let group = Pushgateway::new(&gw.url(), "nightly_batch")
+        .unwrap()
+        .with_grouping_key("instance", "worker-3")
+        .unwrap();
+    group.push(&job_registry(1200)).unwrap();
+    let f = scrape(&gw);
+    let records = samples(&f, "batch_records_total");
+    assert_eq!(records.len(), 1, "{records:?}\n{}", gw.metrics());
+    assert_eq!(records[0].0["job"], "nightly_batch");
+    assert_eq!(records[0].0["instance"], "worker-3");
+    assert_eq!(records[0].1, 1200.0);
+    let bucket: Vec<_> = samples(&f, "batch_step_seconds_bucket")
+        .into_iter()
+        .filter(|(l, _)| l["le"] == "1")
+        .collect();
+    assert_eq!(bucket.len(), 1);
+    assert_eq!(bucket[0].1, 1.0);
+    assert_eq!(samples(&f, "push_time_seconds").len(), 1);
+
+    // PUT replaces the whole group: a registry without the gauge removes it.
+    let only_counter = Registry::new();
+    only_counter
+        .counter("batch_records_total", "Records processed.")
+        .unwrap()
+        .inc_by(5);
+    group.push(&only_counter).unwrap();
+    let f = scrape(&gw);
+    assert_eq!(samples(&f, "batch_records_total")[0].1, 5.0);
+    assert!(samples(&f, "batch_last_success_seconds").is_empty());
+
+    // POST keeps metrics of other names.
+    let gauge_only = Registry::new();
+    gauge_only
+        .gauge("batch_last_success_seconds", "Last success.")
+        .unwrap()
+        .set(42.0);
+    group.push_add(&gauge_only).unwrap();
+    let f = scrape(&gw);
+    assert_eq!(samples(&f, "batch_records_total")[0].1, 5.0);
+    assert_eq!(samples(&f, "batch_last_success_seconds")[0].1, 42.0);
+
+    // DELETE removes the group.
+    group.delete().unwrap();
+    let f = scrape(&gw);
+    assert!(samples(&f, "batch_records_total").is_empty());
+    assert!(samples(&f, "push_time_seconds").is_empty());
+}
+
+#[test]
+fn hostile_grouping_key_values_round_trip() {
+    if !require_pushgateway("hostile_grouping_key_values_round_trip") {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let values = [
+        "/var/tmp",
+        "a/b/c/",
+        "",
+        "with space",
+        "per%cent+plus?query#frag",
+        "é✓ unicode",
+        "@base64",
+        "quote\"back\\slash",
+        "==",
+        "-_.~",
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let r = Registry::new();
+        r.counter("hostile_total", "Hostile keys.")
+            .unwrap()
+            .inc_by(i as u64 + 1);
+        Pushgateway::new(&gw.url(), "job/with/slashes")
+            .unwrap()
+            .with_grouping_key("key", v)
+            .unwrap()
+            .push(&r)
+            .unwrap_or_else(|e| panic!("{v:?}: {e}\n{}", gw.log()));
+    }
+    let f = scrape(&gw);
+    let got: BTreeMap<String, f64> = samples(&f, "hostile_total")
+        .into_iter()
+        .map(|(l, v)| {
+            assert_eq!(l["job"], "job/with/slashes");
+            // An empty label value is the same as no label in Prometheus' data model: the
+            // gateway exposes the group without `key`.
+            (l.get("key").cloned().unwrap_or_default(), v)
+        })
+        .collect();
+    let want: BTreeMap<String, f64> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.to_string(), i as f64 + 1.0))
+        .collect();
+    assert_eq!(got, want);
+    // And each one can be deleted by the same key.
+    for v in values {
+        Pushgateway::new(&gw.url(), "job/with/slashes")
+            .unwrap()
+            .with_grouping_key("key", v)
+            .unwrap()
+            .delete()
+            .unwrap();
+    }
+    assert!(samples(&scrape(&gw), "hostile_total").is_empty());
+}
+
+#[test]
+fn the_gateways_refusals_are_errors_with_its_explanation() {
+    if !require_pushgateway("the_gateways_refusals_are_errors_with_its_explanation") {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let as_gauge = Registry::new();
+    as_gauge.gauge("clash", "A gauge.").unwrap().set(1.0);
+    Pushgateway::new(&gw.url(), "a")
+        .unwrap()
+        .push(&as_gauge)
+        .unwrap();
+    // The same name as a counter in another group: the gateway's consistency check refuses it.
+    let as_counter = Registry::new();
+    as_counter.counter("clash", "A counter.").unwrap().inc();
+    match Pushgateway::new(&gw.url(), "b").unwrap().push(&as_counter) {
+        Err(PushError::Status { status: 400, body }) => {
+            assert!(body.contains("clash"), "{body}")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_periodic_pusher_pushes_and_its_final_push_carries_the_last_values() {
+    if !require_pushgateway("the_periodic_pusher_pushes_and_its_final_push_carries_the_last_values")
+    {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let registry = Registry::new();
+    let done = registry.counter("steps_total", "Steps.").unwrap();
+    let pusher = Pushgateway::new(&gw.url(), "periodic")
+        .unwrap()
+        .start_periodic(registry.clone(), Duration::from_millis(100), PushMode::Add);
+    done.inc();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while samples(&scrape(&gw), "steps_total").is_empty() {
+        assert!(Instant::now() < deadline, "no periodic push arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pusher.stats().pushes >= 1);
+    done.inc_by(41);
+    let started = Instant::now();
+    pusher.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(samples(&scrape(&gw), "steps_total")[0].1, 42.0);
+}
+
+#[test]
+fn deadlines_hold_against_a_gateway_that_never_answers() {
+    // A listener that accepts connections (the kernel completes the handshake) and never
+    // reads or answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let registry = job_registry(1);
+
+    let started = Instant::now();
+    let e = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .push(&registry)
+        .unwrap_err();
+    assert_eq!(e, PushError::Timeout);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1_500),
+        "{took:?}"
+    );
+
+    // Shutdown of a pusher whose interval push is stuck: the final push gets the deadline and
+    // shutdown returns by it.
+    let pusher = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(30))
+        .start_periodic(
+            registry.clone(),
+            Duration::from_millis(10),
+            PushMode::Replace,
+        );
+    std::thread::sleep(Duration::from_millis(100)); // an interval push is now in flight
+    let started = Instant::now();
+    assert_eq!(
+        pusher.shutdown(Duration::from_millis(400)),
+        Err(PushError::Timeout)
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1_000),
+        "shutdown took {took:?}"
+    );
+
+    // Dropping a pusher also keeps its (timeout) deadline.
+    let pusher = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace);
+    let started = Instant::now();
+    drop(pusher);
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+
+    // Nothing listening: an error at once, not a wait.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let started = Instant::now();
+    let e = Pushgateway::new(&format!("http://{closed}"), "j")
+        .unwrap()
+        .delete()
+        .unwrap_err();
+    assert!(matches!(e, PushError::Io(_)), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
