@@ -639,6 +639,83 @@ fn invalid_buckets_and_summary_configs_are_refused() {
     }
 }
 
+/// Issue 20 defect 2: every registration path validates a [`SummaryConfig`] and registers
+/// nothing on error, so an invalid configuration never takes a name (it used to be refused only by
+/// `summary_family`, and every later lookup failed with `InvalidSummaryConfig`).
+#[test]
+fn an_invalid_summary_config_is_refused_by_every_registration_path() {
+    let invalid = [
+        (vec![1.5], 60, 5),
+        (vec![f64::NAN], 60, 5),
+        (vec![0.9, 0.5], 60, 5),
+        (vec![0.5], 0, 5),
+        (vec![0.5], 60, 0),
+        (vec![0.5], 60, 64),
+    ];
+    for (quantiles, age, buckets) in invalid {
+        let config = SummaryConfig {
+            quantiles: quantiles.clone(),
+            max_age: Duration::from_secs(age),
+            age_buckets: buckets,
+        };
+        let what = format!("{quantiles:?} {age}s {buckets}");
+        let registry = Registry::new();
+        let before = registry.encode_text();
+        let refused = |r: Result<agentcore_telemetry::Family<Summary>, Error>| {
+            matches!(r, Err(Error::InvalidSummaryConfig { .. }))
+        };
+        assert!(
+            refused(registry.register::<Summary>(
+                "s_seconds",
+                "h",
+                &["a"],
+                config.clone(),
+                FamilyOptions::default()
+            )),
+            "register {what}"
+        );
+        assert!(
+            refused(registry.get_or_register::<Summary>(
+                "s_seconds",
+                "h",
+                &["a"],
+                config.clone(),
+                FamilyOptions::default()
+            )),
+            "get_or_register {what}"
+        );
+        assert!(
+            refused(registry.summary_family("s_seconds", "h", &["a"], config.clone())),
+            "summary_family {what}"
+        );
+        assert!(registry.family_names().iter().all(|n| n != "s_seconds"));
+        assert_eq!(registry.encode_text(), before, "{what}");
+
+        // The name stays free: a valid configuration registers it afterwards, and asking for the
+        // registered family with an invalid configuration names the configuration as the problem.
+        let family = registry
+            .get_or_register::<Summary>(
+                "s_seconds",
+                "h",
+                &["a"],
+                SummaryConfig::default(),
+                FamilyOptions::default(),
+            )
+            .unwrap();
+        family.with_label_values(&["x"]).unwrap().observe(1.0);
+        assert!(
+            refused(registry.get_or_register::<Summary>(
+                "s_seconds",
+                "h",
+                &["a"],
+                config.clone(),
+                FamilyOptions::default()
+            )),
+            "get_or_register of the registered name {what}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Label values and help text
 // ---------------------------------------------------------------------------------------------

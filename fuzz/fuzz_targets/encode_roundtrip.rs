@@ -3,8 +3,13 @@
 //!
 //! * Every registration is checked against an independent, regex-free reference of the naming
 //!   rules (metric name, label names, `__` prefix, reserved `le`/`quantile`, duplicate label
-//!   names, sample-name and OpenMetrics family-name clashes with families already registered):
-//!   invalid ones must be refused with the matching error, valid ones accepted.
+//!   names, sample-name and OpenMetrics family-name clashes with families already registered)
+//!   and of the summary configuration rules: invalid ones must be refused with the matching
+//!   error (and register nothing), valid ones accepted. Each family is registered through one of
+//!   the three paths, which must answer alike: `register`, the `*_family` helpers, and
+//!   `get_or_register`, which must also hand back the registered family for exactly its name,
+//!   type, label names and configuration (recordings through either handle land in one series)
+//!   and refuse any other shape with `ShapeMismatch`.
 //! * Every recording is mirrored in a model (counters, gauges, histograms, summaries, infos,
 //!   removal, the cardinality cap and its overflow series).
 //! * The exposition must parse with the strict parser of `tests/support/exposition.rs` to exactly
@@ -20,7 +25,11 @@ mod exposition;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use agentcore_telemetry::registry::{FamilyOptions, OVERFLOW_LABEL_VALUE, OVERFLOW_METRIC};
+use agentcore_telemetry::primitives::summary::MAX_AGE_BUCKETS;
+use agentcore_telemetry::registry::{
+    FamilyOptions, DEFAULT_MAX_SERIES, DEFAULT_MAX_SUMMARY_SERIES, OVERFLOW_LABEL_VALUE,
+    OVERFLOW_METRIC,
+};
 use agentcore_telemetry::{
     Buckets, Counter, Error, Family, Gauge, Histogram, Info, Registry, Summary, SummaryConfig,
 };
@@ -123,6 +132,28 @@ enum Kind {
     Info,
 }
 
+/// Which registration path a family takes.
+#[derive(Debug, Arbitrary, Clone, Copy, PartialEq)]
+enum Via {
+    Register,
+    /// `counter_family`, `gauge_family`, ...: the default cardinality cap of the type.
+    Helper,
+    GetOrRegister,
+}
+
+/// A summary's configuration: mostly valid, sometimes not (arbitrary quantiles, zero or too many
+/// age buckets, a zero age).
+#[derive(Debug, Arbitrary)]
+enum SummaryIn {
+    Fixed,
+    Sorted(Vec<u8>),
+    Raw {
+        quantiles: Vec<f64>,
+        max_age_secs: u8,
+        age_buckets: u8,
+    },
+}
+
 #[derive(Debug, Arbitrary)]
 struct FamilySpec {
     name: Name,
@@ -130,7 +161,9 @@ struct FamilySpec {
     kind: Kind,
     labels: Vec<Name>,
     bounds: Vec<f64>,
+    summary: SummaryIn,
     max_series: u8,
+    via: Via,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -221,13 +254,19 @@ enum Expected {
     BadName,
     BadLabel(String),
     DupLabel(String),
+    BadConfig,
     Clash,
+    /// `get_or_register` of a registered name with another type, labels or configuration.
+    Shape,
+    /// `get_or_register` handing back the registered family at this index.
+    Existing(usize),
 }
 
 fn expected_registration(
     name: &str,
     labels: &[String],
     kind: Kind,
+    config_ok: bool,
     taken: &HashSet<String>,
 ) -> Expected {
     if !ref_metric_name_ok(name) {
@@ -241,6 +280,9 @@ fn expected_registration(
             return Expected::DupLabel(l.clone());
         }
     }
+    if !config_ok {
+        return Expected::BadConfig;
+    }
     if taken_names(name, kind).iter().any(|n| taken.contains(n)) {
         return Expected::Clash;
     }
@@ -253,6 +295,8 @@ fn classify(err: &Error) -> Expected {
         Error::InvalidLabelName { name, .. } => Expected::BadLabel(name.clone()),
         Error::DuplicateLabelName { name } => Expected::DupLabel(name.clone()),
         Error::DuplicateMetric { .. } => Expected::Clash,
+        Error::InvalidSummaryConfig { .. } => Expected::BadConfig,
+        Error::ShapeMismatch { .. } => Expected::Shape,
         other => panic!("unexpected registration error {other:?}"),
     }
 }
@@ -271,6 +315,7 @@ struct Model {
     observed: Vec<f64>,
 }
 
+#[derive(Clone)]
 enum Handle {
     Counter(Family<Counter>),
     Gauge(Family<Gauge>),
@@ -317,43 +362,108 @@ fn sequential_sum(values: &[f64]) -> f64 {
     values.iter().fold(0.0, |acc, v| acc + v)
 }
 
+/// The summary configuration of a spec, and whether the reference rules accept it.
+fn summary_config(spec: &SummaryIn) -> (SummaryConfig, bool) {
+    let config = match spec {
+        SummaryIn::Fixed => SummaryConfig {
+            quantiles: vec![0.0, 0.5, 0.99, 1.0],
+            max_age: Duration::from_secs(60),
+            age_buckets: 2,
+        },
+        SummaryIn::Sorted(ks) => {
+            let mut q: Vec<f64> = ks.iter().take(6).map(|&k| f64::from(k) / 255.0).collect();
+            q.sort_by(f64::total_cmp);
+            q.dedup();
+            SummaryConfig {
+                quantiles: q,
+                max_age: Duration::from_secs(60),
+                age_buckets: 3,
+            }
+        }
+        SummaryIn::Raw {
+            quantiles,
+            max_age_secs,
+            age_buckets,
+        } => SummaryConfig {
+            quantiles: quantiles.iter().copied().take(6).collect(),
+            max_age: Duration::from_secs(u64::from(*max_age_secs)),
+            age_buckets: u32::from(*age_buckets),
+        },
+    };
+    let ok = config.quantiles.iter().all(|q| (0.0..=1.0).contains(q))
+        && config.quantiles.windows(2).all(|w| w[0] < w[1])
+        && !config.max_age.is_zero()
+        && (1..=MAX_AGE_BUCKETS).contains(&config.age_buckets);
+    (config, ok)
+}
+
+/// The bucket layout of a spec (the default one when the bounds are refused, as the reference
+/// says they must be).
+fn buckets_of(spec: &FamilySpec) -> Buckets {
+    let bounds: Vec<f64> = spec.bounds.iter().copied().take(8).collect();
+    // Reference: a trailing +Inf is dropped; the rest must be finite, strictly increasing.
+    let mut finite = bounds.clone();
+    if finite.last() == Some(&f64::INFINITY) {
+        finite.pop();
+    }
+    let valid = finite.iter().all(|b| b.is_finite()) && finite.windows(2).all(|w| w[0] < w[1]);
+    match Buckets::new(bounds.clone()) {
+        Ok(b) => {
+            assert!(valid, "accepted invalid bounds {bounds:?}");
+            assert_eq!(b.bounds(), &finite[..]);
+            b
+        }
+        Err(Error::InvalidBuckets { .. }) => {
+            assert!(!valid, "refused valid bounds {bounds:?}");
+            Buckets::default()
+        }
+        Err(e) => panic!("unexpected bucket error {e:?}"),
+    }
+}
+
+/// The cardinality cap a family registered by `spec` gets.
+fn max_series(spec: &FamilySpec) -> usize {
+    match (spec.via, spec.kind) {
+        (Via::Helper, Kind::Summary) => DEFAULT_MAX_SUMMARY_SERIES,
+        (Via::Helper, _) => DEFAULT_MAX_SERIES,
+        _ => usize::from(spec.max_series % 8) + 1,
+    }
+}
+
 fn register(registry: &Registry, spec: &FamilySpec, labels: &[&str]) -> Result<Handle, Error> {
     let options = FamilyOptions {
-        max_series: usize::from(spec.max_series % 8) + 1,
+        max_series: max_series(spec),
     };
     let (name, help) = (spec.name.0.as_str(), spec.help.as_str());
-    Ok(match spec.kind {
-        Kind::Counter => Handle::Counter(registry.register(name, help, labels, (), options)?),
-        Kind::Gauge => Handle::Gauge(registry.register(name, help, labels, (), options)?),
-        Kind::Info => Handle::Info(registry.register(name, help, labels, (), options)?),
-        Kind::Histogram => {
-            let bounds: Vec<f64> = spec.bounds.iter().copied().take(8).collect();
-            // Reference: a trailing +Inf is dropped; the rest must be finite, strictly increasing.
-            let mut finite = bounds.clone();
-            if finite.last() == Some(&f64::INFINITY) {
-                finite.pop();
+    macro_rules! via {
+        ($config:expr, $helper:expr) => {
+            match spec.via {
+                Via::Register => registry.register(name, help, labels, $config, options)?,
+                Via::GetOrRegister => {
+                    registry.get_or_register(name, help, labels, $config, options)?
+                }
+                Via::Helper => $helper?,
             }
-            let valid =
-                finite.iter().all(|b| b.is_finite()) && finite.windows(2).all(|w| w[0] < w[1]);
-            let buckets = match Buckets::new(bounds.clone()) {
-                Ok(b) => {
-                    assert!(valid, "accepted invalid bounds {bounds:?}");
-                    assert_eq!(b.bounds(), &finite[..]);
-                    b
-                }
-                Err(Error::InvalidBuckets { .. }) => {
-                    assert!(!valid, "refused valid bounds {bounds:?}");
-                    Buckets::default()
-                }
-                Err(e) => panic!("unexpected bucket error {e:?}"),
-            };
-            let family = registry.register(name, help, labels, buckets.clone(), options)?;
+        };
+    }
+    Ok(match spec.kind {
+        Kind::Counter => Handle::Counter(via!((), registry.counter_family(name, help, labels))),
+        Kind::Gauge => Handle::Gauge(via!((), registry.gauge_family(name, help, labels))),
+        Kind::Info => Handle::Info(via!((), registry.info_family(name, help, labels))),
+        Kind::Histogram => {
+            let buckets = buckets_of(spec);
+            let family = via!(
+                buckets.clone(),
+                registry.histogram_family(name, help, labels, buckets.clone())
+            );
             Handle::Histogram(family, buckets)
         }
         Kind::Summary => {
-            let config = SummaryConfig::new(vec![0.0, 0.5, 0.99, 1.0], Duration::from_secs(60), 2)
-                .expect("valid");
-            let family = registry.register(name, help, labels, config.clone(), options)?;
+            let (config, _) = summary_config(&spec.summary);
+            let family = via!(
+                config.clone(),
+                registry.summary_family(name, help, labels, config.clone())
+            );
             Handle::Summary(family, config)
         }
     })
@@ -369,27 +479,76 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let mut fams: Vec<Fam> = Vec::new();
 
-    for spec in input.families.iter().take(4) {
+    // Every handle the registrations gave, with the family it belongs to (`get_or_register`
+    // of a registered name gives a second handle to the same family).
+    let mut handles: Vec<(usize, Handle)> = Vec::new();
+    for spec in input.families.iter().take(5) {
         let labels: Vec<String> = spec.labels.iter().take(3).map(|l| l.0.clone()).collect();
         let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let expected = expected_registration(&spec.name.0, &labels, spec.kind, &taken);
+        let config_ok = spec.kind != Kind::Summary || summary_config(&spec.summary).1;
+        let existing = fams.iter().position(|f| f.name == spec.name.0);
+        let expected = match existing {
+            Some(i) if spec.via == Via::GetOrRegister => {
+                let fam = &fams[i];
+                let same_config = match &fam.handle {
+                    Handle::Histogram(_, b) => *b == buckets_of(spec),
+                    Handle::Summary(_, c) => *c == summary_config(&spec.summary).0,
+                    _ => true,
+                };
+                if !config_ok {
+                    Expected::BadConfig
+                } else if fam.kind != spec.kind || fam.labels != labels || !same_config {
+                    Expected::Shape
+                } else {
+                    Expected::Existing(i)
+                }
+            }
+            // The registry's own overflow counter family is registered from the start.
+            None if spec.via == Via::GetOrRegister && spec.name.0 == OVERFLOW_METRIC => {
+                if !config_ok {
+                    Expected::BadConfig
+                } else if spec.kind != Kind::Counter || labels != ["family"] {
+                    Expected::Shape
+                } else {
+                    Expected::Existing(usize::MAX)
+                }
+            }
+            _ => expected_registration(&spec.name.0, &labels, spec.kind, config_ok, &taken),
+        };
+        let families_before = registry.family_names();
         match register(&registry, spec, &label_refs) {
             Ok(handle) => {
+                if let Expected::Existing(i) = expected {
+                    // A handle to the overflow family itself is not recorded through: the
+                    // model follows it only as the target of folds.
+                    if i != usize::MAX {
+                        handles.push((i, handle));
+                    }
+                    continue;
+                }
                 assert_eq!(expected, Expected::Ok, "accepted {spec:?}");
                 taken.extend(taken_names(&spec.name.0, spec.kind));
+                handles.push((fams.len(), handle.clone()));
                 fams.push(Fam {
                     name: spec.name.0.clone(),
                     help: spec.help.clone(),
                     kind: spec.kind,
                     labels,
-                    max_series: usize::from(spec.max_series % 8) + 1,
+                    max_series: max_series(spec),
                     handle,
                     series: BTreeMap::new(),
                     overflow: None,
                     folds: 0,
                 });
             }
-            Err(e) => assert_eq!(classify(&e), expected, "refused {spec:?} with {e:?}"),
+            Err(e) => {
+                assert_eq!(classify(&e), expected, "refused {spec:?} with {e:?}");
+                assert_eq!(
+                    registry.family_names(),
+                    families_before,
+                    "a refusal registered"
+                );
+            }
         }
     }
     if fams.is_empty() {
@@ -397,15 +556,15 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for op in input.ops.iter().take(64) {
-        let count = fams.len();
-        let fam = &mut fams[usize::from(op.family) % count];
+        let (index, handle) = &handles[usize::from(op.family) % handles.len()];
+        let fam = &mut fams[*index];
         let mut values: Vec<String> = op.values.iter().map(|v| v.0.clone()).collect();
         if op.fit % 8 != 0 {
             values.resize(fam.labels.len(), String::new());
         }
         let n = fam.labels.len();
         if let Action::Remove = op.action {
-            let removed = match &fam.handle {
+            let removed = match handle {
                 Handle::Counter(f) => f.remove(&values),
                 Handle::Gauge(f) => f.remove(&values),
                 Handle::Histogram(f, _) => f.remove(&values),
@@ -431,7 +590,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             };
         }
-        match (&fam.handle, &op.action) {
+        match (handle, &op.action) {
             (Handle::Counter(f), Action::Record(v)) => {
                 lookup!(f).inc_by(*v);
                 let m = fam.resolve(&values);

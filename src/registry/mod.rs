@@ -700,7 +700,25 @@ impl Registry {
 
     /// The family named `name` if it exists with exactly this type, label names and
     /// configuration; registers it if the name is free; errors with [`Error::ShapeMismatch`]
-    /// if it exists with another shape.
+    /// if it exists with another shape. An invalid configuration is refused as such
+    /// ([`Error::InvalidSummaryConfig`]) whether or not the name is registered, and registers
+    /// nothing.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::FamilyOptions;
+    /// use agentcore_telemetry::{Error, Registry, Summary, SummaryConfig};
+    /// use std::time::Duration;
+    ///
+    /// let registry = Registry::new();
+    /// let bad = SummaryConfig { quantiles: vec![1.5], max_age: Duration::from_secs(60), age_buckets: 5 };
+    /// let refused = registry.get_or_register::<Summary>("rt_seconds", "h", &[], bad, FamilyOptions::default());
+    /// assert!(matches!(refused, Err(Error::InvalidSummaryConfig { .. })));
+    /// assert!(registry.family_names().iter().all(|n| n != "rt_seconds"));
+    /// let family = registry
+    ///     .get_or_register::<Summary>("rt_seconds", "h", &[], SummaryConfig::default(), FamilyOptions::default())
+    ///     .unwrap();
+    /// family.with_label_values::<&str>(&[]).unwrap().observe(0.25);
+    /// ```
     pub fn get_or_register<M: Metric>(
         &self,
         name: &str,
@@ -710,6 +728,9 @@ impl Registry {
         options: FamilyOptions,
     ) -> Result<Family<M>, Error> {
         if let Some(existing) = self.find(name) {
+            // The configuration first: an invalid one is the caller's error whatever the
+            // registered family looks like (a fresh name reaches `register`, which checks it).
+            M::validate(&config)?;
             let desc = existing.desc();
             let mismatch = |detail: String| Error::ShapeMismatch {
                 name: name.into(),
@@ -850,7 +871,7 @@ impl Registry {
         labels: &[&str],
         config: SummaryConfig,
     ) -> Result<Family<Summary>, Error> {
-        config.validate()?;
+        // `register` validates the configuration, in the same order as every other path.
         self.register(
             name,
             help,
