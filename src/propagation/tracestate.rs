@@ -38,8 +38,10 @@ impl TraceState {
     /// ```
     /// assert!(agentcore_telemetry::propagation::TraceState::new().is_empty());
     /// ```
-    pub fn new() -> TraceState {
-        TraceState::default()
+    pub const fn new() -> TraceState {
+        TraceState {
+            members: Vec::new(),
+        }
     }
 
     /// Parses one `tracestate` header field.

@@ -138,7 +138,7 @@ mod compile_fail;
 pub use attribute::{KeyValue, Value};
 pub use context::{
     Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY,
-    KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID,
+    KEY_RANDOM_TRACE_ID, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
 };
 pub use distributed::{DistributedTracer, TracerConfig, DEFAULT_SPAN_LOG_CAPACITY};
 pub use global::{get_distributed_tracer, init_distributed_tracer};
@@ -146,6 +146,7 @@ pub use guard::{ContextGuard, DetachedContext};
 pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 pub use instrument::{ContextSource, FutureExt, Instrumented, WithContext};
 pub use limits::SpanLimits;
+pub use w3c::TRACESTATE_EMIT_MAX_BYTES;
 pub use query::{TraceSummary, TracingMetrics};
 pub use record::{
     Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
