@@ -451,11 +451,17 @@ fn tracestate_duplicates_keep_the_first_entry() {
     let parsed = |h: &str| TraceState::parse(h).map(|ts| ts.to_string());
     assert_eq!(parsed("foo=1,foo=1"), Ok("foo=1".into()));
     assert_eq!(parsed("foo=1,foo=2"), Ok("foo=1".into()));
-    assert_eq!(parsed("a=1,foo=2,b=3,foo=4,a=5"), Ok("a=1,foo=2,b=3".into()));
+    assert_eq!(
+        parsed("a=1,foo=2,b=3,foo=4,a=5"),
+        Ok("a=1,foo=2,b=3".into())
+    );
     let all = |hs: &[&str]| TraceState::parse_all(hs.iter().copied()).map(|ts| ts.to_string());
     assert_eq!(all(&["foo=1", "foo=1"]), Ok("foo=1".into()));
     assert_eq!(all(&["foo=1", "foo=2"]), Ok("foo=1".into()));
-    assert_eq!(all(&["bar=0,foo=1", "", "foo=2,baz=3"]), Ok("bar=0,foo=1,baz=3".into()));
+    assert_eq!(
+        all(&["bar=0,foo=1", "", "foo=2,baz=3"]),
+        Ok("bar=0,foo=1,baz=3".into())
+    );
     // Duplicates still count towards the 32 list-members of the ABNF.
     let dup33 = vec!["k=v"; 33].join(",");
     assert_eq!(

@@ -161,7 +161,13 @@ fn duplicate_baggage_keys_read_the_same_on_both_extract_paths() {
 #[test]
 fn random_flag_and_tracestate_travel_through_spans_to_outgoing_calls() {
     let service = DistributedTracer::new(TracerConfig::default());
-    for (flags, out) in [("00", "00"), ("01", "01"), ("02", "02"), ("03", "03"), ("ff", "03")] {
+    for (flags, out) in [
+        ("00", "00"),
+        ("01", "01"),
+        ("02", "02"),
+        ("03", "03"),
+        ("ff", "03"),
+    ] {
         let tp = format!("00-12345678901234567890123456789012-1234567890123456-{flags}");
         let remote = TraceContext::extract(|name| match name {
             "traceparent" => Some(tp.as_str()),
@@ -176,7 +182,10 @@ fn random_flag_and_tracestate_travel_through_spans_to_outgoing_calls() {
             let (headers, dropped) = headers_of(&client.context());
             assert_eq!(dropped, 0);
             let sent = &headers["traceparent"];
-            assert!(sent.starts_with("00-12345678901234567890123456789012-"), "{sent}");
+            assert!(
+                sent.starts_with("00-12345678901234567890123456789012-"),
+                "{sent}"
+            );
             assert!(sent.ends_with(&format!("-{out}")), "{flags} -> {sent}");
             assert_eq!(headers["tracestate"], "foo=1,bar=2");
             client.end();
@@ -189,7 +198,11 @@ fn random_flag_and_tracestate_travel_through_spans_to_outgoing_calls() {
     let root = service.start_span("root", SpanKind::Server, []);
     assert!(root.context().is_random_trace_id());
     let (headers, _) = headers_of(&root.context());
-    assert!(headers["traceparent"].ends_with("-03"), "{}", headers["traceparent"]);
+    assert!(
+        headers["traceparent"].ends_with("-03"),
+        "{}",
+        headers["traceparent"]
+    );
     assert!(!headers.contains_key("tracestate"));
     root.end();
     let _t = service.start_trace(Some("4bf92f3577b34da6a3ce929d0e0e4736"), []);

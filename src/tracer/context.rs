@@ -326,9 +326,7 @@ impl TraceContext {
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
     /// ```
     pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.carried_mut()
-            .baggage
-            .insert(key.into(), value.into());
+        self.carried_mut().baggage.insert(key.into(), value.into());
     }
 
     /// A baggage entry.
@@ -456,10 +454,16 @@ impl TraceContext {
                 KEY_TRACE_ID => trace_id.replace(parse_trace_id(v)?).is_some(),
                 KEY_SPAN_ID => span_id.replace(parse_span_id(v)?).is_some(),
                 KEY_SAMPLED => sampled
-                    .replace(parse_bool(v).ok_or_else(|| ContextMapError::InvalidSampled(v.to_owned()))?)
+                    .replace(
+                        parse_bool(v)
+                            .ok_or_else(|| ContextMapError::InvalidSampled(v.to_owned()))?,
+                    )
                     .is_some(),
                 KEY_RANDOM_TRACE_ID => random
-                    .replace(parse_bool(v).ok_or_else(|| ContextMapError::InvalidRandom(v.to_owned()))?)
+                    .replace(
+                        parse_bool(v)
+                            .ok_or_else(|| ContextMapError::InvalidRandom(v.to_owned()))?,
+                    )
                     .is_some(),
                 KEY_TRACE_STATE => trace_state
                     .replace(
@@ -484,7 +488,12 @@ impl TraceContext {
             random: random.unwrap_or(false),
         };
         let sampled = sampled.unwrap_or(true);
-        Ok(TraceContext::from_parts(trace_id, span_id, sampled, Some(Arc::new(carried))))
+        Ok(TraceContext::from_parts(
+            trace_id,
+            span_id,
+            sampled,
+            Some(Arc::new(carried)),
+        ))
     }
 }
 

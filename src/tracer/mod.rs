@@ -146,7 +146,6 @@ pub use guard::{ContextGuard, DetachedContext};
 pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 pub use instrument::{ContextSource, FutureExt, Instrumented, WithContext};
 pub use limits::SpanLimits;
-pub use w3c::TRACESTATE_EMIT_MAX_BYTES;
 pub use query::{TraceSummary, TracingMetrics};
 pub use record::{
     Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
@@ -155,6 +154,7 @@ pub use record::{
 pub use sampler::Sampler;
 pub use span::{DetachedSpan, FinishSpan, Span};
 pub use stats::TracerStats;
+pub use w3c::TRACESTATE_EMIT_MAX_BYTES;
 
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]
