@@ -244,7 +244,7 @@ impl TraceContext {
     /// [`inject`](Self::inject), and inherited by every span of the trace.
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TraceContext, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// assert!(tracer.start_trace(None, []).context().is_random_trace_id());
     /// // An id the caller chose is not known to be random.
