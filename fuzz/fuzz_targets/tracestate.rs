@@ -25,9 +25,7 @@ fn reference(fields: &[&str]) -> Result<Vec<(String, String)>, PropagationError>
             let (key, value) = (&member[..eq], &member[eq + 1..]);
             let key_ok = key.len() <= 256
                 && key.chars().enumerate().all(|(i, c)| {
-                    c.is_ascii_lowercase()
-                        || c.is_ascii_digit()
-                        || (i > 0 && "_-*/@".contains(c))
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || (i > 0 && "_-*/@".contains(c))
                 });
             if key.is_empty() || !key_ok {
                 return Err(PropagationError::InvalidKey);
@@ -35,7 +33,9 @@ fn reference(fields: &[&str]) -> Result<Vec<(String, String)>, PropagationError>
             let value_ok = !value.is_empty()
                 && value.len() <= 256
                 && !value.ends_with(' ')
-                && value.chars().all(|c| (' '..='~').contains(&c) && c != ',' && c != '=');
+                && value
+                    .chars()
+                    .all(|c| (' '..='~').contains(&c) && c != ',' && c != '=');
             if !value_ok {
                 return Err(PropagationError::InvalidValue);
             }
@@ -60,8 +60,10 @@ fuzz_target!(|data: &[u8]| {
     match (&all, &expected) {
         (Ok(ts), Ok(members)) => {
             let got: Vec<(&str, &str)> = ts.iter().collect();
-            let want: Vec<(&str, &str)> =
-                members.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let want: Vec<(&str, &str)> = members
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             assert_eq!(got, want, "members of {fields:?}");
         }
         (Err(got), Err(want)) => assert_eq!(got, want, "error for {fields:?}"),
