@@ -126,3 +126,87 @@ fn oversize_baggage_propagates_whole_members_within_the_limits() {
     assert_eq!(sent.len() + dropped, span.context().baggage().count());
     assert!(sent.iter().all(|m| m.ends_with("=vvvvvvvvvv")));
 }
+
+/// Issue 20, defect 3: for `baggage: k=1,k=2` the two extract paths disagreed
+/// (`Propagation::extract` gave "1", `TraceContext::extract` gave "2"). W3C Baggage leaves the
+/// reader's choice open ("Uniqueness of keys between multiple `list-member`s in a
+/// `baggage-string` is not guaranteed"); this crate's rule is that the first member wins, on
+/// both paths, also across several header fields, and inject never sends a duplicate
+/// ("Producers SHOULD try to produce a `baggage-string` without any `list-member`s which
+/// duplicate the `key` of another list member").
+#[test]
+fn duplicate_baggage_keys_read_the_same_on_both_extract_paths() {
+    use agentcore_telemetry::propagation::Propagation;
+    for header in ["k=1,k=2", "k=1, j=0 ,k=2", "k=1,k=2;p,k=3", "k=1 , k = 2"] {
+        let get = |name: &str| match name {
+            "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            "baggage" => Some(header),
+            _ => None,
+        };
+        let list = Propagation::extract(get).baggage;
+        let cx = TraceContext::extract(get).unwrap().unwrap();
+        assert_eq!(list.get("k"), Some("1"), "{header}");
+        assert_eq!(cx.get_baggage("k"), Some("1"), "{header}");
+        let (headers, _) = headers_of(&cx);
+        assert_eq!(headers["baggage"].matches("k=").count(), 1, "{header}");
+        assert!(headers["baggage"].contains("k=1"), "{header}");
+    }
+}
+
+/// Level 2, "Random Trace ID Flag": "If the flag is set in the incoming traceparent header, it
+/// MUST also be set in all outgoing traceparent headers which use the same trace-id", and "If
+/// the flag is unset in the incoming traceparent header, it MUST also be unset". `tracestate`:
+/// "Vendors receiving a tracestate request header MUST send it to outgoing requests". Both
+/// travel from the extracted context through a Server span to every Client child.
+#[test]
+fn random_flag_and_tracestate_travel_through_spans_to_outgoing_calls() {
+    let service = DistributedTracer::new(TracerConfig::default());
+    for (flags, out) in [
+        ("00", "00"),
+        ("01", "01"),
+        ("02", "02"),
+        ("03", "03"),
+        ("ff", "03"),
+    ] {
+        let tp = format!("00-12345678901234567890123456789012-1234567890123456-{flags}");
+        let remote = TraceContext::extract(|name| match name {
+            "traceparent" => Some(tp.as_str()),
+            "tracestate" => Some("foo=1,bar=2"),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        let server = service.start_span_with_parent("handle", SpanKind::Server, [], Some(&remote));
+        for _ in 0..2 {
+            let client = service.start_span("call", SpanKind::Client, []);
+            let (headers, dropped) = headers_of(&client.context());
+            assert_eq!(dropped, 0);
+            let sent = &headers["traceparent"];
+            assert!(
+                sent.starts_with("00-12345678901234567890123456789012-"),
+                "{sent}"
+            );
+            assert!(sent.ends_with(&format!("-{out}")), "{flags} -> {sent}");
+            assert_eq!(headers["tracestate"], "foo=1,bar=2");
+            client.end();
+        }
+        server.end();
+    }
+    // New traces: the tracer generated the id at random, so the flag is set ("When at least
+    // the right-most 7 bytes of the trace-id are randomly (or pseudo-randomly) generated, the
+    // random-trace-id flag SHOULD be set to 1"); an id the caller chose is not claimed random.
+    let root = service.start_span("root", SpanKind::Server, []);
+    assert!(root.context().is_random_trace_id());
+    let (headers, _) = headers_of(&root.context());
+    assert!(
+        headers["traceparent"].ends_with("-03"),
+        "{}",
+        headers["traceparent"]
+    );
+    assert!(!headers.contains_key("tracestate"));
+    root.end();
+    let _t = service.start_trace(Some("4bf92f3577b34da6a3ce929d0e0e4736"), []);
+    let span = service.start_span("chosen", SpanKind::Internal, []);
+    assert!(!span.context().is_random_trace_id());
+    span.end();
+}

@@ -61,8 +61,6 @@ pub enum PropagationError {
     InvalidValue,
     /// A `baggage` property key is not an RFC 7230 token.
     InvalidProperty,
-    /// The same key appears twice in a `tracestate`.
-    DuplicateKey,
 }
 
 impl fmt::Display for PropagationError {
@@ -88,7 +86,6 @@ impl fmt::Display for PropagationError {
             Self::InvalidKey => f.write_str("list member key is invalid"),
             Self::InvalidValue => f.write_str("list member value is invalid"),
             Self::InvalidProperty => f.write_str("baggage property is invalid"),
-            Self::DuplicateKey => f.write_str("tracestate key appears more than once"),
         }
     }
 }

@@ -1,8 +1,14 @@
-//! Trace context ([`TraceContext`]: trace id, span id, sampled flag, baggage) as a plain
-//! value, and its map form for cross-service calls ([`TraceContext::to_map`],
+//! Trace context ([`TraceContext`]: trace id, span id, trace flags, baggage and `tracestate`)
+//! as a plain value, and its map form for cross-service calls ([`TraceContext::to_map`],
 //! [`TraceContext::from_map`]). Which context is *current* is `current.rs`'s job.
+//!
+//! What a context carries besides its ids and sampled flag ([`Carried`]: baggage, `tracestate`,
+//! the W3C Level 2 random-trace-id flag) sits behind one `Arc` that every span of the trace in
+//! this process shares, so starting a span copies a pointer. A trace this tracer started with
+//! a random id and that carries nothing else has no `Arc` at all (`None`).
 
 use super::id::{SpanId, TraceId};
+use crate::propagation::{PropagationError, TraceState};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -16,8 +22,9 @@ use std::sync::Arc;
 /// ```
 pub type Baggage = BTreeMap<String, String>;
 
-/// The context of a trace at one point: trace id, the active span id (if any), the sampled
-/// flag and the baggage.
+/// The context of a trace at one point: trace id, the active span id (if any), the trace
+/// flags (sampled, and the W3C Level 2 random-trace-id flag), the baggage and the vendors'
+/// `tracestate`.
 ///
 /// It is a plain value: cloning shares the baggage (an `Arc`), and mutating baggage copies it
 /// on write. [`to_map`](Self::to_map) / [`from_map`](Self::from_map) serialize it for a
@@ -32,12 +39,57 @@ pub type Baggage = BTreeMap<String, String>;
 /// let map = cx.to_map();
 /// assert_eq!(TraceContext::from_map(&map), Ok(cx));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TraceContext {
     trace_id: TraceId,
     span_id: Option<SpanId>,
     sampled: bool,
-    baggage: Option<Arc<Baggage>>,
+    /// `None`: a random trace id this tracer generated, nothing carried (see [`Carried`]).
+    carried: Option<Arc<Carried>>,
+}
+
+/// Contexts are equal when they say the same: same ids, flags, baggage and `tracestate`,
+/// however their [`Carried`] part is shared.
+impl PartialEq for TraceContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.trace_id == other.trace_id
+            && self.span_id == other.span_id
+            && self.sampled == other.sampled
+            && self.carried_or_root() == other.carried_or_root()
+    }
+}
+
+impl Eq for TraceContext {}
+
+/// What a context carries besides its ids and sampled flag, shared by every span of its trace
+/// in this process (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Carried {
+    pub(crate) baggage: Baggage,
+    pub(crate) trace_state: TraceState,
+    /// The W3C Level 2 random-trace-id flag (trace-flags bit 1).
+    pub(crate) random: bool,
+}
+
+impl Carried {
+    /// What a missing `Carried` (`None`) stands for: a trace whose id this tracer generated at
+    /// random ([`TraceId::random`]), with no baggage and no `tracestate`.
+    pub(crate) const RANDOM_ROOT: Carried = Carried {
+        baggage: Baggage::new(),
+        trace_state: TraceState::new(),
+        random: true,
+    };
+
+    /// The `Carried` of a new trace: `None` when it stands for [`Carried::RANDOM_ROOT`].
+    pub(crate) fn of_new_trace(baggage: Baggage, random: bool) -> Option<Arc<Carried>> {
+        (!baggage.is_empty() || !random).then(|| {
+            Arc::new(Carried {
+                baggage,
+                trace_state: TraceState::new(),
+                random,
+            })
+        })
+    }
 }
 
 /// The key of the trace id in [`TraceContext::to_map`] (32 lowercase hex digits).
@@ -56,6 +108,26 @@ pub const KEY_TRACE_ID: &str = "trace_id";
 /// assert!(!TraceContext::new(TraceId::random(), None, true).to_map().contains_key(KEY_SPAN_ID));
 /// ```
 pub const KEY_SPAN_ID: &str = "span_id";
+/// The key of the W3C Level 2 random-trace-id flag in [`TraceContext::to_map`] (`"true"`;
+/// written only when set, so the map of a context without it has the specification's keys).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::KEY_RANDOM_TRACE_ID, DistributedTracer, TracerConfig};
+/// let tracer = DistributedTracer::new(TracerConfig::default());
+/// assert_eq!(tracer.start_trace(None, []).to_map()[KEY_RANDOM_TRACE_ID], "true");
+/// ```
+pub const KEY_RANDOM_TRACE_ID: &str = "random_trace_id";
+/// The key of the W3C `tracestate` in [`TraceContext::to_map`] (the header value; written only
+/// when the context has one).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::KEY_TRACE_STATE, TraceContext, TraceId};
+/// let mut cx = TraceContext::new(TraceId::random(), None, true);
+/// cx.trace_state_mut().insert("congo", "t61rcWkgMzE")?;
+/// assert_eq!(cx.to_map()[KEY_TRACE_STATE], "congo=t61rcWkgMzE");
+/// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+/// ```
+pub const KEY_TRACE_STATE: &str = "tracestate";
 /// The key of the sampled flag in [`TraceContext::to_map`] (`"true"` or `"false"`).
 ///
 /// ```
@@ -84,12 +156,15 @@ pub const BAGGAGE_PREFIX: &str = "baggage.";
 pub const EXTERNAL_ID_KEY: &str = "trace.external_id";
 
 impl TraceContext {
-    /// A context without baggage.
+    /// A context without baggage or `tracestate`, and without the random-trace-id flag: the
+    /// trace id is the caller's, and this crate cannot know how it was made (set the flag with
+    /// [`set_random_trace_id`](Self::set_random_trace_id) when it is random).
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
     /// let cx = TraceContext::new(TraceId::random(), SpanId::from_u64(1), false);
     /// assert!(!cx.is_sampled());
+    /// assert!(!cx.is_random_trace_id());
     /// assert_eq!(cx.span_id(), SpanId::from_u64(1));
     /// ```
     pub fn new(trace_id: TraceId, span_id: Option<SpanId>, sampled: bool) -> Self {
@@ -97,13 +172,39 @@ impl TraceContext {
             trace_id,
             span_id,
             sampled,
-            baggage: None,
+            carried: Some(Arc::new(Carried {
+                random: false,
+                ..Carried::RANDOM_ROOT
+            })),
         }
     }
 
-    pub(crate) fn with_baggage(mut self, baggage: Option<Arc<Baggage>>) -> Self {
-        self.baggage = baggage;
-        self
+    /// A context from its parts, sharing `carried` (no allocation).
+    pub(crate) fn from_parts(
+        trace_id: TraceId,
+        span_id: Option<SpanId>,
+        sampled: bool,
+        carried: Option<Arc<Carried>>,
+    ) -> Self {
+        TraceContext {
+            trace_id,
+            span_id,
+            sampled,
+            carried,
+        }
+    }
+
+    fn carried_or_root(&self) -> &Carried {
+        static RANDOM_ROOT: Carried = Carried::RANDOM_ROOT;
+        self.carried.as_deref().unwrap_or(&RANDOM_ROOT)
+    }
+
+    /// The carried part, for writing (copy-on-write if shared).
+    fn carried_mut(&mut self) -> &mut Carried {
+        Arc::make_mut(
+            self.carried
+                .get_or_insert_with(|| Arc::new(Carried::RANDOM_ROOT)),
+        )
     }
 
     /// The trace id.
@@ -137,6 +238,85 @@ impl TraceContext {
         self.sampled
     }
 
+    /// The W3C Trace Context Level 2 random-trace-id flag (trace-flags bit 1): at least the
+    /// right-most 7 bytes of the trace id are random. Set on traces this tracer starts with
+    /// [`TraceId::random`], taken from `traceparent` by [`extract`](Self::extract), written by
+    /// [`inject`](Self::inject), and inherited by every span of the trace.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// assert!(tracer.start_trace(None, []).context().is_random_trace_id());
+    /// // An id the caller chose is not known to be random.
+    /// assert!(!tracer.start_trace(Some("request-123"), []).context().is_random_trace_id());
+    /// ```
+    pub fn is_random_trace_id(&self) -> bool {
+        self.carried_or_root().random
+    }
+
+    /// Sets or clears the random-trace-id flag. The specification: "If that flag is set, at
+    /// least the right-most 7 bytes of the trace-id MUST be selected randomly (or
+    /// pseudo-randomly) with uniform distribution over the interval [0..2^56-1]."
+    ///
+    /// ```
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// let mut cx = TraceContext::new(TraceId::random(), None, true);
+    /// cx.set_random_trace_id(true);
+    /// assert_eq!(cx.trace_flags(), 0x03);
+    /// ```
+    pub fn set_random_trace_id(&mut self, random: bool) {
+        if self.is_random_trace_id() != random {
+            self.carried_mut().random = random;
+        }
+    }
+
+    /// The W3C trace-flags byte: bit 0 sampled, bit 1 random-trace-id; the other bits are
+    /// reserved and zero.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// assert_eq!(TraceContext::new(TraceId::random(), None, true).trace_flags(), 0x01);
+    /// ```
+    pub fn trace_flags(&self) -> u8 {
+        u8::from(self.sampled) | (u8::from(self.is_random_trace_id()) << 1)
+    }
+
+    /// The vendors' W3C `tracestate` this context carries (empty when none). It travels with
+    /// the trace: every span started in this context inherits it, and
+    /// [`inject`](Self::inject) forwards it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceContext;
+    /// let cx = TraceContext::extract(|name| match name {
+    ///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ///     "tracestate" => Some("congo=t61rcWkgMzE"),
+    ///     _ => None,
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// assert_eq!(cx.trace_state().get("congo"), Some("t61rcWkgMzE"));
+    /// ```
+    pub fn trace_state(&self) -> &TraceState {
+        &self.carried_or_root().trace_state
+    }
+
+    /// The `tracestate`, for adding this participant's entry (copy-on-write if shared).
+    /// [`TraceState::insert`] puts a new or modified key first and never duplicates a key, as
+    /// the specification requires ("Modified keys MUST be moved to the beginning (left) of the
+    /// list"; "Adding a key/value pair MUST NOT result in the same key being present multiple
+    /// times").
+    ///
+    /// ```
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// let mut cx = TraceContext::new(TraceId::random(), None, true);
+    /// cx.trace_state_mut().insert("rojo", "00f067aa0ba902b7")?;
+    /// assert_eq!(cx.trace_state().to_string(), "rojo=00f067aa0ba902b7");
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn trace_state_mut(&mut self) -> &mut TraceState {
+        &mut self.carried_mut().trace_state
+    }
+
     /// Sets a baggage entry (copy-on-write if the baggage is shared).
     ///
     /// ```
@@ -146,8 +326,7 @@ impl TraceContext {
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
     /// ```
     pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        Arc::make_mut(self.baggage.get_or_insert_with(Default::default))
-            .insert(key.into(), value.into());
+        self.carried_mut().baggage.insert(key.into(), value.into());
     }
 
     /// A baggage entry.
@@ -157,7 +336,7 @@ impl TraceContext {
     /// assert_eq!(TraceContext::new(TraceId::random(), None, true).get_baggage("x"), None);
     /// ```
     pub fn get_baggage(&self, key: &str) -> Option<&str> {
-        self.baggage.as_ref()?.get(key).map(String::as_str)
+        self.carried_or_root().baggage.get(key).map(String::as_str)
     }
 
     /// All baggage entries, sorted by key.
@@ -170,17 +349,22 @@ impl TraceContext {
     /// assert_eq!(cx.baggage().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
     /// ```
     pub fn baggage(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.baggage
+        self.carried_or_root()
+            .baggage
             .iter()
-            .flat_map(|b| b.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub(crate) fn baggage_arc(&self) -> Option<&Arc<Baggage>> {
-        self.baggage.as_ref()
+    /// The shared carried part, for spans and frames to inherit.
+    pub(crate) fn carried(&self) -> Option<&Arc<Carried>> {
+        self.carried.as_ref()
     }
 
     /// Serializes the context (the spec's `to_dict`): [`KEY_TRACE_ID`], [`KEY_SPAN_ID`] (if
-    /// any), [`KEY_SAMPLED`] and one `baggage.<key>` entry per baggage item.
+    /// any), [`KEY_SAMPLED`] and one `baggage.<key>` entry per baggage item; beyond the
+    /// specification's keys, [`KEY_RANDOM_TRACE_ID`] when the flag is set and
+    /// [`KEY_TRACE_STATE`] when there is a `tracestate`, so that the map carries everything
+    /// [`inject`](Self::inject) would.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -199,6 +383,12 @@ impl TraceContext {
             map.insert(KEY_SPAN_ID.to_owned(), span_id.to_string());
         }
         map.insert(KEY_SAMPLED.to_owned(), self.sampled.to_string());
+        if self.is_random_trace_id() {
+            map.insert(KEY_RANDOM_TRACE_ID.to_owned(), "true".to_owned());
+        }
+        if !self.trace_state().is_empty() {
+            map.insert(KEY_TRACE_STATE.to_owned(), self.trace_state().to_string());
+        }
         for (k, v) in self.baggage() {
             map.insert(format!("{BAGGAGE_PREFIX}{k}"), v.to_owned());
         }
@@ -213,11 +403,14 @@ impl TraceContext {
     /// * `span_id` (optional): a W3C id (16 lowercase hex digits) is used as is; any other
     ///   non-empty string is mapped with [`SpanId::from_external`].
     /// * `sampled` (optional, default `true`): `true`, `1`, `false` or `0`.
+    /// * `random_trace_id` (optional, default `false`): `true`, `1`, `false` or `0`.
+    /// * `tracestate` (optional): a `tracestate` header value, parsed with
+    ///   [`TraceState::parse`].
     /// * `baggage.<key>`: a baggage entry. Other keys are not the context's and are ignored.
     ///
     /// Anything else is refused with the [`ContextMapError`] naming it, rather than dropped:
-    /// no `trace_id`, an empty or all-zero id, another `sampled` value, an empty baggage key,
-    /// or a key given twice.
+    /// no `trace_id`, an empty or all-zero id, another `sampled` or `random_trace_id` value, an
+    /// invalid `tracestate`, an empty baggage key, or a key given twice.
     ///
     /// ```
     /// use agentcore_telemetry::tracer::ContextMapError;
@@ -252,6 +445,8 @@ impl TraceContext {
         let mut trace_id = None;
         let mut span_id = None;
         let mut sampled = None;
+        let mut random = None;
+        let mut trace_state = None;
         let mut baggage = Baggage::new();
         for (k, v) in map {
             let (k, v) = (k.as_ref(), v.as_ref());
@@ -259,11 +454,22 @@ impl TraceContext {
                 KEY_TRACE_ID => trace_id.replace(parse_trace_id(v)?).is_some(),
                 KEY_SPAN_ID => span_id.replace(parse_span_id(v)?).is_some(),
                 KEY_SAMPLED => sampled
-                    .replace(match v {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err(ContextMapError::InvalidSampled(v.to_owned())),
-                    })
+                    .replace(
+                        parse_bool(v)
+                            .ok_or_else(|| ContextMapError::InvalidSampled(v.to_owned()))?,
+                    )
+                    .is_some(),
+                KEY_RANDOM_TRACE_ID => random
+                    .replace(
+                        parse_bool(v)
+                            .ok_or_else(|| ContextMapError::InvalidRandom(v.to_owned()))?,
+                    )
+                    .is_some(),
+                KEY_TRACE_STATE => trace_state
+                    .replace(
+                        TraceState::parse(v)
+                            .map_err(|e| ContextMapError::InvalidTraceState(v.to_owned(), e))?,
+                    )
                     .is_some(),
                 _ => match k.strip_prefix(BAGGAGE_PREFIX) {
                     Some("") => return Err(ContextMapError::EmptyBaggageKey),
@@ -276,8 +482,26 @@ impl TraceContext {
             }
         }
         let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
-        let baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
-        Ok(TraceContext::new(trace_id, span_id, sampled.unwrap_or(true)).with_baggage(baggage))
+        let carried = Carried {
+            baggage,
+            trace_state: trace_state.unwrap_or_default(),
+            random: random.unwrap_or(false),
+        };
+        let sampled = sampled.unwrap_or(true);
+        Ok(TraceContext::from_parts(
+            trace_id,
+            span_id,
+            sampled,
+            Some(Arc::new(carried)),
+        ))
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -319,6 +543,10 @@ pub enum ContextMapError {
     InvalidSpanId(String),
     /// A `sampled` value other than `true`, `1`, `false`, `0`.
     InvalidSampled(String),
+    /// A `random_trace_id` value other than `true`, `1`, `false`, `0`.
+    InvalidRandom(String),
+    /// A `tracestate` value that is not a valid `tracestate` header, and why.
+    InvalidTraceState(String, PropagationError),
     /// A `baggage.` key with nothing after the prefix.
     EmptyBaggageKey,
     /// A key given twice (in a list of pairs).
@@ -339,6 +567,13 @@ impl fmt::Display for ContextMapError {
                 f,
                 "invalid {KEY_SAMPLED} {v:?}: expected true, 1, false or 0"
             ),
+            ContextMapError::InvalidRandom(v) => write!(
+                f,
+                "invalid {KEY_RANDOM_TRACE_ID} {v:?}: expected true, 1, false or 0"
+            ),
+            ContextMapError::InvalidTraceState(v, e) => {
+                write!(f, "invalid {KEY_TRACE_STATE} {v:?}: {e}")
+            }
             ContextMapError::EmptyBaggageKey => write!(f, "empty baggage key ({BAGGAGE_PREFIX})"),
             ContextMapError::DuplicateKey(k) => write!(f, "key {k:?} given twice"),
         }

@@ -48,7 +48,7 @@
 //! but another trace sits above it ([`Removal::OtherTraceAbove`]); the caller counts it (see
 //! `TracerCore::misuse`).
 
-use super::context::{Baggage, TraceContext};
+use super::context::{Carried, TraceContext};
 use super::core::TracerId;
 use super::id::{SpanId, TraceId};
 use smallvec::SmallVec;
@@ -64,7 +64,8 @@ pub(crate) struct Frame {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
-    pub(crate) baggage: Option<Arc<Baggage>>,
+    /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
+    pub(crate) baggage: Option<Arc<Carried>>,
 }
 
 impl Frame {
@@ -76,7 +77,7 @@ impl Frame {
             trace_id: cx.trace_id(),
             span_id: cx.span_id(),
             sampled: cx.is_sampled(),
-            baggage: cx.baggage_arc().cloned(),
+            baggage: cx.carried().cloned(),
         }
     }
 
@@ -117,7 +118,7 @@ pub(crate) struct Parent {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
-    pub(crate) baggage: Option<Arc<Baggage>>,
+    pub(crate) baggage: Option<Arc<Carried>>,
 }
 
 /// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
@@ -307,7 +308,7 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
 }
 
 /// Replaces the baggage of frame `(tracer, key)`.
-pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Baggage>>) {
+pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Carried>>) {
     with_stack(|s| {
         if let Some(i) = s.position(tracer, key) {
             if let Some(f) = s.frames.get_mut(i) {

@@ -3,7 +3,7 @@
 //! (`core.rs`); the span-log queries are in `query.rs`, the global instance in `global.rs`.
 
 use super::attribute::KeyValue;
-use super::context::{IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
+use super::context::{Carried, IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
 use super::core::TracerCore;
 use super::current::{self, Parent};
 use super::guard::{ContextGuard, DetachedContext};
@@ -15,7 +15,6 @@ use super::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
 use super::stats::TracerStats;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 /// The span log's default capacity, in finished spans.
 ///
@@ -216,6 +215,7 @@ impl DistributedTracer {
 
     /// A new trace's root context, with the sampling decision.
     fn new_trace(&self, trace_id: Option<&str>, baggage: impl IntoBaggage) -> TraceContext {
+        // Only an id generated here is known to be random (W3C Level 2 random-trace-id flag).
         let (id, external) = match trace_id {
             None => (TraceId::random(), None),
             Some(s) => match TraceId::from_hex(s) {
@@ -228,8 +228,8 @@ impl DistributedTracer {
         if let Some(ext) = external {
             bag.insert(EXTERNAL_ID_KEY.to_owned(), ext.to_owned());
         }
-        let bag = (!bag.is_empty()).then(|| Arc::new(bag));
-        TraceContext::new(id, None, sampled).with_baggage(bag)
+        let carried = Carried::of_new_trace(bag, trace_id.is_none());
+        TraceContext::from_parts(id, None, sampled, carried)
     }
 
     /// Makes `context` (for example one received from another service) current on this
@@ -279,7 +279,7 @@ impl DistributedTracer {
     /// ```
     pub fn current_context(&self) -> Option<TraceContext> {
         current::current(self.core.id())
-            .map(|p| TraceContext::new(p.trace_id, p.span_id, p.sampled).with_baggage(p.baggage))
+            .map(|p| TraceContext::from_parts(p.trace_id, p.span_id, p.sampled, p.baggage))
     }
 
     /// Starts a span, current on this thread until it finishes. Its parent is the current
@@ -374,7 +374,7 @@ impl DistributedTracer {
             trace_id: cx.trace_id(),
             span_id: cx.span_id(),
             sampled: cx.is_sampled(),
-            baggage: cx.baggage_arc().cloned(),
+            baggage: cx.carried().cloned(),
         });
         let start = self.decide(parent);
         Span::start(&self.core, start, name, kind, attributes)

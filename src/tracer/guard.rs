@@ -65,7 +65,7 @@ impl<'t> ContextGuard<'t> {
     /// ```
     pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.cx.set_baggage(key, value);
-        current::set_frame_baggage(self.tracer.id(), self.key, self.cx.baggage_arc().cloned());
+        current::set_frame_baggage(self.tracer.id(), self.key, self.cx.carried().cloned());
     }
 
     /// The attached context (also reachable through `Deref`).

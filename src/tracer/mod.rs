@@ -138,7 +138,7 @@ mod compile_fail;
 pub use attribute::{KeyValue, Value};
 pub use context::{
     Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY,
-    KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID,
+    KEY_RANDOM_TRACE_ID, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
 };
 pub use distributed::{DistributedTracer, TracerConfig, DEFAULT_SPAN_LOG_CAPACITY};
 pub use global::{get_distributed_tracer, init_distributed_tracer};
@@ -154,6 +154,7 @@ pub use record::{
 pub use sampler::Sampler;
 pub use span::{DetachedSpan, FinishSpan, Span};
 pub use stats::TracerStats;
+pub use w3c::TRACESTATE_EMIT_MAX_BYTES;
 
 /// Support for `#[trace_operation]`; not part of the stable API.
 #[doc(hidden)]

@@ -4,7 +4,7 @@
 
 use super::attribute::{KeyValue, Value};
 use super::context::EXTERNAL_ID_KEY;
-use super::context::{Baggage, TraceContext};
+use super::context::{Carried, TraceContext};
 use super::core::{Misuse, Rec, TracerCore};
 use super::current::{self, Frame, Removal};
 use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
@@ -22,7 +22,8 @@ use std::sync::Arc;
 /// and the baggage it inherits.
 pub(crate) struct SpanStart {
     pub(crate) ids: SpanIds,
-    pub(crate) baggage: Option<Arc<Baggage>>,
+    /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
+    pub(crate) baggage: Option<Arc<Carried>>,
 }
 
 /// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
@@ -68,7 +69,8 @@ pub struct DetachedSpan<'t> {
     /// while wrapped in a (`!Send`) [`Span`], so the frame is removed on the right thread.
     attached: bool,
     start_ticks: u64,
-    baggage: Option<Arc<Baggage>>,
+    /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
+    baggage: Option<Arc<Carried>>,
     /// The record while sampled and unfinished, in its span-log slot.
     record: Rec<'t>,
 }
@@ -287,8 +289,12 @@ impl<'t> DetachedSpan<'t> {
     /// assert!(cx.is_sampled());
     /// ```
     pub fn context(&self) -> TraceContext {
-        TraceContext::new(self.trace_id, Some(self.span_id), self.sampled)
-            .with_baggage(self.baggage.clone())
+        TraceContext::from_parts(
+            self.trace_id,
+            Some(self.span_id),
+            self.sampled,
+            self.baggage.clone(),
+        )
     }
 
     /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes) new keys are

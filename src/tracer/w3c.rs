@@ -2,25 +2,62 @@
 //! and the format rules of [`crate::propagation`].
 //!
 //! * [`TraceContext::inject`] writes `traceparent` (version `00`, this context's span as the
-//!   parent id, the sampled flag) and `baggage` (percent-encoded; whole members only, at most 64
-//!   members and 8192 bytes: the W3C propagation limit; it returns how many members did not fit).
+//!   parent id, the sampled and Level 2 random-trace-id flags), `tracestate` (the vendors'
+//!   entries this context carries, whole entries only, at most 512 bytes: the specification's
+//!   "SHOULD propagate at least 512 characters", truncated as it prescribes) and `baggage`
+//!   (percent-encoded; whole members only, at most 64 members and 8192 bytes: the W3C
+//!   propagation limit). It returns how many `tracestate` entries and baggage members did not
+//!   fit.
 //! * [`TraceContext::extract`] reads them back. A missing `traceparent` gives `Ok(None)`; an
 //!   invalid one gives the error naming the problem, and the whole header is ignored, as the
-//!   specification requires — the caller starts a fresh trace. An invalid `baggage` header is
-//!   ignored on its own (the trace continues without it). Baggage properties are not kept.
-//! * `tracestate` is vendor data this tracer does not interpret: read and forward it with
-//!   [`crate::propagation::TraceState`] when you need it.
+//!   specification requires — the caller starts a fresh trace, and `tracestate` is not even
+//!   parsed ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+//!   tracestate"). An invalid `tracestate` or `baggage` header is ignored on its own (the
+//!   trace continues without it). Baggage properties are not kept.
+//! * The context keeps `tracestate` and the random-trace-id flag, every span started in it
+//!   inherits them, and so every outgoing call forwards them: "Vendors receiving a tracestate
+//!   request header MUST send it to outgoing requests", and for the random flag "If the flag is
+//!   set in the incoming traceparent header, it MUST also be set in all outgoing traceparent
+//!   headers which use the same trace-id" (and unset when it was unset).
+//!
+//! # Duplicate baggage keys
+//!
+//! W3C Baggage ("baggage-string"): "Uniqueness of keys between multiple `list-member`s in a
+//! `baggage-string` is not guaranteed. The order of duplicate entries SHOULD be preserved when
+//! mutating the list. Producers SHOULD try to produce a `baggage-string` without any
+//! `list-member`s which duplicate the `key` of another list member." The text does not say
+//! which entry a reader sees, so this crate picks one rule and applies it on both paths:
+//! **the first member with a key wins**. [`crate::propagation::Baggage`] keeps every member in
+//! order (nothing is mutated) and its `get` returns the first; a [`TraceContext`] holds one
+//! value per key and [`TraceContext::extract`] keeps the first and discards the later ones,
+//! so [`TraceContext::inject`] never produces a duplicate. First-wins is also the rule the
+//! current Trace Context text gives `tracestate` (the leftmost entry is the most recent).
 
+use super::context::{Baggage, Carried};
 use super::{SpanId, TraceContext, TraceId};
 use crate::propagation::{
-    Baggage as W3cBaggage, PropagationError, TraceParent, BAGGAGE, TRACEPARENT,
+    Baggage as W3cBaggage, PropagationError, TraceParent, TraceState, BAGGAGE, TRACEPARENT,
+    TRACESTATE,
 };
+use std::sync::Arc;
+
+/// The most bytes of `tracestate` [`TraceContext::inject`] writes: the specification's
+/// "Vendors SHOULD propagate at least 512 characters of a combined header", truncated (whole
+/// entries, those over 128 characters first, then from the right) as "tracestate Limits"
+/// prescribes.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::tracer::TRACESTATE_EMIT_MAX_BYTES, 512);
+/// ```
+pub const TRACESTATE_EMIT_MAX_BYTES: usize = 512;
 
 impl TraceContext {
-    /// Writes the W3C `traceparent` and `baggage` headers of this context through `set(name,
-    /// value)` (lowercase header names). A context without a span (a fresh `start_trace`) has no
-    /// parent id to send, so only `baggage` is written. Returns how many baggage members were
-    /// left out by the 64-member / 8192-byte limit.
+    /// Writes the W3C `traceparent`, `tracestate` and `baggage` headers of this context
+    /// through `set(name, value)` (lowercase header names). A context without a span (a fresh
+    /// `start_trace`) has no parent id to send, so only `baggage` is written; empty
+    /// `tracestate` and `baggage` are not written. Returns how many list members were left
+    /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`] plus baggage members
+    /// beyond the 64-member / 8192-byte limit.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -30,25 +67,38 @@ impl TraceContext {
     ///     SpanId::from_hex("00f067aa0ba902b7"),
     ///     true,
     /// );
+    /// cx.set_random_trace_id(true);
+    /// cx.trace_state_mut().insert("congo", "t61rcWkgMzE")?;
     /// cx.set_baggage("tenant", "acme corp, 100%");
     /// let mut headers = Vec::new();
     /// cx.inject(|name, value| headers.push((name, value)));
     /// assert_eq!(headers, [
-    ///     ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()),
+    ///     ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_string()),
+    ///     ("tracestate", "congo=t61rcWkgMzE".to_string()),
     ///     ("baggage", "tenant=acme%20corp%2C%20100%25".to_string()),
     /// ]);
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
     /// ```
     pub fn inject(&self, mut set: impl FnMut(&'static str, String)) -> usize {
+        let mut dropped = 0;
         if let Some(span_id) = self.span_id() {
             let tp = TraceParent {
                 version: 0,
                 trace_id: self.trace_id().to_u128(),
                 parent_id: span_id.to_u64(),
-                flags: u8::from(self.is_sampled()) * TraceParent::FLAG_SAMPLED,
+                flags: self.trace_flags(),
             };
             let mut value = String::with_capacity(55);
             tp.write_to(&mut value);
             set(TRACEPARENT, value);
+            let trace_state = self.trace_state();
+            if !trace_state.is_empty() {
+                let mut value = String::new();
+                dropped += trace_state.write_truncated(&mut value, TRACESTATE_EMIT_MAX_BYTES);
+                if !value.is_empty() {
+                    set(TRACESTATE, value);
+                }
+            }
         }
         let mut baggage = W3cBaggage::new();
         for (k, v) in self.baggage() {
@@ -56,10 +106,10 @@ impl TraceContext {
             let _ = baggage.insert(k, v);
         }
         if baggage.is_empty() {
-            return 0;
+            return dropped;
         }
         let mut value = String::new();
-        let dropped = baggage.write_limited(&mut value);
+        dropped += baggage.write_limited(&mut value);
         if !value.is_empty() {
             set(BAGGAGE, value);
         }
@@ -68,23 +118,31 @@ impl TraceContext {
 
     /// Reads a context from W3C headers through `get(lowercase name)`: `Ok(None)` without a
     /// `traceparent`, `Err` when it is invalid (the caller starts a fresh trace), otherwise the
-    /// remote context (its span is the parent of the next local span; its sampled flag is
-    /// respected by the sampler) with the baggage of a valid `baggage` header.
+    /// remote context: its span is the parent of the next local span, its sampled flag is
+    /// respected by the sampler, its random-trace-id flag and `tracestate` are carried on,
+    /// and it holds the baggage of a valid `baggage` header (the first member of a repeated
+    /// key wins; see the module docs). When a request repeats a header, `get` should return
+    /// the fields joined with `,` (RFC 9110 section 5.3), which is how `tracestate` split over
+    /// several fields is combined.
     ///
     /// ```
     /// use agentcore_telemetry::TraceContext;
     /// use agentcore_telemetry::propagation::PropagationError;
     ///
     /// let cx = TraceContext::extract(|name| match name {
-    ///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
-    ///     "baggage" => Some("user_id=12345,note=50%25%20off"),
+    ///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02"),
+    ///     "tracestate" => Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+    ///     "baggage" => Some("user_id=12345,note=50%25%20off,user_id=67890"),
     ///     _ => None,
     /// })
     /// .unwrap()
     /// .unwrap();
     /// assert_eq!(cx.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// assert!(!cx.is_sampled());
+    /// assert!(cx.is_random_trace_id());
+    /// assert_eq!(cx.trace_state().to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     /// assert_eq!(cx.get_baggage("note"), Some("50% off"));
+    /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
     ///
     /// let bad = TraceContext::extract(|name| {
     ///     (name == "traceparent").then_some("00-00000000000000000000000000000000-00f067aa0ba902b7-01")
@@ -106,12 +164,30 @@ impl TraceContext {
         ) else {
             return Err(PropagationError::ZeroTraceId);
         };
-        let mut cx = TraceContext::new(trace_id, Some(span_id), tp.sampled());
-        if let Some(Ok(baggage)) = get(BAGGAGE).map(W3cBaggage::parse) {
-            for member in baggage.iter() {
-                cx.set_baggage(member.key(), member.value());
+        // Parsed only now that `traceparent` is valid; an invalid one is dropped on its own.
+        let trace_state = get(TRACESTATE)
+            .and_then(|h| TraceState::parse(h).ok())
+            .unwrap_or_default();
+        let mut baggage = Baggage::new();
+        if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
+            for member in parsed.iter() {
+                // The first member of a key wins, as `propagation::Baggage::get` reads it.
+                baggage
+                    .entry(member.key().to_owned())
+                    .or_insert_with(|| member.value().to_owned());
             }
         }
-        Ok(Some(cx))
+        let carried = Carried {
+            baggage,
+            trace_state,
+            // Kept as received, set or unset (Level 2, "Random Trace ID Flag").
+            random: tp.random(),
+        };
+        Ok(Some(TraceContext::from_parts(
+            trace_id,
+            Some(span_id),
+            tp.sampled(),
+            Some(Arc::new(carried)),
+        )))
     }
 }
