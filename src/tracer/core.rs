@@ -332,6 +332,8 @@ impl TracerCore {
         let (error, outcome) = match record {
             Rec::None => return,
             Rec::Claimed(slot) => {
+                // For the export cursor, if one is attached (see `sync::ring`).
+                slot.set_pending(self.log.exporting());
                 let outcome = if slot.overwrote() {
                     Push::Overwrote
                 } else {
