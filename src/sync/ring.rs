@@ -124,9 +124,7 @@ use std::sync::atomic::Ordering;
 
 #[cfg(agentcore_loom)]
 use loom::cell::UnsafeCell;
-#[cfg(agentcore_loom)]
-use loom::sync::Arc;
-#[cfg(not(agentcore_loom))]
+// `std`'s `Arc` also under loom: only the slots' atomics and cells are the model's subject.
 use std::sync::Arc;
 
 /// `std`'s `UnsafeCell` with loom's closure API, so the same code runs under loom.
@@ -431,6 +429,7 @@ impl<T> ShardedRing<T> {
     /// are not for it); `None` while another one is attached. From now on finishers
     /// publish values `pending` (see the module docs, "Export cursor"), until the cursor
     /// drops.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn attach_exporter(&self) -> Option<ExportCursor<T>> {
         if self.exporting.swap(true, Ordering::AcqRel) {
             return None;
@@ -555,6 +554,7 @@ impl<T> std::fmt::Debug for ShardedRing<T> {
 }
 
 /// What one [`ExportCursor::drain`] call did.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct CursorDrain {
     /// Values handed to the callback.
@@ -569,6 +569,7 @@ pub(crate) struct CursorDrain {
 /// the values published while it is attached, each exactly once. Owned by the one exporter
 /// thread; detaches when dropped. It shares the ring's slots, so it may outlive the ring's
 /// owner.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) struct ExportCursor<T> {
     shards: Arc<[CachePadded<Shard<T>>]>,
     exporting: Arc<AtomicBool>,
@@ -585,11 +586,13 @@ pub(crate) struct ExportCursor<T> {
 }
 
 /// Whether claim position `seq` - 1 (a slot's `seq`) is older than `position`.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 #[inline]
 fn older(seq: usize, position: usize) -> bool {
     (seq.wrapping_sub(position.wrapping_add(1)) as isize) < 0
 }
 
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 impl<T> ExportCursor<T> {
     fn evicted_total(&self) -> u64 {
         self.shards
@@ -611,7 +614,10 @@ impl<T> ExportCursor<T> {
     pub(crate) fn pending(&self) -> usize {
         let mut n = 0;
         for (s, shard) in self.shards.iter().enumerate() {
-            let ahead = shard.head.load(Ordering::Relaxed).wrapping_sub(self.tails[s]) as isize;
+            let ahead = shard
+                .head
+                .load(Ordering::Relaxed)
+                .wrapping_sub(self.tails[s]) as isize;
             n += (ahead.max(0) as usize).min(shard.slots.len());
             n += self.deferred[s]
                 .iter()
@@ -939,7 +945,11 @@ mod examples {
         let slot = &shard.slots[i & shard.mask];
         assert!(slot.try_write());
         shard.stamp(slot, i);
-        let mut c = Claimed { slot, overwrote: false, _value: PhantomData };
+        let mut c = Claimed {
+            slot,
+            overwrote: false,
+            _value: PhantomData,
+        };
         c.get_or_insert_with(|| 5u32);
         c.set_pending(true);
         drop(c);

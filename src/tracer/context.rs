@@ -38,6 +38,10 @@ pub struct TraceContext {
     span_id: Option<SpanId>,
     sampled: bool,
     baggage: Option<Arc<Baggage>>,
+    /// Came from another process (see [`is_remote`](Self::is_remote)).
+    remote: bool,
+    /// The W3C `tracestate`, in header form; `None` when empty.
+    trace_state: Option<Arc<str>>,
 }
 
 /// The key of the trace id in [`TraceContext::to_map`] (32 lowercase hex digits).
@@ -98,11 +102,84 @@ impl TraceContext {
             span_id,
             sampled,
             baggage: None,
+            remote: false,
+            trace_state: None,
         }
     }
 
     pub(crate) fn with_baggage(mut self, baggage: Option<Arc<Baggage>>) -> Self {
         self.baggage = baggage;
+        self
+    }
+
+    /// Whether the context came from another process: true for one read by
+    /// [`extract`](Self::extract) (a `traceparent` header), false for [`new`](Self::new)
+    /// and for a span's own context. A span whose parent is remote is exported with OTLP's
+    /// `IS_REMOTE` flag ([`SpanRecord::parent_is_remote`](super::SpanRecord::parent_is_remote)).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
+    /// let cx = TraceContext::new(TraceId::random(), SpanId::from_u64(7), true);
+    /// assert!(!cx.is_remote());
+    /// assert!(cx.with_remote(true).is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// The context marked as coming from another process (or not), for a context received
+    /// by other means than [`extract`](Self::extract) (for example [`from_map`](Self::from_map)).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// let cx = TraceContext::from_map([("trace_id", "request-123"), ("span_id", "7")]).unwrap();
+    /// assert!(cx.with_remote(true).is_remote());
+    /// ```
+    pub fn with_remote(mut self, remote: bool) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// The W3C `tracestate` (header form, `""` when none). Spans started in this context
+    /// inherit it and carry it into their records and OTLP export; [`inject`](Self::inject)
+    /// forwards it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::TraceState;
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// let ts = TraceState::parse("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").unwrap();
+    /// let cx = TraceContext::new(TraceId::random(), None, true).with_trace_state(&ts);
+    /// assert_eq!(cx.trace_state(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    /// ```
+    pub fn trace_state(&self) -> &str {
+        self.trace_state.as_deref().unwrap_or("")
+    }
+
+    /// The context with `trace_state` (an empty one removes it).
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::TraceState;
+    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// let cx = TraceContext::new(TraceId::random(), None, true).with_trace_state(&TraceState::new());
+    /// assert_eq!(cx.trace_state(), "");
+    /// ```
+    pub fn with_trace_state(mut self, trace_state: &crate::propagation::TraceState) -> Self {
+        self.trace_state = if trace_state.is_empty() {
+            None
+        } else {
+            let mut s = String::new();
+            trace_state.write_to(&mut s);
+            Some(s.into())
+        };
+        self
+    }
+
+    pub(crate) fn trace_state_arc(&self) -> Option<&Arc<str>> {
+        self.trace_state.as_ref()
+    }
+
+    pub(crate) fn with_trace_state_arc(mut self, trace_state: Option<Arc<str>>) -> Self {
+        self.trace_state = trace_state;
         self
     }
 

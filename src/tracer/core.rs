@@ -20,6 +20,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
 /// independent tracers never see each other's spans. Never reused within a process.
@@ -217,6 +218,14 @@ impl TracerCore {
         self.log.for_each(f);
     }
 
+    #[cfg(feature = "otlp")]
+    /// Attaches the span log's export cursor (`None` while another one is attached).
+    pub(crate) fn attach_export_cursor(
+        &self,
+    ) -> Option<crate::sync::ring::ExportCursor<SpanRecord>> {
+        self.log.attach_exporter()
+    }
+
     /// Claims the span-log slot a starting sampled span builds its record in (see `Rec`).
     #[inline]
     fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
@@ -251,6 +260,7 @@ impl TracerCore {
         trace_id: TraceId,
         span_id: SpanId,
         parent_span_id: Option<SpanId>,
+        (parent_is_remote, trace_state): (bool, &Option<Arc<str>>),
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
@@ -275,6 +285,8 @@ impl TracerCore {
         r.trace_id = trace_id;
         r.span_id = span_id;
         r.parent_span_id = parent_span_id;
+        r.parent_is_remote = parent_is_remote;
+        r.trace_state.clone_from(trace_state);
         r.name = name;
         r.kind = kind;
         r.status = SpanStatus::Unset;

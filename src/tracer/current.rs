@@ -65,6 +65,10 @@ pub(crate) struct Frame {
     pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
     pub(crate) baggage: Option<Arc<Baggage>>,
+    /// The context came from another process (only attached contexts; spans are local).
+    pub(crate) remote: bool,
+    /// The W3C `tracestate` the trace carries.
+    pub(crate) trace_state: Option<Arc<str>>,
 }
 
 impl Frame {
@@ -77,6 +81,8 @@ impl Frame {
             span_id: cx.span_id(),
             sampled: cx.is_sampled(),
             baggage: cx.baggage_arc().cloned(),
+            remote: cx.is_remote(),
+            trace_state: cx.trace_state_arc().cloned(),
         }
     }
 
@@ -89,6 +95,8 @@ impl Frame {
             span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.take(),
+            remote: self.remote,
+            trace_state: self.trace_state.take(),
         }
     }
 
@@ -97,6 +105,7 @@ impl Frame {
         Frame {
             key: 0,
             baggage: self.baggage.clone(),
+            trace_state: self.trace_state.clone(),
             ..*self
         }
     }
@@ -107,6 +116,8 @@ impl Frame {
             span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.clone(),
+            remote: self.remote,
+            trace_state: self.trace_state.clone(),
         }
     }
 }
@@ -118,6 +129,8 @@ pub(crate) struct Parent {
     pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
     pub(crate) baggage: Option<Arc<Baggage>>,
+    pub(crate) remote: bool,
+    pub(crate) trace_state: Option<Arc<str>>,
 }
 
 /// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
@@ -162,6 +175,8 @@ impl Stack {
             span_id,
             sampled,
             baggage,
+            remote,
+            trace_state,
         } = frame;
         let depth = self.depth;
         if let Some(f) = self.frames.get_mut(depth) {
@@ -172,6 +187,8 @@ impl Stack {
             f.span_id = span_id;
             f.sampled = sampled;
             f.baggage = baggage;
+            f.remote = remote;
+            f.trace_state = trace_state;
         } else {
             self.frames.push(Frame {
                 tracer,
@@ -180,6 +197,8 @@ impl Stack {
                 span_id,
                 sampled,
                 baggage,
+                remote,
+                trace_state,
             });
         }
         self.depth = depth + 1;
@@ -301,6 +320,7 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
     // Pop the top frame, releasing its baggage.
     if let Some(top) = s.frames.get_mut(depth - 1) {
         top.baggage = None;
+        top.trace_state = None;
     }
     s.depth = depth - 1;
     removal
@@ -383,6 +403,8 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             span_id: None,
             sampled: false,
             baggage: None,
+            remote: false,
+            trace_state: None,
         });
         for f in saved.0.drain(..) {
             s.push(f);

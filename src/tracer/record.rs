@@ -8,6 +8,7 @@ use super::attribute::{KeyValue, Value};
 use super::id::{SpanId, TraceId};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Attributes a span stores inline, without allocating (more spill to the heap, up to
 /// [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes)).
@@ -209,6 +210,13 @@ pub struct SpanRecord {
     pub dropped_events_count: u32,
     /// Links dropped by [`SpanLimits::max_links`](super::SpanLimits::max_links).
     pub dropped_links_count: u32,
+    /// Whether the parent context came from another process (extracted from a
+    /// `traceparent` header, or marked with [`TraceContext::with_remote`](super::TraceContext::with_remote));
+    /// false for a local parent and for a root span. Exported as OTLP's `IS_REMOTE` flag.
+    pub parent_is_remote: bool,
+    /// The W3C `tracestate` of the span's context, inherited from its trace's remote parent
+    /// (shared, not copied); `None` when there is none.
+    pub trace_state: Option<Arc<str>>,
 }
 
 impl SpanRecord {
@@ -231,6 +239,8 @@ impl SpanRecord {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            parent_is_remote: false,
+            trace_state: None,
         }
     }
 

@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub(crate) struct SpanStart {
     pub(crate) ids: SpanIds,
     pub(crate) baggage: Option<Arc<Baggage>>,
+    /// The W3C `tracestate` inherited from the parent.
+    pub(crate) trace_state: Option<Arc<str>>,
 }
 
 /// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
@@ -34,6 +36,8 @@ pub(crate) struct SpanIds {
     pub(crate) span_id: SpanId,
     pub(crate) parent_span_id: Option<SpanId>,
     pub(crate) sampled: bool,
+    /// The parent context came from another process.
+    pub(crate) parent_is_remote: bool,
 }
 
 /// A span that is not current on any thread: it can be moved to another thread or into a
@@ -69,6 +73,7 @@ pub struct DetachedSpan<'t> {
     attached: bool,
     start_ticks: u64,
     baggage: Option<Arc<Baggage>>,
+    trace_state: Option<Arc<str>>,
     /// The record while sampled and unfinished, in its span-log slot.
     record: Rec<'t>,
 }
@@ -89,8 +94,13 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
-        let SpanStart { ids, baggage } = start;
-        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        let SpanStart {
+            ids,
+            baggage,
+            trace_state,
+        } = start;
+        let (record, start_ticks) =
+            DetachedSpan::open(tracer, ids, &trace_state, name, kind, attributes);
         // Nothing below can panic.
         let attached = current::push(Frame {
             tracer: tracer.id(),
@@ -99,6 +109,8 @@ impl<'t> Span<'t> {
             span_id: Some(ids.span_id),
             sampled: ids.sampled,
             baggage: baggage.clone(),
+            remote: false,
+            trace_state: trace_state.clone(),
         });
         Span {
             inner: DetachedSpan {
@@ -110,6 +122,7 @@ impl<'t> Span<'t> {
                 attached,
                 start_ticks,
                 baggage,
+                trace_state,
                 record,
             },
             _not_send: PhantomData,
@@ -127,8 +140,13 @@ impl<'t> DetachedSpan<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'t> {
-        let SpanStart { ids, baggage } = start;
-        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        let SpanStart {
+            ids,
+            baggage,
+            trace_state,
+        } = start;
+        let (record, start_ticks) =
+            DetachedSpan::open(tracer, ids, &trace_state, name, kind, attributes);
         DetachedSpan {
             tracer,
             trace_id: ids.trace_id,
@@ -138,6 +156,7 @@ impl<'t> DetachedSpan<'t> {
             attached: false,
             start_ticks,
             baggage,
+            trace_state,
             record,
         }
     }
@@ -151,6 +170,7 @@ impl<'t> DetachedSpan<'t> {
     fn open(
         tracer: &'t TracerCore,
         ids: SpanIds,
+        trace_state: &Option<Arc<str>>,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
@@ -161,6 +181,7 @@ impl<'t> DetachedSpan<'t> {
                 ids.trace_id,
                 ids.span_id,
                 ids.parent_span_id,
+                (ids.parent_is_remote, trace_state),
                 name,
                 kind,
                 attributes,
@@ -189,6 +210,8 @@ impl<'t> DetachedSpan<'t> {
             span_id: Some(self.span_id),
             sampled: self.sampled,
             baggage: self.baggage.clone(),
+            remote: false,
+            trace_state: self.trace_state.clone(),
         }
     }
 
@@ -289,6 +312,7 @@ impl<'t> DetachedSpan<'t> {
     pub fn context(&self) -> TraceContext {
         TraceContext::new(self.trace_id, Some(self.span_id), self.sampled)
             .with_baggage(self.baggage.clone())
+            .with_trace_state_arc(self.trace_state.clone())
     }
 
     /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes) new keys are
@@ -594,8 +618,9 @@ impl<'t> DetachedSpan<'t> {
         let mut this = ManuallyDrop::new(self);
         this.end_now();
         // `end_now` left no frame and no record (`Rec::None` owns nothing), so the baggage
-        // is the only field with anything to drop.
+        // and trace state are the only fields with anything to drop.
         drop(this.baggage.take());
+        drop(this.trace_state.take());
     }
 
     /// Records a panic in progress: an `exception` event and `Error` status.

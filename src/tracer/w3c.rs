@@ -8,12 +8,14 @@
 //!   invalid one gives the error naming the problem, and the whole header is ignored, as the
 //!   specification requires — the caller starts a fresh trace. An invalid `baggage` header is
 //!   ignored on its own (the trace continues without it). Baggage properties are not kept.
-//! * `tracestate` is vendor data this tracer does not interpret: read and forward it with
-//!   [`crate::propagation::TraceState`] when you need it.
+//! * `tracestate` is vendor data this tracer does not interpret: [`TraceContext::extract`]
+//!   keeps a valid one (an invalid one is ignored on its own, as the specification says),
+//!   spans inherit it (and export it in OTLP), and [`TraceContext::inject`] forwards it.
 
 use super::{SpanId, TraceContext, TraceId};
 use crate::propagation::{
-    Baggage as W3cBaggage, PropagationError, TraceParent, BAGGAGE, TRACEPARENT,
+    Baggage as W3cBaggage, PropagationError, TraceParent, TraceState, BAGGAGE, TRACEPARENT,
+    TRACESTATE,
 };
 
 impl TraceContext {
@@ -49,6 +51,9 @@ impl TraceContext {
             let mut value = String::with_capacity(55);
             tp.write_to(&mut value);
             set(TRACEPARENT, value);
+            if !self.trace_state().is_empty() {
+                set(TRACESTATE, self.trace_state().to_owned());
+            }
         }
         let mut baggage = W3cBaggage::new();
         for (k, v) in self.baggage() {
@@ -106,7 +111,10 @@ impl TraceContext {
         ) else {
             return Err(PropagationError::ZeroTraceId);
         };
-        let mut cx = TraceContext::new(trace_id, Some(span_id), tp.sampled());
+        let mut cx = TraceContext::new(trace_id, Some(span_id), tp.sampled()).with_remote(true);
+        if let Some(Ok(ts)) = get(TRACESTATE).map(TraceState::parse) {
+            cx = cx.with_trace_state(&ts);
+        }
         if let Some(Ok(baggage)) = get(BAGGAGE).map(W3cBaggage::parse) {
             for member in baggage.iter() {
                 cx.set_baggage(member.key(), member.value());
