@@ -259,8 +259,8 @@ impl TracerCore {
         &self,
         trace_id: TraceId,
         span_id: SpanId,
-        parent_span_id: Option<SpanId>,
-        (parent_is_remote, trace_state): (bool, &Option<Arc<str>>),
+        // The parent and what the span inherits from it (its remote flag and tracestate).
+        (parent_span_id, parent_is_remote, trace_state): (Option<SpanId>, bool, &Option<Arc<str>>),
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,

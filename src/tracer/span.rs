@@ -180,8 +180,7 @@ impl<'t> DetachedSpan<'t> {
             tracer.open(
                 ids.trace_id,
                 ids.span_id,
-                ids.parent_span_id,
-                (ids.parent_is_remote, trace_state),
+                (ids.parent_span_id, ids.parent_is_remote, trace_state),
                 name,
                 kind,
                 attributes,
