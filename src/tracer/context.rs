@@ -131,7 +131,7 @@ impl TraceContext {
     /// by other means than [`extract`](Self::extract) (for example [`from_map`](Self::from_map)).
     ///
     /// ```
-    /// use agentcore_telemetry::{TraceContext, TraceId};
+    /// use agentcore_telemetry::TraceContext;
     /// let cx = TraceContext::from_map([("trace_id", "request-123"), ("span_id", "7")]).unwrap();
     /// assert!(cx.with_remote(true).is_remote());
     /// ```
