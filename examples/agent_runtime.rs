@@ -9,6 +9,15 @@
 //! It needs no outside server: it serves its own `/metrics` (point a Prometheus at it to watch),
 //! scrapes it itself over HTTP, stops after `--seconds` (default 3) and prints a report.
 //! `--print-metrics` also prints the final exposition.
+//!
+//! Spans leave the process when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (or `--otlp-endpoint`):
+//! OTLP/HTTP to a local Jaeger (≥ 1.35, port 4318) or OpenTelemetry Collector; the report
+//! then says how many were exported, dropped and failed.
+//!
+//! ```sh
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --release --example agent_runtime
+//! cargo run --release --example agent_runtime -- --otlp-endpoint http://localhost:4318
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +25,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use agentcore_telemetry::export::ExportConfig;
 use agentcore_telemetry::{
     get_distributed_tracer, get_metrics_collector, init_distributed_tracer, trace_operation,
     AgentPhilosophy, FutureExt, KeyValue, MetricsCollector, MetricsServer, ServerConfig, SpanKind,
@@ -38,6 +48,8 @@ struct Options {
     tasks: usize,
     addr: SocketAddr,
     print_metrics: bool,
+    /// `--otlp-endpoint`: export spans there (else `OTEL_EXPORTER_OTLP_ENDPOINT`, if set).
+    otlp_endpoint: Option<String>,
 }
 
 fn options() -> Options {
@@ -47,6 +59,7 @@ fn options() -> Options {
         tasks: 16,
         addr: "127.0.0.1:9464".parse().expect("valid default address"),
         print_metrics: false,
+        otlp_endpoint: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,6 +85,7 @@ fn options() -> Options {
             }
             "--addr" => o.addr = value("--addr").parse().unwrap_or_else(|_| usage("--addr")),
             "--print-metrics" => o.print_metrics = true,
+            "--otlp-endpoint" => o.otlp_endpoint = Some(value("--otlp-endpoint")),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -84,7 +98,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("agent_runtime: {problem}");
     }
     eprintln!(
-        "usage: agent_runtime [--seconds F] [--threads N] [--tasks N] [--addr HOST:PORT] [--print-metrics]"
+        "usage: agent_runtime [--seconds F] [--threads N] [--tasks N] [--addr HOST:PORT] [--print-metrics] [--otlp-endpoint URL]"
     );
     std::process::exit(2)
 }
@@ -410,11 +424,35 @@ fn scraper(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
 
 fn main() {
     let o = options();
+    // With OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER=console) set, the tracer
+    // starts span export itself; --otlp-endpoint starts it here instead, with the other
+    // OTEL_* variables still applying.
     init_distributed_tracer(TracerConfig {
         service_name: "agent-runtime".into(),
+        export_from_env: o.otlp_endpoint.is_none(),
         ..TracerConfig::default()
     });
     let tracer = get_distributed_tracer();
+    if let Some(endpoint) = &o.otlp_endpoint {
+        let from_env = ExportConfig::from_lookup(|name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            _ => std::env::var(name).ok(),
+        })
+        .unwrap_or_else(|e| {
+            eprintln!("agent_runtime: {e}");
+            std::process::exit(2)
+        });
+        for w in &from_env.warnings {
+            eprintln!("agent_runtime: ignored: {w}");
+        }
+        if let Err(e) = tracer.start_export(&from_env.config) {
+            eprintln!("agent_runtime: {e}");
+            std::process::exit(2);
+        }
+    }
+    if tracer.get_metrics().export_enabled {
+        println!("agent_runtime: exporting spans (OTLP)");
+    }
     let collector = get_metrics_collector();
     tracer
         .register_metrics(collector.get_registry())
@@ -435,7 +473,7 @@ fn main() {
         .expect("start the system monitor");
 
     let registry = collector.get_registry().clone();
-    let exporter =
+    let metrics_server =
         MetricsServer::start(ServerConfig::default().with_addr(o.addr), registry.clone())
             .or_else(|e| {
                 eprintln!(
@@ -447,8 +485,8 @@ fn main() {
                     registry.clone(),
                 )
             })
-            .expect("start the /metrics exporter");
-    let addr = exporter.local_addr();
+            .expect("start the /metrics server");
+    let addr = metrics_server.local_addr();
     println!(
         "agent_runtime: {} executor threads + {} async tasks for {:.1} s; metrics at http://{addr}/metrics",
         o.threads, o.tasks, o.seconds
@@ -529,7 +567,10 @@ fn main() {
     let encode_start = Instant::now();
     let exposition = registry.encode_text();
     let encode_time = encode_start.elapsed();
-    let exporter_stats = exporter.shutdown();
+    let server_stats = metrics_server.shutdown();
+    // Export what the span log still holds (the global tracer is never dropped).
+    let export_running = tracer.get_metrics().export_enabled;
+    let export_result = tracer.shutdown(Duration::from_secs(5));
     let stats = tracer.stats();
     let metrics = tracer.get_metrics();
 
@@ -586,11 +627,31 @@ fn main() {
         exposition.lines().filter(|l| !l.starts_with('#')).count(),
     );
     println!(
-        "exporter             {} scrapes served, {} errors, last encode {:.2} ms",
-        exporter_stats.scrapes,
-        exporter_stats.scrape_errors,
-        exporter_stats.last_encode_duration.as_secs_f64() * 1e3
+        "metrics server       {} scrapes served, {} errors, last encode {:.2} ms",
+        server_stats.scrapes,
+        server_stats.scrape_errors,
+        server_stats.last_encode_duration.as_secs_f64() * 1e3
     );
+    match tracer.export_stats() {
+        Some(e) if export_running => println!(
+            "span export          {} exported, {} dropped ({} overwritten before export, {} queue full, {} at shutdown), {} failed, {} rejected{}",
+            e.exported,
+            e.dropped(),
+            e.dropped_overwritten,
+            e.dropped_queue_full,
+            e.dropped_shutdown,
+            e.failed,
+            e.rejected,
+            match (&export_result, &e.last_error) {
+                (Err(err), _) => format!("; shutdown: {err}"),
+                (Ok(()), Some(last)) => format!("; last error: {last}"),
+                _ => String::new(),
+            }
+        ),
+        _ => println!(
+            "span export          off (set OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint)"
+        ),
+    }
     match total.slowest {
         Some((took, Some(s))) => println!(
             "slowest trace        {} took {:.3} ms (spans {:.3} ms): {} spans, {} errors, operations {}",

@@ -18,7 +18,12 @@ use support::otlp::{assert_same, decode, expected_span, spans_of};
 const CHILD: &str = "AGENTCORE_CONSOLE_EXPORT_CHILD";
 
 fn records() -> Vec<SpanRecord> {
-    let tracer = DistributedTracer::new(TracerConfig::default());
+    // Only the pipeline under test prints: the tracer itself would export too, since the
+    // child's environment says OTEL_TRACES_EXPORTER=console.
+    let tracer = DistributedTracer::new(TracerConfig {
+        export_from_env: false,
+        ..TracerConfig::default()
+    });
     let root = tracer.start_span("console_root", SpanKind::Server, [KeyValue::new("n", 7)]);
     let trace = root.trace_id();
     let mut child = tracer.start_span("console_child", SpanKind::Internal, []);

@@ -489,11 +489,21 @@ fn spec_tracer_get_metrics_empty() {
 fn spec_tracer_config_service_name_and_export_flag() {
     let t = DistributedTracer::new(TracerConfig {
         service_name: "agent-runtime".into(),
-        export_enabled: true,
+        export_from_env: false,
         ..TracerConfig::default()
     });
     assert_eq!(t.config().service_name, "agent-runtime");
+    // True only while an exporter runs.
+    assert!(!t.get_metrics().export_enabled);
+    let exporter = agentcore_telemetry::export::InMemorySpanExporter::new();
+    t.start_export_with(
+        exporter,
+        agentcore_telemetry::export::BatchConfig::default(),
+    )
+    .unwrap();
     assert!(t.get_metrics().export_enabled);
+    t.shutdown(std::time::Duration::from_secs(5)).unwrap();
+    assert!(!t.get_metrics().export_enabled);
     assert!(t.span_log_capacity() >= agentcore_telemetry::tracer::DEFAULT_SPAN_LOG_CAPACITY);
 }
 

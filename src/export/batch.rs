@@ -533,6 +533,9 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 .metrics
                 .dropped(DropReason::QueueFull, d.visited as u64);
             self.shared.metrics.dropped(DropReason::Overwritten, d.lost);
+            self.shared
+                .metrics
+                .dropped(DropReason::QueueFull, d.refused);
             pending = self.source.pending();
         }
         self.shared
@@ -548,6 +551,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         let drained = self.source.drain(max, &mut |span| exporter.add(span));
         let metrics = &self.shared.metrics;
         metrics.dropped(DropReason::Overwritten, drained.lost);
+        metrics.dropped(DropReason::QueueFull, drained.refused);
         if drained.visited == 0 {
             return None;
         }
@@ -619,6 +623,9 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 .metrics
                 .dropped(DropReason::Shutdown, d.visited as u64);
             self.shared.metrics.dropped(DropReason::Overwritten, d.lost);
+            self.shared
+                .metrics
+                .dropped(DropReason::QueueFull, d.refused);
             if d.visited == 0 {
                 break;
             }

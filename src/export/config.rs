@@ -261,6 +261,8 @@ pub enum StartError {
     Config(ConfigError),
     /// The operating system refused the exporter thread.
     Spawn(std::io::Error),
+    /// The tracer already exports (one exporter per tracer; shut it down first).
+    AlreadyRunning,
 }
 
 impl fmt::Display for StartError {
@@ -268,6 +270,9 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "span export not started: {e}"),
             StartError::Spawn(e) => write!(f, "span export not started: no thread: {e}"),
+            StartError::AlreadyRunning => {
+                write!(f, "span export not started: the tracer already exports")
+            }
         }
     }
 }

@@ -112,7 +112,7 @@ impl fmt::Debug for ExportSpan<'_> {
 ///
 /// ```
 /// use agentcore_telemetry::export::Drained;
-/// let d = Drained { visited: 3, lost: 1 };
+/// let d = Drained { visited: 3, lost: 1, refused: 0 };
 /// assert_eq!(d.visited + d.lost as usize, 4);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,6 +122,9 @@ pub struct Drained {
     /// Spans overwritten before any drain visited them, counted since the previous call
     /// (each lost span is reported exactly once, by one call).
     pub lost: u64,
+    /// Spans the source could not take at all since the previous call (the span log had no
+    /// free slot for them), each reported exactly once; counted as `queue_full` drops.
+    pub refused: u64,
 }
 
 /// A queue of finished spans that the exporter thread drains: the span log implements it
@@ -144,7 +147,8 @@ pub struct Drained {
 ///   slot then treats it as busy).
 /// * **Exactly once.** Every span written into the source is, over the source's life,
 ///   either visited by exactly one `drain` call or counted exactly once in one
-///   [`Drained::lost`] (overwritten before the exporter reached it). This is what lets the
+///   [`Drained::lost`] (overwritten before the exporter reached it); a span the source
+///   could not take at all is counted once in [`Drained::refused`]. This is what lets the
 ///   processor account for every span: `exported + rejected + failed + dropped =
 ///   submitted`.
 /// * A span still open (its slot claimed, not yet published) is not pending; a source may
@@ -170,7 +174,7 @@ pub struct Drained {
 ///         }
 ///         let visited = end - self.1;
 ///         self.1 = end;
-///         Drained { visited, lost: 0 }
+///         Drained { visited, lost: 0, refused: 0 }
 ///     }
 /// }
 ///
@@ -352,7 +356,11 @@ impl SpanSource for MemorySpanSource {
         }
         inner.queue.drain(..n);
         let lost = std::mem::take(&mut inner.lost);
-        Drained { visited: n, lost }
+        Drained {
+            visited: n,
+            lost,
+            refused: 0,
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The span log: a fixed-capacity, sharded ring buffer of finished spans.
+//! The span log: a fixed-capacity, sharded ring buffer of finished spans, with one optional
+//! exporter cursor.
 //!
 //! # Design
 //!
@@ -8,14 +9,16 @@
 //! threads rarely share a cursor: on this 2-vCPU VM a cross-core read-modify-write of one
 //! shared cursor costs 50-200 ns, an uncontended locked one about 4-8 ns.
 //!
-//! Each slot is a try-lock word (`busy`) plus the value cell (`Option<T>`).
+//! Each slot is a reader-writer try-lock word (`state`: `WRITER`, or the number of readers),
+//! two export marks (`seq`, `pending`) and the value cell (`Option<T>`).
 //!
 //! * **Write** (`push`): the cursor picks a slot; the writer then *tries* to take the slot's
-//!   lock. On success it swaps its value in (moving it; no allocation) and releases the
-//!   lock; the previous value, if any, comes back to the caller (`Overwrote`), who drops it
-//!   after the lock is released. On failure (a reader, or another writer, holds the slot)
-//!   it does not wait: it keeps its value (`Busy`). A write never blocks or allocates.
-//!   The caller counts the outcomes (the tracer in its per-thread counters).
+//!   write lock (`state` 0 → `WRITER`). On success it swaps its value in (moving it; no
+//!   allocation) and releases the lock; the previous value, if any, comes back to the caller
+//!   (`Overwrote`), who drops it after the lock is released. On failure (a reader, or
+//!   another writer, holds the slot) it does not wait: it keeps its value (`Busy`). A write
+//!   never blocks or allocates. The caller counts the outcomes (the tracer in its
+//!   per-thread counters).
 //! * **Claim** (`claim`, what the tracer uses): the cursor picks a slot as for `push` and
 //!   the writer try-locks it; a busy slot is skipped (up to `CLAIM_ATTEMPTS` slots, then
 //!   the claim fails, which the tracer counts as dropped, like `Busy`). The writer then
@@ -32,48 +35,97 @@
 //!   shard after all (a later thread mapped onto it), an increment may be lost and two
 //!   writers may pick the same slot: that only costs a `Busy` or an earlier overwrite, both
 //!   reported, because the cursor never protects data; the slot lock does.
-//! * **Read** (`for_each`): the reader try-locks each slot in turn, looks at the value, and
-//!   unlocks (also on panic, through a guard). Busy slots are skipped (their count is
-//!   returned). Readers never stop writers for longer than one slot visit.
+//! * **Read** (`for_each`): the reader takes each slot's *read* lock in turn (a CAS adding
+//!   one reader, refused only while a writer holds the slot), looks at the value, and
+//!   releases it (also on panic, through a guard). Readers share slots: two queries never
+//!   make each other miss a record (they did when the lock was exclusive: a query skipped
+//!   the slot another query was visiting). Slots a *writer* holds (open spans, writes in
+//!   progress) are skipped and counted. Readers never stop writers for longer than one slot
+//!   visit; a writer meeting a slot a reader visits treats it as busy.
+//!
+//! # Export cursor
+//!
+//! At most one [`ExportCursor`] is attached at a time ([`ShardedRing::attach_exporter`]).
+//! While one is attached (`exporting`), writers *mark* what they publish; the cursor drains
+//! the marked values lazily, each exactly once, and learns how many were lost:
+//!
+//! * A claim stores its cursor position (`seq` = position + 1) in the slot. If the value it
+//!   displaces is still `pending` (published for the exporter, not visited), it clears the
+//!   mark and counts the value in its shard's `evicted` counter (a drop, *overwritten before
+//!   export*). A claim that finds no free slot while exporting counts in `unclaimed`. Both
+//!   counters are `fetch_add`s on the claimer's own shard line, and happen only when spans
+//!   are being lost.
+//! * The finisher sets `pending` (`Claimed::set_pending`, from [`ShardedRing::exporting`])
+//!   just before publishing.
+//! * The cursor keeps per shard a `tail` position and walks `tail..head` (at most one lap:
+//!   older positions' slots have been claimed again since). At each position it takes the
+//!   slot's read lock; if the value is `pending` it clears the mark and visits it. It
+//!   *defers* the slot (remembers slot and position, one entry per slot) when it cannot
+//!   tell yet whether the position's value was published: the slot is write-locked (an open
+//!   span, or a claim in progress), or its `seq` is older than the position (the claim
+//!   that took the position has not locked the slot yet, or skipped it). Deferred slots are
+//!   visited again, first, on every drain, until their `seq` has caught up with the
+//!   deferred position. So an open span never holds the cursor back, and a span finishing
+//!   late is still found.
+//!
+//! Exactly once, whatever the interleaving: the `pending` mark of a value is set once, by
+//! its finisher, and cleared once, either by the cursor (a visit) or by the claim that
+//! displaces it (an `evicted` count), both while holding the slot's lock, so never both.
+//! Finding every value is what the deferral is for; the accounting does not depend on it.
 //!
 //! # Invariants
 //!
-//! 1. Only the holder of a slot's `busy` lock (whoever's `compare_exchange(false, true)`
-//!    succeeded: a `push` or a `for_each` visit, or the `Claimed` guard of a `claim`,
-//!    wherever it has moved) touches that slot's value; it releases the lock with a single
-//!    store, exactly once (`Claimed` in its `Drop`).
+//! 1. Only the holder of a slot's write lock (whoever's `compare_exchange(0, WRITER)`
+//!    succeeded: a `push`, or the `Claimed` guard of a `claim`, wherever it has moved)
+//!    writes that slot's value; readers (`for_each` visits, the export cursor) only read it
+//!    while holding a read lock, which excludes writers. The write lock is released with a
+//!    single store, exactly once (`Claimed` in its `Drop`); each read lock with one
+//!    `fetch_sub`.
 //! 2. Memory is allocated once, in `new`; a slot holds at most one value, so memory stays
-//!    flat: `capacity` slots of `size_of::<Option<T>>()` bytes each.
+//!    flat: `capacity` slots of `size_of::<Option<T>>()` bytes each (plus the cursor's
+//!    bookkeeping, allocated once when it attaches).
 //! 3. Every pushed value ends in exactly one place: stored in a slot (from which it is later
 //!    handed back by exactly one `Overwrote`), or handed back by `Busy`. Nothing is
 //!    duplicated or lost, whatever the cursor does. Likewise every claim either fails or
 //!    ends with its value stored in its slot, replacing at most one older value, which
 //!    that claim alone reports (`overwrote`), or is abandoned (`Claimed::take`): the slot
 //!    is left empty and its value handed back to the claimer.
+//! 4. Export: every value published `pending` is either visited by exactly one cursor
+//!    drain or counted exactly once in `evicted`. `pending` is written only under the write
+//!    lock, or by the one attached cursor under a read lock (queries never touch it).
 //!
 //! # Memory ordering
 //!
-//! The lock acquire is a `compare_exchange(false, true, Acquire, Relaxed)`, the release a
-//! `store(false, Release)`. So the release by one holder synchronizes-with the acquire of
-//! the next holder, and every write the previous holder made to the value happens-before
-//! every access by the next one: the value cell is only ever accessed under this mutual
-//! exclusion, which is invariant 1 and makes the `UnsafeCell` accesses data-race free. A
-//! claim is the same critical section, only longer: its in-place writes (made on whichever
-//! threads the guard visits, each hand-off being itself synchronized by the `Send` of the
-//! guard) happen-before its release store, hence before any later holder's access. The
-//! cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
+//! The write lock is taken with `compare_exchange(0, WRITER, Acquire, Relaxed)` and
+//! released with `store(0, Release)`; a read lock is taken with
+//! `compare_exchange(n, n + 1, Acquire, Relaxed)` (`n` without `WRITER`) and released with
+//! `fetch_sub(1, Release)`. A writer's release store synchronizes-with the next lock
+//! acquisition (read or write) that reads it; a reader's `fetch_sub` is a read-modify-write,
+//! so it continues the release sequence and every reader's visit happens-before the next
+//! writer's acquisition, which reads the final 0. So every write to the value
+//! happens-before every later access, and readers only read concurrently: invariant 1 makes
+//! the `UnsafeCell` accesses data-race free. A claim is the same critical section, only
+//! longer: its in-place writes (made on whichever threads the guard visits, each hand-off
+//! being itself synchronized by the `Send` of the guard) happen-before its release store,
+//! hence before any later holder's access. The export marks are atomics only so that the
+//! cursor may clear `pending` under a read lock; their order comes from the slot lock, so
+//! they are `Relaxed`, as are the loss counters (read as totals; exact once writers are
+//! quiet). The cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
 //! correctness never depends on which slot a writer gets, only on the slot lock. The loom
-//! model in `loom-tests/tests/span_log.rs` checks these invariants for concurrent writers
-//! (shared and "exclusive" cursors) that wrap around, plus a concurrent reader, both with
-//! `push` and with `claim` (writing in place in two steps before publishing).
+//! models in `src/loom/span_log.rs` check these invariants for concurrent writers (shared
+//! and "exclusive" cursors) that wrap around, plus concurrent readers (two readers must
+//! both see a value published before they started), both with `push` and with `claim`, and
+//! `src/loom/export_cursor.rs` checks the export cursor against claiming writers.
 
-use crate::sync::{AtomicBool, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 
 #[cfg(agentcore_loom)]
 use loom::cell::UnsafeCell;
+// `std`'s `Arc` also under loom: only the slots' atomics and cells are the model's subject.
+use std::sync::Arc;
 
 /// `std`'s `UnsafeCell` with loom's closure API, so the same code runs under loom.
 #[cfg(not(agentcore_loom))]
@@ -95,20 +147,107 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// The `state` of a write-locked slot; otherwise `state` counts the slot's readers.
+const WRITER: u32 = 1 << 31;
+
 struct Slot<T> {
-    busy: AtomicBool,
+    /// 0: free; `WRITER`: write-locked; otherwise the number of readers.
+    state: AtomicU32,
+    /// The cursor position (+ 1) of the claim that wrote the value; 0: never claimed.
+    seq: AtomicUsize,
+    /// The value was published for the export cursor and not visited yet.
+    pending: AtomicBool,
     value: UnsafeCell<Option<T>>,
 }
 
-// SAFETY: the value is only accessed by the holder of `busy` (invariant 1), so sharing a
-// slot between threads hands values from one thread to another, as a `Mutex<T>` does, which
-// requires `T: Send` only.
-unsafe impl<T: Send> Sync for Slot<T> {}
+impl<T> Slot<T> {
+    /// Tries to take the write lock.
+    #[inline(always)]
+    fn try_write(&self) -> bool {
+        self.state
+            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Tries to take a read lock: refused only while a writer holds the slot (or in the
+    /// impossible case of 2³¹ − 1 readers).
+    #[inline]
+    fn try_read(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & WRITER != 0 || s == WRITER - 1 {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Releases a read lock.
+    #[inline]
+    fn read_unlock(&self) {
+        self.state.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Releases a read lock when dropped (also while unwinding out of a reader's callback).
+struct ReadGuard<'a, T>(&'a Slot<T>);
+
+impl<T> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.0.read_unlock();
+    }
+}
+
+// SAFETY: the value is only written by the holder of the write lock and only read under a
+// read lock that excludes writers (invariant 1), so sharing a slot between threads hands
+// values from one thread to another, as a `RwLock<T>` does; readers on several threads
+// share `&T`, so `T: Sync` is required as well as `T: Send`.
+unsafe impl<T: Send + Sync> Sync for Slot<T> {}
 
 struct Shard<T> {
     head: AtomicUsize,
     mask: usize,
+    /// `pending` values displaced by claims (lost before export).
+    evicted: AtomicU64,
+    /// Claims that found no free slot while an exporter was attached.
+    unclaimed: AtomicU64,
     slots: Box<[Slot<T>]>,
+}
+
+impl<T> Shard<T> {
+    /// The next cursor position (see the module docs, "Cursor").
+    #[inline(always)]
+    fn next(&self, exclusive: bool) -> usize {
+        if exclusive {
+            let i = self.head.load(Ordering::Relaxed);
+            self.head.store(i.wrapping_add(1), Ordering::Relaxed);
+            i
+        } else {
+            self.head.fetch_add(1, Ordering::Relaxed)
+        }
+    }
+
+    /// Stamps a freshly write-locked slot with its claim position and settles the mark of
+    /// the value it is about to displace (see "Export cursor").
+    #[inline(always)]
+    fn stamp(&self, slot: &Slot<T>, position: usize) {
+        slot.seq.store(position.wrapping_add(1), Ordering::Relaxed);
+        if slot.pending.load(Ordering::Relaxed) {
+            self.evict(slot);
+        }
+    }
+
+    #[cold]
+    fn evict(&self, slot: &Slot<T>) {
+        slot.pending.store(false, Ordering::Relaxed);
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// What [`ShardedRing::push`] did with a value.
@@ -122,12 +261,15 @@ pub(crate) enum Push {
     Busy,
 }
 
-/// A fixed-capacity ring of values, sharded by writer; see `src/tracer/span_log.rs` for the
-/// design, the invariants and the memory-ordering argument. The span log is a
-/// `ShardedRing<SpanRecord>`; it is public (hidden) so the loom model can build one.
+/// A fixed-capacity ring of values, sharded by writer; see the module docs for the design,
+/// the invariants and the memory-ordering argument. The span log is a
+/// `ShardedRing<SpanRecord>`.
 pub(crate) struct ShardedRing<T> {
-    shards: Box<[CachePadded<Shard<T>>]>,
+    /// Shared with the export cursor (which may outlive the ring's owner).
+    shards: Arc<[CachePadded<Shard<T>>]>,
     shard_mask: usize,
+    /// Whether an export cursor is attached (finishers then publish values `pending`).
+    exporting: Arc<AtomicBool>,
 }
 
 impl<T> ShardedRing<T> {
@@ -142,14 +284,18 @@ impl<T> ShardedRing<T> {
             shards = shards.next_power_of_two() / 2;
         }
         let per_shard = capacity.div_ceil(shards).next_power_of_two();
-        let shards: Box<[CachePadded<Shard<T>>]> = (0..shards)
+        let shards: Vec<CachePadded<Shard<T>>> = (0..shards)
             .map(|_| {
                 CachePadded::new(Shard {
                     head: AtomicUsize::new(0),
                     mask: per_shard - 1,
+                    evicted: AtomicU64::new(0),
+                    unclaimed: AtomicU64::new(0),
                     slots: (0..per_shard)
                         .map(|_| Slot {
-                            busy: AtomicBool::new(false),
+                            state: AtomicU32::new(0),
+                            seq: AtomicUsize::new(0),
+                            pending: AtomicBool::new(false),
                             value: UnsafeCell::new(None),
                         })
                         .collect(),
@@ -157,7 +303,11 @@ impl<T> ShardedRing<T> {
             })
             .collect();
         let shard_mask = shards.len() - 1;
-        ShardedRing { shards, shard_mask }
+        ShardedRing {
+            shards: shards.into(),
+            shard_mask,
+            exporting: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// The number of slots.
@@ -170,11 +320,19 @@ impl<T> ShardedRing<T> {
         self.shards.len()
     }
 
+    /// Whether an export cursor is attached: a finisher passes it to
+    /// [`Claimed::set_pending`].
+    #[inline(always)]
+    pub(crate) fn exporting(&self) -> bool {
+        self.exporting.load(Ordering::Relaxed)
+    }
+
     /// Swaps the value in `value` into shard `shard` (taken modulo the shard count),
     /// overwriting that shard's oldest value when it is full; see [`Push`] for what is left
     /// in `value`. `exclusive`: the caller is the only thread pushing to this shard, so the
     /// cursor is advanced without a read-modify-write (see the module docs; being wrong
-    /// costs slots, never data). Never blocks, never allocates, never panics.
+    /// costs slots, never data). Never blocks, never allocates, never panics. The value is
+    /// published `pending` while an exporter is attached.
     ///
     /// Taking `&mut Option<T>` lets a large record be swapped straight from the caller's
     /// storage into the slot, with no temporary copy (span records are a few hundred
@@ -184,28 +342,20 @@ impl<T> ShardedRing<T> {
     pub(crate) fn push(&self, shard: usize, exclusive: bool, value: &mut Option<T>) -> Push {
         // Both indexes are masked to their power-of-two lengths, so they are in bounds.
         let shard = &self.shards[shard & self.shard_mask];
-        let i = if exclusive {
-            let i = shard.head.load(Ordering::Relaxed);
-            shard.head.store(i.wrapping_add(1), Ordering::Relaxed);
-            i
-        } else {
-            shard.head.fetch_add(1, Ordering::Relaxed)
-        };
+        let i = shard.next(exclusive);
         let slot = &shard.slots[i & shard.mask];
-        if slot
-            .busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !slot.try_write() {
             return Push::Busy;
         }
-        // SAFETY: we hold the slot's lock (invariant 1), so no other thread accesses the cell
-        // until our release store below. `value` is the caller's exclusive borrow, so it
-        // cannot overlap the slot; both are valid, aligned `Option<T>`s. (Unlike
+        shard.stamp(slot, i);
+        // SAFETY: we hold the slot's write lock (invariant 1), so no other thread accesses
+        // the cell until our release store below. `value` is the caller's exclusive borrow,
+        // so it cannot overlap the slot; both are valid, aligned `Option<T>`s. (Unlike
         // `ptr::swap`, `swap_nonoverlapping` swaps in chunks without a temporary copy.)
         slot.value
             .with_mut(|p| unsafe { std::ptr::swap_nonoverlapping(p, value as *mut Option<T>, 1) });
-        slot.busy.store(false, Ordering::Release);
+        slot.pending.store(self.exporting(), Ordering::Relaxed);
+        slot.state.store(0, Ordering::Release);
         if value.is_some() {
             Push::Overwrote
         } else {
@@ -228,19 +378,9 @@ impl<T> ShardedRing<T> {
         // Both indexes are masked to their power-of-two lengths, so they are in bounds.
         let shard = &self.shards[shard & self.shard_mask];
         for _ in 0..CLAIM_ATTEMPTS {
-            let i = if exclusive {
-                let i = shard.head.load(Ordering::Relaxed);
-                shard.head.store(i.wrapping_add(1), Ordering::Relaxed);
-                i
-            } else {
-                shard.head.fetch_add(1, Ordering::Relaxed)
-            };
+            let i = shard.next(exclusive);
             let slot = &shard.slots[i & shard.mask];
-            if slot
-                .busy
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
+            if !slot.try_write() {
                 continue;
             }
             // From here the guard releases the lock, also if dropping the old value panics.
@@ -249,36 +389,32 @@ impl<T> ShardedRing<T> {
                 overwrote: false,
                 _value: PhantomData,
             };
-            // SAFETY: we hold the slot's lock (invariant 1), so no other thread accesses
-            // the cell until the guard's release store.
+            shard.stamp(slot, i);
+            // SAFETY: we hold the slot's write lock (invariant 1), so no other thread
+            // accesses the cell until the guard's release store.
             claimed.overwrote = slot.value.with(|p| unsafe { (*p).is_some() });
             return Some(claimed);
+        }
+        if self.exporting() {
+            shard.unclaimed.fetch_add(1, Ordering::Relaxed);
         }
         None
     }
 
-    /// Calls `f` on every stored value, holding only that value's slot lock meanwhile.
-    /// Returns the number of slots skipped because a writer held them.
+    /// Calls `f` on every stored value, holding only that value's slot read lock meanwhile.
+    /// Returns the number of slots skipped because a writer held them. Concurrent readers do
+    /// not exclude each other.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) -> usize {
-        struct Unlock<'a>(&'a AtomicBool);
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
         let mut skipped = 0;
         for shard in self.shards.iter() {
             for slot in shard.slots.iter() {
-                if slot
-                    .busy
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_err()
-                {
+                if !slot.try_read() {
                     skipped += 1;
                     continue;
                 }
-                let _unlock = Unlock(&slot.busy);
-                // SAFETY: we hold the slot's lock until `_unlock` drops (invariant 1).
+                let _unlock = ReadGuard(slot);
+                // SAFETY: we hold a read lock until `_unlock` drops, which excludes writers
+                // (invariant 1); readers only read.
                 slot.value.with(|p| {
                     if let Some(v) = unsafe { &*p } {
                         f(v);
@@ -288,15 +424,52 @@ impl<T> ShardedRing<T> {
         }
         skipped
     }
+
+    /// Attaches the export cursor, starting at the current heads (values published before
+    /// are not for it); `None` while another one is attached. From now on finishers
+    /// publish values `pending` (see the module docs, "Export cursor"), until the cursor
+    /// drops.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn attach_exporter(&self) -> Option<ExportCursor<T>> {
+        if self.exporting.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let tails = self
+            .shards
+            .iter()
+            .map(|s| s.head.load(Ordering::Relaxed))
+            .collect();
+        let mut cursor = ExportCursor {
+            shards: Arc::clone(&self.shards),
+            exporting: Arc::clone(&self.exporting),
+            tails,
+            deferred: self
+                .shards
+                .iter()
+                .map(|s| Vec::with_capacity(s.slots.len()))
+                .collect(),
+            deferred_at: self
+                .shards
+                .iter()
+                .map(|s| vec![0usize; s.slots.len()].into_boxed_slice())
+                .collect(),
+            evicted_seen: 0,
+            unclaimed_seen: 0,
+            first: 0,
+        };
+        cursor.evicted_seen = cursor.evicted_total();
+        cursor.unclaimed_seen = cursor.unclaimed_total();
+        Some(cursor)
+    }
 }
 
 /// Slots [`ShardedRing::claim`] tries before giving up.
 pub(crate) const CLAIM_ATTEMPTS: usize = 4;
 
-/// A slot claimed by [`ShardedRing::claim`]: holds the slot's lock, so it alone may access
-/// the slot's value, until it drops, which publishes the value (release store) to readers.
-/// `Send` (like the value) so a detached span can finish on another thread: the lock is a
-/// plain flag, not tied to a thread.
+/// A slot claimed by [`ShardedRing::claim`]: holds the slot's write lock, so it alone may
+/// access the slot's value, until it drops, which publishes the value (release store) to
+/// readers. `Send` (like the value) so a detached span can finish on another thread: the
+/// lock is a plain flag, not tied to a thread.
 pub(crate) struct Claimed<'a, T> {
     slot: &'a Slot<T>,
     overwrote: bool,
@@ -311,11 +484,18 @@ impl<T> Claimed<'_, T> {
         self.overwrote
     }
 
+    /// Marks the value for the export cursor (pass [`ShardedRing::exporting`]) when it is
+    /// published, that is when this guard drops.
+    #[inline(always)]
+    pub(crate) fn set_pending(&mut self, pending: bool) {
+        self.slot.pending.store(pending, Ordering::Relaxed);
+    }
+
     /// The slot's value, inserting `f()` into an empty slot; the claimer resets an old
     /// value in place.
     #[inline(always)]
     pub(crate) fn get_or_insert_with(&mut self, f: impl FnOnce() -> T) -> &mut T {
-        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives, and the
+        // SAFETY: we hold the slot's write lock (invariant 1) while `self` lives, and the
         // returned borrow cannot outlive the `&mut self` borrow.
         self.slot
             .value
@@ -325,7 +505,7 @@ impl<T> Claimed<'_, T> {
     /// The value written, if any.
     #[inline(always)]
     pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
-        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives, and the
+        // SAFETY: we hold the slot's write lock (invariant 1) while `self` lives, and the
         // returned borrow cannot outlive the `&mut self` borrow.
         self.slot.value.with_mut(|p| unsafe { (*p).as_mut() })
     }
@@ -334,7 +514,8 @@ impl<T> Claimed<'_, T> {
     /// when a span's start unwinds) publishes nothing.
     #[inline]
     pub(crate) fn take(&mut self) -> Option<T> {
-        // SAFETY: we hold the slot's lock (invariant 1) while `self` lives.
+        self.slot.pending.store(false, Ordering::Relaxed);
+        // SAFETY: we hold the slot's write lock (invariant 1) while `self` lives.
         self.slot.value.with_mut(|p| unsafe { (*p).take() })
     }
 
@@ -350,7 +531,7 @@ impl<T> Drop for Claimed<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Publishes the value: pairs with the next holder's acquiring `compare_exchange`.
-        self.slot.busy.store(false, Ordering::Release);
+        self.slot.state.store(0, Ordering::Release);
     }
 }
 
@@ -367,6 +548,202 @@ impl<T> std::fmt::Debug for ShardedRing<T> {
         f.debug_struct("ShardedRing")
             .field("capacity", &self.capacity())
             .field("shards", &self.shards.len())
+            .field("exporting", &self.exporting())
+            .finish()
+    }
+}
+
+/// What one [`ExportCursor::drain`] call did.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CursorDrain {
+    /// Values handed to the callback.
+    pub(crate) visited: usize,
+    /// `pending` values displaced before the cursor reached them, since the previous call.
+    pub(crate) evicted: u64,
+    /// Claims that found no free slot while exporting, since the previous call.
+    pub(crate) unclaimed: u64,
+}
+
+/// The export cursor of a [`ShardedRing`] (see the module docs, "Export cursor"): drains
+/// the values published while it is attached, each exactly once. Owned by the one exporter
+/// thread; detaches when dropped. It shares the ring's slots, so it may outlive the ring's
+/// owner.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct ExportCursor<T> {
+    shards: Arc<[CachePadded<Shard<T>>]>,
+    exporting: Arc<AtomicBool>,
+    /// Per shard, the next position to walk.
+    tails: Box<[usize]>,
+    /// Per shard, the deferred slots (indexes), oldest first, each at most once.
+    deferred: Box<[Vec<usize>]>,
+    /// Per shard and slot, the newest deferred position + 1 (0: not deferred).
+    deferred_at: Box<[Box<[usize]>]>,
+    evicted_seen: u64,
+    unclaimed_seen: u64,
+    /// The shard each drain starts with, in turn, so that no shard starves the others.
+    first: usize,
+}
+
+/// Whether claim position `seq` - 1 (a slot's `seq`) is older than `position`.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+#[inline]
+fn older(seq: usize, position: usize) -> bool {
+    (seq.wrapping_sub(position.wrapping_add(1)) as isize) < 0
+}
+
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+impl<T> ExportCursor<T> {
+    fn evicted_total(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.evicted.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn unclaimed_total(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.unclaimed.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// An estimate of the values waiting: positions not walked yet (at most a lap per
+    /// shard; a position may hold an open span or nothing) plus deferred slots whose value
+    /// is marked `pending`. A few atomic loads per shard and per deferred slot.
+    pub(crate) fn pending(&self) -> usize {
+        let mut n = 0;
+        for (s, shard) in self.shards.iter().enumerate() {
+            let ahead = shard
+                .head
+                .load(Ordering::Relaxed)
+                .wrapping_sub(self.tails[s]) as isize;
+            n += (ahead.max(0) as usize).min(shard.slots.len());
+            n += self.deferred[s]
+                .iter()
+                .filter(|&&i| shard.slots[i].pending.load(Ordering::Relaxed))
+                .count();
+        }
+        n
+    }
+
+    /// Visits up to `max` values marked `pending` (deferred slots first, then each shard
+    /// from its tail), clearing their marks, and reports the losses counted since the
+    /// previous call.
+    pub(crate) fn drain(&mut self, max: usize, f: &mut dyn FnMut(&T)) -> CursorDrain {
+        let mut visited = 0;
+        let n = self.shards.len();
+        for k in 0..n {
+            if visited < max {
+                self.revisit((self.first + k) % n, max, &mut visited, f);
+            }
+        }
+        for k in 0..n {
+            if visited < max {
+                self.walk((self.first + k) % n, max, &mut visited, f);
+            }
+        }
+        self.first = (self.first + 1) % n;
+        let (evicted, unclaimed) = (self.evicted_total(), self.unclaimed_total());
+        let drained = CursorDrain {
+            visited,
+            evicted: evicted.wrapping_sub(self.evicted_seen),
+            unclaimed: unclaimed.wrapping_sub(self.unclaimed_seen),
+        };
+        self.evicted_seen = evicted;
+        self.unclaimed_seen = unclaimed;
+        drained
+    }
+
+    /// Visits `slot`'s value if it is `pending`. Returns the slot's `seq`, or `None` when a
+    /// writer holds the slot.
+    fn visit(slot: &Slot<T>, visited: &mut usize, f: &mut dyn FnMut(&T)) -> Option<usize> {
+        if !slot.try_read() {
+            return None;
+        }
+        let _unlock = ReadGuard(slot);
+        let seq = slot.seq.load(Ordering::Relaxed);
+        if slot.pending.swap(false, Ordering::Relaxed) {
+            // SAFETY: we hold a read lock until `_unlock` drops (invariant 1).
+            slot.value.with(|p| {
+                if let Some(v) = unsafe { &*p } {
+                    *visited += 1;
+                    f(v);
+                }
+            });
+        }
+        Some(seq)
+    }
+
+    /// Visits the deferred slots of shard `s` again; keeps those still undecided.
+    fn revisit(&mut self, s: usize, max: usize, visited: &mut usize, f: &mut dyn FnMut(&T)) {
+        let shard = &self.shards[s];
+        let list = &mut self.deferred[s];
+        let at = &mut self.deferred_at[s];
+        let mut keep = 0;
+        for k in 0..list.len() {
+            let i = list[k];
+            let decided = *visited < max
+                && match Self::visit(&shard.slots[i], visited, f) {
+                    None => false,
+                    Some(seq) => !older(seq, at[i] - 1),
+                };
+            if decided {
+                at[i] = 0;
+            } else {
+                list[keep] = i;
+                keep += 1;
+            }
+        }
+        list.truncate(keep);
+    }
+
+    /// Walks shard `s` from its tail towards its head.
+    fn walk(&mut self, s: usize, max: usize, visited: &mut usize, f: &mut dyn FnMut(&T)) {
+        let shard = &self.shards[s];
+        let lap = shard.slots.len();
+        let head = shard.head.load(Ordering::Relaxed);
+        let mut tail = self.tails[s];
+        let ahead = head.wrapping_sub(tail) as isize;
+        if ahead <= 0 {
+            // Nothing new (or the head went back: lost increments of a misused exclusive
+            // cursor; those positions were walked already).
+            return;
+        }
+        if ahead as usize > lap {
+            // Older positions' slots have been claimed again since: start a lap behind.
+            tail = head.wrapping_sub(lap);
+        }
+        while tail != head && *visited < max {
+            let i = tail & shard.mask;
+            let undecided = match Self::visit(&shard.slots[i], visited, f) {
+                None => true,
+                Some(seq) => older(seq, tail),
+            };
+            if undecided {
+                let at = &mut self.deferred_at[s][i];
+                if *at == 0 {
+                    self.deferred[s].push(i);
+                }
+                *at = tail.wrapping_add(1);
+            }
+            tail = tail.wrapping_add(1);
+        }
+        self.tails[s] = tail;
+    }
+}
+
+impl<T> Drop for ExportCursor<T> {
+    fn drop(&mut self) {
+        self.exporting.store(false, Ordering::Release);
+    }
+}
+
+impl<T> std::fmt::Debug for ExportCursor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportCursor")
+            .field("shards", &self.shards.len())
+            .field("pending", &self.pending())
             .finish()
     }
 }
@@ -447,5 +824,135 @@ mod examples {
         let mut sum = 0;
         assert_eq!(ring.for_each(|v| sum += v), 0);
         assert_eq!(sum, 7);
+    }
+    #[test]
+    fn readers_share_slots() {
+        // A query visiting a slot must not make a concurrent query miss it (it did while
+        // the slot lock was exclusive).
+        let ring = ShardedRing::new(2, 1);
+        ring.push(0, false, &mut Some(1u32));
+        ring.push(0, false, &mut Some(2u32));
+        let mut inner = Vec::new();
+        let mut inner_skipped = 0;
+        ring.for_each(|_| {
+            if inner.is_empty() {
+                inner_skipped = ring.for_each(|v| inner.push(*v));
+            }
+        });
+        inner.sort();
+        assert_eq!((inner, inner_skipped), (vec![1, 2], 0));
+    }
+
+    #[test]
+    fn a_writer_skips_a_slot_a_reader_visits() {
+        let ring = ShardedRing::new(1, 1);
+        ring.push(0, false, &mut Some(1u32));
+        ring.for_each(|_| {
+            assert_eq!(ring.push(0, false, &mut Some(2u32)), Push::Busy);
+            assert!(ring.claim(0, false).is_none());
+        });
+    }
+
+    fn drain_all(cursor: &mut ExportCursor<u32>) -> (Vec<u32>, CursorDrain) {
+        let mut seen = Vec::new();
+        let d = cursor.drain(usize::MAX, &mut |v| seen.push(*v));
+        seen.sort();
+        (seen, d)
+    }
+
+    fn publish(ring: &ShardedRing<u32>, v: u32) -> bool {
+        match ring.claim(0, false) {
+            Some(mut c) => {
+                c.get_or_insert_with(|| 0);
+                *c.get_mut().unwrap() = v;
+                c.set_pending(ring.exporting());
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn the_export_cursor_visits_each_value_once() {
+        let ring = ShardedRing::new(8, 2);
+        publish(&ring, 100); // before the cursor: not for it
+        let mut cursor = ring.attach_exporter().unwrap();
+        assert!(ring.attach_exporter().is_none(), "one cursor at a time");
+        for v in 1..=3 {
+            publish(&ring, v);
+        }
+        assert_eq!(cursor.pending(), 3);
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!((seen, d.visited, d.evicted), (vec![1, 2, 3], 3, 0));
+        assert_eq!(drain_all(&mut cursor).1, CursorDrain::default());
+        assert_eq!(cursor.pending(), 0);
+        drop(cursor);
+        assert!(!ring.exporting());
+        assert!(ring.attach_exporter().is_some());
+    }
+
+    #[test]
+    fn the_export_cursor_counts_values_overwritten_before_it_came() {
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        for v in 0..10 {
+            publish(&ring, v);
+        }
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!(seen, vec![6, 7, 8, 9]);
+        assert_eq!(d.evicted, 6);
+        assert_eq!(d.visited as u64 + d.evicted, 10);
+    }
+
+    #[test]
+    fn the_export_cursor_passes_an_open_value_and_comes_back_for_it() {
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        let mut open = ring.claim(0, false).unwrap();
+        open.get_or_insert_with(|| 7u32);
+        publish(&ring, 1);
+        publish(&ring, 2);
+        let (seen, _) = drain_all(&mut cursor);
+        assert_eq!(seen, vec![1, 2]);
+        open.set_pending(ring.exporting());
+        drop(open);
+        assert_eq!(cursor.pending(), 1);
+        let (seen, _) = drain_all(&mut cursor);
+        assert_eq!(seen, vec![7]);
+        assert_eq!(cursor.pending(), 0);
+    }
+
+    #[test]
+    fn the_export_cursor_counts_claims_that_found_no_slot() {
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        let held: Vec<_> = (0..4).map(|_| ring.claim(0, false).unwrap()).collect();
+        assert!(!publish(&ring, 1));
+        drop(held); // empty values: nothing to visit
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!((seen.len(), d.unclaimed, d.evicted), (0, 1, 0));
+    }
+
+    #[test]
+    fn the_export_cursor_finds_a_claim_that_locked_its_slot_late() {
+        // Position 0 is taken (cursor advanced) but its slot is locked only after the
+        // exporter walked past it: the slot is deferred, and the value found later.
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        let shard = &ring.shards[0];
+        let i = shard.next(false);
+        assert_eq!(drain_all(&mut cursor).0, Vec::<u32>::new());
+        let slot = &shard.slots[i & shard.mask];
+        assert!(slot.try_write());
+        shard.stamp(slot, i);
+        let mut c = Claimed {
+            slot,
+            overwrote: false,
+            _value: PhantomData,
+        };
+        c.get_or_insert_with(|| 5u32);
+        c.set_pending(true);
+        drop(c);
+        assert_eq!(drain_all(&mut cursor).0, vec![5]);
     }
 }

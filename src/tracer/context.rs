@@ -46,6 +46,8 @@ pub struct TraceContext {
     sampled: bool,
     /// `None`: a random trace id this tracer generated, nothing carried (see [`Carried`]).
     carried: Option<Arc<Carried>>,
+    /// Came from another process (see [`is_remote`](Self::is_remote)).
+    remote: bool,
 }
 
 /// Contexts are equal when they say the same: same ids, flags, baggage and `tracestate`,
@@ -55,6 +57,7 @@ impl PartialEq for TraceContext {
         self.trace_id == other.trace_id
             && self.span_id == other.span_id
             && self.sampled == other.sampled
+            && self.remote == other.remote
             && self.carried_or_root() == other.carried_or_root()
     }
 }
@@ -176,6 +179,7 @@ impl TraceContext {
                 random: false,
                 ..Carried::RANDOM_ROOT
             })),
+            remote: false,
         }
     }
 
@@ -191,6 +195,7 @@ impl TraceContext {
             span_id,
             sampled,
             carried,
+            remote: false,
         }
     }
 
@@ -205,6 +210,34 @@ impl TraceContext {
             self.carried
                 .get_or_insert_with(|| Arc::new(Carried::RANDOM_ROOT)),
         )
+    }
+
+    /// Whether the context came from another process: true for one read by
+    /// [`extract`](Self::extract) (a `traceparent` header), false for [`new`](Self::new)
+    /// and for a span's own context. A span whose parent is remote is exported with OTLP's
+    /// `IS_REMOTE` flag ([`SpanRecord::parent_is_remote`](super::SpanRecord::parent_is_remote)).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
+    /// let cx = TraceContext::new(TraceId::random(), SpanId::from_u64(7), true);
+    /// assert!(!cx.is_remote());
+    /// assert!(cx.with_remote(true).is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// The context marked as coming from another process (or not), for a context received
+    /// by other means than [`extract`](Self::extract) (for example [`from_map`](Self::from_map)).
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceContext;
+    /// let cx = TraceContext::from_map([("trace_id", "request-123"), ("span_id", "7")]).unwrap();
+    /// assert!(cx.with_remote(true).is_remote());
+    /// ```
+    pub fn with_remote(mut self, remote: bool) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// The trace id.

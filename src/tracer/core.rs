@@ -9,6 +9,7 @@
 
 use super::attribute::KeyValue;
 use super::clock::Anchor;
+use super::context::Carried;
 use super::id::{SpanId, TraceId};
 use super::limits::{put_attribute, SpanLimits};
 use super::record::{SpanKind, SpanRecord, SpanStatus};
@@ -20,6 +21,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
 /// independent tracers never see each other's spans. Never reused within a process.
@@ -217,6 +219,14 @@ impl TracerCore {
         self.log.for_each(f);
     }
 
+    #[cfg(feature = "otlp")]
+    /// Attaches the span log's export cursor (`None` while another one is attached).
+    pub(crate) fn attach_export_cursor(
+        &self,
+    ) -> Option<crate::sync::ring::ExportCursor<SpanRecord>> {
+        self.log.attach_exporter()
+    }
+
     /// Claims the span-log slot a starting sampled span builds its record in (see `Rec`).
     #[inline]
     fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
@@ -250,7 +260,8 @@ impl TracerCore {
         &self,
         trace_id: TraceId,
         span_id: SpanId,
-        parent_span_id: Option<SpanId>,
+        // The parent and what the span inherits from it (its remote flag and tracestate).
+        (parent_span_id, parent_is_remote, carried): (Option<SpanId>, bool, &Option<Arc<Carried>>),
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
@@ -275,6 +286,8 @@ impl TracerCore {
         r.trace_id = trace_id;
         r.span_id = span_id;
         r.parent_span_id = parent_span_id;
+        r.parent_is_remote = parent_is_remote;
+        r.carried.clone_from(carried);
         r.name = name;
         r.kind = kind;
         r.status = SpanStatus::Unset;
@@ -332,6 +345,8 @@ impl TracerCore {
         let (error, outcome) = match record {
             Rec::None => return,
             Rec::Claimed(slot) => {
+                // For the export cursor, if one is attached (see `sync::ring`).
+                slot.set_pending(self.log.exporting());
                 let outcome = if slot.overwrote() {
                     Push::Overwrote
                 } else {

@@ -66,6 +66,8 @@ pub(crate) struct Frame {
     pub(crate) sampled: bool,
     /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
     pub(crate) baggage: Option<Arc<Carried>>,
+    /// The context came from another process (only attached contexts; spans are local).
+    pub(crate) remote: bool,
 }
 
 impl Frame {
@@ -78,6 +80,7 @@ impl Frame {
             span_id: cx.span_id(),
             sampled: cx.is_sampled(),
             baggage: cx.carried().cloned(),
+            remote: cx.is_remote(),
         }
     }
 
@@ -90,6 +93,7 @@ impl Frame {
             span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.take(),
+            remote: self.remote,
         }
     }
 
@@ -108,6 +112,7 @@ impl Frame {
             span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.clone(),
+            remote: self.remote,
         }
     }
 }
@@ -119,6 +124,8 @@ pub(crate) struct Parent {
     pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
     pub(crate) baggage: Option<Arc<Carried>>,
+    /// The parent context came from another process.
+    pub(crate) remote: bool,
 }
 
 /// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
@@ -163,6 +170,7 @@ impl Stack {
             span_id,
             sampled,
             baggage,
+            remote,
         } = frame;
         let depth = self.depth;
         if let Some(f) = self.frames.get_mut(depth) {
@@ -173,6 +181,7 @@ impl Stack {
             f.span_id = span_id;
             f.sampled = sampled;
             f.baggage = baggage;
+            f.remote = remote;
         } else {
             self.frames.push(Frame {
                 tracer,
@@ -181,6 +190,7 @@ impl Stack {
                 span_id,
                 sampled,
                 baggage,
+                remote,
             });
         }
         self.depth = depth + 1;
@@ -384,6 +394,7 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             span_id: None,
             sampled: false,
             baggage: None,
+            remote: false,
         });
         for f in saved.0.drain(..) {
             s.push(f);

@@ -6,6 +6,8 @@ use super::attribute::KeyValue;
 use super::context::{Carried, IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
 use super::core::TracerCore;
 use super::current::{self, Parent};
+#[cfg(feature = "otlp")]
+use super::exporting::ExportSlot;
 use super::guard::{ContextGuard, DetachedContext};
 use super::id::{SpanId, TraceId};
 use super::limits::SpanLimits;
@@ -53,8 +55,15 @@ pub struct TracerConfig {
     pub span_log_shards: usize,
     /// Per-span limits.
     pub limits: SpanLimits,
-    /// Reported by [`DistributedTracer::get_metrics`]; exporting is another module's job.
-    pub export_enabled: bool,
+    /// Whether [`DistributedTracer::new`] starts span export from the `OTEL_*` environment
+    /// (default true): it does when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console`, unless
+    /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (read by
+    /// [`ExportConfig::from_env`](crate::export::ExportConfig::from_env)). False: only
+    /// [`DistributedTracer::start_export`] and
+    /// [`start_export_with`](DistributedTracer::start_export_with) start it. (Was
+    /// `export_enabled`, a flag that was only reported back.)
+    pub export_from_env: bool,
     /// The cardinality cap of `agentcore_tracer_span_duration_seconds{operation, status}`
     /// (default 1,024): span names should be low-cardinality (`get_account`, not
     /// `get_account/42`); beyond the cap, durations fold into the overflow series.
@@ -69,7 +78,7 @@ impl Default for TracerConfig {
             span_log_capacity: DEFAULT_SPAN_LOG_CAPACITY,
             span_log_shards: 0,
             limits: SpanLimits::default(),
-            export_enabled: false,
+            export_from_env: true,
             max_operations: 1_024,
         }
     }
@@ -103,6 +112,9 @@ pub struct DistributedTracer {
     core: TracerCore,
     config: TracerConfig,
     sampler: Sampler,
+    /// The span exporter, once started (`exporting.rs`).
+    #[cfg(feature = "otlp")]
+    export: ExportSlot,
 }
 
 impl DistributedTracer {
@@ -119,7 +131,7 @@ impl DistributedTracer {
         } else {
             config.span_log_shards
         };
-        DistributedTracer {
+        let tracer = DistributedTracer {
             core: TracerCore::new(
                 config.service_name.clone(),
                 config.span_log_capacity,
@@ -128,7 +140,20 @@ impl DistributedTracer {
             ),
             sampler: Sampler::ratio(config.sample_ratio),
             config,
+            #[cfg(feature = "otlp")]
+            export: ExportSlot::default(),
+        };
+        #[cfg(feature = "otlp")]
+        if tracer.config.export_from_env {
+            tracer.start_export_from_env();
         }
+        tracer
+    }
+
+    /// The span exporter's slot (`exporting.rs`).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn export_slot(&self) -> &ExportSlot {
+        &self.export
     }
 
     /// The machinery this facade drives (for the queries in `query.rs`).
@@ -278,8 +303,10 @@ impl DistributedTracer {
     /// assert_eq!(tracer.current_context().unwrap().span_id(), Some(span.span_id()));
     /// ```
     pub fn current_context(&self) -> Option<TraceContext> {
-        current::current(self.core.id())
-            .map(|p| TraceContext::from_parts(p.trace_id, p.span_id, p.sampled, p.baggage))
+        current::current(self.core.id()).map(|p| {
+            TraceContext::from_parts(p.trace_id, p.span_id, p.sampled, p.baggage)
+                .with_remote(p.remote)
+        })
     }
 
     /// Starts a span, current on this thread until it finishes. Its parent is the current
@@ -375,6 +402,7 @@ impl DistributedTracer {
             span_id: cx.span_id(),
             sampled: cx.is_sampled(),
             baggage: cx.carried().cloned(),
+            remote: cx.is_remote(),
         });
         let start = self.decide(parent);
         Span::start(&self.core, start, name, kind, attributes)
@@ -384,9 +412,9 @@ impl DistributedTracer {
     /// started, see `DetachedSpan::start`).
     #[inline(always)]
     fn decide(&self, parent: Option<Parent>) -> SpanStart {
-        let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
-            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage),
-            None => (TraceId::random(), None, None, None),
+        let (trace_id, parent_span_id, parent_sampled, baggage, remote) = match parent {
+            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage, p.remote),
+            None => (TraceId::random(), None, None, None, false),
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
         SpanStart {
@@ -395,6 +423,7 @@ impl DistributedTracer {
                 span_id: SpanId::random(),
                 parent_span_id,
                 sampled,
+                parent_is_remote: remote && parent_span_id.is_some(),
             },
             baggage,
         }
@@ -468,7 +497,10 @@ impl DistributedTracer {
     pub fn register_metrics(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
         self.core
             .counters()
-            .register(registry, self.config.max_operations)
+            .register(registry, self.config.max_operations)?;
+        #[cfg(feature = "otlp")]
+        self.export.register(registry)?;
+        Ok(())
     }
 
     /// The counters (summed over threads; a snapshot taken while spans run may miss the

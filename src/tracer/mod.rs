@@ -129,6 +129,8 @@ mod operation;
 mod span;
 // The specification's facade.
 mod distributed;
+#[cfg(feature = "otlp")]
+mod exporting;
 mod global;
 mod query;
 // Misuse the type system refuses (compile_fail doc tests).

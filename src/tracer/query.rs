@@ -7,6 +7,24 @@ use super::id::{SpanId, TraceId};
 use super::record::{SpanRecord, SpanStatus};
 use std::collections::{BTreeMap, HashSet};
 
+/// The export counts of a build without span export (feature `otlp`): all zero.
+#[cfg(not(feature = "otlp"))]
+#[derive(Default)]
+struct NoExport {
+    running: bool,
+    exported: u64,
+    failed: u64,
+    rejected: u64,
+    queue_size: u64,
+}
+
+#[cfg(not(feature = "otlp"))]
+impl NoExport {
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
 /// Summary of one trace in the span log ([`DistributedTracer::get_trace_summary`]).
 ///
 /// ```
@@ -59,7 +77,8 @@ pub struct TracingMetrics {
     pub error_rate_percent: f64,
     /// Distinct trace ids in the span log.
     pub unique_traces: usize,
-    /// The configuration's `export_enabled`.
+    /// Whether a span exporter is running ([`DistributedTracer::start_export`], or the
+    /// `OTEL_*` environment).
     pub export_enabled: bool,
     /// Sampled spans started (counter).
     pub spans_started: u64,
@@ -71,6 +90,17 @@ pub struct TracingMetrics {
     pub spans_dropped: u64,
     /// Finished spans overwritten in the span log (counter).
     pub spans_overwritten: u64,
+    /// Spans the exporter delivered (0 without export).
+    pub spans_exported: u64,
+    /// Spans the exporter dropped: overwritten in the span log before it read them, no
+    /// span-log slot, over its queue capacity, or left at shutdown.
+    pub spans_export_dropped: u64,
+    /// Spans not delivered after retries.
+    pub spans_export_failed: u64,
+    /// Spans the receiver refused in a partial success.
+    pub spans_export_rejected: u64,
+    /// Spans waiting for export, as of the exporter's last look.
+    pub export_queue_size: u64,
 }
 
 impl DistributedTracer {
@@ -154,8 +184,9 @@ impl DistributedTracer {
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let m = DistributedTracer::new(TracerConfig { export_enabled: true, ..Default::default() }).get_metrics();
-    /// assert_eq!((m.total_spans, m.error_rate_percent, m.export_enabled), (0, 0.0, true));
+    /// let m = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() }).get_metrics();
+    /// assert_eq!((m.total_spans, m.error_rate_percent, m.export_enabled), (0, 0.0, false));
+    /// assert_eq!((m.spans_exported, m.spans_export_dropped), (0, 0));
     /// ```
     pub fn get_metrics(&self) -> TracingMetrics {
         let (mut total, mut errors) = (0usize, 0usize);
@@ -168,6 +199,10 @@ impl DistributedTracer {
             traces.insert(r.trace_id);
         });
         let stats = self.stats();
+        #[cfg(feature = "otlp")]
+        let export = self.export_stats().unwrap_or_default();
+        #[cfg(not(feature = "otlp"))]
+        let export = NoExport::default();
         TracingMetrics {
             total_spans: total,
             error_spans: errors,
@@ -177,12 +212,17 @@ impl DistributedTracer {
                 errors as f64 * 100.0 / total as f64
             },
             unique_traces: traces.len(),
-            export_enabled: self.config().export_enabled,
+            export_enabled: export.running,
             spans_started: stats.spans_started,
             spans_finished: stats.spans_finished,
             spans_unsampled: stats.spans_unsampled,
             spans_dropped: stats.spans_dropped,
             spans_overwritten: stats.spans_overwritten,
+            spans_exported: export.exported,
+            spans_export_dropped: export.dropped(),
+            spans_export_failed: export.failed,
+            spans_export_rejected: export.rejected,
+            export_queue_size: export.queue_size,
         }
     }
 

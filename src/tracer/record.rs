@@ -5,9 +5,12 @@
 //! per finished span, queries return owned copies, and exporters read them field by field.
 
 use super::attribute::{KeyValue, Value};
+use super::context::Carried;
 use super::id::{SpanId, TraceId};
+use crate::propagation::TraceState;
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Attributes a span stores inline, without allocating (more spill to the heap, up to
 /// [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes)).
@@ -209,9 +212,51 @@ pub struct SpanRecord {
     pub dropped_events_count: u32,
     /// Links dropped by [`SpanLimits::max_links`](super::SpanLimits::max_links).
     pub dropped_links_count: u32,
+    /// Whether the parent context came from another process (extracted from a
+    /// `traceparent` header, or marked with [`TraceContext::with_remote`](super::TraceContext::with_remote));
+    /// false for a local parent and for a root span. Exported as OTLP's `IS_REMOTE` flag.
+    pub parent_is_remote: bool,
+    /// What the span's context carries (baggage, `tracestate`, the random-trace-id flag),
+    /// shared with its trace's other spans, not copied; `None` for a trace this tracer
+    /// started with a random id and nothing carried (see `tracer::context::Carried`).
+    pub(crate) carried: Option<Arc<Carried>>,
 }
 
 impl SpanRecord {
+    /// The W3C `tracestate` of the span's context, inherited from its trace's remote parent
+    /// (empty when there is none); exported with the span.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceContext, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// let remote = TraceContext::extract(|name| match name {
+    ///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ///     "tracestate" => Some("congo=t61rcWkgMzE"),
+    ///     _ => None,
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// let span = tracer.start_span_with_parent("handle", SpanKind::Server, [], Some(&remote));
+    /// let id = span.span_id();
+    /// span.end();
+    /// let record = tracer.get_span_by_id(id).unwrap();
+    /// assert_eq!(record.trace_state().to_string(), "congo=t61rcWkgMzE");
+    /// assert!(record.parent_is_remote);
+    /// assert_eq!(record.trace_flags(), 0x01);
+    /// ```
+    pub fn trace_state(&self) -> &TraceState {
+        static EMPTY: TraceState = TraceState::new();
+        self.carried.as_deref().map_or(&EMPTY, |c| &c.trace_state)
+    }
+
+    /// The W3C trace flags of the span's context: sampled (only sampled spans have records)
+    /// and, Level 2, the random-trace-id flag (`0x02`) when its trace id is known to be
+    /// random.
+    pub fn trace_flags(&self) -> u8 {
+        let random = self.carried.as_deref().map_or(true, |c| c.random);
+        0x01 | (u8::from(random) << 1)
+    }
+
     /// An empty record (the first one built in a span-log slot; later ones reuse it).
     #[cold]
     pub(crate) fn empty() -> Self {
@@ -231,6 +276,8 @@ impl SpanRecord {
             dropped_attributes_count: 0,
             dropped_events_count: 0,
             dropped_links_count: 0,
+            parent_is_remote: false,
+            carried: None,
         }
     }
 

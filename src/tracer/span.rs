@@ -35,6 +35,8 @@ pub(crate) struct SpanIds {
     pub(crate) span_id: SpanId,
     pub(crate) parent_span_id: Option<SpanId>,
     pub(crate) sampled: bool,
+    /// The parent context came from another process.
+    pub(crate) parent_is_remote: bool,
 }
 
 /// A span that is not current on any thread: it can be moved to another thread or into a
@@ -92,7 +94,8 @@ impl<'t> Span<'t> {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
         let SpanStart { ids, baggage } = start;
-        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        let (record, start_ticks) =
+            DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
         // Nothing below can panic.
         let attached = current::push(Frame {
             tracer: tracer.id(),
@@ -101,6 +104,7 @@ impl<'t> Span<'t> {
             span_id: Some(ids.span_id),
             sampled: ids.sampled,
             baggage: baggage.clone(),
+            remote: false,
         });
         Span {
             inner: DetachedSpan {
@@ -130,7 +134,8 @@ impl<'t> DetachedSpan<'t> {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'t> {
         let SpanStart { ids, baggage } = start;
-        let (record, start_ticks) = DetachedSpan::open(tracer, ids, name, kind, attributes);
+        let (record, start_ticks) =
+            DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
         DetachedSpan {
             tracer,
             trace_id: ids.trace_id,
@@ -153,6 +158,7 @@ impl<'t> DetachedSpan<'t> {
     fn open(
         tracer: &'t TracerCore,
         ids: SpanIds,
+        carried: &Option<Arc<Carried>>,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
@@ -162,7 +168,7 @@ impl<'t> DetachedSpan<'t> {
             tracer.open(
                 ids.trace_id,
                 ids.span_id,
-                ids.parent_span_id,
+                (ids.parent_span_id, ids.parent_is_remote, carried),
                 name,
                 kind,
                 attributes,
@@ -191,6 +197,7 @@ impl<'t> DetachedSpan<'t> {
             span_id: Some(self.span_id),
             sampled: self.sampled,
             baggage: self.baggage.clone(),
+            remote: false,
         }
     }
 
@@ -599,8 +606,8 @@ impl<'t> DetachedSpan<'t> {
     fn end_consumed(self) {
         let mut this = ManuallyDrop::new(self);
         this.end_now();
-        // `end_now` left no frame and no record (`Rec::None` owns nothing), so the baggage
-        // is the only field with anything to drop.
+        // `end_now` left no frame and no record (`Rec::None` owns nothing), so the carried
+        // baggage and trace state are the only field with anything to drop.
         drop(this.baggage.take());
     }
 

@@ -13,7 +13,9 @@
 //!   specification requires — the caller starts a fresh trace, and `tracestate` is not even
 //!   parsed ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
 //!   tracestate"). An invalid `tracestate` or `baggage` header is ignored on its own (the
-//!   trace continues without it). Baggage properties are not kept.
+//!   trace continues without it). Baggage properties are not kept. The context is marked
+//!   remote ([`TraceContext::is_remote`]), so the spans started under it export OTLP's
+//!   `IS_REMOTE` parent flag.
 //! * The context keeps `tracestate` and the random-trace-id flag, every span started in it
 //!   inherits them, and so every outgoing call forwards them: "Vendors receiving a tracestate
 //!   request header MUST send it to outgoing requests", and for the random flag "If the flag is
@@ -183,11 +185,14 @@ impl TraceContext {
             // Kept as received, set or unset (Level 2, "Random Trace ID Flag").
             random: tp.random(),
         };
-        Ok(Some(TraceContext::from_parts(
-            trace_id,
-            Some(span_id),
-            tp.sampled(),
-            Some(Arc::new(carried)),
-        )))
+        Ok(Some(
+            TraceContext::from_parts(
+                trace_id,
+                Some(span_id),
+                tp.sampled(),
+                Some(Arc::new(carried)),
+            )
+            .with_remote(true),
+        ))
     }
 }

@@ -1,0 +1,273 @@
+//! Span export from the tracer: the span log's [`SpanSource`] ([`SpanLogSource`], over the
+//! ring's export cursor) and the [`DistributedTracer`] methods that start, flush and stop
+//! the exporter ([`crate::export`] is the pipeline; this file is the tracer's side of it).
+//!
+//! The recording thread does nothing for export but mark the record it publishes (one
+//! relaxed load and one store; see `sync::ring`, "Export cursor"): no lock, no allocation,
+//! no notification. The exporter thread drains the span log through the cursor, each
+//! finished sampled span exactly once, and learns how many were overwritten (or found no
+//! slot) before it came.
+
+use super::distributed::DistributedTracer;
+use super::record::SpanRecord;
+use crate::export::{
+    BatchConfig, BatchSpanProcessor, Drained, ExportConfig, ExportError, ExportSpan, ExportStats,
+    SpanExporter, SpanSource, StartError, TracesExporter,
+};
+use crate::sync::ring::ExportCursor;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The span log as a [`SpanSource`]: finished sampled spans published while it is
+/// attached, oldest first per shard, each visited once; overwritten ones are reported as
+/// `lost`, spans that found no slot as `refused`.
+pub(crate) struct SpanLogSource {
+    cursor: ExportCursor<SpanRecord>,
+    /// The `tracestate` header of the span being handed over, rendered on the exporter
+    /// thread (reused: the records share their trace's parsed `TraceState`).
+    trace_state: String,
+}
+
+impl SpanSource for SpanLogSource {
+    fn pending(&self) -> usize {
+        self.cursor.pending()
+    }
+
+    fn drain(&mut self, max: usize, f: &mut dyn FnMut(ExportSpan<'_>)) -> Drained {
+        let buf = &mut self.trace_state;
+        let d = self.cursor.drain(max, &mut |record: &SpanRecord| {
+            buf.clear();
+            record.trace_state().write_to(buf);
+            f(ExportSpan {
+                record,
+                trace_flags: record.trace_flags(),
+                parent_is_remote: Some(record.parent_is_remote),
+                trace_state: buf,
+            })
+        });
+        Drained {
+            visited: d.visited,
+            lost: d.evicted,
+            refused: d.unclaimed,
+        }
+    }
+}
+
+/// The tracer's exporter, if one was started, and the registry its metrics go to.
+#[derive(Default)]
+pub(crate) struct ExportSlot {
+    processor: Mutex<Option<BatchSpanProcessor>>,
+    registry: Mutex<Option<crate::Registry>>,
+}
+
+impl ExportSlot {
+    fn processor(&self) -> MutexGuard<'_, Option<BatchSpanProcessor>> {
+        self.processor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exporter's counts, if one was started.
+    pub(crate) fn stats(&self) -> Option<ExportStats> {
+        self.processor().as_ref().map(BatchSpanProcessor::stats)
+    }
+
+    /// Registers the running exporter's self-metrics in `registry`, and remembers it for
+    /// exporters started later.
+    pub(crate) fn register(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
+        *self.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.clone());
+        match self.processor().as_ref() {
+            Some(p) => p.register_metrics(registry),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ExportSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportSlot")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Whether the environment asks for span export: an OTLP endpoint is set, or
+/// `OTEL_TRACES_EXPORTER=console` (the variables as `lookup` reads them).
+pub(crate) fn env_asks_for_export(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+    set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        || lookup("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("console"))
+}
+
+impl DistributedTracer {
+    /// Starts export from the `OTEL_*` environment if it asks for it (see
+    /// [`TracerConfig::export_from_env`](super::TracerConfig::export_from_env)); a refused
+    /// setting or an ignored value is reported on standard error, once, and the tracer runs
+    /// without export (or with the default for the ignored value).
+    pub(crate) fn start_export_from_env(&self) {
+        let lookup = |name: &str| std::env::var(name).ok();
+        if !env_asks_for_export(&lookup) {
+            return;
+        }
+        let service = &self.config().service_name;
+        match ExportConfig::from_lookup(lookup) {
+            Err(e) => eprintln!(
+                "WARN agentcore_telemetry::tracer: service {service:?}: span export not started: {e}"
+            ),
+            Ok(from_env) => {
+                for w in &from_env.warnings {
+                    eprintln!("WARN agentcore_telemetry::tracer: service {service:?}: {w}");
+                }
+                if let Err(e) = self.start_export(&from_env.config) {
+                    eprintln!("WARN agentcore_telemetry::tracer: service {service:?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Starts exporting finished sampled spans as `config` says (OTLP/HTTP, or OTLP JSON
+    /// lines on standard output), on the exporter's own thread. `Ok(false)` when the
+    /// configuration disables export (`disabled`, or [`TracesExporter::None`]). The
+    /// resource's `service.name` defaults to the tracer's service name. Spans finished from
+    /// now on are exported; the recording threads never wait for the exporter (see
+    /// [`crate::export`]). Fails if an exporter already runs, if a setting is refused, or
+    /// if no thread can be started.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{ExportConfig, TracesExporter};
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let none = ExportConfig { exporter: TracesExporter::None, ..Default::default() };
+    /// assert!(!tracer.start_export(&none).unwrap());
+    /// assert!(!tracer.get_metrics().export_enabled);
+    /// ```
+    pub fn start_export(&self, config: &ExportConfig) -> Result<bool, StartError> {
+        if config.disabled || config.exporter == TracesExporter::None {
+            return Ok(false);
+        }
+        let mut slot = self.export_slot().processor();
+        let source = self.attach_source(&slot)?;
+        let processor = config.start(source, Some(&self.config().service_name))?;
+        self.install(&mut slot, processor)?;
+        Ok(true)
+    }
+
+    /// Starts exporting finished sampled spans into `exporter` (any [`SpanExporter`]: the
+    /// OTLP one with settings of your own, the console one, the in-memory one in tests),
+    /// batched by `batch` on the exporter's own thread. Fails if an exporter already runs
+    /// or if no thread can be started.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{BatchConfig, InMemorySpanExporter};
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+    /// use std::time::Duration;
+    ///
+    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let exporter = InMemorySpanExporter::new();
+    /// tracer.start_export_with(exporter.clone(), BatchConfig::default()).unwrap();
+    /// tracer.start_span("create_agent", SpanKind::Internal, []).end();
+    /// tracer.force_flush(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(exporter.spans()[0].name, "create_agent");
+    /// let m = tracer.get_metrics();
+    /// assert!(m.export_enabled);
+    /// assert_eq!(m.spans_exported, 1);
+    /// tracer.shutdown(Duration::from_secs(5)).unwrap();
+    /// assert!(!tracer.get_metrics().export_enabled);
+    /// ```
+    pub fn start_export_with<E: SpanExporter + 'static>(
+        &self,
+        exporter: E,
+        batch: BatchConfig,
+    ) -> Result<(), StartError> {
+        let mut slot = self.export_slot().processor();
+        let source = self.attach_source(&slot)?;
+        let processor =
+            BatchSpanProcessor::start(source, exporter, batch).map_err(StartError::Spawn)?;
+        self.install(&mut slot, Some(processor))
+    }
+
+    fn attach_source(
+        &self,
+        slot: &Option<BatchSpanProcessor>,
+    ) -> Result<SpanLogSource, StartError> {
+        if slot.as_ref().is_some_and(BatchSpanProcessor::is_running) {
+            return Err(StartError::AlreadyRunning);
+        }
+        // The previous exporter's thread drops its cursor when it exits; until then the
+        // span log refuses a second one.
+        match self.core().attach_export_cursor() {
+            Some(cursor) => Ok(SpanLogSource {
+                cursor,
+                trace_state: String::new(),
+            }),
+            None => Err(StartError::AlreadyRunning),
+        }
+    }
+
+    fn install(
+        &self,
+        slot: &mut Option<BatchSpanProcessor>,
+        processor: Option<BatchSpanProcessor>,
+    ) -> Result<(), StartError> {
+        if let Some(p) = &processor {
+            let registry = self
+                .export_slot()
+                .registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(registry) = registry {
+                // The families exist already if an earlier exporter registered them.
+                let _ = p.register_metrics(&registry);
+            }
+        }
+        *slot = processor;
+        Ok(())
+    }
+
+    /// Exports the finished spans waiting now and returns when they are delivered, or at
+    /// `timeout` at the latest, whatever the collector does. `Ok` without an exporter.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// use std::time::Duration;
+    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// assert!(tracer.force_flush(Duration::from_millis(10)).is_ok());
+    /// ```
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        match self.export_slot().processor().as_ref() {
+            Some(p) if p.is_running() => p.force_flush(timeout),
+            _ => Ok(()),
+        }
+    }
+
+    /// Exports what waits, stops the exporter and returns by `timeout` whatever the
+    /// collector does (hung, slow, refusing); spans left at the deadline are counted as
+    /// dropped. The tracer keeps recording into its span log; export can be started again.
+    /// `Ok` without an exporter. Dropping the tracer shuts the exporter down too, within
+    /// [`BatchConfig::drop_timeout`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// use std::time::Duration;
+    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// assert!(tracer.shutdown(Duration::from_millis(10)).is_ok());
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
+        match self.export_slot().processor().as_ref() {
+            Some(p) => p.shutdown(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// The exporter's counts (exported, dropped, failed, rejected, queue), if export was
+    /// started.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// assert!(tracer.export_stats().is_none());
+    /// ```
+    pub fn export_stats(&self) -> Option<ExportStats> {
+        self.export_slot().stats()
+    }
+}
