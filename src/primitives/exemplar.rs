@@ -50,8 +50,9 @@
 //! * Every word is an atomic: a torn *read* is detected and discarded, never undefined
 //!   behaviour.
 //!
-//! `src/loom/exemplar.rs` explores the protocol under loom; `tests/exemplar_stress.rs`-style
-//! stress runs live in this module's tests.
+//! The protocol is checked by a stress test in this module (`stress_readers_never_see_a_torn_record`:
+//! two writers, one reader, every copy must be one writer's whole record), which fails when the
+//! reader skips its second `seq` comparison or the writer stops versioning the record.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -439,9 +440,14 @@ mod tests {
         let mut out = String::new();
         write(&mut out, &cell.read().unwrap());
         assert!(out.starts_with(r#" # {user="a\"b\\c\nd"} 3 "#), "{out}");
-        // 128 code points exactly: accepted (multi-byte values count as code points).
-        let v = "é".repeat(128 - 2);
+        // 128 code points exactly: accepted.
+        let v = "x".repeat(128 - 2);
         assert!(record_explicit(&cell, &[("id", &v)], 1.0).is_ok());
+        // Code points, not bytes, count: 126 two-byte `é` are 128 code points, but 258 bytes
+        // rendered, more than the record's 256.
+        assert!(record_explicit(&cell, &[("id", &"é".repeat(100))], 1.0).is_ok());
+        let err = record_explicit(&cell, &[("id", &"é".repeat(126))], 1.0).unwrap_err();
+        assert!(err.to_string().contains("render longer"), "{err}");
         let long = "x".repeat(128 - 1);
         let err = record_explicit(&cell, &[("id", &long)], 1.0).unwrap_err();
         assert!(err.to_string().contains("129 code points"), "{err}");
@@ -459,9 +465,9 @@ mod tests {
     }
 
     /// Writers store records whose every word derives from one number `k`; readers check that
-    /// every copy they get is one writer's whole record. Mutation check: with the reader's
-    /// second `seq` comparison removed (`read` returning the first copy), this fails within a
-    /// few thousand reads (a copy mixing two records).
+    /// every copy they get is one writer's whole record. Mutation checks (run once each, then
+    /// restored): with the reader's second `seq` comparison disabled it fails with "torn trace
+    /// id"; with the writer's claim CAS and final `seq` store removed, with "torn value".
     #[test]
     fn stress_readers_never_see_a_torn_record() {
         let cell = Arc::new(ExemplarCell::new());
