@@ -168,8 +168,14 @@ pub(crate) struct ExemplarRead {
 
 #[derive(Clone, Copy)]
 enum ReadKind {
-    Ids { trace: u128, span: u64 },
-    Labels { bytes: [u8; LABEL_BYTES], len: usize },
+    Ids {
+        trace: u128,
+        span: u64,
+    },
+    Labels {
+        bytes: [u8; LABEL_BYTES],
+        len: usize,
+    },
 }
 
 impl ExemplarCell {
@@ -228,7 +234,12 @@ impl ExemplarCell {
         self.value.store(value.to_bits(), Relaxed);
         self.time.store(time_nanos, Relaxed);
         self.meta.store(LABELS + len as u64, Relaxed);
-        for (word, chunk) in self.labels.iter().zip(rendered.chunks_exact(8)).take(len.div_ceil(8)) {
+        for (word, chunk) in self
+            .labels
+            .iter()
+            .zip(rendered.chunks_exact(8))
+            .take(len.div_ceil(8))
+        {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
             word.store(u64::from_le_bytes(b), Relaxed);
@@ -258,7 +269,12 @@ impl ExemplarCell {
                 _ => {
                     let len = (meta - LABELS).min(LABEL_BYTES as u64) as usize;
                     let mut bytes = [0u8; LABEL_BYTES];
-                    for (word, chunk) in self.labels.iter().zip(bytes.chunks_exact_mut(8)).take(len.div_ceil(8)) {
+                    for (word, chunk) in self
+                        .labels
+                        .iter()
+                        .zip(bytes.chunks_exact_mut(8))
+                        .take(len.div_ceil(8))
+                    {
                         chunk.copy_from_slice(&word.load(Relaxed).to_le_bytes());
                     }
                     Some(ReadKind::Labels { bytes, len })
@@ -424,7 +440,12 @@ mod tests {
     fn ids_render_as_openmetrics_exemplar() {
         let cell = ExemplarCell::new();
         assert!(cell.read().is_none(), "nothing recorded yet");
-        cell.write_ids(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, 0.25, 1_700_000_000_500_000_000);
+        cell.write_ids(
+            0x4bf92f3577b34da6a3ce929d0e0e4736,
+            0x00f067aa0ba902b7,
+            0.25,
+            1_700_000_000_500_000_000,
+        );
         let mut out = String::new();
         write(&mut out, &cell.read().unwrap());
         assert_eq!(

@@ -71,7 +71,10 @@ fn claims(name: &str, kind: MetricKind) -> Vec<Claim> {
         .map(|suffix| Claim::TextSample(format!("{name}{suffix}")))
         .collect();
     let (family, samples): (&str, &[&str]) = match kind {
-        MetricKind::Counter => (openmetrics::family_name(kind, name), &["_total", "_created"]),
+        MetricKind::Counter => (
+            openmetrics::family_name(kind, name),
+            &["_total", "_created"],
+        ),
         MetricKind::Gauge => (name, &[""]),
         MetricKind::Histogram => (name, &["_bucket", "_count", "_sum", "_created"]),
         MetricKind::Summary => (name, &["", "_count", "_sum", "_created"]),
@@ -630,9 +633,7 @@ impl Registry {
     /// assert_eq!(registry.default_exemplars(), Exemplars::TraceBased);
     /// ```
     pub fn set_default_exemplars(&self, exemplars: Exemplars) {
-        self.inner
-            .default_exemplars
-            .store(exemplars as u8, Relaxed);
+        self.inner.default_exemplars.store(exemplars as u8, Relaxed);
     }
 
     /// The exemplars of families registered without their own choice.
@@ -1038,6 +1039,14 @@ impl Registry {
     pub(crate) fn encode_openmetrics_with(&self, options: &OpenMetricsEncoder, out: &mut String) {
         self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, options));
         openmetrics::write_eof(out);
+    }
+
+    #[cfg(feature = "http-server")]
+    /// The OpenMetrics families without the final `# EOF`, for a server that appends more
+    /// families (its own) before ending the exposition.
+    pub(crate) fn encode_openmetrics_families_into(&self, out: &mut String) {
+        let options = OpenMetricsEncoder::new();
+        self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, &options));
     }
 
     /// Runs `encode` on every family, in name order, with the scrape's scratch buffers.

@@ -104,6 +104,7 @@ mod config;
 mod connection;
 mod encoder;
 mod flag;
+mod negotiate;
 mod request;
 mod response;
 mod scrape;
@@ -138,6 +139,14 @@ pub use crate::exposition::CONTENT_TYPE;
 impl ExpositionSource for crate::Registry {
     fn encode_into(&self, out: &mut String) {
         self.encode_text_into(out);
+    }
+
+    fn supports_openmetrics(&self) -> bool {
+        true
+    }
+
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        self.encode_openmetrics_families_into(out);
     }
 }
 
@@ -177,6 +186,33 @@ pub trait ExpositionSource: Send + Sync + 'static {
     /// assert_eq!(buf, "# TYPE q gauge\nq 1\n");
     /// ```
     fn encode_into(&self, out: &mut String);
+
+    /// Whether [`encode_openmetrics_into`](Self::encode_openmetrics_into) writes OpenMetrics
+    /// (default `false`: closures and other sources write 0.0.4 only). A server with
+    /// [`ServerConfig::openmetrics`] on refuses to start with a source that does not.
+    fn supports_openmetrics(&self) -> bool {
+        false
+    }
+
+    /// Appends the source's families in OpenMetrics 1.0.0 text, **without** the final
+    /// `# EOF` (the server writes it after every source and its own section). Called instead
+    /// of [`encode_into`](Self::encode_into) for scrapes that negotiated OpenMetrics, under
+    /// the same rules. The default writes nothing.
+    ///
+    /// ```
+    /// use agentcore_telemetry::serve::ExpositionSource;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs_total", "Jobs.").unwrap().inc();
+    /// let mut out = String::new();
+    /// assert!(registry.supports_openmetrics());
+    /// registry.encode_openmetrics_into(&mut out);
+    /// assert!(out.contains("jobs_total 1\n") && !out.contains("# EOF"));
+    /// ```
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        let _ = out;
+    }
 }
 
 impl<F: Fn(&mut String) + Send + Sync + 'static> ExpositionSource for F {
@@ -342,6 +378,18 @@ impl ServerBuilder {
         self.config.validate()?;
         if self.sources.is_empty() {
             return Err(invalid("a metrics server needs at least one source".into()));
+        }
+        if self.config.openmetrics {
+            if let Some(s) = self
+                .sources
+                .iter()
+                .find(|s| !s.source.supports_openmetrics())
+            {
+                return Err(invalid(format!(
+                    "OpenMetrics is enabled but source {:?} writes the text format 0.0.4 only",
+                    s.name
+                )));
+            }
         }
         for (i, s) in self.sources.iter().enumerate() {
             if self.sources[..i].iter().any(|t| t.name == s.name) {
