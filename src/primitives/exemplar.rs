@@ -4,8 +4,10 @@
 //!
 //! # What gets recorded
 //! A metric created with [`Exemplars::TraceBased`] (OpenTelemetry's default `trace_based`
-//! filter) keeps, on every `inc`/`observe` made inside a *sampled* span, that span's trace and
-//! span ids, the value and the observation's wall-clock time. Any metric with exemplars on
+//! filter) keeps, on an `inc`/`observe` made inside a *sampled* span, that span's trace and
+//! span ids, the value and the observation's wall-clock time. One exemplar per span and record:
+//! further recordings in the span that already holds a record leave it as it is (no clock read,
+//! no write), so the exemplar and its timestamp stay fixed and Prometheus stores it once. Any metric with exemplars on
 //! ([`Exemplars::Explicit`] or `TraceBased`) also accepts explicit label sets through
 //! `Counter::inc_with_exemplar` / `Histogram::observe_with_exemplar`. With
 //! [`Exemplars::Off`] (the default) nothing is kept and the recording path is the plain one.
@@ -216,6 +218,15 @@ impl ExemplarCell {
         self.seq.store(s.wrapping_add(2), Release);
     }
 
+    /// Whether the record holds this span's ids already (a relaxed peek, not a consistent
+    /// read: a wrong answer only makes the caller write, or skip, one exemplar).
+    #[inline]
+    fn holds_span(&self, trace: u128, span: u64) -> bool {
+        self.span.load(Relaxed) == span
+            && self.trace_lo.load(Relaxed) == trace as u64
+            && self.meta.load(Relaxed) == IDS
+    }
+
     /// Records the ids of a span with `value` at `time_nanos`.
     pub(crate) fn write_ids(&self, trace: u128, span: u64, value: f64, time_nanos: u64) {
         let Some(s) = self.claim() else { return };
@@ -310,6 +321,11 @@ impl ExemplarCell {
 #[inline(never)]
 pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
     if let Some((trace, span)) = current_span() {
+        if cell.holds_span(trace, span) {
+            // This span's exemplar is kept already: one per span and record (the first), so a
+            // loop inside one span reads no clock and writes nothing.
+            return;
+        }
         cell.write_ids(trace, span, value, now_nanos());
     }
 }
