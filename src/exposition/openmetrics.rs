@@ -40,9 +40,9 @@
 //!
 //! # Exemplars
 //! Exactly two kinds of sample may carry an exemplar: a counter's `_total` and a histogram's
-//! `_bucket`. Both end through [`end_exemplar_sample`]: that is the one place an exemplar
-//! (` # {trace_id="…",span_id="…"} value timestamp`) will be appended, once the recording core
-//! keeps them. Every other sample ends through `end_line`, where an exemplar is invalid.
+//! `_bucket`. Both end through [`end_exemplar_sample`], which appends the metric's kept exemplar
+//! (`primitives::exemplar`, read at scrape) when there is one. Every other sample ends through
+//! `end_line`, where an exemplar is invalid.
 
 use super::float::{format_go_float, format_openmetrics_canonical};
 use super::prometheus_text::escape_label_value;

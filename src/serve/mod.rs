@@ -9,7 +9,8 @@
 //! serves several, each *required* (a scrape without it fails) or *best-effort* (a scrape goes
 //! on without it). The server answers:
 //!
-//! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`], gzip-coded
+//! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`] (or
+//!   OpenMetrics', see *Formats*), gzip-coded
 //!   (`Content-Encoding: gzip`) when `Accept-Encoding` accepts gzip; `503` when the scrape
 //!   cannot be served in time or the in-flight limit says no; `500` when a required source
 //!   panicked;
@@ -95,9 +96,11 @@
 //! as that generation's responses were assembled.
 //!
 //! # Formats
-//! Every response is the text format 0.0.4. OpenMetrics (negotiated on `Accept`) will plug in at
-//! `request::parse`, which reads the request's fields, and at the generation, which would then be
-//! kept per format.
+//! Every response is the text format 0.0.4 unless [`ServerConfig::openmetrics`] is on and the
+//! request's `Accept` prefers OpenMetrics 1.0.0 (`negotiate`: RFC 9110 weights, specificity and
+//! parameters); then it is OpenMetrics (exemplars included), written by every source's
+//! [`ExpositionSource::encode_openmetrics_into`], then the server's own section, then `# EOF`.
+//! Each format has its own next generation, so invariant 3 holds per format.
 
 mod compression;
 mod config;
