@@ -168,6 +168,9 @@ pub(crate) struct ExemplarRead {
     kind: ReadKind,
 }
 
+// A stack copy that lives for one sample's encoding; boxing the large variant would allocate per
+// exemplar at every scrape.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum ReadKind {
     Ids {
