@@ -210,7 +210,8 @@ pub trait ExpositionSource: Send + Sync + 'static {
     /// registry.counter("jobs_total", "Jobs.").unwrap().inc();
     /// let mut out = String::new();
     /// assert!(registry.supports_openmetrics());
-    /// registry.encode_openmetrics_into(&mut out);
+    /// // The trait's method (the inherent `Registry::encode_openmetrics_into` ends with `# EOF`).
+    /// ExpositionSource::encode_openmetrics_into(&registry, &mut out);
     /// assert!(out.contains("jobs_total 1\n") && !out.contains("# EOF"));
     /// ```
     fn encode_openmetrics_into(&self, out: &mut String) {
