@@ -8,6 +8,9 @@
 //!
 //! It needs no outside server: it serves its own `/metrics` (point a Prometheus at it to watch),
 //! scrapes it itself over HTTP, stops after `--seconds` (default 3) and prints a report.
+//! `/metrics` negotiates OpenMetrics: `curl -H 'Accept: application/openmetrics-text' ...`
+//! shows the tool and agent latency buckets and `agentcore_tool_errors_total` with exemplars
+//! (`# {trace_id="…",span_id="…"}`) naming the spans that recorded them.
 //! `--print-metrics` also prints the final exposition.
 //!
 //! Spans leave the process when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (or `--otlp-endpoint`):
@@ -398,6 +401,9 @@ async fn run_agent_async(c: MetricsCollector, task: usize, n: u64, mut rng: Rng)
     (tally, failed.1)
 }
 
+/// Exemplars in the last OpenMetrics scrape.
+static LAST_EXEMPLARS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Scrapes `/metrics` over HTTP until told to stop; returns (durations, last body size).
 fn scraper(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
     let url = format!("http://{addr}/metrics");
@@ -406,16 +412,25 @@ fn scraper(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
         .build();
     let mut times = Vec::new();
     let mut last_size = 0;
+    let mut scrapes = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
-        if let Some(body) = agent
-            .get(&url)
-            .call()
-            .ok()
-            .and_then(|r| r.into_string().ok())
-        {
+        // Every other scrape asks for OpenMetrics, as Prometheus 2.42 does.
+        let mut request = agent.get(&url);
+        scrapes += 1;
+        if scrapes % 2 == 0 {
+            request = request.set(
+                "Accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            );
+        }
+        if let Some(body) = request.call().ok().and_then(|r| r.into_string().ok()) {
             times.push(t.elapsed());
             last_size = body.len();
+            if body.ends_with("# EOF\n") {
+                let exemplars = body.lines().filter(|l| l.contains(" # {trace_id=")).count();
+                LAST_EXEMPLARS.store(exemplars, Ordering::Relaxed);
+            }
         }
         thread::sleep(Duration::from_millis(200));
     }
@@ -458,7 +473,7 @@ fn main() {
         .register_metrics(collector.get_registry())
         .expect("tracer metrics register once");
     // The standard process_* metrics (CPU, memory, descriptors, threads, start time), read from
-    // /proc at each scrape; a collector that already registers them by default says so here.
+    // /proc at each scrape: the collector registers them by default, so this finds them taken.
     match collector.get_registry().register_process_metrics() {
         Ok(_) | Err(agentcore_telemetry::Error::DuplicateMetric { .. }) => {}
         Err(e) => eprintln!("agent_runtime: no process metrics: {e}"),
@@ -473,15 +488,17 @@ fn main() {
         .expect("start the system monitor");
 
     let registry = collector.get_registry().clone();
+    // OpenMetrics (with exemplars) to scrapers that ask for it, as Prometheus does by default.
+    let server_config = ServerConfig::default().with_openmetrics(true);
     let metrics_server =
-        MetricsServer::start(ServerConfig::default().with_addr(o.addr), registry.clone())
+        MetricsServer::start(server_config.clone().with_addr(o.addr), registry.clone())
             .or_else(|e| {
                 eprintln!(
                     "agent_runtime: {} is not available ({e}); using an ephemeral port",
                     o.addr
                 );
                 MetricsServer::start(
-                    ServerConfig::default().with_addr("127.0.0.1:0".parse().expect("valid")),
+                    server_config.with_addr("127.0.0.1:0".parse().expect("valid")),
                     registry.clone(),
                 )
             })
@@ -652,6 +669,10 @@ fn main() {
             "span export          off (set OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint)"
         ),
     }
+    println!(
+        "exemplars            {} samples linked to a trace in the last OpenMetrics scrape",
+        LAST_EXEMPLARS.load(Ordering::Relaxed)
+    );
     match total.slowest {
         Some((took, Some(s))) => println!(
             "slowest trace        {} took {:.3} ms (spans {:.3} ms): {} spans, {} errors, operations {}",

@@ -80,6 +80,13 @@ pub enum Error {
     /// The per-thread slot arena has no room left for another series (see
     /// [`primitives::slots`](crate::sync::slots)); remove series or lower cardinality.
     SlotArenaExhausted,
+    /// An exemplar refused by `inc_with_exemplar` / `observe_with_exemplar` (the value itself
+    /// was recorded): an invalid or repeated label name, more than 128 code points of names and
+    /// values, or exemplars off for the metric.
+    InvalidExemplar {
+        /// Why it was refused.
+        reason: String,
+    },
     /// The process metrics cannot be read here (`/proc/self` unreadable on Linux); see
     /// [`Registry::register_process_metrics`](crate::Registry::register_process_metrics).
     ProcessMetricsUnavailable {
@@ -128,6 +135,9 @@ impl fmt::Display for Error {
             }
             Error::SlotArenaExhausted => {
                 f.write_str("the per-thread slot arena is full: too many live series")
+            }
+            Error::InvalidExemplar { reason } => {
+                write!(f, "exemplar not kept (the value was recorded): {reason}")
             }
             Error::ProcessMetricsUnavailable { reason } => {
                 write!(f, "process metrics unavailable: {reason}")

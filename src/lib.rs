@@ -61,7 +61,7 @@ pub use agent::{
 pub use agentcore_telemetry_macros::trace_operation;
 pub use error::Error;
 pub use exposition::CONTENT_TYPE;
-pub use primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
+pub use primitives::{Buckets, Counter, Exemplars, Gauge, Histogram, Info, Summary, SummaryConfig};
 pub use registry::{Family, MetricKind, Registry, SeriesRef};
 #[cfg(feature = "http-server")]
 pub use serve::{ExpositionSource, MetricsServer, ServerConfig};

@@ -64,7 +64,8 @@ fn every_builtin_metric_is_exposed_with_its_type_and_exact_label_names() {
             }
         }
     }
-    // Exactly the spec's names (plus the telemetry's own): no other agentcore_ family.
+    // Exactly the spec's names (plus the telemetry's own and the standard process metrics the
+    // collector registers by default): no other family.
     let exposed: std::collections::BTreeSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -73,9 +74,11 @@ fn every_builtin_metric_is_exposed_with_its_type_and_exact_label_names() {
     let spec: Vec<&str> = exposed
         .iter()
         .copied()
-        .filter(|name| !SELF_METRICS.contains(name))
+        .filter(|name| !SELF_METRICS.contains(name) && !name.starts_with("process_"))
         .collect();
     assert_eq!(spec.len(), 31, "{spec:?}");
+    let process = exposed.iter().filter(|n| n.starts_with("process_")).count();
+    assert_eq!(process, if cfg!(target_os = "linux") { 7 } else { 0 });
     assert!(
         SELF_METRICS.iter().all(|m| exposed.contains(m)),
         "{exposed:?}"

@@ -454,7 +454,10 @@ fn adopting_a_handle_under_the_overflow_label_values_never_duplicates_the_overfl
             "help",
             &["agent_id"],
             (),
-            FamilyOptions { max_series: 1 },
+            FamilyOptions {
+                max_series: 1,
+                ..FamilyOptions::default()
+            },
         )
         .unwrap();
     let adopted = Counter::new().unwrap();

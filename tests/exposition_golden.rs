@@ -282,7 +282,10 @@ fn cardinality_cap_folds_into_an_overflow_series_and_counts_it() {
             "Ops.",
             &["agent_id"],
             (),
-            FamilyOptions { max_series: 3 },
+            FamilyOptions {
+                max_series: 3,
+                ..FamilyOptions::default()
+            },
         )
         .unwrap();
     for i in 0..10 {

@@ -261,7 +261,13 @@ fn collector_registry() -> Registry {
     let c = MetricsCollector::new();
     support::agent::record_everything(&c);
     c.record_tool_execution(HOSTILE, 0.01, "failed", Some(HOSTILE));
-    c.get_registry().register_process_metrics().unwrap();
+    // The collector registers the process metrics itself (as client_golang's default registry).
+    let names = c.get_registry().family_names();
+    assert_eq!(
+        names.iter().any(|n| n == "process_cpu_seconds_total"),
+        cfg!(target_os = "linux"),
+        "{names:?}"
+    );
     c.get_registry().clone()
 }
 

@@ -24,6 +24,7 @@ fn no_family_exhausts_the_arena_and_exhaustion_is_a_clear_error_everywhere() {
             SummaryConfig::default(),
             FamilyOptions {
                 max_series: 100_000,
+                ..FamilyOptions::default()
             },
         )
         .unwrap();

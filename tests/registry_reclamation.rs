@@ -148,7 +148,10 @@ fn retain_with_a_panicking_predicate_removes_nothing_and_keeps_the_count() {
             "Tasks.",
             &["id"],
             (),
-            FamilyOptions { max_series: 10 },
+            FamilyOptions {
+                max_series: 10,
+                ..FamilyOptions::default()
+            },
         )
         .unwrap();
     for i in 0..10 {

@@ -28,6 +28,7 @@ const CHILD_ENV: &str = "AGENTCORE_SERVE_CHILD";
 const SCRAPE: Scrape = Scrape {
     interval: Duration::from_secs(2),
     timeout: Duration::from_secs(1),
+    exemplars: false,
 };
 
 /// How long each adversary runs (eight scrapes).

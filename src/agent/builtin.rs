@@ -12,7 +12,9 @@
 //! ```
 
 use crate::registry::FamilyOptions;
-use crate::{Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, Registry};
+use crate::{
+    Buckets, Counter, Error, Exemplars, Family, Gauge, Histogram, Info, MetricKind, Registry,
+};
 
 use super::snapshot::SnapshotFamily;
 
@@ -341,10 +343,20 @@ impl Registrar<'_> {
     }
 
     fn counter(&mut self) -> Result<Family<Counter>, Error> {
+        self.counter_with(self.options.clone())
+    }
+
+    /// A counter family whose increments inside a sampled span keep it as exemplar (issue 13:
+    /// the families an operator follows from a spike to its trace).
+    fn counter_traced(&mut self) -> Result<Family<Counter>, Error> {
+        self.counter_with(self.options.clone().with_exemplars(Exemplars::TraceBased))
+    }
+
+    fn counter_with(&mut self, options: FamilyOptions) -> Result<Family<Counter>, Error> {
         let s = self.spec(MetricKind::Counter);
-        let f: Family<Counter> =
-            self.registry
-                .register(s.name, s.help, s.labels, (), self.options.clone())?;
+        let f: Family<Counter> = self
+            .registry
+            .register(s.name, s.help, s.labels, (), options)?;
         self.all.push(Box::new(f.clone()));
         Ok(f)
     }
@@ -359,13 +371,28 @@ impl Registrar<'_> {
     }
 
     fn histogram(&mut self, bounds: &[f64]) -> Result<Family<Histogram>, Error> {
+        self.histogram_with(bounds, self.options.clone())
+    }
+
+    /// A latency histogram whose observations inside a sampled span keep it as their bucket's
+    /// exemplar.
+    fn histogram_traced(&mut self, bounds: &[f64]) -> Result<Family<Histogram>, Error> {
+        let options = self.options.clone().with_exemplars(Exemplars::TraceBased);
+        self.histogram_with(bounds, options)
+    }
+
+    fn histogram_with(
+        &mut self,
+        bounds: &[f64],
+        options: FamilyOptions,
+    ) -> Result<Family<Histogram>, Error> {
         let s = self.spec(MetricKind::Histogram);
         let f: Family<Histogram> = self.registry.register(
             s.name,
             s.help,
             s.labels,
             Buckets::new(bounds.to_vec())?,
-            self.options.clone(),
+            options,
         )?;
         self.all.push(Box::new(f.clone()));
         Ok(f)
@@ -389,7 +416,10 @@ impl BuiltinMetrics {
     ) -> Result<BuiltinMetrics, Error> {
         let mut r = Registrar {
             registry,
-            options: FamilyOptions { max_series },
+            options: FamilyOptions {
+                max_series,
+                ..FamilyOptions::default()
+            },
             next: 0,
             all: Vec::with_capacity(34),
         };
@@ -398,8 +428,8 @@ impl BuiltinMetrics {
         let metrics = BuiltinMetrics {
             agents_total: r.counter()?,
             agents_active: r.gauge()?,
-            agent_initialization_seconds: r.histogram(buckets::INITIALIZATION)?,
-            agent_execution_seconds: r.histogram(buckets::EXECUTION)?,
+            agent_initialization_seconds: r.histogram_traced(buckets::INITIALIZATION)?,
+            agent_execution_seconds: r.histogram_traced(buckets::EXECUTION)?,
             agent_state_transitions_total: r.counter()?,
             agent_cpu_percent: r.gauge()?,
             agent_memory_mb: r.gauge()?,
@@ -422,8 +452,8 @@ impl BuiltinMetrics {
             autonomous_goals_total: r.counter()?,
             autonomous_decisions_total: r.counter()?,
             tool_executions_total: r.counter()?,
-            tool_execution_seconds: r.histogram(buckets::TOOL)?,
-            tool_errors_total: r.counter()?,
+            tool_execution_seconds: r.histogram_traced(buckets::TOOL)?,
+            tool_errors_total: r.counter_traced()?,
             errors_total: r.counter()?,
             agent_failures_total: r.counter()?,
             runtime_info: r.info()?,

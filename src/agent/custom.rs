@@ -724,6 +724,7 @@ impl super::MetricsCollector {
         let registry = &self.inner.registry;
         let options = FamilyOptions {
             max_series: self.inner.config.max_series_per_family,
+            ..FamilyOptions::default()
         };
         let mut custom = self.inner.custom.write().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = custom.get(&key) {

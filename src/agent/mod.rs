@@ -302,6 +302,13 @@ impl MetricsCollector {
             Ok(()) | Err(Error::DuplicateMetric { .. }) => {}
             Err(e) => return Err(e),
         }
+        // The standard process metrics, as client_golang's default registry has them: unless
+        // the registry has them already, or `/proc` cannot be read here (nothing to expose).
+        match registry.register_process_metrics() {
+            Ok(_)
+            | Err(Error::DuplicateMetric { .. } | Error::ProcessMetricsUnavailable { .. }) => {}
+            Err(e) => return Err(e),
+        }
         Ok(MetricsCollector {
             inner: Arc::new(Inner {
                 history: Mutex::new(History::new(config.history_capacity)),

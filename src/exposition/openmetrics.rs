@@ -40,12 +40,13 @@
 //!
 //! # Exemplars
 //! Exactly two kinds of sample may carry an exemplar: a counter's `_total` and a histogram's
-//! `_bucket`. Both end through [`end_exemplar_sample`]: that is the one place an exemplar
-//! (` # {trace_id="…",span_id="…"} value timestamp`) will be appended, once the recording core
-//! keeps them. Every other sample ends through `end_line`, where an exemplar is invalid.
+//! `_bucket`. Both end through [`end_exemplar_sample`], which appends the metric's kept exemplar
+//! (`primitives::exemplar`, read at scrape) when there is one. Every other sample ends through
+//! `end_line`, where an exemplar is invalid.
 
 use super::float::{format_go_float, format_openmetrics_canonical};
 use super::prometheus_text::escape_label_value;
+use crate::primitives::exemplar::ExemplarRead;
 use crate::registry::{Descriptor, MetricKind};
 use crate::Registry;
 
@@ -237,13 +238,15 @@ impl SeriesHead<'_> {
 }
 
 /// Ends a sample that may carry an exemplar: a counter's `_total` or a histogram's `_bucket`.
-///
-/// **The exemplar hook.** When the recording core keeps exemplars, this is where one is
-/// appended, before the line feed: ` # {trace_id="…",span_id="…"} <value> <timestamp>`
-/// (OpenMetrics 1.0, "Exemplars": label names and values at most 128 code points together, the
-/// value inside the bucket, the timestamp in seconds). No other sample may carry one.
+/// When the metric kept one (`primitives::exemplar`), it is appended before the line feed:
+/// ` # {trace_id="…",span_id="…"} <value> <timestamp>` (OpenMetrics 1.0, "Exemplars": label
+/// names and values at most 128 code points together, checked when recorded; the value inside
+/// the bucket; the observation's timestamp in seconds). No other sample carries one.
 #[inline]
-pub(crate) fn end_exemplar_sample(out: &mut String) {
+pub(crate) fn end_exemplar_sample(out: &mut String, exemplar: Option<ExemplarRead>) {
+    if let Some(e) = exemplar {
+        crate::primitives::exemplar::write(out, &e);
+    }
     out.push('\n');
 }
 
@@ -267,14 +270,20 @@ fn value_u64(out: &mut String, v: u64) {
 
 /// A counter series: `family_total`, exact when it only saw whole increments, then `_created`.
 #[inline]
-pub(crate) fn counter(out: &mut String, head: &SeriesHead<'_>, int: u64, frac: f64) {
+pub(crate) fn counter(
+    out: &mut String,
+    head: &SeriesHead<'_>,
+    int: u64,
+    frac: f64,
+    exemplar: Option<ExemplarRead>,
+) {
     head.start(out, "_total", None);
     if frac == 0.0 {
         value_u64(out, int);
     } else {
         value_f64(out, int as f64 + frac);
     }
-    end_exemplar_sample(out);
+    end_exemplar_sample(out, exemplar);
     head.created(out);
 }
 
@@ -286,7 +295,7 @@ pub(crate) fn counter_value(out: &mut String, head: &SeriesHead<'_>, v: f64) {
     }
     head.start(out, "_total", None);
     value_f64(out, v);
-    end_exemplar_sample(out);
+    end_exemplar_sample(out, None);
     head.created(out);
 }
 
@@ -309,7 +318,7 @@ pub(crate) fn info(out: &mut String, head: &SeriesHead<'_>) {
 /// A histogram series: cumulative `_bucket`s in increasing `le` order (the last `+Inf`), then
 /// `_count` and `_sum` unless the sum is not a valid counter (negative bounds, a negative or NaN
 /// sum), then `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical
-/// `le` of each finite bound.
+/// `le` of each finite bound; `exemplar(i)` reads bucket `i`'s exemplar.
 #[inline]
 pub(crate) fn histogram(
     out: &mut String,
@@ -318,6 +327,7 @@ pub(crate) fn histogram(
     negative_bounds: bool,
     counts: &[u64],
     sum: f64,
+    exemplar: impl Fn(usize) -> Option<ExemplarRead>,
 ) {
     let mut cumulative = 0u64;
     for (i, &count) in counts.iter().enumerate() {
@@ -325,7 +335,7 @@ pub(crate) fn histogram(
         let le = les.get(i).map_or("+Inf", |s| s);
         head.start(out, "_bucket", Some(("le", le)));
         value_u64(out, cumulative);
-        end_exemplar_sample(out);
+        end_exemplar_sample(out, exemplar(i));
     }
     if !negative_bounds && sum >= 0.0 {
         // `_count` is the `+Inf` bucket by construction: both come from the same reading.

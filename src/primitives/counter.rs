@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::exemplar::{self, ExemplarCell, ExemplarRead, Exemplars};
 use crate::sync::slots::{self, OwnedSlots};
 use crate::Error;
 
@@ -33,6 +34,9 @@ pub struct Counter {
     /// The integer word, copied out of `inner` so recording needs no dependent load through the
     /// `Arc` (the fractional word is `word + 1`).
     word: u32,
+    /// [`Exemplars::TraceBased`]: increments also offer the current sampled span as exemplar
+    /// (kept in the handle, beside `word`, so the check needs no load through the `Arc`).
+    trace_exemplars: bool,
     inner: Arc<CounterInner>,
 }
 
@@ -41,6 +45,8 @@ struct CounterInner {
     /// the words once the last handle is gone.
     _slots: OwnedSlots,
     rejected: AtomicU64,
+    /// The exemplar record (`primitives::exemplar`), when exemplars are on.
+    exemplar: Option<ExemplarCell>,
 }
 
 impl Counter {
@@ -50,9 +56,11 @@ impl Counter {
         let slots = OwnedSlots::new_internal();
         Counter {
             word: slots.range().start(),
+            trace_exemplars: false,
             inner: Arc::new(CounterInner {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
+                exemplar: None,
             }),
         }
     }
@@ -60,12 +68,31 @@ impl Counter {
     /// A new counter at zero, not registered anywhere (see
     /// [`Registry::counter_family`](crate::Registry::counter_family) for registered ones).
     pub fn new() -> Result<Counter, Error> {
+        Counter::with_exemplars(Exemplars::Off)
+    }
+
+    /// A new counter at zero keeping exemplars as `exemplars` says (see
+    /// [`primitives::exemplar`](crate::primitives::exemplar)); they appear on its `_total`
+    /// sample in the OpenMetrics exposition.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Exemplars};
+    ///
+    /// let errors = Counter::with_exemplars(Exemplars::TraceBased).unwrap();
+    /// errors.inc(); // outside a sampled span: counted, no exemplar
+    /// errors.inc_with_exemplar(&[("request_id", "r-42")]).unwrap();
+    /// assert!(errors.inc_with_exemplar(&[("bad-name", "x")]).is_err()); // still counted
+    /// assert_eq!(errors.get(), 3.0);
+    /// ```
+    pub fn with_exemplars(exemplars: Exemplars) -> Result<Counter, Error> {
         let slots = OwnedSlots::new(2)?;
         Ok(Counter {
             word: slots.range().start(),
+            trace_exemplars: exemplars == Exemplars::TraceBased,
             inner: Arc::new(CounterInner {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
+                exemplar: exemplars.stored().then(ExemplarCell::new),
             }),
         })
     }
@@ -74,12 +101,65 @@ impl Counter {
     #[inline]
     pub fn inc(&self) {
         slots::add_u64(self.word, 1);
+        if self.trace_exemplars {
+            self.trace_exemplar(1.0);
+        }
     }
 
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
         slots::add_u64(self.word, n);
+        if self.trace_exemplars {
+            self.trace_exemplar(n as f64);
+        }
+    }
+
+    /// Adds one and keeps `labels` as its exemplar (label names and values at most 128 code
+    /// points together; allocation-free). The increment is always recorded; the exemplar is
+    /// refused with [`Error::InvalidExemplar`] when its labels are invalid or the counter has
+    /// exemplars [`Off`](Exemplars::Off).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Exemplars};
+    ///
+    /// let c = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+    /// c.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap();
+    /// assert!(Counter::new().unwrap().inc_with_exemplar(&[("a", "b")]).is_err());
+    /// ```
+    pub fn inc_with_exemplar(&self, labels: &[(&str, &str)]) -> Result<(), Error> {
+        self.inc_by_with_exemplar(1, labels)
+    }
+
+    /// Adds `n` and keeps `labels` as its exemplar; see [`Counter::inc_with_exemplar`].
+    pub fn inc_by_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> Result<(), Error> {
+        slots::add_u64(self.word, n);
+        match &self.inner.exemplar {
+            Some(cell) => exemplar::record_explicit(cell, labels, n as f64),
+            None => Err(exemplar::exemplars_off()),
+        }
+    }
+
+    /// Which exemplars this counter keeps.
+    pub fn exemplars(&self) -> Exemplars {
+        match (&self.inner.exemplar, self.trace_exemplars) {
+            (None, _) => Exemplars::Off,
+            (Some(_), false) => Exemplars::Explicit,
+            (Some(_), true) => Exemplars::TraceBased,
+        }
+    }
+
+    /// The kept exemplar, read at scrape time.
+    pub(crate) fn exemplar(&self) -> Option<ExemplarRead> {
+        self.inner.exemplar.as_ref()?.read()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trace_exemplar(&self, v: f64) {
+        if let Some(cell) = &self.inner.exemplar {
+            exemplar::record_trace_based(cell, v);
+        }
     }
 
     /// Adds `v`, which must be finite and non-negative; otherwise the increment is refused,
@@ -95,6 +175,9 @@ impl Counter {
             slots::add_u64(start, v as u64);
         } else {
             slots::add_f64(start + 1, v);
+        }
+        if self.trace_exemplars {
+            self.trace_exemplar(v);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::exemplar::{self, ExemplarCell, ExemplarRead, Exemplars};
 use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
 use crate::sync::slots::{OwnedSlots, Words, MAX_RANGE_WORDS};
 use crate::Error;
@@ -215,6 +216,10 @@ struct HistogramInner {
     /// `bounds + 1` bucket words (non-cumulative, `+Inf` last), then one `f64` sum word.
     slots: OwnedSlots,
     rejected: AtomicU64,
+    /// [`Exemplars::TraceBased`]: observations also offer the current sampled span.
+    trace_exemplars: bool,
+    /// One exemplar record per bucket (`+Inf` last) when exemplars are on, else empty.
+    exemplars: Box<[ExemplarCell]>,
 }
 
 /// A consistent reading of a [`Histogram`].
@@ -231,12 +236,34 @@ pub struct HistogramSnapshot {
 impl Histogram {
     /// A new, unregistered histogram.
     pub fn new(buckets: Buckets) -> Result<Histogram, Error> {
+        Histogram::with_exemplars(buckets, Exemplars::Off)
+    }
+
+    /// A new, unregistered histogram keeping one exemplar per bucket as `exemplars` says (see
+    /// [`primitives::exemplar`](crate::primitives::exemplar)); they appear on its `_bucket`
+    /// samples in the OpenMetrics exposition.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Exemplars, Histogram};
+    ///
+    /// let h = Histogram::with_exemplars(Buckets::default(), Exemplars::TraceBased).unwrap();
+    /// h.observe(0.2); // outside a sampled span: recorded, no exemplar
+    /// h.observe_with_exemplar(0.3, &[("request_id", "r-7")]).unwrap();
+    /// assert_eq!(h.snapshot().count, 2);
+    /// ```
+    pub fn with_exemplars(buckets: Buckets, exemplars: Exemplars) -> Result<Histogram, Error> {
         let words = buckets.bounds().len() + 2;
+        let records = match exemplars.stored() {
+            true => ExemplarCell::boxed_slice(buckets.bounds().len() + 1),
+            false => Box::default(),
+        };
         Ok(Histogram {
             inner: Arc::new(HistogramInner {
                 slots: OwnedSlots::new(words)?,
                 buckets,
                 rejected: AtomicU64::new(0),
+                trace_exemplars: exemplars == Exemplars::TraceBased,
+                exemplars: records,
             }),
         })
     }
@@ -256,6 +283,45 @@ impl Histogram {
             words.add_u64(start + bucket as u32, 1);
             words.add_f64(start + inner.buckets.bounds().len() as u32 + 1, v);
         }
+        if inner.trace_exemplars {
+            inner.trace_exemplar(bucket, v);
+        }
+    }
+
+    /// Records `v` and keeps `labels` as the exemplar of its bucket (label names and values at
+    /// most 128 code points together; allocation-free). The observation is recorded as by
+    /// [`Histogram::observe`]; the exemplar is refused with [`Error::InvalidExemplar`] when its
+    /// labels are invalid or the histogram has exemplars [`Off`](Exemplars::Off), and with
+    /// [`Error::InvalidObservation`] for NaN.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Exemplars, Histogram};
+    ///
+    /// let h = Histogram::with_exemplars(Buckets::default(), Exemplars::Explicit).unwrap();
+    /// h.observe_with_exemplar(0.042, &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap();
+    /// assert!(h.observe_with_exemplar(f64::NAN, &[]).is_err());
+    /// ```
+    pub fn observe_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), Error> {
+        self.try_observe(v)?;
+        let bucket = self.inner.buckets.index(v);
+        match self.inner.exemplars.get(bucket) {
+            Some(cell) => exemplar::record_explicit(cell, labels, v),
+            None => Err(exemplar::exemplars_off()),
+        }
+    }
+
+    /// Which exemplars this histogram keeps.
+    pub fn exemplars(&self) -> Exemplars {
+        match (self.inner.exemplars.is_empty(), self.inner.trace_exemplars) {
+            (true, _) => Exemplars::Off,
+            (false, false) => Exemplars::Explicit,
+            (false, true) => Exemplars::TraceBased,
+        }
+    }
+
+    /// The kept exemplar of bucket `i` (`+Inf` last), read at scrape time.
+    pub(crate) fn exemplar(&self, i: usize) -> Option<ExemplarRead> {
+        self.inner.exemplars.get(i)?.read()
     }
 
     /// Records `v`, or returns an error for NaN (which is also counted as rejected).
@@ -307,6 +373,16 @@ impl Histogram {
             count: acc,
             cumulative: counts,
             sum,
+        }
+    }
+}
+
+impl HistogramInner {
+    #[cold]
+    #[inline(never)]
+    fn trace_exemplar(&self, bucket: usize, v: f64) {
+        if let Some(cell) = self.exemplars.get(bucket) {
+            exemplar::record_trace_based(cell, v);
         }
     }
 }

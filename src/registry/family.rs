@@ -58,7 +58,7 @@ use crate::exposition::prometheus_text::render_labels;
 // loom thread, and loom does not explore them.
 use crate::sync::era::{assert_not_freed, Domain, Guard};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
-use crate::{Counter, Error};
+use crate::{Counter, Error, Exemplars};
 
 /// The label value every label of the overflow series carries.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
@@ -430,6 +430,8 @@ pub(crate) struct FamilyInner<M: Metric> {
     overflow_family: Option<Family<Counter>>,
     /// One of the crate's own families: series come from [`Metric::create_internal`].
     internal: bool,
+    /// The exemplars its series keep ([`Metric::create_with_exemplars`]).
+    exemplars: Exemplars,
     /// Scrape-side cache of the series sorted by label values; recorders never touch it.
     sorted: Mutex<SortedCache<M>>,
 }
@@ -539,7 +541,15 @@ impl<M: Metric> Family<M> {
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
             kind: M::KIND,
         };
-        Family::new_in(Arc::new(desc), config, max_series, None, domain, false)
+        Family::new_in(
+            Arc::new(desc),
+            config,
+            max_series,
+            None,
+            domain,
+            false,
+            Exemplars::Off,
+        )
     }
 
     pub(crate) fn new(
@@ -547,6 +557,7 @@ impl<M: Metric> Family<M> {
         config: M::Config,
         max_series: usize,
         overflow_family: Option<Family<Counter>>,
+        exemplars: Exemplars,
     ) -> Family<M> {
         Family::new_in(
             desc,
@@ -555,6 +566,7 @@ impl<M: Metric> Family<M> {
             overflow_family,
             Domain::global(),
             false,
+            exemplars,
         )
     }
 
@@ -565,7 +577,15 @@ impl<M: Metric> Family<M> {
         config: M::Config,
         max_series: usize,
     ) -> Family<M> {
-        Family::new_in(desc, config, max_series, None, Domain::global(), true)
+        Family::new_in(
+            desc,
+            config,
+            max_series,
+            None,
+            Domain::global(),
+            true,
+            Exemplars::Off,
+        )
     }
 
     fn new_in(
@@ -575,6 +595,7 @@ impl<M: Metric> Family<M> {
         overflow_family: Option<Family<Counter>>,
         domain: &'static Domain,
         internal: bool,
+        exemplars: Exemplars,
     ) -> Family<M> {
         let table = Box::new(Table::new(MIN_SLOTS, domain.era()));
         let words = M::arena_words(&config);
@@ -599,6 +620,7 @@ impl<M: Metric> Family<M> {
                 overflow_counter: OnceLock::new(),
                 overflow_family,
                 internal,
+                exemplars,
                 sorted: Mutex::new(SortedCache {
                     generation: u64::MAX,
                     series: Vec::new(),
@@ -768,7 +790,7 @@ impl<M: Metric> Family<M> {
             }
             let create = || match inner.internal {
                 true => M::create_internal(&inner.config),
-                false => M::create(&inner.config),
+                false => M::create_with_exemplars(&inner.config, inner.exemplars),
             };
             match self.insert_locked(hash, values, create) {
                 // The arena is exhausted (other families took it): fold, counted, rather than
@@ -910,7 +932,7 @@ impl<M: Metric> Family<M> {
             None => {
                 let values = vec![OVERFLOW_LABEL_VALUE; self.inner.desc.label_names.len()];
                 let hash = self.hash(&values);
-                let metric = M::create(&self.inner.config)?;
+                let metric = M::create_with_exemplars(&self.inner.config, self.inner.exemplars)?;
                 let created = Box::new(self.make_series(hash, &values, metric));
                 let _ = self.inner.overflow.set(created);
                 self.inner.generation.fetch_add(1, Release);

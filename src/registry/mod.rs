@@ -15,7 +15,7 @@ pub mod self_metrics;
 
 use std::any::Any;
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -28,7 +28,9 @@ pub use family::{
 use crate::exposition::float::format_go_float;
 use crate::exposition::openmetrics::{self, OpenMetricsEncoder, SeriesHead};
 use crate::exposition::prometheus_text::{escape_help, sample_start, value_f64, value_u64};
-use crate::primitives::{Buckets, Counter, Gauge, Histogram, Info, Summary, SummaryConfig};
+use crate::primitives::{
+    Buckets, Counter, Exemplars, Gauge, Histogram, Info, Summary, SummaryConfig,
+};
 use crate::Error;
 
 /// The name of the registry's own metric counting label sets folded into overflow series.
@@ -196,6 +198,13 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
         let _ = config;
         Ok(())
     }
+    /// Creates one series keeping exemplars as `exemplars` says (counters and histograms; the
+    /// other types have no exemplars in OpenMetrics and ignore it).
+    #[doc(hidden)]
+    fn create_with_exemplars(config: &Self::Config, exemplars: Exemplars) -> Result<Self, Error> {
+        let _ = exemplars;
+        Self::create(config)
+    }
     /// Creates one series of one of the crate's own families (the registry's overflow counters),
     /// which must not fail when metrics have exhausted the slot arena.
     #[doc(hidden)]
@@ -215,6 +224,9 @@ impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     fn create(_: &()) -> Result<Self, Error> {
         Counter::new()
+    }
+    fn create_with_exemplars(_: &(), exemplars: Exemplars) -> Result<Self, Error> {
+        Counter::with_exemplars(exemplars)
     }
     fn create_internal(_: &()) -> Result<Self, Error> {
         Ok(Counter::new_internal())
@@ -237,7 +249,7 @@ impl sealed::EncodeSeries for Counter {
 
     fn encode_series_openmetrics(&self, head: &SeriesHead<'_>, out: &mut String, _: &mut Scratch) {
         let (int, frac) = self.parts();
-        openmetrics::counter(out, head, int, frac);
+        openmetrics::counter(out, head, int, frac, self.exemplar());
     }
 }
 
@@ -285,6 +297,9 @@ impl Metric for Histogram {
     fn create(buckets: &Buckets) -> Result<Self, Error> {
         Histogram::new(buckets.clone())
     }
+    fn create_with_exemplars(buckets: &Buckets, exemplars: Exemplars) -> Result<Self, Error> {
+        Histogram::with_exemplars(buckets.clone(), exemplars)
+    }
     fn arena_words(buckets: &Buckets) -> usize {
         buckets.bounds().len() + 2
     }
@@ -324,6 +339,7 @@ impl sealed::EncodeSeries for Histogram {
             negative_bounds,
             &scratch.counts,
             sum,
+            |i| self.exemplar(i),
         );
     }
 }
@@ -497,13 +513,40 @@ pub const DEFAULT_MAX_SUMMARY_SERIES: usize = 1_024;
 pub struct FamilyOptions {
     /// The cardinality cap (default [`DEFAULT_MAX_SERIES`]).
     pub max_series: usize,
+    /// Exemplars of the family's series (counters and histograms only); `None` (the default)
+    /// takes the registry's ([`Registry::set_default_exemplars`], itself
+    /// [`Exemplars::Off`] unless set).
+    pub exemplars: Option<Exemplars>,
 }
 
 impl Default for FamilyOptions {
     fn default() -> Self {
         FamilyOptions {
             max_series: DEFAULT_MAX_SERIES,
+            exemplars: None,
         }
+    }
+}
+
+impl FamilyOptions {
+    /// These options with `exemplars` for the family.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::FamilyOptions;
+    /// use agentcore_telemetry::{Buckets, Exemplars, Histogram, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let latency = registry
+    ///     .register::<Histogram>("tool_seconds", "Tool latency.", &["tool"], Buckets::default(),
+    ///         FamilyOptions::default().with_exemplars(Exemplars::TraceBased))
+    ///     .unwrap();
+    /// let h = latency.get_or_create(&["search"]).unwrap();
+    /// assert_eq!(h.exemplars(), Exemplars::TraceBased);
+    /// ```
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: Exemplars) -> FamilyOptions {
+        self.exemplars = Some(exemplars);
+        self
     }
 }
 
@@ -539,6 +582,9 @@ struct RegistryInner {
     overflow: Family<Counter>,
     scratch: Mutex<Scratch>,
     last_size: AtomicUsize,
+    /// The exemplars of families registered without their own choice
+    /// (`Exemplars as u8`, see [`Registry::set_default_exemplars`]).
+    default_exemplars: AtomicU8,
 }
 
 impl Default for Registry {
@@ -569,7 +615,33 @@ impl Registry {
                 overflow,
                 scratch: Mutex::new(Scratch::default()),
                 last_size: AtomicUsize::new(0),
+                default_exemplars: AtomicU8::new(Exemplars::Off as u8),
             }),
+        }
+    }
+
+    /// Sets the exemplars of counter and histogram families registered from now on without an
+    /// explicit [`FamilyOptions::exemplars`] (families registered before keep theirs).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Exemplars, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.set_default_exemplars(Exemplars::TraceBased);
+    /// let c = registry.counter("jobs_total", "Jobs.").unwrap();
+    /// assert_eq!(c.exemplars(), Exemplars::TraceBased);
+    /// assert_eq!(registry.default_exemplars(), Exemplars::TraceBased);
+    /// ```
+    pub fn set_default_exemplars(&self, exemplars: Exemplars) {
+        self.inner.default_exemplars.store(exemplars as u8, Relaxed);
+    }
+
+    /// The exemplars of families registered without their own choice.
+    pub fn default_exemplars(&self) -> Exemplars {
+        match self.inner.default_exemplars.load(Relaxed) {
+            x if x == Exemplars::TraceBased as u8 => Exemplars::TraceBased,
+            x if x == Exemplars::Explicit as u8 => Exemplars::Explicit,
+            _ => Exemplars::Off,
         }
     }
 
@@ -600,12 +672,16 @@ impl Registry {
     ) -> Result<Family<M>, Error> {
         let desc = Self::descriptor::<M>(name, help, label_names)?;
         M::validate(&config)?;
+        let exemplars = options
+            .exemplars
+            .unwrap_or_else(|| self.default_exemplars());
         self.insert_family(name, M::KIND, || {
             let family = Family::<M>::new(
                 Arc::new(desc),
                 config,
                 options.max_series,
                 Some(self.inner.overflow.clone()),
+                exemplars,
             );
             (Arc::new(family.clone()), family)
         })
@@ -879,6 +955,7 @@ impl Registry {
             config,
             FamilyOptions {
                 max_series: DEFAULT_MAX_SUMMARY_SERIES,
+                ..FamilyOptions::default()
             },
         )
     }
@@ -983,6 +1060,14 @@ impl Registry {
     pub(crate) fn encode_openmetrics_with(&self, options: &OpenMetricsEncoder, out: &mut String) {
         self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, options));
         openmetrics::write_eof(out);
+    }
+
+    #[cfg(feature = "http-server")]
+    /// The OpenMetrics families without the final `# EOF`, for a server that appends more
+    /// families (its own) before ending the exposition.
+    pub(crate) fn encode_openmetrics_families_into(&self, out: &mut String) {
+        let options = OpenMetricsEncoder::new();
+        self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, &options));
     }
 
     /// Runs `encode` on every family, in name order, with the scrape's scratch buffers.

@@ -24,6 +24,7 @@ use std::time::Duration;
 /// | [`max_headers`](Self::max_headers) | 256 | header fields in a request; more gets `431`. 256 admits any request head of up to 1 KiB (a field line is at least 4 bytes) |
 /// | [`max_in_flight`](Self::max_in_flight) | 64 | scrapes being served at once (waiting for their encode or being written), like promhttp's `MaxRequestsInFlight`. Beyond it a scrape is answered `503` at once, unless it comes from a connection that asks less often than one of those waiting: that one gets the `503` instead, so greedy clients cannot crowd out a scraper that asks every few seconds. Scrapes that wait together share one encode, so 64 bounds the fan-out of one encode (64 responses) rather than the encoding work |
 /// | [`encode_timeout`](Self::encode_timeout) | 4 s | how long one encode may take per source. A required source that misses it gets the scrape a `503`; a best-effort source is left out. The encode goes on in the background, and the source is not asked again until it returns. A scrape may wait for the encode in progress before its own, so it is answered within twice this (8 s, under Prometheus's default 10 s), or by the deadline in the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if that is sooner. Keep it under half your `scrape_timeout` |
+/// | [`openmetrics`](Self::openmetrics) | off | answer a scrape whose `Accept` prefers it (Prometheus 2.42 does by default) with OpenMetrics 1.0.0, exemplars included; otherwise always the text format 0.0.4. Off by default because switching a running target's format changes series identity in Prometheus 2.x (`le="1"` becomes `le="1.0"`). Every source must support it ([`ExpositionSource::supports_openmetrics`](super::ExpositionSource::supports_openmetrics)) |
 /// | [`self_metrics`](Self::self_metrics) | on | append the server's own metrics (`agentcore_telemetry_http_*`) to every exposition |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 2 s | how long [`shutdown`](super::MetricsServer::shutdown) and `Drop` wait for responses in progress; they return by then, whatever a source does |
 ///
@@ -71,6 +72,8 @@ pub struct ServerConfig {
     /// How long an encode may take per source before the scrape goes on without it (a
     /// required source: `503`).
     pub encode_timeout: Duration,
+    /// Whether to serve OpenMetrics 1.0.0 to scrapes whose `Accept` prefers it.
+    pub openmetrics: bool,
     /// Whether to append the server's own metrics to the exposition.
     pub self_metrics: bool,
     /// How long shutdown waits for responses in progress.
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             max_headers: 256,
             max_in_flight: 64,
             encode_timeout: Duration::from_secs(4),
+            openmetrics: false,
             self_metrics: true,
             shutdown_timeout: Duration::from_secs(2),
         }
@@ -223,6 +227,16 @@ impl ServerConfig {
         /// assert_eq!(c.encode_timeout, Duration::from_millis(300));
         /// ```
         with_encode_timeout, encode_timeout: Duration
+    );
+    setter!(
+        /// Sets [`openmetrics`](Self::openmetrics).
+        ///
+        /// ```
+        /// # use agentcore_telemetry::serve::ServerConfig;
+        /// assert!(ServerConfig::default().with_openmetrics(true).openmetrics);
+        /// assert!(!ServerConfig::default().openmetrics);
+        /// ```
+        with_openmetrics, openmetrics: bool
     );
     setter!(
         /// Sets [`self_metrics`](Self::self_metrics).

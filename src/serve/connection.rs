@@ -26,11 +26,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::flag::Flag;
+use super::negotiate::Format;
 use super::request::{find_head_end, parse, Head, Method, Parsed, Rejection};
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
 use super::stats::{Close, Stats};
 use super::{ServerConfig, CONTENT_TYPE};
+use crate::exposition::OPENMETRICS_CONTENT_TYPE;
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
@@ -344,6 +346,7 @@ impl Connection<'_> {
                         content_length: 19,
                         gzip: false,
                         vary: false,
+                        vary_accept: false,
                         allow: true,
                         close: last.is_some(),
                     },
@@ -488,7 +491,11 @@ impl Connection<'_> {
             stats.scrapes_rejected.fetch_add(1, Relaxed);
             return self.too_many(close, body).await;
         };
-        let generation = ctx.scrapes.join(head.gzip);
+        let format = match ctx.config.openmetrics {
+            true => head.format,
+            false => Format::Text,
+        };
+        let generation = ctx.scrapes.join(head.gzip, format);
         let mut budget = ctx.scrapes.budget();
         if let Some(scraper) = head.scrape_timeout {
             // Answer before the scraper gives up, so that it sees why.
@@ -519,10 +526,14 @@ impl Connection<'_> {
                 self.respond(
                     Status::Ok,
                     HeadFields {
-                        content_type: CONTENT_TYPE,
+                        content_type: match generation.format() {
+                            Format::Text => CONTENT_TYPE,
+                            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+                        },
                         content_length: len,
                         gzip,
                         vary: true,
+                        vary_accept: ctx.config.openmetrics,
                         allow: false,
                         close,
                     },
@@ -576,6 +587,7 @@ impl Connection<'_> {
             content_length: text.len(),
             gzip: false,
             vary: false,
+            vary_accept: false,
             allow: false,
             close,
         };

@@ -19,6 +19,7 @@ use flate2::Crc;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::compression::Deflater;
+use super::negotiate::Format;
 use super::stats::Stats;
 use super::threads::ExitSignal;
 use super::ExpositionSource;
@@ -37,6 +38,8 @@ pub(crate) struct Job {
     pub(crate) generation: u64,
     /// Compress the part too (some scrape of this generation accepts gzip).
     pub(crate) gzip: bool,
+    /// The format to write.
+    pub(crate) format: Format,
 }
 
 /// What became of a [`Job`].
@@ -159,7 +162,10 @@ fn run(
         let mut bufs = pool.take();
         source_stats.encode_started(stats);
         let started = Instant::now();
-        let encoded = catch_unwind(AssertUnwindSafe(|| source.encode_into(&mut bufs.text)));
+        let encoded = catch_unwind(AssertUnwindSafe(|| match job.format {
+            Format::Text => source.encode_into(&mut bufs.text),
+            Format::OpenMetrics => source.encode_openmetrics_into(&mut bufs.text),
+        }));
         let took = started.elapsed();
         source_stats.encode_finished(took);
         let mut crc = Crc::new();

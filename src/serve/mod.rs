@@ -9,7 +9,8 @@
 //! serves several, each *required* (a scrape without it fails) or *best-effort* (a scrape goes
 //! on without it). The server answers:
 //!
-//! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`], gzip-coded
+//! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`] (or
+//!   OpenMetrics', see *Formats*), gzip-coded
 //!   (`Content-Encoding: gzip`) when `Accept-Encoding` accepts gzip; `503` when the scrape
 //!   cannot be served in time or the in-flight limit says no; `500` when a required source
 //!   panicked;
@@ -95,15 +96,18 @@
 //! as that generation's responses were assembled.
 //!
 //! # Formats
-//! Every response is the text format 0.0.4. OpenMetrics (negotiated on `Accept`) will plug in at
-//! `request::parse`, which reads the request's fields, and at the generation, which would then be
-//! kept per format.
+//! Every response is the text format 0.0.4 unless [`ServerConfig::openmetrics`] is on and the
+//! request's `Accept` prefers OpenMetrics 1.0.0 (`negotiate`: RFC 9110 weights, specificity and
+//! parameters); then it is OpenMetrics (exemplars included), written by every source's
+//! [`ExpositionSource::encode_openmetrics_into`], then the server's own section, then `# EOF`.
+//! Each format has its own next generation, so invariant 3 holds per format.
 
 mod compression;
 mod config;
 mod connection;
 mod encoder;
 mod flag;
+mod negotiate;
 mod request;
 mod response;
 mod scrape;
@@ -138,6 +142,14 @@ pub use crate::exposition::CONTENT_TYPE;
 impl ExpositionSource for crate::Registry {
     fn encode_into(&self, out: &mut String) {
         self.encode_text_into(out);
+    }
+
+    fn supports_openmetrics(&self) -> bool {
+        true
+    }
+
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        self.encode_openmetrics_families_into(out);
     }
 }
 
@@ -177,6 +189,34 @@ pub trait ExpositionSource: Send + Sync + 'static {
     /// assert_eq!(buf, "# TYPE q gauge\nq 1\n");
     /// ```
     fn encode_into(&self, out: &mut String);
+
+    /// Whether [`encode_openmetrics_into`](Self::encode_openmetrics_into) writes OpenMetrics
+    /// (default `false`: closures and other sources write 0.0.4 only). A server with
+    /// [`ServerConfig::openmetrics`] on refuses to start with a source that does not.
+    fn supports_openmetrics(&self) -> bool {
+        false
+    }
+
+    /// Appends the source's families in OpenMetrics 1.0.0 text, **without** the final
+    /// `# EOF` (the server writes it after every source and its own section). Called instead
+    /// of [`encode_into`](Self::encode_into) for scrapes that negotiated OpenMetrics, under
+    /// the same rules. The default writes nothing.
+    ///
+    /// ```
+    /// use agentcore_telemetry::serve::ExpositionSource;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs_total", "Jobs.").unwrap().inc();
+    /// let mut out = String::new();
+    /// assert!(registry.supports_openmetrics());
+    /// // The trait's method (the inherent `Registry::encode_openmetrics_into` ends with `# EOF`).
+    /// ExpositionSource::encode_openmetrics_into(&registry, &mut out);
+    /// assert!(out.contains("jobs_total 1\n") && !out.contains("# EOF"));
+    /// ```
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        let _ = out;
+    }
 }
 
 impl<F: Fn(&mut String) + Send + Sync + 'static> ExpositionSource for F {
@@ -342,6 +382,18 @@ impl ServerBuilder {
         self.config.validate()?;
         if self.sources.is_empty() {
             return Err(invalid("a metrics server needs at least one source".into()));
+        }
+        if self.config.openmetrics {
+            if let Some(s) = self
+                .sources
+                .iter()
+                .find(|s| !s.source.supports_openmetrics())
+            {
+                return Err(invalid(format!(
+                    "OpenMetrics is enabled but source {:?} writes the text format 0.0.4 only",
+                    s.name
+                )));
+            }
         }
         for (i, s) in self.sources.iter().enumerate() {
             if self.sources[..i].iter().any(|t| t.name == s.name) {

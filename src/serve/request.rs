@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::compression::accepts_gzip;
+use super::negotiate::{self, Format};
 use super::response::Status;
 
 /// Header fields parsed on the stack; a request with more is parsed again with room for
@@ -31,6 +32,9 @@ pub(crate) struct Head {
     pub(crate) metrics: bool,
     /// The client accepts a gzip-coded response.
     pub(crate) gzip: bool,
+    /// The exposition format its `Accept` fields prefer (`negotiate`); served only when the
+    /// server has OpenMetrics enabled.
+    pub(crate) format: Format,
     /// The connection may serve another request after this one (HTTP/1.1 without
     /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`, and no request body).
     pub(crate) keep_alive: bool,
@@ -187,8 +191,6 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
         }
-        // `Accept` is where OpenMetrics negotiation will read from (a later issue); today every
-        // response is the text format 0.0.4.
     }
     // RFC 9112 §3.2: a 1.1 request without Host, or any request with more than one.
     if hosts > 1 {
@@ -219,11 +221,19 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
             .filter(|f| f.name.eq_ignore_ascii_case("accept-encoding"))
             .map(|f| f.value),
     );
+    let format = negotiate::choose(
+        request
+            .headers
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("accept"))
+            .map(|f| f.value),
+    );
     let keep_alive = !has_body && !close && (http11 || keep_alive_token);
     Ok(Head {
         method,
         metrics: path_of(target) == Some("/metrics"),
         gzip,
+        format,
         keep_alive,
         scrape_timeout,
     })
@@ -389,10 +399,18 @@ mod tests {
                 method: Method::Get,
                 metrics: true,
                 gzip: true,
+                format: Format::Text,
                 keep_alive: true,
                 scrape_timeout: Some(Duration::from_secs(10)),
             }
         );
+        // Prometheus 2.42's Accept, split over two fields: OpenMetrics.
+        let head = parse_str(
+            "GET /metrics HTTP/1.1\r\nHost: h\r\nAccept: text/plain;version=0.0.4;q=0.5\r\n\
+             Accept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(head.format, Format::OpenMetrics);
     }
 
     #[test]

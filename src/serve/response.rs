@@ -74,6 +74,8 @@ pub(crate) struct HeadFields {
     pub(crate) gzip: bool,
     /// `Vary: Accept-Encoding` (a `/metrics` body depends on it).
     pub(crate) vary: bool,
+    /// `Vary: Accept` too (the body's format depends on `Accept`: OpenMetrics is enabled).
+    pub(crate) vary_accept: bool,
     /// `Allow: GET, HEAD` (with `405`).
     pub(crate) allow: bool,
     /// `Connection: close`: the server closes the connection after this response.
@@ -96,8 +98,11 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, fields: &HeadFields,
     if fields.gzip {
         out.extend_from_slice(b"\r\nContent-Encoding: gzip");
     }
-    if fields.vary {
-        out.extend_from_slice(b"\r\nVary: Accept-Encoding");
+    match (fields.vary_accept, fields.vary) {
+        (true, true) => out.extend_from_slice(b"\r\nVary: Accept, Accept-Encoding"),
+        (true, false) => out.extend_from_slice(b"\r\nVary: Accept"),
+        (false, true) => out.extend_from_slice(b"\r\nVary: Accept-Encoding"),
+        (false, false) => {}
     }
     if fields.allow {
         out.extend_from_slice(b"\r\nAllow: GET, HEAD");
@@ -220,6 +225,7 @@ mod tests {
             content_length: 42,
             gzip: true,
             vary: true,
+            vary_accept: false,
             allow: true,
             close: true,
         };

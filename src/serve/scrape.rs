@@ -14,6 +14,12 @@
 //! * a scrape waits at most for the rest of the generation in progress and then its own:
 //!   within `2 × encode_timeout` plus the assembly.
 //!
+//! Each exposition format ([`Format`]: 0.0.4, OpenMetrics) has its own next generation, and a
+//! scrape joins the one of the format it negotiated, so concurrent scrapes share an encode per
+//! format. The driver runs one generation at a time (a source still encodes at most once at a
+//! time); when scrapes of both formats wait, it alternates, so neither starves: a scrape waits
+//! at most for the generation in progress and its own, as above.
+//!
 //! # Admission
 //! At most `max_in_flight` scrapes are admitted at once (waiting or being written). When full, a
 //! scrape from a connection that asks *less often* than the most frequent asker among the
@@ -39,6 +45,7 @@ use tokio::sync::Notify;
 use super::compression::{append_stored_final, append_trailer, GZIP_HEADER};
 use super::encoder::{Done, Job, Part};
 use super::flag::Flag;
+use super::negotiate::Format;
 use super::stats::{SourceFailure, Stats};
 
 /// What a generation produced for its scrapes.
@@ -127,6 +134,7 @@ impl Body {
 /// One generation: the scrapes that joined it and, once the driver has run it, the outcome.
 pub(crate) struct Generation {
     id: u64,
+    format: Format,
     scrapes: Cell<usize>,
     gzip: Cell<bool>,
     outcome: RefCell<Option<Rc<Scraped>>>,
@@ -134,14 +142,20 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    fn new(id: u64) -> Rc<Generation> {
+    fn new(id: u64, format: Format) -> Rc<Generation> {
         Rc::new(Generation {
             id,
+            format,
             scrapes: Cell::new(0),
             gzip: Cell::new(false),
             outcome: RefCell::new(None),
             done: Notify::new(),
         })
+    }
+
+    /// The format its scrapes negotiated.
+    pub(crate) fn format(&self) -> Format {
+        self.format
     }
 
     /// The outcome, once the driver has published it.
@@ -201,7 +215,10 @@ pub(crate) struct Scrapes {
     encode_timeout: Duration,
     self_metrics: bool,
     in_flight: RefCell<Vec<Rc<Ticket>>>,
-    next: RefCell<Rc<Generation>>,
+    /// The next generation of each format (indexed by [`Format::index`]).
+    next: RefCell<[Rc<Generation>; 2]>,
+    /// The last id given to a generation (ids are shared by both formats).
+    last_id: Cell<u64>,
     wake: Notify,
 }
 
@@ -218,7 +235,11 @@ impl Scrapes {
             encode_timeout,
             self_metrics,
             in_flight: RefCell::new(Vec::with_capacity(max_in_flight)),
-            next: RefCell::new(Generation::new(1)),
+            next: RefCell::new([
+                Generation::new(1, Format::Text),
+                Generation::new(2, Format::OpenMetrics),
+            ]),
+            last_id: Cell::new(2),
             wake: Notify::new(),
         })
     }
@@ -257,9 +278,9 @@ impl Scrapes {
         })
     }
 
-    /// Joins the next generation.
-    pub(crate) fn join(&self, gzip: bool) -> Rc<Generation> {
-        let generation = Rc::clone(&self.next.borrow());
+    /// Joins the next generation of `format`.
+    pub(crate) fn join(&self, gzip: bool, format: Format) -> Rc<Generation> {
+        let generation = Rc::clone(&self.next.borrow()[format.index()]);
         generation.scrapes.set(generation.scrapes.get() + 1);
         if gzip {
             generation.gzip.set(true);
@@ -279,19 +300,31 @@ impl Scrapes {
         let mut parts: Vec<Option<Arc<Part>>> = vec![None; encoders.len()];
         let mut failed: Vec<bool> = vec![false; encoders.len()];
         let mut panicked: Vec<bool> = vec![false; encoders.len()];
+        let mut last_format = Format::OpenMetrics;
         loop {
-            // Wait for a scrape to join the next generation, then start it.
-            loop {
+            // Wait for a scrape to join a next generation, then start it (alternating formats
+            // when scrapes of both wait).
+            let format = loop {
                 let notified = self.wake.notified();
-                if self.next.borrow().scrapes.get() > 0 {
-                    break;
+                let waiting = |f: Format| self.next.borrow()[f.index()].scrapes.get() > 0;
+                let other = match last_format {
+                    Format::Text => Format::OpenMetrics,
+                    Format::OpenMetrics => Format::Text,
+                };
+                if waiting(other) {
+                    break other;
+                }
+                if waiting(last_format) {
+                    break last_format;
                 }
                 notified.await;
-            }
+            };
+            last_format = format;
             let generation = {
+                let id = self.last_id.get() + 1;
+                self.last_id.set(id);
                 let mut next = self.next.borrow_mut();
-                let fresh = Generation::new(next.id + 1);
-                std::mem::replace(&mut *next, fresh)
+                std::mem::replace(&mut next[format.index()], Generation::new(id, format))
             };
             // Late results of earlier generations free their threads; their data is stale.
             while let Ok(done) = results.try_recv() {
@@ -301,6 +334,7 @@ impl Scrapes {
             let job = Job {
                 generation: generation.id,
                 gzip: generation.gzip.get(),
+                format,
             };
             let mut pending = 0;
             for (i, encoder) in encoders.iter().enumerate() {
@@ -378,7 +412,10 @@ impl Scrapes {
             .store(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
         let mut own = String::new();
         if self.self_metrics {
-            self.stats.encode(&mut own);
+            self.stats.encode(&mut own, generation.format);
+        }
+        if generation.format == Format::OpenMetrics {
+            crate::exposition::openmetrics::write_eof(&mut own);
         }
         let body = Body::new(parts, own, generation.gzip.get());
         self.stats

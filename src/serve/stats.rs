@@ -9,8 +9,9 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use super::negotiate::Format;
 use super::response::Status;
-use crate::exposition::float::format_go_float;
+use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
 use crate::exposition::prometheus_text::{escape_label_value, value_f64, value_u64};
 
 /// Why a connection ended (the `reason` label of
@@ -272,8 +273,13 @@ impl Stats {
             .count() as u64
     }
 
-    /// Appends the `agentcore_telemetry_http_*` families (Prometheus text 0.0.4).
-    pub(crate) fn encode(&self, out: &mut String) {
+    /// Appends the `agentcore_telemetry_http_*` families in `format` (for OpenMetrics: counter
+    /// families named without `_total`, canonical `le`; no `# EOF`).
+    pub(crate) fn encode(&self, out: &mut String, format: Format) {
+        let om = format == Format::OpenMetrics;
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            family(out, name, kind, help, om)
+        };
         family(
             out,
             "requests_total",
@@ -305,7 +311,11 @@ impl Stats {
             for (i, bound) in DURATION_BOUNDS.iter().enumerate() {
                 cumulative += source.buckets[i].load(Relaxed);
                 le.clear();
-                format_go_float(&mut le, *bound);
+                if om {
+                    format_openmetrics_canonical(&mut le, *bound);
+                } else {
+                    format_go_float(&mut le, *bound);
+                }
                 sample(
                     out,
                     "encode_duration_seconds_bucket",
@@ -386,7 +396,13 @@ impl Stats {
 
 const PREFIX: &str = "agentcore_telemetry_http_";
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// `# HELP` and `# TYPE` lines (help texts here need no escaping in either format). In
+/// OpenMetrics a counter family is named without its samples' `_total`.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, openmetrics: bool) {
+    let name = match openmetrics && kind == "counter" {
+        true => name.strip_suffix("_total").unwrap_or(name),
+        false => name,
+    };
     out.push_str("# HELP ");
     out.push_str(PREFIX);
     out.push_str(name);

@@ -256,6 +256,21 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
     None
 }
 
+/// The innermost span on this thread, of any tracer, if it is sampled: `(trace_id, span_id)`.
+/// Installed as the metrics layer's exemplar source (`primitives::exemplar`) when a tracer is
+/// created, so that a counter increment or histogram observation inside a sampled span can keep
+/// it. Looks above the innermost scope marker only, as [`current`] does; `None` while the stack
+/// is borrowed or gone (thread exit).
+pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
+    // SAFETY: the reference is used within this call only.
+    let s = unsafe { stack() }?.try_borrow().ok()?;
+    let f = s.visible().last()?;
+    match (f.sampled, f.span_id) {
+        (true, Some(span)) => Some((f.trace_id.to_u128(), span.to_u64())),
+        _ => None,
+    }
+}
+
 /// Pushes a frame; returns `false` if the thread-local stack is unavailable (thread exit).
 /// Always inlined: out of line, the frame was passed through memory (~20 instructions of
 /// call overhead and spills per span in the profile).

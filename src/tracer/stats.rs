@@ -159,6 +159,7 @@ impl SpanCounters {
             Buckets::new(DURATION_BOUNDS.to_vec())?,
             FamilyOptions {
                 max_series: max_operations,
+                ..FamilyOptions::default()
             },
         )?;
         let _ = self.duration.set(duration);

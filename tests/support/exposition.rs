@@ -322,7 +322,8 @@ pub fn value(families: &[Family], name: &str, labels: &[(&str, &str)]) -> Option
 
 /// `text` without the crate's process-wide self-metrics (`agentcore_telemetry_*`).
 ///
-/// Those describe the whole process (the slot arena, reclamation), so tests running beside each
+/// Those (and the standard `process_*` metrics, which the collector registers) describe the
+/// whole process (the slot arena, reclamation, CPU and memory), so tests running beside each
 /// other in one binary move them between two scrapes; a test that compares two expositions of its
 /// own registry byte for byte compares the rest.
 pub fn without_process_wide(text: &str) -> String {
@@ -332,7 +333,7 @@ pub fn without_process_wide(text: &str) -> String {
                 .strip_prefix("# HELP ")
                 .or_else(|| line.strip_prefix("# TYPE "))
                 .unwrap_or(line);
-            !name.starts_with("agentcore_telemetry_")
+            !name.starts_with("agentcore_telemetry_") && !name.starts_with("process_")
         })
         .collect()
 }

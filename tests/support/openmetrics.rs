@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 /// The parser's script: reads an exposition on stdin, prints one JSON document: either
-/// `{"ok": [[family, type, unit, help, [[sample name, {labels}, value], ...]], ...]}` or
+/// `{"ok": [[family, type, unit, help, [[sample name, {labels}, value, exemplar], ...]], ...]}`
+/// (`exemplar` `null` or `[{labels}, value, timestamp]`) or
 /// `{"error": "..."}`. Values are strings (`repr` of the float) so NaN and infinities survive.
 const SCRIPT: &str = r#"
 import json, sys
@@ -22,9 +23,13 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 text = sys.stdin.buffer.read().decode("utf-8")
 try:
     fams = []
+    def ex(e):
+        if e is None:
+            return None
+        return [e.labels, repr(float(e.value)), None if e.timestamp is None else repr(float(e.timestamp))]
     for f in text_string_to_metric_families(text):
         fams.append([f.name, f.type, f.unit, f.documentation,
-                     [[s.name, s.labels, repr(float(s.value))] for s in f.samples]])
+                     [[s.name, s.labels, repr(float(s.value)), ex(s.exemplar)] for s in f.samples]])
     print(json.dumps({"ok": fams}))
 except Exception as e:
     print(json.dumps({"error": "%s: %s" % (type(e).__name__, e)}))
@@ -88,6 +93,18 @@ pub struct OmSample {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Python's `repr(float(value))`: `1.0`, `0.25`, `nan`, `inf`.
     pub value: String,
+    /// The sample's exemplar, if it has one.
+    pub exemplar: Option<OmExemplar>,
+}
+
+/// An exemplar as the oracle parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OmExemplar {
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `repr(float(value))`.
+    pub value: String,
+    /// `repr(float(timestamp))` (seconds), if it has one.
+    pub timestamp: Option<String>,
 }
 
 /// One family as the oracle parsed it.
@@ -147,6 +164,16 @@ pub fn parse_openmetrics(exposition: &str) -> Result<Vec<OmFamily>, String> {
                         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").into()))
                         .collect(),
                     value: s[2].as_str().unwrap_or("").into(),
+                    exemplar: s[3].as_array().map(|e| OmExemplar {
+                        labels: e[0]
+                            .as_object()
+                            .expect("exemplar labels")
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").into()))
+                            .collect(),
+                        value: e[1].as_str().unwrap_or("").into(),
+                        timestamp: e[2].as_str().map(Into::into),
+                    }),
                 })
                 .collect(),
         })

@@ -145,6 +145,9 @@ pub struct Scrape {
     pub interval: Duration,
     /// `scrape_timeout` (Prometheus sends it as `X-Prometheus-Scrape-Timeout-Seconds`).
     pub timeout: Duration,
+    /// Run with `--enable-feature=exemplar-storage` (and `storage.exemplars.max_exemplars:
+    /// 1000` in the config), so `/api/v1/query_exemplars` answers.
+    pub exemplars: bool,
 }
 
 impl Default for Scrape {
@@ -153,6 +156,7 @@ impl Default for Scrape {
         Scrape {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            exemplars: false,
         }
     }
 }
@@ -225,12 +229,19 @@ impl PrometheusServer {
                 config.push_str(&format!("  - '{}'\n", f.display()));
             }
         }
+        if scrape.exemplars {
+            config.push_str("storage:\n  exemplars:\n    max_exemplars: 1000\n");
+        }
         std::fs::write(&config_path, config).map_err(|e| format!("write config: {e}"))?;
         let log = File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
         let port = free_port().map_err(|e| format!("free port: {e}"))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        if scrape.exemplars {
+            command.arg("--enable-feature=exemplar-storage");
+        }
+        let child = command
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg(format!("--storage.tsdb.path={}", data_path.display()))
@@ -312,6 +323,24 @@ impl PrometheusServer {
             return Err(format!("{path}: {body}"));
         }
         Ok(body["data"].clone())
+    }
+
+    /// `/api/v1/query_exemplars` for `promql` over the last `window`: one entry per series,
+    /// `{"seriesLabels": {...}, "exemplars": [{"labels": {...}, "value": "...", "timestamp": ...}]}`.
+    pub fn query_exemplars(&self, promql: &str, window: Duration) -> Result<Vec<Value>, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs_f64();
+        let (start, end) = (
+            format!("{:.3}", now - window.as_secs_f64()),
+            format!("{:.3}", now + 60.0),
+        );
+        let data = self.api(
+            "/api/v1/query_exemplars",
+            &[("query", promql), ("start", &start), ("end", &end)],
+        )?;
+        Ok(data.as_array().cloned().unwrap_or_default())
     }
 
     /// The loaded rule groups, as `/api/v1/rules` reports them (`groups[].rules[]` with `name`,

@@ -1,0 +1,554 @@
+//! Exemplars: the link from a counter increment or a histogram observation to the trace that
+//! caused it, kept in a fixed record per series (per bucket for histograms) and exposed only in
+//! OpenMetrics (`sample # {trace_id="…",span_id="…"} value timestamp`).
+//!
+//! # What gets recorded
+//! A metric created with [`Exemplars::TraceBased`] (OpenTelemetry's default `trace_based`
+//! filter) keeps, on an `inc`/`observe` made inside a *sampled* span, that span's trace and
+//! span ids, the value and the observation's wall-clock time. One exemplar per span and record:
+//! further recordings in the span that already holds a record leave it as it is (no clock read,
+//! no write), so the exemplar and its timestamp stay fixed and Prometheus stores it once. Any metric with exemplars on
+//! ([`Exemplars::Explicit`] or `TraceBased`) also accepts explicit label sets through
+//! `Counter::inc_with_exemplar` / `Histogram::observe_with_exemplar`. With
+//! [`Exemplars::Off`] (the default) nothing is kept and the recording path is the plain one.
+//!
+//! The metrics layer does not know the tracer: the tracer installs a function returning "the
+//! current sampled span's ids on this thread" ([`install_span_source`]) when it is created, and
+//! a trace-based record asks it. Without a tracer there is no sampled span, so no exemplar.
+//!
+//! # The record ([`ExemplarCell`]) and its protocol
+//! Fixed size, written in place, never allocated after the metric is created:
+//!
+//! | word | holds |
+//! | --- | --- |
+//! | `seq` | version: even = stable, odd = a writer is inside |
+//! | `value` | the observed value or increment (`f64` bits) |
+//! | `time` | nanoseconds since the Unix epoch of the observation |
+//! | `meta` | [`EMPTY`], [`IDS`] (trace-based) or `LABELS + n` (explicit, `n` rendered bytes) |
+//! | `trace_hi`, `trace_lo`, `span` | the ids (trace-based) |
+//! | `labels` | [`LABEL_WORDS`] words of rendered label pairs (explicit) |
+//!
+//! A seqlock with a *try-lock* writer:
+//! 1. **A writer never waits.** It claims the record with one `compare_exchange` of `seq` from
+//!    even `s` to `s + 1`; if `seq` is odd (another writer is inside) or the CAS fails, it drops
+//!    its exemplar (last-writer-wins sampling: a concurrent writer's exemplar is as good).
+//!    Lock-free, allocation-free, and a recording never blocks on a scrape or on another
+//!    recorder.
+//! 2. **A reader never sees a torn record.** It reads `seq` (`s1`, `Acquire`), every word
+//!    (`Relaxed`), then an `Acquire` fence and `seq` again (`s2`); the copy is kept only if
+//!    `s1 == s2` and `s1` is even. Otherwise it retries, at most [`READ_ATTEMPTS`] times, then
+//!    reports no exemplar for this scrape (a scrape never spins on a busy writer).
+//!
+//! # Memory ordering
+//! * Writer: the claim CAS is `Acquire` and is followed by a `Release` fence, so no data store
+//!   can become visible before `seq` is odd; the data stores are `Relaxed`; the final store of
+//!   `s + 2` is `Release`, publishing them.
+//! * Reader: `Acquire` load of `s1` synchronises with the `Release` store that made it even, so
+//!   the data words read afterwards are at least that write's; the `Acquire` fence before the
+//!   `s2` load orders the data loads before it. If any data load saw a later writer's store,
+//!   that writer's odd `seq` (or its `s + 2`) is visible to the `s2` load through the fence
+//!   pairing with the writer's `Release` fence, so `s2 != s1` and the copy is discarded
+//!   (Boehm, "Can seqlocks get along with programming language memory models?", 2012).
+//! * Every word is an atomic: a torn *read* is detected and discarded, never undefined
+//!   behaviour.
+//!
+//! The protocol is checked by a stress test in this module (`stress_readers_never_see_a_torn_record`:
+//! two writers, one reader, every copy must be one writer's whole record), which fails when the
+//! reader skips its second `seq` comparison or the writer stops versioning the record.
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::sync::{fence, AtomicU64};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use crate::Error;
+
+/// Which recordings keep an exemplar; chosen per metric or family
+/// ([`FamilyOptions::exemplars`](crate::registry::FamilyOptions::exemplars)), or for every
+/// family of a registry ([`Registry::with_exemplars`](crate::Registry::with_exemplars)).
+///
+/// ```
+/// use agentcore_telemetry::{Counter, Exemplars};
+///
+/// let requests = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+/// requests.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap();
+/// assert_eq!(requests.get(), 1.0);
+/// assert_eq!(Exemplars::default(), Exemplars::Off);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Exemplars {
+    /// No exemplar storage; `inc`/`observe` are the plain recording path, and the
+    /// `*_with_exemplar` methods record the value and report [`Error::InvalidExemplar`].
+    #[default]
+    Off,
+    /// Storage is kept; only `inc_with_exemplar` / `observe_with_exemplar` write it.
+    Explicit,
+    /// As `Explicit`, and every `inc`/`observe` made inside a sampled span keeps that span's
+    /// `trace_id` and `span_id` (OpenTelemetry's `trace_based` exemplar filter).
+    TraceBased,
+}
+
+impl Exemplars {
+    /// Whether the metric keeps exemplar records at all.
+    #[inline]
+    pub(crate) fn stored(self) -> bool {
+        self != Exemplars::Off
+    }
+}
+
+/// OpenMetrics 1.0: "The combined length of the label names and values of an Exemplar's LabelSet
+/// MUST NOT exceed 128 UTF-8 character code points" (Prometheus `ExemplarMaxLabelSetLength`).
+pub const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
+
+/// Words of rendered (escaped) explicit label pairs a record holds: 256 bytes, room for 128
+/// ASCII code points with their syntax; a label set that renders longer is refused.
+pub(crate) const LABEL_WORDS: usize = 32;
+const LABEL_BYTES: usize = LABEL_WORDS * 8;
+
+/// `meta`: nothing recorded yet.
+pub(crate) const EMPTY: u64 = 0;
+/// `meta`: trace and span ids.
+pub(crate) const IDS: u64 = 1;
+/// `meta`: explicit labels, `LABELS + n` for `n` rendered bytes.
+pub(crate) const LABELS: u64 = 2;
+
+/// A scrape gives up on a record after this many torn copies (a writer kept overtaking it) and
+/// shows no exemplar for it this time.
+pub(crate) const READ_ATTEMPTS: usize = 8;
+
+// ---------------------------------------------------------------------------------------------
+// The tracer's hook.
+// ---------------------------------------------------------------------------------------------
+
+/// Returns the current sampled span's `(trace_id, span_id)` on the calling thread.
+pub(crate) type SpanSource = fn() -> Option<(u128, u64)>;
+
+static SPAN_SOURCE: OnceLock<SpanSource> = OnceLock::new();
+
+/// Called by the tracer when one is created: trace-based exemplars ask `source` for the current
+/// sampled span. The first installation wins (there is one tracer implementation).
+pub(crate) fn install_span_source(source: SpanSource) {
+    let _ = SPAN_SOURCE.set(source);
+}
+
+/// The current sampled span's ids, if a tracer is installed and a sampled span is current.
+#[inline]
+fn current_span() -> Option<(u128, u64)> {
+    (SPAN_SOURCE.get()?)()
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The record.
+// ---------------------------------------------------------------------------------------------
+
+/// One exemplar record (see the module documentation for its protocol).
+pub(crate) struct ExemplarCell {
+    seq: AtomicU64,
+    value: AtomicU64,
+    time: AtomicU64,
+    meta: AtomicU64,
+    trace_hi: AtomicU64,
+    trace_lo: AtomicU64,
+    span: AtomicU64,
+    labels: [AtomicU64; LABEL_WORDS],
+}
+
+/// A consistent copy of a record, taken at scrape time.
+#[derive(Clone, Copy)]
+pub(crate) struct ExemplarRead {
+    pub(crate) value: f64,
+    pub(crate) time_nanos: u64,
+    kind: ReadKind,
+}
+
+// A stack copy that lives for one sample's encoding; boxing the large variant would allocate per
+// exemplar at every scrape.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+enum ReadKind {
+    Ids {
+        trace: u128,
+        span: u64,
+    },
+    Labels {
+        bytes: [u8; LABEL_BYTES],
+        len: usize,
+    },
+}
+
+impl ExemplarCell {
+    pub(crate) fn new() -> ExemplarCell {
+        ExemplarCell {
+            seq: AtomicU64::new(0),
+            value: AtomicU64::new(0),
+            time: AtomicU64::new(0),
+            meta: AtomicU64::new(EMPTY),
+            trace_hi: AtomicU64::new(0),
+            trace_lo: AtomicU64::new(0),
+            span: AtomicU64::new(0),
+            labels: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// `count` fresh records.
+    pub(crate) fn boxed_slice(count: usize) -> Box<[ExemplarCell]> {
+        (0..count).map(|_| ExemplarCell::new()).collect()
+    }
+
+    /// Claims the record, or `None` when another writer is inside (the caller drops its
+    /// exemplar).
+    #[inline]
+    fn claim(&self) -> Option<u64> {
+        let s = self.seq.load(Relaxed);
+        if s & 1 == 1 {
+            return None;
+        }
+        self.seq.compare_exchange(s, s + 1, Acquire, Relaxed).ok()?;
+        // No data store below may become visible before `seq` is odd.
+        fence(Release);
+        Some(s)
+    }
+
+    #[inline]
+    fn publish(&self, s: u64) {
+        self.seq.store(s.wrapping_add(2), Release);
+    }
+
+    /// Whether the record holds this span's ids already (a relaxed peek, not a consistent
+    /// read: a wrong answer only makes the caller write, or skip, one exemplar).
+    #[inline]
+    fn holds_span(&self, trace: u128, span: u64) -> bool {
+        self.span.load(Relaxed) == span
+            && self.trace_lo.load(Relaxed) == trace as u64
+            && self.meta.load(Relaxed) == IDS
+    }
+
+    /// Records the ids of a span with `value` at `time_nanos`.
+    pub(crate) fn write_ids(&self, trace: u128, span: u64, value: f64, time_nanos: u64) {
+        let Some(s) = self.claim() else { return };
+        self.value.store(value.to_bits(), Relaxed);
+        self.time.store(time_nanos, Relaxed);
+        self.meta.store(IDS, Relaxed);
+        self.trace_hi.store((trace >> 64) as u64, Relaxed);
+        self.trace_lo.store(trace as u64, Relaxed);
+        self.span.store(span, Relaxed);
+        self.publish(s);
+    }
+
+    /// Records rendered label pairs (`len <= LABEL_BYTES`) with `value` at `time_nanos`.
+    fn write_labels(&self, rendered: &[u8; LABEL_BYTES], len: usize, value: f64, time_nanos: u64) {
+        let Some(s) = self.claim() else { return };
+        self.value.store(value.to_bits(), Relaxed);
+        self.time.store(time_nanos, Relaxed);
+        self.meta.store(LABELS + len as u64, Relaxed);
+        for (word, chunk) in self
+            .labels
+            .iter()
+            .zip(rendered.chunks_exact(8))
+            .take(len.div_ceil(8))
+        {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(b), Relaxed);
+        }
+        self.publish(s);
+    }
+
+    /// A consistent copy, or `None` when nothing was recorded (or writers kept overtaking the
+    /// reader for [`READ_ATTEMPTS`] tries).
+    pub(crate) fn read(&self) -> Option<ExemplarRead> {
+        for _ in 0..READ_ATTEMPTS {
+            let s1 = self.seq.load(Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let value = f64::from_bits(self.value.load(Relaxed));
+            let time_nanos = self.time.load(Relaxed);
+            let meta = self.meta.load(Relaxed);
+            let kind = match meta {
+                EMPTY => None,
+                IDS => Some(ReadKind::Ids {
+                    trace: (u128::from(self.trace_hi.load(Relaxed)) << 64)
+                        | u128::from(self.trace_lo.load(Relaxed)),
+                    span: self.span.load(Relaxed),
+                }),
+                _ => {
+                    let len = (meta - LABELS).min(LABEL_BYTES as u64) as usize;
+                    let mut bytes = [0u8; LABEL_BYTES];
+                    for (word, chunk) in self
+                        .labels
+                        .iter()
+                        .zip(bytes.chunks_exact_mut(8))
+                        .take(len.div_ceil(8))
+                    {
+                        chunk.copy_from_slice(&word.load(Relaxed).to_le_bytes());
+                    }
+                    Some(ReadKind::Labels { bytes, len })
+                }
+            };
+            fence(Acquire);
+            if self.seq.load(Relaxed) != s1 {
+                continue;
+            }
+            return kind.map(|kind| ExemplarRead {
+                value,
+                time_nanos,
+                kind,
+            });
+        }
+        None
+    }
+
+    /// Test access to the raw ids and value, for the protocol checks.
+    #[cfg(test)]
+    pub(crate) fn read_ids(&self) -> Option<(u128, u64, f64, u64)> {
+        let r = self.read()?;
+        match r.kind {
+            ReadKind::Ids { trace, span } => Some((trace, span, r.value, r.time_nanos)),
+            ReadKind::Labels { .. } => None,
+        }
+    }
+}
+
+/// Records a trace-based exemplar into `cell` if a sampled span is current. Out of line: only
+/// metrics with [`Exemplars::TraceBased`] call it.
+#[cold]
+#[inline(never)]
+pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
+    if let Some((trace, span)) = current_span() {
+        if cell.holds_span(trace, span) {
+            // This span's exemplar is kept already: one per span and record (the first), so a
+            // loop inside one span reads no clock and writes nothing.
+            return;
+        }
+        cell.write_ids(trace, span, value, now_nanos());
+    }
+}
+
+/// Validates and records an explicit exemplar (label pairs) into `cell`.
+pub(crate) fn record_explicit(
+    cell: &ExemplarCell,
+    labels: &[(&str, &str)],
+    value: f64,
+) -> Result<(), Error> {
+    let mut rendered = [0u8; LABEL_BYTES];
+    let len = render_labels(labels, &mut rendered)?;
+    cell.write_labels(&rendered, len, value, now_nanos());
+    Ok(())
+}
+
+/// The error for a `*_with_exemplar` call on a metric without exemplar storage.
+pub(crate) fn exemplars_off() -> Error {
+    Error::InvalidExemplar {
+        reason: "exemplars are off for this metric (see Exemplars)".into(),
+    }
+}
+
+/// Renders `name="value",...` (OpenMetrics escaping) into `out`; returns the length. Refuses an
+/// invalid or duplicate label name, more than [`MAX_EXEMPLAR_LABEL_CHARS`] code points of names
+/// and values together, or a rendering longer than the record holds.
+fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result<usize, Error> {
+    let invalid = |reason: String| Err(Error::InvalidExemplar { reason });
+    let mut chars = 0usize;
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if let Err(e) = crate::registry::name::validate_label_name(name) {
+            return invalid(format!("exemplar label: {e}"));
+        }
+        if value.contains('"') {
+            // Valid OpenMetrics once escaped, but the official Python parser
+            // (prometheus_client 0.26) toggles its quote state on escaped quotes inside an
+            // exemplar and then rejects the whole exposition: one such exemplar would make every
+            // scrape unreadable to it.
+            return invalid(format!(
+                "exemplar label {name:?}: a double quote in an exemplar label value is refused (prometheus_client's parser rejects the whole exposition over it)"
+            ));
+        }
+        if labels[..i].iter().any(|(n, _)| n == name) {
+            return invalid(format!("exemplar label name {name:?} given twice"));
+        }
+        chars += name.chars().count() + value.chars().count();
+    }
+    if chars > MAX_EXEMPLAR_LABEL_CHARS {
+        return invalid(format!(
+            "exemplar labels have {chars} code points, at most {MAX_EXEMPLAR_LABEL_CHARS} allowed"
+        ));
+    }
+    let mut len = 0usize;
+    let mut push = |bytes: &[u8]| -> Result<(), Error> {
+        let end = len + bytes.len();
+        let Some(dst) = out.get_mut(len..end) else {
+            return Err(Error::InvalidExemplar {
+                reason: format!("exemplar labels render longer than {LABEL_BYTES} bytes"),
+            });
+        };
+        dst.copy_from_slice(bytes);
+        len = end;
+        Ok(())
+    };
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            push(b",")?;
+        }
+        push(name.as_bytes())?;
+        push(b"=\"")?;
+        let mut utf8 = [0u8; 4];
+        for c in value.chars() {
+            match c {
+                '\\' => push(b"\\\\")?,
+                '"' => push(b"\\\"")?,
+                '\n' => push(b"\\n")?,
+                c => push(c.encode_utf8(&mut utf8).as_bytes())?,
+            }
+        }
+        push(b"\"")?;
+    }
+    Ok(len)
+}
+
+/// Appends ` # {labels} value timestamp` (OpenMetrics 1.0 exemplar syntax; the timestamp in
+/// seconds with nanosecond digits) to `out`.
+pub(crate) fn write(out: &mut String, e: &ExemplarRead) {
+    out.push_str(" # {");
+    match &e.kind {
+        ReadKind::Ids { trace, span } => {
+            out.push_str("trace_id=\"");
+            push_hex(out, *trace, 32);
+            out.push_str("\",span_id=\"");
+            push_hex(out, u128::from(*span), 16);
+            out.push('"');
+        }
+        ReadKind::Labels { bytes, len } => {
+            // Rendered from `&str`s by `render_labels` and copied whole: valid UTF-8 unless the
+            // copy was torn, which `read` rules out; checked rather than trusted.
+            out.push_str(std::str::from_utf8(&bytes[..*len]).unwrap_or(""));
+        }
+    }
+    out.push_str("} ");
+    crate::exposition::float::format_go_float(out, e.value);
+    out.push(' ');
+    out.push_str(itoa::Buffer::new().format(e.time_nanos / 1_000_000_000));
+    let frac = e.time_nanos % 1_000_000_000;
+    if frac != 0 {
+        out.push('.');
+        let mut digits = [b'0'; 9];
+        let mut f = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        let end = digits.iter().rposition(|&d| d != b'0').map_or(1, |p| p + 1);
+        for &d in &digits[..end] {
+            out.push(d as char);
+        }
+    }
+}
+
+fn push_hex(out: &mut String, v: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
+    }
+}
+
+#[cfg(all(test, not(agentcore_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn ids_render_as_openmetrics_exemplar() {
+        let cell = ExemplarCell::new();
+        assert!(cell.read().is_none(), "nothing recorded yet");
+        cell.write_ids(
+            0x4bf92f3577b34da6a3ce929d0e0e4736,
+            0x00f067aa0ba902b7,
+            0.25,
+            1_700_000_000_500_000_000,
+        );
+        let mut out = String::new();
+        write(&mut out, &cell.read().unwrap());
+        assert_eq!(
+            out,
+            r#" # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 0.25 1700000000.5"#
+        );
+    }
+
+    #[test]
+    fn explicit_labels_are_escaped_and_limited() {
+        let cell = ExemplarCell::new();
+        record_explicit(&cell, &[("user", "a\\c\nd")], 3.0).unwrap();
+        let mut out = String::new();
+        write(&mut out, &cell.read().unwrap());
+        assert!(out.starts_with(r#" # {user="a\\c\nd"} 3 "#), "{out}");
+        assert!(record_explicit(&cell, &[("user", "a\"b")], 3.0).is_err());
+        // 128 code points exactly: accepted.
+        let v = "x".repeat(128 - 2);
+        assert!(record_explicit(&cell, &[("id", &v)], 1.0).is_ok());
+        // Code points, not bytes, count: 126 two-byte `é` are 128 code points, but 258 bytes
+        // rendered, more than the record's 256.
+        assert!(record_explicit(&cell, &[("id", &"é".repeat(100))], 1.0).is_ok());
+        let err = record_explicit(&cell, &[("id", &"é".repeat(126))], 1.0).unwrap_err();
+        assert!(err.to_string().contains("render longer"), "{err}");
+        let long = "x".repeat(128 - 1);
+        let err = record_explicit(&cell, &[("id", &long)], 1.0).unwrap_err();
+        assert!(err.to_string().contains("129 code points"), "{err}");
+        assert!(record_explicit(&cell, &[("bad name", "x")], 1.0).is_err());
+        assert!(record_explicit(&cell, &[("__x", "x")], 1.0).is_err());
+        assert!(record_explicit(&cell, &[("a", "x"), ("a", "y")], 1.0).is_err());
+        // 120 backslashes: 122 code points, but 240 escaped bytes plus syntax fit; 127 do not.
+        assert!(record_explicit(&cell, &[("q", &"\\".repeat(120))], 1.0).is_ok());
+        let err = record_explicit(&cell, &[("q", &"\\".repeat(127))], 1.0).unwrap_err();
+        assert!(err.to_string().contains("render longer"), "{err}");
+        // The last accepted exemplar is what is kept.
+        let mut out = String::new();
+        write(&mut out, &cell.read().unwrap());
+        assert!(out.starts_with(" # {q=\"\\\\"), "{out}");
+    }
+
+    /// Writers store records whose every word derives from one number `k`; readers check that
+    /// every copy they get is one writer's whole record. Mutation checks (run once each, then
+    /// restored): with the reader's second `seq` comparison disabled it fails with "torn trace
+    /// id"; with the writer's claim CAS and final `seq` store removed, with "torn value".
+    #[test]
+    fn stress_readers_never_see_a_torn_record() {
+        let cell = Arc::new(ExemplarCell::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (cell, stop) = (Arc::clone(&cell), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut k = w << 48;
+                    while !stop.load(Relaxed) {
+                        k += 1;
+                        cell.write_ids(u128::from(k) << 64 | u128::from(k), k, k as f64, k);
+                    }
+                })
+            })
+            .collect();
+        let mut seen = 0u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(700);
+        while std::time::Instant::now() < deadline {
+            if let Some((trace, span, value, time)) = cell.read_ids() {
+                let k = span;
+                assert_eq!(trace, u128::from(k) << 64 | u128::from(k), "torn trace id");
+                assert_eq!(value, k as f64, "torn value");
+                assert_eq!(time, k, "torn time");
+                seen += 1;
+            }
+        }
+        stop.store(true, Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(seen > 1000, "the reader got only {seen} consistent copies");
+    }
+}

@@ -1,0 +1,300 @@
+//! Exemplars end to end: trace-based exemplars take the current sampled span's ids, explicit
+//! ones their labels; both appear only in OpenMetrics, on `_total` and `_bucket`; the official
+//! Python `prometheus_client` OpenMetrics parser (strict) accepts every exposition with them,
+//! hostile values included; recording with exemplars allocates nothing; and the collector's
+//! latency histograms and tool-error counter carry them out of the box.
+
+mod support;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agentcore_telemetry::agent::{AgentPhilosophy, CollectorConfig};
+use agentcore_telemetry::registry::FamilyOptions;
+use agentcore_telemetry::{
+    Buckets, Counter, DistributedTracer, Error, Exemplars, Histogram, MetricsCollector, Registry,
+    SpanKind, SpanStatus, TracerConfig,
+};
+use support::alloc::thread_allocations;
+use support::openmetrics::{parse_openmetrics, OmFamily, OmSample};
+
+#[global_allocator]
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
+
+/// A label value with everything the format must escape or keep raw.
+const HOSTILE: &str = "say \"hi\" C:\\dir\nline2\ttab é✓ # {} =,";
+/// The same in an exemplar label value, less the double quote (refused there: the official
+/// Python parser rejects a whole exposition with an escaped quote inside an exemplar).
+const HOSTILE_EXEMPLAR: &str = "say hi C:\\dir\nline2\ttab é✓ # {} =,";
+
+fn tracer(sample_ratio: f64) -> DistributedTracer {
+    DistributedTracer::new(TracerConfig {
+        sample_ratio,
+        ..TracerConfig::default()
+    })
+}
+
+fn om(registry: &Registry) -> String {
+    let mut out = String::new();
+    registry.encode_openmetrics_into(&mut out);
+    out
+}
+
+fn traced_registry() -> (Registry, Counter, Histogram) {
+    let r = Registry::new();
+    let opts = FamilyOptions::default().with_exemplars(Exemplars::TraceBased);
+    let errors = r
+        .register::<Counter>("tool_errors_total", "Errors.", &["tool"], (), opts.clone())
+        .unwrap()
+        .get_or_create(&[HOSTILE])
+        .unwrap();
+    let latency = r
+        .register::<Histogram>(
+            "tool_seconds",
+            "Latency.",
+            &["tool"],
+            Buckets::new(vec![0.1, 1.0]).unwrap(),
+            opts,
+        )
+        .unwrap()
+        .get_or_create(&[HOSTILE])
+        .unwrap();
+    (r, errors, latency)
+}
+
+fn sample<'a>(families: &'a [OmFamily], name: &str, le: Option<&str>) -> &'a OmSample {
+    families
+        .iter()
+        .flat_map(|f| &f.samples)
+        .find(|s| {
+            s.name == name && le.is_none_or(|le| s.labels.get("le").map(String::as_str) == Some(le))
+        })
+        .unwrap_or_else(|| panic!("no sample {name} {le:?}"))
+}
+
+#[test]
+fn trace_based_exemplars_carry_the_current_sampled_span() {
+    require_openmetrics_oracle!("trace_based_exemplars_carry_the_current_sampled_span");
+    let tracer = tracer(1.0);
+    let (registry, errors, latency) = traced_registry();
+    // Outside any span: recorded, no exemplar.
+    errors.inc();
+    latency.observe(0.05);
+    let before = om(&registry);
+    assert!(
+        !before.contains("trace_id="),
+        "no exemplar outside a span:\n{before}"
+    );
+
+    let span = tracer.start_span("tool", SpanKind::Internal, []);
+    let (trace_id, span_id) = (span.trace_id().to_string(), span.span_id().to_string());
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    errors.inc();
+    latency.observe(0.5);
+    tracer.finish_span(span, SpanStatus::Ok, None);
+
+    let text = om(&registry);
+    let families = parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let total = sample(&families, "tool_errors_total", None);
+    assert_eq!(total.value, "2.0");
+    let ex = total.exemplar.as_ref().expect("counter exemplar");
+    assert_eq!(ex.labels["trace_id"], trace_id);
+    assert_eq!(ex.labels["span_id"], span_id);
+    assert_eq!(
+        ex.value, "1.0",
+        "a counter exemplar's value is the increment"
+    );
+    let ts: f64 = ex.timestamp.as_ref().expect("timestamp").parse().unwrap();
+    assert!(
+        (ts - t0).abs() < 5.0,
+        "the observation's time: {ts} vs {t0}"
+    );
+
+    // The bucket the observation fell in has it; the others do not.
+    let bucket = sample(&families, "tool_seconds_bucket", Some("1.0"));
+    let ex = bucket.exemplar.as_ref().expect("bucket exemplar");
+    assert_eq!(
+        (ex.labels["trace_id"].as_str(), ex.value.as_str()),
+        (trace_id.as_str(), "0.5")
+    );
+    assert!(sample(&families, "tool_seconds_bucket", Some("0.1"))
+        .exemplar
+        .is_none());
+    assert!(sample(&families, "tool_seconds_bucket", Some("+Inf"))
+        .exemplar
+        .is_none());
+    assert!(sample(&families, "tool_seconds_count", None)
+        .exemplar
+        .is_none());
+
+    // The exemplar is stable between scrapes (Prometheus stores an unchanged one once).
+    assert_eq!(om(&registry), text);
+    // Never in the text format 0.0.4.
+    assert!(!registry.encode_text().contains("trace_id="));
+}
+
+#[test]
+fn unsampled_spans_and_off_metrics_keep_no_exemplar() {
+    let tracer = tracer(0.0);
+    let (registry, errors, latency) = traced_registry();
+    let plain = registry.counter("plain_total", "No exemplars.").unwrap();
+    let span = tracer.start_span("tool", SpanKind::Internal, []);
+    errors.inc();
+    latency.observe(0.5);
+    plain.inc();
+    tracer.finish_span(span, SpanStatus::Ok, None);
+    let sampled = self::tracer(1.0);
+    let span = sampled.start_span("tool", SpanKind::Internal, []);
+    plain.inc();
+    sampled.finish_span(span, SpanStatus::Ok, None);
+    let text = om(&registry);
+    assert!(
+        !text.contains("} 1 # {") && !text.contains("trace_id="),
+        "{text}"
+    );
+    assert_eq!(plain.exemplars(), Exemplars::Off);
+    assert_eq!(
+        plain.inc_with_exemplar(&[("a", "b")]).unwrap_err().to_string(),
+        "exemplar not kept (the value was recorded): exemplars are off for this metric (see Exemplars)"
+    );
+    assert_eq!(
+        plain.get(),
+        3.0,
+        "the value is recorded even when the exemplar is refused"
+    );
+}
+
+#[test]
+fn explicit_exemplars_with_hostile_values_pass_the_strict_parser() {
+    require_openmetrics_oracle!("explicit_exemplars_with_hostile_values_pass_the_strict_parser");
+    let r = Registry::new();
+    r.set_default_exemplars(Exemplars::Explicit);
+    let c = r
+        .counter_family("requests_total", "Requests.", &["path"])
+        .unwrap();
+    let h = r
+        .histogram_family(
+            "size_bytes",
+            "Sizes.",
+            &["path"],
+            Buckets::new(vec![-1.0, 10.0]).unwrap(),
+        )
+        .unwrap();
+    let series = c.get_or_create(&[HOSTILE]).unwrap();
+    series
+        .inc_with_exemplar(&[("user", HOSTILE_EXEMPLAR), ("n", "")])
+        .unwrap();
+    assert!(series.inc_with_exemplar(&[("user", HOSTILE)]).is_err());
+    series.inc_by_with_exemplar(0, &[("zero", "0")]).unwrap();
+    let hs = h.get_or_create(&[HOSTILE]).unwrap();
+    hs.observe_with_exemplar(-5.0, &[("q", "}\\\n # {")])
+        .unwrap();
+    hs.observe_with_exemplar(f64::INFINITY, &[]).unwrap();
+    hs.observe_with_exemplar(3.0, &[("x", &"é".repeat(100))])
+        .unwrap();
+    // Refused exemplars: reported, the value still counted, the last good exemplar kept.
+    let long = "x".repeat(128);
+    assert!(matches!(
+        series.inc_with_exemplar(&[("k", &long)]),
+        Err(Error::InvalidExemplar { .. })
+    ));
+    assert!(series.inc_with_exemplar(&[("le gal", "x")]).is_err());
+    assert!(series.inc_with_exemplar(&[("__name__", "x")]).is_err());
+    assert!(hs.observe_with_exemplar(f64::NAN, &[("a", "b")]).is_err());
+    assert_eq!(series.get(), 5.0);
+
+    let text = om(&r);
+    let families = parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let total = sample(&families, "requests_total", None);
+    assert_eq!(total.exemplar.as_ref().unwrap().labels["zero"], "0");
+    let b = sample(&families, "size_bytes_bucket", Some("-1.0"));
+    assert_eq!(b.exemplar.as_ref().unwrap().labels["q"], "}\\\n # {");
+    assert_eq!(b.exemplar.as_ref().unwrap().value, "-5.0");
+    let b = sample(&families, "size_bytes_bucket", Some("10.0"));
+    assert_eq!(b.exemplar.as_ref().unwrap().labels["x"], "é".repeat(100));
+    let b = sample(&families, "size_bytes_bucket", Some("+Inf"));
+    let ex = b.exemplar.as_ref().unwrap();
+    assert!(ex.labels.is_empty());
+    assert_eq!(ex.value, "inf");
+
+    // Exactly 128 code points of names and values: accepted by us and by the strict parser.
+    let c2 = r.counter("edge_total", "Edge.").unwrap();
+    c2.inc_with_exemplar(&[("id", &"y".repeat(126))]).unwrap();
+    let text = om(&r);
+    parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
+
+#[test]
+fn recording_with_exemplars_allocates_nothing() {
+    let tracer = tracer(1.0);
+    let (_registry, errors, latency) = traced_registry();
+    let explicit = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+    // Warm up: the thread's arena block, the tracer's thread-locals.
+    let span = tracer.start_span("warm", SpanKind::Internal, []);
+    errors.inc();
+    latency.observe(0.5);
+    explicit.inc_with_exemplar(&[("k", "v")]).unwrap();
+    tracer.finish_span(span, SpanStatus::Ok, None);
+
+    let span = tracer.start_span("hot", SpanKind::Internal, []);
+    let before = thread_allocations();
+    for i in 0..10_000 {
+        errors.inc();
+        errors.inc_by(2);
+        errors.add(0.5).unwrap();
+        latency.observe(f64::from(i % 3));
+        latency
+            .observe_with_exemplar(0.05, &[("request_id", "r-1")])
+            .unwrap();
+        explicit
+            .inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")])
+            .unwrap();
+    }
+    let n = thread_allocations() - before;
+    tracer.finish_span(span, SpanStatus::Ok, None);
+    assert_eq!(
+        n, 0,
+        "{n} allocations recording 60 000 values with exemplars"
+    );
+    assert!(om(&_registry).contains("trace_id=\""));
+}
+
+#[test]
+fn the_collector_links_latency_and_tool_errors_to_traces() {
+    require_openmetrics_oracle!("the_collector_links_latency_and_tool_errors_to_traces");
+    let registry = Registry::new();
+    let collector =
+        MetricsCollector::with_registry(registry.clone(), CollectorConfig::default()).unwrap();
+    let tracer = tracer(1.0);
+    let span = tracer.start_span("execute_tool", SpanKind::Internal, []);
+    let trace_id = span.trace_id().to_string();
+    collector.record_tool_execution("calculator", 0.2, "error", Some("ValueError"));
+    collector.record_agent_execution(AgentPhilosophy::React, 1.5);
+    tracer.finish_span(span, SpanStatus::Ok, None);
+    let text = om(&registry);
+    let families = parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let with_exemplar: Vec<&str> = families
+        .iter()
+        .flat_map(|f| &f.samples)
+        .filter(|s| {
+            s.exemplar
+                .as_ref()
+                .is_some_and(|e| e.labels["trace_id"] == trace_id)
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    for name in [
+        "agentcore_tool_execution_seconds_bucket",
+        "agentcore_tool_errors_total",
+        "agentcore_agent_execution_seconds_bucket",
+    ] {
+        assert!(
+            with_exemplar.contains(&name),
+            "{name} has no exemplar: {with_exemplar:?}"
+        );
+    }
+    // Families the issue does not name stay without.
+    assert!(!with_exemplar.contains(&"agentcore_tool_executions_total"));
+}

@@ -1,0 +1,387 @@
+//! The `/metrics` server's `Accept` negotiation over real sockets: OpenMetrics 1.0.0 only when
+//! enabled and preferred, 0.0.4 otherwise (q=0, unknown versions, wildcards, malformed fields,
+//! several fields); encodes shared per format between concurrent scrapes; the served
+//! OpenMetrics accepted by the strict Python parser; and a real Prometheus 2.42 scraping it,
+//! with exemplar storage, returning our exemplars' trace ids from `/api/v1/query_exemplars`.
+#![cfg(feature = "http-server")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentcore_telemetry::exposition::OPENMETRICS_CONTENT_TYPE;
+use agentcore_telemetry::registry::FamilyOptions;
+use agentcore_telemetry::serve::{ExpositionSource, MetricsServer, ServerConfig, CONTENT_TYPE};
+use agentcore_telemetry::{
+    Buckets, Counter, DistributedTracer, Exemplars, Histogram, Registry, SpanKind, SpanStatus,
+    TracerConfig,
+};
+use support::openmetrics::parse_openmetrics;
+use support::prometheus::{PrometheusServer, Scrape};
+
+const PROMETHEUS_2_42: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+fn registry() -> Registry {
+    let r = Registry::new();
+    let h = r
+        .histogram_family(
+            "work_seconds",
+            "Work.",
+            &["kind"],
+            Buckets::new(vec![1.0]).unwrap(),
+        )
+        .unwrap();
+    h.with_label_values(&["a"]).unwrap().observe(0.5);
+    r.counter("jobs_total", "Jobs.").unwrap().inc();
+    r
+}
+
+fn config(openmetrics: bool) -> ServerConfig {
+    ServerConfig::default()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_openmetrics(openmetrics)
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    vary: String,
+    body: String,
+}
+
+fn get(addr: SocketAddr, accept: &[&str]) -> Reply {
+    let mut req = String::from("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for a in accept {
+        req.push_str(&format!("Accept: {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(req.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let field = |name: &str| {
+        head.split("\r\n")
+            .filter_map(|l| l.split_once(": "))
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(String::new(), |(_, v)| v.to_string())
+    };
+    Reply {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        content_type: field("content-type"),
+        vary: field("vary"),
+        body: body.to_string(),
+    }
+}
+
+fn is_openmetrics(r: &Reply) -> bool {
+    assert_eq!(r.status, 200);
+    match r.content_type.as_str() {
+        OPENMETRICS_CONTENT_TYPE => {
+            assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+            assert!(r
+                .body
+                .contains("work_seconds_bucket{kind=\"a\",le=\"1.0\"} 1\n"));
+            true
+        }
+        CONTENT_TYPE => {
+            assert!(!r.body.contains("# EOF"));
+            assert!(r
+                .body
+                .contains("work_seconds_bucket{kind=\"a\",le=\"1\"} 1\n"));
+            false
+        }
+        other => panic!("content type {other}"),
+    }
+}
+
+#[test]
+fn negotiation_edge_cases_over_http() {
+    let server = MetricsServer::start(config(true), registry()).unwrap();
+    let addr = server.local_addr();
+    let cases: &[(&[&str], bool, &str)] = &[
+        (&[PROMETHEUS_2_42], true, "Prometheus 2.42's Accept"),
+        (&[], false, "no Accept"),
+        (&["*/*"], false, "curl's */*"),
+        (
+            &["application/openmetrics-text"],
+            true,
+            "OpenMetrics without a version",
+        ),
+        (
+            &["application/openmetrics-text; version=1.0.0; charset=utf-8"],
+            true,
+            "with charset",
+        ),
+        (&["application/openmetrics-text;q=0"], false, "q=0"),
+        (
+            &["application/openmetrics-text;q=0, */*"],
+            false,
+            "q=0 beside */*",
+        ),
+        (
+            &["text/plain;q=0, */*;q=0.1"],
+            true,
+            "0.0.4 refused, */* admits OpenMetrics",
+        ),
+        (
+            &["application/openmetrics-text;version=2.0.0"],
+            false,
+            "unknown version",
+        ),
+        (
+            &["application/openmetrics-text;version=2.0.0, text/plain;q=0.1"],
+            false,
+            "unknown version with a fallback",
+        ),
+        (
+            &["application/openmetrics-text;q=1.5"],
+            false,
+            "malformed weight",
+        ),
+        (&["garbage;;;, ,"], false, "malformed Accept"),
+        (
+            &["applicätion/openmetrics-text, ☃/*"],
+            false,
+            "obs-text bytes in the media type",
+        ),
+        (
+            &["text/plain;q=0.2", "application/openmetrics-text;q=0.3"],
+            true,
+            "two Accept fields",
+        ),
+        (
+            &["text/plain;q=0.3", "application/openmetrics-text;q=0.2"],
+            false,
+            "two Accept fields, 0.0.4 heavier",
+        ),
+        (&["application/*"], true, "application/*"),
+    ];
+    for (accept, want_om, what) in cases {
+        let r = get(addr, accept);
+        assert_eq!(is_openmetrics(&r), *want_om, "{what}: {accept:?}");
+        assert_eq!(r.vary, "Accept, Accept-Encoding", "{what}");
+    }
+    // Control characters are not a field value at all (RFC 9110 §5.5): the head is refused.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nAccept: \x01\x7f\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).unwrap();
+    assert!(
+        reply.starts_with(b"HTTP/1.1 400 "),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // The self-metrics section follows the format too, and the whole OpenMetrics body is one
+    // valid exposition (the server's own families included).
+    let r = get(addr, &[PROMETHEUS_2_42]);
+    assert!(r
+        .body
+        .contains("# TYPE agentcore_telemetry_http_requests counter\n"));
+    assert!(r
+        .body
+        .contains("agentcore_telemetry_http_requests_total{code=\"200\"}"));
+    if support::openmetrics::require_openmetrics_oracle("negotiation_edge_cases_over_http (parser)")
+    {
+        parse_openmetrics(&r.body).unwrap_or_else(|e| panic!("{e}\n{}", r.body));
+    }
+    assert_eq!(server.stats().scrapes, cases.len() as u64 + 1);
+    assert_eq!(server.stats().scrape_errors, 0);
+}
+
+#[test]
+fn openmetrics_off_always_serves_0_0_4() {
+    let server = MetricsServer::start(config(false), registry()).unwrap();
+    let r = get(server.local_addr(), &[PROMETHEUS_2_42]);
+    assert!(!is_openmetrics(&r));
+    assert_eq!(
+        r.vary, "Accept-Encoding",
+        "no Vary: Accept without a choice of format"
+    );
+}
+
+#[test]
+fn a_0_0_4_only_source_is_refused_when_openmetrics_is_on() {
+    let err = MetricsServer::builder(config(true))
+        .source("reg", registry())
+        .source("closure", |out: &mut String| out.push_str("x 1\n"))
+        .start()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("\"closure\""), "{err}");
+    assert!(!(|out: &mut String| out.push_str("x 1\n")).supports_openmetrics());
+}
+
+/// A source that counts its encodes per format and takes a while, so scrapes pile up.
+struct Slow {
+    registry: Registry,
+    text: AtomicUsize,
+    om: AtomicUsize,
+}
+
+struct SlowSource(Arc<Slow>);
+
+impl ExpositionSource for SlowSource {
+    fn encode_into(&self, out: &mut String) {
+        let slow = &self.0;
+        slow.text.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(150));
+        slow.registry.encode_into(out);
+    }
+    fn supports_openmetrics(&self) -> bool {
+        true
+    }
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        let slow = &self.0;
+        slow.om.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(150));
+        ExpositionSource::encode_openmetrics_into(&slow.registry, out);
+    }
+}
+
+#[test]
+fn concurrent_scrapes_share_one_encode_per_format() {
+    let slow = Arc::new(Slow {
+        registry: registry(),
+        text: AtomicUsize::new(0),
+        om: AtomicUsize::new(0),
+    });
+    let server = MetricsServer::start(config(true), SlowSource(Arc::clone(&slow))).unwrap();
+    let addr = server.local_addr();
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let accept: &[&str] = if i % 2 == 0 { &[PROMETHEUS_2_42] } else { &[] };
+                let r = get(addr, accept);
+                assert_eq!(is_openmetrics(&r), i % 2 == 0);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (text, om) = (
+        slow.text.load(Ordering::Relaxed),
+        slow.om.load(Ordering::Relaxed),
+    );
+    // 8 scrapes of each format arriving within one encode share a few generations each, never
+    // one encode per scrape.
+    assert!((1..=3).contains(&text), "{text} text encodes for 8 scrapes");
+    assert!(
+        (1..=3).contains(&om),
+        "{om} OpenMetrics encodes for 8 scrapes"
+    );
+    assert_eq!(server.stats().scrapes, 16);
+}
+
+#[test]
+fn prometheus_scrapes_openmetrics_with_exemplars_and_stores_our_trace_ids() {
+    require_prometheus!("prometheus_scrapes_openmetrics_with_exemplars_and_stores_our_trace_ids");
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let registry = Registry::new();
+    let opts = FamilyOptions::default().with_exemplars(Exemplars::TraceBased);
+    let latency: Histogram = registry
+        .register::<Histogram>(
+            "tool_seconds",
+            "Tool latency.",
+            &["tool_id"],
+            Buckets::default(),
+            opts.clone(),
+        )
+        .unwrap()
+        .get_or_create(&["calculator"])
+        .unwrap();
+    let errors: Counter = registry
+        .register::<Counter>("tool_errors_total", "Tool errors.", &["tool_id"], (), opts)
+        .unwrap()
+        .get_or_create(&["calculator"])
+        .unwrap();
+    let span = tracer.start_span("execute_tool", SpanKind::Internal, []);
+    let trace_id = span.trace_id().to_string();
+    let span_id = span.span_id().to_string();
+    latency.observe(0.3);
+    errors.inc();
+    tracer.finish_span(span, SpanStatus::Ok, None);
+    assert_eq!(
+        tracer.get_trace_spans(span_trace(&trace_id)).len(),
+        1,
+        "the span is in the log"
+    );
+
+    let server = MetricsServer::start(config(true), registry.clone()).unwrap();
+    let prom = PrometheusServer::start_with(
+        server.local_addr(),
+        Scrape {
+            exemplars: true,
+            ..Scrape::default()
+        },
+    )
+    .expect("start prometheus");
+    let health = prom.wait_for_target_up(Duration::from_secs(30));
+    assert_eq!(health.health, "up", "{health:?}\n{}", prom.log());
+    // OpenMetrics was negotiated: Prometheus stored the canonical `le`.
+    let le = prom
+        .query_eventually("tool_seconds_bucket{le=\"0.5\"}", Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(le.len(), 1, "{le:?}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        let mut got = Vec::new();
+        for q in ["tool_seconds_bucket", "tool_errors_total"] {
+            for series in prom.query_exemplars(q, Duration::from_secs(300)).unwrap() {
+                for e in series["exemplars"].as_array().cloned().unwrap_or_default() {
+                    got.push((
+                        series["seriesLabels"]["__name__"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                        e["labels"]["trace_id"].as_str().unwrap_or("").to_string(),
+                        e["labels"]["span_id"].as_str().unwrap_or("").to_string(),
+                        e["value"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        if got.len() >= 2 || std::time::Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        found.contains(&(
+            "tool_seconds_bucket".into(),
+            trace_id.clone(),
+            span_id.clone(),
+            "0.3".into()
+        )),
+        "{found:?}\n{}",
+        prom.log()
+    );
+    assert!(
+        found.contains(&(
+            "tool_errors_total".into(),
+            trace_id.clone(),
+            span_id.clone(),
+            "1".into()
+        )),
+        "{found:?}"
+    );
+    // An unchanged exemplar (same labels, value and observation time) is stored once, however
+    // many scrapes saw it.
+    assert_eq!(found.len(), 2, "{found:?}");
+    drop(prom);
+    server.shutdown();
+}
+
+fn span_trace(hex: &str) -> agentcore_telemetry::TraceId {
+    agentcore_telemetry::TraceId::from_hex(hex).expect("trace id")
+}
