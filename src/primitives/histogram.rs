@@ -118,8 +118,9 @@ pub struct Buckets {
 
 struct BucketsInner {
     bounds: Box<[f64]>,
-    /// The observation path's bucket index, for layouts with a few bounds per octave.
-    class_index: Option<Box<ClassIndex>>,
+    /// The observation path's bucket index, for layouts with a few bounds per octave (inline,
+    /// so reaching its table is one load fewer).
+    class_index: Option<ClassIndex>,
     /// Each bound formatted as Prometheus' Go client writes it (`le="1"`, never `le="1.0"`),
     /// computed once so a scrape only copies bytes.
     labels: Box<[Box<str>]>,
@@ -171,7 +172,7 @@ impl Buckets {
         let openmetrics_labels = render(format_openmetrics_canonical);
         Ok(Buckets {
             inner: Arc::new(BucketsInner {
-                class_index: ClassIndex::new(&bounds).map(Box::new),
+                class_index: ClassIndex::new(&bounds),
                 bounds: bounds.into_boxed_slice(),
                 labels,
                 openmetrics_labels,
@@ -309,6 +310,10 @@ pub struct Histogram {
 }
 
 struct HistogramInner {
+    /// The first bucket word and the sum word, copied out of `slots` and `buckets` so that an
+    /// observation reaches them without loads through either.
+    start: u32,
+    sum_word: u32,
     buckets: Buckets,
     /// `bounds + 1` bucket words (non-cumulative, `+Inf` last), then one `f64` sum word.
     slots: OwnedSlots,
@@ -330,9 +335,14 @@ impl Histogram {
     /// A new, unregistered histogram.
     pub fn new(buckets: Buckets) -> Result<Histogram, Error> {
         let words = buckets.bounds().len() + 2;
+        let slots = OwnedSlots::new(words)?;
+        let start = slots.range().start();
         Ok(Histogram {
             inner: Arc::new(HistogramInner {
-                slots: OwnedSlots::new(words)?,
+                start,
+                // The `+Inf` bucket is word `start + bounds`, the sum the one after it.
+                sum_word: start + buckets.bounds().len() as u32 + 1,
+                slots,
                 buckets,
                 rejected: AtomicU64::new(0),
             }),
@@ -341,18 +351,19 @@ impl Histogram {
 
     /// Records `v`. NaN is refused and counted in [`Histogram::rejected`]; `±Inf` go to the
     /// first or the `+Inf` bucket as Prometheus does.
-    #[inline]
+    // Always inlined: without LTO the call alone (and its register saves) was about a tenth of
+    // an observation's instructions.
+    #[inline(always)]
     pub fn observe(&self, v: f64) {
         if v.is_nan() {
             self.inner.rejected.fetch_add(1, Relaxed);
             return;
         }
         let inner = &*self.inner;
-        let start = inner.slots.range().start();
         let bucket = inner.buckets.index(v);
         if let Some(words) = Words::current() {
-            words.add_u64(start + bucket as u32, 1);
-            words.add_f64(start + inner.buckets.bounds().len() as u32 + 1, v);
+            words.add_u64(inner.start + bucket as u32, 1);
+            words.add_f64(inner.sum_word, v);
         }
     }
 
@@ -470,7 +481,10 @@ mod tests {
             ];
             for &bound in b.bounds() {
                 // The neighbouring doubles (by bit pattern, on both sides of zero too).
-                let (up, down) = (bound.to_bits().wrapping_add(1), bound.to_bits().wrapping_sub(1));
+                let (up, down) = (
+                    bound.to_bits().wrapping_add(1),
+                    bound.to_bits().wrapping_sub(1),
+                );
                 probes.extend([bound, -bound, f64::from_bits(up), f64::from_bits(down)]);
                 let top = bound.to_bits() & !((1 << 52) - 1);
                 probes.extend([f64::from_bits(top), f64::from_bits(top | ((1 << 52) - 1))]);
@@ -490,8 +504,16 @@ mod tests {
             }
         }
         // Dense layouts fall back to the count.
-        assert!(Buckets::linear(0.0, 1.0, 100).unwrap().inner.class_index.is_none());
-        assert!(Buckets::linear(0.0, 0.001, 50).unwrap().inner.class_index.is_none());
+        assert!(Buckets::linear(0.0, 1.0, 100)
+            .unwrap()
+            .inner
+            .class_index
+            .is_none());
+        assert!(Buckets::linear(0.0, 0.001, 50)
+            .unwrap()
+            .inner
+            .class_index
+            .is_none());
     }
 
     #[test]

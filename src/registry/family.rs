@@ -109,7 +109,8 @@ struct Table<M> {
 
 impl<M> Table<M> {
     fn new(slots: usize, birth: u64) -> Table<M> {
-        debug_assert!(slots.is_power_of_two());
+        // `find` relies on `slots == mask + 1`.
+        assert!(slots.is_power_of_two());
         Table {
             birth,
             mask: slots - 1,
@@ -300,7 +301,11 @@ impl Key {
                 (0, 0)
             }
         };
-        Key { len: n as u64, a, b }
+        Key {
+            len: n as u64,
+            a,
+            b,
+        }
     }
 }
 
@@ -342,7 +347,11 @@ impl LabelHasher {
         }
         #[cfg(agentcore_loom)]
         LabelHasher {
-            seeds: [0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7345, 0xA409_3822_299F_31D1],
+            seeds: [
+                0x243F_6A88_85A3_08D3,
+                0x1319_8A2E_0370_7345,
+                0xA409_3822_299F_31D1,
+            ],
         }
     }
 
@@ -768,7 +777,9 @@ impl<M: Metric> Family<M> {
             let table = unsafe { &*table };
             let mut i = hash as usize & table.mask;
             for _ in 0..table.slots.len() {
-                let slot = &table.slots[i];
+                // SAFETY: `i` is masked with `mask`, and a table has `mask + 1` slots
+                // (`Table::new`), so it is in range (no bounds check on the probe).
+                let slot = unsafe { table.slots.get_unchecked(i) };
                 let t = slot.tag.load(Acquire);
                 if t == EMPTY {
                     return None;
@@ -991,7 +1002,10 @@ impl<M: Metric> Family<M> {
             hash,
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
-            keys: values.iter().map(|v| Key::of(v.as_ref().as_bytes())).collect(),
+            keys: values
+                .iter()
+                .map(|v| Key::of(v.as_ref().as_bytes()))
+                .collect(),
             long: values.iter().any(|v| v.as_ref().len() > SHORT),
             rendered: rendered.into_boxed_str(),
             created_micros: unix_micros_now(),
@@ -1215,7 +1229,9 @@ mod tests {
             assert_eq!(family.get(&[t.as_str()]).unwrap().get(), 1.0);
         }
         // Values that split the same bytes differently are different series.
-        let two = registry.counter_family("two_total", "T.", &["a", "b"]).unwrap();
+        let two = registry
+            .counter_family("two_total", "T.", &["a", "b"])
+            .unwrap();
         two.with_label_values(&["x", "yz"]).unwrap().inc();
         assert!(two.get(&["xy", "z"]).is_none());
         assert!(two.get(&["", "xyz"]).is_none());
