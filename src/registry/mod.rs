@@ -69,7 +69,10 @@ fn claims(name: &str, kind: MetricKind) -> Vec<Claim> {
         .map(|suffix| Claim::TextSample(format!("{name}{suffix}")))
         .collect();
     let (family, samples): (&str, &[&str]) = match kind {
-        MetricKind::Counter => (openmetrics::family_name(kind, name), &["_total", "_created"]),
+        MetricKind::Counter => (
+            openmetrics::family_name(kind, name),
+            &["_total", "_created"],
+        ),
         MetricKind::Gauge => (name, &[""]),
         MetricKind::Histogram => (name, &["_bucket", "_count", "_sum", "_created"]),
         MetricKind::Summary => (name, &["", "_count", "_sum", "_created"]),
