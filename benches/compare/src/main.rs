@@ -4,9 +4,15 @@
 //! ```text
 //! cargo run --release --manifest-path benches/compare/Cargo.toml -- --quick   # < 1 minute
 //! cargo run --release --manifest-path benches/compare/Cargo.toml              # full
+//! cargo run --profile release-lto --manifest-path benches/compare/Cargo.toml   # the same, LTO
 //! options: --quick | --full, --rounds N, --sample-ms N, --filter SUBSTRING, --json PATH,
-//!          --realtime (the two-thread workload's threads under SCHED_FIFO, so they co-run)
+//!          --realtime (the two-thread workload's threads under SCHED_FIFO, so they co-run),
+//!          --instructions (callgrind instructions per operation of every arm instead of timings)
 //! ```
+//!
+//! `bash benches/compare/run.sh` runs it in both profiles: `release` (the default release
+//! profile: no LTO, 16 codegen units, as users build) and `release-lto` (thin LTO, one codegen
+//! unit). The machine line names the profile the binary was built with.
 //!
 //! See `harness.rs` for how samples are taken (wall, process CPU, allocations) and interleaved,
 //! `metrics_wl.rs` and `trace_wl.rs` for what each workload does and its fairness rules. The
@@ -14,6 +20,8 @@
 //! tables.
 
 mod harness;
+mod instructions;
+mod memory;
 mod metrics_wl;
 mod trace_wl;
 
@@ -30,6 +38,7 @@ const OURS: &str = metrics_wl::OURS;
 
 struct Args {
     quick: bool,
+    instructions: bool,
     plan: Plan,
     filter: Option<String>,
     json: PathBuf,
@@ -37,6 +46,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut quick = false;
+    let mut instructions = false;
     let mut rounds = None;
     let mut sample_ms = None;
     let mut filter = None;
@@ -48,6 +58,23 @@ fn parse_args() -> Args {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--instructions" => instructions = true,
+            // Internal: one arm's operations, for callgrind (see `instructions.rs`).
+            "--run-arm" => {
+                let id = it.next().expect("--run-arm WORKLOAD LIBRARY N");
+                let lib = it.next().expect("--run-arm WORKLOAD LIBRARY N");
+                let n = it.next().and_then(|v| v.parse().ok()).expect("N");
+                run_arm(&id, &lib, n);
+                std::process::exit(0);
+            }
+            // Internal: one scenario of the memory row (see `memory.rs`).
+            "--memory-child" => {
+                let lib = it.next().expect("--memory-child LIBRARY THREADS SERIES");
+                let threads = it.next().and_then(|v| v.parse().ok()).expect("THREADS");
+                let series = it.next().and_then(|v| v.parse().ok()).expect("SERIES");
+                memory::child(&lib, threads, series);
+                std::process::exit(0);
+            }
             "--full" => quick = false,
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()),
             "--sample-ms" => sample_ms = it.next().and_then(|v| v.parse::<u64>().ok()),
@@ -57,7 +84,8 @@ fn parse_args() -> Args {
             "-h" | "--help" => {
                 println!(
                     "usage: agentcore-telemetry-compare [--quick|--full] [--rounds N] \
-                     [--sample-ms N] [--filter SUBSTRING] [--json PATH] [--realtime]"
+                     [--sample-ms N] [--filter SUBSTRING] [--json PATH] [--realtime] \
+                     [--instructions]"
                 );
                 std::process::exit(0);
             }
@@ -72,10 +100,46 @@ fn parse_args() -> Args {
     };
     Args {
         quick,
+        instructions,
         plan,
         filter,
         json,
     }
+}
+
+/// The Cargo profile this binary was built with (the name of its target directory) and what it
+/// means for code generation.
+fn build_profile() -> String {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    match dir.as_str() {
+        "release" => {
+            "profile `release` (the default release profile: no LTO, 16 codegen units)".into()
+        }
+        "release-lto" => "profile `release-lto` (thin LTO, 1 codegen unit)".into(),
+        other => format!("profile `{other}`"),
+    }
+}
+
+/// Runs `n` operations of one arm once (the child of `--instructions`, under callgrind).
+fn run_arm(id: &str, lib: &str, n: u64) {
+    if instructions::needs_tracing_globals(id) {
+        trace_wl::init_globals();
+    }
+    let make = workloads(None)
+        .into_iter()
+        .find(|(w, _)| *w == id)
+        .unwrap_or_else(|| panic!("--run-arm: no workload {id}"))
+        .1;
+    let mut w = make();
+    let arm = w
+        .arms
+        .iter_mut()
+        .find(|a| a.lib == lib)
+        .unwrap_or_else(|| panic!("--run-arm: workload {id} has no arm {lib}"));
+    std::hint::black_box((arm.run)(n));
 }
 
 fn machine() -> serde_json::Value {
@@ -117,6 +181,7 @@ fn machine() -> serde_json::Value {
         "cores": cores,
         "rustc": cmd("rustc", &["-V"]),
         "kernel": cmd("uname", &["-r"]),
+        "profile": build_profile(),
         "date_utc": cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     })
 }
@@ -139,7 +204,7 @@ fn ours_tracing() -> [Option<harness::Arm>; 3] {
 /// Builds a workload (its set-up runs only when it is selected).
 type MakeWorkload = Box<dyn FnOnce() -> Workload>;
 
-fn workloads(filter: Option<&str>) -> Vec<MakeWorkload> {
+fn workloads(filter: Option<&str>) -> Vec<(&'static str, MakeWorkload)> {
     let all: Vec<(&str, MakeWorkload)> = vec![
         ("counter_inc", Box::new(metrics_wl::counter_inc)),
         ("counter_inc_2t", Box::new(metrics_wl::counter_inc_2t)),
@@ -189,7 +254,6 @@ fn workloads(filter: Option<&str>) -> Vec<MakeWorkload> {
     ];
     all.into_iter()
         .filter(|(id, _)| filter.is_none_or(|f| id.contains(f)))
-        .map(|(_, w)| w)
         .collect()
 }
 
@@ -521,25 +585,39 @@ fn main() {
         args.plan.rounds,
         args.plan.sample_ns / 1_000_000
     );
+    if args.instructions {
+        instruction_counts(&args, &machine, &load_start);
+        return;
+    }
     let mut results = Vec::new();
-    for make in workloads(args.filter.as_deref()) {
+    for (_, make) in workloads(args.filter.as_deref()) {
         let w = make();
         eprintln!("measuring {} ({} arms)", w.id, w.arms.len());
         results.push(run_workload(w, args.plan));
     }
+    let memory_rows = if args.filter.as_deref().is_none_or(|f| "memory".contains(f)) {
+        eprintln!(
+            "measuring memory ({} scenarios, a child process each)",
+            memory::SCENARIOS.len() * memory::LIBS.len()
+        );
+        memory::run()
+    } else {
+        Vec::new()
+    };
     let load_end = loadavg();
     let realtime = metrics_wl::REALTIME.load(std::sync::atomic::Ordering::Relaxed);
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Machine: {} ({} cores; {}; hypervisor {}), {}, kernel {}; {}; mode {} ({} rounds × {} ms samples{}); load average {} at start, {} at end.\n",
+        "Machine: {} ({} cores; {}; hypervisor {}), {}, kernel {}; {}; {}; mode {} ({} rounds × {} ms samples{}); load average {} at start, {} at end.\n",
         machine["cpu"].as_str().unwrap_or(""),
         machine["cores"],
         machine["caches"].as_str().unwrap_or(""),
         machine["hypervisor"].as_str().unwrap_or(""),
         machine["rustc"].as_str().unwrap_or(""),
         machine["kernel"].as_str().unwrap_or(""),
+        machine["profile"].as_str().unwrap_or(""),
         machine["date_utc"].as_str().unwrap_or(""),
         if args.quick { "quick" } else { "full" },
         args.plan.rounds,
@@ -621,6 +699,11 @@ fn main() {
         }
         out.push('\n');
     }
+    if !memory_rows.is_empty() {
+        out.push_str("**Memory** (resident-set growth of a fresh process: one histogram family with the 11 default buckets and one label, its series created, then N threads all alive at once, each observing every series once through the labeled lookup; thread stacks included)\n\n");
+        memory::table(&mut out, &memory_rows);
+        out.push('\n');
+    }
     let ts = targets(&results);
     out.push_str("**Targets**\n\n| target | measured | |\n| --- | --- | --- |\n");
     for t in &ts {
@@ -659,6 +742,11 @@ fn main() {
                 "note": a.note,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "memory": memory_rows.iter().map(|r| json!({
+            "threads": r.threads,
+            "series": r.series,
+            "growth_bytes": r.growth.iter().map(|(lib, g)| (lib.to_string(), json!(g))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>(),
         "targets": ts.iter().map(|t| json!({"target": t.what, "measured": t.measured, "met": t.met})).collect::<Vec<_>>(),
     });
     if let Some(dir) = args.json.parent() {
@@ -669,3 +757,78 @@ fn main() {
         Err(e) => eprintln!("could not write {}: {e}", args.json.display()),
     }
 }
+
+/// `--instructions`: callgrind instructions per operation of every arm of every single-threaded
+/// workload (see `instructions.rs`), printed as a markdown table and written to the JSON.
+fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str) {
+    let mut results = Vec::new();
+    for (id, make) in workloads(args.filter.as_deref()) {
+        if instructions::SKIP.contains(&id) {
+            continue;
+        }
+        let w = make();
+        let libs: Vec<&'static str> = w.arms.iter().map(|a| a.lib).collect();
+        let title = w.title;
+        drop(w);
+        eprintln!("counting {id} ({} arms, 2 callgrind runs each)", libs.len());
+        results.push(instructions::count(id, title, &libs));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Instructions per operation under callgrind ({}; valgrind's x86-64 count, the same on any machine for this binary); {}, {}; {}; load average {load_start} at start (irrelevant to the counts).\n",
+        machine["profile"].as_str().unwrap_or(""),
+        machine["rustc"].as_str().unwrap_or(""),
+        machine["cpu"].as_str().unwrap_or(""),
+        machine["date_utc"].as_str().unwrap_or(""),
+    );
+    out.push_str("**Metrics** (instructions per operation; ×ours = peer ÷ agentcore)\n\n");
+    let metric: Vec<_> = results
+        .iter()
+        .filter(|r| !TRACE_IDS.contains(&r.id))
+        .cloned()
+        .collect();
+    instructions::table(&mut out, &metric, &METRIC_LIBS);
+    let trace: Vec<_> = results
+        .iter()
+        .filter(|r| TRACE_IDS.contains(&r.id))
+        .cloned()
+        .collect();
+    if !trace.is_empty() {
+        out.push_str("\n**Tracing** (instructions per operation, background threads included; ×ours = peer ÷ agentcore)\n\n");
+        instructions::table(&mut out, &trace, &TRACE_LIBS);
+    }
+    print!("{out}");
+    let doc = json!({
+        "machine": machine,
+        "instructions_per_op": results.iter().map(|r| json!({
+            "id": r.id,
+            "title": r.title,
+            "ops_per_run": instructions::ops(r.id),
+            "results": r.counts.iter().map(|c| json!({"lib": c.lib, "instructions": c.per_op})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let path = args.json.with_file_name(format!(
+        "{}-instructions.json",
+        args.json
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("compare")
+    ));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()) {
+        Ok(()) => eprintln!("wrote {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+}
+
+/// The tracing workloads (their own table, with the tracing libraries' columns).
+const TRACE_IDS: [&str; 5] = [
+    "span_basic",
+    "span_nested",
+    "span_unsampled",
+    "macro_call",
+    "traceparent",
+];

@@ -8,7 +8,8 @@
 //! callgrind_annotate --inclusive=yes cg.out | head -40
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
-//! `labeled_inc`, `histogram_observe`, `span_basic` (start + 2 attributes + event + finish),
+//! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
+//! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
 //! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
 //! `scrape_text` / `scrape_openmetrics` (one full scrape of the comparison's 11,000-series
@@ -166,6 +167,21 @@ fn labeled_inc(
 }
 
 #[inline(never)]
+fn labeled_histogram_observe(
+    f: &agentcore_telemetry::Family<agentcore_telemetry::Histogram>,
+    ids: &[String],
+    vals: &[f64],
+    n: u64,
+) {
+    for i in 0..n as usize {
+        black_box(f)
+            .with_label_values(&[ids[i % ids.len()].as_str()])
+            .unwrap()
+            .observe(vals[i % vals.len()]);
+    }
+}
+
+#[inline(never)]
 fn histogram_observe(h: &agentcore_telemetry::Histogram, vals: &[f64], n: u64) {
     for i in 0..n as usize {
         black_box(h).observe(vals[i % vals.len()]);
@@ -198,6 +214,13 @@ fn main() {
     let h = registry
         .histogram("h_seconds", "H.", Buckets::default())
         .unwrap();
+    let hf = registry
+        .histogram_family("step_seconds", "Step.", &["agent_id"], Buckets::default())
+        .unwrap();
+    let ids: Vec<String> = (0..50).map(|i| format!("agent-{i:03}")).collect();
+    for id in &ids {
+        hf.with_label_values(&[id.as_str()]).unwrap();
+    }
     let vals: Vec<f64> = (0..4096)
         .map(|i| 10f64.powf(-4.0 + 5.0 * (i as f64 / 4096.0)))
         .collect();
@@ -240,6 +263,7 @@ fn main() {
         "counter_inc" => counter_inc(&c, n),
         "labeled_inc" => labeled_inc(&f, &sets, n),
         "histogram_observe" => histogram_observe(&h, &vals, n),
+        "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
         _ => {}
     }
