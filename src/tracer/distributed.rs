@@ -435,11 +435,11 @@ impl DistributedTracer {
     #[inline(always)]
     pub fn finish_span(
         &self,
-        mut span: impl FinishSpan,
+        span: impl FinishSpan,
         status: SpanStatus,
         message: Option<&str>,
     ) {
-        span.finish_in_place(status, message);
+        span.finish_consumed(status, message);
     }
 
     /// Exposes the tracer's metrics in `registry`: `agentcore_tracer_spans_started_total`,

@@ -771,9 +771,9 @@ impl<'t> DerefMut for Span<'t> {
 /// assert_eq!(tracer.stats().spans_errored, 1);
 /// ```
 pub trait FinishSpan: sealed::Sealed {
-    /// Sets the status (and message) and finishes, in place.
+    /// Sets the status (and message) and finishes the span, consuming it.
     #[doc(hidden)]
-    fn finish_in_place(&mut self, status: SpanStatus, message: Option<&str>);
+    fn finish_consumed(self, status: SpanStatus, message: Option<&str>);
 }
 
 mod sealed {
@@ -782,23 +782,26 @@ mod sealed {
     impl Sealed for super::DetachedSpan<'_> {}
 }
 
+/// Consumes the span without running `Drop` (see `DetachedSpan::end_consumed`): finishing
+/// in place and then dropping the span ran an out-of-line `drop_in_place` and `end_now` a
+/// second time (~60 instructions per span under callgrind).
 impl FinishSpan for DetachedSpan<'_> {
     #[inline]
-    fn finish_in_place(&mut self, status: SpanStatus, message: Option<&str>) {
+    fn finish_consumed(mut self, status: SpanStatus, message: Option<&str>) {
         match message {
             Some(m) if status == SpanStatus::Error && self.is_recording() => {
                 self.set_status(status, m.to_owned())
             }
             _ => self.set_status(status, ""),
         }
-        self.end_now();
+        self.end_consumed();
     }
 }
 
 impl FinishSpan for Span<'_> {
     #[inline]
-    fn finish_in_place(&mut self, status: SpanStatus, message: Option<&str>) {
-        self.inner.finish_in_place(status, message);
+    fn finish_consumed(self, status: SpanStatus, message: Option<&str>) {
+        self.inner.finish_consumed(status, message);
     }
 }
 
