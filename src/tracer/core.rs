@@ -283,11 +283,7 @@ impl TracerCore {
         r.end_time_unix_nano = 0;
         // Keep no heap buffer from an older record (memory follows the records in the
         // log, as before); an inline one is just cleared.
-        if r.attributes.spilled() {
-            r.attributes = SmallVec::new();
-        } else {
-            r.attributes.clear();
-        }
+        reset(&mut r.attributes);
         r.dropped_attributes_count = 0;
         let limits = &self.limits;
         for kv in attributes {
@@ -299,16 +295,8 @@ impl TracerCore {
                 kv,
             );
         }
-        if r.events.spilled() {
-            r.events = SmallVec::new();
-        } else {
-            r.events.clear();
-        }
-        if r.links.spilled() {
-            r.links = SmallVec::new();
-        } else {
-            r.links.clear();
-        }
+        reset(&mut r.events);
+        reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
         // Complete: disarm the guard.
@@ -377,6 +365,32 @@ impl TracerCore {
                 .anchor
                 .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
             observe_duration(family, name, status, duration_ns);
+        }
+    }
+}
+
+/// Empties `v` for the next record in its slot. A heap buffer is released (memory follows
+/// the records in the log, as before); inline items are dropped in place.
+///
+/// Hot path: `SmallVec::clear` is an out-of-line `truncate` that pops one item at a time,
+/// and runs even when there is nothing to drop (~40 instructions per span under callgrind
+/// for the three vectors).
+#[inline(always)]
+fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
+    if v.spilled() {
+        *v = SmallVec::new();
+        return;
+    }
+    let len = v.len();
+    if len != 0 {
+        let items = std::ptr::slice_from_raw_parts_mut(v.as_mut_ptr(), len);
+        // SAFETY: `items` covers the vector's `len` initialised items (inline storage, which
+        // `set_len` does not move). The length is set to 0 first, so the vector no longer
+        // owns them: each is dropped exactly once, here, and if a drop panics the rest are
+        // still dropped by `drop_in_place` and the vector stays valid (empty).
+        unsafe {
+            v.set_len(0);
+            std::ptr::drop_in_place(items);
         }
     }
 }

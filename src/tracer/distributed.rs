@@ -7,7 +7,7 @@ use super::context::{IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
 use super::core::TracerCore;
 use super::current::{self, Parent};
 use super::guard::{ContextGuard, DetachedContext};
-use super::id::{SpanId, TraceId};
+use super::id::{random_root_ids, SpanId, TraceId};
 use super::limits::SpanLimits;
 use super::record::{SpanKind, SpanStatus};
 use super::sampler::Sampler;
@@ -384,15 +384,24 @@ impl DistributedTracer {
     /// started, see `DetachedSpan::start`).
     #[inline(always)]
     fn decide(&self, parent: Option<Parent>) -> SpanStart {
-        let (trace_id, parent_span_id, parent_sampled, baggage) = match parent {
-            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage),
-            None => (TraceId::random(), None, None, None),
+        let (trace_id, span_id, parent_span_id, parent_sampled, baggage) = match parent {
+            Some(p) => (
+                p.trace_id,
+                SpanId::random(),
+                p.span_id,
+                Some(p.sampled),
+                p.baggage,
+            ),
+            None => {
+                let (trace_id, span_id) = random_root_ids();
+                (trace_id, span_id, None, None, None)
+            }
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
         SpanStart {
             ids: SpanIds {
                 trace_id,
-                span_id: SpanId::random(),
+                span_id,
                 parent_span_id,
                 sampled,
             },

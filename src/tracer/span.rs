@@ -613,8 +613,9 @@ impl<'t> DetachedSpan<'t> {
     }
 
     /// Removes the span's frame (if any) and hands its record (if sampled) to the tracer.
-    /// Idempotent.
-    #[inline]
+    /// Idempotent. Always inlined: out of line (LTO chose so once it grew), every finish
+    /// paid a call with its spills (~25 instructions per span under callgrind).
+    #[inline(always)]
     pub(crate) fn end_now(&mut self) {
         self.detach_frame();
         if !self.record.is_none() {
