@@ -414,3 +414,35 @@ pub(crate) fn random_root_ids() -> (TraceId, SpanId) {
         (TraceId((u128::from(hi) << 64) | u128::from(lo)), SpanId(span))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn zero_maps_to_a_non_zero_constant() {
+        assert_ne!(non_zero_u64(0), 0);
+        assert_eq!(non_zero_u64(7), 7);
+    }
+
+    #[test]
+    fn root_ids_are_non_zero_and_unique_across_threads() {
+        let draw = || {
+            (0..50_000)
+                .map(|_| random_root_ids())
+                .collect::<Vec<_>>()
+        };
+        let other = std::thread::spawn(draw).join().unwrap();
+        let mut traces = HashSet::new();
+        let mut spans = HashSet::new();
+        for (t, s) in draw().into_iter().chain(other) {
+            assert_ne!(t.to_u128() as u64, 0, "the low half is never zero");
+            assert_ne!(s.to_u64(), 0);
+            assert!(traces.insert(t), "trace id repeated");
+            assert!(spans.insert(s), "span id repeated");
+        }
+        // Span ids drawn alone come from the same per-thread sequence.
+        assert!((0..1000).all(|_| spans.insert(SpanId::random())));
+    }
+}
