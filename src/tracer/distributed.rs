@@ -442,12 +442,7 @@ impl DistributedTracer {
     /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
     /// ```
     #[inline(always)]
-    pub fn finish_span(
-        &self,
-        span: impl FinishSpan,
-        status: SpanStatus,
-        message: Option<&str>,
-    ) {
+    pub fn finish_span(&self, span: impl FinishSpan, status: SpanStatus, message: Option<&str>) {
         span.finish_consumed(status, message);
     }
 

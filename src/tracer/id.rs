@@ -411,7 +411,10 @@ pub(crate) fn random_root_ids() -> (TraceId, SpanId) {
         let hi = wyrand_step(s);
         let lo = non_zero_u64(wyrand_step(s));
         let span = non_zero_u64(wyrand_step(s));
-        (TraceId((u128::from(hi) << 64) | u128::from(lo)), SpanId(span))
+        (
+            TraceId((u128::from(hi) << 64) | u128::from(lo)),
+            SpanId(span),
+        )
     })
 }
 
@@ -428,11 +431,7 @@ mod tests {
 
     #[test]
     fn root_ids_are_non_zero_and_unique_across_threads() {
-        let draw = || {
-            (0..50_000)
-                .map(|_| random_root_ids())
-                .collect::<Vec<_>>()
-        };
+        let draw = || (0..50_000).map(|_| random_root_ids()).collect::<Vec<_>>();
         let other = std::thread::spawn(draw).join().unwrap();
         let mut traces = HashSet::new();
         let mut spans = HashSet::new();
