@@ -297,11 +297,7 @@ impl TracerCore {
         r.end_time_unix_nano = 0;
         // Keep no heap buffer from an older record (memory follows the records in the
         // log, as before); an inline one is just cleared.
-        if r.attributes.spilled() {
-            r.attributes = SmallVec::new();
-        } else {
-            r.attributes.clear();
-        }
+        reset(&mut r.attributes);
         r.dropped_attributes_count = 0;
         let limits = &self.limits;
         for kv in attributes {
@@ -313,16 +309,8 @@ impl TracerCore {
                 kv,
             );
         }
-        if r.events.spilled() {
-            r.events = SmallVec::new();
-        } else {
-            r.events.clear();
-        }
-        if r.links.spilled() {
-            r.links = SmallVec::new();
-        } else {
-            r.links.clear();
-        }
+        reset(&mut r.events);
+        reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
         // Complete: disarm the guard.
@@ -340,9 +328,6 @@ impl TracerCore {
     #[inline]
     pub(crate) fn record_finished(&self, record: &mut Rec<'_>, start_ticks: u64) {
         let end_ticks = self.anchor.now_ticks();
-        let duration_ns = self
-            .anchor
-            .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
         let (error, outcome) = match record {
             Rec::None => return,
             Rec::Claimed(slot) => {
@@ -357,14 +342,14 @@ impl TracerCore {
                     Some(r) => {
                         r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
                         r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
-                        self.on_span_finished(&r.name, r.status, duration_ns);
+                        self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
                         (r.status == SpanStatus::Error, outcome)
                     }
                     None => (false, outcome), // never: a claimed slot is written at start
                 }
             }
             Rec::Lost { name, status } => {
-                self.on_span_finished(name, *status, duration_ns);
+                self.on_span_finished(name, *status, start_ticks, end_ticks);
                 (*status == SpanStatus::Error, Push::Busy)
             }
         };
@@ -385,13 +370,57 @@ impl TracerCore {
     /// The metrics hook: called on every sampled span finish with the operation name, the
     /// final status and the duration; observes `agentcore_tracer_span_duration_seconds` once
     /// the tracer is registered in a registry.
-    #[inline]
-    fn on_span_finished(&self, name: &str, status: SpanStatus, duration_ns: u64) {
+    ///
+    /// Hot path: only the check is inline; the observation (a labeled lookup) is out of line,
+    /// so a tracer without a registry pays a load and a branch, not the lookup's register
+    /// pressure (~25 instructions of spills per span under callgrind).
+    #[inline(always)]
+    fn on_span_finished(&self, name: &str, status: SpanStatus, start_ticks: u64, end_ticks: u64) {
         if let Some(family) = self.counters.duration.get() {
-            if let Ok(h) = family.with_label_values(&[name, status.as_str()]) {
-                h.observe(duration_ns as f64 * 1e-9);
-            }
+            let duration_ns = self
+                .anchor
+                .ticks_to_ns(end_ticks.saturating_sub(start_ticks));
+            observe_duration(family, name, status, duration_ns);
         }
+    }
+}
+
+/// Empties `v` for the next record in its slot. A heap buffer is released (memory follows
+/// the records in the log, as before); inline items are dropped in place.
+///
+/// Hot path: `SmallVec::clear` is an out-of-line `truncate` that pops one item at a time,
+/// and runs even when there is nothing to drop (~40 instructions per span under callgrind
+/// for the three vectors).
+#[inline(always)]
+fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
+    if v.spilled() {
+        *v = SmallVec::new();
+        return;
+    }
+    let len = v.len();
+    if len != 0 {
+        let items = std::ptr::slice_from_raw_parts_mut(v.as_mut_ptr(), len);
+        // SAFETY: `items` covers the vector's `len` initialised items (inline storage, which
+        // `set_len` does not move). The length is set to 0 first, so the vector no longer
+        // owns them: each is dropped exactly once, here, and if a drop panics the rest are
+        // still dropped by `drop_in_place` and the vector stays valid (empty).
+        unsafe {
+            v.set_len(0);
+            std::ptr::drop_in_place(items);
+        }
+    }
+}
+
+/// Observes one finished span in `agentcore_tracer_span_duration_seconds`.
+#[inline(never)]
+fn observe_duration(
+    family: &crate::Family<crate::Histogram>,
+    name: &str,
+    status: SpanStatus,
+    duration_ns: u64,
+) {
+    if let Ok(h) = family.with_label_values(&[name, status.as_str()]) {
+        h.observe(duration_ns as f64 * 1e-9);
     }
 }
 

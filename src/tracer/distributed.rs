@@ -9,7 +9,7 @@ use super::current::{self, Parent};
 #[cfg(feature = "otlp")]
 use super::exporting::ExportSlot;
 use super::guard::{ContextGuard, DetachedContext};
-use super::id::{SpanId, TraceId};
+use super::id::{random_root_ids, SpanId, TraceId};
 use super::limits::SpanLimits;
 use super::record::{SpanKind, SpanStatus};
 use super::sampler::Sampler;
@@ -412,15 +412,25 @@ impl DistributedTracer {
     /// started, see `DetachedSpan::start`).
     #[inline(always)]
     fn decide(&self, parent: Option<Parent>) -> SpanStart {
-        let (trace_id, parent_span_id, parent_sampled, baggage, remote) = match parent {
-            Some(p) => (p.trace_id, p.span_id, Some(p.sampled), p.baggage, p.remote),
-            None => (TraceId::random(), None, None, None, false),
+        let (trace_id, span_id, parent_span_id, parent_sampled, baggage, remote) = match parent {
+            Some(p) => (
+                p.trace_id,
+                SpanId::random(),
+                p.span_id,
+                Some(p.sampled),
+                p.baggage,
+                p.remote,
+            ),
+            None => {
+                let (trace_id, span_id) = random_root_ids();
+                (trace_id, span_id, None, None, None, false)
+            }
         };
         let sampled = self.sampler.should_sample(parent_sampled, trace_id);
         SpanStart {
             ids: SpanIds {
                 trace_id,
-                span_id: SpanId::random(),
+                span_id,
                 parent_span_id,
                 sampled,
                 parent_is_remote: remote && parent_span_id.is_some(),
@@ -462,13 +472,8 @@ impl DistributedTracer {
     /// assert_eq!((r.status, &*r.status_message), (SpanStatus::Error, "boom"));
     /// ```
     #[inline(always)]
-    pub fn finish_span(
-        &self,
-        mut span: impl FinishSpan,
-        status: SpanStatus,
-        message: Option<&str>,
-    ) {
-        span.finish_in_place(status, message);
+    pub fn finish_span(&self, span: impl FinishSpan, status: SpanStatus, message: Option<&str>) {
+        span.finish_consumed(status, message);
     }
 
     /// Exposes the tracer's metrics in `registry`: `agentcore_tracer_spans_started_total`,

@@ -37,12 +37,7 @@ impl TraceId {
     /// ```
     #[inline]
     pub fn random() -> Self {
-        loop {
-            let v = next_u128();
-            if v != 0 {
-                return TraceId(v);
-            }
-        }
+        TraceId(next_u128())
     }
 
     /// The id for a raw value, or `None` for the invalid all-zero id.
@@ -128,12 +123,7 @@ impl SpanId {
     /// ```
     #[inline]
     pub fn random() -> Self {
-        loop {
-            let v = next_u64();
-            if v != 0 {
-                return SpanId(v);
-            }
-        }
+        SpanId(next_u64())
     }
 
     /// The id for a raw value, or `None` for the invalid all-zero id.
@@ -368,25 +358,90 @@ fn seed() -> u64 {
 }
 
 /// wyrand: one add, one 128-bit multiply; passes BigCrush, period 2^64 per thread.
-#[inline]
-fn wyrand(state: &Cell<u64>) -> u64 {
-    let mut s = state.get();
-    if s == 0 {
-        s = seed();
-    }
-    let x = s.wrapping_add(0xa076_1d64_78bd_642f);
-    state.set(x);
+#[inline(always)]
+fn wyrand_step(state: &mut u64) -> u64 {
+    let x = state.wrapping_add(0xa076_1d64_78bd_642f);
+    *state = x;
     let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
     (t as u64) ^ ((t >> 64) as u64)
 }
 
+/// Runs `f` on this thread's generator state (seeded on first use): one thread-local load
+/// and one store however many numbers `f` draws. (`RNG` has a `const` initializer and no
+/// destructor, so it is never gone; the fallback only keeps this total.)
+#[inline(always)]
+fn with_rng<R>(f: impl FnOnce(&mut u64) -> R) -> R {
+    let mut s = RNG.try_with(Cell::get).unwrap_or(0x9e37_79b9_7f4a_7c15);
+    if s == 0 {
+        s = seed();
+    }
+    let r = f(&mut s);
+    let _ = RNG.try_with(|c| c.set(s));
+    r
+}
+
+/// A random value, never zero: zero (probability 2^-64) maps to a fixed odd constant,
+/// without a loop (a conditional move).
+#[inline(always)]
+fn non_zero_u64(v: u64) -> u64 {
+    if v == 0 {
+        0x9e37_79b9_7f4a_7c15
+    } else {
+        v
+    }
+}
+
 #[inline]
 fn next_u64() -> u64 {
-    RNG.try_with(wyrand).unwrap_or(0x9e37_79b9_7f4a_7c15)
+    with_rng(|s| non_zero_u64(wyrand_step(s)))
 }
 
 #[inline]
 fn next_u128() -> u128 {
-    RNG.try_with(|s| (u128::from(wyrand(s)) << 64) | u128::from(wyrand(s)))
-        .unwrap_or(0x9e37_79b9_7f4a_7c15)
+    // The low half (what the sampler compares, and W3C's random rightmost bytes) is never
+    // zero, so neither is the id.
+    with_rng(|s| (u128::from(wyrand_step(s)) << 64) | u128::from(non_zero_u64(wyrand_step(s))))
+}
+
+/// A new root span's trace id and span id, drawn with one thread-local access; random and
+/// non-zero, as [`TraceId::random`] and [`SpanId::random`].
+#[inline(always)]
+pub(crate) fn random_root_ids() -> (TraceId, SpanId) {
+    with_rng(|s| {
+        let hi = wyrand_step(s);
+        let lo = non_zero_u64(wyrand_step(s));
+        let span = non_zero_u64(wyrand_step(s));
+        (
+            TraceId((u128::from(hi) << 64) | u128::from(lo)),
+            SpanId(span),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn zero_maps_to_a_non_zero_constant() {
+        assert_ne!(non_zero_u64(0), 0);
+        assert_eq!(non_zero_u64(7), 7);
+    }
+
+    #[test]
+    fn root_ids_are_non_zero_and_unique_across_threads() {
+        let draw = || (0..50_000).map(|_| random_root_ids()).collect::<Vec<_>>();
+        let other = std::thread::spawn(draw).join().unwrap();
+        let mut traces = HashSet::new();
+        let mut spans = HashSet::new();
+        for (t, s) in draw().into_iter().chain(other) {
+            assert_ne!(t.to_u128() as u64, 0, "the low half is never zero");
+            assert_ne!(s.to_u64(), 0);
+            assert!(traces.insert(t), "trace id repeated");
+            assert!(spans.insert(s), "span id repeated");
+        }
+        // Span ids drawn alone come from the same per-thread sequence.
+        assert!((0..1000).all(|_| spans.insert(SpanId::random())));
+    }
 }
