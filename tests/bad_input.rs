@@ -964,6 +964,10 @@ fn malformed_traceparent_headers_are_rejected_by_rule() {
     assert_eq!(tp.to_string(), TP);
 }
 
+/// How long a parse of hostile input may take before the test calls it hung: far above any
+/// linear parse on any machine, far below a quadratic one (timing targets are benchmarks).
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
 #[test]
 fn hostile_tracestate_headers_are_rejected_or_bounded() {
     let _g = serial();
@@ -997,11 +1001,13 @@ fn hostile_tracestate_headers_are_rejected_or_bounded() {
             &header[..header.len().min(80)]
         );
     }
-    // 1 MiB of empty members is an empty list, parsed in linear time.
+    // 1 MiB of empty members is an empty list. Not a timing target (those live in the
+    // benchmarks): the bound only catches a parse gone quadratic, which on 2^20 members would
+    // take hours, while a linear one takes milliseconds even on a loaded debug build.
     let start = Instant::now();
     assert!(TraceState::parse(&",".repeat(1 << 20)).unwrap().is_empty());
     let commas = start.elapsed();
-    assert!(commas < Duration::from_secs(2), "{commas:?}");
+    assert!(commas < HANG_GUARD, "{commas:?}");
     // The most a valid header can hold: 32 members with the longest keys and values.
     let biggest: String = (0..TRACESTATE_MAX_MEMBERS)
         .map(|i| format!("{:a<256}={}", format!("k{i}"), "v".repeat(256)))
@@ -1026,7 +1032,7 @@ fn hostile_baggage_headers_are_rejected_or_bounded() {
                 limit: BAGGAGE_MAX_BYTES
             })
         );
-        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(start.elapsed() < HANG_GUARD);
     }
     // Exactly at the limit is accepted.
     let at_limit = format!("k={}", "v".repeat(BAGGAGE_MAX_BYTES - 2));

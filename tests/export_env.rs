@@ -79,10 +79,17 @@ fn otel_traces_exporter() {
         "OTEL_TRACES_EXPORTER",
     );
     assert_eq!(c.exporter, TracesExporter::Otlp);
-    refused(
+    // Zipkin and Jaeger are reached over OTLP; the error says how.
+    let zipkin = refused(
         &[("OTEL_TRACES_EXPORTER", "zipkin")],
         "OTEL_TRACES_EXPORTER",
     );
+    assert!(zipkin.to_string().contains("zipkin exporter"), "{zipkin}");
+    let jaeger = refused(
+        &[("OTEL_TRACES_EXPORTER", "jaeger")],
+        "OTEL_TRACES_EXPORTER",
+    );
+    assert!(jaeger.to_string().contains("4318"), "{jaeger}");
     refused(
         &[("OTEL_TRACES_EXPORTER", "otlp,console")],
         "OTEL_TRACES_EXPORTER",

@@ -420,13 +420,21 @@ impl ExportConfig {
                     "console" | "otlp/stdout" => TracesExporter::Console,
                     "none" => TracesExporter::None,
                     "zipkin" | "jaeger" | "logging" => {
+                        // Jaeger takes OTLP natively (since 1.35) and the OpenTelemetry
+                        // specification deprecates its Zipkin exporter ("Implementing a Zipkin
+                        // exporter is not required for new SDKs"): both are reached over OTLP.
+                        let how = match item.as_str() {
+                            "zipkin" => "; send OTLP to an OpenTelemetry Collector with its zipkin exporter, or to a Zipkin server with the zipkin-otel module",
+                            "jaeger" => "; Jaeger (1.35 and later) receives OTLP itself: OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318",
+                            _ => "",
+                        };
                         return Err(ConfigError::new(
                             "OTEL_TRACES_EXPORTER",
                             &v,
                             format!(
-                                "{item:?} is not supported; use otlp, console, otlp/stdout or none"
+                                "{item:?} is not supported; use otlp, console, otlp/stdout or none{how}"
                             ),
-                        ))
+                        ));
                     }
                     _ => {
                         r.warn(
