@@ -129,6 +129,28 @@ fn the_panic_strategy_panics_only_with_debug_assertions() {
 }
 
 #[test]
+fn the_recorder_keeps_working_after_a_debug_panic() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .on_conflict(OnConflict::Panic)
+        .build(&registry);
+    let r = recorder.clone();
+    let outcome = std::thread::spawn(move || {
+        metrics::with_local_recorder(&r, || {
+            metrics::counter!("y_total", "a" => "1").increment(1);
+            metrics::counter!("y_total", "b" => "1").increment(1);
+        })
+    })
+    .join();
+    assert_eq!(outcome.is_err(), cfg!(debug_assertions));
+    assert_eq!(recorder.rejected(), 1);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("y_total", "a" => "2").increment(1); // a new series: slow path
+    });
+    assert!(registry.encode_text().contains("y_total{a=\"2\"} 1\n"));
+}
+
+#[test]
 fn names_are_sanitized_and_invalid_keys_refused() {
     let registry = Registry::new();
     let recorder = AgentcoreRecorder::new(&registry);

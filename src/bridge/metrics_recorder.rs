@@ -41,7 +41,15 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
-/// The counter of keys refused by the recorder (label `reason`).
+/// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
+/// `invalid`).
+///
+/// ```
+/// assert_eq!(
+///     agentcore_telemetry::bridge::metrics_recorder::REJECTED_METRIC,
+///     "agentcore_telemetry_bridge_rejected_total"
+/// );
+/// ```
 pub const REJECTED_METRIC: &str = "agentcore_telemetry_bridge_rejected_total";
 
 /// What the recorder does with a key it cannot map to its family: another set of label names,
@@ -117,6 +125,17 @@ pub struct RecorderBuilder {
 
 impl RecorderBuilder {
     /// Buckets for histograms whose name matches `matcher` (the first matching rule wins).
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, Matcher};
+    /// use agentcore_telemetry::{Buckets, Registry};
+    /// let registry = Registry::new();
+    /// let recorder = AgentcoreRecorder::builder()
+    ///     .buckets_for(Matcher::Full("tokens".into()), Buckets::new(vec![100.0, 1000.0]).unwrap())
+    ///     .build(&registry);
+    /// metrics::with_local_recorder(&recorder, || metrics::histogram!("tokens").record(512.0));
+    /// assert!(registry.encode_text().contains("tokens_bucket{le=\"1000\"} 1\n"));
+    /// ```
     pub fn buckets_for(mut self, matcher: Matcher, buckets: Buckets) -> Self {
         self.buckets.push((matcher, buckets));
         self
@@ -136,6 +155,12 @@ impl RecorderBuilder {
     }
 
     /// What to do with keys that conflict with their family (default [`OnConflict::Ignore`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, OnConflict};
+    /// let builder = AgentcoreRecorder::builder().on_conflict(OnConflict::Panic);
+    /// # let _ = builder;
+    /// ```
     pub fn on_conflict(mut self, strategy: OnConflict) -> Self {
         self.on_conflict = strategy;
         self
@@ -143,6 +168,19 @@ impl RecorderBuilder {
 
     /// The cardinality cap of each family the recorder creates (default
     /// [`DEFAULT_MAX_SERIES`]); label sets beyond it go to the family's overflow series.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
+    /// use agentcore_telemetry::Registry;
+    /// let registry = Registry::new();
+    /// let recorder = AgentcoreRecorder::builder().max_series(2).build(&registry);
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     for user in ["a", "b", "c", "d"] {
+    ///         metrics::counter!("logins_total", "user" => user).increment(1);
+    ///     }
+    /// });
+    /// assert!(registry.encode_text().contains("logins_total{user=\"__overflow__\"} 2\n"));
+    /// ```
     pub fn max_series(mut self, max_series: usize) -> Self {
         self.max_series = max_series;
         self
@@ -150,6 +188,14 @@ impl RecorderBuilder {
 
     /// The recorder, registering into `registry` (which it shares: scrape, serve or push that).
     /// Registers [`REJECTED_METRIC`] there (shared by every recorder on the registry).
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, REJECTED_METRIC};
+    /// use agentcore_telemetry::Registry;
+    /// let registry = Registry::new();
+    /// let _recorder = AgentcoreRecorder::builder().build(&registry);
+    /// assert!(registry.family_names().iter().any(|n| n == REJECTED_METRIC));
+    /// ```
     pub fn build(self, registry: &Registry) -> AgentcoreRecorder {
         let rejected = registry
             .get_or_register::<Counter>(
@@ -258,7 +304,13 @@ impl AgentcoreRecorder {
     /// assert_eq!(recorder.rejected(), 1);
     /// ```
     pub fn rejected(&self) -> u64 {
-        self.inner.slow.lock().map_or(0, |s| s.rejected)
+        // A panic under the lock (`OnConflict::Panic` in a debug build) poisons it; the
+        // count is still right.
+        self.inner
+            .slow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rejected
     }
 }
 
