@@ -383,6 +383,7 @@ impl DistributedTracer {
     /// Starts a detached span with an explicit parent context (`None`: a new root span): the
     /// detached counterpart of [`start_span_with_parent`](Self::start_span_with_parent), for
     /// the `tracing` bridge (a span with an explicit `parent:`, or a root).
+    #[cfg(feature = "tracing-bridge")]
     pub(crate) fn start_detached_span_with_parent(
         &self,
         name: impl Into<Cow<'static, str>>,

@@ -639,6 +639,7 @@ impl<'t> DetachedSpan<'t> {
 
 /// For the bridges (`crate::bridge`): what a `tracing` span needs beyond the public API.
 /// None of it is on the tracer's own hot path (`Span::start`, `finish`, `add_event`).
+#[cfg(feature = "tracing-bridge")]
 impl DetachedSpan<'_> {
     /// Makes the span current on this thread *without* attaching it (a `tracing` span being
     /// entered, which may happen several times, on several threads, while the span stays in
