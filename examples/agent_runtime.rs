@@ -21,6 +21,11 @@
 //! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 cargo run --release --example agent_runtime
 //! cargo run --release --example agent_runtime -- --otlp-endpoint http://localhost:4318
 //! ```
+//!
+//! With the bridges (`--features tracing-bridge,metrics-bridge`) a vector-store client
+//! instrumented only with `tracing` spans and `metrics` macros runs too, under our own retrieval
+//! spans: its spans join our traces and its counters and histograms our scrape, and the report
+//! shows both.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -509,6 +514,9 @@ fn main() {
         o.threads, o.tasks, o.seconds
     );
 
+    #[cfg(all(feature = "tracing-bridge", feature = "metrics-bridge"))]
+    bridged::install(collector);
+
     let stop = Arc::new(AtomicBool::new(false));
     let scrape = {
         let stop = stop.clone();
@@ -544,6 +552,9 @@ fn main() {
         })
         .collect();
 
+    #[cfg(all(feature = "tracing-bridge", feature = "metrics-bridge"))]
+    let retrieval = thread::spawn(move || bridged::retrieval_jobs(deadline));
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -576,6 +587,8 @@ fn main() {
     for e in executors {
         total.merge(e.join().expect("executor thread"));
     }
+    #[cfg(all(feature = "tracing-bridge", feature = "metrics-bridge"))]
+    let retrieval = retrieval.join().expect("retrieval thread");
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let (mut scrape_times, scrape_size) = scrape.join().expect("scraper");
@@ -673,6 +686,8 @@ fn main() {
         "exemplars            {} samples linked to a trace in the last OpenMetrics scrape",
         LAST_EXEMPLARS.load(Ordering::Relaxed)
     );
+    #[cfg(all(feature = "tracing-bridge", feature = "metrics-bridge"))]
+    bridged::report(&retrieval, &exposition);
     match total.slowest {
         Some((took, Some(s))) => println!(
             "slowest trace        {} took {:.3} ms (spans {:.3} ms): {} spans, {} errors, operations {}",
@@ -688,5 +703,141 @@ fn main() {
             took.as_secs_f64() * 1e3
         ),
         None => println!("slowest trace        none (no agent finished)"),
+    }
+}
+
+/// A component instrumented only with the ecosystem's facades (`tracing` spans and events,
+/// `metrics` macros), as an HTTP stack or a database driver would be, fed into our tracer and
+/// registry by the bridges.
+#[cfg(all(feature = "tracing-bridge", feature = "metrics-bridge"))]
+mod bridged {
+    use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, Matcher};
+    use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    use agentcore_telemetry::{
+        get_distributed_tracer, Buckets, MetricsCollector, SpanKind, SpanStatus, TraceId,
+    };
+    use std::time::{Duration, Instant};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    const INDEXES: [&str; 3] = ["docs", "code", "tickets"];
+
+    /// Installs the layer (global subscriber) and the recorder (global recorder, into the
+    /// collector's registry).
+    pub(super) fn install(collector: &MetricsCollector) {
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(AgentcoreLayer::global()),
+        )
+        .expect("no other global subscriber");
+        let recorder = AgentcoreRecorder::builder()
+            .buckets_for(
+                Matcher::Suffix("_seconds".into()),
+                Buckets::exponential(0.0001, 4.0, 8).expect("valid buckets"),
+            )
+            .build(collector.get_registry());
+        metrics::set_global_recorder(recorder).expect("no other global recorder");
+        metrics::describe_counter!("vector_store_queries_total", "Vector-store queries.");
+        metrics::describe_histogram!("vector_store_query_seconds", "Vector-store query latency.");
+    }
+
+    /// The instrumented client: a `tracing` span with fields, an event, a failure now and then.
+    fn query(index: &'static str, n: u64) -> Result<usize, &'static str> {
+        let span = tracing::info_span!(
+            "vector_store.query",
+            otel.kind = "client",
+            db.system = "vector",
+            index,
+            top_k = 8_i64,
+            hits = tracing::field::Empty,
+        );
+        let _entered = span.enter();
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_micros(50 + n % 7 * 20));
+        let outcome = if n % 17 == 0 {
+            Err("timeout")
+        } else {
+            Ok((n % 9) as usize)
+        };
+        match outcome {
+            Ok(hits) => {
+                span.record("hits", hits as i64);
+                tracing::info!(hits = hits as i64, "results ranked");
+            }
+            Err(e) => tracing::error!(error = e, "query failed"),
+        }
+        let status = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::counter!("vector_store_queries_total", "index" => index, "status" => status)
+            .increment(1);
+        metrics::histogram!("vector_store_query_seconds", "index" => index)
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// What the retrieval thread did.
+    pub(super) struct Retrieval {
+        jobs: u64,
+        /// The first sampled job's trace and its number of `tracing` child spans.
+        sample: Option<(TraceId, usize)>,
+    }
+
+    /// Retrieval jobs until `deadline`: each is one of our spans around three queries of the
+    /// instrumented client, whose spans become its children.
+    pub(super) fn retrieval_jobs(deadline: Instant) -> Retrieval {
+        let tracer = get_distributed_tracer();
+        let mut done = Retrieval {
+            jobs: 0,
+            sample: None,
+        };
+        while Instant::now() < deadline {
+            let job = tracer.start_span("retrieval_job", SpanKind::Internal, []);
+            let mut failed = false;
+            for (i, index) in INDEXES.iter().enumerate() {
+                failed |= query(index, done.jobs * 3 + i as u64).is_err();
+            }
+            let trace = job.trace_id();
+            let sampled = job.is_recording();
+            job.finish(if failed {
+                SpanStatus::Error
+            } else {
+                SpanStatus::Ok
+            });
+            if done.sample.is_none() && sampled {
+                // Read back at once, before the span log wraps around.
+                let spans = tracer.get_trace_spans(trace);
+                let job = spans.iter().find(|s| s.name == "retrieval_job");
+                let children = spans
+                    .iter()
+                    .filter(|s| s.name == "vector_store.query")
+                    .filter(|s| job.is_some_and(|j| s.parent_span_id == Some(j.span_id)))
+                    .count();
+                assert_eq!(children, 3, "the `tracing` spans are children of our span");
+                done.sample = Some((trace, children));
+            }
+            done.jobs += 1;
+        }
+        done
+    }
+
+    /// Report lines, asserting that the bridged telemetry arrived.
+    pub(super) fn report(done: &Retrieval, exposition: &str) {
+        let queries: f64 = exposition
+            .lines()
+            .filter(|l| l.starts_with("vector_store_queries_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(
+            queries,
+            (done.jobs * 3) as f64,
+            "every `counter!` call reached the scrape"
+        );
+        assert!(exposition.contains("# HELP vector_store_queries_total Vector-store queries."));
+        println!(
+            "bridges              {} retrieval jobs: {queries} vector-store queries counted by `metrics` macros in the scrape",
+            done.jobs
+        );
+        if let Some((trace, children)) = done.sample {
+            println!(
+                "                     trace {trace}: retrieval_job with {children} `tracing` child spans (vector_store.query, kind client)"
+            );
+        }
     }
 }

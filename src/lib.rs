@@ -11,7 +11,9 @@
 //! * [`encoder`]: the hand-written Prometheus text encoder behind [`Registry::encode_text`];
 //! * `export` (feature `otlp`): span export by OTLP/HTTP, its batch span processor and the
 //!   `OTEL_*` configuration;
-//! * `pushgateway` (feature `pushgateway`): pushing a registry to a Prometheus Pushgateway.
+//! * `pushgateway` (feature `pushgateway`): pushing a registry to a Prometheus Pushgateway;
+//! * `bridge` (features `tracing-bridge`, `metrics-bridge`, off by default): a
+//!   `tracing_subscriber::Layer` and a `metrics::Recorder` feeding the tracer and a registry.
 //!
 //! ```
 //! use agentcore_telemetry::Registry;
@@ -33,6 +35,12 @@
 mod sync;
 
 pub mod agent;
+#[cfg(any(feature = "tracing-bridge", feature = "metrics-bridge"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "tracing-bridge", feature = "metrics-bridge")))
+)]
+pub mod bridge;
 pub mod error;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]

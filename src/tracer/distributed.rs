@@ -408,6 +408,27 @@ impl DistributedTracer {
         Span::start(&self.core, start, name, kind, attributes)
     }
 
+    /// Starts a detached span with an explicit parent context (`None`: a new root span): the
+    /// detached counterpart of [`start_span_with_parent`](Self::start_span_with_parent), for
+    /// the `tracing` bridge (a span with an explicit `parent:`, or a root).
+    #[cfg(feature = "tracing-bridge")]
+    pub(crate) fn start_detached_span_with_parent(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+        parent: Option<&TraceContext>,
+    ) -> DetachedSpan<'_> {
+        let parent = parent.map(|cx| Parent {
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
+            sampled: cx.is_sampled(),
+            baggage: cx.carried().cloned(),
+            remote: cx.is_remote(),
+        });
+        DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
+    }
+
     /// A new span's ids, parent, baggage and sampling decision (counted when the span has
     /// started, see `DetachedSpan::start`).
     #[inline(always)]

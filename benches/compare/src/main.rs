@@ -19,6 +19,7 @@
 //! JSON (default `target/compare.json` at the repository root) holds the same numbers as the
 //! tables.
 
+mod bridge_wl;
 mod harness;
 mod instructions;
 mod memory;
@@ -243,6 +244,8 @@ fn workloads(filter: Option<&str>) -> Vec<(&'static str, MakeWorkload)> {
             Box::new(|| trace_wl::macro_call(Some(trace_wl::ours_macro_call()))),
         ),
         ("traceparent", Box::new(trace_wl::traceparent)),
+        ("bridge_span", Box::new(bridge_wl::bridge_span)),
+        ("bridge_counter", Box::new(bridge_wl::bridge_counter)),
         (
             "record_tool_execution",
             Box::new(metrics_wl::record_tool_execution),
@@ -651,10 +654,10 @@ fn main() {
         .iter()
         .cloned()
         .partition(|r| metric_ids.contains(&r.id));
-    let tres: Vec<WorkloadResult> = tres
+    let (bres, tres): (Vec<WorkloadResult>, Vec<WorkloadResult>) = tres
         .into_iter()
         .filter(|r| !r.id.starts_with("record_"))
-        .collect();
+        .partition(|r| r.id.starts_with("bridge_"));
     if !mres.is_empty() {
         out.push_str("**Metrics** (median process CPU ns/op; ×ours = peer ÷ agentcore, above 1 means agentcore is faster)\n\n");
         summary_table(&mut out, &mres, &METRIC_LIBS, true);
@@ -663,6 +666,16 @@ fn main() {
     if !tres.is_empty() {
         out.push_str("**Tracing** (median process CPU ns/op, background threads included; ×ours = peer ÷ agentcore)\n\n");
         summary_table(&mut out, &tres, &TRACE_LIBS, true);
+        out.push('\n');
+    }
+    if !bres.is_empty() {
+        out.push_str("**Bridges** (the `tracing` and `metrics` facades' macros through our layer/recorder and through the peers they replace; median process CPU ns/op, background threads included; ×ours = peer ÷ agentcore)\n\n");
+        summary_table(
+            &mut out,
+            &bres,
+            &[OURS, bridge_wl::TRACING_OTEL, bridge_wl::METRICS_PROM],
+            true,
+        );
         out.push('\n');
     }
     out.push_str("**Every measurement**\n\n");

@@ -17,7 +17,13 @@
 //! take the difference of two runs with different `N` rather than subtracting `none`),
 //! `scrape_pclient_openmetrics` (the same registry built with prometheus-client 0.25 and
 //! scraped by its OpenMetrics text encoder into a reused String, for the comparison),
-//! `none` (set-up only, the baseline to subtract).
+//! `bridge_span` / `bridge_span_otel` (a `tracing` span with 2 fields, entered, one event,
+//! closed, through `AgentcoreLayer` / tracing-opentelemetry with the SDK's batch processor and
+//! a no-op exporter; the OTel arm's export thread is not counted by callgrind's main-thread
+//! total), `bridge_counter` / `bridge_counter_prom` (`counter!` with 2 dynamic labels over 6
+//! series through `AgentcoreRecorder` / metrics-exporter-prometheus); each bridge workload
+//! builds and warms its subscriber or recorder (1,000 calls) inside the run, which N = 10^6
+//! amortises, `none` (set-up only, the baseline to subtract).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -188,6 +194,85 @@ fn histogram_observe(h: &agentcore_telemetry::Histogram, vals: &[f64], n: u64) {
     }
 }
 
+#[inline(always)]
+fn tracing_span_with_event() {
+    let span = tracing::info_span!("tool_execution", tool_id = "calculator", attempt = 1i64);
+    let _e = span.enter();
+    tracing::info!("checkpoint");
+}
+
+#[inline(never)]
+fn bridge_span(otel: bool, n: u64) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let dispatch = if otel {
+        use opentelemetry::trace::TracerProvider as _;
+        #[derive(Debug)]
+        struct Noop;
+        impl opentelemetry_sdk::trace::SpanExporter for Noop {
+            async fn export(
+                &self,
+                batch: Vec<opentelemetry_sdk::trace::SpanData>,
+            ) -> opentelemetry_sdk::error::OTelSdkResult {
+                black_box(batch);
+                Ok(())
+            }
+        }
+        let bsp = opentelemetry_sdk::trace::BatchSpanProcessor::builder(Noop).build();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_span_processor(bsp)
+            .build();
+        tracing::Dispatch::new(
+            tracing_subscriber::registry().with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("profile"))
+                    .with_location(false)
+                    .with_threads(false)
+                    .with_tracked_inactivity(false),
+            ),
+        )
+    } else {
+        let tracer: &'static agentcore_telemetry::DistributedTracer = Box::leak(Box::new(
+            agentcore_telemetry::DistributedTracer::new(Default::default()),
+        ));
+        tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer::new(tracer)),
+        )
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..1_000 {
+            tracing_span_with_event();
+        }
+        for _ in 0..n {
+            tracing_span_with_event();
+        }
+    });
+}
+
+#[inline(never)]
+fn bridge_counter(prom: bool, n: u64) {
+    const TOOLS: [&str; 3] = ["calculator", "search", "browser"];
+    const STATUSES: [&str; 2] = ["ok", "error"];
+    let run = |n: u64| {
+        for i in 0..n {
+            let i = black_box(i) as usize;
+            let (tool, status): (&'static str, &'static str) = (TOOLS[i % 3], STATUSES[i % 2]);
+            metrics::counter!("tool_calls_total", "tool" => tool, "status" => status).increment(1);
+        }
+    };
+    let recorder: Box<dyn metrics::Recorder> = if prom {
+        Box::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder())
+    } else {
+        Box::new(
+            agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder::new(&Registry::new()),
+        )
+    };
+    metrics::with_local_recorder(&*recorder, || {
+        run(1_000);
+        run(n);
+    });
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "none".into());
@@ -265,6 +350,10 @@ fn main() {
         "histogram_observe" => histogram_observe(&h, &vals, n),
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
+        "bridge_span" => bridge_span(false, n),
+        "bridge_span_otel" => bridge_span(true, n),
+        "bridge_counter" => bridge_counter(false, n),
+        "bridge_counter_prom" => bridge_counter(true, n),
         _ => {}
     }
 }

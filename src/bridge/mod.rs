@@ -1,0 +1,21 @@
+//! Bridges: adapters from the Rust ecosystem's two instrumentation facades to this crate, so
+//! code already instrumented with `tracing` spans and `metrics` macros (an HTTP stack, a
+//! database driver, an LLM client) reaches our span log, export and scrape unchanged.
+//!
+//! | Module | Feature (off by default) | Implements | Feeds |
+//! |---|---|---|---|
+//! | [`tracing_layer`] | `tracing-bridge` | `tracing_subscriber::Layer` | a [`DistributedTracer`](crate::DistributedTracer) |
+//! | [`metrics_recorder`] | `metrics-bridge` | `metrics::Recorder` | a [`Registry`](crate::Registry) |
+//!
+//! Each bridge uses the rest of the crate through its public API plus a few crate-private
+//! helpers documented where they live (`tracer/span.rs`: entering a span's context without
+//! attaching it; `tracer/distributed.rs`: a detached span with an explicit parent), and is
+//! named after the trait it implements. Neither touches the tracer's or the registry's hot
+//! path: what they add runs in the facade's callbacks only.
+
+#[cfg(feature = "metrics-bridge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-bridge")))]
+pub mod metrics_recorder;
+#[cfg(feature = "tracing-bridge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-bridge")))]
+pub mod tracing_layer;

@@ -1,0 +1,581 @@
+//! [`AgentcoreLayer`]: a `tracing_subscriber::Layer` whose `tracing` spans become spans of a
+//! [`DistributedTracer`], in its span log, queries and export, next to the spans started with
+//! our own API.
+//!
+//! # What maps to what
+//!
+//! | `tracing` | our span |
+//! |---|---|
+//! | a span (`info_span!`, `#[instrument]`) | a span (kind `Internal`), named by the callsite's static name |
+//! | its fields | attributes: integers, floats and booleans stored as typed values; field names are `&'static str` and never copied |
+//! | `otel.name`, `otel.kind`, `otel.status_code`, `otel.status_description` | name, kind, status, status message, as tracing-opentelemetry reads them |
+//! | an event inside a `tracing` span | an event of that span (the innermost `tracing` span, even when one of our spans is nested inside it: ours take events through their own API), named by its `message` (or the callsite name), with its fields as attributes (and `level`, `target` with [`with_level`](AgentcoreLayer::with_level), [`with_target`](AgentcoreLayer::with_target)), capped by [`SpanLimits::max_events`](crate::SpanLimits::max_events) with `dropped_events_count` |
+//! | an event at `ERROR` level | status `Error` if still unset |
+//! | an event whose first field is `error` | an `exception` event with `exception.message`, status `Error` |
+//! | a field recorded as `&dyn Error` | attributes `<field>` and `exception.message` (its `Display`) |
+//! | `span.follows_from(other)` | a link to `other` |
+//! | entering a span (`enter`, `in_scope`, `.instrument()`) | its context is current: our spans started inside are its children |
+//!
+//! # Invariants
+//!
+//! 1. **Sampling first.** Every `tracing` span asks our [`Sampler`](crate::Sampler) (through
+//!    the parent's decision) before anything is recorded; an unsampled span keeps only its
+//!    ids (no record, no slot), and its children are unsampled too.
+//! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
+//!    thread-local context stack (keyed by its span id), exiting removes the top-most frame of
+//!    that key; so the current context is always the innermost of *both* kinds of span, in
+//!    either nesting order, and a `tracing` span with a contextual parent takes our current
+//!    context as its parent. An explicit `parent:` is honoured (its stored context); an
+//!    explicit root (`parent: None`) starts a new trace.
+//! 3. **Bounded memory.** A span's events and attributes go into its record under
+//!    [`SpanLimits`](crate::SpanLimits); an event that would not fit is counted in
+//!    `dropped_events_count` *before* its fields are visited or formatted, so a long-lived span
+//!    with unbounded events costs neither memory nor formatting.
+//! 4. **No lock held across user code.** Field values are visited (which may run user
+//!    `Debug`/`Display` code that itself emits `tracing` events) before the span's extension
+//!    lock is taken; two spans' extensions are never locked at once.
+//! 5. **Nothing lost, nothing panics.** A span missing from the subscriber's registry, or
+//!    filtered out for this layer, is ignored; a span still open when the subscriber drops is
+//!    finished by its drop (status `Unset`), as our own spans are.
+//!
+//! # Allocation
+//!
+//! The subscriber's registry boxes each extension: one allocation per `tracing` span, for the
+//! slot holding our span handle. The record itself is built in its span-log slot. On top of
+//! that, only values `tracing` lends without a `'static` lifetime are copied: `&str` field
+//! values, `Debug`-formatted values, event messages and `otel.name` overrides. The tests
+//! (`tests/bridge_alloc.rs`) measure it.
+//!
+//! # Async code
+//!
+//! A future instrumented with `tracing`'s `.instrument(span)` enters the span for each poll,
+//! which makes its context current during the poll, on whatever thread; our
+//! [`FutureExt`](crate::FutureExt) wrappers and `tracing`'s nest in either order. As with
+//! `tracing` itself, holding an `Entered` guard across `.await` is a mistake.
+
+use crate::tracer::{
+    get_distributed_tracer, DetachedSpan, DistributedTracer, KeyValue, SpanKind, SpanStatus,
+    TraceContext, Value,
+};
+use smallvec::SmallVec;
+use std::borrow::Cow;
+use std::fmt;
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// Field names tracing-opentelemetry reserves, read the same way here.
+const OTEL_NAME: &str = "otel.name";
+const OTEL_KIND: &str = "otel.kind";
+const OTEL_STATUS_CODE: &str = "otel.status_code";
+const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
+
+/// Attributes gathered by a visit before they go into a record: eight fit inline.
+type Fields = SmallVec<[KeyValue; 8]>;
+
+/// A `tracing_subscriber::Layer` that records `tracing` spans and events as spans of a
+/// [`DistributedTracer`] (see the [module docs](self) for the mapping and invariants).
+///
+/// ```
+/// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+/// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let tracer: &'static DistributedTracer = Box::leak(Box::new(DistributedTracer::new(TracerConfig::default())));
+/// let subscriber = tracing_subscriber::registry().with(AgentcoreLayer::new(tracer));
+/// let trace_id = tracing::subscriber::with_default(subscriber, || {
+///     let request = tracing::info_span!("handle_request", user_id = 42_i64);
+///     let _entered = request.enter();
+///     tracing::info!(cache_hit = true, "looked up");
+///     let ours = tracer.start_span("call_tool", SpanKind::Client, []); // a child of handle_request
+///     let trace_id = ours.trace_id();
+///     ours.end();
+///     trace_id
+/// });
+/// let spans = tracer.get_trace_spans(trace_id);
+/// let request = spans.iter().find(|s| s.name == "handle_request").unwrap();
+/// let tool = spans.iter().find(|s| s.name == "call_tool").unwrap();
+/// assert_eq!(tool.parent_span_id, Some(request.span_id));
+/// assert_eq!(request.events[0].name, "looked up");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AgentcoreLayer {
+    tracer: &'static DistributedTracer,
+    location: bool,
+    target: bool,
+    level: bool,
+}
+
+impl AgentcoreLayer {
+    /// A layer recording into `tracer` (which must be the tracer your own spans use for the two
+    /// kinds to nest). Spans carry their fields only; see [`with_location`](Self::with_location),
+    /// [`with_target`](Self::with_target) and [`with_level`](Self::with_level) for more.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// let layer = AgentcoreLayer::new(agentcore_telemetry::get_distributed_tracer());
+    /// # let _ = layer;
+    /// ```
+    pub fn new(tracer: &'static DistributedTracer) -> Self {
+        AgentcoreLayer {
+            tracer,
+            location: false,
+            target: false,
+            level: false,
+        }
+    }
+
+    /// A layer recording into the global tracer ([`get_distributed_tracer`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// let subscriber = tracing_subscriber::registry().with(AgentcoreLayer::global());
+    /// # let _ = subscriber;
+    /// ```
+    pub fn global() -> Self {
+        Self::new(get_distributed_tracer())
+    }
+
+    /// Adds `code.file.path`, `code.module.name` and `code.line.number` to spans and events
+    /// (static strings and an integer: no allocation). Off by default; tracing-opentelemetry
+    /// adds them by default.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// let layer = AgentcoreLayer::global().with_location(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn with_location(mut self, on: bool) -> Self {
+        self.location = on;
+        self
+    }
+
+    /// Adds the callsite's `target` to spans and events. Off by default (tracing-opentelemetry
+    /// adds it to events always, to spans by default).
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// let layer = AgentcoreLayer::global().with_target(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn with_target(mut self, on: bool) -> Self {
+        self.target = on;
+        self
+    }
+
+    /// Adds the callsite's `level` (`"INFO"`, ...) to spans and events. Off by default
+    /// (tracing-opentelemetry adds it to events always, to spans on request).
+    ///
+    /// Off, an event with up to two fields fits its record inline
+    /// ([`INLINE_EVENT_ATTRIBUTES`](crate::tracer::INLINE_EVENT_ATTRIBUTES)); each of `level`
+    /// and `target` takes one of those places.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// let layer = AgentcoreLayer::global().with_level(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn with_level(mut self, on: bool) -> Self {
+        self.level = on;
+        self
+    }
+
+    /// The tracer this layer records into.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    /// let layer = AgentcoreLayer::global();
+    /// assert!(std::ptr::eq(layer.tracer(), agentcore_telemetry::get_distributed_tracer()));
+    /// ```
+    pub fn tracer(&self) -> &'static DistributedTracer {
+        self.tracer
+    }
+
+    /// The callsite attributes the options ask for, on a span or an event (static strings and
+    /// an integer: no allocation).
+    fn metadata_attributes(&self, meta: &'static Metadata<'static>, out: &mut Fields) {
+        if self.level {
+            out.push(KeyValue::new("level", meta.level().as_str()));
+        }
+        if self.target {
+            out.push(KeyValue::new("target", meta.target()));
+        }
+        if self.location {
+            if let Some(file) = meta.file() {
+                out.push(KeyValue::new("code.file.path", file));
+            }
+            if let Some(module) = meta.module_path() {
+                out.push(KeyValue::new("code.module.name", module));
+            }
+            if let Some(line) = meta.line() {
+                out.push(KeyValue::new("code.line.number", i64::from(line)));
+            }
+        }
+    }
+}
+
+/// What the layer keeps in a `tracing` span's extensions: our span, detached (it may be
+/// entered on any thread, and closes wherever its last handle drops).
+struct SpanData(DetachedSpan<'static>);
+
+/// The reserved `otel.*` fields of a span, read by [`SpanVisitor`].
+#[derive(Default)]
+struct Overrides {
+    name: Option<Cow<'static, str>>,
+    kind: Option<SpanKind>,
+    status: Option<(SpanStatus, Cow<'static, str>)>,
+}
+
+impl Overrides {
+    /// Applies a status and/or a late rename/kind change to a started span.
+    fn apply(self, span: &mut DetachedSpan<'_>) {
+        if let Some(name) = self.name {
+            span.set_name(name);
+        }
+        if let Some(kind) = self.kind {
+            span.set_kind(kind);
+        }
+        if let Some((status, message)) = self.status {
+            span.set_status(status, message);
+        }
+    }
+}
+
+/// `otel.kind` as tracing-opentelemetry reads it (case-insensitive; anything else ignored).
+fn parse_kind(s: &str) -> Option<SpanKind> {
+    [
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+        ("internal", SpanKind::Internal),
+    ]
+    .into_iter()
+    .find_map(|(name, kind)| s.eq_ignore_ascii_case(name).then_some(kind))
+}
+
+/// `otel.status_code` as tracing-opentelemetry reads it: `ok`, `error`, anything else Unset.
+fn parse_status(s: &str) -> SpanStatus {
+    if s.eq_ignore_ascii_case("ok") {
+        SpanStatus::Ok
+    } else if s.eq_ignore_ascii_case("error") {
+        SpanStatus::Error
+    } else {
+        SpanStatus::Unset
+    }
+}
+
+/// An unsigned integer as a typed value: `I64` when it fits, else its decimal string.
+fn u64_value(v: u64) -> Value {
+    i64::try_from(v).map_or_else(|_| Value::from(v.to_string()), Value::I64)
+}
+
+/// Visits a span's fields (at creation or `record`) into typed attributes and overrides.
+struct SpanVisitor<'a> {
+    fields: &'a mut Fields,
+    overrides: &'a mut Overrides,
+}
+
+impl SpanVisitor<'_> {
+    /// A string field: a reserved `otel.*` one, or an attribute (copied: `tracing` lends it).
+    fn string(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            OTEL_NAME => self.overrides.name = Some(Cow::Owned(value.to_owned())),
+            OTEL_KIND => self.overrides.kind = parse_kind(value),
+            OTEL_STATUS_CODE => self.overrides.status = Some((parse_status(value), "".into())),
+            OTEL_STATUS_DESCRIPTION => {
+                self.overrides.status = Some((SpanStatus::Error, Cow::Owned(value.to_owned())))
+            }
+            name => self.fields.push(KeyValue::new(name, value.to_owned())),
+        }
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.fields.push(KeyValue::new(field.name(), value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.fields
+            .push(KeyValue::new(field.name(), u64_value(value)));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.fields.push(KeyValue::new(field.name(), value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields.push(KeyValue::new(field.name(), value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let message = value.to_string();
+        self.fields
+            .push(KeyValue::new("exception.message", message.clone()));
+        self.fields.push(KeyValue::new(field.name(), message));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            OTEL_NAME | OTEL_KIND | OTEL_STATUS_CODE | OTEL_STATUS_DESCRIPTION => {
+                self.string(field, &format!("{value:?}"))
+            }
+            name => self.fields.push(KeyValue::new(name, format!("{value:?}"))),
+        }
+    }
+}
+
+/// Visits an event's fields: its name (`message`), attributes, and the `error` convention.
+#[derive(Default)]
+struct EventVisitor {
+    name: Option<Cow<'static, str>>,
+    fields: Fields,
+    /// Set by an `error` field seen before any message: the span's new status message.
+    error_status: Option<String>,
+    /// Set by a field recorded as `&dyn Error`: the span's `exception.message`.
+    error_record: Option<String>,
+}
+
+impl EventVisitor {
+    /// The `error` convention (tracing-opentelemetry's `error_events_to_exceptions` and
+    /// `error_events_to_status`): an `error` field before any message names the event
+    /// `exception`, its `Debug` form becomes `exception.message` and the span's status.
+    fn error_field(&mut self, debug: String) {
+        self.name = Some(Cow::Borrowed("exception"));
+        self.fields
+            .push(KeyValue::new("exception.message", debug.clone()));
+        self.error_status = Some(debug);
+    }
+}
+
+impl Visit for EventVisitor {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, value)),
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, u64_value(value))),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, value)),
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, value)),
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.name = Some(value.to_owned().into()),
+            "error" if self.name.is_none() => self.error_field(format!("{value:?}")),
+            name => self.fields.push(KeyValue::new(name, value.to_owned())),
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let message = value.to_string();
+        self.fields
+            .push(KeyValue::new("exception.message", message.clone()));
+        self.fields
+            .push(KeyValue::new(field.name(), message.clone()));
+        self.error_record = Some(message);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => self.name = Some(format!("{value:?}").into()),
+            "error" if self.name.is_none() => self.error_field(format!("{value:?}")),
+            name => self.fields.push(KeyValue::new(name, format!("{value:?}"))),
+        }
+    }
+}
+
+impl AgentcoreLayer {
+    /// The context of `id`'s span as this layer recorded it (`None` if filtered out, closed,
+    /// or unknown). Locks that span's extensions only for the copy.
+    fn context_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<TraceContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.span(id)?;
+        let ext = span.extensions();
+        ext.get::<SpanData>().map(|d| d.0.context())
+    }
+}
+
+impl<S> Layer<S> for AgentcoreLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        let mut fields = Fields::new();
+        let mut overrides = Overrides::default();
+        self.metadata_attributes(meta, &mut fields);
+        // Invariant 4: user code (Debug impls) runs before any extension lock is taken.
+        attrs.record(&mut SpanVisitor {
+            fields: &mut fields,
+            overrides: &mut overrides,
+        });
+        let name = overrides.name.take().unwrap_or(Cow::Borrowed(meta.name()));
+        let kind = overrides.kind.take().unwrap_or(SpanKind::Internal);
+        // Invariant 2: a contextual parent is our current context (which includes entered
+        // `tracing` spans); an explicit one is that span's stored context.
+        let mut span = if attrs.is_root() {
+            self.tracer
+                .start_detached_span_with_parent(name, kind, fields, None)
+        } else if let Some(parent) = attrs.parent() {
+            match self.context_of(parent, &ctx) {
+                Some(cx) => {
+                    self.tracer
+                        .start_detached_span_with_parent(name, kind, fields, Some(&cx))
+                }
+                // The explicit parent is not ours (filtered out): the current context.
+                None => self.tracer.start_detached_span(name, kind, fields),
+            }
+        } else {
+            self.tracer.start_detached_span(name, kind, fields)
+        };
+        overrides.apply(&mut span);
+        let Some(registered) = ctx.span(id) else {
+            return; // not in the registry: `span` finishes here (invariant 5)
+        };
+        let mut ext = registered.extensions_mut();
+        if ext.get_mut::<SpanData>().is_none() {
+            ext.insert(SpanData(span));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::new();
+        let mut overrides = Overrides::default();
+        values.record(&mut SpanVisitor {
+            fields: &mut fields,
+            overrides: &mut overrides,
+        });
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+            return;
+        };
+        for kv in fields {
+            ours.set_attribute(kv.key, kv.value);
+        }
+        overrides.apply(ours);
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        // One span's extensions at a time (invariant 4): a span may follow itself.
+        let Some(cx) = self.context_of(follows, &ctx) else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let (Some(SpanData(ours)), Some(span_id)) = (ext.get_mut::<SpanData>(), cx.span_id()) {
+            ours.add_link(cx.trace_id(), span_id, []);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = event.parent().and_then(|id| ctx.span(id)).or_else(|| {
+            event
+                .is_contextual()
+                .then(|| ctx.lookup_current())
+                .flatten()
+        }) else {
+            return; // outside any span: nothing to attach it to
+        };
+        let meta = event.metadata();
+        let is_error = *meta.level() == Level::ERROR;
+        // Invariant 3: a full (or unsampled) span drops the event before it is formatted.
+        {
+            let mut ext = span.extensions_mut();
+            let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+                return;
+            };
+            if !ours.event_room() {
+                if is_error && ours.status() == SpanStatus::Unset {
+                    ours.set_status(SpanStatus::Error, "");
+                }
+                return;
+            }
+        }
+        // Invariant 4: visit without holding the lock.
+        let mut visitor = EventVisitor::default();
+        self.metadata_attributes(meta, &mut visitor.fields);
+        event.record(&mut visitor);
+        let EventVisitor {
+            name,
+            fields,
+            error_status,
+            error_record,
+        } = visitor;
+        let mut ext = span.extensions_mut();
+        let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+            return;
+        };
+        if is_error && ours.status() == SpanStatus::Unset {
+            ours.set_status(SpanStatus::Error, "");
+        }
+        if let Some(message) = error_status {
+            ours.set_status(SpanStatus::Error, message);
+        }
+        if let Some(message) = error_record {
+            ours.set_attribute("exception.message", message);
+        }
+        ours.add_event(name.unwrap_or(Cow::Borrowed(meta.name())), fields);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(SpanData(ours)) = span.extensions().get::<SpanData>() {
+                ours.enter_frame();
+            }
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(SpanData(ours)) = span.extensions().get::<SpanData>() {
+                ours.exit_frame();
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let data = span.extensions_mut().remove::<SpanData>();
+        // Finished outside the lock: into the span log and the export queue.
+        if let Some(SpanData(ours)) = data {
+            ours.end();
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The `metrics` bridge with the real `metrics` macros: static and dynamic labels, every handle
+//! operation, descriptions, per-name buckets, label-set and kind conflicts (refused and
+//! counted, never a panic in release), sanitized names and the cardinality cap. Assertions read
+//! the registry's scrape through the strict parser of `tests/support/exposition.rs`.
+
+use agentcore_telemetry::bridge::metrics_recorder::{
+    AgentcoreRecorder, Matcher, OnConflict, REJECTED_METRIC,
+};
+use agentcore_telemetry::{Buckets, Registry};
+use support::exposition::{parse, value};
+
+mod support;
+
+fn scrape(registry: &Registry) -> Vec<support::exposition::Family> {
+    parse(&registry.encode_text()).expect("a valid exposition")
+}
+
+#[test]
+fn macros_with_static_and_dynamic_labels() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::describe_counter!("tool_calls_total", "Tool calls.");
+        for tool in ["calculator", "search", "calculator"] {
+            metrics::counter!("tool_calls_total", "tool" => tool.to_string(), "status" => "ok")
+                .increment(1);
+        }
+        metrics::counter!("boots_total").increment(2);
+        metrics::counter!("tool_calls_total", "status" => "ok", "tool" => "search").increment(5);
+        let g = metrics::gauge!("queue_depth", "queue" => "default");
+        g.set(10.0);
+        g.increment(2.5);
+        g.decrement(0.5);
+        metrics::histogram!("latency_seconds", "model" => "gpt").record(0.3);
+        metrics::histogram!("latency_seconds", "model" => "gpt").record(7.0);
+        let c = metrics::counter!("mirrored_total");
+        c.absolute(10);
+        c.absolute(4); // never lowered
+        c.increment(1);
+        c.absolute(20);
+    });
+    let f = scrape(&registry);
+    let calls = |tool| value(&f, "tool_calls_total", &[("tool", tool), ("status", "ok")]);
+    assert_eq!(calls("calculator"), Some(2.0));
+    assert_eq!(calls("search"), Some(6.0), "label order does not matter");
+    assert_eq!(value(&f, "boots_total", &[]), Some(2.0));
+    assert_eq!(
+        value(&f, "queue_depth", &[("queue", "default")]),
+        Some(12.0)
+    );
+    assert_eq!(
+        value(&f, "latency_seconds_count", &[("model", "gpt")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &f,
+            "latency_seconds_bucket",
+            &[("model", "gpt"), ("le", "0.5")]
+        ),
+        Some(1.0),
+        "default buckets, no sample buffering"
+    );
+    assert_eq!(value(&f, "mirrored_total", &[]), Some(20.0));
+    let help = f.iter().find(|f| f.name == "tool_calls_total").unwrap();
+    assert_eq!(help.help.as_deref(), Some("Tool calls."));
+    assert_eq!(recorder.rejected(), 0);
+}
+
+#[test]
+fn per_name_buckets() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .buckets_for(
+            Matcher::Full("tokens".into()),
+            Buckets::new(vec![10.0, 100.0]).unwrap(),
+        )
+        .buckets_for(
+            Matcher::Suffix("_seconds".into()),
+            Buckets::new(vec![1.0]).unwrap(),
+        )
+        .build(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::histogram!("tokens").record(50.0);
+        metrics::histogram!("step_seconds").record(0.5);
+    });
+    let f = scrape(&registry);
+    assert_eq!(value(&f, "tokens_bucket", &[("le", "10")]), Some(0.0));
+    assert_eq!(value(&f, "tokens_bucket", &[("le", "100")]), Some(1.0));
+    assert_eq!(value(&f, "step_seconds_bucket", &[("le", "1")]), Some(1.0));
+    assert_eq!(value(&f, "step_seconds_bucket", &[("le", "0.5")]), None);
+}
+
+#[test]
+fn label_set_and_kind_conflicts_are_refused_and_counted() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("jobs_total", "queue" => "a").increment(1);
+        metrics::counter!("jobs_total", "worker" => "7").increment(100); // other label name
+        metrics::counter!("jobs_total", "queue" => "a", "worker" => "7").increment(100); // more
+        metrics::counter!("jobs_total").increment(100); // fewer
+        metrics::gauge!("jobs_total", "queue" => "a").set(100.0); // other kind
+        metrics::histogram!("jobs_total", "queue" => "a").record(1.0); // other kind
+        metrics::counter!("jobs_total", "queue" => "a").increment(1); // still fine
+    });
+    let f = scrape(&registry);
+    assert_eq!(value(&f, "jobs_total", &[("queue", "a")]), Some(2.0));
+    assert_eq!(recorder.rejected(), 5);
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "label_set")]),
+        Some(3.0)
+    );
+    assert_eq!(value(&f, REJECTED_METRIC, &[("reason", "kind")]), Some(2.0));
+}
+
+#[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "metrics bridge refused"))]
+fn the_panic_strategy_panics_only_with_debug_assertions() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .on_conflict(OnConflict::Panic)
+        .build(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("x_total", "a" => "1").increment(1);
+        metrics::counter!("x_total", "b" => "1").increment(1);
+    });
+    assert_eq!(recorder.rejected(), 1); // release: counted, no panic
+}
+
+#[test]
+fn the_recorder_keeps_working_after_a_debug_panic() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .on_conflict(OnConflict::Panic)
+        .build(&registry);
+    let r = recorder.clone();
+    let outcome = std::thread::spawn(move || {
+        metrics::with_local_recorder(&r, || {
+            metrics::counter!("y_total", "a" => "1").increment(1);
+            metrics::counter!("y_total", "b" => "1").increment(1);
+        })
+    })
+    .join();
+    assert_eq!(outcome.is_err(), cfg!(debug_assertions));
+    assert_eq!(recorder.rejected(), 1);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("y_total", "a" => "2").increment(1); // a new series: slow path
+    });
+    assert!(registry.encode_text().contains("y_total{a=\"2\"} 1\n"));
+}
+
+#[test]
+fn names_are_sanitized_and_invalid_keys_refused() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("http.requests-total", "http.method" => "GET").increment(1);
+        metrics::counter!("2fa_checks").increment(1);
+        metrics::histogram!("sizes", "le" => "x").record(1.0); // `le` is reserved
+        metrics::counter!("dup_total", "a" => "1", "a" => "2").increment(1);
+    });
+    let f = scrape(&registry);
+    assert_eq!(
+        value(&f, "http_requests_total", &[("http_method", "GET")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&f, "_2fa_checks", &[]), Some(1.0));
+    assert_eq!(recorder.rejected(), 2);
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "invalid")]),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn the_cardinality_cap_folds_new_label_sets_into_the_overflow_series() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder().max_series(4).build(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        for user in 0..100 {
+            metrics::counter!("requests_total", "user" => user.to_string()).increment(1);
+        }
+        // A capped label set again: still the overflow series.
+        metrics::counter!("requests_total", "user" => "99").increment(1);
+        // A series within the cap: still its own.
+        metrics::counter!("requests_total", "user" => "0").increment(1);
+    });
+    let text = registry.encode_text();
+    let f = parse(&text).unwrap();
+    let family = f.iter().find(|f| f.name == "requests_total").unwrap();
+    let total: f64 = family.samples.iter().map(|s| s.value).sum();
+    assert_eq!(total, 102.0, "nothing lost:\n{text}");
+    assert!(family.samples.len() <= 5, "{text}");
+    assert_eq!(value(&f, "requests_total", &[("user", "0")]), Some(2.0));
+    assert_eq!(recorder.rejected(), 0, "overflow is not a refusal");
+}
+
+#[test]
+fn a_recorder_shares_families_registered_directly_with_the_same_shape() {
+    let registry = Registry::new();
+    let direct = registry
+        .counter_family("agent_runs_total", "Runs.", &["agent"])
+        .unwrap();
+    direct.with_label_values(&["a"]).unwrap().inc();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("agent_runs_total", "agent" => "a").increment(1);
+        metrics::gauge!("agent_runs_total", "agent" => "a").set(1.0); // other kind: refused
+    });
+    assert_eq!(direct.get(&["a"]).unwrap().get(), 2.0);
+    assert_eq!(recorder.rejected(), 1);
+}
+
+#[test]
+fn handles_are_shared_across_threads() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let recorder = recorder.clone();
+            s.spawn(move || {
+                metrics::with_local_recorder(&recorder, || {
+                    for i in 0..1_000 {
+                        let shard = (i % 3).to_string();
+                        metrics::counter!("work_total", "shard" => shard).increment(1);
+                    }
+                })
+            });
+        }
+    });
+    let f = scrape(&registry);
+    let total: f64 = ["0", "1", "2"]
+        .iter()
+        .map(|s| value(&f, "work_total", &[("shard", s)]).unwrap())
+        .sum();
+    assert_eq!(total, 4_000.0);
+}

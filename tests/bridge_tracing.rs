@@ -1,0 +1,490 @@
+//! The `tracing` bridge with the real `tracing` and `tracing-subscriber` crates: spans, fields of
+//! every type, events (capped), the `otel.*` and `error` conventions, links, and parents when
+//! `tracing` spans and our own spans nest in either order, in synchronous code and across
+//! `.instrument()`ed futures. Every assertion reads the tracer's span log.
+
+use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+use agentcore_telemetry::{
+    DistributedTracer, FutureExt, SpanKind, SpanLimits, SpanRecord, SpanStatus, TraceId,
+    TracerConfig, Value,
+};
+use tracing::Instrument;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+fn tracer_with(config: TracerConfig) -> &'static DistributedTracer {
+    Box::leak(Box::new(DistributedTracer::new(config)))
+}
+
+fn tracer() -> &'static DistributedTracer {
+    tracer_with(TracerConfig::default())
+}
+
+fn subscriber(tracer: &'static DistributedTracer) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry().with(AgentcoreLayer::new(tracer))
+}
+
+/// The current trace id of `tracer` (inside an entered span).
+fn current_trace(tracer: &DistributedTracer) -> TraceId {
+    tracer
+        .current_context()
+        .expect("a current context")
+        .trace_id()
+}
+
+fn named<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name:?} in {:?}", names(spans)))
+}
+
+fn names(spans: &[SpanRecord]) -> Vec<&str> {
+    spans.iter().map(|s| &*s.name).collect()
+}
+
+#[derive(Debug)]
+struct DiskFull;
+impl std::fmt::Display for DiskFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk full")
+    }
+}
+impl std::error::Error for DiskFull {}
+
+#[test]
+fn nested_spans_typed_fields_and_events() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let outer = tracing::info_span!(
+            "outer",
+            int = -7_i64,
+            small = 42_u64,
+            huge = u64::MAX,
+            ratio = 0.5_f64,
+            flag = true,
+            text = "hello",
+            shown = %"display",
+            debugged = ?vec![1, 2],
+            error = &DiskFull as &(dyn std::error::Error + 'static),
+        );
+        let _o = outer.enter();
+        let inner = tracing::debug_span!("inner", step = 1_i64);
+        inner.in_scope(|| {
+            tracing::info!(tokens = 12_i64, model = "gpt", "called the model");
+            tracing::warn!(retry = true);
+        });
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    assert_eq!(names(&spans).len(), 2, "{:?}", names(&spans));
+    let outer = named(&spans, "outer");
+    let inner = named(&spans, "inner");
+    assert_eq!(outer.parent_span_id, None);
+    assert_eq!(inner.parent_span_id, Some(outer.span_id));
+    assert_eq!(inner.trace_id, outer.trace_id);
+    assert_eq!(outer.kind, SpanKind::Internal);
+    // Typed values, not strings.
+    assert_eq!(outer.attribute("int"), Some(&Value::I64(-7)));
+    assert_eq!(outer.attribute("small"), Some(&Value::I64(42)));
+    assert_eq!(
+        outer.attribute("huge"),
+        Some(&Value::from(u64::MAX.to_string()))
+    );
+    assert_eq!(outer.attribute("ratio"), Some(&Value::F64(0.5)));
+    assert_eq!(outer.attribute("flag"), Some(&Value::Bool(true)));
+    assert_eq!(outer.attribute("text"), Some(&Value::from("hello")));
+    assert_eq!(outer.attribute("shown"), Some(&Value::from("display")));
+    assert_eq!(outer.attribute("debugged"), Some(&Value::from("[1, 2]")));
+    assert_eq!(outer.attribute("error"), Some(&Value::from("disk full")));
+    assert_eq!(
+        outer.attribute("exception.message"),
+        Some(&Value::from("disk full"))
+    );
+    // Events: message as name, level and target, typed fields; no message: callsite name.
+    assert_eq!(inner.events.len(), 2);
+    let e = &inner.events[0];
+    assert_eq!(e.name, "called the model");
+    let attr = |e: &agentcore_telemetry::tracer::Event, k: &str| {
+        e.attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(attr(e, "level"), None, "an option, off by default");
+    assert_eq!(attr(e, "tokens"), Some(Value::I64(12)));
+    assert_eq!(attr(e, "model"), Some(Value::from("gpt")));
+    assert!(inner.events[1]
+        .name
+        .starts_with("event tests/bridge_tracing.rs:"));
+    assert_eq!(attr(&inner.events[1], "retry"), Some(Value::Bool(true)));
+    assert_eq!(inner.status, SpanStatus::Unset);
+}
+
+#[test]
+fn otel_fields_error_events_and_late_records() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!(
+            "GET /users/{id}",
+            otel.name = "GET /users/42",
+            otel.kind = "SERVER",
+            otel.status_code = tracing::field::Empty,
+            late = tracing::field::Empty,
+        );
+        let _e = s.enter();
+        s.record("late", 3_i64);
+        s.record("otel.status_code", "ok");
+        let trace = current_trace(t);
+        let failing = tracing::info_span!("call", otel.kind = "client");
+        failing.in_scope(|| {
+            tracing::error!(error = ?std::io::ErrorKind::TimedOut);
+        });
+        let logged = tracing::info_span!("logged");
+        logged.in_scope(|| tracing::error!("something broke"));
+        let described = tracing::info_span!(
+            "described",
+            otel.status_code = "error",
+            otel.status_description = "quota exhausted"
+        );
+        drop(described);
+        trace
+    });
+    let spans = t.get_trace_spans(trace);
+    let server = named(&spans, "GET /users/42");
+    assert_eq!(server.kind, SpanKind::Server);
+    assert_eq!(server.status, SpanStatus::Ok);
+    assert_eq!(server.attribute("late"), Some(&Value::I64(3)));
+    assert!(
+        server.attribute("otel.name").is_none(),
+        "reserved fields are not attributes"
+    );
+    let call = named(&spans, "call");
+    assert_eq!(call.kind, SpanKind::Client);
+    assert_eq!(call.status, SpanStatus::Error);
+    assert_eq!(call.status_message, "TimedOut");
+    assert_eq!(call.events[0].name, "exception");
+    assert!(call.events[0]
+        .attributes
+        .iter()
+        .any(|kv| kv.key == "exception.message" && kv.value == Value::from("TimedOut")));
+    let logged = named(&spans, "logged");
+    assert_eq!(logged.status, SpanStatus::Error);
+    assert_eq!(logged.events[0].name, "something broke");
+    let described = named(&spans, "described");
+    assert_eq!(described.status, SpanStatus::Error);
+    assert_eq!(described.status_message, "quota exhausted");
+}
+
+#[test]
+fn follows_from_becomes_a_link() {
+    let t = tracer();
+    let (a_id, b_trace) = tracing::subscriber::with_default(subscriber(t), || {
+        let a = tracing::info_span!("producer");
+        let a_cx = a.in_scope(|| t.current_context().unwrap());
+        let b = tracing::info_span!(parent: None, "consumer");
+        b.follows_from(&a);
+        b.follows_from(&b); // a span may follow itself: no deadlock
+        let trace = b.in_scope(|| current_trace(t));
+        (a_cx, trace)
+    });
+    let consumer = named(&t.get_trace_spans(b_trace), "consumer").clone();
+    assert_ne!(consumer.trace_id, a_id.trace_id());
+    assert_eq!(consumer.links.len(), 2);
+    assert_eq!(consumer.links[0].trace_id, a_id.trace_id());
+    assert_eq!(Some(consumer.links[0].span_id), a_id.span_id());
+    assert_eq!(consumer.links[1].span_id, consumer.span_id);
+}
+
+#[test]
+fn a_long_lived_span_caps_its_events_and_counts_the_rest() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("stream");
+        let _e = s.enter();
+        for i in 0..10_000_i64 {
+            tracing::info!(chunk = i, "chunk {i}");
+        }
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    let s = named(&spans, "stream");
+    let max = SpanLimits::default().max_events;
+    assert_eq!(s.events.len(), max as usize);
+    assert_eq!(s.dropped_events_count, 10_000 - max);
+    // The first ones are kept, in order.
+    assert_eq!(s.events[0].name, "chunk 0");
+    assert_eq!(s.events[127].name, "chunk 127");
+}
+
+#[test]
+fn a_smaller_limit_is_honoured() {
+    let t = tracer_with(TracerConfig {
+        limits: SpanLimits {
+            max_events: 3,
+            ..SpanLimits::default()
+        },
+        ..TracerConfig::default()
+    });
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("short");
+        let _e = s.enter();
+        for _ in 0..10 {
+            tracing::info!("tick");
+        }
+        current_trace(t)
+    });
+    let s = named(&t.get_trace_spans(trace), "short").clone();
+    assert_eq!((s.events.len(), s.dropped_events_count), (3, 7));
+}
+
+#[test]
+fn mixed_nesting_in_both_orders() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        // ours > tracing > ours > tracing, then siblings after each ends.
+        let root = t.start_span("our_root", SpanKind::Server, []);
+        let trace = root.trace_id();
+        {
+            let a = tracing::info_span!("tracing_a");
+            let _a = a.enter();
+            let ours = t.start_span("our_b", SpanKind::Internal, []);
+            tracing::info_span!("tracing_c").in_scope(|| {
+                let d = t.start_span("our_d", SpanKind::Client, []);
+                d.end();
+            });
+            ours.end();
+            // After our_b ended, tracing_a is current again.
+            tracing::info_span!("tracing_e").in_scope(|| {});
+        }
+        // After tracing_a exited, our_root is current again.
+        tracing::info_span!("tracing_f").in_scope(|| {});
+        root.end();
+        trace
+    });
+    let spans = t.get_trace_spans(trace);
+    let id = |n: &str| named(&spans, n).span_id;
+    let parent = |n: &str| named(&spans, n).parent_span_id;
+    assert_eq!(spans.len(), 7, "{:?}", names(&spans));
+    assert_eq!(parent("our_root"), None);
+    assert_eq!(parent("tracing_a"), Some(id("our_root")));
+    assert_eq!(parent("our_b"), Some(id("tracing_a")));
+    assert_eq!(parent("tracing_c"), Some(id("our_b")));
+    assert_eq!(parent("our_d"), Some(id("tracing_c")));
+    assert_eq!(parent("tracing_e"), Some(id("tracing_a")));
+    assert_eq!(parent("tracing_f"), Some(id("our_root")));
+    assert!(spans.iter().all(|s| s.trace_id == trace));
+}
+
+#[test]
+fn explicit_parents_and_roots() {
+    let t = tracer();
+    let (first, second) = tracing::subscriber::with_default(subscriber(t), || {
+        let a = tracing::info_span!("a");
+        let b = tracing::info_span!("b");
+        let _b = b.enter();
+        // Explicit parent a, although b is current.
+        let c = tracing::info_span!(parent: &a, "c");
+        let first = c.in_scope(|| current_trace(t));
+        // An explicit root starts a new trace whatever is current.
+        let r = tracing::info_span!(parent: None, "r");
+        let second = r.in_scope(|| current_trace(t));
+        (first, second)
+    });
+    let spans = t.get_trace_spans(first);
+    assert_eq!(
+        named(&spans, "c").parent_span_id,
+        Some(named(&spans, "a").span_id)
+    );
+    let roots = t.get_trace_spans(second);
+    assert_eq!(names(&roots), ["r"]);
+    assert_eq!(roots[0].parent_span_id, None);
+    assert_ne!(first, second);
+}
+
+async fn handle(t: &'static DistributedTracer, id: i64) {
+    tokio::task::yield_now().await;
+    let ours = t.start_detached_span("our_step", SpanKind::Internal, []);
+    async {
+        tokio::task::yield_now().await;
+        tracing::info!(id, "inside our step");
+        async { tokio::task::yield_now().await }
+            .instrument(tracing::info_span!("tracing_leaf", id))
+            .await;
+    }
+    .in_span(ours)
+    .await;
+}
+
+#[test]
+fn instrumented_futures_interleaved_on_one_thread() {
+    let t = tracer();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let traces = tracing::subscriber::with_default(subscriber(t), || {
+        rt.block_on(async {
+            let a = tracing::info_span!("request", id = 1_i64);
+            let b = tracing::info_span!("request", id = 2_i64);
+            let ta = a.in_scope(|| current_trace(t));
+            let tb = b.in_scope(|| current_trace(t));
+            tokio::join!(handle(t, 1).instrument(a), handle(t, 2).instrument(b));
+            [ta, tb]
+        })
+    });
+    assert_ne!(traces[0], traces[1]);
+    for trace in traces {
+        let spans = t.get_trace_spans(trace);
+        assert_eq!(spans.len(), 3, "{:?}", names(&spans));
+        let request = named(&spans, "request");
+        let step = named(&spans, "our_step");
+        let leaf = named(&spans, "tracing_leaf");
+        assert_eq!(request.parent_span_id, None);
+        assert_eq!(step.parent_span_id, Some(request.span_id));
+        assert_eq!(leaf.parent_span_id, Some(step.span_id));
+        // An event belongs to its `tracing` span (the innermost one), even when one of our
+        // spans is nested inside it: our spans take events through their own API.
+        assert_eq!(step.events.len(), 0);
+        assert_eq!(request.events.len(), 1);
+        assert_eq!(
+            request.attribute("id"),
+            leaf.attribute("id"),
+            "no mixing between the two requests"
+        );
+    }
+}
+
+#[test]
+fn instrumented_tasks_on_a_multi_thread_runtime() {
+    let t = tracer();
+    let dispatch = tracing::Dispatch::new(subscriber(t));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let traces = tracing::dispatcher::with_default(&dispatch, || {
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            let mut traces = Vec::new();
+            for id in 0..8_i64 {
+                let span = tracing::info_span!("request", id);
+                traces.push(span.in_scope(|| current_trace(t)));
+                let fut = tracing::instrument::WithSubscriber::with_current_subscriber(
+                    handle(t, id).instrument(span),
+                );
+                tasks.push(tokio::spawn(fut));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            traces
+        })
+    });
+    for trace in traces {
+        let spans = t.get_trace_spans(trace);
+        assert_eq!(spans.len(), 3, "{:?}", names(&spans));
+        let step = named(&spans, "our_step");
+        assert_eq!(step.parent_span_id, Some(named(&spans, "request").span_id));
+        assert_eq!(
+            named(&spans, "tracing_leaf").parent_span_id,
+            Some(step.span_id)
+        );
+    }
+}
+
+#[test]
+fn unsampled_spans_record_nothing_and_propagate_the_decision() {
+    let t = tracer_with(TracerConfig {
+        sample_ratio: 0.0,
+        ..TracerConfig::default()
+    });
+    tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("unsampled", n = 1_i64);
+        let _e = s.enter();
+        tracing::info!("dropped before formatting");
+        let cx = t.current_context().unwrap();
+        assert!(!cx.is_sampled());
+        let ours = t.start_span("our_child", SpanKind::Internal, []);
+        assert_eq!(ours.trace_id(), cx.trace_id(), "one trace id, unsampled");
+        assert!(!ours.is_recording());
+        tracing::info_span!("tracing_child").in_scope(|| {
+            assert_eq!(current_trace(t), cx.trace_id());
+            assert!(!t.current_context().unwrap().is_sampled());
+        });
+    });
+    assert_eq!(t.stats().spans_finished, 0);
+    assert_eq!(t.get_metrics().total_spans, 0);
+}
+
+#[test]
+fn a_per_layer_filter_skips_spans_and_children_attach_to_the_nearest_recorded_one() {
+    let t = tracer();
+    let subscriber =
+        tracing_subscriber::registry().with(AgentcoreLayer::new(t).with_filter(LevelFilter::INFO));
+    let trace = tracing::subscriber::with_default(subscriber, || {
+        let top = tracing::info_span!("top");
+        let _t = top.enter();
+        let noisy = tracing::debug_span!("noisy");
+        let _n = noisy.enter();
+        tracing::info_span!("kept").in_scope(|| {});
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    assert_eq!(spans.len(), 2, "{:?}", names(&spans));
+    assert_eq!(
+        named(&spans, "kept").parent_span_id,
+        Some(named(&spans, "top").span_id)
+    );
+}
+
+#[test]
+fn location_target_and_level_options() {
+    let t = tracer();
+    let layer = AgentcoreLayer::new(t)
+        .with_location(true)
+        .with_target(true)
+        .with_level(true);
+    let trace =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            tracing::warn_span!("located").in_scope(|| {
+                tracing::error!("failed");
+                current_trace(t)
+            })
+        });
+    let s = named(&t.get_trace_spans(trace), "located").clone();
+    assert_eq!(s.attribute("level"), Some(&Value::from("WARN")));
+    assert_eq!(s.attribute("target"), Some(&Value::from("bridge_tracing")));
+    assert_eq!(
+        s.attribute("code.file.path"),
+        Some(&Value::from("tests/bridge_tracing.rs"))
+    );
+    let e = &s.events[0];
+    let attr = |k: &str| {
+        e.attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(attr("level"), Some(Value::from("ERROR")));
+    assert_eq!(attr("target"), Some(Value::from("bridge_tracing")));
+    assert_eq!(
+        attr("code.file.path"),
+        Some(Value::from("tests/bridge_tracing.rs"))
+    );
+    assert!(matches!(s.attribute("code.line.number"), Some(Value::I64(n)) if *n > 0));
+}
+
+#[test]
+fn a_span_closed_outside_its_subscribers_scope_is_finished() {
+    let t = tracer();
+    let dispatch = tracing::Dispatch::new(subscriber(t));
+    let (span, trace) = tracing::dispatcher::with_default(&dispatch, || {
+        let s = tracing::info_span!("left_open");
+        let trace = s.in_scope(|| current_trace(t));
+        (s, trace)
+    });
+    drop(span);
+    drop(dispatch);
+    assert_eq!(names(&t.get_trace_spans(trace)), ["left_open"]);
+}
