@@ -433,6 +433,7 @@ fn max_series(spec: &FamilySpec) -> usize {
 fn register(registry: &Registry, spec: &FamilySpec, labels: &[&str]) -> Result<Handle, Error> {
     let options = FamilyOptions {
         max_series: max_series(spec),
+        ..FamilyOptions::default()
     };
     let (name, help) = (spec.name.0.as_str(), spec.help.as_str());
     macro_rules! via {

@@ -159,7 +159,10 @@ fuzz_target!(|data: &[u8]| {
             "Lookups.",
             labels,
             (),
-            FamilyOptions { max_series },
+            FamilyOptions {
+                max_series,
+                ..FamilyOptions::default()
+            },
         )
         .unwrap();
     let mut model = Model {
