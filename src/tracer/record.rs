@@ -253,7 +253,7 @@ impl SpanRecord {
     /// and, Level 2, the random-trace-id flag (`0x02`) when its trace id is known to be
     /// random.
     pub fn trace_flags(&self) -> u8 {
-        let random = self.carried.as_deref().map_or(true, |c| c.random);
+        let random = self.carried.as_deref().is_none_or(|c| c.random);
         0x01 | (u8::from(random) << 1)
     }
 
