@@ -128,6 +128,19 @@ pub(crate) struct Parent {
     pub(crate) remote: bool,
 }
 
+impl Parent {
+    /// What a span started under `cx` (an explicit parent) inherits from it.
+    pub(crate) fn of_context(cx: &TraceContext) -> Parent {
+        Parent {
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
+            sampled: cx.is_sampled(),
+            baggage: cx.carried().cloned(),
+            remote: cx.is_remote(),
+        }
+    }
+}
+
 /// A thread's frames: `frames[..depth]` are live. Slots above `depth` are kept (with their
 /// baggage released) and reused: a push then assigns a slot's fields one by one instead of
 /// copying a whole `Frame` in, which the profile showed as a store-forwarding stall (the

@@ -397,13 +397,7 @@ impl DistributedTracer {
         attributes: impl IntoIterator<Item = KeyValue>,
         parent: Option<&TraceContext>,
     ) -> Span<'_> {
-        let parent = parent.map(|cx| Parent {
-            trace_id: cx.trace_id(),
-            span_id: cx.span_id(),
-            sampled: cx.is_sampled(),
-            baggage: cx.carried().cloned(),
-            remote: cx.is_remote(),
-        });
+        let parent = parent.map(Parent::of_context);
         let start = self.decide(parent);
         Span::start(&self.core, start, name, kind, attributes)
     }
@@ -419,13 +413,7 @@ impl DistributedTracer {
         attributes: impl IntoIterator<Item = KeyValue>,
         parent: Option<&TraceContext>,
     ) -> DetachedSpan<'_> {
-        let parent = parent.map(|cx| Parent {
-            trace_id: cx.trace_id(),
-            span_id: cx.span_id(),
-            sampled: cx.is_sampled(),
-            baggage: cx.carried().cloned(),
-            remote: cx.is_remote(),
-        });
+        let parent = parent.map(Parent::of_context);
         DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
     }
 
