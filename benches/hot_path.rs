@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use agentcore_telemetry::propagation::TraceParent;
 use agentcore_telemetry::{
     get_distributed_tracer, trace_operation, AgentPhilosophy, Buckets, DistributedTracer,
-    MetricsCollector, Registry, SpanKind, SpanStatus, SummaryConfig, TracerConfig,
+    MetricsCollector, Registry, Sampler, SpanKind, SpanStatus, SummaryConfig, TracerConfig,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -279,9 +279,9 @@ fn tracing(c: &mut Criterion) {
         })
     });
 
-    // The same span as above, not sampled (a tracer with sample_ratio 0).
+    // The same span as above, not sampled (a tracer with Sampler::ratio(0)).
     let unsampled = DistributedTracer::new(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         ..TracerConfig::default()
     });
     c.bench_function("span_unsampled", |b| {

@@ -449,7 +449,7 @@ fn main() {
     // OTEL_* variables still applying.
     init_distributed_tracer(TracerConfig {
         service_name: "agent-runtime".into(),
-        export_from_env: o.otlp_endpoint.is_none(),
+        from_env: o.otlp_endpoint.is_none(),
         ..TracerConfig::default()
     });
     let tracer = get_distributed_tracer();

@@ -5,7 +5,7 @@
 
 use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
 use agentcore_telemetry::{
-    DistributedTracer, FutureExt, SpanKind, SpanLimits, SpanRecord, SpanStatus, TraceId,
+    DistributedTracer, FutureExt, Sampler, SpanKind, SpanLimits, SpanRecord, SpanStatus, TraceId,
     TracerConfig, Value,
 };
 use tracing::Instrument;
@@ -396,7 +396,7 @@ fn instrumented_tasks_on_a_multi_thread_runtime() {
 #[test]
 fn unsampled_spans_record_nothing_and_propagate_the_decision() {
     let t = tracer_with(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         ..TracerConfig::default()
     });
     tracing::subscriber::with_default(subscriber(t), || {

@@ -12,7 +12,7 @@ use agentcore_telemetry::agent::{AgentPhilosophy, CollectorConfig};
 use agentcore_telemetry::registry::FamilyOptions;
 use agentcore_telemetry::{
     Buckets, Counter, DistributedTracer, Error, Exemplars, Histogram, MetricsCollector, Registry,
-    SpanKind, SpanStatus, TracerConfig,
+    Sampler, SpanKind, SpanStatus, TracerConfig,
 };
 use support::alloc::thread_allocations;
 use support::openmetrics::{parse_openmetrics, OmFamily, OmSample};
@@ -28,7 +28,7 @@ const HOSTILE_EXEMPLAR: &str = "say hi C:\\dir\nline2\ttab é✓ # {} =,";
 
 fn tracer(sample_ratio: f64) -> DistributedTracer {
     DistributedTracer::new(TracerConfig {
-        sample_ratio,
+        sampler: Some(Sampler::ratio(sample_ratio)),
         ..TracerConfig::default()
     })
 }

@@ -21,7 +21,7 @@ fn records() -> Vec<SpanRecord> {
     // Only the pipeline under test prints: the tracer itself would export too, since the
     // child's environment says OTEL_TRACES_EXPORTER=console.
     let tracer = DistributedTracer::new(TracerConfig {
-        export_from_env: false,
+        from_env: false,
         ..TracerConfig::default()
     });
     let root = tracer.start_span("console_root", SpanKind::Server, [KeyValue::new("n", 7)]);

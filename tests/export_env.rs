@@ -1,8 +1,9 @@
 //! Configuration by the standard `OTEL_*` environment variables: one test per variable,
 //! valid and malformed values. Invalid values are ignored with a warning naming the
 //! variable (the specification's rule); unsupported ones (`grpc`, `zipkin`, `https://`
-//! without TLS, remote samplers) are refused with an error naming the variable. Nothing
-//! panics.
+//! without TLS) are refused with an error naming the variable. Nothing
+//! panics. The sampler's variables are the tracer's (`src/tracer/sampler.rs` tests them,
+//! `tests/tracer_sampler_env.rs` their effect on a tracer).
 #![cfg(feature = "otlp")]
 
 mod support;
@@ -11,9 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use agentcore_telemetry::export::otlp::{Compression, Protocol};
-use agentcore_telemetry::export::{
-    ConfigError, ExportConfig, FromEnv, SamplerChoice, TracesExporter, VARIABLES,
-};
+use agentcore_telemetry::export::{ConfigError, ExportConfig, FromEnv, TracesExporter, VARIABLES};
 
 fn env(vars: &[(&str, &str)]) -> Result<FromEnv, ConfigError> {
     let map: HashMap<String, String> = vars
@@ -340,64 +339,6 @@ fn otel_resource_attributes() {
             "OTEL_RESOURCE_ATTRIBUTES",
         );
         assert!(c.resource_attributes.is_empty(), "{bad}");
-    }
-}
-
-#[test]
-fn otel_traces_sampler() {
-    let s = |v| ok(&[("OTEL_TRACES_SAMPLER", v)]).sampler;
-    assert_eq!(s("always_on"), SamplerChoice::AlwaysOn);
-    assert_eq!(s("always_off"), SamplerChoice::AlwaysOff);
-    assert_eq!(
-        s("parentbased_always_on"),
-        SamplerChoice::ParentBasedAlwaysOn
-    );
-    assert_eq!(
-        s("parentbased_always_off"),
-        SamplerChoice::ParentBasedAlwaysOff
-    );
-    assert_eq!(s("traceidratio"), SamplerChoice::TraceIdRatio(1.0));
-    assert_eq!(
-        s("parentbased_traceidratio"),
-        SamplerChoice::ParentBasedTraceIdRatio(1.0)
-    );
-    let c = ignored(
-        &[("OTEL_TRACES_SAMPLER", "sometimes")],
-        "OTEL_TRACES_SAMPLER",
-    );
-    assert_eq!(c.sampler, SamplerChoice::ParentBasedAlwaysOn);
-    for remote in ["jaeger_remote", "parentbased_jaeger_remote", "xray"] {
-        refused(&[("OTEL_TRACES_SAMPLER", remote)], "OTEL_TRACES_SAMPLER");
-    }
-}
-
-#[test]
-fn otel_traces_sampler_arg() {
-    let c = ok(&[
-        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
-        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
-    ]);
-    assert_eq!(c.sampler, SamplerChoice::ParentBasedTraceIdRatio(0.25));
-    assert_eq!(c.sampler.root_ratio(), 0.25);
-    // Only used with a ratio sampler.
-    assert_eq!(
-        ok(&[
-            ("OTEL_TRACES_SAMPLER", "always_on"),
-            ("OTEL_TRACES_SAMPLER_ARG", "junk")
-        ])
-        .sampler,
-        SamplerChoice::AlwaysOn
-    );
-    // Invalid: ignored (as if unset: 1.0), reported.
-    for bad in ["1.5", "-0.1", "NaN", "half"] {
-        let c = ignored(
-            &[
-                ("OTEL_TRACES_SAMPLER", "traceidratio"),
-                ("OTEL_TRACES_SAMPLER_ARG", bad),
-            ],
-            "OTEL_TRACES_SAMPLER_ARG",
-        );
-        assert_eq!(c.sampler, SamplerChoice::TraceIdRatio(1.0), "{bad}");
     }
 }
 

@@ -23,7 +23,7 @@ fn tracer(capacity: usize) -> DistributedTracer {
         service_name: "hook-e2e".into(),
         span_log_capacity: capacity,
         span_log_shards: 2,
-        export_from_env: false,
+        from_env: false,
         ..TracerConfig::default()
     })
 }

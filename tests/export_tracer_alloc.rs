@@ -21,7 +21,7 @@ fn recording_allocates_nothing_while_the_exporter_drains_the_span_log() {
     // meets records the exporter has not read yet (evictions) and slots it is reading.
     let tracer = DistributedTracer::new(TracerConfig {
         span_log_capacity: 256,
-        export_from_env: false,
+        from_env: false,
         ..TracerConfig::default()
     });
     let exporter = InMemorySpanExporter::new();

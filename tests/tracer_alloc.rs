@@ -4,7 +4,7 @@
 //! counts.
 
 use agentcore_telemetry::{
-    DistributedTracer, FutureExt, KeyValue, SpanKind, SpanStatus, TracerConfig,
+    DistributedTracer, FutureExt, KeyValue, Sampler, SpanKind, SpanStatus, TracerConfig,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -121,7 +121,7 @@ fn hot_path_allocates_nothing() {
 
     // The unsampled path, root and child.
     let unsampled = DistributedTracer::new(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         span_log_capacity: 16,
         ..TracerConfig::default()
     });

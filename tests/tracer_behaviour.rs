@@ -2,7 +2,7 @@
 //! rules, limits, sampling, the span log's wrap-around and concurrent readers.
 
 use agentcore_telemetry::{
-    DistributedTracer, KeyValue, SpanKind, SpanLimits, SpanStatus, TraceContext, TraceId,
+    DistributedTracer, KeyValue, Sampler, SpanKind, SpanLimits, SpanStatus, TraceContext, TraceId,
     TracerConfig,
 };
 
@@ -146,7 +146,7 @@ fn default_limits_are_128_and_a_long_lived_span_stays_bounded() {
 #[test]
 fn sampling_ratio_zero_records_nothing_but_propagates() {
     let t = tracer_with(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         ..TracerConfig::default()
     });
     let mut root = t.start_span("root", SpanKind::Server, [KeyValue::new("a", 1)]);
@@ -179,7 +179,7 @@ fn sampling_ratio_one_records_everything() {
 #[test]
 fn sampling_ratio_half_is_statistical_and_deterministic_per_trace() {
     let t = tracer_with(TracerConfig {
-        sample_ratio: 0.5,
+        sampler: Some(Sampler::ratio(0.5)),
         span_log_capacity: 16_384,
         ..TracerConfig::default()
     });
@@ -201,7 +201,7 @@ fn sampling_ratio_half_is_statistical_and_deterministic_per_trace() {
     assert_eq!(s.spans_unsampled, 2 * (n - sampled_roots));
     // The same trace id gets the same decision in every tracer with that ratio.
     let other = tracer_with(TracerConfig {
-        sample_ratio: 0.5,
+        sampler: Some(Sampler::ratio(0.5)),
         ..TracerConfig::default()
     });
     for i in 0..200 {
@@ -217,7 +217,7 @@ fn sampling_ratio_half_is_statistical_and_deterministic_per_trace() {
 #[test]
 fn sampling_respects_a_remote_parent_flag() {
     let never = tracer_with(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         ..TracerConfig::default()
     });
     let sampled_parent = TraceContext::new(

@@ -3,7 +3,9 @@
 
 mod support;
 
-use agentcore_telemetry::{DistributedTracer, Registry, SpanKind, SpanStatus, TracerConfig};
+use agentcore_telemetry::{
+    DistributedTracer, Registry, Sampler, SpanKind, SpanStatus, TracerConfig,
+};
 use support::exposition::{parse, value};
 
 #[test]
@@ -77,7 +79,7 @@ fn span_counters_and_durations_appear_in_the_scrape() {
 fn unsampled_spans_are_counted_but_not_timed() {
     let registry = Registry::new();
     let tracer = DistributedTracer::new(TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         ..TracerConfig::default()
     });
     tracer.register_metrics(&registry).unwrap();

@@ -13,7 +13,7 @@ fn concurrent_queries_see_every_record_finished_before_they_began() {
     let tracer = DistributedTracer::new(TracerConfig {
         span_log_capacity: 8_192,
         span_log_shards: 2,
-        export_from_env: false,
+        from_env: false,
         ..TracerConfig::default()
     });
     let trace = TraceId::from_external("readers");

@@ -489,7 +489,7 @@ fn spec_tracer_get_metrics_empty() {
 fn spec_tracer_config_service_name_and_export_flag() {
     let t = DistributedTracer::new(TracerConfig {
         service_name: "agent-runtime".into(),
-        export_from_env: false,
+        from_env: false,
         ..TracerConfig::default()
     });
     assert_eq!(t.config().service_name, "agent-runtime");

@@ -11,9 +11,13 @@
 //!   value and what is wrong;
 //! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
 //! * a value that is valid but names something this crate does not do — `grpc`,
-//!   `OTEL_TRACES_EXPORTER=zipkin`, the remote samplers, an `https://` endpoint (no TLS in
-//!   this build) — or an endpoint that is not a URL is **refused**: [`ExportConfig::from_env`]
-//!   returns that error, since any fallback would send spans somewhere the user did not ask.
+//!   `OTEL_TRACES_EXPORTER=zipkin`, an `https://` endpoint (no TLS in this build) — or an
+//!   endpoint that is not a URL is **refused**: [`ExportConfig::from_env`] returns that
+//!   error, since any fallback would send spans somewhere the user did not ask.
+//!
+//! The sampler's variables (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) are the
+//! tracer's, read by [`Sampler::from_env_lookup`](crate::Sampler::from_env_lookup) whether
+//! or not spans are exported.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,8 +50,6 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_BSP_EXPORT_TIMEOUT",
     "OTEL_BSP_MAX_QUEUE_SIZE",
@@ -114,66 +116,6 @@ pub enum TracesExporter {
     None,
 }
 
-/// The head sampler asked for (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
-///
-/// The tracer's [`Sampler`](crate::Sampler) is parent-based with a trace-id ratio for root
-/// spans; [`root_ratio`](Self::root_ratio) and [`parent_based`](Self::parent_based) say what
-/// to give it.
-///
-/// ```
-/// use agentcore_telemetry::export::SamplerChoice;
-/// assert_eq!(SamplerChoice::default(), SamplerChoice::ParentBasedAlwaysOn);
-/// assert_eq!(SamplerChoice::ParentBasedTraceIdRatio(0.25).root_ratio(), 0.25);
-/// assert!(!SamplerChoice::AlwaysOff.parent_based());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum SamplerChoice {
-    /// `always_on`.
-    AlwaysOn,
-    /// `always_off`.
-    AlwaysOff,
-    /// `traceidratio` with its ratio.
-    TraceIdRatio(f64),
-    /// `parentbased_always_on` (the default).
-    #[default]
-    ParentBasedAlwaysOn,
-    /// `parentbased_always_off`.
-    ParentBasedAlwaysOff,
-    /// `parentbased_traceidratio` with its ratio.
-    ParentBasedTraceIdRatio(f64),
-}
-
-impl SamplerChoice {
-    /// The fraction of root spans to sample.
-    ///
-    /// ```
-    /// use agentcore_telemetry::export::SamplerChoice;
-    /// assert_eq!(SamplerChoice::AlwaysOn.root_ratio(), 1.0);
-    /// ```
-    pub fn root_ratio(&self) -> f64 {
-        match *self {
-            SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => 1.0,
-            SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => 0.0,
-            SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r,
-        }
-    }
-
-    /// Whether a span with a parent follows the parent's decision.
-    ///
-    /// ```
-    /// use agentcore_telemetry::export::SamplerChoice;
-    /// assert!(SamplerChoice::ParentBasedAlwaysOff.parent_based());
-    /// ```
-    pub fn parent_based(&self) -> bool {
-        matches!(
-            self,
-            SamplerChoice::ParentBasedAlwaysOn
-                | SamplerChoice::ParentBasedAlwaysOff
-                | SamplerChoice::ParentBasedTraceIdRatio(_)
-        )
-    }
-}
-
 /// Everything span export needs, from the environment or code.
 ///
 /// ```
@@ -197,7 +139,8 @@ impl SamplerChoice {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportConfig {
-    /// `OTEL_SDK_DISABLED=true`: no export (and, for the tracer, no recording).
+    /// `OTEL_SDK_DISABLED=true`: no export (the tracer, reading the same variable through
+    /// [`Sampler::from_env_lookup`](crate::Sampler::from_env_lookup), records nothing).
     pub disabled: bool,
     /// `OTEL_TRACES_EXPORTER`.
     pub exporter: TracesExporter,
@@ -218,8 +161,6 @@ pub struct ExportConfig {
     pub service_name: Option<String>,
     /// The other `OTEL_RESOURCE_ATTRIBUTES`, percent-decoded, in order.
     pub resource_attributes: Vec<(String, String)>,
-    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
-    pub sampler: SamplerChoice,
     /// `OTEL_BSP_*`.
     pub batch: BatchConfig,
 }
@@ -237,7 +178,6 @@ impl Default for ExportConfig {
             retry: RetryPolicy::default(),
             service_name: None,
             resource_attributes: Vec::new(),
-            sampler: SamplerChoice::default(),
             batch: BatchConfig::default(),
         }
     }
@@ -365,8 +305,8 @@ impl ExportConfig {
     /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
     /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default, as the
     /// specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
-    /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, the remote
-    /// samplers, an `https://` endpoint: no TLS in this build) or an endpoint that is not a
+    /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, an
+    /// `https://` endpoint: no TLS in this build) or an endpoint that is not a
     /// URL is refused: the error names the variable.
     ///
     /// ```
@@ -565,8 +505,6 @@ impl ExportConfig {
             c.service_name = Some(v.trim().to_owned());
         }
 
-        c.sampler = read_sampler(&mut r)?;
-
         c.batch.schedule_delay = r.millis("OTEL_BSP_SCHEDULE_DELAY", c.batch.schedule_delay);
         if let Some(v) = r.get("OTEL_BSP_EXPORT_TIMEOUT") {
             c.batch.export_timeout =
@@ -734,51 +672,6 @@ fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
         out.push((k, val));
     }
     Ok(out)
-}
-
-fn read_sampler(r: &mut Reader<'_>) -> Result<SamplerChoice, ConfigError> {
-    let Some(v) = r.get("OTEL_TRACES_SAMPLER") else {
-        return Ok(SamplerChoice::default());
-    };
-    let ratio = |r: &mut Reader<'_>| -> f64 {
-        match r.get("OTEL_TRACES_SAMPLER_ARG") {
-            None => 1.0,
-            Some(a) => match a.trim().parse::<f64>() {
-                Ok(x) if (0.0..=1.0).contains(&x) => x,
-                _ => {
-                    r.warn(
-                        "OTEL_TRACES_SAMPLER_ARG",
-                        &a,
-                        "must be a ratio from 0 to 1; ignored (1.0 is used)",
-                    );
-                    1.0
-                }
-            },
-        }
-    };
-    Ok(match v.trim() {
-        "always_on" => SamplerChoice::AlwaysOn,
-        "always_off" => SamplerChoice::AlwaysOff,
-        "traceidratio" => SamplerChoice::TraceIdRatio(ratio(r)),
-        "parentbased_always_on" => SamplerChoice::ParentBasedAlwaysOn,
-        "parentbased_always_off" => SamplerChoice::ParentBasedAlwaysOff,
-        "parentbased_traceidratio" => SamplerChoice::ParentBasedTraceIdRatio(ratio(r)),
-        "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
-            return Err(ConfigError::new(
-                "OTEL_TRACES_SAMPLER",
-                &v,
-                "remote samplers are not supported; use always_on, always_off, traceidratio or their parentbased_ forms",
-            ))
-        }
-        _ => {
-            r.warn(
-                "OTEL_TRACES_SAMPLER",
-                &v,
-                "unknown sampler; parentbased_always_on is used",
-            );
-            SamplerChoice::default()
-        }
-    })
 }
 
 #[cfg(test)]

@@ -82,9 +82,7 @@ mod resource;
 mod source;
 
 pub use batch::{BatchConfig, BatchSpanProcessor};
-pub use config::{
-    ConfigError, ExportConfig, FromEnv, SamplerChoice, StartError, TracesExporter, VARIABLES,
-};
+pub use config::{ConfigError, ExportConfig, FromEnv, StartError, TracesExporter, VARIABLES};
 pub use console::ConsoleSpanExporter;
 pub use exporter::{Deadline, ExportError, ExportOutcome, SpanExporter};
 pub use memory::{InMemorySpanExporter, MemoryAnswer};

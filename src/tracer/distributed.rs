@@ -29,21 +29,27 @@ pub const DEFAULT_SPAN_LOG_CAPACITY: usize = 65_536;
 /// Tracer configuration.
 ///
 /// ```
-/// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+/// use agentcore_telemetry::{DistributedTracer, Sampler, TracerConfig};
 /// let tracer = DistributedTracer::new(TracerConfig {
 ///     service_name: "agent-runtime".into(),
-///     sample_ratio: 0.25,
+///     sampler: Some(Sampler::ratio(0.25)),
 ///     span_log_capacity: 1024,
 ///     ..TracerConfig::default()
 /// });
-/// assert_eq!(tracer.config().sample_ratio, 0.25);
+/// assert_eq!(tracer.sampler().root_ratio(), 0.25);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracerConfig {
     /// The service name (`service.name`), default `"agentcore"`.
     pub service_name: Cow<'static, str>,
-    /// The fraction of root spans recorded (parent-based; see [`Sampler`]), default 1.0.
-    pub sample_ratio: f64,
+    /// The head sampler. `None` (default): the one `OTEL_TRACES_SAMPLER` asks for when
+    /// [`from_env`](Self::from_env) is on, else [`Sampler::default`]
+    /// (`parentbased_always_on`). `Some`: this one, whatever `OTEL_TRACES_SAMPLER` says (code
+    /// beats the environment, as in the OpenTelemetry SDKs), except that
+    /// `OTEL_SDK_DISABLED=true` turns sampling off when `from_env` is on.
+    /// [`DistributedTracer::sampler`] tells which one runs. (Was `sample_ratio: f64`;
+    /// `Sampler::ratio(r)` is the same sampler.)
+    pub sampler: Option<Sampler>,
     /// Finished spans kept in the span log, default [`DEFAULT_SPAN_LOG_CAPACITY`]; rounded
     /// up to a power of two per shard. Memory is allocated once, at construction: about
     /// 570 bytes per slot on x86_64 (a record with its inline attributes, events and links),
@@ -55,15 +61,18 @@ pub struct TracerConfig {
     pub span_log_shards: usize,
     /// Per-span limits.
     pub limits: SpanLimits,
-    /// Whether [`DistributedTracer::new`] starts span export from the `OTEL_*` environment
-    /// (default true): it does when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// Whether [`DistributedTracer::new`] reads the `OTEL_*` environment (default true):
+    /// the sampler ([`Sampler::from_env_lookup`]: `OTEL_TRACES_SAMPLER`,
+    /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`; see [`sampler`](Self::sampler)) and,
+    /// with the `otlp` feature, span export, which it starts when `OTEL_EXPORTER_OTLP_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console`, unless
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (read by
     /// [`ExportConfig::from_env`](crate::export::ExportConfig::from_env)). False: only
     /// [`DistributedTracer::start_export`] and
     /// [`start_export_with`](DistributedTracer::start_export_with) start it. (Was
-    /// `export_enabled`, a flag that was only reported back.)
-    pub export_from_env: bool,
+    /// `export_from_env`, and before it `export_enabled`, a flag that was only reported
+    /// back.) Ignored values are reported on standard error, once, at construction.
+    pub from_env: bool,
     /// The cardinality cap of `agentcore_tracer_span_duration_seconds{operation, status}`
     /// (default 1,024): span names should be low-cardinality (`get_account`, not
     /// `get_account/42`); beyond the cap, durations fold into the overflow series.
@@ -74,11 +83,11 @@ impl Default for TracerConfig {
     fn default() -> Self {
         TracerConfig {
             service_name: Cow::Borrowed("agentcore"),
-            sample_ratio: 1.0,
+            sampler: None,
             span_log_capacity: DEFAULT_SPAN_LOG_CAPACITY,
             span_log_shards: 0,
             limits: SpanLimits::default(),
-            export_from_env: true,
+            from_env: true,
             max_operations: 1_024,
         }
     }
@@ -138,16 +147,31 @@ impl DistributedTracer {
                 shards,
                 config.limits,
             ),
-            sampler: Sampler::ratio(config.sample_ratio),
+            sampler: sampler_for(&config),
             config,
             #[cfg(feature = "otlp")]
             export: ExportSlot::default(),
         };
         #[cfg(feature = "otlp")]
-        if tracer.config.export_from_env {
+        if tracer.config.from_env {
             tracer.start_export_from_env();
         }
         tracer
+    }
+
+    /// The head sampler in use ([`TracerConfig::sampler`], the environment's, or the
+    /// default).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, Sampler, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig {
+    ///     sampler: Some(Sampler::always_off()),
+    ///     ..Default::default()
+    /// });
+    /// assert_eq!(tracer.sampler(), Sampler::always_off());
+    /// ```
+    pub fn sampler(&self) -> Sampler {
+        self.sampler
     }
 
     /// The span exporter's slot (`exporting.rs`).
@@ -521,8 +545,11 @@ impl DistributedTracer {
     /// latest increments).
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig { sample_ratio: 0.0, ..Default::default() });
+    /// use agentcore_telemetry::{DistributedTracer, Sampler, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig {
+    ///     sampler: Some(Sampler::always_off()),
+    ///     ..Default::default()
+    /// });
     /// tracer.start_span("op", SpanKind::Internal, []).end();
     /// assert_eq!(tracer.stats().spans_unsampled, 1);
     /// assert_eq!(tracer.stats().spans_started, 0);
@@ -530,6 +557,25 @@ impl DistributedTracer {
     pub fn stats(&self) -> TracerStats {
         self.core.counters().snapshot()
     }
+}
+
+/// The sampler `config` asks for, reading the environment when it says so (see
+/// [`TracerConfig::sampler`]); ignored values are reported on standard error.
+fn sampler_for(config: &TracerConfig) -> Sampler {
+    if !config.from_env {
+        return config.sampler.unwrap_or_default();
+    }
+    let env = Sampler::from_env_lookup(|name| std::env::var(name).ok());
+    for w in &env.warnings {
+        eprintln!(
+            "WARN agentcore_telemetry::tracer: service {:?}: {w}",
+            config.service_name
+        );
+    }
+    if env.sdk_disabled {
+        return Sampler::always_off();
+    }
+    config.sampler.or(env.sampler).unwrap_or_default()
 }
 
 impl fmt::Debug for DistributedTracer {

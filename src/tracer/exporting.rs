@@ -100,7 +100,7 @@ pub(crate) fn env_asks_for_export(lookup: &dyn Fn(&str) -> Option<String>) -> bo
 
 impl DistributedTracer {
     /// Starts export from the `OTEL_*` environment if it asks for it (see
-    /// [`TracerConfig::export_from_env`](super::TracerConfig::export_from_env)); a refused
+    /// [`TracerConfig::from_env`](super::TracerConfig::from_env)); a refused
     /// setting or an ignored value is reported on standard error, once, and the tracer runs
     /// without export (or with the default for the ignored value).
     pub(crate) fn start_export_from_env(&self) {
@@ -135,7 +135,7 @@ impl DistributedTracer {
     /// ```
     /// use agentcore_telemetry::export::{ExportConfig, TracesExporter};
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
     /// let none = ExportConfig { exporter: TracesExporter::None, ..Default::default() };
     /// assert!(!tracer.start_export(&none).unwrap());
     /// assert!(!tracer.get_metrics().export_enabled);
@@ -161,7 +161,7 @@ impl DistributedTracer {
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
     /// use std::time::Duration;
     ///
-    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
     /// let exporter = InMemorySpanExporter::new();
     /// tracer.start_export_with(exporter.clone(), BatchConfig::default()).unwrap();
     /// tracer.start_span("create_agent", SpanKind::Internal, []).end();
@@ -230,7 +230,7 @@ impl DistributedTracer {
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
     /// use std::time::Duration;
-    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
     /// assert!(tracer.force_flush(Duration::from_millis(10)).is_ok());
     /// ```
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
@@ -249,7 +249,7 @@ impl DistributedTracer {
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
     /// use std::time::Duration;
-    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
     /// assert!(tracer.shutdown(Duration::from_millis(10)).is_ok());
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
@@ -264,7 +264,7 @@ impl DistributedTracer {
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() });
+    /// let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
     /// assert!(tracer.export_stats().is_none());
     /// ```
     pub fn export_stats(&self) -> Option<ExportStats> {

@@ -69,8 +69,8 @@
 //!   [`WithContext`]) are *context scopes*: they put their frames on the stack for each poll
 //!   and take back what is still open when the poll returns, so a span held across `.await`
 //!   comes back with its future (`current.rs` has the invariants).
-//! * **Sampling**: [`Sampler`] (parent-based, trace-id ratio). An unsampled span has no
-//!   record but still a frame, so its whole subtree is unsampled and shares its trace id.
+//! * **Sampling**: [`Sampler`] (OpenTelemetry's built-in samplers, `OTEL_TRACES_SAMPLER`).
+//!   An unsampled span has no record but still a frame, so its whole subtree is unsampled and shares its trace id.
 //! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
 //!   busy-slot drops are counted (a span that finds `CLAIM_ATTEMPTS` (4) busy slots in a row
@@ -153,7 +153,7 @@ pub use record::{
     Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
     INLINE_EVENT_ATTRIBUTES, INLINE_LINKS, INLINE_LINK_ATTRIBUTES,
 };
-pub use sampler::Sampler;
+pub use sampler::{Sampler, SamplerFromEnv, SAMPLER_VARIABLES};
 pub use span::{DetachedSpan, FinishSpan, Span};
 pub use stats::TracerStats;
 pub use w3c::TRACESTATE_EMIT_MAX_BYTES;

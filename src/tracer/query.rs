@@ -184,7 +184,7 @@ impl DistributedTracer {
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    /// let m = DistributedTracer::new(TracerConfig { export_from_env: false, ..Default::default() }).get_metrics();
+    /// let m = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() }).get_metrics();
     /// assert_eq!((m.total_spans, m.error_rate_percent, m.export_enabled), (0, 0.0, false));
     /// assert_eq!((m.spans_exported, m.spans_export_dropped), (0, 0));
     /// ```

@@ -276,8 +276,11 @@ impl<'t> DetachedSpan<'t> {
     /// Whether the span is sampled and still records (false once finished).
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-    /// let tracer = DistributedTracer::new(TracerConfig { sample_ratio: 0.0, ..TracerConfig::default() });
+    /// use agentcore_telemetry::{DistributedTracer, Sampler, SpanKind, TracerConfig};
+    /// let tracer = DistributedTracer::new(TracerConfig {
+    ///     sampler: Some(Sampler::always_off()),
+    ///     ..TracerConfig::default()
+    /// });
     /// assert!(!tracer.start_span("op", SpanKind::Internal, []).is_recording());
     /// ```
     pub fn is_recording(&self) -> bool {

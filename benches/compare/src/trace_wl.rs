@@ -401,15 +401,15 @@ pub fn traceparent() -> Workload {
 // agentcore-telemetry's tracer.
 // ---------------------------------------------------------------------------------------------
 
-use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+use agentcore_telemetry::{DistributedTracer, Sampler, SpanKind, SpanStatus, TracerConfig};
 
-/// A tracer of our own for one workload (default span log; `sample_ratio` 1 or 0), leaked so
+/// A tracer of our own for one workload (default span log; `Sampler::ratio` 1 or 0), leaked so
 /// that arms can hold it for the whole run. Spans finish into its in-process span log: there is
 /// no background thread, so there is nothing to flush. The log is filled once before measuring,
 /// so samples run with the ring wrapping (the steady state), never on first-touch pages.
 fn our_tracer(sample_ratio: f64) -> &'static DistributedTracer {
     let t = Box::leak(Box::new(DistributedTracer::new(TracerConfig {
-        sample_ratio,
+        sampler: Some(Sampler::ratio(sample_ratio)),
         ..TracerConfig::default()
     })));
     for _ in 0..t.span_log_capacity() {
@@ -455,7 +455,7 @@ pub fn ours_span_nested() -> Arm {
     })
 }
 
-/// Our arm of `span_unsampled`: a tracer with `sample_ratio` 0.
+/// Our arm of `span_unsampled`: a tracer with `Sampler::ratio(0.0)`.
 pub fn ours_span_unsampled() -> Arm {
     let t = our_tracer(0.0);
     Arm::new(OURS, move |n| {
@@ -464,7 +464,7 @@ pub fn ours_span_unsampled() -> Arm {
         }
         None
     })
-    .note("agentcore: a tracer with sample_ratio 0")
+    .note("agentcore: a tracer with Sampler::ratio(0)")
 }
 
 #[agentcore_telemetry::trace_operation]

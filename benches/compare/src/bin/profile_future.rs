@@ -14,7 +14,7 @@
 //! `span_nested` (a parent and 3 children, per operation), `macro_call` (a sync
 //! `#[trace_operation]` function on the global tracer), `none` (set-up only).
 
-use agentcore_telemetry::{DistributedTracer, FutureExt, SpanKind, SpanStatus};
+use agentcore_telemetry::{DistributedTracer, FutureExt, Sampler, SpanKind, SpanStatus};
 use std::future::Future;
 use std::hint::black_box;
 use std::task::{Context, Poll, Waker};
@@ -92,7 +92,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let tracer = DistributedTracer::new(Default::default());
     let unsampled = DistributedTracer::new(agentcore_telemetry::TracerConfig {
-        sample_ratio: 0.0,
+        sampler: Some(Sampler::ratio(0.0)),
         span_log_capacity: 16,
         ..Default::default()
     });

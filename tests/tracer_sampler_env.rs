@@ -1,0 +1,118 @@
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and `OTEL_SDK_DISABLED` change what a
+//! tracer records (they were parsed and then ignored: a setting that did nothing). One test
+//! function: it changes the process environment, which the tests of one binary share.
+
+use agentcore_telemetry::{
+    DistributedTracer, Sampler, SpanKind, SpanStatus, TraceContext, TraceId, TracerConfig,
+};
+
+const VARS: [&str; 3] = [
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+];
+
+fn with_env(vars: &[(&str, &str)], f: impl FnOnce()) {
+    for v in VARS {
+        std::env::remove_var(v);
+    }
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    f();
+    for v in VARS {
+        std::env::remove_var(v);
+    }
+}
+
+fn tracer(sampler: Option<Sampler>, from_env: bool) -> DistributedTracer {
+    DistributedTracer::new(TracerConfig {
+        sampler,
+        from_env,
+        span_log_capacity: 64,
+        ..TracerConfig::default()
+    })
+}
+
+/// Whether a root span is recorded, and whether a child of an unsampled remote parent is.
+fn decisions(t: &DistributedTracer) -> (bool, bool) {
+    let root = t.start_span("root", SpanKind::Internal, []);
+    let root_sampled = root.is_recording();
+    t.finish_span(root, SpanStatus::Ok, None);
+    let remote = TraceContext::new(
+        TraceId::random(),
+        agentcore_telemetry::SpanId::from_u64(7),
+        false,
+    );
+    let _attached = t.attach(remote);
+    let child = t.start_span("child", SpanKind::Server, []);
+    let child_sampled = child.is_recording();
+    t.finish_span(child, SpanStatus::Ok, None);
+    (root_sampled, child_sampled)
+}
+
+#[test]
+fn the_environment_chooses_the_sampler_unless_the_code_does() {
+    // Unset: parentbased_always_on.
+    with_env(&[], || {
+        let t = tracer(None, true);
+        assert_eq!(t.sampler(), Sampler::default());
+        assert_eq!(decisions(&t), (true, false));
+    });
+    // always_off from the environment: nothing recorded.
+    with_env(&[("OTEL_TRACES_SAMPLER", "always_off")], || {
+        let t = tracer(None, true);
+        assert_eq!(t.sampler(), Sampler::always_off());
+        assert_eq!(decisions(&t), (false, false));
+        assert_eq!(t.get_metrics().total_spans, 0);
+    });
+    // always_on (not parent-based): the child of an unsampled remote parent is recorded.
+    with_env(&[("OTEL_TRACES_SAMPLER", "always_on")], || {
+        assert_eq!(decisions(&tracer(None, true)), (true, true));
+    });
+    // A ratio with its argument.
+    with_env(
+        &[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ],
+        || assert_eq!(tracer(None, true).sampler(), Sampler::ratio(0.25)),
+    );
+    // The code's sampler beats the environment's.
+    with_env(&[("OTEL_TRACES_SAMPLER", "always_off")], || {
+        let t = tracer(Some(Sampler::always_on()), true);
+        assert_eq!(decisions(&t), (true, true));
+    });
+    // `from_env: false`: the environment is not read.
+    with_env(&[("OTEL_TRACES_SAMPLER", "always_off")], || {
+        assert_eq!(tracer(None, false).sampler(), Sampler::default());
+    });
+    // OTEL_SDK_DISABLED=true: nothing is recorded, whatever the code or the sampler says...
+    with_env(
+        &[
+            ("OTEL_SDK_DISABLED", "TRUE"),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+        ],
+        || {
+            let t = tracer(Some(Sampler::always_on()), true);
+            assert_eq!(decisions(&t), (false, false));
+        },
+    );
+    // ... unless the code asked not to read the environment.
+    with_env(&[("OTEL_SDK_DISABLED", "true")], || {
+        assert_eq!(decisions(&tracer(None, false)), (true, false));
+    });
+    // Unknown, remote and malformed values: the default runs (the warning goes to stderr).
+    for bad in ["sometimes", "jaeger_remote", "xray", "🚀"] {
+        with_env(&[("OTEL_TRACES_SAMPLER", bad)], || {
+            assert_eq!(tracer(None, true).sampler(), Sampler::default(), "{bad:?}");
+        });
+    }
+    with_env(
+        &[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ],
+        || assert_eq!(tracer(None, true).sampler(), Sampler::always_on()),
+    );
+}
