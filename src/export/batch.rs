@@ -527,6 +527,10 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     fn look(&mut self) -> usize {
         let mut pending = self.source.pending();
         if pending > self.config.max_queue_size {
+            // The estimate may count open spans: count before dropping anything.
+            pending = self.source.queued();
+        }
+        if pending > self.config.max_queue_size {
             let excess = pending - self.config.max_queue_size;
             let d = self.source.drain(excess, &mut |_| {});
             self.shared

@@ -151,8 +151,9 @@ pub struct Drained {
 ///   could not take at all is counted once in [`Drained::refused`]. This is what lets the
 ///   processor account for every span: `exported + rejected + failed + dropped =
 ///   submitted`.
-/// * A span still open (its slot claimed, not yet published) is not pending; a source may
-///   stop a drain at it and return fewer than `max` spans.
+/// * A span still open (its slot claimed, not yet published) is not waiting: `drain` skips
+///   it (a source may stop a drain at it and return fewer than `max` spans), and
+///   [`queued`](Self::queued) does not count it; the cheap `pending` estimate may.
 /// * `pending` must not count spans already lost, so that `pending() == 0` after a drain
 ///   that returned fewer than asked means "caught up".
 ///
@@ -186,6 +187,15 @@ pub trait SpanSource: Send {
     /// Finished spans waiting to be visited (an estimate while recorders run; exact when
     /// they are quiet). Cheap: called on every wake of the exporter thread.
     fn pending(&self) -> usize;
+
+    /// Finished spans waiting, counted exactly while recorders are quiet, and never
+    /// counting spans still open (where [`pending`](Self::pending) may, to stay cheap).
+    /// The processor asks only before a decision that must not overcount: dropping spans
+    /// for [`max_queue_size`](super::BatchConfig::max_queue_size). The default is
+    /// `pending()`, right for any source whose estimate never counts open spans.
+    fn queued(&self) -> usize {
+        self.pending()
+    }
 
     /// Visits up to `max` finished spans not visited before, oldest first, calling `f` once
     /// for each with a view borrowing the record in place. Returns how many it visited and

@@ -33,6 +33,10 @@ impl SpanSource for SpanLogSource {
         self.cursor.pending()
     }
 
+    fn queued(&self) -> usize {
+        self.cursor.queued()
+    }
+
     fn drain(&mut self, max: usize, f: &mut dyn FnMut(ExportSpan<'_>)) -> Drained {
         let buf = &mut self.trace_state;
         let d = self.cursor.drain(max, &mut |record: &SpanRecord| {
