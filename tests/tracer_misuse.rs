@@ -333,3 +333,28 @@ fn record_exception_on_a_boxed_error_names_the_concrete_error() {
         Value::from("invalid digit found in string".to_string())
     );
 }
+
+/// Issue 20's finding: an empty baggage key was accepted by `set_baggage` and
+/// `start_trace`, written by `to_map` as a bare `baggage.`, and then refused by `from_map`
+/// (`EmptyBaggageKey`): a context that could not make the round trip. An empty key is now
+/// refused where it enters, so every context `to_map` writes reads back.
+#[test]
+fn an_empty_baggage_key_is_refused_where_it_enters() {
+    let mut cx = TraceContext::new(TraceId::random(), None, true);
+    assert!(!cx.set_baggage("", "v"));
+    assert!(cx.set_baggage("k", "v"));
+    assert_eq!(cx.baggage().collect::<Vec<_>>(), [("k", "v")]);
+    assert_eq!(TraceContext::from_map(cx.to_map()), Ok(cx.clone()));
+
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let mut trace = tracer.start_trace(None, [("", "from start_trace"), ("a", "1")]);
+    assert!(!trace.set_baggage(String::new(), "from the guard"));
+    assert_eq!(trace.baggage().collect::<Vec<_>>(), [("a", "1")]);
+    let back = TraceContext::from_map(trace.to_map()).unwrap();
+    assert_eq!(back.baggage().collect::<Vec<_>>(), [("a", "1")]);
+    drop(trace);
+
+    let mut detached = tracer.start_detached_trace(None, [("", "x")]);
+    assert!(!detached.set_baggage("", "y"));
+    assert_eq!(detached.baggage().count(), 0);
+}

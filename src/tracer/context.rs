@@ -84,7 +84,9 @@ impl Carried {
     };
 
     /// The `Carried` of a new trace: `None` when it stands for [`Carried::RANDOM_ROOT`].
-    pub(crate) fn of_new_trace(baggage: Baggage, random: bool) -> Option<Arc<Carried>> {
+    pub(crate) fn of_new_trace(mut baggage: Baggage, random: bool) -> Option<Arc<Carried>> {
+        // No empty key (see `TraceContext::set_baggage`).
+        baggage.remove("");
         (!baggage.is_empty() || !random).then(|| {
             Arc::new(Carried {
                 baggage,
@@ -350,16 +352,27 @@ impl TraceContext {
         &mut self.carried_mut().trace_state
     }
 
-    /// Sets a baggage entry (copy-on-write if the baggage is shared).
+    /// Sets a baggage entry (copy-on-write if the baggage is shared). Returns false, and
+    /// stores nothing, for an empty key: no baggage format has one (a W3C key is a token
+    /// of at least one character, and [`to_map`](Self::to_map)'s bare `baggage.` would not
+    /// read back). Other keys are kept as given; [`inject`](Self::inject) drops, and
+    /// counts, those that are not W3C tokens.
     ///
     /// ```
     /// use agentcore_telemetry::{TraceContext, TraceId};
     /// let mut cx = TraceContext::new(TraceId::random(), None, true);
-    /// cx.set_baggage("tenant", "acme");
+    /// assert!(cx.set_baggage("tenant", "acme"));
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
+    /// assert!(!cx.set_baggage("", "lost"));
+    /// assert_eq!(cx.baggage().count(), 1);
     /// ```
-    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.carried_mut().baggage.insert(key.into(), value.into());
+    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) -> bool {
+        let key = key.into();
+        if key.is_empty() {
+            return false;
+        }
+        self.carried_mut().baggage.insert(key, value.into());
+        true
     }
 
     /// A baggage entry.

@@ -55,6 +55,7 @@ impl<'t> ContextGuard<'t> {
     }
 
     /// Sets a baggage entry on the attached context; spans started afterwards inherit it.
+    /// False, and nothing stored, for an empty key ([`TraceContext::set_baggage`]).
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
@@ -63,9 +64,12 @@ impl<'t> ContextGuard<'t> {
     /// trace.set_baggage("request_id", "req-789");
     /// assert_eq!(trace.get_baggage("request_id"), Some("req-789"));
     /// ```
-    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.cx.set_baggage(key, value);
+    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) -> bool {
+        if !self.cx.set_baggage(key, value) {
+            return false;
+        }
         current::set_frame_baggage(self.tracer.id(), self.key, self.cx.carried().cloned());
+        true
     }
 
     /// The attached context (also reachable through `Deref`).
@@ -174,7 +178,8 @@ impl<'t> DetachedContext<'t> {
         &self.cx
     }
 
-    /// Sets a baggage entry; spans started in this context afterwards inherit it.
+    /// Sets a baggage entry; spans started in this context afterwards inherit it. False,
+    /// and nothing stored, for an empty key ([`TraceContext::set_baggage`]).
     ///
     /// ```
     /// use agentcore_telemetry::get_distributed_tracer;
@@ -182,8 +187,8 @@ impl<'t> DetachedContext<'t> {
     /// trace.set_baggage("user_id", "12345");
     /// assert_eq!(trace.get_baggage("user_id"), Some("12345"));
     /// ```
-    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.cx.set_baggage(key, value);
+    pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) -> bool {
+        self.cx.set_baggage(key, value)
     }
 
     /// Makes the context current on this thread until the returned guard drops.
