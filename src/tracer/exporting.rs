@@ -7,6 +7,16 @@
 //! no notification. The exporter thread drains the span log through the cursor, each
 //! finished sampled span exactly once, and learns how many were overwritten (or found no
 //! slot) before it came.
+//!
+//! The boundary at shutdown: a span belongs to the exporter if its finisher found the
+//! exporter attached when it published. The exporter's last drain runs just before its
+//! cursor detaches, so a span whose finisher read "attached" and published in the few
+//! instructions between that drain and the detach stays marked but is neither exported nor
+//! counted as dropped (it is still in the span log). Closing that window would take a full
+//! fence on every span finish while exporting (the finisher re-checking the flag after
+//! publishing, the detach sweeping every slot), which costs more on the recording thread
+//! than the whole export hook does today; spans finishing *during* a shutdown are
+//! best-effort in every SDK we compared (the OpenTelemetry SDKs refuse them outright).
 
 use super::distributed::DistributedTracer;
 use super::record::SpanRecord;
