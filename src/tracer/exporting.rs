@@ -16,7 +16,8 @@
 //! fence on every span finish while exporting (the finisher re-checking the flag after
 //! publishing, the detach sweeping every slot), which costs more on the recording thread
 //! than the whole export hook does today; spans finishing *during* a shutdown are
-//! best-effort in every SDK we compared (the OpenTelemetry SDKs refuse them outright).
+//! best-effort in the OpenTelemetry SDKs too (their processors ignore spans that end once
+//! shutdown has begun).
 
 use super::distributed::DistributedTracer;
 use super::record::SpanRecord;
