@@ -6,6 +6,7 @@
 //! `bash .ci/loom`; `bash .ci/test` does.
 
 mod era;
+mod exemplar;
 mod export_cursor;
 mod series_map;
 mod slot_arena;

@@ -52,9 +52,13 @@
 //! * Every word is an atomic: a torn *read* is detected and discarded, never undefined
 //!   behaviour.
 //!
-//! The protocol is checked by a stress test in this module (`stress_readers_never_see_a_torn_record`:
-//! two writers, one reader, every copy must be one writer's whole record), which fails when the
-//! reader skips its second `seq` comparison or the writer stops versioning the record.
+//! The protocol is checked by the loom models of `src/loom/exemplar.rs` (`bash .ci/loom`: no
+//! torn copy, including a record changing kind; a losing writer drops its exemplar only to a
+//! kept write; the last kept write is what a later read returns), which fail for each ordering
+//! above weakened and for a writer that publishes early or does not make `seq` odd; and by a
+//! stress test in this module (`stress_readers_never_see_a_torn_record`: two writers, one
+//! reader, every copy must be one writer's whole record), which fails when the reader skips its
+//! second `seq` comparison or the writer stops versioning the record.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -104,7 +108,7 @@ pub const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 /// Words of rendered (escaped) explicit label pairs a record holds: 256 bytes, room for 128
 /// ASCII code points with their syntax; a label set that renders longer is refused.
 pub(crate) const LABEL_WORDS: usize = 32;
-const LABEL_BYTES: usize = LABEL_WORDS * 8;
+pub(crate) const LABEL_BYTES: usize = LABEL_WORDS * 8;
 
 /// `meta`: nothing recorded yet.
 pub(crate) const EMPTY: u64 = 0;
@@ -216,9 +220,12 @@ impl ExemplarCell {
         Some(s)
     }
 
+    /// Ends the write claimed at version `s`; returns the new version.
     #[inline]
-    fn publish(&self, s: u64) {
-        self.seq.store(s.wrapping_add(2), Release);
+    fn publish(&self, s: u64) -> u64 {
+        let next = s.wrapping_add(2);
+        self.seq.store(next, Release);
+        next
     }
 
     /// Whether the record holds this span's ids already (a relaxed peek, not a consistent
@@ -230,21 +237,36 @@ impl ExemplarCell {
             && self.meta.load(Relaxed) == IDS
     }
 
-    /// Records the ids of a span with `value` at `time_nanos`.
-    pub(crate) fn write_ids(&self, trace: u128, span: u64, value: f64, time_nanos: u64) {
-        let Some(s) = self.claim() else { return };
+    /// Records the ids of a span with `value` at `time_nanos`. Returns the record's version
+    /// after this write (even, one step of 2 per kept write), or `None` when another writer
+    /// held the record and this exemplar was dropped.
+    pub(crate) fn write_ids(
+        &self,
+        trace: u128,
+        span: u64,
+        value: f64,
+        time_nanos: u64,
+    ) -> Option<u64> {
+        let s = self.claim()?;
         self.value.store(value.to_bits(), Relaxed);
         self.time.store(time_nanos, Relaxed);
         self.meta.store(IDS, Relaxed);
         self.trace_hi.store((trace >> 64) as u64, Relaxed);
         self.trace_lo.store(trace as u64, Relaxed);
         self.span.store(span, Relaxed);
-        self.publish(s);
+        Some(self.publish(s))
     }
 
-    /// Records rendered label pairs (`len <= LABEL_BYTES`) with `value` at `time_nanos`.
-    fn write_labels(&self, rendered: &[u8; LABEL_BYTES], len: usize, value: f64, time_nanos: u64) {
-        let Some(s) = self.claim() else { return };
+    /// Records rendered label pairs (`len <= LABEL_BYTES`) with `value` at `time_nanos`; returns
+    /// what [`write_ids`](Self::write_ids) does.
+    pub(crate) fn write_labels(
+        &self,
+        rendered: &[u8; LABEL_BYTES],
+        len: usize,
+        value: f64,
+        time_nanos: u64,
+    ) -> Option<u64> {
+        let s = self.claim()?;
         self.value.store(value.to_bits(), Relaxed);
         self.time.store(time_nanos, Relaxed);
         self.meta.store(LABELS + len as u64, Relaxed);
@@ -258,7 +280,7 @@ impl ExemplarCell {
             b.copy_from_slice(chunk);
             word.store(u64::from_le_bytes(b), Relaxed);
         }
-        self.publish(s);
+        Some(self.publish(s))
     }
 
     /// A consistent copy, or `None` when nothing was recorded (or writers kept overtaking the
@@ -329,7 +351,9 @@ pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
             // loop inside one span reads no clock and writes nothing.
             return;
         }
-        cell.write_ids(trace, span, value, now_nanos());
+        // A dropped exemplar (another writer held the record) is not counted: the
+        // concurrent writer's exemplar is as good a sample.
+        let _ = cell.write_ids(trace, span, value, now_nanos());
     }
 }
 
@@ -341,7 +365,7 @@ pub(crate) fn record_explicit(
 ) -> Result<(), Error> {
     let mut rendered = [0u8; LABEL_BYTES];
     let len = render_labels(labels, &mut rendered)?;
-    cell.write_labels(&rendered, len, value, now_nanos());
+    let _ = cell.write_labels(&rendered, len, value, now_nanos());
     Ok(())
 }
 
@@ -468,12 +492,13 @@ mod tests {
     fn ids_render_as_openmetrics_exemplar() {
         let cell = ExemplarCell::new();
         assert!(cell.read().is_none(), "nothing recorded yet");
-        cell.write_ids(
+        let version = cell.write_ids(
             0x4bf92f3577b34da6a3ce929d0e0e4736,
             0x00f067aa0ba902b7,
             0.25,
             1_700_000_000_500_000_000,
         );
+        assert_eq!(version, Some(2), "an idle record takes the write");
         let mut out = String::new();
         write(&mut out, &cell.read().unwrap());
         assert_eq!(
@@ -529,7 +554,7 @@ mod tests {
                     let mut k = w << 48;
                     while !stop.load(Relaxed) {
                         k += 1;
-                        cell.write_ids(u128::from(k) << 64 | u128::from(k), k, k as f64, k);
+                        let _ = cell.write_ids(u128::from(k) << 64 | u128::from(k), k, k as f64, k);
                     }
                 })
             })
