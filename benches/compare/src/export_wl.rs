@@ -192,7 +192,7 @@ pub fn recording() -> Workload {
     });
     Workload {
         id: "export_recording",
-        title: "S1 span (start + 2 attributes + 1 event + finish), recording thread, without / with the OTLP exporter running",
+        title: "S1 span (start + 2 attributes + 1 event + finish) without / with the OTLP exporter running",
         threads: 1,
         todo: None,
         arms: vec![
@@ -330,7 +330,7 @@ pub fn process_cpu() -> Workload {
     let otel_stats = Arc::clone(&otel_sink.stats);
     Workload {
         id: "export_process_cpu",
-        title: "S1 span recorded, encoded and sent by OTLP/HTTP protobuf to a loopback sink (every span exported; process CPU, all threads, sink excluded)",
+        title: "S1 span recorded, encoded and sent by OTLP/HTTP protobuf to a loopback sink, every span exported",
         threads: 1,
         todo: None,
         arms: vec![
