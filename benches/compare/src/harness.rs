@@ -13,7 +13,14 @@
 //!   collector, a batch processor) is charged for the work done during the sample; arms whose
 //!   library defers work flush it inside the measured region for the same reason;
 //! * **allocs/op** is the growth of the allocation counter / (`iters` × threads); the counter is
-//!   bumped by every `alloc`, `alloc_zeroed` and `realloc` on any thread.
+//!   bumped by every `alloc`, `alloc_zeroed` and `realloc` on any thread;
+//! * **thread CPU ns/op** and **thread allocs/op** are the same two figures for the calling
+//!   thread alone (`CLOCK_THREAD_CPUTIME_ID`, and a thread-local allocation counter): what the
+//!   thread that runs the closure (the recording thread) pays, without the background threads
+//!   (the span export rows' recording-thread cost);
+//! * an arm may exclude CPU time of its own helper threads that stand for another process
+//!   ([`report_excluded_cpu`]: the loopback OTLP sink, which is the collector's work, not the
+//!   exporter's); the CPU figure is then process CPU minus that.
 //!
 //! # Fairness
 //! Each arm is warmed up and calibrated alone (doubling `iters` until a sample lasts the target
@@ -30,20 +37,38 @@ pub struct CountingAlloc;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// This thread's allocations (a `const`-initialised `Cell` of a type without `Drop`: no
+    /// lazy registration, no allocation, so the allocator may touch it).
+    static THREAD_ALLOCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline(always)]
+fn count_alloc() {
+    ALLOCS.fetch_add(1, Relaxed);
+    // `try_with`: a thread being torn down may still allocate after its locals are gone.
+    let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Allocations so far by the calling thread.
+pub fn thread_allocs() -> u64 {
+    THREAD_ALLOCS.try_with(|c| c.get()).unwrap_or(0)
+}
+
 // SAFETY: forwards every call to `System` unchanged; only counts.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
+        count_alloc();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
+        count_alloc();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
+        count_alloc();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -60,6 +85,16 @@ static CO_RUNNING: AtomicU64 = AtomicU64::new(0);
 /// Reports the co-running fraction of the sample being taken (see [`CO_RUNNING`]).
 pub fn report_co_running(fraction: f64) {
     CO_RUNNING.store(fraction.to_bits(), Relaxed);
+}
+
+/// CPU time (ns) of the sample being taken that is not the measured library's: reported by the
+/// arm, subtracted from the process CPU time.
+static EXCLUDED_CPU: AtomicU64 = AtomicU64::new(0);
+
+/// Excludes `ns` of CPU time, spent during the sample being taken by a helper thread that
+/// stands for another process (the loopback OTLP sink), from the sample's CPU figure.
+pub fn report_excluded_cpu(ns: u64) {
+    EXCLUDED_CPU.fetch_add(ns, Relaxed);
 }
 
 /// CPU time consumed so far by the calling thread, in nanoseconds.
@@ -106,6 +141,9 @@ pub struct Arm {
     /// The arm flushes a background consumer once per sample (a fixed cost per sample that
     /// must be amortised): its samples get at least [`Plan::flush_min_iters`] operations.
     pub flushes: bool,
+    /// Runs before every sample, outside the measured region (bringing a background thread
+    /// into its steady state, so that the sample starts there).
+    pub prepare: Option<Box<dyn FnMut()>>,
 }
 
 impl Arm {
@@ -115,7 +153,13 @@ impl Arm {
             run: Box::new(run),
             note: None,
             flushes: false,
+            prepare: None,
         }
+    }
+
+    pub fn prepare(mut self, f: impl FnMut() + 'static) -> Arm {
+        self.prepare = Some(Box::new(f));
+        self
     }
 
     pub fn flushes(mut self) -> Arm {
@@ -151,6 +195,12 @@ pub struct ArmResult {
     pub wall_min_ns: f64,
     pub cpu_ns: f64,
     pub allocs: f64,
+    /// The calling (recording) thread's own CPU time per operation.
+    pub thread_cpu_ns: f64,
+    /// The calling (recording) thread's own allocations per operation.
+    pub thread_allocs: f64,
+    /// CPU time per operation excluded from `cpu_ns` ([`report_excluded_cpu`]).
+    pub excluded_cpu_ns: f64,
     /// Multi-threaded arms: the median lower bound of the fraction of the timed interval during
     /// which all threads ran at once (`NaN` otherwise).
     pub co_running: f64,
@@ -187,23 +237,38 @@ struct Sample {
     wall: f64,
     cpu: f64,
     allocs: f64,
+    thread_cpu: f64,
+    thread_allocs: f64,
+    excluded_cpu: f64,
     co_running: f64,
 }
 
 fn sample(arm: &mut Arm, iters: u64, threads: u64) -> Sample {
+    if let Some(p) = arm.prepare.as_mut() {
+        p();
+    }
     CO_RUNNING.store(f64::NAN.to_bits(), Relaxed);
+    EXCLUDED_CPU.store(0, Relaxed);
     let a0 = allocs();
+    let ta0 = thread_allocs();
     let c0 = process_cpu_ns();
+    let tc0 = thread_cpu_ns();
     let t0 = Instant::now();
     let own = (arm.run)(iters);
     let elapsed = t0.elapsed().as_nanos() as f64;
+    let tc1 = thread_cpu_ns();
     let c1 = process_cpu_ns();
+    let ta1 = thread_allocs();
     let a1 = allocs();
     let ops = (iters * threads) as f64;
+    let excluded = EXCLUDED_CPU.load(Relaxed);
     Sample {
         wall: own.unwrap_or(elapsed / iters as f64),
-        cpu: (c1 - c0) as f64 / ops,
+        cpu: (c1 - c0).saturating_sub(excluded) as f64 / ops,
         allocs: (a1 - a0) as f64 / ops,
+        thread_cpu: (tc1 - tc0) as f64 / iters as f64,
+        thread_allocs: (ta1 - ta0) as f64 / iters as f64,
+        excluded_cpu: excluded as f64 / ops,
         co_running: f64::from_bits(CO_RUNNING.load(Relaxed)),
     }
 }
@@ -221,6 +286,9 @@ fn calibrate(arm: &mut Arm, plan: Plan) -> u64 {
 fn calibrate_once(arm: &mut Arm, plan: Plan) -> u64 {
     let mut iters = 1u64;
     loop {
+        if let Some(p) = arm.prepare.as_mut() {
+            p();
+        }
         let t0 = Instant::now();
         let own = (arm.run)(iters);
         // A self-timed arm (threads) reports its own time without its fixed set-up cost
@@ -272,6 +340,9 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
             let mut wall: Vec<f64> = s.iter().map(|x| x.wall).collect();
             let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu).collect();
             let mut al: Vec<f64> = s.iter().map(|x| x.allocs).collect();
+            let mut tc: Vec<f64> = s.iter().map(|x| x.thread_cpu).collect();
+            let mut ta: Vec<f64> = s.iter().map(|x| x.thread_allocs).collect();
+            let mut ex: Vec<f64> = s.iter().map(|x| x.excluded_cpu).collect();
             let mut co: Vec<f64> = s
                 .iter()
                 .map(|x| x.co_running)
@@ -284,6 +355,9 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
                 wall_min_ns: wall_min,
                 cpu_ns: median(&mut cpu),
                 allocs: median(&mut al),
+                thread_cpu_ns: median(&mut tc),
+                thread_allocs: median(&mut ta),
+                excluded_cpu_ns: median(&mut ex),
                 co_running: median(&mut co),
                 iters: it,
                 note: arm.note,

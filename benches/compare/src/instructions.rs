@@ -21,6 +21,17 @@
 //! its operations, so it can add a little noise to their counts (a few instructions per span at
 //! these `n`). The metrics workloads' children start no background thread.
 //!
+//! The span export rows: `export_recording` counts the **recording thread only**
+//! (`--separate-threads=yes`, the main thread's file): its subject is what recording costs that
+//! thread with an exporter attached, and the exporter's and the sink's threads would otherwise
+//! be charged to it. Under valgrind only one thread runs at a time, so the exporter never reads
+//! the span log *while* the recording thread writes it: the count has the instructions the
+//! exporter adds to the recording thread (marking each record for export, and counting the
+//! records it overwrites before the exporter read them), but none of the cache-line traffic
+//! between the two cores that the timed row has. `export_process_cpu` counts every thread,
+//! the loopback sink's included (it reads and counts the same spans for both libraries, so it
+//! adds about the same to both and narrows the ratio).
+//!
 //! Multi-threaded workloads are left out (valgrind runs one thread at a time, so contention,
 //! their subject, does not exist under it).
 
@@ -40,6 +51,12 @@ pub fn ops(id: &str) -> u64 {
         "encode" => 4,
         "span_basic" | "span_nested" | "span_unsampled" | "macro_call" | "traceparent" => 50_000,
         "record_tool_execution" | "record_agent_created" => 100_000,
+        // The export rows' main threads vary by up to ~10 M instructions from one run to the
+        // next whatever `n` (threads interleave differently under valgrind); large `n` keeps
+        // that to a few instructions per span.
+        "export_recording" => 500_000,
+        // 8 and 16 chunks of 8,192 spans, each flushed.
+        "export_process_cpu" => 8 * crate::export_wl::CHUNK,
         _ => 1_000_000,
     }
 }
@@ -76,16 +93,29 @@ fn collected(stderr: &str) -> Option<u64> {
     })
 }
 
-/// Instructions of one run of `--run-arm id lib n` under callgrind (all threads).
+/// Workloads counted on the main (recording) thread only.
+pub const MAIN_THREAD_ONLY: &[&str] = &["export_recording"];
+
+/// Instructions of one run of `--run-arm id lib n` under callgrind (all threads, or the main
+/// thread alone for [`MAIN_THREAD_ONLY`]).
 fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
     let exe = std::env::current_exe().ok()?;
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--dump-instr=no",
-            "--dump-line=no",
-        ])
+    let main_only = MAIN_THREAD_ONLY.contains(&id);
+    let dir = std::env::temp_dir().join(format!(
+        "compare-cg-{}-{id}-{}-{n}",
+        std::process::id(),
+        lib.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--dump-instr=no", "--dump-line=no"]);
+    if main_only {
+        std::fs::create_dir_all(&dir).ok()?;
+        cmd.arg("--separate-threads=yes")
+            .arg(format!("--callgrind-out-file={}/cg.out", dir.display()));
+    } else {
+        cmd.arg("--callgrind-out-file=/dev/null");
+    }
+    let out = cmd
         .arg(exe)
         .args(["--run-arm", id, lib, &n.to_string()])
         .output()
@@ -93,9 +123,33 @@ fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         eprintln!("  {id} / {lib}: valgrind failed: {}", stderr.trim_end());
+        let _ = std::fs::remove_dir_all(&dir);
         return None;
     }
-    collected(&stderr)
+    if !main_only {
+        return collected(&stderr);
+    }
+    // Thread 1's file (`cg.out-01`): its `summary:` (or `totals:`) line.
+    let main_file = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-01"));
+    let ir = main_file
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let v = l
+                    .strip_prefix("summary:")
+                    .or_else(|| l.strip_prefix("totals:"))?;
+                v.split_whitespace().next()?.parse().ok()
+            })
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    if ir.is_none() {
+        eprintln!("  {id} / {lib}: no main-thread count in callgrind's output");
+    }
+    ir
 }
 
 /// Counts instructions per operation of each arm of `id` (the library names in `libs`).

@@ -20,10 +20,12 @@
 //! tables.
 
 mod bridge_wl;
+mod export_wl;
 mod harness;
 mod instructions;
 mod memory;
 mod metrics_wl;
+mod sink;
 mod trace_wl;
 
 use std::fmt::Write as _;
@@ -254,6 +256,8 @@ fn workloads(filter: Option<&str>) -> Vec<(&'static str, MakeWorkload)> {
             "record_agent_created",
             Box::new(metrics_wl::record_agent_created),
         ),
+        ("export_recording", Box::new(export_wl::recording)),
+        ("export_process_cpu", Box::new(export_wl::process_cpu)),
     ];
     all.into_iter()
         .filter(|(id, _)| filter.is_none_or(|f| id.contains(f)))
@@ -582,6 +586,8 @@ fn main() {
     let machine = machine();
     let load_start = loadavg();
     trace_wl::init_globals();
+    // The sink's span count against the official decoder, before any export row relies on it.
+    sink::self_check();
     eprintln!(
         "mode: {} ({} rounds, {} ms samples)",
         if args.quick { "quick" } else { "full" },
@@ -598,6 +604,21 @@ fn main() {
         eprintln!("measuring {} ({} arms)", w.id, w.arms.len());
         results.push(run_workload(w, args.plan));
     }
+    let throughput = if args
+        .filter
+        .as_deref()
+        .is_none_or(|f| "export_throughput".contains(f))
+    {
+        eprintln!(
+            "measuring export_throughput ({} rounds of {} spans)",
+            args.plan.rounds.max(3),
+            export_wl::DRAIN_SPANS
+        );
+        Some(export_wl::throughput(args.plan))
+    } else {
+        None
+    };
+    let export_totals = export_wl::totals();
     let memory_rows = if args.filter.as_deref().is_none_or(|f| "memory".contains(f)) {
         eprintln!(
             "measuring memory ({} scenarios, a child process each)",
@@ -656,7 +677,7 @@ fn main() {
         .partition(|r| metric_ids.contains(&r.id));
     let (bres, tres): (Vec<WorkloadResult>, Vec<WorkloadResult>) = tres
         .into_iter()
-        .filter(|r| !r.id.starts_with("record_"))
+        .filter(|r| !r.id.starts_with("record_") && !r.id.starts_with("export_"))
         .partition(|r| r.id.starts_with("bridge_"));
     if !mres.is_empty() {
         out.push_str("**Metrics** (median process CPU ns/op; ×ours = peer ÷ agentcore, above 1 means agentcore is faster)\n\n");
@@ -712,12 +733,14 @@ fn main() {
         }
         out.push('\n');
     }
+    span_export_section(&mut out, &results, &export_totals, throughput.as_ref());
     if !memory_rows.is_empty() {
         out.push_str("**Memory** (resident-set growth of a fresh process: one histogram family with the 11 default buckets and one label, its series created, then N threads all alive at once, each observing every series once through the labeled lookup; thread stacks included)\n\n");
         memory::table(&mut out, &memory_rows);
         out.push('\n');
     }
-    let ts = targets(&results);
+    let mut ts = targets(&results);
+    ts.extend(export_targets(&results, &export_totals));
     out.push_str("**Targets**\n\n| target | measured | |\n| --- | --- | --- |\n");
     for t in &ts {
         let verdict = match t.met {
@@ -748,6 +771,9 @@ fn main() {
                 "min_ns": a.wall_min_ns,
                 "cpu_ns": a.cpu_ns,
                 "allocs_per_op": a.allocs,
+                "thread_cpu_ns": a.thread_cpu_ns,
+                "thread_allocs_per_op": a.thread_allocs,
+                "excluded_cpu_ns": a.excluded_cpu_ns,
                 "co_running_lower_bound": if a.co_running.is_nan() { None } else { Some(a.co_running) },
                 "iters_per_sample": a.iters,
                 "ratio_to_ours_wall": ratio(r, a.lib, false),
@@ -760,6 +786,38 @@ fn main() {
             "series": r.series,
             "growth_bytes": r.growth.iter().map(|(lib, g)| (lib.to_string(), json!(g))).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
+        "span_export": {
+            "counts": export_totals.iter().map(|t| json!({
+                "workload": t.workload,
+                "lib": t.lib,
+                "recorded": t.recorded,
+                "exported": t.exported(),
+                "dropped": t.dropped(),
+                "failed": t.stats.as_ref().map(|s| s.failed),
+                "rejected": t.stats.as_ref().map(|s| s.rejected),
+                "dropped_queue_full": t.stats.as_ref().map(|s| s.dropped_queue_full),
+                "dropped_overwritten": t.stats.as_ref().map(|s| s.dropped_overwritten),
+                "sink_spans": t.sink_spans,
+                "sink_requests": t.sink_requests,
+                "sink_bytes": t.sink_bytes,
+                "sink_bad_requests": t.sink_bad,
+            })).collect::<Vec<_>>(),
+            "throughput": throughput.as_ref().map(|t| json!({
+                "spans_per_round": t.spans_per_round,
+                "rounds": t.rounds,
+                "spans_per_s_median": t.spans_per_s,
+                "spans_per_s_min": t.spans_per_s_min,
+                "spans_per_s_max": t.spans_per_s_max,
+                "exporter_cpu_ns_per_span": t.exporter_cpu_ns,
+                "sink_cpu_ns_per_span": t.sink_cpu_ns,
+                "requests_per_round": t.requests_per_round,
+                "bytes_per_span": t.bytes_per_span,
+                "unclean_rounds": t.unclean_rounds,
+                "exported": t.exported,
+                "dropped": t.dropped,
+                "failed": t.failed,
+            })),
+        },
         "targets": ts.iter().map(|t| json!({"target": t.what, "measured": t.measured, "met": t.met})).collect::<Vec<_>>(),
     });
     if let Some(dir) = args.json.parent() {
@@ -795,13 +853,15 @@ fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str
         machine["cpu"].as_str().unwrap_or(""),
         machine["date_utc"].as_str().unwrap_or(""),
     );
-    out.push_str("**Metrics** (instructions per operation; ×ours = peer ÷ agentcore)\n\n");
     let metric: Vec<_> = results
         .iter()
-        .filter(|r| !TRACE_IDS.contains(&r.id))
+        .filter(|r| !TRACE_IDS.contains(&r.id) && !r.id.starts_with("export_"))
         .cloned()
         .collect();
-    instructions::table(&mut out, &metric, &METRIC_LIBS);
+    if !metric.is_empty() {
+        out.push_str("**Metrics** (instructions per operation; ×ours = peer ÷ agentcore)\n\n");
+        instructions::table(&mut out, &metric, &METRIC_LIBS);
+    }
     let trace: Vec<_> = results
         .iter()
         .filter(|r| TRACE_IDS.contains(&r.id))
@@ -810,6 +870,19 @@ fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str
     if !trace.is_empty() {
         out.push_str("\n**Tracing** (instructions per operation, background threads included; ×ours = peer ÷ agentcore)\n\n");
         instructions::table(&mut out, &trace, &TRACE_LIBS);
+    }
+    let export: Vec<_> = results
+        .iter()
+        .filter(|r| r.id.starts_with("export_"))
+        .cloned()
+        .collect();
+    if !export.is_empty() {
+        out.push_str("\n**Span export** (instructions per span; `export_recording`: the recording thread only, without / with the OTLP exporter attached, threads serialised by valgrind; `export_process_cpu`: every thread, the loopback sink's included; ×ours = arm ÷ agentcore)\n\n");
+        instructions::table(
+            &mut out,
+            &export,
+            &[OURS, export_wl::OURS_EXPORTING, export_wl::OTLP],
+        );
     }
     print!("{out}");
     let doc = json!({
@@ -845,3 +918,180 @@ const TRACE_IDS: [&str; 5] = [
     "macro_call",
     "traceparent",
 ];
+
+/// The span export rows (issue 12): the recording thread without / with the exporter, process
+/// CPU per exported span against opentelemetry-otlp, one exporter thread's rate; with the
+/// export counts of every arm (exported, dropped, what the sink received).
+fn span_export_section(
+    out: &mut String,
+    results: &[WorkloadResult],
+    totals: &[export_wl::Totals],
+    throughput: Option<&export_wl::Throughput>,
+) {
+    let rec = get(results, "export_recording");
+    let cpu = get(results, "export_process_cpu");
+    if rec.is_none() && cpu.is_none() && throughput.is_none() {
+        return;
+    }
+    out.push_str("**Span export** (OTLP/HTTP protobuf to a loopback sink on 127.0.0.1: a std HTTP/1.1 server in this process, a thread per connection, keep-alive, reading every request in full and answering 200 with an empty body; its CPU time is excluded where process CPU is reported)\n\n");
+    let counts = |workload: &str, lib: &str| {
+        totals
+            .iter()
+            .find(|t| t.workload == workload && t.lib == lib)
+    };
+    let count_cells = |t: Option<&export_wl::Totals>| match t {
+        Some(t) => format!(
+            "{} | {} | {} | {} | {}",
+            t.recorded,
+            t.exported(),
+            t.dropped(),
+            t.sink_spans,
+            t.sink_requests
+        ),
+        None => "– | – | – | – | –".into(),
+    };
+    if let Some(r) = rec {
+        out.push_str("S1 on the recording thread, without and with the exporter running (median of the rounds; thread CPU = `CLOCK_THREAD_CPUTIME_ID` of the recording thread, allocations counted on that thread only):\n\n");
+        out.push_str("| arm | recording-thread CPU ns/span | × without | recording-thread allocs/span | process CPU ns/span (all threads) | wall ns/span | spans recorded | exported | dropped | sink: spans | sink: requests |\n");
+        out.push_str(
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        );
+        let base = r.arm(export_wl::OURS).map_or(f64::NAN, |a| a.thread_cpu_ns);
+        for a in &r.arms {
+            let c = if a.lib == export_wl::OURS {
+                "n/a (no exporter) | – | – | – | –".to_string()
+            } else {
+                count_cells(counts(r.id, a.lib))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {c} |",
+                a.lib,
+                fmt_ns(a.thread_cpu_ns),
+                fmt_ratio(a.thread_cpu_ns / base),
+                fmt_allocs(a.thread_allocs),
+                fmt_ns(a.cpu_ns),
+                fmt_ns(a.wall_ns),
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(r) = cpu {
+        out.push_str("Process CPU per exported span: recording + encoding + sending, every thread of the process except the sink's (median of the rounds; spans recorded in chunks of 8,192, each followed by `force_flush`, so every span is exported):\n\n");
+        out.push_str("| library | process CPU ns/span (sink excluded) | × agentcore | sink CPU ns/span (excluded) | wall ns/span | allocs/span (all threads) | bytes/span sent | spans recorded | exported | dropped | sink: spans | sink: requests |\n");
+        out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        let base = r.arm(export_wl::OURS).map_or(f64::NAN, |a| a.cpu_ns);
+        for a in &r.arms {
+            let t = counts(r.id, a.lib);
+            let bytes = t.map_or(f64::NAN, |t| {
+                t.sink_bytes as f64 / t.sink_spans.max(1) as f64
+            });
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+                a.lib,
+                fmt_ns(a.cpu_ns),
+                fmt_ratio(a.cpu_ns / base),
+                fmt_ns(a.excluded_cpu_ns),
+                fmt_ns(a.wall_ns),
+                fmt_allocs(a.allocs),
+                bytes,
+                count_cells(t),
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(t) = throughput {
+        out.push_str("One exporter thread of ours, encoding and sending: the span log pre-filled with S1 spans while the exporter sleeps, then `force_flush` timed while the thread drains them in batches of 512 (each a POST answered before the next; no producer competes for the 2 cores):\n\n");
+        out.push_str("| spans per drain | rounds | spans/s (wall, median) | min – max | exporter CPU ns/span | → spans/s per busy core | sink CPU ns/span (excluded) | requests per drain | bytes/span | exported | dropped | failed | rounds the exporter started early |\n");
+        out.push_str("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} M | {:.2} M – {:.2} M | {} | {:.2} M | {} | {:.0} | {:.0} | {} | {} | {} | {} |\n",
+            t.spans_per_round,
+            t.rounds,
+            t.spans_per_s / 1e6,
+            t.spans_per_s_min / 1e6,
+            t.spans_per_s_max / 1e6,
+            fmt_ns(t.exporter_cpu_ns),
+            1e3 / t.exporter_cpu_ns,
+            fmt_ns(t.sink_cpu_ns),
+            t.requests_per_round,
+            t.bytes_per_span,
+            t.exported,
+            t.dropped,
+            t.failed,
+            t.unclean_rounds,
+        );
+    }
+    for t in totals {
+        if t.sink_bad > 0 {
+            let _ = writeln!(
+                out,
+                "- {} / {}: the sink received {} empty or undecodable requests\n",
+                t.workload, t.lib, t.sink_bad
+            );
+        }
+    }
+}
+
+/// The issue 12 targets, from this run's numbers.
+fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> Vec<Target> {
+    let mut t = Vec::new();
+    let w = "S1 recording-thread cost with the OTLP exporter running ≤ 1.10× without, 0 allocations on the recording thread";
+    match get(results, "export_recording")
+        .map(|r| (r.arm(export_wl::OURS), r.arm(export_wl::OURS_EXPORTING)))
+    {
+        Some((Some(a), Some(b))) => {
+            let rt = b.thread_cpu_ns / a.thread_cpu_ns;
+            t.push(Target {
+                what: w.into(),
+                measured: format!(
+                    "{} vs {} = {:.3}×; {} allocs/span on the recording thread with the exporter ({} without)",
+                    fmt_ns(b.thread_cpu_ns),
+                    fmt_ns(a.thread_cpu_ns),
+                    rt,
+                    fmt_allocs(b.thread_allocs),
+                    fmt_allocs(a.thread_allocs)
+                ),
+                met: Some(rt <= 1.10 && b.thread_allocs == 0.0),
+            });
+        }
+        _ => t.push(Target {
+            what: w.into(),
+            measured: "not measured in this run".into(),
+            met: None,
+        }),
+    }
+    let w = "process CPU per exported span (all threads) ≥ 5× less than opentelemetry-otlp with its batch processor, same sink";
+    match get(results, "export_process_cpu")
+        .map(|r| (r.arm(export_wl::OURS), r.arm(export_wl::OTLP)))
+    {
+        Some((Some(a), Some(b))) => {
+            let rt = b.cpu_ns / a.cpu_ns;
+            let all_exported = totals
+                .iter()
+                .filter(|c| c.workload == "export_process_cpu")
+                .all(|c| {
+                    c.sink_spans == c.recorded && c.exported() == c.recorded && c.dropped() == 0
+                });
+            t.push(Target {
+                what: w.into(),
+                measured: format!(
+                    "{} (opentelemetry-otlp) / {} (agentcore) = {}; every recorded span received by the sink: {}",
+                    fmt_ns(b.cpu_ns),
+                    fmt_ns(a.cpu_ns),
+                    fmt_ratio(rt),
+                    if all_exported { "yes" } else { "**no**" }
+                ),
+                met: Some(rt >= 5.0 && all_exported),
+            });
+        }
+        _ => t.push(Target {
+            what: w.into(),
+            measured: "not measured in this run".into(),
+            met: None,
+        }),
+    }
+    t
+}
