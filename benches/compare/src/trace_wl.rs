@@ -401,7 +401,7 @@ pub fn traceparent() -> Workload {
 // agentcore-telemetry's tracer.
 // ---------------------------------------------------------------------------------------------
 
-use agentcore_telemetry::{DistributedTracer, Sampler, SpanKind, SpanStatus, TracerConfig};
+use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
 
 /// A tracer of our own for one workload (default span log; `Sampler::ratio` 1 or 0), leaked so
 /// that arms can hold it for the whole run. Spans finish into its in-process span log: there is
@@ -409,7 +409,7 @@ use agentcore_telemetry::{DistributedTracer, Sampler, SpanKind, SpanStatus, Trac
 /// so samples run with the ring wrapping (the steady state), never on first-touch pages.
 fn our_tracer(sample_ratio: f64) -> &'static DistributedTracer {
     let t = Box::leak(Box::new(DistributedTracer::new(TracerConfig {
-        sampler: Some(Sampler::ratio(sample_ratio)),
+        sampler: Some(agentcore_telemetry::Sampler::ratio(sample_ratio)),
         ..TracerConfig::default()
     })));
     for _ in 0..t.span_log_capacity() {
