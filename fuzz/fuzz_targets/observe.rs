@@ -187,13 +187,25 @@ fn valid_config(c: &SummaryConfig) -> bool {
         && c.max_age.as_nanos() >= u128::from(c.age_buckets)
 }
 
-/// Observes every stream on a thread of its own, all at once; the threads exit before this
-/// returns.
+/// Observes every stream on a thread of its own, all at once; the threads have exited, their
+/// thread-local destructors included, before this returns.
+///
+/// The handles are joined explicitly: the end of `thread::scope` waits for the closures only,
+/// not for the threads themselves (rust-lang/rust#116179), so a thread could still be running
+/// its thread-local destructors when libFuzzer checks for leaks after the input, and
+/// LeakSanitizer reported glibc's thread-local destructor list (`__cxa_thread_atexit_impl`) as
+/// leaked (a 5-minute run hit it). `ScopedJoinHandle::join` waits for the whole thread.
 fn record(streams: &[Vec<f64>], observe: impl Fn(f64) + Sync) {
     std::thread::scope(|s| {
-        for stream in streams {
-            let observe = &observe;
-            s.spawn(move || stream.iter().for_each(|&v| observe(v)));
+        let threads: Vec<_> = streams
+            .iter()
+            .map(|stream| {
+                let observe = &observe;
+                s.spawn(move || stream.iter().for_each(|&v| observe(v)))
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a recording thread panicked");
         }
     });
 }
