@@ -18,10 +18,13 @@
 
 mod claims;
 pub mod family;
+mod label_hash;
 mod metric;
 pub mod process;
 mod scrape;
 pub mod self_metrics;
+mod series;
+mod table;
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
