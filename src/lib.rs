@@ -54,6 +54,8 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod export;
 pub mod exposition;
+#[cfg(any(feature = "pushgateway", feature = "otlp"))]
+mod net;
 pub mod primitives;
 pub mod propagation;
 #[cfg(feature = "pushgateway")]
