@@ -4,8 +4,8 @@
 //!
 //! Refused, whoever the caller: other schemes (`https://` with its own error: there is no TLS in
 //! this crate), spaces and control characters anywhere, a fragment, user info (`user@host`), an
-//! unclosed `[`, anything but `:port` after `]`, an empty host, and a port that is not a number
-//! in `1..=65535`. What a caller does with the path and the query is its own policy (the
+//! unclosed `[`, anything but `:port` after `]`, an empty host, an IPv6 address without its
+//! brackets, and a port that is not digits making a number in `1..=65535`. What a caller does with the path and the query is its own policy (the
 //! Pushgateway client refuses a query; OTLP sends it).
 
 use std::fmt;
@@ -93,12 +93,19 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
     if host.is_empty() {
         return invalid("has no host");
     }
+    if host.contains(':') && !authority.starts_with('[') {
+        return invalid("an IPv6 address must be in brackets ('http://[::1]:4318')");
+    }
     let port = match port {
         None => 80,
-        Some(p) => match p.parse::<u16>() {
-            Ok(port) if port != 0 => port,
-            _ => return Err(UrlError::Invalid(format!("bad port {p:?}"))),
-        },
+        // Digits only (RFC 3986 `port = *DIGIT`): `u16::from_str` would take a leading `+`.
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            match p.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => return Err(UrlError::Invalid(format!("bad port {p:?}"))),
+            }
+        }
+        Some(p) => return Err(UrlError::Invalid(format!("bad port {p:?}"))),
     };
     Ok(HttpUrl {
         host,
@@ -167,6 +174,10 @@ mod tests {
         assert!(refused("http://[::1]9091").contains("garbage after ']'"));
         assert!(refused("http://[::1]x:80").contains("garbage after ']'"));
         assert!(refused("http://[]:80").contains("no host"));
+        // Unbracketed, the last ':' would start the port and leave a host of ":": refused.
+        for url in ["http://::1", "http://::1/x", "http://fe80::1:80"] {
+            assert!(refused(url).contains("in brackets"), "{url}");
+        }
     }
 
     #[test]
@@ -191,6 +202,7 @@ mod tests {
             "http://h:99999/",
             "http://h:x/",
             "http://h:-1",
+            "http://h:+80",
             "http://h:",
             "http://h: 80",
             "http://h:８０",
