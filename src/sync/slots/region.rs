@@ -3,6 +3,7 @@
 //! zeroed, are the invariants of [`slots`](super)'s module docs, which the SAFETY comments here
 //! cite as "slots invariant N".
 
+#[cfg(not(agentcore_loom))]
 use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -142,7 +143,7 @@ unsafe impl Sync for Region {}
 /// Under loom: loom's atomics cannot be zero-initialised memory, so a region is a boxed slice.
 #[cfg(agentcore_loom)]
 pub(super) struct Region {
-    words: Box<[AtomicU64]>,
+    pub(super) words: Box<[AtomicU64]>,
 }
 
 #[cfg(agentcore_loom)]
