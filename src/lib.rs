@@ -3,12 +3,20 @@
 //! Metrics and distributed traces for an agent runtime, through a lock-free, allocation-free
 //! hot path.
 //!
-//! The layout follows the architecture, bottom to top:
+//! The layout follows the architecture, bottom to top (each module uses only those above it in
+//! this list; `.ci/module-graph` checks that no two modules import each other):
 //!
+//! * `sync` (crate-private): the lock-free building blocks (slot arena, hazard eras, span ring);
+//! * [`exposition`]: the Prometheus text 0.0.4 and OpenMetrics 1.0 formats, the family
+//!   [`MetricKind`] and [`Descriptor`](registry::Descriptor) they encode, and the name rules;
 //! * [`primitives`]: the metric types ([`Counter`], [`Gauge`], [`Histogram`], [`Summary`],
-//!   [`Info`]) and the per-thread slot arena they record into;
-//! * [`registry`]: label families, series maps, cardinality caps and the [`Registry`];
-//! * [`encoder`]: the hand-written Prometheus text encoder behind [`Registry::encode_text`];
+//!   [`Info`]), recording into the slot arena;
+//! * [`registry`]: label families, series maps, cardinality caps and the [`Registry`], which
+//!   calls the encoders ([`Registry::encode_text`]);
+//! * [`propagation`]: W3C `traceparent`, `tracestate` and `baggage`;
+//! * [`agent`]: the specification's metrics facade, [`MetricsCollector`];
+//! * [`tracer`]: the specification's tracing facade, [`DistributedTracer`], and its spans;
+//! * `serve` (feature `http-server`): the `/metrics` HTTP server;
 //! * `export` (feature `otlp`): span export by OTLP/HTTP, its batch span processor and the
 //!   `OTEL_*` configuration;
 //! * `pushgateway` (feature `pushgateway`): pushing a registry to a Prometheus Pushgateway;
@@ -46,6 +54,8 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod export;
 pub mod exposition;
+#[cfg(any(feature = "pushgateway", feature = "otlp"))]
+mod net;
 pub mod primitives;
 pub mod propagation;
 #[cfg(feature = "pushgateway")]

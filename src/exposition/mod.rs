@@ -10,11 +10,19 @@
 //! (`\\`, `\n`), floats as Go writes them, `le`/`quantile` formatted once per bucket layout so a
 //! series' identity never changes, histograms with a mandatory `+Inf` bucket equal to `_count`,
 //! no timestamps, and a final newline.
+//!
+//! This is the lowest layer of the metrics side: the formats know a family only as a
+//! [`Descriptor`] (name, help, label names, [`MetricKind`]) and its series as values, and
+//! [`name`] holds the name rules every layer checks. The metric types (`primitives`) use its
+//! float formatting and name rules; the registry calls its encoders. It depends on neither.
 
+mod descriptor;
 pub(crate) mod float;
+pub mod name;
 pub mod openmetrics;
 pub(crate) mod prometheus_text;
 
+pub use descriptor::{Descriptor, MetricKind};
 pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 
 /// The `Content-Type` of the text exposition format 0.0.4.

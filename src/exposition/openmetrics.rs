@@ -46,9 +46,7 @@
 
 use super::float::{format_go_float, format_openmetrics_canonical};
 use super::prometheus_text::escape_label_value;
-use crate::primitives::exemplar::ExemplarRead;
-use crate::registry::{Descriptor, MetricKind};
-use crate::Registry;
+use super::{Descriptor, MetricKind};
 
 /// The `Content-Type` of the OpenMetrics 1.0 text exposition.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -60,9 +58,10 @@ const BASE_UNITS: &[&str] = &[
     "kelvin",
 ];
 
-/// The OpenMetrics 1.0 text encoder of a [`Registry`], with its options.
+/// The OpenMetrics 1.0 text encoder of a [`Registry`](crate::Registry), with its options.
 ///
-/// [`Registry::encode_openmetrics_into`] uses the defaults; build one of these to change them.
+/// [`Registry::encode_openmetrics_into`](crate::Registry::encode_openmetrics_into) uses the
+/// defaults; build one of these to change them.
 ///
 /// ```
 /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
@@ -102,18 +101,8 @@ impl OpenMetricsEncoder {
         self.created
     }
 
-    /// Appends the OpenMetrics exposition of every family of `registry` to `out`, ending with
-    /// `# EOF\n`. With a reused buffer, a steady-state scrape allocates nothing per series.
-    pub fn encode_into(&self, registry: &Registry, out: &mut String) {
-        registry.encode_openmetrics_with(self, out);
-    }
-
-    /// The exposition as a new `String`.
-    pub fn encode(&self, registry: &Registry) -> String {
-        let mut out = String::new();
-        self.encode_into(registry, &mut out);
-        out
-    }
+    // `encode_into` and `encode`, which take a `Registry`, are in `registry::scrape`: the
+    // registry calls into this module, never the other way round.
 }
 
 /// The OpenMetrics family name of a family registered as `name` (see the module docs).
@@ -237,15 +226,32 @@ impl SeriesHead<'_> {
     }
 }
 
+/// A metric's kept exemplar, as a sample carries it: ` # {labels} value timestamp`. The
+/// exemplar record and its syntax are `primitives::exemplar`'s (its `ExemplarRead`); this trait
+/// lets the encoder take one without depending on the metric types.
+pub(crate) trait Exemplar {
+    /// Appends ` # {labels} value timestamp` to `out`.
+    fn write(&self, out: &mut String);
+}
+
+/// The exemplar of a counter that keeps none (a scrape-time counter): there is no value of it.
+pub(crate) enum NoExemplar {}
+
+impl Exemplar for NoExemplar {
+    fn write(&self, _: &mut String) {
+        match *self {}
+    }
+}
+
 /// Ends a sample that may carry an exemplar: a counter's `_total` or a histogram's `_bucket`.
 /// When the metric kept one (`primitives::exemplar`), it is appended before the line feed:
 /// ` # {trace_id="…",span_id="…"} <value> <timestamp>` (OpenMetrics 1.0, "Exemplars": label
 /// names and values at most 128 code points together, checked when recorded; the value inside
 /// the bucket; the observation's timestamp in seconds). No other sample carries one.
 #[inline]
-pub(crate) fn end_exemplar_sample(out: &mut String, exemplar: Option<ExemplarRead>) {
+pub(crate) fn end_exemplar_sample(out: &mut String, exemplar: Option<impl Exemplar>) {
     if let Some(e) = exemplar {
-        crate::primitives::exemplar::write(out, &e);
+        e.write(out);
     }
     out.push('\n');
 }
@@ -275,7 +281,7 @@ pub(crate) fn counter(
     head: &SeriesHead<'_>,
     int: u64,
     frac: f64,
-    exemplar: Option<ExemplarRead>,
+    exemplar: Option<impl Exemplar>,
 ) {
     head.start(out, "_total", None);
     if frac == 0.0 {
@@ -295,7 +301,7 @@ pub(crate) fn counter_value(out: &mut String, head: &SeriesHead<'_>, v: f64) {
     }
     head.start(out, "_total", None);
     value_f64(out, v);
-    end_exemplar_sample(out, None);
+    end_exemplar_sample(out, None::<NoExemplar>);
     head.created(out);
 }
 
@@ -320,14 +326,14 @@ pub(crate) fn info(out: &mut String, head: &SeriesHead<'_>) {
 /// sum), then `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical
 /// `le` of each finite bound; `exemplar(i)` reads bucket `i`'s exemplar.
 #[inline]
-pub(crate) fn histogram(
+pub(crate) fn histogram<E: Exemplar>(
     out: &mut String,
     head: &SeriesHead<'_>,
     les: &[Box<str>],
     negative_bounds: bool,
     counts: &[u64],
     sum: f64,
-    exemplar: impl Fn(usize) -> Option<ExemplarRead>,
+    exemplar: impl Fn(usize) -> Option<E>,
 ) {
     let mut cumulative = 0u64;
     for (i, &count) in counts.iter().enumerate() {

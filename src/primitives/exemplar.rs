@@ -383,7 +383,7 @@ fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result
     let invalid = |reason: String| Err(Error::InvalidExemplar { reason });
     let mut chars = 0usize;
     for (i, (name, value)) in labels.iter().enumerate() {
-        if let Err(e) = crate::registry::name::validate_label_name(name) {
+        if let Err(e) = crate::exposition::name::validate_label_name(name) {
             return invalid(format!("exemplar label: {e}"));
         }
         if value.contains('"') {
@@ -472,6 +472,12 @@ pub(crate) fn write(out: &mut String, e: &ExemplarRead) {
         for &d in &digits[..end] {
             out.push(d as char);
         }
+    }
+}
+
+impl crate::exposition::openmetrics::Exemplar for ExemplarRead {
+    fn write(&self, out: &mut String) {
+        write(out, self);
     }
 }
 

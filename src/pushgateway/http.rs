@@ -7,15 +7,16 @@
 //! looked at again. The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept.
 //!
-//! Not shared with `export::otlp`'s transport, which is built around what OTLP needs
-//! (keep-alive reuse and retry of a stale connection, gzip, `Retry-After`, 4 MiB bodies) and
-//! lives behind the `otlp` feature.
+//! Only the URL parsing (`net::url`) is shared with `export::otlp`'s transport, which is built
+//! around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
+//! `Retry-After`, 4 MiB bodies) and lives behind the `otlp` feature.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::PushError;
+use crate::net::url::UrlError;
 
 /// The longest a blocking socket call waits before the deadline is looked at again.
 const SLICE: Duration = Duration::from_millis(50);
@@ -36,58 +37,22 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses the gateway URL. Refused: other schemes than `http://` (no TLS here), user info,
-    /// queries, fragments, spaces and control characters, a missing host or a bad port.
+    /// Parses the gateway URL (`net::url`, which says what it refuses); a query is refused
+    /// too: the grouping key's path is appended to the prefix.
     pub(super) fn parse(url: &str) -> Result<Endpoint, String> {
-        let scheme_len = "http://".len();
-        let rest = match url.get(..scheme_len) {
-            Some(s) if s.eq_ignore_ascii_case("http://") => &url[scheme_len..],
-            _ if url.to_ascii_lowercase().starts_with("https://") => {
-                return Err("https:// needs TLS, which this crate does not include".into())
-            }
-            _ => return Err(format!("{url:?} is not an http:// URL")),
-        };
-        if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err("must not contain spaces or control characters".into());
+        let parsed = crate::net::url::parse(url).map_err(|e| match e {
+            UrlError::NotHttp => format!("{url:?} is not an http:// URL"),
+            UrlError::Https => "https:// needs TLS, which this crate does not include".into(),
+            e => e.to_string(),
+        })?;
+        if parsed.query.is_some() {
+            return Err("must not contain a query".into());
         }
-        if url.contains(['?', '#']) {
-            return Err("must not contain a query or a fragment".into());
-        }
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
-            return Err("must not contain user info".into());
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("unclosed '[' in the host")?;
-            match after {
-                "" => (h, None),
-                p => (h, Some(p.strip_prefix(':').ok_or("garbage after ']'")?)),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("has no host".into());
-        }
-        let port = match port {
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("bad port {p:?}"))?,
-        };
         Ok(Endpoint {
-            host: host.into(),
-            port,
-            authority: authority.into(),
-            prefix: prefix.into(),
+            host: parsed.host.into(),
+            port: parsed.port,
+            authority: parsed.authority.into(),
+            prefix: parsed.path.into(),
         })
     }
 }

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 pub use pusher::{PeriodicPusher, PushMode, PusherStats};
 
-use crate::registry::name::validate_label_name;
+use crate::exposition::name::validate_label_name;
 use crate::{Registry, CONTENT_TYPE};
 
 /// The default time one push, push-add or delete may take, connection included.

@@ -10,7 +10,7 @@
 use super::attribute::KeyValue;
 use super::clock::Anchor;
 use super::context::Carried;
-use super::id::{SpanId, TraceId};
+use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, SpanLimits};
 use super::record::{SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
@@ -22,22 +22,6 @@ use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
-/// independent tracers never see each other's spans. Never reused within a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TracerId(usize);
-
-static NEXT_TRACER_ID: AtomicUsize = AtomicUsize::new(1);
-
-impl TracerId {
-    /// The id of scope markers on the context stack (`current.rs`); no tracer has it.
-    pub(crate) const SCOPE: TracerId = TracerId(0);
-
-    fn next() -> Self {
-        TracerId(NEXT_TRACER_ID.fetch_add(1, Ordering::Relaxed))
-    }
-}
 
 static NEXT_THREAD_INDEX: AtomicUsize = AtomicUsize::new(0);
 

@@ -49,8 +49,7 @@
 //! `TracerCore::misuse`).
 
 use super::context::{Carried, TraceContext};
-use super::core::TracerId;
-use super::id::{SpanId, TraceId};
+use super::id::{SpanId, TraceId, TracerId};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::sync::Arc;

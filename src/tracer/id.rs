@@ -1,8 +1,10 @@
-//! Trace and span identifiers: random, never zero, printed as W3C lowercase hex.
+//! Trace and span identifiers: random, never zero, printed as W3C lowercase hex; and the
+//! crate-private [`TracerId`] that tags a tracer's frames on the thread-local context stack.
 
 use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A 128-bit trace identifier, never zero, displayed as 32 lowercase hex digits (W3C Trace Context).
 ///
@@ -416,6 +418,23 @@ pub(crate) fn random_root_ids() -> (TraceId, SpanId) {
             SpanId(span),
         )
     })
+}
+
+/// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
+/// independent tracers never see each other's spans. Never reused within a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TracerId(usize);
+
+static NEXT_TRACER_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl TracerId {
+    /// The id of scope markers on the context stack (`current.rs`); no tracer has it.
+    pub(crate) const SCOPE: TracerId = TracerId(0);
+
+    /// A fresh id, never handed out before in this process.
+    pub(crate) fn next() -> Self {
+        TracerId(NEXT_TRACER_ID.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, SystemTime};
 
 use crate::export::exporter::Deadline;
+use crate::net::url::UrlError;
 
 /// The most response body the client reads (OTLP: clients MUST limit it to 4 MiB).
 pub(crate) const MAX_RESPONSE_BODY: usize = 4 << 20;
@@ -36,65 +37,30 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses an `http://host[:port][/path][?query]` URL. `https://` is refused (this build
-    /// has no TLS); so are user info, fragments and anything that is not a URL.
+    /// Parses an `http://host[:port][/path][?query]` URL (`net::url`, which says what it
+    /// refuses: `https://`, this build having no TLS, user info, fragments, anything that is not
+    /// a URL). The request target is the path (`/` when empty) and the query.
     pub(crate) fn parse(url: &str) -> Result<Endpoint, String> {
-        let lower = url
-            .get(..8)
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        let rest = if lower.starts_with("http://") {
-            &url[7..]
-        } else if lower.starts_with("https://") {
-            return Err("https:// needs TLS, which this build does not include; \
-                        send to a local collector or agent over http:// \
-                        (for example an OpenTelemetry Collector on http://localhost:4318)"
-                .into());
+        let parsed = crate::net::url::parse(url).map_err(|e| match e {
+            UrlError::Https => "https:// needs TLS, which this build does not include; \
+                                send to a local collector or agent over http:// \
+                                (for example an OpenTelemetry Collector on http://localhost:4318)"
+                .into(),
+            e => e.to_string(),
+        })?;
+        let path = if parsed.path.is_empty() {
+            "/"
         } else {
-            return Err("must be an http:// URL".into());
+            parsed.path
         };
-        if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err("must not contain spaces or control characters".into());
-        }
-        if url.contains('#') {
-            return Err("must not contain a fragment ('#')".into());
-        }
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_owned()),
-        };
-        if authority.contains('@') {
-            return Err("must not contain user info ('user@')".into());
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("unclosed '[' in the host")?;
-            let port = match after {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or("garbage after ']'")?),
-            };
-            (h, port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("has no host".into());
-        }
-        let port = match port {
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("bad port {p:?}"))?,
+        let target = match parsed.query {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
         };
         Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            authority: authority.to_owned(),
+            host: parsed.host.to_owned(),
+            port: parsed.port,
+            authority: parsed.authority.to_owned(),
             target,
         })
     }

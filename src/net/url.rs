@@ -1,0 +1,248 @@
+//! `http://host[:port][/path][?query]` URLs, as the crate's HTTP/1.1 clients take them: the host to
+//! resolve (an IPv6 literal in brackets, given without them), the port (80 when absent), the
+//! authority for the `Host` header, the path and the query as written.
+//!
+//! Refused, whoever the caller: other schemes (`https://` with its own error: there is no TLS in
+//! this crate), spaces and control characters anywhere, a fragment, user info (`user@host`), an
+//! unclosed `[`, anything but `:port` after `]`, an empty host, an IPv6 address without its
+//! brackets, and a port that is not digits making a number in `1..=65535`. What a caller does with the path and the query is its own policy (the
+//! Pushgateway client refuses a query; OTLP sends it).
+
+use std::fmt;
+
+/// A parsed `http://` URL, borrowing from the text it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HttpUrl<'a> {
+    /// The host to resolve (an IPv6 literal without its brackets).
+    pub(crate) host: &'a str,
+    /// The port, 80 when the URL names none.
+    pub(crate) port: u16,
+    /// The `Host` header value: `host[:port]` as written (brackets kept for IPv6).
+    pub(crate) authority: &'a str,
+    /// The path as written: empty, or starting with `/`.
+    pub(crate) path: &'a str,
+    /// What follows the first `?` (possibly empty), when there is one.
+    pub(crate) query: Option<&'a str>,
+}
+
+/// Why a URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UrlError {
+    /// Not an `http://` URL (and not an `https://` one).
+    NotHttp,
+    /// An `https://` URL: this crate has no TLS.
+    Https,
+    /// Something else is wrong; the text says what.
+    Invalid(String),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::NotHttp => f.write_str("must be an http:// URL"),
+            UrlError::Https => f.write_str("https:// needs TLS, which this build does not include"),
+            UrlError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Parses an `http://host[:port][/path][?query]` URL (the scheme in any case); see the module
+/// docs for what is refused.
+pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
+    let invalid = |why: &str| Err(UrlError::Invalid(why.to_owned()));
+    let scheme_len = "http://".len();
+    let rest = match url.get(..scheme_len) {
+        Some(s) if s.eq_ignore_ascii_case("http://") => &url[scheme_len..],
+        _ if url.to_ascii_lowercase().starts_with("https://") => return Err(UrlError::Https),
+        _ => return Err(UrlError::NotHttp),
+    };
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return invalid("must not contain spaces or control characters");
+    }
+    if url.contains('#') {
+        return invalid("must not contain a fragment ('#')");
+    }
+    let (authority, path_and_query) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    if authority.contains('@') {
+        return invalid("must not contain user info ('user@')");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let Some((h, after)) = v6.split_once(']') else {
+            return invalid("unclosed '[' in the host");
+        };
+        match after {
+            "" => (h, None),
+            p => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return invalid("garbage after ']'"),
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return invalid("has no host");
+    }
+    if host.contains(':') && !authority.starts_with('[') {
+        return invalid("an IPv6 address must be in brackets ('http://[::1]:4318')");
+    }
+    let port = match port {
+        None => 80,
+        // Digits only (RFC 3986 `port = *DIGIT`): `u16::from_str` would take a leading `+`.
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            match p.parse::<u16>() {
+                Ok(port) if port != 0 => port,
+                _ => return Err(UrlError::Invalid(format!("bad port {p:?}"))),
+            }
+        }
+        Some(p) => return Err(UrlError::Invalid(format!("bad port {p:?}"))),
+    };
+    Ok(HttpUrl {
+        host,
+        port,
+        authority,
+        path,
+        query,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(url: &str) -> HttpUrl<'_> {
+        parse(url).unwrap_or_else(|e| panic!("{url:?}: {e}"))
+    }
+
+    fn refused(url: &str) -> String {
+        match parse(url) {
+            Ok(u) => panic!("{url:?} was accepted as {u:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn host_port_path_and_query_as_written() {
+        let u = ok("http://localhost:4318/v1/traces");
+        assert_eq!(
+            (u.host, u.port, u.authority, u.path, u.query),
+            ("localhost", 4318, "localhost:4318", "/v1/traces", None)
+        );
+        // The scheme in any case; the rest as written.
+        let u = ok("HTTP://Gw.Example:9091/Prefix/");
+        assert_eq!((u.host, u.path), ("Gw.Example", "/Prefix/"));
+        // A query, with or without a path before it, and an empty one.
+        let u = ok("http://h/a?b=1&c=/d");
+        assert_eq!((u.path, u.query), ("/a", Some("b=1&c=/d")));
+        let u = ok("http://h:1?q");
+        assert_eq!((u.authority, u.path, u.query), ("h:1", "", Some("q")));
+        assert_eq!(ok("http://h/?").query, Some(""));
+    }
+
+    #[test]
+    fn missing_port_is_80_and_missing_path_is_empty() {
+        let u = ok("http://collector");
+        assert_eq!(
+            (u.host, u.port, u.authority, u.path),
+            ("collector", 80, "collector", "")
+        );
+        assert_eq!(ok("http://collector/").path, "/");
+        assert_eq!(ok("http://[::1]").port, 80);
+    }
+
+    #[test]
+    fn ipv6_literals() {
+        let u = ok("http://[::1]:9091/gw");
+        assert_eq!((u.host, u.port, u.authority), ("::1", 9091, "[::1]:9091"));
+        let u = ok("http://[fe80::1%25eth0]/x");
+        assert_eq!(
+            (u.host, u.authority),
+            ("fe80::1%25eth0", "[fe80::1%25eth0]")
+        );
+        assert!(refused("http://[::1").contains("unclosed"));
+        assert!(refused("http://[::1/x").contains("unclosed"));
+        assert!(refused("http://[::1]9091").contains("garbage after ']'"));
+        assert!(refused("http://[::1]x:80").contains("garbage after ']'"));
+        assert!(refused("http://[]:80").contains("no host"));
+        // Unbracketed, the last ':' would start the port and leave a host of ":": refused.
+        for url in ["http://::1", "http://::1/x", "http://fe80::1:80"] {
+            assert!(refused(url).contains("in brackets"), "{url}");
+        }
+    }
+
+    #[test]
+    fn user_info_is_refused() {
+        for url in [
+            "http://u@h/",
+            "http://u:p@h:80/",
+            "http://@h",
+            "http://h@[::1]/",
+        ] {
+            assert!(refused(url).contains("user info"), "{url}");
+        }
+        // An '@' after the authority is part of the path.
+        assert_eq!(ok("http://h/a@b").path, "/a@b");
+    }
+
+    #[test]
+    fn bad_ports_are_refused() {
+        for url in [
+            "http://h:0/",
+            "http://h:65536",
+            "http://h:99999/",
+            "http://h:x/",
+            "http://h:-1",
+            "http://h:+80",
+            "http://h:",
+            "http://h: 80",
+            "http://h:８０",
+        ] {
+            let why = refused(url);
+            assert!(
+                why.contains("bad port") || why.contains("spaces or control"),
+                "{url}: {why}"
+            );
+        }
+        assert_eq!(ok("http://h:65535").port, 65535);
+        assert_eq!(ok("http://h:00080").port, 80);
+    }
+
+    #[test]
+    fn other_schemes_and_broken_text_are_refused() {
+        assert_eq!(parse("https://h/v1/traces"), Err(UrlError::Https));
+        assert_eq!(parse("HTTPS://h"), Err(UrlError::Https));
+        assert!(UrlError::Https.to_string().contains("TLS"));
+        for url in ["ftp://h", "h:4318", "", "http:/h", "http:", "//h", "é"] {
+            assert_eq!(parse(url), Err(UrlError::NotHttp), "{url}");
+        }
+        for url in ["http://", "http://:80/", "http:///x", "http://?q"] {
+            assert!(refused(url).contains("no host"), "{url}");
+        }
+        for url in [
+            "http://h/a b",
+            "http://h\n",
+            "http://h/\t",
+            "http://h/\x7f",
+            " http://h",
+        ] {
+            let why = refused(url);
+            assert!(
+                why.contains("spaces or control") || why.contains("http://"),
+                "{url}: {why}"
+            );
+        }
+        for url in ["http://h/#f", "http://h#", "http://h/?q#f"] {
+            assert!(refused(url).contains("fragment"), "{url}");
+        }
+    }
+}

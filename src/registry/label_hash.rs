@@ -1,0 +1,130 @@
+//! Hashing and comparing label values: the [`Key`] a lookup compares first (a value's length and
+//! two words of its bytes) and the per-family seeded [`LabelHasher`].
+
+use std::ptr;
+
+/// What a lookup compares first: a label value's length and two words of its bytes. For a value
+/// of at most [`SHORT`] bytes (label values almost always are), equal keys mean equal values: the
+/// words are the first and last eight bytes (four for 4 to 7 bytes, the first, middle and last
+/// byte for 1 to 3), which together cover every byte, and the length tells the overlap. Longer
+/// values are compared in full after their keys matched.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Key {
+    len: u64,
+    a: u64,
+    b: u64,
+}
+
+/// Values up to this many bytes are identified by their [`Key`] alone.
+pub(super) const SHORT: usize = 16;
+
+impl Key {
+    #[inline(always)]
+    pub(super) fn of(s: &[u8]) -> Key {
+        let n = s.len();
+        let p = s.as_ptr();
+        // SAFETY: every read below lies within `s`: 8-byte reads at 0 and `n - 8` need `n >= 8`,
+        // 4-byte reads at 0 and `n - 4` need `n >= 4`, byte reads need `n >= 1`; unaligned
+        // reads of plain bytes.
+        let (a, b) = unsafe {
+            if n >= 8 {
+                (
+                    ptr::read_unaligned(p.cast::<u64>()),
+                    ptr::read_unaligned(p.add(n - 8).cast::<u64>()),
+                )
+            } else if n >= 4 {
+                (
+                    u64::from(ptr::read_unaligned(p.cast::<u32>())),
+                    u64::from(ptr::read_unaligned(p.add(n - 4).cast::<u32>())),
+                )
+            } else if n > 0 {
+                (
+                    u64::from(*p) | u64::from(*p.add(n / 2)) << 8 | u64::from(*p.add(n - 1)) << 16,
+                    0,
+                )
+            } else {
+                (0, 0)
+            }
+        };
+        Key {
+            len: n as u64,
+            a,
+            b,
+        }
+    }
+}
+
+/// The 64-bit product of `x` and `y` folded onto itself (high half xor low half): every input bit
+/// reaches the low bits the table index uses. foldhash's and wyhash's mixing step.
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The label-value hash: per value one folded multiply of its [`Key`] with the family's random
+/// seeds (plus one per further 16 bytes of a value longer than [`SHORT`]).
+///
+/// Why not a general-purpose hasher: ahash takes its fast path only with AES-NI, which the default
+/// x86-64 target lacks, and foldhash, which does not need it, still spent about 28 instructions on
+/// two short values through the `Hasher` interface (state set-up, a length dispatch per `write`,
+/// `finish`). Label values are a few short strings whose [`Key`] the lookup computes anyway for
+/// its comparison; hashing the key is one multiply per value. It is seeded per family at random
+/// (as foldhash is), so which label values collide is not predictable from outside; and whatever
+/// collides, the table stays correct (tags are compared, then keys, then long values in full)
+/// and bounded (the cardinality cap).
+#[derive(Clone, Copy)]
+pub(super) struct LabelHasher {
+    seeds: [u64; 3],
+}
+
+impl LabelHasher {
+    /// Random seeds (fixed under loom, whose models must replay the same executions).
+    pub(super) fn new() -> LabelHasher {
+        #[cfg(not(agentcore_loom))]
+        {
+            use std::hash::BuildHasher as _;
+            let state = std::collections::hash_map::RandomState::new();
+            // Odd multipliers, so that no seed makes a multiply lose bits.
+            LabelHasher {
+                seeds: [0u64, 1, 2].map(|i| state.hash_one(i) | 1),
+            }
+        }
+        #[cfg(agentcore_loom)]
+        LabelHasher {
+            seeds: [
+                0x243F_6A88_85A3_08D3,
+                0x1319_8A2E_0370_7345,
+                0xA409_3822_299F_31D1,
+            ],
+        }
+    }
+
+    #[inline(always)]
+    fn mix(self, h: u64, key: Key) -> u64 {
+        fold_mul(h ^ key.a ^ self.seeds[1], key.b ^ key.len ^ self.seeds[2])
+    }
+
+    #[inline(always)]
+    pub(super) fn hash<S: AsRef<str>>(self, values: &[S]) -> u64 {
+        let mut h = self.seeds[0];
+        for v in values {
+            let v = v.as_ref().as_bytes();
+            h = self.mix(h, Key::of(v));
+            if v.len() > SHORT {
+                h = self.mix_long(h, v);
+            }
+        }
+        h
+    }
+
+    /// The bytes of a long value that its key does not cover: every 16-byte chunk.
+    #[cold]
+    #[inline(never)]
+    fn mix_long(self, mut h: u64, v: &[u8]) -> u64 {
+        for chunk in v.chunks(SHORT) {
+            h = self.mix(h, Key::of(chunk));
+        }
+        h
+    }
+}

@@ -1,0 +1,212 @@
+//! One series of a family ([`Series`]): its label values ([`LabelValues`]), their rendered
+//! exposition form, its creation time and its metric.
+
+use std::ops::Index;
+
+use super::label_hash::Key;
+
+/// One series of a family: its label values, their rendered exposition form and its metric.
+pub struct Series<M> {
+    /// The reclamation era when the series was created (before it was published).
+    pub(super) birth: u64,
+    pub(super) hash: u64,
+    /// The label values, concatenated; `ends[i]` is where value `i` ends.
+    pub(super) text: Box<str>,
+    pub(super) ends: Box<[u32]>,
+    /// Each value's [`Key`], what a lookup compares.
+    pub(super) keys: Box<[Key]>,
+    /// Some value is longer than [`SHORT`](super::label_hash::SHORT): equal keys must be confirmed on the text.
+    pub(super) long: bool,
+    /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
+    pub(super) rendered: Box<str>,
+    /// When the series was created, in microseconds since the Unix epoch (OpenMetrics'
+    /// `_created` sample; read once, on the cold path that creates the series).
+    pub(super) created_micros: u64,
+    pub(super) metric: M,
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("label_values", &self.label_values())
+            .field("metric", &self.metric)
+            .finish()
+    }
+}
+
+impl<M> Series<M> {
+    /// The label values, in the family's label-name order.
+    pub fn label_values(&self) -> LabelValues<'_> {
+        LabelValues {
+            text: &self.text,
+            ends: &self.ends,
+        }
+    }
+
+    /// The label pairs as the exposition writes them, without braces.
+    pub fn rendered_labels(&self) -> &str {
+        &self.rendered
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> &M {
+        &self.metric
+    }
+
+    /// When the series was created (the OpenMetrics `_created` time: a series removed and
+    /// created again starts over, as its value does).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    /// use std::time::SystemTime;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// let before = SystemTime::now();
+    /// calls.with_label_values(&["search"]).unwrap().inc();
+    /// calls.for_each_series(|series| assert!(series.created() >= before - std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn created(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.created_micros)
+    }
+
+    /// [`Series::created`] in microseconds since the Unix epoch.
+    pub(crate) fn created_micros(&self) -> u64 {
+        self.created_micros
+    }
+
+    /// Whether the stored values are `values` (the caller checked the count): their keys first,
+    /// one value at a time, then, only if some stored value is long, the text in full.
+    #[inline(always)]
+    pub(super) fn matches<S: AsRef<str>>(&self, values: &[S]) -> bool {
+        if self.keys.len() != values.len() {
+            return false;
+        }
+        for (i, v) in values.iter().enumerate() {
+            // SAFETY: `i < values.len() == self.keys.len()`.
+            if unsafe { *self.keys.get_unchecked(i) } != Key::of(v.as_ref().as_bytes()) {
+                return false;
+            }
+        }
+        !self.long || self.label_values() == *values
+    }
+}
+
+/// The label values of a [`Series`], in label-name order.
+///
+/// ```
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// let calls = registry.counter_family("calls_total", "Calls.", &["tool", "status"]).unwrap();
+/// calls.with_label_values(&["search", "ok"]).unwrap().inc();
+/// calls.for_each_series(|series| {
+///     let values = series.label_values();
+///     assert_eq!(values.len(), 2);
+///     assert_eq!(&values[0], "search");
+///     assert_eq!(values.iter().collect::<Vec<_>>(), ["search", "ok"]);
+///     assert_eq!(values, ["search", "ok"][..]);
+/// });
+/// ```
+#[derive(Clone, Copy)]
+pub struct LabelValues<'a> {
+    text: &'a str,
+    ends: &'a [u32],
+}
+
+impl<'a> LabelValues<'a> {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none (a family without labels).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.text[start..end])
+    }
+
+    /// The first value, if any.
+    pub fn first(&self) -> Option<&'a str> {
+        self.get(0)
+    }
+
+    /// The values, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        let (text, ends) = (self.text, self.ends);
+        (0..ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &text[start..ends[i] as usize]
+        })
+    }
+
+    /// The values as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+impl Index<usize> for LabelValues<'_> {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(v) => v,
+            None => panic!("label value {i} of {}", self.len()),
+        }
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for LabelValues<'_> {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl PartialEq for LabelValues<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for LabelValues<'_> {}
+
+impl PartialOrd for LabelValues<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LabelValues<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl std::fmt::Debug for LabelValues<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for LabelValues<'a> {
+    type Item = &'a str;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = &'a str> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// Now, in microseconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
