@@ -20,7 +20,9 @@ use agentcore_telemetry::propagation::{
     BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES, TRACEPARENT, TRACESTATE,
 };
 use agentcore_telemetry::tracer::{ContextMapError, BAGGAGE_PREFIX, KEY_SAMPLED};
-use agentcore_telemetry::tracer::{KEY_SPAN_ID, KEY_TRACE_ID};
+use agentcore_telemetry::tracer::{
+    KEY_RANDOM_TRACE_ID, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
+};
 use agentcore_telemetry::{SpanId, TraceContext, TraceId};
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -264,7 +266,11 @@ fn check_extract(input: &Input) {
             let got = context_baggage(cx);
             // The tracer forwards the `tracestate` the propagation layer parsed (W3C Level 2:
             // kept only beside a valid traceparent).
-            assert_eq!(cx.trace_state(), &all.trace_state, "tracestate: {headers:?}");
+            assert_eq!(
+                cx.trace_state(),
+                &all.trace_state,
+                "tracestate: {headers:?}"
+            );
             // Duplicate baggage keys: the first member wins on both paths (issue 20 defect 3).
             let mut first: BTreeMap<String, String> = BTreeMap::new();
             for m in all.baggage.iter() {
@@ -349,11 +355,14 @@ fn check_round_trip(input: &Input) {
     }
 }
 
-/// The reference of `from_map`'s documented rules.
+/// The reference of `from_map`'s documented rules (with issue 18's `random_trace_id` and
+/// `tracestate` keys: each checked where it appears, in order, like the others).
 fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, ContextMapError> {
     let mut trace_id = None;
     let mut span_id = None;
     let mut sampled = None;
+    let mut random = None;
+    let mut trace_state = None;
     let mut baggage: Vec<(String, String)> = Vec::new();
     for (k, v) in pairs {
         let duplicate = if k == KEY_TRACE_ID {
@@ -373,6 +382,17 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
                 _ => return Err(ContextMapError::InvalidSampled(v.clone())),
             };
             sampled.replace(s).is_some()
+        } else if k == KEY_RANDOM_TRACE_ID {
+            let r = match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(ContextMapError::InvalidRandom(v.clone())),
+            };
+            random.replace(r).is_some()
+        } else if k == KEY_TRACE_STATE {
+            let ts = TraceState::parse(v)
+                .map_err(|e| ContextMapError::InvalidTraceState(v.clone(), e))?;
+            trace_state.replace(ts).is_some()
         } else if let Some(key) = k.strip_prefix(BAGGAGE_PREFIX) {
             if key.is_empty() {
                 return Err(ContextMapError::EmptyBaggageKey);
@@ -392,6 +412,8 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
     for (k, v) in baggage {
         cx.set_baggage(k, v);
     }
+    cx.set_random_trace_id(random.unwrap_or(false));
+    *cx.trace_state_mut() = trace_state.unwrap_or_default();
     Ok(cx)
 }
 
