@@ -12,7 +12,7 @@ use super::clock::Anchor;
 use super::context::Carried;
 use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, SpanLimits};
-use super::record::{SpanKind, SpanRecord, SpanStatus};
+use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
 use crate::sync::ring::{Claimed, Push, ShardedRing};
 use smallvec::SmallVec;
@@ -293,7 +293,7 @@ impl TracerCore {
                 kv,
             );
         }
-        reset(&mut r.events);
+        reset_events(&mut r.events);
         reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
@@ -392,6 +392,42 @@ fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
             v.set_len(0);
             std::ptr::drop_in_place(items);
         }
+    }
+}
+
+/// [`reset`] for the events: each event's own attribute vector is emptied inline first, and
+/// then, when it is inline (it owns nothing any more), forgotten instead of dropped.
+///
+/// Hot path: dropping an event called `SmallVec`'s out-of-line `Drop` for its (usually
+/// empty, inline) attributes: ~19 instructions per event under callgrind.
+#[inline(always)]
+fn reset_events<A: smallvec::Array<Item = Event>>(v: &mut SmallVec<A>) {
+    if v.spilled() {
+        *v = SmallVec::new();
+        return;
+    }
+    let len = v.len();
+    if len == 0 {
+        return;
+    }
+    let base = v.as_mut_ptr();
+    // SAFETY: the length is set to 0 first, so the vector no longer owns its `len`
+    // initialised inline items (which `set_len` does not move): each is read out exactly
+    // once below and then owned by this function. If a drop panics, the events not yet
+    // read are leaked (never dropped twice, never read after being dropped).
+    unsafe { v.set_len(0) };
+    for i in 0..len {
+        // SAFETY: `i < len`: item `i` is initialised, read once (see above).
+        let Event {
+            name,
+            mut attributes,
+            ..
+        } = unsafe { std::ptr::read(base.add(i)) };
+        drop(name);
+        reset(&mut attributes);
+        // Empty now; inline (`reset` replaces a heap buffer with an inline vector), so
+        // forgetting it leaks nothing.
+        std::mem::forget(attributes);
     }
 }
 
