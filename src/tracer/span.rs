@@ -357,7 +357,8 @@ impl<'t> DetachedSpan<'t> {
             return;
         };
         let limits = self.tracer.limits();
-        if r.events.len() >= limits.max_events as usize {
+        let len = r.events.len();
+        if len >= limits.max_events as usize {
             r.dropped_events_count = r.dropped_events_count.saturating_add(1);
             return;
         }
@@ -371,7 +372,6 @@ impl<'t> DetachedSpan<'t> {
         //
         // `reserve` is an out-of-line call even when there is room (~30 instructions per
         // event under callgrind): only make it when the vector is full.
-        let len = r.events.len();
         if len == r.events.capacity() {
             r.events.reserve(1);
         }
@@ -521,24 +521,29 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(span.status(), SpanStatus::Ok);
     /// ```
     pub fn set_status(&mut self, status: SpanStatus, message: impl Into<Cow<'static, str>>) {
-        if let Rec::Lost { status: s, .. } = &mut self.record {
-            if *s != SpanStatus::Ok && status != SpanStatus::Unset {
-                *s = status;
+        let r = match &mut self.record {
+            Rec::Lost { status: s, .. } => {
+                if *s != SpanStatus::Ok && status != SpanStatus::Unset {
+                    *s = status;
+                }
+                return;
             }
-            return;
-        }
-        let Some(r) = self.record.get_mut() else {
-            return;
+            Rec::Claimed(slot) => match slot.get_mut() {
+                Some(r) => r,
+                None => return,
+            },
+            Rec::None => return,
         };
         if r.status == SpanStatus::Ok || status == SpanStatus::Unset {
             return;
         }
         r.status = status;
-        r.status_message = if status == SpanStatus::Error {
-            message.into()
-        } else {
-            Cow::Borrowed("")
-        };
+        if status == SpanStatus::Error {
+            r.status_message = message.into();
+        } else if !r.status_message.is_empty() {
+            // Usually already empty (as the record was opened): not rewritten then.
+            r.status_message = Cow::Borrowed("");
+        }
     }
 
     /// The current status (`Unset` for an unsampled span).
