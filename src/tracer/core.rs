@@ -12,7 +12,7 @@ use super::clock::Anchor;
 use super::context::Carried;
 use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, SpanLimits};
-use super::record::{SpanKind, SpanRecord, SpanStatus};
+use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
 use crate::sync::ring::{Claimed, Push, ShardedRing};
 use smallvec::SmallVec;
@@ -293,7 +293,7 @@ impl TracerCore {
                 kv,
             );
         }
-        reset(&mut r.events);
+        reset_events(&mut r.events);
         reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
@@ -391,6 +391,42 @@ fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
         unsafe {
             v.set_len(0);
             std::ptr::drop_in_place(items);
+        }
+    }
+}
+
+/// [`reset`] for the events: each event's name is dropped in place and its attribute vector
+/// emptied in place with [`reset`]; the emptied (inline) vector owns nothing, so it is not
+/// dropped.
+///
+/// Hot path: dropping an event called `SmallVec`'s out-of-line `Drop` for its (usually
+/// empty, inline) attributes: ~19 instructions per event under callgrind.
+#[inline(always)]
+fn reset_events<A: smallvec::Array<Item = Event>>(v: &mut SmallVec<A>) {
+    if v.spilled() {
+        *v = SmallVec::new();
+        return;
+    }
+    let len = v.len();
+    if len == 0 {
+        return;
+    }
+    let base = v.as_mut_ptr();
+    // SAFETY: the length is set to 0 first, so the vector no longer owns its `len`
+    // initialised inline items (which `set_len` does not move, and nothing below moves the
+    // vector): each is finished exactly once below. If a drop panics, the events not yet
+    // finished are leaked (never dropped twice, never used after being dropped).
+    unsafe { v.set_len(0) };
+    for i in 0..len {
+        // SAFETY: `i < len`, so `p` points to an initialised event that nothing else
+        // borrows (see above). Its name is dropped once, in place. Its attributes are
+        // emptied by `reset` (which leaves an empty inline vector, owning no item and no
+        // heap buffer), so not dropping that vector leaks nothing; the other fields are
+        // plain integers.
+        unsafe {
+            let p = base.add(i);
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*p).name));
+            reset(&mut (*p).attributes);
         }
     }
 }

@@ -59,9 +59,13 @@ pub(crate) fn put_attribute<const N: usize>(
     if let Some(max) = max_value_len {
         truncate_value(&mut kv.value, max);
     }
-    if let Some(e) = attrs.iter_mut().find(|e| same_key(&e.key, &kv.key)) {
+    // One look at the vector's inline/heap state for both the search and the length (each
+    // `SmallVec` accessor checks it again: ~4 instructions per attribute under callgrind).
+    let existing = attrs.as_mut_slice();
+    let len = existing.len();
+    if let Some(e) = existing.iter_mut().find(|e| same_key(&e.key, &kv.key)) {
         e.value = kv.value;
-    } else if attrs.len() < limit as usize {
+    } else if len < limit as usize {
         attrs.push(kv);
     } else {
         *dropped = dropped.saturating_add(1);
