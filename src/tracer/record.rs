@@ -133,6 +133,8 @@ impl SpanStatus {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    // `core.rs::reset_events` finishes events in place, dropping `name` and emptying
+    // `attributes` only: a new field that owns memory must be added there too.
     /// The event name.
     pub name: Cow<'static, str>,
     /// When it happened, Unix nanoseconds.

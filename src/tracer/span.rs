@@ -375,11 +375,11 @@ impl<'t> DetachedSpan<'t> {
         if len == r.events.capacity() {
             r.events.reserve(1);
         }
-        // SAFETY: `len < capacity` (checked above, or `reserve(1)` made it so) guarantees room for an element at index `len` (inline or on
-        // the heap), so `p` is valid for writes and properly aligned. Every field is
-        // initialised through raw pointers (no reference to the uninitialised element is
-        // made) before `set_len` makes the element visible, and nothing in between can
-        // panic or read it. The returned borrow is tied to the borrow of `r`.
+        // SAFETY: `len < capacity` (checked above, or `reserve(1)` made it so) guarantees room for
+        // an element at index `len` (inline or on the heap), so `p` is valid for writes and
+        // properly aligned. Every field is initialised through raw pointers (no reference to the
+        // uninitialised element is made) before `set_len` makes the element visible, and nothing in
+        // between can panic or read it. The returned borrow is tied to the borrow of `r`.
         let event = unsafe {
             let p = r.events.as_mut_ptr().add(len);
             std::ptr::addr_of_mut!((*p).name).write(name);
