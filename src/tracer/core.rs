@@ -34,7 +34,7 @@ impl TracerId {
     /// The id of scope markers on the context stack (`current.rs`); no tracer has it.
     pub(crate) const SCOPE: TracerId = TracerId(0);
 
-    fn next() -> Self {
+    pub(crate) fn next() -> Self {
         TracerId(NEXT_TRACER_ID.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -138,7 +138,6 @@ impl TracerCore {
         shards: usize,
         limits: SpanLimits,
     ) -> Self {
-        crate::primitives::exemplar::install_span_source(super::current::sampled_span_ids);
         TracerCore {
             id: TracerId::next(),
             service,
