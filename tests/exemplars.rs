@@ -298,3 +298,238 @@ fn the_collector_links_latency_and_tool_errors_to_traces() {
     // Families the issue does not name stay without.
     assert!(!with_exemplar.contains(&"agentcore_tool_executions_total"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exactness: a trace-based exemplar is always the innermost visible sampled span of the
+// recording thread, whatever changed the thread's context last (the tracer publishes it to the
+// metrics layer at every change; these checks fail if one change forgets to).
+// ---------------------------------------------------------------------------------------------
+
+/// The `(trace_id, span_id)` a fresh trace-based counter and histogram keep when recorded right
+/// now on this thread (both must agree), or `None`.
+fn exemplar_now() -> Option<(String, String)> {
+    let (registry, errors, latency) = traced_registry();
+    errors.inc();
+    latency.observe(0.5);
+    let text = om(&registry);
+    let ids: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|line| {
+            let field = |k: &str| {
+                let rest = line.split(&format!("{k}=\"")).nth(1)?;
+                Some(rest[..rest.find('"')?].to_string())
+            };
+            Some((field("trace_id")?, field("span_id")?))
+        })
+        .collect();
+    match ids.as_slice() {
+        [] => None,
+        [counter, bucket] => {
+            assert_eq!(counter, bucket, "counter and histogram disagree:\n{text}");
+            Some(counter.clone())
+        }
+        _ => panic!("one exemplar per metric expected:\n{text}"),
+    }
+}
+
+fn ids_of(span: &agentcore_telemetry::DetachedSpan<'_>) -> Option<(String, String)> {
+    Some((span.trace_id().to_string(), span.span_id().to_string()))
+}
+
+#[test]
+fn exemplars_follow_nested_spans_and_their_ends_in_any_order() {
+    let t = tracer(1.0);
+    assert_eq!(exemplar_now(), None);
+    let a = t.start_span("a", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), ids_of(&a));
+    let b = t.start_span("b", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), ids_of(&b));
+    let c = t.start_span("c", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), ids_of(&c));
+    // In order: the parent is current again.
+    let c_ids = ids_of(&c);
+    t.finish_span(c, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), ids_of(&b));
+    let c = t.start_span("c2", SpanKind::Internal, []);
+    assert_ne!(ids_of(&c), c_ids);
+    // Out of order: ending a span below the top changes nothing, ending the top uncovers the
+    // nearest span still open.
+    t.finish_span(b, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), ids_of(&c));
+    t.finish_span(c, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), ids_of(&a));
+    t.finish_span(a, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), None);
+}
+
+#[test]
+fn exemplars_are_the_innermost_span_of_any_tracer_and_only_when_sampled() {
+    let sampled = tracer(1.0);
+    let unsampled = tracer(0.0);
+    let a = sampled.start_span("a", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), ids_of(&a));
+    // An unsampled span of another tracer on top: no exemplar (not its parent's).
+    let u = unsampled.start_span("u", SpanKind::Internal, []);
+    assert!(!u.context().is_sampled());
+    assert_eq!(exemplar_now(), None);
+    let c = sampled.start_span("c", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), ids_of(&c));
+    sampled.finish_span(c, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), None);
+    unsampled.finish_span(u, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), ids_of(&a));
+    // Detaching makes the span not current; attaching it again makes it current.
+    let a = a.detach();
+    assert_eq!(exemplar_now(), None);
+    let a = a.attach();
+    assert_eq!(exemplar_now(), ids_of(&a));
+    sampled.finish_span(a, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), None);
+}
+
+/// Pending on its first poll, ready on the second.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            std::task::Poll::Pending
+        }
+    }
+}
+
+fn poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn exemplars_follow_async_context_scopes() {
+    use agentcore_telemetry::FutureExt;
+    use std::cell::RefCell;
+    let t = tracer(1.0);
+    let seen = RefCell::new(Vec::new());
+    let outer = t.start_span("outer", SpanKind::Internal, []);
+    let inner = t.start_span("inner", SpanKind::Internal, []).detach();
+    let inner_ids = ids_of(&inner);
+    let child_ids = RefCell::new(None);
+    let fut = async {
+        seen.borrow_mut().push(exemplar_now());
+        // A span held across an await inside the scope.
+        let child = t.start_span("child", SpanKind::Internal, []);
+        *child_ids.borrow_mut() = ids_of(&child);
+        seen.borrow_mut().push(exemplar_now());
+        YieldOnce(false).await;
+        seen.borrow_mut().push(exemplar_now());
+        t.finish_span(child, SpanStatus::Ok, None);
+        seen.borrow_mut().push(exemplar_now());
+    }
+    .in_span(inner);
+    let mut fut = std::pin::pin!(fut);
+    assert!(poll(fut.as_mut()).is_pending());
+    // Between polls the future's spans are off the thread: the outer span is current again.
+    assert_eq!(exemplar_now(), ids_of(&outer));
+    let between = t.start_span("between", SpanKind::Internal, []);
+    assert!(poll(fut.as_mut()).is_ready());
+    let child = child_ids.borrow().clone();
+    assert_eq!(
+        *seen.borrow(),
+        [inner_ids.clone(), child.clone(), child, inner_ids]
+    );
+    assert_eq!(exemplar_now(), ids_of(&between));
+    t.finish_span(between, SpanStatus::Ok, None);
+
+    // A scope is a barrier: a future that captured no context sees no span, even when it is
+    // polled above one.
+    let seen = RefCell::new(Vec::new());
+    let outer_ids = ids_of(&outer);
+    let outer = outer.detach();
+    let fut = async {
+        seen.borrow_mut().push(exemplar_now());
+    }
+    .in_current_context();
+    let outer = outer.attach();
+    let mut fut = std::pin::pin!(fut);
+    assert!(poll(fut.as_mut()).is_ready());
+    assert_eq!(*seen.borrow(), [None]);
+    assert_eq!(exemplar_now(), outer_ids);
+    // And one that captured the outer span sees it wherever it is polled.
+    let seen = RefCell::new(Vec::new());
+    let fut = async {
+        seen.borrow_mut().push(exemplar_now());
+    }
+    .in_current_context();
+    let unsampled = tracer(0.0);
+    let u = unsampled.start_span("u", SpanKind::Internal, []);
+    assert_eq!(exemplar_now(), None);
+    let mut fut = std::pin::pin!(fut);
+    assert!(poll(fut.as_mut()).is_ready());
+    assert_eq!(*seen.borrow(), [outer_ids]);
+    assert_eq!(exemplar_now(), None);
+    unsampled.finish_span(u, SpanStatus::Ok, None);
+    t.finish_span(outer, SpanStatus::Ok, None);
+    assert_eq!(exemplar_now(), None);
+}
+
+#[test]
+fn no_exemplar_from_a_thread_whose_context_is_gone() {
+    use std::cell::RefCell;
+    /// Increments its counter when the thread's thread-locals are destroyed.
+    struct LateInc(Option<Counter>);
+    impl Drop for LateInc {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.take() {
+                c.inc();
+            }
+        }
+    }
+    thread_local! {
+        static LATE: RefCell<LateInc> = const { RefCell::new(LateInc(None)) };
+    }
+    // Shared, not leaked (the AddressSanitizer run checks for leaks); `join` returns once the
+    // thread's thread-local destructors have run.
+    let t = std::sync::Arc::new(tracer(1.0));
+    let (registry, errors, _) = traced_registry();
+    std::thread::spawn(move || {
+        // Registered before the context stack: destroyed after it, at thread exit.
+        LATE.with(|l| l.borrow_mut().0 = Some(errors));
+        // A span left on the thread (safe, if unusual): its frame stays until the stack goes.
+        std::mem::forget(t.start_span("forgotten", SpanKind::Internal, []));
+    })
+    .join()
+    .unwrap();
+    let text = om(&registry);
+    assert!(
+        text.contains("tool_errors_total{") && !text.contains("trace_id="),
+        "the late increment is counted, with no exemplar:\n{text}"
+    );
+}
+
+#[test]
+fn an_explicit_exemplar_is_replaced_by_the_next_trace_based_one_even_in_the_same_span() {
+    let t = tracer(1.0);
+    let (registry, errors, latency) = traced_registry();
+    let span = t.start_span("s", SpanKind::Internal, []);
+    let trace_id = span.trace_id().to_string();
+    errors.inc();
+    latency.observe(0.5);
+    errors.inc_with_exemplar(&[("request_id", "r-1")]).unwrap();
+    latency
+        .observe_with_exemplar(0.5, &[("request_id", "r-1")])
+        .unwrap();
+    assert!(om(&registry).contains("request_id=\"r-1\""));
+    errors.inc();
+    latency.observe(0.5);
+    let text = om(&registry);
+    assert!(
+        !text.contains("request_id=") && text.matches(trace_id.as_str()).count() == 2,
+        "{text}"
+    );
+    t.finish_span(span, SpanStatus::Ok, None);
+}

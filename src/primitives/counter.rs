@@ -154,8 +154,10 @@ impl Counter {
         self.inner.exemplar.as_ref()?.read()
     }
 
-    #[cold]
-    #[inline(never)]
+    /// The trace-based exemplar check, inlined into the recording methods: one thread-local
+    /// load and a peek at the record inside a span that holds it already (see
+    /// [`exemplar::record_trace_based`]).
+    #[inline(always)]
     fn trace_exemplar(&self, v: f64) {
         if let Some(cell) = &self.inner.exemplar {
             exemplar::record_trace_based(cell, v);

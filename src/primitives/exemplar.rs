@@ -12,9 +12,11 @@
 //! `Counter::inc_with_exemplar` / `Histogram::observe_with_exemplar`. With
 //! [`Exemplars::Off`] (the default) nothing is kept and the recording path is the plain one.
 //!
-//! The metrics layer does not know the tracer: the tracer installs a function returning "the
-//! current sampled span's ids on this thread" ([`install_span_source`]) when it is created, and
-//! a trace-based record asks it. Without a tracer there is no sampled span, so no exemplar.
+//! The metrics layer does not know the tracer: the tracer publishes "the innermost visible
+//! sampled span of this thread" into a thread-local this module owns ([`CURRENT_SPAN`],
+//! written through [`publish_current_span`] at every change of the tracer's context stack), and
+//! a trace-based record reads it (a thread-local load: no call into the tracer, no borrow, no
+//! scan). Without a tracer nothing is published, so there is no sampled span and no exemplar.
 //!
 //! # The record ([`ExemplarCell`]) and its protocol
 //! Fixed size, written in place, never allocated after the metric is created:
@@ -60,7 +62,7 @@
 //! reader, every copy must be one writer's whole record), which fails when the reader skips its
 //! second `seq` comparison or the writer stops versioning the record.
 
-use std::sync::OnceLock;
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sync::{fence, AtomicU64};
@@ -125,21 +127,33 @@ pub(crate) const READ_ATTEMPTS: usize = 8;
 // The tracer's hook.
 // ---------------------------------------------------------------------------------------------
 
-/// Returns the current sampled span's `(trace_id, span_id)` on the calling thread.
-pub(crate) type SpanSource = fn() -> Option<(u128, u64)>;
-
-static SPAN_SOURCE: OnceLock<SpanSource> = OnceLock::new();
-
-/// Called by the tracer when one is created: trace-based exemplars ask `source` for the current
-/// sampled span. The first installation wins (there is one tracer implementation).
-pub(crate) fn install_span_source(source: SpanSource) {
-    let _ = SPAN_SOURCE.set(source);
+thread_local! {
+    /// The innermost visible sampled span of this thread, as the tracer last published it:
+    /// `(trace_id, span_id)`, with span id 0 (no span has it) for "none".
+    ///
+    /// The tracer owns the definition (`tracer::current`: the top frame of the thread's context
+    /// stack above the innermost scope marker, if it is a sampled span or context) and publishes
+    /// it here at the end of every change of that stack (push, removal, scope exit, the stack's
+    /// own destruction at thread exit), so a trace-based record reads it with one thread-local
+    /// load, no borrow and no scan. The dependency goes tracer → primitives: this layer never
+    /// calls the tracer. A plain `Cell` with `const` init and no destructor: never lazily
+    /// initialised, never destroyed, so reading or writing it works at any point of a thread's
+    /// life, thread exit included.
+    static CURRENT_SPAN: Cell<(u128, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// The current sampled span's ids, if a tracer is installed and a sampled span is current.
-#[inline]
-fn current_span() -> Option<(u128, u64)> {
-    (SPAN_SOURCE.get()?)()
+/// Publishes this thread's innermost visible sampled span; none is `(0, 0)` (both zero, as
+/// [`ExemplarCell::settled`] expects). Called by the tracer only (see [`CURRENT_SPAN`]).
+#[inline(always)]
+pub(crate) fn publish_current_span(trace: u128, span: u64) {
+    CURRENT_SPAN.set((trace, span));
+}
+
+/// The current sampled span's ids on this thread, as last published by the tracer; `span` is 0
+/// when there is none (no tracer, no span, or an unsampled one on top).
+#[inline(always)]
+pub(crate) fn current_span() -> (u128, u64) {
+    CURRENT_SPAN.get()
 }
 
 fn now_nanos() -> u64 {
@@ -228,13 +242,26 @@ impl ExemplarCell {
         next
     }
 
-    /// Whether the record holds this span's ids already (a relaxed peek, not a consistent
-    /// read: a wrong answer only makes the caller write, or skip, one exemplar).
-    #[inline]
-    fn holds_span(&self, trace: u128, span: u64) -> bool {
-        self.span.load(Relaxed) == span
-            && self.trace_lo.load(Relaxed) == trace as u64
-            && self.meta.load(Relaxed) == IDS
+    /// Whether a trace-based record of `(trace, span)` (from [`current_span`], `span == 0` for
+    /// none) has nothing to do: the record holds this span's ids already, or there is no span
+    /// and the record holds none. A relaxed peek, not a consistent read: a wrong answer only
+    /// makes the caller write, or skip, one exemplar. `false` says "ask
+    /// [`write_trace_based`]", which also returns at once when `span == 0`.
+    ///
+    /// Hot path, shaped for it: inside a span that holds the record, two loads and compares;
+    /// outside a span, the first compare fails on a record holding ids and `span == 0` ends it,
+    /// or both match a record holding nothing or labels. No `meta` check: the `span` and
+    /// `trace_lo` words are zero unless the record holds ids ([`write_labels`] zeroes them;
+    /// span ids are never zero), so a record holding labels or nothing never matches a span.
+    ///
+    /// [`write_labels`]: Self::write_labels
+    #[inline(always)]
+    fn settled(&self, trace: u128, span: u64) -> bool {
+        if self.span.load(Relaxed) == span {
+            self.trace_lo.load(Relaxed) == trace as u64
+        } else {
+            span == 0
+        }
     }
 
     /// Records the ids of a span with `value` at `time_nanos`. Returns the record's version
@@ -270,6 +297,9 @@ impl ExemplarCell {
         self.value.store(value.to_bits(), Relaxed);
         self.time.store(time_nanos, Relaxed);
         self.meta.store(LABELS + len as u64, Relaxed);
+        // The record no longer holds a span: `settled` relies on zero id words here.
+        self.span.store(0, Relaxed);
+        self.trace_lo.store(0, Relaxed);
         for (word, chunk) in self
             .labels
             .iter()
@@ -340,21 +370,35 @@ impl ExemplarCell {
     }
 }
 
-/// Records a trace-based exemplar into `cell` if a sampled span is current. Out of line: only
-/// metrics with [`Exemplars::TraceBased`] call it.
+/// Records a trace-based exemplar into `cell` if a sampled span is current.
+///
+/// Hot path, inlined into `Counter::inc` and `Histogram::observe`: the thread-local
+/// [`CURRENT_SPAN`] and the [`settled`](ExemplarCell::settled) peek (inside a span that holds
+/// the record: two loads and compares, about 11 instructions with the metric's own checks under
+/// callgrind); only a span's first record in `cell`, or a record holding another span's ids
+/// outside any span, calls the out-of-line [`write_trace_based`].
+#[inline(always)]
+pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
+    let (trace, span) = current_span();
+    // This span's exemplar is kept already (one per span and record, the first: a loop inside
+    // one span reads no clock and writes nothing), or no sampled span is current.
+    if !cell.settled(trace, span) {
+        write_trace_based(cell, value);
+    }
+}
+
+/// A span's first record in `cell`: reads the clock and writes the ids (nothing when no sampled
+/// span is current).
 #[cold]
 #[inline(never)]
-pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
-    if let Some((trace, span)) = current_span() {
-        if cell.holds_span(trace, span) {
-            // This span's exemplar is kept already: one per span and record (the first), so a
-            // loop inside one span reads no clock and writes nothing.
-            return;
-        }
-        // A dropped exemplar (another writer held the record) is not counted: the
-        // concurrent writer's exemplar is as good a sample.
-        let _ = cell.write_ids(trace, span, value, now_nanos());
+fn write_trace_based(cell: &ExemplarCell, value: f64) {
+    let (trace, span) = current_span();
+    if span == 0 {
+        return;
     }
+    // A dropped exemplar (another writer held the record) is not counted: the concurrent
+    // writer's exemplar is as good a sample.
+    let _ = cell.write_ids(trace, span, value, now_nanos());
 }
 
 /// Validates and records an explicit exemplar (label pairs) into `cell`.

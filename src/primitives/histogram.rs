@@ -487,8 +487,9 @@ impl Histogram {
 }
 
 impl HistogramInner {
-    #[cold]
-    #[inline(never)]
+    /// The trace-based exemplar check, inlined into `observe` (see
+    /// [`exemplar::record_trace_based`]).
+    #[inline(always)]
     fn trace_exemplar(&self, bucket: usize, v: f64) {
         if let Some(cell) = self.exemplars.get(bucket) {
             exemplar::record_trace_based(cell, v);

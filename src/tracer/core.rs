@@ -122,7 +122,6 @@ impl TracerCore {
         shards: usize,
         limits: SpanLimits,
     ) -> Self {
-        crate::primitives::exemplar::install_span_source(super::current::sampled_span_ids);
         TracerCore {
             id: TracerId::next(),
             service,

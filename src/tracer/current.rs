@@ -39,6 +39,16 @@
 //!    copy of it that a scoped future still uses as its parent.
 //! 3. A scope's exit finds its marker by key wherever it is (frames below it may have been
 //!    removed meanwhile) and takes exactly the frames above it.
+//! 4. The exemplar cache (`primitives::exemplar`'s `CURRENT_SPAN`) holds, whenever no stack
+//!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
+//!    frame if it is a sampled span or context, else none. Every operation that changes the live
+//!    frames or `depth` republishes it before it returns ([`Stack::push`], [`remove`], a scope's
+//!    exit, the stack's destruction at thread exit); `set_frame_baggage` changes no id or flag.
+//!    A marker is never sampled, so a marker on top (an entered scope with no frame above it)
+//!    publishes none, as the barrier demands. A metric recorded *during* an operation (from a
+//!    destructor or the allocator inside it) sees the state before or after it, where
+//!    [`sampled_span_ids`] would see none (the stack is borrowed). Checked against
+//!    [`sampled_span_ids`] after every kind of change by this module's tests.
 //!
 //! # Misuse that cannot be refused at compile time
 //!
@@ -50,6 +60,7 @@
 
 use super::context::{Carried, TraceContext};
 use super::id::{SpanId, TraceId, TracerId};
+use crate::primitives::exemplar;
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -173,6 +184,21 @@ impl Stack {
         live.get(from..).unwrap_or_default()
     }
 
+    /// Publishes the top live frame as the exemplar cache's current span (invariant 4); call
+    /// after every change of the live frames.
+    #[inline(always)]
+    fn publish_top(&self) {
+        match self.live().last() {
+            Some(&Frame {
+                trace_id,
+                span_id: Some(span),
+                sampled: true,
+                ..
+            }) => exemplar::publish_current_span(trace_id.to_u128(), span.to_u64()),
+            _ => exemplar::publish_current_span(0, 0),
+        }
+    }
+
     #[inline(always)]
     fn push(&mut self, frame: Frame) {
         let Frame {
@@ -184,6 +210,13 @@ impl Stack {
             baggage,
             remote,
         } = frame;
+        // Invariant 4: the new top frame is the current one for exemplars.
+        match span_id {
+            Some(span) if sampled => {
+                exemplar::publish_current_span(trace_id.to_u128(), span.to_u64());
+            }
+            _ => exemplar::publish_current_span(0, 0),
+        }
         let depth = self.depth;
         if let Some(f) = self.frames.get_mut(depth) {
             // Reuse the slot field by field (see `Stack`).
@@ -206,6 +239,15 @@ impl Stack {
             });
         }
         self.depth = depth + 1;
+    }
+}
+
+impl Drop for Stack {
+    /// At thread exit the stack is gone and [`sampled_span_ids`] answers none from then on:
+    /// so does the exemplar cache (invariant 4), for metrics recorded by later thread-local
+    /// destructors.
+    fn drop(&mut self) {
+        exemplar::publish_current_span(0, 0);
     }
 }
 
@@ -269,10 +311,13 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
 }
 
 /// The innermost span on this thread, of any tracer, if it is sampled: `(trace_id, span_id)`.
-/// Installed as the metrics layer's exemplar source (`primitives::exemplar`) when a tracer is
-/// created, so that a counter increment or histogram observation inside a sampled span can keep
-/// it. Looks above the innermost scope marker only, as [`current`] does; `None` while the stack
+/// Looks above the innermost scope marker only, as [`current`] does; `None` while the stack
 /// is borrowed or gone (thread exit).
+///
+/// The definition of the span a trace-based exemplar keeps. The metrics layer does not call it:
+/// it reads the cache this module keeps equal to it (invariant 4), which the tests here check
+/// against it after every kind of stack change.
+#[cfg(test)]
 pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
     // SAFETY: the reference is used within this call only.
     let s = unsafe { stack() }?.try_borrow().ok()?;
@@ -341,6 +386,7 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
         top.baggage = None;
     }
     s.depth = depth - 1;
+    s.publish_top();
     removal
 }
 
@@ -449,6 +495,132 @@ impl Drop for Scope<'_> {
                 saved.0.extend(above.iter_mut().map(Frame::take));
             }
             s.depth = m;
+            s.publish_top();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::exemplar::current_span;
+
+    /// The exemplar cache, in `sampled_span_ids`'s terms.
+    fn cached() -> Option<(u128, u64)> {
+        match current_span() {
+            (_, 0) => None,
+            ids => Some(ids),
+        }
+    }
+
+    /// A small deterministic generator (the sequence only needs to cover every operation).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    fn frame(tracer: TracerId, key: u64, sampled: bool, span: bool) -> Frame {
+        Frame {
+            tracer,
+            key,
+            trace_id: TraceId::random(),
+            span_id: if span { SpanId::from_u64(key) } else { None },
+            sampled,
+            baggage: None,
+            remote: false,
+        }
+    }
+
+    /// Random pushes (spans and contexts, sampled or not, of two tracers), removals of any
+    /// live frame (in or out of order), and nested scopes entered with captured contexts or
+    /// carried frames and exited (taking their frames along); after every step the cache must
+    /// equal `sampled_span_ids`. Fails if any of `Stack::push`, `remove`, a scope's exit (or
+    /// `publish_top`) stops publishing.
+    fn walk(rng: &mut Lcg, tracers: [TracerId; 2], level: usize, next_key: &mut u64) {
+        let mut keys: Vec<(TracerId, u64)> = Vec::new();
+        for _ in 0..40 {
+            match rng.next(10) {
+                0..=3 => {
+                    let tracer = tracers[rng.next(2) as usize];
+                    *next_key += 1;
+                    let f = frame(tracer, *next_key, rng.next(3) != 0, rng.next(4) != 0);
+                    if push(f) {
+                        keys.push((tracer, *next_key));
+                    }
+                }
+                4..=6 if !keys.is_empty() => {
+                    let (tracer, key) = keys.remove(rng.next(keys.len() as u64) as usize);
+                    assert_ne!(remove(tracer, key), Removal::NotFound);
+                }
+                7 if level < 3 => {
+                    let mut saved = if rng.next(2) == 0 {
+                        capture()
+                    } else {
+                        *next_key += 1;
+                        Saved::one(frame(tracers[0], *next_key, true, true))
+                    };
+                    for _ in 0..2 {
+                        {
+                            let _scope = enter(&mut saved);
+                            assert_eq!(cached(), sampled_span_ids());
+                            walk(rng, tracers, level + 1, next_key);
+                        }
+                        assert_eq!(cached(), sampled_span_ids());
+                    }
+                }
+                _ => {}
+            }
+            assert_eq!(cached(), sampled_span_ids(), "level {level}");
+        }
+        for (tracer, key) in keys.into_iter().rev() {
+            remove(tracer, key);
+            assert_eq!(cached(), sampled_span_ids());
+        }
+    }
+
+    #[test]
+    fn the_exemplar_cache_is_the_innermost_visible_sampled_span_after_every_change() {
+        let tracers = [TracerId::next(), TracerId::next()];
+        for seed in 0..200 {
+            let mut rng = Lcg(seed);
+            let mut next_key = 0;
+            walk(&mut rng, tracers, 0, &mut next_key);
+            assert_eq!(cached(), None);
+            assert_eq!(sampled_span_ids(), None);
+        }
+    }
+
+    #[test]
+    fn the_exemplar_cache_is_cleared_when_the_stack_is_destroyed() {
+        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        // 0: not run, 1: cache and definition agree on none, 2: they differ.
+        static SEEN: AtomicU8 = AtomicU8::new(0);
+        struct Check;
+        impl Drop for Check {
+            fn drop(&mut self) {
+                let agree = cached() == sampled_span_ids() && cached().is_none();
+                SEEN.store(if agree { 1 } else { 2 }, SeqCst);
+            }
+        }
+        thread_local! {
+            static CHECK: RefCell<Option<Check>> = const { RefCell::new(None) };
+        }
+        std::thread::spawn(|| {
+            // Registered before the stack, so destroyed after it (thread-local destructors
+            // run in reverse order of registration).
+            CHECK.with(|c| *c.borrow_mut() = Some(Check));
+            assert!(push(frame(TracerId::next(), 7, true, true)));
+            assert!(cached().is_some());
+            assert_eq!(cached(), sampled_span_ids());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(SEEN.load(SeqCst), 1);
     }
 }
