@@ -78,7 +78,7 @@ pub enum Error {
         reason: String,
     },
     /// The per-thread slot arena has no room left for another series (see
-    /// [`primitives::slots`](crate::sync::slots)); remove series or lower cardinality.
+    /// the crate-private `sync::slots` module); remove series or lower cardinality.
     SlotArenaExhausted,
     /// An exemplar refused by `inc_with_exemplar` / `observe_with_exemplar` (the value itself
     /// was recorded): an invalid or repeated label name, more than 128 code points of names and

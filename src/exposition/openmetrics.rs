@@ -40,7 +40,7 @@
 //!
 //! # Exemplars
 //! Exactly two kinds of sample may carry an exemplar: a counter's `_total` and a histogram's
-//! `_bucket`. Both end through [`end_exemplar_sample`], which appends the metric's kept exemplar
+//! `_bucket`. Both end through `end_exemplar_sample`, which appends the metric's kept exemplar
 //! (`primitives::exemplar`, read at scrape) when there is one. Every other sample ends through
 //! `end_line`, where an exemplar is invalid.
 

@@ -13,12 +13,12 @@
 //! [`Exemplars::Off`] (the default) nothing is kept and the recording path is the plain one.
 //!
 //! The metrics layer does not know the tracer: the tracer publishes "the innermost visible
-//! sampled span of this thread" into a thread-local this module owns ([`CURRENT_SPAN`],
-//! written through [`publish_current_span`] at every change of the tracer's context stack), and
+//! sampled span of this thread" into a thread-local this module owns (`CURRENT_SPAN`,
+//! written through `publish_current_span` at every change of the tracer's context stack), and
 //! a trace-based record reads it (a thread-local load: no call into the tracer, no borrow, no
 //! scan). Without a tracer nothing is published, so there is no sampled span and no exemplar.
 //!
-//! # The record ([`ExemplarCell`]) and its protocol
+//! # The record (`ExemplarCell`) and its protocol
 //! Fixed size, written in place, never allocated after the metric is created:
 //!
 //! | word | holds |
@@ -26,9 +26,9 @@
 //! | `seq` | version: even = stable, odd = a writer is inside |
 //! | `value` | the observed value or increment (`f64` bits) |
 //! | `time` | nanoseconds since the Unix epoch of the observation |
-//! | `meta` | [`EMPTY`], [`IDS`] (trace-based) or `LABELS + n` (explicit, `n` rendered bytes) |
+//! | `meta` | `EMPTY`, `IDS` (trace-based) or `LABELS + n` (explicit, `n` rendered bytes) |
 //! | `trace_hi`, `trace_lo`, `span` | the ids (trace-based) |
-//! | `labels` | [`LABEL_WORDS`] words of rendered label pairs (explicit) |
+//! | `labels` | `LABEL_WORDS` words of rendered label pairs (explicit) |
 //!
 //! A seqlock with a *try-lock* writer:
 //! 1. **A writer never waits.** It claims the record with one `compare_exchange` of `seq` from
@@ -38,7 +38,7 @@
 //!    recorder.
 //! 2. **A reader never sees a torn record.** It reads `seq` (`s1`, `Acquire`), every word
 //!    (`Relaxed`), then an `Acquire` fence and `seq` again (`s2`); the copy is kept only if
-//!    `s1 == s2` and `s1` is even. Otherwise it retries, at most [`READ_ATTEMPTS`] times, then
+//!    `s1 == s2` and `s1` is even. Otherwise it retries, at most `READ_ATTEMPTS` times, then
 //!    reports no exemplar for this scrape (a scrape never spins on a busy writer).
 //!
 //! # Memory ordering
@@ -72,7 +72,7 @@ use crate::Error;
 
 /// Which recordings keep an exemplar; chosen per metric or family
 /// ([`FamilyOptions::exemplars`](crate::registry::FamilyOptions::exemplars)), or for every
-/// family of a registry ([`Registry::with_exemplars`](crate::Registry::with_exemplars)).
+/// family of a registry ([`Registry::set_default_exemplars`](crate::Registry::set_default_exemplars)).
 ///
 /// ```
 /// use agentcore_telemetry::{Counter, Exemplars};

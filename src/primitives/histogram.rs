@@ -259,7 +259,7 @@ impl Buckets {
 
 impl Default for Buckets {
     /// [`Buckets::DEFAULT_BOUNDS`]; every default layout shares one allocation (and one
-    /// [`ClassIndex`] table).
+    /// `ClassIndex` table).
     fn default() -> Self {
         static DEFAULT: std::sync::OnceLock<Buckets> = std::sync::OnceLock::new();
         DEFAULT

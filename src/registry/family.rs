@@ -7,7 +7,7 @@
 //! and first and last bytes, seeded per family: see `LabelHasher` for why not a general-purpose
 //! hasher), takes a reclamation guard (an era stored in a slot of the
 //! thread's record and a compiler fence: no lock, no atomic read-modify-write, no allocation; see
-//! [`era`](crate::sync::era)), probes from the hash, and for each slot whose tag matches compares the
+//! the crate-private `sync::era` module), probes from the hash, and for each slot whose tag matches compares the
 //! label values exactly — each value's length and first and last eight bytes (which determine a
 //! value of up to 16 bytes), then the full text only for longer values — so two different
 //! label-value lists never share a series even when their hashes collide.
@@ -44,8 +44,8 @@
 //! # Memory ordering
 //! Tags, series pointers and the table pointer are stored with `Release` and loaded with
 //! `Acquire`, so a reader that sees a tag sees its series fully built, and a reader that sees a
-//! table sees its slots. Reclamation safety is argued in [`era`](crate::sync::era): a reader
-//! dereferences a table or a series only after [`Guard::validate`] confirmed its era.
+//! table sees its slots. Reclamation safety is argued in the crate-private `sync::era` module: a reader
+//! dereferences a table or a series only after `Guard::validate` confirmed its era.
 //! `len` and `generation` are written under the writer mutex; readers use `len` as a hint (to
 //! skip the mutex when the family is full) and `generation` with `Acquire` (the sorted cache).
 

@@ -51,7 +51,7 @@ pub struct TraceContext {
 }
 
 /// Contexts are equal when they say the same: same ids, flags, baggage and `tracestate`,
-/// however their [`Carried`] part is shared.
+/// however their `Carried` part is shared.
 impl PartialEq for TraceContext {
     fn eq(&self, other: &Self) -> bool {
         self.trace_id == other.trace_id
