@@ -15,10 +15,13 @@
 //!   calls the encoders ([`Registry::encode_text`]);
 //! * [`propagation`]: W3C `traceparent`, `tracestate` and `baggage`;
 //! * [`agent`]: the specification's metrics facade, [`MetricsCollector`];
-//! * [`tracer`]: the specification's tracing facade, [`DistributedTracer`], and its spans;
+//! * [`tracer`]: the tracing machinery: spans, the current context per thread and per future,
+//!   sampling, the span log;
 //! * `serve` (feature `http-server`): the `/metrics` HTTP server;
 //! * `export` (feature `otlp`): span export by OTLP/HTTP, its batch span processor and the
 //!   `OTEL_*` configuration;
+//! * [`distributed`]: the specification's tracing facade, [`DistributedTracer`], over the
+//!   tracer and (with `otlp`) its export, with the span-log queries and the global instance;
 //! * `pushgateway` (feature `pushgateway`): pushing a registry to a Prometheus Pushgateway;
 //! * `bridge` (features `tracing-bridge`, `metrics-bridge`, off by default): a
 //!   `tracing_subscriber::Layer` and a `metrics::Recorder` feeding the tracer and a registry.
@@ -49,6 +52,7 @@ pub mod agent;
     doc(cfg(any(feature = "tracing-bridge", feature = "metrics-bridge")))
 )]
 pub mod bridge;
+pub mod distributed;
 pub mod error;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
@@ -77,6 +81,10 @@ pub use agent::{
     MetricsCollector, MetricsSnapshot,
 };
 pub use agentcore_telemetry_macros::trace_operation;
+pub use distributed::{
+    get_distributed_tracer, init_distributed_tracer, DistributedTracer, TraceSummary, TracerConfig,
+    TracingMetrics,
+};
 pub use error::Error;
 pub use exposition::CONTENT_TYPE;
 pub use primitives::{Buckets, Counter, Exemplars, Gauge, Histogram, Info, Summary, SummaryConfig};
@@ -84,10 +92,9 @@ pub use registry::{Family, MetricKind, Registry, SeriesRef};
 #[cfg(feature = "http-server")]
 pub use serve::{ExpositionSource, MetricsServer, ServerConfig};
 pub use tracer::{
-    get_distributed_tracer, init_distributed_tracer, ContextGuard, DetachedContext, DetachedSpan,
-    DistributedTracer, FutureExt, Instrumented, KeyValue, Sampler, Span, SpanId, SpanKind,
-    SpanLimits, SpanRecord, SpanStatus, TraceContext, TraceId, TraceSummary, TracerConfig,
-    TracerStats, TracingMetrics, Value, WithContext,
+    ContextGuard, DetachedContext, DetachedSpan, FutureExt, Instrumented, KeyValue, Sampler, Span,
+    SpanId, SpanKind, SpanLimits, SpanRecord, SpanStatus, TraceContext, TraceId, TracerStats,
+    Value, WithContext,
 };
 
 /// The README's examples, compiled and run as doc tests so they stay true. The README documents

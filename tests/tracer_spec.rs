@@ -508,7 +508,7 @@ fn spec_tracer_config_service_name_and_export_flag() {
         t.shutdown(std::time::Duration::from_secs(5)).unwrap();
         assert!(!t.get_metrics().export_enabled);
     }
-    assert!(t.span_log_capacity() >= agentcore_telemetry::tracer::DEFAULT_SPAN_LOG_CAPACITY);
+    assert!(t.span_log_capacity() >= agentcore_telemetry::distributed::DEFAULT_SPAN_LOG_CAPACITY);
 }
 
 #[test]

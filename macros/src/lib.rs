@@ -150,7 +150,7 @@ impl Args {
 
 /// The paths the expansion uses.
 fn private() -> TokenStream2 {
-    quote!(::agentcore_telemetry::tracer::__private)
+    quote!(::agentcore_telemetry::distributed::__private)
 }
 
 /// `{ use the Verdict* traits; (&&&&&Outcome(#value)).__agentcore_verdict() }` (see the main

@@ -53,10 +53,8 @@
 //! [`FutureExt`](crate::FutureExt) wrappers and `tracing`'s nest in either order. As with
 //! `tracing` itself, holding an `Entered` guard across `.await` is a mistake.
 
-use crate::tracer::{
-    get_distributed_tracer, DetachedSpan, DistributedTracer, KeyValue, SpanKind, SpanStatus,
-    TraceContext, Value,
-};
+use crate::distributed::{get_distributed_tracer, DistributedTracer};
+use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;

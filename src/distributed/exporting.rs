@@ -19,13 +19,13 @@
 //! best-effort in the OpenTelemetry SDKs too (their processors ignore spans that end once
 //! shutdown has begun).
 
-use super::distributed::DistributedTracer;
-use super::record::SpanRecord;
+use super::DistributedTracer;
 use crate::export::{
     BatchConfig, BatchSpanProcessor, Drained, ExportConfig, ExportError, ExportSpan, ExportStats,
     SpanExporter, SpanSource, StartError, TracesExporter,
 };
 use crate::sync::ring::ExportCursor;
+use crate::tracer::SpanRecord;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The process-wide tracer of the specification's `get_distributed_tracer()`.
 
-use super::distributed::{DistributedTracer, TracerConfig};
+use super::{DistributedTracer, TracerConfig};
 use std::sync::OnceLock;
 
 static GLOBAL: OnceLock<DistributedTracer> = OnceLock::new();

@@ -1,27 +1,62 @@
-//! [`DistributedTracer`], the specification's tracer facade: configuration, sampling, and
-//! starting and finishing spans and traces. The machinery it drives is [`TracerCore`]
-//! (`core.rs`); the span-log queries are in `query.rs`, the global instance in `global.rs`.
+//! [`DistributedTracer`], the specification's tracer facade: configuration, sampling,
+//! starting and finishing spans and traces, the span-log queries (`query.rs`), span export
+//! (`exporting.rs`), the global instance (`global.rs`) and the runtime side of
+//! `#[trace_operation]` (`operation.rs`).
+//!
+//! The facade sits above both halves it joins: the tracing machinery in [`crate::tracer`]
+//! (spans, context, the span log; the handles point at the tracer's core, not at this facade)
+//! and the push side in [`crate::export`], which reads finished spans from the tracer. The
+//! specification's tracer starts export from its environment (`enable_export`), so the type
+//! that does so depends on both, and neither of them on it.
+//!
+//! ```
+//! use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+//! let tracer = DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() });
+//! let span = tracer.start_span("plan", SpanKind::Internal, []);
+//! tracer.finish_span(span, SpanStatus::Ok, None);
+//! assert_eq!(tracer.get_metrics().total_spans, 1);
+//! ```
 
-use super::attribute::KeyValue;
-use super::context::{Carried, IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
-use super::core::TracerCore;
-use super::current::{self, Parent};
 #[cfg(feature = "otlp")]
-use super::exporting::ExportSlot;
-use super::guard::{ContextGuard, DetachedContext};
-use super::id::{random_root_ids, SpanId, TraceId};
-use super::limits::SpanLimits;
-use super::record::{SpanKind, SpanStatus};
-use super::sampler::Sampler;
-use super::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
-use super::stats::TracerStats;
+mod exporting;
+mod global;
+mod operation;
+mod query;
+
+pub use global::{get_distributed_tracer, init_distributed_tracer};
+pub use query::{TraceSummary, TracingMetrics};
+
+/// Support for `#[trace_operation]`; not part of the stable API.
+#[doc(hidden)]
+///
+/// ```
+/// use agentcore_telemetry::distributed::__private::NoHook;
+/// let _ = NoHook;
+/// ```
+pub mod __private {
+    pub use super::operation::{
+        call_once, instrument, Caller, Captures, Outcome, Verdict, VerdictAnyErr, VerdictDebug,
+        VerdictDisplay, VerdictDisplayDebug, VerdictOk,
+    };
+    pub use crate::tracer::__private::{NoHook, OnReady};
+}
+
+#[cfg(feature = "otlp")]
+use self::exporting::ExportSlot;
+use crate::tracer::context::{Carried, IntoBaggage, TraceContext, EXTERNAL_ID_KEY};
+use crate::tracer::core::TracerCore;
+use crate::tracer::current::{self, Parent};
+use crate::tracer::guard::{ContextGuard, DetachedContext};
+use crate::tracer::id::{random_root_ids, SpanId, TraceId};
+use crate::tracer::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
+use crate::tracer::{KeyValue, Sampler, SpanKind, SpanLimits, SpanStatus, TracerStats};
 use std::borrow::Cow;
 use std::fmt;
 
 /// The span log's default capacity, in finished spans.
 ///
 /// ```
-/// use agentcore_telemetry::{tracer::DEFAULT_SPAN_LOG_CAPACITY, TracerConfig};
+/// use agentcore_telemetry::{distributed::DEFAULT_SPAN_LOG_CAPACITY, TracerConfig};
 /// assert_eq!(TracerConfig::default().span_log_capacity, DEFAULT_SPAN_LOG_CAPACITY);
 /// ```
 pub const DEFAULT_SPAN_LOG_CAPACITY: usize = 65_536;
@@ -96,7 +131,7 @@ impl Default for TracerConfig {
 /// The distributed tracer: starts spans, keeps the current context per thread, records
 /// finished sampled spans into a fixed-capacity span log and answers queries over it.
 ///
-/// Use the global one ([`get_distributed_tracer`](super::get_distributed_tracer)) or independent instances; each
+/// Use the global one ([`get_distributed_tracer`]) or independent instances; each
 /// instance's spans and current context are its own.
 ///
 /// ```
@@ -335,7 +370,7 @@ impl DistributedTracer {
 
     /// Starts a span, current on this thread until it finishes. Its parent is the current
     /// context (see [`current_context`](Self::current_context)); without one it starts a new
-    /// trace. A static `name` and up to [`INLINE_ATTRIBUTES`](super::INLINE_ATTRIBUTES)
+    /// trace. A static `name` and up to [`INLINE_ATTRIBUTES`](crate::tracer::INLINE_ATTRIBUTES)
     /// attributes cost no allocation. An unsampled span records nothing but still carries
     /// its context, so its children are unsampled too.
     ///

@@ -1,5 +1,5 @@
 //! What `#[trace_operation]` expands to. Not part of the stable API (reached through the
-//! hidden `tracer::__private`).
+//! hidden `distributed::__private`).
 //!
 //! * [`Caller`]: the context current where an `async fn`'s future is *created*, so that the
 //!   future continues its caller's trace even when it is spawned and first polled on a thread
@@ -21,13 +21,12 @@
 //!   In a generic function whose return type is a type parameter, the type is not known to be
 //!   a `Result` where the expansion is compiled, so it is recorded as `Ok`.
 
-use super::core::TracerCore;
-use super::current::{self, Parent};
-use super::distributed::DistributedTracer;
-use super::instrument::{Instrumented, OnReady};
-use super::record::{SpanKind, SpanStatus};
-use super::span::{exception_type, DetachedSpan};
-use super::KeyValue;
+use super::DistributedTracer;
+use crate::tracer::core::TracerCore;
+use crate::tracer::current::{self, Parent};
+use crate::tracer::instrument::{Instrumented, OnReady};
+use crate::tracer::span::exception_type;
+use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -36,7 +35,7 @@ use std::future::Future;
 /// `fn .. -> impl Future + Captures<(&'a (), .., Self)>`, needed before edition 2024).
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::Captures;
+/// use agentcore_telemetry::distributed::__private::Captures;
 /// fn f<'a>(x: &'a str) -> impl Iterator<Item = char> + Captures<(&'a (),)> { x.chars() }
 /// assert_eq!(f("ab").count(), 2);
 /// ```
@@ -48,7 +47,7 @@ impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
 /// and `?` come back to it; `FnOnce` lets the body return borrows of `&mut self`.
 ///
 /// ```
-/// assert_eq!(agentcore_telemetry::tracer::__private::call_once(|| 1), 1);
+/// assert_eq!(agentcore_telemetry::distributed::__private::call_once(|| 1), 1);
 /// ```
 #[inline(always)]
 pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
@@ -58,7 +57,7 @@ pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
 /// The context current (for the global tracer) where an `async fn`'s future was created.
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::Caller;
+/// use agentcore_telemetry::distributed::__private::Caller;
 /// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
 /// let tracer = get_distributed_tracer();
 /// let root = tracer.start_span("root", SpanKind::Server, []);
@@ -113,7 +112,7 @@ fn core(tracer: &DistributedTracer) -> &TracerCore {
 /// How a traced function ended.
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::Verdict;
+/// use agentcore_telemetry::distributed::__private::Verdict;
 /// use agentcore_telemetry::{get_distributed_tracer, SpanKind, SpanStatus};
 /// let mut span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
 /// Verdict::Err { exception_type: "E".into(), message: "boom".into() }.apply(&mut span);
@@ -164,7 +163,7 @@ impl<T, V: FnOnce(&T) -> Verdict> OnReady<T> for V {
 /// argument type is known (the future's output) when the closure is type-checked.
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::{instrument, Verdict};
+/// use agentcore_telemetry::distributed::__private::{instrument, Verdict};
 /// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
 /// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
 /// let fut = instrument(async { 1 }, span, |out: &i32| if *out > 0 { Verdict::Ok } else { Verdict::Ok });

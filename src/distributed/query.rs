@@ -2,9 +2,8 @@
 //! `get_span_by_id`, `get_trace_summary`, `get_metrics`) and their result types. Each reads
 //! the log slot by slot without stopping recorders, and returns owned copies.
 
-use super::distributed::DistributedTracer;
-use super::id::{SpanId, TraceId};
-use super::record::{SpanRecord, SpanStatus};
+use super::DistributedTracer;
+use crate::tracer::{SpanId, SpanRecord, SpanStatus, TraceId};
 use std::collections::{BTreeMap, HashSet};
 
 /// The export counts of a build without span export (feature `otlp`): all zero.

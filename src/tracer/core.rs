@@ -3,7 +3,7 @@
 //! sampled span goes through: opening its record in a span-log slot ([`TracerCore::open`])
 //! and publishing it ([`TracerCore::record_finished`]).
 //!
-//! [`DistributedTracer`](super::DistributedTracer) owns one and adds configuration, sampling
+//! [`DistributedTracer`](crate::DistributedTracer) owns one and adds configuration, sampling
 //! and queries; a [`Span`](super::Span) holds a `&TracerCore`, so the handles and the
 //! facade never reach into each other.
 

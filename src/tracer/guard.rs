@@ -11,13 +11,13 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 /// A [`TraceContext`] made current on this thread until the guard drops; from
-/// [`DistributedTracer::start_trace`](super::DistributedTracer::start_trace) or
-/// [`DistributedTracer::attach`](super::DistributedTracer::attach). Spans started
+/// [`DistributedTracer::start_trace`](crate::DistributedTracer::start_trace) or
+/// [`DistributedTracer::attach`](crate::DistributedTracer::attach). Spans started
 /// meanwhile (without an explicit parent) join its trace, inherit its sampled flag and
 /// baggage, and have its span id (if any) as parent.
 ///
 /// The guard is `!Send`, and belongs in synchronous code. In `async` code, start the trace
-/// with [`start_detached_trace`](super::DistributedTracer::start_detached_trace) and run the
+/// with [`start_detached_trace`](crate::DistributedTracer::start_detached_trace) and run the
 /// future in it with [`FutureExt::in_context`](super::FutureExt::in_context), which makes it
 /// current during every poll only, on whatever thread: a guard held across `.await` stays
 /// current on the thread while other futures run there (a task spawned with it does not
@@ -132,8 +132,8 @@ impl std::fmt::Debug for ContextGuard<'_> {
 /// tracer whose spans it parents. `Send`: run a future in it
 /// ([`FutureExt::in_context`](super::FutureExt::in_context)), on any thread, or make it
 /// current here ([`attach`](Self::attach)). From
-/// [`DistributedTracer::start_detached_trace`](super::DistributedTracer::start_detached_trace)
-/// (a new trace), [`DistributedTracer::detached_context`](super::DistributedTracer::detached_context)
+/// [`DistributedTracer::start_detached_trace`](crate::DistributedTracer::start_detached_trace)
+/// (a new trace), [`DistributedTracer::detached_context`](crate::DistributedTracer::detached_context)
 /// (a context received from another service) or [`ContextGuard::detach`].
 ///
 /// ```

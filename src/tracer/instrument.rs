@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 #[doc(hidden)]
 ///
 /// ```
-/// use agentcore_telemetry::tracer::__private::{OnReady, Verdict};
+/// use agentcore_telemetry::distributed::__private::{OnReady, Verdict};
 /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
 /// let tracer = DistributedTracer::new(TracerConfig::default());
 /// let mut span = tracer.start_detached_span("op", SpanKind::Internal, []);
@@ -343,8 +343,8 @@ pub trait FutureExt: Future + Sized {
     }
 
     /// Runs the future in `context`: a [`DetachedContext`] (from
-    /// [`start_detached_trace`](super::DistributedTracer::start_detached_trace) or
-    /// [`detached_context`](super::DistributedTracer::detached_context)), or a span it does not
+    /// [`start_detached_trace`](crate::DistributedTracer::start_detached_trace) or
+    /// [`detached_context`](crate::DistributedTracer::detached_context)), or a span it does not
     /// own (`&span`), which stays open for the caller to finish.
     ///
     /// ```

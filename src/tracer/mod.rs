@@ -1,12 +1,14 @@
-//! Distributed tracing: spans with W3C-sized ids, a current context per thread and per
-//! future, parent-based ratio sampling, and a fixed-capacity, sharded span log with trace
-//! queries.
+//! The tracing machinery: spans with W3C-sized ids, a current context per thread and per
+//! future, sampling, and a fixed-capacity, sharded span log. The specification's facade over
+//! it, [`DistributedTracer`](crate::DistributedTracer) (with the trace queries, the global
+//! instance and span export), is [`crate::distributed`].
 //!
 //! # In async code
 //!
 //! A future's context must be current while *that future* runs, on whatever thread, and never
 //! while another one runs there. So in `async` code, start traces and spans *detached*
-//! ([`DistributedTracer::start_detached_trace`], [`DistributedTracer::start_detached_span`]:
+//! ([`DistributedTracer::start_detached_trace`](crate::DistributedTracer::start_detached_trace),
+//! [`DistributedTracer::start_detached_span`](crate::DistributedTracer::start_detached_span):
 //! `Send`, current nowhere) and run futures in them with [`FutureExt`]: `in_span(span)` (the
 //! future runs in the span, which finishes with it), `in_context(trace)` or `in_context(&span)`
 //! (runs in a context it does not own), `in_current_context()` (carries the context of where it
@@ -71,7 +73,7 @@
 //!   comes back with its future (`current.rs` has the invariants).
 //! * **Sampling**: [`Sampler`] (OpenTelemetry's built-in samplers, `OTEL_TRACES_SAMPLER`).
 //!   An unsampled span has no record but still a frame, so its whole subtree is unsampled and shares its trace id.
-//! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`]), sharded
+//! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`](crate::distributed::DEFAULT_SPAN_LOG_CAPACITY)), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
 //!   busy-slot drops are counted (a span that finds `CLAIM_ATTEMPTS` (4) busy slots in a row
 //!   records nothing and counts as dropped). Queries copy matching records out slot by
@@ -110,29 +112,24 @@
 
 // The data model and its parts.
 mod attribute;
-mod id;
+pub(crate) mod id;
 mod limits;
 mod record;
 // The machinery: clock, sampling, counters, the core the handles point at.
 mod clock;
-mod core;
+pub(crate) mod core;
 mod sampler;
 mod stats;
 // Context: the value, the thread-local current one, W3C headers.
-mod context;
-mod current;
+pub(crate) mod context;
+pub(crate) mod current;
 mod w3c;
 // The handles.
-mod guard;
-mod instrument;
-mod operation;
-mod span;
-// The specification's facade.
-mod distributed;
-#[cfg(feature = "otlp")]
-mod exporting;
-mod global;
-mod query;
+pub(crate) mod guard;
+pub(crate) mod instrument;
+pub(crate) mod span;
+// (The specification's facade, `DistributedTracer`, drives these from `crate::distributed`;
+// the modules it reaches into are `pub(crate)` above.)
 // Misuse the type system refuses (compile_fail doc tests).
 #[cfg(doctest)]
 mod compile_fail;
@@ -142,13 +139,10 @@ pub use context::{
     Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY,
     KEY_RANDOM_TRACE_ID, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
 };
-pub use distributed::{DistributedTracer, TracerConfig, DEFAULT_SPAN_LOG_CAPACITY};
-pub use global::{get_distributed_tracer, init_distributed_tracer};
 pub use guard::{ContextGuard, DetachedContext};
 pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 pub use instrument::{ContextSource, FutureExt, Instrumented, WithContext};
 pub use limits::SpanLimits;
-pub use query::{TraceSummary, TracingMetrics};
 pub use record::{
     Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
     INLINE_EVENT_ATTRIBUTES, INLINE_LINKS, INLINE_LINK_ATTRIBUTES,
@@ -167,8 +161,4 @@ pub use w3c::TRACESTATE_EMIT_MAX_BYTES;
 /// ```
 pub mod __private {
     pub use super::instrument::{NoHook, OnReady};
-    pub use super::operation::{
-        call_once, instrument, Caller, Captures, Outcome, Verdict, VerdictAnyErr, VerdictDebug,
-        VerdictDisplay, VerdictDisplayDebug, VerdictOk,
-    };
 }

@@ -840,7 +840,7 @@ impl<'t> DerefMut for Span<'t> {
     }
 }
 
-/// Spans that [`DistributedTracer::finish_span`](super::DistributedTracer::finish_span) accepts ([`Span`] and [`DetachedSpan`]).
+/// Spans that [`DistributedTracer::finish_span`](crate::DistributedTracer::finish_span) accepts ([`Span`] and [`DetachedSpan`]).
 /// Sealed.
 ///
 /// ```

@@ -4,7 +4,7 @@
 //! The counters are the crate's [`Counter`]s, so they cost what any counter costs — a relaxed
 //! load and store into the calling thread's word of the [slot arena](crate::sync::slots),
 //! no shared cache line, no read-modify-write — and they keep counts of exited threads. The
-//! same handles are adopted as series by [`DistributedTracer::register_metrics`](super::DistributedTracer::register_metrics),
+//! same handles are adopted as series by [`DistributedTracer::register_metrics`](crate::DistributedTracer::register_metrics),
 //! so a scrape of that registry merges them lazily like every other metric.
 
 use std::sync::OnceLock;
@@ -18,7 +18,7 @@ pub(crate) const DURATION_BOUNDS: [f64; 12] = [
 ];
 
 /// The tracer's counters, for the metrics scrape
-/// ([`DistributedTracer::stats`](super::DistributedTracer::stats)).
+/// ([`DistributedTracer::stats`](crate::DistributedTracer::stats)).
 ///
 /// ```
 /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
