@@ -17,28 +17,28 @@
 //! # Invariants
 //!
 //! 1. **One lookup, no allocation.** Every `counter!`/`gauge!`/`histogram!` call registers its
-//!    key; the handle of a key seen before comes from a cache: a lock-free load of an immutable
-//!    hash map (copy-on-write, `arc_swap`), keyed by the `metrics::Key` with the hash the key
-//!    already carries, then one reference-count increment. The cache holds only series within
-//!    their family's cap, so its size is bounded by the caps.
+//!    key; the handle of a key seen before comes from a cache (`key_cache.rs`): an append-only
+//!    hash table read with one `Acquire` load and a probe from the hash the `metrics::Key`
+//!    already carries, no lock and no atomic read-modify-write, then one reference-count
+//!    increment. The cache holds only series within their family's cap, so its size is
+//!    bounded by the caps.
 //! 2. **Slow path under one mutex.** A key not in the cache takes the recorder's mutex: it
 //!    resolves the family (creating it, or refusing the key), finds or creates the series, and
-//!    publishes a new map with the handle. Keys folded into an overflow series, and refused
+//!    adds the handle to the cache. Keys folded into an overflow series, and refused
 //!    keys, are not cached (each such call takes the slow path and is counted).
 //! 3. **Never a panic in release.** A refused key gets a no-op handle; [`OnConflict::Panic`]
 //!    panics only in builds with `debug_assertions`.
 //! 4. **Handles outlive nothing they need.** A handle owns its series' metric (a reference
 //!    count), so a handle kept by the caller stays valid however the cache changes.
 
+use super::key_cache::KeyCache;
 use crate::error::Error;
 use crate::primitives::{Buckets, Counter, Gauge, Histogram};
 use crate::registry::{Family, FamilyOptions, Registry, DEFAULT_MAX_SERIES};
-use arc_swap::ArcSwap;
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
@@ -210,9 +210,9 @@ impl RecorderBuilder {
             inner: Arc::new(Inner {
                 registry: registry.clone(),
                 config: self,
-                counters: Cache::default(),
-                gauges: Cache::default(),
-                histograms: Cache::default(),
+                counters: KeyCache::default(),
+                gauges: KeyCache::default(),
+                histograms: KeyCache::default(),
                 slow: Mutex::new(Slow::default()),
                 rejected,
             }),
@@ -314,58 +314,6 @@ impl AgentcoreRecorder {
     }
 }
 
-/// A pass-through hasher: a `metrics::Key` hashes itself as exactly one `write_u64` of the
-/// hash it carries (computed once per key), so the cache does not hash again.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `Key` (see above); a correct fallback all the same (FNV-1a).
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type KeyMap<H> = HashMap<Key, Arc<H>, BuildHasherDefault<KeyHasher>>;
-
-/// The handle cache of one metric kind (invariant 1): read lock-free, replaced whole under the
-/// recorder's mutex.
-struct Cache<H> {
-    map: ArcSwap<KeyMap<H>>,
-}
-
-impl<H> Default for Cache<H> {
-    fn default() -> Self {
-        Cache {
-            map: ArcSwap::from_pointee(KeyMap::default()),
-        }
-    }
-}
-
-impl<H> Cache<H> {
-    #[inline]
-    fn get(&self, key: &Key) -> Option<Arc<H>> {
-        self.map.load().get(key).cloned()
-    }
-
-    /// Publishes a map with `key` added. Called with the recorder's mutex held.
-    fn insert(&self, key: &Key, handle: Arc<H>) {
-        let mut next = KeyMap::clone(&self.map.load());
-        next.insert(key.to_retained(), handle);
-        self.map.store(Arc::new(next));
-    }
-}
-
 struct CounterHandle {
     counter: Counter,
     /// Serialises `absolute` (read, then raise): rare, and never on `increment`'s path.
@@ -460,9 +408,9 @@ struct Slow {
 struct Inner {
     registry: Registry,
     config: RecorderBuilder,
-    counters: Cache<CounterHandle>,
-    gauges: Cache<GaugeHandle>,
-    histograms: Cache<HistogramHandle>,
+    counters: KeyCache<CounterHandle>,
+    gauges: KeyCache<GaugeHandle>,
+    histograms: KeyCache<HistogramHandle>,
     slow: Mutex<Slow>,
     rejected: Option<Family<Counter>>,
 }

@@ -9,10 +9,12 @@
 //!
 //! Each bridge uses the rest of the crate through its public API plus a few crate-private
 //! helpers documented where they live (`tracer/span.rs`: entering a span's context without
-//! attaching it; `tracer/distributed.rs`: a detached span with an explicit parent), and is
+//! attaching it; `distributed/mod.rs`: a detached span with an explicit parent), and is
 //! named after the trait it implements. Neither touches the tracer's or the registry's hot
 //! path: what they add runs in the facade's callbacks only.
 
+#[cfg(feature = "metrics-bridge")]
+mod key_cache;
 #[cfg(feature = "metrics-bridge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics-bridge")))]
 pub mod metrics_recorder;
