@@ -9,8 +9,11 @@
 #   bash benches/compare/profile.sh --peers [--filter S] # part 2 only: every library, one table
 #   PROFILES=release bash benches/compare/profile.sh ... # one profile only
 #
-# Part 1 (`profile_driver`): our hot paths, each run N times; per operation = (Ir - Ir of the
-#   set-up alone) / N, with the inlined code broken down by source file. Workloads:
+# Part 1 (`profile_driver`): our hot paths, each run N and 2N times; per operation =
+#   (Ir(2N) - Ir(N)) / N, so the set-up cancels exactly (subtracting a set-up-only run did not:
+#   the driver's set-up differs between workloads, and labeled_histogram_observe read 407 that
+#   way against 242 by difference), with the inlined code broken down by source file (the
+#   same difference per function). Workloads:
 #   floor_load_store counter_inc labeled_inc histogram_observe labeled_histogram_observe
 #   span_basic encode_span_proto encode_span_json.
 # Part 2 (`agentcore-telemetry-compare --instructions`): every arm of every single-threaded
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#workloads[@]} -eq 0 ] && workloads=(floor_load_store counter_inc labeled_inc histogram_observe labeled_histogram_observe span_basic encode_span_proto encode_span_json)
 read -r -a profiles <<<"${PROFILES:-release release-lto}"
-N=1000000
+N=200000
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -48,29 +51,30 @@ for profile in "${profiles[@]}"; do
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     }
     echo "## profile $profile: agentcore-telemetry's hot paths (profile_driver)"
-    base=$(ir "$out/none" none)
     for w in "${workloads[@]}"; do
-      total=$(ir "$out/$w" "$w")
-      echo "== $w: $(( (total - base) / N )) instructions per operation (N = $N, set-up baseline subtracted)"
-      callgrind_annotate "$out/$w" 2>/dev/null | python3 -c '
+      one=$(ir "$out/$w.1" "$w")
+      two=$(N=$((2 * N)); ir "$out/$w.2" "$w")
+      echo "== $w: $(( (two - one) / N )) instructions per operation (runs of N = $N and 2N: the difference, so set-up cancels)"
+      callgrind_annotate "$out/$w.1" >"$out/$w.1.txt" 2>/dev/null
+      callgrind_annotate "$out/$w.2" >"$out/$w.2.txt" 2>/dev/null
+      python3 - "$out/$w.1.txt" "$out/$w.2.txt" "$N" <<'PY'
 import re, sys
-n = int(sys.argv[1])
-rows = []
-for line in sys.stdin:
-    m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S+?):(\S+)", line)
-    if not m or "PROGRAM TOTALS" in line:
-        continue
-    ir = int(m.group(1).replace(",", "")) / n
-    if ir >= 0.5:
+def rows(path):
+    d = {}
+    for line in open(path):
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S+?):(\S+)", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
         src = re.sub(r".*/(registry/src/[^/]+/|rustc/[0-9a-f]+/library/|rust/deps/|wt-bench/|sysdeps/)", "", m.group(2))
-        rows.append((ir, src, m.group(3)))
-seen = set()
-for ir, src, fn in rows[:24]:
-    if (src, fn) in seen: continue
-    seen.add((src, fn))
-    short = fn.split("::")[-1]
-    print(f"  {ir:6.1f}  {src}  (in {short})")
-' "$N"
+        key = (src, m.group(3).split("::")[-1])
+        d[key] = d.get(key, 0) + int(m.group(1).replace(",", ""))
+    return d
+one, two, n = rows(sys.argv[1]), rows(sys.argv[2]), int(sys.argv[3])
+diff = sorted(((two.get(k, 0) - one.get(k, 0)) / n, k) for k in set(one) | set(two))
+for ir, (src, fn) in sorted(diff, reverse=True)[:20]:
+    if ir >= 0.5:
+        print(f"  {ir:6.1f}  {src}  (in {fn})")
+PY
     done
   fi
   if [ "$peers" = 1 ]; then

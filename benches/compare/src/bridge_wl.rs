@@ -94,7 +94,7 @@ pub fn bridge_span() -> Workload {
                         span_with_event();
                     }
                 });
-                provider.force_flush().unwrap();
+                crate::trace_wl::otel_flush(&provider);
                 None
             })
             .flushes()

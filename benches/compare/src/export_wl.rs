@@ -36,13 +36,13 @@ use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig}
 use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig as _;
-use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
 
 use crate::harness::{self, process_cpu_ns, thread_cpu_ns, Arm, Plan, Workload};
 use crate::sink::{Sink, SinkStats};
+use crate::trace_wl::otel_flush;
 
 /// Our arm without an exporter (the baseline of the ratios).
 pub const OURS: &str = crate::trace_wl::OURS;
@@ -273,24 +273,6 @@ fn otlp_provider(sink: &Sink) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(bsp)
         .build()
-}
-
-/// The SDK's `force_flush`, until it succeeds: its timeout is fixed at 5 s (a `TODO` in
-/// opentelemetry_sdk 0.31), which a flush of 8,192 spans can exceed under valgrind or on a
-/// loaded machine; the processor goes on exporting meanwhile, so flushing again waits for the
-/// rest. Any other error stops the run.
-fn otel_flush(provider: &SdkTracerProvider) {
-    for _ in 0..24 {
-        match provider.force_flush() {
-            Ok(()) => return,
-            // The provider reports its processors' timeouts as `InternalFailure("errs:
-            // [Err(Timeout(5s))]")`.
-            Err(OTelSdkError::Timeout(_)) => continue,
-            Err(OTelSdkError::InternalFailure(m)) if m.contains("Timeout(") => continue,
-            Err(e) => panic!("opentelemetry force_flush: {e:?}"),
-        }
-    }
-    panic!("opentelemetry force_flush: timed out 24 times");
 }
 
 /// `export_process_cpu`: process CPU per exported span, ours against opentelemetry-otlp.

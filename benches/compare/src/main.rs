@@ -20,6 +20,7 @@
 //! tables.
 
 mod bridge_wl;
+mod exemplar_wl;
 mod export_wl;
 mod harness;
 mod instructions;
@@ -213,6 +214,14 @@ fn workloads(filter: Option<&str>) -> Vec<(&'static str, MakeWorkload)> {
         ("counter_inc_2t", Box::new(metrics_wl::counter_inc_2t)),
         ("labeled_inc", Box::new(metrics_wl::labeled_inc)),
         ("histogram_observe", Box::new(metrics_wl::histogram_observe)),
+        (
+            "counter_inc_exemplar",
+            Box::new(exemplar_wl::counter_inc_exemplar),
+        ),
+        (
+            "histogram_observe_exemplar",
+            Box::new(exemplar_wl::histogram_observe_exemplar),
+        ),
         (
             "labeled_histogram_observe",
             Box::new(metrics_wl::labeled_histogram_observe),
