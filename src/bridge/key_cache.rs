@@ -106,9 +106,11 @@ impl<H> KeyCache<H> {
     /// hash the key carries, a key comparison per occupied slot, one reference-count increment.
     #[inline]
     pub(super) fn get(&self, key: &Key) -> Option<Arc<H>> {
-        // SAFETY: `current` always points to a table in `owned.tables` (set at construction
-        // and by `insert`, both before any reader can load the new value), and tables are
-        // freed only when `self` drops (invariant 2), which cannot happen during `&self`.
+        // SAFETY: `current` always points to a live table of this cache: at construction the
+        // first table, already in `owned.tables`; after a grow the new table, which the
+        // writer holds (`grown`) from before its `Release` store until it has pushed it into
+        // `owned.tables`. Tables leave `owned.tables` only when `self` drops (invariant 2),
+        // which cannot happen during `&self`.
         let table = unsafe { &*self.current.load(Acquire) };
         let mut i = key.get_hash() as usize & table.mask;
         loop {
