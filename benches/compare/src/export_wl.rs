@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentcore_telemetry::export::{BatchConfig, ExportConfig, ExportStats};
-use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
 use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -42,7 +42,7 @@ use opentelemetry_sdk::trace::{
 
 use crate::harness::{self, process_cpu_ns, thread_cpu_ns, Arm, Plan, Workload};
 use crate::sink::{Sink, SinkStats};
-use crate::trace_wl::otel_flush;
+use crate::trace_wl::{otel_flush, our_span};
 
 /// Our arm without an exporter (the baseline of the ratios).
 pub const OURS: &str = crate::trace_wl::OURS;
@@ -153,16 +153,6 @@ fn start_ours(t: &DistributedTracer, sink: &Sink, batch: BatchConfig) {
         })
         .expect("start our exporter");
     assert!(started, "our exporter did not start");
-}
-
-/// S1, exactly as `trace_wl`'s arm of `span_basic` records it.
-#[inline(always)]
-fn our_span(t: &DistributedTracer) {
-    let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
-    span.set_attribute("tool_id", "calculator");
-    span.set_attribute("attempt", 1i64);
-    span.add_event("checkpoint", []);
-    t.finish_span(span, SpanStatus::Ok, None);
 }
 
 /// S1 with the OpenTelemetry API (the same content: name, 2 attributes, 1 event, status Ok).
