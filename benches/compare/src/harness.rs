@@ -199,6 +199,9 @@ pub struct ArmResult {
     pub thread_cpu_ns: f64,
     /// The calling (recording) thread's own allocations per operation.
     pub thread_allocs: f64,
+    /// `thread_cpu_ns` of every round, in round order, for ratios paired by round
+    /// ([`paired_ratio`]).
+    pub thread_cpu_rounds: Vec<f64>,
     /// CPU time per operation excluded from `cpu_ns` ([`report_excluded_cpu`]).
     pub excluded_cpu_ns: f64,
     /// Multi-threaded arms: the median lower bound of the fraction of the timed interval during
@@ -319,6 +322,14 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The median over rounds of `b[r] / a[r]`: two arms' ratio paired by round (each round samples
+/// every arm back to back), so that drift of the machine between rounds cancels in each pair
+/// instead of landing in one arm's median and not the other's.
+pub fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| b / a).collect();
+    median(&mut r)
+}
+
 /// Measures every arm of `w`: calibration, then `plan.rounds` interleaved rounds.
 pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
     let n = w.arms.len();
@@ -340,7 +351,8 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
             let mut wall: Vec<f64> = s.iter().map(|x| x.wall).collect();
             let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu).collect();
             let mut al: Vec<f64> = s.iter().map(|x| x.allocs).collect();
-            let mut tc: Vec<f64> = s.iter().map(|x| x.thread_cpu).collect();
+            let thread_cpu_rounds: Vec<f64> = s.iter().map(|x| x.thread_cpu).collect();
+            let mut tc = thread_cpu_rounds.clone();
             let mut ta: Vec<f64> = s.iter().map(|x| x.thread_allocs).collect();
             let mut ex: Vec<f64> = s.iter().map(|x| x.excluded_cpu).collect();
             let mut co: Vec<f64> = s
@@ -357,6 +369,7 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
                 allocs: median(&mut al),
                 thread_cpu_ns: median(&mut tc),
                 thread_allocs: median(&mut ta),
+                thread_cpu_rounds,
                 excluded_cpu_ns: median(&mut ex),
                 co_running: median(&mut co),
                 iters: it,
