@@ -8,6 +8,7 @@
 //! callgrind_annotate --inclusive=yes cg.out | head -40
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
+//! `counter_inc_exemplar` (a trace-based exemplar counter inside a sampled span),
 //! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
@@ -187,6 +188,20 @@ fn labeled_histogram_observe(
     }
 }
 
+/// A trace-based exemplar counter incremented inside one sampled span (the span's cost is in
+/// the set-up, which the difference of two runs cancels).
+#[inline(never)]
+fn counter_inc_exemplar(tracer: &agentcore_telemetry::DistributedTracer, n: u64) {
+    use agentcore_telemetry::{Counter, Exemplars, SpanKind};
+    let c = Counter::with_exemplars(Exemplars::TraceBased).unwrap();
+    let span = tracer.start_span("request", SpanKind::Server, []);
+    c.inc();
+    for _ in 0..n {
+        black_box(&c).inc();
+    }
+    drop(span);
+}
+
 #[inline(never)]
 fn histogram_observe(h: &agentcore_telemetry::Histogram, vals: &[f64], n: u64) {
     for i in 0..n as usize {
@@ -346,6 +361,7 @@ fn main() {
         "encode_span_json" => encode_span(json, &view, n),
         "floor_load_store" => floor_load_store(&AtomicU64::new(0), n),
         "counter_inc" => counter_inc(&c, n),
+        "counter_inc_exemplar" => counter_inc_exemplar(&tracer, n),
         "labeled_inc" => labeled_inc(&f, &sets, n),
         "histogram_observe" => histogram_observe(&h, &vals, n),
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
