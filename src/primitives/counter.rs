@@ -34,9 +34,11 @@ pub struct Counter {
     /// The integer word, copied out of `inner` so recording needs no dependent load through the
     /// `Arc` (the fractional word is `word + 1`).
     word: u32,
-    /// [`Exemplars::TraceBased`]: increments also offer the current sampled span as exemplar
-    /// (kept in the handle, beside `word`, so the check needs no load through the `Arc`).
-    trace_exemplars: bool,
+    /// [`Exemplars::TraceBased`]: the exemplar record, which increments offer the current
+    /// sampled span to. Its own `Arc` held in the handle, beside `word`, so that the check is one
+    /// null test of a pointer the handle holds and the record is reached without a load through
+    /// `inner` (issue 13: the exemplar costs at most twice the bare increment).
+    trace_cell: Option<Arc<ExemplarCell>>,
     inner: Arc<CounterInner>,
 }
 
@@ -46,7 +48,7 @@ struct CounterInner {
     _slots: OwnedSlots,
     rejected: AtomicU64,
     /// The exemplar record (`primitives::exemplar`), when exemplars are on.
-    exemplar: Option<ExemplarCell>,
+    exemplar: Option<Arc<ExemplarCell>>,
 }
 
 impl Counter {
@@ -56,7 +58,7 @@ impl Counter {
         let slots = OwnedSlots::new_internal();
         Counter {
             word: slots.range().start(),
-            trace_exemplars: false,
+            trace_cell: None,
             inner: Arc::new(CounterInner {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
@@ -86,13 +88,16 @@ impl Counter {
     /// ```
     pub fn with_exemplars(exemplars: Exemplars) -> Result<Counter, Error> {
         let slots = OwnedSlots::new(2)?;
+        let exemplar = exemplars.stored().then(|| Arc::new(ExemplarCell::new()));
         Ok(Counter {
             word: slots.range().start(),
-            trace_exemplars: exemplars == Exemplars::TraceBased,
+            trace_cell: exemplar
+                .clone()
+                .filter(|_| exemplars == Exemplars::TraceBased),
             inner: Arc::new(CounterInner {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
-                exemplar: exemplars.stored().then(ExemplarCell::new),
+                exemplar,
             }),
         })
     }
@@ -101,18 +106,14 @@ impl Counter {
     #[inline]
     pub fn inc(&self) {
         slots::add_u64(self.word, 1);
-        if self.trace_exemplars {
-            self.trace_exemplar(1.0);
-        }
+        self.trace_exemplar(1.0);
     }
 
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
         slots::add_u64(self.word, n);
-        if self.trace_exemplars {
-            self.trace_exemplar(n as f64);
-        }
+        self.trace_exemplar(n as f64);
     }
 
     /// Adds one and keeps `labels` as its exemplar (label names and values at most 128 code
@@ -142,10 +143,10 @@ impl Counter {
 
     /// Which exemplars this counter keeps.
     pub fn exemplars(&self) -> Exemplars {
-        match (&self.inner.exemplar, self.trace_exemplars) {
+        match (&self.inner.exemplar, &self.trace_cell) {
             (None, _) => Exemplars::Off,
-            (Some(_), false) => Exemplars::Explicit,
-            (Some(_), true) => Exemplars::TraceBased,
+            (Some(_), None) => Exemplars::Explicit,
+            (Some(_), Some(_)) => Exemplars::TraceBased,
         }
     }
 
@@ -154,12 +155,12 @@ impl Counter {
         self.inner.exemplar.as_ref()?.read()
     }
 
-    /// The trace-based exemplar check, inlined into the recording methods: one thread-local
-    /// load and a peek at the record inside a span that holds it already (see
+    /// The trace-based exemplar check, inlined into the recording methods: a null test, then one
+    /// thread-local load and a peek at the record inside a span that holds it already (see
     /// [`exemplar::record_trace_based`]).
     #[inline(always)]
     fn trace_exemplar(&self, v: f64) {
-        if let Some(cell) = &self.inner.exemplar {
+        if let Some(cell) = &self.trace_cell {
             exemplar::record_trace_based(cell, v);
         }
     }
@@ -178,9 +179,7 @@ impl Counter {
         } else {
             slots::add_f64(start + 1, v);
         }
-        if self.trace_exemplars {
-            self.trace_exemplar(v);
-        }
+        self.trace_exemplar(v);
         Ok(())
     }
 

@@ -28,6 +28,7 @@
 //! | `time` | nanoseconds since the Unix epoch of the observation |
 //! | `meta` | `EMPTY`, `IDS` (trace-based) or `LABELS + n` (explicit, `n` rendered bytes) |
 //! | `trace_hi`, `trace_lo`, `span` | the ids (trace-based) |
+//! | `held` | the ids' one-word key (`span_key`; 0 unless the record holds ids), for the hot path's check |
 //! | `labels` | `LABEL_WORDS` words of rendered label pairs (explicit) |
 //!
 //! A seqlock with a *try-lock* writer:
@@ -139,21 +140,57 @@ thread_local! {
     /// calls the tracer. A plain `Cell` with `const` init and no destructor: never lazily
     /// initialised, never destroyed, so reading or writing it works at any point of a thread's
     /// life, thread exit included.
-    static CURRENT_SPAN: Cell<(u128, u64)> = const { Cell::new((0, 0)) };
+    static CURRENT_SPAN: Cell<CurrentSpan> = const {
+        Cell::new(CurrentSpan { trace: 0, span: 0, key: 0 })
+    };
+}
+
+/// What [`CURRENT_SPAN`] holds: the ids and their [`span_key`], computed once when the tracer
+/// publishes them, so that the hot path compares one word.
+#[derive(Clone, Copy)]
+struct CurrentSpan {
+    trace: u128,
+    span: u64,
+    key: u64,
+}
+
+/// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id xor the low
+/// half of the trace id, 0 for none. Span and trace ids are random (and a remote parent's span
+/// id, whatever scheme made it, is mixed with its trace's random bits), so two different spans
+/// share a key with probability 2^-64; if they did, the second one's first record would keep the
+/// first one's exemplar, a valid exemplar of an earlier observation.
+#[inline(always)]
+fn span_key(trace: u128, span: u64) -> u64 {
+    if span == 0 {
+        0
+    } else {
+        span ^ trace as u64
+    }
 }
 
 /// Publishes this thread's innermost visible sampled span; none is `(0, 0)` (both zero, as
 /// [`ExemplarCell::settled`] expects). Called by the tracer only (see [`CURRENT_SPAN`]).
 #[inline(always)]
 pub(crate) fn publish_current_span(trace: u128, span: u64) {
-    CURRENT_SPAN.set((trace, span));
+    CURRENT_SPAN.set(CurrentSpan {
+        trace,
+        span,
+        key: span_key(trace, span),
+    });
 }
 
 /// The current sampled span's ids on this thread, as last published by the tracer; `span` is 0
 /// when there is none (no tracer, no span, or an unsampled one on top).
 #[inline(always)]
 pub(crate) fn current_span() -> (u128, u64) {
-    CURRENT_SPAN.get()
+    let c = CURRENT_SPAN.get();
+    (c.trace, c.span)
+}
+
+/// The current sampled span's [`span_key`] (0 for none).
+#[inline(always)]
+fn current_key() -> u64 {
+    CURRENT_SPAN.get().key
 }
 
 fn now_nanos() -> u64 {
@@ -175,6 +212,8 @@ pub(crate) struct ExemplarCell {
     trace_hi: AtomicU64,
     trace_lo: AtomicU64,
     span: AtomicU64,
+    /// `span_key` of the ids held, 0 when the record holds none (labels, or nothing yet).
+    held: AtomicU64,
     labels: [AtomicU64; LABEL_WORDS],
 }
 
@@ -211,6 +250,7 @@ impl ExemplarCell {
             trace_hi: AtomicU64::new(0),
             trace_lo: AtomicU64::new(0),
             span: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             labels: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -242,26 +282,21 @@ impl ExemplarCell {
         next
     }
 
-    /// Whether a trace-based record of `(trace, span)` (from [`current_span`], `span == 0` for
-    /// none) has nothing to do: the record holds this span's ids already, or there is no span
-    /// and the record holds none. A relaxed peek, not a consistent read: a wrong answer only
-    /// makes the caller write, or skip, one exemplar. `false` says "ask
-    /// [`write_trace_based`]", which also returns at once when `span == 0`.
+    /// Whether a trace-based record for the span whose [`span_key`] is `key` (0 for none) has
+    /// nothing to do: the record holds this span's ids already, or there is no span. A relaxed
+    /// peek, not a consistent read: a wrong answer only makes the caller write, or skip, one
+    /// exemplar. `false` says "ask [`write_trace_based`]".
     ///
-    /// Hot path, shaped for it: inside a span that holds the record, two loads and compares;
-    /// outside a span, the first compare fails on a record holding ids and `span == 0` ends it,
-    /// or both match a record holding nothing or labels. No `meta` check: the `span` and
-    /// `trace_lo` words are zero unless the record holds ids ([`write_labels`] zeroes them;
-    /// span ids are never zero), so a record holding labels or nothing never matches a span.
+    /// Hot path, shaped for it: one load and compare against the thread-local key (inside a span
+    /// that holds the record, the whole check; issue 13 asks for at most twice the cost of the
+    /// bare increment, which is about ten instructions). No `meta` check: `held` is zero unless
+    /// the record holds ids ([`write_labels`] zeroes it), so a record holding labels or nothing
+    /// never matches a span.
     ///
     /// [`write_labels`]: Self::write_labels
     #[inline(always)]
-    fn settled(&self, trace: u128, span: u64) -> bool {
-        if self.span.load(Relaxed) == span {
-            self.trace_lo.load(Relaxed) == trace as u64
-        } else {
-            span == 0
-        }
+    fn settled(&self, key: u64) -> bool {
+        self.held.load(Relaxed) == key || key == 0
     }
 
     /// Records the ids of a span with `value` at `time_nanos`. Returns the record's version
@@ -281,6 +316,7 @@ impl ExemplarCell {
         self.trace_hi.store((trace >> 64) as u64, Relaxed);
         self.trace_lo.store(trace as u64, Relaxed);
         self.span.store(span, Relaxed);
+        self.held.store(span_key(trace, span), Relaxed);
         Some(self.publish(s))
     }
 
@@ -297,9 +333,10 @@ impl ExemplarCell {
         self.value.store(value.to_bits(), Relaxed);
         self.time.store(time_nanos, Relaxed);
         self.meta.store(LABELS + len as u64, Relaxed);
-        // The record no longer holds a span: `settled` relies on zero id words here.
+        // The record no longer holds a span: `settled` relies on a zero `held` here.
         self.span.store(0, Relaxed);
         self.trace_lo.store(0, Relaxed);
+        self.held.store(0, Relaxed);
         for (word, chunk) in self
             .labels
             .iter()
@@ -373,16 +410,14 @@ impl ExemplarCell {
 /// Records a trace-based exemplar into `cell` if a sampled span is current.
 ///
 /// Hot path, inlined into `Counter::inc` and `Histogram::observe`: the thread-local
-/// [`CURRENT_SPAN`] and the [`settled`](ExemplarCell::settled) peek (inside a span that holds
-/// the record: two loads and compares, about 11 instructions with the metric's own checks under
-/// callgrind); only a span's first record in `cell`, or a record holding another span's ids
-/// outside any span, calls the out-of-line [`write_trace_based`].
+/// [`CURRENT_SPAN`]'s key and the [`settled`](ExemplarCell::settled) peek (inside a span that
+/// holds the record: one thread-local load, one load and compare); only a span's first record in
+/// `cell` calls the out-of-line [`write_trace_based`].
 #[inline(always)]
 pub(crate) fn record_trace_based(cell: &ExemplarCell, value: f64) {
-    let (trace, span) = current_span();
     // This span's exemplar is kept already (one per span and record, the first: a loop inside
     // one span reads no clock and writes nothing), or no sampled span is current.
-    if !cell.settled(trace, span) {
+    if !cell.settled(current_key()) {
         write_trace_based(cell, value);
     }
 }
@@ -555,6 +590,41 @@ mod tests {
             out,
             r#" # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 0.25 1700000000.5"#
         );
+    }
+
+    /// The hot path compares one key per record (`span_key`), not the ids: the same span id in
+    /// another trace (a remote parent's id from a sequential generator, say) is another span and
+    /// gets its own exemplar; the same span again writes nothing; outside a span nothing is
+    /// written, whatever the record holds.
+    #[test]
+    fn the_settled_key_tells_spans_apart_by_trace_too() {
+        let cell = ExemplarCell::new();
+        let held = |cell: &ExemplarCell| cell.read().map(|r| (r.value, r.time_nanos));
+        publish_current_span(0xA << 64 | 0x1111, 7);
+        record_trace_based(&cell, 1.0);
+        let first = held(&cell).expect("a sampled span's first record is kept");
+        assert_eq!(first.0, 1.0);
+        record_trace_based(&cell, 2.0);
+        assert_eq!(held(&cell), Some(first), "the same span writes once");
+        publish_current_span(0xB << 64 | 0x2222, 7);
+        record_trace_based(&cell, 3.0);
+        assert_eq!(
+            held(&cell).map(|h| h.0),
+            Some(3.0),
+            "span 7 of another trace is another span"
+        );
+        publish_current_span(0, 0);
+        record_trace_based(&cell, 4.0);
+        assert_eq!(held(&cell).map(|h| h.0), Some(3.0), "no span, no write");
+        record_explicit(&cell, &[("user", "u")], 5.0).unwrap();
+        publish_current_span(0xB << 64 | 0x2222, 7);
+        record_trace_based(&cell, 6.0);
+        assert_eq!(
+            held(&cell).map(|h| h.0),
+            Some(6.0),
+            "labels in the record: the span's ids replace them"
+        );
+        publish_current_span(0, 0);
     }
 
     #[test]
