@@ -19,7 +19,15 @@
 # Part 2 (`agentcore-telemetry-compare --instructions`): every arm of every single-threaded
 #   workload of the comparison (ours, prometheus, prometheus-client, metrics, fastrace,
 #   opentelemetry, tracing, the floors), the very closures the timing comparison runs, each
-#   under callgrind at n and 2n operations; per operation = (Ir(2n) - Ir(n)) / n.
+#   under callgrind at n and 2n operations; per operation = (Ir(2n) - Ir(n)) / n, where Ir is
+#   the count of the measured region only (the one call of the arm's closure, all threads; the
+#   main thread alone for export_recording): the child zeroes callgrind's counts just before it
+#   and dumps them just after it (client requests, src/callgrind.rs), and the parent reads that
+#   dump's file. Not the process total, because the set-up runs clock calibrations whose count
+#   follows wall time under valgrind (quanta::Clock::new 7.8 M vs 10.9 M instructions in two
+#   runs, fastant's TSC calibration 3.2 M vs 4.2 M): four runs of counter_inc at n, n, 2n, 2n
+#   read 24.5 M, 29.1 M, 41.1 M, 34.1 M in all, i.e. 3 to 10 instructions per increment; the
+#   region reads 11,000,604 at n every time. See src/instructions.rs.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v valgrind >/dev/null || { echo "profile.sh needs valgrind (apt-get install valgrind)"; exit 1; }

@@ -9,28 +9,61 @@
 //! For each arm, this binary runs itself twice under `valgrind --tool=callgrind`
 //! (`--run-arm WORKLOAD LIBRARY N`): the workload's set-up, then `N` operations of the arm in one
 //! call of its closure, with `N = n` and `N = 2n` (`n` from a million operations for a counter to
-//! four for a scrape). The per-operation count is
-//! `(Ir(2n) - Ir(n)) / n`, so the set-up, first-use costs (lazy initialisation, a thread's first
-//! lease) and any fixed cost per call (an arm's flush of its background consumer) cancel out,
-//! and every thread of the process is counted (a library that hands work to a background thread
-//! is charged for it, as the timings charge its CPU time). The closure is the very one the
-//! timing comparison calls, with the same inputs, `black_box`es and loop.
+//! four for a scrape). The closure is the very one the timing comparison calls, with the same
+//! inputs, `black_box`es and loop.
 //!
-//! The tracing workloads' children start the tracing libraries' global collectors, whose
-//! background threads also wake on timers; that work grows with the run's duration rather than
-//! its operations, so it can add a little noise to their counts (a few instructions per span at
-//! these `n`). The metrics workloads' children start no background thread.
+//! **Only the measured region is counted**: the child issues callgrind's `ZERO_STATS` client
+//! request immediately before the one call of the closure and `DUMP_STATS` immediately after it
+//! (`callgrind.rs`); callgrind writes that dump to its own file (`cg.out.1`, next to
+//! `--callgrind-out-file`), and its `totals:` line is `Ir(N)`. The process's total is not usable:
+//! its set-up runs time-based calibration loops whose instruction count follows the wall time
+//! under valgrind, so it differs from one run to the next: `quanta::Clock::new` (reached through
+//! metrics-exporter-prometheus's builder, which the `counter_inc` workload's constructor calls
+//! even when only our arm runs) took 7.8 M instructions in one run and 10.9 M in the next, and
+//! fastant's TSC calibration (a global constructor, in every child) 3.2 M against 4.2 M. Four
+//! runs of `--run-arm counter_inc agentcore` at n, n, 2n, 2n (n = 10^6) read 24.5 M, 29.1 M,
+//! 41.1 M and 34.1 M in all, so the ~10-instruction increment came out anywhere between 3 and
+//! 10 per operation (and prometheus-client's exemplar increment at "2"). The region of those
+//! runs counts 11,000,604 instructions in every run at n and 22,000,604 at 2n.
+//!
+//! The per-operation count is still `(Ir(2n) - Ir(n)) / n`: that cancels the fixed costs inside
+//! the closure, first-use costs (lazy initialisation, a thread's first lease) and any fixed cost
+//! per call (an arm's flush of its background consumer).
+//!
+//! Every thread of the process is counted (a library that hands work to a background thread is
+//! charged for it, as the timings charge its CPU time): without `--separate-threads`, all threads
+//! record into one table of cost centres, which `ZERO_STATS` zeroes and `DUMP_STATS` writes, so
+//! the dump's `totals:` has every thread's instructions between the two requests (fastrace's
+//! `span_basic` region: 177 M instructions in all, of which the main thread's are 42 M; its
+//! `summary:` line, by contrast, adds each background thread's cost since that thread started,
+//! since `ZERO_STATS` resets only the calling thread's mark, and is not read).
+//!
+//! What still varies from one run to the next is work that really differs between processes,
+//! inside the region:
+//! * the tracing workloads' children start the tracing libraries' global collectors, whose
+//!   background threads wake on timers: what they do follows wall time, not the operations
+//!   (`span_basic`, two runs: fastrace 3,569 and 3,521 instructions per span, opentelemetry
+//!   3,786 and 3,779, tracing 873.9 and 874.2, which has no thread of its own but shares the
+//!   process with the others' collectors; ours 851.0 both times);
+//! * hash tables seeded per process: which label sets share a probe sequence changes with the
+//!   seed (ours: `labeled_inc` 234.9 M, 237.1 M and 235.9 M instructions for the same 10^6
+//!   operations in three processes, about 3 per operation; prometheus-client's `Family`, std's
+//!   `RandomState`, about 1.5). Deterministic hashers (prometheus', metrics') read the same every
+//!   time.
+//!
+//! The metrics workloads' children start no background thread.
 //!
 //! The span export rows: `export_recording` counts the **recording thread only**
-//! (`--separate-threads=yes`, the main thread's file): its subject is what recording costs that
-//! thread with an exporter attached, and the exporter's and the sink's threads would otherwise
-//! be charged to it. Under valgrind only one thread runs at a time, so the exporter never reads
-//! the span log *while* the recording thread writes it: the count has the instructions the
-//! exporter adds to the recording thread (marking each record for export, and counting the
-//! records it overwrites before the exporter read them), but none of the cache-line traffic
-//! between the two cores that the timed row has. `export_process_cpu` counts every thread,
-//! the loopback sink's included (it reads and counts the same spans for both libraries, so it
-//! adds about the same to both and narrows the ratio).
+//! (`--separate-threads=yes`: callgrind then writes one file per thread and per dump, and the
+//! region's dump, requested by the main thread, is that thread's alone, `cg.out.1-01`): its
+//! subject is what recording costs that thread with an exporter attached, and the exporter's and
+//! the sink's threads would otherwise be charged to it. Under valgrind only one thread runs at a
+//! time, so the exporter never reads the span log *while* the recording thread writes it: the
+//! count has the instructions the exporter adds to the recording thread (marking each record for
+//! export, and counting the records it overwrites before the exporter read them), but none of
+//! the cache-line traffic between the two cores that the timed row has. `export_process_cpu`
+//! counts every thread, the loopback sink's included (it reads and counts the same spans for
+//! both libraries, so it adds about the same to both and narrows the ratio).
 //!
 //! Multi-threaded workloads are left out (valgrind runs one thread at a time, so contention,
 //! their subject, does not exist under it).
@@ -86,18 +119,34 @@ pub struct WorkloadCounts {
     pub counts: Vec<Count>,
 }
 
-fn collected(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|l| {
-        let rest = l.split("Collected :").nth(1)?;
-        rest.trim().replace(',', "").parse().ok()
-    })
-}
-
 /// Workloads counted on the main (recording) thread only.
 pub const MAIN_THREAD_ONLY: &[&str] = &["export_recording"];
 
-/// Instructions of one run of `--run-arm id lib n` under callgrind (all threads, or the main
-/// thread alone for [`MAIN_THREAD_ONLY`]).
+/// The instruction total of a callgrind dump file: its `totals:` line (the sum of the cost
+/// centres written to the file), else its `summary:` line.
+///
+/// `totals:` is preferred because it is exactly what the region's cost centres hold: without
+/// `--separate-threads`, `summary:` adds up each thread's cost since *that thread's* last zero or
+/// dump, and `ZERO_STATS` resets that mark for the calling thread only, so a background thread's
+/// set-up before the region would leak into it.
+fn dump_total(text: &str) -> Option<u64> {
+    let line = |prefix: &str| {
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix(prefix)?;
+            v.split_whitespace().next()?.parse().ok()
+        })
+    };
+    line("totals:").or_else(|| line("summary:"))
+}
+
+/// Instructions of the measured region of one run of `--run-arm id lib n` under callgrind (all
+/// threads, or the main thread alone for [`MAIN_THREAD_ONLY`]).
+///
+/// The child zeroes callgrind's counts just before the region and dumps them just after it
+/// (`callgrind.rs`): callgrind writes that dump to `cg.out.1` (the first dump of the process,
+/// numbered from 1), or with `--separate-threads=yes` one file per thread, the calling (main)
+/// thread's being `cg.out.1-01`; the process's end writes `cg.out` (`cg.out-NN`), the costs after
+/// the region, which are not read.
 fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
     let exe = std::env::current_exe().ok()?;
     let main_only = MAIN_THREAD_ONLY.contains(&id);
@@ -106,49 +155,63 @@ fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
         std::process::id(),
         lib.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     ));
+    std::fs::create_dir_all(&dir).ok()?;
     let mut cmd = Command::new("valgrind");
-    cmd.args(["--tool=callgrind", "--dump-instr=no", "--dump-line=no"]);
+    cmd.args(["--tool=callgrind", "--dump-instr=no", "--dump-line=no"])
+        .arg(format!("--callgrind-out-file={}/cg.out", dir.display()));
     if main_only {
-        std::fs::create_dir_all(&dir).ok()?;
-        cmd.arg("--separate-threads=yes")
-            .arg(format!("--callgrind-out-file={}/cg.out", dir.display()));
-    } else {
-        cmd.arg("--callgrind-out-file=/dev/null");
+        cmd.arg("--separate-threads=yes");
     }
     let out = cmd
         .arg(exe)
         .args(["--run-arm", id, lib, &n.to_string()])
-        .output()
-        .ok()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        eprintln!("  {id} / {lib}: valgrind failed: {}", stderr.trim_end());
-        let _ = std::fs::remove_dir_all(&dir);
-        return None;
-    }
-    if !main_only {
-        return collected(&stderr);
-    }
-    // Thread 1's file (`cg.out-01`): its `summary:` (or `totals:`) line.
-    let main_file = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-01"));
-    let ir = main_file
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let v = l
-                    .strip_prefix("summary:")
-                    .or_else(|| l.strip_prefix("totals:"))?;
-                v.split_whitespace().next()?.parse().ok()
-            })
-        });
+        .output();
+    let ir = match out {
+        Err(e) => {
+            eprintln!("  {id} / {lib}: could not run valgrind: {e}");
+            None
+        }
+        Ok(out) if !out.status.success() => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            eprintln!("  {id} / {lib}: valgrind failed: {}", stderr.trim_end());
+            None
+        }
+        Ok(_) => {
+            let region = dir.join(if main_only { "cg.out.1-01" } else { "cg.out.1" });
+            // A second dump would mean something else dumped (a changed child): refuse to guess.
+            let second = dir.join(if main_only { "cg.out.2-01" } else { "cg.out.2" });
+            match std::fs::read_to_string(&region) {
+                Err(e) => {
+                    eprintln!(
+                        "  {id} / {lib}: no dump of the measured region ({}: {e})",
+                        region.display()
+                    );
+                    None
+                }
+                Ok(_) if second.exists() => {
+                    eprintln!(
+                        "  {id} / {lib}: more than one callgrind dump; expected only the region's"
+                    );
+                    None
+                }
+                Ok(text) if !text.contains("desc: Trigger: Client Request") => {
+                    eprintln!(
+                        "  {id} / {lib}: {} is not the region's dump",
+                        region.display()
+                    );
+                    None
+                }
+                Ok(text) => {
+                    let ir = dump_total(&text);
+                    if ir.is_none() {
+                        eprintln!("  {id} / {lib}: no total in {}", region.display());
+                    }
+                    ir
+                }
+            }
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    if ir.is_none() {
-        eprintln!("  {id} / {lib}: no main-thread count in callgrind's output");
-    }
     ir
 }
 

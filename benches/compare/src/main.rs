@@ -20,6 +20,7 @@
 //! tables.
 
 mod bridge_wl;
+mod callgrind;
 mod exemplar_wl;
 mod export_wl;
 mod harness;
@@ -129,6 +130,10 @@ fn build_profile() -> String {
 
 /// Runs `n` operations of one arm once (the child of `--instructions`, under callgrind).
 fn run_arm(id: &str, lib: &str, n: u64) {
+    if !callgrind::SUPPORTED {
+        eprintln!("{}", callgrind::UNSUPPORTED);
+        std::process::exit(2);
+    }
     if instructions::needs_tracing_globals(id) {
         trace_wl::init_globals();
     }
@@ -143,7 +148,13 @@ fn run_arm(id: &str, lib: &str, n: u64) {
         .iter_mut()
         .find(|a| a.lib == lib)
         .unwrap_or_else(|| panic!("--run-arm: workload {id} has no arm {lib}"));
-    std::hint::black_box((arm.run)(n));
+    // The measured region: callgrind counts from here (the set-up above, and fastant's and
+    // quanta's clock calibrations, whose counts follow wall time, are forgotten) ...
+    callgrind::zero_stats();
+    let r = (arm.run)(n);
+    // ... to here, written to its own dump file, which the parent reads (`instructions.rs`).
+    callgrind::dump_stats();
+    std::hint::black_box(r);
 }
 
 fn machine() -> serde_json::Value {
@@ -604,6 +615,10 @@ fn main() {
         args.plan.sample_ns / 1_000_000
     );
     if args.instructions {
+        if !callgrind::SUPPORTED {
+            eprintln!("{}", callgrind::UNSUPPORTED);
+            std::process::exit(2);
+        }
         instruction_counts(&args, &machine, &load_start);
         return;
     }
