@@ -9,7 +9,8 @@
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
 //! `counter_inc_exemplar` (a trace-based exemplar counter inside a sampled span),
-//! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
+//! `span_unsampled` (`span_basic` on a tracer sampling nothing), `labeled_inc`,
+//! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
 //! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
@@ -325,6 +326,11 @@ fn main() {
         .map(|i| 10f64.powf(-4.0 + 5.0 * (i as f64 / 4096.0)))
         .collect();
     let tracer = agentcore_telemetry::DistributedTracer::new(Default::default());
+    let unsampled = agentcore_telemetry::DistributedTracer::new(agentcore_telemetry::TracerConfig {
+        sampler: Some(agentcore_telemetry::Sampler::ratio(0.0)),
+        from_env: false,
+        ..Default::default()
+    });
     // Fill the span log once, in every run (so the baseline subtracts it too): `span_basic`
     // then measures the steady state, the ring wrapping.
     span_basic(&tracer, tracer.span_log_capacity() as u64);
@@ -366,6 +372,7 @@ fn main() {
         "histogram_observe" => histogram_observe(&h, &vals, n),
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
+        "span_unsampled" => span_basic(&unsampled, n),
         "bridge_span" => bridge_span(false, n),
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
