@@ -57,8 +57,12 @@ pub fn bridge_span() -> Workload {
         tracing::Dispatch::new(tracing_subscriber::registry().with(AgentcoreLayer::new(tracer)));
     let bsp = BatchSpanProcessor::builder(NoopExporter)
         .with_batch_config(
+            // Drains only on flush: see `trace_wl::otel_provider` for the SDK race this avoids
+            // (it hung this arm's callgrind count on 2026-11-30).
             BatchConfigBuilder::default()
                 .with_max_queue_size(1 << 20)
+                .with_max_export_batch_size(1 << 20)
+                .with_scheduled_delay(std::time::Duration::from_secs(24 * 3600))
                 .build(),
         )
         .build();
