@@ -326,11 +326,12 @@ fn main() {
         .map(|i| 10f64.powf(-4.0 + 5.0 * (i as f64 / 4096.0)))
         .collect();
     let tracer = agentcore_telemetry::DistributedTracer::new(Default::default());
-    let unsampled = agentcore_telemetry::DistributedTracer::new(agentcore_telemetry::TracerConfig {
-        sampler: Some(agentcore_telemetry::Sampler::ratio(0.0)),
-        from_env: false,
-        ..Default::default()
-    });
+    let unsampled =
+        agentcore_telemetry::DistributedTracer::new(agentcore_telemetry::TracerConfig {
+            sampler: Some(agentcore_telemetry::Sampler::ratio(0.0)),
+            from_env: false,
+            ..Default::default()
+        });
     // Fill the span log once, in every run (so the baseline subtracts it too): `span_basic`
     // then measures the steady state, the ring wrapping.
     span_basic(&tracer, tracer.span_log_capacity() as u64);
