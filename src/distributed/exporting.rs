@@ -8,16 +8,15 @@
 //! finished sampled span exactly once, and learns how many were overwritten (or found no
 //! slot) before it came.
 //!
-//! The boundary at shutdown: a span belongs to the exporter if its finisher found the
-//! exporter attached when it published. The exporter's last drain runs just before its
-//! cursor detaches, so a span whose finisher read "attached" and published in the few
-//! instructions between that drain and the detach stays marked but is neither exported nor
-//! counted as dropped (it is still in the span log). Closing that window would take a full
-//! fence on every span finish while exporting (the finisher re-checking the flag after
-//! publishing, the detach sweeping every slot), which costs more on the recording thread
-//! than the whole export hook does today; spans finishing *during* a shutdown are
-//! best-effort in the OpenTelemetry SDKs too (their processors ignore spans that end once
-//! shutdown has begun).
+//! The boundary at shutdown: a span belongs to the exporter if it finished before the
+//! exporter stopped taking spans. The processor's shutdown first closes the source, which
+//! detaches the cursor: finishers stop marking, and a finisher that read "attached" just
+//! before sees the detach when it re-checks after publishing and withdraws its mark, unless
+//! the cursor found the span first (`sync::ring`, "Detach"; a process-wide barrier, no
+//! sleep, orders the two). Then the last flush exports everything that was marked, and
+//! whatever the deadline leaves is counted as dropped. So every span is exported, counted
+//! as dropped, or finished after the shutdown began and left in the span log unmarked,
+//! as the OpenTelemetry SDKs' processors ignore spans that end once shutdown has begun.
 
 use super::DistributedTracer;
 use crate::export::{
@@ -64,6 +63,16 @@ impl SpanSource for SpanLogSource {
             visited: d.visited,
             lost: d.evicted,
             refused: d.unclaimed,
+        }
+    }
+
+    fn close(&mut self) {
+        if !self.cursor.detach() {
+            eprintln!(
+                "WARN agentcore_telemetry::export: no process-wide barrier (membarrier and \
+                 its fallback refused): a span finishing during this shutdown may be left in the \
+                 span log, neither exported nor counted as dropped"
+            );
         }
     }
 }

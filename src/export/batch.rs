@@ -15,7 +15,9 @@
 //! * when at least `max_export_batch_size` spans wait (a full batch);
 //! * when `schedule_delay` has passed since the last export and any span waits;
 //! * on [`force_flush`](BatchSpanProcessor::force_flush) and
-//!   [`shutdown`](BatchSpanProcessor::shutdown): everything waiting, batch after batch.
+//!   [`shutdown`](BatchSpanProcessor::shutdown): everything waiting, batch after batch (a
+//!   shutdown first [closes](SpanSource::close) the source, so that what waits is exactly
+//!   what finished before it; spans finished later are not this exporter's).
 //!
 //! Never two exports at once: they all run on the one thread. The thread sleeps between
 //! looks at the source; since recorders never wake it, it schedules its next look from the
@@ -617,6 +619,8 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     /// The shutdown: a last flush by `deadline`, the exporter's shutdown, then whatever
     /// still waits counted as dropped; tells the handle the thread is done.
     fn finish(mut self, deadline: Instant) {
+        // Spans finished from now on are not ours; those finished before are all waiting.
+        self.source.close();
         let flushed = self.export_all(deadline);
         let error = self.cut_short.take().or(flushed);
         // What is left of the deadline (closing a connection does not wait anyway).

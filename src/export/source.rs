@@ -201,6 +201,23 @@ pub trait SpanSource: Send {
     /// for each with a view borrowing the record in place. Returns how many it visited and
     /// how many were lost (overwritten unvisited) since the previous call.
     fn drain(&mut self, max: usize, f: &mut dyn FnMut(ExportSpan<'_>)) -> Drained;
+
+    /// Stops taking spans for export: once it returns, every span the source will ever
+    /// hand over is already waiting for [`drain`](Self::drain), and spans finished from now
+    /// on are not for this exporter. The processor's shutdown calls it first, then exports
+    /// what waits, then counts what is left as dropped, so that nothing finished before the
+    /// shutdown is left unaccounted and nothing finished after it is counted. The span log
+    /// detaches its export cursor here (a process-wide barrier, no sleep). The default does
+    /// nothing: a source that keeps taking spans has them counted as dropped at the
+    /// shutdown's end.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{MemorySpanSource, SpanSource};
+    /// let mut source = MemorySpanSource::new(8);
+    /// source.close(); // the in-memory source keeps no writer to stop
+    /// assert_eq!(source.pending(), 0);
+    /// ```
+    fn close(&mut self) {}
 }
 
 /// A bounded in-memory [`SpanSource`]: a ring of owned [`SpanRecord`]s behind a mutex, for

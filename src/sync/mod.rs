@@ -6,12 +6,15 @@
 //!   bounded by the core count);
 //! * [`era`]: era-based reclamation (hazard eras), how a family frees what lock-free readers may
 //!   still hold;
-//! * [`ring`]: the sharded ring buffer behind the tracer's span log.
+//! * [`ring`]: the sharded ring buffer behind the tracer's span log;
+//! * [`asymmetric_fence`]: the light/heavy fence pair both `era` and `ring` use (a compiler fence
+//!   on the frequent side, `membarrier` on the rare one).
 //!
 //! Nothing here is public: each structure keeps invariants that only the crate's own types
 //! (metric handles, families, the tracer) uphold. The namespaced cfg (not a bare `cfg(loom)`)
 //! keeps dependencies that react to `cfg(loom)` themselves (tokio) out of the model build.
 
+pub(crate) mod asymmetric_fence;
 pub(crate) mod era;
 pub(crate) mod ring;
 pub(crate) mod slots;

@@ -10,7 +10,8 @@
 //! shared cursor costs 50-200 ns, an uncontended locked one about 4-8 ns.
 //!
 //! Each slot is a reader-writer try-lock word (`state`: `WRITER`, or the number of readers),
-//! two export marks (`seq`, `pending`) and the value cell (`Option<T>`).
+//! two export words (`seq`: the claim position; `pending`: the export mark) and the value
+//! cell (`Option<T>`).
 //!
 //! * **Write** (`push`): the cursor picks a slot; the writer then *tries* to take the slot's
 //!   write lock (`state` 0 → `WRITER`). On success it swaps its value in (moving it; no
@@ -45,9 +46,10 @@
 //!
 //! # Export cursor
 //!
-//! At most one [`ExportCursor`] is attached at a time ([`ShardedRing::attach_exporter`]).
-//! While one is attached (`exporting`), writers *mark* what they publish; the cursor drains
-//! the marked values lazily, each exactly once, and learns how many were lost:
+//! At most one [`ExportCursor`] exists at a time ([`ShardedRing::attach_exporter`]). While
+//! it is attached (the ring's export word has `MARKING`), finishers *mark* what they publish;
+//! the cursor drains the marked values lazily, each exactly once, and learns how many were
+//! lost:
 //!
 //! * A claim stores its cursor position (`seq` = position + 1) in the slot. If the value it
 //!   displaces is still `pending` (published for the exporter, not visited), it clears the
@@ -55,8 +57,10 @@
 //!   export*). A claim that finds no free slot while exporting counts in `unclaimed`. Both
 //!   counters are `fetch_add`s on the claimer's own shard line, and happen only when spans
 //!   are being lost.
-//! * The finisher sets `pending` (`Claimed::set_pending`, from [`ShardedRing::exporting`])
-//!   just before publishing.
+//! * The finisher reads the export word just before publishing and, if `MARKING`, sets
+//!   `pending` to the slot's `seq` (`Claimed::mark_for_export`), still under the write lock;
+//!   then it publishes (`Claimed::publish`). A mark is the value's `seq`, not a flag, so a
+//!   late withdrawal (below) can never take the mark of a later value of the same slot.
 //! * The cursor keeps per shard a `tail` position and walks `tail..head` (at most one lap:
 //!   older positions' slots have been claimed again since). At each position it takes the
 //!   slot's read lock; if the value is `pending` it clears the mark and visits it. It
@@ -69,9 +73,41 @@
 //!   late is still found.
 //!
 //! Exactly once, whatever the interleaving: the `pending` mark of a value is set once, by
-//! its finisher, and cleared once, either by the cursor (a visit) or by the claim that
-//! displaces it (an `evicted` count), both while holding the slot's lock, so never both.
-//! Finding every value is what the deferral is for; the accounting does not depend on it.
+//! its finisher under the write lock, and taken once, by a read-modify-write (a `swap` or a
+//! `compare_exchange` to 0) of exactly one of: the cursor (a visit, under a read lock), the
+//! claim that displaces the value (an `evicted` count, under the write lock), or the
+//! finisher's withdrawal (below, under no lock). Finding every value is what the deferral is
+//! for; the accounting does not depend on it.
+//!
+//! # Detach
+//!
+//! The exporter's shutdown must know which values are its own: a finisher that read
+//! `MARKING` and publishes after the cursor's last drain would otherwise leave a mark that
+//! nobody takes (the span neither exported nor counted). So detaching is a handshake, the
+//! "store buffering" shape of [`asymmetric_fence`](super::asymmetric_fence):
+//!
+//! * **Detacher** ([`ExportCursor::detach`], at the start of the shutdown): clears
+//!   `MARKING`, runs the heavy fence (`membarrier`: a full barrier on every running thread of
+//!   the process), then drains as usual (reading `head`, each slot's `state` and `pending`).
+//! * **Finisher** (`Claimed::publish`, only when it marked): publishes (the release store
+//!   of `state`), runs the light fence (a compiler fence), and re-reads the export word. If
+//!   it changed (the detach, possibly followed by a new attach, whose generation differs), it
+//!   *withdraws*: `compare_exchange(seq, 0)` on `pending`; if that succeeds the value is not
+//!   the exporter's (counted in `withdrawn`), if it fails the cursor or a claim took it first.
+//!
+//! The fence pair guarantees that the detacher's loads after its fence see the finisher's
+//! publish (and the `head` increment before it), or the finisher's re-read after its fence
+//! sees the detach, or both. In the first case the detacher's drains find the value (the
+//! walk covers `tail..head`, the deferral the rest); in the second the finisher withdraws;
+//! in both, the one read-modify-write decides. A finisher that read the word after the
+//! detach does not mark at all. So after `detach` and a drain that finds nothing left, no
+//! mark is stranded, and the cost on the recording thread while exporting is one more
+//! relaxed load, a compiler fence and a branch per published value (nothing when no cursor
+//! is attached). Without any barrier ([`asymmetric_fence::heavy_fence`] failing, which
+//! takes both `membarrier` and the `mprotect` fallback refused) the handshake is not
+//! ordered, `detach` says so, and a value may be left marked as before.
+//!
+//! [`asymmetric_fence::heavy_fence`]: super::asymmetric_fence::heavy_fence
 //!
 //! # Invariants
 //!
@@ -90,9 +126,11 @@
 //!    ends with its value stored in its slot, replacing at most one older value, which
 //!    that claim alone reports (`overwrote`), or is abandoned (`Claimed::take`): the slot
 //!    is left empty and its value handed back to the claimer.
-//! 4. Export: every value published `pending` is either visited by exactly one cursor
-//!    drain or counted exactly once in `evicted`. `pending` is written only under the write
-//!    lock, or by the one attached cursor under a read lock (queries never touch it).
+//! 4. Export: every value published with a mark is either visited by exactly one cursor
+//!    drain, counted exactly once in `evicted`, or withdrawn by its finisher (counted in
+//!    `withdrawn`). `pending` is set only under the write lock and cleared only by a
+//!    read-modify-write (queries never touch it). After a detach and a drain that visits
+//!    nothing more, no mark is left that its finisher will not withdraw.
 //!
 //! # Memory ordering
 //!
@@ -107,17 +145,21 @@
 //! the `UnsafeCell` accesses data-race free. A claim is the same critical section, only
 //! longer: its in-place writes (made on whichever threads the guard visits, each hand-off
 //! being itself synchronized by the `Send` of the guard) happen-before its release store,
-//! hence before any later holder's access. The export marks are atomics only so that the
-//! cursor may clear `pending` under a read lock; their order comes from the slot lock, so
-//! they are `Relaxed`, as are the loss counters (read as totals; exact once writers are
-//! quiet). The cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
+//! hence before any later holder's access. The export marks are atomics so that the
+//! cursor may clear `pending` under a read lock and a finisher may withdraw its own after
+//! publishing; their order comes from the slot lock and, for the withdrawal, from the fence
+//! pair of "Detach", so they are `Relaxed`, as are the export word (the attach is an
+//! `AcqRel` compare-exchange, for the cursor's state only) and the loss counters (read as
+//! totals; exact once writers are quiet). The cursor (`head`) is `Relaxed`: it only chooses a slot and publishes no memory;
 //! correctness never depends on which slot a writer gets, only on the slot lock. The loom
 //! models in `src/loom/span_log.rs` check these invariants for concurrent writers (shared
 //! and "exclusive" cursors) that wrap around, plus concurrent readers (two readers must
 //! both see a value published before they started), both with `push` and with `claim`, and
-//! `src/loom/export_cursor.rs` checks the export cursor against claiming writers.
+//! `src/loom/export_cursor.rs` checks the export cursor against claiming writers, and its
+//! detach against a finisher publishing at the same time.
 
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use crate::sync::asymmetric_fence::{heavy_fence, light_fence, Heavy};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize};
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
@@ -155,8 +197,11 @@ struct Slot<T> {
     state: AtomicU32,
     /// The cursor position (+ 1) of the claim that wrote the value; 0: never claimed.
     seq: AtomicUsize,
-    /// The value was published for the export cursor and not visited yet.
-    pending: AtomicBool,
+    /// The `seq` of the value if it was published for the export cursor and not visited,
+    /// evicted or withdrawn yet; 0 otherwise. Set only under the write lock; cleared by
+    /// read-modify-writes only (the cursor's visit, a claim's eviction, the finisher's
+    /// withdrawal), so exactly one of them takes each mark.
+    pending: AtomicUsize,
     value: UnsafeCell<Option<T>>,
 }
 
@@ -217,6 +262,8 @@ struct Shard<T> {
     evicted: AtomicU64,
     /// Claims that found no free slot while an exporter was attached.
     unclaimed: AtomicU64,
+    /// Marks withdrawn by their finishers (published after the cursor detached).
+    withdrawn: AtomicU64,
     slots: Box<[Slot<T>]>,
 }
 
@@ -238,15 +285,18 @@ impl<T> Shard<T> {
     #[inline(always)]
     fn stamp(&self, slot: &Slot<T>, position: usize) {
         slot.seq.store(position.wrapping_add(1), Ordering::Relaxed);
-        if slot.pending.load(Ordering::Relaxed) {
+        if slot.pending.load(Ordering::Relaxed) != 0 {
             self.evict(slot);
         }
     }
 
+    /// Takes the mark of the value a claim displaces: a swap, not a store, because the
+    /// value's finisher may be withdrawing the same mark (see "Detach").
     #[cold]
     fn evict(&self, slot: &Slot<T>) {
-        slot.pending.store(false, Ordering::Relaxed);
-        self.evicted.fetch_add(1, Ordering::Relaxed);
+        if slot.pending.swap(0, Ordering::Relaxed) != 0 {
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -268,8 +318,9 @@ pub(crate) struct ShardedRing<T> {
     /// Shared with the export cursor (which may outlive the ring's owner).
     shards: Arc<[CachePadded<Shard<T>>]>,
     shard_mask: usize,
-    /// Whether an export cursor is attached (finishers then publish values `pending`).
-    exporting: Arc<AtomicBool>,
+    /// The export word (see [`ExportWord`]): whether finishers mark what they publish, whether
+    /// a cursor exists, and the attachment's generation. Shared with the cursor.
+    export: Arc<AtomicUsize>,
 }
 
 impl<T> ShardedRing<T> {
@@ -291,11 +342,12 @@ impl<T> ShardedRing<T> {
                     mask: per_shard - 1,
                     evicted: AtomicU64::new(0),
                     unclaimed: AtomicU64::new(0),
+                    withdrawn: AtomicU64::new(0),
                     slots: (0..per_shard)
                         .map(|_| Slot {
                             state: AtomicU32::new(0),
                             seq: AtomicUsize::new(0),
-                            pending: AtomicBool::new(false),
+                            pending: AtomicUsize::new(0),
                             value: UnsafeCell::new(None),
                         })
                         .collect(),
@@ -306,7 +358,7 @@ impl<T> ShardedRing<T> {
         ShardedRing {
             shards: shards.into(),
             shard_mask,
-            exporting: Arc::new(AtomicBool::new(false)),
+            export: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -320,11 +372,52 @@ impl<T> ShardedRing<T> {
         self.shards.len()
     }
 
-    /// Whether an export cursor is attached: a finisher passes it to
-    /// [`Claimed::set_pending`].
+    /// Whether an export cursor is attached and not detached: finishers mark what they
+    /// publish.
     #[inline(always)]
     pub(crate) fn exporting(&self) -> bool {
-        self.exporting.load(Ordering::Relaxed)
+        self.export.load(Ordering::Relaxed) & MARKING != 0
+    }
+
+    /// What a finisher reads just before publishing (see [`Claimed::mark_for_export`]).
+    #[inline(always)]
+    fn export_word(&self) -> usize {
+        self.export.load(Ordering::Relaxed)
+    }
+
+    /// A finisher found its cursor detached after publishing: takes its mark back unless the
+    /// cursor (a visit) or a later claim (an eviction) took it first (see "Detach").
+    #[cold]
+    #[inline(never)]
+    fn withdraw(&self, slot: &Slot<T>, seq: usize) -> Published {
+        if slot
+            .pending
+            .compare_exchange(seq, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return Published::ForExport;
+        }
+        // The slot belongs to one of our shards: count there (any shard would do; the
+        // total is what is read).
+        self.shards[0].withdrawn.fetch_add(1, Ordering::Relaxed);
+        Published::Withdrawn
+    }
+
+    /// Marks withdrawn by their finishers so far (see [`Published::Withdrawn`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn withdrawn(&self) -> u64 {
+        total(&self.shards, |s| &s.withdrawn)
+    }
+
+    /// Slots whose value is marked for the export cursor now (test support: after a
+    /// cursor's detach and last drain, none may be left).
+    #[cfg(test)]
+    pub(crate) fn marked(&self) -> usize {
+        self.shards
+            .iter()
+            .flat_map(|s| s.slots.iter())
+            .filter(|slot| slot.pending.load(Ordering::Relaxed) != 0)
+            .count()
     }
 
     /// Swaps the value in `value` into shard `shard` (taken modulo the shard count),
@@ -354,8 +447,13 @@ impl<T> ShardedRing<T> {
         // `ptr::swap`, `swap_nonoverlapping` swaps in chunks without a temporary copy.)
         slot.value
             .with_mut(|p| unsafe { std::ptr::swap_nonoverlapping(p, value as *mut Option<T>, 1) });
-        slot.pending.store(self.exporting(), Ordering::Relaxed);
-        slot.state.store(0, Ordering::Release);
+        let mut claimed = Claimed {
+            slot,
+            overwrote: false,
+            _value: PhantomData,
+        };
+        let mark = claimed.mark_for_export(self);
+        claimed.publish(self, mark);
         if value.is_some() {
             Push::Overwrote
         } else {
@@ -431,8 +529,26 @@ impl<T> ShardedRing<T> {
     /// drops.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn attach_exporter(&self) -> Option<ExportCursor<T>> {
-        if self.exporting.swap(true, Ordering::AcqRel) {
-            return None;
+        // The loss counters' baselines, read before finishers start marking: a mark set
+        // and evicted between the attach and a later reading would be absorbed into it.
+        // (Ordered before the attach by its release.)
+        let evicted_seen = total(&self.shards, |s| &s.evicted);
+        let unclaimed_seen = total(&self.shards, |s| &s.unclaimed);
+        let mut word = self.export.load(Ordering::Relaxed);
+        loop {
+            if word & CURSOR != 0 {
+                return None;
+            }
+            let attached = word.wrapping_add(GENERATION) | CURSOR | MARKING;
+            match self.export.compare_exchange_weak(
+                word,
+                attached,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
         }
         let tails = self
             .shards
@@ -441,7 +557,8 @@ impl<T> ShardedRing<T> {
             .collect();
         let mut cursor = ExportCursor {
             shards: Arc::clone(&self.shards),
-            exporting: Arc::clone(&self.exporting),
+            export: Arc::clone(&self.export),
+            detached: false,
             tails,
             deferred: self
                 .shards
@@ -453,18 +570,56 @@ impl<T> ShardedRing<T> {
                 .iter()
                 .map(|s| vec![0usize; s.slots.len()].into_boxed_slice())
                 .collect(),
-            evicted_seen: 0,
-            unclaimed_seen: 0,
+            evicted_seen,
+            unclaimed_seen,
             first: 0,
         };
-        cursor.evicted_seen = cursor.evicted_total();
-        cursor.unclaimed_seen = cursor.unclaimed_total();
+        cursor.defer_claims_before_attach();
         Some(cursor)
     }
 }
 
 /// Slots [`ShardedRing::claim`] tries before giving up.
 pub(crate) const CLAIM_ATTEMPTS: usize = 4;
+
+/// Export word bit: a cursor is attached and not detached; finishers mark what they publish.
+const MARKING: usize = 1;
+/// Export word bit: a cursor exists (attached, or detached and still draining); no second
+/// one may attach.
+const CURSOR: usize = 2;
+/// Added to the export word at every attach, so that a finisher's re-check tells a
+/// re-attached cursor from the one it marked for.
+const GENERATION: usize = 4;
+
+/// What [`Claimed::mark_for_export`] did, for [`Claimed::publish`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExportMark {
+    /// The export word read before publishing.
+    word: usize,
+    /// The mark set (the slot's `seq`), 0 when none.
+    seq: usize,
+}
+
+impl ExportMark {
+    /// Whether the value was marked (a cursor was attached).
+    #[cfg(test)]
+    pub(crate) fn is_marked(&self) -> bool {
+        self.seq != 0
+    }
+}
+
+/// What [`Claimed::publish`] did with a value's export mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// No cursor was attached: not for export.
+    Unmarked,
+    /// Marked, and the cursor it was marked for was still attached after publishing (or
+    /// had already taken it): the cursor visits it or a later claim counts it as evicted.
+    ForExport,
+    /// Marked, but the cursor detached before the finisher's re-check and had not taken it:
+    /// the mark was withdrawn (the value finished after the exporter stopped taking spans).
+    Withdrawn,
+}
 
 /// A slot claimed by [`ShardedRing::claim`]: holds the slot's write lock, so it alone may
 /// access the slot's value, until it drops, which publishes the value (release store) to
@@ -484,11 +639,37 @@ impl<T> Claimed<'_, T> {
         self.overwrote
     }
 
-    /// Marks the value for the export cursor (pass [`ShardedRing::exporting`]) when it is
-    /// published, that is when this guard drops.
+    /// Marks the value for the export cursor if one is attached (see "Export cursor" and
+    /// "Detach"): call it just before [`publish`](Self::publish) and pass what it returns.
     #[inline(always)]
-    pub(crate) fn set_pending(&mut self, pending: bool) {
-        self.slot.pending.store(pending, Ordering::Relaxed);
+    pub(crate) fn mark_for_export(&mut self, ring: &ShardedRing<T>) -> ExportMark {
+        let word = ring.export_word();
+        if word & MARKING == 0 {
+            return ExportMark { word, seq: 0 };
+        }
+        let seq = self.slot.seq.load(Ordering::Relaxed);
+        self.slot.pending.store(seq, Ordering::Relaxed);
+        ExportMark { word, seq }
+    }
+
+    /// Publishes the value (releases the slot; dropping the guard does the same, unmarked)
+    /// and, if [`mark_for_export`](Self::mark_for_export) marked it, checks that the cursor
+    /// it was marked for is still attached; if not, withdraws the mark, unless the cursor
+    /// took it already (see "Detach"). Returns whether the value stays for the cursor.
+    #[inline(always)]
+    pub(crate) fn publish(self, ring: &ShardedRing<T>, mark: ExportMark) -> Published {
+        let slot = self.slot;
+        drop(self);
+        if mark.seq == 0 {
+            return Published::Unmarked;
+        }
+        // Orders the release store above before the load below against the detacher's
+        // heavy fence (see "Detach").
+        light_fence();
+        if ring.export_word() == mark.word {
+            return Published::ForExport;
+        }
+        ring.withdraw(slot, mark.seq)
     }
 
     /// The slot's value, inserting `f()` into an empty slot; the claimer resets an old
@@ -514,7 +695,7 @@ impl<T> Claimed<'_, T> {
     /// when a span's start unwinds) publishes nothing.
     #[inline]
     pub(crate) fn take(&mut self) -> Option<T> {
-        self.slot.pending.store(false, Ordering::Relaxed);
+        self.slot.pending.store(0, Ordering::Relaxed);
         // SAFETY: we hold the slot's write lock (invariant 1) while `self` lives.
         self.slot.value.with_mut(|p| unsafe { (*p).take() })
     }
@@ -572,7 +753,10 @@ pub(crate) struct CursorDrain {
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) struct ExportCursor<T> {
     shards: Arc<[CachePadded<Shard<T>>]>,
-    exporting: Arc<AtomicBool>,
+    /// The ring's export word.
+    export: Arc<AtomicUsize>,
+    /// [`detach`](Self::detach) ran.
+    detached: bool,
     /// Per shard, the next position to walk.
     tails: Box<[usize]>,
     /// Per shard, the deferred slots (indexes), oldest first, each at most once.
@@ -585,6 +769,14 @@ pub(crate) struct ExportCursor<T> {
     first: usize,
 }
 
+/// The sum of one loss counter over the shards.
+fn total<T>(shards: &[CachePadded<Shard<T>>], counter: impl Fn(&Shard<T>) -> &AtomicU64) -> u64 {
+    shards
+        .iter()
+        .map(|s| counter(s).load(Ordering::Relaxed))
+        .sum()
+}
+
 /// Whether claim position `seq` - 1 (a slot's `seq`) is older than `position`.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 #[inline]
@@ -595,17 +787,11 @@ fn older(seq: usize, position: usize) -> bool {
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 impl<T> ExportCursor<T> {
     fn evicted_total(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.evicted.load(Ordering::Relaxed))
-            .sum()
+        total(&self.shards, |s| &s.evicted)
     }
 
     fn unclaimed_total(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.unclaimed.load(Ordering::Relaxed))
-            .sum()
+        total(&self.shards, |s| &s.unclaimed)
     }
 
     /// An estimate of the values waiting: positions not walked yet (at most a lap per
@@ -621,7 +807,7 @@ impl<T> ExportCursor<T> {
             n += (ahead.max(0) as usize).min(shard.slots.len());
             n += self.deferred[s]
                 .iter()
-                .filter(|&&i| shard.slots[i].pending.load(Ordering::Relaxed))
+                .filter(|&&i| shard.slots[i].pending.load(Ordering::Relaxed) != 0)
                 .count();
         }
         n
@@ -641,12 +827,12 @@ impl<T> ExportCursor<T> {
             let ahead = (ahead.max(0) as usize).min(shard.slots.len());
             let mut p = head.wrapping_sub(ahead);
             while p != head {
-                n += usize::from(shard.slots[p & shard.mask].pending.load(Ordering::Relaxed));
+                n += usize::from(shard.slots[p & shard.mask].pending.load(Ordering::Relaxed) != 0);
                 p = p.wrapping_add(1);
             }
             n += self.deferred[s]
                 .iter()
-                .filter(|&&i| shard.slots[i].pending.load(Ordering::Relaxed))
+                .filter(|&&i| shard.slots[i].pending.load(Ordering::Relaxed) != 0)
                 .count();
         }
         n
@@ -680,6 +866,37 @@ impl<T> ExportCursor<T> {
         drained
     }
 
+    /// At attach: a value claimed before the attach (an open span, or a claim that took its
+    /// position and has not locked its slot yet) may be published marked after it, at a
+    /// position behind the tail. Defers every slot of the last lap whose position is not
+    /// settled (write-locked, `seq` older than the position, or already marked), so the
+    /// drains find such values; the others hold values published unmarked, or nothing.
+    /// `seq` and the mark are read under the slot's read lock, as a visit reads them (read
+    /// without it, a fresh `seq` beside a stale unlocked `state` would look settled);
+    /// deferring too much only costs a revisit.
+    fn defer_claims_before_attach(&mut self) {
+        for (s, shard) in self.shards.iter().enumerate() {
+            let head = self.tails[s];
+            let lap = shard.slots.len();
+            for k in (1..=lap).rev() {
+                let position = head.wrapping_sub(k);
+                let i = position & shard.mask;
+                let slot = &shard.slots[i];
+                let unsettled = !slot.try_read() || {
+                    let _unlock = ReadGuard(slot);
+                    older(slot.seq.load(Ordering::Relaxed), position)
+                        || slot.pending.load(Ordering::Relaxed) != 0
+                };
+                if unsettled {
+                    if self.deferred_at[s][i] == 0 {
+                        self.deferred[s].push(i);
+                    }
+                    self.deferred_at[s][i] = position.wrapping_add(1);
+                }
+            }
+        }
+    }
+
     /// Visits `slot`'s value if it is `pending`. Returns the slot's `seq`, or `None` when a
     /// writer holds the slot.
     fn visit(slot: &Slot<T>, visited: &mut usize, f: &mut dyn FnMut(&T)) -> Option<usize> {
@@ -688,7 +905,7 @@ impl<T> ExportCursor<T> {
         }
         let _unlock = ReadGuard(slot);
         let seq = slot.seq.load(Ordering::Relaxed);
-        if slot.pending.swap(false, Ordering::Relaxed) {
+        if slot.pending.swap(0, Ordering::Relaxed) != 0 {
             // SAFETY: we hold a read lock until `_unlock` drops (invariant 1).
             slot.value.with(|p| {
                 if let Some(v) = unsafe { &*p } {
@@ -758,9 +975,29 @@ impl<T> ExportCursor<T> {
     }
 }
 
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+impl<T> ExportCursor<T> {
+    /// Stops finishers marking what they publish, and waits (a process-wide barrier, no
+    /// sleep) until every value marked for this cursor is either findable by its drains or
+    /// will be withdrawn by its finisher (see "Detach"). Drains keep finding the values
+    /// marked before; the cursor stays the ring's only one until it drops. Returns `false`
+    /// when no barrier was available (membarrier and its fallback both refused): then a
+    /// finisher that marked just before the detach may leave its mark behind, to be counted
+    /// as evicted when its slot is claimed again. Idempotent.
+    pub(crate) fn detach(&mut self) -> bool {
+        if self.detached {
+            return true;
+        }
+        self.detached = true;
+        self.export.fetch_and(!MARKING, Ordering::Relaxed);
+        heavy_fence(0) != Heavy::Failed
+    }
+}
+
 impl<T> Drop for ExportCursor<T> {
     fn drop(&mut self) {
-        self.exporting.store(false, Ordering::Release);
+        self.detach();
+        self.export.fetch_and(!CURSOR, Ordering::Release);
     }
 }
 
@@ -890,7 +1127,8 @@ mod examples {
             Some(mut c) => {
                 c.get_or_insert_with(|| 0);
                 *c.get_mut().unwrap() = v;
-                c.set_pending(ring.exporting());
+                let mark = c.mark_for_export(ring);
+                c.publish(ring, mark);
                 true
             }
             None => false,
@@ -942,8 +1180,8 @@ mod examples {
         let (seen, _) = drain_all(&mut cursor);
         assert_eq!(seen, vec![1, 2]);
         assert_eq!((cursor.pending(), cursor.queued()), (0, 0));
-        open.set_pending(ring.exporting());
-        drop(open);
+        let mark = open.mark_for_export(&ring);
+        assert_eq!(open.publish(&ring, mark), Published::ForExport);
         assert_eq!((cursor.pending(), cursor.queued()), (1, 1));
         let (seen, _) = drain_all(&mut cursor);
         assert_eq!(seen, vec![7]);
@@ -959,6 +1197,190 @@ mod examples {
         drop(held); // empty values: nothing to visit
         let (seen, d) = drain_all(&mut cursor);
         assert_eq!((seen.len(), d.unclaimed, d.evicted), (0, 1, 0));
+    }
+
+    #[test]
+    fn a_value_published_after_the_detach_is_withdrawn_not_stranded() {
+        // The shutdown window: the finisher reads "attached" and marks its value; the
+        // exporter's last drain passes the (still locked) slot; the cursor detaches; then the
+        // value is published. Before the handshake the mark stayed: the span was neither
+        // exported nor counted.
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        let mut c = ring.claim(0, false).unwrap();
+        c.get_or_insert_with(|| 9u32);
+        let mark = c.mark_for_export(&ring);
+        assert_eq!(drain_all(&mut cursor).0, Vec::<u32>::new());
+        assert!(cursor.detach());
+        assert!(!ring.exporting());
+        assert_eq!(c.publish(&ring, mark), Published::Withdrawn);
+        assert_eq!((ring.marked(), ring.withdrawn()), (0, 1));
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!((seen.len(), d.evicted), (0, 0));
+        // Still the ring's only cursor until it drops.
+        assert!(ring.attach_exporter().is_none());
+        drop(cursor);
+        assert!(ring.attach_exporter().is_some());
+    }
+
+    #[test]
+    fn a_value_claimed_before_the_attach_and_published_after_it_is_found() {
+        // An open span when export starts, and a claim that took its position but had not
+        // locked its slot yet: both finish marked, behind the cursor's tail.
+        let ring = ShardedRing::new(4, 1);
+        publish(&ring, 1); // published before: not for the cursor
+        let mut open = ring.claim(0, false).unwrap();
+        open.get_or_insert_with(|| 2u32);
+        let shard = &ring.shards[0];
+        let late = shard.next(false);
+        let mut cursor = ring.attach_exporter().unwrap();
+        assert_eq!(drain_all(&mut cursor).0, Vec::<u32>::new());
+        let mark = open.mark_for_export(&ring);
+        assert_eq!(open.publish(&ring, mark), Published::ForExport);
+        let slot = &shard.slots[late & shard.mask];
+        assert!(slot.try_write());
+        shard.stamp(slot, late);
+        let mut c = Claimed {
+            slot,
+            overwrote: false,
+            _value: PhantomData,
+        };
+        c.get_or_insert_with(|| 3u32);
+        let mark = c.mark_for_export(&ring);
+        c.publish(&ring, mark);
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!((seen, d.evicted), (vec![2, 3], 0));
+        assert_eq!(ring.marked(), 0);
+    }
+
+    #[test]
+    fn a_value_published_before_the_detach_is_still_drained_after_it() {
+        let ring = ShardedRing::new(4, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        assert!(publish(&ring, 1));
+        assert!(cursor.detach());
+        assert!(publish(&ring, 2)); // after the detach: not marked
+        assert_eq!(drain_all(&mut cursor).0, vec![1]);
+        assert_eq!((ring.marked(), ring.withdrawn()), (0, 0));
+    }
+
+    #[test]
+    fn a_withdrawal_after_a_new_attach_leaves_the_new_cursors_marks_alone() {
+        // Marked for cursor A, published after A detached and B attached: the finisher sees
+        // the generation change and withdraws its own mark only.
+        let ring = ShardedRing::new(4, 1);
+        let a = ring.attach_exporter().unwrap();
+        let mut c = ring.claim(0, false).unwrap();
+        c.get_or_insert_with(|| 1u32);
+        let mark = c.mark_for_export(&ring);
+        drop(a);
+        let mut b = ring.attach_exporter().unwrap();
+        assert!(ring.exporting());
+        assert_eq!(c.publish(&ring, mark), Published::Withdrawn);
+        assert!(publish(&ring, 2));
+        assert_eq!(drain_all(&mut b).0, vec![2]);
+        assert_eq!((ring.marked(), ring.withdrawn()), (0, 1));
+    }
+
+    #[test]
+    fn a_late_withdrawal_cannot_take_a_later_values_mark() {
+        // The finisher of value 1 is slow to re-check: meanwhile its slot is claimed again
+        // (the claim evicts value 1's mark) and value 2 is published there, marked. Value
+        // 1's withdrawal compares its own `seq` and leaves value 2's mark alone.
+        let ring = ShardedRing::new(1, 1);
+        let mut cursor = ring.attach_exporter().unwrap();
+        let mut c = ring.claim(0, false).unwrap();
+        c.get_or_insert_with(|| 1u32);
+        let mark = c.mark_for_export(&ring);
+        let slot = c.slot;
+        drop(c); // published, not re-checked yet
+        assert!(publish(&ring, 2)); // evicts value 1
+        assert_eq!(ring.withdraw(slot, mark.seq), Published::ForExport);
+        let (seen, d) = drain_all(&mut cursor);
+        assert_eq!((seen, d.evicted), (vec![2], 1));
+    }
+
+    #[test]
+    fn detaching_while_writers_publish_strands_no_mark_and_loses_no_value() {
+        // Writers publish continuously (filling a little between mark and publish, as the
+        // tracer stamps times); the exporter attaches, drains, detaches and drains once more,
+        // again and again. After each detach, once every writer has moved on, no mark may be
+        // left; at the end every marked value was visited, evicted or withdrawn.
+        use std::sync::atomic::{AtomicBool as Flag, AtomicU64 as Count};
+        const WRITERS: usize = 2;
+        const CYCLES: usize = 300;
+        let ring = Arc::new(ShardedRing::<u64>::new(64, 2));
+        let stop = Arc::new(Flag::new(false));
+        let progress: Arc<[Count]> = (0..WRITERS).map(|_| Count::new(0)).collect();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (ring, stop, progress) = (ring.clone(), stop.clone(), progress.clone());
+                std::thread::spawn(move || {
+                    let (mut marked, mut withdrawn, mut round) = (0u64, 0u64, 0u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        round += 1;
+                        if let Some(mut c) = ring.claim(w, false) {
+                            *c.get_or_insert_with(|| 0) += 1;
+                            let mark = c.mark_for_export(&ring);
+                            // Mostly short fills, now and then one longer than a detach
+                            // and a drain (a finisher preempted between mark and publish).
+                            let fill = if round % 8 == 0 { 20_000 } else { round % 64 };
+                            for _ in 0..fill {
+                                std::hint::spin_loop();
+                            }
+                            marked += u64::from(mark.is_marked());
+                            if c.publish(&ring, mark) == Published::Withdrawn {
+                                withdrawn += 1;
+                            }
+                        }
+                        progress[w].fetch_add(1, Ordering::Release);
+                    }
+                    (marked, withdrawn)
+                })
+            })
+            .collect();
+        let (mut visited, mut evicted) = (0u64, 0u64);
+        for cycle in 0..CYCLES {
+            let mut cursor = ring.attach_exporter().expect("the previous cursor dropped");
+            for _ in 0..cycle % 3 {
+                let d = cursor.drain(usize::MAX, &mut |_| {});
+                (visited, evicted) = (visited + d.visited as u64, evicted + d.evicted);
+                std::thread::yield_now();
+            }
+            assert!(cursor.detach(), "no barrier on this machine");
+            loop {
+                let d = cursor.drain(usize::MAX, &mut |_| {});
+                (visited, evicted) = (visited + d.visited as u64, evicted + d.evicted);
+                if d.visited == 0 {
+                    break;
+                }
+            }
+            // Every writer in the middle of a publish has finished it (and withdrawn).
+            let seen: Vec<u64> = progress.iter().map(|p| p.load(Ordering::Acquire)).collect();
+            for (p, s) in progress.iter().zip(&seen) {
+                while p.load(Ordering::Acquire) < s + 2 {
+                    std::thread::yield_now();
+                }
+            }
+            assert_eq!(ring.marked(), 0, "a mark stranded at cycle {cycle}");
+            // The evictions of marks this cursor's drains did not see yet.
+            evicted += cursor.drain(usize::MAX, &mut |_| {}).evicted;
+            drop(cursor);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (mut marked, mut withdrawn) = (0, 0);
+        for w in writers {
+            let (m, wd) = w.join().unwrap();
+            (marked, withdrawn) = (marked + m, withdrawn + wd);
+        }
+        assert_eq!(withdrawn, ring.withdrawn());
+        // Every eviction was reported by the cursor that was attached when it happened.
+        assert_eq!(evicted, total(&ring.shards, |s| &s.evicted));
+        assert_eq!(
+            marked,
+            visited + evicted + withdrawn,
+            "visited {visited} evicted {evicted} withdrawn {withdrawn}"
+        );
     }
 
     #[test]
@@ -979,8 +1401,8 @@ mod examples {
             _value: PhantomData,
         };
         c.get_or_insert_with(|| 5u32);
-        c.set_pending(true);
-        drop(c);
+        let mark = c.mark_for_export(&ring);
+        c.publish(&ring, mark);
         assert_eq!(drain_all(&mut cursor).0, vec![5]);
     }
 }

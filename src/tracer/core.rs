@@ -314,8 +314,6 @@ impl TracerCore {
         let (error, outcome) = match record {
             Rec::None => return,
             Rec::Claimed(slot) => {
-                // For the export cursor, if one is attached (see `sync::ring`).
-                slot.set_pending(self.log.exporting());
                 let outcome = if slot.overwrote() {
                     Push::Overwrote
                 } else {
@@ -336,8 +334,12 @@ impl TracerCore {
                 (*status == SpanStatus::Error, Push::Busy)
             }
         };
-        // Publishes the record: dropping the claim releases the slot.
-        *record = Rec::None;
+        // Publishes the record (releases the slot), marked for the export cursor if one is
+        // attached (see `sync::ring`, "Export cursor" and "Detach").
+        if let Rec::Claimed(mut slot) = std::mem::replace(record, Rec::None) {
+            let mark = slot.mark_for_export(&self.log);
+            slot.publish(&self.log, mark);
+        }
         let c = &self.counters;
         c.finished.inc();
         if error {

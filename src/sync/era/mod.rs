@@ -72,7 +72,7 @@ use std::marker::PhantomData;
 use std::ptr;
 #[cfg(test)]
 use std::sync::atomic::AtomicU8;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize as StdAtomicUsize};
 use std::sync::OnceLock;
 
@@ -92,8 +92,7 @@ pub(crate) const RECLAIM_BATCH: usize = 64;
 #[cfg(agentcore_loom)]
 pub(crate) const RECLAIM_BATCH: usize = 1;
 
-mod fence;
-use fence::{fences, flush, light_fence, membarrier, ASYMMETRIC};
+use crate::sync::asymmetric_fence::{heavy_fence, light_fence, Heavy};
 
 // ---------------------------------------------------------------------------------------------
 // Records.
@@ -452,23 +451,21 @@ impl Domain {
 
     /// The reclaimer's barrier; `false` when none is available (then nothing may be freed).
     fn heavy_fence(&self) -> bool {
-        if fences() != ASYMMETRIC {
-            crate::sync::fence(SeqCst);
-            return true;
-        }
         #[cfg(test)]
         let fail = self.fail_barriers.load(Relaxed);
         #[cfg(not(test))]
         let fail = 0;
-        if fail & 1 == 0 && membarrier::barrier() {
-            return true;
+        match heavy_fence(fail) {
+            Heavy::Symmetric | Heavy::Membarrier => true,
+            Heavy::Flush => {
+                self.counters.barrier_fallbacks.fetch_add(1, Relaxed);
+                true
+            }
+            Heavy::Failed => {
+                self.counters.deferred.fetch_add(1, Relaxed);
+                false
+            }
         }
-        if fail & 2 == 0 && flush::process_write_buffers() {
-            self.counters.barrier_fallbacks.fetch_add(1, Relaxed);
-            return true;
-        }
-        self.counters.deferred.fetch_add(1, Relaxed);
-        false
     }
 
     /// A reading of the domain's counters.
@@ -642,6 +639,7 @@ impl Drop for RecordLease {
 #[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
+    use crate::sync::asymmetric_fence::{fences, ASYMMETRIC};
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 

@@ -1,21 +1,36 @@
-//! The fences of the era protocol, decided once per process: the readers' light fence (a
-//! compiler fence when `membarrier(2)` registration succeeded, else `fence(SeqCst)`) and the
-//! primitives of the reclaimer's heavy fence (`membarrier`, or the `mprotect` write-buffer flush
-//! when it starts failing). Why this pairing is sound, and what happens when both fail, is the
-//! "Fences" and "Why it is safe" sections of [`era`](super)'s module docs.
+//! The asymmetric fence pair, decided once per process: a *light* fence for the frequent side (a
+//! compiler fence when `membarrier(2)` registration succeeded, else `fence(SeqCst)`) and a *heavy*
+//! fence for the rare side (`membarrier`, which runs a full barrier on every running thread of the
+//! process, or the `mprotect` write-buffer flush when it starts failing; `fence(SeqCst)` when the
+//! light side is one too).
+//!
+//! # The guarantee
+//! The pair orders a store-then-load on each side (the "store buffering" shape) as two
+//! `fence(SeqCst)` would: if the light side does `store X; light_fence(); load Y` and the heavy
+//! side does `store Y; heavy_fence(); load X`, then at least one of the loads sees the other
+//! side's store. A light fence a thread has not reached yet when the heavy fence runs is ordered
+//! after it (the kernel interrupts every CPU running a thread of the process and a thread not
+//! running was fenced by its context switch), one it has passed is ordered before it. When
+//! [`heavy_fence`] returns [`Heavy::Failed`] nothing was ordered and the caller must not rely on
+//! the pair.
+//!
+//! Users: [`era`](super::era) (readers' slot store vs the reclaimer's scan; its "Fences" and "Why
+//! it is safe" sections) and [`ring`](super::ring) (the span finisher's publish vs the export
+//! cursor's detach; its "Detach" section). Under loom both sides are `fence(SeqCst)`, which
+//! loom models.
 
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 const UNDECIDED: u8 = 0;
-pub(super) const ASYMMETRIC: u8 = 1;
+pub(crate) const ASYMMETRIC: u8 = 1;
 const SYMMETRIC: u8 = 2;
 
 /// How readers and reclaimers fence, decided once per process.
 static FENCES: AtomicU8 = AtomicU8::new(UNDECIDED);
 
 #[inline(always)]
-pub(super) fn fences() -> u8 {
+pub(crate) fn fences() -> u8 {
     match FENCES.load(Relaxed) {
         UNDECIDED => decide_fences(),
         mode => mode,
@@ -36,7 +51,8 @@ fn decide_fences() -> u8 {
 }
 
 #[inline(always)]
-pub(super) fn light_fence() {
+/// The frequent side's fence (see the module docs).
+pub(crate) fn light_fence() {
     if fences() == ASYMMETRIC {
         std::sync::atomic::compiler_fence(SeqCst);
     } else {
@@ -45,7 +61,7 @@ pub(super) fn light_fence() {
 }
 
 #[cfg(all(target_os = "linux", not(agentcore_loom)))]
-pub(super) mod membarrier {
+mod membarrier {
     const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 
@@ -56,18 +72,18 @@ pub(super) mod membarrier {
 
     /// A full memory barrier on every running thread of the process; `false` if the kernel
     /// refused (then nothing was ordered).
-    pub(in crate::sync::era) fn barrier() -> bool {
+    pub(super) fn barrier() -> bool {
         // SAFETY: as above.
         unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0) == 0 }
     }
 }
 
 #[cfg(not(all(target_os = "linux", not(agentcore_loom))))]
-pub(super) mod membarrier {
+mod membarrier {
     pub(super) fn register() -> bool {
         false
     }
-    pub(in crate::sync::era) fn barrier() -> bool {
+    pub(super) fn barrier() -> bool {
         false
     }
 }
@@ -81,7 +97,7 @@ pub(super) mod membarrier {
     any(target_arch = "x86_64", target_arch = "aarch64"),
     not(agentcore_loom)
 ))]
-pub(super) mod flush {
+mod flush {
     use std::sync::{Mutex, OnceLock};
 
     struct Page(*mut u8);
@@ -93,7 +109,7 @@ pub(super) mod flush {
     static PAGE: OnceLock<Option<Page>> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
 
-    pub(in crate::sync::era) fn process_write_buffers() -> bool {
+    pub(super) fn process_write_buffers() -> bool {
         let page = PAGE.get_or_init(|| {
             // SAFETY: a fresh anonymous mapping of one page; checked before use.
             let p = unsafe {
@@ -131,8 +147,37 @@ pub(super) mod flush {
     any(target_arch = "x86_64", target_arch = "aarch64"),
     not(agentcore_loom)
 )))]
-pub(super) mod flush {
-    pub(in crate::sync::era) fn process_write_buffers() -> bool {
+mod flush {
+    pub(super) fn process_write_buffers() -> bool {
         false
     }
+}
+
+/// Which barrier [`heavy_fence`] ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heavy {
+    /// `fence(SeqCst)`: the light side is one too (no `membarrier`, or loom).
+    Symmetric,
+    /// `membarrier(PRIVATE_EXPEDITED)`.
+    Membarrier,
+    /// `membarrier` failed; the `mprotect` write-buffer flush ran instead.
+    Flush,
+    /// Both failed: nothing was ordered.
+    Failed,
+}
+
+/// The rare side's fence (see the module docs). `fail` is test support: bit 0 makes
+/// `membarrier` report failure, bit 1 the fallback barrier.
+pub(crate) fn heavy_fence(fail: u8) -> Heavy {
+    if fences() != ASYMMETRIC {
+        crate::sync::fence(SeqCst);
+        return Heavy::Symmetric;
+    }
+    if fail & 1 == 0 && membarrier::barrier() {
+        return Heavy::Membarrier;
+    }
+    if fail & 2 == 0 && flush::process_write_buffers() {
+        return Heavy::Flush;
+    }
+    Heavy::Failed
 }
