@@ -18,9 +18,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Room for every span a test finishes (one shard, so no thread's share is smaller): the
+/// span log never wraps, so no span is overwritten before export.
+const CAPACITY: usize = 1 << 17;
+/// Spans each producing thread finishes at most.
+const QUOTA: usize = 20_000;
+
 fn tracer() -> DistributedTracer {
     DistributedTracer::new(TracerConfig {
-        span_log_capacity: 1 << 16,
+        span_log_capacity: CAPACITY,
+        span_log_shards: 1,
         from_env: false,
         ..TracerConfig::default()
     })
@@ -70,7 +77,7 @@ fn spans_finishing_during_a_shutdown_are_exported_or_not_the_exporters_never_los
                 let (shutting_down, finished) = (shutting_down.clone(), finished.clone());
                 std::thread::spawn(move || {
                     let mut mine = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) && mine.len() < QUOTA {
                         let span = tracer.start_span("tool_call", SpanKind::Client, []);
                         let id = span.span_id();
                         span.end();
@@ -95,7 +102,9 @@ fn spans_finishing_during_a_shutdown_are_exported_or_not_the_exporters_never_los
         assert_eq!(unique.len(), exported.len(), "a span exported twice");
         let all: HashSet<_> = finished.iter().map(|(id, _)| id).collect();
         assert!(unique.iter().all(|id| all.contains(id)), "a span invented");
-        // Nothing dropped: the queue holds everything and the deadline is generous.
+        // Nothing dropped: the span log and the queue hold everything (2 x QUOTA spans at
+        // most) and the deadline is generous.
+        assert!(finished.len() <= CAPACITY);
         assert_eq!(
             stats.dropped() + stats.failed + stats.rejected,
             0,
