@@ -42,8 +42,9 @@
 //! 4. The exemplar cache (`primitives::exemplar`'s `CURRENT_SPAN`) holds, whenever no stack
 //!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
 //!    frame if it is a sampled span or context, else none. Every operation that changes the live
-//!    frames or `depth` republishes it before it returns ([`Stack::push`], [`remove`], a scope's
-//!    exit, the stack's destruction at thread exit); `set_frame_baggage` changes no id or flag.
+//!    frames or `depth` republishes it before it returns ([`Stack::push`],
+//!    [`Stack::push_unsampled`], [`remove`], a scope's exit, the stack's destruction at thread
+//!    exit); `set_frame_baggage` changes no id or flag.
 //!    A marker is never sampled, so a marker on top (an entered scope with no frame above it)
 //!    publishes none, as the barrier demands. A metric recorded *during* an operation (from a
 //!    destructor or the allocator inside it) sees the state before or after it, where
@@ -621,7 +622,14 @@ mod tests {
                     let tracer = tracers[rng.next(2) as usize];
                     *next_key += 1;
                     let f = frame(tracer, *next_key, rng.next(3) != 0, rng.next(4) != 0);
-                    if push(f) {
+                    let pushed = match (f.sampled, f.span_id) {
+                        // An unsampled span's own push, half the time.
+                        (false, Some(span)) if rng.next(2) == 0 => {
+                            push_unsampled(tracer, f.trace_id, span, None)
+                        }
+                        _ => push(f),
+                    };
+                    if pushed {
                         keys.push((tracer, *next_key));
                     }
                 }
