@@ -166,6 +166,108 @@ fn sampling_ratio_zero_records_nothing_but_propagates() {
     assert_eq!(t.get_metrics().total_spans, 0);
 }
 
+/// What an unsampled span must still do (issue 16 made its path lean): be the current
+/// context, with its own non-zero span id, so that W3C propagation from it carries the trace
+/// id, that span id and the sampled flag clear, and so that spans nested in it are unsampled and in its
+/// trace; its ids stay the same however often they are read; finishing it (in order or
+/// not) makes its parent current again.
+#[test]
+fn an_unsampled_span_is_current_and_propagates_its_own_ids() {
+    let t = tracer_with(TracerConfig {
+        sampler: Some(Sampler::ratio(0.0)),
+        ..TracerConfig::default()
+    });
+    // Twice: the first round grows this thread's context stack, the second reuses its slots.
+    for _ in 0..2 {
+        let root = t.start_span("root", SpanKind::Server, []);
+        let (trace, root_id) = (root.trace_id(), root.span_id());
+        assert_ne!(root_id.to_u64(), 0);
+        assert_eq!(
+            (root.trace_id(), root.span_id()),
+            (trace, root_id),
+            "stable ids"
+        );
+        let cx = t.current_context().expect("the unsampled span is current");
+        assert_eq!(
+            (cx.trace_id(), cx.span_id(), cx.is_sampled()),
+            (trace, Some(root_id), false)
+        );
+        let mut headers = Vec::new();
+        root.context()
+            .inject(|name, value| headers.push((name, value)));
+        assert_eq!(
+            headers,
+            // Flags 02: the sampled bit clear; W3C Level 2's random-trace-id flag set (the root
+            // drew its trace id here).
+            [("traceparent", format!("00-{trace}-{root_id}-02"))],
+            "W3C needs a parent-id: the unsampled span's own id"
+        );
+        let back = TraceContext::extract(|name| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        })
+        .expect("a valid traceparent")
+        .expect("a traceparent");
+        assert_eq!(
+            (back.trace_id(), back.span_id(), back.is_sampled()),
+            (trace, Some(root_id), false)
+        );
+
+        let child = t.start_span("child", SpanKind::Internal, []);
+        assert!(!child.is_recording());
+        assert_eq!(child.trace_id(), trace);
+        assert_ne!(child.span_id(), root_id);
+        assert_eq!(
+            t.current_context().unwrap().span_id(),
+            Some(child.span_id())
+        );
+        let grandchild = t.start_span("grandchild", SpanKind::Internal, []);
+        assert_eq!(grandchild.trace_id(), trace);
+        assert!(!grandchild.context().is_sampled());
+        // Out of order: the child first; the grandchild stays current, then the root is.
+        let grandchild_id = grandchild.span_id();
+        child.end();
+        assert_eq!(t.current_context().unwrap().span_id(), Some(grandchild_id));
+        grandchild.end();
+        assert_eq!(t.current_context().unwrap().span_id(), Some(root_id));
+        // Detached and moved to another thread: same ids there, and nothing current here.
+        let detached = root.detach();
+        assert!(t.current_context().is_none());
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                assert_eq!((detached.trace_id(), detached.span_id()), (trace, root_id));
+                assert_eq!(detached.context().span_id(), Some(root_id));
+                detached.end();
+            });
+        });
+    }
+    assert!(t.current_context().is_none());
+    assert_eq!(t.stats().spans_unsampled, 6);
+    assert_eq!(t.stats().spans_started, 0);
+}
+
+/// A non-parent-based sampler may sample the child of an unsampled span: the child is in the
+/// unsampled span's trace and names it as its parent.
+#[test]
+fn a_sampled_child_of_an_unsampled_span_keeps_its_trace_and_parent() {
+    let t = tracer_with(TracerConfig {
+        sampler: Some(Sampler::always_on()),
+        ..TracerConfig::default()
+    });
+    let local = tracer_with(TracerConfig {
+        sampler: Some(Sampler::always_off()),
+        ..TracerConfig::default()
+    });
+    let off = local.start_span("off", SpanKind::Internal, []);
+    assert!(!off.is_recording());
+    let on = t.start_span_with_parent("on", SpanKind::Internal, [], Some(&off.context()));
+    assert!(on.is_recording());
+    assert_eq!(on.trace_id(), off.trace_id());
+    assert_eq!(on.parent_span_id(), Some(off.span_id()));
+}
+
 #[test]
 fn sampling_ratio_one_records_everything() {
     let t = tracer();

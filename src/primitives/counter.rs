@@ -67,6 +67,15 @@ impl Counter {
         }
     }
 
+    /// Adds one to a counter made by [`new_internal`](Self::new_internal), which never keeps
+    /// an exemplar: the increment alone, without [`inc`](Self::inc)'s exemplar check (the
+    /// tracer's span counters, on every span).
+    #[inline(always)]
+    pub(crate) fn inc_internal(&self) {
+        debug_assert!(self.trace_cell.is_none());
+        slots::add_u64(self.word, 1);
+    }
+
     /// A new counter at zero, not registered anywhere (see
     /// [`Registry::counter_family`](crate::Registry::counter_family) for registered ones).
     pub fn new() -> Result<Counter, Error> {

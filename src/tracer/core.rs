@@ -224,10 +224,12 @@ impl TracerCore {
     /// unwinds counts nothing, so `started == finished` holds).
     #[inline(always)]
     pub(crate) fn count_start(&self, sampled: bool) {
+        // The crate's own counters keep no exemplar: the plain increment, without
+        // `Counter::inc`'s exemplar check.
         if sampled {
-            self.counters.started.inc();
+            self.counters.started.inc_internal();
         } else {
-            self.counters.unsampled.inc();
+            self.counters.unsampled.inc_internal();
         }
     }
 
@@ -341,14 +343,14 @@ impl TracerCore {
             slot.publish(&self.log, mark);
         }
         let c = &self.counters;
-        c.finished.inc();
+        c.finished.inc_internal();
         if error {
-            c.errored.inc();
+            c.errored.inc_internal();
         }
         match outcome {
             Push::Stored => {}
-            Push::Overwrote => c.overwritten.inc(),
-            Push::Busy => c.dropped.inc(),
+            Push::Overwrote => c.overwritten.inc_internal(),
+            Push::Busy => c.dropped.inc_internal(),
         }
     }
 

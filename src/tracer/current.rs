@@ -42,8 +42,9 @@
 //! 4. The exemplar cache (`primitives::exemplar`'s `CURRENT_SPAN`) holds, whenever no stack
 //!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
 //!    frame if it is a sampled span or context, else none. Every operation that changes the live
-//!    frames or `depth` republishes it before it returns ([`Stack::push`], [`remove`], a scope's
-//!    exit, the stack's destruction at thread exit); `set_frame_baggage` changes no id or flag.
+//!    frames or `depth` republishes it before it returns ([`Stack::push`],
+//!    [`Stack::push_unsampled`], [`remove`], a scope's exit, the stack's destruction at thread
+//!    exit); `set_frame_baggage` changes no id or flag.
 //!    A marker is never sampled, so a marker on top (an entered scope with no frame above it)
 //!    publishes none, as the barrier demands. A metric recorded *during* an operation (from a
 //!    destructor or the allocator inside it) sees the state before or after it, where
@@ -242,6 +243,43 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// [`Stack::push`] of an unsampled span's frame (see [`push_unsampled`]).
+    #[inline(always)]
+    fn push_unsampled(
+        &mut self,
+        tracer: TracerId,
+        trace_id: TraceId,
+        span_id: SpanId,
+        baggage: Option<Arc<Carried>>,
+    ) {
+        // Invariant 4: an unsampled frame on top means no current span for exemplars.
+        exemplar::publish_current_span(0, 0);
+        let depth = self.depth;
+        if let Some(f) = self.frames.get_mut(depth) {
+            // Reuse the slot field by field (see `Stack`).
+            f.tracer = tracer;
+            f.key = span_id.to_u64();
+            f.trace_id = trace_id;
+            f.span_id = Some(span_id);
+            f.sampled = false;
+            f.baggage = baggage;
+            f.remote = false;
+        } else {
+            self.frames.push(Frame {
+                tracer,
+                key: span_id.to_u64(),
+                trace_id,
+                span_id: Some(span_id),
+                sampled: false,
+                baggage,
+                remote: false,
+            });
+        }
+        self.depth = depth + 1;
+    }
+}
+
 impl Drop for Stack {
     /// At thread exit the stack is gone and [`sampled_span_ids`] answers none from then on:
     /// so does the exemplar cache (invariant 4), for metrics recorded by later thread-local
@@ -298,7 +336,14 @@ fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
     // SAFETY: the reference is used within this call only.
-    let s = unsafe { stack() }?.try_borrow().ok()?;
+    let cell = unsafe { stack() }?;
+    // Hot path: read without taking a shared borrow (no increment and decrement of the
+    // borrow flag on every span start).
+    // SAFETY: `try_borrow_unguarded` fails while the stack is mutably borrowed; otherwise
+    // nothing can borrow it mutably while `s` is used: the loop below only reads frames and
+    // clones an `Arc` (no user code, no call into this module), and `s` does not outlive
+    // this call.
+    let s = unsafe { cell.try_borrow_unguarded() }.ok()?;
     for f in s.live().iter().rev() {
         if f.tracer == tracer {
             return Some(f.parent());
@@ -341,6 +386,24 @@ pub(crate) fn push(frame: Frame) -> bool {
     true
 }
 
+/// [`push`] for an unsampled span's frame: the same frame (`sampled: false`, not remote,
+/// keyed by its span id), written by code of its own, so that the compiler does not merge it
+/// with the sampled span's push and test `sampled` at run time (issue 16).
+#[inline(always)]
+pub(crate) fn push_unsampled(
+    tracer: TracerId,
+    trace_id: TraceId,
+    span_id: SpanId,
+    baggage: Option<Arc<Carried>>,
+) -> bool {
+    // SAFETY: the reference is used within this call only.
+    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+        return false;
+    };
+    s.push_unsampled(tracer, trace_id, span_id, baggage);
+    true
+}
+
 /// What [`remove`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Removal {
@@ -361,10 +424,19 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
     let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
         return Removal::NotFound;
     };
+    let depth = s.depth;
+    // Fast path, a span finishing in order: its frame is the top one. Pop it.
+    if let Some(top) = depth.checked_sub(1).and_then(|t| s.frames.get_mut(t)) {
+        if top.tracer == tracer && top.key == key {
+            top.baggage = None;
+            s.depth = depth - 1;
+            s.publish_top();
+            return Removal::Removed;
+        }
+    }
     let Some(i) = s.position(tracer, key) else {
         return Removal::NotFound;
     };
-    let depth = s.depth;
     let mut removal = Removal::Removed;
     if i + 1 < depth {
         // Out of order: was another trace of this tracer current above it?
@@ -550,7 +622,14 @@ mod tests {
                     let tracer = tracers[rng.next(2) as usize];
                     *next_key += 1;
                     let f = frame(tracer, *next_key, rng.next(3) != 0, rng.next(4) != 0);
-                    if push(f) {
+                    let pushed = match (f.sampled, f.span_id) {
+                        // An unsampled span's own push, half the time.
+                        (false, Some(span)) if rng.next(2) == 0 => {
+                            push_unsampled(tracer, f.trace_id, span, None)
+                        }
+                        _ => push(f),
+                    };
+                    if pushed {
                         keys.push((tracer, *next_key));
                     }
                 }
