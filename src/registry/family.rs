@@ -836,4 +836,58 @@ mod tests {
         assert!(two.get(&["xy", "z"]).is_none());
         assert!(two.get(&["", "xyz"]).is_none());
     }
+
+    /// A family outside any registry whose every label-value list hashes alike.
+    fn colliding_family(label_names: &[&str]) -> Family<Counter> {
+        let desc = Descriptor {
+            name: "colliding_total".into(),
+            help: "C.".into(),
+            label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
+            kind: Counter::KIND,
+        };
+        let mut family = Family::new(Arc::new(desc), (), 4096, None, Exemplars::Off);
+        Arc::get_mut(&mut family.inner)
+            .expect("not shared yet")
+            .hasher = LabelHasher::colliding();
+        family
+    }
+
+    /// The comparisons themselves (above, different values almost always differ in their hash
+    /// already, so a comparison that accepted too much would go unnoticed): with every hash
+    /// equal, each lookup compares its values with every series in the probe sequence, and a
+    /// one-bit change in any value at any length, or the same bytes split differently, is still
+    /// another series, through `with_label_values`, `get` and `remove` alike.
+    #[test]
+    fn lookups_are_exact_when_every_hash_collides() {
+        let family = colliding_family(&["a", "b"]);
+        let texts: Vec<String> = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 33]
+            .iter()
+            .map(|&n| (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect())
+            .collect();
+        for t in &texts {
+            family.with_label_values(&[t.as_str(), "x"]).unwrap().inc();
+        }
+        for t in &texts {
+            for i in 0..t.len() {
+                let mut u = t.clone().into_bytes();
+                u[i] ^= 1;
+                let u = String::from_utf8(u).unwrap();
+                assert!(
+                    family.get(&[u.as_str(), "x"]).is_none(),
+                    "{u:?} is not {t:?}"
+                );
+                let before = family.len();
+                family.with_label_values(&[u.as_str(), "x"]).unwrap().inc();
+                assert_eq!(family.len(), before + 1, "{u:?} is a new series");
+                assert!(family.remove(&[u.as_str(), "x"]));
+            }
+            assert_eq!(family.get(&[t.as_str(), "x"]).unwrap().get(), 1.0);
+        }
+        assert_eq!(family.len(), texts.len());
+        family.with_label_values(&["x", "yz"]).unwrap().inc();
+        assert!(family.get(&["xy", "z"]).is_none());
+        assert!(family.get(&["", "xyz"]).is_none());
+        assert!(!family.remove(&["xyz", ""]));
+        assert_eq!(family.get(&["x", "yz"]).unwrap().get(), 1.0);
+    }
 }

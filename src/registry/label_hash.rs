@@ -76,6 +76,10 @@ fn fold_mul(x: u64, y: u64) -> u64 {
 #[derive(Clone, Copy)]
 pub(super) struct LabelHasher {
     seeds: [u64; 3],
+    /// Test support: every hash is the same, so every lookup compares its values with every
+    /// series' (the comparisons are what the exactness tests must reach).
+    #[cfg(test)]
+    colliding: bool,
 }
 
 impl LabelHasher {
@@ -88,6 +92,8 @@ impl LabelHasher {
             // Odd multipliers, so that no seed makes a multiply lose bits.
             LabelHasher {
                 seeds: [0u64, 1, 2].map(|i| state.hash_one(i) | 1),
+                #[cfg(test)]
+                colliding: false,
             }
         }
         #[cfg(agentcore_loom)]
@@ -97,6 +103,8 @@ impl LabelHasher {
                 0x1319_8A2E_0370_7345,
                 0xA409_3822_299F_31D1,
             ],
+            #[cfg(test)]
+            colliding: false,
         }
     }
 
@@ -105,8 +113,21 @@ impl LabelHasher {
         fold_mul(h ^ key.a ^ self.seeds[1], key.b ^ key.len ^ self.seeds[2])
     }
 
+    /// A hasher that maps every label-value list to the same hash (tests of the comparisons).
+    #[cfg(test)]
+    pub(super) fn colliding() -> LabelHasher {
+        LabelHasher {
+            colliding: true,
+            ..LabelHasher::new()
+        }
+    }
+
     #[inline(always)]
     pub(super) fn hash<S: AsRef<str>>(self, values: &[S]) -> u64 {
+        #[cfg(test)]
+        if self.colliding {
+            return 0x5EED;
+        }
         let mut h = self.seeds[0];
         for v in values {
             let v = v.as_ref().as_bytes();
