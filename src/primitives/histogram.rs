@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::exemplar::{self, ExemplarCell, ExemplarRead, Exemplars};
 use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
-use crate::sync::slots::{OwnedSlots, Words, MAX_RANGE_WORDS};
+use crate::sync::slots::{OwnedSlots, OwnedWords, Words, MAX_RANGE_WORDS};
 use crate::Error;
 
 /// Bucket bounds above this many are refused (a series' words must fit in one arena range: the
@@ -29,10 +29,33 @@ const CLASS_MAX_BOUNDS: usize = 4;
 struct ClassIndex {
     /// Bounds inside any one class, at most (1 to [`CLASS_MAX_BOUNDS`]).
     k: usize,
-    /// The bounds, then `k` times `+Inf` (so `first + j` never leaves it).
-    padded: Box<[f64]>,
+    /// The bounds, then `k` times `+Inf` (so `first + j` never leaves it). Shared (as is `first`)
+    /// with the [`OneBoundIndex`] every histogram of the layout copies.
+    padded: Arc<[f64]>,
     /// Per class (`v.to_bits() >> 52`), the number of bounds below all of its values.
-    first: Box<[u8; 4096]>,
+    first: Arc<[u8; 4096]>,
+}
+
+/// A [`ClassIndex`] with one bound per class at most (`k == 1`), which a [`Histogram`] copies
+/// into itself so that an observation reaches the tables without a load through its
+/// [`Buckets`]: the bucket of `v` is `first[class] + (v > padded[first[class]])`.
+#[derive(Clone)]
+struct OneBoundIndex {
+    /// The bounds, then one `+Inf`.
+    padded: Arc<[f64]>,
+    first: Arc<[u8; 4096]>,
+}
+
+impl OneBoundIndex {
+    /// The number of bounds strictly below `v` (not NaN).
+    #[inline(always)]
+    fn index(&self, v: f64) -> usize {
+        // `>> 52` of a u64 is below 4096: the table lookup needs no bounds check.
+        let lo = usize::from(self.first[(v.to_bits() >> 52) as usize]);
+        // SAFETY: `lo` is at most `bounds.len()` (a count of bounds), and `padded` holds
+        // `bounds.len() + 1` values.
+        lo + usize::from(v > unsafe { *self.padded.get_unchecked(lo) })
+    }
 }
 
 impl ClassIndex {
@@ -79,7 +102,19 @@ impl ClassIndex {
             .copied()
             .chain(std::iter::repeat_n(f64::INFINITY, k))
             .collect();
-        Some(ClassIndex { k, padded, first })
+        Some(ClassIndex {
+            k,
+            padded,
+            first: Arc::from(first),
+        })
+    }
+
+    /// The one-comparison form, when no class holds two bounds.
+    fn one_bound(&self) -> Option<OneBoundIndex> {
+        (self.k == 1).then(|| OneBoundIndex {
+            padded: Arc::clone(&self.padded),
+            first: Arc::clone(&self.first),
+        })
     }
 
     /// The number of bounds strictly below `v` (not NaN).
@@ -311,6 +346,11 @@ pub struct Histogram {
 }
 
 struct HistogramInner {
+    /// The layout's one-comparison bucket index when an observation may take the inline fast
+    /// path: the layout has one bound per class at most (Prometheus' defaults, exponential
+    /// layouts with a factor of 2 or more). `None` sends every observation to
+    /// [`HistogramInner::observe_slow`].
+    fast: Option<OneBoundIndex>,
     /// The first bucket word and the sum word, copied out of `slots` and `buckets` so that an
     /// observation reaches them without loads through either.
     start: u32,
@@ -362,8 +402,14 @@ impl Histogram {
         };
         let slots = OwnedSlots::new(words)?;
         let start = slots.range().start();
+        let fast = buckets
+            .inner
+            .class_index
+            .as_ref()
+            .and_then(ClassIndex::one_bound);
         Ok(Histogram {
             inner: Arc::new(HistogramInner {
+                fast,
                 start,
                 // The `+Inf` bucket is word `start + bounds`, the sum the one after it.
                 sum_word: start + buckets.bounds().len() as u32 + 1,
@@ -379,22 +425,29 @@ impl Histogram {
     /// Records `v`. NaN is refused and counted in [`Histogram::rejected`]; `±Inf` go to the
     /// first or the `+Inf` bucket as Prometheus does.
     // Always inlined: without LTO the call alone (and its register saves) was about a tenth of
-    // an observation's instructions.
+    // an observation's instructions. Inline is only the common case, a few branches that do not
+    // depend on the value: a layout with one bound per class (one table load and one
+    // comparison find the bucket) on a thread that owns its words (plain load + store), then
+    // the trace-based exemplar check when the histogram has one. Everything else (NaN, denser
+    // layouts, a thread's first record, a thread without an exclusive block) is
+    // `observe_slow`, out of line.
     #[inline(always)]
     pub fn observe(&self, v: f64) {
-        if v.is_nan() {
-            self.inner.rejected.fetch_add(1, Relaxed);
-            return;
-        }
         let inner = &*self.inner;
-        let bucket = inner.buckets.index(v);
-        if let Some(words) = Words::current() {
-            words.add_u64(inner.start + bucket as u32, 1);
-            words.add_f64(inner.sum_word, v);
+        if let (Some(fast), false) = (&inner.fast, v.is_nan()) {
+            if let Some(words) = OwnedWords::current() {
+                let bucket = fast.index(v);
+                // `start` and `sum_word` widen for free as they load; adding in `usize` saves
+                // a zero-extension.
+                words.add_u64(inner.start as usize + bucket, 1);
+                words.add_f64(inner.sum_word as usize, v);
+                if inner.trace_exemplars {
+                    inner.trace_exemplar(bucket, v);
+                }
+                return;
+            }
         }
-        if inner.trace_exemplars {
-            inner.trace_exemplar(bucket, v);
-        }
+        inner.observe_slow(v);
     }
 
     /// Records `v` and keeps `labels` as the exemplar of its bucket (label names and values at
@@ -487,6 +540,25 @@ impl Histogram {
 }
 
 impl HistogramInner {
+    /// Every observation the inline path of [`Histogram::observe`] does not take: refuses NaN,
+    /// searches any layout, records through a stripe when the thread has no exclusive block
+    /// (leasing one on its first record), and offers trace-based exemplars.
+    #[inline(never)]
+    fn observe_slow(&self, v: f64) {
+        if v.is_nan() {
+            self.rejected.fetch_add(1, Relaxed);
+            return;
+        }
+        let bucket = self.buckets.index(v);
+        if let Some(words) = Words::current() {
+            words.add_u64(self.start + bucket as u32, 1);
+            words.add_f64(self.sum_word, v);
+        }
+        if self.trace_exemplars {
+            self.trace_exemplar(bucket, v);
+        }
+    }
+
     /// The trace-based exemplar check, inlined into `observe` (see
     /// [`exemplar::record_trace_based`]).
     #[inline(always)]
@@ -526,6 +598,103 @@ mod tests {
         }
     }
 
+    /// Values to check a bucket search with: zeros, the smallest and largest doubles, infinities,
+    /// NaNs, every bound, its negation and its neighbouring doubles (by bit pattern, on both
+    /// sides of zero too), the edges of each bound's class, and 10,000 random bit patterns.
+    fn probes(bounds: &[f64]) -> Vec<f64> {
+        let mut probes = vec![
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+        ];
+        for &bound in bounds {
+            let (up, down) = (
+                bound.to_bits().wrapping_add(1),
+                bound.to_bits().wrapping_sub(1),
+            );
+            probes.extend([bound, -bound, f64::from_bits(up), f64::from_bits(down)]);
+            let top = bound.to_bits() & !((1 << 52) - 1);
+            probes.extend([f64::from_bits(top), f64::from_bits(top | ((1 << 52) - 1))]);
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            probes.push(f64::from_bits(x));
+        }
+        probes
+    }
+
+    /// The straightforward search: the number of bounds strictly below `v` (`le` is inclusive).
+    fn plain_index(bounds: &[f64], v: f64) -> usize {
+        bounds.iter().filter(|&&bound| v > bound).count()
+    }
+
+    /// The inline path's one-comparison index agrees with the straightforward search on every
+    /// layout that gets one (1 bound, Prometheus' defaults, many bounds), and those layouts are
+    /// the ones with one bound per class at most. Through `observe`, every value lands in the
+    /// bucket the straightforward search names, the sum is exact, and NaN is refused and
+    /// touches neither.
+    #[test]
+    fn one_bound_index_matches_the_straightforward_search() {
+        let layouts = [
+            (Buckets::default(), true),
+            (Buckets::new(vec![1.0]).unwrap(), true),
+            (Buckets::new(vec![-0.0]).unwrap(), true),
+            (Buckets::new(vec![f64::MIN]).unwrap(), true),
+            (Buckets::new(vec![f64::MAX]).unwrap(), true),
+            (Buckets::new(vec![-3.0, -1.0, 0.0, 1.0, 3.0]).unwrap(), true),
+            (Buckets::exponential(1e-6, 2.0, 60).unwrap(), true),
+            (Buckets::exponential(1e-150, 2.0, 255).unwrap(), true),
+            (Buckets::exponential(1e-150, 2.0, 256).unwrap(), false),
+            (Buckets::new(vec![1.0, 1.5]).unwrap(), false),
+            (Buckets::exponential(0.001, 1.5, 30).unwrap(), false),
+            (Buckets::linear(0.0, 1.0, 100).unwrap(), false),
+        ];
+        for (b, one_bound) in &layouts {
+            let fast = b.inner.class_index.as_ref().and_then(ClassIndex::one_bound);
+            assert_eq!(fast.is_some(), *one_bound, "{b:?}");
+            // Every probe, and (for an exact sum to compare) the finite ones of moderate size.
+            let h = Histogram::new(b.clone()).unwrap();
+            let moderate = Histogram::new(b.clone()).unwrap();
+            assert_eq!(h.inner.fast.is_some(), *one_bound, "{b:?}");
+            let mut expected = vec![0u64; b.bounds().len() + 1];
+            let (mut sum, mut nans) = (0.0, 0);
+            for v in probes(b.bounds()) {
+                h.observe(v);
+                if v.is_nan() {
+                    nans += 1;
+                    continue;
+                }
+                let plain = plain_index(b.bounds(), v);
+                if let Some(fast) = &fast {
+                    assert_eq!(fast.index(v), plain, "{b:?}, v = {v:e}");
+                }
+                expected[plain] += 1;
+                if v.abs() < 1e300 {
+                    moderate.observe(v);
+                    sum += v;
+                }
+            }
+            let mut counts = Vec::new();
+            h.read_into(&mut counts);
+            assert_eq!(counts, expected, "{b:?}");
+            assert!(nans >= 2, "the probes hold NaN and -NaN");
+            assert_eq!(h.rejected(), nans, "{b:?}: every NaN is refused");
+            assert_eq!(moderate.snapshot().sum.to_bits(), sum.to_bits(), "{b:?}");
+        }
+    }
+
     /// The class index agrees with a plain count for every layout that gets one, at every bound,
     /// its neighbours, the class edges, zeros, subnormals, infinities and random values.
     #[test]
@@ -541,41 +710,9 @@ mod tests {
             Buckets::linear(8.0, 1.0, 4).unwrap(),
             Buckets::new(vec![f64::MIN, -1.0, 1.0]).unwrap(),
         ];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for b in &layouts {
             assert!(b.inner.class_index.is_some(), "{b:?} has a class index");
-            let mut probes = vec![
-                0.0,
-                -0.0,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::MIN_POSITIVE,
-                -f64::MIN_POSITIVE,
-                5e-324,
-                -5e-324,
-                f64::MAX,
-                f64::MIN,
-            ];
-            for &bound in b.bounds() {
-                // The neighbouring doubles (by bit pattern, on both sides of zero too).
-                let (up, down) = (
-                    bound.to_bits().wrapping_add(1),
-                    bound.to_bits().wrapping_sub(1),
-                );
-                probes.extend([bound, -bound, f64::from_bits(up), f64::from_bits(down)]);
-                let top = bound.to_bits() & !((1 << 52) - 1);
-                probes.extend([f64::from_bits(top), f64::from_bits(top | ((1 << 52) - 1))]);
-            }
-            for _ in 0..10_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let v = f64::from_bits(x);
-                if !v.is_nan() {
-                    probes.push(v);
-                }
-            }
-            for v in probes.into_iter().filter(|v| !v.is_nan()) {
+            for v in probes(b.bounds()).into_iter().filter(|v| !v.is_nan()) {
                 let plain = b.bounds().iter().filter(|&&bound| v > bound).count();
                 assert_eq!(b.index(v), plain, "{b:?}, v = {v:e}");
             }

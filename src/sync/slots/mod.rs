@@ -19,6 +19,14 @@
 //! and a word is `base + index`: no directory, no null check, one dependent load from the thread's
 //! block pointer to the word.
 //!
+//! # Recording
+//! A thread's exclusive block base lives in a destructor-free thread-local (`LOCAL`), null until
+//! the thread leases a block and again once the lease is returned. Every recording path loads it
+//! once and, when it is not null, writes the thread's own words with a plain load + store:
+//! [`add_u64`] / [`add_f64`] (a counter), [`OwnedWords`] (several words of one range, with nothing
+//! to match: a histogram's bucket and sum). Only when it is null does a recording take the cold
+//! path, through [`Words`]: lease a block if one is idle, else keep to a stripe.
+//!
 //! # Blocks, threads and the memory bound
 //! There are two kinds of blocks, each created the first time it is needed and kept for the
 //! arena's life:
@@ -686,8 +694,51 @@ fn add_f64_cold(word: u32, v: f64) {
     }
 }
 
+/// The calling thread's exclusive block of the global arena, when it holds one: the recording
+/// fast path with nothing to match (a histogram observation's bucket and sum). `current` is one
+/// thread-local load and a null check; each add is a plain load and store of the thread's word.
+/// When it is `None` (no lease yet, all blocks leased, thread-local storage torn down), record
+/// through [`Words::current`].
+#[derive(Clone, Copy)]
+pub(crate) struct OwnedWords(ptr::NonNull<AtomicU64>);
+
+impl OwnedWords {
+    /// This thread's exclusive block, if it holds a lease.
+    #[inline(always)]
+    pub(crate) fn current() -> Option<OwnedWords> {
+        ptr::NonNull::new(LOCAL.with(Cell::get).cast_mut()).map(OwnedWords)
+    }
+
+    /// The word at `word` (a `usize`, so that callers adding an offset to a range's start do
+    /// it in the address width, with no zero-extension).
+    #[inline(always)]
+    fn slot(self, word: usize) -> &'static AtomicU64 {
+        debug_assert!(global().is_some_and(|arena| word < arena.capacity));
+        // SAFETY: as in `add_u64`: the pointer is this thread's exclusive block of the global
+        // arena, which holds `capacity` words and lives for the whole process, and `word` is
+        // below the capacity (invariant 3). The thread that called `current` still holds its
+        // lease: `OwnedWords` is used within one recording call on that thread (the lease ends
+        // only in the thread's own `LeaseGuard` destructor).
+        unsafe { &*self.0.as_ptr().add(word) }
+    }
+
+    /// Adds `v` to `word` (plain load + store: invariant 1).
+    #[inline(always)]
+    pub(crate) fn add_u64(self, word: usize, v: u64) {
+        let slot = self.slot(word);
+        slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+    }
+
+    /// Adds `v` to the `f64` word `word`.
+    #[inline(always)]
+    pub(crate) fn add_f64(self, word: usize, v: f64) {
+        let slot = self.slot(word);
+        slot.store((f64::from_bits(slot.load(Relaxed)) + v).to_bits(), Relaxed);
+    }
+}
+
 /// The calling thread's words of the global arena for a burst of records into one range (a
-/// histogram observation: a bucket and the sum): one thread-local load for all of them.
+/// summary observation, a histogram's slow path): one thread-local load for all of them.
 #[derive(Clone, Copy)]
 pub(crate) enum Words {
     /// This thread's exclusive block: plain load + store.
