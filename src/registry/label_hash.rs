@@ -114,7 +114,7 @@ impl LabelHasher {
     }
 
     /// A hasher that maps every label-value list to the same hash (tests of the comparisons).
-    #[cfg(test)]
+    #[cfg(all(test, not(agentcore_loom)))]
     pub(super) fn colliding() -> LabelHasher {
         LabelHasher {
             colliding: true,

@@ -403,22 +403,6 @@ impl<T> ShardedRing<T> {
         Published::Withdrawn
     }
 
-    /// Marks withdrawn by their finishers so far (see [`Published::Withdrawn`]).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn withdrawn(&self) -> u64 {
-        total(&self.shards, |s| &s.withdrawn)
-    }
-
-    /// Slots whose value is marked for the export cursor now (test support: after a
-    /// cursor's detach and last drain, none may be left).
-    #[cfg(test)]
-    pub(crate) fn marked(&self) -> usize {
-        self.shards
-            .iter()
-            .flat_map(|s| s.slots.iter())
-            .filter(|slot| slot.pending.load(Ordering::Relaxed) != 0)
-            .count()
-    }
 
     /// Swaps the value in `value` into shard `shard` (taken modulo the shard count),
     /// overwriting that shard's oldest value when it is full; see [`Push`] for what is left
@@ -598,14 +582,6 @@ pub(crate) struct ExportMark {
     word: usize,
     /// The mark set (the slot's `seq`), 0 when none.
     seq: usize,
-}
-
-impl ExportMark {
-    /// Whether the value was marked (a cursor was attached).
-    #[cfg(test)]
-    pub(crate) fn is_marked(&self) -> bool {
-        self.seq != 0
-    }
 }
 
 /// What [`Claimed::publish`] did with a value's export mark.
@@ -1007,6 +983,36 @@ impl<T> std::fmt::Debug for ExportCursor<T> {
             .field("shards", &self.shards.len())
             .field("pending", &self.pending())
             .finish()
+    }
+}
+
+/// What the tests and the loom models read of the export marks.
+#[cfg(test)]
+mod test_support {
+    use super::*;
+
+    impl<T> ShardedRing<T> {
+        /// Marks withdrawn by their finishers so far (see [`Published::Withdrawn`]).
+        pub(crate) fn withdrawn(&self) -> u64 {
+            total(&self.shards, |s| &s.withdrawn)
+        }
+
+        /// Slots whose value is marked for the export cursor now (after a cursor's detach
+        /// and last drain, none may be left).
+        pub(crate) fn marked(&self) -> usize {
+            self.shards
+                .iter()
+                .flat_map(|s| s.slots.iter())
+                .filter(|slot| slot.pending.load(Ordering::Relaxed) != 0)
+                .count()
+        }
+    }
+
+    impl ExportMark {
+        /// Whether the value was marked (a cursor was attached).
+        pub(crate) fn is_marked(&self) -> bool {
+            self.seq != 0
+        }
     }
 }
 
