@@ -403,7 +403,6 @@ impl<T> ShardedRing<T> {
         Published::Withdrawn
     }
 
-
     /// Swaps the value in `value` into shard `shard` (taken modulo the shard count),
     /// overwriting that shard's oldest value when it is full; see [`Push`] for what is left
     /// in `value`. `exclusive`: the caller is the only thread pushing to this shard, so the
