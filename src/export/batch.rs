@@ -150,7 +150,8 @@ impl Shared {
 ///   and [`shutdown`](Self::shutdown). Never two exports at once (one thread does them all).
 /// * **Thread**: one OS thread, `agentcore-span-export`; no async runtime. Recording threads
 ///   never wake it: it looks at the source when a batch should be full by the arrival rate
-///   it observed, at least every `max_poll_interval` (50 ms).
+///   it observed (arrivals counted before the queue cap drops any, over at least 2 ms), at
+///   least every `max_poll_interval` (50 ms).
 /// * **Bounded queue**: more than `max_queue_size` waiting spans drops the oldest beyond it,
 ///   counted (`queue_full`); spans the source overwrote first are counted (`overwritten`).
 /// * **Deadlines**: each export gets `min(now + export_timeout, flush or shutdown
@@ -438,6 +439,9 @@ enum Request {
     None,
 }
 
+/// The shortest interval the arrival rate is measured over (see `Worker::run`).
+const RATE_WINDOW: Duration = Duration::from_millis(2);
+
 impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     fn run(mut self) {
         let mut next_export = Instant::now() + self.config.schedule_delay;
@@ -463,9 +467,26 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 }
                 Request::None => {}
             }
-            let pending = self.look();
+            let (pending, seen) = self.look();
             let now = Instant::now();
             let batch = self.config.max_export_batch_size;
+            // Arrivals since the last look: the pending count only grows between drains, and
+            // `seen` is counted before the cap dropped any (counted after, an exporter that
+            // fell behind would see at most the cap per look, sleep on, and drop most of a
+            // stream it could carry). Over at least `RATE_WINDOW`: a look just after an
+            // export saw no time pass, not no arrivals. Before the export decision: a look
+            // that exports measures the arrivals too (it did not, once, and an exporter that
+            // woke to a full queue every time never learnt the rate).
+            let dt = now.saturating_duration_since(last_look.0);
+            if dt >= RATE_WINDOW {
+                let observed = seen.saturating_sub(last_look.1) as f64 / dt.as_secs_f64();
+                rate = if rate == 0.0 {
+                    observed
+                } else {
+                    0.5 * rate + 0.5 * observed
+                };
+                last_look = (now, pending);
+            }
             if pending >= batch || (pending > 0 && now >= next_export) {
                 let done = self.export_batch(batch, now + self.config.export_timeout);
                 // An export a shutdown cut short belongs to the shutdown's result.
@@ -483,17 +504,6 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             if now >= next_export {
                 next_export = now + self.config.schedule_delay;
             }
-            // Arrivals since the last look (the pending count only grows between drains).
-            let dt = now.saturating_duration_since(last_look.0).as_secs_f64();
-            if dt > 0.0 {
-                let observed = pending.saturating_sub(last_look.1) as f64 / dt;
-                rate = if rate == 0.0 {
-                    observed
-                } else {
-                    0.5 * rate + 0.5 * observed
-                };
-            }
-            last_look = (now, pending);
             let mut sleep = self.config.max_poll_interval;
             if rate > 0.0 {
                 let to_full = (batch - pending) as f64 / rate;
@@ -525,9 +535,11 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     }
 
     /// Looks at the source: enforces the queue cap (dropping the oldest beyond it) and
-    /// publishes the queue size. Returns the spans waiting.
-    fn look(&mut self) -> usize {
+    /// publishes the queue size. Returns the spans waiting, and the spans it saw waiting
+    /// before the cap dropped any.
+    fn look(&mut self) -> (usize, usize) {
         let mut pending = self.source.pending();
+        let seen = pending;
         if pending > self.config.max_queue_size {
             // The estimate may count open spans: count before dropping anything.
             pending = self.source.queued();
@@ -547,7 +559,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         self.shared
             .metrics
             .set_queue_size(pending.min(self.config.max_queue_size));
-        pending
+        (pending, seen)
     }
 
     /// Drains one batch (at most `max` spans) into the exporter and exports it by `deadline`. Returns the number
@@ -593,7 +605,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     /// failures), [`ExportError::Timeout`] if spans of the flush were left.
     fn export_all(&mut self, deadline: Instant) -> Option<ExportError> {
         let mut error = None;
-        let mut remaining = self.look();
+        let mut remaining = self.look().0;
         while remaining > 0 {
             if Instant::now() >= deadline {
                 error.get_or_insert(ExportError::Timeout);
