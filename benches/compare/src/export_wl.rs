@@ -11,7 +11,19 @@
 //!   which then shares the span log's cache lines with a reader that never rests. Before each
 //!   sample (outside it), each arm records 50,000 spans, and the exporting arm goes on until
 //!   its exporter is exporting (it sleeps up to 50 ms between looks, and recording threads
-//!   never wake it), so that every sample runs with the exporter busy.
+//!   never wake it), so that every sample runs with the exporter busy. A third arm is the
+//!   control: the tracer without an exporter while a thread that shares nothing with it
+//!   streams writes through 64 MiB on the other core ([`Neighbour`]). The recording thread
+//!   writes its span into a slot of a 38 MB span log, out of every cache, so it waits on
+//!   memory, and any busy neighbour's memory traffic slows it: the control shows how much on
+//!   this machine, without the exporter.
+//! * **`export_recording_paced`**: the same two tracers, recording in bursts of [`BURST`]
+//!   spans with a 250 µs sleep after each (about 0.7 M spans per second on the 2-vCPU EPYC of
+//!   benches/README.md), a rate one exporter thread keeps up with: the steady state of a
+//!   service whose exporter is not overloaded. Thread CPU per span, as above; the sleeps cost
+//!   both arms the same. Before each sample the exporting arm records at that rate until its
+//!   exporter is exporting (it slept through the other arm's sample); the target row counts
+//!   what the exporter exported and dropped while the samples ran.
 //! * **`export_process_cpu`**: process CPU time (every thread: recording, encoding, sending,
 //!   the HTTP client's runtime threads) per *exported* span, ours against `opentelemetry-otlp`
 //!   (OTLP/HTTP protobuf over reqwest's blocking client, the SDK's `BatchSpanProcessor`), each
@@ -48,6 +60,10 @@ use crate::trace_wl::{otel_flush, our_span};
 pub const OURS: &str = crate::trace_wl::OURS;
 /// Our arm with the OTLP exporter running.
 pub const OURS_EXPORTING: &str = "agentcore + OTLP exporter";
+/// The control arm of `export_recording`: no exporter, a memory-streaming neighbour thread.
+pub const OURS_NEIGHBOUR: &str = "agentcore + memory-streaming neighbour (no exporter)";
+/// Spans per burst in `export_recording_paced`.
+pub const BURST: u64 = 256;
 /// The peer: opentelemetry-otlp 0.31, http-proto, reqwest blocking client.
 pub const OTLP: &str = "opentelemetry-otlp";
 
@@ -171,6 +187,7 @@ pub fn recording() -> Workload {
     let exporting = our_tracer(0);
     let sink = Sink::start();
     start_ours(exporting, &sink, BatchConfig::default());
+    let neighbour = Neighbour::start();
     let recorded = Arc::new(AtomicU64::new(0));
     let recorded_prepare = Arc::clone(&recorded);
     keep(ArmCounts {
@@ -224,6 +241,148 @@ pub fn recording() -> Workload {
                 recorded_prepare.fetch_add(k, Relaxed);
             })
             .note("agentcore + OTLP exporter: the same tracer configuration, exporting OTLP/HTTP protobuf to the loopback sink (default batch settings) for the whole run; before each sample (untimed) it records until the exporter is exporting; the recording thread runs flat out, so the exporter is busy throughout the sample and drops what it cannot send (counted)"),
+            Arm::new(OURS_NEIGHBOUR, move |n| {
+                neighbour.during(|| {
+                    for _ in 0..n {
+                        our_span(black_box(plain));
+                    }
+                });
+                None
+            })
+            .prepare(move || {
+                for _ in 0..PREPARE_SPANS {
+                    our_span(black_box(plain));
+                }
+            })
+            .note("agentcore + memory-streaming neighbour: the tracer without an exporter (the baseline's), while a thread sharing no data with it streams writes through 64 MiB (one store per cache line) on the other core: the control, what a busy neighbour's memory traffic alone costs the recording thread here"),
+        ],
+    }
+}
+
+/// A thread that streams writes through 64 MiB (one store per cache line) while `on`, and
+/// is parked otherwise (it looks at `on` every 4,096 lines, so it stops within about 0.1 ms
+/// of the arm's end): memory traffic that shares no data with the recording thread. Leaked
+/// with its workload, like the tracers.
+pub struct Neighbour {
+    on: std::sync::atomic::AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Neighbour {
+    fn start() -> &'static Neighbour {
+        let n: &'static Neighbour = Box::leak(Box::new(Neighbour {
+            on: std::sync::atomic::AtomicBool::new(false),
+            thread: std::sync::OnceLock::new(),
+        }));
+        let handle = std::thread::Builder::new()
+            .name("memory-neighbour".into())
+            .spawn(move || {
+                let mut buf = vec![1u64; 8 << 20];
+                let (mut i, mut k) = (0usize, 0u64);
+                loop {
+                    if !n.on.load(Relaxed) {
+                        std::thread::park();
+                        continue;
+                    }
+                    for _ in 0..4096 {
+                        buf[i] = buf[i].wrapping_add(k);
+                        i += 8;
+                        if i >= buf.len() {
+                            (i, k) = (0, black_box(k + 1));
+                        }
+                    }
+                }
+            })
+            .expect("spawn the memory neighbour");
+        let _ = n.thread.set(handle.thread().clone());
+        n
+    }
+
+    /// Runs `f` with the neighbour streaming.
+    fn during<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.on.store(true, Relaxed);
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        let r = f();
+        self.on.store(false, Relaxed);
+        r
+    }
+}
+
+/// Records `n` S1 spans on `t` in bursts of [`BURST`], sleeping 250 µs after each.
+fn paced(t: &DistributedTracer, n: u64) {
+    let mut left = n;
+    while left > 0 {
+        let burst = left.min(BURST);
+        for _ in 0..burst {
+            our_span(black_box(t));
+        }
+        left -= burst;
+        std::thread::sleep(Duration::from_micros(250));
+    }
+}
+
+/// Spans `export_recording_paced`'s exporting arm recorded inside its samples, and the
+/// spans its exporter dropped while those samples ran.
+pub static PACED_SAMPLED: AtomicU64 = AtomicU64::new(0);
+pub static PACED_DROPPED: AtomicU64 = AtomicU64::new(0);
+pub static PACED_EXPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// `export_recording_paced`: S1 in bursts of [`BURST`] with 250 µs sleeps, without and with
+/// our exporter running (at a rate it keeps up with).
+pub fn recording_paced() -> Workload {
+    let plain = our_tracer(0);
+    let exporting = our_tracer(0);
+    let sink = Sink::start();
+    start_ours(exporting, &sink, BatchConfig::default());
+    let recorded = Arc::new(AtomicU64::new(0));
+    let recorded_prepare = Arc::clone(&recorded);
+    keep(ArmCounts {
+        workload: "export_recording_paced",
+        lib: OURS_EXPORTING,
+        recorded: Arc::clone(&recorded),
+        sink: Arc::clone(&sink.stats),
+        tracer: Some(exporting),
+    });
+    Workload {
+        id: "export_recording_paced",
+        title: "S1 span in bursts of 256 with 250 µs sleeps (a rate the exporter keeps up with) without / with the OTLP exporter running",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                paced(black_box(plain), n);
+                None
+            })
+            .prepare(move || paced(black_box(plain), 16 * BURST))
+            .note("agentcore: a tracer without an exporter (the baseline)"),
+            Arm::new(OURS_EXPORTING, move |n| {
+                let dropped = || exporting.export_stats().map_or(0, |s| s.dropped());
+                let exported = || exporting.export_stats().map_or(0, |s| s.exported);
+                let (d0, x0) = (dropped(), exported());
+                paced(black_box(exporting), n);
+                PACED_DROPPED.fetch_add(dropped() - d0, Relaxed);
+                PACED_EXPORTED.fetch_add(exported() - x0, Relaxed);
+                PACED_SAMPLED.fetch_add(n, Relaxed);
+                recorded.fetch_add(n, Relaxed);
+                None
+            })
+            .prepare(move || {
+                // As in `export_recording`: the exporter slept through the other arm's sample
+                // (its look interval follows the arrival rate, up to 50 ms); record at the
+                // paced rate until it has exported twice, so that the sample finds it awake.
+                let exports = || exporting.export_stats().map_or(0, |s| s.exports);
+                let (e0, t0) = (exports(), Instant::now());
+                let mut k = 0;
+                while exports() < e0 + 2 && t0.elapsed() < Duration::from_millis(500) {
+                    paced(black_box(exporting), BURST);
+                    k += BURST;
+                }
+                paced(black_box(exporting), 16 * BURST);
+                recorded_prepare.fetch_add(k + 16 * BURST, Relaxed);
+            })
+            .note("agentcore + OTLP exporter: the same tracer configuration, exporting OTLP/HTTP protobuf to the loopback sink (default batch settings) at a rate it keeps up with; before each sample (untimed) it records at that rate until the exporter is exporting (the table's `dropped` counts that warm-up too; the target row gives the drops while samples ran)"),
         ],
     }
 }

@@ -74,8 +74,10 @@ use std::process::Command;
 use crate::harness::fmt_ratio;
 use crate::metrics_wl::OURS;
 
-/// Workloads measured in threads (not meaningful under valgrind's serialised threads).
-pub const SKIP: &[&str] = &["counter_inc_2t"];
+/// Workloads measured in threads (not meaningful under valgrind's serialised threads), or
+/// whose figure is thread CPU time between sleeps (`export_recording_paced`: the same
+/// instructions as `export_recording`).
+pub const SKIP: &[&str] = &["counter_inc_2t", "export_recording_paced"];
 
 /// Operations per run (`n`; the second run does `2n`): enough that the difference dwarfs any
 /// noise (a background thread's timer firing in one run only), few enough for valgrind.
