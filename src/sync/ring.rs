@@ -161,7 +161,7 @@
 
 mod cursor;
 
-#[cfg(test)]
+#[cfg(all(test, not(agentcore_loom)))]
 use cursor::CursorDrain;
 pub(crate) use cursor::ExportCursor;
 
