@@ -319,3 +319,35 @@ fn a_steady_bursty_stream_the_exporter_can_carry_is_exported_not_dropped() {
         "{dropped} of {pushed} spans dropped: the exporter slept through the stream ({s1:?})"
     );
 }
+
+#[test]
+fn a_burst_after_an_idle_spell_wakes_the_exporter() {
+    // The exporter has slept through an idle spell (up to max_poll_interval, 50 ms); then
+    // about 10,000 spans arrive within some 15 ms, five times the queue cap. Recording threads
+    // wake a sleeping exporter once per 256 spans of a shard, so it starts draining at once
+    // instead of waking to a queue over its cap and dropping the excess.
+    let tracer = DistributedTracer::new(TracerConfig {
+        from_env: false,
+        ..TracerConfig::default()
+    });
+    tracer
+        .start_export_with(Counting::default(), BatchConfig::default())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut recorded = 0u64;
+    for _ in 0..40 {
+        for _ in 0..256 {
+            tracer.start_span("op", SpanKind::Internal, []).end();
+        }
+        recorded += 256;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    tracer.force_flush(Duration::from_secs(5)).unwrap();
+    let s = tracer.export_stats().unwrap();
+    assert_eq!(s.exported + s.dropped(), recorded, "{s:?}");
+    assert!(
+        s.dropped() * 10 < recorded,
+        "{} of {recorded} spans dropped: the exporter slept through the burst ({s:?})",
+        s.dropped()
+    );
+}

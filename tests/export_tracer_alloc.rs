@@ -52,6 +52,13 @@ fn recording_allocates_nothing_while_the_exporter_drains_the_span_log() {
     for _ in 0..1_000 {
         s1(); // warm up: thread-locals, clock calibration, context stack, records' buffers
     }
+    // And the wake-up path: once the exporter sleeps, the spans crossing a multiple of 256
+    // positions of this thread's shard wake it, which loads the wake-up hook through
+    // arc-swap (whose per-thread node is allocated on a thread's first load, once).
+    std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..300 {
+        s1();
+    }
     let before = thread_allocations();
     for _ in 0..50_000 {
         s1();

@@ -66,6 +66,10 @@ impl SpanSource for SpanLogSource {
         }
     }
 
+    fn set_wake(&mut self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.cursor.set_wake(wake);
+    }
+
     fn close(&mut self) {
         if !self.cursor.detach() {
             eprintln!(

@@ -41,6 +41,7 @@
 //!   return. If it has not (a DNS lookup, which has no timeout, can hold it), `shutdown`
 //!   still returns at its deadline and leaves the thread to finish on its own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -128,6 +129,9 @@ struct Shared {
     control: Mutex<Control>,
     /// The thread waits here for work or a request.
     wake: Condvar,
+    /// The thread is (about to be) waiting on `wake` between looks: the source's wake-up
+    /// ([`SpanSource::set_wake`]) notifies only then.
+    asleep: AtomicBool,
     /// Callers of `force_flush` / `shutdown` wait here.
     done: Condvar,
     metrics: ExportMetrics,
@@ -149,9 +153,11 @@ impl Shared {
 ///   passed since the last export and any span waits, and on [`force_flush`](Self::force_flush)
 ///   and [`shutdown`](Self::shutdown). Never two exports at once (one thread does them all).
 /// * **Thread**: one OS thread, `agentcore-span-export`; no async runtime. Recording threads
-///   never wake it: it looks at the source when a batch should be full by the arrival rate
-///   it observed (arrivals counted before the queue cap drops any, over at least 2 ms), at
-///   least every `max_poll_interval` (50 ms).
+///   do not wait for it: it looks at the source when a batch should be full by the arrival
+///   rate it observed (arrivals counted before the queue cap drops any, over at least 2 ms),
+///   at least every `max_poll_interval` (50 ms), and when the source wakes it
+///   ([`SpanSource::set_wake`]: the span log does once per 256 spans of a shard while the
+///   thread sleeps, so that a burst after an idle spell does not outgrow the queue first).
 /// * **Bounded queue**: more than `max_queue_size` waiting spans drops the oldest beyond it,
 ///   counted (`queue_full`); spans the source overwrote first are counted (`overwritten`).
 /// * **Deadlines**: each export gets `min(now + export_timeout, flush or shutdown
@@ -207,11 +213,19 @@ impl BatchSpanProcessor {
         let shared = Arc::new(Shared {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
+            asleep: AtomicBool::new(false),
             done: Condvar::new(),
             metrics: ExportMetrics::new(exporter.component_type(), config.max_queue_size),
             cut: DeadlineCut::new(),
         });
         shared.metrics.set_running(true);
+        let mut source = source;
+        let waker = Arc::clone(&shared);
+        source.set_wake(Box::new(move || {
+            if waker.asleep.load(Ordering::Relaxed) {
+                waker.wake.notify_one();
+            }
+        }));
         let worker = Worker {
             shared: Arc::clone(&shared),
             source,
@@ -515,7 +529,9 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 .max(Duration::from_millis(1));
             let c = self.shared.lock();
             if c.shutdown_deadline.is_none() && c.flush_requested == c.flush_done {
+                self.shared.asleep.store(true, Ordering::Relaxed);
                 let _ = self.shared.wake.wait_timeout(c, sleep);
+                self.shared.asleep.store(false, Ordering::Relaxed);
             }
         }
     }

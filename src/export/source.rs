@@ -218,6 +218,21 @@ pub trait SpanSource: Send {
     /// assert_eq!(source.pending(), 0);
     /// ```
     fn close(&mut self) {}
+
+    /// Takes the processor's wake-up: a source may call `wake` (from any thread; it never
+    /// blocks or allocates) when spans arrive while the exporter thread sleeps, so that the
+    /// thread looks before its next scheduled look. The processor calls this once, before its
+    /// thread starts. The span log calls it once per 256 spans of a shard published while
+    /// exporting; the default drops it (the thread then looks on its own schedule).
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::{MemorySpanSource, SpanSource};
+    /// let mut source = MemorySpanSource::new(8);
+    /// source.set_wake(Box::new(|| {})); // the in-memory source never wakes the thread
+    /// ```
+    fn set_wake(&mut self, wake: Box<dyn Fn() + Send + Sync>) {
+        drop(wake);
+    }
 }
 
 /// A bounded in-memory [`SpanSource`]: a ring of owned [`SpanRecord`]s behind a mutex, for

@@ -110,6 +110,18 @@
 //!
 //! [`asymmetric_fence::heavy_fence`]: super::asymmetric_fence::heavy_fence
 //!
+//! # Waking the exporter
+//!
+//! The cursor's thread drains lazily and sleeps between looks; a burst that arrives while it
+//! sleeps could outgrow its queue cap before it looks again. So a finisher whose published,
+//! marked value has a `seq` that is a multiple of `WAKE_EVERY` (once per 256 values of a
+//! shard, only while exporting) calls the cursor's `Wake` (`ExportCursor::set_wake`; an
+//! `ArcSwapOption`, loaded without a lock; cleared at detach). The cursor's owner makes it a
+//! relaxed load of "asleep" and, only then, a condition variable's notification (a futex
+//! wake-up: no lock, no allocation, never blocking; arc-swap allocates its per-thread node on
+//! a thread's first load, once). A wake-up lost to a race (the thread between "asleep" and
+//! its wait) costs at most one sleep, as before.
+//!
 //! # Invariants
 //!
 //! 1. Only the holder of a slot's write lock (whoever's `compare_exchange(0, WRITER)`
@@ -160,6 +172,8 @@
 //! detach against a finisher publishing at the same time.
 
 mod cursor;
+
+use arc_swap::ArcSwapOption;
 
 #[cfg(all(test, not(agentcore_loom)))]
 use cursor::CursorDrain;
@@ -328,9 +342,30 @@ pub(crate) struct ShardedRing<T> {
     /// The export word (see [`ExportWord`]): whether finishers mark what they publish, whether
     /// a cursor exists, and the attachment's generation. Shared with the cursor.
     export: Arc<AtomicUsize>,
+    /// How a finisher wakes the cursor's thread (see "Waking the exporter"); set and cleared
+    /// by the cursor, which shares it.
+    wake: Arc<ArcSwapOption<Wake>>,
 }
 
+/// Wakes the export cursor's thread if it sleeps; called by a finisher, so it must not block
+/// or allocate (a relaxed load and, when the thread sleeps, a futex wake-up).
+pub(crate) type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// A finisher that publishes a marked value at a shard position that is a multiple of this
+/// wakes the exporter (see "Waking the exporter").
+const WAKE_EVERY: usize = 256;
+
 impl<T> ShardedRing<T> {
+    /// Calls the cursor's [`Wake`], if one is set: out of line, once per [`WAKE_EVERY`]
+    /// values of a shard published for export.
+    #[cold]
+    #[inline(never)]
+    fn wake_exporter(&self) {
+        if let Some(wake) = &*self.wake.load() {
+            wake();
+        }
+    }
+
     /// A ring of at least `capacity` slots (at least 1) in `shards` shards (rounded down to a
     /// power of two, at least 1, at most `capacity`); each shard gets the same power-of-two
     /// number of slots, so the capacity is rounded up to `shards * next_pow2(capacity /
@@ -366,6 +401,7 @@ impl<T> ShardedRing<T> {
             shards: shards.into(),
             shard_mask,
             export: Arc::new(AtomicUsize::new(0)),
+            wake: Arc::new(ArcSwapOption::empty()),
         }
     }
 
@@ -548,6 +584,7 @@ impl<T> ShardedRing<T> {
         let mut cursor = ExportCursor::new(
             Arc::clone(&self.shards),
             Arc::clone(&self.export),
+            Arc::clone(&self.wake),
             tails,
             evicted_seen,
             unclaimed_seen,
@@ -637,6 +674,9 @@ impl<T> Claimed<'_, T> {
         // heavy fence (see "Detach").
         light_fence();
         if ring.export_word() == mark.word {
+            if mark.seq % WAKE_EVERY == 0 {
+                ring.wake_exporter();
+            }
             return Published::ForExport;
         }
         ring.withdraw(slot, mark.seq)

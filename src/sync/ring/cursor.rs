@@ -4,9 +4,10 @@
 //! deferring the slots it cannot decide yet, and reports the losses the recording threads
 //! counted; the invariants and orderings it relies on are the ring's.
 
-use super::{total, ReadGuard, Shard, Slot, CURSOR, MARKING};
+use super::{total, ReadGuard, Shard, Slot, Wake, CURSOR, MARKING};
 use crate::sync::asymmetric_fence::{heavy_fence, Heavy};
 use crate::sync::AtomicUsize;
+use arc_swap::ArcSwapOption;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub(crate) struct ExportCursor<T> {
     shards: Arc<[CachePadded<Shard<T>>]>,
     /// The ring's export word.
     export: Arc<AtomicUsize>,
+    /// The ring's wake-up hook (see the ring's "Waking the exporter").
+    wake: Arc<ArcSwapOption<Wake>>,
     /// [`detach`](Self::detach) ran.
     detached: bool,
     /// Per shard, the next position to walk.
@@ -60,6 +63,7 @@ impl<T> ExportCursor<T> {
     pub(super) fn new(
         shards: Arc<[CachePadded<Shard<T>>]>,
         export: Arc<AtomicUsize>,
+        wake: Arc<ArcSwapOption<Wake>>,
         tails: Box<[usize]>,
         evicted_seen: u64,
         unclaimed_seen: u64,
@@ -75,6 +79,7 @@ impl<T> ExportCursor<T> {
                 .collect(),
             shards,
             export,
+            wake,
             detached: false,
             tails,
             evicted_seen,
@@ -274,6 +279,14 @@ impl<T> ExportCursor<T> {
 
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 impl<T> ExportCursor<T> {
+    /// Sets how finishers wake this cursor's thread (see the ring's "Waking the exporter"):
+    /// `wake` must not block or allocate. Cleared by [`detach`](Self::detach).
+    pub(crate) fn set_wake(&self, wake: Wake) {
+        if !self.detached {
+            self.wake.store(Some(Arc::new(wake)));
+        }
+    }
+
     /// Stops finishers marking what they publish, and waits (a process-wide barrier, no
     /// sleep) until every value marked for this cursor is either findable by its drains or
     /// will be withdrawn by its finisher (see "Detach"). Drains keep finding the values
@@ -286,6 +299,7 @@ impl<T> ExportCursor<T> {
             return true;
         }
         self.detached = true;
+        self.wake.store(None);
         self.export.fetch_and(!MARKING, Ordering::Relaxed);
         heavy_fence(0) != Heavy::Failed
     }
