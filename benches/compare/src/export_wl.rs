@@ -10,8 +10,8 @@
 //!   dropped (counted `queue_full` / `overwritten`): the worst case for the recording thread,
 //!   which then shares the span log's cache lines with a reader that never rests. Before each
 //!   sample (outside it), each arm records 50,000 spans, and the exporting arm goes on until
-//!   its exporter is exporting (it sleeps up to 50 ms between looks, and recording threads
-//!   never wake it), so that every sample runs with the exporter busy. A third arm is the
+//!   its exporter has exported twice (it sleeps between looks, up to 50 ms, until recording
+//!   threads wake it), so that every sample runs with the exporter busy. A third arm is the
 //!   control: the tracer without an exporter while a thread that shares nothing with it
 //!   streams writes through 64 MiB on the other core ([`Neighbour`]). The recording thread
 //!   writes its span into a slot of a 38 MB span log, out of every cache, so it waits on
@@ -33,7 +33,9 @@
 //!   The sink counts the spans it received, which must equal the spans recorded.
 //! * **`export_throughput`** ([`throughput`]): spans per second one exporter thread of ours
 //!   encodes and sends: the span log is filled with [`DRAIN_SPANS`] spans while the exporter
-//!   sleeps, then `force_flush` is timed while it drains them, batch after batch. A pre-filled
+//!   sleeps (or, woken by the recording thread, waits for the sink's answer to its first
+//!   batch, which the sink holds: so up to 512 spans are encoded before the timing starts),
+//!   then `force_flush` is timed while it drains them, batch after batch. A pre-filled
 //!   drain rather than a steady state with a producer: on a 2-core machine a producer thread
 //!   (and the sink) would compete with the exporter thread for the cores, and the figure would
 //!   measure the scheduler; the drain measures the thread alone, at its maximum rate.
@@ -223,9 +225,9 @@ pub fn recording() -> Workload {
                 None
             })
             .prepare(move || {
-                // The exporter thread sleeps between looks (up to 50 ms; recording threads
-                // never wake it): record until it is exporting, so the sample starts with it
-                // busy, and it stays busy while the sample records.
+                // The exporter thread sleeps between looks (up to 50 ms, until a recording
+                // thread wakes it): record until it has exported twice, so the sample starts
+                // with it busy, and it stays busy while the sample records.
                 let e0 = exporting.export_stats().map_or(0, |s| s.exports);
                 let t0 = Instant::now();
                 let mut k = 0;
@@ -369,9 +371,9 @@ pub fn recording_paced() -> Workload {
                 None
             })
             .prepare(move || {
-                // As in `export_recording`: the exporter slept through the other arm's sample
-                // (its look interval follows the arrival rate, up to 50 ms); record at the
-                // paced rate until it has exported twice, so that the sample finds it awake.
+                // As in `export_recording`: the exporter slept through the other arm's sample;
+                // record at the paced rate until it has exported twice, so that the sample
+                // finds its arrival-rate estimate settled.
                 let exports = || exporting.export_stats().map_or(0, |s| s.exports);
                 let (e0, t0) = (exports(), Instant::now());
                 let mut k = 0;
@@ -520,8 +522,9 @@ pub struct Throughput {
 pub fn throughput(plan: Plan) -> Throughput {
     let t = our_tracer(1);
     let sink = Sink::start();
-    // The exporter must not start on the pre-filled spans by itself: no scheduled export and
-    // no poll before the flush wakes it (the recording thread never wakes it).
+    // The exporter must not drain the pre-filled spans before the flush: no scheduled export,
+    // no poll; the recording thread wakes it once per 256 spans, though, and it then sends a
+    // first full batch, which the sink holds unanswered until the timed flush begins.
     start_ours(
         t,
         &sink,
@@ -544,6 +547,7 @@ pub fn throughput(plan: Plan) -> Throughput {
         // Let the exporter thread go back to sleep after the previous flush.
         std::thread::sleep(Duration::from_millis(5));
         let before = t.export_stats().unwrap();
+        sink.gate.hold();
         for _ in 0..DRAIN_SPANS {
             our_span(black_box(t));
         }
@@ -552,6 +556,7 @@ pub fn throughput(plan: Plan) -> Throughput {
         let c0 = process_cpu_ns();
         let tc0 = thread_cpu_ns();
         let w0 = Instant::now();
+        sink.gate.release();
         t.force_flush(FLUSH_TIMEOUT).expect("force_flush");
         let wall = w0.elapsed().as_nanos() as f64;
         let tc1 = thread_cpu_ns();

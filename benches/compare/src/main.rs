@@ -1057,8 +1057,8 @@ fn span_export_section(
         out.push('\n');
     }
     if let Some(t) = throughput {
-        out.push_str("One exporter thread of ours, encoding and sending: the span log pre-filled with S1 spans while the exporter sleeps, then `force_flush` timed while the thread drains them in batches of 512 (each a POST answered before the next; no producer competes for the 2 cores):\n\n");
-        out.push_str("| spans per drain | rounds | spans/s (wall, median) | min – max | exporter CPU ns/span | → spans/s per busy core | sink CPU ns/span (excluded) | requests per drain | bytes/span | exported | dropped | failed | rounds the exporter started early |\n");
+        out.push_str("One exporter thread of ours, encoding and sending: the span log pre-filled with S1 spans while the exporter sleeps or waits for the sink, which holds its answers until the timing starts, then `force_flush` timed while the thread drains them in batches of 512 (each a POST answered before the next; no producer competes for the 2 cores):\n\n");
+        out.push_str("| spans per drain | rounds | spans/s (wall, median) | min – max | exporter CPU ns/span | → spans/s per busy core | sink CPU ns/span (excluded) | requests per drain | bytes/span | exported | dropped | failed | rounds the exporter finished an export early |\n");
         out.push_str("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         let _ = writeln!(
             out,

@@ -40,6 +40,35 @@ pub struct Sink {
     /// `http://127.0.0.1:PORT/v1/traces`.
     pub url: String,
     pub stats: Arc<SinkStats>,
+    /// While held, requests are read and counted but not answered (the sender waits).
+    pub gate: Arc<Gate>,
+}
+
+/// Holds the sink's answers (see [`Sink::gate`]).
+#[derive(Default)]
+pub struct Gate {
+    held: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    /// From now on, answers wait for [`release`](Self::release).
+    pub fn hold(&self) {
+        *self.held.lock().unwrap() = true;
+    }
+
+    /// Answers again, the held ones first.
+    pub fn release(&self) {
+        *self.held.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    fn wait_open(&self) {
+        let mut held = self.held.lock().unwrap();
+        while *held {
+            held = self.opened.wait(held).unwrap();
+        }
+    }
 }
 
 impl Sink {
@@ -47,21 +76,23 @@ impl Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(SinkStats::default());
-        let s = Arc::clone(&stats);
+        let gate = Arc::new(Gate::default());
+        let (s, g) = (Arc::clone(&stats), Arc::clone(&gate));
         std::thread::Builder::new()
             .name("otlp-sink-accept".into())
             .spawn(move || {
                 for conn in listener.incoming().flatten() {
-                    let s = Arc::clone(&s);
+                    let (s, g) = (Arc::clone(&s), Arc::clone(&g));
                     let _ = std::thread::Builder::new()
                         .name("otlp-sink-conn".into())
-                        .spawn(move || serve(conn, &s));
+                        .spawn(move || serve(conn, &s, &g));
                 }
             })
             .expect("sink thread");
         Sink {
             url: format!("http://{addr}/v1/traces"),
             stats,
+            gate,
         }
     }
 }
@@ -70,7 +101,7 @@ const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
 
 /// Serves one connection: request after request until the peer closes it.
-fn serve(mut conn: TcpStream, stats: &SinkStats) {
+fn serve(mut conn: TcpStream, stats: &SinkStats, gate: &Gate) {
     let _ = conn.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut body: Vec<u8> = Vec::with_capacity(1 << 20);
@@ -151,7 +182,8 @@ fn serve(mut conn: TcpStream, stats: &SinkStats) {
         stats.requests.fetch_add(1, Relaxed);
         let now = thread_cpu_ns();
         stats.cpu_ns.fetch_add(now - cpu_mark, Relaxed);
-        cpu_mark = now;
+        gate.wait_open();
+        cpu_mark = thread_cpu_ns();
         if conn.write_all(RESPONSE).is_err() || close {
             return;
         }
