@@ -20,9 +20,11 @@
 //!   what finished before it; spans finished later are not this exporter's).
 //!
 //! Never two exports at once: they all run on the one thread. The thread sleeps between
-//! looks at the source; since recorders never wake it, it schedules its next look from the
-//! arrival rate it observed (when a batch should be full), at least every
-//! `max_poll_interval` (50 ms by default) and at most every millisecond.
+//! looks at the source; it schedules its next look from the arrival rate it observed (when a
+//! batch should be full), at least every `max_poll_interval` (50 ms by default) and at most
+//! every millisecond, and the source may wake it sooner ([`SpanSource::set_wake`]: the span
+//! log does once per 256 spans of a shard, so that a burst after an idle spell is drained
+//! before it outgrows the queue).
 //!
 //! # Invariants
 //!
@@ -72,8 +74,9 @@ pub struct BatchConfig {
     pub max_export_batch_size: usize,
     /// Longest one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s).
     pub export_timeout: Duration,
-    /// Longest the idle exporter thread sleeps between looks at the source (50 ms): the
-    /// recording threads never wake it, so this bounds how far a burst can run ahead of it.
+    /// Longest the idle exporter thread sleeps between looks at the source (50 ms). Sources
+    /// that wake it ([`SpanSource::set_wake`], the span log) cut a sleep short when spans
+    /// arrive; for the others this bounds how far a burst can run ahead of it.
     pub max_poll_interval: Duration,
     /// The shutdown deadline used when the processor is dropped without
     /// [`shutdown`](BatchSpanProcessor::shutdown) (5 s).
