@@ -206,21 +206,13 @@ pub fn recording() -> Workload {
         todo: None,
         arms: vec![
             Arm::new(OURS, move |n| {
-                for _ in 0..n {
-                    our_span(black_box(plain));
-                }
+                spans(plain, n);
                 None
             })
-            .prepare(move || {
-                for _ in 0..PREPARE_SPANS {
-                    our_span(black_box(plain));
-                }
-            })
+            .prepare(move || spans(plain, PREPARE_SPANS))
             .note("agentcore: a tracer without an exporter (the baseline)"),
             Arm::new(OURS_EXPORTING, move |n| {
-                for _ in 0..n {
-                    our_span(black_box(exporting));
-                }
+                spans(exporting, n);
                 recorded.fetch_add(n, Relaxed);
                 None
             })
@@ -235,27 +227,17 @@ pub fn recording() -> Workload {
                     || (exporting.export_stats().map_or(0, |s| s.exports) < e0 + 2
                         && t0.elapsed() < Duration::from_millis(500))
                 {
-                    for _ in 0..1000 {
-                        our_span(black_box(exporting));
-                    }
+                    spans(exporting, 1000);
                     k += 1000;
                 }
                 recorded_prepare.fetch_add(k, Relaxed);
             })
             .note("agentcore + OTLP exporter: the same tracer configuration, exporting OTLP/HTTP protobuf to the loopback sink (default batch settings) for the whole run; before each sample (untimed) it records until the exporter is exporting; the recording thread runs flat out, so the exporter is busy throughout the sample and drops what it cannot send (counted)"),
             Arm::new(OURS_NEIGHBOUR, move |n| {
-                neighbour.during(|| {
-                    for _ in 0..n {
-                        our_span(black_box(plain));
-                    }
-                });
+                neighbour.during(|| spans(plain, n));
                 None
             })
-            .prepare(move || {
-                for _ in 0..PREPARE_SPANS {
-                    our_span(black_box(plain));
-                }
-            })
+            .prepare(move || spans(plain, PREPARE_SPANS))
             .note("agentcore + memory-streaming neighbour: the tracer without an exporter (the baseline's), while a thread sharing no data with it streams writes through 64 MiB (one store per cache line) on the other core: the control, what a busy neighbour's memory traffic alone costs the recording thread here"),
         ],
     }
@@ -312,14 +294,19 @@ impl Neighbour {
     }
 }
 
+/// Records `n` S1 spans on `t`, flat out.
+fn spans(t: &DistributedTracer, n: u64) {
+    for _ in 0..n {
+        our_span(black_box(t));
+    }
+}
+
 /// Records `n` S1 spans on `t` in bursts of [`BURST`], sleeping 250 µs after each.
 fn paced(t: &DistributedTracer, n: u64) {
     let mut left = n;
     while left > 0 {
         let burst = left.min(BURST);
-        for _ in 0..burst {
-            our_span(black_box(t));
-        }
+        spans(t, burst);
         left -= burst;
         std::thread::sleep(Duration::from_micros(250));
     }
