@@ -258,3 +258,136 @@ fn lookups_racing_removal_retain_and_scrapes_are_safe() {
         .sum();
     assert_eq!(total, (4 * OPS) as f64);
 }
+
+/// Issue 16's per-thread lookup cache: a cached lookup after `remove` gets the new series, not
+/// the removed one (the family's generation moved), and one after re-creation counts from zero.
+#[test]
+fn a_cached_lookup_after_remove_gets_the_new_series() {
+    let registry = Registry::new();
+    let f = registry
+        .counter_family("cache_remove_total", "Cached.", &["k"])
+        .unwrap();
+    for _ in 0..3 {
+        f.with_label_values(&["a"]).unwrap().inc(); // the second and third are cache hits
+    }
+    let old = f.get_or_create(&["a"]).unwrap();
+    assert!(f.remove(&["a"]));
+    f.with_label_values(&["a"]).unwrap().inc();
+    f.with_label_values(&["a"]).unwrap().inc();
+    assert_eq!(old.get(), 3.0, "the removed series got a later record");
+    assert_eq!(f.get(&["a"]).unwrap().get(), 2.0);
+}
+
+/// Label values whose `as_ref` looks up another series of the same family: the caller's code
+/// runs inside a lookup (the cache's comparison, the fill's probe), and must neither corrupt the
+/// cache nor free what the outer lookup reads.
+struct Reentrant<'f> {
+    value: String,
+    family: &'f Family<Counter>,
+}
+
+impl AsRef<str> for Reentrant<'_> {
+    fn as_ref(&self) -> &str {
+        let inner = format!("inner-{}", self.value.len() % 3);
+        self.family
+            .with_label_values(&[inner.as_str()])
+            .unwrap()
+            .inc();
+        &self.value
+    }
+}
+
+#[test]
+fn a_lookup_from_inside_the_callers_as_ref_is_safe_and_counted() {
+    let registry = Registry::new();
+    let f = registry
+        .counter_family("cache_reentrant_total", "Cached.", &["k"])
+        .unwrap();
+    let mut expected = [0.0; 5];
+    let mut outer = 0.0;
+    for i in 0..2_000usize {
+        let v = Reentrant {
+            value: "x".repeat(1 + i % 5),
+            family: &f,
+        };
+        f.with_label_values(&[v]).unwrap().inc();
+        expected[i % 5] += 1.0;
+        outer += 1.0;
+        if i % 97 == 0 {
+            // A removal moves the generation and the era.
+            assert!(f.remove(&["x".repeat(1 + i % 5)]));
+            expected[i % 5] = 0.0;
+        }
+    }
+    for (n, want) in expected.iter().enumerate() {
+        let got = f.get(&["x".repeat(1 + n)]).map_or(0.0, |c| c.get());
+        assert_eq!(got, *want, "outer series {n}");
+    }
+    let inner: f64 = (0..3)
+        .filter_map(|k| f.get(&[format!("inner-{k}")]))
+        .map(|c| c.get())
+        .sum();
+    // Every outer lookup calls `as_ref` at least once (hash), and again to compare.
+    assert!(inner >= outer, "{inner} inner lookups for {outer} outer");
+}
+
+/// A reference from the cache held while the same thread fills the cache again and the held
+/// series is removed and reclaimed: the cache must not move its era while the reference is out
+/// (`lookup_cache`, invariant 2). Under AddressSanitizer (`.ci/asan`) a cache that moved it
+/// reads freed memory at `held.inc()`.
+#[test]
+fn a_held_cached_reference_survives_removal_reclamation_and_other_fills() {
+    within("held cached reference", || {
+        let registry = Registry::new();
+        let f = registry
+            .counter_family("cache_held_total", "Cached.", &["k"])
+            .unwrap();
+        f.with_label_values(&["held"]).unwrap().inc(); // fills the entry
+        let held = f.with_label_values(&["held"]).unwrap(); // a hit: held by the cache's guard
+        assert!(f.remove(&["held"]));
+        for i in 0..5_000u32 {
+            let key = i.to_string();
+            f.with_label_values(&[key.as_str()]).unwrap().inc(); // misses: fills
+            f.with_label_values(&[key.as_str()]).unwrap().inc(); // hits
+            assert!(f.remove(&[key.as_str()]));
+            if i % 500 == 0 {
+                let _ = registry.encode_text(); // a scrape reclaims what no era protects
+            }
+        }
+        held.inc();
+        assert_eq!(held.get(), 2.0);
+        drop(held);
+        let _ = registry.encode_text();
+    });
+}
+
+/// References from the cache leaked with `mem::forget`: the cache stops moving its era (it
+/// cannot know they are gone) and lookups stay correct through the uncached path.
+#[test]
+fn forgotten_cached_references_leave_lookups_correct() {
+    within("forgotten cached references", || {
+        let registry = Registry::new();
+        let f = registry
+            .counter_family("cache_forgotten_total", "Cached.", &["k"])
+            .unwrap();
+        f.with_label_values(&["a"]).unwrap().inc();
+        std::mem::forget(f.with_label_values(&["a"]).unwrap());
+        let mut expected = [0.0; 40];
+        for i in 0..3_000u32 {
+            let k = (i % 40) as usize;
+            let key = k.to_string();
+            f.with_label_values(&[key.as_str()]).unwrap().inc();
+            expected[k] += 1.0;
+            if i % 101 == 0 {
+                assert!(f.remove(&[key.as_str()]));
+                expected[k] = 0.0;
+            }
+        }
+        f.with_label_values(&["a"]).unwrap().inc();
+        assert_eq!(f.get(&["a"]).unwrap().get(), 2.0);
+        for (k, want) in expected.iter().enumerate() {
+            let got = f.get(&[k.to_string()]).map_or(0.0, |c| c.get());
+            assert_eq!(got, *want, "series {k}");
+        }
+    });
+}

@@ -18,8 +18,15 @@
 //! builds a new table (three to six slots per live series), publishes it and retires the old one. Readers
 //! never wait for writers; a retired series or table is freed once no reader's era can hold it.
 //!
+//! Before all this, a lookup asks the thread's lookup cache (`lookup_cache`): a series this
+//! thread found recently is returned from there, protected by the cache's long-lived guard,
+//! with no guard of its own and no probe; a miss probes the table under that guard and caches
+//! what it finds. A family outside the global reclamation domain (the loom models') has no id
+//! and skips the cache.
+//!
 //! The parts live beside this file: the table in `table`, one series and its label values in
-//! `series`, the hashing and the compare keys in `label_hash`. The invariants and orderings below
+//! `series`, the hashing and the compare keys in `label_hash`, the handle a lookup returns in
+//! `series_ref`. The invariants and orderings below
 //! govern all of them; their SAFETY comments cite them as "family invariant N".
 //!
 //! # Invariants
@@ -36,7 +43,8 @@
 //! 5. `generation` changes after every insert is published and before every removed series is
 //!    retired, so a scrape's sorted cache is rebuilt whenever the set of series changed, and a
 //!    cache that is current only holds series its reader's guard protects (see
-//!    [`Family::for_each_series`]).
+//!    [`Family::for_each_series`]); and a lookup-cache entry made before it changed no longer
+//!    matches (`lookup_cache`, invariant 5).
 //! 6. Every series and table is owned by exactly one of: the current table (a live series), the
 //!    family (the current table, the overflow series), the reclamation domain (retired, waiting),
 //!    or nobody (freed).
@@ -50,13 +58,14 @@
 //! skip the mutex when the family is full) and `generation` with `Acquire` (the sorted cache).
 
 use std::marker::PhantomData;
-use std::ops::Deref;
 use std::ptr;
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
 pub(crate) use super::series::unix_micros_now;
 pub use super::series::{LabelValues, Series};
+use super::series_ref::Hold;
+pub use super::series_ref::SeriesRef;
 
 use super::label_hash::{Key, LabelHasher, SHORT};
 use super::table::{tag_of, Table, EMPTY, MIN_SLOTS, REMOVED};
@@ -66,6 +75,8 @@ use crate::exposition::prometheus_text::render_labels;
 // loom's primitives under `--cfg agentcore_loom` (see `crate::sync`). The `OnceLock`s stay `std`:
 // they are only initialised with plain moves (no loom operation inside), so they cannot block a
 // loom thread, and loom does not explore them.
+#[cfg(not(agentcore_loom))]
+use super::lookup_cache;
 use crate::sync::era::{assert_not_freed, Domain, Guard};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::{Counter, Error, Exemplars};
@@ -112,6 +123,10 @@ impl<M: Metric> Clone for Family<M> {
 }
 
 pub(crate) struct FamilyInner<M: Metric> {
+    /// The family's id in the threads' lookup caches (`lookup_cache`); 0 for a family outside
+    /// the global reclamation domain, which does not use them.
+    #[cfg(not(agentcore_loom))]
+    id: u64,
     pub(crate) desc: Arc<Descriptor>,
     pub(crate) config: M::Config,
     table: AtomicPtr<Table<M>>,
@@ -169,37 +184,6 @@ unsafe impl<M: Send + Sync> Send for SeriesPtr<M> {}
 struct SortedCache<M> {
     generation: u64,
     series: Vec<SeriesPtr<M>>,
-}
-
-/// A borrowed series handle returned by [`Family::with_label_values`]: it dereferences to the
-/// metric and keeps the series alive without touching any shared reference count.
-///
-/// It is meant to live for one recording (`family.with_label_values(..)?.inc()`); keep a
-/// [`Family::get_or_create`] handle for longer. Holding one anyway (in a struct, a thread-local)
-/// is safe and bounded: it keeps alive the family's table and series as they were when it was
-/// taken, nothing created later (see the README's limits).
-pub struct SeriesRef<'a, M> {
-    _guard: Option<Guard<'static>>,
-    metric: *const M,
-    _family: PhantomData<&'a M>,
-}
-
-impl<M: std::fmt::Debug> std::fmt::Debug for SeriesRef<'_, M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("SeriesRef").field(&**self).finish()
-    }
-}
-
-impl<M> Deref for SeriesRef<'_, M> {
-    type Target = M;
-
-    #[inline(always)]
-    fn deref(&self) -> &M {
-        // SAFETY: `metric` points into a series validated under `_guard` (which keeps it from
-        // being freed while it lives), or into the family's overflow series, which lives as long
-        // as the family borrowed for `'a`.
-        unsafe { &*self.metric }
-    }
 }
 
 /// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
@@ -290,6 +274,11 @@ impl<M: Metric> Family<M> {
         }
         Family {
             inner: Arc::new(FamilyInner {
+                #[cfg(not(agentcore_loom))]
+                id: match ptr::eq(domain, Domain::global()) {
+                    true => lookup_cache::next_family_id(),
+                    false => 0,
+                },
                 desc,
                 config,
                 table: AtomicPtr::new(Box::into_raw(table)),
@@ -422,12 +411,69 @@ impl<M: Metric> Family<M> {
             });
         }
         let hash = self.hash(values);
+        #[cfg(not(agentcore_loom))]
+        if self.inner.id != 0 {
+            // SAFETY: `id` is this family's unique id and `generation` its own; only this family
+            // fills entries under its id (`with_label_values_miss`).
+            let hit = unsafe {
+                lookup_cache::hit::<M, S>(self.inner.id, &self.inner.generation, hash, values)
+            };
+            return match hit {
+                Some((series, cached)) => Ok(SeriesRef {
+                    // SAFETY (of the `Deref` later): protected by the cache's guard while
+                    // `cached` lives (`lookup_cache`, invariants 1 and 2).
+                    metric: unsafe { &(*series).metric },
+                    _hold: Hold::Cached(cached),
+                    _family: PhantomData,
+                }),
+                None => self.with_label_values_miss(hash, values),
+            };
+        }
+        self.with_label_values_guarded(hash, values)
+    }
+
+    /// [`Family::with_label_values`] past a lookup-cache miss: the probe under the cache's
+    /// guard, which caches what it finds; or, when the cache cannot be used, under a guard of
+    /// its own.
+    #[cfg(not(agentcore_loom))]
+    #[inline(never)]
+    fn with_label_values_miss<S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+    ) -> Result<SeriesRef<'_, M>, Error> {
+        // SAFETY: as in `with_label_values`; `find` returns a series of this family validated
+        // under the guard it is given.
+        let fill = unsafe {
+            lookup_cache::fill::<M>(self.inner.id, &self.inner.generation, hash, |guard| {
+                self.find(guard, hash, values)
+            })
+        };
+        match fill {
+            lookup_cache::Fill::Found(series, cached) => Ok(SeriesRef {
+                // SAFETY: as for a hit.
+                metric: unsafe { &(*series).metric },
+                _hold: Hold::Cached(cached),
+                _family: PhantomData,
+            }),
+            lookup_cache::Fill::Absent => self.insert_slow(hash, values),
+            lookup_cache::Fill::Unavailable => self.with_label_values_guarded(hash, values),
+        }
+    }
+
+    /// The lookup under a guard of its own (no lookup cache).
+    #[inline(always)]
+    fn with_label_values_guarded<S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+    ) -> Result<SeriesRef<'_, M>, Error> {
         let mut guard = self.inner.domain.guard();
         match self.find(&mut guard, hash, values) {
             Some(series) => Ok(SeriesRef {
                 // SAFETY (of the `Deref` later): `series` validated under `guard`, kept below.
                 metric: unsafe { &(*series).metric },
-                _guard: Some(guard),
+                _hold: Hold::Guard(guard),
                 _family: PhantomData,
             }),
             None => {
@@ -490,7 +536,7 @@ impl<M: Metric> Family<M> {
                 return Ok(SeriesRef {
                     // SAFETY: as in `with_label_values`.
                     metric: unsafe { &(*series).metric },
-                    _guard: Some(guard),
+                    _hold: Hold::Guard(guard),
                     _family: PhantomData,
                 });
             }
@@ -627,7 +673,7 @@ impl<M: Metric> Family<M> {
             }
         };
         Ok(SeriesRef {
-            _guard: None,
+            _hold: Hold::Family,
             metric: &series.metric,
             _family: PhantomData,
         })

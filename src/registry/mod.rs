@@ -19,11 +19,14 @@
 mod claims;
 pub mod family;
 mod label_hash;
+#[cfg(not(agentcore_loom))]
+mod lookup_cache;
 mod metric;
 pub mod process;
 mod scrape;
 pub mod self_metrics;
 mod series;
+mod series_ref;
 mod table;
 
 use std::fmt::Debug;

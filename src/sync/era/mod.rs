@@ -221,6 +221,7 @@ impl Domain {
     }
 
     /// The process-wide domain every family uses.
+    #[inline]
     pub(crate) fn global() -> &'static Domain {
         static GLOBAL: OnceLock<Domain> = OnceLock::new();
         GLOBAL.get_or_init(|| Domain::with_thread_records(true))
@@ -550,6 +551,15 @@ pub(crate) struct Guard<'d> {
 }
 
 impl Guard<'_> {
+    /// The era the guard protects now: every pointer it validated since it last moved to this
+    /// era stays valid for as long as it holds it (it moves only when [`Guard::validate`]
+    /// returns `false`).
+    #[cfg(not(agentcore_loom))]
+    #[inline(always)]
+    pub(crate) fn era(&self) -> u64 {
+        self.era
+    }
+
     /// Whether every pointer loaded since the guard started (or since the last `false`) is
     /// protected. On `false` the guard has moved to the current era: the caller must drop what it
     /// loaded and load again from the root.
