@@ -21,8 +21,7 @@
 //! Before all this, a lookup asks the thread's lookup cache (`lookup_cache`): a series this
 //! thread found recently is returned from there, protected by the cache's long-lived guard,
 //! with no guard of its own and no probe; a miss probes the table under that guard and caches
-//! what it finds. A family outside the global reclamation domain (the loom models') has no id
-//! and skips the cache.
+//! what it finds. The loom models' families, in domains of their own, have no cache.
 //!
 //! The parts live beside this file: the table in `table`, one series and its label values in
 //! `series`, the hashing and the compare keys in `label_hash`, the handle a lookup returns in
@@ -123,8 +122,9 @@ impl<M: Metric> Clone for Family<M> {
 }
 
 pub(crate) struct FamilyInner<M: Metric> {
-    /// The family's id in the threads' lookup caches (`lookup_cache`); 0 for a family outside
-    /// the global reclamation domain, which does not use them.
+    /// The family's id in the threads' lookup caches (`lookup_cache`, whose guard is of the
+    /// global domain: outside the loom models, which have no lookup cache, every family is in
+    /// it).
     #[cfg(not(agentcore_loom))]
     id: u64,
     pub(crate) desc: Arc<Descriptor>,
@@ -275,9 +275,12 @@ impl<M: Metric> Family<M> {
         Family {
             inner: Arc::new(FamilyInner {
                 #[cfg(not(agentcore_loom))]
-                id: match ptr::eq(domain, Domain::global()) {
-                    true => lookup_cache::next_family_id(),
-                    false => 0,
+                id: {
+                    assert!(
+                        ptr::eq(domain, Domain::global()),
+                        "the lookup cache's domain"
+                    );
+                    lookup_cache::next_family_id()
                 },
                 desc,
                 config,
@@ -412,13 +415,13 @@ impl<M: Metric> Family<M> {
         }
         let hash = self.hash(values);
         #[cfg(not(agentcore_loom))]
-        if self.inner.id != 0 {
+        {
             // SAFETY: `id` is this family's unique id and `generation` its own; only this family
             // fills entries under its id (`with_label_values_miss`).
             let hit = unsafe {
                 lookup_cache::hit::<M, S>(self.inner.id, &self.inner.generation, hash, values)
             };
-            return match hit {
+            match hit {
                 Some((series, cached)) => Ok(SeriesRef {
                     // SAFETY (of the `Deref` later): protected by the cache's guard while
                     // `cached` lives (`lookup_cache`, invariants 1 and 2).
@@ -427,8 +430,10 @@ impl<M: Metric> Family<M> {
                     _family: PhantomData,
                 }),
                 None => self.with_label_values_miss(hash, values),
-            };
+            }
         }
+        // The loom models' families live in domains of their own: no lookup cache.
+        #[cfg(agentcore_loom)]
         self.with_label_values_guarded(hash, values)
     }
 
