@@ -153,6 +153,9 @@ struct Waiting {
     threshold: usize,
     /// The slots' eras of the last scan (kept to reuse its allocation).
     eras: Vec<u64>,
+    /// The last reclaim's list of freed objects, empty, kept to reuse its allocation: a scrape
+    /// that frees what other threads retired allocates nothing once it has grown.
+    freeable: Vec<Retired>,
 }
 
 /// Counters of a domain's reclamation, for self-observability.
@@ -212,6 +215,7 @@ impl Domain {
                 items: Vec::new(),
                 threshold: RECLAIM_BATCH,
                 eras: Vec::new(),
+                freeable: Vec::new(),
             }),
             counters: Counters::default(),
             is_global,
@@ -412,7 +416,7 @@ impl Domain {
 
     /// Under the waiting list's lock: takes out every object no slot protects.
     fn collect(&self, waiting: &mut Waiting) -> Vec<Retired> {
-        let mut freeable = Vec::new();
+        let mut freeable = std::mem::take(&mut waiting.freeable);
         if self.heavy_fence() {
             let Waiting { items, eras, .. } = waiting;
             eras.clear();
@@ -435,18 +439,32 @@ impl Domain {
             });
         }
         waiting.threshold = RECLAIM_BATCH.max(2 * waiting.items.len());
+        if freeable.is_empty() {
+            // Nothing to free: keep the allocation where it was.
+            waiting.freeable = freeable;
+            return Vec::new();
+        }
         freeable
     }
 
-    fn free(&self, freeable: Vec<Retired>) {
+    fn free(&self, mut freeable: Vec<Retired>) {
+        if freeable.is_empty() {
+            return;
+        }
         let c = &self.counters;
-        for r in freeable {
+        for r in freeable.drain(..) {
             c.freed.fetch_add(1, Relaxed);
             c.pending.fetch_sub(1, Relaxed);
             c.pending_bytes.fetch_sub(r.bytes, Relaxed);
             // SAFETY: no slot's era lies in `[birth, retire]`, so no reader can hold the object
             // (module docs); it was taken out of the waiting list exactly once, under its lock.
             unsafe { (r.drop_fn)(r.ptr) };
+        }
+        // Give the list's allocation back for the next reclaim (unless one meanwhile kept a
+        // larger one).
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.freeable.capacity() < freeable.capacity() {
+            waiting.freeable = freeable;
         }
     }
 

@@ -1,0 +1,104 @@
+//! A scrape's allocations, in a process of their own. A scrape also frees what any thread has
+//! retired (series removed, tables rebuilt) and is waiting for reclamation in the process-wide
+//! domain; beside other tests that churn series (`registry_alloc.rs`), that work would fall into
+//! the measured scrape at random. Here the tests run one at a time and the churn is their own.
+
+use std::sync::Mutex;
+
+use agentcore_telemetry::registry::self_metrics::reclamation_stats;
+use agentcore_telemetry::{Buckets, Registry};
+use support::alloc::thread_allocations;
+
+mod support;
+
+#[global_allocator]
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
+
+/// One test at a time: each one's retirements are its own.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The allocations of one scrape into `buf` on this thread.
+fn scrape_allocations(registry: &Registry, buf: &mut String) -> u64 {
+    buf.clear();
+    let before = thread_allocations();
+    registry.encode_text_into(buf);
+    thread_allocations() - before
+}
+
+#[test]
+fn steady_state_scrape_allocates_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let registry = Registry::new();
+    let c = registry
+        .counter_family("c_total", "C.", &["agent_id"])
+        .unwrap();
+    let h = registry
+        .histogram_family("h_seconds", "H.", &["agent_id"], Buckets::default())
+        .unwrap();
+    for i in 0..2_000 {
+        let id = format!("agent-{i}");
+        c.with_label_values(&[&id]).unwrap().inc();
+        h.with_label_values(&[&id]).unwrap().observe(0.3);
+    }
+    let mut buf = String::new();
+    registry.encode_text_into(&mut buf);
+    for _ in 0..5 {
+        assert_eq!(
+            scrape_allocations(&registry, &mut buf),
+            0,
+            "a steady-state scrape into a reused buffer allocates nothing"
+        );
+    }
+}
+
+/// The reclamation a scrape does for other threads reuses its list: once it has grown, freeing
+/// what another thread retired allocates nothing on the scraping thread.
+#[test]
+fn a_scrape_freeing_another_threads_retired_series_allocates_nothing_once_warm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let registry = Registry::new();
+    let kept = registry
+        .counter_family("kept_total", "Kept.", &["id"])
+        .unwrap();
+    kept.with_label_values(&["a"]).unwrap().inc();
+    let churn = registry
+        .counter_family("churn_total", "Churned.", &["id"])
+        .unwrap();
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    // Another thread adds 20 series and removes them: 20 series retired, waiting (fewer than
+    // a retiring thread's reclamation batch), for the scrape to free.
+    let churn_on_another_thread = || {
+        // Joined explicitly: a join waits for the thread's thread-local destructors, which
+        // end its lookup cache and with it the guard that protects what it looked up.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for k in &keys {
+                    churn.with_label_values(&[k]).unwrap().inc();
+                }
+                for k in &keys {
+                    assert!(churn.remove(&[k]));
+                }
+            })
+            .join()
+            .unwrap();
+        })
+    };
+    let mut buf = String::new();
+    for _ in 0..3 {
+        churn_on_another_thread();
+        registry.encode_text_into(&mut buf); // warms the reclamation list up
+    }
+    for round in 0..5 {
+        let freed_before = reclamation_stats().freed;
+        churn_on_another_thread();
+        assert_eq!(
+            scrape_allocations(&registry, &mut buf),
+            0,
+            "round {round}: the scrape freed the other thread's series without allocating"
+        );
+        assert!(
+            reclamation_stats().freed >= freed_before + 20,
+            "and it did free them"
+        );
+    }
+}
