@@ -391,3 +391,68 @@ fn forgotten_cached_references_leave_lookups_correct() {
         }
     });
 }
+
+/// A lookup made by a destructor that runs while another panic unwinds the thread is an ordinary
+/// lookup: its fill completes and the reference it returns stays protected until dropped. (The
+/// cache once took `thread::panicking()` to mean "this fill's probe unwound" and dropped its
+/// guard, leaving such a reference unprotected: after `remove` and a scrape the series was
+/// freed, ASan reported a heap-use-after-free in `Counter::inc`, and without ASan the increment
+/// landed on a series created afterwards. Found by review, 2026-12-01.)
+#[test]
+fn a_lookup_in_a_destructor_during_unwinding_stays_protected() {
+    struct LookupOnDrop<'a> {
+        registry: &'a Registry,
+        family: &'a Family<Counter>,
+        later: &'a Family<Counter>,
+        seen: &'a std::cell::Cell<Option<(f64, f64)>>,
+    }
+    impl Drop for LookupOnDrop<'_> {
+        fn drop(&mut self) {
+            assert!(thread::panicking());
+            let held = self.family.with_label_values(&["victim"]).unwrap(); // a miss: a fill
+            assert!(self.family.remove(&["victim"]));
+            let _ = self.registry.encode_text(); // frees whatever nothing protects
+                                                 // Series created now reuse whatever was freed.
+            let keys: Vec<String> = (0..64).map(|i| format!("later-{i}")).collect();
+            for k in &keys {
+                drop(self.later.with_label_values(&[k]).unwrap());
+            }
+            held.inc();
+            let later_total = keys
+                .iter()
+                .map(|k| self.later.with_label_values(&[k]).unwrap().get())
+                .sum::<f64>();
+            self.seen.set(Some((held.get(), later_total)));
+        }
+    }
+    within("a lookup during unwinding", || {
+        let registry = Registry::new();
+        let family = registry
+            .counter_family("unwind_victim_total", "V.", &["k"])
+            .unwrap();
+        let later = registry
+            .counter_family("unwind_later_total", "L.", &["k"])
+            .unwrap();
+        // Created without a lookup, so no guard of this thread holds it yet.
+        assert!(family
+            .insert_metric(&["victim"], Counter::new().unwrap())
+            .unwrap());
+        let _ = registry.encode_text();
+        let seen = std::cell::Cell::new(None);
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let _lookup = LookupOnDrop {
+                registry: &registry,
+                family: &family,
+                later: &later,
+                seen: &seen,
+            };
+            panic!("another panic, unwinding through the destructor");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(
+            seen.get(),
+            Some((1.0, 0.0)),
+            "the held reference counted on its own series, and on no series created later"
+        );
+    });
+}

@@ -31,8 +31,9 @@
 //!    lookup on this thread): nothing that code does can move the era under it.
 //! 4. While a fill uses the guard, the sets are out of the cache (its pointer is null): a lookup
 //!    that the caller's code makes from inside the fill misses, finds no guard, and takes a guard
-//!    of its own (the family's uncached path). A fill that unwinds puts the sets back, emptied,
-//!    and drops the guard; the next fill takes a new one.
+//!    of its own (the family's uncached path). A fill whose probe unwinds puts the sets back,
+//!    emptied, and the guard too. (A fill is *not* unwinding because the thread is: one that
+//!    runs inside a destructor during another panic completes and hands out a reference.)
 //! 5. A generation that moved means the family inserted or removed a series since the entry was
 //!    made (family invariant 5): the entry does not match, so a removed series is never handed
 //!    out again, and a lookup after `remove` gets the new series.
@@ -279,11 +280,14 @@ pub(super) enum Fill<M> {
 }
 
 /// A fill's hold on the cache: the guard and the sets, out of the cache while it runs
-/// (invariant 4). Dropping it puts both back; while unwinding, the guard is dropped and the sets
-/// are emptied instead.
+/// (invariant 4). Dropping it puts both back, the sets emptied if the probe did not return.
 struct Filling {
     guard: ManuallyDrop<Guard<'static>>,
     sets: *const Set,
+    /// The probe returned. (Not `thread::panicking()`: that is also true for a fill that
+    /// completes inside a destructor run by another panic's unwinding, and such a fill hands
+    /// out a reference the guard must keep protecting.)
+    probed: bool,
 }
 
 impl Filling {
@@ -311,15 +315,13 @@ impl Filling {
             }
             State::Filling | State::Dead => return None,
         }
-        // A fill that unwound dropped the guard (invariant 4): take a new one.
-        let guard = c
-            .guard
-            .take()
-            .unwrap_or_else(|| ManuallyDrop::new(Domain::global().guard()));
+        // `Live` always has its guard (a fill puts it back, also when its probe unwinds).
+        let guard = c.guard.take()?;
         c.state.set(State::Filling);
         Some(Filling {
             guard,
             sets: c.sets.replace(std::ptr::null()),
+            probed: false,
         })
     }
 
@@ -341,16 +343,15 @@ impl Filling {
 impl Drop for Filling {
     fn drop(&mut self) {
         let c = cache();
-        if std::thread::panicking() {
-            // The probe unwound: its guard may have moved with entries still in the sets.
+        if !self.probed {
+            // The probe unwound: the guard may have moved with entries still in the sets. No
+            // reference from the cache is outstanding (lookups inside a fill are uncached:
+            // invariant 4), so emptying the sets restores invariant 2.
             self.clear();
-            // SAFETY: moved out once, here; `self.guard` is not used again.
-            drop(unsafe { ManuallyDrop::take(&mut self.guard) });
-        } else {
-            // SAFETY: as above.
-            let guard = unsafe { ManuallyDrop::take(&mut self.guard) };
-            c.guard.set(Some(ManuallyDrop::new(guard)));
         }
+        // SAFETY: moved out once, here; `self.guard` is not used again.
+        let guard = unsafe { ManuallyDrop::take(&mut self.guard) };
+        c.guard.set(Some(ManuallyDrop::new(guard)));
         c.sets.set(self.sets);
         c.state.set(State::Live);
     }
@@ -378,6 +379,7 @@ pub(super) unsafe fn fill<M>(
     let _ = filling.guard.validate();
     let seen = generation.load(Acquire);
     let found = find(&mut filling.guard);
+    filling.probed = true;
     if filling.guard.era() != before {
         filling.clear(); // invariant 2
     }
@@ -421,7 +423,7 @@ pub(super) unsafe fn fill<M>(
 mod tests {
     use super::*;
 
-    /// Invariant 4's last sentence: a fill that unwinds leaves the cache usable, with a new guard.
+    /// Invariant 4: a fill whose probe unwinds leaves the cache usable, with its guard.
     #[test]
     fn a_fill_that_unwinds_leaves_the_cache_usable() {
         std::thread::spawn(|| {
