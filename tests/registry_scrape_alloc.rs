@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use agentcore_telemetry::registry::self_metrics::reclamation_stats;
-use agentcore_telemetry::{Buckets, Registry};
+use agentcore_telemetry::{Buckets, Registry, SummaryConfig};
 use support::alloc::thread_allocations;
 
 mod support;
@@ -100,5 +100,60 @@ fn a_scrape_freeing_another_threads_retired_series_allocates_nothing_once_warm()
             reclamation_stats().freed >= freed_before + 20,
             "and it did free them"
         );
+    }
+}
+
+#[test]
+fn steady_state_openmetrics_scrape_allocates_nothing() {
+    use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let registry = Registry::new();
+    let c = registry
+        .counter_family("c_total", "C.", &["agent_id"])
+        .unwrap();
+    let h = registry
+        .histogram_family("h_seconds", "H.", &["agent_id"], Buckets::default())
+        .unwrap();
+    let s = registry
+        .summary_family("s_bytes", "S.", &["agent_id"], SummaryConfig::default())
+        .unwrap();
+    let g = registry.gauge_family("g", "G.", &["agent_id"]).unwrap();
+    let i = registry.info_family("build_info", "B.", &["v"]).unwrap();
+    i.with_label_values(&["1"]).unwrap();
+    registry.counter_fn("f_total", "F.", || 2.5).unwrap();
+    registry.gauge_fn("fg", "FG.", || 1.5).unwrap();
+    for i in 0..2_000 {
+        let id = format!("agent-{i}");
+        c.with_label_values(&[&id]).unwrap().inc();
+        h.with_label_values(&[&id]).unwrap().observe(0.3);
+        g.with_label_values(&[&id]).unwrap().set(i as f64);
+        if i < 50 {
+            s.with_label_values(&[&id]).unwrap().observe(i as f64);
+        }
+    }
+    let mut buf = String::new();
+    for encoder in [
+        OpenMetricsEncoder::new(),
+        OpenMetricsEncoder::new().with_created(true),
+    ] {
+        encoder.encode_into(&registry, &mut buf);
+        let n: u64 = (0..5)
+            .map(|_| {
+                buf.clear();
+                let before = thread_allocations();
+                encoder.encode_into(&registry, &mut buf);
+                thread_allocations() - before
+            })
+            .sum();
+        assert_eq!(
+            n, 0,
+            "a steady-state OpenMetrics scrape into a reused buffer allocates nothing ({encoder:?})"
+        );
+    }
+    // The text format 0.0.4 scrape of the same registry (summaries included) allocates nothing
+    // either.
+    registry.encode_text_into(&mut buf);
+    for _ in 0..5 {
+        assert_eq!(scrape_allocations(&registry, &mut buf), 0);
     }
 }
