@@ -72,11 +72,19 @@ pub(crate) enum Misuse {
 ///
 /// Hot path: the record (about 570 bytes) is built once, in place, in the span-log slot
 /// claimed when the span starts, and published there when it finishes (the slot stays
-/// locked meanwhile, so readers skip it). The span itself stays small (about 100 bytes):
+/// locked meanwhile, so readers skip it). The span itself stays small (112 bytes):
 /// moving it, returning it and passing it by value no longer copy the record. Before, the
 /// record lived inline in the span and was copied on every move and swapped into the log
 /// at finish: about 40% of a span's instructions in the profile, with store-forwarding
 /// stalls.
+///
+/// `repr(u8)`: an explicit tag byte. Without it the tag lived in a niche of `Lost`'s `Cow`
+/// capacity, and every "is there a record?" test (each `set_attribute`, `add_event` and the
+/// finish) decoded it with a 64-bit constant, an add, a compare and a conditional move:
+/// 228 instead of 239 instructions per unsampled span under callgrind, 784 instead of 788
+/// per sampled one (release; with LTO 237 / 240 and 733 / 744). The span stays 112 bytes
+/// (the tag fits in what was padding).
+#[repr(u8)]
 pub(crate) enum Rec<'t> {
     /// Unsampled, or finished.
     None,
