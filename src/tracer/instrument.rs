@@ -133,11 +133,17 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
 struct Exit<'a, 's, 't> {
     _scope: current::Scope<'s>,
     span: &'a mut DetachedSpan<'t>,
+    /// The thread was already unwinding when the poll began (the future is polled inside a
+    /// destructor during a panic): `thread::panicking()` after the poll is then true whether
+    /// or not the poll panicked, and the poll is taken as completed. (One that panics and is
+    /// caught within that same destructor goes unrecorded: `std` exposes no panic count that
+    /// would tell the two apart.)
+    unwinding_before: bool,
 }
 
 impl Drop for Exit<'_, '_, '_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if !self.unwinding_before && std::thread::panicking() {
             self.span.record_panic();
         }
         // `scope` drops next: the future's frames go back into its saved list.
@@ -158,6 +164,7 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
         let exit = Exit {
             _scope: current::enter(this.saved),
             span,
+            unwinding_before: std::thread::panicking(),
         };
         let poll = this.inner.poll(cx);
         drop(exit);
