@@ -25,7 +25,7 @@ use crate::export::{
 };
 use crate::sync::ring::ExportCursor;
 use crate::tracer::SpanRecord;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The span log as a [`SpanSource`]: finished sampled spans published while it is
@@ -82,27 +82,39 @@ impl SpanSource for SpanLogSource {
 }
 
 /// The tracer's exporter, if one was started, and the registry its metrics go to.
+///
+/// The lock guards the slot only, never a wait: `force_flush`, `shutdown` and `stats` take a
+/// clone of the processor's `Arc` and let the lock go before they call it (the processor
+/// takes concurrent calls). Held across a flush or a shutdown, it made `get_metrics` and
+/// `export_stats` wait for the whole export, and an exporter that read the tracer's metrics
+/// stalled `shutdown` until its deadline (it waited for the lock that `shutdown` held while
+/// waiting for it).
 #[derive(Default)]
 pub(crate) struct ExportSlot {
-    processor: Mutex<Option<BatchSpanProcessor>>,
+    processor: Mutex<Option<Arc<BatchSpanProcessor>>>,
     registry: Mutex<Option<crate::Registry>>,
 }
 
 impl ExportSlot {
-    fn processor(&self) -> MutexGuard<'_, Option<BatchSpanProcessor>> {
+    fn processor(&self) -> MutexGuard<'_, Option<Arc<BatchSpanProcessor>>> {
         self.processor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The processor, if one was started; the lock is released on return.
+    fn current(&self) -> Option<Arc<BatchSpanProcessor>> {
+        self.processor().clone()
     }
 
     /// The exporter's counts, if one was started.
     pub(crate) fn stats(&self) -> Option<ExportStats> {
-        self.processor().as_ref().map(BatchSpanProcessor::stats)
+        self.current().map(|p| p.stats())
     }
 
     /// Registers the running exporter's self-metrics in `registry`, and remembers it for
     /// exporters started later.
     pub(crate) fn register(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
         *self.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.clone());
-        match self.processor().as_ref() {
+        match self.current() {
             Some(p) => p.register_metrics(registry),
             None => Ok(()),
         }
@@ -175,7 +187,7 @@ impl DistributedTracer {
         let mut slot = self.export_slot().processor();
         let source = self.attach_source(&slot)?;
         let processor = config.start(source, Some(&self.config().service_name))?;
-        self.install(&mut slot, processor)?;
+        self.install(&mut slot, processor.map(Arc::new))?;
         Ok(true)
     }
 
@@ -210,14 +222,14 @@ impl DistributedTracer {
         let source = self.attach_source(&slot)?;
         let processor =
             BatchSpanProcessor::start(source, exporter, batch).map_err(StartError::Spawn)?;
-        self.install(&mut slot, Some(processor))
+        self.install(&mut slot, Some(Arc::new(processor)))
     }
 
     fn attach_source(
         &self,
-        slot: &Option<BatchSpanProcessor>,
+        slot: &Option<Arc<BatchSpanProcessor>>,
     ) -> Result<SpanLogSource, StartError> {
-        if slot.as_ref().is_some_and(BatchSpanProcessor::is_running) {
+        if slot.as_ref().is_some_and(|p| p.is_running()) {
             return Err(StartError::AlreadyRunning);
         }
         // The previous exporter's thread drops its cursor when it exits; until then the
@@ -233,8 +245,8 @@ impl DistributedTracer {
 
     fn install(
         &self,
-        slot: &mut Option<BatchSpanProcessor>,
-        processor: Option<BatchSpanProcessor>,
+        slot: &mut Option<Arc<BatchSpanProcessor>>,
+        processor: Option<Arc<BatchSpanProcessor>>,
     ) -> Result<(), StartError> {
         if let Some(p) = &processor {
             let registry = self
@@ -262,7 +274,7 @@ impl DistributedTracer {
     /// assert!(tracer.force_flush(Duration::from_millis(10)).is_ok());
     /// ```
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        match self.export_slot().processor().as_ref() {
+        match self.export_slot().current() {
             Some(p) if p.is_running() => p.force_flush(timeout),
             _ => Ok(()),
         }
@@ -281,7 +293,7 @@ impl DistributedTracer {
     /// assert!(tracer.shutdown(Duration::from_millis(10)).is_ok());
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
-        match self.export_slot().processor().as_ref() {
+        match self.export_slot().current() {
             Some(p) => p.shutdown(timeout),
             None => Ok(()),
         }
