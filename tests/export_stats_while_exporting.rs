@@ -5,9 +5,7 @@
 //! waiting for the lock that `shutdown` held while it waited for that thread.
 #![cfg(feature = "otlp")]
 
-use agentcore_telemetry::export::{
-    BatchConfig, Deadline, ExportOutcome, ExportSpan, SpanExporter,
-};
+use agentcore_telemetry::export::{BatchConfig, Deadline, ExportOutcome, ExportSpan, SpanExporter};
 use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
 use std::sync::mpsc;
 use std::time::Duration;
