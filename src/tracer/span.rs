@@ -67,9 +67,6 @@ pub struct DetachedSpan<'t> {
     span_id: SpanId,
     parent_span_id: Option<SpanId>,
     sampled: bool,
-    /// Whether this span has a frame on the current thread's context stack; only ever true
-    /// while wrapped in a (`!Send`) [`Span`], so the frame is removed on the right thread.
-    attached: bool,
     /// The starting thread was already unwinding from a panic: the span started inside a
     /// destructor run by that unwinding, so a panic in progress when it drops is not one that
     /// passed through it (see `Drop`). Only ever true for a sampled span.
@@ -126,13 +123,16 @@ impl<'t> Span<'t> {
             (Rec::None, 0, false, attached)
         };
         Span {
+            frame: FrameHold {
+                tracer,
+                key: if attached { ids.span_id.to_u64() } else { 0 },
+            },
             inner: DetachedSpan {
                 tracer,
                 trace_id: ids.trace_id,
                 span_id: ids.span_id,
                 parent_span_id: ids.parent_span_id,
                 sampled: ids.sampled,
-                attached,
                 started_unwinding,
                 start_ticks,
                 baggage,
@@ -162,7 +162,6 @@ impl<'t> DetachedSpan<'t> {
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
             sampled: ids.sampled,
-            attached: false,
             started_unwinding,
             start_ticks,
             baggage,
@@ -247,11 +246,14 @@ impl<'t> DetachedSpan<'t> {
     /// let child = tracer.start_span("child", SpanKind::Internal, []);
     /// assert_eq!(child.parent_span_id(), Some(parent.span_id()));
     /// ```
-    pub fn attach(mut self) -> Span<'t> {
-        if !self.attached {
-            self.attached = current::push(self.frame());
-        }
+    pub fn attach(self) -> Span<'t> {
+        // A `DetachedSpan` never has a frame of its own (`FrameHold` has it).
+        let attached = current::push(self.frame());
         Span {
+            frame: FrameHold {
+                tracer: self.tracer,
+                key: if attached { self.span_id.to_u64() } else { 0 },
+            },
             inner: self,
             _not_send: PhantomData,
         }
@@ -699,29 +701,48 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Removes the span's frame (if any) and hands its record (if sampled) to the tracer.
-    /// Idempotent. Always inlined: out of line (LTO chose so once it grew), every finish
-    /// paid a call with its spills (~25 instructions per span under callgrind).
+    /// Hands the span's record (if sampled) to the tracer. Idempotent. Always inlined: out
+    /// of line (LTO chose so once it grew), every finish paid a call with its spills (~25
+    /// instructions per span under callgrind).
     #[inline(always)]
     pub(crate) fn end_now(&mut self) {
-        self.detach_frame();
         if !self.record.is_none() {
             self.tracer
                 .record_finished(&mut self.record, self.start_ticks);
         }
     }
+}
 
-    /// Removes the span's frame from this thread's context stack, if it has one, counting a
-    /// misuse if another trace's frame was above it (see `current.rs`).
+/// A [`Span`]'s frame on its thread's context stack: which tracer's, under which key (the span
+/// id it was pushed for; 0: none, as when the thread-local was gone). It belongs to the
+/// `Span`, not to the `DetachedSpan` inside: `DerefMut` lets safe code swap that one out
+/// (`mem::swap(&mut *span, &mut other)`) and send it to another thread, and a frame flag
+/// travelling with it left the frame on this thread's stack for good (every later span here
+/// took the finished one as its parent) while the swapped-in span could not be attached
+/// again. The frame is removed where it was pushed, when the `Span` finishes, detaches or
+/// drops, whatever its inner span became meanwhile.
+struct FrameHold<'t> {
+    tracer: &'t TracerCore,
+    key: u64,
+}
+
+impl FrameHold<'_> {
+    /// Removes the frame, if there is one, counting a misuse if another trace's frame was
+    /// above it (see `current.rs`). Idempotent.
     #[inline(always)]
-    fn detach_frame(&mut self) {
-        if self.attached {
-            self.attached = false;
-            if current::remove(self.tracer.id(), self.span_id.to_u64()) == Removal::OtherTraceAbove
-            {
+    fn release(&mut self) {
+        if self.key != 0 {
+            let key = std::mem::take(&mut self.key);
+            if current::remove(self.tracer.id(), key) == Removal::OtherTraceAbove {
                 self.tracer.misuse(Misuse::SpanEnded);
             }
         }
+    }
+}
+
+impl Drop for FrameHold<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -826,6 +847,8 @@ impl fmt::Debug for DetachedSpan<'_> {
 /// ```
 #[must_use = "a span is current until dropped: bind it (`let span = ...`), or it ends at once"]
 pub struct Span<'t> {
+    /// Declared first, so dropped first: the frame goes before the record is finished.
+    frame: FrameHold<'t>,
     inner: DetachedSpan<'t>,
     _not_send: PhantomData<*const ()>,
 }
@@ -843,8 +866,10 @@ impl<'t> Span<'t> {
     /// assert!(a.is_recording());
     /// ```
     pub fn detach(self) -> DetachedSpan<'t> {
-        let mut inner = self.inner;
-        inner.detach_frame();
+        let Span {
+            mut frame, inner, ..
+        } = self;
+        frame.release();
         inner
     }
 
@@ -859,6 +884,7 @@ impl<'t> Span<'t> {
     #[inline]
     pub fn finish(mut self, status: SpanStatus) {
         self.inner.set_status(status, "");
+        self.frame.release();
         self.inner.end_in_place();
         std::mem::forget(self);
     }
@@ -878,6 +904,7 @@ impl<'t> Span<'t> {
         message: impl Into<Cow<'static, str>>,
     ) {
         self.inner.set_status(status, message);
+        self.frame.release();
         self.inner.end_in_place();
         std::mem::forget(self);
     }
@@ -892,6 +919,7 @@ impl<'t> Span<'t> {
     /// ```
     #[inline]
     pub fn end(mut self) {
+        self.frame.release();
         self.inner.end_in_place();
         std::mem::forget(self);
     }
@@ -953,6 +981,7 @@ impl FinishSpan for Span<'_> {
     // `end_in_place`).
     #[inline(always)]
     fn finish_consumed(mut self, status: SpanStatus, message: Option<&str>) {
+        self.frame.release();
         self.inner.finish_in_place(status, message);
         // Nothing left to drop (see `end_in_place`).
         std::mem::forget(self);
