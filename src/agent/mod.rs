@@ -152,6 +152,17 @@ impl Default for CollectorConfig {
 /// ```
 pub trait IntoSeconds {
     /// The duration in seconds.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::IntoSeconds;
+    /// use std::time::Duration;
+    ///
+    /// fn to_millis(t: impl IntoSeconds) -> f64 {
+    ///     t.into_seconds() * 1000.0
+    /// }
+    /// assert_eq!(to_millis(Duration::from_millis(1500)), 1500.0);
+    /// assert_eq!(to_millis(0.25), 250.0);
+    /// ```
     fn into_seconds(self) -> f64;
 }
 

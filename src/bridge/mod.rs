@@ -12,6 +12,19 @@
 //! attaching it; `distributed/mod.rs`: a detached span with an explicit parent), and is
 //! named after the trait it implements. Neither touches the tracer's or the registry's hot
 //! path: what they add runs in the facade's callbacks only.
+//!
+//! ```
+//! # #[cfg(feature = "metrics-bridge")] {
+//! use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
+//! use agentcore_telemetry::Registry;
+//!
+//! let registry = Registry::new();
+//! let recorder = AgentcoreRecorder::new(&registry);
+//! // Code instrumented with the `metrics` facade, unchanged:
+//! metrics::with_local_recorder(&recorder, || metrics::counter!("llm_calls_total", "model" => "m1").increment(2));
+//! assert!(registry.encode_text().contains("llm_calls_total{model=\"m1\"} 2\n"));
+//! # }
+//! ```
 
 #[cfg(feature = "metrics-bridge")]
 mod key_cache;

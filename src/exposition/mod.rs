@@ -15,6 +15,19 @@
 //! [`Descriptor`] (name, help, label names, [`MetricKind`]) and its series as values, and
 //! [`name`] holds the name rules every layer checks. The metric types (`primitives`) use its
 //! float formatting and name rules; the registry calls its encoders. It depends on neither.
+//!
+//! ```
+//! use agentcore_telemetry::exposition::{CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE};
+//! use agentcore_telemetry::Registry;
+//!
+//! let registry = Registry::new();
+//! registry.counter("jobs_total", "Jobs done.").unwrap().inc_by(3);
+//! // The same series in both formats, each served under its own `Content-Type`.
+//! assert_eq!(registry.encode_text(), "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 3\n");
+//! assert_eq!(registry.encode_openmetrics(), "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 3\n# EOF\n");
+//! assert!(CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
+//! assert!(OPENMETRICS_CONTENT_TYPE.starts_with("application/openmetrics-text; version=1.0.0"));
+//! ```
 
 mod descriptor;
 pub(crate) mod float;

@@ -85,18 +85,47 @@ pub struct OpenMetricsEncoder {
 
 impl OpenMetricsEncoder {
     /// The defaults: no `_created` samples.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.gauge("workers", "Workers.").unwrap().set(2.0);
+    /// let text = OpenMetricsEncoder::new().encode(&registry);
+    /// assert_eq!(text, "# TYPE workers gauge\n# HELP workers Workers.\nworkers 2\n# EOF\n");
+    /// assert_eq!(OpenMetricsEncoder::new(), OpenMetricsEncoder::default());
+    /// ```
     pub const fn new() -> OpenMetricsEncoder {
         OpenMetricsEncoder { created: false }
     }
 
     /// Whether counters, histograms and summaries expose `_created` (the series' creation time).
     /// Off by default: Prometheus 2.x stores each one as an extra series.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs_total", "Jobs.").unwrap().inc();
+    /// assert!(!OpenMetricsEncoder::new().encode(&registry).contains("jobs_created"));
+    /// let encoder = OpenMetricsEncoder::new().with_created(true);
+    /// assert!(encoder.encode(&registry).contains("\njobs_total 1\njobs_created "));
+    /// ```
     pub const fn with_created(mut self, created: bool) -> OpenMetricsEncoder {
         self.created = created;
         self
     }
 
     /// Whether `_created` samples are written.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    ///
+    /// assert!(!OpenMetricsEncoder::new().created());
+    /// assert!(OpenMetricsEncoder::new().with_created(true).created());
+    /// ```
     pub const fn created(&self) -> bool {
         self.created
     }

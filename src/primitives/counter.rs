@@ -78,6 +78,15 @@ impl Counter {
 
     /// A new counter at zero, not registered anywhere (see
     /// [`Registry::counter_family`](crate::Registry::counter_family) for registered ones).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// assert_eq!(c.get(), 0.0);
+    /// c.clone().inc(); // clones share the value
+    /// assert_eq!(c.get(), 1.0);
+    /// ```
     pub fn new() -> Result<Counter, Error> {
         Counter::with_exemplars(Exemplars::Off)
     }
@@ -112,6 +121,15 @@ impl Counter {
     }
 
     /// Adds one.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// c.inc();
+    /// c.inc();
+    /// assert_eq!(c.get(), 2.0);
+    /// ```
     #[inline]
     pub fn inc(&self) {
         slots::add_u64(self.word, 1);
@@ -119,6 +137,15 @@ impl Counter {
     }
 
     /// Adds `n`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// c.inc();
+    /// c.inc_by(2);
+    /// assert_eq!(c.get(), 3.0);
+    /// ```
     #[inline]
     pub fn inc_by(&self, n: u64) {
         slots::add_u64(self.word, n);
@@ -142,6 +169,16 @@ impl Counter {
     }
 
     /// Adds `n` and keeps `labels` as its exemplar; see [`Counter::inc_with_exemplar`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Exemplars};
+    ///
+    /// let bytes = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+    /// bytes.inc_by_with_exemplar(512, &[("request_id", "r-7")]).unwrap();
+    /// let plain = Counter::new().unwrap();
+    /// assert!(plain.inc_by_with_exemplar(3, &[("request_id", "r-8")]).is_err());
+    /// assert_eq!((bytes.get(), plain.get()), (512.0, 3.0)); // both increments recorded
+    /// ```
     pub fn inc_by_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> Result<(), Error> {
         slots::add_u64(self.word, n);
         match &self.inner.exemplar {
@@ -151,6 +188,14 @@ impl Counter {
     }
 
     /// Which exemplars this counter keeps.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Exemplars};
+    ///
+    /// assert_eq!(Counter::new().unwrap().exemplars(), Exemplars::Off);
+    /// let c = Counter::with_exemplars(Exemplars::TraceBased).unwrap();
+    /// assert_eq!(c.exemplars(), Exemplars::TraceBased);
+    /// ```
     pub fn exemplars(&self) -> Exemplars {
         match (&self.inner.exemplar, &self.trace_cell) {
             (None, _) => Exemplars::Off,
@@ -176,6 +221,16 @@ impl Counter {
 
     /// Adds `v`, which must be finite and non-negative; otherwise the increment is refused,
     /// counted in [`Counter::rejected`], and the value is untouched.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let released_mb = Counter::new().unwrap();
+    /// released_mb.add(25.5).unwrap();
+    /// released_mb.add(4.0).unwrap();
+    /// assert!(released_mb.add(f64::NAN).is_err());
+    /// assert_eq!(released_mb.get(), 29.5);
+    /// ```
     #[inline]
     pub fn add(&self, v: f64) -> Result<(), Error> {
         if v.is_nan() || v < 0.0 || v == f64::INFINITY {
@@ -193,6 +248,16 @@ impl Counter {
     }
 
     /// The current value: the sum over every thread.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// let c2 = c.clone();
+    /// std::thread::spawn(move || c2.inc_by(5)).join().unwrap();
+    /// c.add(0.25).unwrap();
+    /// assert_eq!(c.get(), 5.25);
+    /// ```
     pub fn get(&self) -> f64 {
         let (int, frac) = self.parts();
         int as f64 + frac
@@ -200,6 +265,16 @@ impl Counter {
 
     /// The whole-number part and the fractional-increment part of the value, separately (the
     /// encoder prints a counter that only ever saw whole numbers as an exact integer).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// c.inc_by(3);
+    /// c.add(2.0).unwrap(); // whole: goes to the integer part
+    /// c.add(0.5).unwrap();
+    /// assert_eq!(c.parts(), (5, 0.5));
+    /// ```
     pub fn parts(&self) -> (u64, f64) {
         match self.inner._slots.arena() {
             Some(arena) => (arena.read_u64(self.word), arena.read_f64(self.word + 1)),
@@ -208,6 +283,16 @@ impl Counter {
     }
 
     /// How many increments were refused (negative, NaN or infinite).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Counter;
+    ///
+    /// let c = Counter::new().unwrap();
+    /// assert!(c.add(-1.0).is_err());
+    /// assert!(c.add(f64::INFINITY).is_err());
+    /// c.add(1.0).unwrap();
+    /// assert_eq!((c.rejected(), c.get()), (2, 1.0));
+    /// ```
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Relaxed)
     }

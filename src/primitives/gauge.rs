@@ -27,17 +27,44 @@ pub struct Gauge {
 
 impl Gauge {
     /// A new gauge at zero.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let g = Gauge::new();
+    /// assert_eq!(g.get(), 0.0);
+    /// g.clone().set(2.0); // clones share the value
+    /// assert_eq!(g.get(), 2.0);
+    /// ```
     pub fn new() -> Gauge {
         Gauge::default()
     }
 
     /// Sets the value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let queue_depth = Gauge::new();
+    /// queue_depth.set(12.0);
+    /// queue_depth.set(7.0); // last writer wins
+    /// assert_eq!(queue_depth.get(), 7.0);
+    /// ```
     #[inline]
     pub fn set(&self, v: f64) {
         self.value.store(v, Relaxed);
     }
 
     /// Adds `v` (which may be negative).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let g = Gauge::new();
+    /// g.add(3.5);
+    /// g.add(-1.0);
+    /// assert_eq!(g.get(), 2.5);
+    /// ```
     #[inline]
     pub fn add(&self, v: f64) {
         let _ = self
@@ -46,18 +73,44 @@ impl Gauge {
     }
 
     /// Subtracts `v`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let g = Gauge::new();
+    /// g.set(10.0);
+    /// g.sub(2.5);
+    /// assert_eq!(g.get(), 7.5);
+    /// ```
     #[inline]
     pub fn sub(&self, v: f64) {
         self.add(-v);
     }
 
     /// Adds one.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let in_flight = Gauge::new();
+    /// in_flight.inc();
+    /// in_flight.inc();
+    /// assert_eq!(in_flight.get(), 2.0);
+    /// ```
     #[inline]
     pub fn inc(&self) {
         self.add(1.0);
     }
 
     /// Subtracts one.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let g = Gauge::new();
+    /// g.dec();
+    /// assert_eq!(g.get(), -1.0); // a gauge may go negative
+    /// ```
     #[inline]
     pub fn dec(&self) {
         self.add(-1.0);
@@ -67,6 +120,16 @@ impl Gauge {
     ///
     /// The collector uses it for `agents_active`, which a stray extra "completed" must not drive
     /// negative.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let active = Gauge::new();
+    /// active.set(2.0);
+    /// assert!(active.sub_floored(1.0, 0.0));
+    /// assert!(!active.sub_floored(5.0, 0.0)); // would go below 0: clamped
+    /// assert_eq!(active.get(), 0.0);
+    /// ```
     #[inline]
     pub fn sub_floored(&self, v: f64, floor: f64) -> bool {
         let mut full = true;
@@ -79,6 +142,15 @@ impl Gauge {
     }
 
     /// The current value.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Gauge;
+    ///
+    /// let g = Gauge::new();
+    /// g.set(42.0);
+    /// g.inc();
+    /// assert_eq!(g.get(), 43.0);
+    /// ```
     #[inline]
     pub fn get(&self) -> f64 {
         self.value.load(Relaxed)

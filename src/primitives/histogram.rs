@@ -174,6 +174,15 @@ impl Buckets {
 
     /// Buckets with the given upper bounds. A trailing `+Inf` is accepted and dropped (it is
     /// always implicit). Bounds must be finite and strictly increasing; at most [`MAX_BUCKETS`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// let b = Buckets::new(vec![0.1, 0.5, 1.0, f64::INFINITY]).unwrap();
+    /// assert_eq!(b.bounds(), &[0.1, 0.5, 1.0]); // the trailing +Inf is dropped
+    /// assert!(Buckets::new(vec![1.0, f64::NAN]).is_err());
+    /// assert!(Buckets::new(vec![2.0, 1.0]).is_err());
+    /// ```
     pub fn new(bounds: impl Into<Vec<f64>>) -> Result<Buckets, Error> {
         let mut bounds = bounds.into();
         if bounds.last() == Some(&f64::INFINITY) {
@@ -217,6 +226,14 @@ impl Buckets {
     }
 
     /// `count` bounds `start, start + width, ...`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// let b = Buckets::linear(10.0, 5.0, 4).unwrap();
+    /// assert_eq!(b.bounds(), &[10.0, 15.0, 20.0, 25.0]);
+    /// assert!(Buckets::linear(0.0, 0.0, 3).is_err()); // width must be > 0
+    /// ```
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, Error> {
         if width.is_nan() || width <= 0.0 || count == 0 {
             return Err(Error::InvalidBuckets {
@@ -233,6 +250,14 @@ impl Buckets {
     }
 
     /// `count` bounds `start, start * factor, ...`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// let b = Buckets::exponential(1.0, 2.0, 4).unwrap();
+    /// assert_eq!(b.bounds(), &[1.0, 2.0, 4.0, 8.0]);
+    /// assert!(Buckets::exponential(1.0, 1.0, 3).is_err()); // factor must be > 1
+    /// ```
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, Error> {
         if start.is_nan() || start <= 0.0 || factor.is_nan() || factor <= 1.0 || count == 0 {
             return Err(Error::InvalidBuckets {
@@ -249,12 +274,27 @@ impl Buckets {
     }
 
     /// The finite upper bounds (the `+Inf` bucket is not listed).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// assert_eq!(Buckets::new(vec![0.25, 0.5]).unwrap().bounds(), &[0.25, 0.5]);
+    /// assert_eq!(Buckets::default().bounds(), &Buckets::DEFAULT_BOUNDS);
+    /// ```
     pub fn bounds(&self) -> &[f64] {
         &self.inner.bounds
     }
 
     /// The `le` label value of each finite bound, formatted as the Go client does (text format
     /// 0.0.4: `le="1"`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Buckets;
+    ///
+    /// let b = Buckets::new(vec![0.5, 1.0, 2.5]).unwrap();
+    /// let le: Vec<&str> = b.le_labels().iter().map(|s| &**s).collect();
+    /// assert_eq!(le, ["0.5", "1", "2.5"]);
+    /// ```
     pub fn le_labels(&self) -> &[Box<str>] {
         &self.inner.labels
     }
@@ -366,6 +406,16 @@ struct HistogramInner {
 }
 
 /// A consistent reading of a [`Histogram`].
+///
+/// ```
+/// use agentcore_telemetry::primitives::HistogramSnapshot;
+/// use agentcore_telemetry::{Buckets, Histogram};
+///
+/// let h = Histogram::new(Buckets::new(vec![1.0, 2.0]).unwrap()).unwrap();
+/// h.observe(5.0);
+/// let expected = HistogramSnapshot { cumulative: vec![0, 0, 1], count: 1, sum: 5.0 };
+/// assert_eq!(h.snapshot(), expected);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
     /// Cumulative counts per bucket, the `+Inf` bucket last.
@@ -378,6 +428,14 @@ pub struct HistogramSnapshot {
 
 impl Histogram {
     /// A new, unregistered histogram.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::linear(1.0, 1.0, 3).unwrap()).unwrap();
+    /// assert_eq!(h.buckets().bounds(), &[1.0, 2.0, 3.0]);
+    /// assert_eq!(h.snapshot().cumulative, vec![0, 0, 0, 0]); // three bounds and +Inf
+    /// ```
     pub fn new(buckets: Buckets) -> Result<Histogram, Error> {
         Histogram::with_exemplars(buckets, Exemplars::Off)
     }
@@ -424,6 +482,16 @@ impl Histogram {
 
     /// Records `v`. NaN is refused and counted in [`Histogram::rejected`]; `±Inf` go to the
     /// first or the `+Inf` bucket as Prometheus does.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::new(vec![0.5, 1.0]).unwrap()).unwrap();
+    /// h.observe(0.25);
+    /// h.observe(1.0); // bounds are inclusive: counted in le="1"
+    /// h.observe(f64::INFINITY); // the +Inf bucket
+    /// assert_eq!(h.snapshot().cumulative, vec![1, 2, 3]);
+    /// ```
     // Always inlined: without LTO the call alone (and its register saves) was about a tenth of
     // an observation's instructions. Inline is only the common case, a few branches that do not
     // depend on the value: a layout with one bound per class (one table load and one
@@ -473,6 +541,14 @@ impl Histogram {
     }
 
     /// Which exemplars this histogram keeps.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Exemplars, Histogram};
+    ///
+    /// assert_eq!(Histogram::new(Buckets::default()).unwrap().exemplars(), Exemplars::Off);
+    /// let h = Histogram::with_exemplars(Buckets::default(), Exemplars::Explicit).unwrap();
+    /// assert_eq!(h.exemplars(), Exemplars::Explicit);
+    /// ```
     pub fn exemplars(&self) -> Exemplars {
         match (self.inner.exemplars.is_empty(), self.inner.trace_exemplars) {
             (true, _) => Exemplars::Off,
@@ -487,6 +563,15 @@ impl Histogram {
     }
 
     /// Records `v`, or returns an error for NaN (which is also counted as rejected).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::default()).unwrap();
+    /// h.try_observe(0.3).unwrap();
+    /// assert!(h.try_observe(f64::NAN).is_err());
+    /// assert_eq!((h.snapshot().count, h.rejected()), (1, 1));
+    /// ```
     #[inline]
     pub fn try_observe(&self, v: f64) -> Result<(), Error> {
         self.observe(v);
@@ -498,17 +583,47 @@ impl Histogram {
     }
 
     /// The bucket layout.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let layout = Buckets::exponential(1.0, 2.0, 4).unwrap();
+    /// let h = Histogram::new(layout.clone()).unwrap();
+    /// assert_eq!(h.buckets(), &layout);
+    /// ```
     pub fn buckets(&self) -> &Buckets {
         &self.inner.buckets
     }
 
     /// How many observations were refused (NaN).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::default()).unwrap();
+    /// h.observe(f64::NAN);
+    /// h.observe(0.1);
+    /// assert_eq!(h.rejected(), 1);
+    /// assert_eq!(h.snapshot().count, 1); // NaN never reaches a bucket
+    /// ```
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Relaxed)
     }
 
     /// Reads the per-bucket (non-cumulative) counts into `counts` (resized to `bounds + 1`) and
     /// returns the sum. Reuses the caller's buffer, so a scrape allocates nothing here.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::new(vec![1.0, 2.0]).unwrap()).unwrap();
+    /// h.observe(0.5);
+    /// h.observe(0.75);
+    /// h.observe(3.0);
+    /// let mut counts = Vec::new(); // kept across scrapes
+    /// let sum = h.read_into(&mut counts);
+    /// assert_eq!((counts, sum), (vec![2, 0, 1], 4.25)); // per bucket, not cumulative
+    /// ```
     pub fn read_into(&self, counts: &mut Vec<u64>) -> f64 {
         let range = self.inner.slots.range();
         let n = self.inner.buckets.bounds().len() + 1;
@@ -523,6 +638,18 @@ impl Histogram {
     }
 
     /// A consistent reading (allocates; scrapes use [`Histogram::read_into`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::new(Buckets::new(vec![1.0, 2.0]).unwrap()).unwrap();
+    /// h.observe(0.5);
+    /// h.observe(1.5);
+    /// h.observe(1.5);
+    /// let snap = h.snapshot();
+    /// assert_eq!(snap.cumulative, vec![1, 3, 3]);
+    /// assert_eq!((snap.count, snap.sum), (3, 3.5));
+    /// ```
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut counts = Vec::new();
         let sum = self.read_into(&mut counts);

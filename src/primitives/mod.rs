@@ -1,6 +1,23 @@
 //! The metric primitives, recording into the crate-private slot arena (`sync::slots`).
 //!
 //! All handles are `Send + Sync` and cheap to clone (clones share the value).
+//!
+//! ```
+//! use agentcore_telemetry::{Counter, Gauge};
+//!
+//! let requests = Counter::new().unwrap();
+//! let in_flight = Gauge::new();
+//! std::thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         let (requests, in_flight) = (requests.clone(), in_flight.clone());
+//!         s.spawn(move || {
+//!             requests.inc();
+//!             in_flight.inc();
+//!         });
+//!     }
+//! });
+//! assert_eq!((requests.get(), in_flight.get()), (4.0, 4.0)); // every clone recorded into one value
+//! ```
 
 pub mod counter;
 pub mod exemplar;

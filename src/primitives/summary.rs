@@ -165,6 +165,16 @@ impl Default for SummaryConfig {
 
 impl SummaryConfig {
     /// A validated configuration.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SummaryConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = SummaryConfig::new(vec![0.5, 0.99], Duration::from_secs(60), 6).unwrap();
+    /// assert_eq!(config.quantiles, vec![0.5, 0.99]);
+    /// assert!(SummaryConfig::new(vec![0.9, 0.5], Duration::from_secs(60), 6).is_err()); // not increasing
+    /// assert!(SummaryConfig::new(vec![1.5], Duration::from_secs(60), 6).is_err()); // outside [0, 1]
+    /// ```
     pub fn new(
         quantiles: Vec<f64>,
         max_age: Duration,
@@ -271,6 +281,19 @@ impl Default for Reading {
 }
 
 /// A reading of a [`Summary`].
+///
+/// ```
+/// use agentcore_telemetry::primitives::SummaryReading;
+/// use agentcore_telemetry::{Summary, SummaryConfig};
+/// use std::time::Duration;
+///
+/// let config = SummaryConfig::new(vec![0.0, 1.0], Duration::from_secs(60), 5).unwrap();
+/// let s = Summary::new(config).unwrap();
+/// s.observe(3.0);
+/// s.observe(-2.0);
+/// let expected = SummaryReading { quantiles: vec![(0.0, -2.0), (1.0, 3.0)], count: 2, sum: 1.0 };
+/// assert_eq!(s.read(), expected); // q = 0 and q = 1 are the exact minimum and maximum
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryReading {
     /// `(quantile, value)` over the window; `NaN` values when the window is empty.
@@ -283,6 +306,15 @@ pub struct SummaryReading {
 
 impl Summary {
     /// A new, unregistered summary.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    ///
+    /// let s = Summary::new(SummaryConfig::default()).unwrap();
+    /// assert_eq!(s.read().count, 0);
+    /// let bad = SummaryConfig { age_buckets: 0, ..SummaryConfig::default() };
+    /// assert!(Summary::new(bad).is_err());
+    /// ```
     pub fn new(config: SummaryConfig) -> Result<Summary, Error> {
         config.validate()?;
         let words = config.arena_words();
@@ -300,6 +332,17 @@ impl Summary {
 
     /// Records `v` (any finite or infinite value, negative ones included); NaN is refused and
     /// counted in [`Summary::rejected`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    ///
+    /// let s = Summary::new(SummaryConfig::default()).unwrap();
+    /// s.observe(0.25);
+    /// s.observe(-1.0); // negative values are recorded too
+    /// s.observe(f64::NAN); // refused
+    /// let r = s.read();
+    /// assert_eq!((r.count, r.sum), (2, -0.75));
+    /// ```
     #[inline]
     pub fn observe(&self, v: f64) {
         let inner = &*self.inner;
@@ -322,16 +365,49 @@ impl Summary {
     }
 
     /// How many observations were refused (NaN).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    ///
+    /// let s = Summary::new(SummaryConfig::default()).unwrap();
+    /// s.observe(f64::NAN);
+    /// s.observe(1.0);
+    /// assert_eq!((s.rejected(), s.read().count), (1, 1));
+    /// ```
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Relaxed)
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    /// use std::time::Duration;
+    ///
+    /// let config = SummaryConfig::new(vec![0.5], Duration::from_secs(30), 3).unwrap();
+    /// let s = Summary::new(config.clone()).unwrap();
+    /// assert_eq!(s.config(), &config);
+    /// ```
     pub fn config(&self) -> &SummaryConfig {
         &self.inner.config
     }
 
     /// Reads quantiles, count and sum now.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    ///
+    /// let s = Summary::new(SummaryConfig::default()).unwrap();
+    /// assert!(s.read().quantiles.iter().all(|&(_, v)| v.is_nan())); // empty window
+    /// for v in [1.0, 2.0, 3.0] {
+    ///     s.observe(v);
+    /// }
+    /// let r = s.read();
+    /// assert_eq!((r.count, r.sum), (3, 6.0));
+    /// let (_, median) = r.quantiles[0]; // q = 0.5: a bucket's midpoint, within 1.6 %
+    /// assert!((median - 2.0).abs() <= 2.0 * 0.016, "{median}");
+    /// assert_eq!(r.quantiles[2], (0.99, 3.0)); // clamped to the exact maximum
+    /// ```
     pub fn read(&self) -> SummaryReading {
         let mut quantiles = Vec::with_capacity(self.inner.config.quantiles.len());
         let (count, sum) = self.read_with(Instant::now(), |q, v| quantiles.push((q, v)));

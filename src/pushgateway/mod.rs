@@ -53,6 +53,16 @@ use crate::{Registry, CONTENT_TYPE};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a push, push-add or delete failed (or a [`Pushgateway`] could not be built).
+///
+/// ```
+/// use agentcore_telemetry::pushgateway::{PushError, Pushgateway};
+///
+/// let err = Pushgateway::new("https://gw.example:9091", "backup").unwrap_err();
+/// assert!(matches!(err, PushError::InvalidUrl(_))); // this crate has no TLS
+/// assert!(err.to_string().starts_with("invalid Pushgateway URL"));
+/// let err = Pushgateway::new("http://gw.example:9091", "").unwrap_err();
+/// assert!(matches!(err, PushError::InvalidGroupingKey(_))); // the job name is required
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PushError {
@@ -120,6 +130,15 @@ impl Pushgateway {
     /// no TLS) and the job name of the grouping key. The job name may be any non-empty text
     /// (it is encoded as the grouping-key values are); an empty one is refused, since the
     /// Pushgateway needs one.
+    ///
+    /// ```
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://127.0.0.1:9091/gateway", "nightly_batch").unwrap(); // sends nothing
+    /// assert_eq!(gateway.path(), "/gateway/metrics/job/nightly_batch");
+    /// assert!(Pushgateway::new("http://127.0.0.1:9091", "").is_err());
+    /// assert!(Pushgateway::new("127.0.0.1:9091", "nightly_batch").is_err()); // a URL, with its scheme
+    /// ```
     pub fn new(url: &str, job: &str) -> Result<Pushgateway, PushError> {
         let endpoint = http::Endpoint::parse(url).map_err(PushError::InvalidUrl)?;
         if job.is_empty() {
@@ -140,6 +159,17 @@ impl Pushgateway {
 
     /// Adds a label to the grouping key. The name must be a valid label name, not reserved
     /// (`__…`), and not already in the key (`job` always is); the value may be anything.
+    ///
+    /// ```
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://127.0.0.1:9091", "backup").unwrap()
+    ///     .with_grouping_key("instance", "db-1").unwrap()
+    ///     .with_grouping_key("dir", "/var/tmp").unwrap(); // a `/` is sent base64-encoded
+    /// assert_eq!(gateway.path(), "/metrics/job/backup/instance/db-1/dir@base64/L3Zhci90bXA=");
+    /// assert!(gateway.clone().with_grouping_key("instance", "db-2").is_err()); // already in the key
+    /// assert!(gateway.with_grouping_key("__name", "x").is_err()); // reserved
+    /// ```
     pub fn with_grouping_key(mut self, name: &str, value: &str) -> Result<Pushgateway, PushError> {
         validate_label_name(name).map_err(|e| PushError::InvalidGroupingKey(e.to_string()))?;
         if self.label_names.iter().any(|n| n == name) {
@@ -153,28 +183,138 @@ impl Pushgateway {
     }
 
     /// How long one push, push-add or delete may take in all (default [`DEFAULT_TIMEOUT`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::pushgateway::{PushError, Pushgateway};
+    /// use agentcore_telemetry::Registry;
+    /// use std::time::Duration;
+    ///
+    /// let gateway = Pushgateway::new("http://127.0.0.1:9091", "backup").unwrap();
+    /// let gateway = gateway.with_timeout(Duration::ZERO);
+    /// // The connection counts too: with no time at all, the push gives up before connecting.
+    /// assert_eq!(gateway.push(&Registry::new()), Err(PushError::Timeout));
+    /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Pushgateway {
         self.timeout = timeout;
         self
     }
 
     /// The request path of the grouping key (`/metrics/job/<job>{/<label>/<value>}`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://127.0.0.1:9091/pg/", "backup").unwrap();
+    /// let gateway = gateway.with_grouping_key("host", "db-1").unwrap();
+    /// assert_eq!(gateway.path(), "/pg/metrics/job/backup/host/db-1"); // under the URL's prefix
+    /// ```
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// `PUT`: replaces every metric of the grouping key with the registry's.
+    ///
+    /// ```
+    /// # use std::io::{BufRead, BufReader, Read, Write};
+    /// # // A stand-in Pushgateway on a loopback port: answers one request `200` and returns it.
+    /// # fn stand_in() -> (String, std::thread::JoinHandle<(String, String)>) {
+    /// #     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// #     let url = format!("http://{}", listener.local_addr().unwrap());
+    /// #     (url, std::thread::spawn(move || {
+    /// #         let mut reader = BufReader::new(listener.accept().unwrap().0);
+    /// #         let (mut head, mut line) = (String::new(), String::new());
+    /// #         while reader.read_line(&mut line).unwrap() > 2 {
+    /// #             head.push_str(&std::mem::take(&mut line));
+    /// #         }
+    /// #         let length = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap();
+    /// #         let mut body = vec![0; length.parse().unwrap()];
+    /// #         reader.read_exact(&mut body).unwrap();
+    /// #         reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+    /// #         (head, String::from_utf8(body).unwrap())
+    /// #     }))
+    /// # }
+    /// # let (url, received) = stand_in();
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("batch_records_total", "Records processed.").unwrap().inc_by(1200);
+    /// Pushgateway::new(&url, "nightly_batch").unwrap().push(&registry).unwrap();
+    /// let (head, body) = received.join().unwrap(); // what the gateway received
+    /// assert!(head.starts_with("PUT /metrics/job/nightly_batch HTTP/1.1\r\n"));
+    /// assert!(body.ends_with("batch_records_total 1200\n"));
+    /// ```
     pub fn push(&self, registry: &Registry) -> Result<(), PushError> {
         self.send_registry("PUT", registry, Instant::now() + self.timeout)
     }
 
     /// `POST`: replaces the grouping key's metrics that have the same names as the
     /// registry's, keeping the others.
+    ///
+    /// ```
+    /// # use std::io::{BufRead, BufReader, Read, Write};
+    /// # // A stand-in Pushgateway on a loopback port: answers one request `200` and returns it.
+    /// # fn stand_in() -> (String, std::thread::JoinHandle<(String, String)>) {
+    /// #     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// #     let url = format!("http://{}", listener.local_addr().unwrap());
+    /// #     (url, std::thread::spawn(move || {
+    /// #         let mut reader = BufReader::new(listener.accept().unwrap().0);
+    /// #         let (mut head, mut line) = (String::new(), String::new());
+    /// #         while reader.read_line(&mut line).unwrap() > 2 {
+    /// #             head.push_str(&std::mem::take(&mut line));
+    /// #         }
+    /// #         let length = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap();
+    /// #         let mut body = vec![0; length.parse().unwrap()];
+    /// #         reader.read_exact(&mut body).unwrap();
+    /// #         reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+    /// #         (head, String::from_utf8(body).unwrap())
+    /// #     }))
+    /// # }
+    /// # let (url, received) = stand_in();
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.gauge("backup_last_size_bytes", "Size of the last backup.").unwrap().set(4096.0);
+    /// Pushgateway::new(&url, "backup").unwrap().push_add(&registry).unwrap();
+    /// let (head, body) = received.join().unwrap(); // what the gateway received
+    /// assert!(head.starts_with("POST /metrics/job/backup HTTP/1.1\r\n"));
+    /// assert!(body.ends_with("backup_last_size_bytes 4096\n"));
+    /// ```
     pub fn push_add(&self, registry: &Registry) -> Result<(), PushError> {
         self.send_registry("POST", registry, Instant::now() + self.timeout)
     }
 
     /// `DELETE`: removes every metric of the grouping key.
+    ///
+    /// ```
+    /// # use std::io::{BufRead, BufReader, Read, Write};
+    /// # // A stand-in Pushgateway on a loopback port: answers one request `200` and returns it.
+    /// # fn stand_in() -> (String, std::thread::JoinHandle<(String, String)>) {
+    /// #     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// #     let url = format!("http://{}", listener.local_addr().unwrap());
+    /// #     (url, std::thread::spawn(move || {
+    /// #         let mut reader = BufReader::new(listener.accept().unwrap().0);
+    /// #         let (mut head, mut line) = (String::new(), String::new());
+    /// #         while reader.read_line(&mut line).unwrap() > 2 {
+    /// #             head.push_str(&std::mem::take(&mut line));
+    /// #         }
+    /// #         let length = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap();
+    /// #         let mut body = vec![0; length.parse().unwrap()];
+    /// #         reader.read_exact(&mut body).unwrap();
+    /// #         reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+    /// #         (head, String::from_utf8(body).unwrap())
+    /// #     }))
+    /// # }
+    /// # let (url, received) = stand_in();
+    /// use agentcore_telemetry::pushgateway::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new(&url, "backup").unwrap().with_grouping_key("host", "db-1").unwrap();
+    /// gateway.delete().unwrap();
+    /// let (head, body) = received.join().unwrap(); // what the gateway received
+    /// assert!(head.starts_with("DELETE /metrics/job/backup/host/db-1 HTTP/1.1\r\n"));
+    /// assert!(body.is_empty());
+    /// ```
     pub fn delete(&self) -> Result<(), PushError> {
         let mut scratch = http::Scratch::default();
         self.send(

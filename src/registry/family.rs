@@ -310,37 +310,109 @@ impl<M: Metric> Family<M> {
     }
 
     /// The family's name.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("tool_calls_total", "Tool calls.", &["tool"]).unwrap();
+    /// assert_eq!(calls.name(), "tool_calls_total");
+    /// ```
     pub fn name(&self) -> &str {
         &self.inner.desc.name
     }
 
     /// The family's label names.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool", "status"]).unwrap();
+    /// let names: Vec<&str> = calls.label_names().iter().map(|l| &**l).collect();
+    /// assert_eq!(names, ["tool", "status"]);
+    /// ```
     pub fn label_names(&self) -> &[Box<str>] {
         &self.inner.desc.label_names
     }
 
     /// The metric configuration shared by every series (buckets, summary settings, or `()`).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let buckets = Buckets::new(vec![0.1, 1.0]).unwrap();
+    /// let latency = registry.histogram_family("latency_seconds", "Latency.", &["tool"], buckets.clone()).unwrap();
+    /// assert_eq!(latency.config(), &buckets);
+    /// ```
     pub fn config(&self) -> &M::Config {
         &self.inner.config
     }
 
     /// The number of series (the overflow series excluded).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// calls.with_label_values(&["search"]).unwrap().inc();
+    /// calls.with_label_values(&["search"]).unwrap().inc(); // the same series
+    /// calls.with_label_values(&["fetch"]).unwrap().inc();
+    /// assert_eq!(calls.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.len.load(Relaxed)
     }
 
     /// Whether the family has no series.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// assert!(calls.is_empty());
+    /// calls.with_label_values(&["search"]).unwrap();
+    /// assert!(!calls.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0 && self.inner.overflow.get().is_none()
     }
 
     /// The cardinality cap: the one asked for at registration, lowered if needed so that the
     /// family's series fit in its share of the slot arena (see [`ARENA_SHARE`]).
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::{FamilyOptions, DEFAULT_MAX_SERIES};
+    /// use agentcore_telemetry::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// assert_eq!(calls.max_series(), DEFAULT_MAX_SERIES);
+    /// let options = FamilyOptions { max_series: 100, ..FamilyOptions::default() };
+    /// let users = registry.register::<Counter>("logins_total", "Logins.", &["user"], (), options).unwrap();
+    /// assert_eq!(users.max_series(), 100);
+    /// ```
     pub fn max_series(&self) -> usize {
         self.inner.max_series
     }
 
     /// How many lookups were folded into the overflow series because the cap was reached.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::FamilyOptions;
+    /// use agentcore_telemetry::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let options = FamilyOptions { max_series: 1, ..FamilyOptions::default() };
+    /// let users = registry.register::<Counter>("logins_total", "Logins.", &["user"], (), options).unwrap();
+    /// users.with_label_values(&["ann"]).unwrap().inc();
+    /// users.with_label_values(&["bob"]).unwrap().inc(); // over the cap: folded into the overflow series
+    /// assert_eq!((users.len(), users.overflowed()), (1, 1));
+    /// assert!(registry.encode_text().contains("logins_total{user=\"__overflow__\"} 1\n"));
+    /// ```
     pub fn overflowed(&self) -> u64 {
         self.inner.overflowed.load(Relaxed)
     }
@@ -399,6 +471,18 @@ impl<M: Metric> Family<M> {
     /// family is full). Looking up an existing series allocates nothing and takes no lock.
     ///
     /// Errors with [`Error::WrongLabelCount`] when `values` has the wrong length.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Error, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool", "status"]).unwrap();
+    /// calls.with_label_values(&["search", "ok"]).unwrap().inc();
+    /// calls.with_label_values(&["search", "ok"]).unwrap().inc_by(2);
+    /// assert_eq!(calls.get(&["search", "ok"]).unwrap().get(), 3.0);
+    /// let err = calls.with_label_values(&["search"]).unwrap_err();
+    /// assert_eq!(err, Error::WrongLabelCount { expected: 2, got: 1 });
+    /// ```
     // Always inlined: called out of line, the lookup paid about 30 instructions more for the call,
     // its register saves and the `Result` returned through memory (callgrind, both profiles).
     #[inline(always)]
@@ -490,11 +574,33 @@ impl<M: Metric> Family<M> {
 
     /// Like [`Family::with_label_values`], but returns an owned handle to keep (one reference
     /// count increment).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// let search = calls.get_or_create(&["search"]).unwrap(); // a `Counter`, kept for the hot path
+    /// search.inc();
+    /// search.inc();
+    /// assert_eq!(calls.get(&["search"]).unwrap().get(), 2.0);
+    /// ```
     pub fn get_or_create<S: AsRef<str>>(&self, values: &[S]) -> Result<M, Error> {
         self.with_label_values(values).map(|s| (*s).clone())
     }
 
     /// The existing series for `values`, without creating it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// assert!(calls.get(&["search"]).is_none());
+    /// assert!(calls.is_empty()); // `get` created nothing
+    /// calls.with_label_values(&["search"]).unwrap().inc();
+    /// assert_eq!(calls.get(&["search"]).map(|c| c.get()), Some(1.0));
+    /// ```
     pub fn get<S: AsRef<str>>(&self, values: &[S]) -> Option<M> {
         if values.len() != self.inner.desc.label_names.len() {
             return None;
@@ -716,6 +822,18 @@ impl<M: Metric> Family<M> {
 
     /// Removes the series for `values` (for example an agent that finished); returns whether it
     /// existed. Handles to it keep working but are no longer exposed.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let memory = registry.gauge_family("agent_memory_bytes", "Memory.", &["agent"]).unwrap();
+    /// let handle = memory.get_or_create(&["a-1"]).unwrap();
+    /// assert!(memory.remove(&["a-1"]));
+    /// assert!(!memory.remove(&["a-1"])); // already gone
+    /// handle.set(5.0); // still works, but no longer exposed
+    /// assert!(!registry.encode_text().contains("a-1"));
+    /// ```
     pub fn remove<S: AsRef<str>>(&self, values: &[S]) -> bool {
         if values.len() != self.inner.desc.label_names.len() {
             return false;
@@ -752,6 +870,19 @@ impl<M: Metric> Family<M> {
     ///
     /// `keep` runs without any of the family's locks held: it may look up, create or remove
     /// series of this family. If it panics, nothing is removed.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let memory = registry.gauge_family("agent_memory_bytes", "Memory.", &["agent"]).unwrap();
+    /// for agent in ["a-1", "a-2", "a-3"] {
+    ///     memory.with_label_values(&[agent]).unwrap().set(1.0);
+    /// }
+    /// let removed = memory.retain(|labels, _gauge| labels.first() != Some("a-2"));
+    /// assert_eq!((removed, memory.len()), (1, 2));
+    /// assert!(memory.get(&["a-2"]).is_none());
+    /// ```
     pub fn retain(&self, mut keep: impl FnMut(LabelValues<'_>, &M) -> bool) -> usize {
         let mut series = Vec::new();
         let (_guard, _) = self.snapshot(&mut series);
@@ -791,6 +922,17 @@ impl<M: Metric> Family<M> {
     }
 
     /// Removes every series.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// calls.with_label_values(&["search"]).unwrap().inc();
+    /// calls.with_label_values(&["fetch"]).unwrap().inc();
+    /// calls.clear();
+    /// assert!(calls.is_empty());
+    /// ```
     pub fn clear(&self) {
         self.retain(|_, _| false);
     }
@@ -800,6 +942,21 @@ impl<M: Metric> Family<M> {
     /// Used by scrapes: the sorted order is cached and only rebuilt when series were added or
     /// removed, so a steady-state scrape neither sorts nor allocates here. `f` may call back
     /// into the family (then that inner call sorts a list of its own).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+    /// calls.with_label_values(&["search"]).unwrap().inc_by(2);
+    /// calls.with_label_values(&["fetch"]).unwrap().inc();
+    /// let mut seen = Vec::new();
+    /// calls.for_each_series(|series| {
+    ///     let tool = series.label_values().first().unwrap();
+    ///     seen.push(format!("{tool}={}", series.metric().get()));
+    /// });
+    /// assert_eq!(seen, ["fetch=1", "search=2"]); // sorted by label values
+    /// ```
     pub fn for_each_series(&self, mut f: impl FnMut(&Series<M>)) {
         let inner = &*self.inner;
         // Taken before the generation is read: if the cache is current, this guard protects

@@ -52,15 +52,47 @@ pub struct Scratch {
 
 /// A metric type that can form a [`Family`](super::Family): [`Counter`], [`Gauge`], [`Histogram`],
 /// [`Summary`] or [`Info`].
+///
+/// ```
+/// use agentcore_telemetry::registry::Metric;
+/// use agentcore_telemetry::{Buckets, Family, Registry};
+///
+/// // Generic over every metric type a family can hold.
+/// fn describe<M: Metric>(family: &Family<M>) -> String {
+///     format!("{} ({:?})", family.name(), M::KIND)
+/// }
+/// let registry = Registry::new();
+/// let latency = registry.histogram_family("latency_seconds", "Latency.", &[], Buckets::default()).unwrap();
+/// assert_eq!(describe(&latency), "latency_seconds (Histogram)");
+/// ```
 pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
     /// What every series of a family shares ([`Buckets`], [`SummaryConfig`] or `()`).
     type Config: Clone + PartialEq + Debug + Send + Sync + 'static;
     /// The family type.
     const KIND: MetricKind;
     /// Creates one series' metric.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::Metric;
+    /// use agentcore_telemetry::{Buckets, Histogram};
+    ///
+    /// let h = Histogram::create(&Buckets::new(vec![1.0]).unwrap()).unwrap();
+    /// h.observe(0.5);
+    /// assert_eq!(h.snapshot().cumulative, vec![1, 1]);
+    /// ```
     fn create(config: &Self::Config) -> Result<Self, Error>;
     /// Checks a configuration before a family is registered with it, so that an invalid one is
     /// refused at registration rather than at every later lookup.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::Metric;
+    /// use agentcore_telemetry::{Summary, SummaryConfig};
+    /// use std::time::Duration;
+    ///
+    /// assert!(Summary::validate(&SummaryConfig::default()).is_ok());
+    /// let bad = SummaryConfig { quantiles: vec![2.0], max_age: Duration::from_secs(60), age_buckets: 5 };
+    /// assert!(Summary::validate(&bad).is_err());
+    /// ```
     fn validate(config: &Self::Config) -> Result<(), Error> {
         let _ = config;
         Ok(())

@@ -62,6 +62,17 @@ pub const OVERFLOW_METRIC: &str = "agentcore_telemetry_series_overflow_total";
 pub const DEFAULT_MAX_SUMMARY_SERIES: usize = 1_024;
 
 /// Options for registering a family beyond name, help and labels.
+///
+/// ```
+/// use agentcore_telemetry::registry::FamilyOptions;
+/// use agentcore_telemetry::{Gauge, Registry};
+///
+/// let registry = Registry::new();
+/// let options = FamilyOptions { max_series: 500, ..FamilyOptions::default() };
+/// let memory = registry.register::<Gauge>("agent_memory_bytes", "Memory.", &["agent"], (), options).unwrap();
+/// assert_eq!(memory.max_series(), 500);
+/// assert_eq!(FamilyOptions::default().exemplars, None); // the registry's default
+/// ```
 #[derive(Debug, Clone)]
 pub struct FamilyOptions {
     /// The cardinality cap (default [`DEFAULT_MAX_SERIES`]).
@@ -149,6 +160,15 @@ impl Default for Registry {
 impl Registry {
     /// An empty registry (it holds only its own overflow counter family, exposed once a family
     /// overflows).
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// assert_eq!(registry.encode_text(), ""); // nothing to expose yet
+    /// registry.clone().counter("jobs_total", "Jobs.").unwrap().inc(); // clones share the families
+    /// assert_eq!(registry.encode_text(), "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total 1\n");
+    /// ```
     pub fn new() -> Registry {
         let overflow = Family::new_internal(
             Arc::new(Descriptor {
@@ -190,6 +210,15 @@ impl Registry {
     }
 
     /// The exemplars of families registered without their own choice.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Exemplars, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// assert_eq!(registry.default_exemplars(), Exemplars::Off);
+    /// registry.set_default_exemplars(Exemplars::Explicit);
+    /// assert_eq!(registry.default_exemplars(), Exemplars::Explicit);
+    /// ```
     pub fn default_exemplars(&self) -> Exemplars {
         match self.inner.default_exemplars.load(Relaxed) {
             x if x == Exemplars::TraceBased as u8 => Exemplars::TraceBased,
@@ -461,6 +490,16 @@ impl Registry {
     }
 
     /// Registers a counter family.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let tools = registry.counter_family("tool_calls_total", "Tool calls.", &["tool"]).unwrap();
+    /// tools.with_label_values(&["search"]).unwrap().inc();
+    /// assert!(registry.encode_text().contains("tool_calls_total{tool=\"search\"} 1\n"));
+    /// assert!(registry.counter_family("bad name", "B.", &[]).is_err()); // invalid metric name
+    /// ```
     pub fn counter_family(
         &self,
         name: &str,
@@ -471,6 +510,16 @@ impl Registry {
     }
 
     /// Registers a gauge family.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let memory = registry.gauge_family("agent_memory_bytes", "Memory.", &["agent"]).unwrap();
+    /// memory.with_label_values(&["a-1"]).unwrap().set(1024.0);
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("# TYPE agent_memory_bytes gauge\nagent_memory_bytes{agent=\"a-1\"} 1024\n"));
+    /// ```
     pub fn gauge_family(
         &self,
         name: &str,
@@ -481,6 +530,16 @@ impl Registry {
     }
 
     /// Registers a histogram family.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let latency = registry.histogram_family("tool_seconds", "Latency.", &["tool"], Buckets::default()).unwrap();
+    /// latency.with_label_values(&["search"]).unwrap().observe(0.2);
+    /// assert!(registry.encode_text().contains("tool_seconds_count{tool=\"search\"} 1\n"));
+    /// assert!(registry.histogram_family("x_seconds", "X.", &["le"], Buckets::default()).is_err()); // reserved
+    /// ```
     pub fn histogram_family(
         &self,
         name: &str,
@@ -493,6 +552,19 @@ impl Registry {
 
     /// Registers a summary family (capped at [`DEFAULT_MAX_SUMMARY_SERIES`] series; use
     /// [`Registry::register`] for another cap).
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::DEFAULT_MAX_SUMMARY_SERIES;
+    /// use agentcore_telemetry::{Registry, SummaryConfig};
+    ///
+    /// let registry = Registry::new();
+    /// let rt = registry
+    ///     .summary_family("response_seconds", "Response time.", &["route"], SummaryConfig::default())
+    ///     .unwrap();
+    /// rt.with_label_values(&["/chat"]).unwrap().observe(0.5);
+    /// assert_eq!(rt.max_series(), DEFAULT_MAX_SUMMARY_SERIES);
+    /// assert!(registry.encode_text().contains("response_seconds_count{route=\"/chat\"} 1\n"));
+    /// ```
     pub fn summary_family(
         &self,
         name: &str,
@@ -514,6 +586,15 @@ impl Registry {
     }
 
     /// Registers an info family.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let runtime = registry.info_family("runtime_info", "Runtime.", &["version", "platform"]).unwrap();
+    /// runtime.with_label_values(&["1.2.0", "linux"]).unwrap(); // creating the series records it
+    /// assert!(registry.encode_text().contains("runtime_info{version=\"1.2.0\",platform=\"linux\"} 1\n"));
+    /// ```
     pub fn info_family(
         &self,
         name: &str,
@@ -524,18 +605,48 @@ impl Registry {
     }
 
     /// Registers an unlabelled counter and returns its handle.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let restarts = registry.counter("restarts_total", "Restarts.").unwrap();
+    /// restarts.inc();
+    /// assert!(registry.encode_text().contains("restarts_total 1\n"));
+    /// assert!(registry.counter("restarts_total", "Again.").is_err()); // the name is taken
+    /// ```
     pub fn counter(&self, name: &str, help: &str) -> Result<Counter, Error> {
         self.counter_family(name, help, &[])?
             .get_or_create::<&str>(&[])
     }
 
     /// Registers an unlabelled gauge and returns its handle.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let workers = registry.gauge("workers", "Worker threads.").unwrap();
+    /// workers.set(8.0);
+    /// assert!(registry.encode_text().contains("workers 8\n"));
+    /// ```
     pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, Error> {
         self.gauge_family(name, help, &[])?
             .get_or_create::<&str>(&[])
     }
 
     /// Registers an unlabelled histogram and returns its handle.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Buckets, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let step = registry.histogram("step_seconds", "Step time.", Buckets::new(vec![0.5, 1.0]).unwrap()).unwrap();
+    /// step.observe(0.75);
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("step_seconds_bucket{le=\"0.5\"} 0\n"));
+    /// assert!(text.contains("step_seconds_bucket{le=\"1\"} 1\n"));
+    /// ```
     pub fn histogram(&self, name: &str, help: &str, buckets: Buckets) -> Result<Histogram, Error> {
         self.histogram_family(name, help, &[], buckets)?
             .get_or_create::<&str>(&[])
@@ -548,6 +659,16 @@ impl Registry {
     }
 
     /// The names of the registered families, sorted.
+    ///
+    /// ```
+    /// use agentcore_telemetry::registry::OVERFLOW_METRIC;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.gauge("zeta", "Z.").unwrap();
+    /// registry.counter("alpha_total", "A.").unwrap();
+    /// assert_eq!(registry.family_names(), [OVERFLOW_METRIC, "alpha_total", "zeta"]); // with the registry's own
+    /// ```
     pub fn family_names(&self) -> Vec<String> {
         self.inner
             .families

@@ -73,6 +73,20 @@ pub struct ProcessStats {
 /// Reads every process statistic now (`None` off Linux or when `/proc` cannot be read).
 /// Allocates nothing except for the start time, which needs `/proc/stat`'s boot time; the
 /// registered metrics read that once.
+///
+/// ```
+/// use agentcore_telemetry::registry::process::process_stats;
+/// use std::time::{SystemTime, UNIX_EPOCH};
+///
+/// let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+/// match process_stats() {
+///     Some(stats) => {
+///         assert!(stats.start_time_seconds > 0.0 && stats.start_time_seconds <= now + 1.0);
+///         assert!(stats.virtual_memory_bytes >= stats.resident_memory_bytes);
+///     }
+///     None => assert!(!cfg!(target_os = "linux")), // only Linux has `/proc`
+/// }
+/// ```
 pub fn process_stats() -> Option<ProcessStats> {
     imp::stats()
 }

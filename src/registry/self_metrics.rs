@@ -43,6 +43,18 @@ pub struct ArenaStats {
 }
 
 /// A reading of the process-wide slot arena.
+///
+/// ```
+/// use agentcore_telemetry::registry::self_metrics::arena_stats;
+/// use agentcore_telemetry::{Buckets, Histogram};
+///
+/// let before = arena_stats().live_words;
+/// // Two bounds: three bucket words (`+Inf` included) and a sum word.
+/// let _latency = Histogram::new(Buckets::new(vec![1.0, 2.0]).unwrap()).unwrap();
+/// let stats = arena_stats();
+/// assert_eq!(stats.live_words, before + 4);
+/// assert!(stats.live_words <= stats.capacity_words);
+/// ```
 pub fn arena_stats() -> ArenaStats {
     let Some(arena) = crate::sync::slots::global() else {
         return ArenaStats::default();
@@ -98,6 +110,20 @@ pub struct ReclamationStats {
 }
 
 /// A reading of process-wide reclamation.
+///
+/// ```
+/// use agentcore_telemetry::registry::self_metrics::reclamation_stats;
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// let jobs = registry.gauge_family("job_progress", "Progress.", &["job"]).unwrap();
+/// jobs.with_label_values(&["j-1"]).unwrap().set(0.5);
+/// let before = reclamation_stats();
+/// assert!(jobs.remove(&["j-1"])); // the series is retired, freed once no reader can hold it
+/// let after = reclamation_stats();
+/// assert_eq!(after.retired, before.retired + 1);
+/// assert!(after.freed + after.pending <= after.retired);
+/// ```
 pub fn reclamation_stats() -> ReclamationStats {
     let s = Domain::global().stats();
     ReclamationStats {

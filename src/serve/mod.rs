@@ -193,6 +193,15 @@ pub trait ExpositionSource: Send + Sync + 'static {
     /// Whether [`encode_openmetrics_into`](Self::encode_openmetrics_into) writes OpenMetrics
     /// (default `false`: closures and other sources write 0.0.4 only). A server with
     /// [`ServerConfig::openmetrics`] on refuses to start with a source that does not.
+    ///
+    /// ```
+    /// use agentcore_telemetry::serve::ExpositionSource;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let closure = |out: &mut String| out.push_str("up 1\n");
+    /// assert!(!closure.supports_openmetrics()); // closures write 0.0.4 only
+    /// assert!(Registry::new().supports_openmetrics());
+    /// ```
     fn supports_openmetrics(&self) -> bool {
         false
     }
