@@ -331,6 +331,64 @@ fn a_lookup_from_inside_the_callers_as_ref_is_safe_and_counted() {
     assert!(inner >= outer, "{inner} inner lookups for {outer} outer");
 }
 
+/// Label values whose `as_ref` creates a new series of the same family on every call, and
+/// removes the previous one: the family's writer path (insert, `remove`, `insert_metric`) once
+/// called the caller's `as_ref` with the family's writer mutex held, so the nested insert waited
+/// for that mutex on its own thread forever. (`Reentrant` above never caught it: its inner keys
+/// exist by the time the writer path runs.)
+struct CreatesSeries {
+    value: &'static str,
+    family: Family<Counter>,
+    calls: std::cell::Cell<usize>,
+}
+
+impl AsRef<str> for CreatesSeries {
+    fn as_ref(&self) -> &str {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        let key = format!("nested-{n}");
+        self.family
+            .with_label_values(&[key.as_str()])
+            .unwrap()
+            .inc();
+        if n > 0 {
+            assert!(self.family.remove(&[format!("nested-{}", n - 1)]));
+        }
+        self.value
+    }
+}
+
+#[test]
+fn the_callers_as_ref_may_insert_and_remove_series_of_the_family_it_is_looked_up_in() {
+    within("writer paths calling back into the family", || {
+        let registry = Registry::new();
+        let f = registry
+            .counter_family("nested_writer_total", "Nested.", &["k"])
+            .unwrap();
+        let values = |value| CreatesSeries {
+            value,
+            family: f.clone(),
+            calls: std::cell::Cell::new(0),
+        };
+        // A new series: the insert path.
+        f.with_label_values(&[values("outer")]).unwrap().inc();
+        assert_eq!(f.get(&["outer"]).map(|c| c.get()), Some(1.0));
+        // An existing one, then its removal.
+        f.with_label_values(&[values("outer")]).unwrap().inc();
+        assert_eq!(f.get(&["outer"]).map(|c| c.get()), Some(2.0));
+        assert!(f.remove(&[values("outer")]));
+        assert!(f.get(&["outer"]).is_none());
+        // An existing handle added under new values.
+        assert!(f
+            .insert_metric(&[values("added")], Counter::new().unwrap())
+            .unwrap());
+        assert!(f.get(&["added"]).is_some());
+        // The nested calls' own series: the last one of each outer call is left.
+        let nested = f.len() - 1;
+        assert!(nested >= 1, "{nested}");
+    });
+}
+
 /// A reference from the cache held while the same thread fills the cache again and the held
 /// series is removed and reclaimed: the cache must not move its era while the reference is out
 /// (`lookup_cache`, invariant 2). Under AddressSanitizer (`.ci/asan`) a cache that moved it

@@ -56,6 +56,7 @@
 //! `len` and `generation` are written under the writer mutex; readers use `len` as a hint (to
 //! skip the mutex when the family is full) and `generation` with `Acquire` (the sorted cache).
 
+use smallvec::SmallVec;
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
@@ -189,6 +190,15 @@ struct SortedCache<M> {
 /// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
 fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
     !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE)
+}
+
+/// The label values as `&str`, each `as_ref` called once, here. The writer paths call this
+/// before they take the family's writer mutex and use only its result under it: the caller's
+/// `as_ref` may run any code, including an insert or a removal in this very family, which takes
+/// that mutex (under it, such an `as_ref` deadlocked its own thread). Off the hot path (inserts
+/// and removals); four values inline.
+fn as_strs<S: AsRef<str>>(values: &[S]) -> SmallVec<[&str; 4]> {
+    values.iter().map(AsRef::as_ref).collect()
 }
 
 impl<M: Metric> Family<M> {
@@ -662,6 +672,8 @@ impl<M: Metric> Family<M> {
         values: &[S],
         metric: impl FnOnce() -> Result<M, Error>,
     ) -> Result<Insert, Error> {
+        let values = as_strs(values);
+        let values = &values[..];
         let inner = &*self.inner;
         let mut used = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
@@ -745,13 +757,13 @@ impl<M: Metric> Family<M> {
         }
     }
 
-    fn make_series<S: AsRef<str>>(&self, hash: u64, values: &[S], metric: M) -> Series<M> {
+    fn make_series(&self, hash: u64, values: &[&str], metric: M) -> Series<M> {
         let mut rendered = String::new();
         render_labels(&mut rendered, &self.inner.desc.label_names, values);
         let mut text = String::new();
         let mut ends = Vec::with_capacity(values.len());
         for v in values {
-            text.push_str(v.as_ref());
+            text.push_str(v);
             ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
         Series {
@@ -759,11 +771,8 @@ impl<M: Metric> Family<M> {
             hash,
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
-            keys: values
-                .iter()
-                .map(|v| Key::of(v.as_ref().as_bytes()))
-                .collect(),
-            long: values.iter().any(|v| v.as_ref().len() > SHORT),
+            keys: values.iter().map(|v| Key::of(v.as_bytes())).collect(),
+            long: values.iter().any(|v| v.len() > SHORT),
             rendered: rendered.into_boxed_str(),
             created_micros: unix_micros_now(),
             metric,
@@ -839,6 +848,8 @@ impl<M: Metric> Family<M> {
             return false;
         }
         let hash = self.hash(values);
+        let values = as_strs(values);
+        let values = &values[..];
         let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.

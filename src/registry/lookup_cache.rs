@@ -388,8 +388,9 @@ pub(super) unsafe fn fill<M>(
     };
     let set = &filling.sets()[set_of(hash)];
     // The entry goes where a stale entry for the same key is (a moved generation), else in the
-    // first empty way (a clear empties them all, so empty ways are a suffix and a hit scans
-    // only the filled ones), else over the way three more bits of the hash pick, so that more
+    // first empty way (a clear empties them all, so the filled ways stay a prefix; a hit still
+    // looks at all eight, empty ones never match), else over the way three more bits of the
+    // hash pick, so that more
     // hot keys than ways evict in pairs instead of all missing in turn. (64 sets of 4 ways,
     // evicting the oldest, missed 10% of a 50-key cycle on runs whose random seed put 5 keys
     // in one set, about one run in ten; 32 sets of 8 ways take the same memory, and 9 of 50
