@@ -15,6 +15,8 @@ use crate::sync::era::Guard;
 /// [`Family::get_or_create`](super::Family::get_or_create) handle for longer. Holding one anyway
 /// (in a struct, a thread-local) is safe and bounded: it keeps alive the family's table and
 /// series as they were when it was taken, nothing created later (see the README's limits).
+/// Many held at once on one thread cost a small reclamation record each (a cache line, kept
+/// for reuse by later lookups) beyond the first few.
 /// `!Send`: it is dropped on the thread that looked it up.
 ///
 /// ```

@@ -49,7 +49,8 @@
 //!
 //! # Records, threads and guards
 //! A thread leases a record (a cache line with [`SLOTS`] era slots) on its first read and returns
-//! it when it exits, so records are bounded by the peak number of reading threads and reused. A
+//! it when it exits; records are reused, never freed, so there are as many as the peak number of
+//! records leased at once: reading threads, plus guards beyond [`SLOTS`] held at once (below). A
 //! record never changes hands while one of its slots is in use: a thread exiting with guards
 //! outstanding (a guard kept in another thread-local, whose destructor runs later) leaves its record
 //! *orphaned*, and the last of those guards returns it. Guards beyond [`SLOTS`] on one thread, and
@@ -110,6 +111,9 @@ pub(crate) struct Record {
     leased: AtomicBool,
     /// The next record of the domain's list; set before the record is published, never changed.
     next: *const CachePadded<Record>,
+    /// This record's own node in the list (where a scan may start, see `scan_from`); set before
+    /// the record is published, never changed.
+    node: *const CachePadded<Record>,
 }
 
 // SAFETY: `next` is written before publication and read-only afterwards; every other field is an
@@ -126,6 +130,7 @@ impl Record {
             orphaned: AtomicBool::new(false),
             leased: AtomicBool::new(true),
             next: ptr::null(),
+            node: ptr::null(),
         }
     }
 }
@@ -190,6 +195,24 @@ struct Counters {
 pub(crate) struct Domain {
     era: CachePadded<AtomicU64>,
     records: AtomicPtr<CachePadded<Record>>,
+    /// How many records are returned and not leased again: exact whenever no lease or return is
+    /// in progress (each return adds one after its release store, each lease that takes a
+    /// returned record subtracts one; wrapping, so a lease that overtakes the return's add
+    /// reads a huge value for a moment). A lease scans the list only when it is non-zero, so
+    /// taking many guards at once on one thread (each beyond [`SLOTS`] leases a record of its
+    /// own while every record is leased) no longer scans the whole list each time: holding `n`
+    /// guards cost O(n²) (40,000 `SeriesRef`s held took 16 s to take).
+    ///
+    /// A `std` atomic even under loom: a hint (its value decides only whether a scan happens,
+    /// never what a scan may take), so the models need not explore its orderings, which
+    /// multiplied the series-map models' interleavings past minutes.
+    returned: StdAtomicUsize,
+    /// Where the next scan starts: the record returned last, or just after the record the
+    /// last scan leased (null: the head). Scans go from there to the end of the list, then
+    /// from the head up to it, so taking again many records returned at once does not rescan
+    /// the ones just leased, and a record just returned is found first. Records are never
+    /// freed while the domain lives, so any value stays a valid place to start.
+    scan_from: AtomicPtr<CachePadded<Record>>,
     waiting: Mutex<Waiting>,
     counters: Counters,
     /// Whether this is the global domain, whose records threads keep in thread-local storage.
@@ -211,6 +234,8 @@ impl Domain {
         Domain {
             era: CachePadded::new(AtomicU64::new(1)),
             records: AtomicPtr::new(ptr::null_mut()),
+            returned: StdAtomicUsize::new(0),
+            scan_from: AtomicPtr::new(ptr::null_mut()),
             waiting: Mutex::new(Waiting {
                 items: Vec::new(),
                 threshold: RECLAIM_BATCH,
@@ -238,26 +263,51 @@ impl Domain {
     }
 
     fn records(&self) -> impl Iterator<Item = &Record> {
-        let mut cur = self.records.load(Acquire) as *const CachePadded<Record>;
+        self.records_between(self.records.load(Acquire), ptr::null())
+            .map(|(record, _)| record)
+    }
+
+    /// The records from `from` (included) up to `to` (excluded) or the end of the list.
+    fn records_between(
+        &self,
+        from: *const CachePadded<Record>,
+        to: *const CachePadded<Record>,
+    ) -> impl Iterator<Item = (&Record, *const CachePadded<Record>)> + '_ {
+        let mut cur = from;
         std::iter::from_fn(move || {
-            // SAFETY: records are never freed while the domain lives (it is borrowed for the
-            // iterator's lifetime) and `next` is immutable after publication.
+            if cur == to {
+                return None;
+            }
+            // SAFETY: `cur` is null or a record of this domain's list (its head, a `next`, or
+            // a `scan_from`, all taken from the list); records are never freed while the
+            // domain lives (it is borrowed for the iterator's lifetime) and `next` is
+            // immutable after publication.
             let record = unsafe { cur.as_ref()? };
             cur = record.next;
-            Some(&**record)
+            Some((&**record, cur))
         })
     }
 
     /// Leases a record: a returned one if any, or a new one.
     pub(crate) fn lease_record(&self) -> &Record {
-        for record in self.records() {
-            if !record.leased.load(Relaxed)
-                && record
-                    .leased
-                    .compare_exchange(false, true, Acquire, Relaxed)
-                    .is_ok()
-            {
-                return record;
+        if self.returned.load(Relaxed) != 0 {
+            let start = self.scan_start();
+            let head = self.records.load(Acquire) as *const CachePadded<Record>;
+            // From `start` to the end (nothing when it is null), then from the head to it.
+            let scan = self
+                .records_between(start, ptr::null())
+                .chain(self.records_between(head, start));
+            for (record, next) in scan {
+                if !record.leased.load(Relaxed)
+                    && record
+                        .leased
+                        .compare_exchange(false, true, Acquire, Relaxed)
+                        .is_ok()
+                {
+                    self.returned.fetch_sub(1, Relaxed);
+                    self.set_scan_start(next);
+                    return record;
+                }
             }
         }
         let mut fresh = Box::new(CachePadded::new(Record::new()));
@@ -265,6 +315,8 @@ impl Domain {
         loop {
             fresh.next = head;
             let raw = Box::into_raw(fresh);
+            // SAFETY: `raw` is the box just released, not yet published: ours alone.
+            unsafe { (&mut *raw).node = raw };
             match self
                 .records
                 .compare_exchange_weak(head, raw, Release, Relaxed)
@@ -284,10 +336,44 @@ impl Domain {
     /// (they are dropped later on the same thread), leaves that to the last of them.
     pub(crate) fn end_lease(&self, record: &Record) {
         if record.used.load(Relaxed) == 0 {
-            record.leased.store(false, Release);
+            self.return_record(record);
         } else {
             record.orphaned.store(true, Relaxed);
         }
+    }
+
+    /// Where the next scan starts (see `scan_from`). `Acquire`, pairing with the `Release` of
+    /// `set_scan_start`: the record pointed at was published before (its `next` and `node`
+    /// written); loom found the `Relaxed` first written here (a record reached through a
+    /// relaxed pointer, its fields not ordered before the scan's reads).
+    ///
+    /// Under loom the scan starts at the head, as the models always had it: the extra atomic
+    /// accesses on every lease and return multiplied the series-map models' interleavings
+    /// (one minute for every model became more than ten). The era models ran with it when it
+    /// was written, and pass.
+    #[inline]
+    fn scan_start(&self) -> *const CachePadded<Record> {
+        if cfg!(agentcore_loom) {
+            return ptr::null();
+        }
+        self.scan_from.load(Acquire)
+    }
+
+    /// Sets where the next scan starts: a record of the list, or null (the head).
+    #[inline]
+    fn set_scan_start(&self, node: *const CachePadded<Record>) {
+        if !cfg!(agentcore_loom) {
+            self.scan_from.store(node.cast_mut(), Release);
+        }
+    }
+
+    /// Returns a leased record with no slot in use, for the next lease, whose scan starts
+    /// there: a guard taken and dropped while many are held (each lookup's own, beside the
+    /// held ones) is found again at once, not after every leased record of the list.
+    fn return_record(&self, record: &Record) {
+        record.leased.store(false, Release);
+        self.returned.fetch_add(1, Relaxed);
+        self.set_scan_start(record.node);
     }
 
     /// A guard for reading this domain's structures on the calling thread.
@@ -600,13 +686,13 @@ impl Drop for Guard<'_> {
         let record = self.record;
         record.eras[self.slot].store(0, Release);
         match self.lease {
-            Lease::Guard => record.leased.store(false, Release),
+            Lease::Guard => self.domain.return_record(record),
             Lease::Thread => {
                 let used = record.used.load(Relaxed) & !(1 << self.slot);
                 record.used.store(used, Relaxed);
                 if used == 0 && record.orphaned.load(Relaxed) {
                     record.orphaned.store(false, Relaxed);
-                    record.leased.store(false, Release);
+                    self.domain.return_record(record);
                 }
             }
         }
@@ -736,6 +822,23 @@ mod tests {
         assert!(guards.iter().filter(|g| g.lease == Lease::Guard).count() == 3);
         drop(guards);
         assert_eq!(record.used.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn records_returned_by_many_held_guards_are_all_leased_again() {
+        // A domain without thread records: every guard leases a record of its own.
+        let domain = Domain::new();
+        for round in 0..3 {
+            let guards: Vec<_> = (0..100).map(|_| domain.guard()).collect();
+            assert_eq!(
+                domain.records().count(),
+                100,
+                "round {round}: records reused"
+            );
+            assert_eq!(domain.returned.load(Relaxed), 0);
+            drop(guards);
+            assert_eq!(domain.returned.load(Relaxed), 100, "round {round}");
+        }
     }
 
     #[test]
