@@ -75,7 +75,7 @@
 //!   An unsampled span has no record but still a frame, so its whole subtree is unsampled and
 //!   shares its trace id. Its start takes a branch of its own (`Span::start`): ids, the
 //!   decision, one counter increment and the frame; no name conversion, attributes, record or
-//!   clock read. With 2 attributes and an event it is about 240 instructions (callgrind,
+//!   clock read. With 2 attributes and an event it is about 235 instructions (callgrind,
 //!   `profile_driver`'s `span_unsampled`, default release profile): the ids (three 64-bit
 //!   draws, ~40), the context lookup (~22), the frame's push and pop (~75, with the exemplar
 //!   cache's updates), the span built and moved (~50).
