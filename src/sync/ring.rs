@@ -30,19 +30,27 @@
 //!   finishes, possibly on another thread (the guard is `Send`; the lock is a flag, not
 //!   tied to a thread). Meanwhile readers skip the slot, and writers wrapping around skip
 //!   it too. Nothing is moved: a record is written once, where it is read.
-//! * **Cursor.** A writer that is the only writer of its shard (`exclusive`: the tracer passes
-//!   it for threads whose process-wide index is below `shard_count`) advances the cursor
-//!   with a plain load + store; others use `fetch_add`. If an exclusive writer shares its
-//!   shard after all (a later thread mapped onto it), an increment may be lost and two
-//!   writers may pick the same slot: that only costs a `Busy` or an earlier overwrite, both
-//!   reported, because the cursor never protects data; the slot lock does. A claim whose
-//!   position is no later than its slot's value's (a position handed out twice, or a claim
-//!   delayed by a lap of the shard) leaves the slot and takes another position, so a slot's
-//!   `seq` only grows and the export cursor never settles a slot at a later position than
-//!   a value published there (`tests/export_shared_shard.rs`). Not handled yet: the
-//!   exclusive writer's store can also move the shard's cursor *backwards* past positions
-//!   the export cursor has walked, and a value claimed there is then neither exported nor
-//!   counted (export accounting only; the data stays consistent).
+//! * **Cursor.** The shards are of two kinds ([`ShardedRing::claim_as`] maps a writer to its
+//!   shard). The first half are *owned*: the thread whose process-wide index is `k` is the
+//!   only writer of owned shard `k`, so it advances the cursor with a plain load + store
+//!   (`exclusive`), without a locked instruction. Every other thread (index at least the
+//!   owned count, or none) writes to one of the *shared* second half, chosen by its index,
+//!   and advances its cursor with `fetch_add`. With one shard, it is shared. So no shard
+//!   ever has an exclusive writer and another one. It matters for the export accounting
+//!   only: an exclusive store racing a `fetch_add` loses the increment, and a store made
+//!   late (its thread preempted between the load and the store) moves the cursor
+//!   *backwards*, past positions the export cursor has walked; a value claimed above the
+//!   restored cursor and published marked is then visited by no drain until the cursor
+//!   climbs past it again, and by none at all if the exporter shuts down first (neither
+//!   exported nor counted: `tests/export_shared_shard.rs` found that in 10 to 22 of 300
+//!   cycles when threads shared a shard that another one owned). The data never depended on
+//!   it: the cursor never protects a value, the slot lock does, so a writer misusing `exclusive`
+//!   (which the loom models do on purpose) costs a `Busy` or an earlier overwrite, both
+//!   reported. A claim whose position is no later than its slot's value's (a claim
+//!   delayed by a lap of a shared shard, or a misused exclusive cursor handing out a
+//!   position twice) leaves the slot and takes another position, so a slot's `seq` only
+//!   grows and the export cursor never settles a slot at a later position than a value
+//!   published there (the same test, with the writers sharing a shard).
 //! * **Read** (`for_each`): the reader takes each slot's *read* lock in turn (a CAS adding
 //!   one reader, refused only while a writer holds the slot), looks at the value, and
 //!   releases it (also on panic, through a guard). Readers share slots: two queries never
@@ -390,6 +398,11 @@ pub(crate) struct ShardedRing<T> {
     /// Shared with the export cursor (which may outlive the ring's owner).
     shards: Arc<[CachePadded<Shard<T>>]>,
     shard_mask: usize,
+    /// Shards `0..owned` each have one writer, the thread with that index; the others are
+    /// shared (see "Cursor" and [`writer_shard`](Self::writer_shard)).
+    owned: usize,
+    /// The number of shared shards − 1 (a power of two − 1).
+    shared_mask: usize,
     /// The export word (see [`ExportWord`]): whether finishers mark what they publish, whether
     /// a cursor exists, and the attachment's generation. Shared with the cursor.
     export: Arc<AtomicUsize>,
@@ -448,9 +461,14 @@ impl<T> ShardedRing<T> {
             })
             .collect();
         let shard_mask = shards.len() - 1;
+        // Half the shards are owned, the others shared: both halves are powers of two (with
+        // one shard, none is owned and that one is shared).
+        let owned = shards.len() / 2;
         ShardedRing {
-            shards: shards.into(),
             shard_mask,
+            owned,
+            shared_mask: shards.len() - owned - 1,
+            shards: shards.into(),
             export: Arc::new(AtomicUsize::new(0)),
             wake: Arc::new(ArcSwapOption::empty()),
         }
@@ -462,8 +480,33 @@ impl<T> ShardedRing<T> {
     }
 
     /// The number of shards.
+    #[cfg(all(test, not(agentcore_loom)))]
     pub(crate) fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// The shard a writer writes to, and whether it is that shard's only writer (see the
+    /// module docs, "Cursor"): the thread whose process-wide index is `thread` owns shard
+    /// `thread` if that is below the owned count (half the shards, rounded down); any
+    /// other index shares one of the other shards. `thread` must identify the calling
+    /// thread and no other (an index handed out once per thread and never reused), or be
+    /// [`NO_THREAD_INDEX`].
+    #[inline(always)]
+    fn writer_shard(&self, thread: usize) -> (usize, bool) {
+        if thread < self.owned {
+            (thread, true)
+        } else {
+            (self.owned + (thread & self.shared_mask), false)
+        }
+    }
+
+    /// [`claim`](Self::claim) from the calling thread, whose process-wide index is `thread`
+    /// (unique to it, never reused; or [`NO_THREAD_INDEX`]): on the shard it owns, with a
+    /// plain cursor, or on a shared one (see "Cursor").
+    #[inline(always)]
+    pub(crate) fn claim_as(&self, thread: usize) -> Option<Claimed<'_, T>> {
+        let (shard, exclusive) = self.writer_shard(thread);
+        self.claim(shard, exclusive)
     }
 
     /// Whether an export cursor is attached and not detached: finishers mark what they
@@ -660,6 +703,10 @@ impl<T> ShardedRing<T> {
 
 /// Slots [`ShardedRing::claim`] tries before giving up.
 pub(crate) const CLAIM_ATTEMPTS: usize = 4;
+
+/// The thread index of a writer that has none (its thread-local storage is gone): it
+/// writes to a shared shard ([`ShardedRing::claim_as`]).
+pub(crate) const NO_THREAD_INDEX: usize = usize::MAX;
 
 /// Export word bit: a cursor is attached and not detached; finishers mark what they publish.
 const MARKING: usize = 1;
@@ -885,6 +932,43 @@ mod examples {
     #[test]
     fn capacity_rounds_up_to_a_power_of_two() {
         assert_eq!(ShardedRing::<u8>::new(3, 1).capacity(), 4);
+    }
+
+    #[test]
+    fn the_first_half_of_the_shards_are_owned_and_no_owned_shard_is_shared() {
+        for shards in [1, 2, 4, 8, 64] {
+            let ring = ShardedRing::<u8>::new(1024, shards);
+            let owned = shards / 2;
+            let mut exclusive_writers = vec![0; shards];
+            let mut shared_writers = vec![0; shards];
+            for thread in (0..4 * shards).chain([NO_THREAD_INDEX, NO_THREAD_INDEX - 1]) {
+                let (shard, exclusive) = ring.writer_shard(thread);
+                assert!(
+                    shard < shards,
+                    "{shards} shards: thread {thread} on shard {shard}"
+                );
+                assert_eq!(
+                    exclusive,
+                    thread < owned,
+                    "{shards} shards: thread {thread}"
+                );
+                if exclusive {
+                    assert_eq!(shard, thread);
+                    exclusive_writers[shard] += 1;
+                } else {
+                    shared_writers[shard] += 1;
+                }
+            }
+            for shard in 0..shards {
+                // An owned shard has its one writer and no other; every shared one is used.
+                let (e, s) = (exclusive_writers[shard], shared_writers[shard]);
+                if shard < owned {
+                    assert_eq!((e, s), (1, 0), "{shards} shards: shard {shard}");
+                } else {
+                    assert!(e == 0 && s > 0, "{shards} shards: shard {shard}: {e} {s}");
+                }
+            }
+        }
     }
 
     #[test]

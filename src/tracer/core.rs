@@ -14,7 +14,7 @@ use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, SpanLimits};
 use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
-use crate::sync::ring::{Claimed, Push, ShardedRing};
+use crate::sync::ring::{Claimed, Push, ShardedRing, NO_THREAD_INDEX};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -26,8 +26,10 @@ use std::sync::Arc;
 static NEXT_THREAD_INDEX: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// This thread's shard index, handed out round-robin on first use.
-    static THREAD_INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's process-wide index, handed out on first use, once per thread and never
+    /// again (the span log gives the first threads a shard each: see `sync::ring`,
+    /// "Cursor").
+    static THREAD_INDEX: Cell<usize> = const { Cell::new(NO_THREAD_INDEX) };
 }
 
 #[inline]
@@ -35,14 +37,22 @@ fn thread_index() -> usize {
     THREAD_INDEX
         .try_with(|c| {
             let v = c.get();
-            if v != usize::MAX {
+            if v != NO_THREAD_INDEX {
                 return v;
             }
-            let v = NEXT_THREAD_INDEX.fetch_add(1, Ordering::Relaxed);
+            // Saturating, so that an index is never handed out twice: after 2⁶⁴ − 1
+            // threads (2³² − 1 on 32-bit targets) every new one is `NO_THREAD_INDEX`.
+            let v = NEXT_THREAD_INDEX
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_add(1))
+                })
+                .unwrap_or(NO_THREAD_INDEX);
             c.set(v);
             v
         })
-        .unwrap_or(0)
+        // Not 0: index 0 owns a span-log shard, and a second writer there could move its
+        // cursor backwards (see `sync::ring`, "Cursor").
+        .unwrap_or(NO_THREAD_INDEX)
 }
 
 /// A tracer's identity, clock, limits, span log and counters (see the module docs).
@@ -222,10 +232,9 @@ impl TracerCore {
     /// Claims the span-log slot a starting sampled span builds its record in (see `Rec`).
     #[inline]
     fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
-        // Threads whose process-wide index is below the shard count each own a shard: they
-        // advance its cursor without a locked instruction (see `sync::ring`).
-        let index = thread_index();
-        self.log.claim(index, index < self.log.shard_count())
+        // The first threads of the process each own a shard and advance its cursor without
+        // a locked instruction; the others share the rest (see `sync::ring`, "Cursor").
+        self.log.claim_as(thread_index())
     }
 
     /// Counts a span that has started (after everything that could panic: a start that
