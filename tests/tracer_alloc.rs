@@ -8,8 +8,9 @@ use agentcore_telemetry::{
 };
 use std::future::Future;
 use std::pin::pin;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll, Waker};
 use support::alloc::process_allocations;
+use support::poll::PendingOnce;
 
 mod support;
 
@@ -25,30 +26,6 @@ fn allocations_in(iterations: usize, mut f: impl FnMut()) -> usize {
         f();
     }
     (process_allocations() - before) as usize
-}
-
-fn noop_waker() -> Waker {
-    fn clone(_: *const ()) -> RawWaker {
-        RawWaker::new(std::ptr::null(), &VTABLE)
-    }
-    fn noop(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    // SAFETY: every vtable function ignores the (null) data pointer.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
-}
-
-/// Pending the first time it is polled, ready the second.
-struct PendingOnce(bool);
-
-impl Future for PendingOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
 }
 
 #[test]
@@ -88,11 +65,11 @@ fn hot_path_allocates_nothing() {
     assert_eq!(n, 0, "nested spans: {n} allocations");
 
     // An instrumented future polled to completion.
-    let waker = noop_waker();
+    let waker = Waker::noop();
     let n = allocations_in(N, || {
         let span = tracer.start_span("poll", SpanKind::Internal, []);
         let fut = pin!(async { 1 }.in_span(span));
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(waker);
         assert_eq!(fut.poll(&mut cx), Poll::Ready(1));
     });
     assert_eq!(n, 0, "instrumented future: {n} allocations");
@@ -101,14 +78,14 @@ fn hot_path_allocates_nothing() {
     // not own (`in_context(&span)`), a span held across a pending poll inside the scope.
     let n = allocations_in(N, || {
         let parent = tracer.start_span("parent", SpanKind::Server, []);
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(waker);
         let fut = pin!(async { 1 }.in_current_context());
         assert_eq!(fut.poll(&mut cx), Poll::Ready(1));
         let fut = pin!(async { 2 }.in_context(&parent));
         assert_eq!(fut.poll(&mut cx), Poll::Ready(2));
         let mut fut = pin!(async {
             let held = tracer.start_span("held", SpanKind::Internal, []);
-            PendingOnce(false).await;
+            PendingOnce::default().await;
             held.end();
             3
         }
@@ -118,6 +95,32 @@ fn hot_path_allocates_nothing() {
         parent.end();
     });
     assert_eq!(n, 0, "futures in a context: {n} allocations");
+
+    // Spans that leave their scope: one returned from a completed future (it stays current
+    // for the caller), and one moved out of a pending future and ended outside (its end is
+    // noted on the thread, and the next poll drops its saved frame).
+    let n = allocations_in(N, || {
+        let parent = tracer.start_span("parent", SpanKind::Server, []);
+        let mut cx = Context::from_waker(waker);
+        let fut = pin!(
+            async { tracer.start_span("returned", SpanKind::Internal, []) }.in_current_context()
+        );
+        let Poll::Ready(returned) = fut.poll(&mut cx) else {
+            panic!("ready at once");
+        };
+        returned.end();
+        let out = std::cell::Cell::new(None);
+        let mut fut = pin!(async {
+            out.set(Some(tracer.start_span("escapes", SpanKind::Internal, [])));
+            PendingOnce::default().await;
+        }
+        .in_context(&parent));
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+        out.take().expect("stored").end();
+        assert_eq!(fut.poll(&mut cx), Poll::Ready(()));
+        parent.end();
+    });
+    assert_eq!(n, 0, "spans leaving their scope: {n} allocations");
 
     // The unsampled path, root and child.
     let unsampled = DistributedTracer::new(TracerConfig {

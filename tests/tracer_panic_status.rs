@@ -9,11 +9,11 @@
 use agentcore_telemetry::{
     DistributedTracer, FutureExt, SpanId, SpanKind, SpanRecord, SpanStatus, TracerConfig,
 };
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
+use support::poll::{poll_to_end, PendingOnce};
+
+mod support;
 
 fn tracer() -> &'static DistributedTracer {
     Box::leak(Box::new(DistributedTracer::new(TracerConfig::default())))
@@ -100,29 +100,6 @@ fn a_span_detached_inside_a_destructor_keeps_knowing_when_it_started() {
     assert_not_panicked(&record(tracer, &ids, 0));
 }
 
-fn poll_to_end<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-/// Ready on the second poll.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
 #[test]
 fn an_instrumented_future_polled_inside_a_destructor_during_a_panic_did_not_panic() {
     let tracer = tracer();
@@ -130,7 +107,7 @@ fn an_instrumented_future_polled_inside_a_destructor_during_a_panic_did_not_pani
     during_another_panic(|| {
         let span = tracer.start_detached_span("flush", SpanKind::Internal, []);
         ids.lock().unwrap().push(span.span_id());
-        poll_to_end(YieldOnce(false).in_span(span));
+        poll_to_end(PendingOnce::default().in_span(span));
     });
     assert_not_panicked(&record(tracer, &ids, 0));
 }
@@ -141,7 +118,7 @@ fn an_instrumented_future_whose_poll_panics_records_it() {
     let span = tracer.start_detached_span("exploding", SpanKind::Internal, []);
     let ids = Mutex::new(vec![span.span_id()]);
     let fut = async {
-        YieldOnce(false).await;
+        PendingOnce::default().await;
         panic!("poll panicked");
     };
     let r = catch_unwind(AssertUnwindSafe(|| poll_to_end(fut.in_span(span))));

@@ -30,6 +30,34 @@
 //! the current context seen inside a scope is found among the scope's own frames only, never
 //! below them, so a scoped future cannot pick up frames another future left on the thread.
 //!
+//! # Frames that leave their scope
+//!
+//! A scope cannot see what became of the owners of the frames above its marker: a `Span` or
+//! guard may have been moved out of the future during the poll (returned, stored elsewhere,
+//! forgotten). Two rules keep the stack close to what synchronous code would see:
+//!
+//! * **A completed future** (its poll returned `Ready`) holds nothing any more: every owner
+//!   still open outlived it. So its scope's exit ([`Scope::set_completed`]) drops the
+//!   scope's own copies (key 0) and the marker, and leaves every other frame where it is,
+//!   in order: a span returned by an `async` block stays current for the caller, as one
+//!   returned by a function does, until it ends (and a span forgotten inside stays current,
+//!   as after `mem::forget` in synchronous code; before, the scope dropped its frame).
+//! * **A pending future** keeps every frame above its marker, including those whose owner
+//!   has left. Such an owner, ending while its frame is saved, finds no frame to remove
+//!   ([`remove`] returns `NotFound`); it notes `(tracer, key)` on its thread
+//!   ([`Stack::note_ended`], up to [`ENDED`] of them, in the thread-local stack: no
+//!   allocation), and the next scope entered on that thread that carries the frame drops
+//!   it ([`enter`]). So a span that left and ended never becomes a parent again.
+//!
+//! What this does not cover, documented: an owner that left and is still open stays
+//! current inside the pending future until it ends (it is a live span of the same trace);
+//! a left owner is not current for the code that took it while the future is pending; a
+//! frame saved by a future that moved to another thread is not dropped by a note taken
+//! here (a `Span` or guard is `!Send`, so this needs a `Send` future that stored one
+//! elsewhere without holding it across an `.await`); more than [`ENDED`] owners ending
+//! between two polls on one thread forget the oldest notes. `tests/tracer_scope_escape.rs`
+//! checks both rules.
+//!
 //! # Invariants
 //!
 //! 1. Markers carry the reserved tracer id [`TracerId::SCOPE`] and a fresh random key; no real
@@ -38,7 +66,8 @@
 //!    guard uses (span ids and guard keys are never zero): finishing a span never removes a
 //!    copy of it that a scoped future still uses as its parent.
 //! 3. A scope's exit finds its marker by key wherever it is (frames below it may have been
-//!    removed meanwhile) and takes exactly the frames above it.
+//!    removed meanwhile) and takes exactly the frames above it (after a `Ready` poll, the
+//!    copies among them; the others stay, see above).
 //! 4. The exemplar cache (`primitives::exemplar`'s `CURRENT_SPAN`) holds, whenever no stack
 //!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
 //!    frame if it is a sampled span or context, else none. Every operation that changes the live
@@ -159,7 +188,17 @@ impl Parent {
 struct Stack {
     frames: Vec<Frame>,
     depth: usize,
+    /// Frames whose owner ended while the frame was not on this stack (see "Frames that
+    /// leave their scope"): `(tracer, key)`, the newest `ended_len` of them, written in turn
+    /// at `ended_next`. A scope entered on this thread drops a saved frame listed here.
+    ended: [(TracerId, u64); ENDED],
+    ended_len: usize,
+    ended_next: usize,
 }
+
+/// How many [`Stack::ended`] entries a thread keeps; beyond that, a new one replaces an old
+/// one (the oldest, unless entries were taken meanwhile).
+const ENDED: usize = 16;
 
 impl Stack {
     #[inline]
@@ -280,6 +319,40 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Notes that the owner of frame `(tracer, key)` ended while the frame was not on this
+    /// stack: it is in a saved list, or gone.
+    #[cold]
+    #[inline(never)]
+    fn note_ended(&mut self, tracer: TracerId, key: u64) {
+        if let Some(e) = self.ended.get_mut(self.ended_next) {
+            *e = (tracer, key);
+        }
+        self.ended_next = (self.ended_next + 1) % ENDED;
+        self.ended_len = (self.ended_len + 1).min(ENDED);
+    }
+
+    /// Whether `f`'s owner ended while `f` was saved (see [`note_ended`](Self::note_ended));
+    /// if so, forgets the entry.
+    #[cold]
+    #[inline(never)]
+    fn take_ended(&mut self, f: &Frame) -> bool {
+        let Some(i) = self.ended[..self.ended_len]
+            .iter()
+            .position(|&(tracer, key)| tracer == f.tracer && key == f.key)
+        else {
+            return false;
+        };
+        // Move the newest entry into its place and forget the newest (the order of the
+        // others does not matter while the list is not full; once full, `ended_next`
+        // restarts from the freed place).
+        self.ended_len -= 1;
+        self.ended[i] = self.ended[self.ended_len];
+        self.ended_next = self.ended_len;
+        true
+    }
+}
+
 impl Drop for Stack {
     /// At thread exit the stack is gone and [`sampled_span_ids`] answers none from then on:
     /// so does the exemplar cache (invariant 4), for metrics recorded by later thread-local
@@ -294,6 +367,9 @@ thread_local! {
         RefCell::new(Stack {
             frames: Vec::new(),
             depth: 0,
+            ended: [(TracerId::SCOPE, 0); ENDED],
+            ended_len: 0,
+            ended_next: 0,
         })
     };
 }
@@ -435,6 +511,11 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
         }
     }
     let Some(i) = s.position(tracer, key) else {
+        // Its owner left the scope that saved the frame, or the frame is gone (see "Frames
+        // that leave their scope"). Key 0 never names one frame (invariant 2).
+        if key != 0 {
+            s.note_ended(tracer, key);
+        }
         return Removal::NotFound;
     };
     let mut removal = Removal::Removed;
@@ -525,9 +606,12 @@ pub(crate) struct Scope<'a> {
     saved: &'a mut Saved,
     /// The marker's key; `None` if the thread-local stack was unavailable.
     marker: Option<u64>,
+    /// The future completed in this poll (see [`set_completed`](Self::set_completed)).
+    completed: bool,
 }
 
-/// Enters a scope: pushes a marker, then moves `saved`'s frames onto the stack.
+/// Enters a scope: pushes a marker, then moves `saved`'s frames onto the stack, except those
+/// whose owner ended meanwhile off this stack (see "Frames that leave their scope").
 #[inline]
 pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
     let key = SpanId::random().to_u64();
@@ -542,12 +626,28 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             remote: false,
         });
         for f in saved.0.drain(..) {
+            if s.ended_len != 0 && f.key != 0 && s.take_ended(&f) {
+                continue;
+            }
             s.push(f);
         }
     });
     Scope {
         saved,
         marker: entered.map(|()| key),
+        completed: false,
+    }
+}
+
+impl Scope<'_> {
+    /// The future's poll returned `Ready`: when the scope exits, its carried copies (key 0)
+    /// go, and every other frame still above the marker stays on the stack, in order, where
+    /// the marker was: its owner outlived the future (returned in its output, or stored or
+    /// leaked elsewhere) and stays current for the caller, as it would after a synchronous
+    /// call (see "Frames that leave their scope").
+    #[inline]
+    pub(crate) fn set_completed(&mut self) {
+        self.completed = true;
     }
 }
 
@@ -558,15 +658,32 @@ impl Drop for Scope<'_> {
             return;
         };
         let saved = &mut *self.saved;
+        let completed = self.completed;
         with_stack(|s| {
             let Some(m) = s.position(TracerId::SCOPE, key) else {
                 return; // invariant 3: never, while the stack exists
             };
             let depth = s.depth;
-            if let Some(above) = s.frames.get_mut(m + 1..depth) {
-                saved.0.extend(above.iter_mut().map(Frame::take));
+            if completed {
+                // Keep the frames that are not copies, from the marker's place up.
+                let mut kept = m;
+                for i in m + 1..depth {
+                    if s.frames.get(i).is_some_and(|f| f.key != 0) {
+                        s.frames.swap(kept, i);
+                        kept += 1;
+                    }
+                }
+                // Release the baggage of the slots given up (the marker and the copies).
+                for f in s.frames.get_mut(kept..depth).unwrap_or_default() {
+                    f.baggage = None;
+                }
+                s.depth = kept;
+            } else {
+                if let Some(above) = s.frames.get_mut(m + 1..depth) {
+                    saved.0.extend(above.iter_mut().map(Frame::take));
+                }
+                s.depth = m;
             }
-            s.depth = m;
             s.publish_top();
         });
     }
@@ -673,6 +790,81 @@ mod tests {
             assert_eq!(cached(), None);
             assert_eq!(sampled_span_ids(), None);
         }
+    }
+
+    /// The live frames' keys, bottom to top.
+    fn live_keys() -> Vec<u64> {
+        with_stack(|s| s.live().iter().map(|f| f.key).collect()).unwrap()
+    }
+
+    #[test]
+    fn a_completed_scope_leaves_what_outlived_it_in_place_of_its_marker() {
+        let tracer = TracerId::next();
+        assert!(push(frame(tracer, 1, true, true)));
+        let mut saved = Saved::one(frame(tracer, 2, true, true).copy());
+        {
+            let mut scope = enter(&mut saved);
+            assert!(push(frame(tracer, 3, true, true)));
+            assert!(push(frame(tracer, 4, false, true)));
+            assert!(push(frame(tracer, 5, true, true)));
+            // Out of order (the test frames' traces differ: `OtherTraceAbove`).
+            assert_ne!(remove(tracer, 4), Removal::NotFound);
+            scope.set_completed();
+        }
+        // The marker and the copy went; 3 and 5 stayed, in order, above 1.
+        assert_eq!(live_keys(), [1, 3, 5]);
+        assert!(saved.0.is_empty());
+        assert_eq!(cached(), sampled_span_ids());
+        assert_eq!(cached().map(|(_, span)| span), Some(5));
+        for key in [5, 3, 1] {
+            assert_eq!(remove(tracer, key), Removal::Removed);
+        }
+        assert_eq!(cached(), None);
+    }
+
+    #[test]
+    fn a_frame_whose_owner_ended_while_it_was_saved_is_not_entered_again() {
+        let tracer = TracerId::next();
+        let mut saved = Saved::default();
+        {
+            let _scope = enter(&mut saved);
+            for key in 1..=3 {
+                assert!(push(frame(tracer, key, true, true)));
+            }
+        }
+        assert_eq!(saved.0.len(), 3);
+        // Owner 2 ends while its frame is saved: not found, noted.
+        assert_eq!(remove(tracer, 2), Removal::NotFound);
+        {
+            let _scope = enter(&mut saved);
+            assert_eq!(&live_keys()[1..], [1, 3]);
+            assert_eq!(cached().map(|(_, span)| span), Some(3));
+        }
+        assert_eq!(saved.0.len(), 2);
+        // The note was used up.
+        assert_eq!(with_stack(|s| s.ended_len), Some(0));
+    }
+
+    #[test]
+    fn the_ended_notes_keep_the_newest_when_full() {
+        let tracer = TracerId::next();
+        let n = ENDED as u64 + 3;
+        for key in 1..=n {
+            assert_eq!(remove(tracer, key), Removal::NotFound);
+        }
+        let noted =
+            |key: u64| with_stack(|s| s.take_ended(&frame(tracer, key, true, true))).unwrap();
+        // The three oldest were forgotten, the others are taken once each.
+        for key in 1..=3 {
+            assert!(!noted(key), "{key}");
+        }
+        for key in 4..=n {
+            assert!(noted(key), "{key}");
+            assert!(!noted(key), "{key} again");
+        }
+        // Key 0 (a copy) is never noted.
+        assert_eq!(remove(tracer, 0), Removal::NotFound);
+        assert_eq!(with_stack(|s| s.ended_len), Some(0));
     }
 
     #[test]

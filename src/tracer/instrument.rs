@@ -108,7 +108,9 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
         let span = span.into();
         Instrumented {
             inner,
-            saved: Saved::one(span.frame()),
+            // A copy (key 0): the span is not attached to a thread, and a copy is what a
+            // completed scope discards (see `current.rs`, "Frames that leave their scope").
+            saved: Saved::one(span.context_frame()),
             span: Some(span),
             hook: Some(hook),
         }
@@ -131,7 +133,7 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
 /// Exits the scope after a poll, also when the poll panics (then the panic is recorded on the
 /// span first).
 struct Exit<'a, 's, 't> {
-    _scope: current::Scope<'s>,
+    scope: current::Scope<'s>,
     span: &'a mut DetachedSpan<'t>,
     /// The thread was already unwinding when the poll began (the future is polled inside a
     /// destructor during a panic): `thread::panicking()` after the poll is then true whether
@@ -146,7 +148,8 @@ impl Drop for Exit<'_, '_, '_> {
         if !self.unwinding_before && std::thread::panicking() {
             self.span.record_panic();
         }
-        // `scope` drops next: the future's frames go back into its saved list.
+        // `scope` drops next: the future's frames go back into its saved list (or, once it
+        // completed, what it left open stays on the stack).
     }
 }
 
@@ -161,15 +164,19 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
             // Polled after completion: just poll through.
             return this.inner.poll(cx);
         };
-        let exit = Exit {
-            _scope: current::enter(this.saved),
+        let mut exit = Exit {
+            scope: current::enter(this.saved),
             span,
             unwinding_before: std::thread::panicking(),
         };
         let poll = this.inner.poll(cx);
+        if poll.is_ready() {
+            // What the future leaves open (a span it returns) stays current for the caller.
+            exit.scope.set_completed();
+        }
         drop(exit);
         if let Poll::Ready(output) = &poll {
-            // The inner future is done: nothing it kept open is left (its locals dropped).
+            // The inner future is done: its scope left nothing saved.
             this.saved.clear();
             if let Some(mut span) = this.span.take() {
                 if let Some(hook) = this.hook.take() {
@@ -234,8 +241,13 @@ impl<F: Future> Future for WithContext<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _scope = current::enter(this.saved);
-        this.inner.poll(cx)
+        let mut scope = current::enter(this.saved);
+        let poll = this.inner.poll(cx);
+        if poll.is_ready() {
+            // What the future leaves open (a span it returns) stays current for the caller.
+            scope.set_completed();
+        }
+        poll
     }
 }
 

@@ -53,7 +53,10 @@
 //! the wrappers above) also across `.await`. Held across `.await` in a spawned task it does not
 //! compile (`!Send`); held across `.await` outside a scope, under `join!` or on a
 //! current-thread runtime, it is detected when it ends, counted in [`TracerStats`] and
-//! `agentcore_tracer_context_misuse_total`, and reported once on standard error.
+//! `agentcore_tracer_context_misuse_total`, and reported once on standard error. A `Span`
+//! returned from a scoped future stays current for the caller, as one returned from a function
+//! does; one moved out of a scoped future and ended elsewhere is never a parent there again
+//! (`current.rs`, "Frames that leave their scope", has the rules and their limits).
 //!
 //! # Design
 //!

@@ -11,5 +11,6 @@ pub mod mem;
 pub mod openmetrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod poll;
 pub mod prometheus;
 pub mod pushgateway;

@@ -1,0 +1,161 @@
+//! Spans and guards that leave the scoped future they were started in (found by an adversarial
+//! review of the tracer). A scope (`in_span`, `in_context`, `in_current_context`) takes the
+//! frames above its marker along when its poll returns; it used to take them all, whatever
+//! had become of their owners:
+//!
+//! * A `Span` returned from a scoped future was not current for the caller (its frame went
+//!   into the completed future's saved list and was dropped with it), unlike a `Span`
+//!   returned from a synchronous call. Now a completed scope leaves such frames on the stack.
+//! * A `Span` moved out of a scoped future while it was pending, and ended outside, was made
+//!   current again by the future's next poll: later spans there took a finished span as
+//!   their parent. Now the end is noted on the thread, and the next poll drops the frame.
+//!
+//! Each test polls by hand on its own thread, so nothing else runs between two polls.
+
+mod support;
+
+use agentcore_telemetry::{DistributedTracer, FutureExt, Span, SpanKind, TracerConfig};
+use std::cell::RefCell;
+use std::pin::pin;
+use support::poll::{poll_once, poll_to_end, PendingOnce};
+
+fn tracer() -> DistributedTracer {
+    DistributedTracer::new(TracerConfig {
+        from_env: false,
+        ..TracerConfig::default()
+    })
+}
+
+#[test]
+fn a_span_returned_from_an_in_current_context_future_is_current_for_the_caller() {
+    let t = tracer();
+    let outer = t.start_span("outer", SpanKind::Internal, []);
+    let made = poll_to_end(
+        async {
+            PendingOnce::default().await;
+            t.start_span("made", SpanKind::Internal, [])
+        }
+        .in_current_context(),
+    );
+    assert_eq!(made.parent_span_id(), Some(outer.span_id()));
+    let child = t.start_span("child", SpanKind::Internal, []);
+    assert_eq!(
+        child.parent_span_id(),
+        Some(made.span_id()),
+        "as after a call"
+    );
+    child.end();
+    made.end();
+    let after = t.start_span("after", SpanKind::Internal, []);
+    assert_eq!(after.parent_span_id(), Some(outer.span_id()));
+}
+
+#[test]
+fn a_span_returned_from_an_in_span_future_is_current_for_the_caller() {
+    let t = tracer();
+    let op = t.start_detached_span("op", SpanKind::Internal, []);
+    let op_id = op.span_id();
+    let made = poll_to_end(
+        async {
+            PendingOnce::default().await;
+            t.start_span("made", SpanKind::Internal, [])
+        }
+        .in_span(op),
+    );
+    assert_eq!(made.parent_span_id(), Some(op_id));
+    let child = t.start_span("child", SpanKind::Internal, []);
+    assert_eq!(child.parent_span_id(), Some(made.span_id()));
+    child.end();
+    made.end();
+    // The future's own span is not left behind: nothing is current now.
+    assert!(t.current_context().is_none());
+}
+
+#[test]
+fn a_guard_returned_from_a_scoped_future_keeps_its_trace_current() {
+    let t = tracer();
+    let guard = poll_to_end(
+        async {
+            PendingOnce::default().await;
+            t.start_trace(Some("returned"), [])
+        }
+        .in_current_context(),
+    );
+    let span = t.start_span("in_trace", SpanKind::Internal, []);
+    assert_eq!(span.trace_id(), guard.trace_id());
+    span.end();
+    drop(guard);
+    assert!(t.current_context().is_none());
+}
+
+#[test]
+fn a_span_moved_out_of_a_pending_scoped_future_and_ended_is_not_its_parent_again() {
+    let t = tracer();
+    let outer = t.start_detached_span("outer", SpanKind::Internal, []);
+    let outer_id = outer.span_id();
+    let out: RefCell<Option<Span<'_>>> = RefCell::new(None);
+    let mut fut = pin!(async {
+        *out.borrow_mut() = Some(t.start_span("escapes", SpanKind::Internal, []));
+        PendingOnce::default().await;
+        t.start_span("later", SpanKind::Internal, [])
+            .parent_span_id()
+    }
+    .in_context(&outer));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let escaped = out.borrow_mut().take().expect("the first poll stored it");
+    assert_eq!(escaped.parent_span_id(), Some(outer_id));
+    escaped.end();
+    let parent = poll_to_end(fut);
+    assert_eq!(
+        parent,
+        Some(outer_id),
+        "the ended span came back as the parent"
+    );
+}
+
+#[test]
+fn many_spans_moved_out_and_ended_between_two_polls_are_all_dropped() {
+    let t = tracer();
+    let outer = t.start_detached_span("outer", SpanKind::Internal, []);
+    let outer_id = outer.span_id();
+    let out: RefCell<Vec<Span<'_>>> = RefCell::new(Vec::new());
+    let mut fut = pin!(async {
+        for _ in 0..5 {
+            out.borrow_mut()
+                .push(t.start_span("escapes", SpanKind::Internal, []));
+        }
+        PendingOnce::default().await;
+        t.start_span("later", SpanKind::Internal, [])
+            .parent_span_id()
+    }
+    .in_context(&outer));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    // Ended in any order, from the newest.
+    for span in out.borrow_mut().drain(..).rev() {
+        span.end();
+    }
+    assert_eq!(poll_to_end(fut), Some(outer_id));
+}
+
+#[test]
+fn a_span_moved_out_of_a_pending_scoped_future_and_still_open_stays_its_parent() {
+    // Documented: the scope cannot tell a span that left from one it holds until the span
+    // ends; while open, it is still a live span of the same trace.
+    let t = tracer();
+    let outer = t.start_detached_span("outer", SpanKind::Internal, []);
+    let out: RefCell<Option<Span<'_>>> = RefCell::new(None);
+    let mut fut = pin!(async {
+        *out.borrow_mut() = Some(t.start_span("escapes", SpanKind::Internal, []));
+        PendingOnce::default().await;
+        t.start_span("later", SpanKind::Internal, [])
+            .parent_span_id()
+    }
+    .in_context(&outer));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let escaped_id = out.borrow().as_ref().map(|s| s.span_id());
+    assert_eq!(poll_to_end(fut), escaped_id);
+    // Still open when the future completed: its frame stayed on this thread's stack, as a
+    // returned span's does, and ending it removes it.
+    out.borrow_mut().take().unwrap().end();
+    assert!(t.current_context().is_none());
+}
