@@ -109,7 +109,7 @@ impl LabelHasher {
     }
 
     #[inline(always)]
-    fn mix(self, h: u64, key: Key) -> u64 {
+    fn mix(&self, h: u64, key: Key) -> u64 {
         fold_mul(h ^ key.a ^ self.seeds[1], key.b ^ key.len ^ self.seeds[2])
     }
 
@@ -123,7 +123,7 @@ impl LabelHasher {
     }
 
     #[inline(always)]
-    pub(super) fn hash<S: AsRef<str>>(self, values: &[S]) -> u64 {
+    pub(super) fn hash<S: AsRef<str>>(&self, values: &[S]) -> u64 {
         #[cfg(test)]
         if self.colliding {
             return 0x5EED;
@@ -142,7 +142,7 @@ impl LabelHasher {
     /// The bytes of a long value that its key does not cover: every 16-byte chunk.
     #[cold]
     #[inline(never)]
-    fn mix_long(self, mut h: u64, v: &[u8]) -> u64 {
+    fn mix_long(&self, mut h: u64, v: &[u8]) -> u64 {
         for chunk in v.chunks(SHORT) {
             h = self.mix(h, Key::of(chunk));
         }
