@@ -574,6 +574,29 @@ impl Saved {
     }
 }
 
+/// A future dropped while pending drops its locals first (the future's fields drop in order,
+/// and the saved list is the last field of every scope): a span held there ends while its
+/// frame is in this list, and notes it ([`Stack::note_ended`]). No scope will enter the list
+/// again, so forget those notes here: left behind, they would only make later scopes on the
+/// thread scan them.
+impl Drop for Saved {
+    fn drop(&mut self) {
+        if self.0.iter().all(|f| f.key == 0) {
+            return;
+        }
+        with_stack(|s| {
+            for f in &self.0 {
+                if s.ended_len == 0 {
+                    break;
+                }
+                if f.key != 0 {
+                    s.take_ended(f);
+                }
+            }
+        });
+    }
+}
+
 impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
@@ -843,6 +866,25 @@ mod tests {
         assert_eq!(saved.0.len(), 2);
         // The note was used up.
         assert_eq!(with_stack(|s| s.ended_len), Some(0));
+    }
+
+    #[test]
+    fn a_saved_list_dropped_with_frames_whose_owners_ended_forgets_their_notes() {
+        let tracer = TracerId::next();
+        for _ in 0..3 * ENDED {
+            let mut saved = Saved::default();
+            {
+                let _scope = enter(&mut saved);
+                assert!(push(frame(tracer, 7, true, true)));
+                assert!(push(frame(tracer, 8, true, true)));
+            }
+            // A cancelled future: its span ends (not found: noted), then its list drops.
+            assert_eq!(remove(tracer, 8), Removal::NotFound);
+            assert_eq!(remove(tracer, 7), Removal::NotFound);
+            assert_eq!(with_stack(|s| s.ended_len), Some(2));
+            drop(saved);
+            assert_eq!(with_stack(|s| s.ended_len), Some(0));
+        }
     }
 
     #[test]
