@@ -10,11 +10,23 @@
 //!   current again by the future's next poll: later spans there took a finished span as
 //!   their parent. Now the end is noted on the thread, and the next poll drops the frame.
 //!
-//! Each test polls by hand on its own thread, so nothing else runs between two polls.
+//!
+//! A review of that fix found three ways a frame could still outlive its owner, each a test
+//! below that failed on the first version: futures cancelled while holding spans filled the
+//! thread's notes and pushed the real one out (the ended span then stayed current on the thread
+//! for good, since a completed scope leaves what is not its own); a `Send` future polled on
+//! another thread carried a frame whose owner had stayed and ended there; a note left by a
+//! cancelled future dropped the frame of the same span attached again later. Now a saved list
+//! dropped with its future forgets its owners' notes, and a list entered on another thread than
+//! the one that saved it drops the frames of `Span`s and guards, which are `!Send`.
+//!
+//! Each test polls by hand, so nothing else runs between two polls.
 
 mod support;
 
-use agentcore_telemetry::{DistributedTracer, FutureExt, Span, SpanKind, TracerConfig};
+use agentcore_telemetry::{
+    DetachedSpan, DistributedTracer, FutureExt, Span, SpanKind, TracerConfig,
+};
 use std::cell::RefCell;
 use std::pin::pin;
 use support::poll::{poll_once, poll_to_end, PendingOnce};
@@ -158,4 +170,104 @@ fn a_span_moved_out_of_a_pending_scoped_future_and_still_open_stays_its_parent()
     // returned span's does, and ending it removes it.
     out.borrow_mut().take().unwrap().end();
     assert!(t.current_context().is_none());
+}
+
+#[test]
+fn futures_cancelled_while_holding_spans_do_not_push_out_the_note_of_one_that_left() {
+    let t = tracer();
+    let out: RefCell<Option<Span<'_>>> = RefCell::new(None);
+    let mut fut = pin!(async {
+        *out.borrow_mut() = Some(t.start_span("escapes", SpanKind::Internal, []));
+        PendingOnce::default().await;
+    }
+    .in_current_context());
+    assert!(poll_once(fut.as_mut()).is_pending());
+    out.borrow_mut().take().expect("stored").end(); // noted
+    for _ in 0..40 {
+        // A `select!` loser or a timeout: dropped while pending, holding a span.
+        let mut cancelled = Box::pin(
+            async {
+                let _held = t.start_span("cancelled", SpanKind::Internal, []);
+                PendingOnce::default().await;
+            }
+            .in_current_context(),
+        );
+        assert!(poll_once(cancelled.as_mut()).is_pending());
+    }
+    poll_to_end(fut);
+    let later = t.start_span("later", SpanKind::Internal, []);
+    assert_eq!(later.parent_span_id(), None, "an ended span stayed current");
+}
+
+thread_local! {
+    static HELD: RefCell<Option<Span<'static>>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn a_send_future_completed_on_another_thread_leaves_no_frame_of_a_span_that_stayed_behind() {
+    let t: &'static DistributedTracer = Box::leak(Box::new(tracer()));
+    let fut = Box::pin(
+        async move {
+            // Stored, not held across the `.await`: the future stays `Send`.
+            HELD.with(|h| *h.borrow_mut() = Some(t.start_span("escapes", SpanKind::Internal, [])));
+            PendingOnce::default().await;
+            t.current_context().and_then(|c| c.span_id())
+        }
+        .in_current_context(),
+    );
+    // Another thread polls it once, then ends the span it stored there.
+    let fut = std::thread::spawn(move || {
+        let mut fut = fut;
+        assert!(poll_once(fut.as_mut()).is_pending());
+        HELD.with(|h| h.borrow_mut().take().expect("stored").end());
+        fut
+    })
+    .join()
+    .unwrap();
+    // This thread completes it.
+    assert_eq!(
+        poll_to_end(fut),
+        None,
+        "the span that stayed was current in the future"
+    );
+    let later = t.start_span("later", SpanKind::Internal, []);
+    assert_eq!(later.parent_span_id(), None, "an ended span stayed current");
+}
+
+#[test]
+fn a_note_left_by_a_cancelled_future_does_not_drop_the_same_span_attached_again() {
+    let t = tracer();
+    let d = t.start_detached_span("shared", SpanKind::Internal, []);
+    let d_id = d.span_id();
+    let slot: RefCell<Option<DetachedSpan<'_>>> = RefCell::new(Some(d));
+    let cell: RefCell<Option<Span<'_>>> = RefCell::new(None);
+    {
+        let mut f1 = Box::pin(
+            async {
+                *cell.borrow_mut() = Some(slot.borrow_mut().take().unwrap().attach());
+                PendingOnce::default().await;
+            }
+            .in_current_context(),
+        );
+        assert!(poll_once(f1.as_mut()).is_pending());
+        // Taken back and detached while f1 is pending (noted); then f1 is cancelled.
+        let d = cell.borrow_mut().take().unwrap().detach();
+        *slot.borrow_mut() = Some(d);
+    }
+    let d = slot.borrow_mut().take().unwrap();
+    let f2 = async {
+        let s = d.attach();
+        PendingOnce::default().await;
+        let parent = t
+            .start_span("child", SpanKind::Internal, [])
+            .parent_span_id();
+        drop(s);
+        parent
+    }
+    .in_current_context();
+    assert_eq!(
+        poll_to_end(f2),
+        Some(d_id),
+        "the attached span is open and held"
+    );
 }

@@ -49,14 +49,23 @@
 //!   allocation), and the next scope entered on that thread that carries the frame drops
 //!   it ([`enter`]). So a span that left and ended never becomes a parent again.
 //!
+//! Two more rules keep a frame from outliving its owner:
+//!
+//! * A future dropped while pending (a `select!` loser, a timeout) drops its locals before
+//!   its saved list, so the spans it held end while their frames are saved and note it; the
+//!   list's drop forgets those notes (no scope will enter it again), so cancellations never
+//!   fill the notes and push out one that matters.
+//! * A saved list remembers the thread whose scope exit saved it ([`Stack::thread`]); entered
+//!   on another thread, it drops its frames that have a key: they belong to `Span`s and
+//!   guards, which are `!Send`, so their owners stayed on the first thread (a `Send` future
+//!   can only have stored one there, not held it).
+//!
 //! What this does not cover, documented: an owner that left and is still open stays
 //! current inside the pending future until it ends (it is a live span of the same trace);
-//! a left owner is not current for the code that took it while the future is pending; a
-//! frame saved by a future that moved to another thread is not dropped by a note taken
-//! here (a `Span` or guard is `!Send`, so this needs a `Send` future that stored one
-//! elsewhere without holding it across an `.await`); more than [`ENDED`] owners ending
-//! between two polls on one thread forget the oldest notes. `tests/tracer_scope_escape.rs`
-//! checks both rules.
+//! a left owner is not current for the code that took it while the future is pending; more
+//! than [`ENDED`] owners leaving and ending between two polls of their futures on one thread
+//! forget the oldest notes, and a completed future then leaves such a frame current on the
+//! thread. `tests/tracer_scope_escape.rs` checks every rule.
 //!
 //! # Invariants
 //!
@@ -194,6 +203,8 @@ struct Stack {
     ended: [(TracerId, u64); ENDED],
     ended_len: usize,
     ended_next: usize,
+    /// This thread's id for saved lists (see [`Stack::thread`]); 0 until first asked.
+    thread: u64,
 }
 
 /// How many [`Stack::ended`] entries a thread keeps; beyond that, a new one replaces an old
@@ -353,6 +364,18 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// A process-unique id of this thread (never reused, never 0), handed out on first use.
+    #[inline]
+    fn thread(&mut self) -> u64 {
+        if self.thread == 0 {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            self.thread = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.thread
+    }
+}
+
 impl Drop for Stack {
     /// At thread exit the stack is gone and [`sampled_span_ids`] answers none from then on:
     /// so does the exemplar cache (invariant 4), for metrics recorded by later thread-local
@@ -370,6 +393,7 @@ thread_local! {
             ended: [(TracerId::SCOPE, 0); ENDED],
             ended_len: 0,
             ended_next: 0,
+            thread: 0,
         })
     };
 }
@@ -558,19 +582,23 @@ pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<
 /// (a future's own span, plus one span or guard it holds across an `.await`); more spill to
 /// the heap once and keep that buffer.
 #[derive(Default)]
-pub(crate) struct Saved(SmallVec<[Frame; 2]>);
+pub(crate) struct Saved {
+    frames: SmallVec<[Frame; 2]>,
+    /// The [`Stack::thread`] of the thread whose scope exit saved `frames` (0: none yet).
+    thread: u64,
+}
 
 impl Saved {
     /// A list holding `frame`.
     pub(crate) fn one(frame: Frame) -> Saved {
         let mut saved = Saved::default();
-        saved.0.push(frame);
+        saved.frames.push(frame);
         saved
     }
 
     /// Drops every frame (the future is done with them).
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.frames.clear();
     }
 }
 
@@ -581,11 +609,11 @@ impl Saved {
 /// thread scan them.
 impl Drop for Saved {
     fn drop(&mut self) {
-        if self.0.iter().all(|f| f.key == 0) {
+        if self.frames.iter().all(|f| f.key == 0) {
             return;
         }
         with_stack(|s| {
-            for f in &self.0 {
+            for f in &self.frames {
                 if s.ended_len == 0 {
                     break;
                 }
@@ -600,7 +628,7 @@ impl Drop for Saved {
 impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.0.iter().map(|f| (f.trace_id, f.span_id)))
+            .entries(self.frames.iter().map(|f| (f.trace_id, f.span_id)))
             .finish()
     }
 }
@@ -616,7 +644,7 @@ pub(crate) fn capture() -> Saved {
                 .get(i + 1..)
                 .is_some_and(|above| above.iter().any(|g| g.tracer == f.tracer));
             if !shadowed {
-                saved.0.push(f.copy());
+                saved.frames.push(f.copy());
             }
         }
         saved
@@ -648,8 +676,11 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             baggage: None,
             remote: false,
         });
-        for f in saved.0.drain(..) {
-            if s.ended_len != 0 && f.key != 0 && s.take_ended(&f) {
+        // Saved on another thread: the frames with a key belong to `Span`s and guards, which
+        // are `!Send`, so their owners stayed there; none is in this future any more.
+        let moved = saved.thread != 0 && saved.thread != s.thread();
+        for f in saved.frames.drain(..) {
+            if f.key != 0 && (moved || (s.ended_len != 0 && s.take_ended(&f))) {
                 continue;
             }
             s.push(f);
@@ -703,8 +734,9 @@ impl Drop for Scope<'_> {
                 s.depth = kept;
             } else {
                 if let Some(above) = s.frames.get_mut(m + 1..depth) {
-                    saved.0.extend(above.iter_mut().map(Frame::take));
+                    saved.frames.extend(above.iter_mut().map(Frame::take));
                 }
+                saved.thread = s.thread();
                 s.depth = m;
             }
             s.publish_top();
@@ -836,7 +868,7 @@ mod tests {
         }
         // The marker and the copy went; 3 and 5 stayed, in order, above 1.
         assert_eq!(live_keys(), [1, 3, 5]);
-        assert!(saved.0.is_empty());
+        assert!(saved.frames.is_empty());
         assert_eq!(cached(), sampled_span_ids());
         assert_eq!(cached().map(|(_, span)| span), Some(5));
         for key in [5, 3, 1] {
@@ -855,7 +887,7 @@ mod tests {
                 assert!(push(frame(tracer, key, true, true)));
             }
         }
-        assert_eq!(saved.0.len(), 3);
+        assert_eq!(saved.frames.len(), 3);
         // Owner 2 ends while its frame is saved: not found, noted.
         assert_eq!(remove(tracer, 2), Removal::NotFound);
         {
@@ -863,7 +895,7 @@ mod tests {
             assert_eq!(&live_keys()[1..], [1, 3]);
             assert_eq!(cached().map(|(_, span)| span), Some(3));
         }
-        assert_eq!(saved.0.len(), 2);
+        assert_eq!(saved.frames.len(), 2);
         // The note was used up.
         assert_eq!(with_stack(|s| s.ended_len), Some(0));
     }

@@ -55,7 +55,7 @@
 //! current-thread runtime, it is detected when it ends, counted in [`TracerStats`] and
 //! `agentcore_tracer_context_misuse_total`, and reported once on standard error. A `Span`
 //! returned from a scoped future stays current for the caller, as one returned from a function
-//! does; one moved out of a scoped future and ended elsewhere is never a parent there again
+//! does; one moved out of a scoped future and ended elsewhere is not a parent there again
 //! (`current.rs`, "Frames that leave their scope", has the rules and their limits).
 //!
 //! # Design
