@@ -43,6 +43,9 @@
 //!   return. If it has not (a DNS lookup, which has no timeout, can hold it), `shutdown`
 //!   still returns at its deadline and leaves the thread to finish on its own.
 
+use crate::net::deadline::{deadline_after, instant_after};
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -239,7 +242,15 @@ impl BatchSpanProcessor {
         let drop_timeout = worker.config.drop_timeout;
         let thread = std::thread::Builder::new()
             .name("agentcore-span-export".into())
-            .spawn(move || worker.run());
+            .spawn(move || {
+                let mut worker = worker;
+                // The exporter's calls are caught where they are made (`export_batch`,
+                // `finish`); this is the last resort for a panic anywhere else, so the handle
+                // never waits for a thread that is gone and nothing waiting goes uncounted.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| worker.run())) {
+                    worker.abandon(panic_message(&*panic));
+                }
+            });
         match thread {
             Ok(handle) => Ok(BatchSpanProcessor {
                 shared,
@@ -265,7 +276,7 @@ impl BatchSpanProcessor {
     /// assert!(p.force_flush(Duration::from_secs(1)).is_ok());
     /// ```
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut c = self.shared.lock();
         if c.exited || c.shutdown_deadline.is_some() {
             return Err(ExportError::Shutdown);
@@ -320,7 +331,7 @@ impl BatchSpanProcessor {
     /// assert!(p.shutdown(Duration::from_secs(1)).is_ok());
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let thread_deadline = early(deadline, timeout);
         let mut c = self.shared.lock();
         if !c.exited {
@@ -459,9 +470,18 @@ enum Request {
 /// The shortest interval the arrival rate is measured over (see `Worker::run`).
 const RATE_WINDOW: Duration = Duration::from_millis(2);
 
+/// The message of a caught panic: its payload if it is a string.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
+}
+
 impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
-    fn run(mut self) {
-        let mut next_export = Instant::now() + self.config.schedule_delay;
+    fn run(&mut self) {
+        let mut next_export = deadline_after(self.config.schedule_delay);
         // Arrival-rate estimate (spans per second) for scheduling the next look.
         let mut rate = 0.0f64;
         let mut last_look = (Instant::now(), 0usize);
@@ -478,7 +498,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                     }
                     self.shared.done.notify_all();
                     drop(c);
-                    next_export = Instant::now() + self.config.schedule_delay;
+                    next_export = deadline_after(self.config.schedule_delay);
                     last_look = (Instant::now(), self.source.pending());
                     continue;
                 }
@@ -505,7 +525,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 last_look = (now, pending);
             }
             if pending >= batch || (pending > 0 && now >= next_export) {
-                let done = self.export_batch(batch, now + self.config.export_timeout);
+                let done = self.export_batch(batch, instant_after(now, self.config.export_timeout));
                 // An export a shutdown cut short belongs to the shutdown's result.
                 if let Some((_, outcome)) = done {
                     if outcome.failed + outcome.rejected > 0
@@ -514,12 +534,12 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                         self.cut_short = outcome.error;
                     }
                 }
-                next_export = Instant::now() + self.config.schedule_delay;
+                next_export = deadline_after(self.config.schedule_delay);
                 last_look = (Instant::now(), self.source.pending());
                 continue;
             }
             if now >= next_export {
-                next_export = now + self.config.schedule_delay;
+                next_export = instant_after(now, self.config.schedule_delay);
             }
             let mut sleep = self.config.max_poll_interval;
             if rate > 0.0 {
@@ -585,7 +605,17 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     /// of spans and the outcome (`None` when nothing was waiting).
     fn export_batch(&mut self, max: usize, deadline: Instant) -> Option<(usize, ExportOutcome)> {
         let exporter = &mut self.exporter;
-        let drained = self.source.drain(max, &mut |span| exporter.add(span));
+        // A panic in the exporter is caught at each call, so the spans it held are counted
+        // (as failed) and the thread goes on; `add` is caught per span, inside the drain, so
+        // the drain's own count stays right.
+        let mut add_panics = 0u64;
+        let mut panicked = None;
+        let drained = self.source.drain(max, &mut |span| {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| exporter.add(span))) {
+                add_panics += 1;
+                panicked.get_or_insert_with(|| panic_message(&*panic));
+            }
+        });
         let metrics = &self.shared.metrics;
         metrics.dropped(DropReason::Overwritten, drained.lost);
         metrics.dropped(DropReason::QueueFull, drained.refused);
@@ -597,9 +627,33 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         metrics.set_inflight(n);
         metrics.set_queue_size(self.source.pending().min(self.config.max_queue_size));
         let started = Instant::now();
-        let mut outcome = self
-            .exporter
-            .export(&Deadline::with_cut(deadline, &self.shared.cut));
+        let exporter = &mut self.exporter;
+        let deadline = Deadline::with_cut(deadline, &self.shared.cut);
+        let mut outcome = match catch_unwind(AssertUnwindSafe(|| exporter.export(&deadline))) {
+            Ok(outcome) => outcome,
+            Err(panic) => ExportOutcome::failed(
+                n as u64,
+                ExportError::Panicked {
+                    message: panic_message(&*panic),
+                },
+            ),
+        };
+        // Spans whose `add` panicked were not delivered: failed, whether the exporter left
+        // them out of its counts or counted them as exported.
+        if add_panics > 0 {
+            if outcome.spans() + add_panics == n as u64 {
+                outcome.failed += add_panics;
+            } else {
+                let moved = add_panics.min(outcome.exported);
+                outcome.exported -= moved;
+                outcome.failed += moved;
+            }
+            if let Some(message) = panicked {
+                outcome
+                    .error
+                    .get_or_insert(ExportError::Panicked { message });
+            }
+        }
         // Every span counted exactly once, whatever the exporter reported.
         let counted = outcome.spans();
         if counted != n as u64 {
@@ -630,7 +684,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
                 error.get_or_insert(ExportError::Timeout);
                 break;
             }
-            let export_deadline = deadline.min(Instant::now() + self.config.export_timeout);
+            let export_deadline = deadline.min(deadline_after(self.config.export_timeout));
             let max = remaining.min(self.config.max_export_batch_size);
             match self.export_batch(max, export_deadline) {
                 None => break,
@@ -649,13 +703,46 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
 
     /// The shutdown: a last flush by `deadline`, the exporter's shutdown, then whatever
     /// still waits counted as dropped; tells the handle the thread is done.
-    fn finish(mut self, deadline: Instant) {
+    fn finish(&mut self, deadline: Instant) {
         // Spans finished from now on are not ours; those finished before are all waiting.
         self.source.close();
         let flushed = self.export_all(deadline);
-        let error = self.cut_short.take().or(flushed);
+        let mut error = self.cut_short.take().or(flushed);
         // What is left of the deadline (closing a connection does not wait anyway).
-        self.exporter.shutdown(&Deadline::at(deadline));
+        let exporter = &mut self.exporter;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+            exporter.shutdown(&Deadline::at(deadline));
+        })) {
+            error.get_or_insert(ExportError::Panicked {
+                message: panic_message(&*panic),
+            });
+        }
+        self.drop_waiting_and_exit(error);
+    }
+
+    /// After a panic outside the exporter's calls (a bug of ours): counts what is waiting as
+    /// dropped and tells the handle the thread is done, with the panic as the error.
+    fn abandon(&mut self, message: String) {
+        let error = Some(ExportError::Panicked { message });
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            self.source.close();
+            self.drop_waiting_and_exit(error.clone());
+        }));
+        if dropped.is_err() {
+            // The source itself is broken: at least never leave the handle waiting.
+            self.shared.metrics.set_running(false);
+            let mut c = self.shared.lock();
+            c.exited = true;
+            c.shutdown_result.clone_from(&error);
+            c.flush_done = c.flush_requested;
+            c.flush_result = error;
+            self.shared.done.notify_all();
+        }
+    }
+
+    /// Counts everything still waiting as dropped (`shutdown`), then tells the handle the
+    /// thread is done, with `error` as the result of the shutdown and of pending flushes.
+    fn drop_waiting_and_exit(&mut self, error: Option<ExportError>) {
         loop {
             let d = self.source.drain(usize::MAX, &mut |_| {});
             self.shared

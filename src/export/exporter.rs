@@ -1,6 +1,7 @@
 //! The [`SpanExporter`] trait, what one export did ([`ExportOutcome`]), why one failed
 //! ([`ExportError`]), and the [`Deadline`] every export keeps.
 
+use crate::net::deadline::deadline_after;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,12 +209,18 @@ pub enum ExportError {
     },
     /// The processor was shut down.
     Shutdown,
+    /// The exporter panicked (in `add`, `export` or `shutdown`); the processor caught it and
+    /// counted the spans it held as failed.
+    Panicked {
+        /// The panic's message, if it was a string.
+        message: String,
+    },
 }
 
 impl ExportError {
     /// The `error.type` attribute of the OpenTelemetry SDK self-metrics: `timeout`,
     /// `connection`, the HTTP status code (`"400"`), `invalid_response`,
-    /// `request_too_large`, `rejected`, `io` or `shutdown`.
+    /// `request_too_large`, `rejected`, `io`, `shutdown` or `panic`.
     ///
     /// ```
     /// use agentcore_telemetry::export::ExportError;
@@ -229,6 +236,7 @@ impl ExportError {
             ExportError::Rejected { .. } => "rejected".into(),
             ExportError::Io { .. } => "io".into(),
             ExportError::Shutdown => "shutdown".into(),
+            ExportError::Panicked { .. } => "panic".into(),
         }
     }
 }
@@ -258,6 +266,7 @@ impl fmt::Display for ExportError {
             }
             ExportError::Io { detail } => write!(f, "writing spans failed: {detail}"),
             ExportError::Shutdown => f.write_str("the span processor is shut down"),
+            ExportError::Panicked { message } => write!(f, "the exporter panicked: {message}"),
         }
     }
 }
@@ -302,7 +311,7 @@ impl<'a> Deadline<'a> {
     /// assert!(!Deadline::after(std::time::Duration::from_secs(1)).passed());
     /// ```
     pub fn after(timeout: Duration) -> Self {
-        Deadline::at(Instant::now() + timeout)
+        Deadline::at(deadline_after(timeout))
     }
 
     /// This deadline, or `at` if that is earlier (a cut still applies).
@@ -354,7 +363,7 @@ impl<'a> Deadline<'a> {
     /// Sleeps for `d` or until the deadline, whichever comes first, waking at least every
     /// 10 ms to notice a deadline brought forward. Returns `false` if the deadline passed.
     pub(crate) fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let until = deadline_after(d);
         loop {
             let now = Instant::now();
             let end = until.min(self.instant());

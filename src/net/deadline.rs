@@ -34,7 +34,10 @@ mod tests {
             let at = instant_after(now, t);
             assert!(at >= now + FAR, "{t:?}");
         }
-        assert_eq!(instant_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert_eq!(
+            instant_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
         assert!(deadline_after(Duration::MAX) > now);
     }
 }

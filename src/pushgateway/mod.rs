@@ -41,6 +41,7 @@
 mod http;
 mod pusher;
 
+use crate::net::deadline::deadline_after;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -245,7 +246,7 @@ impl Pushgateway {
     /// assert!(body.ends_with("batch_records_total 1200\n"));
     /// ```
     pub fn push(&self, registry: &Registry) -> Result<(), PushError> {
-        self.send_registry("PUT", registry, Instant::now() + self.timeout)
+        self.send_registry("PUT", registry, deadline_after(self.timeout))
     }
 
     /// `POST`: replaces the grouping key's metrics that have the same names as the
@@ -282,7 +283,7 @@ impl Pushgateway {
     /// assert!(body.ends_with("backup_last_size_bytes 4096\n"));
     /// ```
     pub fn push_add(&self, registry: &Registry) -> Result<(), PushError> {
-        self.send_registry("POST", registry, Instant::now() + self.timeout)
+        self.send_registry("POST", registry, deadline_after(self.timeout))
     }
 
     /// `DELETE`: removes every metric of the grouping key.
@@ -320,7 +321,7 @@ impl Pushgateway {
         self.send(
             "DELETE",
             b"",
-            Instant::now() + self.timeout,
+            deadline_after(self.timeout),
             &|| false,
             &mut scratch,
         )

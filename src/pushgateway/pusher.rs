@@ -12,6 +12,7 @@
 //!    it has not: it holds no lock and exits at its next cut).
 //! 3. Every push is counted in [`PusherStats`], success or failure, with the last error kept.
 
+use crate::net::deadline::{deadline_after, instant_after};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -136,7 +137,7 @@ fn run(
     };
     let mut body = String::new();
     let mut scratch = http::Scratch::default();
-    let mut next = Instant::now() + interval;
+    let mut next = deadline_after(interval);
     let shutdown_deadline = || shared.lock().deadline;
     loop {
         // Wait for the next push or for shutdown.
@@ -164,7 +165,7 @@ fn run(
             Some(d) => (d, &|| false),
             // An interval push: by its own timeout, abandoned as soon as a shutdown asks for
             // the final push (which then has the whole deadline).
-            None => (Instant::now() + gateway.timeout, &|| {
+            None => (deadline_after(gateway.timeout), &|| {
                 shutdown_deadline().is_some()
             }),
         };
@@ -186,7 +187,7 @@ fn run(
         let now = Instant::now();
         if next < now {
             // A push took longer than the interval: no catch-up burst.
-            next = now + interval;
+            next = instant_after(now, interval);
         }
     }
 }
@@ -208,7 +209,7 @@ impl PeriodicPusher {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut state = self.shared.lock();
         state.deadline = Some(deadline);
         self.shared.wake.notify_all();
