@@ -420,6 +420,7 @@ impl ExportConfig {
                     .and_then(|(k, val)| {
                         let k = percent_decode(k.trim())?;
                         let val = percent_decode(val.trim())?;
+                        check_field_value(&val)?;
                         super::otlp::validate_header(&k, &val)?;
                         Ok((k, val))
                     });
@@ -631,15 +632,17 @@ fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String,
     })
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8.
+/// Decodes `%XX` escapes (`XX` exactly two ASCII hex digits); the result must be UTF-8.
 fn percent_decode(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
+            // Not `u8::from_str_radix` alone: it takes a sign (`%+4`).
             let hex = b
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| format!("has a bad percent escape at byte {i}"))?;
@@ -651,6 +654,22 @@ fn percent_decode(s: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "percent-decodes to invalid UTF-8".to_owned())
+}
+
+/// Checks that a (decoded) header value is a valid HTTP field value (RFC 9110 §5.5): visible
+/// ASCII, space, tab and obs-text (bytes 0x80–0xFF, here the UTF-8 of non-ASCII text); no
+/// other control character.
+fn check_field_value(value: &str) -> Result<(), String> {
+    match value
+        .bytes()
+        .position(|b| !(b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80))
+    {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "has a value that is not a valid HTTP field value (control byte 0x{:02X} at byte {i})",
+            value.as_bytes()[i]
+        )),
+    }
 }
 
 /// `key1=value1,key2=value2`, percent-decoded; any malformed entry fails the whole list.
@@ -685,5 +704,68 @@ mod tests {
         assert!(percent_decode("%zz").is_err());
         assert!(percent_decode("%4").is_err());
         assert!(percent_decode("%ff").is_err());
+    }
+
+    #[test]
+    fn a_percent_escape_is_exactly_two_hex_digits() {
+        for bad in ["%+41", "%+4", "%-1", "% 4", "%4", "%zz", "%", "a%"] {
+            assert!(percent_decode(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(percent_decode("%4a%4A").unwrap(), "JJ");
+    }
+
+    /// The headers and warnings `OTEL_EXPORTER_OTLP_HEADERS` (or the traces variable)
+    /// set to `value` gives.
+    fn headers(variable: &str, value: &str) -> (Vec<(String, String)>, Vec<ConfigError>) {
+        let r = ExportConfig::from_lookup(|k| (k == variable).then(|| value.to_owned())).unwrap();
+        (r.config.headers, r.warnings)
+    }
+
+    #[test]
+    fn header_entries_that_are_not_http_fields_are_skipped_with_a_warning() {
+        for variable in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            for bad in [
+                "x-tenant=%+41",
+                "x-tenant=%01abc",
+                "x-tenant=a%7Fb",
+                "x-tenant=a\u{7f}b",
+                "x-tenant=a\u{1}b",
+                "x-tenant=%4",
+                "x-tenant=%zz",
+                "x-tenant=a%1Fb",
+                "x%01tenant=a",
+                "x%20tenant=a",
+            ] {
+                let (h, w) = headers(variable, &format!("ok=1,{bad},ok2=2"));
+                assert_eq!(
+                    h,
+                    [("ok".into(), "1".into()), ("ok2".into(), "2".into())],
+                    "{variable}={bad:?}"
+                );
+                assert_eq!(w.len(), 1, "{variable}={bad:?}: {w:?}");
+                assert_eq!(w[0].variable, variable);
+                assert!(w[0].reason.contains("that header is not sent"), "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_values_may_hold_tabs_spaces_and_obs_text() {
+        let v = "OTEL_EXPORTER_OTLP_HEADERS";
+        for (raw, want) in [
+            ("x-a=a%09b", "a\tb"),
+            ("x-a=a\tb", "a\tb"),
+            ("x-a=a%20b", "a b"),
+            ("x-a=caf%C3%A9", "café"),
+            ("x-a=café", "café"),
+            ("x-a=%E2%9C%93 ~!", "\u{2713} ~!"),
+        ] {
+            let (h, w) = headers(v, raw);
+            assert_eq!(h, [("x-a".to_string(), want.to_string())], "{raw:?}");
+            assert!(w.is_empty(), "{raw:?}: {w:?}");
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! socket call waits at most 50 ms before the deadline (and the pusher's shutdown cut) is
 //! looked at again. The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept.
+//! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
+//! most 16 of them; a `101 Switching Protocols`, never asked for, is an error.
 //!
 //! Only the URL parsing (`net::url`) is shared with `export::otlp`'s transport, which is built
 //! around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
@@ -177,7 +179,9 @@ fn exchange(
             }
         }
     }
-    // Read to the end (the gateway closes: `Connection: close`) or to the cap, then parse.
+    // Read to the end (the gateway closes: `Connection: close`) or to the cap, skipping
+    // interim (1xx) responses as their heads arrive (RFC 9110 §15.2).
+    let mut reading = Reading::default();
     let mut chunk = [0u8; 4096];
     loop {
         conn.set_read_timeout(Some(left()?.min(SLICE)))
@@ -187,31 +191,92 @@ fn exchange(
             Ok(n) => {
                 let room = MAX_RESPONSE - scratch.response.len();
                 scratch.response.extend_from_slice(&chunk[..n.min(room)]);
-                if scratch.response.len() >= MAX_RESPONSE || complete(&scratch.response) {
+                reading.advance(&scratch.response)?;
+                if scratch.response.len() >= MAX_RESPONSE || reading.complete(&scratch.response) {
                     break;
                 }
             }
             Err(e) if is_retry(&e) => {}
             Err(e) => {
                 // A reset after a complete response is still a response.
-                if complete(&scratch.response) {
+                if reading.complete(&scratch.response) {
                     break;
                 }
                 return Err(io_error(e));
             }
         }
     }
-    let head_end = find(&scratch.response, b"\r\n\r\n")
+    let (status, body_start) = reading
+        .last
         .ok_or_else(|| PushError::InvalidResponse("no complete response head".into()))?;
-    scratch.body_start = head_end + 4;
-    let status_line = scratch.response[..head_end]
-        .split(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default();
+    scratch.body_start = body_start;
+    Ok(status)
+}
+
+/// The most interim (1xx) responses read before the final one; a gateway sending more is
+/// answered with an error.
+const MAX_INTERIM: usize = 16;
+
+/// How far the response read so far has been parsed.
+#[derive(Debug, Default)]
+struct Reading {
+    /// Where the response not yet known to be interim starts.
+    start: usize,
+    /// The interim responses skipped.
+    interim: usize,
+    /// The final response's status and where its body starts, once its head is in.
+    last: Option<(u16, usize)>,
+}
+
+impl Reading {
+    /// Parses the heads `response` holds past those already seen: an interim response
+    /// (1xx but 101) is skipped, a final one's status kept. Fails on a bad status line, on
+    /// `101 Switching Protocols` (no upgrade is asked for, so the connection no longer
+    /// speaks HTTP) and past [`MAX_INTERIM`] interim responses.
+    fn advance(&mut self, response: &[u8]) -> Result<(), PushError> {
+        while self.last.is_none() {
+            let Some(end) = find(&response[self.start..], b"\r\n\r\n") else {
+                return Ok(());
+            };
+            let head = &response[self.start..self.start + end];
+            let next = self.start + end + 4;
+            match status(head)? {
+                101 => {
+                    return Err(PushError::InvalidResponse(
+                        "101 Switching Protocols, though no upgrade was asked for".into(),
+                    ))
+                }
+                100..=199 if self.interim == MAX_INTERIM => {
+                    return Err(PushError::InvalidResponse(format!(
+                        "more than {MAX_INTERIM} interim (1xx) responses"
+                    )))
+                }
+                100..=199 => {
+                    self.interim += 1;
+                    self.start = next;
+                }
+                s => self.last = Some((s, next)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the final response is in (see [`complete`]).
+    fn complete(&self, response: &[u8]) -> bool {
+        self.last.is_some() && complete(&response[self.start..])
+    }
+}
+
+/// The status of a response head (`HTTP/1.x NNN reason`): three digits, 100 to 599.
+fn status(head: &[u8]) -> Result<u16, PushError> {
+    let status_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let status_line = String::from_utf8_lossy(status_line);
     let mut parts = status_line.split_whitespace();
     let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+    let status = parts
+        .next()
+        .filter(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u16>().ok());
     match status {
         Some(s) if version.starts_with("HTTP/1.") && (100..600).contains(&s) => Ok(s),
         _ => Err(PushError::InvalidResponse(format!(
@@ -284,6 +349,90 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A one-connection fake gateway: reads the request (head and `Content-Length` body),
+    /// then writes `reply` once, or over and over while the client listens when `repeat`.
+    fn gateway(reply: &'static [u8], repeat: bool) -> Endpoint {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !complete(&got) {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            while conn.write_all(reply).is_ok() && repeat {}
+        });
+        Endpoint::parse(&format!("http://{addr}")).unwrap()
+    }
+
+    fn push_to(endpoint: &Endpoint, scratch: &mut Scratch) -> Result<u16, PushError> {
+        let request = Request {
+            method: "PUT",
+            path: "/metrics/job/j",
+            content_type: "text/plain",
+            body: b"up 1\n",
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        send(endpoint, &request, deadline, &|| false, scratch)
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let mut scratch = Scratch::default();
+        let g = gateway(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(200));
+        // Several, one with fields (103 Early Hints), then a final error with a body: the
+        // body is the final response's.
+        let g = gateway(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+              HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 8\r\n\r\nbad body",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(400));
+        assert_eq!(scratch.body_text(), "bad body");
+        // Up to the cap (16) is fine.
+        let many: &'static [u8] = "HTTP/1.1 100 Continue\r\n\r\n".repeat(16).leak().as_bytes();
+        let reply: &'static [u8] = [
+            many,
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        ]
+        .concat()
+        .leak();
+        assert_eq!(push_to(&gateway(reply, false), &mut scratch), Ok(204));
+    }
+
+    #[test]
+    fn endless_interim_responses_are_an_error_not_a_hang() {
+        let mut scratch = Scratch::default();
+        let g = gateway(b"HTTP/1.1 100 Continue\r\n\r\n", true);
+        let started = Instant::now();
+        let r = push_to(&g, &mut scratch);
+        assert!(matches!(r, Err(PushError::InvalidResponse(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{r:?}");
+    }
+
+    #[test]
+    fn switching_protocols_is_an_error() {
+        let mut scratch = Scratch::default();
+        let g = gateway(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n\x00\x00",
+            true,
+        );
+        let started = Instant::now();
+        let r = push_to(&g, &mut scratch);
+        assert!(matches!(r, Err(PushError::InvalidResponse(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{r:?}");
     }
 
     #[test]
