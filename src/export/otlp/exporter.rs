@@ -10,6 +10,7 @@ use crate::export::config::ConfigError;
 use crate::export::exporter::{Deadline, ExportError, ExportOutcome, SpanExporter};
 use crate::export::resource::{Resource, SCOPE_NAME, SDK_VERSION};
 use crate::export::source::ExportSpan;
+use crate::net::deadline::{deadline_after, instant_after};
 
 /// The largest request body (uncompressed) the exporter sends: 64 MiB, the OTLP limit.
 /// A larger batch is split; a single span over it is refused.
@@ -100,7 +101,10 @@ impl RetryPolicy {
             .max(1.0)
             .powi(attempt.saturating_sub(1).min(64) as i32);
         let base = (self.initial_backoff.as_secs_f64() * exp).min(self.max_backoff.as_secs_f64());
-        Duration::from_secs_f64((base * (0.5 + unit_random.clamp(0.0, 1.0))).max(0.0))
+        let secs = (base * (0.5 + unit_random.clamp(0.0, 1.0))).max(0.0);
+        // A backoff too long for a `Duration` (`Duration::MAX` settings, × 1.5 of jitter)
+        // saturates rather than panicking.
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
     }
 }
 
@@ -244,10 +248,10 @@ impl OtlpHttpExporter {
             // What to do next: done (an outcome), or retry after a delay.
             let (retry_after, failure) = match result {
                 Ok(r) if (200..300).contains(&r.status) => {
-                    return success(protocol, r.status, r.body, n);
+                    return success(protocol, r.status, r.body, r.body_note, n);
                 }
                 Ok(r) if matches!(r.status, 429 | 502 | 503 | 504) => {
-                    let message = status_message(protocol, r.body);
+                    let message = status_message(protocol, r.body, r.body_note);
                     (
                         r.retry_after,
                         ExportError::Http {
@@ -257,7 +261,7 @@ impl OtlpHttpExporter {
                     )
                 }
                 Ok(r) => {
-                    let message = status_message(protocol, r.body);
+                    let message = status_message(protocol, r.body, r.body_note);
                     let mut out = ExportOutcome::failed(
                         n,
                         ExportError::Http {
@@ -317,7 +321,7 @@ impl OtlpHttpExporter {
                     self.retry.backoff(attempt, r)
                 }
             };
-            if Instant::now() + delay >= deadline.instant() {
+            if instant_after(Instant::now(), delay) >= deadline.instant() {
                 let why = format!(
                     "the retry {} ms later would pass the export deadline",
                     delay.as_millis()
@@ -332,11 +336,19 @@ impl OtlpHttpExporter {
 }
 
 /// The outcome of a 2xx response: a partial success's rejected spans are counted (never
-/// retried); a body that does not decode still means the receiver accepted the request.
-fn success(protocol: Protocol, status: u16, body: &[u8], n: u64) -> ExportOutcome {
-    let decoded = match protocol {
-        Protocol::HttpProtobuf => proto::decode_response(body),
-        Protocol::HttpJson => json::decode_response(body),
+/// retried); a body that does not decode still means the receiver accepted the request, and
+/// so does one the transport could not read (`body_note`, e.g. bad gzip).
+fn success(
+    protocol: Protocol,
+    status: u16,
+    body: &[u8],
+    body_note: Option<&str>,
+    n: u64,
+) -> ExportOutcome {
+    let decoded = match (body_note, protocol) {
+        (Some(note), _) => Err(note.to_owned()),
+        (None, Protocol::HttpProtobuf) => proto::decode_response(body),
+        (None, Protocol::HttpJson) => json::decode_response(body),
     };
     let mut out = ExportOutcome::exported(n);
     out.http_status = Some(status);
@@ -364,8 +376,11 @@ fn success(protocol: Protocol, status: u16, body: &[u8], n: u64) -> ExportOutcom
 }
 
 /// The message of an error response's `google.rpc.Status` body, or the body itself when it
-/// is short text, or nothing.
-fn status_message(protocol: Protocol, body: &[u8]) -> String {
+/// is short text, or why the transport could not read it (`body_note`), or nothing.
+fn status_message(protocol: Protocol, body: &[u8], body_note: Option<&str>) -> String {
+    if let Some(note) = body_note {
+        return format!("the response body could not be read: {note}");
+    }
     let decoded = match protocol {
         Protocol::HttpProtobuf => proto::decode_status_message(body),
         Protocol::HttpJson => json::decode_status_message(body),
@@ -423,7 +438,8 @@ impl SpanExporter for OtlpHttpExporter {
             // OTLP: senders SHOULD NOT send empty envelopes.
             return outcome;
         }
-        let own = Instant::now() + self.timeout;
+        // `Duration::MAX` ("no limit of its own") saturates far away instead of overflowing.
+        let own = deadline_after(self.timeout);
         let runs = self.encoder.split(self.max_request_bytes);
         for (range, fits) in runs {
             let n = range.len() as u64;
@@ -471,5 +487,36 @@ impl std::fmt::Debug for OtlpHttpExporter {
             .field("compression", &self.compression)
             .field("batch", &self.encoder.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoffs_of_duration_max_saturate_instead_of_panicking() {
+        let p = RetryPolicy {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..RetryPolicy::default()
+        };
+        for (attempt, r) in [(1, 0.0), (1, 0.9), (5, 0.999), (u32::MAX, 1.0)] {
+            assert!(
+                p.backoff(attempt, r) >= Duration::from_secs(u64::MAX / 4),
+                "{attempt} {r}"
+            );
+        }
+        assert_eq!(p.backoff(1, 0.9), Duration::MAX);
+        let p = RetryPolicy {
+            multiplier: f64::INFINITY,
+            max_backoff: Duration::MAX,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.backoff(3, 0.5), Duration::MAX);
+        assert_eq!(
+            RetryPolicy::default().backoff(2, 0.0),
+            Duration::from_secs(1)
+        );
     }
 }

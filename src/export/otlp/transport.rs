@@ -4,16 +4,17 @@
 //! * One connection, kept alive between exports; a request that fails on a reused
 //!   connection before any byte of the answer (the collector closed it while idle) is sent
 //!   once more on a fresh one at once.
-//! * Every read and write waits at most 50 ms before looking at the deadline again, so a
-//!   deadline brought forward by a shutdown is noticed promptly.
+//! * Every connect (on Linux; elsewhere see `connect_sliced`), read and write waits at most
+//!   50 ms before looking at the deadline again, so a deadline brought forward by a shutdown
+//!   is noticed promptly.
 //! * Response bodies are read up to [`MAX_RESPONSE_BODY`] (4 MiB, the OTLP limit); a longer
 //!   one is an error, never buffered. Headers are capped at 64 KiB.
 //! * `Content-Length`, `Transfer-Encoding: chunked` and close-delimited bodies; `1xx`
 //!   interim responses skipped; `Connection: close` honoured.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::time::{Duration, SystemTime};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::export::exporter::Deadline;
 use crate::net::url::UrlError;
@@ -85,6 +86,9 @@ pub(crate) struct Response<'a> {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) body: &'a [u8],
+    /// Why `body` is empty although the server sent one: it did not decompress, or it was cut
+    /// short (see [`HttpClient::post`]). The status still stands.
+    pub(crate) body_note: Option<&'a str>,
 }
 
 /// The HTTP client of one exporter.
@@ -96,6 +100,7 @@ pub(crate) struct HttpClient {
     head: Vec<u8>,
     buf: Vec<u8>,
     body: Vec<u8>,
+    body_note: Option<String>,
 }
 
 struct Parsed {
@@ -131,6 +136,7 @@ impl HttpClient {
             head: Vec::new(),
             buf: Vec::new(),
             body: Vec::new(),
+            body_note: None,
         }
     }
 
@@ -142,6 +148,10 @@ impl HttpClient {
     }
 
     /// POSTs `body` and reads the response, by `deadline`.
+    ///
+    /// A response whose body cannot be used (a gzip body that does not decompress, or one
+    /// cut short after the server refused the request early) is still a response: its status
+    /// is returned with an empty body and [`Response::body_note`] saying why.
     pub(crate) fn post(
         &mut self,
         body: &[u8],
@@ -178,6 +188,7 @@ impl HttpClient {
             status: parsed.status,
             retry_after: parsed.retry_after,
             body: &self.body,
+            body_note: self.body_note.as_deref(),
         })
     }
 
@@ -192,20 +203,17 @@ impl HttpClient {
             .map_err(SendError::Connect)?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         for addr in addrs {
-            let remaining = deadline.remaining();
-            if remaining.is_zero() {
+            if deadline.remaining().is_zero() {
                 return Err(SendError::Timeout);
             }
-            match TcpStream::connect_timeout(&addr, remaining) {
+            match connect_sliced(&addr, deadline) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     self.conn = Some(s);
                     return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.passed() => {
-                    return Err(SendError::Timeout)
-                }
-                Err(e) => last = e,
+                Err(ConnectError::Timeout) => return Err(SendError::Timeout),
+                Err(ConnectError::Io(e)) => last = e,
             }
         }
         Err(SendError::Connect(last))
@@ -215,43 +223,278 @@ impl HttpClient {
     fn exchange(&mut self, body: &[u8], deadline: &Deadline) -> Result<Parsed, SendError> {
         self.buf.clear();
         self.body.clear();
+        self.body_note = None;
         self.connect(deadline)?;
         let conn = self.conn.as_mut().ok_or(SendError::Timeout)?;
-        write_all(conn, &[&self.head, body], deadline)?;
-        loop {
-            let parsed = read_head(conn, &mut self.buf, deadline)?;
-            if (100..200).contains(&parsed.status) {
-                // An interim response: drop it and read the final one.
-                self.buf.drain(..parsed.head_len);
-                continue;
+        let mut parsed = match write_all(conn, &[&self.head, body], deadline) {
+            Ok(()) => read_response(conn, &mut self.buf, &mut self.body, deadline, None)?,
+            Err(SendError::Broken(write_error)) if peer_gone(&write_error) => {
+                // A server may answer before it has read the whole request (a 413 from Go's
+                // net/http or the OpenTelemetry Collector's `max_request_body_size`) and then
+                // close; the unread body makes that close a reset, which our write sees. The
+                // answer arrived before the reset (TCP keeps order), so it is in the socket's
+                // receive buffer if anywhere: read it, briefly, and only when there is none
+                // is this a broken connection (retried as such).
+                let brief = deadline.earlier(Instant::now() + EARLY_RESPONSE_WAIT);
+                let note = &mut self.body_note;
+                match read_response(conn, &mut self.buf, &mut self.body, &brief, Some(note)) {
+                    Ok(mut p) => {
+                        p.close = true;
+                        p
+                    }
+                    Err(_) => {
+                        // No answer: as before, and "nothing read" for `post`'s fresh retry.
+                        self.buf.clear();
+                        self.body.clear();
+                        self.body_note = None;
+                        return Err(SendError::Broken(write_error));
+                    }
+                }
             }
-            self.buf.drain(..parsed.head_len);
-            read_body(conn, &mut self.buf, &mut self.body, &parsed, deadline)?;
-            let mut parsed = parsed;
-            if parsed.content_length.is_none()
-                && !parsed.chunked
-                && !matches!(parsed.status, 204 | 304)
-            {
-                // A close-delimited body: the connection is done.
-                parsed.close = true;
-            }
-            if parsed.gzip {
-                let mut out = Vec::new();
-                let mut dec =
-                    flate2::read::GzDecoder::new(&self.body[..]).take(MAX_RESPONSE_BODY as u64 + 1);
-                dec.read_to_end(&mut out)
-                    .map_err(|e| SendError::Invalid(format!("bad gzip response body: {e}")))?;
-                if out.len() > MAX_RESPONSE_BODY {
+            Err(e) => return Err(e),
+        };
+        if parsed.gzip && !self.body.is_empty() {
+            let mut out = Vec::new();
+            let mut dec =
+                flate2::read::GzDecoder::new(&self.body[..]).take(MAX_RESPONSE_BODY as u64 + 1);
+            match dec.read_to_end(&mut out) {
+                Ok(_) if out.len() > MAX_RESPONSE_BODY => {
                     return Err(SendError::Invalid(
                         "response body over 4 MiB once decompressed".into(),
                     ));
                 }
-                self.body = out;
+                Ok(_) => self.body = out,
+                Err(e) => {
+                    // The status is what the server decided; a body we cannot decompress
+                    // does not change it (a 2xx is still an acceptance, a 503 still
+                    // retryable). Say why the body is missing.
+                    self.body.clear();
+                    self.body_note = Some(format!("bad gzip response body: {e}"));
+                }
             }
-            return Ok(parsed);
+        }
+        if parsed.content_length.is_none() && !parsed.chunked && !matches!(parsed.status, 204 | 304)
+        {
+            // A close-delimited body: the connection is done.
+            parsed.close = true;
+        }
+        Ok(parsed)
+    }
+}
+
+/// How long, after a write the server broke off, the client looks for an answer it may
+/// already have sent (see `HttpClient::exchange`). Such an answer precedes the reset and is
+/// normally already received; this only bounds the wait for one that is not there.
+const EARLY_RESPONSE_WAIT: Duration = Duration::from_millis(250);
+
+/// Whether a write error says the server closed or reset the connection (it may have
+/// answered first).
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::WriteZero
+    )
+}
+
+/// Reads one final response (interim `1xx` ones skipped): the head, then the body into
+/// `body`. With `cut_short` (the request could not be sent whole, so the server is gone), a
+/// body that ends early is not an error: the response keeps its status, with an empty body
+/// and the reason in `cut_short`.
+fn read_response(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+    deadline: &Deadline,
+    cut_short: Option<&mut Option<String>>,
+) -> Result<Parsed, SendError> {
+    loop {
+        let parsed = read_head(conn, buf, deadline)?;
+        buf.drain(..parsed.head_len);
+        if (100..200).contains(&parsed.status) {
+            // An interim response: drop it and read the final one.
+            continue;
+        }
+        match read_body(conn, buf, body, &parsed, deadline) {
+            Ok(()) => {}
+            Err(SendError::Broken(e)) if cut_short.is_some() => {
+                body.clear();
+                if let Some(note) = cut_short {
+                    *note = Some(format!("the response body was cut short: {e}"));
+                }
+            }
+            Err(SendError::Timeout) if cut_short.is_some() => {
+                body.clear();
+                if let Some(note) = cut_short {
+                    *note = Some("the response body was cut short".into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        return Ok(parsed);
+    }
+}
+
+/// Why [`connect_sliced`] failed.
+enum ConnectError {
+    /// The deadline passed (or was brought forward by a shutdown) first.
+    Timeout,
+    /// The connection was refused, unreachable, ...
+    Io(io::Error),
+}
+
+/// Connects to `addr` by `deadline`, looking at the deadline every [`SLICE`] like the reads
+/// and writes, so that a shutdown during a connect to a collector that never answers the SYN
+/// is noticed at once rather than after the whole export timeout (`connect_timeout` cannot
+/// be interrupted). A non-blocking `connect(2)`, then `poll(2)` for at most a slice at a time:
+/// what `TcpStream::connect_timeout` does inside, with the deadline looked at in between.
+#[cfg(target_os = "linux")]
+fn connect_sliced(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, ConnectError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket(2) takes no pointers; it returns a new descriptor or -1.
+    let raw = unsafe { libc::socket(family, kind, 0) };
+    if raw < 0 {
+        return Err(ConnectError::Io(io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a descriptor just opened here and owned by nothing else; the `OwnedFd`
+    // closes it on every path (or hands it to the `TcpStream`).
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let r = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a complete `sockaddr_in` that outlives the call, and the length
+            // passed is its size; connect(2) only reads it.
+            unsafe {
+                libc::connect(
+                    raw,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of_val(&sin) as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                // As std converts it (`SocketAddrV6` keeps it as the socket API has it).
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above, for a complete `sockaddr_in6`.
+            unsafe {
+                libc::connect(
+                    raw,
+                    (&sin6 as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of_val(&sin6) as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        // EINPROGRESS: the handshake goes on; EINTR: it goes on too (connect(2)), and is
+        // waited for the same way.
+        if !matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) {
+            return Err(ConnectError::Io(e));
+        }
+        let revents = loop {
+            let left = deadline.remaining();
+            if left.is_zero() {
+                return Err(ConnectError::Timeout);
+            }
+            // At most SLICE (50 ms), at least 1 ms: fits a c_int.
+            let ms = left.min(SLICE).as_millis().max(1) as libc::c_int;
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is one valid, writable `pollfd` and the count passed is 1.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ConnectError::Io(e));
+            }
+            if n > 0 {
+                break pfd.revents;
+            }
+        };
+        // How the handshake ended: SO_ERROR.
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `len` are valid for writes, and `len` holds the size of `err`.
+        let r = unsafe {
+            libc::getsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 {
+            return Err(ConnectError::Io(io::Error::last_os_error()));
+        }
+        if err != 0 {
+            return Err(ConnectError::Io(io::Error::from_raw_os_error(err)));
+        }
+        if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            // As std's connect_timeout: a hang-up with no error set is still a failure.
+            return Err(ConnectError::Io(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "the connection failed (no error set after POLLHUP)",
+            )));
+        }
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false).map_err(ConnectError::Io)?;
+    Ok(s)
+}
+
+/// Connects to `addr` by `deadline` (see the Linux version). Without `libc` (a dependency on
+/// Linux only), std has no connect that can be watched while it runs, so this makes attempts
+/// of at most [`CONNECT_ATTEMPT`] each, looking at the deadline between them: a shutdown is
+/// noticed within that. Not [`SLICE`]: a handshake must fit in one attempt, and 50 ms is less
+/// than the round trip to a distant collector; each new attempt sends a new SYN, about as
+/// often as the kernel would retransmit it anyway.
+#[cfg(not(target_os = "linux"))]
+fn connect_sliced(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, ConnectError> {
+    loop {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return Err(ConnectError::Timeout);
+        }
+        match TcpStream::connect_timeout(addr, left.min(CONNECT_ATTEMPT)) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+            Err(e) => return Err(ConnectError::Io(e)),
         }
     }
 }
+
+/// The longest one connect attempt lasts where connects cannot be sliced (not Linux).
+#[cfg(not(target_os = "linux"))]
+const CONNECT_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Sets the socket timeout for the next call: the time left, at most [`SLICE`].
 fn slice(conn: &TcpStream, deadline: &Deadline, write: bool) -> Result<(), SendError> {
@@ -459,13 +702,19 @@ fn read_body(
                     }
                 }
             }
-            if body.len() + size > MAX_RESPONSE_BODY {
+            // Compared by subtraction: a hostile size near `usize::MAX` must not wrap
+            // (`body.len()` never exceeds the limit, so the subtraction cannot). Past this
+            // check `size` is at most 4 MiB, so `size + 2` cannot overflow either.
+            if size > MAX_RESPONSE_BODY.saturating_sub(body.len()) {
                 return Err(too_large());
             }
             while buf.len() < size + 2 {
                 if fill(conn, buf, deadline)? == 0 {
                     return Err(eof("chunked body"));
                 }
+            }
+            if &buf[size..size + 2] != b"\r\n" {
+                return Err(SendError::Invalid("chunk data not followed by CRLF".into()));
             }
             body.extend_from_slice(&buf[..size]);
             buf.drain(..size + 2);
@@ -517,16 +766,29 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Parses the three HTTP-date forms.
+/// `s` as a number if it is plain ASCII digits, as many as `width` allows; `str::parse`
+/// alone would take a leading `+` and any length (a year of 19 digits overflows the day
+/// count).
+fn digits(s: &str, width: std::ops::RangeInclusive<usize>) -> Option<i64> {
+    if !width.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses the three HTTP-date forms. Every numeric field must be plain ASCII digits of its
+/// form's width (four for the year of IMF-fixdate and asctime, two for RFC 850's, two for
+/// each of hour, minute and second, one or two for the day), so no arithmetic below can
+/// overflow whatever a server sends.
 pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
     let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
         let parts: Vec<&str> = rest.split([' ', '-']).collect();
         match parts.as_slice() {
             // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-            [d, m, y, t, "GMT"] if y.len() == 4 => (*d, *m, y.parse::<i64>().ok()?, *t),
+            [d, m, y, t, "GMT"] if y.len() == 4 => (*d, *m, digits(y, 4..=4)?, *t),
             // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
             [d, m, y, t, "GMT"] if y.len() == 2 => {
-                let yy = y.parse::<i64>().ok()?;
+                let yy = digits(y, 2..=2)?;
                 // RFC 9110: a two-digit year more than 50 years in the future is in the past.
                 (*d, *m, if yy < 70 { 2000 + yy } else { 1900 + yy }, *t)
             }
@@ -536,13 +798,13 @@ pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
         // asctime: "Sun Nov  6 08:49:37 1994"
         let parts: Vec<&str> = s.split_whitespace().collect();
         match parts.as_slice() {
-            [_, m, d, t, y] => (*d, *m, y.parse::<i64>().ok()?, *t),
+            [_, m, d, t, y] => (*d, *m, digits(y, 4..=4)?, *t),
             _ => return None,
         }
     };
     let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let day = digits(day, 1..=2).filter(|d| (1..=31).contains(d))?;
+    let mut hms = time.split(':').map(|p| digits(p, 2..=2));
     let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
     if hms.next().is_some() || h > 23 || mi > 59 || se > 60 {
         return None;
@@ -648,6 +910,40 @@ mod tests {
             parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400))
         );
+    }
+
+    #[test]
+    fn http_dates_with_bad_digit_fields_are_refused_without_overflow() {
+        let now = SystemTime::UNIX_EPOCH;
+        for bad in [
+            // asctime: a year of 19 digits used to overflow `days_from_civil` (a panic with
+            // overflow checks), any other length or a sign was taken.
+            "Sun Nov  6 08:49:37 9223372036854775807",
+            "Sun Nov  6 08:49:37 -9223372036854775808",
+            "Sun Nov  6 08:49:37 19940",
+            "Sun Nov  6 08:49:37 994",
+            "Sun Nov  6 08:49:37 +1994",
+            "Sun Nov +6 08:49:37 1994",
+            "Sun Nov  6 +8:49:37 1994",
+            "Sun Nov  6 -9223372036854775808:49:37 1994",
+            // IMF-fixdate: four digits exactly.
+            "Sun, 06 Nov +994 08:49:37 GMT",
+            "Sun, 06 Nov 19a4 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:+7 GMT",
+            "Sun, +6 Nov 1994 08:49:37 GMT",
+            // RFC 850: two digits exactly.
+            "Sunday, 06-Nov-+4 08:49:37 GMT",
+            "Sunday, 06-Nov-4 08:49:37 GMT",
+            "Sunday, 06-Nov-994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+        // The good forms still parse, a one-digit asctime day included.
+        assert!(parse_http_date("Sun Nov  6 08:49:37 1994").is_some());
+        assert!(parse_http_date("Sun Nov 16 08:49:37 1994").is_some());
+        assert!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").is_some());
+        assert!(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
     }
 
     #[test]

@@ -1,0 +1,336 @@
+//! The OTLP/HTTP exporter against collectors that misbehave at the HTTP level: hostile chunk
+//! sizes, chunks without their CRLF, an early `413` followed by a reset while the request is
+//! still being sent, `Content-Encoding: gzip` bodies that do not decompress, `Duration::MAX`
+//! settings, and a collector that never answers the SYN while the processor shuts down.
+//!
+//! Each fake collector is a plain `TcpListener` on 127.0.0.1 answering every request with
+//! fixed bytes (no Python oracle needed), and counting the requests it received.
+#![cfg(feature = "otlp")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::export::otlp::{OtlpHttpConfig, OtlpHttpExporter, RetryPolicy};
+use agentcore_telemetry::export::{
+    BatchConfig, BatchSpanProcessor, Deadline, ExportError, ExportOutcome, ExportSpan,
+    MemorySpanSource, SpanExporter,
+};
+use agentcore_telemetry::{DistributedTracer, SpanKind, SpanRecord, TracerConfig};
+
+fn record_named(name: String) -> SpanRecord {
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let span = tracer.start_span(name, SpanKind::Internal, []);
+    let id = span.span_id();
+    span.end();
+    tracer.get_span_by_id(id).unwrap()
+}
+
+fn record() -> SpanRecord {
+    record_named("op".into())
+}
+
+/// Reads one request (head, then a `Content-Length` body); `false` at end of stream.
+fn read_request(r: &mut BufReader<TcpStream>, with_body: bool) -> bool {
+    let mut len = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    if !with_body {
+        return true;
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).is_ok()
+}
+
+/// A collector answering every request with `response` on a kept-alive connection; the URL
+/// and the number of requests received.
+fn collector(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let n = requests.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let n = n.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c);
+                while read_request(&mut r, true) {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let _ = r.get_mut().write_all(response);
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/v1/traces"), requests)
+}
+
+fn exporter(endpoint: String, retry: RetryPolicy, timeout: Duration) -> OtlpHttpExporter {
+    OtlpHttpExporter::new(OtlpHttpConfig {
+        endpoint,
+        retry,
+        timeout,
+        ..OtlpHttpConfig::default()
+    })
+    .unwrap()
+}
+
+/// Exports `record` once through `exporter` with a `deadline` of a few seconds.
+fn export_one(exporter: &mut OtlpHttpExporter, record: &SpanRecord) -> ExportOutcome {
+    exporter.add(ExportSpan::new(record));
+    exporter.export(&Deadline::after(Duration::from_secs(5)))
+}
+
+fn quick_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    }
+}
+
+/// F1b: a chunk size near `usize::MAX` after a first chunk used to wrap `body.len() + size`
+/// and `size + 2`, then panic slicing the buffer (on the exporter thread). Now: over the
+/// 4 MiB limit, an invalid response.
+#[test]
+fn a_hostile_chunk_size_is_refused_without_a_panic() {
+    let (url, _) = collector(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\nzz\r\n",
+    );
+    let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(out.failed, 1, "{out:?}");
+    match out.error {
+        Some(ExportError::InvalidResponse { detail }) => {
+            assert!(detail.contains("4 MiB"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// F1b: chunk data must be followed by CRLF (RFC 9112 §7.1); other bytes there mean the
+/// framing is not what the sizes say.
+#[test]
+fn chunk_data_not_followed_by_crlf_is_an_invalid_response() {
+    let (url, _) =
+        collector(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n");
+    let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    match out.error {
+        Some(ExportError::InvalidResponse { detail }) => {
+            assert!(detail.contains("CRLF"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A well-formed chunked 200 is still fine.
+    let (url, _) = collector(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!((out.exported, out.failed), (1, 0), "{out:?}");
+}
+
+/// F3: a collector refusing an over-large request early (413 after the head, then a close
+/// with the body unread: a reset), as Go's net/http and the OpenTelemetry Collector's
+/// `max_request_body_size` do. The write fails with ECONNRESET/EPIPE, but the 413 is in the
+/// receive buffer: it is the answer, and OTLP says a 413 is not retried.
+#[test]
+fn an_early_413_then_reset_is_the_answer_and_is_not_retried() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let n = requests.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let mut r = BufReader::new(c);
+            if !read_request(&mut r, false) {
+                continue;
+            }
+            n.fetch_add(1, Ordering::SeqCst);
+            let _ = r.get_mut().write_all(
+                b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large",
+            );
+            drop(r); // the body is unread: the close is a reset
+        }
+    });
+    let big = record_named("x".repeat(16 << 20));
+    let mut e = exporter(
+        format!("http://{addr}/v1/traces"),
+        quick_retries(5),
+        Duration::from_secs(8),
+    );
+    let out = export_one(&mut e, &big);
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "{out:?}");
+    assert_eq!((out.failed, out.http_status), (1, Some(413)), "{out:?}");
+    match out.error {
+        Some(ExportError::Http {
+            status: 413,
+            message,
+        }) => assert_eq!(message, "too large"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// F4: a 2xx whose gzip body does not decompress: the collector accepted the spans; the
+/// body is undecodable (a warning), not a failure.
+#[test]
+fn a_2xx_with_a_corrupt_gzip_body_is_a_success_with_a_warning() {
+    let (url, requests) =
+        collector(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd");
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!((out.exported, out.failed), (1, 0), "{out:?}");
+    assert!(out.error.is_none(), "{out:?}");
+    let warning = out.warning.unwrap_or_default();
+    assert!(
+        warning.contains("did not decode") && warning.contains("gzip"),
+        "{warning}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    // An empty body with the header is simply empty (no warning).
+    let (url, _) =
+        collector(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n");
+    let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(
+        (out.exported, out.failed, out.warning.as_deref()),
+        (1, 0, None),
+        "{out:?}"
+    );
+}
+
+/// F4: a retryable status (503) with a corrupt gzip body is still retried; a 400 still fails
+/// with its status.
+#[test]
+fn a_corrupt_gzip_body_does_not_hide_the_status() {
+    let (url, requests) = collector(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd",
+    );
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "{out:?}");
+    assert_eq!((out.failed, out.http_status), (1, Some(503)), "{out:?}");
+    match out.error {
+        Some(ExportError::Http {
+            status: 503,
+            message,
+        }) => assert!(message.contains("gzip"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let (url, requests) = collector(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nabcd",
+    );
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "{out:?}");
+    assert!(
+        matches!(out.error, Some(ExportError::Http { status: 400, .. })),
+        "{out:?}"
+    );
+}
+
+/// F2: `Duration::MAX` as the exporter's timeout ("no limit of its own") used to overflow
+/// `Instant::now() + timeout` at the first export.
+#[test]
+fn an_exporter_timeout_of_duration_max_exports() {
+    let (url, _) = collector(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let mut e = exporter(url, RetryPolicy::none(), Duration::MAX);
+    let out = export_one(&mut e, &record());
+    assert_eq!((out.exported, out.failed), (1, 0), "{out:?}");
+}
+
+/// F2: `Duration::MAX` backoffs, and a huge `Retry-After` with `max_retry_after:
+/// Duration::MAX`, used to panic (`Duration::from_secs_f64`, `Instant + Duration`); such a
+/// retry is past the deadline, so the export fails at once.
+#[test]
+fn duration_max_backoffs_and_retry_afters_fail_without_a_panic() {
+    let (url, requests) =
+        collector(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::MAX,
+        max_backoff: Duration::MAX,
+        ..RetryPolicy::default()
+    };
+    let mut e = exporter(url, retry, Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!((out.failed, out.http_status), (1, Some(503)), "{out:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    let (url, requests) = collector(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 99999999999999999999\r\nContent-Length: 0\r\n\r\n",
+    );
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        max_retry_after: Duration::MAX,
+        ..RetryPolicy::default()
+    };
+    let mut e = exporter(url, retry, Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!((out.failed, out.http_status), (1, Some(503)), "{out:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}
+
+/// F5: a shutdown while the export is connecting to a collector that never answers the SYN
+/// (its accept queue is full) is noticed within about the shutdown's deadline, not after the
+/// export's whole timeout (10 s here): connects look at the deadline every 50 ms, as reads
+/// and writes do.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_shutdown_during_an_unanswered_connect_ends_the_thread_promptly() {
+    use std::os::fd::AsRawFd;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) on the listener's own open descriptor: a backlog of 0, so that the
+    // accept queue fills after a connection or two and further SYNs go unanswered.
+    assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+    let addr = l.local_addr().unwrap();
+    let mut held = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        held.push(s);
+        assert!(held.len() < 10_000);
+    }
+    let source = MemorySpanSource::new(64);
+    let exporter = exporter(
+        format!("http://{addr}/v1/traces"),
+        RetryPolicy::default(),
+        Duration::from_secs(10),
+    );
+    let p = BatchSpanProcessor::start(
+        source.clone(),
+        exporter,
+        BatchConfig {
+            schedule_delay: Duration::from_millis(10),
+            ..BatchConfig::default()
+        },
+    )
+    .unwrap();
+    source.push(record());
+    std::thread::sleep(Duration::from_millis(300)); // the export is now connecting
+    let t = Instant::now();
+    let r = p.shutdown(Duration::from_secs(1));
+    while p.stats().running && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = t.elapsed();
+    eprintln!("shutdown(1 s): {r:?}; the exporter thread finished after {took:?}");
+    assert!(!p.stats().running);
+    assert!(
+        took < Duration::from_millis(2500),
+        "the thread ran on for {took:?}"
+    );
+    assert_eq!(p.stats().accounted(), 1, "{:?}", p.stats());
+    drop(held);
+}
