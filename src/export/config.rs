@@ -420,7 +420,6 @@ impl ExportConfig {
                     .and_then(|(k, val)| {
                         let k = percent_decode(k.trim())?;
                         let val = percent_decode(val.trim())?;
-                        check_field_value(&val)?;
                         super::otlp::validate_header(&k, &val)?;
                         Ok((k, val))
                     });
@@ -654,22 +653,6 @@ fn percent_decode(s: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "percent-decodes to invalid UTF-8".to_owned())
-}
-
-/// Checks that a (decoded) header value is a valid HTTP field value (RFC 9110 §5.5): visible
-/// ASCII, space, tab and obs-text (bytes 0x80–0xFF, here the UTF-8 of non-ASCII text); no
-/// other control character.
-fn check_field_value(value: &str) -> Result<(), String> {
-    match value
-        .bytes()
-        .position(|b| !(b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80))
-    {
-        None => Ok(()),
-        Some(i) => Err(format!(
-            "has a value that is not a valid HTTP field value (control byte 0x{:02X} at byte {i})",
-            value.as_bytes()[i]
-        )),
-    }
 }
 
 /// `key1=value1,key2=value2`, percent-decoded; any malformed entry fails the whole list.

@@ -408,9 +408,17 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), String> {
     if name.is_empty() || !name.bytes().all(tchar) {
         return Err(format!("{name:?} is not a valid HTTP header name"));
     }
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+    // A field value (RFC 9110 §5.5): visible ASCII, space, tab and obs-text (bytes 0x80 and
+    // up, here the UTF-8 of non-ASCII text); no other control byte (CR and LF would split
+    // the request).
+    if let Some(i) = value
+        .bytes()
+        .position(|b| !(b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80))
+    {
         return Err(format!(
-            "the value of header {name:?} contains CR, LF or NUL"
+            "the value of header {name:?} is not a valid HTTP field value (control byte \
+             0x{:02X} at byte {i})",
+            value.as_bytes()[i]
         ));
     }
     let reserved = [
@@ -493,6 +501,18 @@ impl std::fmt::Debug for OtlpHttpExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_set_in_code_must_be_http_field_values() {
+        for bad in ["a\u{1}b", "a\u{7f}", "a\rb", "a\nb", "\0"] {
+            assert!(validate_header("x-tenant", bad).is_err(), "{bad:?}");
+        }
+        for good in ["", "a b", "a\tb", "café", "\u{2713} ~!"] {
+            assert_eq!(validate_header("x-tenant", good), Ok(()), "{good:?}");
+        }
+        assert!(validate_header("x tenant", "a").is_err());
+        assert!(validate_header("Content-Type", "a").is_err());
+    }
 
     #[test]
     fn backoffs_of_duration_max_saturate_instead_of_panicking() {
