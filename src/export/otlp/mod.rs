@@ -7,8 +7,10 @@
 //! * `transport` — HTTP/1.1 over `std::net::TcpStream`, deadline-bounded (crate-private);
 //! * [`OtlpHttpExporter`] — retries, splitting, partial success, counting.
 
+mod connect;
 mod encoder;
 mod exporter;
+pub(crate) mod http_date;
 pub(crate) mod json;
 pub(crate) mod proto;
 pub(crate) mod transport;

@@ -4,7 +4,7 @@
 //! * One connection, kept alive between exports; a request that fails on a reused
 //!   connection before any byte of the answer (the collector closed it while idle) is sent
 //!   once more on a fresh one at once.
-//! * Every connect (on Linux; elsewhere see `connect_sliced`), read and write waits at most
+//! * Every connect (on Linux; elsewhere see `connect.rs`), read and write waits at most
 //!   50 ms before looking at the deadline again, so a deadline brought forward by a shutdown
 //!   is noticed promptly.
 //! * Response bodies are read up to [`MAX_RESPONSE_BODY`] (4 MiB, the OTLP limit); a longer
@@ -13,9 +13,11 @@
 //!   interim responses skipped; `Connection: close` honoured.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::connect::{connect_sliced, ConnectError};
+use super::http_date::parse_retry_after;
 use crate::export::exporter::Deadline;
 use crate::net::url::UrlError;
 
@@ -206,7 +208,7 @@ impl HttpClient {
             if deadline.remaining().is_zero() {
                 return Err(SendError::Timeout);
             }
-            match connect_sliced(&addr, deadline) {
+            match connect_sliced(&addr, deadline, SLICE) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     self.conn = Some(s);
@@ -336,165 +338,6 @@ fn read_response(
         return Ok(parsed);
     }
 }
-
-/// Why [`connect_sliced`] failed.
-enum ConnectError {
-    /// The deadline passed (or was brought forward by a shutdown) first.
-    Timeout,
-    /// The connection was refused, unreachable, ...
-    Io(io::Error),
-}
-
-/// Connects to `addr` by `deadline`, looking at the deadline every [`SLICE`] like the reads
-/// and writes, so that a shutdown during a connect to a collector that never answers the SYN
-/// is noticed at once rather than after the whole export timeout (`connect_timeout` cannot
-/// be interrupted). A non-blocking `connect(2)`, then `poll(2)` for at most a slice at a time:
-/// what `TcpStream::connect_timeout` does inside, with the deadline looked at in between.
-#[cfg(target_os = "linux")]
-fn connect_sliced(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, ConnectError> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let family = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket(2) takes no pointers; it returns a new descriptor or -1.
-    let raw = unsafe { libc::socket(family, kind, 0) };
-    if raw < 0 {
-        return Err(ConnectError::Io(io::Error::last_os_error()));
-    }
-    // SAFETY: `raw` is a descriptor just opened here and owned by nothing else; the `OwnedFd`
-    // closes it on every path (or hands it to the `TcpStream`).
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let r = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sin` is a complete `sockaddr_in` that outlives the call, and the length
-            // passed is its size; connect(2) only reads it.
-            unsafe {
-                libc::connect(
-                    raw,
-                    (&sin as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of_val(&sin) as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                // As std converts it (`SocketAddrV6` keeps it as the socket API has it).
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above, for a complete `sockaddr_in6`.
-            unsafe {
-                libc::connect(
-                    raw,
-                    (&sin6 as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of_val(&sin6) as libc::socklen_t,
-                )
-            }
-        }
-    };
-    if r != 0 {
-        let e = io::Error::last_os_error();
-        // EINPROGRESS: the handshake goes on; EINTR: it goes on too (connect(2)), and is
-        // waited for the same way.
-        if !matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) {
-            return Err(ConnectError::Io(e));
-        }
-        let revents = loop {
-            let left = deadline.remaining();
-            if left.is_zero() {
-                return Err(ConnectError::Timeout);
-            }
-            // At most SLICE (50 ms), at least 1 ms: fits a c_int.
-            let ms = left.min(SLICE).as_millis().max(1) as libc::c_int;
-            let mut pfd = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: `pfd` is one valid, writable `pollfd` and the count passed is 1.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(ConnectError::Io(e));
-            }
-            if n > 0 {
-                break pfd.revents;
-            }
-        };
-        // How the handshake ended: SO_ERROR.
-        let mut err: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `err` and `len` are valid for writes, and `len` holds the size of `err`.
-        let r = unsafe {
-            libc::getsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        if r != 0 {
-            return Err(ConnectError::Io(io::Error::last_os_error()));
-        }
-        if err != 0 {
-            return Err(ConnectError::Io(io::Error::from_raw_os_error(err)));
-        }
-        if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
-            // As std's connect_timeout: a hang-up with no error set is still a failure.
-            return Err(ConnectError::Io(io::Error::new(
-                io::ErrorKind::ConnectionRefused,
-                "the connection failed (no error set after POLLHUP)",
-            )));
-        }
-    }
-    let s = TcpStream::from(fd);
-    s.set_nonblocking(false).map_err(ConnectError::Io)?;
-    Ok(s)
-}
-
-/// Connects to `addr` by `deadline` (see the Linux version). Without `libc` (a dependency on
-/// Linux only), std has no connect that can be watched while it runs, so this makes attempts
-/// of at most [`CONNECT_ATTEMPT`] each, looking at the deadline between them: a shutdown is
-/// noticed within that. Not [`SLICE`]: a handshake must fit in one attempt, and 50 ms is less
-/// than the round trip to a distant collector; each new attempt sends a new SYN, about as
-/// often as the kernel would retransmit it anyway.
-#[cfg(not(target_os = "linux"))]
-fn connect_sliced(addr: &SocketAddr, deadline: &Deadline) -> Result<TcpStream, ConnectError> {
-    loop {
-        let left = deadline.remaining();
-        if left.is_zero() {
-            return Err(ConnectError::Timeout);
-        }
-        match TcpStream::connect_timeout(addr, left.min(CONNECT_ATTEMPT)) {
-            Ok(s) => return Ok(s),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
-            Err(e) => return Err(ConnectError::Io(e)),
-        }
-    }
-}
-
-/// The longest one connect attempt lasts where connects cannot be sliced (not Linux).
-#[cfg(not(target_os = "linux"))]
-const CONNECT_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Sets the socket timeout for the next call: the time left, at most [`SLICE`].
 fn slice(conn: &TcpStream, deadline: &Deadline, write: bool) -> Result<(), SendError> {
@@ -749,83 +592,6 @@ fn read_body(
     }
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date (IMF-fixdate, or the
-/// obsolete RFC 850 and asctime forms), as the delay from `now` (zero for a past date).
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(
-            value.parse::<u64>().unwrap_or(u64::MAX),
-        ));
-    }
-    let at = parse_http_date(value)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `s` as a number if it is plain ASCII digits, as many as `width` allows; `str::parse`
-/// alone would take a leading `+` and any length (a year of 19 digits overflows the day
-/// count).
-fn digits(s: &str, width: std::ops::RangeInclusive<usize>) -> Option<i64> {
-    if !width.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Parses the three HTTP-date forms. Every numeric field must be plain ASCII digits of its
-/// form's width (four for the year of IMF-fixdate and asctime, two for RFC 850's, two for
-/// each of hour, minute and second, one or two for the day), so no arithmetic below can
-/// overflow whatever a server sends.
-pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
-        let parts: Vec<&str> = rest.split([' ', '-']).collect();
-        match parts.as_slice() {
-            // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-            [d, m, y, t, "GMT"] if y.len() == 4 => (*d, *m, digits(y, 4..=4)?, *t),
-            // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
-            [d, m, y, t, "GMT"] if y.len() == 2 => {
-                let yy = digits(y, 2..=2)?;
-                // RFC 9110: a two-digit year more than 50 years in the future is in the past.
-                (*d, *m, if yy < 70 { 2000 + yy } else { 1900 + yy }, *t)
-            }
-            _ => return None,
-        }
-    } else {
-        // asctime: "Sun Nov  6 08:49:37 1994"
-        let parts: Vec<&str> = s.split_whitespace().collect();
-        match parts.as_slice() {
-            [_, m, d, t, y] => (*d, *m, digits(y, 4..=4)?, *t),
-            _ => return None,
-        }
-    };
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let day = digits(day, 1..=2).filter(|d| (1..=31).contains(d))?;
-    let mut hms = time.split(':').map(|p| digits(p, 2..=2));
-    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    let secs = u64::try_from(secs).ok()?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,82 +634,6 @@ mod tests {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
         assert!(Endpoint::parse("https://h").unwrap_err().contains("TLS"));
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_all_three_date_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_770); // 1994-11-06 08:49:30
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        for date in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
-            assert_eq!(
-                parse_retry_after(date, now),
-                Some(Duration::from_secs(7)),
-                "{date}"
-            );
-        }
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        for bad in [
-            "",
-            "-1",
-            "1.5",
-            "soon",
-            "Sun, 06 Nov 1994 25:00:00 GMT",
-            "Sun, 32 Nov 1994 08:49:37 GMT",
-        ] {
-            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
-        }
-        assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH)
-        );
-        assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400))
-        );
-    }
-
-    #[test]
-    fn http_dates_with_bad_digit_fields_are_refused_without_overflow() {
-        let now = SystemTime::UNIX_EPOCH;
-        for bad in [
-            // asctime: a year of 19 digits used to overflow `days_from_civil` (a panic with
-            // overflow checks), any other length or a sign was taken.
-            "Sun Nov  6 08:49:37 9223372036854775807",
-            "Sun Nov  6 08:49:37 -9223372036854775808",
-            "Sun Nov  6 08:49:37 19940",
-            "Sun Nov  6 08:49:37 994",
-            "Sun Nov  6 08:49:37 +1994",
-            "Sun Nov +6 08:49:37 1994",
-            "Sun Nov  6 +8:49:37 1994",
-            "Sun Nov  6 -9223372036854775808:49:37 1994",
-            // IMF-fixdate: four digits exactly.
-            "Sun, 06 Nov +994 08:49:37 GMT",
-            "Sun, 06 Nov 19a4 08:49:37 GMT",
-            "Sun, 06 Nov 1994 08:49:+7 GMT",
-            "Sun, +6 Nov 1994 08:49:37 GMT",
-            // RFC 850: two digits exactly.
-            "Sunday, 06-Nov-+4 08:49:37 GMT",
-            "Sunday, 06-Nov-4 08:49:37 GMT",
-            "Sunday, 06-Nov-994 08:49:37 GMT",
-        ] {
-            assert_eq!(parse_http_date(bad), None, "{bad}");
-            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
-        }
-        // The good forms still parse, a one-digit asctime day included.
-        assert!(parse_http_date("Sun Nov  6 08:49:37 1994").is_some());
-        assert!(parse_http_date("Sun Nov 16 08:49:37 1994").is_some());
-        assert!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").is_some());
-        assert!(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
     }
 
     #[test]
