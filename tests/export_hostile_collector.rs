@@ -334,3 +334,55 @@ fn a_shutdown_during_an_unanswered_connect_ends_the_thread_promptly() {
     assert_eq!(p.stats().accounted(), 1, "{:?}", p.stats());
     drop(held);
 }
+
+/// A collector that answers its first connection's first request, then, after 200 ms idle,
+/// sends an unasked `408` and closes it (as HAProxy and other proxies time out idle
+/// keep-alive connections); every later connection is answered `200`. Returns the endpoint
+/// and the connections accepted.
+fn collector_timing_out_idle_connections() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let n = conns.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            let Ok(c) = c else { return };
+            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c);
+                while read_request(&mut r, true) {
+                    let _ = r
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if first {
+                        std::thread::sleep(Duration::from_millis(200));
+                        let _ = r.get_mut().write_all(
+                            b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
+                              Content-Length: 0\r\n\r\n",
+                        );
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/v1/traces"), conns)
+}
+
+/// Found by the review of the early-`413` fix: a stale `408` left on an idle kept-alive
+/// connection was read as the answer to the next request (whose large write then failed on
+/// the closed connection), and the spans failed for good. A small request had the same
+/// problem before that fix: nothing checked an idle connection before reusing it.
+#[test]
+fn an_unasked_408_on_an_idle_connection_is_not_taken_as_the_next_answer() {
+    for body in [8 << 20, 16] {
+        let (endpoint, conns) = collector_timing_out_idle_connections();
+        let mut e = exporter(endpoint, RetryPolicy::none(), Duration::from_secs(5));
+        let out = export_one(&mut e, &record());
+        assert_eq!(out.exported, 1, "{out:?}");
+        std::thread::sleep(Duration::from_millis(600));
+        let out = export_one(&mut e, &record_named("x".repeat(body)));
+        assert_eq!(out.exported, 1, "a {body}-byte span name: {out:?}");
+        assert_eq!(conns.load(Ordering::SeqCst), 2);
+    }
+}

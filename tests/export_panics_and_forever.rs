@@ -176,3 +176,63 @@ fn a_pushgateway_client_with_a_timeout_of_duration_max_does_not_panic() {
     let registry = agentcore_telemetry::Registry::new();
     assert!(gateway.push(&registry).is_err());
 }
+
+/// A panic payload whose own `Drop` panics (found by the review of the panic handling: the
+/// payload was dropped outside the catch, the thread died with 10 spans in flight and none
+/// of them counted).
+struct PanicsWhenDropped;
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the payload's drop panicked");
+    }
+}
+
+struct PanicsWithABadPayload {
+    held: u64,
+    in_add: bool,
+}
+
+impl SpanExporter for PanicsWithABadPayload {
+    fn add(&mut self, _: ExportSpan<'_>) {
+        if self.in_add {
+            std::panic::panic_any(PanicsWhenDropped);
+        }
+        self.held += 1;
+    }
+    fn export(&mut self, _: &Deadline) -> ExportOutcome {
+        if !self.in_add && self.held > 0 {
+            self.held = 0;
+            std::panic::panic_any(PanicsWhenDropped);
+        }
+        ExportOutcome::exported(std::mem::take(&mut self.held))
+    }
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_is_contained_too() {
+    for in_add in [false, true] {
+        let source = MemorySpanSource::new(4096);
+        let config = BatchConfig {
+            schedule_delay: Duration::from_secs(60),
+            ..BatchConfig::default()
+        };
+        let exporter = PanicsWithABadPayload { held: 0, in_add };
+        let p = BatchSpanProcessor::start(source.clone(), exporter, config).unwrap();
+        for _ in 0..10 {
+            source.push(record());
+        }
+        let e = p.force_flush(Duration::from_secs(5)).unwrap_err();
+        assert!(
+            matches!(e, ExportError::Panicked { .. }),
+            "in add: {in_add}: {e:?}"
+        );
+        assert!(p.is_running(), "in add: {in_add}: the thread died");
+        p.shutdown(Duration::from_secs(5)).unwrap();
+        let s = p.stats();
+        assert_eq!(
+            (s.failed, s.accounted()),
+            (10, 10),
+            "in add: {in_add}: {s:?}"
+        );
+    }
+}

@@ -248,7 +248,7 @@ impl BatchSpanProcessor {
                 // `finish`); this is the last resort for a panic anywhere else, so the handle
                 // never waits for a thread that is gone and nothing waiting goes uncounted.
                 if let Err(panic) = catch_unwind(AssertUnwindSafe(|| worker.run())) {
-                    worker.abandon(panic_message(&*panic));
+                    worker.abandon(panic_message(panic));
                 }
             });
         match thread {
@@ -470,13 +470,19 @@ enum Request {
 /// The shortest interval the arrival rate is measured over (see `Worker::run`).
 const RATE_WINDOW: Duration = Duration::from_millis(2);
 
-/// The message of a caught panic: its payload if it is a string.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
+/// The message of a caught panic (its payload if it is a string), and the payload dropped.
+/// Dropping a payload runs its `Drop`, which may panic in turn: that is caught too, and the
+/// second payload forgotten (leaked), so nothing unwinds out of here.
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    message
 }
 
 impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
@@ -613,7 +619,9 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         let drained = self.source.drain(max, &mut |span| {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| exporter.add(span))) {
                 add_panics += 1;
-                panicked.get_or_insert_with(|| panic_message(&*panic));
+                // Always taken apart here: a payload dropped unexamined could panic again.
+                let message = panic_message(panic);
+                panicked.get_or_insert(message);
             }
         });
         let metrics = &self.shared.metrics;
@@ -634,7 +642,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             Err(panic) => ExportOutcome::failed(
                 n as u64,
                 ExportError::Panicked {
-                    message: panic_message(&*panic),
+                    message: panic_message(panic),
                 },
             ),
         };
@@ -714,7 +722,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             exporter.shutdown(&Deadline::at(deadline));
         })) {
             error.get_or_insert(ExportError::Panicked {
-                message: panic_message(&*panic),
+                message: panic_message(panic),
             });
         }
         self.drop_waiting_and_exit(error);

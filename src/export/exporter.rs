@@ -14,6 +14,11 @@ use super::source::ExportSpan;
 /// [`add`](Self::add) once per span of a batch (encode it; the borrow ends when `add`
 /// returns), then [`export`](Self::export) once.
 ///
+/// A panic in any of its methods is caught by the processor, which goes on: the spans of
+/// that batch are counted as failed ([`ExportError::Panicked`]), so an exporter should not
+/// keep them to send with a later batch (clear the batch also while unwinding, as the OTLP
+/// exporter does); a span whose `add` panicked counts as failed whatever `export` reports.
+///
 /// ```
 /// use agentcore_telemetry::export::{Deadline, ExportOutcome, ExportSpan, SpanExporter};
 ///

@@ -1,6 +1,7 @@
 //! [`OtlpHttpExporter`]: OTLP/HTTP with the transport rules of the OTLP specification.
 
 use std::io::Write;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use super::encoder::OtlpEncoder;
@@ -435,12 +436,9 @@ pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl SpanExporter for OtlpHttpExporter {
-    fn add(&mut self, span: ExportSpan<'_>) {
-        self.encoder.add(&span);
-    }
-
-    fn export(&mut self, deadline: &Deadline) -> ExportOutcome {
+impl OtlpHttpExporter {
+    /// [`SpanExporter::export`]'s work: every request of the batch, by `deadline`.
+    fn export_batch(&mut self, deadline: &Deadline) -> ExportOutcome {
         let mut outcome = ExportOutcome::default();
         if self.encoder.is_empty() {
             // OTLP: senders SHOULD NOT send empty envelopes.
@@ -472,8 +470,22 @@ impl SpanExporter for OtlpHttpExporter {
             let r = self.send_run(range, &d);
             outcome.merge(r);
         }
-        self.encoder.clear();
         outcome
+    }
+}
+
+impl SpanExporter for OtlpHttpExporter {
+    fn add(&mut self, span: ExportSpan<'_>) {
+        self.encoder.add(&span);
+    }
+
+    fn export(&mut self, deadline: &Deadline) -> ExportOutcome {
+        // The batch goes whatever happens, also when a panic unwinds through here: the
+        // processor counts a panicked export's spans as failed, so they must not be sent
+        // with the next batch.
+        let sent = catch_unwind(AssertUnwindSafe(|| self.export_batch(deadline)));
+        self.encoder.clear();
+        sent.unwrap_or_else(|panic| resume_unwind(panic))
     }
 
     fn shutdown(&mut self, _deadline: &Deadline) {

@@ -12,7 +12,7 @@
 //! * `Content-Length`, `Transfer-Encoding: chunked` and close-delimited bodies; `1xx`
 //!   interim responses skipped; `Connection: close` honoured.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -195,8 +195,14 @@ impl HttpClient {
     }
 
     fn connect(&mut self, deadline: &Deadline) -> Result<(), SendError> {
-        if self.conn.is_some() {
-            return Ok(());
+        if let Some(conn) = &self.conn {
+            if idle_and_open(conn) {
+                return Ok(());
+            }
+            // The collector closed it, or sent something unasked (a `408` some proxies send
+            // on an idle connection before closing it): that is no answer to the request
+            // about to be sent, and must never be read as one. A fresh connection instead.
+            self.close();
         }
         // Name resolution blocks without a timeout (getaddrinfo); it is instant for the
         // IP literals and `localhost` a local collector uses.
@@ -284,6 +290,19 @@ impl HttpClient {
     }
 }
 
+/// Whether a kept-alive connection is still idle and open: nothing to read and no end of
+/// stream (a non-blocking peek would block).
+fn idle_and_open(conn: &TcpStream) -> bool {
+    if conn.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let idle = matches!(
+        conn.peek(&mut [0u8; 1]),
+        Err(ref e) if e.kind() == io::ErrorKind::WouldBlock
+    );
+    conn.set_nonblocking(false).is_ok() && idle
+}
+
 /// How long, after a write the server broke off, the client looks for an answer it may
 /// already have sent (see `HttpClient::exchange`). Such an answer precedes the reset and is
 /// normally already received; this only bounds the wait for one that is not there.
@@ -362,21 +381,26 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 fn write_all(conn: &mut TcpStream, parts: &[&[u8]], deadline: &Deadline) -> Result<(), SendError> {
-    let mut bufs: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    let mut bufs = &mut bufs[..];
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        slice(conn, deadline, true)?;
-        match conn.write_vectored(bufs) {
-            Ok(0) => {
-                return Err(SendError::Broken(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the connection closed while sending",
-                )))
+    // `write`, not `write_vectored`: on Linux std's `write` sends with `MSG_NOSIGNAL`, while
+    // `writev` raises SIGPIPE on a connection the collector closed, which kills a host that
+    // keeps the default disposition (a C program embedding the crate; Rust's own `main`
+    // ignores SIGPIPE). Each part goes in its own segments (the socket is `TCP_NODELAY`, so
+    // the head is not held back waiting for an acknowledgement).
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            slice(conn, deadline, true)?;
+            match conn.write(rest) {
+                Ok(0) => {
+                    return Err(SendError::Broken(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the connection closed while sending",
+                    )))
+                }
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+                Err(e) => return Err(SendError::Broken(e)),
             }
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
-            Err(e) => return Err(SendError::Broken(e)),
         }
     }
     Ok(())
