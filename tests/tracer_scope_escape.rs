@@ -205,7 +205,9 @@ thread_local! {
 
 #[test]
 fn a_send_future_completed_on_another_thread_leaves_no_frame_of_a_span_that_stayed_behind() {
-    let t: &'static DistributedTracer = Box::leak(Box::new(tracer()));
+    // A static, not a leaked box: the test runs under LeakSanitizer too (`.ci/asan`).
+    static TRACER: std::sync::OnceLock<DistributedTracer> = std::sync::OnceLock::new();
+    let t: &'static DistributedTracer = TRACER.get_or_init(tracer);
     let fut = Box::pin(
         async move {
             // Stored, not held across the `.await`: the future stays `Send`.

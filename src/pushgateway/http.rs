@@ -353,7 +353,8 @@ mod tests {
 
     /// A one-connection fake gateway: reads the request (head and `Content-Length` body),
     /// then writes `reply` once, or over and over while the client listens when `repeat`.
-    fn gateway(reply: &'static [u8], repeat: bool) -> Endpoint {
+    fn gateway(reply: impl Into<Vec<u8>>, repeat: bool) -> Endpoint {
+        let reply: Vec<u8> = reply.into();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -368,7 +369,7 @@ mod tests {
                     Ok(n) => got.extend_from_slice(&buf[..n]),
                 }
             }
-            while conn.write_all(reply).is_ok() && repeat {}
+            while conn.write_all(&reply).is_ok() && repeat {}
         });
         Endpoint::parse(&format!("http://{addr}")).unwrap()
     }
@@ -402,13 +403,8 @@ mod tests {
         assert_eq!(push_to(&g, &mut scratch), Ok(400));
         assert_eq!(scratch.body_text(), "bad body");
         // Up to the cap (16) is fine.
-        let many: &'static [u8] = "HTTP/1.1 100 Continue\r\n\r\n".repeat(16).leak().as_bytes();
-        let reply: &'static [u8] = [
-            many,
-            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
-        ]
-        .concat()
-        .leak();
+        let mut reply = "HTTP/1.1 100 Continue\r\n\r\n".repeat(16).into_bytes();
+        reply.extend_from_slice(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(push_to(&gateway(reply, false), &mut scratch), Ok(204));
     }
 
