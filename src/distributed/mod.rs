@@ -92,7 +92,13 @@ pub struct TracerConfig {
     /// beyond the inline counts live on the heap while their record is in the log.
     pub span_log_capacity: usize,
     /// Span log shards; `0` (default) picks twice the available parallelism, rounded down to
-    /// a power of two.
+    /// a power of two. The capacity is split evenly among them. The first half are *owned*:
+    /// the process's first threads to record a sampled span own one each and write to it
+    /// without a locked instruction; every other thread writes to one of the second half,
+    /// shared. So the spans kept are those of the shards written to: with more recording
+    /// threads than shards, or recording threads that are not among the first, up to half of
+    /// the capacity can sit in the owned shards of threads that record little (with one
+    /// shard, it is shared by all).
     pub span_log_shards: usize,
     /// Per-span limits.
     pub limits: SpanLimits,
