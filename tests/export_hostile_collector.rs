@@ -386,3 +386,50 @@ fn an_unasked_408_on_an_idle_connection_is_not_taken_as_the_next_answer() {
         assert_eq!(conns.load(Ordering::SeqCst), 2);
     }
 }
+
+/// Found by the review of the idle-connection check: the check could drop a stale kept-alive
+/// connection inside `connect`, after `post` had already taken the request as sent on a
+/// reused one; a fresh connection that then broke with nothing read was taken for the idle
+/// close and the request sent once more, although retries were off (the collector received
+/// the batch twice). Connection 1 answers, then closes when idle; connection 2 reads the
+/// whole request and closes without answering; later ones answer 200.
+#[test]
+fn a_request_a_fresh_connection_broke_off_is_not_sent_again_without_retries() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for (k, c) in listener.incoming().enumerate() {
+            let Ok(c) = c else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c);
+                while read_request(&mut r, true) {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if k == 1 {
+                        return; // read, not answered, closed
+                    }
+                    let _ = r
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if k == 0 {
+                        std::thread::sleep(Duration::from_millis(100));
+                        return; // closed once idle
+                    }
+                }
+            });
+        }
+    });
+    let endpoint = format!("http://{addr}/v1/traces");
+    let mut e = exporter(endpoint, RetryPolicy::none(), Duration::from_secs(5));
+    assert_eq!(export_one(&mut e, &record()).exported, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = export_one(&mut e, &record());
+    assert_eq!(out.failed, 1, "{out:?}");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        2,
+        "the batch was sent again"
+    );
+}

@@ -485,7 +485,11 @@ impl SpanExporter for OtlpHttpExporter {
         // with the next batch.
         let sent = catch_unwind(AssertUnwindSafe(|| self.export_batch(deadline)));
         self.encoder.clear();
-        sent.unwrap_or_else(|panic| resume_unwind(panic))
+        sent.unwrap_or_else(|panic| {
+            // A request may have been cut off mid-way: never reuse that connection.
+            self.client.close();
+            resume_unwind(panic)
+        })
     }
 
     fn shutdown(&mut self, _deadline: &Deadline) {

@@ -167,6 +167,13 @@ impl HttpClient {
             self.head.extend_from_slice(b"Content-Encoding: gzip\r\n");
         }
         let _ = write!(self.head, "Content-Length: {}\r\n\r\n", body.len());
+        // A kept-alive connection the collector closed, or left something unasked on, is
+        // dropped first (see `connect`), so that `reused` means "sent on a connection that
+        // looked idle and open": only then is a break with nothing read the idle close the
+        // one fresh retry below is for (a break on a fresh connection is an answer).
+        if self.conn.as_ref().is_some_and(|c| !idle_and_open(c)) {
+            self.close();
+        }
         let reused = self.conn.is_some();
         let parsed = match self.exchange(body, deadline) {
             Err(SendError::Broken(_)) if reused && self.buf.is_empty() => {
