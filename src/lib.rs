@@ -58,7 +58,7 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod export;
 pub mod exposition;
-#[cfg(any(feature = "pushgateway", feature = "otlp"))]
+#[cfg(any(feature = "pushgateway", feature = "otlp", feature = "http-server"))]
 mod net;
 pub mod primitives;
 pub mod propagation;

@@ -1,7 +1,9 @@
-//! What the crate's blocking HTTP/1.1 clients share (the Pushgateway client, `pushgateway::http`,
-//! and the OTLP/HTTP exporter, `export::otlp::transport`): parsing their `http://` URLs
-//! ([`url`]) and turning caller-given timeouts into deadlines that never overflow
-//! ([`deadline`]). Crate-private; compiled when either feature is on.
+//! What the crate's HTTP code shares: the blocking clients (the Pushgateway client,
+//! `pushgateway::http`, and the OTLP/HTTP exporter, `export::otlp::transport`) parse their
+//! `http://` URLs with [`url`]; they and the `/metrics` server (`serve`) turn caller-given
+//! timeouts into deadlines that never overflow with [`deadline`]. Crate-private; compiled
+//! when any of those features is on.
 
 pub(crate) mod deadline;
+#[cfg(any(feature = "pushgateway", feature = "otlp"))]
 pub(crate) mod url;

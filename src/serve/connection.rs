@@ -15,7 +15,7 @@
 //! (with `Connection: close`) rather than dropped.
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, IoSlice};
+use std::io::ErrorKind;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use super::request::{find_head_end, parse, Head, Method, Parsed, Rejection};
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
 use super::stats::{Close, Stats};
-use super::{ServerConfig, CONTENT_TYPE};
+use super::{later, later_tokio, ServerConfig, CONTENT_TYPE};
 use crate::exposition::OPENMETRICS_CONTENT_TYPE;
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
@@ -248,7 +248,7 @@ async fn linger(ctx: &Ctx, stream: &mut TcpStream, conn: &Conn) {
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 1024];
     let mut drained = 0;
-    let until = tokio::time::Instant::now() + LINGER_TIME;
+    let until = later_tokio(tokio::time::Instant::now(), LINGER_TIME);
     while drained < LINGER_BYTES {
         tokio::select! {
             biased;
@@ -407,10 +407,10 @@ impl Connection<'_> {
                 );
             }
             let deadline = match started {
-                Some(at) => at + config.header_read_timeout,
-                None if self.served == 0 => self.born + config.header_read_timeout,
-                None => (self.conn.since.get() + config.idle_timeout)
-                    .min(self.born + config.max_connection_age),
+                Some(at) => later(at, config.header_read_timeout),
+                None if self.served == 0 => later(self.born, config.header_read_timeout),
+                None => later(self.conn.since.get(), config.idle_timeout)
+                    .min(later(self.born, config.max_connection_age)),
             };
             if buf.capacity() - buf.len() < 512 {
                 let target = (buf.capacity() * 2).clamp(1024, config.max_header_bytes);
@@ -609,10 +609,7 @@ impl Connection<'_> {
             &fields,
             self.ctx.date.borrow_mut().now(),
         );
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(pieces.len() + 1);
-        slices.push(IoSlice::new(&self.out));
-        slices.extend(pieces.iter().map(|p| IoSlice::new(p)));
-        let write = write_all_vectored(self.stream, &mut slices);
+        let write = write_all_parts(self.stream, &self.out, pieces);
         match tokio::time::timeout(self.ctx.config.write_timeout, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) if gone(&e) => Err(Close::Client),
@@ -622,16 +619,18 @@ impl Connection<'_> {
     }
 }
 
-async fn write_all_vectored(
+/// Writes the head, then each piece, with `write` (`send` with `MSG_NOSIGNAL` on Linux), not
+/// `write_vectored`: `writev` raises SIGPIPE on a connection the client closed, which kills a
+/// host process that keeps the default disposition (a C program embedding the server; Rust's
+/// own `main` ignores SIGPIPE). The socket is `TCP_NODELAY`, so no part waits for an
+/// acknowledgement of the one before.
+async fn write_all_parts(
     stream: &mut TcpStream,
-    mut slices: &mut [IoSlice<'_>],
+    head: &[u8],
+    pieces: &[&[u8]],
 ) -> std::io::Result<()> {
-    while !slices.is_empty() {
-        let n = stream.write_vectored(slices).await?;
-        if n == 0 {
-            return Err(ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, n);
+    for part in std::iter::once(head).chain(pieces.iter().copied()) {
+        stream.write_all(part).await?;
     }
     Ok(())
 }

@@ -123,6 +123,18 @@ use std::time::{Duration, Instant};
 
 pub use config::ServerConfig;
 
+/// `start + after`, saturating (`crate::net::deadline`): a duration too long to add
+/// (`Duration::MAX`, "no limit") gives a deadline in the far future instead of a panic, so it
+/// never fires. (Far, but well inside tokio's timer, which adds to a deadline and clamps it.)
+pub(crate) fn later(start: Instant, after: Duration) -> Instant {
+    crate::net::deadline::instant_after(start, after)
+}
+
+/// [`later`] for tokio's clock.
+pub(crate) fn later_tokio(start: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(later(start.into_std(), after))
+}
+
 pub use crate::exposition::CONTENT_TYPE;
 
 /// A [`Registry`](crate::Registry) serves its own exposition.
@@ -652,7 +664,7 @@ impl MetricsServer {
         let Some(stop) = self.stop.take() else {
             return;
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = later(Instant::now(), timeout);
         // The I/O thread drains until a little before the deadline, to have closed its
         // sockets by then.
         let drain_until = deadline

@@ -45,6 +45,7 @@ use tokio::sync::Notify;
 use super::compression::{append_stored_final, append_trailer, GZIP_HEADER};
 use super::encoder::{Done, Job, Part};
 use super::flag::Flag;
+use super::later_tokio;
 use super::negotiate::Format;
 use super::stats::{SourceFailure, Stats};
 
@@ -247,7 +248,10 @@ impl Scrapes {
     /// How long a scrape may wait for its generation: the rest of the one in progress and its
     /// own, plus assembly.
     pub(crate) fn budget(&self) -> Duration {
-        self.encode_timeout * 2 + Duration::from_millis(100)
+        // Saturating: `Duration::MAX` means no limit (tokio's `sleep` clamps it).
+        self.encode_timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_millis(100))
     }
 
     /// Admits a scrape from a connection of `pace` (see [`pace`]), or `None`: answer `503` at
@@ -330,7 +334,7 @@ impl Scrapes {
             while let Ok(done) = results.try_recv() {
                 busy[done.source] = None;
             }
-            let deadline = tokio::time::Instant::now() + self.encode_timeout;
+            let deadline = later_tokio(tokio::time::Instant::now(), self.encode_timeout);
             let job = Job {
                 generation: generation.id,
                 gzip: generation.gzip.get(),
