@@ -472,16 +472,22 @@ const RATE_WINDOW: Duration = Duration::from_millis(2);
 
 /// The message of a caught panic (its payload if it is a string), and the payload dropped.
 /// Dropping a payload runs its `Drop`, which may panic in turn: that is caught too, and the
-/// second payload forgotten (leaked), so nothing unwinds out of here.
+/// new payload dropped the same way, up to 8 times; a payload whose drop still panics after
+/// that is forgotten (leaked), so nothing unwinds out of here.
 fn panic_message(payload: Box<dyn Any + Send>) -> String {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
+    let mut payload = payload;
+    for _ in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return message,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
     message
 }
 
