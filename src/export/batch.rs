@@ -744,13 +744,7 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         }));
         if dropped.is_err() {
             // The source itself is broken: at least never leave the handle waiting.
-            self.shared.metrics.set_running(false);
-            let mut c = self.shared.lock();
-            c.exited = true;
-            c.shutdown_result.clone_from(&error);
-            c.flush_done = c.flush_requested;
-            c.flush_result = error;
-            self.shared.done.notify_all();
+            self.tell_exited(error);
         }
     }
 
@@ -771,11 +765,16 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
             }
         }
         self.shared.metrics.set_queue_size(0);
+        self.tell_exited(error);
+    }
+
+    /// Tells the handle the thread is done, with `error` as the result of the shutdown and of
+    /// the flushes still waiting (they end with it).
+    fn tell_exited(&self, error: Option<ExportError>) {
         self.shared.metrics.set_running(false);
         let mut c = self.shared.lock();
         c.exited = true;
         c.shutdown_result.clone_from(&error);
-        // Flushes still waiting end with the shutdown.
         c.flush_done = c.flush_requested;
         c.flush_result = error;
         self.shared.done.notify_all();
