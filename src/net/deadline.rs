@@ -15,13 +15,19 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     instant_after(Instant::now(), timeout)
 }
 
-/// `at + timeout`, or `at` plus [`FAR`] (or `at` itself, if even that does not fit) when the sum
-/// does not fit.
+/// `at + timeout`, with `timeout` [`capped`] at [`FAR`] (or `at` itself, if even that does not
+/// fit). Capped, not only checked: tokio adds a little to a deadline it is given (under a
+/// millisecond), so one that only just fits an `Instant` would still overflow there.
 #[inline]
 pub(crate) fn instant_after(at: Instant, timeout: Duration) -> Instant {
-    at.checked_add(timeout)
-        .or_else(|| at.checked_add(FAR))
-        .unwrap_or(at)
+    at.checked_add(capped(timeout)).unwrap_or(at)
+}
+
+/// `timeout`, at most [`FAR`]: the longest wait handed on (to tokio's `timeout` and `sleep`,
+/// which add it to the present).
+#[inline]
+pub(crate) fn capped(timeout: Duration) -> Duration {
+    timeout.min(FAR)
 }
 
 #[cfg(test)]
@@ -39,6 +45,9 @@ mod tests {
             instant_after(now, Duration::from_secs(5)),
             now + Duration::from_secs(5)
         );
+        // Just short of overflowing: capped too (tokio would overflow adding to it).
+        assert_eq!(instant_after(now, FAR * 1000), now + FAR);
+        assert_eq!(capped(Duration::MAX), FAR);
         #[cfg(any(feature = "pushgateway", feature = "otlp"))]
         assert!(deadline_after(Duration::MAX) > now);
     }

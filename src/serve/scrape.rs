@@ -248,10 +248,13 @@ impl Scrapes {
     /// How long a scrape may wait for its generation: the rest of the one in progress and its
     /// own, plus assembly.
     pub(crate) fn budget(&self) -> Duration {
-        // Saturating: `Duration::MAX` means no limit (tokio's `sleep` clamps it).
-        self.encode_timeout
-            .saturating_mul(2)
-            .saturating_add(Duration::from_millis(100))
+        // Saturating and capped: `Duration::MAX` means no limit, and tokio's `sleep` adds it
+        // to the present.
+        crate::net::deadline::capped(
+            self.encode_timeout
+                .saturating_mul(2)
+                .saturating_add(Duration::from_millis(100)),
+        )
     }
 
     /// Admits a scrape from a connection of `pace` (see [`pace`]), or `None`: answer `503` at
