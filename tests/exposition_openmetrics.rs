@@ -442,6 +442,28 @@ fn names_that_would_clash_in_either_format_are_refused() {
     clash(&counter("x_total"), &gauge("x_created")); // "a gauge foo_created and a counter foo"
     clash(&histogram("x"), &gauge("x_created"));
     clash(&info("x"), &gauge("x_info"));
+    // The family name of one is a sample name of the other (the Python parser: "Clashing
+    // name"; these registered and broke every OpenMetrics scrape before).
+    let summary = |n: &'static str| {
+        move |r: &Registry| {
+            r.register::<agentcore_telemetry::Summary>(
+                n,
+                "",
+                &[],
+                agentcore_telemetry::SummaryConfig::default(),
+                Default::default(),
+            )
+            .map(drop)
+        }
+    };
+    clash(&counter("foo"), &histogram("foo_total"));
+    clash(&counter("foo"), &counter("foo_created"));
+    clash(&counter("foo"), &info("foo_total"));
+    clash(&info("x"), &counter("x_info"));
+    clash(&histogram("h"), &counter("h_sum_total"));
+    clash(&histogram("h"), &counter("h_count_total"));
+    clash(&histogram("h"), &counter("h_bucket_total"));
+    clash(&summary("s"), &counter("s_count_total"));
     // Unrelated names still coexist.
     let r = Registry::new();
     r.counter("a_total", "").unwrap();
