@@ -157,6 +157,14 @@ impl Default for Registry {
     }
 }
 
+/// A family [`Registry::register_fns`] registers: its type, name, help and value function.
+type FnSpec<'a> = (
+    MetricKind,
+    &'a str,
+    &'a str,
+    Box<dyn Fn() -> f64 + Send + Sync>,
+);
+
 impl Registry {
     /// An empty registry (it holds only its own overflow counter family, exposed once a family
     /// overflows).
@@ -343,17 +351,35 @@ impl Registry {
         help: &str,
         read: Box<dyn Fn() -> f64 + Send + Sync>,
     ) -> Result<(), Error> {
-        let desc = Self::descriptor::<M>(name, help, &[])?;
-        self.insert_family(name, M::KIND, || {
-            (
-                Arc::new(FnFamily {
-                    desc,
-                    read,
-                    created_micros: family::unix_micros_now(),
-                }) as Arc<dyn RegisteredFamily>,
-                (),
-            )
-        })
+        self.register_fns(vec![(M::KIND, name, help, read)])
+    }
+
+    /// Registers families without labels whose values functions return at each scrape, all or
+    /// none: each is validated first, then, under one hold of the writer mutex, checked against
+    /// the registered families and the batch's earlier ones (with the same rules as
+    /// [`Registry::insert_family`]), and the list is published once, with all of them.
+    pub(super) fn register_fns(&self, fns: Vec<FnSpec<'_>>) -> Result<(), Error> {
+        let mut built = Vec::with_capacity(fns.len());
+        for (kind, name, help, read) in fns {
+            let desc = Self::descriptor_of(kind, name, help, &[])?;
+            built.push(Arc::new(FnFamily {
+                desc,
+                read,
+                created_micros: family::unix_micros_now(),
+            }) as Arc<dyn RegisteredFamily>);
+        }
+        let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.inner.families.load_full()).clone();
+        for registered in built {
+            let desc = registered.desc();
+            if let Some(clash) = Self::clash(&next, &desc.name, desc.kind) {
+                return Err(Error::DuplicateMetric { name: clash });
+            }
+            let at = next.partition_point(|f| *f.desc().name < *desc.name);
+            next.insert(at, registered);
+        }
+        self.inner.families.store(Arc::new(next));
+        Ok(())
     }
 
     /// The family named `name` if it exists with exactly this type, label names and
@@ -448,10 +474,19 @@ impl Registry {
         help: &str,
         label_names: &[&str],
     ) -> Result<Descriptor, Error> {
+        Self::descriptor_of(M::KIND, name, help, label_names)
+    }
+
+    fn descriptor_of(
+        kind: MetricKind,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+    ) -> Result<Descriptor, Error> {
         name::validate_metric_name(name)?;
         for (i, label) in label_names.iter().enumerate() {
             name::validate_label_name(label)?;
-            if Some(*label) == M::KIND.reserved_label() {
+            if Some(*label) == kind.reserved_label() {
                 return Err(Error::InvalidLabelName {
                     name: (*label).into(),
                     reason:
@@ -468,7 +503,7 @@ impl Registry {
             name: name.into(),
             help: help.into(),
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
-            kind: M::KIND,
+            kind,
         })
     }
 

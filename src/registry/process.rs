@@ -125,6 +125,7 @@ mod imp {
     use std::io::Read;
 
     use super::{ProcessStats, Registry, PROCESS_METRICS};
+    use crate::exposition::MetricKind;
     use crate::Error;
 
     /// The fields of `/proc/self/stat` we use.
@@ -333,37 +334,51 @@ mod imp {
     pub(super) fn register(registry: &Registry) -> Result<usize, Error> {
         let k = constants()?;
         let [cpu, rss, vsize, open, max, start, threads] = PROCESS_METRICS;
-        // All or nothing: check every name before registering any.
-        for name in PROCESS_METRICS {
-            if registry.family_names().iter().any(|n| n == name) {
-                return Err(Error::DuplicateMetric { name: name.into() });
-            }
-        }
-        registry.counter_fn(
-            cpu,
-            "Total user and system CPU time spent in seconds.",
-            move || or_nan(read_stat().map(|s| s.cpu_ticks as f64 / k.ticks)),
-        )?;
-        registry.gauge_fn(rss, "Resident memory size in bytes.", move || {
-            or_nan(read_stat().map(|s| s.rss.saturating_mul(k.page) as f64))
-        })?;
-        registry.gauge_fn(vsize, "Virtual memory size in bytes.", || {
-            or_nan(read_stat().map(|s| s.vsize as f64))
-        })?;
-        registry.gauge_fn(open, "Number of open file descriptors.", || {
-            or_nan(open_fds().map(|n| n as f64))
-        })?;
-        registry.gauge_fn(max, "Maximum number of open file descriptors.", || {
-            or_nan(max_fds().map(|n| n as f64))
-        })?;
-        registry.gauge_fn(
-            start,
-            "Start time of the process since unix epoch in seconds.",
-            move || k.start_time,
-        )?;
-        registry.gauge_fn(threads, "Number of OS threads in the process.", || {
-            or_nan(read_stat().map(|s| s.threads as f64))
-        })?;
+        // All or nothing: one registration of the seven (`register_fns`).
+        registry.register_fns(vec![
+            (
+                MetricKind::Counter,
+                cpu,
+                "Total user and system CPU time spent in seconds.",
+                Box::new(move || or_nan(read_stat().map(|s| s.cpu_ticks as f64 / k.ticks))),
+            ),
+            (
+                MetricKind::Gauge,
+                rss,
+                "Resident memory size in bytes.",
+                Box::new(move || or_nan(read_stat().map(|s| s.rss.saturating_mul(k.page) as f64))),
+            ),
+            (
+                MetricKind::Gauge,
+                vsize,
+                "Virtual memory size in bytes.",
+                Box::new(|| or_nan(read_stat().map(|s| s.vsize as f64))),
+            ),
+            (
+                MetricKind::Gauge,
+                open,
+                "Number of open file descriptors.",
+                Box::new(|| or_nan(open_fds().map(|n| n as f64))),
+            ),
+            (
+                MetricKind::Gauge,
+                max,
+                "Maximum number of open file descriptors.",
+                Box::new(|| or_nan(max_fds().map(|n| n as f64))),
+            ),
+            (
+                MetricKind::Gauge,
+                start,
+                "Start time of the process since unix epoch in seconds.",
+                Box::new(move || k.start_time),
+            ),
+            (
+                MetricKind::Gauge,
+                threads,
+                "Number of OS threads in the process.",
+                Box::new(|| or_nan(read_stat().map(|s| s.threads as f64))),
+            ),
+        ])?;
         Ok(PROCESS_METRICS.len())
     }
 
@@ -390,6 +405,28 @@ mod imp {
             assert_eq!(parse_stat(b"4242 (x) S 1 2"), None, "truncated");
             assert_eq!(parse_stat(b"garbage"), None);
             assert_eq!(parse_stat(b""), None);
+        }
+
+        #[test]
+        fn a_clash_with_any_of_the_seven_registers_none_of_them() {
+            // `process_threads_total` is the OpenMetrics family `process_threads`, the last
+            // gauge's name: not the same name, but a clash (before, the six others stayed
+            // registered and a second call failed on the first of them).
+            let registry = Registry::new();
+            registry.counter("process_threads_total", "").unwrap();
+            let before = registry.family_names();
+            assert!(matches!(
+                registry.register_process_metrics(),
+                Err(Error::DuplicateMetric { name }) if name == "process_threads"
+            ));
+            assert_eq!(registry.family_names(), before);
+            // With the name free, all seven register.
+            let registry = Registry::new();
+            assert_eq!(registry.register_process_metrics(), Ok(PROCESS_METRICS.len()));
+            assert!(matches!(
+                registry.register_process_metrics(),
+                Err(Error::DuplicateMetric { .. })
+            ));
         }
     }
 }
