@@ -422,7 +422,10 @@ mod imp {
             assert_eq!(registry.family_names(), before);
             // With the name free, all seven register.
             let registry = Registry::new();
-            assert_eq!(registry.register_process_metrics(), Ok(PROCESS_METRICS.len()));
+            assert_eq!(
+                registry.register_process_metrics(),
+                Ok(PROCESS_METRICS.len())
+            );
             assert!(matches!(
                 registry.register_process_metrics(),
                 Err(Error::DuplicateMetric { .. })
