@@ -233,6 +233,7 @@ impl Buckets {
     /// let b = Buckets::linear(10.0, 5.0, 4).unwrap();
     /// assert_eq!(b.bounds(), &[10.0, 15.0, 20.0, 25.0]);
     /// assert!(Buckets::linear(0.0, 0.0, 3).is_err()); // width must be > 0
+    /// assert!(Buckets::linear(0.0, 1e308, 3).is_err()); // the third bound overflows
     /// ```
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, Error> {
         if width.is_nan() || width <= 0.0 || count == 0 {
@@ -242,11 +243,7 @@ impl Buckets {
                 ),
             });
         }
-        Buckets::new(
-            (0..count)
-                .map(|i| start + width * i as f64)
-                .collect::<Vec<_>>(),
-        )
+        Buckets::generated((0..count).map(|i| start + width * i as f64).collect())
     }
 
     /// `count` bounds `start, start * factor, ...`.
@@ -257,6 +254,7 @@ impl Buckets {
     /// let b = Buckets::exponential(1.0, 2.0, 4).unwrap();
     /// assert_eq!(b.bounds(), &[1.0, 2.0, 4.0, 8.0]);
     /// assert!(Buckets::exponential(1.0, 1.0, 3).is_err()); // factor must be > 1
+    /// assert!(Buckets::exponential(1.0, 1e300, 3).is_err()); // 1e600 overflows
     /// ```
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, Error> {
         if start.is_nan() || start <= 0.0 || factor.is_nan() || factor <= 1.0 || count == 0 {
@@ -266,11 +264,19 @@ impl Buckets {
                 ),
             });
         }
-        Buckets::new(
-            (0..count)
-                .map(|i| start * factor.powi(i as i32))
-                .collect::<Vec<_>>(),
-        )
+        Buckets::generated((0..count).map(|i| start * factor.powi(i as i32)).collect())
+    }
+
+    /// The bounds [`Buckets::linear`] and [`Buckets::exponential`] computed, all of them:
+    /// unlike [`Buckets::new`], a last bound that overflowed to `+Inf` is an error, not the
+    /// implicit bucket (those promise `count` bounds).
+    fn generated(bounds: Vec<f64>) -> Result<Buckets, Error> {
+        if let Some((i, bad)) = bounds.iter().enumerate().find(|(_, b)| !b.is_finite()) {
+            return Err(Error::InvalidBuckets {
+                reason: format!("bound {} of {} is {bad}, not finite", i + 1, bounds.len()),
+            });
+        }
+        Buckets::new(bounds)
     }
 
     /// The finite upper bounds (the `+Inf` bucket is not listed).
