@@ -20,6 +20,11 @@
 //! dropped with its future forgets its owners' notes, and a list entered on another thread than
 //! the one that saved it drops the frames of `Span`s and guards, which are `!Send`.
 //!
+//! A second review found that the notes named frames by span id, while one `DetachedSpan` can
+//! be attached, detached and attached again: a note left by one attachment dropped the frame
+//! of another that a pending future still held (the last two tests). Each attachment now has a
+//! key of its own.
+//!
 //! Each test polls by hand, so nothing else runs between two polls.
 
 mod support;
@@ -271,5 +276,99 @@ fn a_note_left_by_a_cancelled_future_does_not_drop_the_same_span_attached_again(
         poll_to_end(f2),
         Some(d_id),
         "the attached span is open and held"
+    );
+}
+
+/// The end note made for a frame saved in one pending future (F1) is not consumed by a
+/// *different* saved list (F2) that carries the same span id because the same `DetachedSpan`
+/// was attached again there and held across `.await`: each attachment has a key of its own.
+/// (Before, notes named frames by span id, and F2's held, open span was not current after its
+/// `.await`.)
+#[test]
+fn a_note_for_an_attachment_saved_in_one_pending_future_spares_another_attachment() {
+    let t = tracer();
+    let d = t.start_detached_span("shared", SpanKind::Internal, []);
+    let d_id = d.span_id();
+    let slot: RefCell<Option<DetachedSpan<'_>>> = RefCell::new(Some(d));
+    let cell: RefCell<Option<Span<'_>>> = RefCell::new(None);
+    // F1 stays alive (pending), unlike the cancelled future of the existing test.
+    let mut f1 = Box::pin(
+        async {
+            *cell.borrow_mut() = Some(slot.borrow_mut().take().unwrap().attach());
+            PendingOnce::default().await;
+        }
+        .in_current_context(),
+    );
+    assert!(poll_once(f1.as_mut()).is_pending());
+    // The span leaves F1 and is detached while F1 is pending: a note (tracer, d) is made.
+    let d = cell.borrow_mut().take().unwrap().detach();
+    // F2 attaches the same span and holds it across an `.await`.
+    let f2 = async {
+        let s = d.attach();
+        PendingOnce::default().await;
+        let parent = t
+            .start_span("child", SpanKind::Internal, [])
+            .parent_span_id();
+        drop(s);
+        parent
+    }
+    .in_current_context();
+    let parent = poll_to_end(f2);
+    drop(f1);
+    assert_eq!(
+        parent,
+        Some(d_id),
+        "the span F2 attached and holds across .await is not current after it resumes"
+    );
+}
+
+/// The same through a `Send` future that moved threads: the note the owner's end left on the
+/// first thread is never consumed by the future (its frames were dropped by the "entered on
+/// another thread" rule) and stays on that thread; it must not drop the frame of the same span
+/// attached again later and held across `.await` in a scope there (it did before).
+#[test]
+fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_attachment() {
+    static TRACER: std::sync::OnceLock<DistributedTracer> = std::sync::OnceLock::new();
+    let t: &'static DistributedTracer = TRACER.get_or_init(tracer);
+    thread_local! {
+        static HELD: RefCell<Option<Span<'static>>> = const { RefCell::new(None) };
+    }
+    let d = t.start_detached_span("shared", SpanKind::Internal, []);
+    let d_id = d.span_id();
+    // A static, not a leaked box, so LeakSanitizer stays quiet.
+    static SLOT: std::sync::Mutex<Option<DetachedSpan<'static>>> = std::sync::Mutex::new(None);
+    *SLOT.lock().unwrap() = Some(d);
+    let slot = &SLOT;
+    let fut = Box::pin(
+        async move {
+            let d = slot.lock().unwrap().take().unwrap();
+            HELD.with(|h| *h.borrow_mut() = Some(d.attach()));
+            PendingOnce::default().await;
+        }
+        .in_current_context(),
+    );
+    // This thread polls it once; the span stays here, stored; it is detached: a note here.
+    let mut fut = fut;
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let d = HELD.with(|h| h.borrow_mut().take().unwrap()).detach();
+    // Another thread completes the future (it drops the frame: "moved" rule; note stays here).
+    std::thread::spawn(move || poll_to_end(fut)).join().unwrap();
+    // Later, on this thread, the same span is attached and held across `.await` in a scope.
+    let parent = poll_to_end(
+        async {
+            let s = d.attach();
+            PendingOnce::default().await;
+            let p = t
+                .start_span("child", SpanKind::Internal, [])
+                .parent_span_id();
+            drop(s);
+            p
+        }
+        .in_current_context(),
+    );
+    assert_eq!(
+        parent,
+        Some(d_id),
+        "the held span lost its frame to a stale note"
     );
 }

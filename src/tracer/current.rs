@@ -8,7 +8,8 @@
 //! from `start_trace` or `attach`), or a copy of a context a future carries (see scopes). Each
 //! is tagged with its tracer's id, so independent tracers on one thread never see each other's
 //! spans. The current context of a tracer is its top-most *visible* frame: finishing a span
-//! makes its parent current again.
+//! makes its parent current again. (A scope's marker, below, hides the frames beneath it from
+//! every tracer, not only from the one whose frame the scope carries; see there.)
 //!
 //! # Scopes
 //!
@@ -29,6 +30,10 @@
 //! that future resumes, and never while another future runs. The marker is also a barrier:
 //! the current context seen inside a scope is found among the scope's own frames only, never
 //! below them, so a scoped future cannot pick up frames another future left on the thread.
+//! That holds for every tracer: a scope that carries one tracer's frame (`in_span`,
+//! `in_context`) hides another tracer's spans current outside it (frames below a marker cannot
+//! be told apart from frames another future left), as OpenTelemetry's `with_context` replaces
+//! the whole context; `in_current_context` carries every tracer's current frame.
 //!
 //! # Frames that leave their scope
 //!
@@ -65,7 +70,9 @@
 //! a left owner is not current for the code that took it while the future is pending; more
 //! than [`ENDED`] owners leaving and ending between two polls of their futures on one thread
 //! forget the oldest notes, and a completed future then leaves such a frame current on the
-//! thread. `tests/tracer_scope_escape.rs` checks every rule.
+//! thread; and a completed future leaves current on the thread the frame of a span it started
+//! and handed to *another* future that is still pending (the scope cannot tell that owner
+//! from the caller, who would own a returned span), until that span ends. `tests/tracer_scope_escape.rs` checks every rule.
 //!
 //! # Invariants
 //!

@@ -345,7 +345,9 @@ impl ContextSource for &Span<'_> {}
 /// ```
 pub trait FutureExt: Future + Sized {
     /// Runs the future in `span`: current during every poll; the span finishes when the
-    /// future completes (or is dropped).
+    /// future completes (or is dropped). Inside, the future sees `span`'s tracer's context
+    /// only: spans of another tracer current where it is polled are hidden too (use
+    /// [`in_current_context`](Self::in_current_context) inside to carry them).
     ///
     /// ```
     /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
@@ -364,7 +366,8 @@ pub trait FutureExt: Future + Sized {
     /// Runs the future in `context`: a [`DetachedContext`] (from
     /// [`start_detached_trace`](crate::DistributedTracer::start_detached_trace) or
     /// [`detached_context`](crate::DistributedTracer::detached_context)), or a span it does not
-    /// own (`&span`), which stays open for the caller to finish.
+    /// own (`&span`), which stays open for the caller to finish. As with
+    /// [`in_span`](Self::in_span), other tracers' spans current where it is polled are hidden.
     ///
     /// ```
     /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind, SpanStatus};

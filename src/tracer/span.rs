@@ -247,12 +247,19 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(child.parent_span_id(), Some(parent.span_id()));
     /// ```
     pub fn attach(self) -> Span<'t> {
-        // A `DetachedSpan` never has a frame of its own (`FrameHold` has it).
-        let attached = current::push(self.frame());
+        // A `DetachedSpan` never has a frame of its own (`FrameHold` has it). Each attachment
+        // gets a fresh random key (never 0), not the span id: one span can be attached,
+        // detached and attached again, and the "ended" notes of `current.rs` name a frame by
+        // its key, so a note left by one attachment must not drop the frame of another.
+        let key = SpanId::random().to_u64();
+        let attached = current::push(Frame {
+            key,
+            ..self.frame()
+        });
         Span {
             frame: FrameHold {
                 tracer: self.tracer,
-                key: if attached { self.span_id.to_u64() } else { 0 },
+                key: if attached { key } else { 0 },
             },
             inner: self,
             _not_send: PhantomData,
@@ -932,6 +939,12 @@ impl<'t> Deref for Span<'t> {
     }
 }
 
+/// Gives the span's methods that take `&mut` ([`set_attribute`](DetachedSpan::set_attribute),
+/// [`add_event`](DetachedSpan::add_event), ...). Swapping or replacing the inner span through it
+/// (`mem::swap(&mut *span, &mut other)`) changes which span records, not which is current: the
+/// handle keeps the frame of the span it started or attached, which stays the parent of new
+/// spans on this thread until the handle finishes or drops, even if the swapped-out span ends
+/// first elsewhere. Sound either way; finish or detach the handle instead.
 impl<'t> DerefMut for Span<'t> {
     fn deref_mut(&mut self) -> &mut DetachedSpan<'t> {
         &mut self.inner
