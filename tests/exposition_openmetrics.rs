@@ -110,7 +110,7 @@ fn exact_output_of_every_type() {
     r.counter_fn("boots", "", || 2.0).unwrap();
     let expected = [
         "# TYPE boots counter",
-        "boots_total 2",
+        "boots_total 2.0",
         "# TYPE build info",
         "# HELP build Build.",
         "build_info{version=\"1.0\"} 1",
@@ -178,7 +178,7 @@ fn created_samples_are_opt_in_and_carry_the_creation_time() {
         );
     }
     // Each `_created` follows its series' last sample.
-    assert!(text.contains("boots_total 7\nboots_created "), "{text}");
+    assert!(text.contains("boots_total 7.0\nboots_created "), "{text}");
     assert!(
         text.contains("retries_total 2.5\nretries_created "),
         "{text}"
@@ -526,4 +526,33 @@ fn prometheus_scrapes_the_openmetrics_exposition() {
     let info = prom.query("build_info").unwrap();
     assert_eq!(info.len(), 1, "{info:?}");
     assert_eq!(info[0].0["commit"], HOSTILE);
+}
+
+#[test]
+fn float_values_have_a_decimal_point_and_integer_values_none() {
+    // OpenMetrics 1.0, "Numbers": "Integer numbers MUST NOT have a decimal point ... Floating
+    // point numbers MUST be represented either with a decimal point or using scientific
+    // notation." Written bare, a whole float read as an integer, and -0.0 lost its sign.
+    let r = Registry::new();
+    r.gauge("workers", "").unwrap().set(2.0);
+    r.gauge("neg_zero", "").unwrap().set(-0.0);
+    r.gauge("big", "").unwrap().set(1e21);
+    let h = r
+        .histogram("lat_seconds", "", Buckets::new(vec![1.0]).unwrap())
+        .unwrap();
+    h.observe(1.0);
+    h.observe(2.0);
+    r.counter("jobs_total", "").unwrap().inc_by(3);
+    let text = r.encode_openmetrics();
+    for line in [
+        "workers 2.0\n",
+        "neg_zero -0.0\n",
+        "big 1e+21\n",
+        "lat_seconds_sum 3.0\n",
+        "lat_seconds_count 2\n",
+        "lat_seconds_bucket{le=\"+Inf\"} 2\n",
+        "jobs_total 3\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
 }

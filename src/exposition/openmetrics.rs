@@ -26,8 +26,11 @@
 //!   `agentcore_agent_memory_mb` (not a base unit) none.
 //! * **Samples.** Label values escape as in 0.0.4 (`\\`, `\"`, `\n`; rendered once per series
 //!   and shared by both encoders). `le` and `quantile` are canonical numbers (`1.0`, `0.005`,
-//!   `+Inf`; see `float`), precomputed per bucket layout. Histogram bucket and count values are
-//!   integers. Counter totals, histogram and summary sums and counts are never NaN or negative:
+//!   `+Inf`; see `float`), precomputed per bucket layout. Histogram bucket and count values,
+//!   summary counts and whole counter totals are integers; every float value (gauges, sums,
+//!   quantile values, scrape-time and fractional counter totals, exemplar values) has a decimal
+//!   point or an exponent (`2.0`, `-0.0`, `1e+06`), as "Numbers" requires (the same rendering as
+//!   the canonical labels, and as client_golang's). Counter totals, histogram and summary sums and counts are never NaN or negative:
 //!   a histogram with a negative bucket bound, or whose sum reads negative, has no `_sum` and
 //!   therefore no `_count` ("If and only if a Sum Value is present ... `_count`"); a summary
 //!   whose sum reads negative has no `_sum`; a scrape-time counter whose function returns NaN or
@@ -44,7 +47,7 @@
 //! (`primitives::exemplar`, read at scrape) when there is one. Every other sample ends through
 //! `end_line`, where an exemplar is invalid.
 
-use super::float::{format_go_float, format_openmetrics_canonical};
+use super::float::format_openmetrics_canonical;
 use super::prometheus_text::escape_label_value;
 use super::{Descriptor, MetricKind};
 
@@ -93,7 +96,7 @@ impl OpenMetricsEncoder {
     /// let registry = Registry::new();
     /// registry.gauge("workers", "Workers.").unwrap().set(2.0);
     /// let text = OpenMetricsEncoder::new().encode(&registry);
-    /// assert_eq!(text, "# TYPE workers gauge\n# HELP workers Workers.\nworkers 2\n# EOF\n");
+    /// assert_eq!(text, "# TYPE workers gauge\n# HELP workers Workers.\nworkers 2.0\n# EOF\n");
     /// assert_eq!(OpenMetricsEncoder::new(), OpenMetricsEncoder::default());
     /// ```
     pub const fn new() -> OpenMetricsEncoder {
@@ -291,10 +294,15 @@ fn end_line(out: &mut String) {
     out.push('\n');
 }
 
-/// A float value (never a label): Go's shortest round-trip rendering, `+Inf`/`-Inf`/`NaN`.
+/// A float value (never a label): Go's shortest round-trip rendering with `.0` appended when
+/// it has neither a decimal point nor an exponent (`2.0`, `-0.0`, `1e+06`), `+Inf`/`-Inf`/`NaN`.
+/// OpenMetrics 1.0, "Numbers": "Integer numbers MUST NOT have a decimal point ... Floating
+/// point numbers MUST be represented either with a decimal point or using scientific
+/// notation"; a whole float written bare would read as an integer (and `-0` loses its sign).
+/// The same rendering as the canonical `le`/`quantile` labels, and as the Go client's.
 #[inline]
 fn value_f64(out: &mut String, v: f64) {
-    format_go_float(out, v);
+    format_openmetrics_canonical(out, v);
 }
 
 /// An integer value.

@@ -535,7 +535,8 @@ pub(crate) fn write(out: &mut String, e: &ExemplarRead) {
         }
     }
     out.push_str("} ");
-    crate::exposition::float::format_go_float(out, e.value);
+    // A float: with a decimal point or an exponent (see `openmetrics::value_f64`).
+    crate::exposition::float::format_openmetrics_canonical(out, e.value);
     out.push(' ');
     out.push_str(itoa::Buffer::new().format(e.time_nanos / 1_000_000_000));
     let frac = e.time_nanos % 1_000_000_000;
@@ -633,7 +634,7 @@ mod tests {
         record_explicit(&cell, &[("user", "a\\c\nd")], 3.0).unwrap();
         let mut out = String::new();
         write(&mut out, &cell.read().unwrap());
-        assert!(out.starts_with(r#" # {user="a\\c\nd"} 3 "#), "{out}");
+        assert!(out.starts_with(r#" # {user="a\\c\nd"} 3.0 "#), "{out}");
         assert!(record_explicit(&cell, &[("user", "a\"b")], 3.0).is_err());
         // 128 code points exactly: accepted.
         let v = "x".repeat(128 - 2);
