@@ -296,6 +296,65 @@ fn otel_exporter_otlp_traces_compression() {
     );
 }
 
+/// The specification's rule for enum values: "Enum values SHOULD be interpreted in a
+/// case-insensitive manner." Warnings and errors quote the value as it was given.
+#[test]
+fn enum_values_are_case_insensitive() {
+    for var in [
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    ] {
+        let p = |v| ok(&[(var, v)]).protocol;
+        assert_eq!(p("HTTP/JSON"), Protocol::HttpJson, "{var}");
+        assert_eq!(p(" Http/Json "), Protocol::HttpJson, "{var}");
+        assert_eq!(p("HTTP/PROTOBUF"), Protocol::HttpProtobuf, "{var}");
+        let err = refused(&[(var, "GRPC")], var);
+        assert!(err.reason.contains("gRPC is not supported"), "{err}");
+        assert_eq!(err.value, "GRPC");
+        let c = env(&[(var, "HTTP/XML")]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0]
+                .to_string()
+                .starts_with(&format!("{var}=\"HTTP/XML\": unknown protocol")),
+            "{}",
+            c.warnings[0]
+        );
+    }
+    for var in [
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    ] {
+        let c = |v| ok(&[(var, v)]).compression;
+        assert_eq!(c("GZIP"), Compression::Gzip, "{var}");
+        assert_eq!(c(" GZip "), Compression::Gzip, "{var}");
+        assert_eq!(c("NONE"), Compression::None, "{var}");
+        let c = env(&[(var, "ZSTD")]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0]
+                .to_string()
+                .starts_with(&format!("{var}=\"ZSTD\": unknown compression")),
+            "{}",
+            c.warnings[0]
+        );
+    }
+    let e = |v| ok(&[("OTEL_TRACES_EXPORTER", v)]).exporter;
+    assert_eq!(e("Console"), TracesExporter::Console);
+    assert_eq!(e("OTLP/STDOUT"), TracesExporter::Console);
+    assert_eq!(e("None"), TracesExporter::None);
+    let zipkin = refused(
+        &[("OTEL_TRACES_EXPORTER", "Zipkin")],
+        "OTEL_TRACES_EXPORTER",
+    );
+    assert!(zipkin.to_string().contains("zipkin exporter"), "{zipkin}");
+    let jaeger = refused(
+        &[("OTEL_TRACES_EXPORTER", "JAEGER")],
+        "OTEL_TRACES_EXPORTER",
+    );
+    assert!(jaeger.to_string().contains("4318"), "{jaeger}");
+}
+
 #[test]
 fn otel_service_name() {
     let c = ok(&[

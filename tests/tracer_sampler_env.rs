@@ -116,3 +116,55 @@ fn the_environment_chooses_the_sampler_unless_the_code_does() {
         || assert_eq!(tracer(None, true).sampler(), Sampler::always_on()),
     );
 }
+
+/// The specification's rule for enum values: "Enum values SHOULD be interpreted in a
+/// case-insensitive manner." Read through `Sampler::from_env_lookup`, not the process
+/// environment, so it does not race the test above.
+#[test]
+fn otel_traces_sampler_values_are_case_insensitive() {
+    let read = |value: &'static str| {
+        Sampler::from_env_lookup(move |name| {
+            (name == "OTEL_TRACES_SAMPLER").then(|| value.to_string())
+        })
+    };
+    for (value, want) in [
+        ("ALWAYS_OFF", Sampler::always_off()),
+        ("Always_On", Sampler::always_on()),
+        ("TraceIdRatio", Sampler::trace_id_ratio(1.0)),
+        (
+            " ParentBased_Always_Off ",
+            Sampler::parent_based(Sampler::always_off()),
+        ),
+        ("PARENTBASED_ALWAYS_ON", Sampler::default()),
+        ("ParentBased_TraceIdRatio", Sampler::ratio(1.0)),
+    ] {
+        let got = read(value);
+        assert_eq!(got.sampler, Some(want), "{value:?}: {:?}", got.warnings);
+        assert!(got.warnings.is_empty(), "{value:?}: {:?}", got.warnings);
+    }
+    // The argument goes with a ratio sampler whatever its case.
+    let got = Sampler::from_env_lookup(|name| match name {
+        "OTEL_TRACES_SAMPLER" => Some("TRACEIDRATIO".into()),
+        "OTEL_TRACES_SAMPLER_ARG" => Some("0.5".into()),
+        _ => None,
+    });
+    assert_eq!(got.sampler, Some(Sampler::trace_id_ratio(0.5)));
+    // Remote samplers are recognised in any case; warnings quote the value as given.
+    for value in ["JAEGER_REMOTE", "ParentBased_Jaeger_Remote", "XRay"] {
+        let got = read(value);
+        assert_eq!(got.sampler, None, "{value:?}");
+        assert_eq!(got.warnings.len(), 1, "{value:?}: {:?}", got.warnings);
+        let warning = &got.warnings[0];
+        assert!(
+            warning.starts_with(&format!("OTEL_TRACES_SAMPLER={value:?}: remote samplers")),
+            "{warning}"
+        );
+    }
+    let got = read("Sometimes");
+    assert_eq!(got.sampler, None);
+    assert!(
+        got.warnings[0].starts_with("OTEL_TRACES_SAMPLER=\"Sometimes\": unknown sampler"),
+        "{:?}",
+        got.warnings
+    );
+}

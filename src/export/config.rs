@@ -5,6 +5,9 @@
 //! The specification's rules, applied to the letter:
 //!
 //! * an empty variable is the same as an unset one;
+//! * enum values (`OTEL_TRACES_EXPORTER`, `..._PROTOCOL`, `..._COMPRESSION`) are read in any
+//!   case (`GZIP` is `gzip`): "Enum values SHOULD be interpreted in a case-insensitive
+//!   manner"; warnings and errors quote the value as it was given;
 //! * an invalid value (a number that does not parse or is out of range, an unknown enum
 //!   value, a malformed header list) is **ignored with a warning**: the setting keeps its
 //!   default, and [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the
@@ -347,25 +350,24 @@ impl ExportConfig {
             }
         }
 
+        // Enums (a list of them here) are read in any case: "Enum values SHOULD be interpreted
+        // in a case-insensitive manner."
         if let Some(v) = r.get("OTEL_TRACES_EXPORTER") {
-            let items: Vec<String> = v
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
+            let items = v.split(',').map(str::trim).filter(|s| !s.is_empty());
             let mut chosen: Option<TracesExporter> = None;
-            for item in &items {
-                let e = match item.as_str() {
-                    "otlp" => TracesExporter::Otlp,
-                    "console" | "otlp/stdout" => TracesExporter::Console,
-                    "none" => TracesExporter::None,
-                    "zipkin" | "jaeger" | "logging" => {
+            for item in items {
+                let is = |known: &str| item.eq_ignore_ascii_case(known);
+                let e = match item {
+                    _ if is("otlp") => TracesExporter::Otlp,
+                    _ if is("console") || is("otlp/stdout") => TracesExporter::Console,
+                    _ if is("none") => TracesExporter::None,
+                    _ if is("zipkin") || is("jaeger") || is("logging") => {
                         // Jaeger takes OTLP natively (since 1.35) and the OpenTelemetry
                         // specification deprecates its Zipkin exporter ("Implementing a Zipkin
                         // exporter is not required for new SDKs"): both are reached over OTLP.
-                        let how = match item.as_str() {
-                            "zipkin" => "; send OTLP to an OpenTelemetry Collector with its zipkin exporter, or to a Zipkin server with the zipkin-otel module",
-                            "jaeger" => "; Jaeger (1.35 and later) receives OTLP itself: OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318",
+                        let how = match item {
+                            _ if is("zipkin") => "; send OTLP to an OpenTelemetry Collector with its zipkin exporter, or to a Zipkin server with the zipkin-otel module",
+                            _ if is("jaeger") => "; Jaeger (1.35 and later) receives OTLP itself: OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318",
                             _ => "",
                         };
                         return Err(ConfigError::new(
@@ -446,9 +448,9 @@ impl ExportConfig {
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         ) {
             match v.trim() {
-                "http/protobuf" => c.protocol = Protocol::HttpProtobuf,
-                "http/json" => c.protocol = Protocol::HttpJson,
-                "grpc" => {
+                p if p.eq_ignore_ascii_case("http/protobuf") => c.protocol = Protocol::HttpProtobuf,
+                p if p.eq_ignore_ascii_case("http/json") => c.protocol = Protocol::HttpJson,
+                p if p.eq_ignore_ascii_case("grpc") => {
                     return Err(ConfigError::new(
                         name,
                         &v,
@@ -468,8 +470,8 @@ impl ExportConfig {
             "OTEL_EXPORTER_OTLP_COMPRESSION",
         ) {
             match v.trim() {
-                "gzip" => c.compression = Compression::Gzip,
-                "none" => c.compression = Compression::None,
+                z if z.eq_ignore_ascii_case("gzip") => c.compression = Compression::Gzip,
+                z if z.eq_ignore_ascii_case("none") => c.compression = Compression::None,
                 _ => r.warn(
                     name,
                     &v,

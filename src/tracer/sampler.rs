@@ -184,7 +184,8 @@ impl Sampler {
     ///   else is set (the SDK is disabled, so nothing is recorded).
     /// * `OTEL_TRACES_SAMPLER`: `always_on`, `always_off`, `traceidratio`,
     ///   `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`
-    ///   (surrounding whitespace ignored). Unset or empty: `sampler` is `None` (the caller's
+    ///   in any case (`ALWAYS_OFF` too: the specification's enum rule), surrounding
+    ///   whitespace ignored. Unset or empty: `sampler` is `None` (the caller's
     ///   default applies). Unknown, or a remote sampler (`jaeger_remote`, `xray`, ...) that
     ///   this crate does not implement: `None` and a warning.
     /// * `OTEL_TRACES_SAMPLER_ARG`: the ratio of the two ratio samplers, `0..=1`; unset:
@@ -235,15 +236,26 @@ impl Sampler {
                 }
             },
         };
+        // An enum: "Enum values SHOULD be interpreted in a case-insensitive manner."
         let sampler = match name.trim() {
-            "always_on" => Some(Sampler::always_on()),
-            "always_off" => Some(Sampler::always_off()),
-            "traceidratio" => Some(Sampler::trace_id_ratio(ratio())),
-            "parentbased_always_on" => Some(Sampler::parent_based(Sampler::always_on())),
-            "parentbased_always_off" => Some(Sampler::parent_based(Sampler::always_off())),
-            "parentbased_traceidratio" => Some(Sampler::ratio(ratio())),
+            v if v.eq_ignore_ascii_case("always_on") => Some(Sampler::always_on()),
+            v if v.eq_ignore_ascii_case("always_off") => Some(Sampler::always_off()),
+            v if v.eq_ignore_ascii_case("traceidratio") => Some(Sampler::trace_id_ratio(ratio())),
+            v if v.eq_ignore_ascii_case("parentbased_always_on") => {
+                Some(Sampler::parent_based(Sampler::always_on()))
+            }
+            v if v.eq_ignore_ascii_case("parentbased_always_off") => {
+                Some(Sampler::parent_based(Sampler::always_off()))
+            }
+            v if v.eq_ignore_ascii_case("parentbased_traceidratio") => {
+                Some(Sampler::ratio(ratio()))
+            }
             other => {
-                let why = if other.contains("jaeger_remote") || other == "xray" {
+                let remote = other
+                    .as_bytes()
+                    .windows(b"jaeger_remote".len())
+                    .any(|w| w.eq_ignore_ascii_case(b"jaeger_remote"));
+                let why = if remote || other.eq_ignore_ascii_case("xray") {
                     "remote samplers are not implemented"
                 } else {
                     "unknown sampler"
@@ -371,6 +383,10 @@ mod tests {
             Sampler::parent_based(Sampler::always_off())
         );
         assert_eq!(s("parentbased_traceidratio"), Sampler::ratio(1.0));
+        // Enum values are read in any case (the specification's enum rule).
+        assert_eq!(s("ALWAYS_ON"), Sampler::always_on());
+        assert_eq!(s("Always_Off"), Sampler::always_off());
+        assert_eq!(s("ParentBased_TraceIdRatio"), Sampler::ratio(1.0));
     }
 
     #[test]
@@ -380,10 +396,13 @@ mod tests {
         assert_eq!((empty.sampler, empty.warnings.len()), (None, 0));
         for bad in [
             "sometimes",
-            "ALWAYS_ON",
+            "always-on",
+            "always_on_",
             "jaeger_remote",
             "parentbased_jaeger_remote",
+            "JAEGER_REMOTE",
             "xray",
+            "XRAY",
         ] {
             let got = Sampler::from_env_lookup(env(&[("OTEL_TRACES_SAMPLER", bad)]));
             assert_eq!(got.sampler, None, "{bad}");
