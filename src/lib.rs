@@ -70,6 +70,8 @@ pub mod registry;
 #[cfg_attr(docsrs, doc(cfg(feature = "http-server")))]
 pub mod serve;
 pub mod tracer;
+#[cfg(any(feature = "pushgateway", feature = "otlp"))]
+mod unwind;
 
 #[cfg(all(test, agentcore_loom))]
 mod loom;

@@ -2,13 +2,17 @@
 //! test on a free loopback port): push, push-add and delete of a grouping key, values
 //! re-exposed by the gateway, hostile grouping-key values that round-trip, the gateway's
 //! refusals surfaced as errors, the periodic pusher's final push, and shutdown deadlines kept
-//! against a gateway that never answers.
+//! against a gateway that never answers. Against fake gateways on loopback: a registry callback
+//! that panics under the periodic pusher, and a response cut short.
 #![cfg(feature = "pushgateway")]
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentcore_telemetry::pushgateway::{PushError, PushMode, Pushgateway};
@@ -275,4 +279,234 @@ fn deadlines_hold_against_a_gateway_that_never_answers() {
         .unwrap_err();
     assert!(matches!(e, PushError::Io(_)), "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn dot_segment_grouping_key_values_round_trip() {
+    if !require_pushgateway("dot_segment_grouping_key_values_round_trip") {
+        return;
+    }
+    // `.` and `..` are unreserved characters, but a path segment made of them is removed by
+    // dot-segment removal (RFC 3986 §5.2.4): sent as they are, the gateway answers 301.
+    let gw = PushgatewayServer::start();
+    let groups = [
+        ("..", None),
+        (".", None),
+        ("j", Some("..")),
+        ("j", Some(".")),
+    ];
+    let gateway = |job: &str, instance: Option<&str>| {
+        let g = Pushgateway::new(&gw.url(), job).unwrap();
+        match instance {
+            Some(v) => g.with_grouping_key("instance", v).unwrap(),
+            None => g,
+        }
+    };
+    for (i, (job, instance)) in groups.iter().enumerate() {
+        let r = Registry::new();
+        r.counter("dots_total", "Dots.")
+            .unwrap()
+            .inc_by(i as u64 + 1);
+        let g = gateway(job, *instance);
+        g.push(&r)
+            .unwrap_or_else(|e| panic!("{job:?} {instance:?} ({}): {e}", g.path()));
+    }
+    let got: BTreeMap<(String, String), f64> = samples(&scrape(&gw), "dots_total")
+        .into_iter()
+        .map(|(l, v)| {
+            let instance = l.get("instance").cloned().unwrap_or_default();
+            ((l["job"].clone(), instance), v)
+        })
+        .collect();
+    let want: BTreeMap<(String, String), f64> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (job, instance))| {
+            let key = (job.to_string(), instance.unwrap_or_default().to_string());
+            (key, i as f64 + 1.0)
+        })
+        .collect();
+    assert_eq!(got, want);
+    for (job, instance) in groups {
+        gateway(job, instance).delete().unwrap();
+    }
+    assert!(samples(&scrape(&gw), "dots_total").is_empty());
+}
+
+#[test]
+fn a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on() {
+    if !require_pushgateway("a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on")
+    {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let registry = Registry::new();
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = failing.clone();
+    registry
+        .gauge_fn("flaky", "Panics while `failing` is set.", move || {
+            assert!(!f.load(Ordering::Relaxed), "flaky gauge callback failed");
+            7.0
+        })
+        .unwrap();
+    let pusher = Pushgateway::new(&gw.url(), "flaky")
+        .unwrap()
+        .start_periodic(registry, Duration::from_millis(20), PushMode::Replace);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pusher.stats().failures < 2 {
+        assert!(Instant::now() < deadline, "{:?}", pusher.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = pusher.stats();
+    assert_eq!(stats.pushes, 0, "{stats:?}");
+    let error = stats.last_error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.contains("panic") && error.contains("encoding the registry"),
+        "{error}"
+    );
+    assert!(error.contains("flaky gauge callback failed"), "{error}");
+    // Nothing reached the gateway: a failed encoding sends nothing.
+    assert!(samples(&scrape(&gw), "flaky").is_empty());
+    // The callback recovers: the thread is still there and pushes again.
+    failing.store(false, Ordering::Relaxed);
+    while pusher.stats().pushes == 0 {
+        assert!(Instant::now() < deadline, "{:?}", pusher.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(samples(&scrape(&gw), "flaky")[0].1, 7.0);
+    pusher.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// A fake gateway: answers every request with `reply` (after reading the request head and its
+/// `Content-Length` body), then closes. Runs until the test process ends.
+fn fake_gateway(reply: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(reply);
+        }
+    });
+    url
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// A registry whose encoding always panics (a `gauge_fn` callback).
+fn panicking_registry() -> Registry {
+    let r = Registry::new();
+    r.gauge_fn("boom", "Panics.", || panic!("gauge callback failed"))
+        .unwrap();
+    r
+}
+
+#[test]
+fn every_push_whose_encoding_panics_is_counted_as_a_failure() {
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(
+            panicking_registry(),
+            Duration::from_millis(20),
+            PushMode::Replace,
+        );
+    std::thread::sleep(Duration::from_millis(500));
+    // Invariant 3 of src/pushgateway/pusher.rs: every push is counted, with the last error.
+    let stats = pusher.stats();
+    assert_eq!(stats.pushes, 0, "{stats:?}");
+    assert!(stats.failures >= 2, "the pusher stopped pushing: {stats:?}");
+    let error = stats.last_error.as_ref().map(|e| e.to_string());
+    assert!(
+        error.is_some_and(|e| e.contains("panic") && e.contains("gauge callback failed")),
+        "{stats:?}"
+    );
+    let started = Instant::now();
+    drop(pusher);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn shutdown_reports_a_panicking_final_push_at_once() {
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(
+            panicking_registry(),
+            Duration::from_millis(20),
+            PushMode::Replace,
+        );
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let result = pusher.shutdown(Duration::from_secs(3));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "shutdown took {took:?}: {result:?}"
+    );
+    let error = result.as_ref().err().map(|e| e.to_string());
+    assert!(
+        error.is_some_and(|e| e.contains("panic") && e.contains("gauge callback failed")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn shutdown_without_a_limit_returns_when_the_final_push_panics() {
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(
+            panicking_registry(),
+            Duration::from_millis(20),
+            PushMode::Replace,
+        );
+    std::thread::sleep(Duration::from_millis(200));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(pusher.shutdown(Duration::MAX));
+    });
+    let Ok(result) = rx.recv_timeout(Duration::from_secs(5)) else {
+        panic!("shutdown(Duration::MAX) still blocked after 5 s");
+    };
+    let error = result.as_ref().err().map(|e| e.to_string());
+    assert!(
+        error.is_some_and(|e| e.contains("gauge callback failed")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_response_cut_short_is_an_error_not_a_successful_push() {
+    // RFC 9112 §6.3: a message closed before its Content-Length octets arrived is incomplete.
+    let url = fake_gateway(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part");
+    let r = Registry::new();
+    r.counter("x_total", "X.").unwrap().inc();
+    let result = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(2))
+        .push(&r);
+    match result {
+        Err(PushError::Io(e)) => assert!(e.contains("incomplete"), "{e}"),
+        other => panic!("a 200 cut at 9 of 100 body bytes: {other:?}"),
+    }
+    // A complete one with a body is still a success.
+    let url = fake_gateway(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine");
+    Pushgateway::new(&url, "j").unwrap().push(&r).unwrap();
 }

@@ -44,7 +44,7 @@
 //!   still returns at its deadline and leaves the thread to finish on its own.
 
 use crate::net::deadline::{deadline_after, instant_after};
-use std::any::Any;
+use crate::unwind::panic_message;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -469,27 +469,6 @@ enum Request {
 
 /// The shortest interval the arrival rate is measured over (see `Worker::run`).
 const RATE_WINDOW: Duration = Duration::from_millis(2);
-
-/// The message of a caught panic (its payload if it is a string), and the payload dropped.
-/// Dropping a payload runs its `Drop`, which may panic in turn: that is caught too, and the
-/// new payload dropped the same way, up to 8 times; a payload whose drop still panics after
-/// that is forgotten (leaked), so nothing unwinds out of here.
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
-    let mut payload = payload;
-    for _ in 0..8 {
-        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            Ok(()) => return message,
-            Err(again) => payload = again,
-        }
-    }
-    std::mem::forget(payload);
-    message
-}
 
 impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
     fn run(&mut self) {

@@ -7,7 +7,9 @@
 //! looked at again. The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept.
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
-//! most 16 of them; a `101 Switching Protocols`, never asked for, is an error.
+//! most 16 of them; a `101 Switching Protocols`, never asked for, is an error. So is a response
+//! the gateway closes before the body its `Content-Length` declares is in (RFC 9112 §6.3: it is
+//! incomplete), whatever its status.
 //!
 //! Only the URL parsing (`net::url`) is shared with `export::otlp`'s transport, which is built
 //! around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
@@ -187,7 +189,17 @@ fn exchange(
         conn.set_read_timeout(Some(left()?.min(SLICE)))
             .map_err(io_error)?;
         match conn.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) => {
+                // Closed before the body its `Content-Length` declared was in: the response
+                // is incomplete (RFC 9112 §6.3), whatever its status says.
+                if let Some((got, declared)) = reading.cut_short(&scratch.response) {
+                    return Err(PushError::Io(format!(
+                        "the connection closed after {got} of the {declared} body bytes the \
+                         response declared (Content-Length): the response is incomplete"
+                    )));
+                }
+                break;
+            }
             Ok(n) => {
                 let room = MAX_RESPONSE - scratch.response.len();
                 scratch.response.extend_from_slice(&chunk[..n.min(room)]);
@@ -265,6 +277,16 @@ impl Reading {
     fn complete(&self, response: &[u8]) -> bool {
         self.last.is_some() && complete(&response[self.start..])
     }
+
+    /// When the final response's head is in and declares a `Content-Length` that the body
+    /// read so far falls short of: (body bytes read, bytes declared). A 204 or 304 has no
+    /// body whatever its fields say (RFC 9112 §6.3).
+    fn cut_short(&self, response: &[u8]) -> Option<(usize, usize)> {
+        let (_, body_start) = self.last.filter(|(s, _)| !matches!(s, 204 | 304))?;
+        let declared = content_length(&response[self.start..body_start])?;
+        let got = response.len() - body_start;
+        (got < declared).then_some((got, declared))
+    }
 }
 
 /// The status of a response head (`HTTP/1.x NNN reason`): three digits, 100 to 599.
@@ -292,12 +314,15 @@ fn complete(response: &[u8]) -> bool {
     let Some(end) = find(response, b"\r\n\r\n") else {
         return false;
     };
-    let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
-    let length = head
-        .lines()
+    content_length(&response[..end]).is_some_and(|n| response.len() >= end + 4 + n)
+}
+
+/// The `Content-Length` a response head declares, if it declares a valid one.
+fn content_length(head: &[u8]) -> Option<usize> {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    head.lines()
         .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    length.is_some_and(|n| response.len() >= end + 4 + n)
+        .and_then(|v| v.trim().parse::<usize>().ok())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -441,5 +466,35 @@ mod tests {
         assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
         assert!(!complete(b"HTTP/1.1 400 X\r\nContent-Length: 3\r\n\r\nab"));
         assert!(complete(b"HTTP/1.1 400 X\r\ncontent-length: 3\r\n\r\nabc"));
+    }
+
+    #[test]
+    fn a_response_closed_before_its_content_length_is_incomplete() {
+        let mut scratch = Scratch::default();
+        let g = gateway(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part",
+            false,
+        );
+        let r = push_to(&g, &mut scratch);
+        assert!(
+            matches!(&r, Err(PushError::Io(e)) if e.contains("9 of the 100 body bytes") && e.contains("incomplete")),
+            "{r:?}"
+        );
+        // After interim responses, the final response's length is the one that counts.
+        let g = gateway(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 1\r\n\r\n",
+            false,
+        );
+        assert!(matches!(push_to(&g, &mut scratch), Err(PushError::Io(_))));
+        // A 204 has no body, whatever its Content-Length says.
+        let g = gateway(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(204));
+        // No length: the body ends where the connection does.
+        let g = gateway(b"HTTP/1.1 200 OK\r\n\r\nall of it", false);
+        assert_eq!(push_to(&g, &mut scratch), Ok(200));
+        assert_eq!(scratch.body_text(), "all of it");
     }
 }

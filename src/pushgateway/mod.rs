@@ -16,11 +16,12 @@
 //! * The body is the text format 0.0.4 ([`Registry::encode_text_into`]): the Pushgateway
 //!   refuses OpenMetrics (observed with 1.5.1: `400 ... expected integer as timestamp, got #`).
 //! * Grouping-key values (the job name included) are written as they are when they consist of
-//!   URL-unreserved characters (`A-Z a-z 0-9 - . _ ~`); any other value — one holding `/`, an
-//!   empty one, one with spaces, `%` or non-ASCII text — is sent as
-//!   `<label>@base64/<URL-safe base64>`, the encoding the Pushgateway README specifies for
-//!   values with `/` and for empty values (which it spells `@base64/=`). So every value
-//!   round-trips unchanged, whatever it holds.
+//!   URL-unreserved characters (`A-Z a-z 0-9 - . _ ~`), but for `.` and `..`; any other value —
+//!   one holding `/`, an empty one, one with spaces, `%` or non-ASCII text, and the dot
+//!   segments `.` and `..`, which path normalisation would remove (RFC 3986 §5.2.4: the
+//!   Pushgateway answers them with a redirect) — is sent as `<label>@base64/<URL-safe base64>`,
+//!   the encoding the Pushgateway README specifies for values with `/` and for empty values
+//!   (which it spells `@base64/=`). So every value round-trips unchanged, whatever it holds.
 //! * [`Pushgateway::start_periodic`] pushes from a thread of its own every interval and once
 //!   more at [`PeriodicPusher::shutdown`] (or drop), within a deadline it keeps.
 //! * Blocking HTTP/1.1 over `std::net::TcpStream`, one connection per request, every step
@@ -85,6 +86,14 @@ pub enum PushError {
     },
     /// The response was not HTTP.
     InvalidResponse(String),
+    /// A panic stopped a [`PeriodicPusher`]'s push before anything was sent: typically a
+    /// `gauge_fn` or `counter_fn` callback that panicked while the registry was encoded. The
+    /// pusher caught it, counted the push as failed and goes on.
+    Panicked {
+        /// What was running (`encoding the registry`), then the panic's message if it was a
+        /// string.
+        message: String,
+    },
 }
 
 impl fmt::Display for PushError {
@@ -98,6 +107,9 @@ impl fmt::Display for PushError {
                 write!(f, "Pushgateway answered {status}: {body}")
             }
             PushError::InvalidResponse(e) => write!(f, "invalid Pushgateway response: {e}"),
+            PushError::Panicked { message } => {
+                write!(f, "Pushgateway push not sent: a panic while {message}")
+            }
         }
     }
 }
@@ -370,7 +382,11 @@ impl Pushgateway {
 fn push_pair(path: &mut String, name: &str, value: &str) {
     path.push('/');
     path.push_str(name);
+    // `.` and `..` are unreserved characters, but as a whole segment they are dot segments,
+    // which path normalisation removes (RFC 3986 §5.2.4; the Pushgateway redirects).
     let plain = !value.is_empty()
+        && value != "."
+        && value != ".."
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
@@ -447,6 +463,21 @@ mod tests {
             .with_grouping_key("v", "é ?%#")
             .unwrap();
         assert_eq!(g.path(), "/metrics/job/job-1.x_y~z/v@base64/w6kgPyUj");
+        // Dot segments are encoded (normalisation would remove them); other dots are not.
+        let g = Pushgateway::new("http://gw:9091", "..")
+            .unwrap()
+            .with_grouping_key("a", ".")
+            .unwrap()
+            .with_grouping_key("b", "...")
+            .unwrap()
+            .with_grouping_key("c", ".a.")
+            .unwrap();
+        assert_eq!(
+            g.path(),
+            "/metrics/job@base64/Li4=/a@base64/Lg==/b/.../c/.a."
+        );
+        let g = Pushgateway::new("http://gw:9091", ".").unwrap();
+        assert_eq!(g.path(), "/metrics/job@base64/Lg==");
         assert!(Pushgateway::new("http://gw", "").is_err());
         assert!(Pushgateway::new("https://gw", "j").is_err());
         let g = Pushgateway::new("http://gw", "j").unwrap();

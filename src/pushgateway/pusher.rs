@@ -11,8 +11,16 @@
 //!    then returns (joining the thread, which has finished, or leaving it to end on its own if
 //!    it has not: it holds no lock and exits at its next cut).
 //! 3. Every push is counted in [`PusherStats`], success or failure, with the last error kept.
+//! 4. A panic in the code a push runs that the crate does not control (the registry's
+//!    `gauge_fn`/`counter_fn` callbacks, run while it is encoded) is caught: that push fails
+//!    with [`PushError::Panicked`], nothing is sent, and the thread goes on (the final push
+//!    included). Whatever ends the thread — its final push, or a panic anywhere else — it sets
+//!    *done* as it ends (a guard dropped when it returns or unwinds), so shutdown never waits
+//!    for a thread that is gone.
 
 use crate::net::deadline::{deadline_after, instant_after};
+use crate::unwind::panic_message;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,7 +44,8 @@ pub enum PushMode {
 pub struct PusherStats {
     /// Pushes the gateway accepted.
     pub pushes: u64,
-    /// Pushes that failed (no connection, timeout, a status other than 2xx).
+    /// Pushes that failed (no connection, timeout, a status other than 2xx, a registry
+    /// callback that panicked).
     pub failures: u64,
     /// The last failure, if any.
     pub last_error: Option<PushError>,
@@ -58,6 +67,41 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The pusher thread's end, signalled however the thread ends (invariant 4): `run` sets
+/// *done* with its final push; if it has not when this is dropped (the thread returns or
+/// unwinds without it), *done* is set to an error here, so that shutdown stops waiting.
+struct Exit<'a>(&'a Shared);
+
+impl Exit<'_> {
+    /// A panic that escaped `run` (outside the calls it catches): counted as a failed push,
+    /// and the thread's outcome, unless the final push already had one (a panic after it, as
+    /// the registry is dropped, changes nothing that was pushed).
+    fn panicked(&self, message: String) {
+        let mut state = self.0.lock();
+        if state.done.is_none() {
+            let error = PushError::Panicked {
+                message: format!("running the pusher thread: {message}"),
+            };
+            state.stats.failures += 1;
+            state.stats.last_error = Some(error.clone());
+            state.done = Some(Err(error));
+        }
+    }
+}
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if state.done.is_none() {
+            state.done = Some(Err(PushError::Panicked {
+                message: "running the pusher thread: it ended without its final push".into(),
+            }));
+        }
+        drop(state);
+        self.0.wake.notify_all();
     }
 }
 
@@ -114,7 +158,17 @@ impl Pushgateway {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("agentcore-pushgateway".into())
-            .spawn(move || run(self, registry, interval, mode, &thread_shared))
+            .spawn(move || {
+                let exit = Exit(&thread_shared);
+                // The registry's callbacks are caught where they run (`run`); this is the last
+                // resort for a panic anywhere else (the registry's drop, a bug of ours).
+                let ran = catch_unwind(AssertUnwindSafe(|| {
+                    run(self, registry, interval, mode, &thread_shared);
+                }));
+                if let Err(panic) = ran {
+                    exit.panicked(panic_message(panic));
+                }
+            })
             .expect("spawn the Pushgateway pusher thread");
         PeriodicPusher {
             shared,
@@ -159,7 +213,9 @@ fn run(
             }
         };
         body.clear();
-        registry.encode_text_into(&mut body);
+        // A panicking callback fails this push (nothing is sent: the body would be cut
+        // short) and leaves the thread running (invariant 4).
+        let encoded = catch_unwind(AssertUnwindSafe(|| registry.encode_text_into(&mut body)));
         let (deadline, cut): (Instant, &dyn Fn() -> bool) = match final_deadline {
             // The final push: by the shutdown deadline.
             Some(d) => (d, &|| false),
@@ -169,7 +225,12 @@ fn run(
                 shutdown_deadline().is_some()
             }),
         };
-        let result = gateway.send(method, body.as_bytes(), deadline, cut, &mut scratch);
+        let result = match encoded {
+            Ok(()) => gateway.send(method, body.as_bytes(), deadline, cut, &mut scratch),
+            Err(panic) => Err(PushError::Panicked {
+                message: format!("encoding the registry: {}", panic_message(panic)),
+            }),
+        };
         let mut state = shared.lock();
         match &result {
             Ok(()) => state.stats.pushes += 1,
@@ -199,8 +260,9 @@ impl PeriodicPusher {
     }
 
     /// Pushes a last time and stops the thread, returning by `timeout` from now whatever the
-    /// gateway does. `Ok` if the final push succeeded; its error, or [`PushError::Timeout`]
-    /// when it did not finish in time.
+    /// gateway (or the registry's callbacks) do. `Ok` if the final push succeeded; its error
+    /// ([`PushError::Panicked`] if encoding the registry panicked, or the thread had ended
+    /// already), or [`PushError::Timeout`] when it did not finish in time.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), PushError> {
         self.stop(timeout)
     }
