@@ -488,3 +488,131 @@ fn a_span_closed_outside_its_subscribers_scope_is_finished() {
     drop(dispatch);
     assert_eq!(names(&t.get_trace_spans(trace)), ["left_open"]);
 }
+
+#[test]
+fn two_layers_on_one_subscriber_record_independent_spans() {
+    // One tracer per exporter, say: each layer keeps its own span in the `tracing` span's
+    // extensions, and acts on that one only.
+    let t1 = tracer();
+    let t2 = tracer();
+    let subscriber = tracing_subscriber::registry()
+        .with(AgentcoreLayer::new(t1))
+        .with(AgentcoreLayer::new(t2));
+    let (trace1, trace2) = tracing::subscriber::with_default(subscriber, || {
+        let work = tracing::info_span!("work", n = 1_i64);
+        let entered = work.enter();
+        tracing::info!("one event");
+        tracing::info_span!("step").in_scope(|| {});
+        let traces = (current_trace(t1), current_trace(t2));
+        work.record("n", 2_i64);
+        drop(entered);
+        // One frame per enter and per tracer: exiting leaves nothing current.
+        assert!(t1.current_context().is_none(), "{:?}", t1.current_context());
+        assert!(t2.current_context().is_none(), "{:?}", t2.current_context());
+        traces
+    });
+    for (t, trace) in [(t1, trace1), (t2, trace2)] {
+        let spans = t.get_trace_spans(trace);
+        assert_eq!(names(&spans).len(), 2, "{:?}", names(&spans));
+        let work = named(&spans, "work");
+        let step = named(&spans, "step");
+        assert_eq!(work.parent_span_id, None);
+        assert_eq!(step.parent_span_id, Some(work.span_id));
+        assert_eq!(
+            work.events.len(),
+            1,
+            "the event once, on each tracer's span"
+        );
+        assert_eq!(work.events[0].name, "one event");
+        assert_eq!(work.attribute("n"), Some(&Value::I64(2)));
+        assert!(
+            work.end_time_unix_nano > work.start_time_unix_nano,
+            "ended at its close, not when the second layer started it"
+        );
+        assert_eq!(t.stats().spans_started, 2);
+        assert_eq!(t.stats().spans_finished, 2);
+    }
+    assert_ne!(trace1, trace2, "two tracers, two independent traces");
+}
+
+#[test]
+fn an_explicit_parent_filtered_out_for_the_layer_starts_a_new_trace() {
+    // A layer that sees every level, so DEBUG spans exist in the registry.
+    struct SeeAll;
+    impl<S: tracing::Subscriber> Layer<S> for SeeAll {}
+    let t = tracer();
+    let subscriber = tracing_subscriber::registry()
+        .with(SeeAll)
+        .with(AgentcoreLayer::new(t).with_filter(LevelFilter::INFO));
+    let (unrelated, child) = tracing::subscriber::with_default(subscriber, || {
+        // A background job's parent, filtered out for our layer.
+        let job = tracing::debug_span!(parent: None, "job");
+        // Meanwhile an unrelated request is current on this thread.
+        let request = tracing::info_span!(parent: None, "request");
+        let _r = request.enter();
+        let unrelated = current_trace(t);
+        let step = tracing::info_span!(parent: &job, "job_step");
+        (unrelated, step.in_scope(|| current_trace(t)))
+    });
+    assert_ne!(child, unrelated, "not in the current span's trace");
+    assert_eq!(names(&t.get_trace_spans(unrelated)), ["request"]);
+    let spans = t.get_trace_spans(child);
+    assert_eq!(names(&spans), ["job_step"]);
+    assert_eq!(
+        spans[0].parent_span_id, None,
+        "a root, as tracing-opentelemetry makes it"
+    );
+}
+
+#[test]
+fn out_of_order_exits_keep_the_context_and_are_not_reported_as_misuse() {
+    let t = tracer();
+    tracing::subscriber::with_default(subscriber(t), || {
+        // Two traces; their guards dropped in another order than taken, which `tracing`
+        // allows (guards held in a struct, say).
+        let a = tracing::info_span!("a");
+        let b = tracing::info_span!("b");
+        let a_entered = a.enter();
+        let b_entered = b.enter();
+        let b_cx = t.current_context().unwrap();
+        drop(a_entered);
+        assert_eq!(t.current_context().unwrap().span_id(), b_cx.span_id());
+        drop(b_entered);
+        assert!(t.current_context().is_none(), "{:?}", t.current_context());
+    });
+    assert_eq!(t.stats().spans_ended_out_of_context, 0);
+    let registry = agentcore_telemetry::Registry::new();
+    t.register_metrics(&registry).unwrap();
+    let text = registry.encode_text();
+    let misuse: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("agentcore_tracer_context_misuse_total") && !l.ends_with(" 0"))
+        .collect();
+    assert!(misuse.is_empty(), "{misuse:?}");
+}
+
+#[test]
+fn one_layer_added_twice_keeps_two_independent_spans() {
+    // A copy of one layer, added twice, is two layers: neither drops nor doubles the other's.
+    let t = tracer();
+    let layer = AgentcoreLayer::new(t);
+    let subscriber = tracing_subscriber::registry().with(layer).with(layer);
+    let trace = tracing::subscriber::with_default(subscriber, || {
+        let root = t.start_span("our_root", SpanKind::Server, []);
+        let work = tracing::info_span!("work");
+        work.in_scope(|| tracing::info!("one event"));
+        assert_eq!(current_trace(t), root.trace_id(), "both frames gone");
+        root.trace_id()
+    });
+    let spans = t.get_trace_spans(trace);
+    let work: Vec<_> = spans.iter().filter(|s| s.name == "work").collect();
+    assert_eq!(work.len(), 2, "{:?}", names(&spans));
+    assert_ne!(work[0].span_id, work[1].span_id);
+    let root = named(&spans, "our_root").span_id;
+    assert!(
+        work.iter().all(|s| s.parent_span_id == Some(root)),
+        "{work:?}"
+    );
+    assert!(work.iter().all(|s| s.events.len() == 1), "{work:?}");
+    assert_eq!(t.stats().spans_started, 3);
+}

@@ -23,10 +23,14 @@
 //!    ids (no record, no slot), and its children are unsampled too.
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
 //!    thread-local context stack (keyed by its span id), exiting removes the top-most frame of
-//!    that key; so the current context is always the innermost of *both* kinds of span, in
-//!    either nesting order, and a `tracing` span with a contextual parent takes our current
+//!    that key wherever it is (`tracing` lets spans exit in any order, so an exit out of order
+//!    is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours ending under
+//!    another trace); so the current context is always the innermost of *both* kinds of span,
+//!    in either nesting order, and a `tracing` span with a contextual parent takes our current
 //!    context as its parent. An explicit `parent:` is honoured (its stored context); an
-//!    explicit root (`parent: None`) starts a new trace.
+//!    explicit root (`parent: None`) starts a new trace, and so does an explicit parent this
+//!    layer did not record (filtered out for it): a span that names its parent is never put
+//!    under whatever happens to be current, as tracing-opentelemetry does.
 //! 3. **Bounded memory.** A span's events and attributes go into its record under
 //!    [`SpanLimits`](crate::SpanLimits); an event that would not fit is counted in
 //!    `dropped_events_count` *before* its fields are visited or formatted, so a long-lived span
@@ -37,13 +41,22 @@
 //! 5. **Nothing lost, nothing panics.** A span missing from the subscriber's registry, or
 //!    filtered out for this layer, is ignored; a span still open when the subscriber drops is
 //!    finished by its drop (status `Unset`), as our own spans are.
+//! 6. **One span per layer.** Every layer installed in a subscriber (several may be: one
+//!    tracer per exporter, say) keeps its own span in a `tracing` span's extensions, under the
+//!    layer's id, and each hook acts on that one only: one span, one frame per enter, one copy
+//!    of each event, per layer. A layer gets its id when it is created and a fresh one when it
+//!    is added to a subscriber (`Layer::on_layer`), so copies of one layer added twice are two
+//!    layers (on one tracer they record every span twice, and share its context stack). A
+//!    layer swapped in by a `reload` handle (which skips `on_layer`) does not see the spans
+//!    its predecessor opened: keep the layer and change its options through `Handle::modify`.
 //!
 //! # Allocation
 //!
 //! The subscriber's registry boxes each extension: one allocation per `tracing` span, for the
-//! slot holding our span handle. The record itself is built in its span-log slot. On top of
-//! that, only values `tracing` lends without a `'static` lifetime are copied: `&str` field
-//! values, `Debug`-formatted values, event messages and `otel.name` overrides. The tests
+//! slot holding our span handle (one layer's span fits it inline; a second layer on the same
+//! subscriber adds one allocation per span). The record itself is built in its span-log slot.
+//! On top of that, only values `tracing` lends without a `'static` lifetime are copied: `&str`
+//! field values, `Debug`-formatted values, event messages and `otel.name` overrides. The tests
 //! (`tests/bridge_alloc.rs`) measure it.
 //!
 //! # Async code
@@ -58,11 +71,12 @@ use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, 
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
 use tracing_subscriber::Layer;
 
 /// Field names tracing-opentelemetry reserves, read the same way here.
@@ -102,6 +116,8 @@ type Fields = SmallVec<[KeyValue; 8]>;
 #[derive(Debug, Clone, Copy)]
 pub struct AgentcoreLayer {
     tracer: &'static DistributedTracer,
+    /// Names this layer's spans in a `tracing` span's extensions (invariant 6).
+    id: u64,
     location: bool,
     target: bool,
     level: bool,
@@ -120,6 +136,7 @@ impl AgentcoreLayer {
     pub fn new(tracer: &'static DistributedTracer) -> Self {
         AgentcoreLayer {
             tracer,
+            id: next_layer_id(),
             location: false,
             target: false,
             level: false,
@@ -216,9 +233,43 @@ impl AgentcoreLayer {
     }
 }
 
-/// What the layer keeps in a `tracing` span's extensions: our span, detached (it may be
-/// entered on any thread, and closes wherever its last handle drops).
-struct SpanData(DetachedSpan<'static>);
+/// A fresh layer id (invariant 6); never 0.
+fn next_layer_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What the layers keep in a `tracing` span's extensions (the registry holds one value per
+/// type, shared by every layer): each layer's span under its layer id, detached (it may be
+/// entered on any thread, and closes wherever its last handle drops). One fits inline.
+struct SpanData(SmallVec<[(u64, DetachedSpan<'static>); 1]>);
+
+impl SpanData {
+    /// The span of layer `id`.
+    #[inline]
+    fn get(&self, id: u64) -> Option<&DetachedSpan<'static>> {
+        self.0
+            .iter()
+            .find(|(layer, _)| *layer == id)
+            .map(|(_, s)| s)
+    }
+
+    /// The span of layer `id`, to change.
+    #[inline]
+    fn get_mut(&mut self, id: u64) -> Option<&mut DetachedSpan<'static>> {
+        self.0
+            .iter_mut()
+            .find(|(layer, _)| *layer == id)
+            .map(|(_, s)| s)
+    }
+
+    /// Takes out the span of layer `id`, leaving the others'.
+    #[inline]
+    fn take(&mut self, id: u64) -> Option<DetachedSpan<'static>> {
+        let i = self.0.iter().position(|(layer, _)| *layer == id)?;
+        Some(self.0.remove(i).1)
+    }
+}
 
 /// The reserved `otel.*` fields of a span, read by [`SpanVisitor`].
 #[derive(Default)]
@@ -411,6 +462,21 @@ impl Visit for EventVisitor {
 }
 
 impl AgentcoreLayer {
+    /// This layer's span in a `tracing` span's extensions (invariant 6).
+    #[inline]
+    fn ours<'e>(&self, ext: &'e Extensions<'_>) -> Option<&'e DetachedSpan<'static>> {
+        ext.get::<SpanData>()?.get(self.id)
+    }
+
+    /// This layer's span in a `tracing` span's extensions, to change.
+    #[inline]
+    fn ours_mut<'e>(
+        &self,
+        ext: &'e mut ExtensionsMut<'_>,
+    ) -> Option<&'e mut DetachedSpan<'static>> {
+        ext.get_mut::<SpanData>()?.get_mut(self.id)
+    }
+
     /// The context of `id`'s span as this layer recorded it (`None` if filtered out, closed,
     /// or unknown). Locks that span's extensions only for the copy.
     fn context_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<TraceContext>
@@ -419,7 +485,7 @@ impl AgentcoreLayer {
     {
         let span = ctx.span(id)?;
         let ext = span.extensions();
-        ext.get::<SpanData>().map(|d| d.0.context())
+        self.ours(&ext).map(DetachedSpan::context)
     }
 }
 
@@ -427,6 +493,11 @@ impl<S> Layer<S> for AgentcoreLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        // Invariant 6: copies of one layer added twice keep apart.
+        self.id = next_layer_id();
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let mut fields = Fields::new();
@@ -440,29 +511,24 @@ where
         let name = overrides.name.take().unwrap_or(Cow::Borrowed(meta.name()));
         let kind = overrides.kind.take().unwrap_or(SpanKind::Internal);
         // Invariant 2: a contextual parent is our current context (which includes entered
-        // `tracing` spans); an explicit one is that span's stored context.
-        let mut span = if attrs.is_root() {
-            self.tracer
-                .start_detached_span_with_parent(name, kind, fields, None)
-        } else if let Some(parent) = attrs.parent() {
-            match self.context_of(parent, &ctx) {
-                Some(cx) => {
-                    self.tracer
-                        .start_detached_span_with_parent(name, kind, fields, Some(&cx))
-                }
-                // The explicit parent is not ours (filtered out): the current context.
-                None => self.tracer.start_detached_span(name, kind, fields),
-            }
-        } else {
+        // `tracing` spans); an explicit one is that span's stored context, and an explicit
+        // root, or an explicit parent this layer did not record (filtered out), none: a root.
+        let mut span = if attrs.is_contextual() {
             self.tracer.start_detached_span(name, kind, fields)
+        } else {
+            let parent = attrs.parent().and_then(|p| self.context_of(p, &ctx));
+            self.tracer
+                .start_detached_span_with_parent(name, kind, fields, parent.as_ref())
         };
         overrides.apply(&mut span);
         let Some(registered) = ctx.span(id) else {
             return; // not in the registry: `span` finishes here (invariant 5)
         };
         let mut ext = registered.extensions_mut();
-        if ext.get_mut::<SpanData>().is_none() {
-            ext.insert(SpanData(span));
+        // Invariant 6: next to the other layers' spans, if any.
+        match ext.get_mut::<SpanData>() {
+            Some(data) => data.0.push((self.id, span)),
+            None => ext.insert(SpanData(SmallVec::from_buf([(self.id, span)]))),
         }
     }
 
@@ -477,7 +543,7 @@ where
             return;
         };
         let mut ext = span.extensions_mut();
-        let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+        let Some(ours) = self.ours_mut(&mut ext) else {
             return;
         };
         for kv in fields {
@@ -495,7 +561,7 @@ where
             return;
         };
         let mut ext = span.extensions_mut();
-        if let (Some(SpanData(ours)), Some(span_id)) = (ext.get_mut::<SpanData>(), cx.span_id()) {
+        if let (Some(ours), Some(span_id)) = (self.ours_mut(&mut ext), cx.span_id()) {
             ours.add_link(cx.trace_id(), span_id, []);
         }
     }
@@ -514,7 +580,7 @@ where
         // Invariant 3: a full (or unsampled) span drops the event before it is formatted.
         {
             let mut ext = span.extensions_mut();
-            let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+            let Some(ours) = self.ours_mut(&mut ext) else {
                 return;
             };
             if !ours.event_room() {
@@ -535,7 +601,7 @@ where
             error_record,
         } = visitor;
         let mut ext = span.extensions_mut();
-        let Some(SpanData(ours)) = ext.get_mut::<SpanData>() else {
+        let Some(ours) = self.ours_mut(&mut ext) else {
             return;
         };
         if is_error && ours.status() == SpanStatus::Unset {
@@ -552,7 +618,7 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(SpanData(ours)) = span.extensions().get::<SpanData>() {
+            if let Some(ours) = self.ours(&span.extensions()) {
                 ours.enter_frame();
             }
         }
@@ -560,7 +626,8 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(SpanData(ours)) = span.extensions().get::<SpanData>() {
+            // Invariant 2: in any order, not counted as misuse.
+            if let Some(ours) = self.ours(&span.extensions()) {
                 ours.exit_frame();
             }
         }
@@ -570,9 +637,13 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let data = span.extensions_mut().remove::<SpanData>();
+        // Only this layer's span (invariant 6); the others' layers close theirs.
+        let ours = span
+            .extensions_mut()
+            .get_mut::<SpanData>()
+            .and_then(|data| data.take(self.id));
         // Finished outside the lock: into the span log and the export queue.
-        if let Some(SpanData(ours)) = data {
+        if let Some(ours) = ours {
             ours.end();
         }
     }

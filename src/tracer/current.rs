@@ -102,7 +102,8 @@
 //! one thread, say) leaves its frame on the thread while the other future runs, which then
 //! takes it as parent. [`remove`] notices when it finally goes: a frame of the same tracer
 //! but another trace sits above it ([`Removal::OtherTraceAbove`]); the caller counts it (see
-//! `TracerCore::misuse`).
+//! `TracerCore::misuse`). The `tracing` bridge does not: `tracing` lets entered spans exit in
+//! any order, so for its frames that is no misuse (`DetachedSpan::exit_frame`).
 
 use super::context::{Carried, TraceContext};
 use super::id::{SpanId, TraceId, TracerId};

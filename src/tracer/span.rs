@@ -767,13 +767,13 @@ impl DetachedSpan<'_> {
     }
 
     /// Removes the top-most frame that [`enter_frame`](Self::enter_frame) pushed on this
-    /// thread (frames of one span share a key, so re-entry unwinds in order), counting a
-    /// misuse if another trace's frame was above it, as `detach_frame` does.
+    /// thread (frames of one span share a key, so re-entry unwinds in order). Unlike a `Span`
+    /// or `ContextGuard` going, this counts no misuse when another trace's frame was above
+    /// it: `tracing` lets entered spans exit in any order (guards dropped in another order
+    /// than taken), and the frame is removed wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
-        if current::remove(self.tracer.id(), self.span_id.to_u64()) == Removal::OtherTraceAbove {
-            self.tracer.misuse(Misuse::SpanEnded);
-        }
+        let _ = current::remove(self.tracer.id(), self.span_id.to_u64());
     }
 
     /// Whether one more event fits within [`SpanLimits::max_events`](super::SpanLimits::max_events):
