@@ -1,4 +1,5 @@
-//! Snapshot JSON round-trip, history bound, the global instance and the system monitor.
+//! Snapshot JSON shape and round-trip (non-finite values too), history bound and order, the
+//! global instance and the system monitor.
 
 use agentcore_telemetry::agent::MetricType;
 use agentcore_telemetry::{
@@ -25,14 +26,16 @@ fn snapshot_json_round_trip() {
     let snapshot = c.snapshot_metrics();
 
     let json = serde_json::to_string(&snapshot).unwrap();
-    // Parsed generically: the specification's shape is there.
+    // Parsed generically: the specification's shape is there, every family beside its
+    // sections in `metrics.families`.
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v["agents"]["active"], 15.0);
-    assert_eq!(v["system"]["cpu_percent"], 65.5);
-    assert_eq!(v["system"]["memory_percent"], 72.3);
-    assert_eq!(v["system"]["memory_available_mb"], 4096.0);
+    assert_eq!(v["metrics"]["agents"]["active"], 15.0);
+    assert_eq!(v["metrics"]["system"]["cpu_percent"], 65.5);
+    assert_eq!(v["metrics"]["system"]["memory_percent"], 72.3);
+    assert_eq!(v["metrics"]["system"]["memory_available_mb"], 4096.0);
     assert_eq!(v["timestamp"], snapshot.timestamp.as_str());
-    let families = v["metrics"].as_array().unwrap();
+    assert_eq!(v["unix_seconds"], snapshot.unix_seconds);
+    let families = v["metrics"]["families"].as_array().unwrap();
     let gc = families
         .iter()
         .find(|f| f["name"] == "agentcore_memory_released_mb_total")
@@ -254,4 +257,215 @@ fn arbitrary_label_values_never_panic() {
         assert_eq!(back, snapshot);
     }
     assert!(!snapshot.metrics.is_empty());
+}
+
+/// The serialized snapshot has the specification's shape:
+/// `{"timestamp": .., "metrics": {"agents": {"active": N}, "system": {..}}}`, with every family
+/// under `metrics.families`.
+#[cfg(feature = "serde")]
+#[test]
+fn snapshot_json_has_the_specification_shape() {
+    let c = MetricsCollector::new();
+    c.record_agent_created(AgentPhilosophy::React, "initializing");
+    c.update_system_resources(65.5, 72.3, 4096.0);
+    let snapshot = c.snapshot_metrics();
+    let v: serde_json::Value = serde_json::to_value(&snapshot).unwrap();
+    let top: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        v["metrics"]["agents"]["active"], 1.0,
+        "the specification's metrics.agents.active is missing; top-level keys: {top:?}"
+    );
+    assert_eq!(v["metrics"]["system"]["cpu_percent"], 65.5);
+    assert_eq!(v["metrics"]["system"]["memory_percent"], 72.3);
+    assert_eq!(v["metrics"]["system"]["memory_available_mb"], 4096.0);
+    assert_eq!(v["timestamp"], snapshot.timestamp.as_str());
+    // Nothing of the specification's sections at the top level.
+    assert!(
+        v.get("agents").is_none() && v.get("system").is_none(),
+        "{top:?}"
+    );
+    let families = v["metrics"]["families"].as_array().unwrap();
+    assert_eq!(families.len(), snapshot.metrics.len());
+    assert!(families
+        .iter()
+        .any(|f| f["name"] == "agentcore_agents_active"));
+    // A history entry restricted to some families keeps the shape, and reads back.
+    let tools = &c.get_metric_history(None, Some("tool_executions"))[0];
+    let v: serde_json::Value = serde_json::to_value(tools).unwrap();
+    assert_eq!(v["metrics"]["agents"]["active"], 1.0);
+    assert_eq!(v["metrics"]["families"].as_array().unwrap().len(), 1);
+    let back: agentcore_telemetry::MetricsSnapshot = serde_json::from_value(v).unwrap();
+    assert_eq!(&back, tools);
+}
+
+/// Non-finite values (a custom histogram or summary accepts ±Inf; +Inf and -Inf observations
+/// make a NaN sum) survive a JSON round trip, written as "NaN", "+Inf" and "-Inf".
+#[cfg(feature = "serde")]
+#[test]
+fn snapshot_with_non_finite_values_round_trips_through_json() {
+    use agentcore_telemetry::agent::{
+        AgentsSummary, BucketSnapshot, FamilySnapshot, QuantileSnapshot, SampleValue,
+        SeriesSnapshot, SystemSummary,
+    };
+    use agentcore_telemetry::MetricsSnapshot;
+
+    // Through the collector.
+    let c = MetricsCollector::new();
+    let h = c
+        .create_custom_metric(
+            "request_latency",
+            MetricType::histogram(),
+            "Latency",
+            &["endpoint"],
+        )
+        .unwrap();
+    h.labels(&["/api"]).unwrap().observe(f64::INFINITY);
+    h.labels(&["/nan"]).unwrap().observe(f64::INFINITY);
+    h.labels(&["/nan"]).unwrap().observe(f64::NEG_INFINITY);
+    let s = c
+        .create_custom_metric("rtt", MetricType::summary(), "RTT", &[])
+        .unwrap();
+    s.labels::<&str>(&[]).unwrap().observe(f64::NEG_INFINITY);
+    let snapshot = c.snapshot_metrics();
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: Result<MetricsSnapshot, _> = serde_json::from_str(&json);
+    let back = back.unwrap_or_else(|e| panic!("snapshot JSON does not read back: {e}"));
+    // `Debug` writes every float exactly (NaN as NaN), so equal texts are equal snapshots.
+    assert_eq!(format!("{back:?}"), format!("{snapshot:?}"));
+    let sum = |endpoint: &str| match back
+        .series("request_latency", &[("endpoint", endpoint)])
+        .map(|s| &s.value)
+    {
+        Some(SampleValue::Histogram { sum, .. }) => *sum,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sum("/api"), f64::INFINITY);
+    assert!(sum("/nan").is_nan());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let family = |name: &str| {
+        v["metrics"]["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let latency = family("agentcore_request_latency");
+    assert_eq!(latency["series"][0]["value"]["sum"], "+Inf");
+    assert_eq!(latency["series"][1]["value"]["sum"], "NaN");
+    let rtt = family("agentcore_rtt");
+    assert_eq!(rtt["series"][0]["value"]["sum"], "-Inf");
+    assert_eq!(rtt["series"][0]["value"]["quantiles"][0]["value"], "-Inf");
+
+    // Every float field of a snapshot, built by hand.
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i % 3]
+    };
+    let series = |value| SeriesSnapshot {
+        labels: Default::default(),
+        value,
+    };
+    let odd = MetricsSnapshot {
+        timestamp: "2025-01-15T12:34:56.789Z".into(),
+        unix_seconds: next(),
+        agents: AgentsSummary { active: next() },
+        system: SystemSummary {
+            cpu_percent: next(),
+            memory_percent: next(),
+            memory_available_mb: next(),
+        },
+        metrics: vec![FamilySnapshot {
+            name: "odd".into(),
+            kind: "gauge".into(),
+            help: String::new(),
+            series: vec![
+                series(SampleValue::Number(next())),
+                series(SampleValue::Number(next())),
+                series(SampleValue::Number(next())),
+                series(SampleValue::Histogram {
+                    buckets: vec![BucketSnapshot {
+                        le: "+Inf".into(),
+                        count: 2,
+                    }],
+                    sum: next(),
+                    count: 2,
+                }),
+                series(SampleValue::Summary {
+                    quantiles: vec![
+                        QuantileSnapshot {
+                            quantile: next(),
+                            value: Some(next()),
+                        },
+                        QuantileSnapshot {
+                            quantile: 0.5,
+                            value: None,
+                        },
+                        QuantileSnapshot {
+                            quantile: next(),
+                            value: Some(next()),
+                        },
+                    ],
+                    sum: next(),
+                    count: 2,
+                }),
+            ],
+        }],
+    };
+    let json = serde_json::to_string(&odd).unwrap();
+    assert!(
+        !json.contains("null,") && json.matches("null").count() == 1,
+        "{json}"
+    );
+    let back: MetricsSnapshot =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(format!("{back:?}"), format!("{odd:?}"));
+    for word in ["\"NaN\"", "\"+Inf\"", "\"-Inf\""] {
+        assert!(json.contains(word), "{word} missing: {json}");
+    }
+}
+
+/// The history stays oldest first when several threads take snapshots at once (the system
+/// monitor takes one on every sample, beside the application's own): timestamps never go
+/// backwards, and neither do the counters read into them.
+#[test]
+fn history_is_oldest_first_under_concurrent_snapshots() {
+    let c = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 100_000,
+        ..CollectorConfig::default()
+    });
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let c = c.clone();
+            s.spawn(move || {
+                for _ in 0..300 {
+                    c.record_gc_collection(1.0);
+                    c.snapshot_metrics();
+                }
+            });
+        }
+    });
+    let h = c.get_metric_history(None, None);
+    assert_eq!(h.len(), 1200);
+    let inversions = h
+        .windows(2)
+        .filter(|w| w[0].unix_seconds > w[1].unix_seconds || w[0].timestamp > w[1].timestamp)
+        .count();
+    assert_eq!(
+        inversions,
+        0,
+        "{inversions} out-of-order pairs in {} snapshots",
+        h.len()
+    );
+    let gc: Vec<f64> = h
+        .iter()
+        .map(|s| s.value("gc_collections_total", &[]).unwrap())
+        .collect();
+    let decreases = gc.windows(2).filter(|w| w[0] > w[1]).count();
+    assert_eq!(
+        decreases, 0,
+        "a counter went backwards {decreases} times along the history"
+    );
 }

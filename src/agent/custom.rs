@@ -585,7 +585,10 @@ impl CustomSeries<'_> {
         }
     }
 
-    /// Records an observation (histogram, summary; not NaN).
+    /// Records an observation (histogram, summary; not NaN). `±Inf` is recorded (a histogram
+    /// counts it in its first or `+Inf` bucket) and makes the sum infinite, or NaN once both
+    /// have been seen; a [snapshot](super::MetricsSnapshot) writes such values to JSON as
+    /// `"+Inf"`, `"-Inf"` and `"NaN"` and reads them back.
     ///
     /// ```
     /// # use agentcore_telemetry::{agent::MetricType, MetricsCollector};

@@ -218,8 +218,11 @@ struct Inner {
     m: BuiltinMetrics,
     /// Custom metrics by full name. Only creation and look-up take it, never recording.
     custom: RwLock<HashMap<String, CustomMetric>>,
-    /// Only snapshot takers and history readers take it, never recording.
+    /// Only snapshot takers (for the push) and history readers take it, never recording.
     history: Mutex<History>,
+    /// Serialises snapshot takers from the timestamp to the push, so the history stays in
+    /// timestamp order under concurrent takers; history readers never wait for it.
+    snapshot_taker: Mutex<()>,
     /// Serialises `set_runtime_info` calls, so two concurrent ones leave one info series.
     runtime_info: Mutex<()>,
 }
@@ -323,6 +326,7 @@ impl MetricsCollector {
         Ok(MetricsCollector {
             inner: Arc::new(Inner {
                 history: Mutex::new(History::new(config.history_capacity)),
+                snapshot_taker: Mutex::new(()),
                 registry,
                 config,
                 m,

@@ -4,6 +4,36 @@
 //! A snapshot reads the series the way a scrape does (summing per-thread words, no lock any
 //! recorder takes), so taking one never blocks recording.
 //!
+//! # Serialized form
+//! With the `serde` feature (on by default) a [`MetricsSnapshot`] serializes in the
+//! specification's shape: `timestamp`, and a `metrics` object holding the specification's
+//! `agents` and `system` sections. Beside them, `metrics.families` holds every family (the
+//! Rust field [`MetricsSnapshot::metrics`]); `unix_seconds` is the timestamp as a number.
+//!
+//! ```text
+//! {
+//!   "timestamp": "2025-01-15T12:34:56.789Z",
+//!   "unix_seconds": 1736944496.789,
+//!   "metrics": {
+//!     "agents": {"active": 15.0},
+//!     "system": {"cpu_percent": 65.5, "memory_percent": 72.3, "memory_available_mb": 4096.0},
+//!     "families": [
+//!       {"name": "agentcore_agents_active", "type": "gauge",
+//!        "help": "Agents currently active, by philosophy.",
+//!        "series": [{"labels": {"philosophy": "react"}, "value": 15.0}]},
+//!       ...
+//!     ]
+//!   }
+//! }
+//! ```
+//!
+//! JSON has no NaN or infinity, so every float field writes them as the strings `"NaN"`,
+//! `"+Inf"` and `"-Inf"` (as Prometheus' HTTP API does) and reads them back as the same
+//! floats; a custom histogram or summary accepts infinite observations, and a histogram's sum
+//! can overflow. Formats that are not human-readable get the floats as they are. Either way a
+//! snapshot reads back with the values written (NaN included; being NaN, such a value is not
+//! `==` to itself), so a persisted history can be reloaded.
+//!
 //! ```
 //! use agentcore_telemetry::{MetricsCollector, MetricsSnapshot};
 //!
@@ -11,6 +41,10 @@
 //! collector.record_gc_collection(25.5);
 //! # #[cfg(feature = "serde")] {
 //! let json = serde_json::to_string(&collector.snapshot_metrics()).unwrap();
+//! let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+//! assert_eq!(v["metrics"]["agents"]["active"], 0.0);
+//! assert_eq!(v["metrics"]["system"]["cpu_percent"], 0.0);
+//! assert!(v["metrics"]["families"].is_array());
 //! let back: MetricsSnapshot = serde_json::from_str(&json).unwrap();
 //! assert_eq!(back.value("memory_released_mb_total", &[]), Some(25.5));
 //! # }
@@ -20,7 +54,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "serde")]
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::registry::Metric;
 use crate::{Counter, Family, Gauge, Histogram, Info, MetricKind, Summary};
@@ -28,7 +62,10 @@ use crate::{Counter, Family, Gauge, Histogram, Info, MetricKind, Summary};
 /// A point-in-time reading of every metric family of a collector.
 ///
 /// Besides the full structured list ([`MetricsSnapshot::metrics`]), it carries the
-/// specification's convenient shape: [`MetricsSnapshot::agents`] and [`MetricsSnapshot::system`].
+/// specification's two sections: [`MetricsSnapshot::agents`] and [`MetricsSnapshot::system`].
+/// Serialized, it has the specification's shape: `{"timestamp", "unix_seconds", "metrics":
+/// {"agents", "system", "families"}}`, the family list as `metrics.families` (see the
+/// [module documentation](self#serialized-form)).
 ///
 /// ```
 /// use agentcore_telemetry::{AgentPhilosophy, MetricsCollector};
@@ -43,24 +80,103 @@ use crate::{Counter, Family, Gauge, Histogram, Info, MetricKind, Summary};
 /// assert!(snapshot.timestamp.ends_with('Z'));
 /// # #[cfg(feature = "serde")] {
 /// let json = serde_json::to_string(&snapshot).unwrap();
+/// assert!(json.contains(r#""metrics":{"agents":{"active":1.0},"system":{"cpu_percent":65.5,"#));
 /// assert!(json.contains("\"agentcore_agents_active\""));
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct MetricsSnapshot {
     /// When the snapshot was taken, RFC 3339 in UTC with milliseconds
     /// (`2025-01-15T12:34:56.789Z`).
     pub timestamp: String,
     /// The same instant as seconds since the Unix epoch.
     pub unix_seconds: f64,
-    /// The specification's `"agents"` section.
+    /// The specification's `"agents"` section (serialized as `metrics.agents`).
     pub agents: AgentsSummary,
-    /// The specification's `"system"` section.
+    /// The specification's `"system"` section (serialized as `metrics.system`).
     pub system: SystemSummary,
-    /// Every family (built-in, custom and the telemetry's own), sorted by name.
+    /// Every family (built-in, custom and the telemetry's own), sorted by name (serialized as
+    /// `metrics.families`).
     pub metrics: Vec<FamilySnapshot>,
 }
+
+/// The serialized form of a [`MetricsSnapshot`], borrowed: the specification's shape.
+#[cfg(feature = "serde")]
+#[derive(Serialize)]
+#[serde(rename = "MetricsSnapshot")]
+struct SnapshotOut<'a> {
+    timestamp: &'a str,
+    #[serde(with = "json_float")]
+    unix_seconds: f64,
+    metrics: SectionsOut<'a>,
+}
+
+/// The serialized `metrics` object.
+#[cfg(feature = "serde")]
+#[derive(Serialize)]
+#[serde(rename = "Metrics")]
+struct SectionsOut<'a> {
+    agents: &'a AgentsSummary,
+    system: &'a SystemSummary,
+    families: &'a [FamilySnapshot],
+}
+
+/// The serialized form of a [`MetricsSnapshot`], owned, for reading it back.
+#[cfg(feature = "serde")]
+#[derive(Deserialize)]
+#[serde(rename = "MetricsSnapshot")]
+struct SnapshotIn {
+    timestamp: String,
+    #[serde(with = "json_float")]
+    unix_seconds: f64,
+    metrics: SectionsIn,
+}
+
+#[cfg(feature = "serde")]
+#[derive(Deserialize)]
+#[serde(rename = "Metrics")]
+struct SectionsIn {
+    agents: AgentsSummary,
+    system: SystemSummary,
+    families: Vec<FamilySnapshot>,
+}
+
+#[cfg(feature = "serde")]
+impl Serialize for MetricsSnapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SnapshotOut {
+            timestamp: &self.timestamp,
+            unix_seconds: self.unix_seconds,
+            metrics: SectionsOut {
+                agents: &self.agents,
+                system: &self.system,
+                families: &self.metrics,
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> Deserialize<'de> for MetricsSnapshot {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let SnapshotIn {
+            timestamp,
+            unix_seconds,
+            metrics,
+        } = SnapshotIn::deserialize(deserializer)?;
+        Ok(MetricsSnapshot {
+            timestamp,
+            unix_seconds,
+            agents: metrics.agents,
+            system: metrics.system,
+            metrics: metrics.families,
+        })
+    }
+}
+
+#[cfg(feature = "serde")]
+mod json_float;
 
 /// The specification's `"agents": {"active": N}`: active agents summed over philosophies.
 ///
@@ -73,6 +189,7 @@ pub struct MetricsSnapshot {
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct AgentsSummary {
     /// `sum(agentcore_agents_active)`.
+    #[cfg_attr(feature = "serde", serde(with = "json_float"))]
     pub active: f64,
 }
 
@@ -87,10 +204,13 @@ pub struct AgentsSummary {
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct SystemSummary {
     /// `agentcore_system_cpu_percent`.
+    #[cfg_attr(feature = "serde", serde(with = "json_float"))]
     pub cpu_percent: f64,
     /// `agentcore_system_memory_percent`.
+    #[cfg_attr(feature = "serde", serde(with = "json_float"))]
     pub memory_percent: f64,
     /// `agentcore_system_memory_available_mb`.
+    #[cfg_attr(feature = "serde", serde(with = "json_float"))]
     pub memory_available_mb: f64,
 }
 
@@ -144,9 +264,11 @@ pub struct SeriesSnapshot {
 /// A series' value: a number (counters, gauges, info), or a histogram's or summary's reading.
 ///
 /// Serialized untagged: a number, `{"buckets": [..], "sum": .., "count": ..}` or
-/// `{"quantiles": [..], "sum": .., "count": ..}`. A non-finite number serializes as `null`
-/// (JSON has no NaN); the collector refuses non-finite values, so only a caller's own arithmetic
-/// on a custom gauge can produce one.
+/// `{"quantiles": [..], "sum": .., "count": ..}`. A non-finite number (a custom histogram or
+/// summary accepts infinite observations, whose sum is infinite, or NaN once it has seen both
+/// +Inf and -Inf; a sum or a counter can overflow) is written as the string `"NaN"`, `"+Inf"`
+/// or `"-Inf"` and reads back as the same float (see the
+/// [module documentation](self#serialized-form)).
 ///
 /// ```
 /// use agentcore_telemetry::agent::SampleValue;
@@ -154,6 +276,12 @@ pub struct SeriesSnapshot {
 /// # #[cfg(feature = "serde")] {
 /// let v: SampleValue = serde_json::from_str("2.5").unwrap();
 /// assert_eq!(v.as_f64(), Some(2.5));
+/// let inf = SampleValue::Histogram { buckets: vec![], sum: f64::INFINITY, count: 1 };
+/// let json = serde_json::to_string(&inf).unwrap();
+/// assert_eq!(json, r#"{"buckets":[],"sum":"+Inf","count":1}"#);
+/// assert_eq!(serde_json::from_str::<SampleValue>(&json).unwrap(), inf);
+/// let nan: SampleValue = serde_json::from_str(r#""NaN""#).unwrap();
+/// assert!(nan.as_f64().unwrap().is_nan());
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -161,12 +289,13 @@ pub struct SeriesSnapshot {
 #[cfg_attr(feature = "serde", serde(untagged))]
 pub enum SampleValue {
     /// A counter's, gauge's or info's value.
-    Number(f64),
+    Number(#[cfg_attr(feature = "serde", serde(with = "json_float"))] f64),
     /// A histogram's cumulative buckets, sum and count.
     Histogram {
         /// Cumulative buckets, the `+Inf` bucket last.
         buckets: Vec<BucketSnapshot>,
         /// Sum of observations.
+        #[cfg_attr(feature = "serde", serde(with = "json_float"))]
         sum: f64,
         /// Number of observations.
         count: u64,
@@ -176,6 +305,7 @@ pub enum SampleValue {
         /// Quantiles over the summary's window.
         quantiles: Vec<QuantileSnapshot>,
         /// All-time sum of observations.
+        #[cfg_attr(feature = "serde", serde(with = "json_float"))]
         sum: f64,
         /// All-time number of observations.
         count: u64,
@@ -242,13 +372,19 @@ pub struct BucketSnapshot {
 /// let q = QuantileSnapshot { quantile: 0.5, value: None };
 /// # #[cfg(feature = "serde")]
 /// assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"quantile":0.5,"value":null}"#);
+/// let q = QuantileSnapshot { quantile: 0.99, value: Some(f64::INFINITY) };
+/// # #[cfg(feature = "serde")]
+/// assert_eq!(serde_json::to_string(&q).unwrap(), r#"{"quantile":0.99,"value":"+Inf"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct QuantileSnapshot {
     /// The quantile, in `[0, 1]`.
+    #[cfg_attr(feature = "serde", serde(with = "json_float"))]
     pub quantile: f64,
-    /// Its value over the window; `None` when the window is empty.
+    /// Its value over the window; `None` (`null`) when the window is empty. An infinite
+    /// observation can make it `±Inf` (written `"+Inf"`, `"-Inf"`).
+    #[cfg_attr(feature = "serde", serde(default, with = "json_float::option"))]
     pub value: Option<f64>,
 }
 
@@ -569,6 +705,13 @@ impl super::MetricsCollector {
     /// [`MetricsSnapshot`] and appends it to the history ring. Reads like a scrape: recorders
     /// are never blocked.
     ///
+    /// Snapshots taken concurrently (the system monitor takes one on every sample) are taken
+    /// one at a time, from the timestamp to the append, so the history stays oldest first:
+    /// timestamps, and the counters read into them, never go backwards along it (unless the
+    /// wall clock itself is set back). A concurrent taker waits for the one before it to read
+    /// the families; history readers ([`get_metric_history`](Self::get_metric_history),
+    /// [`history_len`](Self::history_len)) only wait for the append.
+    ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
     ///
@@ -580,6 +723,13 @@ impl super::MetricsCollector {
     /// assert_eq!(c.get_metric_history(None, None).len(), 1);
     /// ```
     pub fn snapshot_metrics(&self) -> MetricsSnapshot {
+        // One taker at a time from the timestamp to the append (see above). Not the history
+        // lock: that would make history readers wait for the families to be read.
+        let _taker = self
+            .inner
+            .snapshot_taker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let (timestamp, unix_seconds) = now();
         let m = &self.inner.m;
         let mut metrics: Vec<FamilySnapshot> = m.all.iter().map(|f| f.snapshot()).collect();
@@ -602,19 +752,24 @@ impl super::MetricsCollector {
             },
             metrics,
         };
+        let kept = snapshot.clone();
         self.inner
             .history
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(snapshot.clone());
+            .push(kept);
         snapshot
     }
 
-    /// The most recent snapshots, oldest first: the last `limit` (all kept when `None`), each
-    /// restricted, when `metric_name` is given, to the families whose name contains it — so the
-    /// full name (`agentcore_tool_executions_total`) and the specification's short form
-    /// (`tool_executions`) both work; snapshots without a matching family are left out. The
-    /// ring keeps [`CollectorConfig::history_capacity`](super::CollectorConfig::history_capacity) snapshots.
+    /// The most recent snapshots, oldest first (in the order they were taken, concurrent takers
+    /// included; see [`snapshot_metrics`](Self::snapshot_metrics)): the last `limit` (all kept
+    /// when `None`), each restricted, when `metric_name` is given, to the families whose name
+    /// contains it — so the full name (`agentcore_tool_executions_total`) and the
+    /// specification's short form (`tool_executions`) both work; snapshots without a matching
+    /// family are left out. A restricted snapshot keeps its `agents` and `system` sections and
+    /// serializes in the same shape, with only the matching families in `metrics.families`.
+    /// The ring keeps
+    /// [`CollectorConfig::history_capacity`](super::CollectorConfig::history_capacity) snapshots.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
