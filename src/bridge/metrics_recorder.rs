@@ -14,31 +14,95 @@
 //! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]); no sample buffering |
 //! | a label set beyond the family's cap | the family's overflow series (see [`Registry`]) |
 //!
+//! **Names are matched after sanitizing.** Distinct `metrics` names that sanitize to the same
+//! Prometheus name (`http.requests`, `http-requests` and `http_requests` are all
+//! `http_requests`) are one family, and with the same labels one series: their values add up,
+//! and no refusal is counted. This is deliberate (`metrics-exporter-prometheus` does the same)
+//! and it is the only place two keys share a series; label names are sanitized likewise
+//! (`http.method` is `http_method`).
+//!
+//! ```
+//! use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
+//! use agentcore_telemetry::Registry;
+//! let registry = Registry::new();
+//! let recorder = AgentcoreRecorder::new(&registry);
+//! metrics::with_local_recorder(&recorder, || {
+//!     metrics::counter!("http.requests").increment(1);
+//!     metrics::counter!("http-requests").increment(10);
+//!     metrics::counter!("http_requests").increment(100);
+//! });
+//! assert!(registry.encode_text().contains("http_requests 111\n"));
+//! assert_eq!(recorder.rejected(), 0);
+//! ```
+//!
+//! **Removed series.** A series can be removed from its family ([`Family::remove`],
+//! [`Family::retain`], [`Family::clear`], `MetricsCollector::remove_agent`). The next
+//! `counter!`/`gauge!`/`histogram!` call with its key then creates a fresh series (from zero),
+//! which the next scrape shows, exactly as [`Family::with_label_values`] does. A handle the
+//! caller *kept* from before the removal (`let c = counter!(..)`, held) keeps recording into
+//! the removed series, which is no longer exposed, like a kept [`Family::get_or_create`] handle.
+//!
+//! ```
+//! use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
+//! use agentcore_telemetry::registry::FamilyOptions;
+//! use agentcore_telemetry::{Counter, Registry};
+//! let registry = Registry::new();
+//! let recorder = AgentcoreRecorder::new(&registry);
+//! let jobs = || metrics::counter!("jobs_total", "queue" => "a");
+//! metrics::with_local_recorder(&recorder, || jobs().increment(1));
+//! let options = FamilyOptions::default();
+//! let family = registry.get_or_register::<Counter>("jobs_total", "", &["queue"], (), options).unwrap();
+//! assert!(family.remove(&["a"]));
+//! metrics::with_local_recorder(&recorder, || jobs().increment(5));
+//! assert!(registry.encode_text().contains("jobs_total{queue=\"a\"} 5\n"));
+//! ```
+//!
 //! # Invariants
 //!
 //! 1. **One lookup, no allocation.** Every `counter!`/`gauge!`/`histogram!` call registers its
-//!    key; the handle of a key seen before comes from a cache (`key_cache.rs`): an append-only
-//!    hash table read with one `Acquire` load and a probe from the hash the `metrics::Key`
-//!    already carries, no lock and no atomic read-modify-write, then one reference-count
-//!    increment. The cache holds only series within their family's cap, so its size is
-//!    bounded by the caps.
-//! 2. **Slow path under one mutex.** A key not in the cache takes the recorder's mutex: it
-//!    resolves the family (creating it, or refusing the key), finds or creates the series, and
-//!    adds the handle to the cache. Keys folded into an overflow series, and refused
-//!    keys, are not cached (each such call takes the slow path and is counted).
+//!    key; the handle of a key seen before comes from a cache (`key_cache.rs`): a hash table
+//!    read under a hazard-era guard (a slot of the thread's record and a compiler fence) with
+//!    one `Acquire` load and a probe from the hash the `metrics::Key` already carries, no lock
+//!    and no atomic read-modify-write, then one reference-count increment. The handle is then
+//!    checked to be live: one `Acquire` load of its family's generation and a compare with the
+//!    generation at which its series was last seen live. When the family changed since (a
+//!    series inserted or removed), a lock-free lookup in the family (no allocation) confirms
+//!    that the handle's series is still the family's series for its labels and stamps the new
+//!    generation; when it is not (removed, or removed and created again), the key takes the
+//!    slow path (2), which resolves it again and replaces its cache entry.
+//! 2. **Slow path under one mutex.** A key not in the cache, or whose cached series was
+//!    removed, takes the recorder's mutex: it resolves the family (creating it, or refusing
+//!    the key), finds or creates the series, checks it is live in the family, and adds (or
+//!    replaces) the key's cache entry. Keys folded into an overflow series, and refused
+//!    keys, are not cached (each such call takes the slow path and is counted). A removal
+//!    racing the slow path's check makes it try again (three times, then the call records
+//!    into a handle of its own, not cached).
 //! 3. **Never a panic in release.** A refused key gets a no-op handle; [`OnConflict::Panic`]
 //!    panics only in builds with `debug_assertions`.
 //! 4. **Handles outlive nothing they need.** A handle owns its series' metric (a reference
-//!    count), so a handle kept by the caller stays valid however the cache changes.
+//!    count), so a handle kept by the caller, or one a reader got from the cache just as its
+//!    entry was replaced, stays valid however the cache or the family changes: a write racing
+//!    a removal lands in the removed series' metric and is lost, as with the direct API, and
+//!    never touches freed memory.
+//! 5. **Bounded memory.** The cache keeps an entry (the key, its handle and through it the
+//!    series' slot-arena words) only while the entry's series is live: before an insert that
+//!    would double the entries the last sweep kept (at least 64), a sweep drops the entries
+//!    whose series were removed, and replaced and dropped entries are freed by reclamation.
+//!    So the cache holds at most about twice the keys whose series were live at the last
+//!    sweep (bounded by the families' caps, times the spellings of a key that map to one
+//!    series: label orders, names equal after sanitizing), or 64, plus what waits for
+//!    reclamation; not every key ever seen. Agent churn (`remove_agent` as agents end) leaves
+//!    it bounded.
 
 use super::key_cache::KeyCache;
 use crate::error::Error;
 use crate::primitives::{Buckets, Counter, Gauge, Histogram};
-use crate::registry::{Family, FamilyOptions, Registry, DEFAULT_MAX_SERIES};
+use crate::registry::{Family, FamilyOptions, Metric, Registry, DEFAULT_MAX_SERIES};
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
@@ -314,10 +378,108 @@ impl AgentcoreRecorder {
     }
 }
 
+/// A metric type the recorder maps to: its handles can tell whether two are the same series'.
+trait Same: Metric {
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl Same for Counter {
+    fn same(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+impl Same for Gauge {
+    fn same(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+impl Same for Histogram {
+    fn same(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+/// Where a cached handle's series lives, to notice that it was removed (invariant 1).
+struct Origin<M: Metric> {
+    family: Family<M>,
+    /// The series' label values, sanitized, in the family's order.
+    values: Box<[Box<str>]>,
+    /// The family's generation when the series was last seen live in it.
+    stamp: AtomicU64,
+}
+
+impl<M: Same> Origin<M> {
+    /// Whether `metric` (this origin's handle's) is still its family's series for `values`:
+    /// yes at once if the family's generation has not moved since it was last seen live (no
+    /// series inserted or removed since: family invariant 5); otherwise looked up again.
+    #[inline(always)]
+    fn live(&self, metric: &M) -> bool {
+        // `Acquire` (in `generation`): a removal that bumped it is seen by `revalidate`'s probe.
+        self.family.generation() == self.stamp.load(Relaxed) || self.revalidate(metric)
+    }
+
+    /// The family changed since the series was last seen live: a lock-free lookup (no
+    /// allocation) of `values`, which must find this very series (not merely one created
+    /// again under the same values after a removal). Stamps the generation read before the
+    /// lookup, so a removal after it is noticed next time.
+    #[cold]
+    #[inline(never)]
+    fn revalidate(&self, metric: &M) -> bool {
+        let generation = self.family.generation();
+        let live = self
+            .family
+            .get(&self.values)
+            .is_some_and(|m| m.same(metric));
+        if live {
+            self.stamp.store(generation, Relaxed);
+        }
+        live
+    }
+}
+
+/// A handle the recorder hands out (and caches, with its [`Origin`], when the key is a series
+/// of its own).
+trait Handle: Send + Sync + 'static {
+    type M: Same;
+    fn new(metric: Self::M, origin: Option<Origin<Self::M>>) -> Self;
+    fn metric(&self) -> &Self::M;
+    fn origin(&self) -> Option<&Origin<Self::M>>;
+
+    /// Whether the handle still records into a series of its family (a cached handle whose
+    /// series was removed does not). Handles without an origin (the overflow series') are
+    /// never cached; they stay live as long as their family.
+    #[inline(always)]
+    fn live(&self) -> bool {
+        self.origin().is_none_or(|o| o.live(self.metric()))
+    }
+}
+
 struct CounterHandle {
     counter: Counter,
     /// Serialises `absolute` (read, then raise): rare, and never on `increment`'s path.
     absolute: Mutex<()>,
+    origin: Option<Origin<Counter>>,
+}
+
+impl Handle for CounterHandle {
+    type M = Counter;
+    fn new(counter: Counter, origin: Option<Origin<Counter>>) -> Self {
+        CounterHandle {
+            counter,
+            absolute: Mutex::new(()),
+            origin,
+        }
+    }
+    #[inline(always)]
+    fn metric(&self) -> &Counter {
+        &self.counter
+    }
+    #[inline(always)]
+    fn origin(&self) -> Option<&Origin<Counter>> {
+        self.origin.as_ref()
+    }
 }
 
 impl CounterFn for CounterHandle {
@@ -335,7 +497,22 @@ impl CounterFn for CounterHandle {
     }
 }
 
-struct GaugeHandle(Gauge);
+struct GaugeHandle(Gauge, Option<Origin<Gauge>>);
+
+impl Handle for GaugeHandle {
+    type M = Gauge;
+    fn new(gauge: Gauge, origin: Option<Origin<Gauge>>) -> Self {
+        GaugeHandle(gauge, origin)
+    }
+    #[inline(always)]
+    fn metric(&self) -> &Gauge {
+        &self.0
+    }
+    #[inline(always)]
+    fn origin(&self) -> Option<&Origin<Gauge>> {
+        self.1.as_ref()
+    }
+}
 
 impl GaugeFn for GaugeHandle {
     #[inline]
@@ -354,7 +531,22 @@ impl GaugeFn for GaugeHandle {
     }
 }
 
-struct HistogramHandle(Histogram);
+struct HistogramHandle(Histogram, Option<Origin<Histogram>>);
+
+impl Handle for HistogramHandle {
+    type M = Histogram;
+    fn new(histogram: Histogram, origin: Option<Origin<Histogram>>) -> Self {
+        HistogramHandle(histogram, origin)
+    }
+    #[inline(always)]
+    fn metric(&self) -> &Histogram {
+        &self.0
+    }
+    #[inline(always)]
+    fn origin(&self) -> Option<&Origin<Histogram>> {
+        self.1.as_ref()
+    }
+}
 
 impl HistogramFn for HistogramHandle {
     #[inline]
@@ -461,6 +653,55 @@ impl Refusal {
     }
 }
 
+/// What [`series`] found for a key.
+enum Series<H: Handle> {
+    /// The key's own series: its handle, now cached.
+    Own(Arc<H>),
+    /// The family is full: the overflow series (never cached per key: invariant 2).
+    Folded(H::M),
+    /// A removal raced the lookup every time: a handle for this call only, not cached.
+    Racing(H::M),
+}
+
+/// Attempts before [`Series::Racing`]: a removal of this very series between the creation and
+/// the check, this many times over.
+const RACE_ATTEMPTS: usize = 3;
+
+/// The slow path's series for `values` in `family` (invariant 2): found or created, checked to
+/// be the family's live series for `values` (not the overflow series, not one removed
+/// meanwhile), and then cached for `key` with its [`Origin`] (replacing a stale entry).
+fn series<H: Handle>(
+    family: &Family<H::M>,
+    values: &[&str],
+    cache: &KeyCache<H>,
+    key: &Key,
+) -> Result<Series<H>, Error> {
+    let mut metric = None;
+    for _ in 0..RACE_ATTEMPTS {
+        let m = family.get_or_create(values)?;
+        // Read before the check: a removal after it moves it, and the hot path looks again.
+        let generation = family.generation();
+        match family.get(values) {
+            Some(live) if live.same(&m) => {
+                let origin = Origin {
+                    family: family.clone(),
+                    values: values.iter().map(|v| Box::from(*v)).collect(),
+                    stamp: AtomicU64::new(generation),
+                };
+                let handle = Arc::new(H::new(m, Some(origin)));
+                cache.insert(key, handle.clone(), H::live);
+                return Ok(Series::Own(handle));
+            }
+            // Not in the table although just looked up, and the family is full: folded.
+            None if family.len() >= family.max_series() => return Ok(Series::Folded(m)),
+            // Removed (and perhaps created again) in between, or folded because the slot
+            // arena is exhausted: look again.
+            _ => metric = Some(m),
+        }
+    }
+    Ok(Series::Racing(metric.expect("at least one attempt")))
+}
+
 /// What the slow path resolved a key to.
 enum Resolved {
     Counter(Arc<CounterHandle>),
@@ -522,20 +763,21 @@ impl Inner {
     fn resolve(&self, kind: Kind, key: &Key) -> Resolved {
         let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
         let slow = &mut *slow;
-        // Another thread may have resolved it meanwhile.
+        // Another thread may have resolved it meanwhile (a cached handle whose series was
+        // removed is resolved again, and its entry replaced).
         match kind {
             Kind::Counter => {
-                if let Some(h) = self.counters.get(key) {
+                if let Some(h) = self.counters.get(key).filter(|h| h.live()) {
                     return Resolved::Counter(h);
                 }
             }
             Kind::Gauge => {
-                if let Some(h) = self.gauges.get(key) {
+                if let Some(h) = self.gauges.get(key).filter(|h| h.live()) {
                     return Resolved::Gauge(h);
                 }
             }
             Kind::Histogram => {
-                if let Some(h) = self.histograms.get(key) {
+                if let Some(h) = self.histograms.get(key).filter(|h| h.live()) {
                     return Resolved::Histogram(h);
                 }
             }
@@ -588,49 +830,29 @@ impl Inner {
             return self.refuse(slow, Refusal::Kind, key, &detail);
         }
         macro_rules! series {
-            ($family:expr, $variant:ident, $handle:expr, $cache:expr) => {{
-                let metric = match $family.get_or_create(&values) {
-                    Ok(m) => m,
-                    Err(e) => return self.refuse(slow, Refusal::Invalid, key, &e.to_string()),
-                };
-                if $family.get(&values).is_some() {
-                    let handle = Arc::new($handle(metric));
-                    $cache.insert(key, handle.clone());
-                    Resolved::$variant(handle)
-                } else {
-                    // Folded into the overflow series: one shared handle, not cached per key.
-                    match &entry.overflow {
+            ($family:expr, $variant:ident, $handle:ty, $cache:expr) => {{
+                let family = $family;
+                match series::<$handle>(&family, &values, &$cache, key) {
+                    Ok(Series::Own(h)) => Resolved::$variant(h),
+                    Ok(Series::Folded(metric)) => match &entry.overflow {
                         Some(OverflowHandle::$variant(h)) => Resolved::$variant(h.clone()),
                         _ => {
-                            let handle = Arc::new($handle(metric));
+                            let handle = Arc::new(<$handle>::new(metric, None));
                             entry.overflow = Some(OverflowHandle::$variant(handle.clone()));
                             Resolved::$variant(handle)
                         }
+                    },
+                    Ok(Series::Racing(metric)) => {
+                        Resolved::$variant(Arc::new(<$handle>::new(metric, None)))
                     }
+                    Err(e) => return self.refuse(slow, Refusal::Invalid, key, &e.to_string()),
                 }
             }};
         }
         match &entry.family {
-            Fam::Counter(f) => {
-                let f = f.clone();
-                series!(
-                    f,
-                    Counter,
-                    |counter| CounterHandle {
-                        counter,
-                        absolute: Mutex::new(())
-                    },
-                    self.counters
-                )
-            }
-            Fam::Gauge(f) => {
-                let f = f.clone();
-                series!(f, Gauge, GaugeHandle, self.gauges)
-            }
-            Fam::Histogram(f) => {
-                let f = f.clone();
-                series!(f, Histogram, HistogramHandle, self.histograms)
-            }
+            Fam::Counter(f) => series!(f.clone(), Counter, CounterHandle, self.counters),
+            Fam::Gauge(f) => series!(f.clone(), Gauge, GaugeHandle, self.gauges),
+            Fam::Histogram(f) => series!(f.clone(), Histogram, HistogramHandle, self.histograms),
         }
     }
 
@@ -661,7 +883,10 @@ impl Recorder for AgentcoreRecorder {
     #[inline]
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Counter {
         if let Some(h) = self.inner.counters.get(key) {
-            return metrics::Counter::from_arc(h);
+            // Invariant 1: one `Acquire` load and a compare while the series is live.
+            if h.live() {
+                return metrics::Counter::from_arc(h);
+            }
         }
         match self.inner.resolve(Kind::Counter, key) {
             Resolved::Counter(h) => metrics::Counter::from_arc(h),
@@ -672,7 +897,10 @@ impl Recorder for AgentcoreRecorder {
     #[inline]
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Gauge {
         if let Some(h) = self.inner.gauges.get(key) {
-            return metrics::Gauge::from_arc(h);
+            // Invariant 1: one `Acquire` load and a compare while the series is live.
+            if h.live() {
+                return metrics::Gauge::from_arc(h);
+            }
         }
         match self.inner.resolve(Kind::Gauge, key) {
             Resolved::Gauge(h) => metrics::Gauge::from_arc(h),
@@ -683,7 +911,10 @@ impl Recorder for AgentcoreRecorder {
     #[inline]
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Histogram {
         if let Some(h) = self.inner.histograms.get(key) {
-            return metrics::Histogram::from_arc(h);
+            // Invariant 1: one `Acquire` load and a compare while the series is live.
+            if h.live() {
+                return metrics::Histogram::from_arc(h);
+            }
         }
         match self.inner.resolve(Kind::Histogram, key) {
             Resolved::Histogram(h) => metrics::Histogram::from_arc(h),

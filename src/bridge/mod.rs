@@ -9,7 +9,10 @@
 //!
 //! Each bridge uses the rest of the crate through its public API plus a few crate-private
 //! helpers documented where they live (`tracer/span.rs`: entering a span's context without
-//! attaching it; `distributed/mod.rs`: a detached span with an explicit parent), and is
+//! attaching it; `distributed/mod.rs`: a detached span with an explicit parent;
+//! `registry/family/generation.rs`: a family's generation, and the metric types' `ptr_eq`, to
+//! notice a removed series; `sync::era`: the hazard-era reclamation the recorder's handle cache
+//! frees replaced entries with), and is
 //! named after the trait it implements. Neither touches the tracer's or the registry's hot
 //! path: what they add runs in the facade's callbacks only.
 //!

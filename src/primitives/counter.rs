@@ -52,6 +52,14 @@ struct CounterInner {
 }
 
 impl Counter {
+    /// Whether `self` and `other` are handles to the same counter (clones of one another), not
+    /// merely equal in value: what the `metrics` bridge checks to tell the series it cached from
+    /// a new one created under the same label values after a removal.
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// One of the crate's own counters (span counts, overflow folds): never fails, taking its
     /// words from the arena's reserve when metrics have exhausted it.
     pub(crate) fn new_internal() -> Counter {

@@ -26,6 +26,14 @@ pub struct Gauge {
 }
 
 impl Gauge {
+    /// Whether `self` and `other` are handles to the same gauge (clones of one another), not
+    /// merely equal in value: what the `metrics` bridge checks to tell the series it cached from
+    /// a new one created under the same label values after a removal.
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.value, &other.value)
+    }
+
     /// A new gauge at zero.
     ///
     /// ```

@@ -81,6 +81,9 @@ use crate::sync::era::{assert_not_freed, Domain, Guard};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::{Counter, Error, Exemplars};
 
+// `Family::generation`, for the `metrics` bridge (a child module: it reads the private field).
+mod generation;
+
 /// The label value every label of the overflow series carries.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 

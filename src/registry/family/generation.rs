@@ -1,0 +1,21 @@
+//! [`Family::generation`]: the family's generation (family invariant 5) for the `metrics`
+//! bridge, which checks it on every cached lookup to notice that a series it holds was removed
+//! (`bridge::metrics_recorder`, invariant 1). Only built with the `metrics-bridge` feature.
+
+#[cfg(feature = "metrics-bridge")]
+use super::{Family, Metric};
+#[cfg(feature = "metrics-bridge")]
+use std::sync::atomic::Ordering::Acquire;
+
+#[cfg(feature = "metrics-bridge")]
+impl<M: Metric> Family<M> {
+    /// The family's generation (family invariant 5): it changes at every insert and removal of
+    /// a series, so a reader that saw a series live at one generation and reads the same
+    /// generation again knows that series has not been removed since. `Acquire`, pairing with
+    /// the writer's `Release` increment: a reader that reads a generation after a removal's
+    /// then sees that removal in the table.
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Acquire)
+    }
+}
