@@ -18,13 +18,15 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`, or that starts with `_`
+    /// (reserved by OpenMetrics 1.0, which the registry also exposes).
     InvalidMetricName {
         /// The refused name.
         name: String,
     },
-    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*`, starts with the reserved `__`,
-    /// or is one the metric type reserves (`le` for histograms, `quantile` for summaries).
+    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*`, starts with the reserved `__`
+    /// (or, in a registry, with `_`: reserved by OpenMetrics 1.0), or is one the metric type
+    /// reserves (`le` for histograms, `quantile` for summaries).
     InvalidLabelName {
         /// The refused label name.
         name: String,
@@ -99,10 +101,19 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidMetricName { name } => {
-                write!(
-                    f,
-                    "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
-                )
+                if crate::exposition::name::validate_metric_name(name).is_ok() {
+                    // Valid in the text format 0.0.4, refused for OpenMetrics' sake.
+                    write!(
+                        f,
+                        "invalid metric name {name:?}: {}",
+                        crate::exposition::name::OPENMETRICS_RESERVED
+                    )
+                } else {
+                    write!(
+                        f,
+                        "invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+                    )
+                }
             }
             Error::InvalidLabelName { name, reason } => {
                 write!(f, "invalid label name {name:?}: {reason}")

@@ -19,7 +19,10 @@
 //! `http_requests`) are one family, and with the same labels one series: their values add up,
 //! and no refusal is counted. This is deliberate (`metrics-exporter-prometheus` does the same)
 //! and it is the only place two keys share a series; label names are sanitized likewise
-//! (`http.method` is `http_method`).
+//! (`http.method` is `http_method`). A name that sanitizes to a leading underscore (one that
+//! starts with a digit, `2fa_checks` -> `_2fa_checks`, or with `_`) is refused as `invalid`
+//! and counted: OpenMetrics 1.0 reserves such metric and label names, and the registry refuses
+//! them (metrics-exporter-prometheus, which exposes 0.0.4 only, keeps them).
 //!
 //! ```
 //! use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;

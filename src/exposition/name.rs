@@ -52,3 +52,17 @@ pub fn validate_label_name(name: &str) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Whether OpenMetrics 1.0 reserves `name`, a metric family name or a label name: those
+/// beginning with an underscore ("Label names beginning with underscores are RESERVED and MUST
+/// NOT be used unless specified by this standard", and the same of MetricFamily names). The
+/// text format 0.0.4 reserves only `__` label names, which [`validate_label_name`] refuses; the
+/// registry, which exposes both formats, refuses both (`Registry::register`), and so do
+/// exemplars, which only OpenMetrics carries.
+pub(crate) fn reserved_by_openmetrics(name: &str) -> bool {
+    name.starts_with('_')
+}
+
+/// The reason given for a label name [`reserved_by_openmetrics`] refuses.
+pub(crate) const OPENMETRICS_RESERVED: &str =
+    "names starting with _ are reserved by OpenMetrics 1.0";

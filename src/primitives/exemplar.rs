@@ -465,6 +465,12 @@ fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result
         if let Err(e) = crate::exposition::name::validate_label_name(name) {
             return invalid(format!("exemplar label: {e}"));
         }
+        if crate::exposition::name::reserved_by_openmetrics(name) {
+            return invalid(format!(
+                "exemplar label {name:?}: {}",
+                crate::exposition::name::OPENMETRICS_RESERVED
+            ));
+        }
         if value.contains('"') {
             // Valid OpenMetrics once escaped, but the official Python parser
             // (prometheus_client 0.26) toggles its quote state on escaped quotes inside an
@@ -636,6 +642,8 @@ mod tests {
         write(&mut out, &cell.read().unwrap());
         assert!(out.starts_with(r#" # {user="a\\c\nd"} 3.0 "#), "{out}");
         assert!(record_explicit(&cell, &[("user", "a\"b")], 3.0).is_err());
+        // OpenMetrics reserves label names that begin with `_`.
+        assert!(record_explicit(&cell, &[("_user", "a")], 3.0).is_err());
         // 128 code points exactly: accepted.
         let v = "x".repeat(128 - 2);
         assert!(record_explicit(&cell, &[("id", &v)], 1.0).is_ok());

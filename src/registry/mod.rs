@@ -484,8 +484,17 @@ impl Registry {
         label_names: &[&str],
     ) -> Result<Descriptor, Error> {
         name::validate_metric_name(name)?;
+        if name::reserved_by_openmetrics(name) {
+            return Err(Error::InvalidMetricName { name: name.into() });
+        }
         for (i, label) in label_names.iter().enumerate() {
             name::validate_label_name(label)?;
+            if name::reserved_by_openmetrics(label) {
+                return Err(Error::InvalidLabelName {
+                    name: (*label).into(),
+                    reason: name::OPENMETRICS_RESERVED,
+                });
+            }
             if Some(*label) == kind.reserved_label() {
                 return Err(Error::InvalidLabelName {
                     name: (*label).into(),
