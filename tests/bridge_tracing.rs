@@ -616,3 +616,42 @@ fn one_layer_added_twice_keeps_two_independent_spans() {
     assert!(work.iter().all(|s| s.events.len() == 1), "{work:?}");
     assert_eq!(t.stats().spans_started, 3);
 }
+
+/// A span's explicit parent that the layer's filter left out: its parent for the layer is the
+/// nearest recorded ancestor (per-layer filtering's `SpanRef::parent`), as for a contextual one
+/// (an adversarial review found the first fix made it a root).
+#[test]
+fn an_explicit_parent_filtered_out_for_the_layer_passes_to_its_nearest_recorded_ancestor() {
+    use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    struct SeeAll;
+    impl<S: tracing::Subscriber> Layer<S> for SeeAll {}
+    let t: &'static DistributedTracer =
+        Box::leak(Box::new(DistributedTracer::new(TracerConfig::default())));
+    let subscriber = tracing_subscriber::registry()
+        .with(SeeAll)
+        .with(AgentcoreLayer::new(t).with_filter(LevelFilter::INFO));
+    let (top_trace, contextual, explicit) = tracing::subscriber::with_default(subscriber, || {
+        let top = tracing::info_span!("top");
+        let _t = top.enter();
+        let top_trace = t.current_context().unwrap().trace_id();
+        let noisy = tracing::debug_span!("noisy"); // filtered out for our layer
+        let _n = noisy.enter();
+        let contextual =
+            tracing::info_span!("contextual").in_scope(|| t.current_context().unwrap().trace_id());
+        let explicit = tracing::info_span!(parent: &noisy, "explicit")
+            .in_scope(|| t.current_context().unwrap().trace_id());
+        (top_trace, contextual, explicit)
+    });
+    assert_eq!(
+        contextual, top_trace,
+        "contextual child of noisy: in top's trace"
+    );
+    assert_eq!(
+        explicit, top_trace,
+        "explicit child of noisy (same parent, same thread) left top's trace"
+    );
+}

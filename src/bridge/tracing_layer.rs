@@ -27,10 +27,11 @@
 //!    is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours ending under
 //!    another trace); so the current context is always the innermost of *both* kinds of span,
 //!    in either nesting order, and a `tracing` span with a contextual parent takes our current
-//!    context as its parent. An explicit `parent:` is honoured (its stored context); an
-//!    explicit root (`parent: None`) starts a new trace, and so does an explicit parent this
-//!    layer did not record (filtered out for it): a span that names its parent is never put
-//!    under whatever happens to be current, as tracing-opentelemetry does.
+//!    context as its parent. An explicit `parent:` is honoured (its stored context; if this
+//!    layer's filter left it out, that of its nearest ancestor the layer recorded, as
+//!    per-layer filtering defines a span's parent); an explicit root (`parent: None`), or an
+//!    explicit parent with no recorded ancestor, starts a new trace: a span that names its
+//!    parent is never put under whatever happens to be current.
 //! 3. **Bounded memory.** A span's events and attributes go into its record under
 //!    [`SpanLimits`](crate::SpanLimits); an event that would not fit is counted in
 //!    `dropped_events_count` *before* its fields are visited or formatted, so a long-lived span
@@ -511,12 +512,17 @@ where
         let name = overrides.name.take().unwrap_or(Cow::Borrowed(meta.name()));
         let kind = overrides.kind.take().unwrap_or(SpanKind::Internal);
         // Invariant 2: a contextual parent is our current context (which includes entered
-        // `tracing` spans); an explicit one is that span's stored context, and an explicit
-        // root, or an explicit parent this layer did not record (filtered out), none: a root.
+        // `tracing` spans); an explicit one is the stored context of the nearest span of that
+        // parent's ancestry this layer recorded (the parent itself unless filtered out for it:
+        // `SpanRef::parent` skips spans the layer's filter disabled), and an explicit root, or
+        // an ancestry with no span of ours, none: a root.
         let mut span = if attrs.is_contextual() {
             self.tracer.start_detached_span(name, kind, fields)
         } else {
-            let parent = attrs.parent().and_then(|p| self.context_of(p, &ctx));
+            let parent = attrs
+                .parent()
+                .and_then(|_| ctx.span(id)?.parent())
+                .and_then(|p| self.context_of(&p.id(), &ctx));
             self.tracer
                 .start_detached_span_with_parent(name, kind, fields, parent.as_ref())
         };
