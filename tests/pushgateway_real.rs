@@ -510,3 +510,39 @@ fn a_response_cut_short_is_an_error_not_a_successful_push() {
     let url = fake_gateway(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine");
     Pushgateway::new(&url, "j").unwrap().push(&r).unwrap();
 }
+
+/// A registry whose callback owns this: dropping the registry (which the pusher thread does
+/// after its final push) blocks for 3 s.
+struct SlowDrop;
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+#[test]
+fn shutdown_returns_by_its_timeout_while_the_registry_drops_slowly() {
+    // `shutdown(timeout)` returns by `timeout` "whatever the gateway (or the registry's
+    // callbacks) do". It used to join the thread after the final push, and the thread then
+    // drops the registry: 3 s for a 500 ms shutdown (found by a review).
+    let registry = Registry::new();
+    let slow = SlowDrop;
+    registry
+        .gauge_fn("g", "h", move || {
+            let _ = &slow;
+            1.0
+        })
+        .unwrap();
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace);
+    let started = Instant::now();
+    let result = pusher.shutdown(Duration::from_millis(500));
+    let took = started.elapsed();
+    assert_eq!(result, Ok(()));
+    assert!(
+        took < Duration::from_millis(1500),
+        "shutdown(500 ms) took {took:?}"
+    );
+}

@@ -9,7 +9,9 @@
 //!    *cut*), so an interval push stops there and the final push runs within what is left. The
 //!    caller waits for the thread's *done* signal on the condition variable until the deadline,
 //!    then returns (joining the thread, which has finished, or leaving it to end on its own if
-//!    it has not: it holds no lock and exits at its next cut).
+//!    it has not: it holds no lock and exits at its next cut). After *done* the thread still
+//!    drops the registry, which runs the drops of the registry's callbacks (user code, which
+//!    may block): the caller joins it only once it has finished, before the deadline.
 //! 3. Every push is counted in [`PusherStats`], success or failure, with the last error kept.
 //! 4. A panic in the code a push runs that the crate does not control (the registry's
 //!    `gauge_fn`/`counter_fn` callbacks, run while it is encoded) is caught: that push fails
@@ -290,6 +292,14 @@ impl PeriodicPusher {
         }
         let result = state.done.clone().unwrap_or(Ok(()));
         drop(state);
+        // Done, but the thread may still be dropping the registry (user closures, whose drop
+        // may block): joined once it has finished, left to end on its own at the deadline.
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return result;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let _ = thread.join();
         result
     }
