@@ -234,6 +234,7 @@ impl Buckets {
     /// assert_eq!(b.bounds(), &[10.0, 15.0, 20.0, 25.0]);
     /// assert!(Buckets::linear(0.0, 0.0, 3).is_err()); // width must be > 0
     /// assert!(Buckets::linear(0.0, 1e308, 3).is_err()); // the third bound overflows
+    /// assert_eq!(Buckets::linear(-1e308, 1e308, 3).unwrap().bounds(), &[-1e308, 0.0, 1e308]);
     /// ```
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, Error> {
         if width.is_nan() || width <= 0.0 || count == 0 {
@@ -243,7 +244,9 @@ impl Buckets {
                 ),
             });
         }
-        Buckets::generated((0..count).map(|i| start + width * i as f64).collect())
+        // `mul_add` rounds once, and its exact intermediate does not overflow where the bound
+        // itself fits (`linear(-1e308, 1e308, 3)` is -1e308, 0, 1e308).
+        Buckets::generated((0..count).map(|i| width.mul_add(i as f64, start)).collect())
     }
 
     /// `count` bounds `start, start * factor, ...`.
@@ -255,6 +258,7 @@ impl Buckets {
     /// assert_eq!(b.bounds(), &[1.0, 2.0, 4.0, 8.0]);
     /// assert!(Buckets::exponential(1.0, 1.0, 3).is_err()); // factor must be > 1
     /// assert!(Buckets::exponential(1.0, 1e300, 3).is_err()); // 1e600 overflows
+    /// assert!(Buckets::exponential(1e-10, 10.0, 310).unwrap().bounds()[309] > 1e298);
     /// ```
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, Error> {
         if start.is_nan() || start <= 0.0 || factor.is_nan() || factor <= 1.0 || count == 0 {
@@ -264,7 +268,13 @@ impl Buckets {
                 ),
             });
         }
-        Buckets::generated((0..count).map(|i| start * factor.powi(i as i32)).collect())
+        // Step by step: `factor.powi(i)` alone can overflow where `start` times it fits
+        // (`exponential(1e-10, 10.0, 310)` ends at 1e299).
+        Buckets::generated(
+            std::iter::successors(Some(start), |b| Some(b * factor))
+                .take(count)
+                .collect(),
+        )
     }
 
     /// The bounds [`Buckets::linear`] and [`Buckets::exponential`] computed, all of them:
