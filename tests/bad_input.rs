@@ -1442,3 +1442,30 @@ fn the_tracer_extracts_a_context_from_hostile_headers_or_says_why() {
         assert_eq!(cx.baggage().count(), 0);
     }
 }
+
+#[test]
+fn the_self_metrics_register_all_or_none() {
+    let _g = serial();
+    // A user gauge whose name the seventh self-metric clashes with in OpenMetrics (the counter
+    // `..._deferred_total` is the family `..._deferred`): nothing of the seven registers, so a
+    // retry once the name is free succeeds (six of them stayed behind before, and a retry then
+    // failed on the first).
+    let registry = Registry::new();
+    let user = registry
+        .gauge("agentcore_telemetry_reclamation_deferred", "the user's")
+        .unwrap();
+    let before = registry.family_names();
+    assert_eq!(
+        registry.register_self_metrics(),
+        Err(Error::DuplicateMetric {
+            name: "agentcore_telemetry_reclamation_deferred".into()
+        })
+    );
+    assert_eq!(registry.family_names(), before);
+    drop(user);
+    let fresh = Registry::new();
+    fresh.register_self_metrics().unwrap();
+    for name in agentcore_telemetry::registry::self_metrics::SELF_METRICS {
+        assert!(fresh.family_names().iter().any(|n| n == name), "{name}");
+    }
+}

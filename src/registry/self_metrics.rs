@@ -6,6 +6,7 @@
 //! [`MetricsCollector`](crate::MetricsCollector) registers them in its registry.
 
 use super::Registry;
+use crate::exposition::MetricKind;
 use crate::sync::era::Domain;
 use crate::Error;
 
@@ -149,7 +150,8 @@ pub const SELF_METRICS: [&str; 7] = [
 
 impl Registry {
     /// Registers the telemetry's own metrics ([`SELF_METRICS`]), read at each scrape from
-    /// [`arena_stats`] and [`reclamation_stats`].
+    /// [`arena_stats`] and [`reclamation_stats`]: all of them, or none when one of the names
+    /// clashes with a registered family ([`Error::DuplicateMetric`]).
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
@@ -162,37 +164,53 @@ impl Registry {
     /// ```
     pub fn register_self_metrics(&self) -> Result<(), Error> {
         let [blocks, words, freed, pending, pending_bytes, fallbacks, deferred] = SELF_METRICS;
-        self.gauge_fn(
-            blocks,
-            "Recording blocks of the slot arena (copies of its words; at most 1.5 x cores + 4).",
-            || {
-                let s = arena_stats();
-                (s.exclusive_blocks + s.stripes) as f64
-            },
-        )?;
-        self.gauge_fn(words, "Slot-arena words held by live metrics.", || {
-            arena_stats().live_words as f64
-        })?;
-        self.counter_fn(freed, "Removed series and replaced tables freed.", || {
-            reclamation_stats().freed as f64
-        })?;
-        self.gauge_fn(
-            pending,
-            "Removed series and replaced tables waiting for readers' guards to end.",
-            || reclamation_stats().pending as f64,
-        )?;
-        self.gauge_fn(pending_bytes, "Bytes of the objects waiting.", || {
-            reclamation_stats().pending_bytes as f64
-        })?;
-        self.counter_fn(
-            fallbacks,
-            "Reclaims that used the mprotect barrier because membarrier(2) failed.",
-            || reclamation_stats().barrier_fallbacks as f64,
-        )?;
-        self.counter_fn(
-            deferred,
-            "Reclaims that freed nothing because no process-wide barrier was available.",
-            || reclamation_stats().deferred as f64,
-        )
+        // All or nothing: one registration of the seven (`register_fns`).
+        self.register_fns(vec![
+            (
+                MetricKind::Gauge,
+                blocks,
+                "Recording blocks of the slot arena (copies of its words; at most 1.5 x cores + 4).",
+                Box::new(|| {
+                    let s = arena_stats();
+                    (s.exclusive_blocks + s.stripes) as f64
+                }),
+            ),
+            (
+                MetricKind::Gauge,
+                words,
+                "Slot-arena words held by live metrics.",
+                Box::new(|| arena_stats().live_words as f64),
+            ),
+            (
+                MetricKind::Counter,
+                freed,
+                "Removed series and replaced tables freed.",
+                Box::new(|| reclamation_stats().freed as f64),
+            ),
+            (
+                MetricKind::Gauge,
+                pending,
+                "Removed series and replaced tables waiting for readers' guards to end.",
+                Box::new(|| reclamation_stats().pending as f64),
+            ),
+            (
+                MetricKind::Gauge,
+                pending_bytes,
+                "Bytes of the objects waiting.",
+                Box::new(|| reclamation_stats().pending_bytes as f64),
+            ),
+            (
+                MetricKind::Counter,
+                fallbacks,
+                "Reclaims that used the mprotect barrier because membarrier(2) failed.",
+                Box::new(|| reclamation_stats().barrier_fallbacks as f64),
+            ),
+            (
+                MetricKind::Counter,
+                deferred,
+                "Reclaims that freed nothing because no process-wide barrier was available.",
+                Box::new(|| reclamation_stats().deferred as f64),
+            ),
+        ])
     }
 }
