@@ -1469,3 +1469,33 @@ fn the_self_metrics_register_all_or_none() {
         assert!(fresh.family_names().iter().any(|n| n == name), "{name}");
     }
 }
+
+#[test]
+fn a_counter_never_goes_backwards_however_large_its_increments() {
+    let _g = serial();
+    // Its whole part wrapped at 2^64 (inc_by(u64::MAX) then inc() read 0), silently: an
+    // OpenMetrics counter "MUST be monotonically non-decreasing". It stops at 2^63 now.
+    let c = Counter::new().unwrap();
+    c.inc_by(u64::MAX);
+    let before = c.get();
+    assert_eq!(before, 2f64.powi(63));
+    c.inc();
+    c.inc_by(u64::MAX);
+    assert!(c.get() >= before, "{} then {}", before, c.get());
+    // Whole increments through `add` take the same word.
+    let c = Counter::new().unwrap();
+    let mut last = 0.0;
+    for _ in 0..2050 {
+        c.add(9e15).unwrap();
+        assert!(c.get() >= last, "went {last} -> {}", c.get());
+        last = c.get();
+    }
+    // And from many threads, the sum of their words does not wrap either.
+    let c = Counter::new().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| c.inc_by(u64::MAX));
+        }
+    });
+    assert!(c.get() >= 2f64.powi(63), "{}", c.get());
+}

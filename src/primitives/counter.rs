@@ -140,11 +140,13 @@ impl Counter {
     /// ```
     #[inline]
     pub fn inc(&self) {
+        // Wrapping, and one instruction: it cannot wrap (see `slots::COUNTER_CAP`).
         slots::add_u64(self.word, 1);
         self.trace_exemplar(1.0);
     }
 
-    /// Adds `n`.
+    /// Adds `n`. The counter's whole part stops at 2^63 (about 9.2 × 10^18) rather than wrap:
+    /// a counter never goes backwards.
     ///
     /// ```
     /// use agentcore_telemetry::Counter;
@@ -156,7 +158,9 @@ impl Counter {
     /// ```
     #[inline]
     pub fn inc_by(&self, n: u64) {
-        slots::add_u64(self.word, n);
+        // Capped (`slots::COUNTER_CAP`): a large `n` must not wrap it; a counter never goes
+        // backwards.
+        slots::add_u64_capped(self.word, n);
         self.trace_exemplar(n as f64);
     }
 
@@ -188,7 +192,7 @@ impl Counter {
     /// assert_eq!((bytes.get(), plain.get()), (512.0, 3.0)); // both increments recorded
     /// ```
     pub fn inc_by_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> Result<(), Error> {
-        slots::add_u64(self.word, n);
+        slots::add_u64_capped(self.word, n);
         match &self.inner.exemplar {
             Some(cell) => exemplar::record_explicit(cell, labels, n as f64),
             None => Err(exemplar::exemplars_off()),
@@ -247,7 +251,7 @@ impl Counter {
         }
         let start = self.word;
         if v < EXACT_F64_INT && v.fract() == 0.0 {
-            slots::add_u64(start, v as u64);
+            slots::add_u64_capped(start, v as u64);
         } else {
             slots::add_f64(start + 1, v);
         }

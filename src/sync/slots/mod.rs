@@ -472,6 +472,13 @@ impl Arena {
         self.stripe(stripe).word(word).fetch_add(v, Relaxed);
     }
 
+    /// Adds `v` to an integer word of stripe `stripe`, never past [`COUNTER_CAP`] (atomic CAS
+    /// loop; any thread; see `add_u64_capped`).
+    pub(crate) fn stripe_add_u64_capped(&self, stripe: usize, word: u32, v: u64) {
+        let slot = self.stripe(stripe).word(word);
+        let _ = slot.fetch_update(Relaxed, Relaxed, |cur| Some(sum::<true>(cur, v)));
+    }
+
     /// Adds `v` to an `f64` word of stripe `stripe` (atomic CAS loop; any thread).
     pub(crate) fn stripe_add_f64(&self, stripe: usize, word: u32, v: f64) {
         let slot = self.stripe(stripe).word(word);
@@ -485,10 +492,12 @@ impl Arena {
         }
     }
 
-    /// The sum of an integer word over every block.
+    /// The sum of an integer word over every block, stopping at `u64::MAX` (a counter's
+    /// blocks may each be near it: the total must not wrap to a smaller value).
     pub(crate) fn read_u64(&self, word: u32) -> u64 {
-        self.blocks()
-            .fold(0u64, |acc, b| acc.wrapping_add(b.word(word).load(Relaxed)))
+        self.blocks().fold(0u64, |acc, b| {
+            acc.saturating_add(b.word(word).load(Relaxed))
+        })
     }
 
     /// The sum of an `f64` word over every block (`+0.0` when nothing was recorded: an empty
@@ -636,9 +645,29 @@ fn thread_stripe(arena: &Arena) -> usize {
 /// Adds `v` to `word` of the global arena, in this thread's block.
 ///
 /// Hot path: one thread-local load, one relaxed load and one relaxed store of the thread's own
-/// word.
+/// word. Wraps at `u64::MAX`: for increments by one (a counter's `inc`, a bucket count), which
+/// cannot get there in practice; see [`add_u64_capped`] for a counter's arbitrary increments.
 #[inline(always)]
 pub(crate) fn add_u64(word: u32, v: u64) {
+    add_u64_with::<false>(word, v);
+}
+
+/// Where a counter's integer word stops: 2^63. [`add_u64_capped`] (a counter's `inc_by` and
+/// whole `add`s, whose increments can be arbitrarily large) never takes a word past it, and
+/// [`add_u64`] (its `inc`, by one, a single instruction) would need 2^63 more increments on one
+/// thread to wrap from there: so a counter never goes backwards, and `inc` pays nothing for it
+/// (a saturating add by one there cost two to five more instructions under callgrind).
+pub(crate) const COUNTER_CAP: u64 = 1 << 63;
+
+/// Adds `v` to `word` like [`add_u64`], but never past [`COUNTER_CAP`] (and never lowers a
+/// word already past it): for a counter's arbitrary increments.
+#[inline(always)]
+pub(crate) fn add_u64_capped(word: u32, v: u64) {
+    add_u64_with::<true>(word, v);
+}
+
+#[inline(always)]
+fn add_u64_with<const CAPPED: bool>(word: u32, v: u64) {
     let base = LOCAL.with(Cell::get);
     if !base.is_null() {
         // SAFETY: `base` is the base of this thread's exclusive block of the global arena (it is
@@ -646,23 +675,34 @@ pub(crate) fn add_u64(word: u32, v: u64) {
         // `capacity` words and lives for the whole process; `word` is below the capacity
         // (invariant 3). Only this thread writes the block (invariant 1).
         let slot = unsafe { &*base.add(word as usize) };
-        slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+        slot.store(sum::<CAPPED>(slot.load(Relaxed), v), Relaxed);
         return;
     }
-    add_u64_cold(word, v);
+    add_u64_cold::<CAPPED>(word, v);
+}
+
+/// `a + b`, wrapping, or capped at [`COUNTER_CAP`] (never below `a`).
+#[inline(always)]
+fn sum<const CAPPED: bool>(a: u64, b: u64) -> u64 {
+    if CAPPED {
+        a.max(a.saturating_add(b).min(COUNTER_CAP))
+    } else {
+        a.wrapping_add(b)
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn add_u64_cold(word: u32, v: u64) {
+fn add_u64_cold<const CAPPED: bool>(word: u32, v: u64) {
     // A word exists only if the global arena does (it handed the word out).
     let Some(arena) = global() else { return };
     match lease_for_thread(arena) {
         Some(base) => {
-            // SAFETY: as in `add_u64`.
+            // SAFETY: as in `add_u64_with`.
             let slot = unsafe { &*base.add(word as usize) };
-            slot.store(slot.load(Relaxed).wrapping_add(v), Relaxed);
+            slot.store(sum::<CAPPED>(slot.load(Relaxed), v), Relaxed);
         }
+        None if CAPPED => arena.stripe_add_u64_capped(thread_stripe(arena), word, v),
         None => arena.stripe_add_u64(thread_stripe(arena), word, v),
     }
 }
