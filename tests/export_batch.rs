@@ -353,3 +353,28 @@ fn a_burst_after_an_idle_spell_wakes_the_exporter() {
         s.dropped()
     );
 }
+
+/// OTel (SpanExporter, Shutdown): "After the call to Shutdown subsequent calls to Export are
+/// not allowed and should return a Failure result." The handle that was shut down keeps
+/// nothing more; a fresh clone still exports.
+#[test]
+fn the_in_memory_exporter_fails_exports_after_its_shutdown() {
+    use agentcore_telemetry::export::{Deadline, ExportSpan, SpanExporter};
+    let r = record();
+    let deadline = || Deadline::after(Duration::from_secs(1));
+    let reader = InMemorySpanExporter::new();
+    let mut exporter = reader.clone();
+    exporter.shutdown(&deadline());
+    assert!(reader.is_shut_down());
+    exporter.add(ExportSpan::new(&r));
+    let outcome = exporter.export(&deadline());
+    assert_eq!(
+        (outcome.exported, outcome.failed, outcome.error),
+        (0, 1, Some(ExportError::Shutdown))
+    );
+    assert!(reader.spans().is_empty(), "spans kept after shutdown");
+    let mut fresh = reader.clone();
+    fresh.add(ExportSpan::new(&r));
+    assert_eq!(fresh.export(&deadline()).exported, 1);
+    assert_eq!(reader.spans().len(), 1);
+}

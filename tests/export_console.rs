@@ -3,14 +3,24 @@
 //!
 //! The parent test runs this test binary again as a child (with the variable set), so the
 //! child's real standard output can be read.
+//!
+//! Then the exporter's own rules: an export returns by its deadline when the output blocks
+//! (and the batch processor's shutdown with it), a blocked output's queue is bounded, a line
+//! that failed half-way does not swallow the next one, a closed standard output is a
+//! failure, strings are safe to print on a terminal, and exports after shutdown fail.
 #![cfg(feature = "otlp")]
 
 mod support;
 
+use std::io::{self, Write};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use agentcore_telemetry::export::{ExportConfig, ExportSpan, MemorySpanSource, TracesExporter};
+use agentcore_telemetry::export::{
+    BatchConfig, BatchSpanProcessor, ConsoleSpanExporter, Deadline, ExportConfig, ExportError,
+    ExportSpan, MemorySpanSource, Resource, SpanExporter, TracesExporter,
+};
 use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, SpanRecord, TracerConfig};
 use serde_json::Value;
 use support::otlp::{assert_same, decode, expected_span, spans_of};
@@ -120,4 +130,300 @@ fn console_exporter_writes_otlp_json_lines() {
         want["flags"] = got["flags"].clone();
         assert_same(got, &want, "span");
     }
+}
+
+fn quiet_tracer() -> DistributedTracer {
+    DistributedTracer::new(TracerConfig {
+        from_env: false,
+        ..TracerConfig::default()
+    })
+}
+
+fn one_record(tracer: &DistributedTracer, name: &'static str, attrs: Vec<KeyValue>) -> SpanRecord {
+    let span = tracer.start_span(name, SpanKind::Internal, attrs);
+    let id = span.span_id();
+    span.end();
+    tracer.get_span_by_id(id).unwrap()
+}
+
+/// A span whose line (256 KiB) is more than a pipe's buffer (64 KiB) holds.
+fn big_record(tracer: &DistributedTracer) -> SpanRecord {
+    one_record(
+        tracer,
+        "big",
+        vec![KeyValue::new("blob", "x".repeat(256 * 1024))],
+    )
+}
+
+/// A pipe nobody reads: (its read end, kept open; its write end), whose writes block once
+/// the kernel's buffer is full.
+#[cfg(target_os = "linux")]
+fn unread_pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors `pipe` writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just opened by `pipe` and are owned by nothing else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// A writer whose bytes the test can read.
+#[derive(Clone, Default)]
+struct Shared {
+    out: Arc<Mutex<Vec<u8>>>,
+    /// Accepts this many bytes more, then fails once with `WouldBlock`.
+    fail_after: Arc<Mutex<Option<usize>>>,
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8(self.out.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let mut fail_after = self.fail_after.lock().unwrap();
+        let k = match *fail_after {
+            Some(0) => {
+                *fail_after = None;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Some(n) => {
+                let k = n.min(b.len());
+                *fail_after = Some(n - k);
+                k
+            }
+            None => b.len(),
+        };
+        self.out.lock().unwrap().extend_from_slice(&b[..k]);
+        Ok(k)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn within(d: Duration) -> Deadline<'static> {
+    Deadline::after(d)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn console_export_returns_by_its_deadline_when_the_output_blocks() {
+    let (_read_end, write_end) = unread_pipe();
+    let tracer = quiet_tracer();
+    let (big, small) = (big_record(&tracer), one_record(&tracer, "small", vec![]));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), write_end);
+        let mut took = Vec::new();
+        for (record, timeout) in [
+            (&big, Duration::from_millis(200)),
+            // Queued behind the blocked line: times out as well.
+            (&small, Duration::from_millis(100)),
+        ] {
+            exporter.add(ExportSpan::new(record));
+            let started = Instant::now();
+            let outcome = exporter.export(&within(timeout));
+            took.push((started.elapsed(), outcome.failed, outcome.error));
+        }
+        let started = Instant::now();
+        exporter.shutdown(&within(Duration::from_millis(100)));
+        let _ = tx.send((took, started.elapsed()));
+    });
+    let (took, shutdown) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a console export with a 200 ms deadline has not returned after 5 s");
+    for (elapsed, failed, error) in took {
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "an export took {elapsed:?}"
+        );
+        assert_eq!((failed, error), (1, Some(ExportError::Timeout)));
+    }
+    assert!(
+        shutdown < Duration::from_secs(1),
+        "shutdown took {shutdown:?}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_blocked_console_queues_batches_up_to_its_cap_then_drops_them() {
+    let (_read_end, write_end) = unread_pipe();
+    let tracer = quiet_tracer();
+    let big = big_record(&tracer);
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), write_end);
+    // The first line blocks the writer; then 4 MiB of lines (16 of 256 KiB) may wait.
+    let mut errors = Vec::new();
+    for _ in 0..20 {
+        exporter.add(ExportSpan::new(&big));
+        let outcome = exporter.export(&within(Duration::from_millis(20)));
+        assert_eq!((outcome.exported, outcome.failed), (0, 1));
+        errors.push(outcome.error.unwrap().error_type().into_owned());
+    }
+    let timeouts = errors.iter().take_while(|e| *e == "timeout").count();
+    assert!((16..=17).contains(&timeouts), "{errors:?}");
+    assert!(errors[timeouts..].iter().all(|e| e == "io"), "{errors:?}");
+    assert_eq!(exporter.dropped_batches(), (20 - timeouts) as u64);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn processor_shutdown_finishes_promptly_when_the_console_output_blocks() {
+    let (_read_end, write_end) = unread_pipe();
+    let tracer = quiet_tracer();
+    let source = MemorySpanSource::new(16);
+    source.push(big_record(&tracer));
+    let exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), write_end);
+    let p = BatchSpanProcessor::start(source.clone(), exporter, BatchConfig::default()).unwrap();
+    let shut = p.shutdown(Duration::from_millis(300));
+    assert!(
+        shut.is_err(),
+        "the shutdown cannot write the span: {shut:?}"
+    );
+    // "It then finishes on its own, promptly: its export deadline has passed too."
+    let until = Instant::now() + Duration::from_secs(3);
+    while p.is_running() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = p.stats();
+    assert!(
+        !p.is_running(),
+        "the exporter thread still runs 3 s after a 300 ms shutdown: {stats:?}"
+    );
+    assert_eq!((stats.accounted(), stats.exported), (1, 0), "{stats:?}");
+}
+
+#[test]
+fn after_a_line_failed_half_way_the_next_batch_starts_a_fresh_line() {
+    let tracer = quiet_tracer();
+    let out = Shared::default();
+    *out.fail_after.lock().unwrap() = Some(40);
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), out.clone());
+    exporter.add(ExportSpan::new(&one_record(&tracer, "first", vec![])));
+    let first = exporter.export(&within(Duration::from_secs(5)));
+    assert_eq!((first.exported, first.failed), (0, 1));
+    assert_eq!(first.error.unwrap().error_type(), "io");
+    exporter.add(ExportSpan::new(&one_record(&tracer, "second", vec![])));
+    let second = exporter.export(&within(Duration::from_secs(5)));
+    assert_eq!(second.exported, 1);
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // Only the failed batch's line is broken.
+    assert_eq!(lines[0].len(), 40);
+    assert!(serde_json::from_str::<Value>(lines[0]).is_err());
+    let second: Value = serde_json::from_str(lines[1])
+        .unwrap_or_else(|e| panic!("the exported batch is not a JSON line ({e}):\n{}", lines[1]));
+    assert_eq!(
+        second["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"],
+        "second"
+    );
+    assert!(text.ends_with("}\n"));
+}
+
+#[test]
+fn console_output_escapes_what_a_terminal_would_act_on() {
+    let tracer = quiet_tracer();
+    let out = Shared::default();
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), out.clone());
+    // U+009B "2J": clear the screen by the 8-bit CSI; U+0085: a line break (NEL); bidi
+    // overrides and isolates reorder what follows.
+    let hostile = "name\u{9b}2J\u{85}\u{7f}\u{202e}\u{2066}\u{2069}\u{1b}[0m";
+    exporter.add(ExportSpan::new(&one_record(
+        &tracer,
+        "op",
+        vec![KeyValue::new("user_input", hostile)],
+    )));
+    assert_eq!(exporter.export(&within(Duration::from_secs(5))).exported, 1);
+    let text = out.text();
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            c < ' ' && c != '\n'
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || ('\u{2028}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "raw control characters on the console: {raw:?}"
+    );
+    assert!(text.contains(r"name\u009b2J\u0085\u007f\u202e\u2066\u2069\u001b[0m"));
+    // Still the same JSON.
+    let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+    let attribute = &line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"][0];
+    assert_eq!(attribute["value"]["stringValue"], hostile);
+}
+
+#[test]
+fn console_export_after_shutdown_fails() {
+    let tracer = quiet_tracer();
+    let out = Shared::default();
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), out.clone());
+    exporter.add(ExportSpan::new(&one_record(&tracer, "before", vec![])));
+    assert_eq!(exporter.export(&within(Duration::MAX)).exported, 1);
+    exporter.shutdown(&within(Duration::MAX));
+    exporter.add(ExportSpan::new(&one_record(&tracer, "late", vec![])));
+    let late = exporter.export(&within(Duration::MAX));
+    assert_eq!(
+        (late.exported, late.failed, late.error),
+        (0, 1, Some(ExportError::Shutdown))
+    );
+    assert_eq!(out.text().lines().count(), 1);
+}
+
+const CLOSED_STDOUT_CHILD: &str = "AGENTCORE_CONSOLE_CLOSED_STDOUT_CHILD";
+
+/// The child's side: closes its standard output, exports one span to it, reports on stderr.
+/// (Closed by the process itself, as a daemon does: a Rust program started with fd 1 closed
+/// finds `/dev/null` there, which std opens in its place before `main`.)
+#[test]
+fn console_export_to_closed_stdout_child_process() {
+    if std::env::var_os(CLOSED_STDOUT_CHILD).is_none() {
+        return; // run by `spans_written_to_a_closed_stdout_are_failed` only
+    }
+    let tracer = quiet_tracer();
+    let record = one_record(&tracer, "nowhere", vec![]);
+    let mut exporter = ConsoleSpanExporter::stdout(&Resource::new("svc"));
+    #[cfg(target_os = "linux")]
+    // SAFETY: nothing in this process holds fd 1 as an owned handle; `Stdout` writes to
+    // the number (and reports EBADF as success, which is the point).
+    assert_eq!(unsafe { libc::close(libc::STDOUT_FILENO) }, 0);
+    exporter.add(ExportSpan::new(&record));
+    let outcome = exporter.export(&within(Duration::from_secs(5)));
+    let error = outcome.error.map(|e| e.error_type().into_owned());
+    eprintln!(
+        "OUTCOME exported={} failed={} error={error:?}",
+        outcome.exported, outcome.failed
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn spans_written_to_a_closed_stdout_are_failed() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "console_export_to_closed_stdout_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CLOSED_STDOUT_CHILD, "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("OUTCOME"))
+        .unwrap_or_else(|| panic!("no outcome from the child:\n{err}"));
+    assert_eq!(line, "OUTCOME exported=0 failed=1 error=Some(\"io\")");
 }

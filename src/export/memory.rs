@@ -67,6 +67,8 @@ struct State {
 pub struct InMemorySpanExporter {
     shared: Arc<Mutex<State>>,
     batch: Vec<SpanRecord>,
+    /// This handle was shut down: its exports fail (other clones still export).
+    shut_down: bool,
 }
 
 impl InMemorySpanExporter {
@@ -80,6 +82,7 @@ impl InMemorySpanExporter {
         InMemorySpanExporter {
             shared: Arc::new(Mutex::new(State::default())),
             batch: Vec::new(),
+            shut_down: false,
         }
     }
 
@@ -117,7 +120,9 @@ impl InMemorySpanExporter {
         self.lock().batches.clone()
     }
 
-    /// Whether [`SpanExporter::shutdown`] was called.
+    /// Whether [`SpanExporter::shutdown`] was called (on any clone). A handle that was shut
+    /// down fails its exports ([`ExportError::Shutdown`]) and keeps none of their spans; its
+    /// clones go on.
     ///
     /// ```
     /// use agentcore_telemetry::export::InMemorySpanExporter;
@@ -135,11 +140,13 @@ impl Default for InMemorySpanExporter {
 }
 
 impl Clone for InMemorySpanExporter {
-    /// Another handle on the same list (with its own, empty, batch in progress).
+    /// Another handle on the same list (with its own, empty, batch in progress, and not
+    /// shut down).
     fn clone(&self) -> Self {
         InMemorySpanExporter {
             shared: Arc::clone(&self.shared),
             batch: Vec::new(),
+            shut_down: false,
         }
     }
 }
@@ -161,6 +168,12 @@ impl SpanExporter for InMemorySpanExporter {
 
     fn export(&mut self, deadline: &Deadline) -> ExportOutcome {
         let n = self.batch.len() as u64;
+        if self.shut_down {
+            // OTel: after Shutdown, "subsequent calls to Export are not allowed and should
+            // return a Failure result".
+            self.batch.clear();
+            return ExportOutcome::failed(n, ExportError::Shutdown);
+        }
         let answer = {
             let mut s = self.lock();
             s.batches.push(self.batch.len());
@@ -200,6 +213,8 @@ impl SpanExporter for InMemorySpanExporter {
     }
 
     fn shutdown(&mut self, _deadline: &Deadline) {
+        self.shut_down = true;
+        self.batch.clear();
         self.lock().shut_down = true;
     }
 

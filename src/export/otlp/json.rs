@@ -32,30 +32,56 @@ fn put_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(&out[..2 * n + 2]);
 }
 
-/// Appends `s` as a JSON string (RFC 8259 escaping: `"`, `\` and control characters).
+/// Appends `s` as a JSON string: RFC 8259 escaping (`"`, `\\` and the C0 controls), and
+/// also `\uXXXX` for the characters a terminal may act on when the line is printed (the
+/// console exporter writes these strings to standard output): DEL (U+007F), the C1 controls
+/// (U+0080–U+009F: U+009B is an 8-bit CSI, U+0085 a line break), the line and paragraph
+/// separators and bidi embeddings and overrides (U+2028–U+202E) and the bidi isolates
+/// (U+2066–U+2069). The JSON decodes to the same string either way (OTLP/JSON receivers
+/// included): only a few more bytes for those rare characters.
 pub(crate) fn put_string(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f => b"",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // (The escape, or empty for `\uXXXX`; the character's width in bytes.)
+        let (escape, width): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x00..=0x1f | 0x7f => (b"", 1),
+            // U+0080–U+009F: C2 80 – C2 9F.
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => (b"", 2),
+            // U+2028–U+202E: E2 80 A8 – E2 80 AE; U+2066–U+2069: E2 81 A6 – E2 81 A9.
+            0xe2 if matches!(
+                (bytes.get(i + 1), bytes.get(i + 2)),
+                (Some(0x80), Some(0xa8..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+            ) =>
+            {
+                (b"", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         buf.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            buf.extend_from_slice(b"\\u00");
-            buf.push(HEX[usize::from(b >> 4)]);
-            buf.push(HEX[usize::from(b & 15)]);
+            // `i` starts a character (a lead byte was matched), so this decodes it.
+            let c = s[i..].chars().next().map_or(0, u32::from);
+            buf.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                buf.push(HEX[((c >> shift) & 15) as usize]);
+            }
         } else {
             buf.extend_from_slice(escape);
         }
-        start = i + 1;
+        i += width;
+        start = i;
     }
     buf.extend_from_slice(&bytes[start..]);
     buf.push(b'"');
@@ -571,10 +597,29 @@ mod tests {
     fn strings_are_escaped_by_rfc_8259() {
         let mut buf = Vec::new();
         put_string(&mut buf, "a\"b\\c\nd\u{1}é\u{7f}");
+        assert_eq!(s(&buf), r#""a\"b\\c\nd\u0001é\u007f""#);
+    }
+
+    #[test]
+    fn characters_a_terminal_acts_on_are_escaped_and_decode_the_same() {
+        let hostile = "x\u{9b}2J\u{85}\u{80}\u{9f}\u{a0}\u{202e}\u{2028}\u{2029}\u{202a}\u{2066}\u{2069}\u{2027}\u{202f}\u{2065}\u{206a}é€😀";
+        let mut buf = Vec::new();
+        put_string(&mut buf, hostile);
         assert_eq!(
             s(&buf),
-            format!("{}{}\"", r#""a\"b\\c\nd\u0001é"#, '\u{7f}')
+            concat!(
+                r#""x\u009b2J\u0085\u0080\u009f"#,
+                "\u{a0}",
+                r#"\u202e\u2028\u2029\u202a\u2066\u2069"#,
+                "\u{2027}\u{202f}\u{2065}\u{206a}é€😀\""
+            )
         );
+        let mut p = Parser {
+            s: &buf,
+            i: 0,
+            depth: 0,
+        };
+        assert_eq!(p.string().unwrap(), hostile);
     }
 
     #[test]
