@@ -11,7 +11,7 @@ use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
 use agentcore_telemetry::registry::self_metrics::arena_stats;
 use agentcore_telemetry::registry::FamilyOptions;
 use agentcore_telemetry::{
-    AgentPhilosophy, Buckets, CollectorConfig, Counter, Gauge, Histogram, MetricsCollector,
+    AgentPhilosophy, Buckets, CollectorConfig, Counter, Family, Gauge, Histogram, MetricsCollector,
     Registry,
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -267,4 +267,86 @@ fn removals_racing_writes_never_break_a_key() {
         );
     }
     assert_eq!(recorder.rejected(), 0);
+}
+
+/// The slow path took "not in the table and the family is full" for a fold, and handed back the
+/// metric `get_or_create` had just returned: when that was the key's own series, removed in
+/// between while other series filled the family, the family's first fold in this recorder made
+/// that removed series its overflow handle for good, and every later fold through the recorder
+/// wrote into it, never scraped (found by a review of 1e7a6c3). Each trial: a fresh registry
+/// and recorder (cap 2), a family {a, k} (full); one thread toggles it between {a, k} and
+/// {a, b} (always full but for a moment) while the bridge writes `k`; then the family is made
+/// full without `z`, and `z`, written through the bridge, must land in the exposed overflow
+/// series.
+#[test]
+#[ignore = "a race stress test: run with --release -- --ignored (30 s); it failed within 20 s in release before the fix, and a debug build does not reach the window"]
+fn a_fold_racing_a_removal_never_makes_a_removed_series_the_overflow_handle() {
+    let _serial = serial();
+    // A long label value: comparing it is what widens the window between `series()`'s
+    // `get_or_create` (which found the series) and its `get` (which no longer does).
+    let long: &'static str = Box::leak("k".repeat(64 * 1024).into_boxed_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut trial = 0;
+    while std::time::Instant::now() < deadline {
+        trial += 1;
+        let registry = Registry::new();
+        let recorder = AgentcoreRecorder::builder().max_series(2).build(&registry);
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("fold_total", "l" => "a").increment(0)
+        });
+        let family: Family<Counter> = registry
+            .get_or_register(
+                "fold_total",
+                "",
+                &["l"],
+                (),
+                FamilyOptions {
+                    max_series: 2,
+                    ..FamilyOptions::default()
+                },
+            )
+            .unwrap();
+        family.get_or_create(&[long]).unwrap(); // {a, k}: full
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    // Removes `k` without comparing its value: fast.
+                    family.retain(|v, _| v.first().is_none_or(|x| x.len() != long.len()));
+                    let _ = family.get_or_create(&["b"]); // full again, without `k`
+                    family.remove(&["b"]);
+                    let _ = family.get_or_create(&[long]);
+                }
+            });
+            metrics::with_local_recorder(&recorder, || {
+                for _ in 0..2_000 {
+                    metrics::counter!("fold_total", "l" => long).increment(1);
+                }
+            });
+            stop.store(true, Relaxed);
+        });
+        // Full without `z`: `z` is folded into the overflow series.
+        family.clear();
+        family.get_or_create(&["a"]).unwrap();
+        family.get_or_create(&["b"]).unwrap();
+        let overflow = family.get_or_create(&["__overflow__"]).unwrap();
+        let before = overflow.get();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("fold_total", "l" => "z").increment(1_000)
+        });
+        let after = overflow.get();
+        let scraped = registry.encode_text();
+        assert_eq!(
+            after - before,
+            1_000.0,
+            "trial {trial}: `z`, folded into the overflow series (family.overflowed() = {}), \
+             did not reach it (overflow series {before} -> {after}); scrape: {:?}",
+            family.overflowed(),
+            scraped
+                .lines()
+                .filter(|l| l.starts_with("fold_total") && l.len() < 200)
+                .collect::<Vec<_>>()
+        );
+    }
+    eprintln!("{trial} trials, no wrong overflow handle");
 }

@@ -87,15 +87,17 @@
 //!    entry was replaced, stays valid however the cache or the family changes: a write racing
 //!    a removal lands in the removed series' metric and is lost, as with the direct API, and
 //!    never touches freed memory.
-//! 5. **Bounded memory.** The cache keeps an entry (the key, its handle and through it the
-//!    series' slot-arena words) only while the entry's series is live: before an insert that
-//!    would double the entries the last sweep kept (at least 64), a sweep drops the entries
-//!    whose series were removed, and replaced and dropped entries are freed by reclamation.
-//!    So the cache holds at most about twice the keys whose series were live at the last
-//!    sweep (bounded by the families' caps, times the spellings of a key that map to one
-//!    series: label orders, names equal after sanitizing), or 64, plus what waits for
-//!    reclamation; not every key ever seen. Agent churn (`remove_agent` as agents end) leaves
-//!    it bounded.
+//! 5. **Bounded memory.** Before an insert that would double the entries the last sweep kept
+//!    (at least 64), a sweep drops the entries whose series were removed (with the key, its
+//!    handle and through it the series' slot-arena words), and replaced and dropped entries
+//!    are freed by reclamation. So the cache holds at most about twice the keys whose series
+//!    were live at the last sweep (bounded by the families' caps, times the spellings of a key
+//!    that map to one series: label orders, names equal after sanitizing), or 64, plus what
+//!    waits for reclamation; not every key ever seen, and agent churn (`remove_agent` as
+//!    agents end) leaves it bounded. The bound is a peak, not the live count: entries whose
+//!    series were removed stay until enough new keys come to trigger a sweep (a wave of N
+//!    agents that all ended keeps their N entries until about N new keys, or the recorder's
+//!    drop).
 
 use super::key_cache::KeyCache;
 use crate::error::Error;
@@ -695,8 +697,13 @@ fn series<H: Handle>(
                 cache.insert(key, handle.clone(), H::live);
                 return Ok(Series::Own(handle));
             }
-            // Not in the table although just looked up, and the family is full: folded.
-            None if family.len() >= family.max_series() => return Ok(Series::Folded(m)),
+            // Not in the table although just looked up, and it is the overflow series: folded.
+            // (Not merely "the family is full": `m` may be the key's own series, removed since
+            // and the family refilled, and then it must not become the family's overflow
+            // handle, which is never checked again.)
+            None if family.overflow_metric().is_some_and(|o| o.same(&m)) => {
+                return Ok(Series::Folded(m))
+            }
             // Removed (and perhaps created again) in between, or folded because the slot
             // arena is exhausted: look again.
             _ => metric = Some(m),

@@ -1,6 +1,8 @@
-//! [`Family::generation`]: the family's generation (family invariant 5) for the `metrics`
-//! bridge, which checks it on every cached lookup to notice that a series it holds was removed
-//! (`bridge::metrics_recorder`, invariant 1). Only built with the `metrics-bridge` feature.
+//! What the `metrics` bridge reads of a family beyond the public API: [`Family::generation`]
+//! (family invariant 5), which it checks on every cached lookup to notice that a series it
+//! holds was removed (`bridge::metrics_recorder`, invariant 1), and
+//! [`Family::overflow_metric`], to tell a fold from a removal. Only built with the
+//! `metrics-bridge` feature.
 
 #[cfg(feature = "metrics-bridge")]
 use super::{Family, Metric};
@@ -17,5 +19,12 @@ impl<M: Metric> Family<M> {
     #[inline(always)]
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Acquire)
+    }
+
+    /// The overflow series' metric, once the family has one: a handle the slow path got is a
+    /// fold only if it is this one (not one of the family's series removed meanwhile).
+    #[inline]
+    pub(crate) fn overflow_metric(&self) -> Option<&M> {
+        self.inner.overflow.get().map(|s| &s.metric)
     }
 }
