@@ -14,6 +14,7 @@ mod support;
 
 use std::io::{self, Write};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -426,4 +427,155 @@ fn spans_written_to_a_closed_stdout_are_failed() {
         .find(|l| l.starts_with("OUTCOME"))
         .unwrap_or_else(|| panic!("no outcome from the child:\n{err}"));
     assert_eq!(line, "OUTCOME exported=0 failed=1 error=Some(\"io\")");
+}
+
+/// A writer that accepts 40 bytes, then panics on its next write call, then works.
+#[derive(Clone, Default)]
+struct PanicsMidLine {
+    out: Arc<Mutex<Vec<u8>>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Write for PanicsMidLine {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => {
+                let k = b.len().min(40);
+                self.out.lock().unwrap().extend_from_slice(&b[..k]);
+                Ok(k)
+            }
+            1 => panic!("user writer panicked half-way through a line"),
+            _ => {
+                self.out.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A write that *panics* after part of a line went out fails its batch, and the next batch
+/// starts a fresh line (it was glued onto the fragment, counted exported: found by a review).
+#[test]
+fn after_a_write_panicked_half_way_the_next_batch_starts_a_fresh_line() {
+    let tracer = quiet_tracer();
+    let out = PanicsMidLine::default();
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), out.clone());
+    exporter.add(ExportSpan::new(&one_record(&tracer, "first", vec![])));
+    let first = exporter.export(&within(Duration::from_secs(5)));
+    assert_eq!((first.exported, first.failed), (0, 1), "{first:?}");
+    exporter.add(ExportSpan::new(&one_record(&tracer, "second", vec![])));
+    let second = exporter.export(&within(Duration::from_secs(5)));
+    assert_eq!(second.exported, 1, "{second:?}");
+    let text = String::from_utf8(out.out.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.last().unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(last).is_ok(),
+        "the batch counted exported is not a JSON line ({} lines):\n{last:.200}",
+        lines.len()
+    );
+}
+
+/// A panic payload whose own drop panics.
+struct Bomb;
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the panic payload's drop panics too");
+    }
+}
+
+#[derive(Clone, Default)]
+struct PanicsWithBomb {
+    out: Arc<Mutex<Vec<u8>>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Write for PanicsWithBomb {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::panic::panic_any(Bomb);
+        }
+        self.out.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A panic payload whose drop panics again no longer kills the writer thread (every later
+/// export waited out its deadline for Timeout, and shutdown its own: found by a review).
+#[test]
+fn a_panic_payload_that_panics_on_drop_leaves_the_console_writer_working() {
+    let tracer = quiet_tracer();
+    let out = PanicsWithBomb::default();
+    let mut exporter = ConsoleSpanExporter::with_writer(&Resource::new("svc"), out.clone());
+    exporter.add(ExportSpan::new(&one_record(&tracer, "first", vec![])));
+    let first = exporter.export(&within(Duration::from_secs(1)));
+    eprintln!("first: {first:?}");
+    exporter.add(ExportSpan::new(&one_record(&tracer, "second", vec![])));
+    let started = Instant::now();
+    let second = exporter.export(&within(Duration::from_secs(1)));
+    let took = started.elapsed();
+    let started = Instant::now();
+    exporter.shutdown(&within(Duration::from_secs(1)));
+    let shutdown = started.elapsed();
+    assert_eq!(
+        second.exported,
+        1,
+        "a batch to a working writer, after one write panicked: {second:?} after {took:?}; \
+         shutdown took {shutdown:?}; output {} bytes",
+        out.out.lock().unwrap().len()
+    );
+}
+
+/// A writer whose drop (closing it: a gzip trailer, a socket's close, a file's sync) takes
+/// a while and must run before the process exits.
+struct SlowClose {
+    closed: Arc<AtomicBool>,
+}
+
+impl Write for SlowClose {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SlowClose {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `shutdown` returns once the writer has dropped (closed) the output, and joins it: whatever
+/// the output's drop writes (a gzip trailer) is out when it returns (it returned before, and
+/// a process exiting then lost it: found by a review).
+#[test]
+fn shutdown_returns_once_the_output_is_closed() {
+    let tracer = quiet_tracer();
+    let closed = Arc::new(AtomicBool::new(false));
+    let mut exporter = ConsoleSpanExporter::with_writer(
+        &Resource::new("svc"),
+        SlowClose {
+            closed: Arc::clone(&closed),
+        },
+    );
+    exporter.add(ExportSpan::new(&one_record(&tracer, "only", vec![])));
+    assert_eq!(exporter.export(&within(Duration::from_secs(5))).exported, 1);
+    let started = Instant::now();
+    exporter.shutdown(&within(Duration::from_secs(5)));
+    let took = started.elapsed();
+    drop(exporter);
+    assert!(
+        closed.load(Ordering::SeqCst),
+        "shutdown(5 s) returned after {took:?} and the exporter was dropped, but the output \
+         has not been closed (dropped) yet"
+    );
 }

@@ -12,12 +12,14 @@ use std::fmt;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::exporter::{Deadline, ExportError, ExportOutcome, SpanExporter};
 use super::otlp::{OtlpEncoder, Protocol};
 use super::resource::Resource;
 use super::source::ExportSpan;
+use crate::unwind::panic_message;
 
 /// Bytes of encoded batches that may wait behind the line being written (4 MiB); a batch
 /// that would go beyond is dropped. One batch alone is always taken, whatever its size.
@@ -78,8 +80,8 @@ const SLICE: Duration = Duration::from_millis(10);
 pub struct ConsoleSpanExporter {
     encoder: OtlpEncoder,
     shared: Arc<Shared>,
-    /// Whether the writer thread was started (it then holds the output).
-    started: bool,
+    /// The writer thread, once started (it then holds the output).
+    thread: Option<JoinHandle<()>>,
     /// Writing to standard output (checked to be open before each batch).
     stdout: bool,
     shut_down: bool,
@@ -113,6 +115,8 @@ struct State {
     dropped: u64,
     /// No more lines: the writer exits once the queue is empty.
     closed: bool,
+    /// The writer has dropped the output and is returning (set however it ends, also when it
+    /// unwinds: `Exit`).
     exited: bool,
 }
 
@@ -170,7 +174,7 @@ impl ConsoleSpanExporter {
                 work: Condvar::new(),
                 done: Condvar::new(),
             }),
-            started: false,
+            thread: None,
             stdout: false,
             shut_down: false,
             queued: 0,
@@ -190,27 +194,69 @@ impl ConsoleSpanExporter {
 
     /// Starts the writer thread, once.
     fn start(&mut self) -> io::Result<()> {
-        if !self.started {
+        if self.thread.is_none() {
             let shared = Arc::clone(&self.shared);
-            std::thread::Builder::new()
-                .name("agentcore-console-writer".into())
-                .spawn(move || write_lines(&shared))?;
-            self.started = true;
+            self.thread = Some(
+                std::thread::Builder::new()
+                    .name("agentcore-console-writer".into())
+                    .spawn(move || write_lines(&shared))?,
+            );
         }
         Ok(())
     }
+
+    /// Closes the queue and waits, until `deadline`, for the writer to write what waits, drop
+    /// the output (whose own drop may write: a gzip trailer, a socket's close) and exit; joins
+    /// it if it did, leaves it to end on its own if not.
+    fn close(&mut self, deadline: &Deadline) {
+        let mut s = self.shared.lock();
+        s.closed = true;
+        self.shared.work.notify_all();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let (s, exited) = self
+            .shared
+            .wait(s, &self.shared.done, deadline, |s| s.exited);
+        drop(s);
+        if exited {
+            let _ = thread.join();
+        }
+    }
 }
 
+/// How long dropping an exporter that was not shut down waits for its writer (see
+/// [`ConsoleSpanExporter`]'s `Drop`).
+const DROP_WAIT: Duration = Duration::from_secs(1);
+
 impl Drop for ConsoleSpanExporter {
-    /// Tells the writer thread to exit once it has written what waits (not waiting for it).
+    /// Without a [`shutdown`](SpanExporter::shutdown) before (which waited already): lets the
+    /// writer thread write what waits, drop the output and exit, waiting for it up to one
+    /// second (an output that blocks is left to its thread).
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.work.notify_all();
+        let deadline = if self.shut_down {
+            Deadline::after(Duration::ZERO)
+        } else {
+            Deadline::after(DROP_WAIT)
+        };
+        self.close(&deadline);
+    }
+}
+
+/// Sets *exited* and wakes the exporter when the writer thread ends, however it ends; dropped
+/// after the output (declared before it), so *exited* also says the output is gone.
+struct Exit<'a>(&'a Shared);
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().exited = true;
+        self.0.done.notify_all();
     }
 }
 
 /// The writer thread: writes the queued lines in order, until closed.
 fn write_lines(shared: &Shared) {
+    let _exit = Exit(shared);
     let Some(mut out) = shared.lock().out.take() else {
         return;
     };
@@ -224,9 +270,7 @@ fn write_lines(shared: &Shared) {
                 break next;
             }
             if s.closed {
-                s.exited = true;
-                shared.done.notify_all();
-                return;
+                return; // `out`, then `_exit`, drop here
             }
             s = shared.work.wait(s).unwrap_or_else(|e| e.into_inner());
         };
@@ -234,7 +278,13 @@ fn write_lines(shared: &Shared) {
         let result = catch_unwind(AssertUnwindSafe(|| {
             write_line(&mut *out, &line, &mut broken)
         }))
-        .unwrap_or_else(|_| Err(io::Error::other("the writer panicked")));
+        .unwrap_or_else(|payload| {
+            // Part of the line may have gone out before the panic: start the next one afresh.
+            broken = true;
+            // The payload is taken apart (and dropped) without unwinding out of here.
+            let message = panic_message(payload);
+            Err(io::Error::other(format!("the writer panicked: {message}")))
+        });
         let mut s = shared.lock();
         s.finished = seq;
         s.error = result.err().map(|e| e.to_string());
@@ -340,9 +390,16 @@ impl SpanExporter for ConsoleSpanExporter {
         s.queued_bytes += line.len();
         s.queue.push_back((seq, line));
         self.shared.work.notify_one();
-        let (s, written) = self
-            .shared
-            .wait(s, &self.shared.done, deadline, |s| s.finished >= seq);
+        let (s, answered) = self.shared.wait(s, &self.shared.done, deadline, |s| {
+            s.finished >= seq || s.exited
+        });
+        let written = answered && s.finished >= seq;
+        if answered && !written {
+            // The writer thread is gone (it cannot be, short of a bug: it catches the output's
+            // panics), so nothing more will be written.
+            let detail = "the console writer thread has ended".into();
+            return ExportOutcome::failed(n, ExportError::Io { detail });
+        }
         match (written, &s.error) {
             (false, _) => ExportOutcome::failed(n, ExportError::Timeout),
             (true, None) => ExportOutcome::exported(n),
@@ -360,14 +417,7 @@ impl SpanExporter for ConsoleSpanExporter {
     fn shutdown(&mut self, deadline: &Deadline) {
         self.shut_down = true;
         self.encoder.clear();
-        let mut s = self.shared.lock();
-        s.closed = true;
-        self.shared.work.notify_all();
-        if self.started {
-            let _ = self
-                .shared
-                .wait(s, &self.shared.done, deadline, |s| s.exited);
-        }
+        self.close(deadline);
     }
 
     fn component_type(&self) -> &'static str {

@@ -145,8 +145,9 @@ impl Counter {
         self.trace_exemplar(1.0);
     }
 
-    /// Adds `n`. The counter's whole part stops at 2^63 (about 9.2 × 10^18) rather than wrap:
-    /// a counter never goes backwards.
+    /// Adds `n`. A counter never goes backwards: each thread's share of its whole part stops
+    /// at 2^63 (about 9.2 × 10^18) rather than wrap, and their sum, read at a scrape, stops at
+    /// `u64::MAX`.
     ///
     /// ```
     /// use agentcore_telemetry::Counter;
