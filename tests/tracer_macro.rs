@@ -258,3 +258,328 @@ fn decorator_on_methods_with_default_name() {
     assert_eq!(spans[0].name, "memory_mut");
     assert_eq!(spans[0].status, SpanStatus::Ok);
 }
+
+// ---- signatures the expansion must keep compiling -------------------------------------------
+
+/// A boxed future with an early `return`: both `Box::pin(async ..)` are coerced to the
+/// declared `Pin<Box<dyn Future>>` (the `#[async_trait]` shape, and async recursion).
+struct Walker;
+
+impl Walker {
+    #[trace_operation]
+    fn depth(
+        &self,
+        n: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send + '_>> {
+        if n == 0 {
+            return Box::pin(async { 0 });
+        }
+        Box::pin(async move { self.depth(n - 1).await + 1 })
+    }
+}
+
+/// The same coercion in a sync function.
+#[trace_operation]
+fn boxed_debug(early: bool) -> Box<dyn fmt::Debug> {
+    if early {
+        return Box::new(1u8);
+    }
+    Box::new("late")
+}
+
+/// Typed receivers: the output borrows from `self` (the receiver rule of elision), not
+/// from the other reference argument.
+struct Buffer {
+    data: Vec<u8>,
+    name: String,
+}
+
+impl Buffer {
+    #[trace_operation]
+    async fn head(self: std::pin::Pin<&mut Self>, _label: &str) -> &u8 {
+        &self.get_mut().data[0]
+    }
+
+    #[trace_operation]
+    #[allow(clippy::needless_arbitrary_self_type)]
+    async fn name(self: &Self, _other: &str) -> &str {
+        &self.name
+    }
+
+    #[trace_operation]
+    async fn name_boxed(self: Box<Self>, other: &str) -> String {
+        format!("{}{other}", self.name)
+    }
+}
+
+/// `#[cfg]` on parameters: a configured-out parameter is not rebound.
+#[trace_operation]
+async fn configured(
+    #[cfg(any())] debug_only: u8,
+    #[cfg(test)] value: u8,
+    #[cfg(any())] (_a, _b): (u8, u8),
+    #[cfg(test)] (c, _): (u8, u8),
+) -> u8 {
+    value + c
+}
+
+/// Attribute values naming an argument (or a field of `self`) clone it instead of moving
+/// it out of the body.
+#[trace_operation(attributes(user = user, retries = retries))]
+fn greet(user: String, retries: u32) -> usize {
+    user.len() + retries as usize
+}
+
+#[trace_operation(attributes(user = user))]
+async fn greet_async(user: String) -> usize {
+    tokio::task::yield_now().await;
+    user.len()
+}
+
+struct Owner {
+    owner: String,
+}
+
+impl Owner {
+    #[trace_operation(attributes(owner = self.owner, len = self.owner.len() as i64))]
+    fn into_owner(self) -> String {
+        self.owner
+    }
+}
+
+#[test]
+fn signatures_that_need_coercion_elision_cfg_or_borrowed_attributes() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    let (out, spans, _) = in_trace("early_return", || rt.block_on(Walker.depth(2)));
+    assert_eq!(out, 2);
+    assert_eq!(spans.iter().filter(|s| s.name == "depth").count(), 3);
+    let (out, spans, _) = in_trace("boxed_debug", || {
+        format!("{:?} {:?}", boxed_debug(true), boxed_debug(false))
+    });
+    assert_eq!(out, "1 \"late\"");
+    assert_eq!(spans.len(), 2);
+
+    let mut buffer = Buffer {
+        data: vec![7],
+        name: "buf".into(),
+    };
+    let (out, spans, _) = in_trace("typed_receivers", || {
+        rt.block_on(async {
+            let head = *std::pin::Pin::new(&mut buffer).head("x").await;
+            let name = buffer.name("y").await.to_string();
+            (head, name)
+        })
+    });
+    assert_eq!(out, (7, "buf".to_string()));
+    assert_eq!(spans.len(), 2);
+    let (out, _, _) = in_trace("boxed_receiver", || {
+        rt.block_on(Box::new(buffer).name_boxed("!"))
+    });
+    assert_eq!(out, "buf!");
+
+    let (out, spans, _) = in_trace("cfg_params", || rt.block_on(configured(3, (4, 0))));
+    assert_eq!(out, 7);
+    assert_eq!(spans[0].name, "configured");
+
+    let (out, spans, _) = in_trace("attribute_args", || greet("bob".into(), 2));
+    assert_eq!(out, 5);
+    assert_eq!(spans[0].attribute("user"), Some(&Value::from("bob")));
+    assert_eq!(spans[0].attribute("retries"), Some(&Value::I64(2)));
+    let (out, spans, _) = in_trace("attribute_args_async", || {
+        rt.block_on(greet_async("alice".into()))
+    });
+    assert_eq!(out, 5);
+    assert_eq!(spans[0].attribute("user"), Some(&Value::from("alice")));
+    let (out, spans, _) = in_trace("attribute_field", || {
+        Owner {
+            owner: "carol".into(),
+        }
+        .into_owner()
+    });
+    assert_eq!(out, "carol");
+    assert_eq!(spans[0].attribute("owner"), Some(&Value::from("carol")));
+    assert_eq!(spans[0].attribute("len"), Some(&Value::I64(5)));
+}
+
+// ---- #[track_caller] ------------------------------------------------------------------------
+
+mod track_caller {
+    use agentcore_telemetry::trace_operation;
+    use std::panic::Location;
+
+    #[trace_operation]
+    #[track_caller]
+    pub fn traced_where() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[track_caller]
+    pub fn plain_where() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    /// `return` and `?` (with `From`) in a body that runs inline still reach the verdict;
+    /// a closure in the body keeps its own `return`.
+    #[trace_operation(name = "track_caller_checked")]
+    #[track_caller]
+    pub fn checked(v: &str) -> Result<(u64, u32), super::AgentError> {
+        if v.is_empty() {
+            return Ok((0, Location::caller().line()));
+        }
+        let first = (|| {
+            if v.len() > 8 {
+                return None;
+            }
+            v.chars().next()
+        })();
+        assert!(first.is_some(), "{v:?}");
+        let n: u32 = v
+            .parse()
+            .map_err(|e: std::num::ParseIntError| super::AgentError(e.to_string()))?;
+        Ok((u64::from(n), Location::caller().line()))
+    }
+
+    #[trace_operation(name = "track_caller_option")]
+    #[track_caller]
+    pub fn first_even(v: &[u32]) -> Option<u32> {
+        let n = v.iter().copied().find(|n| n % 2 == 0)?;
+        let Some(half) = n.checked_div(2) else {
+            return None;
+        };
+        for _ in 0..3 {
+            if half == 0 {
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    /// Bodies that always diverge, inline or not (the rest of the expansion is unreachable).
+    #[trace_operation(name = "track_caller_diverges")]
+    #[track_caller]
+    pub fn diverges(v: u8) -> u8 {
+        panic!("diverges {v}")
+    }
+
+    #[trace_operation(name = "never_returns")]
+    pub fn never_returns(v: u8) -> ! {
+        panic!("never returns {v}")
+    }
+
+    #[trace_operation(name = "track_caller_tail")]
+    #[track_caller]
+    pub fn tail_shapes(v: Option<u8>, early: bool) -> Option<u8> {
+        if early {
+            return None;
+        }
+        Some(v? + 1)
+    }
+
+    /// The synchronous part of a future-returning function sees the caller too.
+    #[trace_operation(name = "track_caller_future")]
+    #[track_caller]
+    pub fn future_where() -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>> {
+        let line = Location::caller().line();
+        if line == 0 {
+            return Box::pin(async { 0 });
+        }
+        Box::pin(async move { line })
+    }
+
+    #[trace_operation(name = "track_caller_unwrap")]
+    #[track_caller]
+    pub fn must(v: Option<u8>) -> u8 {
+        v.unwrap()
+    }
+}
+
+#[test]
+fn track_caller_survives_the_attribute() {
+    let (plain, plain_line) = (track_caller::plain_where(), line!());
+    let (traced, traced_line) = (track_caller::traced_where(), line!());
+    assert_eq!(
+        plain.line(),
+        plain_line,
+        "control: plain #[track_caller] works"
+    );
+    assert_eq!(
+        (traced.file(), traced.line()),
+        (file!(), traced_line),
+        "traced #[track_caller] fn reports {traced} instead of its caller"
+    );
+
+    let (out, spans, _) = in_trace("track_caller_ok", || (track_caller::checked("12"), line!()));
+    assert_eq!(out.0.unwrap(), (12, out.1));
+    assert_eq!(spans[0].status, SpanStatus::Ok);
+    let (out, spans, _) = in_trace("track_caller_return", || {
+        (track_caller::checked(""), line!())
+    });
+    assert_eq!(out.0.unwrap(), (0, out.1));
+    assert_eq!(spans[0].status, SpanStatus::Ok);
+    let (out, spans, _) = in_trace("track_caller_err", || track_caller::checked("x"));
+    assert!(out.is_err());
+    assert_eq!(spans[0].name, "track_caller_checked");
+    assert_eq!(spans[0].status, SpanStatus::Error);
+    assert_eq!(
+        spans[0].status_message,
+        "agent error: invalid digit found in string"
+    );
+
+    let (out, _, _) = in_trace("track_caller_option", || {
+        [
+            track_caller::first_even(&[1, 4]),
+            track_caller::first_even(&[1]),
+            track_caller::first_even(&[0]),
+        ]
+    });
+    assert_eq!(out, [Some(4), None, None]);
+    let shapes = [
+        track_caller::tail_shapes(Some(1), false),
+        track_caller::tail_shapes(None, false),
+        track_caller::tail_shapes(Some(1), true),
+    ];
+    assert_eq!(shapes, [Some(2), None, None]);
+    let (fut, line) = (track_caller::future_where(), line!());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(fut), line);
+
+    // A panic inside (`unwrap`) reports the caller's line, and is still recorded.
+    let line = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let seen = line.clone();
+    let this_test = std::thread::current().id();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == this_test {
+            *seen.lock().unwrap() = info.location().map_or(0, |l| l.line());
+        }
+    }));
+    let (out, spans, _) = in_trace("track_caller_panic", || {
+        std::panic::catch_unwind(|| (track_caller::must(None), line!()))
+    });
+    let expected = line!() - 2;
+    std::panic::set_hook(hook);
+    assert!(out.is_err());
+    assert_eq!(*line.lock().unwrap(), expected);
+    assert_eq!(spans[0].status, SpanStatus::Error);
+
+    let (out, spans, _) = in_trace("diverges", || {
+        [
+            std::panic::catch_unwind(|| track_caller::diverges(1)).is_err(),
+            std::panic::catch_unwind(|| track_caller::never_returns(2)).is_err(),
+        ]
+    });
+    assert_eq!(out, [true, true]);
+    let names: Vec<_> = spans.iter().map(|s| (&*s.name, s.status)).collect();
+    assert_eq!(
+        names,
+        [
+            ("track_caller_diverges", SpanStatus::Error),
+            ("never_returns", SpanStatus::Error)
+        ]
+    );
+}

@@ -424,3 +424,60 @@ fn the_async_rewrite_keeps_methods_lifetimes_and_arguments_working() {
         "agent error: zero",
     );
 }
+
+// ---- boxed futures spelled through an alias -------------------------------------------------
+
+/// `futures::future::BoxFuture`'s definition; recognised by its name (the last segment).
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[trace_operation(name = "box_future_alias")]
+fn box_future_alias(fail: bool) -> BoxFuture<'static, std::io::Result<u8>> {
+    Box::pin(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if fail {
+            Err(std::io::Error::other("late failure"))
+        } else {
+            Ok(6)
+        }
+    })
+}
+
+/// Any other alias hides the future: `boxed_future` says it is one.
+type Job<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+#[trace_operation(name = "job_alias", boxed_future)]
+fn job_alias(fail: bool) -> Job<std::io::Result<u8>> {
+    Box::pin(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if fail {
+            Err(std::io::Error::other("late job failure"))
+        } else {
+            Ok(7)
+        }
+    })
+}
+
+fn duration_ms(span: &SpanRecord) -> f64 {
+    (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6
+}
+
+#[test]
+fn a_box_future_alias_is_traced_like_pin_box_dyn_future() {
+    let _serial = serial();
+    // The span covers the future's run (not just its creation) and sees its `Err` output.
+    let (out, span) = traced_async("box_future_alias", || box_future_alias(true));
+    assert!(out.is_err());
+    assert_err(&span, "std::io::error::Error", "late failure");
+    assert!(duration_ms(&span) >= 50.0, "{} ms", duration_ms(&span));
+    let (out, span) = traced_async("box_future_alias", || box_future_alias(false));
+    assert_eq!(out.unwrap(), 6);
+    assert_ok(&span);
+
+    let (out, span) = traced_async("job_alias", || job_alias(true));
+    assert!(out.is_err());
+    assert_err(&span, "std::io::error::Error", "late job failure");
+    assert!(duration_ms(&span) >= 50.0, "{} ms", duration_ms(&span));
+    let (out, span) = traced_async("job_alias", || job_alias(false));
+    assert_eq!(out.unwrap(), 7);
+    assert_ok(&span);
+}

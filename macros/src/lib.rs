@@ -20,7 +20,14 @@ use syn::{
 /// * `kind = SpanKind::Client`: the span kind (the last path segment is used); default
 ///   `Internal`.
 /// * `attributes(key = value, ...)`: attributes set at start; values are any expressions
-///   convertible into `agentcore_telemetry::Value` (they may use the arguments).
+///   convertible into `agentcore_telemetry::Value` (they may use the arguments). A value that
+///   is a plain path or field access (`user`, `self.name`, `LIMIT`) is cloned
+///   (`Clone::clone(&user)`, so its type must be `Clone`, as all of `Value`'s own conversions
+///   are), so naming an argument does not move it out of the body; any other expression
+///   (`user.len() as i64`, `image.to_string()`, `{ user }` to move it) is evaluated as
+///   written.
+/// * `boxed_future`: the return type is a boxed future (`Pin<Box<dyn Future<Output = ..>>>`)
+///   spelled through an alias the macro does not recognise (see below); trace it as one.
 ///
 /// Behaviour:
 /// * **Sync functions**: the span starts when the function is called, is current while its
@@ -33,9 +40,15 @@ use syn::{
 ///   `tokio::spawn` continues its caller's trace. The span is current during every poll only
 ///   (a context scope: spans and guards the body keeps open across an `.await` stay with it),
 ///   so parents are right under `join!`, `select!` and on any executor thread.
-/// * **Functions returning `impl Future<Output = ..>` or `Pin<Box<dyn Future<Output = ..>>>`**
-///   (the "async form", and what `#[async_trait]` generates): the returned future is traced as
-///   an `async fn`'s is; the synchronous part of the body runs before the span starts.
+/// * **Functions returning a future** (the "async form", and what `#[async_trait]`
+///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
+///   the body runs before the span starts. Futures are recognised by *spelling*, before alias
+///   resolution (a macro sees no types): `impl Future<Output = ..>` (`+ ..`),
+///   `Pin<Box<dyn Future<Output = ..> + ..>>` (any path to `Pin`, `Box` and `Future`: the last
+///   segment counts), and `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>` (by the last segment,
+///   as `futures::future::BoxFuture`). Any other alias hides the future: the function would be
+///   traced as a sync one (the span ends when the future is created, and its output is never
+///   seen); write `#[trace_operation(boxed_future)]` for a boxed one.
 /// * **Errors are recognised by type**: any return type that is a `Result` after alias
 ///   resolution (`Result<T, E>`, `type AgentResult<T> = Result<T, AgentError>`,
 ///   `anyhow::Result<T>`, `io::Result<T>`, an async output) that returns `Err(e)` records an
@@ -47,8 +60,11 @@ use syn::{
 /// * A panic records an `exception` event and `Error` status and keeps unwinding.
 ///
 /// Limits of the `async fn` rewrite: a parameter type with a lifetime hidden behind a path
-/// (`Foo` for `Foo<'a>`) must write it (`Foo<'_>`); put `#[trace_operation]` below
-/// `#[tokio::main]` / `#[async_trait]`, which must see the `async fn` first.
+/// (`Foo` for `Foo<'a>`) must write it (`Foo<'_>`); an elided output lifetime follows Rust's
+/// elision rules, where the receiver rule looks for a reference to `Self` written as `Self`
+/// (`&self`, `self: &Self`, `self: Pin<&mut Self>`; not `self: &Agent`); put
+/// `#[trace_operation]` below `#[tokio::main]` / `#[async_trait]`, which must see the
+/// `async fn` first. Parameters may carry `#[cfg]` / `#[cfg_attr]`.
 ///
 /// ```
 /// use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, SpanStatus};
@@ -107,6 +123,33 @@ use syn::{
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// assert_eq!(rt.block_on(agent.greet("hello").in_current_context()), "hello, a1");
 /// ```
+///
+/// `#[track_caller]` keeps working on a sync (or future-returning) function: its body then
+/// runs inline (a closure cannot be `#[track_caller]` on stable Rust) in a labeled block,
+/// where `return e` becomes a `break` with `e` and `?` (on `Result`, with `From`, or on
+/// `Option`) a `match` that breaks with the early value, so both still reach the verdict
+/// (closures, async blocks and items inside keep their own). A macro in such a body that
+/// could hide a `return` or `?` is refused; only the standard library's formatting, assertion
+/// and panic macros (`format!`, `println!`, `write!`, `assert!`, `panic!`, `vec!`, ...)
+/// without a `return` or `?` in their arguments are accepted:
+///
+/// ```compile_fail
+/// # use agentcore_telemetry::trace_operation;
+/// macro_rules! bail {
+///     ($e:expr) => {
+///         return Err($e)
+///     };
+/// }
+///
+/// #[trace_operation]
+/// #[track_caller]
+/// fn checked(v: Option<u8>) -> Result<u8, String> {
+///     if v.is_none() {
+///         bail!("none".to_string()); // error: cannot see a `return` or `?` inside `bail!`
+///     }
+///     Ok(v.unwrap())
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut args = Args::default();
@@ -121,6 +164,7 @@ struct Args {
     name: Option<LitStr>,
     kind: Option<Path>,
     attributes: Vec<(String, Expr)>,
+    boxed_future: bool,
 }
 
 impl Args {
@@ -142,8 +186,11 @@ impl Args {
                 self.attributes.push((key, value));
                 Ok(())
             })
+        } else if meta.path.is_ident("boxed_future") {
+            self.boxed_future = true;
+            Ok(())
         } else {
-            Err(meta.error("expected `name`, `kind` or `attributes(..)`"))
+            Err(meta.error("expected `name`, `kind`, `attributes(..)` or `boxed_future`"))
         }
     }
 }
@@ -207,13 +254,248 @@ fn future_output(ty: &Type) -> Option<(Type, bool)> {
     match ty {
         Type::ImplTrait(it) => output_of_bounds(&it.bounds).map(|t| (t, false)),
         Type::Paren(p) => future_output(&p.elem),
+        Type::Group(g) => future_output(&g.elem),
         _ => {
+            if let Some(out) = box_future_alias_output(ty) {
+                return Some((out, true));
+            }
             let boxed = single_arg(single_arg(ty, "Pin")?, "Box")?;
             let Type::TraitObject(obj) = boxed else {
                 return None;
             };
             output_of_bounds(&obj.bounds).map(|t| (t, true))
         }
+    }
+}
+
+/// `T` in `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>` (by the last path segment: `futures`'
+/// aliases of `Pin<Box<dyn Future<Output = T> (+ Send) + 'a>>`, and look-alikes).
+fn box_future_alias_output(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let seg = p.path.segments.last()?;
+    if seg.ident != "BoxFuture" && seg.ident != "LocalBoxFuture" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &seg.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
+}
+
+/// `::<R, _>` for `call_once`, naming the declared return type `R` so that every `return` in
+/// the body is coerced to it; nothing when it cannot be named (`!`).
+fn call_once_turbofish(output: &ReturnType) -> TokenStream2 {
+    match output {
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => quote!(),
+        ReturnType::Type(_, ty) => {
+            let mut ty = (**ty).clone();
+            EraseImplTrait.visit_type_mut(&mut ty);
+            quote!(::<#ty, _>)
+        }
+        ReturnType::Default => quote!(::<(), _>),
+    }
+}
+
+/// Macros that cannot `return` from the function they are written in (the standard library's
+/// formatting, assertion and panic macros), when their arguments hold no `return` and no `?`.
+const NON_RETURNING_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "column",
+    "concat",
+    "dbg",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "eprint",
+    "eprintln",
+    "file",
+    "format",
+    "format_args",
+    "line",
+    "matches",
+    "module_path",
+    "panic",
+    "print",
+    "println",
+    "stringify",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "write",
+    "writeln",
+];
+
+fn macro_cannot_return(m: &syn::Macro) -> bool {
+    fn clean(tokens: TokenStream2) -> bool {
+        tokens.into_iter().all(|t| match t {
+            proc_macro2::TokenTree::Punct(p) => p.as_char() != '?',
+            proc_macro2::TokenTree::Ident(i) => i != "return",
+            proc_macro2::TokenTree::Group(g) => clean(g.stream()),
+            proc_macro2::TokenTree::Literal(_) => true,
+        })
+    }
+    m.path
+        .segments
+        .last()
+        .is_some_and(|s| NON_RETURNING_MACROS.iter().any(|n| s.ident == n))
+        && clean(m.tokens.clone())
+}
+
+/// A `#[track_caller]` function's body runs inline, in a block labeled `'__agentcore_body`
+/// (a closure cannot be `#[track_caller]` on stable Rust, and `Location::caller()` must see
+/// the caller): its `return e` becomes `break '__agentcore_body e` and its `x?` a `match`
+/// that breaks with the residual (`__private::Branch`), so that both still come back to the
+/// verdict. Closures, async blocks and items in the body keep their own. A macro that could
+/// hide a `return` or `?` (`anyhow::bail!`) is reported, as it would skip the verdict.
+struct InlineBody {
+    label: Lifetime,
+    rewritten: bool,
+    hidden: Option<syn::Macro>,
+}
+
+impl VisitMut for InlineBody {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        if let Expr::Closure(_) | Expr::Async(_) | Expr::Const(_) = e {
+            return;
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+        let label = &self.label;
+        let p = private();
+        // Built as syntax trees, not parsed: syn reads `break 'label ::path` as the
+        // `break 'label: loop` error case.
+        let break_with = |value: Expr| {
+            Expr::Break(syn::ExprBreak {
+                attrs: Vec::new(),
+                break_token: Default::default(),
+                label: Some(label.clone()),
+                expr: Some(Box::new(value)),
+            })
+        };
+        match e {
+            Expr::Return(r) => {
+                let value = r.expr.take().map_or_else(|| parse_quote!(()), |v| *v);
+                *e = break_with(value);
+                self.rewritten = true;
+            }
+            Expr::Try(t) => {
+                let inner = &t.expr;
+                let mut m: syn::ExprMatch = parse_quote! {
+                    match #p::Branch::__agentcore_branch(#inner) {
+                        ::core::ops::ControlFlow::Continue(__agentcore_value) => __agentcore_value,
+                        ::core::ops::ControlFlow::Break(__agentcore_residual) => (),
+                    }
+                };
+                *m.arms[1].body = break_with(parse_quote!(
+                    #p::FromResidual::__agentcore_from_residual(__agentcore_residual)
+                ));
+                *e = Expr::Match(m);
+                self.rewritten = true;
+            }
+            _ => {}
+        }
+    }
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
+        if self.hidden.is_none() && !macro_cannot_return(m) {
+            self.hidden = Some(m.clone());
+        }
+    }
+}
+
+/// The body of a sync (or future-returning) function as an expression whose value is the
+/// function's: `call_once::<R, _>(move || body)`, or for a `#[track_caller]` function the
+/// body inline (see [`InlineBody`]).
+fn run_body(attrs: &[syn::Attribute], block: syn::Block, output: &ReturnType) -> TokenStream2 {
+    let p = private();
+    if !attrs.iter().any(|a| a.path().is_ident("track_caller")) {
+        let turbofish = call_once_turbofish(output);
+        return quote!(#p::call_once #turbofish (move || #block));
+    }
+    let mut inline = InlineBody {
+        label: Lifetime::new("'__agentcore_body", Span::call_site()),
+        rewritten: false,
+        hidden: None,
+    };
+    let mut block = block;
+    inline.visit_block_mut(&mut block);
+    if let Some(m) = inline.hidden {
+        let name = m.path.segments.last().map(|s| s.ident.to_string());
+        return syn::Error::new_spanned(
+            &m.path,
+            format!(
+                "`#[trace_operation]` runs a `#[track_caller]` function's body inline and cannot \
+                 see a `return` or `?` inside `{}!`; write them outside the macro, or remove \
+                 `#[track_caller]`",
+                name.unwrap_or_default()
+            ),
+        )
+        .into_compile_error();
+    }
+    if inline.rewritten {
+        let label = inline.label;
+        quote!(#label: #block)
+    } else {
+        quote!(#block)
+    }
+}
+
+/// An attribute value: a place (`user`, `self.name`, `CONST`) is cloned, so that naming an
+/// argument does not move it out of the body; any other expression is used as written.
+fn attribute_value(v: &Expr) -> TokenStream2 {
+    fn is_place(e: &Expr) -> bool {
+        match e {
+            Expr::Path(p) => p.qself.is_none(),
+            Expr::Field(f) => is_place(&f.base),
+            Expr::Paren(p) => is_place(&p.expr),
+            _ => false,
+        }
+    }
+    if is_place(v) {
+        quote_spanned!(v.span()=> ::core::clone::Clone::clone(&#v))
+    } else {
+        quote!(#v)
+    }
+}
+
+/// Whether `ty` is `Self` (the receiver rule of lifetime elision looks for `&Self`).
+fn is_self_type(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && p.path.is_ident("Self"),
+        Type::Paren(p) => is_self_type(&p.elem),
+        Type::Group(g) => is_self_type(&g.elem),
+        _ => false,
+    }
+}
+
+/// The lifetimes of the references to `Self` in a receiver's type (`&'a Self`,
+/// `Pin<&'a mut Self>`, `Box<&'a Self>`), for the receiver rule of lifetime elision.
+struct SelfReferences(Vec<Lifetime>);
+
+impl<'ast> Visit<'ast> for SelfReferences {
+    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+        if is_self_type(&r.elem) {
+            if let Some(l) = &r.lifetime {
+                if !self.0.contains(l) {
+                    self.0.push(l.clone());
+                }
+            }
+        }
+        syn::visit::visit_type_reference(self, r);
+    }
+    fn visit_type_bare_fn(&mut self, _: &'ast syn::TypeBareFn) {}
+    fn visit_parenthesized_generic_arguments(
+        &mut self,
+        _: &'ast syn::ParenthesizedGenericArguments,
+    ) {
     }
 }
 
@@ -256,10 +538,10 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         },
         None => quote!(::agentcore_telemetry::SpanKind::Internal),
     };
-    let attributes = args
-        .attributes
-        .iter()
-        .map(|(k, v)| quote!(::agentcore_telemetry::KeyValue::new(#k, #v)));
+    let attributes = args.attributes.iter().map(|(k, v)| {
+        let v = attribute_value(v);
+        quote!(::agentcore_telemetry::KeyValue::new(#k, #v))
+    });
     let attributes = quote!([#(#attributes),*]);
     let start = Start {
         name,
@@ -268,6 +550,9 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
     };
     if func.sig.asyncness.is_some() {
         return expand_async_fn(&start, func);
+    }
+    if args.boxed_future {
+        return expand_future_fn(&start, func, true);
     }
     if let ReturnType::Type(_, ty) = &func.sig.output {
         if let Some((_, boxed)) = future_output(ty) {
@@ -297,21 +582,40 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         kind,
         attributes,
     } = start;
-    let p = private();
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(: ()),
     };
+    let body = run_body(&attrs, *block, &sig.output);
+    if matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_))) {
+        // `-> !`: it can only unwind (recorded by the span's drop) or never finish.
+        return quote! {
+            #(#attrs)*
+            #vis #sig {
+                let __agentcore_span = ::agentcore_telemetry::get_distributed_tracer()
+                    .start_span(#name, #kind, #attributes);
+                #body
+            }
+        };
+    }
     let verdict = verdict_of(quote!(&__agentcore_ret));
     quote! {
         #(#attrs)*
         #vis #sig {
             let mut __agentcore_span = ::agentcore_telemetry::get_distributed_tracer()
                 .start_span(#name, #kind, #attributes);
-            // A panic unwinds through `__agentcore_span`, whose drop records it.
-            let __agentcore_ret #annotation = #p::call_once(move || #block);
-            #verdict.apply(&mut __agentcore_span);
-            __agentcore_span.end();
+            // A panic unwinds through `__agentcore_span`, whose drop records it. (An inline
+            // body's own diverging tail is not a diverging sub-expression of this `let`.)
+            #[allow(clippy::diverging_sub_expression)]
+            let __agentcore_ret #annotation = #body;
+            // An inline (`#[track_caller]`) body that always diverges makes the rest
+            // unreachable.
+            #[allow(unreachable_code)]
+            let __agentcore_ret = {
+                #verdict.apply(&mut __agentcore_span);
+                __agentcore_span.end();
+                __agentcore_ret
+            };
             __agentcore_ret
         }
     }
@@ -332,6 +636,11 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         attributes,
     } = start;
     let p = private();
+    let body = run_body(&attrs, *block, &sig.output);
+    let annotation = match &sig.output {
+        ReturnType::Type(_, ty) => let_annotation(ty),
+        ReturnType::Default => quote!(),
+    };
     let verdict = verdict_of(quote!(__agentcore_out));
     let future = quote! {
         async move {
@@ -350,8 +659,11 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
             let __agentcore_caller =
                 #p::Caller::capture(::agentcore_telemetry::get_distributed_tracer());
             let __agentcore_attributes = #attributes;
-            let __agentcore_future = #p::call_once(move || #block);
-            #future
+            #[allow(clippy::diverging_sub_expression)]
+            let __agentcore_future #annotation = #body;
+            #[allow(unreachable_code)]
+            let __agentcore_future = #future;
+            __agentcore_future
         }
     }
 }
@@ -486,23 +798,35 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         naming.visit_fn_arg_mut(arg);
         match arg {
             FnArg::Receiver(_) => has_receiver = true,
-            FnArg::Typed(PatType { pat, .. }) => match &mut **pat {
-                Pat::Ident(PatIdent {
-                    by_ref: None,
-                    mutability,
-                    ident,
-                    subpat: None,
-                    ..
-                }) => {
-                    let m = mutability.take();
-                    rebind.push(quote!(let #m #ident = #ident;));
+            FnArg::Typed(PatType { attrs, pat, .. }) => {
+                // A parameter's `#[cfg]` / `#[cfg_attr]` goes onto its rebinding too (a
+                // configured-out parameter has nothing to rebind); its other attributes stay
+                // on the parameter only.
+                let cfg: Vec<_> = attrs
+                    .iter()
+                    .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                    .collect();
+                match &mut **pat {
+                    Pat::Ident(PatIdent {
+                        by_ref: None,
+                        mutability,
+                        ident,
+                        subpat: None,
+                        ..
+                    }) => {
+                        let m = mutability.take();
+                        rebind.push(quote!(#(#cfg)* let #m #ident = #ident;));
+                    }
+                    other => {
+                        let fresh = format_ident!("__agentcore_arg{}", i);
+                        let pattern = std::mem::replace(other, parse_quote!(#fresh));
+                        rebind.push(quote! {
+                            #(#cfg)* let #fresh = #fresh;
+                            #(#cfg)* let #pattern = #fresh;
+                        });
+                    }
                 }
-                other => {
-                    let fresh = format_ident!("__agentcore_arg{}", i);
-                    let pattern = std::mem::replace(other, parse_quote!(#fresh));
-                    rebind.push(quote!(let #fresh = #fresh; let #pattern = #fresh;));
-                }
-            },
+            }
         }
     }
     for l in &naming.fresh {
@@ -541,10 +865,18 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         ReturnType::Type(_, ty) => (**ty).clone(),
         ReturnType::Default => parse_quote!(()),
     };
-    // Elision, as for the original signature: the receiver's lifetime if it is a reference,
-    // else the only lifetime of the inputs.
+    // Elision, as for the original signature: the lifetime of the receiver's reference to
+    // `Self` if it has one (`&self`, `&mut self`, `self: &Self`, `self: Pin<&mut Self>`),
+    // else the only lifetime of the inputs (the receiver's type included).
     let receiver_lifetime = sig.inputs.iter().find_map(|arg| match arg {
-        FnArg::Receiver(r) => r.reference.as_ref().and_then(|(_, l)| l.clone()),
+        FnArg::Receiver(r) => {
+            let mut refs = SelfReferences(Vec::new());
+            refs.visit_type(&r.ty);
+            match refs.0.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }
+        }
         FnArg::Typed(_) => None,
     });
     let mut input_lifetimes = Mentions {
@@ -552,8 +884,9 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         self_type: false,
     };
     for arg in &sig.inputs {
-        if let FnArg::Typed(t) = arg {
-            input_lifetimes.visit_type(&t.ty);
+        match arg {
+            FnArg::Receiver(r) => input_lifetimes.visit_type(&r.ty),
+            FnArg::Typed(t) => input_lifetimes.visit_type(&t.ty),
         }
     }
     let only_input_lifetime = match input_lifetimes.lifetimes.as_slice() {

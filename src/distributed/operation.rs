@@ -28,8 +28,10 @@ use crate::tracer::instrument::{Instrumented, OnReady};
 use crate::tracer::span::exception_type;
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus};
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::ops::ControlFlow;
 
 /// Names lifetimes an `impl Trait` return type captures (the expansion of an `async fn` into
 /// `fn .. -> impl Future + Captures<(&'a (), .., Self)>`, needed before edition 2024).
@@ -44,14 +46,101 @@ pub trait Captures<T: ?Sized> {}
 impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
 
 /// Calls `f` once: the expansion runs a sync function's body in a closure, so that `return`
-/// and `?` come back to it; `FnOnce` lets the body return borrows of `&mut self`.
+/// and `?` come back to it; `FnOnce` lets the body return borrows of `&mut self`. The
+/// expansion names `R` (`call_once::<DeclaredReturnType, _>`), so that the closure's return
+/// type is the declared one and every `return` in the body is coerced to it (two
+/// `Box::pin(async {..})` returned as one `Pin<Box<dyn Future>>`), as in the function itself.
 ///
 /// ```
-/// assert_eq!(agentcore_telemetry::distributed::__private::call_once(|| 1), 1);
+/// use agentcore_telemetry::distributed::__private::call_once;
+/// use std::fmt::Debug;
+/// assert_eq!(call_once(|| 1), 1);
+/// let early = true;
+/// let v = call_once::<Box<dyn Debug>, _>(|| {
+///     if early {
+///         return Box::new(1);
+///     }
+///     Box::new("two")
+/// });
+/// assert_eq!(format!("{v:?}"), "1");
 /// ```
 #[inline(always)]
-pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
+}
+
+/// `?` in the body of a `#[track_caller]` function, which runs inline (in a labeled block, not
+/// a closure, which cannot be `#[track_caller]` on stable Rust): the expansion writes `x?` as
+/// `match Branch::__agentcore_branch(x) { Continue(v) => v, Break(r) => break 'body
+/// FromResidual::__agentcore_from_residual(r) }`, the stable part of `std::ops::Try` for
+/// `Result` (with `From` on the error) and `Option`.
+///
+/// ```
+/// use agentcore_telemetry::distributed::__private::{Branch, FromResidual};
+/// use std::ops::ControlFlow;
+/// let v: Result<u64, i64> = 'body: {
+///     let x = match Branch::__agentcore_branch(Err::<u8, i32>(-1)) {
+///         ControlFlow::Continue(v) => v,
+///         ControlFlow::Break(r) => break 'body FromResidual::__agentcore_from_residual(r),
+///     };
+///     Ok(u64::from(x))
+/// };
+/// assert_eq!(v, Err(-1));
+/// ```
+pub trait Branch {
+    /// What `x?` evaluates to.
+    type Output;
+    /// What `x?` returns early with (turned into the function's type by [`FromResidual`]).
+    type Residual;
+    /// `Continue(value)` or `Break(residual)`.
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, Self::Output>;
+}
+
+impl<T, E> Branch for Result<T, E> {
+    type Output = T;
+    type Residual = Result<Infallible, E>;
+    #[inline(always)]
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, T> {
+        match self {
+            Ok(v) => ControlFlow::Continue(v),
+            Err(e) => ControlFlow::Break(Err(e)),
+        }
+    }
+}
+
+impl<T> Branch for Option<T> {
+    type Output = T;
+    type Residual = Option<Infallible>;
+    #[inline(always)]
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, T> {
+        match self {
+            Some(v) => ControlFlow::Continue(v),
+            None => ControlFlow::Break(None),
+        }
+    }
+}
+
+/// The early return of `x?` (see [`Branch`]).
+pub trait FromResidual<R> {
+    /// `Err(From::from(e))`, or `None`.
+    fn __agentcore_from_residual(residual: R) -> Self;
+}
+
+impl<T, E, F: From<E>> FromResidual<Result<Infallible, E>> for Result<T, F> {
+    #[inline(always)]
+    fn __agentcore_from_residual(residual: Result<Infallible, E>) -> Self {
+        match residual {
+            Err(e) => Err(From::from(e)),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+impl<T> FromResidual<Option<Infallible>> for Option<T> {
+    #[inline(always)]
+    fn __agentcore_from_residual(_: Option<Infallible>) -> Self {
+        None
+    }
 }
 
 /// The context current (for the global tracer) where an `async fn`'s future was created.
