@@ -583,3 +583,25 @@ fn track_caller_survives_the_attribute() {
         ]
     );
 }
+
+/// A label of the user's own spelled like the inlined body's (`'__agentcore_body`) is another
+/// label: the rewritten `return` still leaves the function (it broke the user's loop instead,
+/// found by a review: 102 for 2).
+#[trace_operation]
+#[track_caller]
+#[allow(unused_labels)]
+fn label_named_like_the_inlined_body(v: u32) -> u32 {
+    let x: u32 = '__agentcore_body: loop {
+        if v > 0 {
+            return v * 2;
+        }
+        break 0;
+    };
+    x + 100
+}
+
+#[test]
+fn a_user_label_spelled_like_the_inlined_body_is_its_own() {
+    assert_eq!(label_named_like_the_inlined_body(1), 2);
+    assert_eq!(label_named_like_the_inlined_body(0), 100);
+}

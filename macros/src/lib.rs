@@ -131,7 +131,8 @@ use syn::{
 /// (closures, async blocks and items inside keep their own). A macro in such a body that
 /// could hide a `return` or `?` is refused; only the standard library's formatting, assertion
 /// and panic macros (`format!`, `println!`, `write!`, `assert!`, `panic!`, `vec!`, ...)
-/// without a `return` or `?` in their arguments are accepted:
+/// without a `return`, a `?` or another macro call in their arguments are accepted (they
+/// are recognised by name, so a macro of your own named `vec` or `write` is trusted too):
 ///
 /// ```compile_fail
 /// # use agentcore_telemetry::trace_operation;
@@ -148,6 +149,26 @@ use syn::{
 ///         bail!("none".to_string()); // error: cannot see a `return` or `?` inside `bail!`
 ///     }
 ///     Ok(v.unwrap())
+/// }
+/// ```
+///
+/// A macro nested in an accepted one's arguments is looked at too:
+///
+/// ```compile_fail
+/// # use agentcore_telemetry::trace_operation;
+/// macro_rules! my_try {
+///     ($e:expr) => {
+///         match $e {
+///             Ok(v) => v,
+///             Err(e) => return Err(e),
+///         }
+///     };
+/// }
+///
+/// #[trace_operation]
+/// #[track_caller]
+/// fn parsed(v: &str) -> Result<Vec<u32>, std::num::ParseIntError> {
+///     Ok(vec![my_try!(v.parse::<u32>())]) // error: `my_try!` inside `vec!`
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -335,18 +356,33 @@ const NON_RETURNING_MACROS: &[&str] = &[
 ];
 
 fn macro_cannot_return(m: &syn::Macro) -> bool {
+    use proc_macro2::{Spacing, TokenTree};
+    fn non_returning(name: &proc_macro2::Ident) -> bool {
+        NON_RETURNING_MACROS.iter().any(|n| name == n)
+    }
+    /// No `return`, no `?`, and no call of a macro outside the list (one nested in the
+    /// arguments, `vec![my_try!(x)]`, could return as well): `name ! (..)`, with `!` alone
+    /// (not `!=`) and a group after it.
     fn clean(tokens: TokenStream2) -> bool {
-        tokens.into_iter().all(|t| match t {
-            proc_macro2::TokenTree::Punct(p) => p.as_char() != '?',
-            proc_macro2::TokenTree::Ident(i) => i != "return",
-            proc_macro2::TokenTree::Group(g) => clean(g.stream()),
-            proc_macro2::TokenTree::Literal(_) => true,
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        tokens.iter().enumerate().all(|(k, t)| match t {
+            TokenTree::Punct(p) => p.as_char() != '?',
+            TokenTree::Ident(i) => {
+                let call = matches!(
+                    &tokens[k + 1..],
+                    [TokenTree::Punct(bang), TokenTree::Group(_), ..]
+                        if bang.as_char() == '!' && bang.spacing() == Spacing::Alone
+                );
+                i != "return" && (!call || non_returning(i))
+            }
+            TokenTree::Group(g) => clean(g.stream()),
+            TokenTree::Literal(_) => true,
         })
     }
     m.path
         .segments
         .last()
-        .is_some_and(|s| NON_RETURNING_MACROS.iter().any(|n| s.ident == n))
+        .is_some_and(|s| non_returning(&s.ident))
         && clean(m.tokens.clone())
 }
 
@@ -421,7 +457,9 @@ fn run_body(attrs: &[syn::Attribute], block: syn::Block, output: &ReturnType) ->
         return quote!(#p::call_once #turbofish (move || #block));
     }
     let mut inline = InlineBody {
-        label: Lifetime::new("'__agentcore_body", Span::call_site()),
+        // `mixed_site`: labels are hygienic there, so a label of the user's own spelled the
+        // same is another label, and the rewritten `return`s can only reach this one.
+        label: Lifetime::new("'__agentcore_body", Span::mixed_site()),
         rewritten: false,
         hidden: None,
     };

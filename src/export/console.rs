@@ -47,6 +47,10 @@ const SLICE: Duration = Duration::from_millis(10);
 ///   it is open, and fails the batch ([`ExportError::Io`]) when it is not. (Elsewhere such
 ///   a batch still counts as exported.)
 /// * **After [`shutdown`](SpanExporter::shutdown)**, exports fail ([`ExportError::Shutdown`]).
+/// * **Dropped without a shutdown**, the exporter waits up to one second for its writer to
+///   write what waits and close the output (whose drop may write a trailer), blocking the
+///   dropping thread meanwhile; an output still blocked then is left to the writer thread,
+///   which ends once the output moves. Shut it down first to choose the wait.
 /// * Strings are escaped for a terminal as well as for JSON: control characters (C0, DEL,
 ///   C1) and the bidi overrides and isolates are written as `\uXXXX`.
 ///
