@@ -589,7 +589,7 @@ fn track_caller_survives_the_attribute() {
 /// found by a review: 102 for 2).
 #[trace_operation]
 #[track_caller]
-#[allow(unused_labels)]
+#[allow(unused_labels, clippy::never_loop)]
 fn label_named_like_the_inlined_body(v: u32) -> u32 {
     let x: u32 = '__agentcore_body: loop {
         if v > 0 {
