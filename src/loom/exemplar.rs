@@ -149,10 +149,10 @@ fn a_losing_writer_drops_its_exemplar_and_the_last_kept_write_wins() {
 }
 
 const IDS_TEXT: &str =
-    r#" # {trace_id="00000000000000010000000000000001",span_id="0000000000000001"} 1 1"#;
+    r#" # {trace_id="00000000000000010000000000000001",span_id="0000000000000001"} 1.0 1"#;
 /// Three label words (17 bytes), so a copy can also tear inside the labels.
 const LABELS: &[u8] = br#"tool="search_web""#;
-const LABELS_TEXT: &str = r#" # {tool="search_web"} 2 2"#;
+const LABELS_TEXT: &str = r#" # {tool="search_web"} 2.0 2"#;
 
 /// The record as the OpenMetrics exposition renders it, or `None`.
 fn rendered(cell: &ExemplarCell) -> Option<String> {
