@@ -193,17 +193,18 @@ struct Input {
 // The reference rules, written independently of `agentcore_telemetry::registry::name`.
 // ---------------------------------------------------------------------------------------------
 
+/// The 0.0.4 grammar, and no leading `_` (OpenMetrics 1.0 reserves those names).
 fn ref_metric_name_ok(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_' | ':'))
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | ':'))
         && chars.all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | ':'))
 }
 
+/// The 0.0.4 grammar, and no leading `_` (0.0.4 reserves `__`, OpenMetrics 1.0 any `_`).
 fn ref_label_name_ok(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_'))
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z'))
         && chars.all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_'))
-        && !s.starts_with("__")
 }
 
 fn suffixes(kind: Kind) -> &'static [&'static str] {
@@ -216,7 +217,8 @@ fn suffixes(kind: Kind) -> &'static [&'static str] {
 
 /// Every name a family takes, tagged by namespace: its 0.0.4 sample names; its OpenMetrics
 /// family name (a counter drops `_total`, an info `_info`) and the OpenMetrics sample names it
-/// may write (`_created` included). Two families may not share a tagged name.
+/// may write (`_created` included), which share one namespace (a family name may not be another
+/// family's sample name). Two families may not share a tagged name.
 fn taken_names(name: &str, kind: Kind) -> Vec<String> {
     let mut names: Vec<String> = suffixes(kind)
         .iter()
@@ -227,7 +229,7 @@ fn taken_names(name: &str, kind: Kind) -> Vec<String> {
         Kind::Info if name.ends_with("_info") => &name[..name.len() - 5],
         _ => name,
     };
-    names.push(format!("om-family {family}"));
+    names.push(format!("om {family}"));
     let om_samples: &[&str] = match kind {
         Kind::Counter => &["_total", "_created"],
         Kind::Gauge => &[""],
@@ -235,8 +237,14 @@ fn taken_names(name: &str, kind: Kind) -> Vec<String> {
         Kind::Summary => &["", "_count", "_sum", "_created"],
         Kind::Info => &["_info"],
     };
-    names.extend(om_samples.iter().map(|s| format!("om-sample {family}{s}")));
+    names.extend(om_samples.iter().map(|s| format!("om {family}{s}")));
     names
+}
+
+/// A counter's whole part after adding `v`: it stops at 2^63 (per thread; the target records
+/// on one), and never goes down.
+fn capped(int: u64, v: u64) -> u64 {
+    int.max(int.saturating_add(v).min(1 << 63))
 }
 
 fn reserved(kind: Kind) -> Option<&'static str> {
@@ -595,7 +603,7 @@ fuzz_target!(|data: &[u8]| {
             (Handle::Counter(f), Action::Record(v)) => {
                 lookup!(f).inc_by(*v);
                 let m = fam.resolve(&values);
-                m.int = m.int.wrapping_add(*v);
+                m.int = capped(m.int, *v);
             }
             (Handle::Counter(f), Action::RecordF(v)) => {
                 let result = lookup!(f).add(*v);
@@ -604,7 +612,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(result.is_ok(), valid, "add({v})");
                 if valid {
                     if *v < 9_007_199_254_740_992.0 && v.fract() == 0.0 {
-                        m.int = m.int.wrapping_add(*v as u64);
+                        m.int = capped(m.int, *v as u64);
                     } else {
                         m.frac += *v;
                     }
