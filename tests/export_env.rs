@@ -531,3 +531,99 @@ fn from_env_reads_the_process_environment_and_start_honours_it() {
     let err = bad.start(source, None).unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
 }
+
+/// An invalid signal-specific variable is treated as not set, so the valid general one applies
+/// (the specification's "treat them as not set" / "gracefully ignore the setting"), not the
+/// built-in default. It used to fall back to the default: a traces timeout of `-1` beside a
+/// general `500` gave 10 s, and a traces headers list of only bad entries dropped the general
+/// list's `api-key`, sending requests unauthenticated.
+#[test]
+fn invalid_traces_variable_falls_back_to_the_general_one() {
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    );
+    assert_eq!(c.timeout, Duration::from_millis(500));
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    );
+    assert_eq!(c.compression, Compression::Gzip);
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/proto"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    );
+    assert_eq!(c.protocol, Protocol::HttpJson);
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=%zz"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    );
+    assert_eq!(c.headers, [("api-key".to_string(), "secret".to_string())]);
+    // A traces list with a valid entry is used: its bad entries are not sent, and the general
+    // list is not merged in.
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=%zz,x=1"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    );
+    assert_eq!(c.headers, [("x".to_string(), "1".to_string())]);
+    // gRPC is still refused, from either variable.
+    refused(
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    );
+}
+
+/// A batch size above the queue size is invalid ("Must be less than or equal to
+/// OTEL_BSP_MAX_QUEUE_SIZE"), hence ignored: the default (512) applies, capped by the queue. It
+/// used to be clamped to the queue size (2048 with an invalid queue size and a batch of 4096).
+#[test]
+fn batch_size_above_the_queue_size_is_ignored() {
+    let r = env(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "-5"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+    ])
+    .unwrap();
+    let named: Vec<_> = r.warnings.iter().map(|w| &*w.variable).collect();
+    assert_eq!(
+        named,
+        ["OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        (
+            r.config.batch.max_queue_size,
+            r.config.batch.max_export_batch_size
+        ),
+        (2048, 512)
+    );
+    let c = ignored(
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+        ],
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    );
+    assert_eq!(
+        (c.batch.max_queue_size, c.batch.max_export_batch_size),
+        (100, 100)
+    );
+}

@@ -9,9 +9,11 @@
 //!   case (`GZIP` is `gzip`): "Enum values SHOULD be interpreted in a case-insensitive
 //!   manner"; warnings and errors quote the value as it was given;
 //! * an invalid value (a number that does not parse or is out of range, an unknown enum
-//!   value, a malformed header list) is **ignored with a warning**: the setting keeps its
-//!   default, and [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the
-//!   value and what is wrong;
+//!   value, a malformed header list) is **ignored with a warning** ("treat them as not
+//!   set"): the setting keeps its default, or, for an `OTEL_EXPORTER_OTLP_TRACES_*`
+//!   variable, the value of its general `OTEL_EXPORTER_OTLP_*` counterpart if that one is
+//!   valid; [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the value and
+//!   what is wrong. A batch size above the queue size is such an invalid value;
 //! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
 //! * a value that is valid but names something this crate does not do — `grpc`,
 //!   `OTEL_TRACES_EXPORTER=zipkin`, an `https://` endpoint (no TLS in this build) — or an
@@ -236,15 +238,25 @@ impl Reader<'_> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
-    /// The signal-specific variable if set, else the general one (name, value).
-    fn get_either(
-        &self,
-        traces: &'static str,
-        general: &'static str,
-    ) -> Option<(&'static str, String)> {
-        self.get(traces)
-            .map(|v| (traces, v))
-            .or_else(|| self.get(general).map(|v| (general, v)))
+    /// The value of the first of `names` (the signal-specific variable, then the general one)
+    /// that is set and that `parse` accepts. A value `parse` rejects (it warns) is treated as
+    /// not set, as the specification asks of invalid values ("treat them as not set", "MUST
+    /// generate a warning and gracefully ignore the setting"), so that an invalid
+    /// `OTEL_EXPORTER_OTLP_TRACES_*` leaves the valid `OTEL_EXPORTER_OTLP_*` in force rather
+    /// than the built-in default. `parse` returning `Err` refuses the configuration.
+    fn first_valid<T>(
+        &mut self,
+        names: [&'static str; 2],
+        mut parse: impl FnMut(&mut Self, &'static str, &str) -> Result<Option<T>, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        for name in names {
+            if let Some(v) = self.get(name) {
+                if let Some(t) = parse(self, name, &v)? {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn warn(&mut self, name: &'static str, value: &str, reason: impl Into<String>) {
@@ -259,7 +271,9 @@ impl Reader<'_> {
                 self.warn(
                     name,
                     value,
-                    format!("{what} must be an integer from 0 to 2147483647; the default is used"),
+                    format!(
+                        "{what} must be an integer from 0 to 2147483647; the variable is ignored"
+                    ),
                 );
                 None
             }
@@ -276,13 +290,13 @@ impl Reader<'_> {
         }
     }
 
-    /// A timeout in milliseconds, 0 meaning "no limit" (`OTEL_*` Timeout type).
-    fn timeout(&mut self, name: &'static str, value: &str, default: Duration) -> Duration {
-        match self.int(name, value, "a timeout in milliseconds") {
-            None => default,
+    /// A timeout in milliseconds, 0 meaning "no limit" (`OTEL_*` Timeout type); `None` (with a
+    /// warning) when invalid.
+    fn timeout(&mut self, name: &'static str, value: &str) -> Option<Duration> {
+        match self.int(name, value, "a timeout in milliseconds")? {
             // "Indefinite": the specification allows a very long time instead.
-            Some(0) => Duration::from_millis(u64::from(u32::MAX)),
-            Some(n) => Duration::from_millis(n),
+            0 => Some(Duration::from_millis(u64::from(u32::MAX))),
+            n => Some(Duration::from_millis(n)),
         }
     }
 
@@ -292,7 +306,7 @@ impl Reader<'_> {
             None => default,
             Some(v) => match self.int(name, &v, "a size") {
                 Some(0) => {
-                    self.warn(name, &v, "must be positive; the default is used");
+                    self.warn(name, &v, "must be positive; the variable is ignored");
                     default
                 }
                 Some(n) => n as usize,
@@ -411,73 +425,104 @@ impl ExportConfig {
             c.endpoint = check_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v, true)?;
         }
 
-        if let Some((name, v)) = r.get_either(
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ) {
-            for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let parsed = item
-                    .split_once('=')
-                    .ok_or_else(|| "is not key=value".to_owned())
-                    .and_then(|(k, val)| {
-                        let k = percent_decode(k.trim())?;
-                        let val = percent_decode(val.trim())?;
-                        super::otlp::validate_header(&k, &val)?;
-                        Ok((k, val))
-                    });
-                match parsed {
-                    Ok(h) => c.headers.push(h),
-                    Err(why) => r.warn(
-                        name,
-                        &v,
-                        format!("entry {item:?} {why}; that header is not sent"),
-                    ),
+        // Headers: the signal-specific list is used if any of its entries is valid (invalid
+        // entries are warned about and not sent); one with no valid entry is treated as not set.
+        let headers = r.first_valid(
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            ],
+            |r, name, v| {
+                let mut headers = Vec::new();
+                let mut invalid = false;
+                for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let parsed = item
+                        .split_once('=')
+                        .ok_or_else(|| "is not key=value".to_owned())
+                        .and_then(|(k, val)| {
+                            let k = percent_decode(k.trim())?;
+                            let val = percent_decode(val.trim())?;
+                            super::otlp::validate_header(&k, &val)?;
+                            Ok((k, val))
+                        });
+                    match parsed {
+                        Ok(h) => headers.push(h),
+                        Err(why) => {
+                            invalid = true;
+                            r.warn(
+                                name,
+                                v,
+                                format!("entry {item:?} {why}; that header is not sent"),
+                            );
+                        }
+                    }
                 }
-            }
-        }
-
-        if let Some((name, v)) = r.get_either(
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ) {
-            c.timeout = r.timeout(name, &v, c.timeout);
-        }
-
-        if let Some((name, v)) = r.get_either(
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ) {
-            match v.trim() {
-                p if p.eq_ignore_ascii_case("http/protobuf") => c.protocol = Protocol::HttpProtobuf,
-                p if p.eq_ignore_ascii_case("http/json") => c.protocol = Protocol::HttpJson,
-                p if p.eq_ignore_ascii_case("grpc") => {
-                    return Err(ConfigError::new(
-                        name,
-                        &v,
-                        "OTLP/gRPC is not supported; use http/protobuf (port 4318) or http/json",
-                    ))
+                // Every entry was warned about: the variable is as good as not set.
+                if headers.is_empty() && invalid {
+                    return Ok(None);
                 }
-                _ => r.warn(
-                    name,
-                    &v,
-                    "unknown protocol (known: http/protobuf, http/json); http/protobuf is used",
-                ),
-            }
+                Ok(Some(headers))
+            },
+        )?;
+        if let Some(headers) = headers {
+            c.headers = headers;
         }
 
-        if let Some((name, v)) = r.get_either(
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ) {
-            match v.trim() {
-                z if z.eq_ignore_ascii_case("gzip") => c.compression = Compression::Gzip,
-                z if z.eq_ignore_ascii_case("none") => c.compression = Compression::None,
-                _ => r.warn(
+        if let Some(t) = r.first_valid(
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ],
+            |r, name, v| Ok(r.timeout(name, v)),
+        )? {
+            c.timeout = t;
+        }
+
+        if let Some(p) = r.first_valid(
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ],
+            |r, name, v| match v.trim() {
+                p if p.eq_ignore_ascii_case("http/protobuf") => Ok(Some(Protocol::HttpProtobuf)),
+                p if p.eq_ignore_ascii_case("http/json") => Ok(Some(Protocol::HttpJson)),
+                p if p.eq_ignore_ascii_case("grpc") => Err(ConfigError::new(
                     name,
-                    &v,
-                    "unknown compression (known: gzip, none); none is used",
-                ),
-            }
+                    v,
+                    "OTLP/gRPC is not supported; use http/protobuf (port 4318) or http/json",
+                )),
+                _ => {
+                    r.warn(
+                        name,
+                        v,
+                        "unknown protocol (known: http/protobuf, http/json); the variable is ignored",
+                    );
+                    Ok(None)
+                }
+            },
+        )? {
+            c.protocol = p;
+        }
+
+        if let Some(z) = r.first_valid(
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ],
+            |r, name, v| match v.trim() {
+                z if z.eq_ignore_ascii_case("gzip") => Ok(Some(Compression::Gzip)),
+                z if z.eq_ignore_ascii_case("none") => Ok(Some(Compression::None)),
+                _ => {
+                    r.warn(
+                        name,
+                        v,
+                        "unknown compression (known: gzip, none); the variable is ignored",
+                    );
+                    Ok(None)
+                }
+            },
+        )? {
+            c.compression = z;
         }
 
         if let Some(v) = r.get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -509,26 +554,35 @@ impl ExportConfig {
 
         c.batch.schedule_delay = r.millis("OTEL_BSP_SCHEDULE_DELAY", c.batch.schedule_delay);
         if let Some(v) = r.get("OTEL_BSP_EXPORT_TIMEOUT") {
-            c.batch.export_timeout =
-                r.timeout("OTEL_BSP_EXPORT_TIMEOUT", &v, c.batch.export_timeout);
+            if let Some(t) = r.timeout("OTEL_BSP_EXPORT_TIMEOUT", &v) {
+                c.batch.export_timeout = t;
+            }
         }
         c.batch.max_queue_size = r.size("OTEL_BSP_MAX_QUEUE_SIZE", c.batch.max_queue_size);
-        c.batch.max_export_batch_size = r.size(
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-            c.batch.max_export_batch_size,
-        );
-        if c.batch.max_export_batch_size > c.batch.max_queue_size {
-            let v = c.batch.max_export_batch_size.to_string();
-            r.warn(
-                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                &v,
-                format!(
-                    "must be at most OTEL_BSP_MAX_QUEUE_SIZE ({}); that is used",
-                    c.batch.max_queue_size
-                ),
-            );
-            c.batch.max_export_batch_size = c.batch.max_queue_size;
-        }
+        // The batch size "must be less than or equal to OTEL_BSP_MAX_QUEUE_SIZE": a larger one
+        // is invalid, hence ignored ("treat them as not set"), leaving the default, which the
+        // queue size caps (as `BatchConfig::normalized` would).
+        let default_batch = c.batch.max_export_batch_size;
+        let batch = r.size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default_batch);
+        let from_variable = r
+            .get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            == Some(batch);
+        c.batch.max_export_batch_size = if batch <= c.batch.max_queue_size {
+            batch
+        } else {
+            if from_variable {
+                r.warn(
+                    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                    &batch.to_string(),
+                    format!(
+                        "must be at most OTEL_BSP_MAX_QUEUE_SIZE ({}); the variable is ignored",
+                        c.batch.max_queue_size
+                    ),
+                );
+            }
+            default_batch.min(c.batch.max_queue_size)
+        };
 
         Ok(FromEnv {
             config: c,
