@@ -12,6 +12,7 @@
 //! * `Content-Length`, `Transfer-Encoding: chunked` and close-delimited bodies; `1xx`
 //!   interim responses skipped; `Connection: close` honoured.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
@@ -122,13 +123,23 @@ impl HttpClient {
         user_agent: &str,
         headers: &[(String, String)],
     ) -> Self {
+        // One `User-Agent` line (RFC 9110 §5.3: it is not a list field, so it must not be
+        // sent twice): a user's product tokens first, then the exporter's own, which the OTLP
+        // specification asks every exporter to send.
+        let is_ua = |k: &str| k.eq_ignore_ascii_case("user-agent");
+        let mut ua = String::new();
+        for (_, v) in headers.iter().filter(|(k, _)| is_ua(k)) {
+            ua.push_str(v.trim());
+            ua.push(' ');
+        }
+        ua.push_str(user_agent);
         let mut h = Vec::new();
         let _ = write!(
             h,
-            "Host: {}\r\nUser-Agent: {user_agent}\r\nContent-Type: {content_type}\r\n",
+            "Host: {}\r\nUser-Agent: {ua}\r\nContent-Type: {content_type}\r\n",
             endpoint.authority
         );
-        for (k, v) in headers {
+        for (k, v) in headers.iter().filter(|(k, _)| !is_ua(k)) {
             let _ = write!(h, "{k}: {v}\r\n");
         }
         HttpClient {
@@ -456,9 +467,37 @@ fn read_head(
             )));
         }
     };
-    let head = std::str::from_utf8(&buf[..head_len])
-        .map_err(|_| SendError::Invalid("response headers are not UTF-8".into()))?;
-    parse_head(head, head_len).map_err(SendError::Invalid)
+    // Field values may hold obs-text (bytes 0x80 to 0xFF), which a recipient "SHOULD treat
+    // as opaque data" (RFC 9110 §5.5): read lossily. The fields this client interprets are
+    // ASCII, and a replacement character in one of them makes it invalid, as it should.
+    parse_head_bytes(&buf[..head_len]).map_err(SendError::Invalid)
+}
+
+fn parse_head_bytes(head: &[u8]) -> Result<Parsed, String> {
+    parse_head(&String::from_utf8_lossy(head), head.len())
+}
+
+/// The head's field lines, each obs-fold (a line break followed by spaces or tabs) replaced by
+/// one space, as RFC 9112 §5.2 requires of a user agent ("MUST replace each received obs-fold
+/// with one or more SP octets prior to interpreting the field value"). Whitespace-preceded
+/// lines before the first field are consumed without further processing, which §2.2 allows
+/// a recipient ("MUST either reject the message as invalid or consume each
+/// whitespace-preceded line").
+fn unfolded_fields<'h>(lines: impl Iterator<Item = &'h str>) -> Vec<Cow<'h, str>> {
+    let mut fields: Vec<Cow<'h, str>> = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                let last = last.to_mut();
+                last.truncate(last.trim_end_matches([' ', '\t']).len());
+                last.push(' ');
+                last.push_str(line.trim_start_matches([' ', '\t']));
+            }
+        } else {
+            fields.push(Cow::Borrowed(line));
+        }
+    }
+    fields
 }
 
 fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
@@ -483,7 +522,7 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         gzip: false,
         head_len,
     };
-    for line in lines.filter(|l| !l.is_empty()) {
+    for line in unfolded_fields(lines) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("bad header line {line:?}"));
         };
@@ -691,5 +730,58 @@ mod tests {
         )
         .is_err());
         assert!(parse_head("HTTP/1.1 200 OK\r\nbroken\r\n\r\n", 1).is_err());
+    }
+
+    /// obs-text in a field value is opaque data (RFC 9110 §5.5), and an obs-fold is read as a
+    /// space (RFC 9112 §5.2). Both used to make a valid response invalid: a 200 counted as
+    /// failed, a 503 not retried ("response headers are not UTF-8", "bad header line").
+    #[test]
+    fn obs_text_and_obs_fold_are_read() {
+        let p = parse_head_bytes(
+            b"HTTP/1.1 503 Unavailable\r\nServer: caf\xe9\r\nRetry-After: 3\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.status, p.retry_after),
+            (503, Some(Duration::from_secs(3)))
+        );
+        let p = parse_head_bytes(b"HTTP/1.1 200 \xffK\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert_eq!((p.status, p.content_length), (200, Some(0)));
+        let p = parse_head_bytes(
+            b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nConnection:\r\n\t close\r\n\r\n",
+        )
+        .unwrap();
+        assert!(p.close, "a folded Connection: close is read");
+        let p =
+            parse_head_bytes(b"HTTP/1.1 200 OK\r\n leading\r\nContent-Length: 4\r\n\r\n").unwrap();
+        assert_eq!(
+            p.content_length,
+            Some(4),
+            "a whitespace line before the first field is consumed"
+        );
+        // The fields this client reads must still be valid: a non-ASCII Content-Length is not.
+        assert!(parse_head_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 1\xb2\r\n\r\n").is_err());
+        assert_eq!(
+            unfolded_fields(["A: x  ", "\t y", "B: z"].into_iter()),
+            ["A: x y", "B: z"]
+        );
+    }
+
+    /// A user's `User-Agent` joins the exporter's on one line (RFC 9110 §5.3 forbids two);
+    /// it used to be sent as a second `User-Agent` line.
+    #[test]
+    fn one_user_agent_line() {
+        let endpoint = Endpoint::parse("http://c:4318/v1/traces").unwrap();
+        let headers = [
+            ("user-Agent".to_string(), "my-app/1.0".to_string()),
+            ("x-k".to_string(), "v".to_string()),
+        ];
+        let c = HttpClient::new(endpoint, "application/x-protobuf", "exp/1 (Rust)", &headers);
+        let head = String::from_utf8(c.headers.clone()).unwrap();
+        assert_eq!(
+            head,
+            "Host: c:4318\r\nUser-Agent: my-app/1.0 exp/1 (Rust)\r\n\
+             Content-Type: application/x-protobuf\r\nx-k: v\r\n"
+        );
     }
 }
