@@ -514,3 +514,61 @@ fn a_lookup_in_a_destructor_during_unwinding_stays_protected() {
         );
     });
 }
+
+/// A scrape that finds the family's sorted cache current must not use series that were born after
+/// its guard's era (found by a review): a writer that retires something, inserts a series and
+/// rebuilds the shared cache between another scrape's `guard()` and its cache check used to leave
+/// that scrape reading the new series under a guard that did not protect it, and a removal then
+/// freed it under the scrape (ASan: heap-use-after-free in `Series::label_values`, from
+/// `for_each_series`, within about 2 s). Scrapes now rebuild when their guard's era moved.
+/// Here: readers that see a series newer than the scrape's start wait for the writer to remove and
+/// reclaim it, then read it again. Run under AddressSanitizer by `.ci/asan`.
+#[test]
+fn a_scrape_never_reads_a_series_inserted_after_its_guard_was_taken() {
+    use agentcore_telemetry::Gauge;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+    use std::time::Instant;
+    let registry = Registry::new();
+    let family = registry.gauge_family("g", "G.", &["k"]).unwrap();
+    let stop = AtomicBool::new(false);
+    let inserted = AtomicUsize::new(0);
+    let label = |i: usize| format!("series-with-a-long-label-value-{i:08}");
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0usize;
+            while !stop.load(Relaxed) {
+                if i > 0 {
+                    family.remove(&[label(i - 1)]);
+                }
+                family.insert_metric(&[label(i)], Gauge::new()).unwrap();
+                inserted.store(i + 1, SeqCst);
+                family.for_each_series(|_| {});
+                i += 1;
+            }
+        });
+        for _ in 0..3 {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    let before = inserted.load(SeqCst);
+                    family.for_each_series(|series| {
+                        let first = series.label_values().to_vec();
+                        let j: usize = first[0].rsplit('-').next().unwrap().parse().unwrap();
+                        if j > before {
+                            thread::sleep(Duration::from_millis(3));
+                            assert_eq!(
+                                first,
+                                series.label_values().to_vec(),
+                                "series changed under the scrape"
+                            );
+                        }
+                    });
+                }
+            });
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Relaxed);
+    });
+}

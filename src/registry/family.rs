@@ -973,9 +973,13 @@ impl<M: Metric> Family<M> {
     /// ```
     pub fn for_each_series(&self, mut f: impl FnMut(&Series<M>)) {
         let inner = &*self.inner;
-        // Taken before the generation is read: if the cache is current, this guard protects
-        // every series in it (invariant 5).
-        let guard = inner.domain.guard();
+        // Taken before the generation is read, and still at its first era after the check
+        // below: then it protects every series in a current cache (invariant 5). A series
+        // inserted after the guard's era was read, once the era had moved (another thread
+        // retired something, inserted it and rebuilt the cache in between), was born after
+        // that era and is not protected: `validate` failing means the era moved, and the
+        // cache is rebuilt under a fresh guard instead.
+        let mut guard = inner.domain.guard();
         let mut own = SortedCache {
             generation: u64::MAX,
             series: Vec::new(),
@@ -983,7 +987,7 @@ impl<M: Metric> Family<M> {
         let mut locked = inner.sorted.try_lock().ok();
         let cache = locked.as_deref_mut().unwrap_or(&mut own);
         let mut _rebuilt_guard = None;
-        if cache.generation != inner.generation.load(Acquire) {
+        if cache.generation != inner.generation.load(Acquire) || !guard.validate() {
             let (fresh, generation) = self.snapshot(&mut cache.series);
             _rebuilt_guard = Some(fresh);
             cache.series.sort_unstable_by(|a, b| {
@@ -997,9 +1001,10 @@ impl<M: Metric> Family<M> {
             cache.generation = generation;
         }
         for series in &cache.series {
-            // SAFETY: the cache is current and `guard` was taken before that was checked
-            // (invariant 5), or it was just rebuilt under the fresh guard; the overflow series
-            // lives as long as the family.
+            // SAFETY: the cache is current and `guard`, taken before that was checked, was
+            // still at its first era after it (invariant 5: every series in the cache was born
+            // at or before that era and is retired after it), or it was just rebuilt under the
+            // fresh guard; the overflow series lives as long as the family.
             assert_not_freed(series.0);
             // SAFETY: as above.
             f(unsafe { &*series.0 });
