@@ -183,3 +183,96 @@ fn nested_and_overflowing_guards_each_protect_their_era() {
         assert!(dropped[0].load(SeqCst));
     });
 }
+
+/// An object whose drop writes its data, so that loom checks every read of it against its free.
+struct Written {
+    birth: u64,
+    data: loom::cell::UnsafeCell<u64>,
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        // SAFETY: the drop has the object to itself (loom checks that it does).
+        self.data.with_mut(|p| unsafe { *p = 0xdead });
+    }
+}
+
+/// How the reader of [`leaving_an_era`] leaves the era under which it read.
+#[derive(Clone, Copy)]
+enum Leave {
+    /// Its guard moves on (`validate` finds a newer era), as a probe or a lookup-cache fill does.
+    Validate,
+    /// Its guard drops and a new guard reuses the slot.
+    Reuse,
+}
+
+/// The reader reads an object under one era, then leaves that era while a writer swaps the object
+/// out, retires and reclaims it: the reader's read must happen before the free (the slot's store
+/// that leaves the era is a release, the reclaimer's load of it an acquire; `sync::era`, "Leaving
+/// an era").
+///
+/// The race needs three preemptions, one more than `.ci/loom`'s default bound: the model sets
+/// its own (at 2 it passes with the `Relaxed` stores below; it runs in well under a second).
+fn leaving_an_era(leave: Leave) {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(4);
+    model.check(move || {
+        let domain = leak_domain();
+        let make = |v| {
+            Box::into_raw(Box::new(Written {
+                birth: domain.era(),
+                data: loom::cell::UnsafeCell::new(v),
+            }))
+        };
+        let root = Arc::new(AtomicPtr::new(make(1)));
+        let reader = {
+            let root = root.clone();
+            thread::spawn(move || {
+                let mut guard = domain.guard();
+                let p = loop {
+                    let p = root.load(Acquire);
+                    if guard.validate() {
+                        break p;
+                    }
+                };
+                // SAFETY: validated under `guard`.
+                let v = unsafe { (*p).data.with(|d| *d) };
+                assert_ne!(v, 0xdead);
+                match leave {
+                    Leave::Validate => {
+                        let _ = guard.validate();
+                        drop(guard);
+                    }
+                    Leave::Reuse => {
+                        drop(guard);
+                        let next = domain.guard();
+                        thread::yield_now();
+                        drop(next);
+                    }
+                }
+            })
+        };
+        let old = root.swap(make(2), AcqRel);
+        // SAFETY: unreachable after the swap, retired once.
+        unsafe { domain.retire(old, (*old).birth) };
+        domain.reclaim();
+        reader.join().unwrap();
+        // SAFETY: the last value, never retired; nobody else holds it.
+        drop(unsafe { Box::from_raw(root.load(Acquire)) });
+    });
+}
+
+/// Mutation caught (found by a review): `Guard::validate` storing the new era `Relaxed` fails
+/// with "Causality violation: Concurrent read and write accesses to UnsafeCell" in `Written`'s
+/// drop, called from `Domain::reclaim`.
+#[test]
+fn reads_under_an_era_a_guard_moved_on_from_happen_before_the_free() {
+    leaving_an_era(Leave::Validate);
+}
+
+/// Mutation caught (found by a review): a new guard storing its era `Relaxed` in a reused slot
+/// fails the same way.
+#[test]
+fn reads_under_a_dropped_guard_happen_before_the_free_when_its_slot_is_reused() {
+    leaving_an_era(Leave::Reuse);
+}

@@ -36,8 +36,12 @@
 //! loaded `p`; so `e <= R`. Hence `e` lies in `[b, R]`. *Visibility*: either the reader's slot
 //! store precedes the reclaimer's heavy fence, and the reclaimer (which reads slots after it) sees
 //! `e` and keeps `p`; or it does not, and then the reader's pointer load follows the fence too and
-//! sees the unlink, so the reader never had `p`. A cleared slot is a release store; a reclaimer that
-//! reads 0 acquires every read the reader made before it.
+//! sees the unlink, so the reader never had `p`. *Leaving an era*: every store to a slot is a release
+//! (cleared to 0, moved to a later era by `validate`, or reused by a new guard), and the reclaimer
+//! reads slots with acquire; a reclaimer that reads the new value, and may therefore free what the
+//! old era protected, has acquired every read the reader made under that era. (A `Relaxed` store
+//! there gave the acquire nothing to pair with: loom reported the reader's last read of an object
+//! racing with its drop, for a guard moved on by `validate` and for a slot reused.)
 //!
 //! # The memory bound
 //! A slot with era `e` keeps alive only objects alive at `e` (`birth <= e <= R`): at most one
@@ -432,7 +436,8 @@ impl Domain {
     #[inline(always)]
     fn start<'d>(&'d self, record: &'d Record, slot: usize, lease: Lease) -> Guard<'d> {
         let era = self.era.load(Acquire);
-        record.eras[slot].store(era, Relaxed);
+        // Release: the slot may be reused from an earlier guard (see "Leaving an era").
+        record.eras[slot].store(era, Release);
         light_fence();
         Guard {
             domain: self,
@@ -674,7 +679,9 @@ impl Guard<'_> {
             return true;
         }
         self.era = now;
-        self.record.eras[self.slot].store(now, Relaxed);
+        // Release: the reads made under the old era happen before any free that reading `now`
+        // allows (see "Leaving an era").
+        self.record.eras[self.slot].store(now, Release);
         light_fence();
         false
     }
