@@ -169,7 +169,7 @@ impl Registry {
             (
                 MetricKind::Gauge,
                 blocks,
-                "Recording blocks of the slot arena (copies of its words; at most 1.5 x cores + 4).",
+                "Recording blocks of the slot arena (copies of its words; at most max(cores + 2, 4) + max(cores / 2, 2)).",
                 Box::new(|| {
                     let s = arena_stats();
                     (s.exclusive_blocks + s.stripes) as f64

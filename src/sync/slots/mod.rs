@@ -38,7 +38,8 @@
 //!   keeps to one stripe, chosen round-robin, so they rarely share a cache line either.
 //!
 //! Resident memory is therefore bounded by `pages written × blocks`, with at most
-//! `1.5 × cores + 4` blocks, however many threads record: 1 000 threads cost what a few do. While the threads
+//! `max(cores + 2, 4) + max(cores / 2, 2)` blocks (6 on one or two cores, at most `1.5 × cores + 2` from
+//! four), however many threads record: 1 000 threads cost what a few do. While the threads
 //! that record are no more than the exclusive blocks (the common case: a runtime's workers),
 //! nothing on the recording path writes a shared cache line. A thread beyond them pays one atomic
 //! add per record; it retries the lease (one relaxed load of a shared counter) whenever a block
