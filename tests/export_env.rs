@@ -112,12 +112,24 @@ fn otel_exporter_otlp_endpoint() {
         "http://collector:4318/mypath/v1/traces"
     );
     assert_eq!(e("http://[::1]:4318"), "http://[::1]:4318/v1/traces");
+    // A query is kept after the signal path ("MAY ignore" other components; it used to be
+    // refused, which stopped export for a collector that needs one).
+    assert_eq!(e("http://h?x=1"), "http://h/v1/traces?x=1");
+    assert_eq!(
+        e("http://c:4318/?tenant=a"),
+        "http://c:4318/v1/traces?tenant=a"
+    );
+    assert_eq!(
+        e("http://c:4318/otlp?a=/b"),
+        "http://c:4318/otlp/v1/traces?a=/b"
+    );
     for bad in [
         "collector:4318",
         "http://",
         "http://h:99999",
         "ftp://h",
-        "http://h?x=1",
+        "http://h/#frag",
+        "http://user@h/",
     ] {
         let err = refused(
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)],

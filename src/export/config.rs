@@ -666,24 +666,25 @@ impl ExportConfig {
 }
 
 /// Checks an endpoint; for the base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`) appends
-/// `v1/traces` with exactly one `/` between (protocol/exporter.md, Examples 1–3).
+/// `v1/traces` to its path with exactly one `/` between (protocol/exporter.md, Examples 1–3),
+/// before its query if it has one.
 fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String, ConfigError> {
-    let parsed = Endpoint::parse(value).map_err(|why| ConfigError::new(name, value, why))?;
+    Endpoint::parse(value).map_err(|why| ConfigError::new(name, value, why))?;
     if !base {
         // Used as is; an empty path is "/" (Example 2), which the request line sends.
         return Ok(value.to_owned());
     }
-    if parsed.target.contains('?') {
-        return Err(ConfigError::new(
-            name,
-            value,
-            "a base endpoint must not have a query (the signal path is appended to it)",
-        ));
-    }
-    Ok(if value.ends_with('/') {
-        format!("{value}v1/traces")
-    } else {
-        format!("{value}/v1/traces")
+    // The signal path goes at the end of the path, and a query stays after it: the
+    // specification "MUST honor" scheme, host, port and path and "MAY ignore" the rest, and a
+    // query is kept (as the signal-specific endpoint keeps it) rather than refused.
+    let (path, query) = match value.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (value, None),
+    };
+    let slash = if path.ends_with('/') { "" } else { "/" };
+    Ok(match query {
+        Some(query) => format!("{path}{slash}v1/traces?{query}"),
+        None => format!("{path}{slash}v1/traces"),
     })
 }
 
