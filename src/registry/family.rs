@@ -58,7 +58,7 @@
 
 use smallvec::SmallVec;
 use std::marker::PhantomData;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
@@ -522,11 +522,11 @@ impl<M: Metric> Family<M> {
                 Some((series, cached)) => Ok(SeriesRef {
                     // SAFETY (of the `Deref` later): protected by the cache's guard while
                     // `cached` lives (`lookup_cache`, invariants 1 and 2).
-                    metric: unsafe { &(*series).metric },
-                    _hold: Hold::Cached(cached),
+                    metric: NonNull::from(unsafe { &(*series).metric }),
+                    _hold: Hold::cached(cached),
                     _family: PhantomData,
                 }),
-                None => self.with_label_values_miss(hash, values),
+                None => self.with_label_values_miss(hash, values).map_err(|e| *e),
             }
         }
         // The loom models' families live in domains of their own: no lookup cache.
@@ -543,7 +543,7 @@ impl<M: Metric> Family<M> {
         &self,
         hash: u64,
         values: &[S],
-    ) -> Result<SeriesRef<'_, M>, Error> {
+    ) -> Result<SeriesRef<'_, M>, Box<Error>> {
         // SAFETY: as in `with_label_values`; `find` returns a series of this family validated
         // under the guard it is given.
         let fill = unsafe {
@@ -554,12 +554,14 @@ impl<M: Metric> Family<M> {
         match fill {
             lookup_cache::Fill::Found(series, cached) => Ok(SeriesRef {
                 // SAFETY: as for a hit.
-                metric: unsafe { &(*series).metric },
-                _hold: Hold::Cached(cached),
+                metric: NonNull::from(unsafe { &(*series).metric }),
+                _hold: Hold::cached(cached),
                 _family: PhantomData,
             }),
-            lookup_cache::Fill::Absent => self.insert_slow(hash, values),
-            lookup_cache::Fill::Unavailable => self.with_label_values_guarded(hash, values),
+            lookup_cache::Fill::Absent => self.insert_slow(hash, values).map_err(Box::new),
+            lookup_cache::Fill::Unavailable => {
+                self.with_label_values_guarded(hash, values).map_err(Box::new)
+            }
         }
     }
 
@@ -574,8 +576,8 @@ impl<M: Metric> Family<M> {
         match self.find(&mut guard, hash, values) {
             Some(series) => Ok(SeriesRef {
                 // SAFETY (of the `Deref` later): `series` validated under `guard`, kept below.
-                metric: unsafe { &(*series).metric },
-                _hold: Hold::Guard(guard),
+                metric: NonNull::from(unsafe { &(*series).metric }),
+                _hold: Hold::guard(guard),
                 _family: PhantomData,
             }),
             None => {
@@ -659,8 +661,8 @@ impl<M: Metric> Family<M> {
             if let Some(series) = self.find(&mut guard, hash, values) {
                 return Ok(SeriesRef {
                     // SAFETY: as in `with_label_values`.
-                    metric: unsafe { &(*series).metric },
-                    _hold: Hold::Guard(guard),
+                    metric: NonNull::from(unsafe { &(*series).metric }),
+                    _hold: Hold::guard(guard),
                     _family: PhantomData,
                 });
             }
@@ -796,8 +798,8 @@ impl<M: Metric> Family<M> {
             }
         };
         Ok(SeriesRef {
-            _hold: Hold::Family,
-            metric: &series.metric,
+            _hold: Hold::family(),
+            metric: NonNull::from(&series.metric),
             _family: PhantomData,
         })
     }

@@ -195,6 +195,26 @@ pub(crate) struct Cached {
     _not_send: PhantomData<*const ()>,
 }
 
+impl Cached {
+    /// Gives up the value, keeping its count: [`Cached::take_back`] ends it (a `SeriesRef`
+    /// keeps the count as one word of its hold instead).
+    #[inline(always)]
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
+    }
+
+    /// The value a [`Cached::keep`] gave up, to drop.
+    ///
+    /// # Safety
+    /// Once per `keep`, on the same thread.
+    #[inline(always)]
+    pub(crate) unsafe fn take_back() -> Cached {
+        Cached {
+            _not_send: PhantomData,
+        }
+    }
+}
+
 impl Drop for Cached {
     #[inline]
     fn drop(&mut self) {

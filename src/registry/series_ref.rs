@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::ptr::NonNull;
 
 #[cfg(not(agentcore_loom))]
 use super::lookup_cache;
@@ -30,20 +31,85 @@ use crate::sync::era::Guard;
 /// assert_eq!(search.get(), 3.0);
 /// ```
 pub struct SeriesRef<'a, M> {
+    pub(super) metric: NonNull<M>,
     pub(super) _hold: Hold,
-    pub(super) metric: *const M,
     pub(super) _family: PhantomData<&'a M>,
 }
 
-/// What keeps a [`SeriesRef`]'s series alive.
-pub(super) enum Hold {
-    /// The family itself (its overflow series), borrowed for the reference's lifetime.
-    Family,
-    /// A reclamation guard of the reference's own.
-    Guard(#[allow(dead_code)] Guard<'static>),
-    /// The thread's lookup cache's guard (`lookup_cache`, invariant 2).
+/// What keeps a [`SeriesRef`]'s series alive, in one word (so that a `SeriesRef` is two and a
+/// lookup returns it in registers, and dropping one from the lookup cache is one comparison
+/// before the count: issue 16): the family itself (its overflow series, borrowed for the
+/// reference's lifetime), a count of the thread's lookup cache (`lookup_cache::Cached`, whose
+/// guard protects it: `lookup_cache`, invariant 2), or a reclamation guard of its own
+/// (`Guard::into_raw`: a record's address, never 0 or 1).
+pub(super) struct Hold {
+    word: usize,
+    /// The loom models' families have guards of their own domains, which a word cannot name.
+    #[cfg(agentcore_loom)]
+    guard: Option<Guard<'static>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+const FAMILY: usize = 0;
+#[cfg(not(agentcore_loom))]
+const CACHED: usize = 1;
+
+impl Hold {
+    #[inline(always)]
+    pub(super) fn family() -> Hold {
+        Hold {
+            word: FAMILY,
+            #[cfg(agentcore_loom)]
+            guard: None,
+            _not_send: PhantomData,
+        }
+    }
+
     #[cfg(not(agentcore_loom))]
-    Cached(#[allow(dead_code)] lookup_cache::Cached),
+    #[inline(always)]
+    pub(super) fn cached(cached: lookup_cache::Cached) -> Hold {
+        cached.keep();
+        Hold {
+            word: CACHED,
+            _not_send: PhantomData,
+        }
+    }
+
+    #[inline]
+    pub(super) fn guard(guard: Guard<'static>) -> Hold {
+        #[cfg(not(agentcore_loom))]
+        return Hold {
+            word: guard.into_raw(),
+            _not_send: PhantomData,
+        };
+        #[cfg(agentcore_loom)]
+        Hold {
+            word: FAMILY,
+            guard: Some(guard),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for Hold {
+    #[inline(always)]
+    fn drop(&mut self) {
+        #[cfg(not(agentcore_loom))]
+        if self.word == CACHED {
+            // SAFETY: `cached` kept it, once; `Hold` is `!Send` and dropped once.
+            drop(unsafe { lookup_cache::Cached::take_back() });
+        } else if self.word != FAMILY {
+            drop_guard(self.word);
+        }
+    }
+}
+
+#[cfg(not(agentcore_loom))]
+#[cold]
+#[inline(never)]
+fn drop_guard(raw: usize) {
+    // SAFETY: `Hold::guard` made it with `into_raw`; dropped once (here, by `Hold::drop`).
+    drop(unsafe { Guard::from_raw(raw) });
 }
 
 impl<M: std::fmt::Debug> std::fmt::Debug for SeriesRef<'_, M> {
@@ -61,6 +127,6 @@ impl<M> Deref for SeriesRef<'_, M> {
         // under the lookup cache's guard, which `_hold` keeps at that era (`lookup_cache`,
         // invariant 2), so it is not freed while `_hold` lives; or into the family's overflow
         // series, which lives as long as the family borrowed for `'a`.
-        unsafe { &*self.metric }
+        unsafe { self.metric.as_ref() }
     }
 }
