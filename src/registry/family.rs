@@ -64,10 +64,11 @@ use std::sync::{Arc, OnceLock};
 
 pub(crate) use super::series::unix_micros_now;
 pub use super::series::{LabelValues, Series};
+use super::series::keys_of;
 use super::series_ref::Hold;
 pub use super::series_ref::SeriesRef;
 
-use super::label_hash::{Key, LabelHasher, SHORT};
+use super::label_hash::{Key, LabelHasher, KEPT};
 use super::table::{tag_of, Table, EMPTY, MIN_SLOTS, REMOVED};
 use super::{Descriptor, Metric};
 use crate::exposition::prometheus_text::render_labels;
@@ -510,14 +511,14 @@ impl<M: Metric> Family<M> {
                 got: values.len(),
             });
         }
-        let hash = self.hash(values);
+        let mut keys = [Key::ZERO; KEPT];
+        let hash = self.inner.hasher.hash_keys(values, &mut keys);
         #[cfg(not(agentcore_loom))]
         {
+            let (id, generation) = (self.inner.id, &self.inner.generation);
             // SAFETY: `id` is this family's unique id and `generation` its own; only this family
             // fills entries under its id (`with_label_values_miss`).
-            let hit = unsafe {
-                lookup_cache::hit::<M, S>(self.inner.id, &self.inner.generation, hash, values)
-            };
+            let hit = unsafe { lookup_cache::hit::<M, S>(id, generation, hash, &keys, values) };
             match hit {
                 Some((series, cached)) => Ok(SeriesRef {
                     // SAFETY (of the `Deref` later): protected by the cache's guard while
@@ -771,13 +772,14 @@ impl<M: Metric> Family<M> {
             text.push_str(v);
             ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
+        let (keys, keyed) = keys_of(values);
         Series {
             birth: self.inner.domain.era(),
             hash,
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
-            keys: values.iter().map(|v| Key::of(v.as_bytes())).collect(),
-            long: values.iter().any(|v| v.len() > SHORT),
+            keys,
+            keyed,
             rendered: rendered.into_boxed_str(),
             created_micros: unix_micros_now(),
             metric,
@@ -1028,6 +1030,7 @@ impl<M: Metric> std::fmt::Debug for Family<M> {
 
 #[cfg(all(test, not(agentcore_loom)))]
 mod tests {
+    use super::super::label_hash::SHORT;
     use super::*;
 
     /// Keys identify values up to `SHORT` bytes exactly (any one-bit change, any other length

@@ -18,7 +18,12 @@ pub(super) struct Key {
 /// Values up to this many bytes are identified by their [`Key`] alone.
 pub(super) const SHORT: usize = 16;
 
+/// How many values' keys [`LabelHasher::hash_keys`] keeps.
+pub(super) const KEPT: usize = 4;
+
 impl Key {
+    pub(super) const ZERO: Key = Key { len: 0, a: 0, b: 0 };
+
     #[inline(always)]
     pub(super) fn of(s: &[u8]) -> Key {
         let n = s.len();
@@ -124,17 +129,28 @@ impl LabelHasher {
 
     #[inline(always)]
     pub(super) fn hash<S: AsRef<str>>(&self, values: &[S]) -> u64 {
-        #[cfg(test)]
-        if self.colliding {
-            return 0x5EED;
-        }
+        self.hash_keys(values, &mut [Key::ZERO; KEPT])
+    }
+
+    /// [`LabelHasher::hash`], keeping the keys of the first [`KEPT`] values in `keys` (the
+    /// lookup compares them with a cached series' without computing them again).
+    #[inline(always)]
+    pub(super) fn hash_keys<S: AsRef<str>>(&self, values: &[S], keys: &mut [Key; KEPT]) -> u64 {
         let mut h = self.seeds[0];
-        for v in values {
+        for (i, v) in values.iter().enumerate() {
             let v = v.as_ref().as_bytes();
-            h = self.mix(h, Key::of(v));
+            let key = Key::of(v);
+            if let Some(k) = keys.get_mut(i) {
+                *k = key;
+            }
+            h = self.mix(h, key);
             if v.len() > SHORT {
                 h = self.mix_long(h, v);
             }
+        }
+        #[cfg(test)]
+        if self.colliding {
+            return 0x5EED;
         }
         h
     }

@@ -27,7 +27,8 @@
 //!    between a remover, the era clock and this thread. No deterministic test reaches the
 //!    window it closes; the tests cover (3), (5) and (6).)
 //! 3. A hit counts its reference as outstanding *before* it reads the series (its label values
-//!    are compared through the caller's `AsRef<str>`, which can run any code, including another
+//!    are compared by their keys, computed before the hit, but a long value, or a fifth, is
+//!    compared through the caller's `AsRef<str>`, which can run any code, including another
 //!    lookup on this thread): nothing that code does can move the era under it.
 //! 4. While a fill uses the guard, the sets are out of the cache (its pointer is null): a lookup
 //!    that the caller's code makes from inside the fill misses, finds no guard, and takes a guard
@@ -68,6 +69,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering::Acquire, Ordering::Relaxed};
 
+use super::label_hash::{Key, KEPT};
 use super::series::Series;
 use crate::sync::era::{Domain, Guard};
 use crate::sync::AtomicU64;
@@ -237,7 +239,8 @@ fn end_after_exit(c: &Cache) {
 }
 
 /// The cached series of family `family` for `hash`, if its entry is current (invariants 2 and
-/// 5) and its label values are `values`, counted as outstanding; `None` otherwise.
+/// 5) and its label values are `values` (whose first keys are `keys`, from
+/// `LabelHasher::hash_keys`), counted as outstanding; `None` otherwise.
 ///
 /// # Safety
 /// Family ids are unique and a family caches only its own series (so the entry's series is a
@@ -248,6 +251,7 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
     family: u64,
     generation: &AtomicU64,
     hash: u64,
+    keys: &[Key; KEPT],
     values: &[S],
 ) -> Option<(*const Series<M>, Cached)> {
     {
@@ -280,7 +284,7 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         let series = e.series.cast::<Series<M>>();
         // SAFETY: every entry is protected by the guard (invariants 1 and 2) and, by the
         // contract, the series is a `Series<M>`.
-        if unsafe { (*series).matches(values) } {
+        if unsafe { (*series).matches_keys(keys, values) } {
             Some((series, cached))
         } else {
             None // `cached` drops: uncounted

@@ -3,7 +3,7 @@
 
 use std::ops::Index;
 
-use super::label_hash::Key;
+use super::label_hash::{Key, KEPT, SHORT};
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
 pub struct Series<M> {
@@ -15,8 +15,10 @@ pub struct Series<M> {
     pub(super) ends: Box<[u32]>,
     /// Each value's [`Key`], what a lookup compares.
     pub(super) keys: Box<[Key]>,
-    /// Some value is longer than [`SHORT`](super::label_hash::SHORT): equal keys must be confirmed on the text.
-    pub(super) long: bool,
+    /// The number of values if none is longer than [`SHORT`] (equal keys are equal values);
+    /// `usize::MAX` otherwise (equal keys must be confirmed on the text). One comparison with
+    /// the caller's count checks both.
+    pub(super) keyed: usize,
     /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
     pub(super) rendered: Box<str>,
     /// When the series was created, in microseconds since the Unix epoch (OpenMetrics'
@@ -88,8 +90,35 @@ impl<M> Series<M> {
                 return false;
             }
         }
-        !self.long || self.label_values() == *values
+        self.keyed == values.len() || self.label_values() == *values
     }
+
+    /// [`Series::matches`] for `values` whose first keys the caller computed
+    /// ([`LabelHasher::hash_keys`](super::label_hash::LabelHasher::hash_keys)): when there
+    /// are at most [`KEPT`] values, all short, the keys alone decide, with no call to the
+    /// caller's `as_ref`.
+    #[inline(always)]
+    pub(super) fn matches_keys<S: AsRef<str>>(&self, keys: &[Key; KEPT], values: &[S]) -> bool {
+        let n = values.len();
+        if n > KEPT || self.keyed != n {
+            return self.matches_cold(values);
+        }
+        // SAFETY: `keyed == n` only when `keys.len() == n` (`keys_of`).
+        (0..n).all(|i| unsafe { *self.keys.get_unchecked(i) } == keys[i])
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn matches_cold<S: AsRef<str>>(&self, values: &[S]) -> bool {
+        self.matches(values)
+    }
+}
+
+/// The keys of `values` and the [`Series::keyed`] they give.
+pub(super) fn keys_of(values: &[&str]) -> (Box<[Key]>, usize) {
+    let keys = values.iter().map(|v| Key::of(v.as_bytes())).collect();
+    let long = values.iter().any(|v| v.len() > SHORT);
+    (keys, if long { usize::MAX } else { values.len() })
 }
 
 /// The label values of a [`Series`], in label-name order.
