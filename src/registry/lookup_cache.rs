@@ -14,7 +14,8 @@
 //! guard ([`fill`]) and caches what it finds.
 //!
 //! A reference handed out from the cache ([`Cached`], inside a `SeriesRef`) holds no guard of
-//! its own: the cache's guard protects it. The cache counts them (`outstanding`).
+//! its own: the cache's guard protects it. The cache counts them (`held`: one more than their
+//! number while the thread lives, so that only the last drop after the thread's exit reaches 0).
 //!
 //! # Invariants
 //! 1. Every entry's series was validated under the cache's guard at the era the guard holds now;
@@ -42,8 +43,7 @@
 //!    destructor runs later) keeps its guard until the last of them drops, which drops it; their
 //!    series stay protected until then. A reference leaked with `mem::forget` keeps the guard
 //!    forever: it pins what was alive at one era, as a leaked guard does (`sync::era`, "The
-//!    memory bound"). The count never wraps: at `usize::MAX` outstanding, lookups stop using the
-//!    cache.
+//!    memory bound"). The count never wraps: once it would, lookups stop using the cache.
 //! 7. The cache's thread-local has no destructor, so a lookup is one thread-pointer-relative
 //!    access (a thread-local with one checks its state on every access); a second thread-local,
 //!    registered on the first fill, ends the cache at thread exit: it frees the entries, drops
@@ -118,8 +118,10 @@ enum State {
 struct Cache {
     /// `SETS` sets on the heap while `Live`; null otherwise (a fill has them out).
     sets: Cell<*const Set>,
-    /// References handed out from the cache and not yet dropped.
-    outstanding: Cell<usize>,
+    /// One more than the references handed out from the cache and not yet dropped, while the
+    /// thread lives; just their number once `Exit` ran (invariant 6). So a drop that leaves 0
+    /// is the last one after the thread's exit, which one comparison tells.
+    held: Cell<usize>,
     guard: Cell<Option<ManuallyDrop<Guard<'static>>>>,
     state: Cell<State>,
 }
@@ -128,7 +130,7 @@ thread_local! {
     static CACHE: Cache = const {
         Cache {
             sets: Cell::new(std::ptr::null()),
-            outstanding: Cell::new(0),
+            held: Cell::new(1),
             guard: Cell::new(None),
             state: Cell::new(State::Fresh),
         }
@@ -152,7 +154,9 @@ impl Drop for Exit {
                     Box::from_raw(std::ptr::slice_from_raw_parts_mut(sets.cast_mut(), SETS))
                 });
             }
-            if c.outstanding.get() == 0 {
+            let outstanding = c.held.get() - 1;
+            c.held.set(outstanding);
+            if outstanding == 0 {
                 if let Some(guard) = c.guard.take() {
                     drop(ManuallyDrop::into_inner(guard));
                 }
@@ -179,16 +183,23 @@ pub(super) fn next_family_id() -> u64 {
     NEXT.fetch_add(1, Relaxed)
 }
 
+/// The entry a key prefers, counting from the first set's first: its set (`set_of`) times
+/// `WAYS`, plus its way (`way_of`). One shift and one mask from the entry's byte offset.
 #[inline(always)]
-fn set_of(hash: u64) -> usize {
+fn entry_of(hash: u64) -> usize {
     // The family seeds its hash at random; its high bits are as good as any.
-    (hash >> 57) as usize & (SETS - 1)
+    (hash >> 54) as usize & (SETS * WAYS - 1)
 }
 
-/// The way a key takes in a full set: bits below `set_of`'s.
 #[inline(always)]
-fn victim_of(hash: u64) -> usize {
-    (hash >> 54) as usize & (WAYS - 1)
+fn set_of(hash: u64) -> usize {
+    entry_of(hash) / WAYS
+}
+
+/// The way a key prefers: where a hit looks first, and the one it takes in a full set.
+#[inline(always)]
+fn way_of(hash: u64) -> usize {
+    entry_of(hash) % WAYS
 }
 
 /// A reference from the cache, counted as outstanding until it drops (invariant 2). `!Send`: the
@@ -221,10 +232,10 @@ impl Drop for Cached {
     #[inline]
     fn drop(&mut self) {
         let c = cache();
-        let left = c.outstanding.get() - 1;
-        c.outstanding.set(left);
-        if left == 0 && c.state.get() == State::Dead {
-            end_after_exit(c);
+        let left = c.held.get() - 1;
+        c.held.set(left);
+        if left == 0 {
+            end_after_exit(c); // `Dead`: while the thread lives, `held` is at least 1
         }
     }
 }
@@ -260,24 +271,27 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         if sets.is_null() {
             return None;
         }
-        // SAFETY: non-null, so `fill` allocated `SETS` sets and `Exit` has not freed them;
-        // `set_of` is below `SETS`.
-        let set = unsafe { &*sets.add(set_of(hash)) };
-        let out = c.outstanding.get();
+        let held = c.held.get();
+        // SAFETY: non-null, so `fill` allocated `SETS` sets and `Exit` has not freed them: as
+        // many entries as `entry_of` has values, one after the other (`Set` has no padding).
+        let first = unsafe { &*sets.cast::<Cell<Entry>>().add(entry_of(hash)) };
         // Read in place (a `Cell::get` per way copied whole entries: ~30 instructions more).
         // SAFETY: the cells are this thread's and nothing writes them while `e` lives (only a
         // fill does, and none runs until this function returns: invariant 3 for the code
-        // `matches` runs).
-        let e = set
-            .ways
-            .iter()
-            .map(|w| unsafe { &*w.as_ptr() })
-            .find(|e| e.family == family && e.hash == hash)?;
-        if out == usize::MAX || e.generation != generation.load(Acquire) {
+        // `matches_keys` runs).
+        let read = |w: &Cell<Entry>| unsafe { &*w.as_ptr() };
+        let is_key = |e: &&Entry| e.hash == hash && e.family == family;
+        let e = match Some(read(first)).filter(is_key) {
+            Some(e) => e,
+            // SAFETY: as above; `set_of` is below `SETS`.
+            None => unsafe { &*sets.add(set_of(hash)) }.ways.iter().map(read).find(is_key)?,
+        };
+        let more = held.checked_add(1)?;
+        if e.generation != generation.load(Acquire) {
             return None;
         }
         // Invariant 3: counted before the series is read.
-        c.outstanding.set(out + 1);
+        c.held.set(more);
         let cached = Cached {
             _not_send: PhantomData,
         };
@@ -318,8 +332,8 @@ impl Filling {
     /// Takes the guard and the sets out for a fill, first setting the cache up on a `Fresh`
     /// thread; `None` when the cache cannot be used now.
     fn begin(c: &Cache) -> Option<Filling> {
-        if c.outstanding.get() != 0 {
-            return None;
+        if c.held.get() != 1 {
+            return None; // references outstanding, or `Dead`
         }
         match c.state.get() {
             State::Live => {}
@@ -411,22 +425,25 @@ pub(super) unsafe fn fill<M>(
         return Fill::Absent;
     };
     let set = &filling.sets()[set_of(hash)];
-    // The entry goes where a stale entry for the same key is (a moved generation), else in the
-    // first empty way (a clear empties them all, so the filled ways stay a prefix; a hit still
-    // looks at all eight, empty ones never match), else over the way three more bits of the
-    // hash pick, so that more
-    // hot keys than ways evict in pairs instead of all missing in turn. (64 sets of 4 ways,
-    // evicting the oldest, missed 10% of a 50-key cycle on runs whose random seed put 5 keys
-    // in one set, about one run in ten; 32 sets of 8 ways take the same memory, and 9 of 50
-    // keys in one set is about 30 times rarer.)
+    // The entry goes where a stale entry for the same key is (a moved generation; so a key has
+    // one entry at most), else in the way three more bits of the hash pick (`way_of`, where a
+    // hit looks first) if it is empty, else in the first empty way (a hit that does not find
+    // the key in its way looks at all eight; empty ones never match), else over the way
+    // `way_of` picks, so that more hot keys than ways evict in pairs instead of all missing in
+    // turn. (64 sets of 4 ways, evicting the oldest, missed 10% of a 50-key cycle on runs
+    // whose random seed put 5 keys in one set, about one run in ten; 32 sets of 8 ways take
+    // the same memory, and 9 of 50 keys in one set is about 30 times rarer.)
+    let empty = |w: usize| set.ways[w].get().family == 0;
     let way = set
         .ways
         .iter()
         .position(|w| {
             let e = w.get();
-            e.family == 0 || (e.family == family && e.hash == hash)
+            e.family == family && e.hash == hash
         })
-        .unwrap_or(victim_of(hash));
+        .or_else(|| Some(way_of(hash)).filter(|&w| empty(w)))
+        .or_else(|| (0..WAYS).find(|&w| empty(w)))
+        .unwrap_or(way_of(hash));
     set.ways[way].set(Entry {
         family,
         hash,
@@ -435,7 +452,7 @@ pub(super) unsafe fn fill<M>(
     });
     drop(filling);
     let c = cache();
-    c.outstanding.set(c.outstanding.get() + 1);
+    c.held.set(c.held.get() + 1);
     Fill::Found(
         series,
         Cached {
