@@ -62,9 +62,9 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
+use super::series::keys_of;
 pub(crate) use super::series::unix_micros_now;
 pub use super::series::{LabelValues, Series};
-use super::series::keys_of;
 use super::series_ref::Hold;
 pub use super::series_ref::SeriesRef;
 
@@ -504,15 +504,10 @@ impl<M: Metric> Family<M> {
         &self,
         values: &[S],
     ) -> Result<SeriesRef<'_, M>, Error> {
-        let expected = self.inner.desc.label_names.len();
-        if values.len() != expected {
-            return Err(Error::WrongLabelCount {
-                expected,
-                got: values.len(),
-            });
-        }
         let mut keys = [Key::ZERO; KEPT];
         let hash = self.inner.hasher.hash_keys(values, &mut keys);
+        // No count check before a hit: `matches_keys` takes only a series with as many values as
+        // `values`, and every series of the family has one per label name. A miss checks.
         #[cfg(not(agentcore_loom))]
         {
             let (id, generation) = (self.inner.id, &self.inner.generation);
@@ -532,7 +527,17 @@ impl<M: Metric> Family<M> {
         }
         // The loom models' families live in domains of their own: no lookup cache.
         #[cfg(agentcore_loom)]
-        self.with_label_values_guarded(hash, values)
+        self.check_count(values.len())
+            .and_then(|()| self.with_label_values_guarded(hash, values))
+    }
+
+    /// `Err(WrongLabelCount)` unless there are as many values (`got`) as label names.
+    fn check_count(&self, got: usize) -> Result<(), Error> {
+        let expected = self.inner.desc.label_names.len();
+        match got == expected {
+            true => Ok(()),
+            false => Err(Error::WrongLabelCount { expected, got }),
+        }
     }
 
     /// [`Family::with_label_values`] past a lookup-cache miss: the probe under the cache's
@@ -545,6 +550,7 @@ impl<M: Metric> Family<M> {
         hash: u64,
         values: &[S],
     ) -> Result<SeriesRef<'_, M>, Box<Error>> {
+        self.check_count(values.len())?;
         // SAFETY: as in `with_label_values`; `find` returns a series of this family validated
         // under the guard it is given.
         let fill = unsafe {
@@ -560,9 +566,9 @@ impl<M: Metric> Family<M> {
                 _family: PhantomData,
             }),
             lookup_cache::Fill::Absent => self.insert_slow(hash, values).map_err(Box::new),
-            lookup_cache::Fill::Unavailable => {
-                self.with_label_values_guarded(hash, values).map_err(Box::new)
-            }
+            lookup_cache::Fill::Unavailable => self
+                .with_label_values_guarded(hash, values)
+                .map_err(Box::new),
         }
     }
 
@@ -740,13 +746,7 @@ impl<M: Metric> Family<M> {
     /// assert!(registry.encode_text().contains("requests_total 1\n"));
     /// ```
     pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
-        let expected = self.inner.desc.label_names.len();
-        if values.len() != expected {
-            return Err(Error::WrongLabelCount {
-                expected,
-                got: values.len(),
-            });
-        }
+        self.check_count(values.len())?;
         if is_overflow_key(values) {
             // A regular series under these values would be exposed beside the overflow series
             // with the very same labels: a duplicate series.

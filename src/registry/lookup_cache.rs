@@ -191,6 +191,15 @@ fn entry_of(hash: u64) -> usize {
     (hash >> 54) as usize & (SETS * WAYS - 1)
 }
 
+/// `entry_of(hash)` entries, in bytes (one shift and one mask, where the compiler made it two
+/// shifts, a move and a zero extension).
+#[inline(always)]
+fn entry_offset(hash: u64) -> usize {
+    const SHIFT: u32 = std::mem::size_of::<Entry>().trailing_zeros();
+    const _: () = assert!(std::mem::size_of::<Entry>() == 1 << SHIFT);
+    (hash >> (54 - SHIFT)) as usize & ((SETS * WAYS - 1) << SHIFT)
+}
+
 #[inline(always)]
 fn set_of(hash: u64) -> usize {
     entry_of(hash) / WAYS
@@ -273,8 +282,9 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         }
         let held = c.held.get();
         // SAFETY: non-null, so `fill` allocated `SETS` sets and `Exit` has not freed them: as
-        // many entries as `entry_of` has values, one after the other (`Set` has no padding).
-        let first = unsafe { &*sets.cast::<Cell<Entry>>().add(entry_of(hash)) };
+        // many entries as `entry_of` has values, one after the other (`Set` has no padding), and
+        // `entry_offset` is `entry_of` of them in bytes.
+        let first = unsafe { &*sets.byte_add(entry_offset(hash)).cast::<Cell<Entry>>() };
         // Read in place (a `Cell::get` per way copied whole entries: ~30 instructions more).
         // SAFETY: the cells are this thread's and nothing writes them while `e` lives (only a
         // fill does, and none runs until this function returns: invariant 3 for the code
@@ -284,7 +294,11 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         let e = match Some(read(first)).filter(is_key) {
             Some(e) => e,
             // SAFETY: as above; `set_of` is below `SETS`.
-            None => unsafe { &*sets.add(set_of(hash)) }.ways.iter().map(read).find(is_key)?,
+            None => unsafe { &*sets.add(set_of(hash)) }
+                .ways
+                .iter()
+                .map(read)
+                .find(is_key)?,
         };
         let more = held.checked_add(1)?;
         if e.generation != generation.load(Acquire) {
