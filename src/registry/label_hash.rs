@@ -80,7 +80,8 @@ fn fold_mul(x: u64, y: u64) -> u64 {
 /// and bounded (the cardinality cap).
 #[derive(Clone, Copy)]
 pub(super) struct LabelHasher {
-    seeds: [u64; 3],
+    /// The hash's start, and what every multiply's second factor is mixed with.
+    seeds: [u64; 2],
     /// Test support: every hash is the same, so every lookup compares its values with every
     /// series' (the comparisons are what the exactness tests must reach).
     #[cfg(test)]
@@ -96,26 +97,24 @@ impl LabelHasher {
             let state = std::collections::hash_map::RandomState::new();
             // Odd multipliers, so that no seed makes a multiply lose bits.
             LabelHasher {
-                seeds: [0u64, 1, 2].map(|i| state.hash_one(i) | 1),
+                seeds: [0u64, 1].map(|i| state.hash_one(i) | 1),
                 #[cfg(test)]
                 colliding: false,
             }
         }
         #[cfg(agentcore_loom)]
         LabelHasher {
-            seeds: [
-                0x243F_6A88_85A3_08D3,
-                0x1319_8A2E_0370_7345,
-                0xA409_3822_299F_31D1,
-            ],
+            seeds: [0x243F_6A88_85A3_08D3, 0xA409_3822_299F_31D1],
             #[cfg(test)]
             colliding: false,
         }
     }
 
+    /// One value into the hash: `h` carries the first seed (it starts as it, and every multiply
+    /// folds it in), so the first factor needs no seed of its own.
     #[inline(always)]
     fn mix(&self, h: u64, key: Key) -> u64 {
-        fold_mul(h ^ key.a ^ self.seeds[1], key.b ^ key.len ^ self.seeds[2])
+        fold_mul(h ^ key.a, key.b ^ key.len ^ self.seeds[1])
     }
 
     /// A hasher that maps every label-value list to the same hash (tests of the comparisons).
@@ -140,13 +139,15 @@ impl LabelHasher {
         for (i, v) in values.iter().enumerate() {
             let v = v.as_ref().as_bytes();
             let key = Key::of(v);
+            // Right after `Key::of`, whose branches on the length this test joins (the compiler
+            // tests it only where the value has 8 bytes or more).
+            if v.len() > SHORT {
+                h = self.mix_long(h, v);
+            }
             if let Some(k) = keys.get_mut(i) {
                 *k = key;
             }
             h = self.mix(h, key);
-            if v.len() > SHORT {
-                h = self.mix_long(h, v);
-            }
         }
         #[cfg(test)]
         if self.colliding {

@@ -698,7 +698,10 @@ impl Guard<'static> {
     /// does not name the domain).
     pub(crate) fn into_raw(self) -> usize {
         const _: () = assert!(SLOTS <= 4 && std::mem::align_of::<Record>() >= 8);
-        assert!(ptr::eq(self.domain, Domain::global()), "a guard of the global domain");
+        assert!(
+            ptr::eq(self.domain, Domain::global()),
+            "a guard of the global domain"
+        );
         let this = std::mem::ManuallyDrop::new(self);
         let record: *const Record = this.record;
         record as usize | this.slot << Self::SLOT_SHIFT | usize::from(this.lease == Lease::Guard)
@@ -719,7 +722,11 @@ impl Guard<'static> {
             slot,
             // The era the slot holds: the guard's, which `into_raw` left in place.
             era: record.eras[slot].load(Relaxed),
-            lease: if raw & 1 == 1 { Lease::Guard } else { Lease::Thread },
+            lease: if raw & 1 == 1 {
+                Lease::Guard
+            } else {
+                Lease::Thread
+            },
             _not_send: PhantomData,
         }
     }
