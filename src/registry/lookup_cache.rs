@@ -31,7 +31,7 @@
 //!    are compared by their keys, computed before the hit, but a long value, or a fifth, is
 //!    compared through the caller's `AsRef<str>`, which can run any code, including another
 //!    lookup on this thread): nothing that code does can move the era under it.
-//! 4. While a fill uses the guard, the sets are out of the cache (its pointer is null): a lookup
+//! 4. While a fill uses the guard, the sets are out of the cache (it points to [`NO_SETS`]): a lookup
 //!    that the caller's code makes from inside the fill misses, finds no guard, and takes a guard
 //!    of its own (the family's uncached path). A fill whose probe unwinds puts the sets back,
 //!    emptied, and the guard too. (A fill is *not* unwinding because the thread is: one that
@@ -104,6 +104,29 @@ struct Set {
 
 const _: () = assert!(std::mem::size_of::<Set>() == 256);
 
+/// The sets of a cache that has none of its own (before its first fill, while a fill has them
+/// out, after `Exit`): all empty, and family ids start at 1, so a hit finds nothing here, with
+/// no test for a missing pointer first (two instructions per lookup).
+struct NoSets([Set; SETS]);
+
+// SAFETY: nothing writes it: only a fill writes entries, into the sets it took from a `Live`
+// cache, which are that cache's own allocation (`Filling::begin`); reading memory that never
+// changes is sound from any thread.
+unsafe impl Sync for NoSets {}
+
+static NO_SETS: NoSets = NoSets(
+    [const {
+        Set {
+            ways: [const { Cell::new(EMPTY) }; WAYS],
+        }
+    }; SETS],
+);
+
+#[inline(always)]
+fn no_sets() -> *const Set {
+    (&raw const NO_SETS.0).cast()
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     /// No fill yet on this thread: no entries, no guard, the exit hook not registered.
@@ -116,7 +139,7 @@ enum State {
 }
 
 struct Cache {
-    /// `SETS` sets on the heap while `Live`; null otherwise (a fill has them out).
+    /// `SETS` sets on the heap while `Live`; [`NO_SETS`] otherwise (a fill has them out).
     sets: Cell<*const Set>,
     /// One more than the references handed out from the cache and not yet dropped, while the
     /// thread lives; just their number once `Exit` ran (invariant 6). So a drop that leaves 0
@@ -129,7 +152,7 @@ struct Cache {
 thread_local! {
     static CACHE: Cache = const {
         Cache {
-            sets: Cell::new(std::ptr::null()),
+            sets: Cell::new((&raw const NO_SETS.0).cast()),
             held: Cell::new(1),
             guard: Cell::new(None),
             state: Cell::new(State::Fresh),
@@ -146,10 +169,10 @@ impl Drop for Exit {
         {
             let c = cache();
             c.state.set(State::Dead);
-            let sets = c.sets.replace(std::ptr::null());
-            if !sets.is_null() {
+            let sets = c.sets.replace(no_sets());
+            if sets != no_sets() {
                 // SAFETY: allocated by `Filling::begin` as a boxed slice of `SETS` sets, freed
-                // once (the pointer was just cleared, and nothing sets it again once `Dead`).
+                // once (the pointer was just replaced, and nothing sets it again once `Dead`).
                 drop(unsafe {
                     Box::from_raw(std::ptr::slice_from_raw_parts_mut(sets.cast_mut(), SETS))
                 });
@@ -277,13 +300,10 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
     {
         let c = cache();
         let sets = c.sets.get();
-        if sets.is_null() {
-            return None;
-        }
         let held = c.held.get();
-        // SAFETY: non-null, so `fill` allocated `SETS` sets and `Exit` has not freed them: as
-        // many entries as `entry_of` has values, one after the other (`Set` has no padding), and
-        // `entry_offset` is `entry_of` of them in bytes.
+        // SAFETY: `SETS` sets, `NO_SETS` or those `fill` allocated, which `Exit` frees only after
+        // replacing them with `NO_SETS`: as many entries as `entry_of` has values, one after the
+        // other (`Set` has no padding), and `entry_offset` is `entry_of` of them in bytes.
         let first = unsafe { &*sets.byte_add(entry_offset(hash)).cast::<Cell<Entry>>() };
         // Read in place (a `Cell::get` per way copied whole entries: ~30 instructions more).
         // SAFETY: the cells are this thread's and nothing writes them while `e` lives (only a
@@ -372,7 +392,7 @@ impl Filling {
         c.state.set(State::Filling);
         Some(Filling {
             guard,
-            sets: c.sets.replace(std::ptr::null()),
+            sets: c.sets.replace(no_sets()),
             probed: false,
         })
     }
