@@ -3,7 +3,9 @@
 
 use std::ops::Index;
 
-use super::label_hash::{Key, KEPT, SHORT};
+#[cfg(not(agentcore_loom))]
+use super::label_hash::KEPT;
+use super::label_hash::{Key, SHORT};
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
 pub struct Series<M> {
@@ -97,6 +99,7 @@ impl<M> Series<M> {
     /// ([`LabelHasher::hash_keys`](super::label_hash::LabelHasher::hash_keys)): when there
     /// are at most [`KEPT`] values, all short, the keys alone decide, with no call to the
     /// caller's `as_ref`.
+    #[cfg(not(agentcore_loom))]
     #[inline(always)]
     pub(super) fn matches_keys<S: AsRef<str>>(&self, keys: &[Key; KEPT], values: &[S]) -> bool {
         let n = values.len();
@@ -107,6 +110,7 @@ impl<M> Series<M> {
         (0..n).all(|i| unsafe { *self.keys.get_unchecked(i) } == keys[i])
     }
 
+    #[cfg(not(agentcore_loom))]
     #[cold]
     #[inline(never)]
     fn matches_cold<S: AsRef<str>>(&self, values: &[S]) -> bool {

@@ -43,13 +43,17 @@ pub struct SeriesRef<'a, M> {
 /// guard protects it: `lookup_cache`, invariant 2), or a reclamation guard of its own
 /// (`Guard::into_raw`: a record's address, never 0 or 1).
 pub(super) struct Hold {
+    #[cfg(not(agentcore_loom))]
     word: usize,
-    /// The loom models' families have guards of their own domains, which a word cannot name.
+    /// The loom models' families have guards of their own domains, which a word cannot name
+    /// (and no lookup cache).
     #[cfg(agentcore_loom)]
+    #[allow(dead_code)] // kept for its drop
     guard: Option<Guard<'static>>,
     _not_send: PhantomData<*const ()>,
 }
 
+#[cfg(not(agentcore_loom))]
 const FAMILY: usize = 0;
 #[cfg(not(agentcore_loom))]
 const CACHED: usize = 1;
@@ -58,6 +62,7 @@ impl Hold {
     #[inline(always)]
     pub(super) fn family() -> Hold {
         Hold {
+            #[cfg(not(agentcore_loom))]
             word: FAMILY,
             #[cfg(agentcore_loom)]
             guard: None,
@@ -84,17 +89,16 @@ impl Hold {
         };
         #[cfg(agentcore_loom)]
         Hold {
-            word: FAMILY,
             guard: Some(guard),
             _not_send: PhantomData,
         }
     }
 }
 
+#[cfg(not(agentcore_loom))]
 impl Drop for Hold {
     #[inline(always)]
     fn drop(&mut self) {
-        #[cfg(not(agentcore_loom))]
         if self.word == CACHED {
             // SAFETY: `cached` kept it, once; `Hold` is `!Send` and dropped once.
             drop(unsafe { lookup_cache::Cached::take_back() });
