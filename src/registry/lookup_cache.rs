@@ -4,8 +4,9 @@
 //!
 //! # Structure
 //! Each thread that looks up has [`SETS`] sets of eight entries (eight-way set-associative, the
-//! set picked by the label values' hash; a new entry goes in the first empty way, or over a
-//! stale entry for the same key, or over the way the hash picks), allocated on its first
+//! set picked by the label values' hash; a new entry goes over a stale entry for the same key,
+//! or in the way more bits of the hash pick if it is empty (where a hit looks first), or in
+//! the first empty way, or over the way the hash picks), allocated on its first
 //! lookup, four 64-byte cache lines per set; and one long-lived reclamation guard of the global
 //! domain (`sync::era`), which it keeps between lookups. An entry names a family (by its
 //! process-unique id), the hash, the family's `generation` when the entry was made, and the
@@ -313,8 +314,8 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         let is_key = |e: &&Entry| e.hash == hash && e.family == family;
         let e = match Some(read(first)).filter(is_key) {
             Some(e) => e,
-            // SAFETY: as above; `set_of` is below `SETS`.
-            None => unsafe { &*sets.add(set_of(hash)) }
+            // SAFETY: as above: the set of that entry (its offset rounded down to a set's size).
+            None => unsafe { &*sets.byte_add(entry_offset(hash) & !(size_of::<Set>() - 1)) }
                 .ways
                 .iter()
                 .map(read)
