@@ -280,3 +280,40 @@ fn a_lookup_never_reads_a_series_freed_under_it() {
         assert_eq!(family.len(), 0);
     });
 }
+
+/// A scrape whose guard started before another thread removed a series (moving the era),
+/// inserted a new one and rebuilt the shared sorted cache must not read the new series from
+/// that cache after a later removal reclaimed it (found by a review: a heap-use-after-free
+/// under ASan, within seconds to a minute).
+///
+/// Mutation caught: without `for_each_series`'s `!guard.validate()` (the cache used whenever its
+/// generation is current) this fails at once with "a reader reached a freed object". The race
+/// needs three preemptions, one more than `.ci/loom`'s default bound: the model sets its own.
+#[test]
+fn a_scrape_never_reads_a_series_born_after_its_guard_from_the_shared_cache() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let family = Arc::new(Family::<Gauge>::standalone(
+            "m",
+            &["k"],
+            (),
+            16,
+            leak_domain(),
+        ));
+        family.with_label_values(&["a"]).unwrap().add(1.0);
+        let reader = {
+            let family = family.clone();
+            thread::spawn(move || {
+                family.for_each_series(|series| {
+                    let _ = series.label_values().len();
+                });
+            })
+        };
+        assert!(family.remove(&["a"]));
+        family.with_label_values(&["c"]).unwrap().add(1.0);
+        let _ = exposed(&family);
+        assert!(family.remove(&["c"]));
+        reader.join().unwrap();
+    });
+}

@@ -178,8 +178,9 @@ enum Insert {
     Full,
 }
 
-/// A series pointer in the scrape cache. Valid while the cache is current and a guard taken
-/// before the generation check lives (invariant 5).
+/// A series pointer in the scrape cache. Valid while the cache is current and a guard lives that
+/// was taken before the generation check and was still at its first era after it (invariant 5;
+/// see [`Family::for_each_series`]).
 struct SeriesPtr<M>(*const Series<M>);
 
 // SAFETY: the pointer is only dereferenced under the conditions above, by whichever thread holds
