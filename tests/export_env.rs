@@ -593,6 +593,16 @@ fn invalid_traces_variable_falls_back_to_the_general_one() {
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     );
     assert_eq!(c.headers, [("x".to_string(), "1".to_string())]);
+    // A traces list with no entry at all is warned about and ignored too (it used to hide the
+    // general list without a warning).
+    let c = ignored(
+        &[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", " , ,"),
+        ],
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    );
+    assert_eq!(c.headers, [("api-key".to_string(), "secret".to_string())]);
     // gRPC is still refused, from either variable.
     refused(
         &[
@@ -627,15 +637,18 @@ fn batch_size_above_the_queue_size_is_ignored() {
         ),
         (2048, 512)
     );
-    let c = ignored(
-        &[
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
-            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
-        ],
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-    );
+    let r = env(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", " 04096"),
+    ])
+    .unwrap();
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.warnings[0].value, " 04096", "the value as given");
     assert_eq!(
-        (c.batch.max_queue_size, c.batch.max_export_batch_size),
+        (
+            r.config.batch.max_queue_size,
+            r.config.batch.max_export_batch_size
+        ),
         (100, 100)
     );
 }

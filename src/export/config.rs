@@ -320,8 +320,9 @@ impl ExportConfig {
     /// Reads the `OTEL_*` variables of the process environment ([`VARIABLES`]). An empty
     /// variable counts as unset. An invalid value (a number that does not parse or is out of
     /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
-    /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default, as the
-    /// specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
+    /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default (or, for an
+    /// `OTEL_EXPORTER_OTLP_TRACES_*` variable, takes its valid general counterpart's value), as
+    /// the specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
     /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, an
     /// `https://` endpoint: no TLS in this build) or an endpoint that is not a
     /// URL is refused: the error names the variable.
@@ -457,8 +458,13 @@ impl ExportConfig {
                         }
                     }
                 }
-                // Every entry was warned about: the variable is as good as not set.
-                if headers.is_empty() && invalid {
+                // No valid entry: the variable is as good as not set. (Its invalid entries were
+                // warned about; one with no entry at all, such as `,`, is warned about here,
+                // since it would otherwise hide the general list without a word.)
+                if headers.is_empty() {
+                    if !invalid {
+                        r.warn(name, v, "has no key=value entry; the variable is ignored");
+                    }
                     return Ok(None);
                 }
                 Ok(Some(headers))
@@ -564,17 +570,17 @@ impl ExportConfig {
         // queue size caps (as `BatchConfig::normalized` would).
         let default_batch = c.batch.max_export_batch_size;
         let batch = r.size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default_batch);
-        let from_variable = r
+        // The value as given, if it is the one `size` took (not a default it fell back to).
+        let given = r
             .get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            == Some(batch);
+            .filter(|v| v.trim().parse::<usize>().ok() == Some(batch));
         c.batch.max_export_batch_size = if batch <= c.batch.max_queue_size {
             batch
         } else {
-            if from_variable {
+            if let Some(given) = given {
                 r.warn(
                     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                    &batch.to_string(),
+                    &given,
                     format!(
                         "must be at most OTEL_BSP_MAX_QUEUE_SIZE ({}); the variable is ignored",
                         c.batch.max_queue_size
