@@ -522,6 +522,7 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         gzip: false,
         head_len,
     };
+    let mut transfer_encoding = false;
     for line in unfolded_fields(lines) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("bad header line {line:?}"));
@@ -536,6 +537,7 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
             }
             p.content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
             p.chunked = value
                 .rsplit(',')
                 .next()
@@ -553,6 +555,14 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         } else if name.eq_ignore_ascii_case("content-encoding") {
             p.gzip = value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip");
         }
+    }
+    if transfer_encoding && p.content_length.is_some() {
+        // RFC 9112 §6.3: "the Transfer-Encoding overrides the Content-Length. Such a message
+        // might indicate an attempt to perform request smuggling or response splitting": the
+        // body is framed by the transfer coding (chunked, or to the close), and the connection
+        // is not reused.
+        p.content_length = None;
+        p.close = true;
     }
     Ok(p)
 }
@@ -761,6 +771,21 @@ mod tests {
         );
         // The fields this client reads must still be valid: a non-ASCII Content-Length is not.
         assert!(parse_head_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 1\xb2\r\n\r\n").is_err());
+        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), and the connection that
+        // carried both is not reused; a coding other than chunked last reads to the close. Both
+        // used to be framed by the Content-Length on a kept-alive connection.
+        for head in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: \xffchunked\r\nContent-Length: 3\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            let p = parse_head_bytes(head).unwrap();
+            assert_eq!((p.content_length, p.chunked, p.close), (None, false, true));
+        }
+        let p = parse_head_bytes(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((p.content_length, p.chunked, p.close), (None, true, true));
         assert_eq!(
             unfolded_fields(["A: x  ", "\t y", "B: z"].into_iter()),
             ["A: x y", "B: z"]
