@@ -485,7 +485,9 @@ impl<M: Metric> Family<M> {
     /// The series for `values`, created if it does not exist (or the overflow series once the
     /// family is full). Looking up an existing series allocates nothing and takes no lock.
     ///
-    /// Errors with [`Error::WrongLabelCount`] when `values` has the wrong length.
+    /// Errors with [`Error::WrongLabelCount`] when `values` has the wrong length. Each value is
+    /// read (`as_ref`, once) before the count is checked: the count check is on the miss path
+    /// only, since a cached series never matches a list of another length.
     ///
     /// ```
     /// use agentcore_telemetry::{Error, Registry};

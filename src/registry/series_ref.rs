@@ -41,10 +41,11 @@ pub struct SeriesRef<'a, M> {
 /// before the count: issue 16): the family itself (its overflow series, borrowed for the
 /// reference's lifetime), a count of the thread's lookup cache (`lookup_cache::Cached`, whose
 /// guard protects it: `lookup_cache`, invariant 2), or a reclamation guard of its own
-/// (`Guard::into_raw`: a record's address, never 0 or 1).
+/// (`Guard::into_raw`: a record's pointer, its provenance kept, with the slot and the lease in
+/// its low bits; never null or 1).
 pub(super) struct Hold {
     #[cfg(not(agentcore_loom))]
-    word: usize,
+    word: *const (),
     /// The loom models' families have guards of their own domains, which a word cannot name
     /// (and no lookup cache).
     #[cfg(agentcore_loom)]
@@ -54,9 +55,9 @@ pub(super) struct Hold {
 }
 
 #[cfg(not(agentcore_loom))]
-const FAMILY: usize = 0;
+const FAMILY: *const () = std::ptr::null();
 #[cfg(not(agentcore_loom))]
-const CACHED: usize = 1;
+const CACHED: *const () = std::ptr::without_provenance(1);
 
 impl Hold {
     #[inline(always)]
@@ -111,7 +112,7 @@ impl Drop for Hold {
 #[cfg(not(agentcore_loom))]
 #[cold]
 #[inline(never)]
-fn drop_guard(raw: usize) {
+fn drop_guard(raw: *const ()) {
     // SAFETY: `Hold::guard` made it with `into_raw`; dropped once (here, by `Hold::drop`).
     drop(unsafe { Guard::from_raw(raw) });
 }

@@ -694,35 +694,40 @@ impl Guard<'static> {
     const SLOT_SHIFT: u32 = 1;
     const LOW_BITS: usize = 0b111;
 
-    /// The word [`Guard::from_raw`] takes back. Panics for a guard of another domain (the word
+    /// The word [`Guard::from_raw`] takes back: the record's pointer, its provenance kept, with
+    /// the slot and the lease in its low bits. Panics for a guard of another domain (the word
     /// does not name the domain).
-    pub(crate) fn into_raw(self) -> usize {
+    pub(crate) fn into_raw(self) -> *const () {
         const _: () = assert!(SLOTS <= 4 && std::mem::align_of::<Record>() >= 8);
         assert!(
             ptr::eq(self.domain, Domain::global()),
             "a guard of the global domain"
         );
         let this = std::mem::ManuallyDrop::new(self);
-        let record: *const Record = this.record;
-        record as usize | this.slot << Self::SLOT_SHIFT | usize::from(this.lease == Lease::Guard)
+        let low = this.slot << Self::SLOT_SHIFT | usize::from(this.lease == Lease::Guard);
+        ptr::from_ref::<Record>(this.record)
+            .cast::<()>()
+            .map_addr(|a| a | low)
     }
 
     /// The guard [`Guard::into_raw`] made `raw` of.
     ///
     /// # Safety
     /// `raw` came from `into_raw`, and is taken back once.
-    pub(crate) unsafe fn from_raw(raw: usize) -> Guard<'static> {
-        // SAFETY: the address of a record of the global domain (`into_raw`'s assertion), which
-        // is never freed; aligned to 8, so the low bits were free for the slot and the lease.
-        let record = unsafe { &*((raw & !Self::LOW_BITS) as *const Record) };
-        let slot = (raw & Self::LOW_BITS) >> Self::SLOT_SHIFT;
+    pub(crate) unsafe fn from_raw(raw: *const ()) -> Guard<'static> {
+        let low = raw.addr() & Self::LOW_BITS;
+        // SAFETY: a pointer to a record of the global domain (`into_raw`'s assertion), which is
+        // never freed, with its provenance; aligned to 8, so the low bits were free for the slot
+        // and the lease, and clearing them gives the record's address back.
+        let record = unsafe { &*raw.map_addr(|a| a & !Self::LOW_BITS).cast::<Record>() };
+        let slot = low >> Self::SLOT_SHIFT;
         Guard {
             domain: Domain::global(),
             record,
             slot,
             // The era the slot holds: the guard's, which `into_raw` left in place.
             era: record.eras[slot].load(Relaxed),
-            lease: if raw & 1 == 1 {
+            lease: if low & 1 == 1 {
                 Lease::Guard
             } else {
                 Lease::Thread
