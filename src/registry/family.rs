@@ -84,6 +84,10 @@ use crate::{Counter, Error, Exemplars};
 
 // `Family::generation`, for the `metrics` bridge (a child module: it reads the private field).
 mod generation;
+// The scrape's sorted series cache (`for_each_series`).
+mod sorted;
+
+use sorted::{SeriesPtr, SortedCache};
 
 /// The label value every label of the overflow series carries.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
@@ -176,20 +180,6 @@ enum Insert {
     Added,
     Exists,
     Full,
-}
-
-/// A series pointer in the scrape cache. Valid while the cache is current and a guard lives that
-/// was taken before the generation check and was still at its first era after it (invariant 5;
-/// see [`Family::for_each_series`]).
-struct SeriesPtr<M>(*const Series<M>);
-
-// SAFETY: the pointer is only dereferenced under the conditions above, by whichever thread holds
-// the cache's mutex; `Series<M>` is `Send + Sync` for the metric types (`Metric: Send + Sync`).
-unsafe impl<M: Send + Sync> Send for SeriesPtr<M> {}
-
-struct SortedCache<M> {
-    generation: u64,
-    series: Vec<SeriesPtr<M>>,
 }
 
 /// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
@@ -312,10 +302,7 @@ impl<M: Metric> Family<M> {
                 overflow_family,
                 internal,
                 exemplars,
-                sorted: Mutex::new(SortedCache {
-                    generation: u64::MAX,
-                    series: Vec::new(),
-                }),
+                sorted: Mutex::new(SortedCache::stale()),
             }),
         }
     }
@@ -381,7 +368,9 @@ impl<M: Metric> Family<M> {
         self.inner.len.load(Relaxed)
     }
 
-    /// Whether the family has no series.
+    /// Whether the family has no series, the overflow series included: once label sets past
+    /// the cap have folded into it, it stays for the family's life ([`Family::clear`] and
+    /// [`Family::remove`] leave it), so the family is never empty again.
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
@@ -942,7 +931,8 @@ impl<M: Metric> Family<M> {
         removed
     }
 
-    /// Removes every series.
+    /// Removes every series but the overflow series, which lasts as long as the family (its
+    /// count of folded records would otherwise go backwards).
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
@@ -987,14 +977,13 @@ impl<M: Metric> Family<M> {
         // that era and is not protected: `validate` failing means the era moved, and the
         // cache is rebuilt under a fresh guard instead.
         let mut guard = inner.domain.guard();
-        let mut own = SortedCache {
-            generation: u64::MAX,
-            series: Vec::new(),
-        };
-        let mut locked = inner.sorted.try_lock().ok();
+        let mut own = SortedCache::stale();
+        let mut locked = sorted::try_lock(&inner.sorted);
         let cache = locked.as_deref_mut().unwrap_or(&mut own);
         let mut _rebuilt_guard = None;
         if cache.generation != inner.generation.load(Acquire) || !guard.validate() {
+            // Stale until rebuilt whole (should anything below unwind).
+            cache.generation = u64::MAX;
             let (fresh, generation) = self.snapshot(&mut cache.series);
             _rebuilt_guard = Some(fresh);
             cache.series.sort_unstable_by(|a, b| {
