@@ -300,7 +300,9 @@ impl Registry {
 
     /// Registers a gauge without labels whose value `read` returns at each scrape (for a value
     /// kept elsewhere: a queue's length, a pool's size). `read` runs on the scraping thread; keep
-    /// it fast and non-blocking.
+    /// it fast and non-blocking, and do not scrape this registry from it: the scrape holds its
+    /// scratch buffers while it calls `read`, so a scrape from inside waits for itself (and,
+    /// given buffers of its own, would call `read` again without end).
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
