@@ -180,7 +180,13 @@ impl<T> ExportCursor<T> {
         for (s, shard) in self.shards.iter().enumerate() {
             let head = self.tails[s];
             let lap = shard.slots.len();
-            for k in (1..=lap).rev() {
+            // Within the ring's first lap only the positions claimed so far (`0..head`): a
+            // "position" below 0 wrapped to the top of `usize`, and `usize::MAX` made
+            // `deferred_at` 0, "not deferred", for a slot on the list, whose revisit then
+            // computed `0 - 1` (an overflow panic in a debug build, seen once in CI under a
+            // writer holding the ring's last slot at attach). Positions claimed after the attach
+            // are the walk's. (`head` counts claims; it does not wrap in practice.)
+            for k in (1..=lap.min(head)).rev() {
                 let position = head.wrapping_sub(k);
                 let i = position & shard.mask;
                 let slot = &shard.slots[i];
