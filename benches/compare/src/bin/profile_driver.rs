@@ -138,6 +138,22 @@ fn span_basic(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     }
 }
 
+/// `span_basic` on the unsampled tracer: the same body, a function of its own so that
+/// `--toggle-collect=profile_driver::span_unsampled` counts this loop alone (the set-up's
+/// `span_basic` fills the span log).
+#[inline(never)]
+fn span_unsampled(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    use agentcore_telemetry::{SpanKind, SpanStatus};
+    for _ in 0..n {
+        let t = black_box(t);
+        let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+        span.set_attribute("tool_id", "calculator");
+        span.set_attribute("attempt", 1i64);
+        span.add_event("checkpoint", []);
+        t.finish_span(span, SpanStatus::Ok, None);
+    }
+}
+
 #[inline(never)]
 fn encode_span(
     encoder: &mut agentcore_telemetry::export::otlp::OtlpEncoder,
@@ -373,7 +389,7 @@ fn main() {
         "histogram_observe" => histogram_observe(&h, &vals, n),
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
-        "span_unsampled" => span_basic(&unsampled, n),
+        "span_unsampled" => span_unsampled(&unsampled, n),
         "bridge_span" => bridge_span(false, n),
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
