@@ -5,12 +5,14 @@
 //! # States
 //! A connection is *idle* (it has been answered and waits, silent, for its next request),
 //! *reading* (a new connection, or a head in progress) or *busy* (a request is being answered).
-//! When the table is full, a new connection evicts one that is not busy: an idle one if there
-//! is any (the one that has served the fewest requests, and of those the one idle longest),
-//! otherwise the reading one whose wait began earliest. An idle connection is the cheapest to
-//! lose (its client reconnects when it needs to), and one that has served many requests is a
-//! scraper's keep-alive connection, worth keeping over a pool's connection that asked once; a
-//! reading one is about to make a request. A request in progress is never cut off to make
+//! When the table is full, a new connection evicts, in this order: a busy one whose response
+//! write has stalled (no progress for a second, `stall::STALL`: its client has stopped reading;
+//! the one stalled longest); an idle one (the one that has served the fewest requests, and of
+//! those the one idle longest); the reading one whose wait began earliest. A stalled write
+//! holds its place for nothing; an idle connection is the cheapest to lose otherwise (its
+//! client reconnects when it needs to), and one that has served many requests is a scraper's
+//! keep-alive connection, worth keeping over a pool's connection that asked once; a reading
+//! one is about to make a request. A request in progress is otherwise never cut off to make
 //! room, and a complete request that has already arrived on an evicted connection is answered
 //! (with `Connection: close`) rather than dropped.
 
@@ -30,6 +32,7 @@ use super::negotiate::Format;
 use super::request::{find_head_end, parse, Head, Method, Parsed, Rejection};
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
+use super::stall::Writing;
 use super::stats::{Close, Stats};
 use super::{later, later_tokio, ServerConfig, CONTENT_TYPE};
 use crate::exposition::OPENMETRICS_CONTENT_TYPE;
@@ -71,6 +74,8 @@ pub(crate) struct Conn {
     /// Requests answered on it so far.
     served: Cell<u64>,
     evict: Flag,
+    /// Its response write, if one is in progress (shared with its scrape's in-flight place).
+    writing: Rc<Writing>,
     /// Its task has seen the eviction (and is closing, or answering a request that had
     /// arrived, then closing).
     acknowledged: Cell<bool>,
@@ -138,21 +143,29 @@ impl Table {
         }
     }
 
-    /// Evicts an idle connection (the one that has served the fewest requests, and of those the
-    /// one idle longest) or, if none is idle, the reading one whose wait began earliest; `false`
-    /// if every connection is busy (or already being evicted).
+    /// Evicts a busy connection whose write has stalled (the one stalled longest), or an idle
+    /// one (the one that has served the fewest requests, and of those the one idle longest),
+    /// or the reading one whose wait began earliest; `false` if every connection is busy and
+    /// moving (or already being evicted).
     pub(crate) fn evict_oldest(&mut self) -> bool {
+        let now = Instant::now();
         let victim = self
             .slots
             .iter()
             .flatten()
-            .filter(|c| c.phase.get() != Phase::Busy && !c.evict.is_up())
+            .filter(|c| {
+                !c.evict.is_up() && (c.phase.get() != Phase::Busy || c.writing.stalled(now))
+            })
             .min_by_key(|c| match c.phase.get() {
-                Phase::Idle => (0, c.served.get(), c.since.get()),
-                _ => (1, 0, c.since.get()),
+                Phase::Busy => (0, 0, c.writing.progress().unwrap_or(now)),
+                Phase::Idle => (1, c.served.get(), c.since.get()),
+                Phase::Reading => (2, 0, c.since.get()),
             });
         match victim {
             Some(conn) => {
+                if conn.phase.get() == Phase::Busy {
+                    conn.writing.cut();
+                }
                 conn.evict.raise();
                 self.evicting += 1;
                 self.unacknowledged += 1;
@@ -202,6 +215,7 @@ pub(crate) fn accept(ctx: &Rc<Ctx>, stream: TcpStream) {
             phase: Cell::new(Phase::Reading),
             served: Cell::new(0),
             evict: Flag::default(),
+            writing: Rc::default(),
             acknowledged: Cell::new(false),
         })
     };
@@ -487,7 +501,10 @@ impl Connection<'_> {
         let ctx = self.ctx;
         let stats = &ctx.stats;
         let body = head.method != Method::Head;
-        let Some(admission) = ctx.scrapes.admit(pace(self.served, self.born)) else {
+        let admission = ctx
+            .scrapes
+            .admit(pace(self.served, self.born), &self.conn.writing);
+        let Some(admission) = admission else {
             stats.scrapes_rejected.fetch_add(1, Relaxed);
             return self.too_many(close, body).await;
         };
@@ -510,7 +527,6 @@ impl Connection<'_> {
             }
             () = tokio::time::sleep(budget) => None,
         };
-        admission.writing();
         let scraped = outcome.as_deref();
         match scraped {
             Some(Scraped::Body(exposition)) => {
@@ -595,7 +611,8 @@ impl Connection<'_> {
         self.respond(status, fields, pieces).await
     }
 
-    /// Writes the head and `pieces` within `write_timeout`.
+    /// Writes the head and `pieces` within `write_timeout`, unless the write stalls and is cut
+    /// to make room (see `stall`).
     async fn respond(
         &mut self,
         status: Status,
@@ -609,19 +626,28 @@ impl Connection<'_> {
             &fields,
             self.ctx.date.borrow_mut().now(),
         );
-        let write = write_all_parts(self.stream, &self.out, pieces);
+        let writing = &*self.conn.writing;
+        writing.progressed();
+        let write = write_all_parts(self.stream, &self.out, pieces, writing);
         let limit = crate::net::deadline::capped(self.ctx.config.write_timeout);
-        match tokio::time::timeout(limit, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if gone(&e) => Err(Close::Client),
-            Ok(Err(_)) => Err(Close::IoError),
-            Err(_elapsed) => Err(Close::WriteTimeout),
-        }
+        let written = tokio::select! {
+            biased;
+            () = writing.was_cut() => Err(Close::Evicted),
+            written = tokio::time::timeout(limit, write) => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if gone(&e) => Err(Close::Client),
+                Ok(Err(_)) => Err(Close::IoError),
+                Err(_elapsed) => Err(Close::WriteTimeout),
+            },
+        };
+        writing.ended();
+        written
     }
 }
 
 /// Writes the head and then `pieces`, all of them in one gathered write per call, as
-/// `write_vectored` did (one system call and one run of packets per response), but never
+/// `write_vectored` did (one system call and one run of packets per response), telling
+/// `progress` each time the kernel takes bytes, but never
 /// with `writev`: it raises SIGPIPE on a connection the client closed, which kills a host
 /// process that keeps the default disposition (a C program embedding the server; Rust's own
 /// `main` ignores SIGPIPE). On Linux each call is `sendmsg` with `MSG_NOSIGNAL`
@@ -631,6 +657,7 @@ async fn write_all_parts(
     stream: &mut TcpStream,
     head: &[u8],
     pieces: &[&[u8]],
+    progress: &Writing,
 ) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(pieces.len() + 1);
     slices.push(IoSlice::new(head));
@@ -641,6 +668,7 @@ async fn write_all_parts(
         if n == 0 {
             return Err(ErrorKind::WriteZero.into());
         }
+        progress.progressed();
         IoSlice::advance_slices(&mut slices, n);
     }
     Ok(())

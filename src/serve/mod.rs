@@ -47,9 +47,11 @@
 //! 1. **Capacity goes to requests, not to connections.** Any number of connections up to
 //!    [`ServerConfig::max_connections`] read their request heads concurrently, each under
 //!    [`header_read_timeout`](ServerConfig::header_read_timeout); a full table closes the
-//!    connection that has waited longest for a request to admit a new one. Only when every
-//!    connection has a request in progress is a new connection refused. Idle, silent or slow
-//!    connections therefore never keep a scraper out.
+//!    connection whose response write has stalled (its client has stopped reading: no progress
+//!    for a second), else the one that has waited longest for a request, to admit a new one.
+//!    Only when every connection has a request in progress and moving is a new connection
+//!    refused. Idle, silent, slow or non-reading connections therefore never keep a scraper
+//!    out.
 //! 2. **A connection is recycled**: after `max_requests_per_connection` requests or
 //!    `max_connection_age`, and when idle for `idle_timeout`.
 //! 3. **Each source encodes at most once at a time.** Scrapes that arrive while a generation of
@@ -65,16 +67,20 @@
 //!    or 90 % of the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if sooner; `503` if its
 //!    data is not ready by then.
 //! 6. **At most [`max_in_flight`](ServerConfig::max_in_flight) scrapes are in flight**; beyond
-//!    it a scrape gets `503` at once, except that a connection that asks less often than the
-//!    most frequent asker among the waiting scrapes takes that one's place (which gets the
-//!    `503`).
+//!    it a scrape gets `503` at once, except that it takes the place of a scrape whose response
+//!    write has stalled (no progress for a second, or 100 ms if that connection asks more often:
+//!    the write is cut and the connection closed), or else, from a connection that asks less
+//!    often than the most frequent asker among the waiting scrapes, that one's place (which
+//!    gets the `503`).
 //! 7. **Shutdown keeps its deadline.** [`MetricsServer::shutdown`] and `Drop` stop accepting,
 //!    let responses in progress finish until [`shutdown_timeout`](ServerConfig::shutdown_timeout),
 //!    close everything, join the threads that have ended and leave a hung source's thread
 //!    behind. They return by the deadline whatever a source does.
-//! 8. **Memory is bounded**: head buffers by `max_header_bytes` per connection, response
-//!    buffers by a few per source (pooled, reused across scrapes), connections by
-//!    `max_connections`.
+//! 8. **Memory is bounded**: head buffers by `max_header_bytes` per connection; encode buffers
+//!    by a few per source (pooled, reused across scrapes); response bodies by one exposition per
+//!    in-flight scrape (each response being written holds its generation's body, which the
+//!    scrapes of one generation share), so by `max_in_flight` expositions, twice that with
+//!    gzip; connections by `max_connections`.
 //!
 //! # Self-metrics
 //! With [`ServerConfig::self_metrics`] (on by default), every exposition ends with the server's
@@ -112,6 +118,7 @@ mod request;
 mod response;
 mod scrape;
 mod server;
+mod stall;
 mod stats;
 mod threads;
 
@@ -287,7 +294,8 @@ pub struct ServerStats {
     pub connections_accepted: u64,
     /// Connections open now.
     pub active_connections: u64,
-    /// Connections closed to make room for new ones.
+    /// Connections closed to make room for new ones, or for a scrape when every in-flight place
+    /// was held (a connection whose response write had stalled: its client stopped reading).
     pub connections_evicted: u64,
     /// Connections closed at once because every open connection had a request in progress.
     pub connections_rejected: u64,
@@ -666,9 +674,12 @@ impl MetricsServer {
         };
         let deadline = later(Instant::now(), timeout);
         // The I/O thread drains until a little before the deadline, to have closed its
-        // sockets by then.
+        // sockets by then. Closing takes time of its own: the kernel frees each socket's
+        // queues, and 64 writers stalled on full send buffers (with some 50 other connections)
+        // took 92 ms to close, past the 50 ms this margin used to be, so the I/O thread was
+        // left behind mid-teardown and the stats returned still counted open connections.
         let drain_until = deadline
-            .checked_sub(Duration::from_millis(50).min(timeout / 4))
+            .checked_sub(Duration::from_millis(250).min(timeout / 4))
             .unwrap_or(deadline);
         // The I/O thread may already be gone; then there is nothing to tell.
         let _ = stop.send(Some(drain_until));

@@ -22,9 +22,12 @@
 //!
 //! # Admission
 //! At most `max_in_flight` scrapes are admitted at once (waiting or being written). When full, a
-//! scrape from a connection that asks *less often* than the most frequent asker among the
-//! waiting scrapes takes that one's place (which is answered `503` at once); otherwise it is
-//! answered `503` at once itself. A connection's pace is its requests (this one included) per
+//! scrape takes the place of one whose response write has stalled (its client has stopped
+//! reading: no progress for a second, or for 100 ms if its connection asks more often than the
+//! newcomer's; the write is cut and its connection closed, see `stall`); failing that, a scrape
+//! from a connection that asks *less often* than the most frequent asker among the waiting
+//! scrapes takes that one's place (which is answered `503` at once); otherwise it is answered
+//! `503` at once itself. A connection's pace is its requests (this one included) per
 //! second of its age, the age counted as at least one second: a new connection's pace is 1, a
 //! keep-alive connection scraping every 15 s has about 0.07, a client scraping back to back has
 //! hundreds. So a scraper that asks every few seconds always finds room among clients that ask
@@ -47,6 +50,7 @@ use super::encoder::{Done, Job, Part};
 use super::flag::Flag;
 use super::later_tokio;
 use super::negotiate::Format;
+use super::stall::{Writing, STALL, STALL_GREEDIER};
 use super::stats::{SourceFailure, Stats};
 
 /// What a generation produced for its scrapes.
@@ -174,7 +178,8 @@ impl Generation {
 /// An admitted scrape's place in the in-flight list.
 pub(crate) struct Ticket {
     pace: f64,
-    writing: Cell<bool>,
+    /// Its connection's response write: in progress once the scrape is being answered.
+    writing: Rc<Writing>,
     preempted: Flag,
 }
 
@@ -185,14 +190,9 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// Completes if another scrape took this one's place (answer `503`).
+    /// Completes if another scrape took this one's place while it waited (answer `503`).
     pub(crate) async fn preempted(&self) {
         self.ticket.preempted.raised().await;
-    }
-
-    /// The response is being written: the place can no longer be taken.
-    pub(crate) fn writing(&self) {
-        self.ticket.writing.set(true);
     }
 }
 
@@ -257,24 +257,44 @@ impl Scrapes {
         )
     }
 
-    /// Admits a scrape from a connection of `pace` (see [`pace`]), or `None`: answer `503` at
-    /// once.
-    pub(crate) fn admit(self: &Rc<Self>, pace: f64) -> Option<Admission> {
+    /// Admits a scrape from a connection of `pace` (see [`pace`]) whose response will be
+    /// written under `writing`, or `None`: answer `503` at once. When the list is full, the
+    /// place of a scrape whose response write has stalled is taken first (for [`STALL`], or
+    /// [`STALL_GREEDIER`] if its connection is greedier than this one; the one stalled longest;
+    /// the write is cut and its connection closes), else the waiting scrape of the greediest
+    /// connection if greedier than this one.
+    pub(crate) fn admit(self: &Rc<Self>, pace: f64, writing: &Rc<Writing>) -> Option<Admission> {
         let mut list = self.in_flight.borrow_mut();
         if list.len() >= self.max_in_flight {
-            let greediest = list
+            let now = Instant::now();
+            let stalled = list
                 .iter()
                 .enumerate()
-                .filter(|(_, t)| !t.writing.get() && !t.preempted.is_up())
-                .max_by(|(_, a), (_, b)| a.pace.total_cmp(&b.pace))
-                .filter(|(_, t)| t.pace > pace)
-                .map(|(at, _)| at)?;
-            let evicted = list.swap_remove(greediest);
-            evicted.preempted.raise();
+                .filter(|(_, t)| {
+                    let limit = if t.pace > pace { STALL_GREEDIER } else { STALL };
+                    t.writing.stalled_for(now).is_some_and(|d| d >= limit)
+                })
+                .min_by_key(|(_, t)| t.writing.progress())
+                .map(|(at, _)| at);
+            let greediest = || {
+                list.iter()
+                    .enumerate()
+                    .filter(|(_, t)| !t.writing.in_progress() && !t.preempted.is_up())
+                    .max_by(|(_, a), (_, b)| a.pace.total_cmp(&b.pace))
+                    .filter(|(_, t)| t.pace > pace)
+                    .map(|(at, _)| at)
+            };
+            let at = stalled.or_else(greediest)?;
+            let victim = list.swap_remove(at);
+            if victim.writing.in_progress() {
+                victim.writing.cut();
+            } else {
+                victim.preempted.raise();
+            }
         }
         let ticket = Rc::new(Ticket {
             pace,
-            writing: Cell::new(false),
+            writing: Rc::clone(writing),
             preempted: Flag::default(),
         });
         list.push(Rc::clone(&ticket));

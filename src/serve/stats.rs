@@ -27,7 +27,8 @@ pub(crate) enum Close {
     IdleTimeout,
     /// A request head not complete within `header_read_timeout` (answered `408`).
     HeaderTimeout,
-    /// Closed to make room for a new connection when the table was full.
+    /// Closed to make room: for a new connection when the table was full, or (its response
+    /// write stalled, see `stall`) for a new connection or scrape.
     Evicted,
     /// `max_requests_per_connection` reached.
     MaxRequests,
@@ -385,7 +386,7 @@ impl Stats {
             out,
             "connections_closed_total",
             "counter",
-            "Connections closed, by reason (evicted: closed to make room for a new connection).",
+            "Connections closed, by reason (evicted: closed to make room for a new connection, or for a scrape while its response write had stalled).",
         );
         for why in Close::ALL {
             sample(out, "connections_closed_total", &[("reason", why.label())]);
