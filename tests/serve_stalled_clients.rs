@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
@@ -125,6 +125,72 @@ fn clients_that_stop_reading_do_not_hold_the_connections() {
     assert_eq!(seen, [Some(200); 6], "{stats:?}");
     assert_eq!(stats.connections_rejected, 0, "{stats:?}");
     assert!(stats.connections_evicted >= 1, "{stats:?}");
+}
+
+/// Sends empty lines as fast as the server takes them until it closes the connection (or 20 s
+/// pass); returns what the server answered and when it closed.
+fn flood_with_empty_lines(addr: SocketAddr) -> (String, Option<Duration>) {
+    let conn = TcpStream::connect(addr).unwrap();
+    let mut writer = conn.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let flood = std::thread::spawn(move || {
+        let chunk = b"\r\n".repeat(8192);
+        while started.elapsed() < Duration::from_secs(20) {
+            match writer.write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Some(started.elapsed()),
+            }
+        }
+        None
+    });
+    let mut reader = conn;
+    reader
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = reader.read_to_end(&mut answer);
+    let closed = flood.join().unwrap();
+    (
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        closed,
+    )
+}
+
+#[test]
+fn empty_lines_count_towards_the_head_size_limit() {
+    let config = ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap());
+    let server = MetricsServer::start(config, source(100)).unwrap();
+    let (status, closed) = flood_with_empty_lines(server.local_addr());
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(5)),
+        "{closed:?}"
+    );
+}
+
+#[test]
+fn empty_lines_count_towards_the_head_deadline() {
+    // No size limit to speak of: only the deadline can end the flood.
+    let config = ServerConfig::default()
+        .with_addr("127.0.0.1:0".parse().unwrap())
+        .with_max_header_bytes(usize::MAX)
+        .with_header_read_timeout(Duration::from_secs(1));
+    let server = MetricsServer::start(config, source(100)).unwrap();
+    let (status, closed) = flood_with_empty_lines(server.local_addr());
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(5)),
+        "{closed:?}"
+    );
 }
 
 #[test]

@@ -385,7 +385,10 @@ impl Connection<'_> {
         }
     }
 
-    /// Reads until `buf` holds a complete head, under the head and idle deadlines.
+    /// Reads until `buf` holds a complete head, under the head and idle deadlines. Empty lines
+    /// before a request line are skipped (RFC 9112 §2.2) but count towards the head's
+    /// `max_header_bytes` and its `header_read_timeout`: a client that sends nothing else gets
+    /// `431` or `408` and the close, like one that sends an endless head.
     async fn read_head(&mut self, buf: &mut Vec<u8>) -> Read {
         let config = &self.ctx.config;
         // Pipelined bytes already here count as a head in progress.
@@ -398,20 +401,28 @@ impl Connection<'_> {
                 Phase::Reading
             });
         let mut scanned = 0;
+        // Bytes of empty lines dropped so far.
+        let mut skipped = 0usize;
         loop {
             if let Some(end) = find_head_end(buf, scanned) {
                 match parse(&buf[..end], config.max_headers) {
                     Parsed::Complete { len, head } => return Read::Head(len, head),
                     Parsed::Partial => {
-                        // Only empty lines so far: drop them and read on.
-                        buf.drain(..end);
+                        // Only empty lines so far: drop all of them at once (not one line
+                        // per pass: each drain moves the rest of the buffer) and read on.
+                        let blank = buf
+                            .iter()
+                            .take_while(|&&b| b == b'\r' || b == b'\n')
+                            .count();
+                        buf.drain(..blank.max(end));
+                        skipped = skipped.saturating_add(blank.max(end));
                         scanned = 0;
                         continue;
                     }
                 }
             }
             scanned = buf.len();
-            if buf.len() >= config.max_header_bytes {
+            if buf.len().saturating_add(skipped) >= config.max_header_bytes {
                 return Read::Head(
                     0,
                     Err(Rejection {
@@ -430,30 +441,39 @@ impl Connection<'_> {
                 let target = (buf.capacity() * 2).clamp(1024, config.max_header_bytes);
                 buf.reserve_exact(target.saturating_sub(buf.len()).max(512));
             }
-            let read = tokio::select! {
-                biased;
-                () = self.conn.evict.raised() => {
-                    self.ctx.table.borrow_mut().acknowledge(self.conn);
-                    self.ctx.changed.notify_waiters();
-                    // A complete request that has already arrived is answered, not dropped.
-                    if !self.evicted && self.take_arrived(buf) {
-                        self.evicted = true;
-                        continue;
+            // Checked here too, not only by the timer below: tokio's `timeout_at` polls the read
+            // first, so a client that always has more bytes ready would never see it fire.
+            let read = if Instant::now() >= deadline {
+                None
+            } else {
+                tokio::select! {
+                    biased;
+                    () = self.conn.evict.raised() => {
+                        self.ctx.table.borrow_mut().acknowledge(self.conn);
+                        self.ctx.changed.notify_waiters();
+                        // A complete request that has already arrived is answered, not dropped.
+                        if !self.evicted && self.take_arrived(buf) {
+                            self.evicted = true;
+                            continue;
+                        }
+                        return Read::Closed(Close::Evicted);
                     }
-                    return Read::Closed(Close::Evicted);
+                    () = self.ctx.stop.raised() => return Read::Closed(Close::Shutdown),
+                    read = tokio::time::timeout_at(deadline.into(), self.stream.read_buf(buf)) => {
+                        read.ok()
+                    }
                 }
-                () = self.ctx.stop.raised() => return Read::Closed(Close::Shutdown),
-                read = tokio::time::timeout_at(deadline.into(), self.stream.read_buf(buf)) => read,
             };
+            // `None`: the deadline passed.
             match read {
-                Ok(Ok(0)) => return Read::Closed(Close::Client),
-                Ok(Ok(_)) => {
+                Some(Ok(0)) => return Read::Closed(Close::Client),
+                Some(Ok(_)) => {
                     started.get_or_insert_with(Instant::now);
                     self.conn.phase.set(Phase::Reading);
                 }
-                Ok(Err(e)) if gone(&e) => return Read::Closed(Close::Client),
-                Ok(Err(_)) => return Read::Closed(Close::IoError),
-                Err(_elapsed) if started.is_some() => {
+                Some(Err(e)) if gone(&e) => return Read::Closed(Close::Client),
+                Some(Err(_)) => return Read::Closed(Close::IoError),
+                None if started.is_some() => {
                     self.conn.phase.set(Phase::Busy);
                     self.answered_last = self
                         .plain(
@@ -466,14 +486,12 @@ impl Connection<'_> {
                         .is_ok();
                     return Read::Closed(Close::HeaderTimeout);
                 }
-                Err(_elapsed)
-                    if self.served > 0 && self.born.elapsed() >= config.max_connection_age =>
-                {
+                None if self.served > 0 && self.born.elapsed() >= config.max_connection_age => {
                     return Read::Closed(Close::MaxAge);
                 }
                 // Silent until the deadline: an idle keep-alive connection (or a new one that
                 // never spoke) expires quietly.
-                Err(_elapsed) => return Read::Closed(Close::IdleTimeout),
+                None => return Read::Closed(Close::IdleTimeout),
             }
         }
     }
