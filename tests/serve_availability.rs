@@ -426,6 +426,9 @@ fn real_prometheus_stays_up_under_every_adversary() {
     reports.push(phase("200 greedy keep-alive", &mut server, |s| {
         Some(Adversary::start(Kind::Greedy, 200, s.addr))
     }));
+    reports.push(phase("128 non-readers", &mut server, |s| {
+        Some(Adversary::start(Kind::NonReader, 128, s.addr))
+    }));
     reports.push(phase("source takes 10 s", &mut server, |s| {
         s.send("mode slow");
         None

@@ -1,5 +1,6 @@
 //! Clients that misbehave towards a `/metrics` server, for the availability tests: slowloris
-//! clients, idle keep-alive connections and greedy keep-alive scrapers, all reconnecting when the
+//! clients, idle keep-alive connections, greedy keep-alive scrapers and clients that never read
+//! their responses, all reconnecting when the
 //! server closes them, so that the pressure lasts as long as the adversary runs. They run as tasks
 //! on their own two-thread tokio runtime in the test process and talk to 127.0.0.1 only.
 //!
@@ -28,6 +29,10 @@ pub enum Kind {
     /// Scrapes back to back on a keep-alive connection, as fast as responses come;
     /// reconnects when the server closes it.
     Greedy,
+    /// Connects with the smallest receive buffer the kernel allows, pipelines 100 scrapes and
+    /// never reads a byte, so that the server's writes stall on full buffers; a second later
+    /// (0.9-1.1 s) drops the connection and does the same on a new one.
+    NonReader,
 }
 
 /// What the clients of one adversary saw.
@@ -102,6 +107,11 @@ impl Adversary {
                 tokio::time::sleep(Duration::from_micros((i as u64 * 100_000) / count as u64))
                     .await;
                 loop {
+                    if kind == Kind::NonReader {
+                        let hold = Duration::from_millis(900 + (i as u64 * 7919) % 200);
+                        non_reader(addr, hold, &tally).await;
+                        continue;
+                    }
                     let Some(conn) = connect(addr, &tally).await else {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
@@ -121,6 +131,7 @@ impl Adversary {
                             greedy(conn, &tally).await;
                             Duration::from_millis(5)
                         }
+                        Kind::NonReader => unreachable!("handled above"),
                     };
                     tally.closed_by_server.fetch_add(1, Relaxed);
                     tokio::time::sleep(pause).await;
@@ -198,6 +209,31 @@ async fn slowloris(mut conn: TcpStream, tally: &Tally) {
             }
         }
     }
+}
+
+/// Connects with a minimal receive window, pipelines 100 scrapes it never reads, and drops the
+/// connection after `hold`.
+async fn non_reader(addr: SocketAddr, hold: Duration, tally: &Tally) {
+    let connected = async {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // Set before connecting, so that the window the client offers is small from the start.
+        socket.set_recv_buffer_size(1)?;
+        socket.connect(addr).await
+    };
+    let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(2), connected).await else {
+        tally.connect_failures.fetch_add(1, Relaxed);
+        // Never spin on a server that refuses.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        return;
+    };
+    tally.connects.fetch_add(1, Relaxed);
+    let started = tokio::time::Instant::now();
+    let pipeline = REQUEST.repeat(100);
+    let _ = tokio::time::timeout(hold, conn.write_all(&pipeline)).await;
+    tokio::time::sleep_until(started + hold).await;
 }
 
 /// One scrape, then silence until the server closes the connection.
