@@ -122,3 +122,73 @@ fn a_panic_while_a_span_starts_leaves_no_frame_no_record_and_consistent_counters
         }
     }
 }
+
+/// A value whose `Drop` panics (unless the thread is unwinding already).
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped");
+        }
+    }
+}
+
+/// A name that converts fine but panics when dropped.
+struct NameThatPanicsOnDrop(PanicsOnDrop);
+
+impl From<NameThatPanicsOnDrop> for Cow<'static, str> {
+    fn from(_: NameThatPanicsOnDrop) -> Self {
+        Cow::Borrowed("bad")
+    }
+}
+
+/// No attributes, and a panic when dropped.
+struct AttributesThatPanicOnDrop(PanicsOnDrop);
+
+impl Iterator for AttributesThatPanicOnDrop {
+    type Item = KeyValue;
+    fn next(&mut self) -> Option<KeyValue> {
+        None
+    }
+}
+
+/// An unsampled span never uses its name or attributes; they are dropped before its frame is
+/// pushed. Before (found by review): dropped as `start_span` returned, after the frame was
+/// pushed, a panicking `Drop` leaked the built span, and its frame stayed on the thread for
+/// good: every later span there became an unsampled child of it ("frame leaked: current
+/// context = Some(TraceContext { .. sampled: false .. })", and 0 of 100 later root spans
+/// sampled under a 50 % parent-based sampler).
+#[test]
+fn an_unsampled_start_whose_name_or_attributes_panic_on_drop_leaves_no_frame() {
+    use agentcore_telemetry::Sampler;
+    let tracer = DistributedTracer::new(TracerConfig {
+        sampler: Some(Sampler::always_off()),
+        from_env: false,
+        ..TracerConfig::default()
+    });
+    for detached in [false, true] {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let name = NameThatPanicsOnDrop(PanicsOnDrop);
+            if detached {
+                drop(tracer.start_detached_span(name, SpanKind::Internal, []));
+            } else {
+                drop(tracer.start_span(name, SpanKind::Internal, []));
+            }
+        }));
+        assert!(r.is_err());
+        assert_eq!(tracer.current_context(), None, "detached: {detached}");
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let attributes = AttributesThatPanicOnDrop(PanicsOnDrop);
+            if detached {
+                drop(tracer.start_detached_span("x", SpanKind::Internal, attributes));
+            } else {
+                drop(tracer.start_span("x", SpanKind::Internal, attributes));
+            }
+        }));
+        assert!(r.is_err());
+        assert_eq!(tracer.current_context(), None, "detached: {detached}");
+    }
+    // None of the four counts as started (the panic came before the count).
+    assert_eq!(tracer.stats().spans_unsampled, 0, "{:?}", tracer.stats());
+}

@@ -116,7 +116,14 @@ impl<'t> Span<'t> {
         } else {
             // It only marks its subtree unsampled: no name conversion, no attributes, no
             // record, no clock read; a count and a frame (whose `sampled: false` its
-            // children inherit). Nothing here can panic.
+            // children inherit). The unused name and attributes are dropped first: a `Drop`
+            // of the caller's that panics must do so before the frame is pushed. Dropped at
+            // the end of this function instead, they unwound past the built `Span` (its
+            // fields are not dropped then), so its frame stayed on the thread for good and
+            // every later span there became an unsampled child of it (found by review).
+            // Nothing below can panic.
+            drop(attributes);
+            drop(name);
             tracer.count_start(false);
             let attached =
                 current::push_unsampled(tracer.id(), ids.trace_id, ids.span_id, baggage.clone());
@@ -199,7 +206,10 @@ impl<'t> DetachedSpan<'t> {
                 attributes,
             )
         } else {
-            // An unsampled span keeps neither: no conversion, nothing claimed.
+            // An unsampled span keeps neither: no conversion, nothing claimed. Dropped here,
+            // before the span is counted, so that a `Drop` that panics counts nothing.
+            drop(attributes);
+            drop(name);
             Rec::None
         };
         tracer.count_start(ids.sampled);
