@@ -91,14 +91,19 @@ pub struct TracerConfig {
     /// so about 37 MiB at the default capacity; strings beyond `'static` ones and items
     /// beyond the inline counts live on the heap while their record is in the log.
     pub span_log_capacity: usize,
-    /// Span log shards; `0` (default) picks twice the available parallelism, rounded down to
-    /// a power of two. The capacity is split evenly among them. The first half are *owned*:
-    /// the process's first threads to record a sampled span own one each and write to it
-    /// without a locked instruction; every other thread writes to one of the second half,
-    /// shared. So the spans kept are those of the shards written to: with more recording
-    /// threads than shards, or recording threads that are not among the first, up to half of
-    /// the capacity can sit in the owned shards of threads that record little (with one
-    /// shard, it is shared by all).
+    /// Span log shards; `0` (default) picks twice the available parallelism. Rounded down to
+    /// a power of two, and to at most one shard per 16 slots of capacity (so that spans
+    /// nested in open ones find a free slot). The capacity is split evenly among them, and a
+    /// thread writes to one shard only: the log keeps each shard's most recent spans, so one
+    /// thread keeps at most `capacity / shards` spans of its own, and a busy thread's spans
+    /// never displace another shard's. The first half are *owned*: the process's first
+    /// threads to record a sampled span (on any tracer; a thread's index is never reused)
+    /// own one each and write to it without a locked instruction; every other thread writes
+    /// to one of the second half, shared. An owned shard whose thread records little, or has
+    /// exited, keeps its records but takes no new ones: with few busy threads, most of the
+    /// capacity can serve none of them. For one busy thread to keep the whole capacity, use
+    /// one shard (`span_log_shards: 1`), shared by all threads (each span then costs a locked
+    /// instruction).
     pub span_log_shards: usize,
     /// Per-span limits.
     pub limits: SpanLimits,

@@ -381,6 +381,7 @@ impl<T> Shard<T> {
 }
 
 /// What [`ShardedRing::push`] did with a value.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Push {
     /// Stored in an empty slot; the caller's `Option` is now `None`.
@@ -585,7 +586,7 @@ impl<T> ShardedRing<T> {
     /// span's record directly in its slot when the span starts, and publishes it when the
     /// span finishes, so the record is never copied). The cursor advances as for
     /// [`push`](Self::push); a busy slot is skipped, up to [`CLAIM_ATTEMPTS`] slots, then
-    /// `None` (the caller counts it like [`Push::Busy`]). The claimed slot keeps its
+    /// `None` (the caller counts it like a busy `push`). The claimed slot keeps its
     /// previous value, if any ([`Claimed::overwrote`] says whether there was one), for the
     /// claimer to replace ([`Claimed::write`]) or to reuse in place
     /// ([`Claimed::get_or_insert_with`]: resetting a record field by field avoids building

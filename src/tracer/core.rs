@@ -14,7 +14,7 @@ use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, SpanLimits};
 use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
-use crate::sync::ring::{Claimed, Push, ShardedRing, NO_THREAD_INDEX};
+use crate::sync::ring::{Claimed, ShardedRing, NO_THREAD_INDEX};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -24,6 +24,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 static NEXT_THREAD_INDEX: AtomicUsize = AtomicUsize::new(0);
+
+/// The fewest slots a span-log shard gets. A thread writes to one shard, and each open span
+/// holds its slot, so a shard must have room for a few nested spans and the claim attempts
+/// beyond them: with one slot per shard (a capacity of twice the CPUs, at the default shard
+/// count), every child of an open span found its thread's only slot held and was dropped
+/// (found by review).
+const MIN_SLOTS_PER_SHARD: usize = 16;
 
 thread_local! {
     /// This thread's process-wide index, handed out on first use, once per thread and never
@@ -133,13 +140,15 @@ impl Rec<'_> {
 }
 
 impl TracerCore {
-    /// A core with a span log of `capacity` slots in `shards` shards (allocated here, once).
+    /// A core with a span log of `capacity` slots in `shards` shards (allocated here, once),
+    /// each of at least [`MIN_SLOTS_PER_SHARD`] slots: fewer shards if the capacity is small.
     pub(crate) fn new(
         service: Cow<'static, str>,
         capacity: usize,
         shards: usize,
         limits: SpanLimits,
     ) -> Self {
+        let shards = shards.min(capacity / MIN_SLOTS_PER_SHARD).max(1);
         TracerCore {
             id: TracerId::next(),
             service,
@@ -275,10 +284,13 @@ impl TracerCore {
                 status: SpanStatus::Unset,
             };
         };
-        let mut opening = Opening {
-            slot: Some(slot),
-            counters: &self.counters,
-        };
+        // The finished record the slot held is gone from here on: counted now, not when this
+        // span finishes (it may never: a forgotten span left the loss uncounted; found by
+        // review).
+        if slot.overwrote() {
+            self.counters.overwritten.inc_internal();
+        }
+        let mut opening = Opening { slot: Some(slot) };
         let Some(slot) = opening.slot.as_mut() else {
             return Rec::None; // never: just set
         };
@@ -325,32 +337,25 @@ impl TracerCore {
     /// Called when a sampled span finishes: stamps the times into its record (in its
     /// span-log slot), calls the metrics hook, publishes the record (releases the slot) and
     /// counts. Never blocks or allocates. The displaced oldest record (an overwrite) was
-    /// already dropped when the slot was claimed; a span that found no free slot (`Lost`)
-    /// counts as dropped, as a busy push did.
+    /// already dropped and counted when the slot was claimed (`open`); a span that found no
+    /// free slot (`Lost`) counts as dropped, as a busy push did.
     #[inline]
     pub(crate) fn record_finished(&self, record: &mut Rec<'_>, start_ticks: u64) {
         let end_ticks = self.anchor.now_ticks();
-        let (error, outcome) = match record {
+        let (error, lost) = match record {
             Rec::None => return,
-            Rec::Claimed(slot) => {
-                let outcome = if slot.overwrote() {
-                    Push::Overwrote
-                } else {
-                    Push::Stored
-                };
-                match slot.get_mut() {
-                    Some(r) => {
-                        r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
-                        r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
-                        self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
-                        (r.status == SpanStatus::Error, outcome)
-                    }
-                    None => (false, outcome), // never: a claimed slot is written at start
+            Rec::Claimed(slot) => match slot.get_mut() {
+                Some(r) => {
+                    r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
+                    r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
+                    self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
+                    (r.status == SpanStatus::Error, false)
                 }
-            }
+                None => (false, false), // never: a claimed slot is written at start
+            },
             Rec::Lost { name, status } => {
                 self.on_span_finished(name, *status, start_ticks, end_ticks);
-                (*status == SpanStatus::Error, Push::Busy)
+                (*status == SpanStatus::Error, true)
             }
         };
         // Publishes the record (releases the slot), marked for the export cursor if one is
@@ -364,10 +369,8 @@ impl TracerCore {
         if error {
             c.errored.inc_internal();
         }
-        match outcome {
-            Push::Stored => {}
-            Push::Overwrote => c.overwritten.inc_internal(),
-            Push::Busy => c.dropped.inc_internal(),
+        if lost {
+            c.dropped.inc_internal();
         }
     }
 
@@ -468,10 +471,9 @@ fn observe_duration(
 /// unwinds (the caller's attribute iterator panicked), dropping it empties the slot before the
 /// claim releases it, so readers never see a half-filled record (start and end times 0, a
 /// mix of the older record's fields and the new ones). The older record the claim displaced
-/// is gone all the same, and counts as overwritten, as it would have at the finish.
+/// was counted as overwritten when the slot was claimed.
 struct Opening<'c> {
     slot: Option<Claimed<'c, SpanRecord>>,
-    counters: &'c SpanCounters,
 }
 
 impl Drop for Opening<'_> {
@@ -479,9 +481,6 @@ impl Drop for Opening<'_> {
     fn drop(&mut self) {
         if let Some(mut slot) = self.slot.take() {
             drop(slot.take());
-            if slot.overwrote() {
-                self.counters.overwritten.inc();
-            }
         }
     }
 }
