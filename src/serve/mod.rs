@@ -121,6 +121,7 @@ mod server;
 mod stall;
 mod stats;
 mod threads;
+mod write;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
