@@ -88,3 +88,41 @@ fn a_span_replaced_and_detached_keeps_its_thread_consistent() {
     assert!(tracer.current_context().is_none());
     assert_eq!(tracer.stats().spans_ended_out_of_context, 0);
 }
+
+/// A sampled span that found every span-log slot held by an open span is `Lost`: it records
+/// nothing but reports its ids, parent, context and status like any other, and its finish
+/// counts it as dropped.
+#[test]
+fn a_span_that_finds_no_free_slot_still_reports_its_context() {
+    use agentcore_telemetry::SpanStatus;
+    let tracer: &'static DistributedTracer =
+        Box::leak(Box::new(DistributedTracer::new(TracerConfig {
+            span_log_capacity: 1,
+            span_log_shards: 1,
+            from_env: false,
+            ..TracerConfig::default()
+        })));
+    let parent = tracer.start_span("parent", SpanKind::Internal, []);
+    assert!(parent.is_recording());
+    let mut lost = tracer.start_span("lost", SpanKind::Internal, []);
+    assert!(!lost.is_recording());
+    assert_eq!(lost.trace_id(), parent.trace_id());
+    assert_eq!(lost.parent_span_id(), Some(parent.span_id()));
+    let cx = lost.context();
+    assert!(cx.is_sampled());
+    assert_eq!(cx.span_id(), Some(lost.span_id()));
+    assert_eq!(
+        tracer.current_context().and_then(|c| c.span_id()),
+        Some(lost.span_id())
+    );
+    lost.set_status(SpanStatus::Error, "boom");
+    assert_eq!(lost.status(), SpanStatus::Error);
+    let moved = lost.detach();
+    assert_eq!(moved.parent_span_id(), Some(parent.span_id()));
+    moved.end();
+    parent.end();
+    let stats = tracer.stats();
+    assert_eq!(stats.spans_dropped, 1);
+    assert_eq!(stats.spans_errored, 1);
+    assert_eq!(stats.spans_finished, 2);
+}

@@ -85,35 +85,77 @@ pub(crate) enum Misuse {
     GuardDropped,
 }
 
-/// Where a running span's record is.
+/// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
+/// value, it stays in registers; borrowed, the whole `SpanStart` went through memory, ~10
+/// instructions per span under callgrind).
+#[derive(Clone, Copy)]
+pub(crate) struct SpanIds {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
+    /// The parent context came from another process.
+    pub(crate) parent_is_remote: bool,
+}
+
+/// What a running span handle holds besides its tracer: its whole state (issue 16, "thin
+/// span handle").
 ///
-/// Hot path: the record (about 570 bytes) is built once, in place, in the span-log slot
-/// claimed when the span starts, and published there when it finishes (the slot stays
-/// locked meanwhile, so readers skip it). The span itself stays small (112 bytes):
-/// moving it, returning it and passing it by value no longer copy the record. Before, the
-/// record lived inline in the span and was copied on every move and swapped into the log
-/// at finish: about 40% of a span's instructions in the profile, with store-forwarding
-/// stalls.
+/// Hot path: a sampled span's record (about 570 bytes) is built once, in place, in the
+/// span-log slot claimed when the span starts, and published there when it finishes (the
+/// slot stays locked meanwhile, so readers skip it). Everything else a sampled span knows
+/// lives in that record too: its ids, parent and baggage, and while it is open its start
+/// time (`start_time_unix_nano` holds the start *ticks* until the finish converts them) and
+/// whether its thread was unwinding when it started (`end_time_unix_nano` is 1 then, else
+/// 0, until the finish stamps the end). An unsampled span has no record: its trace id, span
+/// id and baggage are inline. So the handle is 40 bytes (a `Span` 64, was 120) and builds
+/// and moves in a few stores: under callgrind (`breakdown.py`, release) `span_unsampled`
+/// went from 238 to 212 instructions, `span_basic` from 821 to 783.
 ///
-/// `repr(u8)`: an explicit tag byte. Without it the tag lived in a niche of `Lost`'s `Cow`
-/// capacity, and every "is there a record?" test (each `set_attribute`, `add_event` and the
-/// finish) decoded it with a 64-bit constant, an add, a compare and a conditional move:
-/// 228 instead of 239 instructions per unsampled span under callgrind, 784 instead of 788
-/// per sampled one (release; with LTO 237 / 240 and 733 / 744). The span stays 112 bytes
-/// (the tag fits in what was padding).
-#[repr(u8)]
+/// An explicit tag, tested with one compare on each `set_attribute`, `add_event` and finish
+/// (a tag in a niche was decoded with a 64-bit constant, an add, a compare and a conditional
+/// move: 228 instead of 239 instructions per unsampled span). A whole word: behind a `u8`
+/// tag, the seven bytes of padding were copied piecewise on every move of the span (217
+/// instead of 212 per unsampled span, 788 instead of 783 per sampled one).
+#[repr(u64)]
 pub(crate) enum Rec<'t> {
-    /// Unsampled, or finished.
+    /// Finished (only the handle's own `Drop` or `mem::forget` can still see it).
     None,
-    /// Sampled: the record, in its claimed span-log slot.
+    /// Unsampled: the context its children inherit, and nothing recorded. The trace id is
+    /// kept with 8-byte alignment (a `u128` field aligned the whole handle to 16 bytes and
+    /// grew it by 16).
+    Unsampled {
+        trace_id: TraceId8,
+        span_id: SpanId,
+        baggage: Option<Arc<Carried>>,
+    },
+    /// Sampled: the record, in its claimed span-log slot (with the ids, baggage, start ticks
+    /// and unwinding flag, see above).
     Claimed(Claimed<'t, SpanRecord>),
     /// Sampled, but every slot tried was busy (readers, or other open spans): nothing is
-    /// recorded; the name and status are kept for the finish (metrics hook, counters,
-    /// where it counts as dropped, as a busy push did).
-    Lost {
-        name: Cow<'static, str>,
-        status: SpanStatus,
-    },
+    /// recorded; what the handle reports and the finish needs (metrics hook, counters, where
+    /// it counts as dropped, as a busy push did) is kept aside. Boxed: this is the one
+    /// allocation of a span's start, on a path that only a span log full of open spans or
+    /// busy readers takes (it is counted as dropped); inline, its ~90 bytes sized every
+    /// handle and were copied on every move of the common case.
+    Lost(Box<Lost>),
+}
+
+/// A trace id stored with 8-byte alignment (see `Rec::Unsampled`). Read by value only.
+#[derive(Clone, Copy)]
+#[repr(C, packed(8))]
+pub(crate) struct TraceId8(pub(crate) TraceId);
+
+/// What a `Rec::Lost` span keeps.
+pub(crate) struct Lost {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) carried: Option<Arc<Carried>>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) status: SpanStatus,
+    pub(crate) start_ticks: u64,
+    pub(crate) started_unwinding: bool,
 }
 
 impl Rec<'_> {
@@ -133,9 +175,10 @@ impl Rec<'_> {
         }
     }
 
+    /// Sampled and not finished: `Claimed` or `Lost`.
     #[inline(always)]
-    pub(crate) fn is_none(&self) -> bool {
-        matches!(self, Rec::None)
+    pub(crate) fn is_open_sampled(&self) -> bool {
+        matches!(self, Rec::Claimed(_) | Rec::Lost(_))
     }
 }
 
@@ -200,11 +243,6 @@ impl TracerCore {
     }
 
     #[inline(always)]
-    pub(crate) fn anchor(&self) -> &Anchor {
-        &self.anchor
-    }
-
-    #[inline(always)]
     pub(crate) fn limits(&self) -> &SpanLimits {
         &self.limits
     }
@@ -260,8 +298,10 @@ impl TracerCore {
     }
 
     /// Opens the record of a starting sampled span: claims a span-log slot and resets the
-    /// record in it for this span, with its attributes applied within the limits. Without a
-    /// free slot the span is `Lost` (it still counts and feeds the metrics hook).
+    /// record in it for this span, with its attributes applied within the limits, its start
+    /// time read last (as ticks, see `Rec`) and `unwinding`, whether the thread was unwinding
+    /// from a panic as the span started. Without a free slot the span is `Lost` (it still
+    /// counts and feeds the metrics hook).
     ///
     /// If the caller's attribute iterator panics, the slot is emptied before it is released
     /// (`Opening`): a half-filled record is never published.
@@ -270,19 +310,15 @@ impl TracerCore {
     #[inline(always)]
     pub(crate) fn open(
         &self,
-        trace_id: TraceId,
-        span_id: SpanId,
-        // The parent and what the span inherits from it (its remote flag and tracestate).
-        (parent_span_id, parent_is_remote, carried): (Option<SpanId>, bool, &Option<Arc<Carried>>),
+        ids: SpanIds,
+        carried: &Option<Arc<Carried>>,
+        unwinding: bool,
         name: Cow<'static, str>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Rec<'_> {
         let Some(slot) = self.claim_slot() else {
-            return Rec::Lost {
-                name,
-                status: SpanStatus::Unset,
-            };
+            return self.lost(ids, carried, unwinding, name);
         };
         // The finished record the slot held is gone from here on: counted now, not when this
         // span finishes (it may never: a forgotten span left the loss uncounted; found by
@@ -298,17 +334,17 @@ impl TracerCore {
         // record built aside was copied into the slot (three `memcpy`s of ~570 bytes per
         // span in the profile).
         let r = slot.get_or_insert_with(SpanRecord::empty);
-        r.trace_id = trace_id;
-        r.span_id = span_id;
-        r.parent_span_id = parent_span_id;
-        r.parent_is_remote = parent_is_remote;
+        r.trace_id = ids.trace_id;
+        r.span_id = ids.span_id;
+        r.parent_span_id = ids.parent_span_id;
+        r.parent_is_remote = ids.parent_is_remote;
         r.carried.clone_from(carried);
         r.name = name;
         r.kind = kind;
         r.status = SpanStatus::Unset;
         r.status_message = Cow::Borrowed("");
-        r.start_time_unix_nano = 0;
-        r.end_time_unix_nano = 0;
+        // The unwinding flag until the finish stamps the end (see `Rec`).
+        r.end_time_unix_nano = u64::from(unwinding);
         // Keep no heap buffer from an older record (memory follows the records in the
         // log, as before); an inline one is just cleared.
         reset(&mut r.attributes);
@@ -327,6 +363,8 @@ impl TracerCore {
         reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
+        // The start ticks until the finish converts them (see `Rec`).
+        r.start_time_unix_nano = self.anchor.now_ticks();
         // Complete: disarm the guard.
         match opening.slot.take() {
             Some(slot) => Rec::Claimed(slot),
@@ -334,28 +372,55 @@ impl TracerCore {
         }
     }
 
+    /// A sampled span that found no free slot (see `Rec::Lost`).
+    #[cold]
+    #[inline(never)]
+    fn lost(
+        &self,
+        ids: SpanIds,
+        carried: &Option<Arc<Carried>>,
+        unwinding: bool,
+        name: Cow<'static, str>,
+    ) -> Rec<'_> {
+        Rec::Lost(Box::new(Lost {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            carried: carried.clone(),
+            name,
+            status: SpanStatus::Unset,
+            start_ticks: self.anchor.now_ticks(),
+            started_unwinding: unwinding,
+        }))
+    }
+
     /// Called when a sampled span finishes: stamps the times into its record (in its
     /// span-log slot), calls the metrics hook, publishes the record (releases the slot) and
     /// counts. Never blocks or allocates. The displaced oldest record (an overwrite) was
     /// already dropped and counted when the slot was claimed (`open`); a span that found no
-    /// free slot (`Lost`) counts as dropped, as a busy push did.
+    /// free slot (`Lost`) counts as dropped, as a busy push did. Does nothing for an
+    /// unsampled or finished span.
+    ///
+    /// If the metrics hook unwinds, the record is left as it was (its start ticks and
+    /// unwinding flag unconverted, see `Rec`), so the span's `Drop` finishes it again.
     #[inline]
-    pub(crate) fn record_finished(&self, record: &mut Rec<'_>, start_ticks: u64) {
+    pub(crate) fn record_finished(&self, record: &mut Rec<'_>) {
         let end_ticks = self.anchor.now_ticks();
         let (error, lost) = match record {
-            Rec::None => return,
+            Rec::None | Rec::Unsampled { .. } => return,
             Rec::Claimed(slot) => match slot.get_mut() {
                 Some(r) => {
+                    let start_ticks = r.start_time_unix_nano;
+                    self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
                     r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
                     r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
-                    self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
                     (r.status == SpanStatus::Error, false)
                 }
                 None => (false, false), // never: a claimed slot is written at start
             },
-            Rec::Lost { name, status } => {
-                self.on_span_finished(name, *status, start_ticks, end_ticks);
-                (*status == SpanStatus::Error, true)
+            Rec::Lost(lost) => {
+                self.on_span_finished(&lost.name, lost.status, lost.start_ticks, end_ticks);
+                (lost.status == SpanStatus::Error, true)
             }
         };
         // Publishes the record (releases the slot), marked for the export cursor if one is

@@ -110,6 +110,10 @@ impl TraceId {
     /// stack, which lookups skip by their tracer id.
     pub(crate) const MARKER: TraceId = TraceId(1);
 
+    /// The invalid all-zero id: what a finished span's handle reports, which only its own
+    /// `Drop` can still see (see `tracer::core::Rec`).
+    pub(crate) const INVALID: TraceId = TraceId(0);
+
     /// The low 64 bits, which the ratio sampler compares against its threshold.
     pub(crate) fn low_u64(self) -> u64 {
         self.0 as u64
@@ -117,6 +121,9 @@ impl TraceId {
 }
 
 impl SpanId {
+    /// The invalid all-zero id (see [`TraceId::INVALID`]).
+    pub(crate) const INVALID: SpanId = SpanId(0);
+
     /// A new random, non-zero span id (thread-local generator, no allocation, no lock).
     ///
     /// ```

@@ -5,7 +5,8 @@
 use super::attribute::{KeyValue, Value};
 use super::context::EXTERNAL_ID_KEY;
 use super::context::{Carried, TraceContext};
-use super::core::{Misuse, Rec, TracerCore};
+pub(crate) use super::core::SpanIds;
+use super::core::{Misuse, Rec, TraceId8, TracerCore};
 use super::current::{self, Frame, Removal};
 use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::put_attribute;
@@ -23,19 +24,6 @@ pub(crate) struct SpanStart {
     pub(crate) ids: SpanIds,
     /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
     pub(crate) baggage: Option<Arc<Carried>>,
-}
-
-/// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
-/// value, it stays in registers; borrowed, the whole `SpanStart` went through memory, ~10
-/// instructions per span under callgrind).
-#[derive(Clone, Copy)]
-pub(crate) struct SpanIds {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) parent_span_id: Option<SpanId>,
-    pub(crate) sampled: bool,
-    /// The parent context came from another process.
-    pub(crate) parent_is_remote: bool,
 }
 
 /// A span that is not current on any thread: it can be moved to another thread or into a
@@ -63,18 +51,11 @@ pub(crate) struct SpanIds {
 #[must_use = "a span ends when dropped: bind it (`let span = ...`) and finish it when the operation ends"]
 pub struct DetachedSpan<'t> {
     tracer: &'t TracerCore,
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent_span_id: Option<SpanId>,
-    sampled: bool,
-    /// The starting thread was already unwinding from a panic: the span started inside a
-    /// destructor run by that unwinding, so a panic in progress when it drops is not one that
-    /// passed through it (see `Drop`). Only ever true for a sampled span.
-    started_unwinding: bool,
-    start_ticks: u64,
-    /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
-    baggage: Option<Arc<Carried>>,
-    /// The record while sampled and unfinished, in its span-log slot.
+    /// Everything else: the ids, baggage and record, where they are (see `Rec`: inline for
+    /// an unsampled span, in the record's span-log slot for a sampled one). Among them,
+    /// whether the starting thread was already unwinding from a panic: the span started
+    /// inside a destructor run by that unwinding, so a panic in progress when it drops is not
+    /// one that passed through it (see `Drop`; only ever true for a sampled span).
     record: Rec<'t>,
 }
 
@@ -95,40 +76,43 @@ impl<'t> Span<'t> {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
         let SpanStart { ids, baggage } = start;
-        // Hot path (issue 16): an unsampled span has a branch of its own, where `sampled`,
-        // the record and the start time are constants; the span is still built as one
-        // literal below (built in each branch, it was copied where the branches met: ~40
-        // instructions under callgrind).
-        let (record, start_ticks, started_unwinding, attached) = if ids.sampled {
-            let (record, start_ticks, started_unwinding) =
-                DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
-            // Nothing below can panic.
+        // Hot path (issue 16): an unsampled span has a branch of its own, where `sampled`
+        // and the record are constants, and each branch builds and returns its span as one
+        // literal.
+        if ids.sampled {
+            let record = DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
+            // Nothing below can panic. The record holds its own copy of the baggage: this
+            // one moves into the frame.
             let attached = current::push(Frame {
                 tracer: tracer.id(),
                 key: ids.span_id.to_u64(),
                 trace_id: ids.trace_id,
                 span_id: Some(ids.span_id),
                 sampled: true,
-                baggage: baggage.clone(),
+                baggage,
                 remote: false,
             });
-            (record, start_ticks, started_unwinding, attached)
-        } else {
-            // It only marks its subtree unsampled: no name conversion, no attributes, no
-            // record, no clock read; a count and a frame (whose `sampled: false` its
-            // children inherit). The unused name and attributes are dropped first: a `Drop`
-            // of the caller's that panics must do so before the frame is pushed. Dropped at
-            // the end of this function instead, they unwound past the built `Span` (its
-            // fields are not dropped then), so its frame stayed on the thread for good and
-            // every later span there became an unsampled child of it (found by review).
-            // Nothing below can panic.
-            drop(attributes);
-            drop(name);
-            tracer.count_start(false);
-            let attached =
-                current::push_unsampled(tracer.id(), ids.trace_id, ids.span_id, baggage.clone());
-            (Rec::None, 0, false, attached)
-        };
+            return Span {
+                frame: FrameHold {
+                    tracer,
+                    key: if attached { ids.span_id.to_u64() } else { 0 },
+                },
+                inner: DetachedSpan { tracer, record },
+                _not_send: PhantomData,
+            };
+        }
+        // It only marks its subtree unsampled: no name conversion, no attributes, no record,
+        // no clock read; a count and a frame (whose `sampled: false` its children inherit).
+        // The unused name and attributes are dropped first: a `Drop` of the caller's that
+        // panics must do so before the frame is pushed. Dropped at the end of this function
+        // instead, they unwound past the built `Span` (its fields are not dropped then), so
+        // its frame stayed on the thread for good and every later span there became an
+        // unsampled child of it (found by review). Nothing below can panic.
+        drop(attributes);
+        drop(name);
+        tracer.count_start(false);
+        let attached =
+            current::push_unsampled(tracer.id(), ids.trace_id, ids.span_id, baggage.clone());
         Span {
             frame: FrameHold {
                 tracer,
@@ -136,14 +120,11 @@ impl<'t> Span<'t> {
             },
             inner: DetachedSpan {
                 tracer,
-                trace_id: ids.trace_id,
-                span_id: ids.span_id,
-                parent_span_id: ids.parent_span_id,
-                sampled: ids.sampled,
-                started_unwinding,
-                start_ticks,
-                baggage,
-                record,
+                record: Rec::Unsampled {
+                    trace_id: TraceId8(ids.trace_id),
+                    span_id: ids.span_id,
+                    baggage,
+                },
             },
             _not_send: PhantomData,
         }
@@ -161,28 +142,29 @@ impl<'t> DetachedSpan<'t> {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'t> {
         let SpanStart { ids, baggage } = start;
-        let (record, start_ticks, started_unwinding) =
-            DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
-        DetachedSpan {
-            tracer,
-            trace_id: ids.trace_id,
-            span_id: ids.span_id,
-            parent_span_id: ids.parent_span_id,
-            sampled: ids.sampled,
-            started_unwinding,
-            start_ticks,
-            baggage,
-            record,
-        }
+        let record = if ids.sampled {
+            DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes)
+        } else {
+            // An unsampled span keeps neither: no conversion, nothing claimed. Dropped here,
+            // before the span is counted, so that a `Drop` that panics counts nothing.
+            drop(attributes);
+            drop(name);
+            tracer.count_start(false);
+            Rec::Unsampled {
+                trace_id: TraceId8(ids.trace_id),
+                span_id: ids.span_id,
+                baggage,
+            }
+        };
+        DetachedSpan { tracer, record }
     }
 
-    /// The part of a span's start that can panic, and its record: unwinding at any point
-    /// leaves nothing behind. The name is converted first (before anything is claimed; not at
-    /// all for an unsampled span), then the record is opened (`TracerCore::open` empties its slot if the caller's attribute
-    /// iterator panics), and only then is the span counted. The record is built in place in
-    /// its span-log slot (see `Rec`). Returns the record, the start time and whether the
-    /// thread is unwinding from a panic (for a sampled span only: an unsampled one never
-    /// records a panic).
+    /// The part of a sampled span's start that can panic, and its record: unwinding at any
+    /// point leaves nothing behind. The name is converted first (before anything is
+    /// claimed), then the record is opened (`TracerCore::open` empties its slot if the
+    /// caller's attribute iterator panics, and reads the start time last), and only then is
+    /// the span counted. The record is built in place in its span-log slot (see `Rec`),
+    /// with whether the thread is unwinding from a panic.
     #[inline(always)]
     fn open(
         tracer: &'t TracerCore,
@@ -191,48 +173,45 @@ impl<'t> DetachedSpan<'t> {
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
-    ) -> (Rec<'t>, u64, bool) {
-        // Read first: read with the clock, after the record was opened, it pushed the record
-        // through the stack once more (16 instructions instead of 6 under callgrind).
-        let unwinding = ids.sampled && std::thread::panicking();
-        let record = if ids.sampled {
-            let name = name.into();
-            tracer.open(
-                ids.trace_id,
-                ids.span_id,
-                (ids.parent_span_id, ids.parent_is_remote, carried),
-                name,
-                kind,
-                attributes,
-            )
-        } else {
-            // An unsampled span keeps neither: no conversion, nothing claimed. Dropped here,
-            // before the span is counted, so that a `Drop` that panics counts nothing.
-            drop(attributes);
-            drop(name);
-            Rec::None
-        };
-        tracer.count_start(ids.sampled);
-        let start_ticks = if ids.sampled {
-            tracer.anchor().now_ticks()
-        } else {
-            0
-        };
-        (record, start_ticks, unwinding)
+    ) -> Rec<'t> {
+        let unwinding = std::thread::panicking();
+        let record = tracer.open(ids, carried, unwinding, name.into(), kind, attributes);
+        tracer.count_start(true);
+        record
     }
 }
 
 impl<'t> DetachedSpan<'t> {
     #[inline(always)]
     pub(crate) fn frame(&self) -> Frame {
+        let (trace_id, span_id, sampled, baggage) = self.parts();
         Frame {
             tracer: self.tracer.id(),
-            key: self.span_id.to_u64(),
-            trace_id: self.trace_id,
-            span_id: Some(self.span_id),
-            sampled: self.sampled,
-            baggage: self.baggage.clone(),
+            key: span_id.to_u64(),
+            trace_id,
+            span_id: Some(span_id),
+            sampled,
+            baggage: baggage.cloned(),
             remote: false,
+        }
+    }
+
+    /// The span's trace id, span id, sampled flag and baggage, wherever they are (see
+    /// `Rec`). A finished span (only its own `Drop` sees one) reports invalid ids.
+    #[inline]
+    fn parts(&self) -> (TraceId, SpanId, bool, Option<&Arc<Carried>>) {
+        match &self.record {
+            Rec::Unsampled {
+                trace_id,
+                span_id,
+                baggage,
+            } => (trace_id.0, *span_id, false, baggage.as_ref()),
+            Rec::Claimed(slot) => match slot.get() {
+                Some(r) => (r.trace_id, r.span_id, true, r.carried.as_ref()),
+                None => (TraceId::INVALID, SpanId::INVALID, true, None), // never: written at start
+            },
+            Rec::Lost(lost) => (lost.trace_id, lost.span_id, true, lost.carried.as_ref()),
+            Rec::None => (TraceId::INVALID, SpanId::INVALID, false, None),
         }
     }
 
@@ -286,7 +265,7 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// ```
     pub fn trace_id(&self) -> TraceId {
-        self.trace_id
+        self.parts().0
     }
 
     /// The span id.
@@ -298,7 +277,7 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(span.span_id().to_string().len(), 16);
     /// ```
     pub fn span_id(&self) -> SpanId {
-        self.span_id
+        self.parts().1
     }
 
     /// The parent span id (`None` for a root span, and for unsampled spans, which keep no
@@ -311,10 +290,10 @@ impl<'t> DetachedSpan<'t> {
     /// assert_eq!(root.parent_span_id(), None);
     /// ```
     pub fn parent_span_id(&self) -> Option<SpanId> {
-        if self.sampled {
-            self.parent_span_id
-        } else {
-            None
+        match &self.record {
+            Rec::Claimed(slot) => slot.get().and_then(|r| r.parent_span_id),
+            Rec::Lost(lost) => lost.parent_span_id,
+            Rec::Unsampled { .. } | Rec::None => None,
         }
     }
 
@@ -344,12 +323,8 @@ impl<'t> DetachedSpan<'t> {
     /// assert!(cx.is_sampled());
     /// ```
     pub fn context(&self) -> TraceContext {
-        TraceContext::from_parts(
-            self.trace_id,
-            Some(self.span_id),
-            self.sampled,
-            self.baggage.clone(),
-        )
+        let (trace_id, span_id, sampled, baggage) = self.parts();
+        TraceContext::from_parts(trace_id, Some(span_id), sampled, baggage.cloned())
     }
 
     /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes) new keys are
@@ -590,9 +565,9 @@ impl<'t> DetachedSpan<'t> {
     /// ```
     pub fn set_status(&mut self, status: SpanStatus, message: impl Into<Cow<'static, str>>) {
         let r = match &mut self.record {
-            Rec::Lost { status: s, .. } => {
-                if *s != SpanStatus::Ok && status != SpanStatus::Unset {
-                    *s = status;
+            Rec::Lost(lost) => {
+                if lost.status != SpanStatus::Ok && status != SpanStatus::Unset {
+                    lost.status = status;
                 }
                 return;
             }
@@ -600,7 +575,7 @@ impl<'t> DetachedSpan<'t> {
                 Some(r) => r,
                 None => return,
             },
-            Rec::None => return,
+            Rec::Unsampled { .. } | Rec::None => return,
         };
         if r.status == SpanStatus::Ok || status == SpanStatus::Unset {
             return;
@@ -624,7 +599,7 @@ impl<'t> DetachedSpan<'t> {
     /// ```
     pub fn status(&self) -> SpanStatus {
         match &self.record {
-            Rec::Lost { status, .. } => *status,
+            Rec::Lost(lost) => lost.status,
             r => r.get().map_or(SpanStatus::Unset, |r| r.status),
         }
     }
@@ -701,12 +676,14 @@ impl<'t> DetachedSpan<'t> {
     #[inline(always)]
     fn end_in_place(&mut self) {
         self.end_now();
-        drop(self.baggage.take());
+        if let Rec::Unsampled { baggage, .. } = &mut self.record {
+            drop(baggage.take());
+        }
     }
 
     /// Records a panic in progress: an `exception` event and `Error` status.
     pub(crate) fn record_panic(&mut self) {
-        if !self.record.is_none() {
+        if self.record.is_open_sampled() {
             self.add_event(
                 "exception",
                 [
@@ -723,9 +700,8 @@ impl<'t> DetachedSpan<'t> {
     /// instructions per span under callgrind).
     #[inline(always)]
     pub(crate) fn end_now(&mut self) {
-        if !self.record.is_none() {
-            self.tracer
-                .record_finished(&mut self.record, self.start_ticks);
+        if self.record.is_open_sampled() {
+            self.tracer.record_finished(&mut self.record);
         }
     }
 }
@@ -783,7 +759,7 @@ impl DetachedSpan<'_> {
     /// than taken), and the frame is removed wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
-        let _ = current::remove(self.tracer.id(), self.span_id.to_u64());
+        let _ = current::remove(self.tracer.id(), self.span_id().to_u64());
     }
 
     /// Whether one more event fits within [`SpanLimits::max_events`](super::SpanLimits::max_events):
@@ -824,9 +800,22 @@ impl DetachedSpan<'_> {
 /// misses, as `std` exposes no panic count: a nested panic caught within that same destructor
 /// after passing through such a span, and such a span moved to another thread and dropped
 /// during a panic there. Neither is recorded as a panic.
+impl DetachedSpan<'_> {
+    /// Whether the starting thread was already unwinding from a panic (see `Drop`; kept in
+    /// the record or beside it, see `Rec`).
+    #[cold]
+    fn started_unwinding(&self) -> bool {
+        match &self.record {
+            Rec::Claimed(slot) => slot.get().is_some_and(|r| r.end_time_unix_nano != 0),
+            Rec::Lost(lost) => lost.started_unwinding,
+            Rec::Unsampled { .. } | Rec::None => false,
+        }
+    }
+}
+
 impl Drop for DetachedSpan<'_> {
     fn drop(&mut self) {
-        if !self.record.is_none() && !self.started_unwinding && std::thread::panicking() {
+        if self.record.is_open_sampled() && std::thread::panicking() && !self.started_unwinding() {
             self.record_panic();
         }
         self.end_now();
@@ -835,10 +824,11 @@ impl Drop for DetachedSpan<'_> {
 
 impl fmt::Debug for DetachedSpan<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (trace_id, span_id, sampled, _) = self.parts();
         f.debug_struct("Span")
-            .field("trace_id", &self.trace_id)
-            .field("span_id", &self.span_id)
-            .field("sampled", &self.sampled)
+            .field("trace_id", &trace_id)
+            .field("span_id", &span_id)
+            .field("sampled", &sampled)
             .field("recording", &self.is_recording())
             .finish()
     }
