@@ -598,6 +598,12 @@ pub(crate) struct Saved {
 
 impl Saved {
     /// A list holding `frame`.
+    ///
+    /// `#[inline]`, as `clear`: a future's scope builds and clears its list on every
+    /// `in_span`; out of line (the compiler's choice once the span handle became thin) both
+    /// were calls with their spills: `span_in_future` 885 instead of 808 instructions under
+    /// callgrind (no LTO; issue 16).
+    #[inline]
     pub(crate) fn one(frame: Frame) -> Saved {
         let mut saved = Saved::default();
         saved.frames.push(frame);
@@ -605,6 +611,7 @@ impl Saved {
     }
 
     /// Drops every frame (the future is done with them).
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.frames.clear();
     }

@@ -104,6 +104,9 @@ impl<'t, F: Future, H: OnReady<F::Output>> Instrumented<'t, F, H> {
     /// let fut = Instrumented::with_hook(async { 1 }, span, NoHook);
     /// assert!(fut.span().is_some());
     /// ```
+    // Inlined into `in_span`: out of line (the compiler's choice once the span handle became
+    // thin), `span_in_future` took 885 instead of 873 instructions under callgrind (issue 16).
+    #[inline]
     pub fn with_hook(inner: F, span: impl Into<DetachedSpan<'t>>, hook: H) -> Self {
         let span = span.into();
         Instrumented {

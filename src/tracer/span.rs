@@ -198,7 +198,7 @@ impl<'t> DetachedSpan<'t> {
 
     /// The span's trace id, span id, sampled flag and baggage, wherever they are (see
     /// `Rec`). A finished span (only its own `Drop` sees one) reports invalid ids.
-    #[inline]
+    #[inline(always)]
     fn parts(&self) -> (TraceId, SpanId, bool, Option<&Arc<Carried>>) {
         match &self.record {
             Rec::Unsampled {
