@@ -284,7 +284,12 @@ impl Stack {
             f.trace_id = trace_id;
             f.span_id = span_id;
             f.sampled = sampled;
-            f.baggage = baggage;
+            // A slot above `depth` holds no baggage (see `Stack`): the old value is `None`
+            // and is not dropped (its drop check cost 7 instructions per unsampled span
+            // under callgrind, 212 instead of 205; issue 16). Were it not `None`, an `Arc`
+            // would leak, nothing worse; the tests' debug builds check it.
+            debug_assert!(f.baggage.is_none());
+            std::mem::forget(std::mem::replace(&mut f.baggage, baggage));
             f.remote = remote;
         } else {
             self.frames.push(Frame {
@@ -321,7 +326,9 @@ impl Stack {
             f.trace_id = trace_id;
             f.span_id = Some(span_id);
             f.sampled = false;
-            f.baggage = baggage;
+            // No baggage to drop (see `Stack::push`).
+            debug_assert!(f.baggage.is_none());
+            std::mem::forget(std::mem::replace(&mut f.baggage, baggage));
             f.remote = false;
         } else {
             self.frames.push(Frame {
