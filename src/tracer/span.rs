@@ -794,12 +794,6 @@ impl DetachedSpan<'_> {
     }
 }
 
-/// A span dropped unfinished while its thread unwinds records the panic, unless the thread was
-/// already unwinding when the span started (it started and ends inside a destructor run by
-/// that unwinding; `thread::panicking()` alone cannot tell the two apart). Two cases this
-/// misses, as `std` exposes no panic count: a nested panic caught within that same destructor
-/// after passing through such a span, and such a span moved to another thread and dropped
-/// during a panic there. Neither is recorded as a panic.
 impl DetachedSpan<'_> {
     /// Whether the starting thread was already unwinding from a panic (see `Drop`; kept in
     /// the record or beside it, see `Rec`).
@@ -813,6 +807,12 @@ impl DetachedSpan<'_> {
     }
 }
 
+/// A span dropped unfinished while its thread unwinds records the panic, unless the thread was
+/// already unwinding when the span started (it started and ends inside a destructor run by
+/// that unwinding; `thread::panicking()` alone cannot tell the two apart). Two cases this
+/// misses, as `std` exposes no panic count: a nested panic caught within that same destructor
+/// after passing through such a span, and such a span moved to another thread and dropped
+/// during a panic there. Neither is recorded as a panic.
 impl Drop for DetachedSpan<'_> {
     fn drop(&mut self) {
         if self.record.is_open_sampled() && std::thread::panicking() && !self.started_unwinding() {
