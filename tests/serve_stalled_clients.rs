@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
+use agentcore_telemetry::serve::{MetricsServer, ServerConfig, ServerStats};
 use support::adversary::probe_once;
 
 /// A source of about `bytes` of exposition.
@@ -92,11 +92,9 @@ fn probes(addr: SocketAddr, n: usize) -> Vec<Option<u16>> {
 /// and then to count as stalled (a second without progress).
 const STALLED: Duration = Duration::from_millis(2500);
 
-#[test]
-fn clients_that_stop_reading_do_not_hold_the_in_flight_places() {
-    let config = ServerConfig::default()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_max_in_flight(8);
+/// Starts a server with `config`, lets 8 non-readers stall their writes, and probes 6 times;
+/// returns what the probes got and the server's stats then.
+fn probes_among_non_readers(config: ServerConfig) -> (Vec<Option<u16>>, ServerStats) {
     let server = MetricsServer::start(config, source(64 * 1024)).unwrap();
     let addr = server.local_addr();
     assert_eq!(probes(addr, 1), [Some(200)], "before");
@@ -105,23 +103,27 @@ fn clients_that_stop_reading_do_not_hold_the_in_flight_places() {
     let seen = probes(addr, 6);
     let stats = server.stats();
     drop(stalled);
+    (seen, stats)
+}
+
+#[test]
+fn clients_that_stop_reading_do_not_hold_the_in_flight_places() {
+    let (seen, stats) = probes_among_non_readers(
+        ServerConfig::default()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_max_in_flight(8),
+    );
     assert_eq!(seen, [Some(200); 6], "{stats:?}");
     assert!(stats.connections_evicted >= 1, "{stats:?}");
 }
 
 #[test]
 fn clients_that_stop_reading_do_not_hold_the_connections() {
-    let config = ServerConfig::default()
-        .with_addr("127.0.0.1:0".parse().unwrap())
-        .with_max_connections(8);
-    let server = MetricsServer::start(config, source(64 * 1024)).unwrap();
-    let addr = server.local_addr();
-    assert_eq!(probes(addr, 1), [Some(200)], "before");
-    let stalled: Vec<TcpStream> = (0..8).map(|_| non_reader(addr)).collect();
-    std::thread::sleep(STALLED);
-    let seen = probes(addr, 6);
-    let stats = server.stats();
-    drop(stalled);
+    let (seen, stats) = probes_among_non_readers(
+        ServerConfig::default()
+            .with_addr("127.0.0.1:0".parse().unwrap())
+            .with_max_connections(8),
+    );
     assert_eq!(seen, [Some(200); 6], "{stats:?}");
     assert_eq!(stats.connections_rejected, 0, "{stats:?}");
     assert!(stats.connections_evicted >= 1, "{stats:?}");
