@@ -1277,14 +1277,15 @@ fn a_span_with_thousands_of_attributes_events_and_links_keeps_the_limits_and_cou
     assert_eq!(r.links.len(), max_links);
     assert_eq!(r.dropped_links_count as usize, 1_000 - max_links);
 
-    // A value-length limit truncates at a character boundary, never inside one.
+    // A value-length limit counts characters, not bytes ("counting any character in it as
+    // 1": OpenTelemetry's attribute limits), and scans no further than the limit.
     let tracer = DistributedTracer::new(TracerConfig {
         span_log_capacity: 64,
         span_log_shards: 1,
-        limits: SpanLimits {
+        limits: Some(SpanLimits {
             max_attribute_value_len: Some(5),
             ..SpanLimits::default()
-        },
+        }),
         ..TracerConfig::default()
     });
     let mut span = tracer.start_span("long", SpanKind::Internal, []);
@@ -1292,7 +1293,7 @@ fn a_span_with_thousands_of_attributes_events_and_links_keeps_the_limits_and_cou
     let id = span.span_id();
     span.end();
     let r = tracer.get_span_by_id(id).unwrap();
-    assert_eq!(r.attribute("k"), Some(&Value::from("éé")));
+    assert_eq!(r.attribute("k"), Some(&Value::from("ééééé")));
 }
 
 #[test]

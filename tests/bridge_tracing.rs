@@ -221,10 +221,10 @@ fn a_long_lived_span_caps_its_events_and_counts_the_rest() {
 #[test]
 fn a_smaller_limit_is_honoured() {
     let t = tracer_with(TracerConfig {
-        limits: SpanLimits {
+        limits: Some(SpanLimits {
             max_events: 3,
             ..SpanLimits::default()
-        },
+        }),
         ..TracerConfig::default()
     });
     let trace = tracing::subscriber::with_default(subscriber(t), || {

@@ -35,14 +35,14 @@ use support::otlp::{
 /// the remote-parent bit and trace state each should carry.
 fn spans() -> Vec<(SpanRecord, Option<bool>, String)> {
     let tracer = DistributedTracer::new(TracerConfig {
-        limits: SpanLimits {
+        limits: Some(SpanLimits {
             max_attributes: 8,
             max_events: 2,
             max_links: 2,
             max_attributes_per_event: 2,
             max_attributes_per_link: 1,
             ..SpanLimits::default()
-        },
+        }),
         ..TracerConfig::default()
     });
     let root = tracer.start_span(

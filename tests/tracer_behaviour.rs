@@ -82,14 +82,14 @@ fn status_rules_ok_is_final_and_unset_is_ignored() {
 #[test]
 fn limits_drop_extra_items_and_count_them() {
     let t = tracer_with(TracerConfig {
-        limits: SpanLimits {
+        limits: Some(SpanLimits {
             max_attributes: 3,
             max_events: 2,
             max_links: 1,
             max_attributes_per_event: 1,
             max_attributes_per_link: 1,
             max_attribute_value_len: None,
-        },
+        }),
         ..TracerConfig::default()
     });
     let mut s = t.start_span(
@@ -474,12 +474,12 @@ fn counts_of_exited_threads_are_kept_and_their_blocks_folded() {
 }
 
 #[test]
-fn long_string_values_are_truncated_at_a_char_boundary() {
+fn long_string_values_are_truncated_to_the_limit_in_characters() {
     let t = tracer_with(TracerConfig {
-        limits: SpanLimits {
+        limits: Some(SpanLimits {
             max_attribute_value_len: Some(5),
             ..SpanLimits::default()
-        },
+        }),
         ..TracerConfig::default()
     });
     let mut s = t.start_span(
@@ -487,7 +487,10 @@ fn long_string_values_are_truncated_at_a_char_boundary() {
         SpanKind::Internal,
         [KeyValue::new("static", "abcdefgh")],
     );
-    s.set_attribute("owned", "héllo wörld".to_string()); // 'é' is 2 bytes: cut to "héll"
+    // 'é' is 2 bytes, but the limit counts characters (OpenTelemetry's attribute limits:
+    // "counting any character in it as 1"): "héllo", 6 bytes (it was cut to "héll").
+    s.set_attribute("owned", "héllo wörld".to_string());
+    s.set_attribute("exact", "wörld".to_string()); // 5 characters in 6 bytes: kept whole
     s.set_attribute("short", "abc");
     s.set_attribute("number", 123_456_789);
     s.add_event("e", [KeyValue::new("v", "0123456789")]);
@@ -496,7 +499,8 @@ fn long_string_values_are_truncated_at_a_char_boundary() {
     let r = t.get_span_by_id(id).unwrap();
     let get = |k| r.attribute(k).unwrap().to_string();
     assert_eq!(get("static"), "abcde");
-    assert_eq!(get("owned"), "héll");
+    assert_eq!(get("owned"), "héllo");
+    assert_eq!(get("exact"), "wörld");
     assert_eq!(get("short"), "abc");
     assert_eq!(get("number"), "123456789");
     assert_eq!(r.events[0].attributes[0].value.to_string(), "01234");

@@ -105,11 +105,19 @@ pub struct TracerConfig {
     /// one shard (`span_log_shards: 1`), shared by all threads (each span then costs a locked
     /// instruction).
     pub span_log_shards: usize,
-    /// Per-span limits.
-    pub limits: SpanLimits,
+    /// Per-span limits. `None` (the default): the `OTEL_*` span-limit variables when
+    /// [`from_env`](Self::from_env) is true ([`SpanLimits::from_env_lookup`]:
+    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, ...; each unset one
+    /// keeps its OpenTelemetry default), else the defaults. `Some`: exactly these, whatever
+    /// the environment says (as an explicit [`sampler`](Self::sampler) is). The limits in
+    /// force: [`DistributedTracer::span_limits`]. (Was a plain `SpanLimits`, and the
+    /// variables were not read.)
+    pub limits: Option<SpanLimits>,
     /// Whether [`DistributedTracer::new`] reads the `OTEL_*` environment (default true):
     /// the sampler ([`Sampler::from_env_lookup`]: `OTEL_TRACES_SAMPLER`,
-    /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`; see [`sampler`](Self::sampler)) and,
+    /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`; see [`sampler`](Self::sampler)), the
+    /// span limits (`OTEL_SPAN_*_LIMIT` and the others of [`SpanLimits::from_env_lookup`];
+    /// see [`limits`](Self::limits)) and,
     /// with the `otlp` feature, span export, which it starts when `OTEL_EXPORTER_OTLP_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console`, unless
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (read by
@@ -132,7 +140,7 @@ impl Default for TracerConfig {
             sampler: None,
             span_log_capacity: DEFAULT_SPAN_LOG_CAPACITY,
             span_log_shards: 0,
-            limits: SpanLimits::default(),
+            limits: None,
             from_env: true,
             max_operations: 1_024,
         }
@@ -191,7 +199,7 @@ impl DistributedTracer {
                 config.service_name.clone(),
                 config.span_log_capacity,
                 shards,
-                config.limits,
+                limits_for(&config),
             ),
             sampler: sampler_for(&config),
             config,
@@ -218,6 +226,22 @@ impl DistributedTracer {
     /// ```
     pub fn sampler(&self) -> Sampler {
         self.sampler
+    }
+
+    /// The per-span limits in force ([`TracerConfig::limits`], the environment's, or the
+    /// OpenTelemetry defaults).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanLimits, TracerConfig};
+    /// let limits = SpanLimits { max_events: 16, ..SpanLimits::default() };
+    /// let tracer = DistributedTracer::new(TracerConfig {
+    ///     limits: Some(limits),
+    ///     ..Default::default()
+    /// });
+    /// assert_eq!(tracer.span_limits(), limits);
+    /// ```
+    pub fn span_limits(&self) -> SpanLimits {
+        *self.core.limits()
     }
 
     /// The span exporter's slot (`exporting.rs`).
@@ -622,6 +646,25 @@ fn sampler_for(config: &TracerConfig) -> Sampler {
         return Sampler::always_off();
     }
     config.sampler.or(env.sampler).unwrap_or_default()
+}
+
+/// The span limits `config` asks for, reading the environment when it says so (see
+/// [`TracerConfig::limits`]); ignored values are reported on standard error.
+fn limits_for(config: &TracerConfig) -> SpanLimits {
+    match config.limits {
+        Some(limits) => limits,
+        None if config.from_env => {
+            let env = SpanLimits::from_env_lookup(|name| std::env::var(name).ok());
+            for w in &env.warnings {
+                eprintln!(
+                    "WARN agentcore_telemetry::tracer: service {:?}: {w}",
+                    config.service_name
+                );
+            }
+            env.limits
+        }
+        None => SpanLimits::default(),
+    }
 }
 
 impl fmt::Debug for DistributedTracer {

@@ -1,4 +1,5 @@
-//! Per-span limits ([`SpanLimits`]) and the one place they are applied: adding an attribute
+//! Per-span limits ([`SpanLimits`]), read from the `OTEL_*` span-limit variables
+//! ([`SpanLimits::from_env_lookup`]), and the one place they are applied: adding an attribute
 //! (to a span, an event or a link) within its cap, truncating long string values.
 
 use super::attribute::{KeyValue, Value};
@@ -25,9 +26,11 @@ pub struct SpanLimits {
     pub max_attributes_per_event: u32,
     /// Attributes per link.
     pub max_attributes_per_link: u32,
-    /// Maximum length in bytes of a string attribute value (span, event and link
-    /// attributes); longer values are truncated at a UTF-8 character boundary, without
-    /// allocating. `None` (the OpenTelemetry default) means unlimited.
+    /// Maximum length of a string attribute value (span, event and link attributes), in
+    /// characters (Unicode scalar values, "counting any character in it as 1" as the
+    /// OpenTelemetry attribute limits say), not bytes; longer values are truncated after that
+    /// many characters, without allocating. `None` (the OpenTelemetry default) means
+    /// unlimited.
     pub max_attribute_value_len: Option<usize>,
 }
 
@@ -42,6 +45,123 @@ impl Default for SpanLimits {
             max_attribute_value_len: None,
         }
     }
+}
+
+/// The environment variables [`SpanLimits::from_env_lookup`] reads.
+///
+/// ```
+/// assert!(agentcore_telemetry::tracer::SPAN_LIMIT_VARIABLES.contains(&"OTEL_SPAN_EVENT_COUNT_LIMIT"));
+/// ```
+pub const SPAN_LIMIT_VARIABLES: &[&str] = &[
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+];
+
+/// The largest value a limit variable may take: 2^31 - 1, as for the other `OTEL_*` integers
+/// this crate reads (`ExportConfig::from_env`).
+const MAX_LIMIT: u32 = (1 << 31) - 1;
+
+impl SpanLimits {
+    /// The limits the `OTEL_*` span-limit variables ask for, read through `lookup` (for the
+    /// process environment: `|name| std::env::var(name).ok()`), with the OpenTelemetry
+    /// specification's rules (SDK environment variables, "Attribute Limits" and "Span
+    /// Limits"; common concepts, "Attribute Limits"):
+    ///
+    /// * `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else the general `OTEL_ATTRIBUTE_COUNT_LIMIT`:
+    ///   [`max_attributes`](Self::max_attributes).
+    /// * `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else the general
+    ///   `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`:
+    ///   [`max_attribute_value_len`](Self::max_attribute_value_len), in characters.
+    /// * `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`,
+    ///   `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`: the other four
+    ///   (no general fallback: the general variables are attribute limits of a record, as
+    ///   the Go and Python SDKs read them).
+    ///
+    /// Each value is an integer from 0 to 2^31 - 1 (surrounding whitespace ignored); 0 is
+    /// valid (no attributes, events or links; every string value emptied). Unset or empty:
+    /// the next variable in its line, then the OpenTelemetry default (128 each, no length
+    /// limit). Anything else (not a number, negative, too large) is a warning and counts as
+    /// unset, so an invalid model-specific value leaves the general one in force, as the
+    /// specification asks of invalid values ("treat them as not set"). Never fails: the
+    /// tracer must start anyway.
+    ///
+    /// ```
+    /// use agentcore_telemetry::SpanLimits;
+    /// let env = |name: &str| match name {
+    ///     "OTEL_ATTRIBUTE_COUNT_LIMIT" => Some("32".to_string()),
+    ///     "OTEL_SPAN_EVENT_COUNT_LIMIT" => Some("8".to_string()),
+    ///     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" => Some("-1".to_string()),
+    ///     _ => None,
+    /// };
+    /// let got = SpanLimits::from_env_lookup(env);
+    /// assert_eq!(got.limits.max_attributes, 32);
+    /// assert_eq!(got.limits.max_events, 8);
+    /// assert_eq!(got.limits.max_links, 128);
+    /// assert_eq!(got.limits.max_attribute_value_len, None);
+    /// assert!(got.warnings[0].starts_with("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=\"-1\""));
+    /// ```
+    pub fn from_env_lookup(lookup: impl Fn(&str) -> Option<String>) -> SpanLimitsFromEnv {
+        let mut warnings = Vec::new();
+        // The value of the first of `names` that is set and valid.
+        let mut read = |names: &[&'static str]| -> Option<u32> {
+            for &name in names {
+                let Some(v) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+                    continue;
+                };
+                match v.trim().parse::<u32>() {
+                    Ok(n) if n <= MAX_LIMIT => return Some(n),
+                    _ => warnings.push(format!(
+                        "{name}={v:?}: must be an integer from 0 to {MAX_LIMIT}; ignored"
+                    )),
+                }
+            }
+            None
+        };
+        let d = SpanLimits::default();
+        let limits = SpanLimits {
+            max_attributes: read(&[
+                "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])
+            .unwrap_or(d.max_attributes),
+            max_attribute_value_len: read(&[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ])
+            .map(|n| n as usize)
+            .or(d.max_attribute_value_len),
+            max_events: read(&["OTEL_SPAN_EVENT_COUNT_LIMIT"]).unwrap_or(d.max_events),
+            max_links: read(&["OTEL_SPAN_LINK_COUNT_LIMIT"]).unwrap_or(d.max_links),
+            max_attributes_per_event: read(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"])
+                .unwrap_or(d.max_attributes_per_event),
+            max_attributes_per_link: read(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"])
+                .unwrap_or(d.max_attributes_per_link),
+        };
+        SpanLimitsFromEnv { limits, warnings }
+    }
+}
+
+/// What [`SpanLimits::from_env_lookup`] read: the limits in force and the values it ignored,
+/// one message each (`VARIABLE="value": why`).
+///
+/// ```
+/// use agentcore_telemetry::SpanLimits;
+/// let got = SpanLimits::from_env_lookup(|_| None);
+/// assert_eq!(got.limits, SpanLimits::default());
+/// assert!(got.warnings.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanLimitsFromEnv {
+    /// The limits: each from its variable, or the OpenTelemetry default.
+    pub limits: SpanLimits,
+    /// Ignored values, one message each.
+    pub warnings: Vec<String>,
 }
 
 /// Adds or replaces attribute `kv` within `limit`, counting drops. Always inlined: it runs
@@ -81,17 +201,17 @@ fn same_key(a: &str, b: &str) -> bool {
         && (a.as_ptr() == b.as_ptr() || (a.as_bytes().first() == b.as_bytes().first() && a == b))
 }
 
-/// Truncates a string value to at most `max` bytes, at a character boundary, in place.
+/// Truncates a string value to at most `max` characters, in place. A string of at most `max`
+/// bytes has at most `max` characters and is left as it is without a scan; a longer one is
+/// scanned over its first `max + 1` characters only, however long it is.
 fn truncate_value(value: &mut Value, max: usize) {
     if let Value::Str(s) = value {
         if s.len() > max {
-            let mut end = max;
-            while !s.is_char_boundary(end) {
-                end -= 1; // terminates: 0 is a boundary
-            }
-            match s {
-                Cow::Borrowed(b) => *b = b.get(..end).unwrap_or_default(),
-                Cow::Owned(o) => o.truncate(end),
+            if let Some((end, _)) = s.char_indices().nth(max) {
+                match s {
+                    Cow::Borrowed(b) => *b = b.get(..end).unwrap_or_default(),
+                    Cow::Owned(o) => o.truncate(end),
+                }
             }
         }
     }

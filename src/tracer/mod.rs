@@ -149,7 +149,7 @@ pub use context::{
 pub use guard::{ContextGuard, DetachedContext};
 pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 pub use instrument::{ContextSource, FutureExt, Instrumented, WithContext};
-pub use limits::SpanLimits;
+pub use limits::{SpanLimits, SpanLimitsFromEnv, SPAN_LIMIT_VARIABLES};
 pub use record::{
     Event, Link, SpanKind, SpanRecord, SpanStatus, INLINE_ATTRIBUTES, INLINE_EVENTS,
     INLINE_EVENT_ATTRIBUTES, INLINE_LINKS, INLINE_LINK_ATTRIBUTES,
