@@ -274,10 +274,10 @@ fn spec_context_from_map_round_trips() {
     let mut cx = TraceContext::new(TraceId::random(), Some(SpanId::random()), false);
     cx.set_baggage("tenant", "acme");
     let btree: BTreeMap<String, String> = cx.to_map();
-    assert_eq!(TraceContext::from_map(&btree), Ok(cx.clone()));
+    assert_eq!(TraceContext::from_map(&btree), Ok(cx.clone().with_remote(true)));
     let hash: HashMap<String, String> = btree.into_iter().collect();
     let back = TraceContext::from_map(&hash).unwrap();
-    assert_eq!(back, cx);
+    assert_eq!(back, cx.clone().with_remote(true));
     assert!(!back.is_sampled());
     assert_eq!(back.get_baggage("tenant"), Some("acme"));
     assert_eq!(
@@ -596,6 +596,7 @@ fn spec_integration_cross_service_propagation() {
     assert_eq!(tenant.as_deref(), Some("acme"));
     let server = service_b.get_span_by_id(server_id).unwrap();
     assert_eq!(server.parent_span_id, Some(client_id));
+    assert!(server.parent_is_remote);
     assert_eq!(server.kind, SpanKind::Server);
     assert!(
         service_a.get_span_by_id(server_id).is_none(),

@@ -37,7 +37,8 @@ pub type Baggage = BTreeMap<String, String>;
 /// cx.set_baggage("user_id", "12345");
 /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
 /// let map = cx.to_map();
-/// assert_eq!(TraceContext::from_map(&map), Ok(cx));
+/// // Read back on the receiver side: the same context, marked remote.
+/// assert_eq!(TraceContext::from_map(&map), Ok(cx.with_remote(true)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct TraceContext {
@@ -215,8 +216,9 @@ impl TraceContext {
     }
 
     /// Whether the context came from another process: true for one read by
-    /// [`extract`](Self::extract) (a `traceparent` header), false for [`new`](Self::new)
-    /// and for a span's own context. A span whose parent is remote is exported with OTLP's
+    /// [`extract`](Self::extract) (a `traceparent` header) or by [`from_map`](Self::from_map)
+    /// (the map form of a cross-service call), false for [`new`](Self::new) and for a span's
+    /// own context. A span whose parent is remote is exported with OTLP's
     /// `IS_REMOTE` flag ([`SpanRecord::parent_is_remote`](super::SpanRecord::parent_is_remote)).
     ///
     /// ```
@@ -230,12 +232,14 @@ impl TraceContext {
     }
 
     /// The context marked as coming from another process (or not), for a context received
-    /// by other means than [`extract`](Self::extract) (for example [`from_map`](Self::from_map)).
+    /// by other means than [`extract`](Self::extract) and [`from_map`](Self::from_map) (which
+    /// mark it remote), or to treat a map written in this process as local.
     ///
     /// ```
     /// use agentcore_telemetry::TraceContext;
     /// let cx = TraceContext::from_map([("trace_id", "request-123"), ("span_id", "7")]).unwrap();
-    /// assert!(cx.with_remote(true).is_remote());
+    /// assert!(cx.is_remote());
+    /// assert!(!cx.with_remote(false).is_remote());
     /// ```
     pub fn with_remote(mut self, remote: bool) -> Self {
         self.remote = remote;
@@ -454,6 +458,12 @@ impl TraceContext {
     ///   [`TraceState::parse`].
     /// * `baggage.<key>`: a baggage entry. Other keys are not the context's and are ignored.
     ///
+    /// The context is [remote](Self::is_remote), as one read by [`extract`](Self::extract)
+    /// is: a span started in it records that its parent lives in another process
+    /// ([`SpanRecord::parent_is_remote`](super::SpanRecord::parent_is_remote), OTLP's
+    /// `IS_REMOTE` flag). For a map written and read in one process, take
+    /// [`with_remote(false)`](Self::with_remote).
+    ///
     /// Anything else is refused with the [`ContextMapError`] naming it, rather than dropped:
     /// no `trace_id`, an empty or all-zero id, another `sampled` or `random_trace_id` value, an
     /// invalid `tracestate`, an empty baggage key, or a key given twice.
@@ -471,6 +481,7 @@ impl TraceContext {
     /// .into();
     /// let cx = TraceContext::from_map(&map).unwrap();
     /// assert!(cx.is_sampled());
+    /// assert!(cx.is_remote());
     /// assert_eq!(cx.span_id(), Some(SpanId::from_external("span-888")));
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
     /// assert_eq!(
@@ -534,12 +545,16 @@ impl TraceContext {
             random: random.unwrap_or(false),
         };
         let sampled = sampled.unwrap_or(true);
+        // The receiver side of a cross-service call (the specification's `from_dict`), so
+        // remote, as a context read by `extract` is: the receiver's first span records (and
+        // exports, as OTLP's `IS_REMOTE` flag) that its parent lives in another process.
         Ok(TraceContext::from_parts(
             trace_id,
             span_id,
             sampled,
             Some(Arc::new(carried)),
-        ))
+        )
+        .with_remote(true))
     }
 }
 
