@@ -420,8 +420,11 @@ impl MetricsCollector {
 
     /// Replaces `agentcore_runtime_info{version, environment, platform}` (value 1) with the
     /// given keys. A key not given is exposed as [`UNKNOWN_INFO_VALUE`] (`"unknown"`); other keys
-    /// are ignored (an info family's label names are fixed). A scrape running concurrently may
-    /// see no info series for that instant.
+    /// are ignored (an info family's label names are fixed).
+    ///
+    /// A scrape never misses the info series: the new series is created before the old one is
+    /// removed, so a scrape running while the information *changes* may see both for that
+    /// instant, and setting the same information again changes nothing.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -458,10 +461,14 @@ impl MetricsCollector {
             .runtime_info
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        family.clear();
+        // The new series first, then the others away: clearing first left a window in which
+        // a scrape found no info series at all, even when the information had not changed
+        // (found by review).
         if family.with_label_values(&values).is_err() {
             self.reject(family.name());
+            return;
         }
+        family.retain(|labels, _| labels.iter().eq(values.iter().map(String::as_str)));
     }
 
     // -----------------------------------------------------------------------------------------

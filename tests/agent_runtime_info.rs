@@ -1,0 +1,86 @@
+//! `agentcore_runtime_info` never disappears from a scrape: `set_runtime_info` replaces the
+//! info series without a moment with none (a scrape that finds no info series breaks every
+//! `group_left` join on it and fires `absent(agentcore_runtime_info)` alerts), and calling
+//! it again with the same information changes nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::MetricsCollector;
+
+const V1: [(&str, &str); 3] = [
+    ("version", "1.0.0"),
+    ("environment", "production"),
+    ("platform", "linux"),
+];
+const V2: [(&str, &str); 3] = [
+    ("version", "1.0.1"),
+    ("environment", "production"),
+    ("platform", "linux"),
+];
+
+fn info_lines(c: &MetricsCollector) -> Vec<String> {
+    c.encode_text()
+        .lines()
+        .filter(|l| l.starts_with("agentcore_runtime_info{"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Scrapes while another thread calls `set_runtime_info` with `infos` in turn, for a while;
+/// returns how many scrapes saw no info series and how many saw more than one.
+fn scrape_while_setting(infos: &'static [[(&'static str, &'static str); 3]]) -> (usize, usize) {
+    let c = MetricsCollector::new();
+    c.set_runtime_info(infos[0]);
+    let stop = AtomicBool::new(false);
+    let (mut none, mut several) = (0, 0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                c.set_runtime_info(infos[i % infos.len()]);
+                i += 1;
+            }
+        });
+        let deadline = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < deadline {
+            // The snapshot reads the family the same way; cheaper than a full encode.
+            let snapshot = c.snapshot_metrics();
+            match snapshot.get("runtime_info").map_or(0, |f| f.series.len()) {
+                0 => none += 1,
+                1 => {}
+                _ => several += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    (none, several)
+}
+
+#[test]
+fn setting_the_same_runtime_info_again_never_hides_it_from_a_scrape() {
+    let (none, several) = scrape_while_setting(&[V1]);
+    assert_eq!((none, several), (0, 0), "scrapes without / with several info series");
+}
+
+#[test]
+fn changing_the_runtime_info_never_hides_it_from_a_scrape() {
+    let (none, _several) = scrape_while_setting(&[V1, V2]);
+    assert_eq!(none, 0, "scrapes that saw no agentcore_runtime_info series");
+}
+
+#[test]
+fn set_runtime_info_replaces_the_series() {
+    let c = MetricsCollector::new();
+    c.set_runtime_info(V1);
+    c.set_runtime_info(V1);
+    assert_eq!(
+        info_lines(&c),
+        ["agentcore_runtime_info{version=\"1.0.0\",environment=\"production\",platform=\"linux\"} 1"]
+    );
+    c.set_runtime_info(V2);
+    assert_eq!(
+        info_lines(&c),
+        ["agentcore_runtime_info{version=\"1.0.1\",environment=\"production\",platform=\"linux\"} 1"]
+    );
+}
