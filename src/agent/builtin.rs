@@ -17,6 +17,7 @@ use crate::{
 };
 
 use super::snapshot::SnapshotFamily;
+use super::AgentPhilosophy;
 
 /// One built-in metric: its name, type and label names (in the specification's order).
 ///
@@ -500,7 +501,17 @@ pub(crate) trait PerAgent {
 }
 
 impl<M: crate::registry::Metric> PerAgent for Family<M> {
+    /// By direct look-ups of the agent's possible series (`agent_id` alone, or with each
+    /// philosophy), not by a pass over the family: `retain` visits every series, so ending
+    /// each of 10,000 agents took 88 s in all (debug build; found by review).
     fn remove_agent(&self, agent_id: &str) -> usize {
-        self.retain(|values, _| values.first().is_none_or(|v| v != agent_id))
+        match self.label_names() {
+            [_] => usize::from(self.remove(&[agent_id])),
+            [_, p] if &**p == "philosophy" => AgentPhilosophy::ALL
+                .iter()
+                .filter(|p| self.remove(&[agent_id, p.as_str()]))
+                .count(),
+            _ => self.retain(|values, _| values.first().is_none_or(|v| v != agent_id)),
+        }
     }
 }
