@@ -282,7 +282,8 @@ impl DistributedTracer {
     /// [`start_detached_trace`](Self::start_detached_trace)). `trace_id`: `None` for a random
     /// id; a 32-digit lowercase hex W3C id is used as is; any other string is mapped to a
     /// deterministic id with [`TraceId::from_external`] and kept as baggage
-    /// `trace.external_id`. `baggage`: pairs (`[("user_id", "12345")]`, or `[]`), a `Vec`
+    /// `trace.external_id`. An empty string, or W3C's invalid all-zero id (32 `0`s), names no
+    /// trace: it gets a random id, as `None` does. `baggage`: pairs (`[("user_id", "12345")]`, or `[]`), a `Vec`
     /// or a map (see [`IntoBaggage`]). The sampling decision is taken here (root decision) and
     /// inherited by the trace's spans.
     ///
@@ -293,7 +294,8 @@ impl DistributedTracer {
     /// assert_eq!(cx.trace_id(), TraceId::from_external("request-123"));
     /// assert_eq!(cx.get_baggage("user_id"), Some("12345"));
     /// drop(cx);
-    /// let _random = tracer.start_trace(None, []);
+    /// let random = tracer.start_trace(None, []).trace_id();
+    /// assert_ne!(tracer.start_trace(Some(""), []).trace_id(), random); // no id: random too
     /// ```
     pub fn start_trace(
         &self,
@@ -334,6 +336,11 @@ impl DistributedTracer {
 
     /// A new trace's root context, with the sampling decision.
     fn new_trace(&self, trace_id: Option<&str>, baggage: impl IntoBaggage) -> TraceContext {
+        // No id to follow: an empty string (a request without one, `header.unwrap_or("")`)
+        // or W3C's invalid all-zero id. Hashed, each was one fixed trace id that every such
+        // request joined (found by review); `from_map` refuses both.
+        let all_zero = |s: &str| s.len() == 32 && s.bytes().all(|b| b == b'0');
+        let trace_id = trace_id.filter(|s| !s.is_empty() && !all_zero(s));
         // Only an id generated here is known to be random (W3C Level 2 random-trace-id flag).
         let (id, external) = match trace_id {
             None => (TraceId::random(), None),
