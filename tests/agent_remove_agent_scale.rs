@@ -25,7 +25,10 @@ fn ending_nine_thousand_agents_is_linear() {
     let took = started.elapsed();
     assert_eq!(removed, 5 * N + 2);
     let text = c.encode_text();
-    assert!(!text.contains("agent_id=\"agent-"), "every agent's series is gone");
+    assert!(
+        !text.contains("agent_id=\"agent-"),
+        "every agent's series is gone"
+    );
     assert!(
         took < Duration::from_secs(10),
         "removing {N} agents took {took:?}"

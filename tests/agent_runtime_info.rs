@@ -60,7 +60,11 @@ fn scrape_while_setting(infos: &'static [[(&'static str, &'static str); 3]]) -> 
 #[test]
 fn setting_the_same_runtime_info_again_never_hides_it_from_a_scrape() {
     let (none, several) = scrape_while_setting(&[V1]);
-    assert_eq!((none, several), (0, 0), "scrapes without / with several info series");
+    assert_eq!(
+        (none, several),
+        (0, 0),
+        "scrapes without / with several info series"
+    );
 }
 
 #[test]

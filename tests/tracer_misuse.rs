@@ -344,7 +344,10 @@ fn an_empty_baggage_key_is_refused_where_it_enters() {
     assert!(!cx.set_baggage("", "v"));
     assert!(cx.set_baggage("k", "v"));
     assert_eq!(cx.baggage().collect::<Vec<_>>(), [("k", "v")]);
-    assert_eq!(TraceContext::from_map(cx.to_map()), Ok(cx.clone().with_remote(true)));
+    assert_eq!(
+        TraceContext::from_map(cx.to_map()),
+        Ok(cx.clone().with_remote(true))
+    );
 
     let tracer = DistributedTracer::new(TracerConfig::default());
     let mut trace = tracer.start_trace(None, [("", "from start_trace"), ("a", "1")]);

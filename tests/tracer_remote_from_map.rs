@@ -24,7 +24,10 @@ fn a_context_read_by_from_map_is_remote_like_one_read_by_extract() {
 
     // Service B, as the specification does it.
     let received = TraceContext::from_map(&wire).unwrap();
-    assert!(received.is_remote(), "from_map is the receiver side of a cross-service call");
+    assert!(
+        received.is_remote(),
+        "from_map is the receiver side of a cross-service call"
+    );
     let server_id = {
         let _attached = service_b.attach(received);
         let server = service_b.start_span("handle", SpanKind::Server, []);
@@ -39,7 +42,10 @@ fn a_context_read_by_from_map_is_remote_like_one_read_by_extract() {
     };
     let server = service_b.get_span_by_id(server_id).unwrap();
     assert_eq!(server.parent_span_id, Some(client_id));
-    assert!(server.parent_is_remote, "the parent is the client span of service A");
+    assert!(
+        server.parent_is_remote,
+        "the parent is the client span of service A"
+    );
 
     // A map without a span id has no parent span to be remote.
     let root_only = TraceContext::from_map([("trace_id", "request-456")]).unwrap();

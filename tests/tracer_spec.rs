@@ -274,7 +274,10 @@ fn spec_context_from_map_round_trips() {
     let mut cx = TraceContext::new(TraceId::random(), Some(SpanId::random()), false);
     cx.set_baggage("tenant", "acme");
     let btree: BTreeMap<String, String> = cx.to_map();
-    assert_eq!(TraceContext::from_map(&btree), Ok(cx.clone().with_remote(true)));
+    assert_eq!(
+        TraceContext::from_map(&btree),
+        Ok(cx.clone().with_remote(true))
+    );
     let hash: HashMap<String, String> = btree.into_iter().collect();
     let back = TraceContext::from_map(&hash).unwrap();
     assert_eq!(back, cx.clone().with_remote(true));

@@ -30,7 +30,10 @@ fn a_summary_of_a_full_span_log_with_distinct_names_is_fast() {
     assert_eq!(summary.operations.len(), SPANS);
     assert_eq!(summary.operations[0], "root");
     assert_eq!(summary.operations[1], "op-000000");
-    assert_eq!(summary.operations[SPANS - 1], format!("op-{:06}", SPANS - 2));
+    assert_eq!(
+        summary.operations[SPANS - 1],
+        format!("op-{:06}", SPANS - 2)
+    );
     assert!(
         took < Duration::from_secs(2),
         "get_trace_summary of {SPANS} spans took {took:?}"

@@ -548,13 +548,10 @@ impl TraceContext {
         // The receiver side of a cross-service call (the specification's `from_dict`), so
         // remote, as a context read by `extract` is: the receiver's first span records (and
         // exports, as OTLP's `IS_REMOTE` flag) that its parent lives in another process.
-        Ok(TraceContext::from_parts(
-            trace_id,
-            span_id,
-            sampled,
-            Some(Arc::new(carried)),
+        Ok(
+            TraceContext::from_parts(trace_id, span_id, sampled, Some(Arc::new(carried)))
+                .with_remote(true),
         )
-        .with_remote(true))
     }
 }
 
