@@ -80,9 +80,12 @@ impl TraceId {
 
     /// Maps a caller-supplied id to a trace id: a valid W3C id (see [`TraceId::from_hex`]) is
     /// used as is; any other string (for example `"request-123"`) is hashed with 128-bit
-    /// FNV-1a, a fixed, platform-independent hash, so the same external id always maps to the
-    /// same trace id, across calls, processes and machines. The all-zero result (never seen in
-    /// practice) is mapped to 1.
+    /// FNV-1a and then MurmurHash3's 128-bit finalizer, a fixed, platform-independent hash,
+    /// so the same external id always maps to the same trace id, across calls, processes and
+    /// machines. The finalizer (a bijection) makes every bit depend on every byte: FNV-1a
+    /// alone left the low 64 bits, which ratio samplers read, almost equal for ids differing
+    /// in their last characters (`request-1`, `request-2`), so such ids were all sampled or
+    /// none were. The all-zero result (never seen in practice) is mapped to 1.
     ///
     /// ```
     /// use agentcore_telemetry::TraceId;
@@ -103,6 +106,7 @@ impl TraceId {
             h ^= u128::from(b);
             h = h.wrapping_mul(PRIME);
         }
+        let h = murmur3_finalize_128(h);
         TraceId(if h == 0 { 1 } else { h })
     }
 
@@ -118,6 +122,26 @@ impl TraceId {
     pub(crate) fn low_u64(self) -> u64 {
         self.0 as u64
     }
+}
+
+/// MurmurHash3 x64_128's finalization of the two 64-bit halves: a bijection of `u128` whose
+/// every output bit depends on every input bit.
+fn murmur3_finalize_128(h: u128) -> u128 {
+    fn fmix64(mut k: u64) -> u64 {
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^ (k >> 33)
+    }
+    let (mut h1, mut h2) = ((h >> 64) as u64, h as u64);
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    h1 = fmix64(h1);
+    h2 = fmix64(h2);
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    (u128::from(h1) << 64) | u128::from(h2)
 }
 
 impl SpanId {
