@@ -6,6 +6,9 @@
 
 use agentcore_telemetry::{DistributedTracer, Sampler, TraceId, TracerConfig};
 
+/// A family of external ids: its name and the id of each index.
+type IdFamily = (&'static str, fn(usize) -> String);
+
 fn sampled_fraction(ratio: f64, ids: impl Iterator<Item = String>) -> f64 {
     let tracer = DistributedTracer::new(TracerConfig {
         from_env: false,
@@ -25,7 +28,7 @@ fn sampled_fraction(ratio: f64, ids: impl Iterator<Item = String>) -> f64 {
 #[test]
 fn sequential_external_ids_are_sampled_at_the_ratio() {
     const N: usize = 20_000;
-    let families: [(&str, fn(usize) -> String); 4] = [
+    let families: [IdFamily; 4] = [
         ("request-N", |i| format!("request-{i}")),
         ("agent-N", |i| format!("agent-{i:05}")),
         ("N", |i| i.to_string()),
