@@ -8,8 +8,10 @@
 //! `Instant` (a 5 ms measurement at first use). Everywhere else, or when the environment
 //! variable `AGENTCORE_TRACE_CLOCK=instant` is set, it reads `Instant` (nanoseconds since a
 //! process-wide base instant). Both are monotonic; wall-clock steps (NTP) never distort a
-//! duration, since only the anchor reads `SystemTime`.
+//! duration, since only the anchor reads `SystemTime`. The anchor is taken again every
+//! 100 ms, so timestamps follow the wall clock (see [`Anchor`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,20 +66,35 @@ pub(crate) fn uses_tsc() -> bool {
     source().tsc_mult.is_some()
 }
 
+/// How long an anchor serves before it is taken again (see [`Anchor`]).
+const REANCHOR_EVERY: Duration = Duration::from_millis(100);
+
 /// One tracer's clock: the `(wall clock, ticks)` anchor plus a copy of the process-wide
 /// source, so reading and converting never goes through the `OnceLock` again (that showed
 /// as 3-4% of a span in the profile).
 ///
-/// Hot path: a conversion is one multiply and one add, without a branch. The `Instant`
-/// fallback counts nanoseconds, so its factor is exactly 1.0 (`1 << 32`), and the anchor is
-/// folded into one wrapping offset: `unix_ns(t) = offset + ns(t)`, where `offset` is the
-/// wall clock at the anchor minus `ns(anchor ticks)`. That is `wall + ns(t - anchor)` up to
-/// one nanosecond of rounding, and monotonic in `t` (the branchy signed form, three
-/// conversions per span, cost ~40 instructions per span under callgrind).
-#[derive(Debug, Clone, Copy)]
+/// Hot path: a conversion is one multiply and one add. The `Instant` fallback counts
+/// nanoseconds, so its factor is exactly 1.0 (`1 << 32`), and the anchor is folded into one
+/// wrapping offset: `unix_ns(t) = offset + ns(t)`, where `offset` is the wall clock at the
+/// anchor minus `ns(anchor ticks)`. That is `wall + ns(t - anchor)` up to one nanosecond of
+/// rounding, and monotonic in `t` (the branchy signed form, three conversions per span, cost
+/// ~40 instructions per span under callgrind).
+///
+/// The anchor is taken again once it is [`REANCHOR_EVERY`] old, by the first conversion
+/// that notices ([`offset_at`](Self::offset_at): a load and a predictable branch otherwise).
+/// Taken once per tracer, the timestamps drifted from the wall clock by the tick rate's
+/// calibration error (5 ms against `Instant`) times the tracer's age, and never followed
+/// the clock's NTP corrections: 405 ppm on the review VM, 35 s a day (found by review). Now
+/// they stay within that error times 100 ms of it. A span's start and end are converted
+/// with one offset, so its duration is the ticks' whatever the re-anchoring does.
+#[derive(Debug)]
 pub(crate) struct Anchor {
     /// Wall-clock Unix nanoseconds minus `ns(ticks at the anchor)`, wrapping.
-    offset: u64,
+    offset: AtomicU64,
+    /// Ticks at the anchor.
+    anchored_at: AtomicU64,
+    /// [`REANCHOR_EVERY`] in ticks.
+    every: u64,
     /// Nanoseconds per tick in 32.32 fixed point (`1 << 32` for the `Instant` fallback).
     mult: u64,
     tsc: bool,
@@ -87,14 +104,14 @@ pub(crate) struct Anchor {
 impl Anchor {
     pub(crate) fn now() -> Self {
         let source = source();
-        let ticks = now_ticks();
-        let wall_unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos() as u64;
         let mult = source.tsc_mult.unwrap_or(1 << 32);
+        let (ticks, offset) = take_anchor(source.tsc_mult.is_some(), source.base, mult);
+        let every = ((REANCHOR_EVERY.as_nanos() << 32) / u128::from(mult.max(1)))
+            .clamp(1, u128::from(u64::MAX >> 1)) as u64;
         Anchor {
-            offset: wall_unix_ns.wrapping_sub(mul_ns(ticks, mult)),
+            offset: AtomicU64::new(offset),
+            anchored_at: AtomicU64::new(ticks),
+            every,
             mult,
             tsc: source.tsc_mult.is_some(),
             base: source.base,
@@ -117,11 +134,62 @@ impl Anchor {
         mul_ns(ticks, self.mult)
     }
 
-    /// Wall-clock Unix nanoseconds at `ticks` (a reading of this clock).
+    /// The offset to convert ticks read up to `now` (a recent reading of this clock) with,
+    /// taking the anchor again first if it is older than [`REANCHOR_EVERY`].
     #[inline]
-    pub(crate) fn unix_ns(&self, ticks: u64) -> u64 {
-        self.offset.wrapping_add(mul_ns(ticks, self.mult))
+    pub(crate) fn offset_at(&self, now: u64) -> u64 {
+        let at = self.anchored_at.load(Ordering::Relaxed);
+        // Signed: a reading older than an anchor another thread just took is not stale.
+        if (now.wrapping_sub(at) as i64) > self.every as i64 {
+            self.reanchor(at)
+        } else {
+            self.offset.load(Ordering::Relaxed)
+        }
     }
+
+    /// Takes the anchor again, unless another thread already has since `seen`.
+    #[cold]
+    #[inline(never)]
+    fn reanchor(&self, seen: u64) -> u64 {
+        let (ticks, offset) = take_anchor(self.tsc, self.base, self.mult);
+        if self
+            .anchored_at
+            .compare_exchange(seen, ticks, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.offset.store(offset, Ordering::Relaxed);
+        }
+        // Ours, or (another thread won) equally fresh.
+        offset
+    }
+
+    /// Wall-clock Unix nanoseconds at `ticks`, with an offset from
+    /// [`offset_at`](Self::offset_at).
+    #[inline]
+    pub(crate) fn unix_ns_with(&self, offset: u64, ticks: u64) -> u64 {
+        offset.wrapping_add(mul_ns(ticks, self.mult))
+    }
+
+    /// Wall-clock Unix nanoseconds now.
+    #[inline]
+    pub(crate) fn now_unix_ns(&self) -> u64 {
+        let now = self.now_ticks();
+        self.unix_ns_with(self.offset_at(now), now)
+    }
+}
+
+/// A fresh anchor: `(ticks, wall-clock Unix nanoseconds minus ns(ticks))`.
+fn take_anchor(tsc: bool, base: Instant, mult: u64) -> (u64, u64) {
+    let ticks = if tsc {
+        tsc::read()
+    } else {
+        base.elapsed().as_nanos() as u64
+    };
+    let wall_unix_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos() as u64;
+    (ticks, wall_unix_ns.wrapping_sub(mul_ns(ticks, mult)))
 }
 
 /// `ticks * mult / 2^32`: nanoseconds in `ticks` at `mult` nanoseconds per tick (32.32).
@@ -219,7 +287,7 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64;
-        let at = anchor.unix_ns(now_ticks());
+        let at = anchor.now_unix_ns();
         assert!(at.abs_diff(wall) < 50_000_000);
     }
 }

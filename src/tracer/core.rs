@@ -254,7 +254,7 @@ impl TracerCore {
 
     #[inline]
     pub(crate) fn now_unix_nano(&self) -> u64 {
-        self.anchor.unix_ns(self.anchor.now_ticks())
+        self.anchor.now_unix_ns()
     }
 
     /// The span log's actual capacity.
@@ -412,8 +412,10 @@ impl TracerCore {
                 Some(r) => {
                     let start_ticks = r.start_time_unix_nano;
                     self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
-                    r.start_time_unix_nano = self.anchor.unix_ns(start_ticks);
-                    r.end_time_unix_nano = self.anchor.unix_ns(end_ticks);
+                    // One offset for both: the duration is the ticks' (see `Anchor`).
+                    let offset = self.anchor.offset_at(end_ticks);
+                    r.start_time_unix_nano = self.anchor.unix_ns_with(offset, start_ticks);
+                    r.end_time_unix_nano = self.anchor.unix_ns_with(offset, end_ticks);
                     (r.status == SpanStatus::Error, false)
                 }
                 None => (false, false), // never: a claimed slot is written at start

@@ -88,7 +88,7 @@
 //!   records nothing and counts as dropped). Queries copy matching records out slot by
 //!   slot. Open spans hold slots: a span left open for long keeps one slot locked.
 //! * **Clock**: TSC ticks (invariant TSC on x86_64 Linux) or `Instant`, converted to Unix
-//!   nanoseconds with one wall-clock anchor per tracer.
+//!   nanoseconds with a wall-clock anchor per tracer, taken again every 100 ms.
 //! * **Counters** ([`TracerStats`]): per-thread single-writer blocks, no locked
 //!   instructions on the hot path.
 //!

@@ -198,7 +198,7 @@ pub struct SpanRecord {
     pub status: SpanStatus,
     /// The status message (only kept for `Error`; empty otherwise).
     pub status_message: Cow<'static, str>,
-    /// Start, Unix nanoseconds (monotonic clock, anchored to the wall clock once per tracer).
+    /// Start, Unix nanoseconds (monotonic clock, anchored to the wall clock every 100 ms).
     pub start_time_unix_nano: u64,
     /// End, Unix nanoseconds.
     pub end_time_unix_nano: u64,
