@@ -105,7 +105,7 @@ impl Anchor {
     pub(crate) fn now() -> Self {
         let source = source();
         let mult = source.tsc_mult.unwrap_or(1 << 32);
-        let (ticks, offset) = take_anchor(source.tsc_mult.is_some(), source.base, mult);
+        let (ticks, offset) = take_anchor(mult);
         let every = ((REANCHOR_EVERY.as_nanos() << 32) / u128::from(mult.max(1)))
             .clamp(1, u128::from(u64::MAX >> 1)) as u64;
         Anchor {
@@ -151,7 +151,7 @@ impl Anchor {
     #[cold]
     #[inline(never)]
     fn reanchor(&self, seen: u64) -> u64 {
-        let (ticks, offset) = take_anchor(self.tsc, self.base, self.mult);
+        let (ticks, offset) = take_anchor(self.mult);
         if self
             .anchored_at
             .compare_exchange(seen, ticks, Ordering::Relaxed, Ordering::Relaxed)
@@ -179,12 +179,8 @@ impl Anchor {
 }
 
 /// A fresh anchor: `(ticks, wall-clock Unix nanoseconds minus ns(ticks))`.
-fn take_anchor(tsc: bool, base: Instant, mult: u64) -> (u64, u64) {
-    let ticks = if tsc {
-        tsc::read()
-    } else {
-        base.elapsed().as_nanos() as u64
-    };
+fn take_anchor(mult: u64) -> (u64, u64) {
+    let ticks = now_ticks();
     let wall_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
