@@ -572,3 +572,82 @@ fn a_scrape_never_reads_a_series_inserted_after_its_guard_was_taken() {
         stop.store(true, Relaxed);
     });
 }
+
+/// The lookup cache's invariant 6: a reference from the cache kept in a thread-local of the
+/// application's, whose destructor runs *after* the cache's exit hook (and the thread's era
+/// record lease) ended the cache, is still protected when it is *used* there: the exit hook
+/// leaves the cache's guard to the last reference. Here the destructor waits while another
+/// thread removes the series, churns (retires and reclaims) and scrapes, then records through
+/// the reference. Under AddressSanitizer (`.ci/asan`) an exit hook that dropped the guard with
+/// a reference outstanding fails with a heap-use-after-free in `Counter::inc`.
+#[test]
+fn a_cached_reference_used_after_its_threads_cache_ended_stays_protected() {
+    struct UseAtExit {
+        held: Option<SeriesRef<'static, Counter>>,
+        exited: mpsc::Sender<()>,
+        go: mpsc::Receiver<()>,
+        result: mpsc::Sender<f64>,
+    }
+    impl Drop for UseAtExit {
+        fn drop(&mut self) {
+            let _ = self.exited.send(());
+            let _ = self.go.recv();
+            let held = self.held.take().expect("stored");
+            held.inc();
+            let _ = self.result.send(held.get());
+        }
+    }
+    thread_local! {
+        static AT_EXIT: RefCell<Option<UseAtExit>> = const { RefCell::new(None) };
+    }
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    static FAMILY: OnceLock<Family<Counter>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(Registry::new);
+    let fam = FAMILY.get_or_init(|| {
+        registry
+            .counter_family("at_exit_total", "Used at exit.", &["k"])
+            .unwrap()
+    });
+    within("a cached reference used at thread exit", move || {
+        for round in 0..20 {
+            let (exited_tx, exited) = mpsc::channel();
+            let (go, go_rx) = mpsc::channel();
+            let (result_tx, result) = mpsc::channel();
+            let key = format!("held-{round}");
+            let worker = {
+                let key = key.clone();
+                thread::spawn(move || {
+                    // Registered before the library's thread-locals: destroyed after them.
+                    AT_EXIT.with(|_| {});
+                    fam.with_label_values(&[key.as_str()]).unwrap().inc(); // inserts
+                    fam.with_label_values(&[key.as_str()]).unwrap().inc(); // fills the entry
+                    let held = fam.with_label_values(&[key.as_str()]).unwrap(); // a hit
+                    AT_EXIT.with(|a| {
+                        *a.borrow_mut() = Some(UseAtExit {
+                            held: Some(held),
+                            exited: exited_tx,
+                            go: go_rx,
+                            result: result_tx,
+                        })
+                    });
+                })
+            };
+            exited.recv().unwrap();
+            // The worker's cache has ended; its reference is out. Remove its series, retire
+            // and reclaim as much as possible, and reuse the memory.
+            assert!(fam.remove(&[key.as_str()]));
+            for i in 0..300 {
+                let churn = format!("churn-{round}-{i}");
+                fam.with_label_values(&[churn.as_str()]).unwrap().inc();
+                assert!(fam.remove(&[churn.as_str()]));
+                if i % 50 == 0 {
+                    let _ = registry.encode_text();
+                }
+            }
+            let _ = registry.encode_text();
+            go.send(()).unwrap();
+            assert_eq!(result.recv().unwrap(), 3.0, "round {round}");
+            worker.join().unwrap();
+        }
+    });
+}
