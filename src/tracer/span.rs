@@ -6,7 +6,7 @@ use super::attribute::{KeyValue, Value};
 use super::context::EXTERNAL_ID_KEY;
 use super::context::{Carried, TraceContext};
 pub(crate) use super::core::SpanIds;
-use super::core::{Misuse, Rec, TraceId8, TracerCore};
+use super::core::{push_event, Misuse, Rec, TraceId8, TracerCore};
 use super::current::{self, Frame, Removal};
 use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::put_attribute;
@@ -407,31 +407,7 @@ impl<'t> DetachedSpan<'t> {
         }
         let name = name.into();
         let time_unix_nano = tracer.now_unix_nano();
-        // Write the new event's fields straight into the vector's spare slot, then fill its
-        // attributes in place: `push(Event { .. })` built the event aside and copied its
-        // 144 bytes with an out-of-line `memcpy` whose wide loads hit the narrow stores
-        // that had just built it (a store-forwarding stall: ~10% of a span with one event
-        // in a `perf record -e cpu-clock` profile).
-        //
-        // `reserve` is an out-of-line call even when there is room (~30 instructions per
-        // event under callgrind): only make it when the vector is full.
-        if len == r.events.capacity() {
-            r.events.reserve(1);
-        }
-        // SAFETY: `len < capacity` (checked above, or `reserve(1)` made it so) guarantees room for
-        // an element at index `len` (inline or on the heap), so `p` is valid for writes and
-        // properly aligned. Every field is initialised through raw pointers (no reference to the
-        // uninitialised element is made) before `set_len` makes the element visible, and nothing in
-        // between can panic or read it. The returned borrow is tied to the borrow of `r`.
-        let event = unsafe {
-            let p = r.events.as_mut_ptr().add(len);
-            std::ptr::addr_of_mut!((*p).name).write(name);
-            std::ptr::addr_of_mut!((*p).time_unix_nano).write(time_unix_nano);
-            std::ptr::addr_of_mut!((*p).attributes).write(SmallVec::new());
-            std::ptr::addr_of_mut!((*p).dropped_attributes_count).write(0);
-            r.events.set_len(len + 1);
-            &mut *p
-        };
+        let event = push_event(&mut r.events, name, time_unix_nano);
         for kv in attributes {
             put_attribute(
                 &mut event.attributes,
