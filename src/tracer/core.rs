@@ -473,13 +473,16 @@ fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
     }
     let len = v.len();
     if len != 0 {
-        let items = std::ptr::slice_from_raw_parts_mut(v.as_mut_ptr(), len);
         // SAFETY: `items` covers the vector's `len` initialised items (inline storage, which
         // `set_len` does not move). The length is set to 0 first, so the vector no longer
         // owns them: each is dropped exactly once, here, and if a drop panics the rest are
-        // still dropped by `drop_in_place` and the vector stays valid (empty).
+        // still dropped by `drop_in_place` and the vector stays valid (empty). The pointer is
+        // taken after `set_len`, whose `&mut` of the vector also covers its inline items: a
+        // pointer from an earlier borrow is invalidated by it (Stacked Borrows; Miri, this
+        // module's `inline_*` tests).
         unsafe {
             v.set_len(0);
+            let items = std::ptr::slice_from_raw_parts_mut(v.as_mut_ptr(), len);
             std::ptr::drop_in_place(items);
         }
     }
@@ -501,12 +504,13 @@ fn reset_events<A: smallvec::Array<Item = Event>>(v: &mut SmallVec<A>) {
     if len == 0 {
         return;
     }
-    let base = v.as_mut_ptr();
     // SAFETY: the length is set to 0 first, so the vector no longer owns its `len`
     // initialised inline items (which `set_len` does not move, and nothing below moves the
     // vector): each is finished exactly once below. If a drop panics, the events not yet
     // finished are leaked (never dropped twice, never used after being dropped).
     unsafe { v.set_len(0) };
+    // Taken after `set_len` (see `reset`).
+    let base = v.as_mut_ptr();
     for i in 0..len {
         // SAFETY: `i < len`, so `p` points to an initialised event that nothing else
         // borrows (see above). Its name is dropped once, in place. Its attributes are
@@ -544,7 +548,9 @@ pub(crate) fn push_event<'v, A: smallvec::Array<Item = Event>>(
     // an element at index `len` (inline or on the heap), so `p` is valid for writes and
     // properly aligned. Every field is initialised through raw pointers (no reference to the
     // uninitialised element is made) before `set_len` makes the element visible, and nothing in
-    // between can panic or read it. The returned borrow is tied to the borrow of `v`.
+    // between can panic or read it. The returned reference is made from a pointer taken again
+    // after `set_len` (see `reset`: `p` is invalidated by it when the vector is inline), and
+    // is tied to the borrow of `v`.
     unsafe {
         let p = v.as_mut_ptr().add(len);
         std::ptr::addr_of_mut!((*p).name).write(name);
@@ -552,7 +558,7 @@ pub(crate) fn push_event<'v, A: smallvec::Array<Item = Event>>(
         std::ptr::addr_of_mut!((*p).attributes).write(SmallVec::new());
         std::ptr::addr_of_mut!((*p).dropped_attributes_count).write(0);
         v.set_len(len + 1);
-        &mut *p
+        &mut *v.as_mut_ptr().add(len)
     }
 }
 
