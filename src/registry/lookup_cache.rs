@@ -525,4 +525,58 @@ mod tests {
         .join()
         .unwrap();
     }
+
+    /// The cache's paths in few steps, small enough for Miri (`MIRIFLAGS=-Zmiri-disable-isolation
+    /// cargo +nightly miri test --lib --no-default-features registry::lookup_cache`), which
+    /// checks the raw-pointer reads of the sets and the series against the aliasing rules: a
+    /// fill, hits comparing a long value through the caller's `as_ref` (which looks up itself),
+    /// a held hit kept across a removal and a reclaim, and a reference kept in a thread-local
+    /// of a thread that exits (dropped after the cache's exit hook).
+    #[test]
+    fn hits_fills_re_entry_and_thread_exit_in_few_steps() {
+        use crate::{Counter, Family, Registry};
+        use std::cell::RefCell;
+        struct Reentrant<'a>(&'a Family<Counter>, &'a str);
+        impl AsRef<str> for Reentrant<'_> {
+            fn as_ref(&self) -> &str {
+                self.0.with_label_values(&["inner"]).unwrap().inc();
+                self.1
+            }
+        }
+        let registry = Registry::new();
+        let f = registry.counter_family("m_total", "M.", &["k"]).unwrap();
+        let long = "a label value longer than sixteen bytes";
+        for _ in 0..3 {
+            f.with_label_values(&[Reentrant(&f, long)]).unwrap().inc(); // insert, fill, hit
+        }
+        let held = f.with_label_values(&[long]).unwrap(); // a hit
+        assert!(f.remove(&[long]));
+        for i in 0..3 {
+            let k = i.to_string();
+            f.with_label_values(&[k.as_str()]).unwrap().inc();
+            assert!(f.remove(&[k.as_str()]));
+        }
+        let _ = registry.encode_text(); // reclaims what no era protects
+        held.inc();
+        assert_eq!(held.get(), 4.0);
+        drop(held);
+
+        thread_local! {
+            static KEPT: RefCell<Option<SeriesRefOf>> = const { RefCell::new(None) };
+        }
+        type SeriesRefOf = crate::SeriesRef<'static, Counter>;
+        // `'static` for the thread-local; a static, not a leak, for Miri's leak check.
+        static FAMILY: std::sync::OnceLock<Family<Counter>> = std::sync::OnceLock::new();
+        let f = FAMILY.get_or_init(|| f);
+        std::thread::spawn(move || {
+            KEPT.with(|_| {}); // destroyed after the cache's exit hook
+            f.with_label_values(&["kept"]).unwrap().inc(); // insert
+            f.with_label_values(&["kept"]).unwrap().inc(); // fill
+            let kept = f.with_label_values(&["kept"]).unwrap(); // hit
+            KEPT.with(|k| *k.borrow_mut() = Some(kept));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(f.get(&["kept"]).unwrap().get(), 2.0);
+    }
 }

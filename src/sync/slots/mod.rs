@@ -93,9 +93,10 @@ pub(crate) const MAX_RANGE_WORDS: usize = 4096;
 pub(crate) const MAX_RANGE_WORDS: usize = 4;
 
 /// Words per block of the global arena: 512 MiB of address space, reserved, not committed. A
-/// smaller space is tried when the system refuses the reservation (strict overcommit).
+/// smaller space is tried when the system refuses the reservation (strict overcommit). Under
+/// Miri, which allocates (and tracks) every byte of a mapping, the smallest one (2^16 words).
 #[cfg(not(agentcore_loom))]
-const DEFAULT_CAPACITY_WORDS: usize = 1 << 26;
+const DEFAULT_CAPACITY_WORDS: usize = 1 << if cfg!(miri) { 16 } else { 26 };
 /// The smallest word space the global arena accepts before it gives up reserving.
 #[cfg(not(agentcore_loom))]
 const MIN_CAPACITY_WORDS: usize = 1 << 16;

@@ -23,9 +23,10 @@ impl Region {
         let bytes = len.checked_mul(std::mem::size_of::<AtomicU64>())?;
         #[cfg(unix)]
         {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            // (Miri maps only `MAP_PRIVATE | MAP_ANONYMOUS`; its arena is small, see `slots`.)
+            #[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
             let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
             let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
             // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
             // no existing memory; the result is checked before use.
@@ -76,13 +77,15 @@ impl Region {
     /// Zeroes words `start..start + len`. Whole pages are handed back to the system
     /// (`MADV_DONTNEED`: they read as zero and cost no memory until written again), so freeing a
     /// summary that a block never touched commits nothing; the rest is stored to.
+    #[cfg_attr(miri, allow(unused_mut, unused_variables))]
     pub(super) fn zero(&self, start: usize, len: usize) {
         debug_assert!(start + len <= self.len);
         const PAGE_WORDS: usize = 4096 / std::mem::size_of::<AtomicU64>();
         let (first, end) = (start.next_multiple_of(PAGE_WORDS), start + len);
         let pages_end = end - end % PAGE_WORDS;
         let mut stored = start..end;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // (Not under Miri, which has no `madvise`: it stores zeroes.)
+        #[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
         if pages_end > first {
             // SAFETY: the range is whole pages inside our own private anonymous mapping, and no
             // live handle refers to any word in it (slots invariant 3), so dropping their contents
