@@ -557,7 +557,7 @@ impl<M: Metric> Family<M> {
                 _hold: Hold::cached(cached),
                 _family: PhantomData,
             }),
-            lookup_cache::Fill::Absent => self.insert_slow(hash, values).map_err(Box::new),
+            lookup_cache::Fill::Absent => self.insert_slow(values).map_err(Box::new),
             lookup_cache::Fill::Unavailable => self
                 .with_label_values_guarded(hash, values)
                 .map_err(Box::new),
@@ -581,7 +581,7 @@ impl<M: Metric> Family<M> {
             }),
             None => {
                 drop(guard);
-                self.insert_slow(hash, values)
+                self.insert_slow(values)
             }
         }
     }
@@ -626,13 +626,22 @@ impl<M: Metric> Family<M> {
         Some(unsafe { (*series).metric.clone() })
     }
 
+    /// Inserts the series for `values` (or finds the one another thread inserted meanwhile).
+    ///
+    /// Each value is read once, here (see [`as_strs`]), and the hash is taken again from what
+    /// was read: the caller's `as_ref` is called again by every step below otherwise, and one
+    /// that answers differently from one call to the next (a logic error of the caller's, as an
+    /// inconsistent `Hash` is for a `HashMap`) made this loop for ever (the insert found the
+    /// series the probe then did not match), or inserted a series under another value's hash,
+    /// which later lookups of its own values missed and inserted again: two series with the
+    /// same labels in the exposition (found by review). Now it ends, with one series for what
+    /// it read. Off the hot path.
     #[cold]
     #[inline(never)]
-    fn insert_slow<S: AsRef<str>>(
-        &self,
-        hash: u64,
-        values: &[S],
-    ) -> Result<SeriesRef<'_, M>, Error> {
+    fn insert_slow<S: AsRef<str>>(&self, values: &[S]) -> Result<SeriesRef<'_, M>, Error> {
+        let read = as_strs(values);
+        let values = &read[..];
+        let hash = self.hash(values);
         let inner = &*self.inner;
         if is_overflow_key(values) {
             return self.overflow_series();
