@@ -90,6 +90,16 @@ use snapshot::History;
 /// ```
 pub const DEFAULT_HISTORY_CAPACITY: usize = 100;
 
+/// The default memory budget of the snapshot history: 64 MiB.
+///
+/// ```
+/// use agentcore_telemetry::agent::DEFAULT_HISTORY_MAX_BYTES;
+/// use agentcore_telemetry::CollectorConfig;
+///
+/// assert_eq!(CollectorConfig::default().history_max_bytes, DEFAULT_HISTORY_MAX_BYTES);
+/// ```
+pub const DEFAULT_HISTORY_MAX_BYTES: usize = 64 << 20;
+
 /// The default cardinality cap of each of the collector's families.
 ///
 /// ```
@@ -130,6 +140,14 @@ pub struct CollectorConfig {
     /// How many snapshots the history ring keeps (default [`DEFAULT_HISTORY_CAPACITY`]); `0`
     /// keeps none.
     pub history_capacity: usize,
+    /// The history ring's memory budget, in bytes (default [`DEFAULT_HISTORY_MAX_BYTES`]):
+    /// the oldest snapshots are dropped while the kept ones take more, so the ring holds
+    /// fewer than `history_capacity` when snapshots are large; the newest is always kept. A
+    /// snapshot's size is estimated from its contents (strings, series, buckets), not read
+    /// from the allocator. Without it the ring grew with series × snapshots: with 10,000
+    /// agents a snapshot took about 49 MB, the default 100 of them about 4.9 GB (found by
+    /// review).
+    pub history_max_bytes: usize,
 }
 
 impl Default for CollectorConfig {
@@ -137,6 +155,7 @@ impl Default for CollectorConfig {
         CollectorConfig {
             max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
             history_capacity: DEFAULT_HISTORY_CAPACITY,
+            history_max_bytes: DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }
@@ -325,7 +344,10 @@ impl MetricsCollector {
         }
         Ok(MetricsCollector {
             inner: Arc::new(Inner {
-                history: Mutex::new(History::new(config.history_capacity)),
+                history: Mutex::new(History::new(
+                    config.history_capacity,
+                    config.history_max_bytes,
+                )),
                 snapshot_taker: Mutex::new(()),
                 registry,
                 config,

@@ -627,18 +627,24 @@ pub(crate) fn rfc3339_millis(secs: u64, millis: u32) -> String {
 // History.
 // ---------------------------------------------------------------------------------------------
 
-/// A bounded ring of snapshots, oldest first. Only snapshot takers and history readers touch
-/// it (behind the collector's mutex); recorders never do.
+/// A bounded ring of snapshots, oldest first: at most `capacity` of them, and no more than
+/// `max_bytes` by their [`heap_bytes`] estimate (the newest always kept). Only snapshot takers
+/// and history readers touch it (behind the collector's mutex); recorders never do.
 #[derive(Debug)]
 pub(crate) struct History {
     capacity: usize,
-    ring: VecDeque<MetricsSnapshot>,
+    max_bytes: usize,
+    /// The kept snapshots' estimated sizes, summed.
+    bytes: usize,
+    ring: VecDeque<(MetricsSnapshot, usize)>,
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize) -> History {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> History {
         History {
             capacity,
+            max_bytes,
+            bytes: 0,
             ring: VecDeque::with_capacity(capacity.min(1024)),
         }
     }
@@ -647,10 +653,16 @@ impl History {
         if self.capacity == 0 {
             return;
         }
-        while self.ring.len() >= self.capacity {
-            self.ring.pop_front();
+        let size = heap_bytes(&snapshot);
+        self.ring.push_back((snapshot, size));
+        self.bytes = self.bytes.saturating_add(size);
+        while self.ring.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.ring.len() > 1)
+        {
+            if let Some((_, dropped)) = self.ring.pop_front() {
+                self.bytes -= dropped;
+            }
         }
-        self.ring.push_back(snapshot);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -666,18 +678,60 @@ impl History {
     ) -> Vec<MetricsSnapshot> {
         let limit = limit.unwrap_or(usize::MAX);
         let mut out: Vec<MetricsSnapshot> = match metric_name {
-            None => self.ring.iter().rev().take(limit).cloned().collect(),
+            None => self
+                .ring
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|(s, _)| s.clone())
+                .collect(),
             Some(pattern) => self
                 .ring
                 .iter()
                 .rev()
-                .filter_map(|s| s.filtered(pattern))
+                .filter_map(|(s, _)| s.filtered(pattern))
                 .take(limit)
                 .collect(),
         };
         out.reverse();
         out
     }
+}
+
+/// How many entries std's `BTreeMap` keeps in one node, which it allocates whole: a series'
+/// map of one or two labels takes a node of 11 keys and values (an estimate of std's layout,
+/// for [`heap_bytes`]; counting only the entries undercounted such a map about fivefold).
+const BTREE_NODE_ENTRIES: usize = 11;
+
+/// What `snapshot` takes in memory, estimated: its structs, the bytes of its strings, the
+/// elements of its vectors and its label maps' nodes, without the allocator's rounding.
+/// Deterministic, so the history's bound is too.
+pub(crate) fn heap_bytes(snapshot: &MetricsSnapshot) -> usize {
+    use std::mem::size_of;
+    let mut n = size_of::<MetricsSnapshot>() + snapshot.timestamp.len();
+    for family in &snapshot.metrics {
+        n += size_of::<FamilySnapshot>() + family.name.len() + family.kind.len();
+        n += family.help.len();
+        for series in &family.series {
+            n += size_of::<SeriesSnapshot>();
+            let nodes = series.labels.len().div_ceil(BTREE_NODE_ENTRIES);
+            n += nodes * (BTREE_NODE_ENTRIES * 2 * size_of::<String>() + 2 * size_of::<usize>());
+            for (k, v) in &series.labels {
+                n += k.len() + v.len();
+            }
+            n += match &series.value {
+                SampleValue::Number(_) => 0,
+                SampleValue::Histogram { buckets, .. } => buckets
+                    .iter()
+                    .map(|b| size_of::<BucketSnapshot>() + b.le.len())
+                    .sum(),
+                SampleValue::Summary { quantiles, .. } => {
+                    quantiles.len() * size_of::<QuantileSnapshot>()
+                }
+            };
+        }
+    }
+    n
 }
 
 #[cfg(all(test, not(agentcore_loom)))]
