@@ -414,7 +414,8 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
     }
     cx.set_random_trace_id(random.unwrap_or(false));
     *cx.trace_state_mut() = trace_state.unwrap_or_default();
-    Ok(cx)
+    // A map is what another service sent: the context is remote (e04f51b).
+    Ok(cx.with_remote(true))
 }
 
 /// Part 3: `to_map` / `from_map`.
@@ -429,7 +430,12 @@ fn check_maps(input: &Input) {
         assert_eq!(cx.get_baggage(""), None);
         let map = cx.to_map();
         // So every context `to_map` writes reads back.
-        assert_eq!(TraceContext::from_map(&map), Ok(cx.clone()), "{map:?}");
+        // ... as the remote context it is on the receiving side.
+        assert_eq!(
+            TraceContext::from_map(&map),
+            Ok(cx.clone().with_remote(true)),
+            "{map:?}"
+        );
     }
 
     let pairs: Vec<(String, String)> = input
