@@ -87,6 +87,28 @@ const REANCHOR_EVERY: Duration = Duration::from_millis(100);
 /// the clock's NTP corrections: 405 ppm on the review VM, 35 s a day (found by review). Now
 /// they stay within that error times 100 ms of it. A span's start and end are converted
 /// with one offset, so its duration is the ticks' whatever the re-anchoring does.
+///
+/// # Invariants and orderings
+///
+/// Shared by every thread that records on the tracer; `offset` and `due` are two atomics,
+/// written together only by [`reanchor`](Self::reanchor), read without a lock.
+///
+/// 1. Every `offset` ever stored is a complete anchor (one `(ticks, wall)` reading), and any
+///    of them converts any tick count to within the rate error times the time since that
+///    anchor: converting with an offset older or newer than `due` suggests only moves a
+///    timestamp by that error, never corrupts it. So the pair needs no atomicity: a reader that
+///    sees the new `due` with the old `offset` (or the reverse) converts with a slightly older
+///    anchor, and a re-anchor that loses the `due` race uses its own fresh offset for its
+///    conversion and stores nothing.
+/// 2. Only the thread whose compare-exchange on `due` succeeds stores `offset`, so stores
+///    come from one re-anchor per period, not from every thread that noticed it.
+/// 3. A span's start and end are converted with one offset (read once, at its finish), so
+///    its duration is exact whatever offsets other spans see; an event's timestamp is
+///    converted when it is added, and may be off its span's by the rate error times 100 ms.
+///
+/// All accesses are `Relaxed`: no other memory is published through these atomics (each
+/// value is self-contained, invariant 1), and a stale value only delays a re-anchor or uses a
+/// slightly older anchor.
 #[derive(Debug)]
 pub(crate) struct Anchor {
     /// Wall-clock Unix nanoseconds minus `ns(ticks at the anchor)`, wrapping.
