@@ -1069,7 +1069,8 @@ fn pipelined_requests_are_answered_in_order() {
 fn http_1_0_request_bodies_and_absolute_targets() {
     let exporter = start_fixed(config());
     let addr = exporter.local_addr();
-    // HTTP/1.0 closes unless it asks for keep-alive.
+    // HTTP/1.0 closes unless it asks for keep-alive; then every response that keeps the
+    // connection says so (an HTTP/1.0 client waits for the close otherwise: RFC 9112 §9.3).
     let mut conn = TcpStream::connect(addr).unwrap();
     let reply = request_on(&mut conn, b"GET /metrics HTTP/1.0\r\n\r\n");
     assert_eq!(
@@ -1082,11 +1083,28 @@ fn http_1_0_request_bodies_and_absolute_targets() {
         &mut conn,
         b"GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     );
-    assert_eq!((reply.status, reply.header("connection")), (200, None));
     assert_eq!(
-        request_on(&mut conn, b"GET /metrics HTTP/1.0\r\n\r\n").status,
-        200
+        (reply.status, reply.header("connection")),
+        (200, Some("keep-alive"))
     );
+    let reply = request_on(
+        &mut conn,
+        b"GET /missing HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (404, Some("keep-alive"))
+    );
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(closed(&mut conn));
+    // HTTP/1.1 keeps the connection without announcing it.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((reply.status, reply.header("connection")), (200, None));
     // A body the server does not read: answered, then the connection closes.
     let mut conn = TcpStream::connect(addr).unwrap();
     let reply = request_on(

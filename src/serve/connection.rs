@@ -245,6 +245,7 @@ async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream, conn: Rc<Conn>, key: usize) 
         out: Vec::new(),
         answered_last: false,
         evicted: false,
+        http10: false,
     };
     let why = connection.run().await;
     let answered_last = connection.answered_last;
@@ -301,6 +302,9 @@ struct Connection<'a> {
     answered_last: bool,
     /// Evicted with a complete request in hand: answer it, then close.
     evicted: bool,
+    /// The request being answered is HTTP/1.0: a response that keeps the connection open
+    /// says so (`Connection: keep-alive`, see `HeadFields::keep_alive`).
+    http10: bool,
 }
 
 /// How a request head ended: complete (with its length), or not.
@@ -322,7 +326,10 @@ impl Connection<'_> {
             self.served += 1;
             self.conn.served.set(self.served);
             let head = match head {
-                Ok(head) => head,
+                Ok(head) => {
+                    self.http10 = head.http10;
+                    head
+                }
                 Err(rejection) => {
                     self.answered_last = self
                         .plain(rejection.status, rejection.reason, true, true)
@@ -364,6 +371,7 @@ impl Connection<'_> {
                         vary_accept: false,
                         allow: true,
                         close: last.is_some(),
+                        keep_alive: false,
                     },
                     &[b"Method Not Allowed\n"],
                 )
@@ -571,6 +579,7 @@ impl Connection<'_> {
                         vary_accept: ctx.config.openmetrics,
                         allow: false,
                         close,
+                        keep_alive: false,
                     },
                     &pieces,
                 )
@@ -625,6 +634,7 @@ impl Connection<'_> {
             vary_accept: false,
             allow: false,
             close,
+            keep_alive: false,
         };
         let pieces: &[&[u8]] = if body { &[text.as_bytes()] } else { &[] };
         self.respond(status, fields, pieces).await
@@ -639,6 +649,10 @@ impl Connection<'_> {
         pieces: &[&[u8]],
     ) -> Result<(), Close> {
         self.ctx.stats.answered(status);
+        let fields = HeadFields {
+            keep_alive: self.http10 && !fields.close,
+            ..fields
+        };
         write_head(
             &mut self.out,
             status,

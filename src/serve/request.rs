@@ -38,6 +38,8 @@ pub(crate) struct Head {
     /// The connection may serve another request after this one (HTTP/1.1 without
     /// `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`, and no request body).
     pub(crate) keep_alive: bool,
+    /// The request is HTTP/1.0 (its responses announce a kept connection).
+    pub(crate) http10: bool,
     /// `X-Prometheus-Scrape-Timeout-Seconds`: how long the scraper waits for the response.
     pub(crate) scrape_timeout: Option<Duration>,
 }
@@ -235,6 +237,7 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
         gzip,
         format,
         keep_alive,
+        http10: !http11,
         scrape_timeout,
     })
 }
@@ -401,6 +404,7 @@ mod tests {
                 gzip: true,
                 format: Format::Text,
                 keep_alive: true,
+                http10: false,
                 scrape_timeout: Some(Duration::from_secs(10)),
             }
         );

@@ -80,6 +80,11 @@ pub(crate) struct HeadFields {
     pub(crate) allow: bool,
     /// `Connection: close`: the server closes the connection after this response.
     pub(crate) close: bool,
+    /// `Connection: keep-alive`: the connection stays open after answering an HTTP/1.0
+    /// request that asked for it (RFC 9112 §9.3 and its Appendix C.2.2: an HTTP/1.0 client
+    /// keeps a connection only when the response says so; without it, such a client waits for
+    /// the server to close). Set by the connection for each response, not by its callers.
+    pub(crate) keep_alive: bool,
 }
 
 /// Writes `HTTP/1.1 <status>` and the header block, with its final empty line, into `out`.
@@ -109,6 +114,8 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, fields: &HeadFields,
     }
     if fields.close {
         out.extend_from_slice(b"\r\nConnection: close");
+    } else if fields.keep_alive {
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
     }
     out.extend_from_slice(b"\r\n\r\n");
 }
@@ -228,6 +235,7 @@ mod tests {
             vary_accept: false,
             allow: true,
             close: true,
+            keep_alive: false,
         };
         write_head(
             &mut out,
@@ -241,5 +249,19 @@ mod tests {
              Content-Length: 42\r\nContent-Encoding: gzip\r\nVary: Accept-Encoding\r\n\
              Allow: GET, HEAD\r\nConnection: close\r\n\r\n"
         );
+        let open = HeadFields {
+            close: false,
+            keep_alive: true,
+            ..fields
+        };
+        write_head(
+            &mut out,
+            Status::Ok,
+            &open,
+            b"Thu, 01 Jan 1970 00:00:00 GMT",
+        );
+        assert!(std::str::from_utf8(&out)
+            .unwrap()
+            .ends_with("Allow: GET, HEAD\r\nConnection: keep-alive\r\n\r\n"));
     }
 }
