@@ -430,9 +430,13 @@ thread_local! {
 unsafe fn stack<'a>() -> Option<&'a RefCell<Stack>> {
     let ptr = STACK.try_with(|s| s as *const RefCell<Stack>).ok()?;
     // SAFETY: `ptr` points to this thread's `STACK`, which `try_with` just found alive. A
-    // thread-local is destroyed only when its thread exits, after the thread's code has
-    // returned, or by its own destructor, which runs after (never during) any other code on
-    // the thread; so it outlives any use confined to the caller's call, as the contract asks.
+    // thread-local is destroyed only when its thread exits: after the thread's code has
+    // returned, or inside a call that never returns to its caller (`std::process::exit`
+    // runs the calling thread's thread-local destructors before ending the process, so a
+    // caller's `AsRef` or `Drop` that calls it destroys `STACK` while our caller's frame is
+    // suspended below it; that frame never resumes, so the reference is never used again).
+    // Its own destructor runs after (never during) any other code on the thread. So it
+    // outlives every use confined to the caller's call, as the contract asks.
     Some(unsafe { &*ptr })
 }
 
