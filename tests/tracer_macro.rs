@@ -605,3 +605,29 @@ fn a_user_label_spelled_like_the_inlined_body_is_its_own() {
     assert_eq!(label_named_like_the_inlined_body(1), 2);
     assert_eq!(label_named_like_the_inlined_body(0), 100);
 }
+
+/// A function named with a raw identifier (a keyword: `r#match`, `r#type`) is traced under
+/// its name, not its escaped spelling (the default name was `r#match`).
+#[trace_operation]
+fn r#match(v: u32) -> u32 {
+    v
+}
+
+#[trace_operation]
+async fn r#type() -> u32 {
+    2
+}
+
+#[test]
+fn a_raw_identifier_names_the_span_without_its_prefix() {
+    let (out, spans, _) = in_trace("raw", || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        r#match(1) + rt.block_on(r#type().in_current_context())
+    });
+    assert_eq!(out, 3);
+    let mut names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["match", "type"]);
+}

@@ -3,6 +3,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
@@ -565,7 +566,8 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         .name
         .as_ref()
         .map(|n| n.value())
-        .unwrap_or_else(|| func.sig.ident.to_string());
+        // `r#match` is named `match`: the prefix only escapes a keyword.
+        .unwrap_or_else(|| func.sig.ident.unraw().to_string());
     let kind = match &args.kind {
         Some(path) => match path.segments.last() {
             Some(seg) => {
