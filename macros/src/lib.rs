@@ -59,6 +59,7 @@ use syn::{
 ///   `Ok(..)`, and any non-`Result` type) finishes it with `Ok` status. A return type that is
 ///   a generic type parameter counts as non-`Result`.
 /// * A panic records an `exception` event and `Error` status and keeps unwinding.
+/// * A `const fn` is refused (a compile error): it may run at compile time, with no tracer.
 ///
 /// Limits of the `async fn` rewrite: a parameter type with a lifetime hidden behind a path
 /// (`Foo` for `Foo<'a>`) must write it (`Foo<'_>`); an elided output lifetime follows Rust's
@@ -562,6 +563,18 @@ fn let_annotation(ty: &Type) -> TokenStream2 {
 }
 
 fn expand(args: Args, func: ItemFn) -> TokenStream2 {
+    if let Some(constness) = &func.sig.constness {
+        // A `const fn` may run at compile time, where there is no tracer: refused here with one
+        // error, not by the compiler with one per non-const call of the expansion. The function
+        // stays as written, so its callers see no second error.
+        let error = syn::Error::new_spanned(
+            constness,
+            "cannot trace a `const fn` (it may run at compile time, where there is no tracer); \
+             remove `const` or `#[trace_operation]`",
+        )
+        .into_compile_error();
+        return quote!(#error #func);
+    }
     let name = args
         .name
         .as_ref()
@@ -966,5 +979,45 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                 .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse::Parser;
+
+    /// Expands `#[trace_operation(attr)] item` as the compiler would, to a string.
+    fn expand_str(attr: TokenStream2, item: TokenStream2) -> String {
+        let mut args = Args::default();
+        if let Err(e) = syn::meta::parser(|meta| args.parse(meta)).parse2(attr) {
+            return e.to_compile_error().to_string();
+        }
+        match syn::parse2::<ItemFn>(item) {
+            Ok(func) => expand(args, func).to_string(),
+            Err(e) => e.to_compile_error().to_string(),
+        }
+    }
+
+    /// The one error, with its message, and nothing else.
+    fn assert_only_error(out: &str, message: &str) {
+        assert!(
+            out.starts_with(":: core :: compile_error !") && out.contains(message),
+            "expected only `compile_error!(\"..{message}..\")`, got: {out}"
+        );
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn a_const_fn_is_refused_with_one_error() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                const fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert_only_error(&out, "cannot trace a `const fn`");
     }
 }
