@@ -16,7 +16,7 @@ use syn::{
 
 /// Traces a function with the global tracer (`get_distributed_tracer()`).
 ///
-/// Arguments, all optional:
+/// Arguments, all optional, each at most once (and each attribute key):
 /// * `name = "op"` (alias `operation_name`): the span name; defaults to the function name.
 /// * `kind = SpanKind::Client`: the span kind (the last path segment is used); default
 ///   `Internal`.
@@ -192,10 +192,23 @@ struct Args {
 
 impl Args {
     fn parse(&mut self, meta: syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+        // A repeated argument is an error, not "the last one wins": one of the two was meant,
+        // and the macro cannot tell which.
+        let twice = |meta: &syn::meta::ParseNestedMeta<'_>| {
+            let name = meta.path.get_ident().map(|i| i.to_string());
+            meta.error(format!("`{}` given twice", name.unwrap_or_default()))
+        };
         if meta.path.is_ident("name") || meta.path.is_ident("operation_name") {
-            self.name = Some(meta.value()?.parse()?);
+            if self.name.is_some() {
+                return Err(meta.error("`name` / `operation_name` given twice"));
+            }
+            let name: LitStr = meta.value()?.parse()?;
+            self.name = Some(name);
             Ok(())
         } else if meta.path.is_ident("kind") {
+            if self.kind.is_some() {
+                return Err(twice(&meta));
+            }
             self.kind = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("attributes") {
@@ -205,11 +218,17 @@ impl Args {
                     .get_ident()
                     .ok_or_else(|| inner.error("expected `key = value`"))?
                     .to_string();
+                if self.attributes.iter().any(|(k, _)| *k == key) {
+                    return Err(inner.error(format!("attribute `{key}` given twice")));
+                }
                 let value: Expr = inner.value()?.parse()?;
                 self.attributes.push((key, value));
                 Ok(())
             })
         } else if meta.path.is_ident("boxed_future") {
+            if self.boxed_future {
+                return Err(twice(&meta));
+            }
             self.boxed_future = true;
             Ok(())
         } else {
@@ -1019,5 +1038,40 @@ mod tests {
             ),
         );
         assert_only_error(&out, "cannot trace a `const fn`");
+    }
+
+    #[test]
+    fn a_repeated_argument_is_refused() {
+        let f = quote!(
+            fn f() {}
+        );
+        for (attr, message) in [
+            (
+                quote!(name = "a", name = "b"),
+                "`name` / `operation_name` given twice",
+            ),
+            (
+                quote!(name = "a", operation_name = "b"),
+                "`name` / `operation_name` given twice",
+            ),
+            (quote!(kind = Client, kind = Server), "`kind` given twice"),
+            (
+                quote!(boxed_future, boxed_future),
+                "`boxed_future` given twice",
+            ),
+            (
+                quote!(attributes(k = 1, k = 2)),
+                "attribute `k` given twice",
+            ),
+            (
+                quote!(attributes(k = 1), attributes(k = 2)),
+                "attribute `k` given twice",
+            ),
+        ] {
+            assert_only_error(&expand_str(attr, f.clone()), message);
+        }
+        // Two `attributes(..)` with different keys are one list.
+        let out = expand_str(quote!(attributes(a = 1), attributes(b = 2)), f.clone());
+        assert!(out.contains("KeyValue :: new (\"a\"") && out.contains("KeyValue :: new (\"b\""));
     }
 }
