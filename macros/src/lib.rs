@@ -17,7 +17,8 @@ use syn::{
 /// Traces a function with the global tracer (`get_distributed_tracer()`).
 ///
 /// Arguments, all optional, each at most once (and each attribute key):
-/// * `name = "op"` (alias `operation_name`): the span name; defaults to the function name.
+/// * `name = "op"` (alias `operation_name`): the span name, not empty; defaults to the
+///   function name.
 /// * `kind = SpanKind::Client`: the span kind (the last path segment is used); default
 ///   `Internal`.
 /// * `attributes(key = value, ...)`: attributes set at start; values are any expressions
@@ -203,6 +204,12 @@ impl Args {
                 return Err(meta.error("`name` / `operation_name` given twice"));
             }
             let name: LitStr = meta.value()?.parse()?;
+            if name.value().is_empty() {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    "empty span name; leave `name` out to use the function's",
+                ));
+            }
             self.name = Some(name);
             Ok(())
         } else if meta.path.is_ident("kind") {
@@ -1073,5 +1080,13 @@ mod tests {
         // Two `attributes(..)` with different keys are one list.
         let out = expand_str(quote!(attributes(a = 1), attributes(b = 2)), f.clone());
         assert!(out.contains("KeyValue :: new (\"a\"") && out.contains("KeyValue :: new (\"b\""));
+    }
+
+    #[test]
+    fn an_empty_name_is_refused() {
+        let f = quote!(
+            fn f() {}
+        );
+        assert_only_error(&expand_str(quote!(name = ""), f), "empty span name");
     }
 }
