@@ -631,3 +631,29 @@ fn a_raw_identifier_names_the_span_without_its_prefix() {
     names.sort();
     assert_eq!(names, ["match", "type"]);
 }
+
+/// `async fn .. -> !` (a serving loop, or one that can only fail by panicking): stable Rust
+/// accepts it, but not `impl Future<Output = !>`, which the rewrite wrote (E0658, "the `!`
+/// type is experimental").
+#[trace_operation]
+async fn serve_until_it_gives_up(tries: u32) -> ! {
+    for _ in 0..tries {
+        tokio::task::yield_now().await;
+    }
+    panic!("gave up after {tries} tries")
+}
+
+#[test]
+fn an_async_fn_returning_never_is_traced() {
+    let (out, spans, _) = in_trace("never", || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let future = serve_until_it_gives_up(2).in_current_context();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(future)))
+    });
+    assert!(out.is_err(), "the panic propagated");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "serve_until_it_gives_up");
+    assert_eq!(spans[0].status, SpanStatus::Error);
+}

@@ -940,7 +940,10 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         captures.push_punct(Default::default());
     }
 
+    let never = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
     let mut output: Type = match &sig.output {
+        // `async fn .. -> !` is stable, `impl Future<Output = !>` is not: `!` by another name.
+        ReturnType::Type(..) if never => parse_quote!(#p::Never),
         ReturnType::Type(_, ty) => (**ty).clone(),
         ReturnType::Default => parse_quote!(()),
     };
@@ -982,6 +985,13 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
     };
     let keep_self = has_receiver.then(|| quote!(let _ = &self;));
     let verdict = verdict_of(quote!(__agentcore_out));
+    // A body that diverges leaves its future's output to inference, which the verdict's
+    // lookup would settle as a `Result`: `!` is written out.
+    let out = if never {
+        quote!(__agentcore_out: &#p::Never)
+    } else {
+        quote!(__agentcore_out)
+    };
     let allow_refining = quote!(#[allow(refining_impl_trait)]);
     quote! {
         #(#attrs)*
@@ -1000,7 +1010,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         __agentcore_ret
                     },
                     __agentcore_span,
-                    |__agentcore_out| #verdict,
+                    |#out| #verdict,
                 )
                 .await
             }

@@ -45,6 +45,29 @@ pub trait Captures<T: ?Sized> {}
 
 impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
 
+/// `!`, as stable Rust lets a path name it (`impl Future<Output = !>` is unstable): the output of
+/// an `async fn .. -> !`'s future (`impl Future<Output = Never>`), which `async fn` itself may
+/// return on stable.
+///
+/// ```
+/// use agentcore_telemetry::distributed::__private::Never;
+/// fn forever() -> impl std::future::Future<Output = Never> {
+///     async { loop {} }
+/// }
+/// # drop(forever());
+/// ```
+pub type Never = <fn() -> ! as FnOutput>::Output;
+
+/// The return type of a function pointer (for [`Never`]).
+pub trait FnOutput {
+    /// `R` for `fn() -> R`.
+    type Output;
+}
+
+impl<R> FnOutput for fn() -> R {
+    type Output = R;
+}
+
 /// Calls `f` once: the expansion runs a sync function's body in a closure, so that `return`
 /// and `?` come back to it; `FnOnce` lets the body return borrows of `&mut self`. The
 /// expansion names `R` (`call_once::<DeclaredReturnType, _>`), so that the closure's return
