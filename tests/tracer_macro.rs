@@ -310,6 +310,15 @@ impl Buffer {
     async fn name_boxed(self: Box<Self>, other: &str) -> String {
         format!("{}{other}", self.name)
     }
+
+    /// A reference to a type that holds `Self` (`&Arc<Self>`): the receiver rule takes its
+    /// lifetime too. The rewrite left the output's elided next to the named inputs, and
+    /// `mismatched_lifetime_syntaxes` (warn by default) flagged the user's signature.
+    #[trace_operation]
+    #[deny(warnings)]
+    async fn name_shared(self: &std::sync::Arc<Self>, _other: &str) -> &str {
+        &self.name
+    }
 }
 
 /// `#[cfg]` on parameters: a configured-out parameter is not rebound.
@@ -375,6 +384,17 @@ fn signatures_that_need_coercion_elision_cfg_or_borrowed_attributes() {
     });
     assert_eq!(out, (7, "buf".to_string()));
     assert_eq!(spans.len(), 2);
+    let shared = std::sync::Arc::new(Buffer {
+        data: Vec::new(),
+        name: "shared".into(),
+    });
+    let (out, spans, _) = in_trace("arc_receiver", || {
+        rt.block_on(async { shared.name_shared("z").await.to_string() })
+    });
+    assert_eq!(
+        (out.as_str(), spans[0].name.as_ref()),
+        ("shared", "name_shared")
+    );
     let (out, _, _) = in_trace("boxed_receiver", || {
         rt.block_on(Box::new(buffer).name_boxed("!"))
     });

@@ -65,7 +65,7 @@ use syn::{
 /// Limits of the `async fn` rewrite: a parameter type with a lifetime hidden behind a path
 /// (`Foo` for `Foo<'a>`) must write it (`Foo<'_>`); an elided output lifetime follows Rust's
 /// elision rules, where the receiver rule looks for a reference to `Self` written as `Self`
-/// (`&self`, `self: &Self`, `self: Pin<&mut Self>`; not `self: &Agent`); put
+/// (`&self`, `self: &Self`, `self: Pin<&mut Self>`, `self: &Arc<Self>`; not `self: &Agent`); put
 /// `#[trace_operation]` below `#[tokio::main]` / `#[async_trait]`, which must see the
 /// `async fn` first. Parameters may carry `#[cfg]` / `#[cfg_attr]`.
 ///
@@ -542,13 +542,26 @@ fn is_self_type(ty: &Type) -> bool {
     }
 }
 
-/// The lifetimes of the references to `Self` in a receiver's type (`&'a Self`,
-/// `Pin<&'a mut Self>`, `Box<&'a Self>`), for the receiver rule of lifetime elision.
+/// Whether `ty` mentions `Self` (`Self`, `Arc<Self>`).
+struct MentionsSelf(bool);
+
+impl<'ast> Visit<'ast> for MentionsSelf {
+    fn visit_type(&mut self, ty: &'ast Type) {
+        self.0 |= is_self_type(ty);
+        syn::visit::visit_type(self, ty);
+    }
+}
+
+/// The lifetimes of the references to `Self`, or to a type that holds it, in a receiver's type
+/// (`&'a Self`, `Pin<&'a mut Self>`, `Box<&'a Self>`, `&'a Arc<Self>`), for the receiver rule
+/// of lifetime elision (which looks for a `&` whose referent contains `Self`).
 struct SelfReferences(Vec<Lifetime>);
 
 impl<'ast> Visit<'ast> for SelfReferences {
     fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
-        if is_self_type(&r.elem) {
+        let mut mentions = MentionsSelf(false);
+        mentions.visit_type(&r.elem);
+        if mentions.0 {
             if let Some(l) = &r.lifetime {
                 if !self.0.contains(l) {
                     self.0.push(l.clone());
@@ -948,8 +961,8 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         ReturnType::Default => parse_quote!(()),
     };
     // Elision, as for the original signature: the lifetime of the receiver's reference to
-    // `Self` if it has one (`&self`, `&mut self`, `self: &Self`, `self: Pin<&mut Self>`),
-    // else the only lifetime of the inputs (the receiver's type included).
+    // `Self` if it has one (`&self`, `&mut self`, `self: &Self`, `self: Pin<&mut Self>`,
+    // `self: &Arc<Self>`), else the only lifetime of the inputs (the receiver's type included).
     let receiver_lifetime = sig.inputs.iter().find_map(|arg| match arg {
         FnArg::Receiver(r) => {
             let mut refs = SelfReferences(Vec::new());
