@@ -332,6 +332,19 @@ async fn configured(
     value + c
 }
 
+/// Lint attributes on parameters reach the body's use of them (the rebinding inside the
+/// future): an unused parameter the user allowed, or expected, to be unused was reported.
+#[trace_operation]
+#[deny(warnings)]
+async fn linted(
+    #[allow(unused_variables)] allowed: u8,
+    #[expect(unused_variables)] expected: u8,
+    #[allow(unused_variables)] (pair, _): (u8, u8),
+    used: u8,
+) -> u8 {
+    used
+}
+
 /// Attribute values naming an argument (or a field of `self`) clone it instead of moving
 /// it out of the body.
 #[trace_operation(attributes(user = user, retries = retries))]
@@ -403,6 +416,8 @@ fn signatures_that_need_coercion_elision_cfg_or_borrowed_attributes() {
     let (out, spans, _) = in_trace("cfg_params", || rt.block_on(configured(3, (4, 0))));
     assert_eq!(out, 7);
     assert_eq!(spans[0].name, "configured");
+    let (out, _, _) = in_trace("lint_params", || rt.block_on(linted(1, 2, (3, 4), 5)));
+    assert_eq!(out, 5);
 
     let (out, spans, _) = in_trace("attribute_args", || greet("bob".into(), 2));
     assert_eq!(out, 5);

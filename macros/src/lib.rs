@@ -1,7 +1,7 @@
 //! Procedural macros for `agentcore-telemetry`. Use them through the main crate's re-export.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::{Ident, Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
@@ -67,7 +67,8 @@ use syn::{
 /// elision rules, where the receiver rule looks for a reference to `Self` written as `Self`
 /// (`&self`, `self: &Self`, `self: Pin<&mut Self>`, `self: &Arc<Self>`; not `self: &Agent`); put
 /// `#[trace_operation]` below `#[tokio::main]` / `#[async_trait]`, which must see the
-/// `async fn` first. Parameters may carry `#[cfg]` / `#[cfg_attr]`.
+/// `async fn` first. Parameters may carry `#[cfg]` / `#[cfg_attr]` and lint attributes
+/// (`#[allow(unused_variables)]`, `#[expect(..)]`).
 ///
 /// ```
 /// use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, SpanStatus};
@@ -892,12 +893,28 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
             FnArg::Receiver(_) => has_receiver = true,
             FnArg::Typed(PatType { attrs, pat, .. }) => {
                 // A parameter's `#[cfg]` / `#[cfg_attr]` goes onto its rebinding too (a
-                // configured-out parameter has nothing to rebind); its other attributes stay
-                // on the parameter only.
-                let cfg: Vec<_> = attrs
-                    .iter()
-                    .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
-                    .collect();
+                // configured-out parameter has nothing to rebind), and so do its lint
+                // attributes: the body uses the rebinding (an `#[allow(unused_variables)]`
+                // is about it), while the parameter is always used (moved into the future).
+                // An `#[expect]` is met on the rebinding, so on the parameter it becomes an
+                // `#[allow]` (an unmet expectation is a warning of its own). Its other
+                // attributes stay on the parameter only.
+                let is_cfg =
+                    |a: &syn::Attribute| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr");
+                let is_lint = |a: &syn::Attribute| {
+                    ["allow", "expect", "warn", "deny", "forbid"]
+                        .iter()
+                        .any(|lint| a.path().is_ident(lint))
+                };
+                let cfg: Vec<_> = attrs.iter().filter(|a| is_cfg(a)).cloned().collect();
+                let lints: Vec<_> = attrs.iter().filter(|a| is_lint(a)).cloned().collect();
+                for a in attrs.iter_mut() {
+                    if let syn::Meta::List(list) = &mut a.meta {
+                        if list.path.is_ident("expect") {
+                            list.path = Ident::new("allow", list.path.span()).into();
+                        }
+                    }
+                }
                 match &mut **pat {
                     Pat::Ident(PatIdent {
                         by_ref: None,
@@ -907,14 +924,14 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         ..
                     }) => {
                         let m = mutability.take();
-                        rebind.push(quote!(#(#cfg)* let #m #ident = #ident;));
+                        rebind.push(quote!(#(#cfg)* #(#lints)* let #m #ident = #ident;));
                     }
                     other => {
                         let fresh = format_ident!("__agentcore_arg{}", i);
                         let pattern = std::mem::replace(other, parse_quote!(#fresh));
                         rebind.push(quote! {
                             #(#cfg)* let #fresh = #fresh;
-                            #(#cfg)* let #pattern = #fresh;
+                            #(#cfg)* #(#lints)* let #pattern = #fresh;
                         });
                     }
                 }
