@@ -254,6 +254,17 @@ fn boxed_future_form(fail: bool) -> Pin<Box<dyn Future<Output = std::io::Result<
     })
 }
 
+/// An `Unpin` future (a `ready`, a hand-written state machine): the traced one must be `Unpin`
+/// too (the rewrite's `async` block is not: E0277, "cannot be unpinned").
+#[trace_operation(name = "unpin_future_form")]
+fn unpin_future_form(fail: bool) -> impl Future<Output = std::io::Result<u8>> + Send + Unpin {
+    std::future::ready(if fail {
+        Err(std::io::Error::other("unpin future"))
+    } else {
+        Ok(6)
+    })
+}
+
 #[test]
 fn async_results_are_recognised_by_type() {
     let _serial = serial();
@@ -289,11 +300,19 @@ fn async_results_are_recognised_by_type() {
     let (_, span) = traced_async("boxed_future_form", || boxed_future_form(false));
     assert_ok(&span);
 
+    let (_, span) = traced_async("unpin_future_form", || unpin_future_form(true));
+    assert_err(&span, "std::io::error::Error", "unpin future");
+    let (out, span) = traced_async("unpin_future_form", || unpin_future_form(false));
+    assert_eq!(out.unwrap(), 6);
+    assert_ok(&span);
+
     // The futures are `Send` (spawnable) when their bodies are.
     fn spawnable<F: Future + Send + 'static>(_: &F) {}
     spawnable(&async_alias(false));
     spawnable(&future_form(false));
     spawnable(&boxed_future_form(false));
+    fn unpin<F: Future + Unpin>(_: &F) {}
+    unpin(&unpin_future_form(false));
 }
 
 // ---- shapes the async rewrite keeps compiling --------------------------------------------

@@ -45,7 +45,8 @@ use syn::{
 /// * **Functions returning a future** (the "async form", and what `#[async_trait]`
 ///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
 ///   the body runs before the span starts. Futures are recognised by *spelling*, before alias
-///   resolution (a macro sees no types): `impl Future<Output = ..>` (`+ ..`),
+///   resolution (a macro sees no types): `impl Future<Output = ..>` (`+ ..`; with `+ Unpin`
+///   the traced future is returned boxed, as an `async` block is not `Unpin`),
 ///   `Pin<Box<dyn Future<Output = ..> + ..>>` (any path to `Pin`, `Box` and `Future`: the last
 ///   segment counts), and `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>` (by the last segment,
 ///   as `futures::future::BoxFuture`). Any other alias hides the future: the function would be
@@ -265,7 +266,8 @@ fn verdict_of(value: TokenStream2) -> TokenStream2 {
 }
 
 /// The output of a future returned as `impl Future<Output = X>` or
-/// `Pin<Box<dyn Future<Output = X> + ..>>`, and whether it is boxed.
+/// `Pin<Box<dyn Future<Output = X> + ..>>`, and whether the traced one must be boxed (it is
+/// returned as a box, or must be `Unpin`).
 fn future_output(ty: &Type) -> Option<(Type, bool)> {
     fn output_of_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<Type> {
         bounds.into_iter().find_map(|b| {
@@ -301,8 +303,16 @@ fn future_output(ty: &Type) -> Option<(Type, bool)> {
             _ => None,
         }
     }
+    // `impl Future + Unpin`: the traced future is an `async` block, which is not `Unpin`; it
+    // is returned boxed (`Pin<Box<..>>` is).
+    fn unpin(bounds: &Punctuated<TypeParamBound, Token![+]>) -> bool {
+        bounds.iter().any(|b| {
+            matches!(b, TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Unpin"))
+        })
+    }
     match ty {
-        Type::ImplTrait(it) => output_of_bounds(&it.bounds).map(|t| (t, false)),
+        Type::ImplTrait(it) => output_of_bounds(&it.bounds).map(|t| (t, unpin(&it.bounds))),
         Type::Paren(p) => future_output(&p.elem),
         Type::Group(g) => future_output(&g.elem),
         _ => {
