@@ -692,3 +692,48 @@ fn an_async_fn_returning_never_is_traced() {
     assert_eq!(spans[0].name, "serve_until_it_gives_up");
     assert_eq!(spans[0].status, SpanStatus::Error);
 }
+
+/// A library reached through another path (a re-export here; a renamed dependency,
+/// `telemetry = { package = "agentcore-telemetry", .. }`, has no `::agentcore_telemetry`
+/// at all): `crate = ".."` names it.
+mod telemetry {
+    pub use agentcore_telemetry::*;
+}
+
+#[telemetry::trace_operation(crate = "crate::telemetry", kind = SpanKind::Client, attributes(k = 1))]
+#[track_caller]
+fn through_a_reexport(v: Option<u8>) -> Option<u8> {
+    Some(v? + 1)
+}
+
+#[telemetry::trace_operation(crate = "crate::telemetry")]
+async fn through_a_reexport_async(fail: bool) -> Result<u8, AgentError> {
+    tokio::task::yield_now().await;
+    if fail {
+        return Err(AgentError("reexported".into()));
+    }
+    Ok(1)
+}
+
+#[test]
+fn crate_names_the_path_to_the_library() {
+    let (out, spans, _) = in_trace("crate_path", || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let failed = rt.block_on(through_a_reexport_async(true).in_current_context());
+        (through_a_reexport(Some(1)), failed.is_err())
+    });
+    assert_eq!(out, (Some(2), true));
+    let sync = spans
+        .iter()
+        .find(|s| s.name == "through_a_reexport")
+        .unwrap();
+    assert_eq!(sync.kind, SpanKind::Client);
+    assert_eq!(sync.attribute("k"), Some(&Value::I64(1)));
+    let failed = spans
+        .iter()
+        .find(|s| s.name == "through_a_reexport_async")
+        .unwrap();
+    assert_eq!(failed.status, SpanStatus::Error);
+}

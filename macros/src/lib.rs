@@ -30,6 +30,9 @@ use syn::{
 ///   written.
 /// * `boxed_future`: the return type is a boxed future (`Pin<Box<dyn Future<Output = ..>>>`)
 ///   spelled through an alias the macro does not recognise (see below); trace it as one.
+/// * `crate = "path"`: where the expansion finds this library, `::agentcore_telemetry` by
+///   default; for a renamed dependency (`telemetry = { package = "agentcore-telemetry", .. }`:
+///   `crate = "telemetry"`) or a re-export (`crate = "my_runtime::telemetry"`).
 ///
 /// Behaviour:
 /// * **Sync functions**: the span starts when the function is called, is current while its
@@ -191,6 +194,7 @@ struct Args {
     kind: Option<Path>,
     attributes: Vec<(String, Expr)>,
     boxed_future: bool,
+    krate: Option<Path>,
 }
 
 impl Args {
@@ -240,21 +244,30 @@ impl Args {
             }
             self.boxed_future = true;
             Ok(())
+        } else if meta.path.is_ident("crate") {
+            if self.krate.is_some() {
+                return Err(twice(&meta));
+            }
+            let path: LitStr = meta.value()?.parse()?;
+            self.krate = Some(path.parse_with(Path::parse_mod_style)?);
+            Ok(())
         } else {
-            Err(meta.error("expected `name`, `kind`, `attributes(..)` or `boxed_future`"))
+            Err(meta.error(
+                "expected `name`, `kind`, `attributes(..)`, `boxed_future` or `crate = \"..\"`",
+            ))
         }
     }
 }
 
-/// The paths the expansion uses.
-fn private() -> TokenStream2 {
-    quote!(::agentcore_telemetry::distributed::__private)
+/// The paths the expansion uses, under `krate` (`::agentcore_telemetry`, or `crate = ".."`).
+fn private(krate: &TokenStream2) -> TokenStream2 {
+    quote!(#krate::distributed::__private)
 }
 
 /// `{ use the Verdict* traits; (&&&&&Outcome(#value)).__agentcore_verdict() }` (see the main
 /// crate's `tracer/operation.rs`).
-fn verdict_of(value: TokenStream2) -> TokenStream2 {
-    let p = private();
+fn verdict_of(krate: &TokenStream2, value: TokenStream2) -> TokenStream2 {
+    let p = private(krate);
     quote! {
         {
             #[allow(unused_imports)]
@@ -432,6 +445,7 @@ fn macro_cannot_return(m: &syn::Macro) -> bool {
 /// verdict. Closures, async blocks and items in the body keep their own. A macro that could
 /// hide a `return` or `?` (`anyhow::bail!`) is reported, as it would skip the verdict.
 struct InlineBody {
+    krate: TokenStream2,
     label: Lifetime,
     rewritten: bool,
     hidden: Option<syn::Macro>,
@@ -444,7 +458,7 @@ impl VisitMut for InlineBody {
         }
         syn::visit_mut::visit_expr_mut(self, e);
         let label = &self.label;
-        let p = private();
+        let p = private(&self.krate);
         // Built as syntax trees, not parsed: syn reads `break 'label ::path` as the
         // `break 'label: loop` error case.
         let break_with = |value: Expr| {
@@ -489,13 +503,19 @@ impl VisitMut for InlineBody {
 /// The body of a sync (or future-returning) function as an expression whose value is the
 /// function's: `call_once::<R, _>(move || body)`, or for a `#[track_caller]` function the
 /// body inline (see [`InlineBody`]).
-fn run_body(attrs: &[syn::Attribute], block: syn::Block, output: &ReturnType) -> TokenStream2 {
-    let p = private();
+fn run_body(
+    krate: &TokenStream2,
+    attrs: &[syn::Attribute],
+    block: syn::Block,
+    output: &ReturnType,
+) -> TokenStream2 {
+    let p = private(krate);
     if !attrs.iter().any(|a| a.path().is_ident("track_caller")) {
         let turbofish = call_once_turbofish(output);
         return quote!(#p::call_once #turbofish (move || #block));
     }
     let mut inline = InlineBody {
+        krate: krate.clone(),
         // `mixed_site`: labels are hygienic there, so a label of the user's own spelled the
         // same is another label, and the rewritten `return`s can only reach this one.
         label: Lifetime::new("'__agentcore_body", Span::mixed_site()),
@@ -631,22 +651,27 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         .map(|n| n.value())
         // `r#match` is named `match`: the prefix only escapes a keyword.
         .unwrap_or_else(|| func.sig.ident.unraw().to_string());
+    let krate = match &args.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::agentcore_telemetry),
+    };
     let kind = match &args.kind {
         Some(path) => match path.segments.last() {
             Some(seg) => {
                 let ident = &seg.ident;
-                quote_spanned!(path.span()=> ::agentcore_telemetry::SpanKind::#ident)
+                quote_spanned!(path.span()=> #krate::SpanKind::#ident)
             }
-            None => quote!(::agentcore_telemetry::SpanKind::Internal),
+            None => quote!(#krate::SpanKind::Internal),
         },
-        None => quote!(::agentcore_telemetry::SpanKind::Internal),
+        None => quote!(#krate::SpanKind::Internal),
     };
     let attributes = args.attributes.iter().map(|(k, v)| {
         let v = attribute_value(v);
-        quote!(::agentcore_telemetry::KeyValue::new(#k, #v))
+        quote!(#krate::KeyValue::new(#k, #v))
     });
     let attributes = quote!([#(#attributes),*]);
     let start = Start {
+        krate,
         name,
         kind,
         attributes,
@@ -666,6 +691,7 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
 }
 
 struct Start {
+    krate: TokenStream2,
     name: String,
     kind: TokenStream2,
     attributes: TokenStream2,
@@ -681,6 +707,7 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         block,
     } = func;
     let Start {
+        krate,
         name,
         kind,
         attributes,
@@ -689,23 +716,23 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(: ()),
     };
-    let body = run_body(&attrs, *block, &sig.output);
+    let body = run_body(krate, &attrs, *block, &sig.output);
     if matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_))) {
         // `-> !`: it can only unwind (recorded by the span's drop) or never finish.
         return quote! {
             #(#attrs)*
             #vis #sig {
-                let __agentcore_span = ::agentcore_telemetry::get_distributed_tracer()
+                let __agentcore_span = #krate::get_distributed_tracer()
                     .start_span(#name, #kind, #attributes);
                 #body
             }
         };
     }
-    let verdict = verdict_of(quote!(&__agentcore_ret));
+    let verdict = verdict_of(krate, quote!(&__agentcore_ret));
     quote! {
         #(#attrs)*
         #vis #sig {
-            let mut __agentcore_span = ::agentcore_telemetry::get_distributed_tracer()
+            let mut __agentcore_span = #krate::get_distributed_tracer()
                 .start_span(#name, #kind, #attributes);
             // A panic unwinds through `__agentcore_span`, whose drop records it. (An inline
             // body's own diverging tail is not a diverging sub-expression of this `let`.)
@@ -734,17 +761,18 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         block,
     } = func;
     let Start {
+        krate,
         name,
         kind,
         attributes,
     } = start;
-    let p = private();
-    let body = run_body(&attrs, *block, &sig.output);
+    let p = private(krate);
+    let body = run_body(krate, &attrs, *block, &sig.output);
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(),
     };
-    let verdict = verdict_of(quote!(__agentcore_out));
+    let verdict = verdict_of(krate, quote!(__agentcore_out));
     let future = quote! {
         async move {
             let __agentcore_span = __agentcore_caller.start(#name, #kind, __agentcore_attributes);
@@ -760,7 +788,7 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         #(#attrs)*
         #vis #sig {
             let __agentcore_caller =
-                #p::Caller::capture(::agentcore_telemetry::get_distributed_tracer());
+                #p::Caller::capture(#krate::get_distributed_tracer());
             let __agentcore_attributes = #attributes;
             #[allow(clippy::diverging_sub_expression)]
             let __agentcore_future #annotation = #body;
@@ -886,11 +914,12 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         block,
     } = func;
     let Start {
+        krate,
         name,
         kind,
         attributes,
     } = start;
-    let p = private();
+    let p = private(krate);
 
     // Inputs: name elided lifetimes; bind every argument to an identifier the outer function
     // moves into the future (`let <pattern> = <identifier>;` inside it, as `async fn` does).
@@ -1024,7 +1053,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         -> impl ::std::future::Future<Output = #output> + #p::Captures<(#captures)>
     };
     let keep_self = has_receiver.then(|| quote!(let _ = &self;));
-    let verdict = verdict_of(quote!(__agentcore_out));
+    let verdict = verdict_of(krate, quote!(__agentcore_out));
     // A body that diverges leaves its future's output to inference, which the verdict's
     // lookup would settle as a `Result`: `!` is written out.
     let out = if never {
@@ -1038,7 +1067,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         #allow_refining
         #vis #sig {
             let __agentcore_caller =
-                #p::Caller::capture(::agentcore_telemetry::get_distributed_tracer());
+                #p::Caller::capture(#krate::get_distributed_tracer());
             async move {
                 #keep_self
                 #(#rebind)*
@@ -1130,6 +1159,61 @@ mod tests {
         // Two `attributes(..)` with different keys are one list.
         let out = expand_str(quote!(attributes(a = 1), attributes(b = 2)), f.clone());
         assert!(out.contains("KeyValue :: new (\"a\"") && out.contains("KeyValue :: new (\"b\""));
+    }
+
+    /// A renamed dependency (`telemetry = { package = "agentcore-telemetry", .. }`) has no
+    /// `::agentcore_telemetry`: with `crate = ".."`, every path of the expansion goes through
+    /// the one given.
+    #[test]
+    fn crate_names_the_path_to_the_library() {
+        for item in [
+            quote!(
+                fn f(v: Option<u8>) -> Option<u8> {
+                    v
+                }
+            ),
+            quote!(
+                #[track_caller]
+                fn f(v: Option<u8>) -> Option<u8> {
+                    Some(v? + 1)
+                }
+            ),
+            quote!(
+                async fn f(v: u8) -> u8 {
+                    v
+                }
+            ),
+            quote!(
+                async fn f() -> ! {
+                    loop {}
+                }
+            ),
+            quote!(
+                fn f() -> impl Future<Output = u8> {
+                    async { 1 }
+                }
+            ),
+        ] {
+            let out = expand_str(
+                quote!(crate = "telemetry", kind = Client, attributes(a = 1)),
+                item,
+            );
+            assert!(!out.contains("compile_error"), "{out}");
+            assert!(
+                out.contains("telemetry :: distributed :: __private"),
+                "{out}"
+            );
+            assert!(!out.contains("agentcore_telemetry"), "{out}");
+        }
+        assert_only_error(
+            &expand_str(
+                quote!(crate = "a", crate = "b"),
+                quote!(
+                    fn f() {}
+                ),
+            ),
+            "`crate` given twice",
+        );
     }
 
     #[test]
