@@ -9,9 +9,8 @@ use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 use syn::{
-    parse_macro_input, parse_quote, Expr, FnArg, GenericArgument, GenericParam, ItemFn, Lifetime,
-    LifetimeParam, LitStr, Pat, PatIdent, PatType, Path, PathArguments, ReturnType, Token, Type,
-    TypeParamBound,
+    parse_quote, Expr, FnArg, GenericArgument, GenericParam, ItemFn, Lifetime, LifetimeParam,
+    LitStr, Pat, PatIdent, PatType, Path, PathArguments, ReturnType, Token, Type, TypeParamBound,
 };
 
 /// Traces a function with the global tracer (`get_distributed_tracer()`).
@@ -181,11 +180,33 @@ use syn::{
 /// ```
 #[proc_macro_attribute]
 pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {
+    trace_operation2(attr.into(), item.into()).into()
+}
+
+/// [`trace_operation`] on `proc_macro2` tokens (which the unit tests can make).
+fn trace_operation2(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    use syn::parse::Parser;
     let mut args = Args::default();
-    let parser = syn::meta::parser(|meta| args.parse(meta));
-    parse_macro_input!(attr with parser);
-    let func = parse_macro_input!(item as ItemFn);
-    expand(args, func).into()
+    if let Err(e) = syn::meta::parser(|meta| args.parse(meta)).parse2(attr) {
+        return e.into_compile_error();
+    }
+    match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => expand(args, func),
+        Err(e) => match syn::parse2::<syn::TraitItemFn>(item) {
+            // A trait method's declaration (`fn run(&self);`): "expected curly braces" at its
+            // `;` would not say why. It stays, so that its implementations are not refused too.
+            Ok(decl) if decl.default.is_none() => {
+                let error = syn::Error::new_spanned(
+                    &decl.sig,
+                    "`#[trace_operation]` traces a function body, and a trait method's \
+                     declaration has none: put it on the implementations (or on a default body)",
+                )
+                .into_compile_error();
+                quote!(#error #decl)
+            }
+            _ => e.into_compile_error(),
+        },
+    }
 }
 
 #[derive(Default)]
@@ -1090,18 +1111,10 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syn::parse::Parser;
 
     /// Expands `#[trace_operation(attr)] item` as the compiler would, to a string.
     fn expand_str(attr: TokenStream2, item: TokenStream2) -> String {
-        let mut args = Args::default();
-        if let Err(e) = syn::meta::parser(|meta| args.parse(meta)).parse2(attr) {
-            return e.to_compile_error().to_string();
-        }
-        match syn::parse2::<ItemFn>(item) {
-            Ok(func) => expand(args, func).to_string(),
-            Err(e) => e.to_compile_error().to_string(),
-        }
+        trace_operation2(attr, item).to_string()
     }
 
     /// The one error, with its message, and nothing else.
@@ -1213,6 +1226,23 @@ mod tests {
                 ),
             ),
             "`crate` given twice",
+        );
+    }
+
+    /// A trait method's declaration has no body to trace: the error says where the attribute
+    /// goes, and the declaration stays (the impls would be refused without it).
+    #[test]
+    fn a_method_declaration_is_refused_with_its_reason() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn run(&self, v: u8) -> u8;
+            ),
+        );
+        assert_only_error(&out, "on the implementations");
+        assert!(
+            out.ends_with("async fn run (& self , v : u8) -> u8 ;"),
+            "{out}"
         );
     }
 
