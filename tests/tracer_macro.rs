@@ -154,6 +154,23 @@ fn provision(image: &str) -> usize {
     image.len()
 }
 
+/// OpenTelemetry's keys are dotted: written as strings.
+#[trace_operation(kind = SpanKind::Client, attributes("http.request.method" = "GET", "server.port" = port))]
+fn fetch(port: i64) -> i64 {
+    port
+}
+
+#[test]
+fn an_attribute_key_may_be_a_dotted_string() {
+    let (out, spans, _) = in_trace("dotted", || fetch(8080));
+    assert_eq!(out, 8080);
+    assert_eq!(
+        spans[0].attribute("http.request.method"),
+        Some(&Value::from("GET"))
+    );
+    assert_eq!(spans[0].attribute("server.port"), Some(&Value::I64(8080)));
+}
+
 #[test]
 fn spec_decorator_custom_name_kind_and_attributes() {
     let (out, spans, _) = in_trace("custom", || provision("python:3.12"));

@@ -20,13 +20,14 @@ use syn::{
 ///   function name.
 /// * `kind = SpanKind::Client`: the span kind (the last path segment is used); default
 ///   `Internal`.
-/// * `attributes(key = value, ...)`: attributes set at start; values are any expressions
-///   convertible into `agentcore_telemetry::Value` (they may use the arguments). A value that
-///   is a plain path or field access (`user`, `self.name`, `LIMIT`) is cloned
-///   (`Clone::clone(&user)`, so its type must be `Clone`, as all of `Value`'s own conversions
-///   are), so naming an argument does not move it out of the body; any other expression
-///   (`user.len() as i64`, `image.to_string()`, `{ user }` to move it) is evaluated as
-///   written.
+/// * `attributes(key = value, ...)`: attributes set at start; a key is an identifier or a
+///   string (`"http.request.method" = "GET"`: OpenTelemetry's keys are dotted); values are
+///   any expressions convertible into `agentcore_telemetry::Value` (they may use the
+///   arguments). A value that is a plain path or field access (`user`, `self.name`,
+///   `LIMIT`) is cloned (`Clone::clone(&user)`, so its type must be `Clone`, as all of
+///   `Value`'s own conversions are), so naming an argument does not move it out of the body;
+///   any other expression (`user.len() as i64`, `image.to_string()`, `{ user }` to move it)
+///   is evaluated as written.
 /// * `boxed_future`: the return type is a boxed future (`Pin<Box<dyn Future<Output = ..>>>`)
 ///   spelled through an alias the macro does not recognise (see below); trace it as one.
 /// * `crate = "path"`: where the expansion finds this library, `::agentcore_telemetry` by
@@ -246,19 +247,47 @@ impl Args {
             self.kind = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("attributes") {
-            meta.parse_nested_meta(|inner| {
-                let key = inner
-                    .path
-                    .get_ident()
-                    .ok_or_else(|| inner.error("expected `key = value`"))?
-                    .to_string();
+            // `key = value, ..`, where a key is an identifier or a string literal: OpenTelemetry's
+            // keys are dotted (`"http.request.method" = ..`), which no identifier is.
+            let content;
+            syn::parenthesized!(content in meta.input);
+            while !content.is_empty() {
+                let (key, span) = if content.peek(LitStr) {
+                    let key: LitStr = content.parse()?;
+                    if key.value().is_empty() {
+                        return Err(syn::Error::new(key.span(), "empty attribute key"));
+                    }
+                    (key.value(), key.span())
+                } else {
+                    let key = Ident::parse_any(&content)
+                        .map_err(|e| syn::Error::new(e.span(), "expected `key = value`"))?;
+                    if content.peek(Token![.]) {
+                        let mut dotted = key.unraw().to_string();
+                        while content.parse::<Option<Token![.]>>()?.is_some() {
+                            dotted.push('.');
+                            dotted.push_str(&Ident::parse_any(&content)?.unraw().to_string());
+                        }
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("a dotted key is written as a string: `\"{dotted}\" = ..`"),
+                        ));
+                    }
+                    (key.unraw().to_string(), key.span())
+                };
                 if self.attributes.iter().any(|(k, _)| *k == key) {
-                    return Err(inner.error(format!("attribute `{key}` given twice")));
+                    return Err(syn::Error::new(
+                        span,
+                        format!("attribute `{key}` given twice"),
+                    ));
                 }
-                let value: Expr = inner.value()?.parse()?;
+                content.parse::<Token![=]>()?;
+                let value: Expr = content.parse()?;
                 self.attributes.push((key, value));
-                Ok(())
-            })
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            Ok(())
         } else if meta.path.is_ident("boxed_future") {
             if self.boxed_future {
                 return Err(twice(&meta));
@@ -1243,6 +1272,42 @@ mod tests {
         assert!(
             out.ends_with("async fn run (& self , v : u8) -> u8 ;"),
             "{out}"
+        );
+    }
+
+    /// OpenTelemetry's attribute keys are dotted (`http.request.method`), which is no
+    /// identifier: a key may be a string literal.
+    #[test]
+    fn an_attribute_key_may_be_a_string() {
+        let f = quote!(
+            fn f(db: &str) {}
+        );
+        let out = expand_str(
+            quote!(attributes(
+                "http.request.method" = "GET",
+                "db.system" = db,
+                r#type = 1
+            )),
+            f.clone(),
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        for key in ["http.request.method", "db.system", "type"] {
+            assert!(
+                out.contains(&format!("KeyValue :: new (\"{key}\"")),
+                "{key}: {out}"
+            );
+        }
+        assert_only_error(
+            &expand_str(quote!(attributes("k" = 1, k = 2)), f.clone()),
+            "attribute `k` given twice",
+        );
+        assert_only_error(
+            &expand_str(quote!(attributes("" = 1)), f.clone()),
+            "empty attribute key",
+        );
+        assert_only_error(
+            &expand_str(quote!(attributes(http.request.method = "GET")), f),
+            "a dotted key is written as a string: `\\\"http.request.method\\\" = ..`",
         );
     }
 
