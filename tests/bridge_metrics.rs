@@ -238,3 +238,24 @@ fn handles_are_shared_across_threads() {
         .sum();
     assert_eq!(total, 4_000.0);
 }
+
+/// `absolute(n)` raises the counter to exactly `n` however large: the current value is read
+/// as an integer, not through an `f64` (which above 2^53 rounds, and the raise overshoots).
+/// metrics-exporter-prometheus (`fetch_max` on a `u64`) shows the same.
+#[test]
+fn absolute_is_exact_above_2_pow_53() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    let big = 1u64 << 53;
+    metrics::with_local_recorder(&recorder, || {
+        let c = metrics::counter!("bytes_total");
+        c.absolute(big + 1);
+        c.absolute(big + 3);
+        c.absolute(big + 2); // never lowered
+    });
+    let text = registry.encode_text();
+    assert!(
+        text.contains(&format!("bytes_total {}\n", big + 3)),
+        "{text}"
+    );
+}

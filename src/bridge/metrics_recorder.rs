@@ -495,9 +495,13 @@ impl CounterFn for CounterHandle {
 
     fn absolute(&self, value: u64) {
         let _serial = self.absolute.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.counter.get();
-        if (value as f64) > current {
-            self.counter.inc_by(value - current as u64);
+        // In integers: `get()` is an `f64`, which above 2^53 rounds, and a raise computed from
+        // it overshoots `value`. The fractional part (only a family shared with direct `add`s
+        // has one) counts by its whole units, as before.
+        let (whole, fraction) = self.counter.parts();
+        let current = whole.saturating_add(fraction as u64);
+        if value > current {
+            self.counter.inc_by(value - current);
         }
     }
 }
