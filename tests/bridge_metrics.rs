@@ -259,3 +259,36 @@ fn absolute_is_exact_above_2_pow_53() {
         "{text}"
     );
 }
+
+/// A family registered before the recorder saw its name (directly, or by another recorder on
+/// the same registry) keeps its label order, and keys with the same label names in any order
+/// are its series, as they are once the recorder registered the family itself.
+#[test]
+fn a_family_registered_elsewhere_accepts_its_label_names_in_any_order() {
+    let registry = Registry::new();
+    let direct = registry
+        .counter_family("runs_total", "Runs.", &["status", "tool"])
+        .unwrap();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("runs_total", "tool" => "search", "status" => "ok").increment(1);
+    });
+    assert_eq!(direct.get(&["ok", "search"]).map(|c| c.get()), Some(1.0));
+    assert_eq!(recorder.rejected(), 0);
+
+    // Two recorders on one registry, whose first keys order the labels differently.
+    let first = AgentcoreRecorder::new(&registry);
+    let second = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&first, || {
+        metrics::gauge!("depth", "queue" => "a", "shard" => "1").set(1.0);
+    });
+    metrics::with_local_recorder(&second, || {
+        metrics::gauge!("depth", "shard" => "1", "queue" => "a").increment(2.0);
+    });
+    assert_eq!(second.rejected(), 0);
+    let f = scrape(&registry);
+    assert_eq!(
+        value(&f, "depth", &[("queue", "a"), ("shard", "1")]),
+        Some(3.0)
+    );
+}

@@ -6,7 +6,7 @@
 //! | `metrics` | our registry |
 //! |---|---|
 //! | a metric name | a family (counter, gauge or histogram), name sanitized to `[a-zA-Z_:][a-zA-Z0-9_:]*` |
-//! | its label keys at first registration | the family's label names, fixed from then on (any order of the same set is accepted) |
+//! | its label keys at first registration | the family's label names, fixed from then on (any order of the same set is accepted; a family the registry already has by that name keeps its own order) |
 //! | another label-key set, or another kind, for a registered name | refused by the [`OnConflict`] strategy, counted in `agentcore_telemetry_bridge_rejected_total{reason}` |
 //! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do) |
 //! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic) |
@@ -803,7 +803,19 @@ impl Inner {
             .collect();
         if !slow.families.contains_key(&name) {
             let help = slow.descriptions.get(&name).cloned().unwrap_or_default();
-            let names: Vec<&str> = key_labels.iter().map(|(k, _)| k.as_str()).collect();
+            let mut names: Vec<&str> = key_labels.iter().map(|(k, _)| k.as_str()).collect();
+            // A family registered elsewhere (directly, or by another recorder on the registry)
+            // has its label order fixed, and `get_or_register` compares label names in order:
+            // the key's names in another order are that family's, so take its order (the values
+            // are put in the family's order below).
+            let registered = self.registry.label_names_of(&name);
+            if let Some(order) = &registered {
+                // No duplicates in `order` (the registry refuses them): equal lengths and every
+                // one of them in `names` make `names` a permutation of it.
+                if order.len() == names.len() && order.iter().all(|l| names.contains(&&**l)) {
+                    names = order.iter().map(|l| &**l).collect();
+                }
+            }
             match self.register_family(kind, &name, &help, &names) {
                 Ok(family) => {
                     let label_names = names.iter().map(|s| (*s).to_owned()).collect();

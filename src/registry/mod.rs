@@ -462,6 +462,14 @@ impl Registry {
         }
     }
 
+    /// The label names of the family registered as `name`, in its order, if there is one: the
+    /// metrics bridge adopts the order of a family registered elsewhere (`get_or_register`
+    /// compares label names in order).
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn label_names_of(&self, name: &str) -> Option<Box<[Box<str>]>> {
+        self.find(name).map(|f| f.desc().label_names.clone())
+    }
+
     fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
         let families = self.inner.families.load();
         let at = families.partition_point(|f| *f.desc().name < *name);
