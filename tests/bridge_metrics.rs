@@ -292,3 +292,26 @@ fn a_family_registered_elsewhere_accepts_its_label_names_in_any_order() {
         Some(3.0)
     );
 }
+
+/// A key that conflicts with a family the registry already has (registered directly, not by
+/// the recorder) is counted under its reason, `kind` or `label_set`, as a conflict with a
+/// family the recorder registered is, not as `invalid`.
+#[test]
+fn conflicts_with_a_family_registered_elsewhere_are_counted_by_their_reason() {
+    let registry = Registry::new();
+    registry
+        .counter_family("runs_total", "Runs.", &["agent"])
+        .unwrap();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::gauge!("runs_total", "agent" => "a").set(1.0); // other kind
+        metrics::counter!("runs_total", "tool" => "a").increment(1); // other label name
+    });
+    let f = scrape(&registry);
+    assert_eq!(recorder.rejected(), 2);
+    assert_eq!(value(&f, REJECTED_METRIC, &[("reason", "kind")]), Some(1.0));
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "label_set")]),
+        Some(1.0)
+    );
+}

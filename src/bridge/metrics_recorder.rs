@@ -102,7 +102,7 @@
 use super::key_cache::KeyCache;
 use crate::error::Error;
 use crate::primitives::{Buckets, Counter, Gauge, Histogram};
-use crate::registry::{Family, FamilyOptions, Metric, Registry, DEFAULT_MAX_SERIES};
+use crate::registry::{Family, FamilyOptions, Metric, MetricKind, Registry, DEFAULT_MAX_SERIES};
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
@@ -624,6 +624,16 @@ enum Kind {
     Histogram,
 }
 
+impl Kind {
+    fn metric_kind(self) -> MetricKind {
+        match self {
+            Kind::Counter => MetricKind::Counter,
+            Kind::Gauge => MetricKind::Gauge,
+            Kind::Histogram => MetricKind::Histogram,
+        }
+    }
+}
+
 /// `name` with every character outside `[a-zA-Z0-9_:]` replaced by `_`, and `_` before a
 /// leading digit (empty: `_`), as metrics-exporter-prometheus sanitizes.
 fn sanitize_metric_name(name: &str) -> String {
@@ -807,14 +817,22 @@ impl Inner {
             // A family registered elsewhere (directly, or by another recorder on the registry)
             // has its label order fixed, and `get_or_register` compares label names in order:
             // the key's names in another order are that family's, so take its order (the values
-            // are put in the family's order below).
-            let registered = self.registry.label_names_of(&name);
-            if let Some(order) = &registered {
+            // are put in the family's order below). A key that conflicts with it is refused for
+            // its reason (label set, then kind, as below), not as invalid, which registering
+            // would make it.
+            let registered = self.registry.shape_of(&name);
+            if let Some((registered_kind, order)) = &registered {
                 // No duplicates in `order` (the registry refuses them): equal lengths and every
                 // one of them in `names` make `names` a permutation of it.
-                if order.len() == names.len() && order.iter().all(|l| names.contains(&&**l)) {
-                    names = order.iter().map(|l| &**l).collect();
+                if order.len() != names.len() || !order.iter().all(|l| names.contains(&&**l)) {
+                    let detail = format!("label names fixed as {order:?}");
+                    return self.refuse(slow, Refusal::LabelSet, key, &detail);
                 }
+                if *registered_kind != kind.metric_kind() {
+                    let detail = format!("registered as a {}", registered_kind.type_keyword());
+                    return self.refuse(slow, Refusal::Kind, key, &detail);
+                }
+                names = order.iter().map(|l| &**l).collect();
             }
             match self.register_family(kind, &name, &help, &names) {
                 Ok(family) => {

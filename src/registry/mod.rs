@@ -462,12 +462,13 @@ impl Registry {
         }
     }
 
-    /// The label names of the family registered as `name`, in its order, if there is one: the
-    /// metrics bridge adopts the order of a family registered elsewhere (`get_or_register`
-    /// compares label names in order).
+    /// The kind and label names (in its order) of the family registered as `name`, if there is
+    /// one: the metrics bridge adopts the order of a family registered elsewhere
+    /// (`get_or_register` compares label names in order) and tells why a key conflicts with it.
     #[cfg(feature = "metrics-bridge")]
-    pub(crate) fn label_names_of(&self, name: &str) -> Option<Box<[Box<str>]>> {
-        self.find(name).map(|f| f.desc().label_names.clone())
+    pub(crate) fn shape_of(&self, name: &str) -> Option<(MetricKind, Box<[Box<str>]>)> {
+        self.find(name)
+            .map(|f| (f.desc().kind, f.desc().label_names.clone()))
     }
 
     fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
