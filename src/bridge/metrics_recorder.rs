@@ -106,6 +106,7 @@ use crate::registry::{Family, FamilyOptions, Metric, MetricKind, Registry, DEFAU
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -640,6 +641,14 @@ fn sanitize_metric_name(name: &str) -> String {
     sanitize(name, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
+/// Whether `sanitize_metric_name` leaves `name` as it is.
+fn is_valid_metric_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
 /// A label name with characters outside `[a-zA-Z0-9_]` replaced by `_`.
 fn sanitize_label_name(name: &str) -> String {
     sanitize(name, |c| c.is_ascii_alphanumeric() || c == '_')
@@ -901,12 +910,22 @@ impl Inner {
     }
 
     fn describe(&self, name: KeyName, description: SharedString) {
+        // Only before the family exists: a registered family's HELP is fixed. `counter!(
+        // description: ..)` describes on every call, so a registered family is the common
+        // case: the registry answers it lock-free, and a name valid as it is is not copied,
+        // so that such a call stays as cheap as one without a description (invariant 1).
+        let name = if is_valid_metric_name(name.as_str()) {
+            Cow::Borrowed(name.as_str())
+        } else {
+            Cow::Owned(sanitize_metric_name(name.as_str()))
+        };
+        if self.registry.has_family(&name) {
+            return;
+        }
         let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
-        let name = sanitize_metric_name(name.as_str());
-        // Only before the family exists: a registered family's HELP is fixed.
-        if !slow.families.contains_key(&name) {
+        if !slow.families.contains_key(&*name) {
             slow.descriptions
-                .insert(name, description.as_ref().to_owned());
+                .insert(name.into_owned(), description.as_ref().to_owned());
         }
     }
 }

@@ -471,6 +471,13 @@ impl Registry {
             .map(|f| (f.desc().kind, f.desc().label_names.clone()))
     }
 
+    /// Whether a family is registered as `name` (lock-free, no allocation): the metrics bridge
+    /// skips a description of a registered family, whose HELP is fixed.
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn has_family(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
     fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
         let families = self.inner.families.load();
         let at = families.partition_point(|f| *f.desc().name < *name);
