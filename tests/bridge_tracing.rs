@@ -655,3 +655,47 @@ fn an_explicit_parent_filtered_out_for_the_layer_passes_to_its_nearest_recorded_
         "explicit child of noisy (same parent, same thread) left top's trace"
     );
 }
+
+/// A contextual span whose parent the layer's filter left out, entered where its nearest
+/// recorded ancestor is not (a `debug_span!` worker moved to another thread, as
+/// `tokio::spawn(work().instrument(debug_span!(..)))` does; or entered after that ancestor
+/// exited): its parent for the layer is still that ancestor, not whatever our context stack
+/// holds on that thread (nothing: it became the root of a new trace).
+#[test]
+fn a_contextual_span_under_a_filtered_out_parent_elsewhere_stays_in_the_trace() {
+    /// Another layer that records DEBUG spans (a `fmt` layer, say): else `tracing` does not
+    /// create them at all.
+    struct SeeAll;
+    impl<S: tracing::Subscriber> Layer<S> for SeeAll {}
+    let t = tracer();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SeeAll)
+            .with(AgentcoreLayer::new(t).with_filter(LevelFilter::INFO)),
+    );
+    let (trace, steps) = tracing::dispatcher::with_default(&dispatch, || {
+        let request = tracing::info_span!("request");
+        let (trace, worker) =
+            request.in_scope(|| (current_trace(t), tracing::debug_span!("worker")));
+        let on_thread = std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    worker.in_scope(|| tracing::info_span!("step").in_scope(|| current_trace(t)))
+                })
+            })
+            .join()
+            .unwrap()
+        });
+        // The same, on this thread, after `request` exited.
+        let later = worker.in_scope(|| tracing::info_span!("step").in_scope(|| current_trace(t)));
+        (trace, [on_thread, later])
+    });
+    assert_eq!(steps, [trace, trace], "a step started a trace of its own");
+    let spans = t.get_trace_spans(trace);
+    assert_eq!(names(&spans).iter().filter(|n| **n == "step").count(), 2);
+    let request = named(&spans, "request").span_id;
+    assert!(spans
+        .iter()
+        .filter(|s| s.name == "step")
+        .all(|s| s.parent_span_id == Some(request)));
+}

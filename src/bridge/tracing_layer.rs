@@ -27,7 +27,9 @@
 //!    is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours ending under
 //!    another trace); so the current context is always the innermost of *both* kinds of span,
 //!    in either nesting order, and a `tracing` span with a contextual parent takes our current
-//!    context as its parent. An explicit `parent:` is honoured (its stored context; if this
+//!    context as its parent (without one, if that parent was left out by this layer's
+//!    filter, its nearest recorded ancestor: the filtered-out span was entered on another
+//!    thread than that ancestor, say). An explicit `parent:` is honoured (its stored context; if this
 //!    layer's filter left it out, that of its nearest ancestor the layer recorded, as
 //!    per-layer filtering defines a span's parent); an explicit root (`parent: None`), or an
 //!    explicit parent with no recorded ancestor, starts a new trace: a span that names its
@@ -488,6 +490,28 @@ impl AgentcoreLayer {
         let ext = span.extensions();
         self.ours(&ext).map(DetachedSpan::context)
     }
+
+    /// The parent of the new contextual span `id` when our context stack cannot give it: the
+    /// `tracing` span current at its creation (its parent for `tracing`) was left out by this
+    /// layer's filter and our stack holds no context on this thread, so the nearest ancestor
+    /// the layer recorded (`SpanRef::parent`) is not entered here: the filtered-out span was
+    /// moved here (`tokio::spawn(work().instrument(debug_span!(..)))`) or entered after the
+    /// ancestor exited. Without this, the span would start a new trace. `None` (our current
+    /// context) whenever our stack holds one: a span of ours nested inside the ancestor, or a
+    /// context a scope carries (`in_context`), is the innermost, as for any contextual span.
+    fn filtered_out_parent<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<TraceContext>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.tracer.current_context().is_some() {
+            return None;
+        }
+        if ctx.span(ctx.current_span().id()?).is_some() {
+            return None; // recorded by this layer: our stack holds it unless a scope hides it
+        }
+        let ancestor = ctx.span(id)?.parent()?;
+        self.context_of(&ancestor.id(), ctx)
+    }
 }
 
 impl<S> Layer<S> for AgentcoreLayer
@@ -517,7 +541,13 @@ where
         // `SpanRef::parent` skips spans the layer's filter disabled), and an explicit root, or
         // an ancestry with no span of ours, none: a root.
         let mut span = if attrs.is_contextual() {
-            self.tracer.start_detached_span(name, kind, fields)
+            match self.filtered_out_parent(id, &ctx) {
+                Some(parent) => {
+                    self.tracer
+                        .start_detached_span_with_parent(name, kind, fields, Some(&parent))
+                }
+                None => self.tracer.start_detached_span(name, kind, fields),
+            }
         } else {
             let parent = attrs
                 .parent()
