@@ -699,3 +699,33 @@ fn a_contextual_span_under_a_filtered_out_parent_elsewhere_stays_in_the_trace() 
         .filter(|s| s.name == "step")
         .all(|s| s.parent_span_id == Some(request)));
 }
+
+/// 128-bit integers are integers: typed `I64` when they fit, as `u64` values are, on spans
+/// (at creation and `record`) and events; beyond, their decimal string (they were strings
+/// always, through `tracing`'s default `Debug` visit).
+#[test]
+fn wide_integers_that_fit_are_typed() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("s", a = -5_i128, b = 5_u128, c = tracing::field::Empty);
+        let _e = s.enter();
+        s.record("c", 7_u128);
+        tracing::info!(a = -5_i128, b = u128::MAX, "wide");
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    let s = named(&spans, "s");
+    assert_eq!(s.attribute("a"), Some(&Value::I64(-5)));
+    assert_eq!(s.attribute("b"), Some(&Value::I64(5)));
+    assert_eq!(s.attribute("c"), Some(&Value::I64(7)));
+    let event = &s.events[0];
+    let attr = |k: &str| {
+        event
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(attr("a"), Some(Value::I64(-5)));
+    assert_eq!(attr("b"), Some(Value::from(u128::MAX.to_string())));
+}

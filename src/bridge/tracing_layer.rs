@@ -326,6 +326,17 @@ fn u64_value(v: u64) -> Value {
     i64::try_from(v).map_or_else(|_| Value::from(v.to_string()), Value::I64)
 }
 
+/// A 128-bit integer as a typed value, as [`u64_value`]: `I64` when it fits, else its decimal
+/// string (which is what `tracing`'s default visit, through `Debug`, would give for all).
+fn i128_value(v: i128) -> Value {
+    i64::try_from(v).map_or_else(|_| Value::from(v.to_string()), Value::I64)
+}
+
+/// An unsigned 128-bit integer as a typed value (see [`i128_value`]).
+fn u128_value(v: u128) -> Value {
+    i128::try_from(v).map_or_else(|_| Value::from(v.to_string()), i128_value)
+}
+
 /// Visits a span's fields (at creation or `record`) into typed attributes and overrides.
 struct SpanVisitor<'a> {
     fields: &'a mut Fields,
@@ -355,6 +366,16 @@ impl Visit for SpanVisitor<'_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.fields
             .push(KeyValue::new(field.name(), u64_value(value)));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.fields
+            .push(KeyValue::new(field.name(), i128_value(value)));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.fields
+            .push(KeyValue::new(field.name(), u128_value(value)));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -421,6 +442,20 @@ impl Visit for EventVisitor {
         match field.name() {
             "message" => self.name = Some(value.to_string().into()),
             name => self.fields.push(KeyValue::new(name, u64_value(value))),
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, i128_value(value))),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match field.name() {
+            "message" => self.name = Some(value.to_string().into()),
+            name => self.fields.push(KeyValue::new(name, u128_value(value))),
         }
     }
 
