@@ -53,6 +53,13 @@
 //!    layer swapped in by a `reload` handle (which skips `on_layer`) does not see the spans
 //!    its predecessor opened: keep the layer and change its options through `Handle::modify`.
 //!
+//! Known limits, as in tracing-opentelemetry: an *event* whose span this layer's filter left
+//! out, entered on another thread than that span's recorded ancestor (or an event with an
+//! explicit `parent:` that the filter left out), is dropped, not given to the ancestor (the
+//! filtered `Context` offers no way to walk a filtered-out span's ancestors for an event, as
+//! `SpanRef::parent` does for a new span). And a span ends when `tracing` closes it (its last
+//! handle drops, which a live child's handle delays), not at its last exit.
+//!
 //! # Allocation
 //!
 //! The subscriber's registry boxes each extension: one allocation per `tracing` span, for the
