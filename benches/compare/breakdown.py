@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where one `profile_driver` workload's instructions go, by the API call they are inlined from.
 
-    python3 benches/compare/breakdown.py WORKLOAD [N] [--depth D] [--asm]
+    python3 benches/compare/breakdown.py WORKLOAD [N] [--depth D] [--asm] [--fn ADDR]
 
 Runs `target/release/profile_driver WORKLOAD N` (build it first: `cargo build --release --bin
 profile_driver` in benches/compare) under callgrind with `--toggle-collect` on the workload's own
@@ -11,7 +11,9 @@ chain of functions it was inlined from below the driver's own functions: depth 1
 (`start_span`, `finish_span`, `with_label_values`...), depth 2 what that call inlined, and so on.
 An out-of-line callee is counted at the call instruction's chain (inclusive of its cost).
 Instructions with no inline frame below the workload are the workload's own loop (`loop`).
-`--asm` also prints each executed instruction with its count per operation.
+`--asm` also prints each executed instruction with its count per operation. `--fn ADDR` (a hex
+address from `--asm`'s `call` lines) breaks down that out-of-line callee instead of the workload:
+its instructions per workload operation, grouped by the chain below the callee.
 
 Needs valgrind and binutils (`addr2line`, `objdump`). Counts are instructions per operation
 (total / N); they are exact for the binary measured, whatever machine runs it.
@@ -29,15 +31,19 @@ BIN = os.path.join(HERE, "target", "release", "profile_driver")
 
 def parse_args(argv):
     args = [a for a in argv if not a.startswith("--")]
-    depth, asm = 2, "--asm" in argv
+    depth, asm, fn = 2, "--asm" in argv, None
     if "--depth" in argv:
         depth = int(argv[argv.index("--depth") + 1])
         args.remove(str(depth))
+    if "--fn" in argv:
+        fn = argv[argv.index("--fn") + 1]
+        args.remove(fn)
+        fn = int(fn, 16)
     if not args:
         sys.exit(__doc__)
     workload = args[0]
     n = int(args[1]) if len(args) > 1 else 100_000
-    return workload, n, depth, asm
+    return workload, n, depth, asm, fn
 
 
 def run_callgrind(workload, n, out):
@@ -82,7 +88,7 @@ def inline_chains(addrs):
 
 
 def main():
-    workload, n, depth, asm = parse_args(sys.argv[1:])
+    workload, n, depth, asm, fn = parse_args(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         run_callgrind(workload, n, out)
@@ -90,8 +96,9 @@ def main():
     # Only addresses inside the workload function: callees' own lines are already counted
     # inclusively at their call sites.
     syms = subprocess.run(["nm", "-C", BIN], check=True, capture_output=True, text=True).stdout
-    start = next(int(l.split()[0], 16) for l in syms.splitlines()
-                 if l.endswith(f" profile_driver::{workload}"))
+    start = fn if fn is not None else next(
+        int(l.split()[0], 16) for l in syms.splitlines()
+        if l.endswith(f" profile_driver::{workload}"))
     ends = sorted(int(l.split()[0], 16) for l in syms.splitlines()
                   if l.split() and re.match(r"^[0-9a-f]+$", l.split()[0])
                   and int(l.split()[0], 16) > start)
@@ -102,6 +109,8 @@ def main():
     for a, c in costs.items():
         # The driver's own frames (the workload function, a body it inlines) are the loop.
         below = [f for f in chains.get(a, []) if not f.startswith("profile_driver::")]
+        if fn is not None:
+            below = below[:-1]  # the callee itself
         key = " > ".join(reversed(below[-depth:])) if below else "loop"
         groups[key] += c
     total = sum(costs.values())
