@@ -469,3 +469,62 @@ fn history_is_oldest_first_under_concurrent_snapshots() {
         "a counter went backwards {decreases} times along the history"
     );
 }
+
+/// A snapshot's `agents` and `system` sections are read with its families, not after them:
+/// while other threads record, `agents.active` is the sum of the `agentcore_agents_active`
+/// series of the same snapshot, and each `system` field the value of its gauge there.
+#[test]
+fn snapshot_sections_agree_with_its_families_while_others_record() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let c = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 0,
+        ..CollectorConfig::default()
+    });
+    let stop = AtomicBool::new(false);
+    let mut disagreements = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0.0;
+            while !stop.load(Ordering::Relaxed) {
+                c.record_agent_created(AgentPhilosophy::React, "initializing");
+                i += 1.0;
+                c.update_system_resources(i, i, i);
+            }
+        });
+        for _ in 0..1_000 {
+            let snap = c.snapshot_metrics();
+            let active: f64 = snap
+                .get("agents_active")
+                .unwrap()
+                .series
+                .iter()
+                .filter_map(|s| s.value.as_f64())
+                .sum();
+            let system = [
+                ("cpu_percent", snap.system.cpu_percent),
+                ("memory_percent", snap.system.memory_percent),
+                ("memory_available_mb", snap.system.memory_available_mb),
+            ];
+            if snap.agents.active != active {
+                disagreements.push(format!(
+                    "agents.active {} but the agents_active series sum to {active}",
+                    snap.agents.active
+                ));
+            }
+            for (field, v) in system {
+                let family = snap.value(&format!("system_{field}"), &[]);
+                if family != Some(v) {
+                    disagreements.push(format!("system.{field} {v} but its gauge {family:?}"));
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements in 1000 snapshots, first: {:?}",
+        disagreements.len(),
+        &disagreements[..disagreements.len().min(3)]
+    );
+}

@@ -792,18 +792,32 @@ impl super::MetricsCollector {
             metrics.extend(custom.values().map(|c| c.family().snapshot()));
         }
         metrics.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut active = 0.0;
-        m.agents_active
-            .for_each_series(|s| active += s.metric().get());
+        // The sections are taken from the families just read, not read again: a recorder
+        // between the two reads would make them disagree with the families beside them.
+        let sum = |name: &str| -> f64 {
+            metrics
+                .binary_search_by(|f| f.name.as_str().cmp(name))
+                .map_or(0.0, |i| {
+                    metrics[i]
+                        .series
+                        .iter()
+                        .filter_map(|s| s.value.as_f64())
+                        .sum()
+                })
+        };
+        let agents = AgentsSummary {
+            active: sum(m.agents_active.name()),
+        };
+        let system = SystemSummary {
+            cpu_percent: sum("agentcore_system_cpu_percent"),
+            memory_percent: sum("agentcore_system_memory_percent"),
+            memory_available_mb: sum("agentcore_system_memory_available_mb"),
+        };
         let snapshot = MetricsSnapshot {
             timestamp,
             unix_seconds,
-            agents: AgentsSummary { active },
-            system: SystemSummary {
-                cpu_percent: m.system_cpu_percent.get(),
-                memory_percent: m.system_memory_percent.get(),
-                memory_available_mb: m.system_memory_available_mb.get(),
-            },
+            agents,
+            system,
             metrics,
         };
         let kept = snapshot.clone();
