@@ -32,7 +32,17 @@
 //! floats; a custom histogram or summary accepts infinite observations, and a histogram's sum
 //! can overflow. Formats that are not human-readable get the floats as they are. Either way a
 //! snapshot reads back with the values written (NaN included; being NaN, such a value is not
-//! `==` to itself), so a persisted history can be reloaded.
+//! `==` to itself), so a persisted history can be reloaded, provided that:
+//!
+//! * the format parses floats exactly. The numbers written are the shortest that read back
+//!   exactly, but `serde_json` reads them exactly only with its `float_roundtrip` feature
+//!   (`serde_json = { version = "1", features = ["float_roundtrip"] }`, as this crate's own
+//!   tests use): with its default features a value such as `0.11000000000000001` reads back
+//!   one unit in the last place off (as `0.11`), as one in six of two million metric-like
+//!   values did in a test. Python's `json` reads them exactly;
+//! * the format is self-describing (JSON, CBOR, MessagePack): a series' [`SampleValue`] is
+//!   untagged, which serde reads only from formats that can say what comes next, so
+//!   `bincode` or `postcard` can write a snapshot but not read it back.
 //!
 //! ```
 //! use agentcore_telemetry::{MetricsCollector, MetricsSnapshot};
