@@ -2,8 +2,13 @@
 //! is large (about 49 MB with 10,000 agents), and the default ring of 100 held them all (about
 //! 4.9 GB), filled on its own by the system monitor, which takes a snapshot per sample.
 
-use agentcore_telemetry::agent::DEFAULT_HISTORY_MAX_BYTES;
+use agentcore_telemetry::agent::{MetricType, DEFAULT_HISTORY_MAX_BYTES};
 use agentcore_telemetry::{AgentPhilosophy, CollectorConfig, MetricsCollector};
+
+mod support;
+
+#[global_allocator]
+static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 
 /// A collector with `agents` agents' per-agent series and the given history budget.
 fn collector(agents: usize, history_max_bytes: usize) -> MetricsCollector {
@@ -54,4 +59,47 @@ fn small_snapshots_are_bounded_by_the_count_as_before() {
         c.snapshot_metrics();
     }
     assert_eq!(c.history_len(), c.config().history_capacity);
+}
+
+/// The budget holds for label sets of any width: the history keeps no more snapshots than fit
+/// in it, by the bytes a snapshot's copy (the one the history keeps) really asks the allocator
+/// for. Label maps wider than one B-tree node (12 labels and more) have inner nodes too.
+#[test]
+fn the_budget_holds_whatever_the_number_of_labels() {
+    const BUDGET: usize = 2 << 20;
+    for width in [1, 2, 11, 12, 20, 30] {
+        let c = MetricsCollector::with_config(CollectorConfig {
+            history_max_bytes: BUDGET,
+            history_capacity: 1_000,
+            ..CollectorConfig::default()
+        });
+        let names: Vec<String> = (0..width).map(|i| format!("l{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let wide = c
+            .create_custom_metric("wide", MetricType::Gauge, "Wide.", &names)
+            .unwrap();
+        for s in 0..4_000 / (width + 10) {
+            let values: Vec<String> = (0..width).map(|i| format!("{s}-{i}")).collect();
+            wide.labels(&values).unwrap().set(1.0);
+        }
+        let snapshot = c.snapshot_metrics();
+        let before = support::alloc::thread_bytes();
+        let copy = snapshot.clone();
+        let one = support::alloc::thread_bytes() - before;
+        drop(copy);
+        for _ in 0..20 {
+            c.snapshot_metrics();
+        }
+        let kept = c.history_len() as u64;
+        assert!(
+            kept > 1,
+            "{width} labels: a snapshot of {one} bytes filled the budget"
+        );
+        assert!(
+            kept * one <= BUDGET as u64,
+            "{width} labels: the history kept {kept} snapshots of {one} bytes, {} bytes for a \
+             budget of {BUDGET}",
+            kept * one
+        );
+    }
 }

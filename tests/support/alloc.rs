@@ -17,6 +17,7 @@ pub struct Counting;
 
 thread_local! {
     static THREAD: Cell<u64> = const { Cell::new(0) };
+    static THREAD_BYTES: Cell<u64> = const { Cell::new(0) };
 }
 static PROCESS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
@@ -24,6 +25,7 @@ static BYTES: AtomicU64 = AtomicU64::new(0);
 fn count(bytes: usize) {
     // `try_with`: the allocator also runs while thread-locals are being torn down.
     let _ = THREAD.try_with(|c| c.set(c.get() + 1));
+    let _ = THREAD_BYTES.try_with(|c| c.set(c.get() + bytes as u64));
     PROCESS.fetch_add(1, Relaxed);
     BYTES.fetch_add(bytes as u64, Relaxed);
 }
@@ -55,6 +57,11 @@ unsafe impl GlobalAlloc for Counting {
 /// Allocations made by the calling thread so far.
 pub fn thread_allocations() -> u64 {
     THREAD.with(Cell::get)
+}
+
+/// Bytes requested by the calling thread so far (reallocations count their new size).
+pub fn thread_bytes() -> u64 {
+    THREAD_BYTES.with(Cell::get)
 }
 
 /// Allocations made by every thread so far.
