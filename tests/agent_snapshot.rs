@@ -481,9 +481,18 @@ fn snapshot_sections_agree_with_its_families_while_others_record() {
         history_capacity: 0,
         ..CollectorConfig::default()
     });
+    /// Stops the recorder when dropped, so that a failed assertion below unwinds out of the
+    /// scope instead of waiting for the recorder forever.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let stop = AtomicBool::new(false);
     let mut disagreements = Vec::new();
     std::thread::scope(|s| {
+        let _stop = Stop(&stop);
         s.spawn(|| {
             let mut i = 0.0;
             while !stop.load(Ordering::Relaxed) {
@@ -519,7 +528,6 @@ fn snapshot_sections_agree_with_its_families_while_others_record() {
                 }
             }
         }
-        stop.store(true, Ordering::Relaxed);
     });
     assert!(
         disagreements.is_empty(),
@@ -527,4 +535,30 @@ fn snapshot_sections_agree_with_its_families_while_others_record() {
         disagreements.len(),
         &disagreements[..disagreements.len().min(3)]
     );
+}
+
+/// With no agent active (no `agentcore_agents_active` series yet), `agents.active` is +0.0,
+/// as before the sections were summed from the families: `Iterator::sum` of no values is
+/// -0.0, which JSON would show as `-0.0`.
+#[test]
+fn a_fresh_collectors_sections_are_positive_zero() {
+    let c = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 0,
+        ..CollectorConfig::default()
+    });
+    let snap = c.snapshot_metrics();
+    for (field, v) in [
+        ("agents.active", snap.agents.active),
+        ("system.cpu_percent", snap.system.cpu_percent),
+        ("system.memory_percent", snap.system.memory_percent),
+        (
+            "system.memory_available_mb",
+            snap.system.memory_available_mb,
+        ),
+    ] {
+        assert!(
+            v == 0.0 && v.is_sign_positive(),
+            "{field} of a fresh collector is {v:?}"
+        );
+    }
 }

@@ -830,11 +830,12 @@ impl super::MetricsCollector {
             metrics
                 .binary_search_by(|f| f.name.as_str().cmp(name))
                 .map_or(0.0, |i| {
+                    // From +0.0: `Iterator::sum` of no series is -0.0.
                     metrics[i]
                         .series
                         .iter()
                         .filter_map(|s| s.value.as_f64())
-                        .sum()
+                        .fold(0.0, |a, v| a + v)
                 })
         };
         let agents = AgentsSummary {
