@@ -82,15 +82,8 @@ impl<'t> Span<'t> {
         if ids.sampled {
             let record = DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
             // Nothing below can panic. The record holds its own copy of the baggage: this
-            // one moves into the frame. The span is built before the frame is pushed and
-            // given its key after: built after the push, its record was moved once more
-            // (~6 instructions under callgrind; the unsampled branch is better as it is).
-            let mut span = Span {
-                frame: FrameHold { tracer, key: 0 },
-                inner: DetachedSpan { tracer, record },
-                _not_send: PhantomData,
-            };
-            if current::push(Frame {
+            // one moves into the frame.
+            let attached = current::push(Frame {
                 tracer: tracer.id(),
                 key: ids.span_id.to_u64(),
                 trace_id: ids.trace_id,
@@ -98,10 +91,15 @@ impl<'t> Span<'t> {
                 sampled: true,
                 baggage,
                 remote: false,
-            }) {
-                span.frame.key = ids.span_id.to_u64();
-            }
-            return span;
+            });
+            return Span {
+                frame: FrameHold {
+                    tracer,
+                    key: if attached { ids.span_id.to_u64() } else { 0 },
+                },
+                inner: DetachedSpan { tracer, record },
+                _not_send: PhantomData,
+            };
         }
         // It only marks its subtree unsampled: no name conversion, no attributes, no record,
         // no clock read; a count and a frame (whose `sampled: false` its children inherit).
