@@ -1,9 +1,10 @@
 //! Pushing to the real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, started by each
 //! test on a free loopback port): push, push-add and delete of a grouping key, values
 //! re-exposed by the gateway, hostile grouping-key values that round-trip, the gateway's
-//! refusals surfaced as errors, the periodic pusher's final push, and shutdown deadlines kept
+//! refusals surfaced as errors (one sent before a large body was read included), the periodic pusher's final push, and shutdown deadlines kept
 //! against a gateway that never answers. Against fake gateways on loopback: a registry callback
-//! that panics under the periodic pusher, and a response cut short.
+//! that panics under the periodic pusher, a response cut short, and an answer sent before the
+//! request was all in.
 #![cfg(feature = "pushgateway")]
 
 mod support;
@@ -545,4 +546,87 @@ fn shutdown_returns_by_its_timeout_while_the_registry_drops_slowly() {
         took < Duration::from_millis(1500),
         "shutdown(500 ms) took {took:?}"
     );
+}
+
+#[test]
+fn a_refusal_sent_before_the_body_is_read_is_reported_not_a_broken_pipe() {
+    if !require_pushgateway("a_refusal_sent_before_the_body_is_read_is_reported_not_a_broken_pipe")
+    {
+        return;
+    }
+    // A gateway URL with a wrong path prefix and a big registry: the gateway answers 404 as
+    // soon as it has the request head, and closes the connection without reading a body this
+    // large (Go's server drains at most 256 KiB). The client, still sending, sees the
+    // connection reset; the gateway's answer is already there to be read (RFC 9112 §9.5: a
+    // client sending a body should look for an error response while it sends).
+    let gw = PushgatewayServer::start();
+    let registry = Registry::new();
+    registry
+        .gauge("big", &"h".repeat(32 << 20))
+        .unwrap()
+        .set(1.0);
+    let result = Pushgateway::new(&format!("{}/wrong-prefix", gw.url()), "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(5))
+        .push(&registry);
+    match result {
+        Err(PushError::Status { status: 404, body }) => {
+            assert!(body.contains("not found"), "{body}")
+        }
+        other => panic!("expected the gateway's 404, got {other:?}"),
+    }
+}
+
+/// A fake gateway that reads the request head only, answers `reply` and closes: unread body
+/// bytes make the kernel reset the connection under the sending client.
+fn answers_before_the_body(reply: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(reply);
+        }
+    });
+    url
+}
+
+#[test]
+fn an_early_answer_is_the_result_but_never_a_success_for_a_body_not_sent() {
+    let registry = Registry::new();
+    registry
+        .gauge("big", &"h".repeat(32 << 20))
+        .unwrap()
+        .set(1.0);
+    // A proxy's `413` before the body: the status, with its explanation.
+    let url = answers_before_the_body(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large",
+    );
+    let result = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(5))
+        .push(&registry);
+    assert_eq!(
+        result,
+        Err(PushError::Status {
+            status: 413,
+            body: "too large".into()
+        })
+    );
+    // A `200` before the body is in: the gateway cannot have taken the push; the broken
+    // connection is the error.
+    let url = answers_before_the_body(OK);
+    let result = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(5))
+        .push(&registry);
+    assert!(matches!(result, Err(PushError::Io(_))), "{result:?}");
 }

@@ -10,6 +10,10 @@
 //! most 16 of them; a `101 Switching Protocols`, never asked for, is an error. So is a response
 //! the gateway closes before the body its `Content-Length` declares is in (RFC 9112 §6.3: it is
 //! incomplete), whatever its status.
+//! When the connection breaks while the request is going out, the response the gateway may
+//! have sent before closing is read (RFC 9112 §9.5: a client sending a body looks for an error
+//! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,
+//! and always for a 2xx to a request not all sent, the broken connection is the error.
 //!
 //! Only the URL parsing (`net::url`) is shared with `export::otlp`'s transport, which is built
 //! around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
@@ -168,6 +172,36 @@ fn exchange(
     left: &dyn Fn() -> Result<Duration, PushError>,
     scratch: &mut Scratch,
 ) -> Result<u16, PushError> {
+    let mut reading = Reading::default();
+    match write_request(conn, request, left, scratch) {
+        Ok(()) => read_response(conn, left, scratch, &mut reading)?,
+        Err(PushError::Timeout) => return Err(PushError::Timeout),
+        Err(sending) => {
+            // The connection broke while the request was going out: a server may answer
+            // before it has read it all (a 404 for a wrong prefix, a 413 from a proxy, a 431
+            // for a long grouping key) and close, and the answer is there to read (RFC 9112
+            // §9.5). It is the result when it is a refusal; a 2xx to a request that was not
+            // all sent cannot be a push taken, so then the broken connection is the error.
+            let _ = read_response(conn, left, scratch, &mut reading);
+            let refused = reading.last.is_some_and(|(status, _)| status >= 300);
+            if !refused {
+                return Err(sending);
+            }
+        }
+    }
+    let (status, body_start) = reading
+        .last
+        .ok_or_else(|| PushError::InvalidResponse("no complete response head".into()))?;
+    scratch.body_start = body_start;
+    Ok(status)
+}
+
+fn write_request(
+    conn: &mut TcpStream,
+    request: &Request<'_>,
+    left: &dyn Fn() -> Result<Duration, PushError>,
+    scratch: &Scratch,
+) -> Result<(), PushError> {
     for part in [&scratch.head[..], request.body] {
         let mut at = 0;
         while at < part.len() {
@@ -181,9 +215,18 @@ fn exchange(
             }
         }
     }
-    // Read to the end (the gateway closes: `Connection: close`) or to the cap, skipping
-    // interim (1xx) responses as their heads arrive (RFC 9110 §15.2).
-    let mut reading = Reading::default();
+    Ok(())
+}
+
+/// Reads to the end (the gateway closes: `Connection: close`) or to the cap, skipping interim
+/// (1xx) responses as their heads arrive (RFC 9110 §15.2); `reading` holds what was parsed,
+/// whatever the outcome.
+fn read_response(
+    conn: &mut TcpStream,
+    left: &dyn Fn() -> Result<Duration, PushError>,
+    scratch: &mut Scratch,
+    reading: &mut Reading,
+) -> Result<(), PushError> {
     let mut chunk = [0u8; 4096];
     loop {
         conn.set_read_timeout(Some(left()?.min(SLICE)))
@@ -198,31 +241,26 @@ fn exchange(
                          response declared (Content-Length): the response is incomplete"
                     )));
                 }
-                break;
+                return Ok(());
             }
             Ok(n) => {
                 let room = MAX_RESPONSE - scratch.response.len();
                 scratch.response.extend_from_slice(&chunk[..n.min(room)]);
                 reading.advance(&scratch.response)?;
                 if scratch.response.len() >= MAX_RESPONSE || reading.complete(&scratch.response) {
-                    break;
+                    return Ok(());
                 }
             }
             Err(e) if is_retry(&e) => {}
             Err(e) => {
                 // A reset after a complete response is still a response.
                 if reading.complete(&scratch.response) {
-                    break;
+                    return Ok(());
                 }
                 return Err(io_error(e));
             }
         }
     }
-    let (status, body_start) = reading
-        .last
-        .ok_or_else(|| PushError::InvalidResponse("no complete response head".into()))?;
-    scratch.body_start = body_start;
-    Ok(status)
 }
 
 /// The most interim (1xx) responses read before the final one; a gateway sending more is
