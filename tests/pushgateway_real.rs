@@ -630,3 +630,39 @@ fn an_early_answer_is_the_result_but_never_a_success_for_a_body_not_sent() {
         .push(&registry);
     assert!(matches!(result, Err(PushError::Io(_))), "{result:?}");
 }
+
+#[test]
+fn a_long_refusal_comes_back_without_its_chunked_framing() {
+    if !require_pushgateway("a_long_refusal_comes_back_without_its_chunked_framing") {
+        return;
+    }
+    // The gateway's explanation of a type clash quotes the series; past 2 KiB, Go's server
+    // sends it chunked (`Transfer-Encoding: chunked`, no `Content-Length`).
+    let gw = PushgatewayServer::start();
+    let value = "v".repeat(3000);
+    let as_gauge = Registry::new();
+    as_gauge
+        .gauge_family("clash", "A gauge.", &["l"])
+        .unwrap()
+        .with_label_values(&[&value])
+        .unwrap()
+        .set(1.0);
+    Pushgateway::new(&gw.url(), "a")
+        .unwrap()
+        .push(&as_gauge)
+        .unwrap();
+    let as_counter = Registry::new();
+    as_counter
+        .counter_family("clash", "A counter.", &["l"])
+        .unwrap()
+        .with_label_values(&[&value])
+        .unwrap()
+        .inc();
+    match Pushgateway::new(&gw.url(), "b").unwrap().push(&as_counter) {
+        Err(PushError::Status { status: 400, body }) => assert!(
+            body.starts_with("pushed metrics are invalid or inconsistent"),
+            "{body}"
+        ),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}

@@ -5,7 +5,8 @@
 //! keep-alive, and a fresh connection never meets one the gateway closed while idle. Every
 //! socket call waits at most 50 ms before the deadline (and the pusher's shutdown cut) is
 //! looked at again. The response is read up to 64 KiB (a Pushgateway answers with a few
-//! bytes, or an error message); only its status and the start of its body are kept.
+//! bytes, or an error message); only its status and the start of its body are kept, the
+//! chunks' data when the body is chunked (Go's server chunks a message past 2 KiB).
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
 //! most 16 of them; a `101 Switching Protocols`, never asked for, is an error. So is a response
 //! the gateway closes before the body its `Content-Length` declares is in (RFC 9112 §6.3: it is
@@ -79,12 +80,19 @@ pub(super) struct Scratch {
     head: Vec<u8>,
     response: Vec<u8>,
     body_start: usize,
+    /// Whether the last response's body is chunked (`Transfer-Encoding: chunked`).
+    chunked: bool,
 }
 
 impl Scratch {
-    /// The start of the last response's body, printable.
+    /// The start of the last response's body, printable (the chunks' data, when chunked).
     pub(super) fn body_text(&self) -> String {
-        let body = self.response.get(self.body_start..).unwrap_or_default();
+        let mut body = self.response.get(self.body_start..).unwrap_or_default();
+        let mut data = Vec::new();
+        if self.chunked {
+            dechunk(body, &mut data);
+            body = &data;
+        }
         let body = &body[..body.len().min(MAX_ERROR_BODY)];
         String::from_utf8_lossy(body)
             .chars()
@@ -106,6 +114,7 @@ pub(super) fn send(
     scratch.head.clear();
     scratch.response.clear();
     scratch.body_start = 0;
+    scratch.chunked = false;
     let _ = write!(
         scratch.head,
         "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: agentcore-telemetry/{}\r\n",
@@ -193,6 +202,7 @@ fn exchange(
         .last
         .ok_or_else(|| PushError::InvalidResponse("no complete response head".into()))?;
     scratch.body_start = body_start;
+    scratch.chunked = chunked(&scratch.response[reading.start..body_start]);
     Ok(status)
 }
 
@@ -361,6 +371,41 @@ fn content_length(head: &[u8]) -> Option<usize> {
     head.lines()
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// Whether a response head declares its body chunked: `chunked` the last transfer coding
+/// (RFC 9112 §6.1).
+fn chunked(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    head.lines()
+        .filter_map(|l| l.strip_prefix("transfer-encoding:"))
+        .next_back()
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|coding| coding.trim() == "chunked")
+}
+
+/// Appends the data of the chunks `body` holds (RFC 9112 §7.1), up to [`MAX_ERROR_BODY`]
+/// bytes, stopping at the last chunk, at a chunk cut short (its start kept) or at framing that
+/// does not parse.
+fn dechunk(mut body: &[u8], out: &mut Vec<u8>) {
+    while out.len() < MAX_ERROR_BODY {
+        let Some(eol) = find(body, b"\r\n") else {
+            return;
+        };
+        // `size [; extensions]`
+        let size = std::str::from_utf8(&body[..eol])
+            .ok()
+            .and_then(|line| line.split(';').next())
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|s| usize::from_str_radix(s, 16).ok());
+        let Some(size @ 1..) = size else {
+            return;
+        };
+        body = &body[eol + 2..];
+        out.extend_from_slice(&body[..size.min(body.len())]);
+        body = body.get(size + 2..).unwrap_or_default();
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -534,5 +579,49 @@ mod tests {
         let g = gateway(b"HTTP/1.1 200 OK\r\n\r\nall of it", false);
         assert_eq!(push_to(&g, &mut scratch), Ok(200));
         assert_eq!(scratch.body_text(), "all of it");
+    }
+
+    #[test]
+    fn a_chunked_body_is_reported_without_its_framing() {
+        let mut scratch = Scratch::default();
+        let g = gateway(
+            b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+              6\r\nbad bo\r\n2;ext=1\r\ndy\r\n0\r\n\r\n",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(400));
+        assert_eq!(scratch.body_text(), "bad body");
+        let text = |body: &[u8]| {
+            let mut out = Vec::new();
+            dechunk(body, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(b"3\r\nabc\r\n0\r\n\r\n"), "abc");
+        assert_eq!(text(b"A\r\n0123"), "0123", "a chunk cut short: its start");
+        assert_eq!(
+            text(b"3\r\nabc\r\nzz\r\nmore"),
+            "abc",
+            "bad framing: what came before"
+        );
+        assert_eq!(text(b"+3\r\nabc\r\n"), "");
+        assert_eq!(text(b"ffffffffffffffffffff\r\nabc"), "");
+        assert_eq!(
+            text(
+                &b"1000\r\n"
+                    .iter()
+                    .chain(&[b'x'; 4096])
+                    .copied()
+                    .collect::<Vec<_>>()
+            )
+            .len(),
+            4096
+        );
+        assert!(chunked(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked"
+        ));
+        assert!(!chunked(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"
+        ));
+        assert!(!chunked(b"HTTP/1.1 200 OK\r\nContent-Length: 3"));
     }
 }
