@@ -47,7 +47,9 @@ pub(super) struct Endpoint {
 
 impl Endpoint {
     /// Parses the gateway URL (`net::url`, which says what it refuses); a query is refused
-    /// too: the grouping key's path is appended to the prefix.
+    /// too: the grouping key's path is appended to the prefix. An IPv6 zone, written `%25`
+    /// and the zone in a URL (RFC 6874), is resolved as `%` and the zone, the form the
+    /// resolver takes; the `Host` header keeps the URL's.
     pub(super) fn parse(url: &str) -> Result<Endpoint, String> {
         let parsed = crate::net::url::parse(url).map_err(|e| match e {
             UrlError::NotHttp => format!("{url:?} is not an http:// URL"),
@@ -57,8 +59,12 @@ impl Endpoint {
         if parsed.query.is_some() {
             return Err("must not contain a query".into());
         }
+        let host = match parsed.host.split_once("%25") {
+            Some((address, zone)) if address.contains(':') => format!("{address}%{zone}"),
+            _ => parsed.host.into(),
+        };
         Ok(Endpoint {
-            host: parsed.host.into(),
+            host,
             port: parsed.port,
             authority: parsed.authority.into(),
             prefix: parsed.path.into(),
@@ -623,5 +629,38 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"
         ));
         assert!(!chunked(b"HTTP/1.1 200 OK\r\nContent-Length: 3"));
+    }
+
+    #[test]
+    fn an_ipv6_zone_in_its_url_form_is_resolved_as_the_zone() {
+        // RFC 6874: the zone of `fe80::1%1` is written `%25` then `1` in a URL, which
+        // `net::url` accepts; the resolver takes it as `fe80::1%1`.
+        let e = Endpoint::parse("http://[fe80::1%251]:9091/gw").unwrap();
+        assert_eq!(
+            e.authority, "[fe80::1%251]:9091",
+            "the Host header keeps the URL form"
+        );
+        let addrs: Vec<_> = (e.host.as_str(), e.port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .unwrap_or_else(|err| panic!("{:?}: {err}", e.host));
+        match addrs.as_slice() {
+            [std::net::SocketAddr::V6(a)] => {
+                assert_eq!(
+                    (a.ip().segments()[0], a.scope_id(), a.port()),
+                    (0xfe80, 1, 9091)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // A zone by interface name (Linux: the loopback is `lo`).
+        #[cfg(target_os = "linux")]
+        {
+            let e = Endpoint::parse("http://[fe80::1%25lo]:9091").unwrap();
+            let r = (e.host.as_str(), e.port).to_socket_addrs();
+            assert!(r.is_ok(), "{:?}: {r:?}", e.host);
+        }
+        // A `%25` outside an IPv6 literal is not a zone (and resolves as it is, or not).
+        assert_eq!(Endpoint::parse("http://a%25b:1").unwrap().host, "a%25b");
     }
 }
