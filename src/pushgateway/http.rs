@@ -8,9 +8,12 @@
 //! bytes, or an error message); only its status and the start of its body are kept, the
 //! chunks' data when the body is chunked (Go's server chunks a message past 2 KiB).
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
-//! most 16 of them; a `101 Switching Protocols`, never asked for, is an error. So is a response
-//! the gateway closes before the body its `Content-Length` declares is in (RFC 9112 §6.3: it is
-//! incomplete), whatever its status.
+//! most 16 of them; a `101 Switching Protocols`, never asked for, is an error. The final
+//! response ends where its framing says (RFC 9112 §6.3): a 204 or 304 with its head, a chunked
+//! body with its last chunk and trailer section, another body at its `Content-Length` or, with
+//! none, where the connection does; a gateway that keeps the connection open past that end is
+//! not waited for. A response the gateway closes before that end is incomplete, an error
+//! whatever its status.
 //! When the connection breaks while the request is going out, the response the gateway may
 //! have sent before closing is read (RFC 9112 §9.5: a client sending a body looks for an error
 //! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,
@@ -249,13 +252,10 @@ fn read_response(
             .map_err(io_error)?;
         match conn.read(&mut chunk) {
             Ok(0) => {
-                // Closed before the body its `Content-Length` declared was in: the response
-                // is incomplete (RFC 9112 §6.3), whatever its status says.
-                if let Some((got, declared)) = reading.cut_short(&scratch.response) {
-                    return Err(PushError::Io(format!(
-                        "the connection closed after {got} of the {declared} body bytes the \
-                         response declared (Content-Length): the response is incomplete"
-                    )));
+                // Closed before the end of the body its framing declared: the response is
+                // incomplete (RFC 9112 §6.3, §8), whatever its status says.
+                if let Some(why) = reading.cut_short(&scratch.response) {
+                    return Err(PushError::Io(why));
                 }
                 return Ok(());
             }
@@ -327,19 +327,46 @@ impl Reading {
         Ok(())
     }
 
-    /// Whether the final response is in (see [`complete`]).
+    /// Whether the final response is in, by its framing (RFC 9112 §6.3): a 204 or 304 at the
+    /// end of its head (it has no body whatever its fields say), a chunked body at its last
+    /// chunk and trailer section, another at its `Content-Length` (see [`complete`]). So a
+    /// gateway that keeps the connection open anyway is not waited for.
     fn complete(&self, response: &[u8]) -> bool {
-        self.last.is_some() && complete(&response[self.start..])
+        let Some((status, body_start)) = self.last else {
+            return false;
+        };
+        if matches!(status, 204 | 304) {
+            true
+        } else if chunked(&response[self.start..body_start]) {
+            chunks_end(&response[body_start..]).is_some()
+        } else {
+            complete(&response[self.start..])
+        }
     }
 
-    /// When the final response's head is in and declares a `Content-Length` that the body
-    /// read so far falls short of: (body bytes read, bytes declared). A 204 or 304 has no
-    /// body whatever its fields say (RFC 9112 §6.3).
-    fn cut_short(&self, response: &[u8]) -> Option<(usize, usize)> {
+    /// When the final response's head is in and its body, as read when the connection closed,
+    /// is short of the end its framing declares, why: a chunked body without its last chunk
+    /// and trailer section, or fewer bytes than its `Content-Length` (a 204 or 304 has no
+    /// body).
+    fn cut_short(&self, response: &[u8]) -> Option<String> {
         let (_, body_start) = self.last.filter(|(s, _)| !matches!(s, 204 | 304))?;
-        let declared = content_length(&response[self.start..body_start])?;
+        let head = &response[self.start..body_start];
         let got = response.len() - body_start;
-        (got < declared).then_some((got, declared))
+        if chunked(head) {
+            return chunks_end(&response[body_start..]).is_none().then(|| {
+                format!(
+                    "the connection closed after {got} body bytes, before the end of the \
+                     chunked body (its last chunk): the response is incomplete"
+                )
+            });
+        }
+        let declared = content_length(head)?;
+        (got < declared).then(|| {
+            format!(
+                "the connection closed after {got} of the {declared} body bytes the response \
+                 declared (Content-Length): the response is incomplete"
+            )
+        })
     }
 }
 
@@ -390,6 +417,38 @@ fn chunked(head: &[u8]) -> bool {
         .is_some_and(|coding| coding.trim() == "chunked")
 }
 
+/// The size on a chunk's size line (`size [; extensions]`, hexadecimal).
+fn chunk_size(line: &[u8]) -> Option<usize> {
+    let line = std::str::from_utf8(line).ok()?;
+    let size = line.split(';').next()?.trim();
+    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    usize::from_str_radix(size, 16).ok()
+}
+
+/// Where a chunked body ends, once its last chunk and trailer section are in (RFC 9112 §7.1);
+/// `None` while they are not, or when the framing does not parse.
+fn chunks_end(body: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let eol = at + find(&body[at..], b"\r\n")?;
+        let size = chunk_size(&body[at..eol])?;
+        at = eol + 2;
+        if size == 0 {
+            // The trailer section: field lines, then an empty line.
+            if body[at..].starts_with(b"\r\n") {
+                return Some(at + 2);
+            }
+            return find(&body[at..], b"\r\n\r\n").map(|end| at + end + 4);
+        }
+        at = at.checked_add(size)?.checked_add(2)?;
+        if at > body.len() {
+            return None;
+        }
+    }
+}
+
 /// Appends the data of the chunks `body` holds (RFC 9112 §7.1), up to [`MAX_ERROR_BODY`]
 /// bytes, stopping at the last chunk, at a chunk cut short (its start kept) or at framing that
 /// does not parse.
@@ -398,14 +457,7 @@ fn dechunk(mut body: &[u8], out: &mut Vec<u8>) {
         let Some(eol) = find(body, b"\r\n") else {
             return;
         };
-        // `size [; extensions]`
-        let size = std::str::from_utf8(&body[..eol])
-            .ok()
-            .and_then(|line| line.split(';').next())
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|s| usize::from_str_radix(s, 16).ok());
-        let Some(size @ 1..) = size else {
+        let Some(size @ 1..) = chunk_size(&body[..eol]) else {
             return;
         };
         body = &body[eol + 2..];
@@ -629,6 +681,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"
         ));
         assert!(!chunked(b"HTTP/1.1 200 OK\r\nContent-Length: 3"));
+        assert_eq!(chunks_end(b"0\r\n\r\nafter"), Some(5));
+        assert_eq!(chunks_end(b"1\r\na\r\n0\r\nT: 1\r\nU: 2\r\n\r\n"), Some(23));
+        assert_eq!(chunks_end(b"1\r\na\r\n0\r\nT: 1\r\n"), None);
+        assert_eq!(chunks_end(b"ffffffffffffffff\r\nabc"), None);
+        assert_eq!(chunks_end(b"zz\r\n0\r\n\r\n"), None);
     }
 
     #[test]
@@ -662,5 +719,67 @@ mod tests {
         }
         // A `%25` outside an IPv6 literal is not a zone (and resolves as it is, or not).
         assert_eq!(Endpoint::parse("http://a%25b:1").unwrap().host, "a%25b");
+    }
+
+    /// A fake gateway that answers `reply` and then keeps the connection open (against RFC 9112
+    /// §9.6, since the request said `Connection: close`) until the client closes it.
+    fn gateway_keeping_open(reply: &'static [u8]) -> Endpoint {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !complete(&got) {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(reply);
+            while matches!(conn.read(&mut buf), Ok(1..)) {}
+        });
+        Endpoint::parse(&format!("http://{addr}")).unwrap()
+    }
+
+    #[test]
+    fn a_response_is_complete_by_its_framing_not_only_its_content_length() {
+        // RFC 9112 §6.3: a 204 (or 304) ends with its head; a chunked body with its last chunk
+        // and trailer section. Neither is waited on past its end (`push_to` allows 5 s).
+        let mut scratch = Scratch::default();
+        for (reply, status, body) in [
+            (&b"HTTP/1.1 204 No Content\r\n\r\n"[..], 204, ""),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                200,
+                "hello",
+            ),
+            (
+                b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  3;x=y\r\nbad\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                400,
+                "bad",
+            ),
+        ] {
+            let r = push_to(&gateway_keeping_open(reply), &mut scratch);
+            assert_eq!(r, Ok(status), "{:?}", String::from_utf8_lossy(reply));
+            assert_eq!(scratch.body_text(), body);
+        }
+        // A chunked body the gateway closes before its last chunk is incomplete, as one short
+        // of its Content-Length is.
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: 1\r\n",
+        ] {
+            let r = push_to(&gateway(reply, false), &mut scratch);
+            assert!(
+                matches!(&r, Err(PushError::Io(e)) if e.contains("incomplete")),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
     }
 }
