@@ -4,7 +4,10 @@
 //! One connection per request (`Connection: close`): a push every few seconds does not need
 //! keep-alive, and a fresh connection never meets one the gateway closed while idle. Every
 //! socket call waits at most 50 ms before the deadline (and the pusher's shutdown cut) is
-//! looked at again. The response is read up to 64 KiB (a Pushgateway answers with a few
+//! looked at again. The connection is the exception: it is attempted with all the time left,
+//! on a thread of its own (a handshake takes as long as the gateway is far), which the caller
+//! waits on 50 ms at a time; an attempt given up at the deadline or the cut ends on its own
+//! by the deadline. The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept, the
 //! chunks' data when the body is chunked (Go's server chunks a message past 2 KiB).
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
@@ -24,7 +27,8 @@
 //! `Retry-After`, 4 MiB bodies) and lives behind the `otlp` feature.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::PushError;
@@ -165,14 +169,13 @@ fn connect(
         .map_err(|e| PushError::Io(format!("resolving {}: {e}", endpoint.host)))?;
     let mut last = PushError::Io(format!("{} has no address", endpoint.host));
     for addr in addrs {
-        // Connect in slices too, so that a shutdown cut is noticed while a SYN goes unanswered.
         loop {
-            let slice = left()?.min(SLICE * 4);
-            match TcpStream::connect_timeout(&addr, slice) {
+            match attempt(addr, left)? {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     return Ok(s);
                 }
+                // The kernel gave up on the handshake before our deadline: try again.
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
                 Err(e) => {
                     last = PushError::Io(format!("connecting to {addr}: {e}"));
@@ -182,6 +185,37 @@ fn connect(
         }
     }
     Err(last)
+}
+
+/// One connection attempt to `addr` with all the time left, on a thread of its own, while this
+/// one looks at the deadline and the shutdown cut every [`SLICE`]. Attempts given up after a
+/// slice each would never reach a gateway whose handshake takes longer than a slice (one a
+/// continent away, or behind a slow link): each new SYN's answer would come to a socket already
+/// closed. On the deadline or the cut the attempt is left to end on its own, by the deadline
+/// at the latest (a connection it makes then is dropped).
+fn attempt(
+    addr: SocketAddr,
+    left: &dyn Fn() -> Result<Duration, PushError>,
+) -> Result<io::Result<TcpStream>, PushError> {
+    let timeout = left()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("agentcore-pushgateway-connect".into())
+        .spawn(move || {
+            let _ = tx.send(TcpStream::connect_timeout(&addr, timeout));
+        })
+        .map_err(|e| PushError::Io(format!("starting the connection thread: {e}")))?;
+    loop {
+        match rx.recv_timeout(left()?.min(SLICE)) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PushError::Io(format!(
+                    "connecting to {addr}: the attempt ended without a result"
+                )))
+            }
+        }
+    }
 }
 
 fn exchange(

@@ -1,0 +1,129 @@
+//! A Pushgateway whose connection handshake takes longer than 200 ms, the slice after which the
+//! client used to give a connection attempt up and start another: a gateway across the world,
+//! or over a satellite link, is 300 ms to 600 ms away. Every attempt's SYN-ACK then came to a
+//! socket already closed, and the push timed out however long its timeout.
+//!
+//! The scenario runs in a child process (this test binary re-run with an environment variable)
+//! in a network namespace of its own (`unshare -r -n`: a user namespace too, so that it needs
+//! no root where the kernel lets users make namespaces), where the loopback is slowed with a token
+//! bucket filter (`tc qdisc ... tbf rate 2kbit`): every packet waits for its bytes' tokens, so
+//! a SYN and its SYN-ACK (74 bytes each) take well over 300 ms together, every time (even
+//! after 200 ms idle, the bucket holds only 50 bytes). Nothing outside the namespace is
+//! touched. Where namespaces cannot be made (a kernel or AppArmor policy forbids them to
+//! users) or `ip`/`tc` are missing, the test says so loudly and skips, under `CI=true` too:
+//! that is the machine's policy, not something CI can install.
+#![cfg(all(feature = "pushgateway", target_os = "linux"))]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentcore_telemetry::pushgateway::Pushgateway;
+use agentcore_telemetry::Registry;
+
+const CHILD: &str = "AGENTCORE_SLOW_NETWORK_CHILD";
+const TEST: &str = "a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached";
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    match Command::new(program).args(args).output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("{program}: {e}")),
+    }
+}
+
+/// In the child, in its own network namespace: slows its loopback down.
+fn slow_loopback() -> Result<(), String> {
+    // tbf refuses packets larger than its bucket: a 1500-byte MTU keeps them below 1600.
+    run("ip", &["link", "set", "lo", "mtu", "1500", "up"])?;
+    run(
+        "tc",
+        &[
+            "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "2kbit", "burst", "1600",
+            "latency", "60s",
+        ],
+    )?;
+    // The bucket starts full (1600 bytes): spend it, and more, so that from now on every
+    // packet waits for its tokens (250 bytes a second).
+    let sink = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let source = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let to = sink.local_addr().map_err(|e| e.to_string())?;
+    for size in [1400, 100, 100] {
+        source
+            .send_to(&vec![0u8; size], to)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn child() {
+    slow_loopback().unwrap_or_else(|e| panic!("setting up the slow loopback: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !String::from_utf8_lossy(&got).ends_with("up 1\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let registry = Registry::new();
+    registry.gauge("up", "U.").unwrap().set(1.0);
+    let started = Instant::now();
+    let result = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(10))
+        .push(&registry);
+    let took = started.elapsed();
+    assert_eq!(result, Ok(()), "after {took:?}");
+    eprintln!("pushed in {took:?}");
+}
+
+#[test]
+fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
+    if std::env::var_os(CHILD).is_some() {
+        child();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.to_str().unwrap();
+    // Whether this machine lets us: a namespace of our own, and `ip` and `tc` in it.
+    let probe = run("unshare", &["-r", "-n", "ip", "link", "set", "lo", "up"])
+        .and_then(|()| run("unshare", &["-r", "-n", "tc", "qdisc", "show", "dev", "lo"]));
+    if let Err(why) = probe {
+        let bar = "!".repeat(78);
+        eprintln!("\n{bar}\n!! SKIPPED {TEST}: no network namespace of our own ({why}).\n{bar}\n");
+        return;
+    }
+    let out = Command::new("unshare")
+        .args([
+            "-r",
+            "-n",
+            exe,
+            "--exact",
+            TEST,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the child failed:\n{text}");
+    assert!(text.contains("pushed in"), "{text}");
+}
