@@ -1,17 +1,23 @@
-//! A Pushgateway whose connection handshake takes longer than 200 ms, the slice after which the
-//! client used to give a connection attempt up and start another: a gateway across the world,
-//! or over a satellite link, is 300 ms to 600 ms away. Every attempt's SYN-ACK then came to a
-//! socket already closed, and the push timed out however long its timeout.
+//! The network between the client and a Pushgateway, slow where the client cannot slice the
+//! wait: the connection handshake and name resolution.
 //!
-//! The scenario runs in a child process (this test binary re-run with an environment variable)
-//! in a network namespace of its own (`unshare -r -n`: a user namespace too, so that it needs
-//! no root where the kernel lets users make namespaces), where the loopback is slowed with a token
-//! bucket filter (`tc qdisc ... tbf rate 2kbit`): every packet waits for its bytes' tokens, so
-//! a SYN and its SYN-ACK (74 bytes each) take well over 300 ms together, every time (even
-//! after 200 ms idle, the bucket holds only 50 bytes). Nothing outside the namespace is
+//! * A gateway whose handshake takes longer than 200 ms, the slice after which the client used
+//!   to give a connection attempt up and start another (a gateway across the world, or over a
+//!   satellite link, is 300 ms to 600 ms away): every attempt's SYN-ACK came to a socket
+//!   already closed, and the push timed out however long its timeout. The loopback is slowed
+//!   with a token bucket filter (`tc qdisc ... tbf rate 2kbit`): every packet waits for its
+//!   bytes' tokens, so a SYN and its SYN-ACK (74 bytes each) take well over 300 ms together,
+//!   every time (even after 200 ms idle, the bucket holds only 50 bytes).
+//! * A DNS server that never answers: name resolution (getaddrinfo) used to run on the
+//!   caller's thread with no timeout, so a 500 ms push took glibc's 5 s.
+//!
+//! Each scenario runs in a child process (this test binary re-run with an environment
+//! variable) in network and mount namespaces of its own (`unshare -r -n -m`: its own loopback
+//! to slow down, its own `/etc/resolv.conf` bind-mounted; a user namespace too, so that it
+//! needs no root where the kernel lets users make namespaces); nothing outside them is
 //! touched. Where namespaces cannot be made (a kernel or AppArmor policy forbids them to
-//! users) or `ip`/`tc` are missing, the test says so loudly and skips, under `CI=true` too:
-//! that is the machine's policy, not something CI can install.
+//! users) or `ip`, `tc` or `mount` is missing, a test says so loudly and skips, under
+//! `CI=true` too: that is the machine's policy, not something CI can install.
 #![cfg(all(feature = "pushgateway", target_os = "linux"))]
 
 use std::io::{Read, Write};
@@ -19,7 +25,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::pushgateway::Pushgateway;
+use agentcore_telemetry::pushgateway::{PushError, Pushgateway};
 use agentcore_telemetry::Registry;
 
 const CHILD: &str = "AGENTCORE_SLOW_NETWORK_CHILD";
@@ -87,32 +93,33 @@ fn child() {
         .push(&registry);
     let took = started.elapsed();
     assert_eq!(result, Ok(()), "after {took:?}");
-    eprintln!("pushed in {took:?}");
 }
 
-#[test]
-fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
-    if std::env::var_os(CHILD).is_some() {
-        child();
-        return;
-    }
+/// Runs `test` again in a child process, in network and mount namespaces of its own, and
+/// checks that it printed `done`; false (after a loud banner) when this machine does not let
+/// us make them, or lacks `ip`, `tc` or `mount`.
+fn in_namespaces(test: &str) -> bool {
     let exe = std::env::current_exe().unwrap();
     let exe = exe.to_str().unwrap();
-    // Whether this machine lets us: a namespace of our own, and `ip` and `tc` in it.
-    let probe = run("unshare", &["-r", "-n", "ip", "link", "set", "lo", "up"])
-        .and_then(|()| run("unshare", &["-r", "-n", "tc", "qdisc", "show", "dev", "lo"]));
+    let probe = run(
+        "unshare",
+        &["-r", "-n", "-m", "ip", "link", "set", "lo", "up"],
+    )
+    .and_then(|()| run("unshare", &["-r", "-n", "tc", "qdisc", "show", "dev", "lo"]))
+    .and_then(|()| run("mount", &["--version"]));
     if let Err(why) = probe {
         let bar = "!".repeat(78);
-        eprintln!("\n{bar}\n!! SKIPPED {TEST}: no network namespace of our own ({why}).\n{bar}\n");
-        return;
+        eprintln!("\n{bar}\n!! SKIPPED {test}: no namespaces of our own ({why}).\n{bar}\n");
+        return false;
     }
     let out = Command::new("unshare")
         .args([
             "-r",
             "-n",
+            "-m",
             exe,
             "--exact",
-            TEST,
+            test,
             "--nocapture",
             "--test-threads=1",
         ])
@@ -125,5 +132,54 @@ fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "the child failed:\n{text}");
-    assert!(text.contains("pushed in"), "{text}");
+    assert!(text.contains("done"), "{text}");
+    true
+}
+
+#[test]
+fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
+    if std::env::var_os(CHILD).is_none() {
+        in_namespaces(TEST);
+        return;
+    }
+    child();
+    eprintln!("done");
+}
+
+#[test]
+fn a_push_keeps_its_timeout_while_the_name_does_not_resolve() {
+    const NAME: &str = "a_push_keeps_its_timeout_while_the_name_does_not_resolve";
+    if std::env::var_os(CHILD).is_none() {
+        in_namespaces(NAME);
+        return;
+    }
+    // A resolver that never answers: this namespace's `/etc/resolv.conf` names a server on
+    // the loopback, which takes the queries and says nothing; glibc waits 5 s for it.
+    run("ip", &["link", "set", "lo", "up"]).unwrap();
+    let _silent = UdpSocket::bind("127.0.0.1:53").unwrap();
+    let dir = std::env::temp_dir().join(format!("agentcore-resolv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("resolv.conf");
+    std::fs::write(
+        &conf,
+        "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n",
+    )
+    .unwrap();
+    run(
+        "mount",
+        &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
+    )
+    .unwrap();
+    let registry = Registry::new();
+    registry.gauge("up", "U.").unwrap().set(1.0);
+    let started = Instant::now();
+    let result = Pushgateway::new("http://gateway.agentcore-test.example:9091", "j")
+        .unwrap()
+        .with_timeout(Duration::from_millis(500))
+        .push(&registry);
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(result, Err(PushError::Timeout), "after {took:?}");
+    assert!(took < Duration::from_secs(3), "a 500 ms push took {took:?}");
+    eprintln!("done");
 }

@@ -4,10 +4,11 @@
 //! One connection per request (`Connection: close`): a push every few seconds does not need
 //! keep-alive, and a fresh connection never meets one the gateway closed while idle. Every
 //! socket call waits at most 50 ms before the deadline (and the pusher's shutdown cut) is
-//! looked at again. The connection is the exception: it is attempted with all the time left,
-//! on a thread of its own (a handshake takes as long as the gateway is far), which the caller
-//! waits on 50 ms at a time; an attempt given up at the deadline or the cut ends on its own
-//! by the deadline. The response is read up to 64 KiB (a Pushgateway answers with a few
+//! looked at again. Name resolution and the connection, which block for as long as they
+//! take (a silent DNS server, a far gateway), run on a thread of their own with all the time
+//! left, which the caller waits on 50 ms at a time; given up at the deadline or the cut, that
+//! thread ends on its own (its connection attempts by the deadline, a resolution when the
+//! resolver gives up). The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept, the
 //! chunks' data when the body is chunked (Go's server chunks a message past 2 KiB).
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
@@ -27,7 +28,7 @@
 //! `Retry-After`, 4 MiB bodies) and lives behind the `otlp` feature.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -152,25 +153,62 @@ pub(super) fn send(
             Ok(left)
         }
     };
-    let mut conn = connect(endpoint, &left)?;
+    let mut conn = connect(endpoint, deadline, &left)?;
     let result = exchange(&mut conn, request, &left, scratch);
     let _ = conn.shutdown(Shutdown::Both);
     result
 }
 
+/// Resolves the gateway's name and connects, on a thread of its own, while this one looks at
+/// the deadline and the shutdown cut every [`SLICE`]. Both steps block: name resolution
+/// (getaddrinfo) has no timeout of its own (a silent DNS server holds it for seconds), and a
+/// connection attempt takes as long as the handshake does — attempts given up after a slice
+/// each would never reach a gateway whose handshake takes longer (one a continent away, or
+/// behind a slow link): each new SYN's answer would come to a socket already closed. On the
+/// deadline or the cut the thread is left to end on its own: its connection attempts end by
+/// the deadline (a connection made then is dropped); a resolution still running ends when the
+/// resolver gives up.
 fn connect(
     endpoint: &Endpoint,
+    deadline: Instant,
     left: &dyn Fn() -> Result<Duration, PushError>,
 ) -> Result<TcpStream, PushError> {
-    // Name resolution blocks without a timeout (getaddrinfo); it is instant for IP literals
-    // and `localhost`.
-    let addrs = (endpoint.host.as_str(), endpoint.port)
+    left()?;
+    let (host, port) = (endpoint.host.clone(), endpoint.port);
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("agentcore-pushgateway-connect".into())
+        .spawn(move || {
+            let _ = tx.send(resolve_and_connect(&host, port, deadline));
+        })
+        .map_err(|e| PushError::Io(format!("starting the connection thread: {e}")))?;
+    loop {
+        match rx.recv_timeout(left()?.min(SLICE)) {
+            Ok(result) => return result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PushError::Io(
+                    "the connection thread ended without a result".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// The connection thread's work: `host`'s addresses, each tried in turn with all the time left
+/// until `deadline`.
+fn resolve_and_connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, PushError> {
+    let addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| PushError::Io(format!("resolving {}: {e}", endpoint.host)))?;
-    let mut last = PushError::Io(format!("{} has no address", endpoint.host));
+        .map_err(|e| PushError::Io(format!("resolving {host}: {e}")))?;
+    let mut last = PushError::Io(format!("{host} has no address"));
     for addr in addrs {
         loop {
-            match attempt(addr, left)? {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PushError::Timeout);
+            }
+            match TcpStream::connect_timeout(&addr, left) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     return Ok(s);
@@ -185,37 +223,6 @@ fn connect(
         }
     }
     Err(last)
-}
-
-/// One connection attempt to `addr` with all the time left, on a thread of its own, while this
-/// one looks at the deadline and the shutdown cut every [`SLICE`]. Attempts given up after a
-/// slice each would never reach a gateway whose handshake takes longer than a slice (one a
-/// continent away, or behind a slow link): each new SYN's answer would come to a socket already
-/// closed. On the deadline or the cut the attempt is left to end on its own, by the deadline
-/// at the latest (a connection it makes then is dropped).
-fn attempt(
-    addr: SocketAddr,
-    left: &dyn Fn() -> Result<Duration, PushError>,
-) -> Result<io::Result<TcpStream>, PushError> {
-    let timeout = left()?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("agentcore-pushgateway-connect".into())
-        .spawn(move || {
-            let _ = tx.send(TcpStream::connect_timeout(&addr, timeout));
-        })
-        .map_err(|e| PushError::Io(format!("starting the connection thread: {e}")))?;
-    loop {
-        match rx.recv_timeout(left()?.min(SLICE)) {
-            Ok(result) => return Ok(result),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(PushError::Io(format!(
-                    "connecting to {addr}: the attempt ended without a result"
-                )))
-            }
-        }
-    }
 }
 
 fn exchange(
