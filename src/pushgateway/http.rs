@@ -17,7 +17,8 @@
 //! body with its last chunk and trailer section, another body at its `Content-Length` or, with
 //! none, where the connection does; a gateway that keeps the connection open past that end is
 //! not waited for. A response the gateway closes before that end is incomplete, an error
-//! whatever its status.
+//! whatever its status; so is one whose `Content-Length` is not a number or says two things
+//! (RFC 9112 §6.3: its framing is invalid).
 //! When the connection breaks while the request is going out, the response the gateway may
 //! have sent before closing is read (RFC 9112 §9.5: a client sending a body looks for an error
 //! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,
@@ -362,7 +363,14 @@ impl Reading {
                     self.interim += 1;
                     self.start = next;
                 }
-                s => self.last = Some((s, next)),
+                s => {
+                    // RFC 9112 §6.3: without Transfer-Encoding, an invalid Content-Length makes
+                    // the framing invalid: the response is discarded.
+                    if !chunked(head) {
+                        declared_length(head).map_err(PushError::InvalidResponse)?;
+                    }
+                    self.last = Some((s, next));
+                }
             }
         }
         Ok(())
@@ -439,12 +447,32 @@ fn complete(response: &[u8]) -> bool {
     content_length(&response[..end]).is_some_and(|n| response.len() >= end + 4 + n)
 }
 
-/// The `Content-Length` a response head declares, if it declares a valid one.
+/// The `Content-Length` a head declares, if it declares a valid one.
 fn content_length(head: &[u8]) -> Option<usize> {
+    declared_length(head).ok().flatten()
+}
+
+/// The `Content-Length` a head declares (`None` without one): digits, the same value however
+/// often it is given (fields or a list, RFC 9112 §6.3); anything else is an error.
+fn declared_length(head: &[u8]) -> Result<Option<usize>, String> {
     let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    head.lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
+    let values = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("content-length:"))
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
+    let mut length = None;
+    for v in values {
+        let n = Some(v)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| format!("invalid Content-Length {v:?}"))?;
+        if let Some(l) = length.filter(|&l| l != n) {
+            return Err(format!("Content-Length values differ ({l} and {n})"));
+        }
+        length = Some(n);
+    }
+    Ok(length)
 }
 
 /// Whether a response head declares its body chunked: `chunked` the last transfer coding
@@ -822,5 +850,37 @@ mod tests {
                 String::from_utf8_lossy(reply)
             );
         }
+    }
+
+    #[test]
+    fn a_response_with_an_invalid_content_length_is_not_a_success() {
+        // RFC 9112 §6.3: without Transfer-Encoding, an invalid Content-Length makes the framing
+        // invalid, and a user agent must discard the response.
+        let mut scratch = Scratch::default();
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 0\r\n\r\nok",
+        ] {
+            let r = push_to(&gateway(reply, false), &mut scratch);
+            assert!(
+                matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("Content-Length")),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        // The same value repeated is one length (RFC 9112 §6.3 lets a recipient take it).
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok",
+        ] {
+            assert_eq!(push_to(&gateway_keeping_open(reply), &mut scratch), Ok(200));
+        }
+        // Transfer-Encoding overrides it.
+        let reply =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n0\r\n\r\n";
+        assert_eq!(push_to(&gateway_keeping_open(reply), &mut scratch), Ok(200));
     }
 }
