@@ -12,7 +12,11 @@
 //! * [`Pushgateway::push`] (`PUT`: replaces every metric of the grouping key),
 //!   [`Pushgateway::push_add`] (`POST`: replaces only the metrics with the same names) and
 //!   [`Pushgateway::delete`] (`DELETE`: removes the group), to
-//!   `/metrics/job/<job>{/<label>/<value>}` under the gateway's URL.
+//!   `/metrics/job/<job>{/<label>/<value>}` under the gateway's URL. A push or push-add
+//!   returns once the gateway has stored the metrics or refused them (its consistency check,
+//!   on by default; with `--push.disable-consistency-check` it only queues them, `202
+//!   Accepted`); a delete once the gateway has queued it: it answers `202 Accepted` and
+//!   removes the group shortly after, so a scrape right after the delete may still show it.
 //! * The body is the text format 0.0.4 ([`Registry::encode_text_into`]): the Pushgateway
 //!   refuses OpenMetrics (observed with 1.5.1: `400 ... expected integer as timestamp, got #`).
 //! * Grouping-key values (the job name included) are written as they are when they consist of
@@ -298,7 +302,9 @@ impl Pushgateway {
         self.send_registry("POST", registry, deadline_after(self.timeout))
     }
 
-    /// `DELETE`: removes every metric of the grouping key.
+    /// `DELETE`: removes every metric of the grouping key. The gateway answers `202 Accepted`
+    /// once it has queued the deletion, not done it: `Ok` means the group is about to go, and a
+    /// scrape of the gateway right after may still show it.
     ///
     /// ```
     /// # use std::io::{BufRead, BufReader, Read, Write};
