@@ -25,6 +25,19 @@ pub(crate) struct HttpUrl<'a> {
     pub(crate) query: Option<&'a str>,
 }
 
+impl HttpUrl<'_> {
+    /// The host as the resolver takes it: an IPv6 zone, written `%25` and the zone in a URL
+    /// (RFC 6874: `http://[fe80::1%25eth0]`), becomes `%` and the zone (`fe80::1%eth0`), the
+    /// form `getaddrinfo` reads; any other host is as written. The `Host` header keeps the
+    /// URL's form ([`HttpUrl::authority`]).
+    pub(crate) fn resolver_host(&self) -> String {
+        match self.host.split_once("%25") {
+            Some((address, zone)) if address.contains(':') => format!("{address}%{zone}"),
+            _ => self.host.to_owned(),
+        }
+    }
+}
+
 /// Why a URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum UrlError {
@@ -244,5 +257,15 @@ mod tests {
         for url in ["http://h/#f", "http://h#", "http://h/?q#f"] {
             assert!(refused(url).contains("fragment"), "{url}");
         }
+    }
+
+    #[test]
+    fn the_resolver_host_decodes_an_ipv6_zone_only() {
+        let host = |url| parse(url).unwrap().resolver_host();
+        assert_eq!(host("http://[fe80::1%25eth0]:1/"), "fe80::1%eth0");
+        assert_eq!(host("http://[fe80::1%251]"), "fe80::1%1");
+        assert_eq!(host("http://[::1]:9"), "::1");
+        // `%25` in a host name is not a zone (and resolves as written, or not at all).
+        assert_eq!(host("http://a%25b:1"), "a%25b");
     }
 }

@@ -68,12 +68,8 @@ impl Endpoint {
         if parsed.query.is_some() {
             return Err("must not contain a query".into());
         }
-        let host = match parsed.host.split_once("%25") {
-            Some((address, zone)) if address.contains(':') => format!("{address}%{zone}"),
-            _ => parsed.host.into(),
-        };
         Ok(Endpoint {
-            host,
+            host: parsed.resolver_host(),
             port: parsed.port,
             authority: parsed.authority.into(),
             prefix: parsed.path.into(),
