@@ -168,3 +168,32 @@ fn otel_traces_sampler_values_are_case_insensitive() {
         got.warnings
     );
 }
+
+/// A value of `OTEL_SDK_DISABLED` other than "true" or "false" (any case) is read as false
+/// with a warning ("If any value other than a true value, case-insensitive string "false",
+/// empty, or unset is used, a warning SHOULD be logged to inform users about the fallback to
+/// false being applied"). The tracer reads the variable through `Sampler::from_env_lookup`
+/// whether or not export is configured, so the warning must come from there: it used to be
+/// left to `ExportConfig`, which a tracer without an OTLP endpoint never reads, so
+/// `OTEL_SDK_DISABLED=1` recorded everything without a word. (No process environment here.)
+#[test]
+fn a_non_boolean_otel_sdk_disabled_is_warned_about_by_the_sampler() {
+    for v in ["1", "yes", "on", "disabled", " t "] {
+        let got =
+            Sampler::from_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| v.to_string()));
+        assert!(!got.sdk_disabled, "{v:?}");
+        assert_eq!(got.sampler, None, "{v:?}");
+        assert_eq!(got.warnings.len(), 1, "{v:?}: {:?}", got.warnings);
+        assert!(
+            got.warnings[0].starts_with(&format!("OTEL_SDK_DISABLED={v:?}: ")),
+            "{v:?}: {:?}",
+            got.warnings
+        );
+    }
+    for v in ["false", "FALSE", " False ", "", "  "] {
+        let got =
+            Sampler::from_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| v.to_string()));
+        assert!(!got.sdk_disabled, "{v:?}");
+        assert!(got.warnings.is_empty(), "{v:?}: {:?}", got.warnings);
+    }
+}

@@ -154,7 +154,12 @@ impl DistributedTracer {
                 "WARN agentcore_telemetry::tracer: service {service:?}: span export not started: {e}"
             ),
             Ok(from_env) => {
-                for w in &from_env.warnings {
+                // A non-boolean OTEL_SDK_DISABLED was reported with the sampler's warnings.
+                for w in from_env
+                    .warnings
+                    .iter()
+                    .filter(|w| w.variable != "OTEL_SDK_DISABLED")
+                {
                     eprintln!("WARN agentcore_telemetry::tracer: service {service:?}: {w}");
                 }
                 if let Err(e) = self.start_export(&from_env.config) {

@@ -181,7 +181,8 @@ impl Sampler {
     /// specification's rules:
     ///
     /// * `OTEL_SDK_DISABLED=true` (any case): [`always_off`](Self::always_off), whatever
-    ///   else is set (the SDK is disabled, so nothing is recorded).
+    ///   else is set (the SDK is disabled, so nothing is recorded). Any other value but
+    ///   `false` (any case) is false with a warning (the specification's boolean rule).
     /// * `OTEL_TRACES_SAMPLER`: `always_on`, `always_off`, `traceidratio`,
     ///   `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`
     ///   in any case (`ALWAYS_OFF` too: the specification's enum rule), surrounding
@@ -215,7 +216,13 @@ impl Sampler {
                     warnings,
                 };
             }
-            // Not "true": not disabled (ExportConfig warns about a non-boolean).
+            // Not "true": not disabled. Warned about here, since the tracer reads this
+            // variable whether or not it exports (`ExportConfig` is read only for export).
+            if !v.trim().eq_ignore_ascii_case("false") {
+                warnings.push(format!(
+                    "OTEL_SDK_DISABLED={v:?}: only \"true\" or \"false\" (any case) are booleans; treated as false"
+                ));
+            }
         }
         let Some(name) = set("OTEL_TRACES_SAMPLER") else {
             return SamplerFromEnv {
