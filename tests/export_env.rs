@@ -652,3 +652,30 @@ fn batch_size_above_the_queue_size_is_ignored() {
         (100, 100)
     );
 }
+
+/// "if the port is empty or not given, TCP port 80 is the default for the `http` scheme"
+/// (protocol/exporter.md, Endpoint URLs for OTLP/HTTP; RFC 3986 `port = *DIGIT`). An endpoint
+/// with an empty port (`http://collector:`) used to be refused ("bad port \"\""), which
+/// stopped span export.
+#[test]
+fn an_empty_endpoint_port_is_port_80() {
+    assert_eq!(
+        ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:")]).endpoint,
+        "http://collector:/v1/traces"
+    );
+    assert_eq!(
+        ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:/otlp/")]).endpoint,
+        "http://[::1]:/otlp/v1/traces"
+    );
+    assert_eq!(
+        ok(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:/v1/traces"
+        )])
+        .endpoint,
+        "http://collector:/v1/traces"
+    );
+    // The exporter takes it too.
+    let config = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:")]);
+    agentcore_telemetry::export::otlp::OtlpHttpExporter::new(config.otlp_config(None)).unwrap();
+}

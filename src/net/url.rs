@@ -5,8 +5,10 @@
 //! Refused, whoever the caller: other schemes (`https://` with its own error: there is no TLS in
 //! this crate), spaces and control characters anywhere, a fragment, user info (`user@host`), an
 //! unclosed `[`, anything but `:port` after `]`, an empty host, an IPv6 address without its
-//! brackets, and a port that is not digits making a number in `1..=65535`. What a caller does with the path and the query is its own policy (the
-//! Pushgateway client refuses a query; OTLP sends it).
+//! brackets, and a port that is not digits making a number in `1..=65535`. An empty port
+//! (`http://host:/`) is no port (RFC 3986 §6.2.3), as is its `:` in the `Host` header. What a
+//! caller does with the path and the query is its own policy (the Pushgateway client refuses a
+//! query; OTLP sends it).
 
 use std::fmt;
 
@@ -110,7 +112,9 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
         return invalid("an IPv6 address must be in brackets ('http://[::1]:4318')");
     }
     let port = match port {
-        None => 80,
+        // An empty port is no port (RFC 3986 `port = *DIGIT`, §6.2.3: `http://h:/` is
+        // `http://h/`; OTLP: "if the port is empty or not given, TCP port 80 is the default").
+        None | Some("") => 80,
         // Digits only (RFC 3986 `port = *DIGIT`): `u16::from_str` would take a leading `+`.
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
             match p.parse::<u16>() {
@@ -123,7 +127,8 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
     Ok(HttpUrl {
         host,
         port,
-        authority,
+        // `Host: h`, not `Host: h:` (RFC 3986 §3.2.3: omit an empty port and its ':').
+        authority: authority.strip_suffix(':').unwrap_or(authority),
         path,
         query,
     })
@@ -171,6 +176,20 @@ mod tests {
         );
         assert_eq!(ok("http://collector/").path, "/");
         assert_eq!(ok("http://[::1]").port, 80);
+        // An empty port is no port (RFC 3986 §6.2.3), the Host header without the ':'.
+        for (url, authority, path) in [
+            ("http://h:", "h", ""),
+            ("http://h:/x", "h", "/x"),
+            ("http://h:?q", "h", ""),
+            ("http://[::1]:/x", "[::1]", "/x"),
+        ] {
+            let u = ok(url);
+            assert_eq!(
+                (u.port, u.authority, u.path),
+                (80, authority, path),
+                "{url}"
+            );
+        }
     }
 
     #[test]
@@ -216,7 +235,6 @@ mod tests {
             "http://h:x/",
             "http://h:-1",
             "http://h:+80",
-            "http://h:",
             "http://h: 80",
             "http://h:８０",
         ] {
