@@ -53,6 +53,7 @@ pub mod agent;
 )]
 pub mod bridge;
 pub mod distributed;
+mod env;
 pub mod error;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]

@@ -542,6 +542,46 @@ fn from_env_reads_the_process_environment_and_start_honours_it() {
     };
     let err = bad.start(source, None).unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
+    #[cfg(unix)]
+    values_that_are_not_utf8_are_ignored_with_a_warning();
+}
+
+/// A variable set to bytes that are not UTF-8 is an invalid value: ignored with a warning
+/// naming it, like any other ("an invalid value ... is ignored with a warning"). It used to
+/// read as unset without a word (`std::env::var(..).ok()` is `None` for `NotUnicode`), and a
+/// signal-specific endpoint that is not UTF-8 silently gave way to the general one, sending
+/// spans where the user did not ask. (Called from the one test of this binary that touches the
+/// process environment.)
+#[cfg(unix)]
+fn values_that_are_not_utf8_are_ignored_with_a_warning() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || OsString::from_vec(b"svc\xff".to_vec());
+    std::env::set_var("OTEL_SERVICE_NAME", bad());
+    std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", bad());
+    let r = ExportConfig::from_env();
+    std::env::remove_var("OTEL_SERVICE_NAME");
+    std::env::remove_var("OTEL_BSP_MAX_QUEUE_SIZE");
+    let r = r.unwrap();
+    assert_eq!(r.config.service_name, None);
+    assert_eq!(r.config.batch.max_queue_size, 2048);
+    let named: Vec<_> = r.warnings.iter().map(|w| &*w.variable).collect();
+    assert_eq!(
+        named,
+        ["OTEL_SERVICE_NAME", "OTEL_BSP_MAX_QUEUE_SIZE"],
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.warnings[0].value, "svc\u{fffd}");
+    assert!(r.warnings[0].reason.contains("UTF-8"), "{}", r.warnings[0]);
+
+    std::env::set_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", bad());
+    std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318");
+    let r = ExportConfig::from_env();
+    std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    std::env::remove_var("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let err = r.expect_err("an endpoint that is not UTF-8 is not a URL: refused");
+    assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "{err}");
 }
 
 /// An invalid signal-specific variable is treated as not set, so the valid general one applies

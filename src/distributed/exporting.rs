@@ -144,12 +144,13 @@ impl DistributedTracer {
     /// setting or an ignored value is reported on standard error, once, and the tracer runs
     /// without export (or with the default for the ignored value).
     pub(crate) fn start_export_from_env(&self) {
-        let lookup = |name: &str| std::env::var(name).ok();
+        // Lossy only to see what is set: `from_env` reports a value that is not UTF-8.
+        let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         if !env_asks_for_export(&lookup) {
             return;
         }
         let service = &self.config().service_name;
-        match ExportConfig::from_lookup(lookup) {
+        match ExportConfig::from_env() {
             Err(e) => eprintln!(
                 "WARN agentcore_telemetry::tracer: service {service:?}: span export not started: {e}"
             ),

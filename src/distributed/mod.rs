@@ -642,7 +642,9 @@ fn sampler_for(config: &TracerConfig) -> Sampler {
     if !config.from_env {
         return config.sampler.unwrap_or_default();
     }
-    let env = Sampler::from_env_lookup(|name| std::env::var(name).ok());
+    let os = crate::env::EnvReader::process();
+    let mut env = Sampler::from_env_lookup(|name| os.get(name));
+    env.warnings.splice(0..0, os.warnings());
     for w in &env.warnings {
         eprintln!(
             "WARN agentcore_telemetry::tracer: service {:?}: {w}",
@@ -661,7 +663,9 @@ fn limits_for(config: &TracerConfig) -> SpanLimits {
     match config.limits {
         Some(limits) => limits,
         None if config.from_env => {
-            let env = SpanLimits::from_env_lookup(|name| std::env::var(name).ok());
+            let os = crate::env::EnvReader::process();
+            let mut env = SpanLimits::from_env_lookup(|name| os.get(name));
+            env.warnings.splice(0..0, os.warnings());
             for w in &env.warnings {
                 eprintln!(
                     "WARN agentcore_telemetry::tracer: service {:?}: {w}",

@@ -15,6 +15,8 @@
 //!   valid; [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the value and
 //!   what is wrong. A batch size above the queue size is such an invalid value;
 //! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
+//! * a variable of the process environment whose value is not UTF-8 is such an invalid value
+//!   (ignored with a warning), except an endpoint, which is refused (it is not a URL);
 //! * a value that is valid but names something this crate does not do — `grpc`,
 //!   `OTEL_TRACES_EXPORTER=zipkin`, an `https://` endpoint (no TLS in this build) — or an
 //!   endpoint that is not a URL is **refused**: [`ExportConfig::from_env`] returns that
@@ -25,6 +27,7 @@
 //! or not spans are exported.
 
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
@@ -34,6 +37,7 @@ use super::otlp::transport::Endpoint;
 use super::otlp::{Compression, OtlpHttpConfig, OtlpHttpExporter, Protocol, RetryPolicy};
 use super::resource::Resource;
 use super::source::SpanSource;
+use crate::env::{EnvReader, NOT_UNICODE};
 
 /// Every environment variable [`ExportConfig::from_env`] reads.
 ///
@@ -318,7 +322,8 @@ impl Reader<'_> {
 
 impl ExportConfig {
     /// Reads the `OTEL_*` variables of the process environment ([`VARIABLES`]). An empty
-    /// variable counts as unset. An invalid value (a number that does not parse or is out of
+    /// variable counts as unset. One whose value is not UTF-8 is ignored with a warning (an
+    /// endpoint is refused). An invalid value (a number that does not parse or is out of
     /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
     /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default (or, for an
     /// `OTEL_EXPORTER_OTLP_TRACES_*` variable, takes its valid general counterpart's value), as
@@ -333,7 +338,41 @@ impl ExportConfig {
     /// # let _ = from_env;
     /// ```
     pub fn from_env() -> Result<FromEnv, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_os_lookup(|name| std::env::var_os(name))
+    }
+
+    /// [`from_env`](Self::from_env) over any `OsString` environment: a value that is not UTF-8
+    /// is an invalid value, ignored with a warning (first in [`FromEnv::warnings`]), except for
+    /// an endpoint, which is refused (it is not a URL, and the general endpoint or the default
+    /// in its place would send spans where the user did not ask).
+    pub(crate) fn from_os_lookup(
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<FromEnv, ConfigError> {
+        let env = EnvReader::new(lookup);
+        for name in [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
+            if env.is_not_unicode(name) {
+                let value = env
+                    .not_unicode()
+                    .into_iter()
+                    .find_map(|(n, v)| (n == name).then_some(v))
+                    .unwrap_or_default();
+                return Err(ConfigError::new(
+                    name,
+                    &value,
+                    "is not valid UTF-8, so not a URL",
+                ));
+            }
+        }
+        let mut from_env = Self::from_lookup(|name| env.get(name))?;
+        let not_unicode = env
+            .not_unicode()
+            .into_iter()
+            .map(|(name, value)| ConfigError::new(name, &value, NOT_UNICODE));
+        from_env.warnings.splice(0..0, not_unicode);
+        Ok(from_env)
     }
 
     /// Reads the variables through `lookup` (a map in tests, the environment in
@@ -758,6 +797,51 @@ mod tests {
             assert!(percent_decode(bad).is_err(), "{bad:?}");
         }
         assert_eq!(percent_decode("%4a%4A").unwrap(), "JJ");
+    }
+
+    /// A value that is not UTF-8 is ignored with a warning naming it; an endpoint is refused.
+    #[cfg(unix)]
+    #[test]
+    fn values_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let not_utf8 = |bytes: &[u8]| Some(OsString::from_vec(bytes.to_vec()));
+        let r = ExportConfig::from_os_lookup(|name| match name {
+            "OTEL_SDK_DISABLED" => not_utf8(b"tru\xe9"),
+            "OTEL_EXPORTER_OTLP_HEADERS" => not_utf8(b"api-key=\xff"),
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" => not_utf8(b"\x80"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318".into()),
+            _ => None,
+        })
+        .unwrap();
+        let named: Vec<_> = r.warnings.iter().map(|w| &*w.variable).collect();
+        assert_eq!(
+            named,
+            [
+                "OTEL_SDK_DISABLED",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+            ],
+            "{:?}",
+            r.warnings
+        );
+        assert_eq!(r.warnings[1].value, "api-key=\u{fffd}");
+        assert!(!r.config.disabled);
+        assert!(r.config.headers.is_empty());
+        assert_eq!(r.config.endpoint, "http://c:4318/v1/traces");
+        assert_eq!(r.config.batch, BatchConfig::default());
+        for endpoint in [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
+            let err = ExportConfig::from_os_lookup(|name| match name {
+                n if n == endpoint => not_utf8(b"http://c\xff:4318"),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://general:4318".into()),
+                _ => None,
+            })
+            .unwrap_err();
+            assert_eq!(err.variable, endpoint);
+            assert_eq!(err.value, "http://c\u{fffd}:4318");
+        }
     }
 
     /// The headers and warnings `OTEL_EXPORTER_OTLP_HEADERS` (or the traces variable)
