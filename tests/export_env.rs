@@ -719,3 +719,66 @@ fn an_empty_endpoint_port_is_port_80() {
     let config = ok(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:")]);
     agentcore_telemetry::export::otlp::OtlpHttpExporter::new(config.otlp_config(None)).unwrap();
 }
+
+/// `OTEL_SDK_DISABLED=true`: "a no-op SDK implementation will be used for all telemetry
+/// signals", and an exporter other than `otlp` does not use the OTLP settings. A setting this
+/// crate refuses (`grpc`, an `https://` endpoint, `zipkin`) is refused because "any fallback
+/// would send spans somewhere the user did not ask"; when no span goes over OTLP (disabled,
+/// `console`, `none`) nothing is sent anywhere, so it is ignored with a warning instead. It used
+/// to fail the whole configuration: `OTEL_SDK_DISABLED=true` beside an `https://` endpoint was an
+/// error instead of a disabled SDK, and a pod-wide `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` stopped
+/// `OTEL_TRACES_EXPORTER=console`.
+#[test]
+fn otlp_settings_are_not_refused_when_spans_do_not_go_over_otlp() {
+    let unused_otlp = [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://collector:4318",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+    ];
+    for (var, value) in unused_otlp {
+        for (also, how) in [
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ] {
+            let vars = [(also, how), (var, value)];
+            let r = env(&vars).unwrap_or_else(|e| panic!("{vars:?}: refused: {e}"));
+            assert_eq!(r.warnings.len(), 1, "{vars:?}: {:?}", r.warnings);
+            assert_eq!(r.warnings[0].variable, var, "{vars:?}");
+            assert_eq!(r.config.protocol, Protocol::HttpProtobuf, "{vars:?}");
+            assert_eq!(
+                r.config.endpoint,
+                ExportConfig::default().endpoint,
+                "{vars:?}"
+            );
+        }
+    }
+    let r = env(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+    ])
+    .unwrap();
+    assert!(r.config.disabled);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.warnings[0].variable, "OTEL_TRACES_EXPORTER");
+    // Exporting over OTLP, they are still refused.
+    refused(
+        &[
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ],
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    );
+    refused(
+        &[
+            ("OTEL_SDK_DISABLED", "false"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c"),
+        ],
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    );
+}

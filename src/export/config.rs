@@ -20,7 +20,9 @@
 //! * a value that is valid but names something this crate does not do — `grpc`,
 //!   `OTEL_TRACES_EXPORTER=zipkin`, an `https://` endpoint (no TLS in this build) — or an
 //!   endpoint that is not a URL is **refused**: [`ExportConfig::from_env`] returns that
-//!   error, since any fallback would send spans somewhere the user did not ask.
+//!   error, since any fallback would send spans somewhere the user did not ask. When no span
+//!   is sent anywhere by it (`OTEL_SDK_DISABLED=true`; for the OTLP settings, an exporter
+//!   other than `otlp` too) such a value is only ignored with a warning.
 //!
 //! The sampler's variables (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) are the
 //! tracer's, read by [`Sampler::from_env_lookup`](crate::Sampler::from_env_lookup) whether
@@ -267,6 +269,24 @@ impl Reader<'_> {
         self.warnings.push(ConfigError::new(name, value, reason));
     }
 
+    /// `Err(refusal)`, unless `ignore`: then the refusal is a warning (the setting is ignored,
+    /// `because`).
+    fn refuse_unless(
+        &mut self,
+        ignore: bool,
+        refusal: ConfigError,
+        because: &str,
+    ) -> Result<(), ConfigError> {
+        if !ignore {
+            return Err(refusal);
+        }
+        self.warnings.push(ConfigError {
+            reason: format!("{}; ignored, since {because}", refusal.reason),
+            ..refusal
+        });
+        Ok(())
+    }
+
     /// A non-negative integer in `0..=2^31-1`.
     fn int(&mut self, name: &'static str, value: &str, what: &str) -> Option<u64> {
         match value.trim().parse::<u64>() {
@@ -330,7 +350,9 @@ impl ExportConfig {
     /// the specification says; `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is ignored
     /// whole. A value naming something this crate does not do (`grpc`, `zipkin`, an
     /// `https://` endpoint: no TLS in this build) or an endpoint that is not a
-    /// URL is refused: the error names the variable.
+    /// URL is refused: the error names the variable (when no span would be sent by it,
+    /// `OTEL_SDK_DISABLED=true` or, for the OTLP settings, another exporter than `otlp`, it is
+    /// ignored with a warning instead).
     ///
     /// ```
     /// use agentcore_telemetry::export::ExportConfig;
@@ -409,6 +431,7 @@ impl ExportConfig {
         if let Some(v) = r.get("OTEL_TRACES_EXPORTER") {
             let items = v.split(',').map(str::trim).filter(|s| !s.is_empty());
             let mut chosen: Option<TracesExporter> = None;
+            let mut refusal = None;
             for item in items {
                 let is = |known: &str| item.eq_ignore_ascii_case(known);
                 let e = match item {
@@ -424,13 +447,14 @@ impl ExportConfig {
                             _ if is("jaeger") => "; Jaeger (1.35 and later) receives OTLP itself: OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT=http://<jaeger>:4318",
                             _ => "",
                         };
-                        return Err(ConfigError::new(
+                        refusal = Some(ConfigError::new(
                             "OTEL_TRACES_EXPORTER",
                             &v,
                             format!(
                                 "{item:?} is not supported; use otlp, console, otlp/stdout or none{how}"
                             ),
                         ));
+                        break;
                     }
                     _ => {
                         r.warn(
@@ -443,26 +467,42 @@ impl ExportConfig {
                 };
                 match chosen {
                     Some(prev) if prev != e => {
-                        return Err(ConfigError::new(
+                        refusal = Some(ConfigError::new(
                             "OTEL_TRACES_EXPORTER",
                             &v,
                             "names more than one exporter; this crate runs one at a time",
-                        ))
+                        ));
+                        break;
                     }
                     _ => chosen = Some(e),
                 }
             }
-            if let Some(e) = chosen {
-                c.exporter = e;
+            match (refusal, chosen) {
+                // Disabled, nothing is exported: nowhere the user did not ask.
+                (Some(e), _) => r.refuse_unless(c.disabled, e, "OTEL_SDK_DISABLED is true")?,
+                (None, Some(e)) => c.exporter = e,
+                (None, None) => {}
             }
         }
+        // Whether the OTLP settings are used; those this crate refuses are only warned about
+        // when they are not (nothing would be sent where the user did not ask).
+        let otlp = !c.disabled && c.exporter == TracesExporter::Otlp;
+        let unused = "no span is exported over OTLP";
 
-        if let Some(v) = r.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            let v = v.trim().to_owned();
-            c.endpoint = check_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, false)?;
-        } else if let Some(v) = r.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            let v = v.trim().to_owned();
-            c.endpoint = check_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v, true)?;
+        let endpoint = if let Some(v) = r.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(check_endpoint(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                v.trim(),
+                false,
+            ))
+        } else {
+            r.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|v| check_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", v.trim(), true))
+        };
+        match endpoint {
+            Some(Ok(endpoint)) => c.endpoint = endpoint,
+            Some(Err(e)) => r.refuse_unless(!otlp, e, unused)?,
+            None => {}
         }
 
         // Headers: the signal-specific list is used if any of its entries is valid (invalid
@@ -523,7 +563,7 @@ impl ExportConfig {
             c.timeout = t;
         }
 
-        if let Some(p) = r.first_valid(
+        let protocol = r.first_valid(
             [
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -545,8 +585,11 @@ impl ExportConfig {
                     Ok(None)
                 }
             },
-        )? {
-            c.protocol = p;
+        );
+        match protocol {
+            Ok(Some(p)) => c.protocol = p,
+            Ok(None) => {}
+            Err(e) => r.refuse_unless(!otlp, e, unused)?,
         }
 
         if let Some(z) = r.first_valid(
