@@ -16,7 +16,8 @@
 //!   what is wrong. A batch size above the queue size is such an invalid value;
 //! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
 //! * a variable of the process environment whose value is not UTF-8 is such an invalid value
-//!   (ignored with a warning), except an endpoint, which is refused (it is not a URL);
+//!   (ignored with a warning), except the endpoint spans go to, which is refused (it is not a
+//!   URL);
 //! * a value that is valid but names something this crate does not do — `grpc`,
 //!   `OTEL_TRACES_EXPORTER=zipkin`, an `https://` endpoint (no TLS in this build) — or an
 //!   endpoint that is not a URL is **refused**: [`ExportConfig::from_env`] returns that
@@ -342,8 +343,8 @@ impl Reader<'_> {
 
 impl ExportConfig {
     /// Reads the `OTEL_*` variables of the process environment ([`VARIABLES`]). An empty
-    /// variable counts as unset. One whose value is not UTF-8 is ignored with a warning (an
-    /// endpoint is refused). An invalid value (a number that does not parse or is out of
+    /// variable counts as unset. One whose value is not UTF-8 is ignored with a warning (the
+    /// endpoint spans go to is refused). An invalid value (a number that does not parse or is out of
     /// range, an unknown enum value, a malformed header entry) is ignored with a warning in
     /// [`FromEnv::warnings`] naming the variable, and the setting keeps its default (or, for an
     /// `OTEL_EXPORTER_OTLP_TRACES_*` variable, takes its valid general counterpart's value), as
@@ -365,34 +366,35 @@ impl ExportConfig {
 
     /// [`from_env`](Self::from_env) over any `OsString` environment: a value that is not UTF-8
     /// is an invalid value, ignored with a warning (first in [`FromEnv::warnings`]), except for
-    /// an endpoint, which is refused (it is not a URL, and the general endpoint or the default
-    /// in its place would send spans where the user did not ask).
+    /// the endpoint in force when spans go over OTLP, which is refused (it is not a URL, and
+    /// the general endpoint or the default in its place would send spans where the user did
+    /// not ask).
     pub(crate) fn from_os_lookup(
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<FromEnv, ConfigError> {
         let env = EnvReader::new(lookup);
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ] {
-            if env.is_not_unicode(name) {
-                let value = env
-                    .not_unicode()
-                    .into_iter()
-                    .find_map(|(n, v)| (n == name).then_some(v))
-                    .unwrap_or_default();
+        // The endpoint variable in force: the signal-specific one if set, else the general one.
+        let traces = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+        let traces_set =
+            env.is_not_unicode(traces) || env.get(traces).is_some_and(|v| !v.trim().is_empty());
+        let endpoint = if traces_set {
+            traces
+        } else {
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        };
+        let mut from_env = Self::from_lookup(|name| env.get(name))?;
+        let otlp = !from_env.config.disabled && from_env.config.exporter == TracesExporter::Otlp;
+        let mut not_unicode = Vec::new();
+        for (name, value) in env.not_unicode() {
+            if otlp && name == endpoint {
                 return Err(ConfigError::new(
-                    name,
+                    endpoint,
                     &value,
                     "is not valid UTF-8, so not a URL",
                 ));
             }
+            not_unicode.push(ConfigError::new(name, &value, NOT_UNICODE));
         }
-        let mut from_env = Self::from_lookup(|name| env.get(name))?;
-        let not_unicode = env
-            .not_unicode()
-            .into_iter()
-            .map(|(name, value)| ConfigError::new(name, &value, NOT_UNICODE));
         from_env.warnings.splice(0..0, not_unicode);
         Ok(from_env)
     }
@@ -884,6 +886,29 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.variable, endpoint);
             assert_eq!(err.value, "http://c\u{fffd}:4318");
+        }
+        // Not in force (a signal-specific endpoint is set): not read, as a malformed one is not.
+        let r = ExportConfig::from_os_lookup(|name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => not_utf8(b"http://c\xff:4318"),
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some("http://t:4318/v1/traces".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(r.config.endpoint, "http://t:4318/v1/traces");
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // No span goes over OTLP: a warning.
+        for (also, how) in [
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ] {
+            let r = ExportConfig::from_os_lookup(|name| match name {
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => not_utf8(b"http://c\xff:4318"),
+                n if n == also => Some(how.into()),
+                _ => None,
+            })
+            .unwrap();
+            assert_eq!(r.warnings.len(), 1, "{also}: {:?}", r.warnings);
+            assert_eq!(r.warnings[0].variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
         }
     }
 
