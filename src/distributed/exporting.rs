@@ -130,12 +130,17 @@ impl std::fmt::Debug for ExportSlot {
 }
 
 /// Whether the environment asks for span export: an OTLP endpoint is set, or
-/// `OTEL_TRACES_EXPORTER=console` (the variables as `lookup` reads them).
+/// `OTEL_TRACES_EXPORTER` names the console exporter (`console` or `otlp/stdout`, any case,
+/// alone or in a list) (the variables as `lookup` reads them).
 pub(crate) fn env_asks_for_export(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
     let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+    let console = |item: &str| {
+        let item = item.trim();
+        item.eq_ignore_ascii_case("console") || item.eq_ignore_ascii_case("otlp/stdout")
+    };
     set("OTEL_EXPORTER_OTLP_ENDPOINT")
         || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        || lookup("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("console"))
+        || lookup("OTEL_TRACES_EXPORTER").is_some_and(|v| v.split(',').any(console))
 }
 
 impl DistributedTracer {
@@ -315,5 +320,37 @@ impl DistributedTracer {
     /// ```
     pub fn export_stats(&self) -> Option<ExportStats> {
         self.export_slot().stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_asks_for_export;
+
+    /// `otlp/stdout` is the console exporter (`ExportConfig` reads it so, and the
+    /// specification lists it: "OTLP File writing to standard output"), so it asks for export
+    /// as `console` does; a list naming it does too.
+    #[test]
+    fn a_standard_output_exporter_asks_for_export() {
+        let asks = |v: &str| {
+            env_asks_for_export(&|name: &str| (name == "OTEL_TRACES_EXPORTER").then(|| v.into()))
+        };
+        for v in [
+            "console",
+            " Console ",
+            "otlp/stdout",
+            "OTLP/STDOUT",
+            "console,console",
+            "otlp/stdout, console",
+        ] {
+            assert!(asks(v), "{v:?}");
+        }
+        // No endpoint: `otlp` (the default) does not start export by itself.
+        for v in ["", "none", "otlp", "zipkin", "consoles"] {
+            assert!(!asks(v), "{v:?}");
+        }
+        assert!(env_asks_for_export(&|name: &str| {
+            (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://c:4318".into())
+        }));
     }
 }

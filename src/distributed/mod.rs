@@ -119,7 +119,8 @@ pub struct TracerConfig {
     /// span limits (`OTEL_SPAN_*_LIMIT` and the others of [`SpanLimits::from_env_lookup`];
     /// see [`limits`](Self::limits)) and,
     /// with the `otlp` feature, span export, which it starts when `OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console`, unless
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console` (or
+    /// `otlp/stdout`), unless
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (read by
     /// [`ExportConfig::from_env`](crate::export::ExportConfig::from_env)). False: only
     /// [`DistributedTracer::start_export`] and
