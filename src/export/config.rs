@@ -83,7 +83,9 @@ pub const VARIABLES: &[&str] = &[
 pub struct ConfigError {
     /// The environment variable (or code setting) at fault.
     pub variable: Cow<'static, str>,
-    /// The value it had.
+    /// The value it had; for a header list (`OTEL_EXPORTER_OTLP_*HEADERS`), with every
+    /// header value replaced by `<redacted>` (they are often credentials, and warnings go to
+    /// logs).
     pub value: String,
     /// What is wrong, and what happens instead.
     pub reason: String,
@@ -110,6 +112,30 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// What a warning shows of a header list's value in place of each header value.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// Whether `variable` holds a header list (`OTEL_EXPORTER_OTLP_HEADERS`,
+/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`), whose values are redacted in warnings.
+fn is_header_list(variable: &str) -> bool {
+    variable.ends_with("_HEADERS")
+}
+
+/// A header list (`key=value,..`) as a warning shows it: every value replaced by
+/// [`REDACTED`], and an entry without `=` too (it may be a value pasted without its key).
+/// Header values are often credentials (`authorization=Bearer ..`, `api-key=..`), and
+/// warnings end up in logs; the keys say which entry is meant.
+fn redact_headers(list: &str) -> String {
+    list.split(',')
+        .map(|item| match item.split_once('=') {
+            Some((key, _)) => format!("{key}={REDACTED}"),
+            None if item.trim().is_empty() => item.to_owned(),
+            None => REDACTED.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Where spans go (`OTEL_TRACES_EXPORTER`).
 ///
@@ -393,6 +419,11 @@ impl ExportConfig {
                     "is not valid UTF-8, so not a URL",
                 ));
             }
+            let value = if is_header_list(&name) {
+                redact_headers(&value)
+            } else {
+                value
+            };
             not_unicode.push(ConfigError::new(name, &value, NOT_UNICODE));
         }
         from_env.warnings.splice(0..0, not_unicode);
@@ -515,6 +546,8 @@ impl ExportConfig {
                 "OTEL_EXPORTER_OTLP_HEADERS",
             ],
             |r, name, v| {
+                // Warnings show the list with its values redacted (see `redact_headers`).
+                let shown = redact_headers(v);
                 let mut headers = Vec::new();
                 let mut invalid = false;
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -533,8 +566,11 @@ impl ExportConfig {
                             invalid = true;
                             r.warn(
                                 name,
-                                v,
-                                format!("entry {item:?} {why}; that header is not sent"),
+                                &shown,
+                                format!(
+                                    "entry {:?} {why}; that header is not sent",
+                                    redact_headers(item)
+                                ),
                             );
                         }
                     }
@@ -544,7 +580,11 @@ impl ExportConfig {
                 // since it would otherwise hide the general list without a word.)
                 if headers.is_empty() {
                     if !invalid {
-                        r.warn(name, v, "has no key=value entry; the variable is ignored");
+                        r.warn(
+                            name,
+                            &shown,
+                            "has no key=value entry; the variable is ignored",
+                        );
                     }
                     return Ok(None);
                 }
@@ -844,6 +884,42 @@ mod tests {
         assert_eq!(percent_decode("%4a%4A").unwrap(), "JJ");
     }
 
+    /// No warning about a header list shows a header value (they are often credentials, and
+    /// warnings go to logs): not the list's, not the bad entry's, whatever is wrong with it.
+    #[test]
+    fn header_warnings_never_show_a_header_value() {
+        let secret = "s3cr3t-t0ken";
+        for variable in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            for list in [
+                format!("authorization=Bearer%20{secret},x-bad=%zz{secret}"),
+                format!("api-key={secret},{secret}"),
+                format!("x tenant={secret}"),
+                format!("x-a={secret}\u{1}"),
+                secret.to_string(),
+                format!("host={secret}"),
+            ] {
+                let (_, w) = headers(variable, &list);
+                assert!(!w.is_empty(), "{variable}={list:?} warns");
+                for w in &w {
+                    let shown = w.to_string();
+                    assert!(!shown.contains(secret), "{variable}={list:?}: {shown}");
+                }
+            }
+        }
+        let (_, w) = headers(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &format!("api-key={secret},x-bad=%zz"),
+        );
+        assert_eq!(w[0].value, "api-key=<redacted>,x-bad=<redacted>");
+        assert!(
+            w[0].reason.starts_with("entry \"x-bad=<redacted>\" "),
+            "{w:?}"
+        );
+    }
+
     /// A value that is not UTF-8 is ignored with a warning naming it; an endpoint is refused.
     #[cfg(unix)]
     #[test]
@@ -869,7 +945,8 @@ mod tests {
             "{:?}",
             r.warnings
         );
-        assert_eq!(r.warnings[1].value, "api-key=\u{fffd}");
+        // A header list's value is shown redacted, even when it is not UTF-8.
+        assert_eq!(r.warnings[1].value, "api-key=<redacted>");
         assert!(!r.config.disabled);
         assert!(r.config.headers.is_empty());
         assert_eq!(r.config.endpoint, "http://c:4318/v1/traces");

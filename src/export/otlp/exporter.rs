@@ -197,7 +197,11 @@ impl OtlpHttpExporter {
             .map_err(|r| ConfigError::new("OtlpHttpConfig::endpoint", &config.endpoint, r))?;
         for (k, v) in &config.headers {
             validate_header(k, v)
-                .map_err(|r| ConfigError::new("OtlpHttpConfig::headers", &format!("{k}={v}"), r))?;
+                // The value redacted, as in the environment's warnings: often a credential.
+                .map_err(|r| {
+                    let shown = format!("{k}={}", crate::export::config::REDACTED);
+                    ConfigError::new("OtlpHttpConfig::headers", &shown, r)
+                })?;
         }
         let client = HttpClient::new(
             endpoint,
@@ -528,6 +532,17 @@ mod tests {
         }
         assert!(validate_header("x tenant", "a").is_err());
         assert!(validate_header("Content-Type", "a").is_err());
+    }
+
+    #[test]
+    fn a_refused_header_set_in_code_is_reported_without_its_value() {
+        let config = OtlpHttpConfig {
+            headers: vec![("authorization".into(), "Bearer s3cr3t\r\nx: y".into())],
+            ..OtlpHttpConfig::default()
+        };
+        let e = OtlpHttpExporter::new(config).map(|_| ()).unwrap_err();
+        assert_eq!(e.value, "authorization=<redacted>");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
     }
 
     #[test]
