@@ -69,7 +69,10 @@ const MAX_LIMIT: u32 = (1 << 31) - 1;
 
 impl SpanLimits {
     /// The limits the `OTEL_*` span-limit variables ask for, read through `lookup` (for the
-    /// process environment: `|name| std::env::var(name).ok()`), with the OpenTelemetry
+    /// process environment: `|name| std::env::var(name).ok()`, which reads a value that is not
+    /// UTF-8 as unset without a word; a tracer reading its environment
+    /// ([`TracerConfig::from_env`](crate::TracerConfig::from_env))
+    /// warns about such a value), with the OpenTelemetry
     /// specification's rules (SDK environment variables, "Attribute Limits" and "Span
     /// Limits"; common concepts, "Attribute Limits"):
     ///

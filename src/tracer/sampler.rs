@@ -177,7 +177,10 @@ impl Sampler {
     }
 
     /// The sampler the `OTEL_*` environment asks for, read through `lookup` (for the process
-    /// environment: `|name| std::env::var(name).ok()`), with the OpenTelemetry
+    /// environment: `|name| std::env::var(name).ok()`, which reads a value that is not
+    /// UTF-8 as unset without a word; a tracer reading its environment
+    /// ([`TracerConfig::from_env`](crate::TracerConfig::from_env))
+    /// warns about such a value), with the OpenTelemetry
     /// specification's rules:
     ///
     /// * `OTEL_SDK_DISABLED=true` (any case): [`always_off`](Self::always_off), whatever
