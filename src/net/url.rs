@@ -279,9 +279,23 @@ mod tests {
 
     #[test]
     fn the_resolver_host_decodes_an_ipv6_zone_only() {
+        use std::net::{SocketAddr, ToSocketAddrs};
         let host = |url| parse(url).unwrap().resolver_host();
         assert_eq!(host("http://[fe80::1%25eth0]:1/"), "fe80::1%eth0");
         assert_eq!(host("http://[fe80::1%251]"), "fe80::1%1");
+        // As written (`fe80::1%251`), the resolver refused it ("Name or service not known")
+        // or read zone 251; decoded, it is zone 1.
+        let addrs: Vec<_> = (host("http://[fe80::1%251]").as_str(), 9)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .unwrap();
+        match addrs.as_slice() {
+            [SocketAddr::V6(a)] => assert_eq!((a.ip().segments()[0], a.scope_id()), (0xfe80, 1)),
+            other => panic!("{other:?}"),
+        }
+        // A zone by interface name (Linux: the loopback is `lo`).
+        #[cfg(target_os = "linux")]
+        assert!(("fe80::1%lo", 9).to_socket_addrs().is_ok());
         assert_eq!(host("http://[::1]:9"), "::1");
         // `%25` in a host name is not a zone (and resolves as written, or not at all).
         assert_eq!(host("http://a%25b:1"), "a%25b");

@@ -680,23 +680,13 @@ mod tests {
     #[test]
     fn an_ipv6_zone_in_its_url_form_is_resolved_as_the_zone() {
         // RFC 6874: the zone of `fe80::1%1` is `%25` then `1` in a URL; the resolver takes
-        // `fe80::1%1`. As the URL, it failed to resolve ("Name or service not known").
+        // `fe80::1%1` (`net::url`'s `resolver_host`, whose test resolves it).
         let e = Endpoint::parse("http://[fe80::1%251]:4318/v1/traces").unwrap();
+        assert_eq!(e.host, "fe80::1%1");
         assert_eq!(
             e.authority, "[fe80::1%251]:4318",
             "the Host header keeps the URL form"
         );
-        let addrs: Vec<_> = (e.host.as_str(), e.port)
-            .to_socket_addrs()
-            .map(Iterator::collect)
-            .unwrap_or_else(|err| panic!("{:?}: {err}", e.host));
-        match addrs.as_slice() {
-            [std::net::SocketAddr::V6(a)] => assert_eq!(
-                (a.ip().segments()[0], a.scope_id(), a.port()),
-                (0xfe80, 1, 4318)
-            ),
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]
