@@ -104,6 +104,28 @@ fn the_environment_sets_the_span_limits_unless_the_code_does() {
             let l = tracer(None, true).span_limits();
             assert_eq!(l.max_attributes, 7);
             assert_eq!(l.max_attribute_value_len, Some(8));
+            // An event's and a link's attributes fall back to the general limit too.
+            assert_eq!(
+                (l.max_attributes_per_event, l.max_attributes_per_link),
+                (2, 2)
+            );
+        },
+    );
+    // Their own variables win over it; an invalid general value is warned about once.
+    with_env(
+        &[
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "5"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "many"),
+        ],
+        || {
+            let read = SpanLimits::from_env_lookup(|name| std::env::var(name).ok());
+            let l = read.limits;
+            assert_eq!(
+                (l.max_attributes_per_event, l.max_attributes_per_link),
+                (5, 128)
+            );
+            assert_eq!(l.max_attributes, 128);
+            assert_eq!(read.warnings.len(), 1, "{:?}", read.warnings);
         },
     );
     // 0 is a limit (nothing kept); negative, too large, fractional or empty values are not.

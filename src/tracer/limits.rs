@@ -81,10 +81,14 @@ impl SpanLimits {
     /// * `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else the general
     ///   `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`:
     ///   [`max_attribute_value_len`](Self::max_attribute_value_len), in characters.
-    /// * `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`,
-    ///   `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`: the other four
-    ///   (no general fallback: the general variables are attribute limits of a record, as
-    ///   the Go and Python SDKs read them).
+    /// * `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, else the general `OTEL_ATTRIBUTE_COUNT_LIMIT`:
+    ///   [`max_attributes_per_event`](Self::max_attributes_per_event); the same for links
+    ///   (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`). An event's or a link's attributes are a record's
+    ///   attributes, and "if [the model-specific limit] isn't set, then the SDK MUST attempt
+    ///   to use the general limit" (common concepts, "Attribute Limits"); the Python and Java
+    ///   SDKs read them so (Go does not).
+    /// * `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`: the other two (counts of
+    ///   events and links, not attribute limits: no general fallback).
     ///
     /// Each value is an integer from 0 to 2^31 - 1 (surrounding whitespace ignored); 0 is
     /// valid (no attributes, events or links; every string value emptied). Unset or empty:
@@ -119,9 +123,15 @@ impl SpanLimits {
                 };
                 match v.trim().parse::<u32>() {
                     Ok(n) if n <= MAX_LIMIT => return Some(n),
-                    _ => warnings.push(format!(
-                        "{name}={v:?}: must be an integer from 0 to {MAX_LIMIT}; ignored"
-                    )),
+                    _ => {
+                        // Once, although the general variable is read for three limits.
+                        let w = format!(
+                            "{name}={v:?}: must be an integer from 0 to {MAX_LIMIT}; ignored"
+                        );
+                        if !warnings.contains(&w) {
+                            warnings.push(w);
+                        }
+                    }
                 }
             }
             None
@@ -141,10 +151,16 @@ impl SpanLimits {
             .or(d.max_attribute_value_len),
             max_events: read(&["OTEL_SPAN_EVENT_COUNT_LIMIT"]).unwrap_or(d.max_events),
             max_links: read(&["OTEL_SPAN_LINK_COUNT_LIMIT"]).unwrap_or(d.max_links),
-            max_attributes_per_event: read(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"])
-                .unwrap_or(d.max_attributes_per_event),
-            max_attributes_per_link: read(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"])
-                .unwrap_or(d.max_attributes_per_link),
+            max_attributes_per_event: read(&[
+                "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])
+            .unwrap_or(d.max_attributes_per_event),
+            max_attributes_per_link: read(&[
+                "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ])
+            .unwrap_or(d.max_attributes_per_link),
         };
         SpanLimitsFromEnv { limits, warnings }
     }
