@@ -85,8 +85,8 @@ impl SpanLimits {
     ///   [`max_attributes_per_event`](Self::max_attributes_per_event); the same for links
     ///   (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`). An event's or a link's attributes are a record's
     ///   attributes, and "if [the model-specific limit] isn't set, then the SDK MUST attempt
-    ///   to use the general limit" (common concepts, "Attribute Limits"); the Python and Java
-    ///   SDKs read them so (Go does not).
+    ///   to use the general limit" (common concepts, "Attribute Limits"); the Python SDK reads
+    ///   them so (its `SpanLimits`), the Go SDK does not.
     /// * `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`: the other two (counts of
     ///   events and links, not attribute limits: no general fallback).
     ///
