@@ -38,6 +38,7 @@ use super::batch::{BatchConfig, BatchSpanProcessor};
 use super::console::ConsoleSpanExporter;
 use super::otlp::transport::Endpoint;
 use super::otlp::{Compression, OtlpHttpConfig, OtlpHttpExporter, Protocol, RetryPolicy};
+use super::redact::{is_header_list, redact_headers};
 use super::resource::Resource;
 use super::source::SpanSource;
 use crate::env::{EnvReader, NOT_UNICODE};
@@ -112,30 +113,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// What a warning shows of a header list's value in place of each header value.
-pub(crate) const REDACTED: &str = "<redacted>";
-
-/// Whether `variable` holds a header list (`OTEL_EXPORTER_OTLP_HEADERS`,
-/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`), whose values are redacted in warnings.
-fn is_header_list(variable: &str) -> bool {
-    variable.ends_with("_HEADERS")
-}
-
-/// A header list (`key=value,..`) as a warning shows it: every value replaced by
-/// [`REDACTED`], and an entry without `=` too (it may be a value pasted without its key).
-/// Header values are often credentials (`authorization=Bearer ..`, `api-key=..`), and
-/// warnings end up in logs; the keys say which entry is meant.
-fn redact_headers(list: &str) -> String {
-    list.split(',')
-        .map(|item| match item.split_once('=') {
-            Some((key, _)) => format!("{key}={REDACTED}"),
-            None if item.trim().is_empty() => item.to_owned(),
-            None => REDACTED.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// Where spans go (`OTEL_TRACES_EXPORTER`).
 ///

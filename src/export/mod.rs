@@ -78,6 +78,7 @@ mod exporter;
 mod memory;
 mod metrics;
 pub mod otlp;
+mod redact;
 mod resource;
 mod source;
 

@@ -199,7 +199,7 @@ impl OtlpHttpExporter {
             validate_header(k, v)
                 // The value redacted, as in the environment's warnings: often a credential.
                 .map_err(|r| {
-                    let shown = format!("{k}={}", crate::export::config::REDACTED);
+                    let shown = format!("{k}={}", crate::export::redact::REDACTED);
                     ConfigError::new("OtlpHttpConfig::headers", &shown, r)
                 })?;
         }
