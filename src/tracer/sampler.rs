@@ -193,7 +193,10 @@ impl Sampler {
     ///   default applies). Unknown, or a remote sampler (`jaeger_remote`, `xray`, ...) that
     ///   this crate does not implement: `None` and a warning.
     /// * `OTEL_TRACES_SAMPLER_ARG`: the ratio of the two ratio samplers, `0..=1`; unset:
-    ///   1.0; not a number in range: 1.0 and a warning. Ignored by the other samplers.
+    ///   1.0; not a number in range: 1.0 and a warning. Set for a sampler that takes no
+    ///   argument, or without `OTEL_TRACES_SAMPLER`: ignored with a warning (the
+    ///   specification: "Invalid or unrecognized input MUST be logged"), so a ratio left
+    ///   behind when the sampler changed does not go unnoticed.
     ///
     /// Never fails: a bad value is a warning, since the tracer must start anyway.
     ///
@@ -228,13 +231,20 @@ impl Sampler {
             }
         }
         let Some(name) = set("OTEL_TRACES_SAMPLER") else {
+            // "Invalid or unrecognized input MUST be logged": an argument with no sampler
+            // named is one nothing reads (a ratio left behind when the sampler was unset).
+            if let Some(a) = set("OTEL_TRACES_SAMPLER_ARG") {
+                warnings.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={a:?}: OTEL_TRACES_SAMPLER is not set, so no sampler reads it; ignored"
+                ));
+            }
             return SamplerFromEnv {
                 sampler: None,
                 sdk_disabled: false,
                 warnings,
             };
         };
-        let mut ratio = || match set("OTEL_TRACES_SAMPLER_ARG") {
+        let ratio = |warnings: &mut Vec<String>| match set("OTEL_TRACES_SAMPLER_ARG") {
             None => 1.0,
             Some(a) => match a.trim().parse::<f64>() {
                 Ok(x) if (0.0..=1.0).contains(&x) => x,
@@ -246,19 +256,36 @@ impl Sampler {
                 }
             },
         };
+        // A sampler that takes no argument: "Invalid or unrecognized input MUST be logged and
+        // MUST be otherwise ignored" (its expected input is none).
+        let no_argument = |warnings: &mut Vec<String>, sampler: Sampler| {
+            if let Some(a) = set("OTEL_TRACES_SAMPLER_ARG") {
+                warnings.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={a:?}: OTEL_TRACES_SAMPLER={:?} takes no argument; ignored",
+                    name.trim()
+                ));
+            }
+            Some(sampler)
+        };
         // An enum: "Enum values SHOULD be interpreted in a case-insensitive manner."
         let sampler = match name.trim() {
-            v if v.eq_ignore_ascii_case("always_on") => Some(Sampler::always_on()),
-            v if v.eq_ignore_ascii_case("always_off") => Some(Sampler::always_off()),
-            v if v.eq_ignore_ascii_case("traceidratio") => Some(Sampler::trace_id_ratio(ratio())),
+            v if v.eq_ignore_ascii_case("always_on") => {
+                no_argument(&mut warnings, Sampler::always_on())
+            }
+            v if v.eq_ignore_ascii_case("always_off") => {
+                no_argument(&mut warnings, Sampler::always_off())
+            }
+            v if v.eq_ignore_ascii_case("traceidratio") => {
+                Some(Sampler::trace_id_ratio(ratio(&mut warnings)))
+            }
             v if v.eq_ignore_ascii_case("parentbased_always_on") => {
-                Some(Sampler::parent_based(Sampler::always_on()))
+                no_argument(&mut warnings, Sampler::parent_based(Sampler::always_on()))
             }
             v if v.eq_ignore_ascii_case("parentbased_always_off") => {
-                Some(Sampler::parent_based(Sampler::always_off()))
+                no_argument(&mut warnings, Sampler::parent_based(Sampler::always_off()))
             }
             v if v.eq_ignore_ascii_case("parentbased_traceidratio") => {
-                Some(Sampler::ratio(ratio()))
+                Some(Sampler::ratio(ratio(&mut warnings)))
             }
             other => {
                 let remote = other
@@ -428,15 +455,52 @@ mod tests {
             ("OTEL_TRACES_SAMPLER_ARG", " 0.25 "),
         ]));
         assert_eq!(got.sampler, Some(Sampler::trace_id_ratio(0.25)));
-        // Only the ratio samplers read it.
-        let got = Sampler::from_env_lookup(env(&[
-            ("OTEL_TRACES_SAMPLER", "always_off"),
-            ("OTEL_TRACES_SAMPLER_ARG", "junk"),
-        ]));
+        // Only the ratio samplers read it; the others ignore it, and say so.
+        for (name, sampler) in [
+            ("always_off", Sampler::always_off()),
+            ("ALWAYS_ON", Sampler::always_on()),
+            (
+                "parentbased_always_on",
+                Sampler::parent_based(Sampler::always_on()),
+            ),
+            (
+                "parentbased_always_off",
+                Sampler::parent_based(Sampler::always_off()),
+            ),
+        ] {
+            let got = Sampler::from_env_lookup(env(&[
+                ("OTEL_TRACES_SAMPLER", name),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            ]));
+            assert_eq!(got.sampler, Some(sampler), "{name}");
+            assert_eq!(
+                got.warnings,
+                [format!(
+                    "OTEL_TRACES_SAMPLER_ARG=\"0.1\": OTEL_TRACES_SAMPLER=\"{name}\" takes no argument; ignored"
+                )],
+            );
+            // Unset or blank, it is no input at all.
+            for arg in [None, Some(" ")] {
+                let mut vars = vec![("OTEL_TRACES_SAMPLER", name)];
+                vars.extend(arg.map(|a| ("OTEL_TRACES_SAMPLER_ARG", a)));
+                let got = Sampler::from_env_lookup(env(&vars));
+                assert_eq!(got.warnings, Vec::<String>::new(), "{name} {arg:?}");
+            }
+        }
+        // With no sampler named, nothing reads it.
+        let got = Sampler::from_env_lookup(env(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")]));
+        assert_eq!(got.sampler, None);
         assert_eq!(
-            (got.sampler, got.warnings.len()),
-            (Some(Sampler::always_off()), 0)
+            got.warnings,
+            ["OTEL_TRACES_SAMPLER_ARG=\"0.1\": OTEL_TRACES_SAMPLER is not set, so no sampler reads it; ignored"]
         );
+        // A disabled SDK reads nothing else: no warning.
+        let got = Sampler::from_env_lookup(env(&[
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ]));
+        assert!(got.warnings.is_empty());
         for bad in ["1.5", "-0.1", "NaN", "half", "inf"] {
             let got = Sampler::from_env_lookup(env(&[
                 ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
