@@ -5,7 +5,8 @@
 //! checks the same 400 streams), recorded from several threads at once.
 //!
 //! On the previous design, for 1..=100, `q = 0.999` and `q = 1` reported 101, negative values
-//! reported 0 and values above 2^40 reported 1.1e12.
+//! reported 0 and values above 2^40 reported 1.1e12. Until infinities had buckets of their own,
+//! a quantile whose order statistic was +inf reported 2^40 (about 1.1e12) unless it was `q = 1`.
 
 use std::thread;
 use std::time::Duration;
@@ -91,6 +92,10 @@ fn quantiles_lie_within_the_observed_range_and_near_the_exact_order_statistic() 
                 assert_eq!(v, max, "{}", context());
             }
             let want = exact(&sorted, q);
+            if want.is_infinite() {
+                // An infinity is no magnitude to approximate: it is reported as itself.
+                assert_eq!(v, want, "{}", context());
+            }
             if want.abs() >= MIN_TRACKED && want.abs() < MAX_TRACKED {
                 // The bucket holding the exact order statistic reports its midpoint (within
                 // 1/64 of the value), clamped to [min, max].
@@ -102,4 +107,36 @@ fn quantiles_lie_within_the_observed_range_and_near_the_exact_order_statistic() 
             }
         }
     }
+}
+
+#[test]
+fn infinities_are_reported_as_themselves() {
+    let config =
+        SummaryConfig::new(vec![0.0, 0.05, 0.5, 0.99, 1.0], Duration::from_secs(600), 5).unwrap();
+    let s = Summary::new(config).unwrap();
+    s.observe(f64::NEG_INFINITY);
+    s.observe(3e15); // finite, beyond the tracked magnitudes
+    for _ in 0..98 {
+        s.observe(f64::INFINITY);
+    }
+    let r = s.read();
+    assert_eq!(
+        r.quantiles,
+        vec![
+            (0.0, f64::NEG_INFINITY),
+            (0.05, f64::INFINITY),
+            (0.5, f64::INFINITY),
+            (0.99, f64::INFINITY),
+            (1.0, f64::INFINITY),
+        ],
+        "before, every quantile but q = 0 and q = 1 read 2^40 (about 1.1e12)"
+    );
+    // The finite value beyond the tracked magnitudes is the second order statistic: its bucket
+    // reports 2^40, clamped to the window's range (documented), never an infinity.
+    let config = SummaryConfig::new(vec![0.5], Duration::from_secs(600), 5).unwrap();
+    let s = Summary::new(config).unwrap();
+    s.observe(f64::NEG_INFINITY);
+    s.observe(3e15);
+    s.observe(f64::INFINITY);
+    assert_eq!(s.read().quantiles, vec![(0.5, MAX_TRACKED)]);
 }

@@ -8,8 +8,10 @@
 //! buckets and a quantile read from a bucket's midpoint is within 1.6 % of the true value.
 //! Magnitudes from [`MIN_TRACKED`] (about 1e-6) to [`MAX_TRACKED`] (about 1.1e12) get their own
 //! buckets, negative values as well as positive ones; magnitudes below `MIN_TRACKED` (zero among
-//! them) share one bucket that reports `0`, and magnitudes at or above `MAX_TRACKED` share one
-//! bucket per sign.
+//! them) share one bucket that reports `0`, finite magnitudes at or above `MAX_TRACKED` share one
+//! bucket per sign, and each infinity has a bucket of its own, which reports it exactly (an
+//! infinity is no magnitude to approximate: sharing the large values' bucket, a quantile whose
+//! order statistic was +inf read 2^40).
 //!
 //! Every quantile is clamped to the window's exact minimum and maximum, which each recording
 //! thread keeps per rotation period (one word each, a relaxed load + compare + store on its own
@@ -57,10 +59,11 @@ const OCTAVES: usize = 60;
 /// Log-linear buckets per sign.
 const PER_SIGN: usize = OCTAVES * (1 << SUB_BUCKET_BITS);
 /// The bucket of magnitudes below `MIN_TRACKED` (zero among them). Buckets below it hold
-/// negative values (most negative first), buckets above it positive ones; bucket 0 holds values
-/// at or below `-MAX_TRACKED`, the last one values at or above `MAX_TRACKED`.
-const ZERO: usize = PER_SIGN + 1;
-const BUCKETS: usize = 2 * PER_SIGN + 3;
+/// negative values (most negative first), buckets above it positive ones; bucket 0 holds -inf,
+/// bucket 1 the finite values at or below `-MAX_TRACKED`, the last bucket +inf and the one
+/// before it the finite values at or above `MAX_TRACKED`.
+const ZERO: usize = PER_SIGN + 2;
+const BUCKETS: usize = 2 * PER_SIGN + 5;
 /// The word of the all-time sum.
 const SUM_WORD: usize = BUCKETS;
 /// The first of the per-period (minimum, maximum) word pairs.
@@ -78,10 +81,12 @@ fn bucket_of(v: f64) -> usize {
     if a < MIN_TRACKED {
         ZERO
     } else if a >= MAX_TRACKED {
+        // The infinities one bucket further out than the finite values.
+        let infinite = usize::from(a == f64::INFINITY);
         if v > 0.0 {
-            BUCKETS - 1
+            BUCKETS - 2 + infinite
         } else {
-            0
+            1 - infinite
         }
     } else {
         let k = ((a.to_bits() >> SHIFT) - (MIN_TRACKED.to_bits() >> SHIFT)) as usize;
@@ -102,8 +107,10 @@ fn bucket_value(bucket: usize) -> f64 {
         (lo + hi) / 2.0
     };
     match bucket {
-        0 => -MAX_TRACKED,
-        b if b == BUCKETS - 1 => MAX_TRACKED,
+        0 => f64::NEG_INFINITY,
+        1 => -MAX_TRACKED,
+        b if b == BUCKETS - 2 => MAX_TRACKED,
+        b if b == BUCKETS - 1 => f64::INFINITY,
         ZERO => 0.0,
         b if b > ZERO => magnitude(b - ZERO - 1),
         b => -magnitude(ZERO - 1 - b),
@@ -591,9 +598,25 @@ mod tests {
         assert_eq!(bucket_of(-0.0), ZERO);
         assert_eq!(bucket_of(f64::INFINITY), BUCKETS - 1);
         assert_eq!(bucket_of(f64::NEG_INFINITY), 0);
+        assert_eq!(bucket_value(BUCKETS - 1), f64::INFINITY);
+        assert_eq!(bucket_value(0), f64::NEG_INFINITY);
+        assert_eq!(bucket_of(f64::MAX), BUCKETS - 2);
+        assert_eq!(bucket_of(MAX_TRACKED), BUCKETS - 2);
+        assert_eq!(bucket_of(-f64::MAX), 1);
         assert_eq!(bucket_value(ZERO), 0.0);
         // Buckets are in value order, so a cumulative walk finds quantiles.
-        let values = [-1e13, -5.0, -1e-3, 0.0, 1e-9, 1e-3, 5.0, 1e13];
+        let values = [
+            f64::NEG_INFINITY,
+            -1e13,
+            -5.0,
+            -1e-3,
+            0.0,
+            1e-9,
+            1e-3,
+            5.0,
+            1e13,
+            f64::INFINITY,
+        ];
         let buckets: Vec<usize> = values.iter().map(|&v| bucket_of(v)).collect();
         assert!(buckets
             .windows(2)
