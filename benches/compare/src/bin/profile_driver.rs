@@ -9,7 +9,8 @@
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
 //! `counter_inc_exemplar` (a trace-based exemplar counter inside a sampled span),
-//! `span_unsampled` (`span_basic` on a tracer sampling nothing), `labeled_inc`,
+//! `span_unsampled` (`span_basic` on a tracer sampling nothing), `macro_call` (a
+//! `#[trace_operation]` function with a trivial body, as the comparison's), `labeled_inc`,
 //! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
@@ -160,6 +161,24 @@ fn span_unsampled(t: &agentcore_telemetry::DistributedTracer, n: u64) {
 #[inline(never)]
 fn fill_span_log(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     span_ops(t, n, 3);
+}
+
+/// The function `macro_call` calls: `#[trace_operation]` on a trivial body, as the
+/// comparison's `ours_traced`.
+#[agentcore_telemetry::trace_operation]
+fn traced(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// `n` calls of a `#[trace_operation]` function (the global tracer, default configuration):
+/// the comparison's `macro_call`, seen by `breakdown.py`.
+#[inline(never)]
+fn macro_call(n: u64) {
+    let mut x = 0;
+    for _ in 0..n {
+        x = traced(x);
+    }
+    black_box(x);
 }
 
 #[inline(never)]
@@ -398,6 +417,13 @@ fn main() {
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
+        "macro_call" => {
+            // The span log filled first, as the comparison's arm does.
+            for _ in 0..agentcore_telemetry::get_distributed_tracer().span_log_capacity() {
+                traced(0);
+            }
+            macro_call(n)
+        }
         "bridge_span" => bridge_span(false, n),
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
