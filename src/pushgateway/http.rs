@@ -6,9 +6,9 @@
 //! socket call waits at most 50 ms before the deadline (and the pusher's shutdown cut) is
 //! looked at again. Name resolution and the connection, which block for as long as they
 //! take (a silent DNS server, a far gateway), run on a thread of their own with all the time
-//! left, which the caller waits on 50 ms at a time; given up at the deadline or the cut, that
-//! thread ends on its own (its connection attempts by the deadline, a resolution when the
-//! resolver gives up). The response is read up to 64 KiB (a Pushgateway answers with a few
+//! left, which the caller waits on 50 ms at a time (`net::connect`); given up at the deadline
+//! or the cut, that thread ends on its own (its connection attempts by the deadline, a
+//! resolution when the resolver gives up). The response is read up to 64 KiB (a Pushgateway answers with a few
 //! bytes, or an error message); only its status and the start of its body are kept, the
 //! chunks' data when the body is chunked (Go's server chunks a message past 2 KiB).
 //! Interim (1xx) responses before the final one are read and skipped (RFC 9110 §15.2), at
@@ -24,16 +24,16 @@
 //! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,
 //! and always for a 2xx to a request not all sent, the broken connection is the error.
 //!
-//! Only the URL parsing (`net::url`) is shared with `export::otlp`'s transport, which is built
-//! around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
+//! Only the URL parsing (`net::url`) and the connect (`net::connect`) are shared with
+//! `export::otlp`'s transport, which is built around what OTLP needs (keep-alive reuse and retry of a stale connection, gzip,
 //! `Retry-After`, 4 MiB bodies) and lives behind the `otlp` feature.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::PushError;
+use crate::net::connect::ConnectError;
 use crate::net::url::UrlError;
 
 /// The longest a blocking socket call waits before the deadline is looked at again.
@@ -150,76 +150,45 @@ pub(super) fn send(
             Ok(left)
         }
     };
-    let mut conn = connect(endpoint, deadline, &left)?;
+    let mut conn = connect(endpoint, deadline, cut)?;
     let result = exchange(&mut conn, request, &left, scratch);
     let _ = conn.shutdown(Shutdown::Both);
     result
 }
 
-/// Resolves the gateway's name and connects, on a thread of its own, while this one looks at
-/// the deadline and the shutdown cut every [`SLICE`]. Both steps block: name resolution
-/// (getaddrinfo) has no timeout of its own (a silent DNS server holds it for seconds), and a
-/// connection attempt takes as long as the handshake does — attempts given up after a slice
-/// each would never reach a gateway whose handshake takes longer (one a continent away, or
-/// behind a slow link): each new SYN's answer would come to a socket already closed. On the
-/// deadline or the cut the thread is left to end on its own: its connection attempts end by
-/// the deadline (a connection made then is dropped); a resolution still running ends when the
-/// resolver gives up.
+/// Resolves the gateway's name and connects (`net::connect`: on a thread of its own, while
+/// this one looks at the deadline and the shutdown cut every 50 ms; on the deadline or the cut
+/// that thread is left to end on its own). The errors as this client words them.
 fn connect(
     endpoint: &Endpoint,
     deadline: Instant,
-    left: &dyn Fn() -> Result<Duration, PushError>,
+    cut: &dyn Fn() -> bool,
 ) -> Result<TcpStream, PushError> {
-    left()?;
-    let (host, port) = (endpoint.host.clone(), endpoint.port);
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("agentcore-pushgateway-connect".into())
-        .spawn(move || {
-            let _ = tx.send(resolve_and_connect(&host, port, deadline));
-        })
-        .map_err(|e| PushError::Io(format!("starting the connection thread: {e}")))?;
-    loop {
-        match rx.recv_timeout(left()?.min(SLICE)) {
-            Ok(result) => return result,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(PushError::Io(
-                    "the connection thread ended without a result".into(),
-                ))
-            }
+    let remaining = || {
+        if cut() {
+            Duration::ZERO
+        } else {
+            deadline.saturating_duration_since(Instant::now())
         }
-    }
-}
-
-/// The connection thread's work: `host`'s addresses, each tried in turn with all the time left
-/// until `deadline`.
-fn resolve_and_connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, PushError> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| PushError::Io(format!("resolving {host}: {e}")))?;
-    let mut last = PushError::Io(format!("{host} has no address"));
-    for addr in addrs {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(PushError::Timeout);
-            }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                // The kernel gave up on the handshake before our deadline: try again.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
-                Err(e) => {
-                    last = PushError::Io(format!("connecting to {addr}: {e}"));
-                    break;
-                }
-            }
+    };
+    let host = &endpoint.host;
+    crate::net::connect::connect(
+        host,
+        endpoint.port,
+        deadline,
+        &remaining,
+        "agentcore-pushgateway-connect",
+    )
+    .map_err(|e| match e {
+        ConnectError::Timeout => PushError::Timeout,
+        ConnectError::Resolve(e) => PushError::Io(format!("resolving {host}: {e}")),
+        ConnectError::NoAddress => PushError::Io(format!("{host} has no address")),
+        ConnectError::Connect { addr, error } => {
+            PushError::Io(format!("connecting to {addr}: {error}"))
         }
-    }
-    Err(last)
+        ConnectError::Spawn(e) => PushError::Io(format!("starting the connection thread: {e}")),
+        ConnectError::Lost => PushError::Io("the connection thread ended without a result".into()),
+    })
 }
 
 fn exchange(

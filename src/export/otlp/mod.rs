@@ -7,7 +7,6 @@
 //! * `transport` — HTTP/1.1 over `std::net::TcpStream`, deadline-bounded (crate-private);
 //! * [`OtlpHttpExporter`] — retries, splitting, partial success, counting.
 
-mod connect;
 mod encoder;
 mod exporter;
 pub(crate) mod http_date;

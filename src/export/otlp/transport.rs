@@ -4,9 +4,11 @@
 //! * One connection, kept alive between exports; a request that fails on a reused
 //!   connection before any byte of the answer (the collector closed it while idle) is sent
 //!   once more on a fresh one at once.
-//! * Every connect (on Linux; elsewhere see `connect.rs`), read and write waits at most
-//!   50 ms before looking at the deadline again, so a deadline brought forward by a shutdown
-//!   is noticed promptly.
+//! * Every read and write waits at most 50 ms before looking at the deadline again, so a
+//!   deadline brought forward by a shutdown is noticed promptly. So does the wait for the
+//!   connection: name resolution, which has no timeout of its own (a silent DNS server holds
+//!   it for seconds), and the handshake run on a thread of their own (`net::connect`), left
+//!   to end on its own when the deadline or a shutdown comes first.
 //! * Response bodies are read up to [`MAX_RESPONSE_BODY`] (4 MiB, the OTLP limit); a longer
 //!   one is an error, never buffered. Headers are capped at 64 KiB.
 //! * `Content-Length`, `Transfer-Encoding: chunked` and close-delimited bodies; `1xx`
@@ -14,12 +16,12 @@
 
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::connect::{connect_sliced, ConnectError};
 use super::http_date::parse_retry_after;
 use crate::export::exporter::Deadline;
+use crate::net::connect::ConnectError;
 use crate::net::url::UrlError;
 
 /// The most response body the client reads (OTLP: clients MUST limit it to 4 MiB).
@@ -223,27 +225,32 @@ impl HttpClient {
             // about to be sent, and must never be read as one. A fresh connection instead.
             self.close();
         }
-        // Name resolution blocks without a timeout (getaddrinfo); it is instant for the
-        // IP literals and `localhost` a local collector uses.
-        let addrs = (self.endpoint.host.as_str(), self.endpoint.port)
-            .to_socket_addrs()
-            .map_err(SendError::Connect)?;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
-        for addr in addrs {
-            if deadline.remaining().is_zero() {
-                return Err(SendError::Timeout);
-            }
-            match connect_sliced(&addr, deadline, SLICE) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    self.conn = Some(s);
-                    return Ok(());
-                }
-                Err(ConnectError::Timeout) => return Err(SendError::Timeout),
-                Err(ConnectError::Io(e)) => last = e,
-            }
-        }
-        Err(SendError::Connect(last))
+        // Name resolution (getaddrinfo, no timeout of its own) and the handshake on a thread
+        // of their own (`net::connect`), waited for 50 ms at a time: the deadline is kept, and
+        // a shutdown's cut (read by `remaining`) noticed within a slice, whatever the DNS
+        // server and the collector do.
+        let remaining = || deadline.remaining();
+        let conn = crate::net::connect::connect(
+            &self.endpoint.host,
+            self.endpoint.port,
+            deadline.instant(),
+            &remaining,
+            "agentcore-otlp-connect",
+        )
+        .map_err(|e| match e {
+            ConnectError::Timeout => SendError::Timeout,
+            ConnectError::Resolve(e) | ConnectError::Spawn(e) => SendError::Connect(e),
+            ConnectError::Connect { error, .. } => SendError::Connect(error),
+            ConnectError::NoAddress => SendError::Connect(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the host has no address",
+            )),
+            ConnectError::Lost => SendError::Connect(io::Error::other(
+                "the connection thread ended without a result",
+            )),
+        })?;
+        self.conn = Some(conn);
+        Ok(())
     }
 
     /// Sends the request and reads one final response into `self.body`.

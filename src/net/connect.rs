@@ -1,0 +1,181 @@
+//! Resolving a host name and connecting to it, bounded by a deadline the caller keeps: the
+//! connect of the blocking HTTP clients (the Pushgateway client, `pushgateway::http`, and the
+//! OTLP/HTTP exporter's transport, `export::otlp::transport`).
+//!
+//! Both steps block for as long as they take. Name resolution (getaddrinfo) has no timeout of
+//! its own: a DNS server that never answers holds it for the resolver's timeout (glibc: 5 s
+//! per attempt). A connection attempt takes as long as the handshake does: attempts given up
+//! after a short slice each would never reach a server whose handshake takes longer (one a
+//! continent away, or behind a slow link), every new SYN's answer coming to a socket already
+//! closed. So [`connect`] runs both on a short-lived thread of its own, with all the time
+//! left, and waits for its result at most [`SLICE`] at a time, asking the caller between
+//! waits how much time is left (a shutdown can bring that forward).
+//!
+//! What it guarantees:
+//!
+//! * **The caller returns by its deadline**: by `deadline`, or within a [`SLICE`] of its
+//!   `remaining` turning zero (a shutdown's cut), whatever the resolver and the network do.
+//! * **The thread ends on its own**, never waited for: its connection attempts end by
+//!   `deadline`; a resolution still running then ends when the resolver gives up (after which
+//!   nothing is attempted, the deadline having passed).
+//! * **Nothing leaks**: a connection made after the caller left is dropped (closed) with the
+//!   result the caller no longer receives.
+//!
+//! Each client maps [`ConnectError`] to its own error type.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The longest the caller waits for the connection thread before it asks again how much time
+/// is left.
+pub(crate) const SLICE: Duration = Duration::from_millis(50);
+
+/// Why [`connect`] returned no connection.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The deadline passed, or the caller's time left turned zero, first.
+    Timeout,
+    /// The name did not resolve.
+    Resolve(io::Error),
+    /// The name resolved to no address.
+    NoAddress,
+    /// Every address refused the connection (or was unreachable, ...): the last one's error.
+    Connect {
+        /// The address tried last (in the Pushgateway client's messages; the OTLP transport
+        /// reports the operating system's error alone, as it always has).
+        #[cfg_attr(not(feature = "pushgateway"), allow(dead_code))]
+        addr: SocketAddr,
+        /// What the operating system said.
+        error: io::Error,
+    },
+    /// The connection thread could not be started.
+    Spawn(io::Error),
+    /// The connection thread ended without a result (it panicked).
+    Lost,
+}
+
+/// Resolves `host` and connects to `port` on its addresses, each tried in turn, on a thread
+/// named `thread_name`, by `deadline`; `TCP_NODELAY` is set on the connection. The caller
+/// waits at most [`SLICE`] at a time and gives up with [`ConnectError::Timeout`] when
+/// `remaining()` (the caller's time left, asked after every wait; a shutdown may bring it to
+/// zero early) or the time to `deadline` is zero. See the module documentation for what
+/// happens to the thread then.
+pub(crate) fn connect(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    remaining: &dyn Fn() -> Duration,
+    thread_name: &str,
+) -> Result<TcpStream, ConnectError> {
+    let left = || {
+        let left = remaining().min(deadline.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            Err(ConnectError::Timeout)
+        } else {
+            Ok(left)
+        }
+    };
+    left()?;
+    let host = host.to_owned();
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(thread_name.into())
+        .spawn(move || {
+            // The caller may have left: then the result, a connection too, is dropped here.
+            let _ = tx.send(resolve_and_connect(&host, port, deadline));
+        })
+        .map_err(ConnectError::Spawn)?;
+    loop {
+        match rx.recv_timeout(left()?.min(SLICE)) {
+            Ok(result) => return result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ConnectError::Lost),
+        }
+    }
+}
+
+/// The connection thread's work: `host`'s addresses, each tried in turn with all the time left
+/// until `deadline`.
+fn resolve_and_connect(
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> Result<TcpStream, ConnectError> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(ConnectError::Resolve)?;
+    let mut last = ConnectError::NoAddress;
+    for addr in addrs {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ConnectError::Timeout);
+            }
+            match TcpStream::connect_timeout(&addr, left) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                // The kernel gave up on the handshake before our deadline: try again.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                Err(error) => {
+                    last = ConnectError::Connect { addr, error };
+                    break;
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
+    #[test]
+    fn connects_to_a_listener_and_sets_nodelay() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let d = far();
+        let left = || d.saturating_duration_since(Instant::now());
+        let s = connect("127.0.0.1", port, d, &left, "test-connect").unwrap();
+        assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+        assert!(s.nodelay().unwrap());
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_address() {
+        // A port just freed: nothing listens there.
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let d = far();
+        let left = || d.saturating_duration_since(Instant::now());
+        match connect("127.0.0.1", port, d, &left, "test-connect") {
+            Err(ConnectError::Connect { addr, error }) => {
+                assert_eq!(addr.port(), port);
+                assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_time_left_is_a_timeout_before_any_thread() {
+        let left = || Duration::ZERO;
+        let r = connect("127.0.0.1", 9, far(), &left, "test-connect");
+        assert!(matches!(r, Err(ConnectError::Timeout)), "{r:?}");
+        let past = Instant::now();
+        let all = || Duration::from_secs(10);
+        let r = connect("127.0.0.1", 9, past, &all, "test-connect");
+        assert!(matches!(r, Err(ConnectError::Timeout)), "{r:?}");
+    }
+}
