@@ -9,7 +9,10 @@
 //!   bytes' tokens, so a SYN and its SYN-ACK (74 bytes each) take well over 300 ms together,
 //!   every time (even after 200 ms idle, the bucket holds only 50 bytes).
 //! * A DNS server that never answers: name resolution (getaddrinfo) used to run on the
-//!   caller's thread with no timeout, so a 500 ms push took glibc's 5 s.
+//!   caller's thread with no timeout, so a 500 ms push took glibc's 5 s. Now it runs on a
+//!   connection thread the push gives up on at its deadline, which the resolver holds on to:
+//!   the threads held so are capped (16 in the process), so pushes in a loop through an outage
+//!   add no more.
 //!
 //! Each scenario runs in a child process (this test binary re-run with an environment
 //! variable) in network and mount namespaces of its own (`unshare -r -n -m`: its own loopback
@@ -153,23 +156,7 @@ fn a_push_keeps_its_timeout_while_the_name_does_not_resolve() {
         in_namespaces(NAME);
         return;
     }
-    // A resolver that never answers: this namespace's `/etc/resolv.conf` names a server on
-    // the loopback, which takes the queries and says nothing; glibc waits 5 s for it.
-    run("ip", &["link", "set", "lo", "up"]).unwrap();
-    let _silent = UdpSocket::bind("127.0.0.1:53").unwrap();
-    let dir = std::env::temp_dir().join(format!("agentcore-resolv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("resolv.conf");
-    std::fs::write(
-        &conf,
-        "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n",
-    )
-    .unwrap();
-    run(
-        "mount",
-        &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
-    )
-    .unwrap();
+    let silent = SilentResolver::start();
     let registry = Registry::new();
     registry.gauge("up", "U.").unwrap().set(1.0);
     let started = Instant::now();
@@ -178,8 +165,94 @@ fn a_push_keeps_its_timeout_while_the_name_does_not_resolve() {
         .with_timeout(Duration::from_millis(500))
         .push(&registry);
     let took = started.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(silent);
     assert_eq!(result, Err(PushError::Timeout), "after {took:?}");
     assert!(took < Duration::from_secs(3), "a 500 ms push took {took:?}");
+    eprintln!("done");
+}
+
+/// In the child, in its own network and mount namespaces: a resolver that never answers. The
+/// namespace's `/etc/resolv.conf` names a server on the loopback, which takes the queries and
+/// says nothing; glibc waits 5 s for it.
+struct SilentResolver {
+    _socket: UdpSocket,
+    dir: std::path::PathBuf,
+}
+
+impl SilentResolver {
+    fn start() -> SilentResolver {
+        run("ip", &["link", "set", "lo", "up"]).unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:53").unwrap();
+        let dir = std::env::temp_dir().join(format!("agentcore-resolv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("resolv.conf");
+        std::fs::write(
+            &conf,
+            "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n",
+        )
+        .unwrap();
+        run(
+            "mount",
+            &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
+        )
+        .unwrap();
+        SilentResolver {
+            _socket: socket,
+            dir,
+        }
+    }
+}
+
+impl Drop for SilentResolver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// This process's threads.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn connection_threads_a_silent_resolver_holds_are_capped() {
+    const NAME: &str = "connection_threads_a_silent_resolver_holds_are_capped";
+    if std::env::var_os(CHILD).is_none() {
+        in_namespaces(NAME);
+        return;
+    }
+    // Every push gives its connection thread up after 100 ms, and the resolver holds each
+    // for 5 s: without a cap, one more thread per push for as long as the outage lasts.
+    let _silent = SilentResolver::start();
+    let registry = Registry::new();
+    registry.gauge("up", "U.").unwrap().set(1.0);
+    let gateway = Pushgateway::new("http://gateway.agentcore-test.example:9091", "j")
+        .unwrap()
+        .with_timeout(Duration::from_millis(100));
+    let before = threads();
+    let mut results = Vec::new();
+    for _ in 0..24 {
+        let started = Instant::now();
+        results.push((gateway.push(&registry), started.elapsed()));
+    }
+    let after = threads();
+    // 16 (the cap) time out, each holding a thread; the others start none and fail at once,
+    // saying why.
+    let timeouts = results
+        .iter()
+        .filter(|(r, _)| *r == Err(PushError::Timeout))
+        .count();
+    assert_eq!(timeouts, 16, "{results:?}");
+    for (r, took) in &results[16..] {
+        match r {
+            Err(PushError::Io(why)) => assert!(why.contains("still running"), "{why}"),
+            other => panic!("past the cap: {other:?}"),
+        }
+        assert!(*took < Duration::from_millis(50), "{took:?}");
+    }
+    assert!(
+        after <= before + 16,
+        "{before} threads before, {after} after 24 pushes"
+    );
     eprintln!("done");
 }

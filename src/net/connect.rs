@@ -20,17 +20,55 @@
 //!   nothing is attempted, the deadline having passed).
 //! * **Nothing leaks**: a connection made after the caller left is dropped (closed) with the
 //!   result the caller no longer receives.
+//! * **The threads are capped**: at most [`MAX_THREADS`] connection threads live at once in
+//!   the process (those of every client together). Threads a caller gave up on outlive it
+//!   while the resolver holds them, so a silent DNS server and a short push or export interval
+//!   would otherwise add one every attempt for as long as the outage lasts; at the cap,
+//!   [`connect`] starts none and fails at once with [`ConnectError::TooManyThreads`], an
+//!   attempt failed like any other (the client retries or reports it as it would a refusal).
+//!
+//! The live count is one process-wide atomic: incremented (`Relaxed`; it orders nothing,
+//! only counts) before a thread is started, decremented when the thread's closure is dropped
+//! — when the thread ends, or at once if it could not be started — so it never counts a
+//! thread that is gone for good, nor misses one that runs.
 //!
 //! Each client maps [`ConnectError`] to its own error type.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The longest the caller waits for the connection thread before it asks again how much time
 /// is left.
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
+
+/// The most connection threads alive at once, process-wide (see the module documentation).
+/// A connection in progress holds one for a moment; only an outage that outlasts the
+/// callers' deadlines (a resolver that never answers) keeps several alive.
+pub(crate) const MAX_THREADS: usize = 16;
+
+/// How many connection threads are alive (see the module documentation).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// One live connection thread, counted in [`LIVE`] from its creation to its drop.
+struct Live(());
+
+impl Live {
+    /// Counts one more thread, unless [`MAX_THREADS`] are alive already.
+    fn take() -> Option<Live> {
+        LIVE.fetch_update(Relaxed, Relaxed, |n| (n < MAX_THREADS).then_some(n + 1))
+            .ok()
+            .map(|_| Live(()))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Relaxed);
+    }
+}
 
 /// Why [`connect`] returned no connection.
 #[derive(Debug)]
@@ -52,6 +90,9 @@ pub(crate) enum ConnectError {
     },
     /// The connection thread could not be started.
     Spawn(io::Error),
+    /// [`MAX_THREADS`] connection threads were alive already (callers gave up on them while
+    /// the resolver or the network held them); none was started.
+    TooManyThreads,
     /// The connection thread ended without a result (it panicked).
     Lost,
 }
@@ -78,11 +119,13 @@ pub(crate) fn connect(
         }
     };
     left()?;
+    let live = Live::take().ok_or(ConnectError::TooManyThreads)?;
     let host = host.to_owned();
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name(thread_name.into())
         .spawn(move || {
+            let _live = live;
             // The caller may have left: then the result, a connection too, is dropped here.
             let _ = tx.send(resolve_and_connect(&host, port, deadline));
         })
@@ -141,6 +184,7 @@ mod tests {
 
     #[test]
     fn connects_to_a_listener_and_sets_nodelay() {
+        let _serial = serial();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let d = far();
@@ -152,6 +196,7 @@ mod tests {
 
     #[test]
     fn a_refused_connection_names_the_address() {
+        let _serial = serial();
         // A port just freed: nothing listens there.
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -166,6 +211,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Every test here that starts connection threads: they share the process-wide count.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until no connection thread is alive (those of other tests end by themselves).
+    fn no_live_threads() {
+        let until = Instant::now() + Duration::from_secs(10);
+        while LIVE.load(Relaxed) != 0 {
+            assert!(
+                Instant::now() < until,
+                "{} threads still live",
+                LIVE.load(Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn at_the_thread_cap_no_thread_starts_and_each_ends_uncounted() {
+        let _serial = serial();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let d = far();
+        let left = || d.saturating_duration_since(Instant::now());
+        // The count filled up to the cap, as threads a silent resolver holds fill it (other
+        // modules' tests, running beside this one, may hold a few of the places).
+        let mut held = Vec::new();
+        while let Some(live) = Live::take() {
+            held.push(live);
+        }
+        assert!(held.len() <= MAX_THREADS);
+        let r = connect("127.0.0.1", port, d, &left, "test-connect");
+        assert!(matches!(r, Err(ConnectError::TooManyThreads)), "{r:?}");
+        assert_eq!(
+            LIVE.load(Relaxed),
+            MAX_THREADS,
+            "the refused attempt counts nothing"
+        );
+        drop(held);
+        // Below the cap again: a connection thread runs, and is uncounted once it has ended.
+        connect("127.0.0.1", port, d, &left, "test-connect").unwrap();
+        no_live_threads();
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::PushError;
-use crate::net::connect::ConnectError;
+use crate::net::connect::{ConnectError, MAX_THREADS};
 use crate::net::url::UrlError;
 
 /// The longest a blocking socket call waits before the deadline is looked at again.
@@ -187,6 +187,9 @@ fn connect(
             PushError::Io(format!("connecting to {addr}: {error}"))
         }
         ConnectError::Spawn(e) => PushError::Io(format!("starting the connection thread: {e}")),
+        ConnectError::TooManyThreads => PushError::Io(format!(
+            "{MAX_THREADS} connection attempts given up on earlier are still running (a resolver or network that does not answer); none started"
+        )),
         ConnectError::Lost => PushError::Io("the connection thread ended without a result".into()),
     })
 }

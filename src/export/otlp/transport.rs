@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::http_date::parse_retry_after;
 use crate::export::exporter::Deadline;
-use crate::net::connect::ConnectError;
+use crate::net::connect::{ConnectError, MAX_THREADS};
 use crate::net::url::UrlError;
 
 /// The most response body the client reads (OTLP: clients MUST limit it to 4 MiB).
@@ -248,6 +248,9 @@ impl HttpClient {
             ConnectError::Lost => SendError::Connect(io::Error::other(
                 "the connection thread ended without a result",
             )),
+            ConnectError::TooManyThreads => SendError::Connect(io::Error::other(format!(
+                "{MAX_THREADS} connection attempts given up on earlier are still running (a resolver or network that does not answer); none started"
+            ))),
         })?;
         self.conn = Some(conn);
         Ok(())
