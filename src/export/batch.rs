@@ -40,8 +40,10 @@
 //!   [`Deadline`] forward. `force_flush(t)` and `shutdown(t)` return by `now + t` whatever
 //!   the collector does; the thread is given a slightly earlier deadline (a tenth of `t`, at
 //!   most 20 ms, earlier) so that it normally finishes and counts every span before they
-//!   return. If it has not (a DNS lookup, which has no timeout, can hold it), `shutdown`
-//!   still returns at its deadline and leaves the thread to finish on its own.
+//!   return. If it has not (an exporter of the caller's that blocks past its deadline),
+//!   `shutdown` still returns at its deadline and leaves the thread to finish on its own.
+//!   The OTLP exporter keeps its deadline even while a DNS lookup (which has no timeout)
+//!   hangs: it resolves on a connection thread of its own (`net::connect`).
 
 use crate::net::deadline::{deadline_after, instant_after};
 use crate::unwind::panic_message;
