@@ -210,3 +210,18 @@ fn random_flag_and_tracestate_travel_through_spans_to_outgoing_calls() {
     assert!(!span.context().is_random_trace_id());
     span.end();
 }
+
+/// `TraceContext::set_baggage` keeps any non-empty key and says "`inject` drops, and counts,
+/// those that are not W3C tokens" (W3C Baggage: "key = token"). `inject` dropped them without
+/// counting, so a key like `"user id"` vanished from the outgoing request with a return of 0.
+#[test]
+fn inject_counts_the_baggage_keys_that_are_not_tokens() {
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let _trace = tracer.start_trace(None, [("user id", "1"), ("tenant", "acme"), ("é", "2")]);
+    let span = tracer.start_span("client", SpanKind::Client, []);
+    let cx = span.context();
+    assert_eq!(cx.baggage().count(), 3);
+    let (headers, dropped) = headers_of(&cx);
+    assert_eq!(headers["baggage"], "tenant=acme");
+    assert_eq!(dropped, 2, "two members left out of {headers:?}");
+}

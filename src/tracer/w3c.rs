@@ -58,8 +58,9 @@ impl TraceContext {
     /// through `set(name, value)` (lowercase header names). A context without a span (a fresh
     /// `start_trace`) has no parent id to send, so only `baggage` is written; empty
     /// `tracestate` and `baggage` are not written. Returns how many list members were left
-    /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`] plus baggage members
-    /// beyond the 64-member / 8192-byte limit.
+    /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`], baggage entries whose
+    /// key is not an RFC 7230 token (W3C Baggage: "key = token"), and baggage members beyond
+    /// the 64-member / 8192-byte limit.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -104,8 +105,11 @@ impl TraceContext {
         }
         let mut baggage = W3cBaggage::new();
         for (k, v) in self.baggage() {
-            // A key that is not an RFC 7230 token cannot travel in the header; skip it.
-            let _ = baggage.insert(k, v);
+            // A key that is not an RFC 7230 token cannot travel in the header: left out, and
+            // counted (as `set_baggage` promises).
+            if baggage.insert(k, v).is_err() {
+                dropped += 1;
+            }
         }
         if baggage.is_empty() {
             return dropped;
