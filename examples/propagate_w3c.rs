@@ -11,9 +11,15 @@ use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TraceContext,
 
 /// The callee: extracts the context from the request headers and handles the request under it.
 fn handle(tracer: &DistributedTracer, headers: &HashMap<&'static str, String>) -> String {
-    let remote = TraceContext::extract(|name| headers.get(name).map(String::as_str))
-        .expect("a valid traceparent")
-        .expect("a traceparent");
+    let get = |name: &str| headers.get(name).map(String::as_str);
+    let remote = match TraceContext::extract(get) {
+        Ok(Some(cx)) => cx,
+        // No valid traceparent: a new trace, which still carries the caller's baggage.
+        _ => tracer
+            .start_detached_trace(None, TraceContext::extract_baggage(get))
+            .context()
+            .clone(),
+    };
     let tenant = remote
         .get_baggage("tenant")
         .unwrap_or("unknown")

@@ -225,3 +225,62 @@ fn inject_counts_the_baggage_keys_that_are_not_tokens() {
     assert_eq!(headers["baggage"], "tenant=acme");
     assert_eq!(dropped, 2, "two members left out of {headers:?}");
 }
+
+/// W3C Baggage: baggage is independent of trace context, and "a system receiving a baggage
+/// request header SHOULD send it to outgoing requests". A request with `baggage` and no
+/// `traceparent` (a caller's fresh `start_trace`, which has no span to name) or an invalid
+/// one: `TraceContext::extract` gives no context, and the baggage must still reach the new
+/// trace the server starts, and its outgoing calls.
+#[test]
+fn baggage_without_a_traceparent_reaches_the_new_trace_and_its_calls() {
+    let service_a = DistributedTracer::new(TracerConfig::default());
+    let service_b = DistributedTracer::new(TracerConfig::default());
+    let trace = service_a.start_trace(None, [("tenant", "acme"), ("note", "50% off")]);
+    let (headers, _) = headers_of(trace.context());
+    assert_eq!(
+        headers.get("traceparent"),
+        None,
+        "no span to name: {headers:?}"
+    );
+    drop(trace);
+
+    let invalid_traceparent = {
+        let mut h = headers.clone();
+        h.insert("traceparent", "00-zz-00f067aa0ba902b7-01".to_string());
+        h
+    };
+    for incoming in [headers, invalid_traceparent] {
+        let get = |name: &str| incoming.get(name).map(String::as_str);
+        // The server flow the README shows.
+        let parent = match TraceContext::extract(get) {
+            Ok(Some(cx)) => cx,
+            _ => service_b
+                .start_detached_trace(None, TraceContext::extract_baggage(get))
+                .context()
+                .clone(),
+        };
+        let server =
+            service_b.start_span_with_parent("handle", SpanKind::Server, [], Some(&parent));
+        assert_eq!(server.parent_span_id(), None, "a new trace's root span");
+        let client = service_b.start_span("call", SpanKind::Client, []);
+        let (out, dropped) = headers_of(&client.context());
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            out.get("baggage").map(String::as_str),
+            Some("note=50%25%20off,tenant=acme"),
+            "{incoming:?}"
+        );
+        client.end();
+        server.end();
+    }
+    // The first member of a repeated key wins, as on `extract`'s path; an invalid header is
+    // no baggage.
+    let get = |name: &str| (name == "baggage").then_some("k=first,k=second,j=1");
+    let baggage = TraceContext::extract_baggage(get);
+    assert_eq!(
+        baggage.into_iter().collect::<Vec<_>>(),
+        [("j".into(), "1".into()), ("k".into(), "first".into())]
+    );
+    let get = |name: &str| (name == "baggage").then_some("no equals sign");
+    assert!(TraceContext::extract_baggage(get).is_empty());
+}

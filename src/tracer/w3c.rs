@@ -15,7 +15,8 @@
 //!   tracestate"). An invalid `tracestate` or `baggage` header is ignored on its own (the
 //!   trace continues without it). Baggage properties are not kept. The context is marked
 //!   remote ([`TraceContext::is_remote`]), so the spans started under it export OTLP's
-//!   `IS_REMOTE` parent flag.
+//!   `IS_REMOTE` parent flag. Baggage does not depend on the trace: without a valid
+//!   `traceparent`, [`TraceContext::extract_baggage`] reads it alone, for the new trace.
 //! * The context keeps `tracestate` and the random-trace-id flag, every span started in it
 //!   inherits them, and so every outgoing call forwards them: "Vendors receiving a tracestate
 //!   request header MUST send it to outgoing requests", and for the random flag "If the flag is
@@ -174,15 +175,7 @@ impl TraceContext {
         let trace_state = get(TRACESTATE)
             .and_then(|h| TraceState::parse(h).ok())
             .unwrap_or_default();
-        let mut baggage = Baggage::new();
-        if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
-            for member in parsed.iter() {
-                // The first member of a key wins, as `propagation::Baggage::get` reads it.
-                baggage
-                    .entry(member.key().to_owned())
-                    .or_insert_with(|| member.value().to_owned());
-            }
-        }
+        let baggage = TraceContext::extract_baggage(&get);
         let carried = Carried {
             baggage,
             trace_state,
@@ -198,5 +191,39 @@ impl TraceContext {
             )
             .with_remote(true),
         ))
+    }
+
+    /// The baggage of W3C headers alone, through `get(lowercase name)`: the members of a valid
+    /// `baggage` header, the first of a repeated key winning (as in [`extract`](Self::extract));
+    /// empty without one, or when it is invalid. For a request that carries `baggage` but no
+    /// valid `traceparent`: [`extract`](Self::extract) then gives no context, and W3C Baggage
+    /// is independent of the trace ("a system receiving a baggage request header SHOULD send
+    /// it to outgoing requests"), so the new trace the server starts takes it along.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceContext, TracerConfig};
+    ///
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// // A caller's fresh trace has no span to name: only `baggage` was sent.
+    /// let get = |name: &str| (name == "baggage").then_some("tenant=acme");
+    /// let parent = match TraceContext::extract(get) {
+    ///     Ok(Some(cx)) => cx,
+    ///     // Absent or invalid `traceparent`: a new trace that carries the caller's baggage.
+    ///     _ => tracer.start_detached_trace(None, TraceContext::extract_baggage(get)).context().clone(),
+    /// };
+    /// let server = tracer.start_span_with_parent("handle", SpanKind::Server, [], Some(&parent));
+    /// assert_eq!(server.context().get_baggage("tenant"), Some("acme"));
+    /// ```
+    pub fn extract_baggage<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Baggage {
+        let mut baggage = Baggage::new();
+        if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
+            for member in parsed.iter() {
+                // The first member of a key wins, as `propagation::Baggage::get` reads it.
+                baggage
+                    .entry(member.key().to_owned())
+                    .or_insert_with(|| member.value().to_owned());
+            }
+        }
+        baggage
     }
 }
