@@ -454,6 +454,49 @@ fn spec_tracer_trace_summary_of_unknown_trace_is_none() {
 }
 
 #[test]
+fn spec_tracer_queries_take_the_specification_string_ids() {
+    // The specification queries with the ids as strings: `get_trace_spans("trace-123")`,
+    // `get_span_by_id("span-456")`, `get_trace_summary("trace-123")`, the same strings
+    // `start_trace` and `add_link` take.
+    let t = tracer();
+    let cx = t.start_trace(Some("trace-123"), [("k", "v")]);
+    let span = t.start_span("create_agent", SpanKind::Internal, []);
+    let span_hex = span.span_id().to_string();
+    span.finish(SpanStatus::Ok);
+    t.start_span("execute_task", SpanKind::Internal, [])
+        .finish(SpanStatus::Error);
+    let trace_id = cx.trace_id();
+    drop(cx);
+    let spans = t.get_trace_spans("trace-123");
+    assert_eq!(spans.len(), 2);
+    assert!(spans.iter().all(|s| s.trace_id == trace_id));
+    let summary = t.get_trace_summary("trace-123").unwrap();
+    assert_eq!(
+        (summary.trace_id, summary.span_count, summary.error_count),
+        (trace_id, 2, 1)
+    );
+    assert_eq!(
+        t.get_span_by_id(span_hex.as_str()).unwrap().name,
+        "create_agent"
+    );
+    // A W3C id as a string (from a log line, `to_map`) is the id itself; owned strings too.
+    let trace_hex = trace_id.to_string();
+    assert_eq!(t.get_trace_spans(&trace_hex).len(), 2);
+    assert_eq!(
+        t.get_trace_summary(trace_hex.clone()).unwrap().span_count,
+        2
+    );
+    assert!(t.get_span_by_id(span_hex.clone()).is_some());
+    // Unknown ids: nothing.
+    assert!(t.get_trace_spans("trace-999").is_empty());
+    assert!(t.get_trace_summary("trace-999").is_none());
+    assert!(t.get_span_by_id("span-456").is_none());
+    assert!(t.get_trace_spans("").is_empty());
+    // Typed ids as before.
+    assert_eq!(t.get_trace_spans(trace_id).len(), 2);
+}
+
+#[test]
 fn spec_tracer_get_metrics() {
     let t = tracer();
     for i in 0..6 {

@@ -3,7 +3,7 @@
 //! the log slot by slot without stopping recorders, and returns owned copies.
 
 use super::DistributedTracer;
-use crate::tracer::{SpanId, SpanRecord, SpanStatus, TraceId};
+use crate::tracer::{SpanRecord, SpanStatus, ToSpanId, ToTraceId, TraceId};
 use std::collections::{BTreeMap, HashSet};
 
 /// The export counts of a build without span export (feature `otlp`): all zero.
@@ -106,16 +106,25 @@ impl DistributedTracer {
     /// All spans of trace `trace_id` in the span log, sorted by start time. Reads the log
     /// slot by slot without stopping recorders.
     ///
+    /// `trace_id` is a [`TraceId`] or a string, as the specification passes it
+    /// (`get_trace_spans("trace-123")`): the same string given to
+    /// [`start_trace`](Self::start_trace) finds its trace (a W3C hex id is the id itself, any
+    /// other string is mapped with [`TraceId::from_external`], as `start_trace` and
+    /// [`add_link`](crate::DetachedSpan::add_link) map it).
+    ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceId, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let _trace = tracer.start_trace(Some("trace-123"), [("k", "v")]);
     /// tracer.start_span("a", SpanKind::Internal, []).end();
     /// tracer.start_span("b", SpanKind::Internal, []).end();
-    /// let spans = tracer.get_trace_spans(TraceId::from_external("trace-123"));
+    /// let spans = tracer.get_trace_spans("trace-123");
     /// assert_eq!(spans.iter().map(|s| &*s.name).collect::<Vec<_>>(), ["a", "b"]);
+    /// assert_eq!(tracer.get_trace_spans(TraceId::from_external("trace-123")), spans);
+    /// assert!(tracer.get_trace_spans("trace-999").is_empty());
     /// ```
-    pub fn get_trace_spans(&self, trace_id: TraceId) -> Vec<SpanRecord> {
+    pub fn get_trace_spans(&self, trace_id: impl ToTraceId) -> Vec<SpanRecord> {
+        let (trace_id, _) = trace_id.to_trace_id();
         let mut spans = Vec::new();
         self.core().for_each_record(|r| {
             if r.trace_id == trace_id {
@@ -128,12 +137,24 @@ impl DistributedTracer {
 
     /// The span `span_id` from the span log, if still there.
     ///
+    /// `span_id` is a [`SpanId`](crate::SpanId) or a string, as the specification passes it
+    /// (`get_span_by_id("span-456")`): a W3C hex id (as [`SpanId`](crate::SpanId)'s `Display`
+    /// and [`to_map`](crate::TraceContext::to_map) write it) is the id itself, any other
+    /// string is mapped with [`SpanId::from_external`](crate::SpanId::from_external), as
+    /// [`add_link`](crate::DetachedSpan::add_link) maps it.
+    ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanId, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, SpanId, SpanKind, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// assert!(tracer.get_span_by_id(SpanId::random()).is_none());
+    /// let span = tracer.start_span("op", SpanKind::Internal, []);
+    /// let logged = span.span_id().to_string();
+    /// span.end();
+    /// assert_eq!(tracer.get_span_by_id(logged.as_str()).unwrap().name, "op");
+    /// assert!(tracer.get_span_by_id("span-456").is_none());
     /// ```
-    pub fn get_span_by_id(&self, span_id: SpanId) -> Option<SpanRecord> {
+    pub fn get_span_by_id(&self, span_id: impl ToSpanId) -> Option<SpanRecord> {
+        let (span_id, _) = span_id.to_span_id();
         let mut found = None;
         self.core().for_each_record(|r| {
             if found.is_none() && r.span_id == span_id {
@@ -144,9 +165,11 @@ impl DistributedTracer {
     }
 
     /// A summary of trace `trace_id`, or `None` if none of its spans is in the span log.
+    /// `trace_id` is a [`TraceId`] or a string, as for [`get_trace_spans`](Self::get_trace_spans);
+    /// the summary's [`trace_id`](TraceSummary::trace_id) is the id it stands for.
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TraceId, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let span = tracer.start_span("op", SpanKind::Internal, []);
     /// let trace_id = span.trace_id();
@@ -154,8 +177,15 @@ impl DistributedTracer {
     /// let s = tracer.get_trace_summary(trace_id).unwrap();
     /// assert_eq!((s.span_count, s.error_count), (1, 1));
     /// assert!(s.end_time >= s.start_time);
+    ///
+    /// let _trace = tracer.start_trace(Some("trace-123"), [("k", "v")]);
+    /// tracer.start_span("create_agent", SpanKind::Internal, []).end();
+    /// let s = tracer.get_trace_summary("trace-123").unwrap();
+    /// assert_eq!(s.trace_id, TraceId::from_external("trace-123"));
+    /// assert!(tracer.get_trace_summary("trace-999").is_none());
     /// ```
-    pub fn get_trace_summary(&self, trace_id: TraceId) -> Option<TraceSummary> {
+    pub fn get_trace_summary(&self, trace_id: impl ToTraceId) -> Option<TraceSummary> {
+        let (trace_id, _) = trace_id.to_trace_id();
         let spans = self.get_trace_spans(trace_id);
         let start = spans.iter().map(|s| s.start_time_unix_nano).min()?;
         let end = spans.iter().map(|s| s.end_time_unix_nano).max()?;
