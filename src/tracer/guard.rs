@@ -54,15 +54,24 @@ impl<'t> ContextGuard<'t> {
         }
     }
 
-    /// Sets a baggage entry on the attached context; spans started afterwards inherit it.
-    /// False, and nothing stored, for an empty key ([`TraceContext::set_baggage`]).
+    /// Sets a baggage entry on the attached context; spans started afterwards in it inherit
+    /// it. A span already open keeps the baggage it started with (its context is a snapshot,
+    /// as an OpenTelemetry context is), and so do the spans started inside it: set baggage
+    /// before starting the spans that should carry it. False, and nothing stored, for an
+    /// empty key ([`TraceContext::set_baggage`]).
     ///
     /// ```
-    /// use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
     /// let tracer = DistributedTracer::new(TracerConfig::default());
     /// let mut trace = tracer.start_trace(None, [("a", "1")]);
     /// trace.set_baggage("request_id", "req-789");
     /// assert_eq!(trace.get_baggage("request_id"), Some("req-789"));
+    /// let handle = tracer.start_span("handle", SpanKind::Server, []);
+    /// trace.set_baggage("user_id", "12345"); // after `handle` started
+    /// let call = tracer.start_span("call", SpanKind::Client, []);
+    /// assert_eq!(call.context().get_baggage("request_id"), Some("req-789"));
+    /// assert_eq!(call.context().get_baggage("user_id"), None);
+    /// # drop((call, handle));
     /// ```
     pub fn set_baggage(&mut self, key: impl Into<String>, value: impl Into<String>) -> bool {
         if !self.cx.set_baggage(key, value) {
