@@ -872,6 +872,80 @@ fn spec_custom_gauge_summary_info_and_refused_operations() {
     );
 }
 
+#[test]
+fn spec_custom_info_is_exposed_with_the_info_suffix() {
+    // An info metric's samples are `<name>_info` (the specification's `agentcore_runtime_info`,
+    // the Python client's `Info`), as a counter's are `<name>_total`: a custom info metric
+    // named as the specification names custom metrics, without the suffix, gets it, so both
+    // exposition formats show the same series (OpenMetrics always writes `_info`).
+    let c = MetricsCollector::new();
+    let build = c
+        .create_custom_metric("build", MetricType::Info, "Build information.", &["commit"])
+        .unwrap();
+    build.labels(&["abc123"]).unwrap();
+    assert_eq!(build.name(), "agentcore_build_info");
+    has(
+        &c.encode_text(),
+        "agentcore_build_info{commit=\"abc123\"} 1",
+    );
+    lacks(&c.encode_text(), "agentcore_build{");
+    let om = c.get_registry().encode_openmetrics();
+    assert!(
+        om.contains("agentcore_build_info{commit=\"abc123\"} 1\n"),
+        "{om}"
+    );
+    // Found under every form of its name, and one metric: re-created with the suffix it is
+    // the same one (one family in the snapshot), and no other type may take the name.
+    for name in [
+        "build",
+        "build_info",
+        "agentcore_build",
+        "agentcore_build_info",
+    ] {
+        let m = c
+            .get_custom_metric(name)
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(m.name(), "agentcore_build_info");
+    }
+    let again = c
+        .create_custom_metric(
+            "build_info",
+            MetricType::Info,
+            "Build information.",
+            &["commit"],
+        )
+        .unwrap();
+    assert_eq!(again.name(), "agentcore_build_info");
+    let snapshot = c.snapshot_metrics();
+    assert_eq!(
+        snapshot
+            .metrics
+            .iter()
+            .filter(|f| f.name == "agentcore_build_info")
+            .count(),
+        1
+    );
+    assert!(c
+        .create_custom_metric("build", MetricType::Gauge, "x", &[])
+        .is_err());
+    // A gauge that happens to end in `_info` is a gauge of that name, found by it.
+    let cpu = c
+        .create_custom_metric("cpu_info", MetricType::Gauge, "CPU.", &[])
+        .unwrap();
+    assert_eq!(cpu.name(), "agentcore_cpu_info");
+    assert_eq!(
+        c.get_custom_metric("cpu_info").unwrap().kind(),
+        MetricKind::Gauge
+    );
+    // The built-in info's name stays taken, with or without the suffix.
+    for name in ["runtime", "runtime_info"] {
+        assert!(matches!(
+            c.create_custom_metric(name, MetricType::Info, "x", &[]),
+            Err(Error::DuplicateMetric { .. })
+        ));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metric snapshots (4)
 // ---------------------------------------------------------------------------------------------

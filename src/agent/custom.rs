@@ -6,9 +6,12 @@
 //! starts with `agentcore_` is used as it is (never `agentcore_agentcore_...`). A counter also
 //! gets the `_total` suffix Prometheus' conventions (and `promtool check metrics`) ask of
 //! counters, unless its name has it: `user_actions` is exposed as
-//! `agentcore_user_actions_total`. Look-ups accept every form (`user_actions`,
-//! `agentcore_user_actions`, `user_actions_total`), and one name is one metric: `x` and
-//! `x_total` cannot be two metrics of different types.
+//! `agentcore_user_actions_total`. An info metric gets the `_info` suffix its samples have
+//! (as the specification's `agentcore_runtime_info`, and as OpenMetrics writes them), unless
+//! its name has it: `build` is exposed as `agentcore_build_info` in both formats. Look-ups
+//! accept every form (`user_actions`, `agentcore_user_actions`, `user_actions_total`; `build`,
+//! `build_info`), and one name is one metric: `x` and `x_total` (or, for an info metric,
+//! `x_info`) cannot be two metrics of different types.
 //!
 //! # Recording
 //! [`CustomMetric::labels`] resolves a series by positional label values and returns a
@@ -648,7 +651,9 @@ impl super::MetricsCollector {
     /// [`custom_metric_name`]) with the given type, help text and label names. A counter is
     /// exposed with the `_total` suffix Prometheus' conventions and clients give counters
     /// (`user_actions` → `agentcore_user_actions_total`; a name already ending in `_total`
-    /// keeps it), and is found under either name.
+    /// keeps it), and is found under either name. An info metric likewise gets the `_info`
+    /// suffix of its samples (`build` → `agentcore_build_info`, as Python's `Info` and the
+    /// OpenMetrics exposition name them), and is found under either name.
     ///
     /// Re-creating a name with the same type, label names and buckets/settings returns the
     /// existing metric. Errors: an invalid metric or label name ([`Error::InvalidMetricName`],
@@ -678,6 +683,10 @@ impl super::MetricsCollector {
     ///     c.create_custom_metric("agents_active", MetricType::Gauge, "x", &["philosophy"]),
     ///     Err(Error::DuplicateMetric { .. })
     /// ));
+    /// let build = c.create_custom_metric("build", MetricType::Info, "Build.", &["commit"]).unwrap();
+    /// build.labels(&["abc123"]).unwrap();
+    /// assert!(c.encode_text().contains("agentcore_build_info{commit=\"abc123\"} 1\n"));
+    /// assert_eq!(c.get_custom_metric("build_info").unwrap().name(), "agentcore_build_info");
     /// ```
     pub fn create_custom_metric(
         &self,
@@ -687,11 +696,21 @@ impl super::MetricsCollector {
         labels: &[&str],
     ) -> Result<CustomMetric, Error> {
         let full = custom_metric_name(name);
-        // The key a metric is known by (and the family name of all but counters): the name
-        // without `_total`, so that `x` and `x_total` are one metric whatever its type.
-        let key = full.strip_suffix("_total").unwrap_or(&full).to_owned();
+        // The key a metric is known by (and the family name of all but counters and info
+        // metrics): the name without `_total`, so that `x` and `x_total` are one metric
+        // whatever its type; for an info metric, the name without `_info`, so that `x` and
+        // `x_info` are one. Info metrics are exposed with `_info`, as counters with `_total`:
+        // registered as `x`, one was `x{..} 1` in the text format and `x_info{..} 1` in
+        // OpenMetrics, two names for one series depending on the scrape's `Accept` header.
+        let key = match metric_type {
+            MetricType::Info => full.strip_suffix("_info"),
+            _ => full.strip_suffix("_total"),
+        }
+        .unwrap_or(&full)
+        .to_owned();
         let full = match metric_type {
             MetricType::Counter => format!("{key}_total"),
+            MetricType::Info => format!("{key}_info"),
             _ => full,
         };
         // A built-in's name, with or without `_total`, is taken, and so are the sample names
@@ -783,7 +802,8 @@ impl super::MetricsCollector {
         Ok(metric)
     }
 
-    /// The custom metric named `name` (with or without the `agentcore_` prefix), if created.
+    /// The custom metric named `name` (with or without the `agentcore_` prefix, a counter's
+    /// `_total` and an info metric's `_info`), if created.
     ///
     /// ```
     /// use agentcore_telemetry::agent::MetricType;
@@ -794,12 +814,21 @@ impl super::MetricsCollector {
     /// assert_eq!(c.get_custom_metric("user_actions").unwrap().name(), "agentcore_user_actions_total");
     /// assert!(c.get_custom_metric("agentcore_user_actions").is_some());
     /// assert!(c.get_custom_metric("agents_total").is_none()); // built-in, not custom
+    /// c.create_custom_metric("build", MetricType::Info, "Build", &["commit"]).unwrap();
+    /// assert!(c.get_custom_metric("build").is_some());
+    /// assert!(c.get_custom_metric("agentcore_build_info").is_some());
     /// ```
     pub fn get_custom_metric(&self, name: &str) -> Option<CustomMetric> {
         let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
         let full = custom_metric_name(name);
         custom
             .get(full.strip_suffix("_total").unwrap_or(&full))
+            .or_else(|| {
+                // An info metric is known by its name without `_info`.
+                full.strip_suffix("_info")
+                    .and_then(|key| custom.get(key))
+                    .filter(|m| m.kind() == MetricKind::Info)
+            })
             .cloned()
     }
 }
