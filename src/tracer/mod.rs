@@ -78,10 +78,10 @@
 //!   An unsampled span has no record but still a frame, so its whole subtree is unsampled and
 //!   shares its trace id. Its start takes a branch of its own (`Span::start`): ids, the
 //!   decision, one counter increment and the frame; no name conversion, attributes, record or
-//!   clock read. With 2 attributes and an event it is about 235 instructions (callgrind,
-//!   `profile_driver`'s `span_unsampled`, default release profile): the ids (three 64-bit
-//!   draws, ~40), the context lookup (~22), the frame's push and pop (~75, with the exemplar
-//!   cache's updates), the span built and moved (~50).
+//!   clock read. With 2 attributes and an event it is about 204 instructions (callgrind,
+//!   `profile_driver`'s `span_unsampled`, default release profile, 2026-12-02): the ids
+//!   (three 64-bit draws, ~34), the context lookup (~16), the frame's push and pop (~84, with
+//!   the exemplar cache's updates), the span built and moved (~40).
 //! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`](crate::distributed::DEFAULT_SPAN_LOG_CAPACITY)), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
 //!   busy-slot drops are counted (a span that finds `CLAIM_ATTEMPTS` (4) busy slots in a row
@@ -93,8 +93,9 @@
 //!   instructions on the hot path.
 //!
 //! Cost (`benches/README.md` has the runs): a span started with a static name, 2 attributes
-//! and 1 event, then finished, is about 800 instructions (callgrind, `profile_driver`'s
-//! `span_basic`, default release profile) and allocates nothing (`tests/tracer_alloc.rs`);
+//! and 1 event, then finished, is about 710 instructions (callgrind, `profile_driver`'s
+//! `span_basic`, default release profile, 2026-12-02) and allocates nothing
+//! (`tests/tracer_alloc.rs`);
 //! on the 2-vCPU AMD EPYC of the 2026-11-30 comparison (32 KiB L1d, 512 KiB L2 per core)
 //! it took 277 ns of CPU, against 149 ns for `tracing` with a bare `Registry` (which keeps
 //! neither the attribute values nor the event) and 1.48 µs for fastrace. Where the
