@@ -407,6 +407,77 @@ mod imp {
             assert_eq!(parse_stat(b""), None);
         }
 
+        /// A well-formed stat line with `comm` and fields 14 (utime), 15 (stime) and 24 (rss)
+        /// replaced.
+        fn line(comm: &str, utime: &str, stime: &str, rss: &str) -> Vec<u8> {
+            format!(
+                "1234 ({comm}) R 1 1234 1234 0 -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 0 3 0 777 8192000 {rss} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+            )
+            .into_bytes()
+        }
+
+        #[test]
+        fn hostile_stat_lines_parse_or_give_none_never_panic() {
+            // The comm splits at the last `)`, whatever it holds (prctl(PR_SET_NAME) takes any
+            // bytes but NUL): spaces, parentheses, `) ` followed by numbers, a newline.
+            for comm in [
+                "a) b) (c",
+                ") 9 9 9 9 9 9 9 9 9 9 9 9",
+                "x\ny",
+                "((",
+                "",
+                "a b",
+            ] {
+                let s =
+                    parse_stat(&line(comm, "10", "5", "7")).unwrap_or_else(|| panic!("{comm:?}"));
+                assert_eq!(
+                    (s.cpu_ticks, s.threads, s.start_ticks, s.rss),
+                    (15, 3, 777, 7),
+                    "{comm:?}"
+                );
+            }
+            // Runs of spaces between fields.
+            let spaced = String::from_utf8(line("a", "10", "5", "7"))
+                .unwrap()
+                .replace(' ', "  ");
+            assert_eq!(parse_stat(spaced.as_bytes()).map(|s| s.cpu_ticks), Some(15));
+            // Non-numeric, negative, overflowing: that reading is refused, nothing panics.
+            for (u, s, r) in [
+                ("1x", "5", "7"),
+                ("10", "-5", "7"),
+                ("10", "5", "-1"),
+                ("18446744073709551616", "5", "7"),
+                ("99999999999999999999999", "5", "7"),
+            ] {
+                assert_eq!(parse_stat(&line("a", u, s, r)), None, "{u} {s} {r}");
+            }
+            // An empty field is a run of spaces (the kernel writes neither): the fields after
+            // it shift, which no parser can tell from a shorter line of another kernel.
+            assert!(parse_stat(&line("a", "10", "", "7")).is_some());
+            // u64::MAX ticks each: the sum saturates.
+            let max = u64::MAX.to_string();
+            assert_eq!(
+                parse_stat(&line("a", &max, &max, "7")).map(|s| s.cpu_ticks),
+                Some(u64::MAX)
+            );
+            // Truncated anywhere: every prefix parses to None or to the whole line's values.
+            let full = line("a) b", "10", "5", "7");
+            let whole = parse_stat(&full);
+            for n in 0..full.len() {
+                let got = parse_stat(&full[..n]);
+                assert!(
+                    got.is_none() || got.map(|s| s.cpu_ticks) == Some(15),
+                    "prefix {n}"
+                );
+            }
+            assert!(whole.is_some());
+            // A `)` as the last byte, or with nothing after it.
+            assert_eq!(parse_stat(b"1 (a)"), None);
+            assert_eq!(parse_stat(b"1 (a) "), None);
+            assert_eq!(parse_stat(b")"), None);
+            assert_eq!(parse_stat(&[0xff; 2048]), None);
+        }
+
         #[test]
         fn a_clash_with_any_of_the_seven_registers_none_of_them() {
             // `process_threads_total` is the OpenMetrics family `process_threads`, the last
