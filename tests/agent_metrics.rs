@@ -78,7 +78,7 @@ fn every_builtin_metric_is_exposed_with_its_type_and_exact_label_names() {
         .collect();
     assert_eq!(spec.len(), 31, "{spec:?}");
     let process = exposed.iter().filter(|n| n.starts_with("process_")).count();
-    assert_eq!(process, if cfg!(target_os = "linux") { 7 } else { 0 });
+    assert_eq!(process, if cfg!(target_os = "linux") { 8 } else { 0 });
     assert!(
         SELF_METRICS.iter().all(|m| exposed.contains(m)),
         "{exposed:?}"

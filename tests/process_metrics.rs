@@ -65,13 +65,13 @@ fn within(what: &str, got: f64, want: f64, tolerance: f64) {
 #[test]
 fn process_metrics_match_proc_and_ps_and_allocate_nothing() {
     let registry = Registry::new();
-    assert_eq!(registry.register_process_metrics().unwrap(), 7);
+    assert_eq!(registry.register_process_metrics().unwrap(), 8);
     // A second call refuses and registers nothing more.
     assert!(matches!(
         registry.register_process_metrics(),
         Err(Error::DuplicateMetric { .. })
     ));
-    assert_eq!(registry.family_names().len(), 8, "7 + the overflow family");
+    assert_eq!(registry.family_names().len(), 9, "8 + the overflow family");
 
     // Burn some CPU and hold some memory so the readings are not all tiny.
     let ballast: Vec<u8> = vec![1; 64 << 20];
@@ -137,6 +137,21 @@ fn process_metrics_match_proc_and_ps_and_allocate_nothing() {
         .parse()
         .unwrap();
     assert_eq!(get(&f, "process_max_fds"), soft);
+    // client_golang's `process_virtual_memory_max_bytes`: the address-space soft limit, bytes;
+    // `unlimited` is u64::MAX, as procfs reads it.
+    let address_space = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .map(|v| {
+            if v == "unlimited" {
+                u64::MAX as f64
+            } else {
+                v.parse().unwrap()
+            }
+        })
+        .unwrap();
+    assert_eq!(get(&f, "process_virtual_memory_max_bytes"), address_space);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

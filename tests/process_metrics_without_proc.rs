@@ -83,8 +83,18 @@ fn child_with_a_lying_proc() {
     std::fs::write("/proc/self/stat", stat).unwrap();
 
     let (ticks, page) = (sysconf(libc::_SC_CLK_TCK), sysconf(libc::_SC_PAGESIZE));
+    // A finite address-space limit (1 TiB, far above what this process maps), in bytes.
+    let address_space = libc::rlimit {
+        rlim_cur: 1 << 40,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `address_space` is a valid `rlimit`; lowering a soft limit needs no privilege.
+    assert_eq!(
+        unsafe { libc::setrlimit(libc::RLIMIT_AS, &address_space) },
+        0
+    );
     let registry = Registry::new();
-    assert_eq!(registry.register_process_metrics(), Ok(7));
+    assert_eq!(registry.register_process_metrics(), Ok(8));
     let f = scrape(&registry);
     let get = |name: &str| value(&f, name, &[]).unwrap_or_else(|| panic!("{name} missing"));
     assert_eq!(get("process_cpu_seconds_total"), 500.0 / ticks);
@@ -98,6 +108,7 @@ fn child_with_a_lying_proc() {
         "four entries, less the one reading them"
     );
     assert!(get("process_max_fds") >= 3.0);
+    assert_eq!(get("process_virtual_memory_max_bytes"), (1u64 << 40) as f64);
 
     // Garbage, then nothing: every scrape still succeeds; what cannot be read is NaN in the
     // 0.0.4 format (OpenMetrics leaves the counter out), the rest stays.

@@ -10,10 +10,14 @@
 //! | `process_cpu_seconds_total` | counter | `/proc/self/stat` utime + stime, ÷ `sysconf(_SC_CLK_TCK)` |
 //! | `process_resident_memory_bytes` | gauge | `/proc/self/stat` rss × `sysconf(_SC_PAGESIZE)` |
 //! | `process_virtual_memory_bytes` | gauge | `/proc/self/stat` vsize |
+//! | `process_virtual_memory_max_bytes` | gauge | `getrlimit(RLIMIT_AS)` soft limit (unlimited: 2⁶⁴ − 1, as client_golang) |
 //! | `process_open_fds` | gauge | entries of `/proc/self/fd` (`getdents64`), less the one reading it |
 //! | `process_max_fds` | gauge | `getrlimit(RLIMIT_NOFILE)` soft limit |
 //! | `process_start_time_seconds` | gauge | `/proc/stat` btime + `/proc/self/stat` starttime ÷ clock ticks (read once, at registration) |
 //! | `process_threads` | gauge | `/proc/self/stat` num_threads |
+//!
+//! `process_heap_bytes`, the one other name of `standard_exports.md`, is left out: a Rust
+//! process has no single heap whose size the kernel reports.
 //!
 //! A scrape allocates nothing for them: `/proc/self/stat` is read into a stack buffer (its
 //! line is a few hundred bytes: the command name in it is at most 15 bytes), and `/proc/self/fd`
@@ -29,10 +33,11 @@ use super::Registry;
 use crate::Error;
 
 /// The process metrics [`Registry::register_process_metrics`] adds, by name.
-pub const PROCESS_METRICS: [&str; 7] = [
+pub const PROCESS_METRICS: [&str; 8] = [
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
     "process_open_fds",
     "process_max_fds",
     "process_start_time_seconds",
@@ -60,6 +65,8 @@ pub struct ProcessStats {
     pub resident_memory_bytes: u64,
     /// Virtual memory size, in bytes.
     pub virtual_memory_bytes: u64,
+    /// The soft limit on virtual memory (`RLIMIT_AS`), in bytes; `u64::MAX` when unlimited.
+    pub virtual_memory_max_bytes: u64,
     /// Open file descriptors.
     pub open_fds: u64,
     /// The soft limit on open file descriptors.
@@ -93,9 +100,10 @@ pub fn process_stats() -> Option<ProcessStats> {
 
 impl Registry {
     /// Registers the standard process metrics ([`PROCESS_METRICS`]: CPU seconds, resident and
-    /// virtual memory, open and maximum file descriptors, start time, threads), read from
-    /// `/proc` at each scrape, allocation-free (see [`process`](crate::registry::process)).
-    /// Returns how many families it registered: 7 on Linux, 0 elsewhere (nothing to read).
+    /// virtual memory, the virtual memory limit, open and maximum file descriptors, start time,
+    /// threads), read from `/proc` at each scrape, allocation-free (see
+    /// [`process`](crate::registry::process)). Returns how many families it registered: 8 on
+    /// Linux, 0 elsewhere (nothing to read).
     ///
     /// Errors with [`Error::DuplicateMetric`] if a name is taken (for instance by an earlier
     /// call), and with [`Error::ProcessMetricsUnavailable`] if `/proc` cannot be read now; in
@@ -108,7 +116,7 @@ impl Registry {
     /// let registered = registry.register_process_metrics().unwrap();
     /// let text = registry.encode_text();
     /// if cfg!(target_os = "linux") {
-    ///     assert_eq!(registered, 7);
+    ///     assert_eq!(registered, 8);
     ///     assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
     ///     assert!(text.contains("\nprocess_threads "));
     /// } else {
@@ -259,13 +267,33 @@ mod imp {
 
     /// The soft limit on open descriptors.
     pub(super) fn max_fds() -> Option<u64> {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut limit = NO_LIMIT;
         // SAFETY: `limit` is a valid, writable `rlimit`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let result = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        soft_limit(result, limit)
+    }
+
+    /// The soft limit on the address space, in bytes (`u64::MAX` when unlimited).
+    pub(super) fn max_virtual_memory() -> Option<u64> {
+        let mut limit = NO_LIMIT;
+        // SAFETY: `limit` is a valid, writable `rlimit`.
+        let result = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
+        soft_limit(result, limit)
+    }
+
+    const NO_LIMIT: libc::rlimit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+
+    /// The soft limit `getrlimit` returned `result` for; `RLIM_INFINITY` is `u64::MAX`, as
+    /// procfs reads `unlimited`.
+    fn soft_limit(result: libc::c_int, limit: libc::rlimit) -> Option<u64> {
+        if result != 0 {
             return None;
+        }
+        if limit.rlim_cur == libc::RLIM_INFINITY {
+            return Some(u64::MAX);
         }
         // `rlim_t` is 32 bits wide on some 32-bit targets.
         #[allow(clippy::unnecessary_cast)]
@@ -320,6 +348,7 @@ mod imp {
             cpu_seconds: stat.cpu_ticks as f64 / k.ticks,
             resident_memory_bytes: stat.rss.saturating_mul(k.page),
             virtual_memory_bytes: stat.vsize,
+            virtual_memory_max_bytes: max_virtual_memory()?,
             open_fds: open_fds()?,
             max_fds: max_fds()?,
             start_time_seconds: k.start_time,
@@ -333,8 +362,8 @@ mod imp {
 
     pub(super) fn register(registry: &Registry) -> Result<usize, Error> {
         let k = constants()?;
-        let [cpu, rss, vsize, open, max, start, threads] = PROCESS_METRICS;
-        // All or nothing: one registration of the seven (`register_fns`).
+        let [cpu, rss, vsize, vsize_max, open, max, start, threads] = PROCESS_METRICS;
+        // All or nothing: one registration of the eight (`register_fns`).
         registry.register_fns(vec![
             (
                 MetricKind::Counter,
@@ -353,6 +382,12 @@ mod imp {
                 vsize,
                 "Virtual memory size in bytes.",
                 Box::new(|| or_nan(read_stat().map(|s| s.vsize as f64))),
+            ),
+            (
+                MetricKind::Gauge,
+                vsize_max,
+                "Maximum amount of virtual memory available in bytes.",
+                Box::new(|| or_nan(max_virtual_memory().map(|n| n as f64))),
             ),
             (
                 MetricKind::Gauge,
@@ -479,7 +514,7 @@ mod imp {
         }
 
         #[test]
-        fn a_clash_with_any_of_the_seven_registers_none_of_them() {
+        fn a_clash_with_any_of_the_eight_registers_none_of_them() {
             // `process_threads_total` is the OpenMetrics family `process_threads`, the last
             // gauge's name: not the same name, but a clash (before, the six others stayed
             // registered and a second call failed on the first of them).
@@ -491,7 +526,7 @@ mod imp {
                 Err(Error::DuplicateMetric { name }) if name == "process_threads"
             ));
             assert_eq!(registry.family_names(), before);
-            // With the name free, all seven register.
+            // With the name free, all eight register.
             let registry = Registry::new();
             assert_eq!(
                 registry.register_process_metrics(),
