@@ -49,7 +49,20 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// let snapshot = collector.snapshot_metrics();
 /// assert!((0.0..=100.0).contains(&snapshot.system.memory_percent));
 /// ```
+///
+/// The handle is `#[must_use]`: a monitor started and not kept stops at the end of the
+/// statement, having sampled nothing.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// use agentcore_telemetry::MetricsCollector;
+/// use std::time::Duration;
+///
+/// let collector = MetricsCollector::new();
+/// collector.start_system_monitor(Duration::from_secs(30)).unwrap(); // stopped at once
+/// ```
 #[derive(Debug)]
+#[must_use = "dropping the monitor stops it: keep it for as long as it should sample"]
 pub struct SystemMonitor {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
