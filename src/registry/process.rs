@@ -267,7 +267,7 @@ mod imp {
 
     /// The soft limit on open descriptors.
     pub(super) fn max_fds() -> Option<u64> {
-        let mut limit = NO_LIMIT;
+        let mut limit = ZEROED_RLIMIT;
         // SAFETY: `limit` is a valid, writable `rlimit`.
         let result = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
         soft_limit(result, limit)
@@ -275,13 +275,14 @@ mod imp {
 
     /// The soft limit on the address space, in bytes (`u64::MAX` when unlimited).
     pub(super) fn max_virtual_memory() -> Option<u64> {
-        let mut limit = NO_LIMIT;
+        let mut limit = ZEROED_RLIMIT;
         // SAFETY: `limit` is a valid, writable `rlimit`.
         let result = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
         soft_limit(result, limit)
     }
 
-    const NO_LIMIT: libc::rlimit = libc::rlimit {
+    /// An `rlimit` for `getrlimit` to fill in.
+    const ZEROED_RLIMIT: libc::rlimit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
