@@ -3,18 +3,17 @@
 //! exporter thread, so an export with a 500 ms timeout took those 5 s, and a shutdown during
 //! it could not stop it (`shutdown` returned at its deadline, the thread still stuck).
 //!
-//! Each scenario runs in a child process (this test binary re-run with an environment
-//! variable) in network and mount namespaces of its own (`unshare -r -n -m`, as in
-//! tests/pushgateway_slow_network.rs): its own loopback, where a UDP socket on port 53 takes
-//! the queries and says nothing, and its own `/etc/resolv.conf` bind-mounted to name it;
-//! nothing outside them is touched. Where namespaces cannot be made (a kernel or AppArmor
-//! policy forbids them to users) or `ip` or `mount` is missing, a test says so loudly and
-//! skips, under `CI=true` too: that is the machine's policy, not something CI can install.
+//! Each scenario runs in a child process in network and mount namespaces of its own
+//! (`support::namespaces`): its own loopback, where a UDP socket on port 53 takes the queries
+//! and says nothing, and its own `/etc/resolv.conf` bind-mounted to name it. Where namespaces
+//! cannot be made, a test says so loudly and skips.
 #![cfg(all(feature = "otlp", target_os = "linux"))]
 
-use std::net::UdpSocket;
-use std::process::Command;
+mod support;
+
 use std::time::{Duration, Instant};
+
+use support::namespaces::{in_namespaces, is_child, SilentResolver};
 
 use agentcore_telemetry::export::otlp::{OtlpHttpConfig, OtlpHttpExporter, RetryPolicy};
 use agentcore_telemetry::export::{
@@ -27,81 +26,6 @@ const CHILD: &str = "AGENTCORE_SLOW_DNS_CHILD";
 const COLLECTOR: &str = "http://collector.agentcore-test.example:4318/v1/traces";
 /// What a deadline may be overrun by: scheduling, a 50 ms wait slice, a slow CI machine.
 const SLACK: Duration = Duration::from_millis(1000);
-
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    match Command::new(program).args(args).output() {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!(
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("{program}: {e}")),
-    }
-}
-
-/// Runs `test` again in a child process, in network and mount namespaces of its own, and
-/// checks that it printed `done`; false (after a loud banner) when this machine does not let
-/// us make them, or lacks `ip` or `mount`.
-fn in_namespaces(test: &str) -> bool {
-    let exe = std::env::current_exe().unwrap();
-    let exe = exe.to_str().unwrap();
-    let probe = run(
-        "unshare",
-        &["-r", "-n", "-m", "ip", "link", "set", "lo", "up"],
-    )
-    .and_then(|()| run("mount", &["--version"]));
-    if let Err(why) = probe {
-        let bar = "!".repeat(78);
-        eprintln!("\n{bar}\n!! SKIPPED {test}: no namespaces of our own ({why}).\n{bar}\n");
-        return false;
-    }
-    let out = Command::new("unshare")
-        .args([
-            "-r",
-            "-n",
-            "-m",
-            exe,
-            "--exact",
-            test,
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the child failed:\n{text}");
-    assert!(text.contains("done"), "{text}");
-    true
-}
-
-/// In the child: a resolver that never answers. This namespace's `/etc/resolv.conf` names a
-/// server on the loopback, which takes the queries and says nothing; glibc waits 5 s for it.
-/// The socket must live as long as the test (a closed port would answer "unreachable").
-fn silent_dns() -> UdpSocket {
-    run("ip", &["link", "set", "lo", "up"]).unwrap();
-    let silent = UdpSocket::bind("127.0.0.1:53").unwrap();
-    let dir = std::env::temp_dir().join(format!("agentcore-resolv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("resolv.conf");
-    std::fs::write(
-        &conf,
-        "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n",
-    )
-    .unwrap();
-    run(
-        "mount",
-        &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
-    )
-    .unwrap();
-    // The mount holds the file; the directory is not needed any more.
-    let _ = std::fs::remove_dir_all(&dir);
-    silent
-}
 
 /// A source holding one ended span.
 fn one_span() -> MemorySpanSource {
@@ -131,11 +55,11 @@ fn exporter(timeout: Duration) -> OtlpHttpExporter {
 #[test]
 fn an_export_keeps_its_timeout_while_the_name_does_not_resolve() {
     const NAME: &str = "an_export_keeps_its_timeout_while_the_name_does_not_resolve";
-    if std::env::var_os(CHILD).is_none() {
-        in_namespaces(NAME);
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, NAME, false);
         return;
     }
-    let _silent = silent_dns();
+    let _silent = SilentResolver::start();
     let timeout = Duration::from_millis(500);
     let config = BatchConfig {
         schedule_delay: Duration::from_secs(60),
@@ -166,11 +90,11 @@ fn an_export_keeps_its_timeout_while_the_name_does_not_resolve() {
 #[test]
 fn a_shutdown_stops_an_export_waiting_for_the_name() {
     const NAME: &str = "a_shutdown_stops_an_export_waiting_for_the_name";
-    if std::env::var_os(CHILD).is_none() {
-        in_namespaces(NAME);
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, NAME, false);
         return;
     }
-    let _silent = silent_dns();
+    let _silent = SilentResolver::start();
     // The export's own deadlines are far away: only the shutdown's cut can end it early.
     let config = BatchConfig {
         schedule_delay: Duration::from_millis(10),

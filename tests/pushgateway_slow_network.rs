@@ -14,36 +14,25 @@
 //!   the threads held so are capped (16 in the process), so pushes in a loop through an outage
 //!   add no more.
 //!
-//! Each scenario runs in a child process (this test binary re-run with an environment
-//! variable) in network and mount namespaces of its own (`unshare -r -n -m`: its own loopback
-//! to slow down, its own `/etc/resolv.conf` bind-mounted; a user namespace too, so that it
-//! needs no root where the kernel lets users make namespaces); nothing outside them is
-//! touched. Where namespaces cannot be made (a kernel or AppArmor policy forbids them to
-//! users) or `ip`, `tc` or `mount` is missing, a test says so loudly and skips, under
-//! `CI=true` too: that is the machine's policy, not something CI can install.
+//! Each scenario runs in a child process in network and mount namespaces of its own
+//! (`support::namespaces`): its own loopback to slow down, its own `/etc/resolv.conf`
+//! bind-mounted. Where namespaces cannot be made, or `ip`, `tc` or `mount` is missing, a test
+//! says so loudly and skips.
 #![cfg(all(feature = "pushgateway", target_os = "linux"))]
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use support::namespaces::{in_namespaces, is_child, run, SilentResolver};
 
 use agentcore_telemetry::pushgateway::{PushError, Pushgateway};
 use agentcore_telemetry::Registry;
 
 const CHILD: &str = "AGENTCORE_SLOW_NETWORK_CHILD";
 const TEST: &str = "a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached";
-
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    match Command::new(program).args(args).output() {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!(
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("{program}: {e}")),
-    }
-}
 
 /// In the child, in its own network namespace: slows its loopback down.
 fn slow_loopback() -> Result<(), String> {
@@ -98,51 +87,10 @@ fn child() {
     assert_eq!(result, Ok(()), "after {took:?}");
 }
 
-/// Runs `test` again in a child process, in network and mount namespaces of its own, and
-/// checks that it printed `done`; false (after a loud banner) when this machine does not let
-/// us make them, or lacks `ip`, `tc` or `mount`.
-fn in_namespaces(test: &str) -> bool {
-    let exe = std::env::current_exe().unwrap();
-    let exe = exe.to_str().unwrap();
-    let probe = run(
-        "unshare",
-        &["-r", "-n", "-m", "ip", "link", "set", "lo", "up"],
-    )
-    .and_then(|()| run("unshare", &["-r", "-n", "tc", "qdisc", "show", "dev", "lo"]))
-    .and_then(|()| run("mount", &["--version"]));
-    if let Err(why) = probe {
-        let bar = "!".repeat(78);
-        eprintln!("\n{bar}\n!! SKIPPED {test}: no namespaces of our own ({why}).\n{bar}\n");
-        return false;
-    }
-    let out = Command::new("unshare")
-        .args([
-            "-r",
-            "-n",
-            "-m",
-            exe,
-            "--exact",
-            test,
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the child failed:\n{text}");
-    assert!(text.contains("done"), "{text}");
-    true
-}
-
 #[test]
 fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
-    if std::env::var_os(CHILD).is_none() {
-        in_namespaces(TEST);
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, TEST, true);
         return;
     }
     child();
@@ -152,8 +100,8 @@ fn a_gateway_slower_to_connect_than_a_connect_slice_is_still_reached() {
 #[test]
 fn a_push_keeps_its_timeout_while_the_name_does_not_resolve() {
     const NAME: &str = "a_push_keeps_its_timeout_while_the_name_does_not_resolve";
-    if std::env::var_os(CHILD).is_none() {
-        in_namespaces(NAME);
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, NAME, false);
         return;
     }
     let silent = SilentResolver::start();
@@ -171,44 +119,6 @@ fn a_push_keeps_its_timeout_while_the_name_does_not_resolve() {
     eprintln!("done");
 }
 
-/// In the child, in its own network and mount namespaces: a resolver that never answers. The
-/// namespace's `/etc/resolv.conf` names a server on the loopback, which takes the queries and
-/// says nothing; glibc waits 5 s for it.
-struct SilentResolver {
-    _socket: UdpSocket,
-    dir: std::path::PathBuf,
-}
-
-impl SilentResolver {
-    fn start() -> SilentResolver {
-        run("ip", &["link", "set", "lo", "up"]).unwrap();
-        let socket = UdpSocket::bind("127.0.0.1:53").unwrap();
-        let dir = std::env::temp_dir().join(format!("agentcore-resolv-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("resolv.conf");
-        std::fs::write(
-            &conf,
-            "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n",
-        )
-        .unwrap();
-        run(
-            "mount",
-            &["--bind", conf.to_str().unwrap(), "/etc/resolv.conf"],
-        )
-        .unwrap();
-        SilentResolver {
-            _socket: socket,
-            dir,
-        }
-    }
-}
-
-impl Drop for SilentResolver {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// This process's threads.
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -217,8 +127,8 @@ fn threads() -> usize {
 #[test]
 fn connection_threads_a_silent_resolver_holds_are_capped() {
     const NAME: &str = "connection_threads_a_silent_resolver_holds_are_capped";
-    if std::env::var_os(CHILD).is_none() {
-        in_namespaces(NAME);
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, NAME, false);
         return;
     }
     // Every push gives its connection thread up after 100 ms, and the resolver holds each

@@ -8,6 +8,8 @@ pub mod agent;
 pub mod alloc;
 pub mod exposition;
 pub mod mem;
+#[cfg(target_os = "linux")]
+pub mod namespaces;
 pub mod openmetrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
