@@ -128,8 +128,12 @@ fn bounds_of(b: &BoundsIn) -> Vec<f64> {
     }
 }
 
-/// The next `f64` from `v` toward `to` (`v` finite).
+/// The next `f64` from `v` toward `to`; `v` itself when it is not finite (a bound taken from
+/// raw bits, before `Buckets::new` refuses it: stepping a NaN's bits overflowed).
 fn next_toward(v: f64, to: f64) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
     if v == 0.0 {
         return f64::from_bits(1).copysign(to);
     }
@@ -267,6 +271,10 @@ fn bucket_value(v: f64) -> f64 {
     let a = v.abs();
     if a < MIN_TRACKED {
         return 0.0;
+    }
+    if a.is_infinite() {
+        // Each infinity has a bucket of its own, which reports it.
+        return v;
     }
     if a >= MAX_TRACKED {
         return MAX_TRACKED.copysign(v);
