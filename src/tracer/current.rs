@@ -88,7 +88,7 @@
 //!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
 //!    frame if it is a sampled span or context, else none. Every operation that changes the live
 //!    frames or `depth` republishes it before it returns ([`Stack::push`],
-//!    [`Stack::push_unsampled`], [`remove`], a scope's exit, the stack's destruction at thread
+//!    [`Stack::push_unsampled`], [`remove`], a scope's exit, the stack's closing at thread
 //!    exit); `set_frame_baggage` changes no id or flag.
 //!    A marker is never sampled, so a marker on top (an entered scope with no frame above it)
 //!    publishes none, as the barrier demands. A metric recorded *during* an operation (from a
@@ -110,6 +110,7 @@ use super::id::{SpanId, TraceId, TracerId};
 use crate::primitives::exemplar;
 use smallvec::SmallVec;
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 /// One entry of the thread-local context stack.
@@ -202,8 +203,13 @@ impl Parent {
 /// baggage released) and reused: a push then assigns a slot's fields one by one instead of
 /// copying a whole `Frame` in, which the profile showed as a store-forwarding stall (the
 /// frame built with 8-byte stores, then copied with 16-byte loads: about 8 ns a push).
+///
+/// The frames are in a `ManuallyDrop` and the stack has no `Drop`: so the thread-local has no
+/// destructor, and reaching it costs no check of a destructor's state (`STACK`'s
+/// `LocalKey::try_with` was a load, a compare and a branch on every access: three per span,
+/// nine instructions under callgrind; issue 16). [`StackExit`] frees them instead.
 struct Stack {
-    frames: Vec<Frame>,
+    frames: ManuallyDrop<Vec<Frame>>,
     depth: usize,
     /// Frames whose owner ended while the frame was not on this stack (see "Frames that
     /// leave their scope"): `(tracer, key)`, the newest `ended_len` of them, written in turn
@@ -258,8 +264,10 @@ impl Stack {
         }
     }
 
+    /// Pushes `frame`; `false` (nothing pushed, the exemplar cache unchanged) only when the
+    /// stack would have to grow at thread exit (see [`Stack::grow`]).
     #[inline(always)]
-    fn push(&mut self, frame: Frame) {
+    fn push(&mut self, frame: Frame) -> bool {
         let Frame {
             tracer,
             key,
@@ -291,18 +299,19 @@ impl Stack {
             debug_assert!(f.baggage.is_none());
             std::mem::forget(std::mem::replace(&mut f.baggage, baggage));
             f.remote = remote;
-        } else {
-            self.frames.push(Frame {
-                tracer,
-                key,
-                trace_id,
-                span_id,
-                sampled,
-                baggage,
-                remote,
-            });
+        } else if !self.grow(Frame {
+            tracer,
+            key,
+            trace_id,
+            span_id,
+            sampled,
+            baggage,
+            remote,
+        }) {
+            return false;
         }
         self.depth = depth + 1;
+        true
     }
 }
 
@@ -315,7 +324,7 @@ impl Stack {
         trace_id: TraceId,
         span_id: SpanId,
         baggage: Option<Arc<Carried>>,
-    ) {
+    ) -> bool {
         // Invariant 4: an unsampled frame on top means no current span for exemplars.
         exemplar::publish_current_span(0, 0);
         let depth = self.depth;
@@ -330,18 +339,19 @@ impl Stack {
             debug_assert!(f.baggage.is_none());
             std::mem::forget(std::mem::replace(&mut f.baggage, baggage));
             f.remote = false;
-        } else {
-            self.frames.push(Frame {
-                tracer,
-                key: span_id.to_u64(),
-                trace_id,
-                span_id: Some(span_id),
-                sampled: false,
-                baggage,
-                remote: false,
-            });
+        } else if !self.grow(Frame {
+            tracer,
+            key: span_id.to_u64(),
+            trace_id,
+            span_id: Some(span_id),
+            sampled: false,
+            baggage,
+            remote: false,
+        }) {
+            return false;
         }
         self.depth = depth + 1;
+        true
     }
 }
 
@@ -391,19 +401,57 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    /// At thread exit the stack is gone and [`sampled_span_ids`] answers none from then on:
-    /// so does the exemplar cache (invariant 4), for metrics recorded by later thread-local
-    /// destructors.
+impl Stack {
+    /// Appends `frame` to a full `frames` (the push of a new deepest frame: the first on this
+    /// thread, or deeper than any before), once [`StackExit`] is registered to free them at
+    /// thread exit. `false`, pushing nothing and republishing the top frame (the caller has
+    /// published `frame`), if it cannot be: the thread is exiting and `StackExit` has run
+    /// (or cannot be registered), so the buffer would never be freed.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, frame: Frame) -> bool {
+        if EXIT.try_with(|_| ()).is_err() {
+            self.publish_top();
+            return false;
+        }
+        self.frames.push(frame);
+        true
+    }
+}
+
+/// Frees a thread's frames at its exit, in place of a destructor of `STACK` (see `Stack`):
+/// registered by the first [`Stack::grow`] on the thread. It takes the frames out, leaves the
+/// stack mutably borrowed for good (*closed*: every later access finds it unavailable, as it
+/// found the destroyed thread-local before: pushes fail, lookups find nothing, removals find
+/// no frame) and
+/// clears the exemplar cache (invariant 4: [`sampled_span_ids`] answers none from then on, for
+/// metrics recorded by later thread-local destructors).
+struct StackExit;
+
+impl Drop for StackExit {
     fn drop(&mut self) {
+        let frames = STACK.with(|cell| {
+            // Never borrowed here: borrows last for one call of this module, which runs no
+            // code of the caller's and no thread-local destructor. Were it borrowed, the
+            // frames would leak, nothing worse.
+            let mut s = cell.try_borrow_mut().ok()?;
+            s.depth = 0;
+            let frames = std::mem::take(&mut *s.frames);
+            std::mem::forget(s);
+            Some(frames)
+        });
         exemplar::publish_current_span(0, 0);
+        // Dropped with the stack already closed: releasing a frame's baggage runs no code of
+        // the caller's, and would find the stack unavailable if it did.
+        drop(frames);
     }
 }
 
 thread_local! {
+    static EXIT: StackExit = const { StackExit };
     static STACK: RefCell<Stack> = const {
         RefCell::new(Stack {
-            frames: Vec::new(),
+            frames: ManuallyDrop::new(Vec::new()),
             depth: 0,
             ended: [(TracerId::SCOPE, 0); ENDED],
             ended_len: 0,
@@ -413,9 +461,10 @@ thread_local! {
     };
 }
 
-/// This thread's context stack, or `None` once its thread-local is gone (thread exit).
+/// This thread's context stack. At thread exit [`StackExit`] leaves it mutably borrowed for
+/// good: every borrow the callers try fails from then on.
 ///
-/// Hot path: doing the work inside `LocalKey::try_with`'s closure left it out of line, and
+/// Hot path: doing the work inside `LocalKey::with`'s closure left it out of line, and
 /// handing frames to it through memory caused store-forwarding stalls (both seen in the
 /// profile). Taking only the address in the closure lets the work inline into the caller;
 /// so does returning a reference rather than taking a closure (a closure was outlined once a
@@ -423,29 +472,25 @@ thread_local! {
 ///
 /// # Safety
 ///
-/// The reference is valid only on this thread, and only until its thread-local destructors
-/// run. The caller must use it during its own call on this thread only: never store it,
-/// return it or send it to another thread.
+/// The reference is valid only on this thread, and only while the thread runs. The caller
+/// must use it during its own call on this thread only: never store it, return it or send it
+/// to another thread.
 #[inline(always)]
-unsafe fn stack<'a>() -> Option<&'a RefCell<Stack>> {
-    let ptr = STACK.try_with(|s| s as *const RefCell<Stack>).ok()?;
-    // SAFETY: `ptr` points to this thread's `STACK`, which `try_with` just found alive. A
-    // thread-local is destroyed only when its thread exits: after the thread's code has
-    // returned, or inside a call that never returns to its caller (`std::process::exit`
-    // runs the calling thread's thread-local destructors before ending the process, so a
-    // caller's `AsRef` or `Drop` that calls it destroys `STACK` while our caller's frame is
-    // suspended below it; that frame never resumes, so the reference is never used again).
-    // Its own destructor runs after (never during) any other code on the thread. So it
-    // outlives every use confined to the caller's call, as the contract asks.
-    Some(unsafe { &*ptr })
+unsafe fn stack<'a>() -> &'a RefCell<Stack> {
+    let ptr = STACK.with(|s| s as *const RefCell<Stack>);
+    // SAFETY: `ptr` points to this thread's `STACK`. Its type has no destructor (see
+    // `Stack`), so it is never torn down while the thread runs: its storage lives as long as
+    // the thread. So it outlives every use confined to the caller's call on this thread, as
+    // the contract asks.
+    unsafe { &*ptr }
 }
 
-/// Runs `f` on this thread's context stack; `None` once its thread-local is gone (thread
-/// exit) or while it is borrowed (re-entry from a destructor running inside `f`).
+/// Runs `f` on this thread's context stack; `None` once it is closed (thread exit, see
+/// [`StackExit`]) or while it is borrowed (re-entry from a destructor running inside `f`).
 #[inline]
 fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     // SAFETY: the reference is used within this call only: `f` gets a borrow bounded by it.
-    let cell = unsafe { stack() }?;
+    let cell = unsafe { stack() };
     let mut stack = cell.try_borrow_mut().ok()?;
     Some(f(&mut stack))
 }
@@ -455,7 +500,7 @@ fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
     // SAFETY: the reference is used within this call only.
-    let cell = unsafe { stack() }?;
+    let cell = unsafe { stack() };
     // Hot path: read without taking a shared borrow (no increment and decrement of the
     // borrow flag on every span start).
     // SAFETY: `try_borrow_unguarded` fails while the stack is mutably borrowed; otherwise
@@ -476,7 +521,7 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
 
 /// The innermost span on this thread, of any tracer, if it is sampled: `(trace_id, span_id)`.
 /// Looks above the innermost scope marker only, as [`current`] does; `None` while the stack
-/// is borrowed or gone (thread exit).
+/// is borrowed or closed (thread exit).
 ///
 /// The definition of the span a trace-based exemplar keeps. The metrics layer does not call it:
 /// it reads the cache this module keeps equal to it (invariant 4), which the tests here check
@@ -484,7 +529,7 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
 #[cfg(test)]
 pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
     // SAFETY: the reference is used within this call only.
-    let s = unsafe { stack() }?.try_borrow().ok()?;
+    let s = unsafe { stack() }.try_borrow().ok()?;
     let f = s.visible().last()?;
     match (f.sampled, f.span_id) {
         (true, Some(span)) => Some((f.trace_id.to_u128(), span.to_u64())),
@@ -498,11 +543,10 @@ pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
 #[inline(always)]
 pub(crate) fn push(frame: Frame) -> bool {
     // SAFETY: the reference is used within this call only.
-    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+    let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return false;
     };
-    s.push(frame);
-    true
+    s.push(frame)
 }
 
 /// [`push`] for an unsampled span's frame: the same frame (`sampled: false`, not remote,
@@ -516,11 +560,10 @@ pub(crate) fn push_unsampled(
     baggage: Option<Arc<Carried>>,
 ) -> bool {
     // SAFETY: the reference is used within this call only.
-    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+    let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return false;
     };
-    s.push_unsampled(tracer, trace_id, span_id, baggage);
-    true
+    s.push_unsampled(tracer, trace_id, span_id, baggage)
 }
 
 /// What [`remove`] found.
@@ -532,7 +575,7 @@ pub(crate) enum Removal {
     /// guard of another trace was current when this one ended (see the module docs).
     OtherTraceAbove,
     /// Not on this thread's stack (carried by a scope that is not being polled, or the
-    /// thread-local is gone).
+    /// stack is closed at thread exit).
     NotFound,
 }
 
@@ -540,7 +583,7 @@ pub(crate) enum Removal {
 #[inline(always)]
 pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
     // SAFETY: the reference is used within this call only.
-    let Some(Ok(mut s)) = unsafe { stack() }.map(RefCell::try_borrow_mut) else {
+    let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return Removal::NotFound;
     };
     let depth = s.depth;
@@ -693,7 +736,7 @@ pub(crate) struct Scope<'a> {
 pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
     let key = SpanId::random().to_u64();
     let entered = with_stack(|s| {
-        s.push(Frame {
+        let marker = Frame {
             tracer: TracerId::SCOPE,
             key,
             trace_id: TraceId::MARKER,
@@ -701,7 +744,10 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             sampled: false,
             baggage: None,
             remote: false,
-        });
+        };
+        if !s.push(marker) {
+            return false; // thread exit (see `Stack::grow`): `saved` keeps its frames
+        }
         // Saved on another thread: the frames with a key belong to `Span`s and guards, which
         // are `!Send`, so their owners stayed there; none is in this future any more.
         let moved = saved.thread != 0 && saved.thread != s.thread();
@@ -709,12 +755,14 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
             if f.key != 0 && (moved || (s.ended_len != 0 && s.take_ended(&f))) {
                 continue;
             }
-            s.push(f);
+            // Fails only at thread exit, past the marker's push: the frame is dropped.
+            let _ = s.push(f);
         }
+        true
     });
     Scope {
         saved,
-        marker: entered.map(|()| key),
+        marker: (entered == Some(true)).then_some(key),
         completed: false,
     }
 }
@@ -965,6 +1013,59 @@ mod tests {
         // Key 0 (a copy) is never noted.
         assert_eq!(remove(tracer, 0), Removal::NotFound);
         assert_eq!(with_stack(|s| s.ended_len), Some(0));
+    }
+
+    /// The stack has no destructor (see `Stack`): `StackExit` frees the frames still live at
+    /// thread exit (their baggage released) and closes the stack, so that a thread-local
+    /// destructor running after it pushes nothing (which would leak a new buffer), finds no
+    /// current frame and removes none, and does not panic. Fails if `grow` stops registering
+    /// `StackExit` (the baggage stays held by the leaked frames) or if `StackExit` frees the
+    /// frames without closing the stack (the late push succeeds).
+    #[test]
+    fn frames_live_at_thread_exit_are_freed_and_the_stack_closes() {
+        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        // 0: not run, 1: closed as expected, 2: a push, lookup or removal succeeded.
+        static LATE: AtomicU8 = AtomicU8::new(0);
+        struct Late(TracerId);
+        impl Drop for Late {
+            fn drop(&mut self) {
+                let closed = !push(frame(self.0, 9, true, true))
+                    && current(self.0).is_none()
+                    && remove(self.0, 8) == Removal::NotFound
+                    && with_stack(|_| ()).is_none()
+                    && cached().is_none();
+                LATE.store(if closed { 1 } else { 2 }, SeqCst);
+            }
+        }
+        thread_local! {
+            static LATE_USE: RefCell<Option<Late>> = const { RefCell::new(None) };
+        }
+        let baggage = Arc::new(Carried::RANDOM_ROOT);
+        let held = Arc::clone(&baggage);
+        std::thread::spawn(move || {
+            let tracer = TracerId::next();
+            // Registered before the stack's `StackExit`, so dropped after it.
+            LATE_USE.with(|l| *l.borrow_mut() = Some(Late(tracer)));
+            for key in 1..=8 {
+                let mut f = frame(tracer, key, true, true);
+                f.baggage = Some(Arc::clone(&held));
+                assert!(push(f));
+            }
+            assert_eq!(Arc::strong_count(&held), 10);
+            // The thread ends with all eight frames live.
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            LATE.load(SeqCst),
+            1,
+            "the stack was not closed at thread exit"
+        );
+        assert_eq!(
+            Arc::strong_count(&baggage),
+            1,
+            "live frames were not freed at thread exit"
+        );
     }
 
     #[test]
