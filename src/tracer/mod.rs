@@ -78,10 +78,11 @@
 //!   An unsampled span has no record but still a frame, so its whole subtree is unsampled and
 //!   shares its trace id. Its start takes a branch of its own (`Span::start`): ids, the
 //!   decision, one counter increment and the frame; no name conversion, attributes, record or
-//!   clock read. With 2 attributes and an event it is about 204 instructions (callgrind,
-//!   `profile_driver`'s `span_unsampled`, default release profile, 2026-12-02): the ids
-//!   (three 64-bit draws, ~34), the context lookup (~16), the frame's push and pop (~84, with
-//!   the exemplar cache's updates), the span built and moved (~40).
+//!   clock read. With 2 attributes and an event it is about 190 instructions (callgrind,
+//!   `profile_driver`'s `span_unsampled`, default release profile, 2026-12-02, tree 884b60a),
+//!   of which the driver's loop is about 30: the ids (three 64-bit draws, ~34), the context
+//!   lookup (~11), the frame's push and pop (~73, with the exemplar cache's updates), the
+//!   span built, moved and finished (~25).
 //! * **Span log**: a sharded ring (`sync::ring`), fixed capacity ([`DEFAULT_SPAN_LOG_CAPACITY`](crate::distributed::DEFAULT_SPAN_LOG_CAPACITY)), sharded
 //!   by thread, per-slot try-locks: recording never blocks or allocates; overwrites and
 //!   busy-slot drops are counted (a span that finds `CLAIM_ATTEMPTS` (4) busy slots in a row
@@ -93,8 +94,8 @@
 //!   instructions on the hot path.
 //!
 //! Cost (`benches/README.md` has the runs): a span started with a static name, 2 attributes
-//! and 1 event, then finished, is about 710 instructions (callgrind, `profile_driver`'s
-//! `span_basic`, default release profile, 2026-12-02) and allocates nothing
+//! and 1 event, then finished, is about 676 instructions (callgrind, `profile_driver`'s
+//! `span_basic`, default release profile, 2026-12-02, tree 884b60a) and allocates nothing
 //! (`tests/tracer_alloc.rs`);
 //! on the 2-vCPU AMD EPYC of the 2026-11-30 comparison (32 KiB L1d, 512 KiB L2 per core)
 //! it took 277 ns of CPU, against 149 ns for `tracing` with a bare `Registry` (which keeps
