@@ -562,3 +562,60 @@ fn a_fresh_collectors_sections_are_positive_zero() {
         );
     }
 }
+
+/// `MetricsSnapshot::get` (and so `value` and `series`) finds a metric by the name it was
+/// made with: a custom counter made as `user_actions` is the family
+/// `agentcore_user_actions_total`, a custom info metric made as `build` is
+/// `agentcore_build_info`, and the specification names built-ins the same way
+/// (`tool_executions`, as `get_metric_history(metric_name="tool_executions")`). Before, only
+/// the full name and the name without `agentcore_` were found.
+#[test]
+fn snapshot_get_finds_a_metric_by_the_name_it_was_made_with() {
+    use agentcore_telemetry::MetricType;
+    let c = MetricsCollector::new();
+    let actions = c
+        .create_custom_metric(
+            "user_actions",
+            MetricType::Counter,
+            "User actions performed",
+            &["action_type"],
+        )
+        .unwrap();
+    actions.labels(&["agent_create"]).unwrap().inc();
+    c.create_custom_metric("build", MetricType::Info, "Build", &["version"])
+        .unwrap();
+    c.record_tool_execution("calculator", 0.1, "success", None);
+    let s = c.snapshot_metrics();
+    for (short, full) in [
+        ("user_actions", "agentcore_user_actions_total"),
+        ("user_actions_total", "agentcore_user_actions_total"),
+        ("build", "agentcore_build_info"),
+        ("tool_executions", "agentcore_tool_executions_total"),
+        (
+            "agentcore_tool_executions",
+            "agentcore_tool_executions_total",
+        ),
+        ("agents_active", "agentcore_agents_active"),
+    ] {
+        assert_eq!(s.get(short).map(|f| f.name.as_str()), Some(full), "{short}");
+    }
+    assert_eq!(
+        s.value("user_actions", &[("action_type", "agent_create")]),
+        Some(1.0)
+    );
+    // A suffix is only dropped where the type adds it (`agents` is the counter
+    // `agentcore_agents_total`; a gauge keeps its name whole), and a name that is only a
+    // suffix, or a part of a name, finds nothing.
+    assert_eq!(s.get("agents").unwrap().name, "agentcore_agents_total");
+    for absent in [
+        "agents_activ",
+        "tool_execution",
+        "agents_active_total",
+        "_total",
+        "total",
+        "info",
+        "nope",
+    ] {
+        assert!(s.get(absent).is_none(), "{absent}");
+    }
+}

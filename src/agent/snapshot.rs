@@ -399,8 +399,12 @@ pub struct QuantileSnapshot {
 }
 
 impl MetricsSnapshot {
-    /// The family named `name`: the full name (`agentcore_tool_executions_total`) or the name
-    /// without the `agentcore_` prefix (`tool_executions_total`).
+    /// The family named `name`: the full name (`agentcore_tool_executions_total`), the name
+    /// without the `agentcore_` prefix (`tool_executions_total`), or either without the suffix
+    /// its type adds (`_total` for a counter, `_info` for an info metric): the name a custom
+    /// metric was made with (`user_actions` for `agentcore_user_actions_total`), or the
+    /// specification's (`tool_executions`). Tried in that order, so an exact name always
+    /// wins.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -408,14 +412,29 @@ impl MetricsSnapshot {
     /// let snapshot = MetricsCollector::new().snapshot_metrics();
     /// assert!(snapshot.get("agentcore_agents_active").is_some());
     /// assert!(snapshot.get("agents_active").is_some());
+    /// assert_eq!(snapshot.get("tool_executions").unwrap().name, "agentcore_tool_executions_total");
     /// assert!(snapshot.get("nope").is_none());
     /// ```
     pub fn get(&self, name: &str) -> Option<&FamilySnapshot> {
-        self.metrics.iter().find(|f| f.name == name).or_else(|| {
-            self.metrics
-                .iter()
-                .find(|f| f.name.strip_prefix("agentcore_") == Some(name))
-        })
+        // `name` is the family's name, with or without `agentcore_`, less its type's suffix.
+        let short = |f: &FamilySnapshot| {
+            let suffix = match f.kind.as_str() {
+                "counter" => "_total",
+                "info" => "_info",
+                _ => return false,
+            };
+            let unprefixed = f.name.strip_prefix("agentcore_").unwrap_or(&f.name);
+            f.name.strip_suffix(suffix) == Some(name)
+                || unprefixed.strip_suffix(suffix) == Some(name)
+        };
+        let m = &self.metrics;
+        m.iter()
+            .find(|f| f.name == name)
+            .or_else(|| {
+                m.iter()
+                    .find(|f| f.name.strip_prefix("agentcore_") == Some(name))
+            })
+            .or_else(|| m.iter().find(|f| short(f)))
     }
 
     /// The number of the series of family `name` (as in [`MetricsSnapshot::get`]) whose labels
