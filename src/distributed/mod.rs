@@ -207,8 +207,9 @@ impl DistributedTracer {
             #[cfg(feature = "otlp")]
             export: ExportSlot::default(),
         };
-        #[cfg(feature = "otlp")]
         if tracer.config.from_env {
+            warn_about_propagators(&tracer.config);
+            #[cfg(feature = "otlp")]
             tracer.start_export_from_env();
         }
         tracer
@@ -656,6 +657,24 @@ fn sampler_for(config: &TracerConfig) -> Sampler {
         return Sampler::always_off();
     }
     config.sampler.or(env.sampler).unwrap_or_default()
+}
+
+/// Says on standard error when `OTEL_PROPAGATORS` asks for anything but what this crate's
+/// explicit propagation does (see `propagation::otel_env`).
+fn warn_about_propagators(config: &TracerConfig) {
+    use crate::propagation::otel_env;
+    let os = crate::env::EnvReader::process();
+    let value = os.get(otel_env::VARIABLE);
+    let warnings = os
+        .warnings()
+        .into_iter()
+        .chain(value.as_deref().and_then(otel_env::warning));
+    for w in warnings {
+        eprintln!(
+            "WARN agentcore_telemetry::tracer: service {:?}: {w}",
+            config.service_name
+        );
+    }
 }
 
 /// The span limits `config` asks for, reading the environment when it says so (see
