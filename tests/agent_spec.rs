@@ -1178,3 +1178,50 @@ fn invalid_values_are_refused_and_counted_never_panic() {
         "agentcore_errors_total{error_type=\"a\\\"b\",component=\"c\\\\d\\ne\"} 1",
     );
 }
+
+/// Re-creating a custom metric with another description was answered with the existing
+/// metric, and the new description was lost in silence (the exposition kept the first).
+/// Refused now, as client_golang and rust-prometheus refuse a different help string; the same
+/// description still returns the existing metric.
+#[test]
+fn a_custom_metric_re_created_with_another_description_is_refused() {
+    use agentcore_telemetry::agent::MetricType;
+    use agentcore_telemetry::Error;
+    let c = MetricsCollector::new();
+    let first = c
+        .create_custom_metric(
+            "user_actions",
+            MetricType::Counter,
+            "User actions performed",
+            &["action_type"],
+        )
+        .unwrap();
+    first.labels(&["agent_create"]).unwrap().inc();
+    match c.create_custom_metric(
+        "user_actions",
+        MetricType::Counter,
+        "Actions",
+        &["action_type"],
+    ) {
+        Err(Error::ShapeMismatch { name, detail }) => {
+            assert_eq!(name, "agentcore_user_actions_total");
+            assert!(
+                detail.contains("\"User actions performed\"") && detail.contains("\"Actions\""),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let again = c
+        .create_custom_metric(
+            "user_actions",
+            MetricType::Counter,
+            "User actions performed",
+            &["action_type"],
+        )
+        .unwrap();
+    assert_eq!(again.labels(&["agent_create"]).unwrap().get(), Some(1.0));
+    assert!(c
+        .encode_text()
+        .contains("# HELP agentcore_user_actions_total User actions performed\n"));
+}

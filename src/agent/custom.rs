@@ -381,6 +381,26 @@ impl CustomFamily {
         }
     }
 
+    /// The help text (the description it was created with).
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let m = collector.create_custom_metric("x_total", MetricType::Counter, "X.", &[]).unwrap();
+    /// assert_eq!(m.family().help(), "X.");
+    /// ```
+    pub fn help(&self) -> &str {
+        match self {
+            CustomFamily::Counter(f) => &f.descriptor().help,
+            CustomFamily::Gauge(f) => &f.descriptor().help,
+            CustomFamily::Histogram(f) => &f.descriptor().help,
+            CustomFamily::Summary(f) => &f.descriptor().help,
+            CustomFamily::Info(f) => &f.descriptor().help,
+        }
+    }
+
     /// The metric kind.
     ///
     /// ```
@@ -655,10 +675,11 @@ impl super::MetricsCollector {
     /// suffix of its samples (`build` → `agentcore_build_info`, as Python's `Info` and the
     /// OpenMetrics exposition name them), and is found under either name.
     ///
-    /// Re-creating a name with the same type, label names and buckets/settings returns the
-    /// existing metric. Errors: an invalid metric or label name ([`Error::InvalidMetricName`],
-    /// [`Error::InvalidLabelName`], [`Error::DuplicateLabelName`]), another shape under the same
-    /// name ([`Error::ShapeMismatch`]), a name of a built-in metric or one clashing with a sample
+    /// Re-creating a name with the same type, description, label names and buckets/settings
+    /// returns the existing metric. Errors: an invalid metric or label name
+    /// ([`Error::InvalidMetricName`], [`Error::InvalidLabelName`],
+    /// [`Error::DuplicateLabelName`]), another shape or description under the same name
+    /// ([`Error::ShapeMismatch`]: the first would be kept and the new one lost), a name of a built-in metric or one clashing with a sample
     /// name of another family ([`Error::DuplicateMetric`]), invalid summary settings.
     ///
     /// ```
@@ -677,6 +698,10 @@ impl super::MetricsCollector {
     /// assert!(c.get_custom_metric("user_actions_total").is_some());
     /// assert!(matches!(
     ///     c.create_custom_metric("user_actions", MetricType::Gauge, "x", &[]),
+    ///     Err(Error::ShapeMismatch { .. })
+    /// ));
+    /// assert!(matches!(
+    ///     c.create_custom_metric("user_actions", MetricType::Counter, "Actions", &["action_type", "user_role"]),
     ///     Err(Error::ShapeMismatch { .. })
     /// ));
     /// assert!(matches!(
@@ -756,6 +781,18 @@ impl super::MetricsCollector {
                     name: existing_name.to_owned(),
                     detail: format!(
                         "custom metric {key:?} exists as {existing_name:?}, not {full:?}"
+                    ),
+                });
+            }
+            // Another description would be dropped in silence (the family keeps the first):
+            // refused, as client_golang and rust-prometheus refuse a different help string.
+            let help = existing.family().help();
+            if help != description {
+                return Err(Error::ShapeMismatch {
+                    name: existing_name.to_owned(),
+                    detail: format!(
+                        "custom metric {key:?} exists with the description {help:?}, not \
+                         {description:?}"
                     ),
                 });
             }
