@@ -289,6 +289,42 @@ fn spec_context_from_map_round_trips() {
     );
 }
 
+/// The specification's ids are strings (`"trace-123"`). `start_trace` maps one to a trace id and
+/// keeps it as the baggage entry `trace.external_id`; `from_map`, the receiving side of the same
+/// call, mapped it and dropped the string, so the receiver's spans could not be found by the
+/// caller's id. It keeps it now, as `start_trace` does, unless the map carries the entry.
+#[test]
+fn spec_context_from_map_keeps_a_string_trace_id_as_start_trace_does() {
+    use agentcore_telemetry::tracer::EXTERNAL_ID_KEY;
+    let t = tracer();
+    let sent = t.start_trace(Some("trace-123"), []);
+    let received =
+        TraceContext::from_map([("trace_id", "trace-123"), ("span_id", "span-456")]).unwrap();
+    assert_eq!(received.trace_id(), sent.trace_id());
+    assert_eq!(received.get_baggage(EXTERNAL_ID_KEY), Some("trace-123"));
+    assert_eq!(
+        received.get_baggage(EXTERNAL_ID_KEY),
+        sent.get_baggage(EXTERNAL_ID_KEY)
+    );
+    // Passed on: a span started in it carries the entry to the next service.
+    let _guard = t.attach(received);
+    let span = t.start_span("handle", SpanKind::Server, []);
+    assert_eq!(
+        span.context().to_map()["baggage.trace.external_id"],
+        "trace-123"
+    );
+    drop(span);
+    // The map's own entry wins; a W3C id is no external id.
+    let given = TraceContext::from_map([
+        ("trace_id", "trace-123"),
+        ("baggage.trace.external_id", "as-sent"),
+    ])
+    .unwrap();
+    assert_eq!(given.get_baggage(EXTERNAL_ID_KEY), Some("as-sent"));
+    let w3c = TraceContext::from_map([("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap();
+    assert_eq!(w3c.get_baggage(EXTERNAL_ID_KEY), None);
+}
+
 #[test]
 fn spec_context_baggage_is_inherited_by_child_spans() {
     let t = tracer();

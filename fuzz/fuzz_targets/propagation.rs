@@ -20,7 +20,7 @@ use agentcore_telemetry::propagation::{
     Baggage, Extracted, Propagation, PropagationError, TraceParent, TraceState, BAGGAGE,
     BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES, TRACEPARENT, TRACESTATE,
 };
-use agentcore_telemetry::tracer::{ContextMapError, BAGGAGE_PREFIX, KEY_SAMPLED};
+use agentcore_telemetry::tracer::{ContextMapError, BAGGAGE_PREFIX, EXTERNAL_ID_KEY, KEY_SAMPLED};
 use agentcore_telemetry::tracer::{
     KEY_RANDOM_TRACE_ID, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
 };
@@ -366,6 +366,7 @@ fn check_round_trip(input: &Input) {
 /// `tracestate` keys: each checked where it appears, in order, like the others).
 fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, ContextMapError> {
     let mut trace_id = None;
+    let mut external = None;
     let mut span_id = None;
     let mut sampled = None;
     let mut random = None;
@@ -375,6 +376,9 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
         let duplicate = if k == KEY_TRACE_ID {
             if v.is_empty() || v.bytes().all(|b| b == b'0') && v.len() == 32 {
                 return Err(ContextMapError::InvalidTraceId(v.clone()));
+            }
+            if TraceId::from_hex(v).is_none() {
+                external = Some(v.clone());
             }
             trace_id.replace(TraceId::from_external(v)).is_some()
         } else if k == KEY_SPAN_ID {
@@ -415,6 +419,12 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
         }
     }
     let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
+    // A caller's id that is not a W3C id is kept in baggage, unless the map has that entry.
+    if let Some(ext) = external {
+        if !baggage.iter().any(|(b, _)| b == EXTERNAL_ID_KEY) {
+            baggage.push((EXTERNAL_ID_KEY.to_string(), ext));
+        }
+    }
     let mut cx = TraceContext::new(trace_id, span_id, sampled.unwrap_or(true));
     for (k, v) in baggage {
         cx.set_baggage(k, v);

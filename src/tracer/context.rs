@@ -449,7 +449,9 @@ impl TraceContext {
     /// from any map of strings (`&BTreeMap`, `&HashMap`, pairs).
     ///
     /// * `trace_id` (required): a W3C id (32 lowercase hex digits) is used as is; any other
-    ///   non-empty string is mapped with [`TraceId::from_external`], as `start_trace` does.
+    ///   non-empty string is mapped with [`TraceId::from_external`] and kept as the baggage
+    ///   entry [`EXTERNAL_ID_KEY`] (unless the map has one), as `start_trace` does, so the
+    ///   receiving side's spans can still be found by the caller's id.
     /// * `span_id` (optional): a W3C id (16 lowercase hex digits) is used as is; any other
     ///   non-empty string is mapped with [`SpanId::from_external`].
     /// * `sampled` (optional, default `true`): `true`, `1`, `false` or `0`.
@@ -484,6 +486,8 @@ impl TraceContext {
     /// assert!(cx.is_remote());
     /// assert_eq!(cx.span_id(), Some(SpanId::from_external("span-888")));
     /// assert_eq!(cx.get_baggage("tenant"), Some("acme"));
+    /// let external = TraceContext::from_map([("trace_id", "trace-123")]).unwrap();
+    /// assert_eq!(external.get_baggage("trace.external_id"), Some("trace-123"));
     /// assert_eq!(
     ///     TraceContext::from_map(&HashMap::<String, String>::new()),
     ///     Err(ContextMapError::MissingTraceId)
@@ -500,6 +504,8 @@ impl TraceContext {
         V: AsRef<str>,
     {
         let mut trace_id = None;
+        // The caller's id when it is not a W3C id (kept in baggage below).
+        let mut external = None;
         let mut span_id = None;
         let mut sampled = None;
         let mut random = None;
@@ -508,7 +514,13 @@ impl TraceContext {
         for (k, v) in map {
             let (k, v) = (k.as_ref(), v.as_ref());
             let duplicate = match k {
-                KEY_TRACE_ID => trace_id.replace(parse_trace_id(v)?).is_some(),
+                KEY_TRACE_ID => {
+                    let id = parse_trace_id(v)?;
+                    if TraceId::from_hex(v).is_none() {
+                        external = Some(v.to_owned());
+                    }
+                    trace_id.replace(id).is_some()
+                }
                 KEY_SPAN_ID => span_id.replace(parse_span_id(v)?).is_some(),
                 KEY_SAMPLED => sampled
                     .replace(
@@ -539,6 +551,11 @@ impl TraceContext {
             }
         }
         let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
+        if let Some(ext) = external {
+            if baggage.get(EXTERNAL_ID_KEY).is_none() {
+                baggage.insert(EXTERNAL_ID_KEY.to_owned(), ext);
+            }
+        }
         let carried = Carried {
             baggage,
             trace_state: trace_state.unwrap_or_default(),
