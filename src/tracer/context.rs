@@ -552,7 +552,7 @@ impl TraceContext {
         }
         let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
         if let Some(ext) = external {
-            if baggage.get(EXTERNAL_ID_KEY).is_none() {
+            if !baggage.contains_key(EXTERNAL_ID_KEY) {
                 baggage.insert(EXTERNAL_ID_KEY.to_owned(), ext);
             }
         }
