@@ -352,3 +352,52 @@ fn the_same_tracing_program_yields_the_same_span_tree() {
     }
     assert_eq!(ours, theirs);
 }
+
+/// Where a span that was entered ends: here at its close (the module docs' stated choice),
+/// in tracing-opentelemetry (since 0.24, "Set span end time when it exists") at its last
+/// exit. A span exited, then kept open 100 ms by its handle: our duration covers the 100 ms,
+/// theirs does not. Pins the difference the module docs describe, so that they stay true
+/// (they said "as in tracing-opentelemetry", which was not so).
+#[test]
+fn an_exited_span_ends_at_close_here_and_at_its_last_exit_in_tracing_opentelemetry() {
+    const HELD: std::time::Duration = std::time::Duration::from_millis(100);
+    fn program() {
+        let span = tracing::info_span!("held_open");
+        span.in_scope(|| {});
+        std::thread::sleep(HELD);
+        drop(span);
+    }
+    let tracer: &'static DistributedTracer =
+        Box::leak(Box::new(DistributedTracer::new(TracerConfig::default())));
+    let trace = tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(AgentcoreLayer::new(tracer)),
+        || {
+            let root = tracer.start_span("root", agentcore_telemetry::SpanKind::Internal, []);
+            program();
+            let trace = root.trace_id();
+            root.end();
+            trace
+        },
+    );
+    let ours = tracer
+        .get_trace_spans(trace)
+        .into_iter()
+        .find(|s| s.name == "held_open")
+        .expect("our span");
+    let ours = std::time::Duration::from_nanos(ours.end_time_unix_nano - ours.start_time_unix_nano);
+
+    let exported = Collect::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exported.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("end_time"));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), program);
+    let theirs = exported.0.lock().unwrap()[0].clone();
+    let theirs = theirs
+        .end_time
+        .duration_since(theirs.start_time)
+        .expect("end after start");
+
+    assert!(ours >= HELD, "ours ends at close: {ours:?}");
+    assert!(theirs < HELD, "theirs ends at the last exit: {theirs:?}");
+}

@@ -53,12 +53,16 @@
 //!    layer swapped in by a `reload` handle (which skips `on_layer`) does not see the spans
 //!    its predecessor opened: keep the layer and change its options through `Handle::modify`.
 //!
-//! Known limits, as in tracing-opentelemetry: an *event* whose span this layer's filter left
+//! Known limit, as in tracing-opentelemetry: an *event* whose span this layer's filter left
 //! out, entered on another thread than that span's recorded ancestor (or an event with an
 //! explicit `parent:` that the filter left out), is dropped, not given to the ancestor (the
 //! filtered `Context` offers no way to walk a filtered-out span's ancestors for an event, as
-//! `SpanRef::parent` does for a new span). And a span ends when `tracing` closes it (its last
-//! handle drops, which a live child's handle delays), not at its last exit.
+//! `SpanRef::parent` does for a new span).
+//!
+//! A span ends when `tracing` closes it (its last handle drops, which a live child's handle
+//! delays), not at its last exit. This differs from tracing-opentelemetry, which (since 0.24)
+//! ends a span that was entered at its last exit, and at its close only if it was never
+//! entered; `tests/bridge_differential.rs` pins the difference.
 //!
 //! # Allocation
 //!
