@@ -49,7 +49,9 @@
 //!    layer's id, and each hook acts on that one only: one span, one frame per enter, one copy
 //!    of each event, per layer. A layer gets its id when it is created and a fresh one when it
 //!    is added to a subscriber (`Layer::on_layer`), so copies of one layer added twice are two
-//!    layers (on one tracer they record every span twice, and share its context stack). A
+//!    layers (on one tracer they record every span twice, and share its context stack: each
+//!    copy of a span takes as parent whichever copy of the enclosing span was entered last, so
+//!    the two copies of a tree are interleaved, not two independent trees). A
 //!    layer swapped in by a `reload` handle (which skips `on_layer`) does not see the spans
 //!    its predecessor opened: keep the layer and change its options through `Handle::modify`.
 //!
