@@ -423,17 +423,31 @@ impl Stack {
 /// registered by the first [`Stack::grow`] on the thread. It takes the frames out, leaves the
 /// stack mutably borrowed for good (*closed*: every later access finds it unavailable, as it
 /// found the destroyed thread-local before: pushes fail, lookups find nothing, removals find
-/// no frame) and
-/// clears the exemplar cache (invariant 4: [`sampled_span_ids`] answers none from then on, for
-/// metrics recorded by later thread-local destructors).
+/// no frame) and clears the exemplar cache (invariant 4: [`sampled_span_ids`] answers none
+/// from then on, for metrics recorded by later thread-local destructors).
+///
+/// One difference from the destructor it replaces (found by review): that one was registered
+/// by the thread's first access of any kind, this one by its first push. Thread-local
+/// destructors run in reverse order of registration, so a thread-local of the application's
+/// first set between a thread's first lookup (`current`) and its first push is now destroyed
+/// after the stack closes, where it was destroyed before: a span it ends or starts there finds
+/// no frame (the span is still recorded; it only does not nest). Registering on a lookup too
+/// would put back the per-access check this type exists to remove.
+///
+/// Where `std` implements thread-locals with OS keys instead of native ones (Android,
+/// OpenBSD, illumos, windows-gnu; none of which this crate builds for today), `STACK`'s
+/// storage is boxed and freed by a key destructor of its own, which may run before this one:
+/// its frames would then leak at thread exit (never used after being freed: see `stack`).
 struct StackExit;
 
 impl Drop for StackExit {
     fn drop(&mut self) {
         let frames = STACK.with(|cell| {
-            // Never borrowed here: borrows last for one call of this module, which runs no
-            // code of the caller's and no thread-local destructor. Were it borrowed, the
-            // frames would leak, nothing worse.
+            // Borrowed here only if the thread is ending inside one of this module's calls:
+            // a borrow lasts for one call, which runs no code of the caller's, only the global
+            // allocator, and an allocator that calls `std::process::exit` runs the thread's
+            // destructors there (the borrower never resumes). Then the frames leak, nothing
+            // worse.
             let mut s = cell.try_borrow_mut().ok()?;
             s.depth = 0;
             let frames = std::mem::take(&mut *s.frames);
@@ -479,9 +493,11 @@ thread_local! {
 unsafe fn stack<'a>() -> &'a RefCell<Stack> {
     let ptr = STACK.with(|s| s as *const RefCell<Stack>);
     // SAFETY: `ptr` points to this thread's `STACK`. Its type has no destructor (see
-    // `Stack`), so it is never torn down while the thread runs: its storage lives as long as
-    // the thread. So it outlives every use confined to the caller's call on this thread, as
-    // the contract asks.
+    // `Stack`): with native thread-locals its storage lives as long as the thread; with
+    // thread-locals on OS keys (see `StackExit`) it is freed by a key destructor at thread
+    // exit, between destructors (a later access makes a new one), never during a call of this
+    // module. Either way it outlives every use confined to the caller's call on this thread,
+    // as the contract asks.
     unsafe { &*ptr }
 }
 
