@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per operation of the span workloads under callgrind, in the two builds users
-# get: the default release profile (no LTO, 16 codegen units) and this workspace's LTO profile
-# (thin LTO, 1 codegen unit). Workloads are `profile_future`'s (see its doc):
+# Instructions per operation of the span workloads under callgrind, in the two builds of
+# Cargo.toml: `release` (Cargo's default release profile: no LTO, 16 codegen units, what users
+# get) and `release-lto` (thin LTO, 1 codegen unit). Workloads are `profile_future`'s (see its
+# doc):
 #   bash benches/compare/span_profile.sh [N]
 # Prints a markdown table, set-up baseline (`none`) subtracted, and the issue 16 span targets.
 set -euo pipefail
@@ -11,16 +12,12 @@ N=${1:-200000}
 workloads=(span_basic span_unsampled span_nested macro_call span_in_future)
 declare -A ir
 for build in no-lto lto; do
-  if [ "$build" = no-lto ]; then
-    dir=target/no-lto
-    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_TARGET_DIR=$dir \
-      cargo build --release --bin profile_future -q
-  else
-    dir=target
-    cargo build --release --bin profile_future -q
-  fi
+  # The LTO column once built `--release` too, after the workspace's LTO profile moved to
+  # `release-lto`, and so printed the default build twice.
+  if [ "$build" = no-lto ]; then profile=release; else profile=release-lto; fi
+  cargo build --profile "$profile" --bin profile_future -q
   run() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$dir/release/profile_future" "$1" "$N" 2>&1 \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "target/$profile/profile_future" "$1" "$N" 2>&1 \
       | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
   }
   base=$(run none)
