@@ -24,8 +24,9 @@ fn child() {
     drop(tracer);
 }
 
-/// The tracer's warning lines about `OTEL_PROPAGATORS` when the child runs with `value`.
-fn warnings(value: Option<&str>, from_env: bool) -> Vec<String> {
+/// The `child` test of this binary, in an environment without this process's `OTEL_*`
+/// variables.
+fn child_command() -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -39,6 +40,12 @@ fn warnings(value: Option<&str>, from_env: bool) -> Vec<String> {
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+/// The tracer's warning lines about `OTEL_PROPAGATORS` when the child runs with `value`.
+fn warnings(value: Option<&str>, from_env: bool) -> Vec<String> {
+    let mut cmd = child_command();
     if let Some(v) = value {
         cmd.env("OTEL_PROPAGATORS", v);
     }
@@ -89,14 +96,7 @@ fn what_this_crate_does_and_a_tracer_not_reading_the_environment_are_silent() {
 #[test]
 fn a_value_that_is_not_utf8_is_warned_about_as_such() {
     use std::os::unix::ffi::OsStrExt;
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
+    let mut cmd = child_command();
     cmd.env(
         "OTEL_PROPAGATORS",
         std::ffi::OsStr::from_bytes(b"tracecontext\xff"),
