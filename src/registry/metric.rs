@@ -48,6 +48,22 @@ pub struct Scratch {
     /// A `quantile` label value being formatted.
     pub(super) label: String,
     pub(super) now: Option<Instant>,
+    /// This scrape's one reading of `/proc/self/stat`, shared by the four process metrics
+    /// that come from it (`None` until the first of them reads it; `Some(None)`: unreadable).
+    #[cfg(target_os = "linux")]
+    pub(super) process_stat: Option<Option<super::process::Stat>>,
+}
+
+impl Scratch {
+    /// Forgets what the previous scrape read: a scrape reads the clock and `/proc/self/stat`
+    /// at most once, and never reuses another scrape's reading.
+    pub(super) fn begin_scrape(&mut self) {
+        self.now = None;
+        #[cfg(target_os = "linux")]
+        {
+            self.process_stat = None;
+        }
+    }
 }
 
 /// A metric type that can form a [`Family`](super::Family): [`Counter`], [`Gauge`], [`Histogram`],

@@ -158,12 +158,7 @@ impl Default for Registry {
 }
 
 /// A family [`Registry::register_fns`] registers: its type, name, help and value function.
-type FnSpec<'a> = (
-    MetricKind,
-    &'a str,
-    &'a str,
-    Box<dyn Fn() -> f64 + Send + Sync>,
-);
+type FnSpec<'a> = (MetricKind, &'a str, &'a str, scrape::ScrapeFn);
 
 impl Registry {
     /// An empty registry (it holds only its own overflow counter family, exposed once a family
@@ -325,7 +320,7 @@ impl Registry {
         help: &str,
         read: impl Fn() -> f64 + Send + Sync + 'static,
     ) -> Result<(), Error> {
-        self.register_fn::<Gauge>(name, help, Box::new(read))
+        self.register_fn::<Gauge>(name, help, read)
     }
 
     /// Registers a counter without labels whose value `read` returns at each scrape (it must
@@ -344,15 +339,16 @@ impl Registry {
         help: &str,
         read: impl Fn() -> f64 + Send + Sync + 'static,
     ) -> Result<(), Error> {
-        self.register_fn::<Counter>(name, help, Box::new(read))
+        self.register_fn::<Counter>(name, help, read)
     }
 
     fn register_fn<M: Metric>(
         &self,
         name: &str,
         help: &str,
-        read: Box<dyn Fn() -> f64 + Send + Sync>,
+        read: impl Fn() -> f64 + Send + Sync + 'static,
     ) -> Result<(), Error> {
+        let read: scrape::ScrapeFn = Box::new(move |_| read());
         self.register_fns(vec![(M::KIND, name, help, read)])
     }
 

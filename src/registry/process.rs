@@ -19,6 +19,11 @@
 //! `process_heap_bytes`, the one other name of `standard_exports.md`, is left out: a Rust
 //! process has no single heap whose size the kernel reports.
 //!
+//! A scrape reads `/proc/self/stat` once, whichever of the four metrics from it comes first,
+//! and the others take their values from that reading (the scrape's scratch keeps it): one
+//! system call's worth of work instead of four, and CPU time, memory and threads of one moment,
+//! as client_golang's collector gives them.
+//!
 //! A scrape allocates nothing for them: `/proc/self/stat` is read into a stack buffer (its
 //! line is a few hundred bytes: the command name in it is at most 15 bytes), and `/proc/self/fd`
 //! is listed with the raw `getdents64` system call into a stack buffer (`opendir` would
@@ -129,16 +134,20 @@ impl Registry {
 }
 
 #[cfg(target_os = "linux")]
+pub(super) use imp::Stat;
+
+#[cfg(target_os = "linux")]
 mod imp {
     use std::io::Read;
 
     use super::{ProcessStats, Registry, PROCESS_METRICS};
     use crate::exposition::MetricKind;
+    use crate::registry::Scratch;
     use crate::Error;
 
     /// The fields of `/proc/self/stat` we use.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub(super) struct Stat {
+    pub(in crate::registry) struct Stat {
         /// utime + stime, clock ticks.
         pub(super) cpu_ticks: u64,
         pub(super) threads: u64,
@@ -188,6 +197,8 @@ mod imp {
 
     /// Reads `/proc/self/stat` into a stack buffer.
     pub(super) fn read_stat() -> Option<Stat> {
+        #[cfg(test)]
+        tests::STAT_READS.with(|n| n.set(n.get() + 1));
         let mut buf = [0u8; 1024];
         // `File::open` converts a short path on the stack: no allocation.
         let mut file = std::fs::File::open("/proc/self/stat").ok()?;
@@ -323,7 +334,8 @@ mod imp {
         start_time: f64,
     }
 
-    fn constants() -> Result<Constants, Error> {
+    /// The constants, and the reading of `/proc/self/stat` they took the start time from.
+    fn constants() -> Result<(Constants, Stat), Error> {
         let unavailable = |what: &str| Error::ProcessMetricsUnavailable {
             reason: what.to_string(),
         };
@@ -335,16 +347,16 @@ mod imp {
         let boot = boot_time().ok_or_else(|| unavailable("no btime in /proc/stat"))?;
         open_fds().ok_or_else(|| unavailable("/proc/self/fd unreadable"))?;
         let ticks = ticks as f64;
-        Ok(Constants {
+        let k = Constants {
             ticks,
             page,
             start_time: boot as f64 + stat.start_ticks as f64 / ticks,
-        })
+        };
+        Ok((k, stat))
     }
 
     pub(super) fn stats() -> Option<ProcessStats> {
-        let k = constants().ok()?;
-        let stat = read_stat()?;
+        let (k, stat) = constants().ok()?;
         Some(ProcessStats {
             cpu_seconds: stat.cpu_ticks as f64 / k.ticks,
             resident_memory_bytes: stat.rss.saturating_mul(k.page),
@@ -361,8 +373,15 @@ mod imp {
         v.unwrap_or(f64::NAN)
     }
 
+    /// This scrape's reading of `/proc/self/stat`: read by the first of the four metrics that
+    /// come from it, then shared, so that one scrape reads the file once (as client_golang's
+    /// collector does) and its CPU time, memory and thread count are one moment's.
+    fn scrape_stat(scratch: &mut Scratch) -> Option<Stat> {
+        *scratch.process_stat.get_or_insert_with(read_stat)
+    }
+
     pub(super) fn register(registry: &Registry) -> Result<usize, Error> {
-        let k = constants()?;
+        let (k, _) = constants()?;
         let [cpu, rss, vsize, vsize_max, open, max, start, threads] = PROCESS_METRICS;
         // All or nothing: one registration of the eight (`register_fns`).
         registry.register_fns(vec![
@@ -370,49 +389,53 @@ mod imp {
                 MetricKind::Counter,
                 cpu,
                 "Total user and system CPU time spent in seconds.",
-                Box::new(move || or_nan(read_stat().map(|s| s.cpu_ticks as f64 / k.ticks))),
+                Box::new(move |scratch| {
+                    or_nan(scrape_stat(scratch).map(|s| s.cpu_ticks as f64 / k.ticks))
+                }),
             ),
             (
                 MetricKind::Gauge,
                 rss,
                 "Resident memory size in bytes.",
-                Box::new(move || or_nan(read_stat().map(|s| s.rss.saturating_mul(k.page) as f64))),
+                Box::new(move |scratch| {
+                    or_nan(scrape_stat(scratch).map(|s| s.rss.saturating_mul(k.page) as f64))
+                }),
             ),
             (
                 MetricKind::Gauge,
                 vsize,
                 "Virtual memory size in bytes.",
-                Box::new(|| or_nan(read_stat().map(|s| s.vsize as f64))),
+                Box::new(|scratch| or_nan(scrape_stat(scratch).map(|s| s.vsize as f64))),
             ),
             (
                 MetricKind::Gauge,
                 vsize_max,
                 "Maximum amount of virtual memory available in bytes.",
-                Box::new(|| or_nan(max_virtual_memory().map(|n| n as f64))),
+                Box::new(|_| or_nan(max_virtual_memory().map(|n| n as f64))),
             ),
             (
                 MetricKind::Gauge,
                 open,
                 "Number of open file descriptors.",
-                Box::new(|| or_nan(open_fds().map(|n| n as f64))),
+                Box::new(|_| or_nan(open_fds().map(|n| n as f64))),
             ),
             (
                 MetricKind::Gauge,
                 max,
                 "Maximum number of open file descriptors.",
-                Box::new(|| or_nan(max_fds().map(|n| n as f64))),
+                Box::new(|_| or_nan(max_fds().map(|n| n as f64))),
             ),
             (
                 MetricKind::Gauge,
                 start,
                 "Start time of the process since unix epoch in seconds.",
-                Box::new(move || k.start_time),
+                Box::new(move |_| k.start_time),
             ),
             (
                 MetricKind::Gauge,
                 threads,
                 "Number of OS threads in the process.",
-                Box::new(|| or_nan(read_stat().map(|s| s.threads as f64))),
+                Box::new(|scratch| or_nan(scrape_stat(scratch).map(|s| s.threads as f64))),
             ),
         ])?;
         Ok(PROCESS_METRICS.len())
@@ -421,6 +444,45 @@ mod imp {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use std::cell::Cell;
+
+        thread_local! {
+            /// How many times this thread read `/proc/self/stat` (a scrape reads on the
+            /// scraping thread).
+            pub(super) static STAT_READS: Cell<u32> = const { Cell::new(0) };
+        }
+
+        #[test]
+        fn a_scrape_reads_proc_self_stat_once() {
+            let registry = Registry::new();
+            registry.register_process_metrics().unwrap();
+            for openmetrics in [false, true, false] {
+                let before = STAT_READS.with(Cell::get);
+                let text = if openmetrics {
+                    registry.encode_openmetrics()
+                } else {
+                    registry.encode_text()
+                };
+                assert_eq!(STAT_READS.with(Cell::get) - before, 1, "{text}");
+                for name in ["process_cpu_seconds_total", "process_threads"] {
+                    let value = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                        .unwrap_or_else(|| panic!("no {name} sample in\n{text}"));
+                    assert!(value.parse::<f64>().unwrap() >= 0.0, "{name} {value}");
+                }
+            }
+            // Scrape-time functions of users still run once per scrape each.
+            let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let c = calls.clone();
+            registry
+                .gauge_fn("user_fn", "U.", move || {
+                    f64::from(c.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                })
+                .unwrap();
+            assert!(registry.encode_text().contains("\nuser_fn 0\n"));
+            assert!(registry.encode_text().contains("\nuser_fn 1\n"));
+        }
 
         #[test]
         fn parses_a_stat_line_whose_command_has_spaces_and_parentheses() {

@@ -41,11 +41,16 @@ fn write_header(out: &mut String, desc: &Descriptor) {
     out.push('\n');
 }
 
+/// A scrape-time value function. It gets the scrape's [`Scratch`], where functions registered
+/// together may share one reading per scrape (the process metrics' `/proc/self/stat`); the
+/// ones users register ([`Registry::gauge_fn`], [`Registry::counter_fn`]) ignore it.
+pub(super) type ScrapeFn = Box<dyn Fn(&mut Scratch) -> f64 + Send + Sync>;
+
 /// A metric without labels whose value a function returns at scrape time (client_golang's
 /// `GaugeFunc` / `CounterFunc`): for values another part of the program already keeps.
 pub(super) struct FnFamily {
     pub(super) desc: Descriptor,
-    pub(super) read: Box<dyn Fn() -> f64 + Send + Sync>,
+    pub(super) read: ScrapeFn,
     /// When it was registered (its OpenMetrics `_created` time), microseconds since the epoch.
     pub(super) created_micros: u64,
 }
@@ -55,20 +60,25 @@ impl RegisteredFamily for FnFamily {
         &self.desc
     }
 
-    fn encode(&self, out: &mut String, _: &mut Scratch) {
+    fn encode(&self, out: &mut String, scratch: &mut Scratch) {
         write_header(out, &self.desc);
         sample_start(out, &self.desc.name, "", "", None);
-        value_f64(out, (self.read)());
+        value_f64(out, (self.read)(scratch));
     }
 
-    fn encode_openmetrics(&self, out: &mut String, _: &mut Scratch, options: &OpenMetricsEncoder) {
+    fn encode_openmetrics(
+        &self,
+        out: &mut String,
+        scratch: &mut Scratch,
+        options: &OpenMetricsEncoder,
+    ) {
         let family = openmetrics::write_header(out, &self.desc);
         let head = SeriesHead {
             family,
             labels: "",
             created_micros: options.created().then_some(self.created_micros),
         };
-        let value = (self.read)();
+        let value = (self.read)(scratch);
         match self.desc.kind {
             MetricKind::Counter => openmetrics::counter_value(out, &head, value),
             _ => openmetrics::gauge(out, &head, value),
@@ -199,7 +209,7 @@ impl Registry {
         // Scrape-only lock: serialises concurrent scrapes' use of the scratch buffers; no
         // recorder or registration ever takes it.
         let mut scratch = self.inner.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        scratch.now = None;
+        scratch.begin_scrape();
         for family in families.iter() {
             encode(&**family, &mut scratch);
         }

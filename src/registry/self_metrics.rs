@@ -170,7 +170,7 @@ impl Registry {
                 MetricKind::Gauge,
                 blocks,
                 "Recording blocks of the slot arena (copies of its words; at most max(cores + 2, 4) + max(cores / 2, 2)).",
-                Box::new(|| {
+                Box::new(|_| {
                     let s = arena_stats();
                     (s.exclusive_blocks + s.stripes) as f64
                 }),
@@ -179,37 +179,37 @@ impl Registry {
                 MetricKind::Gauge,
                 words,
                 "Slot-arena words held by live metrics.",
-                Box::new(|| arena_stats().live_words as f64),
+                Box::new(|_| arena_stats().live_words as f64),
             ),
             (
                 MetricKind::Counter,
                 freed,
                 "Removed series and replaced tables freed.",
-                Box::new(|| reclamation_stats().freed as f64),
+                Box::new(|_| reclamation_stats().freed as f64),
             ),
             (
                 MetricKind::Gauge,
                 pending,
                 "Removed series and replaced tables waiting for readers' guards to end.",
-                Box::new(|| reclamation_stats().pending as f64),
+                Box::new(|_| reclamation_stats().pending as f64),
             ),
             (
                 MetricKind::Gauge,
                 pending_bytes,
                 "Bytes of the objects waiting.",
-                Box::new(|| reclamation_stats().pending_bytes as f64),
+                Box::new(|_| reclamation_stats().pending_bytes as f64),
             ),
             (
                 MetricKind::Counter,
                 fallbacks,
                 "Reclaims that used the mprotect barrier because membarrier(2) failed.",
-                Box::new(|| reclamation_stats().barrier_fallbacks as f64),
+                Box::new(|_| reclamation_stats().barrier_fallbacks as f64),
             ),
             (
                 MetricKind::Counter,
                 deferred,
                 "Reclaims that freed nothing because no process-wide barrier was available.",
-                Box::new(|| reclamation_stats().deferred as f64),
+                Box::new(|_| reclamation_stats().deferred as f64),
             ),
         ])
     }
