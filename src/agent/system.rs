@@ -10,9 +10,12 @@
 //! // ... the runtime runs; dropping `_monitor` stops and joins the thread.
 //! ```
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sysinfo::System;
 
@@ -29,11 +32,27 @@ use super::MetricsCollector;
 /// ```
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How long [`SystemMonitor::stop`] and dropping the monitor wait for a sample in progress
+/// before they return and leave the thread to end on its own once that sample is done.
+///
+/// ```
+/// use agentcore_telemetry::agent::system::STOP_TIMEOUT;
+///
+/// assert_eq!(STOP_TIMEOUT.as_secs(), 2);
+/// ```
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Samples the system's CPU and memory usage every interval on a background thread, sets
 /// `agentcore_system_cpu_percent`, `agentcore_system_memory_percent` and
 /// `agentcore_system_memory_available_mb`, then takes a snapshot (as the specification's
 /// monitoring loop does). Dropping the handle (or [`SystemMonitor::stop`]) wakes the thread at
-/// once, whatever the interval, and joins it.
+/// once, whatever the interval, and joins it; a sample in progress is waited for up to
+/// [`STOP_TIMEOUT`] ([`SystemMonitor::stop_within`] takes another), after which the thread is
+/// left to end on its own when the sample returns.
+///
+/// A sample that panics (inside `sysinfo`, or in taking the snapshot) does not end the
+/// monitor: it is counted ([`MonitorStats::panics`]), the OS reader is made afresh, and the
+/// next interval samples again. (The panic's message goes to the panic hook, as any panic's.)
 ///
 /// ```
 /// use agentcore_telemetry::agent::SystemMonitor;
@@ -45,6 +64,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// while collector.history_len() == 0 {
 ///     std::thread::sleep(Duration::from_millis(10));
 /// }
+/// assert!(monitor.stats().samples >= 1);
 /// monitor.stop();
 /// let snapshot = collector.snapshot_metrics();
 /// assert!((0.0..=100.0).contains(&snapshot.system.memory_percent));
@@ -66,6 +86,40 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub struct SystemMonitor {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends (it holds the sender), however it ends.
+    ended: Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+/// What the monitor and its thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    samples: AtomicU64,
+    panics: AtomicU64,
+    /// Test support: how many of the next samples panic, and how long each sample stalls.
+    #[cfg(test)]
+    test_panics: AtomicU64,
+    #[cfg(test)]
+    test_stall_ms: AtomicU64,
+    #[cfg(test)]
+    test_started: AtomicU64,
+}
+
+/// What a [`SystemMonitor`] has done so far ([`SystemMonitor::stats`]).
+///
+/// ```
+/// use agentcore_telemetry::agent::system::MonitorStats;
+///
+/// let stats = MonitorStats::default();
+/// assert_eq!((stats.samples, stats.panics), (0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MonitorStats {
+    /// Samples taken (the gauges set and the snapshot taken).
+    pub samples: u64,
+    /// Samples that panicked instead (the monitor went on).
+    pub panics: u64,
 }
 
 impl SystemMonitor {
@@ -86,20 +140,36 @@ impl SystemMonitor {
     ) -> std::io::Result<SystemMonitor> {
         let interval = interval.max(MIN_INTERVAL);
         let (stop, stopped) = mpsc::channel::<()>();
+        let (ending, ended) = mpsc::channel::<()>();
+        let shared = Arc::new(Shared::default());
+        let counts = shared.clone();
         let thread = std::thread::Builder::new()
             .name("agentcore-system-monitor".into())
             .spawn(move || {
-                let mut system = System::new();
-                system.refresh_cpu_usage();
+                let _ending = ending; // dropped when the thread ends: `ended` disconnects
+                let mut system = fresh_system();
                 // Any message or a dropped sender stops the loop; only a timeout samples.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    sample(&mut system, &collector);
-                    collector.snapshot_metrics();
+                    let sampled = catch_unwind(AssertUnwindSafe(|| {
+                        counts.test_hooks();
+                        sample(&mut system, &collector);
+                        collector.snapshot_metrics();
+                    }));
+                    match sampled {
+                        Ok(()) => counts.samples.fetch_add(1, Relaxed),
+                        Err(_) => {
+                            // The reader may have been left half-updated: start it again.
+                            system = fresh_system();
+                            counts.panics.fetch_add(1, Relaxed)
+                        }
+                    };
                 }
             })?;
         Ok(SystemMonitor {
             stop: Some(stop),
             thread: Some(thread),
+            ended,
+            shared,
         })
     }
 
@@ -116,7 +186,23 @@ impl SystemMonitor {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Stops the thread and waits for it (what dropping does).
+    /// How many samples the monitor has taken, and how many panicked.
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    /// use std::time::Duration;
+    ///
+    /// let monitor = MetricsCollector::new().start_system_monitor(Duration::from_secs(60)).unwrap();
+    /// assert_eq!(monitor.stats().samples, 0); // the first sample comes after one interval
+    /// ```
+    pub fn stats(&self) -> MonitorStats {
+        MonitorStats {
+            samples: self.shared.samples.load(Relaxed),
+            panics: self.shared.panics.load(Relaxed),
+        }
+    }
+
+    /// Stops the thread and waits for it, at most [`STOP_TIMEOUT`] (what dropping does).
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -127,24 +213,87 @@ impl SystemMonitor {
     /// monitor.stop();
     /// assert!(t.elapsed() < Duration::from_secs(5));
     /// ```
-    pub fn stop(mut self) {
-        self.shutdown();
+    pub fn stop(self) {
+        self.stop_within(STOP_TIMEOUT);
     }
 
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// Stops the thread and waits for it at most `timeout`. `true` if it ended and was joined;
+    /// `false` if a sample was still in progress at the deadline, in which case the thread ends
+    /// on its own once that sample returns (it samples no more).
+    ///
+    /// ```
+    /// use agentcore_telemetry::MetricsCollector;
+    /// use std::time::Duration;
+    ///
+    /// let monitor = MetricsCollector::new().start_system_monitor(Duration::from_secs(3600)).unwrap();
+    /// assert!(monitor.stop_within(Duration::from_secs(5)));
+    /// ```
+    pub fn stop_within(mut self, timeout: Duration) -> bool {
+        self.shutdown(timeout)
+    }
+
+    fn shutdown(&mut self, timeout: Duration) -> bool {
+        // Dropping the sender wakes the thread at once (a disconnected channel).
+        drop(self.stop.take());
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            match self.ended.recv_timeout(wait) {
+                Err(RecvTimeoutError::Disconnected) => break,
+                // Nothing is ever sent; a timeout before the deadline (the "forever" case)
+                // waits again.
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return false; // detached: it ends after its sample
+                    }
+                }
+            }
         }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // The thread dropped its sender on leaving its loop; all that is left of it is
+        // dropping its collector handle: the join is at once.
+        let _ = thread.join();
+        true
     }
 }
 
 impl Drop for SystemMonitor {
     fn drop(&mut self) {
-        self.shutdown();
+        self.shutdown(STOP_TIMEOUT);
     }
+}
+
+impl Shared {
+    /// Test support: panics or stalls as the test asked; nothing outside tests.
+    #[inline]
+    fn test_hooks(&self) {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.test_started.fetch_add(1, SeqCst);
+            let stall = self.test_stall_ms.load(SeqCst);
+            if stall > 0 {
+                std::thread::sleep(Duration::from_millis(stall));
+            }
+            let panics = self.test_panics.load(Relaxed);
+            if panics > 0 {
+                self.test_panics.store(panics - 1, Relaxed);
+                panic!("test: a sample panics");
+            }
+        }
+    }
+}
+
+/// An OS reader with its first CPU reading taken (CPU usage is the change between two).
+fn fresh_system() -> System {
+    let mut system = System::new();
+    system.refresh_cpu_usage();
+    system
 }
 
 fn sample(system: &mut System, collector: &MetricsCollector) {
@@ -178,5 +327,59 @@ impl super::MetricsCollector {
     #[cfg_attr(docsrs, doc(cfg(feature = "system-monitor")))]
     pub fn start_system_monitor(&self, interval: Duration) -> std::io::Result<SystemMonitor> {
         SystemMonitor::start(self.clone(), interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (up to a minute, for a loaded machine) until `done` holds.
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_panicking_sample_is_counted_and_the_monitor_goes_on() {
+        let collector = MetricsCollector::new();
+        let monitor = SystemMonitor::start(collector.clone(), MIN_INTERVAL).unwrap();
+        monitor.shared.test_panics.store(2, Relaxed);
+        wait_for("two panics and a sample after them", || {
+            let s = monitor.stats();
+            s.panics == 2 && s.samples >= 1
+        });
+        assert!(monitor.is_running());
+        // The samples after the panics set the gauges and took snapshots.
+        assert!(collector.history_len() >= 1);
+        assert!(monitor.stop_within(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_stop_during_a_stalled_sample_returns_by_its_deadline() {
+        let monitor = SystemMonitor::start(MetricsCollector::new(), MIN_INTERVAL).unwrap();
+        let shared = monitor.shared.clone();
+        // Every sample that begins from now on takes 3 s (SeqCst: a sample counted as begun
+        // after the read of `begun` below reads the stall after it was stored).
+        use std::sync::atomic::Ordering::SeqCst;
+        shared.test_stall_ms.store(3_000, SeqCst);
+        let begun = shared.test_started.load(SeqCst);
+        wait_for("a stalled sample to begin", || {
+            shared.test_started.load(SeqCst) > begun
+        });
+        let t = Instant::now();
+        assert!(!monitor.stop_within(Duration::from_millis(100)));
+        let took = t.elapsed();
+        // The 100 ms deadline against a 3 s stall: a generous bound.
+        assert!(took < Duration::from_millis(2_500), "stop took {took:?}");
+        // Detached, the thread ends after that sample and takes no other.
+        let after = shared.samples.load(Relaxed);
+        wait_for("the detached thread's end", || {
+            Arc::strong_count(&shared) == 1
+        });
+        assert!(shared.samples.load(Relaxed) <= after + 1);
     }
 }
