@@ -533,3 +533,33 @@ fn an_explicit_exemplar_is_replaced_by_the_next_trace_based_one_even_in_the_same
     );
     t.finish_span(span, SpanStatus::Ok, None);
 }
+
+/// A sampled remote parent is the current span for exemplars like a local one, whatever its
+/// ids: among them the one whose span id is the low half of its trace id, which Zipkin (B3) and
+/// Jaeger clients send for a root span (a 64-bit trace id, left-padded to W3C's 128 bits, and
+/// the root's span id are one number). Its key (`span ^ trace_lo`) was 0, the hot path's "no
+/// span", so a counter or histogram recorded in that context never kept an exemplar.
+#[test]
+fn a_remote_parent_whose_span_id_is_its_trace_ids_low_half_gets_exemplars() {
+    let t = tracer(1.0);
+    for (trace_id, span_id) in [
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+        ("0000000000000000463ac35c9f6413ad", "463ac35c9f6413ad"),
+        ("4bf92f3577b34da6a3ce929d0e0e4736", "a3ce929d0e0e4736"),
+    ] {
+        let header = format!("00-{trace_id}-{span_id}-01");
+        let remote = agentcore_telemetry::TraceContext::extract(|name| {
+            (name == "traceparent").then_some(header.as_str())
+        })
+        .unwrap()
+        .unwrap();
+        let cx = t.attach(remote);
+        assert_eq!(
+            exemplar_now(),
+            Some((trace_id.to_string(), span_id.to_string())),
+            "traceparent {header}"
+        );
+        drop(cx);
+        assert_eq!(exemplar_now(), None);
+    }
+}

@@ -155,16 +155,24 @@ struct CurrentSpan {
 }
 
 /// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id xor the low
-/// half of the trace id, 0 for none. Span and trace ids are random (and a remote parent's span
-/// id, whatever scheme made it, is mixed with its trace's random bits), so two different spans
-/// share a key with probability 2^-64; if they did, the second one's first record would keep the
-/// first one's exemplar, a valid exemplar of an earlier observation.
+/// half of the trace id, 0 for none (published as `(0, 0)`). Span and trace ids are random (and
+/// a remote parent's span id, whatever scheme made it, is mixed with its trace's random bits), so
+/// two different spans share a key with probability 2^-64; if they did, the second one's first
+/// record would keep the first one's exemplar, a valid exemplar of an earlier observation.
+///
+/// The xor is 0, the key of "no span", exactly when the span id *is* the trace id's low half:
+/// what Zipkin (B3) and Jaeger clients send for a root span (a 64-bit trace id, left-padded to
+/// W3C's 128 bits, and the root's span id are one number). Such a span keys by its id alone,
+/// which is not 0 and differs from trace to trace; a metric recorded in its context would
+/// otherwise never keep an exemplar. The same one comparison as a test of `span == 0`: none,
+/// `(0, 0)`, takes that branch too and keys 0.
 #[inline(always)]
 fn span_key(trace: u128, span: u64) -> u64 {
-    if span == 0 {
-        0
+    let low = trace as u64;
+    if span == low {
+        span
     } else {
-        span ^ trace as u64
+        span ^ low
     }
 }
 
@@ -177,6 +185,8 @@ fn span_key(trace: u128, span: u64) -> u64 {
 /// constant-initialised thread-local without a destructor, `with` is one `fs`-relative store.
 #[inline(always)]
 pub(crate) fn publish_current_span(trace: u128, span: u64) {
+    // `span_key` gives none the key 0 only as `(0, 0)`.
+    debug_assert!(span != 0 || trace == 0, "no span is published as (0, 0)");
     let current = CurrentSpan {
         trace,
         span,
@@ -637,6 +647,18 @@ mod tests {
             Some(6.0),
             "labels in the record: the span's ids replace them"
         );
+        // A span whose id is its trace id's low half (Zipkin and Jaeger roots) is a span, and
+        // each trace's is another one.
+        publish_current_span(0xC << 64 | 0x3333, 0x3333);
+        record_trace_based(&cell, 7.0);
+        assert_eq!(
+            held(&cell).map(|h| h.0),
+            Some(7.0),
+            "span id = trace id's low half"
+        );
+        publish_current_span(0xD << 64 | 0x4444, 0x4444);
+        record_trace_based(&cell, 8.0);
+        assert_eq!(held(&cell).map(|h| h.0), Some(8.0), "another trace's root");
         publish_current_span(0, 0);
     }
 
