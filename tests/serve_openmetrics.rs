@@ -220,6 +220,50 @@ fn a_0_0_4_only_source_is_refused_when_openmetrics_is_on() {
     assert!(!(|out: &mut String| out.push_str("x 1\n")).supports_openmetrics());
 }
 
+/// A source whose encodes wait until the test drops the sender (it never finishes one while
+/// the test scrapes).
+struct Blocked(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+impl ExpositionSource for Blocked {
+    fn encode_into(&self, _: &mut String) {
+        let _ = self.0.lock().unwrap().recv();
+    }
+    fn supports_openmetrics(&self) -> bool {
+        true
+    }
+    fn encode_openmetrics_into(&self, _: &mut String) {
+        let _ = self.0.lock().unwrap().recv();
+    }
+}
+
+/// The server's own section follows OpenMetrics' "Numbers" as the registry's families do: the
+/// encode-duration histogram's `_sum` is a float, so a whole one has a decimal point. Before a
+/// best-effort source has finished an encode it is 0 seconds, and was written `0`, an integer.
+#[test]
+fn the_servers_own_float_values_have_a_decimal_point_in_openmetrics() {
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let server =
+        MetricsServer::builder(config(true).with_encode_timeout(Duration::from_millis(100)))
+            .best_effort_source("hung", Blocked(std::sync::Mutex::new(blocked)))
+            .start()
+            .unwrap();
+    let om = get(server.local_addr(), &[PROMETHEUS_2_42]);
+    assert_eq!(om.content_type, OPENMETRICS_CONTENT_TYPE);
+    let sum = "agentcore_telemetry_http_encode_duration_seconds_sum{source=\"hung\"} ";
+    assert!(om.body.contains(&format!("\n{sum}0.0\n")), "{}", om.body);
+    if support::openmetrics::require_openmetrics_oracle(
+        "the_servers_own_float_values_have_a_decimal_point_in_openmetrics",
+    ) {
+        parse_openmetrics(&om.body).unwrap_or_else(|e| panic!("{e}\n{}", om.body));
+    }
+    // 0.0.4 writes floats as Go does: `0`.
+    let text = get(server.local_addr(), &[]);
+    assert_eq!(text.content_type, CONTENT_TYPE);
+    assert!(text.body.contains(&format!("\n{sum}0\n")), "{}", text.body);
+    drop(release);
+    server.shutdown();
+}
+
 /// A source that counts its encodes per format and takes a while, so scrapes pile up.
 struct Slow {
     registry: Registry,

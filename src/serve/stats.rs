@@ -275,7 +275,8 @@ impl Stats {
     }
 
     /// Appends the `agentcore_telemetry_http_*` families in `format` (for OpenMetrics: counter
-    /// families named without `_total`, canonical `le`; no `# EOF`).
+    /// families named without `_total`, canonical `le`, the float `_sum` with a decimal point
+    /// or an exponent; no `# EOF`).
     pub(crate) fn encode(&self, out: &mut String, format: Format) {
         let om = format == Format::OpenMetrics;
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
@@ -333,7 +334,15 @@ impl Stats {
             );
             value_u64(out, cumulative);
             sample(out, "encode_duration_seconds_sum", &labels);
-            value_f64(out, source.duration_nanos.load(Relaxed) as f64 / 1e9);
+            let seconds = source.duration_nanos.load(Relaxed) as f64 / 1e9;
+            if om {
+                // OpenMetrics 1.0, "Numbers": a float has a decimal point or an exponent, so
+                // a whole one is `0.0`, not `0` (the registry's rule, `openmetrics::value_f64`).
+                format_openmetrics_canonical(out, seconds);
+                out.push('\n');
+            } else {
+                value_f64(out, seconds);
+            }
             sample(out, "encode_duration_seconds_count", &labels);
             value_u64(out, cumulative);
         }
