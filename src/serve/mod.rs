@@ -7,7 +7,12 @@
 //!
 //! [`MetricsServer::start`] binds a socket and serves one source; [`MetricsServer::builder`]
 //! serves several, each *required* (a scrape without it fails) or *best-effort* (a scrape goes
-//! on without it). The server answers:
+//! on without it). The response is the sources' expositions one after the other: the server
+//! does not compare their family names, so two sources (two registries) that both define
+//! `jobs_total`, or a source that defines a name beginning `agentcore_telemetry_http_` (the
+//! server's own section, below), make an exposition that repeats a family, which Prometheus
+//! and OpenMetrics parsers refuse. Give each source its own names (a prefix per registry).
+//! The server answers:
 //!
 //! * `GET` and `HEAD /metrics` (any query ignored): `200` with [`CONTENT_TYPE`] (or
 //!   OpenMetrics', see *Formats*), gzip-coded

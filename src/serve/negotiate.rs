@@ -8,7 +8,12 @@
 //! parameters matches only a representation that has each of them with the same value:
 //! `application/openmetrics-text; version=1.0.0` and `...; charset=utf-8` match OpenMetrics 1.0.0,
 //! `version=0.0.1` or `version=2.0.0` do not (we write 1.0.0 only). The `escaping` parameter of
-//! newer scrapers is accepted with any value: our names are valid under every escaping scheme.
+//! Prometheus 3 is accepted with any value and names are written as they are: the registry
+//! accepts only names of the classic grammar, which `allow-utf-8`, `underscores` and `values`
+//! leave unchanged. `dots` is the exception: it also doubles every underscore of a valid name
+//! (`a_b` as `a__b`), and a scraper that asked for it (Prometheus does only when configured
+//! with `metric_name_escaping_scheme: dots`) gets the names unescaped, so it would read a name
+//! holding `__` or `_dot_` as another one. Writing names `dots`-escaped is not implemented.
 //!
 //! The heavier representation wins; on a tie the format 0.0.4 does (it is the default, and the
 //! one a bare `*/*` such as curl's gets), unless OpenMetrics was named explicitly and 0.0.4 only
