@@ -685,3 +685,30 @@ fn a_long_refusal_comes_back_without_its_chunked_framing() {
         other => panic!("expected a 400, got {other:?}"),
     }
 }
+
+#[test]
+fn a_content_length_near_the_largest_number_is_an_incomplete_response_not_a_panic() {
+    // A `Content-Length` that parses as a `usize` but is within a few bytes of its largest
+    // value: the client added it to where the body starts and overflowed (a panic where
+    // overflow is checked, as in tests; elsewhere the sum wrapped round to a small number and
+    // a response with no body at all passed as complete). It is a body far longer than the
+    // 4 bytes sent before the gateway closes: incomplete, like any other cut short.
+    for length in ["18446744073709551615", "18446744073709551600"] {
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\nbody");
+        let url = fake_gateway(Box::leak(reply.into_bytes().into_boxed_slice()));
+        let r = Registry::new();
+        r.counter("x_total", "X.").unwrap().inc();
+        let result = std::thread::spawn(move || {
+            Pushgateway::new(&url, "j")
+                .unwrap()
+                .with_timeout(Duration::from_secs(5))
+                .push(&r)
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("push panicked on Content-Length: {length}"));
+        match result {
+            Err(PushError::Io(e)) => assert!(e.contains("incomplete"), "{e}"),
+            other => panic!("Content-Length: {length} with a 4-byte body: {other:?}"),
+        }
+    }
+}

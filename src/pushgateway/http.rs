@@ -407,12 +407,15 @@ fn status(head: &[u8]) -> Result<u16, PushError> {
 }
 
 /// Whether `response` holds a head and, when it declares a `Content-Length`, that many body
-/// bytes (so a gateway that keeps the connection open anyway is not waited for).
+/// bytes (so a gateway that keeps the connection open anyway is not waited for). The body read
+/// is compared with the length, never the length added to anything: a gateway may declare one
+/// up to `usize::MAX`.
 fn complete(response: &[u8]) -> bool {
     let Some(end) = find(response, b"\r\n\r\n") else {
         return false;
     };
-    content_length(&response[..end]).is_some_and(|n| response.len() >= end + 4 + n)
+    let body = response.len() - (end + 4);
+    content_length(&response[..end]).is_some_and(|n| body >= n)
 }
 
 /// The `Content-Length` a head declares, if it declares a valid one.
@@ -670,6 +673,13 @@ mod tests {
         assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
         assert!(!complete(b"HTTP/1.1 400 X\r\nContent-Length: 3\r\n\r\nab"));
         assert!(complete(b"HTTP/1.1 400 X\r\ncontent-length: 3\r\n\r\nabc"));
+        // The largest lengths a `usize` holds: far more than is there, not an overflow.
+        assert!(!complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nabc"
+        ));
+        assert!(!complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551600\r\n\r\nabc"
+        ));
     }
 
     #[test]
