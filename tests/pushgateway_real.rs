@@ -712,3 +712,62 @@ fn a_content_length_near_the_largest_number_is_an_incomplete_response_not_a_pani
         }
     }
 }
+
+#[test]
+fn a_refusals_chunk_size_near_the_largest_number_is_its_start_not_a_panic() {
+    // A refusal whose chunked body declares a first chunk of `fffffffffffffffe` bytes (within
+    // two of `usize::MAX`), then more than the client reads (64 KiB): the status is in, so the
+    // push is that refusal, with the start of the chunk as its explanation. Reading the chunk's
+    // data for the message added the chunk's CRLF to its size and overflowed: a panic out of
+    // `push` where overflow is checked (as in tests), and under a periodic pusher the end of
+    // its thread.
+    let mut reply =
+        b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffe\r\n"
+            .to_vec();
+    reply.extend_from_slice(&[b'x'; 70 << 10]);
+    let url = fake_gateway(Box::leak(reply.into_boxed_slice()));
+    let r = Registry::new();
+    r.counter("x_total", "X.").unwrap().inc();
+    let (gateway, registry) = (url.clone(), r.clone());
+    let result = std::thread::spawn(move || {
+        Pushgateway::new(&gateway, "j")
+            .unwrap()
+            .with_timeout(Duration::from_secs(5))
+            .push(&registry)
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("push panicked on a chunk size of usize::MAX - 1"));
+    match result {
+        Err(PushError::Status { status: 400, body }) => {
+            assert!(
+                !body.is_empty() && body.bytes().all(|b| b == b'x'),
+                "{body}"
+            )
+        }
+        other => panic!("expected the 400, got {other:?}"),
+    }
+    // A periodic pusher meeting it goes on pushing, every push a failure (10 s for three
+    // 20 ms intervals: room for a loaded machine).
+    let pusher = Pushgateway::new(&url, "j").unwrap().start_periodic(
+        r,
+        Duration::from_millis(20),
+        PushMode::Replace,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pusher.stats().failures < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the pusher stopped: {:?}",
+            pusher.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = pusher.stats();
+    assert!(
+        matches!(
+            stats.last_error,
+            Some(PushError::Status { status: 400, .. })
+        ),
+        "{stats:?}"
+    );
+}

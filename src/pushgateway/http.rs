@@ -491,7 +491,8 @@ fn chunks_end(body: &[u8]) -> Option<usize> {
 
 /// Appends the data of the chunks `body` holds (RFC 9112 §7.1), up to [`MAX_ERROR_BODY`]
 /// bytes, stopping at the last chunk, at a chunk cut short (its start kept) or at framing that
-/// does not parse.
+/// does not parse. A size may be anything up to `usize::MAX` (the gateway wrote it): nothing is
+/// added to it unchecked.
 fn dechunk(mut body: &[u8], out: &mut Vec<u8>) {
     while out.len() < MAX_ERROR_BODY {
         let Some(eol) = find(body, b"\r\n") else {
@@ -502,7 +503,8 @@ fn dechunk(mut body: &[u8], out: &mut Vec<u8>) {
         };
         body = &body[eol + 2..];
         out.extend_from_slice(&body[..size.min(body.len())]);
-        body = body.get(size + 2..).unwrap_or_default();
+        // Past the data and its CRLF; a size too large for that is a chunk cut short.
+        body = body.get(size.saturating_add(2)..).unwrap_or_default();
     }
 }
 
@@ -736,6 +738,12 @@ mod tests {
         );
         assert_eq!(text(b"+3\r\nabc\r\n"), "");
         assert_eq!(text(b"ffffffffffffffffffff\r\nabc"), "");
+        // Sizes a 64-bit `usize` holds, within two of its largest: chunks cut short, not an
+        // overflow.
+        #[cfg(target_pointer_width = "64")]
+        for size in ["fffffffffffffffe", "ffffffffffffffff"] {
+            assert_eq!(text(format!("{size}\r\nabc").as_bytes()), "abc");
+        }
         assert_eq!(
             text(
                 &b"1000\r\n"
