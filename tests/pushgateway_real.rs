@@ -4,7 +4,8 @@
 //! refusals surfaced as errors (one sent before a large body was read included), the periodic pusher's final push, and shutdown deadlines kept
 //! against a gateway that never answers. Against fake gateways on loopback: a registry callback
 //! that panics under the periodic pusher, a response cut short, and an answer sent before the
-//! request was all in.
+//! request was all in. And the harness itself: a test's gateway starts empty, whatever a
+//! gateway run with Debian's defaults persisted on the machine.
 #![cfg(feature = "pushgateway")]
 
 mod support;
@@ -770,4 +771,94 @@ fn a_refusals_chunk_size_near_the_largest_number_is_its_start_not_a_panic() {
         ),
         "{stats:?}"
     );
+}
+
+/// What tells a re-run of this binary that it is the child of a test in namespaces of its own.
+#[cfg(target_os = "linux")]
+const CHILD: &str = "AGENTCORE_PUSHGATEWAY_REAL_CHILD";
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_test_gateway_starts_empty_whatever_another_gateway_persisted() {
+    use support::namespaces::{in_namespaces, is_child, run};
+    const NAME: &str = "a_test_gateway_starts_empty_whatever_another_gateway_persisted";
+    if !require_pushgateway(NAME) {
+        return;
+    }
+    if !is_child(CHILD) {
+        in_namespaces(CHILD, NAME, false);
+        return;
+    }
+    // Debian's gateway persists its groups to `/var/lib/prometheus/pushgateway.data` by
+    // default, and loads them when it starts: a gateway run with the defaults (the package's
+    // service, or one started by hand) left its groups there, and every test gateway began
+    // with them (seen in a review: a hand-started gateway's groups in a test's scrape). Here,
+    // in a mount namespace of its own, the default directory is a fresh one.
+    if !std::path::Path::new("/var/lib/prometheus").is_dir() {
+        eprintln!("no /var/lib/prometheus: the binary's default persistence cannot apply; done");
+        return;
+    }
+    run("ip", &["link", "set", "lo", "up"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        "mount",
+        &[
+            "--bind",
+            dir.path().to_str().unwrap(),
+            "/var/lib/prometheus",
+        ],
+    )
+    .unwrap();
+    // A gateway with the package's defaults: a group pushed, then a graceful stop (SIGTERM),
+    // on which it persists.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut seed = std::process::Command::new(support::pushgateway::BINARY)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let registry = Registry::new();
+    registry.counter("seeded_total", "Seeded.").unwrap().inc();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Pushgateway::new(&url, "persisted")
+        .unwrap()
+        .push(&registry)
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the seed gateway never took a push"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    extern "C" {
+        fn kill(pid: i32, signal: i32) -> i32;
+    }
+    const SIGTERM: i32 = 15;
+    let pid = i32::try_from(seed.id()).unwrap();
+    // SAFETY: `kill` only sends a signal; `pid` is our child's, not yet waited for, so the id
+    // is still its own.
+    assert_eq!(
+        unsafe { kill(pid, SIGTERM) },
+        0,
+        "SIGTERM to the seed gateway"
+    );
+    seed.wait().unwrap();
+    assert!(
+        dir.path().join("pushgateway.data").exists(),
+        "the seed gateway persisted nothing: the scenario did not happen"
+    );
+    let gw = PushgatewayServer::start();
+    let groups = samples(&scrape(&gw), "push_time_seconds");
+    assert!(
+        groups.is_empty(),
+        "a test gateway started with another's groups: {groups:?}"
+    );
+    eprintln!("done");
 }

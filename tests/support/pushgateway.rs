@@ -1,5 +1,8 @@
 //! The real Prometheus Pushgateway (Debian `prometheus-pushgateway`, installed by
-//! `.ci/install-pushgateway`) started on a free loopback port for one test.
+//! `.ci/install-pushgateway`) started on a free loopback port for one test, holding nothing but
+//! what the test pushes: it keeps its groups in memory only (`--persistence.file=`), where
+//! Debian's default would load and write `/var/lib/prometheus/pushgateway.data`, the file any
+//! gateway on the machine run with the defaults (the package's service) persists to.
 //!
 //! Tests call [`require_pushgateway`] first: without the binary they skip with a loud banner on
 //! a developer machine, and fail under `CI=true`.
@@ -62,6 +65,8 @@ impl PushgatewayServer {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let child = Command::new(BINARY)
             .arg(format!("--web.listen-address={addr}"))
+            // Memory only: not the machine-wide default file (see the module documentation).
+            .arg("--persistence.file=")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
