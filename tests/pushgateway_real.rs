@@ -862,3 +862,35 @@ fn a_test_gateway_starts_empty_whatever_another_gateway_persisted() {
     );
     eprintln!("done");
 }
+
+#[test]
+fn a_connection_closed_before_the_response_head_is_broken_not_an_invalid_response() {
+    // `PushError::Io` is "the connection broke before a full response arrived" and
+    // `InvalidResponse` "the response was not HTTP". A gateway (or a proxy with no gateway
+    // behind it) that takes the request and closes without a word, or in the middle of its
+    // head, sent nothing that is not HTTP: the connection broke. It used to be
+    // `InvalidResponse("no complete response head")`, which a caller deciding whether to retry
+    // reads as a server that does not speak HTTP (found by a review).
+    let r = Registry::new();
+    r.counter("x_total", "X.").unwrap().inc();
+    for (reply, why) in [
+        (&b""[..], "closed the connection without answering"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Le",
+            "in the middle of the response head",
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            "in the middle of the response head",
+        ),
+    ] {
+        let result = Pushgateway::new(&fake_gateway(reply), "j")
+            .unwrap()
+            .with_timeout(Duration::from_secs(5))
+            .push(&r);
+        match result {
+            Err(PushError::Io(e)) => assert!(e.contains(why), "{e}"),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(reply)),
+        }
+    }
+}

@@ -17,8 +17,11 @@
 //! body with its last chunk and trailer section, another body at its `Content-Length` or, with
 //! none, where the connection does; a gateway that keeps the connection open past that end is
 //! not waited for. A response the gateway closes before that end is incomplete, an error
-//! whatever its status; so is one whose `Content-Length` is not a number or says two things
-//! (RFC 9112 §6.3: its framing is invalid).
+//! whatever its status: the connection broke ([`PushError::Io`]), as it did when the gateway
+//! closes before the end of the final response's head, or without answering at all. A response
+//! whose `Content-Length` is not a number or says two things (RFC 9112 §6.3: its framing is
+//! invalid), or whose head does not end within the 64 KiB read, is not one this client can
+//! take ([`PushError::InvalidResponse`]).
 //! When the connection breaks while the request is going out, the response the gateway may
 //! have sent before closing is read (RFC 9112 §9.5: a client sending a body looks for an error
 //! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,
@@ -217,9 +220,12 @@ fn exchange(
             }
         }
     }
-    let (status, body_start) = reading
-        .last
-        .ok_or_else(|| PushError::InvalidResponse("no complete response head".into()))?;
+    let (status, body_start) = reading.last.ok_or_else(|| {
+        PushError::InvalidResponse(format!(
+            "no complete response head in the first {} KiB",
+            MAX_RESPONSE >> 10
+        ))
+    })?;
     scratch.body_start = body_start;
     scratch.chunked = chunked(&scratch.response[reading.start..body_start]);
     Ok(status)
@@ -262,8 +268,9 @@ fn read_response(
             .map_err(io_error)?;
         match conn.read(&mut chunk) {
             Ok(0) => {
-                // Closed before the end of the body its framing declared: the response is
-                // incomplete (RFC 9112 §6.3, §8), whatever its status says.
+                // Closed before the end of the final response's head, or of the body its
+                // framing declared: the response is incomplete (RFC 9112 §6.3, §8), whatever
+                // its status says; the connection broke.
                 if let Some(why) = reading.cut_short(&scratch.response) {
                     return Err(PushError::Io(why));
                 }
@@ -361,12 +368,25 @@ impl Reading {
         }
     }
 
-    /// When the final response's head is in and its body, as read when the connection closed,
-    /// is short of the end its framing declares, why: a chunked body without its last chunk
-    /// and trailer section, or fewer bytes than its `Content-Length` (a 204 or 304 has no
-    /// body).
+    /// When the response, as read when the connection closed, is short of its end, why: no
+    /// final response head yet (nothing at all, or a head cut off), or a final response's body
+    /// short of the end its framing declares, a chunked body without its last chunk and trailer
+    /// section, or fewer bytes than its `Content-Length` (a 204 or 304 has no body).
     fn cut_short(&self, response: &[u8]) -> Option<String> {
-        let (_, body_start) = self.last.filter(|(s, _)| !matches!(s, 204 | 304))?;
+        let Some((status, body_start)) = self.last else {
+            return Some(if response.is_empty() {
+                "the gateway closed the connection without answering".into()
+            } else {
+                format!(
+                    "the connection closed in the middle of the response head ({} bytes \
+                     received, no final response): the response is incomplete",
+                    response.len()
+                )
+            });
+        };
+        if matches!(status, 204 | 304) {
+            return None;
+        }
         let head = &response[self.start..body_start];
         let got = response.len() - body_start;
         if chunked(head) {
@@ -650,6 +670,18 @@ mod tests {
         let r = push_to(&g, &mut scratch);
         assert!(matches!(r, Err(PushError::InvalidResponse(_))), "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(2), "{r:?}");
+    }
+
+    #[test]
+    fn a_head_longer_than_what_is_read_is_an_invalid_response() {
+        // Not a broken connection: the head goes on past the 64 KiB read (its end unseen).
+        let mut reply = b"HTTP/1.1 200 OK\r\nX-Long: ".to_vec();
+        reply.extend_from_slice(&[b'x'; 70 << 10]);
+        let r = push_to(&gateway(reply, false), &mut Scratch::default());
+        assert!(
+            matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("64 KiB")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -76,7 +76,8 @@ pub enum PushError {
     InvalidUrl(String),
     /// A grouping-key label name that is invalid, reserved, or given twice.
     InvalidGroupingKey(String),
-    /// No connection, or the connection broke, before a full response arrived.
+    /// No connection, or the connection broke, before a full response arrived: the gateway
+    /// closed it without answering, or in the middle of the response, included.
     Io(String),
     /// The deadline passed first.
     Timeout,
@@ -88,7 +89,8 @@ pub enum PushError {
         /// The start of the response body.
         body: String,
     },
-    /// The response was not HTTP.
+    /// The response was not HTTP, or not one this client takes: a bad status line, an invalid
+    /// `Content-Length`, a head longer than the 64 KiB read.
     InvalidResponse(String),
     /// A panic stopped a [`PeriodicPusher`]'s push before anything was sent: typically a
     /// `gauge_fn` or `counter_fn` callback that panicked while the registry was encoded. The
