@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::pushgateway::{PushError, PushMode, Pushgateway};
+use agentcore_telemetry::pushgateway::{PushError, PushMode, Pushgateway, MIN_INTERVAL};
 use agentcore_telemetry::{Buckets, Registry};
 use support::exposition::{parse, Family};
 use support::pushgateway::{require_pushgateway, PushgatewayServer};
@@ -221,7 +221,8 @@ fn the_periodic_pusher_pushes_and_its_final_push_carries_the_last_values() {
     let done = registry.counter("steps_total", "Steps.").unwrap();
     let pusher = Pushgateway::new(&gw.url(), "periodic")
         .unwrap()
-        .start_periodic(registry.clone(), Duration::from_millis(100), PushMode::Add);
+        .start_periodic(registry.clone(), Duration::from_millis(100), PushMode::Add)
+        .unwrap();
     done.inc();
     let deadline = Instant::now() + Duration::from_secs(10);
     while samples(&scrape(&gw), "steps_total").is_empty() {
@@ -266,7 +267,8 @@ fn deadlines_hold_against_a_gateway_that_never_answers() {
             registry.clone(),
             Duration::from_millis(10),
             PushMode::Replace,
-        );
+        )
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100)); // an interval push is now in flight
     let started = Instant::now();
     assert_eq!(
@@ -283,7 +285,8 @@ fn deadlines_hold_against_a_gateway_that_never_answers() {
     let pusher = Pushgateway::new(&url, "j")
         .unwrap()
         .with_timeout(Duration::from_millis(300))
-        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace);
+        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace)
+        .unwrap();
     let started = Instant::now();
     drop(pusher);
     assert!(started.elapsed() < Duration::from_millis(1_000));
@@ -372,7 +375,8 @@ fn a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on() {
         .unwrap();
     let pusher = Pushgateway::new(&gw.url(), "flaky")
         .unwrap()
-        .start_periodic(registry, Duration::from_millis(20), PushMode::Replace);
+        .start_periodic(registry, Duration::from_millis(20), PushMode::Replace)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while pusher.stats().failures < 2 {
         assert!(Instant::now() < deadline, "{:?}", pusher.stats());
@@ -449,7 +453,8 @@ fn every_push_whose_encoding_panics_is_counted_as_a_failure() {
             panicking_registry(),
             Duration::from_millis(20),
             PushMode::Replace,
-        );
+        )
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // Invariant 3 of src/pushgateway/pusher.rs: every push is counted, with the last error.
     let stats = pusher.stats();
@@ -465,6 +470,27 @@ fn every_push_whose_encoding_panics_is_counted_as_a_failure() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
+/// An interval of zero would push back to back; it is raised to `MIN_INTERVAL`. Push `k` is
+/// never before `k` intervals from the start (no catch-up bursts), so in `t` there are at most
+/// `t / MIN_INTERVAL` pushes, however fast the gateway answers (a loaded machine only makes
+/// fewer).
+#[test]
+fn a_zero_interval_is_raised_to_the_minimum() {
+    let started = Instant::now();
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(Registry::new(), Duration::ZERO, PushMode::Replace)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = pusher.stats();
+    let bound = started.elapsed().as_millis() / MIN_INTERVAL.as_millis();
+    assert!(
+        u128::from(stats.pushes + stats.failures) <= bound,
+        "{stats:?} in more than {bound} intervals"
+    );
+    pusher.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 #[test]
 fn shutdown_reports_a_panicking_final_push_at_once() {
     let pusher = Pushgateway::new(&fake_gateway(OK), "j")
@@ -473,7 +499,8 @@ fn shutdown_reports_a_panicking_final_push_at_once() {
             panicking_registry(),
             Duration::from_millis(20),
             PushMode::Replace,
-        );
+        )
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let result = pusher.shutdown(Duration::from_secs(3));
@@ -497,7 +524,8 @@ fn shutdown_without_a_limit_returns_when_the_final_push_panics() {
             panicking_registry(),
             Duration::from_millis(20),
             PushMode::Replace,
-        );
+        )
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -557,7 +585,8 @@ fn shutdown_returns_by_its_timeout_while_the_registry_drops_slowly() {
         .unwrap();
     let pusher = Pushgateway::new(&fake_gateway(OK), "j")
         .unwrap()
-        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace);
+        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace)
+        .unwrap();
     let started = Instant::now();
     let result = pusher.shutdown(Duration::from_millis(500));
     let took = started.elapsed();
@@ -749,11 +778,10 @@ fn a_refusals_chunk_size_near_the_largest_number_is_its_start_not_a_panic() {
     }
     // A periodic pusher meeting it goes on pushing, every push a failure (10 s for three
     // 20 ms intervals: room for a loaded machine).
-    let pusher = Pushgateway::new(&url, "j").unwrap().start_periodic(
-        r,
-        Duration::from_millis(20),
-        PushMode::Replace,
-    );
+    let pusher = Pushgateway::new(&url, "j")
+        .unwrap()
+        .start_periodic(r, Duration::from_millis(20), PushMode::Replace)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while pusher.stats().failures < 3 {
         assert!(

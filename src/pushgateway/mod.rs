@@ -50,7 +50,7 @@ use crate::net::deadline::deadline_after;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-pub use pusher::{PeriodicPusher, PushMode, PusherStats};
+pub use pusher::{PeriodicPusher, PushMode, PusherStats, MIN_INTERVAL};
 
 use crate::exposition::name::validate_label_name;
 use crate::{Registry, CONTENT_TYPE};

@@ -118,7 +118,7 @@ impl Drop for Exit<'_> {
 /// let registry = Registry::new();
 /// let jobs = registry.counter("jobs_total", "Jobs done.")?;
 /// let pusher = Pushgateway::new("http://127.0.0.1:9091", "worker")?
-///     .start_periodic(registry.clone(), Duration::from_secs(10), PushMode::Replace);
+///     .start_periodic(registry.clone(), Duration::from_secs(10), PushMode::Replace)?;
 /// jobs.inc();
 /// // ... the job's work ...
 /// pusher.shutdown(Duration::from_secs(2))?; // the final push, done or abandoned by then
@@ -138,16 +138,38 @@ impl std::fmt::Debug for PeriodicPusher {
     }
 }
 
+/// The shortest interval [`Pushgateway::start_periodic`] pushes at: a shorter one (zero
+/// included, which would push back to back) is raised to it.
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::pushgateway::MIN_INTERVAL.as_millis(), 10);
+/// ```
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 impl Pushgateway {
     /// Starts a thread that pushes `registry` every `interval` (the first push one interval
-    /// from now), with `mode`'s request. Stop it with [`PeriodicPusher::shutdown`], which
-    /// pushes once more.
+    /// from now; an interval under [`MIN_INTERVAL`] is raised to it), with `mode`'s request.
+    /// Stop it with [`PeriodicPusher::shutdown`], which pushes once more. Errors, starting
+    /// nothing, when the operating system cannot start the thread.
+    ///
+    /// ```no_run
+    /// use agentcore_telemetry::pushgateway::{PushMode, Pushgateway};
+    /// use agentcore_telemetry::Registry;
+    /// use std::time::Duration;
+    ///
+    /// let registry = Registry::new();
+    /// let pusher = Pushgateway::new("http://127.0.0.1:9091", "worker")?
+    ///     .start_periodic(registry, Duration::from_secs(15), PushMode::Add)?;
+    /// pusher.shutdown(Duration::from_secs(2))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start_periodic(
         self,
         registry: Registry,
         interval: Duration,
         mode: PushMode,
-    ) -> PeriodicPusher {
+    ) -> std::io::Result<PeriodicPusher> {
+        let interval = interval.max(MIN_INTERVAL);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 stats: PusherStats::default(),
@@ -170,13 +192,12 @@ impl Pushgateway {
                 if let Err(panic) = ran {
                     exit.panicked(panic_message(panic));
                 }
-            })
-            .expect("spawn the Pushgateway pusher thread");
-        PeriodicPusher {
+            })?;
+        Ok(PeriodicPusher {
             shared,
             thread: Some(thread),
             drop_timeout,
-        }
+        })
     }
 }
 
