@@ -109,7 +109,10 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
         return invalid("has no host");
     }
     if host.contains(':') && !authority.starts_with('[') {
-        return invalid("an IPv6 address must be in brackets ('http://[::1]:4318')");
+        return invalid(
+            "has more than one ':' after the host: a port is given once, and an IPv6 address \
+             must be in brackets ('http://[::1]:4318')",
+        );
     }
     let port = match port {
         // An empty port is no port (RFC 3986 `port = *DIGIT`, §6.2.3: `http://h:/` is
@@ -210,6 +213,8 @@ mod tests {
         for url in ["http://::1", "http://::1/x", "http://fe80::1:80"] {
             assert!(refused(url).contains("in brackets"), "{url}");
         }
+        // Two ports: the message names that mistake too, not only the IPv6 one.
+        assert!(refused("http://h:80:80").contains("a port is given once"));
     }
 
     #[test]

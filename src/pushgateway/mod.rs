@@ -109,6 +109,9 @@ impl fmt::Display for PushError {
             PushError::InvalidGroupingKey(e) => write!(f, "invalid grouping key: {e}"),
             PushError::Io(e) => write!(f, "Pushgateway connection failed: {e}"),
             PushError::Timeout => f.write_str("Pushgateway request timed out"),
+            PushError::Status { status, body } if body.is_empty() => {
+                write!(f, "Pushgateway answered {status}")
+            }
             PushError::Status { status, body } => {
                 write!(f, "Pushgateway answered {status}: {body}")
             }
@@ -433,6 +436,19 @@ fn base64_url(out: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_without_a_body_displays_without_a_dangling_colon() {
+        let status = |body: &str| {
+            PushError::Status {
+                status: 503,
+                body: body.into(),
+            }
+            .to_string()
+        };
+        assert_eq!(status(""), "Pushgateway answered 503");
+        assert_eq!(status("busy"), "Pushgateway answered 503: busy");
+    }
 
     fn b64(s: &str) -> String {
         let mut out = String::new();
