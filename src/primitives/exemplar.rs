@@ -154,26 +154,23 @@ struct CurrentSpan {
     key: u64,
 }
 
-/// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id xor the low
-/// half of the trace id, 0 for none (published as `(0, 0)`). Span and trace ids are random (and
-/// a remote parent's span id, whatever scheme made it, is mixed with its trace's random bits), so
-/// two different spans share a key with probability 2^-64; if they did, the second one's first
-/// record would keep the first one's exemplar, a valid exemplar of an earlier observation.
+/// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id plus the low
+/// half of the trace id (wrapping), 0 for none (published as `(0, 0)`). Within a trace, keys
+/// differ exactly when span ids do (adding a constant is a bijection). Across traces the low
+/// half, which W3C requires to be random, is mixed in, so that even span ids that repeat from
+/// trace to trace (schemes that number their spans) make different keys; two different spans
+/// share a key with probability 2^-64, and if they did, the second one's first record would
+/// keep the first one's exemplar, a valid exemplar of an earlier observation.
 ///
-/// The xor is 0, the key of "no span", exactly when the span id *is* the trace id's low half:
-/// what Zipkin (B3) and Jaeger clients send for a root span (a 64-bit trace id, left-padded to
-/// W3C's 128 bits, and the root's span id are one number). Such a span keys by its id alone,
-/// which is not 0 and differs from trace to trace; a metric recorded in its context would
-/// otherwise never keep an exemplar. The same one comparison as a test of `span == 0`: none,
-/// `(0, 0)`, takes that branch too and keys 0.
+/// Not xor: a span whose id *is* its trace id's low half, which Zipkin (B3) and Jaeger clients
+/// send for a root span (a 64-bit trace id, left-padded to W3C's 128 bits, and the root's span
+/// id are one number), xors to 0, the key of "no span", and a metric recorded in its context
+/// never kept an exemplar. The sum of those is twice the id, which is 0 only for the one id
+/// 2^63. No branch: the same instructions per span as the xor (`span_basic`, 676 under
+/// callgrind, `benches/compare/breakdown.py`), where a test for that case cost 3 more.
 #[inline(always)]
 fn span_key(trace: u128, span: u64) -> u64 {
-    let low = trace as u64;
-    if span == low {
-        span
-    } else {
-        span ^ low
-    }
+    span.wrapping_add(trace as u64)
 }
 
 /// Publishes this thread's innermost visible sampled span; none is `(0, 0)` (both zero, as
