@@ -56,10 +56,15 @@
 //!
 //! Two more rules keep a frame from outliving its owner:
 //!
-//! * A future dropped while pending (a `select!` loser, a timeout) drops its locals before
-//!   its saved list, so the spans it held end while their frames are saved and note it; the
-//!   list's drop forgets those notes (no scope will enter it again), so cancellations never
-//!   fill the notes and push out one that matters.
+//! * A future dropped while pending (a `select!` loser, a timeout, an aborted task) drops its
+//!   inner future inside its scope, entered one last time (the wrappers' `PinnedDrop`): the
+//!   locals it still holds run their `Drop` in its context, as a synchronous function's do
+//!   when it unwinds, so a span a drop guard starts there is the future's child (before, it
+//!   took the context current where the future was dropped: the `select!`'s, another
+//!   trace's, or none), and the spans it held end while their frames are on the stack. Where
+//!   no scope can be entered (the stack closed at thread exit), they end while their frames
+//!   are saved and note it; the list's drop forgets the notes of its frames (no scope will
+//!   enter it again), so cancellations never fill the notes and push out one that matters.
 //! * A saved list remembers the thread whose scope exit saved it ([`Stack::thread`]); entered
 //!   on another thread, it drops its frames that have a key: they belong to `Span`s and
 //!   guards, which are `!Send`, so their owners stayed on the first thread (a `Send` future
@@ -689,11 +694,12 @@ impl Saved {
     }
 }
 
-/// A future dropped while pending drops its locals first (the future's fields drop in order,
-/// and the saved list is the last field of every scope): a span held there ends while its
-/// frame is in this list, and notes it ([`Stack::note_ended`]). No scope will enter the list
-/// again, so forget those notes here: left behind, they would only make later scopes on the
-/// thread scan them.
+/// A future dropped while pending drops its inner future first, in its scope entered one last
+/// time (see "Frames that leave their scope"), then this list (the last field of every
+/// scope). Where that scope could not be entered (the stack closed at thread exit), a span
+/// held there ended while its frame was in this list, and noted it ([`Stack::note_ended`]). No
+/// scope will enter the list again, so forget those notes here: left behind, they would only
+/// make later scopes on the thread scan them.
 impl Drop for Saved {
     fn drop(&mut self) {
         if self.frames.iter().all(|f| f.key == 0) {
