@@ -106,8 +106,10 @@
 //! A `Span` or `ContextGuard` held across `.await` *without* a scope (two futures joined on
 //! one thread, say) leaves its frame on the thread while the other future runs, which then
 //! takes it as parent. [`remove`] notices when it finally goes: a frame of the same tracer
-//! but another trace sits above it ([`Removal::OtherTraceAbove`]); the caller counts it (see
-//! `TracerCore::misuse`). The `tracing` bridge does not: `tracing` lets entered spans exit in
+//! but another trace sits above it, below any scope marker above it
+//! ([`Removal::OtherTraceAbove`]); the caller counts it (see `TracerCore::misuse`). Frames
+//! past a marker belong to a scoped future the owner was moved into (`block_on`, a
+//! `LocalSet`) and ends in, so they are no sign of misuse. The `tracing` bridge does not: `tracing` lets entered spans exit in
 //! any order, so for its frames that is no misuse (`DetachedSpan::exit_frame`).
 
 use super::context::{Carried, TraceContext};
@@ -594,8 +596,9 @@ pub(crate) fn push_unsampled(
 pub(crate) enum Removal {
     /// Removed; no frame of another trace of the same tracer was above it.
     Removed,
-    /// Removed, but a frame of the same tracer and another trace was above it: a span or
-    /// guard of another trace was current when this one ended (see the module docs).
+    /// Removed, but a frame of the same tracer and another trace was above it, in the same
+    /// scope: a span or guard of another trace was current when this one ended (see the
+    /// module docs).
     OtherTraceAbove,
     /// Not on this thread's stack (carried by a scope that is not being polled, or the
     /// stack is closed at thread exit).
@@ -629,11 +632,14 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
     };
     let mut removal = Removal::Removed;
     if i + 1 < depth {
-        // Out of order: was another trace of this tracer current above it?
+        // Out of order: was another trace of this tracer current above it, in its own scope?
+        // Frames past a marker above it are a future's that runs there (its owner was moved
+        // into that future), not another future's left on the thread: not counted.
         let trace_id = s.frames.get(i).map(|f| f.trace_id);
         if s.live().get(i + 1..).is_some_and(|above| {
             above
                 .iter()
+                .take_while(|f| f.tracer != TracerId::SCOPE)
                 .any(|f| f.tracer == tracer && Some(f.trace_id) != trace_id)
         }) {
             removal = Removal::OtherTraceAbove;
