@@ -1,5 +1,8 @@
 //! Every misuse of issue 11 either fails to compile or is detected, counted and reported at
-//! run time; never a silent wrong parent.
+//! run time, with one limit found by an adversarial review (the docs claimed "never a silent
+//! wrong parent"): a future that only starts and ends spans between two polls of one holding a
+//! span across `.await` outside a scope, in no trace of its own, silently puts them under the
+//! held span (`a_span_held_across_await_is_not_detected_when_the_other_future_holds_nothing`).
 //!
 //! Refused at compile time (the `compile_fail` doc tests of `src/tracer/compile_fail.rs`,
 //! each with a twin that compiles): a `Span` or `ContextGuard` moved to another thread or held
@@ -7,7 +10,8 @@
 //! statement (`#[must_use]`), a span outliving its tracer.
 //!
 //! Detected at run time (here): a span or guard held across `.await` outside a context scope
-//! while another future runs on the thread (`join!`, a current-thread runtime). The smaller
+//! while another future holding one of another trace the same way runs on the thread
+//! (`join!`, a current-thread runtime). The smaller
 //! points of the issue are tested here too: `start_trace(None, [])`, `add_link` with the
 //! specification's string ids, `from_map` errors, and `record_exception` on a boxed error.
 
@@ -173,6 +177,66 @@ fn a_span_held_by_a_scoped_future_is_current_again_each_time_it_resumes() {
         }
     });
     assert_eq!(t.stats().spans_ended_out_of_context, 0);
+}
+
+#[test]
+fn a_span_held_across_await_is_not_detected_when_the_other_future_holds_nothing() {
+    let t = tracer();
+    let (held, (_, b_parent)) = current_thread().block_on(async {
+        tokio::join!(
+            async {
+                let _trace = t.start_trace(Some("holder"), []);
+                let span = t.start_span("held", SpanKind::Internal, []);
+                let id = span.span_id();
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                span.end();
+                id
+            },
+            async {
+                tokio::task::yield_now().await;
+                // Started and ended between two polls of the other future, in no trace of
+                // its own (a library's span, say).
+                let span = t.start_span("other", SpanKind::Internal, []);
+                (span.trace_id(), span.parent_span_id())
+            }
+        )
+    });
+    // The limit: the other future's span joined the held one's trace, and nothing noticed
+    // (the held span ended with no other trace's frame above it).
+    assert_eq!(b_parent, Some(held));
+    let s = t.stats();
+    assert_eq!(
+        (
+            s.spans_ended_out_of_context,
+            s.guards_dropped_out_of_context
+        ),
+        (0, 0),
+        "{s:?}"
+    );
+    // The cure: each future in a scope.
+    let (held, (_, b_parent)) = current_thread().block_on(async {
+        tokio::join!(
+            async {
+                let _trace = t.start_trace(Some("holder"), []);
+                let span = t.start_span("held", SpanKind::Internal, []);
+                let id = span.span_id();
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                span.end();
+                id
+            }
+            .in_current_context(),
+            async {
+                tokio::task::yield_now().await;
+                let span = t.start_span("other", SpanKind::Internal, []);
+                (span.trace_id(), span.parent_span_id())
+            }
+            .in_current_context()
+        )
+    });
+    assert_ne!(b_parent, Some(held));
+    assert_eq!(b_parent, None);
 }
 
 /// No misuse: a `Span` (or guard) moved into a future that runs in another trace's scope on

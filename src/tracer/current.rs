@@ -109,7 +109,9 @@
 //! but another trace sits above it, below any scope marker above it
 //! ([`Removal::OtherTraceAbove`]); the caller counts it (see `TracerCore::misuse`). Frames
 //! past a marker belong to a scoped future the owner was moved into (`block_on`, a
-//! `LocalSet`) and ends in, so they are no sign of misuse. The `tracing` bridge does not: `tracing` lets entered spans exit in
+//! `LocalSet`) and ends in, so they are no sign of misuse. Spans the other future started and
+//! ended while the frame was left (in no trace of their own) took it as parent and are gone by
+//! then: nothing is noticed (documented in `tracer/mod.rs`, "In async code"). The `tracing` bridge does not: `tracing` lets entered spans exit in
 //! any order, so for its frames that is no misuse (`DetachedSpan::exit_frame`).
 
 use super::context::{Carried, TraceContext};

@@ -21,7 +21,10 @@ use std::ops::Deref;
 /// future in it with [`FutureExt::in_context`](super::FutureExt::in_context), which makes it
 /// current during every poll only, on whatever thread: a guard held across `.await` stays
 /// current on the thread while other futures run there (a task spawned with it does not
-/// compile; under `join!` it is detected, see [`TracerStats`](super::TracerStats)).
+/// compile; under `join!` it is detected when it drops below another trace's span or guard
+/// left the same way, see [`TracerStats`](super::TracerStats), but spans another future only
+/// starts and ends meanwhile silently join its trace: see the [tracer module
+/// docs](super#in-async-code)).
 ///
 /// ```
 /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};

@@ -52,8 +52,15 @@
 //! thread until they drop) is right in synchronous code, and inside a context scope (any of
 //! the wrappers above) also across `.await`. Held across `.await` in a spawned task it does not
 //! compile (`!Send`); held across `.await` outside a scope, under `join!` or on a
-//! current-thread runtime, it is detected when it ends, counted in [`TracerStats`] and
-//! `agentcore_tracer_context_misuse_total`, and reported once on standard error. A `Span`
+//! current-thread runtime, it stays current while the other futures run there. That is
+//! detected when it ends if a span or guard of another trace, left by another future the same
+//! way, is current above it then (futures that each hold their trace across `.await`, as the
+//! specification's lifecycle does): counted in [`TracerStats`] and
+//! `agentcore_tracer_context_misuse_total`, and reported once on standard error. It is not
+//! detected when the other future only starts and ends spans between two of its polls,
+//! without a trace of its own: those silently become children of the held span (a limit of a
+//! thread-local context, which cannot see a poll end; `tests/tracer_misuse.rs`). Run each
+//! concurrent future in a scope. A `Span`
 //! returned from a scoped future stays current for the caller, as one returned from a function
 //! does; one moved out of a scoped future and ended elsewhere is not a parent there again
 //! (`current.rs`, "Frames that leave their scope", has the rules and their limits).
