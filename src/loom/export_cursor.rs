@@ -56,7 +56,11 @@ fn publisher(ring: &ShardedRing<u64>, values: &[u64]) -> u64 {
                 let mark = c.mark_for_export(ring);
                 c.publish(ring, mark);
             }
-            None => unclaimed += 1,
+            None => {
+                // Reported when it would have been published (the tracer: at the finish).
+                ring.unclaimed();
+                unclaimed += 1;
+            }
         }
     }
     unclaimed

@@ -70,9 +70,17 @@
 //! * A claim stores its cursor position (`seq` = position + 1) in the slot. If the value it
 //!   displaces is still `pending` (published for the exporter, not visited), it clears the
 //!   mark and counts the value in its shard's `evicted` counter (a drop, *overwritten before
-//!   export*). A claim that finds no free slot while exporting counts in `unclaimed`. Both
-//!   counters are `fetch_add`s on the claimer's own shard line, and happen only when spans
-//!   are being lost.
+//!   export*). A value that found no free slot (a failed claim) is counted in `unclaimed`
+//!   by its writer when it would have been published ([`ShardedRing::unclaimed`]: the
+//!   tracer calls it when such a span *finishes*), if an exporter is attached then: which
+//!   exporter a value belongs to is decided when it finishes, for these as for published
+//!   ones. (Counted at the claim, a span that started before the exporter attached and
+//!   finished while it ran was neither exported nor counted, and one that started while it
+//!   ran and finished after its detach was counted by it; found by review.) Both counters
+//!   are `fetch_add`s, and happen only when spans are being lost. Unlike a mark, the
+//!   `unclaimed` count is not settled by the detach handshake: a writer that read
+//!   "attached" just before the detach and counts after the cursor's last drain is counted
+//!   by no drain (a window of a few instructions, on a path taken only when spans are lost).
 //! * The finisher reads the export word just before publishing and, if `MARKING`, sets
 //!   `pending` to the slot's `seq` (`Claimed::mark_for_export`), still under the write lock;
 //!   then it publishes (`Claimed::publish`). A mark is the value's `seq`, not a flag, so a
@@ -592,7 +600,8 @@ impl<T> ShardedRing<T> {
     /// span's record directly in its slot when the span starts, and publishes it when the
     /// span finishes, so the record is never copied). The cursor advances as for
     /// [`push`](Self::push); a busy slot is skipped, up to [`CLAIM_ATTEMPTS`] slots, then
-    /// `None` (the caller counts it like a busy `push`). The claimed slot keeps its
+    /// `None` (the caller counts it like a busy `push`, and reports it with
+    /// [`unclaimed`](Self::unclaimed) when its value would have been published). The claimed slot keeps its
     /// previous value, if any ([`Claimed::overwrote`] says whether there was one), for the
     /// claimer to replace ([`Claimed::write`]) or to reuse in place
     /// ([`Claimed::get_or_insert_with`]: resetting a record field by field avoids building
@@ -633,10 +642,19 @@ impl<T> ShardedRing<T> {
             claimed.overwrote = slot.value.with(|p| unsafe { (*p).is_some() });
             return Some(claimed);
         }
-        if self.exporting() {
-            shard.unclaimed.fetch_add(1, Ordering::Relaxed);
-        }
         None
+    }
+
+    /// Reports a value whose [`claim`](Self::claim) found no free slot, when it would have
+    /// been published (the tracer: when the span finishes): counted in `unclaimed` if an
+    /// export cursor is attached now (see "Export cursor"). Never blocks or allocates.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unclaimed(&self) {
+        if self.exporting() {
+            // Any shard would do (the total is what is read): the first, as for `withdrawn`.
+            self.shards[0].unclaimed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Calls `f` on every stored value, holding only that value's slot read lock meanwhile.
@@ -1121,6 +1139,7 @@ mod examples {
         let mut cursor = ring.attach_exporter().unwrap();
         let held: Vec<_> = (0..4).map(|_| ring.claim(0, false).unwrap()).collect();
         assert!(!publish(&ring, 1));
+        ring.unclaimed();
         drop(held); // empty values: nothing to visit
         let (seen, d) = drain_all(&mut cursor);
         assert_eq!((seen.len(), d.unclaimed, d.evicted), (0, 1, 0));

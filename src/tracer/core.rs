@@ -438,6 +438,10 @@ impl TracerCore {
         }
         if lost {
             c.dropped.inc_internal();
+            // A finished span the exporter cannot see: its drop, if an exporter runs now
+            // (counted when it finishes, as a published span is marked when it finishes;
+            // see `sync::ring`, "Export cursor").
+            self.log.unclaimed();
         }
     }
 
