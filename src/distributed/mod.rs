@@ -89,7 +89,10 @@ pub struct TracerConfig {
     /// up to a power of two per shard. Memory is allocated once, at construction: about
     /// 570 bytes per slot on x86_64 (a record with its inline attributes, events and links),
     /// so about 37 MiB at the default capacity; strings beyond `'static` ones and items
-    /// beyond the inline counts live on the heap while their record is in the log.
+    /// beyond the inline counts live on the heap while their record is in the log. A
+    /// capacity that cannot be allocated makes [`DistributedTracer::new`] panic, as a `Vec`
+    /// of that size would (it built a tracer with an empty span log in a release build when
+    /// above 2⁶³ with one shard, and every sampled span panicked as it started).
     pub span_log_capacity: usize,
     /// Span log shards; `0` (default) picks twice the available parallelism. Rounded down to
     /// a power of two, and to at most one shard per 16 slots of capacity (so that spans

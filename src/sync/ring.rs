@@ -449,13 +449,24 @@ impl<T> ShardedRing<T> {
     /// power of two, at least 1, at most `capacity`); each shard gets the same power-of-two
     /// number of slots, so the capacity is rounded up to `shards * next_pow2(capacity /
     /// shards)`. All slots are allocated here and never again.
+    ///
+    /// # Panics
+    ///
+    /// If the slots cannot be allocated, as `Vec::with_capacity` does ("capacity overflow"
+    /// beyond `isize::MAX` bytes).
     pub(crate) fn new(capacity: usize, shards: usize) -> Self {
         let capacity = capacity.max(1);
-        let mut shards = shards.clamp(1, capacity);
-        if !shards.is_power_of_two() {
-            shards = shards.next_power_of_two() / 2;
-        }
-        let per_shard = capacity.div_ceil(shards).next_power_of_two();
+        // The largest power of two at most `shards` (`next_power_of_two() / 2` overflowed
+        // above 2⁶³).
+        let shards = 1usize << shards.clamp(1, capacity).ilog2();
+        // Saturated: a count above 2⁶³ slots cannot be allocated anyway, and the allocation
+        // below refuses it. Wrapped to 0 (a release build), it built an empty shard whose
+        // every claim indexed out of bounds: a tracer configured with `usize::MAX` panicked
+        // at every span start (found by review).
+        let per_shard = capacity
+            .div_ceil(shards)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << (usize::BITS - 1));
         let shards: Vec<CachePadded<Shard<T>>> = (0..shards)
             .map(|_| {
                 CachePadded::new(Shard {
