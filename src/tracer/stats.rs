@@ -37,7 +37,9 @@ pub struct TracerStats {
     pub spans_errored: u64,
     /// Spans not sampled (started, nothing recorded).
     pub spans_unsampled: u64,
-    /// Finished spans dropped because their span log slot was busy (a reader held it).
+    /// Sampled spans finished without a record because no span log slot was free when they
+    /// started: every slot tried was held by an open span (a slot is a span's from its start
+    /// to its finish) or by a reader. A log smaller than the spans open at once drops these.
     pub spans_dropped: u64,
     /// Finished spans overwritten in the span log by newer ones.
     pub spans_overwritten: u64,
