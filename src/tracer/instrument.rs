@@ -101,9 +101,10 @@ pin_project! {
     /// starts is a child of the future's span, the spans it holds end where their frames
     /// are), not in whatever context is current where it is dropped. The span finishes after.
     /// Cost: `span_in_future` (a span carried into a future polled once to completion) went
-    /// from 782 to 806 instructions under callgrind (no LTO), the `Option` and the drop
-    /// check; moving the scope's entry out of line (`#[cold]`) saved 2 of them, not kept. The
-    /// span's own start, finish and context lookup are unchanged.
+    /// from 782 to 803 instructions under callgrind (773 to 790 with LTO; `bash
+    /// benches/compare/span_profile.sh`), the `Option` and the drop check; moving the scope's
+    /// entry out of line (`#[cold]`) saved 2 of them, not kept. The span's own start, finish
+    /// and context lookup are unchanged.
     impl<'t, F: Future, H: OnReady<F::Output>> PinnedDrop for Instrumented<'t, F, H> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
