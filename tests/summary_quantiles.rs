@@ -140,3 +140,26 @@ fn infinities_are_reported_as_themselves() {
     s.observe(f64::INFINITY);
     assert_eq!(s.read().quantiles, vec![(0.5, MAX_TRACKED)]);
 }
+
+#[test]
+fn a_decimal_quantile_has_the_rank_it_names_not_the_rank_of_its_binary_rounding() {
+    // `0.55` is stored as 0.55000000000000004441, so `0.55 * 100.0` is 55.000000000000007 in
+    // f64, and `ceil` of it is 56: the 56th value's bucket (56.5) was reported for the 55th,
+    // 2.7 % off the exact order statistic (the documented bound is 1.6 %). Likewise
+    // `0.07 * 100.0` is 7.000000000000001 (8.125 for 7: 16 % off) and `0.67 * 1500.0` is
+    // 1005.0000000000001.
+    for (q, n) in [(0.07, 100u32), (0.55, 100), (0.55, 200), (0.67, 1500)] {
+        let config = SummaryConfig::new(vec![q], Duration::from_secs(600), 5).unwrap();
+        let summary = Summary::new(config).unwrap();
+        for v in 1..=n {
+            summary.observe(f64::from(v));
+        }
+        // Values 1..=n: the value of rank r is r, and the rank of q is q n (a whole number).
+        let want = (q * f64::from(n)).round();
+        let (_, got) = summary.read().quantiles[0];
+        assert!(
+            (got - want).abs() <= want / 64.0,
+            "q {q} over 1..={n}: reported {got}, the exact order statistic is {want}"
+        );
+    }
+}
