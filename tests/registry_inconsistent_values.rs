@@ -4,13 +4,15 @@
 //! step, so a value alternating "a"/"b" made `with_label_values` loop for ever (the insert found
 //! the series the probe then did not match), and a value that said "a" to the hash and "b"
 //! afterwards made a series that later lookups of "b" missed and inserted again: two
-//! `{k="b"}` lines in one exposition.
+//! `{k="b"}` lines in one exposition. `Family::insert_metric` had the same defect (found by an
+//! adversarial review).
 
 use std::cell::Cell;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use agentcore_telemetry::Registry;
+use agentcore_telemetry::registry::FamilyOptions;
+use agentcore_telemetry::{Counter, Registry};
 
 /// "a" on even calls, "b" on odd ones.
 struct Alternating(Cell<u32>);
@@ -92,4 +94,72 @@ fn a_value_that_changes_after_the_hash_makes_no_duplicate_series() {
     unique.dedup();
     assert_eq!(unique.len(), lines.len(), "a label set twice: {lines:?}");
     assert_eq!(family.len(), lines.len());
+}
+
+/// "a" for the first `n` calls, then `then` on every later one.
+struct FirstNThen(Cell<u32>, u32, &'static str);
+
+impl AsRef<str> for FirstNThen {
+    fn as_ref(&self) -> &str {
+        let calls = self.0.get();
+        self.0.set(calls + 1);
+        if calls < self.1 {
+            "a"
+        } else {
+            self.2
+        }
+    }
+}
+
+/// `insert_metric` read each value three times (the overflow check, the hash, the insert), so a
+/// value that changed after the hash was inserted under another value's hash: later lookups of
+/// what it stored missed it and inserted it again, two `{k="b"}` lines in one exposition (found
+/// by an adversarial review, the same defect `insert_slow` had).
+#[test]
+fn insert_metric_reads_each_value_once_and_makes_no_duplicate_series() {
+    let registry = Registry::new();
+    let family = registry
+        .counter_family("inserted_total", "Inserted.", &["k"])
+        .unwrap();
+    let value = FirstNThen(Cell::new(0), 2, "b");
+    assert!(family
+        .insert_metric(&[value], Counter::new().unwrap())
+        .unwrap());
+    family.with_label_values(&["b"]).unwrap().inc();
+    family.with_label_values(&["a"]).unwrap().inc();
+    let lines = samples(&registry.encode_text(), "inserted_total");
+    let mut unique = lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect::<Vec<_>>();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "a label set twice: {lines:?}");
+    assert_eq!(family.len(), lines.len());
+}
+
+/// The same for the overflow series' own values: a value that said "a" to the overflow check and
+/// `__overflow__` afterwards became a regular series beside the overflow series, with the very
+/// same labels.
+#[test]
+fn insert_metric_never_adds_a_second_overflow_series() {
+    let registry = Registry::new();
+    let options = FamilyOptions {
+        max_series: 2,
+        ..FamilyOptions::default()
+    };
+    let family = registry
+        .register::<Counter>("overflowing_total", "Overflowing.", &["k"], (), options)
+        .unwrap();
+    let value = FirstNThen(Cell::new(0), 1, "__overflow__");
+    let _ = family.insert_metric(&[value], Counter::new().unwrap());
+    for k in ["x", "y", "z"] {
+        family.with_label_values(&[k]).unwrap().inc(); // "z" (or "y") folds: the overflow series
+    }
+    let lines = samples(&registry.encode_text(), "overflowing_total");
+    let overflow = lines
+        .iter()
+        .filter(|l| l.contains("k=\"__overflow__\""))
+        .count();
+    assert_eq!(overflow, 1, "the overflow labels twice: {lines:?}");
 }

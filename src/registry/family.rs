@@ -748,6 +748,12 @@ impl<M: Metric> Family<M> {
     /// ```
     pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
         self.check_count(values.len())?;
+        // Each value read once (see `insert_slow`): the overflow check, the hash and the insert
+        // read it each otherwise, and a value that answers differently from one call to the next
+        // was inserted under another value's hash (a duplicate series once its own values were
+        // looked up) or beside the overflow series with its labels (found by review).
+        let read = as_strs(values);
+        let values = &read[..];
         if is_overflow_key(values) {
             // A regular series under these values would be exposed beside the overflow series
             // with the very same labels: a duplicate series.
