@@ -39,12 +39,44 @@ fn put_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
 /// separators and bidi embeddings and overrides (U+2028–U+202E) and the bidi isolates
 /// (U+2066–U+2069). The JSON decodes to the same string either way (OTLP/JSON receivers
 /// included): only a few more bytes for those rare characters.
+///
+/// Printable ASCII other than `"` and `\\` is copied as it is, and most strings (names, keys,
+/// values) are nothing else: the loop skips such bytes eight at a time ([`plain_word`], the
+/// last word overlapping the one before, a string shorter than a word padded into one) and
+/// looks at the others one by one, for the rest of their eight-byte word. (Byte by byte throughout, these strings were 40% of an encoded
+/// span's instructions under callgrind.)
 pub(crate) fn put_string(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let bytes = s.as_bytes();
+    if bytes.len() < 8 {
+        // Shorter than a word: padded with spaces (plain) into one.
+        let mut word = [b' '; 8];
+        if let Some(w) = word.get_mut(..bytes.len()) {
+            w.copy_from_slice(bytes);
+        }
+        if plain_word(u64::from_le_bytes(word)) {
+            buf.extend_from_slice(bytes);
+            buf.push(b'"');
+            return;
+        }
+    }
     let mut start = 0;
     let mut i = 0;
+    // Bytes before `slow_until` are looked at one by one (their word was not plain).
+    let mut slow_until = 0;
     while i < bytes.len() {
+        if i >= slow_until && bytes.len() >= 8 {
+            // The next eight bytes or, fewer left, the string's last eight, which end with
+            // them (a string shorter than a word goes byte by byte).
+            let at = i.min(bytes.len() - 8);
+            let word = bytes.get(at..at + 8).and_then(|w| w.try_into().ok());
+            let word = u64::from_le_bytes(word.unwrap_or([0; 8]));
+            if plain_word(word) {
+                i = at + 8;
+                continue;
+            }
+            slow_until = at + 8;
+        }
         let b = bytes[i];
         // (The escape, or empty for `\uXXXX`; the character's width in bytes.)
         let (escape, width): (&[u8], usize) = match b {
@@ -85,6 +117,24 @@ pub(crate) fn put_string(buf: &mut Vec<u8>, s: &str) {
     }
     buf.extend_from_slice(&bytes[start..]);
     buf.push(b'"');
+}
+
+/// Whether all eight bytes of `word` are printable ASCII other than `"` and `\\` (0x20..=0x7e),
+/// the bytes [`put_string`] copies unchanged. Word-at-a-time tests (each exact about whether
+/// *some* byte matches, which is all this needs: a carry or borrow between bytes only starts
+/// at a byte that matches itself):
+/// a byte below 0x20 borrows in `word - 0x20…`; `"` and `\\` are a zero byte after an XOR;
+/// a byte of 0x7f or more has its top bit set in `word + 0x01…` or in `word`.
+#[inline]
+fn plain_word(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    let high = (word.wrapping_add(ONES) | word) & HIGH;
+    control | quote | backslash | high == 0
 }
 
 fn put_key(buf: &mut Vec<u8>, first: &mut bool, key: &str) {
@@ -598,6 +648,109 @@ mod tests {
         let mut buf = Vec::new();
         put_string(&mut buf, "a\"b\\c\nd\u{1}é\u{7f}");
         assert_eq!(s(&buf), r#""a\"b\\c\nd\u0001é\u007f""#);
+    }
+
+    /// `put_string` as it was before it skipped plain words: one byte at a time.
+    fn put_string_bytewise(buf: &mut Vec<u8>, s: &str) {
+        buf.push(b'"');
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let (escape, width): (&[u8], usize) = match bytes[i] {
+                b'"' => (b"\\\"", 1),
+                b'\\' => (b"\\\\", 1),
+                b'\n' => (b"\\n", 1),
+                b'\r' => (b"\\r", 1),
+                b'\t' => (b"\\t", 1),
+                0x00..=0x1f | 0x7f => (b"", 1),
+                0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => (b"", 2),
+                0xe2 if matches!(
+                    (bytes.get(i + 1), bytes.get(i + 2)),
+                    (Some(0x80), Some(0xa8..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+                ) =>
+                {
+                    (b"", 3)
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            buf.extend_from_slice(&bytes[start..i]);
+            if escape.is_empty() {
+                let c = s[i..].chars().next().map_or(0, u32::from);
+                buf.extend_from_slice(format!("\\u{c:04x}").as_bytes());
+            } else {
+                buf.extend_from_slice(escape);
+            }
+            i += width;
+            start = i;
+        }
+        buf.extend_from_slice(&bytes[start..]);
+        buf.push(b'"');
+    }
+
+    #[test]
+    fn plain_word_is_exact_for_every_byte_at_every_position() {
+        for b in 0..=255u8 {
+            let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+            // The byte among plain neighbours, the lowest and highest of them included (the
+            // ones most likely to carry or borrow into it).
+            for neighbour in [b'a', b' ', b'~'] {
+                for pos in 0..8 {
+                    let mut w = [neighbour; 8];
+                    w[pos] = b;
+                    let got = plain_word(u64::from_le_bytes(w));
+                    assert_eq!(got, plain, "byte {b:#04x} at {pos} among {neighbour:#04x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn put_string_equals_the_bytewise_escaper_on_mixed_strings() {
+        // Pieces that need escaping, multi-byte characters that do and do not, and plain runs,
+        // concatenated at every alignment: each escape lands at every offset of a word, and
+        // multi-byte characters straddle word boundaries.
+        let pieces = [
+            "a",
+            "plain_text",
+            "\"",
+            "\\",
+            "\n",
+            "\u{1}",
+            "\u{7f}",
+            "~",
+            " ",
+            "é",
+            "\u{85}",
+            "\u{a0}",
+            "\u{2028}",
+            "\u{2027}",
+            "\u{2069}",
+            "\u{206a}",
+            "€",
+            "😀",
+            "\u{9b}",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..next() % 12 {
+                s.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            put_string(&mut fast, &s);
+            put_string_bytewise(&mut slow, &s);
+            assert_eq!(fast, slow, "{s:?}");
+        }
     }
 
     #[test]
