@@ -55,10 +55,18 @@ impl Rng {
     }
 }
 
-/// The exact quantile the summary approximates: the value of rank `max(1, ceil(q n))`.
+/// The exact quantile the summary approximates: the value of rank `max(1, ceil(q n))`, where
+/// a product within rounding error of a whole number is that number (see
+/// `a_decimal_quantile_has_the_rank_it_names_not_the_rank_of_its_binary_rounding`).
 fn exact(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
-    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    let x = q * n as f64;
+    let x = if (x - x.round()).abs() <= x.round() * 4.0 * f64::EPSILON {
+        x.round()
+    } else {
+        x.ceil()
+    };
+    let rank = (x as usize).clamp(1, n);
     sorted[rank - 1]
 }
 

@@ -9,7 +9,9 @@
 //! * Summaries: the same for `count`, `rejected` and `sum`; each quantile `q` is what the module
 //!   documents: the minimum for `q = 0`, the maximum for `q = 1`, otherwise the midpoint of the
 //!   log-linear bucket (32 per power of two, `0` below `MIN_TRACKED`, `±MAX_TRACKED` beyond it)
-//!   holding the observation of rank `max(1, ceil(q·n))`, clamped to `[min, max]`; NaN when
+//!   holding the observation of rank `max(1, ceil(q·n))` (a product within rounding error,
+//!   4 ε relative, of a whole number is that number: `0.55 · 100` is rank 55, not the 56 its
+//!   `f64` product rounds up to), clamped to `[min, max]`; NaN when
 //!   nothing was observed. A second reading gives the same quantiles.
 //! * Invalid configurations (arbitrary bounds, quantiles, ages) are refused exactly as an
 //!   independent reference of the documented rules says, and a refused one registers nothing.
@@ -343,7 +345,14 @@ fn check_summary(config: &SummaryConfig, streams: &[Vec<f64>], exact: bool) {
                         max
                     } else {
                         let n = values.len() as f64;
-                        let rank = ((q * n).ceil() as usize).max(1);
+                        let x = q * n;
+                        let whole = x.round();
+                        let x = if (x - whole).abs() <= whole * 4.0 * f64::EPSILON {
+                            whole
+                        } else {
+                            x.ceil()
+                        };
+                        let rank = (x as usize).max(1);
                         bucket_value(values[rank - 1]).clamp(min, max)
                     }
                 }
