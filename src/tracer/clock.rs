@@ -250,6 +250,22 @@ mod tsc {
             .unwrap_or(false)
     }
 
+    /// A TSC reading and the `Instant` it was taken at (nanoseconds since `base`): the
+    /// midpoint of the tightest of 8 brackets `(Instant, TSC, Instant)`.
+    fn sample(base: Instant) -> (u128, u64) {
+        let mut best = (u128::MAX, 0, 0);
+        for _ in 0..8 {
+            let a = base.elapsed().as_nanos();
+            let t = read();
+            let b = base.elapsed().as_nanos();
+            let width = b.saturating_sub(a);
+            if width < best.0 {
+                best = (width, a + width / 2, t);
+            }
+        }
+        (best.1, best.2)
+    }
+
     #[inline]
     pub(super) fn read() -> u64 {
         // SAFETY: `rdtsc` has no preconditions on x86_64; it only reads the time-stamp counter.
@@ -257,12 +273,20 @@ mod tsc {
     }
 
     /// Nanoseconds per tick in 32.32 fixed point, measured against `Instant` over ~5 ms.
+    ///
+    /// Each TSC sample is bracketed by two `Instant` reads and paired with their midpoint,
+    /// the tightest bracket of a few tries (a slow or preempted read makes a wide one). Read
+    /// once each (`Instant`, then the TSC; the TSC, then `Instant`), the cost of the read
+    /// after the TSC's counted as time the ticks did not see, and the first clock read after
+    /// the sleep is slow: 5 to 28 µs on the review VM (a Firecracker guest; the next one
+    /// takes 50 ns), out of 5 ms. Every duration came out 500 to 1900 ppm too long there
+    /// (`tests/tracer_clock_rate.rs`; found by an adversarial review).
     pub(super) fn calibrate() -> Option<u64> {
-        let i0 = Instant::now();
-        let t0 = read();
+        let base = Instant::now();
+        let (m0, t0) = sample(base);
         std::thread::sleep(Duration::from_millis(5));
-        let t1 = read();
-        let ns = i0.elapsed().as_nanos();
+        let (m1, t1) = sample(base);
+        let ns = m1.checked_sub(m0)?;
         let ticks = u128::from(t1.checked_sub(t0)?);
         if ticks == 0 {
             return None;
