@@ -102,9 +102,11 @@ const REANCHOR_EVERY: Duration = Duration::from_millis(100);
 ///    conversion and stores nothing.
 /// 2. Only the thread whose compare-exchange on `due` succeeds stores `offset`, so stores
 ///    come from one re-anchor per period, not from every thread that noticed it.
-/// 3. A span's start and end are converted with one offset (read once, at its finish), so
-///    its duration is exact whatever offsets other spans see; an event's timestamp is
-///    converted when it is added, and may be off its span's by the rate error times 100 ms.
+/// 3. A span's start, end and events are converted with one offset (read once, at its
+///    finish), so its duration is exact and its events lie within it whatever offsets other
+///    spans see. (Events were converted when added, with the offset of that moment: one
+///    added just before a re-anchor lay outside a span finishing just after it, by up to
+///    15 µs on the review VM; `tests/tracer_event_times.rs`.)
 ///
 /// All accesses are `Relaxed`: no other memory is published through these atomics (each
 /// value is self-contained, invariant 1), and a stale value only delays a re-anchor or uses a
@@ -201,8 +203,9 @@ impl Anchor {
         offset.wrapping_add(mul_ns(ticks, self.mult))
     }
 
-    /// Wall-clock Unix nanoseconds now.
-    #[inline]
+    /// Wall-clock Unix nanoseconds now (the tests'; spans convert their ticks when they
+    /// finish, see invariant 3).
+    #[cfg(test)]
     pub(crate) fn now_unix_ns(&self) -> u64 {
         let now = self.now_ticks();
         self.unix_ns_with(self.offset_at(now), now)

@@ -105,7 +105,8 @@ pub(crate) struct SpanIds {
 /// span-log slot claimed when the span starts, and published there when it finishes (the
 /// slot stays locked meanwhile, so readers skip it). Everything else a sampled span knows
 /// lives in that record too: its ids, parent and baggage, and while it is open its start
-/// time (`start_time_unix_nano` holds the start *ticks* until the finish converts them) and
+/// time (`start_time_unix_nano` holds the start *ticks* until the finish converts them, and
+/// each event's `time_unix_nano` its ticks, converted with the same offset) and
 /// whether its thread was unwinding when it started (`end_time_unix_nano` is 1 then, else
 /// 0, until the finish stamps the end). An unsampled span has no record: its trace id, span
 /// id and baggage are inline. So the handle is 40 bytes (a `Span` 64, was 120) and builds
@@ -252,9 +253,10 @@ impl TracerCore {
         &self.counters
     }
 
+    /// Clock ticks now: an event's time while its span is open (see `Rec`).
     #[inline]
-    pub(crate) fn now_unix_nano(&self) -> u64 {
-        self.anchor.now_unix_ns()
+    pub(crate) fn now_ticks(&self) -> u64 {
+        self.anchor.now_ticks()
     }
 
     /// The span log's actual capacity.
@@ -401,8 +403,8 @@ impl TracerCore {
     /// free slot (`Lost`) counts as dropped, as a busy push did. Does nothing for an
     /// unsampled or finished span.
     ///
-    /// If the metrics hook unwinds, the record is left as it was (its start ticks and
-    /// unwinding flag unconverted, see `Rec`), so the span's `Drop` finishes it again.
+    /// If the metrics hook unwinds, the record is left as it was (its start and event ticks
+    /// and unwinding flag unconverted, see `Rec`), so the span's `Drop` finishes it again.
     #[inline]
     pub(crate) fn record_finished(&self, record: &mut Rec<'_>) {
         let end_ticks = self.anchor.now_ticks();
@@ -416,6 +418,13 @@ impl TracerCore {
                     let offset = self.anchor.offset_at(end_ticks);
                     r.start_time_unix_nano = self.anchor.unix_ns_with(offset, start_ticks);
                     r.end_time_unix_nano = self.anchor.unix_ns_with(offset, end_ticks);
+                    // The events' ticks too, with the same offset: converted when each was
+                    // added, with the offset of that moment, an event added just before a
+                    // re-anchor in a span finishing just after it lay outside the span by the
+                    // offset's step (found by an adversarial review).
+                    for e in r.events.iter_mut() {
+                        e.time_unix_nano = self.anchor.unix_ns_with(offset, e.time_unix_nano);
+                    }
                     (r.status == SpanStatus::Error, false)
                 }
                 None => (false, false), // never: a claimed slot is written at start

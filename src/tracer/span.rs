@@ -425,8 +425,10 @@ impl<'t> DetachedSpan<'t> {
             return;
         }
         let name = name.into();
-        let time_unix_nano = tracer.now_unix_nano();
-        let event = push_event(&mut r.events, name, time_unix_nano);
+        // Ticks until the span finishes, which converts them with its start's and end's
+        // offset (see `Rec`), so the event lies within the span.
+        let ticks = tracer.now_ticks();
+        let event = push_event(&mut r.events, name, ticks);
         for kv in attributes {
             Self::put_event_attribute(event, limits, kv);
         }
