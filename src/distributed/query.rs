@@ -3,8 +3,8 @@
 //! the log slot by slot without stopping recorders, and returns owned copies.
 
 use super::DistributedTracer;
-use crate::tracer::{SpanRecord, SpanStatus, ToSpanId, ToTraceId, TraceId};
-use std::collections::{BTreeMap, HashSet};
+use crate::tracer::{SpanId, SpanRecord, SpanStatus, ToSpanId, ToTraceId, TraceId};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The export counts of a build without span export (feature `otlp`): all zero.
 #[cfg(not(feature = "otlp"))]
@@ -103,8 +103,9 @@ pub struct TracingMetrics {
 }
 
 impl DistributedTracer {
-    /// All spans of trace `trace_id` in the span log, sorted by start time. Reads the log
-    /// slot by slot without stopping recorders.
+    /// All spans of trace `trace_id` in the span log, sorted by start time; among spans that
+    /// started in the same nanosecond, a parent before its children (then the earlier end
+    /// first). Reads the log slot by slot without stopping recorders.
     ///
     /// `trace_id` is a [`TraceId`] or a string, as the specification passes it
     /// (`get_trace_spans("trace-123")`): the same string given to
@@ -131,8 +132,7 @@ impl DistributedTracer {
                 spans.push(r.clone());
             }
         });
-        spans.sort_by_key(|r| (r.start_time_unix_nano, r.end_time_unix_nano));
-        spans
+        sort_trace(spans)
     }
 
     /// The span `span_id` from the span log, if still there.
@@ -273,5 +273,149 @@ impl DistributedTracer {
             *counts.entry(r.name.to_string()).or_insert(0) += 1;
         });
         counts
+    }
+}
+
+/// One trace's spans in order: by start time, then by depth in the trace (a parent before its
+/// children: a child may start in the same nanosecond as its parent, and then ends first, so
+/// the end alone put the child first; found by review), then by end.
+///
+/// The depth counts the parent links that lead to another span in `spans` (a span whose
+/// parent is not in the log, overwritten or remote, has depth 0). Each span's depth is found
+/// once (a walk up stops at a span already done), so a deep chain costs linear time; a cycle
+/// of parent links, which only hostile remote ids could make, is cut where the walk meets
+/// itself. With ids repeated (equally hostile), a parent link names the last span that has
+/// the id. The sort is stable: spans equal in all three keep the log's order.
+fn sort_trace(spans: Vec<SpanRecord>) -> Vec<SpanRecord> {
+    const UNKNOWN: usize = usize::MAX;
+    const ON_PATH: usize = usize::MAX - 1;
+    let index: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let parent = |i: usize| spans[i].parent_span_id.and_then(|p| index.get(&p).copied());
+    let mut depth = vec![UNKNOWN; spans.len()];
+    let mut path = Vec::new();
+    for first in 0..spans.len() {
+        if depth[first] != UNKNOWN {
+            continue;
+        }
+        // Walk up from `first` until a root, a span whose depth is known, or the path itself.
+        path.clear();
+        let mut i = first;
+        let mut d = loop {
+            match depth[i] {
+                UNKNOWN => {
+                    depth[i] = ON_PATH;
+                    path.push(i);
+                    match parent(i) {
+                        Some(p) => i = p,
+                        None => break 0,
+                    }
+                }
+                // A cycle: the path's last span is taken as its root.
+                ON_PATH => break 0,
+                known => break known + 1,
+            }
+        };
+        for &j in path.iter().rev() {
+            depth[j] = d;
+            d += 1;
+        }
+    }
+    let mut keyed: Vec<_> = spans
+        .into_iter()
+        .zip(depth)
+        .map(|(s, d)| ((s.start_time_unix_nano, d, s.end_time_unix_nano), s))
+        .collect();
+    keyed.sort_by_key(|&(key, _)| key);
+    keyed.into_iter().map(|(_, s)| s).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_trace;
+    use crate::tracer::{SpanId, SpanKind, SpanRecord, SpanStatus, TraceId};
+    use std::borrow::Cow;
+
+    fn span(id: u64, parent: Option<u64>, start: u64, end: u64) -> SpanRecord {
+        SpanRecord {
+            trace_id: TraceId::from_u128(7).unwrap(),
+            span_id: SpanId::from_u64(id).unwrap(),
+            parent_span_id: parent.and_then(SpanId::from_u64),
+            name: Cow::Owned(format!("s{id}")),
+            kind: SpanKind::Internal,
+            status: SpanStatus::Ok,
+            status_message: Cow::Borrowed(""),
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            attributes: Default::default(),
+            events: Default::default(),
+            links: Default::default(),
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+            parent_is_remote: false,
+            carried: None,
+        }
+    }
+
+    fn order(spans: Vec<SpanRecord>) -> Vec<u64> {
+        sort_trace(spans)
+            .iter()
+            .map(|s| s.span_id.to_u64())
+            .collect()
+    }
+
+    #[test]
+    fn a_parent_comes_before_a_child_that_started_in_the_same_nanosecond() {
+        // The child ends first: sorted by (start, end), it came first.
+        assert_eq!(
+            order(vec![span(2, Some(1), 100, 150), span(1, None, 100, 200)]),
+            [1, 2]
+        );
+        // Start and end equal (a coarse clock): only the links tell, down a chain given
+        // in reverse.
+        assert_eq!(
+            order(vec![
+                span(4, Some(3), 100, 100),
+                span(3, Some(2), 100, 100),
+                span(2, Some(1), 100, 100),
+                span(1, None, 100, 100),
+            ]),
+            [1, 2, 3, 4]
+        );
+        // The start time still comes first; then the end among unrelated spans.
+        assert_eq!(
+            order(vec![
+                span(5, Some(1), 90, 95),
+                span(2, Some(1), 100, 150),
+                span(1, None, 80, 200),
+                span(9, None, 100, 120),
+            ]),
+            [1, 5, 9, 2]
+        );
+    }
+
+    #[test]
+    fn hostile_parent_links_sort_without_panicking() {
+        // A cycle (1 -> 2 -> 1), a self-parent, and a repeated id: defined and total.
+        let got = order(vec![
+            span(1, Some(2), 100, 100),
+            span(2, Some(1), 100, 100),
+            span(3, Some(3), 100, 100),
+            span(4, Some(4), 50, 60),
+            span(4, None, 50, 60),
+        ]);
+        assert_eq!(got.len(), 5);
+        assert_eq!(&got[..2], [4, 4]);
+        // A long chain sorts in linear depth work (a quadratic walk of 10^5 would hang).
+        let n = 100_000u64;
+        let chain: Vec<_> = (1..=n)
+            .rev()
+            .map(|i| span(i, (i > 1).then(|| i - 1), 100, 100))
+            .collect();
+        assert_eq!(order(chain), (1..=n).collect::<Vec<_>>());
     }
 }
