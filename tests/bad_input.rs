@@ -1297,6 +1297,75 @@ fn a_span_with_thousands_of_attributes_events_and_links_keeps_the_limits_and_cou
 }
 
 #[test]
+fn attributes_with_an_empty_key_are_dropped_and_counted_everywhere() {
+    // OpenTelemetry: "The attribute key MUST be a non-null and non-empty string." An empty key
+    // from a caller's data (a field name read from input, say) is dropped and counted in the
+    // `dropped_attributes_count` beside it, on every path an attribute takes, however it is
+    // built: borrowed, owned, through the value-length limit's path or the common one.
+    use agentcore_telemetry::export::Resource;
+    use agentcore_telemetry::{
+        DistributedTracer, KeyValue, SpanKind, SpanLimits, SpanStatus, TraceId, TracerConfig, Value,
+    };
+
+    let _g = serial();
+    for limits in [
+        SpanLimits::default(),
+        SpanLimits {
+            max_attribute_value_len: Some(8),
+            ..SpanLimits::default()
+        },
+    ] {
+        let tracer = DistributedTracer::new(TracerConfig {
+            span_log_capacity: 64,
+            span_log_shards: 1,
+            limits: Some(limits),
+            from_env: false,
+            ..TracerConfig::default()
+        });
+        let empty_owned = String::new();
+        let mut span = tracer.start_span(
+            "op",
+            SpanKind::Internal,
+            [KeyValue::new("", 1), KeyValue::new("kept.start", 2)],
+        );
+        span.set_attribute("", "borrowed");
+        span.set_attribute(empty_owned.clone(), "owned");
+        span.set_attribute("kept", "yes");
+        span.add_event(
+            "e",
+            [KeyValue::new(empty_owned.clone(), 1), KeyValue::new("k", 2)],
+        );
+        span.add_link(
+            TraceId::random(),
+            "span-1",
+            [KeyValue::new("", 1), KeyValue::new("rel", "x")],
+        );
+        let id = span.span_id();
+        span.finish(SpanStatus::Ok);
+
+        let r = tracer.get_span_by_id(id).expect("the span is in the log");
+        let keys: Vec<&str> = r.attributes.iter().map(|kv| &*kv.key).collect();
+        assert_eq!(keys, ["kept.start", "kept"], "{limits:?}");
+        assert_eq!(r.dropped_attributes_count, 3, "{limits:?}");
+        assert_eq!(r.attribute("kept"), Some(&Value::from("yes")));
+        let event = &r.events[0];
+        assert_eq!(event.attributes.len(), 1);
+        assert_eq!(event.attributes[0].key, "k");
+        assert_eq!(event.dropped_attributes_count, 1);
+        let link = &r.links[0];
+        assert!(link.attributes.iter().all(|kv| !kv.key.is_empty()));
+        assert!(link.attributes.iter().any(|kv| kv.key == "rel"));
+        assert_eq!(link.dropped_attributes_count, 1);
+    }
+
+    // A resource attribute set in code with an empty key is ignored too (the
+    // `OTEL_RESOURCE_ATTRIBUTES` parser refuses one, with a warning).
+    let resource = Resource::new("svc").with("", "x").with("host.name", "box");
+    assert_eq!(resource.get(""), None);
+    assert_eq!(resource.get("host.name"), Some("box"));
+}
+
+#[test]
 fn spans_never_finished_are_finished_by_their_dropped_guards() {
     use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
 

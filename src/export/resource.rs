@@ -86,16 +86,23 @@ impl Resource {
         self
     }
 
-    /// Sets attribute `key` in place (replacing an earlier value).
+    /// Sets attribute `key` in place (replacing an earlier value). An empty key is ignored:
+    /// OpenTelemetry requires attribute keys to be non-empty (as spans drop such attributes,
+    /// and `OTEL_RESOURCE_ATTRIBUTES` refuses them).
     ///
     /// ```
     /// use agentcore_telemetry::export::Resource;
     /// let mut r = Resource::new("a");
     /// r.set("host.name", "box");
+    /// r.set("", "ignored");
     /// assert_eq!(r.get("host.name"), Some("box"));
+    /// assert!(r.attributes().iter().all(|kv| !kv.key.is_empty()));
     /// ```
     pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         let kv = KeyValue::new(key, value);
+        if kv.key.is_empty() {
+            return;
+        }
         match self.attributes.iter_mut().find(|e| e.key == kv.key) {
             Some(e) => e.value = kv.value,
             None => self.attributes.push(kv),

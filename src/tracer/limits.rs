@@ -183,10 +183,11 @@ pub struct SpanLimitsFromEnv {
     pub warnings: Vec<String>,
 }
 
-/// [`put_attribute`]'s common case, small enough to inline at every call site: a key the
-/// vector does not hold yet, with room for it (within `limit` and the vector's capacity, so
-/// nothing is allocated), and no value-length limit to apply. Returns `kv` untouched in every
-/// other case, for the caller to hand to [`put_attribute`] out of line.
+/// [`put_attribute`]'s common case, small enough to inline at every call site: a non-empty
+/// key the vector does not hold yet, with room for it (within `limit` and the vector's
+/// capacity, so nothing is allocated), and no value-length limit to apply. Returns `kv`
+/// untouched in every other case, for the caller to hand to [`put_attribute`] out of line.
+/// (The empty-key test folds away for a literal key, the usual case.)
 ///
 /// Hot path (issue 16): `set_attribute`'s recording was one out-of-line call per attribute,
 /// whose call, prologue and argument moves were ~25 instructions of the ~85 it cost under
@@ -203,6 +204,7 @@ where
 {
     let len = attrs.len();
     if max_value_len.is_some()
+        || kv.key.is_empty()
         || len >= limit as usize
         || len >= attrs.capacity()
         || attrs.iter().any(|e| same_key(&e.key, &kv.key))
@@ -215,6 +217,12 @@ where
 
 /// Adds or replaces attribute `kv` within `limit`, counting drops. Always inlined: it runs
 /// once per attribute on the hot path.
+///
+/// An attribute with an empty key is dropped and counted with those over the limit: the
+/// OpenTelemetry common specification requires a non-empty key ("The attribute key MUST be
+/// a non-null and non-empty string"), and OTLP's `dropped_attributes_count` counts what was
+/// discarded for any reason. Kept, it would reach a collector as an attribute no API can
+/// name.
 #[inline(always)]
 pub(crate) fn put_attribute<const N: usize>(
     attrs: &mut SmallVec<[KeyValue; N]>,
@@ -225,6 +233,10 @@ pub(crate) fn put_attribute<const N: usize>(
 ) where
     [KeyValue; N]: smallvec::Array<Item = KeyValue>,
 {
+    if kv.key.is_empty() {
+        *dropped = dropped.saturating_add(1);
+        return;
+    }
     if let Some(max) = max_value_len {
         truncate_value(&mut kv.value, max);
     }
