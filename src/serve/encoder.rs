@@ -160,7 +160,6 @@ fn run(
     let source_stats = &stats.sources[index];
     while let Ok(job) = jobs.recv() {
         let mut bufs = pool.take();
-        source_stats.encode_started(stats);
         let started = Instant::now();
         let encoded = catch_unwind(AssertUnwindSafe(|| match job.format {
             Format::Text => source.encode_into(&mut bufs.text),

@@ -357,7 +357,16 @@ impl Scrapes {
             while let Ok(done) = results.try_recv() {
                 busy[done.source] = None;
             }
-            let deadline = later_tokio(tokio::time::Instant::now(), self.encode_timeout);
+            // The encodes' clock starts here, for the deadline and for the `encodes_overdue`
+            // gauge alike: an encode is overdue from the moment this scrape stops waiting for
+            // it (stamped by the encoder thread when it began instead, the gauge lagged by
+            // that thread's wake-up, and under load read 0 after the scrape's 503; found in
+            // CI by `a_late_required_source_gets_503_and_is_not_asked_again_until_it_returns`).
+            let dispatched = Instant::now();
+            let deadline = later_tokio(
+                tokio::time::Instant::from_std(dispatched),
+                self.encode_timeout,
+            );
             let job = Job {
                 generation: generation.id,
                 gzip: generation.gzip.get(),
@@ -372,6 +381,9 @@ impl Scrapes {
                     self.stats.sources[i].failed(SourceFailure::Busy);
                     continue;
                 }
+                // Stamped before the job is sent: the encoder thread clears it when the
+                // encode returns, which may be before `try_send` does.
+                self.stats.sources[i].encode_dispatched(&self.stats, dispatched);
                 match encoder.try_send(job) {
                     Ok(()) => {
                         busy[i] = Some(generation.id);
@@ -380,6 +392,7 @@ impl Scrapes {
                     // Cannot happen (one job at a time, and the threads outlive the driver);
                     // treated as a panicked source rather than trusted.
                     Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        self.stats.sources[i].encode_not_dispatched();
                         failed[i] = true;
                         panicked[i] = true;
                     }

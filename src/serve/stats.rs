@@ -127,16 +127,26 @@ pub(crate) struct SourceStats {
     buckets: [AtomicU64; DURATION_BOUNDS.len() + 1],
     duration_nanos: AtomicU64,
     failures: [AtomicU64; SourceFailure::ALL.len()],
-    /// When the encode in progress started, as nanoseconds since the server started plus one;
-    /// 0 when none is running.
+    /// When the encode in progress was dispatched (its scrape's deadline counts from then),
+    /// as nanoseconds since the server started plus one; 0 when none is running.
     running_since: AtomicU64,
 }
 
 impl SourceStats {
-    /// Called by the encoder thread as it starts an encode.
-    pub(crate) fn encode_started(&self, stats: &Stats) {
-        let since = u64::try_from(stats.started.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+    /// Called by the scrape driver as it hands an encode to the encoder thread, with the
+    /// instant its deadline counts from (so the encode is overdue exactly when the scrape
+    /// stops waiting for it). Happens-before the thread's `encode_finished` for that job (the
+    /// job channel), and after the previous job's (the result channel), so a stamp is never
+    /// left behind by a finished encode.
+    pub(crate) fn encode_dispatched(&self, stats: &Stats, at: Instant) {
+        let since = at.saturating_duration_since(stats.started).as_nanos();
+        let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
         self.running_since.store(since + 1, Relaxed);
+    }
+
+    /// Undoes `encode_dispatched` when the job could not be sent.
+    pub(crate) fn encode_not_dispatched(&self) {
+        self.running_since.store(0, Relaxed);
     }
 
     /// Called by the encoder thread when the encode returns.
@@ -160,13 +170,14 @@ impl SourceStats {
         self.failures[at].fetch_add(1, Relaxed);
     }
 
-    /// Whether an encode has been running for longer than `timeout`.
+    /// Whether an encode has been running (since its dispatch) for `timeout` or longer: the
+    /// scrape that asked for it has stopped waiting.
     fn overdue(&self, stats: &Stats, timeout: Duration) -> bool {
         match self.running_since.load(Relaxed) {
             0 => false,
             since => {
                 let started = Duration::from_nanos(since - 1);
-                stats.started.elapsed().saturating_sub(started) > timeout
+                stats.started.elapsed().saturating_sub(started) >= timeout
             }
         }
     }
