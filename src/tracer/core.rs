@@ -413,6 +413,12 @@ impl TracerCore {
             Rec::Claimed(slot) => match slot.get_mut() {
                 Some(r) => {
                     let start_ticks = r.start_time_unix_nano;
+                    // Never before the start: the TSCs of two cores may disagree by a few
+                    // cycles (more on a host that does not keep them in step), and a thread
+                    // that moved between them can read an end before its start. Events are
+                    // kept within the span likewise, below. (`max`/`min`, not `clamp`, which
+                    // has a panic path.)
+                    let end_ticks = end_ticks.max(start_ticks);
                     self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
                     // One offset for both: the duration is the ticks' (see `Anchor`).
                     let offset = self.anchor.offset_at(end_ticks);
@@ -423,7 +429,8 @@ impl TracerCore {
                     // re-anchor in a span finishing just after it lay outside the span by the
                     // offset's step (found by an adversarial review).
                     for e in r.events.iter_mut() {
-                        e.time_unix_nano = self.anchor.unix_ns_with(offset, e.time_unix_nano);
+                        let ticks = e.time_unix_nano.max(start_ticks).min(end_ticks);
+                        e.time_unix_nano = self.anchor.unix_ns_with(offset, ticks);
                     }
                     (r.status == SpanStatus::Error, false)
                 }
@@ -685,6 +692,50 @@ mod tests {
             seen,
             [("one", 0, 1, 7), ("two", 1, 1, 7), ("three", 2, 1, 7)]
         );
+    }
+
+    /// A span whose clock reads run backwards (a thread moved to a core whose TSC is
+    /// behind) still ends at or after its start, with its events inside it: its start ticks
+    /// are moved seconds into the future here, past the end and the event.
+    #[test]
+    fn a_span_never_ends_before_it_starts_nor_holds_an_event_outside_it() {
+        let tracer = DistributedTracer::new(TracerConfig {
+            span_log_capacity: 16,
+            span_log_shards: 1,
+            from_env: false,
+            ..TracerConfig::default()
+        });
+        let core = tracer.core();
+        let ids = SpanIds {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            sampled: true,
+            parent_is_remote: false,
+        };
+        let mut rec = core.open(
+            ids,
+            &None,
+            false,
+            Cow::Borrowed("skewed"),
+            SpanKind::Internal,
+            [],
+        );
+        let r = rec.get_mut().expect("a claimed slot");
+        // While the span is open the record holds ticks (see `Rec`).
+        let ahead = core.now_ticks() + 10_000_000_000; // seconds of ticks, at any rate
+        r.start_time_unix_nano = ahead;
+        push_event(&mut r.events, Cow::Borrowed("early"), core.now_ticks());
+        core.record_finished(&mut rec);
+        let r = tracer.get_span_by_id(ids.span_id).expect("recorded");
+        assert!(
+            r.end_time_unix_nano >= r.start_time_unix_nano,
+            "{} < {}",
+            r.end_time_unix_nano,
+            r.start_time_unix_nano
+        );
+        let e = r.events[0].time_unix_nano;
+        assert!((r.start_time_unix_nano..=r.end_time_unix_nano).contains(&e));
     }
 
     /// The same paths through the span API (not under Miri): more spans than slots, so later
