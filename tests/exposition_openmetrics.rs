@@ -416,6 +416,65 @@ fn values_openmetrics_forbids_are_left_out_and_the_rest_stays_valid() {
 }
 
 #[test]
+fn a_sum_that_went_negative_stays_out_instead_of_coming_and_going() {
+    require_openmetrics_oracle!("a_sum_that_went_negative_stays_out_instead_of_coming_and_going");
+    // A sum crossing zero made `_sum` (and the histogram's `_count`) vanish and come back: to
+    // Prometheus a new series, or a counter reset, at every crossing. Once read negative, the
+    // series has no `_sum` for good; the 0.0.4 format, which allows a negative sum, keeps it.
+    let r = Registry::new();
+    let h = r
+        .histogram(
+            "offset_seconds",
+            "Offsets.",
+            Buckets::new(vec![1.0]).unwrap(),
+        )
+        .unwrap();
+    let s = r
+        .summary_family("drift_seconds", "Drift.", &[], SummaryConfig::default())
+        .unwrap()
+        .get_or_create::<&str>(&[])
+        .unwrap();
+    let scrape = || {
+        let om = OpenMetricsEncoder::new().encode(&r);
+        parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+        om
+    };
+    h.observe(2.0);
+    s.observe(2.0);
+    let om = scrape();
+    for present in [
+        "offset_seconds_count 1\n",
+        "offset_seconds_sum 2.0\n",
+        "drift_seconds_sum 2.0\n",
+    ] {
+        assert!(om.contains(present), "{present} missing from\n{om}");
+    }
+    h.observe(-5.0);
+    s.observe(-5.0);
+    let om = scrape();
+    assert!(!om.contains("offset_seconds_sum"), "{om}");
+    assert!(!om.contains("offset_seconds_count"), "{om}");
+    assert!(!om.contains("drift_seconds_sum"), "{om}");
+    // Positive again: still out, in every later scrape.
+    h.observe(10.0);
+    s.observe(10.0);
+    for _ in 0..2 {
+        let om = scrape();
+        assert!(!om.contains("offset_seconds_sum"), "{om}");
+        assert!(!om.contains("offset_seconds_count"), "{om}");
+        assert!(!om.contains("drift_seconds_sum"), "{om}");
+        assert!(
+            om.contains("offset_seconds_bucket{le=\"+Inf\"} 3\n"),
+            "{om}"
+        );
+        assert!(om.contains("drift_seconds_count 3\n"), "{om}");
+    }
+    let text = r.encode_text();
+    assert!(text.contains("offset_seconds_sum 7\n"), "{text}");
+    assert!(text.contains("drift_seconds_sum 7\n"), "{text}");
+}
+
+#[test]
 fn names_that_would_clash_in_either_format_are_refused() {
     let clash = |first: &dyn Fn(&Registry) -> Result<(), Error>,
                  second: &dyn Fn(&Registry) -> Result<(), Error>| {

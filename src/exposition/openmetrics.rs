@@ -31,10 +31,13 @@
 //!   quantile values, scrape-time and fractional counter totals, exemplar values) has a decimal
 //!   point or an exponent (`2.0`, `-0.0`, `1e+06`), as "Numbers" requires (the same rendering as
 //!   the canonical labels, and as client_golang's). Counter totals, histogram and summary sums and counts are never NaN or negative:
-//!   a histogram with a negative bucket bound, or whose sum reads negative, has no `_sum` and
-//!   therefore no `_count` ("If and only if a Sum Value is present ... `_count`"); a summary
-//!   whose sum reads negative has no `_sum`; a scrape-time counter whose function returns NaN or
-//!   a negative number has no sample in that scrape.
+//!   a histogram with a negative bucket bound, or whose sum has read negative or NaN in an
+//!   OpenMetrics scrape, has no `_sum` and therefore no `_count` ("If and only if a Sum Value
+//!   is present ... `_count`"); a summary whose sum has read negative or NaN has no `_sum`.
+//!   Once read so, for good (`primitives::counter_sum`: a sum that went negative once is not
+//!   a counter, and samples that came and went as it crossed zero broke `rate()`). A
+//!   scrape-time counter whose function returns NaN or a negative number has no sample in
+//!   that scrape.
 //! * **`_created`** (the series' creation time, in seconds with microseconds) follows the
 //!   counter total, the histogram `_count` and the summary `_count` when
 //!   [`OpenMetricsEncoder::with_created`] turns it on. It is off by default, as in client_golang
@@ -359,15 +362,16 @@ pub(crate) fn info(out: &mut String, head: &SeriesHead<'_>) {
 }
 
 /// A histogram series: cumulative `_bucket`s in increasing `le` order (the last `+Inf`), then
-/// `_count` and `_sum` unless the sum is not a valid counter (negative bounds, a negative or NaN
-/// sum), then `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical
-/// `le` of each finite bound; `exemplar(i)` reads bucket `i`'s exemplar.
+/// `_count` and `_sum` if `sum_exposed` (the caller's decision: no negative bound, and the sum
+/// never read negative or NaN; a negative or NaN `sum` is left out regardless), then
+/// `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical `le` of
+/// each finite bound; `exemplar(i)` reads bucket `i`'s exemplar.
 #[inline]
 pub(crate) fn histogram<E: Exemplar>(
     out: &mut String,
     head: &SeriesHead<'_>,
     les: &[Box<str>],
-    negative_bounds: bool,
+    sum_exposed: bool,
     counts: &[u64],
     sum: f64,
     exemplar: impl Fn(usize) -> Option<E>,
@@ -380,7 +384,7 @@ pub(crate) fn histogram<E: Exemplar>(
         value_u64(out, cumulative);
         end_exemplar_sample(out, exemplar(i));
     }
-    if !negative_bounds && sum >= 0.0 {
+    if sum_exposed && sum >= 0.0 {
         // `_count` is the `+Inf` bucket by construction: both come from the same reading.
         head.start(out, "_count", None);
         value_u64(out, cumulative);
@@ -413,13 +417,14 @@ pub(crate) fn summary_quantile(
     end_line(out);
 }
 
-/// The end of a summary series: `_count`, `_sum` (unless negative or NaN), `_created`.
+/// The end of a summary series: `_count`, `_sum` (when given, and neither negative nor NaN),
+/// `_created`.
 #[inline]
-pub(crate) fn summary_end(out: &mut String, head: &SeriesHead<'_>, count: u64, sum: f64) {
+pub(crate) fn summary_end(out: &mut String, head: &SeriesHead<'_>, count: u64, sum: Option<f64>) {
     head.start(out, "_count", None);
     value_u64(out, count);
     end_line(out);
-    if sum >= 0.0 {
+    if let Some(sum) = sum.filter(|&s| s >= 0.0) {
         head.start(out, "_sum", None);
         value_f64(out, sum);
         end_line(out);

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::counter_sum::CounterSum;
 use super::exemplar::{self, ExemplarCell, ExemplarRead, Exemplars};
 use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
 use crate::sync::slots::{OwnedSlots, OwnedWords, Words, MAX_RANGE_WORDS};
@@ -415,6 +416,8 @@ struct HistogramInner {
     /// `bounds + 1` bucket words (non-cumulative, `+Inf` last), then one `f64` sum word.
     slots: OwnedSlots,
     rejected: AtomicU64,
+    /// Whether the OpenMetrics `_sum` and `_count` are still exposed (see `counter_sum`).
+    counter_sum: CounterSum,
     /// [`Exemplars::TraceBased`]: observations also offer the current sampled span.
     trace_exemplars: bool,
     /// One exemplar record per bucket (`+Inf` last) when exemplars are on, else empty.
@@ -498,6 +501,7 @@ impl Histogram {
                 slots,
                 buckets,
                 rejected: AtomicU64::new(0),
+                counter_sum: CounterSum::default(),
                 trace_exemplars: exemplars == Exemplars::TraceBased,
                 exemplars: records,
             }),
@@ -632,6 +636,12 @@ impl Histogram {
     /// ```
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Relaxed)
+    }
+
+    /// Whether the OpenMetrics `_sum` and `_count` are exposed with `sum`, just read by an
+    /// OpenMetrics scrape: never again once one read it negative or NaN (see `counter_sum`).
+    pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
+        self.inner.counter_sum.exposable(sum)
     }
 
     /// Reads the per-bucket (non-cumulative) counts into `counts` (resized to `bounds + 1`) and

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod counter;
+pub(crate) mod counter_sum;
 pub mod exemplar;
 pub mod gauge;
 pub mod histogram;

@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[cfg(not(agentcore_loom))]
+use super::counter_sum::CounterSum;
 use crate::sync::slots::MAX_RANGE_WORDS;
 use crate::sync::slots::{OwnedSlots, Words};
 use crate::Error;
@@ -272,6 +273,8 @@ struct SummaryInner {
     /// The current period (advanced by readers, read by recorders).
     period: AtomicU64,
     rejected: AtomicU64,
+    /// Whether the OpenMetrics `_sum` is still exposed (see `counter_sum`).
+    counter_sum: CounterSum,
     /// Reader-side state; recorders never touch it.
     window: Mutex<Window>,
     /// When the summary was created: an implicit reading of all zeros, the base of the window
@@ -349,6 +352,7 @@ impl Summary {
                 slots: OwnedSlots::new(words)?,
                 period: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
+                counter_sum: CounterSum::default(),
                 window: Mutex::new(Window::default()),
                 created: Instant::now(),
             }),
@@ -441,6 +445,12 @@ impl Summary {
             count,
             sum,
         }
+    }
+
+    /// Whether the OpenMetrics `_sum` is exposed with `sum`, just read by an OpenMetrics
+    /// scrape: never again once one read it negative or NaN (see `counter_sum`).
+    pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
+        self.inner.counter_sum.exposable(sum)
     }
 
     /// Reads at `now`, handing each `(quantile, value)` to `emit`; returns `(count, sum)`.

@@ -246,12 +246,14 @@ impl sealed::EncodeSeries for Histogram {
     ) {
         let sum = self.read_into(&mut scratch.counts);
         let buckets = self.buckets();
+        // No `_sum` with a negative bound, nor once the sum has read negative or NaN.
         let negative_bounds = buckets.bounds().first().is_some_and(|&b| b < 0.0);
+        let sum_exposed = !negative_bounds && self.openmetrics_sum_exposable(sum);
         openmetrics::histogram(
             out,
             head,
             buckets.le_labels_openmetrics(),
-            negative_bounds,
+            sum_exposed,
             &scratch.counts,
             sum,
             |i| self.exemplar(i),
@@ -300,6 +302,7 @@ impl sealed::EncodeSeries for Summary {
         let (count, sum) = self.read_with(now, |q, v| {
             openmetrics::summary_quantile(out, head, label, q, v);
         });
-        openmetrics::summary_end(out, head, count, sum);
+        let sum_exposed = self.openmetrics_sum_exposable(sum);
+        openmetrics::summary_end(out, head, count, sum_exposed.then_some(sum));
     }
 }
