@@ -11,7 +11,7 @@
 //! ```
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -61,10 +61,11 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// let collector = MetricsCollector::new();
 /// let monitor = SystemMonitor::start(collector.clone(), Duration::from_millis(50)).unwrap();
-/// while collector.history_len() == 0 {
+/// while monitor.stats().samples == 0 {
 ///     std::thread::sleep(Duration::from_millis(10));
 /// }
-/// assert!(monitor.stats().samples >= 1);
+/// // A counted sample is complete: its snapshot is in the history.
+/// assert!(collector.history_len() >= 1);
 /// monitor.stop();
 /// let snapshot = collector.snapshot_metrics();
 /// assert!((0.0..=100.0).contains(&snapshot.system.memory_percent));
@@ -155,8 +156,11 @@ impl SystemMonitor {
                         sample(&mut system, &collector);
                         collector.snapshot_metrics();
                     }));
+                    // Release: whoever reads the count (`stats`, Acquire) sees the sample's
+                    // gauges and snapshot. (Counted after the snapshot; a reader that waited
+                    // for the history and then read the count could see 0: CI did once.)
                     match sampled {
-                        Ok(()) => counts.samples.fetch_add(1, Relaxed),
+                        Ok(()) => counts.samples.fetch_add(1, Release),
                         Err(_) => {
                             // The reader may have been left half-updated: start it again.
                             system = fresh_system();
@@ -186,7 +190,8 @@ impl SystemMonitor {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// How many samples the monitor has taken, and how many panicked.
+    /// How many samples the monitor has taken, and how many panicked. A sample counted here
+    /// is complete: its gauges are set and its snapshot is in the history.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -197,7 +202,7 @@ impl SystemMonitor {
     /// ```
     pub fn stats(&self) -> MonitorStats {
         MonitorStats {
-            samples: self.shared.samples.load(Relaxed),
+            samples: self.shared.samples.load(Acquire),
             panics: self.shared.panics.load(Relaxed),
         }
     }
