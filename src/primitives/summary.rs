@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Orderin
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[cfg(not(agentcore_loom))]
 use super::counter_sum::CounterSum;
+#[cfg(not(agentcore_loom))]
 use crate::sync::slots::MAX_RANGE_WORDS;
 use crate::sync::slots::{OwnedSlots, Words};
 use crate::Error;
