@@ -819,7 +819,11 @@ fn a_late_required_source_gets_503_and_is_not_asked_again_until_it_returns() {
     assert_eq!(exporter.stats().encodes_overdue, 1);
     // Once it returns, it is asked again and the scrape succeeds.
     gate.open();
-    wait_until("the late encode returned", || gate.waiting() == 0);
+    // The gauge clears once the late result is sent to the server: then the next scrape
+    // finds the source free. (`gate.waiting()` alone drops inside the source, before that.)
+    wait_until("the late encode returned", || {
+        gate.waiting() == 0 && exporter.stats().encodes_overdue == 0
+    });
     let reply = get(addr, "/metrics", "");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, EXPOSITION.as_bytes());

@@ -159,6 +159,8 @@ fn run(
     let mut deflater: Option<Deflater> = None;
     let source_stats = &stats.sources[index];
     while let Ok(job) = jobs.recv() {
+        // The driver's stamp for this job (see `SourceStats::encode_dispatched`).
+        let stamp = source_stats.stamp();
         let mut bufs = pool.take();
         let started = Instant::now();
         let encoded = catch_unwind(AssertUnwindSafe(|| match job.format {
@@ -196,7 +198,13 @@ fn run(
             generation: job.generation,
             part,
         };
-        if results.send(done).is_err() {
+        let sent = results.send(done);
+        // No longer running (the `encodes_overdue` gauge): cleared once the result is on its
+        // way, so a caller that sees the gauge at 0 knows the driver can have it; after the
+        // compression, which the scrape's deadline covers too. Only this job's stamp: the
+        // driver may already have stamped the next one.
+        source_stats.encode_returned(stamp);
+        if sent.is_err() {
             return; // the I/O thread is gone
         }
     }

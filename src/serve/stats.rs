@@ -135,13 +135,30 @@ pub(crate) struct SourceStats {
 impl SourceStats {
     /// Called by the scrape driver as it hands an encode to the encoder thread, with the
     /// instant its deadline counts from (so the encode is overdue exactly when the scrape
-    /// stops waiting for it). Happens-before the thread's `encode_finished` for that job (the
-    /// job channel), and after the previous job's (the result channel), so a stamp is never
-    /// left behind by a finished encode.
+    /// stops waiting for it). Happens-before the thread's `stamp` and `encode_returned` for
+    /// that job (the job channel). The next job's stamp may come before the previous job's
+    /// `encode_returned` (the result is sent first), which then leaves it alone: it clears
+    /// only its own stamp. So a stamp is never left behind by a finished encode, nor cleared
+    /// by another job's.
     pub(crate) fn encode_dispatched(&self, stats: &Stats, at: Instant) {
         let since = at.saturating_duration_since(stats.started).as_nanos();
         let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
         self.running_since.store(since + 1, Relaxed);
+    }
+
+    /// The stamp of the job just received (read by the encoder thread; the job channel
+    /// orders it after the driver's `encode_dispatched`).
+    pub(crate) fn stamp(&self) -> u64 {
+        self.running_since.load(Relaxed)
+    }
+
+    /// Called by the encoder thread once the job is done (encoded, compressed and its result
+    /// sent), with the job's `stamp`: no encode of this source runs any more, unless the
+    /// driver has already dispatched the next one, whose stamp stays.
+    pub(crate) fn encode_returned(&self, stamp: u64) {
+        let _ = self
+            .running_since
+            .compare_exchange(stamp, 0, Relaxed, Relaxed);
     }
 
     /// Undoes `encode_dispatched` when the job could not be sent.
@@ -149,9 +166,8 @@ impl SourceStats {
         self.running_since.store(0, Relaxed);
     }
 
-    /// Called by the encoder thread when the encode returns.
+    /// Called by the encoder thread when the source's encode returns: its duration.
     pub(crate) fn encode_finished(&self, took: Duration) {
-        self.running_since.store(0, Relaxed);
         let secs = took.as_secs_f64();
         let bucket = DURATION_BOUNDS
             .iter()
