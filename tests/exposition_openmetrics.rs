@@ -419,8 +419,9 @@ fn values_openmetrics_forbids_are_left_out_and_the_rest_stays_valid() {
 fn a_sum_that_went_negative_stays_out_instead_of_coming_and_going() {
     require_openmetrics_oracle!("a_sum_that_went_negative_stays_out_instead_of_coming_and_going");
     // A sum crossing zero made `_sum` (and the histogram's `_count`) vanish and come back: to
-    // Prometheus a new series, or a counter reset, at every crossing. Once read negative, the
-    // series has no `_sum` for good; the 0.0.4 format, which allows a negative sum, keeps it.
+    // Prometheus a new series, or a counter reset, at every crossing. Once read negative (or
+    // fallen), the series has no `_sum` for good; the 0.0.4 format, which allows a negative
+    // sum, keeps it.
     let r = Registry::new();
     let h = r
         .histogram(
@@ -472,6 +473,17 @@ fn a_sum_that_went_negative_stays_out_instead_of_coming_and_going() {
     let text = r.encode_text();
     assert!(text.contains("offset_seconds_sum 7\n"), "{text}");
     assert!(text.contains("drift_seconds_sum 7\n"), "{text}");
+
+    // A sum that falls while staying positive is a counter reset to Prometheus too.
+    let h = r
+        .histogram("gap_seconds", "Gaps.", Buckets::new(vec![1.0]).unwrap())
+        .unwrap();
+    h.observe(10.0);
+    assert!(scrape().contains("gap_seconds_sum 10.0\n"));
+    h.observe(-5.0);
+    let om = scrape();
+    assert!(!om.contains("gap_seconds_sum"), "{om}");
+    assert!(!om.contains("gap_seconds_count"), "{om}");
 }
 
 #[test]

@@ -639,7 +639,8 @@ impl Histogram {
     }
 
     /// Whether the OpenMetrics `_sum` and `_count` are exposed with `sum`, just read by an
-    /// OpenMetrics scrape: never again once one read it negative or NaN (see `counter_sum`).
+    /// OpenMetrics scrape: never again once one read it negative, NaN or fallen (see
+    /// `counter_sum`).
     pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
         self.inner.counter_sum.exposable(sum)
     }

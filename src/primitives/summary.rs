@@ -448,7 +448,7 @@ impl Summary {
     }
 
     /// Whether the OpenMetrics `_sum` is exposed with `sum`, just read by an OpenMetrics
-    /// scrape: never again once one read it negative or NaN (see `counter_sum`).
+    /// scrape: never again once one read it negative, NaN or fallen (see `counter_sum`).
     pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
         self.inner.counter_sum.exposable(sum)
     }
