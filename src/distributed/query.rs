@@ -137,8 +137,8 @@ impl DistributedTracer {
 
     /// The span `span_id` from the span log, if still there.
     ///
-    /// `span_id` is a [`SpanId`](crate::SpanId) or a string, as the specification passes it
-    /// (`get_span_by_id("span-456")`): a W3C hex id (as [`SpanId`](crate::SpanId)'s `Display`
+    /// `span_id` is a [`SpanId`] or a string, as the specification passes it
+    /// (`get_span_by_id("span-456")`): a W3C hex id (as [`SpanId`]'s `Display`
     /// and [`to_map`](crate::TraceContext::to_map) write it) is the id itself, any other
     /// string is mapped with [`SpanId::from_external`](crate::SpanId::from_external), as
     /// [`add_link`](crate::DetachedSpan::add_link) maps it.
