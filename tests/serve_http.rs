@@ -335,9 +335,13 @@ fn client_that_does_not_read_is_dropped_after_the_write_timeout() {
     stalled
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    // While the server is stuck writing to that client, the source's lock is free: it was
-    // released when encoding finished, before any socket write.
+    // Once the encode is assembled (the source returned, so its guard is dropped) the server
+    // writes to that client, and the source's lock must be free: it was released when
+    // encoding finished, before any socket write. (A fixed 200 ms sleep stood here; under CPU
+    // contention the 16 MiB encode was still running then and held the lock.)
+    wait_until("the encode finished", || {
+        exporter.stats().last_encode_bytes >= len as u64
+    });
     assert!(exporter.stats().active_connections >= 1);
     *recorders
         .try_lock()
