@@ -990,12 +990,17 @@ fn a_scraper_that_asks_less_often_takes_the_place_of_a_greedy_client() {
     let exporter = MetricsServer::start(config().with_max_in_flight(2), gate.source()).unwrap();
     let addr = exporter.local_addr();
     // Two keep-alive clients that have scraped back to back, then wait on a closed gate.
-    let mut greedy: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    for conn in &mut greedy {
+    // Each connects just before its own requests: connected together, the second waited for
+    // the first one's 20 scrapes with its first request unsent, and under CPU contention the
+    // 2 s header-read timeout (counted from accept) closed it.
+    let mut greedy: Vec<TcpStream> = Vec::new();
+    for _ in 0..2 {
+        let mut conn = TcpStream::connect(addr).unwrap();
         for _ in 0..20 {
-            let reply = request_on(conn, b"GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n");
+            let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n");
             assert_eq!(reply.status, 200);
         }
+        greedy.push(conn);
     }
     gate.close();
     for conn in &mut greedy {
