@@ -405,7 +405,12 @@ impl TracerCore {
     ///
     /// If the metrics hook unwinds, the record is left as it was (its start and event ticks
     /// and unwinding flag unconverted, see `Rec`), so the span's `Drop` finishes it again.
-    #[inline]
+    ///
+    /// Hot path: always inlined. With `#[inline]` the default release build kept it out of
+    /// line, and every sampled finish paid the call and six register saves and restores
+    /// (under callgrind, `breakdown.py span_basic --fn`: 43 of its 114 instructions were its
+    /// own frame; span 694 → 669, LTO 682 → 656).
+    #[inline(always)]
     pub(crate) fn record_finished(&self, record: &mut Rec<'_>) {
         let end_ticks = self.anchor.now_ticks();
         let (error, lost) = match record {
