@@ -20,9 +20,10 @@
 //! # Orderings
 //! A flag, only ever set, and the last sum exposed, both `Relaxed`: the scrapes of one
 //! registry are serialised by its scrape lock, whose release and acquire order them. A series
-//! shared by two registries (one handle registered in both) may be scraped concurrently; a
-//! scrape that read an older sum after the other stored a newer one then sets the flag with
-//! the sum not fallen: the sum is hidden for good, never exposed falling.
+//! shared by two registries (one handle inserted into a family of each with
+//! `Family::insert_metric`) may be scraped concurrently; a scrape that read an older sum after
+//! the other stored a newer one then sets the flag with the sum not fallen: the sum is hidden
+//! for good, never exposed falling.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
