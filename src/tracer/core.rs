@@ -559,8 +559,30 @@ fn reset_events<A: smallvec::Array<Item = Event>>(v: &mut SmallVec<A>) {
 /// stall: ~10% of a span with one event in a `perf record -e cpu-clock` profile). `reserve`
 /// is an out-of-line call even when there is room (~30 instructions per event under
 /// callgrind): it is only made when the vector is full.
+///
+/// The vector's inline/heap state is tested once, with the same code in each branch: every
+/// `SmallVec` accessor decodes it again, and inside a branch that has tested it the compiler
+/// folds those decodes (see `limits::try_put_new_attribute`).
+#[allow(
+    clippy::if_same_then_else,
+    reason = "the same code in both branches, so that each is compiled knowing the state"
+)]
 #[inline(always)]
 pub(crate) fn push_event<'v, A: smallvec::Array<Item = Event>>(
+    v: &'v mut SmallVec<A>,
+    name: Cow<'static, str>,
+    time_unix_nano: u64,
+) -> &'v mut Event {
+    if v.spilled() {
+        push_event_in(v, name, time_unix_nano)
+    } else {
+        push_event_in(v, name, time_unix_nano)
+    }
+}
+
+/// [`push_event`]'s work.
+#[inline(always)]
+fn push_event_in<'v, A: smallvec::Array<Item = Event>>(
     v: &'v mut SmallVec<A>,
     name: Cow<'static, str>,
     time_unix_nano: u64,
