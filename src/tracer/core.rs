@@ -721,11 +721,11 @@ mod tests {
         );
     }
 
-    /// A span whose clock reads run backwards (a thread moved to a core whose TSC is
-    /// behind) still ends at or after its start, with its events inside it: its start ticks
-    /// are moved seconds into the future here, past the end and the event.
-    #[test]
-    fn a_span_never_ends_before_it_starts_nor_holds_an_event_outside_it() {
+    /// Opens a sampled span's record on a fresh tracer, lets `skew` change its ticks (while
+    /// the span is open the record holds ticks, see `Rec`), finishes it and returns what the
+    /// tracer recorded, after checking that it ends at or after its start and holds its
+    /// events within it.
+    fn finish_skewed(skew: impl FnOnce(&TracerCore, &mut SpanRecord)) -> SpanRecord {
         let tracer = DistributedTracer::new(TracerConfig {
             span_log_capacity: 16,
             span_log_shards: 1,
@@ -748,21 +748,31 @@ mod tests {
             SpanKind::Internal,
             [],
         );
-        let r = rec.get_mut().expect("a claimed slot");
-        // While the span is open the record holds ticks (see `Rec`).
-        let ahead = core.now_ticks() + 10_000_000_000; // seconds of ticks, at any rate
-        r.start_time_unix_nano = ahead;
-        push_event(&mut r.events, Cow::Borrowed("early"), core.now_ticks());
+        skew(core, rec.get_mut().expect("a claimed slot"));
         core.record_finished(&mut rec);
         let r = tracer.get_span_by_id(ids.span_id).expect("recorded");
-        assert!(
-            r.end_time_unix_nano >= r.start_time_unix_nano,
-            "{} < {}",
-            r.end_time_unix_nano,
-            r.start_time_unix_nano
-        );
-        let e = r.events[0].time_unix_nano;
-        assert!((r.start_time_unix_nano..=r.end_time_unix_nano).contains(&e));
+        let (start, end) = (r.start_time_unix_nano, r.end_time_unix_nano);
+        assert!(end >= start, "{end} < {start}");
+        for e in &r.events {
+            let t = e.time_unix_nano;
+            assert!((start..=end).contains(&t), "event at {t}, span {start}..={end}");
+        }
+        r
+    }
+
+    /// Seconds of ticks, at any rate.
+    const AHEAD: u64 = 10_000_000_000;
+
+    /// A span whose clock reads run backwards (a thread moved to a core whose TSC is
+    /// behind) still ends at or after its start, with its events inside it: its start ticks
+    /// are moved seconds into the future here, past the end and the event.
+    #[test]
+    fn a_span_never_ends_before_it_starts_nor_holds_an_event_outside_it() {
+        let r = finish_skewed(|core, r| {
+            r.start_time_unix_nano = core.now_ticks() + AHEAD;
+            push_event(&mut r.events, Cow::Borrowed("early"), core.now_ticks());
+        });
+        assert_eq!(r.events.len(), 1);
     }
 
     /// The other bound: an event whose ticks read later than the finish's (the event's
@@ -770,41 +780,10 @@ mod tests {
     /// after it. The event's ticks are moved seconds into the future here.
     #[test]
     fn an_event_read_after_the_end_is_kept_at_the_end() {
-        let tracer = DistributedTracer::new(TracerConfig {
-            span_log_capacity: 16,
-            span_log_shards: 1,
-            from_env: false,
-            ..TracerConfig::default()
+        let r = finish_skewed(|core, r| {
+            push_event(&mut r.events, Cow::Borrowed("late"), core.now_ticks() + AHEAD);
         });
-        let core = tracer.core();
-        let ids = SpanIds {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            parent_span_id: None,
-            sampled: true,
-            parent_is_remote: false,
-        };
-        let mut rec = core.open(
-            ids,
-            &None,
-            false,
-            Cow::Borrowed("skewed"),
-            SpanKind::Internal,
-            [],
-        );
-        let r = rec.get_mut().expect("a claimed slot");
-        let late = core.now_ticks() + 10_000_000_000; // seconds of ticks, at any rate
-        push_event(&mut r.events, Cow::Borrowed("late"), late);
-        core.record_finished(&mut rec);
-        let r = tracer.get_span_by_id(ids.span_id).expect("recorded");
-        assert!(r.end_time_unix_nano >= r.start_time_unix_nano);
-        let e = r.events[0].time_unix_nano;
-        assert!(
-            (r.start_time_unix_nano..=r.end_time_unix_nano).contains(&e),
-            "event at {e}, span {}..={}",
-            r.start_time_unix_nano,
-            r.end_time_unix_nano
-        );
+        assert_eq!(r.events.len(), 1);
     }
 
     /// The same paths through the span API: more spans than slots, so later
