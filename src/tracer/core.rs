@@ -755,7 +755,10 @@ mod tests {
         assert!(end >= start, "{end} < {start}");
         for e in &r.events {
             let t = e.time_unix_nano;
-            assert!((start..=end).contains(&t), "event at {t}, span {start}..={end}");
+            assert!(
+                (start..=end).contains(&t),
+                "event at {t}, span {start}..={end}"
+            );
         }
         r
     }
@@ -781,7 +784,11 @@ mod tests {
     #[test]
     fn an_event_read_after_the_end_is_kept_at_the_end() {
         let r = finish_skewed(|core, r| {
-            push_event(&mut r.events, Cow::Borrowed("late"), core.now_ticks() + AHEAD);
+            push_event(
+                &mut r.events,
+                Cow::Borrowed("late"),
+                core.now_ticks() + AHEAD,
+            );
         });
         assert_eq!(r.events.len(), 1);
     }
