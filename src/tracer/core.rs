@@ -669,8 +669,8 @@ mod tests {
     // `reset`, `reset_events` and `push_event` work on a record's vectors through raw pointers.
     // A vector's inline items lie inside the vector itself, so a `&mut` of it (as `set_len`
     // takes) covers them too: a pointer taken before that borrow and used after it is a
-    // Stacked Borrows violation. These run under Miri, as do this module's tests that build a
-    // whole tracer (all six pass, about 5 s):
+    // Stacked Borrows violation. These run under Miri (`.ci/miri`), as do this module's tests
+    // that build a whole tracer:
     //
     //     MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test --lib \
     //         --no-default-features tracer::core::tests::
