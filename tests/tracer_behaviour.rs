@@ -64,6 +64,81 @@ fn dropping_an_unfinished_span_finishes_it_unset_and_restores_the_parent() {
     assert!(t.current_context().is_none());
 }
 
+/// Attributes passed to `start_span` and the same attributes set one by one after it end in
+/// the same record: the same values (a repeated key keeps its last value), the same order and
+/// the same drop count, with the record's inline storage and past it, over the attribute
+/// limit, and with a value-length limit (which only the out-of-line path applies). The start
+/// takes `set_attribute`'s inline fast path since issue 16; this pins the two together.
+#[test]
+fn attributes_at_start_are_recorded_as_set_attribute_records_them() {
+    let sequence = || {
+        vec![
+            KeyValue::new("a", 1),
+            KeyValue::new("b", "two"),
+            KeyValue::new("a", 3), // repeated while inline
+            KeyValue::new("", "empty key"),
+            KeyValue::new("c", 4),
+            KeyValue::new("d", 5),
+            KeyValue::new("e", "a longer value"), // spills past the inline storage
+            KeyValue::new("b", 9),                // repeated once spilled
+            KeyValue::new(String::from("f"), 6),
+            KeyValue::new("g", 7),
+        ]
+    };
+    let limited = |max_attributes, max_attribute_value_len| SpanLimits {
+        max_attributes,
+        max_attribute_value_len,
+        ..SpanLimits::default()
+    };
+    // (limits, attributes kept, attributes dropped): the empty key is always dropped; under a
+    // limit of 0 so are the repeated keys, which have nothing to replace.
+    for (limits, kept, dropped) in [
+        (SpanLimits::default(), 7, 1),
+        (limited(5, None), 5, 3),
+        (limited(0, None), 0, 10),
+        (limited(128, Some(3)), 7, 1),
+    ] {
+        let t = tracer_with(TracerConfig {
+            limits: Some(limits),
+            ..TracerConfig::default()
+        });
+        let at_start = t.start_span("s", SpanKind::Internal, sequence());
+        let at_start_id = at_start.span_id();
+        at_start.end();
+        let mut one_by_one = t.start_span("s", SpanKind::Internal, []);
+        for kv in sequence() {
+            one_by_one.set_attribute(kv.key, kv.value);
+        }
+        let one_by_one_id = one_by_one.span_id();
+        one_by_one.end();
+        let (a, b) = (
+            t.get_span_by_id(at_start_id).unwrap(),
+            t.get_span_by_id(one_by_one_id).unwrap(),
+        );
+        assert_eq!(a.attributes, b.attributes, "{limits:?}");
+        assert_eq!(
+            a.dropped_attributes_count, b.dropped_attributes_count,
+            "{limits:?}"
+        );
+        // And what both should be.
+        assert_eq!(
+            (a.attributes.len(), a.dropped_attributes_count),
+            (kept, dropped),
+            "{limits:?}"
+        );
+        if kept >= 2 {
+            assert_eq!(a.attributes[0], KeyValue::new("a", 3));
+            assert_eq!(a.attributes[1], KeyValue::new("b", 9));
+        }
+        if limits.max_attribute_value_len == Some(3) {
+            assert_eq!(
+                a.attribute("e"),
+                Some(&agentcore_telemetry::Value::from("a l"))
+            );
+        }
+    }
+}
+
 #[test]
 fn status_rules_ok_is_final_and_unset_is_ignored() {
     let t = tracer();

@@ -11,7 +11,7 @@ use super::attribute::KeyValue;
 use super::clock::Anchor;
 use super::context::Carried;
 use super::id::{SpanId, TraceId, TracerId};
-use super::limits::{put_attribute, SpanLimits};
+use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
 use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
 use crate::sync::ring::{Claimed, ShardedRing, NO_THREAD_INDEX};
@@ -353,13 +353,15 @@ impl TracerCore {
         r.dropped_attributes_count = 0;
         let limits = &self.limits;
         for kv in attributes {
-            put_attribute(
+            // As `set_attribute`: the common case inline, the rest out of line.
+            if let Err(kv) = try_put_new_attribute(
                 &mut r.attributes,
-                &mut r.dropped_attributes_count,
                 limits.max_attributes,
                 limits.max_attribute_value_len,
                 kv,
-            );
+            ) {
+                put_record_attribute(r, limits, kv);
+            }
         }
         reset_events(&mut r.events);
         reset(&mut r.links);
@@ -482,6 +484,20 @@ impl TracerCore {
             observe_duration(family, name, status, duration_ns);
         }
     }
+}
+
+/// Adds attribute `kv` to a span's record within the limits (see [`put_attribute`]): the
+/// out-of-line rest of `try_put_new_attribute`'s common case, shared by the attributes a span
+/// starts with and `set_attribute`'s.
+#[inline(never)]
+pub(crate) fn put_record_attribute(r: &mut SpanRecord, limits: &SpanLimits, kv: KeyValue) {
+    put_attribute(
+        &mut r.attributes,
+        &mut r.dropped_attributes_count,
+        limits.max_attributes,
+        limits.max_attribute_value_len,
+        kv,
+    );
 }
 
 /// Empties `v` for the next record in its slot. A heap buffer is released (memory follows

@@ -6,7 +6,7 @@ use super::attribute::{KeyValue, Value};
 use super::context::EXTERNAL_ID_KEY;
 use super::context::{Carried, TraceContext};
 pub(crate) use super::core::SpanIds;
-use super::core::{push_event, Misuse, Rec, TraceId8, TracerCore};
+use super::core::{push_event, put_record_attribute, Misuse, Rec, TraceId8, TracerCore};
 use super::current::{self, Frame, Removal};
 use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
@@ -369,19 +369,8 @@ impl<'t> DetachedSpan<'t> {
             limits.max_attribute_value_len,
             KeyValue::new(key, value),
         ) {
-            Self::put_attribute_recorded(r, limits, kv);
+            put_record_attribute(r, limits, kv);
         }
-    }
-
-    #[inline(never)]
-    fn put_attribute_recorded(r: &mut SpanRecord, limits: &SpanLimits, kv: KeyValue) {
-        put_attribute(
-            &mut r.attributes,
-            &mut r.dropped_attributes_count,
-            limits.max_attributes,
-            limits.max_attribute_value_len,
-            kv,
-        );
     }
 
     /// Adds a timestamped event. Beyond [`SpanLimits::max_events`](super::SpanLimits::max_events) events are dropped and

@@ -13,6 +13,7 @@
 //! `#[trace_operation]` function with a trivial body, as the comparison's), `labeled_inc`,
 //! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
+//! `span_start_attributes` (`span_basic` with the attributes passed to `start_span`),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
 //! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
 //! `scrape_text` / `scrape_openmetrics` (one full scrape of the comparison's 11,000-series
@@ -155,6 +156,24 @@ fn span_basic(t: &agentcore_telemetry::DistributedTracer, n: u64) {
 #[inline(never)]
 fn span_unsampled(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     span_ops(t, n, 2);
+}
+
+/// `span_basic` with its two attributes passed to `start_span` instead of set after it (as
+/// the specification's `start_span(name, kind, attributes)` passes them, and as the
+/// comparison's `tracing` and fastrace arms record theirs).
+#[inline(never)]
+fn span_start_attributes(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    use agentcore_telemetry::{KeyValue, SpanKind, SpanStatus};
+    for _ in 0..n {
+        let t = black_box(t);
+        let mut span = t.start_span(
+            "tool_execution",
+            SpanKind::Internal,
+            [KeyValue::new("tool_id", "calculator"), KeyValue::new("attempt", 1i64)],
+        );
+        span.add_event("checkpoint", []);
+        t.finish_span(span, SpanStatus::Ok, None);
+    }
 }
 
 /// The set-up's `span_basic`, filling the span log.
@@ -417,6 +436,7 @@ fn main() {
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
+        "span_start_attributes" => span_start_attributes(&tracer, n),
         "macro_call" => {
             // The span log filled first, as the comparison's arm does.
             for _ in 0..agentcore_telemetry::get_distributed_tracer().span_log_capacity() {
