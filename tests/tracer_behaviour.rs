@@ -64,13 +64,14 @@ fn dropping_an_unfinished_span_finishes_it_unset_and_restores_the_parent() {
     assert!(t.current_context().is_none());
 }
 
-/// Attributes passed to `start_span` and the same attributes set one by one after it end in
-/// the same record: the same values (a repeated key keeps its last value), the same order and
-/// the same drop count, with the record's inline storage and past it, over the attribute
-/// limit, and with a value-length limit (which only the out-of-line path applies). The start
-/// takes `set_attribute`'s inline fast path since issue 16; this pins the two together.
+/// Attributes passed to `start_span`, the same attributes set one by one after it, and the same
+/// attributes on an event (under the same limit) are recorded alike: the same values (a
+/// repeated key keeps its last value), the same order and the same drop count, within the
+/// inline storage and past it, over the attribute limit, and with a value-length limit (which
+/// only the out-of-line path applies). The start and `add_event` take `set_attribute`'s inline
+/// fast path since issue 16; this pins the three together.
 #[test]
-fn attributes_at_start_are_recorded_as_set_attribute_records_them() {
+fn attributes_at_start_and_on_events_are_recorded_as_set_attribute_records_them() {
     let sequence = || {
         vec![
             KeyValue::new("a", 1),
@@ -87,13 +88,14 @@ fn attributes_at_start_are_recorded_as_set_attribute_records_them() {
     };
     let limited = |max_attributes, max_attribute_value_len| SpanLimits {
         max_attributes,
+        max_attributes_per_event: max_attributes,
         max_attribute_value_len,
         ..SpanLimits::default()
     };
     // (limits, attributes kept, attributes dropped): the empty key is always dropped; under a
     // limit of 0 so are the repeated keys, which have nothing to replace.
     for (limits, kept, dropped) in [
-        (SpanLimits::default(), 7, 1),
+        (limited(128, None), 7, 1),
         (limited(5, None), 5, 3),
         (limited(0, None), 0, 10),
         (limited(128, Some(3)), 7, 1),
@@ -109,6 +111,7 @@ fn attributes_at_start_are_recorded_as_set_attribute_records_them() {
         for kv in sequence() {
             one_by_one.set_attribute(kv.key, kv.value);
         }
+        one_by_one.add_event("e", sequence());
         let one_by_one_id = one_by_one.span_id();
         one_by_one.end();
         let (a, b) = (
@@ -118,6 +121,12 @@ fn attributes_at_start_are_recorded_as_set_attribute_records_them() {
         assert_eq!(a.attributes, b.attributes, "{limits:?}");
         assert_eq!(
             a.dropped_attributes_count, b.dropped_attributes_count,
+            "{limits:?}"
+        );
+        let event = &b.events[0];
+        assert_eq!(&event.attributes[..], &a.attributes[..], "{limits:?}");
+        assert_eq!(
+            event.dropped_attributes_count, a.dropped_attributes_count,
             "{limits:?}"
         );
         // And what both should be.

@@ -14,6 +14,7 @@
 //! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `span_start_attributes` (`span_basic` with the attributes passed to `start_span`),
+//! `span_event_attributes` (`span_basic` whose event carries two attributes),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
 //! protobuf / JSON, into a warm reused buffer, cleared every 512 spans as a batch is),
 //! `scrape_text` / `scrape_openmetrics` (one full scrape of the comparison's 11,000-series
@@ -169,9 +170,30 @@ fn span_start_attributes(t: &agentcore_telemetry::DistributedTracer, n: u64) {
         let mut span = t.start_span(
             "tool_execution",
             SpanKind::Internal,
-            [KeyValue::new("tool_id", "calculator"), KeyValue::new("attempt", 1i64)],
+            [
+                KeyValue::new("tool_id", "calculator"),
+                KeyValue::new("attempt", 1i64),
+            ],
         );
         span.add_event("checkpoint", []);
+        t.finish_span(span, SpanStatus::Ok, None);
+    }
+}
+
+/// `span_basic` whose event carries two attributes (as the specification's
+/// `add_event("retry_attempt", {"attempt": 2, "delay_ms": 1000})`).
+#[inline(never)]
+fn span_event_attributes(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    use agentcore_telemetry::{KeyValue, SpanKind, SpanStatus};
+    for _ in 0..n {
+        let t = black_box(t);
+        let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+        span.set_attribute("tool_id", "calculator");
+        span.set_attribute("attempt", 1i64);
+        span.add_event(
+            "retry_attempt",
+            [KeyValue::new("attempt", 2), KeyValue::new("delay_ms", 1000)],
+        );
         t.finish_span(span, SpanStatus::Ok, None);
     }
 }
@@ -437,6 +459,7 @@ fn main() {
         "span_basic" => span_basic(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
         "span_start_attributes" => span_start_attributes(&tracer, n),
+        "span_event_attributes" => span_event_attributes(&tracer, n),
         "macro_call" => {
             // The span log filled first, as the comparison's arm does.
             for _ in 0..agentcore_telemetry::get_distributed_tracer().span_log_capacity() {
