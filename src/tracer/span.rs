@@ -162,9 +162,9 @@ impl<'t> DetachedSpan<'t> {
     /// The part of a sampled span's start that can panic, and its record: unwinding at any
     /// point leaves nothing behind. The name is converted first (before anything is
     /// claimed), then the record is opened (`TracerCore::open` empties its slot if the
-    /// caller's attribute iterator panics, and reads the start time last), and only then is
-    /// the span counted. The record is built in place in its span-log slot (see `Rec`),
-    /// with whether the thread is unwinding from a panic.
+    /// caller's attribute iterator panics, reads the start time last, and only then counts
+    /// the span). The record is built in place in its span-log slot (see `Rec`), with
+    /// whether the thread is unwinding from a panic.
     #[inline(always)]
     fn open(
         tracer: &'t TracerCore,
@@ -175,9 +175,7 @@ impl<'t> DetachedSpan<'t> {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Rec<'t> {
         let unwinding = std::thread::panicking();
-        let record = tracer.open(ids, carried, unwinding, name.into(), kind, attributes);
-        tracer.count_start(true);
-        record
+        tracer.open(ids, carried, unwinding, name.into(), kind, attributes)
     }
 }
 
