@@ -192,3 +192,39 @@ fn an_unsampled_start_whose_name_or_attributes_panic_on_drop_leaves_no_frame() {
     // None of the four counts as started (the panic came before the count).
     assert_eq!(tracer.stats().spans_unsampled, 0, "{:?}", tracer.stats());
 }
+
+/// A sampled start that finds no free slot (every slot held by an open span) never iterates
+/// its attributes: they are dropped unused, and a `Drop` that panics there must count nothing
+/// and leave no frame. Found by review of 7f395fa, which moved the start's count into
+/// `TracerCore::open`, where it ran before the unused attributes were dropped at its return:
+/// `spans_started` 18 against `spans_finished` 16.
+#[test]
+fn a_start_with_no_free_slot_whose_attributes_panic_on_drop_counts_nothing() {
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 16,
+        span_log_shards: 1,
+        from_env: false,
+        ..TracerConfig::default()
+    });
+    let open: Vec<_> = (0..tracer.span_log_capacity())
+        .map(|_| tracer.start_detached_span("open", SpanKind::Internal, []))
+        .collect();
+    for detached in [false, true] {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let attributes = AttributesThatPanicOnDrop(PanicsOnDrop);
+            if detached {
+                drop(tracer.start_detached_span("x", SpanKind::Internal, attributes));
+            } else {
+                drop(tracer.start_span("x", SpanKind::Internal, attributes));
+            }
+        }));
+        assert!(r.is_err());
+        assert_eq!(tracer.current_context(), None, "detached: {detached}");
+    }
+    // The log really was full: one more start is lost (counted as dropped when it ends).
+    tracer.start_span("lost", SpanKind::Internal, []).end();
+    assert_eq!(tracer.stats().spans_dropped, 1, "{:?}", tracer.stats());
+    open.into_iter().for_each(|s| s.end());
+    let s = tracer.stats();
+    assert_eq!(s.spans_started, s.spans_finished, "{s:?}");
+}

@@ -325,9 +325,7 @@ impl TracerCore {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Rec<'_> {
         let Some(slot) = self.claim_slot() else {
-            let lost = self.lost(ids, carried, unwinding, name);
-            self.count_start(true);
-            return lost;
+            return self.lost(ids, carried, unwinding, name, attributes);
         };
         // The finished record the slot held is gone from here on: counted now, not when this
         // span finishes (it may never: a forgotten span left the loss uncounted; found by
@@ -384,7 +382,13 @@ impl TracerCore {
         }
     }
 
-    /// A sampled span that found no free slot (see `Rec::Lost`).
+    /// A sampled span that found no free slot (see `Rec::Lost`), counted started. Its
+    /// attributes are unused: dropped first, before the count, as the claimed path's loop
+    /// consumes them before it counts (a `Drop` of the caller's that panics must count
+    /// nothing; found by review). Both here, out of line, rather than in `open`'s branch
+    /// that calls this: there they cost the hot path's code 8 instructions per span
+    /// (`span_basic` 622), here it saves 5 (609, against 614 with the count after this call
+    /// and no `drop`; callgrind, release).
     #[cold]
     #[inline(never)]
     fn lost(
@@ -393,8 +397,10 @@ impl TracerCore {
         carried: &Option<Arc<Carried>>,
         unwinding: bool,
         name: Cow<'static, str>,
+        attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Rec<'_> {
-        Rec::Lost(Box::new(Lost {
+        drop(attributes);
+        let lost = Rec::Lost(Box::new(Lost {
             trace_id: ids.trace_id,
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
@@ -403,7 +409,9 @@ impl TracerCore {
             status: SpanStatus::Unset,
             start_ticks: self.anchor.now_ticks(),
             started_unwinding: unwinding,
-        }))
+        }));
+        self.count_start(true);
+        lost
     }
 
     /// Called when a sampled span finishes: stamps the times into its record (in its
