@@ -65,87 +65,117 @@ fn dropping_an_unfinished_span_finishes_it_unset_and_restores_the_parent() {
 }
 
 /// Attributes passed to `start_span`, the same attributes set one by one after it, and the same
-/// attributes on an event (under the same limit) are recorded alike: the same values (a
-/// repeated key keeps its last value), the same order and the same drop count, within the
-/// inline storage and past it, over the attribute limit, and with a value-length limit (which
-/// only the out-of-line path applies). The start and `add_event` take `set_attribute`'s inline
-/// fast path since issue 16; this pins the three together.
+/// attributes on an event are recorded alike: the same values (a repeated key keeps its last
+/// value), the same order and the same drop count, within the inline storage and past it (4
+/// inline for a span, 2 for an event), under attribute limits above, at and below the inline
+/// capacity, and with a value-length limit applied to a value that arrives while there is room
+/// (the fast path must refuse it) and to one that arrives at the limit. The start and
+/// `add_event` take `set_attribute`'s inline fast path since issue 16; this pins the three
+/// together, each against the expected record, and checks that an event obeys
+/// `max_attributes_per_event` and a span `max_attributes`, not the other's (each case runs
+/// with the tested limit on one and no limit on the other, then the other way round).
 #[test]
 fn attributes_at_start_and_on_events_are_recorded_as_set_attribute_records_them() {
+    use agentcore_telemetry::Value;
     let sequence = || {
         vec![
+            KeyValue::new("long", "a longer value"), // first: room, and a value to truncate
             KeyValue::new("a", 1),
             KeyValue::new("b", "two"),
-            KeyValue::new("a", 3), // repeated while inline
+            KeyValue::new("a", 3), // repeated
             KeyValue::new("", "empty key"),
             KeyValue::new("c", 4),
             KeyValue::new("d", 5),
-            KeyValue::new("e", "a longer value"), // spills past the inline storage
-            KeyValue::new("b", 9),                // repeated once spilled
+            KeyValue::new("e", "another long value"),
+            KeyValue::new("b", 9), // repeated once spilled
             KeyValue::new(String::from("f"), 6),
             KeyValue::new("g", 7),
         ]
     };
-    let limited = |max_attributes, max_attribute_value_len| SpanLimits {
-        max_attributes,
-        max_attributes_per_event: max_attributes,
-        max_attribute_value_len,
-        ..SpanLimits::default()
+    // What a record holds after `sequence` under a limit of `limit` attributes and value
+    // length `max_len`: the first `limit` distinct keys, with their last values, and a drop for
+    // the empty key and for every item whose key is not among those kept.
+    let expected = |limit: usize, max_len: Option<usize>| -> (Vec<KeyValue>, u32) {
+        let truncate = |v: &str| match max_len {
+            Some(n) => v.chars().take(n).collect::<String>(),
+            None => v.to_string(),
+        };
+        let all = vec![
+            KeyValue::new("long", truncate("a longer value")),
+            KeyValue::new("a", 3),
+            KeyValue::new("b", 9),
+            KeyValue::new("c", 4),
+            KeyValue::new("d", 5),
+            KeyValue::new("e", truncate("another long value")),
+            KeyValue::new("f", 6),
+            KeyValue::new("g", 7),
+        ];
+        let kept: Vec<KeyValue> = all.into_iter().take(limit).collect();
+        let dropped = sequence()
+            .iter()
+            .filter(|kv| !kept.iter().any(|k| k.key == kv.key))
+            .count();
+        (kept, dropped as u32)
     };
-    // (limits, attributes kept, attributes dropped): the empty key is always dropped; under a
-    // limit of 0 so are the repeated keys, which have nothing to replace.
-    for (limits, kept, dropped) in [
-        (limited(128, None), 7, 1),
-        (limited(5, None), 5, 3),
-        (limited(0, None), 0, 10),
-        (limited(128, Some(3)), 7, 1),
+    for (limit, max_len) in [
+        (128, None),
+        (5, None),
+        (3, None),
+        (1, None),
+        (0, None),
+        (128, Some(3)),
+        (3, Some(1)),
     ] {
-        let t = tracer_with(TracerConfig {
-            limits: Some(limits),
-            ..TracerConfig::default()
-        });
-        let at_start = t.start_span("s", SpanKind::Internal, sequence());
-        let at_start_id = at_start.span_id();
-        at_start.end();
-        let mut one_by_one = t.start_span("s", SpanKind::Internal, []);
-        for kv in sequence() {
-            one_by_one.set_attribute(kv.key, kv.value);
-        }
-        one_by_one.add_event("e", sequence());
-        let one_by_one_id = one_by_one.span_id();
-        one_by_one.end();
-        let (a, b) = (
-            t.get_span_by_id(at_start_id).unwrap(),
-            t.get_span_by_id(one_by_one_id).unwrap(),
-        );
-        assert_eq!(a.attributes, b.attributes, "{limits:?}");
-        assert_eq!(
-            a.dropped_attributes_count, b.dropped_attributes_count,
-            "{limits:?}"
-        );
-        let event = &b.events[0];
-        assert_eq!(&event.attributes[..], &a.attributes[..], "{limits:?}");
-        assert_eq!(
-            event.dropped_attributes_count, a.dropped_attributes_count,
-            "{limits:?}"
-        );
-        // And what both should be.
-        assert_eq!(
-            (a.attributes.len(), a.dropped_attributes_count),
-            (kept, dropped),
-            "{limits:?}"
-        );
-        if kept >= 2 {
-            assert_eq!(a.attributes[0], KeyValue::new("a", 3));
-            assert_eq!(a.attributes[1], KeyValue::new("b", 9));
-        }
-        if limits.max_attribute_value_len == Some(3) {
+        let (want, want_dropped) = expected(limit as usize, max_len);
+        let (free, free_dropped) = expected(128, max_len);
+        for limit_on_events in [false, true] {
+            let case =
+                format!("limit {limit}, value length {max_len:?}, on events: {limit_on_events}");
+            let t = tracer_with(TracerConfig {
+                limits: Some(SpanLimits {
+                    max_attributes: if limit_on_events { 128 } else { limit },
+                    max_attributes_per_event: if limit_on_events { limit } else { 128 },
+                    max_attribute_value_len: max_len,
+                    ..SpanLimits::default()
+                }),
+                ..TracerConfig::default()
+            });
+            let at_start = t.start_span("s", SpanKind::Internal, sequence());
+            let at_start_id = at_start.span_id();
+            at_start.end();
+            let mut one_by_one = t.start_span("s", SpanKind::Internal, []);
+            for kv in sequence() {
+                one_by_one.set_attribute(kv.key, kv.value);
+            }
+            one_by_one.add_event("e", sequence());
+            let one_by_one_id = one_by_one.span_id();
+            one_by_one.end();
+            let (a, b) = (
+                t.get_span_by_id(at_start_id).unwrap(),
+                t.get_span_by_id(one_by_one_id).unwrap(),
+            );
+            let (span_want, span_dropped, event_want, event_dropped) = if limit_on_events {
+                (&free, free_dropped, &want, want_dropped)
+            } else {
+                (&want, want_dropped, &free, free_dropped)
+            };
+            assert_eq!(&a.attributes[..], &span_want[..], "at start: {case}");
+            assert_eq!(a.dropped_attributes_count, span_dropped, "at start: {case}");
+            assert_eq!(&b.attributes[..], &span_want[..], "one by one: {case}");
             assert_eq!(
-                a.attribute("e"),
-                Some(&agentcore_telemetry::Value::from("a l"))
+                b.dropped_attributes_count, span_dropped,
+                "one by one: {case}"
+            );
+            let event = &b.events[0];
+            assert_eq!(&event.attributes[..], &event_want[..], "event: {case}");
+            assert_eq!(
+                event.dropped_attributes_count, event_dropped,
+                "event: {case}"
             );
         }
     }
+    // The expectation itself, spelled out once.
+    assert_eq!(expected(3, Some(1)).0[0].value, Value::from("a"));
 }
 
 #[test]
