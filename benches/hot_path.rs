@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use agentcore_telemetry::propagation::TraceParent;
 use agentcore_telemetry::{
-    get_distributed_tracer, trace_operation, AgentPhilosophy, Buckets, DistributedTracer,
+    get_distributed_tracer, trace_operation, AgentPhilosophy, Buckets, DistributedTracer, KeyValue,
     MetricsCollector, Registry, Sampler, SpanKind, SpanStatus, SummaryConfig, TracerConfig,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -262,6 +262,37 @@ fn tracing(c: &mut Criterion) {
             span.set_attribute("tool_id", "calculator");
             span.set_attribute("attempt", 1i64);
             span.add_event("checkpoint", []);
+            t.finish_span(span, SpanStatus::Ok, None);
+        })
+    });
+
+    // The same span with its 2 attributes passed to `start_span` (as the specification passes
+    // them), and the same span whose event carries 2 attributes.
+    c.bench_function("span_attributes_at_start_event_finish", |b| {
+        b.iter(|| {
+            let t = black_box(&tracer);
+            let mut span = t.start_span(
+                "tool_execution",
+                SpanKind::Internal,
+                [
+                    KeyValue::new("tool_id", "calculator"),
+                    KeyValue::new("attempt", 1i64),
+                ],
+            );
+            span.add_event("checkpoint", []);
+            t.finish_span(span, SpanStatus::Ok, None);
+        })
+    });
+    c.bench_function("span_2_attributes_event_with_2_attributes_finish", |b| {
+        b.iter(|| {
+            let t = black_box(&tracer);
+            let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+            span.set_attribute("tool_id", "calculator");
+            span.set_attribute("attempt", 1i64);
+            span.add_event(
+                "retry_attempt",
+                [KeyValue::new("attempt", 2), KeyValue::new("delay_ms", 1000)],
+            );
             t.finish_span(span, SpanStatus::Ok, None);
         })
     });
