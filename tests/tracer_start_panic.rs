@@ -153,6 +153,25 @@ impl Iterator for AttributesThatPanicOnDrop {
     }
 }
 
+/// Starts a span with `name` and `attributes` (attached, or `detached`) and drops it; checks
+/// that this unwound and left no frame on the thread.
+fn start_unwinds_leaving_no_frame(
+    tracer: &DistributedTracer,
+    detached: bool,
+    name: impl Into<Cow<'static, str>>,
+    attributes: impl IntoIterator<Item = KeyValue>,
+) {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        if detached {
+            drop(tracer.start_detached_span(name, SpanKind::Internal, attributes));
+        } else {
+            drop(tracer.start_span(name, SpanKind::Internal, attributes));
+        }
+    }));
+    assert!(r.is_err(), "detached: {detached}: nothing unwound");
+    assert_eq!(tracer.current_context(), None, "detached: {detached}");
+}
+
 /// An unsampled span never uses its name or attributes; they are dropped before its frame is
 /// pushed. Before (found by review): dropped as `start_span` returned, after the frame was
 /// pushed, a panicking `Drop` leaked the built span, and its frame stayed on the thread for
@@ -168,26 +187,13 @@ fn an_unsampled_start_whose_name_or_attributes_panic_on_drop_leaves_no_frame() {
         ..TracerConfig::default()
     });
     for detached in [false, true] {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            let name = NameThatPanicsOnDrop(PanicsOnDrop);
-            if detached {
-                drop(tracer.start_detached_span(name, SpanKind::Internal, []));
-            } else {
-                drop(tracer.start_span(name, SpanKind::Internal, []));
-            }
-        }));
-        assert!(r.is_err());
-        assert_eq!(tracer.current_context(), None, "detached: {detached}");
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            let attributes = AttributesThatPanicOnDrop(PanicsOnDrop);
-            if detached {
-                drop(tracer.start_detached_span("x", SpanKind::Internal, attributes));
-            } else {
-                drop(tracer.start_span("x", SpanKind::Internal, attributes));
-            }
-        }));
-        assert!(r.is_err());
-        assert_eq!(tracer.current_context(), None, "detached: {detached}");
+        start_unwinds_leaving_no_frame(&tracer, detached, NameThatPanicsOnDrop(PanicsOnDrop), []);
+        start_unwinds_leaving_no_frame(
+            &tracer,
+            detached,
+            "x",
+            AttributesThatPanicOnDrop(PanicsOnDrop),
+        );
     }
     // None of the four counts as started (the panic came before the count).
     assert_eq!(tracer.stats().spans_unsampled, 0, "{:?}", tracer.stats());
@@ -210,16 +216,12 @@ fn a_start_with_no_free_slot_whose_attributes_panic_on_drop_counts_nothing() {
         .map(|_| tracer.start_detached_span("open", SpanKind::Internal, []))
         .collect();
     for detached in [false, true] {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            let attributes = AttributesThatPanicOnDrop(PanicsOnDrop);
-            if detached {
-                drop(tracer.start_detached_span("x", SpanKind::Internal, attributes));
-            } else {
-                drop(tracer.start_span("x", SpanKind::Internal, attributes));
-            }
-        }));
-        assert!(r.is_err());
-        assert_eq!(tracer.current_context(), None, "detached: {detached}");
+        start_unwinds_leaving_no_frame(
+            &tracer,
+            detached,
+            "x",
+            AttributesThatPanicOnDrop(PanicsOnDrop),
+        );
     }
     // The log really was full: one more start is lost (counted as dropped when it ends).
     tracer.start_span("lost", SpanKind::Internal, []).end();
