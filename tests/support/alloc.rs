@@ -5,12 +5,13 @@
 //! static GLOBAL: support::alloc::Counting = support::alloc::Counting;
 //! ```
 //!
-//! It counts allocations (including reallocations) per thread and for the whole process, and
-//! the bytes requested process-wide; everything is forwarded to the system allocator unchanged.
+//! It counts allocations (including reallocations) per thread and for the whole process, the
+//! bytes requested process-wide, and the bytes live (allocated and not yet freed); everything is
+//! forwarded to the system allocator unchanged.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// The counting allocator.
 pub struct Counting;
@@ -21,6 +22,7 @@ thread_local! {
 }
 static PROCESS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicI64 = AtomicI64::new(0);
 
 fn count(bytes: usize) {
     // `try_with`: the allocator also runs while thread-locals are being torn down.
@@ -30,25 +32,42 @@ fn count(bytes: usize) {
     BYTES.fetch_add(bytes as u64, Relaxed);
 }
 
+fn live(delta: i64) {
+    LIVE.fetch_add(delta, Relaxed);
+}
+
 // SAFETY: every method forwards to the system allocator unchanged; counting touches only a
 // const thread-local `Cell` and two atomics, and never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size());
         // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            live(layout.size() as i64);
+        }
+        p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count(layout.size());
         // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            live(layout.size() as i64);
+        }
+        p
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
         // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            live(new_size as i64 - layout.size() as i64);
+        }
+        p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as i64));
         // SAFETY: same contract as ours.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -72,4 +91,9 @@ pub fn process_allocations() -> u64 {
 /// Bytes requested by every thread so far.
 pub fn process_bytes() -> u64 {
     BYTES.load(Relaxed)
+}
+
+/// Bytes allocated and not yet freed, by every thread, since the process started.
+pub fn live_bytes() -> i64 {
+    LIVE.load(Relaxed)
 }
