@@ -9,8 +9,10 @@
 //! ```
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
 //! `counter_inc_exemplar` (a trace-based exemplar counter inside a sampled span),
-//! `span_unsampled` (`span_basic` on a tracer sampling nothing), `macro_call` (a
-//! `#[trace_operation]` function with a trivial body, as the comparison's), `labeled_inc`,
+//! `span_unsampled` (`span_basic` on a tracer sampling nothing), `span_dropped` /
+//! `span_unsampled_dropped` (the two, the span ended by `drop` instead of `finish_span`),
+//! `macro_call` (a `#[trace_operation]` function with a trivial body, as the comparison's),
+//! `labeled_inc`,
 //! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `span_start_attributes` (`span_basic` with the attributes passed to `start_span`),
@@ -131,11 +133,17 @@ fn scrape_pclient(n: u64) {
 /// S1: start, 2 attributes, 1 event, finish; `n` times. Inlined into each workload function
 /// below, so that callgrind's `--toggle-collect=profile_driver::<workload>` counts that
 /// workload's loop alone (the set-up fills the span log through a function of its own). Each
-/// caller passes its own `tag`, which keeps the three functions' code distinct: rustc merges
+/// caller passes its own `tag`, which keeps the functions' code distinct: rustc merges
 /// identical functions into one symbol, and callgrind then counted the set-up's spans with
-/// `span_basic`'s.
+/// `span_basic`'s. The span ends by `finish_span`, or, with `dropped`, by going out of scope
+/// (the `Drop` a `let _span = ...` or an early return runs).
 #[inline(always)]
 fn span_ops(t: &agentcore_telemetry::DistributedTracer, n: u64, tag: u8) {
+    span_ops_ending(t, n, tag, false);
+}
+
+#[inline(always)]
+fn span_ops_ending(t: &agentcore_telemetry::DistributedTracer, n: u64, tag: u8, dropped: bool) {
     use agentcore_telemetry::{SpanKind, SpanStatus};
     black_box(tag);
     for _ in 0..n {
@@ -144,7 +152,11 @@ fn span_ops(t: &agentcore_telemetry::DistributedTracer, n: u64, tag: u8) {
         span.set_attribute("tool_id", "calculator");
         span.set_attribute("attempt", 1i64);
         span.add_event("checkpoint", []);
-        t.finish_span(span, SpanStatus::Ok, None);
+        if dropped {
+            drop(span);
+        } else {
+            t.finish_span(span, SpanStatus::Ok, None);
+        }
     }
 }
 
@@ -157,6 +169,18 @@ fn span_basic(t: &agentcore_telemetry::DistributedTracer, n: u64) {
 #[inline(never)]
 fn span_unsampled(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     span_ops(t, n, 2);
+}
+
+/// `span_basic` ended by dropping the span instead of `finish_span`.
+#[inline(never)]
+fn span_dropped(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    span_ops_ending(t, n, 4, true);
+}
+
+/// `span_unsampled` ended by dropping the span instead of `finish_span`.
+#[inline(never)]
+fn span_unsampled_dropped(t: &agentcore_telemetry::DistributedTracer, n: u64) {
+    span_ops_ending(t, n, 5, true);
 }
 
 /// `span_basic` with its two attributes passed to `start_span` instead of set after it (as
@@ -458,6 +482,8 @@ fn main() {
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
+        "span_dropped" => span_dropped(&tracer, n),
+        "span_unsampled_dropped" => span_unsampled_dropped(&unsampled, n),
         "span_start_attributes" => span_start_attributes(&tracer, n),
         "span_event_attributes" => span_event_attributes(&tracer, n),
         "macro_call" => {
