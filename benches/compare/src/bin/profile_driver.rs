@@ -12,8 +12,7 @@
 //! `span_unsampled` (`span_basic` on a tracer sampling nothing), `span_dropped` /
 //! `span_unsampled_dropped` (the two, the span ended by `drop` instead of `finish_span`),
 //! `macro_call` (a `#[trace_operation]` function with a trivial body, as the comparison's),
-//! `labeled_inc`,
-//! `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
+//! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
 //! `span_start_attributes` (`span_basic` with the attributes passed to `start_span`),
 //! `span_event_attributes` (`span_basic` whose event carries two attributes),
