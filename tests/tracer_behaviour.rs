@@ -645,3 +645,75 @@ fn removing_frames_in_any_order_keeps_the_others_in_order() {
     finish(2);
     assert_eq!(current(&t), None);
 }
+
+/// `finish_with_message` hands the caller's message over while the span is still current: its
+/// `Into` conversion (a sampled span keeping the message) and its drop (an unsampled span, which
+/// keeps none) see the finishing span as the current one, not its parent (found by review: a
+/// finish that removed the frame first ran them with the parent current).
+#[test]
+fn the_callers_message_is_converted_or_dropped_while_the_span_is_current() {
+    use std::borrow::Cow;
+    use std::cell::Cell;
+    use std::sync::OnceLock;
+
+    static TRACERS: OnceLock<[DistributedTracer; 2]> = OnceLock::new();
+    thread_local!(static SEEN: Cell<Option<agentcore_telemetry::SpanId>> = const { Cell::new(None) });
+    fn tracer(sampled: bool) -> &'static DistributedTracer {
+        let tracers = TRACERS.get_or_init(|| {
+            [0.0, 1.0].map(|ratio| {
+                tracer_with(TracerConfig {
+                    sampler: Some(Sampler::ratio(ratio)),
+                    from_env: false,
+                    ..TracerConfig::default()
+                })
+            })
+        });
+        &tracers[usize::from(sampled)]
+    }
+    fn note_current(sampled: bool) {
+        SEEN.set(tracer(sampled).current_context().and_then(|c| c.span_id()));
+    }
+    /// Notes the current span when converted, and when dropped unconverted.
+    struct Message {
+        sampled: bool,
+        converted: bool,
+    }
+    impl From<Message> for Cow<'static, str> {
+        fn from(mut m: Message) -> Self {
+            m.converted = true;
+            note_current(m.sampled);
+            Cow::Borrowed("converted")
+        }
+    }
+    impl Drop for Message {
+        fn drop(&mut self) {
+            if !self.converted {
+                note_current(self.sampled);
+            }
+        }
+    }
+
+    for sampled in [true, false] {
+        let t = tracer(sampled);
+        let parent = t.start_span("parent", SpanKind::Internal, []);
+        let span = t.start_span("child", SpanKind::Internal, []);
+        let id = span.span_id();
+        SEEN.set(None);
+        span.finish_with_message(
+            SpanStatus::Error,
+            Message {
+                sampled,
+                converted: false,
+            },
+        );
+        assert_eq!(SEEN.get(), Some(id), "sampled: {sampled}");
+        assert_eq!(
+            t.current_context().and_then(|c| c.span_id()),
+            Some(parent.span_id())
+        );
+        if sampled {
+            let record = t.get_span_by_id(id).expect("recorded");
+            assert_eq!(&*record.status_message, "converted");
+        }
+    }
+}

@@ -101,4 +101,56 @@ fn every_way_to_finish_an_unsampled_span_removes_its_frame_and_releases_its_bagg
     }
     assert_eq!(tracer.stats().spans_started, 0);
     assert_eq!(tracer.stats().spans_unsampled, 8 * 2 * 100);
+
+    the_handles_frame_is_removed_and_misuse_counted();
+}
+
+/// The frame removed is the handle's, whatever inner span it holds: one swapped in through
+/// `DerefMut` (of another tracer), or an attached span's (its key is random, not its span id);
+/// and a span ended under another trace's context counts as misuse, as a sampled one does
+/// (found by review: a finish keyed by the inner span's id, or one that forgot the misuse
+/// count, passed every test before).
+fn the_handles_frame_is_removed_and_misuse_counted() {
+    let tracer = |ratio| {
+        DistributedTracer::new(TracerConfig {
+            sampler: Some(Sampler::ratio(ratio)),
+            from_env: false,
+            ..TracerConfig::default()
+        })
+    };
+    let (sampled, unsampled) = (tracer(1.0), tracer(0.0));
+    let mut a = sampled.start_span("a", SpanKind::Internal, []);
+    let mut b = unsampled.start_detached_span("b", SpanKind::Internal, []);
+    std::mem::swap(&mut *a, &mut b);
+    a.end();
+    assert!(
+        sampled.current_context().is_none(),
+        "the handle's frame stayed"
+    );
+    b.end();
+
+    let c = unsampled
+        .start_detached_span("c", SpanKind::Internal, [])
+        .attach();
+    c.finish(SpanStatus::Ok);
+    assert!(
+        unsampled.current_context().is_none(),
+        "the attached span's frame stayed"
+    );
+
+    let context = |traceparent: &'static str| {
+        TraceContext::extract(|name| (name == "traceparent").then_some(traceparent))
+            .expect("valid")
+            .expect("present")
+    };
+    let first = unsampled.attach(context(PARENT));
+    let x = unsampled.start_span("x", SpanKind::Internal, []);
+    let second = unsampled.attach(context(
+        "00-22222222222222222222222222222222-00f067aa0ba902b7-00",
+    ));
+    x.finish_with_message(SpanStatus::Error, "m");
+    assert_eq!(unsampled.stats().spans_ended_out_of_context, 1);
+    drop(second);
+    drop(first);
+    assert!(unsampled.current_context().is_none());
 }

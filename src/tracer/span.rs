@@ -905,8 +905,17 @@ impl<'t> Span<'t> {
     /// assert_eq!(tracer.stats().spans_errored, 1);
     /// ```
     #[inline]
-    pub fn finish_with_message(self, status: SpanStatus, message: impl Into<Cow<'static, str>>) {
-        self.end_consumed(|span| span.set_status(status, message));
+    pub fn finish_with_message(
+        mut self,
+        status: SpanStatus,
+        message: impl Into<Cow<'static, str>>,
+    ) {
+        // Set in place before anything else: the caller's conversion (or, for a span that
+        // keeps no message, drop) of `message` runs while the span is still current, and if it
+        // panics the span is dropped as usual (found by review: inside `end_consumed`, after
+        // the frame's removal, it ran with the parent current).
+        self.inner.set_status(status, message);
+        self.end_consumed(|_| ());
     }
 
     /// Finishes the span with its current status.
@@ -923,7 +932,9 @@ impl<'t> Span<'t> {
     }
 
     /// Removes the span's frame, runs `finish` on it (its status) and ends it, consuming it
-    /// without running `Drop` (see [`DetachedSpan::end_in_place`]).
+    /// without running `Drop` (see [`DetachedSpan::end_in_place`]). `finish` runs no code of
+    /// the caller's (see `finish_with_message`), so that it may run after the frame's removal,
+    /// and not at all for an unsampled span.
     ///
     /// Hot path (issue 16): the caller's span is moved into this call, and the compiler
     /// copies it whole (64 bytes) into the argument whenever the argument's address is taken:
