@@ -10,7 +10,8 @@
 //! Workloads: `floor_load_store` (the thread-owned relaxed load + store floor), `counter_inc`,
 //! `counter_inc_exemplar` (a trace-based exemplar counter inside a sampled span),
 //! `span_unsampled` (`span_basic` on a tracer sampling nothing), `span_dropped` /
-//! `span_unsampled_dropped` (the two, the span ended by `drop` instead of `finish_span`),
+//! `span_unsampled_dropped` (the two, the span ended by its `Drop` at the end of its scope, as
+//! `let _span = ...` ends it, instead of `finish_span`),
 //! `macro_call` (a `#[trace_operation]` function with a trivial body, as the comparison's),
 //! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
 //! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
@@ -151,11 +152,11 @@ fn span_ops_ending(t: &agentcore_telemetry::DistributedTracer, n: u64, tag: u8, 
         span.set_attribute("tool_id", "calculator");
         span.set_attribute("attempt", 1i64);
         span.add_event("checkpoint", []);
-        if dropped {
-            drop(span);
-        } else {
+        if !dropped {
             t.finish_span(span, SpanStatus::Ok, None);
         }
+        // Otherwise `span` drops here, where it is (as `let _span = ...` does at the end of
+        // its scope).
     }
 }
 
@@ -170,7 +171,8 @@ fn span_unsampled(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     span_ops(t, n, 2);
 }
 
-/// `span_basic` ended by dropping the span instead of `finish_span`.
+/// `span_basic` ended by dropping the span where it is (the end of its scope, with no move
+/// into `drop(span)`'s argument) instead of `finish_span`.
 #[inline(never)]
 fn span_dropped(t: &agentcore_telemetry::DistributedTracer, n: u64) {
     span_ops_ending(t, n, 4, true);
