@@ -297,6 +297,27 @@ fn tracing(c: &mut Criterion) {
         })
     });
 
+    // The first span ended by its `Drop` at the end of its scope (`let _span = ...`), sampled
+    // and not (`profile_driver`'s `span_dropped` and `span_unsampled_dropped`).
+    let unsampled = DistributedTracer::new(TracerConfig {
+        sampler: Some(Sampler::ratio(0.0)),
+        ..TracerConfig::default()
+    });
+    for (name, tracer) in [
+        ("span_start_2_attributes_event_drop", &tracer),
+        ("span_unsampled_drop", &unsampled),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let t = black_box(tracer);
+                let mut span = t.start_span("tool_execution", SpanKind::Internal, []);
+                span.set_attribute("tool_id", "calculator");
+                span.set_attribute("attempt", 1i64);
+                span.add_event("checkpoint", []);
+            })
+        });
+    }
+
     // A parent with 3 children started and finished inside it (4 spans per iteration).
     c.bench_function("span_parent_3_children", |b| {
         b.iter(|| {
@@ -310,11 +331,7 @@ fn tracing(c: &mut Criterion) {
         })
     });
 
-    // The same span as above, not sampled (a tracer with Sampler::ratio(0)).
-    let unsampled = DistributedTracer::new(TracerConfig {
-        sampler: Some(Sampler::ratio(0.0)),
-        ..TracerConfig::default()
-    });
+    // The same span as above, not sampled (the tracer with Sampler::ratio(0) above).
     c.bench_function("span_unsampled", |b| {
         b.iter(|| {
             let t = black_box(&unsampled);
