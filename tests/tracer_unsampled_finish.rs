@@ -130,22 +130,22 @@ fn the_handles_frame_is_removed_and_misuse_counted() {
     b.end();
 
     // The same swap, the handle dropped: `Span`'s own `Drop` removes the handle's frame and
-    // ends the inner span it holds now.
-    let mut a = sampled.start_span("a", SpanKind::Internal, []);
-    let mut b = unsampled.start_detached_span("b", SpanKind::Internal, []);
+    // ends the inner span it holds now (here a sampled one of the other tracer), not the one
+    // it started.
+    let mut a = unsampled.start_span("a", SpanKind::Internal, []);
+    let mut b = sampled.start_detached_span("b", SpanKind::Internal, []);
+    let b_id = b.span_id();
     std::mem::swap(&mut *a, &mut b);
-    let a_id = b.span_id();
     drop(a);
     assert!(
-        sampled.current_context().is_none(),
+        unsampled.current_context().is_none(),
         "the dropped handle's frame stayed"
     );
-    assert!(sampled.get_span_by_id(a_id).is_none(), "not finished yet");
-    drop(b);
     assert!(
-        sampled.get_span_by_id(a_id).is_some(),
-        "finished by its drop"
+        sampled.get_span_by_id(b_id).is_some(),
+        "the swapped-in span was not finished by the handle's drop"
     );
+    drop(b);
 
     let c = unsampled
         .start_detached_span("c", SpanKind::Internal, [])

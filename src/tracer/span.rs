@@ -996,14 +996,18 @@ impl Span<'_> {
     /// `Drop` (the sampled finish, out of line again) and the record's glue, each with its
     /// register saves. Here the whole end is one out-of-line call with everything inlined:
     /// under callgrind (`profile.sh --ours`), release / thin LTO, `span_dropped` 637 -> 609 /
-    /// 639 -> 614 (`span_basic`, through `finish_span`, is 607 / 618) and
-    /// `span_unsampled_dropped` 213 -> 189 / 212 -> 189 (160 / 157). An inline unsampled branch
+    /// 639 -> 615 (`span_basic`, through `finish_span`, is 606 / 618) and
+    /// `span_unsampled_dropped` 213 -> 188 / 212 -> 188 (161 / 157). An inline unsampled branch
     /// ahead of the call (removal inline or out of line) made the glue too large to inline
     /// again: sampled 615 to 655.
     ///
-    /// If anything here unwinds (the metrics hook in the finish), the inner span is dropped
-    /// as usual by `OnUnwind`, and its own `Drop` finds nothing done twice (`end_now` is
-    /// idempotent); the frame, removed first, is not left behind.
+    /// Nothing here runs the caller's code. The one step that could unwind is the metrics
+    /// hook inside the finish (a labeled lookup and an observation, which do not panic). Were
+    /// it to, `OnUnwind` drops the inner span, whose own `Drop` records the panic and finishes
+    /// it again (`end_now` did not complete), as an unwinding `end` or `finish` does; the
+    /// frame, removed first, is not left behind. (Before this `Drop`, a dropped `Span` whose
+    /// hook unwound left its record published unfinished.) Only `Drop` calls this: the inner
+    /// span must not be used once it returned.
     #[inline(never)]
     fn end_on_drop(&mut self) {
         /// Drops the inner span if the end unwinds; forgotten once it returned.
@@ -1200,5 +1204,122 @@ mod tests {
             let finished = t.stats().spans_finished;
             assert_eq!(finished, if ratio == 1.0 { 9 } else { 0 }, "ratio {ratio}");
         }
+    }
+
+    // Cases the test above does not reach (review of c014118): `Rec::Lost` spans (a log full
+    // of open spans), handles whose inner span was swapped for one of another tracer and of
+    // another kind (sampled, unsampled, lost), dropped normally and by a panic, a handle from
+    // `attach` or `From`, and a span started during unwinding and dropped in it.
+    #[test]
+    fn lost_swapped_and_unwinding_spans_drop_what_they_own_once() {
+        use crate::DetachedSpan;
+        let sampled = tracer(1.0);
+        let unsampled = tracer(0.0);
+        let full = tracer(1.0);
+        // Every later span of `full` finds no free slot: `Rec::Lost`.
+        let hold: Vec<DetachedSpan<'_>> = (0..8)
+            .map(|_| full.start_detached_span("hold", SpanKind::Internal, []))
+            .collect();
+        let tracers = [&sampled, &unsampled, &full];
+        let mut trace = sampled.start_trace(None, []);
+        trace.set_baggage("tenant", "acme-with-a-long-name");
+        let mut u_trace = unsampled.start_trace(None, []);
+        u_trace.set_baggage("tenant", "acme-with-a-long-name");
+        let mut f_trace = full.start_trace(None, []);
+        f_trace.set_baggage("tenant", "acme-with-a-long-name");
+        // Where the span has a record: whether it recorded a panic passing through it.
+        fn assert_panicked(t: &DistributedTracer, id: Option<crate::SpanId>, panicked: bool) {
+            if let Some(r) = t.get_span_by_id(id.expect("started")) {
+                let exception = r.events.iter().any(|e| e.name == "exception");
+                assert_eq!(r.status == SpanStatus::Error, panicked, "{r:?}");
+                assert_eq!(exception, panicked, "{r:?}");
+            }
+        }
+        fn start(t: &DistributedTracer) -> crate::Span<'_> {
+            let mut span = t.start_span("span".to_string(), SpanKind::Internal, []);
+            span.set_attribute("owned", "v".repeat(40));
+            span
+        }
+        for t in tracers {
+            // Lost (for `full`) through every end.
+            drop(start(t));
+            start(t).end();
+            t.finish_span(start(t), SpanStatus::Error, Some("m"));
+            drop(start(t).detach().attach());
+            let d: DetachedSpan<'_> = start(t).into();
+            drop(d);
+            let mut id = None;
+            let unwound = catch_unwind(AssertUnwindSafe(|| {
+                let span = start(t);
+                id = Some(span.span_id());
+                panic!("boom");
+            }));
+            assert!(unwound.is_err());
+            assert_panicked(t, id, true);
+            for o in tracers {
+                // Swapped, the handle dropped first, then last, then by a panic.
+                let mut a = start(t);
+                let mut b = o.start_detached_span("b".to_string(), SpanKind::Internal, []);
+                std::mem::swap(&mut *a, &mut b);
+                drop(a);
+                drop(b);
+                let mut a = start(t);
+                let mut b = o.start_detached_span("b".to_string(), SpanKind::Internal, []);
+                std::mem::swap(&mut *a, &mut b);
+                drop(b);
+                drop(a);
+                let mut a = start(t);
+                let mut b = o.start_detached_span("b".to_string(), SpanKind::Internal, []);
+                let (a_id, b_id) = (a.span_id(), b.span_id());
+                std::mem::swap(&mut *a, &mut b);
+                let unwound = catch_unwind(AssertUnwindSafe(move || {
+                    let _a = a;
+                    panic!("boom");
+                }));
+                assert!(unwound.is_err());
+                // The swapped-in span (`o`'s) was dropped by the panic; `t`'s, in `b`, was not.
+                assert_panicked(o, Some(b_id), true);
+                drop(b);
+                assert_panicked(t, Some(a_id), false);
+            }
+            // Started and dropped while unwinding (inside a destructor).
+            struct OnDrop<F: FnMut()>(F);
+            impl<F: FnMut()> Drop for OnDrop<F> {
+                fn drop(&mut self) {
+                    (self.0)()
+                }
+            }
+            let mut id = None;
+            let unwound = catch_unwind(AssertUnwindSafe(|| {
+                let _d = OnDrop(|| {
+                    let span = start(t);
+                    id = Some(span.span_id());
+                });
+                panic!("other");
+            }));
+            assert!(unwound.is_err());
+            assert_panicked(t, id, false);
+        }
+        for (t, cx) in [
+            (&sampled, &trace),
+            (&unsampled, &u_trace),
+            (&full, &f_trace),
+        ] {
+            assert_eq!(
+                t.current_context().and_then(|c| c.span_id()),
+                cx.context().span_id(),
+                "only the trace is current"
+            );
+        }
+        drop((trace, u_trace, f_trace, hold));
+        assert_eq!(
+            sampled.stats().spans_started,
+            sampled.stats().spans_finished
+        );
+        assert_eq!(full.stats().spans_started, full.stats().spans_finished);
+        assert!(
+            full.stats().spans_dropped > 0,
+            "the full log's spans were lost"
+        );
     }
 }
