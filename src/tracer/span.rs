@@ -19,6 +19,11 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+// What the `tracing` bridge needs of a span beyond the public API (a child module: it reads
+// the private fields).
+#[cfg(feature = "tracing-bridge")]
+mod bridge;
+
 /// What a new span is, decided before it starts: its ids and parent, whether it is sampled,
 /// and the baggage it inherits.
 pub(crate) struct SpanStart {
@@ -734,61 +739,6 @@ impl FrameHold<'_> {
     fn remove(tracer: &TracerCore, key: u64) {
         if key != 0 && current::remove(tracer.id(), key) == Removal::OtherTraceAbove {
             tracer.misuse(Misuse::SpanEnded);
-        }
-    }
-}
-
-/// For the bridges (`crate::bridge`): what a `tracing` span needs beyond the public API.
-/// None of it is on the tracer's own hot path (`Span::start`, `finish`, `add_event`).
-#[cfg(feature = "tracing-bridge")]
-impl DetachedSpan<'_> {
-    /// Makes the span current on this thread *without* attaching it (a `tracing` span being
-    /// entered, which may happen several times, on several threads, while the span stays in
-    /// the subscriber's storage). Pushes a frame keyed by the span id; every call that returns
-    /// `true` is paired with one [`exit_frame`](Self::exit_frame) on the same thread.
-    #[inline]
-    pub(crate) fn enter_frame(&self) -> bool {
-        current::push(self.frame())
-    }
-
-    /// Removes the top-most frame that [`enter_frame`](Self::enter_frame) pushed on this
-    /// thread (frames of one span share a key, so re-entry unwinds in order). Unlike a `Span`
-    /// or `ContextGuard` going, this counts no misuse when another trace's frame was above
-    /// it: `tracing` lets entered spans exit in any order (guards dropped in another order
-    /// than taken), and the frame is removed wherever it is, so the context stays right.
-    #[inline]
-    pub(crate) fn exit_frame(&self) {
-        let _ = current::remove(self.tracer.id(), self.span_id().to_u64());
-    }
-
-    /// Whether one more event fits within [`SpanLimits::max_events`](super::SpanLimits::max_events):
-    /// `false` for an unsampled span, and `false` for a full one, whose drop this counts (as
-    /// `add_event` would), so a bridge need not build an event that would be dropped.
-    #[inline]
-    pub(crate) fn event_room(&mut self) -> bool {
-        let max = self.tracer.limits().max_events as usize;
-        let Some(r) = self.record.get_mut() else {
-            return false;
-        };
-        if r.events.len() >= max {
-            r.dropped_events_count = r.dropped_events_count.saturating_add(1);
-            return false;
-        }
-        true
-    }
-
-    /// Renames the span (`otel.name` recorded after the span started). No-op when unsampled.
-    pub(crate) fn set_name(&mut self, name: Cow<'static, str>) {
-        if let Some(r) = self.record.get_mut() {
-            r.name = name;
-        }
-    }
-
-    /// Changes the span's kind (`otel.kind` recorded after the span started). No-op when
-    /// unsampled.
-    pub(crate) fn set_kind(&mut self, kind: SpanKind) {
-        if let Some(r) = self.record.get_mut() {
-            r.kind = kind;
         }
     }
 }
