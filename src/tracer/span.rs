@@ -933,7 +933,8 @@ impl Drop for Span<'_> {
     /// caller (see `end_on_drop`).
     #[inline]
     fn drop(&mut self) {
-        self.end_on_drop();
+        // SAFETY: called once, from `Drop`: nothing uses the span afterwards.
+        unsafe { self.end_on_drop() }
     }
 }
 
@@ -956,16 +957,19 @@ impl Span<'_> {
     /// it to, `OnUnwind` drops the inner span, whose own `Drop` records the panic and finishes
     /// it again (`end_now` did not complete), as an unwinding `end` or `finish` does; the
     /// frame, removed first, is not left behind. (Before this `Drop`, a dropped `Span` whose
-    /// hook unwound left its record published unfinished.) Only `Drop` calls this: the inner
-    /// span must not be used once it returned.
+    /// hook unwound left its record published unfinished.)
+    ///
+    /// # Safety
+    /// At most once per span, and the span is not used afterwards (only `Drop` calls it): the
+    /// inner span may have been dropped in place, if the end unwound.
     #[inline(never)]
-    fn end_on_drop(&mut self) {
+    unsafe fn end_on_drop(&mut self) {
         /// Drops the inner span if the end unwinds; forgotten once it returned.
         struct OnUnwind<'a, 't>(&'a mut ManuallyDrop<DetachedSpan<'t>>);
         impl Drop for OnUnwind<'_, '_> {
             fn drop(&mut self) {
-                // SAFETY: the inner span is dropped once: here, from `Span`'s `Drop` (so never
-                // again), and `end_on_drop` uses it no more after unwinding began.
+                // SAFETY: the inner span is dropped once: here, while `end_on_drop` unwinds,
+                // which uses it no more, and whose contract rules out any later use or drop.
                 unsafe { ManuallyDrop::drop(self.0) }
             }
         }
