@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use agentcore_telemetry::export::otlp::{OtlpHttpConfig, OtlpHttpExporter, RetryPolicy};
@@ -337,17 +337,20 @@ fn a_shutdown_during_an_unanswered_connect_ends_the_thread_promptly() {
 
 /// A collector that answers its first connection's first request, then, after 200 ms idle,
 /// sends an unasked `408` and closes it (as HAProxy and other proxies time out idle
-/// keep-alive connections); every later connection is answered `200`. Returns the endpoint
-/// and the connections accepted.
-fn collector_timing_out_idle_connections() -> (String, Arc<AtomicUsize>) {
+/// keep-alive connections); every later connection is answered `200`. Returns the endpoint,
+/// the connections accepted, and a receiver that hears once the `408` is written and the
+/// first connection closed.
+fn collector_timing_out_idle_connections() -> (String, Arc<AtomicUsize>, mpsc::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let conns = Arc::new(AtomicUsize::new(0));
     let n = conns.clone();
+    let (closed_tx, closed) = mpsc::channel();
     std::thread::spawn(move || {
         for c in listener.incoming() {
             let Ok(c) = c else { return };
             let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            let closed_tx = closed_tx.clone();
             std::thread::spawn(move || {
                 let mut r = BufReader::new(c);
                 while read_request(&mut r, true) {
@@ -360,13 +363,15 @@ fn collector_timing_out_idle_connections() -> (String, Arc<AtomicUsize>) {
                             b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
                               Content-Length: 0\r\n\r\n",
                         );
+                        drop(r);
+                        let _ = closed_tx.send(());
                         return;
                     }
                 }
             });
         }
     });
-    (format!("http://{addr}/v1/traces"), conns)
+    (format!("http://{addr}/v1/traces"), conns, closed)
 }
 
 /// Found by the review of the early-`413` fix: a stale `408` left on an idle kept-alive
@@ -376,11 +381,16 @@ fn collector_timing_out_idle_connections() -> (String, Arc<AtomicUsize>) {
 #[test]
 fn an_unasked_408_on_an_idle_connection_is_not_taken_as_the_next_answer() {
     for body in [8 << 20, 16] {
-        let (endpoint, conns) = collector_timing_out_idle_connections();
+        let (endpoint, conns, closed) = collector_timing_out_idle_connections();
         let mut e = exporter(endpoint, RetryPolicy::none(), Duration::from_secs(5));
         let out = export_one(&mut e, &record());
         assert_eq!(out.exported, 1, "{out:?}");
-        std::thread::sleep(Duration::from_millis(600));
+        // The next export must find the 408 waiting and the connection closed: wait until the
+        // collector has done both (a fixed 600 ms sleep stood here, which assumed the
+        // collector's thread ran its 200 ms idle wait, write and close within it).
+        closed
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the collector sent its 408 and closed within 60 s");
         let out = export_one(&mut e, &record_named("x".repeat(body)));
         assert_eq!(out.exported, 1, "a {body}-byte span name: {out:?}");
         assert_eq!(conns.load(Ordering::SeqCst), 2);
@@ -399,10 +409,12 @@ fn a_request_a_fresh_connection_broke_off_is_not_sent_again_without_retries() {
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let seen = requests.clone();
+    let (closed_tx, closed) = mpsc::channel();
     std::thread::spawn(move || {
         for (k, c) in listener.incoming().enumerate() {
             let Ok(c) = c else { return };
             let seen = seen.clone();
+            let closed_tx = closed_tx.clone();
             std::thread::spawn(move || {
                 let mut r = BufReader::new(c);
                 while read_request(&mut r, true) {
@@ -415,6 +427,8 @@ fn a_request_a_fresh_connection_broke_off_is_not_sent_again_without_retries() {
                         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
                     if k == 0 {
                         std::thread::sleep(Duration::from_millis(100));
+                        drop(r);
+                        let _ = closed_tx.send(());
                         return; // closed once idle
                     }
                 }
@@ -424,7 +438,11 @@ fn a_request_a_fresh_connection_broke_off_is_not_sent_again_without_retries() {
     let endpoint = format!("http://{addr}/v1/traces");
     let mut e = exporter(endpoint, RetryPolicy::none(), Duration::from_secs(5));
     assert_eq!(export_one(&mut e, &record()).exported, 1);
-    std::thread::sleep(Duration::from_millis(300));
+    // Connection 1 must be closed before the next export looks at it: wait for the collector
+    // to have closed it (a fixed 300 ms sleep stood here, for its 100 ms idle wait).
+    closed
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the collector closed its first connection within 60 s");
     let out = export_one(&mut e, &record());
     assert_eq!(out.failed, 1, "{out:?}");
     assert_eq!(
