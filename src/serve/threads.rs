@@ -78,10 +78,21 @@ mod tests {
     #[test]
     fn joins_what_exits_and_leaves_what_does_not() {
         let (tx, rx) = std::sync::mpsc::channel();
+        // The quick thread must have signalled its exit before `join_by` starts: told only
+        // to exit at once, it had to be scheduled within the 200 ms below, which a loaded
+        // machine need not do (then `left` was 2). It says so on a channel of the test's,
+        // after its exit signal is sent.
+        let (gone_tx, gone_rx) = std::sync::mpsc::channel::<()>();
         let quick = {
             let signal = ExitSignal::new(0, tx.clone());
-            std::thread::spawn(move || drop(signal))
+            std::thread::spawn(move || {
+                drop(signal);
+                let _ = gone_tx.send(());
+            })
         };
+        gone_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the quick thread ran within 60 s");
         let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
         let stuck = {
             let signal = ExitSignal::new(1, tx);
