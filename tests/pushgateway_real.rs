@@ -229,7 +229,17 @@ fn the_periodic_pusher_pushes_and_its_final_push_carries_the_last_values() {
         assert!(Instant::now() < deadline, "no periodic push arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(pusher.stats().pushes >= 1);
+    // The gateway stores a push before it answers, and the pusher counts it only once it has
+    // read that answer: the scrape above can see the push before the pusher thread has run
+    // on to count it. Wait for the count too (same deadline).
+    while pusher.stats().pushes < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "a push arrived but the pusher never counted it: {:?}",
+            pusher.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     done.inc_by(41);
     let started = Instant::now();
     pusher.shutdown(Duration::from_secs(5)).unwrap();
@@ -455,7 +465,17 @@ fn every_push_whose_encoding_panics_is_counted_as_a_failure() {
             PushMode::Replace,
         )
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Two failed pushes at a 20 ms interval; waited for (a fixed 500 ms sleep stood here,
+    // which assumed the pusher thread got through two within it), up to a minute.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pusher.stats().failures < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the pusher stopped pushing: {:?}",
+            pusher.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Invariant 3 of src/pushgateway/pusher.rs: every push is counted, with the last error.
     let stats = pusher.stats();
     assert_eq!(stats.pushes, 0, "{stats:?}");
