@@ -927,10 +927,12 @@ fn concurrent_scrapes_share_one_encode_that_starts_after_they_arrive() {
             })
         })
         .collect();
+    // Admitted, so joined the next encode: the I/O thread admits a scrape and joins it to the
+    // next encode in one step, before it can start that encode. (A fixed 100 ms sleep stood
+    // here, for the server to read the eight requests after accepting their connections.)
     wait_until("all eight in flight", || {
-        exporter.stats().connections_accepted == 9
+        exporter.stats().requests_in_flight == 9
     });
-    std::thread::sleep(Duration::from_millis(100));
     gate.open();
     let body = |reply: Reply| {
         assert_eq!(reply.status, 200);
@@ -964,9 +966,8 @@ fn the_in_flight_limit_answers_503_at_once() {
         .map(|_| std::thread::spawn(move || get(addr, "/metrics", "")))
         .collect();
     wait_until("two in flight", || {
-        gate.waiting() == 1 && exporter.stats().connections_accepted == 2
+        gate.waiting() == 1 && exporter.stats().requests_in_flight == 2
     });
-    std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     let reply = get(addr, "/metrics", "");
     assert_eq!(reply.status, 503);
@@ -1007,8 +1008,9 @@ fn a_scraper_that_asks_less_often_takes_the_place_of_a_greedy_client() {
         conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n")
             .unwrap();
     }
-    wait_until("both waiting", || gate.waiting() == 1);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until("both waiting", || {
+        gate.waiting() == 1 && exporter.stats().requests_in_flight == 2
+    });
     // A fresh scraper gets in; one of the greedy clients is answered 503 at once.
     let polite = std::thread::spawn(move || get(addr, "/metrics", ""));
     let mut answers = Vec::new();

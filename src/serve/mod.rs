@@ -305,6 +305,10 @@ pub struct ServerStats {
     pub connections_evicted: u64,
     /// Connections closed at once because every open connection had a request in progress.
     pub connections_rejected: u64,
+    /// Scrapes in flight now: admitted and waiting for their encode, or being written (at most
+    /// [`max_in_flight`](ServerConfig::max_in_flight)); the exposition's
+    /// `agentcore_telemetry_http_requests_in_flight`.
+    pub requests_in_flight: u64,
     /// The longest source encode of the last served generation.
     pub last_encode_duration: Duration,
     /// Size of the last served exposition, uncompressed (the server's own section included),
@@ -626,6 +630,7 @@ impl MetricsServer {
             active_connections: s.connections_open.load(Relaxed),
             connections_evicted: s.closed_count(stats::Close::Evicted),
             connections_rejected: s.connections_rejected.load(Relaxed),
+            requests_in_flight: s.in_flight.load(Relaxed),
             last_encode_duration: Duration::from_nanos(s.last_encode_nanos.load(Relaxed)),
             last_encode_bytes: s.last_encode_bytes.load(Relaxed),
             last_response_bytes: s.last_response_bytes.load(Relaxed),
