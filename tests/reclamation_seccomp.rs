@@ -18,6 +18,9 @@ use std::thread;
 use agentcore_telemetry::registry::self_metrics::reclamation_stats;
 use agentcore_telemetry::Registry;
 
+mod support;
+use support::child_output::tagged;
+
 const CHILD: &str = "AGENTCORE_SECCOMP_CHILD";
 
 /// Installs a seccomp filter on this thread and its future threads: `membarrier` fails with
@@ -153,10 +156,7 @@ fn a_membarrier_that_starts_failing_after_registration_never_frees_through_a_mis
         "child failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stats = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("STATS "))
-        .unwrap_or_else(|| panic!("no STATS line in {stdout}"));
+    let stats = tagged(&stdout, "STATS ").unwrap_or_else(|| panic!("no STATS line in {stdout}"));
     let field = |name: &str| -> u64 {
         stats
             .split(' ')

@@ -17,6 +17,9 @@ use std::thread;
 use agentcore_telemetry::registry::self_metrics::arena_stats;
 use agentcore_telemetry::{Buckets, Registry};
 
+mod support;
+use support::child_output::tagged;
+
 const CHILD: &str = "AGENTCORE_MEMORY_CHILD";
 
 fn rss_bytes() -> u64 {
@@ -98,10 +101,7 @@ fn run(threads: usize, series: usize) {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("MEMORY "))
-        .unwrap_or_else(|| panic!("no MEMORY line: {stdout}"));
+    let line = tagged(&stdout, "MEMORY ").unwrap_or_else(|| panic!("no MEMORY line: {stdout}"));
     eprintln!("{line}");
     let field = |name: &str| -> u64 {
         line.split_whitespace()

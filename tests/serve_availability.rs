@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::adversary::{summarize, Adversary, Kind, Probe, TallySnapshot};
+use support::child_output::tagged;
 use support::mem::{mib, process_usage, ProcessUsage};
 use support::prometheus::{PrometheusServer, Scrape, JOB};
 
@@ -184,8 +185,10 @@ impl ServerProcess {
                 stdout.read_line(&mut line).unwrap() > 0,
                 "the server process ended before printing its address"
             );
-            if let Some(addr) = line.trim().strip_prefix("addr ") {
-                break addr.parse().unwrap();
+            // Not only at the start of the line (see `tagged`): with one test thread, the
+            // child's harness prints `test server_process ... ` first, and this waited for ever.
+            if let Some(addr) = tagged(&line, "addr ") {
+                break addr.trim().parse().unwrap();
             }
         };
         ServerProcess {
@@ -216,7 +219,7 @@ impl ServerProcess {
             match stdout.read_line(&mut line) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
-                    if let Some(rest) = line.trim().strip_prefix("shutdown_ms ") {
+                    if let Some(rest) = tagged(line.trim(), "shutdown_ms ") {
                         let (ms, stats) = rest.split_once(' ').unwrap_or((rest, ""));
                         let _ = tx.send((
                             Duration::from_millis(ms.parse().unwrap()),
