@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::pushgateway::{PushError, PushMode, Pushgateway, MIN_INTERVAL};
+use agentcore_telemetry::pushgateway::{
+    PeriodicPusher, PushError, PushMode, PusherStats, Pushgateway, MIN_INTERVAL,
+};
 use agentcore_telemetry::{Buckets, Registry};
 use support::exposition::{parse, Family};
 use support::pushgateway::{require_pushgateway, PushgatewayServer};
@@ -73,6 +75,24 @@ fn job_registry(records: u64) -> Registry {
         .unwrap();
     h.observe(0.75);
     r
+}
+
+/// Polls `pusher`'s stats every 10 ms until `done` holds; fails with `what` and the last stats
+/// at `deadline`.
+fn wait_for(
+    pusher: &PeriodicPusher,
+    deadline: Instant,
+    what: &str,
+    done: impl Fn(&PusherStats) -> bool,
+) {
+    loop {
+        let stats = pusher.stats();
+        if done(&stats) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {stats:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -232,14 +252,12 @@ fn the_periodic_pusher_pushes_and_its_final_push_carries_the_last_values() {
     // The gateway stores a push before it answers, and the pusher counts it only once it has
     // read that answer: the scrape above can see the push before the pusher thread has run
     // on to count it. Wait for the count too (same deadline).
-    while pusher.stats().pushes < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "a push arrived but the pusher never counted it: {:?}",
-            pusher.stats()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(
+        &pusher,
+        deadline,
+        "a push arrived but the pusher never counted it",
+        |s| s.pushes >= 1,
+    );
     done.inc_by(41);
     let started = Instant::now();
     pusher.shutdown(Duration::from_secs(5)).unwrap();
@@ -468,14 +486,9 @@ fn every_push_whose_encoding_panics_is_counted_as_a_failure() {
     // Two failed pushes at a 20 ms interval; waited for (a fixed 500 ms sleep stood here,
     // which assumed the pusher thread got through two within it), up to a minute.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pusher.stats().failures < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the pusher stopped pushing: {:?}",
-            pusher.stats()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(&pusher, deadline, "the pusher stopped pushing", |s| {
+        s.failures >= 2
+    });
     // Invariant 3 of src/pushgateway/pusher.rs: every push is counted, with the last error.
     let stats = pusher.stats();
     assert_eq!(stats.pushes, 0, "{stats:?}");
@@ -803,14 +816,7 @@ fn a_refusals_chunk_size_near_the_largest_number_is_its_start_not_a_panic() {
         .start_periodic(r, Duration::from_millis(20), PushMode::Replace)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pusher.stats().failures < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "the pusher stopped: {:?}",
-            pusher.stats()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(&pusher, deadline, "the pusher stopped", |s| s.failures >= 3);
     let stats = pusher.stats();
     assert!(
         matches!(
