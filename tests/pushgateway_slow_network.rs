@@ -139,11 +139,17 @@ fn connection_threads_a_silent_resolver_holds_are_capped() {
     let gateway = Pushgateway::new("http://gateway.agentcore-test.example:9091", "j")
         .unwrap()
         .with_timeout(Duration::from_millis(100));
+    // Past the cap, a client with a 10 s timeout: failing at once there is told from waiting
+    // however late the scheduler runs the test (a 100 ms timeout left 50 ms of margin).
+    let patient = Pushgateway::new("http://gateway.agentcore-test.example:9091", "j")
+        .unwrap()
+        .with_timeout(Duration::from_secs(10));
     let before = threads();
     let mut results = Vec::new();
-    for _ in 0..24 {
+    for i in 0..24 {
+        let client = if i < 16 { &gateway } else { &patient };
         let started = Instant::now();
-        results.push((gateway.push(&registry), started.elapsed()));
+        results.push((client.push(&registry), started.elapsed()));
     }
     let after = threads();
     // 16 (the cap) time out, each holding a thread; the others start none and fail at once,
@@ -158,7 +164,7 @@ fn connection_threads_a_silent_resolver_holds_are_capped() {
             Err(PushError::Io(why)) => assert!(why.contains("still running"), "{why}"),
             other => panic!("past the cap: {other:?}"),
         }
-        assert!(*took < Duration::from_millis(50), "{took:?}");
+        assert!(*took < Duration::from_secs(2), "{took:?}");
     }
     assert!(
         after <= before + 16,
