@@ -175,13 +175,26 @@ fn system_monitor_drop_does_not_wait_for_the_interval() {
 
 #[test]
 fn concurrent_recording_and_snapshots_lose_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     let c = MetricsCollector::new();
+    // Snapshots taken so far: each recording thread waits halfway until two have been, so at
+    // least two overlap the recording however the scheduler runs the threads (a loop that
+    // only counted its snapshots could take none before every thread had finished).
+    let taken = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let c = c.clone();
+            let taken = Arc::clone(&taken);
             std::thread::spawn(move || {
                 let id = format!("agent-{t}");
-                for _ in 0..10_000 {
+                for i in 0..10_000 {
+                    if i == 5_000 {
+                        while taken.load(Ordering::Acquire) < 2 {
+                            std::thread::yield_now();
+                        }
+                    }
                     c.record_agent_created(AgentPhilosophy::React, "initializing");
                     c.record_tool_execution("calculator", 0.25, "success", None);
                     c.record_autonomous_decision(&id);
@@ -191,18 +204,17 @@ fn concurrent_recording_and_snapshots_lose_nothing() {
             })
         })
         .collect();
-    let mut snapshots = 0;
     while !threads.iter().all(|t| t.is_finished()) {
         let s = c.snapshot_metrics();
         let active = s.agents.active;
         assert!((0.0..=4.0).contains(&active), "{active}");
-        snapshots += 1;
+        taken.fetch_add(1, Ordering::Release);
     }
     for t in threads {
         t.join().unwrap();
     }
     let s = c.snapshot_metrics();
-    assert!(snapshots >= 1);
+    assert!(taken.load(Ordering::Relaxed) >= 2);
     assert_eq!(
         s.value(
             "agents_total",
