@@ -106,12 +106,12 @@ const T: Duration = Duration::from_secs(10);
 
 /// Scheduling slack allowed past a deadline on a loaded machine. The deadlines tested are
 /// against collectors that would otherwise hold the caller for 30 s or more, or, where a
-/// backoff could, with backoffs of 2 s or more ([`slow_retry`]): a missed deadline overruns by
-/// more than this however late the test's threads run.
+/// backoff could hold it, with backoffs of 2 s or more ([`slow_retry`]): a missed deadline
+/// overruns by more than this however late the test's threads run.
 const SLACK: Duration = Duration::from_secs(1);
 
-/// [`retry`] with backoffs of 2 s to 8 s (4 s × [0.5, 1.5), doubling): a shutdown that slept
-/// out a backoff instead of cutting it would overrun its deadline by well over [`SLACK`].
+/// [`retry`] with backoffs of 4 s, then 8 s, each × [0.5, 1.5) of jitter: a shutdown that slept
+/// out a backoff instead of cutting it would overrun its deadline by more than [`SLACK`].
 fn slow_retry() -> RetryPolicy {
     RetryPolicy {
         initial_backoff: Duration::from_secs(4),
