@@ -7,6 +7,7 @@
 #   bash benches/compare/profile.sh                      # both parts, both profiles
 #   bash benches/compare/profile.sh --ours [WORKLOAD..]  # part 1 only: ours, with a per-file breakdown
 #   bash benches/compare/profile.sh --peers [--filter S] # part 2 only: every library, one table
+#   bash benches/compare/profile.sh --peers --cache-model # and each arm's misses on a modeled older core
 #   PROFILES=release bash benches/compare/profile.sh ... # one profile only
 #
 # Part 1 (`profile_driver`): our hot paths, each run N and 2N times; per operation =
@@ -35,12 +36,14 @@ command -v valgrind >/dev/null || { echo "profile.sh needs valgrind (apt-get ins
 ours=1
 peers=1
 filter=()
+model=()
 workloads=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --ours) peers=0 ;;
     --peers) ours=0 ;;
     --filter) filter=(--filter "$2"); shift ;;
+    --cache-model) model=(--cache-model) ;;
     *) workloads+=("$1") ;;
   esac
   shift
@@ -89,7 +92,7 @@ PY
   if [ "$peers" = 1 ]; then
     cargo build --profile "$profile" --bin agentcore-telemetry-compare -q
     echo "## profile $profile: every library (agentcore-telemetry-compare --instructions)"
-    "target/$profile/agentcore-telemetry-compare" --instructions "${filter[@]}" \
+    "target/$profile/agentcore-telemetry-compare" --instructions "${model[@]}" "${filter[@]}" \
       --json "../../target/compare-$profile.json"
   fi
 done

@@ -67,6 +67,21 @@
 //!
 //! Multi-threaded workloads are left out (valgrind runs one thread at a time, so contention,
 //! their subject, does not exist under it).
+//!
+//! # A modeled older core (`--cache-model`)
+//! An instruction count says nothing about what a core waits for. With `--cache-model` the same
+//! runs also simulate the caches and the branch predictor ([`CACHE_MODEL`]: callgrind's
+//! `--cache-sim` and `--branch-sim`) with the geometry of issue 16's older AMD EPYC, the core on
+//! which our leads had inverted: 32 KiB L1i and L1d and a 512 KiB L2 per core, each 8-way with
+//! 64-byte lines, the L2 standing for callgrind's last level (so an "L2 miss" goes to the L3 or
+//! to memory). Each arm then also gets, per operation and by the same difference of two runs,
+//! its L1d misses (reads and writes), its L2 misses (data and instructions) and its mispredicted
+//! branches (conditional and indirect, callgrind's model: 16,384 two-bit counters indexed by
+//! address and a 512-entry branch target buffer). Like the count, these are properties of the
+//! binary and the model, the same on any machine that runs it; unlike it, they are a model:
+//! a real core's predictor and prefetchers do better than callgrind's (no prefetcher at all is
+//! simulated, so a stream of sequential writes counts one miss per line, which hardware mostly
+//! hides). They say where a core that is narrower, or has smaller caches, than ours will wait.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -106,12 +121,36 @@ pub fn needs_tracing_globals(id: &str) -> bool {
     )
 }
 
+/// callgrind's options of `--cache-model` (see the module doc): the older AMD EPYC's per-core
+/// caches, each `size,associativity,line`.
+pub const CACHE_MODEL: [&str; 5] = [
+    "--cache-sim=yes",
+    "--branch-sim=yes",
+    "--I1=32768,8,64",
+    "--D1=32768,8,64",
+    "--LL=524288,8,64",
+];
+
+/// Per operation, under [`CACHE_MODEL`]: what the modeled core waits for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Modeled {
+    /// L1d misses, reads and writes (`D1mr + D1mw`).
+    pub l1d_misses: f64,
+    /// L2 (callgrind's last level) misses, data and instructions (`DLmr + DLmw + ILmr`).
+    pub l2_misses: f64,
+    /// Mispredicted branches, conditional and indirect (`Bcm + Bim`).
+    pub mispredicts: f64,
+}
+
 /// One arm's count.
 #[derive(Debug, Clone)]
 pub struct Count {
     pub lib: &'static str,
     /// Instructions per operation (`NaN` when valgrind failed).
     pub per_op: f64,
+    /// With `--cache-model`: the modeled core's misses per operation (`None` otherwise, or when
+    /// valgrind failed).
+    pub modeled: Option<Modeled>,
 }
 
 /// One workload's counts.
@@ -133,13 +172,58 @@ pub const MAIN_THREAD_ONLY: &[&str] = &["export_recording"];
 /// dump, and `ZERO_STATS` resets that mark for the calling thread only, so a background thread's
 /// set-up before the region would leak into it.
 fn dump_total(text: &str) -> Option<u64> {
-    let line = |prefix: &str| {
-        text.lines().find_map(|l| {
-            let v = l.strip_prefix(prefix)?;
-            v.split_whitespace().next()?.parse().ok()
+    dump_events(text)?.first().map(|&(_, v)| v)
+}
+
+/// Every event of a callgrind dump with its total (`totals:`, else `summary:`, as
+/// [`dump_total`]), in the order of its `events:` line; callgrind leaves out trailing zeros,
+/// which come back as 0. `None` without an `events:` line or a total.
+fn dump_events(text: &str) -> Option<Vec<(&str, u64)>> {
+    let line = |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix));
+    let names = line("events:")?.split_whitespace();
+    let values: Vec<u64> = line("totals:")
+        .or_else(|| line("summary:"))?
+        .split_whitespace()
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    if values.is_empty() {
+        return None;
+    }
+    Some(
+        names
+            .enumerate()
+            .map(|(i, name)| (name, values.get(i).copied().unwrap_or(0)))
+            .collect(),
+    )
+}
+
+/// The events of one run that the model reads (`Ir` first), summed as [`Modeled`]'s fields
+/// are; with no cache simulation only `Ir` is non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct RunTotals {
+    ir: u64,
+    l1d_misses: u64,
+    l2_misses: u64,
+    mispredicts: u64,
+}
+
+impl RunTotals {
+    fn of(text: &str) -> Option<RunTotals> {
+        let events = dump_events(text)?;
+        let sum = |names: &[&str]| {
+            events
+                .iter()
+                .filter(|(n, _)| names.contains(n))
+                .map(|&(_, v)| v)
+                .sum::<u64>()
+        };
+        Some(RunTotals {
+            ir: dump_total(text)?,
+            l1d_misses: sum(&["D1mr", "D1mw"]),
+            l2_misses: sum(&["DLmr", "DLmw", "ILmr"]),
+            mispredicts: sum(&["Bcm", "Bim"]),
         })
-    };
-    line("totals:").or_else(|| line("summary:"))
+    }
 }
 
 /// Instructions of the measured region of one run of `--run-arm id lib n` under callgrind (all
@@ -150,7 +234,7 @@ fn dump_total(text: &str) -> Option<u64> {
 /// numbered from 1), or with `--separate-threads=yes` one file per thread, the calling (main)
 /// thread's being `cg.out.1-01`; the process's end writes `cg.out` (`cg.out-NN`), the costs after
 /// the region, which are not read.
-fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
+fn run_under_callgrind(id: &str, lib: &str, n: u64, cache_model: bool) -> Option<RunTotals> {
     let exe = std::env::current_exe().ok()?;
     let main_only = MAIN_THREAD_ONLY.contains(&id);
     let dir = std::env::temp_dir().join(format!(
@@ -164,6 +248,9 @@ fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
         .arg(format!("--callgrind-out-file={}/cg.out", dir.display()));
     if main_only {
         cmd.arg("--separate-threads=yes");
+    }
+    if cache_model {
+        cmd.args(CACHE_MODEL);
     }
     let out = cmd
         .arg(exe)
@@ -205,11 +292,11 @@ fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
                     None
                 }
                 Ok(text) => {
-                    let ir = dump_total(&text);
-                    if ir.is_none() {
+                    let totals = RunTotals::of(&text);
+                    if totals.is_none() {
                         eprintln!("  {id} / {lib}: no total in {}", region.display());
                     }
-                    ir
+                    totals
                 }
             }
         }
@@ -221,14 +308,19 @@ fn run_under_callgrind(id: &str, lib: &str, n: u64) -> Option<u64> {
 /// Counts instructions per operation of each arm of `id` (the library names in `libs`).
 /// The runs of one workload go in parallel (valgrind runs a program on one thread, and the
 /// counts do not depend on timing).
-pub fn count(id: &'static str, title: &'static str, libs: &[&'static str]) -> WorkloadCounts {
+pub fn count(
+    id: &'static str,
+    title: &'static str,
+    libs: &[&'static str],
+    cache_model: bool,
+) -> WorkloadCounts {
     let n = ops(id);
-    let runs: Vec<(Option<u64>, Option<u64>)> = std::thread::scope(|s| {
+    let runs: Vec<(Option<RunTotals>, Option<RunTotals>)> = std::thread::scope(|s| {
         let handles: Vec<_> = libs
             .iter()
             .map(|&lib| {
-                let a = s.spawn(move || run_under_callgrind(id, lib, n));
-                let b = s.spawn(move || run_under_callgrind(id, lib, 2 * n));
+                let a = s.spawn(move || run_under_callgrind(id, lib, n, cache_model));
+                let b = s.spawn(move || run_under_callgrind(id, lib, 2 * n, cache_model));
                 (a, b)
             })
             .collect();
@@ -241,15 +333,42 @@ pub fn count(id: &'static str, title: &'static str, libs: &[&'static str]) -> Wo
         .iter()
         .zip(runs)
         .map(|(&lib, runs)| {
-            let per_op = match runs {
-                (Some(a), Some(b)) if b >= a => (b - a) as f64 / n as f64,
-                _ => f64::NAN,
+            let (per_op, modeled) = match runs {
+                (Some(a), Some(b)) if b.ir >= a.ir => {
+                    (per_op(a.ir, b.ir, n), cache_model.then(|| modeled(a, b, n)))
+                }
+                _ => (f64::NAN, None),
             };
             eprintln!("  {id} / {lib}: {per_op:.1} instructions per operation");
-            Count { lib, per_op }
+            if let Some(m) = modeled {
+                eprintln!(
+                    "  {id} / {lib}: modeled core: {:.2} L1d misses, {:.2} L2 misses, {:.2} mispredicted branches per operation",
+                    m.l1d_misses, m.l2_misses, m.mispredicts
+                );
+            }
+            Count {
+                lib,
+                per_op,
+                modeled,
+            }
         })
         .collect();
     WorkloadCounts { id, title, counts }
+}
+
+/// `(b - a) / n`: the cost of the second run's `n` more operations, each (negative when the
+/// second run had fewer events, which a miss count can, by noise: a background thread's timer).
+fn per_op(a: u64, b: u64, n: u64) -> f64 {
+    (b as f64 - a as f64) / n as f64
+}
+
+/// The modeled core's events per operation from the runs of `n` and `2n` operations.
+fn modeled(a: RunTotals, b: RunTotals, n: u64) -> Modeled {
+    Modeled {
+        l1d_misses: per_op(a.l1d_misses, b.l1d_misses, n),
+        l2_misses: per_op(a.l2_misses, b.l2_misses, n),
+        mispredicts: per_op(a.mispredicts, b.mispredicts, n),
+    }
 }
 
 /// `123`, `4.5 k`, `1.23 M` instructions.
@@ -262,6 +381,66 @@ pub fn fmt_ir(ir: f64) -> String {
         format!("{:.1} k", ir / 1e3)
     } else {
         format!("{ir:.0}")
+    }
+}
+
+/// An event count per operation: `0` below half a hundredth (run-to-run noise, either sign),
+/// two decimals below 10, one above.
+fn fmt_events(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v.abs() < 0.005 {
+        "0".into()
+    } else if v.abs() < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// `--cache-model`'s markdown table: one row per workload, one column per library, each cell
+/// `L1d misses · L2 misses · mispredicted branches` per operation on the modeled core.
+pub fn modeled_table(out: &mut String, results: &[WorkloadCounts], libs: &[&str]) {
+    let present: Vec<&str> = libs
+        .iter()
+        .copied()
+        .filter(|l| {
+            results
+                .iter()
+                .any(|r| r.counts.iter().any(|c| c.lib == *l && c.modeled.is_some()))
+        })
+        .collect();
+    let _ = write!(out, "| workload (L1d · L2 · mispredicted, per op) |");
+    for lib in &present {
+        let _ = write!(out, " {lib} |");
+    }
+    out.push_str(
+        "
+| --- |",
+    );
+    for _ in &present {
+        out.push_str(" ---: |");
+    }
+    out.push('\n');
+    for r in results {
+        let _ = write!(out, "| {} |", r.title);
+        for lib in &present {
+            let cell = r
+                .counts
+                .iter()
+                .find(|c| c.lib == *lib)
+                .and_then(|c| c.modeled)
+                .map_or("–".into(), |m| {
+                    format!(
+                        "{} · {} · {}",
+                        fmt_events(m.l1d_misses),
+                        fmt_events(m.l2_misses),
+                        fmt_events(m.mispredicts)
+                    )
+                });
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
     }
 }
 
@@ -310,5 +489,69 @@ pub fn table(out: &mut String, results: &[WorkloadCounts], libs: &[&str]) {
             }
         }
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A region dump as callgrind writes it with `--cache-sim=yes --branch-sim=yes` (trailing
+    /// zero columns left out), and one without the simulation.
+    #[test]
+    fn reads_every_event_of_a_dump() {
+        let text = "version: 1\ncreator: callgrind-3.19.0\n\
+            desc: Trigger: Client Request: DUMP_STATS\n\
+            events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim\n\
+            summary: 9 9 9 9 9 9 9 9 9 9 9 9 9\n\
+            totals: 1000 200 100 1 20 10 1 4 3 50 6\n";
+        assert_eq!(
+            RunTotals::of(text),
+            Some(RunTotals {
+                ir: 1000,
+                l1d_misses: 30,
+                l2_misses: 8,
+                mispredicts: 6,
+            })
+        );
+        let plain = "events: Ir\nsummary: 77\n";
+        assert_eq!(
+            RunTotals::of(plain),
+            Some(RunTotals {
+                ir: 77,
+                ..RunTotals::default()
+            })
+        );
+        assert_eq!(RunTotals::of("totals: 5\n"), None, "no events line");
+        assert_eq!(RunTotals::of("events: Ir\ntotals: x\n"), None);
+    }
+
+    #[test]
+    fn per_operation_is_the_difference_of_the_two_runs() {
+        let a = RunTotals {
+            ir: 1_000,
+            l1d_misses: 50,
+            l2_misses: 10,
+            mispredicts: 7,
+        };
+        let b = RunTotals {
+            ir: 1_600,
+            l1d_misses: 80,
+            l2_misses: 9,
+            mispredicts: 7,
+        };
+        assert_eq!(per_op(a.ir, b.ir, 100), 6.0);
+        let m = modeled(a, b, 100);
+        assert_eq!(
+            m,
+            Modeled {
+                l1d_misses: 0.3,
+                l2_misses: -0.01,
+                mispredicts: 0.0
+            }
+        );
+        assert_eq!(fmt_events(m.l2_misses), "-0.01");
+        assert_eq!(fmt_events(0.004), "0");
+        assert_eq!(fmt_events(36.04), "36.0");
     }
 }

@@ -7,7 +7,9 @@
 //! cargo run --profile release-lto --manifest-path benches/compare/Cargo.toml   # the same, LTO
 //! options: --quick | --full, --rounds N, --sample-ms N, --filter SUBSTRING, --json PATH,
 //!          --realtime (the two-thread workload's threads under SCHED_FIFO, so they co-run),
-//!          --instructions (callgrind instructions per operation of every arm instead of timings)
+//!          --instructions (callgrind instructions per operation of every arm instead of timings),
+//!          --cache-model (with --instructions: also the L1d and L2 misses and mispredicted
+//!          branches per operation on a simulated older core, see `instructions.rs`)
 //! ```
 //!
 //! `bash benches/compare/run.sh` runs it in both profiles: `release` (the default release
@@ -44,6 +46,7 @@ const OURS: &str = metrics_wl::OURS;
 struct Args {
     quick: bool,
     instructions: bool,
+    cache_model: bool,
     plan: Plan,
     filter: Option<String>,
     json: PathBuf,
@@ -52,6 +55,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut quick = false;
     let mut instructions = false;
+    let mut cache_model = false;
     let mut rounds = None;
     let mut sample_ms = None;
     let mut filter = None;
@@ -64,6 +68,7 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--quick" => quick = true,
             "--instructions" => instructions = true,
+            "--cache-model" => cache_model = true,
             // Internal: one arm's operations, for callgrind (see `instructions.rs`).
             "--run-arm" => {
                 let id = it.next().expect("--run-arm WORKLOAD LIBRARY N");
@@ -90,7 +95,7 @@ fn parse_args() -> Args {
                 println!(
                     "usage: agentcore-telemetry-compare [--quick|--full] [--rounds N] \
                      [--sample-ms N] [--filter SUBSTRING] [--json PATH] [--realtime] \
-                     [--instructions]"
+                     [--instructions [--cache-model]]"
                 );
                 std::process::exit(0);
             }
@@ -103,9 +108,14 @@ fn parse_args() -> Args {
         sample_ns: sample_ms.unwrap_or(if quick { 2 } else { 10 }) * 1_000_000,
         flush_min_iters: if quick { 20_000 } else { 100_000 },
     };
+    if cache_model && !instructions {
+        eprintln!("--cache-model goes with --instructions (it models the callgrind runs' core)");
+        std::process::exit(2);
+    }
     Args {
         quick,
         instructions,
+        cache_model,
         plan,
         filter,
         json,
@@ -883,7 +893,7 @@ fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str
         let title = w.title;
         drop(w);
         eprintln!("counting {id} ({} arms, 2 callgrind runs each)", libs.len());
-        results.push(instructions::count(id, title, &libs));
+        results.push(instructions::count(id, title, &libs, args.cache_model));
     }
     let mut out = String::new();
     let _ = writeln!(
@@ -925,14 +935,49 @@ fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str
             &[OURS, export_wl::OURS_EXPORTING, export_wl::OTLP],
         );
     }
+    if args.cache_model {
+        let _ = writeln!(
+            out,
+            "\n**The modeled older core** (callgrind's cache and branch simulation: {}; per operation, by the same difference of two runs: L1d misses, reads and writes · L2 misses, data and instructions · mispredicted branches, conditional and indirect; no prefetcher is simulated)\n",
+            instructions::CACHE_MODEL.join(" ")
+        );
+        let all_libs: Vec<&str> = METRIC_LIBS
+            .iter()
+            .chain(TRACE_LIBS.iter())
+            .chain([export_wl::OURS_EXPORTING, export_wl::OTLP].iter())
+            .copied()
+            .fold(Vec::new(), |mut v, l| {
+                if !v.contains(&l) {
+                    v.push(l);
+                }
+                v
+            });
+        for group in [&metric, &trace, &export] {
+            if !group.is_empty() {
+                instructions::modeled_table(&mut out, group, &all_libs);
+                out.push('\n');
+            }
+        }
+    }
     print!("{out}");
     let doc = json!({
         "machine": machine,
+        "cache_model": args.cache_model.then(|| instructions::CACHE_MODEL.join(" ")),
         "instructions_per_op": results.iter().map(|r| json!({
             "id": r.id,
             "title": r.title,
             "ops_per_run": instructions::ops(r.id),
-            "results": r.counts.iter().map(|c| json!({"lib": c.lib, "instructions": c.per_op})).collect::<Vec<_>>(),
+            "results": r.counts.iter().map(|c| {
+                let mut o = json!({"lib": c.lib, "instructions": c.per_op});
+                if let Some(m) = c.modeled {
+                    o["modeled"] = json!({
+                        "l1d_misses": m.l1d_misses,
+                        "l2_misses": m.l2_misses,
+                        "mispredicts": m.mispredicts,
+                    });
+                }
+                o
+            }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     let path = args.json.with_file_name(format!(
