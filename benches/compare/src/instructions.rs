@@ -99,7 +99,8 @@ pub const SKIP: &[&str] = &["counter_inc_2t", "export_recording_paced"];
 pub fn ops(id: &str) -> u64 {
     match id {
         "encode" => 4,
-        "span_basic" | "span_nested" | "span_unsampled" | "macro_call" | "traceparent" => 50_000,
+        "span_basic" | "span_nested" | "span_unsampled" | "macro_call" | "traceparent"
+        | "traceparent_varied" => 50_000,
         "record_tool_execution" | "record_agent_created" => 100_000,
         // The recording thread's count depends a little on how valgrind interleaves it with the
         // exporter (whose overwritten records it counts): with the region alone counted, two
@@ -117,7 +118,12 @@ pub fn ops(id: &str) -> u64 {
 pub fn needs_tracing_globals(id: &str) -> bool {
     matches!(
         id,
-        "span_basic" | "span_nested" | "span_unsampled" | "macro_call" | "traceparent"
+        "span_basic"
+            | "span_nested"
+            | "span_unsampled"
+            | "macro_call"
+            | "traceparent"
+            | "traceparent_varied"
     )
 }
 

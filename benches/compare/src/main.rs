@@ -276,6 +276,7 @@ fn workloads(filter: Option<&str>) -> Vec<(&'static str, MakeWorkload)> {
             Box::new(|| trace_wl::macro_call(Some(trace_wl::ours_macro_call()))),
         ),
         ("traceparent", Box::new(trace_wl::traceparent)),
+        ("traceparent_varied", Box::new(trace_wl::traceparent_varied)),
         ("bridge_span", Box::new(bridge_wl::bridge_span)),
         ("bridge_counter", Box::new(bridge_wl::bridge_counter)),
         (
@@ -997,12 +998,13 @@ fn instruction_counts(args: &Args, machine: &serde_json::Value, load_start: &str
 }
 
 /// The tracing workloads (their own table, with the tracing libraries' columns).
-const TRACE_IDS: [&str; 5] = [
+const TRACE_IDS: [&str; 6] = [
     "span_basic",
     "span_nested",
     "span_unsampled",
     "macro_call",
     "traceparent",
+    "traceparent_varied",
 ];
 
 /// The span export rows (issue 12): the recording thread without / with the exporter, process

@@ -427,6 +427,82 @@ pub fn traceparent() -> Workload {
     }
 }
 
+/// Distinct headers `traceparent_varied` cycles through (a power of two).
+const VARIED_HEADERS: usize = 4096;
+
+/// `VARIED_HEADERS` distinct `traceparent` values with random ids (a fixed seed: the same ones
+/// in every run and for every arm), sampled.
+fn varied_traceparents() -> std::sync::Arc<Vec<String>> {
+    let mut s = 0x243f_6a88_85a3_08d3u64;
+    let mut next = move || {
+        // xorshift64: enough to make every digit of every id a coin toss.
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let headers = (0..VARIED_HEADERS)
+        .map(|_| {
+            let trace_id = u128::from(next()) << 64 | u128::from(next());
+            format!("00-{trace_id:032x}-{:016x}-01", next())
+        })
+        .collect();
+    std::sync::Arc::new(headers)
+}
+
+/// `traceparent` on the headers a server receives: each call a different trace (4,096 distinct
+/// headers with random ids, cycled), where `traceparent` parses one header again and again,
+/// whose digits a branch predictor learns.
+pub fn traceparent_varied() -> Workload {
+    use agentcore_telemetry::propagation::TraceParent;
+    let prop = TraceContextPropagator::new();
+    let mut obuf = String::with_capacity(64);
+    let mut pbuf = String::with_capacity(64);
+    let (ours, ft, otel) = (
+        varied_traceparents(),
+        varied_traceparents(),
+        varied_traceparents(),
+    );
+    let mask = VARIED_HEADERS as u64 - 1;
+    Workload {
+        id: "traceparent_varied",
+        title: "traceparent extract + inject, a different trace each call (4,096 headers cycled)",
+        threads: 1,
+        todo: None,
+        arms: vec![
+            Arm::new(OURS, move |n| {
+                for i in 0..n {
+                    let h = ours[(i & mask) as usize].as_str();
+                    let tp = TraceParent::parse(black_box(h)).unwrap();
+                    obuf.clear();
+                    tp.child(i | 1).write_to(&mut obuf);
+                    black_box(&obuf);
+                }
+                None
+            })
+            .note("agentcore: as `traceparent`, each call on the next of 4,096 headers with random ids"),
+            Arm::new(FASTRACE, move |n| {
+                for i in 0..n {
+                    let h = ft[(i & mask) as usize].as_str();
+                    let cx = FtContext::decode_w3c_traceparent(black_box(h)).unwrap();
+                    black_box(cx.encode_w3c_traceparent());
+                }
+                None
+            }),
+            Arm::new(OTEL, move |n| {
+                for i in 0..n {
+                    let h = otel[(i & mask) as usize].as_str();
+                    let cx = prop.extract(&OneHeader(black_box(h)));
+                    pbuf.clear();
+                    prop.inject_context(&cx, &mut OutHeader(&mut pbuf));
+                    black_box(&pbuf);
+                }
+                None
+            }),
+        ],
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // agentcore-telemetry's tracer.
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,10 @@
 //! total), `bridge_counter` / `bridge_counter_prom` (`counter!` with 2 dynamic labels over 6
 //! series through `AgentcoreRecorder` / metrics-exporter-prometheus); each bridge workload
 //! builds and warms its subscriber or recorder (1,000 calls) inside the run, which N = 10^6
-//! amortises, `none` (set-up only, the baseline to subtract).
+//! amortises, `traceparent_varied` (`TraceParent::parse` of the next of 4,096 headers with
+//! random ids, then `child(..).write_to` a reused `String`: an incoming request's extract and
+//! an outgoing call's inject, the comparison's `traceparent_varied`), `none` (set-up only, the
+//! baseline to subtract).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -158,6 +161,38 @@ fn span_ops_ending(t: &agentcore_telemetry::DistributedTracer, n: u64, tag: u8, 
         // Otherwise `span` drops here, where it is (as `let _span = ...` does at the end of
         // its scope).
     }
+}
+
+/// See the module doc; `headers` has a power-of-two length.
+#[inline(never)]
+fn traceparent_varied(headers: &[String], n: u64) {
+    use agentcore_telemetry::propagation::TraceParent;
+    let mut out = String::with_capacity(64);
+    let mask = headers.len() as u64 - 1;
+    for i in 0..n {
+        let h = headers[(i & mask) as usize].as_str();
+        let tp = TraceParent::parse(black_box(h)).unwrap();
+        out.clear();
+        tp.child(i | 1).write_to(&mut out);
+        black_box(&out);
+    }
+}
+
+/// 4,096 `traceparent` values with random ids (a fixed seed), sampled.
+fn varied_traceparents() -> Vec<String> {
+    let mut s = 0x243f_6a88_85a3_08d3u64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    (0..4096)
+        .map(|_| {
+            let trace_id = u128::from(next()) << 64 | u128::from(next());
+            format!("00-{trace_id:032x}-{:016x}-01", next())
+        })
+        .collect()
 }
 
 #[inline(never)]
@@ -498,6 +533,7 @@ fn main() {
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
         "bridge_counter_prom" => bridge_counter(true, n),
+        "traceparent_varied" => traceparent_varied(&varied_traceparents(), n),
         _ => {}
     }
 }
