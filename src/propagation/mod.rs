@@ -53,6 +53,7 @@
 
 mod baggage;
 mod error;
+pub(crate) mod hex;
 pub(crate) mod otel_env;
 mod traceparent;
 mod tracestate;

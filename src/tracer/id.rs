@@ -1,6 +1,7 @@
 //! Trace and span identifiers: random, never zero, printed as W3C lowercase hex; and the
 //! crate-private [`TracerId`] that tags a tracer's frames on the thread-local context stack.
 
+use crate::propagation::hex;
 use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -72,10 +73,8 @@ impl TraceId {
     /// assert!(TraceId::from_hex("abc").is_none());
     /// ```
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 32 {
-            return None;
-        }
-        parse_lower_hex(s.as_bytes()).and_then(Self::from_u128)
+        let digits = <&[u8; 32]>::try_from(s.as_bytes()).ok()?;
+        hex::decode_u128(digits).and_then(Self::from_u128)
     }
 
     /// Maps a caller-supplied id to a trace id: a valid W3C id (see [`TraceId::from_hex`]) is
@@ -187,10 +186,8 @@ impl SpanId {
     /// assert!(SpanId::from_hex("00f067aa0ba902b7").is_some());
     /// ```
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 16 {
-            return None;
-        }
-        parse_lower_hex(s.as_bytes()).and_then(|v| Self::from_u64(v as u64))
+        let digits = <&[u8; 16]>::try_from(s.as_bytes()).ok()?;
+        hex::decode_u64(digits).and_then(Self::from_u64)
     }
 
     /// Maps a caller-supplied span id to a span id, as [`TraceId::from_external`] does for
@@ -337,19 +334,6 @@ impl<T: ToSpanId + ?Sized> ToSpanId for &T {
     fn to_span_id(&self) -> (SpanId, Option<&str>) {
         (**self).to_span_id()
     }
-}
-
-fn parse_lower_hex(bytes: &[u8]) -> Option<u128> {
-    let mut v: u128 = 0;
-    for &b in bytes {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u128::from(d);
-    }
-    Some(v)
 }
 
 impl fmt::Display for TraceId {
