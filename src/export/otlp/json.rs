@@ -15,21 +15,30 @@
 //! file format), whose one key, `resourceSpans`, is the request's.
 
 use crate::export::source::ExportSpan;
+use crate::propagation::hex;
 use crate::tracer::{KeyValue, SpanStatus, Value};
 
 use super::proto::{kind_number, status_number};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `bytes` (an id: at most 16) as a quoted lowercase hex string, in one copy.
-fn put_hex(buf: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends a trace id as a quoted string of 32 lowercase hex digits, in one copy (the digits
+/// eight per word: `propagation::hex`).
+fn put_trace_id(buf: &mut Vec<u8>, id: u128) {
     let mut out = [b'"'; 34];
-    let n = bytes.len().min(16);
-    for (i, &b) in bytes[..n].iter().enumerate() {
-        out[1 + 2 * i] = HEX[usize::from(b >> 4)];
-        out[2 + 2 * i] = HEX[usize::from(b & 15)];
-    }
-    buf.extend_from_slice(&out[..2 * n + 2]);
+    let mut digits = [0; 32];
+    hex::encode_u128(id, &mut digits);
+    out[1..33].copy_from_slice(&digits);
+    buf.extend_from_slice(&out);
+}
+
+/// Appends a span id as a quoted string of 16 lowercase hex digits, in one copy.
+fn put_span_id(buf: &mut Vec<u8>, id: u64) {
+    let mut out = [b'"'; 18];
+    let mut digits = [0; 16];
+    hex::encode_u64(id, &mut digits);
+    out[1..17].copy_from_slice(&digits);
+    buf.extend_from_slice(&out);
 }
 
 /// Appends `s` as a JSON string: RFC 8259 escaping (`"`, `\\` and the C0 controls), and
@@ -232,16 +241,16 @@ pub(crate) fn encode_span(buf: &mut Vec<u8>, span: &ExportSpan<'_>) {
     let first = &mut true;
     buf.push(b'{');
     put_key(buf, first, "traceId");
-    put_hex(buf, &r.trace_id.to_u128().to_be_bytes());
+    put_trace_id(buf, r.trace_id.to_u128());
     put_key(buf, first, "spanId");
-    put_hex(buf, &r.span_id.to_u64().to_be_bytes());
+    put_span_id(buf, r.span_id.to_u64());
     if !span.trace_state.is_empty() {
         put_key(buf, first, "traceState");
         put_string(buf, span.trace_state);
     }
     if let Some(parent) = r.parent_span_id {
         put_key(buf, first, "parentSpanId");
-        put_hex(buf, &parent.to_u64().to_be_bytes());
+        put_span_id(buf, parent.to_u64());
     }
     let flags = span.otlp_flags();
     if flags != 0 {
@@ -308,9 +317,9 @@ pub(crate) fn encode_span(buf: &mut Vec<u8>, span: &ExportSpan<'_>) {
             let f = &mut true;
             buf.push(b'{');
             put_key(buf, f, "traceId");
-            put_hex(buf, &link.trace_id.to_u128().to_be_bytes());
+            put_trace_id(buf, link.trace_id.to_u128());
             put_key(buf, f, "spanId");
-            put_hex(buf, &link.span_id.to_u64().to_be_bytes());
+            put_span_id(buf, link.span_id.to_u64());
             put_attributes(buf, f, &link.attributes);
             put_count(
                 buf,
