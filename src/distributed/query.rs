@@ -357,7 +357,7 @@ mod tests {
             dropped_events_count: 0,
             dropped_links_count: 0,
             parent_is_remote: false,
-            carried: None,
+            ..SpanRecord::empty()
         }
     }
 

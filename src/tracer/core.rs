@@ -12,7 +12,7 @@ use super::clock::Anchor;
 use super::context::Carried;
 use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
-use super::record::{Event, SpanKind, SpanRecord, SpanStatus};
+use super::record::{Event, HeapMark, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
 use crate::sync::ring::{Claimed, ShardedRing, NO_THREAD_INDEX};
 use smallvec::SmallVec;
@@ -160,8 +160,19 @@ pub(crate) struct Lost {
 }
 
 impl Rec<'_> {
+    /// The record, for a change that may add heap memory to it: sets its [`HeapMark`], so
+    /// that its slot's next start drops what it holds.
     #[inline(always)]
     pub(crate) fn get_mut(&mut self) -> Option<&mut SpanRecord> {
+        let r = self.get_mut_noting()?;
+        r.heap.set();
+        Some(r)
+    }
+
+    /// The record, for a caller that notes in its [`HeapMark`] whatever heap memory it adds
+    /// (the hot paths: see `HeapMark`).
+    #[inline(always)]
+    pub(crate) fn get_mut_noting(&mut self) -> Option<&mut SpanRecord> {
         match self {
             Rec::Claimed(slot) => slot.get_mut(),
             _ => None,
@@ -346,19 +357,36 @@ impl TracerCore {
         r.parent_span_id = ids.parent_span_id;
         r.parent_is_remote = ids.parent_is_remote;
         r.carried.clone_from(carried);
-        r.name = name;
+        // Empty the old record: drop what it holds, or, when its mark says it holds no heap
+        // memory but its vectors' buffers (see `HeapMark`), forget its items and strings.
+        // A heap buffer of the vectors themselves is released either way (memory follows the
+        // records in the log, as before).
+        if r.heap.is_set() || r.attributes.spilled() || r.events.spilled() || r.links.spilled() {
+            r.name = Cow::Borrowed("");
+            r.status_message = Cow::Borrowed("");
+            reset(&mut r.attributes);
+            reset_events(&mut r.events);
+            reset(&mut r.links);
+        } else {
+            forget_items(&mut r.attributes);
+            forget_items(&mut r.events);
+            forget_items(&mut r.links);
+            // The old strings are `'static` (the mark): overwritten, not dropped.
+            std::mem::forget(std::mem::replace(&mut r.status_message, Cow::Borrowed("")));
+        }
+        r.heap = HeapMark::CLEAR;
+        r.heap.note_str(&name);
+        // Empty (both branches above): the old name needs no drop.
+        std::mem::forget(std::mem::replace(&mut r.name, name));
         r.kind = kind;
         r.status = SpanStatus::Unset;
-        r.status_message = Cow::Borrowed("");
         // The unwinding flag until the finish stamps the end (see `Rec`).
         r.end_time_unix_nano = u64::from(unwinding);
-        // Keep no heap buffer from an older record (memory follows the records in the
-        // log, as before); an inline one is just cleared.
-        reset(&mut r.attributes);
         r.dropped_attributes_count = 0;
         let limits = &self.limits;
         for kv in attributes {
             // As `set_attribute`: the common case inline, the rest out of line.
+            r.heap.note_attribute(&kv);
             if let Err(kv) = try_put_new_attribute(
                 &mut r.attributes,
                 limits.max_attributes,
@@ -368,8 +396,6 @@ impl TracerCore {
                 put_record_attribute(r, limits, kv);
             }
         }
-        reset_events(&mut r.events);
-        reset(&mut r.links);
         r.dropped_events_count = 0;
         r.dropped_links_count = 0;
         // The start ticks until the finish converts them (see `Rec`).
@@ -505,6 +531,10 @@ impl TracerCore {
 /// Adds attribute `kv` to a span's record within the limits (see [`put_attribute`]): the
 /// out-of-line rest of `try_put_new_attribute`'s common case, shared by the attributes a span
 /// starts with and `set_attribute`'s.
+///
+/// Its callers have noted `kv` in the record's [`HeapMark`]; what this adds beyond `kv` is a
+/// spilled buffer of the span's own vector (which the start checks apart), and a shortened
+/// value stays borrowed or owned as it was.
 #[inline(never)]
 pub(crate) fn put_record_attribute(r: &mut SpanRecord, limits: &SpanLimits, kv: KeyValue) {
     put_attribute(
@@ -543,6 +573,20 @@ fn reset<A: smallvec::Array>(v: &mut SmallVec<A>) {
             std::ptr::drop_in_place(items);
         }
     }
+}
+
+/// Empties `v` without dropping its items, which own no heap memory (the record's
+/// [`HeapMark`] is clear) and are therefore only forgotten; `v`'s own buffer is inline.
+///
+/// Hot path: this is the common case of a span's start (see `HeapMark`).
+#[inline(always)]
+fn forget_items<A: smallvec::Array>(v: &mut SmallVec<A>) {
+    debug_assert!(!v.spilled());
+    // SAFETY: a length of 0 is within any capacity and asks no item to be initialised. The
+    // items stay where they are, unreachable, and are never dropped: forgotten, which is
+    // safe whatever they own (a wrong mark would leak, not free twice); the clear mark says
+    // they own nothing.
+    unsafe { v.set_len(0) };
 }
 
 /// [`reset`] for the events: each event's name is dropped in place and its attribute vector

@@ -352,7 +352,8 @@ impl<'t> DetachedSpan<'t> {
     // sampled span's ~85 instructions per attribute.
     #[inline(always)]
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(r) = self.record.get_mut() {
+        // Notes what it adds (`set_attribute_recorded`).
+        if let Some(r) = self.record.get_mut_noting() {
             Self::set_attribute_recorded(r, self.tracer, key, value);
         }
     }
@@ -367,11 +368,15 @@ impl<'t> DetachedSpan<'t> {
         value: impl Into<Value>,
     ) {
         let limits = tracer.limits();
+        let kv = KeyValue::new(key, value);
+        // Folded away for a literal key and value (see `HeapMark`); the out-of-line rest
+        // sets the mark itself.
+        r.heap.note_attribute(&kv);
         if let Err(kv) = try_put_new_attribute(
             &mut r.attributes,
             limits.max_attributes,
             limits.max_attribute_value_len,
-            KeyValue::new(key, value),
+            kv,
         ) {
             put_record_attribute(r, limits, kv);
         }
@@ -400,7 +405,8 @@ impl<'t> DetachedSpan<'t> {
         name: impl Into<Cow<'static, str>>,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
-        if let Some(r) = self.record.get_mut() {
+        // Notes what it adds (`add_event_recorded`).
+        if let Some(r) = self.record.get_mut_noting() {
             Self::add_event_recorded(r, self.tracer, name, attributes);
         }
     }
@@ -419,18 +425,23 @@ impl<'t> DetachedSpan<'t> {
             return;
         }
         let name = name.into();
+        // What the event adds, as `set_attribute` notes it (see `HeapMark`).
+        r.heap.note_str(&name);
         // Ticks until the span finishes, which converts them with its start's and end's
         // offset (see `Rec`), so the event lies within the span.
         let ticks = tracer.now_ticks();
         let event = push_event(&mut r.events, name, ticks);
         for kv in attributes {
-            // As `set_attribute`: the common case inline, the rest out of line.
+            // As `set_attribute`: the common case inline, the rest out of line (which can
+            // spill the event's vector and shorten an owned value: the mark is set).
+            r.heap.note_attribute(&kv);
             if let Err(kv) = try_put_new_attribute(
                 &mut event.attributes,
                 limits.max_attributes_per_event,
                 limits.max_attribute_value_len,
                 kv,
             ) {
+                r.heap.set();
                 Self::put_event_attribute(event, limits, kv);
             }
         }
@@ -586,7 +597,10 @@ impl<'t> DetachedSpan<'t> {
         }
         r.status = status;
         if status == SpanStatus::Error {
-            r.status_message = message.into();
+            let message = message.into();
+            // The one string this adds (see `HeapMark`).
+            r.heap.note_str(&message);
+            r.status_message = message;
         } else if !r.status_message.is_empty() {
             // Usually already empty (as the record was opened): not rewritten then.
             r.status_message = Cow::Borrowed("");
