@@ -369,8 +369,9 @@ impl<'t> DetachedSpan<'t> {
     ) {
         let limits = tracer.limits();
         let kv = KeyValue::new(key, value);
-        // Folded away for a literal key and value (see `HeapMark`); the out-of-line rest
-        // sets the mark itself.
+        // Folded away for a literal key and value (see `HeapMark`). The out-of-line rest adds
+        // nothing more to note: a spill of the span's own vector, which the start tests
+        // apart, and a shortened value stays borrowed or owned as it was.
         r.heap.note_attribute(&kv);
         if let Err(kv) = try_put_new_attribute(
             &mut r.attributes,
