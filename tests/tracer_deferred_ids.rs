@@ -76,20 +76,22 @@ fn an_unsampled_root_its_children_context_and_headers_share_its_ids() {
 
 #[test]
 fn a_span_moved_to_another_thread_keeps_its_ids_and_parents_its_children_there() {
-    let t: &'static DistributedTracer = Box::leak(Box::new(tracer(Sampler::always_off())));
+    let t = tracer(Sampler::always_off());
     let span = t.start_detached_span("job", SpanKind::Internal, []);
     let ids = (span.trace_id(), span.span_id());
-    let (there, child_trace) = std::thread::spawn(move || {
-        let there = (span.trace_id(), span.span_id());
-        let attached = span.attach();
-        let child = t.start_span("step", SpanKind::Internal, []);
-        let child_trace = child.trace_id();
-        child.end();
-        attached.end();
-        (there, child_trace)
-    })
-    .join()
-    .unwrap();
+    let (there, child_trace) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let there = (span.trace_id(), span.span_id());
+            let attached = span.attach();
+            let child = t.start_span("step", SpanKind::Internal, []);
+            let child_trace = child.trace_id();
+            child.end();
+            attached.end();
+            (there, child_trace)
+        })
+        .join()
+        .unwrap()
+    });
     assert_eq!(there, ids);
     assert_eq!(child_trace, ids.0);
 }
