@@ -412,8 +412,8 @@ fn unsampled_spans_record_nothing_and_propagate_the_decision() {
             assert_eq!(current_trace(t), cx.trace_id());
             assert!(!t.current_context().unwrap().is_sampled());
         });
-        // An unsampled root's ids are deferred, its frame keyed without them: leaving the
-        // span removes that frame, or every later span of the thread would be its child.
+        // Leaving the unsampled span removes its frame, or every later span of the thread
+        // would be its child.
         drop(ours);
         drop(_e);
         assert!(t.current_context().is_none(), "the exit removed the frame");

@@ -47,7 +47,7 @@ use crate::tracer::context::{Carried, IntoBaggage, TraceContext, EXTERNAL_ID_KEY
 use crate::tracer::core::TracerCore;
 use crate::tracer::current::{self, Parent};
 use crate::tracer::guard::{ContextGuard, DetachedContext};
-use crate::tracer::id::{DeferredIds, Ids, SpanId, TraceId};
+use crate::tracer::id::{random_root_ids, SpanId, TraceId};
 use crate::tracer::span::{DetachedSpan, FinishSpan, Span, SpanIds, SpanStart};
 use crate::tracer::{KeyValue, Sampler, SpanKind, SpanLimits, SpanStatus, TracerStats};
 use std::borrow::Cow;
@@ -410,7 +410,7 @@ impl DistributedTracer {
     /// ```
     pub fn current_context(&self) -> Option<TraceContext> {
         current::current(self.core.id()).map(|p| {
-            TraceContext::from_parts(p.ids.trace_id(), p.ids.span_id(), p.sampled, p.baggage)
+            TraceContext::from_parts(p.trace_id, p.span_id, p.sampled, p.baggage)
                 .with_remote(p.remote)
         })
     }
@@ -527,56 +527,30 @@ impl DistributedTracer {
     /// started, see `DetachedSpan::start`).
     #[inline(always)]
     fn decide(&self, parent: Option<Parent>) -> SpanStart {
-        // A root's ids, and an unsampled span's under a parent whose ids are deferred, are
-        // deferred (`DeferredIds`): drawn only if the sampler, or later a reader, asks.
-        let Some(Parent {
-            ids: parent_ids,
-            sampled: parent_sampled,
-            baggage,
-            remote,
-        }) = parent
-        else {
-            let ids = DeferredIds::root();
-            return if self.sampler.samples(None, || ids.trace_low()) {
-                SpanStart::Sampled {
-                    ids: SpanIds {
-                        trace_id: ids.trace_id(),
-                        span_id: ids.span_id(),
-                        parent_span_id: None,
-                        parent_is_remote: false,
-                    },
-                    baggage: None,
-                }
-            } else {
-                SpanStart::Deferred { ids, baggage: None }
-            };
+        let (trace_id, span_id, parent_span_id, parent_sampled, baggage, remote) = match parent {
+            Some(p) => (
+                p.trace_id,
+                SpanId::random(),
+                p.span_id,
+                Some(p.sampled),
+                p.baggage,
+                p.remote,
+            ),
+            None => {
+                let (trace_id, span_id) = random_root_ids();
+                (trace_id, span_id, None, None, None, false)
+            }
         };
-        if self
-            .sampler
-            .samples(Some(parent_sampled), || parent_ids.trace_low())
-        {
-            let parent_span_id = parent_ids.span_id();
-            SpanStart::Sampled {
-                ids: SpanIds {
-                    trace_id: parent_ids.trace_id(),
-                    span_id: SpanId::random(),
-                    parent_span_id,
-                    parent_is_remote: remote && parent_span_id.is_some(),
-                },
-                baggage,
-            }
-        } else {
-            match parent_ids {
-                Ids::Deferred(ids) => SpanStart::Deferred {
-                    ids: ids.child(),
-                    baggage,
-                },
-                Ids::Drawn { trace_id, .. } => SpanStart::Unsampled {
-                    trace_id,
-                    span_id: SpanId::random(),
-                    baggage,
-                },
-            }
+        let sampled = self.sampler.should_sample(parent_sampled, trace_id);
+        SpanStart {
+            ids: SpanIds {
+                trace_id,
+                span_id,
+                parent_span_id,
+                sampled,
+                parent_is_remote: remote && parent_span_id.is_some(),
+            },
+            baggage,
         }
     }
 

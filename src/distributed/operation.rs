@@ -212,10 +212,7 @@ impl<'t> Caller<'t> {
 impl fmt::Debug for Caller<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Caller")
-            .field(
-                "parent_trace",
-                &self.parent.as_ref().map(|p| p.ids.trace_id()),
-            )
+            .field("parent_trace", &self.parent.as_ref().map(|p| p.trace_id))
             .finish()
     }
 }

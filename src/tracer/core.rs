@@ -10,7 +10,7 @@
 use super::attribute::KeyValue;
 use super::clock::Anchor;
 use super::context::Carried;
-use super::id::{SpanId, TraceId, TracerId, UnsampledIds};
+use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
 use super::record::{Event, HeapMark, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
@@ -85,14 +85,15 @@ pub(crate) enum Misuse {
     GuardDropped,
 }
 
-/// A new sampled span's ids and parent (a small `Copy` value: passed around by value, it
-/// stays in registers; borrowed, the whole `SpanStart` went through memory, ~10 instructions
-/// per span under callgrind).
+/// A new span's ids, parent and sampling decision (a small `Copy` value: passed around by
+/// value, it stays in registers; borrowed, the whole `SpanStart` went through memory, ~10
+/// instructions per span under callgrind).
 #[derive(Clone, Copy)]
 pub(crate) struct SpanIds {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
     /// The parent context came from another process.
     pub(crate) parent_is_remote: bool,
 }
@@ -121,10 +122,12 @@ pub(crate) struct SpanIds {
 pub(crate) enum Rec<'t> {
     /// Finished (only the handle's own `Drop` or `mem::forget` can still see it).
     None,
-    /// Unsampled: the context its children inherit, and nothing recorded. Its ids may be
-    /// deferred (see `UnsampledIds`): its accessors draw them when asked.
+    /// Unsampled: the context its children inherit, and nothing recorded. The trace id is
+    /// kept with 8-byte alignment (a `u128` field aligned the whole handle to 16 bytes and
+    /// grew it by 16).
     Unsampled {
-        ids: UnsampledIds,
+        trace_id: TraceId8,
+        span_id: SpanId,
         baggage: Option<Arc<Carried>>,
     },
     /// Sampled: the record, in its claimed span-log slot (with the ids, baggage, start ticks
@@ -138,6 +141,11 @@ pub(crate) enum Rec<'t> {
     /// handle and were copied on every move of the common case.
     Lost(Box<Lost>),
 }
+
+/// A trace id stored with 8-byte alignment (see `Rec::Unsampled`). Read by value only.
+#[derive(Clone, Copy)]
+#[repr(C, packed(8))]
+pub(crate) struct TraceId8(pub(crate) TraceId);
 
 /// What a `Rec::Lost` span keeps.
 pub(crate) struct Lost {
@@ -820,6 +828,7 @@ mod tests {
             trace_id: TraceId::random(),
             span_id: SpanId::random(),
             parent_span_id: None,
+            sampled: true,
             parent_is_remote: false,
         };
         let mut rec = core.open(

@@ -115,7 +115,7 @@
 //! any order, so for its frames that is no misuse (`DetachedSpan::exit_frame`).
 
 use super::context::{Carried, TraceContext};
-use super::id::{Ids, SpanId, TraceId, TracerId};
+use super::id::{SpanId, TraceId, TracerId};
 use crate::primitives::exemplar;
 use smallvec::SmallVec;
 use std::cell::RefCell;
@@ -125,12 +125,11 @@ use std::sync::Arc;
 /// One entry of the thread-local context stack.
 pub(crate) struct Frame {
     pub(crate) tracer: TracerId,
-    /// Identifies the frame for removal: the span id (an unsampled span whose ids are
-    /// deferred: `DeferredIds::key`), a random key for attached contexts and scope markers, 0
-    /// for copies carried by a scope (never removed by key).
+    /// Identifies the frame for removal: the span id, a random key for attached contexts and
+    /// scope markers, 0 for copies carried by a scope (never removed by key).
     pub(crate) key: u64,
-    /// The trace id and span id; only an unsampled span's may be deferred.
-    pub(crate) ids: Ids,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
     /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
     pub(crate) baggage: Option<Arc<Carried>>,
@@ -144,10 +143,8 @@ impl Frame {
         Frame {
             tracer,
             key,
-            ids: Ids::Drawn {
-                trace_id: cx.trace_id(),
-                span_id: cx.span_id(),
-            },
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
             sampled: cx.is_sampled(),
             baggage: cx.carried().cloned(),
             remote: cx.is_remote(),
@@ -159,7 +156,8 @@ impl Frame {
         Frame {
             tracer: self.tracer,
             key: self.key,
-            ids: self.ids,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.take(),
             remote: self.remote,
@@ -177,7 +175,8 @@ impl Frame {
 
     fn parent(&self) -> Parent {
         Parent {
-            ids: self.ids,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
             sampled: self.sampled,
             baggage: self.baggage.clone(),
             remote: self.remote,
@@ -188,7 +187,8 @@ impl Frame {
 /// What a new span inherits from the current frame.
 #[derive(Clone)]
 pub(crate) struct Parent {
-    pub(crate) ids: Ids,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: Option<SpanId>,
     pub(crate) sampled: bool,
     pub(crate) baggage: Option<Arc<Carried>>,
     /// The parent context came from another process.
@@ -199,10 +199,8 @@ impl Parent {
     /// What a span started under `cx` (an explicit parent) inherits from it.
     pub(crate) fn of_context(cx: &TraceContext) -> Parent {
         Parent {
-            ids: Ids::Drawn {
-                trace_id: cx.trace_id(),
-                span_id: cx.span_id(),
-            },
+            trace_id: cx.trace_id(),
+            span_id: cx.span_id(),
             sampled: cx.is_sampled(),
             baggage: cx.carried().cloned(),
             remote: cx.is_remote(),
@@ -266,11 +264,8 @@ impl Stack {
     fn publish_top(&self) {
         match self.live().last() {
             Some(&Frame {
-                ids:
-                    Ids::Drawn {
-                        trace_id,
-                        span_id: Some(span),
-                    },
+                trace_id,
+                span_id: Some(span),
                 sampled: true,
                 ..
             }) => exemplar::publish_current_span(trace_id.to_u128(), span.to_u64()),
@@ -285,17 +280,15 @@ impl Stack {
         let Frame {
             tracer,
             key,
-            ids,
+            trace_id,
+            span_id,
             sampled,
             baggage,
             remote,
         } = frame;
         // Invariant 4: the new top frame is the current one for exemplars.
-        match ids {
-            Ids::Drawn {
-                trace_id,
-                span_id: Some(span),
-            } if sampled => {
+        match span_id {
+            Some(span) if sampled => {
                 exemplar::publish_current_span(trace_id.to_u128(), span.to_u64());
             }
             _ => exemplar::publish_current_span(0, 0),
@@ -305,7 +298,8 @@ impl Stack {
             // Reuse the slot field by field (see `Stack`).
             f.tracer = tracer;
             f.key = key;
-            f.ids = ids;
+            f.trace_id = trace_id;
+            f.span_id = span_id;
             f.sampled = sampled;
             // A slot above `depth` holds no baggage (see `Stack`): the old value is `None`
             // and is not dropped (its drop check cost 7 instructions per unsampled span
@@ -317,7 +311,8 @@ impl Stack {
         } else if !self.grow(Frame {
             tracer,
             key,
-            ids,
+            trace_id,
+            span_id,
             sampled,
             baggage,
             remote,
@@ -335,8 +330,8 @@ impl Stack {
     fn push_unsampled(
         &mut self,
         tracer: TracerId,
-        key: u64,
-        ids: Ids,
+        trace_id: TraceId,
+        span_id: SpanId,
         baggage: Option<Arc<Carried>>,
     ) -> bool {
         // Invariant 4: an unsampled frame on top means no current span for exemplars.
@@ -345,8 +340,9 @@ impl Stack {
         if let Some(f) = self.frames.get_mut(depth) {
             // Reuse the slot field by field (see `Stack`).
             f.tracer = tracer;
-            f.key = key;
-            f.ids = ids;
+            f.key = span_id.to_u64();
+            f.trace_id = trace_id;
+            f.span_id = Some(span_id);
             f.sampled = false;
             // No baggage to drop (see `Stack::push`).
             debug_assert!(f.baggage.is_none());
@@ -354,8 +350,9 @@ impl Stack {
             f.remote = false;
         } else if !self.grow(Frame {
             tracer,
-            key,
-            ids,
+            key: span_id.to_u64(),
+            trace_id,
+            span_id: Some(span_id),
             sampled: false,
             baggage,
             remote: false,
@@ -561,14 +558,8 @@ pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
     // SAFETY: the reference is used within this call only.
     let s = unsafe { stack() }.try_borrow().ok()?;
     let f = s.visible().last()?;
-    match (f.sampled, f.ids) {
-        (
-            true,
-            Ids::Drawn {
-                trace_id,
-                span_id: Some(span),
-            },
-        ) => Some((trace_id.to_u128(), span.to_u64())),
+    match (f.sampled, f.span_id) {
+        (true, Some(span)) => Some((f.trace_id.to_u128(), span.to_u64())),
         _ => None,
     }
 }
@@ -586,21 +577,20 @@ pub(crate) fn push(frame: Frame) -> bool {
 }
 
 /// [`push`] for an unsampled span's frame: the same frame (`sampled: false`, not remote,
-/// keyed by its span id, or by its `DeferredIds::key` when its `ids` are deferred), written
-/// by code of its own, so that the compiler does not merge it with the sampled span's push
-/// and test `sampled` at run time (issue 16).
+/// keyed by its span id), written by code of its own, so that the compiler does not merge it
+/// with the sampled span's push and test `sampled` at run time (issue 16).
 #[inline(always)]
 pub(crate) fn push_unsampled(
     tracer: TracerId,
-    key: u64,
-    ids: Ids,
+    trace_id: TraceId,
+    span_id: SpanId,
     baggage: Option<Arc<Carried>>,
 ) -> bool {
     // SAFETY: the reference is used within this call only.
     let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return false;
     };
-    s.push_unsampled(tracer, key, ids, baggage)
+    s.push_unsampled(tracer, trace_id, span_id, baggage)
 }
 
 /// What [`remove`] found.
@@ -662,12 +652,12 @@ fn remove_below_top(s: &mut Stack, tracer: TracerId, key: u64) -> Removal {
         // Out of order: was another trace of this tracer current above it, in its own scope?
         // Frames past a marker above it are a future's that runs there (its owner was moved
         // into that future), not another future's left on the thread: not counted.
-        let trace_id = s.frames.get(i).map(|f| f.ids.trace_id());
+        let trace_id = s.frames.get(i).map(|f| f.trace_id);
         if s.live().get(i + 1..).is_some_and(|above| {
             above
                 .iter()
                 .take_while(|f| f.tracer != TracerId::SCOPE)
-                .any(|f| f.tracer == tracer && Some(f.ids.trace_id()) != trace_id)
+                .any(|f| f.tracer == tracer && Some(f.trace_id) != trace_id)
         }) {
             removal = Removal::OtherTraceAbove;
         }
@@ -754,11 +744,7 @@ impl Drop for Saved {
 impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(
-                self.frames
-                    .iter()
-                    .map(|f| (f.ids.trace_id(), f.ids.span_id())),
-            )
+            .entries(self.frames.iter().map(|f| (f.trace_id, f.span_id)))
             .finish()
     }
 }
@@ -800,10 +786,8 @@ pub(crate) fn enter(saved: &mut Saved) -> Scope<'_> {
         let marker = Frame {
             tracer: TracerId::SCOPE,
             key,
-            ids: Ids::Drawn {
-                trace_id: TraceId::MARKER,
-                span_id: None,
-            },
+            trace_id: TraceId::MARKER,
+            span_id: None,
             sampled: false,
             baggage: None,
             remote: false,
@@ -910,10 +894,8 @@ mod tests {
         Frame {
             tracer,
             key,
-            ids: Ids::Drawn {
-                trace_id: TraceId::random(),
-                span_id: if span { SpanId::from_u64(key) } else { None },
-            },
+            trace_id: TraceId::random(),
+            span_id: if span { SpanId::from_u64(key) } else { None },
             sampled,
             baggage: None,
             remote: false,
@@ -933,10 +915,10 @@ mod tests {
                     let tracer = tracers[rng.next(2) as usize];
                     *next_key += 1;
                     let f = frame(tracer, *next_key, rng.next(3) != 0, rng.next(4) != 0);
-                    let pushed = match (f.sampled, f.ids.span_id()) {
+                    let pushed = match (f.sampled, f.span_id) {
                         // An unsampled span's own push, half the time.
-                        (false, Some(_)) if rng.next(2) == 0 => {
-                            push_unsampled(tracer, f.key, f.ids, None)
+                        (false, Some(span)) if rng.next(2) == 0 => {
+                            push_unsampled(tracer, f.trace_id, span, None)
                         }
                         _ => push(f),
                     };

@@ -374,13 +374,10 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
-/// wyrand's increment: each draw adds it to the state.
-const WY_ADD: u64 = 0xa076_1d64_78bd_642f;
-
 /// wyrand: one add, one 128-bit multiply; passes BigCrush, period 2^64 per thread.
 #[inline(always)]
 fn wyrand_step(state: &mut u64) -> u64 {
-    let x = state.wrapping_add(WY_ADD);
+    let x = state.wrapping_add(0xa076_1d64_78bd_642f);
     *state = x;
     let t = u128::from(x).wrapping_mul(u128::from(x ^ 0xe703_7ed1_a0b4_28db));
     (t as u64) ^ ((t >> 64) as u64)
@@ -423,181 +420,19 @@ fn next_u128() -> u128 {
     with_rng(|s| (u128::from(wyrand_step(s)) << 64) | u128::from(non_zero_u64(wyrand_step(s))))
 }
 
-/// Moves this thread's generator past `draws` draws without making them, and returns the state
-/// they start from: what [`DeferredIds`] computes them from, when asked.
+/// A new root span's trace id and span id, drawn with one thread-local access; random and
+/// non-zero, as [`TraceId::random`] and [`SpanId::random`].
 #[inline(always)]
-fn reserve(draws: u64) -> u64 {
+pub(crate) fn random_root_ids() -> (TraceId, SpanId) {
     with_rng(|s| {
-        let from = *s;
-        *s = from.wrapping_add(WY_ADD.wrapping_mul(draws));
-        from
+        let hi = wyrand_step(s);
+        let lo = non_zero_u64(wyrand_step(s));
+        let span = non_zero_u64(wyrand_step(s));
+        (
+            TraceId((u128::from(hi) << 64) | u128::from(lo)),
+            SpanId(span),
+        )
     })
-}
-
-/// A span's trace id and span id, not drawn yet: the generator states their draws start
-/// from, which [`DeferredIds::trace_id`] and [`DeferredIds::span_id`] turn into the ids the
-/// draws would have made. Reserving the draws is one thread-local access (a load, an add and
-/// a store); drawing them is a 128-bit multiply each, which an unsampled span (most spans,
-/// under a ratio sampler) never needs unless something asks for its ids (`inject`, a sampled
-/// child, its handle's accessors). Drawing is a pure function of the two states, so a frame
-/// carried to another thread, or a copy of it, draws the same ids anywhere, every time. They
-/// are what [`TraceId::random`] and [`SpanId::random`] would have drawn: the same generator,
-/// the same draws, only later; the draws were reserved, so no other id takes them. Every
-/// root starts this way (a sampled one draws at once: `DistributedTracer::decide`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct DeferredIds {
-    /// The state before the trace id's two draws (its high half, then its low half).
-    trace_from: u64,
-    /// The state before the span id's draw.
-    span_from: u64,
-}
-
-impl DeferredIds {
-    /// A root span's: three draws reserved, the trace id's two and then the span id's.
-    #[inline(always)]
-    pub(crate) fn root() -> DeferredIds {
-        let from = reserve(3);
-        DeferredIds {
-            trace_from: from,
-            span_from: from.wrapping_add(WY_ADD.wrapping_mul(2)),
-        }
-    }
-
-    /// A child's, in the same trace: the trace id's states kept, the span id's draw reserved.
-    #[inline(always)]
-    pub(crate) fn child(self) -> DeferredIds {
-        DeferredIds {
-            trace_from: self.trace_from,
-            span_from: reserve(1),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn trace_id(self) -> TraceId {
-        let mut s = self.trace_from;
-        let hi = wyrand_step(&mut s);
-        let lo = non_zero_u64(wyrand_step(&mut s));
-        TraceId((u128::from(hi) << 64) | u128::from(lo))
-    }
-
-    /// The trace id's low half alone (what a ratio sampler compares): one draw of the two.
-    #[inline(always)]
-    pub(crate) fn trace_low(self) -> u64 {
-        let mut s = self.trace_from.wrapping_add(WY_ADD);
-        non_zero_u64(wyrand_step(&mut s))
-    }
-
-    #[inline]
-    pub(crate) fn span_id(self) -> SpanId {
-        let mut s = self.span_from;
-        SpanId(non_zero_u64(wyrand_step(&mut s)))
-    }
-
-    /// The key its frame is removed by (see `current::Frame::key`), without drawing the span
-    /// id: never 0 (which marks copies), and as unique among a thread's frames as span ids
-    /// are. Two spans' states differ by a multiple of the odd increment, which is ±1 (a
-    /// difference in the lowest bit alone) only for draws more than 2^62 apart
-    /// (`key_is_unique_between_draws` checks the inverse); a span id (random) equals one with
-    /// probability 2^-64, as two span ids do.
-    #[inline(always)]
-    pub(crate) fn key(self) -> u64 {
-        self.span_from | 1
-    }
-}
-
-/// An unsampled span's own ids as its handle and its start keep them: drawn (a trace id and a
-/// span id, never 0) or deferred ([`DeferredIds`], with 0 where the span id would be). One
-/// representation for both, 24 bytes with 8-byte alignment (a `u128` field aligned the whole
-/// handle to 16 bytes), so that building the handle, finding its frame's key and ending it
-/// do not branch on which (as two variants of the handle's `Rec`, they did: 165 instructions
-/// per unsampled span instead of 158 before ids were deferred, under callgrind).
-#[derive(Clone, Copy)]
-pub(crate) struct UnsampledIds {
-    /// The trace id's high and low halves, or the deferred ids' two states.
-    words: [u64; 2],
-    /// The span id, or 0 while the ids are deferred.
-    span: u64,
-}
-
-impl UnsampledIds {
-    #[inline(always)]
-    pub(crate) fn drawn(trace_id: TraceId, span_id: SpanId) -> UnsampledIds {
-        UnsampledIds {
-            words: [(trace_id.0 >> 64) as u64, trace_id.0 as u64],
-            span: span_id.0,
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn deferred(ids: DeferredIds) -> UnsampledIds {
-        UnsampledIds {
-            words: [ids.trace_from, ids.span_from],
-            span: 0,
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn ids(self) -> Ids {
-        let [a, b] = self.words;
-        if self.span == 0 {
-            Ids::Deferred(DeferredIds {
-                trace_from: a,
-                span_from: b,
-            })
-        } else {
-            Ids::Drawn {
-                trace_id: TraceId((u128::from(a) << 64) | u128::from(b)),
-                span_id: Some(SpanId(self.span)),
-            }
-        }
-    }
-
-    /// The key of the span's frame: its span id, or [`DeferredIds::key`].
-    #[inline(always)]
-    pub(crate) fn key(self) -> u64 {
-        match self.ids() {
-            Ids::Deferred(ids) => ids.key(),
-            Ids::Drawn { .. } => self.span,
-        }
-    }
-}
-
-/// A context's trace id and span id (`None`: a context with no span, such as an attached
-/// remote context without one): drawn or received, or an unsampled span's, deferred.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Ids {
-    Drawn {
-        trace_id: TraceId,
-        span_id: Option<SpanId>,
-    },
-    Deferred(DeferredIds),
-}
-
-impl Ids {
-    #[inline]
-    pub(crate) fn trace_id(self) -> TraceId {
-        match self {
-            Ids::Drawn { trace_id, .. } => trace_id,
-            Ids::Deferred(ids) => ids.trace_id(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn span_id(self) -> Option<SpanId> {
-        match self {
-            Ids::Drawn { span_id, .. } => span_id,
-            Ids::Deferred(ids) => Some(ids.span_id()),
-        }
-    }
-
-    /// The trace id's low half (what a ratio sampler compares).
-    #[inline]
-    pub(crate) fn trace_low(self) -> u64 {
-        match self {
-            Ids::Drawn { trace_id, .. } => trace_id.low_u64(),
-            Ids::Deferred(ids) => ids.trace_low(),
-        }
-    }
 }
 
 /// Identifies a tracer instance: tags its frames on the thread-local context stack, so that
@@ -628,12 +463,6 @@ mod tests {
         assert_eq!(non_zero_u64(7), 7);
     }
 
-    /// A root's ids drawn now.
-    fn random_root_ids() -> (TraceId, SpanId) {
-        let ids = DeferredIds::root();
-        (ids.trace_id(), ids.span_id())
-    }
-
     #[test]
     fn root_ids_are_non_zero_and_unique_across_threads() {
         let draw = || (0..50_000).map(|_| random_root_ids()).collect::<Vec<_>>();
@@ -648,75 +477,5 @@ mod tests {
         }
         // Span ids drawn alone come from the same per-thread sequence.
         assert!((0..1000).all(|_| spans.insert(SpanId::random())));
-    }
-
-    /// Deferred ids are the draws they reserved: the same ids as drawing at once from the same
-    /// state, whenever and wherever they are drawn, and no later draw repeats them. Fails if
-    /// `reserve` advances by fewer draws than the ids take, if a derivation starts from the
-    /// wrong state, or if `child` keeps the parent's span state.
-    #[test]
-    fn deferred_ids_are_the_draws_they_reserved() {
-        let seed = 0x1234_5678_9abc_def1;
-        RNG.with(|c| c.set(seed));
-        let eager = with_rng(|s| {
-            let hi = wyrand_step(s);
-            let lo = non_zero_u64(wyrand_step(s));
-            let span = non_zero_u64(wyrand_step(s));
-            (
-                TraceId((u128::from(hi) << 64) | u128::from(lo)),
-                SpanId(span),
-            )
-        });
-        let after_eager = SpanId::random();
-        RNG.with(|c| c.set(seed));
-        let root = DeferredIds::root();
-        assert_eq!(
-            SpanId::random(),
-            after_eager,
-            "the root reserved three draws"
-        );
-        assert_eq!((root.trace_id(), root.span_id()), eager);
-        assert_eq!(root.trace_low(), root.trace_id().low_u64());
-        // The same ids on another thread, from a copy.
-        let copy = root;
-        let there = std::thread::spawn(move || (copy.trace_id(), copy.span_id()))
-            .join()
-            .unwrap();
-        assert_eq!(there, eager);
-        // A child: the same trace, a span id of its own, the one draw it reserved.
-        RNG.with(|c| c.set(seed));
-        let _ = DeferredIds::root();
-        let next = SpanId::random();
-        RNG.with(|c| c.set(seed));
-        let child = DeferredIds::root().child();
-        assert_eq!(child.trace_id(), eager.0);
-        assert_eq!(child.span_id(), next);
-        assert_ne!(child.key(), root.key());
-        assert_eq!(
-            Ids::Deferred(child).span_id(),
-            Some(next),
-            "Ids draws what it defers"
-        );
-        assert_eq!(Ids::Deferred(child).trace_low(), eager.0.low_u64());
-    }
-
-    /// Two frames' keys (`DeferredIds::key`, the span state with its lowest bit set) can only
-    /// be equal for states one apart, which draws are only when more than 2^62 draws lie
-    /// between them: the increment's inverse is that far from 0 both ways.
-    #[test]
-    fn key_is_unique_between_draws() {
-        // The inverse of the (odd) increment modulo 2^64, by Newton's iteration.
-        let mut inv: u64 = 1;
-        for _ in 0..6 {
-            inv = inv.wrapping_mul(2u64.wrapping_sub(WY_ADD.wrapping_mul(inv)));
-        }
-        assert_eq!(WY_ADD.wrapping_mul(inv), 1);
-        assert!(inv.min(inv.wrapping_neg()) > 1 << 62, "{inv:#x}");
-        // Keys are never 0 (which marks a copy), even from a state of 0.
-        let ids = DeferredIds {
-            trace_from: 0,
-            span_from: 0,
-        };
-        assert_ne!(ids.key(), 0);
     }
 }

@@ -329,8 +329,8 @@ pub struct CarriedFrame(Frame);
 impl fmt::Debug for CarriedFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("CarriedFrame")
-            .field(&self.0.ids.trace_id())
-            .field(&self.0.ids.span_id())
+            .field(&self.0.trace_id)
+            .field(&self.0.span_id)
             .finish()
     }
 }

@@ -170,22 +170,9 @@ impl Sampler {
     /// ```
     #[inline]
     pub fn should_sample(&self, parent_sampled: Option<bool>, trace_id: TraceId) -> bool {
-        self.samples(parent_sampled, || trace_id.low_u64())
-    }
-
-    /// [`should_sample`](Self::should_sample), asking for the trace id's low half only when
-    /// the decision depends on it (a ratio strictly between 0 and 1, or no parent decision to
-    /// follow): a span whose ids are deferred (`DeferredIds`) draws nothing otherwise.
-    #[inline(always)]
-    pub(crate) fn samples(
-        &self,
-        parent_sampled: Option<bool>,
-        trace_low: impl FnOnce() -> u64,
-    ) -> bool {
         match parent_sampled {
             Some(sampled) if self.parent_based => sampled,
-            // `threshold` 0 samples nothing: no value is below it.
-            _ => self.always || (self.threshold != 0 && trace_low() < self.threshold),
+            _ => self.always || trace_id.low_u64() < self.threshold,
         }
     }
 

@@ -6,9 +6,9 @@ use super::attribute::{KeyValue, Value};
 use super::context::EXTERNAL_ID_KEY;
 use super::context::{Carried, TraceContext};
 pub(crate) use super::core::SpanIds;
-use super::core::{push_event, put_record_attribute, Misuse, Rec, TracerCore};
+use super::core::{push_event, put_record_attribute, Misuse, Rec, TraceId8, TracerCore};
 use super::current::{self, Frame, Removal};
-use super::id::{Ids, SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
+use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
 use super::record::{Event, Link, SpanKind, SpanRecord, SpanStatus};
 use smallvec::SmallVec;
@@ -23,11 +23,14 @@ use std::sync::Arc;
 // the private fields).
 #[cfg(feature = "tracing-bridge")]
 mod bridge;
-mod ids;
-mod start;
 
-pub(crate) use start::SpanStart;
-use start::UnsampledStart;
+/// What a new span is, decided before it starts: its ids and parent, whether it is sampled,
+/// and the baggage it inherits.
+pub(crate) struct SpanStart {
+    pub(crate) ids: SpanIds,
+    /// Baggage, `tracestate` and the random-trace-id flag (see `Carried`).
+    pub(crate) baggage: Option<Arc<Carried>>,
+}
 
 /// A span that is not current on any thread: it can be moved to another thread or into a
 /// future ([`FutureExt::in_span`](super::FutureExt::in_span)). Same recording methods as
@@ -78,41 +81,32 @@ impl<'t> Span<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'t> {
+        let SpanStart { ids, baggage } = start;
         // Hot path (issue 16): an unsampled span has a branch of its own, where `sampled`
         // and the record are constants, and each branch builds and returns its span as one
         // literal.
-        let UnsampledStart {
-            key,
-            frame_ids,
-            ids,
-            baggage,
-        } = match start.unsampled() {
-            Err((ids, baggage)) => {
-                let record = DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
-                // Nothing below can panic. The record holds its own copy of the baggage: this
-                // one moves into the frame.
-                let attached = current::push(Frame {
-                    tracer: tracer.id(),
-                    key: ids.span_id.to_u64(),
-                    ids: Ids::Drawn {
-                        trace_id: ids.trace_id,
-                        span_id: Some(ids.span_id),
-                    },
-                    sampled: true,
-                    baggage,
-                    remote: false,
-                });
-                return Span {
-                    frame: FrameHold {
-                        tracer,
-                        key: if attached { ids.span_id.to_u64() } else { 0 },
-                    },
-                    inner: ManuallyDrop::new(DetachedSpan { tracer, record }),
-                    _not_send: PhantomData,
-                };
-            }
-            Ok(unsampled) => unsampled,
-        };
+        if ids.sampled {
+            let record = DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes);
+            // Nothing below can panic. The record holds its own copy of the baggage: this
+            // one moves into the frame.
+            let attached = current::push(Frame {
+                tracer: tracer.id(),
+                key: ids.span_id.to_u64(),
+                trace_id: ids.trace_id,
+                span_id: Some(ids.span_id),
+                sampled: true,
+                baggage,
+                remote: false,
+            });
+            return Span {
+                frame: FrameHold {
+                    tracer,
+                    key: if attached { ids.span_id.to_u64() } else { 0 },
+                },
+                inner: ManuallyDrop::new(DetachedSpan { tracer, record }),
+                _not_send: PhantomData,
+            };
+        }
         // It only marks its subtree unsampled: no name conversion, no attributes, no record,
         // no clock read; a count and a frame (whose `sampled: false` its children inherit).
         // The unused name and attributes are dropped first: a `Drop` of the caller's that
@@ -123,15 +117,20 @@ impl<'t> Span<'t> {
         drop(attributes);
         drop(name);
         tracer.count_start(false);
-        let attached = current::push_unsampled(tracer.id(), key, frame_ids, baggage.clone());
+        let attached =
+            current::push_unsampled(tracer.id(), ids.trace_id, ids.span_id, baggage.clone());
         Span {
             frame: FrameHold {
                 tracer,
-                key: if attached { key } else { 0 },
+                key: if attached { ids.span_id.to_u64() } else { 0 },
             },
             inner: ManuallyDrop::new(DetachedSpan {
                 tracer,
-                record: Rec::Unsampled { ids, baggage },
+                record: Rec::Unsampled {
+                    trace_id: TraceId8(ids.trace_id),
+                    span_id: ids.span_id,
+                    baggage,
+                },
             }),
             _not_send: PhantomData,
         }
@@ -148,18 +147,19 @@ impl<'t> DetachedSpan<'t> {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'t> {
-        let record = match start.unsampled() {
-            Err((ids, baggage)) => {
-                DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes)
-            }
-            Ok(UnsampledStart { ids, baggage, .. }) => {
-                // An unsampled span keeps neither: no conversion, nothing claimed. Dropped
-                // here, before the span is counted, so that a `Drop` that panics counts
-                // nothing.
-                drop(attributes);
-                drop(name);
-                tracer.count_start(false);
-                Rec::Unsampled { ids, baggage }
+        let SpanStart { ids, baggage } = start;
+        let record = if ids.sampled {
+            DetachedSpan::open(tracer, ids, &baggage, name, kind, attributes)
+        } else {
+            // An unsampled span keeps neither: no conversion, nothing claimed. Dropped here,
+            // before the span is counted, so that a `Drop` that panics counts nothing.
+            drop(attributes);
+            drop(name);
+            tracer.count_start(false);
+            Rec::Unsampled {
+                trace_id: TraceId8(ids.trace_id),
+                span_id: ids.span_id,
+                baggage,
             }
         };
         DetachedSpan { tracer, record }
@@ -186,6 +186,49 @@ impl<'t> DetachedSpan<'t> {
 }
 
 impl<'t> DetachedSpan<'t> {
+    #[inline(always)]
+    pub(crate) fn frame(&self) -> Frame {
+        let (trace_id, span_id, sampled, baggage) = self.parts();
+        Frame {
+            tracer: self.tracer.id(),
+            key: span_id.to_u64(),
+            trace_id,
+            span_id: Some(span_id),
+            sampled,
+            baggage: baggage.cloned(),
+            remote: false,
+        }
+    }
+
+    /// The span's trace id, span id, sampled flag and baggage, wherever they are (see
+    /// `Rec`). A finished span (only its own `Drop` sees one) reports invalid ids.
+    #[inline(always)]
+    fn parts(&self) -> (TraceId, SpanId, bool, Option<&Arc<Carried>>) {
+        match &self.record {
+            Rec::Unsampled {
+                trace_id,
+                span_id,
+                baggage,
+            } => (trace_id.0, *span_id, false, baggage.as_ref()),
+            Rec::Claimed(slot) => match slot.get() {
+                Some(r) => (r.trace_id, r.span_id, true, r.carried.as_ref()),
+                None => (TraceId::INVALID, SpanId::INVALID, true, None), // never: written at start
+            },
+            Rec::Lost(lost) => (lost.trace_id, lost.span_id, true, lost.carried.as_ref()),
+            Rec::None => (TraceId::INVALID, SpanId::INVALID, false, None),
+        }
+    }
+
+    /// A copy of the span's context as a frame that nothing removes by key (a future running
+    /// in this span without owning it carries it, see `FutureExt::in_context`).
+    #[inline]
+    pub(crate) fn context_frame(&self) -> Frame {
+        Frame {
+            key: 0,
+            ..self.frame()
+        }
+    }
+
     /// Makes the span current on this thread (until it finishes or is detached again).
     ///
     /// ```

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 impl DetachedSpan<'_> {
     /// Makes the span current on this thread *without* attaching it (a `tracing` span being
     /// entered, which may happen several times, on several threads, while the span stays in
-    /// the subscriber's storage). Pushes a frame keyed by [`frame_key`](Self::frame_key); every call that returns
+    /// the subscriber's storage). Pushes a frame keyed by the span id; every call that returns
     /// `true` is paired with one [`exit_frame`](Self::exit_frame) on the same thread.
     #[inline]
     pub(crate) fn enter_frame(&self) -> bool {
@@ -25,7 +25,7 @@ impl DetachedSpan<'_> {
     /// than taken), and the frame is removed wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
-        let _ = current::remove(self.tracer.id(), self.frame_key());
+        let _ = current::remove(self.tracer.id(), self.span_id().to_u64());
     }
 
     /// Whether one more event fits within [`SpanLimits::max_events`](crate::tracer::SpanLimits::max_events):

@@ -1,8 +1,9 @@
-//! An unsampled span started with no parent, or under such a span, draws its ids only when
-//! something asks for them (`DeferredIds`, issue 16): its handle, its context, its children,
-//! the headers it injects and a copy carried to another thread must all see one and the same
-//! trace id and span id, the ids must be as unique as drawn ones, a ratio sampler must decide
-//! a child as it decided its root, and its frame must leave when it ends.
+//! The ids of an unsampled span, which keeps no record, live in its handle and its frame only:
+//! its handle, its context, its children, the headers it injects and the span moved to another
+//! thread must all see one and the same trace id and span id, the ids must be unique, a ratio
+//! sampler that does not follow its parent must decide a child as it decided its root, and the
+//! span's frame must leave when it ends. (Written for an unsampled start that drew its ids
+//! only when asked, which was tried and not kept: `benches/HISTORY.md`, "Deferred ids".)
 
 use agentcore_telemetry::{DistributedTracer, Sampler, SpanId, SpanKind, SpanStatus, TracerConfig};
 use std::collections::HashSet;
@@ -97,7 +98,7 @@ fn a_span_moved_to_another_thread_keeps_its_ids_and_parents_its_children_there()
 }
 
 #[test]
-fn deferred_ids_are_unique() {
+fn unsampled_ids_are_unique() {
     let t = tracer(Sampler::always_off());
     let mut traces = HashSet::new();
     let mut spans = HashSet::new();
@@ -113,10 +114,10 @@ fn deferred_ids_are_unique() {
 }
 
 /// A ratio sampler that does not follow its parent decides each span from the trace id's low
-/// half, which a deferred root draws for the decision and its child draws again: the two must
-/// agree, or sampled children would hang under unsampled roots (and the other way round).
+/// half, the root's and then its child's copy of it: the two must agree, or sampled children
+/// would hang under unsampled roots (and the other way round).
 #[test]
-fn a_ratio_sampler_decides_a_child_as_it_decided_its_deferred_root() {
+fn a_ratio_sampler_decides_a_child_as_it_decided_its_root() {
     let t = tracer(Sampler::trace_id_ratio(0.5));
     let (mut sampled, mut unsampled) = (0, 0);
     for _ in 0..2_000 {
