@@ -63,7 +63,7 @@ fn an_unsampled_root_its_children_context_and_headers_share_its_ids() {
     assert_eq!(ids.len(), 3);
     grandchild.end();
 
-    // Out of order, in one trace: no misuse (the frames' trace ids are drawn alike).
+    // Out of order, in one trace: no misuse (both frames carry the same trace id).
     t.finish_span(root, SpanStatus::Ok, None);
     assert_eq!(
         traceparent(&t),
