@@ -27,7 +27,9 @@
 //! `bridge_span` / `bridge_span_otel` (a `tracing` span with 2 fields, entered, one event,
 //! closed, through `AgentcoreLayer` / tracing-opentelemetry with the SDK's batch processor and
 //! a no-op exporter; the OTel arm's export thread is not counted by callgrind's main-thread
-//! total), `bridge_counter` / `bridge_counter_prom` (`counter!` with 2 dynamic labels over 6
+//! total), `bridge_record` (a `tracing` span with 2 fields, one of them empty until
+//! `span.record` fills it, closed, through `AgentcoreLayer`: the bridge's `on_record`),
+//! `bridge_counter` / `bridge_counter_prom` (`counter!` with 2 dynamic labels over 6
 //! series through `AgentcoreRecorder` / metrics-exporter-prometheus); each bridge workload
 //! builds and warms its subscriber or recorder (1,000 calls) inside the run, which N = 10^6
 //! amortises, `traceparent_varied` (`TraceParent::parse` of the next of 4,096 headers with
@@ -361,6 +363,38 @@ fn tracing_span_with_event() {
     tracing::info!("checkpoint");
 }
 
+/// A `tracing` span with one field left empty at its creation and recorded after it (`Span::record`,
+/// the bridge's `on_record`), closed; no event.
+#[inline(always)]
+fn tracing_span_recorded() {
+    let span = tracing::info_span!(
+        "tool_execution",
+        tool_id = "calculator",
+        attempt = tracing::field::Empty
+    );
+    span.record("attempt", 1i64);
+}
+
+#[inline(never)]
+fn bridge_record(n: u64) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let tracer: &'static agentcore_telemetry::DistributedTracer = Box::leak(Box::new(
+        agentcore_telemetry::DistributedTracer::new(Default::default()),
+    ));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer::new(tracer)),
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..1_000 {
+            tracing_span_recorded();
+        }
+        for _ in 0..n {
+            tracing_span_recorded();
+        }
+    });
+}
+
 #[inline(never)]
 fn bridge_span(otel: bool, n: u64) {
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -530,6 +564,7 @@ fn main() {
             macro_call(n)
         }
         "bridge_span" => bridge_span(false, n),
+        "bridge_record" => bridge_record(n),
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
         "bridge_counter_prom" => bridge_counter(true, n),
