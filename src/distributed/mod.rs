@@ -99,14 +99,17 @@ pub struct TracerConfig {
     /// nested in open ones find a free slot). The capacity is split evenly among them, and a
     /// thread writes to one shard only: the log keeps each shard's most recent spans, so one
     /// thread keeps at most `capacity / shards` spans of its own, and a busy thread's spans
-    /// never displace another shard's. The first half are *owned*: the process's first
-    /// threads to record a sampled span (on any tracer; a thread's index is never reused)
-    /// own one each and write to it without a locked instruction; every other thread writes
-    /// to one of the second half, shared. An owned shard whose thread records little, or has
-    /// exited, keeps its records but takes no new ones: with few busy threads, most of the
-    /// capacity can serve none of them. For one busy thread to keep the whole capacity, use
-    /// one shard (`span_log_shards: 1`), shared by all threads (each span then costs a locked
-    /// instruction).
+    /// never displace another shard's. The first half are *owned*: each thread that records
+    /// a sampled span (on any tracer) takes the lowest process-wide index no live thread
+    /// holds, and gives it back when it exits; the threads holding the first indices own a
+    /// shard each and write to it without a locked instruction; every other thread writes to
+    /// one of the second half, shared. An owned shard whose thread records little keeps its
+    /// records but takes no new ones until that thread exits and the next one takes its
+    /// index: with few busy threads, most of the capacity can serve none of them. (Indices
+    /// used to be handed out once and never given back: the first threads' shards stayed
+    /// theirs after they exited, and every later thread shared the second half.) For one
+    /// busy thread to keep the whole capacity, use one shard (`span_log_shards: 1`), shared
+    /// by all threads (each span then costs a locked instruction).
     pub span_log_shards: usize,
     /// Per-span limits. `None` (the default): the `OTEL_*` span-limit variables when
     /// [`from_env`](Self::from_env) is true ([`SpanLimits::from_env_lookup`]:

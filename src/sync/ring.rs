@@ -32,13 +32,15 @@
 //!   it too. Nothing is moved: a record is written once, where it is read.
 //! * **Cursor.** The shards are of two kinds ([`ShardedRing::claim_as`] maps a writer to its
 //!   shard). The first half are *owned*: the thread whose process-wide index is `k` is the
-//!   only writer of owned shard `k`, so it advances the cursor with a plain load + store
-//!   (`exclusive`), without a locked instruction. Every other thread (index at least the
-//!   owned count, or none) writes to one of the *shared* second half, chosen by its index,
-//!   and advances its cursor with `fetch_add`. With one shard, it is shared. So no shard
-//!   ever has an exclusive writer and another one. It matters for the export accounting
-//!   only: an exclusive store racing a `fetch_add` loses the increment, and a store made
-//!   late (its thread preempted between the load and the store) moves the cursor
+//!   only writer of owned shard `k` (an index is held by one live thread at a time, and
+//!   handed to the next under a lock: `tracer::thread_index`), so it advances the cursor
+//!   with a plain load + store (`exclusive`), without a locked instruction. Every other
+//!   thread (index at least the owned count, or none) writes to one of the *shared* second
+//!   half, chosen by its index, and advances its cursor with `fetch_add`. With one shard,
+//!   it is shared. So no shard ever has an exclusive writer and another one. It matters
+//!   for the export accounting only: an exclusive store racing a `fetch_add` loses the
+//!   increment, and a store made late (its thread preempted between the load and the
+//!   store) moves the cursor
 //!   *backwards*, past positions the export cursor has walked; a value claimed above the
 //!   restored cursor and published marked is then visited by no drain until the cursor
 //!   climbs past it again, and by none at all if the exporter shuts down first (neither
@@ -514,9 +516,9 @@ impl<T> ShardedRing<T> {
     /// The shard a writer writes to, and whether it is that shard's only writer (see the
     /// module docs, "Cursor"): the thread whose process-wide index is `thread` owns shard
     /// `thread` if that is below the owned count (half the shards, rounded down); any
-    /// other index shares one of the other shards. `thread` must identify the calling
-    /// thread and no other (an index handed out once per thread and never reused), or be
-    /// [`NO_THREAD_INDEX`].
+    /// other index shares one of the other shards. `thread` must be an index that no other
+    /// live thread holds, handed over between threads with a release and an acquire (as
+    /// `tracer::thread_index` does), or be [`NO_THREAD_INDEX`].
     #[inline(always)]
     fn writer_shard(&self, thread: usize) -> (usize, bool) {
         if thread < self.owned {
@@ -527,7 +529,7 @@ impl<T> ShardedRing<T> {
     }
 
     /// [`claim`](Self::claim) from the calling thread, whose process-wide index is `thread`
-    /// (unique to it, never reused; or [`NO_THREAD_INDEX`]): on the shard it owns, with a
+    /// (held by no other live thread; or [`NO_THREAD_INDEX`]): on the shard it owns, with a
     /// plain cursor, or on a shared one (see "Cursor").
     #[inline(always)]
     pub(crate) fn claim_as(&self, thread: usize) -> Option<Claimed<'_, T>> {

@@ -14,16 +14,14 @@ use super::id::{SpanId, TraceId, TracerId};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
 use super::record::{Event, HeapMark, SpanKind, SpanRecord, SpanStatus};
 use super::stats::SpanCounters;
-use crate::sync::ring::{Claimed, ShardedRing, NO_THREAD_INDEX};
+use super::thread_index::thread_index;
+use crate::sync::ring::{Claimed, ShardedRing};
 use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-static NEXT_THREAD_INDEX: AtomicUsize = AtomicUsize::new(0);
 
 /// The fewest slots a span-log shard gets. A thread writes to one shard, and each open span
 /// holds its slot, so a shard must have room for a few nested spans and the claim attempts
@@ -31,36 +29,6 @@ static NEXT_THREAD_INDEX: AtomicUsize = AtomicUsize::new(0);
 /// count), every child of an open span found its thread's only slot held and was dropped
 /// (found by review).
 const MIN_SLOTS_PER_SHARD: usize = 16;
-
-thread_local! {
-    /// This thread's process-wide index, handed out on first use, once per thread and never
-    /// again (the span log gives the first threads a shard each: see `sync::ring`,
-    /// "Cursor").
-    static THREAD_INDEX: Cell<usize> = const { Cell::new(NO_THREAD_INDEX) };
-}
-
-#[inline]
-fn thread_index() -> usize {
-    THREAD_INDEX
-        .try_with(|c| {
-            let v = c.get();
-            if v != NO_THREAD_INDEX {
-                return v;
-            }
-            // Saturating, so that an index is never handed out twice: after 2⁶⁴ − 1
-            // threads (2³² − 1 on 32-bit targets) every new one is `NO_THREAD_INDEX`.
-            let v = NEXT_THREAD_INDEX
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                    Some(v.saturating_add(1))
-                })
-                .unwrap_or(NO_THREAD_INDEX);
-            c.set(v);
-            v
-        })
-        // Not 0: index 0 owns a span-log shard, and a second writer there could move its
-        // cursor backwards (see `sync::ring`, "Cursor").
-        .unwrap_or(NO_THREAD_INDEX)
-}
 
 /// A tracer's identity, clock, limits, span log and counters (see the module docs).
 pub(crate) struct TracerCore {
@@ -292,8 +260,9 @@ impl TracerCore {
     /// Claims the span-log slot a starting sampled span builds its record in (see `Rec`).
     #[inline]
     fn claim_slot(&self) -> Option<Claimed<'_, SpanRecord>> {
-        // The first threads of the process each own a shard and advance its cursor without
-        // a locked instruction; the others share the rest (see `sync::ring`, "Cursor").
+        // The live threads holding the lowest indices each own a shard and advance its
+        // cursor without a locked instruction; the others share the rest (see `sync::ring`,
+        // "Cursor", and `tracer::thread_index`).
         self.log.claim_as(thread_index())
     }
 

@@ -136,6 +136,7 @@ mod clock;
 pub(crate) mod core;
 mod sampler;
 mod stats;
+mod thread_index;
 // Context: the value, the thread-local current one, W3C headers.
 pub(crate) mod context;
 pub(crate) mod current;

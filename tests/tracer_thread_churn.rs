@@ -1,0 +1,56 @@
+//! The span log's owned shards after threads exit: a thread that records a sampled span takes a
+//! process-wide index, and the first indices own a shard of every tracer's span log (written
+//! without a locked instruction; the others share the second half). An exited thread's index
+//! goes back for the next thread to take, lowest first, so that a process whose threads come
+//! and go (a blocking pool, a thread per job) keeps its owned shards in use instead of leaving
+//! the early threads' shards to hold their last spans forever while every later thread crowds
+//! into the shared half (half the log's capacity, and a locked instruction per span).
+//!
+//! One test in this file, so that it runs alone in its process: the indices it reasons about
+//! are the process's.
+
+use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+use std::sync::Barrier;
+use std::thread;
+
+const SHARDS: usize = 8;
+const PER_SHARD: usize = 16;
+
+#[test]
+fn threads_after_exited_ones_write_the_whole_log() {
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: SHARDS * PER_SHARD,
+        span_log_shards: SHARDS,
+        from_env: false,
+        ..Default::default()
+    });
+    assert_eq!(tracer.span_log_capacity(), SHARDS * PER_SHARD);
+    // The process's first recording threads, one after another: each takes an index and
+    // exits (with the old rule, they kept the owned shards' indices for good).
+    for _ in 0..SHARDS / 2 {
+        thread::scope(|s| {
+            s.spawn(|| tracer.start_span("early", SpanKind::Internal, []).end());
+        });
+    }
+    assert_eq!(tracer.operation_counts()["early"], SHARDS / 2);
+    // Then as many threads as shards, alive together (none exits before all have recorded,
+    // so their indices differ), each filling twice its shard's room.
+    let all_recorded = Barrier::new(SHARDS);
+    thread::scope(|s| {
+        for _ in 0..SHARDS {
+            s.spawn(|| {
+                for _ in 0..2 * PER_SHARD {
+                    tracer.start_span("late", SpanKind::Internal, []).end();
+                }
+                all_recorded.wait();
+            });
+        }
+    });
+    let counts = tracer.operation_counts();
+    assert_eq!(
+        (counts.get("late").copied(), counts.get("early").copied()),
+        (Some(SHARDS * PER_SHARD), None),
+        "the late threads' spans fill every shard (the early threads' indices were reused), \
+         not only the shared half"
+    );
+}
