@@ -26,10 +26,14 @@ fn threads_after_exited_ones_write_the_whole_log() {
     });
     assert_eq!(tracer.span_log_capacity(), SHARDS * PER_SHARD);
     // The process's first recording threads, one after another: each takes an index and
-    // exits (with the old rule, they kept the owned shards' indices for good).
+    // exits (with the old rule, they kept the owned shards' indices for good). Joined
+    // explicitly: the scope's own wait ends when the closure returns, before the thread's
+    // thread-local destructors give its index back (`tracer_thread_churn_slow_exit.rs`).
     for _ in 0..SHARDS / 2 {
         thread::scope(|s| {
-            s.spawn(|| tracer.start_span("early", SpanKind::Internal, []).end());
+            s.spawn(|| tracer.start_span("early", SpanKind::Internal, []).end())
+                .join()
+                .unwrap();
         });
     }
     assert_eq!(tracer.operation_counts()["early"], SHARDS / 2);

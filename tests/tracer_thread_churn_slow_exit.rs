@@ -45,7 +45,9 @@ fn threads_after_slowly_exiting_ones_write_the_whole_log() {
             s.spawn(|| {
                 tracer.start_span("early", SpanKind::Internal, []).end();
                 SLOW_EXIT.with(|_| ()); // after the lease: destroyed before it
-            });
+            })
+            .join()
+            .unwrap();
         });
     }
     let all_recorded = Barrier::new(SHARDS);
