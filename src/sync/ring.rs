@@ -33,7 +33,8 @@
 //! * **Cursor.** The shards are of two kinds ([`ShardedRing::claim_as`] maps a writer to its
 //!   shard). The first half are *owned*: the thread whose process-wide index is `k` is the
 //!   only writer of owned shard `k` (an index is held by one live thread at a time, and
-//!   handed to the next under a lock: `tracer::thread_index`), so it advances the cursor
+//!   handed to the next by a release clear and an acquire compare-and-swap of its bit:
+//!   `tracer::thread_index`), so it advances the cursor
 //!   with a plain load + store (`exclusive`), without a locked instruction. Every other
 //!   thread (index at least the owned count, or none) writes to one of the *shared* second
 //!   half, chosen by its index, and advances its cursor with `fetch_add`. With one shard,

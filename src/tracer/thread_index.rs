@@ -17,22 +17,32 @@
 //! half: half the log's capacity, and a locked instruction per span
 //! (`tests/tracer_thread_churn.rs`).
 //!
-//! Taking and giving back are lock-free and allocate nothing: the global allocator, or a
-//! thread-local destructor, may record spans itself (it then finds `INDEX` already set, and
-//! takes no second index).
+//! Taking and giving back are lock-free and allocate nothing themselves (registering the
+//! lease, once per thread, is `std`'s: with glibc, its `__cxa_thread_atexit_impl` allocates
+//! with the C allocator): the global allocator, or a thread-local destructor, may record spans
+//! itself (it then finds `INDEX` already set, and takes no second index).
 //!
 //! # Invariants
 //! 1. An index is held by at most one live thread at a time: a thread takes it by setting its
 //!    bit (a compare-and-swap from clear), and only that thread's `Lease` destructor clears
 //!    it, after setting the thread's `INDEX` to [`NO_THREAD_INDEX`]. An index from above
 //!    [`REUSED`] is handed out once.
-//! 2. A thread whose lease has ended, that could not register one (its thread-locals are being
-//!    destroyed), or that found the indices exhausted, holds [`NO_THREAD_INDEX`] for the rest
-//!    of its life and never takes an index again: it writes to a shared shard. While it takes
-//!    one, it holds [`NO_THREAD_INDEX`] too (a span recorded meanwhile, by the allocator say,
-//!    takes none).
-//! 3. A thread takes the lowest index whose bit it sees clear, so the live recording threads
-//!    hold the lowest indices (the owned shards first), whatever came and went before them.
+//! 2. A thread whose lease has ended, that could not register one (the lease's own
+//!    thread-local already destroyed), or that found the indices exhausted, holds
+//!    [`NO_THREAD_INDEX`] for the rest of its life and never takes an index again: it writes
+//!    to a shared shard. While it takes one, it holds [`NO_THREAD_INDEX`] too (a span recorded
+//!    meanwhile, by the allocator say, takes none).
+//! 3. A thread takes the lowest index whose bit it sees clear, and keeps it: one that took a
+//!    higher index while a lower one's holder was still exiting keeps the higher one after the
+//!    lower one is free (`thread::scope` returns before its threads' thread-local destructors
+//!    run: `tests/tracer_thread_churn_slow_exit.rs`). So the live recording threads hold the
+//!    lowest indices only when each took its index after the threads before it were gone.
+//!
+//! # Limits
+//! A lease registered after the thread's thread-local destructors have run (a first sampled
+//! span recorded from a `pthread_key` destructor: glibc runs those after the thread-locals'
+//! and never runs a thread-local destructor registered then) is never dropped, and its index
+//! stays held (`an_index_taken_by_a_key_destructor_goes_back`).
 //!
 //! # Orderings
 //! The bit hands an index over: the exiting holder's last cursor store precedes, in program
