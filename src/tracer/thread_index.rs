@@ -42,7 +42,8 @@
 //! A lease registered after the thread's thread-local destructors have run (a first sampled
 //! span recorded from a `pthread_key` destructor: glibc runs those after the thread-locals'
 //! and never runs a thread-local destructor registered then) is never dropped, and its index
-//! stays held (`an_index_taken_by_a_key_destructor_goes_back`).
+//! stays held (reproduced by review helper-93 with a `pthread_key` destructor; no test is
+//! kept, since a fix is not in yet).
 //!
 //! # Orderings
 //! The bit hands an index over: the exiting holder's last cursor store precedes, in program
