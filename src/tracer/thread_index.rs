@@ -35,7 +35,7 @@
 //! 3. A thread takes the lowest index whose bit it sees clear, and keeps it: one that took a
 //!    higher index while a lower one's holder was still exiting keeps the higher one after the
 //!    lower one is free (`thread::scope` returns before its threads' thread-local destructors
-//!    run: `tests/tracer_thread_churn_slow_exit.rs`). So the live recording threads hold the
+//!    run: `tests/tracer_thread_churn.rs`). So the live recording threads hold the
 //!    lowest indices only when each took its index after the threads before it were gone.
 //!
 //! # Limits
