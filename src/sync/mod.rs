@@ -8,7 +8,10 @@
 //!   still hold;
 //! * [`ring`]: the sharded ring buffer behind the tracer's span log;
 //! * [`asymmetric_fence`]: the light/heavy fence pair both `era` and `ring` use (a compiler fence
-//!   on the frequent side, `membarrier` on the rare one).
+//!   on the frequent side, `membarrier` on the rare one);
+//! * [`thread_exit`]: work at a thread's exit that runs after every thread-local destructor,
+//!   how the per-thread leases above (and the tracer's) end even for a thread that first took
+//!   one in a `pthread_key` destructor.
 //!
 //! Nothing here is public: each structure keeps invariants that only the crate's own types
 //! (metric handles, families, the tracer) uphold. The namespaced cfg (not a bare `cfg(loom)`)
@@ -18,6 +21,7 @@ pub(crate) mod asymmetric_fence;
 pub(crate) mod era;
 pub(crate) mod ring;
 pub(crate) mod slots;
+pub(crate) mod thread_exit;
 
 #[cfg(agentcore_loom)]
 pub(crate) use loom::sync::atomic::{

@@ -9,26 +9,29 @@
 //! when all of those are held, the next index above them never handed out (those are not
 //! reused; they only spread such threads over the shared shards). It keeps the index in
 //! `INDEX`, a destructor-free thread-local, so that reading it is one thread-pointer-relative
-//! load on every claim; and the claim registers `Lease`, a second, empty thread-local whose
-//! destructor gives the index back when the thread exits. So a process whose threads come and
-//! go (a blocking pool, a thread per job) keeps its owned shards in use: with indices handed
-//! out once and never again, the first threads to record kept the owned shards after they
-//! exited, holding their last spans for good, and every later thread crowded into the shared
-//! half: half the log's capacity, and a locked instruction per span
-//! (`tests/tracer_thread_churn.rs`).
+//! load on every claim; and the claim registers the thread's lease, whose end gives the index
+//! back when the thread exits: [`EXIT`], an `ExitKey` that runs after every thread-local
+//! destructor, also for a lease taken in one of those or in a `pthread_key` destructor
+//! (`sync::thread_exit`); where it cannot be armed, `Lease`, an empty thread-local with a
+//! destructor. So a process whose threads come and go (a blocking pool, a thread per job)
+//! keeps its owned shards in use: with indices handed out once and never again, the first
+//! threads to record kept the owned shards after they exited, holding their last spans for
+//! good, and every later thread crowded into the shared half: half the log's capacity, and a
+//! locked instruction per span (`tests/tracer_thread_churn.rs`).
 //!
 //! Taking and giving back are lock-free and allocate nothing themselves (registering the
-//! lease, once per thread, is `std`'s: with glibc, its `__cxa_thread_atexit_impl` allocates
-//! with the C allocator): the global allocator, or a thread-local destructor, may record spans
-//! itself (it then finds `INDEX` already set, and takes no second index).
+//! lease, once per thread, is the C library's: glibc's `pthread_setspecific` allocates for a
+//! key past its first 32, its `__cxa_thread_atexit_impl` always): the global allocator, or a
+//! thread-local destructor, may record spans itself (it then finds `INDEX` already set, and
+//! takes no second index).
 //!
 //! # Invariants
 //! 1. An index is held by at most one live thread at a time: a thread takes it by setting its
-//!    bit (a compare-and-swap from clear), and only that thread's `Lease` destructor clears
+//!    bit (a compare-and-swap from clear), and only the end of that thread's lease clears
 //!    it, after setting the thread's `INDEX` to [`NO_THREAD_INDEX`]. An index from above
 //!    [`REUSED`] is handed out once.
-//! 2. A thread whose lease has ended, that could not register one (the lease's own
-//!    thread-local already destroyed), or that found the indices exhausted, holds
+//! 2. A thread whose lease has ended, that could not register one (the key not armed, and
+//!    the thread-local lease already destroyed), or that found the indices exhausted, holds
 //!    [`NO_THREAD_INDEX`] for the rest of its life and never takes an index again: it writes
 //!    to a shared shard. While it takes one, it holds [`NO_THREAD_INDEX`] too (a span recorded
 //!    meanwhile, by the allocator say, takes none).
@@ -39,15 +42,16 @@
 //!    lowest indices only when each took its index after the threads before it were gone.
 //!
 //! # Limits
-//! A lease registered after the thread's thread-local destructors have run (a first sampled
-//! span recorded from a `pthread_key` destructor: glibc runs those after the thread-locals'
-//! and never runs a thread-local destructor registered then) is never dropped, and its index
-//! stays held (reproduced by review helper-93 with a `pthread_key` destructor; no test is
-//! kept, since a fix is not in yet).
+//! A lease registered where its end never runs keeps its index held for good: the key armed
+//! during glibc's last destructor round (`sync::thread_exit`, invariant 1), or the
+//! thread-local lease (where the key cannot be armed) registered after the thread's
+//! thread-local destructors have run, by a first sampled span recorded from a `pthread_key`
+//! destructor (the case review helper-93 reproduced, which the key ends:
+//! `tests/tracer_thread_key_exit.rs`).
 //!
 //! # Orderings
 //! The bit hands an index over: the exiting holder's last cursor store precedes, in program
-//! order, its `Lease` destructor's `Release` clear of the bit; the next holder's `Acquire`
+//! order, its lease's end, the `Release` clear of the bit; the next holder's `Acquire`
 //! compare-and-swap reads that clear, so its plain cursor load on the owned shard sees the
 //! store (the hand-over of the slot arena's block leases, `sync::slots`). A cursor that two
 //! threads advanced with plain stores at once could lose a claim or move backwards (the
@@ -58,6 +62,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::sync::ring::NO_THREAD_INDEX;
+use crate::sync::thread_exit::ExitKey;
 
 /// `INDEX` of a thread that has not asked yet.
 const UNSET: usize = NO_THREAD_INDEX - 1;
@@ -74,6 +79,9 @@ thread_local! {
     /// Gives the index back at thread exit (registered when the thread takes one).
     static LEASE: Lease = const { Lease };
 }
+
+/// The key lease: ends the lease after the thread's thread-local destructors (`sync::thread_exit`).
+static EXIT: ExitKey = ExitKey::new(at_exit);
 
 /// The process's indices (`std` atomics, not `crate::sync`'s: loom models no tracer).
 static INDICES: Indices<{ REUSED / 64 }> = Indices::new();
@@ -128,17 +136,39 @@ impl<const WORDS: usize> Indices<WORDS> {
     }
 }
 
+/// Ends the calling thread's lease: it holds no index from now on, and its index goes back.
+fn end_lease() {
+    // Invariant 1: the thread holds no index before the index goes back. `INDEX` has no
+    // destructor: it is there until the thread is gone.
+    let index = INDEX.with(|c| c.replace(NO_THREAD_INDEX));
+    if index < UNSET {
+        INDICES.give_back(index);
+    }
+}
+
+/// Registers the calling thread's lease, which ends at its exit; false if it cannot be.
+fn register_lease() -> bool {
+    if EXIT.arm() {
+        return true;
+    }
+    // Elsewhere, or with the process out of `pthread_key`s: a thread-local destructor. It
+    // cannot be registered once the lease's own thread-local is destroyed (the thread could
+    // not give the index back); see "Limits" for when it is registered and never run.
+    LEASE.try_with(|_| ()).is_ok()
+}
+
+/// The thread-local lease: its destructor ends the lease.
 struct Lease;
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        // Invariant 1: the thread holds no index before the index goes back. `INDEX` has no
-        // destructor: it is there until the thread is gone.
-        let index = INDEX.with(|c| c.replace(NO_THREAD_INDEX));
-        if index < UNSET {
-            INDICES.give_back(index);
-        }
+        end_lease();
     }
+}
+
+/// The key lease's function (see [`EXIT`]): the thread is exiting.
+extern "C" fn at_exit(_: *mut std::ffi::c_void) {
+    end_lease();
 }
 
 /// The calling thread's index: taken on its first call (the lowest free one), kept until the
@@ -155,12 +185,12 @@ pub(crate) fn thread_index() -> usize {
 #[cold]
 #[inline(never)]
 fn take_index() -> usize {
-    // None while taking one (invariant 2), and none for good if the lease cannot be
-    // registered: a thread whose thread-locals are being destroyed could not give it back.
+    // None while taking one (invariant 2), and none for good if no lease can be registered:
+    // the thread could not give the index back.
     INDEX.with(|c| c.set(NO_THREAD_INDEX));
-    let index = match LEASE.try_with(|_| ()) {
-        Ok(()) => INDICES.take(),
-        Err(_) => NO_THREAD_INDEX,
+    let index = match register_lease() {
+        true => INDICES.take(),
+        false => NO_THREAD_INDEX,
     };
     INDEX.with(|c| c.set(index));
     index
@@ -198,9 +228,10 @@ mod tests {
     }
 
     /// A thread keeps its index while it lives; a lookup from a thread-local destructor gets
-    /// that index while the lease lives and none once the lease has ended (invariant 1: the
-    /// thread holds nothing it gave back), never a new one; a thread with none for good never
-    /// takes one (invariant 2).
+    /// that index while the lease lives (on Linux, always: the key lease ends after every
+    /// thread-local destructor) and none once the lease has ended (invariant 1: the thread
+    /// holds nothing it gave back), never a new one; a thread with none for good never takes
+    /// one (invariant 2).
     #[test]
     fn a_thread_keeps_its_index_and_never_takes_a_second() {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -210,14 +241,16 @@ mod tests {
         struct LateLookup;
         impl Drop for LateLookup {
             fn drop(&mut self) {
-                LEASE_ENDED.store(LEASE.try_with(|_| ()).is_err(), Relaxed);
+                if cfg!(not(target_os = "linux")) {
+                    LEASE_ENDED.store(LEASE.try_with(|_| ()).is_err(), Relaxed);
+                }
                 LATE.store(thread_index(), Relaxed);
             }
         }
         thread_local! { static LATE_LOOKUP: LateLookup = const { LateLookup }; }
         std::thread::spawn(|| {
-            // Registered before the lease: its destructor runs after the lease's where `std`
-            // runs them in reverse order of registration (glibc does).
+            // Registered before a thread-local lease: its destructor runs after the lease's
+            // where `std` runs them in reverse order of registration (glibc does).
             LATE_LOOKUP.with(|_| ());
             let index = thread_index();
             assert!(index < UNSET);
@@ -232,6 +265,14 @@ mod tests {
             true => assert_eq!(late, NO_THREAD_INDEX, "after the lease ended"),
             false => assert_eq!(late, held, "while the lease lives"),
         }
+        std::thread::spawn(|| {
+            assert!(thread_index() < UNSET);
+            end_lease();
+            assert_eq!(thread_index(), NO_THREAD_INDEX, "after the lease ended");
+            assert_eq!(INDEX.with(Cell::get), NO_THREAD_INDEX, "none for good");
+        })
+        .join()
+        .unwrap();
         std::thread::spawn(|| {
             INDEX.with(|c| c.set(NO_THREAD_INDEX));
             assert_eq!(thread_index(), NO_THREAD_INDEX, "none for good");
