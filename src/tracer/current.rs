@@ -117,6 +117,7 @@
 use super::context::{Carried, TraceContext};
 use super::id::{SpanId, TraceId, TracerId};
 use crate::primitives::exemplar;
+use crate::sync::thread_exit::ExitKey;
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -412,14 +413,15 @@ impl Stack {
 
 impl Stack {
     /// Appends `frame` to a full `frames` (the push of a new deepest frame: the first on this
-    /// thread, or deeper than any before), once [`StackExit`] is registered to free them at
-    /// thread exit. `false`, pushing nothing and republishing the top frame (the caller has
-    /// published `frame`), if it cannot be: the thread is exiting and `StackExit` has run
-    /// (or cannot be registered), so the buffer would never be freed.
+    /// thread, or deeper than any before), once the stack's closing is registered to free them
+    /// at thread exit ([`EXIT_KEY`], else [`StackExit`]). `false`, pushing nothing and
+    /// republishing the top frame (the caller has published `frame`), if it cannot be: the
+    /// thread is exiting and `StackExit` has run (or cannot be registered), so the buffer
+    /// would never be freed.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, frame: Frame) -> bool {
-        if EXIT.try_with(|_| ()).is_err() {
+        if !EXIT_KEY.arm() && EXIT.try_with(|_| ()).is_err() {
             self.publish_top();
             return false;
         }
@@ -428,12 +430,48 @@ impl Stack {
     }
 }
 
-/// Frees a thread's frames at its exit, in place of a destructor of `STACK` (see `Stack`):
-/// registered by the first [`Stack::grow`] on the thread. It takes the frames out, leaves the
-/// stack mutably borrowed for good (*closed*: every later access finds it unavailable, as it
-/// found the destroyed thread-local before: pushes fail, lookups find nothing, removals find
-/// no frame) and clears the exemplar cache (invariant 4: [`sampled_span_ids`] answers none
-/// from then on, for metrics recorded by later thread-local destructors).
+/// Closes a thread's stack at its exit, in place of a destructor of `STACK` (see `Stack`):
+/// takes the frames out and frees them, leaves the stack mutably borrowed for good (*closed*:
+/// every later access finds it unavailable, as it found the destroyed thread-local before:
+/// pushes fail, lookups find nothing, removals find no frame) and clears the exemplar cache
+/// (invariant 4: [`sampled_span_ids`] answers none from then on, for metrics recorded by
+/// later destructors).
+///
+/// Run by [`EXIT_KEY`], armed by each [`Stack::grow`]: after every thread-local destructor of
+/// the thread (those all find the stack open, and their spans nest), and also for a stack
+/// first grown in a `pthread_key` destructor, whose frames a thread-local destructor
+/// registered then would have leaked (glibc never runs it: `sync::thread_exit`,
+/// `tests/tracer_thread_key_exit.rs` under LeakSanitizer). Where the key cannot be armed, by
+/// [`StackExit`] instead.
+fn close_at_exit() {
+    let frames = STACK.with(|cell| {
+        // Borrowed here only if the thread is ending inside one of this module's calls:
+        // a borrow lasts for one call, which runs no code of the caller's, only the global
+        // allocator, and an allocator that calls `std::process::exit` runs the thread's
+        // destructors there (the borrower never resumes). Then the frames leak, nothing
+        // worse.
+        let mut s = cell.try_borrow_mut().ok()?;
+        s.depth = 0;
+        let frames = std::mem::take(&mut *s.frames);
+        std::mem::forget(s);
+        Some(frames)
+    });
+    exemplar::publish_current_span(0, 0);
+    // Dropped with the stack already closed: releasing a frame's baggage runs no code of
+    // the caller's, and would find the stack unavailable if it did.
+    drop(frames);
+}
+
+/// Closes the stack after the thread's thread-local destructors (`sync::thread_exit`).
+static EXIT_KEY: ExitKey = ExitKey::new(close_at_key_exit);
+
+/// [`EXIT_KEY`]'s function.
+extern "C" fn close_at_key_exit(_: *mut std::ffi::c_void) {
+    close_at_exit();
+}
+
+/// [`close_at_exit`] from a thread-local destructor, where [`EXIT_KEY`] cannot be armed:
+/// registered by the first [`Stack::grow`] on the thread.
 ///
 /// One difference from the destructor it replaces (found by review): that one was registered
 /// by the thread's first access of any kind, this one by its first push. Thread-local
@@ -451,22 +489,7 @@ struct StackExit;
 
 impl Drop for StackExit {
     fn drop(&mut self) {
-        let frames = STACK.with(|cell| {
-            // Borrowed here only if the thread is ending inside one of this module's calls:
-            // a borrow lasts for one call, which runs no code of the caller's, only the global
-            // allocator, and an allocator that calls `std::process::exit` runs the thread's
-            // destructors there (the borrower never resumes). Then the frames leak, nothing
-            // worse.
-            let mut s = cell.try_borrow_mut().ok()?;
-            s.depth = 0;
-            let frames = std::mem::take(&mut *s.frames);
-            std::mem::forget(s);
-            Some(frames)
-        });
-        exemplar::publish_current_span(0, 0);
-        // Dropped with the stack already closed: releasing a frame's baggage runs no code of
-        // the caller's, and would find the stack unavailable if it did.
-        drop(frames);
+        close_at_exit();
     }
 }
 
@@ -1062,37 +1085,62 @@ mod tests {
         assert_eq!(with_stack(|s| s.ended_len), Some(0));
     }
 
-    /// The stack has no destructor (see `Stack`): `StackExit` frees the frames still live at
-    /// thread exit (their baggage released) and closes the stack, so that a thread-local
-    /// destructor running after it pushes nothing (which would leak a new buffer), finds no
-    /// current frame and removes none, and does not panic. Fails if `grow` stops registering
-    /// `StackExit` (the baggage stays held by the leaked frames) or if `StackExit` frees the
-    /// frames without closing the stack (the late push succeeds).
-    #[test]
-    fn frames_live_at_thread_exit_are_freed_and_the_stack_closes() {
-        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-        // 0: not run, 1: closed as expected, 2: a push, lookup or removal succeeded.
-        static LATE: AtomicU8 = AtomicU8::new(0);
-        struct Late(TracerId);
-        impl Drop for Late {
-            fn drop(&mut self) {
-                let closed = !push(frame(self.0, 9, true, true))
-                    && current(self.0).is_none()
-                    && remove(self.0, 8) == Removal::NotFound
-                    && with_stack(|_| ()).is_none()
-                    && cached().is_none();
-                LATE.store(if closed { 1 } else { 2 }, SeqCst);
+    /// A check run at the exit of a thread after its stack has closed: from a test
+    /// [`ExitKey`] that arms itself once more, so that its second run is in the destructor
+    /// round after the one that ran [`EXIT_KEY`] (armed by the thread's first push).
+    #[cfg(target_os = "linux")]
+    struct AfterClose {
+        key: ExitKey,
+        runs: std::sync::atomic::AtomicU8,
+        check: fn() -> bool,
+        /// 0: not run, 1: the check held, 2: it failed.
+        seen: std::sync::atomic::AtomicU8,
+    }
+
+    #[cfg(target_os = "linux")]
+    impl AfterClose {
+        fn run(&self) {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.runs.fetch_add(1, SeqCst) == 0 {
+                assert!(self.key.arm());
+            } else {
+                self.seen.store(if (self.check)() { 1 } else { 2 }, SeqCst);
             }
         }
-        thread_local! {
-            static LATE_USE: RefCell<Option<Late>> = const { RefCell::new(None) };
+    }
+
+    /// The stack has no destructor (see `Stack`): `close_at_exit` frees the frames still live
+    /// at thread exit (their baggage released) and closes the stack, so that a destructor
+    /// running after it pushes nothing (which would leak a new buffer), finds no current
+    /// frame and removes none, and does not panic. Fails if `grow` stops arming `EXIT_KEY`
+    /// (the baggage stays held by the leaked frames) or if `close_at_exit` frees the frames
+    /// without closing the stack (the late push succeeds).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn frames_live_at_thread_exit_are_freed_and_the_stack_closes() {
+        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        static TRACER: std::sync::OnceLock<TracerId> = std::sync::OnceLock::new();
+        static LATE: AfterClose = AfterClose {
+            key: ExitKey::new(late),
+            runs: AtomicU8::new(0),
+            check: || {
+                let tracer = *TRACER.get().unwrap();
+                !push(frame(tracer, 9, true, true))
+                    && current(tracer).is_none()
+                    && remove(tracer, 8) == Removal::NotFound
+                    && with_stack(|_| ()).is_none()
+                    && cached().is_none()
+            },
+            seen: AtomicU8::new(0),
+        };
+        extern "C" fn late(_: *mut std::ffi::c_void) {
+            LATE.run();
         }
         let baggage = Arc::new(Carried::RANDOM_ROOT);
         let held = Arc::clone(&baggage);
         std::thread::spawn(move || {
-            let tracer = TracerId::next();
-            // Registered before the stack's `StackExit`, so dropped after it.
-            LATE_USE.with(|l| *l.borrow_mut() = Some(Late(tracer)));
+            let tracer = *TRACER.get_or_init(TracerId::next);
+            assert!(LATE.key.arm());
             for key in 1..=8 {
                 let mut f = frame(tracer, key, true, true);
                 f.baggage = Some(Arc::clone(&held));
@@ -1104,7 +1152,7 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(
-            LATE.load(SeqCst),
+            LATE.seen.load(SeqCst),
             1,
             "the stack was not closed at thread exit"
         );
@@ -1115,31 +1163,56 @@ mod tests {
         );
     }
 
+    /// A thread whose first push is in a `pthread_key` destructor (after its thread-local
+    /// destructors, which would never run one registered then) has its frames freed too, by
+    /// `EXIT_KEY` in the next destructor round. Fails if `grow` registers only `StackExit`.
     #[test]
-    fn the_exemplar_cache_is_cleared_when_the_stack_is_destroyed() {
-        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-        // 0: not run, 1: cache and definition agree on none, 2: they differ.
-        static SEEN: AtomicU8 = AtomicU8::new(0);
-        struct Check;
-        impl Drop for Check {
-            fn drop(&mut self) {
-                let agree = cached() == sampled_span_ids() && cached().is_none();
-                SEEN.store(if agree { 1 } else { 2 }, SeqCst);
+    #[cfg(target_os = "linux")]
+    fn frames_first_pushed_in_a_key_destructor_are_freed() {
+        static HELD: std::sync::Mutex<Option<Arc<Carried>>> = std::sync::Mutex::new(None);
+        static KEY: ExitKey = ExitKey::new(push_at_exit);
+        extern "C" fn push_at_exit(_: *mut std::ffi::c_void) {
+            let held = HELD.lock().unwrap().take().unwrap();
+            let tracer = TracerId::next();
+            for key in 1..=8 {
+                let mut f = frame(tracer, key, true, true);
+                f.baggage = Some(Arc::clone(&held));
+                assert!(push(f));
             }
         }
-        thread_local! {
-            static CHECK: RefCell<Option<Check>> = const { RefCell::new(None) };
+        let baggage = Arc::new(Carried::RANDOM_ROOT);
+        *HELD.lock().unwrap() = Some(Arc::clone(&baggage));
+        std::thread::spawn(|| assert!(KEY.arm())).join().unwrap();
+        assert!(HELD.lock().unwrap().is_none(), "the key destructor ran");
+        assert_eq!(
+            Arc::strong_count(&baggage),
+            1,
+            "frames pushed in a key destructor were not freed at thread exit"
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_exemplar_cache_is_cleared_when_the_stack_is_destroyed() {
+        use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+        // The cache and the definition agree on none.
+        static CHECK: AfterClose = AfterClose {
+            key: ExitKey::new(check),
+            runs: AtomicU8::new(0),
+            check: || cached() == sampled_span_ids() && cached().is_none(),
+            seen: AtomicU8::new(0),
+        };
+        extern "C" fn check(_: *mut std::ffi::c_void) {
+            CHECK.run();
         }
         std::thread::spawn(|| {
-            // Registered before the stack, so destroyed after it (thread-local destructors
-            // run in reverse order of registration).
-            CHECK.with(|c| *c.borrow_mut() = Some(Check));
+            assert!(CHECK.key.arm());
             assert!(push(frame(TracerId::next(), 7, true, true)));
             assert!(cached().is_some());
             assert_eq!(cached(), sampled_span_ids());
         })
         .join()
         .unwrap();
-        assert_eq!(SEEN.load(SeqCst), 1);
+        assert_eq!(CHECK.seen.load(SeqCst), 1);
     }
 }
