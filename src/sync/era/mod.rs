@@ -56,10 +56,13 @@
 //! it when it exits; records are reused, never freed, so there are as many as the peak number of
 //! records leased at once: reading threads, plus guards beyond [`SLOTS`] held at once (below). A
 //! record never changes hands while one of its slots is in use: a thread exiting with guards
-//! outstanding (a guard kept in another thread-local, whose destructor runs later) leaves its record
-//! *orphaned*, and the last of those guards returns it. Guards beyond [`SLOTS`] on one thread, and
-//! guards taken after the thread's thread-local storage is gone, lease a record of their own for
-//! their lifetime (one atomic compare-and-swap). A leaked guard (`mem::forget`) keeps its record
+//! outstanding (a guard kept where it outlives the lease: another `pthread_key`'s value, or a
+//! thread-local where the lease ends from a thread-local destructor) leaves its record
+//! *orphaned*, and the last of those guards returns it. The lease ends after every thread-local
+//! destructor of the thread, also when it was first taken in a `pthread_key` destructor
+//! (`sync::thread_exit`). Guards beyond [`SLOTS`] on one thread, and guards taken after the
+//! lease has ended, lease a record of their own for their lifetime (one atomic
+//! compare-and-swap). A leaked guard (`mem::forget`) keeps its record
 //! and its era forever: it pins the objects alive at that era, never more.
 //!
 //! # Fences
@@ -98,6 +101,7 @@ pub(crate) const RECLAIM_BATCH: usize = 64;
 pub(crate) const RECLAIM_BATCH: usize = 1;
 
 use crate::sync::asymmetric_fence::{heavy_fence, light_fence, Heavy};
+use crate::sync::thread_exit::ExitKey;
 
 // ---------------------------------------------------------------------------------------------
 // Records.
@@ -399,19 +403,14 @@ impl Domain {
     #[cold]
     #[inline(never)]
     fn guard_cold(&self) -> Guard<'_> {
-        let leased = RECORD_LEASE.try_with(|lease| {
-            if lease.0.get().is_null() {
-                let record: *const Record = Domain::global().lease_record();
-                lease.0.set(record);
-                RECORD.with(|r| r.set(record));
-            }
-            lease.0.get()
-        });
-        match leased {
-            // SAFETY: as in `guard`.
-            Ok(record) if !record.is_null() => self.guard_in(unsafe { &*record }),
-            _ => self.guard_transient(),
+        // The thread's first guard: lease a record, unless the lease has ended or its end
+        // cannot be registered (the thread is exiting).
+        if LEASE_ENDED.with(Cell::get) || (!EXIT.arm() && RECORD_LEASE.try_with(|_| ()).is_err()) {
+            return self.guard_transient();
         }
+        let record: &Record = Domain::global().lease_record();
+        RECORD.with(|r| r.set(record));
+        self.guard_in(record)
     }
 
     /// A guard in a slot of `record`, which the calling thread leases.
@@ -788,28 +787,88 @@ impl std::fmt::Debug for Guard<'_> {
 thread_local! {
     /// This thread's record of the global domain, or null. No destructor: a plain load.
     static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
-    /// Owns the lease; its destructor ends it when the thread exits.
-    static RECORD_LEASE: RecordLease = const { RecordLease(Cell::new(ptr::null())) };
+    /// Whether this thread's lease has ended (it is exiting): its guards from then on take a
+    /// record of their own. No destructor.
+    static LEASE_ENDED: Cell<bool> = const { Cell::new(false) };
+    /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
+    static RECORD_LEASE: RecordLease = const { RecordLease };
 }
 
-struct RecordLease(Cell<*const Record>);
+/// Ends the thread's lease at its exit, after every thread-local destructor of the thread (so
+/// that guards those take and drop keep using the record), also for a lease first taken in a
+/// `pthread_key` destructor, whose thread-local destructor glibc would never run: the record
+/// stayed leased for good, and every such thread added one to the list (`sync::thread_exit`).
+static EXIT: ExitKey = ExitKey::new(end_lease_at_key_exit);
+
+/// [`EXIT`]'s function.
+extern "C" fn end_lease_at_key_exit(_: *mut std::ffi::c_void) {
+    end_thread_lease();
+}
+
+/// Ends the lease from a thread-local destructor, where [`EXIT`] cannot be armed.
+struct RecordLease;
 
 impl Drop for RecordLease {
     fn drop(&mut self) {
-        let record = self.0.replace(ptr::null());
-        // Guards taken later on this thread (in other thread-locals' destructors) lease records
-        // of their own.
-        RECORD.with(|r| r.set(ptr::null()));
-        // SAFETY: a non-null pointer is a record of the global domain, never freed.
-        if let Some(record) = unsafe { record.as_ref() } {
-            Domain::global().end_lease(record);
-        }
+        end_thread_lease();
+    }
+}
+
+/// Ends the calling thread's lease of its record of the global domain: guards it takes from
+/// now on lease records of their own.
+fn end_thread_lease() {
+    LEASE_ENDED.with(|e| e.set(true));
+    let record = RECORD.with(|r| r.replace(ptr::null()));
+    // SAFETY: a non-null pointer is a record of the global domain, never freed.
+    if let Some(record) = unsafe { record.as_ref() } {
+        Domain::global().end_lease(record);
     }
 }
 
 #[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
+
+    /// A thread whose first guard is taken in a `pthread_key` destructor ends its lease too
+    /// (`EXIT`, in the next destructor round), seen from the same destructor two rounds later:
+    /// the thread holds no record. Fails if the lease's end rides
+    /// on `RecordLease` alone (glibc never runs a thread-local destructor registered then: the
+    /// record stayed leased for good).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_lease_first_taken_in_a_key_destructor_ends() {
+        static ROUND: StdAtomicUsize = StdAtomicUsize::new(0);
+        /// The thread's record after its first guard; then whether, after the lease's end,
+        /// the thread holds none and the lease is marked ended.
+        static RECORD_SEEN: StdAtomicUsize = StdAtomicUsize::new(0);
+        static ENDED: AtomicU8 = AtomicU8::new(0);
+        static KEY: ExitKey = ExitKey::new(at_exit);
+        extern "C" fn at_exit(_: *mut std::ffi::c_void) {
+            match ROUND.fetch_add(1, Relaxed) {
+                0 => {
+                    drop(Domain::global().guard());
+                    RECORD_SEEN.store(RECORD.with(Cell::get) as usize, Relaxed);
+                }
+                1 => {}
+                _ => {
+                    // (Whether the record is leased is not asked: the next lease anywhere
+                    // takes the returned record first.)
+                    let ended = RECORD.with(Cell::get).is_null() && LEASE_ENDED.with(Cell::get);
+                    ENDED.store(if ended { 1 } else { 2 }, Relaxed);
+                    return;
+                }
+            }
+            assert!(KEY.arm());
+        }
+        std::thread::spawn(|| assert!(KEY.arm())).join().unwrap();
+        assert_eq!(ROUND.load(Relaxed), 3, "three destructor rounds");
+        assert_ne!(
+            RECORD_SEEN.load(Relaxed),
+            0,
+            "the first guard leased a record"
+        );
+        assert_eq!(ENDED.load(Relaxed), 1, "the lease ended");
+    }
     use crate::sync::asymmetric_fence::{fences, ASYMMETRIC};
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;

@@ -33,8 +33,8 @@
 //! * **exclusive** blocks (`cores + 2`, at least 4): a thread *leases* one the first time it
 //!   records and returns it when it exits. Only the lessee writes it, with a relaxed load + store.
 //! * **stripes** (`cores / 2`, at least 2): written with atomic read-modify-writes by every thread that
-//!   found no exclusive block free (more threads than blocks), or whose thread-local storage is
-//!   already torn down (a recording inside another thread-local's destructor). Each such thread
+//!   found no exclusive block free (more threads than blocks), or whose lease has ended (a
+//!   recording at thread exit after the lease's end). Each such thread
 //!   keeps to one stripe, chosen round-robin, so they rarely share a cache line either.
 //!
 //! Resident memory is therefore bounded by `pages written × blocks`, with at most
@@ -47,7 +47,10 @@
 //!
 //! # Ownership and thread exit
 //! When a thread exits, its lease is returned and the block, with all its counts, waits for the
-//! next thread. Counts recorded by an exited thread are therefore never lost. Blocks are never
+//! next thread: after every thread-local destructor of the thread (which keep recording to the
+//! block), also for a lease first taken in a `pthread_key` destructor (`sync::thread_exit`; a
+//! thread-local destructor registered there never runs, and the block stayed leased for good:
+//! `tests/tracer_thread_key_exit.rs` under LeakSanitizer, and this module's tests). Counts recorded by an exited thread are therefore never lost. Blocks are never
 //! freed while the arena lives (the global arena lives for the whole process), so a reader can
 //! sum over them without locks.
 //!
@@ -79,6 +82,7 @@ use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::OnceLock;
 
+use crate::sync::thread_exit::ExitKey;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::Error;
 
@@ -575,48 +579,69 @@ thread_local! {
     static LOCAL: Cell<*const AtomicU64> = const { Cell::new(ptr::null()) };
     /// This thread's stripe (`usize::MAX` until assigned); no destructor, usable at any time.
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    /// Owns the lease; its destructor returns the block when the thread exits.
-    static LEASE: LeaseGuard = const { LeaseGuard(Cell::new(usize::MAX)) };
+    /// This thread's lease of an exclusive block: [`NO_LEASE`] until it takes one, [`ENDED`]
+    /// once it has ended (the thread is exiting; it records to a stripe from then on). No
+    /// destructor, usable at any time.
+    static LEASED: Cell<usize> = const { Cell::new(NO_LEASE) };
+    /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
+    static LEASE: LeaseGuard = const { LeaseGuard };
 }
 
-/// The thread's lease of an exclusive block of the global arena (`usize::MAX`: none).
-struct LeaseGuard(Cell<usize>);
+/// [`LEASED`] before the thread takes a lease.
+const NO_LEASE: usize = usize::MAX;
+/// [`LEASED`] once the thread's lease has ended.
+const ENDED: usize = usize::MAX - 1;
+
+/// Ends the thread's lease at its exit, after every thread-local destructor of the thread, so
+/// that recordings in those keep the block; also for a lease first taken in a `pthread_key`
+/// destructor, whose thread-local destructor glibc would never run (`sync::thread_exit`).
+static EXIT: ExitKey = ExitKey::new(end_lease_at_key_exit);
+
+/// [`EXIT`]'s function.
+extern "C" fn end_lease_at_key_exit(_: *mut std::ffi::c_void) {
+    end_lease();
+}
+
+/// Ends the lease from a thread-local destructor, where [`EXIT`] cannot be armed.
+struct LeaseGuard;
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        let lease = self.0.replace(usize::MAX);
-        // Later recordings on this thread (from other thread-locals' destructors) go to a stripe;
-        // `LOCAL` has no destructor, so it is still accessible here.
-        LOCAL.with(|l| l.set(ptr::null()));
-        if lease != usize::MAX {
-            if let Some(arena) = global() {
-                arena.release(lease);
-            }
+        end_lease();
+    }
+}
+
+/// Ends the calling thread's lease: it records to a stripe from now on, and its block goes
+/// back to the arena.
+fn end_lease() {
+    let lease = LEASED.with(|l| l.replace(ENDED));
+    // Later recordings on this thread (from destructors that run after this) go to a stripe;
+    // `LOCAL` has no destructor, so it is still accessible here. Cleared before the release:
+    // the thread never writes the block once another may lease it (invariant 1).
+    LOCAL.with(|l| l.set(ptr::null()));
+    if lease < ENDED {
+        if let Some(arena) = global() {
+            arena.release(lease);
         }
     }
 }
 
 /// The global arena's words through this thread's exclusive block, leasing one if a block is
-/// idle; `None` when every block is leased or thread-local storage is torn down.
+/// idle; `None` when every block is leased, the thread's lease has ended, or its end cannot be
+/// registered (thread-local storage torn down).
 #[cold]
 fn lease_for_thread(arena: &'static Arena) -> Option<*const AtomicU64> {
-    if arena.idle.load(Relaxed) == 0 {
+    if arena.idle.load(Relaxed) == 0 || LEASED.with(Cell::get) != NO_LEASE {
         return None;
     }
-    LEASE
-        .try_with(|guard| {
-            if guard.0.get() != usize::MAX {
-                // Leased, but `LOCAL` was cleared: only `LeaseGuard::drop` does that.
-                return None;
-            }
-            let (lease, block) = arena.lease()?;
-            guard.0.set(lease);
-            let base = block.region_base();
-            LOCAL.with(|l| l.set(base));
-            Some(base)
-        })
-        .ok()
-        .flatten()
+    if !EXIT.arm() && LEASE.try_with(|_| ()).is_err() {
+        return None;
+    }
+    let (lease, block) = arena.lease()?;
+    LEASED.with(|l| l.set(lease));
+    let base = block.region_base();
+    LOCAL.with(|l| l.set(base));
+    Some(base)
 }
 
 impl Block {
@@ -760,7 +785,7 @@ impl OwnedWords {
         // arena, which holds `capacity` words and lives for the whole process, and `word` is
         // below the capacity (invariant 3). The thread that called `current` still holds its
         // lease: `OwnedWords` is used within one recording call on that thread (the lease ends
-        // only in the thread's own `LeaseGuard` destructor).
+        // only at the thread's exit, in its own `end_lease`).
         unsafe { &*self.0.as_ptr().add(word) }
     }
 
@@ -918,6 +943,58 @@ impl std::fmt::Debug for OwnedSlots {
 #[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
+
+    /// A thread whose first recording is in a `pthread_key` destructor ends its lease too
+    /// (`EXIT`, in the next destructor round), seen from the same destructor two rounds later:
+    /// the thread holds no lease and no block. Fails if the lease's end rides on `LeaseGuard`
+    /// alone (glibc never runs a thread-local destructor registered then: the block stayed
+    /// leased for good).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_lease_first_taken_in_a_key_destructor_ends() {
+        use std::sync::atomic::AtomicUsize;
+        static ROUND: AtomicUsize = AtomicUsize::new(0);
+        /// `LEASED` after the first recording, then after the lease's end (with `LOCAL` null).
+        static SEEN: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        static WORD: AtomicUsize = AtomicUsize::new(0);
+        static KEY: ExitKey = ExitKey::new(at_exit);
+        extern "C" fn at_exit(_: *mut std::ffi::c_void) {
+            match ROUND.fetch_add(1, Relaxed) {
+                0 => {
+                    add_u64(WORD.load(Relaxed) as u32, 1);
+                    SEEN[0].store(LEASED.with(Cell::get), Relaxed);
+                }
+                1 => {}
+                _ => {
+                    let local = LOCAL.with(Cell::get);
+                    let leased = LEASED.with(Cell::get);
+                    SEEN[1].store(if local.is_null() { leased } else { 0 }, Relaxed);
+                    return;
+                }
+            }
+            assert!(KEY.arm());
+        }
+        let arena = global().unwrap();
+        let range = arena.alloc(1).unwrap();
+        WORD.store(range.word(0) as usize, Relaxed);
+        // Other tests' threads hold blocks meanwhile: try until this one gets a lease.
+        for _ in 0..100 {
+            ROUND.store(0, Relaxed);
+            std::thread::spawn(|| assert!(KEY.arm())).join().unwrap();
+            assert_eq!(ROUND.load(Relaxed), 3, "three destructor rounds");
+            if SEEN[0].load(Relaxed) < ENDED {
+                assert_eq!(
+                    SEEN[1].load(Relaxed),
+                    ENDED,
+                    "the lease ended, `LOCAL` cleared"
+                );
+                arena.free(range);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no exclusive block was idle in 100 tries");
+    }
 
     #[test]
     fn ranges_are_powers_of_two_and_freed_space_serves_every_size() {
