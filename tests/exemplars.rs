@@ -477,33 +477,50 @@ fn exemplars_follow_async_context_scopes() {
     assert_eq!(exemplar_now(), None);
 }
 
+/// A metric recorded at thread exit after the thread's context stack has closed carries no
+/// exemplar, even with a span's frame still on the stack when it closed. The stack closes
+/// after the thread's thread-local destructors (those still see the frame, as any code on the
+/// thread did before), from a `pthread_key` destructor; the increment here comes from a key
+/// destructor in the next round, which runs after it whatever the keys' order.
 #[test]
+#[cfg(target_os = "linux")]
 fn no_exemplar_from_a_thread_whose_context_is_gone() {
-    use std::cell::RefCell;
-    /// Increments its counter when the thread's thread-locals are destroyed.
-    struct LateInc(Option<Counter>);
-    impl Drop for LateInc {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.take() {
-                c.inc();
-            }
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::{Mutex, OnceLock};
+    static LATE: Mutex<Option<Counter>> = Mutex::new(None);
+    static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+    static ROUND: AtomicUsize = AtomicUsize::new(0);
+    /// Sets the key again in its first run, increments in its second.
+    extern "C" fn late(_: *mut c_void) {
+        if ROUND.fetch_add(1, Relaxed) == 0 {
+            // SAFETY: as in the test body.
+            unsafe { libc::pthread_setspecific(*KEY.get().unwrap(), std::ptr::dangling()) };
+        } else if let Some(c) = LATE.lock().unwrap().take() {
+            c.inc();
         }
     }
-    thread_local! {
-        static LATE: RefCell<LateInc> = const { RefCell::new(LateInc(None)) };
-    }
+    let mut key = 0;
+    // SAFETY: `key` is a valid place for the key; `late` does not unwind.
+    assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(late)) }, 0);
+    KEY.set(key).unwrap();
     // Shared, not leaked (the AddressSanitizer run checks for leaks); `join` returns once the
-    // thread's thread-local destructors have run.
+    // thread's destructors have run.
     let t = std::sync::Arc::new(tracer(1.0));
     let (registry, errors, _) = traced_registry();
+    *LATE.lock().unwrap() = Some(errors);
     std::thread::spawn(move || {
-        // Registered before the context stack: destroyed after it, at thread exit.
-        LATE.with(|l| l.borrow_mut().0 = Some(errors));
+        // SAFETY: `key` is live (never deleted); the value is a marker, never dereferenced.
+        assert_eq!(
+            unsafe { libc::pthread_setspecific(key, std::ptr::dangling::<c_void>()) },
+            0
+        );
         // A span left on the thread (safe, if unusual): its frame stays until the stack goes.
         std::mem::forget(t.start_span("forgotten", SpanKind::Internal, []));
     })
     .join()
     .unwrap();
+    assert_eq!(ROUND.load(Relaxed), 2, "the key destructor ran twice");
     let text = om(&registry);
     assert!(
         text.contains("tool_errors_total{") && !text.contains("trace_id="),
