@@ -6,9 +6,9 @@
 //! the early threads' shards to hold their last spans forever while every later thread crowds
 //! into the shared half (half the log's capacity, and a locked instruction per span).
 //!
-//! The early threads' exits are made slow on purpose (a thread-local whose destructor sleeps,
-//! registered after the thread's first span, so it runs before the lease's). The test must
-//! then join each early thread (`join`, a `pthread_join`, waits for its thread-local
+//! The early threads' exits are made slow on purpose (a thread-local whose destructor sleeps;
+//! the index goes back after the thread's thread-local destructors). The test must
+//! then join each early thread (`join`, a `pthread_join`, waits for all of its
 //! destructors); waiting on `thread::scope` alone, which returns once the closure has
 //! returned, let a late thread take a higher index while an early one still held its own
 //! (review helper-93: 38 failures in 300 runs under CPU load, `(Some(112), Some(2))`; with
@@ -45,12 +45,12 @@ fn threads_after_exited_ones_write_the_whole_log() {
     // The process's first recording threads, one after another: each takes an index and
     // exits (with the old rule, they kept the owned shards' indices for good). Joined
     // explicitly: the scope's own wait ends when the closure returns, before the thread's
-    // thread-local destructors give its index back (see the module docs).
+    // exit gives its index back (see the module docs).
     for _ in 0..SHARDS / 2 {
         thread::scope(|s| {
             s.spawn(|| {
                 tracer.start_span("early", SpanKind::Internal, []).end();
-                SLOW_EXIT.with(|_| ()); // after the lease: destroyed before it
+                SLOW_EXIT.with(|_| ()); // destroyed before the lease ends
             })
             .join()
             .unwrap();
