@@ -40,16 +40,18 @@
 //! 5. A generation that moved means the family inserted or removed a series since the entry was
 //!    made (family invariant 5): the entry does not match, so a removed series is never handed
 //!    out again, and a lookup after `remove` gets the new series.
-//! 6. A thread that exits with references outstanding (one kept in another thread-local whose
-//!    destructor runs later) keeps its guard until the last of them drops, which drops it; their
-//!    series stay protected until then. A reference leaked with `mem::forget` keeps the guard
+//! 6. A thread that exits with references outstanding (one kept where it outlives the cache's
+//!    end: another `pthread_key`'s value, or a thread-local whose destructor runs after the
+//!    thread-local hook, where the key cannot be armed) keeps its guard until the last of them
+//!    drops, which drops it; their series stay protected until then. A reference leaked with `mem::forget` keeps the guard
 //!    forever: it pins what was alive at one era, as a leaked guard does (`sync::era`, "The
 //!    memory bound"). The count never wraps: once it would, lookups stop using the cache.
 //! 7. The cache's thread-local has no destructor, so a lookup is one thread-pointer-relative
-//!    access (a thread-local with one checks its state on every access); a second thread-local,
-//!    registered on the first fill, ends the cache at thread exit: it frees the entries, drops
-//!    the guard unless references are outstanding (6) and marks the cache dead, after which
-//!    lookups take the uncached path. `CACHE` itself stays readable until the thread is gone,
+//!    access (a thread-local with one checks its state on every access); an exit hook,
+//!    registered on the first fill, ends the cache at thread exit (an `ExitKey`, after every
+//!    thread-local destructor, `sync::thread_exit`; where it cannot be armed, a second
+//!    thread-local's destructor): it frees the entries, drops the guard unless references are
+//!    outstanding (6) and marks the cache dead, after which lookups take the uncached path. `CACHE` itself stays readable until the thread is gone,
 //!    so references dropped by later destructors still count down.
 //!
 //! # Orderings
@@ -73,6 +75,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering::Acquire, Ordering::
 use super::label_hash::{Key, KEPT};
 use super::series::Series;
 use crate::sync::era::{Domain, Guard};
+use crate::sync::thread_exit::ExitKey;
 use crate::sync::AtomicU64;
 
 /// Sets per thread (a power of two).
@@ -162,32 +165,44 @@ thread_local! {
     static EXIT: Exit = const { Exit };
 }
 
-/// Ends this thread's cache when the thread exits (invariant 7).
+/// Ends this thread's cache at its exit (invariant 7), after every thread-local destructor of
+/// the thread (whose lookups keep the cache), also for a cache first filled in a `pthread_key`
+/// destructor, whose thread-local hook glibc would never run: its sets leaked and its guard
+/// pinned an era for good (`sync::thread_exit`).
+static EXIT_KEY: ExitKey = ExitKey::new(end_at_key_exit);
+
+/// [`EXIT_KEY`]'s function.
+extern "C" fn end_at_key_exit(_: *mut std::ffi::c_void) {
+    end_cache();
+}
+
+/// Ends this thread's cache from a thread-local destructor, where [`EXIT_KEY`] cannot be armed.
 struct Exit;
 
 impl Drop for Exit {
     fn drop(&mut self) {
-        {
-            let c = cache();
-            c.state.set(State::Dead);
-            let sets = c.sets.replace(no_sets());
-            if sets != no_sets() {
-                // SAFETY: allocated by `Filling::begin` as a boxed slice of `SETS` sets, freed
-                // once (the pointer was just replaced, and nothing sets it again once `Dead`).
-                drop(unsafe {
-                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(sets.cast_mut(), SETS))
-                });
-            }
-            let outstanding = c.held.get() - 1;
-            c.held.set(outstanding);
-            if outstanding == 0 {
-                if let Some(guard) = c.guard.take() {
-                    drop(ManuallyDrop::into_inner(guard));
-                }
-            }
-            // Otherwise invariant 6: the last reference drops it.
+        end_cache();
+    }
+}
+
+/// Ends this thread's cache (invariant 7): registered once, from `Fresh`, so run once.
+fn end_cache() {
+    let c = cache();
+    c.state.set(State::Dead);
+    let sets = c.sets.replace(no_sets());
+    if sets != no_sets() {
+        // SAFETY: allocated by `Filling::begin` as a boxed slice of `SETS` sets, freed once
+        // (the pointer was just replaced, and nothing sets it again once `Dead`).
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(sets.cast_mut(), SETS)) });
+    }
+    let outstanding = c.held.get() - 1;
+    c.held.set(outstanding);
+    if outstanding == 0 {
+        if let Some(guard) = c.guard.take() {
+            drop(ManuallyDrop::into_inner(guard));
         }
     }
+    // Otherwise invariant 6: the last reference drops it.
 }
 
 /// This thread's cache. `CACHE` has a `const` initializer and no destructor, so it lives, at one
@@ -373,9 +388,11 @@ impl Filling {
         match c.state.get() {
             State::Live => {}
             State::Fresh => {
-                // Register the exit hook first; a thread whose thread-locals are going away
-                // gets no cache.
-                EXIT.try_with(|_| ()).ok()?;
+                // Register the exit hook first (the key; else the thread-local); a thread that
+                // can register neither gets no cache.
+                if !EXIT_KEY.arm() {
+                    EXIT.try_with(|_| ()).ok()?;
+                }
                 let sets: Box<[Set]> = (0..SETS)
                     .map(|_| Set {
                         ways: [const { Cell::new(EMPTY) }; WAYS],
@@ -561,22 +578,88 @@ mod tests {
         assert_eq!(held.get(), 4.0);
         drop(held);
 
+        // A reference outstanding when the cache ends (invariant 6): kept in a thread-local
+        // without a destructor, and dropped by a `pthread_key` destructor in the round after
+        // the one that ends the cache (`AfterExit`: it arms itself once more).
         thread_local! {
-            static KEPT: RefCell<Option<SeriesRefOf>> = const { RefCell::new(None) };
+            static KEPT: RefCell<Option<ManuallyDrop<SeriesRefOf>>> = const { RefCell::new(None) };
         }
         type SeriesRefOf = crate::SeriesRef<'static, Counter>;
+        static RUNS: StdAtomicU64 = StdAtomicU64::new(0);
+        static AFTER_EXIT: ExitKey = ExitKey::new(drop_kept);
+        extern "C" fn drop_kept(_: *mut std::ffi::c_void) {
+            if RUNS.fetch_add(1, Relaxed) == 0 {
+                assert!(AFTER_EXIT.arm());
+                return;
+            }
+            assert!(cache().state.get() == State::Dead, "the cache ended first");
+            if let Some(kept) = KEPT.with(|k| k.borrow_mut().take()) {
+                kept.inc();
+                drop(ManuallyDrop::into_inner(kept));
+            }
+            assert_eq!(
+                cache().held.get(),
+                0,
+                "the last reference dropped the guard"
+            );
+        }
         // `'static` for the thread-local; a static, not a leak, for Miri's leak check.
         static FAMILY: std::sync::OnceLock<Family<Counter>> = std::sync::OnceLock::new();
         let f = FAMILY.get_or_init(|| f);
         std::thread::spawn(move || {
-            KEPT.with(|_| {}); // destroyed after the cache's exit hook
+            if !AFTER_EXIT.arm() {
+                return; // not Linux: no key (the thread-local hook's order is `std`'s)
+            }
             f.with_label_values(&["kept"]).unwrap().inc(); // insert
             f.with_label_values(&["kept"]).unwrap().inc(); // fill
             let kept = f.with_label_values(&["kept"]).unwrap(); // hit
-            KEPT.with(|k| *k.borrow_mut() = Some(kept));
+            KEPT.with(|k| *k.borrow_mut() = Some(ManuallyDrop::new(kept)));
         })
         .join()
         .unwrap();
-        assert_eq!(f.get(&["kept"]).unwrap().get(), 2.0);
+        if cfg!(target_os = "linux") {
+            assert_eq!(RUNS.load(Relaxed), 2);
+            assert_eq!(f.get(&["kept"]).unwrap().get(), 3.0);
+        }
+    }
+
+    /// A thread whose first fill is in a `pthread_key` destructor has its cache ended too (its
+    /// sets freed, its guard dropped), by `EXIT_KEY` in the next round: seen from the same
+    /// destructor two rounds later. Fails if the hook is only the thread-local (glibc never
+    /// runs one registered then).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_cache_first_filled_in_a_key_destructor_ends() {
+        use crate::{Counter, Family, Registry};
+        static ROUND: StdAtomicU64 = StdAtomicU64::new(0);
+        static DEAD: StdAtomicU64 = StdAtomicU64::new(0);
+        static FAMILY: std::sync::OnceLock<Family<Counter>> = std::sync::OnceLock::new();
+        static KEY: ExitKey = ExitKey::new(at_exit);
+        extern "C" fn at_exit(_: *mut std::ffi::c_void) {
+            match ROUND.fetch_add(1, Relaxed) {
+                0 => {
+                    let f = FAMILY.get().unwrap();
+                    for _ in 0..2 {
+                        f.with_label_values(&["x"]).unwrap().inc(); // insert, then fill
+                    }
+                    assert!(cache().state.get() == State::Live);
+                }
+                1 => {}
+                _ => {
+                    let dead = cache().state.get() == State::Dead
+                        && cache().sets.get() == no_sets()
+                        && cache().held.get() == 0;
+                    DEAD.store(if dead { 1 } else { 2 }, Relaxed);
+                    return;
+                }
+            }
+            assert!(KEY.arm());
+        }
+        let registry = Registry::new();
+        FAMILY.get_or_init(|| registry.counter_family("k_total", "K.", &["k"]).unwrap());
+        std::thread::spawn(|| assert!(KEY.arm())).join().unwrap();
+        assert_eq!(ROUND.load(Relaxed), 3, "three destructor rounds");
+        assert_eq!(DEAD.load(Relaxed), 1, "the cache ended");
+        assert_eq!(FAMILY.get().unwrap().get(&["x"]).unwrap().get(), 2.0);
     }
 }
