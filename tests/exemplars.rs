@@ -483,7 +483,7 @@ fn exemplars_follow_async_context_scopes() {
 /// thread did before), from a `pthread_key` destructor; the increment here comes from a key
 /// destructor in the next round, which runs after it whatever the keys' order.
 #[test]
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn no_exemplar_from_a_thread_whose_context_is_gone() {
     use std::ffi::c_void;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -11,7 +11,7 @@
 //!
 //! One test in this file, so that it runs alone in its process: the indices it reasons about
 //! are the process's.
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
 use std::ffi::c_void;

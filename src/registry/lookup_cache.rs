@@ -617,7 +617,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        if cfg!(target_os = "linux") {
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
             assert_eq!(RUNS.load(Relaxed), 2);
             assert_eq!(f.get(&["kept"]).unwrap().get(), 3.0);
         }
@@ -628,7 +628,7 @@ mod tests {
     /// destructor two rounds later. Fails if the hook is only the thread-local (glibc never
     /// runs one registered then).
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn a_cache_first_filled_in_a_key_destructor_ends() {
         use crate::{Counter, Family, Registry};
         static ROUND: StdAtomicU64 = StdAtomicU64::new(0);

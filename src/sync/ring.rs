@@ -743,8 +743,8 @@ impl<T> ShardedRing<T> {
 /// Slots [`ShardedRing::claim`] tries before giving up.
 pub(crate) const CLAIM_ATTEMPTS: usize = 4;
 
-/// The thread index of a writer that has none (its thread-local storage is gone): it
-/// writes to a shared shard ([`ShardedRing::claim_as`]).
+/// The thread index of a writer that has none (its index went back at its exit, or it could
+/// take none: `tracer::thread_index`): it writes to a shared shard ([`ShardedRing::claim_as`]).
 pub(crate) const NO_THREAD_INDEX: usize = usize::MAX;
 
 /// Export word bit: a cursor is attached and not detached; finishers mark what they publish.

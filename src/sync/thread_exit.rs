@@ -13,17 +13,23 @@
 //! during the round before, so one armed from a thread-local destructor, or from another key's
 //! destructor, still runs.
 //!
-//! On Linux (outside the loom models, whose threads are not OS threads) an `ExitKey` is a
+//! With glibc (outside the loom models, whose threads are not OS threads) an `ExitKey` is a
 //! process-wide `pthread_key`, created by the first thread that arms it; arming sets the
-//! thread's value for it (a non-null marker). Elsewhere, or when the process has no key left
-//! (`PTHREAD_KEYS_MAX`, 1024 on glibc) or no memory for the value, [`ExitKey::arm`] returns
-//! false and the caller falls back to a thread-local destructor of its own.
+//! thread's value for it (a non-null marker). The object holding this code is pinned first
+//! (never unloaded: [`pin_this_object`]), since a key's destructor points into it. Elsewhere
+//! (musl runs `std`'s thread-local destructors from a `pthread_key` of its own, in key order,
+//! so a key of ours could run before them), or when the object cannot be pinned, the process
+//! has no key left (`PTHREAD_KEYS_MAX`, 1024 on glibc) or no memory for the value,
+//! [`ExitKey::arm`] returns false and the caller falls back to a thread-local destructor of
+//! its own.
 //!
 //! # Invariants
 //! 1. Once a thread's `arm` has returned true, the function runs at the thread's exit at most
 //!    once per arming, and at least once unless the thread arms it during the last destructor
 //!    round (by a `pthread_key` destructor that runs in that round, itself set again by a
-//!    destructor in each round before). The function runs on the exiting thread, whose
+//!    destructor in each round before), or the thread ends the process (`exit`, or a return
+//!    from `main`: the C library runs the thread's thread-local destructors then, but no key
+//!    destructor; the process is ending). The function runs on the exiting thread, whose
 //!    destructor-free thread-locals are still there; `std`'s thread-locals with destructors
 //!    have been destroyed.
 //! 2. A key is never deleted once published, so an armed value always has its destructor.
@@ -38,13 +44,13 @@ use std::ffi::c_void;
 /// A function run at the exit of each thread that armed it, after the thread's thread-local
 /// destructors (see the module docs).
 pub(crate) struct ExitKey {
-    #[cfg(all(target_os = "linux", not(agentcore_loom)))]
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
     key: std::sync::atomic::AtomicUsize,
     at_exit: extern "C" fn(*mut c_void),
 }
 
 /// Not a key (`pthread_key_t` is a `u32`).
-#[cfg(all(target_os = "linux", not(agentcore_loom)))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
 const NO_KEY: usize = usize::MAX;
 
 impl ExitKey {
@@ -52,7 +58,7 @@ impl ExitKey {
     /// it must not unwind (a panic there aborts the process).
     pub(crate) const fn new(at_exit: extern "C" fn(*mut c_void)) -> Self {
         ExitKey {
-            #[cfg(all(target_os = "linux", not(agentcore_loom)))]
+            #[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
             key: std::sync::atomic::AtomicUsize::new(NO_KEY),
             at_exit,
         }
@@ -60,7 +66,7 @@ impl ExitKey {
 
     /// Arms the key for the calling thread: its function runs at the thread's exit (again if
     /// it ran already). False if it cannot be armed (see the module docs).
-    #[cfg(all(target_os = "linux", not(agentcore_loom)))]
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
     pub(crate) fn arm(&self) -> bool {
         let Some(key) = self.key() else {
             return false;
@@ -71,7 +77,7 @@ impl ExitKey {
     }
 
     /// Arms the key for the calling thread: not on this platform (see the module docs).
-    #[cfg(not(all(target_os = "linux", not(agentcore_loom))))]
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(agentcore_loom))))]
     pub(crate) fn arm(&self) -> bool {
         let _ = self.at_exit;
         false
@@ -79,13 +85,16 @@ impl ExitKey {
 
     /// The process's key, created by the first caller; `None` if it cannot be. Lock-free: a
     /// thread that loses the race to publish its key deletes it and uses the winner's.
-    #[cfg(all(target_os = "linux", not(agentcore_loom)))]
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
     fn key(&self) -> Option<libc::pthread_key_t> {
         use std::sync::atomic::Ordering;
         // `Acquire`: see "Orderings".
         let key = self.key.load(Ordering::Acquire);
         if key != NO_KEY {
             return Some(key as libc::pthread_key_t);
+        }
+        if !pin_this_object() {
+            return None;
         }
         let mut new: libc::pthread_key_t = 0;
         // SAFETY: `new` is a valid place for the key. `at_exit` is an `extern "C"` function
@@ -109,7 +118,99 @@ impl ExitKey {
     }
 }
 
-#[cfg(all(test, target_os = "linux", not(agentcore_loom)))]
+/// Makes sure the object (executable or shared library) holding this crate's code is never
+/// unloaded, as a key's destructor points into it; true once it is so. The main program never
+/// is. A shared library is made undeletable (`dlopen` with `RTLD_NOLOAD | RTLD_NODELETE` on the
+/// object already loaded, a reference never given back): a library that `dlclose` unmapped
+/// while a thread that had armed a key lived made that thread's exit jump into unmapped code
+/// (review helper-94, a segmentation fault; `__cxa_thread_atexit_impl`, behind `std`'s
+/// thread-local destructors, holds a library loaded while one is pending, a key does not). If
+/// it cannot be done, no key is created, and the callers keep their thread-local destructors.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
+fn pin_this_object() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not tried yet; 1: pinned (or the main program); 2: it cannot be.
+    static PINNED: AtomicU8 = AtomicU8::new(0);
+    if cfg!(miri) {
+        return true; // Miri loads no shared objects (and has no `dl_iterate_phdr`)
+    }
+    match PINNED.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    // Idempotent: threads that race here each take a reference (never given back either).
+    let pinned = pin(pin_this_object as *const () as usize);
+    PINNED.store(if pinned { 1 } else { 2 }, Ordering::Relaxed);
+    pinned
+}
+
+/// Pins the loaded object that holds `address` (see [`pin_this_object`]).
+#[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
+fn pin(address: usize) -> bool {
+    /// What `dl_iterate_phdr`'s callback looks for, and what it finds.
+    struct Search {
+        address: usize,
+        /// `None` until found; then whether the object is the main program, and its name.
+        found: Option<(bool, std::ffi::CString)>,
+        first: bool,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut std::ffi::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the `Search` that `pin` passed, alive and not otherwise borrowed
+        // during the call; `info` is valid for the callback's duration (dl_iterate_phdr(3)),
+        // its `dlpi_phdr` pointing to `dlpi_phnum` program headers and `dlpi_name` to a
+        // NUL-terminated string (or null).
+        unsafe {
+            let search = &mut *data.cast::<Search>();
+            let main = std::mem::replace(&mut search.first, false);
+            let info = &*info;
+            let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+            let holds = headers.iter().any(|h| {
+                let start = (info.dlpi_addr as usize).wrapping_add(h.p_vaddr as usize);
+                h.p_type == libc::PT_LOAD
+                    && (start..start.wrapping_add(h.p_memsz as usize)).contains(&search.address)
+            });
+            if !holds {
+                return 0;
+            }
+            let name = match info.dlpi_name.is_null() {
+                true => std::ffi::CString::default(),
+                false => std::ffi::CStr::from_ptr(info.dlpi_name).to_owned(),
+            };
+            search.found = Some((main, name));
+            1
+        }
+    }
+    let mut search = Search {
+        address,
+        found: None,
+        first: true,
+    };
+    // SAFETY: `visit` matches the callback's contract above; `search` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut search).cast()) };
+    match search.found {
+        // The main program (listed first, with an empty name) is never unloaded.
+        Some((true, _)) => true,
+        Some((false, name)) if !name.is_empty() => {
+            // SAFETY: `name` is a NUL-terminated path of an object that is loaded (it holds
+            // this code); `RTLD_NOLOAD` loads nothing, it only takes a reference to it.
+            let handle = unsafe {
+                libc::dlopen(
+                    name.as_ptr(),
+                    libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+                )
+            };
+            !handle.is_null()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -127,6 +228,20 @@ mod tests {
         {
             assert!(KEY.arm());
         }
+    }
+
+    /// The object holding an address is found and pinned: the main program (nothing to do),
+    /// a shared library (glibc's, pinned by name), and no object at all (refused).
+    #[test]
+    #[cfg_attr(miri, ignore = "no dl_iterate_phdr")]
+    fn the_object_holding_an_address_is_pinned() {
+        assert!(
+            pin(pin_this_object as *const () as usize),
+            "the main program"
+        );
+        assert!(pin(libc::getpid as *const () as usize), "libc.so.6");
+        assert!(!pin(8), "no object");
+        assert!(pin_this_object());
     }
 
     /// Invariant 1: runs once per arming at the thread's exit, also when armed from a key

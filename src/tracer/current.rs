@@ -217,7 +217,7 @@ impl Parent {
 /// The frames are in a `ManuallyDrop` and the stack has no `Drop`: so the thread-local has no
 /// destructor, and reaching it costs no check of a destructor's state (`STACK`'s
 /// `LocalKey::try_with` was a load, a compare and a branch on every access: three per span,
-/// nine instructions under callgrind; issue 16). [`StackExit`] frees them instead.
+/// nine instructions under callgrind; issue 16). [`close_at_exit`] frees them instead.
 struct Stack {
     frames: ManuallyDrop<Vec<Frame>>,
     depth: usize,
@@ -473,7 +473,8 @@ extern "C" fn close_at_key_exit(_: *mut std::ffi::c_void) {
 /// [`close_at_exit`] from a thread-local destructor, where [`EXIT_KEY`] cannot be armed:
 /// registered by the first [`Stack::grow`] on the thread.
 ///
-/// One difference from the destructor it replaces (found by review): that one was registered
+/// Then (not with the key, which runs after every thread-local destructor) one difference
+/// from a destructor of `STACK` itself (found by review): that one was registered
 /// by the thread's first access of any kind, this one by its first push. Thread-local
 /// destructors run in reverse order of registration, so a thread-local of the application's
 /// first set between a thread's first lookup (`current`) and its first push is now destroyed
@@ -507,7 +508,7 @@ thread_local! {
     };
 }
 
-/// This thread's context stack. At thread exit [`StackExit`] leaves it mutably borrowed for
+/// This thread's context stack. At thread exit [`close_at_exit`] leaves it mutably borrowed for
 /// good: every borrow the callers try fails from then on.
 ///
 /// Hot path: doing the work inside `LocalKey::with`'s closure left it out of line, and
@@ -534,7 +535,7 @@ unsafe fn stack<'a>() -> &'a RefCell<Stack> {
 }
 
 /// Runs `f` on this thread's context stack; `None` once it is closed (thread exit, see
-/// [`StackExit`]) or while it is borrowed (re-entry from a destructor running inside `f`).
+/// [`close_at_exit`]) or while it is borrowed (re-entry from a destructor running inside `f`).
 #[inline]
 fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     // SAFETY: the reference is used within this call only: `f` gets a borrow bounded by it.
@@ -1088,7 +1089,7 @@ mod tests {
     /// A check run at the exit of a thread after its stack has closed: from a test
     /// [`ExitKey`] that arms itself once more, so that its second run is in the destructor
     /// round after the one that ran [`EXIT_KEY`] (armed by the thread's first push).
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     struct AfterClose {
         key: ExitKey,
         runs: std::sync::atomic::AtomicU8,
@@ -1097,7 +1098,7 @@ mod tests {
         seen: std::sync::atomic::AtomicU8,
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     impl AfterClose {
         fn run(&self) {
             use std::sync::atomic::Ordering::SeqCst;
@@ -1116,7 +1117,7 @@ mod tests {
     /// (the baggage stays held by the leaked frames) or if `close_at_exit` frees the frames
     /// without closing the stack (the late push succeeds).
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn frames_live_at_thread_exit_are_freed_and_the_stack_closes() {
         use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
         static TRACER: std::sync::OnceLock<TracerId> = std::sync::OnceLock::new();
@@ -1167,7 +1168,7 @@ mod tests {
     /// destructors, which would never run one registered then) has its frames freed too, by
     /// `EXIT_KEY` in the next destructor round. Fails if `grow` registers only `StackExit`.
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn frames_first_pushed_in_a_key_destructor_are_freed() {
         static HELD: std::sync::Mutex<Option<Arc<Carried>>> = std::sync::Mutex::new(None);
         static KEY: ExitKey = ExitKey::new(push_at_exit);
@@ -1192,7 +1193,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn the_exemplar_cache_is_cleared_when_the_stack_is_destroyed() {
         use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
         // The cache and the definition agree on none.

@@ -151,7 +151,7 @@ fn register_lease() -> bool {
     if EXIT.arm() {
         return true;
     }
-    // Elsewhere, or with the process out of `pthread_key`s: a thread-local destructor. It
+    // Where the key cannot be armed (`sync::thread_exit`): a thread-local destructor. It
     // cannot be registered once the lease's own thread-local is destroyed (the thread could
     // not give the index back); see "Limits" for when it is registered and never run.
     LEASE.try_with(|_| ()).is_ok()
@@ -228,7 +228,7 @@ mod tests {
     }
 
     /// A thread keeps its index while it lives; a lookup from a thread-local destructor gets
-    /// that index while the lease lives (on Linux, always: the key lease ends after every
+    /// that index while the lease lives (with glibc, always: the key lease ends after every
     /// thread-local destructor) and none once the lease has ended (invariant 1: the thread
     /// holds nothing it gave back), never a new one; a thread with none for good never takes
     /// one (invariant 2).
@@ -241,7 +241,7 @@ mod tests {
         struct LateLookup;
         impl Drop for LateLookup {
             fn drop(&mut self) {
-                if cfg!(not(target_os = "linux")) {
+                if cfg!(not(all(target_os = "linux", target_env = "gnu"))) {
                     LEASE_ENDED.store(LEASE.try_with(|_| ()).is_err(), Relaxed);
                 }
                 LATE.store(thread_index(), Relaxed);

@@ -835,7 +835,7 @@ mod tests {
     /// on `RecordLease` alone (glibc never runs a thread-local destructor registered then: the
     /// record stayed leased for good).
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn a_lease_first_taken_in_a_key_destructor_ends() {
         static ROUND: StdAtomicUsize = StdAtomicUsize::new(0);
         /// The thread's record after its first guard; then whether, after the lease's end,

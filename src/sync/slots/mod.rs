@@ -950,7 +950,7 @@ mod tests {
     /// alone (glibc never runs a thread-local destructor registered then: the block stayed
     /// leased for good).
     #[test]
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn a_lease_first_taken_in_a_key_destructor_ends() {
         use std::sync::atomic::AtomicUsize;
         static ROUND: AtomicUsize = AtomicUsize::new(0);
