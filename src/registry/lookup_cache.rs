@@ -393,6 +393,12 @@ impl Filling {
                 if !EXIT_KEY.arm() {
                     EXIT.try_with(|_| ()).ok()?;
                 }
+                // `Filling` while the sets and the guard are made: a lookup made meanwhile on
+                // this thread (by a global allocator that looks up) takes the uncached path.
+                // It made a cache of its own before, whose sets and guard this fill then
+                // overwrote: the sets leaked, the guard held for good
+                // (`tests/reentrant_allocator.rs`).
+                c.state.set(State::Filling);
                 let sets: Box<[Set]> = (0..SETS)
                     .map(|_| Set {
                         ways: [const { Cell::new(EMPTY) }; WAYS],

@@ -403,13 +403,17 @@ impl Domain {
     #[cold]
     #[inline(never)]
     fn guard_cold(&self) -> Guard<'_> {
-        // The thread's first guard: lease a record, unless the lease has ended or its end
-        // cannot be registered (the thread is exiting).
-        if LEASE_ENDED.with(Cell::get) || (!EXIT.arm() && RECORD_LEASE.try_with(|_| ()).is_err()) {
+        // The thread's first guard: lease a record, unless the lease has ended or is being
+        // taken (see `LeaseState`) or its end cannot be registered (the thread is exiting).
+        if LEASE_STATE.with(Cell::get) != LeaseState::Open
+            || (!EXIT.arm() && RECORD_LEASE.try_with(|_| ()).is_err())
+        {
             return self.guard_transient();
         }
+        LEASE_STATE.with(|e| e.set(LeaseState::Taking));
         let record: &Record = Domain::global().lease_record();
         RECORD.with(|r| r.set(record));
+        LEASE_STATE.with(|e| e.set(LeaseState::Open));
         self.guard_in(record)
     }
 
@@ -787,11 +791,25 @@ impl std::fmt::Debug for Guard<'_> {
 thread_local! {
     /// This thread's record of the global domain, or null. No destructor: a plain load.
     static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
-    /// Whether this thread's lease has ended (it is exiting): its guards from then on take a
-    /// record of their own. No destructor.
-    static LEASE_ENDED: Cell<bool> = const { Cell::new(false) };
+    /// Where this thread's lease of `RECORD` stands. No destructor.
+    static LEASE_STATE: Cell<LeaseState> = const { Cell::new(LeaseState::Open) };
     /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
     static RECORD_LEASE: RecordLease = const { RecordLease };
+}
+
+/// Where a thread's lease of its record of the global domain stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LeaseState {
+    /// Leased (`RECORD` not null) or not yet.
+    Open,
+    /// Being taken: a guard taken meanwhile on this thread (by a global allocator that takes
+    /// guards, when the record is allocated) takes a record of its own for its lifetime. It
+    /// leased one for the thread before, which the outer lease then overwrote (leased for
+    /// good), and each such lease allocated a record again, without end
+    /// (`tests/reentrant_allocator.rs`).
+    Taking,
+    /// Ended (the thread is exiting): its guards from then on take a record of their own.
+    Ended,
 }
 
 /// Ends the thread's lease at its exit, after every thread-local destructor of the thread (so
@@ -817,7 +835,7 @@ impl Drop for RecordLease {
 /// Ends the calling thread's lease of its record of the global domain: guards it takes from
 /// now on lease records of their own.
 fn end_thread_lease() {
-    LEASE_ENDED.with(|e| e.set(true));
+    LEASE_STATE.with(|e| e.set(LeaseState::Ended));
     let record = RECORD.with(|r| r.replace(ptr::null()));
     // SAFETY: a non-null pointer is a record of the global domain, never freed.
     if let Some(record) = unsafe { record.as_ref() } {
@@ -828,6 +846,30 @@ fn end_thread_lease() {
 #[cfg(all(test, not(agentcore_loom)))]
 mod tests {
     use super::*;
+
+    /// A guard taken while the thread's lease is being taken (by the global allocator, asked
+    /// for the record) takes a record of its own and leaves the thread's lease to the outer
+    /// call: it does not lease one for the thread that the outer call would overwrite (the
+    /// allocator's side is `tests/reentrant_allocator.rs`; this is the nested call alone).
+    #[test]
+    fn a_guard_taken_while_the_lease_is_taken_leases_nothing_for_the_thread() {
+        std::thread::spawn(|| {
+            LEASE_STATE.with(|e| e.set(LeaseState::Taking));
+            drop(Domain::global().guard());
+            assert!(
+                RECORD.with(Cell::get).is_null(),
+                "no record leased for the thread"
+            );
+            LEASE_STATE.with(|e| e.set(LeaseState::Open));
+            drop(Domain::global().guard());
+            assert!(
+                !RECORD.with(Cell::get).is_null(),
+                "the thread's lease, once open"
+            );
+        })
+        .join()
+        .unwrap();
+    }
 
     /// A thread whose first guard is taken in a `pthread_key` destructor ends its lease too
     /// (`EXIT`, in the next destructor round), seen from the same destructor two rounds later:
@@ -853,7 +895,8 @@ mod tests {
                 _ => {
                     // (Whether the record is leased is not asked: the next lease anywhere
                     // takes the returned record first.)
-                    let ended = RECORD.with(Cell::get).is_null() && LEASE_ENDED.with(Cell::get);
+                    let ended = RECORD.with(Cell::get).is_null()
+                        && LEASE_STATE.with(Cell::get) == LeaseState::Ended;
                     ENDED.store(if ended { 1 } else { 2 }, Relaxed);
                     return;
                 }

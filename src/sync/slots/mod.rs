@@ -579,8 +579,8 @@ thread_local! {
     static LOCAL: Cell<*const AtomicU64> = const { Cell::new(ptr::null()) };
     /// This thread's stripe (`usize::MAX` until assigned); no destructor, usable at any time.
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    /// This thread's lease of an exclusive block: [`NO_LEASE`] until it takes one, [`ENDED`]
-    /// once it has ended (the thread is exiting; it records to a stripe from then on). No
+    /// This thread's lease of an exclusive block: [`NO_LEASE`] until it takes one ([`TAKING`]
+    /// while it does), [`ENDED`] once it has ended (the thread is exiting; it records to a stripe from then on). No
     /// destructor, usable at any time.
     static LEASED: Cell<usize> = const { Cell::new(NO_LEASE) };
     /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
@@ -591,6 +591,8 @@ thread_local! {
 const NO_LEASE: usize = usize::MAX;
 /// [`LEASED`] once the thread's lease has ended.
 const ENDED: usize = usize::MAX - 1;
+/// [`LEASED`] while the thread takes its lease (see [`lease_for_thread`]).
+const TAKING: usize = usize::MAX - 2;
 
 /// Ends the thread's lease at its exit, after every thread-local destructor of the thread, so
 /// that recordings in those keep the block; also for a lease first taken in a `pthread_key`
@@ -619,7 +621,7 @@ fn end_lease() {
     // `LOCAL` has no destructor, so it is still accessible here. Cleared before the release:
     // the thread never writes the block once another may lease it (invariant 1).
     LOCAL.with(|l| l.set(ptr::null()));
-    if lease < ENDED {
+    if lease < TAKING {
         if let Some(arena) = global() {
             arena.release(lease);
         }
@@ -637,7 +639,16 @@ fn lease_for_thread(arena: &'static Arena) -> Option<*const AtomicU64> {
     if !EXIT.arm() && LEASE.try_with(|_| ()).is_err() {
         return None;
     }
-    let (lease, block) = arena.lease()?;
+    // A recording made on this thread while it takes the lease (by a global allocator that
+    // records, when the block is first created) finds `TAKING` and goes to a stripe. It
+    // leased a block of its own before, which this call's lease then overwrote: leased for
+    // good, and a chain of them, one per block created, took every idle block at once
+    // (`tests/reentrant_allocator.rs`).
+    LEASED.with(|l| l.set(TAKING));
+    let Some((lease, block)) = arena.lease() else {
+        LEASED.with(|l| l.set(NO_LEASE));
+        return None;
+    };
     LEASED.with(|l| l.set(lease));
     let base = block.region_base();
     LOCAL.with(|l| l.set(base));
