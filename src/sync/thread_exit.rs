@@ -145,15 +145,26 @@ fn pin_this_object() -> bool {
     pinned
 }
 
-/// Pins the loaded object that holds `address` (see [`pin_this_object`]).
+/// Pins the loaded object that holds `address` (see [`pin_this_object`]); `address` must be
+/// in an object that stays loaded during the call (callers pass this crate's code, or
+/// libc's), whose name the search keeps.
+///
+/// Allocates nothing (a global allocator that records metrics would re-enter the crate here,
+/// on a thread's first recording, and `dlopen` from inside `dl_iterate_phdr`'s callback would
+/// take the loader's locks in the reverse order: review helper-95): the callback keeps the
+/// object's name as the loader's own pointer, and `dlopen` runs after it returns.
 #[cfg(all(target_os = "linux", target_env = "gnu", not(agentcore_loom)))]
 fn pin(address: usize) -> bool {
     /// What `dl_iterate_phdr`'s callback looks for, and what it finds.
     struct Search {
         address: usize,
-        /// `None` until found; then whether the object is the main program, and its name.
-        found: Option<(bool, std::ffi::CString)>,
-        first: bool,
+        /// The main program's program headers (`AT_PHDR`): the object whose headers these are
+        /// is the main program, never unloaded. (Not "the first object listed": in a
+        /// `dlmopen` namespace that is the library opened there.)
+        main_phdr: usize,
+        /// `None` until found; then whether the object is the main program, and its name
+        /// (the loader's string, valid while the object is loaded; possibly null or empty).
+        found: Option<(bool, *const libc::c_char)>,
     }
     unsafe extern "C" fn visit(
         info: *mut libc::dl_phdr_info,
@@ -162,12 +173,14 @@ fn pin(address: usize) -> bool {
     ) -> libc::c_int {
         // SAFETY: `data` is the `Search` that `pin` passed, alive and not otherwise borrowed
         // during the call; `info` is valid for the callback's duration (dl_iterate_phdr(3)),
-        // its `dlpi_phdr` pointing to `dlpi_phnum` program headers and `dlpi_name` to a
-        // NUL-terminated string (or null).
+        // its `dlpi_phdr` pointing to `dlpi_phnum` program headers (glibc gives every object
+        // a non-null one); nothing here allocates.
         unsafe {
             let search = &mut *data.cast::<Search>();
-            let main = std::mem::replace(&mut search.first, false);
             let info = &*info;
+            if info.dlpi_phdr.is_null() {
+                return 0;
+            }
             let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
             let holds = headers.iter().any(|h| {
                 let start = (info.dlpi_addr as usize).wrapping_add(h.p_vaddr as usize);
@@ -177,30 +190,29 @@ fn pin(address: usize) -> bool {
             if !holds {
                 return 0;
             }
-            let name = match info.dlpi_name.is_null() {
-                true => std::ffi::CString::default(),
-                false => std::ffi::CStr::from_ptr(info.dlpi_name).to_owned(),
-            };
-            search.found = Some((main, name));
+            let main = info.dlpi_phdr as usize == search.main_phdr;
+            search.found = Some((main, info.dlpi_name));
             1
         }
     }
     let mut search = Search {
         address,
+        // SAFETY: `getauxval` reads the process's auxiliary vector; 0 if absent.
+        main_phdr: unsafe { libc::getauxval(libc::AT_PHDR) } as usize,
         found: None,
-        first: true,
     };
     // SAFETY: `visit` matches the callback's contract above; `search` outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut search).cast()) };
     match search.found {
-        // The main program (listed first, with an empty name) is never unloaded.
         Some((true, _)) => true,
-        Some((false, name)) if !name.is_empty() => {
-            // SAFETY: `name` is a NUL-terminated path of an object that is loaded (it holds
-            // this code); `RTLD_NOLOAD` loads nothing, it only takes a reference to it.
+        // SAFETY: `name` is the loader's NUL-terminated name of an object that holds
+        // `address` and so is still loaded (the contract above).
+        Some((false, name)) if !name.is_null() && unsafe { *name } != 0 => {
+            // SAFETY: as above; `RTLD_NOLOAD` loads nothing, it only takes a reference to the
+            // object, in the caller's namespace.
             let handle = unsafe {
                 libc::dlopen(
-                    name.as_ptr(),
+                    name,
                     libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
                 )
             };
