@@ -17,10 +17,12 @@
 //! One test in this file, so that it runs alone in its process: the indices it reasons about
 //! are the process's.
 
+mod support;
+
 use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
-use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
+use support::span_log::record_from_live_threads;
 
 const SHARDS: usize = 8;
 const PER_SHARD: usize = 16;
@@ -59,17 +61,7 @@ fn threads_after_exited_ones_write_the_whole_log() {
     assert_eq!(tracer.operation_counts()["early"], SHARDS / 2);
     // Then as many threads as shards, alive together (none exits before all have recorded,
     // so their indices differ), each filling twice its shard's room.
-    let all_recorded = Barrier::new(SHARDS);
-    thread::scope(|s| {
-        for _ in 0..SHARDS {
-            s.spawn(|| {
-                for _ in 0..2 * PER_SHARD {
-                    tracer.start_span("late", SpanKind::Internal, []).end();
-                }
-                all_recorded.wait();
-            });
-        }
-    });
+    record_from_live_threads(&tracer, SHARDS, 2 * PER_SHARD, "late");
     let counts = tracer.operation_counts();
     assert_eq!(
         (counts.get("late").copied(), counts.get("early").copied()),

@@ -13,10 +13,13 @@
 //! are the process's.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
+mod support;
+
 use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
 use std::ffi::c_void;
-use std::sync::{Barrier, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
+use support::span_log::record_from_live_threads;
 
 const SHARDS: usize = 8;
 const PER_SHARD: usize = 16;
@@ -59,17 +62,7 @@ fn a_span_from_a_pthread_key_destructor_gives_its_index_back() {
     .unwrap();
     assert_eq!(tracer.operation_counts()["early"], 1, "recorded at exit");
 
-    let all_recorded = Barrier::new(SHARDS);
-    thread::scope(|s| {
-        for _ in 0..SHARDS {
-            s.spawn(|| {
-                for _ in 0..2 * PER_SHARD {
-                    tracer.start_span("late", SpanKind::Internal, []).end();
-                }
-                all_recorded.wait();
-            });
-        }
-    });
+    record_from_live_threads(tracer, SHARDS, 2 * PER_SHARD, "late");
     let counts = tracer.operation_counts();
     assert_eq!(
         (counts.get("late").copied(), counts.get("early").copied()),

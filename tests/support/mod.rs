@@ -17,3 +17,4 @@ pub mod otlp;
 pub mod poll;
 pub mod prometheus;
 pub mod pushgateway;
+pub mod span_log;
