@@ -114,7 +114,7 @@ fn a_validated_pointer_is_never_freed_while_its_guard_lives() {
 /// thread 1's late guard drop interleaves with it.
 ///
 /// Mutation caught: `Domain::end_lease` returning the record although guards are outstanding (the
-/// old `LeaseGuard::drop` behaviour) lets thread 2 lease thread 1's record; the two threads then
+/// old behaviour of the lease's thread-local destructor) lets thread 2 lease thread 1's record; the two threads then
 /// lose each other's updates of its slot bitmap, thread 2's inner guard takes the slot its outer
 /// guard uses, and dropping it clears the outer guard's era ("outer guard lost its era").
 #[test]

@@ -48,8 +48,8 @@
 //!    memory bound"). The count never wraps: once it would, lookups stop using the cache.
 //! 7. The cache's thread-local has no destructor, so a lookup is one thread-pointer-relative
 //!    access (a thread-local with one checks its state on every access); an exit hook,
-//!    registered on the first fill, ends the cache at thread exit (an `ExitKey`, after every
-//!    thread-local destructor, `sync::thread_exit`; where it cannot be armed, a second
+//!    registered on the first fill, ends the cache at thread exit (an `ExitHook`: its key, after
+//!    every thread-local destructor, `sync::thread_exit`; where that cannot be armed, a second
 //!    thread-local's destructor): it frees the entries, drops the guard unless references are
 //!    outstanding (6) and marks the cache dead, after which lookups take the uncached path. `CACHE` itself stays readable until the thread is gone,
 //!    so references dropped by later destructors still count down.
@@ -75,7 +75,7 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering::Acquire, Ordering::
 use super::label_hash::{Key, KEPT};
 use super::series::Series;
 use crate::sync::era::{Domain, Guard};
-use crate::sync::thread_exit::ExitKey;
+use crate::sync::thread_exit::exit_hook;
 use crate::sync::AtomicU64;
 
 /// Sets per thread (a power of two).
@@ -162,27 +162,14 @@ thread_local! {
             state: Cell::new(State::Fresh),
         }
     };
-    static EXIT: Exit = const { Exit };
 }
 
-/// Ends this thread's cache at its exit (invariant 7), after every thread-local destructor of
-/// the thread (whose lookups keep the cache), also for a cache first filled in a `pthread_key`
-/// destructor, whose thread-local hook glibc would never run: its sets leaked and its guard
-/// pinned an era for good (`sync::thread_exit`).
-static EXIT_KEY: ExitKey = ExitKey::new(end_at_key_exit);
-
-/// [`EXIT_KEY`]'s function.
-extern "C" fn end_at_key_exit(_: *mut std::ffi::c_void) {
-    end_cache();
-}
-
-/// Ends this thread's cache from a thread-local destructor, where [`EXIT_KEY`] cannot be armed.
-struct Exit;
-
-impl Drop for Exit {
-    fn drop(&mut self) {
-        end_cache();
-    }
+exit_hook! {
+    /// Ends this thread's cache at its exit (invariant 7), after every thread-local destructor
+    /// of the thread (whose lookups keep the cache), also for a cache first filled in a
+    /// `pthread_key` destructor, whose thread-local hook glibc would never run: its sets leaked
+    /// and its guard pinned an era for good (`sync::thread_exit`).
+    static EXIT runs end_cache;
 }
 
 /// Ends this thread's cache (invariant 7): registered once, from `Fresh`, so run once.
@@ -390,8 +377,8 @@ impl Filling {
             State::Fresh => {
                 // Register the exit hook first (the key; else the thread-local); a thread that
                 // can register neither gets no cache.
-                if !EXIT_KEY.arm() {
-                    EXIT.try_with(|_| ()).ok()?;
+                if !EXIT.register() {
+                    return None;
                 }
                 // `Filling` while the sets and the guard are made: a lookup made meanwhile on
                 // this thread (by a global allocator that looks up) takes the uncached path.
@@ -522,6 +509,7 @@ pub(super) unsafe fn fill<M>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::thread_exit::ExitKey;
 
     /// Invariant 4: a fill whose probe unwinds leaves the cache usable, with its guard.
     #[test]
@@ -630,7 +618,7 @@ mod tests {
     }
 
     /// A thread whose first fill is in a `pthread_key` destructor has its cache ended too (its
-    /// sets freed, its guard dropped), by `EXIT_KEY` in the next round: seen from the same
+    /// sets freed, its guard dropped), by `EXIT`'s key in the next round: seen from the same
     /// destructor two rounds later. Fails if the hook is only the thread-local (glibc never
     /// runs one registered then).
     #[test]

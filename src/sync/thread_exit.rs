@@ -23,6 +23,13 @@
 //! [`ExitKey::arm`] returns false and the caller falls back to a thread-local destructor of
 //! its own.
 //!
+//! Every user pairs its key with that fallback in the same way, so they declare an
+//! [`ExitHook`] with [`exit_hook!`]: the key, the function it runs, and a thread-local whose
+//! destructor runs the same function where the key cannot be armed.
+//! [`ExitHook::register`] arms the key, else registers the destructor; false if neither can be
+//! had (the thread-local is already destroyed: the thread is past its thread-local
+//! destructors, where the caller must take nothing it could not give back).
+//!
 //! # Invariants
 //! 1. Once a thread's `arm` has returned true, the function runs at the thread's exit at most
 //!    once per arming, and at least once unless the thread arms it during the last destructor
@@ -40,6 +47,7 @@
 //! for it.
 
 use std::ffi::c_void;
+use std::thread::LocalKey;
 
 /// A function run at the exit of each thread that armed it, after the thread's thread-local
 /// destructors (see the module docs).
@@ -90,6 +98,10 @@ impl ExitKey {
         use std::sync::atomic::Ordering;
         // `Acquire`: see "Orderings".
         let key = self.key.load(Ordering::Acquire);
+        #[cfg(test)]
+        if key == tests::REFUSED_KEY {
+            return None;
+        }
         if key != NO_KEY {
             return Some(key as libc::pthread_key_t);
         }
@@ -117,6 +129,82 @@ impl ExitKey {
         }
     }
 }
+
+/// A function run once at the exit of each thread that registered it: by an [`ExitKey`] after
+/// every thread-local destructor of the thread, or, where the key cannot be armed, by a
+/// thread-local destructor of its own (see the module docs). Declared with [`exit_hook!`].
+pub(crate) struct ExitHook {
+    key: ExitKey,
+    fallback: &'static LocalKey<Fallback>,
+}
+
+impl ExitHook {
+    /// A hook that arms `key` and falls back to `fallback`'s destructor; both run the same
+    /// function ([`exit_hook!`] makes them).
+    pub(crate) const fn new(key: ExitKey, fallback: &'static LocalKey<Fallback>) -> Self {
+        ExitHook { key, fallback }
+    }
+
+    /// Registers the hook for the calling thread: its function runs at the thread's exit.
+    /// False if it cannot run (no key can be armed and the fallback thread-local is already
+    /// destroyed: the thread is past its thread-local destructors).
+    ///
+    /// Registering again is harmless: the key is armed again (its function still runs once),
+    /// or the thread-local, already registered, is registered once.
+    pub(crate) fn register(&self) -> bool {
+        self.key.arm() || self.fallback.try_with(|_| ()).is_ok()
+    }
+
+    /// Whether the fallback thread-local's destructor has run on this thread (tests of the
+    /// fallback's order).
+    #[cfg(test)]
+    pub(crate) fn fallback_destroyed(&self) -> bool {
+        self.fallback.try_with(|_| ()).is_err()
+    }
+}
+
+/// The thread-local of an [`ExitHook`]'s fallback: runs its function when destroyed.
+pub(crate) struct Fallback(pub(crate) fn());
+
+impl Drop for Fallback {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// Declares a static [`ExitHook`] running a function at the exit of each thread that registers
+/// it:
+///
+/// ```ignore
+/// exit_hook! {
+///     /// Ends the thread's lease at its exit.
+///     static EXIT runs end_lease;
+/// }
+/// // on the thread's first use:
+/// if !EXIT.register() { /* take nothing: it could not be given back */ }
+/// ```
+///
+/// `end_lease` is a `fn()`; it must not unwind (from the key's destructor, a panic aborts the
+/// process).
+macro_rules! exit_hook {
+    ($(#[$attr:meta])* $vis:vis static $name:ident runs $run:path;) => {
+        $(#[$attr])*
+        $vis static $name: $crate::sync::thread_exit::ExitHook = {
+            extern "C" fn at_key_exit(_: *mut ::std::ffi::c_void) {
+                $run()
+            }
+            ::std::thread_local! {
+                static FALLBACK: $crate::sync::thread_exit::Fallback =
+                    const { $crate::sync::thread_exit::Fallback($run) };
+            }
+            $crate::sync::thread_exit::ExitHook::new(
+                $crate::sync::thread_exit::ExitKey::new(at_key_exit),
+                &FALLBACK,
+            )
+        };
+    };
+}
+pub(crate) use exit_hook;
 
 /// Makes sure the object (executable or shared library) holding this crate's code is never
 /// unloaded, as a key's destructor points into it; true once it is so. The main program never
@@ -240,6 +328,90 @@ mod tests {
         {
             assert!(KEY.arm());
         }
+    }
+
+    static HOOK_RAN: AtomicUsize = AtomicUsize::new(0);
+    fn count_hook() {
+        HOOK_RAN.fetch_add(1, Relaxed);
+    }
+    exit_hook! {
+        static HOOK runs count_hook;
+    }
+
+    static FALLBACK_RAN: AtomicUsize = AtomicUsize::new(0);
+    fn count_fallback() {
+        FALLBACK_RAN.fetch_add(1, Relaxed);
+    }
+    thread_local! {
+        static REFUSED_FALLBACK: Fallback = const { Fallback(count_fallback) };
+    }
+    extern "C" fn never_run(_: *mut c_void) {
+        unreachable!("the key is never armed");
+    }
+    /// The key number of an `ExitKey` that cannot be had (as on a platform without keys).
+    pub(super) const REFUSED_KEY: usize = usize::MAX - 1;
+    /// A hook whose key is never armed.
+    static REFUSED: ExitHook = ExitHook::new(
+        ExitKey {
+            key: std::sync::atomic::AtomicUsize::new(REFUSED_KEY),
+            at_exit: never_run,
+        },
+        &REFUSED_FALLBACK,
+    );
+
+    /// An `ExitHook` runs its function once at the exit of a thread that registered it (twice
+    /// or not), after the thread's thread-local destructors (one registered before the hook,
+    /// which a thread-local hook would run before, still sees it pending), and not for a thread
+    /// that did not register it.
+    #[test]
+    fn a_hook_runs_once_after_the_thread_local_destructors() {
+        static SEEN: AtomicUsize = AtomicUsize::new(usize::MAX);
+        struct SeesPending;
+        impl Drop for SeesPending {
+            fn drop(&mut self) {
+                SEEN.store(HOOK_RAN.load(Relaxed), Relaxed);
+            }
+        }
+        thread_local! { static SEES_PENDING: SeesPending = const { SeesPending }; }
+        std::thread::spawn(|| {
+            SEES_PENDING.with(|_| ());
+            assert!(HOOK.register() && HOOK.register());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(SEEN.load(Relaxed), 0, "the hook had not run yet");
+        assert_eq!(HOOK_RAN.load(Relaxed), 1);
+        std::thread::spawn(|| ()).join().unwrap();
+        assert_eq!(HOOK_RAN.load(Relaxed), 1, "not registered");
+    }
+
+    /// Where the key cannot be armed, the fallback thread-local's destructor runs the function
+    /// once; registering after it has been destroyed fails.
+    #[test]
+    fn a_hook_whose_key_is_refused_falls_back_to_a_thread_local_destructor() {
+        static LATE: AtomicUsize = AtomicUsize::new(0);
+        struct LateRegister;
+        impl Drop for LateRegister {
+            fn drop(&mut self) {
+                // Registered before the fallback, so destroyed after it (reverse order).
+                let ran = FALLBACK_RAN.load(Relaxed);
+                LATE.store(ran * 10 + if REFUSED.register() { 1 } else { 2 }, Relaxed);
+            }
+        }
+        thread_local! { static LATE_REGISTER: LateRegister = const { LateRegister }; }
+        std::thread::spawn(|| {
+            LATE_REGISTER.with(|_| ());
+            assert!(REFUSED.register() && REFUSED.register());
+            assert!(!REFUSED.fallback_destroyed());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(FALLBACK_RAN.load(Relaxed), 1, "once, registered twice");
+        assert_eq!(
+            LATE.load(Relaxed),
+            12,
+            "ran before, and refused once destroyed"
+        );
     }
 
     /// The object holding an address is found and pinned: the main program (nothing to do),

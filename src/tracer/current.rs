@@ -117,7 +117,7 @@
 use super::context::{Carried, TraceContext};
 use super::id::{SpanId, TraceId, TracerId};
 use crate::primitives::exemplar;
-use crate::sync::thread_exit::ExitKey;
+use crate::sync::thread_exit::exit_hook;
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -414,14 +414,13 @@ impl Stack {
 impl Stack {
     /// Appends `frame` to a full `frames` (the push of a new deepest frame: the first on this
     /// thread, or deeper than any before), once the stack's closing is registered to free them
-    /// at thread exit ([`EXIT_KEY`], else [`StackExit`]). `false`, pushing nothing and
-    /// republishing the top frame (the caller has published `frame`), if it cannot be: the
-    /// thread is exiting and `StackExit` has run (or cannot be registered), so the buffer
-    /// would never be freed.
+    /// at thread exit ([`EXIT`]). `false`, pushing nothing and republishing the top frame
+    /// (the caller has published `frame`), if it cannot be: no key can be armed and the
+    /// thread is past the hook's fallback destructor, so the buffer would never be freed.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, frame: Frame) -> bool {
-        if !EXIT_KEY.arm() && EXIT.try_with(|_| ()).is_err() {
+        if !EXIT.register() {
             self.publish_top();
             return false;
         }
@@ -437,12 +436,12 @@ impl Stack {
 /// (invariant 4: [`sampled_span_ids`] answers none from then on, for metrics recorded by
 /// later destructors).
 ///
-/// Run by [`EXIT_KEY`], armed by each [`Stack::grow`]: after every thread-local destructor of
-/// the thread (those all find the stack open, and their spans nest), and also for a stack
+/// Run by [`EXIT`], registered by each [`Stack::grow`]: after every thread-local destructor
+/// of the thread (those all find the stack open, and their spans nest), and also for a stack
 /// first grown in a `pthread_key` destructor, whose frames a thread-local destructor
 /// registered then would have leaked (glibc never runs it: `sync::thread_exit`,
 /// `tests/tracer_thread_key_exit.rs` under LeakSanitizer). Where the key cannot be armed, by
-/// [`StackExit`] instead.
+/// the hook's fallback thread-local destructor instead.
 fn close_at_exit() {
     let frames = STACK.with(|cell| {
         // Borrowed here only if the thread is ending inside one of this module's calls:
@@ -462,40 +461,28 @@ fn close_at_exit() {
     drop(frames);
 }
 
-/// Closes the stack after the thread's thread-local destructors (`sync::thread_exit`).
-static EXIT_KEY: ExitKey = ExitKey::new(close_at_key_exit);
-
-/// [`EXIT_KEY`]'s function.
-extern "C" fn close_at_key_exit(_: *mut std::ffi::c_void) {
-    close_at_exit();
-}
-
-/// [`close_at_exit`] from a thread-local destructor, where [`EXIT_KEY`] cannot be armed:
-/// registered by the first [`Stack::grow`] on the thread.
-///
-/// Then (not with the key, which runs after every thread-local destructor) one difference
-/// from a destructor of `STACK` itself (found by review): that one was registered
-/// by the thread's first access of any kind, this one by its first push. Thread-local
-/// destructors run in reverse order of registration, so a thread-local of the application's
-/// first set between a thread's first lookup (`current`) and its first push is now destroyed
-/// after the stack closes, where it was destroyed before: a span it ends or starts there finds
-/// no frame (the span is still recorded; it only does not nest). Registering on a lookup too
-/// would put back the per-access check this type exists to remove.
-///
-/// Where `std` implements thread-locals with OS keys instead of native ones (Android,
-/// OpenBSD, illumos, windows-gnu; none of which this crate builds for today), `STACK`'s
-/// storage is boxed and freed by a key destructor of its own, which may run before this one:
-/// its frames would then leak at thread exit (never used after being freed: see `stack`).
-struct StackExit;
-
-impl Drop for StackExit {
-    fn drop(&mut self) {
-        close_at_exit();
-    }
+exit_hook! {
+    /// Closes the stack after the thread's thread-local destructors (`sync::thread_exit`):
+    /// registered by the first [`Stack::grow`] on the thread.
+    ///
+    /// Where the key cannot be armed, its fallback thread-local destructor runs
+    /// [`close_at_exit`], with one difference from a destructor of `STACK` itself (found by
+    /// review): that one was registered by the thread's first access of any kind, this one by
+    /// its first push. Thread-local destructors run in reverse order of registration, so a
+    /// thread-local of the application's first set between a thread's first lookup
+    /// (`current`) and its first push is destroyed after the stack closes: a span it ends or
+    /// starts there finds no frame (the span is still recorded; it only does not nest).
+    /// Registering on a lookup too would put back the per-access check `Stack` avoids.
+    ///
+    /// Where `std` implements thread-locals with OS keys instead of native ones (Android,
+    /// OpenBSD, illumos, windows-gnu; none of which this crate builds for today), `STACK`'s
+    /// storage is boxed and freed by a key destructor of its own, which may run before this
+    /// one: its frames would then leak at thread exit (never used after being freed: see
+    /// `stack`).
+    static EXIT runs close_at_exit;
 }
 
 thread_local! {
-    static EXIT: StackExit = const { StackExit };
     static STACK: RefCell<Stack> = const {
         RefCell::new(Stack {
             frames: ManuallyDrop::new(Vec::new()),
@@ -527,7 +514,7 @@ unsafe fn stack<'a>() -> &'a RefCell<Stack> {
     let ptr = STACK.with(|s| s as *const RefCell<Stack>);
     // SAFETY: `ptr` points to this thread's `STACK`. Its type has no destructor (see
     // `Stack`): with native thread-locals its storage lives as long as the thread; with
-    // thread-locals on OS keys (see `StackExit`) it is freed by a key destructor at thread
+    // thread-locals on OS keys (see [`EXIT`]) it is freed by a key destructor at thread
     // exit, between destructors (a later access makes a new one), never during a call of this
     // module. Either way it outlives every use confined to the caller's call on this thread,
     // as the contract asks.
@@ -893,6 +880,7 @@ impl Drop for Scope<'_> {
 mod tests {
     use super::*;
     use crate::primitives::exemplar::current_span;
+    use crate::sync::thread_exit::ExitKey;
 
     /// The exemplar cache, in `sampled_span_ids`'s terms.
     fn cached() -> Option<(u128, u64)> {
@@ -1088,7 +1076,7 @@ mod tests {
 
     /// A check run at the exit of a thread after its stack has closed: from a test
     /// [`ExitKey`] that arms itself once more, so that its second run is in the destructor
-    /// round after the one that ran [`EXIT_KEY`] (armed by the thread's first push).
+    /// round after the one that ran [`EXIT`]'s key (armed by the thread's first push).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     struct AfterClose {
         key: ExitKey,
@@ -1113,7 +1101,7 @@ mod tests {
     /// The stack has no destructor (see `Stack`): `close_at_exit` frees the frames still live
     /// at thread exit (their baggage released) and closes the stack, so that a destructor
     /// running after it pushes nothing (which would leak a new buffer), finds no current
-    /// frame and removes none, and does not panic. Fails if `grow` stops arming `EXIT_KEY`
+    /// frame and removes none, and does not panic. Fails if `grow` stops registering `EXIT`
     /// (the baggage stays held by the leaked frames) or if `close_at_exit` frees the frames
     /// without closing the stack (the late push succeeds).
     #[test]
@@ -1166,7 +1154,7 @@ mod tests {
 
     /// A thread whose first push is in a `pthread_key` destructor (after its thread-local
     /// destructors, which would never run one registered then) has its frames freed too, by
-    /// `EXIT_KEY` in the next destructor round. Fails if `grow` registers only `StackExit`.
+    /// `EXIT`'s key in the next destructor round. Fails if `grow` registers only the fallback.
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn frames_first_pushed_in_a_key_destructor_are_freed() {

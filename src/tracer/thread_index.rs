@@ -10,9 +10,9 @@
 //! reused; they only spread such threads over the shared shards). It keeps the index in
 //! `INDEX`, a destructor-free thread-local, so that reading it is one thread-pointer-relative
 //! load on every claim; and the claim registers the thread's lease, whose end gives the index
-//! back when the thread exits: [`EXIT`], an `ExitKey` that runs after every thread-local
-//! destructor, also for a lease taken in one of those or in a `pthread_key` destructor
-//! (`sync::thread_exit`); where it cannot be armed, `Lease`, an empty thread-local with a
+//! back when the thread exits: [`EXIT`], an `ExitHook` whose key runs after every
+//! thread-local destructor, also for a lease taken in one of those or in a `pthread_key`
+//! destructor (`sync::thread_exit`); where the key cannot be armed, its fallback thread-local
 //! destructor. So a process whose threads come and go (a blocking pool, a thread per job)
 //! keeps its owned shards in use: with indices handed out once and never again, the first
 //! threads to record kept the owned shards after they exited, holding their last spans for
@@ -62,7 +62,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::sync::ring::NO_THREAD_INDEX;
-use crate::sync::thread_exit::ExitKey;
+use crate::sync::thread_exit::exit_hook;
 
 /// `INDEX` of a thread that has not asked yet.
 const UNSET: usize = NO_THREAD_INDEX - 1;
@@ -76,12 +76,13 @@ thread_local! {
     /// This thread's index, [`UNSET`] until it first asks, [`NO_THREAD_INDEX`] once it has
     /// none for good (invariant 2).
     static INDEX: Cell<usize> = const { Cell::new(UNSET) };
-    /// Gives the index back at thread exit (registered when the thread takes one).
-    static LEASE: Lease = const { Lease };
 }
 
-/// The key lease: ends the lease after the thread's thread-local destructors (`sync::thread_exit`).
-static EXIT: ExitKey = ExitKey::new(at_exit);
+exit_hook! {
+    /// Gives the index back at thread exit (registered when the thread takes one): after the
+    /// thread's thread-local destructors (`sync::thread_exit`).
+    static EXIT runs end_lease;
+}
 
 /// The process's indices (`std` atomics, not `crate::sync`'s: loom models no tracer).
 static INDICES: Indices<{ REUSED / 64 }> = Indices::new();
@@ -147,28 +148,11 @@ fn end_lease() {
 }
 
 /// Registers the calling thread's lease, which ends at its exit; false if it cannot be.
+/// Where the key cannot be armed (`sync::thread_exit`), the hook's thread-local destructor
+/// cannot be registered once it is destroyed (the thread could not give the index back); see
+/// "Limits" for when it is registered and never run.
 fn register_lease() -> bool {
-    if EXIT.arm() {
-        return true;
-    }
-    // Where the key cannot be armed (`sync::thread_exit`): a thread-local destructor. It
-    // cannot be registered once the lease's own thread-local is destroyed (the thread could
-    // not give the index back); see "Limits" for when it is registered and never run.
-    LEASE.try_with(|_| ()).is_ok()
-}
-
-/// The thread-local lease: its destructor ends the lease.
-struct Lease;
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        end_lease();
-    }
-}
-
-/// The key lease's function (see [`EXIT`]): the thread is exiting.
-extern "C" fn at_exit(_: *mut std::ffi::c_void) {
-    end_lease();
+    EXIT.register()
 }
 
 /// The calling thread's index: taken on its first call (the lowest free one), kept until the
@@ -242,7 +226,7 @@ mod tests {
         impl Drop for LateLookup {
             fn drop(&mut self) {
                 if cfg!(not(all(target_os = "linux", target_env = "gnu"))) {
-                    LEASE_ENDED.store(LEASE.try_with(|_| ()).is_err(), Relaxed);
+                    LEASE_ENDED.store(EXIT.fallback_destroyed(), Relaxed);
                 }
                 LATE.store(thread_index(), Relaxed);
             }

@@ -101,7 +101,7 @@ pub(crate) const RECLAIM_BATCH: usize = 64;
 pub(crate) const RECLAIM_BATCH: usize = 1;
 
 use crate::sync::asymmetric_fence::{heavy_fence, light_fence, Heavy};
-use crate::sync::thread_exit::ExitKey;
+use crate::sync::thread_exit::exit_hook;
 
 // ---------------------------------------------------------------------------------------------
 // Records.
@@ -405,9 +405,7 @@ impl Domain {
     fn guard_cold(&self) -> Guard<'_> {
         // The thread's first guard: lease a record, unless the lease has ended or is being
         // taken (see `LeaseState`) or its end cannot be registered (the thread is exiting).
-        if LEASE_STATE.with(Cell::get) != LeaseState::Open
-            || (!EXIT.arm() && RECORD_LEASE.try_with(|_| ()).is_err())
-        {
+        if LEASE_STATE.with(Cell::get) != LeaseState::Open || !EXIT.register() {
             return self.guard_transient();
         }
         LEASE_STATE.with(|e| e.set(LeaseState::Taking));
@@ -793,8 +791,6 @@ thread_local! {
     static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
     /// Where this thread's lease of `RECORD` stands. No destructor.
     static LEASE_STATE: Cell<LeaseState> = const { Cell::new(LeaseState::Open) };
-    /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
-    static RECORD_LEASE: RecordLease = const { RecordLease };
 }
 
 /// Where a thread's lease of its record of the global domain stands.
@@ -812,24 +808,13 @@ enum LeaseState {
     Ended,
 }
 
-/// Ends the thread's lease at its exit, after every thread-local destructor of the thread (so
-/// that guards those take and drop keep using the record), also for a lease first taken in a
-/// `pthread_key` destructor, whose thread-local destructor glibc would never run: the record
-/// stayed leased for good, and every such thread added one to the list (`sync::thread_exit`).
-static EXIT: ExitKey = ExitKey::new(end_lease_at_key_exit);
-
-/// [`EXIT`]'s function.
-extern "C" fn end_lease_at_key_exit(_: *mut std::ffi::c_void) {
-    end_thread_lease();
-}
-
-/// Ends the lease from a thread-local destructor, where [`EXIT`] cannot be armed.
-struct RecordLease;
-
-impl Drop for RecordLease {
-    fn drop(&mut self) {
-        end_thread_lease();
-    }
+exit_hook! {
+    /// Ends the thread's lease at its exit, after every thread-local destructor of the thread
+    /// (so that guards those take and drop keep using the record), also for a lease first taken
+    /// in a `pthread_key` destructor, whose thread-local destructor glibc would never run: the
+    /// record stayed leased for good, and every such thread added one to the list
+    /// (`sync::thread_exit`).
+    static EXIT runs end_thread_lease;
 }
 
 /// Ends the calling thread's lease of its record of the global domain: guards it takes from
@@ -874,7 +859,7 @@ mod tests {
     /// A thread whose first guard is taken in a `pthread_key` destructor ends its lease too
     /// (`EXIT`, in the next destructor round), seen from the same destructor two rounds later:
     /// the thread holds no record. Fails if the lease's end rides
-    /// on `RecordLease` alone (glibc never runs a thread-local destructor registered then: the
+    /// on `EXIT`'s fallback thread-local alone (glibc never runs a thread-local destructor registered then: the
     /// record stayed leased for good).
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -884,6 +869,7 @@ mod tests {
         /// the thread holds none and the lease is marked ended.
         static RECORD_SEEN: StdAtomicUsize = StdAtomicUsize::new(0);
         static ENDED: AtomicU8 = AtomicU8::new(0);
+        use crate::sync::thread_exit::ExitKey;
         static KEY: ExitKey = ExitKey::new(at_exit);
         extern "C" fn at_exit(_: *mut std::ffi::c_void) {
             match ROUND.fetch_add(1, Relaxed) {

@@ -9,7 +9,7 @@ use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{global, Arena, Block};
-use crate::sync::thread_exit::ExitKey;
+use crate::sync::thread_exit::exit_hook;
 use crate::sync::AtomicU64;
 
 thread_local! {
@@ -22,8 +22,6 @@ thread_local! {
     /// while it does), [`ENDED`] once it has ended (the thread is exiting; it records to a stripe from then on). No
     /// destructor, usable at any time.
     pub(super) static LEASED: Cell<usize> = const { Cell::new(NO_LEASE) };
-    /// Ends the lease at thread exit where [`EXIT`] cannot be armed.
-    static LEASE: LeaseGuard = const { LeaseGuard };
 }
 
 /// [`LEASED`] before the thread takes a lease.
@@ -33,23 +31,12 @@ pub(super) const ENDED: usize = usize::MAX - 1;
 /// [`LEASED`] while the thread takes its lease (see [`lease_for_thread`]).
 const TAKING: usize = usize::MAX - 2;
 
-/// Ends the thread's lease at its exit, after every thread-local destructor of the thread, so
-/// that recordings in those keep the block; also for a lease first taken in a `pthread_key`
-/// destructor, whose thread-local destructor glibc would never run (`sync::thread_exit`).
-static EXIT: ExitKey = ExitKey::new(end_lease_at_key_exit);
-
-/// [`EXIT`]'s function.
-extern "C" fn end_lease_at_key_exit(_: *mut std::ffi::c_void) {
-    end_lease();
-}
-
-/// Ends the lease from a thread-local destructor, where [`EXIT`] cannot be armed.
-struct LeaseGuard;
-
-impl Drop for LeaseGuard {
-    fn drop(&mut self) {
-        end_lease();
-    }
+exit_hook! {
+    /// Ends the thread's lease at its exit, after every thread-local destructor of the thread,
+    /// so that recordings in those keep the block; also for a lease first taken in a
+    /// `pthread_key` destructor, whose thread-local destructor glibc would never run
+    /// (`sync::thread_exit`).
+    static EXIT runs end_lease;
 }
 
 /// Ends the calling thread's lease: it records to a stripe from now on, and its block goes
@@ -75,7 +62,7 @@ pub(super) fn lease_for_thread(arena: &'static Arena) -> Option<*const AtomicU64
     if arena.idle.load(Relaxed) == 0 || LEASED.with(Cell::get) != NO_LEASE {
         return None;
     }
-    if !EXIT.arm() && LEASE.try_with(|_| ()).is_err() {
+    if !EXIT.register() {
         return None;
     }
     // A recording made on this thread while it takes the lease (by a global allocator that

@@ -851,7 +851,7 @@ mod tests {
 
     /// A thread whose first recording is in a `pthread_key` destructor ends its lease too
     /// (`EXIT`, in the next destructor round), seen from the same destructor two rounds later:
-    /// the thread holds no lease and no block. Fails if the lease's end rides on `LeaseGuard`
+    /// the thread holds no lease and no block. Fails if the lease's end rides on `EXIT`'s fallback
     /// alone (glibc never runs a thread-local destructor registered then: the block stayed
     /// leased for good).
     #[test]
