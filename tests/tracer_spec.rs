@@ -560,6 +560,23 @@ fn spec_tracer_get_metrics() {
     );
 }
 
+/// The specification's example: 5 error spans of 150, `"error_rate_percent": 3.33`.
+#[test]
+fn spec_tracer_error_rate_is_rounded_to_two_decimals() {
+    let t = tracer();
+    for i in 0..150 {
+        let status = if i % 30 == 0 {
+            SpanStatus::Error
+        } else {
+            SpanStatus::Ok
+        };
+        t.start_span("op", SpanKind::Internal, []).finish(status);
+    }
+    let m = t.get_metrics();
+    assert_eq!((m.total_spans, m.error_spans), (150, 5));
+    assert_eq!(m.error_rate_percent, 3.33);
+}
+
 #[test]
 fn spec_tracer_get_metrics_empty() {
     let m = tracer().get_metrics();

@@ -72,7 +72,8 @@ pub struct TracingMetrics {
     pub total_spans: usize,
     /// Spans in the span log with `Error` status.
     pub error_spans: usize,
-    /// `100 * error_spans / total_spans` (0 when empty).
+    /// `100 * error_spans / total_spans`, rounded to two decimals as the specification's
+    /// example shows it (5 of 150 spans: `3.33`); 0 when empty.
     pub error_rate_percent: f64,
     /// Distinct trace ids in the span log.
     pub unique_traces: usize,
@@ -241,7 +242,7 @@ impl DistributedTracer {
             error_rate_percent: if total == 0 {
                 0.0
             } else {
-                errors as f64 * 100.0 / total as f64
+                (errors as f64 * 10_000.0 / total as f64).round() / 100.0
             },
             unique_traces: traces.len(),
             export_enabled: export.running,
