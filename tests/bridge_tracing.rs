@@ -740,3 +740,55 @@ fn wide_integers_that_fit_are_typed() {
     assert_eq!(attr("a"), Some(Value::I64(-5)));
     assert_eq!(attr("b"), Some(Value::from(u128::MAX.to_string())));
 }
+
+/// A value whose `Debug` and `Display` write a little and then fail (`format!` would panic).
+struct FailingFmt;
+impl std::fmt::Debug for FailingFmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half")?;
+        Err(std::fmt::Error)
+    }
+}
+impl std::fmt::Display for FailingFmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+impl std::error::Error for FailingFmt {}
+
+/// Fields whose formatting fails (a span field, an event field, an `error` field, a field
+/// recorded as `&dyn Error`) are recorded as what they wrote, marked, and never panic inside
+/// the layer (review helper-96: `format!` there panicked in the instrumented code).
+#[test]
+fn fields_whose_formatting_fails_are_recorded_not_a_panic() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("failing", field = ?FailingFmt);
+        let _e = s.enter();
+        tracing::info!(detail = ?FailingFmt, "an event");
+        let e = FailingFmt;
+        tracing::info!(
+            cause = &e as &(dyn std::error::Error + 'static),
+            "an error value"
+        );
+        let failed = tracing::info_span!("failed");
+        failed.in_scope(|| tracing::error!(error = ?FailingFmt));
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    let marked = Value::from("half<fmt::Error>");
+    let failing = named(&spans, "failing");
+    assert_eq!(failing.attribute("field"), Some(&marked));
+    let event_attribute = |i: usize, key: &str| {
+        failing.events[i]
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(event_attribute(0, "detail"), Some(marked.clone()));
+    assert_eq!(event_attribute(1, "cause"), Some(marked.clone()));
+    let failed = named(&spans, "failed");
+    assert_eq!(failed.status, SpanStatus::Error);
+    assert_eq!(failed.status_message, "half<fmt::Error>");
+}

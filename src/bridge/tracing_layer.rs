@@ -83,6 +83,7 @@
 //! `tracing` itself, holding an `Entered` guard across `.await` is a mistake.
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
+use crate::tracer::exception::{debug_text, display_text};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -404,7 +405,7 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let message = value.to_string();
+        let message = display_text(value);
         self.fields
             .push(KeyValue::new("exception.message", message.clone()));
         self.fields.push(KeyValue::new(field.name(), message));
@@ -413,9 +414,9 @@ impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
             OTEL_NAME | OTEL_KIND | OTEL_STATUS_CODE | OTEL_STATUS_DESCRIPTION => {
-                self.string(field, &format!("{value:?}"))
+                self.string(field, &debug_text(value))
             }
-            name => self.fields.push(KeyValue::new(name, format!("{value:?}"))),
+            name => self.fields.push(KeyValue::new(name, debug_text(value))),
         }
     }
 }
@@ -489,13 +490,13 @@ impl Visit for EventVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.name = Some(value.to_owned().into()),
-            "error" if self.name.is_none() => self.error_field(format!("{value:?}")),
+            "error" if self.name.is_none() => self.error_field(debug_text(value)),
             name => self.fields.push(KeyValue::new(name, value.to_owned())),
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let message = value.to_string();
+        let message = display_text(value);
         self.fields
             .push(KeyValue::new("exception.message", message.clone()));
         self.fields
@@ -505,9 +506,9 @@ impl Visit for EventVisitor {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            "message" => self.name = Some(format!("{value:?}").into()),
-            "error" if self.name.is_none() => self.error_field(format!("{value:?}")),
-            name => self.fields.push(KeyValue::new(name, format!("{value:?}"))),
+            "message" => self.name = Some(debug_text(value).into()),
+            "error" if self.name.is_none() => self.error_field(debug_text(value)),
+            name => self.fields.push(KeyValue::new(name, debug_text(value))),
         }
     }
 }

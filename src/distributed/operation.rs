@@ -24,8 +24,8 @@
 use super::DistributedTracer;
 use crate::tracer::core::TracerCore;
 use crate::tracer::current::{self, Parent};
+use crate::tracer::exception::{debug_text, display_text, exception_type};
 use crate::tracer::instrument::{Instrumented, OnReady};
-use crate::tracer::span::exception_type;
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus};
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -307,7 +307,7 @@ impl<T, E: fmt::Display + fmt::Debug> VerdictDisplayDebug for &&&&Outcome<'_, Re
             Ok(_) => Verdict::Ok,
             Err(e) => Verdict::Err {
                 exception_type: exception_type(e),
-                message: e.to_string(),
+                message: display_text(e),
             },
         }
     }
@@ -326,7 +326,7 @@ impl<T, E: fmt::Display> VerdictDisplay for &&&Outcome<'_, Result<T, E>> {
             Ok(_) => Verdict::Ok,
             Err(e) => Verdict::Err {
                 exception_type: Cow::Borrowed(std::any::type_name::<E>()),
-                message: e.to_string(),
+                message: display_text(e),
             },
         }
     }
@@ -345,7 +345,7 @@ impl<T, E: fmt::Debug> VerdictDebug for &&Outcome<'_, Result<T, E>> {
             Ok(_) => Verdict::Ok,
             Err(e) => Verdict::Err {
                 exception_type: Cow::Borrowed(std::any::type_name::<E>()),
-                message: format!("{e:?}"),
+                message: debug_text(e),
             },
         }
     }

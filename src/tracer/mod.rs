@@ -128,6 +128,7 @@
 
 // The data model and its parts.
 mod attribute;
+pub(crate) mod exception;
 pub(crate) mod id;
 mod limits;
 mod record;

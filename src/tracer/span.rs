@@ -8,6 +8,7 @@ use super::context::{Carried, TraceContext};
 pub(crate) use super::core::SpanIds;
 use super::core::{push_event, put_record_attribute, Misuse, Rec, TraceId8, TracerCore};
 use super::current::{self, Frame, Removal};
+use super::exception::{display_text, exception_type};
 use super::id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};
 use super::limits::{put_attribute, try_put_new_attribute, SpanLimits};
 use super::record::{Event, Link, SpanKind, SpanRecord, SpanStatus};
@@ -550,7 +551,7 @@ impl<'t> DetachedSpan<'t> {
         if !self.is_recording() {
             return;
         }
-        self.record_exception_parts(exception_type(error), error.to_string());
+        self.record_exception_parts(exception_type(error), display_text(error));
     }
 
     /// Adds an `exception` event with the given type and message.
@@ -1091,26 +1092,6 @@ impl fmt::Debug for Span<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         DetachedSpan::fmt(&self.inner, f)
     }
-}
-
-/// The `exception.type` of `error`: the Rust type name of `E`, or for a type-erased error
-/// (`dyn Error`, `Box<dyn Error>`: the name says nothing) its `Debug` form, capped at 256
-/// bytes at a character boundary.
-pub(crate) fn exception_type<E: fmt::Debug + ?Sized>(error: &E) -> Cow<'static, str> {
-    const MAX: usize = 256;
-    let name = std::any::type_name::<E>();
-    if !name.contains("dyn ") {
-        return Cow::Borrowed(name);
-    }
-    let mut debug = format!("{error:?}");
-    if debug.len() > MAX {
-        let mut end = MAX;
-        while !debug.is_char_boundary(end) {
-            end -= 1; // terminates: 0 is a boundary
-        }
-        debug.truncate(end);
-    }
-    Cow::Owned(debug)
 }
 
 #[cfg(test)]
