@@ -60,7 +60,12 @@
 //!   make each other miss a record (they did when the lock was exclusive: a query skipped
 //!   the slot another query was visiting). Slots a *writer* holds (open spans, writes in
 //!   progress) are skipped and counted. Readers never stop writers for longer than one slot
-//!   visit; a writer meeting a slot a reader visits treats it as busy.
+//!   visit; a writer meeting a slot a reader visits treats it as busy. One case skips a
+//!   value that stays (review helper-96, argued, not reproduced): a claim that backs off
+//!   (above) holds the slot's lock for the instant between its lock and its `seq` check, so a
+//!   reader passing then misses a published value that the claim leaves in place. It needs a
+//!   claim delayed by a lap of a shared shard (or a misused exclusive cursor); checking
+//!   `seq` before locking too would only narrow the instant, not close it.
 //!
 //! # Export cursor
 //!
