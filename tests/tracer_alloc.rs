@@ -4,7 +4,8 @@
 //! counts.
 
 use agentcore_telemetry::{
-    DistributedTracer, FutureExt, KeyValue, Sampler, SpanKind, SpanStatus, TracerConfig,
+    init_distributed_tracer, trace_operation, DistributedTracer, FutureExt, KeyValue, Sampler,
+    SpanKind, SpanStatus, TracerConfig,
 };
 use std::future::Future;
 use std::pin::pin;
@@ -26,6 +27,26 @@ fn allocations_in(iterations: usize, mut f: impl FnMut()) -> usize {
         f();
     }
     (process_allocations() - before) as usize
+}
+
+/// An error with a `Display` (formatting it allocates a `String`).
+#[derive(Debug)]
+struct DiskFull;
+
+impl std::fmt::Display for DiskFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk full")
+    }
+}
+
+#[trace_operation]
+fn failing_operation() -> Result<u8, DiskFull> {
+    Err(DiskFull)
+}
+
+#[trace_operation]
+async fn failing_operation_async() -> Result<u8, DiskFull> {
+    Err(DiskFull)
 }
 
 #[test]
@@ -139,4 +160,20 @@ fn hot_path_allocates_nothing() {
     });
     assert_eq!(n, 0, "unsampled span: {n} allocations");
     assert_eq!(unsampled.stats().spans_started, 0);
+
+    // `#[trace_operation]` functions returning an `Err`, on a tracer that samples nothing (the
+    // global one, which the macro uses): the error is not formatted for a span that records
+    // nothing (it was, into a `String` thrown away, before).
+    assert!(init_distributed_tracer(TracerConfig {
+        sampler: Some(Sampler::ratio(0.0)),
+        from_env: false,
+        ..TracerConfig::default()
+    }));
+    let n = allocations_in(N, || {
+        assert!(failing_operation().is_err());
+        let mut cx = Context::from_waker(waker);
+        let fut = pin!(failing_operation_async());
+        assert!(matches!(fut.poll(&mut cx), Poll::Ready(Err(DiskFull))));
+    });
+    assert_eq!(n, 0, "unsampled traced Err: {n} allocations");
 }

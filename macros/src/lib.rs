@@ -314,16 +314,17 @@ fn private(krate: &TokenStream2) -> TokenStream2 {
     quote!(#krate::distributed::__private)
 }
 
-/// `{ use the Verdict* traits; (&&&&&Outcome(#value)).__agentcore_verdict() }` (see the main
-/// crate's `tracer/operation.rs`).
-fn verdict_of(krate: &TokenStream2, value: TokenStream2) -> TokenStream2 {
+/// `{ use the Verdict* traits; (&&&&&Outcome(#value)).__agentcore_verdict(#recording) }` (see
+/// the main crate's `distributed/operation.rs`): `recording` says whether the span records, so
+/// that an `Err` is formatted only for one that does.
+fn verdict_of(krate: &TokenStream2, value: TokenStream2, recording: TokenStream2) -> TokenStream2 {
     let p = private(krate);
     quote! {
         {
             #[allow(unused_imports)]
             use #p::{VerdictAnyErr as _, VerdictDebug as _, VerdictDisplay as _,
                      VerdictDisplayDebug as _, VerdictOk as _};
-            (&&&&&#p::Outcome(#value)).__agentcore_verdict()
+            (&&&&&#p::Outcome(#value)).__agentcore_verdict(#recording)
         }
     }
 }
@@ -778,7 +779,11 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
             }
         };
     }
-    let verdict = verdict_of(krate, quote!(&__agentcore_ret));
+    let verdict = verdict_of(
+        krate,
+        quote!(&__agentcore_ret),
+        quote!(__agentcore_span.is_recording()),
+    );
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -822,11 +827,15 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(),
     };
-    let verdict = verdict_of(krate, quote!(__agentcore_out));
+    let verdict = verdict_of(
+        krate,
+        quote!(__agentcore_out),
+        quote!(__agentcore_recording),
+    );
     let future = quote! {
         async move {
             let __agentcore_span = __agentcore_caller.start(#name, #kind, __agentcore_attributes);
-            #p::instrument(__agentcore_future, __agentcore_span, |__agentcore_out| #verdict).await
+            #p::instrument(__agentcore_future, __agentcore_span, |__agentcore_out, __agentcore_recording| #verdict).await
         }
     };
     let future = if boxed {
@@ -1103,7 +1112,11 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         -> impl ::std::future::Future<Output = #output> + #p::Captures<(#captures)>
     };
     let keep_self = has_receiver.then(|| quote!(let _ = &self;));
-    let verdict = verdict_of(krate, quote!(__agentcore_out));
+    let verdict = verdict_of(
+        krate,
+        quote!(__agentcore_out),
+        quote!(__agentcore_recording),
+    );
     // A body that diverges leaves its future's output to inference, which the verdict's
     // lookup would settle as a `Result`: `!` is written out.
     let out = if never {
@@ -1129,7 +1142,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         __agentcore_ret
                     },
                     __agentcore_span,
-                    |#out| #verdict,
+                    |#out, __agentcore_recording| #verdict,
                 )
                 .await
             }

@@ -7,8 +7,10 @@
 //! * [`Outcome`] and the `Verdict*` traits: what the function returned, decided by *type*
 //!   with autoderef specialization, so a `Result` is recognised whatever it is called
 //!   (`type AgentResult<T> = Result<T, AgentError>`, `anyhow::Result`, `io::Result`). The
-//!   expansion calls `(&&&&&Outcome(&ret)).__agentcore_verdict()`; method lookup tries the
-//!   receiver with 5, 4, ... 1 references removed and takes the first trait implemented:
+//!   expansion calls `(&&&&&Outcome(&ret)).__agentcore_verdict(recording)`; method lookup
+//!   tries the receiver with 5, 4, ... 1 references removed and takes the first trait
+//!   implemented (an `Err`'s message is formatted only when `recording`: the span records
+//!   it; an unsampled span's verdict allocates nothing):
 //!
 //!   | impl for | applies to | verdict |
 //!   | --- | --- | --- |
@@ -244,6 +246,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// An `Err` of type `E` whose message is not formatted: the error has no `Display` or
+    /// `Debug`, or the span records nothing (formatting it would allocate for nothing).
+    #[inline]
+    fn unrecorded_err<E>() -> Verdict {
+        Verdict::Err {
+            exception_type: Cow::Borrowed(std::any::type_name::<E>()),
+            message: String::new(),
+        }
+    }
+
     /// Records the verdict on `span`.
     #[inline]
     pub fn apply(self, span: &mut DetachedSpan<'_>) {
@@ -263,29 +275,29 @@ impl Verdict {
 }
 
 /// A verdict from a completion hook: `instrument`'s third argument.
-impl<T, V: FnOnce(&T) -> Verdict> OnReady<T> for V {
+impl<T, V: FnOnce(&T, bool) -> Verdict> OnReady<T> for V {
     #[inline]
     fn on_ready(self, output: &T, span: &mut DetachedSpan<'_>) {
-        self(output).apply(span);
+        self(output, span.is_recording()).apply(span);
     }
 }
 
-/// Runs `future` in `span` and records `verdict(&output)` when it completes (the expansion of
-/// an `async fn`). A function rather than `Instrumented::with_hook`, so that the closure's
+/// Runs `future` in `span` and records `verdict(&output, recording)` when it completes (the
+/// expansion of an `async fn`; `recording`: whether the span records). A function rather than `Instrumented::with_hook`, so that the closure's
 /// argument type is known (the future's output) when the closure is type-checked.
 ///
 /// ```
 /// use agentcore_telemetry::distributed::__private::{instrument, Verdict};
 /// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
 /// let span = get_distributed_tracer().start_detached_span("op", SpanKind::Internal, []);
-/// let fut = instrument(async { 1 }, span, |out: &i32| if *out > 0 { Verdict::Ok } else { Verdict::Ok });
+/// let fut = instrument(async { 1 }, span, |out: &i32, _recording| if *out > 0 { Verdict::Ok } else { Verdict::Ok });
 /// # drop(fut);
 /// ```
 #[inline]
 pub fn instrument<'t, F, V>(future: F, span: DetachedSpan<'t>, verdict: V) -> Instrumented<'t, F, V>
 where
     F: Future,
-    V: FnOnce(&F::Output) -> Verdict,
+    V: FnOnce(&F::Output, bool) -> Verdict,
 {
     Instrumented::with_hook(future, span, verdict)
 }
@@ -297,14 +309,15 @@ pub struct Outcome<'a, T: ?Sized>(pub &'a T);
 /// `Err` of a `Result` whose error is `Display + Debug` (see the module docs).
 pub trait VerdictDisplayDebug {
     /// The verdict.
-    fn __agentcore_verdict(&self) -> Verdict;
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict;
 }
 
 impl<T, E: fmt::Display + fmt::Debug> VerdictDisplayDebug for &&&&Outcome<'_, Result<T, E>> {
     #[inline]
-    fn __agentcore_verdict(&self) -> Verdict {
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
+            Err(_) if !recording => Verdict::unrecorded_err::<E>(),
             Err(e) => Verdict::Err {
                 exception_type: exception_type(e),
                 message: display_text(e),
@@ -316,14 +329,15 @@ impl<T, E: fmt::Display + fmt::Debug> VerdictDisplayDebug for &&&&Outcome<'_, Re
 /// `Err` of a `Result` whose error is `Display` only.
 pub trait VerdictDisplay {
     /// The verdict.
-    fn __agentcore_verdict(&self) -> Verdict;
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict;
 }
 
 impl<T, E: fmt::Display> VerdictDisplay for &&&Outcome<'_, Result<T, E>> {
     #[inline]
-    fn __agentcore_verdict(&self) -> Verdict {
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
+            Err(_) if !recording => Verdict::unrecorded_err::<E>(),
             Err(e) => Verdict::Err {
                 exception_type: Cow::Borrowed(std::any::type_name::<E>()),
                 message: display_text(e),
@@ -335,14 +349,15 @@ impl<T, E: fmt::Display> VerdictDisplay for &&&Outcome<'_, Result<T, E>> {
 /// `Err` of a `Result` whose error is `Debug` only.
 pub trait VerdictDebug {
     /// The verdict.
-    fn __agentcore_verdict(&self) -> Verdict;
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict;
 }
 
 impl<T, E: fmt::Debug> VerdictDebug for &&Outcome<'_, Result<T, E>> {
     #[inline]
-    fn __agentcore_verdict(&self) -> Verdict {
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
+            Err(_) if !recording => Verdict::unrecorded_err::<E>(),
             Err(e) => Verdict::Err {
                 exception_type: Cow::Borrowed(std::any::type_name::<E>()),
                 message: debug_text(e),
@@ -354,18 +369,15 @@ impl<T, E: fmt::Debug> VerdictDebug for &&Outcome<'_, Result<T, E>> {
 /// `Err` of any `Result`.
 pub trait VerdictAnyErr {
     /// The verdict.
-    fn __agentcore_verdict(&self) -> Verdict;
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict;
 }
 
 impl<T, E> VerdictAnyErr for &Outcome<'_, Result<T, E>> {
     #[inline]
-    fn __agentcore_verdict(&self) -> Verdict {
+    fn __agentcore_verdict(&self, _recording: bool) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
-            Err(_) => Verdict::Err {
-                exception_type: Cow::Borrowed(std::any::type_name::<E>()),
-                message: String::new(),
-            },
+            Err(_) => Verdict::unrecorded_err::<E>(),
         }
     }
 }
@@ -373,12 +385,12 @@ impl<T, E> VerdictAnyErr for &Outcome<'_, Result<T, E>> {
 /// Anything but a `Result`.
 pub trait VerdictOk {
     /// The verdict.
-    fn __agentcore_verdict(&self) -> Verdict;
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict;
 }
 
 impl<T: ?Sized> VerdictOk for Outcome<'_, T> {
     #[inline]
-    fn __agentcore_verdict(&self) -> Verdict {
+    fn __agentcore_verdict(&self, _recording: bool) -> Verdict {
         Verdict::Ok
     }
 }

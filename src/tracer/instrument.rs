@@ -34,7 +34,7 @@ use std::task::{Context, Poll};
 /// use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TracerConfig};
 /// let tracer = DistributedTracer::new(TracerConfig::default());
 /// let mut span = tracer.start_detached_span("op", SpanKind::Internal, []);
-/// (|_: &u8| Verdict::Ok).on_ready(&1, &mut span);
+/// (|_: &u8, _recording: bool| Verdict::Ok).on_ready(&1, &mut span);
 /// assert_eq!(span.status(), SpanStatus::Ok);
 /// ```
 pub trait OnReady<T> {
