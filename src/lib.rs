@@ -71,8 +71,8 @@ pub mod registry;
 #[cfg_attr(docsrs, doc(cfg(feature = "http-server")))]
 pub mod serve;
 pub mod tracer;
-#[cfg(any(feature = "pushgateway", feature = "otlp"))]
 mod unwind;
+mod user_fmt;
 
 #[cfg(all(test, agentcore_loom))]
 mod loom;

@@ -1,7 +1,8 @@
-//! Taking a caught panic apart, for the threads that run code the crate does not control and
-//! go on when it panics: the span processor's (`export::batch`, around an exporter's calls) and
-//! the Pushgateway pusher's (`pushgateway::pusher`, around the registry's callbacks). Both
-//! report the panic's message as an error. Crate-private; compiled with either feature.
+//! Taking a caught panic apart, for the code that runs code the crate does not control and
+//! goes on when it panics: the span processor (`export::batch`, around an exporter's calls),
+//! the Pushgateway pusher (`pushgateway::pusher`, around the registry's callbacks), the
+//! console exporter's writer thread and the `/metrics` server's encoder threads (around a
+//! writer and a source), and `user_fmt` (around a value's `Display` or `Debug`). Crate-private.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};

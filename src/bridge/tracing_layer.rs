@@ -83,8 +83,8 @@
 //! `tracing` itself, holding an `Entered` guard across `.await` is a mistake.
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
-use crate::tracer::exception::{debug_text, display_text};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};
+use crate::user_fmt::{debug_text, display_text};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;

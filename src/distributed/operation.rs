@@ -26,9 +26,10 @@
 use super::DistributedTracer;
 use crate::tracer::core::TracerCore;
 use crate::tracer::current::{self, Parent};
-use crate::tracer::exception::{debug_text, display_text, exception_type};
+use crate::tracer::exception::exception_type;
 use crate::tracer::instrument::{Instrumented, OnReady};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus};
+use crate::user_fmt::{debug_text, display_text};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;

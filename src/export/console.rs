@@ -20,6 +20,7 @@ use super::otlp::{OtlpEncoder, Protocol};
 use super::resource::Resource;
 use super::source::ExportSpan;
 use crate::unwind::panic_message;
+use crate::user_fmt::display_text;
 
 /// Bytes of encoded batches that may wait behind the line being written (4 MiB); a batch
 /// that would go beyond is dropped. One batch alone is always taken, whatever its size.
@@ -289,9 +290,13 @@ fn write_lines(shared: &Shared) {
             let message = panic_message(payload);
             Err(io::Error::other(format!("the writer panicked: {message}")))
         });
+        // Formatted before the lock and `finished`: the writer's error is the caller's, whose
+        // `Display` may fail or panic (review helper-97: `to_string()` panicked here after
+        // `finished` was set, so the failed line read as written and the thread was gone).
+        let error = result.err().map(|e| display_text(&e));
         let mut s = shared.lock();
         s.finished = seq;
-        s.error = result.err().map(|e| e.to_string());
+        s.error = error;
         if s.spare.capacity() < line.capacity() {
             s.spare = line;
         }
