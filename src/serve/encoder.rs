@@ -23,6 +23,7 @@ use super::negotiate::Format;
 use super::stats::Stats;
 use super::threads::ExitSignal;
 use super::ExpositionSource;
+use crate::unwind::panic_message;
 
 /// A source as the server keeps it.
 pub(crate) struct Source {
@@ -163,10 +164,14 @@ fn run(
         let stamp = source_stats.stamp();
         let mut bufs = pool.take();
         let started = Instant::now();
+        // A panic's payload is taken apart inside: dropping it runs the source's code, which
+        // may panic again (review helper-97: a payload whose `Drop` panicked killed this thread,
+        // and every later scrape of the source was a 500).
         let encoded = catch_unwind(AssertUnwindSafe(|| match job.format {
             Format::Text => source.encode_into(&mut bufs.text),
             Format::OpenMetrics => source.encode_openmetrics_into(&mut bufs.text),
-        }));
+        }))
+        .map_err(panic_message);
         let took = started.elapsed();
         source_stats.encode_finished(took);
         let mut crc = Crc::new();
