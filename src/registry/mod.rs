@@ -366,18 +366,29 @@ impl Registry {
                 created_micros: family::unix_micros_now(),
             }) as Arc<dyn RegisteredFamily>);
         }
-        let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = (*self.inner.families.load_full()).clone();
-        for registered in built {
+        let mut built = built.into_iter();
+        let mut clash = None;
+        for registered in built.by_ref() {
             let desc = registered.desc();
-            if let Some(clash) = Self::clash(&next, &desc.name, desc.kind) {
-                return Err(Error::DuplicateMetric { name: clash });
+            if let Some(name) = Self::clash(&next, &desc.name, desc.kind) {
+                clash = Some((name, registered));
+                break;
             }
             let at = next.partition_point(|f| *f.desc().name < *desc.name);
             next.insert(at, registered);
         }
-        self.inner.families.store(Arc::new(next));
-        Ok(())
+        let Some((name, refused)) = clash else {
+            self.inner.families.store(Arc::new(next));
+            return Ok(());
+        };
+        // Refused: the caller's functions (and what they captured) are dropped after the
+        // writer mutex is released, so a `Drop` that registers in this registry does not wait
+        // for the mutex its own thread holds (review helper-97: a deadlock).
+        drop(writer);
+        drop((refused, next, built));
+        Err(Error::DuplicateMetric { name })
     }
 
     /// The family named `name` if it exists with exactly this type, label names and
