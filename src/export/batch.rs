@@ -636,12 +636,12 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         // Spans whose `add` panicked were not delivered: failed, whether the exporter left
         // them out of its counts or counted them as exported.
         if add_panics > 0 {
-            if outcome.spans() + add_panics == n as u64 {
-                outcome.failed += add_panics;
+            if outcome.spans().saturating_add(add_panics) == n as u64 {
+                outcome.failed = outcome.failed.saturating_add(add_panics);
             } else {
                 let moved = add_panics.min(outcome.exported);
                 outcome.exported -= moved;
-                outcome.failed += moved;
+                outcome.failed = outcome.failed.saturating_add(moved);
             }
             if let Some(message) = panicked {
                 outcome
@@ -652,7 +652,10 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
         // Every span counted exactly once, whatever the exporter reported.
         let counted = outcome.spans();
         if counted != n as u64 {
-            let known = (outcome.exported + outcome.rejected).min(n as u64);
+            let known = outcome
+                .exported
+                .saturating_add(outcome.rejected)
+                .min(n as u64);
             outcome.exported = outcome.exported.min(known);
             outcome.rejected = known - outcome.exported;
             outcome.failed = n as u64 - known;

@@ -140,14 +140,18 @@ impl ExportOutcome {
     /// assert_eq!(ExportOutcome::exported(2).spans(), 2);
     /// ```
     pub fn spans(&self) -> u64 {
-        self.exported + self.rejected + self.failed
+        // Saturating: an exporter's outcome is the exporter's to fill, garbage included (review
+        // helper-97: a sum that overflowed panicked the span processor's thread).
+        self.exported
+            .saturating_add(self.rejected)
+            .saturating_add(self.failed)
     }
 
     /// Adds `other`'s counts to this one (its error and status replace this one's).
     pub(crate) fn merge(&mut self, other: ExportOutcome) {
-        self.exported += other.exported;
-        self.rejected += other.rejected;
-        self.failed += other.failed;
+        self.exported = self.exported.saturating_add(other.exported);
+        self.rejected = self.rejected.saturating_add(other.rejected);
+        self.failed = self.failed.saturating_add(other.failed);
         if other.error.is_some() {
             self.error = other.error;
         }

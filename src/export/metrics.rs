@@ -233,9 +233,16 @@ impl ExportMetrics {
         }
         let mut s = self.lock();
         match reason {
-            DropReason::QueueFull => s.stats.dropped_queue_full += n,
-            DropReason::Overwritten => s.stats.dropped_overwritten += n,
-            DropReason::Shutdown => s.stats.dropped_shutdown += n,
+            // Saturating: `n` may come from a caller's `SpanSource` (review helper-97).
+            DropReason::QueueFull => {
+                s.stats.dropped_queue_full = s.stats.dropped_queue_full.saturating_add(n)
+            }
+            DropReason::Overwritten => {
+                s.stats.dropped_overwritten = s.stats.dropped_overwritten.saturating_add(n)
+            }
+            DropReason::Shutdown => {
+                s.stats.dropped_shutdown = s.stats.dropped_shutdown.saturating_add(n)
+            }
         }
         self.count_processed(&mut s, reason.error_type(), n);
     }
