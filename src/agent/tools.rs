@@ -28,11 +28,15 @@ impl MetricsCollector {
         error_type: Option<&str>,
     ) {
         let m = &self.inner.m;
+        let f = &m.tool_execution_seconds;
+        // Converted first: `IntoSeconds` is the caller's, and a conversion that panics must
+        // leave no execution counted without its duration (review helper-97), as the other
+        // records convert before they count.
+        let seconds = self.duration(f.name(), duration_seconds);
         if let Some(c) = self.series(&m.tool_executions_total, &[tool_id, status]) {
             c.inc();
         }
-        let f = &m.tool_execution_seconds;
-        if let Some(s) = self.duration(f.name(), duration_seconds) {
+        if let Some(s) = seconds {
             if let Some(h) = self.series(f, &[tool_id]) {
                 h.observe(s);
             }
