@@ -113,7 +113,15 @@ impl ExportSlot {
     /// Registers the running exporter's self-metrics in `registry`, and remembers it for
     /// exporters started later.
     pub(crate) fn register(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
-        *self.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.clone());
+        let previous = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(registry.clone());
+        // Dropped after the lock: if it is the registry's last handle, its families' functions
+        // drop with it, and what they captured may register this tracer again (review
+        // helper-97: a deadlock on this mutex).
+        drop(previous);
         match self.current() {
             Some(p) => p.register_metrics(registry),
             None => Ok(()),
