@@ -304,3 +304,85 @@ mod serve_panic_payload {
         assert_eq!(status(server.local_addr()), 200, "the source works again");
     }
 }
+
+#[cfg(feature = "otlp")]
+mod tracer_registry_drop {
+    //! The tracer remembers the last registry its metrics went to (for exporters started
+    //! later); replacing it dropped the old one under the tracer's mutex, so a function family
+    //! of that registry whose captured value registers the tracer again in its `Drop`
+    //! deadlocked (review helper-97, argued; reproduced here).
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use agentcore_telemetry::{DistributedTracer, Registry, TracerConfig};
+
+    struct RegistersOnDrop(&'static DistributedTracer);
+    impl Drop for RegistersOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.register_metrics(&Registry::new());
+        }
+    }
+
+    #[test]
+    fn the_replaced_registry_drops_without_holding_the_tracer() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let tracer: &'static DistributedTracer =
+                Box::leak(Box::new(DistributedTracer::new(TracerConfig {
+                    from_env: false,
+                    ..TracerConfig::default()
+                })));
+            let first = Registry::new();
+            let token = RegistersOnDrop(tracer);
+            first
+                .gauge_fn("depth", "Depth.", move || {
+                    let _ = &token;
+                    1.0
+                })
+                .unwrap();
+            tracer.register_metrics(&first).unwrap();
+            drop(first); // the tracer holds the last handle
+            let replaced = tracer.register_metrics(&Registry::new());
+            let _ = tx.send(replaced.is_ok());
+        });
+        let ok = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("register_metrics returned within 10 s (it deadlocked)");
+        assert!(ok);
+    }
+}
+
+mod scrape_of_a_panicking_function {
+    //! A function family whose function panics, scraped into the caller's buffer: the panic
+    //! reaches the caller, and the buffer holds nothing of the scrape (it held a half-written
+    //! record before: `# HELP`, `# TYPE` and the sample's name; review helper-97).
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use agentcore_telemetry::Registry;
+
+    #[test]
+    fn the_buffer_is_left_as_it_was_in_both_formats() {
+        let registry = Registry::new();
+        registry
+            .counter("requests_total", "Requests.")
+            .unwrap()
+            .inc();
+        registry
+            .gauge_fn("zz_broken", "Panics.", || {
+                panic!("a gauge function that panics (expected by this test)")
+            })
+            .unwrap();
+        for openmetrics in [false, true] {
+            let mut out = String::from("# kept\n");
+            let scrape = catch_unwind(AssertUnwindSafe(|| {
+                if openmetrics {
+                    registry.encode_openmetrics_into(&mut out)
+                } else {
+                    registry.encode_text_into(&mut out)
+                }
+            }));
+            assert!(scrape.is_err(), "the panic goes on to the caller");
+            assert_eq!(out, "# kept\n", "openmetrics: {openmetrics}");
+        }
+    }
+}

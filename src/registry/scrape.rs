@@ -5,6 +5,7 @@
 //! which takes a `Registry`, is implemented here.
 
 use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::metric::{Metric, Scratch};
@@ -136,12 +137,43 @@ impl<M: Metric> RegisteredFamily for Family<M> {
     }
 }
 
+/// Runs `encode`, which appends to `out`; if it unwinds (a function family's function
+/// panicked: the caller's code), `out` is cut back to where it was before the panic goes on,
+/// so a caller who catches it holds no half-written record (review helper-97). `out` is valid
+/// UTF-8 at any point (it is only appended to whole `&str`s), and its old length is a
+/// character boundary.
+fn all_or_nothing(out: &mut String, encode: impl FnOnce(&mut String)) {
+    let len = out.len();
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| encode(&mut *out))) {
+        out.truncate(len);
+        resume_unwind(panic);
+    }
+}
+
 impl Registry {
     /// Appends the text exposition (format 0.0.4, [`CONTENT_TYPE`](crate::CONTENT_TYPE)) of every
     /// family to `out`. With a reused buffer a steady-state scrape allocates O(1) (nothing per
-    /// series). Families without series are skipped.
+    /// series). Families without series are skipped. If a function family's function panics
+    /// ([`Registry::gauge_fn`], [`Registry::counter_fn`]), the panic goes on to the caller and
+    /// `out` is left as it was: no half-written exposition.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("requests_total", "Requests.").unwrap().inc();
+    /// registry.gauge_fn("broken", "Panics.", || panic!("no value")).unwrap();
+    /// let mut out = String::from("# earlier\n");
+    /// let scrape = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     registry.encode_text_into(&mut out)
+    /// }));
+    /// assert!(scrape.is_err());
+    /// assert_eq!(out, "# earlier\n");
+    /// ```
     pub fn encode_text_into(&self, out: &mut String) {
-        self.scrape(|family, scratch| family.encode(out, scratch));
+        all_or_nothing(out, |out| {
+            self.scrape(|family, scratch| family.encode(out, scratch))
+        });
     }
 
     /// Appends the OpenMetrics 1.0 text exposition
@@ -178,7 +210,9 @@ impl Registry {
     /// assert_eq!(out, expected.join("\n") + "\n");
     /// ```
     pub fn encode_openmetrics_into(&self, out: &mut String) {
-        self.encode_openmetrics_with(&OpenMetricsEncoder::new(), out);
+        all_or_nothing(out, |out| {
+            self.encode_openmetrics_with(&OpenMetricsEncoder::new(), out)
+        });
     }
 
     /// The OpenMetrics 1.0 text exposition as a new `String` (pre-sized from the previous
