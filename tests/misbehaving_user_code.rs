@@ -386,3 +386,50 @@ mod scrape_of_a_panicking_function {
         }
     }
 }
+
+#[cfg(feature = "otlp")]
+mod a_source_that_never_runs_dry {
+    //! A span source that never runs dry: its `drain` always reports a span visited (a buggy
+    //! or hostile source; a producer pushing without end into one that keeps taking spans
+    //! after `close` is the same, if rarely). The shutdown's count of what is left drained
+    //! until a drain visited nothing, so the export thread spun for good after the shutdown
+    //! returned (review helper-97, argued; reproduced here).
+    use std::time::{Duration, Instant};
+
+    use agentcore_telemetry::export::{
+        BatchConfig, BatchSpanProcessor, Drained, ExportSpan, InMemorySpanExporter, SpanSource,
+    };
+
+    struct Bottomless;
+    impl SpanSource for Bottomless {
+        fn pending(&self) -> usize {
+            1
+        }
+        fn drain(&mut self, _max: usize, _f: &mut dyn FnMut(ExportSpan<'_>)) -> Drained {
+            Drained {
+                visited: 1,
+                lost: 0,
+                refused: 0,
+            }
+        }
+    }
+
+    #[test]
+    fn the_export_thread_ends_after_its_shutdown() {
+        let p = BatchSpanProcessor::start(
+            Bottomless,
+            InMemorySpanExporter::new(),
+            BatchConfig::default(),
+        )
+        .unwrap();
+        let _ = p.shutdown(Duration::from_millis(300));
+        let until = Instant::now() + Duration::from_secs(5);
+        while p.stats().running && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !p.stats().running,
+            "the export thread still runs 5 s after its shutdown"
+        );
+    }
+}

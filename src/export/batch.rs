@@ -58,6 +58,10 @@ use super::metrics::{DropReason, ExportMetrics, ExportStats};
 use super::source::SpanSource;
 use crate::{Error, Registry};
 
+/// The most drains a shutdown makes to count what is left as dropped (see
+/// `Worker::drop_waiting_and_exit`).
+const DROP_ROUNDS: usize = 16;
+
 /// The batch processor's settings (OpenTelemetry `OTEL_BSP_*` defaults).
 ///
 /// ```
@@ -734,8 +738,14 @@ impl<S: SpanSource, E: SpanExporter> Worker<S, E> {
 
     /// Counts everything still waiting as dropped (`shutdown`), then tells the handle the
     /// thread is done, with `error` as the result of the shutdown and of pending flushes.
+    ///
+    /// At most [`DROP_ROUNDS`] drains: a closed span log runs dry in the second, but a source
+    /// that keeps taking spans (the default `close` does nothing) while a producer pushes, or
+    /// one whose `drain` always reports a span, never does, and the thread spun for good after
+    /// its shutdown had returned (review helper-97). What such a source still holds after the
+    /// last round is not counted: it was never handed over.
     fn drop_waiting_and_exit(&mut self, error: Option<ExportError>) {
-        loop {
+        for _ in 0..DROP_ROUNDS {
             let d = self.source.drain(usize::MAX, &mut |_| {});
             self.shared
                 .metrics

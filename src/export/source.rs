@@ -209,7 +209,8 @@ pub trait SpanSource: Send {
     /// shutdown is left unaccounted and nothing finished after it is counted. The span log
     /// detaches its export cursor here (a process-wide barrier, no sleep). The default does
     /// nothing: a source that keeps taking spans has them counted as dropped at the
-    /// shutdown's end.
+    /// shutdown's end, by up to 16 drains (one that still hands spans over in the last of
+    /// them keeps the rest, uncounted: the export thread ends).
     ///
     /// ```
     /// use agentcore_telemetry::export::{MemorySpanSource, SpanSource};
