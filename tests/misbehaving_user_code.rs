@@ -327,11 +327,14 @@ mod tracer_registry_drop {
     fn the_replaced_registry_drops_without_holding_the_tracer() {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let tracer: &'static DistributedTracer =
-                Box::leak(Box::new(DistributedTracer::new(TracerConfig {
+            // A static, not a leak, for LeakSanitizer (`.ci/asan`).
+            static TRACER: std::sync::OnceLock<DistributedTracer> = std::sync::OnceLock::new();
+            let tracer = TRACER.get_or_init(|| {
+                DistributedTracer::new(TracerConfig {
                     from_env: false,
                     ..TracerConfig::default()
-                })));
+                })
+            });
             let first = Registry::new();
             let token = RegistersOnDrop(tracer);
             first
