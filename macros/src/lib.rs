@@ -72,7 +72,24 @@ use syn::{
 /// (`&self`, `self: &Self`, `self: Pin<&mut Self>`, `self: &Arc<Self>`; not `self: &Agent`); put
 /// `#[trace_operation]` below `#[tokio::main]` / `#[async_trait]`, which must see the
 /// `async fn` first. Parameters may carry `#[cfg]` / `#[cfg_attr]` and lint attributes
-/// (`#[allow(unused_variables)]`, `#[expect(..)]`).
+/// (`#[allow(unused_variables)]`, `#[expect(..)]`); an `#[expect(..)]` on the function becomes
+/// an `#[allow(..)]` (the function is no longer `async`, so a lint about that may not fire).
+///
+/// What the expansion keeps as the function was: the return value (an `async fn`'s `return`s
+/// are coerced to its declared output), the order in which arguments bound to a plain name
+/// are dropped (after the body's locals, in reverse order; pattern arguments are dropped as the
+/// body's closure or future captured them), `Send`, and the names the body sees (the
+/// expansion's own locals are hygienic). What it does not keep, known (review helper-98):
+/// * A future-returning function's future is an `async` block, so it is not `Unpin` even when
+///   the body's future was (`std::future::ready(x)`); write `+ Unpin` in the return type to
+///   have it boxed.
+/// * `#[must_use]` on an `async fn` no longer warns about an unused awaited output (rustc
+///   applies it to the `.await` only for a real `async fn`).
+/// * A string-slice argument named in `attributes(..)` must be `&'static str`: an attribute
+///   `Value` owns or borrows for `'static`; for a borrowed one write `key = key.to_owned()`.
+/// * A traced function that returns a guard of another trace it started (`start_trace`)
+///   ends its own span below that guard's frame, which the tracer counts as misuse
+///   (`spans_ended_out_of_context`) and reports once.
 ///
 /// ```
 /// use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, SpanStatus};
@@ -187,6 +204,15 @@ pub fn trace_operation(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// [`trace_operation`] on `proc_macro2` tokens (which the unit tests can make).
 fn trace_operation2(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     use syn::parse::Parser;
+    // `#[trace_operation("op")]` read "unexpected literal in nested attribute, expected ident"
+    // (review helper-98): say how the name is written.
+    if let Some(proc_macro2::TokenTree::Literal(lit)) = attr.clone().into_iter().next() {
+        return syn::Error::new(
+            lit.span(),
+            format!("the span's name is written `name = {lit}`"),
+        )
+        .into_compile_error();
+    }
     let mut args = Args::default();
     if let Err(e) = syn::meta::parser(|meta| args.parse(meta)).parse2(attr) {
         return e.into_compile_error();
@@ -215,7 +241,8 @@ struct Args {
     name: Option<LitStr>,
     kind: Option<Path>,
     attributes: Vec<(String, Expr)>,
-    boxed_future: bool,
+    /// Where `boxed_future` was written, if it was.
+    boxed_future: Option<Span>,
     krate: Option<Path>,
 }
 
@@ -289,10 +316,14 @@ impl Args {
             }
             Ok(())
         } else if meta.path.is_ident("boxed_future") {
-            if self.boxed_future {
+            if self.boxed_future.is_some() {
                 return Err(twice(&meta));
             }
-            self.boxed_future = true;
+            if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                // `boxed_future = true` read "expected `,`" (review helper-98).
+                return Err(meta.error("`boxed_future` takes no value: write `boxed_future`"));
+            }
+            self.boxed_future = Some(meta.path.span());
             Ok(())
         } else if meta.path.is_ident("crate") {
             if self.krate.is_some() {
@@ -416,7 +447,7 @@ fn box_future_alias_output(ty: &Type) -> Option<Type> {
 /// the body is coerced to it; nothing when it cannot be named (`!`).
 fn call_once_turbofish(output: &ReturnType) -> TokenStream2 {
     match output {
-        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => quote!(),
+        ReturnType::Type(_, ty) if is_never(ty) => quote!(),
         ReturnType::Type(_, ty) => {
             let mut ty = (**ty).clone();
             EraseImplTrait.visit_type_mut(&mut ty);
@@ -557,13 +588,20 @@ impl VisitMut for InlineBody {
 fn run_body(
     krate: &TokenStream2,
     attrs: &[syn::Attribute],
+    sig: &mut syn::Signature,
     block: syn::Block,
-    output: &ReturnType,
 ) -> TokenStream2 {
     let p = private(krate);
     if !attrs.iter().any(|a| a.path().is_ident("track_caller")) {
-        let turbofish = call_once_turbofish(output);
-        return quote!(#p::call_once #turbofish (move || #block));
+        let turbofish = call_once_turbofish(&sig.output);
+        let rebind = closure_rebindings(sig);
+        if rebind.is_empty() {
+            return quote!(#p::call_once #turbofish (move || #block));
+        }
+        // The body's statements after the rebindings, in one block (a nested `{ body }` as the
+        // closure's value is an `unused_braces` warning in the user's code).
+        let stmts = &block.stmts;
+        return quote!(#p::call_once #turbofish (move || { #(#rebind)* #(#stmts)* }));
     }
     let mut inline = InlineBody {
         krate: krate.clone(),
@@ -673,9 +711,28 @@ impl VisitMut for EraseImplTrait {
     }
 }
 
+/// An identifier of the expansion's own (`__agentcore_span`, ...), invisible to the user's code
+/// (`mixed_site` hygiene: a parameter or local of the user's spelled the same is another
+/// variable; review helper-98 found `fn f(__agentcore_span: i32)` reading the macro's span).
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// Whether `ty` is `!`, also as a `macro_rules!` `$ret:ty` fragment passes it (in an invisible
+/// group) or in parentheses (review helper-98: `-> $ret` with `!` was not recognised, and the
+/// expansion named `!` as a type, which is unstable).
+fn is_never(ty: &Type) -> bool {
+    match ty {
+        Type::Never(_) => true,
+        Type::Group(g) => is_never(&g.elem),
+        Type::Paren(p) => is_never(&p.elem),
+        _ => false,
+    }
+}
+
 /// `: T` for `let __agentcore_ret`, or nothing when the type cannot annotate a `let` (`!`).
 fn let_annotation(ty: &Type) -> TokenStream2 {
-    if let Type::Never(_) = ty {
+    if is_never(ty) {
         return quote!();
     }
     let mut ty = ty.clone();
@@ -728,9 +785,19 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         attributes,
     };
     if func.sig.asyncness.is_some() {
+        if let Some(span) = args.boxed_future {
+            // It was silently ignored (review helper-98).
+            let error = syn::Error::new(
+                span,
+                "`boxed_future` is for a function that returns a future (`-> impl Future`, \
+                 boxed as `Pin<Box<dyn Future>>`); remove it from an `async fn`",
+            )
+            .into_compile_error();
+            return quote!(#error #func);
+        }
         return expand_async_fn(&start, func);
     }
-    if args.boxed_future {
+    if args.boxed_future.is_some() {
         return expand_future_fn(&start, func, true);
     }
     if let ReturnType::Type(_, ty) = &func.sig.output {
@@ -751,10 +818,12 @@ struct Start {
 /// A sync function: a current span around the body, which runs in a closure so that
 /// `return` and `?` come back to the verdict.
 fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
+    let v_span = local("__agentcore_span");
+    let v_ret = local("__agentcore_ret");
     let ItemFn {
         attrs,
         vis,
-        sig,
+        mut sig,
         block,
     } = func;
     let Start {
@@ -767,41 +836,37 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(: ()),
     };
-    let body = run_body(krate, &attrs, *block, &sig.output);
-    if matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_))) {
+    let body = run_body(krate, &attrs, &mut sig, *block);
+    if matches!(&sig.output, ReturnType::Type(_, ty) if is_never(ty)) {
         // `-> !`: it can only unwind (recorded by the span's drop) or never finish.
         return quote! {
             #(#attrs)*
             #vis #sig {
-                let __agentcore_span = #krate::get_distributed_tracer()
+                let #v_span = #krate::get_distributed_tracer()
                     .start_span(#name, #kind, #attributes);
                 #body
             }
         };
     }
-    let verdict = verdict_of(
-        krate,
-        quote!(&__agentcore_ret),
-        quote!(__agentcore_span.is_recording()),
-    );
+    let verdict = verdict_of(krate, quote!(&#v_ret), quote!(#v_span.is_recording()));
     quote! {
         #(#attrs)*
         #vis #sig {
-            let mut __agentcore_span = #krate::get_distributed_tracer()
+            let mut #v_span = #krate::get_distributed_tracer()
                 .start_span(#name, #kind, #attributes);
-            // A panic unwinds through `__agentcore_span`, whose drop records it. (An inline
+            // A panic unwinds through `#v_span`, whose drop records it. (An inline
             // body's own diverging tail is not a diverging sub-expression of this `let`.)
             #[allow(clippy::diverging_sub_expression)]
-            let __agentcore_ret #annotation = #body;
+            let #v_ret #annotation = #body;
             // An inline (`#[track_caller]`) body that always diverges makes the rest
             // unreachable.
             #[allow(unreachable_code)]
-            let __agentcore_ret = {
-                #verdict.apply(&mut __agentcore_span);
-                __agentcore_span.end();
-                __agentcore_ret
+            let #v_ret = {
+                #verdict.apply(&mut #v_span);
+                #v_span.end();
+                #v_ret
             };
-            __agentcore_ret
+            #v_ret
         }
     }
 }
@@ -809,10 +874,16 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
 /// A function returning a future (`impl Future` or `Pin<Box<dyn Future>>`): the body runs
 /// now; the future it returns runs in the operation's span.
 fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
+    let v_span = local("__agentcore_span");
+    let v_caller = local("__agentcore_caller");
+    let v_future = local("__agentcore_future");
+    let v_attributes = local("__agentcore_attributes");
+    let v_out = local("__agentcore_out");
+    let v_recording = local("__agentcore_recording");
     let ItemFn {
         attrs,
         vis,
-        sig,
+        mut sig,
         block,
     } = func;
     let Start {
@@ -822,20 +893,16 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         attributes,
     } = start;
     let p = private(krate);
-    let body = run_body(krate, &attrs, *block, &sig.output);
+    let body = run_body(krate, &attrs, &mut sig, *block);
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(),
     };
-    let verdict = verdict_of(
-        krate,
-        quote!(__agentcore_out),
-        quote!(__agentcore_recording),
-    );
+    let verdict = verdict_of(krate, quote!(#v_out), quote!(#v_recording));
     let future = quote! {
         async move {
-            let __agentcore_span = __agentcore_caller.start(#name, #kind, __agentcore_attributes);
-            #p::instrument(__agentcore_future, __agentcore_span, |__agentcore_out, __agentcore_recording| #verdict).await
+            let #v_span = #v_caller.start(#name, #kind, #v_attributes);
+            #p::instrument(#v_future, #v_span, |#v_out, #v_recording| #verdict).await
         }
     };
     let future = if boxed {
@@ -846,14 +913,14 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
     quote! {
         #(#attrs)*
         #vis #sig {
-            let __agentcore_caller =
+            let #v_caller =
                 #p::Caller::capture(#krate::get_distributed_tracer());
-            let __agentcore_attributes = #attributes;
+            let #v_attributes = #attributes;
             #[allow(clippy::diverging_sub_expression)]
-            let __agentcore_future #annotation = #body;
+            let #v_future #annotation = #body;
             #[allow(unreachable_code)]
-            let __agentcore_future = #future;
-            __agentcore_future
+            let #v_future = #future;
+            #v_future
         }
     }
 }
@@ -965,13 +1032,111 @@ impl<'ast> Visit<'ast> for Mentions {
 
 /// An `async fn`, rewritten as `fn .. -> impl Future<Output = R> + Captures<..>`: calling it
 /// captures the caller's context; the future starts the span when first polled.
+/// Rewrites the `return value`s of an `async fn`'s body (not those of its closures, async
+/// blocks or items) as `return ::core::convert::identity::<R>(value)`, `R` its declared output:
+/// the body runs in an `async` block whose output type the first `return` decides, so without
+/// the declared type a `return Box::new(1u8)` in a `-> Box<dyn Debug>` function was not
+/// coerced and did not compile (review helper-98; the sync path's closure has it from
+/// `call_once::<R, _>`).
+struct CoerceReturns<'a>(&'a Type);
+
+impl VisitMut for CoerceReturns<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        if let Expr::Closure(_) | Expr::Async(_) | Expr::Const(_) = e {
+            return;
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+        if let Expr::Return(r) = e {
+            if let Some(value) = r.expr.take() {
+                let ty = self.0;
+                r.expr = Some(Box::new(
+                    parse_quote!(::core::convert::identity::<#ty>(#value)),
+                ));
+            }
+        }
+    }
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// A parameter's attributes for its rebinding (see [`expand_async_fn`] and [`run_body`]): its
+/// `#[cfg]` / `#[cfg_attr]` (a configured-out parameter has nothing to rebind), and its lint
+/// attributes, as the body uses the rebinding (an `#[allow(unused_variables)]` is about it),
+/// while the parameter is always used (moved into the future or the closure). An `#[expect]`
+/// is met on the rebinding, so on the parameter it becomes an `#[allow]` (an unmet
+/// expectation is a warning of its own). Its other attributes stay on the parameter only.
+fn rebinding_attrs(attrs: &mut [syn::Attribute]) -> (Vec<syn::Attribute>, Vec<syn::Attribute>) {
+    let is_cfg = |a: &syn::Attribute| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr");
+    let is_lint = |a: &syn::Attribute| {
+        ["allow", "expect", "warn", "deny", "forbid"]
+            .iter()
+            .any(|lint| a.path().is_ident(lint))
+    };
+    let cfg: Vec<_> = attrs.iter().filter(|a| is_cfg(a)).cloned().collect();
+    let lints: Vec<_> = attrs.iter().filter(|a| is_lint(a)).cloned().collect();
+    for a in attrs.iter_mut() {
+        if let syn::Meta::List(list) = &mut a.meta {
+            if list.path.is_ident("expect") {
+                list.path = Ident::new("allow", list.path.span()).into();
+            }
+        }
+    }
+    (cfg, lints)
+}
+
+/// The rebindings that start a sync (or future-returning) function's body closure: every
+/// argument bound to a plain identifier is moved into the closure in declaration order, with
+/// its `mut` (taken off the parameter) and lint attributes, so that the arguments drop as the
+/// function's own do, after the body's locals, in reverse order (review helper-98: the closure
+/// captured only the arguments the body used, dropped in the order it first used them, and
+/// the unused ones after the span ended). Pattern arguments keep the closure's capture order.
+fn closure_rebindings(sig: &mut syn::Signature) -> Vec<TokenStream2> {
+    let mut rebind = Vec::new();
+    for arg in sig.inputs.iter_mut() {
+        let FnArg::Typed(PatType { attrs, pat, .. }) = arg else {
+            continue;
+        };
+        if let Pat::Ident(PatIdent {
+            by_ref: None,
+            mutability,
+            ident,
+            subpat: None,
+            ..
+        }) = &mut **pat
+        {
+            let (cfg, lints) = rebinding_attrs(attrs);
+            let m = mutability.take();
+            rebind.push(quote! {
+                #(#cfg)* #(#lints)* #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                let #m #ident = #ident;
+            });
+        }
+    }
+    rebind
+}
+
 fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
+    let v_span = local("__agentcore_span");
+    let v_ret = local("__agentcore_ret");
+    let v_caller = local("__agentcore_caller");
+    let v_out = local("__agentcore_out");
+    let v_recording = local("__agentcore_recording");
     let ItemFn {
-        attrs,
+        mut attrs,
         vis,
         mut sig,
         block,
     } = func;
+    // The function is no longer `async` (it returns `impl Future`), so a lint the user expects
+    // of their `async fn` (`#[expect(clippy::unused_async)]`) may not fire on it, and an unmet
+    // expectation is a warning of its own: it becomes an `allow` (review helper-98), as a
+    // parameter's does below.
+    for a in attrs.iter_mut() {
+        if let syn::Meta::List(list) = &mut a.meta {
+            if list.path.is_ident("expect") {
+                list.path = Ident::new("allow", list.path.span()).into();
+            }
+        }
+    }
     let Start {
         krate,
         name,
@@ -984,35 +1149,14 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
     // moves into the future (`let <pattern> = <identifier>;` inside it, as `async fn` does).
     let mut naming = NameElided { fresh: Vec::new() };
     let mut rebind = Vec::new();
+    let mut inner_rebind = Vec::new();
     let mut has_receiver = false;
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         naming.visit_fn_arg_mut(arg);
         match arg {
             FnArg::Receiver(_) => has_receiver = true,
             FnArg::Typed(PatType { attrs, pat, .. }) => {
-                // A parameter's `#[cfg]` / `#[cfg_attr]` goes onto its rebinding too (a
-                // configured-out parameter has nothing to rebind), and so do its lint
-                // attributes: the body uses the rebinding (an `#[allow(unused_variables)]`
-                // is about it), while the parameter is always used (moved into the future).
-                // An `#[expect]` is met on the rebinding, so on the parameter it becomes an
-                // `#[allow]` (an unmet expectation is a warning of its own). Its other
-                // attributes stay on the parameter only.
-                let is_cfg =
-                    |a: &syn::Attribute| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr");
-                let is_lint = |a: &syn::Attribute| {
-                    ["allow", "expect", "warn", "deny", "forbid"]
-                        .iter()
-                        .any(|lint| a.path().is_ident(lint))
-                };
-                let cfg: Vec<_> = attrs.iter().filter(|a| is_cfg(a)).cloned().collect();
-                let lints: Vec<_> = attrs.iter().filter(|a| is_lint(a)).cloned().collect();
-                for a in attrs.iter_mut() {
-                    if let syn::Meta::List(list) = &mut a.meta {
-                        if list.path.is_ident("expect") {
-                            list.path = Ident::new("allow", list.path.span()).into();
-                        }
-                    }
-                }
+                let (cfg, lints) = rebinding_attrs(attrs);
                 match &mut **pat {
                     Pat::Ident(PatIdent {
                         by_ref: None,
@@ -1021,14 +1165,28 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         subpat: None,
                         ..
                     }) => {
+                        // Moved into the future here, and again into the body's future (with the
+                        // parameter's `mut` and lint attributes, as the body uses that one), so
+                        // that every argument is dropped where an `async fn` drops it: after the
+                        // body's locals, in reverse order (review helper-98: the body's future
+                        // captured only the arguments it used, in the order it used them).
                         let m = mutability.take();
-                        rebind.push(quote!(#(#cfg)* #(#lints)* let #m #ident = #ident;));
+                        rebind.push(quote! {
+                            #(#cfg)* #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                            let #ident = #ident;
+                        });
+                        inner_rebind.push(quote! {
+                            #(#cfg)* #(#lints)* #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                            let #m #ident = #ident;
+                        });
                     }
                     other => {
                         let fresh = format_ident!("__agentcore_arg{}", i);
                         let pattern = std::mem::replace(other, parse_quote!(#fresh));
                         rebind.push(quote! {
-                            #(#cfg)* let #fresh = #fresh;
+                            #(#cfg)*
+                            #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                            let #fresh = #fresh;
                             #(#cfg)* #(#lints)* let #pattern = #fresh;
                         });
                     }
@@ -1068,7 +1226,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         captures.push_punct(Default::default());
     }
 
-    let never = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
+    let never = matches!(&sig.output, ReturnType::Type(_, ty) if is_never(ty));
     let mut output: Type = match &sig.output {
         // `async fn .. -> !` is stable, `impl Future<Output = !>` is not: `!` by another name.
         ReturnType::Type(..) if never => parse_quote!(#p::Never),
@@ -1107,42 +1265,46 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         ElideTo(target).visit_type_mut(&mut output);
     }
     let annotation = let_annotation(&output);
+    let mut block = block;
+    if !never {
+        let mut declared = output.clone();
+        EraseImplTrait.visit_type_mut(&mut declared);
+        CoerceReturns(&declared).visit_block_mut(&mut block);
+    }
     sig.asyncness = None;
     sig.output = parse_quote! {
         -> impl ::std::future::Future<Output = #output> + #p::Captures<(#captures)>
     };
     let keep_self = has_receiver.then(|| quote!(let _ = &self;));
-    let verdict = verdict_of(
-        krate,
-        quote!(__agentcore_out),
-        quote!(__agentcore_recording),
-    );
+    let verdict = verdict_of(krate, quote!(#v_out), quote!(#v_recording));
     // A body that diverges leaves its future's output to inference, which the verdict's
     // lookup would settle as a `Result`: `!` is written out.
     let out = if never {
-        quote!(__agentcore_out: &#p::Never)
+        quote!(#v_out: &#p::Never)
     } else {
-        quote!(__agentcore_out)
+        quote!(#v_out)
     };
     let allow_refining = quote!(#[allow(refining_impl_trait)]);
     quote! {
         #(#attrs)*
         #allow_refining
         #vis #sig {
-            let __agentcore_caller =
+            let #v_caller =
                 #p::Caller::capture(#krate::get_distributed_tracer());
             async move {
                 #keep_self
                 #(#rebind)*
-                let __agentcore_span = __agentcore_caller.start(#name, #kind, #attributes);
+                let #v_span = #v_caller.start(#name, #kind, #attributes);
                 #p::instrument(
                     async move {
-                        let __agentcore_ret #annotation = #block;
+                        #(#inner_rebind)*
+                        #[allow(clippy::diverging_sub_expression)]
+                        let #v_ret #annotation = #block;
                         #[allow(unreachable_code)]
-                        __agentcore_ret
+                        #v_ret
                     },
-                    __agentcore_span,
-                    |#out, __agentcore_recording| #verdict,
+                    #v_span,
+                    |#out, #v_recording| #verdict,
                 )
                 .await
             }
@@ -1179,6 +1341,34 @@ mod tests {
             ),
         );
         assert_only_error(&out, "cannot trace a `const fn`");
+    }
+
+    /// Review helper-98: a positional name, a value for `boxed_future`, and `boxed_future` on
+    /// an `async fn` (silently ignored before) each get an error that says what to write.
+    #[test]
+    fn misplaced_arguments_say_what_to_write() {
+        let f = quote!(
+            fn f() {}
+        );
+        assert_only_error(
+            &expand_str(quote!("op"), f.clone()),
+            "the span's name is written `name = \\\"op\\\"`",
+        );
+        assert_only_error(
+            &expand_str(quote!(boxed_future = true), f),
+            "`boxed_future` takes no value",
+        );
+        let out = expand_str(
+            quote!(boxed_future),
+            quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(
+            out.starts_with(":: core :: compile_error !")
+                && out.contains("remove it from an `async fn`"),
+            "{out}"
+        );
     }
 
     #[test]

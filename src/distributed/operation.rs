@@ -35,6 +35,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::task::Poll;
 
 /// Names lifetimes an `impl Trait` return type captures (the expansion of an `async fn` into
 /// `fn .. -> impl Future + Captures<(&'a (), .., Self)>`, needed before edition 2024).
@@ -146,6 +147,49 @@ impl<T> Branch for Option<T> {
     }
 }
 
+/// `?` on a `ControlFlow`, as `std`'s `Try` (review helper-98: a `#[track_caller]` function
+/// using it stopped compiling once traced).
+impl<B, C> Branch for ControlFlow<B, C> {
+    type Output = C;
+    type Residual = ControlFlow<B, Infallible>;
+    #[inline(always)]
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, C> {
+        match self {
+            ControlFlow::Continue(c) => ControlFlow::Continue(c),
+            ControlFlow::Break(b) => ControlFlow::Break(ControlFlow::Break(b)),
+        }
+    }
+}
+
+/// `?` on a `Poll<Result<T, E>>`: `Poll<T>`, or the error returned early, as `std`'s `Try`.
+impl<T, E> Branch for Poll<Result<T, E>> {
+    type Output = Poll<T>;
+    type Residual = Result<Infallible, E>;
+    #[inline(always)]
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, Poll<T>> {
+        match self {
+            Poll::Ready(Ok(v)) => ControlFlow::Continue(Poll::Ready(v)),
+            Poll::Ready(Err(e)) => ControlFlow::Break(Err(e)),
+            Poll::Pending => ControlFlow::Continue(Poll::Pending),
+        }
+    }
+}
+
+/// `?` on a `Poll<Option<Result<T, E>>>` (a stream's poll), as `std`'s `Try`.
+impl<T, E> Branch for Poll<Option<Result<T, E>>> {
+    type Output = Poll<Option<T>>;
+    type Residual = Result<Infallible, E>;
+    #[inline(always)]
+    fn __agentcore_branch(self) -> ControlFlow<Self::Residual, Poll<Option<T>>> {
+        match self {
+            Poll::Ready(Some(Ok(v))) => ControlFlow::Continue(Poll::Ready(Some(v))),
+            Poll::Ready(Some(Err(e))) => ControlFlow::Break(Err(e)),
+            Poll::Ready(None) => ControlFlow::Continue(Poll::Ready(None)),
+            Poll::Pending => ControlFlow::Continue(Poll::Pending),
+        }
+    }
+}
+
 /// The early return of `x?` (see [`Branch`]).
 pub trait FromResidual<R> {
     /// `Err(From::from(e))`, or `None`.
@@ -166,6 +210,36 @@ impl<T> FromResidual<Option<Infallible>> for Option<T> {
     #[inline(always)]
     fn __agentcore_from_residual(_: Option<Infallible>) -> Self {
         None
+    }
+}
+
+impl<B, C> FromResidual<ControlFlow<B, Infallible>> for ControlFlow<B, C> {
+    #[inline(always)]
+    fn __agentcore_from_residual(residual: ControlFlow<B, Infallible>) -> Self {
+        match residual {
+            ControlFlow::Break(b) => ControlFlow::Break(b),
+            ControlFlow::Continue(never) => match never {},
+        }
+    }
+}
+
+impl<T, E, F: From<E>> FromResidual<Result<Infallible, E>> for Poll<Result<T, F>> {
+    #[inline(always)]
+    fn __agentcore_from_residual(residual: Result<Infallible, E>) -> Self {
+        match residual {
+            Err(e) => Poll::Ready(Err(From::from(e))),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+impl<T, E, F: From<E>> FromResidual<Result<Infallible, E>> for Poll<Option<Result<T, F>>> {
+    #[inline(always)]
+    fn __agentcore_from_residual(residual: Result<Infallible, E>) -> Self {
+        match residual {
+            Err(e) => Poll::Ready(Some(Err(From::from(e)))),
+            Ok(never) => match never {},
+        }
     }
 }
 
