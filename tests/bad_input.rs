@@ -1053,6 +1053,18 @@ fn hostile_baggage_headers_are_rejected_or_bounded() {
             })
         );
         assert!(start.elapsed() < HANG_GUARD);
+        // "Before any member is parsed": an oversize header whose first member is malformed
+        // (a key with a space; past the limit, 200,000 members too many) is `TooLong`, not the
+        // member's error or `TooManyMembers` (review helper-99: every input above was one
+        // valid member, so a length checked after parsing passed as well).
+        let malformed = format!("k y=v,{}", "k=v,".repeat(len / 4));
+        assert_eq!(
+            Baggage::parse(&malformed),
+            Err(TooLong {
+                limit: BAGGAGE_MAX_BYTES
+            }),
+            "{len}"
+        );
     }
     // Exactly at the limit is accepted.
     let at_limit = format!("k={}", "v".repeat(BAGGAGE_MAX_BYTES - 2));
@@ -1514,6 +1526,57 @@ fn the_tracer_extracts_a_context_from_hostile_headers_or_says_why() {
         assert_eq!(cx.trace_id().to_string(), &TP[3..35]);
         assert_eq!(cx.baggage().count(), 0);
     }
+    // A hostile traceparent beside a tracestate: no context, and the tracestate is not even
+    // read (review helper-99: no tracestate was ever sent here, so neither claim was checked).
+    let read = std::cell::Cell::new(false);
+    let got = TraceContext::extract(|name| match name {
+        "traceparent" => Some(""),
+        "tracestate" => {
+            read.set(true);
+            Some("vendor=1")
+        }
+        _ => None,
+    });
+    assert_eq!(got, Err(PropagationError::InvalidLength));
+    assert!(!read.get(), "tracestate read beside a bad traceparent");
+    // A valid traceparent with a hostile tracestate: the context, without the tracestate.
+    let many = (0..33)
+        .map(|i| format!("k{i}=v"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let long_value = format!("k={}", "v".repeat(257));
+    for tracestate in [
+        huge.as_str(),
+        many.as_str(),
+        long_value.as_str(),
+        "@vendor=1",
+        "Upper=1",
+        "k=1,k",
+    ] {
+        let cx = TraceContext::extract(|name| match name {
+            "traceparent" => Some(TP),
+            "tracestate" => Some(tracestate),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(cx.trace_id().to_string(), &TP[3..35]);
+        assert!(
+            cx.trace_state().is_empty(),
+            "{:.40}: {:?}",
+            tracestate,
+            cx.trace_state()
+        );
+    }
+    // A valid one is kept (the loop above is not passing for an extract that drops them all).
+    let cx = TraceContext::extract(|name| match name {
+        "traceparent" => Some(TP),
+        "tracestate" => Some("vendor=1"),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(cx.trace_state().get("vendor"), Some("1"));
 }
 
 #[test]
