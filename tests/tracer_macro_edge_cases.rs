@@ -250,3 +250,44 @@ mod names_like_the_expansions {
         assert_eq!(shadow_ret(4), 4);
     }
 }
+
+mod unpin_is_kept {
+    //! A future-returning function whose future is `Unpin` (auto traits leak through
+    //! `impl Trait`) returns an `Unpin` future once traced too; with `+ Unpin` written, the
+    //! traced future is not boxed any more, and its span still runs around the body's future.
+    use agentcore_telemetry::{get_distributed_tracer, trace_operation, SpanKind};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn assert_unpin<T: Unpin>(_: &T) {}
+
+    #[trace_operation]
+    fn traced_ready(x: u8) -> impl Future<Output = u8> {
+        std::future::ready(x)
+    }
+
+    #[trace_operation]
+    fn traced_unpin(x: u8) -> impl Future<Output = u8> + Unpin {
+        std::future::ready(x)
+    }
+
+    #[test]
+    fn a_traced_future_is_unpin_when_the_body_s_is() {
+        let mut t = traced_ready(1);
+        assert_unpin(&t);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Polled without pinning it first, which `Unpin` allows.
+        assert_eq!(Pin::new(&mut t).poll(&mut cx), Poll::Ready(1));
+        let tracer = get_distributed_tracer();
+        let root = tracer.start_span("root", SpanKind::Internal, []);
+        let trace = root.trace_id();
+        let mut u = traced_unpin(2);
+        assert_eq!(Pin::new(&mut u).poll(&mut cx), Poll::Ready(2));
+        root.end();
+        assert!(tracer
+            .get_trace_spans(trace)
+            .iter()
+            .any(|s| s.name == "traced_unpin"));
+    }
+}

@@ -48,8 +48,8 @@ use syn::{
 /// * **Functions returning a future** (the "async form", and what `#[async_trait]`
 ///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
 ///   the body runs before the span starts. Futures are recognised by *spelling*, before alias
-///   resolution (a macro sees no types): `impl Future<Output = ..>` (`+ ..`; with `+ Unpin`
-///   the traced future is returned boxed, as an `async` block is not `Unpin`),
+///   resolution (a macro sees no types): `impl Future<Output = ..>` (`+ ..`; the traced
+///   future is `Unpin` when the body's is),
 ///   `Pin<Box<dyn Future<Output = ..> + ..>>` (any path to `Pin`, `Box` and `Future`: the last
 ///   segment counts), and `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>` (by the last segment,
 ///   as `futures::future::BoxFuture`). Any other alias hides the future: the function would be
@@ -78,11 +78,8 @@ use syn::{
 /// What the expansion keeps as the function was: the return value (an `async fn`'s `return`s
 /// are coerced to its declared output), the order in which arguments bound to a plain name
 /// are dropped (after the body's locals, in reverse order; pattern arguments are dropped as the
-/// body's closure or future captured them), `Send`, and the names the body sees (the
-/// expansion's own locals are hygienic). What it does not keep, known (review helper-98):
-/// * A future-returning function's future is an `async` block, so it is not `Unpin` even when
-///   the body's future was (`std::future::ready(x)`); write `+ Unpin` in the return type to
-///   have it boxed.
+/// body's closure or future captured them), `Send`, a future-returning function's `Unpin`,
+/// and the names the body sees (the expansion's own locals are hygienic). What it does not keep, known (review helper-98):
 /// * `#[must_use]` on an `async fn` no longer warns about an unused awaited output (rustc
 ///   applies it to the `.await` only for a real `async fn`).
 /// * A string-slice argument named in `attributes(..)` must be `&'static str`: an attribute
@@ -362,7 +359,7 @@ fn verdict_of(krate: &TokenStream2, value: TokenStream2, recording: TokenStream2
 
 /// The output of a future returned as `impl Future<Output = X>` or
 /// `Pin<Box<dyn Future<Output = X> + ..>>`, and whether the traced one must be boxed (it is
-/// returned as a box, or must be `Unpin`).
+/// returned as a box).
 fn future_output(ty: &Type) -> Option<(Type, bool)> {
     fn output_of_bounds<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<Type> {
         bounds.into_iter().find_map(|b| {
@@ -398,16 +395,10 @@ fn future_output(ty: &Type) -> Option<(Type, bool)> {
             _ => None,
         }
     }
-    // `impl Future + Unpin`: the traced future is an `async` block, which is not `Unpin`; it
-    // is returned boxed (`Pin<Box<..>>` is).
-    fn unpin(bounds: &Punctuated<TypeParamBound, Token![+]>) -> bool {
-        bounds.iter().any(|b| {
-            matches!(b, TypeParamBound::Trait(t)
-                if t.path.segments.last().is_some_and(|s| s.ident == "Unpin"))
-        })
-    }
     match ty {
-        Type::ImplTrait(it) => output_of_bounds(&it.bounds).map(|t| (t, unpin(&it.bounds))),
+        // Not boxed, also with `+ Unpin`: the traced future (`__private::Traced`) is `Unpin`
+        // when the body's is, which such a return type makes it.
+        Type::ImplTrait(it) => output_of_bounds(&it.bounds).map(|t| (t, false)),
         Type::Paren(p) => future_output(&p.elem),
         Type::Group(g) => future_output(&g.elem),
         _ => {
@@ -874,7 +865,6 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
 /// A function returning a future (`impl Future` or `Pin<Box<dyn Future>>`): the body runs
 /// now; the future it returns runs in the operation's span.
 fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
-    let v_span = local("__agentcore_span");
     let v_caller = local("__agentcore_caller");
     let v_future = local("__agentcore_future");
     let v_attributes = local("__agentcore_attributes");
@@ -899,11 +889,9 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         ReturnType::Default => quote!(),
     };
     let verdict = verdict_of(krate, quote!(#v_out), quote!(#v_recording));
+    // `Traced`, not an `async` block: `Unpin` when the body's future is (review helper-98).
     let future = quote! {
-        async move {
-            let #v_span = #v_caller.start(#name, #kind, #v_attributes);
-            #p::instrument(#v_future, #v_span, |#v_out, #v_recording| #verdict).await
-        }
+        #p::traced(#v_caller, #name, #kind, #v_attributes, #v_future, |#v_out, #v_recording| #verdict)
     };
     let future = if boxed {
         quote!(::std::boxed::Box::pin(#future))

@@ -35,7 +35,10 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 /// Names lifetimes an `impl Trait` return type captures (the expansion of an `async fn` into
 /// `fn .. -> impl Future + Captures<(&'a (), .., Self)>`, needed before edition 2024).
@@ -375,6 +378,77 @@ where
     V: FnOnce(&F::Output, bool) -> Verdict,
 {
     Instrumented::with_hook(future, span, verdict)
+}
+
+pin_project! {
+    /// The future a traced function that returns one (`-> impl Future`) returns: at its first
+    /// poll it starts the span (as [`Caller::start`]), then runs `future` in it as
+    /// [`instrument`] does. Made by [`traced`].
+    ///
+    /// Not an `async` block (the expansion's before, review helper-98): one is never `Unpin`,
+    /// so a function returning `std::future::ready(x)`, `Unpin` through `impl Future`'s auto
+    /// traits, stopped being `Unpin` once traced. This one is `Unpin` when `future` is.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Traced<'t, F: Future, A, V: OnReady<F::Output>> {
+        // The start's parts until the first poll, then `None`.
+        start: Option<(Caller<'t>, &'static str, SpanKind, A, F, V)>,
+        #[pin]
+        running: Option<Instrumented<'t, F, V>>,
+    }
+}
+
+impl<'t, F, A, V> Future for Traced<'t, F, A, V>
+where
+    F: Future,
+    A: IntoIterator<Item = KeyValue>,
+    V: OnReady<F::Output>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        if let Some((caller, name, kind, attributes, future, verdict)) = this.start.take() {
+            let span = caller.start(name, kind, attributes);
+            this.running
+                .set(Some(Instrumented::with_hook(future, span, verdict)));
+        }
+        match this.running.as_pin_mut() {
+            Some(running) => running.poll(cx),
+            // `start` is `Some` until `running` is: not reachable.
+            None => unreachable!("a traced future without its start"),
+        }
+    }
+}
+
+/// The future of a traced function that returns one (the expansion's): see [`Traced`].
+///
+/// ```
+/// use agentcore_telemetry::distributed::__private::{traced, Caller, Verdict};
+/// use agentcore_telemetry::{get_distributed_tracer, KeyValue, SpanKind};
+/// let caller = Caller::capture(get_distributed_tracer());
+/// let fut = traced(caller, "op", SpanKind::Internal, [KeyValue::new("k", 1)],
+///     std::future::ready(1), |_: &i32, _recording| Verdict::Ok);
+/// fn unpin<T: Unpin>(_: &T) {}
+/// unpin(&fut);
+/// ```
+#[inline]
+pub fn traced<'t, F, A, V>(
+    caller: Caller<'t>,
+    name: &'static str,
+    kind: SpanKind,
+    attributes: A,
+    future: F,
+    verdict: V,
+) -> Traced<'t, F, A, V>
+where
+    F: Future,
+    A: IntoIterator<Item = KeyValue>,
+    V: FnOnce(&F::Output, bool) -> Verdict,
+{
+    Traced {
+        start: Some((caller, name, kind, attributes, future, verdict)),
+        running: None,
+    }
 }
 
 /// A function's return value, for the verdict lookup (see the module docs).
