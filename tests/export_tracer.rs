@@ -281,15 +281,10 @@ fn every_sampled_span_is_accounted_for_under_concurrent_producers_and_a_slow_sin
     );
 }
 
-/// The tracer dropped without a shutdown while the sink hangs: its drop keeps `drop_timeout`
-/// (review helper-99: the test above drops it after `shutdown` has already stopped the
-/// exporter, so it never reached `drop_timeout`, and an hour-long drop passed it).
-#[test]
-fn dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers() {
-    require_otlp_oracles!(
-        "dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers"
-    );
-    let sink = Sink::start(json!([{"action": "hang"}, {"action": "hang"}]));
+/// A tracer exporting to a sink that never answers (export timeouts of 60 s, a 300 ms
+/// `drop_timeout`), with 10 spans finished; the sink lives as long as the returned handle.
+fn exporting_to_a_sink_that_never_answers() -> (Sink, DistributedTracer) {
+    let sink = Sink::start(json!([{"action": "hang"}, {"action": "hang"}, {"action": "hang"}]));
     let tracer = tracer(1024);
     let mut config = config(&sink, Protocol::HttpProtobuf);
     config.timeout = Duration::from_secs(60);
@@ -299,6 +294,18 @@ fn dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers() {
     for _ in 0..10 {
         tracer.start_span("op", SpanKind::Internal, []).end();
     }
+    (sink, tracer)
+}
+
+/// The tracer dropped without a shutdown while the sink hangs: its drop keeps `drop_timeout`
+/// (review helper-99: the test above drops it after `shutdown` has already stopped the
+/// exporter, so it never reached `drop_timeout`, and an hour-long drop passed it).
+#[test]
+fn dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers() {
+    require_otlp_oracles!(
+        "dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers"
+    );
+    let (_sink, tracer) = exporting_to_a_sink_that_never_answers();
     let t = Instant::now();
     drop(tracer);
     assert!(
@@ -313,16 +320,7 @@ fn shutdown_and_flush_keep_their_deadlines_against_a_sink_that_never_answers() {
     require_otlp_oracles!(
         "shutdown_and_flush_keep_their_deadlines_against_a_sink_that_never_answers"
     );
-    let sink = Sink::start(json!([{"action": "hang"}, {"action": "hang"}, {"action": "hang"}]));
-    let tracer = tracer(1024);
-    let mut config = config(&sink, Protocol::HttpProtobuf);
-    config.timeout = Duration::from_secs(60);
-    config.batch.export_timeout = Duration::from_secs(60);
-    config.batch.drop_timeout = Duration::from_millis(300);
-    assert!(tracer.start_export(&config).unwrap());
-    for _ in 0..10 {
-        tracer.start_span("op", SpanKind::Internal, []).end();
-    }
+    let (_sink, tracer) = exporting_to_a_sink_that_never_answers();
     let t = Instant::now();
     assert_eq!(
         tracer.force_flush(Duration::from_millis(300)),
