@@ -291,3 +291,49 @@ mod unpin_is_kept {
             .any(|s| s.name == "traced_unpin"));
     }
 }
+
+mod an_attribute_that_moves_an_argument {
+    //! `attributes(user = { user })` moves the argument into the attribute (documented); the
+    //! body's rebinding of each argument (the drop order above) must leave it alone, or the
+    //! expansion uses a moved value (found after a4944ef, before it landed anywhere else).
+    use agentcore_telemetry::{get_distributed_tracer, trace_operation, SpanKind, Value};
+    use std::future::Future;
+
+    #[trace_operation(attributes(user = { user }))]
+    fn moved(user: String, n: u8) -> u8 {
+        n
+    }
+
+    #[trace_operation(attributes(user = { user }))]
+    async fn moved_async(user: String, n: u8) -> u8 {
+        n
+    }
+
+    #[trace_operation(attributes(user = { user }))]
+    fn moved_future(user: String, n: u8) -> impl Future<Output = u8> {
+        std::future::ready(n)
+    }
+
+    #[test]
+    fn it_compiles_and_the_attribute_is_recorded() {
+        let tracer = get_distributed_tracer();
+        let root = tracer.start_span("root", SpanKind::Internal, []);
+        let trace = root.trace_id();
+        assert_eq!(moved("ada".into(), 1), 1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(moved_async("bob".into(), 2)), 2);
+        assert_eq!(rt.block_on(moved_future("cy".into(), 3)), 3);
+        root.end();
+        let spans = tracer.get_trace_spans(trace);
+        for (name, user) in [
+            ("moved", "ada"),
+            ("moved_async", "bob"),
+            ("moved_future", "cy"),
+        ] {
+            let span = spans.iter().find(|s| s.name == name).unwrap();
+            assert_eq!(span.attribute("user"), Some(&Value::from(user.to_string())));
+        }
+    }
+}

@@ -581,11 +581,12 @@ fn run_body(
     attrs: &[syn::Attribute],
     sig: &mut syn::Signature,
     block: syn::Block,
+    in_attributes: &[Ident],
 ) -> TokenStream2 {
     let p = private(krate);
     if !attrs.iter().any(|a| a.path().is_ident("track_caller")) {
         let turbofish = call_once_turbofish(&sig.output);
-        let rebind = closure_rebindings(sig);
+        let rebind = closure_rebindings(sig, in_attributes);
         if rebind.is_empty() {
             return quote!(#p::call_once #turbofish (move || #block));
         }
@@ -769,11 +770,16 @@ fn expand(args: Args, func: ItemFn) -> TokenStream2 {
         quote!(#krate::KeyValue::new(#k, #v))
     });
     let attributes = quote!([#(#attributes),*]);
+    let mut mentioned = Mentioned(Vec::new());
+    for (_, v) in &args.attributes {
+        mentioned.visit_expr(v);
+    }
     let start = Start {
         krate,
         name,
         kind,
         attributes,
+        in_attributes: mentioned.0,
     };
     if func.sig.asyncness.is_some() {
         if let Some(span) = args.boxed_future {
@@ -804,6 +810,34 @@ struct Start {
     name: String,
     kind: TokenStream2,
     attributes: TokenStream2,
+    /// The names the attribute values mention: arguments the body's rebindings leave alone,
+    /// as a value may move one (`attributes(user = { user })`, documented above).
+    in_attributes: Vec<Ident>,
+}
+
+/// The single-segment paths (`user`, not `self.user`'s `self` only) an attribute value
+/// mentions, tokens inside macros included, where an argument may be named.
+struct Mentioned(Vec<Ident>);
+
+impl<'a> Visit<'a> for Mentioned {
+    fn visit_expr_path(&mut self, p: &'a syn::ExprPath) {
+        if let Some(ident) = p.path.get_ident() {
+            self.0.push(ident.clone());
+        }
+        syn::visit::visit_expr_path(self, p);
+    }
+    fn visit_macro(&mut self, m: &'a syn::Macro) {
+        fn idents(tokens: TokenStream2, out: &mut Vec<Ident>) {
+            for t in tokens {
+                match t {
+                    proc_macro2::TokenTree::Ident(i) => out.push(i),
+                    proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
+                    _ => {}
+                }
+            }
+        }
+        idents(m.tokens.clone(), &mut self.0);
+    }
 }
 
 /// A sync function: a current span around the body, which runs in a closure so that
@@ -822,17 +856,19 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         name,
         kind,
         attributes,
+        in_attributes,
     } = start;
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(: ()),
     };
-    let body = run_body(krate, &attrs, &mut sig, *block);
+    let body = run_body(krate, &attrs, &mut sig, *block, in_attributes);
     if matches!(&sig.output, ReturnType::Type(_, ty) if is_never(ty)) {
         // `-> !`: it can only unwind (recorded by the span's drop) or never finish.
         return quote! {
             #(#attrs)*
             #vis #sig {
+                #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
                 let #v_span = #krate::get_distributed_tracer()
                     .start_span(#name, #kind, #attributes);
                 #body
@@ -843,9 +879,10 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
     quote! {
         #(#attrs)*
         #vis #sig {
+            #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
             let mut #v_span = #krate::get_distributed_tracer()
                 .start_span(#name, #kind, #attributes);
-            // A panic unwinds through `#v_span`, whose drop records it. (An inline
+            // A panic unwinds through `__agentcore_span`, whose drop records it. (An inline
             // body's own diverging tail is not a diverging sub-expression of this `let`.)
             #[allow(clippy::diverging_sub_expression)]
             let #v_ret #annotation = #body;
@@ -881,9 +918,10 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         name,
         kind,
         attributes,
+        in_attributes,
     } = start;
     let p = private(krate);
-    let body = run_body(krate, &attrs, &mut sig, *block);
+    let body = run_body(krate, &attrs, &mut sig, *block, in_attributes);
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(),
@@ -903,6 +941,7 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         #vis #sig {
             let #v_caller =
                 #p::Caller::capture(#krate::get_distributed_tracer());
+            #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
             let #v_attributes = #attributes;
             #[allow(clippy::diverging_sub_expression)]
             let #v_future #annotation = #body;
@@ -1076,8 +1115,9 @@ fn rebinding_attrs(attrs: &mut [syn::Attribute]) -> (Vec<syn::Attribute>, Vec<sy
 /// its `mut` (taken off the parameter) and lint attributes, so that the arguments drop as the
 /// function's own do, after the body's locals, in reverse order (review helper-98: the closure
 /// captured only the arguments the body used, dropped in the order it first used them, and
-/// the unused ones after the span ended). Pattern arguments keep the closure's capture order.
-fn closure_rebindings(sig: &mut syn::Signature) -> Vec<TokenStream2> {
+/// the unused ones after the span ended). Pattern arguments keep the closure's capture order,
+/// and so do arguments an attribute value names (it may move one: `user = { user }`).
+fn closure_rebindings(sig: &mut syn::Signature, in_attributes: &[Ident]) -> Vec<TokenStream2> {
     let mut rebind = Vec::new();
     for arg in sig.inputs.iter_mut() {
         let FnArg::Typed(PatType { attrs, pat, .. }) = arg else {
@@ -1091,6 +1131,9 @@ fn closure_rebindings(sig: &mut syn::Signature) -> Vec<TokenStream2> {
             ..
         }) = &mut **pat
         {
+            if in_attributes.contains(ident) {
+                continue;
+            }
             let (cfg, lints) = rebinding_attrs(attrs);
             let m = mutability.take();
             rebind.push(quote! {
@@ -1130,6 +1173,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         name,
         kind,
         attributes,
+        in_attributes,
     } = start;
     let p = private(krate);
 
@@ -1159,6 +1203,15 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         // body's locals, in reverse order (review helper-98: the body's future
                         // captured only the arguments it used, in the order it used them).
                         let m = mutability.take();
+                        if in_attributes.contains(ident) {
+                            // An attribute value may move it (`user = { user }`): bound once,
+                            // as before, and the body's future captures it as it uses it.
+                            rebind.push(quote! {
+                                #(#cfg)* #(#lints)* #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                                let #m #ident = #ident;
+                            });
+                            continue;
+                        }
                         rebind.push(quote! {
                             #(#cfg)* #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
                             let #ident = #ident;
@@ -1282,6 +1335,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
             async move {
                 #keep_self
                 #(#rebind)*
+                #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
                 let #v_span = #v_caller.start(#name, #kind, #attributes);
                 #p::instrument(
                     async move {
