@@ -77,8 +77,9 @@ use syn::{
 ///
 /// What the expansion keeps as the function was: the return value (an `async fn`'s `return`s
 /// are coerced to its declared output), the order in which arguments bound to a plain name
-/// are dropped (after the body's locals, in reverse order; pattern arguments are dropped as the
-/// body's closure or future captured them), `Send`, a future-returning function's `Unpin`,
+/// are dropped (after the body's locals, in reverse order; pattern arguments, and arguments an
+/// attribute value names, are dropped as the body's closure or future captured them), `Send`,
+/// a future-returning function's `Unpin`,
 /// and the names the body sees (the expansion's own locals are hygienic). What it does not keep, known (review helper-98):
 /// * `#[must_use]` on an `async fn` no longer warns about an unused awaited output (rustc
 ///   applies it to the `.await` only for a real `async fn`).
