@@ -298,7 +298,7 @@ fn exporting_to_a_sink_that_never_answers() -> (Sink, DistributedTracer) {
 }
 
 /// The tracer dropped without a shutdown while the sink hangs: its drop keeps `drop_timeout`
-/// (review helper-99: the test above drops it after `shutdown` has already stopped the
+/// (review helper-99: the test below drops it after `shutdown` has already stopped the
 /// exporter, so it never reached `drop_timeout`, and an hour-long drop passed it).
 #[test]
 fn dropping_the_tracer_keeps_drop_timeout_against_a_sink_that_never_answers() {
