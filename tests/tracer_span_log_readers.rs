@@ -5,6 +5,7 @@
 
 use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, TraceId, TracerConfig, Value};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Barrier;
 
 #[test]
 fn concurrent_queries_see_every_record_finished_before_they_began() {
@@ -19,9 +20,10 @@ fn concurrent_queries_see_every_record_finished_before_they_began() {
     let trace = TraceId::from_external("readers");
     let finished = AtomicI64::new(-1); // the highest n such that spans 0..=n are finished
     let done = AtomicBool::new(false);
+    let lockstep = Barrier::new(2);
     let misses = std::thread::scope(|s| {
         let tracer = &tracer;
-        let (finished, done) = (&finished, &done);
+        let (finished, done, lockstep) = (&finished, &done, &lockstep);
         s.spawn(move || {
             let _cx = tracer.start_trace(Some("readers"), [("k", "v")]);
             for n in 0..SPANS {
@@ -32,10 +34,19 @@ fn concurrent_queries_see_every_record_finished_before_they_began() {
             }
             done.store(true, Ordering::Release);
         });
+        // After the writer, both readers start each of their last `ROUNDS` queries at once
+        // (a barrier), so that they scan the same slots at the same moments: with 20
+        // unsynchronised queries, readers that excluded each other were caught in only 5 to 8
+        // runs of 10 on a loaded 2-core machine.
+        const ROUNDS: usize = 50;
         let query = move || {
             let mut misses = 0;
-            let mut queries = 0;
-            while !done.load(Ordering::Acquire) || queries < 20 {
+            let mut rounds = 0;
+            while rounds < ROUNDS {
+                if done.load(Ordering::Acquire) {
+                    lockstep.wait();
+                    rounds += 1;
+                }
                 let before = finished.load(Ordering::Acquire);
                 let mut seen = vec![false; SPANS as usize];
                 for r in tracer.get_trace_spans(trace) {
@@ -44,7 +55,6 @@ fn concurrent_queries_see_every_record_finished_before_they_began() {
                     }
                 }
                 misses += (0..=before).filter(|&n| !seen[n as usize]).count();
-                queries += 1;
             }
             misses
         };
