@@ -427,7 +427,17 @@ impl ExportMetrics {
                 h.clone(),
             )?;
         }
-        s.families.push(families);
+        // Registered in this registry before (its families are the ones kept): every series
+        // above was there already, so keep nothing more (a repeated registration is a no-op,
+        // as `DistributedTracer::register_metrics` says; it used to keep another set of
+        // families per call).
+        if !s
+            .families
+            .iter()
+            .any(|f| f.queue_size.is_same_family(&families.queue_size))
+        {
+            s.families.push(families);
+        }
         Ok(())
     }
 }

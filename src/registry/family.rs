@@ -197,6 +197,13 @@ fn as_strs<S: AsRef<str>>(values: &[S]) -> SmallVec<[&str; 4]> {
 }
 
 impl<M: Metric> Family<M> {
+    /// Whether `other` is a handle of this very family (the same registration), not merely
+    /// one of the same name in another registry.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn is_same_family(&self, other: &Family<M>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A family outside any registry, in a reclamation domain of its own, for the loom models:
     /// registry families count folds in a `Counter`, which records into the process-wide slot
     /// arena, and loom objects cannot outlive one model execution.
