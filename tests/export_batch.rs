@@ -389,3 +389,50 @@ fn the_in_memory_exporter_fails_exports_after_its_shutdown() {
     assert_eq!(fresh.export(&deadline()).exported, 1);
     assert_eq!(reader.spans().len(), 1);
 }
+
+/// `shutdown` returns by its timeout whatever the exporter does, also when what blocks is
+/// the exporter's (or the source's) `Drop`, the caller's code, which the thread runs after it
+/// has reported the shutdown's result: `shutdown` joined the thread with no deadline there,
+/// and waited for as long as the drop blocked (here up to 30 s, released by the test).
+#[test]
+fn shutdown_keeps_its_deadline_when_the_exporters_drop_blocks() {
+    struct SlowDrop {
+        inner: InMemorySpanExporter,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+    impl agentcore_telemetry::export::SpanExporter for SlowDrop {
+        fn add(&mut self, span: agentcore_telemetry::export::ExportSpan<'_>) {
+            self.inner.add(span);
+        }
+        fn export(
+            &mut self,
+            deadline: &agentcore_telemetry::export::Deadline,
+        ) -> agentcore_telemetry::export::ExportOutcome {
+            self.inner.export(deadline)
+        }
+    }
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            // A flush of the caller's own that hangs (released by the test, or after 30 s).
+            let _ = self.release.recv_timeout(Duration::from_secs(30));
+        }
+    }
+    let (release, blocked) = std::sync::mpsc::channel();
+    let exporter = SlowDrop {
+        inner: InMemorySpanExporter::new(),
+        release: blocked,
+    };
+    let p = BatchSpanProcessor::start(MemorySpanSource::new(8), exporter, BatchConfig::default())
+        .unwrap();
+    let timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let _ = p.shutdown(timeout);
+    let took = started.elapsed();
+    let _ = release.send(());
+    // Generous (10x) for a loaded machine: the point is returning by the deadline at all.
+    assert!(
+        took < timeout * 10,
+        "shutdown({timeout:?}) returned after {took:?}: it waited for the exporter's drop"
+    );
+    drop(p);
+}

@@ -135,6 +135,19 @@ struct Control {
     shutdown_deadline: Option<Instant>,
     shutdown_result: Option<ExportError>,
     exited: bool,
+    /// The thread has dropped the exporter and the source (set by [`Released`]).
+    released: bool,
+}
+
+/// Sets *released* and wakes the handle when the exporter thread ends, however it ends:
+/// dropped after the worker, so after the exporter's and the source's `Drop`.
+struct Released(Arc<Shared>);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        self.0.lock().released = true;
+        self.0.done.notify_all();
+    }
 }
 
 struct Shared {
@@ -246,9 +259,12 @@ impl BatchSpanProcessor {
             cut_short: None,
         };
         let drop_timeout = worker.config.drop_timeout;
+        let released = Released(Arc::clone(&shared));
         let thread = std::thread::Builder::new()
             .name("agentcore-span-export".into())
             .spawn(move || {
+                // Declared first, so dropped last: after the worker's exporter and source.
+                let _released = released;
                 let mut worker = worker;
                 // The exporter's calls are caught where they are made (`export_batch`,
                 // `finish`); this is the last resort for a panic anywhere else, so the handle
@@ -361,11 +377,27 @@ impl BatchSpanProcessor {
                 .0;
         }
         let result = c.shutdown_result.clone();
+        // The thread has said it is done, but it still drops the exporter and the source,
+        // the caller's code, whose `Drop` may block: joined only once they are gone, by the
+        // deadline; otherwise the thread is left to end on its own (it joined with no
+        // deadline, and waited for as long as such a drop blocked).
+        while !c.released {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            c = self
+                .shared
+                .done
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let released = c.released;
         drop(c);
-        // The thread has said it is done: joining is immediate.
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
+        if let Some(handle) = handle.filter(|_| released) {
+            let _ = handle.join(); // immediate: past its last drop
         }
         match result {
             None => Ok(()),
