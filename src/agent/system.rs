@@ -148,6 +148,12 @@ impl SystemMonitor {
             .name("agentcore-system-monitor".into())
             .spawn(move || {
                 let _ending = ending; // dropped when the thread ends: `ended` disconnects
+                                      // Dropped before `_ending`: the handle may be the collector's last one, whose
+                                      // drop runs the caller's code (the `Drop` of a `gauge_fn` closure in its
+                                      // registry), which may block; `shutdown` then stops waiting at its deadline
+                                      // instead of joining a thread still inside it (as a captured value, the
+                                      // collector was dropped after the body's locals, so after `_ending`).
+                let collector = collector;
                 let mut system = fresh_system();
                 // Any message or a dropped sender stops the loop; only a timeout samples.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
@@ -260,8 +266,8 @@ impl SystemMonitor {
                 }
             }
         }
-        // The thread dropped its sender on leaving its loop; all that is left of it is
-        // dropping its collector handle: the join is at once.
+        // The thread dropped its sender last, after its collector handle: the join is at
+        // once.
         let _ = thread.join();
         true
     }
