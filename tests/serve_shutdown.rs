@@ -99,3 +99,34 @@ fn shutdown_returns_by_its_deadline_during_a_slow_encode() {
         "shutdown() took {took:?}"
     );
 }
+
+/// A source whose `Drop` blocks: the caller's code (a closure's captured value, a registry's
+/// last handle whose `gauge_fn` closures drop with it), which the encoder thread runs as it
+/// ends. The encoder thread signalled its end before it dropped the source, and `shutdown()`
+/// joined it with no deadline on that signal: it waited as long as the drop blocked.
+#[test]
+fn shutdown_returns_by_its_deadline_while_the_sources_drop_blocks() {
+    struct SlowDrop(std::sync::Mutex<mpsc::Receiver<()>>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            let rx = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+    let (release, blocked) = mpsc::channel();
+    let slow = SlowDrop(std::sync::Mutex::new(blocked));
+    let server = MetricsServer::start(config(), move |out: &mut String| {
+        let _ = &slow;
+        out.push_str("a 1\n");
+    })
+    .unwrap();
+    let took = timed(Duration::from_secs(40), move || {
+        server.shutdown();
+    });
+    let _ = release.send(());
+    let took = took.expect("shutdown() did not return");
+    assert!(
+        took <= SHUTDOWN_TIMEOUT + MARGIN,
+        "shutdown() took {took:?}: it waited for the source's drop"
+    );
+}

@@ -144,6 +144,11 @@ pub(crate) fn spawn(
         .name(format!("agentcore-metrics-encode-{index}"))
         .spawn(move || {
             let _exit = ExitSignal::new(index, exited);
+            // Dropped before `_exit` signals the end: the source may be the caller's last
+            // handle of something whose `Drop` (the caller's code) blocks, and whoever stops
+            // the server joins a thread that signalled with no deadline (`threads::join_by`).
+            // As a captured value it was dropped after the signal.
+            let source = source;
             run(index, &*source, &stats, &jobs, &results);
         })?;
     Ok((jobs_tx, handle))
