@@ -476,6 +476,9 @@ fn early(deadline: Instant, timeout: Duration) -> Instant {
 impl Drop for BatchSpanProcessor {
     fn drop(&mut self) {
         let _ = self.shutdown(self.drop_timeout);
+        // Its self-metrics go with it: kept, every processor ever started (a restart of a
+        // tracer's export makes a new one) stayed in the registry for good.
+        self.shared.metrics.unregister();
     }
 }
 

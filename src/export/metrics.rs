@@ -442,6 +442,41 @@ impl ExportMetrics {
     }
 }
 
+impl ExportMetrics {
+    /// Takes this processor's series out of every registry they were registered in (its
+    /// handle is gone: a replaced exporter's series, kept, grew the registry by one set per
+    /// restart of export, frozen). Nothing is registered for it afterwards.
+    pub(crate) fn unregister(&self) {
+        let (families, processed, exported, durations) = {
+            let mut s = self.lock();
+            (
+                std::mem::take(&mut s.families),
+                s.processed.keys().copied().collect::<Vec<_>>(),
+                s.exported.keys().cloned().collect::<Vec<_>>(),
+                s.durations.keys().cloned().collect::<Vec<_>>(),
+            )
+        };
+        // Removed after the lock: a removal may drop a family's last handle, whose drop is
+        // nothing of ours to hold a lock across.
+        let processor = [PROCESSOR_TYPE, self.processor_name.as_str()];
+        let exporter = [self.exporter_type, self.exporter_name.as_str()];
+        for f in &families {
+            f.queue_size.remove(&processor);
+            f.queue_capacity.remove(&processor);
+            f.inflight.remove(&exporter);
+            for et in &processed {
+                f.processed.remove(&[processor[0], processor[1], et]);
+            }
+            for et in &exported {
+                f.exported.remove(&[exporter[0], exporter[1], et.as_str()]);
+            }
+            for et in &durations {
+                f.duration.remove(&[exporter[0], exporter[1], et.as_str()]);
+            }
+        }
+    }
+}
+
 fn duration_buckets() -> Option<Buckets> {
     Buckets::new(DURATION_BOUNDS.to_vec()).ok()
 }

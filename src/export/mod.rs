@@ -50,7 +50,10 @@
 //! | `otel_sdk_exporter_span_exported_total{error_type}` | exported (`""`), rejected (`rejected`) or failed (`timeout`, `connection`, `400`, ...) |
 //! | `otel_sdk_exporter_operation_duration_seconds{error_type}` | one export, retries included (histogram) |
 //!
-//! All carry `otel_component_type` and `otel_component_name`.
+//! All carry `otel_component_type` and `otel_component_name`. A processor's series leave the
+//! registries they were registered in when the processor is dropped (a tracer drops its
+//! processor when export starts again, or with the tracer): each start names a new
+//! component, whose series would otherwise stay, frozen, for good.
 //!
 //! # Example
 //!
