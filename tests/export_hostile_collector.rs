@@ -451,3 +451,82 @@ fn a_request_a_fresh_connection_broke_off_is_not_sent_again_without_retries() {
         "the batch was sent again"
     );
 }
+
+/// A collector that answers every request with `start`, then `repeat` over and over until
+/// the client goes away: a response that never ends where the client waits for an end.
+fn streaming_collector(start: &'static [u8], repeat: &'static [u8]) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c);
+                if !read_request(&mut r, true) {
+                    return;
+                }
+                let w = r.get_mut();
+                if w.write_all(start).is_err() {
+                    return;
+                }
+                let block = repeat.repeat((16 << 10) / repeat.len() + 1);
+                while w.write_all(&block).is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}/v1/traces")
+}
+
+/// The caps on what a collector's response may make the exporter hold, reached (no test
+/// reached them before): a head that never ends is refused past 64 KiB, and so are chunk
+/// trailers that never end, each an invalid response well before the export's deadline
+/// rather than a buffer that grows at the speed of the loopback until the deadline.
+#[test]
+fn a_response_head_or_trailers_that_never_end_are_refused_past_64_kib() {
+    let cases: [(&str, &'static [u8], &'static [u8], &str); 2] = [
+        (
+            "head",
+            b"HTTP/1.1 200 OK\r\n",
+            b"X-Padding: 0123456789abcdef\r\n",
+            "response headers over 64 KiB",
+        ),
+        (
+            "trailers",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+            b"X-Trailer: 0123456789abcdef\r\n",
+            "chunk trailers over 64 KiB",
+        ),
+    ];
+    for (what, start, repeat, expected) in cases {
+        let url = streaming_collector(start, repeat);
+        let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(30));
+        let started = Instant::now();
+        let out = export_one(&mut e, &record());
+        let took = started.elapsed();
+        assert_eq!(out.failed, 1, "{what}: {out:?}");
+        match out.error {
+            Some(ExportError::InvalidResponse { detail }) => {
+                assert!(detail.contains(expected), "{what}: {detail}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        // `export_one`'s deadline is 5 s; a loaded machine reads 64 KiB far sooner.
+        assert!(took < Duration::from_secs(4), "{what}: took {took:?}");
+    }
+}
+
+/// Interim (`1xx`) responses without end: the exporter reads them (skipping each) only
+/// until the export's deadline, which it keeps; it holds no more than one read's worth.
+#[test]
+fn endless_interim_responses_end_at_the_export_deadline() {
+    let url = streaming_collector(b"", b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(30));
+    let record = record();
+    e.add(ExportSpan::new(&record));
+    let deadline = Duration::from_millis(500);
+    let started = Instant::now();
+    let out = e.export(&Deadline::after(deadline));
+    let took = started.elapsed();
+    assert_eq!(out.failed, 1, "{out:?}");
+    assert!(took < deadline * 5, "the export took {took:?}");
+}
