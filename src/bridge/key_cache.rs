@@ -290,8 +290,12 @@ impl<H: Send + Sync + 'static> KeyCache<H> {
         // Publishes it, every slot written above (`Release`; readers load it with `Acquire`).
         let old = self.current.swap(table, Release);
         // SAFETY: `old` came from `Box::into_raw`; after the swap no new reader reaches it; it
-        // is retired once, here; its birth was read before it was published.
-        unsafe { Domain::global().retire(old, (*old).birth) };
+        // is retired once, here; its birth was read before it was published. Counted with its
+        // slot array (the reclamation's pending bytes).
+        unsafe {
+            let bytes = std::mem::size_of::<Table<H>>() + std::mem::size_of_val(&*(*old).slots);
+            Domain::global().retire_sized(old, (*old).birth, bytes)
+        };
         // SAFETY: just published, and only a later writer (after us) can retire it.
         unsafe { &*table }
     }

@@ -197,13 +197,6 @@ fn as_strs<S: AsRef<str>>(values: &[S]) -> SmallVec<[&str; 4]> {
 }
 
 impl<M: Metric> Family<M> {
-    /// Whether `other` is a handle of this very family (the same registration), not merely
-    /// one of the same name in another registry.
-    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-    pub(crate) fn is_same_family(&self, other: &Family<M>) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
     /// A family outside any registry, in a reclamation domain of its own, for the loom models:
     /// registry families count folds in a `Counter`, which records into the process-wide slot
     /// arena, and loom objects cannot outlive one model execution.
@@ -732,7 +725,7 @@ impl<M: Metric> Family<M> {
         let old = inner.table.swap(table, Release);
         // SAFETY: `old` came from `Box::into_raw`; after the swap no new reader reaches it; it is
         // retired once, here; its birth was read before it was published.
-        unsafe { inner.domain.retire(old, (*old).birth) };
+        unsafe { Table::retire(old, inner.domain) };
         // SAFETY: just published, and only a later writer (after us) can retire it.
         unsafe { &*table }
     }
@@ -847,7 +840,7 @@ impl<M: Metric> Family<M> {
         // SAFETY: `series` came from `Box::into_raw` in `insert_locked`, is unreachable from the
         // current table now, and only this removal (which found it live) retires it; its birth
         // was read before it was published.
-        unsafe { inner.domain.retire(series, (*series).birth) };
+        unsafe { Series::retire(series, inner.domain) };
     }
 
     /// Removes the series for `values` (for example an agent that finished); returns whether it

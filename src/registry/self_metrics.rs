@@ -102,7 +102,8 @@ pub struct ReclamationStats {
     pub freed: u64,
     /// Objects retired and not yet freed.
     pub pending: u64,
-    /// Bytes of the objects waiting (their own size, not what they point to).
+    /// Bytes of the objects waiting: what freeing them gives back (a series' struct and label
+    /// values, a table's slot array; not the metrics' recording words in the slot arena).
     pub pending_bytes: u64,
     /// Reclaims that used the `mprotect` barrier because `membarrier` failed.
     pub barrier_fallbacks: u64,
@@ -196,7 +197,7 @@ impl Registry {
             (
                 MetricKind::Gauge,
                 pending_bytes,
-                "Bytes of the objects waiting.",
+                "Bytes of the objects waiting (series with their label values, tables with their slots).",
                 Box::new(|_| reclamation_stats().pending_bytes as f64),
             ),
             (

@@ -6,6 +6,7 @@ use std::ops::Index;
 #[cfg(not(agentcore_loom))]
 use super::label_hash::KEPT;
 use super::label_hash::{Key, SHORT};
+use crate::sync::era::Domain;
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
 pub struct Series<M> {
@@ -39,6 +40,29 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
 }
 
 impl<M> Series<M> {
+    /// The bytes freeing the series gives back: the struct and its label values' buffers (not
+    /// its metric's recording words, which the slot arena keeps, nor what a shared handle
+    /// keeps alive).
+    pub(super) fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.text.len()
+            + std::mem::size_of_val(&*self.ends)
+            + std::mem::size_of_val(&*self.keys)
+            + self.rendered.len()
+    }
+
+    /// Retires `series` in `domain`, counting its [`footprint`](Self::footprint).
+    ///
+    /// # Safety
+    /// `Domain::retire_sized`'s, for `series`.
+    pub(super) unsafe fn retire(series: *mut Series<M>, domain: &Domain)
+    where
+        M: Send + 'static,
+    {
+        // SAFETY: the caller's; `series` is live until retired.
+        unsafe { domain.retire_sized(series, (*series).birth, (*series).footprint()) }
+    }
+
     /// The label values, in the family's label-name order.
     pub fn label_values(&self) -> LabelValues<'_> {
         LabelValues {

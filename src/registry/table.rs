@@ -7,6 +7,7 @@ use std::ptr;
 use std::sync::atomic::{Ordering::Relaxed, Ordering::Release};
 
 use super::series::Series;
+use crate::sync::era::Domain;
 use crate::sync::{AtomicPtr, AtomicU64};
 
 /// The smallest table (slots).
@@ -45,6 +46,24 @@ pub(super) struct Table<M> {
 }
 
 impl<M> Table<M> {
+    /// The bytes freeing the table gives back: the struct and its slot array (the series it
+    /// points to are not its own).
+    pub(super) fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.slots)
+    }
+
+    /// Retires `table` in `domain`, counting its [`footprint`](Self::footprint).
+    ///
+    /// # Safety
+    /// `Domain::retire_sized`'s, for `table`.
+    pub(super) unsafe fn retire(table: *mut Table<M>, domain: &Domain)
+    where
+        M: Send + 'static,
+    {
+        // SAFETY: the caller's; `table` is live until retired.
+        unsafe { domain.retire_sized(table, (*table).birth, (*table).footprint()) }
+    }
+
     pub(super) fn new(slots: usize, birth: u64) -> Table<M> {
         // `find` relies on `slots == mask + 1`.
         assert!(slots.is_power_of_two());

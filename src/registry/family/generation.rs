@@ -2,7 +2,17 @@
 //! (family invariant 5), which it checks on every cached lookup to notice that a series it
 //! holds was removed (`bridge::metrics_recorder`, invariant 1), and
 //! [`Family::overflow_metric`], to tell a fold from a removal. Only built with the
-//! `metrics-bridge` feature.
+//! `metrics-bridge` feature. And what the span exporter's self-metrics ask
+//! (`export::metrics`): whether two handles are one family (`Family::is_same_family`).
+
+#[cfg(feature = "otlp")]
+impl<M: super::Metric> super::Family<M> {
+    /// Whether `other` is a handle of this very family (the same registration), not merely
+    /// one of the same name in another registry.
+    pub(crate) fn is_same_family(&self, other: &super::Family<M>) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
 
 #[cfg(feature = "metrics-bridge")]
 use super::{Family, Metric};

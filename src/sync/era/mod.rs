@@ -450,13 +450,32 @@ impl Domain {
         }
     }
 
-    /// Hands `ptr` to the domain, to be dropped once no reader can hold it.
+    /// Hands `ptr` to the domain, to be dropped once no reader can hold it, counting its own
+    /// size in the pending bytes ([`retire_sized`](Self::retire_sized) for an object that
+    /// owns more).
+    ///
+    /// # Safety
+    /// As [`retire_sized`](Self::retire_sized).
+    #[cfg_attr(not(any(test, feature = "metrics-bridge")), allow(dead_code))]
+    pub(crate) unsafe fn retire<T: Send + 'static>(&self, ptr: *mut T, birth: u64) {
+        // SAFETY: the caller's contract is `retire_sized`'s.
+        unsafe { self.retire_sized(ptr, birth, std::mem::size_of::<T>()) }
+    }
+
+    /// Hands `ptr` to the domain, to be dropped once no reader can hold it; `bytes` is what
+    /// freeing it gives back (its own size and what it owns), counted in the pending bytes
+    /// while it waits.
     ///
     /// # Safety
     /// `ptr` came from `Box::<T>::into_raw`; it is already unreachable for new readers (unlinked
     /// from every structure of this domain); it is retired once and not used by the caller
     /// afterwards; `birth` is [`Domain::era`] read before `ptr` was first published.
-    pub(crate) unsafe fn retire<T: Send + 'static>(&self, ptr: *mut T, birth: u64) {
+    pub(crate) unsafe fn retire_sized<T: Send + 'static>(
+        &self,
+        ptr: *mut T,
+        birth: u64,
+        bytes: usize,
+    ) {
         #[cfg(not(agentcore_loom))]
         unsafe fn drop_box<T>(p: *mut ()) {
             // SAFETY: `p` came from `Box::<T>::into_raw` and is dropped once (`retire`'s contract).
@@ -471,7 +490,6 @@ impl Domain {
             quarantine().lock().unwrap().insert(p as usize);
         }
         let retire = self.era.fetch_add(1, AcqRel);
-        let bytes = std::mem::size_of::<T>();
         let c = &self.counters;
         c.retired.fetch_add(1, Relaxed);
         c.pending.fetch_add(1, Relaxed);
