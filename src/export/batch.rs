@@ -377,10 +377,21 @@ impl BatchSpanProcessor {
                 .0;
         }
         let result = c.shutdown_result.clone();
+        drop(c);
+        let result = match result {
+            None => Ok(()),
+            Some(e) => Err(e),
+        };
         // The thread has said it is done, but it still drops the exporter and the source,
         // the caller's code, whose `Drop` may block: joined only once they are gone, by the
         // deadline; otherwise the thread is left to end on its own (it joined with no
-        // deadline, and waited for as long as such a drop blocked).
+        // deadline, and waited for as long as such a drop blocked). Only by the call that
+        // takes its handle: a later one (the processor's `Drop` after a `shutdown`) does not
+        // wait again for a thread already left.
+        let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return result;
+        };
+        let mut c = self.shared.lock();
         while !c.released {
             let now = Instant::now();
             if now >= deadline {
@@ -395,14 +406,10 @@ impl BatchSpanProcessor {
         }
         let released = c.released;
         drop(c);
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle.filter(|_| released) {
+        if released {
             let _ = handle.join(); // immediate: past its last drop
         }
-        match result {
-            None => Ok(()),
-            Some(e) => Err(e),
-        }
+        result
     }
 
     /// Whether the exporter thread runs (`export_enabled` in the tracer's metrics).
