@@ -147,12 +147,13 @@ impl SystemMonitor {
         let thread = std::thread::Builder::new()
             .name("agentcore-system-monitor".into())
             .spawn(move || {
-                let _ending = ending; // dropped when the thread ends: `ended` disconnects
-                                      // Dropped before `_ending`: the handle may be the collector's last one, whose
-                                      // drop runs the caller's code (the `Drop` of a `gauge_fn` closure in its
-                                      // registry), which may block; `shutdown` then stops waiting at its deadline
-                                      // instead of joining a thread still inside it (as a captured value, the
-                                      // collector was dropped after the body's locals, so after `_ending`).
+                // Dropped when the thread ends: `ended` disconnects.
+                let _ending = ending;
+                // Dropped before `_ending`: the handle may be the collector's last one, whose
+                // drop runs the caller's code (the `Drop` of a `gauge_fn` closure in its
+                // registry), which may block; `stop_within` then stops waiting at its deadline
+                // instead of joining a thread still inside it (as a captured value, the
+                // collector was dropped after the body's locals, so after `_ending`).
                 let collector = collector;
                 let mut system = fresh_system();
                 // Any message or a dropped sender stops the loop; only a timeout samples.
