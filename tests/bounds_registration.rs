@@ -3,6 +3,7 @@
 //!
 //! This binary holds a single test function, so no other test thread allocates while it
 //! measures.
+#![cfg(feature = "otlp")]
 
 use agentcore_telemetry::export::{ExportConfig, TracesExporter};
 use agentcore_telemetry::{DistributedTracer, Registry, TracerConfig};
