@@ -44,7 +44,9 @@ use syn::{
 ///   one: a `#[trace_operation]` future created in a traced scope and handed to
 ///   `tokio::spawn` continues its caller's trace. The span is current during every poll only
 ///   (a context scope: spans and guards the body keeps open across an `.await` stay with it),
-///   so parents are right under `join!`, `select!` and on any executor thread.
+///   so parents are right under `join!`, `select!` and on any executor thread. A future
+///   dropped before its first poll (a task aborted before it ran) drops its arguments by the
+///   same rule: in the captured context when nothing is current where it is dropped.
 /// * **Functions returning a future** (the "async form", and what `#[async_trait]`
 ///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
 ///   the body runs before the span starts. Futures are recognised by *spelling*, before alias
@@ -1333,7 +1335,9 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         #vis #sig {
             let #v_caller =
                 #p::Caller::capture(#krate::get_distributed_tracer());
-            async move {
+            // Dropped before its first poll, the future drops the arguments in the caller's
+            // context (see `Unstarted`).
+            #p::Unstarted::new(#v_caller.kept(), async move {
                 #keep_self
                 #(#rebind)*
                 #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
@@ -1350,7 +1354,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                     |#out, #v_recording| #verdict,
                 )
                 .await
-            }
+            })
         }
     }
 }

@@ -25,8 +25,9 @@
 
 use super::DistributedTracer;
 use crate::tracer::core::TracerCore;
-use crate::tracer::current::{self, Parent};
+use crate::tracer::current::{self, Frame, Parent, Saved};
 use crate::tracer::exception::exception_type;
+use crate::tracer::id::TracerId;
 use crate::tracer::instrument::{Instrumented, OnReady};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus};
 use crate::user_fmt::{debug_text, display_text};
@@ -287,6 +288,122 @@ impl<'t> Caller<'t> {
         self.tracer
             .start_detached_span_or(self.parent, name, kind, attributes)
     }
+
+    /// What [`Unstarted`] keeps of the caller: the tracer and a copy of the captured context.
+    #[inline]
+    pub fn kept(&self) -> Kept {
+        Kept(self.parent.clone().map(|p| (core(self.tracer).id(), p)))
+    }
+
+    /// Drops `value` (a traced future's start: its arguments, or the future of a function
+    /// returning one) where the span would have started had the future been polled here (see
+    /// [`Unstarted`]).
+    fn drop_unstarted<T>(self, value: T) {
+        let kept = self.kept();
+        drop(self);
+        kept.drop_in(move || drop(value));
+    }
+}
+
+/// The tracer and context a traced future captured where it was created, kept until its first
+/// poll (see [`Unstarted`]). Opaque.
+pub struct Kept(Option<(TracerId, Parent)>);
+
+impl Kept {
+    /// Runs `drop` (of a traced future's start) in the captured context when nothing of the
+    /// tracer is current here, as [`Caller::start`] would start the span here; where
+    /// something is, runs it here.
+    #[cold]
+    fn drop_in(self, drop: impl FnOnce()) {
+        let Some((tracer, p)) = self.0 else {
+            return drop();
+        };
+        if current::current(tracer).is_some() {
+            return drop();
+        }
+        let mut saved = Saved::one(Frame {
+            tracer,
+            key: 0, // a copy, as every frame a scope carries (`current.rs`, invariant 2)
+            trace_id: p.trace_id,
+            span_id: p.span_id,
+            sampled: p.sampled,
+            baggage: p.baggage,
+            remote: p.remote,
+        });
+        let _scope = current::enter(&mut saved);
+        drop();
+    }
+}
+
+impl fmt::Debug for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Kept")
+            .field(&self.0.as_ref().map(|(_, p)| p.trace_id))
+            .finish()
+    }
+}
+
+pin_project! {
+    /// The future an `async fn` traced by `#[trace_operation]` returns (the expansion's):
+    /// `inner` starts the span at its first poll ([`Caller::start`]: a child of the context
+    /// current there or, when nothing is, of the captured one). Dropped before that poll (a
+    /// `select!` branch that never ran, a task aborted or shut down before it started), it
+    /// drops `inner`, and so the arguments it holds, whose `Drop` may start spans, by the same
+    /// rule: in the captured context when nothing is current where it is dropped, as an
+    /// `in_span` future dropped before its first poll drops its own in its span. (Before, they
+    /// were dropped where the future was: on a runtime's worker, a new trace; found by review.)
+    ///
+    /// ```
+    /// use agentcore_telemetry::distributed::__private::{Caller, Unstarted};
+    /// let caller = Caller::capture(agentcore_telemetry::get_distributed_tracer());
+    /// let fut = Unstarted::new(caller.kept(), async move { drop(caller) });
+    /// # drop(fut);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Unstarted<F> {
+        #[pin]
+        inner: Option<F>,
+        // `None` once polled.
+        kept: Option<Kept>,
+    }
+
+    impl<F> PinnedDrop for Unstarted<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(kept) = this.kept.take() {
+                let mut inner = this.inner;
+                kept.drop_in(move || inner.set(None));
+            }
+        }
+    }
+}
+
+impl<F> Unstarted<F> {
+    /// Wraps an `async fn`'s future, with what its caller's context was.
+    #[inline]
+    pub fn new(kept: Kept, inner: F) -> Self {
+        Unstarted {
+            inner: Some(inner),
+            kept: Some(kept),
+        }
+    }
+}
+
+impl<F: Future> Future for Unstarted<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if this.kept.is_some() {
+            // Started: from now on the inner future drops what it holds in its own scope.
+            *this.kept = None;
+        }
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll(cx),
+            None => Poll::Pending, // never: `None` only while dropping
+        }
+    }
 }
 
 impl fmt::Debug for Caller<'_> {
@@ -394,6 +511,17 @@ pin_project! {
         start: Option<(Caller<'t>, &'static str, SpanKind, A, F, V)>,
         #[pin]
         running: Option<Instrumented<'t, F, V>>,
+    }
+
+    /// Dropped before its first poll, it drops the future (and what it holds) as
+    /// [`Unstarted`] does.
+    impl<'t, F: Future, A, V: OnReady<F::Output>> PinnedDrop for Traced<'t, F, A, V> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some((caller, name, kind, attributes, future, verdict)) = this.start.take() {
+                caller.drop_unstarted((name, kind, attributes, future, verdict));
+            }
+        }
     }
 }
 

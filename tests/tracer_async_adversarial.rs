@@ -1,0 +1,84 @@
+//! An adversarial review of trace context through threads and async tasks (rev-async): each
+//! test is a defect it found, failing before its fix.
+//!
+//! * A `#[trace_operation]` future dropped before its first poll dropped its arguments (or,
+//!   for a function returning a future, that future) wherever it was dropped: on a runtime's
+//!   worker, where nothing is current, a span their `Drop` started began a new trace, where
+//!   the rule for the operation's own span (a child of the context current at its first poll
+//!   or, when nothing is current there, of the captured one) and an `in_span` future dropped
+//!   before its first poll (`tests/tracer_async_drop.rs`) give the caller's trace.
+
+use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, TraceId};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+mod support;
+
+use support::poll::poll_to_end;
+
+/// Starts a `cleanup` span when dropped and notes its trace (a connection returned to its
+/// pool, a rollback).
+struct CleanUpArg(Arc<Mutex<Option<TraceId>>>);
+impl Drop for CleanUpArg {
+    fn drop(&mut self) {
+        let s = get_distributed_tracer().start_span("cleanup", SpanKind::Internal, []);
+        *self.0.lock().unwrap() = Some(s.trace_id());
+    }
+}
+
+#[trace_operation(name = "with_cleanup")]
+async fn with_cleanup(guard: CleanUpArg) {
+    let _guard = guard;
+    std::future::pending::<()>().await;
+}
+
+/// A `#[trace_operation]` future cancelled before its first poll where nothing is current (a
+/// spawned task aborted before it ran, dropped on a runtime's worker or at its shutdown)
+/// drops its arguments there: their `Drop` started a new trace, where the macro's rule ("a
+/// child of the context current at that poll or, when nothing is current there, of the
+/// captured one") and an `in_span` future dropped before its first poll
+/// (`tests/tracer_async_drop.rs`) give the caller's trace.
+#[test]
+#[allow(clippy::async_yields_async)] // the future is created in a context, not awaited
+fn a_traced_future_dropped_unpolled_drops_its_arguments_in_its_callers_context() {
+    let t = get_distributed_tracer();
+    let seen = Arc::new(Mutex::new(None));
+    let request = t.start_detached_trace(None, []);
+    let request_trace = request.trace_id();
+    let fut =
+        poll_to_end(async { with_cleanup(CleanUpArg(Arc::clone(&seen))) }.in_context(request));
+    std::thread::spawn(move || drop(fut)).join().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(request_trace),
+        "the clean-up started a new trace"
+    );
+}
+
+#[trace_operation(name = "with_cleanup_async_form")]
+fn with_cleanup_async_form(guard: CleanUpArg) -> impl Future<Output = ()> {
+    async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    }
+}
+
+/// [`a_traced_future_dropped_unpolled_drops_its_arguments_in_its_callers_context`]
+/// for a traced function returning a future (the async form, `Traced`).
+#[test]
+#[allow(clippy::async_yields_async)] // the future is created in a context, not awaited
+fn a_traced_future_of_the_async_form_dropped_unpolled_drops_it_in_its_callers_context() {
+    let t = get_distributed_tracer();
+    let seen = Arc::new(Mutex::new(None));
+    let request = t.start_detached_trace(None, []);
+    let request_trace = request.trace_id();
+    let fut = poll_to_end(
+        async { with_cleanup_async_form(CleanUpArg(Arc::clone(&seen))) }.in_context(request),
+    );
+    std::thread::spawn(move || drop(fut)).join().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(request_trace),
+        "the clean-up started a new trace"
+    );
+}
