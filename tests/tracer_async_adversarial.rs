@@ -4,9 +4,12 @@
 //! * A `#[trace_operation]` future dropped before its first poll dropped its arguments (or,
 //!   for a function returning a future, that future) wherever it was dropped: on a runtime's
 //!   worker, where nothing is current, a span their `Drop` started began a new trace, where
-//!   the rule for the operation's own span (a child of the context current at its first poll
-//!   or, when nothing is current there, of the captured one) and an `in_span` future dropped
-//!   before its first poll (`tests/tracer_async_drop.rs`) give the caller's trace.
+//!   the rule for the operation's own span (a child of the captured context) and an `in_span`
+//!   future dropped before its first poll (`tests/tracer_async_drop.rs`) give the caller's
+//!   trace.
+//! * A `#[trace_operation]` future spawned on a current-thread runtime joined the trace of
+//!   the span its `block_on` caller had current, not its creator's: the context current at the
+//!   first poll won over the captured one.
 
 use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, TraceId};
 use std::future::Future;
@@ -80,5 +83,42 @@ fn a_traced_future_of_the_async_form_dropped_unpolled_drops_it_in_its_callers_co
         *seen.lock().unwrap(),
         Some(request_trace),
         "the clean-up started a new trace"
+    );
+}
+
+#[trace_operation(name = "background_job")]
+async fn background_job() -> Option<agentcore_telemetry::SpanId> {
+    tokio::task::yield_now().await;
+    get_distributed_tracer()
+        .current_context()
+        .and_then(|c| c.span_id())
+}
+
+/// A traced future created in a request's context and spawned on a current-thread runtime
+/// continues the request's trace. The runtime polls its tasks on the thread that called
+/// `block_on`, where that caller's span (`serve`, current around `block_on`) is current: when
+/// the context current at the first poll won over the captured one, the job became a child of
+/// `serve`, another trace (`#[tokio::test]`, `flavor = "current_thread"` and `LocalSet` all
+/// poll there).
+#[test]
+fn a_traced_future_spawned_on_a_current_thread_runtime_continues_its_creators_trace() {
+    let t = get_distributed_tracer();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let serve = t.start_span("serve", SpanKind::Server, []);
+    let request = t.start_detached_trace(None, []);
+    let request_trace = request.trace_id();
+    let job_span = rt.block_on(async {
+        let handle = async { tokio::spawn(background_job()) }
+            .in_context(request)
+            .await;
+        handle.await.unwrap().unwrap()
+    });
+    drop(serve);
+    assert_eq!(
+        t.get_span_by_id(job_span).unwrap().trace_id,
+        request_trace,
+        "the job joined the trace of `serve`"
     );
 }

@@ -39,14 +39,16 @@ use syn::{
 ///   body runs, and finishes when it returns.
 /// * **`async fn`**: the function becomes a plain `fn` returning `impl Future` (same
 ///   arguments, same output, `Send` when the body is). Calling it captures the context current
-///   there; the span starts when the future is first polled, as a child of the context current
-///   at that poll or, when nothing is current there (the future was spawned), of the captured
-///   one: a `#[trace_operation]` future created in a traced scope and handed to
-///   `tokio::spawn` continues its caller's trace. The span is current during every poll only
-///   (a context scope: spans and guards the body keeps open across an `.await` stay with it),
-///   so parents are right under `join!`, `select!` and on any executor thread. A future
-///   dropped before its first poll (a task aborted before it ran) drops its arguments by the
-///   same rule: in the captured context when nothing is current where it is dropped.
+///   there; the span starts when the future is first polled, as a child of the captured
+///   context or, when nothing was current where it was created, of the context current at
+///   that poll (as `tracing`'s `#[instrument]` takes its parent where the function is
+///   called): a `#[trace_operation]` future created in a traced scope and handed to
+///   `tokio::spawn` continues its caller's trace, on any runtime (a current-thread runtime
+///   polls it under what its `block_on` caller has current, another trace). The span is
+///   current during every poll only (a context scope: spans and guards the body keeps open
+///   across an `.await` stay with it), so parents are right under `join!`, `select!` and on
+///   any executor thread. A future dropped before its first poll (a task aborted before it
+///   ran) drops its arguments by the same rule: in the captured context.
 /// * **Functions returning a future** (the "async form", and what `#[async_trait]`
 ///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
 ///   the body runs before the span starts. Futures are recognised by *spelling*, before alias

@@ -472,18 +472,20 @@ impl DistributedTracer {
         DetachedSpan::start(&self.core, start, name, kind, attributes)
     }
 
-    /// Starts a detached span whose parent is the current context, or `fallback` when nothing
-    /// is current (`#[trace_operation]` on an `async fn`: the context where its future was
-    /// created).
+    /// Starts a detached span whose parent is `captured`, or the current context when nothing
+    /// was captured (`#[trace_operation]` on an `async fn`: `captured` is the context where
+    /// its future was created, which wins over the one current where it is first polled: on a
+    /// current-thread runtime a spawned task is polled under whatever the `block_on` caller
+    /// has current, another trace).
     #[inline]
     pub(crate) fn start_detached_span_or(
         &self,
-        fallback: Option<Parent>,
+        captured: Option<Parent>,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'_> {
-        let parent = current::current(self.core.id()).or(fallback);
+        let parent = captured.or_else(|| current::current(self.core.id()));
         DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
     }
 

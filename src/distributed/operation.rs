@@ -2,8 +2,9 @@
 //! hidden `distributed::__private`).
 //!
 //! * [`Caller`]: the context current where an `async fn`'s future is *created*, so that the
-//!   future continues its caller's trace even when it is spawned and first polled on a thread
-//!   where nothing is current.
+//!   future continues its caller's trace wherever it is first polled: on a thread where
+//!   nothing is current (a spawned task), or under another trace's span (a current-thread
+//!   runtime polls its tasks under what its `block_on` caller has current).
 //! * [`Outcome`] and the `Verdict*` traits: what the function returned, decided by *type*
 //!   with autoderef specialization, so a `Result` is recognised whatever it is called
 //!   (`type AgentResult<T> = Result<T, AgentError>`, `anyhow::Result`, `io::Result`). The
@@ -275,9 +276,12 @@ impl<'t> Caller<'t> {
         }
     }
 
-    /// Starts the operation's span (not current anywhere): a child of the context current
-    /// where it is first polled, if any (an `.await` in a traced scope), else of the captured
-    /// one (a spawned future), else a new trace.
+    /// Starts the operation's span (not current anywhere): a child of the captured context, if
+    /// any, else of the context current where it is first polled (a future created outside
+    /// any trace and awaited in one), else a new trace. The captured one wins, as `tracing`'s
+    /// `#[instrument]` takes its parent where the function is called: the context current at
+    /// the first poll can be another trace's (a current-thread runtime polls a spawned task
+    /// under what its `block_on` caller has current; found by review).
     #[inline]
     pub fn start(
         self,
@@ -310,17 +314,13 @@ impl<'t> Caller<'t> {
 pub struct Kept(Option<(TracerId, Parent)>);
 
 impl Kept {
-    /// Runs `drop` (of a traced future's start) in the captured context when nothing of the
-    /// tracer is current here, as [`Caller::start`] would start the span here; where
-    /// something is, runs it here.
+    /// Runs `drop` (of a traced future's start) in the captured context, where
+    /// [`Caller::start`] would start the span; with nothing captured, here.
     #[cold]
     fn drop_in(self, drop: impl FnOnce()) {
         let Some((tracer, p)) = self.0 else {
             return drop();
         };
-        if current::current(tracer).is_some() {
-            return drop();
-        }
         let mut saved = Saved::one(Frame {
             tracer,
             key: 0, // a copy, as every frame a scope carries (`current.rs`, invariant 2)
@@ -345,12 +345,12 @@ impl fmt::Debug for Kept {
 
 pin_project! {
     /// The future an `async fn` traced by `#[trace_operation]` returns (the expansion's):
-    /// `inner` starts the span at its first poll ([`Caller::start`]: a child of the context
-    /// current there or, when nothing is, of the captured one). Dropped before that poll (a
-    /// `select!` branch that never ran, a task aborted or shut down before it started), it
-    /// drops `inner`, and so the arguments it holds, whose `Drop` may start spans, by the same
-    /// rule: in the captured context when nothing is current where it is dropped, as an
-    /// `in_span` future dropped before its first poll drops its own in its span. (Before, they
+    /// `inner` starts the span at its first poll ([`Caller::start`]: a child of the captured
+    /// context or, when nothing was captured, of the one current there). Dropped before that
+    /// poll (a `select!` branch that never ran, a task aborted or shut down before it
+    /// started), it drops `inner`, and so the arguments it holds, whose `Drop` may start
+    /// spans, by the same rule: in the captured context, as an `in_span` future dropped before
+    /// its first poll drops its own in its span. (Before, they
     /// were dropped where the future was: on a runtime's worker, a new trace; found by review.)
     ///
     /// ```
