@@ -109,12 +109,11 @@ fn a_traced_future_spawned_on_a_current_thread_runtime_continues_its_creators_tr
     let serve = t.start_span("serve", SpanKind::Server, []);
     let request = t.start_detached_trace(None, []);
     let request_trace = request.trace_id();
-    let job_span = rt.block_on(async {
-        let handle = async { tokio::spawn(background_job()) }
-            .in_context(request)
-            .await;
-        handle.await.unwrap().unwrap()
-    });
+    // Spawned inside the request's scope; the runtime polls the task outside it, under
+    // `serve`.
+    let job_span = rt
+        .block_on(async { tokio::spawn(background_job()).await.unwrap() }.in_context(request))
+        .unwrap();
     drop(serve);
     assert_eq!(
         t.get_span_by_id(job_span).unwrap().trace_id,
