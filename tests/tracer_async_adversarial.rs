@@ -121,3 +121,24 @@ fn a_traced_future_spawned_on_a_current_thread_runtime_continues_its_creators_tr
         "the job joined the trace of `serve`"
     );
 }
+
+/// `in_current_context` takes a copy of the context: baggage set afterwards on the guard
+/// current where it was taken is not seen inside the future (documented on
+/// `FutureExt::in_current_context`); the baggage set before is.
+#[test]
+fn in_current_context_is_a_copy_taken_when_it_is_called() {
+    let t = get_distributed_tracer();
+    let mut guard = t.start_trace(None, []);
+    assert!(guard.set_baggage("before", "1"));
+    let fut = async {
+        let cx = get_distributed_tracer().current_context().unwrap();
+        (
+            cx.get_baggage("before").map(str::to_owned),
+            cx.get_baggage("after").map(str::to_owned),
+        )
+    }
+    .in_current_context();
+    assert!(guard.set_baggage("after", "2"));
+    drop(guard);
+    assert_eq!(poll_to_end(fut), (Some("1".to_owned()), None));
+}

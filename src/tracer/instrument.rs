@@ -443,7 +443,10 @@ pub trait FutureExt: Future + Sized {
     }
 
     /// Runs the future in the context current here, now (of every tracer): the way to hand
-    /// a trace to a spawned task or to each branch of a `join!`.
+    /// a trace to a spawned task or to each branch of a `join!`. It is a copy taken now:
+    /// baggage set afterwards on the span or guard that is current here
+    /// (`ContextGuard::set_baggage`) is not seen inside the future, as a context handed to
+    /// another process is not changed by what its sender does next.
     ///
     /// ```
     /// use agentcore_telemetry::{get_distributed_tracer, FutureExt};
