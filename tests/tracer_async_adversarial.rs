@@ -142,3 +142,41 @@ fn in_current_context_is_a_copy_taken_when_it_is_called() {
     drop(guard);
     assert_eq!(poll_to_end(fut), (Some("1".to_owned()), None));
 }
+
+#[trace_operation(name = "execute_tool_rev")]
+async fn execute_tool_rev() {
+    tokio::task::yield_now().await;
+}
+
+/// The README's first example: `execute_tool("calculator").in_context(&exec).await`, "a child
+/// of execute_agent". The traced future is created inside the trace's scope (`in_context(trace)`)
+/// and run in `exec`'s: once the captured context won over the one current at the first poll,
+/// the explicit `in_context(&exec)` was ignored and the tool became a child of the trace's
+/// root context, `exec`'s sibling.
+#[test]
+fn a_traced_future_run_in_an_explicit_context_is_a_child_of_that_context() {
+    use agentcore_telemetry::SpanStatus;
+    let t = get_distributed_tracer();
+    let trace = t.start_detached_trace(None, []);
+    let trace_id = trace.trace_id();
+    let exec_id = poll_to_end(
+        async {
+            let exec = t.start_detached_span("execute_agent_rev", SpanKind::Internal, []);
+            let id = exec.span_id();
+            execute_tool_rev().in_context(&exec).await;
+            t.finish_span(exec, SpanStatus::Ok, None);
+            id
+        }
+        .in_context(trace),
+    );
+    let spans = t.get_trace_spans(trace_id);
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "execute_tool_rev")
+        .expect("the tool's span is in the trace");
+    assert_eq!(
+        tool.parent_span_id,
+        Some(exec_id),
+        "the tool is not a child of the span it was run in"
+    );
+}

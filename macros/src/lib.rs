@@ -39,12 +39,13 @@ use syn::{
 ///   body runs, and finishes when it returns.
 /// * **`async fn`**: the function becomes a plain `fn` returning `impl Future` (same
 ///   arguments, same output, `Send` when the body is). Calling it captures the context current
-///   there; the span starts when the future is first polled, as a child of the captured
-///   context or, when nothing was current where it was created, of the context current at
-///   that poll (as `tracing`'s `#[instrument]` takes its parent where the function is
-///   called): a `#[trace_operation]` future created in a traced scope and handed to
-///   `tokio::spawn` continues its caller's trace, on any runtime (a current-thread runtime
-///   polls it under what its `block_on` caller has current, another trace). The span is
+///   there; the span starts when the future is first polled, as a child of the context it
+///   is run in there (`op().in_context(&span)`, `in_span`, an enclosing scoped future), else
+///   of the captured context, else of the context current at that poll: a span or guard
+///   merely open on the polling thread does not win over the captured context, so a
+///   `#[trace_operation]` future created in a traced scope and handed to `tokio::spawn`
+///   continues its caller's trace, on any runtime (a current-thread runtime polls it under
+///   what its `block_on` caller has current, another trace). The span is
 ///   current during every poll only (a context scope: spans and guards the body keeps open
 ///   across an `.await` stay with it), so parents are right under `join!`, `select!` and on
 ///   any executor thread. A future dropped before its first poll (a task aborted before it

@@ -472,11 +472,13 @@ impl DistributedTracer {
         DetachedSpan::start(&self.core, start, name, kind, attributes)
     }
 
-    /// Starts a detached span whose parent is `captured`, or the current context when nothing
-    /// was captured (`#[trace_operation]` on an `async fn`: `captured` is the context where
-    /// its future was created, which wins over the one current where it is first polled: on a
-    /// current-thread runtime a spawned task is polled under whatever the `block_on` caller
-    /// has current, another trace).
+    /// Starts a detached span whose parent is the context a scope carries here (the future is
+    /// run in it: `fut.in_context(&span)`, `in_span`, an enclosing traced future), else
+    /// `captured`, else the current context (`#[trace_operation]` on an `async fn`: `captured`
+    /// is the context where its future was created, which wins over a span or guard merely
+    /// open on the thread where it is first polled: on a current-thread runtime a spawned task
+    /// is polled under whatever the `block_on` caller has current, another trace; the README's
+    /// `execute_tool(..).in_context(&exec)` is a child of `exec`).
     #[inline]
     pub(crate) fn start_detached_span_or(
         &self,
@@ -485,7 +487,10 @@ impl DistributedTracer {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'_> {
-        let parent = captured.or_else(|| current::current(self.core.id()));
+        let parent = match current::current_carried(self.core.id()) {
+            Some((carried, true)) => Some(carried),
+            open => captured.or(open.map(|(p, _)| p)),
+        };
         DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
     }
 

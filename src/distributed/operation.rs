@@ -276,12 +276,14 @@ impl<'t> Caller<'t> {
         }
     }
 
-    /// Starts the operation's span (not current anywhere): a child of the captured context, if
-    /// any, else of the context current where it is first polled (a future created outside
-    /// any trace and awaited in one), else a new trace. The captured one wins, as `tracing`'s
-    /// `#[instrument]` takes its parent where the function is called: the context current at
-    /// the first poll can be another trace's (a current-thread runtime polls a spawned task
-    /// under what its `block_on` caller has current; found by review).
+    /// Starts the operation's span (not current anywhere): a child of the context a scope
+    /// runs the future in where it is first polled (`op().in_context(&span)`, `in_span`, an
+    /// enclosing scoped future: the README's `execute_tool(..).in_context(&exec)`), else of
+    /// the captured context, if any, else of the context current there (a future created
+    /// outside any trace and awaited in one), else a new trace. The captured one wins over a
+    /// span or guard merely open on the thread at the first poll, which can be another
+    /// trace's (a current-thread runtime polls a spawned task under what its `block_on`
+    /// caller has current; found by review).
     #[inline]
     pub fn start(
         self,

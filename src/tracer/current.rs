@@ -557,6 +557,27 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
     None
 }
 
+/// [`current`], and whether that frame is a copy a scope carries (key 0, invariant 2): the
+/// context a wrapper (`in_context`, `in_span`, a traced future's own scope) runs the future
+/// being polled in, rather than the frame of a span or guard open on the thread (which a
+/// runtime polling its tasks under its `block_on` caller's span leaves current for them).
+#[inline]
+pub(crate) fn current_carried(tracer: TracerId) -> Option<(Parent, bool)> {
+    // SAFETY: the reference is used within this call only.
+    let cell = unsafe { stack() };
+    // SAFETY: as in `current`: read only, no user code, `s` does not outlive this call.
+    let s = unsafe { cell.try_borrow_unguarded() }.ok()?;
+    for f in s.frames.get(..s.depth)?.iter().rev() {
+        if f.tracer == tracer {
+            return Some((f.parent(), f.key == 0));
+        }
+        if f.tracer == TracerId::SCOPE {
+            return None;
+        }
+    }
+    None
+}
+
 /// The innermost span on this thread, of any tracer, if it is sampled: `(trace_id, span_id)`.
 /// Looks above the innermost scope marker only, as [`current`] does; `None` while the stack
 /// is borrowed or closed (thread exit).
