@@ -180,3 +180,45 @@ fn a_traced_future_run_in_an_explicit_context_is_a_child_of_that_context() {
         "the tool is not a child of the span it was run in"
     );
 }
+
+/// Starts a `cleanup` span when dropped and notes its parent.
+struct CleanUpParent(Arc<Mutex<Option<Option<agentcore_telemetry::SpanId>>>>);
+impl Drop for CleanUpParent {
+    fn drop(&mut self) {
+        let s = get_distributed_tracer().start_span("cleanup", SpanKind::Internal, []);
+        *self.0.lock().unwrap() = Some(s.parent_span_id());
+    }
+}
+
+#[trace_operation(name = "with_cleanup_parent")]
+async fn with_cleanup_parent(guard: CleanUpParent) {
+    let _guard = guard;
+    std::future::pending::<()>().await;
+}
+
+/// A traced future dropped before its first poll drops its arguments where its span would
+/// have started: run in `exec` (`in_context(&exec)`, a `select!` branch that lost before it
+/// ran), a span their `Drop` starts is a child of `exec`, as the operation's own span would
+/// have been ([`a_traced_future_run_in_an_explicit_context_is_a_child_of_that_context`]).
+#[test]
+fn a_traced_future_dropped_unpolled_in_an_explicit_context_drops_its_arguments_there() {
+    let t = get_distributed_tracer();
+    let seen = Arc::new(Mutex::new(None));
+    let trace = t.start_detached_trace(None, []);
+    let exec_id = poll_to_end(
+        async {
+            let exec = t.start_detached_span("execute_agent_rev2", SpanKind::Internal, []);
+            let id = exec.span_id();
+            let fut = with_cleanup_parent(CleanUpParent(Arc::clone(&seen)));
+            async move { drop(fut) }.in_context(&exec).await;
+            t.finish_span(exec, agentcore_telemetry::SpanStatus::Ok, None);
+            id
+        }
+        .in_context(trace),
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(Some(exec_id)),
+        "the clean-up is not a child of the context the future was dropped in"
+    );
+}

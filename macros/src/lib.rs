@@ -49,7 +49,8 @@ use syn::{
 ///   current during every poll only (a context scope: spans and guards the body keeps open
 ///   across an `.await` stay with it), so parents are right under `join!`, `select!` and on
 ///   any executor thread. A future dropped before its first poll (a task aborted before it
-///   ran) drops its arguments by the same rule: in the captured context.
+///   ran) drops its arguments by the same rule: in the context a scope runs it in there,
+///   else in the captured context.
 /// * **Functions returning a future** (the "async form", and what `#[async_trait]`
 ///   generates): the returned future is traced as an `async fn`'s is; the synchronous part of
 ///   the body runs before the span starts. Futures are recognised by *spelling*, before alias

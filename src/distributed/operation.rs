@@ -316,13 +316,17 @@ impl<'t> Caller<'t> {
 pub struct Kept(Option<(TracerId, Parent)>);
 
 impl Kept {
-    /// Runs `drop` (of a traced future's start) in the captured context, where
-    /// [`Caller::start`] would start the span; with nothing captured, here.
+    /// Runs `drop` (of a traced future's start) where [`Caller::start`] would start the span:
+    /// here when a scope runs the future in a context here (`in_context`, `in_span`) or when
+    /// nothing was captured, else in the captured context.
     #[cold]
     fn drop_in(self, drop: impl FnOnce()) {
         let Some((tracer, p)) = self.0 else {
             return drop();
         };
+        if let Some((_, true)) = current::current_carried(tracer) {
+            return drop();
+        }
         let mut saved = Saved::one(Frame {
             tracer,
             key: 0, // a copy, as every frame a scope carries (`current.rs`, invariant 2)
@@ -347,11 +351,13 @@ impl fmt::Debug for Kept {
 
 pin_project! {
     /// The future an `async fn` traced by `#[trace_operation]` returns (the expansion's):
-    /// `inner` starts the span at its first poll ([`Caller::start`]: a child of the captured
-    /// context or, when nothing was captured, of the one current there). Dropped before that
+    /// `inner` starts the span at its first poll ([`Caller::start`]: a child of the context a
+    /// scope runs it in there, else of the captured context, else of the one current there).
+    /// Dropped before that
     /// poll (a `select!` branch that never ran, a task aborted or shut down before it
     /// started), it drops `inner`, and so the arguments it holds, whose `Drop` may start
-    /// spans, by the same rule: in the captured context, as an `in_span` future dropped before
+    /// spans, by the same rule: in the context a scope runs it in there (`in_context`), else in
+    /// the captured context, as an `in_span` future dropped before
     /// its first poll drops its own in its span. (Before, they
     /// were dropped where the future was: on a runtime's worker, a new trace; found by review.)
     ///
