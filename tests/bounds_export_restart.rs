@@ -45,3 +45,84 @@ fn restarting_export_does_not_grow_the_registry() {
         "50 restarts of export left {after_fifty} samples in the exposition, 2 left {after_two}"
     );
 }
+
+/// Restarting export replaces the processor under the tracer's export slot lock, and the
+/// replaced processor's `Drop` waits there, for up to `drop_timeout`, for its thread to drop
+/// its exporter (the caller's code, which may block). Readers of the slot on other threads
+/// (`export_stats`, `get_metrics`, `force_flush`) waited as long: the lock "guards the slot
+/// only, never a wait" (`distributed/exporting.rs`).
+#[test]
+fn restarting_export_does_not_hold_readers_while_the_old_exporter_drops() {
+    use agentcore_telemetry::export::{
+        BatchConfig, Deadline, ExportOutcome, ExportSpan, SpanExporter,
+    };
+    use std::sync::mpsc::{channel, Receiver};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    /// Its export ignores its deadline for 300 ms; its drop blocks until released (or 10 s).
+    struct Slow {
+        release: Mutex<Receiver<()>>,
+    }
+    impl SpanExporter for Slow {
+        fn add(&mut self, _: ExportSpan<'_>) {}
+        fn export(&mut self, _: &Deadline) -> ExportOutcome {
+            std::thread::sleep(Duration::from_millis(300));
+            ExportOutcome::default()
+        }
+    }
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            let rx = self.release.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
+    let tracer = Arc::new(DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        from_env: false,
+        ..TracerConfig::default()
+    }));
+    let (release, blocked) = channel();
+    let batch = BatchConfig {
+        drop_timeout: Duration::from_secs(2),
+        ..BatchConfig::default()
+    };
+    tracer
+        .start_export_with(
+            Slow {
+                release: Mutex::new(blocked),
+            },
+            batch,
+        )
+        .unwrap();
+    tracer.start_span("op", SpanKind::Internal, []).end();
+    // Gives up while the export runs: the thread is not joined, its handle is kept.
+    let _ = tracer.force_flush(Duration::from_millis(20));
+    let _ = tracer.shutdown(Duration::from_millis(20));
+    let waited = Instant::now();
+    while tracer.export_stats().is_some_and(|s| s.running) {
+        assert!(waited.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The thread has exited its loop and now blocks in the exporter's drop.
+    std::thread::sleep(Duration::from_millis(50));
+    let restarter = {
+        let tracer = Arc::clone(&tracer);
+        std::thread::spawn(move || {
+            tracer
+                .start_export_with(InMemorySpanExporter::new(), Default::default())
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let _ = tracer.export_stats();
+    let took = started.elapsed();
+    let _ = release.send(());
+    restarter.join().unwrap();
+    assert!(
+        took < Duration::from_millis(500),
+        "export_stats() took {took:?} while another thread restarted export"
+    );
+}

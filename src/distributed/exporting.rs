@@ -206,7 +206,10 @@ impl DistributedTracer {
         let mut slot = self.export_slot().processor();
         let source = self.attach_source(&slot)?;
         let processor = config.start(source, Some(&self.config().service_name))?;
-        self.install(&mut slot, processor.map(Arc::new))?;
+        let replaced = self.install(&mut slot, processor.map(Arc::new));
+        // Dropped after the lock (see `install`).
+        drop(slot);
+        drop(replaced);
         Ok(true)
     }
 
@@ -241,7 +244,11 @@ impl DistributedTracer {
         let source = self.attach_source(&slot)?;
         let processor =
             BatchSpanProcessor::start(source, exporter, batch).map_err(StartError::Spawn)?;
-        self.install(&mut slot, Some(Arc::new(processor)))
+        let replaced = self.install(&mut slot, Some(Arc::new(processor)));
+        // Dropped after the lock (see `install`).
+        drop(slot);
+        drop(replaced);
+        Ok(())
     }
 
     fn attach_source(
@@ -262,11 +269,17 @@ impl DistributedTracer {
         }
     }
 
+    /// Puts `processor` in the slot; returns the one it replaces, for the caller to drop once
+    /// it has let the slot's lock go: its `Drop` waits, up to its `drop_timeout`, for its
+    /// thread to drop the exporter (the caller's code, which may block), and under the lock
+    /// every reader of the slot (`export_stats`, `get_metrics`, `force_flush`) waited as long
+    /// (found by review).
+    #[must_use = "drop the replaced processor after the slot's lock"]
     fn install(
         &self,
         slot: &mut Option<Arc<BatchSpanProcessor>>,
         processor: Option<Arc<BatchSpanProcessor>>,
-    ) -> Result<(), StartError> {
+    ) -> Option<Arc<BatchSpanProcessor>> {
         if let Some(p) = &processor {
             let registry = self
                 .export_slot()
@@ -279,8 +292,7 @@ impl DistributedTracer {
                 let _ = p.register_metrics(&registry);
             }
         }
-        *slot = processor;
-        Ok(())
+        std::mem::replace(slot, processor)
     }
 
     /// Exports the finished spans waiting now and returns when they are delivered, or at
