@@ -98,6 +98,38 @@ struct Entry<H> {
     birth: u64,
 }
 
+impl<H> Entry<H> {
+    /// The bytes freeing the entry gives back: the struct, its copy of the key (the name and
+    /// label strings, counted as owned: a static one makes it a few bytes over), and the
+    /// handle when the entry holds its last reference (what the handle's metric owns aside).
+    fn footprint(&self) -> usize {
+        let labels: usize = self
+            .key
+            .labels()
+            .map(|l| std::mem::size_of::<metrics::Label>() + l.key().len() + l.value().len())
+            .sum();
+        let handle = if Arc::strong_count(&self.handle) == 1 {
+            // `ArcInner`: the two counts and the value.
+            2 * std::mem::size_of::<usize>() + std::mem::size_of::<H>()
+        } else {
+            0
+        };
+        std::mem::size_of::<Self>() + self.key.name().len() + labels + handle
+    }
+
+    /// Retires `entry` in the global domain, counting its [`footprint`](Self::footprint).
+    ///
+    /// # Safety
+    /// `Domain::retire_sized`'s, for `entry`.
+    unsafe fn retire(entry: *mut Entry<H>)
+    where
+        H: Send + Sync + 'static,
+    {
+        // SAFETY: the caller's; `entry` is live until retired.
+        unsafe { Domain::global().retire_sized(entry, (*entry).birth, (*entry).footprint()) }
+    }
+}
+
 struct Table<H> {
     /// Slots minus one (the slot count is a power of two).
     mask: usize,
@@ -264,7 +296,7 @@ impl<H: Send + Sync + 'static> KeyCache<H> {
             let old = table.slots[i].swap(entry, Release);
             // SAFETY: `old` came from `Box::into_raw`, is unlinked from the current table and
             // retired once, here; its birth was read before it was published.
-            unsafe { domain.retire(old, (*old).birth) };
+            unsafe { Entry::retire(old) };
             return;
         }
         if owned.len + 1 > owned.sweep_at {
@@ -329,13 +361,12 @@ impl<H: Send + Sync + 'static> KeyCache<H> {
             swept.place(e);
         }
         let table = self.publish(swept);
-        let domain = Domain::global();
         for e in dead {
             // SAFETY: `e` came from `Box::into_raw`, is in no table readers can reach from now
             // on (the current one does not hold it; the one that did was retired just above,
             // before it: invariant 2), and is retired once, here; its birth was read before it
             // was first published.
-            unsafe { domain.retire(e, (*e).birth) };
+            unsafe { Entry::retire(e) };
         }
         table
     }
