@@ -341,8 +341,10 @@ impl BatchSpanProcessor {
     /// deadline are counted as dropped (`shutdown`). `Ok` when every span was exported;
     /// the error of the last failed export otherwise; [`ExportError::Timeout`] when the
     /// thread had not finished by the deadline (it then finishes on its own, promptly: its
-    /// export deadline has passed too). Calling it again returns `Ok` once the thread is
-    /// gone.
+    /// export deadline has passed too). The thread then drops the exporter and the source
+    /// (the caller's code): if their `Drop` has not returned by the deadline, the thread is
+    /// left to finish it on its own and the result stands (every span was accounted for
+    /// before). Calling it again returns `Ok` once the thread is gone.
     ///
     /// ```
     /// use agentcore_telemetry::export::{BatchConfig, BatchSpanProcessor, InMemorySpanExporter, MemorySpanSource};
