@@ -1,5 +1,7 @@
-//! An adversarial review of trace context through threads and async tasks (rev-async): each
-//! test is a defect it found, failing before its fix.
+//! Adversarial reviews of trace context through threads and async tasks (helper-100, and
+//! helper-102's review of those fixes): each test is a defect found, failing before its fix,
+//! except `in_current_context_is_a_copy_taken_when_it_is_called`, which pins documented
+//! behaviour.
 //!
 //! * A `#[trace_operation]` future dropped before its first poll dropped its arguments (or,
 //!   for a function returning a future, that future) wherever it was dropped: on a runtime's
@@ -10,6 +12,9 @@
 //! * A `#[trace_operation]` future spawned on a current-thread runtime joined the trace of
 //!   the span its `block_on` caller had current, not its creator's: the context current at the
 //!   first poll won over the captured one.
+//! * Then the captured context won over an explicit `in_context`/`in_span` too (the README's
+//!   `execute_tool(..).in_context(&exec)` became `exec`'s sibling), and an unstarted future
+//!   dropped inside such a context dropped its arguments in the captured one.
 
 use agentcore_telemetry::{get_distributed_tracer, trace_operation, FutureExt, SpanKind, TraceId};
 use std::future::Future;
