@@ -22,10 +22,11 @@
 //!    the parent's decision) before anything is recorded; an unsampled span keeps only its
 //!    ids (no record, no slot), and its children are unsampled too.
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
-//!    thread-local context stack (keyed by its span id), exiting removes the top-most frame of
-//!    that key wherever it is (`tracing` lets spans exit in any order, so an exit out of order
-//!    is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours ending under
-//!    another trace); so the current context is always the innermost of *both* kinds of span,
+//!    thread-local context stack (under a key of that entry's own, as each attachment of one of
+//!    our spans has), exiting removes the frame of the newest entry of that span on the thread
+//!    that is on the stack, wherever it is (`tracing` lets spans exit in any order, so an exit
+//!    out of order is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours
+//!    ending under another trace); so the current context is always the innermost of *both* kinds of span,
 //!    in either nesting order, and a `tracing` span with a contextual parent takes our current
 //!    context as its parent (without one, if that parent was left out by this layer's
 //!    filter, its nearest recorded ancestor: the filtered-out span was entered on another
@@ -80,7 +81,12 @@
 //! A future instrumented with `tracing`'s `.instrument(span)` enters the span for each poll,
 //! which makes its context current during the poll, on whatever thread; our
 //! [`FutureExt`](crate::FutureExt) wrappers and `tracing`'s nest in either order. As with
-//! `tracing` itself, holding an `Entered` guard across `.await` is a mistake.
+//! `tracing` itself, holding an `Entered` guard across `.await` is a mistake; inside one of our
+//! scopes the entry's frame travels with the future, as a `Span` of ours does. An entry that
+//! leaves a pending scoped future (its guard stored elsewhere) and exits there is noted under
+//! its own key, so the future's next poll drops that frame and no other entry's. `tracing`'s
+//! exit names the span, not the entry: when several entries of one span on a thread are all
+//! off the stack (saved in pending futures), the exit is taken as the newest one's.
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};

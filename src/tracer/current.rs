@@ -707,6 +707,31 @@ fn remove_below_top(s: &mut Stack, tracer: TracerId, key: u64) -> Removal {
     removal
 }
 
+/// [`remove`] of a frame that may be off this thread's stack (saved in a pending future, or
+/// gone): `false`, noting nothing, if it is not on it. For the `tracing` bridge, which tries
+/// the frames of a span's entries in turn (`DetachedSpan::exit_frame`).
+#[cfg(feature = "tracing-bridge")]
+pub(crate) fn remove_if_live(tracer: TracerId, key: u64) -> bool {
+    with_stack(|s| {
+        let depth = s.depth;
+        // The common case first, as in `remove`: the frame is the top one.
+        if let Some(top) = depth.checked_sub(1).and_then(|t| s.frames.get_mut(t)) {
+            if top.tracer == tracer && top.key == key {
+                top.baggage = None;
+                s.depth = depth - 1;
+                s.publish_top();
+                return true;
+            }
+        }
+        if s.position(tracer, key).is_none() {
+            return false;
+        }
+        let _ = remove_below_top(s, tracer, key);
+        true
+    })
+    .unwrap_or(false)
+}
+
 /// Replaces the baggage of frame `(tracer, key)`.
 pub(crate) fn set_frame_baggage(tracer: TracerId, key: u64, baggage: Option<Arc<Carried>>) {
     with_stack(|s| {

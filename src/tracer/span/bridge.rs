@@ -4,28 +4,92 @@
 //! `finish`, `add_event`). Only built with the `tracing-bridge` feature.
 
 use super::DetachedSpan;
-use crate::tracer::current;
+use crate::tracer::current::{self, Frame};
+use crate::tracer::id::{SpanId, TracerId};
 use crate::tracer::record::SpanKind;
 use std::borrow::Cow;
+use std::cell::RefCell;
+
+thread_local! {
+    /// The frames [`enter_frame`](DetachedSpan::enter_frame) pushed on this thread that no
+    /// [`exit_frame`](DetachedSpan::exit_frame) has taken back yet: `(tracer, span id, frame
+    /// key)`, oldest first. Each entry of a `tracing` span has a frame key of its own (as each
+    /// `DetachedSpan::attach` has, for the same reason): the "ended" notes of `current.rs` name
+    /// a frame by its key, so a note left by one entry (exited while its frame was saved in a
+    /// pending future) must not drop the frame of another entry of the same span that another
+    /// pending future holds (found by review: `tests/bridge_tracing_async.rs`). `tracing`'s
+    /// exit names the span, not the entry: the list tells which keys the span's entries on this
+    /// thread have.
+    static ENTRIES: RefCell<Vec<(TracerId, u64, u64)>> = const { RefCell::new(Vec::new()) };
+}
 
 impl DetachedSpan<'_> {
     /// Makes the span current on this thread *without* attaching it (a `tracing` span being
     /// entered, which may happen several times, on several threads, while the span stays in
-    /// the subscriber's storage). Pushes a frame keyed by the span id; every call that returns
-    /// `true` is paired with one [`exit_frame`](Self::exit_frame) on the same thread.
+    /// the subscriber's storage). Pushes a frame under a fresh key, listed in [`ENTRIES`];
+    /// every call that returns `true` is paired with one [`exit_frame`](Self::exit_frame) on
+    /// the same thread. (Where the list is gone, at thread exit, the frame is keyed by the
+    /// span id, as before.)
     #[inline]
     pub(crate) fn enter_frame(&self) -> bool {
-        current::push(self.frame())
+        let frame = self.frame();
+        let (tracer, span) = (frame.tracer, frame.key);
+        let key = ENTRIES
+            .try_with(|e| {
+                let mut e = e.try_borrow_mut().ok()?;
+                let key = SpanId::random().to_u64();
+                e.push((tracer, span, key));
+                Some(key)
+            })
+            .ok()
+            .flatten();
+        let pushed = current::push(Frame {
+            key: key.unwrap_or(span),
+            ..frame
+        });
+        if !pushed && key.is_some() {
+            let _ = ENTRIES.try_with(|e| e.try_borrow_mut().map(|mut e| e.pop()));
+        }
+        pushed
     }
 
-    /// Removes the top-most frame that [`enter_frame`](Self::enter_frame) pushed on this
-    /// thread (frames of one span share a key, so re-entry unwinds in order). Unlike a `Span`
-    /// or `ContextGuard` going, this counts no misuse when another trace's frame was above
-    /// it: `tracing` lets entered spans exit in any order (guards dropped in another order
-    /// than taken), and the frame is removed wherever it is, so the context stays right.
+    /// Removes the frame of one of the span's entries on this thread: the newest whose frame
+    /// is on this thread's stack (re-entry unwinds in order; entries of one span carry the
+    /// same context, so which of two live ones goes changes nothing); if none is (its frame is
+    /// saved in a pending future, or gone), the newest, whose end `current::remove` then notes
+    /// under that entry's own key. Unlike a `Span` or `ContextGuard` going, this counts no
+    /// misuse when another trace's frame was above it: `tracing` lets entered spans exit in
+    /// any order (guards dropped in another order than taken), and the frame is removed
+    /// wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
-        let _ = current::remove(self.tracer.id(), self.span_id().to_u64());
+        let tracer = self.tracer.id();
+        let span = self.span_id().to_u64();
+        let done = ENTRIES.try_with(|e| {
+            let mut e = e.try_borrow_mut().ok()?;
+            let mut newest = None;
+            for i in (0..e.len()).rev() {
+                match e.get(i) {
+                    Some(&(t, s, key)) if t == tracer && s == span => {
+                        newest.get_or_insert(i);
+                        if current::remove_if_live(tracer, key) {
+                            e.remove(i);
+                            return Some(());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // None on the stack: the newest entry's frame is saved, or gone; noted by its key.
+            let (_, _, key) = e.remove(newest?);
+            let _ = current::remove(tracer, key);
+            Some(())
+        });
+        if !matches!(done, Ok(Some(()))) {
+            // No entry of the span listed on this thread (the list was gone when it was
+            // entered, at thread exit): its frame is keyed by the span id.
+            let _ = current::remove(tracer, span);
+        }
     }
 
     /// Whether one more event fits within [`SpanLimits::max_events`](crate::tracer::SpanLimits::max_events):

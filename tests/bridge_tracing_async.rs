@@ -1,0 +1,145 @@
+//! The `tracing` bridge under async code, from an adversarial review: entries of one `tracing`
+//! span in several futures on one thread, whose frames a scope (`in_current_context`,
+//! `in_span`, `#[trace_operation]`) carries between polls.
+//!
+//! The bridge pushed every entry's frame under the span's id. The "ended" notes of
+//! `tracer/current.rs` name a frame by its key: an entry that exits while its frame is saved
+//! in a pending future notes `(tracer, key)`, and the next scope entered on the thread drops a
+//! saved frame of that key. With one key for every entry of a span, the note left by one entry
+//! dropped the frame of *another* entry of the same span that another pending future holds:
+//! after its `.await` that future lost the span as its context (its children started a new
+//! trace), while `tracing` itself (and so tracing-opentelemetry, which parents a span under
+//! `tracing`'s current span) still has the span current there. The same bug
+//! `DetachedSpan::attach` had, fixed there by a fresh key per attachment.
+//!
+//! Each test polls by hand, so nothing else runs between two polls.
+
+use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+use agentcore_telemetry::{DistributedTracer, FutureExt, SpanId, SpanKind, TracerConfig};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Pending the first time it is polled, ready the second.
+#[derive(Default)]
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+fn poll_to_end<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = poll_once(f.as_mut()) {
+            return v;
+        }
+    }
+}
+
+fn tracer() -> &'static DistributedTracer {
+    Box::leak(Box::new(DistributedTracer::new(TracerConfig {
+        from_env: false,
+        ..TracerConfig::default()
+    })))
+}
+
+fn subscriber(t: &'static DistributedTracer) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry().with(AgentcoreLayer::new(t))
+}
+
+/// Our span id of the `tracing` span `s` (entered for the look-up).
+fn our_id(t: &DistributedTracer, s: &tracing::Span) -> SpanId {
+    s.in_scope(|| t.current_context().and_then(|cx| cx.span_id()))
+        .expect("the span is recorded")
+}
+
+/// Inside a scoped future, an entry of `s` held across `.await`; after it, what our tracer and
+/// `tracing` each see as the parent of a new span.
+async fn held_across_await(t: &DistributedTracer, s: &tracing::Span) -> (Option<SpanId>, bool) {
+    let _entered = s.enter();
+    PendingOnce::default().await;
+    let ours = t
+        .start_span("child", SpanKind::Internal, [])
+        .parent_span_id();
+    (ours, tracing::Span::current().id() == s.id())
+}
+
+/// An entry of a `tracing` span leaves a pending future F1 (its guard stored outside) and
+/// exits there: the note it leaves must not drop the frame of another entry of the same span,
+/// held across `.await` by a scoped future F2. Failed before the fix: F2's child started a new
+/// trace (parent `None`) while `tracing` still had the span current in F2.
+#[test]
+fn an_exit_noted_for_one_entry_spares_another_entry_of_the_same_span() {
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let s = tracing::info_span!("shared");
+    let s_id = our_id(t, &s);
+    let cell: RefCell<Option<tracing::span::EnteredSpan>> = RefCell::new(None);
+    // F1 stays pending.
+    let mut f1 = Box::pin(
+        async {
+            *cell.borrow_mut() = Some(s.clone().entered());
+            PendingOnce::default().await;
+        }
+        .in_current_context(),
+    );
+    assert!(poll_once(f1.as_mut()).is_pending());
+    // The entry left F1 and exits while its frame is saved in F1: noted.
+    drop(cell.borrow_mut().take());
+    let (ours, in_tracing) = poll_to_end(held_across_await(t, &s).in_current_context());
+    drop(f1);
+    assert!(in_tracing, "tracing has the span current after the .await");
+    assert_eq!(
+        ours,
+        Some(s_id),
+        "the entry F2 holds across .await lost its frame to another entry's note"
+    );
+}
+
+/// The same with the note stranded on a thread: a `Send` future saved an entry's frame on this
+/// thread, then completed on another (whose scope drops the frame: the "moved" rule), and the
+/// entry, kept on this thread, exits here. A later scoped future on this thread that enters the
+/// same span and holds the entry across `.await` must keep its frame. Failed before the fix.
+#[test]
+fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_entry() {
+    thread_local! {
+        static HELD: RefCell<Option<tracing::span::EnteredSpan>> = const { RefCell::new(None) };
+    }
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let s = tracing::info_span!("shared");
+    let s_id = our_id(t, &s);
+    let s2 = s.clone();
+    let mut fut = Box::pin(
+        async move {
+            HELD.with(|h| *h.borrow_mut() = Some(s2.entered()));
+            PendingOnce::default().await;
+        }
+        .in_current_context(),
+    );
+    assert!(poll_once(fut.as_mut()).is_pending());
+    std::thread::spawn(move || poll_to_end(fut)).join().unwrap();
+    // The entry exits on this thread, its frame gone with the future: noted here.
+    HELD.with(|h| drop(h.borrow_mut().take()));
+    let (ours, in_tracing) = poll_to_end(held_across_await(t, &s).in_current_context());
+    assert!(in_tracing, "tracing has the span current after the .await");
+    assert_eq!(
+        ours,
+        Some(s_id),
+        "the later entry held across .await lost its frame to a stale note"
+    );
+}
