@@ -50,11 +50,16 @@ fn poll_to_end<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// One tracer for every test (a static, not a leaked box, so LeakSanitizer stays quiet): the
+/// tests read only the parents of their own spans, and the context stack is per thread.
 fn tracer() -> &'static DistributedTracer {
-    Box::leak(Box::new(DistributedTracer::new(TracerConfig {
-        from_env: false,
-        ..TracerConfig::default()
-    })))
+    static TRACER: std::sync::OnceLock<DistributedTracer> = std::sync::OnceLock::new();
+    TRACER.get_or_init(|| {
+        DistributedTracer::new(TracerConfig {
+            from_env: false,
+            ..TracerConfig::default()
+        })
+    })
 }
 
 fn subscriber(t: &'static DistributedTracer) -> impl tracing::Subscriber + Send + Sync {
@@ -141,5 +146,37 @@ fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_entry() {
         ours,
         Some(s_id),
         "the later entry held across .await lost its frame to a stale note"
+    );
+}
+
+/// An entry of a span held across `.await` in a scoped future, which resumes inside another
+/// entry of the same span (`in_scope` around the poll), and exits there: the exit takes the
+/// future's own frame (the top-most), not the outer entry's below the scope's marker. Else the
+/// span stayed current in the future after its guard dropped (the scope hides the outer
+/// entry). Guards the fix above: its first version took the newest-listed entry, the outer one.
+#[test]
+fn an_exit_inside_a_scope_takes_the_entry_above_the_marker() {
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let s = tracing::info_span!("shared");
+    let mut f = Box::pin(
+        async {
+            let entered = s.enter();
+            PendingOnce::default().await;
+            drop(entered);
+            t.start_span("after", SpanKind::Internal, [])
+                .parent_span_id()
+        }
+        .in_current_context(),
+    );
+    assert!(poll_once(f.as_mut()).is_pending());
+    let after = s.in_scope(|| poll_to_end(f.as_mut()));
+    assert_eq!(
+        after, None,
+        "the span stayed current after its guard dropped"
+    );
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
     );
 }

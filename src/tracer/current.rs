@@ -707,29 +707,33 @@ fn remove_below_top(s: &mut Stack, tracer: TracerId, key: u64) -> Removal {
     removal
 }
 
-/// [`remove`] of a frame that may be off this thread's stack (saved in a pending future, or
-/// gone): `false`, noting nothing, if it is not on it. For the `tracing` bridge, which tries
-/// the frames of a span's entries in turn (`DetachedSpan::exit_frame`).
+/// Removes the top-most live frame of `tracer` for span `span` that has a key (an entry of a
+/// `tracing` span, see `DetachedSpan::exit_frame`; copies, key 0, are never removed), in any
+/// scope, noting nothing; returns its key, or `None` if there is none on this thread's stack.
 #[cfg(feature = "tracing-bridge")]
-pub(crate) fn remove_if_live(tracer: TracerId, key: u64) -> bool {
+pub(crate) fn remove_entry(tracer: TracerId, span: SpanId) -> Option<u64> {
     with_stack(|s| {
+        let key = s
+            .live()
+            .iter()
+            .rev()
+            .find(|f| f.tracer == tracer && f.span_id == Some(span) && f.key != 0)?
+            .key;
         let depth = s.depth;
         // The common case first, as in `remove`: the frame is the top one.
-        if let Some(top) = depth.checked_sub(1).and_then(|t| s.frames.get_mut(t)) {
-            if top.tracer == tracer && top.key == key {
+        match depth.checked_sub(1).and_then(|t| s.frames.get_mut(t)) {
+            Some(top) if top.tracer == tracer && top.key == key => {
                 top.baggage = None;
                 s.depth = depth - 1;
                 s.publish_top();
-                return true;
+            }
+            _ => {
+                let _ = remove_below_top(s, tracer, key);
             }
         }
-        if s.position(tracer, key).is_none() {
-            return false;
-        }
-        let _ = remove_below_top(s, tracer, key);
-        true
+        Some(key)
     })
-    .unwrap_or(false)
+    .flatten()
 }
 
 /// Replaces the baggage of frame `(tracer, key)`.

@@ -53,42 +53,32 @@ impl DetachedSpan<'_> {
         pushed
     }
 
-    /// Removes the frame of one of the span's entries on this thread: the newest whose frame
-    /// is on this thread's stack (re-entry unwinds in order; entries of one span carry the
-    /// same context, so which of two live ones goes changes nothing); if none is (its frame is
-    /// saved in a pending future, or gone), the newest, whose end `current::remove` then notes
-    /// under that entry's own key. Unlike a `Span` or `ContextGuard` going, this counts no
-    /// misuse when another trace's frame was above it: `tracing` lets entered spans exit in
-    /// any order (guards dropped in another order than taken), and the frame is removed
-    /// wherever it is, so the context stays right.
+    /// Removes the frame of one of the span's entries on this thread: the top-most one on
+    /// this thread's stack, in any scope (re-entry unwinds in order; an exit inside a scoped
+    /// future takes the future's entry, above its marker, before one outside it); if none is
+    /// on the stack (its frame is saved in a pending future, or gone), the newest entry
+    /// listed, whose end `current::remove` then notes under that entry's own key. Unlike a
+    /// `Span` or `ContextGuard` going, this counts no misuse when another trace's frame was
+    /// above it: `tracing` lets entered spans exit in any order (guards dropped in another
+    /// order than taken), and the frame is removed wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
         let tracer = self.tracer.id();
-        let span = self.span_id().to_u64();
-        let done = ENTRIES.try_with(|e| {
+        let span = self.span_id();
+        let removed = current::remove_entry(tracer, span);
+        let listed = ENTRIES.try_with(|e| {
             let mut e = e.try_borrow_mut().ok()?;
-            let mut newest = None;
-            for i in (0..e.len()).rev() {
-                match e.get(i) {
-                    Some(&(t, s, key)) if t == tracer && s == span => {
-                        newest.get_or_insert(i);
-                        if current::remove_if_live(tracer, key) {
-                            e.remove(i);
-                            return Some(());
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            // None on the stack: the newest entry's frame is saved, or gone; noted by its key.
-            let (_, _, key) = e.remove(newest?);
-            let _ = current::remove(tracer, key);
-            Some(())
+            let i = e.iter().rposition(|&(t, s, key)| {
+                t == tracer && s == span.to_u64() && removed.is_none_or(|r| r == key)
+            })?;
+            Some(e.remove(i).2)
         });
-        if !matches!(done, Ok(Some(()))) {
-            // No entry of the span listed on this thread (the list was gone when it was
-            // entered, at thread exit): its frame is keyed by the span id.
-            let _ = current::remove(tracer, span);
+        if removed.is_none() {
+            // None on the stack: the newest entry's frame is saved in a pending future, or
+            // gone; noted under its key (the span id where none is listed: the list was gone
+            // when it was entered, at thread exit).
+            let key = listed.ok().flatten().unwrap_or(span.to_u64());
+            let _ = current::remove(tracer, key);
         }
     }
 
