@@ -180,3 +180,23 @@ fn an_exit_inside_a_scope_takes_the_entry_above_the_marker() {
         "a frame was left on the thread"
     );
 }
+
+/// A `ContextGuard` attaching the context of an entered `tracing` span (the same span id) is
+/// not an entry of that span: the span's exit, before the guard goes, removes its own frame,
+/// not the guard's. Else the entry's frame stayed on the thread for good once the guard went,
+/// and every later span there took the `tracing` span as its parent. Guards the fix above:
+/// its second version removed the top-most frame of the span id that had a key.
+#[test]
+fn an_exit_leaves_a_guard_attached_to_the_same_context() {
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let s = tracing::info_span!("entered");
+    let entered = s.enter();
+    let guard = t.attach(t.current_context().expect("the span is current"));
+    drop(entered);
+    drop(guard);
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
+    );
+}

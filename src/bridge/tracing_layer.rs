@@ -23,8 +23,8 @@
 //!    ids (no record, no slot), and its children are unsampled too.
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
 //!    thread-local context stack (under a key of that entry's own, as each attachment of one of
-//!    our spans has), exiting removes the frame of the newest entry of that span on the thread
-//!    that is on the stack, wherever it is (`tracing` lets spans exit in any order, so an exit
+//!    our spans has), exiting removes the top-most frame of an entry of that span on the
+//!    thread's stack, wherever it is (never a `ContextGuard` attaching the span's context) (`tracing` lets spans exit in any order, so an exit
 //!    out of order is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours
 //!    ending under another trace); so the current context is always the innermost of *both* kinds of span,
 //!    in either nesting order, and a `tracing` span with a contextual parent takes our current
@@ -86,7 +86,11 @@
 //! leaves a pending scoped future (its guard stored elsewhere) and exits there is noted under
 //! its own key, so the future's next poll drops that frame and no other entry's. `tracing`'s
 //! exit names the span, not the entry: when several entries of one span on a thread are all
-//! off the stack (saved in pending futures), the exit is taken as the newest one's.
+//! off the stack (saved in pending futures), the exit is taken as the newest one's. An
+//! `Entered` guard is `Send`: held across `.await` in a scoped future that moves to another
+//! thread, its frame is dropped there (the scope's "entered on another thread" rule), so the
+//! span is current in the future only until it moves (`tracing` itself keeps it current on the
+//! first thread instead).
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};

@@ -707,17 +707,22 @@ fn remove_below_top(s: &mut Stack, tracer: TracerId, key: u64) -> Removal {
     removal
 }
 
-/// Removes the top-most live frame of `tracer` for span `span` that has a key (an entry of a
-/// `tracing` span, see `DetachedSpan::exit_frame`; copies, key 0, are never removed), in any
-/// scope, noting nothing; returns its key, or `None` if there is none on this thread's stack.
+/// Removes the top-most live frame of `tracer` for span `span` that is an entry of a
+/// `tracing` span (see `DetachedSpan::exit_frame`): its key is odd (a `ContextGuard` attaching
+/// the same context has an even one, see `guard.rs`; copies have 0), or the span id (an entry
+/// made at thread exit). In any scope; notes nothing; returns its key, or `None` if there is
+/// none on this thread's stack.
 #[cfg(feature = "tracing-bridge")]
 pub(crate) fn remove_entry(tracer: TracerId, span: SpanId) -> Option<u64> {
+    let id = span.to_u64();
     with_stack(|s| {
         let key = s
             .live()
             .iter()
             .rev()
-            .find(|f| f.tracer == tracer && f.span_id == Some(span) && f.key != 0)?
+            .find(|f| {
+                f.tracer == tracer && f.span_id == Some(span) && (f.key & 1 == 1 || f.key == id)
+            })?
             .key;
         let depth = s.depth;
         // The common case first, as in `remove`: the frame is the top one.

@@ -47,7 +47,10 @@ pub struct ContextGuard<'t> {
 
 impl<'t> ContextGuard<'t> {
     pub(crate) fn attach(tracer: &'t TracerCore, cx: TraceContext) -> Self {
-        let key = SpanId::random().to_u64();
+        // Even (never 0): the `tracing` bridge's entries have odd keys, and an exit of one
+        // must not take a guard's frame that carries the same span's context
+        // (`current::remove_entry`).
+        let key = (SpanId::random().to_u64() & !1).max(2);
         current::push(Frame::of_context(tracer.id(), key, &cx));
         ContextGuard {
             tracer,

@@ -13,23 +13,28 @@ use std::cell::RefCell;
 thread_local! {
     /// The frames [`enter_frame`](DetachedSpan::enter_frame) pushed on this thread that no
     /// [`exit_frame`](DetachedSpan::exit_frame) has taken back yet: `(tracer, span id, frame
-    /// key)`, oldest first. Each entry of a `tracing` span has a frame key of its own (as each
-    /// `DetachedSpan::attach` has, for the same reason): the "ended" notes of `current.rs` name
-    /// a frame by its key, so a note left by one entry (exited while its frame was saved in a
-    /// pending future) must not drop the frame of another entry of the same span that another
-    /// pending future holds (found by review: `tests/bridge_tracing_async.rs`). `tracing`'s
-    /// exit names the span, not the entry: the list tells which keys the span's entries on this
-    /// thread have.
+    /// key)`, oldest first, at most [`MAX_ENTRIES`]. Each entry of a `tracing` span has a frame
+    /// key of its own (as each `DetachedSpan::attach` has, for the same reason): the "ended"
+    /// notes of `current.rs` name a frame by its key, so a note left by one entry (exited
+    /// while its frame was saved in a pending future) must not drop the frame of another entry
+    /// of the same span that another pending future holds (found by review:
+    /// `tests/bridge_tracing_async.rs`). `tracing`'s exit names the span, not the entry: the
+    /// list tells which key a note gets when none of the span's entries is on the stack.
     static ENTRIES: RefCell<Vec<(TracerId, u64, u64)>> = const { RefCell::new(Vec::new()) };
 }
+
+/// The most entries [`ENTRIES`] keeps; beyond, the oldest is forgotten. An `Entered` guard is
+/// `Send`: held across `.await` (a mistake, see the bridge's docs) it may exit on another
+/// thread, and its entry stays listed on the first one.
+const MAX_ENTRIES: usize = 64;
 
 impl DetachedSpan<'_> {
     /// Makes the span current on this thread *without* attaching it (a `tracing` span being
     /// entered, which may happen several times, on several threads, while the span stays in
-    /// the subscriber's storage). Pushes a frame under a fresh key, listed in [`ENTRIES`];
-    /// every call that returns `true` is paired with one [`exit_frame`](Self::exit_frame) on
-    /// the same thread. (Where the list is gone, at thread exit, the frame is keyed by the
-    /// span id, as before.)
+    /// the subscriber's storage). Pushes a frame under a fresh odd key (see
+    /// `current::remove_entry`), listed in [`ENTRIES`]; every call that returns `true` is
+    /// paired with one [`exit_frame`](Self::exit_frame). (Where the list is gone, at thread
+    /// exit, the frame is keyed by the span id, as before.)
     #[inline]
     pub(crate) fn enter_frame(&self) -> bool {
         let frame = self.frame();
@@ -37,7 +42,10 @@ impl DetachedSpan<'_> {
         let key = ENTRIES
             .try_with(|e| {
                 let mut e = e.try_borrow_mut().ok()?;
-                let key = SpanId::random().to_u64();
+                if e.len() >= MAX_ENTRIES {
+                    e.remove(0);
+                }
+                let key = SpanId::random().to_u64() | 1;
                 e.push((tracer, span, key));
                 Some(key)
             })
@@ -53,32 +61,34 @@ impl DetachedSpan<'_> {
         pushed
     }
 
-    /// Removes the frame of one of the span's entries on this thread: the top-most one on
-    /// this thread's stack, in any scope (re-entry unwinds in order; an exit inside a scoped
-    /// future takes the future's entry, above its marker, before one outside it); if none is
-    /// on the stack (its frame is saved in a pending future, or gone), the newest entry
-    /// listed, whose end `current::remove` then notes under that entry's own key. Unlike a
-    /// `Span` or `ContextGuard` going, this counts no misuse when another trace's frame was
-    /// above it: `tracing` lets entered spans exit in any order (guards dropped in another
-    /// order than taken), and the frame is removed wherever it is, so the context stays right.
+    /// Removes the frame of one of the span's entries: the top-most one on this thread's
+    /// stack, in any scope (re-entry unwinds in order; an exit inside a scoped future takes
+    /// the future's entry, above its marker, before one outside it; a `ContextGuard` attaching
+    /// the span's context is no entry); if none is on the stack (its frame is saved in a
+    /// pending future, or gone), the newest entry listed here, whose end `current::remove`
+    /// then notes under that entry's own key. Unlike a `Span` or `ContextGuard` going, this
+    /// counts no misuse when another trace's frame was above it: `tracing` lets entered spans
+    /// exit in any order (guards dropped in another order than taken), and the frame is
+    /// removed wherever it is, so the context stays right.
     #[inline]
     pub(crate) fn exit_frame(&self) {
         let tracer = self.tracer.id();
         let span = self.span_id();
+        let id = span.to_u64();
         let removed = current::remove_entry(tracer, span);
+        let mine = |&(t, s, _): &(TracerId, u64, u64)| t == tracer && s == id;
         let listed = ENTRIES.try_with(|e| {
             let mut e = e.try_borrow_mut().ok()?;
-            let i = e.iter().rposition(|&(t, s, key)| {
-                t == tracer && s == span.to_u64() && removed.is_none_or(|r| r == key)
-            })?;
+            let i = match removed {
+                Some(key) => e.iter().rposition(|x| mine(x) && x.2 == key),
+                None => e.iter().rposition(mine),
+            }?;
             Some(e.remove(i).2)
         });
         if removed.is_none() {
             // None on the stack: the newest entry's frame is saved in a pending future, or
-            // gone; noted under its key (the span id where none is listed: the list was gone
-            // when it was entered, at thread exit).
-            let key = listed.ok().flatten().unwrap_or(span.to_u64());
-            let _ = current::remove(tracer, key);
+            // gone; noted under its key (the span id if none is listed).
+            let _ = current::remove(tracer, listed.ok().flatten().unwrap_or(id));
         }
     }
 
