@@ -22,11 +22,12 @@
 //!    the parent's decision) before anything is recorded; an unsampled span keeps only its
 //!    ids (no record, no slot), and its children are unsampled too.
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
-//!    thread-local context stack (under a key of that entry's own, as each attachment of one of
-//!    our spans has), exiting removes the top-most frame of an entry of that span on the
-//!    thread's stack, wherever it is (never a `ContextGuard` attaching the span's context) (`tracing` lets spans exit in any order, so an exit
-//!    out of order is not counted as context misuse, unlike a `Span` or `ContextGuard` of ours
-//!    ending under another trace); so the current context is always the innermost of *both* kinds of span,
+//!    thread-local context stack (under a key of that entry's own, as each attachment of one
+//!    of our spans has); exiting removes the top-most frame of an entry of that span on the
+//!    thread's stack, wherever it is (never a `ContextGuard` attaching the span's context).
+//!    `tracing` lets spans exit in any order, so an exit out of order is not counted as
+//!    context misuse, unlike a `Span` or `ContextGuard` of ours ending under another trace;
+//!    so the current context is always the innermost of *both* kinds of span,
 //!    in either nesting order, and a `tracing` span with a contextual parent takes our current
 //!    context as its parent (without one, if that parent was left out by this layer's
 //!    filter, its nearest recorded ancestor: the filtered-out span was entered on another
@@ -90,7 +91,12 @@
 //! `Entered` guard is `Send`: held across `.await` in a scoped future that moves to another
 //! thread, its frame is dropped there (the scope's "entered on another thread" rule), so the
 //! span is current in the future only until it moves (`tracing` itself keeps it current on the
-//! first thread instead).
+//! first thread instead). Outside our scopes (a plain `tokio::spawn` of a future holding an
+//! `Entered` guard across `.await`), a future that moves to another thread exits there, and
+//! the entry's frame stays on the first thread's stack for good: every later span there is a
+//! child of the ended span (`tracing` itself recovers once the span closes). Not fixed: the
+//! exiting thread cannot reach the first one's stack; run such futures in a scope
+//! (`in_current_context`), or, as `tracing` asks, do not hold the guard across `.await`.
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};
