@@ -169,6 +169,30 @@ impl Shared {
         // The control block is a few plain fields, consistent after any panic.
         self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits on `done` until `ready` holds or `deadline` passes: the guard, and whether
+    /// `ready` holds.
+    fn wait_done<'a>(
+        &'a self,
+        mut c: MutexGuard<'a, Control>,
+        deadline: Instant,
+        ready: impl Fn(&Control) -> bool,
+    ) -> (MutexGuard<'a, Control>, bool) {
+        loop {
+            if ready(&c) {
+                return (c, true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return (c, false);
+            }
+            c = self
+                .done
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
 }
 
 /// The batch span processor: a handle to the exporter thread, which drains a
@@ -313,26 +337,18 @@ impl BatchSpanProcessor {
                 .map_or(thread_deadline, |d| d.max(thread_deadline)),
         );
         self.shared.wake.notify_all();
-        loop {
-            if c.flush_done >= ticket {
-                return match &c.flush_result {
-                    None => Ok(()),
-                    Some(e) => Err(e.clone()),
-                };
+        let (c, _) = self
+            .shared
+            .wait_done(c, deadline, |c| c.flush_done >= ticket || c.exited);
+        if c.flush_done >= ticket {
+            match &c.flush_result {
+                None => Ok(()),
+                Some(e) => Err(e.clone()),
             }
-            if c.exited {
-                return Err(ExportError::Shutdown);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ExportError::Timeout);
-            }
-            c = self
-                .shared
-                .done
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        } else if c.exited {
+            Err(ExportError::Shutdown)
+        } else {
+            Err(ExportError::Timeout)
         }
     }
 
@@ -366,17 +382,9 @@ impl BatchSpanProcessor {
             self.shared.cut.cut(thread_deadline);
             self.shared.wake.notify_all();
         }
-        while !c.exited {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ExportError::Timeout);
-            }
-            c = self
-                .shared
-                .done
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let (c, exited) = self.shared.wait_done(c, deadline, |c| c.exited);
+        if !exited {
+            return Err(ExportError::Timeout);
         }
         let result = c.shutdown_result.clone();
         drop(c);
@@ -393,20 +401,9 @@ impl BatchSpanProcessor {
         let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return result;
         };
-        let mut c = self.shared.lock();
-        while !c.released {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            c = self
-                .shared
-                .done
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        let released = c.released;
+        let (c, released) = self
+            .shared
+            .wait_done(self.shared.lock(), deadline, |c| c.released);
         drop(c);
         if released {
             let _ = handle.join(); // immediate: past its last drop
