@@ -17,38 +17,11 @@
 use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
 use agentcore_telemetry::{DistributedTracer, FutureExt, SpanId, SpanKind, TracerConfig};
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Pending the first time it is polled, ready the second.
-#[derive(Default)]
-struct PendingOnce(bool);
+mod support;
 
-impl Future for PendingOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(Waker::noop()))
-}
-
-fn poll_to_end<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = poll_once(f.as_mut()) {
-            return v;
-        }
-    }
-}
+use support::poll::{poll_once, poll_to_end, PendingOnce};
 
 /// One tracer for every test (a static, not a leaked box, so LeakSanitizer stays quiet): the
 /// tests read only the parents of their own spans, and the context stack is per thread.
