@@ -1341,7 +1341,7 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                 #p::Caller::capture(#krate::get_distributed_tracer());
             // Dropped before its first poll, the future drops the arguments in the caller's
             // context (see `Unstarted`).
-            #p::Unstarted::new(#v_caller.kept(), async move {
+            #p::Unstarted::new(#v_caller, move |#v_caller| async move {
                 #keep_self
                 #(#rebind)*
                 #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
