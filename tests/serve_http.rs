@@ -1235,3 +1235,57 @@ fn the_exposition_ends_with_the_servers_own_metrics() {
         assert!(v("agentcore_telemetry_http_connections_open", &[]) >= 1.0);
     }
 }
+
+/// A request head of `len` bytes in all (request line, `Host`, `Connection: close`, one filler
+/// field, the empty line).
+fn head_of(len: usize) -> String {
+    let start = "GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Filler: ";
+    let end = "\r\n\r\n";
+    let mut raw = String::from(start);
+    raw.push_str(&"a".repeat(len - start.len() - end.len()));
+    raw.push_str(end);
+    assert_eq!(raw.len(), len);
+    raw
+}
+
+/// Sends `raw` in two writes, the second `split` bytes in and after a pause (so the server has
+/// read the first part and grown its buffer for more), and returns the reply's status.
+fn status_in_two_parts(addr: SocketAddr, raw: &[u8], split: usize) -> u16 {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(&raw[..split]).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    // The server may already have answered and closed; that is the answer.
+    let _ = conn.write_all(&raw[split..]);
+    let mut bytes = Vec::new();
+    let _ = conn.read_to_end(&mut bytes);
+    parse_reply(&bytes).status
+}
+
+/// `max_header_bytes` is exact however the head arrives: a head of that many bytes is served,
+/// one byte more gets `431`. Before, the buffer grew by at least 512 bytes at a time and a read
+/// filled whatever it had room for, so a head up to ~500 bytes over the limit whose last part
+/// arrived in one read was served (found by review helper-101).
+#[test]
+fn max_header_bytes_is_exact_however_the_head_arrives() {
+    let max = 2048;
+    let exporter = start_fixed(config().with_max_header_bytes(max));
+    let addr = exporter.local_addr();
+    for split in [1, 600, 1000, 1500, 1900, 2040] {
+        let fits = head_of(max);
+        assert_eq!(
+            status_in_two_parts(addr, fits.as_bytes(), split),
+            200,
+            "a head of exactly max_header_bytes, split at {split}"
+        );
+        for over in [1, 100, 400] {
+            let raw = head_of(max + over);
+            assert_eq!(
+                status_in_two_parts(addr, raw.as_bytes(), split),
+                431,
+                "a head {over} bytes over max_header_bytes, split at {split}"
+            );
+        }
+    }
+}

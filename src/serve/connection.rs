@@ -446,9 +446,14 @@ impl Connection<'_> {
                 None => later(self.conn.since.get(), config.idle_timeout)
                     .min(later(self.born, config.max_connection_age)),
             };
+            // What the head may still take: a read never goes past `max_header_bytes`, so a
+            // head one byte over it gets `431` however its bytes arrive (before, a read filled
+            // whatever room the buffer had, up to 512 bytes past the limit, and a head that
+            // completed there was served).
+            let room = config.max_header_bytes - buf.len().saturating_add(skipped);
             if buf.capacity() - buf.len() < 512 {
                 let target = (buf.capacity() * 2).clamp(1024, config.max_header_bytes);
-                buf.reserve_exact(target.saturating_sub(buf.len()).max(512));
+                buf.reserve_exact(target.saturating_sub(buf.len()).clamp(1, room));
             }
             // Checked here too, not only by the timer below: tokio's `timeout_at` polls the read
             // first, so a client that always has more bytes ready would never see it fire.
@@ -461,16 +466,17 @@ impl Connection<'_> {
                         self.ctx.table.borrow_mut().acknowledge(self.conn);
                         self.ctx.changed.notify_waiters();
                         // A complete request that has already arrived is answered, not dropped.
-                        if !self.evicted && self.take_arrived(buf) {
+                        if !self.evicted && self.take_arrived(buf, skipped) {
                             self.evicted = true;
                             continue;
                         }
                         return Read::Closed(Close::Evicted);
                     }
                     () = self.ctx.stop.raised() => return Read::Closed(Close::Shutdown),
-                    read = tokio::time::timeout_at(deadline.into(), self.stream.read_buf(buf)) => {
-                        read.ok()
-                    }
+                    read = tokio::time::timeout_at(
+                        deadline.into(),
+                        async { (&mut *self.stream).take(room as u64).read_buf(buf).await },
+                    ) => read.ok(),
                 }
             };
             // `None`: the deadline passed.
@@ -505,20 +511,28 @@ impl Connection<'_> {
         }
     }
 
-    /// Reads, without waiting, whatever has arrived; whether `buf` now holds a complete head.
-    fn take_arrived(&mut self, buf: &mut Vec<u8>) -> bool {
+    /// Reads, without waiting, whatever has arrived, up to `max_header_bytes` with the `skipped`
+    /// empty lines; whether `buf` now holds a complete head.
+    fn take_arrived(&mut self, buf: &mut Vec<u8>, skipped: usize) -> bool {
         let limit = self.ctx.config.max_header_bytes;
         loop {
             if find_head_end(buf, 0).is_some() {
                 return true;
             }
-            if buf.len() >= limit {
+            let len = buf.len();
+            let room = limit.saturating_sub(len.saturating_add(skipped)).min(1024);
+            if room == 0 {
                 return false;
             }
-            buf.reserve(1024.min(limit - buf.len()));
-            match self.stream.try_read_buf(buf) {
-                Ok(n) if n > 0 => {}
-                _ => return false,
+            // A slice of exactly `room` bytes: `try_read_buf` would fill all the spare capacity
+            // `reserve` gave, which can be more.
+            buf.resize(len + room, 0);
+            match self.stream.try_read(&mut buf[len..]) {
+                Ok(n) if n > 0 => buf.truncate(len + n),
+                _ => {
+                    buf.truncate(len);
+                    return false;
+                }
             }
         }
     }
