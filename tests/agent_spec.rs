@@ -946,6 +946,33 @@ fn spec_custom_info_is_exposed_with_the_info_suffix() {
     }
 }
 
+/// An info metric whose name ends in `_total` keeps it (only a counter's `_total` is its type's
+/// suffix): `x_total` is exposed as `agentcore_x_total_info`. `get_custom_metric` with the name
+/// it was created with took `_total` off and found nothing (review rev-b).
+#[test]
+fn spec_custom_info_named_with_total_is_found_by_its_name() {
+    let c = MetricsCollector::new();
+    let m = c
+        .create_custom_metric("jobs_total", MetricType::Info, "Jobs.", &["v"])
+        .unwrap();
+    assert_eq!(m.name(), "agentcore_jobs_total_info");
+    for name in [
+        "jobs_total",
+        "agentcore_jobs_total",
+        "jobs_total_info",
+        "agentcore_jobs_total_info",
+    ] {
+        let found = c.get_custom_metric(name);
+        assert_eq!(
+            found.as_ref().map(|m| m.name()),
+            Some("agentcore_jobs_total_info"),
+            "get_custom_metric({name:?})"
+        );
+    }
+    // The counter's rule still holds beside it: `jobs` is not the info metric.
+    assert!(c.get_custom_metric("jobs").is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metric snapshots (4)
 // ---------------------------------------------------------------------------------------------

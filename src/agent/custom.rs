@@ -858,14 +858,19 @@ impl super::MetricsCollector {
     pub fn get_custom_metric(&self, name: &str) -> Option<CustomMetric> {
         let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
         let full = custom_metric_name(name);
+        let info = |m: &&CustomMetric| m.kind() == MetricKind::Info;
         custom
             .get(full.strip_suffix("_total").unwrap_or(&full))
             .or_else(|| {
                 // An info metric is known by its name without `_info`.
                 full.strip_suffix("_info")
                     .and_then(|key| custom.get(key))
-                    .filter(|m| m.kind() == MetricKind::Info)
+                    .filter(info)
             })
+            // ... which keeps a `_total` (only a counter's is its type's suffix): an info
+            // metric created as `x_total` is known as `agentcore_x_total`, and was not found
+            // by the name it was created with (review rev-b).
+            .or_else(|| custom.get(&full).filter(info))
             .cloned()
     }
 }
