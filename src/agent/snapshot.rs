@@ -105,8 +105,9 @@ pub struct MetricsSnapshot {
     pub agents: AgentsSummary,
     /// The specification's `"system"` section (serialized as `metrics.system`).
     pub system: SystemSummary,
-    /// Every family (built-in, custom and the telemetry's own), sorted by name (serialized as
-    /// `metrics.families`).
+    /// The collector's families (built-in, custom, and its refusal and overflow counters),
+    /// sorted by name (serialized as `metrics.families`); not the registry's other families
+    /// (see [`MetricsCollector::snapshot_metrics`](super::MetricsCollector::snapshot_metrics)).
     pub metrics: Vec<FamilySnapshot>,
 }
 
@@ -806,9 +807,19 @@ mod tests {
 
 // The collector's snapshot methods.
 impl super::MetricsCollector {
-    /// Reads every family (built-in, custom and the telemetry's own) into a timestamped
-    /// [`MetricsSnapshot`] and appends it to the history ring. Reads like a scrape: recorders
-    /// are never blocked.
+    /// Reads the collector's families (built-in, custom, and its own refusal and overflow
+    /// counters, `agentcore_telemetry_rejected_values_total` and
+    /// `agentcore_telemetry_series_overflow_total`) into a timestamped [`MetricsSnapshot`] and
+    /// appends it to the history ring. Reads like a scrape: recorders are never blocked.
+    ///
+    /// The other families of the collector's registry are scraped but not snapshotted: the
+    /// process metrics (`process_*`), the telemetry's memory and reclamation metrics
+    /// (`agentcore_telemetry_arena_*`, `agentcore_telemetry_reclamation_*`), a tracer's
+    /// metrics registered there ([`DistributedTracer::register_metrics`](crate::DistributedTracer::register_metrics):
+    /// `agentcore_tracer_*`; read them with
+    /// [`DistributedTracer::get_metrics`](crate::DistributedTracer::get_metrics)) and any
+    /// family registered on the registry directly. (This said "every family", and so did
+    /// [`MetricsSnapshot::metrics`]; review rev-b.)
     ///
     /// Snapshots taken concurrently (the system monitor takes one on every sample) are taken
     /// one at a time, from the timestamp to the append, so the history stays oldest first:
@@ -826,6 +837,10 @@ impl super::MetricsCollector {
     /// assert_eq!(s.system.memory_percent, 72.3);
     /// assert_eq!(s.value("system_memory_available_mb", &[]), Some(4096.0));
     /// assert_eq!(c.get_metric_history(None, None).len(), 1);
+    /// // Scraped, not snapshotted: the registry's families that are not the collector's.
+    /// assert!(c.encode_text().contains("agentcore_telemetry_reclamation_pending "));
+    /// assert!(s.get("telemetry_reclamation_pending").is_none());
+    /// assert!(s.get("telemetry_rejected_values_total").is_some());
     /// ```
     pub fn snapshot_metrics(&self) -> MetricsSnapshot {
         // One taker at a time from the timestamp to the append (see above). Not the history

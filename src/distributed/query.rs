@@ -1,6 +1,22 @@
 //! The span-log queries of [`DistributedTracer`] (the specification's `get_trace_spans`,
 //! `get_span_by_id`, `get_trace_summary`, `get_metrics`) and their result types. Each reads
 //! the log slot by slot without stopping recorders, and returns owned copies.
+//!
+//! The log holds finished sampled spans: a span still open is in no answer until it
+//! finishes (the specification's tracer holds a span from its start, so its queries see open
+//! ones too).
+//!
+//! ```
+//! use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
+//! let tracer = DistributedTracer::new(TracerConfig::default());
+//! let root = tracer.start_span("root", SpanKind::Server, []);
+//! let (trace_id, id) = (root.trace_id(), root.span_id());
+//! assert!(tracer.get_span_by_id(id).is_none());
+//! assert!(tracer.get_trace_summary(trace_id).is_none());
+//! assert_eq!(tracer.get_metrics().total_spans, 0);
+//! root.end();
+//! assert!(tracer.get_span_by_id(id).is_some());
+//! ```
 
 use super::DistributedTracer;
 use crate::tracer::{SpanId, SpanRecord, SpanStatus, ToSpanId, ToTraceId, TraceId};
