@@ -948,7 +948,7 @@ fn spec_custom_info_is_exposed_with_the_info_suffix() {
 
 /// An info metric whose name ends in `_total` keeps it (only a counter's `_total` is its type's
 /// suffix): `x_total` is exposed as `agentcore_x_total_info`. `get_custom_metric` with the name
-/// it was created with took `_total` off and found nothing (review rev-b).
+/// it was created with took `_total` off and found nothing (review helper-105).
 #[test]
 fn spec_custom_info_named_with_total_is_found_by_its_name() {
     let c = MetricsCollector::new();

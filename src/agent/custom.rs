@@ -869,7 +869,7 @@ impl super::MetricsCollector {
             })
             // ... which keeps a `_total` (only a counter's is its type's suffix): an info
             // metric created as `x_total` is known as `agentcore_x_total`, and was not found
-            // by the name it was created with (review rev-b).
+            // by the name it was created with (review helper-105).
             .or_else(|| custom.get(&full).filter(info))
             .cloned()
     }

@@ -819,7 +819,7 @@ impl super::MetricsCollector {
     /// `agentcore_tracer_*`; read them with
     /// [`DistributedTracer::get_metrics`](crate::DistributedTracer::get_metrics)) and any
     /// family registered on the registry directly. (This said "every family", and so did
-    /// [`MetricsSnapshot::metrics`]; review rev-b.)
+    /// [`MetricsSnapshot::metrics`]; review helper-105.)
     ///
     /// Snapshots taken concurrently (the system monitor takes one on every sample) are taken
     /// one at a time, from the timestamp to the append, so the history stays oldest first:
