@@ -126,3 +126,44 @@ fn restarting_export_does_not_hold_readers_while_the_old_exporter_drops() {
         "export_stats() took {took:?} while another thread restarted export"
     );
 }
+
+/// A processor's registration that fails part-way (here the processed-spans family, which the
+/// caller registered with a cap of one series, is full) has already put its queue and inflight
+/// gauges in the registry; they were not remembered for removal, so every restart of export
+/// left three more frozen samples there for good, however often the processor was dropped.
+#[test]
+fn a_registration_that_fails_part_way_leaves_nothing_behind() {
+    use agentcore_telemetry::registry::FamilyOptions;
+    use agentcore_telemetry::Counter;
+
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        from_env: false,
+        ..TracerConfig::default()
+    });
+    let registry = Registry::new();
+    let capped = FamilyOptions {
+        max_series: 1,
+        ..FamilyOptions::default()
+    };
+    let processed = registry
+        .register::<Counter>(
+            "otel_sdk_processor_span_processed_total",
+            "Spans processed.",
+            &["otel_component_type", "otel_component_name", "error_type"],
+            (),
+            capped,
+        )
+        .unwrap();
+    processed
+        .with_label_values(&["mine", "mine/0", ""])
+        .unwrap()
+        .inc();
+    tracer.register_metrics(&registry).unwrap();
+    let after_two = samples_after_restarts(&tracer, &registry, 2);
+    let after_twenty = samples_after_restarts(&tracer, &registry, 18);
+    assert_eq!(
+        after_twenty, after_two,
+        "20 restarts of export left {after_twenty} samples in the exposition, 2 left {after_two}"
+    );
+}

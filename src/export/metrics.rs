@@ -128,6 +128,7 @@ static NEXT_PROCESSOR: AtomicUsize = AtomicUsize::new(0);
 static NEXT_EXPORTER: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
 
 /// The registry families one processor's series live in.
+#[derive(Clone)]
 struct Families {
     queue_size: Family<Gauge>,
     queue_capacity: Family<Gauge>,
@@ -391,6 +392,20 @@ impl ExportMetrics {
                 opts(),
             )?,
         };
+        let mut s = self.lock();
+        // Kept before the first insert: a registration that fails part-way (a family of the
+        // caller's that is full) has put series in the registry, which the processor's drop
+        // must take out too (they stayed, frozen, one set per restart of export). Registered in
+        // this registry before: its families are the ones kept, keep nothing more (a repeated
+        // registration is a no-op, as `DistributedTracer::register_metrics` says; it used to
+        // keep another set of families per call).
+        if !s
+            .families
+            .iter()
+            .any(|f| f.queue_size.is_same_family(&families.queue_size))
+        {
+            s.families.push(families.clone());
+        }
         let processor = [PROCESSOR_TYPE, self.processor_name.as_str()];
         let exporter = [self.exporter_type, self.exporter_name.as_str()];
         families
@@ -402,7 +417,6 @@ impl ExportMetrics {
         families
             .inflight
             .insert_metric(&exporter, self.inflight.clone())?;
-        let mut s = self.lock();
         // The success series exist from the start, so a dashboard sees 0 rather than nothing.
         self.count_processed(&mut s, "", 0);
         self.count_exported(&mut s, "", 0);
@@ -426,17 +440,6 @@ impl ExportMetrics {
                 &[self.exporter_type, &self.exporter_name, et.as_str()],
                 h.clone(),
             )?;
-        }
-        // Registered in this registry before (its families are the ones kept): every series
-        // above was there already, so keep nothing more (a repeated registration is a no-op,
-        // as `DistributedTracer::register_metrics` says; it used to keep another set of
-        // families per call).
-        if !s
-            .families
-            .iter()
-            .any(|f| f.queue_size.is_same_family(&families.queue_size))
-        {
-            s.families.push(families);
         }
         Ok(())
     }
