@@ -167,3 +167,68 @@ fn a_registration_that_fails_part_way_leaves_nothing_behind() {
         "20 restarts of export left {after_twenty} samples in the exposition, 2 left {after_two}"
     );
 }
+
+/// The `otel_component_name`s of the processors exposed in `text`, and the exporters' exported
+/// counts (`otel_sdk_exporter_span_exported_total`, successes) by component name.
+fn exposed(text: &str) -> (Vec<String>, Vec<(String, u64)>) {
+    let name_in = |line: &str| {
+        let start = line.find("otel_component_name=\"")? + "otel_component_name=\"".len();
+        let end = line[start..].find('"')? + start;
+        Some(line[start..end].to_owned())
+    };
+    let processors = text
+        .lines()
+        .filter(|l| l.starts_with("otel_sdk_processor_span_queue_capacity{"))
+        .filter_map(name_in)
+        .collect();
+    let exported = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("otel_sdk_exporter_span_exported_total{")
+                && l.contains("error_type=\"\"}")
+        })
+        .filter_map(|l| Some((name_in(l)?, l.rsplit(' ').next()?.parse().ok()?)))
+        .collect();
+    (processors, exported)
+}
+
+/// Two tracers share a registry and one of them restarts export: the replaced processor's drop
+/// (after the tracer's export lock, and after the new one registered in the same families)
+/// takes out its own series only. The new processor's and the other tracer's stay, and
+/// still count.
+#[test]
+fn a_replaced_processor_takes_out_its_own_series_only() {
+    let config = || TracerConfig {
+        span_log_capacity: 64,
+        from_env: false,
+        ..TracerConfig::default()
+    };
+    let (a, b) = (
+        DistributedTracer::new(config()),
+        DistributedTracer::new(config()),
+    );
+    let registry = Registry::new();
+    a.register_metrics(&registry).unwrap();
+    b.register_metrics(&registry).unwrap();
+    for t in [&a, &b] {
+        t.start_export_with(InMemorySpanExporter::new(), Default::default())
+            .unwrap();
+    }
+    let (before, _) = exposed(&registry.encode_text());
+    assert_eq!(before.len(), 2, "{before:?}");
+    a.shutdown(Duration::from_secs(5)).unwrap();
+    a.start_export_with(InMemorySpanExporter::new(), Default::default())
+        .unwrap();
+    for t in [&a, &b] {
+        t.start_span("op", SpanKind::Internal, []).end();
+        t.force_flush(Duration::from_secs(5)).unwrap();
+    }
+    let (after, exported) = exposed(&registry.encode_text());
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.contains(&before[0]) != after.contains(&before[1]),
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(exported.len(), 2, "{exported:?}");
+    assert!(exported.iter().all(|(_, n)| *n == 1), "{exported:?}");
+}
