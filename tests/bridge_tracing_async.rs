@@ -275,3 +275,81 @@ fn interleaved_instrumented_tasks_leave_no_frame_on_the_workers() {
     assert_eq!(BAD.load(Relaxed), 0, "spans with a wrong parent");
     assert_eq!(left, 0, "probes that found a frame left on a worker");
 }
+
+/// A task that holds an entry of `s` (`s.enter()`) across `.await`, polled without our scopes
+/// (a plain `tokio::spawn` on a multi-thread runtime), here by hand: pending on this thread,
+/// then moved to another one and polled to the end there, where the entry exits (and `s`
+/// closes, unless the caller kept a handle).
+fn hold_entry_and_move_to_another_thread(s: tracing::Span) {
+    let mut task = Box::pin(async move {
+        let _entered = s.enter();
+        PendingOnce::default().await;
+    });
+    assert!(poll_once(task.as_mut()).is_pending());
+    std::thread::spawn(move || poll_to_end(task))
+        .join()
+        .unwrap();
+}
+
+/// The documented limit, fixed: an entry held across `.await` in a future that moves threads
+/// outside our scopes exits on the second thread, where its frame is not; the frame stayed on
+/// the first thread's stack for good, and every later span there (ours or bridged) was a
+/// child of the ended span, in its trace. Once the span closes, the first thread drops the
+/// frame at its next span start, and the spans there get the parent they should: the span of
+/// ours still open below it, then none.
+#[test]
+fn an_entry_that_exits_on_another_thread_leaves_no_frame_on_the_first() {
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let outer = t.start_span("outer", SpanKind::Internal, []);
+    let held = tracing::info_span!("held");
+    let held_id = our_id(t, &held);
+    hold_entry_and_move_to_another_thread(held);
+    let ours = t
+        .start_span("after", SpanKind::Internal, [])
+        .parent_span_id();
+    assert_ne!(ours, Some(held_id), "a child of the ended span");
+    assert_eq!(ours, Some(outer.span_id()), "the span open below it");
+    let bridged = tracing::info_span!("bridged_after");
+    let bridged_id = our_id(t, &bridged);
+    drop(bridged);
+    let spans = t.get_trace_spans(outer.trace_id());
+    let bridged = spans
+        .iter()
+        .find(|s| s.span_id == bridged_id)
+        .expect("the bridged span is in outer's trace");
+    assert_eq!(bridged.parent_span_id, Some(outer.span_id()));
+    drop(outer);
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
+    );
+}
+
+/// While the span stays open after such an exit (a handle kept elsewhere), its entry stays
+/// current on the first thread, as in `tracing`'s own registry: the exit names the span, not
+/// the entry, so the second thread cannot tell which entry ended, nor on which thread. Once
+/// the span closes, no entry of it can be open anywhere, and the first thread drops the frame.
+#[test]
+fn an_entry_that_exits_on_another_thread_stays_current_on_the_first_until_its_span_closes() {
+    let t = tracer();
+    let _default = tracing::subscriber::set_default(subscriber(t));
+    let held = tracing::info_span!("held_open");
+    let held_id = our_id(t, &held);
+    hold_entry_and_move_to_another_thread(held.clone());
+    assert_eq!(tracing::Span::current().id(), held.id(), "tracing agrees");
+    let ours = t
+        .start_span("while_open", SpanKind::Internal, [])
+        .parent_span_id();
+    assert_eq!(ours, Some(held_id));
+    drop(held);
+    assert!(tracing::Span::current().is_none(), "tracing recovers");
+    let ours = t
+        .start_span("after_close", SpanKind::Internal, [])
+        .parent_span_id();
+    assert_eq!(ours, None, "a child of the ended span");
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
+    );
+}

@@ -275,16 +275,22 @@ fn next_layer_id() -> u64 {
 /// What the layers keep in a `tracing` span's extensions (the registry holds one value per
 /// type, shared by every layer): each layer's span under its layer id, detached (it may be
 /// entered on any thread, and closes wherever its last handle drops). One fits inline.
-struct SpanData(SmallVec<[(u64, DetachedSpan<'static>); 1]>);
+struct SpanData(SmallVec<[Ours; 1]>);
+
+/// One layer's span in [`SpanData`].
+struct Ours {
+    layer: u64,
+    span: DetachedSpan<'static>,
+    /// An exit of the span found no entry of it on its thread: an entry may be stranded on
+    /// another thread's stack until the span closes (see "Async code").
+    stranded: bool,
+}
 
 impl SpanData {
     /// The span of layer `id`.
     #[inline]
     fn get(&self, id: u64) -> Option<&DetachedSpan<'static>> {
-        self.0
-            .iter()
-            .find(|(layer, _)| *layer == id)
-            .map(|(_, s)| s)
+        self.0.iter().find(|o| o.layer == id).map(|o| &o.span)
     }
 
     /// The span of layer `id`, to change.
@@ -292,15 +298,20 @@ impl SpanData {
     fn get_mut(&mut self, id: u64) -> Option<&mut DetachedSpan<'static>> {
         self.0
             .iter_mut()
-            .find(|(layer, _)| *layer == id)
-            .map(|(_, s)| s)
+            .find(|o| o.layer == id)
+            .map(|o| &mut o.span)
     }
 
-    /// Takes out the span of layer `id`, leaving the others'.
+    /// Takes out the span of layer `id` (it is closing), leaving the others'. If an entry of
+    /// it may be stranded on another thread, publishes it (`DetachedSpan::publish_stranded`).
     #[inline]
     fn take(&mut self, id: u64) -> Option<DetachedSpan<'static>> {
-        let i = self.0.iter().position(|(layer, _)| *layer == id)?;
-        Some(self.0.remove(i).1)
+        let i = self.0.iter().position(|o| o.layer == id)?;
+        let o = self.0.remove(i);
+        if o.stranded {
+            o.span.publish_stranded();
+        }
+        Some(o.span)
     }
 }
 
@@ -545,6 +556,19 @@ impl AgentcoreLayer {
         ext.get_mut::<SpanData>()?.get_mut(self.id)
     }
 
+    /// Marks this layer's span in `ext` for its close: an exit of it found no entry of it on
+    /// its thread (see "Async code"). Under the extensions' write lock, taken only then.
+    #[cold]
+    #[inline(never)]
+    fn mark_stranded(&self, mut ext: ExtensionsMut<'_>) {
+        if let Some(ours) = ext
+            .get_mut::<SpanData>()
+            .and_then(|data| data.0.iter_mut().find(|o| o.layer == self.id))
+        {
+            ours.stranded = true;
+        }
+    }
+
     /// The context of `id`'s span as this layer recorded it (`None` if filtered out, closed,
     /// or unknown). Locks that span's extensions only for the copy.
     fn context_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<TraceContext>
@@ -630,9 +654,18 @@ where
         };
         let mut ext = registered.extensions_mut();
         // Invariant 6: next to the other layers' spans, if any.
+        // Built in each arm: built before the `match`, it was moved once more.
         match ext.get_mut::<SpanData>() {
-            Some(data) => data.0.push((self.id, span)),
-            None => ext.insert(SpanData(SmallVec::from_buf([(self.id, span)]))),
+            Some(data) => data.0.push(Ours {
+                layer: self.id,
+                span,
+                stranded: false,
+            }),
+            None => ext.insert(SpanData(SmallVec::from_buf([Ours {
+                layer: self.id,
+                span,
+                stranded: false,
+            }]))),
         }
     }
 
@@ -733,11 +766,15 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            // Invariant 2: in any order, not counted as misuse.
-            if let Some(ours) = self.ours(&span.extensions()) {
-                ours.exit_frame();
-            }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // Invariant 2: in any order, not counted as misuse.
+        let stranded = self
+            .ours(&span.extensions())
+            .is_some_and(DetachedSpan::exit_frame);
+        if stranded {
+            self.mark_stranded(span.extensions_mut());
         }
     }
 

@@ -79,6 +79,29 @@
 //! and handed to *another* future that is still pending (the scope cannot tell that owner
 //! from the caller, who would own a returned span), until that span ends. `tests/tracer_scope_escape.rs` checks every rule.
 //!
+//! # Stranded entries
+//!
+//! With the `tracing` bridge (module [`stray`]): an entry of a `tracing` span held across
+//! `.await` in a future that moves threads outside our scopes exits on another thread than the
+//! one whose stack holds its frame. Once that span closes, [`stray`] lists it, and every thread
+//! drops the entry frames of listed spans from its live stack, above or below any marker (no
+//! entry of a closed span is open anywhere), keeping the other frames in order, at its next
+//! [`current`] or [`current_carried`] (every span start, in a scope or not: the whole live
+//! stack is checked), [`capture`], out-of-order removal, or bridge entry
+//! ([`stray::check_stranded`]); not at a scope's [`enter`] (every poll of a scoped future),
+//! which needs it for nothing. Each of those first compares the list's epoch (one `Relaxed`
+//! load) with the thread's `SEEN`, a thread-local of its own read before the stack is
+//! borrowed; only when they differ does the thread lock the list, out of line.
+//!
+//! Not covered, documented: a frame saved in a pending scoped future is not on the stack and is
+//! not checked. One restored after its span closed (an entry whose guard left the pending
+//! future for a task that moved threads, where it exited, and whose span then closed) stays
+//! current in that future, and if the future then completes, on the thread for good, as before
+//! (a completed future leaves the frames it holds in place: see "Frames that leave their
+//! scope"). Checking restored frames would cost every scoped poll that carries a frame, and a
+//! guard that leaves the future that entered its span is rare. The exemplar cache keeps a
+//! stranded span until the thread's next check. Without the feature none of this is built.
+//!
 //! # Invariants
 //!
 //! 1. Markers carry the reserved tracer id [`TracerId::SCOPE`] and a fresh random key; no real
@@ -116,6 +139,8 @@
 
 use super::context::{Carried, TraceContext};
 use super::id::{SpanId, TraceId, TracerId};
+#[cfg(feature = "tracing-bridge")]
+pub(crate) mod stray;
 use crate::primitives::exemplar;
 use crate::sync::thread_exit::exit_hook;
 use smallvec::SmallVec;
@@ -535,6 +560,11 @@ fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
 /// innermost scope marker.
 #[inline]
 pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
+    // Stranded entries: one load and a compare (see there).
+    #[cfg(feature = "tracing-bridge")]
+    if stray::news() {
+        stray::catch_up();
+    }
     // SAFETY: the reference is used within this call only.
     let cell = unsafe { stack() };
     // Hot path: read without taking a shared borrow (no increment and decrement of the
@@ -563,6 +593,10 @@ pub(crate) fn current(tracer: TracerId) -> Option<Parent> {
 /// runtime polling its tasks under its `block_on` caller's span leaves current for them).
 #[inline]
 pub(crate) fn current_carried(tracer: TracerId) -> Option<(Parent, bool)> {
+    #[cfg(feature = "tracing-bridge")]
+    if stray::news() {
+        stray::catch_up();
+    }
     // SAFETY: the reference is used within this call only.
     let cell = unsafe { stack() };
     // SAFETY: as in `current`: read only, no user code, `s` does not outlive this call.
@@ -670,6 +704,11 @@ pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
 /// [`remove`] of a frame that is not the top one (or of none).
 #[inline(never)]
 fn remove_below_top(s: &mut Stack, tracer: TracerId, key: u64) -> Removal {
+    // A stranded entry above the frame would count as misuse (see "Stranded entries").
+    #[cfg(feature = "tracing-bridge")]
+    if stray::news() {
+        s.drop_stranded();
+    }
     let depth = s.depth;
     let Some(i) = s.position(tracer, key) else {
         // Its owner left the scope that saved the frame, or the frame is gone (see "Frames
@@ -819,6 +858,11 @@ impl std::fmt::Debug for Saved {
 /// visible frame, bottom to top), for a future to carry (`in_current_context`).
 pub(crate) fn capture() -> Saved {
     with_stack(|s| {
+        // A stranded entry must not become the future's context (see "Stranded entries").
+        #[cfg(feature = "tracing-bridge")]
+        if stray::news() {
+            s.drop_stranded();
+        }
         let visible = s.visible();
         let mut saved = Saved::default();
         for (i, f) in visible.iter().enumerate() {
@@ -1127,6 +1171,46 @@ mod tests {
         // Key 0 (a copy) is never noted.
         assert_eq!(remove(tracer, 0), Removal::NotFound);
         assert_eq!(with_stack(|s| s.ended_len), Some(0));
+    }
+
+    /// A recorded span's entry frames go at the next look-up, above and below a scope's
+    /// marker, in order; its guard (even key), a scope's copy of it (key 0), our spans and
+    /// another tracer's frame of the same id stay. Fails if `current` stops checking the
+    /// epoch, or if `drop_stranded` matches more than entries.
+    #[test]
+    #[cfg(feature = "tracing-bridge")]
+    fn a_recorded_spans_entries_go_at_the_next_look_up_and_nothing_else() {
+        let (tracer, other) = (TracerId::next(), TracerId::next());
+        let id = SpanId::random().to_u64() & !1;
+        let of_span = |tracer, key| Frame {
+            span_id: SpanId::from_u64(id),
+            ..frame(tracer, key, true, true)
+        };
+        assert_eq!(current(tracer).map(|p| p.span_id), None); // takes the epoch
+        assert!(push(frame(tracer, 2, true, true))); // a span of ours
+        assert!(push(of_span(tracer, 3))); // an entry
+        assert!(push(of_span(tracer, 4))); // a guard attaching its context
+        assert!(push(of_span(other, 5))); // another tracer's entry of that id
+        let mut saved = Saved::one(of_span(tracer, 7).copy());
+        {
+            let _scope = enter(&mut saved);
+            assert!(push(of_span(tracer, 9))); // an entry above the marker
+            assert!(push(of_span(tracer, id))); // an entry made at thread exit
+            assert_eq!(cached().map(|(_, span)| span), Some(id));
+            stray::publish(tracer, id);
+            // The copy is the scope's context: the entries above it went.
+            let parent = current(tracer).expect("the copy");
+            assert_eq!(parent.span_id, SpanId::from_u64(id));
+            let keys = live_keys();
+            assert_eq!(keys[..4], [2, 4, 5, keys[3]]);
+            assert_eq!(keys[4..], [0]);
+            assert_eq!(cached(), sampled_span_ids());
+        }
+        for key in [5, 4, 2] {
+            let tracer = if key == 5 { other } else { tracer };
+            assert_eq!(remove(tracer, key), Removal::Removed, "{key}");
+        }
+        assert!(current(tracer).is_none());
     }
 
     /// A check run at the exit of a thread after its stack has closed: from a test

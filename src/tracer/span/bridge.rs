@@ -7,6 +7,7 @@ use super::DetachedSpan;
 use crate::tracer::current::{self, Frame};
 use crate::tracer::id::{SpanId, TracerId};
 use crate::tracer::record::SpanKind;
+
 use std::borrow::Cow;
 use std::cell::RefCell;
 
@@ -51,6 +52,7 @@ impl DetachedSpan<'_> {
             })
             .ok()
             .flatten();
+        current::stray::check_stranded();
         let pushed = current::push(Frame {
             key: key.unwrap_or(span),
             ..frame
@@ -70,8 +72,13 @@ impl DetachedSpan<'_> {
     /// counts no misuse when another trace's frame was above it: `tracing` lets entered spans
     /// exit in any order (guards dropped in another order than taken), and the frame is
     /// removed wherever it is, so the context stays right.
+    ///
+    /// `true` if the exit found neither a frame nor a listed entry of the span on this thread:
+    /// the entry was made on another thread (an `Entered` guard held across `.await` in a
+    /// future that moved threads), where its frame may be stranded. The caller then has
+    /// [`publish_stranded`](Self::publish_stranded) called when the span closes.
     #[inline]
-    pub(crate) fn exit_frame(&self) {
+    pub(crate) fn exit_frame(&self) -> bool {
         let tracer = self.tracer.id();
         let span = self.span_id();
         let id = span.to_u64();
@@ -85,11 +92,25 @@ impl DetachedSpan<'_> {
             }?;
             Some(e.remove(i).2)
         });
-        if removed.is_none() {
-            // None on the stack: the newest entry's frame is saved in a pending future, or
-            // gone; noted under its key (the span id if none is listed).
-            let _ = current::remove(tracer, listed.ok().flatten().unwrap_or(id));
+        if removed.is_some() {
+            return false;
         }
+        // None on the stack: the newest entry's frame is saved in a pending future, or gone;
+        // noted under its key (the span id if none is listed).
+        let listed = listed.ok();
+        let _ = current::remove(tracer, listed.flatten().unwrap_or(id));
+        // Nothing listed either (the list is there): entered elsewhere. (Or forgotten, past
+        // `MAX_ENTRIES`: a record then costs a look at each thread's stack, nothing worse.)
+        listed == Some(None)
+    }
+
+    /// The span closes after an exit of it found no entry on its thread
+    /// ([`exit_frame`](Self::exit_frame)): no entry of it is open anywhere any more, so every
+    /// thread drops the frames of its entries that are still on its stack, at its next look-up
+    /// of the current context (`tracer::stray`).
+    #[cold]
+    pub(crate) fn publish_stranded(&self) {
+        current::stray::publish(self.tracer.id(), self.span_id().to_u64());
     }
 
     /// Whether one more event fits within [`SpanLimits::max_events`](crate::tracer::SpanLimits::max_events):
