@@ -15,8 +15,9 @@
 //! Each test polls by hand, so nothing else runs between two polls.
 
 use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
-use agentcore_telemetry::{DistributedTracer, FutureExt, SpanId, SpanKind, TracerConfig};
+use agentcore_telemetry::{DistributedTracer, FutureExt, Registry, SpanId, SpanKind, TracerConfig};
 use std::cell::RefCell;
+use std::sync::mpsc;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod support;
@@ -33,6 +34,15 @@ fn tracer() -> &'static DistributedTracer {
             ..TracerConfig::default()
         })
     })
+}
+
+/// Held by every test here: the list of stranded entries (`tracer::stray`) and its counter are
+/// process-wide, and the test that fills the list counts exactly what one thread missed.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn subscriber(t: &'static DistributedTracer) -> impl tracing::Subscriber + Send + Sync {
@@ -62,6 +72,7 @@ async fn held_across_await(t: &DistributedTracer, s: &tracing::Span) -> (Option<
 /// trace (parent `None`) while `tracing` still had the span current in F2.
 #[test]
 fn an_exit_noted_for_one_entry_spares_another_entry_of_the_same_span() {
+    let _serial = serial();
     let t = tracer();
     let _default = tracing::subscriber::set_default(subscriber(t));
     let s = tracing::info_span!("shared");
@@ -94,6 +105,7 @@ fn an_exit_noted_for_one_entry_spares_another_entry_of_the_same_span() {
 /// same span and holds the entry across `.await` must keep its frame. Failed before the fix.
 #[test]
 fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_entry() {
+    let _serial = serial();
     thread_local! {
         static HELD: RefCell<Option<tracing::span::EnteredSpan>> = const { RefCell::new(None) };
     }
@@ -129,6 +141,7 @@ fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_entry() {
 /// entry). Guards the fix above: its first version took the newest-listed entry, the outer one.
 #[test]
 fn an_exit_inside_a_scope_takes_the_entry_above_the_marker() {
+    let _serial = serial();
     let t = tracer();
     let _default = tracing::subscriber::set_default(subscriber(t));
     let s = tracing::info_span!("shared");
@@ -161,6 +174,7 @@ fn an_exit_inside_a_scope_takes_the_entry_above_the_marker() {
 /// its second version removed the top-most frame of the span id that had a key.
 #[test]
 fn an_exit_leaves_a_guard_attached_to_the_same_context() {
+    let _serial = serial();
     let t = tracer();
     let _default = tracing::subscriber::set_default(subscriber(t));
     let s = tracing::info_span!("entered");
@@ -233,6 +247,7 @@ async fn request_work(
 /// an `Entered` guard is `Send`, so its exit may run on another thread than its entry.)
 #[test]
 fn interleaved_instrumented_tasks_leave_no_frame_on_the_workers() {
+    let _serial = serial();
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use tracing::Instrument;
     static BAD: AtomicUsize = AtomicUsize::new(0);
@@ -299,6 +314,7 @@ fn hold_entry_and_move_to_another_thread(s: tracing::Span) {
 /// ours still open below it, then none.
 #[test]
 fn an_entry_that_exits_on_another_thread_leaves_no_frame_on_the_first() {
+    let _serial = serial();
     let t = tracer();
     let _default = tracing::subscriber::set_default(subscriber(t));
     let outer = t.start_span("outer", SpanKind::Internal, []);
@@ -332,6 +348,7 @@ fn an_entry_that_exits_on_another_thread_leaves_no_frame_on_the_first() {
 /// the span closes, no entry of it can be open anywhere, and the first thread drops the frame.
 #[test]
 fn an_entry_that_exits_on_another_thread_stays_current_on_the_first_until_its_span_closes() {
+    let _serial = serial();
     let t = tracer();
     let _default = tracing::subscriber::set_default(subscriber(t));
     let held = tracing::info_span!("held_open");
@@ -348,6 +365,62 @@ fn an_entry_that_exits_on_another_thread_stays_current_on_the_first_until_its_sp
         .start_span("after_close", SpanKind::Internal, [])
         .parent_span_id();
     assert_eq!(ours, None, "a child of the ended span");
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
+    );
+}
+
+/// The list of stranded entries keeps the newest 64 records (`tracer::stray::CAP`); a thread
+/// that looks after more were published, with an entry on its stack, counts the ones it can no
+/// longer read in `TracerStats::stray_entries_missed` and
+/// `agentcore_tracer_stray_entries_missed_total`. Fills the list past its cap while a thread
+/// holding an entry waits: that thread counts exactly the overflow, and its own entry (of a
+/// live span: never recorded) stays its current context.
+#[test]
+fn the_stranded_entry_list_keeps_its_cap_and_counts_what_a_thread_missed() {
+    let _serial = serial();
+    const CAP: usize = 64;
+    const OVER: usize = 3;
+    let t = tracer();
+    let dispatch = tracing::Dispatch::new(subscriber(t));
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let lagging = std::thread::spawn(move || {
+        let _default = tracing::dispatcher::set_default(&dispatch);
+        let live = tracing::info_span!("live");
+        let _entered = live.enter();
+        let live_id = t.current_context().and_then(|cx| cx.span_id());
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        let parent = t
+            .start_span("after_the_flood", SpanKind::Internal, [])
+            .parent_span_id();
+        (live_id, parent)
+    });
+    ready_rx.recv().unwrap();
+    let before = t.stats().stray_entries_missed;
+    for _ in 0..CAP + OVER {
+        hold_entry_and_move_to_another_thread(tracing::info_span!("stranded"));
+    }
+    // This thread checked each record as it came (each new span looks up its parent).
+    assert_eq!(t.stats().stray_entries_missed, before);
+    go_tx.send(()).unwrap();
+    let (live_id, parent) = lagging.join().unwrap();
+    assert!(live_id.is_some());
+    assert_eq!(parent, live_id, "the live entry was dropped");
+    let missed = t.stats().stray_entries_missed;
+    assert_eq!(missed - before, OVER as u64, "records missed");
+    let registry = Registry::new();
+    t.register_metrics(&registry).unwrap();
+    assert!(
+        registry.encode_text().contains(&format!(
+            "agentcore_tracer_stray_entries_missed_total {missed}\n"
+        )),
+        "the self-metric"
+    );
+    // The last stranded frame here goes at this thread's next look-up.
     assert!(
         t.current_context().is_none(),
         "a frame was left on the thread"

@@ -605,7 +605,10 @@ impl DistributedTracer {
     /// Exposes the tracer's metrics in `registry`: `agentcore_tracer_spans_started_total`,
     /// `_finished_total`, `_errored_total`, `_unsampled_total`,
     /// `agentcore_tracer_spans_dropped_total{reason="overwritten"|"busy"}` (the same per-thread
-    /// counters [`DistributedTracer::stats`] reads, merged lazily at scrape time) and the
+    /// counters [`DistributedTracer::stats`] reads, merged lazily at scrape time),
+    /// `agentcore_tracer_context_misuse_total{kind}`, with the `tracing-bridge` feature
+    /// `agentcore_tracer_stray_entries_missed_total` (process-wide, see
+    /// [`TracerStats::stray_entries_missed`]) and the
     /// histogram `agentcore_tracer_span_duration_seconds{operation, status}`, capped at
     /// [`TracerConfig::max_operations`] operation/status pairs (more fold into the overflow
     /// series). Register a tracer in one registry; registering it again in the same registry

@@ -51,6 +51,14 @@ pub struct TracerStats {
     /// [`ContextGuard`](super::ContextGuard)s dropped while a span or context of another
     /// trace of this tracer was current above them on their thread.
     pub guards_dropped_out_of_context: u64,
+    /// Process-wide, the same in every tracer's stats; 0 without the `tracing-bridge` feature.
+    /// Records of closed `tracing` spans whose entry may be stranded on another thread (an
+    /// `Entered` guard held across `.await` in a future that moved threads outside our scopes)
+    /// that a thread with an entry of a `tracing` span on its context stack could not read
+    /// any more: more than 64 newer ones were published before it looked. A frame of such a
+    /// span may stay current on that thread, as before the fix (see the bridge's "Async
+    /// code").
+    pub stray_entries_missed: u64,
 }
 
 /// The span counters of one tracer.
@@ -99,6 +107,10 @@ impl SpanCounters {
             spans_overwritten: n(&self.overwritten),
             spans_ended_out_of_context: n(&self.spans_out_of_context),
             guards_dropped_out_of_context: n(&self.guards_out_of_context),
+            #[cfg(feature = "tracing-bridge")]
+            stray_entries_missed: n(super::current::stray::missed_counter()),
+            #[cfg(not(feature = "tracing-bridge"))]
+            stray_entries_missed: 0,
         }
     }
 
@@ -154,6 +166,12 @@ impl SpanCounters {
         )?;
         misuse.insert_metric(&["span_ended"], self.spans_out_of_context.clone())?;
         misuse.insert_metric(&["guard_dropped"], self.guards_out_of_context.clone())?;
+        #[cfg(feature = "tracing-bridge")]
+        single(
+            "agentcore_tracer_stray_entries_missed_total",
+            "Process-wide: records of closed tracing spans whose entry may be stranded on another thread (an Entered guard held across .await in a task that moved threads) that a thread holding entries missed (more than 64 newer ones before it looked): such a frame may stay current there.",
+            super::current::stray::missed_counter(),
+        )?;
         let duration = registry.get_or_register::<Histogram>(
             "agentcore_tracer_span_duration_seconds",
             "Duration of sampled spans by operation name and final status.",

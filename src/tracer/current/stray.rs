@@ -191,7 +191,8 @@ fn since(seen: u64) -> Since {
     out
 }
 
-/// The process-wide count of records missed (invariant 4).
+/// The process-wide count of records missed (invariant 4), in `TracerStats` and
+/// `agentcore_tracer_stray_entries_missed_total`.
 pub(crate) fn missed_counter() -> &'static Counter {
     static MISSED: OnceLock<Counter> = OnceLock::new();
     MISSED.get_or_init(Counter::new_internal)
