@@ -91,12 +91,27 @@
 //! `Entered` guard is `Send`: held across `.await` in a scoped future that moves to another
 //! thread, its frame is dropped there (the scope's "entered on another thread" rule), so the
 //! span is current in the future only until it moves (`tracing` itself keeps it current on the
-//! first thread instead). Outside our scopes (a plain `tokio::spawn` of a future holding an
-//! `Entered` guard across `.await`), a future that moves to another thread exits there, and
-//! the entry's frame stays on the first thread's stack for good: every later span there is a
-//! child of the ended span (`tracing` itself recovers once the span closes). Not fixed: the
-//! exiting thread cannot reach the first one's stack; run such futures in a scope
-//! (`in_current_context`), or, as `tracing` asks, do not hold the guard across `.await`.
+//! first thread instead).
+//!
+//! Outside our scopes (a plain `tokio::spawn` of a future holding an `Entered` guard across
+//! `.await`), a future that moves to another thread exits there, where no frame of the entry
+//! is. The exit cannot tell which entry of the span ended, nor on which thread its frame is,
+//! and the first thread cannot tell it from a live entry of the same span; so the entry's frame
+//! stays current on the first thread while the span is open, as `tracing`'s own registry keeps
+//! the span current there. Once the span closes, no entry of it can be open anywhere (each
+//! holds a handle of the span): the layer marks a span whose exit found no entry of it on its
+//! thread, and at its close publishes it to a process-wide list (`tracer::current::stray`);
+//! every thread drops the entry frames of listed spans from its stack at its next span start,
+//! and the spans it starts then get the parent they would have had. (Before, the frame stayed
+//! for good, and every later span on that thread was a child of the ended span, in its
+//! trace.) The list keeps the newest 64 spans: a thread with entries on its stack that looks
+//! only after more were published counts the ones it can no longer read in
+//! [`TracerStats::stray_entries_missed`](crate::TracerStats::stray_entries_missed)
+//! (`agentcore_tracer_stray_entries_missed_total`), and a frame of one of them may stay there.
+//! Cost: one load and a compare per span start (3 to 4 instructions net under callgrind, see
+//! `tracer::current::stray`). Better still: run such futures in a scope (`in_current_context`),
+//! or, as `tracing` asks, do not hold the guard across `.await`. `tests/bridge_tracing_async.rs`
+//! checks both.
 
 use crate::distributed::{get_distributed_tracer, DistributedTracer};
 use crate::tracer::{DetachedSpan, KeyValue, SpanKind, SpanStatus, TraceContext, Value};
