@@ -7,7 +7,6 @@ use super::DetachedSpan;
 use crate::tracer::current::{self, Frame};
 use crate::tracer::id::{SpanId, TracerId};
 use crate::tracer::record::SpanKind;
-
 use std::borrow::Cow;
 use std::cell::RefCell;
 
