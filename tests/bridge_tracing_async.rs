@@ -474,3 +474,48 @@ fn a_lagging_thread_holding_only_reattached_spans_counts_no_missed_record() {
         "records counted as missed by a thread with no entry"
     );
 }
+
+/// An entry held across `.await` whose future is dropped on another thread while that
+/// thread's thread-locals are being destroyed (a future kept in a thread-local, destroyed
+/// after the bridge's own list of entries): the exit there finds no frame and cannot read
+/// the list. It did not mark the span, so its close published nothing and the frame stayed on
+/// the first thread for good. A record of a closed span is always safe (no entry of it is open
+/// anywhere), so such an exit marks it too. (Found by review helper-107.)
+#[test]
+fn an_entry_that_exits_in_a_thread_local_destructor_on_another_thread_leaves_no_frame() {
+    use std::future::Future;
+    use std::pin::Pin;
+    type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+    thread_local! {
+        static HELD: RefCell<Option<Task>> = const { RefCell::new(None) };
+    }
+    let _serial = serial();
+    let t = tracer();
+    let dispatch = tracing::Dispatch::new(subscriber(t));
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let held = tracing::info_span!("held_into_a_thread_local");
+    let held_id = our_id(t, &held);
+    let mut task: Task = Box::pin(async move {
+        let _entered = held.enter();
+        PendingOnce::default().await;
+    });
+    assert!(poll_once(task.as_mut()).is_pending());
+    std::thread::spawn(move || {
+        // Registered first, destroyed last: after the bridge's list of entries, which the
+        // entry and exit below register.
+        HELD.with(|h| *h.borrow_mut() = Some(task));
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("registers_the_list").in_scope(|| ());
+        });
+    })
+    .join()
+    .unwrap();
+    let ours = t
+        .start_span("after", SpanKind::Internal, [])
+        .parent_span_id();
+    assert_ne!(ours, Some(held_id), "a child of the ended span");
+    assert!(
+        t.current_context().is_none(),
+        "a frame was left on the thread"
+    );
+}

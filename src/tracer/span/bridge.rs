@@ -72,7 +72,8 @@ impl DetachedSpan<'_> {
     /// exit in any order (guards dropped in another order than taken), and the frame is
     /// removed wherever it is, so the context stays right.
     ///
-    /// `true` if the exit found neither a frame nor a listed entry of the span on this thread:
+    /// `true` if the exit found neither a frame nor a listed entry of the span on this thread
+    /// (nor the list, at thread exit):
     /// the entry was made on another thread (an `Entered` guard held across `.await` in a
     /// future that moved threads), where its frame may be stranded. The caller then has
     /// [`publish_stranded`](Self::publish_stranded) called when the span closes.
@@ -98,9 +99,11 @@ impl DetachedSpan<'_> {
         // noted under its key (the span id if none is listed).
         let listed = listed.ok();
         let _ = current::remove(tracer, listed.flatten().unwrap_or(id));
-        // Nothing listed either (the list is there): entered elsewhere. (Or forgotten, past
-        // `MAX_ENTRIES`: a record then costs a look at each thread's stack, nothing worse.)
-        listed == Some(None)
+        // Nothing listed either: entered elsewhere. (Or forgotten, past `MAX_ENTRIES`, or the
+        // list is gone, at thread exit, and cannot tell: a record of a closed span is always
+        // safe, no entry of it being open anywhere, and costs a look at each thread's stack,
+        // nothing worse; without it an entry made on another thread stayed there for good.)
+        !matches!(listed, Some(Some(_)))
     }
 
     /// The span closes after an exit of it found no entry on its thread
