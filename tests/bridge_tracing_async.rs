@@ -371,6 +371,43 @@ fn an_entry_that_exits_on_another_thread_stays_current_on_the_first_until_its_sp
     );
 }
 
+/// The stranded-entry list's capacity (`tracer::stray::CAP`), and how many records past it
+/// [`lag_behind_a_flood`] publishes.
+const CAP: usize = 64;
+const OVER: usize = 3;
+
+/// Runs `lagging` on a thread of its own (the layer its default there too): it takes its
+/// entries or spans, then calls the function it is given, which returns once this thread has
+/// published `CAP + OVER` stranded records, and looks up after that. `flooded` runs here after
+/// the flood, before that thread goes on, with `stray_entries_missed` as it was before the
+/// flood. Returns what `lagging` returned and how much `stray_entries_missed` grew.
+fn lag_behind_a_flood<R: Send + 'static>(
+    t: &'static DistributedTracer,
+    flooded: impl FnOnce(u64),
+    lagging: impl FnOnce(&dyn Fn()) -> R + Send + 'static,
+) -> (R, u64) {
+    let dispatch = tracing::Dispatch::new(subscriber(t));
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _default = tracing::dispatcher::set_default(&dispatch);
+        lagging(&|| {
+            ready_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        })
+    });
+    ready_rx.recv().unwrap();
+    let before = t.stats().stray_entries_missed;
+    for _ in 0..CAP + OVER {
+        hold_entry_and_move_to_another_thread(tracing::info_span!("stranded"));
+    }
+    flooded(before);
+    go_tx.send(()).unwrap();
+    let lagged = thread.join().unwrap();
+    (lagged, t.stats().stray_entries_missed - before)
+}
+
 /// The list of stranded entries keeps the newest 64 records (`tracer::stray::CAP`); a thread
 /// that looks after more were published, with an entry on its stack, counts the ones it can no
 /// longer read in `TracerStats::stray_entries_missed` and
@@ -380,38 +417,26 @@ fn an_entry_that_exits_on_another_thread_stays_current_on_the_first_until_its_sp
 #[test]
 fn the_stranded_entry_list_keeps_its_cap_and_counts_what_a_thread_missed() {
     let _serial = serial();
-    const CAP: usize = 64;
-    const OVER: usize = 3;
     let t = tracer();
-    let dispatch = tracing::Dispatch::new(subscriber(t));
-    let _default = tracing::dispatcher::set_default(&dispatch);
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let lagging = std::thread::spawn(move || {
-        let _default = tracing::dispatcher::set_default(&dispatch);
-        let live = tracing::info_span!("live");
-        let _entered = live.enter();
-        let live_id = t.current_context().and_then(|cx| cx.span_id());
-        ready_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
-        let parent = t
-            .start_span("after_the_flood", SpanKind::Internal, [])
-            .parent_span_id();
-        (live_id, parent)
-    });
-    ready_rx.recv().unwrap();
-    let before = t.stats().stray_entries_missed;
-    for _ in 0..CAP + OVER {
-        hold_entry_and_move_to_another_thread(tracing::info_span!("stranded"));
-    }
-    // This thread checked each record as it came (each new span looks up its parent).
-    assert_eq!(t.stats().stray_entries_missed, before);
-    go_tx.send(()).unwrap();
-    let (live_id, parent) = lagging.join().unwrap();
+    let ((live_id, parent), missed_by_it) = lag_behind_a_flood(
+        t,
+        // This thread checked each record as it came (each new span looks up its parent).
+        |before| assert_eq!(t.stats().stray_entries_missed, before),
+        move |wait_for_the_flood| {
+            let live = tracing::info_span!("live");
+            let _entered = live.enter();
+            let live_id = t.current_context().and_then(|cx| cx.span_id());
+            wait_for_the_flood();
+            let parent = t
+                .start_span("after_the_flood", SpanKind::Internal, [])
+                .parent_span_id();
+            (live_id, parent)
+        },
+    );
     assert!(live_id.is_some());
     assert_eq!(parent, live_id, "the live entry was dropped");
+    assert_eq!(missed_by_it, OVER as u64, "records missed");
     let missed = t.stats().stray_entries_missed;
-    assert_eq!(missed - before, OVER as u64, "records missed");
     let registry = Registry::new();
     t.register_metrics(&registry).unwrap();
     assert!(
@@ -435,42 +460,31 @@ fn the_stranded_entry_list_keeps_its_cap_and_counts_what_a_thread_missed() {
 #[test]
 fn a_lagging_thread_holding_only_reattached_spans_counts_no_missed_record() {
     let _serial = serial();
-    const CAP: usize = 64;
-    const OVER: usize = 3;
     const ATTACHED: usize = 32;
     let t = tracer();
-    let dispatch = tracing::Dispatch::new(subscriber(t));
-    let _default = tracing::dispatcher::set_default(&dispatch);
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let lagging = std::thread::spawn(move || {
-        // One key in two was odd: all 32 even by chance once in 2^32 runs.
-        let attached: Vec<_> = (0..ATTACHED)
-            .map(|_| {
-                t.start_span("reattached", SpanKind::Internal, [])
-                    .detach()
-                    .attach()
-            })
-            .collect();
-        let top = attached.last().map(|s| s.span_id());
-        ready_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
-        let parent = t
-            .start_span("after_the_flood", SpanKind::Internal, [])
-            .parent_span_id();
-        assert_eq!(parent, top, "the attached span is the parent");
-        drop(attached);
-    });
-    ready_rx.recv().unwrap();
-    let before = t.stats().stray_entries_missed;
-    for _ in 0..CAP + OVER {
-        hold_entry_and_move_to_another_thread(tracing::info_span!("stranded"));
-    }
-    go_tx.send(()).unwrap();
-    lagging.join().unwrap();
+    let ((), missed) = lag_behind_a_flood(
+        t,
+        |_| {},
+        move |wait_for_the_flood| {
+            // One key in two was odd: all 32 even by chance once in 2^32 runs.
+            let attached: Vec<_> = (0..ATTACHED)
+                .map(|_| {
+                    t.start_span("reattached", SpanKind::Internal, [])
+                        .detach()
+                        .attach()
+                })
+                .collect();
+            let top = attached.last().map(|s| s.span_id());
+            wait_for_the_flood();
+            let parent = t
+                .start_span("after_the_flood", SpanKind::Internal, [])
+                .parent_span_id();
+            assert_eq!(parent, top, "the attached span is the parent");
+            drop(attached);
+        },
+    );
     assert_eq!(
-        t.stats().stray_entries_missed - before,
-        0,
+        missed, 0,
         "records counted as missed by a thread with no entry"
     );
 }
