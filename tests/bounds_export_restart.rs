@@ -232,3 +232,66 @@ fn a_replaced_processor_takes_out_its_own_series_only() {
     assert_eq!(exported.len(), 2, "{exported:?}");
     assert!(exported.iter().all(|(_, n)| *n == 1), "{exported:?}");
 }
+
+/// A restart of export registers the new processor while the replaced one is still in the slot;
+/// its series were taken out only when it dropped, after. In a family with room for one
+/// processor's series (here the caller's processed-spans family, capped at its own series plus
+/// one), the new processor's were refused: it ran its whole life without its processed and
+/// exported counts exposed. The replaced processor, stopped, leaves before the new one
+/// registers.
+#[test]
+fn a_restarted_processor_takes_the_room_its_predecessor_left() {
+    use agentcore_telemetry::registry::FamilyOptions;
+    use agentcore_telemetry::Counter;
+
+    let tracer = DistributedTracer::new(TracerConfig {
+        span_log_capacity: 64,
+        from_env: false,
+        ..TracerConfig::default()
+    });
+    let registry = Registry::new();
+    let room_for_one = FamilyOptions {
+        max_series: 2,
+        ..FamilyOptions::default()
+    };
+    let processed = registry
+        .register::<Counter>(
+            "otel_sdk_processor_span_processed_total",
+            "Spans processed.",
+            &["otel_component_type", "otel_component_name", "error_type"],
+            (),
+            room_for_one,
+        )
+        .unwrap();
+    processed
+        .with_label_values(&["mine", "mine/0", ""])
+        .unwrap()
+        .inc();
+    tracer.register_metrics(&registry).unwrap();
+    for start in 1..=3 {
+        tracer
+            .start_export_with(InMemorySpanExporter::new(), Default::default())
+            .unwrap();
+        tracer.start_span("op", SpanKind::Internal, []).end();
+        tracer.force_flush(Duration::from_secs(5)).unwrap();
+        let (processors, exported) = exposed(&registry.encode_text());
+        assert_eq!(processors.len(), 1, "start {start}: {processors:?}");
+        assert_eq!(
+            exported.len(),
+            1,
+            "start {start} of export: the running processor's exported count is not exposed \
+             ({exported:?})"
+        );
+        let processed_lines = registry
+            .encode_text()
+            .lines()
+            .filter(|l| l.starts_with("otel_sdk_processor_span_processed_total{"))
+            .filter(|l| l.contains(&format!("otel_component_name=\"{}\"", processors[0])))
+            .count();
+        assert_eq!(
+            processed_lines, 1,
+            "start {start} of export: the running processor's processed count is not exposed"
+        );
+        tracer.shutdown(Duration::from_secs(5)).unwrap();
+    }
+}

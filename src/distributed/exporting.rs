@@ -280,6 +280,12 @@ impl DistributedTracer {
         slot: &mut Option<Arc<BatchSpanProcessor>>,
         processor: Option<Arc<BatchSpanProcessor>>,
     ) -> Option<Arc<BatchSpanProcessor>> {
+        // The replaced processor is stopped (`attach_source`): its series leave now, before
+        // the new one's go in, not at its drop after. A family with room for one processor's
+        // series (a cap of the caller's) refused the new one's for its whole life.
+        if let Some(old) = slot.as_ref() {
+            old.unregister_metrics();
+        }
         if let Some(p) = &processor {
             let registry = self
                 .export_slot()

@@ -471,6 +471,12 @@ impl BatchSpanProcessor {
     pub fn register_metrics(&self, registry: &Registry) -> Result<(), Error> {
         self.shared.metrics.register(registry)
     }
+
+    /// Takes this processor's self-metrics out of every registry they were registered in
+    /// (as its drop does); nothing is registered for it afterwards.
+    pub(crate) fn unregister_metrics(&self) {
+        self.shared.metrics.unregister();
+    }
 }
 
 /// The deadline handed to the thread: a little before the caller's, so the thread normally
@@ -484,7 +490,7 @@ impl Drop for BatchSpanProcessor {
         let _ = self.shutdown(self.drop_timeout);
         // Its self-metrics go with it: kept, every processor ever started (a restart of a
         // tracer's export makes a new one) stayed in the registry for good.
-        self.shared.metrics.unregister();
+        self.unregister_metrics();
     }
 }
 
