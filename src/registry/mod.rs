@@ -542,7 +542,7 @@ impl Registry {
     }
 
     /// The first name the new family would share with a registered one, in either format it can
-    /// be exposed in (see [`claims`]).
+    /// be exposed in (see [`claims()`]).
     fn clash(
         families: &[Arc<dyn RegisteredFamily>],
         name: &str,

@@ -426,7 +426,7 @@ pub(crate) struct ShardedRing<T> {
     owned: usize,
     /// The number of shared shards − 1 (a power of two − 1).
     shared_mask: usize,
-    /// The export word (see [`ExportWord`]): whether finishers mark what they publish, whether
+    /// The export word (see the module docs, "Export cursor"): whether finishers mark what they publish, whether
     /// a cursor exists, and the attachment's generation. Shared with the cursor.
     export: Arc<AtomicUsize>,
     /// How a finisher wakes the cursor's thread (see "Waking the exporter"); set and cleared
@@ -618,11 +618,11 @@ impl<T> ShardedRing<T> {
     /// Claims a slot of shard `shard` for writing a value in place (the span log builds a
     /// span's record directly in its slot when the span starts, and publishes it when the
     /// span finishes, so the record is never copied). The cursor advances as for
-    /// [`push`](Self::push); a busy slot is skipped, up to [`CLAIM_ATTEMPTS`] slots, then
+    /// `push` (the tests' way in); a busy slot is skipped, up to [`CLAIM_ATTEMPTS`] slots, then
     /// `None` (the caller counts it like a busy `push`, and reports it with
     /// [`unclaimed`](Self::unclaimed) when its value would have been published). The claimed slot keeps its
     /// previous value, if any ([`Claimed::overwrote`] says whether there was one), for the
-    /// claimer to replace ([`Claimed::write`]) or to reuse in place
+    /// claimer to reuse in place
     /// ([`Claimed::get_or_insert_with`]: resetting a record field by field avoids building
     /// a new one aside and copying it in). The slot stays locked (readers skip it) until
     /// the [`Claimed`] drops. Never blocks or allocates.

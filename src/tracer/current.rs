@@ -113,16 +113,16 @@
 //!    removed meanwhile) and takes exactly the frames above it (after a `Ready` poll, the
 //!    copies among them; the others stay, see above).
 //! 4. The exemplar cache (`primitives::exemplar`'s `CURRENT_SPAN`) holds, whenever no stack
-//!    operation is in progress, what [`sampled_span_ids`] computes: the ids of the top live
-//!    frame if it is a sampled span or context, else none. Every operation that changes the live
+//!    operation is in progress, what `sampled_span_ids` (test-only) computes: the ids of the
+//!    top live frame if it is a sampled span or context, else none. Every operation that changes the live
 //!    frames or `depth` republishes it before it returns ([`Stack::push`],
 //!    [`Stack::push_unsampled`], [`remove`], a scope's exit, the stack's closing at thread
 //!    exit); `set_frame_baggage` changes no id or flag.
 //!    A marker is never sampled, so a marker on top (an entered scope with no frame above it)
 //!    publishes none, as the barrier demands. A metric recorded *during* an operation (from a
 //!    destructor or the allocator inside it) sees the state before or after it, where
-//!    [`sampled_span_ids`] would see none (the stack is borrowed). Checked against
-//!    [`sampled_span_ids`] after every kind of change by this module's tests.
+//!    `sampled_span_ids` would see none (the stack is borrowed). This module's tests check the
+//!    cache against it after every kind of change.
 //!
 //! # Misuse that cannot be refused at compile time
 //!
@@ -458,7 +458,7 @@ impl Stack {
 /// takes the frames out and frees them, leaves the stack mutably borrowed for good (*closed*:
 /// every later access finds it unavailable, as it found the destroyed thread-local before:
 /// pushes fail, lookups find nothing, removals find no frame) and clears the exemplar cache
-/// (invariant 4: [`sampled_span_ids`] answers none from then on, for metrics recorded by
+/// (invariant 4: `sampled_span_ids` answers none from then on, for metrics recorded by
 /// later destructors).
 ///
 /// Run by [`EXIT`], registered by each [`Stack::grow`]: after every thread-local destructor

@@ -24,7 +24,7 @@ pub(crate) struct CursorDrain {
     pub(crate) unclaimed: u64,
 }
 
-/// The export cursor of a [`ShardedRing`] (see the module docs, "Export cursor"): drains
+/// The export cursor of a [`ShardedRing`](super::ShardedRing) (see the module docs, "Export cursor"): drains
 /// the values published while it is attached, each exactly once. Owned by the one exporter
 /// thread; detaches when dropped. It shares the ring's slots, so it may outlive the ring's
 /// owner.
