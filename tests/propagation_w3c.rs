@@ -786,6 +786,65 @@ fn baggage_parse_limits() {
     );
 }
 
+/// W3C Baggage, "Limits": "A platform *MUST* propagate all `list-member`s including any
+/// `list-member`s added by the platform whenever both of these conditions are met: Condition 1:
+/// The resulting `baggage-string` contains 64 `list-member`s or less. Condition 2: The resulting
+/// `baggage-string` is of size 8192 bytes or less." The yardstick is the *resulting* string, the
+/// one propagated, not the bytes received: optional whitespace ("Leading and trailing whitespaces
+/// (`OWS`) are allowed and are not considered to be a part of the value", and `OWS "," OWS`) and
+/// characters encoded that need not be ("Code points which are not required to be
+/// percent-encoded *MAY* be percent-encoded") do not travel on. A header of more than 8192
+/// bytes whose members re-encode within the limits was rejected whole (review helper-109).
+#[test]
+fn baggage_parse_limit_counts_the_resulting_string_not_the_received_bytes() {
+    // 60 members of 134 bytes each (`kNN=` and 130 characters), as the spec's example spaces
+    // them (`key2 = value2`, OWS around the commas): 8337 bytes received, 8099 propagated.
+    let value = "x".repeat(130);
+    let member = |i: usize, sep: &str| format!("k{i:02}{sep}={sep}{value}");
+    let spaced: Vec<String> = (0..60).map(|i| member(i, " ")).collect();
+    let spaced = spaced.join(" , ");
+    let tight: Vec<String> = (0..60).map(|i| member(i, "")).collect();
+    let tight = tight.join(",");
+    assert!(
+        spaced.len() > 8192 && tight.len() <= 8192,
+        "{} {}",
+        spaced.len(),
+        tight.len()
+    );
+    let bag = Baggage::parse(&spaced).expect("members that fit once re-encoded must be kept");
+    assert_eq!(bag.len(), 60);
+    let mut out = String::new();
+    assert_eq!(bag.write_limited(&mut out), 0);
+    assert_eq!(out, tight);
+    // Across header fields, the same.
+    let (a, b) = spaced.split_at(spaced.find(" , k30").unwrap());
+    assert_eq!(Baggage::parse_all([a, &b[3..]]).unwrap().len(), 60);
+
+    // A value percent-encoded where it need not be (`%2F` for `/`): 8194 bytes received, 2734
+    // propagated.
+    let url = "%2F".repeat(2730);
+    let bag = Baggage::parse(&format!("url={url}")).expect("the decoded value fits");
+    assert_eq!(bag.get("url").map(str::len), Some(2730));
+    assert_eq!(bag.to_string(), format!("url={}", "/".repeat(2730)));
+
+    // What does not fit once re-encoded is still refused, however few bytes it came in: a
+    // literal `%` (which "*MUST* be percent-encoded") grows to `%25`.
+    let pct = format!("k={}", "%".repeat(2731));
+    assert!(pct.len() <= 8192);
+    assert_eq!(Baggage::parse(&pct), Err(E::TooLong { limit: 8192 }));
+    let pct = format!("k={}", "%".repeat(2730));
+    assert_eq!(Baggage::parse(&pct).unwrap().to_string().len(), 8192);
+
+    // At most 32768 bytes are read (fields trimmed, joined with ","): a header padded past that
+    // is refused before any member is parsed, the price of bounding the work.
+    let padded = |n: usize| format!("a=1,{}b=2", " ".repeat(n - 7));
+    assert_eq!(Baggage::parse(&padded(32768)).unwrap().len(), 2);
+    assert_eq!(
+        Baggage::parse(&padded(32769)),
+        Err(E::TooLong { limit: 8192 })
+    );
+}
+
 #[test]
 fn baggage_emit_member_limit() {
     let mut b = Baggage::new();

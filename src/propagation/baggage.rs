@@ -19,7 +19,8 @@ pub const BAGGAGE_PARSE_MAX_MEMBERS: usize = 180;
 /// assert_eq!(agentcore_telemetry::propagation::BAGGAGE_EMIT_MAX_MEMBERS, 64);
 /// ```
 pub const BAGGAGE_EMIT_MAX_MEMBERS: usize = 64;
-/// Most bytes [`Baggage::parse`] accepts and [`Baggage::write_limited`] emits.
+/// Most bytes [`Baggage::parse`] accepts (of its members re-encoded, not of the header received)
+/// and [`Baggage::write_limited`] emits.
 ///
 /// ```
 /// use agentcore_telemetry::propagation::{Baggage, BAGGAGE_MAX_BYTES};
@@ -27,6 +28,12 @@ pub const BAGGAGE_EMIT_MAX_MEMBERS: usize = 64;
 /// assert!(Baggage::parse(&header).is_err());
 /// ```
 pub const BAGGAGE_MAX_BYTES: usize = 8192;
+
+/// Most bytes [`Baggage::parse`] reads: four times [`BAGGAGE_MAX_BYTES`], so that whatever fits
+/// once re-encoded is read unless more than 8192 of its bytes are optional whitespace (needless
+/// `%XX` escapes shrink by at most three to one), and a larger header is refused before any
+/// member is parsed.
+const RECEIVED_MAX_BYTES: usize = 4 * BAGGAGE_MAX_BYTES;
 
 /// One `;key` or `;key=value` property of a baggage member. The value is percent-decoded like
 /// member values.
@@ -175,6 +182,16 @@ impl BaggageMember {
         &self.properties
     }
 
+    /// The length of what [`encode_into`](Self::encode_into) appends.
+    fn encoded_len(&self) -> usize {
+        let props: usize = self
+            .properties
+            .iter()
+            .map(|p| 1 + p.key.len() + p.value.as_deref().map_or(0, |v| 1 + encoded_len(v)))
+            .sum();
+        self.key.len() + 1 + encoded_len(&self.value) + props
+    }
+
     fn encode_into(&self, out: &mut String) {
         out.push_str(&self.key);
         out.push('=');
@@ -216,9 +233,13 @@ impl fmt::Display for BaggageMember {
 /// * **Invalid percent escapes** such as `%ZZ` or a trailing `%` are kept as literal text:
 ///   `k=%ZZ` decodes to the value `"%ZZ"` and re-encodes as `k=%25ZZ`.
 /// * **Invalid UTF-8** after decoding becomes U+FFFD.
-/// * **Parse limits:** more than 180 members gives [`PropagationError::TooManyMembers`]; more than
-///   8192 bytes (all fields, joined with `,`, surrounding spaces trimmed) gives
-///   [`PropagationError::TooLong`]; the whole input is rejected, never truncated.
+/// * **Parse limits:** more than 180 members gives [`PropagationError::TooManyMembers`]; members
+///   that take more than 8192 bytes once re-encoded as [`write_to`](Self::write_to) writes them
+///   (all fields, joined with `,`: the size of the resulting `baggage-string` the spec's limits
+///   are about, without the optional whitespace and needless `%XX` they arrived with) give
+///   [`PropagationError::TooLong`], and so does a header of more than 32768 bytes (fields
+///   trimmed and joined with `,`), before any member is parsed; the whole input is rejected,
+///   never truncated.
 /// * **Emit limits:** [`write_limited`](Self::write_limited) emits whole members only, at most 64
 ///   and 8192 bytes, skipping any member that would overflow, and returns how many it dropped.
 ///   [`write_to`](Self::write_to) and `Display` emit everything.
@@ -275,6 +296,13 @@ impl Baggage {
     pub fn parse_all<'a>(
         headers: impl IntoIterator<Item = &'a str>,
     ) -> Result<Baggage, PropagationError> {
+        // Bytes received (fields trimmed, joined with ","): refused before any member is parsed
+        // past RECEIVED_MAX_BYTES, which only a header padded with more than 8192 bytes of
+        // optional whitespace could exceed and still fit (`%XX` shrinks three bytes to one).
+        let mut received = 0usize;
+        // The size of the resulting `baggage-string` (W3C Baggage, "Limits"): the members as
+        // `write_to` re-encodes them, joined with ",", whatever optional whitespace and
+        // needless percent-encoding they arrived with.
         let mut bytes = 0usize;
         let mut members = Vec::new();
         for header in headers {
@@ -282,9 +310,8 @@ impl Baggage {
             if header.is_empty() {
                 continue;
             }
-            // Combined fields count as if joined with ",".
-            bytes += usize::from(bytes > 0) + header.len();
-            if bytes > BAGGAGE_MAX_BYTES {
+            received += usize::from(received > 0) + header.len();
+            if received > RECEIVED_MAX_BYTES {
                 return Err(PropagationError::TooLong {
                     limit: BAGGAGE_MAX_BYTES,
                 });
@@ -299,7 +326,14 @@ impl Baggage {
                         limit: BAGGAGE_PARSE_MAX_MEMBERS,
                     });
                 }
-                members.push(parse_member(member)?);
+                let member = parse_member(member)?;
+                bytes += usize::from(!members.is_empty()) + member.encoded_len();
+                if bytes > BAGGAGE_MAX_BYTES {
+                    return Err(PropagationError::TooLong {
+                        limit: BAGGAGE_MAX_BYTES,
+                    });
+                }
+                members.push(member);
             }
         }
         Ok(Baggage { members })
@@ -574,6 +608,19 @@ fn percent_encode(s: &str, out: &mut String) {
     }
 }
 
+/// The length of `s` once [`percent_encode`]d.
+fn encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|c| {
+            if is_baggage_octet(c) && c != b'%' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 /// Decodes `%XX` (either case); a `%` not followed by two hex digits stays literal. Invalid
 /// UTF-8 in the result becomes U+FFFD.
 fn percent_decode(s: &str) -> String {
@@ -611,5 +658,42 @@ fn hex_val(c: u8) -> Option<u8> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `parse_all`'s size limit counts `encoded_len`, which must be exactly what `encode_into`
+    /// writes: every byte class (baggage-octets, `%`, the excluded ASCII, multi-byte UTF-8) in
+    /// values and property values, and bare properties.
+    #[test]
+    fn encoded_len_is_the_length_encode_into_writes() {
+        let texts = [
+            "",
+            "v",
+            "%",
+            "%25",
+            "a b",
+            "\\",
+            "\"",
+            ",;",
+            "\u{7f}\u{0}\t",
+            "é🦀",
+            "=x=",
+            "~!#$&'()*+-./:<>?@[]^_`{|}",
+        ];
+        for value in texts {
+            for prop in texts {
+                let m = BaggageMember::new("k", value)
+                    .unwrap()
+                    .with_property(BaggageProperty::new("p", Some(prop)).unwrap())
+                    .with_property(BaggageProperty::new("flag", None).unwrap());
+                let mut out = String::new();
+                m.encode_into(&mut out);
+                assert_eq!(m.encoded_len(), out.len(), "{out}");
+            }
+        }
     }
 }

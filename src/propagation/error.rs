@@ -48,7 +48,8 @@ pub enum PropagationError {
         /// The maximum number of members (32 for `tracestate`, 180 for `baggage`).
         limit: usize,
     },
-    /// A header is longer than the accepted size.
+    /// A header is longer than the accepted size (for `baggage`, its members as they are
+    /// re-encoded: the resulting `baggage-string`, not the bytes received).
     TooLong {
         /// The maximum length in bytes (8192 for `baggage`).
         limit: usize,

@@ -31,7 +31,8 @@
 //!   values are percent-encoded UTF-8 where every byte outside the baggage-octets
 //!   (`%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`) **and `%` itself** is encoded (unlike
 //!   opentelemetry-rust 0.31, which leaves `%` and `\` raw); invalid UTF-8 decodes to U+FFFD;
-//!   properties are kept; parse accepts up to 180 members and 8192 bytes; emission is capped at
+//!   properties are kept; parse accepts up to 180 members and 8192 bytes of the resulting
+//!   `baggage-string` (the members re-encoded, not the header's bytes); emission is capped at
 //!   64 members and 8192 bytes, whole members only. Repeated keys are kept in order ("The order
 //!   of duplicate entries SHOULD be preserved when mutating the list") and the first one is the
 //!   one read, here and in the tracer's [`TraceContext`](crate::TraceContext).
