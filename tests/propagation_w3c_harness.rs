@@ -1044,9 +1044,12 @@ fn w3c_harness_cases_pass_at_level_1_and_level_2() {
 
 /// The `tracestate_512_characters` case's entries, dropped by `inject` on the way out, are
 /// counted in its return value (the harness only sees the header; review helper-99 found the
-/// count unchecked: `inject` could drop entries and report none).
+/// count unchecked: `inject` could drop entries and report none). As in the harness, the
+/// outgoing call is a span started under the extracted context (a new parent-id): the context
+/// itself, sent on unchanged, forwards its `tracestate` whole (`tests/tracer_propagation.rs`).
 #[test]
 fn tracestate_512_characters_counts_what_inject_drops() {
+    let tracer = DistributedTracer::new(TracerConfig::default());
     let entry = |k: char| format!("{k}={}", "x".repeat(125));
     let header = "abcd".chars().map(entry).collect::<Vec<_>>().join(",");
     let big = format!("big={}", "y".repeat(200));
@@ -1062,8 +1065,9 @@ fn tracestate_512_characters_counts_what_inject_drops() {
         })
         .unwrap()
         .unwrap();
+        let client = tracer.start_span_with_parent("call", SpanKind::Client, [], Some(&cx));
         let mut sent = None;
-        let n = cx.inject(|name, value| {
+        let n = client.context().inject(|name, value| {
             if name == "tracestate" {
                 sent = Some(value);
             }

@@ -284,3 +284,41 @@ fn baggage_without_a_traceparent_reaches_the_new_trace_and_its_calls() {
     let get = |name: &str| (name == "baggage").then_some("no equals sign");
     assert!(TraceContext::extract_baggage(get).is_empty());
 }
+
+/// Trace Context, "Mutating the traceparent Field": "If the value of the `traceparent` field
+/// wasn't changed before propagation, `tracestate` MUST NOT be modified as well. Unmodified
+/// header propagation is typically implemented in pass-through services like proxies." A
+/// context read by `extract` and injected as it is (a proxy that starts no span) sends the
+/// `traceparent` it received, so its `tracestate` must go on whole; `inject` cut it to the
+/// 512 bytes it keeps for a context whose parent-id it changed (review helper-109). A span
+/// started under it changes the parent-id, and the truncation rules apply again.
+#[test]
+fn a_context_passed_through_unchanged_forwards_its_whole_tracestate() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    // Ten entries of 103 characters: 1039 in all, over the 512 kept for a changed context.
+    let tracestate = (0..10)
+        .map(|i| format!("v{i}={}", "y".repeat(100)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let remote = TraceContext::extract(|name| match name {
+        "traceparent" => Some(traceparent),
+        "tracestate" => Some(tracestate.as_str()),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    let (headers, dropped) = headers_of(&remote);
+    assert_eq!(headers["traceparent"], traceparent);
+    assert_eq!(headers["tracestate"], tracestate);
+    assert_eq!(dropped, 0);
+
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let client = tracer.start_span_with_parent("call", SpanKind::Client, [], Some(&remote));
+    let (headers, dropped) = headers_of(&client.context());
+    assert_ne!(headers["traceparent"], traceparent);
+    let kept = tracestate[..4 * 104 - 1].to_owned();
+    assert_eq!(
+        (headers["tracestate"].as_str(), dropped),
+        (kept.as_str(), 6)
+    );
+}

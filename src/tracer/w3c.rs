@@ -4,10 +4,12 @@
 //! * [`TraceContext::inject`] writes `traceparent` (version `00`, this context's span as the
 //!   parent id, the sampled and Level 2 random-trace-id flags), `tracestate` (the vendors'
 //!   entries this context carries, whole entries only, at most 512 bytes: the specification's
-//!   "SHOULD propagate at least 512 characters", truncated as it prescribes) and `baggage`
-//!   (percent-encoded; whole members only, at most 64 members and 8192 bytes: the W3C
-//!   propagation limit). It returns how many `tracestate` entries and baggage members did not
-//!   fit.
+//!   "SHOULD propagate at least 512 characters", truncated as it prescribes; all of them for a
+//!   remote context sent on as it is, whose `traceparent` is the one received: "If the value of
+//!   the traceparent field wasn't changed before propagation, tracestate MUST NOT be modified
+//!   as well") and `baggage` (percent-encoded; whole members only, at most 64 members and 8192
+//!   bytes: the W3C propagation limit). It returns how many `tracestate` entries and baggage
+//!   members did not fit.
 //! * [`TraceContext::extract`] reads them back. A missing `traceparent` gives `Ok(None)`; an
 //!   invalid one gives the error naming the problem, and the whole header is ignored, as the
 //!   specification requires — the caller starts a fresh trace, and `tracestate` is not even
@@ -44,10 +46,11 @@ use crate::propagation::{
 };
 use std::sync::Arc;
 
-/// The most bytes of `tracestate` [`TraceContext::inject`] writes: the specification's
-/// "Vendors SHOULD propagate at least 512 characters of a combined header", truncated (whole
-/// entries, those over 128 characters first, then from the right) as "tracestate Limits"
-/// prescribes.
+/// The most bytes of `tracestate` [`TraceContext::inject`] writes for a context whose parent-id
+/// this process set (a remote context sent on unchanged forwards its `tracestate` whole): the
+/// specification's "Vendors SHOULD propagate at least 512 characters of a combined header",
+/// truncated (whole entries, those over 128 characters first, then from the right) as
+/// "tracestate Limits" prescribes.
 ///
 /// ```
 /// assert_eq!(agentcore_telemetry::tracer::TRACESTATE_EMIT_MAX_BYTES, 512);
@@ -59,9 +62,10 @@ impl TraceContext {
     /// through `set(name, value)` (lowercase header names). A context without a span (a fresh
     /// `start_trace`) has no parent id to send, so only `baggage` is written; empty
     /// `tracestate` and `baggage` are not written. Returns how many list members were left
-    /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`], baggage entries whose
-    /// key is not an RFC 7230 token (W3C Baggage: "key = token"), and baggage members beyond
-    /// the 64-member / 8192-byte limit.
+    /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`] (never for a
+    /// [remote](Self::is_remote) context, whose `traceparent` goes out as received), baggage
+    /// entries whose key is not an RFC 7230 token (W3C Baggage: "key = token"), and baggage
+    /// members beyond the 64-member / 8192-byte limit.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -98,7 +102,14 @@ impl TraceContext {
             let trace_state = self.trace_state();
             if !trace_state.is_empty() {
                 let mut value = String::new();
-                dropped += trace_state.write_truncated(&mut value, TRACESTATE_EMIT_MAX_BYTES);
+                if self.is_remote() {
+                    // The caller's own parent-id goes back out (a pass-through): "If the value
+                    // of the traceparent field wasn't changed before propagation, tracestate
+                    // MUST NOT be modified as well", so no entry is dropped.
+                    trace_state.write_to(&mut value);
+                } else {
+                    dropped += trace_state.write_truncated(&mut value, TRACESTATE_EMIT_MAX_BYTES);
+                }
                 if !value.is_empty() {
                     set(TRACESTATE, value);
                 }
