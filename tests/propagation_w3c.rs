@@ -292,6 +292,98 @@ fn traceparent_format_and_write_to() {
     assert_eq!(&out[2..], t.to_string());
 }
 
+/// `TraceId::from_hex` / `SpanId::from_hex`, the tracer's readers of W3C ids, share the
+/// word-at-a-time decoder (`propagation::hex`, rewritten in cfb500a / 0558db2) but have their
+/// own length checks, untested until now beyond a few valid values (review helper-109).
+/// `trace-id = 32HEXDIGLC`, `parent-id = 16HEXDIGLC`, `HEXDIGLC = DIGIT / "a" / "b" / "c" /
+/// "d" / "e" / "f" ; lowercase hex character`, "All bytes as zero [...] is considered an
+/// invalid value": every byte value at every position (uppercase, the bytes next to each
+/// range, 0x80 and up), mixed case, multi-byte characters, and every length around the right
+/// one, against a digit-by-digit reading of that grammar.
+#[test]
+fn trace_and_span_ids_from_hex_take_exactly_lowercase_hex_of_their_length() {
+    use agentcore_telemetry::{SpanId, TraceId};
+    fn reference(s: &[u8], len: usize) -> Option<u128> {
+        if s.len() != len {
+            return None;
+        }
+        let v = s.iter().try_fold(0u128, |v, &c| {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            Some(v << 4 | u128::from(d))
+        })?;
+        (v != 0).then_some(v)
+    }
+    let check = |s: &[u8]| {
+        let text = String::from_utf8_lossy(s);
+        assert_eq!(
+            TraceId::from_hex(&text).map(TraceId::to_u128),
+            reference(text.as_bytes(), 32),
+            "{text:?}"
+        );
+        assert_eq!(
+            SpanId::from_hex(&text).map(|id| u128::from(id.to_u64())),
+            reference(text.as_bytes(), 16),
+            "{text:?}"
+        );
+    };
+    for seed in [
+        TID,
+        PID,
+        "0123456789abcdeffedcba9876543210",
+        "0000000000000001",
+    ] {
+        let seed = seed.as_bytes();
+        for pos in 0..seed.len() {
+            for byte in 0..=255u8 {
+                let mut s = seed.to_vec();
+                s[pos] = byte;
+                check(&s);
+            }
+        }
+        for len in 0..=seed.len() + 1 {
+            check(&seed.repeat(2)[..len]);
+        }
+        // Bytes 0x80 and up at the right length: every two-byte character, and the three-byte
+        // ones all of whose bytes have the low seven bits of a digit (lead E1-E6 is `a`-`f`,
+        // continuation B0-B9 is `0`-`9`: U+1C30 is E1 B0 B0, "a00" once the top bits go), in
+        // every position.
+        let digit_like = (0x1..=0x6u32).flat_map(|lead| {
+            (0x30..=0x39u32)
+                .flat_map(move |b| (0x30..=0x39u32).map(move |c| lead << 12 | b << 6 | c))
+        });
+        let wide = (0x80..0x800u32).chain(digit_like).chain([0xff10, 0xfffd]);
+        for c in wide.filter_map(char::from_u32) {
+            let mut buf = [0; 4];
+            let c = c.encode_utf8(&mut buf).as_bytes();
+            for pos in 0..=seed.len() - c.len() {
+                let mut s = seed.to_vec();
+                s[pos..pos + c.len()].copy_from_slice(c);
+                check(&s);
+            }
+        }
+    }
+    for s in [
+        "4BF92F3577B34DA6A3CE929D0E0E4736",
+        "4bf92f3577b34da6a3ce929d0e0e473A",
+        "Abcdef0123456789",
+        "00f067aa0ba902bF",
+        "4bf92f3577b34da6a3ce929d0e0e473é",
+        "4bf92f3577b34da6a3ce929d0e0e47é",
+        "00f067aa0ba902é",
+        "00f067aa0ba902b７",
+        "00000000000000000000000000000000",
+        "0000000000000000",
+        " 00f067aa0ba902b7",
+        "00f067aa0ba902b7 ",
+    ] {
+        check(s.as_bytes());
+    }
+}
+
 #[test]
 fn traceparent_round_trip_random() {
     let mut rng = Rng(1);
