@@ -1150,6 +1150,39 @@ fn inject_writes_lowercase_headers() {
     assert!(headers.is_empty());
 }
 
+/// Trace Context, "Other Flags": "The behavior of other flags, such as (`00000100`) is not
+/// defined and is reserved for future use. Vendors MUST set those to zero." Processing model, a
+/// higher version received: "The vendor will only parse the `trace-flags` values supported by
+/// this version of this specification and ignore all other values. [...] Vendors will set all
+/// unparsed / unknown `trace-flags` to 0 on outgoing requests." `TraceParent::parse` keeps the
+/// flags byte whole, so a request's `traceparent` extracted and injected again (a proxy's
+/// pass-through with `Propagation`) went out as version `00` with the bits that version
+/// reserves still set: `cc-...-ff-...` became `00-...-ff` (review helper-109). The sampled and
+/// Level 2 random-trace-id bits go on; the others are zeroed.
+#[test]
+fn inject_zeroes_the_flags_this_version_does_not_define() {
+    for (incoming, flags) in [
+        (format!("cc-{TID}-{PID}-ff-future"), "03"),
+        (format!("00-{TID}-{PID}-09"), "01"),
+        (format!("00-{TID}-{PID}-fe"), "02"),
+        (format!("00-{TID}-{PID}-03"), "03"),
+    ] {
+        let ex = Propagation::extract(|name| (name == TRACEPARENT).then_some(incoming.as_str()));
+        let mut headers = Vec::new();
+        Propagation::inject(
+            ex.trace_parent.as_ref(),
+            &ex.trace_state,
+            &ex.baggage,
+            |k, v| headers.push((k, v)),
+        );
+        assert_eq!(
+            headers,
+            [(TRACEPARENT, format!("00-{TID}-{PID}-{flags}"))],
+            "{incoming}"
+        );
+    }
+}
+
 #[test]
 fn errors_display_and_are_std_errors() {
     let e: Box<dyn std::error::Error> = Box::new(E::TooManyMembers { limit: 180 });

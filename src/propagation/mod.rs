@@ -15,8 +15,9 @@
 //!   invalid (the header is ignored), version `00` exactly 55 characters, higher versions at
 //!   least 55 characters with `-` or the end after the flags, surrounding spaces and tabs
 //!   trimmed, always emitted as version `00`. Flags are kept whole when parsed; bit 1 is the
-//!   **Level 2** random-trace-id flag (reserved in Level 1), [`TraceParent::child`] keeps bits 0
-//!   and 1 and zeroes the others ("Vendors MUST set those to zero").
+//!   **Level 2** random-trace-id flag (reserved in Level 1), [`TraceParent::child`] and
+//!   [`Propagation::inject`] keep bits 0 and 1 and zero the others ("Vendors MUST set those to
+//!   zero").
 //! * **[`TraceState`]**, "tracestate Header": at most 32 list-members (both levels); key
 //!   **Level 2** (w3c/trace-context #386): `( lcalpha / DIGIT ) 0*255 ( keychar )` with `keychar
 //!   = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@"` (Level 1's `tenant@system` form and its
@@ -175,7 +176,9 @@ impl Propagation {
     /// dropped by the emit limits ([`Baggage::write_limited`]).
     ///
     /// `traceparent` and `tracestate` are written only when `trace_parent` is `Some`; empty
-    /// `tracestate` and `baggage` are not written.
+    /// `tracestate` and `baggage` are not written. `traceparent` goes out as version `00` with
+    /// only the flags it defines (sampled and the Level 2 random-trace-id flag) kept, the others
+    /// zeroed ("Vendors MUST set those to zero"), whatever [`TraceParent::parse`] kept.
     ///
     /// ```
     /// use agentcore_telemetry::propagation::{Baggage, Propagation, TraceState};
@@ -193,7 +196,10 @@ impl Propagation {
         mut set_header: impl FnMut(&'static str, String),
     ) -> usize {
         if let Some(tp) = trace_parent {
-            set_header(TRACEPARENT, tp.to_string());
+            // Written as version 00, which defines only these bits: "Vendors will set all
+            // unparsed / unknown trace-flags to 0 on outgoing requests."
+            let flags = tp.flags & (TraceParent::FLAG_SAMPLED | TraceParent::FLAG_RANDOM);
+            set_header(TRACEPARENT, TraceParent { flags, ..*tp }.to_string());
             if !trace_state.is_empty() {
                 set_header(TRACESTATE, trace_state.to_string());
             }
