@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let encoded = first.to_string();
     // The parse limit is on the members re-encoded (the resulting `baggage-string`), so what
     // was accepted re-encodes within it, and parses back to an equal value.
-    assert!(encoded.len() <= BAGGAGE_MAX_BYTES, "{} bytes", encoded.len());
+    assert!(
+        encoded.len() <= BAGGAGE_MAX_BYTES,
+        "{} bytes",
+        encoded.len()
+    );
     let second = Baggage::parse(&encoded).expect("re-encoded baggage must parse");
     assert_eq!(second, first);
     assert_eq!(second.to_string(), encoded);
