@@ -419,6 +419,78 @@ fn a_held_cached_reference_survives_removal_reclamation_and_other_fills() {
     });
 }
 
+/// A hit compares a long label value through the caller's `as_ref`, which here removes that
+/// very series, then looks up other keys (each a miss: a fill, which would move the cache's era
+/// if the hit's reference were not counted yet) and scrapes (a reclaim): the series the hit
+/// goes on comparing and then returns must still be alive (`lookup_cache`, invariant 3: the
+/// reference is counted before the caller's code runs). Under AddressSanitizer (`.ci/asan`) a
+/// hit that counted its reference only after the comparison reads freed memory there.
+struct RemovesItselfOnCompare<'f> {
+    value: String,
+    family: &'f Family<Counter>,
+    registry: &'f Registry,
+    calls: std::cell::Cell<usize>,
+}
+
+impl AsRef<str> for RemovesItselfOnCompare<'_> {
+    fn as_ref(&self) -> &str {
+        let n = self.calls.get();
+        self.calls.set(n + 1);
+        // Call 0 is the hash; call 1 the hit's comparison of the cached series' keys.
+        if n == 1 {
+            assert!(self.family.remove(&[self.value.as_str()]));
+            for i in 0..200 {
+                let key = format!("compare-churn-{i}");
+                self.family
+                    .with_label_values(&[key.as_str()])
+                    .unwrap()
+                    .inc();
+                assert!(self.family.remove(&[key.as_str()]));
+                if i % 50 == 0 {
+                    let _ = self.registry.encode_text();
+                }
+            }
+            let _ = self.registry.encode_text();
+        }
+        &self.value
+    }
+}
+
+#[test]
+fn a_hit_whose_comparison_removes_and_reclaims_its_series_returns_it_alive() {
+    within("a hit that removes its own series", || {
+        let registry = Registry::new();
+        let f = registry
+            .counter_family("cache_compare_total", "Cached.", &["k"])
+            .unwrap();
+        for round in 0..20 {
+            let long = format!("a label value longer than sixteen bytes, round {round}");
+            f.with_label_values(&[long.as_str()]).unwrap().inc(); // inserts
+            f.with_label_values(&[long.as_str()]).unwrap().inc(); // fills the entry
+            let removed = f.get(&[long.as_str()]).unwrap();
+            let values = [RemovesItselfOnCompare {
+                value: long.clone(),
+                family: &f,
+                registry: &registry,
+                calls: std::cell::Cell::new(0),
+            }];
+            let hit = f.with_label_values(&values).unwrap(); // a hit, removed meanwhile
+            assert!(
+                values[0].calls.get() >= 2,
+                "the hit compared the long value"
+            );
+            hit.inc();
+            drop(hit);
+            assert_eq!(
+                removed.get(),
+                3.0,
+                "round {round}: the hit's series was the removed one"
+            );
+            assert!(f.get(&[long.as_str()]).is_none());
+        }
+    });
+}
+
 /// References from the cache leaked with `mem::forget`: the cache stops moving its era (it
 /// cannot know they are gone) and lookups stay correct through the uncached path.
 #[test]

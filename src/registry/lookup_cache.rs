@@ -511,7 +511,8 @@ mod tests {
     use super::*;
     use crate::sync::thread_exit::ExitKey;
 
-    /// Invariant 4: a fill whose probe unwinds leaves the cache usable, with its guard.
+    /// Invariant 4: a fill whose probe unwinds leaves the cache usable, with its guard, and its
+    /// sets emptied (the probe may have moved the guard past the era its entries were found at).
     #[test]
     fn a_fill_that_unwinds_leaves_the_cache_usable() {
         std::thread::spawn(|| {
@@ -521,10 +522,26 @@ mod tests {
                 matches!(fill(1, &generation, 7, find), Fill::Absent)
             };
             assert!(absent(|_| None), "a fresh thread's fill probes");
+            // An entry (its series never read: no hit asks for family 1).
+            let dangling = std::ptr::NonNull::<Series<()>>::dangling()
+                .as_ptr()
+                .cast_const();
+            // SAFETY: as above; the entry's series is never dereferenced.
+            let found = unsafe { fill(1, &generation, 7, |_| Some(dangling)) };
+            assert!(matches!(found, Fill::Found(..)));
+            drop(found);
+            let entries = || {
+                // SAFETY: `Live`: the thread's own allocation of `SETS` sets.
+                let sets = unsafe { std::slice::from_raw_parts(cache().sets.get(), SETS) };
+                let ways = sets.iter().flat_map(|s| s.ways.iter());
+                ways.filter(|w| w.get().family != 0).count()
+            };
+            assert_eq!(entries(), 1);
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 absent(|_| panic!("the caller's AsRef panicked"))
             }));
             assert!(unwound.is_err());
+            assert_eq!(entries(), 0, "the sets put back emptied");
             assert!(
                 absent(|_| None),
                 "the fill after an unwound one probes again"
@@ -532,6 +549,73 @@ mod tests {
             let guard = cache().guard.take();
             assert!(guard.is_some(), "and keeps its guard");
             cache().guard.set(guard);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Invariant 6's last sentence: a count that would wrap is not taken, and lookups go the
+    /// uncached way. Had it wrapped to 0, the reference's drop would have taken the thread for
+    /// exited and dropped the guard that protects every entry, while the thread went on hitting
+    /// them. (`usize::MAX` forgotten references cannot be made in a test: the count is set.)
+    #[test]
+    fn a_count_that_would_wrap_makes_lookups_uncached() {
+        use crate::Registry;
+        std::thread::spawn(|| {
+            let registry = Registry::new();
+            let f = registry.counter_family("w_total", "W.", &["k"]).unwrap();
+            f.with_label_values(&["a"]).unwrap().inc(); // insert
+            f.with_label_values(&["a"]).unwrap().inc(); // fill
+            cache().held.set(usize::MAX);
+            for _ in 0..3 {
+                let a = f.with_label_values(&["a"]).unwrap();
+                assert_eq!(cache().held.get(), usize::MAX, "not counted");
+                a.inc();
+            }
+            cache().held.set(1);
+            let a = f.with_label_values(&["a"]).unwrap();
+            assert_eq!(cache().held.get(), 2, "a hit again");
+            drop(a);
+            assert_eq!(f.get(&["a"]).unwrap().get(), 5.0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Invariant 3's other side: a hit whose comparison (the caller's `as_ref`) panics gives
+    /// its count back as it unwinds, so the cache fills again afterwards (a count left behind
+    /// made every later lookup on the thread take the uncached path).
+    #[test]
+    fn a_hit_whose_comparison_panics_gives_its_count_back() {
+        use crate::Registry;
+        struct PanicsOnCompare<'a>(&'a str, Cell<usize>);
+        impl AsRef<str> for PanicsOnCompare<'_> {
+            fn as_ref(&self) -> &str {
+                let n = self.1.get();
+                self.1.set(n + 1);
+                // Call 0 is the hash; call 1 the hit's comparison.
+                assert!(n != 1, "the caller's as_ref panicked");
+                self.0
+            }
+        }
+        std::thread::spawn(|| {
+            let registry = Registry::new();
+            let f = registry.counter_family("p_total", "P.", &["k"]).unwrap();
+            let long = "a label value longer than sixteen bytes";
+            f.with_label_values(&[long]).unwrap().inc(); // insert
+            f.with_label_values(&[long]).unwrap().inc(); // fill
+            let unwound = std::panic::catch_unwind(|| {
+                let values = [PanicsOnCompare(long, Cell::new(0))];
+                drop(f.with_label_values(&values));
+            });
+            assert!(unwound.is_err());
+            assert_eq!(cache().held.get(), 1, "the count given back");
+            f.with_label_values(&["b"]).unwrap().inc(); // insert
+            f.with_label_values(&["b"]).unwrap().inc(); // fill
+            let b = f.with_label_values(&["b"]).unwrap();
+            assert_eq!(cache().held.get(), 2, "a hit: the cache filled");
+            drop(b);
+            assert_eq!(f.get(&[long]).unwrap().get(), 2.0);
         })
         .join()
         .unwrap();

@@ -17,6 +17,9 @@
 //! it builds each family's [`Descriptor`] and calls the encoders; they never see a `Registry`.
 
 mod claims;
+// Misuse the type system refuses (compile_fail doc tests).
+#[cfg(doctest)]
+mod compile_fail;
 pub mod family;
 mod label_hash;
 #[cfg(not(agentcore_loom))]
