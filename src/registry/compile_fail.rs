@@ -33,3 +33,30 @@
 //!     s.spawn(move || search.inc());
 //! });
 //! ```
+//!
+//! # 2. A `SeriesRef` cannot outlive the family handle it was looked up in
+//!
+//! The family's last handle frees its live series and its overflow series at once (they are
+//! the family's own, not retired: `FamilyInner`'s `Drop`), whatever guard protects them.
+//!
+//! ```compile_fail
+//! use agentcore_telemetry::Registry;
+//! let registry = Registry::new();
+//! let search = {
+//!     let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+//!     calls.with_label_values(&["search"]).unwrap() // `calls` does not live long enough
+//! };
+//! search.inc();
+//! ```
+//!
+//! Twin: the handle [`Family::get_or_create`](crate::Family::get_or_create) returns is its own.
+//!
+//! ```
+//! use agentcore_telemetry::Registry;
+//! let registry = Registry::new();
+//! let search = {
+//!     let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
+//!     calls.get_or_create(&["search"]).unwrap()
+//! };
+//! search.inc();
+//! ```
