@@ -647,8 +647,11 @@ fn a_scrape_never_reads_a_series_inserted_after_its_guard_was_taken() {
 
 /// The lookup cache's invariant 6: a reference from the cache kept in a thread-local of the
 /// application's, whose destructor runs *after* the cache's exit hook (and the thread's era
-/// record lease) ended the cache, is still protected when it is *used* there: the exit hook
-/// leaves the cache's guard to the last reference. Here the destructor waits while another
+/// record lease) ended the cache where that hook is a thread-local's (where no exit key can be
+/// armed), is still protected when it is *used* there: the exit hook leaves the cache's guard
+/// to the last reference. (With glibc's exit keys the thread-local is destroyed before the
+/// cache ends, and this test passes with a hook that drops the guard regardless: the next
+/// test, a `pthread_key` destructor run after the cache's, is the one that catches that.) Here the destructor waits while another
 /// thread removes the series, churns (retires and reclaims) and scrapes, then records through
 /// the reference. Under AddressSanitizer (`.ci/asan`) an exit hook that dropped the guard with
 /// a reference outstanding fails with a heap-use-after-free in `Counter::inc`.
@@ -719,6 +722,107 @@ fn a_cached_reference_used_after_its_threads_cache_ended_stays_protected() {
             let _ = registry.encode_text();
             go.send(()).unwrap();
             assert_eq!(result.recv().unwrap(), 3.0, "round {round}");
+            worker.join().unwrap();
+        }
+    });
+}
+
+/// Invariant 6 once more, where the reference outlives the cache for certain: kept in a
+/// `pthread_key` value whose destructor runs in the round after the one in which the cache's
+/// own exit key ended the cache (on glibc the thread-local above is destroyed *before* the
+/// exit keys run, so there the cache has not ended yet). The destructor waits while another
+/// thread removes the series, churns (retires and reclaims) and scrapes, then records through
+/// the reference. Under AddressSanitizer (`.ci/asan`) an exit hook that dropped the guard with a
+/// reference outstanding fails with a heap-use-after-free in `Counter::inc`. (The destructor
+/// signals through atomics: a channel's `recv` there takes a thread-local that glibc never
+/// destroys then, which LeakSanitizer reports.)
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn a_cached_reference_used_in_a_key_destructor_after_the_cache_ended_stays_protected() {
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Release};
+    /// 0: running; 1: the worker's destructor waits (its cache ended); 2: go; 3: recorded.
+    static STAGE: AtomicU8 = AtomicU8::new(0);
+    static RESULT: AtomicU64 = AtomicU64::new(0);
+    struct Kept {
+        held: SeriesRef<'static, Counter>,
+        rounds: u32,
+    }
+    static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+    extern "C" fn at_exit(value: *mut c_void) {
+        // SAFETY: the `Box<Kept>` the worker leaked into its value, still the key's.
+        let kept = unsafe { &mut *value.cast::<Kept>() };
+        kept.rounds += 1;
+        if kept.rounds == 1 {
+            // The first round is the one the cache's own key may run in: once more.
+            // SAFETY: a live key; the same value, still owned by the key.
+            unsafe { libc::pthread_setspecific(*KEY.get().unwrap(), value) };
+            return;
+        }
+        // SAFETY: as above; taken back once, here.
+        let kept = unsafe { Box::from_raw(value.cast::<Kept>()) };
+        STAGE.store(1, Release);
+        while STAGE.load(Acquire) != 2 {
+            thread::yield_now();
+        }
+        kept.held.inc();
+        RESULT.store(kept.held.get().to_bits(), Release);
+        drop(kept);
+        STAGE.store(3, Release);
+    }
+    let key = *KEY.get_or_init(|| {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid place; `at_exit` does not unwind (a panic there aborts).
+        assert_eq!(
+            unsafe { libc::pthread_key_create(&mut key, Some(at_exit)) },
+            0
+        );
+        key
+    });
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    static FAMILY: OnceLock<Family<Counter>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(Registry::new);
+    let fam = FAMILY.get_or_init(|| {
+        registry
+            .counter_family("key_exit_total", "Used in a key destructor.", &["k"])
+            .unwrap()
+    });
+    let wait_for = |stage: u8| {
+        while STAGE.load(Acquire) != stage {
+            thread::yield_now();
+        }
+    };
+    within("a cached reference used in a key destructor", move || {
+        for round in 0..20 {
+            STAGE.store(0, Release);
+            let name = format!("held-{round}");
+            let worker = {
+                let name = name.clone();
+                thread::spawn(move || {
+                    fam.with_label_values(&[name.as_str()]).unwrap().inc(); // inserts
+                    fam.with_label_values(&[name.as_str()]).unwrap().inc(); // fills the entry
+                    let held = fam.with_label_values(&[name.as_str()]).unwrap(); // a hit
+                    let kept = Box::into_raw(Box::new(Kept { held, rounds: 0 }));
+                    // SAFETY: a live key; the value is the leaked box, taken back by `at_exit`.
+                    assert_eq!(unsafe { libc::pthread_setspecific(key, kept.cast()) }, 0);
+                })
+            };
+            wait_for(1);
+            // The worker's cache has ended (its exit key ran in the round before); its
+            // reference is out. Remove its series, retire and reclaim as much as possible.
+            assert!(fam.remove(&[name.as_str()]));
+            for i in 0..300 {
+                let churn = format!("churn-{round}-{i}");
+                fam.with_label_values(&[churn.as_str()]).unwrap().inc();
+                assert!(fam.remove(&[churn.as_str()]));
+                if i % 50 == 0 {
+                    let _ = registry.encode_text();
+                }
+            }
+            let _ = registry.encode_text();
+            STAGE.store(2, Release);
+            wait_for(3);
+            assert_eq!(f64::from_bits(RESULT.load(Acquire)), 3.0, "round {round}");
             worker.join().unwrap();
         }
     });
