@@ -84,6 +84,11 @@ fn collector() -> &'static (Collector, SocketAddr) {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 set_linger_zero(&conn);
+                // Unasked bytes written after an answer must arrive at once: with Nagle's
+                // algorithm they waited for the exporter's acknowledgement of that answer, which
+                // rode on its next request, and so arrived after the connection was found idle
+                // (a proxy's 408 on a connection idle for long has nothing in flight to wait for).
+                let _ = conn.set_nodelay(true);
                 if let Ok(clone) = conn.try_clone() {
                     lock(&collector().0.open).push(clone);
                 }
@@ -120,17 +125,24 @@ fn serve(conn: TcpStream) {
             }) => {
                 let _ = w.write_all(&bytes);
                 if let Some(later) = later {
-                    let c = &collector().0;
-                    let mut steps = lock(&c.steps);
-                    while !steps.first_returned {
-                        steps = c.changed.wait(steps).unwrap_or_else(|e| e.into_inner());
-                    }
-                    drop(steps);
-                    let _ = w.write_all(&later);
-                    // Given time to arrive before the second export looks at the connection.
-                    std::thread::sleep(Duration::from_millis(1));
-                    lock(&c.steps).later_written = true;
-                    c.changed.notify_all();
+                    // Written from a thread of its own, so that this one goes on answering the
+                    // connection meanwhile (a retry sent on it waited for the deadline).
+                    let w = w.try_clone();
+                    std::thread::spawn(move || {
+                        let c = &collector().0;
+                        let mut steps = lock(&c.steps);
+                        while !steps.first_returned {
+                            steps = c.changed.wait(steps).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(steps);
+                        if let Ok(mut w) = w {
+                            let _ = w.write_all(&later);
+                        }
+                        // Given time to arrive before the second export looks at the connection.
+                        std::thread::sleep(Duration::from_millis(1));
+                        lock(&c.steps).later_written = true;
+                        c.changed.notify_all();
+                    });
                 }
                 if close {
                     // A graceful close: FIN, then wait for the exporter's close before the drop's
