@@ -96,12 +96,18 @@ pub(super) struct Scratch {
     body_start: usize,
     /// Whether the last response's body is chunked (`Transfer-Encoding: chunked`).
     chunked: bool,
+    /// The `Content-Length` of the last response, when it is not chunked: where its body ends
+    /// (what a gateway writes after it is not part of it).
+    body_len: Option<usize>,
 }
 
 impl Scratch {
     /// The start of the last response's body, printable (the chunks' data, when chunked).
     pub(super) fn body_text(&self) -> String {
         let mut body = self.response.get(self.body_start..).unwrap_or_default();
+        if let Some(n) = self.body_len {
+            body = &body[..body.len().min(n)];
+        }
         let mut data = Vec::new();
         if self.chunked {
             dechunk(body, &mut data);
@@ -129,6 +135,7 @@ pub(super) fn send(
     scratch.response.clear();
     scratch.body_start = 0;
     scratch.chunked = false;
+    scratch.body_len = None;
     let _ = write!(
         scratch.head,
         "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: agentcore-telemetry/{}\r\n",
@@ -227,7 +234,13 @@ fn exchange(
         ))
     })?;
     scratch.body_start = body_start;
-    scratch.chunked = chunked(&scratch.response[reading.start..body_start]);
+    let head = &scratch.response[reading.start..body_start];
+    scratch.chunked = chunked(head);
+    scratch.body_len = if scratch.chunked {
+        None
+    } else {
+        content_length(head)
+    };
     Ok(status)
 }
 
@@ -744,6 +757,26 @@ mod tests {
         let g = gateway(b"HTTP/1.1 200 OK\r\n\r\nall of it", false);
         assert_eq!(push_to(&g, &mut scratch), Ok(200));
         assert_eq!(scratch.body_text(), "all of it");
+    }
+
+    /// The body an error reports ends where the response's `Content-Length` says, not with
+    /// whatever the gateway wrote after it (found by the `push_response` fuzz target: a `405`
+    /// with `Content-Length: 0` followed by stray bytes reported them as its body).
+    #[test]
+    fn an_error_body_ends_at_its_content_length() {
+        let mut scratch = Scratch::default();
+        let g = gateway(
+            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 8\r\n\r\nbad bodyHTTP/1.1 200 OK\r\n",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(405));
+        assert_eq!(scratch.body_text(), "bad body");
+        let g = gateway(
+            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\nstray",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(405));
+        assert_eq!(scratch.body_text(), "");
     }
 
     #[test]
