@@ -545,6 +545,15 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// The four hexadecimal digits at `at` (exactly four: no sign, as `from_str_radix` takes).
+    fn hex4(&self, at: usize) -> Option<u32> {
+        self.s
+            .get(at..at + 4)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    }
+
     fn string(&mut self) -> Result<String, String> {
         if self.s.get(self.i) != Some(&b'"') {
             return Err(self.error("expected a string"));
@@ -572,12 +581,30 @@ impl Parser<'_> {
                         b't' => out.push(b'\t'),
                         b'u' => {
                             let hex = self
-                                .s
-                                .get(self.i..self.i + 4)
-                                .and_then(|h| std::str::from_utf8(h).ok())
-                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .hex4(self.i)
                                 .ok_or_else(|| self.error("bad \\u escape"))?;
                             self.i += 4;
+                            // A character beyond the BMP is a surrogate pair, `\uD8xx\uDCxx`
+                            // (RFC 8259 §7).
+                            let pair = match hex {
+                                0xd800..=0xdbff
+                                    if self.s.get(self.i..self.i + 2) == Some(b"\\u") =>
+                                {
+                                    self.hex4(self.i + 2)
+                                        .filter(|low| (0xdc00..=0xdfff).contains(low))
+                                        .map(|low| {
+                                            0x10000 + ((hex - 0xd800) << 10) + (low - 0xdc00)
+                                        })
+                                }
+                                _ => None,
+                            };
+                            let hex = match pair {
+                                Some(c) => {
+                                    self.i += 6;
+                                    c
+                                }
+                                None => hex,
+                            };
                             // Lone surrogates become U+FFFD: the message is only reported.
                             let c = char::from_u32(hex).unwrap_or('\u{fffd}');
                             let mut tmp = [0u8; 4];
@@ -842,5 +869,32 @@ mod tests {
             decode_status_message(br#"{"code":3,"message":"bad span"}"#).as_deref(),
             Some("bad span")
         );
+    }
+
+    /// RFC 8259 §7: "To escape an extended character that is not in the Basic Multilingual
+    /// Plane, the character is represented as a 12-character sequence, encoding the UTF-16
+    /// surrogate pair", and `\u` is followed by exactly "four hexadecimal digits". A collector
+    /// (or a proxy in front of it) that escapes every non-ASCII character, as Python's `json`
+    /// does by default, sends `😀` as `\ud83d\ude00`: the message reported must read `😀`,
+    /// not two U+FFFD. A lone surrogate is still U+FFFD; `\u+041` (a sign, not a digit) is
+    /// not JSON.
+    #[test]
+    fn escaped_surrogate_pairs_decode_to_the_character_they_encode() {
+        let r = decode_response(
+            br#"{"partialSuccess":{"rejectedSpans":1,"errorMessage":"\ud83d\ude00 span \uD834\uDD1E"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.error_message, "\u{1f600} span \u{1d11e}");
+        assert_eq!(
+            decode_status_message(br#"{"message":"quota \ud83d\udeab"}"#).as_deref(),
+            Some("quota \u{1f6ab}")
+        );
+        // Lone surrogates, or a high one followed by something else: U+FFFD each.
+        assert_eq!(
+            decode_status_message(br#"{"message":"\ud83d-\ude00|\ud83d\u0041|\ud83d"}"#).as_deref(),
+            Some("\u{fffd}-\u{fffd}|\u{fffd}A|\u{fffd}")
+        );
+        assert!(decode_status_message(br#"{"message":"\u+041"}"#).is_none());
+        assert!(decode_status_message(br#"{"message":"\u-041"}"#).is_none());
     }
 }
