@@ -891,6 +891,26 @@ fn a_test_gateway_starts_empty_whatever_another_gateway_persisted() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A push is answered once the gateway has queued it, before its storage holds the group
+    // (as a DELETE is: see `scrape_until`); a SIGTERM in between could stop it with nothing to
+    // persist (seen once in `.ci/test` on a loaded machine: "the seed gateway persisted
+    // nothing"). Wait until it exposes the group.
+    while !ureq::get(&format!("{url}/metrics"))
+        .call()
+        .ok()
+        .and_then(|r| r.into_string().ok())
+        .is_some_and(|text| text.contains("job=\"persisted\""))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the seed gateway never exposed the group pushed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The gateway installs its SIGTERM handler in a goroutine it starts at start-up, which
+    // nothing outside it can observe; a SIGTERM before that ends it by the default action,
+    // without persisting. Pushes started as soon as it listened, so give it a moment.
+    std::thread::sleep(Duration::from_millis(200));
     extern "C" {
         fn kill(pid: i32, signal: i32) -> i32;
     }
