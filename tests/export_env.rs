@@ -782,3 +782,53 @@ fn otlp_settings_are_not_refused_when_spans_do_not_go_over_otlp() {
         "OTEL_EXPORTER_OTLP_ENDPOINT",
     );
 }
+
+const OTLP_CHILD: &str = "AGENTCORE_EXPORT_ENV_OTLP_CHILD";
+
+/// The child's side of `an_explicit_otlp_exporter_starts_export`: a tracer configured from
+/// the environment the parent gave it.
+#[test]
+fn explicit_otlp_exporter_child_process() {
+    if std::env::var_os(OTLP_CHILD).is_none() {
+        return; // run by `an_explicit_otlp_exporter_starts_export` only
+    }
+    use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    assert!(
+        tracer.get_metrics().export_enabled,
+        "OTEL_TRACES_EXPORTER=otlp without an endpoint started no export"
+    );
+    let _ = tracer.shutdown(Duration::from_millis(200));
+}
+
+/// `OTEL_TRACES_EXPORTER=otlp`, set with no endpoint, exports to the specification's default
+/// endpoint (`http://localhost:4318`), as any OpenTelemetry SDK does. It used to start nothing
+/// and say nothing: an explicit setting without effect. (Unset, the tracer still starts no
+/// export by itself: `distributed::exporting`'s unit tests.) Run in a child process, whose
+/// environment this test sets without touching its own.
+#[test]
+fn an_explicit_otlp_exporter_starts_export() {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "explicit_otlp_exporter_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(OTLP_CHILD, "1")
+        .env("OTEL_TRACES_EXPORTER", "otlp");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            child.env_remove(k);
+        }
+    }
+    child.env("OTEL_TRACES_EXPORTER", "otlp");
+    let out = child.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -138,17 +138,22 @@ impl std::fmt::Debug for ExportSlot {
 }
 
 /// Whether the environment asks for span export: an OTLP endpoint is set, or
-/// `OTEL_TRACES_EXPORTER` names the console exporter (`console` or `otlp/stdout`, any case,
-/// alone or in a list) (the variables as `lookup` reads them).
+/// `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, to the endpoint the variables give or the
+/// specification's default `http://localhost:4318`; or the console one, `console` or
+/// `otlp/stdout`; any case, alone or in a list) (the variables as `lookup` reads them). With
+/// none of them set, none: `otlp` is the specification's default exporter, but a tracer in a
+/// library or a test does not reach for localhost unasked.
 pub(crate) fn env_asks_for_export(lookup: &dyn Fn(&str) -> Option<String>) -> bool {
     let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
-    let console = |item: &str| {
+    let named = |item: &str| {
         let item = item.trim();
-        item.eq_ignore_ascii_case("console") || item.eq_ignore_ascii_case("otlp/stdout")
+        ["otlp", "console", "otlp/stdout"]
+            .iter()
+            .any(|e| item.eq_ignore_ascii_case(e))
     };
     set("OTEL_EXPORTER_OTLP_ENDPOINT")
         || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        || lookup("OTEL_TRACES_EXPORTER").is_some_and(|v| v.split(',').any(console))
+        || lookup("OTEL_TRACES_EXPORTER").is_some_and(|v| v.split(',').any(named))
 }
 
 impl DistributedTracer {
@@ -371,12 +376,27 @@ mod tests {
         ] {
             assert!(asks(v), "{v:?}");
         }
-        // No endpoint: `otlp` (the default) does not start export by itself.
-        for v in ["", "none", "otlp", "zipkin", "consoles"] {
+        for v in ["", "none", "zipkin", "consoles", "otlps"] {
             assert!(!asks(v), "{v:?}");
         }
+        // Nothing set: no export (a library's tracer does not reach for localhost:4318 unasked).
+        assert!(!env_asks_for_export(&|_: &str| None));
         assert!(env_asks_for_export(&|name: &str| {
             (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://c:4318".into())
         }));
+    }
+
+    /// `OTEL_TRACES_EXPORTER=otlp` set, with no endpoint, asks for OTLP export to the
+    /// specification's default endpoint (`http://localhost:4318`, "OTLP Exporter
+    /// Configuration"), as every OpenTelemetry SDK does; it used to start nothing, and say
+    /// nothing: an explicit setting without effect.
+    #[test]
+    fn an_explicit_otlp_exporter_asks_for_export() {
+        let asks = |v: &str| {
+            env_asks_for_export(&|name: &str| (name == "OTEL_TRACES_EXPORTER").then(|| v.into()))
+        };
+        for v in ["otlp", " OTLP ", "otlp,console", "none,otlp"] {
+            assert!(asks(v), "{v:?}");
+        }
     }
 }
