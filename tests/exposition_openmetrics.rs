@@ -627,3 +627,77 @@ fn float_values_have_a_decimal_point_and_integer_values_none() {
         assert!(text.contains(line), "{line:?} missing:\n{text}");
     }
 }
+
+#[test]
+fn summary_quantile_labels_and_a_histogram_without_finite_bounds_in_both_formats() {
+    // OpenMetrics 1.0, "Considerations: Canonical Numbers": "le" and "quantile" values are Go's
+    // `%g` "with a .0 appended in case there is no decimal point or exponent" (`0.0`, `1.0`,
+    // `1e-05`); the text format 0.0.4 writes them as client_golang's `writeFloat` does (`0`,
+    // `1`). The strict parser checks only `+Inf` for canonical form, so nothing else here
+    // catches a summary whose OpenMetrics quantile labels went out in the 0.0.4 spelling
+    // (`quantile="1"`: another series than `quantile="1.0"` in Prometheus 2.x).
+    // A histogram with no finite bound (`Buckets::new` drops a trailing `+Inf`) still has
+    // "+Inf bucket ... MUST" and a `_count` equal to it.
+    // A scrape-time counter at `+Inf` keeps its sample: a Total "MUST NOT be NaN" and not
+    // negative, and `+Inf` is neither.
+    require_openmetrics_oracle!(
+        "summary_quantile_labels_and_a_histogram_without_finite_bounds_in_both_formats"
+    );
+    let r = Registry::new();
+    let config = SummaryConfig::new(vec![0.0, 1e-5, 0.5, 1.0], Duration::from_secs(60), 2).unwrap();
+    r.summary_family("rtt_seconds", "RTT.", &[], config)
+        .unwrap()
+        .get_or_create::<&str>(&[])
+        .unwrap()
+        .observe(3.0);
+    let only_inf = Buckets::new(vec![f64::INFINITY]).unwrap();
+    assert!(only_inf.bounds().is_empty());
+    r.histogram("wait_seconds", "Waits.", only_inf)
+        .unwrap()
+        .observe(7.5);
+    r.counter_fn("overflowed_total", "Inf.", || f64::INFINITY)
+        .unwrap();
+    let om = r.encode_openmetrics();
+    let expected_om = [
+        "# TYPE overflowed counter",
+        "# HELP overflowed Inf.",
+        "overflowed_total +Inf",
+        "# TYPE rtt_seconds summary",
+        "# UNIT rtt_seconds seconds",
+        "# HELP rtt_seconds RTT.",
+        "rtt_seconds{quantile=\"0.0\"} 3.0",
+        "rtt_seconds{quantile=\"1e-05\"} 3.0",
+        "rtt_seconds{quantile=\"0.5\"} 3.0",
+        "rtt_seconds{quantile=\"1.0\"} 3.0",
+        "rtt_seconds_count 1",
+        "rtt_seconds_sum 3.0",
+        "# TYPE wait_seconds histogram",
+        "# UNIT wait_seconds seconds",
+        "# HELP wait_seconds Waits.",
+        "wait_seconds_bucket{le=\"+Inf\"} 1",
+        "wait_seconds_count 1",
+        "wait_seconds_sum 7.5",
+        "# EOF",
+    ];
+    assert_eq!(om, expected_om.join("\n") + "\n");
+    let families = parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+    let quantiles: Vec<&str> = families
+        .iter()
+        .find(|f| f.name == "rtt_seconds")
+        .unwrap()
+        .samples
+        .iter()
+        .filter_map(|s| s.labels.get("quantile").map(String::as_str))
+        .collect();
+    assert_eq!(quantiles, ["0.0", "1e-05", "0.5", "1.0"]);
+    let text = r.encode_text();
+    for line in [
+        "overflowed_total +Inf\n",
+        "rtt_seconds{quantile=\"0\"} 3\n",
+        "rtt_seconds{quantile=\"1e-05\"} 3\n",
+        "rtt_seconds{quantile=\"1\"} 3\n",
+        "wait_seconds_bucket{le=\"+Inf\"} 1\nwait_seconds_sum 7.5\nwait_seconds_count 1\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    }
+}
