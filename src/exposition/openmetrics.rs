@@ -340,7 +340,8 @@ pub(crate) fn counter_value(out: &mut String, head: &SeriesHead<'_>, v: f64) {
         return;
     }
     head.start(out, "_total", None);
-    value_f64(out, v);
+    // `-0.0` (which passed the test above) is written `0.0`: a total has no sign.
+    value_f64(out, v + 0.0);
     end_exemplar_sample(out, None::<NoExemplar>);
     head.created(out);
 }
