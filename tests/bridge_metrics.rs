@@ -315,3 +315,44 @@ fn conflicts_with_a_family_registered_elsewhere_are_counted_by_their_reason() {
         Some(1.0)
     );
 }
+
+/// `absolute(n)` through several handles of one series (two recorders on one registry, and
+/// two spellings of the name that sanitize alike) racing to mirror one external counter: the
+/// series ends at the largest value mirrored, never above it (metrics' `CounterFn::absolute`:
+/// "only allow setting the counter to the new value if it is greater than the current value";
+/// metrics-exporter-prometheus: `fetch_max`). A lock per handle let two handles read the same
+/// current value and both raise it.
+#[test]
+fn absolute_through_several_handles_of_one_series_never_overshoots() {
+    const N: u64 = 20_000;
+    for round in 0..10 {
+        let registry = Registry::new();
+        let recorders = [
+            AgentcoreRecorder::new(&registry),
+            AgentcoreRecorder::new(&registry),
+        ];
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for (recorder, name) in recorders
+                .iter()
+                .flat_map(|r| [(r, "mirror_total"), (r, "mirror.total")])
+            {
+                let start = &start;
+                s.spawn(move || {
+                    let c = metrics::with_local_recorder(recorder, || metrics::counter!(name));
+                    start.wait();
+                    for v in 1..=N {
+                        c.absolute(v);
+                    }
+                });
+            }
+        });
+        let f = scrape(&registry);
+        assert_eq!(
+            value(&f, "mirror_total", &[]),
+            Some(N as f64),
+            "round {round}"
+        );
+        assert!(recorders.iter().all(|r| r.rejected() == 0));
+    }
+}

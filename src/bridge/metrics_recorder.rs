@@ -462,21 +462,20 @@ trait Handle: Send + Sync + 'static {
     }
 }
 
+/// The locks that serialise `absolute` (read, then raise), one per counter by its identity
+/// (striped: two counters may share one, which only makes them wait; a prime count, as the
+/// identities are aligned addresses). Rare, and never on `increment`'s path.
+static ABSOLUTE: [Mutex<()>; 61] = [const { Mutex::new(()) }; 61];
+
 struct CounterHandle {
     counter: Counter,
-    /// Serialises `absolute` (read, then raise): rare, and never on `increment`'s path.
-    absolute: Mutex<()>,
     origin: Option<Origin<Counter>>,
 }
 
 impl Handle for CounterHandle {
     type M = Counter;
     fn new(counter: Counter, origin: Option<Origin<Counter>>) -> Self {
-        CounterHandle {
-            counter,
-            absolute: Mutex::new(()),
-            origin,
-        }
+        CounterHandle { counter, origin }
     }
     #[inline(always)]
     fn metric(&self) -> &Counter {
@@ -495,7 +494,11 @@ impl CounterFn for CounterHandle {
     }
 
     fn absolute(&self, value: u64) {
-        let _serial = self.absolute.lock().unwrap_or_else(|e| e.into_inner());
+        // Serialised per counter, not per handle: a series has a handle per recorder on the
+        // registry and per spelling of its name, and two handles reading the same current
+        // value would both raise it, past `value` (review helper-112).
+        let stripe = &ABSOLUTE[self.counter.identity() % ABSOLUTE.len()];
+        let _serial = stripe.lock().unwrap_or_else(|e| e.into_inner());
         // In integers: `get()` is an `f64`, which above 2^53 rounds, and a raise computed from
         // it overshoots `value`. The fractional part (only a family shared with direct `add`s
         // has one) counts by its whole units, as before.

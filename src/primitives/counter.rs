@@ -60,6 +60,13 @@ impl Counter {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// The same for every clone of this counter and different for every other live counter:
+    /// the metrics bridge serialises `absolute` per counter by it, whichever handle calls.
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// One of the crate's own counters (span counts, overflow folds): never fails, taking its
     /// words from the arena's reserve when metrics have exhausted it.
     pub(crate) fn new_internal() -> Counter {
