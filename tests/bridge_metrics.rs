@@ -356,3 +356,49 @@ fn absolute_through_several_handles_of_one_series_never_overshoots() {
         assert!(recorders.iter().all(|r| r.rejected() == 0));
     }
 }
+
+/// A histogram family the registry already has (registered directly, or by a recorder with
+/// other `buckets_for` rules) is the family of `histogram!` keys of its name and label names,
+/// with its own buckets, as a counter or gauge family registered elsewhere is: its label order
+/// is adopted, and so are its buckets. The recorder asked the registry for its own configured
+/// buckets, and every record was refused as `invalid` ("registered with [1.0, 2.0], requested
+/// with [0.005, ...]").
+#[test]
+fn a_histogram_family_registered_elsewhere_keeps_its_buckets() {
+    let registry = Registry::new();
+    registry
+        .histogram_family(
+            "step_seconds",
+            "Steps.",
+            &["agent", "tool"],
+            Buckets::new(vec![1.0, 2.0]).unwrap(),
+        )
+        .unwrap();
+    let first = AgentcoreRecorder::new(&registry);
+    let second = AgentcoreRecorder::builder()
+        .buckets_for(
+            Matcher::Full("tokens".into()),
+            Buckets::new(vec![10.0]).unwrap(),
+        )
+        .build(&registry);
+    metrics::with_local_recorder(&first, || {
+        metrics::histogram!("step_seconds", "tool" => "search", "agent" => "a").record(1.5);
+        metrics::histogram!("tokens").record(0.3); // the default buckets
+    });
+    metrics::with_local_recorder(&second, || {
+        metrics::histogram!("step_seconds", "agent" => "a", "tool" => "search").record(0.5);
+        metrics::histogram!("tokens").record(5.0); // `first` registered it: its buckets
+    });
+    let f = scrape(&registry);
+    let step = |le| {
+        value(
+            &f,
+            "step_seconds_bucket",
+            &[("agent", "a"), ("tool", "search"), ("le", le)],
+        )
+    };
+    assert_eq!((step("1"), step("2")), (Some(1.0), Some(2.0)));
+    assert_eq!(value(&f, "tokens_count", &[]), Some(2.0));
+    assert_eq!(value(&f, "tokens_bucket", &[("le", "5")]), Some(2.0));
+    assert_eq!((first.rejected(), second.rejected()), (0, 0));
+}

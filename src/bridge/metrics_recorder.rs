@@ -11,7 +11,7 @@
 //! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do) |
 //! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic) |
 //! | `gauge.increment/decrement/set` | `add` / `sub` / `set` |
-//! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]); no sample buffering |
+//! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]), or those of a histogram family the registry already has by that name; no sample buffering |
 //! | a label set beyond the family's cap | the family's overflow series (see [`Registry`]) |
 //!
 //! **Names are matched after sanitizing.** Distinct `metrics` names that sanitize to the same
@@ -774,6 +774,7 @@ impl Inner {
         name: &str,
         help: &str,
         labels: &[&str],
+        registered: Option<Buckets>,
     ) -> Result<Fam, Error> {
         let options = FamilyOptions {
             max_series: self.config.max_series,
@@ -787,7 +788,7 @@ impl Inner {
                 name,
                 help,
                 labels,
-                self.buckets_for(name),
+                registered.unwrap_or_else(|| self.buckets_for(name)),
                 options,
             )?),
         })
@@ -846,7 +847,13 @@ impl Inner {
                 }
                 names = order.iter().map(|l| &**l).collect();
             }
-            match self.register_family(kind, &name, &help, &names) {
+            // A histogram family registered elsewhere keeps its buckets, as it keeps its label
+            // order: `get_or_register` refuses another configuration (review helper-112).
+            let buckets = match (&registered, kind) {
+                (Some(_), Kind::Histogram) => self.registry.config_of::<Histogram>(&name),
+                _ => None,
+            };
+            match self.register_family(kind, &name, &help, &names, buckets) {
                 Ok(family) => {
                     let label_names = names.iter().map(|s| (*s).to_owned()).collect();
                     slow.families.insert(

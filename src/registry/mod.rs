@@ -481,6 +481,16 @@ impl Registry {
             .map(|f| (f.desc().kind, f.desc().label_names.clone()))
     }
 
+    /// The configuration of the family registered as `name`, if it is a family of `M`: the
+    /// metrics bridge records into a histogram family registered elsewhere with that family's
+    /// buckets (`get_or_register` compares configurations).
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn config_of<M: Metric>(&self, name: &str) -> Option<M::Config> {
+        let family = self.find(name)?;
+        let family = family.as_any().downcast_ref::<Family<M>>()?;
+        Some(family.config().clone())
+    }
+
     /// Whether a family is registered as `name` (lock-free, no allocation): the metrics bridge
     /// skips a description of a registered family, whose HELP is fixed.
     #[cfg(feature = "metrics-bridge")]
