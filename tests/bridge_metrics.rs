@@ -402,3 +402,71 @@ fn a_histogram_family_registered_elsewhere_keeps_its_buckets() {
     assert_eq!(value(&f, "tokens_bucket", &[("le", "5")]), Some(2.0));
     assert_eq!((first.rejected(), second.rejected()), (0, 0));
 }
+
+/// Threads racing the first registration of one series through several spellings of its key
+/// (two names that sanitize alike, two label orders), while others describe it: one series,
+/// every increment counted, no refusal.
+#[test]
+fn racing_first_registrations_of_one_series_make_one_series() {
+    const THREADS: usize = 8;
+    const EACH: u64 = 5_000;
+    for round in 0..10 {
+        let registry = Registry::new();
+        let recorder = AgentcoreRecorder::new(&registry);
+        let start = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (recorder, start) = (&recorder, &start);
+                s.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        start.wait();
+                        for i in 0..EACH {
+                            match t % 3 {
+                                0 => metrics::counter!("race_total", "a" => "1", "b" => "2"),
+                                1 => metrics::counter!("race.total", "b" => "2", "a" => "1"),
+                                _ => metrics::counter!("race-total", "a" => "1", "b" => "2"),
+                            }
+                            .increment(1);
+                            if i % 500 == 0 {
+                                metrics::describe_counter!("race_total", "Races.");
+                            }
+                        }
+                    })
+                });
+            }
+        });
+        let f = scrape(&registry);
+        let family = f.iter().find(|f| f.name == "race_total").unwrap();
+        assert_eq!(family.samples.len(), 1, "round {round}");
+        assert_eq!(
+            value(&f, "race_total", &[("a", "1"), ("b", "2")]),
+            Some((THREADS as u64 * EACH) as f64),
+            "round {round}"
+        );
+        assert_eq!(recorder.rejected(), 0);
+    }
+}
+
+/// Handles the caller keeps stay valid (and record) after the recorder and the registry they
+/// came from are dropped: each owns its series' metric (recorder invariant 4; under
+/// AddressSanitizer a freed series would be a use-after-free here).
+#[test]
+fn kept_handles_outlive_the_recorder_and_the_registry() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    let (c, g, h) = metrics::with_local_recorder(&recorder, || {
+        (
+            metrics::counter!("kept_total", "k" => "v"),
+            metrics::gauge!("kept_depth"),
+            metrics::histogram!("kept_seconds"),
+        )
+    });
+    drop(recorder);
+    drop(registry);
+    let _ = agentcore_telemetry::Registry::new().encode_text(); // reclamation runs
+    c.increment(1);
+    c.absolute(10);
+    g.set(1.0);
+    g.increment(1.0);
+    h.record(1.0);
+}
