@@ -8,7 +8,7 @@
 //! | a metric name | a family (counter, gauge or histogram), name sanitized to `[a-zA-Z_:][a-zA-Z0-9_:]*` |
 //! | its label keys at first registration | the family's label names, fixed from then on (any order of the same set is accepted; a family the registry already has by that name keeps its own order) |
 //! | another label-key set, or another kind, for a registered name | refused by the [`OnConflict`] strategy, counted in `agentcore_telemetry_bridge_rejected_total{reason}` |
-//! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do) |
+//! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do); the `Unit` is not used (OpenMetrics takes a family's unit from its name's suffix, which the caller chooses, as metrics-exporter-prometheus leaves names as given) |
 //! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic) |
 //! | `gauge.increment/decrement/set` | `add` / `sub` / `set` |
 //! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]), or those of a histogram family the registry already has by that name; no sample buffering |
@@ -270,7 +270,7 @@ impl RecorderBuilder {
         let rejected = registry
             .get_or_register::<Counter>(
                 REJECTED_METRIC,
-                "Keys the metrics bridge refused: another label set or kind for a registered name, or an invalid name.",
+                "Registrations the metrics bridge refused (each call with a key it cannot map): another label set or kind for a registered name, or an invalid name.",
                 &["reason"],
                 (),
                 FamilyOptions::default(),
@@ -410,7 +410,8 @@ impl Same for Histogram {
 /// Where a cached handle's series lives, to notice that it was removed (invariant 1).
 struct Origin<M: Metric> {
     family: Family<M>,
-    /// The series' label values, sanitized, in the family's order.
+    /// The series' label values, as given (only label *names* are sanitized), in the family's
+    /// order.
     values: Box<[Box<str>]>,
     /// The family's generation when the series was last seen live in it.
     stamp: AtomicU64,
