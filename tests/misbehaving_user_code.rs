@@ -436,3 +436,85 @@ mod a_source_that_never_runs_dry {
         );
     }
 }
+
+#[cfg(feature = "otlp")]
+mod export_restart_registry_drop {
+    //! A restart of export registers the new processor's self-metrics in the tracer's registry
+    //! through a clone of its handle, taken under the export slot's lock. When
+    //! `register_metrics` replaces that registry on another thread meanwhile, the clone is its
+    //! last handle: dropped under the slot's lock, its function families' closures drop there,
+    //! and one whose captured value reads the tracer's export stats (which takes that lock)
+    //! deadlocked the restart, and every later call on the tracer's exporter (review
+    //! helper-113).
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use agentcore_telemetry::export::{BatchConfig, InMemorySpanExporter};
+    use agentcore_telemetry::{DistributedTracer, Registry, TracerConfig};
+
+    static TRACER: std::sync::OnceLock<DistributedTracer> = std::sync::OnceLock::new();
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    fn tracer() -> &'static DistributedTracer {
+        TRACER.get_or_init(|| {
+            DistributedTracer::new(TracerConfig {
+                from_env: false,
+                ..TracerConfig::default()
+            })
+        })
+    }
+
+    /// Reads the tracer's export stats when dropped.
+    struct ReadsExportOnDrop;
+    impl Drop for ReadsExportOnDrop {
+        fn drop(&mut self) {
+            let _ = tracer().export_stats();
+        }
+    }
+
+    #[test]
+    fn a_registry_replaced_during_a_restart_drops_outside_the_slot_lock() {
+        let tracer = tracer();
+        let (tx, rx) = mpsc::channel();
+        let restarts = {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut n = 0u32;
+                while start.elapsed() < Duration::from_secs(4) {
+                    let _ = tracer
+                        .start_export_with(InMemorySpanExporter::new(), BatchConfig::default());
+                    let _ = tracer.shutdown(Duration::from_secs(5));
+                    n += 1;
+                }
+                STOP.store(true, Ordering::Relaxed);
+                let _ = tx.send(("restarts", n));
+            })
+        };
+        let registrations = std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !STOP.load(Ordering::Relaxed) {
+                let registry = Registry::new();
+                let token = ReadsExportOnDrop;
+                registry
+                    .gauge_fn("depth", "Depth.", move || {
+                        let _ = &token;
+                        1.0
+                    })
+                    .unwrap();
+                let _ = tracer.register_metrics(&registry);
+                n += 1;
+            }
+            let _ = tx.send(("registrations", n));
+        });
+        for _ in 0..2 {
+            let (who, n) = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("restarts and registrations ended within 30 s (a deadlock)");
+            assert!(n > 0, "{who}: {n}");
+        }
+        restarts.join().unwrap();
+        registrations.join().unwrap();
+    }
+}

@@ -212,7 +212,7 @@ impl DistributedTracer {
         let source = self.attach_source(&slot)?;
         let processor = config.start(source, Some(&self.config().service_name))?;
         let replaced = self.install(&mut slot, processor.map(Arc::new));
-        // Dropped after the lock (see `install`).
+        // Both dropped after the lock (see `install`).
         drop(slot);
         drop(replaced);
         Ok(true)
@@ -250,7 +250,7 @@ impl DistributedTracer {
         let processor =
             BatchSpanProcessor::start(source, exporter, batch).map_err(StartError::Spawn)?;
         let replaced = self.install(&mut slot, Some(Arc::new(processor)));
-        // Dropped after the lock (see `install`).
+        // Both dropped after the lock (see `install`).
         drop(slot);
         drop(replaced);
         Ok(())
@@ -278,32 +278,37 @@ impl DistributedTracer {
     /// it has let the slot's lock go: its `Drop` waits, up to its `drop_timeout`, for its
     /// thread to drop the exporter (the caller's code, which may block), and under the lock
     /// every reader of the slot (`export_stats`, `get_metrics`, `force_flush`) waited as long
-    /// (found by review).
-    #[must_use = "drop the replaced processor after the slot's lock"]
+    /// (found by review). With it comes the handle of the registry the new processor's
+    /// metrics went to: if `register_metrics` replaced that registry meanwhile it is the last
+    /// one, and its function families' closures drop with it, the caller's code, which may
+    /// call this tracer (`export_stats` takes the slot's lock: under it, a deadlock; review
+    /// helper-113).
+    #[must_use = "drop the replaced processor and the registry after the slot's lock"]
     fn install(
         &self,
         slot: &mut Option<Arc<BatchSpanProcessor>>,
         processor: Option<Arc<BatchSpanProcessor>>,
-    ) -> Option<Arc<BatchSpanProcessor>> {
+    ) -> (Option<Arc<BatchSpanProcessor>>, Option<crate::Registry>) {
         // The replaced processor is stopped (`attach_source`): its series leave now, before
         // the new one's go in, not at its drop after. A family with room for one processor's
         // series (a cap of the caller's) refused the new one's for its whole life.
         if let Some(old) = slot.as_ref() {
             old.unregister_metrics();
         }
+        let mut registry = None;
         if let Some(p) = &processor {
-            let registry = self
+            registry = self
                 .export_slot()
                 .registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            if let Some(registry) = registry {
+            if let Some(registry) = &registry {
                 // The families exist already if an earlier exporter registered them.
-                let _ = p.register_metrics(&registry);
+                let _ = p.register_metrics(registry);
             }
         }
-        std::mem::replace(slot, processor)
+        (std::mem::replace(slot, processor), registry)
     }
 
     /// Exports the finished spans waiting now and returns when they are delivered, or at
