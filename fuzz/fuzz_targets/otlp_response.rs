@@ -1,8 +1,9 @@
 //! The OTLP/HTTP exporter's handling of what a collector answers (private: reached over a
 //! loopback socket): raw response bytes, and responses built from parts (a status, fields, a
 //! protobuf or JSON body that is a partial success, a `google.rpc.Status` or arbitrary bytes,
-//! `Content-Length` right or wrong, chunked, or delimited by the close, gzip whole or corrupt,
-//! `100 Continue`s before it, bytes nobody asked for after it).
+//! `Content-Length` right or wrong, chunked (with or without chunk extensions), or delimited by
+//! the close, gzip whole or corrupt, interim `100`, `102` and `103` responses before it, bytes
+//! nobody asked for after it).
 //!
 //! A fake collector on 127.0.0.1 reads each request (head, then its `Content-Length` body) and
 //! answers the first request of an input with the input's answer; every later request gets a
@@ -278,10 +279,13 @@ enum Framing {
     Length,
     /// A `Content-Length` that is off by this much (0 is right).
     WrongLength(i8),
-    /// Chunks of these sizes (then the rest in one), with trailer fields.
+    /// Chunks of these sizes (then the rest in one), with trailer fields, and with a chunk
+    /// extension on every size line (RFC 9112 section 7.1.1: a recipient ignores those it does
+    /// not understand).
     Chunked {
         sizes: Vec<u8>,
         trailers: bool,
+        extensions: bool,
     },
     /// No length: the body ends with the connection (which the collector closes only with
     /// `close`).
@@ -450,8 +454,14 @@ fn build(b: &Built, json: bool) -> (Vec<u8>, bool) {
         && !matches!(b.framing, Framing::WrongLength(d) if d != 0)
         && !matches!(b.framing, Framing::Close);
     let mut out = Vec::new();
-    for _ in 0..b.interim % 4 {
-        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+    // Interim responses: `100 Continue`, `102 Processing`, `103 Early Hints` (with the fields
+    // it hints), which a proxy or server may send before any final response.
+    for i in 0..b.interim % 4 {
+        out.extend_from_slice(match (b.interim >> 2).wrapping_add(i) % 3 {
+            0 => b"HTTP/1.1 100 Continue\r\n\r\n".as_slice(),
+            1 => b"HTTP/1.1 102 Processing\r\n\r\n",
+            _ => b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n",
+        });
     }
     out.extend_from_slice(format!("HTTP/1.1 {} X\r\n", b.status.0).as_bytes());
     for f in b.fields.iter().take(16) {
@@ -512,25 +522,30 @@ fn build(b: &Built, json: bool) -> (Vec<u8>, bool) {
             out.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
             out.extend_from_slice(&body);
         }
-        Framing::Chunked { sizes, trailers } => {
+        Framing::Chunked {
+            sizes,
+            trailers,
+            extensions,
+        } => {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            let ext = if *extensions { " ; a=1;b=\"x;y\"" } else { "" };
             let mut rest = &body[..];
             for &s in sizes.iter().take(32) {
                 let s = usize::from(s).min(rest.len());
                 if s == 0 {
                     break;
                 }
-                out.extend_from_slice(format!("{s:x}\r\n").as_bytes());
+                out.extend_from_slice(format!("{s:x}{ext}\r\n").as_bytes());
                 out.extend_from_slice(&rest[..s]);
                 out.extend_from_slice(b"\r\n");
                 rest = &rest[s..];
             }
             if !rest.is_empty() {
-                out.extend_from_slice(format!("{:X}\r\n", rest.len()).as_bytes());
+                out.extend_from_slice(format!("{:X}{ext}\r\n", rest.len()).as_bytes());
                 out.extend_from_slice(rest);
                 out.extend_from_slice(b"\r\n");
             }
-            out.extend_from_slice(b"0\r\n");
+            out.extend_from_slice(format!("0{ext}\r\n").as_bytes());
             if *trailers {
                 out.extend_from_slice(b"X-Trailer: 1\r\n");
             }

@@ -1,7 +1,7 @@
 //! The Pushgateway client's handling of what a gateway answers (private: reached over a loopback
 //! socket): raw response bytes, and responses built from parts (a status, `1xx` interim
 //! responses before it, fields, a body framed by a right or wrong `Content-Length`, by chunks
-//! with or without trailers, or by the close).
+//! with or without trailers and chunk extensions, or by the close).
 //!
 //! A fake gateway on 127.0.0.1 reads the request (head, then its `Content-Length` body) and
 //! answers the first request of an input with the input's answer, then closes the connection or
@@ -178,10 +178,13 @@ enum Framing {
     Length,
     /// A `Content-Length` that is off by this much (0 is right).
     WrongLength(i8),
-    /// Chunks of these sizes (then the rest in one), with trailer fields.
+    /// Chunks of these sizes (then the rest in one), with trailer fields, and with a chunk
+    /// extension on every size line (RFC 9112 section 7.1.1: a recipient ignores those it does
+    /// not understand).
     Chunked {
         sizes: Vec<u8>,
         trailers: bool,
+        extensions: bool,
     },
     /// No length: the body ends with the connection (which the gateway closes only with
     /// `close`).
@@ -254,25 +257,30 @@ fn build(b: &Built) -> (Vec<u8>, bool) {
             out.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
             out.extend_from_slice(&b.body);
         }
-        Framing::Chunked { sizes, trailers } => {
+        Framing::Chunked {
+            sizes,
+            trailers,
+            extensions,
+        } => {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            let ext = if *extensions { " ; a=1;b=\"x;y\"" } else { "" };
             let mut rest = &b.body[..];
             for &s in sizes.iter().take(32) {
                 let s = usize::from(s).min(rest.len());
                 if s == 0 {
                     break;
                 }
-                out.extend_from_slice(format!("{s:x}\r\n").as_bytes());
+                out.extend_from_slice(format!("{s:x}{ext}\r\n").as_bytes());
                 out.extend_from_slice(&rest[..s]);
                 out.extend_from_slice(b"\r\n");
                 rest = &rest[s..];
             }
             if !rest.is_empty() {
-                out.extend_from_slice(format!("{:X}\r\n", rest.len()).as_bytes());
+                out.extend_from_slice(format!("{:X}{ext}\r\n", rest.len()).as_bytes());
                 out.extend_from_slice(rest);
                 out.extend_from_slice(b"\r\n");
             }
-            out.extend_from_slice(b"0\r\n");
+            out.extend_from_slice(format!("0{ext}\r\n").as_bytes());
             if *trailers {
                 out.extend_from_slice(b"X-Trailer: 1\r\n");
             }
