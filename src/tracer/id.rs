@@ -367,11 +367,70 @@ thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
+/// A thread's first state, and the state of the thread that forked, in the child (see
+/// [`fork::reseed_in_children`]). The operating system's randomness where there is some, with
+/// std's SipHash keys (random per process, advancing per `RandomState`) and the stack address
+/// mixed in: the keys alone are the same in every child a process forks, which then all drew
+/// the same ids (`tests/tracer_fork_ids.rs`).
 fn seed() -> u64 {
-    // std's SipHash keys are random per process (and advance per `RandomState`).
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_usize(&h as *const _ as usize);
+    // (Not under Miri, which has no `pthread_atfork`.)
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        fork::reseed_in_children();
+        h.write_u64(fork::os_random());
+    }
     h.finish() | 1
+}
+
+/// `fork()` copies the forking thread's generator state into the child: the child would draw
+/// the ids its parent draws next, and every sibling the same again (a pre-forking server's
+/// workers). A handler registered with `pthread_atfork` empties the state in the child, so its
+/// next draw seeds afresh from the operating system. The draws themselves are unchanged (no
+/// check on the hot path).
+#[cfg(all(target_os = "linux", not(miri)))]
+mod fork {
+    use super::RNG;
+    use std::sync::Once;
+
+    /// Registers the child handler, once per process (on the first seed of any thread).
+    pub(super) fn reseed_in_children() {
+        static REGISTER: Once = Once::new();
+        REGISTER.call_once(|| {
+            // SAFETY: `pthread_atfork` with a child handler only; the handler is an
+            // `extern "C"` function that lives as long as the program, and does nothing a
+            // child of a multi-threaded process may not (a plain thread-local store).
+            // A failure (ENOMEM) leaves children as before, with their parent's state.
+            let _ = unsafe { libc::pthread_atfork(None, None, Some(empty_the_state)) };
+        });
+    }
+
+    /// In the child, on the thread that forked: its state emptied (0 means "not seeded").
+    extern "C" fn empty_the_state() {
+        // `RNG` has a `const` initializer and no destructor: this is one store at a
+        // thread-pointer offset, no allocation, no lock.
+        let _ = RNG.try_with(|c| c.set(0));
+    }
+
+    /// Eight bytes of the operating system's randomness (`getrandom`, not blocking), or 0
+    /// when it has none to give now (the other inputs of the seed remain).
+    pub(super) fn os_random() -> u64 {
+        let mut v = 0u64;
+        // SAFETY: `getrandom` writes at most 8 bytes into `v`, which has 8.
+        let n = unsafe {
+            libc::getrandom(
+                (&mut v as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+                libc::GRND_NONBLOCK,
+            )
+        };
+        if n == std::mem::size_of::<u64>() as isize {
+            v
+        } else {
+            0
+        }
+    }
 }
 
 /// wyrand: one add, one 128-bit multiply; passes BigCrush, period 2^64 per thread.
