@@ -27,9 +27,8 @@
 //!    again.
 #![no_main]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,10 @@ use agentcore_telemetry::export::{Deadline, ExportError, ExportOutcome, ExportSp
 use agentcore_telemetry::{DistributedTracer, SpanKind, SpanRecord, TracerConfig};
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "support/http.rs"]
+mod http;
+use http::{lock, read_request, set_linger_zero, Framing};
 
 /// The export timeout when the answer may never complete (raw bytes, a wrong length, a body
 /// delimited by a close that does not come): such an input costs this much, and random inputs
@@ -108,10 +111,6 @@ fn collector() -> &'static (Collector, SocketAddr) {
     })
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Answers the requests of one connection until it ends.
 fn serve(conn: TcpStream) {
     let mut r = BufReader::new(conn);
@@ -161,50 +160,6 @@ fn serve(conn: TcpStream) {
             }
         }
     }
-}
-
-/// Reads one request (head, then a `Content-Length` body); `false` at end of stream or on
-/// anything else.
-fn read_request(r: &mut BufReader<TcpStream>) -> bool {
-    let mut len = 0usize;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => return false,
-            Ok(_) => {}
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v
-                .trim()
-                .parse()
-                .expect("the exporter sends a valid Content-Length");
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).is_ok()
-}
-
-/// Closes with RST instead of FIN (`SO_LINGER` 0): no `TIME_WAIT` per connection.
-fn set_linger_zero(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor owned by `stream`, and a `linger` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
 }
 
 /// One finished span's record (made once).
@@ -272,24 +227,6 @@ enum Body {
         code: i32,
         message: String,
     },
-}
-
-#[derive(Debug, Arbitrary)]
-enum Framing {
-    Length,
-    /// A `Content-Length` that is off by this much (0 is right).
-    WrongLength(i8),
-    /// Chunks of these sizes (then the rest in one), with trailer fields, and with a chunk
-    /// extension on every size line (RFC 9112 section 7.1.1: a recipient ignores those it does
-    /// not understand).
-    Chunked {
-        sizes: Vec<u8>,
-        trailers: bool,
-        extensions: bool,
-    },
-    /// No length: the body ends with the connection (which the collector closes only with
-    /// `close`).
-    Close,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -451,8 +388,7 @@ fn build(b: &Built, json: bool) -> (Vec<u8>, bool) {
     let status = b.status.0;
     let mut clean = ((200..300).contains(&status) && status != 204 || (400..600).contains(&status))
         && b.unasked.as_ref().is_none_or(|u| u.later)
-        && !matches!(b.framing, Framing::WrongLength(d) if d != 0)
-        && !matches!(b.framing, Framing::Close);
+        && b.framing.is_exact();
     let mut out = Vec::new();
     // Interim responses: `100 Continue`, `102 Processing`, `103 Early Hints` (with the fields
     // it hints), which a proxy or server may send before any final response.
@@ -512,50 +448,7 @@ fn build(b: &Built, json: bool) -> (Vec<u8>, bool) {
         body = gzip(&body, corrupt);
         out.extend_from_slice(b"Content-Encoding: gzip\r\n");
     }
-    match &b.framing {
-        Framing::Length | Framing::WrongLength(_) => {
-            let delta = match b.framing {
-                Framing::WrongLength(d) => i64::from(d),
-                _ => 0,
-            };
-            let len = (body.len() as i64 + delta).max(0);
-            out.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
-            out.extend_from_slice(&body);
-        }
-        Framing::Chunked {
-            sizes,
-            trailers,
-            extensions,
-        } => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            let ext = if *extensions { " ; a=1;b=\"x;y\"" } else { "" };
-            let mut rest = &body[..];
-            for &s in sizes.iter().take(32) {
-                let s = usize::from(s).min(rest.len());
-                if s == 0 {
-                    break;
-                }
-                out.extend_from_slice(format!("{s:x}{ext}\r\n").as_bytes());
-                out.extend_from_slice(&rest[..s]);
-                out.extend_from_slice(b"\r\n");
-                rest = &rest[s..];
-            }
-            if !rest.is_empty() {
-                out.extend_from_slice(format!("{:X}{ext}\r\n", rest.len()).as_bytes());
-                out.extend_from_slice(rest);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(format!("0{ext}\r\n").as_bytes());
-            if *trailers {
-                out.extend_from_slice(b"X-Trailer: 1\r\n");
-            }
-            out.extend_from_slice(b"\r\n");
-        }
-        Framing::Close => {
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(&body);
-        }
-    }
+    b.framing.write(&mut out, &body);
     if let Some(u) = b.unasked.as_ref().filter(|u| !u.later) {
         out.extend_from_slice(&u.bytes);
     }

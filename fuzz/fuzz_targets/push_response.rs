@@ -21,9 +21,8 @@
 //! then a second push, to the gateway behaving again, succeeds.
 #![no_main]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,10 @@ use agentcore_telemetry::pushgateway::{PushError, Pushgateway};
 use agentcore_telemetry::Registry;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "support/http.rs"]
+mod http;
+use http::{lock, read_request, set_linger_zero, Framing};
 
 /// The push timeout when the answer may never complete: such an input costs this much.
 const SHORT: Duration = Duration::from_millis(30);
@@ -75,10 +78,6 @@ fn gateway() -> &'static (Gateway, SocketAddr) {
     })
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Answers the requests of one connection until it ends. The client sends
 /// `Connection: close`, one request per connection.
 fn serve(conn: TcpStream) {
@@ -96,50 +95,6 @@ fn serve(conn: TcpStream) {
         let _ = w.shutdown(Shutdown::Write);
     }
     let _ = std::io::copy(&mut r, &mut std::io::sink());
-}
-
-/// Reads one request (head, then a `Content-Length` body); `false` at end of stream or on
-/// anything else.
-fn read_request(r: &mut BufReader<TcpStream>) -> bool {
-    let mut len = 0usize;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => return false,
-            Ok(_) => {}
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v
-                .trim()
-                .parse()
-                .expect("the client sends a valid Content-Length");
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).is_ok()
-}
-
-/// Closes with RST instead of FIN (`SO_LINGER` 0): no `TIME_WAIT` per connection.
-fn set_linger_zero(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor owned by `stream`, and a `linger` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
 }
 
 fn registry() -> &'static Registry {
@@ -174,24 +129,6 @@ impl<'a> Arbitrary<'a> for Status {
 }
 
 #[derive(Debug, Arbitrary)]
-enum Framing {
-    Length,
-    /// A `Content-Length` that is off by this much (0 is right).
-    WrongLength(i8),
-    /// Chunks of these sizes (then the rest in one), with trailer fields, and with a chunk
-    /// extension on every size line (RFC 9112 section 7.1.1: a recipient ignores those it does
-    /// not understand).
-    Chunked {
-        sizes: Vec<u8>,
-        trailers: bool,
-        extensions: bool,
-    },
-    /// No length: the body ends with the connection (which the gateway closes only with
-    /// `close`).
-    Close,
-}
-
-#[derive(Debug, Arbitrary)]
 struct Built {
     status: Status,
     /// Interim responses before the final one: their statuses (100 to 199).
@@ -221,8 +158,7 @@ fn build(b: &Built) -> (Vec<u8>, bool) {
     let mut clean = (200..600).contains(&status)
         && !matches!(status, 204 | 304)
         && !(300..400).contains(&status)
-        && !matches!(b.framing, Framing::WrongLength(d) if d != 0)
-        && !matches!(b.framing, Framing::Close);
+        && b.framing.is_exact();
     let mut out = Vec::new();
     for &i in b.interim.iter().take(8) {
         let code = 100 + u16::from(i % 100);
@@ -247,50 +183,7 @@ fn build(b: &Built) -> (Vec<u8>, bool) {
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    match &b.framing {
-        Framing::Length | Framing::WrongLength(_) => {
-            let delta = match b.framing {
-                Framing::WrongLength(d) => i64::from(d),
-                _ => 0,
-            };
-            let len = (b.body.len() as i64 + delta).max(0);
-            out.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
-            out.extend_from_slice(&b.body);
-        }
-        Framing::Chunked {
-            sizes,
-            trailers,
-            extensions,
-        } => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            let ext = if *extensions { " ; a=1;b=\"x;y\"" } else { "" };
-            let mut rest = &b.body[..];
-            for &s in sizes.iter().take(32) {
-                let s = usize::from(s).min(rest.len());
-                if s == 0 {
-                    break;
-                }
-                out.extend_from_slice(format!("{s:x}{ext}\r\n").as_bytes());
-                out.extend_from_slice(&rest[..s]);
-                out.extend_from_slice(b"\r\n");
-                rest = &rest[s..];
-            }
-            if !rest.is_empty() {
-                out.extend_from_slice(format!("{:X}{ext}\r\n", rest.len()).as_bytes());
-                out.extend_from_slice(rest);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(format!("0{ext}\r\n").as_bytes());
-            if *trailers {
-                out.extend_from_slice(b"X-Trailer: 1\r\n");
-            }
-            out.extend_from_slice(b"\r\n");
-        }
-        Framing::Close => {
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(&b.body);
-        }
-    }
+    b.framing.write(&mut out, &b.body);
     if let Some(t) = &b.trailing {
         out.extend_from_slice(t);
     }

@@ -14,13 +14,16 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use agentcore_telemetry::serve::{MetricsServer, ServerConfig};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "support/http.rs"]
+mod http;
+use http::set_linger_zero;
 
 const MARKER: &str = "fuzz_serve_marker_total 7\n";
 const STATUSES: &[u16] = &[200, 400, 404, 405, 408, 431, 500, 503, 505];
@@ -48,26 +51,6 @@ fn server() -> SocketAddr {
             (Mutex::new(server), addr)
         })
         .1
-}
-
-/// Closes with RST instead of FIN (`SO_LINGER` 0): no `TIME_WAIT` per input, so a long run does
-/// not use up the loopback's ephemeral ports.
-fn set_linger_zero(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor owned by `stream`, and a `linger` of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
 }
 
 /// Sends `request` on a fresh connection, shuts the write side, and reads until the server
