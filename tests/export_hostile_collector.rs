@@ -143,6 +143,41 @@ fn chunk_data_not_followed_by_crlf_is_an_invalid_response() {
     assert_eq!((out.exported, out.failed), (1, 0), "{out:?}");
 }
 
+/// A chunk size is hexadecimal digits only (RFC 9112 §7.1: `chunk-size = 1*HEXDIG`):
+/// `usize::from_str_radix` also takes a sign, and `+3` was read as 3, where the Pushgateway
+/// client (and any strict peer) refuses it: two parsers that frame one body differently are how
+/// responses get smuggled past one of them (review helper-113).
+#[test]
+fn a_chunk_size_with_a_sign_is_an_invalid_response() {
+    let answers: [(&str, &'static [u8]); 4] = [
+        (
+            "+3",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "-3",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "0x3",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nabc\r\n0\r\n\r\n",
+        ),
+    ];
+    for (size, answer) in answers {
+        let (url, _) = collector(answer);
+        let mut e = exporter(url, RetryPolicy::none(), Duration::from_secs(3));
+        let out = export_one(&mut e, &record());
+        assert!(
+            matches!(out.error, Some(ExportError::InvalidResponse { .. })),
+            "chunk size {size:?}: {out:?}"
+        );
+    }
+}
+
 /// F3: a collector refusing an over-large request early (413 after the head, then a close
 /// with the body unread: a reset), as Go's net/http and the OpenTelemetry Collector's
 /// `max_request_body_size` do. The write fails with ECONNRESET/EPIPE, but the 413 is in the

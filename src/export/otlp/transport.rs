@@ -614,8 +614,12 @@ fn read_body(
             };
             let size_text = std::str::from_utf8(&buf[..line_end]).unwrap_or("");
             let size_text = size_text.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| SendError::Invalid(format!("bad chunk size {size_text:?}")))?;
+            // Hexadecimal digits only (`chunk-size = 1*HEXDIG`): `from_str_radix` also takes a
+            // sign, and a peer that frames the body differently is how responses get smuggled.
+            let size = Some(size_text)
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|t| usize::from_str_radix(t, 16).ok())
+                .ok_or_else(|| SendError::Invalid(format!("bad chunk size {size_text:?}")))?;
             buf.drain(..line_end + 2);
             if size == 0 {
                 // Trailers (if any), then the final empty line.
