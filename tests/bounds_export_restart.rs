@@ -127,12 +127,10 @@ fn restarting_export_does_not_hold_readers_while_the_old_exporter_drops() {
     );
 }
 
-/// A processor's registration that fails part-way (here the processed-spans family, which the
-/// caller registered with a cap of one series, is full) has already put its queue and inflight
-/// gauges in the registry; they were not remembered for removal, so every restart of export
-/// left three more frozen samples there for good, however often the processor was dropped.
-#[test]
-fn a_registration_that_fails_part_way_leaves_nothing_behind() {
+/// A tracer whose metrics are registered in a registry where the caller registered
+/// `otel_sdk_processor_span_processed_total` first, with a cap of `max_series` series, one of
+/// them its own.
+fn tracer_beside_a_capped_processed_family(max_series: usize) -> (DistributedTracer, Registry) {
     use agentcore_telemetry::registry::FamilyOptions;
     use agentcore_telemetry::Counter;
 
@@ -142,17 +140,16 @@ fn a_registration_that_fails_part_way_leaves_nothing_behind() {
         ..TracerConfig::default()
     });
     let registry = Registry::new();
-    let capped = FamilyOptions {
-        max_series: 1,
-        ..FamilyOptions::default()
-    };
     let processed = registry
         .register::<Counter>(
             "otel_sdk_processor_span_processed_total",
             "Spans processed.",
             &["otel_component_type", "otel_component_name", "error_type"],
             (),
-            capped,
+            FamilyOptions {
+                max_series,
+                ..FamilyOptions::default()
+            },
         )
         .unwrap();
     processed
@@ -160,6 +157,17 @@ fn a_registration_that_fails_part_way_leaves_nothing_behind() {
         .unwrap()
         .inc();
     tracer.register_metrics(&registry).unwrap();
+    (tracer, registry)
+}
+
+/// A processor's registration that fails part-way (here the processed-spans family, which the
+/// caller registered with a cap of one series, is full) has already put its queue and inflight
+/// gauges in the registry; they were not remembered for removal, so every restart of export
+/// left three more frozen samples there for good, however often the processor was dropped.
+#[test]
+fn a_registration_that_fails_part_way_leaves_nothing_behind() {
+    // The processed-spans family, which the caller registered, is full: its cap is 1.
+    let (tracer, registry) = tracer_beside_a_capped_processed_family(1);
     let after_two = samples_after_restarts(&tracer, &registry, 2);
     let after_twenty = samples_after_restarts(&tracer, &registry, 18);
     assert_eq!(
@@ -241,33 +249,8 @@ fn a_replaced_processor_takes_out_its_own_series_only() {
 /// registers.
 #[test]
 fn a_restarted_processor_takes_the_room_its_predecessor_left() {
-    use agentcore_telemetry::registry::FamilyOptions;
-    use agentcore_telemetry::Counter;
-
-    let tracer = DistributedTracer::new(TracerConfig {
-        span_log_capacity: 64,
-        from_env: false,
-        ..TracerConfig::default()
-    });
-    let registry = Registry::new();
-    let room_for_one = FamilyOptions {
-        max_series: 2,
-        ..FamilyOptions::default()
-    };
-    let processed = registry
-        .register::<Counter>(
-            "otel_sdk_processor_span_processed_total",
-            "Spans processed.",
-            &["otel_component_type", "otel_component_name", "error_type"],
-            (),
-            room_for_one,
-        )
-        .unwrap();
-    processed
-        .with_label_values(&["mine", "mine/0", ""])
-        .unwrap()
-        .inc();
-    tracer.register_metrics(&registry).unwrap();
+    // Room for the caller's series and one processor's.
+    let (tracer, registry) = tracer_beside_a_capped_processed_family(2);
     for start in 1..=3 {
         tracer
             .start_export_with(InMemorySpanExporter::new(), Default::default())
