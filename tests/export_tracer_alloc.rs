@@ -8,7 +8,7 @@
 use agentcore_telemetry::export::{BatchConfig, InMemorySpanExporter};
 use agentcore_telemetry::{DistributedTracer, KeyValue, SpanKind, SpanStatus, TracerConfig};
 use std::time::Duration;
-use support::alloc::thread_allocations;
+use support::alloc::{first_allocation, thread_allocations, trace_allocations};
 
 mod support;
 
@@ -60,10 +60,12 @@ fn recording_allocates_nothing_while_the_exporter_drains_the_span_log() {
         s1();
     }
     let before = thread_allocations();
+    trace_allocations();
     for _ in 0..50_000 {
         s1();
     }
     let allocations = thread_allocations() - before;
+    let first = first_allocation();
     tracer.force_flush(Duration::from_secs(10)).unwrap_or(());
     let stats = tracer.export_stats().unwrap();
     assert!(stats.exported > 0, "the exporter ran meanwhile: {stats:?}");
@@ -72,6 +74,11 @@ fn recording_allocates_nothing_while_the_exporter_drains_the_span_log() {
         tracer.stats().spans_finished,
         "every span accounted for: {stats:?}"
     );
-    assert_eq!(allocations, 0, "allocations on the recording thread");
+    assert_eq!(
+        allocations,
+        0,
+        "allocations on the recording thread; the first one:\n{}",
+        first.unwrap_or_default()
+    );
     tracer.shutdown(Duration::from_secs(5)).unwrap();
 }
