@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use agentcore_telemetry::MetricsCollector;
+use agentcore_telemetry::{CollectorConfig, MetricsCollector};
 
 const V1: [(&str, &str); 3] = [
     ("version", "1.0.0"),
@@ -87,4 +87,27 @@ fn set_runtime_info_replaces_the_series() {
         info_lines(&c),
         ["agentcore_runtime_info{version=\"1.0.1\",environment=\"production\",platform=\"linux\"} 1"]
     );
+}
+
+/// A cardinality cap of one (or zero, raised to one) left no room for the new info series
+/// beside the old one: it folded into the overflow series, the old one was then removed, and
+/// the scrape showed only `{version="__overflow__",...}` until the next change.
+#[test]
+fn changing_the_runtime_info_under_a_cap_of_one_keeps_it() {
+    for cap in [0, 1] {
+        let c = MetricsCollector::with_config(CollectorConfig {
+            max_series_per_family: cap,
+            ..CollectorConfig::default()
+        });
+        for (info, version) in [(V1, "1.0.0"), (V2, "1.0.1"), (V1, "1.0.0")] {
+            c.set_runtime_info(info);
+            assert_eq!(
+                info_lines(&c),
+                [format!(
+                    "agentcore_runtime_info{{version=\"{version}\",environment=\"production\",platform=\"linux\"}} 1"
+                )],
+                "cap {cap}"
+            );
+        }
+    }
 }

@@ -399,11 +399,18 @@ impl Registrar<'_> {
         Ok(f)
     }
 
+    /// The info family holds one series, but `set_runtime_info` creates the new one before it
+    /// removes the old: under a cap of one the new one folded into the overflow series, and the
+    /// info was lost until the next change (found by review). Two at least, whatever the cap.
     fn info(&mut self) -> Result<Family<Info>, Error> {
         let s = self.spec(MetricKind::Info);
-        let f: Family<Info> =
-            self.registry
-                .register(s.name, s.help, s.labels, (), self.options.clone())?;
+        let options = FamilyOptions {
+            max_series: self.options.max_series.max(2),
+            ..self.options.clone()
+        };
+        let f: Family<Info> = self
+            .registry
+            .register(s.name, s.help, s.labels, (), options)?;
         self.all.push(Box::new(f.clone()));
         Ok(f)
     }

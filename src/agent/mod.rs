@@ -136,6 +136,8 @@ pub const UNKNOWN_INFO_VALUE: &str = "unknown";
 pub struct CollectorConfig {
     /// Cardinality cap of every family, built-in and custom (default
     /// [`DEFAULT_MAX_SERIES_PER_FAMILY`]); protects memory when per-agent series are not removed.
+    /// The runtime info's family keeps room for two series whatever the cap (its change makes
+    /// the new series before it removes the old).
     pub max_series_per_family: usize,
     /// How many snapshots the history ring keeps (default [`DEFAULT_HISTORY_CAPACITY`]); `0`
     /// keeps none.
