@@ -98,6 +98,37 @@ fn spec_init_global_collector_and_custom_registry() {
     ));
 }
 
+/// A registry holding one of the collector's later names (here the runtime info) refused the
+/// collector only after the families before it were registered: 30 of them stayed in the
+/// caller's registry, orphaned, exposed empty, and every later attempt failed on the first.
+#[test]
+fn spec_init_a_refused_registry_is_left_as_it_was() {
+    let registry = Registry::new();
+    registry
+        .info_family("agentcore_runtime_info", "Mine.", &["v"])
+        .unwrap();
+    let before = registry.family_names();
+    assert_eq!(
+        MetricsCollector::with_registry(registry.clone(), CollectorConfig::default()).unwrap_err(),
+        Error::DuplicateMetric {
+            name: "agentcore_runtime_info".into()
+        }
+    );
+    assert_eq!(registry.family_names(), before);
+    // A clash through another format's name is found first too (the OpenMetrics family of the
+    // counter `agentcore_errors_total` is `agentcore_errors`).
+    let registry = Registry::new();
+    registry
+        .gauge_family("agentcore_errors", "Mine.", &[])
+        .unwrap();
+    let before = registry.family_names();
+    assert!(matches!(
+        MetricsCollector::with_registry(registry.clone(), CollectorConfig::default()),
+        Err(Error::DuplicateMetric { .. })
+    ));
+    assert_eq!(registry.family_names(), before);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Agent metrics (5)
 // ---------------------------------------------------------------------------------------------

@@ -422,6 +422,16 @@ impl BuiltinMetrics {
         registry: &Registry,
         max_series: usize,
     ) -> Result<BuiltinMetrics, Error> {
+        // Every name checked before the first is registered: a clash with a later one left the
+        // families before it in the caller's registry, orphaned and exposed, and every later
+        // attempt failed on the first of them (found by review). A family registered by
+        // another thread between the check and the registration can still refuse one midway.
+        let names = BUILTIN_METRICS.iter().map(|b| (b.name, b.kind));
+        for (name, kind) in names.chain([(REJECTED_METRIC, MetricKind::Counter)]) {
+            if let Some(name) = registry.clash_with(name, kind) {
+                return Err(Error::DuplicateMetric { name });
+            }
+        }
         let mut r = Registrar {
             registry,
             options: FamilyOptions {

@@ -498,6 +498,13 @@ impl Registry {
         self.find(name).is_some()
     }
 
+    /// The first name a family of `kind` named `name` would share with a registered one (see
+    /// [`claims()`]), without registering anything: the agent collector checks all its names
+    /// before it registers the first, so a refused registry is left as it was.
+    pub(crate) fn clash_with(&self, name: &str, kind: MetricKind) -> Option<String> {
+        Self::clash(&self.inner.families.load(), name, kind)
+    }
+
     fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
         let families = self.inner.families.load();
         let at = families.partition_point(|f| *f.desc().name < *name);
