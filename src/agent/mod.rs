@@ -315,7 +315,8 @@ impl MetricsCollector {
     }
 
     /// A collector registering its families into `registry` (which must not hold any of the
-    /// names yet: [`Error::DuplicateMetric`] otherwise).
+    /// names yet: [`Error::DuplicateMetric`] otherwise, and then none of the collector's families
+    /// is registered; unless another thread registers one of the names meanwhile).
     ///
     /// ```
     /// use agentcore_telemetry::{CollectorConfig, MetricsCollector, Registry};
