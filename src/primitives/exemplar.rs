@@ -475,6 +475,14 @@ fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result
     let invalid = |reason: String| Err(Error::InvalidExemplar { reason });
     let mut chars = 0usize;
     for (i, (name, value)) in labels.iter().enumerate() {
+        // Counted first: a long list is refused once it crosses the limit, so the duplicate
+        // check below (quadratic) sees at most 128 labels (every name has a code point).
+        chars += name.chars().count() + value.chars().count();
+        if chars > MAX_EXEMPLAR_LABEL_CHARS {
+            return invalid(format!(
+                "exemplar labels have at least {chars} code points, at most {MAX_EXEMPLAR_LABEL_CHARS} allowed"
+            ));
+        }
         if let Err(e) = crate::exposition::name::validate_label_name(name) {
             return invalid(format!("exemplar label: {e}"));
         }
@@ -496,12 +504,6 @@ fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result
         if labels[..i].iter().any(|(n, _)| n == name) {
             return invalid(format!("exemplar label name {name:?} given twice"));
         }
-        chars += name.chars().count() + value.chars().count();
-    }
-    if chars > MAX_EXEMPLAR_LABEL_CHARS {
-        return invalid(format!(
-            "exemplar labels have {chars} code points, at most {MAX_EXEMPLAR_LABEL_CHARS} allowed"
-        ));
     }
     let mut len = 0usize;
     let mut push = |bytes: &[u8]| -> Result<(), Error> {
