@@ -610,3 +610,33 @@ fn a_remote_parent_whose_span_id_is_its_trace_ids_low_half_gets_exemplars() {
         assert_eq!(exemplar_now(), None);
     }
 }
+
+/// A sampled remote parent whose span id and trace id's low half add up to 2^64 (a traceparent
+/// anyone can send: `…ffffffffffffffff-0000000000000001`), and the Zipkin/Jaeger root with id
+/// 2^63 (the one id whose doubled key wrapped to 0): their hot-path key (`span + trace_lo`,
+/// wrapping) was 0, the key of "no span", so nothing recorded in their context kept an
+/// exemplar.
+#[test]
+fn a_remote_parent_whose_ids_made_the_key_of_no_span_gets_exemplars() {
+    let t = tracer(1.0);
+    for (trace_id, span_id) in [
+        ("4bf92f3577b34da6ffffffffffffffff", "0000000000000001"),
+        ("4bf92f3577b34da60000000000000001", "ffffffffffffffff"),
+        ("00000000000000008000000000000000", "8000000000000000"),
+    ] {
+        let header = format!("00-{trace_id}-{span_id}-01");
+        let remote = agentcore_telemetry::TraceContext::extract(|name| {
+            (name == "traceparent").then_some(header.as_str())
+        })
+        .unwrap()
+        .unwrap();
+        let cx = t.attach(remote);
+        assert_eq!(
+            exemplar_now(),
+            Some((trace_id.to_string(), span_id.to_string())),
+            "traceparent {header}"
+        );
+        drop(cx);
+        assert_eq!(exemplar_now(), None);
+    }
+}

@@ -154,23 +154,30 @@ struct CurrentSpan {
     key: u64,
 }
 
-/// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id plus the low
-/// half of the trace id (wrapping), 0 for none (published as `(0, 0)`). Within a trace, keys
-/// differ exactly when span ids do (adding a constant is a bijection). Across traces the low
-/// half, which W3C requires to be random, is mixed in, so that even span ids that repeat from
-/// trace to trace (schemes that number their spans) make different keys; two different spans
-/// share a key with probability 2^-64, and if they did, the second one's first record would
-/// keep the first one's exemplar, a valid exemplar of an earlier observation.
+/// One word standing for a span's ids in [`ExemplarCell::settled`]: the span id times an odd
+/// number made of the low half of the trace id (`2 * low + 1`, wrapping), 0 for none (published
+/// as `(0, 0)`). An odd factor is invertible modulo 2^64, so within a trace keys differ exactly
+/// when span ids do, and the key is 0 exactly when the span id is: no span is taken for "none",
+/// whatever its ids. Across traces the low half, which W3C requires to be random, is mixed in,
+/// so that span ids that repeat from trace to trace (schemes that number their spans) make
+/// different keys: the same id `s` in two traces shares one only if `2^k` divides `s` and the
+/// low halves differ by a multiple of `2^(63-k)`. Two random spans share a key with probability
+/// about 2^-64, and if they did, the second one's first record would keep the first one's
+/// exemplar, a valid exemplar of an earlier observation.
 ///
-/// Not xor: a span whose id *is* its trace id's low half, which Zipkin (B3) and Jaeger clients
-/// send for a root span (a 64-bit trace id, left-padded to W3C's 128 bits, and the root's span
-/// id are one number), xors to 0, the key of "no span", and a metric recorded in its context
-/// never kept an exemplar. The sum of those is twice the id, which is 0 only for the one id
-/// 2^63. No branch: the same instructions per span as the xor (`span_basic`, 676 under
-/// callgrind, `benches/compare/breakdown.py`), where a test for that case cost 3 more.
+/// Neither xor nor a sum: each makes 0, the key of "no span", from ids a remote parent sends.
+/// The xor did for a span whose id *is* its trace id's low half, which Zipkin (B3) and Jaeger
+/// clients send for a root span (a 64-bit trace id, left-padded to W3C's 128 bits, and the
+/// root's span id are one number); the sum for a span id and low half that add up to 2^64
+/// (`…ffffffffffffffff-0000000000000001`, anyone's traceparent) and for that root with id
+/// 2^63. A metric recorded in such a context kept no exemplar
+/// (`tests/exemplars.rs`, `a_remote_parent_whose_ids_made_the_key_of_no_span_gets_exemplars`).
+/// No branch: `2 * low + 1` is one `lea` and the multiply takes the add's place, one
+/// instruction more per publish than the sum, where a test for the zero case cost 3 more per
+/// span (`span_basic` under callgrind, `benches/compare/breakdown.py`).
 #[inline(always)]
 fn span_key(trace: u128, span: u64) -> u64 {
-    span.wrapping_add(trace as u64)
+    span.wrapping_mul((trace as u64) << 1 | 1)
 }
 
 /// Publishes this thread's innermost visible sampled span; none is `(0, 0)` (both zero, as
