@@ -230,29 +230,28 @@ fn explicit_exemplars_with_hostile_values_pass_the_strict_parser() {
 /// after checking every pair of names for duplicates: that check is quadratic, and 100,000
 /// distinct names (each pair of which was compared) took 40 s per call in a debug build before
 /// it was refused, on the recording thread. With the running count checked first, at most 128
-/// labels are compared.
+/// labels are looked at: the list's last label, a name given twice, is never reached (a
+/// scan of the whole list reports it instead), and nothing here depends on the machine's speed.
 #[test]
 fn an_overlong_label_list_is_refused_without_scanning_it_quadratically() {
-    let names: Vec<String> = (0..100_000).map(|i| format!("l{i}")).collect();
-    let labels: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
+    let names: Vec<String> = (0..2_000).map(|i| format!("l{i}")).collect();
+    let mut labels: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
+    labels.push(("l0", "again"));
     let c = Counter::with_exemplars(Exemplars::Explicit).unwrap();
     let h = Histogram::with_exemplars(Buckets::default(), Exemplars::Explicit).unwrap();
-    let started = std::time::Instant::now();
     let counter = c.inc_with_exemplar(&labels);
     let histogram = h.observe_with_exemplar(0.5, &labels);
-    let took = started.elapsed();
     for (what, result) in [("counter", counter), ("histogram", histogram)] {
         let err = result.expect_err(what).to_string();
-        assert!(err.contains("code points, at most 128"), "{what}: {err}");
+        assert!(
+            err.contains("code points, at most 128"),
+            "{what}: refused for a label past the limit, so the whole list was scanned: {err}"
+        );
     }
     assert_eq!(
         (c.get(), h.snapshot().count),
         (1.0, 1),
         "both values recorded"
-    );
-    assert!(
-        took < std::time::Duration::from_secs(1),
-        "refusing 100,000 labels twice took {took:?}"
     );
 }
 
