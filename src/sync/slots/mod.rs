@@ -794,9 +794,20 @@ pub(crate) struct OwnedSlots {
 }
 
 impl OwnedSlots {
-    /// Allocates `len` zeroed words of the global arena.
+    /// Allocates `len` zeroed words of the global arena. When the arena is exhausted, it first
+    /// reclaims what the reclamation domain holds for no reader and tries again: a removed
+    /// series keeps its words until its retired `Series` is freed, which otherwise waits for a
+    /// batch of retires or a scrape, and the registration that a removal made room for was
+    /// refused beside a range nobody could reach any more.
     pub(crate) fn new(len: usize) -> Result<OwnedSlots, Error> {
-        let range = global().ok_or(Error::SlotArenaExhausted)?.alloc(len)?;
+        let arena = global().ok_or(Error::SlotArenaExhausted)?;
+        let range = match arena.alloc(len) {
+            Err(Error::SlotArenaExhausted) => {
+                reclaim_retired();
+                arena.alloc(len)?
+            }
+            allocated => allocated?,
+        };
         Ok(OwnedSlots { range, owned: true })
     }
 
@@ -828,6 +839,26 @@ impl OwnedSlots {
     /// The global arena, if there is one (there is, if it handed out this range).
     pub(crate) fn arena(&self) -> Option<&'static Arena> {
         global()
+    }
+}
+
+/// Frees what the global reclamation domain holds for no reader (removed series, with their
+/// words), once per retire: an arena that stays exhausted does not pay a reclamation (a
+/// process-wide barrier) on every refused registration. A series still held at that time (a
+/// `SeriesRef` kept, a thread's lookup cache) comes back with the next retire or scrape.
+#[cold]
+#[inline(never)]
+fn reclaim_retired() {
+    #[cfg(not(agentcore_loom))]
+    {
+        use std::sync::atomic::AtomicU64 as StdAtomicU64;
+        /// The domain's count of retired objects at the last reclaim made here.
+        static RETIRED_AT: StdAtomicU64 = StdAtomicU64::new(0);
+        let domain = crate::sync::era::Domain::global();
+        let retired = domain.stats().retired;
+        if RETIRED_AT.swap(retired, Relaxed) != retired {
+            domain.reclaim();
+        }
     }
 }
 
