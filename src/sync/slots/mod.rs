@@ -156,11 +156,13 @@ impl Block {
 }
 
 /// A block pointer, null until the block is created; the block then lives as long as the arena.
-struct BlockCell(AtomicPtr<Block>);
+/// `refused` once the system refused its memory: it is not asked again (a stripe is looked up
+/// on every record of the threads that keep to it).
+struct BlockCell(AtomicPtr<Block>, AtomicBool);
 
 impl BlockCell {
     fn new() -> BlockCell {
-        BlockCell(AtomicPtr::new(ptr::null_mut()))
+        BlockCell(AtomicPtr::new(ptr::null_mut()), AtomicBool::new(false))
     }
 
     #[inline]
@@ -171,14 +173,19 @@ impl BlockCell {
     }
 
     /// The block, created with `capacity` words if it does not exist yet; `None` when the system
-    /// refuses the memory.
+    /// refuses the memory, now or before.
     fn get_or_create(&self, capacity: usize) -> Option<&Block> {
         if let Some(block) = self.get() {
             return Some(block);
         }
-        let fresh = Box::into_raw(Box::new(Block {
-            region: Region::new(capacity)?,
-        }));
+        if self.1.load(Relaxed) {
+            return None;
+        }
+        let Some(region) = Region::new(capacity) else {
+            self.1.store(true, Relaxed);
+            return None;
+        };
+        let fresh = Box::into_raw(Box::new(Block { region }));
         match self
             .0
             .compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire)
@@ -1030,6 +1037,23 @@ mod tests {
             arena.alloc(MAX_RANGE_WORDS + 1),
             Err(Error::SlotArenaExhausted)
         );
+    }
+
+    /// A stripe the system refuses memory for is asked once: a thread recording to it goes to
+    /// stripe 0 from then on, without a failing reservation (a `mmap` system call) on every
+    /// record. Before, every record to it tried again.
+    #[test]
+    fn a_refused_stripe_is_not_retried_on_every_record() {
+        let arena = Arena::with_shape(MAX_RANGE_WORDS, 1, 2).unwrap();
+        let w = arena.alloc(1).unwrap().start();
+        region::tests::refuse(true);
+        for _ in 0..1000 {
+            arena.stripe_add_u64(1, w, 1);
+        }
+        let asked = region::tests::refuse(false);
+        assert_eq!(arena.read_u64(w), 1000, "recorded to stripe 0");
+        assert_eq!(arena.block_counts(), (0, 1));
+        assert_eq!(asked, 1, "reservations tried for the refused stripe");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(super) struct Region {
 impl Region {
     /// Reserves `len` zeroed words, or `None` when the system refuses.
     pub(super) fn new(len: usize) -> Option<Region> {
+        #[cfg(test)]
+        if tests::refused() {
+            return None;
+        }
         let bytes = len.checked_mul(std::mem::size_of::<AtomicU64>())?;
         #[cfg(unix)]
         {
@@ -132,6 +136,34 @@ impl Drop for Region {
                 std::alloc::Layout::array::<AtomicU64>(self.len).expect("allocated with it"),
             );
         }
+    }
+}
+
+/// The system refusing memory, on one thread (a strictly overcommitted machine refuses a block's
+/// reservation; the tests cannot make it do so for one arena alone).
+#[cfg(all(test, not(agentcore_loom)))]
+pub(super) mod tests {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Whether `Region::new` on this thread refuses; how many times it was asked meanwhile.
+        static REFUSING: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Makes `Region::new` refuse on this thread (`Some(0)`), or stop refusing (`None`);
+    /// returns how many reservations it refused since the last call.
+    pub(in super::super) fn refuse(on: bool) -> usize {
+        REFUSING.with(|r| r.replace(on.then_some(0))).unwrap_or(0)
+    }
+
+    pub(super) fn refused() -> bool {
+        REFUSING.with(|r| match r.get() {
+            Some(n) => {
+                r.set(Some(n + 1));
+                true
+            }
+            None => false,
+        })
     }
 }
 
