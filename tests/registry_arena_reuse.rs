@@ -39,6 +39,7 @@ fn a_removed_series_words_serve_the_next_registration_in_an_exhausted_arena() {
         .histogram_family("lat_seconds", "Latency.", &["kind"], Buckets::default())
         .unwrap();
     on_a_thread(|| {
+        jobs.with_label_values(&["__overflow__"]).unwrap(); // for the threads below
         for kind in ["a", "w"] {
             jobs.with_label_values(&[kind]).unwrap().inc();
             lat.with_label_values(&[kind]).unwrap().observe(0.1);
@@ -70,5 +71,38 @@ fn a_removed_series_words_serve_the_next_registration_in_an_exhausted_arena() {
     assert!(lat.remove(&["w"]));
     let h = Histogram::new(Buckets::default()).expect("a histogram's words come back too");
     assert_eq!(h.snapshot().count, 0);
+
+    // Threads churning series in the arena still exhausted: each removal's words serve the next
+    // series (reclaimed by whichever allocation finds the arena full), which starts from zero;
+    // a series that finds no words is folded, counted, never an error (the overflow series
+    // exists) and never a panic. "b" makes the room.
+    assert!(jobs.remove(&["b"]));
+    let real = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (jobs, real) = (&jobs, &real);
+            s.spawn(move || {
+                for round in 0..500 {
+                    let k = format!("t{t}-{round}");
+                    let series = jobs.with_label_values(&[k.as_str()]).unwrap();
+                    // Its own series (only this thread removes it), not the overflow series.
+                    if jobs.get(&[k.as_str()]).is_some() {
+                        assert_eq!(series.get(), 0.0, "{k}: a reused range starts at zero");
+                        series.inc();
+                        assert_eq!(series.get(), 1.0, "{k}");
+                        real.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    drop(series);
+                    jobs.remove(&[k.as_str()]);
+                }
+            });
+        }
+    });
+    let real = real.into_inner();
+    assert!(
+        real > 0,
+        "every series folded: no removal's words came back"
+    );
+    assert_eq!(jobs.len(), 0);
     drop(held);
 }
