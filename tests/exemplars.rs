@@ -587,12 +587,18 @@ fn an_explicit_exemplar_is_replaced_by_the_next_trace_based_one_even_in_the_same
 /// span", so a counter or histogram recorded in that context never kept an exemplar.
 #[test]
 fn a_remote_parent_whose_span_id_is_its_trace_ids_low_half_gets_exemplars() {
-    let t = tracer(1.0);
-    for (trace_id, span_id) in [
+    remote_parents_are_current_for_exemplars(&[
         ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
         ("0000000000000000463ac35c9f6413ad", "463ac35c9f6413ad"),
         ("4bf92f3577b34da6a3ce929d0e0e4736", "a3ce929d0e0e4736"),
-    ] {
+    ]);
+}
+
+/// Attaches each sampled remote parent `(trace id, span id)` in turn: it is the current span
+/// for exemplars while attached, and none is after.
+fn remote_parents_are_current_for_exemplars(parents: &[(&str, &str)]) {
+    let t = tracer(1.0);
+    for &(trace_id, span_id) in parents {
         let header = format!("00-{trace_id}-{span_id}-01");
         let remote = agentcore_telemetry::TraceContext::extract(|name| {
             (name == "traceparent").then_some(header.as_str())
@@ -617,27 +623,11 @@ fn a_remote_parent_whose_span_id_is_its_trace_ids_low_half_gets_exemplars() {
 /// exemplar.
 #[test]
 fn a_remote_parent_whose_ids_made_the_key_of_no_span_gets_exemplars() {
-    let t = tracer(1.0);
-    for (trace_id, span_id) in [
+    remote_parents_are_current_for_exemplars(&[
         ("4bf92f3577b34da6ffffffffffffffff", "0000000000000001"),
         ("4bf92f3577b34da60000000000000001", "ffffffffffffffff"),
         ("00000000000000008000000000000000", "8000000000000000"),
-    ] {
-        let header = format!("00-{trace_id}-{span_id}-01");
-        let remote = agentcore_telemetry::TraceContext::extract(|name| {
-            (name == "traceparent").then_some(header.as_str())
-        })
-        .unwrap()
-        .unwrap();
-        let cx = t.attach(remote);
-        assert_eq!(
-            exemplar_now(),
-            Some((trace_id.to_string(), span_id.to_string())),
-            "traceparent {header}"
-        );
-        drop(cx);
-        assert_eq!(exemplar_now(), None);
-    }
+    ]);
 }
 
 /// The value a racing trace-based writer records in span `(trace, span)`: derived from every

@@ -15,6 +15,7 @@ use agentcore_telemetry::registry::process::{process_stats, PROCESS_METRICS};
 use agentcore_telemetry::{Error, Registry};
 use support::alloc::thread_allocations;
 use support::exposition::{parse, value};
+use support::mem::proc_status;
 
 #[global_allocator]
 static GLOBAL: support::alloc::Counting = support::alloc::Counting;
@@ -43,16 +44,6 @@ fn ps(field: &str) -> f64 {
     text.trim()
         .parse()
         .unwrap_or_else(|e| panic!("ps -o {field}=: {text:?}: {e}"))
-}
-
-/// A `/proc/self/status` field's first number (`VmRSS:  1234 kB` → 1234).
-fn status(field: &str) -> f64 {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn within(what: &str, got: f64, want: f64, tolerance: f64) {
@@ -95,7 +86,7 @@ fn process_metrics_match_proc_and_ps_and_allocate_nothing() {
     within(
         "process_resident_memory_bytes vs VmRSS",
         get(&f, "process_resident_memory_bytes"),
-        status("VmRSS") * 1024.0,
+        proc_status("VmRSS") * 1024.0,
         8.0 * 1024.0 * 1024.0,
     );
     assert!(get(&f, "process_resident_memory_bytes") >= 64.0 * 1024.0 * 1024.0 - page);
@@ -114,7 +105,7 @@ fn process_metrics_match_proc_and_ps_and_allocate_nothing() {
     within(
         "process_threads vs /proc/self/status",
         get(&f, "process_threads"),
-        status("Threads"),
+        proc_status("Threads"),
         1.0,
     );
     let listed = std::fs::read_dir("/proc/self/fd").unwrap().count() as f64 - 1.0;

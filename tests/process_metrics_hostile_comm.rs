@@ -11,16 +11,7 @@ mod support;
 use agentcore_telemetry::registry::process::process_stats;
 use agentcore_telemetry::Registry;
 use support::exposition::{parse, value};
-
-/// The first number of a `/proc/self/status` field (`Threads:  3` → 3).
-fn status(field: &str) -> f64 {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
+use support::mem::proc_status;
 
 #[test]
 fn hostile_command_names_leave_every_field_in_place() {
@@ -51,10 +42,10 @@ fn hostile_command_names_leave_every_field_in_place() {
             "{comm:?} not in {stat:?}"
         );
         let stats = process_stats().unwrap_or_else(|| panic!("{comm:?}: unreadable"));
-        assert_eq!(stats.threads as f64, status("Threads"), "{comm:?}");
+        assert_eq!(stats.threads as f64, proc_status("Threads"), "{comm:?}");
         assert_eq!(stats.start_time_seconds, start, "{comm:?}");
         assert!(stats.cpu_seconds > 0.0, "{comm:?}: {stats:?}");
-        let rss_kb = status("VmRSS");
+        let rss_kb = proc_status("VmRSS");
         let got_kb = stats.resident_memory_bytes as f64 / 1024.0;
         assert!(
             (got_kb - rss_kb).abs() <= rss_kb * 0.5 + 4096.0,
@@ -68,7 +59,7 @@ fn hostile_command_names_leave_every_field_in_place() {
         let text = registry.encode_text();
         let families = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let threads = value(&families, "process_threads", &[]).unwrap();
-        assert_eq!(threads, status("Threads"), "{comm:?}\n{text}");
+        assert_eq!(threads, proc_status("Threads"), "{comm:?}\n{text}");
         let cpu = value(&families, "process_cpu_seconds_total", &[]).unwrap();
         assert!(cpu.is_finite() && cpu > 0.0, "{comm:?}\n{text}");
     }

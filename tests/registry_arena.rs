@@ -6,11 +6,14 @@
 //!
 //! This binary exhausts the global arena on purpose, so it holds a single test.
 
+mod support;
+
 use agentcore_telemetry::registry::{FamilyOptions, ARENA_SHARE};
 use agentcore_telemetry::{
     Buckets, Counter, DistributedTracer, Error, Family, Histogram, Registry, Summary,
     SummaryConfig, TracerConfig,
 };
+use support::arena::fill;
 
 #[test]
 fn no_family_exhausts_the_arena_and_exhaustion_is_a_clear_error_everywhere() {
@@ -41,17 +44,6 @@ fn no_family_exhausts_the_arena_and_exhaustion_is_a_clear_error_everywhere() {
 
     // Exhaust what is left: unregistered summaries (the largest ranges), then histograms and
     // counters for the smaller holes.
-    fn fill<T>(make: impl Fn() -> Result<T, Error>) -> Vec<T> {
-        let mut held = Vec::new();
-        loop {
-            match make() {
-                Ok(m) => held.push(m),
-                Err(Error::SlotArenaExhausted) => return held,
-                Err(e) => panic!("unexpected {e}"),
-            }
-            assert!(held.len() < 1 << 26, "the arena never filled");
-        }
-    }
     let mut held = fill(|| Summary::new(SummaryConfig::default()));
     let small_histograms = fill(|| Histogram::new(Buckets::default()));
     let small_counters = fill(Counter::new);

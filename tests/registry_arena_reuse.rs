@@ -10,19 +10,10 @@
 //!
 //! This binary exhausts the global arena on purpose, so it holds a single test.
 
-use agentcore_telemetry::{Buckets, Counter, Error, Histogram, Registry, Summary, SummaryConfig};
+mod support;
 
-fn fill<T>(make: impl Fn() -> Result<T, Error>) -> Vec<T> {
-    let mut held = Vec::new();
-    loop {
-        match make() {
-            Ok(m) => held.push(m),
-            Err(Error::SlotArenaExhausted) => return held,
-            Err(e) => panic!("unexpected {e}"),
-        }
-        assert!(held.len() < 1 << 26, "the arena never filled");
-    }
-}
+use agentcore_telemetry::{Buckets, Counter, Error, Histogram, Registry, Summary, SummaryConfig};
+use support::arena::fill;
 
 /// Runs `f` on a thread of its own, which exits (with its lookup cache) before this returns.
 fn on_a_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {

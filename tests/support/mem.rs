@@ -62,3 +62,14 @@ pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
         fds,
     })
 }
+
+/// The first number of a `/proc/self/status` field (`VmRSS:  1234 kB` → 1234, `Threads:  3` →
+/// 3); panics if the field is missing.
+pub fn proc_status(field: &str) -> f64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}

@@ -6,6 +6,7 @@
 pub mod adversary;
 pub mod agent;
 pub mod alloc;
+pub mod arena;
 pub mod child_output;
 pub mod exposition;
 pub mod mem;
