@@ -459,16 +459,21 @@ impl TracerCore {
                 (lost.status == SpanStatus::Error, true)
             }
         };
+        // Counted before the record is published: a query that reads the record (its slot's
+        // read lock acquires the publish's release) then reads the counters, so it never
+        // counts more spans (or errors) in the log than finished. Counted after, a query
+        // between the two saw `total_spans` 1 with `spans_finished` 0 (found by review,
+        // `tests/tracer_query_consistency.rs`).
+        let c = &self.counters;
+        c.finished.inc_internal();
+        if error {
+            c.errored.inc_internal();
+        }
         // Publishes the record (releases the slot), marked for the export cursor if one is
         // attached (see `sync::ring`, "Export cursor" and "Detach").
         if let Rec::Claimed(mut slot) = std::mem::replace(record, Rec::None) {
             let mark = slot.mark_for_export(&self.log);
             slot.publish(&self.log, mark);
-        }
-        let c = &self.counters;
-        c.finished.inc_internal();
-        if error {
-            c.errored.inc_internal();
         }
         if lost {
             c.dropped.inc_internal();
