@@ -410,8 +410,8 @@ impl TracerCore {
     }
 
     /// Called when a sampled span finishes: stamps the times into its record (in its
-    /// span-log slot), calls the metrics hook, counts, and publishes the record (releases the slot).
-    /// Never blocks or allocates. The displaced oldest record (an overwrite) was
+    /// span-log slot), calls the metrics hook, counts, and publishes the record (releases the
+    /// slot). Never blocks or allocates. The displaced oldest record (an overwrite) was
     /// already dropped and counted when the slot was claimed (`open`); a span that found no
     /// free slot (`Lost`) counts as dropped, as a busy push did. Does nothing for an
     /// unsampled or finished span.
