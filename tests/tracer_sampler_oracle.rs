@@ -8,6 +8,8 @@
 //! which compare `low >> 1` with a truncated r * 2^63) truncates: they may differ on the one id
 //! at the bound, out of 2^64.
 
+#![cfg(feature = "otlp")]
+
 mod support;
 
 use agentcore_telemetry::{Sampler, TraceId};
