@@ -5,6 +5,7 @@
 //! itself), where `crate::sync` swaps `std`'s atomics and mutexes for loom's. Run them with
 //! `bash .ci/loom`; `bash .ci/test` does.
 
+mod clock;
 mod era;
 mod exemplar;
 mod export_cursor;

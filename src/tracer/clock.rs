@@ -11,15 +11,22 @@
 //! duration, since only the anchor reads `SystemTime`. The anchor is taken again every
 //! 100 ms, so timestamps follow the wall clock (see [`Anchor`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub(crate) mod conversion;
+
+pub(crate) use conversion::Conversion;
+use conversion::{mul_ns, ConversionCell};
 
 #[derive(Debug)]
 struct Source {
     /// `Some(mult)` when reading the TSC: nanoseconds per tick in 32.32 fixed point.
     tsc_mult: Option<u64>,
-    /// Base for the `Instant` fallback.
+    /// The calibration's first `(nanoseconds since base, TSC)` sample: the start of the
+    /// baseline every re-anchor measures the rate over again (see [`Anchor`], "The rate").
+    tsc_first: (u128, u64),
+    /// Base for the `Instant` fallback and the rate samples.
     base: Instant,
 }
 
@@ -31,12 +38,16 @@ fn source() -> &'static Source {
         let forced_instant = std::env::var("AGENTCORE_TRACE_CLOCK")
             .map(|v| v.eq_ignore_ascii_case("instant"))
             .unwrap_or(false);
-        let tsc_mult = if !forced_instant && tsc::reliable() {
-            tsc::calibrate()
+        let calibrated = if !forced_instant && tsc::reliable() {
+            tsc::calibrate(base)
         } else {
             None
         };
-        Source { tsc_mult, base }
+        Source {
+            tsc_mult: calibrated.map(|(mult, _)| mult),
+            tsc_first: calibrated.map_or((0, 0), |(_, first)| first),
+            base,
+        }
     })
 }
 
@@ -69,75 +80,127 @@ pub(crate) fn uses_tsc() -> bool {
 /// How long an anchor serves before it is taken again (see [`Anchor`]).
 const REANCHOR_EVERY: Duration = Duration::from_millis(100);
 
-/// One tracer's clock: the `(wall clock, ticks)` anchor plus a copy of the process-wide
-/// source, so reading and converting never goes through the `OnceLock` again (that showed
-/// as 3-4% of a span in the profile).
-///
-/// Hot path: a conversion is one multiply and one add. The `Instant` fallback counts
-/// nanoseconds, so its factor is exactly 1.0 (`1 << 32`), and the anchor is folded into one
-/// wrapping offset: `unix_ns(t) = offset + ns(t)`, where `offset` is the wall clock at the
-/// anchor minus `ns(anchor ticks)`. That is `wall + ns(t - anchor)` up to one nanosecond of
-/// rounding, and monotonic in `t` (the branchy signed form, three conversions per span, cost
-/// ~40 instructions per span under callgrind).
+/// How far a rate measured again may stray from the first calibration's and still be taken:
+/// 1/100 (the calibration's own error is a few hundred ppm at most,
+/// `tests/tracer_clock_rate.rs`). Further off, the TSC's rate itself changed under the process
+/// (a VM moved to a host whose TSC runs at another rate, unscaled), which a baseline reaching
+/// back before the change cannot measure; the last rate taken stays.
+const RATE_TOLERANCE: u64 = 100;
+
+/// The TSC's rate baseline: the calibration's first sample and rate (see [`Anchor`], "The
+/// rate").
+#[derive(Clone, Copy, Debug)]
+struct RateBase {
+    /// `(nanoseconds since the source's base instant, TSC)`.
+    first: (u128, u64),
+    calibrated: u64,
+}
+
+impl RateBase {
+    /// The rate over the whole baseline to `sample` (a later `(ns, TSC)` reading), or `kept`
+    /// when it cannot be measured or strays past [`RATE_TOLERANCE`].
+    fn measure(self, sample: (u128, u64), kept: u64) -> u64 {
+        rate_between(self.first, sample)
+            .filter(|m| m.abs_diff(self.calibrated) <= self.calibrated / RATE_TOLERANCE)
+            .unwrap_or(kept)
+    }
+}
+
+/// Nanoseconds per tick (32.32) between two `(nanoseconds, ticks)` samples; `None` unless both
+/// advanced.
+fn rate_between((ns0, t0): (u128, u64), (ns1, t1): (u128, u64)) -> Option<u64> {
+    let ns = ns1.checked_sub(ns0)?;
+    let ticks = u128::from(t1.checked_sub(t0)?);
+    if ticks == 0 {
+        return None;
+    }
+    // `ns` is below 2^64 (centuries), so `ns << 32` fits.
+    u64::try_from((ns << 32) / ticks).ok().filter(|&m| m > 0)
+}
+
+/// One tracer's clock: the `(wall clock, ticks)` anchor and the tick rate, as a [`Conversion`],
+/// plus a copy of the process-wide source, so reading and converting never goes through the
+/// `OnceLock` again (that showed as 3-4% of a span in the profile).
 ///
 /// The anchor is taken again once it is [`REANCHOR_EVERY`] old, by the first conversion
-/// that notices ([`offset_at`](Self::offset_at): a load and a predictable branch otherwise).
-/// Taken once per tracer, the timestamps drifted from the wall clock by the tick rate's
-/// calibration error (5 ms against `Instant`) times the tracer's age, and never followed
-/// the clock's NTP corrections: 405 ppm on the review VM, 35 s a day (found by review). Now
-/// they stay within that error times 100 ms of it. A span's start and end are converted
-/// with one offset, so its duration is the ticks' whatever the re-anchoring does.
+/// that notices ([`conversion_at`](Self::conversion_at): a load and a predictable branch
+/// otherwise). Taken once per tracer, the timestamps drifted from the wall clock by the tick
+/// rate's calibration error times the tracer's age, and never followed the clock's NTP
+/// corrections: 405 ppm on the review VM, 35 s a day (found by review). Now they stay within
+/// the rate's error times 100 ms of it.
 ///
-/// # Invariants and orderings
+/// # The rate
 ///
-/// Shared by every thread that records on the tracer; `offset` and `due` are two atomics,
-/// written together only by [`reanchor`](Self::reanchor), read without a lock.
+/// The TSC's rate is calibrated at first use against `Instant` over 5 ms, to within a few
+/// hundred ppm on a VM (100 ppm is what `tests/tracer_clock_rate.rs` allows). Every re-anchor
+/// measures it again over the whole baseline since that first sample, so its error falls as
+/// the process ages (two readings' bracket width over the baseline: about 0.1 ppm after a
+/// second), and takes the new rate with the new anchor. With the first rate kept, each
+/// re-anchor moved the offset by the rate's error times 100 ms, and a span converted at its
+/// finish with the offset of that moment (invariant 3 below) placed its start by the error
+/// times its own duration: a child started just after its parent, and finished before it,
+/// came out *before* its parent when the parent ran long (400 ppm over a minute: 24 ms;
+/// `tests::a_long_parent_starts_before_its_child_whatever_the_calibration`). `Instant`
+/// counts `CLOCK_MONOTONIC`, whose rate NTP disciplines as it does the wall clock's, so the
+/// measured rate follows the wall clock's, not the crystal's. The `Instant` fallback counts
+/// nanoseconds already: its rate is exactly 1.0 (`1 << 32`), never measured.
 ///
-/// 1. Every `offset` ever stored is a complete anchor (one `(ticks, wall)` reading), and any
-///    of them converts any tick count to within the rate error times the time since that
-///    anchor: converting with an offset older or newer than `due` suggests only moves a
-///    timestamp by that error, never corrupts it. So the pair needs no atomicity: a reader that
-///    sees the new `due` with the old `offset` (or the reverse) converts with a slightly older
-///    anchor, and a re-anchor that loses the `due` race uses its own fresh offset for its
-///    conversion and stores nothing.
-/// 2. Only the thread whose compare-exchange on `due` succeeds stores `offset`, so stores
-///    come from one re-anchor per period, not from every thread that noticed it.
-/// 3. A span's start, end and events are converted with one offset (read once, at its
-///    finish), so its duration is exact and its events lie within it whatever offsets other
-///    spans see. (Events were converted when added, with the offset of that moment: one
-///    added just before a re-anchor lay outside a span finishing just after it, by up to
-///    15 µs on the review VM; `tests/tracer_event_times.rs`.)
+/// # Invariants
 ///
-/// All accesses are `Relaxed`: no other memory is published through these atomics (each
-/// value is self-contained, invariant 1), and a stale value only delays a re-anchor or uses a
-/// slightly older anchor.
+/// Shared by every thread that records on the tracer, read without a lock: the conversion and
+/// its due time are one [`ConversionCell`], whose doc states how a pair of words is published
+/// whole and the orderings that take.
+///
+/// 1. Every conversion ever published is a complete anchor and rate (one `(ticks, wall)`
+///    reading, one measured rate), and any of them converts any tick count to within the rate
+///    error times the time since that anchor: converting with one a little older than the
+///    newest only moves a timestamp by that error, never corrupts it.
+/// 2. Only the thread whose claim on the due time succeeds re-anchors; it publishes the new
+///    conversion with the next due time. Nothing between the claim and the publication can
+///    panic (clock reads, checked arithmetic): a claim never published would leave the anchor
+///    held, and the timestamps drifting, for good. A thread that loses the claim converts with
+///    the conversion published now (invariant 1).
+/// 3. A span's start, end and events are converted with one conversion (read once, at its
+///    finish), so its duration is the ticks' at one rate and its events lie within it
+///    whatever other spans see. (Events were converted when added, with the offset of that
+///    moment: one added just before a re-anchor lay outside a span finishing just after it,
+///    by up to 15 µs on the review VM; `tests/tracer_event_times.rs`.) Spans finishing at
+///    different times use different conversions: their timestamps agree to within the rate's
+///    error times the time between the finishes, which measuring the rate again keeps small
+///    (see "The rate").
 #[derive(Debug)]
 pub(crate) struct Anchor {
-    /// Wall-clock Unix nanoseconds minus `ns(ticks at the anchor)`, wrapping.
-    offset: AtomicU64,
-    /// Ticks at which the anchor is due to be taken again: its ticks plus `every`.
-    due: AtomicU64,
-    /// [`REANCHOR_EVERY`] in ticks.
+    /// The current conversion and when it is due to be taken again (its ticks plus
+    /// [`REANCHOR_EVERY`]).
+    conversion: ConversionCell,
+    /// [`REANCHOR_EVERY`] in ticks (at the first rate).
     every: u64,
-    /// Nanoseconds per tick in 32.32 fixed point (`1 << 32` for the `Instant` fallback).
-    mult: u64,
-    tsc: bool,
+    /// `Some` when reading the TSC: the baseline its rate is measured over again.
+    rate: Option<RateBase>,
     base: Instant,
 }
 
 impl Anchor {
     pub(crate) fn now() -> Self {
         let source = source();
-        let mult = source.tsc_mult.unwrap_or(1 << 32);
+        let rate = source.tsc_mult.map(|calibrated| RateBase {
+            first: source.tsc_first,
+            calibrated,
+        });
+        // A tracer made long after the calibration takes the rate over the baseline so far.
+        let mult = rate.map_or(1 << 32, |r| {
+            r.measure(tsc::sample(source.base), r.calibrated)
+        });
         let (ticks, offset) = take_anchor(mult);
         let every = ((REANCHOR_EVERY.as_nanos() << 32) / u128::from(mult.max(1)))
             .clamp(1, u128::from(u64::MAX >> 1)) as u64;
         Anchor {
-            offset: AtomicU64::new(offset),
-            due: AtomicU64::new(ticks.saturating_add(every)),
+            conversion: ConversionCell::new(
+                Conversion { offset, mult },
+                ticks.saturating_add(every),
+            ),
             every,
-            mult,
-            tsc: source.tsc_mult.is_some(),
+            rate,
             base: source.base,
         }
     }
@@ -145,62 +208,62 @@ impl Anchor {
     /// Monotonic ticks now (the same clock as [`now_ticks`]).
     #[inline]
     pub(crate) fn now_ticks(&self) -> u64 {
-        if self.tsc {
+        if self.rate.is_some() {
             tsc::read()
         } else {
             self.base.elapsed().as_nanos() as u64
         }
     }
 
-    /// Nanoseconds in `ticks` ticks.
+    /// Nanoseconds in `ticks` ticks, at the current rate.
     #[inline]
     pub(crate) fn ticks_to_ns(&self, ticks: u64) -> u64 {
-        mul_ns(ticks, self.mult)
+        mul_ns(ticks, self.conversion.mult())
     }
 
-    /// The offset to convert ticks read up to `now` (a recent reading of this clock) with,
-    /// taking the anchor again first if it is older than [`REANCHOR_EVERY`].
+    /// The conversion for ticks read up to `now` (a recent reading of this clock), taking the
+    /// anchor again first if it is older than [`REANCHOR_EVERY`].
     #[inline]
-    pub(crate) fn offset_at(&self, now: u64) -> u64 {
-        // One load and one compare: the due time is kept, not the anchor's ticks (subtracting
-        // and comparing with `every` cost 3 more instructions a conversion, two per span with
-        // an event, under callgrind). A reading older than an anchor another thread just took
-        // is before its due time, so not stale. Ticks do not wrap (see `mul_ns`).
-        let due = self.due.load(Ordering::Relaxed);
-        if now > due {
-            self.reanchor(due)
-        } else {
-            self.offset.load(Ordering::Relaxed)
+    pub(crate) fn conversion_at(&self, now: u64) -> Conversion {
+        // The due check is the copy's first load: the due time is kept, not the anchor's ticks
+        // (subtracting and comparing with `every` cost 3 more instructions a conversion, two
+        // per span with an event, under callgrind). A reading older than an anchor another
+        // thread just took is before its due time, so not stale. Ticks do not wrap (see
+        // `mul_ns`).
+        match self.conversion.read(now) {
+            Ok(c) => c,
+            Err(seen) => self.reanchor(seen),
         }
     }
 
     /// Takes the anchor again, unless another thread already has since `seen` (the due time
-    /// read).
+    /// read) or is taking it now.
     #[cold]
     #[inline(never)]
-    fn reanchor(&self, seen: u64) -> u64 {
-        let (ticks, offset) = take_anchor(self.mult);
-        if self
-            .due
-            .compare_exchange(
-                seen,
-                ticks.saturating_add(self.every),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            self.offset.store(offset, Ordering::Relaxed);
-        }
-        // Ours, or (another thread won) equally fresh.
-        offset
+    fn reanchor(&self, seen: u64) -> Conversion {
+        self.reanchor_with(seen, || tsc::sample(self.base), take_anchor)
     }
 
-    /// Wall-clock Unix nanoseconds at `ticks`, with an offset from
-    /// [`offset_at`](Self::offset_at).
-    #[inline]
-    pub(crate) fn unix_ns_with(&self, offset: u64, ticks: u64) -> u64 {
-        offset.wrapping_add(mul_ns(ticks, self.mult))
+    /// [`reanchor`](Self::reanchor) with its clocks as arguments (the tests' simulated ones):
+    /// `sample` reads `(nanoseconds since base, ticks)`, `take` an anchor at a given rate.
+    #[inline(always)]
+    fn reanchor_with(
+        &self,
+        seen: u64,
+        sample: impl FnOnce() -> (u128, u64),
+        take: impl FnOnce(u64) -> (u64, u64),
+    ) -> Conversion {
+        if !self.conversion.claim(seen) {
+            return self.conversion.read_again();
+        }
+        // Nothing from here to the publication can panic (clock reads, checked arithmetic):
+        // a claim never published would leave the anchor held for good (invariant 2).
+        let kept = self.conversion.mult();
+        let mult = self.rate.map_or(kept, |r| r.measure(sample(), kept));
+        let (ticks, offset) = take(mult);
+        let c = Conversion { offset, mult };
+        self.conversion.publish(c, ticks.saturating_add(self.every));
+        c
     }
 
     /// Wall-clock Unix nanoseconds now (the tests'; spans convert their ticks when they
@@ -208,7 +271,7 @@ impl Anchor {
     #[cfg(test)]
     pub(crate) fn now_unix_ns(&self) -> u64 {
         let now = self.now_ticks();
-        self.unix_ns_with(self.offset_at(now), now)
+        self.conversion_at(now).unix_ns(now)
     }
 }
 
@@ -250,14 +313,6 @@ fn take_anchor_with(
     (at, wall.wrapping_sub(mul_ns(at, mult)))
 }
 
-/// `ticks * mult / 2^32`: nanoseconds in `ticks` at `mult` nanoseconds per tick (32.32).
-/// Exact for `mult = 1 << 32`; fits `u64` for any tick count below `2^64 / (mult / 2^32)`
-/// (with a 1 GHz or faster TSC, centuries of uptime).
-#[inline(always)]
-fn mul_ns(ticks: u64, mult: u64) -> u64 {
-    ((u128::from(ticks) * u128::from(mult)) >> 32) as u64
-}
-
 #[cfg(all(
     target_arch = "x86_64",
     target_os = "linux",
@@ -283,7 +338,7 @@ mod tsc {
 
     /// A TSC reading and the `Instant` it was taken at (nanoseconds since `base`): the
     /// midpoint of the tightest of 8 brackets `(Instant, TSC, Instant)`.
-    fn sample(base: Instant) -> (u128, u64) {
+    pub(super) fn sample(base: Instant) -> (u128, u64) {
         let mut best = (u128::MAX, 0, 0);
         for _ in 0..8 {
             let a = base.elapsed().as_nanos();
@@ -312,17 +367,14 @@ mod tsc {
     /// the sleep is slow: 5 to 28 µs on the review VM (a Firecracker guest; the next one
     /// takes 50 ns), out of 5 ms. Every duration came out 500 to 1900 ppm too long there
     /// (`tests/tracer_clock_rate.rs`; found by an adversarial review).
-    pub(super) fn calibrate() -> Option<u64> {
-        let base = Instant::now();
-        let (m0, t0) = sample(base);
+    ///
+    /// Returns the rate and the first sample, from which every re-anchor measures the rate
+    /// again over a longer baseline ([`super::rate_between`]).
+    pub(super) fn calibrate(base: Instant) -> Option<(u64, (u128, u64))> {
+        let first = sample(base);
         std::thread::sleep(Duration::from_millis(5));
-        let (m1, t1) = sample(base);
-        let ns = m1.checked_sub(m0)?;
-        let ticks = u128::from(t1.checked_sub(t0)?);
-        if ticks == 0 {
-            return None;
-        }
-        u64::try_from((ns << 32) / ticks).ok().filter(|&m| m > 0)
+        let rate = super::rate_between(first, sample(base))?;
+        Some((rate, first))
     }
 }
 
@@ -339,7 +391,10 @@ mod tsc {
     pub(super) fn read() -> u64 {
         0
     }
-    pub(super) fn calibrate() -> Option<u64> {
+    pub(super) fn sample(_: std::time::Instant) -> (u128, u64) {
+        (0, 0)
+    }
+    pub(super) fn calibrate(_: std::time::Instant) -> Option<(u64, (u128, u64))> {
         None
     }
 }
@@ -388,6 +443,92 @@ mod tests {
         let (_, offset) = take_anchor_with(1 << 32, ticks, wall);
         let error = offset.abs_diff(1_000_000_000_000_000_000);
         assert!(error <= 50, "the anchor is {error} ns off the wall clock");
+    }
+
+    /// A simulated TSC at 2.5 GHz whose first calibration is 400 ppm slow, `Instant` and the
+    /// wall clock exact: a parent starts, a child starts 1 µs later and finishes 1 µs after
+    /// that, and the parent finishes a minute later, the anchor taken every 100 ms between.
+    /// Each span is converted with the conversion of its finish (invariant 3).
+    #[test]
+    fn a_long_parent_starts_before_its_child_whatever_the_calibration() {
+        const WALL: u64 = 1_700_000_000_000_000_000;
+        let ticks = |ns: u64| ns / 2 * 5; // 0.4 ns per tick
+        let exact = 2 * (1u64 << 32) / 5;
+        let calibrated = exact - exact / 2_500; // 400 ppm slow
+        let first = (1_000_000_000u128, ticks(1_000_000_000));
+        let at = |ns: u64| {
+            let t = ticks(ns);
+            (t, (WALL + ns).wrapping_sub(mul_ns(t, calibrated)))
+        };
+        let (t0, offset) = at(1_005_000_000);
+        let every = ticks(100_000_000);
+        let anchor = Anchor {
+            conversion: ConversionCell::new(
+                Conversion {
+                    offset,
+                    mult: calibrated,
+                },
+                t0 + every,
+            ),
+            every,
+            rate: Some(RateBase { first, calibrated }),
+            base: Instant::now(),
+        };
+        // Simulated time moves in steps just over 100 ms; each step's conversion takes the
+        // anchor again.
+        const STEP: u64 = 100_001_000;
+        let mut now = 1_005_000_000u64;
+        let mut advance_to = |until: u64| {
+            while now + STEP <= until {
+                now += STEP;
+                let Err(due) = anchor.conversion.read(ticks(now)) else {
+                    panic!("not due after a step");
+                };
+                let sample = (u128::from(now), ticks(now));
+                anchor.reanchor_with(
+                    due,
+                    || sample,
+                    |mult| {
+                        let t = ticks(now);
+                        (t, (WALL + now).wrapping_sub(mul_ns(t, mult)))
+                    },
+                );
+            }
+            anchor.conversion.read_again()
+        };
+        let parent_start = 2_000_000_000u64;
+        let child_start = parent_start + 1_000;
+        let child = advance_to(child_start + 1_000).unix_ns(ticks(child_start));
+        let parent = advance_to(parent_start + 60_000_000_000).unix_ns(ticks(parent_start));
+        assert!(
+            parent <= child,
+            "the parent starts {} ns after its child",
+            parent - child
+        );
+        // And both where the wall clock had them, to within 100 ns.
+        for (got, want) in [(parent, parent_start), (child, child_start)] {
+            let error = got.abs_diff(WALL + want);
+            assert!(error <= 100, "a start {error} ns off the wall clock");
+        }
+    }
+
+    #[test]
+    fn a_rate_measured_far_off_the_calibration_is_not_taken() {
+        let base = RateBase {
+            first: (0, 0),
+            calibrated: 1 << 32,
+        };
+        // 1 ns per tick measured: taken; 2% faster: the kept rate stays.
+        assert_eq!(base.measure((1_000_000, 1_000_000), 7), 1 << 32);
+        assert_eq!(base.measure((1_020_000, 1_000_000), 7), 7);
+        // No ticks or time elapsed, or time going back: kept.
+        assert_eq!(base.measure((0, 0), 7), 7);
+        let later = RateBase {
+            first: (5, 5),
+            ..base
+        };
+        assert_eq!(later.measure((4, 9), 7), 7);
+        assert_eq!(later.measure((9, 4), 7), 7);
     }
 
     #[test]

@@ -438,17 +438,17 @@ impl TracerCore {
                     // has a panic path.)
                     let end_ticks = end_ticks.max(start_ticks);
                     self.on_span_finished(&r.name, r.status, start_ticks, end_ticks);
-                    // One offset for both: the duration is the ticks' (see `Anchor`).
-                    let offset = self.anchor.offset_at(end_ticks);
-                    r.start_time_unix_nano = self.anchor.unix_ns_with(offset, start_ticks);
-                    r.end_time_unix_nano = self.anchor.unix_ns_with(offset, end_ticks);
-                    // The events' ticks too, with the same offset: converted when each was
+                    // One conversion for both: the duration is the ticks' (see `Anchor`).
+                    let conversion = self.anchor.conversion_at(end_ticks);
+                    r.start_time_unix_nano = conversion.unix_ns(start_ticks);
+                    r.end_time_unix_nano = conversion.unix_ns(end_ticks);
+                    // The events' ticks too, with the same conversion: converted when each was
                     // added, with the offset of that moment, an event added just before a
                     // re-anchor in a span finishing just after it lay outside the span by the
                     // offset's step (found by an adversarial review).
                     for e in r.events.iter_mut() {
                         let ticks = e.time_unix_nano.max(start_ticks).min(end_ticks);
-                        e.time_unix_nano = self.anchor.unix_ns_with(offset, ticks);
+                        e.time_unix_nano = conversion.unix_ns(ticks);
                     }
                     (r.status == SpanStatus::Error, false)
                 }

@@ -133,7 +133,7 @@ pub(crate) mod id;
 mod limits;
 mod record;
 // The machinery: clock, sampling, counters, the core the handles point at.
-mod clock;
+pub(crate) mod clock;
 pub(crate) mod core;
 mod sampler;
 mod stats;
