@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use agentcore_telemetry::propagation::PropagationError;
+use agentcore_telemetry::tracer::ContextMapError;
 use agentcore_telemetry::{DistributedTracer, SpanKind, SpanStatus, TraceContext, TracerConfig};
 
 fn headers_of(cx: &TraceContext) -> (HashMap<&'static str, String>, usize) {
@@ -321,4 +322,75 @@ fn a_context_passed_through_unchanged_forwards_its_whole_tracestate() {
         (headers["tracestate"].as_str(), dropped),
         (kept.as_str(), 6)
     );
+}
+
+/// W3C Baggage, "property": "Additional metadata MAY be appended to values in the form of
+/// property set"; "Mutating baggage" lists the changes a system may make (add, update, delete,
+/// deduplicate), and dropping a member's properties is none of them. OpenTelemetry's Baggage
+/// API, "Propagation": "On `extract`, the propagator should store all metadata as a single
+/// metadata instance per entry. On `inject`, the propagator should append the metadata per the
+/// W3C specification format." `TraceContext::extract` kept the values and dropped the
+/// properties, so a service in the middle (a pass-through, or a span under the extracted
+/// context) sent `userId=alice` on for `userId=alice;ttl=30;private`. The map form
+/// (`to_map`, which "carries everything `inject` would") carries them as well. A value set
+/// locally is a new entry, with no properties.
+#[test]
+fn baggage_properties_survive_extract_spans_and_inject() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let baggage = "userId = alice ; ttl=30;private, note=50%25%20off;p=a%3Bb, plain=v";
+    let remote = TraceContext::extract(|name| match name {
+        "traceparent" => Some(traceparent),
+        "baggage" => Some(baggage),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(remote.get_baggage("userId"), Some("alice"));
+    let expected = "note=50%25%20off;p=a%3Bb,plain=v,userId=alice;ttl=30;private";
+
+    // Passed through unchanged.
+    let (headers, dropped) = headers_of(&remote);
+    assert_eq!((headers["baggage"].as_str(), dropped), (expected, 0));
+
+    // Through a span started under it, and a child of that span.
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    let _attached = tracer.attach(remote.clone());
+    let server = tracer.start_span("handle", SpanKind::Server, []);
+    let client = tracer.start_span("call", SpanKind::Client, []);
+    let (headers, dropped) = headers_of(&client.context());
+    assert_eq!((headers["baggage"].as_str(), dropped), (expected, 0));
+    drop((client, server));
+
+    // The map form carries them too, and refuses what is not a property list.
+    let map = remote.to_map();
+    assert_eq!(map["baggage_properties.userId"], "ttl=30;private");
+    assert_eq!(map["baggage_properties.note"], "p=a%3Bb");
+    assert!(!map.contains_key("baggage_properties.plain"));
+    assert_eq!(TraceContext::from_map(&map), Ok(remote.clone()));
+    assert_eq!(
+        TraceContext::from_map([
+            ("trace_id", "t"),
+            ("baggage.k", "v"),
+            ("baggage_properties.k", "a b")
+        ]),
+        Err(ContextMapError::InvalidBaggageProperties(
+            "a b".into(),
+            PropagationError::InvalidProperty
+        ))
+    );
+    assert_eq!(
+        TraceContext::from_map([("trace_id", "t"), ("baggage_properties.k", "p")]),
+        Err(ContextMapError::BaggagePropertiesWithoutEntry("k".into()))
+    );
+
+    // A value set locally replaces the entry, properties included.
+    let mut cx = remote.clone();
+    cx.set_baggage("userId", "bob");
+    let (headers, _) = headers_of(&cx);
+    assert_eq!(
+        headers["baggage"],
+        "note=50%25%20off;p=a%3Bb,plain=v,userId=bob"
+    );
+    assert!(cx.baggage_properties("userId").is_empty());
+    assert!(!cx.to_map().contains_key("baggage_properties.userId"));
 }

@@ -10,16 +10,19 @@
 //!   exactly the members `inject` reports dropped (keys that are not tokens, and the W3C
 //!   limits: 64 members, 8192 bytes).
 //!   The same for `Propagation::inject` of a `Baggage`.
-//! * `to_map` → `from_map` gives the context back; `from_map` of an arbitrary list of pairs
-//!   answers as an independent reference of its documented rules says.
+//! * `to_map` → `from_map` gives the context back (baggage properties included); `from_map` of
+//!   an arbitrary list of pairs answers as an independent reference of its documented rules
+//!   says.
 #![no_main]
 
 use std::collections::BTreeMap;
 
+use agentcore_telemetry::propagation::BaggageProperty;
 use agentcore_telemetry::propagation::{
     Baggage, Extracted, Propagation, PropagationError, TraceParent, TraceState, BAGGAGE,
     BAGGAGE_EMIT_MAX_MEMBERS, BAGGAGE_MAX_BYTES, TRACEPARENT, TRACESTATE,
 };
+use agentcore_telemetry::tracer::BAGGAGE_PROPERTIES_PREFIX;
 use agentcore_telemetry::tracer::{ContextMapError, BAGGAGE_PREFIX, EXTERNAL_ID_KEY, KEY_SAMPLED};
 use agentcore_telemetry::tracer::{
     KEY_RANDOM_TRACE_ID, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
@@ -77,6 +80,7 @@ enum MapKey {
     SpanId,
     Sampled,
     Baggage(Key),
+    BaggageProperties(Key),
     Other(String),
 }
 
@@ -90,6 +94,7 @@ enum MapValue {
     ZeroSpanId,
     Hex128(u128),
     Hex64(u64),
+    Properties,
     Any(String),
 }
 
@@ -372,6 +377,7 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
     let mut random = None;
     let mut trace_state = None;
     let mut baggage: Vec<(String, String)> = Vec::new();
+    let mut properties: Vec<(String, Vec<BaggageProperty>)> = Vec::new();
     for (k, v) in pairs {
         let duplicate = if k == KEY_TRACE_ID {
             if v.is_empty() || v.bytes().all(|b| b == b'0') && v.len() == 32 {
@@ -411,6 +417,12 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
             let seen = baggage.iter().any(|(b, _)| b == key);
             baggage.push((key.to_string(), v.clone()));
             seen
+        } else if let Some(key) = k.strip_prefix(BAGGAGE_PROPERTIES_PREFIX) {
+            let parsed = reference_properties(v)
+                .map_err(|e| ContextMapError::InvalidBaggageProperties(v.clone(), e))?;
+            let seen = properties.iter().any(|(p, _)| p == key);
+            properties.push((key.to_string(), parsed));
+            seen
         } else {
             false
         };
@@ -419,6 +431,16 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
         }
     }
     let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
+    // Properties belong to an entry of the map; the first key without one is named.
+    let mut orphans: Vec<&String> = properties
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| !baggage.iter().any(|(b, _)| b == *k))
+        .collect();
+    orphans.sort();
+    if let Some(k) = orphans.first() {
+        return Err(ContextMapError::BaggagePropertiesWithoutEntry((*k).clone()));
+    }
     // A caller's id that is not a W3C id is kept in baggage, unless the map has that entry.
     if let Some(ext) = external {
         if !baggage.iter().any(|(b, _)| b == EXTERNAL_ID_KEY) {
@@ -429,10 +451,54 @@ fn reference_from_map(pairs: &[(String, String)]) -> Result<TraceContext, Contex
     for (k, v) in baggage {
         cx.set_baggage(k, v);
     }
+    for (k, p) in properties {
+        assert!(cx.set_baggage_properties(&k, p));
+    }
     cx.set_random_trace_id(random.unwrap_or(false));
     *cx.trace_state_mut() = trace_state.unwrap_or_default();
     // A map is what another service sent: the context is remote (e04f51b).
     Ok(cx.with_remote(true))
+}
+
+/// W3C Baggage's `*( OWS ";" OWS property )`, `property = key OWS "=" OWS value / key OWS`,
+/// without the leading `;`: empty properties skipped, values percent-decoded (either hex case;
+/// a `%` without two hex digits literal; invalid UTF-8 as U+FFFD).
+fn reference_properties(v: &str) -> Result<Vec<BaggageProperty>, PropagationError> {
+    let ows: &[char] = &[' ', '\t'];
+    let octet = |c: u8| matches!(c, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e);
+    let decode = |s: &str| {
+        let (b, mut out, mut i) = (s.as_bytes(), Vec::new(), 0);
+        while i < b.len() {
+            let hex = |j: usize| b.get(j).and_then(|c| char::from(*c).to_digit(16));
+            match (b[i], hex(i + 1), hex(i + 2)) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let mut properties = Vec::new();
+    for piece in v.split(';') {
+        let p = piece.trim_matches(ows);
+        if p.is_empty() {
+            continue;
+        }
+        let (key, value) = match p.split_once('=') {
+            Some((k, val)) => (k.trim_matches(ows), Some(val.trim_matches(ows))),
+            None => (p, None),
+        };
+        if value.is_some_and(|val| !val.bytes().all(octet)) {
+            return Err(PropagationError::InvalidProperty);
+        }
+        properties.push(BaggageProperty::new(key, value.map(decode).as_deref())?);
+    }
+    Ok(properties)
 }
 
 /// Part 3: `to_map` / `from_map`.
@@ -465,6 +531,9 @@ fn check_maps(input: &Input) {
                 MapKey::SpanId => KEY_SPAN_ID.to_string(),
                 MapKey::Sampled => KEY_SAMPLED.to_string(),
                 MapKey::Baggage(key) => format!("{BAGGAGE_PREFIX}{}", key.0),
+                MapKey::BaggageProperties(key) => {
+                    format!("{BAGGAGE_PROPERTIES_PREFIX}{}", key.0)
+                }
                 MapKey::Other(s) => s.clone(),
             };
             let v = match v {
@@ -476,6 +545,7 @@ fn check_maps(input: &Input) {
                 MapValue::ZeroSpanId => "0".repeat(16),
                 MapValue::Hex128(x) => format!("{x:032x}"),
                 MapValue::Hex64(x) => format!("{x:016x}"),
+                MapValue::Properties => " ttl = 30 ;;private;p=a%3Bb".to_string(),
                 MapValue::Any(s) => s.clone(),
             };
             (k, v)

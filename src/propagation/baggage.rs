@@ -95,6 +95,53 @@ impl BaggageProperty {
     }
 }
 
+impl BaggageProperty {
+    /// `key` or `key=value`, the value percent-encoded.
+    fn encode_into(&self, out: &mut String) {
+        out.push_str(&self.key);
+        if let Some(v) = &self.value {
+            out.push('=');
+            percent_encode(v, out);
+        }
+    }
+}
+
+/// Properties as a member carries them after its value, without the leading `;`
+/// (`ttl=30;private`): the tracer's map form of a baggage entry's properties.
+pub(crate) fn write_properties(properties: &[BaggageProperty], out: &mut String) {
+    for (i, p) in properties.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        p.encode_into(out);
+    }
+}
+
+/// What [`write_properties`] writes, read back with the member grammar's property rules
+/// (OWS trimmed, empty properties skipped).
+pub(crate) fn parse_properties(text: &str) -> Result<Vec<BaggageProperty>, PropagationError> {
+    let mut properties = Vec::new();
+    for prop in text.split(';') {
+        let prop = prop.trim_matches(is_ows);
+        if prop.is_empty() {
+            continue;
+        }
+        let (pkey, pvalue) = match prop.split_once('=') {
+            Some((k, v)) => (k.trim_matches(is_ows), Some(v.trim_matches(is_ows))),
+            None => (prop, None),
+        };
+        let valid_value = pvalue.is_none_or(|v| v.bytes().all(is_baggage_octet));
+        if !is_token(pkey) || !valid_value {
+            return Err(PropagationError::InvalidProperty);
+        }
+        properties.push(BaggageProperty {
+            key: pkey.to_owned(),
+            value: pvalue.map(percent_decode),
+        });
+    }
+    Ok(properties)
+}
+
 /// One baggage list-member: key, decoded value and properties.
 ///
 /// ```
@@ -198,11 +245,7 @@ impl BaggageMember {
         percent_encode(&self.value, out);
         for p in &self.properties {
             out.push(';');
-            out.push_str(&p.key);
-            if let Some(v) = &p.value {
-                out.push('=');
-                percent_encode(v, out);
-            }
+            p.encode_into(out);
         }
     }
 }
@@ -525,8 +568,7 @@ impl fmt::Display for Baggage {
 
 /// `key OWS "=" OWS value *( OWS ";" OWS property )`, already trimmed.
 fn parse_member(member: &str) -> Result<BaggageMember, PropagationError> {
-    let mut parts = member.split(';');
-    let head = parts.next().unwrap_or_default();
+    let (head, properties) = member.split_once(';').unwrap_or((member, ""));
     let (key, value) = head
         .split_once('=')
         .ok_or(PropagationError::MissingEquals)?;
@@ -538,29 +580,10 @@ fn parse_member(member: &str) -> Result<BaggageMember, PropagationError> {
     if !value.bytes().all(is_baggage_octet) {
         return Err(PropagationError::InvalidValue);
     }
-    let mut properties = Vec::new();
-    for prop in parts {
-        let prop = prop.trim_matches(is_ows);
-        if prop.is_empty() {
-            continue;
-        }
-        let (pkey, pvalue) = match prop.split_once('=') {
-            Some((k, v)) => (k.trim_matches(is_ows), Some(v.trim_matches(is_ows))),
-            None => (prop, None),
-        };
-        let valid_value = pvalue.is_none_or(|v| v.bytes().all(is_baggage_octet));
-        if !is_token(pkey) || !valid_value {
-            return Err(PropagationError::InvalidProperty);
-        }
-        properties.push(BaggageProperty {
-            key: pkey.to_owned(),
-            value: pvalue.map(percent_decode),
-        });
-    }
     Ok(BaggageMember {
         key: key.to_owned(),
         value: percent_decode(value),
-        properties,
+        properties: parse_properties(properties)?,
     })
 }
 

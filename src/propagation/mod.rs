@@ -53,7 +53,7 @@
 //! assert_eq!(extracted.baggage.get("userId"), Some("alice"));
 //! ```
 
-mod baggage;
+pub(crate) mod baggage;
 mod error;
 pub(crate) mod hex;
 pub(crate) mod otel_env;

@@ -8,7 +8,8 @@
 //! a random id and that carries nothing else has no `Arc` at all (`None`).
 
 use super::id::{SpanId, TraceId};
-use crate::propagation::{PropagationError, TraceState};
+use crate::propagation::baggage;
+use crate::propagation::{BaggageProperty, PropagationError, TraceState};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -70,6 +71,10 @@ impl Eq for TraceContext {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Carried {
     pub(crate) baggage: Baggage,
+    /// The W3C properties (`;ttl=30;private`) of the baggage entries that arrived with some,
+    /// by key: kept from `extract` to `inject` (OpenTelemetry's baggage "metadata"). Only keys
+    /// of `baggage`; setting an entry's value drops its properties.
+    pub(crate) baggage_properties: BTreeMap<String, Vec<BaggageProperty>>,
     pub(crate) trace_state: TraceState,
     /// The W3C Level 2 random-trace-id flag (trace-flags bit 1).
     pub(crate) random: bool,
@@ -80,6 +85,7 @@ impl Carried {
     /// random ([`TraceId::random`]), with no baggage and no `tracestate`.
     pub(crate) const RANDOM_ROOT: Carried = Carried {
         baggage: Baggage::new(),
+        baggage_properties: BTreeMap::new(),
         trace_state: TraceState::new(),
         random: true,
     };
@@ -91,8 +97,8 @@ impl Carried {
         (!baggage.is_empty() || !random).then(|| {
             Arc::new(Carried {
                 baggage,
-                trace_state: TraceState::new(),
                 random,
+                ..Carried::RANDOM_ROOT
             })
         })
     }
@@ -150,6 +156,25 @@ pub const KEY_SAMPLED: &str = "sampled";
 /// assert_eq!(cx.to_map()[&format!("{BAGGAGE_PREFIX}k")], "v");
 /// ```
 pub const BAGGAGE_PREFIX: &str = "baggage.";
+/// The prefix of baggage properties in [`TraceContext::to_map`]:
+/// `baggage_properties.<key>`, the W3C properties of the entry `baggage.<key>` as the
+/// `baggage` header carries them after the value (`ttl=30;private`; written only for an entry
+/// that has some, see [`TraceContext::baggage_properties`]).
+///
+/// ```
+/// use agentcore_telemetry::{tracer::BAGGAGE_PROPERTIES_PREFIX, TraceContext};
+/// let cx = TraceContext::extract(|name| match name {
+///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+///     "baggage" => Some("userId=alice; ttl = 30 ;private"),
+///     _ => None,
+/// })
+/// .unwrap()
+/// .unwrap();
+/// let map = cx.to_map();
+/// assert_eq!(map[&format!("{BAGGAGE_PROPERTIES_PREFIX}userId")], "ttl=30;private");
+/// assert_eq!(TraceContext::from_map(&map), Ok(cx));
+/// ```
+pub const BAGGAGE_PROPERTIES_PREFIX: &str = "baggage_properties.";
 /// The baggage key under which `start_trace` keeps a caller-supplied trace id that is not a
 /// W3C id (the trace id is then derived from it, see [`TraceId::from_external`]).
 ///
@@ -375,8 +400,80 @@ impl TraceContext {
         if key.is_empty() {
             return false;
         }
-        self.carried_mut().baggage.insert(key, value.into());
+        let carried = self.carried_mut();
+        // A new value is a new entry: the properties that came with the old one go.
+        carried.baggage_properties.remove(&key);
+        carried.baggage.insert(key, value.into());
         true
+    }
+
+    /// Sets the W3C Baggage properties of the baggage entry `key` (OpenTelemetry's baggage
+    /// "metadata"), replacing those it had; none removes them. False, and nothing stored, when
+    /// the context has no entry `key`: set its value first ([`set_baggage`](Self::set_baggage),
+    /// which drops an entry's properties).
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::BaggageProperty;
+    /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
+    /// let mut cx = TraceContext::new(TraceId::random(), SpanId::from_u64(7), true);
+    /// assert!(!cx.set_baggage_properties("tenant", [BaggageProperty::new("private", None)?]));
+    /// cx.set_baggage("tenant", "acme");
+    /// assert!(cx.set_baggage_properties("tenant", [BaggageProperty::new("private", None)?]));
+    /// let mut headers = Vec::new();
+    /// cx.inject(|name, value| headers.push((name, value)));
+    /// assert_eq!(headers[1], ("baggage", "tenant=acme;private".to_string()));
+    /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
+    /// ```
+    pub fn set_baggage_properties(
+        &mut self,
+        key: &str,
+        properties: impl IntoIterator<Item = BaggageProperty>,
+    ) -> bool {
+        if self.get_baggage(key).is_none() {
+            return false;
+        }
+        let properties: Vec<BaggageProperty> = properties.into_iter().collect();
+        if properties.is_empty() && self.baggage_properties(key).is_empty() {
+            return true;
+        }
+        let carried = self.carried_mut();
+        if properties.is_empty() {
+            carried.baggage_properties.remove(key);
+        } else {
+            carried
+                .baggage_properties
+                .insert(key.to_owned(), properties);
+        }
+        true
+    }
+
+    /// The W3C Baggage properties of a baggage entry (`;ttl=30;private`), as
+    /// [`extract`](Self::extract) received them or
+    /// [`set_baggage_properties`](Self::set_baggage_properties) set them; empty when it has
+    /// none, or when its value was set afterwards ([`set_baggage`](Self::set_baggage)). They travel with the entry:
+    /// every span started in this context inherits them and [`inject`](Self::inject) appends
+    /// them to it, as OpenTelemetry's baggage metadata ("On `inject`, the propagator should
+    /// append the metadata per the W3C specification format").
+    ///
+    /// ```
+    /// use agentcore_telemetry::TraceContext;
+    /// let cx = TraceContext::extract(|name| match name {
+    ///     "traceparent" => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ///     "baggage" => Some("userId=alice;ttl=30;private"),
+    ///     _ => None,
+    /// })
+    /// .unwrap()
+    /// .unwrap();
+    /// let props = cx.baggage_properties("userId");
+    /// assert_eq!((props[0].key(), props[0].value()), ("ttl", Some("30")));
+    /// assert_eq!((props[1].key(), props[1].value()), ("private", None));
+    /// assert!(cx.baggage_properties("other").is_empty());
+    /// ```
+    pub fn baggage_properties(&self, key: &str) -> &[BaggageProperty] {
+        self.carried_or_root()
+            .baggage_properties
+            .get(key)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// A baggage entry.
@@ -412,9 +509,10 @@ impl TraceContext {
 
     /// Serializes the context (the spec's `to_dict`): [`KEY_TRACE_ID`], [`KEY_SPAN_ID`] (if
     /// any), [`KEY_SAMPLED`] and one `baggage.<key>` entry per baggage item; beyond the
-    /// specification's keys, [`KEY_RANDOM_TRACE_ID`] when the flag is set and
-    /// [`KEY_TRACE_STATE`] when there is a `tracestate`, so that the map carries everything
-    /// [`inject`](Self::inject) would.
+    /// specification's keys, [`KEY_RANDOM_TRACE_ID`] when the flag is set,
+    /// [`KEY_TRACE_STATE`] when there is a `tracestate` and one
+    /// [`BAGGAGE_PROPERTIES_PREFIX`]`<key>` entry per baggage item with W3C properties, so that
+    /// the map carries everything [`inject`](Self::inject) would.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -442,6 +540,11 @@ impl TraceContext {
         for (k, v) in self.baggage() {
             map.insert(format!("{BAGGAGE_PREFIX}{k}"), v.to_owned());
         }
+        for (k, properties) in &self.carried_or_root().baggage_properties {
+            let mut value = String::new();
+            baggage::write_properties(properties, &mut value);
+            map.insert(format!("{BAGGAGE_PROPERTIES_PREFIX}{k}"), value);
+        }
         map
     }
 
@@ -458,7 +561,11 @@ impl TraceContext {
     /// * `random_trace_id` (optional, default `false`): `true`, `1`, `false` or `0`.
     /// * `tracestate` (optional): a `tracestate` header value, parsed with
     ///   [`TraceState::parse`].
-    /// * `baggage.<key>`: a baggage entry. Other keys are not the context's and are ignored.
+    /// * `baggage.<key>`: a baggage entry.
+    /// * `baggage_properties.<key>` (optional): the W3C properties of the entry `baggage.<key>`
+    ///   (`ttl=30;private`, see [`BAGGAGE_PROPERTIES_PREFIX`]).
+    ///
+    /// Other keys are not the context's and are ignored.
     ///
     /// The context is [remote](Self::is_remote), as one read by [`extract`](Self::extract)
     /// is: a span started in it records that its parent lives in another process
@@ -468,7 +575,8 @@ impl TraceContext {
     ///
     /// Anything else is refused with the [`ContextMapError`] naming it, rather than dropped:
     /// no `trace_id`, an empty or all-zero id, another `sampled` or `random_trace_id` value, an
-    /// invalid `tracestate`, an empty baggage key, or a key given twice.
+    /// invalid `tracestate`, an empty baggage key, baggage properties that are not W3C
+    /// properties or whose entry is missing, or a key given twice.
     ///
     /// ```
     /// use agentcore_telemetry::tracer::ContextMapError;
@@ -511,6 +619,7 @@ impl TraceContext {
         let mut random = None;
         let mut trace_state = None;
         let mut baggage = Baggage::new();
+        let mut baggage_properties = BTreeMap::new();
         for (k, v) in map {
             let (k, v) = (k.as_ref(), v.as_ref());
             let duplicate = match k {
@@ -540,10 +649,21 @@ impl TraceContext {
                             .map_err(|e| ContextMapError::InvalidTraceState(v.to_owned(), e))?,
                     )
                     .is_some(),
-                _ => match k.strip_prefix(BAGGAGE_PREFIX) {
-                    Some("") => return Err(ContextMapError::EmptyBaggageKey),
-                    Some(key) => baggage.insert(key.to_owned(), v.to_owned()).is_some(),
-                    None => false,
+                _ => match (
+                    k.strip_prefix(BAGGAGE_PREFIX),
+                    k.strip_prefix(BAGGAGE_PROPERTIES_PREFIX),
+                ) {
+                    (Some(""), _) => return Err(ContextMapError::EmptyBaggageKey),
+                    (Some(key), _) => baggage.insert(key.to_owned(), v.to_owned()).is_some(),
+                    (None, Some(key)) => {
+                        let properties = baggage::parse_properties(v).map_err(|e| {
+                            ContextMapError::InvalidBaggageProperties(v.to_owned(), e)
+                        })?;
+                        baggage_properties
+                            .insert(key.to_owned(), properties)
+                            .is_some()
+                    }
+                    (None, None) => false,
                 },
             };
             if duplicate {
@@ -551,6 +671,14 @@ impl TraceContext {
             }
         }
         let trace_id = trace_id.ok_or(ContextMapError::MissingTraceId)?;
+        if let Some(key) = baggage_properties
+            .keys()
+            .find(|k| !baggage.contains_key(*k))
+        {
+            return Err(ContextMapError::BaggagePropertiesWithoutEntry(key.clone()));
+        }
+        baggage_properties
+            .retain(|_, properties: &mut Vec<BaggageProperty>| !properties.is_empty());
         if let Some(ext) = external {
             if !baggage.contains_key(EXTERNAL_ID_KEY) {
                 baggage.insert(EXTERNAL_ID_KEY.to_owned(), ext);
@@ -558,6 +686,7 @@ impl TraceContext {
         }
         let carried = Carried {
             baggage,
+            baggage_properties,
             trace_state: trace_state.unwrap_or_default(),
             random: random.unwrap_or(false),
         };
@@ -624,6 +753,10 @@ pub enum ContextMapError {
     InvalidTraceState(String, PropagationError),
     /// A `baggage.` key with nothing after the prefix.
     EmptyBaggageKey,
+    /// A `baggage_properties.` value that is not a W3C Baggage property list, and why.
+    InvalidBaggageProperties(String, PropagationError),
+    /// A `baggage_properties.<key>` entry without the `baggage.<key>` entry it belongs to.
+    BaggagePropertiesWithoutEntry(String),
     /// A key given twice (in a list of pairs).
     DuplicateKey(String),
 }
@@ -650,6 +783,13 @@ impl fmt::Display for ContextMapError {
                 write!(f, "invalid {KEY_TRACE_STATE} {v:?}: {e}")
             }
             ContextMapError::EmptyBaggageKey => write!(f, "empty baggage key ({BAGGAGE_PREFIX})"),
+            ContextMapError::InvalidBaggageProperties(v, e) => {
+                write!(f, "invalid baggage properties {v:?}: {e}")
+            }
+            ContextMapError::BaggagePropertiesWithoutEntry(k) => write!(
+                f,
+                "{BAGGAGE_PROPERTIES_PREFIX}{k} without a {BAGGAGE_PREFIX}{k} entry"
+            ),
             ContextMapError::DuplicateKey(k) => write!(f, "key {k:?} given twice"),
         }
     }

@@ -154,8 +154,8 @@ mod compile_fail;
 
 pub use attribute::{KeyValue, Value};
 pub use context::{
-    Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, EXTERNAL_ID_KEY,
-    KEY_RANDOM_TRACE_ID, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
+    Baggage, ContextMapError, IntoBaggage, TraceContext, BAGGAGE_PREFIX, BAGGAGE_PROPERTIES_PREFIX,
+    EXTERNAL_ID_KEY, KEY_RANDOM_TRACE_ID, KEY_SAMPLED, KEY_SPAN_ID, KEY_TRACE_ID, KEY_TRACE_STATE,
 };
 pub use guard::{ContextGuard, DetachedContext};
 pub use id::{SpanId, ToSpanId, ToTraceId, TraceId, EXTERNAL_SPAN_ID_KEY};

@@ -15,8 +15,11 @@
 //!   specification requires — the caller starts a fresh trace, and `tracestate` is not even
 //!   parsed ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
 //!   tracestate"). An invalid `tracestate` or `baggage` header is ignored on its own (the
-//!   trace continues without it). Baggage properties are not kept. The context is marked
-//!   remote ([`TraceContext::is_remote`]), so the spans started under it export OTLP's
+//!   trace continues without it). Baggage properties (`;ttl=30;private`) are kept with their
+//!   entry ([`TraceContext::baggage_properties`]) and `inject` appends them again (W3C
+//!   Baggage allows adding, updating, deleting and deduplicating entries, not stripping them;
+//!   OpenTelemetry: "On `inject`, the propagator should append the metadata"). The context is
+//!   marked remote ([`TraceContext::is_remote`]), so the spans started under it export OTLP's
 //!   `IS_REMOTE` parent flag. Baggage does not depend on the trace: without a valid
 //!   `traceparent`, [`TraceContext::extract_baggage`] reads it alone, for the new trace.
 //! * The context keeps `tracestate` and the random-trace-id flag, every span started in it
@@ -41,9 +44,10 @@
 use super::context::{Baggage, Carried};
 use super::{SpanId, TraceContext, TraceId};
 use crate::propagation::{
-    Baggage as W3cBaggage, PropagationError, TraceParent, TraceState, BAGGAGE, TRACEPARENT,
-    TRACESTATE,
+    Baggage as W3cBaggage, BaggageMember, BaggageProperty, PropagationError, TraceParent,
+    TraceState, BAGGAGE, TRACEPARENT, TRACESTATE,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most bytes of `tracestate` [`TraceContext::inject`] writes for a context whose parent-id
@@ -119,9 +123,17 @@ impl TraceContext {
         for (k, v) in self.baggage() {
             // A key that is not an RFC 7230 token cannot travel in the header: left out, and
             // counted (as `set_baggage` promises).
-            if baggage.insert(k, v).is_err() {
+            let Ok(member) = BaggageMember::new(k, v) else {
                 dropped += 1;
-            }
+                continue;
+            };
+            // The properties the entry arrived with go on with it.
+            let member = self
+                .baggage_properties(k)
+                .iter()
+                .cloned()
+                .fold(member, BaggageMember::with_property);
+            baggage.insert_member(member);
         }
         if baggage.is_empty() {
             return dropped;
@@ -186,9 +198,10 @@ impl TraceContext {
         let trace_state = get(TRACESTATE)
             .and_then(|h| TraceState::parse(h).ok())
             .unwrap_or_default();
-        let baggage = TraceContext::extract_baggage(&get);
+        let (baggage, baggage_properties) = read_baggage(&get);
         let carried = Carried {
             baggage,
+            baggage_properties,
             trace_state,
             // Kept as received, set or unset (Level 2, "Random Trace ID Flag").
             random: tp.random(),
@@ -226,15 +239,27 @@ impl TraceContext {
     /// assert_eq!(server.context().get_baggage("tenant"), Some("acme"));
     /// ```
     pub fn extract_baggage<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Baggage {
-        let mut baggage = Baggage::new();
-        if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
-            for member in parsed.iter() {
-                // The first member of a key wins, as `propagation::Baggage::get` reads it.
-                baggage
-                    .entry(member.key().to_owned())
-                    .or_insert_with(|| member.value().to_owned());
+        read_baggage(get).0
+    }
+}
+
+/// The entries of a valid `baggage` header, the first member of a key winning (as
+/// `propagation::Baggage::get` reads it), and the properties of those that have some.
+fn read_baggage<'h>(
+    get: impl Fn(&str) -> Option<&'h str>,
+) -> (Baggage, BTreeMap<String, Vec<BaggageProperty>>) {
+    let mut baggage = Baggage::new();
+    let mut properties = BTreeMap::new();
+    if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
+        for member in parsed.iter() {
+            if baggage.contains_key(member.key()) {
+                continue;
+            }
+            baggage.insert(member.key().to_owned(), member.value().to_owned());
+            if !member.properties().is_empty() {
+                properties.insert(member.key().to_owned(), member.properties().to_vec());
             }
         }
-        baggage
     }
+    (baggage, properties)
 }
