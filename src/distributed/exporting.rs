@@ -208,9 +208,10 @@ impl DistributedTracer {
         if config.disabled || config.exporter == TracesExporter::None {
             return Ok(false);
         }
-        let mut slot = self.export_slot().processor();
-        let source = self.attach_source(&slot)?;
+        let source = self.attach_source()?;
+        // Started without the slot's lock (see `attach_source`).
         let processor = config.start(source, Some(&self.config().service_name))?;
+        let mut slot = self.export_slot().processor();
         let replaced = self.install(&mut slot, processor.map(Arc::new));
         // Both dropped after the lock (see `install`).
         drop(slot);
@@ -245,10 +246,12 @@ impl DistributedTracer {
         exporter: E,
         batch: BatchConfig,
     ) -> Result<(), StartError> {
-        let mut slot = self.export_slot().processor();
-        let source = self.attach_source(&slot)?;
+        let source = self.attach_source()?;
+        // Started without the slot's lock (see `attach_source`): a start that fails drops
+        // `exporter`, the caller's code.
         let processor =
             BatchSpanProcessor::start(source, exporter, batch).map_err(StartError::Spawn)?;
+        let mut slot = self.export_slot().processor();
         let replaced = self.install(&mut slot, Some(Arc::new(processor)));
         // Both dropped after the lock (see `install`).
         drop(slot);
@@ -256,11 +259,19 @@ impl DistributedTracer {
         Ok(())
     }
 
-    fn attach_source(
-        &self,
-        slot: &Option<Arc<BatchSpanProcessor>>,
-    ) -> Result<SpanLogSource, StartError> {
-        if slot.as_ref().is_some_and(|p| p.is_running()) {
+    /// The span log's source for a new exporter; `AlreadyRunning` while one runs.
+    ///
+    /// The span log's export cursor, not the slot's lock, is what lets one exporter start at
+    /// a time: the cursor is attached once, until the thread holding it exits. So a start
+    /// checks the slot, lets the lock go, and starts its processor without it. Started under
+    /// the lock, a start whose thread could not be spawned dropped the caller's exporter there,
+    /// and an exporter whose `Drop` called the tracer (`export_stats`, `force_flush`) waited
+    /// for that lock on the thread that held it, for good
+    /// (`tests/export_spawn_refused.rs`). A start racing a `shutdown` is ordered by its
+    /// `install`: the shutdown stops what was installed before, not a processor still being
+    /// started.
+    fn attach_source(&self) -> Result<SpanLogSource, StartError> {
+        if self.export_slot().current().is_some_and(|p| p.is_running()) {
             return Err(StartError::AlreadyRunning);
         }
         // The previous exporter's thread drops its cursor when it exits; until then the
