@@ -96,7 +96,8 @@
 //!   records nothing and counts as dropped). Queries copy matching records out slot by
 //!   slot. Open spans hold slots: a span left open for long keeps one slot locked.
 //! * **Clock**: TSC ticks (invariant TSC on x86_64 Linux) or `Instant`, converted to Unix
-//!   nanoseconds with a wall-clock anchor per tracer, taken again every 100 ms.
+//!   nanoseconds with a wall-clock anchor per tracer, taken again every 100 ms with the TSC's
+//!   rate measured again over the process's life (lock-free `(offset, rate)` pair).
 //! * **Counters** ([`TracerStats`]): per-thread single-writer blocks, no locked
 //!   instructions on the hot path.
 //!
