@@ -239,6 +239,15 @@ async fn decorator_async_err_and_panic_are_recorded() {
         exception_attr(p, "exception.type").unwrap().as_str(),
         Some("panic")
     );
+    // One panic, one `exception` event: on the traced function's span and on the `in_span`
+    // span it passed through (review helper-120: the poll's exit recorded it, then the span's
+    // drop during the same unwinding recorded it again).
+    let parent = spans.iter().find(|s| s.name == "panic_parent").unwrap();
+    for s in [p, parent] {
+        let exceptions = s.events.iter().filter(|e| e.name == "exception").count();
+        assert_eq!(exceptions, 1, "{}: {:?}", s.name, s.events);
+        assert_eq!(s.status, SpanStatus::Error);
+    }
 }
 
 struct Agent {

@@ -705,7 +705,12 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Records a panic in progress: an `exception` event and `Error` status.
+    /// Records a panic in progress: an `exception` event and `Error` status. The span is
+    /// then marked as if it had started unwinding, so that its `Drop` during that same
+    /// unwinding does not record the panic again (review helper-120: a panicking
+    /// `in_span` / `#[trace_operation]` future's poll recorded it, then its span's drop did:
+    /// two `exception` events for one panic).
+    #[cold]
     pub(crate) fn record_panic(&mut self) {
         if self.record.is_open_sampled() {
             self.add_event(
@@ -716,6 +721,16 @@ impl<'t> DetachedSpan<'t> {
                 ],
             );
             self.set_status(SpanStatus::Error, "panic");
+            match &mut self.record {
+                // The unwinding flag until the finish stamps the end (see `Rec`).
+                Rec::Claimed(slot) => {
+                    if let Some(r) = slot.get_mut() {
+                        r.end_time_unix_nano = 1;
+                    }
+                }
+                Rec::Lost(lost) => lost.started_unwinding = true,
+                Rec::Unsampled { .. } | Rec::None => {}
+            }
         }
     }
 
@@ -786,7 +801,8 @@ impl DetachedSpan<'_> {
 
 /// A span dropped unfinished while its thread unwinds records the panic, unless the thread was
 /// already unwinding when the span started (it started and ends inside a destructor run by
-/// that unwinding; `thread::panicking()` alone cannot tell the two apart). Two cases this
+/// that unwinding; `thread::panicking()` alone cannot tell the two apart) or the panic was
+/// recorded on it already (by the poll of an `in_span` future it runs). Two cases this
 /// misses, as `std` exposes no panic count: a nested panic caught within that same destructor
 /// after passing through such a span, and such a span moved to another thread and dropped
 /// during a panic there. Neither is recorded as a panic.
