@@ -98,10 +98,17 @@ fn nested_spans_typed_fields_and_events() {
     assert_eq!(outer.attribute("shown"), Some(&Value::from("display")));
     assert_eq!(outer.attribute("debugged"), Some(&Value::from("[1, 2]")));
     assert_eq!(outer.attribute("error"), Some(&Value::from("disk full")));
-    assert_eq!(
-        outer.attribute("exception.message"),
-        Some(&Value::from("disk full"))
-    );
+    // An error field is an `exception` event (OpenTelemetry's exception conventions), not an
+    // `exception.message` span attribute (review helper-120).
+    assert_eq!(outer.attribute("exception.message"), None);
+    assert_eq!(outer.events.len(), 1, "{:?}", outer.events);
+    assert_eq!(outer.events[0].name, "exception");
+    let exception: Vec<_> = outer.events[0]
+        .attributes
+        .iter()
+        .map(|kv| (&*kv.key, kv.value.clone()))
+        .collect();
+    assert_eq!(exception, [("exception.message", Value::from("disk full"))]);
     // Events: message as name, level and target, typed fields; no message: callsite name.
     assert_eq!(inner.events.len(), 2);
     let e = &inner.events[0];
@@ -175,6 +182,53 @@ fn otel_fields_error_events_and_late_records() {
     let described = named(&spans, "described");
     assert_eq!(described.status, SpanStatus::Error);
     assert_eq!(described.status_message, "quota exhausted");
+}
+
+/// OpenTelemetry records an exception as an event named `exception` carrying
+/// `exception.message` (and `exception.type`, `exception.stacktrace`); `exception.*` are no span
+/// attributes. An event with an error value recorded as `&dyn Error` set the span attribute
+/// `exception.message` (review helper-120): it is the event's attribute only, and an event
+/// without a message is named `exception`.
+#[test]
+fn an_error_value_is_an_exception_event_never_a_span_attribute() {
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!("op", error = tracing::field::Empty);
+        let _e = s.enter();
+        tracing::warn!(
+            cause = &DiskFull as &(dyn std::error::Error + 'static),
+            "retrying"
+        );
+        tracing::error!(error = &DiskFull as &(dyn std::error::Error + 'static));
+        s.record(
+            "error",
+            &std::io::Error::other("late") as &(dyn std::error::Error + 'static),
+        );
+        current_trace(t)
+    });
+    let op = named(&t.get_trace_spans(trace), "op").clone();
+    assert_eq!(
+        op.attribute("exception.message"),
+        None,
+        "{:?}",
+        op.attributes
+    );
+    assert_eq!(op.attribute("error"), Some(&Value::from("late")));
+    let events: Vec<_> = op.events.iter().map(|e| &*e.name).collect();
+    assert_eq!(events, ["retrying", "exception", "exception"]);
+    let attr = |i: usize, k: &str| {
+        op.events[i]
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(attr(0, "exception.message"), Some(Value::from("disk full")));
+    assert_eq!(attr(0, "cause"), Some(Value::from("disk full")));
+    assert_eq!(attr(1, "exception.message"), Some(Value::from("disk full")));
+    assert_eq!(attr(2, "exception.message"), Some(Value::from("late")));
+    // The `ERROR` event's level sets the status, as before.
+    assert_eq!(op.status, SpanStatus::Error);
 }
 
 #[test]

@@ -12,9 +12,19 @@
 //! | an event inside a `tracing` span | an event of that span (the innermost `tracing` span, even when one of our spans is nested inside it: ours take events through their own API), named by its `message` (or the callsite name), with its fields as attributes (and `level`, `target` with [`with_level`](AgentcoreLayer::with_level), [`with_target`](AgentcoreLayer::with_target)), capped by [`SpanLimits::max_events`](crate::SpanLimits::max_events) with `dropped_events_count` |
 //! | an event at `ERROR` level | status `Error` if still unset |
 //! | an event whose first field is `error` | an `exception` event with `exception.message`, status `Error` |
-//! | a field recorded as `&dyn Error` | attributes `<field>` and `exception.message` (its `Display`) |
+//! | a span field recorded as `&dyn Error` (at creation or by `Span::record`) | attribute `<field>` (its `Display`) and an `exception` event with `exception.message` |
+//! | an event field recorded as `&dyn Error` | event attributes `<field>` and `exception.message` (its `Display`); an event without a message is named `exception` |
 //! | `span.follows_from(other)` | a link to `other` |
 //! | entering a span (`enter`, `in_scope`, `.instrument()`) | its context is current: our spans started inside are its children |
+//!
+//! Exceptions follow OpenTelemetry's semantic conventions: an exception is an *event* named
+//! `exception` with `exception.*` attributes, never a span attribute (tracing-opentelemetry's
+//! default `error_records_to_exceptions` copies `exception.message` onto the span, which the
+//! conventions do not define; this layer does not). `exception.type` is left out: `tracing`
+//! hands over an error as `&dyn Error`, whose concrete type is not known, as
+//! tracing-opentelemetry leaves it out. An error value alone does not change the span's status
+//! (the conventions leave handled errors off it); an `ERROR` event or the `error` convention
+//! does.
 //!
 //! # Invariants
 //!
@@ -330,17 +340,25 @@ impl SpanData {
     }
 }
 
-/// The reserved `otel.*` fields of a span, read by [`SpanVisitor`].
+/// The reserved `otel.*` fields of a span, read by [`SpanVisitor`], and the exceptions its
+/// error values make.
 #[derive(Default)]
 struct Overrides {
     name: Option<Cow<'static, str>>,
     kind: Option<SpanKind>,
     status: Option<(SpanStatus, Cow<'static, str>)>,
+    /// The `exception.message` of each field recorded as `&dyn Error`: one `exception` event
+    /// each (inline: a span has few error fields).
+    exceptions: SmallVec<[String; 1]>,
 }
 
 impl Overrides {
-    /// Applies a status and/or a late rename/kind change to a started span.
+    /// Applies a status and/or a late rename/kind change to a started span, and records the
+    /// exceptions as events.
     fn apply(self, span: &mut DetachedSpan<'_>) {
+        for message in self.exceptions {
+            span.add_event("exception", [KeyValue::new("exception.message", message)]);
+        }
         if let Some(name) = self.name {
             span.set_name(name);
         }
@@ -446,10 +464,11 @@ impl Visit for SpanVisitor<'_> {
         self.string(field, value);
     }
 
+    /// The field as an attribute, and an `exception` event (not an `exception.message`
+    /// attribute: see the module docs).
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let message = display_text(value);
-        self.fields
-            .push(KeyValue::new("exception.message", message.clone()));
+        self.overrides.exceptions.push(message.clone());
         self.fields.push(KeyValue::new(field.name(), message));
     }
 
@@ -470,8 +489,8 @@ struct EventVisitor {
     fields: Fields,
     /// Set by an `error` field seen before any message: the span's new status message.
     error_status: Option<String>,
-    /// Set by a field recorded as `&dyn Error`: the span's `exception.message`.
-    error_record: Option<String>,
+    /// A field was recorded as `&dyn Error`: without a message, the event is an `exception`.
+    error_record: bool,
 }
 
 impl EventVisitor {
@@ -541,9 +560,8 @@ impl Visit for EventVisitor {
         let message = display_text(value);
         self.fields
             .push(KeyValue::new("exception.message", message.clone()));
-        self.fields
-            .push(KeyValue::new(field.name(), message.clone()));
-        self.error_record = Some(message);
+        self.fields.push(KeyValue::new(field.name(), message));
+        self.error_record = true;
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -765,10 +783,14 @@ where
         if let Some(message) = error_status.take() {
             ours.set_status(SpanStatus::Error, message);
         }
-        if let Some(message) = error_record.take() {
-            ours.set_attribute("exception.message", message);
-        }
-        let name = name.take().unwrap_or(Cow::Borrowed(meta.name()));
+        // An error value is the event's (see the module docs): it names an event without a
+        // message `exception`, and sets no span attribute (review helper-120: it set
+        // `exception.message` on the span).
+        let name = name.take().unwrap_or(if *error_record {
+            Cow::Borrowed("exception")
+        } else {
+            Cow::Borrowed(meta.name())
+        });
         ours.add_event(name, fields.drain(..));
     }
 
