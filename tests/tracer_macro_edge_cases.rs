@@ -244,10 +244,27 @@ mod names_like_the_expansions {
         async move { __agentcore_future + __agentcore_attributes }
     }
 
+    /// A pattern argument is bound to a fresh name (`__agentcore_arg0` for the first), which
+    /// must not meet a parameter of the user's spelled the same (review helper-120: "identifier
+    /// `__agentcore_arg0` is bound more than once in this parameter list").
+    #[trace_operation]
+    #[allow(non_snake_case)]
+    async fn shadow_pattern(
+        (a, b): (i32, i32),
+        __agentcore_arg0: i32,
+        __agentcore_arg1: i32,
+    ) -> i32 {
+        a + b + 10 * __agentcore_arg0 + 100 * __agentcore_arg1
+    }
+
     #[test]
     fn same_values() {
         assert_eq!(shadow(1, 2, 3), 6);
         assert_eq!(shadow_ret(4), 4);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(shadow_pattern((1, 2), 3, 4)), 433);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Ident, Span, TokenStream as TokenStream2};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -1229,7 +1229,10 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         });
                     }
                     other => {
-                        let fresh = format_ident!("__agentcore_arg{}", i);
+                        // Hygienic, as the expansion's other locals: a parameter of the
+                        // user's spelled `__agentcore_arg0` is another one (review
+                        // helper-120: "identifier `__agentcore_arg0` is bound more than once").
+                        let fresh = local(&format!("__agentcore_arg{i}"));
                         let pattern = std::mem::replace(other, parse_quote!(#fresh));
                         rebind.push(quote! {
                             #(#cfg)*
