@@ -275,7 +275,15 @@ impl Args {
             if self.kind.is_some() {
                 return Err(twice(&meta));
             }
-            self.kind = Some(meta.value()?.parse()?);
+            let value = meta.value()?;
+            if let Ok(lit) = value.fork().parse::<LitStr>() {
+                // `kind = "client"` read "expected identifier" (review helper-120).
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`kind` is a `SpanKind` variant, not a string: `kind = SpanKind::Client`",
+                ));
+            }
+            self.kind = Some(value.parse()?);
             Ok(())
         } else if meta.path.is_ident("attributes") {
             // `key = value, ..`, where a key is an identifier or a string literal: OpenTelemetry's
@@ -1565,6 +1573,19 @@ mod tests {
         assert_only_error(
             &expand_str(quote!(attributes(http.request.method = "GET")), f),
             "a dotted key is written as a string: `\\\"http.request.method\\\" = ..`",
+        );
+    }
+
+    /// The specification writes `kind=SpanKind.CLIENT`; a kind given as a string read
+    /// "expected identifier" (review helper-120): say how it is written.
+    #[test]
+    fn a_kind_given_as_a_string_says_how_it_is_written() {
+        let f = quote!(
+            fn f() {}
+        );
+        assert_only_error(
+            &expand_str(quote!(kind = "client"), f),
+            "`kind` is a `SpanKind` variant, not a string: `kind = SpanKind::Client`",
         );
     }
 
