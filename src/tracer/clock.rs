@@ -445,10 +445,15 @@ mod tests {
         assert!(error <= 50, "the anchor is {error} ns off the wall clock");
     }
 
-    /// A simulated TSC at 2.5 GHz whose first calibration is 400 ppm slow, `Instant` and the
-    /// wall clock exact: a parent starts, a child starts 1 µs later and finishes 1 µs after
-    /// that, and the parent finishes a minute later, the anchor taken every 100 ms between.
-    /// Each span is converted with the conversion of its finish (invariant 3).
+    /// A simulated TSC at 2.5 GHz whose first calibration is 400 ppm slow, the wall clock
+    /// exact, and each re-anchor's `(Instant, TSC)` sample 25 ns early or late in turn (half
+    /// the review VM's tightest bracket, 50 ns; see `tsc::sample`): a parent starts, a child
+    /// starts 1 µs later and finishes 1 µs after that, and the parent finishes a minute later,
+    /// the anchor taken every 100 ms between. Each span is converted with the conversion of
+    /// its finish (invariant 3). The samples' error is what makes the baseline's length
+    /// matter: with exact samples, a rate measured over the last 100 ms alone was as good as
+    /// one over the whole baseline, and this test passed with it (0.5 ppm off, it places a
+    /// one-minute parent's start 30 µs off).
     #[test]
     fn a_long_parent_starts_before_its_child_whatever_the_calibration() {
         const WALL: u64 = 1_700_000_000_000_000_000;
@@ -478,13 +483,16 @@ mod tests {
         // anchor again.
         const STEP: u64 = 100_001_000;
         let mut now = 1_005_000_000u64;
+        let mut late = false;
         let mut advance_to = |until: u64| {
             while now + STEP <= until {
                 now += STEP;
                 let Err(due) = anchor.conversion.read(ticks(now)) else {
                     panic!("not due after a step");
                 };
-                let sample = (u128::from(now), ticks(now));
+                late = !late;
+                let sampled = if late { now + 25 } else { now - 25 };
+                let sample = (u128::from(sampled), ticks(now));
                 anchor.reanchor_with(
                     due,
                     || sample,
