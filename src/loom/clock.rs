@@ -11,7 +11,9 @@
 //!    conversion `k` is `(k, 10 k)`.
 //! 2. Reads never go back: a reader's second read is the same publication or a later one.
 //! 3. Once the writer is done, a read returns its last publication.
-//! 4. Of two threads that find the conversion due, exactly one claims it and publishes; the
+//! 4. The rate read alone (`ConversionCell::mult`, the metrics hook's durations) is a published
+//!    one, never the second entry's before its first publication.
+//! 5. Of two threads that find the conversion due, exactly one claims it and publishes; the
 //!    other converts with a whole publication, and the winner's stays.
 //!
 //! Deliberate bugs these models caught (applied one at a time to `tracer/clock/conversion.rs`,
@@ -29,6 +31,8 @@
 //! * the claim leaving `due` as it was (no `HELD` bit): "exactly one claim succeeds: (true, 2)
 //!   (true, 3)";
 //! * the held value naming the other entry (the one being filled): "a read went back: 1 then 0".
+//! * `mult`'s `due` load `Relaxed` instead of `Acquire`: "a rate never published: 0" (the second
+//!   entry named, its rate not yet seen; missed before invariant 4 was checked).
 
 use crate::tracer::clock::conversion::{Conversion, ConversionCell};
 use loom::sync::Arc;
@@ -41,15 +45,23 @@ fn conversion(k: u64) -> Conversion {
     }
 }
 
-/// The `k` of the publication `c` is; panics on a torn copy.
+/// The `k` of the publication `c` is; panics on a torn copy, or on the second entry's words
+/// before anything was published there (`(0, 0)`, whole by the rate check alone).
 fn whole(c: Conversion) -> u64 {
     assert!(
-        c.mult == 10 * c.offset,
+        c.offset > 0 && c.mult == 10 * c.offset,
         "torn conversion: offset {}, rate {}",
         c.offset,
         c.mult
     );
     c.offset
+}
+
+/// The rate alone (`ConversionCell::mult`, a span's duration for the metrics hook): one that
+/// was published, never the unpublished entry's 0.
+fn rate(cell: &ConversionCell) {
+    let mult = cell.mult();
+    assert!(mult > 0 && mult % 10 == 0, "a rate never published: {mult}");
 }
 
 /// A reader's copy at a tick count never due (the model's due times are 100 and up).
@@ -78,6 +90,7 @@ fn a_read_never_mixes_two_conversions() {
             })
         };
         let first = read(&cell);
+        rate(&cell);
         let second = read(&cell);
         assert!(first <= second, "a read went back: {first} then {second}");
         writer.join().unwrap();
