@@ -11,6 +11,7 @@
 //! duration, since only the anchor reads `SystemTime`. The anchor is taken again every
 //! 100 ms, so timestamps follow the wall clock (see [`Anchor`]).
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,8 @@ pub(crate) mod conversion;
 
 pub(crate) use conversion::Conversion;
 use conversion::{mul_ns, ConversionCell};
+
+use crate::sync::AtomicU64;
 
 #[derive(Debug)]
 struct Source {
@@ -87,20 +90,52 @@ const REANCHOR_EVERY: Duration = Duration::from_millis(100);
 /// back before the change cannot measure; the last rate taken stays.
 const RATE_TOLERANCE: u64 = 100;
 
-/// The TSC's rate baseline: the calibration's first sample and rate (see [`Anchor`], "The
-/// rate").
-#[derive(Clone, Copy, Debug)]
+/// How far the rate between two successive samples may stray from the kept rate before the
+/// baseline restarts after them: 1/1000, ten times the calibration's allowance (100 ppm), and
+/// over 100 ms or more two samples' own error (tens of nanoseconds) is well under it.
+const GAP_TOLERANCE: u64 = 1000;
+
+/// The TSC's rate baseline: its first sample (the calibration's, or the first after a gap), the
+/// previous re-anchor's sample, and the calibrated rate (see [`Anchor`], "The rate"). Samples
+/// are `(nanoseconds since the source's base instant, TSC)`, a pair of words each. Written and
+/// read only by the thread holding the conversion's claim ([`Anchor`], invariant 2), which the
+/// next holder acquired before its claim, so `Relaxed` suffices.
+#[derive(Debug)]
 struct RateBase {
-    /// `(nanoseconds since the source's base instant, TSC)`.
-    first: (u128, u64),
+    first: [AtomicU64; 2],
+    last: [AtomicU64; 2],
     calibrated: u64,
 }
 
 impl RateBase {
-    /// The rate over the whole baseline to `sample` (a later `(ns, TSC)` reading), or `kept`
-    /// when it cannot be measured or strays past [`RATE_TOLERANCE`].
-    fn measure(self, sample: (u128, u64), kept: u64) -> u64 {
-        rate_between(self.first, sample)
+    fn new(first: (u128, u64), calibrated: u64) -> Self {
+        let pair = |(ns, t): (u128, u64)| [AtomicU64::new(ns as u64), AtomicU64::new(t)];
+        RateBase {
+            first: pair(first),
+            last: pair(first),
+            calibrated,
+        }
+    }
+
+    /// The rate over the baseline to `sample` (a later `(ns, TSC)` reading), or `kept` when it
+    /// cannot be measured or strays past [`RATE_TOLERANCE`]. When the rate since the previous
+    /// sample strays past [`GAP_TOLERANCE`] from `kept` (or cannot be measured), the ticks and
+    /// `Instant` parted there, and the baseline restarts at `sample`.
+    fn measure(&self, sample: (u128, u64), kept: u64) -> u64 {
+        let load = |w: &[AtomicU64; 2]| (u128::from(w[0].load(Relaxed)), w[1].load(Relaxed));
+        let store = |w: &[AtomicU64; 2]| {
+            w[0].store(sample.0 as u64, Relaxed);
+            w[1].store(sample.1, Relaxed);
+        };
+        let last = load(&self.last);
+        store(&self.last);
+        let steady =
+            rate_between(last, sample).is_some_and(|m| m.abs_diff(kept) <= kept / GAP_TOLERANCE);
+        if !steady {
+            store(&self.first);
+            return kept;
+        }
+        rate_between(load(&self.first), sample)
             .filter(|m| m.abs_diff(self.calibrated) <= self.calibrated / RATE_TOLERANCE)
             .unwrap_or(kept)
     }
@@ -145,6 +180,16 @@ fn rate_between((ns0, t0): (u128, u64), (ns1, t1): (u128, u64)) -> Option<u64> {
 /// measured rate follows the wall clock's, not the crystal's. The `Instant` fallback counts
 /// nanoseconds already: its rate is exactly 1.0 (`1 << 32`), never measured.
 ///
+/// The ticks and `Instant` do not always count the same time: where the TSC runs through a
+/// suspend (`nonstop_tsc`; Linux measures the sleep with it), `CLOCK_MONOTONIC` stops. A
+/// baseline reaching back across that gap measured a rate short by the sleep over the
+/// process's age, and took it when within [`RATE_TOLERANCE`]: 3 s asleep at 10 minutes, a
+/// second of ticks then converted to 0.9957 s (`tests::a_suspend_does_not_skew_the_rate`). So
+/// each re-anchor also measures the rate since the previous one's sample; when that strays
+/// past [`GAP_TOLERANCE`] from the kept rate, the baseline restarts after it, and the kept
+/// rate stays until the next re-anchor measures over the new baseline. (A gap under 1/1000 of
+/// the time between two re-anchors, which is 100 ms on a busy tracer, goes unnoticed.)
+///
 /// # Invariants
 ///
 /// Shared by every thread that records on the tracer, read without a lock: the conversion and
@@ -159,7 +204,9 @@ fn rate_between((ns0, t0): (u128, u64), (ns1, t1): (u128, u64)) -> Option<u64> {
 ///    conversion with the next due time. Nothing between the claim and the publication can
 ///    panic (clock reads, checked arithmetic): a claim never published would leave the anchor
 ///    held, and the timestamps drifting, for good. A thread that loses the claim converts with
-///    the conversion published now (invariant 1).
+///    the conversion published now (invariant 1). The rate's baseline ([`RateBase`]) is the
+///    claim holder's alone: each holder's claim follows its `Acquire` load of the due time the
+///    previous holder published (`Release`), so it sees the baseline that one left.
 /// 3. A span's start, end and events are converted with one conversion (read once, at its
 ///    finish), so its duration is the ticks' at one rate and its events lie within it
 ///    whatever other spans see. (Events were converted when added, with the offset of that
@@ -183,12 +230,11 @@ pub(crate) struct Anchor {
 impl Anchor {
     pub(crate) fn now() -> Self {
         let source = source();
-        let rate = source.tsc_mult.map(|calibrated| RateBase {
-            first: source.tsc_first,
-            calibrated,
-        });
+        let rate = source
+            .tsc_mult
+            .map(|calibrated| RateBase::new(source.tsc_first, calibrated));
         // A tracer made long after the calibration takes the rate over the baseline so far.
-        let mult = rate.map_or(1 << 32, |r| {
+        let mult = rate.as_ref().map_or(1 << 32, |r| {
             r.measure(tsc::sample(source.base), r.calibrated)
         });
         let (ticks, offset) = take_anchor(mult);
@@ -259,7 +305,10 @@ impl Anchor {
         // Nothing from here to the publication can panic (clock reads, checked arithmetic):
         // a claim never published would leave the anchor held for good (invariant 2).
         let kept = self.conversion.mult();
-        let mult = self.rate.map_or(kept, |r| r.measure(sample(), kept));
+        let mult = self
+            .rate
+            .as_ref()
+            .map_or(kept, |r| r.measure(sample(), kept));
         let (ticks, offset) = take(mult);
         let c = Conversion { offset, mult };
         self.conversion.publish(c, ticks.saturating_add(self.every));
@@ -476,7 +525,7 @@ mod tests {
                 t0 + every,
             ),
             every,
-            rate: Some(RateBase { first, calibrated }),
+            rate: Some(RateBase::new(first, calibrated)),
             base: Instant::now(),
         };
         // Simulated time moves in steps just over 100 ms; each step's conversion takes the
@@ -520,23 +569,85 @@ mod tests {
         }
     }
 
+    /// A machine suspended with the process running, where the TSC keeps counting through a
+    /// suspend (`nonstop_tsc`: Linux then measures the sleep with it) but `Instant`
+    /// (`CLOCK_MONOTONIC`) does not: 3 s asleep at 10 minutes of age. The simulated TSC runs at
+    /// exactly 2.5 GHz, its calibration exact; a second of ticks after the resume must still
+    /// convert to a second, within the 100 ppm `tests/tracer_clock_rate.rs` allows.
+    #[test]
+    fn a_suspend_does_not_skew_the_rate() {
+        const WALL: u64 = 1_700_000_000_000_000_000;
+        let ticks = |ns: u64| ns / 2 * 5; // 0.4 ns per tick
+        let exact = 2 * (1u64 << 32) / 5;
+        let first = (1_000_000_000u128, ticks(1_000_000_000));
+        let every = ticks(100_000_000);
+        let (t0, wall0) = (ticks(1_005_000_000), WALL + 1_005_000_000);
+        let anchor = Anchor {
+            conversion: ConversionCell::new(
+                Conversion {
+                    offset: wall0.wrapping_sub(mul_ns(t0, exact)),
+                    mult: exact,
+                },
+                t0 + every,
+            ),
+            every,
+            rate: Some(RateBase::new(first, exact)),
+            base: Instant::now(),
+        };
+        // `now` is the time the TSC and the wall clock count; `Instant` lags it by `asleep`.
+        const STEP: u64 = 100_001_000;
+        let (mut now, mut asleep) = (1_005_000_000u64, 0u64);
+        for step in 0..7_000 {
+            now += STEP;
+            if step == 6_000 {
+                (now, asleep) = (now + 3_000_000_000, 3_000_000_000);
+            }
+            let Err(due) = anchor.conversion.read(ticks(now)) else {
+                panic!("not due after a step");
+            };
+            let sample = (u128::from(now - asleep), ticks(now));
+            anchor.reanchor_with(
+                due,
+                || sample,
+                |mult| {
+                    let t = ticks(now);
+                    (t, (WALL + now).wrapping_sub(mul_ns(t, mult)))
+                },
+            );
+        }
+        let second = anchor.ticks_to_ns(ticks(1_000_000_000));
+        assert!(
+            second.abs_diff(1_000_000_000) <= 100_000,
+            "a second of ticks after the resume converts to {second} ns"
+        );
+    }
+
     #[test]
     fn a_rate_measured_far_off_the_calibration_is_not_taken() {
-        let base = RateBase {
-            first: (0, 0),
-            calibrated: 1 << 32,
-        };
-        // 1 ns per tick measured: taken; 2% faster: the kept rate stays.
-        assert_eq!(base.measure((1_000_000, 1_000_000), 7), 1 << 32);
-        assert_eq!(base.measure((1_020_000, 1_000_000), 7), 7);
+        const ONE: u64 = 1 << 32; // 1 ns per tick
+        let kept = ONE + 1;
+        // 1 ns per tick measured: taken.
+        let base = RateBase::new((0, 0), ONE);
+        assert_eq!(base.measure((1_000_000, 1_000_000), kept), ONE);
+        // 2% slower than the calibration, steadily (the kept rate agrees): the kept rate stays.
+        let base = RateBase::new((0, 0), ONE);
+        let slower = rate_between((0, 0), (1_020_000, 1_000_000)).unwrap();
+        assert_eq!(base.measure((1_020_000, 1_000_000), slower + 1), slower + 1);
         // No ticks or time elapsed, or time going back: kept.
-        assert_eq!(base.measure((0, 0), 7), 7);
-        let later = RateBase {
-            first: (5, 5),
-            ..base
-        };
-        assert_eq!(later.measure((4, 9), 7), 7);
-        assert_eq!(later.measure((9, 4), 7), 7);
+        assert_eq!(RateBase::new((0, 0), ONE).measure((0, 0), kept), kept);
+        assert_eq!(RateBase::new((5, 5), ONE).measure((4, 9), kept), kept);
+        assert_eq!(RateBase::new((5, 5), ONE).measure((9, 4), kept), kept);
+    }
+
+    /// Twice the ticks `Instant` saw since the previous sample (a suspend): the kept rate, and
+    /// the baseline restarts there, so the next sample measures 1 ns per tick again.
+    #[test]
+    fn a_gap_between_two_samples_restarts_the_baseline() {
+        const ONE: u64 = 1 << 32;
+        let kept = ONE + 1;
+        let base = RateBase::new((0, 0), ONE);
+        assert_eq!(base.measure((1_000_000, 2_000_000), kept), kept);
+        assert_eq!(base.measure((2_000_000, 3_000_000), kept), ONE);
     }
 
     #[test]
