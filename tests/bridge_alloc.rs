@@ -2,7 +2,8 @@
 //! (`tests/support/alloc.rs`), next to the peers they replace (reported, not asserted).
 //!
 //! * A `counter!`/`gauge!`/`histogram!` whose key the recorder has seen: 0 allocations with
-//!   static labels, also with `description:` (which describes the name on every call). With dynamic labels the macro itself builds its label `Vec` (one
+//!   static labels, also with `description:` (which describes the name on every call), also
+//!   for a name the recorder sanitizes (`http.requests`). With dynamic labels the macro itself builds its label `Vec` (one
 //!   allocation, before the recorder is called); the recorder's part, measured on its own with a
 //!   prebuilt key, is 0.
 //! * A `tracing` span with 2 fields and an event with fields: at most 1 allocation (the
@@ -38,7 +39,7 @@ fn per_call(iterations: u64, mut f: impl FnMut(u64)) -> f64 {
 const STATUSES: [&str; 2] = ["ok", "error"];
 const TOOLS: [&str; 3] = ["calculator", "search", "browser"];
 
-fn metrics_calls(label: &str, recorder: &dyn Recorder) -> [f64; 5] {
+fn metrics_calls(label: &str, recorder: &dyn Recorder) -> [f64; 6] {
     metrics::with_local_recorder(recorder, || {
         let static_counter = per_call(10_000, |_| {
             metrics::counter!("calls_total", "tool" => "calculator", "status" => "ok").increment(1)
@@ -54,6 +55,12 @@ fn metrics_calls(label: &str, recorder: &dyn Recorder) -> [f64; 5] {
         // `description:` makes the macro describe the name on every call, before registering.
         let described = per_call(10_000, |_| {
             metrics::counter!(description: "Described.", "described_total", "tool" => "calculator")
+                .increment(1)
+        });
+        // The same with a name that is not a Prometheus name as it is (the `metrics` style with
+        // dots): the description is for its sanitized name, `described_dotted_total`.
+        let described_dotted = per_call(10_000, |_| {
+            metrics::counter!(description: "Described.", "described.dotted.total", "tool" => "calculator")
                 .increment(1)
         });
         let keys: Vec<metrics::Key> = (0..6)
@@ -77,7 +84,7 @@ fn metrics_calls(label: &str, recorder: &dyn Recorder) -> [f64; 5] {
         println!(
             "{label:>12}: counter! static {static_counter:.2}, histogram! static {static_histogram:.2}, \
              counter! 2 dynamic labels {dynamic_counter:.2}, register_counter (prebuilt dynamic key) {recorder_part:.2}, \
-             counter!(description:) static {described:.2} allocations per call"
+             counter!(description:) static {described:.2}, with a dotted name {described_dotted:.2} allocations per call"
         );
         [
             static_counter,
@@ -85,6 +92,7 @@ fn metrics_calls(label: &str, recorder: &dyn Recorder) -> [f64; 5] {
             dynamic_counter,
             recorder_part,
             described,
+            described_dotted,
         ]
     })
 }
@@ -113,7 +121,7 @@ fn allocations_per_call() {
     // metrics: ours, then the peer (reported).
     let registry = Registry::new();
     let ours = AgentcoreRecorder::new(&registry);
-    let [static_counter, static_histogram, dynamic_counter, recorder_part, described] =
+    let [static_counter, static_histogram, dynamic_counter, recorder_part, described, described_dotted] =
         metrics_calls("ours", &ours);
     assert_eq!(static_counter, 0.0, "cached counter! with static labels");
     assert_eq!(
@@ -127,6 +135,10 @@ fn allocations_per_call() {
     assert_eq!(
         described, 0.0,
         "cached counter!(description:) with static labels"
+    );
+    assert_eq!(
+        described_dotted, 0.0,
+        "cached counter!(description:) with a name the recorder sanitizes"
     );
     assert!(
         dynamic_counter <= 1.0,

@@ -100,13 +100,16 @@
 //!    drop).
 
 use super::key_cache::KeyCache;
+use super::metric_names::{
+    is_valid_metric_name, sanitize_label_name, sanitize_metric_name, sanitize_metric_name_into,
+};
 use crate::error::Error;
 use crate::primitives::{Buckets, Counter, Gauge, Histogram};
 use crate::registry::{Family, FamilyOptions, Metric, MetricKind, Registry, DEFAULT_MAX_SERIES};
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use std::borrow::Cow;
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -639,34 +642,6 @@ impl Kind {
     }
 }
 
-/// `name` with every character outside `[a-zA-Z0-9_:]` replaced by `_`, and `_` before a
-/// leading digit (empty: `_`), as metrics-exporter-prometheus sanitizes.
-fn sanitize_metric_name(name: &str) -> String {
-    sanitize(name, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// Whether `sanitize_metric_name` leaves `name` as it is.
-fn is_valid_metric_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| !c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// A label name with characters outside `[a-zA-Z0-9_]` replaced by `_`.
-fn sanitize_label_name(name: &str) -> String {
-    sanitize(name, |c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn sanitize(name: &str, valid: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(name.len() + 1);
-    if name.chars().next().is_none_or(|c| c.is_ascii_digit()) {
-        out.push('_');
-    }
-    out.extend(name.chars().map(|c| if valid(c) { c } else { '_' }));
-    out
-}
-
 /// Why a key was refused (the `reason` label).
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
@@ -924,19 +899,22 @@ impl Inner {
         // Only before the family exists: a registered family's HELP is fixed. `counter!(
         // description: ..)` describes on every call, so a registered family is the common
         // case: the registry answers it lock-free, and a name valid as it is is not copied,
-        // so that such a call stays as cheap as one without a description (invariant 1).
+        // so that such a call stays as cheap as one without a description (invariant 1); one
+        // that is not (`http.requests`, the `metrics` style) is sanitized on the stack, for the
+        // same reason (it allocated on every call before: review helper-122).
+        let mut inline = SmallVec::new();
         let name = if is_valid_metric_name(name.as_str()) {
-            Cow::Borrowed(name.as_str())
+            name.as_str()
         } else {
-            Cow::Owned(sanitize_metric_name(name.as_str()))
+            sanitize_metric_name_into(name.as_str(), &mut inline)
         };
-        if self.registry.has_family(&name) {
+        if self.registry.has_family(name) {
             return;
         }
         let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
-        if !slow.families.contains_key(&*name) {
+        if !slow.families.contains_key(name) {
             slow.descriptions
-                .insert(name.into_owned(), description.as_ref().to_owned());
+                .insert(name.to_owned(), description.as_ref().to_owned());
         }
     }
 }

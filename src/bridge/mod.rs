@@ -32,6 +32,8 @@
 #[cfg(feature = "metrics-bridge")]
 mod key_cache;
 #[cfg(feature = "metrics-bridge")]
+mod metric_names;
+#[cfg(feature = "metrics-bridge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics-bridge")))]
 pub mod metrics_recorder;
 #[cfg(feature = "tracing-bridge")]
