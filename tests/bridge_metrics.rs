@@ -470,3 +470,51 @@ fn kept_handles_outlive_the_recorder_and_the_registry() {
     g.increment(1.0);
     h.record(1.0);
 }
+
+/// Two recorders on one registry racing the first registration of one name, with its label
+/// names in opposite orders (or one as a counter, the other as a gauge): the loser adopts the
+/// winner's family (label order) or is refused for the kind, never refused as `invalid` for
+/// having lost the race, and no increment is lost.
+#[test]
+fn recorders_racing_a_first_registration_adopt_the_winners_family() {
+    const ROUNDS: usize = 1_000;
+    let mut lost = Vec::new();
+    for round in 0..ROUNDS {
+        let registry = Registry::new();
+        let recorders = [
+            AgentcoreRecorder::new(&registry),
+            AgentcoreRecorder::new(&registry),
+        ];
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for (t, recorder) in recorders.iter().enumerate() {
+                let start = &start;
+                s.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        start.wait();
+                        if t == 0 {
+                            metrics::counter!("order_race_total", "a" => "1", "b" => "2")
+                                .increment(1);
+                            metrics::counter!("kind_race").increment(1);
+                        } else {
+                            metrics::counter!("order_race_total", "b" => "2", "a" => "1")
+                                .increment(1);
+                            metrics::gauge!("kind_race").set(1.0);
+                        }
+                    })
+                });
+            }
+        });
+        let f = scrape(&registry);
+        let counted = value(&f, "order_race_total", &[("a", "1"), ("b", "2")]);
+        let invalid = value(&f, REJECTED_METRIC, &[("reason", "invalid")]);
+        let kind = value(&f, REJECTED_METRIC, &[("reason", "kind")]);
+        if counted != Some(2.0) || invalid.is_some() || kind != Some(1.0) {
+            lost.push((round, counted, invalid, kind));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "(round, counted, refused as invalid, as kind): {lost:?}"
+    );
+}

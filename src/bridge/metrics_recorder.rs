@@ -800,7 +800,9 @@ impl Inner {
             .labels()
             .map(|l| (sanitize_label_name(l.key()), l.value()))
             .collect();
-        if !slow.families.contains_key(&name) {
+        // Looped once more when the registration lost a race (below).
+        let mut lost_race = false;
+        while !slow.families.contains_key(&name) {
             let help = slow.descriptions.get(&name).cloned().unwrap_or_default();
             let mut names: Vec<&str> = key_labels.iter().map(|(k, _)| k.as_str()).collect();
             // A family registered elsewhere (directly, or by another recorder on the registry)
@@ -840,6 +842,14 @@ impl Inner {
                             overflow: None,
                         },
                     );
+                }
+                // The name was free when read above, and is not now: another recorder on the
+                // registry, or a direct registration, took it in between (with the key's label
+                // names in another order, or as another kind). Look again, to adopt that family
+                // or be refused for the reason, as when it came first: not as invalid, with the
+                // call's value lost (review helper-122).
+                Err(_) if registered.is_none() && !lost_race && self.registry.has_family(&name) => {
+                    lost_race = true;
                 }
                 Err(e) => return self.refuse(slow, Refusal::Invalid, key, &e.to_string()),
             }
