@@ -111,3 +111,27 @@ fn changing_the_runtime_info_under_a_cap_of_one_keeps_it() {
         }
     }
 }
+
+/// Every value `__overflow__` (the label value reserved for a family's overflow series)
+/// resolved to the info family's overflow series, which no removal reaches: that series
+/// replaced the runtime info, and every later change left it exposed beside the new one, two
+/// `agentcore_runtime_info` series for good (found by review helper-123). Such information
+/// is refused and counted; the information before it stays.
+#[test]
+fn runtime_info_of_the_reserved_overflow_values_is_refused_not_left_behind() {
+    use agentcore_telemetry::registry::OVERFLOW_LABEL_VALUE as O;
+
+    let c = MetricsCollector::new();
+    c.set_runtime_info(V1);
+    c.set_runtime_info([("version", O), ("environment", O), ("platform", O)]);
+    assert_eq!(
+        info_lines(&c),
+        ["agentcore_runtime_info{version=\"1.0.0\",environment=\"production\",platform=\"linux\"} 1"]
+    );
+    assert_eq!(c.rejected_values("agentcore_runtime_info"), 1);
+    c.set_runtime_info(V2);
+    assert_eq!(
+        info_lines(&c),
+        ["agentcore_runtime_info{version=\"1.0.1\",environment=\"production\",platform=\"linux\"} 1"]
+    );
+}

@@ -75,7 +75,7 @@ pub use snapshot::{
 #[cfg(feature = "system-monitor")]
 pub use system::SystemMonitor;
 
-use crate::registry::Metric;
+use crate::registry::{Metric, OVERFLOW_LABEL_VALUE};
 use crate::{Error, Family, Registry, SeriesRef};
 use builtin::BuiltinMetrics;
 use snapshot::History;
@@ -449,7 +449,10 @@ impl MetricsCollector {
     ///
     /// A scrape never misses the info series: the new series is created before the old one is
     /// removed, so a scrape running while the information *changes* may see both for that
-    /// instant, and setting the same information again changes nothing.
+    /// instant, and setting the same information again changes nothing. Information whose
+    /// every value is [`OVERFLOW_LABEL_VALUE`] (`__overflow__`, reserved for the overflow
+    /// series) is refused and counted in
+    /// [`rejected_values`](Self::rejected_values); the information before it stays.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -480,6 +483,13 @@ impl MetricsCollector {
             if !given {
                 *value = UNKNOWN_INFO_VALUE.to_string();
             }
+        }
+        // Every value the reserved `__overflow__` names the family's overflow series, which
+        // no removal reaches: it replaced the information, and stayed beside every later one
+        // (found by review helper-123). Refused; the information before it stays.
+        if values.iter().all(|v| v == OVERFLOW_LABEL_VALUE) {
+            self.reject(family.name());
+            return;
         }
         let _serial = self
             .inner
