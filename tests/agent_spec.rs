@@ -1283,3 +1283,55 @@ fn a_custom_metric_re_created_with_another_description_is_refused() {
         .encode_text()
         .contains("# HELP agentcore_user_actions_total User actions performed\n"));
 }
+
+/// A family registered on the collector's registry by another (directly, through the
+/// `metrics` bridge, by a tracer's `register_metrics`) was handed back by
+/// `create_custom_metric` as if it were one of the collector's custom metrics: the caller's
+/// description was dropped in silence, the caller's increments went into the other's series,
+/// and the family joined the collector's snapshots. And a name of the telemetry's own
+/// families (`agentcore_telemetry_arena_blocks`) was refused as another shape
+/// (`ShapeMismatch`), not as the taken name the README says. Both are `DuplicateMetric` now,
+/// as Python's registry refuses a duplicated name; the collector's own custom metrics are
+/// still returned when created again.
+#[test]
+fn a_custom_metric_never_adopts_a_family_registered_by_another() {
+    let c = MetricsCollector::new();
+    let theirs = c
+        .get_registry()
+        .counter_family("agentcore_deployments_total", "Deployments.", &["env"])
+        .unwrap();
+    theirs.with_label_values(&["prod"]).unwrap().inc();
+    let before = c.encode_text();
+    for help in ["Agent deployments by environment", "Deployments."] {
+        assert_eq!(
+            c.create_custom_metric("deployments", MetricType::Counter, help, &["env"])
+                .map(|m| m.name().to_owned()),
+            Err(Error::DuplicateMetric {
+                name: "agentcore_deployments_total".into()
+            }),
+            "{help}"
+        );
+    }
+    assert!(c.get_custom_metric("deployments").is_none());
+    assert!(c.snapshot_metrics().get("deployments").is_none());
+    assert_eq!(
+        without_process_wide(&c.encode_text()),
+        without_process_wide(&before)
+    );
+    assert_eq!(
+        c.create_custom_metric("telemetry_arena_blocks", MetricType::Gauge, "mine", &[])
+            .map(|m| m.name().to_owned()),
+        Err(Error::DuplicateMetric {
+            name: "agentcore_telemetry_arena_blocks".into()
+        })
+    );
+    // The collector's own: created once, returned again.
+    let mine = c
+        .create_custom_metric("rollouts", MetricType::Counter, "Rollouts.", &["env"])
+        .unwrap();
+    mine.labels(&["prod"]).unwrap().inc();
+    let again = c
+        .create_custom_metric("rollouts", MetricType::Counter, "Rollouts.", &["env"])
+        .unwrap();
+    assert_eq!(again.labels(&["prod"]).unwrap().get(), Some(1.0));
+}

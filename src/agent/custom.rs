@@ -37,9 +37,10 @@
 //! ```
 
 use crate::primitives::SummaryConfig;
-use crate::registry::{FamilyOptions, OVERFLOW_METRIC};
+use crate::registry::{FamilyOptions, Metric, OVERFLOW_METRIC};
 use crate::{
-    Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, SeriesRef, Summary,
+    Buckets, Counter, Error, Family, Gauge, Histogram, Info, MetricKind, Registry, SeriesRef,
+    Summary,
 };
 
 use super::builtin::{BuiltinMetric, BUILTIN_METRICS, REJECTED_METRIC};
@@ -665,6 +666,25 @@ pub fn custom_metric_name(name: &str) -> String {
     }
 }
 
+/// The collector's custom family `name`: the registered one when `ours` (it is in the
+/// collector's custom map; its shape is checked), else a new one, [`Error::DuplicateMetric`]
+/// when another family has the name.
+fn get_or_register<M: Metric>(
+    registry: &Registry,
+    ours: bool,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    config: M::Config,
+    options: FamilyOptions,
+) -> Result<Family<M>, Error> {
+    if ours {
+        registry.get_or_register(name, help, labels, config, options)
+    } else {
+        registry.register(name, help, labels, config, options)
+    }
+}
+
 // The collector's custom-metric methods.
 impl super::MetricsCollector {
     /// Creates (or returns) a custom metric named `agentcore_<name>` (see
@@ -679,8 +699,11 @@ impl super::MetricsCollector {
     /// returns the existing metric. Errors: an invalid metric or label name
     /// ([`Error::InvalidMetricName`], [`Error::InvalidLabelName`],
     /// [`Error::DuplicateLabelName`]), another shape or description under the same name
-    /// ([`Error::ShapeMismatch`]: the first would be kept and the new one lost), a name of a built-in metric or one clashing with a sample
-    /// name of another family ([`Error::DuplicateMetric`]), invalid summary settings.
+    /// ([`Error::ShapeMismatch`]: the first would be kept and the new one lost), a name of a
+    /// built-in metric, of any other family of the registry that is not one of this
+    /// collector's custom metrics (registered directly, by the `metrics` bridge, by a tracer,
+    /// the telemetry's own), or one clashing with a sample name of another family
+    /// ([`Error::DuplicateMetric`]), invalid summary settings.
     ///
     /// ```
     /// use agentcore_telemetry::agent::MetricType;
@@ -797,43 +820,63 @@ impl super::MetricsCollector {
                 });
             }
         }
-        let family =
-            match metric_type {
-                MetricType::Counter => CustomFamily::Counter(registry.get_or_register(
+        // Only a custom metric of this collector's is returned again. A name free in the
+        // custom map is registered afresh: `get_or_register` handed back any family of the
+        // registry with that shape (registered directly, by the `metrics` bridge, by a
+        // tracer) as if it were custom, the caller's description dropped in silence, and the
+        // telemetry's own families were refused as another shape, not as taken (found by
+        // review helper-123).
+        let ours = custom.contains_key(&key);
+        let family = match metric_type {
+            MetricType::Counter => CustomFamily::Counter(get_or_register(
+                registry,
+                ours,
+                &full,
+                description,
+                labels,
+                (),
+                options,
+            )?),
+            MetricType::Gauge => CustomFamily::Gauge(get_or_register(
+                registry,
+                ours,
+                &full,
+                description,
+                labels,
+                (),
+                options,
+            )?),
+            MetricType::Histogram(buckets) => CustomFamily::Histogram(get_or_register(
+                registry,
+                ours,
+                &full,
+                description,
+                labels,
+                buckets,
+                options,
+            )?),
+            MetricType::Summary(config) => {
+                config.validate()?;
+                CustomFamily::Summary(get_or_register(
+                    registry,
+                    ours,
                     &full,
                     description,
                     labels,
-                    (),
+                    config,
                     options,
-                )?),
-                MetricType::Gauge => CustomFamily::Gauge(registry.get_or_register(
-                    &full,
-                    description,
-                    labels,
-                    (),
-                    options,
-                )?),
-                MetricType::Histogram(buckets) => CustomFamily::Histogram(
-                    registry.get_or_register(&full, description, labels, buckets, options)?,
-                ),
-                MetricType::Summary(config) => {
-                    config.validate()?;
-                    CustomFamily::Summary(registry.get_or_register(
-                        &full,
-                        description,
-                        labels,
-                        config,
-                        options,
-                    )?)
-                }
-                MetricType::Info => CustomFamily::Info(registry.get_or_register(
-                    &full,
-                    description,
-                    labels,
-                    (),
-                    options,
-                )?),
-            };
+                )?)
+            }
+            MetricType::Info => CustomFamily::Info(get_or_register(
+                registry,
+                ours,
+                &full,
+                description,
+                labels,
+                (),
+                options,
+            )?),
+        };
         let metric = CustomMetric::new(family, self.inner.m.rejected.clone());
         custom.insert(key, metric.clone());
         Ok(metric)
