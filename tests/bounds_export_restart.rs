@@ -217,7 +217,12 @@ fn a_replaced_processor_takes_out_its_own_series_only() {
     );
     let registry = Registry::new();
     a.register_metrics(&registry).unwrap();
-    b.register_metrics(&registry).unwrap();
+    // `b`'s span metrics cannot share `a`'s series and are refused; its exporter's self-metrics,
+    // labelled per processor, are registered all the same.
+    assert!(matches!(
+        b.register_metrics(&registry),
+        Err(agentcore_telemetry::Error::DuplicateMetric { .. })
+    ));
     for t in [&a, &b] {
         t.start_export_with(InMemorySpanExporter::new(), Default::default())
             .unwrap();

@@ -130,3 +130,53 @@ fn operation_cardinality_is_capped() {
         Some(7.0)
     );
 }
+
+/// A second tracer registered in a registry that holds another tracer's span counters: its
+/// counters cannot be exposed beside the first's (the series have no label to tell them apart),
+/// so it is refused, and the scrape stays one tracer's, consistent. It was accepted: its span
+/// counters were left out while its durations went into the first's histogram, and the scrape
+/// read 1 span started beside 3 timed.
+#[test]
+fn a_second_tracer_in_a_registry_is_refused_not_half_exposed() {
+    let registry = Registry::new();
+    let tracer = || {
+        DistributedTracer::new(TracerConfig {
+            span_log_capacity: 64,
+            span_log_shards: 1,
+            from_env: false,
+            ..TracerConfig::default()
+        })
+    };
+    let (a, b) = (tracer(), tracer());
+    a.register_metrics(&registry).unwrap();
+    let refused = b.register_metrics(&registry);
+    a.start_span("op", SpanKind::Internal, []).end();
+    for _ in 0..2 {
+        b.start_span("op", SpanKind::Internal, []).end();
+    }
+    let text = registry.encode_text();
+    assert!(
+        matches!(
+            &refused,
+            Err(agentcore_telemetry::Error::DuplicateMetric { name })
+                if name == "agentcore_tracer_spans_started_total"
+        ),
+        "{refused:?}\n{text}"
+    );
+    let f = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        value(&f, "agentcore_tracer_spans_started_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &f,
+            "agentcore_tracer_span_duration_seconds_count",
+            &[("operation", "op"), ("status", "unset")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // The first tracer again: still a no-op.
+    a.register_metrics(&registry).unwrap();
+}

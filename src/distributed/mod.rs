@@ -612,7 +612,12 @@ impl DistributedTracer {
     /// histogram `agentcore_tracer_span_duration_seconds{operation, status}`, capped at
     /// [`TracerConfig::max_operations`] operation/status pairs (more fold into the overflow
     /// series). Register a tracer in one registry; registering it again in the same registry
-    /// is a no-op.
+    /// is a no-op. A registry exposes one tracer's span metrics: where another tracer's (or
+    /// the caller's own counters under these names) are registered already, this fails with
+    /// [`Error::DuplicateMetric`](crate::Error::DuplicateMetric) (it was accepted, and the
+    /// scrape then counted the first tracer's spans only while timing both). The exporter's
+    /// self-metrics, one set of series per processor, are registered first, whatever happens
+    /// to the span metrics.
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, Registry, SpanKind, SpanStatus, TracerConfig};
@@ -629,11 +634,15 @@ impl DistributedTracer {
     /// ));
     /// ```
     pub fn register_metrics(&self, registry: &crate::Registry) -> Result<(), crate::Error> {
+        // The exporter's series first: labelled per processor, they share a registry with
+        // another tracer's, where the span metrics cannot.
+        #[cfg(feature = "otlp")]
+        let export = self.export.register(registry);
         self.core
             .counters()
             .register(registry, self.config.max_operations)?;
         #[cfg(feature = "otlp")]
-        self.export.register(registry)?;
+        export?;
         Ok(())
     }
 

@@ -54,8 +54,8 @@ struct CounterInner {
 impl Counter {
     /// Whether `self` and `other` are handles to the same counter (clones of one another), not
     /// merely equal in value: what the `metrics` bridge checks to tell the series it cached from
-    /// a new one created under the same label values after a removal.
-    #[cfg(feature = "metrics-bridge")]
+    /// a new one created under the same label values after a removal, and what a tracer's
+    /// registration checks to tell its own counters from another tracer's.
     pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }

@@ -115,7 +115,10 @@ impl SpanCounters {
     }
 
     /// Registers the counters (as they are: same handles) and the duration histogram family
-    /// in `registry`.
+    /// in `registry`. A series that holds another counter (another tracer's, or the caller's)
+    /// is refused with [`Error::DuplicateMetric`]: the series has no label to tell two
+    /// tracers apart, and accepted, the second tracer's counts were left out of the scrape
+    /// while its durations went into the first's histogram (found by review helper-124).
     pub(crate) fn register(&self, registry: &Registry, max_operations: usize) -> Result<(), Error> {
         let single = |name: &str, help: &str, counter: &Counter| -> Result<(), Error> {
             let family = registry.get_or_register::<Counter>(
@@ -125,8 +128,7 @@ impl SpanCounters {
                 (),
                 FamilyOptions::default(),
             )?;
-            family.insert_metric::<&str>(&[], counter.clone())?;
-            Ok(())
+            adopt(&family, &[], counter)
         };
         single(
             "agentcore_tracer_spans_started_total",
@@ -155,8 +157,8 @@ impl SpanCounters {
             (),
             FamilyOptions::default(),
         )?;
-        dropped.insert_metric(&["overwritten"], self.overwritten.clone())?;
-        dropped.insert_metric(&["busy"], self.dropped.clone())?;
+        adopt(&dropped, &["overwritten"], &self.overwritten)?;
+        adopt(&dropped, &["busy"], &self.dropped)?;
         let misuse = registry.get_or_register::<Counter>(
             "agentcore_tracer_context_misuse_total",
             "Spans ended (kind=span_ended) or context guards dropped (kind=guard_dropped) while another trace's context was current above them on their thread: a span or guard held across .await outside a context scope.",
@@ -164,8 +166,8 @@ impl SpanCounters {
             (),
             FamilyOptions::default(),
         )?;
-        misuse.insert_metric(&["span_ended"], self.spans_out_of_context.clone())?;
-        misuse.insert_metric(&["guard_dropped"], self.guards_out_of_context.clone())?;
+        adopt(&misuse, &["span_ended"], &self.spans_out_of_context)?;
+        adopt(&misuse, &["guard_dropped"], &self.guards_out_of_context)?;
         #[cfg(feature = "tracing-bridge")]
         single(
             "agentcore_tracer_stray_entries_missed_total",
@@ -184,5 +186,20 @@ impl SpanCounters {
         )?;
         let _ = self.duration.set(duration);
         Ok(())
+    }
+}
+
+/// Makes `counter` the series `values` of `family`. Idempotent for the same counter (a tracer
+/// registered again); a series holding another counter is refused (see
+/// [`SpanCounters::register`]).
+fn adopt(family: &Family<Counter>, values: &[&str], counter: &Counter) -> Result<(), Error> {
+    if family.insert_metric(values, counter.clone())? {
+        return Ok(());
+    }
+    match family.get(values) {
+        Some(there) if there.ptr_eq(counter) => Ok(()),
+        _ => Err(Error::DuplicateMetric {
+            name: family.name().to_owned(),
+        }),
     }
 }
