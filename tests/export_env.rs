@@ -832,3 +832,59 @@ fn an_explicit_otlp_exporter_starts_export() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+const UNSUPPORTED_CHILD: &str = "AGENTCORE_EXPORT_ENV_UNSUPPORTED_CHILD";
+
+/// The child's side of `an_unsupported_exporter_is_reported_by_the_tracer`: a tracer configured
+/// from the environment the parent gave it, which exports nothing.
+#[test]
+fn unsupported_exporter_child_process() {
+    if std::env::var_os(UNSUPPORTED_CHILD).is_none() {
+        return; // run by `an_unsupported_exporter_is_reported_by_the_tracer` only
+    }
+    use agentcore_telemetry::{DistributedTracer, TracerConfig};
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    assert!(!tracer.get_metrics().export_enabled, "an exporter started");
+}
+
+/// `OTEL_TRACES_EXPORTER` naming an exporter this crate does not have (the specification's
+/// Jaeger, Zipkin) or none known, with no endpoint set: the tracer starts no export, and says
+/// so on standard error, as `ExportConfig::from_env` words it. It said nothing: the variable
+/// was not read unless an endpoint was set too, so `OTEL_TRACES_EXPORTER=jaeger` went
+/// silently without effect, against `TracerConfig::from_env`'s "ignored values are reported".
+#[test]
+fn an_unsupported_exporter_is_reported_by_the_tracer() {
+    for (value, says) in [
+        ("jaeger", "\"jaeger\" is not supported"),
+        ("zipkin", "\"zipkin\" is not supported"),
+        ("jaegre", "unknown exporter \"jaegre\" is ignored"),
+    ] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "--exact",
+                "unsupported_exporter_child_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(UNSUPPORTED_CHILD, "1");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OTEL_") {
+                child.env_remove(k);
+            }
+        }
+        child.env("OTEL_TRACES_EXPORTER", value);
+        let out = child.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{value}: {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let line = stderr.lines().find(|l| l.contains("OTEL_TRACES_EXPORTER"));
+        assert!(
+            line.is_some_and(|l| l.contains(says)),
+            "OTEL_TRACES_EXPORTER={value}: no warning saying {says:?} on stderr:\n{stderr}"
+        );
+    }
+}

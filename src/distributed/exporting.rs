@@ -160,11 +160,16 @@ impl DistributedTracer {
     /// Starts export from the `OTEL_*` environment if it asks for it (see
     /// [`TracerConfig::from_env`](super::TracerConfig::from_env)); a refused
     /// setting or an ignored value is reported on standard error, once, and the tracer runs
-    /// without export (or with the default for the ignored value).
+    /// without export (or with the default for the ignored value). `OTEL_TRACES_EXPORTER` set
+    /// to an exporter this crate does not have (`jaeger`, `zipkin`) or does not know, which
+    /// asks for no export, is read all the same, so that its refusal or warning is reported;
+    /// read only with an endpoint set, it went without effect and without a word (found by
+    /// review helper-124).
     pub(crate) fn start_export_from_env(&self) {
         // Lossy only to see what is set: `from_env` reports a value that is not UTF-8.
         let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-        if !env_asks_for_export(&lookup) {
+        let asks = env_asks_for_export(&lookup);
+        if !asks && lookup("OTEL_TRACES_EXPORTER").is_none_or(|v| v.trim().is_empty()) {
             return;
         }
         let service = &self.config().service_name;
@@ -180,6 +185,9 @@ impl DistributedTracer {
                     .filter(|w| w.variable != "OTEL_SDK_DISABLED")
                 {
                     eprintln!("WARN agentcore_telemetry::tracer: service {service:?}: {w}");
+                }
+                if !asks {
+                    return;
                 }
                 if let Err(e) = self.start_export(&from_env.config) {
                     eprintln!("WARN agentcore_telemetry::tracer: service {service:?}: {e}");
