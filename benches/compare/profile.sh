@@ -15,7 +15,8 @@
 #   the driver's set-up differs between workloads, and labeled_histogram_observe read 407 that
 #   way against 242 by difference), with the inlined code broken down by source file (the
 #   same difference per function). Workloads:
-#   floor_load_store counter_inc labeled_inc histogram_observe labeled_histogram_observe
+#   floor_load_store counter_inc labeled_inc labeled_inc_loop histogram_observe labeled_histogram_observe
+#   labeled_histogram_observe_loop (the `_loop` ones: the labeled workloads' own loops, no lookup)
 #   span_basic span_start_attributes span_event_attributes span_unsampled span_dropped span_unsampled_dropped
 #   macro_call encode_span_proto encode_span_json.
 # Part 2 (`agentcore-telemetry-compare --instructions`): every arm of every single-threaded
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#workloads[@]} -eq 0 ] && workloads=(floor_load_store counter_inc labeled_inc histogram_observe labeled_histogram_observe span_basic span_start_attributes span_event_attributes span_unsampled span_dropped span_unsampled_dropped macro_call encode_span_proto encode_span_json)
+[ ${#workloads[@]} -eq 0 ] && workloads=(floor_load_store counter_inc labeled_inc labeled_inc_loop histogram_observe labeled_histogram_observe labeled_histogram_observe_loop span_basic span_start_attributes span_event_attributes span_unsampled span_dropped span_unsampled_dropped macro_call encode_span_proto encode_span_json)
 read -r -a profiles <<<"${PROFILES:-release release-lto}"
 N=200000
 out=$(mktemp -d)

@@ -14,7 +14,9 @@
 //! `let _span = ...` ends it, instead of `finish_span`),
 //! `macro_call` (a `#[trace_operation]` function with a trivial body, as the comparison's),
 //! `labeled_inc`, `histogram_observe`, `labeled_histogram_observe` (one `agent_id` label, 50
-//! series cycled, the same values), `span_basic` (start + 2 attributes + event + finish),
+//! series cycled, the same values), `labeled_inc_loop` / `labeled_histogram_observe_loop` (the
+//! two labeled workloads' own loops, without the lookup: what to subtract for the library's
+//! share), `span_basic` (start + 2 attributes + event + finish),
 //! `span_start_attributes` (`span_basic` with the attributes passed to `start_span`),
 //! `span_event_attributes` (`span_basic` whose event carries two attributes),
 //! `encode_span_proto` / `encode_span_json` (the exporter thread encoding that span for OTLP,
@@ -335,6 +337,39 @@ fn labeled_histogram_observe(
     }
 }
 
+/// `labeled_inc`'s own loop alone: the same index, the same `(String, &str)` pair read and the
+/// same `[&str; 2]` and family reference handed over (through `black_box`, so that they are
+/// built as for the call), and no lookup. What `labeled_inc` counts beyond it is the lookup
+/// and the increment.
+#[inline(never)]
+fn labeled_inc_loop(
+    f: &agentcore_telemetry::Family<agentcore_telemetry::Counter>,
+    sets: &[(String, &str)],
+    n: u64,
+) {
+    for i in 0..n as usize {
+        let (t, s) = &sets[i % sets.len()];
+        black_box((black_box(f), [t.as_str(), s]));
+    }
+}
+
+/// `labeled_histogram_observe`'s own loop alone (as `labeled_inc_loop`).
+#[inline(never)]
+fn labeled_histogram_observe_loop(
+    f: &agentcore_telemetry::Family<agentcore_telemetry::Histogram>,
+    ids: &[String],
+    vals: &[f64],
+    n: u64,
+) {
+    for i in 0..n as usize {
+        black_box((
+            black_box(f),
+            [ids[i % ids.len()].as_str()],
+            vals[i % vals.len()],
+        ));
+    }
+}
+
 /// A trace-based exemplar counter incremented inside one sampled span (the span's cost is in
 /// the set-up, which the difference of two runs cancels).
 #[inline(never)]
@@ -550,6 +585,8 @@ fn main() {
         "labeled_inc" => labeled_inc(&f, &sets, n),
         "histogram_observe" => histogram_observe(&h, &vals, n),
         "labeled_histogram_observe" => labeled_histogram_observe(&hf, &ids, &vals, n),
+        "labeled_inc_loop" => labeled_inc_loop(&f, &sets, n),
+        "labeled_histogram_observe_loop" => labeled_histogram_observe_loop(&hf, &ids, &vals, n),
         "span_basic" => span_basic(&tracer, n),
         "span_unsampled" => span_unsampled(&unsampled, n),
         "span_dropped" => span_dropped(&tracer, n),
