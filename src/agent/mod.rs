@@ -136,6 +136,7 @@ pub const UNKNOWN_INFO_VALUE: &str = "unknown";
 pub struct CollectorConfig {
     /// Cardinality cap of every family, built-in and custom (default
     /// [`DEFAULT_MAX_SERIES_PER_FAMILY`]); protects memory when per-agent series are not removed.
+    /// At least 1: `0` is taken as 1, as [`FamilyOptions::max_series`](crate::registry::FamilyOptions::max_series) is.
     /// The runtime info's family keeps room for two series whatever the cap (its change makes
     /// the new series before it removes the old).
     pub max_series_per_family: usize,

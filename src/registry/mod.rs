@@ -75,10 +75,16 @@ pub const DEFAULT_MAX_SUMMARY_SERIES: usize = 1_024;
 /// let memory = registry.register::<Gauge>("agent_memory_bytes", "Memory.", &["agent"], (), options).unwrap();
 /// assert_eq!(memory.max_series(), 500);
 /// assert_eq!(FamilyOptions::default().exemplars, None); // the registry's default
+/// // A cap of 0 is taken as 1 (the family still takes one series before its overflow series).
+/// let none = FamilyOptions { max_series: 0, ..FamilyOptions::default() };
+/// let one = registry.register::<Gauge>("agent_one", "One.", &["agent"], (), none).unwrap();
+/// assert_eq!(one.max_series(), 1);
 /// ```
 #[derive(Debug, Clone)]
 pub struct FamilyOptions {
-    /// The cardinality cap (default [`DEFAULT_MAX_SERIES`]).
+    /// The cardinality cap (default [`DEFAULT_MAX_SERIES`]): at least 1 (`0` is taken as 1),
+    /// and at most what the family's share of the slot arena ([`ARENA_SHARE`]) holds of its
+    /// kind of series. [`Family::max_series`] reports the cap in force.
     pub max_series: usize,
     /// Exemplars of the family's series (counters and histograms only); `None` (the default)
     /// takes the registry's ([`Registry::set_default_exemplars`], itself
