@@ -519,8 +519,11 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
     if !version.starts_with("HTTP/1.") {
         return Err(format!("not an HTTP/1.x response: {status_line:?}"));
     }
+    // `status-code = 3DIGIT` (RFC 9112 §4): not `u16::from_str` alone, which takes a sign
+    // (`+200`) and any number of leading zeros (`0200`).
     let status = parts
         .next()
+        .filter(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|s| (100..1000).contains(s))
         .ok_or_else(|| format!("bad status line {status_line:?}"))?;
@@ -540,9 +543,12 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<usize>()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
+            // `1*DIGIT` (RFC 9110 §8.6), not `usize::from_str` alone, which takes a sign: an
+            // invalid Content-Length makes the response unusable (RFC 9112 §6.3).
+            let n = Some(value)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| format!("bad Content-Length {value:?}"))?;
             if p.content_length.is_some_and(|m| m != n) {
                 return Err("conflicting Content-Length headers".into());
             }
@@ -767,6 +773,29 @@ mod tests {
         )
         .is_err());
         assert!(parse_head("HTTP/1.1 200 OK\r\nbroken\r\n\r\n", 1).is_err());
+    }
+
+    /// RFC 9112: `status-code = 3DIGIT` (§4) and `Content-Length = 1*DIGIT` (RFC 9110 §8.6),
+    /// and a response whose Content-Length is invalid must be discarded with its connection
+    /// (RFC 9112 §6.3). `str::parse` also takes a sign, and a status of more digits with
+    /// leading zeros: `Content-Length: +5` framed a body, `HTTP/1.1 +200` and `0200` were
+    /// read as a 200 (a peer that frames differently is how responses get smuggled).
+    #[test]
+    fn status_code_and_content_length_are_plain_digits() {
+        for head in [
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +0\r\n\r\n",
+            "HTTP/1.1 +200 OK\r\n\r\n",
+            "HTTP/1.1 0200 OK\r\n\r\n",
+            "HTTP/1.1 +503 Unavailable\r\nRetry-After: 1\r\n\r\n",
+            "HTTP/1.1 20 OK\r\n\r\n",
+            "HTTP/1.1 099 X\r\n\r\n",
+        ] {
+            assert!(parse_head(head, 1).is_err(), "{head:?}");
+        }
+        let p = parse_head("HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\n", 1).unwrap();
+        assert_eq!((p.status, p.content_length), (200, Some(5)));
+        assert_eq!(parse_head("HTTP/1.1 999 X\r\n\r\n", 1).unwrap().status, 999);
     }
 
     /// obs-text in a field value is opaque data (RFC 9110 §5.5), and an obs-fold is read as a
