@@ -1,6 +1,7 @@
 //! `http://host[:port][/path][?query]` URLs, as the crate's HTTP/1.1 clients take them: the host to
 //! resolve (an IPv6 literal in brackets, given without them), the port (80 when absent), the
-//! authority for the `Host` header, the path and the query as written.
+//! authority, the path and the query as written, and the `Host` header (the authority without an
+//! IPv6 zone, which has only local significance: RFC 6874 §4).
 //!
 //! Refused, whoever the caller: other schemes (`https://` with its own error: there is no TLS in
 //! this crate), spaces and control characters anywhere, a fragment, user info (`user@host`), an
@@ -19,7 +20,8 @@ pub(crate) struct HttpUrl<'a> {
     pub(crate) host: &'a str,
     /// The port, 80 when the URL names none.
     pub(crate) port: u16,
-    /// The `Host` header value: `host[:port]` as written (brackets kept for IPv6).
+    /// `host[:port]` as written (brackets kept for IPv6, a zone too); the `Host` header is
+    /// [`HttpUrl::host_header`].
     pub(crate) authority: &'a str,
     /// The path as written: empty, or starting with `/`.
     pub(crate) path: &'a str,
@@ -28,10 +30,25 @@ pub(crate) struct HttpUrl<'a> {
 }
 
 impl HttpUrl<'_> {
+    /// The `Host` header value: [`HttpUrl::authority`] without an IPv6 zone
+    /// (`[fe80::1%25eth0]:4318` is sent as `[fe80::1]:4318`). RFC 6874 §4: "An HTTP client,
+    /// proxy, or other intermediary MUST remove any ZoneID attached to an outgoing URI, as it
+    /// has only local significance at the sending host" (RFC 9844, which obsoletes it, keeps
+    /// zones out of what goes on the wire altogether).
+    pub(crate) fn host_header(&self) -> String {
+        match self.authority.split_once("%25") {
+            Some((address, rest)) if self.authority.starts_with('[') => match rest.find(']') {
+                Some(end) => format!("{address}{}", &rest[end..]),
+                None => self.authority.to_owned(),
+            },
+            _ => self.authority.to_owned(),
+        }
+    }
+
     /// The host as the resolver takes it: an IPv6 zone, written `%25` and the zone in a URL
     /// (RFC 6874: `http://[fe80::1%25eth0]`), becomes `%` and the zone (`fe80::1%eth0`), the
-    /// form `getaddrinfo` reads; any other host is as written. The `Host` header keeps the
-    /// URL's form ([`HttpUrl::authority`]).
+    /// form `getaddrinfo` reads; any other host is as written. The `Host` header leaves the
+    /// zone out ([`HttpUrl::host_header`]).
     pub(crate) fn resolver_host(&self) -> String {
         match self.host.split_once("%25") {
             Some((address, zone)) if address.contains(':') => format!("{address}%{zone}"),
@@ -204,6 +221,12 @@ mod tests {
             (u.host, u.authority),
             ("fe80::1%25eth0", "[fe80::1%25eth0]")
         );
+        // The Host header without the zone (RFC 6874 §4); anything else as written.
+        assert_eq!(u.host_header(), "[fe80::1]");
+        assert_eq!(ok("http://[fe80::1%251]:9/").host_header(), "[fe80::1]:9");
+        assert_eq!(ok("http://[::1]:9/").host_header(), "[::1]:9");
+        assert_eq!(ok("http://a%25b:9/").host_header(), "a%25b:9");
+        assert_eq!(ok("http://h:/").host_header(), "h");
         assert!(refused("http://[::1").contains("unclosed"));
         assert!(refused("http://[::1/x").contains("unclosed"));
         assert!(refused("http://[::1]9091").contains("garbage after ']'"));

@@ -74,7 +74,7 @@ impl Endpoint {
         Ok(Endpoint {
             host: parsed.resolver_host(),
             port: parsed.port,
-            authority: parsed.authority.into(),
+            authority: parsed.host_header(),
             prefix: parsed.path.into(),
         })
     }
@@ -842,8 +842,8 @@ mod tests {
         let e = Endpoint::parse("http://[fe80::1%251]:9091/gw").unwrap();
         assert_eq!(e.host, "fe80::1%1");
         assert_eq!(
-            e.authority, "[fe80::1%251]:9091",
-            "the Host header keeps the URL form"
+            e.authority, "[fe80::1]:9091",
+            "the Host header without the zone (RFC 6874 §4)"
         );
         // A `%25` outside an IPv6 literal is not a zone (and resolves as it is, or not).
         assert_eq!(Endpoint::parse("http://a%25b:1").unwrap().host, "a%25b");

@@ -36,7 +36,8 @@ pub(crate) struct Endpoint {
     /// Host to resolve (IPv6 without brackets).
     pub(crate) host: String,
     pub(crate) port: u16,
-    /// The `Host` header value (`host[:port]`, brackets kept for IPv6).
+    /// The `Host` header value (`host[:port]`, brackets kept for IPv6, without a zone:
+    /// `net::url`'s `host_header`).
     pub(crate) authority: String,
     /// Path and query, starting with `/`.
     pub(crate) target: String,
@@ -67,7 +68,7 @@ impl Endpoint {
             // An IPv6 zone (`[fe80::1%25eth0]`) as the resolver takes it (`net::url`).
             host: parsed.resolver_host(),
             port: parsed.port,
-            authority: parsed.authority.to_owned(),
+            authority: parsed.host_header(),
             target,
         })
     }
@@ -703,10 +704,26 @@ mod tests {
         // `fe80::1%1` (`net::url`'s `resolver_host`, whose test resolves it).
         let e = Endpoint::parse("http://[fe80::1%251]:4318/v1/traces").unwrap();
         assert_eq!(e.host, "fe80::1%1");
-        assert_eq!(
-            e.authority, "[fe80::1%251]:4318",
-            "the Host header keeps the URL form"
-        );
+    }
+
+    /// RFC 6874 §4: "An HTTP client, proxy, or other intermediary MUST remove any ZoneID
+    /// attached to an outgoing URI, as it has only local significance at the sending host"
+    /// (and RFC 9844, which obsoletes it, keeps zones out of URIs sent on the wire). The
+    /// `Host` header used to carry the URL's `%25` and zone.
+    #[test]
+    fn the_host_header_carries_no_ipv6_zone() {
+        for (url, host) in [
+            ("http://[fe80::1%251]:4318/v1/traces", "[fe80::1]:4318"),
+            ("http://[fe80::1%25eth0]/v1/traces", "[fe80::1]"),
+            ("http://[::1]:4318/v1/traces", "[::1]:4318"),
+            ("http://a%25b:4318/v1/traces", "a%25b:4318"),
+        ] {
+            let e = Endpoint::parse(url).unwrap();
+            assert_eq!(e.authority, host, "{url}");
+            let c = HttpClient::new(e, "application/x-protobuf", "exp/1", &[]);
+            let head = String::from_utf8(c.headers.clone()).unwrap();
+            assert!(head.starts_with(&format!("Host: {host}\r\n")), "{head:?}");
+        }
     }
 
     #[test]
