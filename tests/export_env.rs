@@ -63,6 +63,14 @@ fn otel_sdk_disabled() {
     // Only "true" is true; anything else is false, with a warning.
     assert!(!ignored(&[("OTEL_SDK_DISABLED", "1")], "OTEL_SDK_DISABLED").disabled);
     assert!(!ignored(&[("OTEL_SDK_DISABLED", "yes")], "OTEL_SDK_DISABLED").disabled);
+    // Only the string "true" (any case): "MUST NOT extend this definition", so not with
+    // whitespace around it either (it used to be trimmed, and disabled export).
+    for v in [" true", "true ", "TRUE\n", " True "] {
+        assert!(
+            !ignored(&[("OTEL_SDK_DISABLED", v)], "OTEL_SDK_DISABLED").disabled,
+            "{v:?}"
+        );
+    }
 }
 
 #[test]

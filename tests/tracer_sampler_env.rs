@@ -190,10 +190,38 @@ fn a_non_boolean_otel_sdk_disabled_is_warned_about_by_the_sampler() {
             got.warnings
         );
     }
-    for v in ["false", "FALSE", " False ", "", "  "] {
+    for v in ["false", "FALSE", "", "  "] {
         let got =
             Sampler::from_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| v.to_string()));
         assert!(!got.sdk_disabled, "{v:?}");
         assert!(got.warnings.is_empty(), "{v:?}: {:?}", got.warnings);
+    }
+}
+
+/// "Any value that represents a Boolean MUST be set to true only by the case-insensitive
+/// string "true" [...] An implementation MUST NOT extend this definition and define
+/// additional values that are interpreted as true. Any value not explicitly defined here as
+/// a true value [...] MUST be interpreted as false" (sdk-environment-variables.md, Boolean).
+/// `" true"` or `"true\n"` is not the string "true": it used to disable the SDK (the value
+/// was trimmed first), where it must leave it enabled, with the warning any other non-boolean
+/// gets. The same for `ExportConfig` (`tests/export_env.rs`).
+#[test]
+fn otel_sdk_disabled_is_true_only_for_the_string_true() {
+    for v in [" true", "true ", "TRUE\n", "\ttrue", " True "] {
+        let got =
+            Sampler::from_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| v.to_string()));
+        assert!(!got.sdk_disabled, "{v:?} disabled the SDK");
+        assert_eq!(got.sampler, None, "{v:?}");
+        assert_eq!(got.warnings.len(), 1, "{v:?}: {:?}", got.warnings);
+        assert!(
+            got.warnings[0].starts_with(&format!("OTEL_SDK_DISABLED={v:?}: ")),
+            "{v:?}: {:?}",
+            got.warnings
+        );
+    }
+    for v in ["true", "TRUE", "tRuE"] {
+        let got =
+            Sampler::from_env_lookup(|name| (name == "OTEL_SDK_DISABLED").then(|| v.to_string()));
+        assert!(got.sdk_disabled, "{v:?}");
     }
 }

@@ -5,6 +5,9 @@
 //! The specification's rules, applied to the letter:
 //!
 //! * an empty variable is the same as an unset one;
+//! * a boolean (`OTEL_SDK_DISABLED`) is true only for the string `true` in any case, as given
+//!   (not trimmed: the definition "MUST NOT" be extended); any other value is false, and one
+//!   other than `false` is warned about;
 //! * enum values (`OTEL_TRACES_EXPORTER`, `..._PROTOCOL`, `..._COMPRESSION`) are read in any
 //!   case (`GZIP` is `gzip`): "Enum values SHOULD be interpreted in a case-insensitive
 //!   manner"; warnings and errors quote the value as it was given;
@@ -424,10 +427,11 @@ impl ExportConfig {
         let mut c = ExportConfig::default();
 
         if let Some(v) = r.get("OTEL_SDK_DISABLED") {
-            let t = v.trim();
-            if t.eq_ignore_ascii_case("true") {
+            // As given, not trimmed: the Boolean type "MUST NOT" be extended (as
+            // `Sampler::from_env_lookup` reads it).
+            if v.eq_ignore_ascii_case("true") {
                 c.disabled = true;
-            } else if !t.eq_ignore_ascii_case("false") {
+            } else if !v.eq_ignore_ascii_case("false") {
                 r.warn(
                     "OTEL_SDK_DISABLED",
                     &v,

@@ -185,7 +185,8 @@ impl Sampler {
     ///
     /// * `OTEL_SDK_DISABLED=true` (any case): [`always_off`](Self::always_off), whatever
     ///   else is set (the SDK is disabled, so nothing is recorded). Any other value but
-    ///   `false` (any case) is false with a warning (the specification's boolean rule).
+    ///   `false` (any case), surrounding whitespace included (`" true"`), is false with a
+    ///   warning (the specification's boolean rule, which "MUST NOT" be extended).
     /// * `OTEL_TRACES_SAMPLER`: `always_on`, `always_off`, `traceidratio`,
     ///   `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`
     ///   in any case (`ALWAYS_OFF` too: the specification's enum rule), surrounding
@@ -215,7 +216,9 @@ impl Sampler {
         let mut warnings = Vec::new();
         let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         if let Some(v) = set("OTEL_SDK_DISABLED") {
-            if v.trim().eq_ignore_ascii_case("true") {
+            // The string "true" in any case, as given: the specification's Boolean "MUST NOT
+            // extend this definition" (so not with whitespace around it either).
+            if v.eq_ignore_ascii_case("true") {
                 return SamplerFromEnv {
                     sampler: Some(Sampler::always_off()),
                     sdk_disabled: true,
@@ -224,7 +227,7 @@ impl Sampler {
             }
             // Not "true": not disabled. Warned about here, since the tracer reads this
             // variable whether or not it exports (`ExportConfig` is read only for export).
-            if !v.trim().eq_ignore_ascii_case("false") {
+            if !v.eq_ignore_ascii_case("false") {
                 warnings.push(format!(
                     "OTEL_SDK_DISABLED={v:?}: only \"true\" or \"false\" (any case) are booleans; treated as false"
                 ));
@@ -516,7 +519,7 @@ mod tests {
 
     #[test]
     fn sdk_disabled_wins() {
-        for v in ["true", "TRUE", " True "] {
+        for v in ["true", "TRUE", "tRuE"] {
             let got = Sampler::from_env_lookup(env(&[
                 ("OTEL_SDK_DISABLED", v),
                 ("OTEL_TRACES_SAMPLER", "always_on"),
@@ -526,5 +529,9 @@ mod tests {
         }
         let got = Sampler::from_env_lookup(env(&[("OTEL_SDK_DISABLED", "false")]));
         assert_eq!((got.sampler, got.sdk_disabled), (None, false));
+        // Not the string "true": false, with a warning.
+        let got = Sampler::from_env_lookup(env(&[("OTEL_SDK_DISABLED", " True ")]));
+        assert_eq!((got.sampler, got.sdk_disabled), (None, false));
+        assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
     }
 }
