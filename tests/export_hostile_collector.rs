@@ -278,6 +278,71 @@ fn a_corrupt_gzip_body_does_not_hide_the_status() {
     );
 }
 
+/// A collector answering every request with `response`, then closing the connection.
+fn closing_collector(response: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let n = requests.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let mut r = BufReader::new(c);
+            if read_request(&mut r, true) {
+                n.fetch_add(1, Ordering::SeqCst);
+                let _ = r.get_mut().write_all(response);
+            }
+            // Dropped: closed, the body short of its Content-Length.
+        }
+    });
+    (format!("http://{addr}/v1/traces"), requests)
+}
+
+/// A response whose body ends early (the collector closes before its `Content-Length` is
+/// reached) still has the status the server decided. OTLP/HTTP: "The client MUST NOT retry
+/// the request when it receives `HTTP 400 Bad Request` response" and "All other `4xx` or
+/// `5xx` response status codes MUST NOT be retried"; retrying is for a server that
+/// "disconnects without returning a response". Such a 400 used to be read as a broken
+/// connection and sent again (and a 200 cut short sent the accepted spans again); a 503 cut
+/// short is still retried, as a 503.
+#[test]
+fn a_response_whose_body_is_cut_short_keeps_its_status() {
+    let (url, requests) = closing_collector(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n\x12\x03ba",
+    );
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "a 400 is not retried: {out:?}"
+    );
+    assert_eq!((out.failed, out.http_status), (1, Some(400)), "{out:?}");
+    match out.error {
+        Some(ExportError::Http {
+            status: 400,
+            message,
+        }) => assert!(message.contains("cut short"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+
+    let (url, requests) =
+        closing_collector(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n\x0a\x02");
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "accepted: {out:?}");
+    assert_eq!((out.exported, out.failed), (1, 0), "{out:?}");
+    let warning = out.warning.unwrap_or_default();
+    assert!(warning.contains("cut short"), "{warning}");
+
+    let (url, requests) =
+        closing_collector(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\nx");
+    let mut e = exporter(url, quick_retries(3), Duration::from_secs(3));
+    let out = export_one(&mut e, &record());
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "{out:?}");
+    assert_eq!((out.failed, out.http_status), (1, Some(503)), "{out:?}");
+}
+
 /// F2: `Duration::MAX` as the exporter's timeout ("no limit of its own") used to overflow
 /// `Instant::now() + timeout` at the first export.
 #[test]

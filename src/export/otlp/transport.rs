@@ -13,6 +13,10 @@
 //!   one is an error, never buffered. Headers are capped at 64 KiB.
 //! * `Content-Length`, `Transfer-Encoding: chunked` and close-delimited bodies; `1xx`
 //!   interim responses skipped; `Connection: close` honoured.
+//! * Once a response's head is read, its status is the answer: a body that ends early
+//!   (closed, reset, or past the deadline) leaves the status with an empty body and a note
+//!   (`Response::body_note`), and the connection is not reused. Only no response at all is
+//!   a broken connection (which the exporter retries).
 
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
@@ -265,7 +269,13 @@ impl HttpClient {
         self.connect(deadline)?;
         let conn = self.conn.as_mut().ok_or(SendError::Timeout)?;
         let mut parsed = match write_all(conn, &[&self.head, body], deadline) {
-            Ok(()) => read_response(conn, &mut self.buf, &mut self.body, deadline, None)?,
+            Ok(()) => {
+                let note = &mut self.body_note;
+                let mut p = read_response(conn, &mut self.buf, &mut self.body, deadline, note)?;
+                // A body cut short leaves the connection mid-message: never reused.
+                p.close |= note.is_some();
+                p
+            }
             Err(SendError::Broken(write_error)) if peer_gone(&write_error) => {
                 // A server may answer before it has read the whole request (a 413 from Go's
                 // net/http or the OpenTelemetry Collector's `max_request_body_size`) and then
@@ -275,7 +285,7 @@ impl HttpClient {
                 // is this a broken connection (retried as such).
                 let brief = deadline.earlier(Instant::now() + EARLY_RESPONSE_WAIT);
                 let note = &mut self.body_note;
-                match read_response(conn, &mut self.buf, &mut self.body, &brief, Some(note)) {
+                match read_response(conn, &mut self.buf, &mut self.body, &brief, note) {
                     Ok(mut p) => {
                         p.close = true;
                         p
@@ -351,15 +361,18 @@ fn peer_gone(e: &io::Error) -> bool {
 }
 
 /// Reads one final response (interim `1xx` ones skipped): the head, then the body into
-/// `body`. With `cut_short` (the request could not be sent whole, so the server is gone), a
-/// body that ends early is not an error: the response keeps its status, with an empty body
-/// and the reason in `cut_short`.
+/// `body`. Once the head is read, the status is the server's answer: a body that then ends
+/// early (the connection closed or reset, or the deadline passed, before its end) is not an
+/// error but a response with that status, an empty body and the reason in `cut_short`. (OTLP
+/// retries a server that "disconnects without returning a response", and by status
+/// otherwise: a 400 cut short must not be sent again, nor a 200's accepted spans.) A body
+/// that is malformed or over the limit is still an error.
 fn read_response(
     conn: &mut TcpStream,
     buf: &mut Vec<u8>,
     body: &mut Vec<u8>,
     deadline: &Deadline,
-    cut_short: Option<&mut Option<String>>,
+    cut_short: &mut Option<String>,
 ) -> Result<Parsed, SendError> {
     loop {
         let parsed = read_head(conn, buf, deadline)?;
@@ -370,17 +383,13 @@ fn read_response(
         }
         match read_body(conn, buf, body, &parsed, deadline) {
             Ok(()) => {}
-            Err(SendError::Broken(e)) if cut_short.is_some() => {
+            Err(SendError::Broken(e)) => {
                 body.clear();
-                if let Some(note) = cut_short {
-                    *note = Some(format!("the response body was cut short: {e}"));
-                }
+                *cut_short = Some(format!("the response body was cut short: {e}"));
             }
-            Err(SendError::Timeout) if cut_short.is_some() => {
+            Err(SendError::Timeout) => {
                 body.clear();
-                if let Some(note) = cut_short {
-                    *note = Some("the response body was cut short".into());
-                }
+                *cut_short = Some("the response body was cut short (the deadline passed)".into());
             }
             Err(e) => return Err(e),
         }
