@@ -6,16 +6,18 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentcore_telemetry::agent::{AgentPhilosophy, CollectorConfig};
+use agentcore_telemetry::exposition::OPENMETRICS_CONTENT_TYPE;
 use agentcore_telemetry::registry::FamilyOptions;
 use agentcore_telemetry::{
     Buckets, Counter, DistributedTracer, Error, Exemplars, Histogram, MetricsCollector, Registry,
     Sampler, SpanKind, SpanStatus, TracerConfig,
 };
 use support::alloc::thread_allocations;
-use support::openmetrics::{parse_openmetrics, OmFamily, OmSample};
+use support::openmetrics::{parse_openmetrics, ExpositionServer, OmFamily, OmSample};
+use support::prometheus::PrometheusServer;
 
 #[global_allocator]
 static GLOBAL: support::alloc::Counting = support::alloc::Counting;
@@ -224,6 +226,55 @@ fn explicit_exemplars_with_hostile_values_pass_the_strict_parser() {
     c2.inc_with_exemplar(&[("id", &"y".repeat(126))]).unwrap();
     let text = om(&r);
     parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
+
+/// A NUL in an exemplar label value is valid OpenMetrics (the ABNF's `normal-char` includes
+/// %x00), and the Python parser reads it back; but Prometheus 2.42 fails the whole scrape on it
+/// (`expected label value, got "INVALID"`): one exemplar recorded with a NUL took every series
+/// of the target down until another exemplar replaced it. It is refused when recorded, as the
+/// double quote is (the value still counts). A NUL in a *series'* label value is fine: the same
+/// Prometheus stores it (checked here too).
+#[test]
+fn a_nul_in_an_exemplar_label_value_is_refused_as_prometheus_fails_the_scrape_on_it() {
+    require_prometheus!(
+        "a_nul_in_an_exemplar_label_value_is_refused_as_prometheus_fails_the_scrape_on_it"
+    );
+    let r = Registry::new();
+    r.set_default_exemplars(Exemplars::Explicit);
+    let c = r
+        .counter_family("requests_total", "Requests.", &["path"])
+        .unwrap()
+        .get_or_create(&["a\0b"])
+        .unwrap();
+    let h = r
+        .histogram("size_bytes", "Sizes.", Buckets::new(vec![1.0]).unwrap())
+        .unwrap();
+    let counted = c.inc_with_exemplar(&[("user", "a\0b")]);
+    let observed = h.observe_with_exemplar(0.5, &[("user", "\0")]);
+    assert_eq!((c.get(), h.snapshot().count), (1.0, 1), "the values count");
+
+    let registry = r.clone();
+    let server = ExpositionServer::start(OPENMETRICS_CONTENT_TYPE, move || om(&registry));
+    let prom = PrometheusServer::start(server.addr()).expect("start prometheus");
+    let health = prom.wait_for_target_up(Duration::from_secs(15));
+    assert_eq!(
+        health.health,
+        "up",
+        "Prometheus refused the scrape: {health:?}\n{}",
+        om(&r)
+    );
+    let stored = prom
+        .query_eventually("requests_total", Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(stored[0].0["path"], "a\0b", "{stored:?}");
+    assert!(
+        matches!(counted, Err(Error::InvalidExemplar { .. })),
+        "{counted:?}"
+    );
+    assert!(
+        matches!(observed, Err(Error::InvalidExemplar { .. })),
+        "{observed:?}"
+    );
 }
 
 /// An explicit label set over the 128-code-point limit is refused as soon as it crosses it, not

@@ -477,7 +477,8 @@ pub(crate) fn exemplars_off() -> Error {
 
 /// Renders `name="value",...` (OpenMetrics escaping) into `out`; returns the length. Refuses an
 /// invalid or duplicate label name, more than [`MAX_EXEMPLAR_LABEL_CHARS`] code points of names
-/// and values together, or a rendering longer than the record holds.
+/// and values together, a value with a double quote or a NUL (valid OpenMetrics that a real
+/// parser rejects the whole exposition over), or a rendering longer than the record holds.
 fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result<usize, Error> {
     let invalid = |reason: String| Err(Error::InvalidExemplar { reason });
     let mut chars = 0usize;
@@ -506,6 +507,14 @@ fn render_labels(labels: &[(&str, &str)], out: &mut [u8; LABEL_BYTES]) -> Result
             // scrape unreadable to it.
             return invalid(format!(
                 "exemplar label {name:?}: a double quote in an exemplar label value is refused (prometheus_client's parser rejects the whole exposition over it)"
+            ));
+        }
+        if value.contains('\0') {
+            // Valid OpenMetrics (the ABNF's `normal-char` includes %x00), but Prometheus 2.42
+            // fails the whole scrape on a NUL inside an exemplar (`expected label value, got
+            // "INVALID"`), though it stores one in a series' label value.
+            return invalid(format!(
+                "exemplar label {name:?}: a NUL in an exemplar label value is refused (Prometheus fails the whole scrape over it)"
             ));
         }
         if labels[..i].iter().any(|(n, _)| n == name) {
@@ -677,6 +686,7 @@ mod tests {
         write(&mut out, &cell.read().unwrap());
         assert!(out.starts_with(r#" # {user="a\\c\nd"} 3.0 "#), "{out}");
         assert!(record_explicit(&cell, &[("user", "a\"b")], 3.0).is_err());
+        assert!(record_explicit(&cell, &[("user", "a\0b")], 3.0).is_err());
         // OpenMetrics reserves label names that begin with `_`.
         assert!(record_explicit(&cell, &[("_user", "a")], 3.0).is_err());
         // 128 code points exactly: accepted.
