@@ -361,6 +361,7 @@ mod scrape_of_a_panicking_function {
     //! record before: `# HELP`, `# TYPE` and the sample's name; review helper-97).
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
+    use agentcore_telemetry::exposition::OpenMetricsEncoder;
     use agentcore_telemetry::Registry;
 
     #[test]
@@ -386,6 +387,33 @@ mod scrape_of_a_panicking_function {
             }));
             assert!(scrape.is_err(), "the panic goes on to the caller");
             assert_eq!(out, "# kept\n", "openmetrics: {openmetrics}");
+        }
+    }
+
+    /// The same through `OpenMetricsEncoder::encode_into` (the encoder with options, `_created`
+    /// on or off): it left the families before the panicking one in the buffer, with no
+    /// `# EOF`, which a caller that catches the panic and serves the buffer sends as an
+    /// exposition every OpenMetrics parser rejects ("Missing # EOF at end").
+    #[test]
+    fn the_buffer_is_left_as_it_was_by_the_openmetrics_encoder_with_options() {
+        let registry = Registry::new();
+        registry
+            .counter("requests_total", "Requests.")
+            .unwrap()
+            .inc();
+        registry
+            .gauge_fn("zz_broken", "Panics.", || {
+                panic!("a gauge function that panics (expected by this test)")
+            })
+            .unwrap();
+        for created in [false, true] {
+            let encoder = OpenMetricsEncoder::new().with_created(created);
+            let mut out = String::from("# kept\n");
+            let scrape = catch_unwind(AssertUnwindSafe(|| {
+                encoder.encode_into(&registry, &mut out)
+            }));
+            assert!(scrape.is_err(), "the panic goes on to the caller");
+            assert_eq!(out, "# kept\n", "created: {created}");
         }
     }
 }

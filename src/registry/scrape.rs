@@ -210,9 +210,7 @@ impl Registry {
     /// assert_eq!(out, expected.join("\n") + "\n");
     /// ```
     pub fn encode_openmetrics_into(&self, out: &mut String) {
-        all_or_nothing(out, |out| {
-            self.encode_openmetrics_with(&OpenMetricsEncoder::new(), out)
-        });
+        OpenMetricsEncoder::new().encode_into(self, out);
     }
 
     /// The OpenMetrics 1.0 text exposition as a new `String` (pre-sized from the previous
@@ -224,7 +222,7 @@ impl Registry {
         out
     }
 
-    pub(crate) fn encode_openmetrics_with(&self, options: &OpenMetricsEncoder, out: &mut String) {
+    fn encode_openmetrics_with(&self, options: &OpenMetricsEncoder, out: &mut String) {
         self.scrape(|family, scratch| family.encode_openmetrics(out, scratch, options));
         openmetrics::write_eof(out);
     }
@@ -264,9 +262,12 @@ impl Registry {
 
 impl OpenMetricsEncoder {
     /// Appends the OpenMetrics exposition of every family of `registry` to `out`, ending with
-    /// `# EOF\n`. With a reused buffer, a steady-state scrape allocates nothing per series.
+    /// `# EOF\n`. With a reused buffer, a steady-state scrape allocates nothing per series. If a
+    /// function family's function panics, the panic goes on to the caller and `out` is left as
+    /// it was (as [`Registry::encode_openmetrics_into`] does): never a partial exposition
+    /// without its `# EOF`.
     pub fn encode_into(&self, registry: &Registry, out: &mut String) {
-        registry.encode_openmetrics_with(self, out);
+        all_or_nothing(out, |out| registry.encode_openmetrics_with(self, out));
     }
 
     /// The exposition as a new `String`.
