@@ -385,6 +385,61 @@ fn dot_segment_grouping_key_values_round_trip() {
     scrape_until(&gw, |f| samples(f, "dots_total").is_empty());
 }
 
+/// The gateway gives every pushed metric the grouping key's labels. Under a grouping label `le`,
+/// a histogram's buckets would carry `le` twice: Pushgateway 1.5.1 took such a push (`200`) and
+/// exposed `h_bucket{...,le="5",le="1"}`, which fails every scrape of the gateway, every other
+/// group's metrics with it. The registry refuses `le` on a histogram (and `quantile` on a
+/// summary); the client refuses a push that would add them, sending nothing.
+#[test]
+fn a_grouping_label_a_histogram_or_summary_reserves_is_refused_before_sending() {
+    if !require_pushgateway(
+        "a_grouping_label_a_histogram_or_summary_reserves_is_refused_before_sending",
+    ) {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let with_le = Pushgateway::new(&gw.url(), "j")
+        .unwrap()
+        .with_grouping_key("le", "5")
+        .unwrap();
+    // `job_registry` holds a histogram.
+    for r in [
+        with_le.push(&job_registry(1)),
+        with_le.push_add(&job_registry(1)),
+    ] {
+        assert!(
+            matches!(&r, Err(PushError::InvalidGroupingKey(e)) if e.contains("\"le\"") && e.contains("batch_step_seconds")),
+            "{r:?}\n{}",
+            gw.metrics()
+        );
+    }
+    let summaries = Registry::new();
+    summaries
+        .summary_family("s_seconds", "S.", &[], Default::default())
+        .unwrap()
+        .with_label_values::<&str>(&[])
+        .unwrap()
+        .observe(1.0);
+    let r = Pushgateway::new(&gw.url(), "j")
+        .unwrap()
+        .with_grouping_key("quantile", "x")
+        .unwrap()
+        .push(&summaries);
+    assert!(
+        matches!(&r, Err(PushError::InvalidGroupingKey(e)) if e.contains("\"quantile\"") && e.contains("s_seconds")),
+        "{r:?}"
+    );
+    // Nothing was stored: the gateway's exposition is still valid.
+    let text = gw.metrics();
+    assert!(!text.contains("batch_step_seconds"), "{text}");
+    scrape(&gw);
+    // Without a histogram (or summary) the same grouping key is fine.
+    let counter_only = Registry::new();
+    counter_only.counter("c_total", "C.").unwrap().inc();
+    with_le.push(&counter_only).unwrap();
+    assert_eq!(samples(&scrape(&gw), "c_total")[0].0["le"], "5");
+}
+
 #[test]
 fn a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on() {
     if !require_pushgateway("a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on")

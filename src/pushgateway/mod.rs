@@ -26,6 +26,11 @@
 //!   Pushgateway answers them with a redirect) — is sent as `<label>@base64/<URL-safe base64>`,
 //!   the encoding the Pushgateway README specifies for values with `/` and for empty values
 //!   (which it spells `@base64/=`). So every value round-trips unchanged, whatever it holds.
+//! * The gateway gives every pushed metric the grouping key's labels. A push that would so
+//!   give a histogram the label `le`, or a summary `quantile` — the labels their samples
+//!   reserve, which the registry refuses on them too — is refused, nothing sent
+//!   ([`PushError::InvalidGroupingKey`]): the gateway (1.5.1) stores such a histogram and exposes
+//!   its buckets with `le` twice, which fails every scrape of the gateway.
 //! * [`Pushgateway::start_periodic`] pushes from a thread of its own every interval and once
 //!   more at [`PeriodicPusher::shutdown`] (or drop), within a deadline it keeps.
 //! * Blocking HTTP/1.1 over `std::net::TcpStream`, one connection per request, every step
@@ -74,7 +79,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum PushError {
     /// The gateway URL is not one this client can use.
     InvalidUrl(String),
-    /// A grouping-key label name that is invalid, reserved, or given twice.
+    /// A grouping-key label name that is invalid, reserved, or given twice; or, refused at a
+    /// push, `le` (`quantile`) with a histogram (summary) in the registry, whose samples have
+    /// a label of that name already.
     InvalidGroupingKey(String),
     /// No connection, or the connection broke, before a full response arrived: the gateway
     /// closed it without answering, or in the middle of the response, included.
@@ -371,6 +378,7 @@ impl Pushgateway {
         cut: &dyn Fn() -> bool,
         scratch: &mut http::Scratch,
     ) -> Result<(), PushError> {
+        self.check_reserved_labels(body)?;
         let request = http::Request {
             method,
             path: &self.path,
@@ -386,6 +394,29 @@ impl Pushgateway {
                 body: scratch.body_text(),
             })
         }
+    }
+
+    /// Refuses a body (text format 0.0.4) with a histogram when `le` is in the grouping key, or a
+    /// summary when `quantile` is: the gateway would add the label to the family's samples,
+    /// which have one of that name already (see the module documentation).
+    fn check_reserved_labels(&self, body: &[u8]) -> Result<(), PushError> {
+        for (label, kind) in [("le", " histogram"), ("quantile", " summary")] {
+            if !self.label_names.iter().any(|n| n == label) {
+                continue;
+            }
+            let family = body
+                .split(|&b| b == b'\n')
+                .filter_map(|line| line.strip_prefix(b"# TYPE "))
+                .find_map(|rest| rest.strip_suffix(kind.as_bytes()));
+            if let Some(family) = family {
+                return Err(PushError::InvalidGroupingKey(format!(
+                    "label {label:?} is in the grouping key, which the gateway adds to every \
+                     pushed metric, and the{kind} {:?} has samples labelled {label:?} of its own",
+                    String::from_utf8_lossy(family)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
