@@ -4,7 +4,9 @@
 //! IPv6 zone, which has only local significance: RFC 6874 §4).
 //!
 //! Refused, whoever the caller: other schemes (`https://` with its own error: there is no TLS in
-//! this crate), spaces and control characters anywhere, a fragment, user info (`user@host`), an
+//! this crate), spaces and control characters anywhere, a fragment, a path or query that is not
+//! URI text (RFC 3986: non-ASCII text, any of `` "<>[\]^`{|} ``, a `%` without two hex digits;
+//! the path and query go into the request line as written), user info (`user@host`), an
 //! unclosed `[`, anything but `:port` after `]`, an empty host, an IPv6 address without its
 //! brackets, and a port that is not digits making a number in `1..=65535`. An empty port
 //! (`http://host:/`) is no port (RFC 3986 §6.2.3), as is its `:` in the `Host` header. What a
@@ -102,6 +104,12 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
     };
+    if !is_uri_text(path_and_query) {
+        return invalid(
+            "the path and query must be URI text (RFC 3986): percent-encode anything else \
+             (non-ASCII text, any of \"<>[\\]^`{|}), and write a '%' as %25",
+        );
+    }
     if authority.contains('@') {
         return invalid("must not contain user info ('user@')");
     }
@@ -151,6 +159,20 @@ pub(crate) fn parse(url: &str) -> Result<HttpUrl<'_>, UrlError> {
         authority: authority.strip_suffix(':').unwrap_or(authority),
         path,
         query,
+    })
+}
+
+/// Whether `text`, a path and query, holds only what RFC 3986 allows there (§3.3 `pchar`, and
+/// `/` and `?`): unreserved and sub-delimiter characters, `:`, `@`, `/`, `?`, and `%` followed by
+/// two hex digits. Sent as written in a request line, anything else is not HTTP (RFC 9112 §3.2).
+fn is_uri_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'%' => bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)),
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => true,
+        _ => b"-._~!$&'()*+,;=:@/?".contains(&b),
     })
 }
 
@@ -303,6 +325,38 @@ mod tests {
         for url in ["http://h/#f", "http://h#", "http://h/?q#f"] {
             assert!(refused(url).contains("fragment"), "{url}");
         }
+    }
+
+    #[test]
+    fn a_path_or_query_that_is_not_uri_text_is_refused() {
+        // RFC 3986 §3.3, §3.4: a path and a query hold unreserved and reserved characters and
+        // `%` with two hex digits; sent as written, anything else made a request line that is
+        // not HTTP (RFC 9112 §3.2: the request target is a URI).
+        for url in [
+            "http://h/é",
+            "http://h/a\"b",
+            "http://h/a{b}",
+            "http://h/a|b",
+            "http://h/a\\b",
+            "http://h/a^b",
+            "http://h/a`b",
+            "http://h/<a>",
+            "http://h/a[b]",
+            "http://h/%zz",
+            "http://h/%4",
+            "http://h/a%",
+            "http://h/?q=é",
+            "http://h?%g0",
+        ] {
+            let why = refused(url);
+            assert!(why.contains("percent-encode"), "{url}: {why}");
+        }
+        // Percent-encoded, and every character RFC 3986 allows there: as written.
+        let u = ok("http://h/%C3%A9/a-._~!$&'()*+,;=:@?q=/?%2F");
+        assert_eq!(
+            (u.path, u.query),
+            ("/%C3%A9/a-._~!$&'()*+,;=:@", Some("q=/?%2F"))
+        );
     }
 
     #[test]
