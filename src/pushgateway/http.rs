@@ -102,7 +102,8 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
-    /// The start of the last response's body, printable (the chunks' data, when chunked).
+    /// The start of the last response's body, printable (the chunks' data, when chunked): at
+    /// most [`MAX_ERROR_BODY`] bytes, cut between characters.
     pub(super) fn body_text(&self) -> String {
         let mut body = self.response.get(self.body_start..).unwrap_or_default();
         if let Some(n) = self.body_len {
@@ -113,8 +114,14 @@ impl Scratch {
             dechunk(body, &mut data);
             body = &data;
         }
-        let body = &body[..body.len().min(MAX_ERROR_BODY)];
-        String::from_utf8_lossy(body)
+        // Cut at most MAX_ERROR_BODY bytes in, between characters (not inside one, which
+        // would come back as U+FFFD).
+        let text = String::from_utf8_lossy(body);
+        let mut end = text.len().min(MAX_ERROR_BODY);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end]
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect::<String>()
@@ -777,6 +784,20 @@ mod tests {
         );
         assert_eq!(push_to(&g, &mut scratch), Ok(405));
         assert_eq!(scratch.body_text(), "");
+    }
+
+    /// The explanation is cut at 512 bytes, on a character boundary: a character cut in half
+    /// came back as U+FFFD, a character the gateway never sent.
+    #[test]
+    fn a_long_error_body_is_cut_between_characters() {
+        let mut scratch = Scratch::default();
+        let body = format!("{}é and more", "a".repeat(MAX_ERROR_BODY - 1));
+        let reply = format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        assert_eq!(push_to(&gateway(reply, false), &mut scratch), Ok(400));
+        assert_eq!(scratch.body_text(), "a".repeat(MAX_ERROR_BODY - 1));
     }
 
     #[test]
