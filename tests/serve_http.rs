@@ -1289,3 +1289,61 @@ fn max_header_bytes_is_exact_however_the_head_arrives() {
         }
     }
 }
+
+/// A response to `HEAD` never has content (RFC 9110 §9.3.2: "the server MUST NOT send content
+/// in the response"; RFC 9112 §6.3: it ends at the end of its header section), refusals
+/// included: a client reads no body after the head, so body bytes would be taken as the start
+/// of the next response. Found by review helper-128: every refusal of a `HEAD` request (`400`,
+/// `408`, `431`, `505`) carried its text.
+#[test]
+fn a_refused_head_request_gets_no_body() {
+    let exporter = start_fixed(
+        config()
+            .with_max_header_bytes(2048)
+            .with_header_read_timeout(Duration::from_millis(300)),
+    );
+    let addr = exporter.local_addr();
+    let oversized = format!(
+        "HEAD /metrics HTTP/1.1\r\nHost: h\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(4096)
+    );
+    for (request, status) in [
+        ("HEAD /metrics HTTP/1.1\r\n\r\n", 400),
+        (
+            "HEAD /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n",
+            400,
+        ),
+        (
+            "HEAD /metrics HTTP/1.1\r\nHost: h\r\nBad\x01: v\r\n\r\n",
+            400,
+        ),
+        (
+            "HEAD /metrics HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n",
+            400,
+        ),
+        ("HEAD /metrics HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (oversized.as_str(), 431),
+        // Never completed: 408 after the head deadline.
+        ("HEAD /metrics HTTP/1.1\r\nHost: h\r\n", 408),
+    ] {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The server may close before a large head is all written; the reply is there.
+        let _ = conn.write_all(request.as_bytes());
+        let mut bytes = Vec::new();
+        let _ = conn.read_to_end(&mut bytes);
+        let reply = parse_reply(&bytes);
+        assert_eq!(reply.status, status, "{request:.60?}");
+        assert_eq!(reply.header("connection"), Some("close"), "{request:.60?}");
+        assert!(
+            reply.body.is_empty(),
+            "{request:.60?}: a HEAD response with content: {:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    // The same refusals of a GET keep their explanation.
+    let reply = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(reply.status, 400);
+    assert!(!reply.body.is_empty());
+}

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 
 use super::flag::Flag;
 use super::negotiate::Format;
-use super::request::{find_head_end, parse, Head, Method, Parsed, Rejection};
+use super::request::{find_head_end, names_head, parse, Head, Method, Parsed, Rejection};
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
 use super::stall::Writing;
@@ -331,8 +331,10 @@ impl Connection<'_> {
                     head
                 }
                 Err(rejection) => {
+                    // A refused `HEAD` is answered without content too (`names_head`).
+                    let body = !names_head(&buf);
                     self.answered_last = self
-                        .plain(rejection.status, rejection.reason, true, true)
+                        .plain(rejection.status, rejection.reason, true, body)
                         .await
                         .is_ok();
                     return Close::BadRequest;
@@ -490,12 +492,13 @@ impl Connection<'_> {
                 Some(Err(_)) => return Read::Closed(Close::IoError),
                 None if started.is_some() => {
                     self.conn.phase.set(Phase::Busy);
+                    let body = !names_head(buf);
                     self.answered_last = self
                         .plain(
                             Status::RequestTimeout,
                             "Request Timeout: the request head did not arrive in time\n",
                             true,
-                            true,
+                            body,
                         )
                         .await
                         .is_ok();

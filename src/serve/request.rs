@@ -74,6 +74,19 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Whether the request line at the start of `buf` (after any empty lines) names the method
+/// `HEAD`. A response to `HEAD` has no content (RFC 9110 §9.3.2: "the server MUST NOT send
+/// content in the response"; RFC 9112 §6.3: it ends with its header section), a refusal
+/// included, so the connection asks this of whatever head it refuses (malformed, too large, not
+/// complete in time): the method is the first token whatever is wrong after it.
+pub(crate) fn names_head(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    buf[start..].starts_with(b"HEAD ")
+}
+
 /// Where a head ends, and what it says.
 #[derive(Debug)]
 pub(crate) enum Parsed {
@@ -387,6 +400,19 @@ mod tests {
         }
         assert_eq!(find_head_end(b"", 0), None);
         assert_eq!(find_head_end(b"\n", 0), None);
+    }
+
+    #[test]
+    fn names_head_reads_the_method_token_only() {
+        assert!(names_head(b"HEAD /metrics HTTP/1.1\r\n"));
+        assert!(names_head(b"\r\n\nHEAD / HTTP/2.0"));
+        assert!(names_head(b"HEAD /aaaa"));
+        assert!(!names_head(b"GET /metrics HTTP/1.1\r\n"));
+        assert!(!names_head(b"head / HTTP/1.1\r\n")); // methods are case-sensitive
+        assert!(!names_head(b"HEADER / HTTP/1.1\r\n"));
+        assert!(!names_head(b" HEAD / HTTP/1.1\r\n"));
+        assert!(!names_head(b"HEAD"));
+        assert!(!names_head(b""));
     }
 
     #[test]
