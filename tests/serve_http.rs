@@ -1347,3 +1347,43 @@ fn a_refused_head_request_gets_no_body() {
     assert_eq!(reply.status, 400);
     assert!(!reply.body.is_empty());
 }
+
+/// A request target longer than the server will read gets `414 URI Too Long` (RFC 9112 §3: a
+/// server that receives a request-target longer than any URI it wishes to parse "MUST respond
+/// with a 414"), however it arrives; a head too large for its fields keeps `431`. Found by
+/// review helper-128: an overlong target got `431 Request Header Fields Too Large`.
+#[test]
+fn an_overlong_request_target_gets_414() {
+    let max = 2048;
+    let exporter = start_fixed(config().with_max_header_bytes(max));
+    let addr = exporter.local_addr();
+    for target in [
+        format!("/metrics?{}", "a".repeat(max)),
+        format!("/{}", "a".repeat(4 * max)),
+        format!("http://h/{}", "a".repeat(max)),
+    ] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        for split in [1, 100, max / 2, max - 10] {
+            assert_eq!(
+                status_in_two_parts(addr, raw.as_bytes(), split),
+                414,
+                "a {}-byte target, split at {split}",
+                target.len()
+            );
+        }
+    }
+    let reply = exchange(
+        addr,
+        format!("GET /{} HTTP/1.1\r\n", "a".repeat(max)).as_bytes(),
+    );
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (414, Some("close"))
+    );
+    // A target that fits, followed by too much of the rest, is the head's fault.
+    assert_eq!(
+        status_in_two_parts(addr, head_of(max + 1).as_bytes(), 100),
+        431
+    );
+    assert_eq!(exporter.stats().scrapes, 0);
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 /// | [`write_timeout`](Self::write_timeout) | 10 s | time to write one whole response; a client that stops reading is dropped after this, or once its write has made no progress for a second (100 ms, for an in-flight place wanted by a connection that asks less often) when its connection or in-flight place is needed for another |
 /// | [`max_requests_per_connection`](Self::max_requests_per_connection) | 1 000 | requests served on one connection before it is closed (`Connection: close` on the last response), as nginx's `keepalive_requests`: a greedy client has to come back through `accept` like everyone else |
 /// | [`max_connection_age`](Self::max_connection_age) | 5 min | a connection is closed after its first response past this age (or when found idle past it): a scraper reconnects at most every five minutes, and no client keeps its place indefinitely |
-/// | [`max_header_bytes`](Self::max_header_bytes) | 16 KiB | request line and header fields, and the empty lines a client may send before them; larger gets `431` and the connection closed. Scrape requests are ~200 bytes; 16 KiB per connection bounds head buffers to 4 MiB at the connection limit |
+/// | [`max_header_bytes`](Self::max_header_bytes) | 16 KiB | request line and header fields, and the empty lines a client may send before them; larger gets `431` (`414` if the request target alone reaches it) and the connection closed. Scrape requests are ~200 bytes; 16 KiB per connection bounds head buffers to 4 MiB at the connection limit |
 /// | [`max_headers`](Self::max_headers) | 256 | header fields in a request; more gets `431`. 256 admits any request head of up to 1 KiB (a field line is at least 4 bytes) |
 /// | [`max_in_flight`](Self::max_in_flight) | 64 | scrapes being served at once (waiting for their encode or being written), like promhttp's `MaxRequestsInFlight`. Beyond it a scrape is answered `503` at once, unless one of those being written has stalled (see `write_timeout`: that write is cut and its connection closed), or it comes from a connection that asks less often than one of those waiting: that one gets the `503` instead, so greedy clients cannot crowd out a scraper that asks every few seconds. Scrapes that wait together share one encode, so 64 bounds the fan-out of one encode (64 responses) rather than the encoding work |
 /// | [`encode_timeout`](Self::encode_timeout) | 4 s | how long one encode may take per source. A required source that misses it gets the scrape a `503`; a best-effort source is left out. The encode goes on in the background, and the source is not asked again until it returns. A scrape may wait for the encode in progress before its own, so it is answered within twice this (8 s, under Prometheus's default 10 s), or by the deadline in the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if that is sooner. Keep it under half your `scrape_timeout` |
@@ -63,7 +63,8 @@ pub struct ServerConfig {
     /// Age after which a connection is closed at its next response, or when found idle.
     pub max_connection_age: Duration,
     /// Largest request head (request line and header fields) accepted, in bytes (at least
-    /// 1024). Larger: `431 Request Header Fields Too Large`, and the connection closed.
+    /// 1024). Larger: `431 Request Header Fields Too Large` (`414 URI Too Long` when the limit is
+    /// reached inside the request target), and the connection closed.
     pub max_header_bytes: usize,
     /// Most header fields in one request (at least 8). More: `431`, and the connection closed.
     pub max_headers: usize,

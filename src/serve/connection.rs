@@ -29,7 +29,9 @@ use tokio::sync::Notify;
 
 use super::flag::Flag;
 use super::negotiate::Format;
-use super::request::{find_head_end, names_head, parse, Head, Method, Parsed, Rejection};
+use super::request::{
+    find_head_end, names_head, parse, too_large, Head, Method, Parsed, Rejection,
+};
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
 use super::stall::Writing;
@@ -399,7 +401,8 @@ impl Connection<'_> {
     /// Reads until `buf` holds a complete head, under the head and idle deadlines. Empty lines
     /// before a request line are skipped (RFC 9112 §2.2) but count towards the head's
     /// `max_header_bytes` and its `header_read_timeout`: a client that sends nothing else gets
-    /// `431` or `408` and the close, like one that sends an endless head.
+    /// `431` or `408` and the close, like one that sends an endless head (a head that reaches
+    /// the limit inside its request target gets `414`, `too_large`).
     async fn read_head(&mut self, buf: &mut Vec<u8>) -> Read {
         let config = &self.ctx.config;
         // Pipelined bytes already here count as a head in progress.
@@ -434,13 +437,7 @@ impl Connection<'_> {
             }
             scanned = buf.len();
             if buf.len().saturating_add(skipped) >= config.max_header_bytes {
-                return Read::Head(
-                    0,
-                    Err(Rejection {
-                        status: Status::HeaderFieldsTooLarge,
-                        reason: "request head larger than max_header_bytes",
-                    }),
-                );
+                return Read::Head(0, Err(too_large(buf)));
             }
             let deadline = match started {
                 Some(at) => later(at, config.header_read_timeout),

@@ -21,7 +21,8 @@
 //!   panicked;
 //! * any other method on `/metrics`: `405` with `Allow: GET, HEAD`; any other path: `404`;
 //! * a malformed head `400` (among them, RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or
-//!   any request with two), too large or with too many fields `431`, an HTTP version other than
+//!   any request with two), too large or with too many fields `431` (`414` when the limit is
+//!   reached inside the request target), an HTTP version other than
 //!   1.0 and 1.1 `505`, a head not complete in time `408`, each followed by a close;
 //! * a `HEAD` request, whatever the answer (refusals included), gets the head that `GET` would
 //!   get and no content (RFC 9110 §9.3.2).

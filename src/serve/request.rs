@@ -74,6 +74,31 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Why a head that has reached `max_header_bytes` without ending is refused: `414 URI Too
+/// Long` while its request target is still arriving (RFC 9112 §3: a server that receives a
+/// request-target longer than any URI it wishes to parse "MUST respond with a 414"), that is
+/// when the request line (after any empty lines) has no line end yet and one space, after the
+/// method; else `431`, the header section being too large.
+pub(crate) fn too_large(buf: &[u8]) -> Rejection {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let spaces = line.iter().filter(|&&b| b == b' ').take(2).count();
+    if spaces == 1 && !line.contains(&b'\n') {
+        reject(
+            Status::UriTooLong,
+            "request target longer than max_header_bytes",
+        )
+    } else {
+        reject(
+            Status::HeaderFieldsTooLarge,
+            "request head larger than max_header_bytes",
+        )
+    }
+}
+
 /// Whether the request line at the start of `buf` (after any empty lines) names the method
 /// `HEAD`. A response to `HEAD` has no content (RFC 9110 §9.3.2: "the server MUST NOT send
 /// content in the response"; RFC 9112 §6.3: it ends with its header section), a refusal
@@ -400,6 +425,22 @@ mod tests {
         }
         assert_eq!(find_head_end(b"", 0), None);
         assert_eq!(find_head_end(b"\n", 0), None);
+    }
+
+    #[test]
+    fn an_unfinished_target_is_too_long_and_anything_else_too_large() {
+        let status = |buf: &[u8]| too_large(buf).status;
+        assert_eq!(status(b"GET /aaaaaaaa"), Status::UriTooLong);
+        assert_eq!(status(b"\r\nGET /aaaaaaaa"), Status::UriTooLong);
+        assert_eq!(status(b"GET http://h/aaaa"), Status::UriTooLong);
+        assert_eq!(
+            status(b"GET /a HTTP/1.1\r\nX: aaaa"),
+            Status::HeaderFieldsTooLarge
+        );
+        assert_eq!(status(b"GET /a HTTP/1.1111"), Status::HeaderFieldsTooLarge);
+        assert_eq!(status(b"GETGETGETGET"), Status::HeaderFieldsTooLarge);
+        assert_eq!(status(b"\r\n\r\n"), Status::HeaderFieldsTooLarge);
+        assert_eq!(status(b""), Status::HeaderFieldsTooLarge);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub(crate) enum Status {
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
+    UriTooLong,
     HeaderFieldsTooLarge,
     InternalServerError,
     ServiceUnavailable,
@@ -19,12 +20,13 @@ pub(crate) enum Status {
 
 impl Status {
     /// Every status, in the order of [`index`](Self::index).
-    pub(crate) const ALL: [Status; 9] = [
+    pub(crate) const ALL: [Status; 10] = [
         Status::Ok,
         Status::BadRequest,
         Status::NotFound,
         Status::MethodNotAllowed,
         Status::RequestTimeout,
+        Status::UriTooLong,
         Status::HeaderFieldsTooLarge,
         Status::InternalServerError,
         Status::ServiceUnavailable,
@@ -43,6 +45,7 @@ impl Status {
             Status::NotFound => "404",
             Status::MethodNotAllowed => "405",
             Status::RequestTimeout => "408",
+            Status::UriTooLong => "414",
             Status::HeaderFieldsTooLarge => "431",
             Status::InternalServerError => "500",
             Status::ServiceUnavailable => "503",
@@ -57,6 +60,7 @@ impl Status {
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
+            Status::UriTooLong => "URI Too Long",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::InternalServerError => "Internal Server Error",
             Status::ServiceUnavailable => "Service Unavailable",

@@ -34,7 +34,7 @@ pub(crate) enum Close {
     MaxRequests,
     /// `max_connection_age` reached.
     MaxAge,
-    /// After a malformed or oversized request (`400`, `431`, `505`).
+    /// After a malformed or oversized request (`400`, `414`, `431`, `505`).
     BadRequest,
     /// A response not written within `write_timeout`.
     WriteTimeout,
