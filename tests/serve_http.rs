@@ -691,6 +691,11 @@ fn host_rules_of_rfc_9112_over_the_wire() {
             "GET /metrics HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
             400,
         ),
+        // Not an IPv6 address (found by review helper-128: served).
+        (
+            "GET /metrics HTTP/1.1\r\nHost: [::1::2]:9464\r\nConnection: close\r\n\r\n",
+            400,
+        ),
         ("GET /metrics HTTP/1.0\r\n\r\n", 200),
         (
             "GET /metrics HTTP/1.1\r\nHost: [::1]:9464\r\nConnection: close\r\n\r\n",

@@ -323,7 +323,8 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP literal in
-/// brackets, or a reg-name / IPv4 address of unreserved, sub-delims and percent-encoded
+/// brackets (an IPv6 address or `IPvFuture`, no zone: RFC 6874 §4 has clients remove it), or a
+/// reg-name / IPv4 address of unreserved, sub-delims and percent-encoded
 /// characters; the port is digits. An empty value is allowed (§7.2: a target without an
 /// authority).
 fn valid_host(v: &[u8]) -> bool {
@@ -332,17 +333,7 @@ fn valid_host(v: &[u8]) -> bool {
             return false;
         };
         let literal = &v[1..close];
-        let ip_literal = !literal.is_empty()
-            && literal
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-            || literal
-                .first()
-                .is_some_and(|b| b.eq_ignore_ascii_case(&b'v'))
-                && literal
-                    .iter()
-                    .all(|&b| unreserved(b) || sub_delim(b) || b == b':');
-        if !ip_literal {
+        if !(ipv6_address(literal) || ipv_future(literal)) {
             return false;
         }
         match &v[close + 1..] {
@@ -357,6 +348,30 @@ fn valid_host(v: &[u8]) -> bool {
         }
     };
     port.iter().all(u8::is_ascii_digit) && reg_name(host)
+}
+
+/// `IPv6address` (RFC 3986 §3.2.2), by the standard library's parser of the same grammar: the
+/// characters alone (hex digits, colons, dots) let through `::1::2` or `1.2.3.4`.
+fn ipv6_address(literal: &[u8]) -> bool {
+    std::str::from_utf8(literal).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )` (RFC 3986 §3.2.2).
+fn ipv_future(literal: &[u8]) -> bool {
+    let [v, rest @ ..] = literal else {
+        return false;
+    };
+    let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (version, address) = (&rest[..dot], &rest[dot + 1..]);
+    v.eq_ignore_ascii_case(&b'v')
+        && !version.is_empty()
+        && version.iter().all(u8::is_ascii_hexdigit)
+        && !address.is_empty()
+        && address
+            .iter()
+            .all(|&b| unreserved(b) || sub_delim(b) || b == b':')
 }
 
 fn reg_name(host: &[u8]) -> bool {
@@ -525,7 +540,11 @@ mod tests {
             "127.0.0.1:80",
             "[::1]",
             "[::1]:9464",
+            "[2001:DB8::1]:80",
+            "[::ffff:192.0.2.1]",
+            "[1:2:3:4:5:6:7:8]",
             "[v1.fe80::a+en1]",
+            "[VA1.x]",
             "my-host.example_1.com",
             "%41host",
             "h:",
@@ -536,8 +555,31 @@ mod tests {
             );
         }
         for bad in [
-            "a b", "a/b", "a:b", "a:1:2", "[::1", "[::1]x", "[]", "[::g]", "%4", "%zz", "a@b",
+            "a b",
+            "a/b",
+            "a:b",
+            "a:1:2",
+            "[::1",
+            "[::1]x",
+            "[]",
+            "[::g]",
+            "%4",
+            "%zz",
+            "a@b",
             "\"a\"",
+            // Characters of an IP literal, not one (RFC 3986 §3.2.2): found by review
+            // helper-128, these were served.
+            "[::1::2]",
+            "[1.2.3.4]",
+            "[12345::]",
+            "[:::]",
+            "[1:2:3:4:5:6:7:8:9]",
+            "[::1.2.3]",
+            "[vx]",
+            "[v1]",
+            "[v1.]",
+            "[vg.x]",
+            "[v.x]",
         ] {
             assert_eq!(
                 status(&format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n")),
