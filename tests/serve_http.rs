@@ -1392,3 +1392,37 @@ fn an_overlong_request_target_gets_414() {
     );
     assert_eq!(exporter.stats().scrapes, 0);
 }
+
+/// Empty lines before a request line are skipped (RFC 9112 §2.2), but a bare CR among them is
+/// not an empty line: RFC 9112 §2.2 says a recipient MUST treat the element holding it as
+/// invalid (or read the CR as SP, which makes ` GET` no request line either). Found by review
+/// helper-128: a CR after the last empty line was dropped with them, so `\r\n\r\n\rGET ...`
+/// was served however it arrived.
+#[test]
+fn a_bare_cr_before_the_request_line_is_refused() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    let request = "GET /metrics HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    for prefix in ["\r\n\r\n\r", "\n\n\r", "\r\n\n\r\r"] {
+        let raw = format!("{prefix}{request}");
+        for split in [raw.len(), prefix.len(), 1] {
+            assert_eq!(
+                status_in_two_parts(addr, raw.as_bytes(), split),
+                400,
+                "{prefix:?}, split at {split}"
+            );
+        }
+    }
+    // Empty lines alone, in CRLF or bare LF, are still skipped however they arrive.
+    for prefix in ["\r\n\r\n", "\n\n\n", "\r\n\n\r\n"] {
+        let raw = format!("{prefix}{request}");
+        for split in [raw.len(), prefix.len(), prefix.len() - 1, 1] {
+            assert_eq!(
+                status_in_two_parts(addr, raw.as_bytes(), split),
+                200,
+                "{prefix:?}, split at {split}"
+            );
+        }
+    }
+    assert_eq!(exporter.stats().scrapes, 12);
+}

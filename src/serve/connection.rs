@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use super::flag::Flag;
 use super::negotiate::Format;
 use super::request::{
-    find_head_end, names_head, parse, too_large, Head, Method, Parsed, Rejection,
+    empty_lines, find_head_end, names_head, parse, too_large, Head, Method, Parsed, Rejection,
 };
 use super::response::{write_head, DateCache, HeadFields, Status};
 use super::scrape::{pace, Scraped, Scrapes};
@@ -423,11 +423,10 @@ impl Connection<'_> {
                     Parsed::Complete { len, head } => return Read::Head(len, head),
                     Parsed::Partial => {
                         // Only empty lines so far: drop all of them at once (not one line
-                        // per pass: each drain moves the rest of the buffer) and read on.
-                        let blank = buf
-                            .iter()
-                            .take_while(|&&b| b == b'\r' || b == b'\n')
-                            .count();
+                        // per pass: each drain moves the rest of the buffer) and read on. Only
+                        // whole empty lines: a bare CR after them is the parser's to refuse
+                        // (RFC 9112 §2.2), not a blank to skip.
+                        let blank = empty_lines(buf);
                         buf.drain(..blank.max(end));
                         skipped = skipped.saturating_add(blank.max(end));
                         scanned = 0;

@@ -112,6 +112,21 @@ pub(crate) fn names_head(buf: &[u8]) -> bool {
     buf[start..].starts_with(b"HEAD ")
 }
 
+/// The length of the empty lines (CRLF, or a bare LF as RFC 9112 §2.2 allows) at the start of
+/// `buf`: what may be dropped before a request line. A CR not followed by LF ends the run (a
+/// bare CR makes its element invalid, §2.2, and it is left for [`parse`] to refuse; it may also
+/// be the first half of a CRLF still arriving).
+pub(crate) fn empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match buf[i..] {
+            [b'\n', ..] => i += 1,
+            [b'\r', b'\n', ..] => i += 2,
+            _ => return i,
+        }
+    }
+}
+
 /// Where a head ends, and what it says.
 #[derive(Debug)]
 pub(crate) enum Parsed {
@@ -698,6 +713,17 @@ mod tests {
             Status::BadRequest
         );
         assert_eq!(status("\x16\x03\x01\x02\x00\n\n"), Status::BadRequest);
+    }
+
+    #[test]
+    fn empty_lines_stop_at_a_bare_cr() {
+        assert_eq!(empty_lines(b""), 0);
+        assert_eq!(empty_lines(b"\r\n\nGET"), 3);
+        assert_eq!(empty_lines(b"\r\n\r\n\rGET"), 4);
+        assert_eq!(empty_lines(b"\n\n\r\r\n"), 2);
+        assert_eq!(empty_lines(b"\r\n\r"), 2);
+        assert_eq!(empty_lines(b"\r"), 0);
+        assert_eq!(empty_lines(b"GET\n\n"), 0);
     }
 
     #[test]
