@@ -79,10 +79,15 @@ fn an_exporter_dropped_by_a_failed_start_may_call_the_tracer() {
         tracer: Arc::clone(&tracer),
         returned,
     };
-    // Waits for the drop on another thread (started before the limit), so that a drop that
-    // never returns fails the test instead of hanging it.
+    // Waits for the drop on another thread (running before the limit), so that a drop that
+    // never returns fails the test instead of hanging it. The limit waits until the watchdog
+    // runs: a new thread maps its signal stack when it starts, not when `spawn` returns, and
+    // under load it started after the limit, failed that mapping and aborted the process
+    // ("failed to allocate an alternative stack", a CI run of 2026-12-06).
     let (started, start_returned) = mpsc::channel();
+    let (running, watchdog_running) = mpsc::channel();
     let watchdog = std::thread::spawn(move || {
+        running.send(()).unwrap();
         let outcome = start_returned.recv_timeout(Duration::from_secs(60));
         if outcome.is_err() {
             // Past the test harness's capture, which `exit` would discard.
@@ -94,6 +99,7 @@ fn an_exporter_dropped_by_a_failed_start_may_call_the_tracer() {
             std::process::exit(1);
         }
     });
+    watchdog_running.recv().unwrap();
     // Room for a few small allocations, not for a thread's 2 MiB stack.
     let old = set_address_space_limit(mapped_bytes() + (256 << 10));
     let start = tracer.start_export_with(exporter, BatchConfig::default());
