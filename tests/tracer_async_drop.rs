@@ -246,3 +246,56 @@ fn an_aborted_task_cleans_up_in_its_own_operation() {
         .expect("the cleanup is not in the aborted task's trace");
     assert_eq!(parent, Some(task_span.span_id));
 }
+
+/// Notes the context current in its body (the operation's span) in [`OP`].
+fn note_op() {
+    let cx = agentcore_telemetry::get_distributed_tracer()
+        .current_context()
+        .expect("the operation's span is current");
+    OP.with(|o| o.set(Some((cx.trace_id(), cx.span_id()))));
+}
+
+thread_local! {
+    static OP: Seen = const { Cell::new(None) };
+}
+
+#[trace_operation(name = "wild_arg")]
+async fn wild_arg(_: CleanUpHere) {
+    note_op();
+    std::future::pending::<()>().await;
+}
+
+#[trace_operation(name = "tuple_arg")]
+async fn tuple_arg((_guard, n): (CleanUpHere, u32)) -> u32 {
+    note_op();
+    std::future::pending::<()>().await;
+    n
+}
+
+/// Polls `fut` once, then drops it where another trace is current; returns the operation's
+/// context and the clean-up span's trace and parent.
+fn cancelled_under_another_trace<F: std::future::Future>(
+    fut: F,
+) -> ((TraceId, Option<SpanId>), (TraceId, Option<SpanId>)) {
+    let t = agentcore_telemetry::get_distributed_tracer();
+    let mut fut = Box::pin(fut);
+    assert!(poll_once(fut.as_mut()).is_pending());
+    let op = OP.with(Cell::take).expect("the body ran");
+    let other = t.start_span("other", SpanKind::Internal, []);
+    drop(fut);
+    drop(other);
+    (op, SEEN.with(Cell::take).expect("the argument was dropped"))
+}
+
+/// Review helper-129: the argument of a `#[trace_operation] async fn` bound by a pattern
+/// (`_`, a tuple) was matched in the expansion's outer future, outside the operation's scope;
+/// what the body did not use (the `_`, a drop guard it never names) stayed there, and a future
+/// cancelled after its first poll dropped it in the canceller's context (here another trace),
+/// not in its own, as it drops an argument bound to a plain name.
+#[test]
+fn a_pattern_argument_of_a_cancelled_operation_is_dropped_in_its_span() {
+    let (op, cleanup) = cancelled_under_another_trace(wild_arg(CleanUpHere));
+    assert_eq!(cleanup, op, "`_: CleanUp` dropped outside its operation");
+    let (op, cleanup) = cancelled_under_another_trace(tuple_arg((CleanUpHere, 1)));
+    assert_eq!(cleanup, op, "`(_guard, n)` dropped outside its operation");
+}

@@ -83,8 +83,11 @@ use syn::{
 ///
 /// What the expansion keeps as the function was: the return value (an `async fn`'s `return`s
 /// are coerced to its declared output), the order in which arguments bound to a plain name
-/// are dropped (after the body's locals, in reverse order; pattern arguments, and arguments an
-/// attribute value names, are dropped as the body's closure or future captured them), `Send`,
+/// are dropped (after the body's locals, in reverse order; an `async fn`'s pattern arguments
+/// too, matched in the body's future as `async fn` does, so that what the pattern leaves (`_`)
+/// is dropped in the operation's scope, also when it is cancelled; a sync function's pattern
+/// arguments, and arguments an attribute value names, are dropped as the body's closure or
+/// future captured them), `Send`,
 /// a future-returning function's `Unpin`,
 /// and the names the body sees (the expansion's own locals are hygienic). What it does not keep, known (review helper-98):
 /// * `#[must_use]` on an `async fn` no longer warns about an unused awaited output (rustc
@@ -1045,6 +1048,16 @@ impl VisitMut for ElideTo {
     }
 }
 
+/// Collects the names a pattern binds.
+struct Binds(Vec<Ident>);
+
+impl<'ast> Visit<'ast> for Binds {
+    fn visit_pat_ident(&mut self, p: &'ast PatIdent) {
+        self.0.push(p.ident.clone());
+        syn::visit::visit_pat_ident(self, p);
+    }
+}
+
 /// Collects named lifetimes and `Self` mentioned in the inputs.
 struct Mentions {
     lifetimes: Vec<Lifetime>,
@@ -1242,7 +1255,34 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                         // helper-120: "identifier `__agentcore_arg0` is bound more than once").
                         let fresh = local(&format!("__agentcore_arg{i}"));
                         let pattern = std::mem::replace(other, parse_quote!(#fresh));
+                        let mut binds = Binds(Vec::new());
+                        binds.visit_pat(&pattern);
+                        if binds.0.iter().any(|b| in_attributes.contains(b)) {
+                            // An attribute value names a binding: the pattern is matched
+                            // before the span starts, and the body's future captures the
+                            // bindings as it uses them (documented).
+                            rebind.push(quote! {
+                                #(#cfg)*
+                                #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                                let #fresh = #fresh;
+                                #(#cfg)* #(#lints)* let #pattern = #fresh;
+                            });
+                            continue;
+                        }
+                        // Matched in the body's future, as `async fn` does (`let <pattern> =
+                        // <identifier>;` there): what the pattern does not move (`_`, `(g, _)`,
+                        // a binding the body never uses) stays in the body's future, dropped
+                        // with its locals, in its scope. Matched in the outer future, it
+                        // stayed there when the body did not use it, and a future cancelled
+                        // after its first poll dropped it outside its scope, in the canceller's
+                        // context (review helper-129: a drop guard `_: CleanUp` started its span
+                        // in another trace).
                         rebind.push(quote! {
+                            #(#cfg)*
+                            #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
+                            let #fresh = #fresh;
+                        });
+                        inner_rebind.push(quote! {
                             #(#cfg)*
                             #[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)]
                             let #fresh = #fresh;
