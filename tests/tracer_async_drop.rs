@@ -299,3 +299,63 @@ fn a_pattern_argument_of_a_cancelled_operation_is_dropped_in_its_span() {
     let (op, cleanup) = cancelled_under_another_trace(tuple_arg((CleanUpHere, 1)));
     assert_eq!(cleanup, op, "`(_guard, n)` dropped outside its operation");
 }
+
+/// A connection that starts a `cleanup` span when dropped (noted in [`SEEN`]).
+struct Conn(u32);
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        drop(CleanUpHere);
+    }
+}
+
+impl Conn {
+    #[trace_operation(name = "close")]
+    async fn close(self) {
+        note_op();
+        std::future::pending::<()>().await;
+    }
+
+    #[trace_operation(name = "port")]
+    async fn port(self) -> u32 {
+        note_op();
+        std::future::pending::<()>().await;
+        self.0
+    }
+
+    #[trace_operation(name = "finish")]
+    async fn finish(self) {
+        note_op();
+        PendingOnce::default().await;
+    }
+}
+
+/// Review helper-129: `self` taken by value by a `#[trace_operation] async fn` stayed in the
+/// expansion's outer future when the body did not use it whole (not at all, or only a `Copy`
+/// field: an `async` block captures the places it uses), so it was dropped outside the
+/// operation's scope: in the canceller's context when the future was cancelled, and after the
+/// span ended, in the caller's, when it completed; an `async fn` drops it at the end of its
+/// body, as every other argument.
+#[test]
+fn self_by_value_is_dropped_in_the_operations_span() {
+    let (op, cleanup) = cancelled_under_another_trace(Conn(1).close());
+    assert_eq!(
+        cleanup, op,
+        "`self` of a cancelled `close` dropped outside it"
+    );
+    let (op, cleanup) = cancelled_under_another_trace(Conn(1).port());
+    assert_eq!(
+        cleanup, op,
+        "`self` of a cancelled `port` dropped outside it"
+    );
+    let t = agentcore_telemetry::get_distributed_tracer();
+    let caller = t.start_span("caller", SpanKind::Internal, []);
+    support::poll::poll_to_end(Conn(1).finish());
+    drop(caller);
+    let op = OP.with(Cell::take).expect("the body ran");
+    let cleanup = SEEN.with(Cell::take).expect("`self` was dropped");
+    assert_eq!(
+        cleanup, op,
+        "`self` of a completed `finish` dropped outside it"
+    );
+}

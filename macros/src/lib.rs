@@ -83,7 +83,7 @@ use syn::{
 ///
 /// What the expansion keeps as the function was: the return value (an `async fn`'s `return`s
 /// are coerced to its declared output), the order in which arguments bound to a plain name
-/// are dropped (after the body's locals, in reverse order; an `async fn`'s pattern arguments
+/// are dropped (after the body's locals, in reverse order, `self` last; an `async fn`'s pattern arguments
 /// too, matched in the body's future as `async fn` does, so that what the pattern leaves (`_`)
 /// is dropped in the operation's scope, also when it is cancelled; a sync function's pattern
 /// arguments, and arguments an attribute value names, are dropped as the body's closure or
@@ -1399,6 +1399,12 @@ fn expand_async_fn(start: &Start, func: ItemFn) -> TokenStream2 {
                 let #v_span = #v_caller.start(#name, #kind, #attributes);
                 #p::instrument(
                     async move {
+                        // `self` moves into the body's future whole, as the other arguments
+                        // do: captured only as the body uses it (not at all, a `Copy` field),
+                        // a `self` taken by value stayed in the outer future and was dropped
+                        // outside the operation's scope: after its span ended, or where the
+                        // future was cancelled (review helper-129).
+                        #keep_self
                         #(#inner_rebind)*
                         #[allow(clippy::diverging_sub_expression)]
                         let #v_ret #annotation = #block;
