@@ -372,3 +372,45 @@ fn a_note_stranded_by_a_future_that_moved_threads_spares_a_later_attachment() {
         "the held span lost its frame to a stale note"
     );
 }
+
+/// Review helper-129: a future that is not an `async` block (a `poll_fn` closure, a
+/// hand-written future, a combinator) keeps what it holds after it completes. The wrappers
+/// kept the completed future until they were dropped, so a span it still held outlived the
+/// poll that completed it: its frame, left on the stack as a returned span's is, stayed
+/// current for the caller, whose next span became its child (in the future's trace, not the
+/// caller's). Now the wrappers drop the completed future in its scope.
+#[test]
+fn a_span_a_completed_future_still_holds_ends_in_its_scope() {
+    let t = tracer();
+    let outer = t.start_span("outer", SpanKind::Internal, []);
+    // `in_span` and `in_context`, each under a trace of its own.
+    for in_span in [true, false] {
+        let op = t
+            .start_span_with_parent("op", SpanKind::Internal, [], None)
+            .detach();
+        let tr = &t;
+        let mut held: Option<Span<'_>> = None;
+        let body = std::future::poll_fn(move |_| {
+            if held.is_none() {
+                held = Some(tr.start_span("held", SpanKind::Internal, []));
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(())
+        });
+        let mut fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = if in_span {
+            Box::pin(body.in_span(op))
+        } else {
+            Box::pin(body.in_context(&op))
+        };
+        assert!(poll_once(fut.as_mut()).is_pending());
+        assert!(poll_once(fut.as_mut()).is_ready());
+        let after = t.start_span("after", SpanKind::Internal, []);
+        assert_eq!(
+            (after.trace_id(), after.parent_span_id()),
+            (outer.trace_id(), Some(outer.span_id())),
+            "in_span: {in_span}: the caller's span is a child of a span the completed future holds"
+        );
+        drop(after);
+        drop(fut);
+    }
+}

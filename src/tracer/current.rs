@@ -41,8 +41,10 @@
 //! guard may have been moved out of the future during the poll (returned, stored elsewhere,
 //! forgotten). Two rules keep the stack close to what synchronous code would see:
 //!
-//! * **A completed future** (its poll returned `Ready`) holds nothing any more: every owner
-//!   still open outlived it. So its scope's exit ([`Scope::set_completed`]) drops the
+//! * **A completed future** (its poll returned `Ready`) holds nothing any more: the wrappers
+//!   drop it in its scope as soon as it completes (an `async` block holds nothing then; a
+//!   `poll_fn` closure or a hand-written future may still hold a span, which ends there), so
+//!   every owner still open outlived it. So its scope's exit ([`Scope::set_completed`]) drops the
 //!   scope's own copies (key 0) and the marker, and leaves every other frame where it is,
 //!   in order: a span returned by an `async` block stays current for the caller, as one
 //!   returned by a function does, until it ends (and a span forgotten inside stays current,

@@ -87,7 +87,8 @@ pin_project! {
     /// ```
     #[must_use = "futures do nothing unless polled; the span finishes when this completes or is dropped"]
     pub struct Instrumented<'t, F: Future, H: OnReady<F::Output> = NoHook> {
-        // `None` only while the wrapper drops (see its `PinnedDrop`).
+        // `None` once the inner future completed (dropped in its scope, see `poll`), and
+        // while the wrapper drops (see its `PinnedDrop`).
         #[pin]
         inner: Option<F>,
         span: Option<DetachedSpan<'t>>,
@@ -186,13 +187,14 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // `inner` is structurally pinned; `span`, `hook` and `saved` are not (see
         // `pin_project!`).
-        let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Pending; // never: `None` only while dropping
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            // Dropping, or polled after completion (a breach of `Future`'s contract): the
+            // inner future is gone.
+            return Poll::Pending;
         };
         let Some(span) = this.span.as_mut() else {
-            // Polled after completion: just poll through.
-            return inner.poll(cx);
+            return Poll::Pending; // never: the span goes with the inner future
         };
         let mut exit = Exit {
             scope: current::enter(this.saved),
@@ -201,6 +203,11 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
         };
         let poll = inner.poll(cx);
         if poll.is_ready() {
+            // What the completed future still holds (a `poll_fn` closure's captures, a
+            // hand-written future's fields: an `async` block holds nothing once done) is
+            // dropped here, in its scope, so that a span it holds ends where its frame is
+            // rather than staying current for the caller (review helper-129).
+            this.inner.set(None);
             // What the future leaves open (a span it returns) stays current for the caller.
             exit.scope.set_completed();
         }
@@ -260,7 +267,8 @@ pin_project! {
     /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct WithContext<F> {
-        // `None` only while the wrapper drops (see its `PinnedDrop`).
+        // `None` once the inner future completed (dropped in its scope, see `poll`), and
+        // while the wrapper drops (see its `PinnedDrop`).
         #[pin]
         inner: Option<F>,
         // The inner future completed.
@@ -285,13 +293,18 @@ impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Pending; // never: `None` only while dropping
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            // Dropping, or polled after completion (a breach of `Future`'s contract): the
+            // inner future is gone.
+            return Poll::Pending;
         };
         let mut scope = current::enter(this.saved);
         let poll = inner.poll(cx);
         if poll.is_ready() {
+            // What the completed future still holds is dropped in its scope (see
+            // `Instrumented`'s poll).
+            this.inner.set(None);
             // What the future leaves open (a span it returns) stays current for the caller.
             scope.set_completed();
             *this.done = true;
