@@ -644,3 +644,45 @@ fn spawned_tasks_get_no_context_unless_carried_and_local_tasks_get_the_drivers()
     assert_eq!(carried, Some(root_id));
     assert_eq!(local, Some(root_id));
 }
+
+/// Receivers the body's future takes whole (review helper-129's `self` fix): `mut self`
+/// mutated in the body, `self: Pin<&mut Self>`, `&mut self` across an `.await`.
+struct Counter(u32);
+
+impl Counter {
+    #[trace_operation]
+    async fn bump_owned(mut self) -> u32 {
+        tokio::task::yield_now().await;
+        self.0 += 1;
+        self.0
+    }
+
+    #[trace_operation]
+    async fn bump_pinned(self: Pin<&mut Self>) -> u32 {
+        let this = self.get_mut();
+        tokio::task::yield_now().await;
+        this.0 += 1;
+        this.0
+    }
+
+    #[trace_operation]
+    async fn bump(&mut self) -> u32 {
+        tokio::task::yield_now().await;
+        self.0 += 1;
+        self.0
+    }
+}
+
+#[test]
+fn receivers_moved_into_the_body_still_work() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(Counter(1).bump_owned().await, 2);
+        let mut c = Counter(1);
+        assert_eq!(Pin::new(&mut c).bump_pinned().await, 2);
+        assert_eq!(c.bump().await, 3);
+        assert_eq!(c.0, 3);
+    });
+}
