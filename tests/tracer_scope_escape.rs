@@ -414,3 +414,34 @@ fn a_span_a_completed_future_still_holds_ends_in_its_scope() {
         drop(fut);
     }
 }
+
+/// A wrapper polled again after it completed (a breach of `Future`'s contract) says so with a
+/// panic, as an `async` block does, rather than answering `Pending` for ever (which hangs its
+/// caller without a word): its inner future is dropped in the completing poll's scope, so there
+/// is nothing left to poll. The panic comes before the scope is entered: the thread's context
+/// is as it was.
+#[test]
+fn a_wrapper_polled_after_it_completed_panics_and_leaves_the_context_alone() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let t = tracer();
+    let outer = t.start_span("outer", SpanKind::Internal, []);
+    let span = t.start_detached_span("op", SpanKind::Internal, []);
+    let mut instrumented = pin!(async { 1 }.in_span(span));
+    assert!(poll_once(instrumented.as_mut()).is_ready());
+    let again = catch_unwind(AssertUnwindSafe(|| poll_once(instrumented.as_mut())));
+    let message = again.expect_err("a second poll of a completed Instrumented");
+    assert_eq!(
+        message.downcast_ref::<&str>(),
+        Some(&"`Instrumented` polled after it completed")
+    );
+    let mut with_context = pin!(async { 2 }.in_current_context());
+    assert!(poll_once(with_context.as_mut()).is_ready());
+    let again = catch_unwind(AssertUnwindSafe(|| poll_once(with_context.as_mut())));
+    let message = again.expect_err("a second poll of a completed WithContext");
+    assert_eq!(
+        message.downcast_ref::<&str>(),
+        Some(&"`WithContext` polled after it completed")
+    );
+    let after = t.start_span("after", SpanKind::Internal, []);
+    assert_eq!(after.parent_span_id(), Some(outer.span_id()));
+}

@@ -65,7 +65,8 @@ pin_project! {
     /// finishes the span when it completes (or when dropped unfinished, status Unset). A panic
     /// during a poll is recorded on the span (exception event, `Error` status). Spans and
     /// guards the future holds across an `.await` stay with it (see the [tracer module docs](super#in-async-code)).
-    /// Made by [`FutureExt::in_span`].
+    /// The inner future is dropped in the poll that completes it, inside its scope; polled
+    /// again after that, this panics, as an `async` block does. Made by [`FutureExt::in_span`].
     ///
     /// ```
     /// use agentcore_telemetry::{get_distributed_tracer, FutureExt, SpanKind};
@@ -189,9 +190,10 @@ impl<'t, F: Future, H: OnReady<F::Output>> Future for Instrumented<'t, F, H> {
         // `pin_project!`).
         let mut this = self.project();
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
-            // Dropping, or polled after completion (a breach of `Future`'s contract): the
-            // inner future is gone.
-            return Poll::Pending;
+            // Polled after completion (a breach of `Future`'s contract; never while dropping):
+            // the inner future is gone. A panic that says so, as an `async` block's own, not
+            // a `Pending` that hangs its caller without a word.
+            panic!("`Instrumented` polled after it completed");
         };
         let Some(span) = this.span.as_mut() else {
             return Poll::Pending; // never: the span goes with the inner future
@@ -239,7 +241,8 @@ pin_project! {
     /// A future that runs in a context it carries: current during each poll only, on
     /// whatever thread; spans and guards it holds across an `.await` stay with it (see the
     /// [tracer module docs](super#in-async-code)). Made by [`FutureExt::in_context`] and
-    /// [`FutureExt::in_current_context`].
+    /// [`FutureExt::in_current_context`]. Like [`Instrumented`], it drops the inner future in
+    /// the poll that completes it, and panics if polled again.
     ///
     /// It borrows nothing: it can be spawned (`'static`, and `Send` when the inner future is)
     /// whatever the tracer's lifetime.
@@ -295,9 +298,8 @@ impl<F: Future> Future for WithContext<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
-            // Dropping, or polled after completion (a breach of `Future`'s contract): the
-            // inner future is gone.
-            return Poll::Pending;
+            // Polled after completion: see `Instrumented`'s poll.
+            panic!("`WithContext` polled after it completed");
         };
         let mut scope = current::enter(this.saved);
         let poll = inner.poll(cx);
