@@ -41,6 +41,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block carries its `// SAFETY:` argument, every `unsafe fn` its `# Safety`
+// contract (CI runs clippy with `-D warnings`).
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
 mod sync;

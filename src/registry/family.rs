@@ -508,8 +508,9 @@ impl<M: Metric> Family<M> {
             let hit = unsafe { lookup_cache::hit::<M, S>(id, generation, hash, &keys, values) };
             match hit {
                 Some((series, cached)) => Ok(SeriesRef {
-                    // SAFETY (of the `Deref` later): protected by the cache's guard while
-                    // `cached` lives (`lookup_cache`, invariants 1 and 2).
+                    // SAFETY: `series` is live while the cache's guard that `cached` holds
+                    // lives (`lookup_cache`, invariants 1 and 2), so reading its field here is
+                    // sound; the `Deref` later relies on the same guard, kept in `_hold`.
                     metric: NonNull::from(unsafe { &(*series).metric }),
                     _hold: Hold::cached(cached),
                     _family: PhantomData,
@@ -574,7 +575,8 @@ impl<M: Metric> Family<M> {
         let mut guard = self.inner.domain.guard();
         match self.find(&mut guard, hash, values) {
             Some(series) => Ok(SeriesRef {
-                // SAFETY (of the `Deref` later): `series` validated under `guard`, kept below.
+                // SAFETY: `series` was found under `guard`, which keeps it live; the `Deref`
+                // later relies on the same guard, kept in `_hold`.
                 metric: NonNull::from(unsafe { &(*series).metric }),
                 _hold: Hold::guard(guard),
                 _family: PhantomData,

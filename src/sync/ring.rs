@@ -688,9 +688,9 @@ impl<T> ShardedRing<T> {
                     continue;
                 }
                 let _unlock = ReadGuard(slot);
-                // SAFETY: we hold a read lock until `_unlock` drops, which excludes writers
-                // (invariant 1); readers only read.
                 slot.value.with(|p| {
+                    // SAFETY: we hold a read lock until `_unlock` drops, which excludes
+                    // writers (invariant 1); readers only read.
                     if let Some(v) = unsafe { &*p } {
                         f(v);
                     }

@@ -940,12 +940,14 @@ mod tests {
         let drops = Arc::new(AtomicUsize::new(0));
         let (old, old_birth) = tracked(&domain, &drops);
         let guard = domain.guard();
-        // SAFETY (both retires): fresh boxes, never published, retired once.
-        unsafe { domain.retire(old, old_birth) }; // alive at the guard's era: protected
-                                                  // Born after the guard's era (the retire above advanced it), retired while the guard is
-                                                  // held: not protected.
+        // Alive at the guard's era: protected.
+        // SAFETY: a fresh box, never published, retired once.
+        unsafe { domain.retire(old, old_birth) };
+        // Born after the guard's era (the retire above advanced it), retired while the guard
+        // is held: not protected.
         let (young, young_birth) = tracked(&domain, &drops);
         assert!(young_birth > old_birth);
+        // SAFETY: a fresh box, never published, retired once.
         unsafe { domain.retire(young, young_birth) };
         domain.reclaim();
         assert_eq!(drops.load(Relaxed), 1, "only the young object is freed");

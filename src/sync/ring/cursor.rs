@@ -214,8 +214,8 @@ impl<T> ExportCursor<T> {
         let _unlock = ReadGuard(slot);
         let seq = slot.seq.load(Ordering::Relaxed);
         if slot.pending.swap(0, Ordering::Relaxed) != 0 {
-            // SAFETY: we hold a read lock until `_unlock` drops (invariant 1).
             slot.value.with(|p| {
+                // SAFETY: we hold a read lock until `_unlock` drops (invariant 1).
                 if let Some(v) = unsafe { &*p } {
                     *visited += 1;
                     f(v);
