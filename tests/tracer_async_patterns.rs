@@ -41,6 +41,21 @@ thread_local! {
     static OP: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
 }
 
+/// A current-thread tokio runtime (no I/O or time driver: these tests only yield).
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+/// A multi-thread tokio runtime with two workers.
+fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
 fn note_op() {
     let cx = get_distributed_tracer().current_context().unwrap();
     OP.with(|o| o.set(Some((cx.trace_id(), cx.span_id().unwrap()))));
@@ -94,9 +109,7 @@ async fn rec(n: u32) -> Vec<(SpanId, Option<SpanId>)> {
 #[test]
 fn boxed_recursive_operations_joined_on_one_thread_nest() {
     let t = get_distributed_tracer();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let root = t.start_detached_span("root", SpanKind::Internal, []);
     let trace = root.trace_id();
     let root_id = root.span_id();
@@ -134,9 +147,7 @@ fn borrowing<'a>(s: &'a str) -> impl Future<Output = (usize, Option<SpanId>)> + 
 #[test]
 fn a_traced_future_that_borrows_runs_in_its_span() {
     let t = get_distributed_tracer();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let root = t.start_detached_span("root", SpanKind::Internal, []);
     let trace = root.trace_id();
     let text = String::from("abc");
@@ -321,10 +332,7 @@ fn cur() -> Option<SpanId> {
 #[test]
 fn block_in_place_keeps_the_span_and_spawn_blocking_has_none() {
     let t = get_distributed_tracer();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = two_worker_runtime();
     let root = t.start_detached_span("root", SpanKind::Internal, []);
     let root_id = root.span_id();
     let (a, b, c) = rt.block_on(async move {
@@ -506,9 +514,7 @@ fn a_panicking_operation_caught_by_its_caller_leaves_the_callers_span() {
     let root = t.start_detached_span("root", SpanKind::Internal, []);
     let root_id = root.span_id();
     let trace = root.trace_id();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let r = rt.block_on(
         async move {
             let mut inner = Box::pin(inner_panics());
@@ -603,9 +609,7 @@ fn tracing_instrumented_futures_nest_in_scopes_across_workers() {
 #[test]
 fn spawned_tasks_get_no_context_unless_carried_and_local_tasks_get_the_drivers() {
     let t = get_distributed_tracer();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     let root = t.start_detached_span("root", SpanKind::Internal, []);
     let root_id = root.span_id();
     let (plain, carried, local) = rt.block_on(
@@ -675,9 +679,7 @@ impl Counter {
 
 #[test]
 fn receivers_moved_into_the_body_still_work() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = current_thread_runtime();
     rt.block_on(async {
         assert_eq!(Counter(1).bump_owned().await, 2);
         let mut c = Counter(1);
