@@ -1004,6 +1004,51 @@ fn spec_custom_info_named_with_total_is_found_by_its_name() {
     assert!(c.get_custom_metric("jobs").is_none());
 }
 
+/// The same info metric beside a custom gauge or histogram named without `_total` (`jobs`,
+/// whose key `agentcore_jobs` is also `jobs_total` less its `_total`): both are created (their
+/// exposed names, `agentcore_jobs` and `agentcore_jobs_total_info`, do not clash), but
+/// `get_custom_metric("jobs_total")`, the name the info metric was created with, answered the
+/// gauge. The specification retrieves a custom metric by the name it was created with
+/// (`collector.get_custom_metric("user_actions")`).
+#[test]
+fn spec_custom_info_named_with_total_is_found_by_its_name_beside_a_gauge_without() {
+    for (first_gauge, other) in [(true, MetricType::Gauge), (false, MetricType::histogram())] {
+        let c = MetricsCollector::new();
+        let make_info = || {
+            c.create_custom_metric("jobs_total", MetricType::Info, "Jobs.", &["v"])
+                .unwrap()
+        };
+        let make_other = || {
+            c.create_custom_metric("jobs", other.clone(), "Jobs.", &[])
+                .unwrap()
+        };
+        let (info, other) = if first_gauge {
+            let o = make_other();
+            (make_info(), o)
+        } else {
+            let i = make_info();
+            (i, make_other())
+        };
+        assert_eq!(info.name(), "agentcore_jobs_total_info");
+        assert_eq!(other.name(), "agentcore_jobs");
+        for (name, expected) in [
+            ("jobs_total", "agentcore_jobs_total_info"),
+            ("agentcore_jobs_total", "agentcore_jobs_total_info"),
+            ("jobs_total_info", "agentcore_jobs_total_info"),
+            ("jobs", "agentcore_jobs"),
+            ("agentcore_jobs", "agentcore_jobs"),
+        ] {
+            let found = c.get_custom_metric(name);
+            assert_eq!(
+                found.as_ref().map(|m| m.name()),
+                Some(expected),
+                "get_custom_metric({name:?}), {:?} created first",
+                if first_gauge { "the other" } else { "the info" }
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metric snapshots (4)
 // ---------------------------------------------------------------------------------------------

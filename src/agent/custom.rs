@@ -902,18 +902,21 @@ impl super::MetricsCollector {
         let custom = self.inner.custom.read().unwrap_or_else(|e| e.into_inner());
         let full = custom_metric_name(name);
         let info = |m: &&CustomMetric| m.kind() == MetricKind::Info;
+        // An info metric created with this very name first: its key keeps a `_total` (only a
+        // counter's is its type's suffix), so one created as `x_total` is known as
+        // `agentcore_x_total`, and was not found by that name (review helper-105); looked up
+        // after the key less `_total`, it lost to another custom metric keyed so, a gauge `x`
+        // beside it (review helper-131).
         custom
-            .get(full.strip_suffix("_total").unwrap_or(&full))
+            .get(&full)
+            .filter(info)
+            .or_else(|| custom.get(full.strip_suffix("_total").unwrap_or(&full)))
             .or_else(|| {
                 // An info metric is known by its name without `_info`.
                 full.strip_suffix("_info")
                     .and_then(|key| custom.get(key))
                     .filter(info)
             })
-            // ... which keeps a `_total` (only a counter's is its type's suffix): an info
-            // metric created as `x_total` is known as `agentcore_x_total`, and was not found
-            // by the name it was created with (review helper-105).
-            .or_else(|| custom.get(&full).filter(info))
             .cloned()
     }
 }
