@@ -575,6 +575,34 @@ fn a_fresh_collectors_sections_are_positive_zero() {
     }
 }
 
+/// Each `system` field is its gauge's value, as the specification's snapshot reads it, sign
+/// of zero included: a gauge set to -0.0 (exposed `-0`) was summed from +0.0 into the section,
+/// which then said `0.0` beside its own family's `-0.0`.
+#[test]
+fn the_system_section_is_its_gauges_value_even_a_negative_zero() {
+    let c = MetricsCollector::with_config(CollectorConfig {
+        history_capacity: 0,
+        ..CollectorConfig::default()
+    });
+    c.update_system_resources(-0.0, -0.0, -0.0);
+    assert!(c
+        .encode_text()
+        .contains("\nagentcore_system_cpu_percent -0\n"));
+    let snap = c.snapshot_metrics();
+    for (field, v) in [
+        ("cpu_percent", snap.system.cpu_percent),
+        ("memory_percent", snap.system.memory_percent),
+        ("memory_available_mb", snap.system.memory_available_mb),
+    ] {
+        let gauge = snap.value(&format!("system_{field}"), &[]).unwrap();
+        assert_eq!(
+            v.to_bits(),
+            gauge.to_bits(),
+            "system.{field} is {v:?} but its gauge {gauge:?}"
+        );
+    }
+}
+
 /// `MetricsSnapshot::get` (and so `value` and `series`) finds a metric by the name it was
 /// made with: a custom counter made as `user_actions` is the family
 /// `agentcore_user_actions_total`, a custom info metric made as `build` is

@@ -872,13 +872,23 @@ impl super::MetricsCollector {
                         .fold(0.0, |a, v| a + v)
                 })
         };
+        // A system gauge's value is its one series' (the specification reads the gauge's
+        // value), not a sum from +0.0, which turned a gauge set to -0.0 into +0.0 beside the
+        // family's -0.0 (review helper-131).
+        let value = |name: &str| -> f64 {
+            metrics
+                .binary_search_by(|f| f.name.as_str().cmp(name))
+                .ok()
+                .and_then(|i| metrics[i].series.first()?.value.as_f64())
+                .unwrap_or(0.0)
+        };
         let agents = AgentsSummary {
             active: sum(m.agents_active.name()),
         };
         let system = SystemSummary {
-            cpu_percent: sum("agentcore_system_cpu_percent"),
-            memory_percent: sum("agentcore_system_memory_percent"),
-            memory_available_mb: sum("agentcore_system_memory_available_mb"),
+            cpu_percent: value("agentcore_system_cpu_percent"),
+            memory_percent: value("agentcore_system_memory_percent"),
+            memory_available_mb: value("agentcore_system_memory_available_mb"),
         };
         let snapshot = MetricsSnapshot {
             timestamp,
