@@ -1426,3 +1426,77 @@ fn a_bare_cr_before_the_request_line_is_refused() {
     }
     assert_eq!(exporter.stats().scrapes, 12);
 }
+
+/// A method the server does not recognise gets `501 Not Implemented` (RFC 9110 §15.6.2: "the
+/// server does not support the functionality required to fulfill the request. This is the
+/// appropriate response when the server does not recognize the request method"), whatever the
+/// path: which methods it knows is a property of the whole server. Methods are case-sensitive
+/// (RFC 9110 §9.1), so `get` is one it does not know. A method it knows that `/metrics` does
+/// not allow keeps `405` with `Allow: GET, HEAD`; on another path, `404`. The `501` is an
+/// answer like the `405`: the request's framing is known, so the connection is kept as the
+/// request asks. Before, an unknown method got `405` on `/metrics` and `404` elsewhere.
+#[test]
+fn an_unknown_method_gets_501_and_a_known_one_405() {
+    let exporter = MetricsServer::start(
+        ServerConfig::default().with_addr("127.0.0.1:0".parse().unwrap()),
+        |out: &mut String| out.push_str(EXPOSITION),
+    )
+    .unwrap();
+    let addr = exporter.local_addr();
+    for (method, path) in [
+        ("FOO", "/metrics"),
+        ("BREW", "/metrics"),
+        ("get", "/metrics"),
+        ("Head", "/metrics"),
+        ("PROPFIND", "/metrics"),
+        ("FOO", "/elsewhere"),
+        ("BREW", "/"),
+    ] {
+        let reply = exchange(
+            addr,
+            format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, 501, "{method} {path}");
+        assert_eq!(reply.header("allow"), None, "{method} {path}");
+        assert!(!reply.body.is_empty(), "{method} {path}");
+    }
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "CONNECT", "TRACE", "OPTIONS",
+    ] {
+        let reply = exchange(
+            addr,
+            format!("{method} /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"), "{method}");
+        let reply = exchange(
+            addr,
+            format!("{method} /elsewhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(reply.status, 404, "{method} /elsewhere");
+    }
+    // The connection goes on after a 501, as after a 405.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(&mut conn, b"BREW /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((reply.status, reply.header("connection")), (501, None));
+    let reply = request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(reply.status, 200);
+    let body = String::from_utf8(reply.body).unwrap();
+    let families = parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    let code = |code: &str| {
+        value(
+            &families,
+            "agentcore_telemetry_http_requests_total",
+            &[("code", code)],
+        )
+        .unwrap_or_else(|| panic!("no code={code:?} series\n{body}"))
+    };
+    assert_eq!(code("501"), 8.0);
+    assert_eq!(code("405"), 7.0);
+    assert_eq!(code("404"), 7.0);
+    // Not a fault of the client's connection: nothing closed for a bad request.
+    let stats = exporter.stats();
+    assert_eq!((stats.connection_errors, stats.scrapes), (0, 1));
+}

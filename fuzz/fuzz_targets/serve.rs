@@ -26,7 +26,7 @@ mod http;
 use http::set_linger_zero;
 
 const MARKER: &str = "fuzz_serve_marker_total 7\n";
-const STATUSES: &[u16] = &[200, 400, 404, 405, 408, 414, 431, 500, 503, 505];
+const STATUSES: &[u16] = &[200, 400, 404, 405, 408, 414, 431, 500, 501, 503, 505];
 const SCRAPE: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: fuzz\r\n\r\n";
 
 /// The server's address. The server is started once and lives as long as the process, in a

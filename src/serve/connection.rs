@@ -356,7 +356,20 @@ impl Connection<'_> {
                 None
             };
             let body = head.method != Method::Head;
-            let answered = if !head.metrics {
+            // A method the server does not recognise is refused whatever the path (RFC 9110
+            // §15.6.2: `501` "when the server does not recognize the request method"): the
+            // methods it knows are the server's, not a resource's. A known one that `/metrics`
+            // does not allow gets `405`, on any other path `404`. Either keeps the connection
+            // as the request asks (its framing is known).
+            let answered = if head.method == Method::Unknown {
+                self.plain(
+                    Status::NotImplemented,
+                    "Not Implemented: the server does not recognize the request method\n",
+                    last.is_some(),
+                    body,
+                )
+                .await
+            } else if !head.metrics {
                 self.plain(
                     Status::NotFound,
                     "Not Found: the exposition is at /metrics\n",

@@ -21,7 +21,24 @@ const STACK_HEADERS: usize = 32;
 pub(crate) enum Method {
     Get,
     Head,
+    /// A method the server recognises but `/metrics` does not allow (`405`): the other methods
+    /// of RFC 9110 §9 (`POST`, `PUT`, `DELETE`, `CONNECT`, `OPTIONS`, `TRACE`) and `PATCH`
+    /// (RFC 5789).
     Other,
+    /// A method the server does not recognise (`501`, RFC 9110 §15.6.2). Methods are
+    /// case-sensitive (RFC 9110 §9.1): `get` is one.
+    Unknown,
+}
+
+impl Method {
+    fn of(token: &str) -> Method {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => Method::Other,
+            _ => Method::Unknown,
+        }
+    }
 }
 
 /// What a request asks for and how its connection should go on.
@@ -198,11 +215,7 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
         return Err(reject(Status::BadRequest, "incomplete request line"));
     };
     let http11 = minor == 1;
-    let method = match method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        _ => Method::Other,
-    };
+    let method = Method::of(method);
     let mut hosts = 0usize;
     let mut close = false;
     let mut keep_alive_token = false;
@@ -772,5 +785,28 @@ mod tests {
         assert_eq!(timeout("inf"), None);
         assert_eq!(timeout("1e300"), Some(Duration::from_secs(86_400)));
         assert_eq!(timeout("soon"), None);
+    }
+
+    /// RFC 9110 §9's methods and PATCH (RFC 5789) are known; any other token, or one of those
+    /// in another case (RFC 9110 §9.1: methods are case-sensitive), is not (`501`).
+    #[test]
+    fn methods_are_recognised_case_sensitively() {
+        let method = |m: &str| {
+            parse_str(&format!("{m} /metrics HTTP/1.1\r\nHost: h\r\n\r\n"))
+                .unwrap()
+                .method
+        };
+        assert_eq!(method("GET"), Method::Get);
+        assert_eq!(method("HEAD"), Method::Head);
+        for known in [
+            "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            assert_eq!(method(known), Method::Other, "{known}");
+        }
+        for unknown in [
+            "FOO", "BREW", "get", "Get", "head", "post", "PROPFIND", "GETS", "PRI", "M-SEARCH",
+        ] {
+            assert_eq!(method(unknown), Method::Unknown, "{unknown}");
+        }
     }
 }

@@ -14,13 +14,14 @@ pub(crate) enum Status {
     UriTooLong,
     HeaderFieldsTooLarge,
     InternalServerError,
+    NotImplemented,
     ServiceUnavailable,
     VersionNotSupported,
 }
 
 impl Status {
     /// Every status, in the order of [`index`](Self::index).
-    pub(crate) const ALL: [Status; 10] = [
+    pub(crate) const ALL: [Status; 11] = [
         Status::Ok,
         Status::BadRequest,
         Status::NotFound,
@@ -29,6 +30,7 @@ impl Status {
         Status::UriTooLong,
         Status::HeaderFieldsTooLarge,
         Status::InternalServerError,
+        Status::NotImplemented,
         Status::ServiceUnavailable,
         Status::VersionNotSupported,
     ];
@@ -48,6 +50,7 @@ impl Status {
             Status::UriTooLong => "414",
             Status::HeaderFieldsTooLarge => "431",
             Status::InternalServerError => "500",
+            Status::NotImplemented => "501",
             Status::ServiceUnavailable => "503",
             Status::VersionNotSupported => "505",
         }
@@ -63,6 +66,7 @@ impl Status {
             Status::UriTooLong => "URI Too Long",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::InternalServerError => "Internal Server Error",
+            Status::NotImplemented => "Not Implemented",
             Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
