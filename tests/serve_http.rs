@@ -1500,3 +1500,69 @@ fn an_unknown_method_gets_501_and_a_known_one_405() {
     let stats = exporter.stats();
     assert_eq!((stats.connection_errors, stats.scrapes), (0, 1));
 }
+
+/// A request in a later minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`: RFC 9112 §2.3's
+/// `HTTP-version = HTTP-name "/" DIGIT "." DIGIT`) is served as HTTP/1.1, the highest minor
+/// version the server supports, and answered in HTTP/1.1 (RFC 9110 §2.5: "A recipient that
+/// receives a message with a major version number that it implements and a minor version number
+/// higher than what it implements SHOULD process the message as if it were in the highest minor
+/// version within that major version to which the recipient is conformant"; §6.2). So its
+/// connection persists by default, and it needs a `Host`. Other major versions keep `505`.
+/// Before, `HTTP/1.2` got `505 HTTP Version Not Supported`.
+#[test]
+fn a_later_http_1_minor_version_is_served_as_1_1() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    for version in ["HTTP/1.2", "HTTP/1.9"] {
+        // Answered in HTTP/1.1.
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(
+            format!("GET /metrics {version}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        conn.read_to_end(&mut bytes).unwrap();
+        assert!(
+            bytes.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "{version}: {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+        );
+        // Persistent by default, as HTTP/1.1 is.
+        let mut conn = TcpStream::connect(addr).unwrap();
+        for _ in 0..2 {
+            let reply = request_on(
+                &mut conn,
+                format!("GET /metrics {version}\r\nHost: t\r\n\r\n").as_bytes(),
+            );
+            assert_eq!(
+                (reply.status, reply.header("connection")),
+                (200, None),
+                "{version}"
+            );
+        }
+        let reply = request_on(
+            &mut conn,
+            format!("GET /metrics {version}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{version}");
+        assert_eq!(reply.body, EXPOSITION.as_bytes(), "{version}");
+        assert!(closed(&mut conn));
+        // 1.1's rules: a Host is required.
+        let reply = exchange(addr, format!("GET /metrics {version}\r\n\r\n").as_bytes());
+        assert_eq!(reply.status, 400, "{version} without Host");
+    }
+    for version in ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.1"] {
+        let reply = exchange(
+            addr,
+            format!("GET /metrics {version}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (505, Some("close")),
+            "{version}"
+        );
+    }
+    assert_eq!(exporter.stats().scrapes, 8);
+}

@@ -158,7 +158,50 @@ pub(crate) enum Parsed {
 }
 
 /// Parses the head at the start of `buf`, which [`find_head_end`] found complete.
+///
+/// A request line in a later minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`) is read as
+/// HTTP/1.1, the highest the server supports (RFC 9110 §2.5: a recipient "SHOULD process the
+/// message as if it were in the highest minor version within that major version to which the
+/// recipient is conformant"); httparse knows only 1.0 and 1.1, so such a head is tokenized again
+/// from a copy that says `HTTP/1.1`. Any other version gets `505`.
 pub(crate) fn parse(buf: &[u8], max_headers: usize) -> Parsed {
+    let parsed = tokenize(buf, max_headers);
+    if let Parsed::Complete {
+        head:
+            Err(Rejection {
+                status: Status::VersionNotSupported,
+                ..
+            }),
+        ..
+    } = parsed
+    {
+        if let Some(at) = later_http1_minor(buf) {
+            let mut as_11 = buf.to_vec();
+            as_11[at] = b'1';
+            return tokenize(&as_11, max_headers);
+        }
+    }
+    parsed
+}
+
+/// Where the minor version digit is when the request line at the start of `buf` (after any
+/// empty lines) ends in `SP "HTTP/1." DIGIT` with a digit from 2 to 9 (RFC 9112 §2.3: one digit
+/// each).
+fn later_http1_minor(buf: &[u8]) -> Option<usize> {
+    let start = empty_lines(buf);
+    let line_len = buf[start..].iter().position(|&b| b == b'\n')?;
+    let line = &buf[start..start + line_len];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version_at = line.len().checked_sub(9)?;
+    match &line[version_at..] {
+        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => {
+            Some(start + line.len() - 1)
+        }
+        _ => None,
+    }
+}
+
+fn tokenize(buf: &[u8], max_headers: usize) -> Parsed {
     let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
     let mut request = httparse::Request::new(&mut stack[..max_headers.min(STACK_HEADERS)]);
     match request.parse(buf) {
@@ -197,7 +240,7 @@ fn tokenizer_rejection(e: httparse::Error, request: &httparse::Request<'_, '_>) 
             reject(Status::HeaderFieldsTooLarge, "too many header fields")
         }
         // A version token of the form HTTP/x.y other than 1.0 and 1.1 (httparse knows only
-        // those); anything else there is malformed.
+        // those; `parse` reads 1.2 to 1.9 as 1.1); anything else there is malformed.
         httparse::Error::Version if request.path.is_some() => {
             reject(Status::VersionNotSupported, "only HTTP/1.0 and HTTP/1.1")
         }
@@ -726,6 +769,66 @@ mod tests {
             Status::BadRequest
         );
         assert_eq!(status("\x16\x03\x01\x02\x00\n\n"), Status::BadRequest);
+    }
+
+    /// RFC 9110 §2.5: a later minor version of HTTP/1 is processed as HTTP/1.1 (persistent,
+    /// `Host` required); another major version, or a version token that is not
+    /// `HTTP/DIGIT.DIGIT` (RFC 9112 §2.3), is not.
+    #[test]
+    fn a_later_http_1_minor_version_is_read_as_1_1() {
+        for version in ["HTTP/1.2", "HTTP/1.5", "HTTP/1.9"] {
+            let head = parse_str(&format!("GET /metrics {version}\r\nHost: h\r\n\r\n"))
+                .unwrap_or_else(|e| panic!("{version}: {e:?}"));
+            assert!(head.metrics && head.keep_alive && !head.http10, "{version}");
+            assert_eq!(head.method, Method::Get);
+            let head = parse_str(&format!(
+                "\r\nHEAD /metrics?a {version}\nHost: h\nAccept-Encoding: gzip\n\n"
+            ))
+            .unwrap();
+            assert!(head.metrics && head.keep_alive && head.gzip, "{version}");
+            assert_eq!(head.method, Method::Head);
+            assert!(
+                !parse_str(&format!(
+                    "GET / {version}\r\nHost: h\r\nConnection: close\r\n\r\n"
+                ))
+                .unwrap()
+                .keep_alive
+            );
+            // HTTP/1.1's rules apply: a Host is required, a bad header is still refused.
+            assert_eq!(
+                status(&format!("GET / {version}\r\n\r\n")),
+                Status::BadRequest
+            );
+            assert_eq!(
+                status(&format!("GET / {version}\r\nHost: h\r\nBad\x01: v\r\n\r\n")),
+                Status::BadRequest
+            );
+        }
+        for version in [
+            "HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.1", "HTTP/0.1", "HTTP/9.9",
+        ] {
+            assert_eq!(
+                status(&format!("GET / {version}\r\nHost: h\r\n\r\n")),
+                Status::VersionNotSupported,
+                "{version}"
+            );
+        }
+        // Not `HTTP/DIGIT.DIGIT`, or not at the end of the request line: never read as 1.1.
+        for bad in [
+            "GET / HTTP/1.10\r\nHost: h\r\n\r\n",
+            "GET / http/1.2\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.2 \r\nHost: h\r\n\r\n",
+            "GET  HTTP/1.2\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.a\r\nHost: h\r\n\r\n",
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(later_http1_minor(b"GET / HTTP/1.2\r\n"), Some(13));
+        assert_eq!(later_http1_minor(b"\n\r\nGET / HTTP/1.7\n"), Some(16));
+        assert_eq!(later_http1_minor(b"GET / HTTP/1.1\r\n"), None);
+        assert_eq!(later_http1_minor(b"HTTP/1.2\r\n"), None);
+        assert_eq!(later_http1_minor(b"GET / HTTP/1.2"), None);
+        assert_eq!(later_http1_minor(b""), None);
     }
 
     #[test]
