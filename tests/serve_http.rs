@@ -1566,3 +1566,74 @@ fn a_later_http_1_minor_version_is_served_as_1_1() {
     }
     assert_eq!(exporter.stats().scrapes, 8);
 }
+
+/// A request whose `Transfer-Encoding` has a coding the server does not understand (anything
+/// but `chunked`: it decodes no body) gets `501` and the close (RFC 9112 §6.1: "A server that
+/// receives a request message with a transfer coding it does not understand SHOULD respond with
+/// 501 (Not Implemented)", and §9.6 / §6.3: the body's framing is then unknown, so the
+/// connection cannot go on). `chunked` alone is unchanged (served, then the connection closes:
+/// the server does not read bodies), and so are the framing errors §6.3 answers with `400`
+/// (`chunked` not last, with `Content-Length`, in HTTP/1.0). Before, `gzip, chunked` was served
+/// as `chunked` was.
+#[test]
+fn an_unknown_transfer_coding_gets_501_and_a_close() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    for coding in [
+        "gzip, chunked",
+        "foo, chunked",
+        "GZIP,chunked",
+        "identity, chunked",
+        "deflate\r\nTransfer-Encoding: chunked",
+    ] {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let reply = request_on(
+            &mut conn,
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (501, Some("close")),
+            "{coding:?}"
+        );
+        assert!(!reply.body.is_empty(), "{coding:?}");
+        assert!(closed(&mut conn), "{coding:?}");
+    }
+    // A refusal like a malformed head's: the connection ended on the client's fault.
+    wait_until("five bad requests counted", || {
+        exporter.stats().connection_errors == 5
+    });
+    // Plain chunked: served, then closed (the body is not read), not an error.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let reply = request_on(
+        &mut conn,
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    assert_eq!(reply.body, EXPOSITION.as_bytes());
+    assert!(closed(&mut conn));
+    // Framing that §6.3 answers with 400 keeps it, an unknown coding or not.
+    for framing in [
+        "HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip",
+        "HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip",
+        "HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5",
+        "HTTP/1.0\r\nTransfer-Encoding: gzip, chunked",
+    ] {
+        let reply = exchange(
+            addr,
+            format!("GET /metrics {framing}\r\n\r\n0\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (400, Some("close")),
+            "{framing:?}"
+        );
+    }
+    assert_eq!(exporter.stats().scrapes, 1);
+}

@@ -265,6 +265,8 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked_last = false;
+    // A transfer coding other than chunked: the server decodes none (RFC 9112 §6.1: `501`).
+    let mut unknown_coding = false;
     let mut scrape_timeout = None;
     for field in request.headers.iter() {
         let name = field.name;
@@ -294,6 +296,7 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
             transfer_encoding = true;
             for coding in list(value) {
                 chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                unknown_coding |= !chunked_last;
             }
         } else if name.eq_ignore_ascii_case("x-prometheus-scrape-timeout-seconds") {
             scrape_timeout = std::str::from_utf8(trim(value))
@@ -322,6 +325,16 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
         return Err(reject(
             Status::BadRequest,
             "ambiguous request body framing (Transfer-Encoding)",
+        ));
+    }
+    // RFC 9112 §6.1: "A server that receives a request message with a transfer coding it does
+    // not understand SHOULD respond with 501 (Not Implemented)"; the body cannot be skipped
+    // either, so the connection closes (as for every rejection). The `400`s above come first:
+    // §6.3 says a server MUST answer those so.
+    if unknown_coding {
+        return Err(reject(
+            Status::NotImplemented,
+            "a transfer coding other than chunked",
         ));
     }
     let has_body = transfer_encoding || content_length.is_some_and(|n| n > 0);
@@ -704,6 +717,54 @@ mod tests {
             Status::BadRequest
         );
         assert!(parse_str("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4, 4\r\n\r\n").is_ok());
+    }
+
+    /// RFC 9112 §6.1: a transfer coding the server does not understand (any but `chunked`) is
+    /// `501`, after §6.3's framing errors (`400`).
+    #[test]
+    fn an_unknown_transfer_coding_is_not_implemented() {
+        for coding in [
+            "gzip, chunked",
+            "foo, chunked",
+            "x-custom , Chunked",
+            "identity, chunked",
+            "gzip\r\nTransfer-Encoding: chunked",
+            "chunked\r\nTransfer-Encoding: gzip, chunked",
+        ] {
+            for method in ["GET", "POST", "BREW"] {
+                assert_eq!(
+                    status(&format!(
+                        "{method} /metrics HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {coding}\r\n\r\n"
+                    )),
+                    Status::NotImplemented,
+                    "{method} {coding:?}"
+                );
+            }
+        }
+        // Understood: served, then the connection closes (the body is not read).
+        for chunked in ["chunked", "CHUNKED", " chunked ", "chunked,", ",chunked"] {
+            let head = parse_str(&format!(
+                "GET /metrics HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {chunked}\r\n\r\n"
+            ))
+            .unwrap_or_else(|e| panic!("{chunked:?}: {e:?}"));
+            assert!(!head.keep_alive, "{chunked:?}");
+        }
+        // §6.3's framing errors stay 400.
+        for framing in [
+            "Transfer-Encoding: gzip",
+            "Transfer-Encoding: chunked, gzip",
+            "Transfer-Encoding: gzip, chunked\r\nContent-Length: 3",
+        ] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: h\r\n{framing}\r\n\r\n")),
+                Status::BadRequest,
+                "{framing:?}"
+            );
+        }
+        assert_eq!(
+            status("GET / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Status::BadRequest
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub(crate) enum Close {
     MaxRequests,
     /// `max_connection_age` reached.
     MaxAge,
-    /// After a malformed or oversized request (`400`, `414`, `431`, `505`).
+    /// After a malformed or oversized request (`400`, `414`, `431`, `505`), or one whose body
+    /// has a transfer coding the server does not understand (`501`).
     BadRequest,
     /// A response not written within `write_timeout`.
     WriteTimeout,
