@@ -1637,3 +1637,73 @@ fn an_unknown_transfer_coding_gets_501_and_a_close() {
     }
     assert_eq!(exporter.stats().scrapes, 1);
 }
+
+/// `OPTIONS *` (the asterisk form, RFC 9112 §3.2.4: "only used for a server-wide OPTIONS
+/// request") asks about the server as a whole: `200` with `Allow: GET, HEAD` and no content
+/// (RFC 9110 §9.3.7: "A server generating a successful response to OPTIONS SHOULD send any
+/// header that might indicate optional features implemented by the server and applicable to the
+/// target resource (e.g., Allow)"; "A server MUST generate a Content-Length field with a value
+/// of "0" if no content is to be sent in the response"). The asterisk form with any other
+/// method is not a valid request line (`400` and the close). Before, `OPTIONS *` got `404`.
+#[test]
+fn options_asterisk_gets_200_with_allow() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    for version in ["HTTP/1.1", "HTTP/1.2"] {
+        let reply = request_on(
+            &mut conn,
+            format!("OPTIONS * {version}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+        assert_eq!(reply.header("content-length"), Some("0"));
+        assert_eq!(reply.header("content-type"), None);
+        assert_eq!(reply.header("connection"), None);
+        assert!(reply.body.is_empty());
+    }
+    // The connection went on, and still does.
+    assert_eq!(
+        request_on(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+    let mut bytes = Vec::new();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"OPTIONS * HTTP/1.0\r\n\r\n").unwrap();
+    conn.read_to_end(&mut bytes).unwrap();
+    assert!(
+        bytes.starts_with(b"HTTP/1.1 200 OK\r\n") && bytes.ends_with(b"\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(parse_reply(&bytes).header("connection"), Some("close"));
+    // Any other method in asterisk form: a bad request line.
+    for method in ["GET", "HEAD", "POST", "DELETE", "BREW", "options"] {
+        let reply = exchange(
+            addr,
+            format!("{method} * HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (400, Some("close")),
+            "{method} *"
+        );
+    }
+    // OPTIONS on /metrics is still 405, and elsewhere 404.
+    let reply = exchange(
+        addr,
+        b"OPTIONS /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+    let reply = exchange(
+        addr,
+        b"OPTIONS / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(reply.status, 404);
+    assert_eq!(exporter.stats().scrapes, 1);
+}

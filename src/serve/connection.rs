@@ -358,15 +358,32 @@ impl Connection<'_> {
             let body = head.method != Method::Head;
             // A method the server does not recognise is refused whatever the path (RFC 9110
             // §15.6.2: `501` "when the server does not recognize the request method"): the
-            // methods it knows are the server's, not a resource's. A known one that `/metrics`
-            // does not allow gets `405`, on any other path `404`. Either keeps the connection
-            // as the request asks (its framing is known).
+            // methods it knows are the server's, not a resource's. `OPTIONS *` asks about the
+            // server as a whole (RFC 9110 §9.3.7): `200` with `Allow` and no content. A known
+            // method that `/metrics` does not allow gets `405`, on any other path `404`. Each
+            // keeps the connection as the request asks (its framing is known).
             let answered = if head.method == Method::Unknown {
                 self.plain(
                     Status::NotImplemented,
                     "Not Implemented: the server does not recognize the request method\n",
                     last.is_some(),
                     body,
+                )
+                .await
+            } else if head.server_wide {
+                self.respond(
+                    Status::Ok,
+                    HeadFields {
+                        content_type: None,
+                        content_length: 0,
+                        gzip: false,
+                        vary: false,
+                        vary_accept: false,
+                        allow: true,
+                        close: last.is_some(),
+                        keep_alive: false,
+                    },
+                    &[],
                 )
                 .await
             } else if !head.metrics {
@@ -381,7 +398,7 @@ impl Connection<'_> {
                 self.respond(
                     Status::MethodNotAllowed,
                     HeadFields {
-                        content_type: TEXT_PLAIN,
+                        content_type: Some(TEXT_PLAIN),
                         content_length: 19,
                         gzip: false,
                         vary: false,
@@ -595,10 +612,10 @@ impl Connection<'_> {
                 self.respond(
                     Status::Ok,
                     HeadFields {
-                        content_type: match generation.format() {
+                        content_type: Some(match generation.format() {
                             Format::Text => CONTENT_TYPE,
                             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-                        },
+                        }),
                         content_length: len,
                         gzip,
                         vary: true,
@@ -653,7 +670,7 @@ impl Connection<'_> {
         body: bool,
     ) -> Result<(), Close> {
         let fields = HeadFields {
-            content_type: TEXT_PLAIN,
+            content_type: Some(TEXT_PLAIN),
             content_length: text.len(),
             gzip: false,
             vary: false,

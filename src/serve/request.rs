@@ -47,6 +47,9 @@ pub(crate) struct Head {
     pub(crate) method: Method,
     /// The request target's path is exactly `/metrics` (any query is ignored).
     pub(crate) metrics: bool,
+    /// `OPTIONS *`: the asterisk form, a request about the server as a whole (RFC 9112
+    /// §3.2.4), which no other method may make.
+    pub(crate) server_wide: bool,
     /// The client accepts a gzip-coded response.
     pub(crate) gzip: bool,
     /// The exposition format its `Accept` fields prefer (`negotiate`); served only when the
@@ -258,6 +261,15 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
         return Err(reject(Status::BadRequest, "incomplete request line"));
     };
     let http11 = minor == 1;
+    // RFC 9112 §3.2.4: the asterisk form "is only used for a server-wide OPTIONS request";
+    // with any other method the request line is invalid (§3: `400`).
+    let server_wide = target == "*";
+    if server_wide && method != "OPTIONS" {
+        return Err(reject(
+            Status::BadRequest,
+            "asterisk-form request target with a method other than OPTIONS",
+        ));
+    }
     let method = Method::of(method);
     let mut hosts = 0usize;
     let mut close = false;
@@ -356,6 +368,7 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
     Ok(Head {
         method,
         metrics: path_of(target) == Some("/metrics"),
+        server_wide,
         gzip,
         format,
         keep_alive,
@@ -567,6 +580,7 @@ mod tests {
             Head {
                 method: Method::Get,
                 metrics: true,
+                server_wide: false,
                 gzip: true,
                 format: Format::Text,
                 keep_alive: true,
@@ -598,10 +612,38 @@ mod tests {
         assert!(!metrics("/Metrics"));
         assert!(!metrics("/metricsx"));
         assert!(!metrics("/"));
-        assert!(!metrics("*"));
+        // `*` is no path (and only `OPTIONS` may send it: `the_asterisk_form_is_for_options_only`).
+        assert_eq!(path_of("*"), None);
         assert!(!metrics("h:9464"));
         assert!(!metrics("ftp://h/metrics"));
         assert!(!metrics("http://h"));
+    }
+
+    /// RFC 9112 §3.2.4: the asterisk form is for `OPTIONS` only; with any other method the
+    /// request line is invalid.
+    #[test]
+    fn the_asterisk_form_is_for_options_only() {
+        let head = parse_str("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert!(head.server_wide && !head.metrics && head.keep_alive);
+        assert_eq!(head.method, Method::Other);
+        assert!(parse_str("OPTIONS * HTTP/1.0\r\n\r\n").unwrap().server_wide);
+        for method in ["GET", "HEAD", "POST", "CONNECT", "BREW", "options"] {
+            assert_eq!(
+                status(&format!("{method} * HTTP/1.1\r\nHost: h\r\n\r\n")),
+                Status::BadRequest,
+                "{method}"
+            );
+        }
+        // Only the target `*` itself.
+        for target in ["/metrics", "/*", "*x", "http://h/*"] {
+            let head = parse_str(&format!("OPTIONS {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap();
+            assert!(!head.server_wide, "{target}");
+        }
+        assert!(
+            !parse_str("GET /* HTTP/1.1\r\nHost: h\r\n\r\n")
+                .unwrap()
+                .server_wide
+        );
     }
 
     #[test]

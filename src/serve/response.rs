@@ -76,7 +76,8 @@ impl Status {
 /// What goes into a response head besides the status.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadFields {
-    pub(crate) content_type: &'static str,
+    /// `Content-Type`; `None` for a response without content (`OPTIONS *`).
+    pub(crate) content_type: Option<&'static str>,
     pub(crate) content_length: usize,
     /// `Content-Encoding: gzip`.
     pub(crate) gzip: bool,
@@ -84,7 +85,7 @@ pub(crate) struct HeadFields {
     pub(crate) vary: bool,
     /// `Vary: Accept` too (the body's format depends on `Accept`: OpenMetrics is enabled).
     pub(crate) vary_accept: bool,
-    /// `Allow: GET, HEAD` (with `405`).
+    /// `Allow: GET, HEAD` (with `405`, and with the `200` to `OPTIONS *`).
     pub(crate) allow: bool,
     /// `Connection: close`: the server closes the connection after this response.
     pub(crate) close: bool,
@@ -104,8 +105,10 @@ pub(crate) fn write_head(out: &mut Vec<u8>, status: Status, fields: &HeadFields,
     out.extend_from_slice(status.reason().as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\nContent-Type: ");
-    out.extend_from_slice(fields.content_type.as_bytes());
+    if let Some(content_type) = fields.content_type {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+    }
     out.extend_from_slice(b"\r\nContent-Length: ");
     out.extend_from_slice(itoa::Buffer::new().format(fields.content_length).as_bytes());
     if fields.gzip {
@@ -236,7 +239,7 @@ mod tests {
     fn head_has_every_requested_field() {
         let mut out = Vec::new();
         let fields = HeadFields {
-            content_type: "text/plain",
+            content_type: Some("text/plain"),
             content_length: 42,
             gzip: true,
             vary: true,
@@ -271,5 +274,24 @@ mod tests {
         assert!(std::str::from_utf8(&out)
             .unwrap()
             .ends_with("Allow: GET, HEAD\r\nConnection: keep-alive\r\n\r\n"));
+        // No content, no Content-Type (`OPTIONS *`).
+        let empty = HeadFields {
+            content_type: None,
+            content_length: 0,
+            gzip: false,
+            vary: false,
+            ..open
+        };
+        write_head(
+            &mut out,
+            Status::Ok,
+            &empty,
+            b"Thu, 01 Jan 1970 00:00:00 GMT",
+        );
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 0\r\n\
+             Allow: GET, HEAD\r\nConnection: keep-alive\r\n\r\n"
+        );
     }
 }
