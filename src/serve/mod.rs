@@ -19,11 +19,21 @@
 //!   (`Content-Encoding: gzip`) when `Accept-Encoding` accepts gzip; `503` when the scrape
 //!   cannot be served in time or the in-flight limit says no; `500` when a required source
 //!   panicked;
-//! * any other method on `/metrics`: `405` with `Allow: GET, HEAD`; any other path: `404`;
+//! * a method the server does not recognise, on any path: `501` (RFC 9110 §15.6.2; the
+//!   recognised methods are RFC 9110's, `GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `CONNECT`,
+//!   `OPTIONS`, `TRACE`, and `PATCH`, RFC 5789; case-sensitive, so `get` is not one);
+//! * `OPTIONS *` (RFC 9112 §3.2.4, a server-wide request): `200` with `Allow: GET, HEAD` and no
+//!   content (RFC 9110 §9.3.7);
+//! * any other recognised method on `/metrics`: `405` with `Allow: GET, HEAD`; any other path:
+//!   `404` (these, and `501`, keep the connection as the request asks);
 //! * a malformed head `400` (among them, RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or
-//!   any request with two), too large or with too many fields `431` (`414` when the limit is
-//!   reached inside the request target), an HTTP version other than
-//!   1.0 and 1.1 `505`, a head not complete in time `408`, each followed by a close;
+//!   any request with two; a request target `*` with a method other than `OPTIONS`), too large
+//!   or with too many fields `431` (`414` when the limit is reached inside the request target),
+//!   an HTTP major version other than 1 `505` (a later HTTP/1 minor version, `HTTP/1.2` to
+//!   `HTTP/1.9`, is served as HTTP/1.1: RFC 9110 §2.5), a `Transfer-Encoding` with a coding
+//!   other than `chunked` `501` (RFC 9112 §6.1; the body is not read, so a `chunked` one is
+//!   served and the connection then closed), a head not complete in time `408`, each followed
+//!   by a close;
 //! * a `HEAD` request, whatever the answer (refusals included), gets the head that `GET` would
 //!   get and no content (RFC 9110 §9.3.2).
 //!
@@ -295,9 +305,10 @@ pub struct ServerStats {
     /// Sources whose encode is running past `encode_timeout` now.
     pub encodes_overdue: u64,
     /// Connections that ended on a fault of the client or the network: a head not complete in
-    /// time, a malformed or oversize request, a response not written in time, a socket error,
-    /// an accept error. Not errors: a client that closes, an idle connection that expires, a
-    /// connection evicted or recycled.
+    /// time, a malformed or oversize request (or one with a transfer coding the server does not
+    /// understand, `501`), a response not written in time, a socket error, an accept error.
+    /// Not errors: a client that closes, an idle connection that expires, a connection evicted
+    /// or recycled, a `404`, `405` or `501` for an unrecognised method.
     pub connection_errors: u64,
     /// Connections accepted since start.
     pub connections_accepted: u64,

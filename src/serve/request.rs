@@ -245,7 +245,7 @@ fn tokenizer_rejection(e: httparse::Error, request: &httparse::Request<'_, '_>) 
         // A version token of the form HTTP/x.y other than 1.0 and 1.1 (httparse knows only
         // those; `parse` reads 1.2 to 1.9 as 1.1); anything else there is malformed.
         httparse::Error::Version if request.path.is_some() => {
-            reject(Status::VersionNotSupported, "only HTTP/1.0 and HTTP/1.1")
+            reject(Status::VersionNotSupported, "only HTTP/1")
         }
         httparse::Error::HeaderName => reject(Status::BadRequest, "malformed header field name"),
         httparse::Error::HeaderValue => reject(Status::BadRequest, "malformed header field value"),
