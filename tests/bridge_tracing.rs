@@ -846,3 +846,54 @@ fn fields_whose_formatting_fails_are_recorded_not_a_panic() {
     assert_eq!(failed.status, SpanStatus::Error);
     assert_eq!(failed.status_message, "half<fmt::Error>");
 }
+
+/// The `error` convention sets the span's status whatever the span's event count: an `error`
+/// event on a span whose events are full is dropped (before it is formatted, but for its
+/// `error` field), and its status still becomes `Error` with the error's text, as
+/// tracing-opentelemetry sets it (its `error_events_to_status` updates the status apart from
+/// the event). Before (review helper-133), a `warn!(error = ..)` there left the status `Unset`.
+#[test]
+fn an_error_event_sets_the_status_of_a_span_whose_events_are_full() {
+    let t = tracer_with(TracerConfig {
+        limits: Some(SpanLimits {
+            max_events: 1,
+            ..SpanLimits::default()
+        }),
+        ..TracerConfig::default()
+    });
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let request = tracing::info_span!("request");
+        let _r = request.enter();
+        let full = tracing::info_span!("full");
+        full.in_scope(|| {
+            tracing::info!("fills the span");
+            tracing::warn!(error = "quota exhausted");
+        });
+        // An `ERROR` event's `error` field gives the message, as when there is room.
+        let timed_out = tracing::info_span!("timed_out");
+        timed_out.in_scope(|| {
+            tracing::info!("fills the span");
+            tracing::error!(error = ?std::io::ErrorKind::TimedOut);
+        });
+        // After a message, an `error` field is a plain field (no status from it), as with room.
+        let plain = tracing::info_span!("plain");
+        plain.in_scope(|| {
+            tracing::info!("fills the span");
+            tracing::warn!(error = "not the convention", "a message first");
+        });
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    let full = named(&spans, "full");
+    assert_eq!((full.events.len(), full.dropped_events_count), (1, 1));
+    assert_eq!(
+        (full.status, &*full.status_message),
+        (SpanStatus::Error, "\"quota exhausted\"")
+    );
+    let timed_out = named(&spans, "timed_out");
+    assert_eq!(
+        (timed_out.status, &*timed_out.status_message),
+        (SpanStatus::Error, "TimedOut")
+    );
+    assert_eq!(named(&spans, "plain").status, SpanStatus::Unset);
+}

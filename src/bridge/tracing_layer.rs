@@ -49,7 +49,9 @@
 //! 3. **Bounded memory.** A span's events and attributes go into its record under
 //!    [`SpanLimits`](crate::SpanLimits); an event that would not fit is counted in
 //!    `dropped_events_count` *before* its fields are visited or formatted, so a long-lived span
-//!    with unbounded events costs neither memory nor formatting.
+//!    with unbounded events costs neither memory nor formatting. The status such an event
+//!    sets still applies (its level, and the `error` convention, for which an event whose
+//!    callsite has an `error` field formats that field only), as in tracing-opentelemetry.
 //! 4. **No lock held across user code.** Field values are visited (which may run user
 //!    `Debug`/`Display` code that itself emits `tracing` events) before the span's extension
 //!    lock is taken; two spans' extensions are never locked at once.
@@ -134,7 +136,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
 
 /// Field names tracing-opentelemetry reserves, read the same way here.
@@ -580,7 +582,86 @@ impl Visit for EventVisitor {
     }
 }
 
+/// Visits a dropped event for the `error` convention only ([`EventVisitor`]'s: an `error` field
+/// recorded as `str` or `Debug` before any message); formats nothing else.
+#[derive(Default)]
+struct ErrorConvention {
+    message: bool,
+    status: Option<String>,
+}
+
+impl ErrorConvention {
+    fn message(&mut self, field: &Field) {
+        if field.name() == "message" {
+            self.message = true;
+        }
+    }
+}
+
+impl Visit for ErrorConvention {
+    fn record_i64(&mut self, field: &Field, _: i64) {
+        self.message(field);
+    }
+
+    fn record_u64(&mut self, field: &Field, _: u64) {
+        self.message(field);
+    }
+
+    fn record_i128(&mut self, field: &Field, _: i128) {
+        self.message(field);
+    }
+
+    fn record_u128(&mut self, field: &Field, _: u128) {
+        self.message(field);
+    }
+
+    fn record_f64(&mut self, field: &Field, _: f64) {
+        self.message(field);
+    }
+
+    fn record_bool(&mut self, field: &Field, _: bool) {
+        self.message(field);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &value);
+    }
+
+    /// As [`EventVisitor`]'s: an error value is not the `error` convention.
+    fn record_error(&mut self, _: &Field, _: &(dyn std::error::Error + 'static)) {}
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => self.message = true,
+            "error" if !self.message && self.status.is_none() => {
+                self.status = Some(debug_text(value));
+            }
+            _ => {}
+        }
+    }
+}
+
 impl AgentcoreLayer {
+    /// The `error` convention of an event dropped for want of room (invariant 3): sets the
+    /// status the event would have set (`EventVisitor::error_field`), formatting the `error`
+    /// field only. Out of line: rare.
+    #[cold]
+    #[inline(never)]
+    fn error_status_of_dropped_event<S>(&self, event: &Event<'_>, span: &SpanRef<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        // Invariant 4: visited without holding the lock.
+        let mut visitor = ErrorConvention::default();
+        event.record(&mut visitor);
+        if let Some(message) = visitor.status {
+            let mut ext = span.extensions_mut();
+            if let Some(ours) = self.ours_mut(&mut ext) {
+                ours.set_status(SpanStatus::Error, message);
+            }
+        }
+    }
+
     /// This layer's span in a `tracing` span's extensions (invariant 6).
     #[inline]
     fn ours<'e>(&self, ext: &'e Extensions<'_>) -> Option<&'e DetachedSpan<'static>> {
@@ -774,6 +855,15 @@ where
             if !ours.event_room() {
                 if is_error && ours.status() == SpanStatus::Unset {
                     ours.set_status(SpanStatus::Error, "");
+                }
+                let open_status = ours.takes_status() && ours.status() != SpanStatus::Ok;
+                drop(ext);
+                // The `error` convention's status is the span's, not the event's: it holds
+                // however many events the span dropped (review helper-133). Only such an
+                // event (its callsite names an `error` field) of a sampled span whose status
+                // is not final is visited, for that field.
+                if open_status && meta.fields().field("error").is_some() {
+                    self.error_status_of_dropped_event(event, &span);
                 }
                 return;
             }

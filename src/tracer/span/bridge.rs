@@ -4,6 +4,7 @@
 //! `finish`, `add_event`). Only built with the `tracing-bridge` feature.
 
 use super::DetachedSpan;
+use crate::tracer::core::Rec;
 use crate::tracer::current::{self, Frame};
 use crate::tracer::id::{SpanId, TracerId};
 use crate::tracer::record::SpanKind;
@@ -130,6 +131,13 @@ impl DetachedSpan<'_> {
             return false;
         }
         true
+    }
+
+    /// Whether [`set_status`](Self::set_status) can change the span: sampled (recorded, or
+    /// lost for want of a slot, whose status still counts) and not finished.
+    #[inline]
+    pub(crate) fn takes_status(&self) -> bool {
+        matches!(self.record, Rec::Claimed(_) | Rec::Lost(_))
     }
 
     /// Renames the span (`otel.name` recorded after the span started). No-op when unsampled.
