@@ -897,3 +897,57 @@ fn an_error_event_sets_the_status_of_a_span_whose_events_are_full() {
     );
     assert_eq!(named(&spans, "plain").status, SpanStatus::Unset);
 }
+
+/// An unsampled span records nothing, so its fields are never formatted (the README: "an
+/// unsampled span does not format it at all"): user `Debug`/`Display` code does not run and
+/// nothing is copied. Before (review helper-133), the layer visited and formatted every field
+/// of a new span before the sampler decided.
+#[test]
+fn an_unsampled_span_does_not_format_its_fields() {
+    static FORMATTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    struct Counted;
+    impl std::fmt::Debug for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            FORMATTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            f.write_str("counted")
+        }
+    }
+    impl std::fmt::Display for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            std::fmt::Debug::fmt(self, f)
+        }
+    }
+    impl std::error::Error for Counted {}
+    let formatted = || FORMATTED.load(std::sync::atomic::Ordering::SeqCst);
+    let unsampled = tracer_with(TracerConfig {
+        sampler: Some(Sampler::ratio(0.0)),
+        ..TracerConfig::default()
+    });
+    tracing::subscriber::with_default(subscriber(unsampled), || {
+        let s = tracing::info_span!(
+            "unsampled",
+            debugged = ?Counted,
+            shown = %Counted,
+            error = &Counted as &(dyn std::error::Error + 'static),
+            otel.name = ?Counted,
+        );
+        s.in_scope(|| {
+            tracing::info_span!("unsampled_child", debugged = ?Counted).in_scope(|| {});
+            // Nor its events' fields, the `error` convention's included.
+            tracing::info!(debugged = ?Counted, "an event");
+            tracing::warn!(error = ?Counted);
+        });
+    });
+    assert_eq!(formatted(), 0, "fields of unsampled spans were formatted");
+    // A sampled span formats each once (the test would pass vacuously otherwise).
+    let sampled = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(sampled), || {
+        tracing::info_span!("sampled", debugged = ?Counted).in_scope(|| current_trace(sampled))
+    });
+    assert_eq!(formatted(), 1);
+    let spans = sampled.get_trace_spans(trace);
+    assert_eq!(
+        named(&spans, "sampled").attribute("debugged"),
+        Some(&Value::from("counted"))
+    );
+}

@@ -30,7 +30,10 @@
 //!
 //! 1. **Sampling first.** Every `tracing` span asks our [`Sampler`](crate::Sampler) (through
 //!    the parent's decision) before anything is recorded; an unsampled span keeps only its
-//!    ids (no record, no slot), and its children are unsampled too.
+//!    ids (no record, no slot), and its children are unsampled too. Its fields are not even
+//!    visited (no `Debug`/`Display` code run, nothing copied); a value `Span::record` gives it
+//!    later is visited before the span's lock is taken (invariant 4), so formatted, then
+//!    dropped.
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
 //!    thread-local context stack (under a key of that entry's own, as each attachment of one
 //!    of our spans has); exiting removes the top-most frame of an entry of that span on the
@@ -735,42 +738,43 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
-        let mut fields = Fields::new();
-        let mut overrides = Overrides::default();
-        self.metadata_attributes(meta, &mut fields);
-        // Invariant 4: user code (Debug impls) runs before any extension lock is taken.
-        let mut exceptions = Vec::new();
-        attrs.record(&mut SpanVisitor {
-            fields: &mut fields,
-            overrides: &mut overrides,
-            exceptions: &mut exceptions,
-        });
-        let name = overrides.name.take().unwrap_or(Cow::Borrowed(meta.name()));
-        let kind = overrides.kind.take().unwrap_or(SpanKind::Internal);
-        // The fields are drained, not moved: moved, the 392-byte vector was copied (a
-        // `memcpy` call) at each of the four calls down to the record.
-        let fields = fields.drain(..);
         // Invariant 2: a contextual parent is our current context (which includes entered
         // `tracing` spans); an explicit one is the stored context of the nearest span of that
         // parent's ancestry this layer recorded (the parent itself unless filtered out for it:
         // `SpanRef::parent` skips spans the layer's filter disabled), and an explicit root, or
         // an ancestry with no span of ours, none: a root.
-        let mut span = if attrs.is_contextual() {
+        let start = if attrs.is_contextual() {
             match self.filtered_out_parent(id, &ctx) {
-                Some(parent) => {
-                    self.tracer
-                        .start_detached_span_with_parent(name, kind, fields, Some(&parent))
-                }
-                None => self.tracer.start_detached_span(name, kind, fields),
+                Some(parent) => self.tracer.decide_with_parent(Some(&parent)),
+                None => self.tracer.decide_current(),
             }
         } else {
             let parent = attrs
                 .parent()
                 .and_then(|_| ctx.span(id)?.parent())
                 .and_then(|p| self.context_of(&p.id(), &ctx));
-            self.tracer
-                .start_detached_span_with_parent(name, kind, fields, parent.as_ref())
+            self.tracer.decide_with_parent(parent.as_ref())
         };
+        let mut fields = Fields::new();
+        let mut overrides = Overrides::default();
+        let mut exceptions = Vec::new();
+        // Invariant 1: decided first, so that an unsampled span's fields are never visited
+        // (no user `Debug`/`Display` code run, nothing copied: review helper-133).
+        if start.ids.sampled {
+            self.metadata_attributes(meta, &mut fields);
+            // Invariant 4: user code (Debug impls) runs before any extension lock is taken.
+            attrs.record(&mut SpanVisitor {
+                fields: &mut fields,
+                overrides: &mut overrides,
+                exceptions: &mut exceptions,
+            });
+        }
+        let name = overrides.name.take().unwrap_or(Cow::Borrowed(meta.name()));
+        let kind = overrides.kind.take().unwrap_or(SpanKind::Internal);
+        // The fields are drained, not moved: moved, the 392-byte vector was copied (a
+        // `memcpy` call) at each of the four calls down to the record.
+        let fields = fields.drain(..);
+        let mut span = self.tracer.start_decided(start, name, kind, fields);
         overrides.apply(&mut span);
         if !exceptions.is_empty() {
             add_exceptions(&mut span, &mut exceptions);

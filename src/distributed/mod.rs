@@ -519,19 +519,38 @@ impl DistributedTracer {
         Span::start(&self.core, start, name, kind, attributes)
     }
 
-    /// Starts a detached span with an explicit parent context (`None`: a new root span): the
-    /// detached counterpart of [`start_span_with_parent`](Self::start_span_with_parent), for
-    /// the `tracing` bridge (a span with an explicit `parent:`, or a root).
+    /// The ids and sampling decision of a new span whose parent is the current context, as
+    /// [`start_detached_span`](Self::start_detached_span) decides them, for the `tracing`
+    /// bridge: it visits a span's fields only when the span is sampled, then starts it with
+    /// [`start_decided`](Self::start_decided).
     #[cfg(feature = "tracing-bridge")]
-    pub(crate) fn start_detached_span_with_parent(
+    #[inline]
+    pub(crate) fn decide_current(&self) -> SpanStart {
+        self.decide(current::current(self.core.id()))
+    }
+
+    /// The ids and sampling decision of a new span whose parent is `parent` (`None`: a new
+    /// root span, whatever is current), for the `tracing` bridge (a span with an explicit
+    /// `parent:`, a root, or a parent it found itself); see
+    /// [`decide_current`](Self::decide_current).
+    #[cfg(feature = "tracing-bridge")]
+    #[inline]
+    pub(crate) fn decide_with_parent(&self, parent: Option<&TraceContext>) -> SpanStart {
+        self.decide(parent.map(Parent::of_context))
+    }
+
+    /// Starts the detached span `start` describes ([`decide_current`](Self::decide_current),
+    /// [`decide_with_parent`](Self::decide_with_parent)).
+    #[cfg(feature = "tracing-bridge")]
+    #[inline]
+    pub(crate) fn start_decided(
         &self,
+        start: SpanStart,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
-        parent: Option<&TraceContext>,
     ) -> DetachedSpan<'_> {
-        let parent = parent.map(Parent::of_context);
-        DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
+        DetachedSpan::start(&self.core, start, name, kind, attributes)
     }
 
     /// A new span's ids, parent, baggage and sampling decision (counted when the span has
