@@ -36,6 +36,18 @@ fn error_rate_is_the_nearest_two_decimal_value() {
     assert_eq!(rate(0, 3), 0.0);
 }
 
+/// A rate exactly halfway between two hundredths is rounded as the specification's Python
+/// code rounds it (`round(error_spans / total_spans * 100, 2)`: the exact value of the
+/// `f64`, ties to even), not half away from zero: 1 error span of 32 is `3.12` there, and was
+/// `3.13` here.
+#[test]
+fn error_rate_ties_round_as_the_specifications_round_does() {
+    assert_eq!(rate(1, 32), 3.12); // 3.125
+    assert_eq!(rate(1, 160), 0.62); // 0.625
+    assert_eq!(rate(3, 160), 1.88); // 1.875
+    assert_eq!(rate(1, 800), 0.12); // 0.125
+}
+
 /// A trace id string that is not a W3C id never finds a trace started with another string:
 /// the all-zero id (which `start_trace` refuses and replaces by a random id), a hex id of the
 /// wrong length, an uppercase spelling of a W3C id (W3C ids are lowercase: the uppercase
