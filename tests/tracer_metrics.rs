@@ -131,6 +131,31 @@ fn operation_cardinality_is_capped() {
     );
 }
 
+/// `max_operations: 0` is taken as 1, as every family's cap of 0 is (the documented rule):
+/// one operation keeps its series, the rest fold into the overflow series.
+#[test]
+fn an_operation_cap_of_zero_is_taken_as_one() {
+    let registry = Registry::new();
+    let tracer = DistributedTracer::new(TracerConfig {
+        max_operations: 0,
+        ..TracerConfig::default()
+    });
+    tracer.register_metrics(&registry).unwrap();
+    for name in ["a", "b", "c"] {
+        let span = tracer.start_span(name, SpanKind::Internal, []);
+        tracer.finish_span(span, SpanStatus::Ok, None);
+    }
+    let f = parse(&registry.encode_text()).unwrap();
+    let count =
+        |labels: &[(&str, &str)]| value(&f, "agentcore_tracer_span_duration_seconds_count", labels);
+    assert_eq!(count(&[("operation", "a"), ("status", "ok")]), Some(1.0));
+    assert_eq!(count(&[("operation", "b"), ("status", "ok")]), None);
+    assert_eq!(
+        count(&[("operation", "__overflow__"), ("status", "__overflow__")]),
+        Some(2.0)
+    );
+}
+
 /// A second tracer registered in a registry that holds another tracer's span counters: its
 /// counters cannot be exposed beside the first's (the series have no label to tell them apart),
 /// so it is refused, and the scrape stays one tracer's, consistent. It was accepted: its span

@@ -137,7 +137,9 @@ pub struct TracerConfig {
     pub from_env: bool,
     /// The cardinality cap of `agentcore_tracer_span_duration_seconds{operation, status}`
     /// (default 1,024): span names should be low-cardinality (`get_account`, not
-    /// `get_account/42`); beyond the cap, durations fold into the overflow series.
+    /// `get_account/42`); beyond the cap, durations fold into the overflow series. A cap of 0
+    /// is taken as 1, as every family's is (see
+    /// [`FamilyOptions`](crate::registry::FamilyOptions)).
     pub max_operations: usize,
 }
 
