@@ -245,6 +245,7 @@ impl Buckets {
                 ),
             });
         }
+        Buckets::check_count(count)?;
         // `mul_add` rounds once, and its exact intermediate does not overflow where the bound
         // itself fits (`linear(-1e308, 1e308, 3)` is -1e308, 0, 1e308).
         Buckets::generated((0..count).map(|i| width.mul_add(i as f64, start)).collect())
@@ -269,6 +270,7 @@ impl Buckets {
                 ),
             });
         }
+        Buckets::check_count(count)?;
         // Step by step: `factor.powi(i)` alone can overflow where `start` times it fits
         // (`exponential(1e-10, 10.0, 310)` ends at 1e299).
         Buckets::generated(
@@ -276,6 +278,19 @@ impl Buckets {
                 .take(count)
                 .collect(),
         )
+    }
+
+    /// Refuses a generator's `count` above [`MAX_BUCKETS`] before any bound is computed, as
+    /// [`Buckets::new`] refuses that many bounds: collecting them first took `count` floats of
+    /// memory (`usize::MAX` of them: a capacity-overflow panic, or an allocation without end
+    /// for an exponential layout, whose bounds stay `+Inf` once they overflow).
+    fn check_count(count: usize) -> Result<(), Error> {
+        if count > MAX_BUCKETS {
+            return Err(Error::InvalidBuckets {
+                reason: format!("{count} bounds, at most {MAX_BUCKETS} allowed"),
+            });
+        }
+        Ok(())
     }
 
     /// The bounds [`Buckets::linear`] and [`Buckets::exponential`] computed, all of them:
@@ -890,6 +905,27 @@ mod tests {
             .inner
             .class_index
             .is_none());
+    }
+
+    #[test]
+    fn a_generator_asked_for_more_than_max_buckets_bounds_is_refused_before_computing_them() {
+        // Refused as `Buckets::new` refuses `MAX_BUCKETS + 1` bounds, without first collecting
+        // `count` of them: `usize::MAX` bounds are a capacity-overflow panic (linear) or an
+        // allocation without end (exponential, whose bounds stay `+Inf` once they overflow).
+        for count in [MAX_BUCKETS + 1, 1 << 40, usize::MAX] {
+            assert!(Buckets::linear(0.0, 1.0, count).is_err(), "linear {count}");
+            assert!(
+                Buckets::exponential(1.0, 2.0, count).is_err(),
+                "exponential {count}"
+            );
+        }
+        assert_eq!(
+            Buckets::linear(0.0, 1.0, MAX_BUCKETS)
+                .unwrap()
+                .bounds()
+                .len(),
+            MAX_BUCKETS
+        );
     }
 
     #[test]
