@@ -736,7 +736,9 @@ impl<M: Metric> Family<M> {
     /// before; a scrape now exposes it). Returns `false`, changing nothing, if a series for
     /// `values` already exists, or if `values` are the overflow series' own (every value
     /// [`OVERFLOW_LABEL_VALUE`]), which are reserved for it. Subject to the cardinality cap
-    /// like any new series ([`Error::ShapeMismatch`] when the family is full).
+    /// like any new series ([`Error::ShapeMismatch`] when the family is full). A histogram
+    /// made with other buckets, or a summary with other settings, than the family's
+    /// ([`Family::config`]) is refused with [`Error::ShapeMismatch`].
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Registry};
@@ -750,6 +752,17 @@ impl<M: Metric> Family<M> {
     /// ```
     pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
         self.check_count(values.len())?;
+        if !metric.has_config(&self.inner.config) {
+            // Every series of a family shares its configuration (`Family::config`): one `le`
+            // set per histogram family, one set of quantiles per summary family.
+            return Err(Error::ShapeMismatch {
+                name: self.inner.desc.name.to_string(),
+                detail: format!(
+                    "the handle's configuration is not the family's, {:?}",
+                    self.inner.config
+                ),
+            });
+        }
         // Each value read once (see `insert_slow`): the overflow check, the hash and the insert
         // read it each otherwise, and a value that answers differently from one call to the next
         // was inserted under another value's hash (a duplicate series once its own values were
@@ -1076,6 +1089,49 @@ mod tests {
         two.with_label_values(&["x", "yz"]).unwrap().inc();
         assert!(two.get(&["xy", "z"]).is_none());
         assert!(two.get(&["", "xyz"]).is_none());
+    }
+
+    /// A family's configuration is "shared by every series" (`Family::config`): a handle made
+    /// with other buckets or summary settings is not adopted, so a family's series always have
+    /// one `le` set (as `histogram_quantile` over `sum by (le)` needs) and one set of quantiles.
+    #[test]
+    fn insert_metric_refuses_a_handle_configured_otherwise() {
+        use crate::{Buckets, Histogram, Summary, SummaryConfig};
+        use std::time::Duration;
+        let registry = crate::Registry::new();
+        let buckets = Buckets::new(vec![1.0, 2.0]).unwrap();
+        let h = registry
+            .histogram_family("h_seconds", "H.", &["k"], buckets.clone())
+            .unwrap();
+        let other = Histogram::new(Buckets::new(vec![5.0]).unwrap()).unwrap();
+        assert!(matches!(
+            h.insert_metric(&["other"], other),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(h.get(&["other"]).is_none());
+        assert!(!registry.encode_text().contains("le=\"5\""));
+        let same = Histogram::new(Buckets::new(vec![1.0, 2.0]).unwrap()).unwrap();
+        assert_eq!(h.insert_metric(&["same"], same), Ok(true));
+
+        let config = SummaryConfig::default();
+        let s = registry
+            .summary_family("s_seconds", "S.", &["k"], config.clone())
+            .unwrap();
+        let quantiles = SummaryConfig::new(vec![0.1], config.max_age, config.age_buckets).unwrap();
+        let window =
+            SummaryConfig::new(config.quantiles.clone(), Duration::from_secs(1), 1).unwrap();
+        for other in [quantiles, window] {
+            let other = Summary::new(other).unwrap();
+            assert!(matches!(
+                s.insert_metric(&["other"], other),
+                Err(Error::ShapeMismatch { .. })
+            ));
+        }
+        assert!(s.get(&["other"]).is_none());
+        assert_eq!(
+            s.insert_metric(&["same"], Summary::new(config).unwrap()),
+            Ok(true)
+        );
     }
 
     /// A family outside any registry whose every label-value list hashes alike.

@@ -132,6 +132,14 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
         let _ = config;
         0
     }
+    /// Whether this handle was made with `config` (a histogram's buckets, a summary's
+    /// settings): what [`Family::insert_metric`](crate::Family::insert_metric) checks before
+    /// adopting it into a family, whose configuration every series shares.
+    #[doc(hidden)]
+    fn has_config(&self, config: &Self::Config) -> bool {
+        let _ = config;
+        true
+    }
 }
 
 impl Metric for Counter {
@@ -215,6 +223,9 @@ impl Metric for Histogram {
     fn create_with_exemplars(buckets: &Buckets, exemplars: Exemplars) -> Result<Self, Error> {
         Histogram::with_exemplars(buckets.clone(), exemplars)
     }
+    fn has_config(&self, buckets: &Buckets) -> bool {
+        self.buckets() == buckets
+    }
     fn arena_words(buckets: &Buckets) -> usize {
         buckets.bounds().len() + 2
     }
@@ -266,6 +277,9 @@ impl Metric for Summary {
     const KIND: MetricKind = MetricKind::Summary;
     fn create(config: &SummaryConfig) -> Result<Self, Error> {
         Summary::new(config.clone())
+    }
+    fn has_config(&self, config: &SummaryConfig) -> bool {
+        self.config() == config
     }
     fn validate(config: &SummaryConfig) -> Result<(), Error> {
         config.validate()
