@@ -252,3 +252,81 @@ fn more_threads_than_blocks_coming_and_going_while_scrapes_run_keep_exact_totals
         "{stats:?}"
     );
 }
+
+/// Removals and clears while other threads record, through handles they keep and through
+/// lookups: every scrape in between parses (no duplicate series, histogram invariants), and a
+/// removed series is gone for good: its kept handle records into nothing the family exposes,
+/// and the next lookup of its label values starts a new series from zero (no resurrection).
+#[test]
+fn removals_and_clears_while_threads_record_keep_scrapes_valid_and_never_resurrect() {
+    let registry = Registry::new();
+    let fam = registry
+        .histogram_family(
+            "churn_seconds",
+            "Churn.",
+            &["k"],
+            Buckets::new(vec![0.25, 0.5]).unwrap(),
+        )
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let recorders: Vec<_> = (0..2)
+        .map(|t| {
+            let (fam, stop) = (fam.clone(), stop.clone());
+            thread::spawn(move || {
+                let kept = fam.get_or_create(&["kept"]).unwrap();
+                let mine = format!("t{t}");
+                while !stop.load(Ordering::Relaxed) {
+                    kept.observe(0.1);
+                    fam.with_label_values(&[mine.as_str()])
+                        .unwrap()
+                        .observe(0.3);
+                    fam.with_label_values(&["shared"]).unwrap().observe(0.7);
+                }
+                kept
+            })
+        })
+        .collect();
+    let mut buf = String::new();
+    for round in 0..2000 {
+        buf.clear();
+        registry.encode_text_into(&mut buf);
+        parse(&buf).unwrap_or_else(|e| panic!("{e}\n{buf}"));
+        fam.remove(&["kept"]);
+        fam.remove(&["shared"]);
+        if round % 3 == 0 {
+            fam.clear();
+        }
+        // A lookup just after the removal of what this thread looked up before (its lookup
+        // cache had it) finds a new series, not the removed one.
+        fam.with_label_values(&["again"]).unwrap().observe(0.1);
+        assert!(fam.remove(&["again"]));
+        fam.with_label_values(&["again"]).unwrap().observe(0.1);
+        assert_eq!(
+            fam.get(&["again"]).map(|h| h.snapshot().count),
+            Some(1),
+            "round {round}: the removed series came back"
+        );
+        assert!(fam.remove(&["again"]));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let kept: Vec<_> = recorders.into_iter().map(|r| r.join().unwrap()).collect();
+
+    fam.clear();
+    for h in &kept {
+        h.observe(0.1); // into a removed series
+    }
+    assert!(fam.is_empty() && fam.get(&["kept"]).is_none());
+    assert!(!registry.encode_text().contains("churn_seconds"));
+    for k in ["kept", "shared", "t0"] {
+        fam.with_label_values(&[k]).unwrap().observe(0.1);
+        fam.with_label_values(&[k]).unwrap().observe(0.1);
+    }
+    let families = parse(&registry.encode_text()).unwrap();
+    for k in ["kept", "shared", "t0"] {
+        assert_eq!(
+            value(&families, "churn_seconds_count", &[("k", k)]),
+            Some(2.0),
+            "{k}: a new series from zero"
+        );
+    }
+}
