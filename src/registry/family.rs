@@ -752,16 +752,13 @@ impl<M: Metric> Family<M> {
     /// ```
     pub fn insert_metric<S: AsRef<str>>(&self, values: &[S], metric: M) -> Result<bool, Error> {
         self.check_count(values.len())?;
-        if !metric.has_config(&self.inner.config) {
+        let config = &self.inner.config;
+        if !metric.has_config(config) {
             // Every series of a family shares its configuration (`Family::config`): one `le`
             // set per histogram family, one set of quantiles per summary family.
-            return Err(Error::ShapeMismatch {
-                name: self.inner.desc.name.to_string(),
-                detail: format!(
-                    "the handle's configuration is not the family's, {:?}",
-                    self.inner.config
-                ),
-            });
+            let detail = format!("the handle's configuration is not the family's, {config:?}");
+            let name = self.inner.desc.name.to_string();
+            return Err(Error::ShapeMismatch { name, detail });
         }
         // Each value read once (see `insert_slow`): the overflow check, the hash and the insert
         // read it each otherwise, and a value that answers differently from one call to the next
