@@ -62,6 +62,26 @@ fn small_snapshots_are_bounded_by_the_count_as_before() {
     assert_eq!(c.history_len(), c.config().history_capacity);
 }
 
+/// House rule: every queue has a cap, a drop counter and a test that fills it. The ring's cap
+/// is `history_capacity` snapshots and `history_max_bytes`; what either pushes out is counted.
+#[test]
+fn snapshots_the_history_drops_are_counted() {
+    let c = collector(10, DEFAULT_HISTORY_MAX_BYTES);
+    let capacity = c.config().history_capacity;
+    assert_eq!(c.history_dropped(), 0);
+    for _ in 0..capacity + 7 {
+        c.snapshot_metrics();
+    }
+    assert_eq!((c.history_len(), c.history_dropped()), (capacity, 7));
+
+    // Dropped for the memory budget (any snapshot is over one byte): the newest is kept.
+    let tiny = collector(10, 1);
+    for _ in 0..3 {
+        tiny.snapshot_metrics();
+    }
+    assert_eq!((tiny.history_len(), tiny.history_dropped()), (1, 2));
+}
+
 /// The budget holds for label sets of any width: the history keeps no more snapshots than fit
 /// in it, by the bytes a snapshot's copy (the one the history keeps) really asks the allocator
 /// for. Label maps wider than one B-tree node (12 labels and more) have inner nodes too.

@@ -666,6 +666,8 @@ pub(crate) struct History {
     max_bytes: usize,
     /// The kept snapshots' estimated sizes, summed.
     bytes: usize,
+    /// Snapshots pushed out of the ring (by the count or the budget), ever.
+    dropped: u64,
     ring: VecDeque<(MetricsSnapshot, usize)>,
 }
 
@@ -675,6 +677,7 @@ impl History {
             capacity,
             max_bytes,
             bytes: 0,
+            dropped: 0,
             ring: VecDeque::with_capacity(capacity.min(1024)),
         }
     }
@@ -691,12 +694,17 @@ impl History {
         {
             if let Some((_, dropped)) = self.ring.pop_front() {
                 self.bytes -= dropped;
+                self.dropped += 1;
             }
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.ring.len()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// The most recent `limit` snapshots (all when `None`), oldest first, each restricted to
@@ -955,5 +963,30 @@ impl super::MetricsCollector {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
+    }
+
+    /// How many snapshots the history ring has dropped, oldest first, to stay within
+    /// [`history_capacity`](super::CollectorConfig::history_capacity) snapshots and
+    /// [`history_max_bytes`](super::CollectorConfig::history_max_bytes) (with a capacity of
+    /// `0` nothing is kept, and nothing counted).
+    ///
+    /// ```
+    /// use agentcore_telemetry::{CollectorConfig, MetricsCollector};
+    ///
+    /// let c = MetricsCollector::with_config(CollectorConfig {
+    ///     history_capacity: 2,
+    ///     ..CollectorConfig::default()
+    /// });
+    /// for _ in 0..5 {
+    ///     c.snapshot_metrics();
+    /// }
+    /// assert_eq!((c.history_len(), c.history_dropped()), (2, 3));
+    /// ```
+    pub fn history_dropped(&self) -> u64 {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dropped()
     }
 }
