@@ -3,7 +3,7 @@
 //! re-exposed by the gateway, hostile grouping-key values that round-trip, the gateway's
 //! refusals surfaced as errors (one sent before a large body was read included), the periodic pusher's final push, and shutdown deadlines kept
 //! against a gateway that never answers. Against fake gateways on loopback: a registry callback
-//! that panics under the periodic pusher, a response cut short, and an answer sent before the
+//! that panics under the periodic pusher, a shutdown by its deadline while one blocks, a response cut short, and an answer sent before the
 //! request was all in. And the harness itself: a test's gateway starts empty, whatever a
 //! gateway run with Debian's defaults persisted on the machine.
 #![cfg(feature = "pushgateway")]
@@ -682,6 +682,38 @@ fn shutdown_returns_by_its_timeout_while_the_registry_drops_slowly() {
     assert!(
         took < Duration::from_millis(1500),
         "shutdown(500 ms) took {took:?}"
+    );
+}
+
+#[test]
+fn shutdown_returns_by_its_timeout_while_a_registry_callback_blocks() {
+    // The other half of "whatever the gateway (or the registry's callbacks) do": the final
+    // push's encode runs a user callback that does not return until released (the test
+    // releases it once shutdown has returned; it gives up on its own after 30 s).
+    let released = Arc::new(AtomicBool::new(false));
+    let registry = Registry::new();
+    let flag = Arc::clone(&released);
+    registry
+        .gauge_fn("g", "h", move || {
+            let until = Instant::now() + Duration::from_secs(30);
+            while !flag.load(Ordering::Acquire) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            1.0
+        })
+        .unwrap();
+    let pusher = Pushgateway::new(&fake_gateway(OK), "j")
+        .unwrap()
+        .start_periodic(registry, Duration::from_secs(3600), PushMode::Replace)
+        .unwrap();
+    let started = Instant::now();
+    let result = pusher.shutdown(Duration::from_millis(300));
+    let took = started.elapsed();
+    released.store(true, Ordering::Release);
+    assert_eq!(result, Err(PushError::Timeout));
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown(300 ms) took {took:?}"
     );
 }
 
