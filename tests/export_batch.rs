@@ -444,3 +444,71 @@ fn shutdown_keeps_its_deadline_when_the_exporters_drop_blocks() {
         "the drop after shutdown took {dropped:?}: it waited again for the thread it had left"
     );
 }
+
+/// House rule: every shutdown has a deadline it keeps. An exporter of the caller's whose
+/// `export` ignores its deadline and blocks (until the test releases it, or 30 s): a
+/// `force_flush(t)` and a `shutdown(t)` asked while it blocks still return by `t`, with
+/// `Timeout` (the module's "Deadlines" invariant), and the drop after them does not wait again.
+#[test]
+fn flush_and_shutdown_keep_their_deadlines_when_the_exporters_export_blocks() {
+    struct Blocking {
+        spans: u64,
+        started: std::sync::mpsc::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+    impl agentcore_telemetry::export::SpanExporter for Blocking {
+        fn add(&mut self, _span: agentcore_telemetry::export::ExportSpan<'_>) {
+            self.spans += 1;
+        }
+        fn export(
+            &mut self,
+            _deadline: &agentcore_telemetry::export::Deadline,
+        ) -> agentcore_telemetry::export::ExportOutcome {
+            let _ = self.started.send(());
+            let _ = self.release.recv_timeout(Duration::from_secs(30));
+            agentcore_telemetry::export::ExportOutcome::exported(std::mem::take(&mut self.spans))
+        }
+    }
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, blocked) = std::sync::mpsc::channel();
+    let source = MemorySpanSource::new(8);
+    source.push(record());
+    let exporter = Blocking {
+        spans: 0,
+        started: started_tx,
+        release: blocked,
+    };
+    let config = BatchConfig {
+        schedule_delay: Duration::from_millis(10),
+        ..BatchConfig::default()
+    };
+    let p = BatchSpanProcessor::start(source, exporter, config).unwrap();
+    // The scheduled export is under way, and blocks.
+    started.recv_timeout(Duration::from_secs(10)).unwrap();
+    let timeout = Duration::from_millis(200);
+    let t = Instant::now();
+    let flushed = p.force_flush(timeout);
+    let flush_took = t.elapsed();
+    let t = Instant::now();
+    let shut = p.shutdown(timeout);
+    let shutdown_took = t.elapsed();
+    let t = Instant::now();
+    drop(p);
+    let drop_took = t.elapsed();
+    let _ = release.send(());
+    assert_eq!(
+        (flushed, shut),
+        (Err(ExportError::Timeout), Err(ExportError::Timeout))
+    );
+    // Generous (15x) for a loaded machine: the point is returning by the deadline at all.
+    for (what, took) in [
+        ("force_flush", flush_took),
+        ("shutdown", shutdown_took),
+        ("drop", drop_took),
+    ] {
+        assert!(
+            took < timeout * 15,
+            "{what} returned after {took:?} while the export blocked"
+        );
+    }
+}

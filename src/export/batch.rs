@@ -487,7 +487,17 @@ fn early(deadline: Instant, timeout: Duration) -> Instant {
 
 impl Drop for BatchSpanProcessor {
     fn drop(&mut self) {
-        let _ = self.shutdown(self.drop_timeout);
+        // After a `shutdown` (which has returned: this is the last handle), the thread was
+        // given its deadline already; if that shutdown gave up on it (an exporter of the
+        // caller's that blocks past its deadline), it is left to end on its own, not waited
+        // for again for `drop_timeout`.
+        let asked = self.shared.lock().shutdown_deadline.is_some();
+        let timeout = if asked {
+            Duration::ZERO
+        } else {
+            self.drop_timeout
+        };
+        let _ = self.shutdown(timeout);
         // Its self-metrics go with it: kept, every processor ever started (a restart of a
         // tracer's export makes a new one) stayed in the registry for good.
         self.unregister_metrics();
