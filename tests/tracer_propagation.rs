@@ -394,3 +394,73 @@ fn baggage_properties_survive_extract_spans_and_inject() {
     assert!(cx.baggage_properties("userId").is_empty());
     assert!(!cx.to_map().contains_key("baggage_properties.userId"));
 }
+
+/// `inject` with tens of thousands of locally set baggage entries built its outgoing list with
+/// `Baggage::insert_member`, which scans the list for the key: quadratic in the entries
+/// (callgrind, release build: 67.7 M instructions for 2,000 entries, 1,035 M for 8,000).
+/// It now writes the members as it reads them. The output must not change: the same members,
+/// in key order, whole, within 64 members and 8192 bytes, with every entry left out (a key
+/// that is not a token, a member over the byte limit, anything after the 64th) counted. The
+/// reference below is the rule written out the plain way. Not timed: the instruction counts
+/// are in the commit that made `inject` linear.
+#[test]
+fn inject_of_a_huge_local_baggage_matches_the_plain_reference() {
+    use agentcore_telemetry::propagation::{BaggageMember, BaggageProperty};
+    use agentcore_telemetry::{SpanId, TraceId};
+
+    let mut cx = TraceContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7"),
+        true,
+    );
+    let n = 20_000;
+    for i in 0..n {
+        // Invalid keys and oversize values early (so the byte limit and the dropped count are
+        // exercised before the member limit), ordinary members after.
+        let key = if i % 7 == 3 && i < 500 {
+            format!("k {i:05}")
+        } else {
+            format!("k{i:05}")
+        };
+        let value = if i % 11 == 5 && i < 500 {
+            "x y".repeat(400)
+        } else {
+            format!("v{i}")
+        };
+        cx.set_baggage(key, value);
+    }
+    let prop = BaggageProperty::new("ttl", Some("30 s")).unwrap();
+    assert!(cx.set_baggage_properties("k00001", [prop.clone()]));
+
+    // The reference: every entry in key order, the first 64 whole members that fit in 8192
+    // bytes, and the count of the others.
+    let mut expected = String::new();
+    let (mut emitted, mut expected_dropped) = (0, 0);
+    for (k, v) in cx.baggage() {
+        let Ok(mut member) = BaggageMember::new(k, v) else {
+            expected_dropped += 1;
+            continue;
+        };
+        for p in cx.baggage_properties(k) {
+            member = member.with_property(p.clone());
+        }
+        let text = member.to_string();
+        let sep = usize::from(emitted > 0);
+        if emitted == 64 || expected.len() + sep + text.len() > 8192 {
+            expected_dropped += 1;
+            continue;
+        }
+        if sep == 1 {
+            expected.push(',');
+        }
+        expected.push_str(&text);
+        emitted += 1;
+    }
+    assert_eq!(emitted, 64);
+    assert!(expected.contains("k00001=v1;ttl=30%20s,"), "{expected}");
+
+    let (headers, dropped) = headers_of(&cx);
+    assert_eq!(headers["baggage"], expected);
+    assert_eq!(dropped, expected_dropped);
+    assert_eq!(dropped, n - 64);
+}

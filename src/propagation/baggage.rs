@@ -529,25 +529,67 @@ impl Baggage {
     /// # Ok::<(), agentcore_telemetry::propagation::PropagationError>(())
     /// ```
     pub fn write_limited(&self, out: &mut String) -> usize {
-        let start = out.len();
-        let mut emitted = 0usize;
+        let mut list = LimitedList::new(out);
         for m in &self.members {
-            if emitted == BAGGAGE_EMIT_MAX_MEMBERS {
-                break;
-            }
-            let before = out.len();
-            if emitted > 0 {
-                out.push(',');
-            }
-            m.encode_into(out);
-            if out.len() - start > BAGGAGE_MAX_BYTES {
-                // Output is ASCII, so any length is a char boundary.
-                out.truncate(before);
-            } else {
-                emitted += 1;
-            }
+            list.offer(m);
         }
-        self.members.len() - emitted
+        list.dropped()
+    }
+}
+
+/// The emit rule of [`Baggage::write_limited`], one member at a time: whole members appended
+/// to `out` while the list stays within [`BAGGAGE_EMIT_MAX_MEMBERS`] members and
+/// [`BAGGAGE_MAX_BYTES`] bytes; a member that would overflow the byte limit is skipped (later,
+/// smaller ones may still fit), and once the member limit is reached every further member is
+/// dropped without being encoded. Each member offered costs at most its own encoding, so a
+/// list is written in time linear in its size.
+pub(crate) struct LimitedList<'a> {
+    out: &'a mut String,
+    start: usize,
+    emitted: usize,
+    dropped: usize,
+}
+
+impl<'a> LimitedList<'a> {
+    /// An empty list appended to `out`.
+    pub(crate) fn new(out: &'a mut String) -> Self {
+        let start = out.len();
+        LimitedList {
+            out,
+            start,
+            emitted: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Whether the member limit is reached: every further member is dropped.
+    pub(crate) fn is_full(&self) -> bool {
+        self.emitted == BAGGAGE_EMIT_MAX_MEMBERS
+    }
+
+    /// Appends `m` if it fits, else counts it dropped.
+    pub(crate) fn offer(&mut self, m: &BaggageMember) {
+        if self.is_full() {
+            self.dropped += 1;
+            return;
+        }
+        let before = self.out.len();
+        if self.emitted > 0 {
+            self.out.push(',');
+        }
+        m.encode_into(self.out);
+        if self.out.len() - self.start > BAGGAGE_MAX_BYTES {
+            // Output is ASCII, so any length is a char boundary.
+            self.out.truncate(before);
+            self.dropped += 1;
+        } else {
+            self.emitted += 1;
+        }
+    }
+
+    /// Members offered (or counted) and not written.
+    pub(crate) fn dropped(&self) -> usize {
+        self.dropped
     }
 }
 

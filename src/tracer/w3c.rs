@@ -43,6 +43,7 @@
 
 use super::context::{Baggage, Carried};
 use super::{SpanId, TraceContext, TraceId};
+use crate::propagation::baggage::LimitedList;
 use crate::propagation::{
     Baggage as W3cBaggage, BaggageMember, BaggageProperty, PropagationError, TraceParent,
     TraceState, BAGGAGE, TRACEPARENT, TRACESTATE,
@@ -70,6 +71,13 @@ impl TraceContext {
     /// [remote](Self::is_remote) context, whose `traceparent` goes out as received), baggage
     /// entries whose key is not an RFC 7230 token (W3C Baggage: "key = token"), and baggage
     /// members beyond the 64-member / 8192-byte limit.
+    ///
+    /// The `baggage` header always meets W3C Baggage's limits, however many entries the
+    /// context holds: at most 64 members (the spec's "Limits", well under the 180 its ABNF
+    /// allows and [`extract`](Self::extract) accepts) and at most 8192 bytes, whole members
+    /// only, in key order; a member that would overflow the bytes is skipped and later, smaller
+    /// ones may still go. The work is linear in the entries: past the 64th member the rest
+    /// are only counted.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -119,8 +127,17 @@ impl TraceContext {
                 }
             }
         }
-        let mut baggage = W3cBaggage::new();
+        // The local baggage is a map: its keys are unique, so the list goes out in key order
+        // with no duplicate to remove, written member by member as it is read (no list is
+        // built, nor searched: linear in the entries, and once 64 members are out the rest
+        // are only counted).
+        let mut value = String::new();
+        let mut list = LimitedList::new(&mut value);
         for (k, v) in self.baggage() {
+            if list.is_full() {
+                dropped += 1;
+                continue;
+            }
             // A key that is not an RFC 7230 token cannot travel in the header: left out, and
             // counted (as `set_baggage` promises).
             let Ok(member) = BaggageMember::new(k, v) else {
@@ -133,13 +150,9 @@ impl TraceContext {
                 .iter()
                 .cloned()
                 .fold(member, BaggageMember::with_property);
-            baggage.insert_member(member);
+            list.offer(&member);
         }
-        if baggage.is_empty() {
-            return dropped;
-        }
-        let mut value = String::new();
-        dropped += baggage.write_limited(&mut value);
+        dropped += list.dropped();
         if !value.is_empty() {
             set(BAGGAGE, value);
         }
