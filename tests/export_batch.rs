@@ -236,7 +236,10 @@ fn every_span_is_accounted_for_under_concurrent_producers() {
     let stats = p.stats();
     assert_eq!(source.pushed(), 80_000);
     assert_eq!(stats.accounted(), 80_000, "{stats:?}");
-    assert_eq!(stats.exported, exporter.spans().len() as u64);
+    assert_eq!(
+        stats.exported,
+        exporter.spans().len() as u64 + exporter.dropped()
+    );
     assert!(exporter.batches().iter().all(|&b| b <= 7));
 }
 
@@ -388,6 +391,65 @@ fn the_in_memory_exporter_fails_exports_after_its_shutdown() {
     fresh.add(ExportSpan::new(&r));
     assert_eq!(fresh.export(&deadline()).exported, 1);
     assert_eq!(reader.spans().len(), 1);
+}
+
+/// The in-memory exporter kept every span it accepted, for as long as it lived: a test tool
+/// left behind a long-running processor grew without bound (house rule: every queue has a
+/// cap, a drop counter and a test that fills it). It keeps the last
+/// `InMemorySpanExporter::DEFAULT_CAPACITY` spans (65 536) now, or `with_capacity`'s number,
+/// dropping the oldest and counting them in `dropped()`; the batch sizes it records are
+/// capped alike (`batches_dropped()`).
+#[test]
+fn the_in_memory_exporter_keeps_its_capacity_and_counts_what_it_drops() {
+    use agentcore_telemetry::export::{Deadline, ExportSpan, SpanExporter};
+    let r = record();
+    let deadline = || Deadline::after(Duration::from_secs(1));
+
+    // The default cap, filled in one batch and overflowed by 10.
+    let reader = InMemorySpanExporter::new();
+    let mut exporter = reader.clone();
+    for _ in 0..65_536 + 10 {
+        exporter.add(ExportSpan::new(&r));
+    }
+    assert_eq!(exporter.export(&deadline()).exported, 65_546);
+    assert_eq!(reader.spans().len(), 65_536);
+    assert_eq!(reader.dropped(), 10);
+    assert_eq!(reader.capacity(), InMemorySpanExporter::DEFAULT_CAPACITY);
+
+    // A small cap, filled batch by batch: the oldest go first, in order, all counted.
+    let reader = InMemorySpanExporter::with_capacity(4);
+    let mut exporter = reader.clone();
+    let names = ["a", "b", "c", "d", "e", "f", "g"];
+    for chunk in names.chunks(3) {
+        for name in chunk {
+            let mut r = r.clone();
+            r.name = (*name).into();
+            exporter.add(ExportSpan::new(&r));
+        }
+        exporter.export(&deadline());
+    }
+    let kept: Vec<String> = reader.spans().iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(kept, ["d", "e", "f", "g"]);
+    assert_eq!(reader.dropped(), 3);
+    assert_eq!(reader.spans().len() as u64 + reader.dropped(), 7);
+    // Three more (empty) exports, six in all: the batch sizes are capped alike.
+    for _ in 0..3 {
+        exporter.export(&deadline());
+    }
+    assert_eq!(reader.batches(), [1, 0, 0, 0]);
+    assert_eq!(reader.batches_dropped(), 2);
+    // A batch larger than the whole cap keeps its last spans.
+    let reader = InMemorySpanExporter::with_capacity(2);
+    let mut exporter = reader.clone();
+    for name in names {
+        let mut r = r.clone();
+        r.name = name.into();
+        exporter.add(ExportSpan::new(&r));
+    }
+    exporter.export(&deadline());
+    let kept: Vec<String> = reader.spans().iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(kept, ["f", "g"]);
+    assert_eq!(reader.dropped(), 5);
 }
 
 /// `shutdown` returns by its timeout whatever the exporter does, also when what blocks is
