@@ -103,6 +103,17 @@ pub struct ExportOutcome {
     pub warning: Option<String>,
     /// The HTTP status of the last response, when there was one.
     pub http_status: Option<u16>,
+    /// Connection attempts not started because the process-wide cap on connection threads
+    /// (16, the threads that resolve names and connect; those a silent resolver holds stay
+    /// alive past their caller) was reached. Each is a failed attempt like a refused
+    /// connection: retried, and the spans count as `failed` ([`ExportError::Connection`]) if
+    /// none delivered them; this counts the attempts, not spans. The OTLP exporter fills it.
+    ///
+    /// ```
+    /// use agentcore_telemetry::export::ExportOutcome;
+    /// assert_eq!(ExportOutcome::exported(1).connect_thread_cap, 0);
+    /// ```
+    pub connect_thread_cap: u64,
 }
 
 impl ExportOutcome {
@@ -161,6 +172,9 @@ impl ExportOutcome {
         if other.http_status.is_some() {
             self.http_status = other.http_status;
         }
+        self.connect_thread_cap = self
+            .connect_thread_cap
+            .saturating_add(other.connect_thread_cap);
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `otel.sdk.exporter.span.inflight` | `otel_sdk_exporter_span_inflight` | gauge |
 //! | `otel.sdk.exporter.span.exported` | `otel_sdk_exporter_span_exported_total{error_type}` | counter |
 //! | `otel.sdk.exporter.operation.duration` | `otel_sdk_exporter_operation_duration_seconds{error_type}` | histogram |
+//! | (the crate's own) | `agentcore_telemetry_export_connect_thread_cap_total` | counter |
 //!
 //! Every family also has `otel_component_type` and `otel_component_name` labels
 //! (`batching_span_processor`, `batching_span_processor/0`; `otlp_http_span_exporter`,
@@ -19,6 +20,10 @@
 //! shutdown deadline passed). Exported spans with an `error_type` failed (`timeout`,
 //! `connection`, an HTTP status such as `400`, ...) or were rejected in a partial success
 //! (`rejected`; the conventions count those as failed).
+//! `agentcore_telemetry_export_connect_thread_cap_total` counts the exporter's connection
+//! attempts that found the process-wide cap on connection threads reached and started none
+//! (a resolver that does not answer holds them): attempts, not spans, whose spans are counted
+//! in `exported_total{error_type="connection"}` too if no later attempt delivered them.
 //!
 //! The counters are the crate's [`Counter`]s, incremented by the exporter thread once per
 //! export, never by a recording thread.
@@ -79,6 +84,10 @@ pub struct ExportStats {
     pub dropped_overwritten: u64,
     /// Spans still queued when the shutdown deadline passed.
     pub dropped_shutdown: u64,
+    /// Connection attempts the exporter did not start because the process-wide cap on
+    /// connection threads was reached ([`ExportOutcome::connect_thread_cap`]; attempts, not
+    /// spans: their spans are in `failed` if no later attempt delivered them).
+    pub connect_thread_cap: u64,
     /// Spans waiting, as of the exporter thread's last look.
     pub queue_size: u64,
     /// The queue's capacity (`max_queue_size`).
@@ -136,6 +145,7 @@ struct Families {
     inflight: Family<Gauge>,
     exported: Family<Counter>,
     duration: Family<Histogram>,
+    connect_thread_cap: Family<Counter>,
 }
 
 struct State {
@@ -156,6 +166,8 @@ pub(crate) struct ExportMetrics {
     queue_size: Gauge,
     queue_capacity: Gauge,
     inflight: Gauge,
+    /// `None` when the slot arena had no room (as for `State::exported`).
+    connect_thread_cap: Option<Counter>,
     state: Mutex<State>,
 }
 
@@ -177,6 +189,7 @@ impl ExportMetrics {
             queue_size: Gauge::new(),
             queue_capacity,
             inflight: Gauge::new(),
+            connect_thread_cap: Counter::new().ok(),
             state: Mutex::new(State {
                 stats: ExportStats {
                     queue_capacity: capacity as u64,
@@ -256,6 +269,13 @@ impl ExportMetrics {
         s.stats.exported += outcome.exported;
         s.stats.rejected += outcome.rejected;
         s.stats.failed += outcome.failed;
+        s.stats.connect_thread_cap = s
+            .stats
+            .connect_thread_cap
+            .saturating_add(outcome.connect_thread_cap);
+        if let (Some(c), n @ 1..) = (&self.connect_thread_cap, outcome.connect_thread_cap) {
+            c.inc_by(n);
+        }
         if let Some(e) = &outcome.error {
             s.stats.last_error = Some(e.to_string());
         }
@@ -391,6 +411,13 @@ impl ExportMetrics {
                 })?,
                 opts(),
             )?,
+            connect_thread_cap: registry.get_or_register(
+                "agentcore_telemetry_export_connect_thread_cap_total",
+                "Connection attempts of a span exporter not started because the process-wide cap on connection threads was reached (a resolver that does not answer holds them); their spans also count as failed (error_type=connection) if no retry delivered them.",
+                &COMPONENT,
+                (),
+                opts(),
+            )?,
         };
         let mut s = self.lock();
         // Kept before the first insert: a registration that fails part-way (a family of the
@@ -417,6 +444,11 @@ impl ExportMetrics {
         families
             .inflight
             .insert_metric(&exporter, self.inflight.clone())?;
+        if let Some(c) = &self.connect_thread_cap {
+            families
+                .connect_thread_cap
+                .insert_metric(&exporter, c.clone())?;
+        }
         // The success series exist from the start, so a dashboard sees 0 rather than nothing.
         self.count_processed(&mut s, "", 0);
         self.count_exported(&mut s, "", 0);
@@ -467,6 +499,7 @@ impl ExportMetrics {
             f.queue_size.remove(&processor);
             f.queue_capacity.remove(&processor);
             f.inflight.remove(&exporter);
+            f.connect_thread_cap.remove(&exporter);
             for et in &processed {
                 f.processed.remove(&[processor[0], processor[1], et]);
             }

@@ -49,6 +49,7 @@
 //! | `otel_sdk_exporter_span_inflight` | spans in the export under way (gauge) |
 //! | `otel_sdk_exporter_span_exported_total{error_type}` | exported (`""`), rejected (`rejected`) or failed (`timeout`, `connection`, `400`, ...) |
 //! | `otel_sdk_exporter_operation_duration_seconds{error_type}` | one export, retries included (histogram) |
+//! | `agentcore_telemetry_export_connect_thread_cap_total` | connection attempts not started: the process-wide cap on connection threads was reached (attempts, not spans; their spans count as failed `connection` if no retry delivered them) |
 //!
 //! All carry `otel_component_type` and `otel_component_name`. A processor's series leave the
 //! registries they were registered in when the processor is dropped (a tracer drops its

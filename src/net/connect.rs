@@ -173,8 +173,47 @@ fn resolve_and_connect(
     Err(last)
 }
 
+/// For the tests of the clients (and of this module): the connection-thread count is one per
+/// process, so the tests that start connection threads or fill the cap take one lock.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Live, MAX_THREADS};
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Every test that starts connection threads or holds the cap: they share the count.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    pub(crate) fn serial() -> MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`MAX_THREADS`] places taken (threads other tests' resolvers hold, plus the rest), as a
+    /// silent resolver takes them; given back on drop.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) struct CapHeld {
+        _held: Vec<Live>,
+        _serial: MutexGuard<'static, ()>,
+    }
+
+    /// Fills the connection-thread cap until the result is dropped.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn hold_cap() -> CapHeld {
+        let serial = serial();
+        let mut held = Vec::new();
+        while let Some(live) = Live::take() {
+            held.push(live);
+        }
+        assert!(held.len() <= MAX_THREADS);
+        CapHeld {
+            _held: held,
+            _serial: serial,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::serial;
     use super::*;
     use std::net::TcpListener;
 
@@ -211,13 +250,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    /// Every test here that starts connection threads: they share the process-wide count.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
-        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until no connection thread is alive (those of other tests end by themselves).

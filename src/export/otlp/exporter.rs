@@ -489,11 +489,14 @@ impl SpanExporter for OtlpHttpExporter {
         // with the next batch.
         let sent = catch_unwind(AssertUnwindSafe(|| self.export_batch(deadline)));
         self.encoder.clear();
-        sent.unwrap_or_else(|panic| {
+        let mut outcome = sent.unwrap_or_else(|panic| {
             // A request may have been cut off mid-way: never reuse that connection.
             self.client.close();
             resume_unwind(panic)
-        })
+        });
+        // (After a panic the hits stay with the client, for the next outcome to report.)
+        outcome.connect_thread_cap = self.client.take_thread_cap_hits();
+        outcome
     }
 
     fn shutdown(&mut self, _deadline: &Deadline) {
@@ -521,6 +524,73 @@ impl std::fmt::Debug for OtlpHttpExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attempt that found the process-wide cap on connection threads reached (16 threads
+    /// a silent resolver holds) was counted only as a failed export (`failed`, error
+    /// `connection`, the cap named in `last_error` alone, overwritten by the next error):
+    /// nothing told the cap from a collector that refuses. Each such attempt is counted on
+    /// its own now, in `ExportStats::connect_thread_cap` and in the registry's
+    /// `agentcore_telemetry_export_connect_thread_cap_total`, beside the spans' `failed`.
+    #[test]
+    fn attempts_at_the_connection_thread_cap_are_counted_on_their_own() {
+        use crate::export::{BatchConfig, BatchSpanProcessor, MemorySpanSource};
+        use crate::net::connect::test_support::hold_cap;
+        use crate::{DistributedTracer, Registry, SpanKind, TracerConfig};
+
+        let tracer = DistributedTracer::new(TracerConfig::default());
+        let source = MemorySpanSource::new(16);
+        let span = tracer.start_span("op", SpanKind::Internal, []);
+        let trace = span.trace_id();
+        span.end();
+        let exporter = OtlpHttpExporter::new(OtlpHttpConfig {
+            // Never reached: at the cap no connection is attempted.
+            endpoint: "http://127.0.0.1:9/v1/traces".into(),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+            resource: Resource::new("svc"),
+            ..OtlpHttpConfig::default()
+        })
+        .unwrap();
+        let config = BatchConfig {
+            schedule_delay: Duration::from_secs(3600),
+            ..BatchConfig::default()
+        };
+        let p = BatchSpanProcessor::start(source.clone(), exporter, config).unwrap();
+        let registry = Registry::new();
+        p.register_metrics(&registry).unwrap();
+        let name = "agentcore_telemetry_export_connect_thread_cap_total{otel_component_type=\"otlp_http_span_exporter\"";
+        assert!(registry.encode_text().contains(name));
+
+        let held = hold_cap();
+        for r in tracer.get_trace_spans(trace) {
+            source.push(r);
+        }
+        let flushed = p.force_flush(Duration::from_secs(10));
+        drop(held);
+        assert!(
+            matches!(flushed, Err(ExportError::Connection { .. })),
+            "{flushed:?}"
+        );
+        let stats = p.stats();
+        // Three attempts, each at the cap; the one span failed with `connection`.
+        assert_eq!(
+            (stats.connect_thread_cap, stats.failed),
+            (3, 1),
+            "{stats:?}"
+        );
+        let text = registry.encode_text();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.ends_with(" 3"), "{line}");
+        assert!(text.contains("error_type=\"connection\"} 1"), "{text}");
+        p.shutdown(Duration::from_secs(5)).unwrap();
+    }
 
     #[test]
     fn header_values_set_in_code_must_be_http_field_values() {

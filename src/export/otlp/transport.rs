@@ -112,6 +112,9 @@ pub(crate) struct HttpClient {
     buf: Vec<u8>,
     body: Vec<u8>,
     body_note: Option<String>,
+    /// Connection attempts refused at the connection-thread cap since the last
+    /// [`take_thread_cap_hits`](Self::take_thread_cap_hits).
+    thread_cap_hits: u64,
 }
 
 struct Parsed {
@@ -158,7 +161,14 @@ impl HttpClient {
             buf: Vec::new(),
             body: Vec::new(),
             body_note: None,
+            thread_cap_hits: 0,
         }
+    }
+
+    /// How many connection attempts found [`MAX_THREADS`] connection threads alive (and
+    /// started none) since the last call.
+    pub(crate) fn take_thread_cap_hits(&mut self) -> u64 {
+        std::mem::take(&mut self.thread_cap_hits)
     }
 
     /// Drops the kept-alive connection.
@@ -253,9 +263,14 @@ impl HttpClient {
             ConnectError::Lost => SendError::Connect(io::Error::other(
                 "the connection thread ended without a result",
             )),
-            ConnectError::TooManyThreads => SendError::Connect(io::Error::other(format!(
-                "{MAX_THREADS} connection attempts given up on earlier are still running (a resolver or network that does not answer); none started"
-            ))),
+            ConnectError::TooManyThreads => {
+                // A failed attempt like any other (retried, then the spans count as failed
+                // with `connection`), and counted on its own: the cap, not the collector.
+                self.thread_cap_hits += 1;
+                SendError::Connect(io::Error::other(format!(
+                    "{MAX_THREADS} connection attempts given up on earlier are still running (a resolver or network that does not answer); none started"
+                )))
+            }
         })?;
         self.conn = Some(conn);
         Ok(())
