@@ -1707,3 +1707,40 @@ fn options_asterisk_gets_200_with_allow() {
     assert_eq!(reply.status, 404);
     assert_eq!(exporter.stats().scrapes, 1);
 }
+
+/// RFC 9112 §2.3: `HTTP-version = HTTP-name "/" DIGIT "." DIGIT`, one digit each. A version
+/// token outside that grammar (`HTTP/1.10`, `HTTP/11.1`, `HTTP/1.1x`) is a malformed request
+/// line, `400` and the close (§3: "Recipients of an invalid request-line SHOULD respond with
+/// either a 400 (Bad Request) error or a 301 (Moved Permanently) redirect"), not a version the
+/// server does not support: `505` stays for well-formed versions of another major
+/// (`a_later_http_1_minor_version_is_served_as_1_1`). Before, `HTTP/1.10` got `505`.
+#[test]
+fn a_version_outside_the_grammar_gets_400_not_505() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    for version in [
+        "HTTP/1.10",
+        "HTTP/1.11",
+        "HTTP/11.1",
+        "HTTP/1.1x",
+        "HTTP/2.00",
+    ] {
+        let reply = exchange(
+            addr,
+            format!("GET /metrics {version}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (400, Some("close")),
+            "{version}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&reply.body),
+            "malformed HTTP version",
+            "{version}"
+        );
+    }
+    let reply = exchange(addr, b"GET /metrics HTTP/2.0\r\nHost: t\r\n\r\n");
+    assert_eq!(reply.status, 505);
+    assert_eq!(exporter.stats().scrapes, 0);
+}

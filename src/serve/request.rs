@@ -162,46 +162,67 @@ pub(crate) enum Parsed {
 
 /// Parses the head at the start of `buf`, which [`find_head_end`] found complete.
 ///
-/// A request line in a later minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`) is read as
-/// HTTP/1.1, the highest the server supports (RFC 9110 §2.5: a recipient "SHOULD process the
+/// The version token must follow RFC 9112 §2.3's grammar, `HTTP-name "/" DIGIT "." DIGIT`:
+/// anything else there (`HTTP/1.10`, `HTTP/11.1`, `HTTP/1.1x`) is a malformed request line,
+/// `400`. A request line in a later minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`) is read
+/// as HTTP/1.1, the highest the server supports (RFC 9110 §2.5: a recipient "SHOULD process the
 /// message as if it were in the highest minor version within that major version to which the
 /// recipient is conformant"); httparse knows only 1.0 and 1.1, so such a head is tokenized again
-/// from a copy that says `HTTP/1.1`. Any other version gets `505`.
+/// from a copy that says `HTTP/1.1`. Any other well-formed version gets `505`.
 pub(crate) fn parse(buf: &[u8], max_headers: usize) -> Parsed {
     let parsed = tokenize(buf, max_headers);
-    if let Parsed::Complete {
-        head:
-            Err(Rejection {
-                status: Status::VersionNotSupported,
-                ..
-            }),
-        ..
-    } = parsed
-    {
-        if let Some(at) = later_http1_minor(buf) {
+    // A head httparse took has version 1.0 or 1.1: only a refused one is looked at again.
+    let Parsed::Complete { head: Err(e), .. } = &parsed else {
+        return parsed;
+    };
+    match version_token(buf) {
+        Some(Version::Malformed) => Parsed::Complete {
+            len: 0,
+            head: Err(reject(Status::BadRequest, "malformed HTTP version")),
+        },
+        Some(Version::Later11 { at }) if e.status == Status::VersionNotSupported => {
             let mut as_11 = buf.to_vec();
             as_11[at] = b'1';
-            return tokenize(&as_11, max_headers);
+            tokenize(&as_11, max_headers)
         }
+        _ => parsed,
     }
-    parsed
 }
 
-/// Where the minor version digit is when the request line at the start of `buf` (after any
-/// empty lines) ends in `SP "HTTP/1." DIGIT` with a digit from 2 to 9 (RFC 9112 §2.3: one digit
-/// each).
-fn later_http1_minor(buf: &[u8]) -> Option<usize> {
+/// The version token of a request line, as [`version_token`] reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum Version {
+    /// Not `"HTTP/" DIGIT "." DIGIT`.
+    Malformed,
+    /// `HTTP/1.2` to `HTTP/1.9`; `at` is where the minor digit is in the buffer.
+    Later11 { at: usize },
+    /// Any other `"HTTP/" DIGIT "." DIGIT`.
+    Other,
+}
+
+/// The version token of the request line at the start of `buf` (after any empty lines): what
+/// follows its last space, when the line has a method, a target and a version (two spaces at
+/// least); `None` otherwise (the tokenizer's reason stands).
+fn version_token(buf: &[u8]) -> Option<Version> {
     let start = empty_lines(buf);
     let line_len = buf[start..].iter().position(|&b| b == b'\n')?;
     let line = &buf[start..start + line_len];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version_at = line.len().checked_sub(9)?;
-    match &line[version_at..] {
-        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => {
-            Some(start + line.len() - 1)
-        }
-        _ => None,
+    if line.iter().filter(|&&b| b == b' ').count() < 2 {
+        return None;
     }
+    let version_at = line.iter().rposition(|&b| b == b' ')? + 1;
+    Some(match &line[version_at..] {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Version::Later11 {
+            at: start + line.len() - 1,
+        },
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Version::Other
+        }
+        _ => Version::Malformed,
+    })
 }
 
 fn tokenize(buf: &[u8], max_headers: usize) -> Parsed {
@@ -926,12 +947,31 @@ mod tests {
         ] {
             assert!(parse_str(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(later_http1_minor(b"GET / HTTP/1.2\r\n"), Some(13));
-        assert_eq!(later_http1_minor(b"\n\r\nGET / HTTP/1.7\n"), Some(16));
-        assert_eq!(later_http1_minor(b"GET / HTTP/1.1\r\n"), None);
-        assert_eq!(later_http1_minor(b"HTTP/1.2\r\n"), None);
-        assert_eq!(later_http1_minor(b"GET / HTTP/1.2"), None);
-        assert_eq!(later_http1_minor(b""), None);
+        let later = |at| Some(Version::Later11 { at });
+        assert_eq!(version_token(b"GET / HTTP/1.2\r\n"), later(13));
+        assert_eq!(version_token(b"\n\r\nGET / HTTP/1.7\n"), later(16));
+        assert_eq!(version_token(b"GET / HTTP/1.1\r\n"), Some(Version::Other));
+        assert_eq!(version_token(b"GET / HTTP/2.0\r\n"), Some(Version::Other));
+        assert_eq!(version_token(b"HTTP/1.2\r\n"), None);
+        assert_eq!(version_token(b"GET / HTTP/1.2"), None);
+        assert_eq!(version_token(b""), None);
+        for bad in [
+            "HTTP/1.10",
+            "HTTP/11.1",
+            "HTTP/1.1x",
+            "http/1.1",
+            "HTTP/1.",
+            "",
+        ] {
+            let line = format!("GET / {bad}\r\n");
+            assert_eq!(
+                version_token(line.as_bytes()),
+                Some(Version::Malformed),
+                "{bad:?}"
+            );
+            let head = format!("GET / {bad}\r\nHost: h\r\n\r\n");
+            assert_eq!(status(&head), Status::BadRequest, "{bad:?}");
+        }
     }
 
     #[test]
