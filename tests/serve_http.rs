@@ -1744,3 +1744,38 @@ fn a_version_outside_the_grammar_gets_400_not_505() {
     assert_eq!(reply.status, 505);
     assert_eq!(exporter.stats().scrapes, 0);
 }
+
+/// RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more than once to a
+/// message body", so `Transfer-Encoding: chunked, chunked` (in one field or two) is a framing
+/// the server cannot read correctly: `400` and the close, as §6.3's other framing errors
+/// (`chunked` not last, with `Content-Length`), and before the `501` of an unknown coding.
+/// Before, `chunked, chunked` was served as `chunked` (and `gzip, chunked, chunked` got `501`).
+#[test]
+fn chunked_applied_twice_gets_400_and_a_close() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    for coding in [
+        "chunked, chunked",
+        "chunked,chunked",
+        "CHUNKED, chunked",
+        "chunked\r\nTransfer-Encoding: chunked",
+        "gzip, chunked, chunked",
+        "chunked, gzip, chunked",
+    ] {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let reply = request_on(
+            &mut conn,
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            (reply.status, reply.header("connection")),
+            (400, Some("close")),
+            "{coding:?}"
+        );
+        assert!(closed(&mut conn), "{coding:?}");
+    }
+    assert_eq!(exporter.stats().scrapes, 0);
+}

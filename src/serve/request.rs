@@ -298,6 +298,8 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked_last = false;
+    // How often `chunked` is applied, in every Transfer-Encoding field together.
+    let mut chunked_count = 0usize;
     // A transfer coding other than chunked: the server decodes none (RFC 9112 §6.1: `501`).
     let mut unknown_coding = false;
     let mut scrape_timeout = None;
@@ -329,6 +331,7 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
             transfer_encoding = true;
             for coding in list(value) {
                 chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                chunked_count += usize::from(chunked_last);
                 unknown_coding |= !chunked_last;
             }
         } else if name.eq_ignore_ascii_case("x-prometheus-scrape-timeout-seconds") {
@@ -358,6 +361,15 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
         return Err(reject(
             Status::BadRequest,
             "ambiguous request body framing (Transfer-Encoding)",
+        ));
+    }
+    // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more than once to a
+    // message body": `chunked, chunked` cannot be read correctly, a framing error like those
+    // above (and, like them, answered before an unknown coding's 501).
+    if chunked_count > 1 {
+        return Err(reject(
+            Status::BadRequest,
+            "chunked transfer coding applied more than once",
         ));
     }
     // RFC 9112 §6.1: "A server that receives a request message with a transfer coding it does
@@ -782,6 +794,30 @@ mod tests {
         assert!(parse_str("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4, 4\r\n\r\n").is_ok());
     }
 
+    /// RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more than once":
+    /// `chunked` twice, in one field or across fields, is a framing error (`400`), before an
+    /// unknown coding's `501`.
+    #[test]
+    fn chunked_applied_twice_is_a_bad_request() {
+        for coding in [
+            "chunked, chunked",
+            "Chunked,CHUNKED",
+            "chunked\r\nTransfer-Encoding: chunked",
+            "chunked\r\nTransfer-Encoding: gzip, chunked",
+            "gzip, chunked, chunked",
+        ] {
+            let head = format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {coding}\r\n\r\n");
+            assert_eq!(
+                parse_str(&head).unwrap_err(),
+                reject(
+                    Status::BadRequest,
+                    "chunked transfer coding applied more than once"
+                ),
+                "{coding:?}"
+            );
+        }
+    }
+
     /// RFC 9112 §6.1: a transfer coding the server does not understand (any but `chunked`) is
     /// `501`, after §6.3's framing errors (`400`).
     #[test]
@@ -792,7 +828,6 @@ mod tests {
             "x-custom , Chunked",
             "identity, chunked",
             "gzip\r\nTransfer-Encoding: chunked",
-            "chunked\r\nTransfer-Encoding: gzip, chunked",
         ] {
             for method in ["GET", "POST", "BREW"] {
                 assert_eq!(
