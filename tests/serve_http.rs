@@ -1779,3 +1779,39 @@ fn chunked_applied_twice_gets_400_and_a_close() {
     }
     assert_eq!(exporter.stats().scrapes, 0);
 }
+
+/// RFC 9112 §3.2.4: an `OPTIONS` request in absolute form "in which the URI has an empty path
+/// and no query component" is what a proxy turns into `OPTIONS *`; RFC 9110 §7.1 and §9.3.7:
+/// it targets the server as a whole. So `OPTIONS http://t` is answered as `OPTIONS *` is
+/// (`200`, `Allow: GET, HEAD`, no content, the connection kept). A path (`http://t/`) or a
+/// query (`http://t?x`) names a resource, as before (`404`), and other methods on an empty
+/// path ask for `/` (`404`). Before, `OPTIONS http://t` got `404`.
+#[test]
+fn options_in_absolute_form_with_an_empty_path_is_server_wide() {
+    let exporter = start_fixed(config());
+    let addr = exporter.local_addr();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    for target in ["http://t", "HTTP://t:9464", "https://t"] {
+        let reply = request_on(
+            &mut conn,
+            format!("OPTIONS {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{target}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"), "{target}");
+        assert_eq!(reply.header("content-length"), Some("0"), "{target}");
+        assert_eq!(reply.header("connection"), None, "{target}");
+        assert!(reply.body.is_empty(), "{target}");
+    }
+    for request in [
+        "OPTIONS http://t/ HTTP/1.1",
+        "OPTIONS http://t?x HTTP/1.1",
+        "GET http://t HTTP/1.1",
+    ] {
+        let reply = request_on(
+            &mut conn,
+            format!("{request}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, 404, "{request}");
+    }
+    assert_eq!(exporter.stats().scrapes, 0);
+}

@@ -284,13 +284,16 @@ fn head(request: &httparse::Request<'_, '_>) -> Result<Head, Rejection> {
     let http11 = minor == 1;
     // RFC 9112 §3.2.4: the asterisk form "is only used for a server-wide OPTIONS request";
     // with any other method the request line is invalid (§3: `400`).
-    let server_wide = target == "*";
-    if server_wide && method != "OPTIONS" {
+    if target == "*" && method != "OPTIONS" {
         return Err(reject(
             Status::BadRequest,
             "asterisk-form request target with a method other than OPTIONS",
         ));
     }
+    // RFC 9112 §3.2.4: an OPTIONS in absolute form "in which the URI has an empty path and no
+    // query component" is the server-wide request a proxy forwards as `OPTIONS *` (RFC 9110
+    // §7.1: it targets the server as a whole).
+    let server_wide = target == "*" || (method == "OPTIONS" && empty_absolute_path(target));
     let method = Method::of(method);
     let mut hosts = 0usize;
     let mut close = false;
@@ -423,6 +426,16 @@ fn path_of(target: &str) -> Option<&str> {
         return None;
     }
     Some(rest.find('/').map_or("/", |at| &rest[at..]))
+}
+
+/// Whether `target` is in absolute form (`http://host:port`) with an empty path and no query.
+fn empty_absolute_path(target: &str) -> bool {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return false;
+    };
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#'])
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -667,10 +680,25 @@ mod tests {
                 "{method}"
             );
         }
-        // Only the target `*` itself.
-        for target in ["/metrics", "/*", "*x", "http://h/*"] {
+        // Only the target `*` itself, or (RFC 9112 §3.2.4) an absolute form with an empty path
+        // and no query, for OPTIONS only.
+        for target in [
+            "/metrics",
+            "/*",
+            "*x",
+            "http://h/*",
+            "http://h/",
+            "http://h?q",
+            "h:80",
+        ] {
             let head = parse_str(&format!("OPTIONS {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap();
             assert!(!head.server_wide, "{target}");
+        }
+        for target in ["http://h", "HTTPS://h:9464"] {
+            let head = parse_str(&format!("OPTIONS {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap();
+            assert!(head.server_wide && !head.metrics, "{target}");
+            let head = parse_str(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap();
+            assert!(!head.server_wide, "GET {target}");
         }
         assert!(
             !parse_str("GET /* HTTP/1.1\r\nHost: h\r\n\r\n")
