@@ -72,6 +72,13 @@
 //!    layer swapped in by a `reload` handle (which skips `on_layer`) does not see the spans
 //!    its predecessor opened: keep the layer and change its options through `Handle::modify`.
 //!
+//! On a tracer whose SDK is disabled (`OTEL_SDK_DISABLED=true`,
+//! [`DistributedTracer::is_sdk_disabled`]) the layer keeps nothing: a `tracing` span's fields
+//! are never visited, nothing is recorded, and entering it pushes no frame, so our current
+//! context (an extracted caller's, say) stays current through it, as through a no-op span of
+//! ours. Unlike one of ours with an explicit parent, an explicit root (`parent: None`) does
+//! not hide it.
+//!
 //! Known limit, as in tracing-opentelemetry: an *event* whose span this layer's filter left
 //! out, entered on another thread than that span's recorded ancestor (or an event with an
 //! explicit `parent:` that the filter left out), is dropped, not given to the ancestor (the
@@ -737,6 +744,11 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // A no-op tracer (`OTEL_SDK_DISABLED=true`) keeps nothing: no fields visited, no span
+        // stored, so entering the span changes no context of ours (see the module docs).
+        if self.tracer.is_sdk_disabled() {
+            return;
+        }
         let meta = attrs.metadata();
         // Invariant 2: a contextual parent is our current context (which includes entered
         // `tracing` spans); an explicit one is the stored context of the nearest span of that

@@ -82,7 +82,9 @@ pub struct TracerConfig {
     /// [`from_env`](Self::from_env) is on, else [`Sampler::default`]
     /// (`parentbased_always_on`). `Some`: this one, whatever `OTEL_TRACES_SAMPLER` says (code
     /// beats the environment, as in the OpenTelemetry SDKs), except that
-    /// `OTEL_SDK_DISABLED=true` turns sampling off when `from_env` is on.
+    /// `OTEL_SDK_DISABLED=true` makes the tracer a no-op when `from_env` is on
+    /// ([`DistributedTracer::is_sdk_disabled`]; its sampler is then
+    /// [`Sampler::always_off`]).
     /// [`DistributedTracer::sampler`] tells which one runs. (Was `sample_ratio: f64`;
     /// `Sampler::ratio(r)` is the same sampler.)
     pub sampler: Option<Sampler>,
@@ -185,6 +187,8 @@ pub struct DistributedTracer {
     core: TracerCore,
     config: TracerConfig,
     sampler: Sampler,
+    /// `OTEL_SDK_DISABLED=true` (read when `from_env`): spans are no-ops (`span/noop.rs`).
+    sdk_disabled: bool,
     /// The span exporter, once started (`exporting.rs`).
     #[cfg(feature = "otlp")]
     export: ExportSlot,
@@ -204,6 +208,7 @@ impl DistributedTracer {
         } else {
             config.span_log_shards
         };
+        let (sampler, sdk_disabled) = sampler_for(&config);
         let tracer = DistributedTracer {
             core: TracerCore::new(
                 config.service_name.clone(),
@@ -211,7 +216,8 @@ impl DistributedTracer {
                 shards,
                 limits_for(&config),
             ),
-            sampler: sampler_for(&config),
+            sampler,
+            sdk_disabled,
             config,
             #[cfg(feature = "otlp")]
             export: ExportSlot::default(),
@@ -237,6 +243,40 @@ impl DistributedTracer {
     /// ```
     pub fn sampler(&self) -> Sampler {
         self.sampler
+    }
+
+    /// Whether the SDK is disabled (`OTEL_SDK_DISABLED=true`, read when
+    /// [`TracerConfig::from_env`] is on): the tracer is then OpenTelemetry's no-op
+    /// implementation. A span draws no ids, records, exports and counts nothing
+    /// ([`stats`](Self::stats) and the span metrics stay at zero, the queries find nothing),
+    /// and its context is its parent's, whole (trace and span id, sampled and remote flags,
+    /// `tracestate`, baggage), so [`TraceContext::inject`] passes the caller's `traceparent`
+    /// on unchanged; with no parent it is [invalid](TraceContext::is_valid) (all-zero ids),
+    /// and nothing but baggage is injected. A span started with an explicit parent (or as a
+    /// root, `None`) makes that context (or an invalid one) current for its children.
+    /// Baggage works as with the SDK (`start_trace`, `set_baggage`, `extract`, `attach`,
+    /// `inject`); `start_trace(None, ..)` draws no trace id either (its context is invalid,
+    /// with the baggage). The `tracing` bridge keeps nothing for its spans. [`sampler`](Self::sampler)
+    /// reports [`Sampler::always_off`]: no span is sampled by this tracer.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceContext, TracerConfig};
+    /// std::env::set_var("OTEL_SDK_DISABLED", "true");
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// std::env::remove_var("OTEL_SDK_DISABLED");
+    /// assert!(tracer.is_sdk_disabled());
+    /// let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let cx = TraceContext::extract(|h| (h == "traceparent").then_some(caller)).unwrap().unwrap();
+    /// let _cx = tracer.attach(cx);
+    /// let span = tracer.start_span("handle", SpanKind::Server, []);
+    /// let mut headers = Vec::new();
+    /// span.context().inject(|name, value| headers.push((name, value)));
+    /// assert_eq!(headers, [("traceparent", caller.to_string())]);
+    /// assert_eq!(tracer.stats().spans_started + tracer.stats().spans_unsampled, 0);
+    /// assert!(!DistributedTracer::new(TracerConfig { from_env: false, ..Default::default() }).is_sdk_disabled());
+    /// ```
+    pub fn is_sdk_disabled(&self) -> bool {
+        self.sdk_disabled
     }
 
     /// The per-span limits in force ([`TracerConfig::limits`], the environment's, or the
@@ -354,6 +394,8 @@ impl DistributedTracer {
         let trace_id = trace_id.filter(|s| !s.is_empty() && !all_zero(s));
         // Only an id generated here is known to be random (W3C Level 2 random-trace-id flag).
         let (id, external) = match trace_id {
+            // A no-op tracer draws no id (see `is_sdk_disabled`).
+            None if self.sdk_disabled => (TraceId::INVALID, None),
             None => (TraceId::random(), None),
             Some(s) => match TraceId::from_hex(s) {
                 Some(id) => (id, None),
@@ -382,7 +424,19 @@ impl DistributedTracer {
     /// assert_eq!(span.parent_span_id(), SpanId::from_u64(42));
     /// ```
     pub fn attach(&self, context: TraceContext) -> ContextGuard<'_> {
-        ContextGuard::attach(&self.core, context)
+        ContextGuard::attach(&self.core, self.adopt(context))
+    }
+
+    /// `context` as this tracer makes it current: an [invalid](TraceContext::is_valid) one
+    /// (a no-op span's) becomes a new trace's root context with its baggage, as
+    /// `start_trace(None, baggage)` gives, unless this tracer is a no-op too.
+    fn adopt(&self, context: TraceContext) -> TraceContext {
+        if context.is_valid() || self.sdk_disabled {
+            return context;
+        }
+        let id = TraceId::random();
+        let carried = context.carried().and_then(|c| c.for_new_trace());
+        TraceContext::from_parts(id, None, self.sampler.should_sample(None, id), carried)
     }
 
     /// `context` (for example one received from another service) tied to this tracer but
@@ -401,7 +455,7 @@ impl DistributedTracer {
     /// # });
     /// ```
     pub fn detached_context(&self, context: TraceContext) -> DetachedContext<'_> {
-        DetachedContext::new(&self.core, context)
+        DetachedContext::new(&self.core, self.adopt(context))
     }
 
     /// The current context of this tracer on this thread (the innermost open span or
@@ -416,7 +470,9 @@ impl DistributedTracer {
     /// ```
     pub fn current_context(&self) -> Option<TraceContext> {
         current::current(self.core.id()).map(|p| {
-            TraceContext::from_parts(p.trace_id, p.span_id, p.sampled, p.baggage)
+            // A no-op span's frame may name no span (an invalid id: see `span/noop.rs`).
+            let span_id = p.span_id.filter(|s| *s != SpanId::INVALID);
+            TraceContext::from_parts(p.trace_id, span_id, p.sampled, p.baggage)
                 .with_remote(p.remote)
         })
     }
@@ -440,6 +496,11 @@ impl DistributedTracer {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Span<'_> {
+        if self.sdk_disabled {
+            drop(attributes);
+            drop(name);
+            return self.noop_span();
+        }
         let start = self.decide(current::current(self.core.id()));
         // `attributes` goes straight to `Span::start`: passed on through one more inlined
         // layer, the compiler copied the caller's attribute array on entry, with 16-byte
@@ -470,8 +531,28 @@ impl DistributedTracer {
         kind: SpanKind,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'_> {
+        if self.sdk_disabled {
+            drop(attributes);
+            drop(name);
+            return self.noop_detached_span(current::current(self.core.id()));
+        }
         let start = self.decide(current::current(self.core.id()));
         DetachedSpan::start(&self.core, start, name, kind, attributes)
+    }
+
+    /// A no-op span under the current context (see [`is_sdk_disabled`](Self::is_sdk_disabled)):
+    /// out of line, off the enabled tracer's path.
+    #[cold]
+    #[inline(never)]
+    fn noop_span(&self) -> Span<'_> {
+        Span::noop(&self.core, current::current(self.core.id()))
+    }
+
+    /// A detached no-op span whose parent is `parent`.
+    #[cold]
+    #[inline(never)]
+    fn noop_detached_span(&self, parent: Option<Parent>) -> DetachedSpan<'_> {
+        DetachedSpan::noop(&self.core, parent)
     }
 
     /// Starts a detached span whose parent is the context a scope carries here (the future is
@@ -493,6 +574,11 @@ impl DistributedTracer {
             Some((carried, true)) => Some(carried),
             open => captured.or(open.map(|(p, _)| p)),
         };
+        if self.sdk_disabled {
+            drop(attributes);
+            drop(name);
+            return self.noop_detached_span(parent);
+        }
         DetachedSpan::start(&self.core, self.decide(parent), name, kind, attributes)
     }
 
@@ -516,8 +602,12 @@ impl DistributedTracer {
         attributes: impl IntoIterator<Item = KeyValue>,
         parent: Option<&TraceContext>,
     ) -> Span<'_> {
-        let parent = parent.map(Parent::of_context);
-        let start = self.decide(parent);
+        if self.sdk_disabled {
+            drop(attributes);
+            drop(name);
+            return Span::noop_with_parent(&self.core, parent.map(Parent::of_context));
+        }
+        let start = self.decide_explicit(parent);
         Span::start(&self.core, start, name, kind, attributes)
     }
 
@@ -538,7 +628,7 @@ impl DistributedTracer {
     #[cfg(feature = "tracing-bridge")]
     #[inline]
     pub(crate) fn decide_with_parent(&self, parent: Option<&TraceContext>) -> SpanStart {
-        self.decide(parent.map(Parent::of_context))
+        self.decide_explicit(parent)
     }
 
     /// Starts the detached span `start` describes ([`decide_current`](Self::decide_current),
@@ -553,6 +643,20 @@ impl DistributedTracer {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) -> DetachedSpan<'_> {
         DetachedSpan::start(&self.core, start, name, kind, attributes)
+    }
+
+    /// [`decide`](Self::decide) for an explicit parent: an [invalid](TraceContext::is_valid)
+    /// one (a no-op span's) starts a new trace that keeps its baggage, as `None` starts one.
+    #[inline]
+    fn decide_explicit(&self, parent: Option<&TraceContext>) -> SpanStart {
+        match parent {
+            Some(cx) if !cx.is_valid() => {
+                let mut start = self.decide(None);
+                start.baggage = cx.carried().and_then(|c| c.for_new_trace());
+                start
+            }
+            parent => self.decide(parent.map(Parent::of_context)),
+        }
     }
 
     /// A new span's ids, parent, baggage and sampling decision (counted when the span has
@@ -686,10 +790,11 @@ impl DistributedTracer {
 }
 
 /// The sampler `config` asks for, reading the environment when it says so (see
-/// [`TracerConfig::sampler`]); ignored values are reported on standard error.
-fn sampler_for(config: &TracerConfig) -> Sampler {
+/// [`TracerConfig::sampler`]), and whether the SDK is disabled (`OTEL_SDK_DISABLED=true`);
+/// ignored values are reported on standard error.
+fn sampler_for(config: &TracerConfig) -> (Sampler, bool) {
     if !config.from_env {
-        return config.sampler.unwrap_or_default();
+        return (config.sampler.unwrap_or_default(), false);
     }
     let os = crate::env::EnvReader::process();
     let mut env = Sampler::from_env_lookup(|name| os.get(name));
@@ -701,9 +806,9 @@ fn sampler_for(config: &TracerConfig) -> Sampler {
         );
     }
     if env.sdk_disabled {
-        return Sampler::always_off();
+        return (Sampler::always_off(), true);
     }
-    config.sampler.or(env.sampler).unwrap_or_default()
+    (config.sampler.or(env.sampler).unwrap_or_default(), false)
 }
 
 /// Says on standard error when `OTEL_PROPAGATORS` asks for anything but what this crate's

@@ -102,6 +102,19 @@ impl Carried {
             })
         })
     }
+
+    /// What a new trace started under an invalid context (a no-op span's) keeps of it: the
+    /// baggage and its properties, not the `tracestate` (another trace's vendors' state);
+    /// the trace id is random.
+    pub(crate) fn for_new_trace(&self) -> Option<Arc<Carried>> {
+        (!self.baggage.is_empty()).then(|| {
+            Arc::new(Carried {
+                baggage: self.baggage.clone(),
+                baggage_properties: self.baggage_properties.clone(),
+                ..Carried::RANDOM_ROOT
+            })
+        })
+    }
 }
 
 /// The key of the trace id in [`TraceContext::to_map`] (32 lowercase hex digits).
@@ -271,7 +284,43 @@ impl TraceContext {
         self
     }
 
-    /// The trace id.
+    /// Whether the context names a trace: its trace id is not the all-zero invalid id. Every
+    /// context a tracer whose SDK is enabled gives out is valid. The invalid ones are those of
+    /// a tracer whose SDK is disabled (`OTEL_SDK_DISABLED=true`, see
+    /// [`DistributedTracer::is_sdk_disabled`](crate::DistributedTracer::is_sdk_disabled)): a
+    /// no-op span's with no parent context (OpenTelemetry's invalid `SpanContext`: both ids
+    /// all-zero, [`span_id`](Self::span_id) `None`, not sampled) and a trace started without
+    /// an id ([`start_trace(None, ..)`](crate::DistributedTracer::start_trace)), which still
+    /// carry baggage. For an invalid context [`inject`](Self::inject) writes no `traceparent`
+    /// and no `tracestate`, only `baggage`; [`to_map`](Self::to_map) writes its all-zero trace
+    /// id, which [`from_map`](Self::from_map) refuses as it refuses W3C's invalid id. A span
+    /// started under one by a tracer whose SDK is enabled (attached, or as the explicit
+    /// parent) starts a new trace that keeps its baggage.
+    ///
+    /// (OpenTelemetry's `IsValid` also asks for a non-zero span id; here a valid context may
+    /// have no span: a trace root context from `start_trace`, whose `inject` writes no
+    /// `traceparent` either.)
+    ///
+    /// ```
+    /// use agentcore_telemetry::{DistributedTracer, SpanKind, TraceContext, TraceId, TracerConfig};
+    /// assert!(TraceContext::new(TraceId::random(), None, true).is_valid());
+    /// // A tracer whose SDK is disabled: a no-op span with no parent has an invalid context.
+    /// std::env::set_var("OTEL_SDK_DISABLED", "true");
+    /// let tracer = DistributedTracer::new(TracerConfig::default());
+    /// std::env::remove_var("OTEL_SDK_DISABLED");
+    /// let mut cx = tracer.start_span("op", SpanKind::Internal, []).context();
+    /// assert!(!cx.is_valid());
+    /// assert_eq!((cx.span_id(), cx.is_sampled()), (None, false));
+    /// cx.set_baggage("tenant", "acme");
+    /// let mut headers = Vec::new();
+    /// cx.inject(|name, value| headers.push((name, value)));
+    /// assert_eq!(headers, [("baggage", "tenant=acme".to_string())]);
+    /// ```
+    pub fn is_valid(&self) -> bool {
+        self.trace_id != TraceId::INVALID
+    }
+
+    /// The trace id (all-zero for an [invalid](Self::is_valid) context).
     ///
     /// ```
     /// use agentcore_telemetry::{TraceContext, TraceId};

@@ -86,28 +86,56 @@ pub(crate) struct SpanIds {
 /// move: 228 instead of 239 instructions per unsampled span). A whole word: behind a `u8`
 /// tag, the seven bytes of padding were copied piecewise on every move of the span (217
 /// instead of 212 per unsampled span, 788 instead of 783 per sampled one).
+///
+/// A no-op span (`OTEL_SDK_DISABLED=true`, see `span/noop.rs`) carries its parent's context
+/// whole, sampled and remote flags included, in one of four variants with the unsampled
+/// span's fields: `Unsampled` itself for an unsampled local parent (or none: invalid ids),
+/// and one `Noop*` variant per other flag pair. A `flags: u8` field instead grew the handle
+/// to 48 bytes and cost 1 to 11 instructions per span (`benches/HISTORY.md`, "What a no-op
+/// span's flags would cost every handle"). The discriminants are explicit so that each check
+/// stays one compare: the four inline-context variants are `0..=3`, sampled and open is
+/// `>= 5`, recorded is `5`.
 #[repr(u64)]
 pub(crate) enum Rec<'t> {
-    /// Finished (only the handle's own `Drop` or `mem::forget` can still see it).
-    None,
     /// Unsampled: the context its children inherit, and nothing recorded. The trace id is
     /// kept with 8-byte alignment (a `u128` field aligned the whole handle to 16 bytes and
-    /// grew it by 16).
+    /// grew it by 16). Also a no-op span whose parent is unsampled and local, or that has
+    /// none (then both ids are invalid, all-zero).
     Unsampled {
         trace_id: TraceId8,
         span_id: SpanId,
         baggage: Option<Arc<Carried>>,
-    },
+    } = 0,
+    /// A no-op span whose parent context is sampled and local: the parent's ids.
+    NoopSampled {
+        trace_id: TraceId8,
+        span_id: SpanId,
+        baggage: Option<Arc<Carried>>,
+    } = 1,
+    /// A no-op span whose parent context is unsampled and remote.
+    NoopRemote {
+        trace_id: TraceId8,
+        span_id: SpanId,
+        baggage: Option<Arc<Carried>>,
+    } = 2,
+    /// A no-op span whose parent context is sampled and remote.
+    NoopSampledRemote {
+        trace_id: TraceId8,
+        span_id: SpanId,
+        baggage: Option<Arc<Carried>>,
+    } = 3,
+    /// Finished (only the handle's own `Drop` or `mem::forget` can still see it).
+    None = 4,
     /// Sampled: the record, in its claimed span-log slot (with the ids, baggage, start ticks
     /// and unwinding flag, see above).
-    Claimed(Claimed<'t, SpanRecord>),
+    Claimed(Claimed<'t, SpanRecord>) = 5,
     /// Sampled, but every slot tried was busy (readers, or other open spans): nothing is
     /// recorded; what the handle reports and the finish needs (metrics hook, counters, where
     /// it counts as dropped, as a busy push did) is kept aside. Boxed: this is the one
     /// allocation of a span's start, on a path that only a span log full of open spans or
     /// busy readers takes (it is counted as dropped); inline, its ~90 bytes sized every
     /// handle and were copied on every move of the common case.
-    Lost(Box<Lost>),
+    Lost(Box<Lost>) = 6,
 }
 
 /// A trace id stored with 8-byte alignment (see `Rec::Unsampled`). Read by value only.
@@ -159,6 +187,18 @@ impl Rec<'_> {
     #[inline(always)]
     pub(crate) fn is_open_sampled(&self) -> bool {
         matches!(self, Rec::Claimed(_) | Rec::Lost(_))
+    }
+
+    /// The baggage of a span whose context is inline (unsampled or no-op), to release.
+    #[inline(always)]
+    pub(crate) fn inline_baggage(&mut self) -> Option<&mut Option<Arc<Carried>>> {
+        match self {
+            Rec::Unsampled { baggage, .. }
+            | Rec::NoopSampled { baggage, .. }
+            | Rec::NoopRemote { baggage, .. }
+            | Rec::NoopSampledRemote { baggage, .. } => Some(baggage),
+            _ => None,
+        }
     }
 }
 
@@ -427,7 +467,6 @@ impl TracerCore {
     pub(crate) fn record_finished(&self, record: &mut Rec<'_>) {
         let end_ticks = self.anchor.now_ticks();
         let (error, lost) = match record {
-            Rec::None | Rec::Unsampled { .. } => return,
             Rec::Claimed(slot) => match slot.get_mut() {
                 Some(r) => {
                     let start_ticks = r.start_time_unix_nano;
@@ -458,6 +497,7 @@ impl TracerCore {
                 self.on_span_finished(&lost.name, lost.status, lost.start_ticks, end_ticks);
                 (lost.status == SpanStatus::Error, true)
             }
+            _ => return, // unsampled, no-op or finished
         };
         // Counted before the record is published: a query that reads the record (its slot's
         // read lock acquires the publish's release) then reads the counters, so it never

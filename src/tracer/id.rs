@@ -8,6 +8,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A 128-bit trace identifier, never zero, displayed as 32 lowercase hex digits (W3C Trace Context).
+/// (One exception: the invalid all-zero id a no-op span without a parent reports, on a tracer
+/// whose SDK is disabled; see [`TraceContext::is_valid`](crate::TraceContext::is_valid).)
 ///
 /// ```
 /// use agentcore_telemetry::TraceId;
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct TraceId(u128);
 
 /// A 64-bit span identifier, never zero, displayed as 16 lowercase hex digits (W3C Trace Context).
+/// (One exception, as for [`TraceId`]: a no-op span without a parent reports all-zero.)
 ///
 /// ```
 /// use agentcore_telemetry::SpanId;

@@ -25,6 +25,8 @@ use std::sync::Arc;
 // the private fields).
 #[cfg(feature = "tracing-bridge")]
 mod bridge;
+// No-op spans, for a tracer whose SDK is disabled (`OTEL_SDK_DISABLED=true`).
+mod noop;
 
 /// What a new span is, decided before it starts: its ids and parent, whether it is sampled,
 /// and the baggage it inherits.
@@ -190,7 +192,7 @@ impl<'t> DetachedSpan<'t> {
 impl<'t> DetachedSpan<'t> {
     #[inline(always)]
     pub(crate) fn frame(&self) -> Frame {
-        let (trace_id, span_id, sampled, baggage) = self.parts();
+        let (trace_id, span_id, sampled, remote, baggage) = self.parts();
         Frame {
             tracer: self.tracer.id(),
             key: span_id.to_u64(),
@@ -198,26 +200,34 @@ impl<'t> DetachedSpan<'t> {
             span_id: Some(span_id),
             sampled,
             baggage: baggage.cloned(),
-            remote: false,
+            remote,
         }
     }
 
-    /// The span's trace id, span id, sampled flag and baggage, wherever they are (see
-    /// `Rec`). A finished span (only its own `Drop` sees one) reports invalid ids.
+    /// The span's trace id, span id, sampled and remote flags and baggage, wherever they are
+    /// (see `Rec`; only a no-op span's context can be remote: its parent's). A finished span
+    /// (only its own `Drop` sees one) and a no-op span without a parent report invalid ids.
     #[inline(always)]
-    fn parts(&self) -> (TraceId, SpanId, bool, Option<&Arc<Carried>>) {
+    fn parts(&self) -> (TraceId, SpanId, bool, bool, Option<&Arc<Carried>>) {
         match &self.record {
             Rec::Unsampled {
                 trace_id,
                 span_id,
                 baggage,
-            } => (trace_id.0, *span_id, false, baggage.as_ref()),
+            } => (trace_id.0, *span_id, false, false, baggage.as_ref()),
             Rec::Claimed(slot) => match slot.get() {
-                Some(r) => (r.trace_id, r.span_id, true, r.carried.as_ref()),
-                None => (TraceId::INVALID, SpanId::INVALID, true, None), // never: written at start
+                Some(r) => (r.trace_id, r.span_id, true, false, r.carried.as_ref()),
+                None => (TraceId::INVALID, SpanId::INVALID, true, false, None), // never: written at start
             },
-            Rec::Lost(lost) => (lost.trace_id, lost.span_id, true, lost.carried.as_ref()),
-            Rec::None => (TraceId::INVALID, SpanId::INVALID, false, None),
+            Rec::Lost(lost) => (
+                lost.trace_id,
+                lost.span_id,
+                true,
+                false,
+                lost.carried.as_ref(),
+            ),
+            Rec::None => (TraceId::INVALID, SpanId::INVALID, false, false, None),
+            noop => noop::parts(noop),
         }
     }
 
@@ -264,7 +274,8 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// The trace id.
+    /// The trace id (a no-op span's is its parent's, all-zero without one: see
+    /// [`DistributedTracer::is_sdk_disabled`](crate::DistributedTracer::is_sdk_disabled)).
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
@@ -277,7 +288,7 @@ impl<'t> DetachedSpan<'t> {
         self.parts().0
     }
 
-    /// The span id.
+    /// The span id (a no-op span's is its parent's, all-zero without one).
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
@@ -302,7 +313,7 @@ impl<'t> DetachedSpan<'t> {
         match &self.record {
             Rec::Claimed(slot) => slot.get().and_then(|r| r.parent_span_id),
             Rec::Lost(lost) => lost.parent_span_id,
-            Rec::Unsampled { .. } | Rec::None => None,
+            _ => None,
         }
     }
 
@@ -321,7 +332,8 @@ impl<'t> DetachedSpan<'t> {
     }
 
     /// The span's context (for propagation): its trace and span id, sampled flag and the
-    /// baggage it inherited.
+    /// baggage it inherited. A no-op span's is its parent's, remote flag included, or an
+    /// [invalid](TraceContext::is_valid) one without a parent.
     ///
     /// ```
     /// use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
@@ -332,8 +344,10 @@ impl<'t> DetachedSpan<'t> {
     /// assert!(cx.is_sampled());
     /// ```
     pub fn context(&self) -> TraceContext {
-        let (trace_id, span_id, sampled, baggage) = self.parts();
-        TraceContext::from_parts(trace_id, Some(span_id), sampled, baggage.cloned())
+        let (trace_id, span_id, sampled, remote, baggage) = self.parts();
+        // A no-op span's parent may have no span (a trace root context), or it has none.
+        let span_id = SpanId::from_u64(span_id.to_u64());
+        TraceContext::from_parts(trace_id, span_id, sampled, baggage.cloned()).with_remote(remote)
     }
 
     /// Sets (or replaces) an attribute. Beyond [`SpanLimits::max_attributes`](super::SpanLimits::max_attributes) new keys are
@@ -596,7 +610,7 @@ impl<'t> DetachedSpan<'t> {
                 Some(r) => r,
                 None => return,
             },
-            Rec::Unsampled { .. } | Rec::None => return,
+            _ => return, // unsampled, no-op or finished
         };
         if r.status == SpanStatus::Ok || status == SpanStatus::Unset {
             return;
@@ -700,7 +714,7 @@ impl<'t> DetachedSpan<'t> {
     #[inline(always)]
     fn end_in_place(&mut self) {
         self.end_now();
-        if let Rec::Unsampled { baggage, .. } = &mut self.record {
+        if let Some(baggage) = self.record.inline_baggage() {
             drop(baggage.take());
         }
     }
@@ -729,7 +743,7 @@ impl<'t> DetachedSpan<'t> {
                     }
                 }
                 Rec::Lost(lost) => lost.started_unwinding = true,
-                Rec::Unsampled { .. } | Rec::None => {}
+                _ => {}
             }
         }
     }
@@ -794,7 +808,7 @@ impl DetachedSpan<'_> {
         match &self.record {
             Rec::Claimed(slot) => slot.get().is_some_and(|r| r.end_time_unix_nano != 0),
             Rec::Lost(lost) => lost.started_unwinding,
-            Rec::Unsampled { .. } | Rec::None => false,
+            _ => false,
         }
     }
 }
@@ -815,7 +829,7 @@ impl Drop for DetachedSpan<'_> {
 
 impl fmt::Debug for DetachedSpan<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (trace_id, span_id, sampled, _) = self.parts();
+        let (trace_id, span_id, sampled, _, _) = self.parts();
         f.debug_struct("Span")
             .field("trace_id", &trace_id)
             .field("span_id", &span_id)
@@ -948,7 +962,7 @@ impl<'t> Span<'t> {
     fn end_consumed(self, finish: impl FnOnce(&mut DetachedSpan<'t>)) {
         let mut span = ManuallyDrop::new(self);
         let (tracer, key) = (span.frame.tracer, span.frame.key);
-        if let Rec::Unsampled { baggage, .. } = &mut span.inner.record {
+        if let Some(baggage) = span.inner.record.inline_baggage() {
             FrameHold::remove(tracer, key);
             drop(baggage.take());
             return;

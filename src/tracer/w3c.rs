@@ -65,7 +65,9 @@ pub const TRACESTATE_EMIT_MAX_BYTES: usize = 512;
 impl TraceContext {
     /// Writes the W3C `traceparent`, `tracestate` and `baggage` headers of this context
     /// through `set(name, value)` (lowercase header names). A context without a span (a fresh
-    /// `start_trace`) has no parent id to send, so only `baggage` is written; empty
+    /// `start_trace`) has no parent id to send, and an [invalid](Self::is_valid) one (a no-op
+    /// span's without a parent, `OTEL_SDK_DISABLED=true`) no trace, so for them only
+    /// `baggage` is written; empty
     /// `tracestate` and `baggage` are not written. Returns how many list members were left
     /// out: `tracestate` entries beyond [`TRACESTATE_EMIT_MAX_BYTES`] (never for a
     /// [remote](Self::is_remote) context, whose `traceparent` goes out as received), baggage
@@ -101,7 +103,9 @@ impl TraceContext {
     /// ```
     pub fn inject(&self, mut set: impl FnMut(&'static str, String)) -> usize {
         let mut dropped = 0;
-        if let Some(span_id) = self.span_id() {
+        // An invalid context (a no-op span's without a parent) has no trace to send on: W3C
+        // and OpenTelemetry's propagator MUST NOT inject it. Its baggage still goes.
+        if let Some(span_id) = self.span_id().filter(|_| self.is_valid()) {
             let tp = TraceParent {
                 version: 0,
                 trace_id: self.trace_id().to_u128(),
