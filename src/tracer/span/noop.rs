@@ -64,8 +64,11 @@ fn record<'t>(parent: Option<Parent>) -> Rec<'t> {
 }
 
 /// A `Rec::Noop*` span's trace id, span id, sampled and remote flags and baggage (see
-/// `DetachedSpan::parts`; anything else reports invalid ids).
-#[inline]
+/// `DetachedSpan::parts`; anything else reports invalid ids). Out of line: inlined, its arms
+/// grew every `parts` of an enabled tracer's span (`bridge_span` 5,281 -> 5,286 instructions,
+/// `benches/HISTORY.md`).
+#[cold]
+#[inline(never)]
 pub(super) fn parts<'a>(
     rec: &'a Rec<'_>,
 ) -> (TraceId, SpanId, bool, bool, Option<&'a Arc<Carried>>) {
