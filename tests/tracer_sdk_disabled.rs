@@ -7,7 +7,10 @@
 //! the invalid contexts.
 //!
 //! The tracer reads `OTEL_SDK_DISABLED` from the process environment (`from_env: true`); this
-//! binary sets it once, before any tracer is built (`disabled()`), and no test unsets it.
+//! binary sets it once, before any tracer is built (`disabled()`), and no test unsets it. Every
+//! test calls `disabled()` before it reads the environment in any way (a tracer, the oracle's
+//! path, a child process): the `Once` orders the one write before every read, so no read races
+//! it (`setenv` beside a concurrent `getenv` is a data race in glibc).
 
 use agentcore_telemetry::{
     DistributedTracer, FutureExt, KeyValue, Registry, Sampler, SpanKind, SpanStatus, TraceContext,
@@ -405,6 +408,8 @@ fn the_tracing_bridge_keeps_nothing() {
 fn the_python_sdk_injects_the_same_headers() {
     use std::collections::BTreeMap;
     use std::process::Command;
+    // First: the environment is written (once) before this test reads it.
+    let t = disabled();
     if !support::otlp::require_otlp_oracles("the_python_sdk_injects_the_same_headers") {
         return;
     }
@@ -441,7 +446,6 @@ for k in sorted(out):
             ("baggage", "tenant=acme"),
         ],
     ];
-    let t = disabled();
     for case in cases {
         let out = Command::new(&python)
             .arg("-c")
