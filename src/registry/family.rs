@@ -144,6 +144,9 @@ pub(crate) struct FamilyInner<M: Metric> {
     /// Held by writers; counts the table's used (live or removed) slots.
     writer: Mutex<usize>,
     len: AtomicUsize,
+    /// Invariant 5. Outside the loom models every value it takes is new to the process (drawn
+    /// from the counter family ids come from): no two families ever share one, so a lookup-cache
+    /// entry's generation also names its family (`lookup_cache`, invariant 5).
     generation: AtomicU64,
     max_series: usize,
     overflow: OnceLock<Box<Series<M>>>,
@@ -294,7 +297,7 @@ impl<M: Metric> Family<M> {
                 domain,
                 writer: Mutex::new(0),
                 len: AtomicUsize::new(0),
-                generation: AtomicU64::new(0),
+                generation: AtomicU64::new(FamilyInner::<M>::first_generation()),
                 max_series,
                 overflow: OnceLock::new(),
                 overflowed: AtomicU64::new(0),
@@ -502,10 +505,10 @@ impl<M: Metric> Family<M> {
         // `values`, and every series of the family has one per label name. A miss checks.
         #[cfg(not(agentcore_loom))]
         {
-            let (id, generation) = (self.inner.id, &self.inner.generation);
-            // SAFETY: `id` is this family's unique id and `generation` its own; only this family
-            // fills entries under its id (`with_label_values_miss`).
-            let hit = unsafe { lookup_cache::hit::<M, S>(id, generation, hash, &keys, values) };
+            let generation = &self.inner.generation;
+            // SAFETY: `generation` is this family's; only this family fills entries under its id
+            // and generations (`with_label_values_miss`).
+            let hit = unsafe { lookup_cache::hit::<M, S>(generation, hash, &keys, values) };
             match hit {
                 Some((series, cached)) => Ok(SeriesRef {
                     // SAFETY: `series` is live while the cache's guard that `cached` holds
@@ -708,7 +711,7 @@ impl<M: Metric> Family<M> {
             *used += 1;
         }
         inner.len.fetch_add(1, Relaxed);
-        inner.generation.fetch_add(1, Release);
+        inner.next_generation();
         Ok(Insert::Added)
     }
 
@@ -814,7 +817,7 @@ impl<M: Metric> Family<M> {
                 let metric = M::create_with_exemplars(&self.inner.config, self.inner.exemplars)?;
                 let created = Box::new(self.make_series(hash, &values, metric));
                 let _ = self.inner.overflow.set(created);
-                self.inner.generation.fetch_add(1, Release);
+                self.inner.next_generation();
                 self.inner.overflow.get().expect("set above")
             }
         };
@@ -848,7 +851,7 @@ impl<M: Metric> Family<M> {
         slot.tag.store(REMOVED, Release);
         slot.series.store(ptr::null_mut(), Release);
         inner.len.fetch_sub(1, Relaxed);
-        inner.generation.fetch_add(1, Release);
+        inner.next_generation();
         // SAFETY: `series` came from `Box::into_raw` in `insert_locked`, is unreachable from the
         // current table now, and only this removal (which found it live) retires it; its birth
         // was read before it was published.

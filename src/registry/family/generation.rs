@@ -3,7 +3,33 @@
 //! holds was removed (`bridge::metrics_recorder`, invariant 1), and
 //! [`Family::overflow_metric`], to tell a fold from a removal. Only built with the
 //! `metrics-bridge` feature. And what the span exporter's self-metrics ask
-//! (`export::metrics`): whether two handles are one family (`Family::is_same_family`).
+//! (`export::metrics`): whether two handles are one family (`Family::is_same_family`). And how
+//! the generation moves (family invariant 5): to values unique in the process.
+
+use std::sync::atomic::Ordering::Release;
+
+impl<M: super::Metric> super::FamilyInner<M> {
+    /// A new family's generation: never 0 (an empty lookup-cache entry's).
+    pub(super) fn first_generation() -> u64 {
+        #[cfg(not(agentcore_loom))]
+        return super::lookup_cache::next_family_id();
+        #[cfg(agentcore_loom)]
+        1
+    }
+
+    /// Moves the generation on (family invariant 5) to a value it never had, nor any other
+    /// family (outside loom). Under the writer mutex, except the overflow series' creation,
+    /// which may race another thread's: either store leaves a value no reader saw before,
+    /// which is all a reader checks.
+    #[inline]
+    pub(super) fn next_generation(&self) {
+        #[cfg(not(agentcore_loom))]
+        self.generation
+            .store(super::lookup_cache::next_family_id(), Release);
+        #[cfg(agentcore_loom)]
+        self.generation.fetch_add(1, Release);
+    }
+}
 
 #[cfg(feature = "otlp")]
 impl<M: super::Metric> super::Family<M> {
