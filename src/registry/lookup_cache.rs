@@ -315,32 +315,38 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
         let sets = c.sets.get();
         let held = c.held.get();
         let generation = generation.load(Acquire);
-        // SAFETY: `SETS` sets, `NO_SETS` or those `fill` allocated, which `Exit` frees only after
-        // replacing them with `NO_SETS`: as many entries as `entry_of` has values, one after the
-        // other (`Set` has no padding), and `entry_offset` is `entry_of` of them in bytes.
-        let first = unsafe { &*sets.byte_add(entry_offset(hash)).cast::<Cell<Entry>>() };
         // Read in place (a `Cell::get` per way copied whole entries: ~30 instructions more).
-        // SAFETY: the cells are this thread's and nothing writes them while `e` lives (only a
-        // fill does, and none runs until this function returns: invariant 3 for the code
-        // `matches_keys` runs).
-        let read = |w: &Cell<Entry>| unsafe { &*w.as_ptr() };
-        let is_key = |e: &&Entry| e.hash == hash && e.generation == generation;
-        let e = match Some(read(first)).filter(is_key) {
-            Some(e) => e,
-            // SAFETY: as above: the set of that entry (its offset rounded down to a set's size).
-            None => unsafe { &*sets.byte_add(entry_offset(hash) & !(size_of::<Set>() - 1)) }
-                .ways
-                .iter()
-                .map(read)
-                .find(is_key)?,
+        let at = |offset: usize| {
+            // SAFETY: `SETS` sets, `NO_SETS` or those `fill` allocated, which `Exit` frees only
+            // after replacing them with `NO_SETS`: as many entries as `entry_of` has values,
+            // one after the other (`Set` has no padding), and every offset below is below
+            // `SETS * WAYS` entries and a multiple of an entry's size. The cells are this
+            // thread's and nothing writes them while the reference lives (only a fill does, and
+            // none runs until this function returns: invariant 3 for the code `matches_keys`
+            // runs).
+            unsafe { &*sets.byte_add(offset).cast::<Entry>() }
         };
+        let is_key = |e: &Entry| e.hash == hash && e.generation == generation;
+        // The entry's offset, not its address, out of the two branches: the series is then read
+        // with the base and the offset, its address never materialised (2 instructions).
+        let preferred = entry_offset(hash);
+        let offset = if is_key(at(preferred)) {
+            preferred
+        } else {
+            // The set of that entry (its offset rounded down to a set's size).
+            let set = preferred & !(size_of::<Set>() - 1);
+            (set..set + size_of::<Set>())
+                .step_by(size_of::<Entry>())
+                .find(|&o| is_key(at(o)))?
+        };
+        let series = at(offset).series;
         let more = held.checked_add(1)?;
         // Invariant 3: counted before the series is read.
         c.held.set(more);
         let cached = Cached {
             _not_send: PhantomData,
         };
-        let series = e.series.cast::<Series<M>>();
+        let series = series.cast::<Series<M>>();
         // SAFETY: every entry is protected by the guard (invariants 1 and 2) and, by the
         // contract, the series is a `Series<M>`.
         if unsafe { (*series).matches_keys(keys, values) } {
