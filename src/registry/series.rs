@@ -9,7 +9,12 @@ use super::label_hash::{Key, SHORT};
 use crate::sync::era::Domain;
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
+///
+/// `repr(C)` with the metric first: a lookup's handle points at the metric, which is then the
+/// series' own address (no offset added per lookup).
+#[repr(C)]
 pub struct Series<M> {
+    pub(super) metric: M,
     /// The reclamation era when the series was created (before it was published).
     pub(super) birth: u64,
     pub(super) hash: u64,
@@ -27,7 +32,6 @@ pub struct Series<M> {
     /// When the series was created, in microseconds since the Unix epoch (OpenMetrics'
     /// `_created` sample; read once, on the cold path that creates the series).
     pub(super) created_micros: u64,
-    pub(super) metric: M,
 }
 
 impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
