@@ -313,7 +313,21 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
     {
         let c = cache();
         let sets = c.sets.get();
-        let held = c.held.get();
+        // Invariant 3: counted first, before the series is read; every `None` below gives it
+        // back as `cached` drops (a miss counts and gives back: off the hit path). Counted
+        // here, beside the read of `sets`, it is one `inc` of the thread-local and a branch;
+        // a `checked_add` after the probe kept the count in a register, computed the
+        // thread-local's address again and stored it back (4 instructions more). A count that
+        // would wrap is not taken (invariant 6): undone, and the lookup goes uncached.
+        let more = c.held.get().wrapping_add(1);
+        c.held.set(more);
+        if more == 0 {
+            c.held.set(usize::MAX);
+            return None;
+        }
+        let cached = Cached {
+            _not_send: PhantomData,
+        };
         let generation = generation.load(Acquire);
         // Read in place (a `Cell::get` per way copied whole entries: ~30 instructions more).
         let at = |offset: usize| {
@@ -340,12 +354,6 @@ pub(super) unsafe fn hit<M, S: AsRef<str>>(
                 .find(|&o| is_key(at(o)))?
         };
         let series = at(offset).series;
-        let more = held.checked_add(1)?;
-        // Invariant 3: counted before the series is read.
-        c.held.set(more);
-        let cached = Cached {
-            _not_send: PhantomData,
-        };
         let series = series.cast::<Series<M>>();
         // SAFETY: every entry is protected by the guard (invariants 1 and 2) and, by the
         // contract, the series is a `Series<M>`.
