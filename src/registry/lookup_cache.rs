@@ -215,20 +215,24 @@ pub(super) fn next_family_id() -> u64 {
 }
 
 /// The entry a key prefers, counting from the first set's first: its set (`set_of`) times
-/// `WAYS`, plus its way (`way_of`). One shift and one mask from the entry's byte offset.
+/// `WAYS`, plus its way (`way_of`): the hash's bits from `SHIFT` up, so that its byte offset
+/// (`entry_offset`) is the hash masked.
 #[inline(always)]
 fn entry_of(hash: u64) -> usize {
-    // The family seeds its hash at random; its high bits are as good as any.
-    (hash >> 54) as usize & (SETS * WAYS - 1)
+    entry_offset(hash) >> SHIFT
 }
 
-/// `entry_of(hash)` entries, in bytes (one shift and one mask, where the compiler made it two
-/// shifts, a move and a zero extension).
+/// log2 of an entry's size.
+const SHIFT: u32 = std::mem::size_of::<Entry>().trailing_zeros();
+const _: () = assert!(std::mem::size_of::<Entry>() == 1 << SHIFT);
+
+/// `entry_of(hash)` entries, in bytes: one mask of the hash (and a copy, the hash being still
+/// needed). The bits a folded multiply leaves low are as good as its high ones (each is a
+/// low-half bit xor a high-half bit), and the family seeds the hash at random. (The high
+/// bits, taken before, cost a shift and a move more per lookup.)
 #[inline(always)]
 fn entry_offset(hash: u64) -> usize {
-    const SHIFT: u32 = std::mem::size_of::<Entry>().trailing_zeros();
-    const _: () = assert!(std::mem::size_of::<Entry>() == 1 << SHIFT);
-    (hash >> (54 - SHIFT)) as usize & ((SETS * WAYS - 1) << SHIFT)
+    hash as usize & ((SETS * WAYS - 1) << SHIFT)
 }
 
 #[inline(always)]
