@@ -481,3 +481,35 @@ for k in sorted(out):
     }
     assert_nothing_recorded(&t);
 }
+
+// Review rev-140: defects found after 87c669f.
+
+/// A sampled context without a span (a trace root context: `from_map` of one, whose `sampled`
+/// defaults to true, or another tracer's `start_trace`) made current, then a no-op span made
+/// current in it (`attach`, `in_span`, `#[trace_operation]` on an `async fn`): its frame named
+/// span id zero, sampled, and the exemplar cache was handed `(trace, 0)`, which its
+/// `debug_assert` refuses ("no span is published as (0, 0)"): a panic in every debug build.
+#[test]
+fn a_no_op_span_in_a_sampled_context_without_a_span_publishes_no_span_for_exemplars() {
+    let t: &'static DistributedTracer = Box::leak(Box::new(disabled()));
+    let root = TraceContext::from_map([("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")])
+        .unwrap()
+        .with_remote(false);
+    assert!(root.is_sampled() && root.span_id().is_none());
+    let _cx = t.attach(root.clone());
+    let span = t.start_detached_span("op", SpanKind::Internal, []).attach();
+    assert_eq!(t.current_context(), Some(root.clone()));
+    let detached = span.detach();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let seen = rt.block_on(
+        async {
+            tokio::task::yield_now().await;
+            t.current_context()
+        }
+        .in_span(detached),
+    );
+    assert_eq!(seen, Some(root));
+    assert_nothing_recorded(t);
+}

@@ -235,10 +235,10 @@ impl<'t> DetachedSpan<'t> {
     /// in this span without owning it carries it, see `FutureExt::in_context`).
     #[inline]
     pub(crate) fn context_frame(&self) -> Frame {
-        Frame {
+        noop::without_invalid_span(Frame {
             key: 0,
             ..self.frame()
-        }
+        })
     }
 
     /// Makes the span current on this thread (until it finishes or is detached again).
@@ -260,10 +260,10 @@ impl<'t> DetachedSpan<'t> {
         // stranded-entry check counts (`current::stray`, invariant 4); an odd key here made a
         // lagging thread count records it missed with no entry on its stack.
         let key = (SpanId::random().to_u64() & !1).max(2);
-        let attached = current::push(Frame {
+        let attached = current::push(noop::without_invalid_span(Frame {
             key,
             ..self.frame()
-        });
+        }));
         Span {
             frame: FrameHold {
                 tracer: self.tracer,

@@ -63,6 +63,19 @@ fn record<'t>(parent: Option<Parent>) -> Rec<'t> {
     }
 }
 
+/// `frame` with no span id if it names the invalid one: a no-op span's whose parent context
+/// has no span (a trace root context, `start_trace` or `from_map` without `span_id`). Such a
+/// frame, sampled, named span id zero as the current sampled span, and the exemplar cache
+/// refuses `(trace, 0)` (invariant 4: none is `(0, 0)`). For the frames of `attach` and
+/// `context_frame` only: `DetachedSpan::frame` (the `tracing` bridge's) never sees a no-op span.
+#[inline(always)]
+pub(super) fn without_invalid_span(mut frame: Frame) -> Frame {
+    if frame.span_id == Some(SpanId::INVALID) {
+        frame.span_id = None;
+    }
+    frame
+}
+
 /// A `Rec::Noop*` span's trace id, span id, sampled and remote flags and baggage (see
 /// `DetachedSpan::parts`; anything else reports invalid ids). Out of line: inlined, its arms
 /// grew every `parts` of an enabled tracer's span (`bridge_span` 5,281 -> 5,286 instructions,
