@@ -513,3 +513,45 @@ fn a_no_op_span_in_a_sampled_context_without_a_span_publishes_no_span_for_exempl
     assert_eq!(seen, Some(root));
     assert_nothing_recorded(t);
 }
+
+/// A no-op span started under the current context pushed no frame, so it stopped being its
+/// children's parent as soon as that context ended, though it was still open: a function
+/// that attaches the caller's context and returns the server span (the guard dropped at its
+/// return, below the span) left the span's children, and `current_context()`, with nothing:
+/// nothing injected downstream, the caller's trace broken, where the SDK (and a no-op span
+/// with an explicit parent) keeps the span current until it ends.
+#[test]
+fn a_no_op_span_stays_current_after_the_context_it_started_in_ends() {
+    fn handle<'t>(t: &'t DistributedTracer) -> agentcore_telemetry::Span<'t> {
+        let _cx = t.attach(extract(TRACEPARENT));
+        t.start_span("handle", SpanKind::Server, [])
+    }
+    // The SDK: the span stays current until it ends.
+    let on = enabled();
+    let span = handle(&on);
+    assert_eq!(
+        on.start_span("child", SpanKind::Client, [])
+            .parent_span_id(),
+        Some(span.span_id())
+    );
+    drop(span);
+    // The no-op SDK: the span's context (the caller's) stays current likewise.
+    let t = disabled();
+    let span = handle(&t);
+    assert_eq!(t.current_context(), Some(span.context()));
+    let child = t.start_span("child", SpanKind::Client, []);
+    assert_eq!(inject(&child.context()), caller_headers(TRACEPARENT));
+    drop(child);
+    // Out of order: an explicit parent's span ends before its child.
+    let outer = t.start_span_with_parent("outer", SpanKind::Server, [], Some(&extract(UNSAMPLED)));
+    let inner = t.start_span("inner", SpanKind::Internal, []);
+    drop(outer);
+    assert_eq!(
+        inject(&t.start_span("c", SpanKind::Client, []).context()),
+        caller_headers(UNSAMPLED)
+    );
+    drop(inner);
+    drop(span);
+    assert_eq!(t.current_context(), None);
+    assert_nothing_recorded(&t);
+}

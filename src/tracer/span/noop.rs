@@ -8,12 +8,14 @@
 //! parent's context in its handle (`Rec::Unsampled` or a `Rec::Noop*` variant, by flags; see
 //! `Rec`): a service whose SDK is disabled passes its caller's `traceparent` on unchanged.
 //!
-//! Being current: a span started under the current context (`start_span`) pushes no frame,
-//! since its context *is* the current one, so its children and `current_context` see the
-//! same. A span started with an explicit parent (`start_span_with_parent`) pushes a frame
-//! carrying that parent's context (an invalid one for `None`, which hides whatever was
-//! current: its children are roots, invalid too), under a fresh random even key, as an
-//! attached context has (never the parent's span id: that would name the parent's own frame).
+//! Being current: a no-op span pushes a frame carrying its parent's context (the current
+//! one under `start_span`; for `start_span_with_parent`, the explicit parent's, or an invalid
+//! one for `None`, which hides whatever was current: its children are roots, invalid too),
+//! under a fresh random even key, as an attached context has (never the parent's span id:
+//! that would name the parent's own frame). So it stays its children's parent until it ends,
+//! as a span of the SDK does, also when the context it started in ends first (a guard dropped
+//! below it, a function that attaches the caller's context and returns the server span; with
+//! no frame of its own, its children then saw nothing current, and nothing was injected).
 
 use super::{DetachedSpan, FrameHold, Span};
 use crate::tracer::context::Carried;
@@ -106,14 +108,11 @@ pub(super) fn parts<'a>(
 }
 
 impl<'t> Span<'t> {
-    /// A no-op span under the current context `parent` (see the module docs): no frame.
+    /// A no-op span under the current context `parent` (see the module docs): current on
+    /// this thread, as one with that parent as its explicit parent.
     #[inline(always)]
     pub(crate) fn noop(tracer: &'t TracerCore, parent: Option<Parent>) -> Span<'t> {
-        Span {
-            frame: FrameHold { tracer, key: 0 },
-            inner: ManuallyDrop::new(DetachedSpan::noop(tracer, parent)),
-            _not_send: PhantomData,
-        }
+        Span::noop_with_parent(tracer, parent)
     }
 
     /// A no-op span with the explicit parent `parent` (`None`: a root), current on this
