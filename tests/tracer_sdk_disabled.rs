@@ -555,3 +555,77 @@ fn a_no_op_span_stays_current_after_the_context_it_started_in_ends() {
     assert_eq!(t.current_context(), None);
     assert_nothing_recorded(&t);
 }
+
+mod traced_operations {
+    //! `#[trace_operation]` (sync and `async`) on the global tracer, disabled here: the caller's
+    //! context passes through, across `.await` on a multi-thread runtime, with errors and panics.
+    use super::*;
+    use agentcore_telemetry::{get_distributed_tracer, trace_operation};
+
+    fn global() -> &'static DistributedTracer {
+        let _ = disabled(); // the environment first
+        let t = get_distributed_tracer();
+        assert!(t.is_sdk_disabled());
+        t
+    }
+
+    #[trace_operation]
+    fn sync_op(fail: bool) -> Result<Vec<(&'static str, String)>, std::io::Error> {
+        let cx = get_distributed_tracer().current_context().unwrap();
+        if fail {
+            return Err(std::io::Error::other("boom"));
+        }
+        Ok(inject(&cx))
+    }
+
+    #[trace_operation(name = "async_op")]
+    async fn async_op(fail: bool) -> Result<Vec<(&'static str, String)>, String> {
+        tokio::task::yield_now().await;
+        let inner = sync_op(false).map_err(|e| e.to_string())?;
+        tokio::task::yield_now().await;
+        let cx = get_distributed_tracer().current_context().unwrap();
+        assert_eq!(inject(&cx), inner);
+        if fail {
+            return Err("boom".into());
+        }
+        Ok(inject(&cx))
+    }
+
+    #[test]
+    fn sync_and_async_pass_the_caller_on() {
+        let t = global();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let _cx = t.attach(extract(TRACEPARENT));
+        assert_eq!(sync_op(false).unwrap(), caller_headers(TRACEPARENT));
+        assert!(sync_op(true).is_err());
+        let fut = async_op(false);
+        let fail = async_op(true);
+        let got = rt.block_on(async move {
+            let a = tokio::spawn(fut).await.unwrap();
+            let b = tokio::spawn(fail).await.unwrap();
+            (a, b)
+        });
+        assert_eq!(got.0.unwrap(), caller_headers(TRACEPARENT));
+        assert!(got.1.is_err());
+        // A panic through a traced function and a no-op span leaves no frame behind.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _s = t.start_span("p", SpanKind::Internal, []);
+            #[trace_operation]
+            fn panics() {
+                panic!("boom");
+            }
+            panics();
+        }));
+        assert!(r.is_err());
+        drop(_cx);
+        assert_eq!(t.current_context(), None);
+        // Without a caller: invalid, nothing injected.
+        assert!(sync_op(false).unwrap().is_empty());
+        assert!(rt.block_on(async_op(false)).unwrap().is_empty());
+        assert_eq!(t.current_context(), None);
+        assert_nothing_recorded(t);
+    }
+}
