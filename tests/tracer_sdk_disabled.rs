@@ -629,3 +629,32 @@ mod traced_operations {
         assert_nothing_recorded(t);
     }
 }
+
+/// `Span::record` on a `tracing` span, on a disabled tracer: the layer visited (formatted) the
+/// values before it looked for a span of ours, which it never has there, though the layer's
+/// docs say a disabled tracer's `tracing` fields are never visited.
+#[cfg(feature = "tracing-bridge")]
+#[test]
+fn the_tracing_bridge_formats_no_recorded_value() {
+    use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::layer::SubscriberExt;
+    static FORMATTED: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl std::fmt::Debug for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            FORMATTED.fetch_add(1, Ordering::Relaxed);
+            f.write_str("counted")
+        }
+    }
+    let t: &'static DistributedTracer = Box::leak(Box::new(disabled()));
+    let subscriber = tracing_subscriber::registry().with(AgentcoreLayer::new(t));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("outer", field = tracing::field::Empty);
+        span.record("field", tracing::field::debug(Counted));
+        let _e = span.enter();
+        tracing::Span::current().record("field", tracing::field::debug(Counted));
+    });
+    assert_eq!(FORMATTED.load(Ordering::Relaxed), 0);
+    assert_nothing_recorded(t);
+}

@@ -812,6 +812,11 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        // A no-op tracer stored no span to record into: nothing to visit (see the module
+        // docs). Checked first, as the values are visited before the span is looked up.
+        if self.tracer.is_sdk_disabled() {
+            return;
+        }
         let mut fields = Fields::new();
         let mut overrides = Overrides::default();
         let mut exceptions = Vec::new();
