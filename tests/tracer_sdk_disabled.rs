@@ -477,6 +477,15 @@ for k in sorted(out):
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         assert_eq!(ours, theirs, "{case:?}");
+        // Python injects its current context: ours, the child's, must be the same.
+        let current: BTreeMap<String, String> = t
+            .current_context()
+            .map(|cx| inject(&cx))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(current, theirs, "current context, {case:?}");
         drop((child, span));
     }
     assert_nothing_recorded(&t);
