@@ -667,3 +667,28 @@ fn the_tracing_bridge_formats_no_recorded_value() {
     assert_eq!(FORMATTED.load(Ordering::Relaxed), 0);
     assert_nothing_recorded(t);
 }
+
+/// A no-op span's all-zero span id (public since 87c669f: `span_id()` of a no-op span whose
+/// parent context has no span) made into a context by hand: `inject` wrote W3C's invalid
+/// all-zero parent id, which our own `extract` refuses, and an enabled tracer took it as the
+/// parent span id of its spans.
+#[test]
+fn a_context_built_from_a_no_op_spans_ids_names_no_span_id_zero() {
+    let t = disabled();
+    let _trace = t.start_trace(Some("4bf92f3577b34da6a3ce929d0e0e4736"), []);
+    let span = t.start_span("op", SpanKind::Internal, []);
+    assert_eq!(span.span_id().to_u64(), 0);
+    let cx = TraceContext::new(span.trace_id(), Some(span.span_id()), true);
+    let headers = inject(&cx);
+    assert!(
+        headers.iter().all(|(k, _)| *k != "traceparent"),
+        "{headers:?}"
+    );
+    assert_eq!(cx.span_id(), None);
+    let on = enabled();
+    let _cx = on.attach(cx);
+    assert_eq!(
+        on.start_span("x", SpanKind::Internal, []).parent_span_id(),
+        None
+    );
+}

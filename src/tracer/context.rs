@@ -202,7 +202,8 @@ pub const EXTERNAL_ID_KEY: &str = "trace.external_id";
 impl TraceContext {
     /// A context without baggage or `tracestate`, and without the random-trace-id flag: the
     /// trace id is the caller's, and this crate cannot know how it was made (set the flag with
-    /// [`set_random_trace_id`](Self::set_random_trace_id) when it is random).
+    /// [`set_random_trace_id`](Self::set_random_trace_id) when it is random). An all-zero span
+    /// id (what a no-op span reports without a parent span) is taken as none.
     ///
     /// ```
     /// use agentcore_telemetry::{SpanId, TraceContext, TraceId};
@@ -214,7 +215,9 @@ impl TraceContext {
     pub fn new(trace_id: TraceId, span_id: Option<SpanId>, sampled: bool) -> Self {
         TraceContext {
             trace_id,
-            span_id,
+            // The all-zero span id (a no-op span's without a parent span, see
+            // `DistributedTracer::is_sdk_disabled`) names no span: W3C's invalid parent id.
+            span_id: span_id.filter(|s| *s != SpanId::INVALID),
             sampled,
             carried: Some(Arc::new(Carried {
                 random: false,
