@@ -1136,17 +1136,136 @@ mod tests {
 
     /// A family outside any registry whose every label-value list hashes alike.
     fn colliding_family(label_names: &[&str]) -> Family<Counter> {
+        colliding_family_of::<Counter>(label_names, ())
+    }
+
+    /// [`colliding_family`] of any metric type: two of them hash every list alike too.
+    fn colliding_family_of<M: Metric>(label_names: &[&str], config: M::Config) -> Family<M> {
         let desc = Descriptor {
             name: "colliding_total".into(),
             help: "C.".into(),
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
-            kind: Counter::KIND,
+            kind: M::KIND,
         };
-        let mut family = Family::new(Arc::new(desc), (), 4096, None, Exemplars::Off);
+        let mut family = Family::new(Arc::new(desc), config, 4096, None, Exemplars::Off);
         Arc::get_mut(&mut family.inner)
             .expect("not shared yet")
             .hasher = LabelHasher::colliding();
         family
+    }
+
+    /// The address a handle points at, to compare handles of different metric types.
+    fn address<M>(r: &SeriesRef<'_, M>) -> usize {
+        std::ptr::from_ref::<M>(r) as *const () as usize
+    }
+
+    /// Lookup-cache invariant 5 across families: a hit compares the hash and the generation
+    /// alone, so an entry of another family (of the same or another metric type) for the same
+    /// hash (here every hash is the same) must never carry the generation the looking-up
+    /// family has now. The first family's generation is stepped (inserts and removals of
+    /// another key) up to the gauge family's before its entry is made: if generations were
+    /// per-family counts (`fetch_add(1)`), they would meet and the gauge family's lookup would
+    /// hand out the other family's series (as a `Series<Gauge>`). Also the same family's
+    /// re-created key after a removal: the new series, never the removed one.
+    #[test]
+    fn a_cache_entry_never_matches_another_familys_generation() {
+        use crate::Gauge;
+        fn rounds<A: Metric>(config: A::Config) {
+            for round in 0..50 {
+                let a = colliding_family_of::<A>(&["k"], config.clone());
+                let g = colliding_family_of::<Gauge>(&["k"], ());
+                drop(a.with_label_values(&["x"]).unwrap()); // insert
+                g.with_label_values(&["x"]).unwrap().set(1.0); // insert
+                let target = g.inner.generation.load(Acquire);
+                // Step the first family's generation up to (at least) the gauge family's, by
+                // one at a time where it moved by one.
+                let mut steps = 0;
+                while a.inner.generation.load(Acquire) < target && steps < 1_000 {
+                    drop(a.with_label_values(&["tmp"]).unwrap());
+                    if a.inner.generation.load(Acquire) == target {
+                        break;
+                    }
+                    assert!(a.remove(&["tmp"]));
+                    steps += 1;
+                }
+                // The first family's entry for "x" at its current generation (a miss, a hit).
+                let other = address(&a.with_label_values(&["x"]).unwrap());
+                assert_eq!(address(&a.with_label_values(&["x"]).unwrap()), other);
+                for _ in 0..2 {
+                    let gauge = g.with_label_values(&["x"]).unwrap();
+                    assert_ne!(
+                        address(&gauge),
+                        other,
+                        "round {round}: the gauge family was handed another family's series"
+                    );
+                    gauge.add(1.0);
+                }
+                assert_eq!(g.get(&["x"]).unwrap().get(), 3.0);
+                // The same family: removed and re-created with no lookup between (a fill
+                // whose guard moved would empty the sets anyway), looked up: the new series.
+                let old = address(&g.with_label_values(&["x"]).unwrap());
+                assert!(g.remove(&["x"]));
+                let fresh = Gauge::new();
+                fresh.inc();
+                assert_eq!(g.insert_metric(&["x"], fresh), Ok(true));
+                for _ in 0..2 {
+                    let new = g.with_label_values(&["x"]).unwrap();
+                    assert_ne!(address(&new), old, "round {round}: the removed series");
+                    new.inc();
+                }
+                assert_eq!(g.get(&["x"]).unwrap().get(), 3.0);
+            }
+        }
+        std::thread::spawn(|| {
+            rounds::<Gauge>(());
+            rounds::<Counter>(());
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Family invariant 5, outside the loom models: every value a generation takes, in any
+    /// family, is new to the process (the lookup cache's hit relies on it). Families of several
+    /// types on several threads, each recording every value its family's generation takes.
+    #[test]
+    fn generations_are_unique_across_families_and_time() {
+        use crate::Gauge;
+        use std::collections::HashSet;
+        let per_thread: Vec<Vec<u64>> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    for _ in 0..50 {
+                        let c = colliding_family_of::<Counter>(&["k"], ());
+                        let g = colliding_family_of::<Gauge>(&["k"], ());
+                        let mut note = |v: u64| {
+                            if seen.last() != Some(&v) {
+                                seen.push(v);
+                            }
+                        };
+                        note(c.inner.generation.load(Acquire));
+                        note(g.inner.generation.load(Acquire));
+                        for i in 0..4 {
+                            let k = format!("{t}-{i}");
+                            c.with_label_values(&[k.as_str()]).unwrap().inc();
+                            note(c.inner.generation.load(Acquire));
+                            g.with_label_values(&[k.as_str()]).unwrap().inc();
+                            note(g.inner.generation.load(Acquire));
+                            assert!(c.remove(&[k.as_str()]));
+                            note(c.inner.generation.load(Acquire));
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let all: Vec<u64> = per_thread.into_iter().flatten().collect();
+        assert!(all.iter().all(|&v| v != 0), "0 is an empty entry's");
+        let unique: HashSet<u64> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len(), "a generation value taken twice");
     }
 
     /// The comparisons themselves (above, different values almost always differ in their hash

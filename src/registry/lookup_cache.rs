@@ -580,6 +580,152 @@ mod tests {
         .unwrap();
     }
 
+    /// The masked offset (`entry_offset`) and the scan's set (the offset rounded down to a
+    /// set's size) stay inside the `SETS * WAYS` entries, on an entry's boundary, for every
+    /// pattern of the bits it keeps and any others; and a fill puts an entry (`set_of`,
+    /// `way_of`) exactly where a hit looks first.
+    #[test]
+    fn every_hash_gives_an_offset_inside_the_sets() {
+        let total = SETS * WAYS * size_of::<Entry>();
+        let mut hit_first = std::collections::HashSet::new();
+        let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
+        for low in 0..1u64 << 14 {
+            for high in [0, u64::MAX << 14, h << 14] {
+                h = h.rotate_left(7) ^ h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                let hash = high | low;
+                let offset = entry_offset(hash);
+                assert!(offset < total, "{hash:#x}: {offset} past the sets");
+                assert_eq!(offset % size_of::<Entry>(), 0, "{hash:#x}: mid-entry");
+                let set = offset & !(size_of::<Set>() - 1);
+                assert!(set + size_of::<Set>() <= total && set <= offset);
+                assert!(offset < set + size_of::<Set>());
+                assert_eq!(set / size_of::<Set>(), set_of(hash));
+                assert_eq!(
+                    (set_of(hash) * WAYS + way_of(hash)) * size_of::<Entry>(),
+                    offset,
+                    "a fill's entry is where a hit looks first"
+                );
+                hit_first.insert(offset);
+            }
+        }
+        assert_eq!(hit_first.len(), SETS * WAYS, "every entry reachable");
+    }
+
+    /// Invariant 3's count on the paths of a lookup that is not a hit: a miss (no entry) and
+    /// a lookup while a fill has the sets out (from the probe's own code): each gives its
+    /// count back, so `held` is where it was.
+    #[test]
+    fn every_lookup_that_is_not_a_hit_gives_its_count_back() {
+        use crate::{Counter, Family, Registry};
+        struct Nested<'a>(&'a Family<Counter>, &'a str, Cell<usize>);
+        impl AsRef<str> for Nested<'_> {
+            fn as_ref(&self) -> &str {
+                let n = self.2.get();
+                self.2.set(n + 1);
+                if n == 1 {
+                    // Inside the fill's probe (the first call is the hash).
+                    assert!(cache().state.get() == State::Filling);
+                    let inner = self.0.with_label_values(&["inner"]).unwrap();
+                    assert_eq!(cache().held.get(), 1, "uncached inside a fill");
+                    inner.inc();
+                }
+                self.1
+            }
+        }
+        std::thread::spawn(|| {
+            let registry = Registry::new();
+            let f = registry.counter_family("g_total", "G.", &["k"]).unwrap();
+            for k in ["a", "b", "c", "inner"] {
+                f.with_label_values(&[k]).unwrap().inc(); // insert
+            }
+            assert_eq!(cache().held.get(), 1);
+            for round in 0..3 {
+                for k in ["a", "b", "c"] {
+                    let r = f.with_label_values(&[k]).unwrap(); // fill, then hits
+                    assert_eq!(cache().held.get(), 2, "{k} in round {round}");
+                    drop(r);
+                    assert_eq!(cache().held.get(), 1);
+                    assert!(f.with_label_values(&["absent"]).is_ok());
+                    assert_eq!(cache().held.get(), 1, "a miss gives back");
+                    assert!(f.remove(&["absent"]));
+                }
+            }
+            // A long value: its fill compares through `as_ref`, which looks up inside the fill.
+            let long = "a label value longer than sixteen bytes";
+            f.with_label_values(&[long]).unwrap().inc(); // insert
+            let values = [Nested(&f, long, Cell::new(0))];
+            f.with_label_values(&values).unwrap().inc(); // fill (the probe compares)
+            assert_eq!(cache().held.get(), 1);
+            assert_eq!(f.get(&["inner"]).unwrap().get(), 2.0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// After the cache ended (`Dead`, from a `pthread_key` destructor in the round after the
+    /// cache's own), with no reference outstanding: a lookup counts from 0 and gives back to 0,
+    /// calling `end_after_exit` with no guard, each time; with one outstanding (kept from
+    /// before the exit), lookups leave the count at 1 and the guard in place until it drops.
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn lookups_after_the_cache_ended_give_their_count_back() {
+        use crate::{Counter, Family, Registry, SeriesRef};
+        use std::cell::RefCell;
+        static ROUND: StdAtomicU64 = StdAtomicU64::new(0);
+        static OK: StdAtomicU64 = StdAtomicU64::new(0);
+        static FAMILY: std::sync::OnceLock<Family<Counter>> = std::sync::OnceLock::new();
+        static KEY: ExitKey = ExitKey::new(at_exit);
+        thread_local! {
+            static KEPT: RefCell<Option<ManuallyDrop<SeriesRef<'static, Counter>>>> =
+                const { RefCell::new(None) };
+        }
+        extern "C" fn at_exit(_: *mut std::ffi::c_void) {
+            if ROUND.fetch_add(1, Relaxed) == 0 {
+                assert!(KEY.arm());
+                return;
+            }
+            let f = FAMILY.get().unwrap();
+            let c = cache();
+            let mut ok = c.state.get() == State::Dead && c.held.get() == 1;
+            let guarded = || {
+                let g = c.guard.take();
+                let some = g.is_some();
+                c.guard.set(g);
+                some
+            };
+            ok &= guarded();
+            for k in ["x", "x", "y"] {
+                f.with_label_values(&[k]).unwrap().inc();
+                ok &= c.held.get() == 1 && guarded();
+            }
+            let kept = KEPT.with(|k| k.borrow_mut().take()).unwrap();
+            drop(ManuallyDrop::into_inner(kept));
+            ok &= c.held.get() == 0 && !guarded();
+            for k in ["x", "y", "z"] {
+                f.with_label_values(&[k]).unwrap().inc();
+                ok &= c.held.get() == 0 && !guarded() && c.sets.get() == no_sets();
+            }
+            OK.store(if ok { 1 } else { 2 }, Relaxed);
+        }
+        let registry = Registry::new();
+        FAMILY.get_or_init(|| registry.counter_family("d_total", "D.", &["k"]).unwrap());
+        std::thread::spawn(|| {
+            assert!(KEY.arm());
+            let f = FAMILY.get().unwrap();
+            f.with_label_values(&["x"]).unwrap().inc(); // insert
+            f.with_label_values(&["x"]).unwrap().inc(); // fill
+            let kept = f.with_label_values(&["x"]).unwrap(); // hit, kept past the exit
+            KEPT.with(|k| *k.borrow_mut() = Some(ManuallyDrop::new(kept)));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(ROUND.load(Relaxed), 2, "two destructor rounds");
+        assert_eq!(OK.load(Relaxed), 1, "the counts after the exit");
+        let f = FAMILY.get().unwrap();
+        assert_eq!(f.get(&["x"]).unwrap().get(), 5.0);
+        assert_eq!(f.get(&["z"]).unwrap().get(), 1.0);
+    }
+
     /// Invariant 6's last sentence: a count that would wrap is not taken, and lookups go the
     /// uncached way. Had it wrapped to 0, the reference's drop would have taken the thread for
     /// exited and dropped the guard that protects every entry, while the thread went on hitting
