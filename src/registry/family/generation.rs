@@ -19,13 +19,24 @@ impl<M: super::Metric> super::FamilyInner<M> {
 
     /// Moves the generation on (family invariant 5) to a value it never had, nor any other
     /// family (outside loom). Under the writer mutex, except the overflow series' creation,
-    /// which may race another thread's: either store leaves a value no reader saw before,
-    /// which is all a reader checks.
+    /// which may race another thread's: either write leaves a value no reader saw before,
+    /// which is all a reader compares.
+    ///
+    /// A read-modify-write (`swap`), not a `store`, for the ordering: a reader that reads a
+    /// generation synchronizes with the write that made it *and* with every release write
+    /// before it in the generation's modification order, because a read-modify-write continues
+    /// the release sequence of the write it follows, where a plain store from another thread
+    /// would end it. So a scrape, a cache fill or the bridge's check that reads the overflow
+    /// series' new generation still sees every removal published before it (invariant 5), even
+    /// when that creation raced a writer outside the mutex (found by review: with a `store`,
+    /// the C++ model allowed a removed series to be listed again; x86 and ARMv8 never show
+    /// it, so no test can). Under loom `fetch_add(1)`, also a read-modify-write: the models
+    /// check the same orderings.
     #[inline]
     pub(super) fn next_generation(&self) {
         #[cfg(not(agentcore_loom))]
         self.generation
-            .store(super::lookup_cache::next_family_id(), Release);
+            .swap(super::lookup_cache::next_family_id(), Release);
         #[cfg(agentcore_loom)]
         self.generation.fetch_add(1, Release);
     }
