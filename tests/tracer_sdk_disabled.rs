@@ -367,6 +367,18 @@ fn starting_and_finishing_allocates_nothing() {
     assert_eq!(thread_allocations() - before, 0);
 }
 
+/// A `tracing` field value that counts how often the layer formats it.
+#[cfg(feature = "tracing-bridge")]
+struct Counted(&'static std::sync::atomic::AtomicUsize);
+
+#[cfg(feature = "tracing-bridge")]
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f.write_str("counted")
+    }
+}
+
 #[cfg(feature = "tracing-bridge")]
 #[test]
 fn the_tracing_bridge_keeps_nothing() {
@@ -374,22 +386,15 @@ fn the_tracing_bridge_keeps_nothing() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tracing_subscriber::layer::SubscriberExt;
     static FORMATTED: AtomicUsize = AtomicUsize::new(0);
-    struct Counted;
-    impl std::fmt::Debug for Counted {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            FORMATTED.fetch_add(1, Ordering::Relaxed);
-            f.write_str("counted")
-        }
-    }
     let t: &'static DistributedTracer = Box::leak(Box::new(disabled()));
     let subscriber = tracing_subscriber::registry().with(AgentcoreLayer::new(t));
     let parent = extract(TRACEPARENT);
     let got = tracing::subscriber::with_default(subscriber, || {
         let _cx = t.attach(parent.clone());
-        let span = tracing::info_span!("outer", field = ?Counted);
+        let span = tracing::info_span!("outer", field = ?Counted(&FORMATTED));
         let _e = span.enter();
-        tracing::info!(value = ?Counted, "event");
-        let root = tracing::info_span!(parent: None, "root", field = ?Counted);
+        tracing::info!(value = ?Counted(&FORMATTED), "event");
+        let root = tracing::info_span!(parent: None, "root", field = ?Counted(&FORMATTED));
         let _r = root.enter();
         inject(&t.start_span("ours", SpanKind::Client, []).context())
     });
@@ -649,20 +654,13 @@ fn the_tracing_bridge_formats_no_recorded_value() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tracing_subscriber::layer::SubscriberExt;
     static FORMATTED: AtomicUsize = AtomicUsize::new(0);
-    struct Counted;
-    impl std::fmt::Debug for Counted {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            FORMATTED.fetch_add(1, Ordering::Relaxed);
-            f.write_str("counted")
-        }
-    }
     let t: &'static DistributedTracer = Box::leak(Box::new(disabled()));
     let subscriber = tracing_subscriber::registry().with(AgentcoreLayer::new(t));
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("outer", field = tracing::field::Empty);
-        span.record("field", tracing::field::debug(Counted));
+        span.record("field", tracing::field::debug(Counted(&FORMATTED)));
         let _e = span.enter();
-        tracing::Span::current().record("field", tracing::field::debug(Counted));
+        tracing::Span::current().record("field", tracing::field::debug(Counted(&FORMATTED)));
     });
     assert_eq!(FORMATTED.load(Ordering::Relaxed), 0);
     assert_nothing_recorded(t);
