@@ -670,6 +670,17 @@ fn read_one(conn: &mut TcpStream) -> Reply {
 }
 
 /// Whether the server has closed `conn` (EOF or reset within 5 s).
+/// A `GET /metrics` on a new connection whose `Transfer-Encoding` is `coding` (which may
+/// close the field and open a second one), with an empty chunked body; the connection and the
+/// reply.
+fn with_transfer_coding(addr: SocketAddr, coding: &str) -> (TcpStream, Reply) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let raw =
+        format!("GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n");
+    let reply = request_on(&mut conn, raw.as_bytes());
+    (conn, reply)
+}
+
 fn closed(conn: &mut TcpStream) -> bool {
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut byte = [0u8; 1];
@@ -1586,14 +1597,7 @@ fn an_unknown_transfer_coding_gets_501_and_a_close() {
         "identity, chunked",
         "deflate\r\nTransfer-Encoding: chunked",
     ] {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        let reply = request_on(
-            &mut conn,
-            format!(
-                "GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n"
-            )
-            .as_bytes(),
-        );
+        let (mut conn, reply) = with_transfer_coding(addr, coding);
         assert_eq!(
             (reply.status, reply.header("connection")),
             (501, Some("close")),
@@ -1762,14 +1766,7 @@ fn chunked_applied_twice_gets_400_and_a_close() {
         "gzip, chunked, chunked",
         "chunked, gzip, chunked",
     ] {
-        let mut conn = TcpStream::connect(addr).unwrap();
-        let reply = request_on(
-            &mut conn,
-            format!(
-                "GET /metrics HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n"
-            )
-            .as_bytes(),
-        );
+        let (mut conn, reply) = with_transfer_coding(addr, coding);
         assert_eq!(
             (reply.status, reply.header("connection")),
             (400, Some("close")),
