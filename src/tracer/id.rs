@@ -395,18 +395,28 @@ fn seed() -> u64 {
 #[cfg(all(target_os = "linux", not(miri)))]
 mod fork {
     use super::RNG;
-    use std::sync::Once;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
     /// Registers the child handler, once per process (on the first seed of any thread).
+    ///
+    /// Never waits: a `Once` here made a child deadlock when the process forked while another
+    /// thread was inside the registration (the child inherits the `Once` as running, and no
+    /// thread of the child will finish it), so the child's first id waited forever
+    /// (`tests/tracer_fork_ids.rs` hung so: the child in `Once::call` under
+    /// `reseed_in_children`, found by a run of `.ci/test`). The first caller registers; a thread
+    /// that comes while it does seeds without waiting for it. A fork in that window (before the
+    /// first `pthread_atfork` returns) leaves the forking thread's state in the child, as any
+    /// fork before the registration does.
     pub(super) fn reseed_in_children() {
-        static REGISTER: Once = Once::new();
-        REGISTER.call_once(|| {
-            // SAFETY: `pthread_atfork` with a child handler only; the handler is an
-            // `extern "C"` function that lives as long as the program, and does nothing a
-            // child of a multi-threaded process may not (a plain thread-local store).
-            // A failure (ENOMEM) leaves children as before, with their parent's state.
-            let _ = unsafe { libc::pthread_atfork(None, None, Some(empty_the_state)) };
-        });
+        static REGISTERED: AtomicBool = AtomicBool::new(false);
+        if REGISTERED.load(Relaxed) || REGISTERED.swap(true, Relaxed) {
+            return;
+        }
+        // SAFETY: `pthread_atfork` with a child handler only; the handler is an `extern "C"`
+        // function that lives as long as the program, and does nothing a child of a
+        // multi-threaded process may not (a plain thread-local store). A failure (ENOMEM)
+        // leaves children as before, with their parent's state.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(empty_the_state)) };
     }
 
     /// In the child, on the thread that forked: its state emptied (0 means "not seeded").
