@@ -611,6 +611,47 @@ mod tests {
         assert_eq!(hit_first.len(), SETS * WAYS, "every entry reachable");
     }
 
+    /// The entries that a family's label values prefer spread as random ones would, whatever
+    /// the family's seeds, also for values that differ only in their last bytes, as ids and
+    /// numbered names do. Of 1,000 random hashers per pattern, at most 3 may push more than 14
+    /// of 50 lists out of the entry they prefer. A random placement of 50 keys in 256 entries
+    /// displaces 4.5 on average, more than 12 in 13 of 200,000 simulated placements, more than
+    /// 14 in none. A hash without its finishing multiply did so for 1 to 6 per cent of the
+    /// seeds on these patterns (simulated: `N` 0.8, `abN` 2.0, `worker-N` 3.0, `model,
+    /// agent-NN` 4.4, `agent-NNN` 5.9), which crowded sets past their eight ways.
+    #[test]
+    fn label_values_spread_over_the_entries_whatever_the_seeds() {
+        use super::super::label_hash::LabelHasher;
+        let patterns: [(&str, fn(usize) -> Vec<String>); 5] = [
+            ("agent-NNN", |i| vec![format!("agent-{i:03}")]),
+            ("worker-N", |i| vec![format!("worker-{i}")]),
+            ("abN", |i| vec![format!("ab{i}")]),
+            ("N", |i| vec![format!("{i}")]),
+            ("model, agent-NN", |i| {
+                vec!["gpt-4o-mini".to_string(), format!("agent-{i:02}")]
+            }),
+        ];
+        for (pattern, values) in patterns {
+            let lists: Vec<Vec<String>> = (0..50).map(values).collect();
+            let mut crowded = 0;
+            for _ in 0..1_000 {
+                let hasher = LabelHasher::new();
+                let mut taken = [false; SETS * WAYS];
+                let displaced = lists
+                    .iter()
+                    .filter(|l| std::mem::replace(&mut taken[entry_of(hasher.hash(l))], true))
+                    .count();
+                if displaced > 14 {
+                    crowded += 1;
+                }
+            }
+            assert!(
+                crowded <= 3,
+                "{pattern}: {crowded} of 1,000 seeds crowded the entries"
+            );
+        }
+    }
+
     /// Invariant 3's count on the paths of a lookup that is not a hit: a miss (no entry) and
     /// a lookup while a fill has the sets out (from the probe's own code): each gives its
     /// count back, so `held` is where it was.
