@@ -614,11 +614,12 @@ mod tests {
     /// The entries that a family's label values prefer spread as random ones would, whatever
     /// the family's seeds, also for values that differ only in their last bytes, as ids and
     /// numbered names do. Of 1,000 random hashers per pattern, at most 3 may push more than 14
-    /// of 50 lists out of the entry they prefer. A random placement of 50 keys in 256 entries
-    /// displaces 4.5 on average, more than 12 in 13 of 200,000 simulated placements, more than
-    /// 14 in none. A hash without its finishing multiply did so for 1 to 6 per cent of the
-    /// seeds on these patterns (simulated: `N` 0.8, `abN` 2.0, `worker-N` 3.0, `model,
-    /// agent-NN` 4.4, `agent-NNN` 5.9), which crowded sets past their eight ways.
+    /// of 50 lists out of the entry they prefer: a random placement of 50 keys in 256 entries
+    /// displaces 4.5 on average and more than 14 in none of 3,000 simulated placements, and the
+    /// hash without its finishing multiply did so for 1 to 6 per cent of the seeds on these
+    /// patterns (`N` 1.1, `abN` 1.9, `worker-N` 2.8, `model, agent-NN` 4.3, `agent-NNN` 5.8:
+    /// `python3 benches/compare/label_hash_spread.py`), which crowded sets past their eight
+    /// ways.
     #[test]
     fn label_values_spread_over_the_entries_whatever_the_seeds() {
         use super::super::label_hash::LabelHasher;
