@@ -31,6 +31,7 @@
 //! a no-op exporter; the OTel arm's export thread is not counted by callgrind's main-thread
 //! total), `bridge_record` (a `tracing` span with 2 fields, one of them empty until
 //! `span.record` fills it, closed, through `AgentcoreLayer`: the bridge's `on_record`),
+//! `bridge_record_unsampled` (the same on a tracer sampling nothing),
 //! `bridge_counter` / `bridge_counter_prom` (`counter!` with 2 dynamic labels over 6
 //! series through `AgentcoreRecorder` / metrics-exporter-prometheus); each bridge workload
 //! builds and warms its subscriber or recorder (1,000 calls) inside the run, which N = 10^6
@@ -412,9 +413,23 @@ fn tracing_span_recorded() {
 
 #[inline(never)]
 fn bridge_record(n: u64) {
+    bridge_record_with(agentcore_telemetry::Sampler::always_on(), n);
+}
+
+/// `bridge_record` on a tracer sampling nothing: the bridge's `on_record` for an unsampled span.
+#[inline(never)]
+fn bridge_record_unsampled(n: u64) {
+    bridge_record_with(agentcore_telemetry::Sampler::always_off(), n);
+}
+
+#[inline(always)]
+fn bridge_record_with(sampler: agentcore_telemetry::Sampler, n: u64) {
     use tracing_subscriber::layer::SubscriberExt as _;
     let tracer: &'static agentcore_telemetry::DistributedTracer = Box::leak(Box::new(
-        agentcore_telemetry::DistributedTracer::new(Default::default()),
+        agentcore_telemetry::DistributedTracer::new(agentcore_telemetry::TracerConfig {
+            sampler: Some(sampler),
+            ..Default::default()
+        }),
     ));
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
@@ -602,6 +617,7 @@ fn main() {
         }
         "bridge_span" => bridge_span(false, n),
         "bridge_record" => bridge_record(n),
+        "bridge_record_unsampled" => bridge_record_unsampled(n),
         "bridge_span_otel" => bridge_span(true, n),
         "bridge_counter" => bridge_counter(false, n),
         "bridge_counter_prom" => bridge_counter(true, n),
