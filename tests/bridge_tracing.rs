@@ -482,6 +482,53 @@ fn unsampled_spans_record_nothing_and_propagate_the_decision() {
     assert_eq!(t.get_metrics().total_spans, 0);
 }
 
+/// Invariant 1 for `Span::record`: a value recorded into an unsampled span is never formatted
+/// (it was visited, so formatted, then dropped), nor into a span a per-layer filter left out;
+/// a sampled span's is formatted once, and recorded.
+#[test]
+fn a_value_recorded_into_an_unsampled_span_is_never_formatted() {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static FORMATTED: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl std::fmt::Debug for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            FORMATTED.fetch_add(1, Relaxed);
+            f.write_str("counted")
+        }
+    }
+    for (sampler, formatted) in [(Sampler::ratio(0.0), 0), (Sampler::always_on(), 1)] {
+        FORMATTED.store(0, Relaxed);
+        let t = tracer_with(TracerConfig {
+            sampler: Some(sampler),
+            ..TracerConfig::default()
+        });
+        let trace = tracing::subscriber::with_default(subscriber(t), || {
+            let s = tracing::info_span!("late", value = tracing::field::Empty);
+            let _e = s.enter();
+            s.record("value", tracing::field::debug(Counted));
+            current_trace(t)
+        });
+        assert_eq!(FORMATTED.load(Relaxed), formatted, "{formatted} expected");
+        let spans = t.get_trace_spans(trace);
+        if formatted == 1 {
+            let late = named(&spans, "late");
+            assert_eq!(late.attribute("value"), Some(&Value::from("counted")));
+        } else {
+            assert!(spans.is_empty());
+        }
+    }
+    // A span this layer's filter left out: the layer holds nothing for it to record into.
+    FORMATTED.store(0, Relaxed);
+    let t = tracer();
+    let filtered =
+        tracing_subscriber::registry().with(AgentcoreLayer::new(t).with_filter(LevelFilter::WARN));
+    tracing::subscriber::with_default(filtered, || {
+        let s = tracing::info_span!("below the filter", value = tracing::field::Empty);
+        s.record("value", tracing::field::debug(Counted));
+    });
+    assert_eq!(FORMATTED.load(Relaxed), 0);
+}
+
 #[test]
 fn a_per_layer_filter_skips_spans_and_children_attach_to_the_nearest_recorded_one() {
     let t = tracer();

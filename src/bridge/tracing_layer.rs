@@ -31,9 +31,9 @@
 //! 1. **Sampling first.** Every `tracing` span asks our [`Sampler`](crate::Sampler) (through
 //!    the parent's decision) before anything is recorded; an unsampled span keeps only its
 //!    ids (no record, no slot), and its children are unsampled too. Its fields are not even
-//!    visited (no `Debug`/`Display` code run, nothing copied); a value `Span::record` gives it
-//!    later is visited before the span's lock is taken (invariant 4), so formatted, then
-//!    dropped.
+//!    visited (no `Debug`/`Display` code run, nothing copied), nor is a value `Span::record`
+//!    gives it later: the span is asked under the read lock first, which is released before
+//!    a sampled span's values are visited (invariant 4).
 //! 2. **One context stack.** Entering a `tracing` span pushes a frame for it on our
 //!    thread-local context stack (under a key of that entry's own, as each attachment of one
 //!    of our spans has); exiting removes the top-most frame of an entry of that span on the
@@ -817,6 +817,17 @@ where
         if self.tracer.is_sdk_disabled() {
             return;
         }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // Invariant 1: an unsampled span's values are not visited either. Asked under the
+        // read lock, released before the visit (invariant 4).
+        if !self
+            .ours(&span.extensions())
+            .is_some_and(DetachedSpan::is_open_sampled)
+        {
+            return;
+        }
         let mut fields = Fields::new();
         let mut overrides = Overrides::default();
         let mut exceptions = Vec::new();
@@ -825,9 +836,6 @@ where
             overrides: &mut overrides,
             exceptions: &mut exceptions,
         });
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
         let mut ext = span.extensions_mut();
         let Some(ours) = self.ours_mut(&mut ext) else {
             return;
