@@ -624,7 +624,8 @@ mod tests {
     #[cfg_attr(miri, ignore)]
     fn label_values_spread_over_the_entries_whatever_the_seeds() {
         use super::super::label_hash::LabelHasher;
-        let patterns: [(&str, fn(usize) -> Vec<String>); 5] = [
+        type Pattern = (&'static str, fn(usize) -> Vec<String>);
+        let patterns: [Pattern; 5] = [
             ("agent-NNN", |i| vec![format!("agent-{i:03}")]),
             ("worker-N", |i| vec![format!("worker-{i}")]),
             ("abN", |i| vec![format!("ab{i}")]),

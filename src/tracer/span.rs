@@ -748,14 +748,6 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 
-    /// Sampled and not finished: whether what is recorded into the span can matter (its
-    /// record's, or, with no free slot, its name and status: `Rec::Lost`). The `tracing`
-    /// bridge asks before it visits a value `Span::record` gives.
-    #[inline]
-    pub(crate) fn is_open_sampled(&self) -> bool {
-        self.record.is_open_sampled()
-    }
-
     /// Hands the span's record (if sampled) to the tracer. Idempotent. Always inlined: out
     /// of line (LTO chose so once it grew), every finish paid a call with its spills (~25
     /// instructions per span under callgrind).

@@ -1,7 +1,8 @@
 //! What the `tracing` bridge (`crate::bridge`) needs of a span beyond the public API: entering
-//! and leaving its frame without attaching it, the room left for events, and a new name or kind
-//! recorded after the start. None of it is on the tracer's own hot path (`Span::start`,
-//! `finish`, `add_event`). Only built with the `tracing-bridge` feature.
+//! and leaving its frame without attaching it, whether it is sampled and open, the room left
+//! for events, and a new name or kind recorded after the start. None of it is on the tracer's
+//! own hot path (`Span::start`, `finish`, `add_event`). Only built with the `tracing-bridge`
+//! feature.
 
 use super::DetachedSpan;
 use crate::tracer::core::Rec;
@@ -30,6 +31,14 @@ thread_local! {
 const MAX_ENTRIES: usize = 64;
 
 impl DetachedSpan<'_> {
+    /// Sampled and not finished: whether what is recorded into the span can matter (its
+    /// record's, or, with no free slot, its name and status: `Rec::Lost`). The bridge asks
+    /// before it visits a value `Span::record` gives.
+    #[inline]
+    pub(crate) fn is_open_sampled(&self) -> bool {
+        self.record.is_open_sampled()
+    }
+
     /// Makes the span current on this thread *without* attaching it (a `tracing` span being
     /// entered, which may happen several times, on several threads, while the span stays in
     /// the subscriber's storage). Pushes a frame under a fresh odd key (see
