@@ -56,7 +56,6 @@
 //! `len` and `generation` are written under the writer mutex; readers use `len` as a hint (to
 //! skip the mutex when the family is full) and `generation` with `Acquire` (the sorted cache).
 
-use smallvec::SmallVec;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
@@ -68,7 +67,7 @@ pub use super::series::{LabelValues, Series};
 use super::series_ref::Hold;
 pub use super::series_ref::SeriesRef;
 
-use super::label_hash::{Key, LabelHasher, KEPT};
+use super::label_hash::{as_strs, Key, LabelHasher, KEPT};
 use super::table::{tag_of, Table, EMPTY, MIN_SLOTS, REMOVED};
 use super::{Descriptor, Metric};
 use crate::exposition::prometheus_text::render_labels;
@@ -188,15 +187,6 @@ enum Insert {
 /// Whether `values` are the overflow series' label values (every one [`OVERFLOW_LABEL_VALUE`]).
 fn is_overflow_key<S: AsRef<str>>(values: &[S]) -> bool {
     !values.is_empty() && values.iter().all(|v| v.as_ref() == OVERFLOW_LABEL_VALUE)
-}
-
-/// The label values as `&str`, each `as_ref` called once, here. The writer paths call this
-/// before they take the family's writer mutex and use only its result under it: the caller's
-/// `as_ref` may run any code, including an insert or a removal in this very family, which takes
-/// that mutex (under it, such an `as_ref` deadlocked its own thread). Off the hot path (inserts
-/// and removals); four values inline.
-fn as_strs<S: AsRef<str>>(values: &[S]) -> SmallVec<[&str; 4]> {
-    values.iter().map(AsRef::as_ref).collect()
 }
 
 impl<M: Metric> Family<M> {
@@ -518,6 +508,13 @@ impl<M: Metric> Family<M> {
                     _hold: Hold::cached(cached),
                     _family: PhantomData,
                 }),
+                // A short list's copy, not the caller's slice (`cold_copy`).
+                None if values.len() <= KEPT => self
+                    .with_label_values_miss(
+                        hash,
+                        &super::label_hash::cold_copy(values)[..values.len()],
+                    )
+                    .map_err(|e| *e),
                 None => self.with_label_values_miss(hash, values).map_err(|e| *e),
             }
         }
@@ -633,7 +630,7 @@ impl<M: Metric> Family<M> {
 
     /// Inserts the series for `values` (or finds the one another thread inserted meanwhile).
     ///
-    /// Each value is read once, here (see [`as_strs`]), and the hash is taken again from what
+    /// Each value is read once, here (see `label_hash::as_strs`), and the hash is taken again from what
     /// was read: the caller's `as_ref` is called again by every step below otherwise, and one
     /// that answers differently from one call to the next (a logic error of the caller's, as an
     /// inconsistent `Hash` is for a `HashMap`) made this loop for ever (the insert found the

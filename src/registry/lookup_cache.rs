@@ -661,15 +661,16 @@ mod tests {
     #[test]
     fn every_lookup_that_is_not_a_hit_gives_its_count_back() {
         use crate::{Counter, Family, Registry};
-        struct Nested<'a>(&'a Family<Counter>, &'a str, Cell<usize>);
+        /// A value whose second read (when it is the first value: `Some` family) looks up.
+        struct Nested<'a>(Option<&'a Family<Counter>>, &'a str, Cell<usize>);
         impl AsRef<str> for Nested<'_> {
             fn as_ref(&self) -> &str {
                 let n = self.2.get();
                 self.2.set(n + 1);
-                if n == 1 {
+                if let (1, Some(family)) = (n, self.0) {
                     // Inside the fill's probe (the first call is the hash).
                     assert!(cache().state.get() == State::Filling);
-                    let inner = self.0.with_label_values(&["inner"]).unwrap();
+                    let inner = family.with_label_values(&["inner"]).unwrap();
                     assert_eq!(cache().held.get(), 1, "uncached inside a fill");
                     inner.inc();
                 }
@@ -694,11 +695,16 @@ mod tests {
                     assert!(f.remove(&["absent"]));
                 }
             }
-            // A long value: its fill compares through `as_ref`, which looks up inside the fill.
+            // More values than a lookup keeps keys of: its fill compares through `as_ref`
+            // (a shorter list is read into a copy before the fill, `label_hash::cold_copy`),
+            // which looks up inside the fill.
+            let wide =
+                (registry.counter_family("w_total", "W.", &["a", "b", "c", "d", "e"])).unwrap();
             let long = "a label value longer than sixteen bytes";
-            f.with_label_values(&[long]).unwrap().inc(); // insert
-            let values = [Nested(&f, long, Cell::new(0))];
-            f.with_label_values(&values).unwrap().inc(); // fill (the probe compares)
+            let list = [long, "b", "c", "d", "e"];
+            wide.with_label_values(&list).unwrap().inc(); // insert
+            let values = list.map(|v| Nested((v == long).then_some(&f), v, Cell::new(0)));
+            wide.with_label_values(&values).unwrap().inc(); // fill (the probe compares)
             assert_eq!(cache().held.get(), 1);
             assert_eq!(f.get(&["inner"]).unwrap().get(), 2.0);
         })

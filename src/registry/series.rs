@@ -4,7 +4,7 @@
 use std::ops::Index;
 
 #[cfg(not(agentcore_loom))]
-use super::label_hash::KEPT;
+use super::label_hash::{cold_copy, KEPT};
 use super::label_hash::{Key, SHORT};
 use crate::sync::era::Domain;
 
@@ -131,8 +131,11 @@ impl<M> Series<M> {
     #[inline(always)]
     pub(super) fn matches_keys<S: AsRef<str>>(&self, keys: &[Key; KEPT], values: &[S]) -> bool {
         let n = values.len();
-        if n > KEPT || self.keyed != n {
+        if n > KEPT {
             return self.matches_cold(values);
+        }
+        if self.keyed != n {
+            return self.matches_cold(&cold_copy(values)[..n]);
         }
         // SAFETY: `keyed == n` only when `keys.len() == n` (`keys_of`).
         (0..n).all(|i| unsafe { *self.keys.get_unchecked(i) } == keys[i])
