@@ -499,7 +499,8 @@ impl DistributedTracer {
         if self.sdk_disabled {
             drop(attributes);
             drop(name);
-            return self.noop_span();
+            // The start out of line, the span built here: see `NoopStart`.
+            return Span::from_noop(&self.core, Span::noop_start(&self.core));
         }
         let start = self.decide(current::current(self.core.id()));
         // `attributes` goes straight to `Span::start`: passed on through one more inlined
@@ -538,14 +539,6 @@ impl DistributedTracer {
         }
         let start = self.decide(current::current(self.core.id()));
         DetachedSpan::start(&self.core, start, name, kind, attributes)
-    }
-
-    /// A no-op span under the current context (see [`is_sdk_disabled`](Self::is_sdk_disabled)):
-    /// out of line, off the enabled tracer's path.
-    #[cold]
-    #[inline(never)]
-    fn noop_span(&self) -> Span<'_> {
-        Span::noop(&self.core, current::current(self.core.id()))
     }
 
     /// A detached no-op span whose parent is `parent`.
