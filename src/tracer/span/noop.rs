@@ -224,3 +224,37 @@ impl<'t> DetachedSpan<'t> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `NoopStart::record` picks the variant of each flag pair (the match, not the
+    /// discriminants, decides it: these are only what makes it branch-free).
+    #[test]
+    fn each_flag_pair_is_its_variant() {
+        for (sampled, remote) in [(false, false), (true, false), (false, true), (true, true)] {
+            let parent = Parent {
+                trace_id: TraceId::from_u128(7).unwrap(),
+                span_id: SpanId::from_u64(9),
+                sampled,
+                baggage: None,
+                remote,
+            };
+            let rec = NoopStart::of(Some(parent)).record();
+            let got = match &rec {
+                Rec::Unsampled {
+                    trace_id, span_id, ..
+                } => (trace_id.0, *span_id, false, false),
+                other => {
+                    let (t, s, sampled, remote, _) = parts(other);
+                    (t, s, sampled, remote)
+                }
+            };
+            let want = (TraceId::from_u128(7).unwrap(), SpanId::from_u64(9).unwrap());
+            assert_eq!(got, (want.0, want.1, sampled, remote));
+        }
+        let root = NoopStart::of(None).record();
+        assert!(matches!(root, Rec::Unsampled { span_id, .. } if span_id == SpanId::INVALID));
+    }
+}
