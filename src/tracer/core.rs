@@ -94,7 +94,9 @@ pub(crate) struct SpanIds {
 /// to 48 bytes and cost 1 to 11 instructions per span (`benches/HISTORY.md`, "What a no-op
 /// span's flags would cost every handle"). The discriminants are explicit so that each check
 /// stays one compare: the four inline-context variants are `0..=3`, sampled and open is
-/// `>= 5`, recorded is `5`.
+/// `>= 5`, recorded is `5`; and an inline-context variant's discriminant is its flags,
+/// `sampled | remote << 1`, so that a no-op span's tag is computed without a branch (see
+/// `span/noop.rs`, `NoopStart`).
 #[repr(u64)]
 pub(crate) enum Rec<'t> {
     /// Unsampled: the context its children inherit, and nothing recorded. The trace id is
