@@ -140,6 +140,9 @@ pub(crate) enum Rec<'t> {
     Lost(Box<Lost>) = 6,
 }
 
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Rec<'_>>() == 40);
+
 /// A trace id stored with 8-byte alignment (see `Rec::Unsampled`). Read by value only.
 #[derive(Clone, Copy)]
 #[repr(C, packed(8))]
