@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where one `profile_driver` workload's instructions go, by the API call they are inlined from.
 
-    python3 benches/compare/breakdown.py WORKLOAD [N] [--depth D] [--asm] [--fn ADDR]
+    python3 benches/compare/breakdown.py WORKLOAD [N] [--depth D] [--asm] [--fn ADDR] [--lto]
 
 Runs `target/release/profile_driver WORKLOAD N` (build it first: `cargo build --release --bin
 profile_driver` in benches/compare) under callgrind with `--toggle-collect` on the workload's own
@@ -13,7 +13,8 @@ An out-of-line callee is counted at the call instruction's chain (inclusive of i
 Instructions with no inline frame below the workload are the workload's own loop (`loop`).
 `--asm` also prints each executed instruction with its count per operation. `--fn ADDR` (a hex
 address from `--asm`'s `call` lines) breaks down that out-of-line callee instead of the workload:
-its instructions per workload operation, grouped by the chain below the callee.
+its instructions per workload operation, grouped by the chain below the callee. `--lto` reads
+the thin-LTO build instead (`cargo build --profile release-lto --bin profile_driver`).
 
 Needs valgrind and binutils (`addr2line`, `objdump`). Counts are instructions per operation
 (total / N); they are exact for the binary measured, whatever machine runs it.
@@ -26,7 +27,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.path.join(HERE, "target", "release", "profile_driver")
+BIN = os.path.join(HERE, "target", "release-lto" if "--lto" in sys.argv else "release",
+                   "profile_driver")
 
 
 def parse_args(argv):
