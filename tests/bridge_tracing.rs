@@ -518,15 +518,50 @@ fn a_value_recorded_into_an_unsampled_span_is_never_formatted() {
         }
     }
     // A span this layer's filter left out: the layer holds nothing for it to record into.
+    // Another layer enables the span: with this layer alone, no layer enabled it and
+    // `tracing` recorded nothing at all (the span was disabled), whatever the layer does.
+    struct Enables;
+    impl<S: tracing::Subscriber> Layer<S> for Enables {}
     FORMATTED.store(0, Relaxed);
     let t = tracer();
-    let filtered =
-        tracing_subscriber::registry().with(AgentcoreLayer::new(t).with_filter(LevelFilter::WARN));
+    let filtered = tracing_subscriber::registry()
+        .with(AgentcoreLayer::new(t).with_filter(LevelFilter::WARN))
+        .with(Enables);
     tracing::subscriber::with_default(filtered, || {
         let s = tracing::info_span!("below the filter", value = tracing::field::Empty);
+        assert!(!s.is_disabled(), "another layer enabled the span");
         s.record("value", tracing::field::debug(Counted));
     });
     assert_eq!(FORMATTED.load(Relaxed), 0);
+    // Two layers, one whose tracer samples the span and one whose tracer does not: only the
+    // first visits the value.
+    FORMATTED.store(0, Relaxed);
+    let (on, off) = (
+        tracer(),
+        tracer_with(TracerConfig {
+            sampler: Some(Sampler::ratio(0.0)),
+            ..TracerConfig::default()
+        }),
+    );
+    let both = tracing_subscriber::registry()
+        .with(AgentcoreLayer::new(off))
+        .with(AgentcoreLayer::new(on));
+    let trace = tracing::subscriber::with_default(both, || {
+        let s = tracing::info_span!("late", value = tracing::field::Empty);
+        let _e = s.enter();
+        s.record("value", tracing::field::debug(Counted));
+        current_trace(on)
+    });
+    assert_eq!(
+        FORMATTED.load(Relaxed),
+        1,
+        "formatted by the sampling layer only"
+    );
+    let spans = on.get_trace_spans(trace);
+    assert_eq!(
+        named(&spans, "late").attribute("value"),
+        Some(&Value::from("counted"))
+    );
 }
 
 #[test]
