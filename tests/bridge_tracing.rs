@@ -1033,3 +1033,44 @@ fn an_unsampled_span_does_not_format_its_fields() {
         Some(&Value::from("counted"))
     );
 }
+
+/// Invariant 4 for `Span::record`: no lock is held while a recorded value is formatted, so a
+/// `Debug` impl may record into the very span it is a value of (and one that panics leaves the
+/// span usable and unlocked). The sampled check (88e55c9) reads the extensions before the visit: it must
+/// have released them by then.
+#[test]
+fn a_value_that_records_into_its_own_span_while_formatted() {
+    struct Reenters(tracing::Span);
+    impl std::fmt::Debug for Reenters {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.record("inner", 5_i64);
+            f.write_str("outer")
+        }
+    }
+    struct Panics;
+    impl std::fmt::Debug for Panics {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("a Debug impl that panics")
+        }
+    }
+    let t = tracer();
+    let trace = tracing::subscriber::with_default(subscriber(t), || {
+        let s = tracing::info_span!(
+            "reentrant",
+            outer = tracing::field::Empty,
+            inner = tracing::field::Empty,
+            after = tracing::field::Empty
+        );
+        let _e = s.enter();
+        s.record("outer", tracing::field::debug(Reenters(s.clone())));
+        // Caught by the bridge (`user_fmt`), which records a marker in its place.
+        s.record("after", tracing::field::debug(Panics));
+        s.record("after", 7_i64);
+        current_trace(t)
+    });
+    let spans = t.get_trace_spans(trace);
+    let span = named(&spans, "reentrant");
+    assert_eq!(span.attribute("outer"), Some(&Value::from("outer")));
+    assert_eq!(span.attribute("inner"), Some(&Value::from(5_i64)));
+    assert_eq!(span.attribute("after"), Some(&Value::from(7_i64)));
+}
