@@ -463,6 +463,51 @@ fn wrong_label_count_is_an_error_and_creates_nothing() {
     assert!(!families.iter().any(|fam| fam.name == "steps_total"));
 }
 
+/// The count check on both of a lookup's miss paths: a list of at most four values (read into
+/// a copy first, `label_hash::cold_copy`) and a longer one (passed on as it is), each shorter
+/// and longer than the family's names, with and without a cached series in the family.
+#[test]
+fn wrong_label_count_on_either_side_of_the_kept_values() {
+    let _g = serial();
+    let f = Fixture::new();
+    let five = ["a", "b", "c", "d", "e"];
+    let two = f
+        .registry
+        .counter_family("two_total", "help", &["a", "b"])
+        .unwrap();
+    let wide = f
+        .registry
+        .counter_family("five_total", "help", &five)
+        .unwrap();
+    for cached in [false, true] {
+        if cached {
+            two.with_label_values(&["x", "y"]).unwrap().inc();
+            two.with_label_values(&["x", "y"]).unwrap().inc(); // fill: cached
+            wide.with_label_values(&five).unwrap().inc();
+            wide.with_label_values(&five).unwrap().inc();
+        }
+        for (fam, expected, got) in [
+            (&two, 2, 1),
+            (&two, 2, 3),
+            (&two, 2, 5),
+            (&two, 2, 6),
+            (&wide, 5, 1),
+            (&wide, 5, 4),
+            (&wide, 5, 6),
+        ] {
+            let values: Vec<&str> = ["x", "y", "c", "d", "e", "f"][..got].to_vec();
+            assert_eq!(
+                fam.with_label_values(&values).expect_err("refused"),
+                Error::WrongLabelCount { expected, got },
+                "{got} values for {expected} names, cached: {cached}"
+            );
+        }
+    }
+    assert_eq!((two.len(), wide.len()), (1, 1));
+    assert_eq!(two.get(&["x", "y"]).unwrap().get(), 2.0);
+    assert_eq!(wide.get(&five).unwrap().get(), 2.0);
+}
+
 #[test]
 fn adopting_a_handle_under_the_overflow_label_values_never_duplicates_the_overflow_series() {
     let _g = serial();
