@@ -483,8 +483,9 @@ fn unsampled_spans_record_nothing_and_propagate_the_decision() {
 }
 
 /// Invariant 1 for `Span::record`: a value recorded into an unsampled span is never formatted
-/// (it was visited, so formatted, then dropped), nor into a span a per-layer filter left out;
-/// a sampled span's is formatted once, and recorded.
+/// (it was visited, so formatted, then dropped), nor into a span a per-layer filter left out
+/// (`tracing-subscriber` does not hand those to the layer); a sampled span's is formatted once,
+/// and recorded, also when another layer's tracer does not sample it.
 #[test]
 fn a_value_recorded_into_an_unsampled_span_is_never_formatted() {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -517,9 +518,11 @@ fn a_value_recorded_into_an_unsampled_span_is_never_formatted() {
             assert!(spans.is_empty());
         }
     }
-    // A span this layer's filter left out: the layer holds nothing for it to record into.
-    // Another layer enables the span: with this layer alone, no layer enabled it and
-    // `tracing` recorded nothing at all (the span was disabled), whatever the layer does.
+    // A span this layer's filter left out: `tracing-subscriber` does not call the layer's
+    // `on_record` for it (`Filtered::on_record` forwards only for spans its filter enabled),
+    // before 88e55c9 too; kept as a guard. Another layer enables the span: with this layer
+    // alone, no layer enabled it and `tracing` recorded nothing at all (the span was
+    // disabled), whatever the layer does.
     struct Enables;
     impl<S: tracing::Subscriber> Layer<S> for Enables {}
     FORMATTED.store(0, Relaxed);
