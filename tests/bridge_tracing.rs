@@ -1077,3 +1077,34 @@ fn a_value_that_records_into_its_own_span_while_formatted() {
     assert_eq!(span.attribute("inner"), Some(&Value::from(5_i64)));
     assert_eq!(span.attribute("after"), Some(&Value::from(7_i64)));
 }
+
+/// A span sampled but without a span-log slot (`Rec::Lost`: every slot held by an open span)
+/// still takes a late `otel.status_code`: its status is what its finish counts (and what the
+/// metrics hook sees). 88e55c9's check passes such a span on as sampled; an unsampled span's
+/// late status is not visited, and counts nothing.
+#[test]
+fn a_late_status_reaches_a_sampled_span_without_a_slot() {
+    for (sampler, errored) in [(Sampler::always_on(), 1), (Sampler::ratio(0.0), 0)] {
+        let t = tracer_with(TracerConfig {
+            sampler: Some(sampler),
+            span_log_capacity: 16,
+            span_log_shards: 1,
+            from_env: false,
+            ..TracerConfig::default()
+        });
+        let open: Vec<_> = (0..16)
+            .map(|_| t.start_detached_span("open", SpanKind::Internal, []))
+            .collect();
+        tracing::subscriber::with_default(subscriber(t), || {
+            let s = tracing::info_span!("lost", otel.status_code = tracing::field::Empty);
+            s.record("otel.status_code", "ERROR");
+        });
+        let stats = t.stats();
+        assert_eq!(
+            (stats.spans_errored, stats.spans_dropped),
+            (errored, errored),
+            "{stats:?}"
+        );
+        open.into_iter().for_each(|s| s.end());
+    }
+}
