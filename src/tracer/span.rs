@@ -868,7 +868,7 @@ pub struct Span<'t> {
 }
 
 // The sizes the docs and `benches/HISTORY.md` argue from (a 40-byte record handle, `Rec`):
-// a field that grows them, or a variant that breaks the niche, fails the build.
+// a field or a variant that grows them fails the build.
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<DetachedSpan<'_>>() == 48 && size_of::<Span<'_>>() == 64);
 

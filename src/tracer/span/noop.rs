@@ -158,7 +158,8 @@ impl<'t> Span<'t> {
         Span::noop_start_with_parent(tracer, current::current(tracer.id()))
     }
 
-    /// The no-op span `start` describes (see `NoopStart`).
+    /// The no-op span `start` describes (see `NoopStart`). Infallible, and it must stay so:
+    /// the start's frame is already pushed, and `NoopStart` has no `Drop` to remove it.
     #[inline(always)]
     pub(crate) fn from_noop(tracer: &'t TracerCore, start: NoopStart) -> Span<'t> {
         let key = start.key;
