@@ -698,8 +698,9 @@ mod tests {
             // More values than a lookup keeps keys of: its fill compares through `as_ref`
             // (a shorter list is read into a copy before the fill, `label_hash::cold_copy`),
             // which looks up inside the fill.
-            let wide =
-                (registry.counter_family("w_total", "W.", &["a", "b", "c", "d", "e"])).unwrap();
+            let wide = registry
+                .counter_family("w_total", "W.", &["a", "b", "c", "d", "e"])
+                .unwrap();
             let long = "a label value longer than sixteen bytes";
             let list = [long, "b", "c", "d", "e"];
             wide.with_label_values(&list).unwrap().inc(); // insert
