@@ -13,8 +13,15 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
+/// A tracer for the life of the test binary: `AgentcoreLayer` takes a `&'static` one. Each is
+/// also kept in `KEPT`, a static, so that LeakSanitizer (`.ci/asan`) finds it reachable and
+/// reports only what the library itself leaks.
 fn tracer_with(config: TracerConfig) -> &'static DistributedTracer {
-    Box::leak(Box::new(DistributedTracer::new(config)))
+    static KEPT: std::sync::Mutex<Vec<&'static DistributedTracer>> =
+        std::sync::Mutex::new(Vec::new());
+    let t: &'static DistributedTracer = Box::leak(Box::new(DistributedTracer::new(config)));
+    KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(t);
+    t
 }
 
 fn tracer() -> &'static DistributedTracer {
@@ -772,15 +779,9 @@ fn one_layer_added_twice_keeps_two_independent_spans() {
 /// (an adversarial review found the first fix made it a root).
 #[test]
 fn an_explicit_parent_filtered_out_for_the_layer_passes_to_its_nearest_recorded_ancestor() {
-    use agentcore_telemetry::bridge::tracing_layer::AgentcoreLayer;
-    use agentcore_telemetry::{DistributedTracer, TracerConfig};
-    use tracing_subscriber::filter::LevelFilter;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::Layer;
     struct SeeAll;
     impl<S: tracing::Subscriber> Layer<S> for SeeAll {}
-    let t: &'static DistributedTracer =
-        Box::leak(Box::new(DistributedTracer::new(TracerConfig::default())));
+    let t = tracer();
     let subscriber = tracing_subscriber::registry()
         .with(SeeAll)
         .with(AgentcoreLayer::new(t).with_filter(LevelFilter::INFO));
