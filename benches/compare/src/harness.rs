@@ -219,6 +219,8 @@ pub struct WorkloadResult {
     pub threads: u64,
     pub arms: Vec<ArmResult>,
     pub todo: Option<&'static str>,
+    /// The cross-core round trip measured before each round (empty unless asked for).
+    pub round_trips: Vec<Option<f64>>,
 }
 
 impl WorkloadResult {
@@ -331,11 +333,17 @@ pub fn paired_ratio(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Measures every arm of `w`: calibration, then `plan.rounds` interleaved rounds.
-pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
+/// With `latency_each_round`, the cross-core round trip is measured before each round
+/// (`cross_core`; a few milliseconds each).
+pub fn run_workload(mut w: Workload, plan: Plan, latency_each_round: bool) -> WorkloadResult {
     let n = w.arms.len();
     let iters: Vec<u64> = w.arms.iter_mut().map(|a| calibrate(a, plan)).collect();
     let mut samples: Vec<Vec<Sample>> = (0..n).map(|_| Vec::new()).collect();
+    let mut round_trips = Vec::new();
     for r in 0..plan.rounds {
+        if latency_each_round {
+            round_trips.push(crate::cross_core::round_trip_ns());
+        }
         for k in 0..n {
             let i = (k + r) % n;
             let s = sample(&mut w.arms[i], iters[i], w.threads);
@@ -383,6 +391,7 @@ pub fn run_workload(mut w: Workload, plan: Plan) -> WorkloadResult {
         threads: w.threads,
         arms,
         todo: w.todo,
+        round_trips,
     }
 }
 

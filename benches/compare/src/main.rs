@@ -23,6 +23,7 @@
 
 mod bridge_wl;
 mod callgrind;
+mod cross_core;
 mod exemplar_wl;
 mod export_wl;
 mod harness;
@@ -638,6 +639,8 @@ fn main() {
         return;
     }
     let mut results = Vec::new();
+    // The cross-core round trip just before and just after each workload (`cross_core`).
+    let mut latency = Vec::new();
     for (_, make) in workloads(args.filter.as_deref()) {
         let w = make();
         let plan = plan_for(w.id, args.plan, args.quick);
@@ -647,7 +650,12 @@ fn main() {
             w.arms.len(),
             plan.rounds
         );
-        results.push(run_workload(w, plan));
+        let before = cross_core::round_trip_ns();
+        // The export rows' threads share data across the cores each round: their rounds say
+        // what a transfer cost then.
+        let each_round = w.id.starts_with("export_recording");
+        results.push(run_workload(w, plan, each_round));
+        latency.push((before, cross_core::round_trip_ns()));
     }
     let throughput = if args
         .filter
@@ -784,6 +792,19 @@ fn main() {
         memory::table(&mut out, &memory_rows);
         out.push('\n');
     }
+    if !latency.is_empty() {
+        out.push_str("**Cross-core round trip** (one cache line passed between two threads pinned to CPUs 0 and 1, 50,000 times, just before and just after each workload: what every transfer of data between the cores cost then; on a virtual machine the host may move the vCPUs between near and distant cores while it runs)\n\n| workload | before | after |\n| --- | ---: | ---: |\n");
+        for (r, (before, after)) in results.iter().zip(&latency) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                r.id,
+                cross_core::fmt(*before),
+                cross_core::fmt(*after)
+            );
+        }
+        out.push('\n');
+    }
     let mut ts = targets(&results);
     ts.extend(export_targets(&results, &export_totals));
     out.push_str("**Targets**\n\n| target | measured | |\n| --- | --- | --- |\n");
@@ -805,8 +826,9 @@ fn main() {
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "realtime_two_threads": realtime,
-        "workloads": results.iter().map(|r| json!({
+        "workloads": results.iter().zip(&latency).map(|(r, (before, after))| json!({
             "id": r.id,
+            "cross_core_round_trip_ns": [before, after],
             "title": r.title,
             "threads": r.threads,
             "todo": r.todo,
@@ -1185,6 +1207,7 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
                 )
             })
             .unwrap_or_default();
+        let by_latency = by_round_trip(r, a, b);
         let dropped = if id == "export_recording_paced" {
             format!(
                 "; while the samples ran the exporter exported {} spans and dropped {}; they recorded {}",
@@ -1202,7 +1225,7 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
         t.push(Target {
             what: w.into(),
             measured: format!(
-                "{} vs {} (medians; {:.3}×), paired by round: median {:.3}× over {} rounds; {} allocs/span on the recording thread with the exporter ({} without){control}{dropped}",
+                "{} vs {} (medians; {:.3}×), paired by round: median {:.3}× over {} rounds{by_latency}; {} allocs/span on the recording thread with the exporter ({} without){control}{dropped}",
                 fmt_ns(b.thread_cpu_ns),
                 fmt_ns(a.thread_cpu_ns),
                 b.thread_cpu_ns / a.thread_cpu_ns,
@@ -1253,4 +1276,41 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
         }),
     }
     t
+}
+
+/// The paired ratio of `b` to `a` over the rounds of `r` grouped by the cross-core round trip
+/// measured before each (`cross_core`): "; by the round's cross-core round trip: < 45 ns
+/// 2.41× (12 rounds), ...", or nothing when the rounds were not measured.
+fn by_round_trip(r: &WorkloadResult, a: &harness::ArmResult, b: &harness::ArmResult) -> String {
+    if r.round_trips.len() != a.thread_cpu_rounds.len() {
+        return String::new();
+    }
+    let classes: [(&str, f64, f64); 3] = [
+        ("< 45 ns", 0.0, 45.0),
+        ("45–150 ns", 45.0, 150.0),
+        ("> 150 ns", 150.0, f64::INFINITY),
+    ];
+    let parts: Vec<String> = classes
+        .iter()
+        .filter_map(|&(name, lo, hi)| {
+            let (x, y): (Vec<f64>, Vec<f64>) = r
+                .round_trips
+                .iter()
+                .zip(a.thread_cpu_rounds.iter().zip(&b.thread_cpu_rounds))
+                .filter(|(rt, _)| rt.is_some_and(|v| v >= lo && v < hi))
+                .map(|(_, (x, y))| (*x, *y))
+                .unzip();
+            (!x.is_empty()).then(|| {
+                format!(
+                    "{name} {:.3}× ({} rounds)",
+                    harness::paired_ratio(&x, &y),
+                    x.len()
+                )
+            })
+        })
+        .collect();
+    format!(
+        "; paired, by the cross-core round trip measured before the round: {}",
+        parts.join(", ")
+    )
 }
