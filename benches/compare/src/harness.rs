@@ -202,6 +202,8 @@ pub struct ArmResult {
     /// `thread_cpu_ns` of every round, in round order, for ratios paired by round
     /// ([`paired_ratio`]).
     pub thread_cpu_rounds: Vec<f64>,
+    /// `cpu_ns` of every round, in round order (as `thread_cpu_rounds`).
+    pub cpu_rounds: Vec<f64>,
     /// CPU time per operation excluded from `cpu_ns` ([`report_excluded_cpu`]).
     pub excluded_cpu_ns: f64,
     /// Multi-threaded arms: the median lower bound of the fraction of the timed interval during
@@ -357,7 +359,8 @@ pub fn run_workload(mut w: Workload, plan: Plan, latency_each_round: bool) -> Wo
         .zip(&iters)
         .map(|((arm, s), &it)| {
             let mut wall: Vec<f64> = s.iter().map(|x| x.wall).collect();
-            let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu).collect();
+            let cpu_rounds: Vec<f64> = s.iter().map(|x| x.cpu).collect();
+            let mut cpu = cpu_rounds.clone();
             let mut al: Vec<f64> = s.iter().map(|x| x.allocs).collect();
             let thread_cpu_rounds: Vec<f64> = s.iter().map(|x| x.thread_cpu).collect();
             let mut tc = thread_cpu_rounds.clone();
@@ -378,6 +381,7 @@ pub fn run_workload(mut w: Workload, plan: Plan, latency_each_round: bool) -> Wo
                 thread_cpu_ns: median(&mut tc),
                 thread_allocs: median(&mut ta),
                 thread_cpu_rounds,
+                cpu_rounds,
                 excluded_cpu_ns: median(&mut ex),
                 co_running: median(&mut co),
                 iters: it,

@@ -441,33 +441,51 @@ fn targets(results: &[WorkloadResult]) -> Vec<Target> {
         _ => t.push(na(w)),
     }
     let w = "counter inc per-thread cost unchanged with 2 threads on the same counter (≤ 1.2× the 1-thread cost, with the threads running at once ≥ 50% of the time)";
-    match (ours("counter_inc"), ours("counter_inc_2t")) {
-        (Some(one), Some(two)) => {
-            let r = two.cpu_ns / one.cpu_ns;
+    let two_t = get(results, "counter_inc_2t");
+    match (
+        two_t.and_then(|w| w.arm(metrics_wl::OURS_ONE)),
+        two_t.and_then(|w| w.arm(OURS)),
+        two_t,
+    ) {
+        (Some(one), Some(two), Some(wr)) => {
+            // Paired by round with the one-thread arm of the same workload: the machine's
+            // drift between rounds, and where the host put the two vCPUs, cancel in each pair.
+            let r = harness::paired_ratio(&one.cpu_rounds, &two.cpu_rounds);
             let co = two.co_running;
-            let control = get(results, "counter_inc_2t")
-                .and_then(|w| w.arm(metrics_wl::OURS_SEPARATE))
+            let control = wr
+                .arm(metrics_wl::OURS_SEPARATE)
                 .map(|s| {
                     format!(
-                        "; against 2 threads on separate counters ({}): {}",
+                        "; 2 threads on separate counters ({}): {:.3}× paired",
                         fmt_ns(s.cpu_ns),
-                        fmt_ratio(two.cpu_ns / s.cpu_ns)
+                        harness::paired_ratio(&one.cpu_rounds, &s.cpu_rounds)
                     )
                 })
                 .unwrap_or_default();
+            let floor = wr
+                .arm(metrics_wl::FLOOR_LS)
+                .zip(wr.arm(metrics_wl::FLOOR_LS_ONE))
+                .map(|(two, one)| {
+                    format!(
+                        "; the load+store floor, 2 threads (each its own word) against 1: {:.3}× paired",
+                        harness::paired_ratio(&one.cpu_rounds, &two.cpu_rounds)
+                    )
+                })
+                .unwrap_or_default();
+            let alone = ours("counter_inc")
+                .map(|o| format!("; the one-thread workload read {}", fmt_ns(o.cpu_ns)))
+                .unwrap_or_default();
+            let by_latency = by_round_trip(wr, &one.cpu_rounds, &two.cpu_rounds);
             // Two threads that never run at the same time never contend: the verdict needs them
             // to have overlapped for at least half of the timed interval.
             let overlapped = co >= 0.5;
             t.push(Target {
                 what: w.into(),
                 measured: format!(
-                    "{} per thread vs {} alone = {} (per-thread wall medians {} vs {}){}; threads ran at once ≥ {:.0}% of the time{}",
+                    "{} per thread vs {} on one thread alone in the same rounds: paired by round {:.3}×{by_latency}{control}{floor}{alone}; threads ran at once ≥ {:.0}% of the time{}",
                     fmt_ns(two.cpu_ns),
                     fmt_ns(one.cpu_ns),
-                    fmt_ratio(r),
-                    fmt_ns(two.wall_ns),
-                    fmt_ns(one.wall_ns),
-                    control,
+                    r,
                     co * 100.0,
                     if overlapped {
                         ""
@@ -651,9 +669,9 @@ fn main() {
             plan.rounds
         );
         let before = cross_core::round_trip_ns();
-        // The export rows' threads share data across the cores each round: their rounds say
-        // what a transfer cost then.
-        let each_round = w.id.starts_with("export_recording");
+        // The export rows' threads share data across the cores, and the two-thread counter's
+        // threads share a core or not: their rounds say where the host had put the vCPUs.
+        let each_round = w.id.starts_with("export_recording") || w.id == "counter_inc_2t";
         results.push(run_workload(w, plan, each_round));
         latency.push((before, cross_core::round_trip_ns()));
     }
@@ -1207,7 +1225,7 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
                 )
             })
             .unwrap_or_default();
-        let by_latency = by_round_trip(r, a, b);
+        let by_latency = by_round_trip(r, &a.thread_cpu_rounds, &b.thread_cpu_rounds);
         let dropped = if id == "export_recording_paced" {
             format!(
                 "; while the samples ran the exporter exported {} spans and dropped {}; they recorded {}",
@@ -1278,11 +1296,11 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
     t
 }
 
-/// The paired ratio of `b` to `a` over the rounds of `r` grouped by the cross-core round trip
+/// The paired ratio of `b` to `a` (per-round values of two arms of `r`) grouped by the cross-core round trip
 /// measured before each (`cross_core`): "; by the round's cross-core round trip: < 45 ns
 /// 2.41× (12 rounds), ...", or nothing when the rounds were not measured.
-fn by_round_trip(r: &WorkloadResult, a: &harness::ArmResult, b: &harness::ArmResult) -> String {
-    if r.round_trips.len() != a.thread_cpu_rounds.len() {
+fn by_round_trip(r: &WorkloadResult, a: &[f64], b: &[f64]) -> String {
+    if r.round_trips.len() != a.len() || a.len() != b.len() {
         return String::new();
     }
     let classes: [(&str, f64, f64); 3] = [
@@ -1296,7 +1314,7 @@ fn by_round_trip(r: &WorkloadResult, a: &harness::ArmResult, b: &harness::ArmRes
             let (x, y): (Vec<f64>, Vec<f64>) = r
                 .round_trips
                 .iter()
-                .zip(a.thread_cpu_rounds.iter().zip(&b.thread_cpu_rounds))
+                .zip(a.iter().zip(b))
                 .filter(|(rt, _)| rt.is_some_and(|v| v >= lo && v < hi))
                 .map(|(_, (x, y))| (*x, *y))
                 .unzip();

@@ -32,6 +32,11 @@ pub const METRICS: &str = "metrics";
 pub const FLOOR_LS: &str = "floor: load+store";
 /// The control arm of the two-thread workload: agentcore with a counter per thread.
 pub const OURS_SEPARATE: &str = "agentcore, a counter per thread";
+/// The two-thread workload's one-thread arm: the same counter, the same number of increments
+/// as the two threads together, on one thread alone, sampled in the same rounds.
+pub const OURS_ONE: &str = "agentcore, one thread alone";
+/// The two-thread workload's load+store floor on one thread alone (as [`OURS_ONE`]).
+pub const FLOOR_LS_ONE: &str = "floor: load+store, one thread alone";
 pub const FLOOR_FA: &str = "floor: fetch_add";
 /// The `encode` workload's second arm of ours: the same registry in OpenMetrics 1.0 text, the
 /// format prometheus-client writes.
@@ -230,6 +235,29 @@ fn two_threads<F: Fn(usize) + Sync>(n: u64, op: F) -> Option<f64> {
     Some(runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64)
 }
 
+/// Runs `op` `2 n` times on one thread of its own, warmed up as in [`two_threads`]: the
+/// two-thread workload's operations on one thread, so its CPU time per operation is the one
+/// thread's cost beside the two threads' in the same round. Returns the wall time per operation.
+fn one_thread<F: Fn() + Sync>(n: u64, op: F) -> Option<f64> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if REALTIME.load(Relaxed) {
+                set_fifo();
+            }
+            for _ in 0..1000 {
+                op();
+            }
+            let t0 = Instant::now();
+            for _ in 0..2 * n {
+                op();
+            }
+            Some(t0.elapsed().as_nanos() as f64 / (2 * n) as f64)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 /// The same counter incremented from two threads at once; per-thread ns per increment.
 pub fn counter_inc_2t() -> Workload {
     let reg = ours::Registry::new();
@@ -262,7 +290,13 @@ pub fn counter_inc_2t() -> Workload {
                     })
                 }
             }),
-            Arm::new(OURS, move |n| two_threads(n, |_| black_box(&c).inc())),
+            Arm::new(OURS, {
+                let c = c.clone();
+                move |n| two_threads(n, |_| black_box(&c).inc())
+            }),
+            // The same counter from one thread, in the same rounds: the verdict's reference,
+            // paired by round.
+            Arm::new(OURS_ONE, move |n| one_thread(n, || black_box(&c).inc())),
             Arm::new(TIKV, move |n| two_threads(n, |_| black_box(&tc).inc())),
             Arm::new(PCLIENT, move |n| {
                 two_threads(n, |_| {
@@ -280,6 +314,15 @@ pub fn counter_inc_2t() -> Workload {
                     let a = black_box(&words[i].0);
                     a.store(a.load(Relaxed) + 1, Relaxed);
                 })
+            }),
+            Arm::new(FLOOR_LS_ONE, {
+                let word = Padded(AtomicU64::new(0));
+                move |n| {
+                    one_thread(n, || {
+                        let a = black_box(&word.0);
+                        a.store(a.load(Relaxed) + 1, Relaxed);
+                    })
+                }
             }),
             Arm::new(FLOOR_FA, move |n| {
                 // Both threads on one word: a contended read-modify-write.
