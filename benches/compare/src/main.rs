@@ -1296,9 +1296,10 @@ fn export_targets(results: &[WorkloadResult], totals: &[export_wl::Totals]) -> V
     t
 }
 
-/// The paired ratio of `b` to `a` (per-round values of two arms of `r`) grouped by the cross-core round trip
-/// measured before each (`cross_core`): "; by the round's cross-core round trip: < 45 ns
-/// 2.41× (12 rounds), ...", or nothing when the rounds were not measured.
+/// The paired ratio of `b` to `a` (per-round values of two arms of `r`), grouped by the
+/// cross-core round trip measured before each round (`cross_core`): "; paired, by the
+/// cross-core round trip measured before the round: < 45 ns 1.411× (30 rounds), ...", or
+/// nothing when the rounds were not measured.
 fn by_round_trip(r: &WorkloadResult, a: &[f64], b: &[f64]) -> String {
     if r.round_trips.len() != a.len() || a.len() != b.len() {
         return String::new();
