@@ -61,7 +61,6 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
-use super::series::keys_of;
 pub(crate) use super::series::unix_micros_now;
 pub use super::series::{LabelValues, Series};
 use super::series_ref::Hold;
@@ -70,7 +69,6 @@ pub use super::series_ref::SeriesRef;
 use super::label_hash::{as_strs, Key, LabelHasher, KEPT};
 use super::table::{tag_of, Table, EMPTY, MIN_SLOTS, REMOVED};
 use super::{Descriptor, Metric};
-use crate::exposition::prometheus_text::render_labels;
 // Through the crate's shim, so the loom models explore the family's real code: `std` normally,
 // loom's primitives under `--cfg agentcore_loom` (see `crate::sync`). The `OnceLock`s stay `std`:
 // they are only initialised with plain moves (no loom operation inside), so they cannot block a
@@ -783,26 +781,8 @@ impl<M: Metric> Family<M> {
     }
 
     fn make_series(&self, hash: u64, values: &[&str], metric: M) -> Series<M> {
-        let mut rendered = String::new();
-        render_labels(&mut rendered, &self.inner.desc.label_names, values);
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(values.len());
-        for v in values {
-            text.push_str(v);
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-        }
-        let (keys, keyed) = keys_of(values);
-        Series {
-            birth: self.inner.domain.era(),
-            hash,
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-            keys,
-            keyed,
-            rendered: rendered.into_boxed_str(),
-            created_micros: unix_micros_now(),
-            metric,
-        }
+        let birth = self.inner.domain.era();
+        Series::new(birth, hash, &self.inner.desc.label_names, values, metric)
     }
 
     fn overflow_series(&self) -> Result<SeriesRef<'_, M>, Error> {

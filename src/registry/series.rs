@@ -6,6 +6,7 @@ use std::ops::Index;
 #[cfg(not(agentcore_loom))]
 use super::label_hash::{cold_copy, KEPT};
 use super::label_hash::{Key, SHORT};
+use crate::exposition::prometheus_text::render_labels;
 use crate::sync::era::Domain;
 
 /// One series of a family: its label values, their rendered exposition form and its metric.
@@ -44,6 +45,38 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
 }
 
 impl<M> Series<M> {
+    /// The series for `values` (one per name in `label_names`, already validated) under
+    /// `hash`, born in reclamation era `birth`: its values stored once, their keys, their
+    /// rendered exposition form and its creation time. Off the hot path (a new series).
+    pub(super) fn new(
+        birth: u64,
+        hash: u64,
+        label_names: &[Box<str>],
+        values: &[&str],
+        metric: M,
+    ) -> Series<M> {
+        let mut rendered = String::new();
+        render_labels(&mut rendered, label_names, values);
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(values.len());
+        for v in values {
+            text.push_str(v);
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        let (keys, keyed) = keys_of(values);
+        Series {
+            birth,
+            hash,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+            keys,
+            keyed,
+            rendered: rendered.into_boxed_str(),
+            created_micros: unix_micros_now(),
+            metric,
+        }
+    }
+
     /// The bytes freeing the series gives back: the struct and its label values' buffers (not
     /// its metric's recording words, which the slot arena keeps, nor what a shared handle
     /// keeps alive).
