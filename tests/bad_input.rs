@@ -551,6 +551,41 @@ fn adopting_a_handle_under_the_overflow_label_values_never_duplicates_the_overfl
     );
 }
 
+/// The overflow series is exposed under its label values, so `Family::get` finds it by them
+/// (it answered `None` while the scrape showed the series: it is not in the family's table);
+/// `Family::remove` leaves it, since every later fold would recreate it.
+#[test]
+fn the_overflow_series_is_found_by_its_label_values_and_not_removed() {
+    let registry = Registry::new();
+    let fam = registry
+        .register::<Counter>(
+            "folded_total",
+            "help",
+            &["agent_id", "tool"],
+            (),
+            FamilyOptions {
+                max_series: 1,
+                ..FamilyOptions::default()
+            },
+        )
+        .unwrap();
+    let overflow = [OVERFLOW_LABEL_VALUE; 2];
+    assert!(fam.get(&overflow).is_none(), "nothing folded yet");
+    fam.with_label_values(&["a", "x"]).unwrap().inc();
+    fam.with_label_values(&["b", "x"]).unwrap().inc_by(2); // folded
+    fam.with_label_values(&["c", "y"]).unwrap().inc_by(4); // folded
+    assert_eq!(fam.get(&overflow).map(|c| c.get()), Some(6.0));
+    assert!(
+        fam.get(&[OVERFLOW_LABEL_VALUE, "x"]).is_none(),
+        "not its values"
+    );
+    assert!(!fam.remove(&overflow), "the overflow series is not removed");
+    assert_eq!(fam.get(&overflow).map(|c| c.get()), Some(6.0));
+    assert!(registry
+        .encode_text()
+        .contains("folded_total{agent_id=\"__overflow__\",tool=\"__overflow__\"} 6\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 // ---------------------------------------------------------------------------------------------

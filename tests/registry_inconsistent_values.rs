@@ -5,7 +5,8 @@
 //! the series the probe then did not match), and a value that said "a" to the hash and "b"
 //! afterwards made a series that later lookups of "b" missed and inserted again: two
 //! `{k="b"}` lines in one exposition. `Family::insert_metric` had the same defect (found by an
-//! adversarial review).
+//! adversarial review), and `Family::get` and `Family::remove` hashed one reading and compared
+//! another.
 
 use std::cell::Cell;
 use std::sync::mpsc;
@@ -162,4 +163,42 @@ fn insert_metric_never_adds_a_second_overflow_series() {
         .filter(|l| l.contains("k=\"__overflow__\""))
         .count();
     assert_eq!(overflow, 1, "the overflow labels twice: {lines:?}");
+}
+
+/// `Family::get` hashed the caller's values and then compared them with a stored series' by
+/// reading them again, so a value that said "a" and then "b" was looked up under "a"'s hash as
+/// "b": the series for "a" was not found. Read once, it is: the one value it read.
+#[test]
+fn get_reads_each_value_once() {
+    let registry = Registry::new();
+    let family = registry
+        .counter_family("got_total", "Got.", &["k"])
+        .unwrap();
+    family.with_label_values(&["a"]).unwrap().inc_by(3);
+    let got = family.get(&[FirstA(Cell::new(false))]);
+    assert_eq!(
+        got.map(|c| c.get()),
+        Some(3.0),
+        "the series for what it read"
+    );
+}
+
+/// `Family::remove` likewise hashed one reading and compared another: with series for both
+/// "a" and "b", a value that said "a" and then "b" removed neither and returned `false`. Read
+/// once, it removes the series for what it read, and only that one.
+#[test]
+fn remove_reads_each_value_once() {
+    let registry = Registry::new();
+    let family = registry
+        .counter_family("removed_total", "Removed.", &["k"])
+        .unwrap();
+    family.with_label_values(&["a"]).unwrap().inc();
+    family.with_label_values(&["b"]).unwrap().inc();
+    assert!(
+        family.remove(&[FirstA(Cell::new(false))]),
+        "\"a\" was there"
+    );
+    assert!(family.get(&["a"]).is_none(), "the series it read is gone");
+    assert!(family.get(&["b"]).is_some(), "the other one stays");
+    assert_eq!(family.len(), 1);
 }

@@ -603,10 +603,13 @@ impl<M: Metric> Family<M> {
         self.with_label_values(values).map(|s| (*s).clone())
     }
 
-    /// The existing series for `values`, without creating it.
+    /// The existing series for `values`, without creating it: the overflow series too, by its
+    /// label values (every one [`OVERFLOW_LABEL_VALUE`]), once something has folded into it.
+    /// Each value is read once (`as_ref`), as by the lookups that create series.
     ///
     /// ```
-    /// use agentcore_telemetry::Registry;
+    /// use agentcore_telemetry::registry::{FamilyOptions, OVERFLOW_LABEL_VALUE};
+    /// use agentcore_telemetry::{Counter, Registry};
     ///
     /// let registry = Registry::new();
     /// let calls = registry.counter_family("calls_total", "Calls.", &["tool"]).unwrap();
@@ -614,10 +617,26 @@ impl<M: Metric> Family<M> {
     /// assert!(calls.is_empty()); // `get` created nothing
     /// calls.with_label_values(&["search"]).unwrap().inc();
     /// assert_eq!(calls.get(&["search"]).map(|c| c.get()), Some(1.0));
+    ///
+    /// let options = FamilyOptions { max_series: 1, ..FamilyOptions::default() };
+    /// let users = registry.register::<Counter>("logins_total", "Logins.", &["user"], (), options).unwrap();
+    /// assert!(users.get(&[OVERFLOW_LABEL_VALUE]).is_none()); // nothing folded yet
+    /// users.with_label_values(&["ann"]).unwrap().inc();
+    /// users.with_label_values(&["bob"]).unwrap().inc(); // over the cap: folded
+    /// assert_eq!(users.get(&[OVERFLOW_LABEL_VALUE]).map(|c| c.get()), Some(1.0));
     /// ```
     pub fn get<S: AsRef<str>>(&self, values: &[S]) -> Option<M> {
         if values.len() != self.inner.desc.label_names.len() {
             return None;
+        }
+        // Read once: the hash and the comparisons read the caller's `as_ref` each otherwise,
+        // and one that answers differently from one call to the next looked up one value
+        // under another's hash.
+        let read = as_strs(values);
+        let values = &read[..];
+        if is_overflow_key(values) {
+            // Not in the table (`overflow_series`), but exposed under these values.
+            return self.inner.overflow.get().map(|s| s.metric.clone());
         }
         let hash = self.hash(values);
         let mut guard = self.inner.domain.guard();
@@ -836,7 +855,9 @@ impl<M: Metric> Family<M> {
     }
 
     /// Removes the series for `values` (for example an agent that finished); returns whether it
-    /// existed. Handles to it keep working but are no longer exposed.
+    /// existed. Handles to it keep working but are no longer exposed. The overflow series stays
+    /// for the family's lifetime: its label values (every one [`OVERFLOW_LABEL_VALUE`]) remove
+    /// nothing and return `false`. Each value is read once (`as_ref`).
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
@@ -853,9 +874,10 @@ impl<M: Metric> Family<M> {
         if values.len() != self.inner.desc.label_names.len() {
             return false;
         }
+        // Read once, hashed and compared as read (see `get`).
+        let read = as_strs(values);
+        let values = &read[..];
         let hash = self.hash(values);
-        let values = as_strs(values);
-        let values = &values[..];
         let inner = &*self.inner;
         let _writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: only the holder of the writer mutex (us) replaces or retires the table.
