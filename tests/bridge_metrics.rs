@@ -175,6 +175,44 @@ fn names_are_sanitized_and_invalid_keys_refused() {
     );
 }
 
+/// The crate's own counters share the recorder's registry: the bridge's refusals (the recorder
+/// registers them there), the tracer's span counts. A `metrics` key naming one got a handle on
+/// it, so a caller could add refusals that never happened or spans that never started. Names
+/// in those namespaces are refused as `reserved` (after sanitizing, as every name is).
+#[test]
+fn the_crates_own_metrics_are_reserved() {
+    use agentcore_telemetry::{DistributedTracer, TracerConfig};
+
+    let registry = Registry::new();
+    let tracer = DistributedTracer::new(TracerConfig::default());
+    tracer.register_metrics(&registry).unwrap();
+    let recorder = AgentcoreRecorder::new(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!(REJECTED_METRIC, "reason" => "kind").increment(7);
+        metrics::counter!("agentcore_tracer_spans_started_total").increment(7);
+        metrics::counter!("agentcore.tracer.spans-started-total").increment(7); // sanitized
+        metrics::gauge!("agentcore_telemetry_reclamation_pending").set(7.0);
+        metrics::histogram!("agentcore_tracer_new_thing_seconds").record(7.0);
+        metrics::counter!("agentcore_tool_executions_total").increment(1); // not reserved
+    });
+    let f = scrape(&registry);
+    assert_eq!(recorder.rejected(), 5);
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "reserved")]),
+        Some(5.0)
+    );
+    assert_eq!(value(&f, REJECTED_METRIC, &[("reason", "kind")]), None);
+    assert_eq!(
+        value(&f, "agentcore_tracer_spans_started_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&f, "agentcore_tracer_new_thing_seconds_count", &[]),
+        None
+    );
+    assert_eq!(value(&f, "agentcore_tool_executions_total", &[]), Some(1.0));
+}
+
 #[test]
 fn the_cardinality_cap_folds_new_label_sets_into_the_overflow_series() {
     let registry = Registry::new();

@@ -8,6 +8,7 @@
 //! | a metric name | a family (counter, gauge or histogram), name sanitized to `[a-zA-Z_:][a-zA-Z0-9_:]*` |
 //! | its label keys at first registration | the family's label names, fixed from then on (any order of the same set is accepted; a family the registry already has by that name keeps its own order) |
 //! | another label-key set, or another kind, for a registered name | refused by the [`OnConflict`] strategy, counted in `agentcore_telemetry_bridge_rejected_total{reason}` |
+//! | a name in the crate's own namespaces ([`RESERVED_PREFIXES`]: its self-monitoring, the tracer's counts) | refused as `reserved` and counted: those counters report what the crate dropped, refused and recorded, which no caller may add to |
 //! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do); the `Unit` is not used (OpenMetrics takes a family's unit from its name's suffix, which the caller chooses, as metrics-exporter-prometheus leaves names as given) |
 //! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic) |
 //! | `gauge.increment/decrement/set` | `add` / `sub` / `set` |
@@ -115,7 +116,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
-/// `invalid`).
+/// `invalid`, `reserved`).
 ///
 /// ```
 /// assert_eq!(
@@ -124,6 +125,29 @@ use std::sync::{Arc, Mutex};
 /// );
 /// ```
 pub const REJECTED_METRIC: &str = "agentcore_telemetry_bridge_rejected_total";
+
+/// The metric-name prefixes the recorder refuses (as `reserved`, counted in
+/// [`REJECTED_METRIC`]): the crate's self-monitoring (`agentcore_telemetry_`: drops, refusals,
+/// overflow folds, reclamation, this very counter) and the tracer's counts
+/// (`agentcore_tracer_`). Families under them may share the recorder's registry; a `metrics`
+/// key naming one would otherwise get a handle on them and could add to what the crate
+/// reports it dropped or recorded. Matched after sanitizing, as every name is.
+///
+/// ```
+/// use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, REJECTED_METRIC};
+/// use agentcore_telemetry::Registry;
+///
+/// let registry = Registry::new();
+/// let recorder = AgentcoreRecorder::new(&registry);
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::counter!("agentcore_telemetry_bridge_rejected_total", "reason" => "kind").increment(9);
+/// });
+/// assert_eq!(recorder.rejected(), 1);
+/// let text = registry.encode_text();
+/// assert!(text.contains(&format!("{REJECTED_METRIC}{{reason=\"reserved\"}} 1\n")));
+/// assert!(!text.contains("reason=\"kind\""));
+/// ```
+pub const RESERVED_PREFIXES: [&str; 2] = ["agentcore_telemetry_", "agentcore_tracer_"];
 
 /// What the recorder does with a key it cannot map to its family: another set of label names,
 /// another metric kind for a registered name, or a name or label the registry refuses. The key
@@ -648,6 +672,7 @@ enum Refusal {
     LabelSet,
     Kind,
     Invalid,
+    Reserved,
 }
 
 impl Refusal {
@@ -656,6 +681,7 @@ impl Refusal {
             Refusal::LabelSet => "label_set",
             Refusal::Kind => "kind",
             Refusal::Invalid => "invalid",
+            Refusal::Reserved => "reserved",
         }
     }
 }
@@ -796,6 +822,9 @@ impl Inner {
             }
         }
         let name = sanitize_metric_name(key.name());
+        if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return self.refuse(slow, Refusal::Reserved, key, "the crate's own metrics");
+        }
         let key_labels: Vec<(String, &str)> = key
             .labels()
             .map(|l| (sanitize_label_name(l.key()), l.value()))
