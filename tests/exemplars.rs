@@ -168,6 +168,58 @@ fn unsampled_spans_and_off_metrics_keep_no_exemplar() {
     );
 }
 
+/// A handle adopted into a family (`Family::insert_metric`) keeps its own exemplar setting,
+/// whatever the family gives the series it creates: an adopted explicit-exemplar counter shows
+/// its exemplar in a family whose series keep none, and an adopted plain counter none in a
+/// family whose series keep them (as `insert_metric`'s docs say).
+#[test]
+fn an_adopted_handle_keeps_its_own_exemplar_setting() {
+    let registry = Registry::new();
+    let off = registry
+        .counter_family("adopted_off_total", "Family off.", &["k"])
+        .unwrap();
+    let explicit = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+    explicit
+        .inc_with_exemplar(&[("request_id", "r-1")])
+        .unwrap();
+    assert!(off.insert_metric(&["adopted"], explicit).unwrap());
+    off.with_label_values(&["created"]).unwrap().inc();
+    let on = registry
+        .register::<Counter>(
+            "adopted_on_total",
+            "Family explicit.",
+            &["k"],
+            (),
+            FamilyOptions {
+                exemplars: Some(Exemplars::Explicit),
+                ..FamilyOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(on
+        .insert_metric(&["adopted"], Counter::new().unwrap())
+        .unwrap());
+    let created = on.get_or_create(&["created"]).unwrap();
+    created.inc_with_exemplar(&[("request_id", "r-2")]).unwrap();
+    assert!(on
+        .get(&["adopted"])
+        .unwrap()
+        .inc_with_exemplar(&[("a", "b")])
+        .is_err());
+    let text = om(&registry);
+    let families = parse_openmetrics(&text).expect("a valid exposition");
+    let line = |labels: &str| {
+        text.lines()
+            .find(|l| l.starts_with(labels))
+            .unwrap_or_else(|| panic!("no {labels} in {text}"))
+    };
+    assert!(line("adopted_off_total{k=\"adopted\"}").contains("# {request_id=\"r-1\"}"));
+    assert!(!line("adopted_off_total{k=\"created\"}").contains('#'));
+    assert!(!line("adopted_on_total{k=\"adopted\"}").contains('#'));
+    assert!(line("adopted_on_total{k=\"created\"}").contains("# {request_id=\"r-2\"}"));
+    assert!(!families.is_empty());
+}
+
 #[test]
 fn explicit_exemplars_with_hostile_values_pass_the_strict_parser() {
     require_openmetrics_oracle!("explicit_exemplars_with_hostile_values_pass_the_strict_parser");

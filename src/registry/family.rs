@@ -755,7 +755,11 @@ impl<M: Metric> Family<M> {
     /// [`OVERFLOW_LABEL_VALUE`]), which are reserved for it. Subject to the cardinality cap
     /// like any new series ([`Error::ShapeMismatch`] when the family is full). A histogram
     /// made with other buckets, or a summary with other settings, than the family's
-    /// ([`Family::config`]) is refused with [`Error::ShapeMismatch`].
+    /// ([`Family::config`]) is refused with [`Error::ShapeMismatch`]. The handle keeps its own
+    /// exemplar setting (`Counter::with_exemplars`, `Histogram::with_exemplars`), which may
+    /// differ from the one the family gives the series it creates
+    /// ([`FamilyOptions::exemplars`](super::FamilyOptions::exemplars)): the scrape shows the
+    /// exemplars each series keeps.
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Registry};
