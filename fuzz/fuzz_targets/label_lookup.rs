@@ -40,18 +40,20 @@ const POOL: &[&str] = &[
     "01",
 ];
 
-/// Three candidate values and a length: usually the family's label count (the first `n`
-/// values), one time in eight an arbitrary length (usually a wrong count).
+/// Five candidate values and a length: usually the family's label count (the first `n`
+/// values), one time in eight an arbitrary length (usually a wrong count). Five, one per label
+/// of the widest family: every position varies on its own, past the two keys a series keeps
+/// inline and past the four a lookup keeps.
 #[derive(Debug)]
 struct Values {
-    values: [String; 3],
+    values: [String; 5],
     len: Option<usize>,
 }
 
 impl Values {
     fn list(&self, n: usize) -> Vec<String> {
         let len = self.len.unwrap_or(n);
-        (0..len).map(|i| self.values[i % 3].clone()).collect()
+        (0..len).map(|i| self.values[i % 5].clone()).collect()
     }
 }
 
@@ -64,9 +66,9 @@ impl<'a> Arbitrary<'a> for Values {
                 String::arbitrary(u)?
             })
         };
-        let values = [value(u)?, value(u)?, value(u)?];
+        let values = [value(u)?, value(u)?, value(u)?, value(u)?, value(u)?];
         let len = if u.ratio(1, 8)? {
-            Some(u.int_in_range(0..=4)?)
+            Some(u.int_in_range(0..=6)?)
         } else {
             None
         };
@@ -144,8 +146,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
-    let names = ["a", "b", "c"];
-    let labels = &names[..usize::from(input.labels % 4)];
+    let names = ["a", "b", "c", "d", "e"];
+    let labels = &names[..usize::from(input.labels % 6)];
     let n = labels.len();
     let max_series = if input.max_series >= 128 {
         usize::from(input.max_series)
