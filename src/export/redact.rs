@@ -1,5 +1,6 @@
 //! What warnings and errors show of a header list's value (`OTEL_EXPORTER_OTLP_HEADERS`,
-//! `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OtlpHttpConfig::headers`): the keys, never the values.
+//! `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OtlpHttpConfig::headers`): the keys that could be header
+//! names, never the values.
 //! Header values are often credentials (`authorization=Bearer ..`, `api-key=..`), and warnings
 //! end up in logs.
 
@@ -15,14 +16,70 @@ pub(crate) fn is_header_list(variable: &str) -> bool {
 /// A header list (`key=value,..`) as a warning shows it: every value replaced by
 /// [`REDACTED`], and an entry without `=` too (it may be a value pasted without its key).
 /// Header values are often credentials (`authorization=Bearer ..`, `api-key=..`), and
-/// warnings end up in logs; the keys say which entry is meant.
+/// warnings end up in logs; the keys say which entry is meant. A key is shown only when it
+/// could be a header name (see [`redact_header`]).
 pub(crate) fn redact_headers(list: &str) -> String {
     list.split(',')
         .map(|item| match item.split_once('=') {
-            Some((key, _)) => format!("{key}={REDACTED}"),
+            Some((key, _)) => redact_header(key),
             None if item.trim().is_empty() => item.to_owned(),
             None => REDACTED.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// One header as a warning shows it: `key=<redacted>` when `key` (its surrounding spaces and
+/// tabs aside) could be a header name, written or percent-encoded (RFC 9110 §5.1 `token`
+/// characters, `%` among them); [`REDACTED`] alone otherwise. Text before an `=` that is no
+/// header name is a value pasted without its key whose own `=` (base64 padding, as in
+/// `Authorization: Basic dXNlcjpwYXNzd29yZDE=`) split it: showing it would show the value.
+pub(crate) fn redact_header(key: &str) -> String {
+    let name = key.trim_matches([' ', '\t']);
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.is_empty() && name.bytes().all(tchar) {
+        format!("{key}={REDACTED}")
+    } else {
+        REDACTED.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExportConfig;
+
+    /// A credential pasted as a header with `:` instead of `=` (the curl habit), or without its
+    /// key at all, is a value without its key; base64 padding (`Basic` credentials, many API
+    /// keys) puts an `=` in it, and what comes before that `=` was shown as if it were a key.
+    #[test]
+    fn a_credential_with_base64_padding_pasted_without_its_key_is_not_shown() {
+        // base64("user:password1") and base64("s3cr3t-tok"): both end in padding.
+        let secrets = ["dXNlcjpwYXNzd29yZDE", "czNjcjN0LXRvaw"];
+        for list in [
+            format!("Authorization: Basic {}=", secrets[0]),
+            format!("x-ok=1,Bearer {}==", secrets[1]),
+            format!("api-key:{}==,x-ok=1", secrets[1]),
+        ] {
+            for variable in [
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            ] {
+                let r =
+                    ExportConfig::from_lookup(|k| (k == variable).then(|| list.clone())).unwrap();
+                assert!(!r.warnings.is_empty(), "{variable}={list:?} warns");
+                for w in &r.warnings {
+                    let shown = w.to_string();
+                    for secret in secrets {
+                        assert!(!shown.contains(secret), "{variable}={list:?}: {shown}");
+                    }
+                }
+            }
+        }
+        // A key that is a header name is still shown: it says which entry is meant.
+        assert_eq!(
+            redact_headers("api-key=s3cr3t,x%2Dtenant=a, x-b = c"),
+            "api-key=<redacted>,x%2Dtenant=<redacted>, x-b =<redacted>"
+        );
+    }
 }

@@ -199,7 +199,7 @@ impl OtlpHttpExporter {
             validate_header(k, v)
                 // The value redacted, as in the environment's warnings: often a credential.
                 .map_err(|r| {
-                    let shown = format!("{k}={}", crate::export::redact::REDACTED);
+                    let shown = crate::export::redact::redact_header(k);
                     ConfigError::new("OtlpHttpConfig::headers", &shown, r)
                 })?;
         }
@@ -408,10 +408,12 @@ fn seed() -> u64 {
 }
 
 /// An HTTP header name must be a token (RFC 9110 §5.1), a value free of CR, LF and NUL.
+/// A name that is not a token is not repeated in the error: it may be a credential pasted
+/// without its key (see `export::redact`).
 pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), String> {
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(tchar) {
-        return Err(format!("{name:?} is not a valid HTTP header name"));
+        return Err("has a name that is not a valid HTTP header name (a token)".into());
     }
     // A field value (RFC 9110 §5.5): visible ASCII, space, tab and obs-text (bytes 0x80 and
     // up, here the UTF-8 of non-ASCII text); no other control byte (CR and LF would split
