@@ -103,6 +103,19 @@ fn otel_traces_exporter() {
     );
 }
 
+/// A list that names no exporter at all (`,`) is a value that is set and not empty, and that
+/// the implementation does not recognize: "For variables accepting an enum value, if the user
+/// provides a value the implementation does not recognize, the implementation MUST generate a
+/// warning and gracefully ignore the setting." It used to be ignored without a word (as a
+/// header list of `,` is not: `otel_exporter_otlp_headers`).
+#[test]
+fn an_exporter_list_naming_no_exporter_is_warned_about() {
+    for v in [",", " , ", ",,\t,"] {
+        let c = ignored(&[("OTEL_TRACES_EXPORTER", v)], "OTEL_TRACES_EXPORTER");
+        assert_eq!(c.exporter, TracesExporter::Otlp, "{v:?}");
+    }
+}
+
 #[test]
 fn otel_exporter_otlp_endpoint() {
     // Examples 1 and 3 of protocol/exporter.md: the signal path is appended, one '/'.

@@ -495,6 +495,12 @@ impl ExportConfig {
                 // Disabled, nothing is exported: nowhere the user did not ask.
                 (Some(e), _) => r.refuse_unless(c.disabled, e, "OTEL_SDK_DISABLED is true")?,
                 (None, Some(e)) => c.exporter = e,
+                // Unknown items were warned about; a list of none (`,`) is not recognized either.
+                (None, None) if v.split(',').all(|s| s.trim().is_empty()) => r.warn(
+                    "OTEL_TRACES_EXPORTER",
+                    &v,
+                    "names no exporter; the variable is ignored",
+                ),
                 (None, None) => {}
             }
         }
