@@ -562,6 +562,9 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         head_len,
     };
     let mut transfer_encoding = false;
+    // RFC 9112 §9.6: a `close` option closes the connection, whatever else the field lists;
+    // `keep-alive` only makes an HTTP/1.0 connection persistent (§9.3).
+    let (mut close_option, mut keep_alive) = (false, false);
     for line in unfolded_fields(lines) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("bad header line {line:?}"));
@@ -585,12 +588,9 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
                 .next()
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',') {
-                if token.trim().eq_ignore_ascii_case("close") {
-                    p.close = true;
-                } else if token.trim().eq_ignore_ascii_case("keep-alive") {
-                    p.close = false;
-                }
+            for token in value.split(',').map(str::trim) {
+                close_option |= token.eq_ignore_ascii_case("close");
+                keep_alive |= token.eq_ignore_ascii_case("keep-alive");
             }
         } else if name.eq_ignore_ascii_case("retry-after") {
             p.retry_after = parse_retry_after(value, SystemTime::now());
@@ -598,6 +598,7 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
             p.gzip = value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip");
         }
     }
+    p.close = close_option || (p.close && !keep_alive);
     if transfer_encoding && p.content_length.is_some() {
         // RFC 9112 §6.3: "the Transfer-Encoding overrides the Content-Length. Such a message
         // might indicate an attempt to perform request smuggling or response splitting": the
@@ -887,6 +888,32 @@ mod tests {
             unfolded_fields(["A: x  ", "\t y", "B: z"].into_iter()),
             ["A: x y", "B: z"]
         );
+    }
+
+    /// RFC 9112 §9.6: "A client that receives a "close" connection option MUST cease sending
+    /// requests on that connection and close the connection after reading the response
+    /// message containing the "close" connection option". A `keep-alive` option beside it, in
+    /// the same field or another, used to undo it when it came later, and the next request
+    /// went out on a connection the collector had said it would close.
+    #[test]
+    fn a_close_option_is_not_undone_by_a_keep_alive_beside_it() {
+        for head in [
+            "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: Keep-Alive\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+        ] {
+            assert!(parse_head(head, 1).unwrap().close, "{head:?}");
+        }
+        // Without a close option: HTTP/1.1 persists; HTTP/1.0 only with keep-alive (§9.3).
+        for (head, close) in [
+            ("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nConnection: x-other\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\n\r\n", true),
+        ] {
+            assert_eq!(parse_head(head, 1).unwrap().close, close, "{head:?}");
+        }
     }
 
     /// A user's `User-Agent` joins the exporter's on one line (RFC 9110 §5.3 forbids two);
