@@ -599,11 +599,13 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         }
     }
     p.close = close_option || (p.close && !keep_alive);
-    if transfer_encoding && p.content_length.is_some() {
+    if transfer_encoding && (p.content_length.is_some() || version == "HTTP/1.0") {
         // RFC 9112 §6.3: "the Transfer-Encoding overrides the Content-Length. Such a message
         // might indicate an attempt to perform request smuggling or response splitting": the
         // body is framed by the transfer coding (chunked, or to the close), and the connection
-        // is not reused.
+        // is not reused. Nor is it after an HTTP/1.0 message with a Transfer-Encoding, which a
+        // client "MUST treat ... as if the framing is faulty, even if a Content-Length is
+        // present, and close the connection after processing the message" (§6.1).
         p.content_length = None;
         p.close = true;
     }
@@ -914,6 +916,27 @@ mod tests {
         ] {
             assert_eq!(parse_head(head, 1).unwrap().close, close, "{head:?}");
         }
+    }
+
+    /// RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+    /// Transfer-Encoding header field MUST treat the message as if the framing is faulty, even
+    /// if a Content-Length is present, and close the connection after processing the message."
+    /// Without a Content-Length, an HTTP/1.0 `Connection: keep-alive` response framed by
+    /// `Transfer-Encoding: chunked` kept its connection for the next request.
+    #[test]
+    fn an_http_1_0_response_with_a_transfer_encoding_closes_its_connection() {
+        for head in [
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+            "HTTP/1.0 503 X\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            assert!(parse_head(head, 1).unwrap().close, "{head:?}");
+        }
+        // HTTP/1.1 chunked, and HTTP/1.0 keep-alive with a Content-Length: kept alive.
+        let p = parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1).unwrap();
+        assert!(p.chunked && !p.close);
+        let head = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        assert!(!parse_head(head, 1).unwrap().close);
     }
 
     /// A user's `User-Agent` joins the exporter's on one line (RFC 9110 §5.3 forbids two);
