@@ -33,12 +33,13 @@ pub(crate) struct HttpUrl<'a> {
 
 impl HttpUrl<'_> {
     /// The `Host` header value: [`HttpUrl::authority`] without an IPv6 zone
-    /// (`[fe80::1%25eth0]:4318` is sent as `[fe80::1]:4318`). RFC 6874 §4: "An HTTP client,
-    /// proxy, or other intermediary MUST remove any ZoneID attached to an outgoing URI, as it
-    /// has only local significance at the sending host" (RFC 9844, which obsoletes it, keeps
-    /// zones out of what goes on the wire altogether).
+    /// (`[fe80::1%25eth0]:4318` is sent as `[fe80::1]:4318`, and so is a zone written with a
+    /// bare `%`, `[fe80::1%eth0]:4318`: everything from the `%` to the `]`). RFC 6874 §4: "An
+    /// HTTP client, proxy, or other intermediary MUST remove any ZoneID attached to an
+    /// outgoing URI, as it has only local significance at the sending host" (RFC 9844, which
+    /// obsoletes it, keeps zones out of what goes on the wire altogether).
     pub(crate) fn host_header(&self) -> String {
-        match self.authority.split_once("%25") {
+        match self.authority.split_once('%') {
             Some((address, rest)) if self.authority.starts_with('[') => match rest.find(']') {
                 Some(end) => format!("{address}{}", &rest[end..]),
                 None => self.authority.to_owned(),
@@ -260,6 +261,26 @@ mod tests {
         }
         // Two ports: the message names that mistake too, not only the IPv6 one.
         assert!(refused("http://h:80:80").contains("a port is given once"));
+    }
+
+    /// A zone written with a bare `%` (`[fe80::1%eth0]`, as `ip` and `getaddrinfo` write it,
+    /// rather than RFC 6874's `%25`) is taken, and resolved as written, but it used to go out
+    /// in the `Host` header too. RFC 6874 §4: "An HTTP client, proxy, or other intermediary
+    /// MUST remove any ZoneID attached to an outgoing URI, as it has only local significance
+    /// at the sending host"; the module promises the `Host` header without an IPv6 zone.
+    #[test]
+    fn a_zone_written_with_a_bare_percent_stays_out_of_the_host_header() {
+        for (url, host) in [
+            ("http://[fe80::1%eth0]:4318/v1/traces", "[fe80::1]:4318"),
+            ("http://[fe80::1%lo]/", "[fe80::1]"),
+            ("http://[fe80::1%1]:9", "[fe80::1]:9"),
+        ] {
+            let u = ok(url);
+            assert_eq!(u.host_header(), host, "{url}");
+            // The resolver still gets the zone, in the form it reads.
+            assert!(u.resolver_host().starts_with("fe80::1%"), "{url}");
+        }
+        assert_eq!(ok("http://[fe80::1%eth0]/").resolver_host(), "fe80::1%eth0");
     }
 
     #[test]
