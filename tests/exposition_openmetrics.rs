@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentcore_telemetry::exposition::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
-use agentcore_telemetry::{Buckets, Error, MetricsCollector, Registry, SummaryConfig};
+use agentcore_telemetry::{
+    Buckets, Counter, Error, Histogram, MetricsCollector, Registry, Summary, SummaryConfig,
+};
 use support::exposition::parse;
 use support::openmetrics::{parse_openmetrics, ExpositionServer, OmFamily};
 use support::prometheus::PrometheusServer;
@@ -705,4 +707,70 @@ fn summary_quantile_labels_and_a_histogram_without_finite_bounds_in_both_formats
     ] {
         assert!(text.contains(line), "{line:?} missing from\n{text}");
     }
+}
+
+/// A handle adopted into a family (`Family::insert_metric`) brings the values it counted
+/// before: its `_created` is when that handle started from zero, not when it was adopted.
+/// OpenMetrics 1.0, "Counter": "A Total is a non-NaN and MUST be monotonically non-decreasing
+/// over time, starting from 0", and "A MetricPoint in a Metric's Counter's Total MAY reset to 0.
+/// If present, the corresponding Created time MUST also be set to the timestamp of the reset"
+/// (and histograms' and summaries' Created mean the same for their counter-like values). The
+/// adoption time read to Prometheus as "5 events in the last moments". The same handle in two
+/// registries has one creation time.
+#[test]
+fn an_adopted_handle_s_created_is_when_its_values_started_from_zero() {
+    require_openmetrics_oracle!("an_adopted_handle_s_created_is_when_its_values_started_from_zero");
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let before = now();
+    let counter = Counter::new().unwrap();
+    counter.inc_by(5);
+    let histogram = Histogram::new(Buckets::new(vec![1.0]).unwrap()).unwrap();
+    histogram.observe(0.5);
+    let summary = Summary::new(SummaryConfig::default()).unwrap();
+    summary.observe(0.5);
+    let after = now();
+    std::thread::sleep(Duration::from_millis(200));
+    let adopt = |r: &Registry| {
+        let c = r.counter_family("jobs_total", "Jobs.", &[]).unwrap();
+        assert!(c.insert_metric::<&str>(&[], counter.clone()).unwrap());
+        let h = r
+            .histogram_family(
+                "wait_seconds",
+                "Waits.",
+                &[],
+                Buckets::new(vec![1.0]).unwrap(),
+            )
+            .unwrap();
+        assert!(h.insert_metric::<&str>(&[], histogram.clone()).unwrap());
+        let s = r
+            .summary_family("rtt_seconds", "RTTs.", &[], SummaryConfig::default())
+            .unwrap();
+        assert!(s.insert_metric::<&str>(&[], summary.clone()).unwrap());
+        let om = OpenMetricsEncoder::new().with_created(true).encode(r);
+        parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+        om.lines()
+            .filter(|l| l.contains("_created "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let first = adopt(&Registry::new());
+    assert_eq!(first.len(), 3, "{first:?}");
+    for line in &first {
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(
+            v >= before - 1e-6 && v <= after + 1e-6,
+            "{line}: not when the handle was made ({before} to {after})"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        adopt(&Registry::new()),
+        first,
+        "one handle, one creation time"
+    );
 }

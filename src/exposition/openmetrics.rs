@@ -38,7 +38,9 @@
 //!   is not a counter, and samples that came and went as it crossed zero broke `rate()`). A
 //!   scrape-time counter whose function returns NaN or a negative number has no sample in
 //!   that scrape.
-//! * **`_created`** (the series' creation time, in seconds with microseconds) follows the
+//! * **`_created`** (when the series' values started from zero, in seconds with microseconds:
+//!   when its counter, histogram or summary was made, earlier than the series for a handle
+//!   adopted with `Family::insert_metric`) follows the
 //!   counter total, the histogram `_count` and the summary `_count` when
 //!   [`OpenMetricsEncoder::with_created`] turns it on. It is off by default, as in client_golang
 //!   (each one is an extra series in Prometheus 2.x).

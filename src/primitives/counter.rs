@@ -49,6 +49,8 @@ struct CounterInner {
     rejected: AtomicU64,
     /// The exemplar record (`primitives::exemplar`), when exemplars are on.
     exemplar: Option<Arc<ExemplarCell>>,
+    /// When the counter was made (its value was zero), microseconds since the Unix epoch.
+    created_micros: u64,
 }
 
 impl Counter {
@@ -78,6 +80,7 @@ impl Counter {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
                 exemplar: None,
+                created_micros: super::unix_micros_now(),
             }),
         }
     }
@@ -131,6 +134,7 @@ impl Counter {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
                 exemplar,
+                created_micros: super::unix_micros_now(),
             }),
         })
     }
@@ -300,6 +304,12 @@ impl Counter {
             Some(arena) => (arena.read_u64(self.word), arena.read_f64(self.word + 1)),
             None => (0, 0.0), // no arena at all: nothing could be recorded
         }
+    }
+
+    /// When the counter was made, in microseconds since the Unix epoch: the OpenMetrics
+    /// `_created` of every series that exposes it (see `Series::created`).
+    pub(crate) fn created_micros(&self) -> u64 {
+        self.inner.created_micros
     }
 
     /// How many increments were refused (negative, NaN or infinite).

@@ -437,6 +437,8 @@ struct HistogramInner {
     trace_exemplars: bool,
     /// One exemplar record per bucket (`+Inf` last) when exemplars are on, else empty.
     exemplars: Box<[ExemplarCell]>,
+    /// When the histogram was made (its values were zero), microseconds since the Unix epoch.
+    created_micros: u64,
 }
 
 /// A consistent reading of a [`Histogram`].
@@ -519,6 +521,7 @@ impl Histogram {
                 counter_sum: CounterSum::default(),
                 trace_exemplars: exemplars == Exemplars::TraceBased,
                 exemplars: records,
+                created_micros: super::unix_micros_now(),
             }),
         })
     }
@@ -651,6 +654,12 @@ impl Histogram {
     /// ```
     pub fn rejected(&self) -> u64 {
         self.inner.rejected.load(Relaxed)
+    }
+
+    /// When the histogram was made, in microseconds since the Unix epoch: the OpenMetrics
+    /// `_created` of every series that exposes it (see `Series::created`).
+    pub(crate) fn created_micros(&self) -> u64 {
+        self.inner.created_micros
     }
 
     /// Whether the OpenMetrics `_sum` and `_count` are exposed with `sum`, just read by an

@@ -33,3 +33,12 @@ pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot};
 pub use info::Info;
 pub use summary::{Summary, SummaryConfig, SummaryReading};
+
+/// Now, in microseconds since the Unix epoch (0 for a clock set before 1970): when a counter,
+/// histogram or summary is made, the time its values start from zero (the OpenMetrics
+/// `_created` of every series that exposes it), and when a series is created.
+pub(crate) fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

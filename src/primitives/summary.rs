@@ -280,6 +280,8 @@ struct SummaryInner {
     /// When the summary was created: an implicit reading of all zeros, the base of the window
     /// for as long as the summary is younger than `max_age`.
     created: Instant,
+    /// The same moment in microseconds since the Unix epoch (its OpenMetrics `_created`).
+    created_micros: u64,
 }
 
 #[derive(Default)]
@@ -355,6 +357,7 @@ impl Summary {
                 counter_sum: CounterSum::default(),
                 window: Mutex::new(Window::default()),
                 created: Instant::now(),
+                created_micros: super::unix_micros_now(),
             }),
         })
     }
@@ -445,6 +448,12 @@ impl Summary {
             count,
             sum,
         }
+    }
+
+    /// When the summary was made, in microseconds since the Unix epoch: the OpenMetrics
+    /// `_created` of every series that exposes it (see `Series::created`).
+    pub(crate) fn created_micros(&self) -> u64 {
+        self.inner.created_micros
     }
 
     /// Whether the OpenMetrics `_sum` is exposed with `sum`, just read by an OpenMetrics

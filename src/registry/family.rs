@@ -61,10 +61,10 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
-pub(crate) use super::series::unix_micros_now;
 pub use super::series::{LabelValues, Series};
 use super::series_ref::Hold;
 pub use super::series_ref::SeriesRef;
+pub(crate) use crate::primitives::unix_micros_now;
 
 use super::label_hash::{as_strs, Key, LabelHasher, KEPT};
 use super::table::{tag_of, Table, EMPTY, MIN_SLOTS, REMOVED};
@@ -759,7 +759,8 @@ impl<M: Metric> Family<M> {
     /// exemplar setting (`Counter::with_exemplars`, `Histogram::with_exemplars`), which may
     /// differ from the one the family gives the series it creates
     /// ([`FamilyOptions::exemplars`](super::FamilyOptions::exemplars)): the scrape shows the
-    /// exemplars each series keeps.
+    /// exemplars each series keeps. So does its OpenMetrics `_created`: the handle's values
+    /// started from zero when it was made, not when it was adopted ([`Series::created`]).
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Registry};
@@ -805,7 +806,17 @@ impl<M: Metric> Family<M> {
 
     fn make_series(&self, hash: u64, values: &[&str], metric: M) -> Series<M> {
         let birth = self.inner.domain.era();
-        Series::new(birth, hash, &self.inner.desc.label_names, values, metric)
+        // A counter's, histogram's or summary's values started from zero when it was made (an
+        // adopted handle's before it was adopted); a gauge's or info's series has no `_created`.
+        let created = metric.created_micros().unwrap_or_else(unix_micros_now);
+        Series::new(
+            birth,
+            hash,
+            &self.inner.desc.label_names,
+            values,
+            metric,
+            created,
+        )
     }
 
     fn overflow_series(&self) -> Result<SeriesRef<'_, M>, Error> {

@@ -140,6 +140,14 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
         let _ = config;
         true
     }
+    /// When this handle's values started from zero, in microseconds since the Unix epoch (its
+    /// series' OpenMetrics `_created`): when a counter, histogram or summary was made, which a
+    /// handle adopted by [`Family::insert_metric`](crate::Family::insert_metric) brings along.
+    /// `None` for the types without `_created` (gauges, info).
+    #[doc(hidden)]
+    fn created_micros(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Metric for Counter {
@@ -156,6 +164,9 @@ impl Metric for Counter {
     }
     fn arena_words(_: &()) -> usize {
         2
+    }
+    fn created_micros(&self) -> Option<u64> {
+        Some(Counter::created_micros(self))
     }
 }
 
@@ -229,6 +240,9 @@ impl Metric for Histogram {
     fn arena_words(buckets: &Buckets) -> usize {
         buckets.bounds().len() + 2
     }
+    fn created_micros(&self) -> Option<u64> {
+        Some(Histogram::created_micros(self))
+    }
 }
 
 impl sealed::EncodeSeries for Histogram {
@@ -286,6 +300,9 @@ impl Metric for Summary {
     }
     fn arena_words(config: &SummaryConfig) -> usize {
         config.arena_words()
+    }
+    fn created_micros(&self) -> Option<u64> {
+        Some(Summary::created_micros(self))
     }
 }
 

@@ -34,8 +34,10 @@ pub struct Series<M> {
     pub(super) ends: Box<[u32]>,
     /// `a="x",b="y"`, escaped once at creation so a scrape only copies it.
     pub(super) rendered: Box<str>,
-    /// When the series was created, in microseconds since the Unix epoch (OpenMetrics'
-    /// `_created` sample; read once, on the cold path that creates the series).
+    /// When the series' values started from zero, in microseconds since the Unix epoch
+    /// (OpenMetrics' `_created` sample): its metric's creation time for a counter, histogram or
+    /// summary, which an adopted handle brings along; otherwise the series' own, read once on
+    /// the cold path that creates it.
     pub(super) created_micros: u64,
 }
 
@@ -60,13 +62,14 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Series<M> {
 impl<M> Series<M> {
     /// The series for `values` (one per name in `label_names`, already validated) under
     /// `hash`, born in reclamation era `birth`: its values stored once, their keys, their
-    /// rendered exposition form and its creation time. Off the hot path (a new series).
+    /// rendered exposition form and `created_micros`. Off the hot path (a new series).
     pub(super) fn new(
         birth: u64,
         hash: u64,
         label_names: &[Box<str>],
         values: &[&str],
         metric: M,
+        created_micros: u64,
     ) -> Series<M> {
         let mut rendered = String::new();
         render_labels(&mut rendered, label_names, values);
@@ -85,7 +88,7 @@ impl<M> Series<M> {
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
             rendered: rendered.into_boxed_str(),
-            created_micros: unix_micros_now(),
+            created_micros,
             metric,
         }
     }
@@ -130,8 +133,11 @@ impl<M> Series<M> {
         &self.metric
     }
 
-    /// When the series was created (the OpenMetrics `_created` time: a series removed and
-    /// created again starts over, as its value does).
+    /// When the series' values started from zero (the OpenMetrics `_created` time): when the
+    /// series was created, or, for a counter, histogram or summary, when its metric was made,
+    /// which is the same time for a series the family created and earlier for a handle adopted
+    /// with [`Family::insert_metric`](super::Family::insert_metric), whose values it brings
+    /// along. A series removed and created again starts over, as its value does.
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
@@ -328,11 +334,4 @@ impl<'a> IntoIterator for LabelValues<'a> {
     fn into_iter(self) -> Self::IntoIter {
         Box::new(self.iter())
     }
-}
-
-/// Now, in microseconds since the Unix epoch (0 for a clock set before 1970).
-pub(crate) fn unix_micros_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
