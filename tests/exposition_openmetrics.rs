@@ -152,8 +152,9 @@ fn created_samples_are_opt_in_and_carry_the_creation_time() {
     assert!(!r.encode_openmetrics().contains("_created"));
     let text = OpenMetricsEncoder::new().with_created(true).encode(&r);
     let created: Vec<&str> = text.lines().filter(|l| l.contains("_created")).collect();
-    // Counters (2 + 1 + the fn counter), histograms (2), summaries (2): one per series; no
-    // gauge or info.
+    // Counters (2 + 1), histograms (2), summaries (2): one per series; no gauge or info, and
+    // none for the fn counter, whose start the registry does not know
+    // (`a_scrape_time_counter_has_no_created_time_it_cannot_know`).
     let names: Vec<&str> = created
         .iter()
         .map(|l| l.split(['{', ' ']).next().unwrap())
@@ -161,7 +162,6 @@ fn created_samples_are_opt_in_and_carry_the_creation_time() {
     assert_eq!(
         names,
         [
-            "boots_created",
             "payload_bytes_created",
             "payload_bytes_created",
             "request_seconds_created",
@@ -180,7 +180,8 @@ fn created_samples_are_opt_in_and_carry_the_creation_time() {
         );
     }
     // Each `_created` follows its series' last sample.
-    assert!(text.contains("boots_total 7.0\nboots_created "), "{text}");
+    assert!(text.contains("boots_total 7.0\n"), "{text}");
+    assert!(!text.contains("boots_created"), "{text}");
     assert!(
         text.contains("retries_total 2.5\nretries_created "),
         "{text}"
@@ -773,4 +774,49 @@ fn an_adopted_handle_s_created_is_when_its_values_started_from_zero() {
         first,
         "one handle, one creation time"
     );
+}
+
+/// A scrape-time counter's value is kept elsewhere ("for values another part of the program
+/// already keeps"): the registry does not know when it was 0, so it writes no `_created` for it,
+/// as client_golang (`CounterFunc`, the process collector) and the Python client do. Its
+/// registration time was written instead, and `process_cpu_seconds_total`, which counts from the
+/// process' start, read as "this much CPU since the registry was made". OpenMetrics 1.0,
+/// "Counter": a Total "MUST be monotonically non-decreasing over time, starting from 0", and
+/// Created is "SHOULD", so leaving out a time that is not known is the valid choice.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_scrape_time_counter_has_no_created_time_it_cannot_know() {
+    use agentcore_telemetry::registry::process::process_stats;
+    require_openmetrics_oracle!("a_scrape_time_counter_has_no_created_time_it_cannot_know");
+    // CPU spent before the registry exists (the process' own count, which the total reads).
+    let spin = std::time::Instant::now();
+    let mut x = 0u64;
+    while process_stats().unwrap().cpu_seconds < 0.05 && spin.elapsed() < Duration::from_secs(20) {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+    let r = Registry::new();
+    r.register_process_metrics().unwrap();
+    r.counter_fn("boots_total", "Boots.", || 41.0).unwrap();
+    let om = OpenMetricsEncoder::new().with_created(true).encode(&r);
+    parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+    let cpu: f64 = om
+        .lines()
+        .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+        .unwrap_or_else(|| panic!("no CPU total in\n{om}"))
+        .parse()
+        .unwrap();
+    assert!(
+        cpu >= 0.05,
+        "{cpu}: the CPU spent before registration counts"
+    );
+    for created in ["process_cpu_seconds_created", "boots_created"] {
+        let line = om.lines().find(|l| l.starts_with(created));
+        assert!(
+            line.is_none(),
+            "{line:?}: a creation time at which the total ({cpu} s of CPU) was not 0"
+        );
+    }
+    assert!(om.contains("boots_total 41.0\n"), "{om}");
 }

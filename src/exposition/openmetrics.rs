@@ -43,7 +43,10 @@
 //!   adopted with `Family::insert_metric`) follows the
 //!   counter total, the histogram `_count` and the summary `_count` when
 //!   [`OpenMetricsEncoder::with_created`] turns it on. It is off by default, as in client_golang
-//!   (each one is an extra series in Prometheus 2.x).
+//!   (each one is an extra series in Prometheus 2.x). A scrape-time counter
+//!   (`Registry::counter_fn`, `process_cpu_seconds_total`) never has one: its value is kept
+//!   elsewhere, and when it was 0 is not known here (client_golang's `CounterFunc` and process
+//!   collector write none either).
 //! * **No timestamps**, no blank lines, no other comments, and the exposition ends `# EOF\n`.
 //!
 //! # Exemplars
@@ -108,8 +111,9 @@ impl OpenMetricsEncoder {
         OpenMetricsEncoder { created: false }
     }
 
-    /// Whether counters, histograms and summaries expose `_created` (the series' creation time).
-    /// Off by default: Prometheus 2.x stores each one as an extra series.
+    /// Whether counters, histograms and summaries expose `_created` (when the series' values
+    /// started from zero; never for a scrape-time counter, whose start is not known). Off by
+    /// default: Prometheus 2.x stores each one as an extra series.
     ///
     /// ```
     /// use agentcore_telemetry::exposition::OpenMetricsEncoder;

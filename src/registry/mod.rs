@@ -333,14 +333,21 @@ impl Registry {
     }
 
     /// Registers a counter without labels whose value `read` returns at each scrape (it must
-    /// never decrease, like any counter). See [`Registry::gauge_fn`].
+    /// never decrease, like any counter). See [`Registry::gauge_fn`]. It has no OpenMetrics
+    /// `_created` sample, even with [`OpenMetricsEncoder::with_created`]: its value is kept
+    /// elsewhere, and the registry does not know when it was 0 (not when it was registered).
+    ///
+    /// [`OpenMetricsEncoder::with_created`]: crate::exposition::OpenMetricsEncoder::with_created
     ///
     /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
     /// use agentcore_telemetry::Registry;
     ///
     /// let registry = Registry::new();
     /// registry.counter_fn("boots_total", "Boots.", || 1.0).unwrap();
     /// assert!(registry.encode_text().contains("# TYPE boots_total counter\nboots_total 1\n"));
+    /// let om = OpenMetricsEncoder::new().with_created(true).encode(&registry);
+    /// assert!(om.contains("boots_total 1.0\n") && !om.contains("boots_created"));
     /// ```
     pub fn counter_fn(
         &self,
@@ -369,11 +376,7 @@ impl Registry {
         let mut built = Vec::with_capacity(fns.len());
         for (kind, name, help, read) in fns {
             let desc = Self::descriptor_of(kind, name, help, &[])?;
-            built.push(Arc::new(FnFamily {
-                desc,
-                read,
-                created_micros: family::unix_micros_now(),
-            }) as Arc<dyn RegisteredFamily>);
+            built.push(Arc::new(FnFamily { desc, read }) as Arc<dyn RegisteredFamily>);
         }
         let writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = (*self.inner.families.load_full()).clone();

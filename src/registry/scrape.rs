@@ -48,12 +48,12 @@ fn write_header(out: &mut String, desc: &Descriptor) {
 pub(super) type ScrapeFn = Box<dyn Fn(&mut Scratch) -> f64 + Send + Sync>;
 
 /// A metric without labels whose value a function returns at scrape time (client_golang's
-/// `GaugeFunc` / `CounterFunc`): for values another part of the program already keeps.
+/// `GaugeFunc` / `CounterFunc`): for values another part of the program already keeps. A
+/// counter of these has no OpenMetrics `_created`: when its value was 0 is known only where it
+/// is kept (the process' CPU time counts from the process' start, not from the registration).
 pub(super) struct FnFamily {
     pub(super) desc: Descriptor,
     pub(super) read: ScrapeFn,
-    /// When it was registered (its OpenMetrics `_created` time), microseconds since the epoch.
-    pub(super) created_micros: u64,
 }
 
 impl RegisteredFamily for FnFamily {
@@ -67,17 +67,13 @@ impl RegisteredFamily for FnFamily {
         value_f64(out, (self.read)(scratch));
     }
 
-    fn encode_openmetrics(
-        &self,
-        out: &mut String,
-        scratch: &mut Scratch,
-        options: &OpenMetricsEncoder,
-    ) {
+    fn encode_openmetrics(&self, out: &mut String, scratch: &mut Scratch, _: &OpenMetricsEncoder) {
         let family = openmetrics::write_header(out, &self.desc);
+        // No `_created`, whatever `OpenMetricsEncoder::created` says (see `FnFamily`).
         let head = SeriesHead {
             family,
             labels: "",
-            created_micros: options.created().then_some(self.created_micros),
+            created_micros: None,
         };
         let value = (self.read)(scratch);
         match self.desc.kind {
