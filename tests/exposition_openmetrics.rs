@@ -820,3 +820,47 @@ fn a_scrape_time_counter_has_no_created_time_it_cannot_know() {
     }
     assert!(om.contains("boots_total 41.0\n"), "{om}");
 }
+
+/// OpenMetrics 1.0, "Statelessness": "What information has been exposed before MUST have no
+/// impact on future expositions. Each exposition is a self-contained snapshot of the current
+/// state of the exposer." The same observations give the same exposition whether or not an
+/// OpenMetrics scrape came between them. Whether `_sum` was written depended on the sum the
+/// previous scrape had exposed: with a scrape between 10 and -5 there was none, without one
+/// `_sum 5.0` (a sum of a series with negative values, which is no counter, and after a scrape
+/// that saw 10 a fall: Prometheus reads a reset).
+#[test]
+fn an_exposition_does_not_depend_on_what_earlier_ones_exposed() {
+    require_openmetrics_oracle!("an_exposition_does_not_depend_on_what_earlier_ones_exposed");
+    let run = |scrape_between: bool| {
+        let r = Registry::new();
+        let h = r
+            .histogram("gap_seconds", "Gaps.", Buckets::new(vec![1.0]).unwrap())
+            .unwrap();
+        let s = r
+            .summary_family("drift_seconds", "Drift.", &[], SummaryConfig::default())
+            .unwrap()
+            .get_or_create::<&str>(&[])
+            .unwrap();
+        h.observe(10.0);
+        s.observe(10.0);
+        if scrape_between {
+            let om = OpenMetricsEncoder::new().encode(&r);
+            assert!(om.contains("gap_seconds_sum 10.0\n"), "{om}");
+        }
+        h.observe(-5.0);
+        s.observe(-5.0);
+        let om = OpenMetricsEncoder::new().encode(&r);
+        parse_openmetrics(&om).unwrap_or_else(|e| panic!("refused: {e}\n{om}"));
+        om
+    };
+    let (unscraped, scraped) = (run(false), run(true));
+    assert_eq!(
+        unscraped, scraped,
+        "an earlier scrape changed the exposition"
+    );
+    // The sums saw a negative value: they are no counters, in either run.
+    for absent in ["gap_seconds_sum", "gap_seconds_count", "drift_seconds_sum"] {
+        assert!(!unscraped.contains(absent), "{absent} in\n{unscraped}");
+    }
+    assert!(unscraped.contains("drift_seconds_count 2\n"), "{unscraped}");
+}

@@ -31,11 +31,13 @@
 //!   quantile values, scrape-time and fractional counter totals, exemplar values) has a decimal
 //!   point or an exponent (`2.0`, `-0.0`, `1e+06`), as "Numbers" requires (the same rendering as
 //!   the canonical labels, and as client_golang's). Counter totals, histogram and summary sums and counts are never NaN or negative:
-//!   a histogram with a negative bucket bound, or whose sum has read negative, NaN or below
-//!   the previous scrape's in an OpenMetrics scrape, has no `_sum` and therefore no `_count`
-//!   ("If and only if a Sum Value is present ... `_count`"); a summary whose sum has read so
-//!   has no `_sum`. Once read so, for good (`primitives::counter_sum`: a sum that fell once
-//!   is not a counter, and samples that came and went as it crossed zero broke `rate()`). A
+//!   a histogram with a negative bucket bound, or into whose sum a negative value was
+//!   recorded, has no `_sum` and therefore no `_count` ("If and only if a Sum Value is
+//!   present ... `_count`"); a summary into whose sum one was recorded has no `_sum`. For
+//!   good (`primitives::counter_sum`: a sum that can fall is not a counter, and samples that
+//!   came and went as it crossed zero broke `rate()`), and whatever earlier scrapes read
+//!   ("Statelessness": "What information has been exposed before MUST have no impact on
+//!   future expositions"). A
 //!   scrape-time counter whose function returns NaN or a negative number has no sample in
 //!   that scrape.
 //! * **`_created`** (when the series' values started from zero, in seconds with microseconds:
@@ -369,8 +371,8 @@ pub(crate) fn info(out: &mut String, head: &SeriesHead<'_>) {
 }
 
 /// A histogram series: cumulative `_bucket`s in increasing `le` order (the last `+Inf`), then
-/// `_count` and `_sum` if `sum_exposed` (the caller's decision: no negative bound, and the sum
-/// never read negative, NaN or fallen; a negative or NaN `sum` is left out regardless), then
+/// `_count` and `_sum` if `sum_exposed` (the caller's decision: no negative bound, and no
+/// negative value ever recorded; a negative or NaN `sum` is left out regardless), then
 /// `_created`. `counts` holds one count per bucket, `+Inf` last; `les` the canonical `le` of
 /// each finite bound; `exemplar(i)` reads bucket `i`'s exemplar.
 #[inline]

@@ -431,7 +431,8 @@ struct HistogramInner {
     /// `bounds + 1` bucket words (non-cumulative, `+Inf` last), then one `f64` sum word.
     slots: OwnedSlots,
     rejected: AtomicU64,
-    /// Whether the OpenMetrics `_sum` and `_count` are still exposed (see `counter_sum`).
+    /// Whether the OpenMetrics `_sum` and `_count` are exposed: no negative value recorded
+    /// (see `counter_sum`).
     counter_sum: CounterSum,
     /// [`Exemplars::TraceBased`]: observations also offer the current sampled span.
     trace_exemplars: bool,
@@ -542,13 +543,16 @@ impl Histogram {
     // an observation's instructions. Inline is only the common case, a few branches that do not
     // depend on the value: a layout with one bound per class (one table load and one
     // comparison find the bucket) on a thread that owns its words (plain load + store), then
-    // the trace-based exemplar check when the histogram has one. Everything else (NaN, denser
-    // layouts, a thread's first record, a thread without an exclusive block) is
-    // `observe_slow`, out of line.
+    // the trace-based exemplar check when the histogram has one. Everything else (NaN,
+    // infinities and negative values, denser layouts, a thread's first record, a thread without
+    // an exclusive block) is `observe_slow`, out of line. The test is on `v`'s sign and
+    // exponent, which the bucket index reads anyway: below `0x7FF` exactly for the finite
+    // values with the sign bit clear, so a negative value goes where its sum's mark is set
+    // (`counter_sum`). (`v >= 0.0` cost 3 instructions more than the `!v.is_nan()` it replaced.)
     #[inline(always)]
     pub fn observe(&self, v: f64) {
         let inner = &*self.inner;
-        if let (Some(fast), false) = (&inner.fast, v.is_nan()) {
+        if let (Some(fast), true) = (&inner.fast, v.to_bits() >> 52 < 0x7FF) {
             if let Some(words) = OwnedWords::current() {
                 let bucket = fast.index(v);
                 // `start` and `sum_word` widen for free as they load; adding in `usize` saves
@@ -663,8 +667,7 @@ impl Histogram {
     }
 
     /// Whether the OpenMetrics `_sum` and `_count` are exposed with `sum`, just read by an
-    /// OpenMetrics scrape: never again once one read it negative, NaN or fallen (see
-    /// `counter_sum`).
+    /// OpenMetrics scrape: not once a negative value was recorded (see `counter_sum`).
     pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
         self.inner.counter_sum.exposable(sum)
     }
@@ -727,14 +730,16 @@ impl Histogram {
 
 impl HistogramInner {
     /// Every observation the inline path of [`Histogram::observe`] does not take: refuses NaN,
-    /// searches any layout, records through a stripe when the thread has no exclusive block
-    /// (leasing one on its first record), and offers trace-based exemplars.
+    /// marks the sum of a negative value (`counter_sum`), searches any layout, records through
+    /// a stripe when the thread has no exclusive block (leasing one on its first record), and
+    /// offers trace-based exemplars.
     #[inline(never)]
     fn observe_slow(&self, v: f64) {
         if v.is_nan() {
             self.rejected.fetch_add(1, Relaxed);
             return;
         }
+        self.counter_sum.record(v);
         let bucket = self.buckets.index(v);
         if let Some(words) = Words::current() {
             words.add_u64(self.start + bucket as u32, 1);

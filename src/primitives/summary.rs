@@ -273,7 +273,8 @@ struct SummaryInner {
     /// The current period (advanced by readers, read by recorders).
     period: AtomicU64,
     rejected: AtomicU64,
-    /// Whether the OpenMetrics `_sum` is still exposed (see `counter_sum`).
+    /// Whether the OpenMetrics `_sum` is exposed: no negative value recorded (see
+    /// `counter_sum`).
     counter_sum: CounterSum,
     /// Reader-side state; recorders never touch it.
     window: Mutex<Window>,
@@ -382,6 +383,8 @@ impl Summary {
             inner.rejected.fetch_add(1, Relaxed);
             return;
         }
+        // Before the sum word: a negative value marks the sum as no counter (`counter_sum`).
+        inner.counter_sum.record(v);
         let start = inner.slots.range().start();
         let Some(words) = Words::current() else {
             return;
@@ -457,7 +460,7 @@ impl Summary {
     }
 
     /// Whether the OpenMetrics `_sum` is exposed with `sum`, just read by an OpenMetrics
-    /// scrape: never again once one read it negative, NaN or fallen (see `counter_sum`).
+    /// scrape: not once a negative value was recorded (see `counter_sum`).
     pub(crate) fn openmetrics_sum_exposable(&self, sum: f64) -> bool {
         self.inner.counter_sum.exposable(sum)
     }

@@ -271,7 +271,7 @@ impl sealed::EncodeSeries for Histogram {
     ) {
         let sum = self.read_into(&mut scratch.counts);
         let buckets = self.buckets();
-        // No `_sum` with a negative bound, nor once the sum has read negative, NaN or fallen.
+        // No `_sum` with a negative bound, nor once a negative value was recorded.
         let negative_bounds = buckets.bounds().first().is_some_and(|&b| b < 0.0);
         let sum_exposed = !negative_bounds && self.openmetrics_sum_exposable(sum);
         openmetrics::histogram(
