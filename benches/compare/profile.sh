@@ -67,7 +67,10 @@ for profile in "${profiles[@]}"; do
     for w in "${workloads[@]}"; do
       one=$(ir "$out/$w.1" "$w")
       two=$(N=$((2 * N)); ir "$out/$w.2" "$w")
-      echo "== $w: $(( (two - one) / N )) instructions per operation (runs of N = $N and 2N: the difference, so set-up cancels)"
+      # One decimal: shell arithmetic floored it, and a loop of exactly 12 instructions read
+      # 11 or 12 from one build to the next (counter_inc, 2026-12-07: the same listing).
+      per_op=$(awk -v a="$one" -v b="$two" -v n="$N" 'BEGIN { printf "%.1f", (b - a) / n }')
+      echo "== $w: $per_op instructions per operation (runs of N = $N and 2N: the difference, so set-up cancels)"
       callgrind_annotate "$out/$w.1" >"$out/$w.1.txt" 2>/dev/null
       callgrind_annotate "$out/$w.2" >"$out/$w.2.txt" 2>/dev/null
       python3 - "$out/$w.1.txt" "$out/$w.2.txt" "$N" <<'PY'
