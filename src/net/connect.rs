@@ -11,6 +11,21 @@
 //! left, and waits for its result at most [`SLICE`] at a time, asking the caller between
 //! waits how much time is left (a shutdown can bring that forward).
 //!
+//! A name with several addresses (`localhost` as `::1` and `127.0.0.1`, a dual-stack
+//! collector) is tried the way RFC 8305 ("Happy Eyeballs Version 2") describes: the addresses
+//! in the resolver's order with the two families interleaved (§4), one attempt started every
+//! [`ATTEMPT_DELAY`] (§5's "Connection Attempt Delay", 250 ms as it recommends) or as soon as
+//! every earlier one has failed, the earlier attempts kept running ("Starting a new connection
+//! attempt does not affect previous attempts"), the first connection made kept. The RFC would
+//! cancel the others; a blocking attempt cannot be, so each ends on its own, by the deadline at
+//! the latest, and a connection it makes then is closed. An
+//! address that drops packets (a broken IPv6 route) then costs the next one 250 ms, not the
+//! whole deadline: tried in turn with all the time left, as before, it took the deadline of
+//! every export and push, and the next address was never reached. Each attempt runs on a
+//! thread of its own, counted against [`MAX_THREADS`] and ending by the deadline as the
+//! connection thread does; at the cap the next attempt waits for one of them to fail, and with
+//! none running it runs on the connection thread, alone, as every attempt did before.
+//!
 //! What it guarantees:
 //!
 //! * **The caller returns by its deadline**: by `deadline`, or within a [`SLICE`] of its
@@ -139,38 +154,142 @@ pub(crate) fn connect(
     }
 }
 
-/// The connection thread's work: `host`'s addresses, each tried in turn with all the time left
-/// until `deadline`.
+/// How long an attempt on one address runs alone before the next address's starts beside it:
+/// RFC 8305 §5's fixed "Connection Attempt Delay", at the 250 milliseconds it recommends as the
+/// default.
+pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The connection thread's work: resolves `host` and connects to one of its addresses by
+/// `deadline` ([`connect_any`]).
 fn resolve_and_connect(
     host: &str,
     port: u16,
     deadline: Instant,
 ) -> Result<TcpStream, ConnectError> {
-    let addrs = (host, port)
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(ConnectError::Resolve)?;
-    let mut last = ConnectError::NoAddress;
-    for addr in addrs {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ConnectError::Timeout);
+        .map_err(ConnectError::Resolve)?
+        .collect();
+    connect_any(interleave(addrs), deadline, ATTEMPT_DELAY)
+}
+
+/// `addrs` with the two families alternating, the first address's family first, each family
+/// in the resolver's order, as RFC 8305 §4 orders the addresses to try: a family that does not
+/// work then costs one [`ATTEMPT_DELAY`] before the other's first address is tried, not one per
+/// address it has.
+fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (same, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(same.len() + other.len());
+    let mut other = other.into_iter();
+    for a in same {
+        out.push(a);
+        out.extend(other.next());
+    }
+    out.extend(other);
+    out
+}
+
+/// One address's attempt: connects with all the time left until `deadline`, again when the
+/// kernel gives up on a handshake first; `TCP_NODELAY` set on the connection.
+fn attempt(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, ConnectError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ConnectError::Timeout);
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
             }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                // The kernel gave up on the handshake before our deadline: try again.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
-                Err(error) => {
-                    last = ConnectError::Connect { addr, error };
-                    break;
-                }
-            }
+            // The kernel gave up on the handshake before our deadline: try again.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+            Err(error) => return Err(ConnectError::Connect { addr, error }),
         }
     }
-    Err(last)
+}
+
+/// Connects to one of `addrs` by `deadline`: the attempts start in order, each `delay` after
+/// the one before or as soon as every earlier attempt has failed, and run side by side; the
+/// first connection made is returned, and the others are closed as their attempts end (their
+/// results are sent to a receiver that is gone, or received and dropped here). Every attempt
+/// but the one this thread runs when it can start no other takes a thread of its own,
+/// counted in [`LIVE`]. Without a connection: the last failure, or
+/// [`ConnectError::Timeout`] if an attempt still runs at the deadline.
+fn connect_any(
+    addrs: Vec<SocketAddr>,
+    deadline: Instant,
+    delay: Duration,
+) -> Result<TcpStream, ConnectError> {
+    if addrs.len() <= 1 {
+        return match addrs.first() {
+            Some(&addr) => attempt(addr, deadline),
+            None => Err(ConnectError::NoAddress),
+        };
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut next = 0; // the next address to try
+    let mut running = 0usize;
+    let mut last = ConnectError::NoAddress;
+    let mut start_next = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ConnectError::Timeout);
+        }
+        if let Some(&addr) = addrs.get(next) {
+            if running == 0 || now >= start_next {
+                let spawned = Live::take().and_then(|live| {
+                    let tx = tx.clone();
+                    std::thread::Builder::new()
+                        .name("agentcore-connect-attempt".into())
+                        .spawn(move || {
+                            let _live = live;
+                            // The first connection may have been returned already: then
+                            // this one is dropped (closed) with the message no one receives.
+                            let _ = tx.send(attempt(addr, deadline));
+                        })
+                        .ok()
+                });
+                if spawned.is_some() {
+                    next += 1;
+                    running += 1;
+                    start_next = now + delay;
+                } else if running == 0 {
+                    // No thread to run it beside others: it runs here, alone, as before.
+                    next += 1;
+                    match attempt(addr, deadline) {
+                        Ok(s) => return Ok(s),
+                        Err(e) => last = e,
+                    }
+                } else {
+                    // At the cap: it starts when the next delay has passed or an attempt
+                    // running has failed, whichever comes first.
+                    start_next = now + delay;
+                }
+                continue;
+            }
+        } else if running == 0 {
+            return Err(last);
+        }
+        let until = if next < addrs.len() {
+            start_next.min(deadline)
+        } else {
+            deadline
+        };
+        match rx.recv_timeout(until.saturating_duration_since(now)) {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => {
+                running -= 1;
+                last = e;
+                // The address that failed holds nothing back: the next attempt starts at once.
+                start_next = Instant::now();
+            }
+            // The delay or the deadline passed (the sender is never gone: `tx` is here).
+            Err(_) => {}
+        }
+    }
 }
 
 /// For the tests of the clients (and of this module): the connection-thread count is one per
@@ -301,5 +420,121 @@ mod tests {
         let all = || Duration::from_secs(10);
         let r = connect("127.0.0.1", 9, past, &all, "test-connect");
         assert!(matches!(r, Err(ConnectError::Timeout)), "{r:?}");
+    }
+
+    /// A listener whose accept queue is full: the kernel drops further SYNs (Linux counts them
+    /// in `ListenOverflows`), so a connection to it neither succeeds nor fails before its
+    /// deadline, as one to an address behind a broken route does. Kept while the result lives.
+    fn black_hole() -> (TcpListener, Vec<TcpStream>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return (l, queued),
+                Err(e) => panic!("filling the accept queue: {e}"),
+            }
+            assert!(queued.len() < 10_000, "the accept queue never filled");
+        }
+    }
+
+    #[test]
+    fn the_families_alternate_in_the_resolvers_order() {
+        let v6 = |i: u16| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], i));
+        let v4 = |i: u16| SocketAddr::from(([127, 0, 0, 1], i));
+        assert_eq!(
+            interleave(vec![v6(1), v6(2), v6(3), v4(1), v4(2)]),
+            [v6(1), v4(1), v6(2), v4(2), v6(3)]
+        );
+        assert_eq!(
+            interleave(vec![v4(1), v4(2), v4(3), v6(1)]),
+            [v4(1), v6(1), v4(2), v4(3)]
+        );
+        assert_eq!(interleave(vec![v6(1), v4(1)]), [v6(1), v4(1)]);
+        assert_eq!(interleave(Vec::new()), []);
+    }
+
+    /// An address that drops packets first, a listening one second: the second is tried
+    /// [`ATTEMPT_DELAY`] after the first, which is left running. Each address tried in turn
+    /// with all the time left, the first held the whole deadline and the result was a timeout
+    /// (as a dual-stack collector behind a broken IPv6 route failed every export).
+    #[test]
+    fn an_address_that_drops_packets_does_not_hold_back_the_next() {
+        let _serial = serial();
+        let (hole, _queued) = black_hole();
+        let good = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addrs = vec![hole.local_addr().unwrap(), good.local_addr().unwrap()];
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let s = connect_any(addrs, deadline, ATTEMPT_DELAY).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good.local_addr().unwrap());
+        // The black hole's attempt ends by the deadline, and with it its thread's count.
+        no_live_threads();
+    }
+
+    /// Every address silent: a timeout, by the deadline (the attempts are not waited for
+    /// beyond it), and every attempt's thread ends by then too.
+    #[test]
+    fn addresses_that_all_drop_packets_time_out_by_the_deadline() {
+        let _serial = serial();
+        let (a, _qa) = black_hole();
+        let (b, _qb) = black_hole();
+        let addrs = vec![a.local_addr().unwrap(), b.local_addr().unwrap()];
+        let deadline = Instant::now() + Duration::from_millis(700);
+        let r = connect_any(addrs, deadline, ATTEMPT_DELAY);
+        assert!(matches!(r, Err(ConnectError::Timeout)), "{r:?}");
+        assert!(Instant::now() < deadline + Duration::from_secs(2));
+        no_live_threads();
+    }
+
+    /// A refused address, then a listening one: the refusal starts the next attempt at once;
+    /// every address refused: the last refusal, naming its address.
+    #[test]
+    fn a_refused_address_hands_over_to_the_next() {
+        let _serial = serial();
+        let refused = || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let good = TcpListener::bind("127.0.0.1:0").unwrap();
+        let far = far();
+        let s = connect_any(
+            vec![refused(), good.local_addr().unwrap()],
+            far,
+            ATTEMPT_DELAY,
+        );
+        assert_eq!(s.unwrap().peer_addr().unwrap(), good.local_addr().unwrap());
+        let (r1, r2) = (refused(), refused());
+        match connect_any(vec![r1, r2], far, ATTEMPT_DELAY) {
+            Err(ConnectError::Connect { addr, error }) => {
+                assert!(addr == r1 || addr == r2, "{addr}");
+                assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+            }
+            other => panic!("{other:?}"),
+        }
+        no_live_threads();
+    }
+
+    /// At the thread cap no attempt thread starts: the addresses are tried one at a time on
+    /// the calling thread, as before, and the first that answers is returned.
+    #[test]
+    fn at_the_thread_cap_the_addresses_are_tried_in_turn_here() {
+        let _serial = serial();
+        let mut held = Vec::new();
+        while let Some(live) = Live::take() {
+            held.push(live);
+        }
+        let refused = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let good = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = connect_any(
+            vec![refused, good.local_addr().unwrap()],
+            far(),
+            ATTEMPT_DELAY,
+        );
+        assert_eq!(s.unwrap().peer_addr().unwrap(), good.local_addr().unwrap());
+        drop(held);
     }
 }
