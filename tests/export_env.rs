@@ -156,7 +156,9 @@ fn otel_exporter_otlp_endpoint() {
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)],
             "OTEL_EXPORTER_OTLP_ENDPOINT",
         );
-        assert_eq!(err.value, bad);
+        // User info is not shown (`an_endpoint_is_named_without_its_credentials`).
+        let shown = bad.replace("user@", "<redacted>@");
+        assert_eq!(err.value, shown);
     }
     let err = refused(
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
@@ -908,4 +910,36 @@ fn an_unsupported_exporter_is_reported_by_the_tracer() {
             "OTEL_TRACES_EXPORTER={value}: no warning saying {says:?} on stderr:\n{stderr}"
         );
     }
+}
+
+/// An endpoint refused (or one whose query carries a key) is named in the error, and errors go
+/// to logs: its user info and query, where URLs carry credentials, are not shown. Before, the
+/// whole value was: `OTEL_EXPORTER_OTLP_ENDPOINT="https://user:s3cret@c:4318": https:// needs
+/// TLS, ...` (found by an adversarial review).
+#[test]
+fn an_endpoint_is_named_without_its_credentials() {
+    use agentcore_telemetry::export::otlp::{OtlpHttpConfig, OtlpHttpExporter};
+    let secret = "s3cret";
+    for var in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ] {
+        for value in [
+            "https://user:s3cret@c:4318",
+            "http://user:s3cret@c:4318/v1/traces",
+            "https://c:4318/v1/traces?api_key=s3cret",
+            "user:s3cret@c:4318",
+        ] {
+            let e = refused(&[(var, value)], var);
+            let shown = e.to_string();
+            assert!(!shown.contains(secret), "{var}={value:?}: {shown}");
+            assert!(shown.contains("<redacted>"), "{var}={value:?}: {shown}");
+        }
+    }
+    let e = OtlpHttpExporter::new(OtlpHttpConfig {
+        endpoint: "http://user:s3cret@c:4318/v1/traces".into(),
+        ..OtlpHttpConfig::default()
+    })
+    .expect_err("user info is refused");
+    assert!(!e.to_string().contains(secret), "{e}");
 }

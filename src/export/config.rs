@@ -41,7 +41,7 @@ use super::batch::{BatchConfig, BatchSpanProcessor};
 use super::console::ConsoleSpanExporter;
 use super::otlp::transport::Endpoint;
 use super::otlp::{Compression, OtlpHttpConfig, OtlpHttpExporter, Protocol, RetryPolicy};
-use super::redact::{is_header_list, redact_headers};
+use super::redact::redact_headers;
 use super::resource::Resource;
 use super::source::SpanSource;
 use crate::env::{EnvReader, NOT_UNICODE};
@@ -88,8 +88,8 @@ pub struct ConfigError {
     /// The environment variable (or code setting) at fault.
     pub variable: Cow<'static, str>,
     /// The value it had; for a header list (`OTEL_EXPORTER_OTLP_*HEADERS`), with every
-    /// header value replaced by `<redacted>` (they are often credentials, and warnings go to
-    /// logs).
+    /// header value replaced by `<redacted>`, and for an endpoint, with its user info and
+    /// query replaced (they are often credentials, and warnings go to logs).
     pub value: String,
     /// What is wrong, and what happens instead.
     pub reason: String,
@@ -101,9 +101,10 @@ impl ConfigError {
         value: &str,
         reason: impl Into<String>,
     ) -> Self {
+        let variable = variable.into();
         ConfigError {
-            variable: variable.into(),
-            value: value.to_owned(),
+            value: super::redact::shown(&variable, value),
+            variable,
             reason: reason.into(),
         }
     }
@@ -399,11 +400,6 @@ impl ExportConfig {
                     "is not valid UTF-8, so not a URL",
                 ));
             }
-            let value = if is_header_list(&name) {
-                redact_headers(&value)
-            } else {
-                value
-            };
             not_unicode.push(ConfigError::new(name, &value, NOT_UNICODE));
         }
         from_env.warnings.splice(0..0, not_unicode);

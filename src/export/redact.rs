@@ -1,6 +1,6 @@
 //! What warnings and errors show of a header list's value (`OTEL_EXPORTER_OTLP_HEADERS`,
 //! `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OtlpHttpConfig::headers`): the keys that could be header
-//! names, never the values.
+//! names, never the values; and of an endpoint's: not its user info or query.
 //! Header values are often credentials (`authorization=Bearer ..`, `api-key=..`), and warnings
 //! end up in logs.
 
@@ -11,6 +11,22 @@ pub(crate) const REDACTED: &str = "<redacted>";
 /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`), whose values are redacted in warnings.
 pub(crate) fn is_header_list(variable: &str) -> bool {
     variable.ends_with("_HEADERS")
+}
+
+/// What a warning or an error shows of `variable`'s `value` ([`ConfigError::new`]
+/// (super::ConfigError) calls it for every value it keeps): a header list with its values
+/// redacted ([`redact_headers`]; idempotent, so a value redacted before is shown the same), an
+/// endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT`, `OtlpHttpConfig::endpoint`)
+/// with its user info and query redacted (`net::url::redact_credentials`), anything else as
+/// it is.
+pub(crate) fn shown(variable: &str, value: &str) -> String {
+    if is_header_list(variable) {
+        redact_headers(value)
+    } else if variable.ends_with("_ENDPOINT") || variable.ends_with("::endpoint") {
+        crate::net::url::redact_credentials(value)
+    } else {
+        value.to_owned()
+    }
 }
 
 /// A header list (`key=value,..`) as a warning shows it: every value replaced by

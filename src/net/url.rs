@@ -15,6 +15,45 @@
 
 use std::fmt;
 
+/// What an error or a warning shows of a URL someone gave: the URL with its user info (before
+/// an `@` in the authority) and its query replaced by `<redacted>`. Both are where credentials
+/// are put in URLs (`http://user:token@host`, `?api_key=...`), refused or not, and messages go
+/// to logs. Whatever the text: a value that is no URL at all (`user:token@host:4318`, no
+/// scheme) is read as an authority.
+pub(crate) fn redact_credentials(url: &str) -> String {
+    const REDACTED: &str = "<redacted>";
+    // A scheme is letters, digits, `+`, `-` and `.` (RFC 3986 §3.1); a `://` after anything
+    // else (in a query, say) is no scheme's.
+    let scheme = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    };
+    let start = url
+        .find("://")
+        .filter(|&i| scheme(&url[..i]))
+        .map_or(0, |i| i + 3);
+    let (head, rest) = url.split_at(start);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(end);
+    let mut shown = head.to_owned();
+    match authority.rfind('@') {
+        Some(at) => {
+            shown.push_str(REDACTED);
+            shown.push_str(&authority[at..]);
+        }
+        None => shown.push_str(authority),
+    }
+    match rest.split_once('?') {
+        Some((path, _)) => {
+            shown.push_str(path);
+            shown.push('?');
+            shown.push_str(REDACTED);
+        }
+        None => shown.push_str(rest),
+    }
+    shown
+}
+
 /// A parsed `http://` URL, borrowing from the text it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HttpUrl<'a> {
@@ -180,6 +219,32 @@ fn is_uri_text(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// User info and queries are where URLs carry credentials; the rest is shown as given.
+    #[test]
+    fn credentials_are_not_shown() {
+        for (url, shown) in [
+            (
+                "https://user:s3cret@c:4318/v1",
+                "https://<redacted>@c:4318/v1",
+            ),
+            (
+                "http://c:4318/v1/traces?api_key=s3cret",
+                "http://c:4318/v1/traces?<redacted>",
+            ),
+            (
+                "http://a@b@c/x?k=s3cret#f",
+                "http://<redacted>@c/x?<redacted>",
+            ),
+            ("user:s3cret@c:4318", "<redacted>@c:4318"),
+            ("ftp://c/a@b", "ftp://c/a@b"),
+            ("c/x?next=http://u:s3cret@h", "c/x?<redacted>"),
+            ("http://c:4318", "http://c:4318"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_credentials(url), shown, "{url}");
+        }
+    }
 
     fn ok(url: &str) -> HttpUrl<'_> {
         parse(url).unwrap_or_else(|e| panic!("{url:?}: {e}"))

@@ -64,7 +64,11 @@ impl Endpoint {
     /// resolver takes; the `Host` header keeps the URL's.
     pub(super) fn parse(url: &str) -> Result<Endpoint, String> {
         let parsed = crate::net::url::parse(url).map_err(|e| match e {
-            UrlError::NotHttp => format!("{url:?} is not an http:// URL"),
+            // Named without its user info and query (`net::url::redact_credentials`).
+            UrlError::NotHttp => format!(
+                "{:?} is not an http:// URL",
+                crate::net::url::redact_credentials(url)
+            ),
             UrlError::Https => "https:// needs TLS, which this crate does not include".into(),
             e => e.to_string(),
         })?;
@@ -566,6 +570,14 @@ fn io_error(e: io::Error) -> PushError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused URL is named in the error without its user info and query (credentials).
+    #[test]
+    fn a_refused_url_is_named_without_its_credentials() {
+        let e = Endpoint::parse("ftp://user:s3cret@gw:9091/x?k=t0ken").unwrap_err();
+        assert!(!e.contains("s3cret") && !e.contains("t0ken"), "{e}");
+        assert!(e.contains("<redacted>@gw:9091/x"), "{e}");
+    }
 
     #[test]
     fn urls_parse_and_bad_ones_are_refused() {
