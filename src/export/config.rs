@@ -802,7 +802,7 @@ fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String,
 }
 
 /// Decodes `%XX` escapes (`XX` exactly two ASCII hex digits); the result must be UTF-8.
-fn percent_decode(s: &str) -> Result<String, String> {
+pub(super) fn percent_decode(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

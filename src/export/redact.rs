@@ -53,7 +53,10 @@ pub(crate) fn redact_headers(list: &str) -> String {
 pub(crate) fn redact_header(key: &str) -> String {
     let name = key.trim_matches([' ', '\t']);
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if !name.is_empty() && name.bytes().all(tchar) {
+    // Decoded as the list's parser decodes it: `Authorization%3A%20Basic%20..` is written in
+    // token characters but is no header name.
+    let decoded = super::config::percent_decode(name).unwrap_or_default();
+    if !decoded.is_empty() && name.bytes().all(tchar) && decoded.bytes().all(tchar) {
         format!("{key}={REDACTED}")
     } else {
         REDACTED.to_owned()
@@ -97,5 +100,24 @@ mod tests {
             redact_headers("api-key=s3cr3t,x%2Dtenant=a, x-b = c"),
             "api-key=<redacted>,x%2Dtenant=<redacted>, x-b =<redacted>"
         );
+    }
+
+    /// The same credential percent-encoded (OTEL header lists are): every byte of the key is a
+    /// token character, `%` among them, yet it decodes to `Authorization: Basic ..`, no header
+    /// name; it was shown as the key.
+    #[test]
+    fn a_percent_encoded_credential_pasted_without_its_key_is_not_shown() {
+        let secret = "dXNlcjpwYXNzd29yZDE";
+        let list = format!("Authorization%3A%20Basic%20{secret}=");
+        let r = ExportConfig::from_lookup(|k| {
+            (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| list.clone())
+        })
+        .unwrap();
+        assert!(!r.warnings.is_empty(), "{list:?} warns");
+        for w in &r.warnings {
+            assert!(!w.to_string().contains(secret), "{w}");
+        }
+        // A percent-encoded key that decodes to a header name is still shown.
+        assert_eq!(redact_headers("x%2Dtenant=a"), "x%2Dtenant=<redacted>");
     }
 }
