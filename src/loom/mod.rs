@@ -6,6 +6,7 @@
 //! `bash .ci/loom`; `bash .ci/test` does.
 
 mod clock;
+mod counter_sum;
 mod era;
 mod exemplar;
 mod export_cursor;

@@ -25,14 +25,20 @@
 //! The mark is `Relaxed`, followed by a `Release` fence before the recording adds the value to
 //! its sum word; a scrape reads the sum words, then an `Acquire` fence, then the mark. A scrape
 //! whose reading includes a negative value read a word written after that fence, so the fences
-//! synchronise and it sees the mark: a sum that fell is never exposed, even once. (A recorder
+//! synchronise and it sees the mark: a sum that fell is never exposed, even once. A word the
+//! recorder's thread wrote in an exclusive block that a later thread leased and went on writing
+//! (plain stores, in no release sequence of the recorder's) is read through the later lessee's
+//! `Release` fence, which `sync::slots::Arena::lease` issues after its `Acquire` of the block
+//! (`src/loom/counter_sum.rs`). (A recorder
 //! that found the mark set by another thread fences too: its load of the mark precedes its
 //! fence, so the scrape reads the mark at least as late.) On x86 both fences are compiler
 //! barriers only.
 
-use std::sync::atomic::{
-    fence, AtomicBool, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
+use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+
+// `crate::sync`'s: loom's under `--cfg agentcore_loom`, so `src/loom/counter_sum.rs` explores
+// the fences.
+use crate::sync::{fence, AtomicBool};
 
 /// The sticky "a negative value was recorded" mark of one series' sum (see the module docs).
 #[derive(Debug, Default)]

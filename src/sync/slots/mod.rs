@@ -67,7 +67,9 @@
 //! # Memory ordering
 //! * Lease hand-over: the exiting lessee releases with a `Release` store, the next one takes the
 //!   lease with an `Acquire` CAS, so it sees every word the previous lessee wrote and continues
-//!   from those values.
+//!   from those values. It then issues a `Release` fence before writing any word, so that a
+//!   reader whose `Acquire` fence follows its read of a word the new lessee wrote sees what the
+//!   previous lessee did before its release (a sum's negative mark, `primitives::counter_sum`).
 //! * Block creation: a block is built (its memory zeroed by the OS or the allocator) before a
 //!   `Release` CAS publishes its pointer; readers load block pointers with `Acquire`.
 //! * Words themselves are read and written `Relaxed`: each word is a monotone (counter) or
@@ -82,7 +84,7 @@ use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::OnceLock;
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex};
+use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::Error;
 
 mod lease;
@@ -451,6 +453,13 @@ impl Arena {
                     .compare_exchange(false, true, Acquire, Relaxed)
                     .is_ok()
             {
+                // After the Acquire that continues from the previous lessee's words, before any
+                // word this lessee writes: a reader's `Acquire` fence after reading one of them
+                // synchronises with this fence, and so sees what the previous lessee did before
+                // its release (a histogram's or summary's negative mark, `counter_sum`: the
+                // plain stores of a later lessee are in no release sequence of the previous
+                // lessee's). Once per lease.
+                fence(Release);
                 self.idle.fetch_sub(1, Relaxed);
                 // A block the system refuses memory for stays leased for good: nobody retries
                 // the failing reservation on every record.
