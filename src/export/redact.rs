@@ -13,8 +13,8 @@ pub(crate) fn is_header_list(variable: &str) -> bool {
     variable.ends_with("_HEADERS")
 }
 
-/// What a warning or an error shows of `variable`'s `value` ([`ConfigError::new`]
-/// (super::ConfigError) calls it for every value it keeps): a header list with its values
+/// What a warning or an error shows of `variable`'s `value` (`ConfigError::new` calls it for
+/// every value it keeps): a header list with its values
 /// redacted ([`redact_headers`]; idempotent, so a value redacted before is shown the same), an
 /// endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT`, `OtlpHttpConfig::endpoint`)
 /// with its user info and query redacted (`net::url::redact_credentials`), anything else as
