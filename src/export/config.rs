@@ -41,6 +41,7 @@ use super::batch::{BatchConfig, BatchSpanProcessor};
 use super::console::ConsoleSpanExporter;
 use super::otlp::transport::Endpoint;
 use super::otlp::{Compression, OtlpHttpConfig, OtlpHttpExporter, Protocol, RetryPolicy};
+use super::percent::percent_decode;
 use super::redact::redact_headers;
 use super::resource::Resource;
 use super::source::SpanSource;
@@ -801,30 +802,6 @@ fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String,
     })
 }
 
-/// Decodes `%XX` escapes (`XX` exactly two ASCII hex digits); the result must be UTF-8.
-pub(super) fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            // Not `u8::from_str_radix` alone: it takes a sign (`%+4`).
-            let hex = b
-                .get(i + 1..i + 3)
-                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("has a bad percent escape at byte {i}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "percent-decodes to invalid UTF-8".to_owned())
-}
-
 /// `key1=value1,key2=value2`, percent-decoded; any malformed entry fails the whole list.
 fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
@@ -849,15 +826,6 @@ fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Cb%3D%20c").unwrap(), "a,b= c");
-        assert_eq!(percent_decode("%C3%A9").unwrap(), "é");
-        assert!(percent_decode("%zz").is_err());
-        assert!(percent_decode("%4").is_err());
-        assert!(percent_decode("%ff").is_err());
-    }
 
     #[test]
     fn a_percent_escape_is_exactly_two_hex_digits() {

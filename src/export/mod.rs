@@ -82,6 +82,7 @@ mod exporter;
 mod memory;
 mod metrics;
 pub mod otlp;
+mod percent;
 mod redact;
 mod resource;
 mod source;

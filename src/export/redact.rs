@@ -55,7 +55,7 @@ pub(crate) fn redact_header(key: &str) -> String {
     let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     // Decoded as the list's parser decodes it: `Authorization%3A%20Basic%20..` is written in
     // token characters but is no header name.
-    let decoded = super::config::percent_decode(name).unwrap_or_default();
+    let decoded = super::percent::percent_decode(name).unwrap_or_default();
     if !decoded.is_empty() && name.bytes().all(tchar) && decoded.bytes().all(tchar) {
         format!("{key}={REDACTED}")
     } else {
