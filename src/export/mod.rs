@@ -77,6 +77,7 @@
 
 mod batch;
 mod config;
+mod config_error;
 mod console;
 mod exporter;
 mod memory;
@@ -88,7 +89,8 @@ mod resource;
 mod source;
 
 pub use batch::{BatchConfig, BatchSpanProcessor};
-pub use config::{ConfigError, ExportConfig, FromEnv, StartError, TracesExporter, VARIABLES};
+pub use config::{ExportConfig, FromEnv, StartError, TracesExporter, VARIABLES};
+pub use config_error::ConfigError;
 pub use console::ConsoleSpanExporter;
 pub use exporter::{Deadline, ExportError, ExportOutcome, SpanExporter};
 pub use memory::{InMemorySpanExporter, MemoryAnswer};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::encoder::OtlpEncoder;
 use super::transport::{Endpoint, HttpClient, SendError};
 use super::{json, proto, Compression, Protocol};
-use crate::export::config::ConfigError;
+use crate::export::config_error::ConfigError;
 use crate::export::exporter::{Deadline, ExportError, ExportOutcome, SpanExporter};
 use crate::export::resource::{Resource, SCOPE_NAME, SDK_VERSION};
 use crate::export::source::ExportSpan;
