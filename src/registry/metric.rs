@@ -51,7 +51,7 @@ pub struct Scratch {
     /// This scrape's one reading of `/proc/self/stat`, shared by the four process metrics
     /// that come from it (`None` until the first of them reads it; `Some(None)`: unreadable).
     #[cfg(target_os = "linux")]
-    pub(super) process_stat: Option<Option<super::process::Stat>>,
+    pub(super) process_stat: Option<Option<super::proc_stat::Stat>>,
 }
 
 impl Scratch {

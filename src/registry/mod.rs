@@ -25,6 +25,8 @@ mod label_hash;
 #[cfg(not(agentcore_loom))]
 mod lookup_cache;
 mod metric;
+#[cfg(target_os = "linux")]
+mod proc_stat;
 pub mod process;
 mod scrape;
 pub mod self_metrics;
