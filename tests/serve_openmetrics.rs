@@ -264,6 +264,58 @@ fn the_servers_own_float_values_have_a_decimal_point_in_openmetrics() {
     server.shutdown();
 }
 
+/// The server's own families write their metadata as the registry's do: in OpenMetrics
+/// `# TYPE`, `# UNIT` (for the `_seconds` histogram), `# HELP`, the order the standard
+/// recommends ("Metric families" in OpenMetrics 1.0); in 0.0.4 `# HELP` then `# TYPE`, as
+/// client_golang writes them. Before, both formats wrote `# HELP` first, and OpenMetrics had
+/// no `# UNIT`.
+#[test]
+fn the_servers_own_families_write_type_unit_help_in_openmetrics() {
+    let server = MetricsServer::start(config(true), registry()).unwrap();
+    let om = get(server.local_addr(), &[PROMETHEUS_2_42]);
+    assert_eq!(om.content_type, OPENMETRICS_CONTENT_TYPE);
+    let prefix = "agentcore_telemetry_http_";
+    let own: Vec<&str> = om
+        .body
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains(prefix))
+        .collect();
+    let families: Vec<&str> = own
+        .iter()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .collect();
+    assert!(families.len() >= 8, "{}", om.body);
+    for family in &families {
+        let kinds: Vec<&str> = own
+            .iter()
+            .filter(|l| l.split(' ').nth(2) == Some(family))
+            .map(|l| l.split(' ').nth(1).unwrap())
+            .collect();
+        let want: &[&str] = if family.ends_with("_seconds") {
+            &["TYPE", "UNIT", "HELP"]
+        } else {
+            &["TYPE", "HELP"]
+        };
+        assert_eq!(kinds, want, "{family}\n{}", om.body);
+    }
+    assert!(om
+        .body
+        .contains("# UNIT agentcore_telemetry_http_encode_duration_seconds seconds\n"));
+    if support::openmetrics::require_openmetrics_oracle(
+        "the_servers_own_families_write_type_unit_help_in_openmetrics",
+    ) {
+        parse_openmetrics(&om.body).unwrap_or_else(|e| panic!("{e}\n{}", om.body));
+    }
+    let text = get(server.local_addr(), &[]);
+    assert_eq!(text.content_type, CONTENT_TYPE);
+    let help = "# HELP agentcore_telemetry_http_requests_total ";
+    let ty = "# TYPE agentcore_telemetry_http_requests_total counter\n";
+    let (h, t) = (text.body.find(help).unwrap(), text.body.find(ty).unwrap());
+    assert!(h < t, "{}", text.body);
+    assert!(!text.body.contains("# UNIT"), "no UNIT in 0.0.4");
+    server.shutdown();
+}
+
 /// A source that counts its encodes per format and takes a while, so scrapes pile up.
 struct Slow {
     registry: Registry,

@@ -187,25 +187,37 @@ fn type_keyword(kind: MetricKind) -> &'static str {
 /// Writes `# TYPE`, `# UNIT` (when the name ends in a unit) and `# HELP` (when there is help)
 /// of a family; returns the OpenMetrics family name.
 pub(crate) fn write_header<'d>(out: &mut String, desc: &'d Descriptor) -> &'d str {
-    let family = family_name(desc.kind, &desc.name);
+    write_family_header(out, desc.kind, &desc.name, &desc.help)
+}
+
+/// [`write_header`] from the parts of a descriptor (the `/metrics` server's own families have
+/// none): `# TYPE`, `# UNIT`, `# HELP`, in the order OpenMetrics recommends. Returns the
+/// family name (`name` without a counter's `_total` or an info's `_info`).
+pub(crate) fn write_family_header<'n>(
+    out: &mut String,
+    kind: MetricKind,
+    name: &'n str,
+    help: &str,
+) -> &'n str {
+    let family = family_name(kind, name);
     out.push_str("# TYPE ");
     out.push_str(family);
     out.push(' ');
-    out.push_str(type_keyword(desc.kind));
+    out.push_str(type_keyword(kind));
     out.push('\n');
-    if let Some(unit) = unit(desc.kind, family) {
+    if let Some(unit) = unit(kind, family) {
         out.push_str("# UNIT ");
         out.push_str(family);
         out.push(' ');
         out.push_str(unit);
         out.push('\n');
     }
-    if !desc.help.is_empty() {
+    if !help.is_empty() {
         out.push_str("# HELP ");
         out.push_str(family);
         out.push(' ');
         // OpenMetrics escapes `\`, `"` and line feed in HELP: exactly the label-value escaping.
-        escape_label_value(out, &desc.help);
+        escape_label_value(out, help);
         out.push('\n');
     }
     family

@@ -1,10 +1,25 @@
-//! The pieces of a Prometheus text 0.0.4 line: escaping, sample starts and values.
+//! The pieces of a Prometheus text 0.0.4 exposition: family headers, escaping, sample starts
+//! and values.
 //!
 //! Escaping follows the format exactly: HELP escapes `\` and line feed only (`\"` is *invalid*
 //! in 0.0.4 HELP text and promtool rejects it); label values escape `\`, `"` and line feed, and
 //! nothing else (over-escaping is a bug too: `\t` is rejected by promtool).
 
+use super::descriptor::MetricKind;
 use super::float::format_go_float;
+
+/// Writes a family's `# HELP` (escaped) and `# TYPE` lines, in that order (client_golang's).
+pub(crate) fn write_family_header(out: &mut String, kind: MetricKind, name: &str, help: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    escape_help(out, help);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind.type_keyword());
+    out.push('\n');
+}
 
 /// Appends `help` escaped for a `# HELP` line: `\` → `\\`, line feed → `\n`.
 pub(crate) fn escape_help(out: &mut String, help: &str) {

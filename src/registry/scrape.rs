@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::metric::{Metric, Scratch};
 use super::{Family, Registry};
 use crate::exposition::openmetrics::{self, OpenMetricsEncoder, SeriesHead};
-use crate::exposition::prometheus_text::{escape_help, sample_start, value_f64};
+use crate::exposition::prometheus_text::{self, sample_start, value_f64};
 use crate::exposition::{Descriptor, MetricKind};
 
 /// Type-erased family, as the registry stores it.
@@ -31,15 +31,7 @@ pub(super) trait RegisteredFamily: Send + Sync {
 
 /// `# HELP` and `# TYPE` of a family.
 fn write_header(out: &mut String, desc: &Descriptor) {
-    out.push_str("# HELP ");
-    out.push_str(&desc.name);
-    out.push(' ');
-    escape_help(out, &desc.help);
-    out.push_str("\n# TYPE ");
-    out.push_str(&desc.name);
-    out.push(' ');
-    out.push_str(desc.kind.type_keyword());
-    out.push('\n');
+    prometheus_text::write_family_header(out, desc.kind, &desc.name, &desc.help);
 }
 
 /// A scrape-time value function. It gets the scrape's [`Scratch`], where functions registered

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::negotiate::Format;
 use super::response::Status;
 use crate::exposition::float::{format_go_float, format_openmetrics_canonical};
-use crate::exposition::prometheus_text::{escape_label_value, value_f64, value_u64};
+use crate::exposition::prometheus_text::{self, escape_label_value, value_f64, value_u64};
+use crate::exposition::{openmetrics, MetricKind};
 
 /// Why a connection ended (the `reason` label of
 /// `agentcore_telemetry_http_connections_closed_total`).
@@ -307,32 +308,32 @@ impl Stats {
     /// or an exponent; no `# EOF`).
     pub(crate) fn encode(&self, out: &mut String, format: Format) {
         let om = format == Format::OpenMetrics;
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let family = |out: &mut String, name: &str, kind: MetricKind, help: &str| {
             family(out, name, kind, help, om)
         };
         family(
             out,
-            "requests_total",
-            "counter",
+            http!("requests_total"),
+            MetricKind::Counter,
             "HTTP requests answered by the /metrics server, by status code.",
         );
         for status in Status::ALL {
-            sample(out, "requests_total", &[("code", status.code())]);
+            sample(out, http!("requests_total"), &[("code", status.code())]);
             value_u64(out, self.requests[status.index()].load(Relaxed));
         }
         family(
             out,
-            "requests_in_flight",
-            "gauge",
+            http!("requests_in_flight"),
+            MetricKind::Gauge,
             "Scrapes being served: waiting for their encode or being written.",
         );
-        sample(out, "requests_in_flight", &[]);
+        sample(out, http!("requests_in_flight"), &[]);
         value_u64(out, self.in_flight.load(Relaxed));
 
         family(
             out,
-            "encode_duration_seconds",
-            "histogram",
+            http!("encode_duration_seconds"),
+            MetricKind::Histogram,
             "Time each source took to write its exposition.",
         );
         let mut le = String::new();
@@ -348,7 +349,7 @@ impl Stats {
                 }
                 sample(
                     out,
-                    "encode_duration_seconds_bucket",
+                    http!("encode_duration_seconds_bucket"),
                     &[("source", &source.name), ("le", &le)],
                 );
                 value_u64(out, cumulative);
@@ -357,11 +358,11 @@ impl Stats {
             let labels = [("source", &*source.name)];
             sample(
                 out,
-                "encode_duration_seconds_bucket",
+                http!("encode_duration_seconds_bucket"),
                 &[("source", &source.name), ("le", "+Inf")],
             );
             value_u64(out, cumulative);
-            sample(out, "encode_duration_seconds_sum", &labels);
+            sample(out, http!("encode_duration_seconds_sum"), &labels);
             let seconds = source.duration_nanos.load(Relaxed) as f64 / 1e9;
             if om {
                 // OpenMetrics 1.0, "Numbers": a float has a decimal point or an exponent, so
@@ -371,20 +372,20 @@ impl Stats {
             } else {
                 value_f64(out, seconds);
             }
-            sample(out, "encode_duration_seconds_count", &labels);
+            sample(out, http!("encode_duration_seconds_count"), &labels);
             value_u64(out, cumulative);
         }
         family(
             out,
-            "source_failures_total",
-            "counter",
+            http!("source_failures_total"),
+            MetricKind::Counter,
             "Scrapes that went on without a source: its encode timed out, an earlier encode of it was still running (busy), or it panicked.",
         );
         for source in self.sources.iter() {
             for (i, why) in SourceFailure::ALL.iter().enumerate() {
                 sample(
                     out,
-                    "source_failures_total",
+                    http!("source_failures_total"),
                     &[("source", &source.name), ("reason", why.label())],
                 );
                 value_u64(out, source.failures[i].load(Relaxed));
@@ -392,70 +393,77 @@ impl Stats {
         }
         family(
             out,
-            "encodes_overdue",
-            "gauge",
+            http!("encodes_overdue"),
+            MetricKind::Gauge,
             "Encodes running for longer than the encode timeout (a slow or hung source), by source.",
         );
         for source in self.sources.iter() {
-            sample(out, "encodes_overdue", &[("source", &source.name)]);
+            sample(out, http!("encodes_overdue"), &[("source", &source.name)]);
             value_u64(out, u64::from(source.overdue(self, self.encode_timeout)));
         }
-        family(out, "connections_open", "gauge", "Connections open now.");
-        sample(out, "connections_open", &[]);
+        family(
+            out,
+            http!("connections_open"),
+            MetricKind::Gauge,
+            "Connections open now.",
+        );
+        sample(out, http!("connections_open"), &[]);
         value_u64(out, self.connections_open.load(Relaxed));
         family(
             out,
-            "connections_accepted_total",
-            "counter",
+            http!("connections_accepted_total"),
+            MetricKind::Counter,
             "Connections accepted.",
         );
-        sample(out, "connections_accepted_total", &[]);
+        sample(out, http!("connections_accepted_total"), &[]);
         value_u64(out, self.connections_accepted.load(Relaxed));
         family(
             out,
-            "connections_rejected_total",
-            "counter",
+            http!("connections_rejected_total"),
+            MetricKind::Counter,
             "Connections closed at once because every open connection had a request in progress.",
         );
-        sample(out, "connections_rejected_total", &[]);
+        sample(out, http!("connections_rejected_total"), &[]);
         value_u64(out, self.connections_rejected.load(Relaxed));
         family(
             out,
-            "connections_closed_total",
-            "counter",
+            http!("connections_closed_total"),
+            MetricKind::Counter,
             "Connections closed, by reason (evicted: closed to make room for a new connection, or for a scrape while its response write had stalled).",
         );
         for why in Close::ALL {
-            sample(out, "connections_closed_total", &[("reason", why.label())]);
+            sample(
+                out,
+                http!("connections_closed_total"),
+                &[("reason", why.label())],
+            );
             value_u64(out, self.closed_count(why));
         }
     }
 }
 
-const PREFIX: &str = "agentcore_telemetry_http_";
-
-/// `# HELP` and `# TYPE` lines (help texts here need no escaping in either format). In
-/// OpenMetrics a counter family is named without its samples' `_total`.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, openmetrics: bool) {
-    let name = match openmetrics && kind == "counter" {
-        true => name.strip_suffix("_total").unwrap_or(name),
-        false => name,
+/// The full name of one of the server's own metrics: `http!("requests_total")` is
+/// `agentcore_telemetry_http_requests_total`.
+macro_rules! http {
+    ($name:literal) => {
+        concat!("agentcore_telemetry_http_", $name)
     };
-    out.push_str("# HELP ");
-    out.push_str(PREFIX);
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(help);
-    out.push_str("\n# TYPE ");
-    out.push_str(PREFIX);
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
+}
+use http;
+
+/// A family's header in `format`'s order: 0.0.4's `# HELP` then `# TYPE`, OpenMetrics'
+/// `# TYPE`, `# UNIT` (`_seconds`), `# HELP`, its counter families named without `_total`. The
+/// registry's own writers, so that both follow one rule (help texts here need no escaping in
+/// either format; they get it anyway).
+fn family(out: &mut String, name: &str, kind: MetricKind, help: &str, openmetrics: bool) {
+    if openmetrics {
+        openmetrics::write_family_header(out, kind, name, help);
+    } else {
+        prometheus_text::write_family_header(out, kind, name, help);
+    }
 }
 
 fn sample(out: &mut String, name: &str, labels: &[(&str, &str)]) {
-    out.push_str(PREFIX);
     out.push_str(name);
     if !labels.is_empty() {
         out.push('{');
