@@ -1812,3 +1812,28 @@ fn options_in_absolute_form_with_an_empty_path_is_server_wide() {
     }
     assert_eq!(exporter.stats().scrapes, 0);
 }
+
+/// `ServerConfig::header_read_timeout`: "from a request's first byte, or from accept for a
+/// connection's first request, to its end". A client that stays silent for most of the
+/// timeout after connecting and then starts a head must not get a second full timeout: its
+/// first head is due `header_read_timeout` after accept.
+#[test]
+fn a_connections_first_head_is_due_header_read_timeout_after_accept() {
+    let timeout = Duration::from_millis(1000);
+    let exporter = start_fixed(config().with_header_read_timeout(timeout));
+    let mut slow = TcpStream::connect(exporter.local_addr()).unwrap();
+    let accepted = Instant::now();
+    std::thread::sleep(Duration::from_millis(800));
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: te")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = accepted.elapsed();
+    assert_eq!(parse_reply(&rest).status, 408);
+    assert!(
+        waited < timeout + Duration::from_millis(400),
+        "the first head was given {waited:?} from accept, not {timeout:?}"
+    );
+}

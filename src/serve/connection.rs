@@ -511,7 +511,18 @@ impl Connection<'_> {
             match read {
                 Some(Ok(0)) => return Read::Closed(Close::Client),
                 Some(Ok(_)) => {
-                    started.get_or_insert_with(Instant::now);
+                    // A connection's first head is due `header_read_timeout` after accept
+                    // (`ServerConfig::header_read_timeout`), as it was while silent: its first
+                    // byte does not restart the clock (it did, so a client silent until just
+                    // before the deadline got a second full one). Later heads are timed from
+                    // their first byte.
+                    started.get_or_insert_with(|| {
+                        if self.served == 0 {
+                            self.born
+                        } else {
+                            Instant::now()
+                        }
+                    });
                     self.conn.phase.set(Phase::Reading);
                 }
                 Some(Err(e)) if gone(&e) => return Read::Closed(Close::Client),
