@@ -481,3 +481,51 @@ fn prometheus_scrapes_openmetrics_with_exemplars_and_stores_our_trace_ids() {
 fn span_trace(hex: &str) -> agentcore_telemetry::TraceId {
     agentcore_telemetry::TraceId::from_hex(hex).expect("trace id")
 }
+
+/// A source that always encodes within `encode_timeout` (450 ms of 500 ms, either format).
+struct Steady(Registry);
+
+impl ExpositionSource for Steady {
+    fn encode_into(&self, out: &mut String) {
+        std::thread::sleep(Duration::from_millis(450));
+        self.0.encode_into(out);
+    }
+    fn supports_openmetrics(&self) -> bool {
+        true
+    }
+    fn encode_openmetrics_into(&self, out: &mut String) {
+        std::thread::sleep(Duration::from_millis(450));
+        ExpositionSource::encode_openmetrics_into(&self.0, out);
+    }
+}
+
+/// Invariant 5 and `scrape`'s module doc: "a scrape waits at most for the generation in
+/// progress and its own", so a source that always meets `encode_timeout` is always served.
+/// With both formats wanted, a 0.0.4 scrape that arrives during a 0.0.4 generation, together
+/// with an OpenMetrics one, waits for the generation in progress, the OpenMetrics one (the
+/// driver alternates formats) and its own: three encodes, past its budget of twice
+/// `encode_timeout`.
+#[test]
+#[ignore = "known defect (review helper-148): with both formats wanted a scrape can wait for three encodes; not fixed"]
+fn a_scrape_waits_for_at_most_two_encodes_when_both_formats_are_wanted() {
+    let server = MetricsServer::start(
+        config(true).with_encode_timeout(Duration::from_millis(500)),
+        Steady(registry()),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    // A 0.0.4 scrape starts a generation...
+    let first = std::thread::spawn(move || get(addr, &[]).status);
+    std::thread::sleep(Duration::from_millis(100));
+    // ...and, while it runs, an OpenMetrics scrape and another 0.0.4 one arrive.
+    let om = std::thread::spawn(move || get(addr, &[PROMETHEUS_2_42]).status);
+    std::thread::sleep(Duration::from_millis(20));
+    let text = get(addr, &[]);
+    assert_eq!(first.join().unwrap(), 200);
+    assert_eq!(om.join().unwrap(), 200);
+    assert_eq!(
+        text.status, 200,
+        "a source that always meets encode_timeout, and the scrape got {}: {}",
+        text.status, text.body
+    );
+}
