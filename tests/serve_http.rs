@@ -1837,3 +1837,37 @@ fn a_connections_first_head_is_due_header_read_timeout_after_accept() {
         "the first head was given {waited:?} from accept, not {timeout:?}"
     );
 }
+
+/// A full table closes an idle keep-alive connection before one still waiting for its head,
+/// even one that has waited longer (`ServerConfig::max_connections`; before, its docs and
+/// invariant 1 said "the one that has waited longest for a request", which closed the
+/// reading one here).
+#[test]
+fn a_full_table_evicts_an_idle_connection_before_one_reading_its_head() {
+    let exporter = start_fixed(config().with_max_connections(2));
+    let addr = exporter.local_addr();
+    // The older waiter: half a head, since accept.
+    let mut reading = TcpStream::connect(addr).unwrap();
+    reading.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // The newer waiter: one scrape, then idle on its keep-alive connection.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    let reply = request_on(&mut idle, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(reply.status, 200);
+    wait_until("both open", || exporter.stats().active_connections == 2);
+    // A newcomer: one of the two must go.
+    assert_eq!(get(addr, "/metrics", "").status, 200);
+    let closed = |conn: &mut TcpStream| {
+        conn.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        match conn.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    };
+    assert!(closed(&mut idle), "the idle connection was kept");
+    assert!(!closed(&mut reading), "the reading connection was closed");
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// | setting | default | what it bounds, and why this default |
 /// | --- | --- | --- |
 /// | [`addr`](Self::addr) | `127.0.0.1:9464` | where to listen (port 0 picks a free port); loopback until you choose otherwise, on the OpenTelemetry Prometheus exporter's port |
-/// | [`max_connections`](Self::max_connections) | 256 | open connections. When full, a new connection closes the one that has waited longest for a request (idle, or still sending its head); only when every connection has a request in progress is the newcomer refused. So the limit bounds file descriptors and memory, never who gets served. 256 is far above the handful of scrapers a target has, and a quarter of the common 1 024 descriptor limit |
+/// | [`max_connections`](Self::max_connections) | 256 | open connections. When full, a new connection closes, in this order, one whose response write has stalled (its client stopped reading), an idle keep-alive connection (the one that has served the fewest requests, then the one idle longest), or the one that has waited longest for its head to arrive; only when every connection has a request in progress and moving is the newcomer refused. So the limit bounds file descriptors and memory, never who gets served. 256 is far above the handful of scrapers a target has, and a quarter of the common 1 024 descriptor limit |
 /// | [`header_read_timeout`](Self::header_read_timeout) | 2 s | from a request's first byte (or from accept, for a connection's first request) to the end of its head. A scraper sends its ~200-byte head in one segment; 2 s allows a TCP retransmission, and is a fifth of Prometheus's default scrape timeout. A slowloris client loses its connection after this |
 /// | [`idle_timeout`](Self::idle_timeout) | 120 s | how long a keep-alive connection may wait for its next request: longer than the usual scrape intervals (up to 60 s), so a scraper keeps its connection between scrapes. Idle connections are also the first to be closed when the table is full |
 /// | [`write_timeout`](Self::write_timeout) | 10 s | time to write one whole response; a client that stops reading is dropped after this, or once its write has made no progress for a second (100 ms, for an in-flight place wanted by a connection that asks less often) when its connection or in-flight place is needed for another |
@@ -46,9 +46,11 @@ pub struct ServerConfig {
     /// Address to bind. Port 0 lets the OS pick one; read it back with
     /// [`MetricsServer::local_addr`](super::MetricsServer::local_addr).
     pub addr: SocketAddr,
-    /// Most connections open at once (at least 1). A connection beyond it closes the open
-    /// connection that has waited longest for a request; if every open connection has a request
-    /// in progress, the new one is closed at once (and counted as rejected).
+    /// Most connections open at once (at least 1). A connection beyond it closes an open one:
+    /// one whose response write has stalled, else an idle keep-alive connection (the one that
+    /// has served the fewest requests, then the one idle longest), else the one that has waited
+    /// longest for its head to arrive; if every open connection has a request in progress
+    /// and moving, the new one is closed at once (and counted as rejected).
     pub max_connections: usize,
     /// Deadline for a request head: from its first byte, or from accept for a connection's
     /// first request, to its end. Missed: `408` and the connection closed.

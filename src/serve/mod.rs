@@ -66,7 +66,9 @@
 //!    [`ServerConfig::max_connections`] read their request heads concurrently, each under
 //!    [`header_read_timeout`](ServerConfig::header_read_timeout); a full table closes the
 //!    connection whose response write has stalled (its client has stopped reading: no progress
-//!    for a second), else the one that has waited longest for a request, to admit a new one.
+//!    for a second), else an idle keep-alive connection (the one that has served the fewest
+//!    requests, then the one idle longest), else the one that has waited longest for its
+//!    head, to admit a new one (`connection`'s module documentation says why in this order).
 //!    Only when every connection has a request in progress and moving is a new connection
 //!    refused. Idle, silent, slow or non-reading connections therefore never keep a scraper
 //!    out.
