@@ -83,9 +83,10 @@
 //!    in the background, and the source is not asked again until it returns (the
 //!    `agentcore_telemetry_http_encodes_overdue` gauge shows it). Threads are bounded by one per
 //!    source plus the I/O thread, whatever sources do.
-//! 5. **A scrape is answered in bounded time**: within twice `encode_timeout` (plus assembly),
-//!    or 90 % of the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if sooner; `503` if its
-//!    data is not ready by then.
+//! 5. **A scrape is answered in bounded time**: within twice `encode_timeout` (plus assembly;
+//!    three times with OpenMetrics on, when scrapes of both formats arrive together), or 90 %
+//!    of the scraper's `X-Prometheus-Scrape-Timeout-Seconds` if sooner; `503` if its data is
+//!    not ready by then.
 //! 6. **At most [`max_in_flight`](ServerConfig::max_in_flight) scrapes are in flight**; beyond
 //!    it a scrape gets `503` at once, except that it takes the place of a scrape whose response
 //!    write has stalled (no progress for a second, or 100 ms if that connection asks more often:

@@ -12,13 +12,18 @@
 //! * each source encodes at most once at a time, however many clients scrape: concurrent
 //!   scrapes share one encode, and 200 greedy clients cost one encode per generation;
 //! * a scrape waits at most for the rest of the generation in progress and then its own:
-//!   within `2 × encode_timeout` plus the assembly.
+//!   within `2 × encode_timeout` plus the assembly; `3 ×` with OpenMetrics on (below).
 //!
 //! Each exposition format ([`Format`]: 0.0.4, OpenMetrics) has its own next generation, and a
 //! scrape joins the one of the format it negotiated, so concurrent scrapes share an encode per
 //! format. The driver runs one generation at a time (a source still encodes at most once at a
-//! time); when scrapes of both formats wait, it alternates, so neither starves: a scrape waits
-//! at most for the generation in progress and its own, as above.
+//! time); when scrapes of both formats wait, it alternates, so neither starves. A scrape then
+//! waits at most for the generation in progress, one of the other format and its own: a
+//! 0.0.4 scrape that arrives during a 0.0.4 generation, with an OpenMetrics scrape waiting,
+//! comes after both. That third encode cannot be avoided while a source encodes one format at
+//! a time, so with OpenMetrics on a scrape's budget is `3 × encode_timeout` plus the assembly
+//! ([`Scrapes::budget`]; it was `2 ×`, and such a scrape got `503` from a source that always
+//! met its timeout: review helper-148).
 //!
 //! # Admission
 //! At most `max_in_flight` scrapes are admitted at once (waiting or being written). When full, a
@@ -214,6 +219,8 @@ pub(crate) struct Scrapes {
     stats: Arc<Stats>,
     max_in_flight: usize,
     encode_timeout: Duration,
+    /// How many formats scrapes may ask for: 1 (0.0.4), or 2 with OpenMetrics on.
+    formats: u32,
     self_metrics: bool,
     in_flight: RefCell<Vec<Rc<Ticket>>>,
     /// The next generation of each format (indexed by [`Format::index`]).
@@ -228,12 +235,14 @@ impl Scrapes {
         stats: Arc<Stats>,
         max_in_flight: usize,
         encode_timeout: Duration,
+        openmetrics: bool,
         self_metrics: bool,
     ) -> Rc<Scrapes> {
         Rc::new(Scrapes {
             stats,
             max_in_flight,
             encode_timeout,
+            formats: 1 + u32::from(openmetrics),
             self_metrics,
             in_flight: RefCell::new(Vec::with_capacity(max_in_flight)),
             next: RefCell::new([
@@ -245,14 +254,14 @@ impl Scrapes {
         })
     }
 
-    /// How long a scrape may wait for its generation: the rest of the one in progress and its
-    /// own, plus assembly.
+    /// How long a scrape may wait for its generation: the rest of the one in progress, one of
+    /// the other format if OpenMetrics is on (see "Generations"), and its own, plus assembly.
     pub(crate) fn budget(&self) -> Duration {
         // Saturating and capped: `Duration::MAX` means no limit, and tokio's `sleep` adds it
         // to the present.
         crate::net::deadline::capped(
             self.encode_timeout
-                .saturating_mul(2)
+                .saturating_mul(1 + self.formats)
                 .saturating_add(Duration::from_millis(100)),
         )
     }

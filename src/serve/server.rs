@@ -99,6 +99,7 @@ pub(crate) fn run(parts: Parts) {
         Arc::clone(&stats),
         config.max_in_flight,
         config.encode_timeout,
+        config.openmetrics,
         config.self_metrics,
     );
     let ctx = Rc::new(Ctx {
