@@ -292,6 +292,22 @@ fn traceparent_format_and_write_to() {
     assert_eq!(&out[2..], t.to_string());
 }
 
+/// A header of a later version, or one with reserved flag bits set, is forwarded by
+/// `to_string` / `write_to` as a version-00 header with the reserved bits zero: W3C Trace
+/// Context Level 2, "Other Flags": "The behavior of other flags, such as (`00000100`) is not
+/// defined and is reserved for future use. Vendors MUST set those to zero." Before, `ff` was
+/// written back as version 00's flags (review helper-149).
+#[test]
+fn reserved_flag_bits_are_written_as_zero() {
+    let future = tp(&format!("cc-{TID}-{PID}-ff-what-next")).unwrap();
+    assert_eq!(future.flags, 0xff, "the parsed value keeps the byte whole");
+    assert_eq!(future.to_string(), format!("00-{TID}-{PID}-03"));
+    let reserved = tp(&format!("00-{TID}-{PID}-fd")).unwrap();
+    let mut out = String::new();
+    reserved.write_to(&mut out);
+    assert_eq!(out, format!("00-{TID}-{PID}-01"));
+}
+
 /// `TraceId::from_hex` / `SpanId::from_hex`, the tracer's readers of W3C ids, share the
 /// word-at-a-time decoder (`propagation::hex`, rewritten in cfb500a / 0558db2) but have their
 /// own length checks, untested until now beyond a few valid values (review helper-109).
@@ -394,7 +410,13 @@ fn traceparent_round_trip_random() {
             parent_id: rng.next().max(1),
             flags: rng.next() as u8,
         };
-        assert_eq!(tp(&x.to_string()), Ok(x));
+        // The reserved flag bits are written as zero (Level 2, "Other Flags": "Vendors MUST
+        // set those to zero"); the rest round-trips.
+        let written = TraceParent {
+            flags: x.flags & (TraceParent::FLAG_SAMPLED | TraceParent::FLAG_RANDOM),
+            ..x
+        };
+        assert_eq!(tp(&x.to_string()), Ok(written));
     }
 }
 

@@ -188,13 +188,17 @@ impl TraceParent {
         }
     }
 
-    /// Appends the header value to `out`: always version `00`, lowercase hex, 55 characters.
+    /// Appends the header value to `out`: always version `00`, lowercase hex, 55 characters,
+    /// with only the flags version `00` defines (sampled and random): the reserved bits are
+    /// written as zero, whatever `flags` holds (W3C Trace Context Level 2, "Other Flags":
+    /// "Vendors MUST set those to zero"; a parsed header keeps them in `flags`, and a header
+    /// of a later version may define them, but what this writes is a version-`00` header).
     /// Allocates nothing beyond `out`'s own growth.
     ///
     /// ```
     /// use agentcore_telemetry::propagation::TraceParent;
     ///
-    /// let tp = TraceParent { version: 0xcc, trace_id: 0xab, parent_id: 0xcd, flags: 1 };
+    /// let tp = TraceParent { version: 0xcc, trace_id: 0xab, parent_id: 0xcd, flags: 0xf5 };
     /// let mut out = String::new();
     /// tp.write_to(&mut out);
     /// assert_eq!(out, "00-000000000000000000000000000000ab-00000000000000cd-01");
@@ -216,7 +220,9 @@ impl TraceParent {
         let mut parent_id = [0; 16];
         hex::encode_u64(self.parent_id, &mut parent_id);
         buf[36..52].copy_from_slice(&parent_id);
-        buf[53..55].copy_from_slice(&hex::encode_u8(self.flags));
+        buf[53..55].copy_from_slice(&hex::encode_u8(
+            self.flags & (Self::FLAG_SAMPLED | Self::FLAG_RANDOM),
+        ));
         buf
     }
 }
@@ -374,7 +380,9 @@ mod tests {
             );
             agree(h.as_bytes());
             assert_eq!(TraceParent::parse(&h), Ok(tp));
-            assert_eq!(tp.to_string(), format!("00{}", &h[2..]));
+            // Written as version 00, with the flags version 00 defines and none other.
+            let flags = tp.flags & 0x03;
+            assert_eq!(tp.to_string(), format!("00{}{flags:02x}", &h[2..53]));
         }
     }
 }

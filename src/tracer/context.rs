@@ -422,6 +422,12 @@ impl TraceContext {
     /// list"; "Adding a key/value pair MUST NOT result in the same key being present multiple
     /// times").
     ///
+    /// Change it on a context whose `traceparent` this participant also changes, the context
+    /// of one of its spans ([`Span::context`](crate::Span::context)), never on an extracted
+    /// context forwarded as it came: "If the value of the traceparent field wasn't changed
+    /// before propagation, tracestate MUST NOT be modified as well" (W3C Trace Context,
+    /// "Mutating the tracestate Field"). Nothing here can tell the two apart.
+    ///
     /// ```
     /// use agentcore_telemetry::{TraceContext, TraceId};
     /// let mut cx = TraceContext::new(TraceId::random(), None, true);
