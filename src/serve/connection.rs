@@ -516,13 +516,8 @@ impl Connection<'_> {
                     // byte does not restart the clock (it did, so a client silent until just
                     // before the deadline got a second full one). Later heads are timed from
                     // their first byte.
-                    started.get_or_insert_with(|| {
-                        if self.served == 0 {
-                            self.born
-                        } else {
-                            Instant::now()
-                        }
-                    });
+                    let first = (self.served == 0).then_some(self.born);
+                    started.get_or_insert_with(|| first.unwrap_or_else(Instant::now));
                     self.conn.phase.set(Phase::Reading);
                 }
                 Some(Err(e)) if gone(&e) => return Read::Closed(Close::Client),
