@@ -548,6 +548,47 @@ unsafe fn stack<'a>() -> &'a RefCell<Stack> {
     unsafe { &*ptr }
 }
 
+/// This thread's context stack, for a change that runs nothing but its own loads and stores:
+/// `None` while the stack is borrowed (re-entry from a destructor or the allocator inside
+/// another of this module's calls) or closed (thread exit, see [`close_at_exit`]).
+///
+/// Hot path (issue 16): `try_borrow_mut`'s guard sets the borrow flag and restores it around
+/// the change, and the compiler keeps both writes, since the frames' stores might alias the
+/// flag; and for the same reason it reloads after every such store what it had read of the
+/// stack (its length, the thread-local's other fields). Taken and given back before the
+/// change, with nothing in between, the guard leaves only its test. What the guard protects
+/// against, code reaching this module while the change is half done, cannot happen when the
+/// change calls nothing, which is the contract. The push and the in-order removal of a frame
+/// without baggage take the stack this way. Under callgrind (`breakdown.py W` in
+/// `benches/compare`, release / thin LTO): `span_unsampled` 159 -> 150 / 165 -> 143,
+/// `span_basic` 566 -> 553 / 569 -> 544, `macro_call` 448 -> 428 / 438 -> 414, and
+/// `profile_future`'s `span_nested` (a parent and three children) 1757 -> 1640 / 1750 -> 1639.
+///
+/// # Safety
+///
+/// The caller uses the reference during its own call on this thread only, and between this
+/// call and the reference's last use it runs nothing that could reach this module: no call,
+/// no drop of a value with a destructor, no allocation, no code of the caller's; only loads
+/// and stores of the stack and `exemplar::publish_current_span` (the store of a
+/// constant-initialised thread-local without a destructor: no code runs with native
+/// thread-locals, the only kind this crate builds for, see [`EXIT`]). A change that may need
+/// any of those takes a `RefMut` instead ([`with_stack`]). (A debug
+/// assertion of this module's invariants failing there would run the panic hook: a bug of
+/// this module, as it would be with the guard.)
+#[inline(always)]
+unsafe fn stack_for_stores<'a>() -> Option<&'a mut Stack> {
+    // SAFETY: the reference is used within the caller's call only (this function's contract).
+    let cell = unsafe { stack() };
+    // The check alone: not borrowed in any way now.
+    drop(cell.try_borrow_mut().ok()?);
+    // SAFETY: nothing borrows the stack at this point: `try_borrow_mut` succeeds only when no
+    // `Ref` or `RefMut` is live, and the only references taken without a guard
+    // (`try_borrow_unguarded` in `current` and `current_carried`) are used within those calls,
+    // which never call into this module meanwhile. Until the reference's last use, the
+    // caller's contract keeps anything else from borrowing it (nothing runs that could).
+    Some(unsafe { &mut *cell.as_ptr() })
+}
+
 /// Runs `f` on this thread's context stack; `None` once it is closed (thread exit, see
 /// [`close_at_exit`]) or while it is borrowed (re-entry from a destructor running inside `f`).
 #[inline]
@@ -642,8 +683,29 @@ pub(crate) fn sampled_span_ids() -> Option<(u128, u64)> {
 /// Pushes a frame; returns `false` if the thread-local stack is unavailable (thread exit).
 /// Always inlined: out of line, the frame was passed through memory (~20 instructions of
 /// call overhead and spills per span in the profile).
+///
+/// A push into a free slot (every push but a thread's deepest yet) takes the stack without
+/// writing the borrow flag ([`stack_for_stores`]); a push that grows the stack takes the
+/// borrow ([`push_growing`]).
 #[inline(always)]
 pub(crate) fn push(frame: Frame) -> bool {
+    // SAFETY: used within this call only. With a free slot, `Stack::push` runs nothing but
+    // stores: the exemplar cache published, the frame's fields written into the slot (whose
+    // old baggage is `None` and is forgotten, not dropped), the depth; it grows the stack (an
+    // allocation) only when no slot is free, checked first.
+    if let Some(s) = unsafe { stack_for_stores() } {
+        if s.depth < s.frames.len() {
+            return s.push(frame);
+        }
+    }
+    push_growing(frame)
+}
+
+/// [`push`] under the stack's borrow: a push that grows the stack (it allocates), or finds
+/// the stack unavailable.
+#[cold]
+#[inline(never)]
+fn push_growing(frame: Frame) -> bool {
     // SAFETY: the reference is used within this call only.
     let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return false;
@@ -661,11 +723,21 @@ pub(crate) fn push_unsampled(
     span_id: SpanId,
     baggage: Option<Arc<Carried>>,
 ) -> bool {
-    // SAFETY: the reference is used within this call only.
-    let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
-        return false;
-    };
-    s.push_unsampled(tracer, trace_id, span_id, baggage)
+    // SAFETY: as in `push`: with a free slot, `Stack::push_unsampled` only stores.
+    if let Some(s) = unsafe { stack_for_stores() } {
+        if s.depth < s.frames.len() {
+            return s.push_unsampled(tracer, trace_id, span_id, baggage);
+        }
+    }
+    push_growing(Frame {
+        tracer,
+        key: span_id.to_u64(),
+        trace_id,
+        span_id: Some(span_id),
+        sampled: false,
+        baggage,
+        remote: false,
+    })
 }
 
 /// What [`remove`] found.
@@ -686,19 +758,43 @@ pub(crate) enum Removal {
 ///
 /// Hot path: only the in-order case (the top frame) is inlined into every finish; the search
 /// below the top, the misuse check and the reordering are out of line
-/// ([`remove_below_top`]). Inlined whole, they took about 600 bytes of every finish site
-/// (`nm -S`, release: `span_basic`'s driver function 7,780 -> 7,175 bytes). Instructions
+/// ([`remove_borrowed`], [`remove_below_top`]). Inlined whole, they took about 600 bytes of
+/// every finish site (`nm -S`, release: `span_basic`'s driver function 7,780 -> 7,175 bytes). Instructions
 /// barely move: release `span_basic` 609 -> 608, a `#[trace_operation]` call 462 -> 458;
 /// thin LTO, whose inlining elsewhere shifts with any size change, 607 -> 615 and 446 -> 447
 /// (callgrind; issue 16). `#[cold]` as well read worse in both builds (LTO 618).
+///
+/// The top frame without baggage (every span's but those under baggage or `tracestate`) is
+/// popped without writing the borrow flag ([`stack_for_stores`]); one with baggage, whose
+/// release may run the allocator, and every other case take the borrow ([`remove_borrowed`]).
 #[inline(always)]
 pub(crate) fn remove(tracer: TracerId, key: u64) -> Removal {
+    // SAFETY: used within this call only. The pop below runs nothing but loads and stores:
+    // the top frame is compared, its baggage is `None` (nothing to release), the depth and
+    // the exemplar cache are written.
+    if let Some(s) = unsafe { stack_for_stores() } {
+        let depth = s.depth;
+        if let Some(top) = depth.checked_sub(1).and_then(|t| s.frames.get(t)) {
+            if top.tracer == tracer && top.key == key && top.baggage.is_none() {
+                s.depth = depth - 1;
+                s.publish_top();
+                return Removal::Removed;
+            }
+        }
+    }
+    remove_borrowed(tracer, key)
+}
+
+/// [`remove`] under the stack's borrow: the top frame with its baggage, or a frame below it.
+#[inline(never)]
+fn remove_borrowed(tracer: TracerId, key: u64) -> Removal {
     // SAFETY: the reference is used within this call only.
     let Ok(mut s) = unsafe { stack() }.try_borrow_mut() else {
         return Removal::NotFound;
     };
     let depth = s.depth;
-    // Fast path, a span finishing in order: its frame is the top one. Pop it.
+    // A span finishing in order whose frame holds baggage: pop it, releasing the baggage
+    // under the borrow.
     if let Some(top) = depth.checked_sub(1).and_then(|t| s.frames.get_mut(t)) {
         if top.tracer == tracer && top.key == key {
             top.baggage = None;
