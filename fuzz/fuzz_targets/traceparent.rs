@@ -1,7 +1,7 @@
 //! `TraceParent::parse` never panics and accepts exactly what a plain reading of the W3C rules
 //! (below, digit by digit, with `u128::from_str_radix`) accepts, with the same fields; accepted
-//! headers re-encode (as version 00) to a header that parses to the same ids and flags, and
-//! formatting is stable.
+//! headers re-encode (as version 00) to a header that parses to the same ids and the flags
+//! version 00 defines (reserved bits zero), and formatting is stable.
 #![no_main]
 
 use agentcore_telemetry::propagation::TraceParent;
@@ -48,10 +48,13 @@ fuzz_target!(|data: &[u8]| {
     let encoded = first.to_string();
     assert_eq!(encoded.len(), 55);
     let second = TraceParent::parse(&encoded).expect("re-encoded traceparent must parse");
+    // Version 00, with the flags version 00 defines: the reserved bits are written as zero
+    // (W3C Trace Context Level 2, "Other Flags": "Vendors MUST set those to zero").
     assert_eq!(
         second,
         TraceParent {
             version: 0,
+            flags: first.flags & (TraceParent::FLAG_SAMPLED | TraceParent::FLAG_RANDOM),
             ..first
         }
     );
