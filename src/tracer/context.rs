@@ -423,7 +423,7 @@ impl TraceContext {
     /// times").
     ///
     /// Change it on a context whose `traceparent` this participant also changes, the context
-    /// of one of its spans ([`Span::context`](crate::Span::context)), never on an extracted
+    /// of one of its spans ([`context`](crate::DetachedSpan::context)), never on an extracted
     /// context forwarded as it came: "If the value of the traceparent field wasn't changed
     /// before propagation, tracestate MUST NOT be modified as well" (W3C Trace Context,
     /// "Mutating the tracestate Field"). Nothing here can tell the two apart.
