@@ -172,6 +172,22 @@ fn head_has_headers_and_no_body() {
         Some(EXPOSITION.len().to_string().as_str())
     );
     assert!(reply.body.is_empty());
+    // Counted as a scrape; no body was sent, so no body size is recorded.
+    let stats = exporter.stats();
+    assert_eq!(stats.scrapes, 1);
+    assert_eq!(stats.last_response_bytes, 0);
+    // After a `GET` (gzip, so the sizes differ), a `HEAD` leaves the `GET`'s size in place.
+    let gzipped = get(
+        exporter.local_addr(),
+        "/metrics",
+        "Accept-Encoding: gzip\r\n",
+    );
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let req = b"HEAD /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(exporter.local_addr(), req).status, 200);
+    let stats = exporter.stats();
+    assert_eq!(stats.scrapes, 3);
+    assert_eq!(stats.last_response_bytes, gzipped.body.len() as u64);
 }
 
 #[test]

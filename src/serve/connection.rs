@@ -614,7 +614,10 @@ impl Connection<'_> {
                     Vec::new()
                 };
                 stats.scrapes.fetch_add(1, Relaxed);
-                stats.last_response_bytes.store(len as u64, Relaxed);
+                if body {
+                    // A `HEAD` sends no body: it leaves the last body's size as it was.
+                    stats.last_response_bytes.store(len as u64, Relaxed);
+                }
                 self.respond(
                     Status::Ok,
                     HeadFields {

@@ -331,7 +331,8 @@ pub struct ServerStats {
     /// Size of the last served exposition, uncompressed (the server's own section included),
     /// in bytes.
     pub last_encode_bytes: u64,
-    /// Size of the last `200` response body as sent (after gzip, if any), in bytes.
+    /// Size of the last `200` response body as sent (after gzip, if any), in bytes. A `200`
+    /// to `HEAD` sends no body and leaves it unchanged.
     pub last_response_bytes: u64,
 }
 
