@@ -298,6 +298,44 @@ fn absolute_is_exact_above_2_pow_53() {
     );
 }
 
+/// A counter set with `absolute` mirrors a total kept elsewhere (a kernel's byte count, a
+/// peer's request count), which was not 0 when the series was made here. OpenMetrics 1.0,
+/// "Counter": if present, Created "MUST also be set to the timestamp of the reset"; the series'
+/// creation time is not that, and a scraper that ingests created times as zeros (Prometheus'
+/// `created-timestamp-zero-ingestion`) would read the whole mirrored total as an increase
+/// since then. So it has no `_created`, as a scrape-time counter has none, for good.
+#[test]
+fn a_counter_set_with_absolute_has_no_created_time() {
+    use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::new(&registry);
+    let om = |registry: &Registry| {
+        OpenMetricsEncoder::new()
+            .with_created(true)
+            .encode(registry)
+    };
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("mirrored_bytes_total").increment(1);
+        metrics::counter!("requests_total").increment(3);
+    });
+    // Increments alone: it counted from 0 here, so it has its creation time.
+    assert!(om(&registry).contains("\nmirrored_bytes_created "));
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("mirrored_bytes_total").absolute(1_000_000);
+    });
+    let text = om(&registry);
+    assert!(text.contains("\nmirrored_bytes_total 1000000\n"), "{text}");
+    assert!(!text.contains("mirrored_bytes_created"), "{text}");
+    assert!(text.contains("\nrequests_created "), "{text}");
+    // A later increment does not bring it back: the total still counts from elsewhere.
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("mirrored_bytes_total").increment(1);
+    });
+    let text = om(&registry);
+    assert!(text.contains("\nmirrored_bytes_total 1000001\n"), "{text}");
+    assert!(!text.contains("mirrored_bytes_created"), "{text}");
+}
+
 /// A family registered before the recorder saw its name (directly, or by another recorder on
 /// the same registry) keeps its label order, and keys with the same label names in any order
 /// are its series, as they are once the recorder registered the family itself.

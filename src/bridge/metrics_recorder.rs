@@ -10,7 +10,7 @@
 //! | another label-key set, or another kind, for a registered name | refused by the [`OnConflict`] strategy, counted in `agentcore_telemetry_bridge_rejected_total{reason}` |
 //! | a name in the crate's own namespaces ([`RESERVED_PREFIXES`]: its self-monitoring, the tracer's counts) | refused as `reserved` and counted: those counters report what the crate dropped, refused and recorded, which no caller may add to |
 //! | `describe_*` | the family's HELP (when it comes before the first registration, as the `describe_*!` macros and `counter!(description: ...)` do); the `Unit` is not used (OpenMetrics takes a family's unit from its name's suffix, which the caller chooses, as metrics-exporter-prometheus leaves names as given) |
-//! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic) |
+//! | `counter.increment(n)` / `absolute(n)` | `inc_by(n)` / raised to `n` (never lowered: a counter is monotonic); after an `absolute`, the series has no OpenMetrics `_created` (its total counts from a start kept elsewhere) |
 //! | `gauge.increment/decrement/set` | `add` / `sub` / `set` |
 //! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]), or those of a histogram family the registry already has by that name; no sample buffering |
 //! | a label set beyond the family's cap | the family's overflow series (see [`Registry`]) |
@@ -530,6 +530,9 @@ impl CounterFn for CounterHandle {
         // In integers: `get()` is an `f64`, which above 2^53 rounds, and a raise computed from
         // it overshoots `value`. The fractional part (only a family shared with direct `add`s
         // has one) counts by its whole units, as before.
+        // The total mirrors one kept elsewhere, which did not start at zero when this
+        // counter was made: no `_created` from now on (`Counter::forget_created`).
+        self.counter.forget_created();
         let (whole, fraction) = self.counter.parts();
         let current = whole.saturating_add(fraction as u64);
         if value > current {

@@ -49,9 +49,15 @@ struct CounterInner {
     rejected: AtomicU64,
     /// The exemplar record (`primitives::exemplar`), when exemplars are on.
     exemplar: Option<Arc<ExemplarCell>>,
-    /// When the counter was made (its value was zero), microseconds since the Unix epoch.
-    created_micros: u64,
+    /// When the counter was made (its value was zero), microseconds since the Unix epoch, or
+    /// [`CREATED_UNKNOWN`] once its total is set from elsewhere (the `metrics` bridge's
+    /// `absolute`). Only ever stored to that value; read at scrapes.
+    created_micros: AtomicU64,
 }
+
+/// `CounterInner::created_micros` of a counter whose total counts from a start this process
+/// cannot know.
+const CREATED_UNKNOWN: u64 = u64::MAX;
 
 impl Counter {
     /// Whether `self` and `other` are handles to the same counter (clones of one another), not
@@ -80,7 +86,7 @@ impl Counter {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
                 exemplar: None,
-                created_micros: super::unix_micros_now(),
+                created_micros: AtomicU64::new(super::unix_micros_now()),
             }),
         }
     }
@@ -134,7 +140,7 @@ impl Counter {
                 _slots: slots,
                 rejected: AtomicU64::new(0),
                 exemplar,
-                created_micros: super::unix_micros_now(),
+                created_micros: AtomicU64::new(super::unix_micros_now()),
             }),
         })
     }
@@ -307,9 +313,23 @@ impl Counter {
     }
 
     /// When the counter was made, in microseconds since the Unix epoch: the OpenMetrics
-    /// `_created` of every series that exposes it (see `Series::created`).
-    pub(crate) fn created_micros(&self) -> u64 {
-        self.inner.created_micros
+    /// `_created` of every series that exposes it (see `Series::created`). `None` once
+    /// [`forget_created`](Self::forget_created) has run.
+    pub(crate) fn created_micros(&self) -> Option<u64> {
+        match self.inner.created_micros.load(Relaxed) {
+            CREATED_UNKNOWN => None,
+            micros => Some(micros),
+        }
+    }
+
+    /// Marks the counter's total as counted elsewhere, from a start this process cannot know
+    /// (the `metrics` bridge's `absolute`, which mirrors another counter): from now on it has
+    /// no OpenMetrics `_created`, as a scrape-time counter has none. OpenMetrics 1.0, "Counter":
+    /// if present, Created "MUST also be set to the timestamp of the reset"; the time the
+    /// counter was made here is not that. Sticky: a clone's later `inc` does not bring it back.
+    #[cfg(feature = "metrics-bridge")]
+    pub(crate) fn forget_created(&self) {
+        self.inner.created_micros.store(CREATED_UNKNOWN, Relaxed);
     }
 
     /// How many increments were refused (negative, NaN or infinite).

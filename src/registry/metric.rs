@@ -143,7 +143,9 @@ pub trait Metric: Clone + Send + Sync + 'static + sealed::EncodeSeries {
     /// When this handle's values started from zero, in microseconds since the Unix epoch (its
     /// series' OpenMetrics `_created`): when a counter, histogram or summary was made, which a
     /// handle adopted by [`Family::insert_metric`](crate::Family::insert_metric) brings along.
-    /// `None` for the types without `_created` (gauges, info).
+    /// `None` for the types without `_created` (gauges, info), and for a counter whose total
+    /// counts from elsewhere (set by the `metrics` bridge's `absolute`): then no scrape writes
+    /// its `_created`.
     #[doc(hidden)]
     fn created_micros(&self) -> Option<u64> {
         None
@@ -166,7 +168,7 @@ impl Metric for Counter {
         2
     }
     fn created_micros(&self) -> Option<u64> {
-        Some(Counter::created_micros(self))
+        Counter::created_micros(self)
     }
 }
 

@@ -112,7 +112,10 @@ impl<M: Metric> RegisteredFamily for Family<M> {
             let head = SeriesHead {
                 family,
                 labels: series.rendered_labels(),
-                created_micros: created.then(|| series.created_micros()),
+                // The series' time, unless its metric no longer knows when it started (a
+                // counter set from elsewhere, `Metric::created_micros`).
+                created_micros: (created && series.metric().created_micros().is_some())
+                    .then(|| series.created_micros()),
             };
             series
                 .metric()

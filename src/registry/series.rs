@@ -137,7 +137,10 @@ impl<M> Series<M> {
     /// series was created, or, for a counter, histogram or summary, when its metric was made,
     /// which is the same time for a series the family created and earlier for a handle adopted
     /// with [`Family::insert_metric`](super::Family::insert_metric), whose values it brings
-    /// along. A series removed and created again starts over, as its value does.
+    /// along. A series removed and created again starts over, as its value does. A counter
+    /// series whose total the `metrics` bridge set with `absolute` counts from a start kept
+    /// elsewhere: this is then only when the series was made here, and the OpenMetrics
+    /// exposition writes no `_created` for it.
     ///
     /// ```
     /// use agentcore_telemetry::Registry;
