@@ -206,6 +206,17 @@ impl Registry {
 
     /// The OpenMetrics 1.0 text exposition as a new `String` (pre-sized from the previous
     /// scrape); see [`Registry::encode_openmetrics_into`].
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.gauge("queue_depth", "Queued tasks.").unwrap().set(3.0);
+    /// let om = registry.encode_openmetrics();
+    /// assert!(om.contains("# TYPE queue_depth gauge\n"));
+    /// assert!(om.contains("\nqueue_depth 3.0\n"));
+    /// assert!(om.ends_with("# EOF\n"));
+    /// ```
     pub fn encode_openmetrics(&self) -> String {
         let mut out = String::with_capacity(self.inner.last_size.load(Relaxed) + 1024);
         self.encode_openmetrics_into(&mut out);
@@ -242,7 +253,19 @@ impl Registry {
         crate::sync::era::Domain::global().reclaim();
     }
 
-    /// The text exposition as a new `String` (pre-sized from the previous scrape).
+    /// The Prometheus text exposition (format 0.0.4) as a new `String`, pre-sized from the
+    /// previous scrape; [`Registry::encode_text_into`] appends to a buffer the caller reuses.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let calls = registry.counter_family("tool_calls_total", "Tool calls.", &["tool_id"]).unwrap();
+    /// calls.with_label_values(&["calculator"]).unwrap().inc();
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("# TYPE tool_calls_total counter\n"));
+    /// assert!(text.contains("\ntool_calls_total{tool_id=\"calculator\"} 1\n"));
+    /// ```
     pub fn encode_text(&self) -> String {
         let mut out = String::with_capacity(self.inner.last_size.load(Relaxed) + 1024);
         self.encode_text_into(&mut out);
@@ -257,11 +280,35 @@ impl OpenMetricsEncoder {
     /// function family's function panics, the panic goes on to the caller and `out` is left as
     /// it was (as [`Registry::encode_openmetrics_into`] does): never a partial exposition
     /// without its `# EOF`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.counter("jobs_total", "Jobs.").unwrap().inc();
+    /// let encoder = OpenMetricsEncoder::new().with_created(true);
+    /// let mut out = String::new();
+    /// for _ in 0..3 {
+    ///     out.clear(); // one buffer, reused across scrapes
+    ///     encoder.encode_into(&registry, &mut out);
+    /// }
+    /// assert!(out.contains("\njobs_total 1\n"));
+    /// assert!(out.contains("\njobs_created "));
+    /// ```
     pub fn encode_into(&self, registry: &Registry, out: &mut String) {
         all_or_nothing(out, |out| registry.encode_openmetrics_with(self, out));
     }
 
     /// The exposition as a new `String`.
+    ///
+    /// ```
+    /// use agentcore_telemetry::exposition::OpenMetricsEncoder;
+    /// use agentcore_telemetry::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// assert_eq!(OpenMetricsEncoder::new().encode(&registry), "# EOF\n");
+    /// ```
     pub fn encode(&self, registry: &Registry) -> String {
         let mut out = String::new();
         self.encode_into(registry, &mut out);
