@@ -541,6 +541,44 @@ fn every_variable_survives_hostile_values() {
     }
 }
 
+/// A list variable of many bad entries (100 KiB of `x,`: 51,200 of them) gives a bounded
+/// number of warnings, quickly. Each bad header entry and each unknown exporter was a warning
+/// of its own, each holding the whole value (a header list's redacted again for each): for
+/// the header lists, 51,200 warnings of ~550 KB, about 28 GB, built in quadratic time (8 KB of
+/// `x,` took 7.6 s and 176 MB, a debug build); for `OTEL_TRACES_EXPORTER`, 5 GB. The
+/// first few bad entries are still named one by one, then one warning counts the rest.
+#[test]
+fn a_list_of_many_bad_entries_gives_a_bounded_number_of_warnings() {
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_TRACES_EXPORTER",
+    ] {
+        // Small first, so that the unbounded reader fails here quickly.
+        for n in [1_000, 51_200] {
+            let value = "x,".repeat(n);
+            let started = std::time::Instant::now();
+            let r = env(&[(var, &value)]).unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{var} with {n} bad entries: {:?}",
+                started.elapsed()
+            );
+            assert!(
+                (2..=11).contains(&r.warnings.len()),
+                "{var} with {n} bad entries: {} warnings",
+                r.warnings.len()
+            );
+            assert!(r.warnings.iter().all(|w| w.variable == var), "{var}");
+            let last = r.warnings.last().unwrap();
+            let more = format!("{} more", n - (r.warnings.len() - 1));
+            assert!(last.reason.contains(&more), "{var}: {last}");
+            assert!(r.config.headers.is_empty());
+            assert_eq!(r.config.exporter, TracesExporter::Otlp);
+        }
+    }
+}
+
 #[test]
 fn from_env_reads_the_process_environment_and_start_honours_it() {
     // The only test in this binary that touches the process environment.

@@ -16,7 +16,8 @@
 //!   set"): the setting keeps its default, or, for an `OTEL_EXPORTER_OTLP_TRACES_*`
 //!   variable, the value of its general `OTEL_EXPORTER_OTLP_*` counterpart if that one is
 //!   valid; [`FromEnv::warnings`] has one [`ConfigError`] naming the variable, the value and
-//!   what is wrong. A batch size above the queue size is such an invalid value;
+//!   what is wrong (for a list, one per bad entry, the first ten of them, and one more that
+//!   counts the rest). A batch size above the queue size is such an invalid value;
 //! * `OTEL_RESOURCE_ATTRIBUTES` with any malformed entry is discarded **whole** (a warning);
 //! * a variable of the process environment whose value is not UTF-8 is such an invalid value
 //!   (ignored with a warning), except the endpoint spans go to, which is refused (it is not a
@@ -195,6 +196,11 @@ impl std::error::Error for StartError {}
 
 /// The largest integer setting accepted (the specification's 2³¹ − 1).
 const MAX_INT: u64 = (1 << 31) - 1;
+
+/// The bad entries of one list variable (a header list, `OTEL_TRACES_EXPORTER`) warned about
+/// one by one; one more warning counts the rest. Each warning holds the whole value: one per
+/// entry made 100 KiB of bad entries some 28 GB of warnings, built in quadratic time.
+const ENTRY_WARNINGS: usize = 10;
 
 struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -397,6 +403,7 @@ impl ExportConfig {
             let items = v.split(',').map(str::trim).filter(|s| !s.is_empty());
             let mut chosen: Option<TracesExporter> = None;
             let mut refusal = None;
+            let mut unknown = 0;
             for item in items {
                 let is = |known: &str| item.eq_ignore_ascii_case(known);
                 let e = match item {
@@ -422,11 +429,14 @@ impl ExportConfig {
                         break;
                     }
                     _ => {
-                        r.warn(
-                            "OTEL_TRACES_EXPORTER",
-                            &v,
-                            format!("unknown exporter {item:?} is ignored (known: otlp, console, otlp/stdout, none)"),
-                        );
+                        unknown += 1;
+                        if unknown <= ENTRY_WARNINGS {
+                            r.warn(
+                                "OTEL_TRACES_EXPORTER",
+                                &v,
+                                format!("unknown exporter {item:?} is ignored (known: otlp, console, otlp/stdout, none)"),
+                            );
+                        }
                         continue;
                     }
                 };
@@ -441,6 +451,16 @@ impl ExportConfig {
                     }
                     _ => chosen = Some(e),
                 }
+            }
+            if unknown > ENTRY_WARNINGS {
+                r.warn(
+                    "OTEL_TRACES_EXPORTER",
+                    &v,
+                    format!(
+                        "{} more unknown exporters are ignored",
+                        unknown - ENTRY_WARNINGS
+                    ),
+                );
             }
             match (refusal, chosen) {
                 // Disabled, nothing is exported: nowhere the user did not ask.
@@ -487,7 +507,7 @@ impl ExportConfig {
                 // Warnings show the list with its values redacted (see `redact_headers`).
                 let shown = redact_headers(v);
                 let mut headers = Vec::new();
-                let mut invalid = false;
+                let mut invalid = 0;
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let parsed = item
                         .split_once('=')
@@ -501,23 +521,35 @@ impl ExportConfig {
                     match parsed {
                         Ok(h) => headers.push(h),
                         Err(why) => {
-                            invalid = true;
-                            r.warn(
-                                name,
-                                &shown,
-                                format!(
-                                    "entry {:?} {why}; that header is not sent",
-                                    redact_headers(item)
-                                ),
-                            );
+                            invalid += 1;
+                            if invalid <= ENTRY_WARNINGS {
+                                r.warn(
+                                    name,
+                                    &shown,
+                                    format!(
+                                        "entry {:?} {why}; that header is not sent",
+                                        redact_headers(item)
+                                    ),
+                                );
+                            }
                         }
                     }
+                }
+                if invalid > ENTRY_WARNINGS {
+                    r.warn(
+                        name,
+                        &shown,
+                        format!(
+                            "{} more entries are invalid; those headers are not sent",
+                            invalid - ENTRY_WARNINGS
+                        ),
+                    );
                 }
                 // No valid entry: the variable is as good as not set. (Its invalid entries were
                 // warned about; one with no entry at all, such as `,`, is warned about here,
                 // since it would otherwise hide the general list without a word.)
                 if headers.is_empty() {
-                    if !invalid {
+                    if invalid == 0 {
                         r.warn(
                             name,
                             &shown,
