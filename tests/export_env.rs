@@ -436,6 +436,23 @@ fn otel_resource_attributes() {
     }
 }
 
+/// `OTEL_RESOURCE_ATTRIBUTES` of commas alone (`,`) is set and not empty, yet holds no
+/// `key1=value1` pair: a malformed value, which "SHOULD be discarded and an error SHOULD be
+/// reported" (resource/sdk.md, "Specifying resource information via an environment
+/// variable"). It was discarded without a word, where a header list or an exporter list of
+/// commas alone is warned about (`an_exporter_list_naming_no_exporter_is_warned_about`).
+#[test]
+fn resource_attributes_of_no_pair_are_warned_about() {
+    for v in [",", " , ", ",,\t,"] {
+        let c = ignored(
+            &[("OTEL_RESOURCE_ATTRIBUTES", v)],
+            "OTEL_RESOURCE_ATTRIBUTES",
+        );
+        assert!(c.resource_attributes.is_empty(), "{v:?}");
+        assert_eq!(c.service_name, None, "{v:?}");
+    }
+}
+
 #[test]
 fn otel_bsp_schedule_delay() {
     assert_eq!(

@@ -788,7 +788,8 @@ fn check_endpoint(name: &'static str, value: &str, base: bool) -> Result<String,
     })
 }
 
-/// `key1=value1,key2=value2`, percent-decoded; any malformed entry fails the whole list.
+/// `key1=value1,key2=value2`, percent-decoded; any malformed entry, or none at all (`,`), fails
+/// the whole list.
 fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for item in v.split(',') {
@@ -805,6 +806,11 @@ fn parse_resource_attributes(v: &str) -> Result<Vec<(String, String)>, String> {
         }
         let val = percent_decode(val.trim()).map_err(|w| format!("value in {item:?} {w}"))?;
         out.push((k, val));
+    }
+    // Commas alone (`,`): set, not empty, and no pair in it, a malformed value like any other
+    // (as a header or an exporter list of commas alone is).
+    if out.is_empty() {
+        return Err("has no key=value entry".into());
     }
     Ok(out)
 }
