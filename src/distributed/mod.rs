@@ -126,10 +126,12 @@ pub struct TracerConfig {
     /// the sampler ([`Sampler::from_env_lookup`]: `OTEL_TRACES_SAMPLER`,
     /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`; see [`sampler`](Self::sampler)), the
     /// span limits (`OTEL_SPAN_*_LIMIT` and the others of [`SpanLimits::from_env_lookup`];
-    /// see [`limits`](Self::limits)) and,
+    /// see [`limits`](Self::limits)), `OTEL_PROPAGATORS` (only to warn when it asks for
+    /// anything but the W3C trace context and baggage this crate propagates) and,
     /// with the `otlp` feature, span export, which it starts when `OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER=console` (or
-    /// `otlp/stdout`), unless
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or `OTEL_TRACES_EXPORTER` names `otlp`
+    /// (alone, to the specification's default `http://localhost:4318`), `console` or
+    /// `otlp/stdout`, unless
     /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` (read by
     /// [`ExportConfig::from_env`](crate::export::ExportConfig::from_env)). False: only
     /// [`DistributedTracer::start_export`] and
