@@ -33,6 +33,7 @@
 //! tracer's, read by [`Sampler::from_env_lookup`](crate::Sampler::from_env_lookup) whether
 //! or not spans are exported.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
@@ -628,14 +629,16 @@ impl ExportConfig {
         if let Some(v) = r.get("OTEL_RESOURCE_ATTRIBUTES") {
             match parse_resource_attributes(&v) {
                 Ok(attrs) => {
+                    // A repeated key takes its last value in its first place; found through
+                    // an index, not by a search of the keys before it (quadratic).
+                    let mut index: HashMap<String, usize> = HashMap::new();
                     for (k, val) in attrs {
                         if k == "service.name" {
                             c.service_name = Some(val);
-                        } else if let Some(e) =
-                            c.resource_attributes.iter_mut().find(|(e, _)| *e == k)
-                        {
-                            e.1 = val;
+                        } else if let Some(&i) = index.get(&k) {
+                            c.resource_attributes[i].1 = val;
                         } else {
+                            index.insert(k.clone(), c.resource_attributes.len());
                             c.resource_attributes.push((k, val));
                         }
                     }
@@ -706,9 +709,11 @@ impl ExportConfig {
             (None, None) => Resource::default_service_name(),
         };
         let mut r = Resource::new(name);
-        for (k, v) in &self.resource_attributes {
-            r.set(k.clone(), v.clone());
-        }
+        r.set_all(
+            self.resource_attributes
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone().into())),
+        );
         r
     }
 

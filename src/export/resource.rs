@@ -1,6 +1,7 @@
 //! The OTLP `Resource` (who emits the spans) and `InstrumentationScope` (which library).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::tracer::{KeyValue, Value};
 
@@ -106,6 +107,30 @@ impl Resource {
         match self.attributes.iter_mut().find(|e| e.key == kv.key) {
             Some(e) => e.value = kv.value,
             None => self.attributes.push(kv),
+        }
+    }
+
+    /// [`set`](Self::set) for each of `attrs` in turn, in time linear in their number (`set`
+    /// looks a key up among all the attributes: many attributes, as a long
+    /// `OTEL_RESOURCE_ATTRIBUTES` gives, took quadratic time).
+    pub(crate) fn set_all(&mut self, attrs: impl IntoIterator<Item = (Cow<'static, str>, Value)>) {
+        let mut index: HashMap<Cow<'static, str>, usize> = self
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(i, kv)| (kv.key.clone(), i))
+            .collect();
+        for (key, value) in attrs {
+            if key.is_empty() {
+                continue;
+            }
+            match index.get(&key) {
+                Some(&i) => self.attributes[i].value = value,
+                None => {
+                    index.insert(key.clone(), self.attributes.len());
+                    self.attributes.push(KeyValue::new(key, value));
+                }
+            }
         }
     }
 
