@@ -436,12 +436,14 @@ fn otel_resource_attributes() {
     }
 }
 
-/// Many distinct resource attributes (400 KiB of `kN=v,`, 45,000 keys or so) are read, and
-/// made a resource, in linear time. Each key was compared with every key before it, once in
-/// `from_lookup` and again in `resource()`: 100 KiB took 2.2 s (debug build), 400 KiB about
-/// 30 s. Repeated keys still keep their first place and their last value.
+/// Many distinct resource attributes (400 KiB of `kN=v,`, 45,000 keys or so) are all read,
+/// and a repeated key keeps its first place and its last value, in the config and in the
+/// resource. They are read through a key index since d526217: each key was compared with
+/// every key before it, once in `from_lookup` and again in `resource()` (400 KiB took about
+/// 30 s, debug build; 0.15 s with the index). No wall-clock assertion here (timings belong to
+/// benchmarks); a quadratic reader shows as this test's time.
 #[test]
-fn many_resource_attributes_are_read_in_linear_time() {
+fn many_resource_attributes_keep_first_place_and_last_value() {
     let mut value = String::new();
     let mut n = 0;
     while value.len() < 400 * 1024 {
@@ -449,11 +451,8 @@ fn many_resource_attributes_are_read_in_linear_time() {
         n += 1;
     }
     value.push_str("k1=again,service.name=svc");
-    let started = std::time::Instant::now();
     let c = ok(&[("OTEL_RESOURCE_ATTRIBUTES", &value)]);
     let r = c.resource(None);
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(10), "{n} keys: {elapsed:?}");
     assert_eq!(c.resource_attributes.len(), n);
     assert_eq!(r.attributes().len(), n + 4);
     assert_eq!(c.resource_attributes[1], ("k1".into(), "again".into()));
@@ -585,7 +584,7 @@ fn every_variable_survives_hostile_values() {
 }
 
 /// A list variable of many bad entries (100 KiB of `x,`: 51,200 of them) gives a bounded
-/// number of warnings, quickly. Each bad header entry and each unknown exporter was a warning
+/// number of warnings. Each bad header entry and each unknown exporter was a warning
 /// of its own, each holding the whole value (a header list's redacted again for each): for
 /// the header lists, 51,200 warnings of ~550 KB, about 28 GB, built in quadratic time (8 KB of
 /// `x,` took 7.6 s and 176 MB, a debug build); for `OTEL_TRACES_EXPORTER`, 5 GB. The
@@ -600,13 +599,7 @@ fn a_list_of_many_bad_entries_gives_a_bounded_number_of_warnings() {
         // Small first, so that the unbounded reader fails here quickly.
         for n in [1_000, 51_200] {
             let value = "x,".repeat(n);
-            let started = std::time::Instant::now();
             let r = env(&[(var, &value)]).unwrap();
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{var} with {n} bad entries: {:?}",
-                started.elapsed()
-            );
             assert!(
                 (2..=11).contains(&r.warnings.len()),
                 "{var} with {n} bad entries: {} warnings",
