@@ -903,6 +903,22 @@ fn explicit_otlp_exporter_child_process() {
 /// and say nothing: an explicit setting without effect. (Unset, the tracer still starts no
 /// export by itself: `distributed::exporting`'s unit tests.) Run in a child process, whose
 /// environment this test sets without touching its own.
+/// Removes from `child`'s environment every `OTEL_*` variable: those of this process's
+/// environment now, and every variable the crate reads (`VARIABLES`) whatever this process
+/// holds. The second part matters: `from_env_reads_the_process_environment_and_start_honours_it`
+/// sets some of them for a moment on another thread, and a child spawned then inherited what
+/// the snapshot of the first part had not seen (found by review helper-151; not seen to fail).
+fn without_otel_variables(child: &mut std::process::Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            child.env_remove(k);
+        }
+    }
+    for k in VARIABLES {
+        child.env_remove(k);
+    }
+}
+
 #[test]
 fn an_explicit_otlp_exporter_starts_export() {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap());
@@ -915,11 +931,7 @@ fn an_explicit_otlp_exporter_starts_export() {
         ])
         .env(OTLP_CHILD, "1")
         .env("OTEL_TRACES_EXPORTER", "otlp");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OTEL_") {
-            child.env_remove(k);
-        }
-    }
+    without_otel_variables(&mut child);
     child.env("OTEL_TRACES_EXPORTER", "otlp");
     let out = child.output().unwrap();
     assert!(
@@ -965,11 +977,7 @@ fn an_unsupported_exporter_is_reported_by_the_tracer() {
                 "--test-threads=1",
             ])
             .env(UNSUPPORTED_CHILD, "1");
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("OTEL_") {
-                child.env_remove(k);
-            }
-        }
+        without_otel_variables(&mut child);
         child.env("OTEL_TRACES_EXPORTER", value);
         let out = child.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
