@@ -440,6 +440,74 @@ fn a_grouping_label_a_histogram_or_summary_reserves_is_refused_before_sending() 
     assert_eq!(samples(&scrape(&gw), "c_total")[0].0["le"], "5");
 }
 
+/// The gateway gives every pushed series the grouping key's labels, overwriting one of the same
+/// name (its README: labels in the body "_will be overwritten to match the labels defined by the
+/// URL path!_"). Pushgateway 1.5.1 took a series labelled `instance="worker-1"` pushed under
+/// `instance=batch-1` (`200`) and exposed it as `instance="batch-1"`: the push said `Ok`, and the
+/// value the series carried was gone. Two series differing only there were refused as duplicates
+/// of a series the client never sent. The client refuses such a push, naming the series and the
+/// label, sending nothing (the `job` label too); a series carrying the grouping key's own value
+/// loses nothing and is sent.
+#[test]
+fn a_series_carrying_a_grouping_label_with_another_value_is_refused_before_sending() {
+    if !require_pushgateway(
+        "a_series_carrying_a_grouping_label_with_another_value_is_refused_before_sending",
+    ) {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let gateway = Pushgateway::new(&gw.url(), "batch")
+        .unwrap()
+        .with_grouping_key("instance", "batch-1")
+        .unwrap();
+    let registry = Registry::new();
+    let tasks = registry
+        .counter_family("tasks_total", "Tasks.", &["kind", "instance"])
+        .unwrap();
+    tasks
+        .with_label_values(&["a\\\"b", "batch-1"])
+        .unwrap()
+        .inc();
+    tasks
+        .with_label_values(&["plain", "worker-1"])
+        .unwrap()
+        .inc_by(7);
+    for r in [gateway.push(&registry), gateway.push_add(&registry)] {
+        assert!(
+            matches!(&r, Err(PushError::InvalidGroupingKey(e))
+                if e.contains("tasks_total") && e.contains("\"instance\"") && e.contains("worker-1")),
+            "{r:?}; the gateway exposes {:?}",
+            samples(&scrape(&gw), "tasks_total")
+        );
+    }
+    let jobs = Registry::new();
+    jobs.gauge_family("g", "G.", &["job"])
+        .unwrap()
+        .with_label_values(&["other"])
+        .unwrap()
+        .set(1.0);
+    let r = gateway.push(&jobs);
+    assert!(
+        matches!(&r, Err(PushError::InvalidGroupingKey(e)) if e.contains("\"job\"") && e.contains("other")),
+        "{r:?}; the gateway exposes {:?}",
+        samples(&scrape(&gw), "g")
+    );
+    assert!(samples(&scrape(&gw), "tasks_total").is_empty());
+    assert!(samples(&scrape(&gw), "g").is_empty());
+    // The grouping key's own value (escapes elsewhere on the line notwithstanding) is sent.
+    let same = Registry::new();
+    same.counter_family("tasks_total", "Tasks.", &["kind", "instance", "job"])
+        .unwrap()
+        .with_label_values(&["a\\\"b,instance=\"x\"", "batch-1", "batch"])
+        .unwrap()
+        .inc();
+    gateway.push(&same).unwrap();
+    let got = samples(&scrape(&gw), "tasks_total");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0["kind"], "a\\\"b,instance=\"x\"");
+    assert_eq!(got[0].0["instance"], "batch-1");
+}
+
 #[test]
 fn a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on() {
     if !require_pushgateway("a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on")

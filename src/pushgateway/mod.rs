@@ -30,7 +30,12 @@
 //!   give a histogram the label `le`, or a summary `quantile` — the labels their samples
 //!   reserve, which the registry refuses on them too — is refused, nothing sent
 //!   ([`PushError::InvalidGroupingKey`]): the gateway (1.5.1) stores such a histogram and exposes
-//!   its buckets with `le` twice, which fails every scrape of the gateway.
+//!   its buckets with `le` twice, which fails every scrape of the gateway. And it overwrites a
+//!   label of the key's name that a pushed series carries (its README: such labels "will be
+//!   overwritten to match the labels defined by the URL path!"), answering `200`: a push with a
+//!   series carrying a grouping label (`job` included) with another value than the key's is
+//!   refused, nothing sent ([`PushError::InvalidGroupingKey`]), since the series' own value
+//!   would be lost; with the key's value it is sent.
 //! * [`Pushgateway::start_periodic`] pushes from a thread of its own every interval and once
 //!   more at [`PeriodicPusher::shutdown`] (or drop), within a deadline it keeps.
 //! * Blocking HTTP/1.1 over `std::net::TcpStream`, one connection per request, every step
@@ -48,6 +53,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod body;
 mod http;
 mod pusher;
 
@@ -81,7 +87,8 @@ pub enum PushError {
     InvalidUrl(String),
     /// A grouping-key label name that is invalid, reserved, or given twice; or, refused at a
     /// push, `le` (`quantile`) with a histogram (summary) in the registry, whose samples have
-    /// a label of that name already.
+    /// a label of that name already, or a series in the registry with a label of the grouping
+    /// key (`job` included) and another value, which the gateway would overwrite.
     InvalidGroupingKey(String),
     /// No connection, or the connection broke, before a full response arrived: the gateway
     /// closed it without answering, or in the middle of the response, included.
@@ -150,7 +157,8 @@ pub struct Pushgateway {
     endpoint: http::Endpoint,
     /// The request target: the URL's path prefix plus `/metrics/job/...`.
     path: String,
-    label_names: Vec<String>,
+    /// The grouping key's labels and values, `job` first.
+    grouping: Vec<(String, String)>,
     timeout: Duration,
 }
 
@@ -181,7 +189,7 @@ impl Pushgateway {
         Ok(Pushgateway {
             endpoint,
             path,
-            label_names: vec!["job".into()],
+            grouping: vec![("job".into(), job.into())],
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -201,12 +209,12 @@ impl Pushgateway {
     /// ```
     pub fn with_grouping_key(mut self, name: &str, value: &str) -> Result<Pushgateway, PushError> {
         validate_label_name(name).map_err(|e| PushError::InvalidGroupingKey(e.to_string()))?;
-        if self.label_names.iter().any(|n| n == name) {
+        if self.grouping.iter().any(|(n, _)| n == name) {
             return Err(PushError::InvalidGroupingKey(format!(
                 "label {name:?} is already in the grouping key"
             )));
         }
-        self.label_names.push(name.into());
+        self.grouping.push((name.into(), value.into()));
         push_pair(&mut self.path, name, value);
         Ok(self)
     }
@@ -379,6 +387,7 @@ impl Pushgateway {
         scratch: &mut http::Scratch,
     ) -> Result<(), PushError> {
         self.check_reserved_labels(body)?;
+        body::check_grouping_labels(body, &self.grouping)?;
         let request = http::Request {
             method,
             path: &self.path,
@@ -401,7 +410,7 @@ impl Pushgateway {
     /// which have one of that name already (see the module documentation).
     fn check_reserved_labels(&self, body: &[u8]) -> Result<(), PushError> {
         for (label, kind) in [("le", " histogram"), ("quantile", " summary")] {
-            if !self.label_names.iter().any(|n| n == label) {
+            if !self.grouping.iter().any(|(n, _)| n == label) {
                 continue;
             }
             let family = body
