@@ -508,6 +508,58 @@ fn a_series_carrying_a_grouping_label_with_another_value_is_refused_before_sendi
     assert_eq!(got[0].0["instance"], "batch-1");
 }
 
+/// The gateway adds `push_time_seconds` and `push_failure_time_seconds` to every group, which
+/// "will override any pushed metric by that name" (its README, "About timestamps"). Pushgateway
+/// 1.5.1 answered a push of a registry gauge `push_time_seconds` set to 42 with `200`, so the push
+/// said `Ok`, and exposed its own push time instead: the pushed value was gone. The client refuses
+/// a registry with a family of either name, naming it, sending nothing.
+#[test]
+fn a_family_named_like_the_gateways_own_push_metrics_is_refused_before_sending() {
+    if !require_pushgateway(
+        "a_family_named_like_the_gateways_own_push_metrics_is_refused_before_sending",
+    ) {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let gateway = Pushgateway::new(&gw.url(), "reserved").unwrap();
+    let gauge = Registry::new();
+    gauge
+        .gauge("push_time_seconds", "When the job pushed.")
+        .unwrap()
+        .set(42.0);
+    gauge.counter("other_total", "Other.").unwrap().inc();
+    let histogram = Registry::new();
+    histogram
+        .histogram(
+            "push_failure_time_seconds",
+            "H.",
+            Buckets::new(vec![1.0]).unwrap(),
+        )
+        .unwrap()
+        .observe(0.5);
+    for (registry, name) in [
+        (&gauge, "push_time_seconds"),
+        (&histogram, "push_failure_time_seconds"),
+    ] {
+        for r in [gateway.push(registry), gateway.push_add(registry)] {
+            assert!(
+                matches!(&r, Err(PushError::ReservedName(e)) if e.contains(&format!("{name:?}"))),
+                "{r:?}; the gateway exposes {:?}",
+                samples(&scrape(&gw), name)
+            );
+        }
+    }
+    assert!(samples(&scrape(&gw), "other_total").is_empty());
+    // `push_time_seconds_total` (another family) is not the gateway's.
+    let other = Registry::new();
+    other
+        .counter("push_time_seconds_total", "C.")
+        .unwrap()
+        .inc_by(3);
+    gateway.push(&other).unwrap();
+    assert_eq!(samples(&scrape(&gw), "push_time_seconds_total")[0].1, 3.0);
+}
+
 #[test]
 fn a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on() {
     if !require_pushgateway("a_panicking_registry_callback_is_a_failed_push_and_the_pusher_goes_on")

@@ -9,6 +9,10 @@
 //! be answered `200`; two series differing only there are refused as duplicates of a series no
 //! one sent. [`check_grouping_labels`] refuses such a body; a series carrying the key's own
 //! value loses nothing and is let through.
+//!
+//! The gateway also adds `push_time_seconds` and `push_failure_time_seconds` to every group,
+//! which "will override any pushed metric by that name" (the README, "About timestamps"):
+//! [`check_reserved_names`] refuses a body with a family of either name.
 
 use super::PushError;
 
@@ -56,6 +60,27 @@ pub(super) fn check_grouping_labels(
     Ok(())
 }
 
+/// The families the gateway writes itself in every group, replacing pushed ones of their names.
+const RESERVED: [&str; 2] = ["push_time_seconds", "push_failure_time_seconds"];
+
+/// Refuses `body` when it has a family named as one of the gateway's own ([`RESERVED`]): by its
+/// `# TYPE` line, or a sample of that name (a family written without one).
+pub(super) fn check_reserved_names(body: &[u8]) -> Result<(), PushError> {
+    for line in body.split(|&b| b == b'\n') {
+        let name = match line.strip_prefix(b"# TYPE ") {
+            Some(rest) => rest.split(|&b| b == b' ').next(),
+            None => line.split(|&b| b == b'{' || b == b' ').next(),
+        };
+        if let Some(name) = RESERVED.iter().find(|r| name == Some(r.as_bytes())) {
+            return Err(PushError::ReservedName(format!(
+                "the registry has a family {name:?}, a name the gateway gives a metric of its own \
+                 in every group, replacing a pushed family of that name: rename it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads a quoted label value's text up to its closing `"` into `out`, unescaped (`\\`, `\"`,
 /// `\n`: text format 0.0.4); returns what follows the quote, or `None` without one.
 fn unescape_value<'a>(text: &'a str, out: &mut String) -> Option<&'a str> {
@@ -91,6 +116,21 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_gateways_own_family_names_are_found_by_type_or_sample() {
+        let ok = |body: &str| check_reserved_names(body.as_bytes()).is_ok();
+        assert!(!ok("# TYPE push_time_seconds gauge\npush_time_seconds 1\n"));
+        assert!(!ok("x 1\npush_failure_time_seconds{a=\"b\"} 1\n"));
+        assert!(!ok("# TYPE push_failure_time_seconds histogram\n"));
+        assert!(ok(
+            "# TYPE push_time_seconds_total counter\npush_time_seconds_total 1\n"
+        ));
+        assert!(ok(
+            "# HELP x push_time_seconds\nx{l=\"push_time_seconds\"} 1\n"
+        ));
+        assert!(ok(""));
     }
 
     #[test]

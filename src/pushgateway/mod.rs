@@ -36,6 +36,10 @@
 //!   series carrying a grouping label (`job` included) with another value than the key's is
 //!   refused, nothing sent ([`PushError::InvalidGroupingKey`]), since the series' own value
 //!   would be lost; with the key's value it is sent.
+//! * The gateway adds `push_time_seconds` and `push_failure_time_seconds` to every group,
+//!   replacing any pushed family of those names (its README, "About timestamps"), still
+//!   answering `200`: a push with such a family is refused, nothing sent
+//!   ([`PushError::ReservedName`]).
 //! * [`Pushgateway::start_periodic`] pushes from a thread of its own every interval and once
 //!   more at [`PeriodicPusher::shutdown`] (or drop), within a deadline it keeps.
 //! * Blocking HTTP/1.1 over `std::net::TcpStream`, one connection per request, every step
@@ -90,6 +94,10 @@ pub enum PushError {
     /// a label of that name already, or a series in the registry with a label of the grouping
     /// key (`job` included) and another value, which the gateway would overwrite.
     InvalidGroupingKey(String),
+    /// A family of the registry has a name the gateway gives metrics of its own in every group,
+    /// `push_time_seconds` or `push_failure_time_seconds`: it would replace the family with
+    /// them. Refused at a push, nothing sent.
+    ReservedName(String),
     /// No connection, or the connection broke, before a full response arrived: the gateway
     /// closed it without answering, or in the middle of the response, included.
     Io(String),
@@ -121,6 +129,7 @@ impl fmt::Display for PushError {
         match self {
             PushError::InvalidUrl(e) => write!(f, "invalid Pushgateway URL: {e}"),
             PushError::InvalidGroupingKey(e) => write!(f, "invalid grouping key: {e}"),
+            PushError::ReservedName(e) => write!(f, "reserved metric name: {e}"),
             PushError::Io(e) => write!(f, "Pushgateway connection failed: {e}"),
             PushError::Timeout => f.write_str("Pushgateway request timed out"),
             PushError::Status { status, body } if body.is_empty() => {
@@ -388,6 +397,7 @@ impl Pushgateway {
     ) -> Result<(), PushError> {
         self.check_reserved_labels(body)?;
         body::check_grouping_labels(body, &self.grouping)?;
+        body::check_reserved_names(body)?;
         let request = http::Request {
             method,
             path: &self.path,
