@@ -1,7 +1,10 @@
 //! Pushing to the real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, started by each
 //! test on a free loopback port): push, push-add and delete of a grouping key, values
 //! re-exposed by the gateway, hostile grouping-key values that round-trip, the gateway's
-//! refusals surfaced as errors (one sent before a large body was read included), the periodic pusher's final push, and shutdown deadlines kept
+//! refusals surfaced as errors (one sent before a large body was read included), pushes the
+//! gateway would take but not keep as sent refused before sending (a series with a grouping
+//! label of another value, a family named as the gateway's own `push_time_seconds`), a push whose
+//! registry callback outlasts its timeout, the periodic pusher's final push, and shutdown deadlines kept
 //! against a gateway that never answers. Against fake gateways on loopback: a registry callback
 //! that panics under the periodic pusher, a shutdown by its deadline while one blocks, a response cut short, and an answer sent before the
 //! request was all in. And the harness itself: a test's gateway starts empty, whatever a
@@ -558,6 +561,33 @@ fn a_family_named_like_the_gateways_own_push_metrics_is_refused_before_sending()
         .inc_by(3);
     gateway.push(&other).unwrap();
     assert_eq!(samples(&scrape(&gw), "push_time_seconds_total")[0].1, 3.0);
+}
+
+/// `with_timeout` bounds the whole push, the registry's encoding included, but a registry
+/// callback is not interrupted: one that blocks past the timeout delays the push's return to
+/// its end, and the push then fails with `Timeout`, sending nothing (as `with_timeout` says).
+#[test]
+fn a_push_whose_registry_callback_outlasts_its_timeout_sends_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let registry = Registry::new();
+    registry
+        .gauge_fn("slow", "Blocks.", || {
+            std::thread::sleep(Duration::from_millis(300));
+            1.0
+        })
+        .unwrap();
+    let started = Instant::now();
+    let r = Pushgateway::new(&url, "j")
+        .unwrap()
+        .with_timeout(Duration::from_millis(100))
+        .push(&registry);
+    let took = started.elapsed();
+    assert_eq!(r, Err(PushError::Timeout));
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(listener.accept().is_err(), "a connection was made");
 }
 
 #[test]

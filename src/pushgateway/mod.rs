@@ -228,7 +228,11 @@ impl Pushgateway {
         Ok(self)
     }
 
-    /// How long one push, push-add or delete may take in all (default [`DEFAULT_TIMEOUT`]).
+    /// How long one push, push-add or delete may take in all (default [`DEFAULT_TIMEOUT`]): the
+    /// registry's encoding, name resolution, the connection, the request and the response. A
+    /// registry callback ([`Registry::gauge_fn`], [`Registry::counter_fn`]) runs to its end,
+    /// not interrupted: one that blocks past the timeout delays the push's return until it
+    /// returns, and then the push sends nothing and fails with [`PushError::Timeout`].
     ///
     /// ```
     /// use agentcore_telemetry::pushgateway::{PushError, Pushgateway};

@@ -47,7 +47,8 @@ pub struct PusherStats {
     /// Pushes the gateway accepted.
     pub pushes: u64,
     /// Pushes that failed (no connection, timeout, a status other than 2xx, a registry
-    /// callback that panicked).
+    /// callback that panicked, a registry the client refuses to push, nothing sent:
+    /// [`PushError::InvalidGroupingKey`], [`PushError::ReservedName`]).
     pub failures: u64,
     /// The last failure, if any.
     pub last_error: Option<PushError>,
