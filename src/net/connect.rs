@@ -22,9 +22,10 @@
 //! address that drops packets (a broken IPv6 route) then costs the next one 250 ms, not the
 //! whole deadline: tried in turn with all the time left, as before, it took the deadline of
 //! every export and push, and the next address was never reached. Each attempt runs on a
-//! thread of its own, counted against [`MAX_THREADS`] and ending by the deadline as the
-//! connection thread does; at the cap the next attempt waits for one of them to fail, and with
-//! none running it runs on the connection thread, alone, as every attempt did before.
+//! thread of its own, counted against [`MAX_THREADS`] (in a count of its own, [`LIVE`]) and
+//! ending by the deadline as the connection thread does; at the cap the next attempt waits for
+//! one of them to fail, and with none running it runs on the connection thread, alone, as every
+//! attempt did before.
 //!
 //! What it guarantees:
 //!
@@ -35,39 +36,87 @@
 //!   nothing is attempted, the deadline having passed).
 //! * **Nothing leaks**: a connection made after the caller left is dropped (closed) with the
 //!   result the caller no longer receives.
-//! * **The threads are capped**: at most [`MAX_THREADS`] connection threads live at once in
-//!   the process (those of every client together). Threads a caller gave up on outlive it
-//!   while the resolver holds them, so a silent DNS server and a short push or export interval
-//!   would otherwise add one every attempt for as long as the outage lasts; at the cap,
-//!   [`connect`] starts none and fails at once with [`ConnectError::TooManyThreads`], an
-//!   attempt failed like any other (the client retries or reports it as it would a refusal).
+//! * **The threads given up on are capped**: once [`MAX_THREADS`] connection threads whose
+//!   callers gave up on them ([`GIVEN_UP`]) live in the process (those of every client
+//!   together), no more are started; so at most that many, and those of callers that were
+//!   waiting as it was reached, which may give up too. They outlive their callers while the resolver holds them, so a silent DNS
+//!   server and a short push or export interval would otherwise add one every attempt for as
+//!   long as the outage lasts; at the cap, [`connect`] starts none and fails at once with
+//!   [`ConnectError::TooManyThreads`], an attempt failed like any other (the client retries or
+//!   reports it as it would a refusal). A connection thread whose caller still waits for it is
+//!   not counted there: there is one per caller waiting, and it ends by its caller's deadline or
+//!   is given up on then. (Counting those too, 17 pushes at once to a gateway that answered
+//!   every one failed the 17th at once, blaming a resolver that had given no trouble.)
 //!
-//! The live count is one process-wide atomic: incremented (`Relaxed`; it orders nothing,
-//! only counts) before a thread is started, decremented when the thread's closure is dropped
-//! — when the thread ends, or at once if it could not be started — so it never counts a
-//! thread that is gone for good, nor misses one that runs.
+//! The counts are process-wide atomics (`Relaxed`; they order nothing, only count). An attempt
+//! thread is counted in [`LIVE`] before it is started and uncounted when its closure is dropped
+//! — when it ends, or at once if it could not be started. A connection thread is counted in
+//! [`GIVEN_UP`] by its caller as it gives up, and uncounted by the thread as it ends, whichever
+//! comes first deciding through the state they share ([`Handoff`]): the caller counts it only
+//! while it still runs, the thread uncounts it only if counted, so the count never holds a
+//! thread that is gone for good, nor misses one given up on that runs.
 //!
 //! Each client maps [`ConnectError`] to its own error type.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest the caller waits for the connection thread before it asks again how much time
 /// is left.
 pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
-/// The most connection threads alive at once, process-wide (see the module documentation).
-/// A connection in progress holds one for a moment; only an outage that outlasts the
-/// callers' deadlines (a resolver that never answers) keeps several alive.
+/// The most connection threads given up on by their callers alive at once, process-wide, and
+/// the most attempt threads (see the module documentation). Only an outage that outlasts the
+/// callers' deadlines (a resolver that never answers) keeps several of the first alive.
 pub(crate) const MAX_THREADS: usize = 16;
 
-/// How many connection threads are alive (see the module documentation).
+/// How many attempt threads ([`connect_any`]) are alive (see the module documentation).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// One live connection thread, counted in [`LIVE`] from its creation to its drop.
+/// How many connection threads whose callers gave up on them are alive (see the module
+/// documentation).
+static GIVEN_UP: AtomicUsize = AtomicUsize::new(0);
+
+/// A connection thread's state, shared with its caller: waited for, given up on (counted in
+/// [`GIVEN_UP`]), or ended.
+const WAITED_FOR: u8 = 0;
+const GIVEN_UP_ON: u8 = 1;
+const ENDED: u8 = 2;
+
+/// The connection thread's side of the state it shares with its caller: dropped as the thread
+/// ends (or with the closure, if the thread could not be started), it uncounts the thread from
+/// [`GIVEN_UP`] if its caller counted it there.
+struct Handoff(Arc<AtomicU8>);
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if self.0.swap(ENDED, AcqRel) == GIVEN_UP_ON {
+            GIVEN_UP.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// The caller's side: counts the thread in [`GIVEN_UP`] unless it has ended already. Counted
+/// before the state says so, so that the thread's uncounting never comes first.
+fn give_up(state: &AtomicU8) {
+    GIVEN_UP.fetch_add(1, Relaxed);
+    if state
+        .compare_exchange(WAITED_FOR, GIVEN_UP_ON, AcqRel, Acquire)
+        .is_err()
+    {
+        // The thread ended first: nothing outlives the caller.
+        GIVEN_UP.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One live attempt thread, counted in [`LIVE`] from its creation to its drop.
 struct Live(());
 
 impl Live {
@@ -105,8 +154,8 @@ pub(crate) enum ConnectError {
     },
     /// The connection thread could not be started.
     Spawn(io::Error),
-    /// [`MAX_THREADS`] connection threads were alive already (callers gave up on them while
-    /// the resolver or the network held them); none was started.
+    /// [`MAX_THREADS`] connection threads given up on by their callers were alive already
+    /// (the resolver or the network held them); none was started.
     TooManyThreads,
     /// The connection thread ended without a result (it panicked).
     Lost,
@@ -134,19 +183,24 @@ pub(crate) fn connect(
         }
     };
     left()?;
-    let live = Live::take().ok_or(ConnectError::TooManyThreads)?;
+    if GIVEN_UP.load(Relaxed) >= MAX_THREADS {
+        return Err(ConnectError::TooManyThreads);
+    }
     let host = host.to_owned();
     let (tx, rx) = mpsc::channel();
+    let state = Arc::new(AtomicU8::new(WAITED_FOR));
+    let handoff = Handoff(state.clone());
     std::thread::Builder::new()
         .name(thread_name.into())
         .spawn(move || {
-            let _live = live;
+            let _handoff = handoff;
             // The caller may have left: then the result, a connection too, is dropped here.
             let _ = tx.send(resolve_and_connect(&host, port, deadline));
         })
         .map_err(ConnectError::Spawn)?;
     loop {
-        match rx.recv_timeout(left()?.min(SLICE)) {
+        let wait = left().inspect_err(|_| give_up(&state))?;
+        match rx.recv_timeout(wait.min(SLICE)) {
             Ok(result) => return result,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ConnectError::Lost),
@@ -296,7 +350,8 @@ fn connect_any(
 /// process, so the tests that start connection threads or fill the cap take one lock.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use super::{Live, MAX_THREADS};
+    use super::{GIVEN_UP, MAX_THREADS};
+    use std::sync::atomic::Ordering::Relaxed;
     use std::sync::{Mutex, MutexGuard};
 
     /// Every test that starts connection threads or holds the cap: they share the count.
@@ -306,27 +361,25 @@ pub(crate) mod test_support {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// [`MAX_THREADS`] places taken (threads other tests' resolvers hold, plus the rest), as a
-    /// silent resolver takes them; given back on drop.
+    /// The cap on connection threads given up on, held full (as threads a silent resolver
+    /// holds fill it); given back on drop.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) struct CapHeld {
-        _held: Vec<Live>,
         _serial: MutexGuard<'static, ()>,
     }
 
-    /// Fills the connection-thread cap until the result is dropped.
+    impl Drop for CapHeld {
+        fn drop(&mut self) {
+            GIVEN_UP.fetch_sub(MAX_THREADS, Relaxed);
+        }
+    }
+
+    /// Fills the cap on connection threads given up on until the result is dropped.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn hold_cap() -> CapHeld {
         let serial = serial();
-        let mut held = Vec::new();
-        while let Some(live) = Live::take() {
-            held.push(live);
-        }
-        assert!(held.len() <= MAX_THREADS);
-        CapHeld {
-            _held: held,
-            _serial: serial,
-        }
+        GIVEN_UP.fetch_add(MAX_THREADS, Relaxed);
+        CapHeld { _serial: serial }
     }
 }
 
@@ -374,11 +427,12 @@ mod tests {
     /// Waits until no connection thread is alive (those of other tests end by themselves).
     fn no_live_threads() {
         let until = Instant::now() + Duration::from_secs(10);
-        while LIVE.load(Relaxed) != 0 {
+        while LIVE.load(Relaxed) != 0 || GIVEN_UP.load(Relaxed) != 0 {
             assert!(
                 Instant::now() < until,
-                "{} threads still live",
-                LIVE.load(Relaxed)
+                "{} attempt threads, {} given up on, still live",
+                LIVE.load(Relaxed),
+                GIVEN_UP.load(Relaxed)
             );
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -391,23 +445,62 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let d = far();
         let left = || d.saturating_duration_since(Instant::now());
-        // The count filled up to the cap, as threads a silent resolver holds fill it (other
-        // modules' tests, running beside this one, may hold a few of the places).
-        let mut held = Vec::new();
-        while let Some(live) = Live::take() {
-            held.push(live);
-        }
-        assert!(held.len() <= MAX_THREADS);
+        // The count of threads given up on filled up to the cap, as threads a silent
+        // resolver holds fill it.
+        GIVEN_UP.fetch_add(MAX_THREADS, Relaxed);
         let r = connect("127.0.0.1", port, d, &left, "test-connect");
         assert!(matches!(r, Err(ConnectError::TooManyThreads)), "{r:?}");
         assert_eq!(
-            LIVE.load(Relaxed),
+            GIVEN_UP.load(Relaxed),
             MAX_THREADS,
             "the refused attempt counts nothing"
         );
-        drop(held);
+        GIVEN_UP.fetch_sub(MAX_THREADS, Relaxed);
         // Below the cap again: a connection thread runs, and is uncounted once it has ended.
         connect("127.0.0.1", port, d, &left, "test-connect").unwrap();
+        no_live_threads();
+    }
+
+    /// A connection thread whose caller waits for it is not counted against the cap: more
+    /// connections at once than [`MAX_THREADS`] all succeed (each counted, 64 at once failed
+    /// some at once with `TooManyThreads`). One its caller gives up on (here at a cut, the
+    /// thread's own deadline being later) is counted until it ends.
+    #[test]
+    fn only_threads_given_up_on_count_against_the_cap() {
+        let _serial = serial();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let n = 4 * MAX_THREADS;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|s| {
+            let connects: Vec<_> = (0..n)
+                .map(|_| {
+                    s.spawn(|| {
+                        let d = far();
+                        let left = || d.saturating_duration_since(Instant::now());
+                        barrier.wait();
+                        connect("127.0.0.1", port, d, &left, "test-connect").map(drop)
+                    })
+                })
+                .collect();
+            for c in connects {
+                let r = c.join().unwrap();
+                assert!(r.is_ok(), "{r:?}");
+            }
+        });
+        assert_eq!(GIVEN_UP.load(Relaxed), 0);
+        let (hole, _queued) = black_hole();
+        let cut_at = Instant::now() + Duration::from_millis(100);
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let left = || cut_at.saturating_duration_since(Instant::now());
+        let hole = hole.local_addr().unwrap();
+        let r = connect("127.0.0.1", hole.port(), deadline, &left, "test-connect");
+        assert!(matches!(r, Err(ConnectError::Timeout)), "{r:?}");
+        assert_eq!(
+            GIVEN_UP.load(Relaxed),
+            1,
+            "the thread still runs, given up on"
+        );
         no_live_threads();
     }
 

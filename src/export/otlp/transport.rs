@@ -165,7 +165,7 @@ impl HttpClient {
         }
     }
 
-    /// How many connection attempts found [`MAX_THREADS`] connection threads alive (and
+    /// How many connection attempts found [`MAX_THREADS`] connection threads given up on alive (and
     /// started none) since the last call.
     pub(crate) fn take_thread_cap_hits(&mut self) -> u64 {
         std::mem::take(&mut self.thread_cap_hits)
