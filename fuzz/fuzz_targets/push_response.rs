@@ -227,6 +227,7 @@ fn check_any(
                 e,
                 PushError::InvalidUrl(_)
                     | PushError::InvalidGroupingKey(_)
+                    | PushError::ReservedName(_)
                     | PushError::Panicked { .. }
             ),
             "{e:?}; answer {}",
