@@ -718,7 +718,7 @@ impl<M: Metric> Family<M> {
         }
         let series = Box::into_raw(Box::new(self.make_series(hash, values, metric()?)));
         if (*used + 1) * 2 > table.slots.len() {
-            table = self.rebuild(table);
+            table = self.rebuild();
             *used = inner.len.load(Relaxed);
         }
         if table.put(hash, series) {
@@ -730,20 +730,32 @@ impl<M: Metric> Family<M> {
     }
 
     /// Under the writer mutex: publishes a table sized for the live series (three to six slots each)
-    /// holding them, retires `old`, and returns the new table.
-    fn rebuild(&self, old: &Table<M>) -> &Table<M> {
+    /// holding the current table's, retires the current one, and returns the new table.
+    ///
+    /// It reads the current table itself, through a local reference, rather than take it as a
+    /// `&Table` parameter: the retire may free the old table at once (a reclaim when the waiting
+    /// list reaches its threshold and no guard holds the table, as for a writer that took none:
+    /// `insert_metric`), and a reference parameter must stay valid until the call returns
+    /// (Miri: "deallocating while item ... is strongly protected";
+    /// `a_rebuild_whose_retire_frees_the_old_table`).
+    fn rebuild(&self) -> &Table<M> {
         let inner = &*self.inner;
         let live = inner.len.load(Relaxed) + 1;
         let slots = (3 * live).next_power_of_two().max(MIN_SLOTS);
         let table = Table::new(slots, inner.domain.era());
-        for series in old.live() {
+        // SAFETY: only the holder of the writer mutex (us) replaces or retires the table; not
+        // used after its retire below.
+        let current = unsafe { &*inner.table.load(Acquire) };
+        for series in current.live() {
             // SAFETY: a live series of the current table, under the writer mutex.
             table.put(unsafe { (*series).hash }, series);
         }
         let table = Box::into_raw(Box::new(table));
         let old = inner.table.swap(table, Release);
         // SAFETY: `old` came from `Box::into_raw`; after the swap no new reader reaches it; it is
-        // retired once, here; its birth was read before it was published.
+        // retired once, here, and nothing here or in the caller reads it afterwards (the
+        // caller's reference to it is replaced by the returned one); its birth was read before
+        // it was published.
         unsafe { Table::retire(old, inner.domain) };
         // SAFETY: just published, and only a later writer (after us) can retire it.
         unsafe { &*table }
@@ -1286,6 +1298,65 @@ mod tests {
         assert!(all.iter().all(|&v| v != 0), "0 is an empty entry's");
         let unique: HashSet<u64> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len(), "a generation value taken twice");
+    }
+
+    /// A rebuild retires the table it replaces, and that retire may free it at once: the
+    /// waiting list reaches its threshold and no guard's era lies in the table's lifetime (a
+    /// writer that holds none, as `insert_metric` and `remove` do not, on a thread that never
+    /// looked up, so no lookup-cache guard either). Nothing may still borrow the old table
+    /// then: a `&Table` parameter is protected for the whole call, and freeing its memory
+    /// before the call returns is undefined behaviour (Miri: "not granting access to tag ...
+    /// because that would remove [SharedReadOnly ...] which is strongly protected"), even with
+    /// no later read. The test steers the waiting list to one short of its threshold, then
+    /// inserts until a rebuild: its retire of the old table is the one that reclaims.
+    #[test]
+    fn a_rebuild_whose_retire_frees_the_old_table() {
+        use crate::sync::era::RECLAIM_BATCH;
+        use crate::Gauge;
+        std::thread::spawn(|| {
+            let registry = crate::Registry::new();
+            let family = registry.gauge_family("g", "G.", &["k"]).unwrap();
+            let stats = || Domain::global().stats();
+            // One series retired, no rebuild (the key's removed slot is reused), but the first.
+            let churn = || {
+                assert_eq!(family.insert_metric(&["churn"], Gauge::new()), Ok(true));
+                assert!(family.remove(&["churn"]));
+            };
+            let mut next = 0;
+            let mut freeing_rebuilds = 0;
+            for _ in 0..20 {
+                // Until a reclaim runs: the next one comes when the waiting list holds
+                // `RECLAIM_BATCH`, or twice what this one left (`Domain::collect`).
+                for _ in 0..10_000 {
+                    let freed = stats().freed;
+                    churn();
+                    if stats().freed > freed {
+                        break;
+                    }
+                }
+                let threshold = RECLAIM_BATCH.max(2 * stats().pending as usize);
+                while (stats().pending as usize) + 1 < threshold {
+                    churn();
+                }
+                // New keys, which retire nothing, until one rebuilds.
+                loop {
+                    let (table, freed) = (family.inner.table.load(Relaxed), stats().freed);
+                    next += 1;
+                    let k = next.to_string();
+                    assert_eq!(family.insert_metric(&[k.as_str()], Gauge::new()), Ok(true));
+                    if family.inner.table.load(Relaxed) != table {
+                        freeing_rebuilds += usize::from(stats().freed > freed);
+                        break;
+                    }
+                }
+                if freeing_rebuilds == 2 {
+                    break;
+                }
+            }
+            assert_eq!(freeing_rebuilds, 2, "no reclaim ran inside a rebuild");
+        })
+        .join()
+        .unwrap();
     }
 
     /// The comparisons themselves (above, different values almost always differ in their hash
