@@ -1359,6 +1359,53 @@ mod tests {
         .unwrap();
     }
 
+    /// Family invariant 6 and the reclamation's promise to a handle: a series removed while
+    /// `SeriesRef`s hold it (one through the thread's lookup cache, whose guard protects it;
+    /// one with a guard of its own, as a lookup that created its series returns) is retired,
+    /// not freed, until they drop, however often the domain reclaims meanwhile (a scrape
+    /// reclaims); and a `for_each_series` or `retain` callback that removes the very series it
+    /// was handed, and reclaims, still reads it afterwards. Under Miri a series freed too
+    /// early is a use after free here.
+    #[test]
+    fn removed_series_live_on_under_the_handles_and_callbacks_that_hold_them() {
+        std::thread::spawn(|| {
+            let registry = crate::Registry::new();
+            let family = registry.counter_family("held_total", "H.", &["k"]).unwrap();
+            drop(family.with_label_values(&["a"]).unwrap()); // created
+            let cached = family.with_label_values(&["a"]).unwrap(); // a fill: the cache's
+            let again = family.with_label_values(&["a"]).unwrap(); // a hit: the cache's
+            let own = family.with_label_values(&["b"]).unwrap(); // created: a guard of its own
+            cached.inc();
+            own.inc();
+            assert!(family.remove(&["a"]) && family.remove(&["b"]));
+            Domain::global().reclaim();
+            again.inc();
+            own.inc();
+            assert_eq!((cached.get(), own.get()), (2.0, 2.0));
+            drop((cached, again, own));
+
+            // A callback removes the series it is handed and reclaims before it reads it.
+            let remove_and_reclaim = |values: LabelValues<'_>| {
+                assert!(family.remove(&values.to_vec()));
+                Domain::global().reclaim();
+            };
+            family.with_label_values(&["c"]).unwrap().inc();
+            family.for_each_series(|s| {
+                remove_and_reclaim(s.label_values());
+                assert_eq!((s.label_values().first(), s.metric().get()), (Some("c"), 1.0));
+            });
+            family.with_label_values(&["d"]).unwrap().inc();
+            let removed = family.retain(|values, metric| {
+                remove_and_reclaim(values);
+                assert_eq!((values.first(), metric.get()), (Some("d"), 1.0));
+                true
+            });
+            assert_eq!((removed, family.len()), (0, 0));
+        })
+        .join()
+        .unwrap();
+    }
+
     /// The comparisons themselves (above, different values almost always differ in their hash
     /// already, so a comparison that accepted too much would go unnoticed): with every hash
     /// equal, each lookup compares its values with every series in the probe sequence, and a
