@@ -1081,6 +1081,24 @@ mod tests {
     use super::super::label_hash::SHORT;
     use super::*;
 
+    /// The byte positions of a value of `len` bytes that the exactness tests flip: every one,
+    /// or under Miri (`.ci/miri`, where each flip is a lookup of a few seconds) those at the
+    /// edges of what a compare key holds (the first and last eight bytes) and the middle,
+    /// which only the full-text comparison of a long value sees.
+    fn flipped_positions(len: usize) -> Vec<usize> {
+        if !cfg!(miri) {
+            return (0..len).collect();
+        }
+        let mut at: Vec<usize> = [0, 7, 8, len / 2, len.wrapping_sub(9), len.wrapping_sub(8)]
+            .into_iter()
+            .chain(len.checked_sub(1))
+            .filter(|&i| i < len)
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        at
+    }
+
     /// Keys identify values up to `SHORT` bytes exactly (any one-bit change, any other length
     /// changes the key), and `matches` is exact at every length, long values included.
     #[test]
@@ -1096,7 +1114,7 @@ mod tests {
         assert_eq!(family.len(), texts.len());
         for t in &texts {
             let key = Key::of(t.as_bytes());
-            for i in 0..t.len() {
+            for i in flipped_positions(t.len()) {
                 let mut u = t.clone().into_bytes();
                 u[i] ^= 1;
                 if t.len() <= SHORT {
@@ -1197,7 +1215,8 @@ mod tests {
     fn a_cache_entry_never_matches_another_familys_generation() {
         use crate::Gauge;
         fn rounds<A: Metric>(config: A::Config, drop_first: bool) {
-            for round in 0..50 {
+            // A few rounds under Miri (`.ci/miri`): each is some seconds there.
+            for round in 0..if cfg!(miri) { 4 } else { 50 } {
                 let a = colliding_family_of::<A>(&["k"], config.clone());
                 let g = colliding_family_of::<Gauge>(&["k"], ());
                 drop(a.with_label_values(&["x"]).unwrap()); // insert
@@ -1263,11 +1282,13 @@ mod tests {
     fn generations_are_unique_across_families_and_time() {
         use crate::Gauge;
         use std::collections::HashSet;
-        let per_thread: Vec<Vec<u64>> = (0..4)
+        // Fewer and shorter threads under Miri (`.ci/miri`), where the whole took minutes.
+        let (threads, families) = if cfg!(miri) { (2, 3) } else { (4, 50) };
+        let per_thread: Vec<Vec<u64>> = (0..threads)
             .map(|t| {
                 std::thread::spawn(move || {
                     let mut seen = Vec::new();
-                    for _ in 0..50 {
+                    for _ in 0..families {
                         let c = colliding_family_of::<Counter>(&["k"], ());
                         let g = colliding_family_of::<Gauge>(&["k"], ());
                         let mut note = |v: u64| {
@@ -1327,7 +1348,7 @@ mod tests {
             for _ in 0..20 {
                 // Until a reclaim runs: the next one comes when the waiting list holds
                 // `RECLAIM_BATCH`, or twice what this one left (`Domain::collect`).
-                for _ in 0..10_000 {
+                for _ in 0..=RECLAIM_BATCH.max(2 * stats().pending as usize) {
                     let freed = stats().freed;
                     churn();
                     if stats().freed > freed {
@@ -1335,7 +1356,10 @@ mod tests {
                     }
                 }
                 let threshold = RECLAIM_BATCH.max(2 * stats().pending as usize);
-                while (stats().pending as usize) + 1 < threshold {
+                for _ in 0..threshold {
+                    if (stats().pending as usize) + 1 >= threshold {
+                        break;
+                    }
                     churn();
                 }
                 // New keys, which retire nothing, until one rebuilds.
@@ -1392,7 +1416,10 @@ mod tests {
             family.with_label_values(&["c"]).unwrap().inc();
             family.for_each_series(|s| {
                 remove_and_reclaim(s.label_values());
-                assert_eq!((s.label_values().first(), s.metric().get()), (Some("c"), 1.0));
+                assert_eq!(
+                    (s.label_values().first(), s.metric().get()),
+                    (Some("c"), 1.0)
+                );
             });
             family.with_label_values(&["d"]).unwrap().inc();
             let removed = family.retain(|values, metric| {
@@ -1414,7 +1441,14 @@ mod tests {
     #[test]
     fn lookups_are_exact_when_every_hash_collides() {
         let family = colliding_family(&["a", "b"]);
-        let texts: Vec<String> = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 33]
+        // Under Miri (`.ci/miri`) the lengths each side of a compare key's eight and sixteen
+        // bytes, and a long one.
+        let lengths: &[usize] = if cfg!(miri) {
+            &[0, 1, 8, 9, 16, 17, 33]
+        } else {
+            &[0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 33]
+        };
+        let texts: Vec<String> = lengths
             .iter()
             .map(|&n| (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect())
             .collect();
@@ -1422,7 +1456,7 @@ mod tests {
             family.with_label_values(&[t.as_str(), "x"]).unwrap().inc();
         }
         for t in &texts {
-            for i in 0..t.len() {
+            for i in flipped_positions(t.len()) {
                 let mut u = t.clone().into_bytes();
                 u[i] ^= 1;
                 let u = String::from_utf8(u).unwrap();
