@@ -1201,6 +1201,52 @@ fn spec_snapshot_history_filter_by_metric() {
         .is_empty());
 }
 
+/// The specification's "Get specific metric history" names one metric
+/// (`get_metric_history(metric_name="tool_executions")`). A name that is another metric's name
+/// inside a longer one (`errors` of `agentcore_errors_total` in `agentcore_tool_errors_total`,
+/// `agents` of `agentcore_agents_total` in `agentcore_agents_active`) also brought the other
+/// metric's history, where `MetricsSnapshot::get` finds the one metric.
+#[test]
+fn spec_snapshot_history_of_a_named_metric_is_that_metric_alone() {
+    let c = MetricsCollector::new();
+    c.record_error("ValidationError", "sandbox");
+    c.record_tool_execution("web_search", 1.5, "failed", Some("TimeoutError"));
+    c.record_agent_created(React, "initializing");
+    c.snapshot_metrics();
+    for (name, only) in [
+        ("errors", "agentcore_errors_total"),
+        ("errors_total", "agentcore_errors_total"),
+        ("agentcore_errors_total", "agentcore_errors_total"),
+        ("tool_errors", "agentcore_tool_errors_total"),
+        ("agents", "agentcore_agents_total"),
+        ("agents_total", "agentcore_agents_total"),
+        ("agents_active", "agentcore_agents_active"),
+    ] {
+        let history = c.get_metric_history(None, Some(name));
+        assert_eq!(history.len(), 1, "{name}");
+        let names: Vec<&str> = history[0].metrics.iter().map(|f| &*f.name).collect();
+        assert_eq!(names, [only], "get_metric_history(metric_name={name:?})");
+        // The same metric `MetricsSnapshot::get` finds by that name.
+        assert_eq!(history[0].get(name).map(|f| &*f.name), Some(only));
+    }
+    // A custom metric by the name it was made with, beside one whose name contains it.
+    let actions = c
+        .create_custom_metric("actions", MetricType::Counter, "Actions.", &[])
+        .unwrap();
+    let user_actions = c
+        .create_custom_metric("user_actions", MetricType::Counter, "User actions.", &[])
+        .unwrap();
+    actions.labels::<&str>(&[]).unwrap().inc();
+    user_actions.labels::<&str>(&[]).unwrap().inc();
+    c.snapshot_metrics();
+    let history = c.get_metric_history(Some(1), Some("actions"));
+    let names: Vec<&str> = history[0].metrics.iter().map(|f| &*f.name).collect();
+    assert_eq!(names, ["agentcore_actions_total"]);
+    // What names no metric still matches every family containing it.
+    let tools = c.get_metric_history(Some(1), Some("tool_"));
+    assert_eq!(tools[0].metrics.len(), 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registry access (1)
 // ---------------------------------------------------------------------------------------------

@@ -474,7 +474,10 @@ impl MetricsSnapshot {
     }
 
     /// A copy holding only the families whose name contains `pattern` (so both a full name and
-    /// a short form such as `tool_executions` match); `None` if no family matches.
+    /// a short form such as `tool_executions` match, and so does every longer name containing
+    /// it: `errors` matches `agentcore_tool_errors_total` too); `None` if no family matches.
+    /// [`MetricsCollector::get_metric_history`](super::MetricsCollector::get_metric_history)
+    /// takes a metric's name as that metric alone.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -486,12 +489,19 @@ impl MetricsSnapshot {
     /// assert!(snapshot.filtered("no_such_metric").is_none());
     /// ```
     pub fn filtered(&self, pattern: &str) -> Option<MetricsSnapshot> {
-        let metrics: Vec<FamilySnapshot> = self
-            .metrics
-            .iter()
-            .filter(|f| f.name.contains(pattern))
-            .cloned()
-            .collect();
+        self.with_families(|f| f.name.contains(pattern))
+    }
+
+    /// A copy holding only the family [`MetricsSnapshot::get`] finds by `name`; `None` if none.
+    fn only(&self, name: &str) -> Option<MetricsSnapshot> {
+        let found = &self.get(name)?.name;
+        self.with_families(|f| f.name == *found)
+    }
+
+    /// A copy holding only the families `keep` keeps; `None` if none.
+    fn with_families(&self, keep: impl Fn(&FamilySnapshot) -> bool) -> Option<MetricsSnapshot> {
+        let metrics: Vec<FamilySnapshot> =
+            self.metrics.iter().filter(|f| keep(f)).cloned().collect();
         if metrics.is_empty() {
             return None;
         }
@@ -723,6 +733,18 @@ impl History {
                 .take(limit)
                 .map(|(s, _)| s.clone())
                 .collect(),
+            // A name of a metric (as `MetricsSnapshot::get` finds it, in any kept snapshot)
+            // selects that metric alone: by substring, `errors` (`agentcore_errors_total`) also
+            // brought `agentcore_tool_errors_total`, where the specification asks for a
+            // "specific metric history" (found by review helper-153). Anything else is a
+            // pattern, matching every family whose name contains it.
+            Some(pattern) if self.ring.iter().any(|(s, _)| s.get(pattern).is_some()) => self
+                .ring
+                .iter()
+                .rev()
+                .filter_map(|(s, _)| s.only(pattern))
+                .take(limit)
+                .collect(),
             Some(pattern) => self
                 .ring
                 .iter()
@@ -916,10 +938,13 @@ impl super::MetricsCollector {
 
     /// The most recent snapshots, oldest first (in the order they were taken, concurrent takers
     /// included; see [`snapshot_metrics`](Self::snapshot_metrics)): the last `limit` (all kept
-    /// when `None`), each restricted, when `metric_name` is given, to the families whose name
-    /// contains it — so the full name (`agentcore_tool_executions_total`) and the
-    /// specification's short form (`tool_executions`) both work; snapshots without a matching
-    /// family are left out. A restricted snapshot keeps its `agents` and `system` sections and
+    /// when `None`), each restricted, when `metric_name` is given, to that metric: the family
+    /// [`MetricsSnapshot::get`] finds by that name, so the full name
+    /// (`agentcore_tool_executions_total`) and the specification's short form
+    /// (`tool_executions`) both work, and `errors` is `agentcore_errors_total` alone, not
+    /// `agentcore_tool_errors_total` beside it. A `metric_name` that names no metric of any
+    /// kept snapshot is a pattern: the families whose name contains it (`tool_`). Snapshots
+    /// without a matching family are left out. A restricted snapshot keeps its `agents` and `system` sections and
     /// serializes in the same shape, with only the matching families in `metrics.families`.
     /// The ring keeps
     /// [`CollectorConfig::history_capacity`](super::CollectorConfig::history_capacity) snapshots.
@@ -935,6 +960,10 @@ impl super::MetricsCollector {
     /// let tools = c.get_metric_history(None, Some("tool_executions"));
     /// assert_eq!(tools.len(), 3);
     /// assert_eq!(tools[0].metrics.len(), 1);
+    /// let errors = c.get_metric_history(Some(1), Some("errors"));
+    /// assert_eq!(errors[0].metrics[0].name, "agentcore_errors_total");
+    /// assert_eq!(errors[0].metrics.len(), 1);
+    /// assert_eq!(c.get_metric_history(Some(1), Some("tool_"))[0].metrics.len(), 3);
     /// ```
     pub fn get_metric_history(
         &self,
