@@ -864,3 +864,63 @@ fn an_exposition_does_not_depend_on_what_earlier_ones_exposed() {
     }
     assert!(unscraped.contains("drift_seconds_count 2\n"), "{unscraped}");
 }
+
+/// A counter total as the exact pair (whole part, fraction): an integer sample is read exactly
+/// (as OpenMetrics' "Integer numbers" and the Python parser do), a float one as its `f64`.
+fn exact_total(s: &str) -> (u128, f64) {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return (s.parse().unwrap(), 0.0);
+    }
+    let v: f64 = s.parse().unwrap();
+    (v.floor() as u128, v - v.floor())
+}
+
+fn counter_sample<'t>(text: &'t str, name: &str) -> &'t str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[test]
+fn a_counter_past_2_pow_53_stays_monotonic_through_a_fractional_increment() {
+    // OpenMetrics 1.0, "Counter": "A Total is a non-NaN and MUST be monotonically
+    // non-decreasing over time". A whole total is written exactly (`9007199254740993`); adding
+    // 0.5 must not write a smaller number, as `int as f64 + frac` (rounded to nearest:
+    // 9007199254740992) did.
+    let r = Registry::new();
+    let c = r.counter("big_total", "Big.").unwrap();
+    let other = r.counter("odd_total", "Odd.").unwrap();
+    c.inc_by((1 << 53) + 1);
+    other.inc_by((1 << 53) + 3);
+    let before = (r.encode_text(), r.encode_openmetrics());
+    c.add(0.5).unwrap();
+    other.add(0.25).unwrap();
+    let after = (r.encode_text(), r.encode_openmetrics());
+    for (name, want_before) in [
+        ("big", 9_007_199_254_740_993u128),
+        ("odd", 9_007_199_254_740_995),
+    ] {
+        for (b, a, sample) in [
+            (&before.0, &after.0, format!("{name}_total")),
+            (&before.1, &after.1, format!("{name}_total")),
+        ] {
+            let (b, a) = (counter_sample(b, &sample), counter_sample(a, &sample));
+            assert_eq!(exact_total(b), (want_before, 0.0), "{b}");
+            assert!(
+                exact_total(a) >= exact_total(b),
+                "{sample} went down: {b} then {a}"
+            );
+            // Read as a float (Prometheus), it is never below the exact whole total either.
+            assert!(
+                a.parse::<f64>().unwrap() >= b.parse::<f64>().unwrap(),
+                "{b} then {a}"
+            );
+        }
+    }
+    // And both formats still parse.
+    assert!(parse(&after.0).is_ok(), "{}", after.0);
+    require_openmetrics_oracle!(
+        "a_counter_past_2_pow_53_stays_monotonic_through_a_fractional_increment"
+    );
+    parse_openmetrics(&after.1).unwrap();
+}

@@ -126,6 +126,27 @@ pub(crate) fn format_openmetrics_canonical(out: &mut String, v: f64) {
     }
 }
 
+/// The total `int + frac` of a counter whose whole increments are kept in `int` and the others
+/// in `frac` (`primitives::counter`), as a float never below `int`. Past 2^53 a whole total is
+/// exact only as an integer (`9007199254740993`, written so while `frac` is 0), and
+/// `int as f64 + frac` rounded to nearest can be less than it once a fraction comes
+/// (`9.007199254740992e+15`), while a counter total "MUST be monotonically non-decreasing"
+/// (OpenMetrics 1.0, "Counter"). Then the sum is rounded up instead: the next float, the
+/// smallest one not below the exact total. Monotonic: the result is the exact total rounded to
+/// nearest or up, and it is rounded up only when rounding to nearest went below `int`, so
+/// below a float that a larger total rounds to nearest.
+pub(crate) fn counter_total(int: u64, frac: f64) -> f64 {
+    let sum = int as f64 + frac;
+    // `sum` is below 2^64 here, and a whole number whenever it is past 2^53, where `int` may be
+    // inexact: the cast then compares exactly.
+    if sum < 18_446_744_073_709_551_616.0 && (sum as u64) < int {
+        // `f64::next_up` (not in the crate's MSRV) of a finite positive float.
+        f64::from_bits(sum.to_bits() + 1)
+    } else {
+        sum
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{format_go_float, format_openmetrics_canonical};
@@ -204,6 +225,39 @@ mod tests {
         ];
         for &(v, want) in cases {
             assert_eq!(fmt(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn counter_totals_never_go_below_the_whole_part() {
+        use super::counter_total;
+        const P53: u64 = 1 << 53;
+        // Rounded to nearest as before while that is not below the whole part.
+        assert_eq!(counter_total(1, 0.2), 1.2);
+        assert_eq!(counter_total(3, 0.5), 3.5);
+        assert_eq!(counter_total(P53, 0.5), 9_007_199_254_740_992.0);
+        // Past 2^53 the nearest float can be below it: rounded up.
+        assert_eq!(counter_total(P53 + 1, 0.5), 9_007_199_254_740_994.0);
+        assert_eq!(counter_total(P53 + 3, 0.25), 9_007_199_254_740_996.0);
+        assert_eq!(counter_total(u64::MAX, 0.25), 18_446_744_073_709_551_616.0);
+        assert_eq!(counter_total(P53 + 1, 1e300), 1e300);
+        assert_eq!(counter_total(1, f64::MAX * 2.0), f64::INFINITY);
+        // Monotonic in both parts, and never below the whole part.
+        for frac in [0.25, 0.5, 1.5, 3.0] {
+            let mut last = 0.0;
+            for int in (P53 - 8)..(P53 + 40) {
+                let t = counter_total(int, frac);
+                assert!(t >= last && t as u64 >= int, "{int} {frac} {t}");
+                last = t;
+            }
+        }
+        for int in (P53 - 8)..(P53 + 40) {
+            let mut last = 0.0;
+            for frac in [0.25, 0.5, 1.5, 3.0, 4.5] {
+                let t = counter_total(int, frac);
+                assert!(t >= last, "{int} {frac} {t}");
+                last = t;
+            }
         }
     }
 

@@ -57,7 +57,7 @@
 //! (`primitives::exemplar`, read at scrape) when there is one. Every other sample ends through
 //! `end_line`, where an exemplar is invalid.
 
-use super::float::format_openmetrics_canonical;
+use super::float::{counter_total, format_openmetrics_canonical};
 use super::prometheus_text::escape_label_value;
 use super::{Descriptor, MetricKind};
 
@@ -347,7 +347,7 @@ pub(crate) fn counter(
     if frac == 0.0 {
         value_u64(out, int);
     } else {
-        value_f64(out, int as f64 + frac);
+        value_f64(out, counter_total(int, frac));
     }
     end_exemplar_sample(out, exemplar);
     head.created(out);

@@ -5,7 +5,7 @@
 use std::fmt::Debug;
 use std::time::Instant;
 
-use crate::exposition::float::format_go_float;
+use crate::exposition::float::{counter_total, format_go_float};
 use crate::exposition::openmetrics::{self, SeriesHead};
 use crate::exposition::prometheus_text::{sample_start, value_f64, value_u64};
 use crate::exposition::MetricKind;
@@ -179,7 +179,7 @@ impl sealed::EncodeSeries for Counter {
         if frac == 0.0 {
             value_u64(out, int);
         } else {
-            value_f64(out, int as f64 + frac);
+            value_f64(out, counter_total(int, frac));
         }
     }
 
