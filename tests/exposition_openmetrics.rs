@@ -924,3 +924,42 @@ fn a_counter_past_2_pow_53_stays_monotonic_through_a_fractional_increment() {
     );
     parse_openmetrics(&after.1).unwrap();
 }
+
+#[test]
+fn every_control_character_and_a_long_label_value_pass_both_official_parsers() {
+    // Label values: any UTF-8 ("normal-char = %x00-09 / %x0B-21 / ..."); only `\`, `"` and
+    // line feed are escaped. Every C0 control, DEL, C1 NEL, U+2028 and a BOM in one value, a
+    // 100,000-character one, and both in HELP; non-finite gauge values.
+    let controls: String = (0u8..32)
+        .map(char::from)
+        .chain(['\u{7f}', '\u{85}', '\u{2028}', '\u{feff}', '\\', '"'])
+        .collect();
+    let long = "x".repeat(100_000);
+    let r = Registry::new();
+    let g = r.gauge_family("hostile", &controls, &["v"]).unwrap();
+    g.with_label_values(&[controls.as_str()])
+        .unwrap()
+        .set(f64::NAN);
+    g.with_label_values(&[long.as_str()])
+        .unwrap()
+        .set(f64::NEG_INFINITY);
+    g.with_label_values(&[""]).unwrap().set(-0.0);
+    let text = r.encode_text();
+    let families = parse(&text).unwrap();
+    assert_eq!(families.len(), 1);
+    require_openmetrics_oracle!(
+        "every_control_character_and_a_long_label_value_pass_both_official_parsers"
+    );
+    let om = parse_openmetrics(&r.encode_openmetrics()).unwrap();
+    let values: Vec<&str> = om[0]
+        .samples
+        .iter()
+        .map(|s| s.labels["v"].as_str())
+        .collect();
+    assert_eq!(values, ["", &controls, &long]);
+    assert_eq!(om[0].help, controls);
+    if support::prometheus::prometheus_available() {
+        let checked = support::prometheus::promtool_check_metrics(&text);
+        assert!(checked.exit_code == 0, "{checked:#?}");
+    }
+}
