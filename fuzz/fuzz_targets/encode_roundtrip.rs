@@ -721,7 +721,15 @@ fuzz_target!(|data: &[u8]| {
                     let v = if m.frac == 0.0 {
                         m.int as f64
                     } else {
-                        m.int as f64 + m.frac
+                        // Never below the whole part (OpenMetrics 1.0: a Total "MUST be
+                        // monotonically non-decreasing", and the whole part alone is written
+                        // exactly): the float sum, or, where it falls below `int` (past 2^53),
+                        // the smallest float not below `int`.
+                        let mut at_least = m.int as f64;
+                        if at_least < 18_446_744_073_709_551_616.0 && (at_least as u64) < m.int {
+                            at_least = f64::from_bits(at_least.to_bits() + 1);
+                        }
+                        (m.int as f64 + m.frac).max(at_least)
                     };
                     samples.push((name.clone(), labels, Some(v)));
                 }
