@@ -42,7 +42,8 @@ pub(super) fn check_grouping_labels(
             let Some(after) = unescape_value(after, &mut value) else {
                 break;
             };
-            if let Some((_, key_value)) = grouping.iter().find(|(n, v)| n == label && *v != value) {
+            let differs = |(n, v): &&(String, String)| n == label && *v != value;
+            if let Some((_, key_value)) = grouping.iter().find(differs) {
                 return Err(PushError::InvalidGroupingKey(format!(
                     "label {label:?} is in the grouping key as {:?}, which the gateway gives \
                      every pushed series, overwriting the series' own: {series:?} has it as {:?}, \
