@@ -140,6 +140,10 @@ struct Table<H> {
 
 impl<H> Table<H> {
     fn with_slots(n: usize) -> Table<H> {
+        // The probe sequences (`i = (i + 1) & mask`) reach every slot only for a power of two;
+        // the readers' unchecked indexing relies only on `mask < n`, which any `n >= 1` gives.
+        // Checked here, on the cold path, rather than trusted to the callers.
+        assert!(n.is_power_of_two(), "a key cache table of {n} slots");
         Table {
             mask: n - 1,
             slots: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
