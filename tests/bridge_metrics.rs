@@ -4,7 +4,7 @@
 //! the registry's scrape through the strict parser of `tests/support/exposition.rs`.
 
 use agentcore_telemetry::bridge::metrics_recorder::{
-    AgentcoreRecorder, Matcher, OnConflict, REJECTED_METRIC,
+    AgentcoreRecorder, Matcher, OnConflict, DEFAULT_MAX_FAMILIES, REJECTED_METRIC,
 };
 use agentcore_telemetry::{Buckets, Registry};
 use support::exposition::{parse, value};
@@ -592,5 +592,81 @@ fn recorders_racing_a_first_registration_adopt_the_winners_family() {
     assert!(
         lost.is_empty(),
         "(round, counted, refused as invalid, as kind): {lost:?}"
+    );
+}
+
+/// Every distinct `metrics` name makes a family, and a caller that builds names at run time
+/// (`counter!(format!("job_{id}_total"))`) made one per value, without end: the families'
+/// series are capped, their number was not (review helper-157). Past the recorder's cap, a new
+/// name is refused and counted as `families`; the names already mapped keep recording.
+#[test]
+fn new_names_past_the_family_cap_are_refused_and_counted() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .max_families(3)
+        .build(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..3 + 2 {
+            metrics::counter!(format!("job_{i}_total")).increment(1);
+        }
+        metrics::counter!("job_0_total").increment(1); // a name mapped already: fine
+        metrics::gauge!("job_1_total").set(1.0); // refused for its kind, not for the cap
+        metrics::histogram!("late_seconds").record(1.0); // past the cap, another kind
+    });
+    assert_eq!(recorder.rejected(), 4);
+    let f = scrape(&registry);
+    assert_eq!(value(&f, "job_0_total", &[]), Some(2.0));
+    assert_eq!(value(&f, "job_2_total", &[]), Some(1.0));
+    assert_eq!(value(&f, "job_3_total", &[]), None);
+    assert_eq!(value(&f, "late_seconds_count", &[]), None);
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "families")]),
+        Some(3.0)
+    );
+    assert_eq!(value(&f, REJECTED_METRIC, &[("reason", "kind")]), Some(1.0));
+}
+
+/// The default cap is [`DEFAULT_MAX_FAMILIES`] names. Read from the configuration: filling it
+/// through the registry, whose every registration copies its list of families, took 83 s in a
+/// debug build (the refusal past the cap is what the test above checks).
+#[test]
+fn the_default_family_cap_is_in_force() {
+    let recorder = AgentcoreRecorder::new(&Registry::new());
+    let shown = format!("{recorder:?}");
+    assert!(
+        shown.contains(&format!("max_families: {DEFAULT_MAX_FAMILIES} ")),
+        "{shown}"
+    );
+}
+
+/// A description comes before its family and is kept until the family exists; descriptions of
+/// names that never got one were kept for ever, one per distinct name, without end (review
+/// helper-157). Past the cap a new name's description is dropped and counted; one kept is
+/// still taken by its family, and moved out of the pending ones then.
+#[test]
+fn descriptions_of_names_never_registered_are_capped_and_counted() {
+    let registry = Registry::new();
+    let recorder = AgentcoreRecorder::builder()
+        .max_families(3)
+        .build(&registry);
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..3 + 2 {
+            metrics::describe_counter!(format!("never_{i}_total"), "Never recorded.");
+        }
+        metrics::describe_counter!("never_0_total", "Described again."); // kept: replaced
+        metrics::counter!("never_0_total").increment(1);
+        // Its description moved out with its family: room for one more.
+        metrics::describe_counter!("late_total", "Late.");
+    });
+    assert_eq!(recorder.rejected(), 2);
+    let f = scrape(&registry);
+    assert_eq!(
+        value(&f, REJECTED_METRIC, &[("reason", "families")]),
+        Some(2.0)
+    );
+    let text = registry.encode_text();
+    assert!(
+        text.contains("# HELP never_0_total Described again.\n"),
+        "{text}"
     );
 }

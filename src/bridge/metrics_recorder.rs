@@ -14,6 +14,7 @@
 //! | `gauge.increment/decrement/set` | `add` / `sub` / `set` |
 //! | `histogram.record(v)` | `observe(v)` into fixed buckets: [`Buckets::default`] or per name ([`RecorderBuilder::buckets_for`]), or those of a histogram family the registry already has by that name; no sample buffering |
 //! | a label set beyond the family's cap | the family's overflow series (see [`Registry`]) |
+//! | a new name beyond the recorder's cap on names ([`RecorderBuilder::max_families`]), or its `describe_*` | refused as `families` and counted: names built at run time would otherwise make a family each, without end |
 //!
 //! **Names are matched after sanitizing.** Distinct `metrics` names that sanitize to the same
 //! Prometheus name (`http.requests`, `http-requests` and `http_requests` are all
@@ -98,7 +99,9 @@
 //!    agents end) leaves it bounded. The bound is a peak, not the live count: entries whose
 //!    series were removed stay until enough new keys come to trigger a sweep (a wave of N
 //!    agents that all ended keeps their N entries until about N new keys, or the recorder's
-//!    drop).
+//!    drop). The families' number is capped too ([`RecorderBuilder::max_families`]), and so
+//!    are the descriptions kept for names without a family: a name past the cap is refused
+//!    and counted (`families`), so names built at run time do not make families without end.
 
 use super::key_cache::KeyCache;
 use super::metric_names::{
@@ -116,7 +119,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
-/// `invalid`, `reserved`).
+/// `invalid`, `reserved`, `families`).
 ///
 /// ```
 /// assert_eq!(
@@ -125,6 +128,14 @@ use std::sync::{Arc, Mutex};
 /// );
 /// ```
 pub const REJECTED_METRIC: &str = "agentcore_telemetry_bridge_rejected_total";
+
+/// The default cap on the metric names an [`AgentcoreRecorder`] maps to families, and on the
+/// descriptions it keeps for names that have no family yet ([`RecorderBuilder::max_families`]).
+///
+/// ```
+/// assert_eq!(agentcore_telemetry::bridge::metrics_recorder::DEFAULT_MAX_FAMILIES, 10_000);
+/// ```
+pub const DEFAULT_MAX_FAMILIES: usize = 10_000;
 
 /// The metric-name prefixes the recorder refuses (as `reserved`, counted in
 /// [`REJECTED_METRIC`]): the crate's self-monitoring (`agentcore_telemetry_`: drops, refusals,
@@ -218,6 +229,7 @@ pub struct RecorderBuilder {
     buckets: Vec<(Matcher, Buckets)>,
     on_conflict: OnConflict,
     max_series: usize,
+    max_families: usize,
 }
 
 impl RecorderBuilder {
@@ -283,6 +295,39 @@ impl RecorderBuilder {
         self
     }
 
+    /// The cap on the metric names the recorder maps to families (default
+    /// [`DEFAULT_MAX_FAMILIES`]), and, on its own, on the descriptions it keeps for names that
+    /// have no family yet. A new name past it is refused as `families`, counted in
+    /// [`REJECTED_METRIC`] and [`AgentcoreRecorder::rejected`], and gets a no-op handle, as
+    /// other refused keys do (with [`OnConflict::Panic`], a panic in debug builds); a
+    /// description past it is dropped and counted alike (never a panic). The names mapped
+    /// already keep recording. Without it, names built at run time
+    /// (`counter!(format!("job_{id}_total"))`) made a family each, without end; each family's
+    /// series are capped by [`max_series`](Self::max_series), their number was not. `0`
+    /// refuses every name.
+    ///
+    /// ```
+    /// use agentcore_telemetry::bridge::metrics_recorder::{AgentcoreRecorder, REJECTED_METRIC};
+    /// use agentcore_telemetry::Registry;
+    /// let registry = Registry::new();
+    /// let recorder = AgentcoreRecorder::builder().max_families(2).build(&registry);
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     for job in ["a", "b", "c"] {
+    ///         metrics::counter!(format!("job_{job}_total")).increment(1);
+    ///     }
+    ///     metrics::counter!("job_a_total").increment(1); // a name mapped already
+    /// });
+    /// assert_eq!(recorder.rejected(), 1);
+    /// let text = registry.encode_text();
+    /// assert!(text.contains("job_a_total 2\n"));
+    /// assert!(!text.contains("job_c_total"));
+    /// assert!(text.contains(&format!("{REJECTED_METRIC}{{reason=\"families\"}} 1\n")));
+    /// ```
+    pub fn max_families(mut self, max_families: usize) -> Self {
+        self.max_families = max_families;
+        self
+    }
+
     /// The recorder, registering into `registry` (which it shares: scrape, serve or push that).
     /// Registers [`REJECTED_METRIC`] there (shared by every recorder on the registry).
     ///
@@ -297,7 +342,7 @@ impl RecorderBuilder {
         let rejected = registry
             .get_or_register::<Counter>(
                 REJECTED_METRIC,
-                "Registrations the metrics bridge refused (each call with a key it cannot map): another label set or kind for a registered name, or an invalid name.",
+                "Registrations the metrics bridge refused (each call with a key it cannot map): another label set or kind for a registered name, an invalid or reserved name, or a new name (or its description) past the recorder's cap on names.",
                 &["reason"],
                 (),
                 FamilyOptions::default(),
@@ -375,6 +420,7 @@ impl AgentcoreRecorder {
             buckets: Vec::new(),
             on_conflict: OnConflict::Ignore,
             max_series: DEFAULT_MAX_SERIES,
+            max_families: DEFAULT_MAX_FAMILIES,
         }
     }
 
@@ -389,7 +435,8 @@ impl AgentcoreRecorder {
         &self.inner.registry
     }
 
-    /// How many registrations were refused so far (all reasons).
+    /// How many registrations were refused so far (all reasons), and descriptions dropped past
+    /// the cap on names ([`RecorderBuilder::max_families`]).
     ///
     /// ```
     /// use agentcore_telemetry::bridge::metrics_recorder::AgentcoreRecorder;
@@ -633,7 +680,8 @@ enum OverflowHandle {
 }
 
 /// State behind the recorder's mutex: families by sanitized name, descriptions seen before
-/// their family exists, the rejection total.
+/// their family exists (each moved out when it does), the rejection total. Each map holds at
+/// most `max_families` names.
 #[derive(Default)]
 struct Slow {
     families: HashMap<String, FamilyEntry>,
@@ -676,6 +724,8 @@ enum Refusal {
     Kind,
     Invalid,
     Reserved,
+    /// A new name (or its description) past the cap on names.
+    Families,
 }
 
 impl Refusal {
@@ -685,6 +735,7 @@ impl Refusal {
             Refusal::Kind => "kind",
             Refusal::Invalid => "invalid",
             Refusal::Reserved => "reserved",
+            Refusal::Families => "families",
         }
     }
 }
@@ -753,16 +804,20 @@ enum Resolved {
 
 impl Inner {
     fn refuse(&self, slow: &mut Slow, why: Refusal, key: &Key, detail: &str) -> Resolved {
+        self.count_refusal(slow, why);
+        if self.config.on_conflict == OnConflict::Panic && cfg!(debug_assertions) {
+            panic!("metrics bridge refused {key}: {detail}");
+        }
+        Resolved::Refused
+    }
+
+    fn count_refusal(&self, slow: &mut Slow, why: Refusal) {
         slow.rejected += 1;
         if let Some(family) = &self.rejected {
             if let Ok(c) = family.with_label_values(&[why.label()]) {
                 c.inc();
             }
         }
-        if self.config.on_conflict == OnConflict::Panic && cfg!(debug_assertions) {
-            panic!("metrics bridge refused {key}: {detail}");
-        }
-        Resolved::Refused
     }
 
     fn buckets_for(&self, name: &str) -> Buckets {
@@ -832,6 +887,12 @@ impl Inner {
             .labels()
             .map(|l| (sanitize_label_name(l.key()), l.value()))
             .collect();
+        // A new name past the cap: refused before anything is registered or kept for it.
+        let mapped = slow.families.len();
+        if mapped >= self.config.max_families && !slow.families.contains_key(&name) {
+            let detail = format!("the recorder maps {mapped} names already, its cap");
+            return self.refuse(slow, Refusal::Families, key, &detail);
+        }
         // Looped once more when the registration lost a race (below).
         let mut lost_race = false;
         while !slow.families.contains_key(&name) {
@@ -865,6 +926,8 @@ impl Inner {
             };
             match self.register_family(kind, &name, &help, &names, buckets) {
                 Ok(family) => {
+                    // The family has its HELP now: the description is not needed any more.
+                    slow.descriptions.remove(&name);
                     let label_names = names.iter().map(|s| (*s).to_owned()).collect();
                     slow.families.insert(
                         name.clone(),
@@ -954,7 +1017,17 @@ impl Inner {
             return;
         }
         let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
-        if !slow.families.contains_key(name) {
+        let slow = &mut *slow;
+        if slow.families.contains_key(name) {
+            return;
+        }
+        if let Some(kept) = slow.descriptions.get_mut(name) {
+            description.as_ref().clone_into(kept);
+        } else if slow.descriptions.len() >= self.config.max_families {
+            // A name past the cap: its description is not kept for ever (counted, no panic:
+            // no key is refused yet).
+            self.count_refusal(slow, Refusal::Families);
+        } else {
             slow.descriptions
                 .insert(name.to_owned(), description.as_ref().to_owned());
         }
