@@ -36,6 +36,8 @@ mod metric_names;
 #[cfg(feature = "metrics-bridge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics-bridge")))]
 pub mod metrics_recorder;
+#[cfg(feature = "metrics-bridge")]
+mod recorder_builder;
 #[cfg(feature = "tracing-bridge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing-bridge")))]
 pub mod tracing_layer;
