@@ -54,7 +54,7 @@ use crate::primitives::{
     Buckets, Counter, Exemplars, Gauge, Histogram, Info, Summary, SummaryConfig,
 };
 use crate::Error;
-use claims::claims;
+use claims::{claims, Claimed};
 use scrape::{FnFamily, RegisteredFamily};
 
 /// The name of the registry's own metric counting label sets folded into overflow series.
@@ -153,7 +153,9 @@ pub struct Registry {
 
 struct RegistryInner {
     families: ArcSwap<Vec<Arc<dyn RegisteredFamily>>>,
-    writer: Mutex<()>,
+    /// Held by every registration; guards the names the families take, which change only with
+    /// `families`.
+    writer: Mutex<Claimed>,
     overflow: Family<Counter>,
     scratch: Mutex<Scratch>,
     last_size: AtomicUsize,
@@ -195,10 +197,12 @@ impl Registry {
             DEFAULT_MAX_SERIES,
         );
         let families: Vec<Arc<dyn RegisteredFamily>> = vec![Arc::new(overflow.clone())];
+        let mut claimed = Claimed::default();
+        claimed.extend(claims(OVERFLOW_METRIC, MetricKind::Counter));
         Registry {
             inner: Arc::new(RegistryInner {
                 families: ArcSwap::from_pointee(families),
-                writer: Mutex::new(()),
+                writer: Mutex::new(claimed),
                 overflow,
                 scratch: Mutex::new(Scratch::default()),
                 last_size: AtomicUsize::new(0),
@@ -291,16 +295,18 @@ impl Registry {
         kind: MetricKind,
         build: impl FnOnce() -> (Arc<dyn RegisteredFamily>, T),
     ) -> Result<T, Error> {
-        let _writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.inner.families.load_full();
-        if let Some(clash) = Self::clash(&current, name, kind) {
+        let mut claimed = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let new = claims(name, kind);
+        if let Some(clash) = claimed.clash(&new) {
             return Err(Error::DuplicateMetric { name: clash });
         }
         let (registered, handle) = build();
+        let current = self.inner.families.load_full();
         let mut next = (*current).clone();
         let at = next.partition_point(|f| *f.desc().name < *name);
         next.insert(at, registered);
         self.inner.families.store(Arc::new(next));
+        claimed.extend(new);
         Ok(handle)
     }
 
@@ -380,21 +386,27 @@ impl Registry {
             let desc = Self::descriptor_of(kind, name, help, &[])?;
             built.push(Arc::new(FnFamily { desc, read }) as Arc<dyn RegisteredFamily>);
         }
-        let writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = (*self.inner.families.load_full()).clone();
         let mut built = built.into_iter();
+        // The batch's claims so far: checked like the registered ones', kept only if the whole
+        // batch is.
+        let mut batch = Claimed::default();
         let mut clash = None;
         for registered in built.by_ref() {
             let desc = registered.desc();
-            if let Some(name) = Self::clash(&next, &desc.name, desc.kind) {
+            let new = claims(&desc.name, desc.kind);
+            if let Some(name) = writer.clash(&new).or_else(|| batch.clash(&new)) {
                 clash = Some((name, registered));
                 break;
             }
             let at = next.partition_point(|f| *f.desc().name < *desc.name);
             next.insert(at, registered);
+            batch.extend(new);
         }
         let Some((name, refused)) = clash else {
             self.inner.families.store(Arc::new(next));
+            writer.extend(batch);
             return Ok(());
         };
         // Refused: the caller's functions (and what they captured) are dropped after the
@@ -513,7 +525,8 @@ impl Registry {
     /// [`claims()`]), without registering anything: the agent collector checks all its names
     /// before it registers the first, so a refused registry is left as it was.
     pub(crate) fn clash_with(&self, name: &str, kind: MetricKind) -> Option<String> {
-        Self::clash(&self.inner.families.load(), name, kind)
+        let claimed = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        claimed.clash(&claims(name, kind))
     }
 
     fn find(&self, name: &str) -> Option<Arc<dyn RegisteredFamily>> {
@@ -569,23 +582,6 @@ impl Registry {
             help: help.into(),
             label_names: label_names.iter().map(|l| Box::from(*l)).collect(),
             kind,
-        })
-    }
-
-    /// The first name the new family would share with a registered one, in either format it can
-    /// be exposed in (see [`claims()`]).
-    fn clash(
-        families: &[Arc<dyn RegisteredFamily>],
-        name: &str,
-        kind: MetricKind,
-    ) -> Option<String> {
-        let new = claims(name, kind);
-        families.iter().find_map(|family| {
-            let desc = family.desc();
-            let old = claims(&desc.name, desc.kind);
-            new.iter()
-                .find(|claim| old.contains(claim))
-                .map(|claim| claim.name().to_string())
         })
     }
 
