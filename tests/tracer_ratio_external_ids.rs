@@ -1,6 +1,6 @@
 //! A ratio sampler keeps its ratio for traces started with the specification's external ids
 //! (`start_trace(Some("request-123"))`, `f"agent-{config.agent_id}"`). Such ids are mapped to
-//! trace ids by `TraceId::from_external`, and the sampler compares the low 64 bits of the
+//! trace ids by `TraceId::from_external`, and the sampler compares the low 56 bits of the
 //! trace id with its threshold: those bits must be spread by every byte of the id, or
 //! sequential ids all get the same decision (all sampled at 0.5, none at 0.1).
 

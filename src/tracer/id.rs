@@ -85,7 +85,7 @@ impl TraceId {
     /// FNV-1a and then MurmurHash3's 128-bit finalizer, a fixed, platform-independent hash,
     /// so the same external id always maps to the same trace id, across calls, processes and
     /// machines. The finalizer (a bijection) makes every bit depend on every byte: FNV-1a
-    /// alone left the low 64 bits, which ratio samplers read, almost equal for ids differing
+    /// alone left the low 64 bits, whose low 56 ratio samplers read, almost equal for ids differing
     /// in their last characters (`request-1`, `request-2`), so such ids were all sampled or
     /// none were. The all-zero result (never seen in practice) is mapped to 1.
     ///
@@ -120,9 +120,12 @@ impl TraceId {
     /// `Drop` can still see (see `tracer::core::Rec`).
     pub(crate) const INVALID: TraceId = TraceId(0);
 
-    /// The low 64 bits, which the ratio sampler compares against its threshold.
-    pub(crate) fn low_u64(self) -> u64 {
-        self.0 as u64
+    /// The randomness value `R` of OpenTelemetry's `TraceIdRatioBased` sampler: the
+    /// least-significant ("rightmost") 7 bytes, 56 bits, of the id, those W3C Trace Context
+    /// Level 2 specifies as random.
+    #[inline]
+    pub(crate) fn randomness(self) -> u64 {
+        (self.0 as u64) & 0x00ff_ffff_ffff_ffff
     }
 }
 

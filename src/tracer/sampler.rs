@@ -5,7 +5,13 @@
 //! unsampled path must stay cheap (issue 16), so the sampler is a small `Copy` value, not a
 //! trait object.
 
+use std::fmt;
+
 use super::id::TraceId;
+
+/// `2^56`: the rejection threshold that samples nothing (no 56-bit randomness value reaches
+/// it), and the scale of sampling probabilities in OpenTelemetry's threshold arithmetic.
+const MAX_THRESHOLD: u64 = 1 << 56;
 
 /// A head sampler: OpenTelemetry's `AlwaysOn`, `AlwaysOff`, `TraceIdRatioBased`, and
 /// `ParentBased` over any of them.
@@ -14,9 +20,18 @@ use super::id::TraceId;
 ///   context or remote context), so a trace is recorded whole or not at all; only root spans
 ///   ask the root sampler. [`Sampler::ratio`] (parent-based, trace-id ratio) is the tracer's
 ///   default with ratio 1.0 (`parentbased_always_on`).
-/// * A **trace-id ratio** decision samples when the low 64 bits of the trace id are below
-///   `ratio * 2^64`: deterministic per trace id, so every service with the same ratio takes
-///   the same decision. Ratio `>= 1` samples everything, `<= 0` (or NaN) nothing.
+/// * A **trace-id ratio** decision follows the OpenTelemetry specification's
+///   `TraceIdRatioBased` algorithm (`trace/sdk.md`, "`TraceIdRatioBased` sampler algorithm";
+///   the arithmetic of `trace/tracestate-probability-sampling.md`): the randomness value `R`
+///   is the least-significant 56 bits (the 7 rightmost bytes) of the trace id, the rejection
+///   threshold is `T = 2^56 - round(ratio * 2^56)`, and a span is sampled when `R >= T`.
+///   Deterministic per trace id and the same in every SDK that follows the specification
+///   (OpenTelemetry Python's composable `TraceIdRatioBased`, for one), so a trace one service
+///   samples at ratio `r` is sampled by every other at `r` or more. Ratio `>= 1` samples
+///   everything; `<= 0`, NaN, or below `2^-57` (rounds to no span in `2^56`) nothing. (This
+///   crate used to compare the low 64 bits with `ratio * 2^64`, as the older SDKs still do;
+///   see the CHANGELOG.) An explicit randomness value (`rv` in the `ot` entry of
+///   `tracestate`) is not read, and the threshold is not written to `tracestate` (`th`).
 /// * A sampler that is *not* parent-based decides every span alone: `always_on` records
 ///   children of unsampled remote parents, `traceidratio` re-decides each span by its trace
 ///   id (the same answer within one trace, unless the parent came from a service with
@@ -42,10 +57,12 @@ use super::id::TraceId;
 pub struct Sampler {
     /// A span with a parent follows the parent's flag.
     parent_based: bool,
-    /// Every root decision (and, unless parent-based, every decision) is "sample".
-    always: bool,
-    /// Otherwise: sample when the trace id's low 64 bits are below this.
+    /// The rejection threshold `T`: sample when the trace id's randomness (its low 56 bits)
+    /// is at least this. 0 samples everything, [`MAX_THRESHOLD`] nothing.
     threshold: u64,
+    /// The ratio as configured (`f64::to_bits`), for [`description`](Sampler::description):
+    /// exactly 1.0 for `always_on`, 0.0 for `always_off`.
+    ratio_bits: u64,
 }
 
 impl Default for Sampler {
@@ -65,8 +82,8 @@ impl Sampler {
     pub const fn always_on() -> Self {
         Sampler {
             parent_based: false,
-            always: true,
-            threshold: u64::MAX,
+            threshold: 0,
+            ratio_bits: 0x3ff0_0000_0000_0000, // 1.0
         }
     }
 
@@ -79,32 +96,44 @@ impl Sampler {
     pub const fn always_off() -> Self {
         Sampler {
             parent_based: false,
-            always: false,
-            threshold: 0,
+            threshold: MAX_THRESHOLD,
+            ratio_bits: 0, // 0.0
         }
     }
 
-    /// Samples about `ratio` of all spans by trace id (`traceidratio`), clamped to
-    /// `0.0..=1.0`; the parent's flag is not asked.
+    /// Samples about `ratio` of all spans by trace id (`traceidratio`, OpenTelemetry's
+    /// `TraceIdRatioBased`), clamped to `0.0..=1.0`; the parent's flag is not asked.
+    ///
+    /// The decision is the specification's: sampled when the trace id's low 56 bits `R` are
+    /// at least `T = 2^56 - round(ratio * 2^56)` (rounding half to even, as the
+    /// specification's Python examples do).
     ///
     /// ```
     /// use agentcore_telemetry::{Sampler, TraceId};
-    /// let id = TraceId::from_u128(1).unwrap(); // low 64 bits: 1, below any ratio > 0
+    /// // Low 56 bits all ones: the largest randomness, sampled at any ratio > 0.
+    /// let id = TraceId::from_u128(0x00ff_ffff_ffff_ffff).unwrap();
     /// assert!(Sampler::trace_id_ratio(0.001).should_sample(Some(false), id));
+    /// // Randomness 1: below the threshold of any ratio < 1.
+    /// assert!(!Sampler::trace_id_ratio(0.999).should_sample(None, TraceId::from_u128(1).unwrap()));
     /// ```
     pub fn trace_id_ratio(ratio: f64) -> Self {
         if ratio >= 1.0 {
-            Sampler::always_on()
-        } else if ratio > 0.0 {
-            // 2^64 * ratio, in range since ratio < 1 (the float->int cast saturates).
-            Sampler {
-                parent_based: false,
-                always: false,
-                threshold: (ratio * 18_446_744_073_709_551_616.0) as u64,
-            }
-        } else {
+            return Sampler::always_on();
+        }
+        if !(ratio > 0.0) {
             // Also NaN.
-            Sampler::always_off()
+            return Sampler::always_off();
+        }
+        // ratio * 2^56 is exact (a power-of-two scaling) and below 2^56, so the cast is too.
+        let kept = (ratio * MAX_THRESHOLD as f64).round_ties_even() as u64;
+        if kept == 0 {
+            // Below 2^-57: no randomness value is sampled.
+            return Sampler::always_off();
+        }
+        Sampler {
+            parent_based: false,
+            threshold: MAX_THRESHOLD - kept,
+            ratio_bits: ratio.to_bits(),
         }
     }
 
@@ -154,11 +183,28 @@ impl Sampler {
     /// assert_eq!(Sampler::ratio(0.25).root_ratio(), 0.25);
     /// ```
     pub fn root_ratio(&self) -> f64 {
-        if self.always {
-            1.0
-        } else {
-            self.threshold as f64 / 18_446_744_073_709_551_616.0
-        }
+        (MAX_THRESHOLD - self.threshold) as f64 / MAX_THRESHOLD as f64
+    }
+
+    /// The specification's `GetDescription`: `AlwaysOnSampler`, `AlwaysOffSampler`,
+    /// `TraceIdRatioBased{RATIO}` (the ratio as configured, in Rust's shortest decimal form)
+    /// and, for a parent-based sampler, `ParentBased{root:...,remoteParentSampled:...,...}`
+    /// with its five delegates (the form the Python, Go and Java SDKs use). Also what
+    /// `Display` writes.
+    ///
+    /// ```
+    /// use agentcore_telemetry::Sampler;
+    /// assert_eq!(Sampler::trace_id_ratio(0.0001).description(), "TraceIdRatioBased{0.0001}");
+    /// assert_eq!(Sampler::always_off().to_string(), "AlwaysOffSampler");
+    /// assert_eq!(
+    ///     Sampler::ratio(0.5).description(),
+    ///     "ParentBased{root:TraceIdRatioBased{0.5},remoteParentSampled:AlwaysOnSampler,\
+    ///      remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,\
+    ///      localParentNotSampled:AlwaysOffSampler}"
+    /// );
+    /// ```
+    pub fn description(&self) -> String {
+        self.to_string()
     }
 
     /// The decision for a span whose parent had `parent_sampled` (`None` for a root span)
@@ -172,7 +218,7 @@ impl Sampler {
     pub fn should_sample(&self, parent_sampled: Option<bool>, trace_id: TraceId) -> bool {
         match parent_sampled {
             Some(sampled) if self.parent_based => sampled,
-            _ => self.always || trace_id.low_u64() < self.threshold,
+            _ => trace_id.randomness() >= self.threshold,
         }
     }
 
@@ -314,6 +360,35 @@ impl Sampler {
     }
 }
 
+impl fmt::Display for Sampler {
+    /// [`Sampler::description`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let root = Sampler {
+            parent_based: false,
+            ..*self
+        };
+        if self.parent_based {
+            return write!(
+                f,
+                "ParentBased{{root:{root},remoteParentSampled:AlwaysOnSampler,\
+                 remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,\
+                 localParentNotSampled:AlwaysOffSampler}}"
+            );
+        }
+        if root == Sampler::always_on() {
+            f.write_str("AlwaysOnSampler")
+        } else if root == Sampler::always_off() {
+            f.write_str("AlwaysOffSampler")
+        } else {
+            write!(
+                f,
+                "TraceIdRatioBased{{{}}}",
+                f64::from_bits(self.ratio_bits)
+            )
+        }
+    }
+}
+
 /// What [`Sampler::from_env_lookup`] read: the sampler asked for (if any) and the values it
 /// ignored, one message each (`VARIABLE="value": why`).
 ///
@@ -352,13 +427,16 @@ pub const SAMPLER_VARIABLES: &[&str] = &[
 mod tests {
     use super::*;
 
-    fn id(low: u64) -> TraceId {
-        TraceId::from_u128((1u128 << 64) | u128::from(low)).unwrap()
+    /// A trace id whose randomness (low 56 bits) is `r`, with every other bit set, so that
+    /// only the low 56 bits can decide.
+    fn id(r: u64) -> TraceId {
+        assert!(r < MAX_THRESHOLD);
+        TraceId::from_u128((u128::MAX << 56) | u128::from(r)).unwrap()
     }
 
     #[test]
     fn parent_based_follows_the_parent_and_others_do_not() {
-        let low = id(1);
+        let low = id(MAX_THRESHOLD - 1);
         for (s, root, under_sampled, under_unsampled) in [
             (Sampler::always_on(), true, true, true),
             (Sampler::always_off(), false, false, false),
@@ -381,9 +459,9 @@ mod tests {
             assert_eq!(s.should_sample(Some(true), low), under_sampled, "{s:?}");
             assert_eq!(s.should_sample(Some(false), low), under_unsampled, "{s:?}");
         }
-        // A trace id above the threshold: a ratio sampler says no even under a sampled
+        // A trace id below the threshold: a ratio sampler says no even under a sampled
         // parent unless it is parent-based.
-        let high = id(u64::MAX);
+        let high = id(0);
         assert!(!Sampler::trace_id_ratio(0.5).should_sample(Some(true), high));
         assert!(Sampler::ratio(0.5).should_sample(Some(true), high));
     }
@@ -394,9 +472,53 @@ mod tests {
         assert_eq!(Sampler::trace_id_ratio(-1.0), Sampler::always_off());
         assert_eq!(Sampler::trace_id_ratio(2.0), Sampler::always_on());
         assert_eq!(Sampler::ratio(1.0), Sampler::default());
+        // The specification's rule: T = 2^56 - round(0.25 * 2^56) = 0xc0000000000000, and
+        // R >= T samples.
         let quarter = Sampler::trace_id_ratio(0.25);
-        assert!(quarter.should_sample(None, id((1u64 << 62) - 1)));
-        assert!(!quarter.should_sample(None, id(1u64 << 62)));
+        assert!(quarter.should_sample(None, id(0xc0_0000_0000_0000)));
+        assert!(!quarter.should_sample(None, id(0xbf_ffff_ffff_ffff)));
+        // The smallest ratio the specification allows, 2^-56, samples the one largest R;
+        // 2^-57 rounds (to even) to no span at all, and is always_off.
+        let min = Sampler::trace_id_ratio(2f64.powi(-56));
+        assert!(min.should_sample(None, id(MAX_THRESHOLD - 1)));
+        assert!(!min.should_sample(None, id(MAX_THRESHOLD - 2)));
+        assert_eq!(
+            Sampler::trace_id_ratio(2f64.powi(-57)),
+            Sampler::always_off()
+        );
+        // A ratio just below 1 keeps every R but 0..2^56 * (1 - ratio).
+        let most = Sampler::trace_id_ratio(1.0 - 2f64.powi(-53));
+        assert!(!most.should_sample(None, id(6)));
+        assert!(most.should_sample(None, id(8)));
+    }
+
+    #[test]
+    fn descriptions_are_the_specifications() {
+        for (s, want) in [
+            (Sampler::always_on(), "AlwaysOnSampler"),
+            (Sampler::always_off(), "AlwaysOffSampler"),
+            (Sampler::trace_id_ratio(1.5), "AlwaysOnSampler"),
+            (Sampler::trace_id_ratio(0.0), "AlwaysOffSampler"),
+            (Sampler::trace_id_ratio(0.5), "TraceIdRatioBased{0.5}"),
+            (Sampler::trace_id_ratio(0.0001), "TraceIdRatioBased{0.0001}"),
+            (
+                Sampler::trace_id_ratio(1.0 / 3.0),
+                "TraceIdRatioBased{0.3333333333333333}",
+            ),
+            (
+                Sampler::default(),
+                "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,\
+                 remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,\
+                 localParentNotSampled:AlwaysOffSampler}",
+            ),
+        ] {
+            assert_eq!(s.description(), want);
+        }
+        // Samplers with different ratios have different descriptions (the specification:
+        // "high enough to identify when Samplers have different ratios").
+        let a = Sampler::trace_id_ratio(0.1);
+        let b = Sampler::trace_id_ratio(0.1 + f64::EPSILON);
+        assert_ne!(a.description(), b.description());
     }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
