@@ -205,7 +205,8 @@ fn check_extract(input: &Input) {
 
     let tp_alone = tp.as_deref().map(TraceParent::parse);
     let ts_alone = ts.as_deref().map(TraceState::parse);
-    let bg_alone = bg.as_deref().map(Baggage::parse);
+    // Extraction skips a malformed baggage member and keeps the others.
+    let bg_alone = bg.as_deref().map(|h| Baggage::parse_lossy([h]));
     let mut errors: Vec<(&'static str, PropagationError)> = Vec::new();
     let trace_parent = match &tp_alone {
         Some(Ok(tp)) => Some(*tp),
@@ -224,10 +225,9 @@ fn check_extract(input: &Input) {
         _ => TraceState::new(),
     };
     let baggage = match &bg_alone {
-        Some(Ok(b)) => b.clone(),
-        Some(Err(e)) => {
-            errors.push((BAGGAGE, e.clone()));
-            Baggage::new()
+        Some((b, skipped)) => {
+            errors.extend(skipped.iter().map(|e| (BAGGAGE, *e)));
+            b.clone()
         }
         None => Baggage::new(),
     };

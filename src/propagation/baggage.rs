@@ -271,8 +271,9 @@ impl fmt::Display for BaggageMember {
 /// ## Choices where the spec leaves room
 ///
 /// * **Malformed input** (a key that is not a token, a member without `=`, a value or property
-///   with characters outside baggage-octets) makes [`parse`](Self::parse) fail, naming the rule.
-///   Empty list members (`a=1,,b=2`) and empty properties (`a=1;`) are skipped.
+///   with characters outside baggage-octets) makes [`parse`](Self::parse) fail, naming the rule;
+///   [`parse_lossy`](Self::parse_lossy), what extraction uses, skips that member and keeps the
+///   others. Empty list members (`a=1,,b=2`) and empty properties (`a=1;`) are skipped.
 /// * **Invalid percent escapes** such as `%ZZ` or a trailing `%` are kept as literal text:
 ///   `k=%ZZ` decodes to the value `"%ZZ"` and re-encodes as `k=%25ZZ`.
 /// * **Invalid UTF-8** after decoding becomes U+FFFD.
@@ -282,7 +283,8 @@ impl fmt::Display for BaggageMember {
 ///   are about, without the optional whitespace and needless `%XX` they arrived with) give
 ///   [`PropagationError::TooLong`], and so does a header of more than 32768 bytes (fields
 ///   trimmed and joined with `,`), before any member is parsed; the whole input is rejected,
-///   never truncated.
+///   never truncated ([`parse_lossy`](Self::parse_lossy) keeps the members within the limits
+///   instead, whole ones only).
 /// * **Emit limits:** [`write_limited`](Self::write_limited) emits whole members only, at most 64
 ///   and 8192 bytes, skipping any member that would overflow, and returns how many it dropped.
 ///   [`write_to`](Self::write_to) and `Display` emit everything.
@@ -339,47 +341,45 @@ impl Baggage {
     pub fn parse_all<'a>(
         headers: impl IntoIterator<Item = &'a str>,
     ) -> Result<Baggage, PropagationError> {
-        // Bytes received (fields trimmed, joined with ","): refused before any member is parsed
-        // past RECEIVED_MAX_BYTES, which only a header padded with more than 8192 bytes of
-        // optional whitespace could exceed and still fit (`%XX` shrinks three bytes to one).
-        let mut received = 0usize;
-        // The size of the resulting `baggage-string` (W3C Baggage, "Limits"): the members as
-        // `write_to` re-encodes them, joined with ",", whatever optional whitespace and
-        // needless percent-encoding they arrived with.
-        let mut bytes = 0usize;
-        let mut members = Vec::new();
-        for header in headers {
-            let header = header.trim_matches(is_ows);
-            if header.is_empty() {
-                continue;
-            }
-            received += usize::from(received > 0) + header.len();
-            if received > RECEIVED_MAX_BYTES {
-                return Err(PropagationError::TooLong {
-                    limit: BAGGAGE_MAX_BYTES,
-                });
-            }
-            for member in header.split(',') {
-                let member = member.trim_matches(is_ows);
-                if member.is_empty() {
-                    continue;
-                }
-                if members.len() == BAGGAGE_PARSE_MAX_MEMBERS {
-                    return Err(PropagationError::TooManyMembers {
-                        limit: BAGGAGE_PARSE_MAX_MEMBERS,
-                    });
-                }
-                let member = parse_member(member)?;
-                bytes += usize::from(!members.is_empty()) + member.encoded_len();
-                if bytes > BAGGAGE_MAX_BYTES {
-                    return Err(PropagationError::TooLong {
-                        limit: BAGGAGE_MAX_BYTES,
-                    });
-                }
-                members.push(member);
-            }
-        }
-        Ok(Baggage { members })
+        parse_with(headers, Err)
+    }
+
+    /// Parses `baggage` header fields as one list the way a receiver should: a list-member
+    /// that is not in the specified format (a key that is not a token, no `=`, a value or
+    /// property outside baggage-octets) is skipped and the others are kept, and so is every
+    /// member past the parse limits (after 180 members, or one that would take the list past
+    /// 8192 bytes re-encoded: later, smaller ones may still fit). Returns the members kept and
+    /// one error per member skipped (a single [`PropagationError::TooManyMembers`] for all
+    /// those past 180). Fields of more than 32768 bytes together are not read past that point
+    /// (error [`PropagationError::TooLong`]).
+    ///
+    /// This is what [`Propagation::extract`](super::Propagation::extract) and the tracer's
+    /// [`TraceContext::extract`](crate::TraceContext::extract) use. W3C Baggage: "If a system
+    /// determines that the value of a baggage entry is not in the format defined in this
+    /// specification, it MAY remove that entry before propagating the baggage header", while
+    /// "A platform MUST propagate all list-members including any list-members added by the
+    /// platform if and only if the resulting baggage-string would have 64 list-members or
+    /// less, and the baggage-string would be 8192 bytes or less": one bad member does not
+    /// take the valid ones with it (as in the OpenTelemetry Python, Java and JavaScript
+    /// propagators).
+    ///
+    /// ```
+    /// use agentcore_telemetry::propagation::{Baggage, PropagationError};
+    ///
+    /// let (bag, errors) = Baggage::parse_lossy(["userId=alice,bad key=1,noequals,tenant=acme"]);
+    /// assert_eq!(bag.to_string(), "userId=alice,tenant=acme");
+    /// assert_eq!(errors, [PropagationError::InvalidKey, PropagationError::MissingEquals]);
+    /// ```
+    pub fn parse_lossy<'a>(
+        headers: impl IntoIterator<Item = &'a str>,
+    ) -> (Baggage, Vec<PropagationError>) {
+        let mut errors = Vec::new();
+        let parsed = parse_with(headers, |e| {
+            errors.push(e);
+            Ok(())
+        });
+        // `skip` never fails, so neither does `parse_with`.
+        (parsed.unwrap_or_default(), errors)
     }
 
     /// The decoded value of the first member named `key`.
@@ -608,6 +608,67 @@ impl fmt::Display for Baggage {
     }
 }
 
+/// The members of `headers`, every rule [`Baggage::parse_all`] documents applied; each
+/// member or field breaking one is passed to `skip`, which either fails the parse (its `Err`)
+/// or lets it go on without it (`Ok`): past the member limit, or past the received-bytes
+/// limit, nothing more is read.
+fn parse_with<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    mut skip: impl FnMut(PropagationError) -> Result<(), PropagationError>,
+) -> Result<Baggage, PropagationError> {
+    // Bytes received (fields trimmed, joined with ","): refused before any member is parsed
+    // past RECEIVED_MAX_BYTES, which only a header padded with more than 8192 bytes of
+    // optional whitespace could exceed and still fit (`%XX` shrinks three bytes to one).
+    let mut received = 0usize;
+    // The size of the resulting `baggage-string` (W3C Baggage, "Limits"): the members as
+    // `write_to` re-encodes them, joined with ",", whatever optional whitespace and
+    // needless percent-encoding they arrived with.
+    let mut bytes = 0usize;
+    let mut members = Vec::new();
+    for header in headers {
+        let header = header.trim_matches(is_ows);
+        if header.is_empty() {
+            continue;
+        }
+        received += usize::from(received > 0) + header.len();
+        if received > RECEIVED_MAX_BYTES {
+            skip(PropagationError::TooLong {
+                limit: BAGGAGE_MAX_BYTES,
+            })?;
+            break;
+        }
+        for member in header.split(',') {
+            let member = member.trim_matches(is_ows);
+            if member.is_empty() {
+                continue;
+            }
+            if members.len() == BAGGAGE_PARSE_MAX_MEMBERS {
+                skip(PropagationError::TooManyMembers {
+                    limit: BAGGAGE_PARSE_MAX_MEMBERS,
+                })?;
+                return Ok(Baggage { members });
+            }
+            let member = match parse_member(member) {
+                Ok(m) => m,
+                Err(e) => {
+                    skip(e)?;
+                    continue;
+                }
+            };
+            let len = usize::from(!members.is_empty()) + member.encoded_len();
+            if bytes + len > BAGGAGE_MAX_BYTES {
+                skip(PropagationError::TooLong {
+                    limit: BAGGAGE_MAX_BYTES,
+                })?;
+                continue;
+            }
+            bytes += len;
+            members.push(member);
+        }
+    }
+    Ok(Baggage { members })
+}
+
 /// `key OWS "=" OWS value *( OWS ";" OWS property )`, already trimmed.
 fn parse_member(member: &str) -> Result<BaggageMember, PropagationError> {
     let (head, properties) = member.split_once(';').unwrap_or((member, ""));
@@ -729,6 +790,70 @@ fn hex_val(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_lossy` skips what `parse` refuses, member by member, and keeps the rest whole.
+    #[test]
+    fn parse_lossy_skips_members_and_keeps_the_rest() {
+        use PropagationError::*;
+        // Each malformed member alone, between good ones.
+        for (bad, error) in [
+            ("k", MissingEquals),
+            ("=v", InvalidKey),
+            ("k y=v", InvalidKey),
+            ("k=a b", InvalidValue),
+            ("k=\"v\"", InvalidValue),
+            ("k=\\", InvalidValue),
+            ("k=v;p q", InvalidProperty),
+            ("k=v;p=a b", InvalidProperty),
+        ] {
+            let header = format!("a=1, {bad} ,b=2;p");
+            assert_eq!(Baggage::parse(&header), Err(error), "{header}");
+            let (bag, errors) = Baggage::parse_lossy([header.as_str()]);
+            assert_eq!(bag.to_string(), "a=1,b=2;p", "{header}");
+            assert_eq!(errors, [error], "{header}");
+        }
+        // Past 180 members: the first 180 kept, one error for the rest.
+        let many = vec!["k=v"; BAGGAGE_PARSE_MAX_MEMBERS + 5].join(",");
+        let (bag, errors) = Baggage::parse_lossy([many.as_str()]);
+        assert_eq!(bag.len(), BAGGAGE_PARSE_MAX_MEMBERS);
+        assert_eq!(
+            errors,
+            [TooManyMembers {
+                limit: BAGGAGE_PARSE_MAX_MEMBERS
+            }]
+        );
+        // A member that would take the list past 8192 bytes is skipped whole; a later, smaller
+        // one still fits.
+        let big = format!("b={}", "v".repeat(BAGGAGE_MAX_BYTES - 4));
+        let header = format!("a=1,{big},c=3");
+        let (bag, errors) = Baggage::parse_lossy([header.as_str()]);
+        assert_eq!(bag.to_string(), "a=1,c=3");
+        assert_eq!(
+            errors,
+            [TooLong {
+                limit: BAGGAGE_MAX_BYTES
+            }]
+        );
+        // Exactly 8192 bytes re-encoded is kept whole.
+        let at = format!("a={}", "v".repeat(BAGGAGE_MAX_BYTES - 2));
+        let (bag, errors) = Baggage::parse_lossy([at.as_str()]);
+        assert_eq!((bag.to_string(), errors), (at, vec![]));
+        // Fields past 32768 bytes received: the earlier fields kept, the rest not read.
+        let huge = "x".repeat(RECEIVED_MAX_BYTES);
+        let (bag, errors) = Baggage::parse_lossy(["a=1", huge.as_str()]);
+        assert_eq!(bag.to_string(), "a=1");
+        assert_eq!(
+            errors,
+            [TooLong {
+                limit: BAGGAGE_MAX_BYTES
+            }]
+        );
+        // Nothing wrong: the same as `parse_all`, no errors.
+        let fields = ["a=1", "", " b = %20 ;p", "a=2"];
+        let (bag, errors) = Baggage::parse_lossy(fields);
+        assert_eq!(Ok(bag), Baggage::parse_all(fields));
+        assert!(errors.is_empty());
+    }
 
     /// `parse_all`'s size limit counts `encoded_len`, which must be exactly what `encode_into`
     /// writes: every byte class (baggage-octets, `%`, the excluded ASCII, multi-byte UTF-8) in

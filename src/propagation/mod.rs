@@ -33,7 +33,8 @@
 //!   (`%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`) **and `%` itself** is encoded (unlike
 //!   opentelemetry-rust 0.31, which leaves `%` and `\` raw); invalid UTF-8 decodes to U+FFFD;
 //!   properties are kept; parse accepts up to 180 members and 8192 bytes of the resulting
-//!   `baggage-string` (the members re-encoded, not the header's bytes); emission is capped at
+//!   `baggage-string` (the members re-encoded, not the header's bytes), and extraction skips a
+//!   malformed member and keeps the others ("it MAY remove that entry"); emission is capped at
 //!   64 members and 8192 bytes, whole members only. Repeated keys are kept in order ("The order
 //!   of duplicate entries SHOULD be preserved when mutating the list") and the first one is the
 //!   one read, here and in the tracer's [`TraceContext`](crate::TraceContext).
@@ -110,9 +111,12 @@ pub struct Extracted {
     pub trace_parent: Option<TraceParent>,
     /// Vendor state; empty when absent, invalid, or when `traceparent` was absent or invalid.
     pub trace_state: TraceState,
-    /// Baggage; empty when absent or invalid. Independent of `traceparent`.
+    /// Baggage: the well-formed members within the limits ([`Baggage::parse_lossy`]), a
+    /// malformed one skipped without the others; empty when absent. Independent of
+    /// `traceparent`.
     pub baggage: Baggage,
-    /// Each header that was present but rejected, with the reason.
+    /// Each header that was present but rejected, with the reason, and each `baggage`
+    /// member skipped.
     pub errors: Vec<(&'static str, PropagationError)>,
 }
 
@@ -164,10 +168,10 @@ impl Propagation {
             }
         }
         if let Some(header) = get_header(BAGGAGE) {
-            match Baggage::parse(header) {
-                Ok(b) => ex.baggage = b,
-                Err(e) => ex.errors.push((BAGGAGE, e)),
-            }
+            // A malformed member is skipped, not the header (`Baggage::parse_lossy`).
+            let (baggage, errors) = Baggage::parse_lossy([header]);
+            ex.baggage = baggage;
+            ex.errors.extend(errors.into_iter().map(|e| (BAGGAGE, e)));
         }
         ex
     }

@@ -167,8 +167,9 @@ impl TraceContext {
     /// `traceparent`, `Err` when it is invalid (the caller starts a fresh trace), otherwise the
     /// remote context: its span is the parent of the next local span, its sampled flag is
     /// respected by the sampler, its random-trace-id flag and `tracestate` are carried on,
-    /// and it holds the baggage of a valid `baggage` header (the first member of a repeated
-    /// key wins; see the module docs). When a request repeats a header, `get` should return
+    /// and it holds the well-formed members of the `baggage` header (a malformed member is
+    /// skipped, the others kept, as [`Baggage::parse_lossy`](crate::propagation::Baggage::parse_lossy)
+    /// reads them; the first member of a repeated key wins; see the module docs). When a request repeats a header, `get` should return
     /// the fields joined with `,` (RFC 9110 section 5.3), which is how `tracestate` split over
     /// several fields is combined.
     ///
@@ -234,9 +235,9 @@ impl TraceContext {
         ))
     }
 
-    /// The baggage of W3C headers alone, through `get(lowercase name)`: the members of a valid
-    /// `baggage` header, the first of a repeated key winning (as in [`extract`](Self::extract));
-    /// empty without one, or when it is invalid. For a request that carries `baggage` but no
+    /// The baggage of W3C headers alone, through `get(lowercase name)`: the well-formed members
+    /// of the `baggage` header, the first of a repeated key winning (as in
+    /// [`extract`](Self::extract)); empty without one. For a request that carries `baggage` but no
     /// valid `traceparent`: [`extract`](Self::extract) then gives no context, and W3C Baggage
     /// is independent of the trace ("a system receiving a baggage request header SHOULD send
     /// it to outgoing requests"), so the new trace the server starts takes it along.
@@ -260,14 +261,16 @@ impl TraceContext {
     }
 }
 
-/// The entries of a valid `baggage` header, the first member of a key winning (as
+/// The entries of the `baggage` header's well-formed members, the first member of a key winning (as
 /// `propagation::Baggage::get` reads it), and the properties of those that have some.
 fn read_baggage<'h>(
     get: impl Fn(&str) -> Option<&'h str>,
 ) -> (Baggage, BTreeMap<String, Vec<BaggageProperty>>) {
     let mut baggage = Baggage::new();
     let mut properties = BTreeMap::new();
-    if let Some(Ok(parsed)) = get(BAGGAGE).map(W3cBaggage::parse) {
+    if let Some(header) = get(BAGGAGE) {
+        // A malformed member is skipped, the others kept (`Baggage::parse_lossy`).
+        let (parsed, _) = W3cBaggage::parse_lossy([header]);
         for member in parsed.iter() {
             if baggage.contains_key(member.key()) {
                 continue;
