@@ -42,7 +42,7 @@ json.dump(out, sys.stdout)
 
 /// splitmix64: deterministic pseudo-random values.
 fn pseudo_random(n: usize) -> Vec<u64> {
-    let mut state = 0x0ddb_a11_u64;
+    let mut state = 0x00dd_ba11_u64;
     (0..n)
         .map(|_| {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -57,8 +57,11 @@ const MAX_THRESHOLD: u64 = 1 << 56;
 pub struct Sampler {
     /// A span with a parent follows the parent's flag.
     parent_based: bool,
-    /// The rejection threshold `T`: sample when the trace id's randomness (its low 56 bits)
-    /// is at least this. 0 samples everything, [`MAX_THRESHOLD`] nothing.
+    /// The rejection threshold `T` (sample when the trace id's randomness `R`, its low 56
+    /// bits, is at least `T`), as [`shifted`] stores it: `T << 8`, so that the decision is
+    /// `R << 8 >= T << 8` with no mask to load (one instruction fewer on the span path), and
+    /// `u64::MAX` for `T = 2^56`, which no `R << 8` (low byte 0) reaches. 0 samples
+    /// everything.
     threshold: u64,
     /// The ratio as configured (`f64::to_bits`), for [`description`](Sampler::description):
     /// exactly 1.0 for `always_on`, 0.0 for `always_off`.
@@ -96,7 +99,7 @@ impl Sampler {
     pub const fn always_off() -> Self {
         Sampler {
             parent_based: false,
-            threshold: MAX_THRESHOLD,
+            threshold: shifted(MAX_THRESHOLD),
             ratio_bits: 0, // 0.0
         }
     }
@@ -120,8 +123,7 @@ impl Sampler {
         if ratio >= 1.0 {
             return Sampler::always_on();
         }
-        if !(ratio > 0.0) {
-            // Also NaN.
+        if ratio.is_nan() || ratio <= 0.0 {
             return Sampler::always_off();
         }
         // ratio * 2^56 is exact (a power-of-two scaling) and below 2^56, so the cast is too.
@@ -132,7 +134,7 @@ impl Sampler {
         }
         Sampler {
             parent_based: false,
-            threshold: MAX_THRESHOLD - kept,
+            threshold: shifted(MAX_THRESHOLD - kept),
             ratio_bits: ratio.to_bits(),
         }
     }
@@ -183,7 +185,16 @@ impl Sampler {
     /// assert_eq!(Sampler::ratio(0.25).root_ratio(), 0.25);
     /// ```
     pub fn root_ratio(&self) -> f64 {
-        (MAX_THRESHOLD - self.threshold) as f64 / MAX_THRESHOLD as f64
+        (MAX_THRESHOLD - self.rejection_threshold()) as f64 / MAX_THRESHOLD as f64
+    }
+
+    /// The rejection threshold `T`, `0..=2^56`.
+    fn rejection_threshold(&self) -> u64 {
+        if self.threshold == u64::MAX {
+            MAX_THRESHOLD
+        } else {
+            self.threshold >> 8
+        }
     }
 
     /// The specification's `GetDescription`: `AlwaysOnSampler`, `AlwaysOffSampler`,
@@ -218,7 +229,8 @@ impl Sampler {
     pub fn should_sample(&self, parent_sampled: Option<bool>, trace_id: TraceId) -> bool {
         match parent_sampled {
             Some(sampled) if self.parent_based => sampled,
-            _ => trace_id.randomness() >= self.threshold,
+            // R >= T, both shifted left by 8 (see `threshold`).
+            _ => trace_id.randomness_shifted() >= self.threshold,
         }
     }
 
@@ -357,6 +369,16 @@ impl Sampler {
             sdk_disabled: false,
             warnings,
         }
+    }
+}
+
+/// How [`Sampler`] stores a rejection threshold `t` (`0..=2^56`): `t << 8`, or `u64::MAX` for
+/// `2^56`.
+const fn shifted(t: u64) -> u64 {
+    if t >= MAX_THRESHOLD {
+        u64::MAX
+    } else {
+        t << 8
     }
 }
 
