@@ -270,7 +270,7 @@ fn read_baggage<'h>(
     let mut properties = BTreeMap::new();
     if let Some(header) = get(BAGGAGE) {
         // A malformed member is skipped, the others kept (`Baggage::parse_lossy`).
-        let (parsed, _) = W3cBaggage::parse_lossy([header]);
+        let parsed = W3cBaggage::parse_skipping(header);
         for member in parsed.iter() {
             if baggage.contains_key(member.key()) {
                 continue;
