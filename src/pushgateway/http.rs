@@ -98,11 +98,9 @@ pub(super) struct Scratch {
     head: Vec<u8>,
     response: Vec<u8>,
     body_start: usize,
-    /// Whether the last response's body is chunked (`Transfer-Encoding: chunked`).
-    chunked: bool,
-    /// The `Content-Length` of the last response, when it is not chunked: where its body ends
-    /// (what a gateway writes after it is not part of it).
-    body_len: Option<usize>,
+    /// How the last response's body is delimited: chunked, or by its `Content-Length` (what a
+    /// gateway writes after it is not part of it), or not at all.
+    framing: Framing,
 }
 
 impl Scratch {
@@ -110,13 +108,15 @@ impl Scratch {
     /// most [`MAX_ERROR_BODY`] bytes, cut between characters.
     pub(super) fn body_text(&self) -> String {
         let mut body = self.response.get(self.body_start..).unwrap_or_default();
-        if let Some(n) = self.body_len {
-            body = &body[..body.len().min(n)];
-        }
         let mut data = Vec::new();
-        if self.chunked {
-            dechunk(body, &mut data);
-            body = &data;
+        match self.framing {
+            Framing::Empty => body = &[],
+            Framing::Length(n) => body = &body[..body.len().min(n)],
+            Framing::Chunked => {
+                dechunk(body, &mut data);
+                body = &data;
+            }
+            Framing::Close => {}
         }
         // Cut at most MAX_ERROR_BODY bytes in, between characters (not inside one, which
         // would come back as U+FFFD).
@@ -145,8 +145,7 @@ pub(super) fn send(
     scratch.head.clear();
     scratch.response.clear();
     scratch.body_start = 0;
-    scratch.chunked = false;
-    scratch.body_len = None;
+    scratch.framing = Framing::Close;
     let _ = write!(
         scratch.head,
         "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: agentcore-telemetry/{}\r\n",
@@ -245,13 +244,7 @@ fn exchange(
         ))
     })?;
     scratch.body_start = body_start;
-    let head = &scratch.response[reading.start..body_start];
-    scratch.chunked = chunked(head);
-    scratch.body_len = if scratch.chunked {
-        None
-    } else {
-        content_length(head)
-    };
+    scratch.framing = reading.framing;
     Ok(status)
 }
 
@@ -324,7 +317,38 @@ fn read_response(
 /// answered with an error.
 const MAX_INTERIM: usize = 16;
 
-/// How far the response read so far has been parsed.
+/// How the final response's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Framing {
+    /// No body: a 204 or 304 ends with its head (rule 1).
+    Empty,
+    /// Chunked, the final transfer coding: to the last chunk and trailer section (rule 4).
+    Chunked,
+    /// `Content-Length` bytes (rule 6).
+    Length(usize),
+    /// To the connection's end: no length declared (rule 8), or a final transfer coding other
+    /// than chunked (rule 4).
+    #[default]
+    Close,
+}
+
+/// Where the parse of a chunked body stands (RFC 9112 §7.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Chunks {
+    /// At a chunk's size line.
+    #[default]
+    Size,
+    /// In a chunk's data, which ends at this offset (then CRLF).
+    Data(usize),
+    /// Past the last chunk: in the trailer section.
+    Trailers,
+    /// The body ends at this offset.
+    Done(usize),
+}
+
+/// How far the response read so far has been parsed. Each read is parsed from where the last
+/// one stopped (a head's end straddling two reads found all the same), so a response is looked
+/// at once, not again from its start after every read.
 #[derive(Debug, Default)]
 struct Reading {
     /// Where the response not yet known to be interim starts.
@@ -333,20 +357,33 @@ struct Reading {
     interim: usize,
     /// The final response's status and where its body starts, once its head is in.
     last: Option<(u16, usize)>,
+    /// How the final response's body is delimited, once its head is in.
+    framing: Framing,
+    /// A chunked body's parse: its state, and where the element in hand starts.
+    chunks: Chunks,
+    chunk_at: usize,
+    /// Where the search in hand (a head's end, a chunk's size line, the trailer section's end)
+    /// has looked up to.
+    scanned: usize,
+    /// The places a search looked at, for the test that they are not looked at again.
+    #[cfg(test)]
+    examined: usize,
 }
 
 impl Reading {
-    /// Parses the heads `response` holds past those already seen: an interim response
-    /// (1xx but 101) is skipped, a final one's status kept. Fails on a bad status line, on
-    /// `101 Switching Protocols` (no upgrade is asked for, so the connection no longer
-    /// speaks HTTP) and past [`MAX_INTERIM`] interim responses.
+    /// Parses what `response` holds past what was parsed already: the heads (an interim
+    /// response, 1xx but 101, is skipped, a final one's status and framing kept), then a
+    /// chunked body's chunks. Fails on a bad status line, on `101 Switching Protocols` (no
+    /// upgrade is asked for, so the connection no longer speaks HTTP), past [`MAX_INTERIM`]
+    /// interim responses, on framing that is invalid (see [`framing`]) and on chunks that do
+    /// not parse.
     fn advance(&mut self, response: &[u8]) -> Result<(), PushError> {
         while self.last.is_none() {
-            let Some(end) = find(&response[self.start..], b"\r\n\r\n") else {
+            let Some(end) = self.search(response, self.start, b"\r\n\r\n") else {
                 return Ok(());
             };
-            let head = &response[self.start..self.start + end];
-            let next = self.start + end + 4;
+            let head = &response[self.start..end];
+            let next = end + 4;
             match status(head)? {
                 101 => {
                     return Err(PushError::InvalidResponse(
@@ -363,32 +400,104 @@ impl Reading {
                     self.start = next;
                 }
                 s => {
-                    // RFC 9112 §6.3: without Transfer-Encoding, an invalid Content-Length makes
-                    // the framing invalid: the response is discarded.
-                    if !chunked(head) {
-                        declared_length(head).map_err(PushError::InvalidResponse)?;
-                    }
+                    self.framing = framing(head, s).map_err(PushError::InvalidResponse)?;
                     self.last = Some((s, next));
+                    self.chunk_at = next;
                 }
             }
+        }
+        if self.framing == Framing::Chunked {
+            self.parse_chunks(response)?;
         }
         Ok(())
     }
 
+    /// Where `needle` first is in `response` from `from` on, resuming where the last search
+    /// stopped (less the bytes of a needle that may straddle two reads).
+    fn search(&mut self, response: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+        let start = from.max(self.scanned.saturating_sub(needle.len() - 1));
+        #[cfg(test)]
+        {
+            self.examined +=
+                (response.len().saturating_sub(start) + 1).saturating_sub(needle.len());
+        }
+        match find(&response[start.min(response.len())..], needle) {
+            Some(at) => {
+                self.scanned = start + at + needle.len();
+                Some(start + at)
+            }
+            None => {
+                self.scanned = response.len();
+                None
+            }
+        }
+    }
+
+    /// Parses the chunks that arrived since the last call (RFC 9112 §7.1: `chunk-size [
+    /// chunk-ext ] CRLF chunk-data CRLF`, then `last-chunk trailer-section CRLF`), up to the
+    /// body's end. A size line that is not one and chunk data not followed by CRLF are
+    /// errors, said at once rather than waited on. A size may be anything up to `usize::MAX`
+    /// (the gateway wrote it): nothing is added to it unchecked.
+    fn parse_chunks(&mut self, response: &[u8]) -> Result<(), PushError> {
+        loop {
+            match self.chunks {
+                Chunks::Done(_) => return Ok(()),
+                Chunks::Size => {
+                    let Some(eol) = self.search(response, self.chunk_at, b"\r\n") else {
+                        return Ok(());
+                    };
+                    let line = &response[self.chunk_at..eol];
+                    let size = chunk_size(line).ok_or_else(|| {
+                        PushError::InvalidResponse(format!(
+                            "bad chunk size line {:?}",
+                            String::from_utf8_lossy(&line[..line.len().min(40)])
+                        ))
+                    })?;
+                    self.chunk_at = eol + 2;
+                    self.chunks = if size == 0 {
+                        Chunks::Trailers
+                    } else {
+                        Chunks::Data(self.chunk_at.saturating_add(size))
+                    };
+                }
+                Chunks::Data(end) => {
+                    if response.len() < end.saturating_add(2) {
+                        return Ok(());
+                    }
+                    if &response[end..end + 2] != b"\r\n" {
+                        return Err(PushError::InvalidResponse(
+                            "chunk data not followed by CRLF".into(),
+                        ));
+                    }
+                    self.chunk_at = end + 2;
+                    self.chunks = Chunks::Size;
+                }
+                Chunks::Trailers => {
+                    // Field lines, then an empty line: the CRLF ending the last chunk's line
+                    // and the section's end make the first CRLFCRLF from that CRLF on.
+                    let Some(at) = self.search(response, self.chunk_at - 2, b"\r\n\r\n") else {
+                        return Ok(());
+                    };
+                    self.chunks = Chunks::Done(at + 4);
+                }
+            }
+        }
+    }
+
     /// Whether the final response is in, by its framing (RFC 9112 §6.3): a 204 or 304 at the
     /// end of its head (it has no body whatever its fields say), a chunked body at its last
-    /// chunk and trailer section, another at its `Content-Length` (see [`complete`]). So a
-    /// gateway that keeps the connection open anyway is not waited for.
+    /// chunk and trailer section, another at its `Content-Length`. So a gateway that keeps the
+    /// connection open anyway is not waited for. The body read is compared with the length,
+    /// never the length added to anything: a gateway may declare one up to `usize::MAX`.
     fn complete(&self, response: &[u8]) -> bool {
-        let Some((status, body_start)) = self.last else {
+        let Some((_, body_start)) = self.last else {
             return false;
         };
-        if matches!(status, 204 | 304) {
-            true
-        } else if chunked(&response[self.start..body_start]) {
-            chunks_end(&response[body_start..]).is_some()
-        } else {
-            complete(&response[self.start..])
+        match self.framing {
+            Framing::Empty => true,
+            Framing::Chunked => matches!(self.chunks, Chunks::Done(_)),
+            Framing::Length(n) => response.len() - body_start >= n,
+            Framing::Close => false,
         }
     }
 
@@ -397,7 +506,7 @@ impl Reading {
     /// short of the end its framing declares, a chunked body without its last chunk and trailer
     /// section, or fewer bytes than its `Content-Length` (a 204 or 304 has no body).
     fn cut_short(&self, response: &[u8]) -> Option<String> {
-        let Some((status, body_start)) = self.last else {
+        let Some((_, body_start)) = self.last else {
             return Some(if response.is_empty() {
                 "the gateway closed the connection without answering".into()
             } else {
@@ -408,26 +517,18 @@ impl Reading {
                 )
             });
         };
-        if matches!(status, 204 | 304) {
-            return None;
-        }
-        let head = &response[self.start..body_start];
         let got = response.len() - body_start;
-        if chunked(head) {
-            return chunks_end(&response[body_start..]).is_none().then(|| {
-                format!(
-                    "the connection closed after {got} body bytes, before the end of the \
-                     chunked body (its last chunk): the response is incomplete"
-                )
-            });
-        }
-        let declared = content_length(head)?;
-        (got < declared).then(|| {
-            format!(
+        match self.framing {
+            Framing::Chunked if !self.complete(response) => Some(format!(
+                "the connection closed after {got} body bytes, before the end of the \
+                 chunked body (its last chunk): the response is incomplete"
+            )),
+            Framing::Length(declared) if got < declared => Some(format!(
                 "the connection closed after {got} of the {declared} body bytes the response \
                  declared (Content-Length): the response is incomplete"
-            )
-        })
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -450,34 +551,87 @@ fn status(head: &[u8]) -> Result<u16, PushError> {
     }
 }
 
-/// Whether `response` holds a head and, when it declares a `Content-Length`, that many body
-/// bytes (so a gateway that keeps the connection open anyway is not waited for). The body read
-/// is compared with the length, never the length added to anything: a gateway may declare one
-/// up to `usize::MAX`.
-fn complete(response: &[u8]) -> bool {
-    let Some(end) = find(response, b"\r\n\r\n") else {
-        return false;
-    };
-    let body = response.len() - (end + 4);
-    content_length(&response[..end]).is_some_and(|n| body >= n)
+/// How the body of a final response with this head and status is delimited (RFC 9112 §6.3),
+/// or why it cannot be told:
+///
+/// * a 204 or 304 has none (rule 1);
+/// * an HTTP/1.0 response with a `Transfer-Encoding` has faulty framing (§6.1: a client "MUST
+///   treat the message as if the framing is faulty, even if a Content-Length is present");
+/// * with `chunked` the final transfer coding, the chunks (rules 3 and 4: the
+///   `Transfer-Encoding` overrides any `Content-Length`);
+/// * with another final transfer coding, the connection's end (rule 4), unless there is a
+///   `Content-Length` too: a message that "might indicate an attempt to perform request
+///   smuggling (Section 11.2) or response splitting (Section 11.1) and ought to be handled as
+///   an error" (rule 3), which is refused, the two disagreeing on where the body ends;
+/// * without `Transfer-Encoding`, the `Content-Length`, which must be valid (rules 5 and 6);
+/// * with neither, the connection's end (rule 8).
+fn framing(head: &[u8], status: u16) -> Result<Framing, String> {
+    if matches!(status, 204 | 304) {
+        return Ok(Framing::Empty);
+    }
+    let codings = field_values(head, "transfer-encoding");
+    if codings.is_empty() {
+        return Ok(declared_length(head)?.map_or(Framing::Close, Framing::Length));
+    }
+    let codings = codings.join(", ");
+    if head.starts_with(b"HTTP/1.0") {
+        return Err(format!(
+            "an HTTP/1.0 response with a Transfer-Encoding ({codings:?}): its framing is faulty \
+             (RFC 9112 §6.1)"
+        ));
+    }
+    if final_coding_chunked(&codings) {
+        Ok(Framing::Chunked)
+    } else if !field_values(head, "content-length").is_empty() {
+        Err(format!(
+            "Transfer-Encoding {codings:?}, whose body ends with the connection, and a \
+             Content-Length: ambiguous framing (RFC 9112 §6.3)"
+        ))
+    } else {
+        Ok(Framing::Close)
+    }
 }
 
-/// The `Content-Length` a head declares, if it declares a valid one.
-fn content_length(head: &[u8]) -> Option<usize> {
-    declared_length(head).ok().flatten()
+/// The values of the fields named `name` in a response head, in order, without the
+/// whitespace around them. Fields are read as RFC 9112 §5 has a user agent read them: each
+/// obs-fold (a line break followed by spaces or tabs) is replaced by a space before the value
+/// is interpreted (§5.2: "MUST replace each received obs-fold with one or more SP octets"), a
+/// whitespace-preceded line before the first field is consumed without further processing
+/// (§2.2), and whitespace between a field name and its colon is removed (§5.1 has a proxy
+/// remove it; a server rejects such a request, but a response cannot be answered). A line ends
+/// with CRLF or, as §2.2 lets a recipient take it, a bare LF.
+fn field_values(head: &[u8], name: &str) -> Vec<String> {
+    let head = String::from_utf8_lossy(head);
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.lines().skip(1) {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.truncate(last.trim_end_matches([' ', '\t']).len());
+                last.push(' ');
+                last.push_str(line.trim_matches([' ', '\t']));
+            }
+        } else {
+            fields.push(line.to_owned());
+        }
+    }
+    fields
+        .iter()
+        .filter_map(|field| {
+            let (n, v) = field.split_once(':')?;
+            n.trim_end_matches([' ', '\t'])
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim_matches([' ', '\t']).to_owned())
+        })
+        .collect()
 }
 
 /// The `Content-Length` a head declares (`None` without one): digits, the same value however
-/// often it is given (fields or a list, RFC 9112 §6.3); anything else is an error.
+/// often it is given (fields or a list, RFC 9110 §8.6, RFC 9112 §6.3); anything else is an
+/// error.
 fn declared_length(head: &[u8]) -> Result<Option<usize>, String> {
-    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    let values = head
-        .lines()
-        .filter_map(|l| l.strip_prefix("content-length:"))
-        .flat_map(|v| v.split(','))
-        .map(str::trim);
+    let values = field_values(head, "content-length");
     let mut length = None;
-    for v in values {
+    for v in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
         let n = Some(v)
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<usize>().ok())
@@ -490,15 +644,14 @@ fn declared_length(head: &[u8]) -> Result<Option<usize>, String> {
     Ok(length)
 }
 
-/// Whether a response head declares its body chunked: `chunked` the last transfer coding
-/// (RFC 9112 §6.1).
-fn chunked(head: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    head.lines()
-        .filter_map(|l| l.strip_prefix("transfer-encoding:"))
-        .next_back()
-        .and_then(|v| v.rsplit(',').next())
-        .is_some_and(|coding| coding.trim() == "chunked")
+/// Whether `chunked` is the last of a `Transfer-Encoding` list (RFC 9112 §6.1), the field
+/// lines' values joined with commas: empty list elements do not count (RFC 9110 §5.6.1).
+fn final_coding_chunked(codings: &str) -> bool {
+    codings
+        .split(',')
+        .map(|c| c.trim_matches([' ', '\t']))
+        .rfind(|c| !c.is_empty())
+        .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
 }
 
 /// The size on a chunk's size line (`size [; extensions]`, hexadecimal).
@@ -509,28 +662,6 @@ fn chunk_size(line: &[u8]) -> Option<usize> {
         return None;
     }
     usize::from_str_radix(size, 16).ok()
-}
-
-/// Where a chunked body ends, once its last chunk and trailer section are in (RFC 9112 §7.1);
-/// `None` while they are not, or when the framing does not parse.
-fn chunks_end(body: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    loop {
-        let eol = at + find(&body[at..], b"\r\n")?;
-        let size = chunk_size(&body[at..eol])?;
-        at = eol + 2;
-        if size == 0 {
-            // The trailer section: field lines, then an empty line.
-            if body[at..].starts_with(b"\r\n") {
-                return Some(at + 2);
-            }
-            return find(&body[at..], b"\r\n\r\n").map(|end| at + end + 4);
-        }
-        at = at.checked_add(size)?.checked_add(2)?;
-        if at > body.len() {
-            return None;
-        }
-    }
 }
 
 /// Appends the data of the chunks `body` holds (RFC 9112 §7.1), up to [`MAX_ERROR_BODY`]
@@ -635,7 +766,7 @@ mod tests {
             };
             let mut got = Vec::new();
             let mut buf = [0u8; 1024];
-            while !complete(&got) {
+            while !request_complete(&got) {
                 match conn.read(&mut buf) {
                     Ok(0) | Err(_) => return,
                     Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -727,6 +858,48 @@ mod tests {
         let r = push_to(&g, &mut scratch);
         assert!(matches!(r, Err(PushError::InvalidResponse(_))), "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(2), "{r:?}");
+    }
+
+    /// Whether a request (head, then its `Content-Length` body) is all in.
+    fn request_complete(request: &[u8]) -> bool {
+        let Some(end) = find(request, b"\r\n\r\n") else {
+            return false;
+        };
+        let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        request.len() - (end + 4) >= length
+    }
+
+    /// Whether `response` is complete, as [`Reading`] finds it read in one piece.
+    fn complete(response: &[u8]) -> bool {
+        let mut reading = Reading::default();
+        reading.advance(response).is_ok() && reading.complete(response)
+    }
+
+    /// Whether a response head declares its body chunked.
+    fn chunked(head: &[u8]) -> bool {
+        let mut head = head.to_vec();
+        head.extend_from_slice(b"\r\n\r\n");
+        let mut reading = Reading::default();
+        reading.advance(&head).is_ok() && reading.framing == Framing::Chunked
+    }
+
+    /// Where a chunked body ends, once its last chunk and trailer section are in; `None` while
+    /// they are not, or when its framing does not parse.
+    fn chunks_end(body: &[u8]) -> Option<usize> {
+        let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let head_len = response.len();
+        response.extend_from_slice(body);
+        let mut reading = Reading::default();
+        reading.advance(&response).ok()?;
+        match reading.chunks {
+            Chunks::Done(end) => Some(end - head_len),
+            _ => None,
+        }
     }
 
     #[test]
@@ -919,6 +1092,143 @@ mod tests {
                 String::from_utf8_lossy(reply)
             );
         }
+    }
+
+    /// RFC 9112 §6.3 rule 3: "If a message is received with both a Transfer-Encoding and a
+    /// Content-Length header field, the Transfer-Encoding overrides the Content-Length. Such a
+    /// message might indicate an attempt to perform request smuggling (Section 11.2) or
+    /// response splitting (Section 11.1) and ought to be handled as an error"; with a final
+    /// coding other than chunked the body would end with the connection (rule 4), not at the
+    /// length. It was framed by the length, and a `200` taken.
+    #[test]
+    fn a_transfer_coding_other_than_chunked_with_a_content_length_is_refused() {
+        let mut scratch = Scratch::default();
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok"[..],
+            b"HTTP/1.1 400 Bad\r\nContent-Length: 2\r\nTransfer-Encoding: chunked, gzip\r\n\r\nok",
+        ] {
+            let r = push_to(&fake_gateway(reply, Then::KeepOpen), &mut scratch);
+            assert!(
+                matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("Transfer-Encoding") && e.contains("Content-Length")),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        // Without a Content-Length, such a body ends with the connection (rule 4).
+        let g = gateway(
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: identity\r\n\r\nbad body",
+            false,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(400));
+        assert_eq!(scratch.body_text(), "bad body");
+    }
+
+    /// RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+    /// Transfer-Encoding header field MUST treat the message as if the framing is faulty, even
+    /// if a Content-Length is present"; it was read as chunked, or by its length.
+    #[test]
+    fn an_http_1_0_response_with_a_transfer_encoding_is_refused() {
+        let mut scratch = Scratch::default();
+        for reply in [
+            &b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let r = push_to(&gateway(reply, false), &mut scratch);
+            assert!(
+                matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("HTTP/1.0")),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+        // HTTP/1.0 with a Content-Length alone is fine.
+        let g = fake_gateway(
+            &b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            Then::KeepOpen,
+        );
+        assert_eq!(push_to(&g, &mut scratch), Ok(200));
+    }
+
+    /// RFC 9112 §5.1: whitespace between a field name and its colon is removed by a recipient
+    /// that does not reject the message (a proxy "MUST remove any such whitespace"), and §5.2:
+    /// a user agent "MUST replace each received obs-fold with one or more SP octets prior to
+    /// interpreting the field value". `Content-Length : 2` was not a length (the client waited
+    /// for the close), and a folded value was cut at its fold.
+    #[test]
+    fn field_names_before_whitespace_and_folded_values_are_read_whole() {
+        let mut scratch = Scratch::default();
+        for reply in [
+            &b"HTTP/1.1 400 Bad\r\nContent-Length : 2\r\n\r\nok"[..],
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding\t: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked,\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ] {
+            let r = push_to(&fake_gateway(reply, Then::KeepOpen), &mut scratch);
+            assert_eq!(r, Ok(400), "{:?}", String::from_utf8_lossy(reply));
+            assert_eq!(scratch.body_text(), "ok");
+        }
+        // A length folded onto a second line is one value, `2 0`: not a number.
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n 0\r\n\r\nok";
+        let r = push_to(&gateway(reply, false), &mut scratch);
+        assert!(
+            matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("Content-Length")),
+            "{r:?}"
+        );
+    }
+
+    /// RFC 9112 §7.1: `chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF`. Two bytes after
+    /// a chunk's data were skipped whatever they were, and a size line that is not one left
+    /// the client waiting for the connection's end (then "incomplete"): both are a framing
+    /// error, said at once.
+    #[test]
+    fn bad_chunk_framing_is_an_invalid_response_at_once() {
+        let mut scratch = Scratch::default();
+        for (reply, why) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n"[..],
+                "CRLF",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "chunk size",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+                "chunk size",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+                "chunk size",
+            ),
+        ] {
+            let r = push_to(&fake_gateway(reply, Then::KeepOpen), &mut scratch);
+            assert!(
+                matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains(why)),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(reply)
+            );
+        }
+    }
+
+    /// The head's end is found however the response is cut into reads, each byte looked at a
+    /// bounded number of times (it was searched from the start again after every read), and
+    /// so is a chunked body's end.
+    #[test]
+    fn a_response_arriving_byte_by_byte_is_parsed_once() {
+        let response: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX: y\r\n\
+              Transfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n";
+        let mut reading = Reading::default();
+        for end in 1..=response.len() {
+            let seen = &response[..end];
+            reading.advance(seen).unwrap();
+            assert_eq!(reading.complete(seen), end == response.len(), "{end}");
+        }
+        assert_eq!(reading.last.map(|(s, _)| s), Some(200));
+        assert!(
+            reading.examined <= 2 * response.len(),
+            "{} bytes examined for {}",
+            reading.examined,
+            response.len()
+        );
     }
 
     #[test]
