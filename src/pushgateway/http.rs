@@ -20,8 +20,12 @@
 //! whatever its status: the connection broke ([`PushError::Io`]), as it did when the gateway
 //! closes before the end of the final response's head, or without answering at all. A response
 //! whose `Content-Length` is not a number or says two things (RFC 9112 §6.3: its framing is
-//! invalid), or whose head does not end within the 64 KiB read, is not one this client can
-//! take ([`PushError::InvalidResponse`]).
+//! invalid), whose `Transfer-Encoding` ends in a coding other than chunked beside a
+//! `Content-Length` (§6.3 rule 3: ambiguous, "ought to be handled as an error") or comes in an
+//! HTTP/1.0 response (§6.1: faulty framing), whose chunks do not parse (§7.1), or whose head
+//! does not end within the 64 KiB read, is not one this client can take
+//! ([`PushError::InvalidResponse`]). Field lines are read as §5 has a user agent read them:
+//! whitespace before the colon removed, an obs-fold replaced by a space.
 //! When the connection breaks while the request is going out, the response the gateway may
 //! have sent before closing is read (RFC 9112 §9.5: a client sending a body looks for an error
 //! response): a refusal (not 2xx) is the result, with its status and explanation; otherwise,

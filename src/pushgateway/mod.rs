@@ -112,7 +112,9 @@ pub enum PushError {
         body: String,
     },
     /// The response was not HTTP, or not one this client takes: a bad status line, an invalid
-    /// `Content-Length`, a head longer than the 64 KiB read.
+    /// `Content-Length`, framing that is faulty or ambiguous (an HTTP/1.0 `Transfer-Encoding`,
+    /// a `Transfer-Encoding` not ending in `chunked` beside a `Content-Length`, chunks that do
+    /// not parse), a head longer than the 64 KiB read.
     InvalidResponse(String),
     /// A panic stopped a [`PeriodicPusher`]'s push before anything was sent: typically a
     /// `gauge_fn` or `counter_fn` callback that panicked while the registry was encoded. The
