@@ -569,6 +569,9 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("bad header line {line:?}"));
         };
+        // RFC 9112 §5.1: whitespace between the name and the colon is not allowed, and a proxy
+        // removes it before passing a response on; read the field as it would arrive so.
+        let name = name.trim_end_matches([' ', '\t']);
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
             // `1*DIGIT` (RFC 9110 §8.6), not `usize::from_str` alone, which takes a sign: an
@@ -583,10 +586,11 @@ fn parse_head(head: &str, head_len: usize) -> Result<Parsed, String> {
             p.content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = true;
-            p.chunked = value
-                .rsplit(',')
-                .next()
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+            // The field lines make one list (RFC 9110 §5.3) whose empty elements do not count
+            // (§5.6.1): a line of none leaves the last coding as it was.
+            if let Some(last) = value.split(',').map(str::trim).rfind(|c| !c.is_empty()) {
+                p.chunked = last.eq_ignore_ascii_case("chunked");
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 close_option |= token.eq_ignore_ascii_case("close");
@@ -890,6 +894,45 @@ mod tests {
             unfolded_fields(["A: x  ", "\t y", "B: z"].into_iter()),
             ["A: x y", "B: z"]
         );
+    }
+
+    /// RFC 9112 §5.1: no whitespace is allowed between a field name and its colon; a proxy
+    /// "MUST remove any such whitespace from a response message before forwarding", and a
+    /// client reads the field as the proxy would pass it on. `Content-Length : 3` was no
+    /// length at all (the body read to the close), `Connection : close` no close.
+    #[test]
+    fn whitespace_before_a_fields_colon_is_removed() {
+        let p = parse_head(
+            "HTTP/1.1 200 OK\r\nContent-Length : 3\r\nConnection\t: close\r\n\r\n",
+            1,
+        )
+        .unwrap();
+        assert_eq!((p.content_length, p.close), (Some(3), true));
+        let p = parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding  : chunked\r\n\r\n", 1).unwrap();
+        assert!(p.chunked);
+        assert!(parse_head("HTTP/1.1 200 OK\r\nContent-Length : x\r\n\r\n", 1).is_err());
+    }
+
+    /// RFC 9110 §5.6.1: a recipient parses and ignores empty list elements, and several
+    /// `Transfer-Encoding` field lines are one list (§5.3). `chunked,` was read as a final
+    /// coding of nothing (the chunked body then read as if to the close, framing and all),
+    /// and an empty field line after `chunked` undid it.
+    #[test]
+    fn empty_transfer_coding_list_elements_are_ignored() {
+        for head in [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked , ,\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n",
+        ] {
+            assert!(parse_head(head, 1).unwrap().chunked, "{head:?}");
+        }
+        let p = parse_head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+            1,
+        )
+        .unwrap();
+        // Read to the close (`HttpClient::exchange` then closes the connection).
+        assert!(!p.chunked && p.content_length.is_none());
     }
 
     /// RFC 9112 §9.6: "A client that receives a "close" connection option MUST cease sending
