@@ -476,8 +476,21 @@ fn fill(conn: &mut TcpStream, buf: &mut Vec<u8>, deadline: &Deadline) -> Result<
     }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+/// The index just past the first CRLFCRLF in `buf`, searched for from `scanned` (less three
+/// bytes: one may straddle two reads) on, `scanned` then set to where the search stopped. A
+/// head arriving in pieces is so looked at once, not again from its start after every read.
+fn find_head_end_from(buf: &[u8], scanned: &mut usize) -> Option<usize> {
+    let start = scanned.saturating_sub(3).min(buf.len());
+    match buf[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => {
+            *scanned = start + i + 4;
+            Some(start + i + 4)
+        }
+        None => {
+            *scanned = buf.len();
+            None
+        }
+    }
 }
 
 fn read_head(
@@ -485,8 +498,9 @@ fn read_head(
     buf: &mut Vec<u8>,
     deadline: &Deadline,
 ) -> Result<Parsed, SendError> {
+    let mut scanned = 0;
     let head_len = loop {
-        if let Some(end) = find_head_end(buf) {
+        if let Some(end) = find_head_end_from(buf, &mut scanned) {
             break end;
         }
         if buf.len() > MAX_HEAD {
@@ -661,12 +675,13 @@ fn read_body(
             buf.drain(..line_end + 2);
             if size == 0 {
                 // Trailers (if any), then the final empty line.
+                let mut scanned = 0;
                 loop {
                     if buf.starts_with(b"\r\n") {
                         buf.drain(..2);
                         return Ok(());
                     }
-                    if let Some(end) = find_head_end(buf) {
+                    if let Some(end) = find_head_end_from(buf, &mut scanned) {
                         buf.drain(..end);
                         return Ok(());
                     }
@@ -933,6 +948,20 @@ mod tests {
         .unwrap();
         // Read to the close (`HttpClient::exchange` then closes the connection).
         assert!(!p.chunked && p.content_length.is_none());
+    }
+
+    /// A head's end is searched for from where the last search stopped, less three bytes (a
+    /// CRLFCRLF straddling two reads): it was searched from the start after every read.
+    #[test]
+    fn a_head_end_straddling_reads_is_found_resuming() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nnext";
+        for cut in 0..head.len() {
+            let mut scanned = 0;
+            let first = find_head_end_from(&head[..cut], &mut scanned);
+            assert!(scanned <= cut);
+            let end = first.or_else(|| find_head_end_from(head, &mut scanned));
+            assert_eq!(end, Some(head.len() - 4), "cut at {cut}");
+        }
     }
 
     /// RFC 9112 §9.6: "A client that receives a "close" connection option MUST cease sending
