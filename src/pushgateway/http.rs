@@ -603,11 +603,13 @@ fn framing(head: &[u8], status: u16) -> Result<Framing, String> {
 /// whitespace-preceded line before the first field is consumed without further processing
 /// (§2.2), and whitespace between a field name and its colon is removed (§5.1 has a proxy
 /// remove it; a server rejects such a request, but a response cannot be answered). A line ends
-/// with CRLF or, as §2.2 lets a recipient take it, a bare LF.
+/// with CRLF, as the head does (`Reading::advance`): a bare LF, which §2.2 lets a recipient
+/// take as a line's end only if it takes it so everywhere, is part of its line (and makes a
+/// value this client interprets invalid).
 fn field_values(head: &[u8], name: &str) -> Vec<String> {
     let head = String::from_utf8_lossy(head);
     let mut fields: Vec<String> = Vec::new();
-    for line in head.lines().skip(1) {
+    for line in head.split("\r\n").skip(1) {
         if line.starts_with([' ', '\t']) {
             if let Some(last) = fields.last_mut() {
                 last.truncate(last.trim_end_matches([' ', '\t']).len());
@@ -1172,6 +1174,27 @@ mod tests {
         }
         // A length folded onto a second line is one value, `2 0`: not a number.
         let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n 0\r\n\r\nok";
+        let r = push_to(&gateway(reply, false), &mut scratch);
+        assert!(
+            matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("Content-Length")),
+            "{r:?}"
+        );
+    }
+
+    /// RFC 9112 §2.2 lets a recipient take a bare LF as a line's end, but then for the head's
+    /// end too; this client finds the head's end at CRLFCRLF only, and read field lines split
+    /// at bare LFs as well: `Content-Length: 2` then an empty line of a bare LF was a length
+    /// for a body that, as the head was found, had not started. A bare LF is now part of its
+    /// line, as the head's end is found: a length with one is not a number.
+    #[test]
+    fn a_bare_lf_does_not_end_a_field_line() {
+        let mut scratch = Scratch::default();
+        assert!(declared_length(b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok").is_err());
+        assert_eq!(
+            declared_length(b"HTTP/1.1 200 OK\r\nX: 1\nContent-Length: 2"),
+            Ok(None)
+        );
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\nX: 1\r\n\r\nok";
         let r = push_to(&gateway(reply, false), &mut scratch);
         assert!(
             matches!(&r, Err(PushError::InvalidResponse(e)) if e.contains("Content-Length")),
