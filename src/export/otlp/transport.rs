@@ -634,6 +634,34 @@ fn too_large() -> SendError {
     SendError::Invalid("response body over 4 MiB".into())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The bytes [`drop_front`] moved on this thread, for the test that a chunked body does
+    /// not move its buffer once per chunk.
+    static MOVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Drops the first `n` bytes of `buf` (moving the rest to its start).
+fn drop_front(buf: &mut Vec<u8>, n: usize) {
+    if n == 0 {
+        return;
+    }
+    #[cfg(test)]
+    MOVED.with(|m| m.set(m.get() + (buf.len() - n)));
+    buf.drain(..n);
+}
+
+/// Drops the `at` bytes of `buf` already parsed, then reads more (see [`fill`]).
+fn refill(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    at: &mut usize,
+    deadline: &Deadline,
+) -> Result<usize, SendError> {
+    drop_front(buf, std::mem::take(at));
+    fill(conn, buf, deadline)
+}
+
 /// Reads the body described by `p` from `buf` (bytes already read) and the connection.
 fn read_body(
     conn: &mut TcpStream,
@@ -652,19 +680,22 @@ fn read_body(
         return Ok(());
     }
     if p.chunked {
+        // Where the bytes not yet parsed start: those before are dropped only when more are
+        // read (one move of the rest per read, not one per chunk).
+        let mut at = 0;
         loop {
             let line_end = loop {
-                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                    break i;
+                if let Some(i) = buf[at..].windows(2).position(|w| w == b"\r\n") {
+                    break at + i;
                 }
-                if buf.len() > 1024 {
+                if buf.len() - at > 1024 {
                     return Err(SendError::Invalid("bad chunk header".into()));
                 }
-                if fill(conn, buf, deadline)? == 0 {
+                if refill(conn, buf, &mut at, deadline)? == 0 {
                     return Err(eof("chunked body"));
                 }
             };
-            let size_text = std::str::from_utf8(&buf[..line_end]).unwrap_or("");
+            let size_text = std::str::from_utf8(&buf[at..line_end]).unwrap_or("");
             let size_text = size_text.split(';').next().unwrap_or("").trim();
             // Hexadecimal digits only (`chunk-size = 1*HEXDIG`): `from_str_radix` also takes a
             // sign, and a peer that frames the body differently is how responses get smuggled.
@@ -672,8 +703,9 @@ fn read_body(
                 .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|t| usize::from_str_radix(t, 16).ok())
                 .ok_or_else(|| SendError::Invalid(format!("bad chunk size {size_text:?}")))?;
-            buf.drain(..line_end + 2);
+            at = line_end + 2;
             if size == 0 {
+                drop_front(buf, at);
                 // Trailers (if any), then the final empty line.
                 let mut scanned = 0;
                 loop {
@@ -699,16 +731,16 @@ fn read_body(
             if size > MAX_RESPONSE_BODY.saturating_sub(body.len()) {
                 return Err(too_large());
             }
-            while buf.len() < size + 2 {
-                if fill(conn, buf, deadline)? == 0 {
+            while buf.len() - at < size + 2 {
+                if refill(conn, buf, &mut at, deadline)? == 0 {
                     return Err(eof("chunked body"));
                 }
             }
-            if &buf[size..size + 2] != b"\r\n" {
+            if &buf[at + size..at + size + 2] != b"\r\n" {
                 return Err(SendError::Invalid("chunk data not followed by CRLF".into()));
             }
-            body.extend_from_slice(&buf[..size]);
-            buf.drain(..size + 2);
+            body.extend_from_slice(&buf[at..at + size]);
+            at += size + 2;
         }
     }
     match p.content_length {
@@ -948,6 +980,59 @@ mod tests {
         .unwrap();
         // Read to the close (`HttpClient::exchange` then closes the connection).
         assert!(!p.chunked && p.content_length.is_none());
+    }
+
+    /// A body of many small chunks, read from a real socket: every chunk's data is kept, and
+    /// the bytes read are moved in the buffer a bounded number of times. The rest of the buffer
+    /// (up to a 16 KiB read) was moved once per chunk: a body of one-byte chunks moved
+    /// thousands of times what it carried.
+    #[test]
+    fn many_small_chunks_are_not_moved_once_each() {
+        const CHUNKS: usize = 20_000;
+        let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for i in 0..CHUNKS {
+            reply.extend_from_slice(b"1\r\n");
+            reply.push(b'a' + (i % 26) as u8);
+            reply.extend_from_slice(b"\r\n");
+        }
+        reply.extend_from_slice(b"0\r\n\r\n");
+        let wire = reply.len();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The request: its head, then its 4-byte body.
+            while find_head_end_from(&got, &mut 0).is_none_or(|end| got.len() < end + 4) {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(&reply);
+            let _ = conn.shutdown(Shutdown::Write);
+            while matches!(conn.read(&mut buf), Ok(1..)) {}
+        });
+        let endpoint = Endpoint::parse(&format!("http://{addr}/v1/traces")).unwrap();
+        let mut client = HttpClient::new(endpoint, "application/x-protobuf", "test", &[]);
+        // Connected here, not by `net::connect`'s threads, whose cap other tests fill on
+        // purpose.
+        client.conn = Some(TcpStream::connect(addr).unwrap());
+        MOVED.with(|m| m.set(0));
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let response = client.post(b"body", false, &deadline).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body.len(), CHUNKS);
+        assert!(response
+            .body
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == b'a' + (i % 26) as u8));
+        let moved = MOVED.with(std::cell::Cell::get);
+        assert!(moved <= 2 * wire, "{moved} bytes moved for {wire} read");
+        client.close();
+        peer.join().unwrap();
     }
 
     /// A head's end is searched for from where the last search stopped, less three bytes (a
