@@ -115,8 +115,8 @@ pub struct Extracted {
     /// malformed one skipped without the others; empty when absent. Independent of
     /// `traceparent`.
     pub baggage: Baggage,
-    /// Each header that was present but rejected, with the reason, and each `baggage`
-    /// member skipped.
+    /// Each header that was present but rejected, with the reason, and the first ten
+    /// `baggage` members skipped ([`Baggage::parse_lossy`]).
     pub errors: Vec<(&'static str, PropagationError)>,
 }
 
