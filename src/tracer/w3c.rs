@@ -14,8 +14,9 @@
 //!   invalid one gives the error naming the problem, and the whole header is ignored, as the
 //!   specification requires — the caller starts a fresh trace, and `tracestate` is not even
 //!   parsed ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
-//!   tracestate"). An invalid `tracestate` or `baggage` header is ignored on its own (the
-//!   trace continues without it). Baggage properties (`;ttl=30;private`) are kept with their
+//!   tracestate"). An invalid `tracestate` header is ignored on its own (the trace
+//!   continues without it); a malformed `baggage` member is skipped, and the header's other
+//!   members are kept. Baggage properties (`;ttl=30;private`) are kept with their
 //!   entry ([`TraceContext::baggage_properties`]) and `inject` appends them again (W3C
 //!   Baggage allows adding, updating, deleting and deduplicating entries, not stripping them;
 //!   OpenTelemetry: "On `inject`, the propagator should append the metadata"). The context is
