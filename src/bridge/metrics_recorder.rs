@@ -120,7 +120,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// The counter of keys refused by the recorder (label `reason`: `label_set`, `kind`,
-/// `invalid`, `reserved`, `families`).
+/// `invalid`, `reserved`, `families`), and of descriptions dropped past its cap on names
+/// (`families`: [`RecorderBuilder::max_families`]).
 ///
 /// ```
 /// assert_eq!(
