@@ -103,7 +103,11 @@ mod tests {
     /// [`Claimed`] refuses exactly the registrations a comparison with every registered
     /// family's claims refuses (how registration checked before it), over names built to
     /// collide in every way the formats allow: each base name with every suffix a family of
-    /// any kind may add or drop, registered as every kind, in order.
+    /// any kind may add or drop, registered as every kind, in order. The name it reports is
+    /// the new family's first claim that any registered family takes; the old scan reported
+    /// the first such claim shared with the first family by name, which differs only when the
+    /// new family clashes with two (a counter `x_total` beside a counter `x_created_total` and
+    /// a gauge `x_total`: `x_total` now, `x_created` before; both are names they share).
     #[test]
     fn the_claimed_set_refuses_what_a_scan_of_every_family_refuses() {
         const KINDS: [MetricKind; 5] = [
