@@ -643,7 +643,10 @@ fn the_default_family_cap_is_in_force() {
     let text = registry.encode_text();
     let last = DEFAULT_MAX_FAMILIES - 1;
     assert!(text.contains("\njob_0_total 2\n"), "job_0_total");
-    assert!(text.contains(&format!("\njob_{last}_total 1\n")), "job_{last}_total");
+    assert!(
+        text.contains(&format!("\njob_{last}_total 1\n")),
+        "job_{last}_total"
+    );
     assert!(!text.contains(&format!("job_{DEFAULT_MAX_FAMILIES}_total")));
 }
 
