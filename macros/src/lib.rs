@@ -750,7 +750,38 @@ fn let_annotation(ty: &Type) -> TokenStream2 {
     quote!(: #ty)
 }
 
-fn expand(args: Args, func: ItemFn) -> TokenStream2 {
+/// Writes the invisible groups around expressions (an `$e:expr` fragment of a `macro_rules!`
+/// that generated the function) as parentheses. The compiler keeps a fragment one operand
+/// (`$a * 2` with `$a = 1 + 1` is 4), but an invisible group a proc macro gives back is read
+/// as no group, so the reprinted body read `1 + 1 * 2`, 3 (review helper-159: a wrong value
+/// in silence, or "expected function" for `$f(x)` with `$f = |x| x + 1`). The parentheses
+/// carry the group's span, one of the `macro_rules!` expansion, where `unused_parens` is
+/// silent.
+struct ParenthesizeGroups;
+
+impl VisitMut for ParenthesizeGroups {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        syn::visit_mut::visit_expr_mut(self, e);
+        if let Expr::Group(g) = e {
+            if let Expr::Let(_) = *g.expr {
+                // A `$s:stmt` fragment `let x = ..`, which no parentheses may hold.
+                return;
+            }
+            let paren = syn::ExprParen {
+                attrs: std::mem::take(&mut g.attrs),
+                paren_token: syn::token::Paren(g.group_token.span),
+                expr: std::mem::replace(&mut g.expr, Box::new(Expr::Verbatim(TokenStream2::new()))),
+            };
+            *e = Expr::Paren(paren);
+        }
+    }
+}
+
+fn expand(mut args: Args, mut func: ItemFn) -> TokenStream2 {
+    ParenthesizeGroups.visit_block_mut(&mut func.block);
+    for (_, value) in &mut args.attributes {
+        ParenthesizeGroups.visit_expr_mut(value);
+    }
     if let Some(constness) = &func.sig.constness {
         // A `const fn` may run at compile time, where there is no tracer: refused here with one
         // error, not by the compiler with one per non-const call of the expansion. The function
@@ -1633,6 +1664,29 @@ mod tests {
             &expand_str(quote!(kind = "client"), f),
             "`kind` is a `SpanKind` variant, not a string: `kind = SpanKind::Client`",
         );
+    }
+
+    /// Review helper-159: a `macro_rules!` `$e:expr` fragment reaches the macro as an invisible
+    /// group, which the compiler no longer respects once the macro gives it back: it comes out
+    /// in parentheses, so it stays one operand, and a path in one is still a place that an
+    /// attribute value clones.
+    #[test]
+    fn an_expression_fragment_stays_one_operand() {
+        use proc_macro2::{Delimiter, Group};
+        let fragment = |tokens: TokenStream2| Group::new(Delimiter::None, tokens);
+        let a = fragment(quote!(1 + 1));
+        let user = fragment(quote!(user));
+        let stmt = fragment(quote!(let x = 4));
+        let item = quote!(
+            fn f(user: String) -> u32 {
+                #stmt;
+                #a * x
+            }
+        );
+        let out = expand_str(quote!(attributes(user = #user)), item);
+        assert!(out.contains("(1 + 1) * x"), "{out}");
+        assert!(out.contains("clone :: Clone :: clone (& (user))"), "{out}");
+        assert!(!out.contains("(let"), "{out}");
     }
 
     #[test]
