@@ -736,3 +736,94 @@ fn batch2_runs() {
     assert_eq!(block_on(no_prelude::f(1)), 1);
     assert_eq!(block_on(no_prelude::h((1, 2), 3)), 6);
 }
+
+mod batch3 {
+    #![allow(dead_code)]
+    use agentcore_telemetry::trace_operation;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    #[derive(Debug)]
+    pub struct MyErr;
+    impl From<std::num::ParseIntError> for MyErr {
+        fn from(_: std::num::ParseIntError) -> Self {
+            MyErr
+        }
+    }
+
+    // Review helper-159: the error type is only `Debug`; traced, this read "`MyErr` doesn't
+    // implement `std::fmt::Display`" (E0277, `VerdictDisplayDebug`).
+    pub fn plain_parse(v: &str) -> impl Future<Output = Result<u32, MyErr>> + '_ {
+        async move {
+            let n = v.parse::<u32>()?;
+            Ok(n)
+        }
+    }
+    #[trace_operation]
+    pub fn traced_parse(v: &str) -> impl Future<Output = Result<u32, MyErr>> + '_ {
+        async move {
+            let n = v.parse::<u32>()?;
+            Ok(n)
+        }
+    }
+
+    pub fn plain_boxed(v: &str) -> Pin<Box<dyn Future<Output = Result<u32, MyErr>> + Send + '_>> {
+        Box::pin(async move {
+            let n = v.parse::<u32>()?;
+            Ok(n)
+        })
+    }
+    #[trace_operation]
+    pub fn traced_boxed(v: &str) -> Pin<Box<dyn Future<Output = Result<u32, MyErr>> + Send + '_>> {
+        Box::pin(async move {
+            let n = v.parse::<u32>()?;
+            Ok(n)
+        })
+    }
+
+    pub fn plain_box_fn() -> Box<dyn Fn(&str) -> &str> {
+        Box::new(|s| s.trim())
+    }
+    #[trace_operation]
+    pub fn traced_box_fn() -> Box<dyn Fn(&str) -> &str> {
+        Box::new(|s| s.trim())
+    }
+
+    #[trace_operation]
+    pub fn borrowed_out(v: &str) -> impl Future<Output = Result<&str, MyErr>> + '_ {
+        async move {
+            v.parse::<u32>()?;
+            Ok(v)
+        }
+    }
+
+    #[trace_operation]
+    pub fn send_fut(x: u32) -> impl Future<Output = u32> + Send {
+        async move { x }
+    }
+}
+
+#[test]
+fn batch3_runs() {
+    assert_eq!(block_on(batch3::traced_parse("1")).unwrap(), 1);
+    assert_eq!(block_on(batch3::plain_parse("1")).unwrap(), 1);
+    assert_eq!(block_on(batch3::traced_boxed("1")).unwrap(), 1);
+    assert_eq!(block_on(batch3::plain_boxed("1")).unwrap(), 1);
+    assert_eq!(batch3::traced_box_fn()(" a "), "a");
+    assert_eq!(batch3::plain_box_fn()(" a "), "a");
+    assert_eq!(block_on(batch3::borrowed_out("1")).unwrap(), "1");
+    let tracer = get_distributed_tracer();
+    let root = tracer.start_span("root159_batch3", SpanKind::Server, []);
+    let trace_id = root.trace_id();
+    assert!(block_on(batch3::traced_parse("x")).is_err());
+    drop(root);
+    let spans = tracer.get_trace_spans(trace_id);
+    let parse = spans.iter().find(|s| s.name == "traced_parse").unwrap();
+    assert_eq!(
+        (parse.status, &*parse.status_message),
+        (agentcore_telemetry::SpanStatus::Error, "MyErr")
+    );
+    let f = batch3::send_fut(1);
+    assert_send(&f);
+    assert_eq!(block_on(f), 1);
+}

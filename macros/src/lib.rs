@@ -976,9 +976,22 @@ fn expand_future_fn(start: &Start, func: ItemFn, boxed: bool) -> TokenStream2 {
         ReturnType::Default => quote!(),
     };
     let verdict = verdict_of(krate, quote!(#v_out), quote!(#v_recording));
+    // The output as declared (`impl Trait` in it erased). The body's future is `_` to the
+    // expansion, and its output was still open where the verdict was looked up when the body
+    // left it to the declared type (`async move { let n = v.parse()?; Ok(n) }` in a `-> impl
+    // Future<Output = Result<u32, E>>`): the lookup took `Result<_, _>` for one whose error is
+    // `Display`, and with an `E` that is only `Debug` the function did not compile (review
+    // helper-159).
+    let out_type = match &sig.output {
+        ReturnType::Type(_, ty) => future_output(ty).map(|(mut t, _)| {
+            EraseImplTrait.visit_type_mut(&mut t);
+            quote!(: &#t)
+        }),
+        ReturnType::Default => None,
+    };
     // `Traced`, not an `async` block: `Unpin` when the body's future is (review helper-98).
     let future = quote! {
-        #p::traced(#v_caller, #name, #kind, #v_attributes, #v_future, |#v_out, #v_recording| #verdict)
+        #p::traced(#v_caller, #name, #kind, #v_attributes, #v_future, |#v_out #out_type, #v_recording| #verdict)
     };
     let future = if boxed {
         quote!(::std::boxed::Box::pin(#future))
