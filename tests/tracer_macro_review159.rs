@@ -751,6 +751,37 @@ mod batch3 {
         }
     }
 
+    pub fn plain_trim() -> impl Fn(&str) -> &str {
+        |s| s.trim()
+    }
+    // Review helper-159: "type annotations needed" (E0282) for `|s|`, traced.
+    #[trace_operation]
+    pub fn traced_trim() -> impl Fn(&str) -> &str {
+        |s| s.trim()
+    }
+    #[trace_operation(attributes(n = n))]
+    #[track_caller]
+    pub fn traced_trim_early(n: u32, mut early: bool) -> impl Fn(&str) -> &str {
+        fn first(s: &str) -> &str {
+            s.get(..1).unwrap_or_default()
+        }
+        early &= n > 0;
+        if early {
+            return first;
+        }
+        first
+    }
+    #[trace_operation]
+    pub fn counts(n: u32, (a, b): (u32, u32)) -> impl Iterator<Item = u32> {
+        (0..n).map(move |x| x * a + b)
+    }
+    #[trace_operation]
+    pub fn panics_opaque(x: u32) -> impl Iterator<Item = u32> {
+        std::panic::panic_any(super::Payload(x));
+        #[allow(unreachable_code)]
+        std::iter::empty()
+    }
+
     // Review helper-159: the error type is only `Debug`; traced, this read "`MyErr` doesn't
     // implement `std::fmt::Display`" (E0277, `VerdictDisplayDebug`).
     pub fn plain_parse(v: &str) -> impl Future<Output = Result<u32, MyErr>> + '_ {
@@ -812,10 +843,17 @@ fn batch3_runs() {
     assert_eq!(batch3::traced_box_fn()(" a "), "a");
     assert_eq!(batch3::plain_box_fn()(" a "), "a");
     assert_eq!(block_on(batch3::borrowed_out("1")).unwrap(), "1");
+    assert_eq!(batch3::traced_trim()(" a "), "a");
+    assert_eq!(batch3::plain_trim()(" a "), "a");
+    assert_eq!(batch3::traced_trim_early(1, true)("ab"), "a");
+    assert_eq!(batch3::counts(3, (2, 1)).collect::<Vec<_>>(), [1, 3, 5]);
     let tracer = get_distributed_tracer();
     let root = tracer.start_span("root159_batch3", SpanKind::Server, []);
     let trace_id = root.trace_id();
     assert!(block_on(batch3::traced_parse("x")).is_err());
+    assert_eq!(batch3::traced_trim()(" b "), "b");
+    let e = std::panic::catch_unwind(|| batch3::panics_opaque(8).count()).unwrap_err();
+    assert_eq!(e.downcast_ref::<Payload>(), Some(&Payload(8)));
     drop(root);
     let spans = tracer.get_trace_spans(trace_id);
     let parse = spans.iter().find(|s| s.name == "traced_parse").unwrap();
@@ -823,6 +861,11 @@ fn batch3_runs() {
         (parse.status, &*parse.status_message),
         (agentcore_telemetry::SpanStatus::Error, "MyErr")
     );
+    let trim = spans.iter().find(|s| s.name == "traced_trim").unwrap();
+    assert_eq!(trim.status, agentcore_telemetry::SpanStatus::Ok);
+    let opaque = spans.iter().find(|s| s.name == "panics_opaque").unwrap();
+    assert_eq!(opaque.status, agentcore_telemetry::SpanStatus::Error);
+    assert_eq!(opaque.events[0].name, "exception");
     let f = batch3::send_fut(1);
     assert_send(&f);
     assert_eq!(block_on(f), 1);

@@ -36,7 +36,10 @@ use syn::{
 ///
 /// Behaviour:
 /// * **Sync functions**: the span starts when the function is called, is current while its
-///   body runs, and finishes when it returns.
+///   body runs, and finishes when it returns. One that returns `impl Trait` (not a future:
+///   `impl Iterator`, `impl Fn(&str) -> &str`) keeps its body as its own, where what it returns
+///   infers from the declared type; its pattern arguments and those an attribute value names
+///   are dropped after the span ends, as the function's own.
 /// * **`async fn`**: the function becomes a plain `fn` returning `impl Future` (same
 ///   arguments, same output, `Send` when the body is). Calling it captures the context current
 ///   there; the span starts when the future is first polled, as a child of the context it
@@ -740,6 +743,16 @@ fn is_never(ty: &Type) -> bool {
     }
 }
 
+/// Whether `ty` is `impl Trait` (also in parentheses or a `macro_rules!` fragment's group).
+fn is_impl_trait(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Group(g) => is_impl_trait(&g.elem),
+        Type::Paren(p) => is_impl_trait(&p.elem),
+        _ => false,
+    }
+}
+
 /// `: T` for `let __agentcore_ret`, or nothing when the type cannot annotate a `let` (`!`).
 fn let_annotation(ty: &Type) -> TokenStream2 {
     if is_never(ty) {
@@ -907,6 +920,27 @@ fn expand_sync_fn(start: &Start, func: ItemFn) -> TokenStream2 {
         attributes,
         in_attributes,
     } = start;
+    if matches!(&sig.output, ReturnType::Type(_, ty) if is_impl_trait(ty)) {
+        // `-> impl Trait` (not a future: see `expand_future_fn`): the body stays the function's
+        // own, where what it returns infers from the declared type (a closure returned as
+        // `impl Fn(&str) -> &str` takes its signature from it; in the expansion's closure,
+        // whose output is `_`, `|s| s.trim()` read "type annotations needed": review
+        // helper-159). An opaque type is no `Result`: `OkOnReturn` gives `Ok` status on
+        // return. The arguments are moved in after the span starts, dropped before it ends.
+        let p = private(krate);
+        let rebind = closure_rebindings(&mut sig, in_attributes);
+        let stmts = &block.stmts;
+        return quote! {
+            #(#attrs)*
+            #vis #sig {
+                #[allow(unused_braces)] // an attribute value `{ arg }` moves `arg` (documented)
+                let #v_span = #p::OkOnReturn::new(#krate::get_distributed_tracer()
+                    .start_span(#name, #kind, #attributes));
+                #(#rebind)*
+                #(#stmts)*
+            }
+        };
+    }
     let annotation = match &sig.output {
         ReturnType::Type(_, ty) => let_annotation(ty),
         ReturnType::Default => quote!(: ()),

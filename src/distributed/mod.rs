@@ -36,8 +36,8 @@ pub use query::{TraceSummary, TracingMetrics};
 pub mod __private {
     pub use super::operation::{
         call_once, instrument, traced, Branch, Caller, Captures, FnOutput, FromResidual, Never,
-        Outcome, Pending, Traced, Unstarted, Verdict, VerdictAnyErr, VerdictDebug, VerdictDisplay,
-        VerdictDisplayDebug, VerdictOk,
+        OkOnReturn, Outcome, Pending, Traced, Unstarted, Verdict, VerdictAnyErr, VerdictDebug,
+        VerdictDisplay, VerdictDisplayDebug, VerdictOk,
     };
     pub use crate::tracer::__private::{NoHook, OnReady};
 }

@@ -100,6 +100,46 @@ pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
 
+/// The span of a sync function that returns `impl Trait` (not a future): its body is the
+/// function's own, so that what it returns has the declared type to infer from (a closure
+/// returned as `impl Fn(&str) -> &str` takes its signature from it; review helper-159: in a
+/// closure of the expansion's, `|s| s.trim()` read "type annotations needed"). An opaque type
+/// is never a `Result`: a return finishes the span with `Ok` status, as the verdict would; a
+/// panic passing through records itself as the span drops (see `DetachedSpan`'s `Drop`).
+///
+/// ```
+/// use agentcore_telemetry::distributed::__private::OkOnReturn;
+/// use agentcore_telemetry::{get_distributed_tracer, SpanKind};
+/// let _span = OkOnReturn::new(get_distributed_tracer().start_span("op", SpanKind::Internal, []));
+/// ```
+#[derive(Debug)]
+pub struct OkOnReturn<'t> {
+    span: crate::tracer::Span<'t>,
+    /// Whether the thread was unwinding already when the span started (a destructor's call).
+    unwinding: bool,
+}
+
+impl<'t> OkOnReturn<'t> {
+    /// Holds `span`, started by the function.
+    #[inline]
+    pub fn new(span: crate::tracer::Span<'t>) -> Self {
+        Self {
+            span,
+            unwinding: std::thread::panicking(),
+        }
+    }
+}
+
+impl Drop for OkOnReturn<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Not a panic of the function's: it returned (the span then ends as it drops).
+        if self.unwinding || !std::thread::panicking() {
+            Verdict::Ok.apply(&mut self.span);
+        }
+    }
+}
+
 /// `?` in the body of a `#[track_caller]` function, which runs inline (in a labeled block, not
 /// a closure, which cannot be `#[track_caller]` on stable Rust): the expansion writes `x?` as
 /// `match Branch::__agentcore_branch(x) { Continue(v) => v, Break(r) => break 'body
