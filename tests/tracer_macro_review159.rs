@@ -222,6 +222,25 @@ fn configured_out() -> u32 {
     compile_error!("configured out")
 }
 
+// Review helper-159: an inner attribute of the body is the function's, and stays in effect.
+#[trace_operation]
+fn inner_attr(x: u64) -> u32 {
+    #![allow(clippy::cast_possible_truncation)]
+    x as u32
+}
+
+#[trace_operation]
+async fn inner_attr_async(x: u64) -> u32 {
+    #![allow(clippy::cast_possible_truncation)]
+    x as u32
+}
+
+#[trace_operation]
+fn inner_attr_opaque(x: u64) -> impl Iterator<Item = u32> {
+    #![allow(clippy::cast_possible_truncation)]
+    std::iter::once(x as u32)
+}
+
 // ---- hygiene ----------------------------------------------------------------------------------
 #[trace_operation]
 fn hyg(tracer: u32, span: u32, __span: u32, _guard: u32, result: u32) -> u32 {
@@ -450,6 +469,9 @@ fn everything_runs() {
     let loc = caller();
     assert_eq!((loc.file(), loc.line()), (file!(), here));
     assert_eq!(hyg(1, 2, 3, 4, 5), 15);
+    assert_eq!(inner_attr(3), 3);
+    assert_eq!(block_on(inner_attr_async(3)), 3);
+    assert_eq!(inner_attr_opaque(3).sum::<u32>(), 3);
     assert_eq!(shadow_prelude::a(1), 1);
     assert_eq!(shadow_prelude::c(1), Ok(1));
     assert_eq!(shadow_prelude::d(Some(1)), Some(1));

@@ -791,6 +791,14 @@ impl VisitMut for ParenthesizeGroups {
 }
 
 fn expand(mut args: Args, mut func: ItemFn) -> TokenStream2 {
+    // An inner attribute of the body (`{ #![allow(clippy::cast_possible_truncation)] .. }`) is
+    // the function's: syn hands it over with the outer ones, and the expansion writes them all
+    // before the function, where an inner one is an error ("an inner attribute is not
+    // permitted in this context"; review helper-159). Written as an outer one, it is the same
+    // attribute of the same function.
+    for attr in &mut func.attrs {
+        attr.style = syn::AttrStyle::Outer;
+    }
     ParenthesizeGroups.visit_block_mut(&mut func.block);
     for (_, value) in &mut args.attributes {
         ParenthesizeGroups.visit_expr_mut(value);
