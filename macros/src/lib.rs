@@ -97,6 +97,10 @@ use syn::{
 ///   applies it to the `.await` only for a real `async fn`).
 /// * A string-slice argument named in `attributes(..)` must be `&'static str`: an attribute
 ///   `Value` owns or borrows for `'static`; for a borrowed one write `key = key.to_owned()`.
+/// * An `async fn` whose output is `impl Trait`, and a sync function whose return type holds
+///   one without being one (`Option<impl Fn(&str) -> &str>`), give what the body returns no
+///   declared type to infer from (review helper-159): a closure returned there needs its
+///   parameters' types written (`|s: &str| s.trim()`), "type annotations needed" otherwise.
 /// * A traced function that returns a guard of another trace it started (`start_trace`)
 ///   ends its own span below that guard's frame, which the tracer counts as misuse
 ///   (`spans_ended_out_of_context`) and reports once.
