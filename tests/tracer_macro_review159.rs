@@ -379,6 +379,33 @@ macro_rules! operands {
 }
 operands!(operands_async, user, 1u32 + 1, user);
 
+// Review helper-159: a `$t:ty` fragment with two bounds, as `&$t`, read "ambiguous `+` in a
+// type"; a `#[doc = $doc]` in the body stays as written.
+macro_rules! typed {
+    ($name:ident, $aname:ident, $t:ty, $ret:ty, $doc:expr) => {
+        #[trace_operation]
+        fn $name(x: &$t, n: u32) -> $ret {
+            #[doc = $doc]
+            fn len(x: &$t) -> u32 {
+                u32::try_from(x.to_string().len()).unwrap_or(u32::MAX)
+            }
+            std::iter::once(len(x) + n)
+        }
+        #[trace_operation]
+        async fn $aname(x: &$t, n: u32) -> String {
+            let shown: Box<$t> = Box::new(n);
+            format!("{x}{shown}")
+        }
+    };
+}
+typed!(
+    typed_fn,
+    typed_async,
+    dyn Display + Send,
+    impl Iterator<Item = u32> + Send,
+    "The length of `x` shown."
+);
+
 macro_rules! doubled_plain {
     ($name:ident, $a:expr) => {
         fn $name() -> u32 {
@@ -483,6 +510,8 @@ fn everything_runs() {
     assert_eq!(four_plain(), 4);
     assert_eq!(four(), 4);
     assert_eq!(block_on(operands_async("u".into())), (2, 4, "u".to_owned()));
+    assert_eq!(typed_fn(&12, 1).sum::<u32>(), 3);
+    assert_eq!(block_on(typed_async(&1, 2)), "12");
     assert_eq!(mutp(1), 2);
     assert_eq!(pats((1, 2), P { f: 3, g: 0 }), 6);
     let arc = Arc::new(Agent {

@@ -773,10 +773,39 @@ fn let_annotation(ty: &Type) -> TokenStream2 {
 /// as no group, so the reprinted body read `1 + 1 * 2`, 3 (review helper-159: a wrong value
 /// in silence, or "expected function" for `$f(x)` with `$f = |x| x + 1`). The parentheses
 /// carry the group's span, one of the `macro_rules!` expansion, where `unused_parens` is
-/// silent.
+/// silent. A `$t:ty` fragment likewise where it matters, and `unused_parens` lets it be: a
+/// trait object or `impl Trait` with more than one bound behind `&` or `*` (`&$t` with `$t =
+/// dyn Display + Send` read "ambiguous `+` in a type"). Attributes are left as written
+/// (`#[doc = $doc]`).
 struct ParenthesizeGroups;
 
 impl VisitMut for ParenthesizeGroups {
+    fn visit_attribute_mut(&mut self, _: &mut syn::Attribute) {}
+    fn visit_type_mut(&mut self, t: &mut Type) {
+        syn::visit_mut::visit_type_mut(self, t);
+        let elem = match t {
+            Type::Reference(r) => &mut r.elem,
+            Type::Ptr(p) => &mut p.elem,
+            _ => return,
+        };
+        if let Type::Group(g) = &mut **elem {
+            let several_bounds = match &*g.elem {
+                Type::TraitObject(o) => o.bounds.len() > 1,
+                Type::ImplTrait(i) => i.bounds.len() > 1,
+                _ => false,
+            };
+            if several_bounds {
+                let paren = syn::TypeParen {
+                    paren_token: syn::token::Paren(g.group_token.span),
+                    elem: std::mem::replace(
+                        &mut g.elem,
+                        Box::new(Type::Verbatim(TokenStream2::new())),
+                    ),
+                };
+                **elem = Type::Paren(paren);
+            }
+        }
+    }
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, e);
         if let Expr::Group(g) = e {
@@ -803,6 +832,7 @@ fn expand(mut args: Args, mut func: ItemFn) -> TokenStream2 {
     for attr in &mut func.attrs {
         attr.style = syn::AttrStyle::Outer;
     }
+    ParenthesizeGroups.visit_signature_mut(&mut func.sig);
     ParenthesizeGroups.visit_block_mut(&mut func.block);
     for (_, value) in &mut args.attributes {
         ParenthesizeGroups.visit_expr_mut(value);
@@ -1746,6 +1776,16 @@ mod tests {
         assert!(out.contains("(1 + 1) * x"), "{out}");
         assert!(out.contains("clone :: Clone :: clone (& (user))"), "{out}");
         assert!(!out.contains("(let"), "{out}");
+        // A type fragment with two bounds behind `&`, and no other.
+        let t = fragment(quote!(dyn Display + Send));
+        let out = expand_str(
+            quote!(),
+            quote!(
+                fn g(x: &#t, y: Box<#t>) {}
+            ),
+        );
+        assert!(out.contains("x : & (dyn Display + Send)"), "{out}");
+        assert!(!out.contains("Box < (dyn"), "{out}");
     }
 
     #[test]
