@@ -67,3 +67,27 @@ mod expectation_on_the_function {
         drop((plain(1), traced(1)));
     }
 }
+
+mod macro_rules_reference_argument {
+    //! Review helper-159, `cargo clippy --test tracer_macro_lints -- -D warnings`: an `async fn`
+    //! a `macro_rules!` generates, with a reference argument, read "the following explicit
+    //! lifetimes could be elided: '__agentcore_life0" (`needless_lifetimes`, on by default):
+    //! the lifetime the expansion names carried the `&`'s span, which clippy took for the
+    //! user's own.
+    use agentcore_telemetry::trace_operation;
+
+    macro_rules! handler {
+        ($name:ident) => {
+            #[trace_operation]
+            pub async fn $name(x: &u32, name: &str) -> usize {
+                *x as usize + name.len()
+            }
+        };
+    }
+    handler!(by_ref);
+
+    #[test]
+    fn builds() {
+        drop(by_ref(&1, "a"));
+    }
+}

@@ -1107,6 +1107,10 @@ struct NameElided {
 
 impl NameElided {
     fn next(&mut self, span: Span) -> Lifetime {
+        // At the elided reference in the user's code (for errors), of the expansion's making
+        // for lints: clippy's `needless_lifetimes` took one in a `macro_rules!`-generated
+        // function for the user's own and asked to elide it (review helper-159).
+        let span = span.resolved_at(Span::mixed_site());
         let l = Lifetime::new(&format!("'__agentcore_life{}", self.fresh.len()), span);
         self.fresh.push(l.clone());
         l
