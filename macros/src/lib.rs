@@ -735,26 +735,26 @@ fn local(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
 
+/// `ty` without the invisible groups a `macro_rules!` `$t:ty` fragment wraps it in, or the
+/// parentheses around it: what [`is_never`] and [`is_impl_trait`] look at.
+fn unwrapped(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => unwrapped(&g.elem),
+        Type::Paren(p) => unwrapped(&p.elem),
+        _ => ty,
+    }
+}
+
 /// Whether `ty` is `!`, also as a `macro_rules!` `$ret:ty` fragment passes it (in an invisible
 /// group) or in parentheses (review helper-98: `-> $ret` with `!` was not recognised, and the
 /// expansion named `!` as a type, which is unstable).
 fn is_never(ty: &Type) -> bool {
-    match ty {
-        Type::Never(_) => true,
-        Type::Group(g) => is_never(&g.elem),
-        Type::Paren(p) => is_never(&p.elem),
-        _ => false,
-    }
+    matches!(unwrapped(ty), Type::Never(_))
 }
 
 /// Whether `ty` is `impl Trait` (also in parentheses or a `macro_rules!` fragment's group).
 fn is_impl_trait(ty: &Type) -> bool {
-    match ty {
-        Type::ImplTrait(_) => true,
-        Type::Group(g) => is_impl_trait(&g.elem),
-        Type::Paren(p) => is_impl_trait(&p.elem),
-        _ => false,
-    }
+    matches!(unwrapped(ty), Type::ImplTrait(_))
 }
 
 /// `: T` for `let __agentcore_ret`, or nothing when the type cannot annotate a `let` (`!`).
