@@ -1,5 +1,7 @@
 //! Procedural macros for `agentcore-telemetry`. Use them through the main crate's re-export.
 
+mod fragments;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Ident, Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};
@@ -233,20 +235,30 @@ fn trace_operation2(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     }
     match syn::parse2::<ItemFn>(item.clone()) {
         Ok(func) => expand(args, func),
-        Err(e) => match syn::parse2::<syn::TraitItemFn>(item) {
-            // A trait method's declaration (`fn run(&self);`): "expected curly braces" at its
-            // `;` would not say why. It stays, so that its implementations are not refused too.
-            Ok(decl) if decl.default.is_none() => {
-                let error = syn::Error::new_spanned(
-                    &decl.sig,
-                    "`#[trace_operation]` traces a function body, and a trait method's \
-                     declaration has none: put it on the implementations (or on a default body)",
-                )
-                .into_compile_error();
-                quote!(#error #decl)
-            }
-            _ => e.into_compile_error(),
+        // A `macro_rules!` fragment in statement position that syn refuses and rustc does not
+        // (review helper-162): tried only once the ordinary parse has failed.
+        Err(e) => match fragments::parse_item_fn(&item) {
+            Some(func) => expand(args, func),
+            None => refused(e, item),
         },
+    }
+}
+
+/// The error for an item [`trace_operation`] cannot parse as a function with a body.
+fn refused(e: syn::Error, item: TokenStream2) -> TokenStream2 {
+    match syn::parse2::<syn::TraitItemFn>(item) {
+        // A trait method's declaration (`fn run(&self);`): "expected curly braces" at its
+        // `;` would not say why. It stays, so that its implementations are not refused too.
+        Ok(decl) if decl.default.is_none() => {
+            let error = syn::Error::new_spanned(
+                &decl.sig,
+                "`#[trace_operation]` traces a function body, and a trait method's \
+                 declaration has none: put it on the implementations (or on a default body)",
+            )
+            .into_compile_error();
+            quote!(#error #decl)
+        }
+        _ => e.into_compile_error(),
     }
 }
 
@@ -781,6 +793,20 @@ struct ParenthesizeGroups;
 
 impl VisitMut for ParenthesizeGroups {
     fn visit_attribute_mut(&mut self, _: &mut syn::Attribute) {}
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        let last = block.stmts.len().saturating_sub(1);
+        for (i, stmt) in block.stmts.iter_mut().enumerate() {
+            match stmt {
+                // A block-like fragment that is a statement without `;` before another (see
+                // `fragments`): in parentheses it would be an operand (`(if ..) - x`), and the
+                // group as it is reads as the statement it is.
+                syn::Stmt::Expr(Expr::Group(g), None) if i < last => {
+                    self.visit_expr_mut(&mut g.expr)
+                }
+                _ => self.visit_stmt_mut(stmt),
+            }
+        }
+    }
     fn visit_type_mut(&mut self, t: &mut Type) {
         syn::visit_mut::visit_type_mut(self, t);
         let elem = match t {
@@ -1823,5 +1849,40 @@ mod tests {
             "__agentcore_ret }",
         );
         assert_eq!(out, pinned);
+    }
+
+    /// Review helper-162: a block-like fragment before more of the body is a statement, as
+    /// rustc reads it; any other still wants its `;`.
+    #[test]
+    fn a_block_like_fragment_is_a_statement_without_semicolon() {
+        let group =
+            |tokens: TokenStream2| proc_macro2::Group::new(proc_macro2::Delimiter::None, tokens);
+        let e = group(quote!(if true {
+        } else {
+        }));
+        let out = expand_str(quote!(), quote!(fn f(x: u32) -> u32 { #e x }));
+        assert!(
+            !out.contains("compile_error") && !out.contains("(if"),
+            "{out}"
+        );
+        let e = group(quote!(1 + 1));
+        let out = expand_str(quote!(), quote!(fn f(x: u32) -> u32 { #e x }));
+        assert_only_error(&out, "expected `;`");
+        // In a macro's arguments the tokens are the macro's.
+        let e = group(quote!({}));
+        let out = expand_str(
+            quote!(),
+            quote!(
+                fn f(x: u32) -> u32 {
+                    m! { #e x }
+                    x
+                }
+            ),
+        );
+        assert!(out.contains("m ! {"), "{out}");
+        assert!(
+            !out.contains("__agentcore_telemetry_statement_ends_here"),
+            "{out}"
+        );
     }
 }

@@ -1,0 +1,176 @@
+//! Review helper-162: `macro_rules!` fragments in statement position, and the message an error
+//! with neither `Display` nor `Debug` is recorded with.
+#![deny(warnings)]
+#![warn(clippy::all, clippy::pedantic)]
+// Lints of the plain (untraced) code only: the fragments are the point.
+#![allow(
+    clippy::needless_else,
+    clippy::if_same_then_else,
+    clippy::match_single_binding,
+    clippy::never_loop
+)]
+
+use agentcore_telemetry::{get_distributed_tracer, trace_operation, SpanKind};
+
+// ---- fragments in statement position, without `;` -------------------------------------------
+// rustc reads a block-like `$e:expr` (`if`, `match`, a block, ...) followed by more tokens as a
+// statement, as it reads `if c {} else {} x` written out. syn read the fragment (an invisible
+// group) as one needing a `;`: "unexpected token, expected `;`" on the whole function.
+
+macro_rules! expr_stmt {
+    ($name:ident, $plain:ident, $e:expr) => {
+        #[trace_operation]
+        fn $name(x: u32) -> u32 {
+            $e x
+        }
+        fn $plain(x: u32) -> u32 {
+            $e x
+        }
+    };
+}
+expr_stmt!(
+    expr_fragment,
+    expr_fragment_plain,
+    if true {
+    } else {
+    }
+);
+
+// A block-like fragment before `-x` is a statement and a negation, not a subtraction.
+macro_rules! expr_then_neg {
+    ($name:ident, $plain:ident, $e:expr) => {
+        #[trace_operation]
+        fn $name(x: i32) -> i32 {
+            $e - x
+        }
+        fn $plain(x: i32) -> i32 {
+            $e - x
+        }
+    };
+}
+expr_then_neg!(
+    neg_after_fragment,
+    neg_after_fragment_plain,
+    match 0 {
+        _ => {}
+    }
+);
+
+// `.` after a block-like fragment continues the expression (rustc and syn agree there).
+macro_rules! expr_then_method {
+    ($name:ident, $e:expr) => {
+        #[trace_operation]
+        fn $name(x: u32) -> u32 {
+            $e.pow(2) + x
+        }
+    };
+}
+expr_then_method!(
+    method_after_fragment,
+    match 3u32 {
+        n => n,
+    }
+);
+
+macro_rules! block_stmt {
+    ($name:ident, $b:block, $c:block) => {
+        #[trace_operation]
+        fn $name(x: u32) -> u32 {
+            $b $c x
+        }
+    };
+}
+block_stmt!(block_fragments, {}, {
+    let _ = 1;
+});
+
+macro_rules! stmt_stmt {
+    ($name:ident, $x:ident, $s:stmt, $t:stmt) => {
+        #[trace_operation]
+        fn $name() -> u32 {
+            $s $t $x
+        }
+    };
+}
+stmt_stmt!(stmt_fragments, x, let x = 4, while false {});
+
+// Nested: in an inner block and a closure's body, and in an `async fn`.
+macro_rules! nested {
+    ($name:ident, $aname:ident, $e:expr) => {
+        #[trace_operation]
+        fn $name(x: u32) -> u32 {
+            let f = |y: u32| {
+                $e y
+            };
+            if x > 0 {
+                $e f(x)
+            } else {
+                $e 0
+            }
+        }
+        #[trace_operation]
+        async fn $aname(x: u32) -> u32 {
+            $e x
+        }
+    };
+}
+nested!(nested_fragments, async_fragment, for _ in 0..2 {});
+
+// A `#[track_caller]` function's body runs inline; an item in a `$s:stmt` fragment.
+macro_rules! inline_and_item {
+    ($name:ident, $e:expr, $s:stmt) => {
+        #[trace_operation]
+        #[track_caller]
+        fn $name(x: u32) -> u32 {
+            $s $e
+            if x == 0 {
+                return inner();
+            }
+            $e inner() + x
+        }
+    };
+}
+inline_and_item!(
+    inline_fragments,
+    'a: loop {
+        break 'a;
+    },
+    fn inner() -> u32 {
+        1
+    }
+);
+
+#[test]
+fn fragments_in_statement_position() {
+    let tracer = get_distributed_tracer();
+    let root = tracer.start_span("root162_fragments", SpanKind::Server, []);
+    let trace_id = root.trace_id();
+    assert_eq!(expr_fragment(3), expr_fragment_plain(3));
+    assert_eq!(expr_fragment(3), 3);
+    assert_eq!(neg_after_fragment(3), neg_after_fragment_plain(3));
+    assert_eq!(neg_after_fragment(3), -3);
+    assert_eq!(method_after_fragment(1), 10);
+    assert_eq!(block_fragments(5), 5);
+    assert_eq!(stmt_fragments(), 4);
+    assert_eq!(nested_fragments(7), 7);
+    assert_eq!(nested_fragments(0), 0);
+    assert_eq!(inline_fragments(0), 1);
+    assert_eq!(inline_fragments(2), 3);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(async_fragment(2)), 2);
+    drop(root);
+    let spans = tracer.get_trace_spans(trace_id);
+    for name in [
+        "expr_fragment",
+        "neg_after_fragment",
+        "method_after_fragment",
+        "block_fragments",
+        "stmt_fragments",
+        "nested_fragments",
+        "inline_fragments",
+    ] {
+        assert!(spans.iter().any(|s| s.name == name), "no span {name}");
+    }
+}
