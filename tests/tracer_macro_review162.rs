@@ -174,3 +174,54 @@ fn fragments_in_statement_position() {
         assert!(spans.iter().any(|s| s.name == name), "no span {name}");
     }
 }
+
+// ---- an error with neither `Display` nor `Debug` -------------------------------------------
+// Its `Err` was recorded with an empty message: the span's status said `Error` and nothing
+// else. It is recorded by its type's name, as its `exception.type` already was.
+struct Opaque;
+
+#[trace_operation]
+fn opaque_err() -> Result<u32, Opaque> {
+    Err(Opaque)
+}
+
+#[trace_operation]
+async fn opaque_err_async() -> Result<u32, Opaque> {
+    Err(Opaque)
+}
+
+#[test]
+fn an_error_without_display_or_debug_is_recorded_by_its_type_name() {
+    use agentcore_telemetry::FutureExt;
+    let tracer = get_distributed_tracer();
+    let root = tracer.start_span("root162_opaque", SpanKind::Server, []);
+    let trace_id = root.trace_id();
+    assert!(opaque_err().is_err());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(rt
+        .block_on(opaque_err_async().in_current_context())
+        .is_err());
+    drop(root);
+    let spans = tracer.get_trace_spans(trace_id);
+    let name = std::any::type_name::<Opaque>();
+    for op in ["opaque_err", "opaque_err_async"] {
+        let span = spans
+            .iter()
+            .find(|s| s.name == op)
+            .unwrap_or_else(|| panic!("no span {op}"));
+        assert_eq!(span.status, agentcore_telemetry::SpanStatus::Error, "{op}");
+        assert_eq!(&*span.status_message, name, "{op}");
+        let event = span.events.iter().find(|e| e.name == "exception").unwrap();
+        let get = |k: &str| {
+            event
+                .attributes
+                .iter()
+                .find(|kv| kv.key == k)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(get("exception.type").as_deref(), Some(name), "{op}");
+        assert_eq!(get("exception.message").as_deref(), Some(name), "{op}");
+    }
+}

@@ -70,10 +70,10 @@ use syn::{
 ///   resolution (`Result<T, E>`, `type AgentResult<T> = Result<T, AgentError>`,
 ///   `anyhow::Result<T>`, `io::Result<T>`, an async output) that returns `Err(e)` records an
 ///   `exception` event (`exception.type`: the error's type name, or for a `dyn Error` its
-///   `Debug` form; `exception.message`: its `Display`, or `Debug` if it has no `Display`) and
-///   finishes the span with `Error` status and that message. Any other return (including
-///   `Ok(..)`, and any non-`Result` type) finishes it with `Ok` status. A return type that is
-///   a generic type parameter counts as non-`Result`.
+///   `Debug` form; `exception.message`: its `Display`, or `Debug` if it has no `Display`,
+///   or its type name if it has neither) and finishes the span with `Error` status and that
+///   message. Any other return (including `Ok(..)`, and any non-`Result` type) finishes it
+///   with `Ok` status. A return type that is a generic type parameter counts as non-`Result`.
 /// * A panic records an `exception` event and `Error` status and keeps unwinding.
 /// * A `const fn` is refused (a compile error): it may run at compile time, with no tracer.
 ///

@@ -18,7 +18,7 @@
 //!   | `&&&&Outcome<Result<T, E>>` | `E: Display + Debug` | `Err`: [`exception_type`], `Display` message |
 //!   | `&&&Outcome<Result<T, E>>` | `E: Display` | `Err`: type name, `Display` message |
 //!   | `&&Outcome<Result<T, E>>` | `E: Debug` | `Err`: type name, `Debug` message |
-//!   | `&Outcome<Result<T, E>>` | any `E` | `Err`: type name, no message |
+//!   | `&Outcome<Result<T, E>>` | any `E` | `Err`: type name, type name as the message |
 //!   | `Outcome<T>` | anything else | `Ok` |
 //!
 //!   In a generic function whose return type is a type parameter, the type is not known to be
@@ -490,8 +490,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// An `Err` of type `E` whose message is not formatted: the error has no `Display` or
-    /// `Debug`, or the span records nothing (formatting it would allocate for nothing).
+    /// An `Err` of type `E` whose message is not formatted: the span records nothing
+    /// (formatting it would allocate for nothing).
     #[inline]
     fn unrecorded_err<E>() -> Verdict {
         Verdict::Err {
@@ -700,10 +700,16 @@ pub trait VerdictAnyErr {
 
 impl<T, E> VerdictAnyErr for &Outcome<'_, Result<T, E>> {
     #[inline]
-    fn __agentcore_verdict(&self, _recording: bool) -> Verdict {
+    fn __agentcore_verdict(&self, recording: bool) -> Verdict {
         match self.0 {
             Ok(_) => Verdict::Ok,
-            Err(_) => Verdict::unrecorded_err::<E>(),
+            Err(_) if !recording => Verdict::unrecorded_err::<E>(),
+            // Nothing to format: the type's name says what failed (an empty message said
+            // nothing; review helper-162).
+            Err(_) => Verdict::Err {
+                exception_type: Cow::Borrowed(std::any::type_name::<E>()),
+                message: std::any::type_name::<E>().to_owned(),
+            },
         }
     }
 }
