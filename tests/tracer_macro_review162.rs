@@ -7,7 +7,8 @@
     clippy::needless_else,
     clippy::if_same_then_else,
     clippy::match_single_binding,
-    clippy::never_loop
+    clippy::never_loop,
+    clippy::cast_possible_truncation
 )]
 
 use agentcore_telemetry::{get_distributed_tracer, trace_operation, SpanKind};
@@ -224,4 +225,46 @@ fn an_error_without_display_or_debug_is_recorded_by_its_type_name() {
         assert_eq!(get("exception.type").as_deref(), Some(name), "{op}");
         assert_eq!(get("exception.message").as_deref(), Some(name), "{op}");
     }
+}
+
+// ---- a `$t:ty` fragment cast to, then compared or shifted -----------------------------------
+// `x as $t < y` compiles without the attribute (the fragment is one type), but failed once
+// traced: "`<` is interpreted as a start of generic arguments for `u32`, not a comparison"
+// (and "not a shift" for `<<`; "expected one of `,` or `>`" inside `assert!`).
+macro_rules! casts {
+    ($name:ident, $plain:ident, $aname:ident, $t:ty) => {
+        #[trace_operation]
+        fn $name(x: u64, y: u32) -> (bool, u32, bool, u32) {
+            let b = x as $t;
+            let c = 1 + x as $t < y;
+            assert!(x as $t < y + b);
+            (x as $t < y, x as $t << 1, c, b)
+        }
+        fn $plain(x: u64, y: u32) -> (bool, u32, bool, u32) {
+            let b = x as $t;
+            let c = 1 + x as $t < y;
+            assert!(x as $t < y + b);
+            (x as $t < y, x as $t << 1, c, b)
+        }
+        #[trace_operation]
+        async fn $aname(x: u64, y: u32) -> bool {
+            x as $t < y
+        }
+    };
+}
+casts!(
+    cast_then_compare,
+    cast_then_compare_plain,
+    cast_then_compare_async,
+    u32
+);
+
+#[test]
+fn a_type_fragment_cast_to_then_compared() {
+    assert_eq!(cast_then_compare(1, 2), cast_then_compare_plain(1, 2));
+    assert_eq!(cast_then_compare(1, 2), (true, 2, false, 1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(rt.block_on(cast_then_compare_async(1, 2)));
 }

@@ -177,3 +177,44 @@ fn is_let(e: &Expr) -> bool {
         e => matches!(e, Expr::Let(_)),
     }
 }
+
+/// `tokens` with every `as $t <` (a `macro_rules!` `$t:ty` fragment, an invisible group, cast
+/// to and compared or shifted: `x as $t < y`) written `as ($t) <`. The compiler reads the
+/// fragment as one type, but the group a proc macro gives back as none, and `x as u32 < y`
+/// reads `<` as the start of `u32`'s generic arguments ("`<` is interpreted as a start of
+/// generic arguments for `u32`, not a comparison"; review helper-162). Parentheses there are
+/// what rustc asks for, and `unused_parens` lets them be. Macro arguments too (`assert!(x as $t
+/// < y)`): there is no other reading of them. Everything else stays as it is; without such a
+/// cast, `tokens` itself.
+pub(crate) fn parenthesize_cast_types(tokens: TokenStream) -> TokenStream {
+    fn walk(tokens: &TokenStream) -> Option<TokenStream> {
+        let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+        let mut out = Vec::with_capacity(trees.len());
+        let mut changed = false;
+        for (i, tree) in trees.iter().enumerate() {
+            let TokenTree::Group(g) = tree else {
+                out.push(tree.clone());
+                continue;
+            };
+            let inner = walk(&g.stream());
+            let cast_to = i > 0 && matches!(&trees[i - 1], TokenTree::Ident(id) if id == "as");
+            let compared =
+                matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '<');
+            let delimiter = if cast_to && compared && g.delimiter() == Delimiter::None {
+                Delimiter::Parenthesis
+            } else {
+                g.delimiter()
+            };
+            if inner.is_none() && delimiter == g.delimiter() {
+                out.push(tree.clone());
+                continue;
+            }
+            let mut new = Group::new(delimiter, inner.unwrap_or_else(|| g.stream()));
+            new.set_span(g.span());
+            out.push(TokenTree::Group(new));
+            changed = true;
+        }
+        changed.then(|| out.into_iter().collect())
+    }
+    walk(&tokens).unwrap_or(tokens)
+}

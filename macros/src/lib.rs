@@ -233,6 +233,7 @@ fn trace_operation2(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     if let Err(e) = syn::meta::parser(|meta| args.parse(meta)).parse2(attr) {
         return e.into_compile_error();
     }
+    let item = fragments::parenthesize_cast_types(item);
     match syn::parse2::<ItemFn>(item.clone()) {
         Ok(func) => expand(args, func),
         // A `macro_rules!` fragment in statement position that syn refuses and rustc does not
@@ -1884,5 +1885,18 @@ mod tests {
             !out.contains("__agentcore_telemetry_statement_ends_here"),
             "{out}"
         );
+    }
+
+    /// Review helper-162: a type fragment cast to and then compared is parenthesized there, in
+    /// the body and in a macro's arguments, and nowhere else.
+    #[test]
+    fn a_type_fragment_cast_to_then_compared_is_parenthesized() {
+        let t = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!(u32));
+        let out = expand_str(
+            quote!(),
+            quote!(fn f(x: u64, y: u32) -> bool { let _b = x as #t; assert!(x as #t < y); x as #t < y }),
+        );
+        assert_eq!(out.matches("as (u32) <").count(), 2, "{out}");
+        assert!(!out.contains("_b = x as (u32)"), "{out}");
     }
 }
