@@ -378,9 +378,17 @@ impl Default for Buckets {
 }
 
 impl PartialEq for Buckets {
+    /// The same bounds, bit for bit: `-0.0` and `0.0` are equal numbers but two `le` label
+    /// values (`le="-0.0"`, `le="0.0"`), and a family's series must share one `le` set.
     fn eq(&self, other: &Self) -> bool {
-        self.inner.bounds == other.inner.bounds
+        same_floats(&self.inner.bounds, &other.inner.bounds)
     }
+}
+
+/// Whether `a` and `b` hold the same floats bit for bit (so `-0.0` is not `0.0`): what layouts
+/// and quantile lists compare by, since each float is written as a label value.
+pub(crate) fn same_floats(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 impl std::fmt::Debug for Buckets {

@@ -186,7 +186,7 @@ fn from_key(k: u64) -> f64 {
 /// let config = SummaryConfig::new(vec![0.5, 0.999], Duration::from_secs(60), 3).unwrap();
 /// assert_eq!(config.age_buckets, 3);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SummaryConfig {
     /// The quantiles to report, in `[0, 1]`, increasing.
     pub quantiles: Vec<f64>,
@@ -195,6 +195,16 @@ pub struct SummaryConfig {
     /// How many readings the window keeps (default 5, at most [`MAX_AGE_BUCKETS`]): the window
     /// slides in steps of `max_age / age_buckets`.
     pub age_buckets: u32,
+}
+
+impl PartialEq for SummaryConfig {
+    /// The same quantiles bit for bit (`-0.0` is not `0.0`: each is written as a `quantile`
+    /// label value, and a family's series must share one set), the same window.
+    fn eq(&self, other: &Self) -> bool {
+        super::histogram::same_floats(&self.quantiles, &other.quantiles)
+            && self.max_age == other.max_age
+            && self.age_buckets == other.age_buckets
+    }
 }
 
 impl Default for SummaryConfig {
