@@ -125,6 +125,7 @@ impl Gauge {
     }
 
     /// Subtracts `v` but never goes below `floor`; returns whether the full amount was subtracted.
+    /// A NaN `v` subtracts nothing (and returns `false`).
     ///
     /// The collector uses it for `agents_active`, which a stray extra "completed" must not drive
     /// negative.
@@ -135,11 +136,17 @@ impl Gauge {
     /// let active = Gauge::new();
     /// active.set(2.0);
     /// assert!(active.sub_floored(1.0, 0.0));
+    /// assert!(!active.sub_floored(f64::NAN, 0.0)); // no amount: nothing subtracted
+    /// assert_eq!(active.get(), 1.0);
     /// assert!(!active.sub_floored(5.0, 0.0)); // would go below 0: clamped
     /// assert_eq!(active.get(), 0.0);
     /// ```
     #[inline]
     pub fn sub_floored(&self, v: f64, floor: f64) -> bool {
+        if v.is_nan() {
+            // Not an amount below the floor: clamping would replace the value with `floor`.
+            return false;
+        }
         let mut full = true;
         let _ = self.value.fetch_update(Relaxed, Relaxed, |cur| {
             let next = cur - v;
@@ -168,5 +175,28 @@ impl Gauge {
 impl std::fmt::Debug for Gauge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gauge").field("value", &self.get()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gauge;
+
+    /// A NaN amount is no amount "below the floor": the gauge used to be clamped to the floor
+    /// (`5 - NaN` failed `>= floor`, so the value became `min(5, floor)`), losing its value in
+    /// silence where `sub(NaN)` at least shows NaN (found by review helper-161).
+    #[test]
+    fn sub_floored_by_nan_leaves_the_value() {
+        let g = Gauge::new();
+        g.set(5.0);
+        assert!(!g.sub_floored(f64::NAN, 0.0), "NaN is not the full amount");
+        assert_eq!(g.get(), 5.0, "a NaN amount subtracted nothing");
+        assert!(g.sub_floored(2.0, 0.0));
+        assert!(!g.sub_floored(10.0, 0.0));
+        assert_eq!(
+            g.get(),
+            0.0,
+            "a real amount past the floor is still clamped"
+        );
     }
 }
