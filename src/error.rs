@@ -84,11 +84,24 @@ pub enum Error {
     SlotArenaExhausted,
     /// An exemplar refused by `inc_with_exemplar` / `observe_with_exemplar` (the value itself
     /// was recorded): an invalid or repeated label name, more than 128 code points of names and
-    /// values, or exemplars off for the metric.
+    /// values, or a rendering over 256 bytes.
     InvalidExemplar {
         /// Why it was refused.
         reason: String,
     },
+    /// `inc_with_exemplar` / `observe_with_exemplar` on a metric with exemplars
+    /// [`Off`](crate::Exemplars::Off) (the value itself was recorded). It holds nothing and
+    /// allocates nothing, so code that passes an exemplar with every recording may run with
+    /// exemplars switched off by configuration at no cost beyond the call.
+    ///
+    /// ```
+    /// use agentcore_telemetry::{Counter, Error};
+    ///
+    /// let plain = Counter::new().unwrap(); // exemplars off
+    /// assert_eq!(plain.inc_with_exemplar(&[("trace_id", "abc")]), Err(Error::ExemplarsOff));
+    /// assert_eq!(plain.get(), 1.0); // the increment was recorded
+    /// ```
+    ExemplarsOff,
     /// The process metrics cannot be read here (`/proc/self` unreadable on Linux); see
     /// [`Registry::register_process_metrics`](crate::Registry::register_process_metrics).
     ProcessMetricsUnavailable {
@@ -154,6 +167,10 @@ impl fmt::Display for Error {
             Error::InvalidExemplar { reason } => {
                 write!(f, "exemplar not kept (the value was recorded): {reason}")
             }
+            Error::ExemplarsOff => f.write_str(
+                "exemplar not kept (the value was recorded): exemplars are off for this metric \
+                 (see Exemplars)",
+            ),
             Error::ProcessMetricsUnavailable { reason } => {
                 write!(f, "process metrics unavailable: {reason}")
             }

@@ -2,7 +2,9 @@
 //! system one, each operation is warmed up once (the first record of a thread into a chunk of
 //! the slot arena allocates that chunk), and then many more calls must allocate zero times.
 
-use agentcore_telemetry::{Buckets, Counter, Gauge, Histogram, Registry, Summary, SummaryConfig};
+use agentcore_telemetry::{
+    Buckets, Counter, Error, Exemplars, Gauge, Histogram, Registry, Summary, SummaryConfig,
+};
 use support::alloc::thread_allocations;
 
 mod support;
@@ -44,6 +46,43 @@ fn histogram_and_summary_observe_allocate_nothing() {
     assert_eq!(allocations(100, |_| h.observe(f64::NAN)), 0);
     let s = Summary::new(SummaryConfig::default()).unwrap();
     assert_eq!(allocations(10_000, |i| s.observe(i as f64 * 1e-3)), 0);
+}
+
+/// `*_with_exemplar` on a metric with exemplars off is refused without a message to allocate
+/// (review helper-161: 2,000 calls made 2,000 allocations, a `String` reason each), and an
+/// explicit exemplar with valid labels is kept without one.
+#[test]
+fn exemplars_off_and_explicit_exemplars_allocate_nothing() {
+    let labels = [("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")];
+    let off = Counter::new().unwrap();
+    let off_h = Histogram::new(Buckets::default()).unwrap();
+    assert_eq!(
+        allocations(2_000, |_| assert_eq!(
+            off.inc_with_exemplar(&labels),
+            Err(Error::ExemplarsOff)
+        )),
+        0
+    );
+    assert_eq!(
+        allocations(2_000, |i| assert_eq!(
+            off_h.observe_with_exemplar(i as f64 * 1e-3, &labels),
+            Err(Error::ExemplarsOff)
+        )),
+        0
+    );
+    assert_eq!((off.get(), off_h.snapshot().count), (2_001.0, 2_001));
+    let on = Counter::with_exemplars(Exemplars::Explicit).unwrap();
+    let on_h = Histogram::with_exemplars(Buckets::default(), Exemplars::Explicit).unwrap();
+    assert_eq!(
+        allocations(2_000, |_| on.inc_with_exemplar(&labels).unwrap()),
+        0
+    );
+    assert_eq!(
+        allocations(2_000, |i| on_h
+            .observe_with_exemplar(i as f64 * 1e-3, &labels)
+            .unwrap()),
+        0
+    );
 }
 
 #[test]

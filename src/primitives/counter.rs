@@ -184,8 +184,9 @@ impl Counter {
 
     /// Adds one and keeps `labels` as its exemplar (label names and values at most 128 code
     /// points together; allocation-free). The increment is always recorded; the exemplar is
-    /// refused with [`Error::InvalidExemplar`] when its labels are invalid or the counter has
-    /// exemplars [`Off`](Exemplars::Off).
+    /// refused with [`Error::InvalidExemplar`] when its labels are invalid, and with
+    /// [`Error::ExemplarsOff`] (no allocation) when the counter has exemplars
+    /// [`Off`](Exemplars::Off).
     ///
     /// ```
     /// use agentcore_telemetry::{Counter, Exemplars};

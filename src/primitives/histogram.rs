@@ -579,8 +579,8 @@ impl Histogram {
     /// Records `v` and keeps `labels` as the exemplar of its bucket (label names and values at
     /// most 128 code points together; allocation-free). The observation is recorded as by
     /// [`Histogram::observe`]; the exemplar is refused with [`Error::InvalidExemplar`] when its
-    /// labels are invalid or the histogram has exemplars [`Off`](Exemplars::Off), and with
-    /// [`Error::InvalidObservation`] for NaN.
+    /// labels are invalid, with [`Error::ExemplarsOff`] (no allocation) when the histogram has
+    /// exemplars [`Off`](Exemplars::Off), and with [`Error::InvalidObservation`] for NaN.
     ///
     /// ```
     /// use agentcore_telemetry::{Buckets, Exemplars, Histogram};
