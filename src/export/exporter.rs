@@ -210,7 +210,7 @@ pub enum ExportError {
         /// What was wrong.
         detail: String,
     },
-    /// One span alone encodes to more than the request limit (64 MiB by default), so it
+    /// One span alone encodes to more than the request limit (20 MiB by default), so it
     /// cannot be sent.
     RequestTooLarge {
         /// Its encoded size.

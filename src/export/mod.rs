@@ -28,7 +28,7 @@
 //! * **Exporters** implement [`SpanExporter`]: [`otlp::OtlpHttpExporter`] (the OTLP
 //!   transport rules: retry only 429/502/503/504 and connection failures, exponential
 //!   backoff with jitter or `Retry-After`, partial success counted as rejected and never
-//!   retried, 4 MiB response cap, 64 MiB request cap with splitting, keep-alive),
+//!   retried, 4 MiB response cap, 20 MiB request cap with splitting, keep-alive),
 //!   [`ConsoleSpanExporter`] and, for tests, [`InMemorySpanExporter`].
 //! * **Deadlines.** [`BatchSpanProcessor::force_flush`] and
 //!   [`BatchSpanProcessor::shutdown`] return by their deadline whatever the collector does

@@ -13,13 +13,15 @@ use crate::export::resource::{Resource, SCOPE_NAME, SDK_VERSION};
 use crate::export::source::ExportSpan;
 use crate::net::deadline::{deadline_after, instant_after};
 
-/// The largest request body (uncompressed) the exporter sends: 64 MiB, the OTLP limit.
-/// A larger batch is split; a single span over it is refused.
+/// The largest request body (uncompressed) the exporter sends by default: 20 MiB, the limit
+/// OTLP recommends to clients ("It is RECOMMENDED to use 20 MiB as the default limit") and
+/// to servers, which answer `413` past it. A larger batch is split; a single span over it is
+/// refused.
 ///
 /// ```
-/// assert_eq!(agentcore_telemetry::export::otlp::MAX_REQUEST_BYTES, 64 << 20);
+/// assert_eq!(agentcore_telemetry::export::otlp::MAX_REQUEST_BYTES, 20 << 20);
 /// ```
-pub const MAX_REQUEST_BYTES: usize = 64 << 20;
+pub const MAX_REQUEST_BYTES: usize = 20 << 20;
 
 /// The `User-Agent` the exporter sends: this crate, its version and the exporter.
 ///
@@ -592,6 +594,49 @@ mod tests {
         assert!(line.ends_with(" 3"), "{line}");
         assert!(text.contains("error_type=\"connection\"} 1"), "{text}");
         p.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    /// OTLP (opentelemetry-proto `docs/specification.md`, "OTLP/HTTP Request"): "The client
+    /// SHOULD limit the size of the request body, including before compression, to avoid
+    /// overwhelming the server. It is RECOMMENDED to use 20 MiB as the default limit." A
+    /// server keeps the same 20 MiB by default and answers `413` past it, which "The client
+    /// MUST NOT retry": a batch of 21 spans of 1 MiB each went as one 21 MiB request (the
+    /// limit was 64 MiB), refused whole by a collector with its default limit.
+    #[test]
+    fn a_batch_over_the_recommended_20_mib_is_split_by_default() {
+        use crate::export::source::ExportSpan;
+        use crate::{DistributedTracer, KeyValue, SpanKind, TracerConfig};
+
+        const MIB: usize = 1 << 20;
+        let tracer = DistributedTracer::new(TracerConfig::default());
+        let span = tracer.start_span(
+            "op",
+            SpanKind::Internal,
+            [KeyValue::new("payload", "x".repeat(MIB))],
+        );
+        let trace = span.trace_id();
+        span.end();
+        let record = tracer.get_trace_spans(trace).pop().unwrap();
+        for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+            let mut exporter = OtlpHttpExporter::new(OtlpHttpConfig {
+                protocol,
+                ..OtlpHttpConfig::default()
+            })
+            .unwrap();
+            for _ in 0..21 {
+                exporter.add(ExportSpan::new(&record));
+            }
+            let runs = exporter.encoder.split(exporter.max_request_bytes);
+            let sizes: Vec<usize> = runs
+                .iter()
+                .map(|(range, _)| exporter.encoder.request_len(range.clone()))
+                .collect();
+            assert!(
+                sizes.iter().all(|&n| n <= 20 * MIB),
+                "{protocol:?}: requests of {sizes:?} bytes, over 20 MiB"
+            );
+            assert_eq!(runs.iter().map(|(r, _)| r.len()).sum::<usize>(), 21);
+        }
     }
 
     #[test]
