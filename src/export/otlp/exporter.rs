@@ -162,7 +162,8 @@ impl Default for OtlpHttpConfig {
 /// Each span is encoded when the processor adds it; [`export`](SpanExporter::export) sends
 /// the batch (split into several requests when it exceeds the request limit), retries by
 /// the [`RetryPolicy`] within the deadline, and counts every span as exported, rejected
-/// (partial success, never retried) or failed.
+/// (partial success, never retried) or failed. After [`shutdown`](SpanExporter::shutdown),
+/// exports fail ([`ExportError::Shutdown`]) and send nothing.
 ///
 /// ```
 /// use agentcore_telemetry::export::otlp::{OtlpHttpConfig, OtlpHttpExporter};
@@ -189,6 +190,8 @@ pub struct OtlpHttpExporter {
     body: Vec<u8>,
     gzipped: Vec<u8>,
     rng: u64,
+    /// [`shutdown`](SpanExporter::shutdown) was called: exports fail from then on.
+    shut_down: bool,
 }
 
 impl OtlpHttpExporter {
@@ -221,6 +224,7 @@ impl OtlpHttpExporter {
             body: Vec::new(),
             gzipped: Vec::new(),
             rng: seed(),
+            shut_down: false,
         })
     }
 
@@ -488,6 +492,13 @@ impl SpanExporter for OtlpHttpExporter {
     }
 
     fn export(&mut self, deadline: &Deadline) -> ExportOutcome {
+        if self.shut_down {
+            // "After the call to Shutdown subsequent calls to Export are not allowed and
+            // should return a Failure result" (trace SDK, Span Exporter): nothing is sent.
+            let n = self.encoder.len() as u64;
+            self.encoder.clear();
+            return ExportOutcome::failed(n, ExportError::Shutdown);
+        }
         // The batch goes whatever happens, also when a panic unwinds through here: the
         // processor counts a panicked export's spans as failed, so they must not be sent
         // with the next batch.
@@ -504,6 +515,7 @@ impl SpanExporter for OtlpHttpExporter {
     }
 
     fn shutdown(&mut self, _deadline: &Deadline) {
+        self.shut_down = true;
         self.client.close();
     }
 
@@ -637,6 +649,40 @@ mod tests {
             );
             assert_eq!(runs.iter().map(|(r, _)| r.len()).sum::<usize>(), 21);
         }
+    }
+
+    /// The specification (trace SDK, "Span Exporter", `Shutdown()`): "After the call to
+    /// Shutdown subsequent calls to Export are not allowed and should return a Failure
+    /// result." The exporter's shutdown only closed its connection: a later export opened a
+    /// new one and sent the batch (the console and in-memory exporters already failed it).
+    #[test]
+    fn an_export_after_shutdown_fails_and_sends_nothing() {
+        use crate::export::source::ExportSpan;
+        use crate::{DistributedTracer, SpanKind, TracerConfig};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tracer = DistributedTracer::new(TracerConfig::default());
+        let span = tracer.start_span("op", SpanKind::Internal, []);
+        let trace = span.trace_id();
+        span.end();
+        let record = tracer.get_trace_spans(trace).pop().unwrap();
+        let mut exporter = OtlpHttpExporter::new(OtlpHttpConfig {
+            endpoint: format!("http://127.0.0.1:{port}/v1/traces"),
+            retry: RetryPolicy::none(),
+            ..OtlpHttpConfig::default()
+        })
+        .unwrap();
+        exporter.shutdown(&Deadline::after(Duration::from_secs(1)));
+        exporter.add(ExportSpan::new(&record));
+        let outcome = exporter.export(&Deadline::after(Duration::from_millis(500)));
+        let connected = listener.accept().is_ok();
+        assert_eq!(
+            (outcome.exported, outcome.failed, &outcome.error, connected),
+            (0, 1, &Some(ExportError::Shutdown), false),
+            "(exported, failed, error, connected) after shutdown"
+        );
     }
 
     #[test]
