@@ -223,6 +223,33 @@ fn otel_exporter_otlp_headers() {
     }
 }
 
+/// The variable is a list of key-value pairs ("W3C Baggage" format, protocol/exporter.md), which
+/// the OpenTelemetry SDKs read into a map: a key given again (in any case, as HTTP field names
+/// are) keeps its first place and takes its last value. Both were sent: two `Authorization`
+/// field lines, which RFC 9110 §5.3 forbids for a field that is not a list ("A sender MUST
+/// NOT generate multiple field lines with the same name in a message"), and a collector may
+/// check either. Overriding one entry by appending to the variable is a common idiom.
+#[test]
+fn a_header_given_twice_takes_its_last_value() {
+    for variable in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
+        let c = ok(&[(
+            variable,
+            "authorization=Bearer%20old,x-tenant=a,Authorization=Bearer%20new",
+        )]);
+        assert_eq!(
+            c.headers,
+            [
+                ("Authorization".to_string(), "Bearer new".to_string()),
+                ("x-tenant".into(), "a".into()),
+            ],
+            "{variable}"
+        );
+    }
+}
+
 #[test]
 fn otel_exporter_otlp_traces_headers() {
     let c = ok(&[

@@ -127,7 +127,8 @@ pub struct ExportConfig {
     pub protocol: Protocol,
     /// `OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION`.
     pub compression: Compression,
-    /// `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`, percent-decoded.
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`, percent-decoded; a key given again (in any case)
+    /// keeps its first place and takes its last value.
     pub headers: Vec<(String, String)>,
     /// `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT`: the longest one export may take (10 s).
     pub timeout: Duration,
@@ -507,7 +508,11 @@ impl ExportConfig {
             |r, name, v| {
                 // Warnings show the list with its values redacted (see `redact_headers`).
                 let shown = redact_headers(v);
-                let mut headers = Vec::new();
+                let mut headers: Vec<(String, String)> = Vec::new();
+                // A key given again (in any case: HTTP field names are case-insensitive) takes
+                // its first place and its last entry, as the SDKs' maps do: two field lines of a
+                // name that is no list (`Authorization`) are not HTTP (RFC 9110 §5.3).
+                let mut index: HashMap<String, usize> = HashMap::new();
                 let mut invalid = 0;
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let parsed = item
@@ -520,7 +525,13 @@ impl ExportConfig {
                             Ok((k, val))
                         });
                     match parsed {
-                        Ok(h) => headers.push(h),
+                        Ok(h) => match index.get(&h.0.to_ascii_lowercase()) {
+                            Some(&i) => headers[i] = h,
+                            None => {
+                                index.insert(h.0.to_ascii_lowercase(), headers.len());
+                                headers.push(h);
+                            }
+                        },
                         Err(why) => {
                             invalid += 1;
                             if invalid <= ENTRY_WARNINGS {
