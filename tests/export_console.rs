@@ -1,5 +1,6 @@
-//! `OTEL_TRACES_EXPORTER=console` writes OTLP JSON lines to standard output, one
-//! `TracesData` per batch, which the official strict OTLP JSON classes decode.
+//! `OTEL_TRACES_EXPORTER=otlp/stdout` writes OTLP JSON lines to standard output, one
+//! `TracesData` per batch (`console`: per span), which the official strict OTLP JSON classes
+//! decode.
 //!
 //! The parent test runs this test binary again as a child (with the variable set), so the
 //! child's real standard output can be read.
@@ -65,9 +66,8 @@ fn console_export_child_process() {
     processor.shutdown(Duration::from_secs(5)).unwrap();
 }
 
-#[test]
-fn console_exporter_writes_otlp_json_lines() {
-    require_otlp_oracles!("console_exporter_writes_otlp_json_lines");
+/// The OTLP JSON lines the child writes with `OTEL_TRACES_EXPORTER=exporter`.
+fn child_lines(exporter: &str) -> Vec<String> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -76,7 +76,7 @@ fn console_exporter_writes_otlp_json_lines() {
             "--test-threads=1",
         ])
         .env(CHILD, "1")
-        .env("OTEL_TRACES_EXPORTER", "console")
+        .env("OTEL_TRACES_EXPORTER", exporter)
         .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci")
         .output()
         .unwrap();
@@ -87,11 +87,40 @@ fn console_exporter_writes_otlp_json_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
     // (The harness prints "test ... " before the child's output, on the same line.)
-    let lines: Vec<&str> = stdout
+    stdout
         .lines()
-        .filter_map(|l| l.find("{\"resourceSpans\"").map(|i| &l[i..]))
-        .collect();
-    assert_eq!(lines.len(), 1, "one batch, one line:\n{stdout}");
+        .filter_map(|l| l.find("{\"resourceSpans\"").map(|i| l[i..].to_owned()))
+        .collect()
+}
+
+/// The specification pairs the exporters `OTEL_TRACES_EXPORTER` chooses with processors: "by
+/// default the standard output exporter SHOULD be paired with a simple processor"
+/// (trace/sdk_exporters/stdout.md), and the OTLP file exporter (`otlp/stdout`) "SHOULD be
+/// paired with a batching processor" (protocol/file-exporter.md). `console` got the batch
+/// processor's defaults: spans up to 5 s late, 512 to a line. It now exports each span on its
+/// own as soon as the exporter thread sees it (a batch of one): one line per span.
+#[test]
+fn console_writes_one_line_per_span_and_otlp_stdout_one_per_batch() {
+    require_otlp_oracles!("console_writes_one_line_per_span_and_otlp_stdout_one_per_batch");
+    let lines = child_lines("console");
+    assert_eq!(lines.len(), 2, "console: one line per span: {lines:#?}");
+    for (line, name) in lines.iter().zip(["console_root", "console_child"]) {
+        let spans = spans_of(&decode(line.as_bytes(), true)["decoded"]);
+        assert_eq!(spans.len(), 1, "{line}");
+        assert_eq!(spans[0]["name"], name);
+    }
+    assert_eq!(
+        child_lines("otlp/stdout").len(),
+        1,
+        "otlp/stdout: one batch"
+    );
+}
+
+#[test]
+fn console_exporter_writes_otlp_json_lines() {
+    require_otlp_oracles!("console_exporter_writes_otlp_json_lines");
+    let lines = child_lines("otlp/stdout");
+    assert_eq!(lines.len(), 1, "one batch, one line: {lines:#?}");
     let decoded = decode(lines[0].as_bytes(), true);
     assert_eq!(decoded["strict_errors"], Value::Array(vec![]));
     let resource = &decoded["decoded"]["resource_spans"][0]["resource"];

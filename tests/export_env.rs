@@ -103,6 +103,25 @@ fn otel_traces_exporter() {
     );
 }
 
+/// "By default the standard output exporter SHOULD be paired with a simple processor"
+/// (trace/sdk_exporters/stdout.md); the OTLP file exporter (`otlp/stdout`) "with a batching
+/// processor" (protocol/file-exporter.md). `console` is a batch of one span, unless
+/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise.
+#[test]
+fn console_pairs_with_one_span_per_export_and_otlp_stdout_with_batches() {
+    let c = ok(&[("OTEL_TRACES_EXPORTER", "console")]);
+    assert_eq!(c.batch.max_export_batch_size, 1);
+    let c = ok(&[("OTEL_TRACES_EXPORTER", "otlp/stdout")]);
+    assert_eq!(c.batch.max_export_batch_size, 512);
+    let c = ok(&[
+        ("OTEL_TRACES_EXPORTER", "console"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+    ]);
+    assert_eq!(c.batch.max_export_batch_size, 64);
+    let c = ok(&[("OTEL_TRACES_EXPORTER", "otlp")]);
+    assert_eq!(c.batch.max_export_batch_size, 512);
+}
+
 /// A list that names no exporter at all (`,`) is a value that is set and not empty, and that
 /// the implementation does not recognize: "For variables accepting an enum value, if the user
 /// provides a value the implementation does not recognize, the implementation MUST generate a

@@ -86,7 +86,10 @@ pub enum TracesExporter {
     /// OTLP/HTTP to the configured endpoint (`otlp`, the default).
     #[default]
     Otlp,
-    /// OTLP JSON lines on standard output (`console` or `otlp/stdout`).
+    /// OTLP JSON lines on standard output (`console` or `otlp/stdout`). Read from the
+    /// environment, `console` exports each span on its own as soon as the exporter thread sees
+    /// it (the specification pairs the standard output exporter with a simple processor), unless
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` is set; `otlp/stdout` writes a line per batch.
     Console,
     /// No export (`none`).
     None,
@@ -697,6 +700,19 @@ impl ExportConfig {
             }
             default_batch.min(c.batch.max_queue_size)
         };
+        // "By default the standard output exporter SHOULD be paired with a simple processor"
+        // (trace/sdk_exporters/stdout.md), the OTLP file exporter (`otlp/stdout`) "with a
+        // batching processor" (protocol/file-exporter.md): for `console`, the batch processor
+        // exports each span on its own, as soon as its thread sees it (a batch of one),
+        // unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise.
+        let named = |e: &str, v: &str| v.split(',').any(|i| i.trim().eq_ignore_ascii_case(e));
+        if c.exporter == TracesExporter::Console
+            && r.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none()
+            && r.get("OTEL_TRACES_EXPORTER")
+                .is_some_and(|v| named("console", &v) && !named("otlp/stdout", &v))
+        {
+            c.batch.max_export_batch_size = 1;
+        }
 
         Ok(FromEnv {
             config: c,
