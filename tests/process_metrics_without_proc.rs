@@ -55,9 +55,13 @@ fn child_without_proc() {
         }
         assert!(monitor.is_running(), "the sampler thread died");
         assert!(c.history_len() >= 3, "no samples");
+        // The OS gave no figure: the gauges say so (NaN), as the process metrics do, rather
+        // than read as an idle machine with no memory in use and none available.
         let s = c.snapshot_metrics().system;
-        assert!((0.0..=100.0).contains(&s.cpu_percent), "{s:?}");
-        assert!((0.0..=100.0).contains(&s.memory_percent), "{s:?}");
+        assert!(
+            s.cpu_percent.is_nan() && s.memory_percent.is_nan() && s.memory_available_mb.is_nan(),
+            "no /proc, yet the system monitor reported {s:?}"
+        );
         let t = Instant::now();
         monitor.stop();
         assert!(t.elapsed() < Duration::from_secs(2));

@@ -80,7 +80,8 @@ impl MetricsCollector {
 
     /// Sets `agentcore_system_cpu_percent`, `agentcore_system_memory_percent` and
     /// `agentcore_system_memory_available_mb`. A non-finite value is refused. The
-    /// [`SystemMonitor`](super::SystemMonitor) calls it from the OS's figures.
+    /// [`SystemMonitor`](super::SystemMonitor) sets the same gauges from the OS's figures
+    /// (NaN for a figure the OS does not give).
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;

@@ -45,7 +45,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Samples the system's CPU and memory usage every interval on a background thread, sets
 /// `agentcore_system_cpu_percent`, `agentcore_system_memory_percent` and
 /// `agentcore_system_memory_available_mb`, then takes a snapshot (as the specification's
-/// monitoring loop does). Dropping the handle (or [`SystemMonitor::stop`]) wakes the thread at
+/// monitoring loop does). A figure the OS does not give (no `/proc`, a platform `sysinfo`
+/// does not support) is set to NaN, not to 0. Dropping the handle (or [`SystemMonitor::stop`]) wakes the thread at
 /// once, whatever the interval, and joins it; a sample in progress is waited for up to
 /// [`STOP_TIMEOUT`] ([`SystemMonitor::stop_within`] takes another), after which the thread is
 /// left to end on its own when the sample returns.
@@ -311,15 +312,35 @@ fn fresh_system() -> System {
 fn sample(system: &mut System, collector: &MetricsCollector) {
     system.refresh_cpu_usage();
     system.refresh_memory();
-    let cpu = f64::from(system.global_cpu_usage()).clamp(0.0, 100.0);
+    // A figure the OS does not give (no `/proc`, a platform `sysinfo` does not read) is NaN,
+    // unknown, as the process metrics write what they cannot read: `sysinfo` answers 0 for
+    // it, which the gauges exposed as a reading, an idle machine with no memory in use and
+    // none available (0 MB: a low-memory alert fires).
+    let cpu = if system.cpus().is_empty() {
+        f64::NAN
+    } else {
+        f64::from(system.global_cpu_usage()).clamp(0.0, 100.0)
+    };
     let total = system.total_memory() as f64;
     let available = system.available_memory() as f64;
-    let memory_percent = if total > 0.0 {
-        ((total - available) / total * 100.0).clamp(0.0, 100.0)
+    let (memory_percent, available_mb) = if total > 0.0 {
+        (
+            ((total - available) / total * 100.0).clamp(0.0, 100.0),
+            available / (1024.0 * 1024.0),
+        )
     } else {
-        0.0
+        (f64::NAN, f64::NAN)
     };
-    collector.update_system_resources(cpu, memory_percent, available / (1024.0 * 1024.0));
+    let m = &collector.inner.m;
+    for (gauge, v) in [
+        (&m.system_cpu_percent, cpu),
+        (&m.system_memory_percent, memory_percent),
+        (&m.system_memory_available_mb, available_mb),
+    ] {
+        // Set directly: `update_system_resources` refuses a NaN as a caller's mistake (and
+        // counts it); here it is the answer.
+        gauge.set(v);
+    }
 }
 
 impl super::MetricsCollector {
