@@ -4,9 +4,9 @@ use super::{AgentPhilosophy, IntoSeconds, MetricsCollector};
 
 impl MetricsCollector {
     /// A tool ran: counts `agentcore_tool_executions_total{tool_id, status}`, observes
-    /// `agentcore_tool_execution_seconds{tool_id}` and, with an `error_type`, counts
-    /// `agentcore_tool_errors_total{tool_id, error_type}`. An invalid duration is refused; the
-    /// execution is still counted.
+    /// `agentcore_tool_execution_seconds{tool_id}` and, with an `error_type` that is not empty,
+    /// counts `agentcore_tool_errors_total{tool_id, error_type}`. An invalid duration is
+    /// refused; the execution is still counted.
     ///
     /// ```
     /// use agentcore_telemetry::MetricsCollector;
@@ -18,6 +18,8 @@ impl MetricsCollector {
     /// assert!(text.contains("agentcore_tool_executions_total{tool_id=\"calculator\",status=\"success\"} 1\n"));
     /// assert!(text.contains("agentcore_tool_errors_total{tool_id=\"web_search\",error_type=\"TimeoutError\"} 1\n"));
     /// assert!(!text.contains("agentcore_tool_errors_total{tool_id=\"calculator\""));
+    /// c.record_tool_execution("shell", 0.5, "failed", Some("")); // no error type: no error
+    /// assert!(!c.encode_text().contains("agentcore_tool_errors_total{tool_id=\"shell\""));
     /// ```
     #[inline]
     pub fn record_tool_execution(
@@ -41,7 +43,9 @@ impl MetricsCollector {
                 h.observe(s);
             }
         }
-        if let Some(error_type) = error_type {
+        // As the specification's code counts it, `if error_type:`: an empty error type is no
+        // error (and `error_type=""` would read, to Prometheus, as the label left out).
+        if let Some(error_type) = error_type.filter(|e| !e.is_empty()) {
             if let Some(c) = self.series(&m.tool_errors_total, &[tool_id, error_type]) {
                 c.inc();
             }
