@@ -1,6 +1,6 @@
 //! The snapshot history is bounded in memory, not only in count: with many series a snapshot
-//! is large (a copy of one is 22.8 MB with 10,000 agents, as the last test prints it), and the
-//! default ring of 100 held them all (about 2.3 GB), filled on its own by the system monitor,
+//! is large (a copy of one is 24.5 MB with 10,000 agents, as the last test prints it), and the
+//! default ring of 100 held them all (about 2.5 GB), filled on its own by the system monitor,
 //! which takes a snapshot per sample.
 
 use agentcore_telemetry::agent::{MetricType, DEFAULT_HISTORY_MAX_BYTES};

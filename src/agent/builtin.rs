@@ -269,7 +269,9 @@ pub const BUILTIN_METRICS: [BuiltinMetric; 31] = [
 /// ```
 pub const REJECTED_METRIC: &str = "agentcore_telemetry_rejected_values_total";
 
-/// Bucket bounds of each built-in histogram.
+/// Bucket bounds of each built-in histogram. Each holds every bound the specification's
+/// reference implementation gives the family (its `buckets=`), so that dashboards, SLOs and
+/// fleets aggregating by `le` across both find them; the others extend the range.
 pub(crate) mod buckets {
     /// Agent initialization, seconds: 10 ms to 1 min.
     pub(crate) const INITIALIZATION: &[f64] =
@@ -280,17 +282,19 @@ pub(crate) mod buckets {
     ];
     /// Container creation, seconds: 1 ms (warm) to 30 s (cold pull).
     pub(crate) const CONTAINER: &[f64] = &[
-        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0,
     ];
     /// Tool execution, seconds: 5 ms to 2 min.
     pub(crate) const TOOL: &[f64] = &[
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
     ];
-    /// Iteration and step counts (Fibonacci).
-    pub(crate) const COUNTS: &[f64] = &[1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0];
+    /// Iteration and step counts: Fibonacci, with the reference's round bounds (ReAct
+    /// `1, 3, 5, 10, 15, 20, 30, 50`; chain of thought `1, 3, 5, 10, 15, 20`).
+    pub(crate) const COUNTS: &[f64] = &[
+        1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 13.0, 15.0, 20.0, 21.0, 30.0, 34.0, 50.0, 55.0,
+    ];
 }
 
-/// Handles to every built-in family, registered into one registry.
 pub(crate) struct BuiltinMetrics {
     pub agents_total: Family<Counter>,
     pub agents_active: Family<Gauge>,

@@ -148,7 +148,7 @@ pub struct CollectorConfig {
     /// fewer than `history_capacity` when snapshots are large; the newest is always kept. A
     /// snapshot's size is estimated from its contents (strings, series, buckets), not read
     /// from the allocator. Without it the ring grew with series × snapshots: with 10,000
-    /// agents a snapshot's copy takes 22.8 MB, the default 100 of them about 2.3 GB (found by
+    /// agents a snapshot's copy takes 24.5 MB, the default 100 of them about 2.5 GB (found by
     /// review; measured by `tests/agent_history_memory.rs`, which prints it).
     pub history_max_bytes: usize,
 }
