@@ -560,9 +560,10 @@ fn spec_tracer_get_metrics() {
     );
 }
 
-/// The specification's example: 5 error spans of 150, `"error_rate_percent": 3.33`.
+/// The specification's example: 5 error spans of 150, `"error_rate_percent": 3.33`, which its
+/// code computes as `5 / 150 * 100` (3.3333333333333335), unrounded.
 #[test]
-fn spec_tracer_error_rate_is_rounded_to_two_decimals() {
+fn spec_tracer_error_rate_is_the_specifications_ratio() {
     let t = tracer();
     for i in 0..150 {
         let status = if i % 30 == 0 {
@@ -574,7 +575,8 @@ fn spec_tracer_error_rate_is_rounded_to_two_decimals() {
     }
     let m = t.get_metrics();
     assert_eq!((m.total_spans, m.error_spans), (150, 5));
-    assert_eq!(m.error_rate_percent, 3.33);
+    assert_eq!(m.error_rate_percent, 5.0 / 150.0 * 100.0);
+    assert_eq!(format!("{:.2}", m.error_rate_percent), "3.33");
 }
 
 #[test]

@@ -88,9 +88,10 @@ pub struct TracingMetrics {
     pub total_spans: usize,
     /// Spans in the span log with `Error` status.
     pub error_spans: usize,
-    /// `100 * error_spans / total_spans`, rounded to two decimals as the specification's
-    /// example shows it (5 of 150 spans: `3.33`) and as its `round(.., 2)` rounds (an exact
-    /// tie to even: 1 of 32 spans is `3.12`); 0 when empty.
+    /// `error_spans / total_spans * 100`, unrounded, as the specification's code computes it
+    /// (its example's `3.33` for 5 of 150 spans is `3.3333333333333335` shown to two places);
+    /// 0 when empty. Rounded to two decimals, a few error spans in a full span log read as
+    /// none (1 of 30,000: 0.0 beside `error_spans` 1).
     pub error_rate_percent: f64,
     /// Distinct trace ids in the span log.
     pub unique_traces: usize,
@@ -259,7 +260,7 @@ impl DistributedTracer {
             error_rate_percent: if total == 0 {
                 0.0
             } else {
-                python_round_2(errors as f64 / total as f64 * 100.0)
+                errors as f64 / total as f64 * 100.0
             },
             unique_traces: traces.len(),
             export_enabled: export.running,
@@ -292,15 +293,6 @@ impl DistributedTracer {
         });
         counts
     }
-}
-
-/// `round(x, 2)` as the specification's Python computes it: the exact value of the `f64` `x`
-/// rounded to two decimals, an exact tie to even, then the nearest `f64`. Rust's formatting
-/// rounds the exact value the same way (ties to even) and parsing takes the nearest `f64`.
-/// `(x * 100).round() / 100` rounded ties away from zero: 1 error span of 32 (`3.125`) gave
-/// `3.13` where the specification's code gives `3.12` (review helper-134).
-fn python_round_2(x: f64) -> f64 {
-    format!("{x:.2}").parse().unwrap_or(x)
 }
 
 /// One trace's spans in order: by start time, then by depth in the trace (a parent before its
