@@ -3,8 +3,7 @@
 //! the log slot by slot without stopping recorders, and returns owned copies.
 //!
 //! The log holds finished sampled spans: a span still open is in no answer until it
-//! finishes (the specification's tracer holds a span from its start, so its queries see open
-//! ones too).
+//! finishes, as in the specification's code, whose queries read its list of completed spans.
 //!
 //! ```
 //! use agentcore_telemetry::{DistributedTracer, SpanKind, TracerConfig};
