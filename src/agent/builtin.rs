@@ -295,6 +295,7 @@ pub(crate) mod buckets {
     ];
 }
 
+/// Handles to every built-in family, registered into one registry.
 pub(crate) struct BuiltinMetrics {
     pub agents_total: Family<Counter>,
     pub agents_active: Family<Gauge>,
