@@ -33,9 +33,16 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// The same label name twice in one family.
+    /// The same label name twice in one family, or twice in one
+    /// [`with_named_labels`](crate::Family::with_named_labels) lookup.
     DuplicateLabelName {
         /// The repeated label name.
+        name: String,
+    },
+    /// A label name a family does not have, given to
+    /// [`with_named_labels`](crate::Family::with_named_labels).
+    UnknownLabelName {
+        /// The name given.
         name: String,
     },
     /// A second family with a name already taken in either exposition format: a sample name
@@ -136,7 +143,10 @@ impl fmt::Display for Error {
                 write!(f, "invalid label name {name:?}: {reason}")
             }
             Error::DuplicateLabelName { name } => {
-                write!(f, "label name {name:?} appears twice in one family")
+                write!(f, "label name {name:?} given twice")
+            }
+            Error::UnknownLabelName { name } => {
+                write!(f, "label name {name:?} is not one of the family's")
             }
             Error::DuplicateMetric { name } => {
                 write!(f, "a metric family named {name:?} (or producing that sample name) is already registered")

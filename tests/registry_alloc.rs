@@ -85,6 +85,27 @@ fn exemplars_off_and_explicit_exemplars_allocate_nothing() {
     );
 }
 
+/// A lookup by label name (`with_named_labels`) of an existing series: no allocation, as the
+/// positional one.
+#[test]
+fn a_lookup_by_label_name_allocates_nothing() {
+    let registry = Registry::new();
+    let calls = registry
+        .counter_family("named_total", "Calls.", &["tool", "status"])
+        .unwrap();
+    let labels = [
+        [("status", "ok"), ("tool", "a")],
+        [("tool", "b"), ("status", "err")],
+    ];
+    let both = |_| {
+        for l in &labels {
+            calls.with_named_labels(l).unwrap().inc();
+        }
+    };
+    assert_eq!(allocations(5_000, both), 0);
+    assert_eq!(calls.get(&["a", "ok"]).unwrap().get(), 5_001.0);
+}
+
 #[test]
 fn labeled_lookup_and_record_on_existing_series_allocate_nothing() {
     let registry = Registry::new();

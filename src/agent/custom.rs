@@ -274,6 +274,42 @@ impl CustomMetric {
         })
     }
 
+    /// The series for these `(label name, value)` pairs, in any order: the specification's
+    /// `labels(action_type="agent_create", user_role="admin")`. Each label name once; errors as
+    /// [`Family::with_named_labels`](crate::Family::with_named_labels) does. No lock and no allocation once the series exists.
+    ///
+    /// ```
+    /// use agentcore_telemetry::agent::MetricType;
+    /// use agentcore_telemetry::MetricsCollector;
+    ///
+    /// let collector = MetricsCollector::new();
+    /// let actions = collector
+    ///     .create_custom_metric("user_actions_total", MetricType::Counter, "User actions.", &["action_type", "user_role"])
+    ///     .unwrap();
+    /// actions.named_labels(&[("user_role", "admin"), ("action_type", "agent_create")]).unwrap().inc();
+    /// assert!(actions.named_labels(&[("action_type", "agent_create")]).is_err());
+    /// assert!(collector
+    ///     .encode_text()
+    ///     .contains("agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
+    /// ```
+    pub fn named_labels(&self, labels: &[(&str, &str)]) -> Result<CustomSeries<'_>, Error> {
+        let series = match &self.family {
+            CustomFamily::Counter(f) => SeriesKind::Counter(f.with_named_labels(labels)?),
+            CustomFamily::Gauge(f) => SeriesKind::Gauge(f.with_named_labels(labels)?),
+            CustomFamily::Histogram(f) => SeriesKind::Histogram(f.with_named_labels(labels)?),
+            CustomFamily::Summary(f) => SeriesKind::Summary(f.with_named_labels(labels)?),
+            CustomFamily::Info(f) => {
+                f.with_named_labels(labels)?;
+                SeriesKind::Info
+            }
+        };
+        Ok(CustomSeries {
+            name: self.name(),
+            series,
+            rejections: &self.rejections,
+        })
+    }
+
     /// The counter family, if this is a counter.
     ///
     /// ```

@@ -81,6 +81,8 @@ use crate::{Counter, Error, Exemplars};
 
 // `Family::generation`, for the `metrics` bridge (a child module: it reads the private field).
 mod generation;
+// `Family::with_named_labels`: the series by label name.
+mod named;
 // The scrape's sorted series cache (`for_each_series`).
 mod sorted;
 
