@@ -86,7 +86,7 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Exemplars {
     /// No exemplar storage; `inc`/`observe` are the plain recording path, and the
-    /// `*_with_exemplar` methods record the value and report [`Error::InvalidExemplar`].
+    /// `*_with_exemplar` methods record the value and report [`Error::ExemplarsOff`].
     #[default]
     Off,
     /// Storage is kept; only `inc_with_exemplar` / `observe_with_exemplar` write it.
