@@ -1,7 +1,8 @@
 //! Tracing async code: the specification's "Complete Agent Lifecycle" and "Tool Execution
 //! with Observability", run 100 times concurrently three ways (joined on a current-thread
 //! runtime, spawned on a multi-thread one, in a `JoinSet`); every span lands in its own
-//! lifecycle's trace with the right parent. Prints one trace as a tree and the tracer's counts.
+//! lifecycle's trace with the right parent (asserted). Prints one trace as a tree and the
+//! tracer's counts.
 //!
 //! ```sh
 //! cargo run --example trace_async
@@ -102,6 +103,29 @@ fn print_tree(spans: &[SpanRecord], parent: Option<agentcore_telemetry::SpanId>,
     }
 }
 
+/// Asserts a lifecycle's tree: `create_agent` and `execute_agent` at the top (their trace has
+/// no root span), `initialize_container` under the first, both tools under the second.
+fn check_parents(spans: &[SpanRecord], mode: &str, agent: u32) {
+    let id_of = |name: &str| {
+        let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+        assert_eq!(found.len(), 1, "{mode}-agent-{agent}: one {name}");
+        assert_eq!(
+            found[0].parent_span_id, None,
+            "{mode}-agent-{agent}: {name} at the top"
+        );
+        found[0].span_id
+    };
+    let (create, exec) = (id_of("create_agent"), id_of("execute_agent"));
+    for s in spans {
+        let parent = match &*s.name {
+            "initialize_container" => Some(create),
+            "execute_tool" => Some(exec),
+            _ => continue,
+        };
+        assert_eq!(s.parent_span_id, parent, "{mode}-agent-{agent}: {}", s.name);
+    }
+}
+
 fn main() {
     const N: u32 = 100;
     let tracer = get_distributed_tracer();
@@ -155,6 +179,14 @@ fn main() {
             })
             .sum();
         println!("{mode}: {N} lifecycles, {failed} failed, {spans} spans in {N} traces");
+        // One agent in ten fails its web search; five spans per lifecycle, each in its own
+        // lifecycle's trace under the right parent.
+        assert_eq!(failed, (N / 10) as usize, "{mode}");
+        assert_eq!(spans, 5 * N as usize, "{mode}");
+        for agent in 0..N {
+            let trace = TraceId::from_external(&format!("{mode}-agent-{agent}"));
+            check_parents(&tracer.get_trace_spans(trace), mode, agent);
+        }
     }
 
     println!("\ntrace joined-agent-10:");
@@ -169,5 +201,13 @@ fn main() {
         stats.spans_errored,
         stats.spans_ended_out_of_context,
         stats.guards_dropped_out_of_context
+    );
+    assert_eq!(stats.spans_started, stats.spans_finished);
+    assert_eq!(
+        (
+            stats.spans_ended_out_of_context,
+            stats.guards_dropped_out_of_context
+        ),
+        (0, 0)
     );
 }

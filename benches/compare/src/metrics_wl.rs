@@ -809,10 +809,11 @@ pub fn encode() -> Workload {
     }
 }
 
-/// The `MetricsCollector`'s buckets of `agentcore_tool_execution_seconds` (14 bounds), given to
-/// every peer for the same metric.
-const TOOL_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+/// The `MetricsCollector`'s buckets of `agentcore_tool_execution_seconds` (15 bounds since
+/// 03aece2 added the reference implementation's `2`; `src/agent/builtin.rs`, `buckets::TOOL`),
+/// given to every peer for the same metric.
+const TOOL_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
