@@ -275,29 +275,4 @@ fn refused(e: syn::Error, item: TokenStream2) -> TokenStream2 {
         }
         _ => e.into_compile_error(),
     }
-
-    /// A plain sync function's expansion, pinned: its hot path is measured in instructions, so
-    /// a change here (a review's parse fallback, say) must be one meant for it.
-    #[test]
-    fn a_plain_sync_fn_expands_as_pinned() {
-        let out = expand_str(
-            quote!(),
-            quote!(
-                fn f(x: u32) -> u32 {
-                    x + 1
-                }
-            ),
-        );
-        let pinned = concat!(
-            "fn f (x : u32) -> u32 { # [allow (unused_braces)] let mut __agentcore_span = :: agentcore_telemetry :: get_distributed_tracer () . start_span (\"f\" , :: agentcore_telemetry :: SpanKind :: Internal , []) ; ",
-            "# [allow (clippy :: diverging_sub_expression)] let __agentcore_ret : u32 = :: agentcore_telemetry :: distributed :: __private :: call_once :: < u32 , _ > (move || { # [allow (clippy :: used_underscore_binding , clippy :: no_effect_underscore_binding)] let x = x ; ",
-            "x + 1 }) ; ",
-            "# [allow (unreachable_code)] let __agentcore_ret = { { # [allow (unused_imports)] use :: agentcore_telemetry :: distributed :: __private :: { VerdictAnyErr as _ , VerdictDebug as _ , VerdictDisplay as _ , VerdictDisplayDebug as _ , VerdictOk as _ } ; ",
-            "(&& && & :: agentcore_telemetry :: distributed :: __private :: Outcome (& __agentcore_ret)) . __agentcore_verdict (__agentcore_span . is_recording ()) } . apply (& mut __agentcore_span) ; ",
-            "__agentcore_span . end () ; ",
-            "__agentcore_ret } ; ",
-            "__agentcore_ret }",
-        );
-        assert_eq!(out, pinned);
-    }
 }
