@@ -1259,3 +1259,211 @@ fn a_connection_closed_before_the_response_head_is_broken_not_an_invalid_respons
         }
     }
 }
+
+/// A proxy in front of the gateway at `upstream` that relays every connection at once but the
+/// one accepted after `hold` is set, which the network delays: with `stall_sending`, it reads
+/// that request's head and 64 KiB of its body, then nothing for a second (the sender blocks
+/// once the buffers are full), then the rest, up to the request's end or the sender's close;
+/// without, it reads the request whole and holds it a second. Then it relays what came, cut
+/// after its last line feed if the request ended early (the gateway receiving the bytes sent
+/// before the sender closed, ending at a line's end), and sends the gateway's status line on
+/// `relayed`. `held` is signalled once the delay starts.
+fn late_proxy(
+    upstream: String,
+    stall_sending: bool,
+) -> (
+    String,
+    Arc<AtomicBool>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = Arc::new(AtomicBool::new(false));
+    let (held_tx, held) = std::sync::mpsc::channel::<()>();
+    let (relayed_tx, relayed) = std::sync::mpsc::channel::<String>();
+    let proxy_hold = hold.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let delayed = proxy_hold.swap(false, Ordering::SeqCst);
+            let upstream = upstream.clone();
+            let (held_tx, relayed_tx) = (held_tx.clone(), relayed_tx.clone());
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                if delayed && stall_sending {
+                    let mut buf = vec![0u8; 64 << 10];
+                    conn.read_exact(&mut buf).unwrap();
+                    request.extend_from_slice(&buf);
+                    let _ = held_tx.send(());
+                    std::thread::sleep(Duration::from_secs(1));
+                    let mut rest = read_request_after(&mut conn, &request);
+                    request.append(&mut rest);
+                } else {
+                    request = read_request_after(&mut conn, &[]);
+                    if delayed {
+                        let _ = held_tx.send(());
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+                let mut gateway = std::net::TcpStream::connect(&upstream).unwrap();
+                if request_complete(&request) {
+                    gateway.write_all(&request).unwrap();
+                } else {
+                    let end = request.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+                    gateway.write_all(&request[..end]).unwrap();
+                    gateway.shutdown(std::net::Shutdown::Write).unwrap();
+                }
+                let mut response = Vec::new();
+                let _ = gateway.read_to_end(&mut response);
+                let _ = conn.write_all(&response); // the pusher may have gone
+                if delayed {
+                    let status = String::from_utf8_lossy(&response);
+                    let _ = relayed_tx.send(status.lines().next().unwrap_or("").into());
+                }
+            });
+        }
+    });
+    (url, hold, held, relayed)
+}
+
+/// Whether `got` holds a whole request (head and `Content-Length` body).
+fn request_complete(got: &[u8]) -> bool {
+    let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    got.len() >= end + 4 + len
+}
+
+/// Reads from `conn` what follows `got`, up to the request's end or the connection's.
+fn read_request_after(conn: &mut std::net::TcpStream, got: &[u8]) -> Vec<u8> {
+    let mut all = got.to_vec();
+    let mut buf = [0u8; 64 << 10];
+    while !request_complete(&all) {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    all.split_off(got.len())
+}
+
+/// A pusher's interval push the network delivers late: the pusher had written it whole (it is
+/// in the kernel's buffers, or on the wire), and its shutdown came while it waited for the
+/// answer. The gateway takes a request whenever it arrives, and the pusher sent its final push
+/// beside it on a connection of its own: the final push was stored first (`200`, `shutdown` said
+/// `Ok`), then the late push with the older value over it (Pushgateway 1.5.1: `steps_total` 1,
+/// not 42, after a shutdown that said `Ok`). The README guarantees the order of requests
+/// "successfully sent" only. A request the gateway has begun to receive is now finished and
+/// answered (by the shutdown's deadline) before the final push goes.
+#[test]
+fn a_late_interval_push_does_not_overwrite_the_final_push() {
+    if !require_pushgateway("a_late_interval_push_does_not_overwrite_the_final_push") {
+        return;
+    }
+    let gw = PushgatewayServer::start();
+    let upstream = gw.url().trim_start_matches("http://").to_string();
+    let (url, hold, held, relayed) = late_proxy(upstream, false);
+    let registry = Registry::new();
+    let steps = registry.counter("steps_total", "Steps.").unwrap();
+    let pusher = Pushgateway::new(&url, "late")
+        .unwrap()
+        .with_timeout(Duration::from_secs(30))
+        .start_periodic(
+            registry.clone(),
+            Duration::from_millis(100),
+            PushMode::Replace,
+        )
+        .unwrap();
+    steps.inc();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_for(&pusher, deadline, "no interval push got through", |s| {
+        s.pushes >= 1
+    });
+    hold.store(true, Ordering::SeqCst);
+    held.recv_timeout(Duration::from_secs(10))
+        .expect("no interval push was held");
+    // The held push carries 1; the final push 42.
+    steps.inc_by(41);
+    assert_eq!(pusher.shutdown(Duration::from_secs(10)), Ok(()));
+    let late = relayed
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the held push never reached the gateway");
+    assert!(late.contains(" 200 "), "{late}");
+    let values = samples(&scrape(&gw), "steps_total");
+    assert_eq!(
+        values.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        [42.0],
+        "the gateway keeps the value of a push older than the final one, which shutdown \
+         reported stored"
+    );
+}
+
+/// As above, with the interval push's shutdown coming while it is still sending: it was
+/// abandoned, and the network delivered what it had sent after the final push. Pushgateway 1.5.1
+/// takes a `PUT` whose body ends early at a line's end as a whole push (`200`): the group, after
+/// a shutdown that said `Ok`, held the first lines of the older push (part of `big`, no
+/// `steps_total`), not the final push.
+#[test]
+fn an_interval_push_cut_while_sending_does_not_overwrite_the_final_push() {
+    if !require_pushgateway("an_interval_push_cut_while_sending_does_not_overwrite_the_final_push")
+    {
+        return;
+    }
+    // 16,000 series (a family holds at most 16,384) of 1 KB: more than the socket buffers hold.
+    const SERIES: usize = 16_000;
+    let gw = PushgatewayServer::start();
+    let upstream = gw.url().trim_start_matches("http://").to_string();
+    let (url, hold, held, relayed) = late_proxy(upstream, true);
+    let registry = Registry::new();
+    let big = registry.gauge_family("big", "Big.", &["i"]).unwrap();
+    for i in 0..SERIES {
+        big.with_label_values(&[format!("{i:0>1000}")])
+            .unwrap()
+            .set(1.0);
+    }
+    let steps = registry.counter("steps_total", "Steps.").unwrap();
+    steps.inc();
+    hold.store(true, Ordering::SeqCst); // the first push is the late one
+    let pusher = Pushgateway::new(&url, "late")
+        .unwrap()
+        .with_timeout(Duration::from_secs(60))
+        .start_periodic(
+            registry.clone(),
+            Duration::from_millis(100),
+            PushMode::Replace,
+        )
+        .unwrap();
+    held.recv_timeout(Duration::from_secs(30))
+        .expect("no interval push was held");
+    steps.inc_by(41);
+    assert_eq!(pusher.shutdown(Duration::from_secs(30)), Ok(()));
+    let late = relayed
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the held push never reached the gateway");
+    assert!(late.contains(" 200 "), "{late}");
+    let mut exposition = String::new(); // past what `gw.metrics()` takes (10 MB)
+    ureq::get(&format!("{}/metrics", gw.url()))
+        .call()
+        .unwrap()
+        .into_reader()
+        .read_to_string(&mut exposition)
+        .unwrap();
+    let steps_lines: Vec<&str> = exposition
+        .lines()
+        .filter(|l| l.starts_with("steps_total"))
+        .collect();
+    let big_lines = exposition.lines().filter(|l| l.starts_with("big{")).count();
+    assert_eq!(
+        (steps_lines, big_lines),
+        (vec![r#"steps_total{instance="",job="late"} 42"#], SERIES),
+        "the gateway keeps part of a push older than the final one, which shutdown reported \
+         stored"
+    );
+}

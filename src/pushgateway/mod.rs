@@ -375,7 +375,7 @@ impl Pushgateway {
             "DELETE",
             b"",
             deadline_after(self.timeout),
-            &|| false,
+            &|| None,
             &mut scratch,
         )
     }
@@ -389,16 +389,17 @@ impl Pushgateway {
         let mut body = String::new();
         registry.encode_text_into(&mut body);
         let mut scratch = http::Scratch::default();
-        self.send(method, body.as_bytes(), deadline, &|| false, &mut scratch)
+        self.send(method, body.as_bytes(), deadline, &|| None, &mut scratch)
     }
 
-    /// One request by `deadline` (or earlier, once `cut()` says so).
+    /// One request by `deadline`, or once `shutdown()` gives a deadline (a periodic pusher's
+    /// final push asked for), as `http::send` says.
     fn send(
         &self,
         method: &'static str,
         body: &[u8],
         deadline: Instant,
-        cut: &dyn Fn() -> bool,
+        shutdown: &dyn Fn() -> Option<Instant>,
         scratch: &mut http::Scratch,
     ) -> Result<(), PushError> {
         self.check_reserved_labels(body)?;
@@ -410,7 +411,7 @@ impl Pushgateway {
             content_type: CONTENT_TYPE,
             body,
         };
-        let status = http::send(&self.endpoint, &request, deadline, cut, scratch)?;
+        let status = http::send(&self.endpoint, &request, deadline, shutdown, scratch)?;
         if (200..300).contains(&status) {
             Ok(())
         } else {

@@ -6,7 +6,11 @@
 //! 2. [`PeriodicPusher::shutdown`] returns by its deadline, whatever the gateway does: it sets
 //!    the shared state's `deadline` (under its mutex) and wakes the thread; every socket call of
 //!    a request in flight waits at most 50 ms before it looks at that deadline (the request's
-//!    *cut*), so an interval push stops there and the final push runs within what is left. The
+//!    *cut*), so an interval push still connecting stops there, one already sending goes on by
+//!    that deadline (the gateway takes whatever of it arrives, whenever it arrives, a body cut
+//!    short at a line's end included: a final push sent beside it could be stored first, then
+//!    overwritten with its older or fewer metrics), and the final push runs within what is
+//!    left. The
 //!    caller waits for the thread's *done* signal on the condition variable until the deadline,
 //!    then returns (joining the thread, which has finished, or leaving it to end on its own if
 //!    it has not: it holds no lock and exits at its next cut). After *done* the thread still
@@ -240,17 +244,16 @@ fn run(
         // A panicking callback fails this push (nothing is sent: the body would be cut
         // short) and leaves the thread running (invariant 4).
         let encoded = catch_unwind(AssertUnwindSafe(|| registry.encode_text_into(&mut body)));
-        let (deadline, cut): (Instant, &dyn Fn() -> bool) = match final_deadline {
+        let (deadline, shutdown): (Instant, &dyn Fn() -> Option<Instant>) = match final_deadline {
             // The final push: by the shutdown deadline.
-            Some(d) => (d, &|| false),
-            // An interval push: by its own timeout, abandoned as soon as a shutdown asks for
-            // the final push (which then has the whole deadline).
-            None => (deadline_after(gateway.timeout), &|| {
-                shutdown_deadline().is_some()
-            }),
+            Some(d) => (d, &|| None),
+            // An interval push: by its own timeout; once a shutdown asks for the final push,
+            // abandoned if still connecting, else sent and answered by the shutdown's deadline
+            // (see invariant 2), and the final push has what is left.
+            None => (deadline_after(gateway.timeout), &shutdown_deadline),
         };
         let result = match encoded {
-            Ok(()) => gateway.send(method, body.as_bytes(), deadline, cut, &mut scratch),
+            Ok(()) => gateway.send(method, body.as_bytes(), deadline, shutdown, &mut scratch),
             Err(panic) => Err(PushError::Panicked {
                 message: format!("encoding the registry: {}", panic_message(panic)),
             }),
@@ -286,7 +289,9 @@ impl PeriodicPusher {
     /// Pushes a last time and stops the thread, returning by `timeout` from now whatever the
     /// gateway (or the registry's callbacks) do. `Ok` if the final push succeeded; its error
     /// ([`PushError::Panicked`] if encoding the registry panicked, or the thread had ended
-    /// already), or [`PushError::Timeout`] when it did not finish in time.
+    /// already), or [`PushError::Timeout`] when it did not finish in time. An interval push in
+    /// flight is abandoned if it is still connecting; one already sending is finished first (by
+    /// the same deadline), so that the gateway cannot store it after the final push.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), PushError> {
         self.stop(timeout)
     }
