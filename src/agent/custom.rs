@@ -257,21 +257,7 @@ impl CustomMetric {
     /// ```
     #[inline]
     pub fn labels<S: AsRef<str>>(&self, values: &[S]) -> Result<CustomSeries<'_>, Error> {
-        let series = match &self.family {
-            CustomFamily::Counter(f) => SeriesKind::Counter(f.with_label_values(values)?),
-            CustomFamily::Gauge(f) => SeriesKind::Gauge(f.with_label_values(values)?),
-            CustomFamily::Histogram(f) => SeriesKind::Histogram(f.with_label_values(values)?),
-            CustomFamily::Summary(f) => SeriesKind::Summary(f.with_label_values(values)?),
-            CustomFamily::Info(f) => {
-                f.with_label_values(values)?;
-                SeriesKind::Info
-            }
-        };
-        Ok(CustomSeries {
-            name: self.name(),
-            series,
-            rejections: &self.rejections,
-        })
+        self.series(Labels::Values(values))
     }
 
     /// The series for these `(label name, value)` pairs, in any order: the specification's
@@ -293,13 +279,19 @@ impl CustomMetric {
     ///     .contains("agentcore_user_actions_total{action_type=\"agent_create\",user_role=\"admin\"} 1\n"));
     /// ```
     pub fn named_labels(&self, labels: &[(&str, &str)]) -> Result<CustomSeries<'_>, Error> {
+        self.series(Labels::<&str>::Named(labels))
+    }
+
+    /// The series `labels` name, of whichever type this metric is.
+    #[inline]
+    fn series<S: AsRef<str>>(&self, labels: Labels<'_, S>) -> Result<CustomSeries<'_>, Error> {
         let series = match &self.family {
-            CustomFamily::Counter(f) => SeriesKind::Counter(f.with_named_labels(labels)?),
-            CustomFamily::Gauge(f) => SeriesKind::Gauge(f.with_named_labels(labels)?),
-            CustomFamily::Histogram(f) => SeriesKind::Histogram(f.with_named_labels(labels)?),
-            CustomFamily::Summary(f) => SeriesKind::Summary(f.with_named_labels(labels)?),
+            CustomFamily::Counter(f) => SeriesKind::Counter(labels.look_up(f)?),
+            CustomFamily::Gauge(f) => SeriesKind::Gauge(labels.look_up(f)?),
+            CustomFamily::Histogram(f) => SeriesKind::Histogram(labels.look_up(f)?),
+            CustomFamily::Summary(f) => SeriesKind::Summary(labels.look_up(f)?),
             CustomFamily::Info(f) => {
-                f.with_named_labels(labels)?;
+                labels.look_up(f)?;
                 SeriesKind::Info
             }
         };
@@ -485,6 +477,24 @@ impl CustomFamily {
             CustomFamily::Histogram(f) => f.snapshot(),
             CustomFamily::Summary(f) => f.snapshot(),
             CustomFamily::Info(f) => f.snapshot(),
+        }
+    }
+}
+
+/// How [`CustomMetric::labels`] and [`CustomMetric::named_labels`] give a series' labels.
+enum Labels<'a, S> {
+    /// Values in the order of the label names.
+    Values(&'a [S]),
+    /// `(name, value)` pairs in any order.
+    Named(&'a [(&'a str, &'a str)]),
+}
+
+impl<S: AsRef<str>> Labels<'_, S> {
+    #[inline]
+    fn look_up<'f, M: Metric>(&self, family: &'f Family<M>) -> Result<SeriesRef<'f, M>, Error> {
+        match self {
+            Labels::Values(values) => family.with_label_values(values),
+            Labels::Named(labels) => family.with_named_labels(labels),
         }
     }
 }
